@@ -1,0 +1,1009 @@
+/*
+ * ring.c - the MPSC and broadcast rings laid out in rtudp_shm.h.
+ *
+ * Shared words are plain integers in the layout (so cffi can read it); every
+ * access to a word another process may write goes through <stdatomic.h> by
+ * casting to an _Atomic pointer, as liburing does.  Every length or position read
+ * from shared memory is checked against the process-local geometry in the view
+ * (struct rtudp_mpsc / rtudp_bcast), never against the shared copy.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* syscall(), clock_gettime() */
+#endif
+#include "ring.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SHARED(p) ((_Atomic __typeof__(*(p)) *)(p))
+#define load_acquire(p) atomic_load_explicit(SHARED(p), memory_order_acquire)
+#define load_relaxed(p) atomic_load_explicit(SHARED(p), memory_order_relaxed)
+#define store_release(p, v) atomic_store_explicit(SHARED(p), (v), memory_order_release)
+#define store_relaxed(p, v) atomic_store_explicit(SHARED(p), (v), memory_order_relaxed)
+#define fetch_add(p, v) atomic_fetch_add_explicit(SHARED(p), (v), memory_order_relaxed)
+/* a counter with a single writer: no read-modify-write needed */
+#define bump(p, v) store_relaxed((p), load_relaxed(p) + (v))
+
+#define TX_HDR ((uint64_t)sizeof(struct rtudp_tx_record))
+#define BC_HDR ((uint64_t)sizeof(struct rtudp_bcast_record))
+#define SEG_HDR ((uint64_t)sizeof(struct rtudp_segment_header))
+#define PAD_MIN ((uint64_t)RTUDP_RECORD_ALIGN) /* a padding record needs only length+type+flags */
+#define SEQ_UNKNOWN UINT64_MAX
+/* the longest run a dead claim can leave: a wrap pad plus the largest record */
+#define MAX_CLAIM_SPAN (2 * align8(TX_HDR + RTUDP_MAX_PAYLOAD))
+
+static inline uint64_t align8(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
+static inline bool is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+int64_t rtudp_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int fail(struct rtudp_check *why, int code, const char *fmt, ...)
+{
+    if (why) {
+        va_list ap;
+        va_start(ap, fmt);
+        why->code = code;
+        vsnprintf(why->msg, sizeof why->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static uint64_t max_payload_for(uint64_t capacity, uint64_t hdr)
+{
+    uint64_t quarter = capacity / 4;
+    uint64_t m = quarter > hdr ? quarter - hdr : 0;
+    return m < RTUDP_MAX_PAYLOAD ? m : RTUDP_MAX_PAYLOAD;
+}
+
+static bool capacity_ok(uint64_t c)
+{
+    return is_pow2(c) && c >= RTUDP_RING_MIN_CAPACITY && c <= RTUDP_RING_MAX_CAPACITY;
+}
+
+/* ------------------------------------------------------------------ doorbells */
+
+/*
+ * Sleep until `word` changes or the absolute CLOCK_MONOTONIC deadline passes.
+ * Not FUTEX_PRIVATE: the word is in memory shared between processes.
+ */
+static int futex_wait_until(uint32_t *word, uint32_t expected, int64_t deadline_ns)
+{
+    struct timespec ts, *tsp = NULL;
+    if (deadline_ns != INT64_MAX) {
+        ts.tv_sec = deadline_ns / 1000000000;
+        ts.tv_nsec = deadline_ns % 1000000000;
+        tsp = &ts;
+    }
+    long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, tsp, NULL,
+                      FUTEX_BITSET_MATCH_ANY);
+    if (rc == 0 || errno == EAGAIN)
+        return RTUDP_OK;
+    if (errno == ETIMEDOUT)
+        return RTUDP_ETIMEDOUT;
+    if (errno == EINTR)
+        return RTUDP_EINTR;
+    return RTUDP_ESYS;
+}
+
+/* Wake sleepers, and only make the system call if someone sleeps. */
+static void bell_ring(struct rtudp_doorbell *bell)
+{
+    /* pairs with the fence in bell_wait: either the waiter sees our data, or we
+     * see its waiters count */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (load_relaxed(&bell->waiters) != 0) {
+        fetch_add(&bell->seq, 1);
+        syscall(SYS_futex, &bell->seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+    }
+}
+
+typedef bool (*ready_fn)(const void *ctx);
+
+/* Spin up to spin_ns (never past the deadline), then park on the futex. */
+static int bell_wait(struct rtudp_doorbell *bell, ready_fn ready, const void *ctx,
+                     int64_t deadline_ns, int64_t spin_ns)
+{
+    if (ready(ctx))
+        return RTUDP_OK;
+    int64_t now = rtudp_now_ns();
+    int64_t spin_end = now + (spin_ns > 0 ? spin_ns : 0);
+    if (spin_end > deadline_ns)
+        spin_end = deadline_ns;
+    while (now < spin_end) {
+        for (int i = 0; i < 32; i++) {
+            cpu_relax();
+            if (ready(ctx))
+                return RTUDP_OK;
+        }
+        now = rtudp_now_ns();
+    }
+    for (;;) {
+        if (now >= deadline_ns)
+            return ready(ctx) ? RTUDP_OK : RTUDP_ETIMEDOUT;
+        atomic_fetch_add_explicit(SHARED(&bell->waiters), 1, memory_order_seq_cst);
+        atomic_thread_fence(memory_order_seq_cst);
+        uint32_t seq = load_acquire(&bell->seq);
+        int rc = RTUDP_OK;
+        if (!ready(ctx))
+            rc = futex_wait_until(&bell->seq, seq, deadline_ns);
+        atomic_fetch_sub_explicit(SHARED(&bell->waiters), 1, memory_order_relaxed);
+        if (ready(ctx))
+            return RTUDP_OK;
+        if (rc == RTUDP_EINTR || rc == RTUDP_ESYS)
+            return rc;
+        now = rtudp_now_ns();
+    }
+}
+
+/* ------------------------------------------------------------------ segments */
+
+void *rtudp_map(int fd, uint64_t size, int writable)
+{
+    void *p = mmap(NULL, size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int rtudp_unmap(void *base, uint64_t size)
+{
+    return munmap(base, size) == 0 ? RTUDP_OK : RTUDP_ESYS;
+}
+
+uint64_t rtudp_mpsc_footprint(uint64_t capacity)
+{
+    return sizeof(struct rtudp_mpsc_ring) + capacity;
+}
+
+uint64_t rtudp_bcast_footprint(uint64_t capacity)
+{
+    return sizeof(struct rtudp_bcast_ring) + capacity;
+}
+
+uint64_t rtudp_ring_segment_size(uint32_t ring_kind, uint64_t capacity)
+{
+    if (!capacity_ok(capacity))
+        return 0;
+    if (ring_kind == RTUDP_RING_MPSC)
+        return SEG_HDR + rtudp_mpsc_footprint(capacity);
+    if (ring_kind == RTUDP_RING_BROADCAST)
+        return SEG_HDR + rtudp_bcast_footprint(capacity);
+    return 0;
+}
+
+int rtudp_ring_segment_init(void *base, uint64_t size, uint32_t ring_kind, uint64_t capacity,
+                            struct rtudp_check *why)
+{
+    if (!capacity_ok(capacity))
+        return fail(why, RTUDP_EINVAL,
+                    "capacity %llu is not a power of two between %llu and %llu bytes",
+                    (unsigned long long)capacity, (unsigned long long)RTUDP_RING_MIN_CAPACITY,
+                    (unsigned long long)RTUDP_RING_MAX_CAPACITY);
+    uint64_t want = rtudp_ring_segment_size(ring_kind, capacity);
+    if (want == 0)
+        return fail(why, RTUDP_EINVAL, "unknown ring kind %u", ring_kind);
+    if (size != want)
+        return fail(why, RTUDP_EINVAL, "segment is %llu bytes, a ring of capacity %llu needs %llu",
+                    (unsigned long long)size, (unsigned long long)capacity,
+                    (unsigned long long)want);
+    struct rtudp_segment_header *h = base;
+    memset(base, 0, SEG_HDR);
+    h->layout_version = RTUDP_LAYOUT_VERSION;
+    h->kind = RTUDP_SEG_RING;
+    h->total_size = size;
+    h->header_size = SEG_HDR;
+    h->creator_pid = (uint32_t)getpid();
+    h->ring_count = 1;
+    h->created_ns = rtudp_now_ns();
+    h->ring_offset[0] = SEG_HDR;
+    void *ring = (uint8_t *)base + SEG_HDR;
+    int rc = ring_kind == RTUDP_RING_MPSC ? rtudp_mpsc_init(ring, capacity)
+                                          : rtudp_bcast_init(ring, capacity);
+    if (rc != RTUDP_OK)
+        return fail(why, rc, "ring init failed");
+    /* the magic goes last: an attacher that sees it sees a complete segment */
+    store_release(&h->magic, (uint64_t)RTUDP_SEG_MAGIC);
+    return RTUDP_OK;
+}
+
+int rtudp_ring_segment_validate(void *base, uint64_t size, uint32_t *ring_kind, void **ring,
+                                uint64_t *ring_avail, struct rtudp_check *why)
+{
+    if (!base)
+        return fail(why, RTUDP_EINVAL, "segment is not mapped");
+    if (size < SEG_HDR)
+        return fail(why, RTUDP_ECORRUPT, "segment is %llu bytes, smaller than its %llu-byte header",
+                    (unsigned long long)size, (unsigned long long)SEG_HDR);
+    const struct rtudp_segment_header *h = base;
+    uint64_t magic = load_acquire(&h->magic);
+    if (magic != RTUDP_SEG_MAGIC)
+        return fail(why, RTUDP_ECORRUPT,
+                    "bad magic 0x%016llx (expected 0x%016llx): not an rtudp segment, "
+                    "or not initialised yet",
+                    (unsigned long long)magic, (unsigned long long)RTUDP_SEG_MAGIC);
+    if (h->layout_version != RTUDP_LAYOUT_VERSION)
+        return fail(why, RTUDP_ECORRUPT, "layout version %u, this build reads version %d",
+                    h->layout_version, RTUDP_LAYOUT_VERSION);
+    if (h->total_size != size)
+        return fail(why, RTUDP_ECORRUPT,
+                    "header says %llu bytes but the segment has %llu (truncated or resized)",
+                    (unsigned long long)h->total_size, (unsigned long long)size);
+    if (h->header_size != SEG_HDR)
+        return fail(why, RTUDP_ECORRUPT, "header size %llu, expected %llu",
+                    (unsigned long long)h->header_size, (unsigned long long)SEG_HDR);
+    if (h->kind != RTUDP_SEG_RING)
+        return fail(why, RTUDP_ECORRUPT, "segment kind %u is not a ring segment (%d)", h->kind,
+                    RTUDP_SEG_RING);
+    if (h->ring_count != 1)
+        return fail(why, RTUDP_ECORRUPT, "ring segment lists %u rings, expected 1", h->ring_count);
+    uint64_t off = h->ring_offset[0];
+    if (off < SEG_HDR || off % RTUDP_CACHE_LINE != 0 || off > size - 8)
+        return fail(why, RTUDP_ECORRUPT, "ring offset %llu is outside the %llu-byte segment or misaligned",
+                    (unsigned long long)off, (unsigned long long)size);
+    void *mem = (uint8_t *)base + off;
+    uint32_t kind = ((const struct rtudp_mpsc_ring *)mem)->kind;
+    int rc;
+    if (kind == RTUDP_RING_MPSC) {
+        struct rtudp_mpsc m;
+        rc = rtudp_mpsc_attach(&m, mem, size - off, why);
+    } else if (kind == RTUDP_RING_BROADCAST) {
+        struct rtudp_bcast b;
+        rc = rtudp_bcast_attach(&b, mem, size - off, why);
+    } else {
+        return fail(why, RTUDP_ECORRUPT, "ring kind %u is neither MPSC (%d) nor broadcast (%d)",
+                    kind, RTUDP_RING_MPSC, RTUDP_RING_BROADCAST);
+    }
+    if (rc != RTUDP_OK)
+        return rc;
+    if (ring_kind)
+        *ring_kind = kind;
+    if (ring)
+        *ring = mem;
+    if (ring_avail)
+        *ring_avail = size - off;
+    return RTUDP_OK;
+}
+
+/* Geometry checks shared by both ring kinds; returns RTUDP_OK or fills why. */
+static int check_geometry(const void *mem, uint64_t avail, uint64_t desc_size, uint32_t want_kind,
+                          uint64_t hdr, struct rtudp_check *why)
+{
+    if (!mem || ((uintptr_t)mem % RTUDP_CACHE_LINE) != 0)
+        return fail(why, RTUDP_EINVAL, "ring address is null or not 64-byte aligned");
+    if (avail < desc_size)
+        return fail(why, RTUDP_ECORRUPT, "ring descriptor needs %llu bytes, only %llu mapped",
+                    (unsigned long long)desc_size, (unsigned long long)avail);
+    /* magic, kind, capacity, max_payload are the first fields of both descriptors */
+    const struct rtudp_mpsc_ring *g = mem;
+    if (g->magic != RTUDP_RING_MAGIC)
+        return fail(why, RTUDP_ECORRUPT, "ring magic 0x%08x, expected 0x%08x", g->magic,
+                    RTUDP_RING_MAGIC);
+    if (g->kind != want_kind)
+        return fail(why, RTUDP_ECORRUPT, "ring kind %u, expected %u", g->kind, want_kind);
+    uint64_t cap = g->capacity;
+    if (!capacity_ok(cap))
+        return fail(why, RTUDP_ECORRUPT,
+                    "ring capacity %llu is not a power of two between %llu and %llu",
+                    (unsigned long long)cap, (unsigned long long)RTUDP_RING_MIN_CAPACITY,
+                    (unsigned long long)RTUDP_RING_MAX_CAPACITY);
+    if (cap > avail - desc_size)
+        return fail(why, RTUDP_ECORRUPT, "ring capacity %llu needs %llu bytes, only %llu mapped",
+                    (unsigned long long)cap, (unsigned long long)(cap + desc_size),
+                    (unsigned long long)avail);
+    if (g->max_payload != max_payload_for(cap, hdr))
+        return fail(why, RTUDP_ECORRUPT, "ring max_payload %llu, expected %llu for capacity %llu",
+                    (unsigned long long)g->max_payload,
+                    (unsigned long long)max_payload_for(cap, hdr), (unsigned long long)cap);
+    return RTUDP_OK;
+}
+
+/* ------------------------------------------------------------------ MPSC: setup */
+
+int rtudp_mpsc_init(struct rtudp_mpsc_ring *r, uint64_t capacity)
+{
+    if (!r || !capacity_ok(capacity))
+        return RTUDP_EINVAL;
+    memset(r, 0, rtudp_mpsc_footprint(capacity));
+    r->kind = RTUDP_RING_MPSC;
+    r->capacity = capacity;
+    r->max_payload = max_payload_for(capacity, TX_HDR);
+    store_release(&r->magic, (uint32_t)RTUDP_RING_MAGIC);
+    return RTUDP_OK;
+}
+
+int rtudp_mpsc_attach(struct rtudp_mpsc *m, void *mem, uint64_t avail, struct rtudp_check *why)
+{
+    memset(m, 0, sizeof *m);
+    int rc = check_geometry(mem, avail, sizeof(struct rtudp_mpsc_ring), RTUDP_RING_MPSC, TX_HDR, why);
+    if (rc != RTUDP_OK)
+        return rc;
+    struct rtudp_mpsc_ring *r = mem;
+    uint64_t cap = r->capacity;
+    uint64_t head = load_acquire(&r->head), tail = load_acquire(&r->tail);
+    if (head % RTUDP_RECORD_ALIGN || tail % RTUDP_RECORD_ALIGN || tail - head > cap)
+        return fail(why, RTUDP_ECORRUPT, "ring positions head %llu tail %llu do not fit capacity %llu",
+                    (unsigned long long)head, (unsigned long long)tail, (unsigned long long)cap);
+    m->ring = r;
+    m->data = (uint8_t *)mem + sizeof *r;
+    m->capacity = cap;
+    m->mask = cap - 1;
+    m->max_payload = max_payload_for(cap, TX_HDR);
+    return RTUDP_OK;
+}
+
+/* ------------------------------------------------------------------ MPSC: produce */
+
+/* Bytes a record of `need` aligned bytes takes at `tail`, with the pad to the end. */
+static inline uint64_t span_at(const struct rtudp_mpsc *m, uint64_t tail, uint64_t need)
+{
+    uint64_t to_end = m->capacity - (tail & m->mask);
+    return need <= to_end ? need : to_end + need;
+}
+
+/*
+ * Claim by a conditional atomic add on the tail (compare-and-swap): a plain
+ * fetch_add could not give space back when the ring turns out to be full, so
+ * try_put could not answer False without waiting for the consumer.
+ */
+static int mpsc_claim(struct rtudp_mpsc *m, uint32_t len, uint64_t *pos_out)
+{
+    if (len > m->max_payload)
+        return RTUDP_ETOOBIG;
+    struct rtudp_mpsc_ring *r = m->ring;
+    const uint64_t cap = m->capacity;
+    const uint64_t need = align8(TX_HDR + len);
+    uint64_t head = load_relaxed(&r->head_cache);
+    uint64_t tail = load_relaxed(&r->tail);
+    uint64_t span;
+    for (;;) {
+        span = span_at(m, tail, need);
+        if (tail - head > cap || span > cap - (tail - head)) {
+            head = load_acquire(&r->head);
+            if (tail - head > cap) {
+                if (head - tail <= cap) { /* head moved past our stale tail: reload */
+                    tail = load_relaxed(&r->tail);
+                    continue;
+                }
+                return RTUDP_ECORRUPT;
+            }
+            if (span > cap - (tail - head))
+                return RTUDP_EFULL;
+            store_relaxed(&r->head_cache, head);
+        }
+        if (atomic_compare_exchange_weak_explicit(SHARED(&r->tail), &tail, tail + span,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            break;
+    }
+    if (span != need) { /* the record does not fit before the end: pad to it */
+        uint64_t to_end = span - need;
+        struct rtudp_tx_record *pad = (void *)(m->data + (tail & m->mask));
+        pad->type = RTUDP_REC_PAD;
+        pad->flags = 0;
+        store_release(&pad->length, (int32_t)to_end);
+        tail += to_end;
+    }
+    struct rtudp_tx_record *rec = (void *)(m->data + (tail & m->mask));
+    store_relaxed(&rec->length, -(int32_t)(TX_HDR + len));
+    /* the negative length must be visible before any payload byte (unblock scans
+     * for the first non-zero word) */
+    atomic_thread_fence(memory_order_release);
+    *pos_out = tail;
+    return RTUDP_OK;
+}
+
+int rtudp_mpsc_claim(struct rtudp_mpsc *m, uint32_t len, uint64_t *pos)
+{
+    return mpsc_claim(m, len, pos);
+}
+
+void *rtudp_mpsc_claim_payload(struct rtudp_mpsc *m, uint64_t pos)
+{
+    return m->data + (pos & m->mask) + TX_HDR;
+}
+
+int rtudp_mpsc_commit(struct rtudp_mpsc *m, uint64_t pos, int64_t send_at_ns, uint16_t flags)
+{
+    struct rtudp_tx_record *rec = (void *)(m->data + (pos & m->mask));
+    int32_t open = load_relaxed(&rec->length);
+    if (open >= 0 || (uint64_t)-(int64_t)open < TX_HDR || (uint64_t)-(int64_t)open > TX_HDR + m->max_payload)
+        return RTUDP_ETIMEDOUT; /* unblocked (or scribbled) while we were writing */
+    rec->type = RTUDP_REC_DATA;
+    rec->flags = flags;
+    rec->send_at_ns = send_at_ns;
+    /* a CAS, not a store: if the consumer turned the claim into padding meanwhile,
+     * the record is gone and the producer must hear of it */
+    if (!atomic_compare_exchange_strong_explicit(SHARED(&rec->length), &open, -open,
+                                                 memory_order_release, memory_order_relaxed))
+        return RTUDP_ETIMEDOUT;
+    bell_ring(&m->ring->data_bell);
+    return RTUDP_OK;
+}
+
+int rtudp_mpsc_try_put(struct rtudp_mpsc *m, const void *data, uint32_t len,
+                       int64_t send_at_ns, uint16_t flags)
+{
+    uint64_t pos;
+    int rc = mpsc_claim(m, len, &pos);
+    if (rc == RTUDP_EFULL)
+        fetch_add(&m->ring->full_events, 1);
+    if (rc != RTUDP_OK)
+        return rc;
+    if (len)
+        memcpy(rtudp_mpsc_claim_payload(m, pos), data, len);
+    return rtudp_mpsc_commit(m, pos, send_at_ns, flags);
+}
+
+struct space_ctx {
+    const struct rtudp_mpsc *m;
+    uint64_t need;
+};
+
+static bool mpsc_has_space(const void *ctx)
+{
+    const struct space_ctx *c = ctx;
+    uint64_t tail = load_relaxed(&c->m->ring->tail);
+    uint64_t head = load_acquire(&c->m->ring->head);
+    uint64_t used = tail - head;
+    return used > c->m->capacity /* corrupt: let the claim report it */
+        || span_at(c->m, tail, c->need) <= c->m->capacity - used;
+}
+
+int rtudp_mpsc_put(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t send_at_ns,
+                   uint16_t flags, int64_t deadline_ns, int64_t spin_ns)
+{
+    bool counted = false;
+    for (;;) {
+        uint64_t pos;
+        int rc = mpsc_claim(m, len, &pos);
+        if (rc == RTUDP_OK) {
+            if (len)
+                memcpy(rtudp_mpsc_claim_payload(m, pos), data, len);
+            return rtudp_mpsc_commit(m, pos, send_at_ns, flags);
+        }
+        if (rc != RTUDP_EFULL)
+            return rc;
+        if (!counted) {
+            fetch_add(&m->ring->full_events, 1);
+            counted = true;
+        }
+        struct space_ctx ctx = {m, align8(TX_HDR + len)};
+        rc = bell_wait(&m->ring->space_bell, mpsc_has_space, &ctx, deadline_ns, spin_ns);
+        if (rc != RTUDP_OK)
+            return rc;
+    }
+}
+
+int64_t rtudp_mpsc_put_many(struct rtudp_mpsc *m, const uint8_t *data, const uint64_t *offs,
+                            const uint32_t *lens, uint64_t n, int64_t send_at_ns, uint16_t flags,
+                            int64_t deadline_ns, int64_t spin_ns)
+{
+    uint64_t packed = 0; /* where payload i starts when offs is NULL */
+    for (uint64_t i = 0; i < n; i++) {
+        const uint8_t *p = data + (offs ? offs[i] : packed);
+        int rc = rtudp_mpsc_put(m, p, lens[i], send_at_ns, flags, deadline_ns, spin_ns);
+        if (rc != RTUDP_OK)
+            return i ? (int64_t)i : rc;
+        packed += lens[i];
+    }
+    return (int64_t)n;
+}
+
+/* ------------------------------------------------------------------ MPSC: consume */
+
+static int corrupt(struct rtudp_mpsc *m)
+{
+    bump(&m->ring->corrupt_records, 1);
+    return RTUDP_ECORRUPT;
+}
+
+int rtudp_mpsc_next(struct rtudp_mpsc *m, uint64_t *cursor, struct rtudp_tx_record **out,
+                    uint32_t *len_out)
+{
+    struct rtudp_mpsc_ring *r = m->ring;
+    uint64_t pos = *cursor;
+    for (;;) {
+        uint64_t tail = load_acquire(&r->tail);
+        if (pos == tail)
+            return RTUDP_EMPTY;
+        if (tail - pos > m->capacity)
+            return corrupt(m);
+        uint64_t idx = pos & m->mask;
+        struct rtudp_tx_record *rec = (void *)(m->data + idx);
+        int32_t len = load_acquire(&rec->length);
+        if (len <= 0)
+            return RTUDP_EMPTY; /* claimed, not committed yet */
+        uint64_t span = align8((uint64_t)len);
+        if (span > m->capacity - idx || span > tail - pos)
+            return corrupt(m);
+        if (rec->type == RTUDP_REC_PAD) {
+            if ((uint64_t)len < PAD_MIN || (uint64_t)len % RTUDP_RECORD_ALIGN)
+                return corrupt(m);
+            pos += span;
+            *cursor = pos;
+            continue;
+        }
+        if (rec->type != RTUDP_REC_DATA || (uint64_t)len < TX_HDR ||
+            (uint64_t)len - TX_HDR > m->max_payload)
+            return corrupt(m);
+        *out = rec;
+        *len_out = (uint32_t)((uint64_t)len - TX_HDR);
+        *cursor = pos + span;
+        return RTUDP_OK;
+    }
+}
+
+void rtudp_mpsc_release(struct rtudp_mpsc *m, uint64_t upto)
+{
+    struct rtudp_mpsc_ring *r = m->ring;
+    uint64_t head = load_relaxed(&r->head);
+    uint64_t n = upto - head;
+    if (upto == head || n > m->capacity || n % RTUDP_RECORD_ALIGN)
+        return;
+    /* zero what was consumed: a claim's header must start out as 0 ("not written") */
+    uint64_t idx = head & m->mask;
+    uint64_t first = n < m->capacity - idx ? n : m->capacity - idx;
+    memset(m->data + idx, 0, first);
+    if (n > first)
+        memset(m->data, 0, n - first);
+    store_release(&r->head, upto);
+    bell_ring(&r->space_bell);
+}
+
+int rtudp_mpsc_get(struct rtudp_mpsc *m, uint8_t *buf, uint32_t buflen, uint32_t *len,
+                   int64_t *send_at_ns, uint16_t *flags)
+{
+    struct rtudp_mpsc_ring *r = m->ring;
+    uint64_t cursor = load_relaxed(&r->head);
+    struct rtudp_tx_record *rec;
+    uint32_t plen;
+    int rc = rtudp_mpsc_next(m, &cursor, &rec, &plen);
+    if (rc == RTUDP_OK && plen > buflen) {
+        cursor -= align8(TX_HDR + plen); /* keep the record, free the padding before it */
+        *len = plen;
+        rc = RTUDP_EBUFSMALL;
+    } else if (rc == RTUDP_OK) {
+        memcpy(buf, rec + 1, plen);
+        *len = plen;
+        if (send_at_ns)
+            *send_at_ns = rec->send_at_ns;
+        if (flags)
+            *flags = rec->flags;
+        bump(&r->records_consumed, 1);
+        bump(&r->bytes_consumed, plen);
+    }
+    rtudp_mpsc_release(m, cursor);
+    return rc;
+}
+
+int64_t rtudp_mpsc_get_many(struct rtudp_mpsc *m, uint8_t *buf, uint64_t buflen, uint32_t *lens,
+                            int64_t *send_at, uint64_t max_n)
+{
+    struct rtudp_mpsc_ring *r = m->ring;
+    uint64_t head = load_relaxed(&r->head);
+    uint64_t cursor = head, used = 0, n = 0;
+    int rc = RTUDP_EMPTY;
+    while (n < max_n) {
+        uint64_t before = cursor;
+        struct rtudp_tx_record *rec;
+        uint32_t plen;
+        rc = rtudp_mpsc_next(m, &cursor, &rec, &plen);
+        if (rc != RTUDP_OK)
+            break;
+        if (plen > buflen - used) {
+            cursor = before; /* leave it (and any padding before it) for next time */
+            rc = RTUDP_EBUFSMALL;
+            break;
+        }
+        memcpy(buf + used, rec + 1, plen);
+        lens[n] = plen;
+        if (send_at)
+            send_at[n] = rec->send_at_ns;
+        used += plen;
+        n++;
+    }
+    if (n) {
+        bump(&r->records_consumed, n);
+        bump(&r->bytes_consumed, used);
+    }
+    rtudp_mpsc_release(m, cursor);
+    return n ? (int64_t)n : rc;
+}
+
+int64_t rtudp_mpsc_take(struct rtudp_mpsc *m, uint8_t *buf, uint32_t buflen)
+{
+    uint32_t len = 0;
+    int rc = rtudp_mpsc_get(m, buf, buflen, &len, NULL, NULL);
+    return rc == RTUDP_OK ? (int64_t)len : rc;
+}
+
+uint64_t rtudp_mpsc_pending_bytes(const struct rtudp_mpsc *m)
+{
+    uint64_t used = load_acquire(&m->ring->tail) - load_acquire(&m->ring->head);
+    return used > m->capacity ? m->capacity : used;
+}
+
+static bool mpsc_readable(const void *ctx)
+{
+    const struct rtudp_mpsc *m = ctx;
+    uint64_t head = load_relaxed(&m->ring->head);
+    if (load_acquire(&m->ring->tail) == head)
+        return false;
+    const struct rtudp_tx_record *rec = (const void *)(m->data + (head & m->mask));
+    return load_acquire(&rec->length) > 0;
+}
+
+int rtudp_mpsc_wait(struct rtudp_mpsc *m, int64_t deadline_ns, int64_t spin_ns)
+{
+    return bell_wait(&m->ring->data_bell, mpsc_readable, m, deadline_ns, spin_ns);
+}
+
+int rtudp_mpsc_unblock(struct rtudp_mpsc *m, uint64_t pos, int64_t timeout_ns)
+{
+    struct rtudp_mpsc_ring *r = m->ring;
+    uint64_t tail = load_acquire(&r->tail);
+    uint64_t idx = pos & m->mask;
+    struct rtudp_tx_record *rec = (void *)(m->data + idx);
+    bool open_claim_possible = pos % RTUDP_RECORD_ALIGN == 0 && pos != tail &&
+                               tail - pos <= m->capacity;
+    int32_t len = open_claim_possible ? load_acquire(&rec->length) : 1;
+    if (len > 0) { /* nothing blocks pos */
+        store_relaxed(&r->stuck_since_ns, (int64_t)0);
+        return 0;
+    }
+    int64_t now = rtudp_now_ns();
+    int64_t since = load_relaxed(&r->stuck_since_ns);
+    if (since == 0 || load_relaxed(&r->stuck_pos) != pos) {
+        store_relaxed(&r->stuck_pos, pos);
+        store_relaxed(&r->stuck_since_ns, now);
+        return 0;
+    }
+    if (now - since < timeout_ns)
+        return 0;
+    /* how far the dead claim reaches */
+    uint64_t limit = m->capacity - idx;
+    if (tail - pos < limit)
+        limit = tail - pos;
+    uint64_t span;
+    if (len < 0) {
+        span = align8((uint64_t)-(int64_t)len);
+        if (span > limit)
+            return corrupt(m);
+    } else {
+        /* the producer died before writing its header: the claim is the run of zero
+         * words up to the next header (payload is written only after the header) */
+        if (limit > MAX_CLAIM_SPAN)
+            limit = MAX_CLAIM_SPAN;
+        span = PAD_MIN;
+        while (span < limit) {
+            const int32_t *word = (const int32_t *)(m->data + idx + span);
+            if (load_relaxed(word) != 0)
+                break;
+            span += PAD_MIN;
+        }
+    }
+    rec->type = RTUDP_REC_PAD;
+    rec->flags = 0;
+    if (!atomic_compare_exchange_strong_explicit(SHARED(&rec->length), &len, (int32_t)span,
+                                                 memory_order_release, memory_order_relaxed))
+        return 0; /* the producer committed after all */
+    bump(&r->unblocked_claims, 1);
+    store_relaxed(&r->stuck_since_ns, (int64_t)0);
+    bell_ring(&r->data_bell);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ broadcast */
+
+int rtudp_bcast_init(struct rtudp_bcast_ring *r, uint64_t capacity)
+{
+    if (!r || !capacity_ok(capacity))
+        return RTUDP_EINVAL;
+    memset(r, 0, rtudp_bcast_footprint(capacity));
+    r->kind = RTUDP_RING_BROADCAST;
+    r->capacity = capacity;
+    r->max_payload = max_payload_for(capacity, BC_HDR);
+    store_release(&r->magic, (uint32_t)RTUDP_RING_MAGIC);
+    return RTUDP_OK;
+}
+
+int rtudp_bcast_attach(struct rtudp_bcast *b, void *mem, uint64_t avail, struct rtudp_check *why)
+{
+    memset(b, 0, sizeof *b);
+    int rc = check_geometry(mem, avail, sizeof(struct rtudp_bcast_ring), RTUDP_RING_BROADCAST,
+                            BC_HDR, why);
+    if (rc != RTUDP_OK)
+        return rc;
+    struct rtudp_bcast_ring *r = mem;
+    uint64_t cap = r->capacity;
+    uint64_t head = load_acquire(&r->head), tail = load_acquire(&r->tail);
+    if (head % RTUDP_RECORD_ALIGN || tail % RTUDP_RECORD_ALIGN || tail - head > cap)
+        return fail(why, RTUDP_ECORRUPT, "ring positions head %llu tail %llu do not fit capacity %llu",
+                    (unsigned long long)head, (unsigned long long)tail, (unsigned long long)cap);
+    b->ring = r;
+    b->data = (uint8_t *)mem + sizeof *r;
+    b->capacity = cap;
+    b->mask = cap - 1;
+    b->max_payload = max_payload_for(cap, BC_HDR);
+    return RTUDP_OK;
+}
+
+/* Move head past every record the write ending at new_end overwrites. */
+static uint64_t bcast_advance_head(struct rtudp_bcast *b, uint64_t head, uint64_t tail,
+                                   uint64_t new_end)
+{
+    if (new_end <= b->capacity)
+        return head;
+    uint64_t limit = new_end - b->capacity;
+    if (tail - head > b->capacity) /* damaged: everything old is gone */
+        return tail;
+    while (head < limit && head < tail) {
+        uint64_t idx = head & b->mask;
+        const struct rtudp_bcast_record *rec = (const void *)(b->data + idx);
+        uint64_t span = align8((uint64_t)(uint32_t)rec->length);
+        if (rec->length < (int32_t)PAD_MIN || span > b->capacity - idx || span > tail - head) {
+            bump(&b->ring->corrupt_records, 1);
+            return tail;
+        }
+        head += span;
+    }
+    return head;
+}
+
+static void bcast_put(struct rtudp_bcast *b, uint64_t *tail, uint64_t *seq, const void *data,
+                      uint32_t len, uint16_t flags, int64_t time_ns)
+{
+    struct rtudp_bcast_ring *r = b->ring;
+    uint64_t need = align8(BC_HDR + len);
+    uint64_t idx = *tail & b->mask;
+    uint64_t to_end = b->capacity - idx;
+    uint64_t span = need <= to_end ? need : to_end + need;
+    uint64_t new_end = *tail + span;
+    uint64_t head = bcast_advance_head(b, load_relaxed(&r->head), *tail, new_end);
+    store_relaxed(&r->head, head);
+    store_release(&r->tail_intent, new_end);
+    /* readers must see tail_intent before any byte we overwrite */
+    atomic_thread_fence(memory_order_release);
+    if (need > to_end) {
+        struct rtudp_bcast_record *pad = (void *)(b->data + idx);
+        pad->length = (int32_t)to_end;
+        pad->type = RTUDP_REC_PAD;
+        pad->flags = 0;
+        idx = 0;
+    }
+    struct rtudp_bcast_record *rec = (void *)(b->data + idx);
+    rec->length = (int32_t)(BC_HDR + len);
+    rec->type = RTUDP_REC_DATA;
+    rec->flags = flags;
+    rec->seq = *seq;
+    rec->time_ns = time_ns;
+    if (len)
+        memcpy(rec + 1, data, len);
+    *seq += 1;
+    *tail = new_end;
+}
+
+/* The writer's tail, trusted only if it is sane (a writer restarts from it). */
+static uint64_t bcast_tail(struct rtudp_bcast *b)
+{
+    uint64_t tail = load_relaxed(&b->ring->tail);
+    return tail % RTUDP_RECORD_ALIGN ? align8(tail) : tail;
+}
+
+static void bcast_publish(struct rtudp_bcast *b, uint64_t tail, uint64_t seq, uint64_t n,
+                          uint64_t bytes)
+{
+    struct rtudp_bcast_ring *r = b->ring;
+    store_release(&r->next_seq, seq);
+    store_release(&r->tail, tail);
+    bump(&r->records_written, n);
+    bump(&r->bytes_written, bytes);
+    bell_ring(&r->bell);
+}
+
+int rtudp_bcast_write(struct rtudp_bcast *b, const void *data, uint32_t len, uint16_t flags,
+                      int64_t time_ns)
+{
+    if (len > b->max_payload)
+        return RTUDP_ETOOBIG;
+    uint64_t tail = bcast_tail(b);
+    uint64_t seq = load_relaxed(&b->ring->next_seq);
+    bcast_put(b, &tail, &seq, data, len, flags, time_ns);
+    bcast_publish(b, tail, seq, 1, len);
+    return RTUDP_OK;
+}
+
+int64_t rtudp_bcast_write_many(struct rtudp_bcast *b, const uint8_t *data, const uint64_t *offs,
+                               const uint32_t *lens, uint64_t n, uint16_t flags, int64_t time_ns)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (lens[i] > b->max_payload)
+            return RTUDP_ETOOBIG;
+    uint64_t tail = bcast_tail(b);
+    uint64_t seq = load_relaxed(&b->ring->next_seq);
+    uint64_t bytes = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        bcast_put(b, &tail, &seq, data + (offs ? offs[i] : bytes), lens[i], flags, time_ns);
+        bytes += lens[i];
+        /* publish as we go so readers are not starved by a huge batch, and so a
+         * batch larger than the ring stays readable record by record */
+        store_release(&b->ring->next_seq, seq);
+        store_release(&b->ring->tail, tail);
+    }
+    bcast_publish(b, tail, seq, n, bytes);
+    return (int64_t)n;
+}
+
+void rtudp_bcast_reader_init(struct rtudp_bcast *b, struct rtudp_bcast_reader *rd, int from_oldest)
+{
+    struct rtudp_bcast_ring *r = b->ring;
+    memset(rd, 0, sizeof *rd);
+    rd->expected_seq = SEQ_UNKNOWN;
+    /* read (tail, next_seq) as a consistent pair: only while no write is in progress
+     * (tail_intent == tail before and after) */
+    for (int tries = 0; tries < 10000; tries++) {
+        uint64_t intent1 = load_acquire(&r->tail_intent);
+        uint64_t tail = load_acquire(&r->tail);
+        uint64_t seq = load_acquire(&r->next_seq);
+        uint64_t head = load_acquire(&r->head);
+        uint64_t intent2 = load_acquire(&r->tail_intent);
+        if (intent1 == intent2 && intent1 == tail) {
+            rd->cursor = from_oldest ? head : tail;
+            rd->expected_seq = from_oldest ? SEQ_UNKNOWN : seq;
+            return;
+        }
+        cpu_relax();
+    }
+    /* a writer died mid-record, or writes without pause: start at the tail and take
+     * the first record's seq as the start */
+    rd->cursor = load_acquire(&r->tail);
+}
+
+static void bcast_lapped(struct rtudp_bcast *b, struct rtudp_bcast_reader *rd)
+{
+    rd->lapped++;
+    fetch_add(&b->ring->lapped_events, 1);
+    rd->cursor = load_acquire(&b->ring->head);
+}
+
+/* true when the record at cursor may have been overwritten */
+static inline bool bcast_overrun(struct rtudp_bcast *b, uint64_t cursor)
+{
+    return load_acquire(&b->ring->tail_intent) - cursor > b->capacity;
+}
+
+int rtudp_bcast_read(struct rtudp_bcast *b, struct rtudp_bcast_reader *rd, uint8_t *buf,
+                     uint32_t buflen, uint32_t *len, uint64_t *seq, int64_t *time_ns,
+                     uint16_t *flags, uint64_t *lost)
+{
+    struct rtudp_bcast_ring *r = b->ring;
+    for (;;) {
+        uint64_t tail = load_acquire(&r->tail);
+        uint64_t cursor = rd->cursor;
+        if (cursor == tail)
+            return RTUDP_EMPTY;
+        if (tail - cursor > b->capacity || bcast_overrun(b, cursor)) {
+            bcast_lapped(b, rd);
+            continue;
+        }
+        uint64_t idx = cursor & b->mask;
+        struct rtudp_bcast_record h;
+        /* a padding record may be only 8 bytes long, at the very end */
+        memcpy(&h, b->data + idx, b->capacity - idx >= BC_HDR ? BC_HDR : PAD_MIN);
+        uint64_t span = align8((uint64_t)(uint32_t)h.length);
+        bool sane = h.length >= (int32_t)PAD_MIN && span <= b->capacity - idx && span <= tail - cursor;
+        if (sane && h.type == RTUDP_REC_PAD) {
+            if (bcast_overrun(b, cursor)) {
+                bcast_lapped(b, rd);
+                continue;
+            }
+            rd->cursor = cursor + span;
+            continue;
+        }
+        uint64_t plen = (uint64_t)(uint32_t)h.length - BC_HDR;
+        sane = sane && h.type == RTUDP_REC_DATA && (uint64_t)h.length >= BC_HDR &&
+               plen <= b->max_payload;
+        if (!sane) {
+            if (bcast_overrun(b, cursor)) { /* torn by the writer, not damaged */
+                bcast_lapped(b, rd);
+                continue;
+            }
+            return RTUDP_ECORRUPT;
+        }
+        if (plen > buflen) {
+            if (bcast_overrun(b, cursor)) {
+                bcast_lapped(b, rd);
+                continue;
+            }
+            *len = (uint32_t)plen;
+            return RTUDP_EBUFSMALL;
+        }
+        memcpy(buf, b->data + idx + BC_HDR, plen);
+        atomic_thread_fence(memory_order_acquire);
+        if (bcast_overrun(b, cursor)) { /* overwritten while we copied */
+            bcast_lapped(b, rd);
+            continue;
+        }
+        uint64_t gap = 0;
+        if (rd->expected_seq != SEQ_UNKNOWN && h.seq > rd->expected_seq)
+            gap = h.seq - rd->expected_seq;
+        rd->expected_seq = h.seq + 1;
+        rd->cursor = cursor + span;
+        if (gap) {
+            rd->lost += gap;
+            fetch_add(&r->records_lost, gap);
+        }
+        *len = (uint32_t)plen;
+        if (seq)
+            *seq = h.seq;
+        if (time_ns)
+            *time_ns = h.time_ns;
+        if (flags)
+            *flags = h.flags;
+        if (lost)
+            *lost = gap;
+        return RTUDP_OK;
+    }
+}
+
+int64_t rtudp_bcast_read_many(struct rtudp_bcast *b, struct rtudp_bcast_reader *rd, uint8_t *buf,
+                              uint64_t buflen, uint32_t *lens, uint64_t *seqs, uint64_t max_n)
+{
+    uint64_t used = 0, n = 0;
+    int rc = RTUDP_EMPTY;
+    while (n < max_n) {
+        uint64_t room = buflen - used;
+        uint32_t len;
+        uint64_t seq;
+        rc = rtudp_bcast_read(b, rd, buf + used, room > UINT32_MAX ? UINT32_MAX : (uint32_t)room,
+                              &len, &seq, NULL, NULL, NULL);
+        if (rc != RTUDP_OK)
+            break;
+        lens[n] = len;
+        if (seqs)
+            seqs[n] = seq;
+        used += len;
+        n++;
+    }
+    return n ? (int64_t)n : rc;
+}
+
+struct bcast_ctx {
+    const struct rtudp_bcast *b;
+    const struct rtudp_bcast_reader *rd;
+};
+
+static bool bcast_readable(const void *ctx)
+{
+    const struct bcast_ctx *c = ctx;
+    return load_acquire(&c->b->ring->tail) != c->rd->cursor;
+}
+
+int rtudp_bcast_wait(struct rtudp_bcast *b, struct rtudp_bcast_reader *rd, int64_t deadline_ns,
+                     int64_t spin_ns)
+{
+    struct bcast_ctx ctx = {b, rd};
+    return bell_wait(&b->ring->bell, bcast_readable, &ctx, deadline_ns, spin_ns);
+}

@@ -1,0 +1,136 @@
+/*
+ * ring.h - the rings of rtudp_shm.h: setup, produce, consume, wait.
+ *
+ * Lifecycle (liburing style): footprint -> init (creator) -> attach (everyone:
+ * validates and fills a process-local view) -> put/get -> unmap.  Every function that reads shared memory validates what it
+ * reads: a corrupt ring gives RTUDP_ECORRUPT, never a crash.
+ *
+ * The CDEF block is also given to cffi, so Python calls exactly these.
+ */
+#ifndef RTUDP_RING_H
+#define RTUDP_RING_H
+
+#include "rtudp_shm.h"
+
+/* BEGIN CDEF */
+/* result codes (0 = success, negative = error) */
+#define RTUDP_OK 0
+#define RTUDP_EMPTY -1          /* nothing to read */
+#define RTUDP_EFULL -2          /* no space for the record now */
+#define RTUDP_ETOOBIG -3        /* record larger than the ring's max_payload */
+#define RTUDP_ETIMEDOUT -4      /* deadline passed */
+#define RTUDP_EINTR -5          /* a signal interrupted the wait */
+#define RTUDP_ECORRUPT -6       /* shared memory failed validation */
+#define RTUDP_EINVAL -7         /* bad argument */
+#define RTUDP_EBUFSMALL -8      /* caller's buffer too small for the next record */
+#define RTUDP_ESYS -9           /* a system call failed (see errno) */
+
+/* why a segment failed validation, with the offending values in msg */
+struct rtudp_check {
+    int code;
+    char msg[200];
+};
+
+/*
+ * A process's validated view of a ring.  Geometry is copied out of shared memory
+ * once, at attach, after validation: a hostile process that later rewrites the
+ * shared geometry cannot make us index outside the mapping.  Every ring function
+ * takes one of these, never the raw shared struct.
+ */
+struct rtudp_mpsc {
+    struct rtudp_mpsc_ring *ring;
+    uint8_t *data;              /* capacity bytes of records */
+    uint64_t capacity;
+    uint64_t mask;
+    uint64_t max_payload;
+};
+
+struct rtudp_bcast {
+    struct rtudp_bcast_ring *ring;
+    uint8_t *data;
+    uint64_t capacity;
+    uint64_t mask;
+    uint64_t max_payload;
+};
+
+/* A reader's private cursor on a broadcast ring (lives in the reader's memory). */
+struct rtudp_bcast_reader {
+    uint64_t cursor;            /* next position to read */
+    uint64_t expected_seq;      /* seq of the next record we expect */
+    uint64_t lost;              /* records lost to laps, total */
+    uint64_t lapped;            /* times lapped */
+};
+
+int64_t rtudp_now_ns(void);     /* CLOCK_MONOTONIC */
+
+/* ---- segments ---- */
+void *rtudp_map(int fd, uint64_t size, int writable);
+int rtudp_unmap(void *base, uint64_t size);
+uint64_t rtudp_ring_segment_size(uint32_t ring_kind, uint64_t capacity);
+int rtudp_ring_segment_init(void *base, uint64_t size, uint32_t ring_kind, uint64_t capacity,
+                            struct rtudp_check *why);
+/* validate a ring segment of `size` mapped bytes (header and ring geometry); on
+ * success *ring points at the ring and *ring_avail is the bytes from there to the end */
+int rtudp_ring_segment_validate(void *base, uint64_t size, uint32_t *ring_kind, void **ring,
+                                uint64_t *ring_avail, struct rtudp_check *why);
+
+/* ---- MPSC ring ---- */
+uint64_t rtudp_mpsc_footprint(uint64_t capacity);
+int rtudp_mpsc_init(struct rtudp_mpsc_ring *r, uint64_t capacity);
+/* validate the ring at `mem` (avail bytes mapped from there) and fill the view */
+int rtudp_mpsc_attach(struct rtudp_mpsc *m, void *mem, uint64_t avail, struct rtudp_check *why);
+/* producers */
+int rtudp_mpsc_claim(struct rtudp_mpsc *r, uint32_t len, uint64_t *pos);
+void *rtudp_mpsc_claim_payload(struct rtudp_mpsc *r, uint64_t pos);
+/* RTUDP_OK, or RTUDP_ETIMEDOUT when the consumer had already unblocked this claim */
+int rtudp_mpsc_commit(struct rtudp_mpsc *r, uint64_t pos, int64_t send_at_ns, uint16_t flags);
+int rtudp_mpsc_try_put(struct rtudp_mpsc *r, const void *data, uint32_t len,
+                       int64_t send_at_ns, uint16_t flags);
+int rtudp_mpsc_put(struct rtudp_mpsc *r, const void *data, uint32_t len,
+                   int64_t send_at_ns, uint16_t flags, int64_t deadline_ns, int64_t spin_ns);
+/* puts n records (payload i at data + offs[i], lens[i] bytes; offs NULL = back to
+ * back); returns how many went in before the deadline, or a negative code if the
+ * first one could not. */
+int64_t rtudp_mpsc_put_many(struct rtudp_mpsc *r, const uint8_t *data, const uint64_t *offs,
+                            const uint32_t *lens, uint64_t n, int64_t send_at_ns,
+                            uint16_t flags, int64_t deadline_ns, int64_t spin_ns);
+/* consumer: next committed data record at or after *cursor (skips padding; advances
+ * *cursor past what it returns); *len is its validated payload length */
+int rtudp_mpsc_next(struct rtudp_mpsc *r, uint64_t *cursor, struct rtudp_tx_record **rec,
+                    uint32_t *len);
+void rtudp_mpsc_release(struct rtudp_mpsc *r, uint64_t upto);
+int rtudp_mpsc_get(struct rtudp_mpsc *r, uint8_t *buf, uint32_t buflen, uint32_t *len,
+                   int64_t *send_at_ns, uint16_t *flags);
+/* copies up to max_n payloads back to back into buf; lens[i]/send_at[i] per record.
+ * Returns the count (>= 0) or a negative code when nothing could be read. */
+int64_t rtudp_mpsc_get_many(struct rtudp_mpsc *r, uint8_t *buf, uint64_t buflen,
+                            uint32_t *lens, int64_t *send_at, uint64_t max_n);
+/* get as one return value: payload length (>= 0) or a negative RTUDP_E* code */
+int64_t rtudp_mpsc_take(struct rtudp_mpsc *r, uint8_t *buf, uint32_t buflen);
+uint64_t rtudp_mpsc_pending_bytes(const struct rtudp_mpsc *r);
+int rtudp_mpsc_wait(struct rtudp_mpsc *r, int64_t deadline_ns, int64_t spin_ns);
+/* turn a claim that has blocked `pos` for timeout_ns into padding; 1 if it did */
+int rtudp_mpsc_unblock(struct rtudp_mpsc *r, uint64_t pos, int64_t timeout_ns);
+
+/* ---- broadcast ring ---- */
+uint64_t rtudp_bcast_footprint(uint64_t capacity);
+int rtudp_bcast_init(struct rtudp_bcast_ring *r, uint64_t capacity);
+int rtudp_bcast_attach(struct rtudp_bcast *b, void *mem, uint64_t avail, struct rtudp_check *why);
+int rtudp_bcast_write(struct rtudp_bcast *r, const void *data, uint32_t len,
+                      uint16_t flags, int64_t time_ns);
+/* offs NULL = payloads back to back in data */
+int64_t rtudp_bcast_write_many(struct rtudp_bcast *r, const uint8_t *data, const uint64_t *offs,
+                               const uint32_t *lens, uint64_t n, uint16_t flags, int64_t time_ns);
+void rtudp_bcast_reader_init(struct rtudp_bcast *r, struct rtudp_bcast_reader *rd, int from_oldest);
+/* *lost = records lost (lapped) just before this one */
+int rtudp_bcast_read(struct rtudp_bcast *r, struct rtudp_bcast_reader *rd, uint8_t *buf,
+                     uint32_t buflen, uint32_t *len, uint64_t *seq, int64_t *time_ns,
+                     uint16_t *flags, uint64_t *lost);
+int64_t rtudp_bcast_read_many(struct rtudp_bcast *r, struct rtudp_bcast_reader *rd,
+                              uint8_t *buf, uint64_t buflen, uint32_t *lens, uint64_t *seqs,
+                              uint64_t max_n);
+int rtudp_bcast_wait(struct rtudp_bcast *r, struct rtudp_bcast_reader *rd,
+                     int64_t deadline_ns, int64_t spin_ns);
+/* END CDEF */
+
+#endif /* RTUDP_RING_H */

@@ -1,0 +1,175 @@
+/*
+ * rtudp_shm.h - THE shared-memory layout of rtudp.
+ *
+ * Every offset, size and magic number that crosses a process boundary is defined
+ * here and nowhere else.  The block between the CDEF markers is handed verbatim to
+ * cffi (csrc/build_ffi.py), so Python reads sizes and offsets from the compiler
+ * (ffi.sizeof / ffi.offsetof) instead of keeping its own constants.  That block
+ * therefore uses only what cffi's parser accepts: integer #defines and plain
+ * structs with explicit padding (no attributes, no _Atomic; ring.c accesses the
+ * shared words through <stdatomic.h> casts, the way liburing does).
+ *
+ * Conventions
+ *  - All positions are free-running 64-bit byte counters; index = pos & (cap - 1).
+ *  - Hot words written by different parties live on different 64-byte cache lines.
+ *  - Counters are 64-bit and written by their owner (multi-writer counters use an
+ *    atomic add and say so).
+ *  - A reader validates magic, version and sizes before trusting anything, and
+ *    bounds-checks every offset/length it reads afterwards.
+ */
+#ifndef RTUDP_SHM_H
+#define RTUDP_SHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* BEGIN CDEF */
+#define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
+#define RTUDP_LAYOUT_VERSION 1
+#define RTUDP_CACHE_LINE 64
+#define RTUDP_SEG_MAX_RINGS 4
+#define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
+
+/* segment kinds (rtudp_segment_header.kind) */
+#define RTUDP_SEG_RING 1                           /* a standalone ring */
+#define RTUDP_SEG_CONTROL 2                        /* a pool's control segment */
+#define RTUDP_SEG_CHANNEL 3                        /* a channel: TX ring + RX ring */
+
+/* ring kinds (ring magic word is RTUDP_RING_MAGIC, kind says which layout) */
+#define RTUDP_RING_MAGIC 0x474e4952                /* "RING" */
+#define RTUDP_RING_MPSC 1                          /* many producers -> one consumer */
+#define RTUDP_RING_BROADCAST 2                     /* one writer -> many readers */
+
+#define RTUDP_RING_MIN_CAPACITY 1024
+#define RTUDP_RING_MAX_CAPACITY 1099511627776      /* 1 TiB: 2^40 */
+#define RTUDP_MAX_PAYLOAD 65507                    /* largest UDP/IPv4 payload */
+#define RTUDP_RECORD_ALIGN 8
+
+/* record types */
+#define RTUDP_REC_PAD 1                            /* filler up to the end, or an unblocked claim */
+#define RTUDP_REC_DATA 2
+
+/* Every segment starts with this header (128 bytes). */
+struct rtudp_segment_header {
+    uint64_t magic;                                /* RTUDP_SEG_MAGIC */
+    uint32_t layout_version;                       /* RTUDP_LAYOUT_VERSION */
+    uint32_t kind;                                 /* RTUDP_SEG_* */
+    uint64_t total_size;                           /* bytes; equals the shm object's size */
+    uint64_t header_size;                          /* sizeof(struct rtudp_segment_header) */
+    uint32_t creator_pid;
+    uint32_t ring_count;                           /* used entries of ring_offset[] */
+    int64_t created_ns;                            /* CLOCK_MONOTONIC */
+    uint64_t ring_offset[4];                       /* RTUDP_SEG_MAX_RINGS; 64-aligned, from segment start */
+    uint8_t reserved[48];
+};
+
+/*
+ * Record in an MPSC ring (16-byte header, payload follows, next record at the
+ * 8-aligned end).  length counts header + payload.  0 = not written yet;
+ * negative = claimed and being written (the claimed length, negated); positive =
+ * committed.  A padding record needs only the first 8 bytes (it may be 8 long).
+ */
+struct rtudp_tx_record {
+    int32_t length;
+    uint16_t type;                                 /* RTUDP_REC_* */
+    uint16_t flags;                                /* user flags, carried through */
+    int64_t send_at_ns;                            /* CLOCK_MONOTONIC deadline; 0 = now */
+};
+
+/* Record in a broadcast ring (24-byte header). seq counts data records from 0. */
+struct rtudp_bcast_record {
+    int32_t length;
+    uint16_t type;
+    uint16_t flags;
+    uint64_t seq;
+    int64_t time_ns;                               /* writer's stamp (e.g. RX time) */
+};
+
+/* Futex doorbell: waiters bump `waiters`, sleep on `seq`; wakers bump `seq` only
+ * when someone sleeps. */
+struct rtudp_doorbell {
+    uint32_t seq;
+    uint32_t waiters;
+    uint8_t pad[56];
+};
+
+/*
+ * MPSC ring (Agrona ManyToOneRingBuffer style).  Followed immediately by
+ * `capacity` bytes of records.
+ */
+struct rtudp_mpsc_ring {
+    /* line 0: geometry, written once at creation */
+    uint32_t magic;                                /* RTUDP_RING_MAGIC */
+    uint32_t kind;                                 /* RTUDP_RING_MPSC */
+    uint64_t capacity;                             /* data bytes, power of two */
+    uint64_t max_payload;                          /* min(RTUDP_MAX_PAYLOAD, capacity/4 - header) */
+    uint8_t pad0[40];
+    /* line 1: producers claim here */
+    uint64_t tail;                                 /* next position to claim */
+    uint8_t pad1[56];
+    /* line 2: producers' cached copy of head (saves a read of the consumer's line) */
+    uint64_t head_cache;
+    uint8_t pad2[56];
+    /* line 3: the consumer */
+    uint64_t head;                                 /* everything before head is free */
+    uint64_t stuck_pos;                            /* position seen blocked by an open claim */
+    int64_t stuck_since_ns;                        /* when it was first seen blocked; 0 = not */
+    uint8_t pad3[40];
+    /* line 4: data doorbell (consumer sleeps here) */
+    struct rtudp_doorbell data_bell;
+    /* line 5: space doorbell (producers sleep here when full) */
+    struct rtudp_doorbell space_bell;
+    /* line 6: consumer-owned counters */
+    uint64_t records_consumed;
+    uint64_t bytes_consumed;                       /* payload bytes */
+    uint64_t unblocked_claims;                     /* open claims turned into padding */
+    uint64_t corrupt_records;                      /* headers that failed validation */
+    uint8_t pad6[32];
+    /* line 7: producer counters (several writers: atomic add) */
+    uint64_t full_events;                          /* try_put that found the ring full */
+    uint8_t pad7[56];
+};
+
+/*
+ * Broadcast ring (Aeron BroadcastTransmitter style): one writer never waits; each
+ * reader keeps its own cursor.  Followed immediately by `capacity` bytes.
+ */
+struct rtudp_bcast_ring {
+    /* line 0: geometry */
+    uint32_t magic;                                /* RTUDP_RING_MAGIC */
+    uint32_t kind;                                 /* RTUDP_RING_BROADCAST */
+    uint64_t capacity;
+    uint64_t max_payload;
+    uint8_t pad0[40];
+    /* line 1: the writer's positions */
+    uint64_t tail_intent;                          /* end of the record being written */
+    uint64_t tail;                                 /* end of the last complete record */
+    uint64_t head;                                 /* start of the oldest intact record */
+    uint64_t next_seq;                             /* seq the next data record gets */
+    uint8_t pad1[32];
+    /* line 2: doorbell (readers sleep here) */
+    struct rtudp_doorbell bell;
+    /* line 3: writer counters */
+    uint64_t records_written;
+    uint64_t bytes_written;
+    uint64_t corrupt_records;                      /* own old headers found damaged */
+    uint8_t pad3[40];
+    /* line 4: reader counters (several writers: atomic add) */
+    uint64_t lapped_events;
+    uint64_t records_lost;                         /* summed over readers */
+    uint8_t pad4[48];
+};
+/* END CDEF */
+
+_Static_assert(sizeof(struct rtudp_segment_header) == 128, "segment header is 128 bytes");
+_Static_assert(sizeof(struct rtudp_tx_record) == 16, "tx record header is 16 bytes");
+_Static_assert(sizeof(struct rtudp_bcast_record) == 24, "broadcast record header is 24 bytes");
+_Static_assert(sizeof(struct rtudp_doorbell) == RTUDP_CACHE_LINE, "doorbell is a cache line");
+_Static_assert(sizeof(struct rtudp_mpsc_ring) == 8 * RTUDP_CACHE_LINE, "mpsc ring is 8 lines");
+_Static_assert(sizeof(struct rtudp_bcast_ring) == 5 * RTUDP_CACHE_LINE, "bcast ring is 5 lines");
+_Static_assert(offsetof(struct rtudp_mpsc_ring, tail) == 1 * RTUDP_CACHE_LINE, "tail on its own line");
+_Static_assert(offsetof(struct rtudp_mpsc_ring, head) == 3 * RTUDP_CACHE_LINE, "head on its own line");
+_Static_assert(sizeof(((struct rtudp_segment_header *)0)->ring_offset) ==
+               RTUDP_SEG_MAX_RINGS * sizeof(uint64_t), "ring_offset[] has RTUDP_SEG_MAX_RINGS entries");
+
+#endif /* RTUDP_SHM_H */

@@ -1,0 +1,16 @@
+"""rtudp.shmring: shared-memory segments and the lock-free rings inside them.
+
+The layout lives in ``csrc/rtudp_shm.h``; this package maps segments, validates
+them in C, and gives Python the rings' producer and consumer sides.
+"""
+from .broadcast import BroadcastReader, BroadcastRecord, BroadcastRing
+from .errors import (BackPressureError, BadSegmentError, ClaimExpiredError, RtUdpError,
+                     SegmentNotFoundError)
+from .mpsc import Claim, MpscRing, TxRecord
+from .segment import Segment, shm_path, unlink, validate_name
+
+__all__ = [
+    "BackPressureError", "BadSegmentError", "BroadcastReader", "BroadcastRecord",
+    "BroadcastRing", "Claim", "ClaimExpiredError", "MpscRing", "RtUdpError", "Segment",
+    "SegmentNotFoundError", "TxRecord", "shm_path", "unlink", "validate_name",
+]

@@ -1,0 +1,193 @@
+"""What both ring kinds share: a validated segment, deadlines, waiting, errors."""
+from __future__ import annotations
+
+import os
+import struct
+import time
+from typing import Any, Callable, Iterable, TypeVar
+
+from ._native import ffi, lib
+from .errors import BadSegmentError, RtUdpError
+from .segment import Segment, check_message, shm_path
+
+FOREVER = 2**63 - 1
+#: how long a blocking call spins before it parks on the futex: long enough to catch
+#: a reply in a ping-pong, short enough that an idle reader costs no CPU
+DEFAULT_SPIN_NS = 50_000
+
+_T = TypeVar("_T", bound="RingBase")
+
+
+def deadline_ns(timeout: float | None) -> int:
+    """Absolute CLOCK_MONOTONIC deadline for ``timeout`` seconds (None = forever)."""
+    if timeout is None:
+        return FOREVER
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
+    if timeout < 0 or timeout != timeout:
+        raise ValueError(f"timeout must be >= 0 seconds, got {timeout!r}")
+    return time.monotonic_ns() + int(timeout * 1e9)
+
+
+def wait_until(wait: Callable[[int, int], int], deadline: int, spin_ns: int) -> bool:
+    """Run a C wait until it reports ready (True) or the deadline passes (False).
+
+    The C call releases the GIL.  A signal interrupts it (EINTR); returning here lets
+    Python run the handler (so Ctrl-C raises KeyboardInterrupt) and then we go on.
+    """
+    while True:
+        rc = wait(deadline, spin_ns)
+        if rc == lib.RTUDP_OK:
+            return True
+        if rc == lib.RTUDP_ETIMEDOUT:
+            return False
+        if rc == lib.RTUDP_EINTR:
+            continue
+        if rc == lib.RTUDP_ESYS:
+            raise OSError(ffi.errno, f"futex wait failed: {os.strerror(ffi.errno)}")
+        raise RtUdpError(f"wait failed with code {rc}")
+
+
+def split(data: bytes, lens: list[int]) -> list[bytes]:
+    """Cut ``data`` into consecutive pieces of ``lens`` bytes, in C (struct), not a loop."""
+    if not lens:
+        return []
+    fmt = ("%ds" * len(lens)) % tuple(lens)
+    return list(struct.unpack(fmt, data))
+
+
+def pack(items: Iterable[bytes]) -> tuple[bytes, Any, int, int]:
+    """Join payloads back to back for one C call: (data, uint32_t lens[], count, largest)."""
+    if not isinstance(items, (list, tuple)):
+        items = list(items)
+    data = b"".join(items)
+    sizes = list(map(len, items))
+    return data, ffi.new("uint32_t[]", sizes), len(sizes), max(sizes, default=0)
+
+
+class RingBase:
+    """A ring in its own segment ``/dev/shm/rtudp.<name>``. Subclasses say which kind."""
+
+    KIND: int = 0
+    KIND_NAME = ""
+    VIEW = ""  # the process-local view: "struct rtudp_mpsc *" / "struct rtudp_bcast *"
+    ATTACH: Callable[..., int]  # the C function that validates a ring and fills the view
+
+    def __init__(self, segment: Segment) -> None:
+        self._segment = segment
+        try:
+            self._mem, self._avail = self._validate(segment)
+            self._ring = ffi.new(self.VIEW)
+            check = ffi.new("struct rtudp_check *")
+            rc = self.ATTACH(self._ring, self._mem, self._avail, check)
+            if rc != lib.RTUDP_OK:
+                raise BadSegmentError(f"segment {shm_path(segment.name)}: {check_message(check)}")
+        except BaseException:
+            segment.close()
+            raise
+        self.capacity: int = int(self._ring.capacity)
+        self.max_payload: int = int(self._ring.max_payload)
+
+    def _validate(self, segment: Segment) -> tuple[Any, int]:
+        kind = ffi.new("uint32_t *")
+        mem = ffi.new("void **")
+        avail = ffi.new("uint64_t *")
+        check = ffi.new("struct rtudp_check *")
+        rc = lib.rtudp_ring_segment_validate(segment.base, segment.size, kind, mem, avail, check)
+        if rc != lib.RTUDP_OK:
+            raise BadSegmentError(f"segment {shm_path(segment.name)}: {check_message(check)}")
+        if kind[0] != self.KIND:
+            raise BadSegmentError(f"segment {shm_path(segment.name)} holds a "
+                                  f"{_KIND_NAMES.get(kind[0], kind[0])} ring, not {self.KIND_NAME}")
+        return mem[0], int(avail[0])
+
+    @classmethod
+    def create(cls: type[_T], name: str, capacity: int = 1 << 20, mode: int = 0o600) -> _T:
+        """Create the ring's segment (``FileExistsError`` if the name is taken).
+
+        ``capacity`` is in bytes, a power of two from 1 KiB to 1 TiB.
+        """
+        if isinstance(capacity, bool) or not isinstance(capacity, int):
+            raise TypeError(f"capacity must be an int (bytes), not {capacity!r}")
+        size = lib.rtudp_ring_segment_size(cls.KIND, capacity)
+        if size == 0:
+            raise ValueError(
+                f"capacity {capacity} is not a power of two between "
+                f"{lib.RTUDP_RING_MIN_CAPACITY} and {lib.RTUDP_RING_MAX_CAPACITY} bytes")
+        segment = Segment.create(name, size, mode)
+        try:
+            check = ffi.new("struct rtudp_check *")
+            rc = lib.rtudp_ring_segment_init(segment.base, size, cls.KIND, capacity, check)
+            if rc != lib.RTUDP_OK:
+                raise ValueError(check_message(check))
+            return cls(segment)
+        except BaseException:
+            segment.close()
+            segment.unlink()
+            raise
+
+    @classmethod
+    def attach(cls: type[_T], name: str) -> _T:
+        """Map an existing ring by name, validating everything in its header."""
+        return cls(Segment.open(name))
+
+    @property
+    def name(self) -> str:
+        """The segment name (without the ``rtudp.`` prefix)."""
+        return self._segment.name
+
+    @property
+    def closed(self) -> bool:
+        """True once closed."""
+        return self._segment.closed
+
+    @property
+    def created(self) -> bool:
+        """True if this object created the segment (then closing it also unlinks it)."""
+        return self._segment.created
+
+    def _check_open(self) -> None:
+        if self._segment.closed:
+            raise ValueError(f"{self.KIND_NAME} ring {self.name!r} is closed")
+
+    def _raise_for(self, rc: int, what: str, size: int | None = None) -> None:
+        """Turn a negative C result into the matching exception."""
+        self._check_open()
+        if rc == lib.RTUDP_ETOOBIG:
+            raise ValueError(
+                f"record of {size} bytes is larger than the ring's max_payload of "
+                f"{self.max_payload} bytes (capacity {self.capacity} bytes / 4 - header, "
+                f"at most {lib.RTUDP_MAX_PAYLOAD})")
+        if rc == lib.RTUDP_ECORRUPT:
+            raise BadSegmentError(f"{what}: ring {shm_path(self.name)} is corrupt "
+                                  f"(a record failed validation)")
+        if rc == lib.RTUDP_ESYS:
+            raise OSError(ffi.errno, f"{what}: {os.strerror(ffi.errno)}")
+        raise RtUdpError(f"{what}: ring {self.name!r} returned code {rc}")
+
+    def close(self) -> None:
+        """Unmap the ring (idempotent). The creator also unlinks it."""
+        if not self._segment.closed:
+            self._ring = None
+            self._segment.close()
+
+    def unlink(self) -> None:
+        """Remove the segment's name; attached processes keep their mapping."""
+        self._segment.unlink()
+
+    def __enter__(self: _T) -> _T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        created = self._segment.created
+        self.close()
+        if created:
+            self.unlink()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"capacity={self.capacity}"
+        return f"<{type(self).__name__} {self.name!r} {state}>"
+
+
+_KIND_NAMES = {lib.RTUDP_RING_MPSC: "MPSC", lib.RTUDP_RING_BROADCAST: "broadcast"}
+

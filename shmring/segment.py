@@ -1,0 +1,135 @@
+"""Shared-memory segments: ``/dev/shm/rtudp.<name>``, created, opened, validated, unlinked.
+
+posix_ipc creates and opens the objects; the mapping and every check of what is in
+them happens in C (``rtudp_ring_segment_validate``), so a corrupt or hostile segment
+gives an exception, never a crash.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import posix_ipc
+
+from ._native import ffi, lib
+from .errors import BadSegmentError, SegmentNotFoundError
+
+PREFIX = "rtudp."
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,%d}" % lib.RTUDP_NAME_MAX)
+DEFAULT_MODE = 0o600
+
+
+def validate_name(name: object) -> str:
+    """Return ``name`` if it is a valid segment name, else raise ValueError/TypeError."""
+    if not isinstance(name, str):
+        raise TypeError(f"segment name must be a str, not {type(name).__name__}: {name!r}")
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"invalid segment name {name!r}: must match [A-Za-z0-9_.-]{{1,{lib.RTUDP_NAME_MAX}}}")
+    return name
+
+
+def shm_name(name: str) -> str:
+    """The POSIX shared-memory name of segment ``name`` (``/rtudp.<name>``)."""
+    return "/" + PREFIX + validate_name(name)
+
+
+def shm_path(name: str) -> str:
+    """Where the segment shows in the file system."""
+    return "/dev/shm/" + PREFIX + validate_name(name)
+
+
+def check_message(check: Any) -> str:
+    """The C validator's message out of a ``struct rtudp_check``."""
+    return ffi.string(check.msg).decode("utf-8", "replace")
+
+
+class Segment:
+    """One mapped segment. Closing unmaps it; unlinking removes the name."""
+
+    def __init__(self, name: str, base: Any, size: int, created: bool) -> None:
+        self.name = name
+        self.base = base
+        self.size = size
+        self.created = created
+
+    @classmethod
+    def create(cls, name: str, size: int, mode: int = DEFAULT_MODE) -> "Segment":
+        """Create and map a new zero-filled segment; FileExistsError if the name is taken."""
+        posix = shm_name(name)
+        if not isinstance(size, int) or size <= 0:
+            raise ValueError(f"segment size must be a positive int, got {size!r}")
+        try:
+            shm = posix_ipc.SharedMemory(posix, flags=posix_ipc.O_CREX, mode=mode, size=size)
+        except posix_ipc.ExistentialError:
+            raise FileExistsError(f"segment {shm_path(name)} already exists") from None
+        except posix_ipc.PermissionsError as exc:
+            raise PermissionError(f"cannot create {shm_path(name)}: {exc}") from None
+        try:
+            os.fchmod(shm.fd, mode)  # shm_open applies the umask; the mode is what we say
+            base = lib.rtudp_map(shm.fd, size, 1)
+            if base == ffi.NULL:
+                raise OSError(ffi.errno, f"mmap of {shm_path(name)} ({size} bytes) failed: "
+                              f"{os.strerror(ffi.errno)}")
+        except BaseException:
+            shm.close_fd()
+            shm.unlink()
+            raise
+        shm.close_fd()
+        return cls(name, base, size, created=True)
+
+    @classmethod
+    def open(cls, name: str) -> "Segment":
+        """Map an existing segment (its header is validated by the ring that uses it)."""
+        posix = shm_name(name)
+        try:
+            shm = posix_ipc.SharedMemory(posix)
+        except posix_ipc.ExistentialError:
+            raise SegmentNotFoundError(f"no segment {shm_path(name)}") from None
+        except posix_ipc.PermissionsError as exc:
+            raise PermissionError(f"cannot open {shm_path(name)}: {exc}") from None
+        try:
+            size = shm.size
+            header = ffi.sizeof("struct rtudp_segment_header")
+            if size < header:
+                raise BadSegmentError(f"segment {shm_path(name)}: {size} bytes, smaller than "
+                                      f"its {header}-byte header")
+            base = lib.rtudp_map(shm.fd, size, 1)
+            if base == ffi.NULL:
+                raise OSError(ffi.errno, f"mmap of {shm_path(name)} failed: "
+                              f"{os.strerror(ffi.errno)}")
+        finally:
+            shm.close_fd()
+        return cls(name, base, size, created=False)
+
+    @property
+    def closed(self) -> bool:
+        """True once unmapped."""
+        return self.base is None
+
+    def close(self) -> None:
+        """Unmap (idempotent). Pointers into the segment must not be used afterwards."""
+        if self.base is not None:
+            lib.rtudp_unmap(self.base, self.size)
+            self.base = None
+
+    def unlink(self) -> None:
+        """Remove the name (idempotent); mappings stay valid until closed."""
+        try:
+            posix_ipc.unlink_shared_memory(shm_name(self.name))
+        except posix_ipc.ExistentialError:
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"{self.size} bytes"
+        return f"<Segment {shm_path(self.name)} {state}>"
+
+
+def unlink(name: str) -> bool:
+    """Remove segment ``name`` if it exists; True if it did."""
+    try:
+        posix_ipc.unlink_shared_memory(shm_name(name))
+        return True
+    except posix_ipc.ExistentialError:
+        return False

@@ -1,0 +1,1 @@
+"""rtudp.tools: the ``rtudp`` command line, benchmarks, and (later) the rtstat monitor."""

@@ -1,0 +1,48 @@
+"""The ``rtudp`` command: ``rtudp bench ...``, ``rtudp version``.
+
+Later issues add ``rtudp demo``, ``rtudp pool ...`` and ``rtudp metrics``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _version(_args: argparse.Namespace, _rest: list[str]) -> int:
+    import rtudp
+    from rtudp.workers import worker_path, worker_version
+
+    print(f"rtudp {rtudp.__version__}")
+    print(f"worker {worker_path()}: {worker_version()}")
+    return 0
+
+
+def _bench(_args: argparse.Namespace, rest: list[str]) -> int:
+    from . import bench
+
+    return bench.main(rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser; subcommands hand their remaining arguments on."""
+    parser = argparse.ArgumentParser(prog="rtudp", description="rtudp: real-time UDP for Python")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    b = sub.add_parser("bench", help="run a benchmark (rtudp bench --help lists them)",
+                       add_help=False)
+    b.set_defaults(func=_bench)
+    v = sub.add_parser("version", help="print the versions of the package and worker")
+    v.set_defaults(func=_version)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rtudp`` command."""
+    args, rest = build_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    if args.command != "bench" and rest:
+        build_parser().error(f"unrecognized arguments: {' '.join(rest)}")
+    return int(args.func(args, rest))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
