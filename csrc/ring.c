@@ -598,38 +598,63 @@ int rtudp_mpsc_get(struct rtudp_mpsc *m, uint8_t *buf, uint32_t buflen, uint32_t
     return rc;
 }
 
-int64_t rtudp_mpsc_get_many(struct rtudp_mpsc *m, uint8_t *buf, uint64_t buflen, uint32_t *lens,
-                            int64_t *send_at, uint64_t max_n)
+int64_t rtudp_mpsc_drain(struct rtudp_mpsc *m, uint64_t max_n, rtudp_mpsc_sink sink, void *ctx)
 {
     struct rtudp_mpsc_ring *r = m->ring;
-    uint64_t head = load_relaxed(&r->head);
-    uint64_t cursor = head, used = 0, n = 0;
+    uint64_t cursor = load_relaxed(&r->head), n = 0, bytes = 0;
     int rc = RTUDP_EMPTY;
     while (n < max_n) {
         uint64_t before = cursor;
         struct rtudp_tx_record *rec;
-        uint32_t plen;
-        rc = rtudp_mpsc_next(m, &cursor, &rec, &plen);
+        uint32_t len;
+        rc = rtudp_mpsc_next(m, &cursor, &rec, &len);
         if (rc != RTUDP_OK)
             break;
-        if (plen > buflen - used) {
-            cursor = before; /* leave it (and any padding before it) for next time */
+        if (!sink(ctx, rec, (const uint8_t *)(rec + 1), len)) {
+            cursor = before; /* it (and any padding before it) stays for next time */
             rc = RTUDP_EBUFSMALL;
             break;
         }
-        memcpy(buf + used, rec + 1, plen);
-        lens[n] = plen;
-        if (send_at)
-            send_at[n] = rec->send_at_ns;
-        used += plen;
+        bytes += len;
         n++;
     }
     if (n) {
         bump(&r->records_consumed, n);
-        bump(&r->bytes_consumed, used);
+        bump(&r->bytes_consumed, bytes);
     }
     rtudp_mpsc_release(m, cursor);
     return n ? (int64_t)n : rc;
+}
+
+struct copy_sink {
+    uint8_t *buf;
+    uint64_t room;
+    uint32_t *lens;
+    int64_t *send_at;
+    uint64_t n;
+};
+
+static int copy_record(void *ctx, const struct rtudp_tx_record *rec, const uint8_t *payload,
+                       uint32_t len)
+{
+    struct copy_sink *c = ctx;
+    if (len > c->room)
+        return 0;
+    memcpy(c->buf, payload, len);
+    c->buf += len;
+    c->room -= len;
+    c->lens[c->n] = len;
+    if (c->send_at)
+        c->send_at[c->n] = rec->send_at_ns;
+    c->n++;
+    return 1;
+}
+
+int64_t rtudp_mpsc_get_many(struct rtudp_mpsc *m, uint8_t *buf, uint64_t buflen, uint32_t *lens,
+                            int64_t *send_at, uint64_t max_n)
+{
+    struct copy_sink c = {buf, buflen, lens, send_at, 0};
+    return rtudp_mpsc_drain(m, max_n, copy_record, &c);
 }
 
 int64_t rtudp_mpsc_take(struct rtudp_mpsc *m, uint8_t *buf, uint32_t buflen)

@@ -133,4 +133,14 @@ int rtudp_bcast_wait(struct rtudp_bcast *r, struct rtudp_bcast_reader *rd,
                      int64_t deadline_ns, int64_t spin_ns);
 /* END CDEF */
 
+/*
+ * The consumer's general form (C only): hand up to max_n records to `sink` in ring
+ * order, then free what it took.  The sink returns 1 to take a record, 0 to stop
+ * before it (it stays in the ring).  Returns how many were taken (> 0) or a
+ * negative RTUDP_E* code when none were.
+ */
+typedef int (*rtudp_mpsc_sink)(void *ctx, const struct rtudp_tx_record *rec,
+                               const uint8_t *payload, uint32_t len);
+int64_t rtudp_mpsc_drain(struct rtudp_mpsc *r, uint64_t max_n, rtudp_mpsc_sink sink, void *ctx);
+
 #endif /* RTUDP_RING_H */

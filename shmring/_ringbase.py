@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-import struct
+import pickle
+from array import array
 import time
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -48,12 +49,20 @@ def wait_until(wait: Callable[[int, int], int], deadline: int, spin_ns: int) -> 
         raise RtUdpError(f"wait failed with code {rc}")
 
 
-def split(data: bytes, lens: list[int]) -> list[bytes]:
-    """Cut ``data`` into consecutive pieces of ``lens`` bytes, in C (struct), not a loop."""
-    if not lens:
-        return []
-    fmt = ("%ds" * len(lens)) % tuple(lens)
-    return list(struct.unpack(fmt, data))
+#: a get_many batch is cut when its private buffer (this size, at most) is full
+BATCH_BYTES = 4 << 20
+
+
+def batch_buffer(size: int) -> tuple[Any, Any, Any]:
+    """A private buffer for pickled batches: (char[], the same as uint8_t *, uint64_t *used)."""
+    buf = ffi.new("char[]", size)
+    return buf, ffi.cast("uint8_t *", buf), ffi.new("uint64_t *")
+
+
+def loads(stream: Any) -> list[bytes]:
+    """The list[bytes] that csrc/pybatch.c wrote as a pickle stream (our own bytes,
+    in private memory: see pybatch.h)."""
+    return pickle.loads(stream)
 
 
 def pack(items: Iterable[bytes]) -> tuple[bytes, Any, int, int]:
@@ -61,8 +70,8 @@ def pack(items: Iterable[bytes]) -> tuple[bytes, Any, int, int]:
     if not isinstance(items, (list, tuple)):
         items = list(items)
     data = b"".join(items)
-    sizes = list(map(len, items))
-    return data, ffi.new("uint32_t[]", sizes), len(sizes), max(sizes, default=0)
+    sizes = array("I", map(len, items))  # C-speed; cffi reads it in place
+    return data, ffi.from_buffer("uint32_t[]", sizes), len(sizes), max(sizes, default=0)
 
 
 class RingBase:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ._native import ffi, lib
-from ._ringbase import DEFAULT_SPIN_NS, RingBase, deadline_ns, pack, split, wait_until
+from ._ringbase import (DEFAULT_SPIN_NS, BATCH_BYTES, RingBase, batch_buffer, deadline_ns, loads, pack,
+                        wait_until)
 
 _OK = lib.RTUDP_OK
 _EMPTY = lib.RTUDP_EMPTY
-_BATCH_BYTES = 4 << 20
 
 
 class BroadcastRecord(NamedTuple):
@@ -148,17 +148,15 @@ class BroadcastReader:
         self._owner._check_open()
         if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
             raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
-        size = max(self._owner.max_payload, min(self._owner.capacity, _BATCH_BYTES))
-        if self._many is None or len(self._many[1]) < max_n:
-            buf = ffi.new("char[]", size)
-            self._many = (buf, ffi.new("uint32_t[]", max(max_n, 1024)), ffi.cast("uint8_t *", buf))
-        buf, lens, buf_u8 = self._many
+        size = max(self._owner.max_payload, min(self._owner.capacity, BATCH_BYTES)) + 1024
+        if self._many is None:
+            self._many = batch_buffer(size)
+        buf, buf_u8, used = self._many
         deadline: int | None = None
         while True:
-            n = lib.rtudp_bcast_read_many(self._view, self._rd, buf_u8, size, lens, ffi.NULL, max_n)
+            n = lib.rtudp_bcast_read_pickled(self._view, self._rd, buf_u8, size, max_n, used)
             if n > 0:
-                sizes = ffi.unpack(lens, n)
-                return split(ffi.unpack(buf, sum(sizes)), sizes)
+                return loads(ffi.buffer(buf, used[0]))
             if n != _EMPTY:
                 self._owner._raise_for(n, "read_many")
             if deadline is None:

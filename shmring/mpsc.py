@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ._native import ffi, lib
-from ._ringbase import DEFAULT_SPIN_NS, FOREVER, RingBase, deadline_ns, pack, split, wait_until
+from ._ringbase import (DEFAULT_SPIN_NS, FOREVER, BATCH_BYTES, RingBase, batch_buffer as _batch_buffer,
+                        deadline_ns, loads as _loads, pack, wait_until)
 from .errors import BackPressureError, ClaimExpiredError
 
 # bound once: the per-call paths are a handful of C calls and nothing else
@@ -21,8 +22,6 @@ _EMPTY = lib.RTUDP_EMPTY
 _EFULL = lib.RTUDP_EFULL
 _ETIMEDOUT = lib.RTUDP_ETIMEDOUT
 _EINTR = lib.RTUDP_EINTR
-#: get_many's private buffer holds at most this much (a batch stops when it is full)
-_BATCH_BYTES = 4 << 20
 
 
 class TxRecord(NamedTuple):
@@ -74,7 +73,7 @@ class MpscRing(RingBase):
         super().__init__(segment)
         self._one = ffi.new("char[]", self.max_payload)
         self._one_u8 = ffi.cast("uint8_t *", self._one)
-        self._many_len = max(self.max_payload, min(self.capacity, _BATCH_BYTES))
+        self._many_len = max(self.max_payload, min(self.capacity, BATCH_BYTES)) + 1024
         self._many: Any = None  # get_many's buffers, allocated on first use
         self._wait = lambda deadline, spin: lib.rtudp_mpsc_wait(self._ring, deadline, spin)
         self.spin_ns = DEFAULT_SPIN_NS
@@ -232,16 +231,14 @@ class MpscRing(RingBase):
         self._check_open()
         if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
             raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
-        if self._many is None or len(self._many[1]) < max_n:
-            buf = ffi.new("char[]", self._many_len)
-            self._many = (buf, ffi.new("uint32_t[]", max(max_n, 1024)), ffi.cast("uint8_t *", buf))
-        buf, lens, buf_u8 = self._many
+        if self._many is None:
+            self._many = _batch_buffer(self._many_len)
+        buf, buf_u8, used = self._many
         deadline: int | None = None
         while True:
-            n = lib.rtudp_mpsc_get_many(self._ring, buf_u8, self._many_len, lens, ffi.NULL, max_n)
+            n = lib.rtudp_mpsc_get_pickled(self._ring, buf_u8, self._many_len, max_n, used)
             if n > 0:
-                sizes = ffi.unpack(lens, n)
-                return split(_unpack(buf, sum(sizes)), sizes)
+                return _loads(ffi.buffer(buf, used[0]))
             if n != _EMPTY:
                 self._raise_for(n, "get_many")
             if deadline is None:
