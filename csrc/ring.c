@@ -38,7 +38,6 @@
 #define BC_HDR ((uint64_t)sizeof(struct rtudp_bcast_record))
 #define SEG_HDR ((uint64_t)sizeof(struct rtudp_segment_header))
 #define PAD_MIN ((uint64_t)RTUDP_RECORD_ALIGN) /* a padding record needs only length+type+flags */
-#define SEQ_UNKNOWN UINT64_MAX
 /* the longest run a dead claim can leave: a wrap pad plus the largest record */
 #define MAX_CLAIM_SPAN (2 * align8(TX_HDR + RTUDP_MAX_PAYLOAD))
 
@@ -380,11 +379,16 @@ static int mpsc_claim(struct rtudp_mpsc *m, uint32_t len, uint64_t *pos_out)
     uint64_t span;
     for (;;) {
         span = span_at(m, tail, need);
+        if (tail % RTUDP_RECORD_ALIGN)
+            return RTUDP_ECORRUPT;
         if (tail - head > cap || span > cap - (tail - head)) {
             head = load_acquire(&r->head);
             if (tail - head > cap) {
-                if (head - tail <= cap) { /* head moved past our stale tail: reload */
-                    tail = load_relaxed(&r->tail);
+                /* either our tail is stale (we were preempted while others claimed and
+                 * the consumer freed more than a lap) or head is garbage */
+                uint64_t fresh = load_relaxed(&r->tail);
+                if (fresh != tail) {
+                    tail = fresh;
                     continue;
                 }
                 return RTUDP_ECORRUPT;
@@ -526,6 +530,8 @@ int rtudp_mpsc_next(struct rtudp_mpsc *m, uint64_t *cursor, struct rtudp_tx_reco
     uint64_t pos = *cursor;
     for (;;) {
         uint64_t tail = load_acquire(&r->tail);
+        if (pos % RTUDP_RECORD_ALIGN)
+            return corrupt(m);
         if (pos == tail)
             return RTUDP_EMPTY;
         if (tail - pos > m->capacity)
@@ -674,8 +680,11 @@ static bool mpsc_readable(const void *ctx)
 {
     const struct rtudp_mpsc *m = ctx;
     uint64_t head = load_relaxed(&m->ring->head);
-    if (load_acquire(&m->ring->tail) == head)
+    uint64_t tail = load_acquire(&m->ring->tail);
+    if (tail == head)
         return false;
+    if (head % RTUDP_RECORD_ALIGN || tail - head > m->capacity)
+        return true; /* corrupt: wake the consumer so next() reports it */
     const struct rtudp_tx_record *rec = (const void *)(m->data + (head & m->mask));
     return load_acquire(&rec->length) > 0;
 }
@@ -700,7 +709,7 @@ int rtudp_mpsc_unblock(struct rtudp_mpsc *m, uint64_t pos, int64_t timeout_ns)
     }
     int64_t now = rtudp_now_ns();
     int64_t since = load_relaxed(&r->stuck_since_ns);
-    if (since == 0 || load_relaxed(&r->stuck_pos) != pos) {
+    if (since <= 0 || since > now || load_relaxed(&r->stuck_pos) != pos) {
         store_relaxed(&r->stuck_pos, pos);
         store_relaxed(&r->stuck_since_ns, now);
         return 0;
@@ -881,41 +890,79 @@ int64_t rtudp_bcast_write_many(struct rtudp_bcast *b, const uint8_t *data, const
     return (int64_t)n;
 }
 
+/* seq of the first data record at or after pos (next_seq if there is none); the
+ * caller checks afterwards that no write happened meanwhile */
+static uint64_t bcast_seq_at(struct rtudp_bcast *b, uint64_t pos, uint64_t tail, uint64_t next_seq)
+{
+    for (int hops = 0; hops < 2 && pos != tail && tail - pos <= b->capacity; hops++) {
+        uint64_t idx = pos & b->mask;
+        struct rtudp_bcast_record h;
+        memcpy(&h, b->data + idx, b->capacity - idx >= BC_HDR ? BC_HDR : PAD_MIN);
+        uint64_t span = align8((uint64_t)(uint32_t)h.length);
+        if (h.length < (int32_t)PAD_MIN || span > b->capacity - idx)
+            break;
+        if (h.type != RTUDP_REC_PAD)
+            return h.seq;
+        pos += span;
+    }
+    return next_seq;
+}
+
 void rtudp_bcast_reader_init(struct rtudp_bcast *b, struct rtudp_bcast_reader *rd, int from_oldest)
 {
     struct rtudp_bcast_ring *r = b->ring;
     memset(rd, 0, sizeof *rd);
-    rd->expected_seq = SEQ_UNKNOWN;
-    /* read (tail, next_seq) as a consistent pair: only while no write is in progress
-     * (tail_intent == tail before and after) */
+    /* read the positions and the seq at our start as one snapshot: only valid when
+     * no write was in progress (tail_intent == tail before and after) */
     for (int tries = 0; tries < 10000; tries++) {
         uint64_t intent1 = load_acquire(&r->tail_intent);
         uint64_t tail = load_acquire(&r->tail);
         uint64_t seq = load_acquire(&r->next_seq);
         uint64_t head = load_acquire(&r->head);
+        uint64_t start_seq = from_oldest ? bcast_seq_at(b, head, tail, seq) : seq;
+        atomic_thread_fence(memory_order_acquire);
         uint64_t intent2 = load_acquire(&r->tail_intent);
         if (intent1 == intent2 && intent1 == tail) {
             rd->cursor = from_oldest ? head : tail;
-            rd->expected_seq = from_oldest ? SEQ_UNKNOWN : seq;
+            rd->expected_seq = start_seq;
             return;
         }
         cpu_relax();
     }
-    /* a writer died mid-record, or writes without pause: start at the tail and take
-     * the first record's seq as the start */
+    /* the writer never paused (or died mid-record): start at the tail.  It publishes
+     * next_seq before tail, so next_seq read after tail is >= the seq found there:
+     * no loss is ever invented, at worst one lap's loss goes unreported. */
     rd->cursor = load_acquire(&r->tail);
+    rd->expected_seq = load_acquire(&r->next_seq);
 }
 
-static void bcast_lapped(struct rtudp_bcast *b, struct rtudp_bcast_reader *rd)
+/* The writer's positions make sense: head <= tail <= tail_intent, within a lap. */
+static bool bcast_positions_sane(struct rtudp_bcast *b)
 {
+    uint64_t intent = load_acquire(&b->ring->tail_intent);
+    uint64_t tail = load_acquire(&b->ring->tail);
+    uint64_t head = load_acquire(&b->ring->head);
+    return intent - tail <= b->capacity && tail - head <= b->capacity &&
+           head % RTUDP_RECORD_ALIGN == 0 && tail % RTUDP_RECORD_ALIGN == 0;
+}
+
+/* Resume at the oldest intact record; RTUDP_ECORRUPT if the writer's positions are
+ * nonsense (else a reader could chase them forever). */
+static int bcast_lapped(struct rtudp_bcast *b, struct rtudp_bcast_reader *rd)
+{
+    if (!bcast_positions_sane(b))
+        return RTUDP_ECORRUPT;
     rd->lapped++;
     fetch_add(&b->ring->lapped_events, 1);
     rd->cursor = load_acquire(&b->ring->head);
+    return RTUDP_OK;
 }
 
 /* true when the record at cursor may have been overwritten */
 static inline bool bcast_overrun(struct rtudp_bcast *b, uint64_t cursor)
 {
+    /* what we read of the record must be ordered before this check */
+    atomic_thread_fence(memory_order_acquire);
     return load_acquire(&b->ring->tail_intent) - cursor > b->capacity;
 }
 
@@ -930,7 +977,8 @@ int rtudp_bcast_read(struct rtudp_bcast *b, struct rtudp_bcast_reader *rd, uint8
         if (cursor == tail)
             return RTUDP_EMPTY;
         if (tail - cursor > b->capacity || bcast_overrun(b, cursor)) {
-            bcast_lapped(b, rd);
+            if (bcast_lapped(b, rd) != RTUDP_OK)
+                return RTUDP_ECORRUPT;
             continue;
         }
         uint64_t idx = cursor & b->mask;
@@ -941,7 +989,8 @@ int rtudp_bcast_read(struct rtudp_bcast *b, struct rtudp_bcast_reader *rd, uint8
         bool sane = h.length >= (int32_t)PAD_MIN && span <= b->capacity - idx && span <= tail - cursor;
         if (sane && h.type == RTUDP_REC_PAD) {
             if (bcast_overrun(b, cursor)) {
-                bcast_lapped(b, rd);
+                if (bcast_lapped(b, rd) != RTUDP_OK)
+                    return RTUDP_ECORRUPT;
                 continue;
             }
             rd->cursor = cursor + span;
@@ -952,27 +1001,29 @@ int rtudp_bcast_read(struct rtudp_bcast *b, struct rtudp_bcast_reader *rd, uint8
                plen <= b->max_payload;
         if (!sane) {
             if (bcast_overrun(b, cursor)) { /* torn by the writer, not damaged */
-                bcast_lapped(b, rd);
+                if (bcast_lapped(b, rd) != RTUDP_OK)
+                    return RTUDP_ECORRUPT;
                 continue;
             }
             return RTUDP_ECORRUPT;
         }
         if (plen > buflen) {
             if (bcast_overrun(b, cursor)) {
-                bcast_lapped(b, rd);
+                if (bcast_lapped(b, rd) != RTUDP_OK)
+                    return RTUDP_ECORRUPT;
                 continue;
             }
             *len = (uint32_t)plen;
             return RTUDP_EBUFSMALL;
         }
         memcpy(buf, b->data + idx + BC_HDR, plen);
-        atomic_thread_fence(memory_order_acquire);
         if (bcast_overrun(b, cursor)) { /* overwritten while we copied */
-            bcast_lapped(b, rd);
+            if (bcast_lapped(b, rd) != RTUDP_OK)
+                return RTUDP_ECORRUPT;
             continue;
         }
         uint64_t gap = 0;
-        if (rd->expected_seq != SEQ_UNKNOWN && h.seq > rd->expected_seq)
+        if (h.seq > rd->expected_seq)
             gap = h.seq - rd->expected_seq;
         rd->expected_seq = h.seq + 1;
         rd->cursor = cursor + span;

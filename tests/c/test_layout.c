@@ -1,0 +1,168 @@
+/*
+ * test_layout.c - print the C compiler's view of the shared-memory layout as JSON.
+ *
+ * tests/test_c_units.py compares every number printed here with cffi's view
+ * (ffi.sizeof / ffi.offsetof), so a struct that Python and C disagree on is caught
+ * before two processes ever share a segment.  The table below is the only thing
+ * to edit: adding a field is one FIELD() line, adding a struct is one STRUCT()
+ * block.  Output: {"struct_name": {"sizeof": N, "fields": {"field": offset, ...}}, ...}
+ */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ring.h"
+
+struct field {
+    const char *name;
+    size_t offset;
+};
+
+struct layout {
+    const char *name;
+    size_t size;
+    const struct field *fields;
+    size_t nfields;
+};
+
+/* Arrays are listed by name: offsetof gives the offset of their first element. */
+#define FIELD(S, f) { #f, offsetof(struct S, f) }
+
+static const struct field segment_header_fields[] = {
+    FIELD(rtudp_segment_header, magic),
+    FIELD(rtudp_segment_header, layout_version),
+    FIELD(rtudp_segment_header, kind),
+    FIELD(rtudp_segment_header, total_size),
+    FIELD(rtudp_segment_header, header_size),
+    FIELD(rtudp_segment_header, creator_pid),
+    FIELD(rtudp_segment_header, ring_count),
+    FIELD(rtudp_segment_header, created_ns),
+    FIELD(rtudp_segment_header, ring_offset),
+    FIELD(rtudp_segment_header, reserved),
+};
+
+static const struct field tx_record_fields[] = {
+    FIELD(rtudp_tx_record, length),
+    FIELD(rtudp_tx_record, type),
+    FIELD(rtudp_tx_record, flags),
+    FIELD(rtudp_tx_record, send_at_ns),
+};
+
+static const struct field bcast_record_fields[] = {
+    FIELD(rtudp_bcast_record, length),
+    FIELD(rtudp_bcast_record, type),
+    FIELD(rtudp_bcast_record, flags),
+    FIELD(rtudp_bcast_record, seq),
+    FIELD(rtudp_bcast_record, time_ns),
+};
+
+static const struct field doorbell_fields[] = {
+    FIELD(rtudp_doorbell, seq),
+    FIELD(rtudp_doorbell, waiters),
+    FIELD(rtudp_doorbell, pad),
+};
+
+static const struct field mpsc_ring_fields[] = {
+    FIELD(rtudp_mpsc_ring, magic),
+    FIELD(rtudp_mpsc_ring, kind),
+    FIELD(rtudp_mpsc_ring, capacity),
+    FIELD(rtudp_mpsc_ring, max_payload),
+    FIELD(rtudp_mpsc_ring, pad0),
+    FIELD(rtudp_mpsc_ring, tail),
+    FIELD(rtudp_mpsc_ring, pad1),
+    FIELD(rtudp_mpsc_ring, head_cache),
+    FIELD(rtudp_mpsc_ring, pad2),
+    FIELD(rtudp_mpsc_ring, head),
+    FIELD(rtudp_mpsc_ring, stuck_pos),
+    FIELD(rtudp_mpsc_ring, stuck_since_ns),
+    FIELD(rtudp_mpsc_ring, pad3),
+    FIELD(rtudp_mpsc_ring, data_bell),
+    FIELD(rtudp_mpsc_ring, space_bell),
+    FIELD(rtudp_mpsc_ring, records_consumed),
+    FIELD(rtudp_mpsc_ring, bytes_consumed),
+    FIELD(rtudp_mpsc_ring, unblocked_claims),
+    FIELD(rtudp_mpsc_ring, corrupt_records),
+    FIELD(rtudp_mpsc_ring, pad6),
+    FIELD(rtudp_mpsc_ring, full_events),
+    FIELD(rtudp_mpsc_ring, pad7),
+};
+
+static const struct field bcast_ring_fields[] = {
+    FIELD(rtudp_bcast_ring, magic),
+    FIELD(rtudp_bcast_ring, kind),
+    FIELD(rtudp_bcast_ring, capacity),
+    FIELD(rtudp_bcast_ring, max_payload),
+    FIELD(rtudp_bcast_ring, pad0),
+    FIELD(rtudp_bcast_ring, tail_intent),
+    FIELD(rtudp_bcast_ring, tail),
+    FIELD(rtudp_bcast_ring, head),
+    FIELD(rtudp_bcast_ring, next_seq),
+    FIELD(rtudp_bcast_ring, pad1),
+    FIELD(rtudp_bcast_ring, bell),
+    FIELD(rtudp_bcast_ring, records_written),
+    FIELD(rtudp_bcast_ring, bytes_written),
+    FIELD(rtudp_bcast_ring, corrupt_records),
+    FIELD(rtudp_bcast_ring, pad3),
+    FIELD(rtudp_bcast_ring, lapped_events),
+    FIELD(rtudp_bcast_ring, records_lost),
+    FIELD(rtudp_bcast_ring, pad4),
+};
+
+static const struct field check_fields[] = {
+    FIELD(rtudp_check, code),
+    FIELD(rtudp_check, msg),
+};
+
+/* Process-local views: not shared, but Python allocates them, so cffi must agree. */
+static const struct field mpsc_view_fields[] = {
+    FIELD(rtudp_mpsc, ring),
+    FIELD(rtudp_mpsc, data),
+    FIELD(rtudp_mpsc, capacity),
+    FIELD(rtudp_mpsc, mask),
+    FIELD(rtudp_mpsc, max_payload),
+};
+
+static const struct field bcast_view_fields[] = {
+    FIELD(rtudp_bcast, ring),
+    FIELD(rtudp_bcast, data),
+    FIELD(rtudp_bcast, capacity),
+    FIELD(rtudp_bcast, mask),
+    FIELD(rtudp_bcast, max_payload),
+};
+
+static const struct field bcast_reader_fields[] = {
+    FIELD(rtudp_bcast_reader, cursor),
+    FIELD(rtudp_bcast_reader, expected_seq),
+    FIELD(rtudp_bcast_reader, lost),
+    FIELD(rtudp_bcast_reader, lapped),
+};
+
+#define STRUCT(S, fields) \
+    { #S, sizeof(struct S), fields, sizeof(fields) / sizeof((fields)[0]) }
+
+static const struct layout layouts[] = {
+    STRUCT(rtudp_segment_header, segment_header_fields),
+    STRUCT(rtudp_tx_record, tx_record_fields),
+    STRUCT(rtudp_bcast_record, bcast_record_fields),
+    STRUCT(rtudp_doorbell, doorbell_fields),
+    STRUCT(rtudp_mpsc_ring, mpsc_ring_fields),
+    STRUCT(rtudp_bcast_ring, bcast_ring_fields),
+    STRUCT(rtudp_check, check_fields),
+    STRUCT(rtudp_mpsc, mpsc_view_fields),
+    STRUCT(rtudp_bcast, bcast_view_fields),
+    STRUCT(rtudp_bcast_reader, bcast_reader_fields),
+};
+
+int main(void)
+{
+    /* Names are C identifiers, so they need no JSON escaping. */
+    printf("{");
+    for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
+        const struct layout *l = &layouts[i];
+        printf("%s\n  \"%s\": {\"sizeof\": %zu, \"fields\": {", i ? "," : "", l->name, l->size);
+        for (size_t j = 0; j < l->nfields; j++)
+            printf("%s\"%s\": %zu", j ? ", " : "", l->fields[j].name, l->fields[j].offset);
+        printf("}}");
+    }
+    printf("\n}\n");
+    return fflush(stdout) == 0 ? 0 : 1;
+}

@@ -1,0 +1,108 @@
+"""Build and run the C unit tests of the shared-memory rings (tests/c/).
+
+* ``test_ring`` exercises csrc/ring.c directly (MPSC and broadcast rings, threads,
+  corruption); it must exit 0 and end with "N passed, 0 failed".
+* ``test_layout`` prints the C compiler's sizeof/offsetof of every struct in the
+  headers' CDEF blocks; each number must equal what cffi (the Python side) uses.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CDIR = ROOT / "tests" / "c"
+CSRC = ROOT / "csrc"
+# headers whose CDEF blocks cffi is given (csrc/build_ffi.py), minus the bench one
+LAYOUT_HEADERS = ("rtudp_shm.h", "ring.h")
+
+BUILD_TIMEOUT_S = 300
+RING_TIMEOUT_S = 120  # the program itself should take well under 60 s
+LAYOUT_TIMEOUT_S = 30
+
+_CDEF = re.compile(r"/\* BEGIN CDEF \*/(.*?)/\* END CDEF \*/", re.S)
+_STRUCT = re.compile(r"^struct\s+(rtudp_\w+)\s*\{", re.M)
+_SUMMARY = re.compile(r"^(\d+) passed, 0 failed$")
+
+
+def cdef_structs() -> list[str]:
+    """Names of the structs defined in the CDEF blocks of the layout headers."""
+    names: list[str] = []
+    for header in LAYOUT_HEADERS:
+        for block in _CDEF.findall((CSRC / header).read_text()):
+            names.extend(_STRUCT.findall(block))
+    return names
+
+
+STRUCTS = cdef_structs()
+
+
+def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run cmd, capturing text output; a hang fails the test instead of blocking it."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{cmd[0]} did not finish within {timeout} s:\n{exc.stdout}\n{exc.stderr}")
+
+
+@pytest.fixture(scope="module")
+def c_build(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """Build both test programs out of tree; skip only when there is no C compiler."""
+    if shutil.which("cc") is None:
+        reason = "no C compiler: `cc` is not on PATH, the C unit tests cannot be built"
+        print(reason, file=sys.stderr)
+        pytest.skip(reason)
+    build = tmp_path_factory.mktemp("ctest")
+    proc = _run(["make", "-C", str(CDIR), f"BUILD={build}", "all"], BUILD_TIMEOUT_S)
+    assert proc.returncode == 0, f"building the C tests failed:\n{proc.stdout}\n{proc.stderr}"
+    return build
+
+
+def test_ring_program(c_build: pathlib.Path) -> None:
+    """Every C ring test passes."""
+    proc = _run([str(c_build / "test_ring")], RING_TIMEOUT_S)
+    report = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode == 0, report
+    lines = proc.stdout.strip().splitlines()
+    assert lines, report
+    match = _SUMMARY.match(lines[-1])
+    assert match, f"last line is not 'N passed, 0 failed':\n{report}"
+    passed = int(match.group(1))
+    assert passed > 0, report
+    assert passed == sum(1 for line in lines if line.startswith("ok ")), report
+
+
+@pytest.fixture(scope="module")
+def c_layout(c_build: pathlib.Path) -> dict[str, Any]:
+    """The C compiler's layout table, as printed by test_layout."""
+    proc = _run([str(c_build / "test_layout")], LAYOUT_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_layout_lists_every_struct(c_layout: dict[str, Any]) -> None:
+    """test_layout.c covers exactly the structs of the CDEF blocks."""
+    assert STRUCTS, "no structs found in the CDEF blocks"
+    assert sorted(c_layout) == sorted(STRUCTS)
+
+
+@pytest.mark.parametrize("name", STRUCTS)
+def test_layout_matches_cffi(c_layout: dict[str, Any], name: str) -> None:
+    """sizeof and every field offset agree between the C compiler and cffi."""
+    from rtudp.shmring._native import ffi
+
+    ctype = f"struct {name}"
+    entry = c_layout[name]
+    assert entry["sizeof"] == ffi.sizeof(ctype), f"sizeof({ctype})"
+    # every field cffi knows is in the C table, and no other
+    cffi_fields = [field for field, _ in ffi.typeof(ctype).fields]
+    assert sorted(entry["fields"]) == sorted(cffi_fields), f"fields of {ctype}"
+    for field, offset in entry["fields"].items():
+        assert offset == ffi.offsetof(ctype, field), f"offsetof({ctype}, {field})"
