@@ -428,7 +428,8 @@ void *rtudp_mpsc_claim_payload(struct rtudp_mpsc *m, uint64_t pos)
     return m->data + (pos & m->mask) + TX_HDR;
 }
 
-int rtudp_mpsc_commit(struct rtudp_mpsc *m, uint64_t pos, int64_t send_at_ns, uint16_t flags)
+/* Publish a claimed record without ringing the doorbell (batches ring once). */
+static int commit_quiet(struct rtudp_mpsc *m, uint64_t pos, int64_t send_at_ns, uint16_t flags)
 {
     struct rtudp_tx_record *rec = (void *)(m->data + (pos & m->mask));
     int32_t open = load_relaxed(&rec->length);
@@ -442,8 +443,15 @@ int rtudp_mpsc_commit(struct rtudp_mpsc *m, uint64_t pos, int64_t send_at_ns, ui
     if (!atomic_compare_exchange_strong_explicit(SHARED(&rec->length), &open, -open,
                                                  memory_order_release, memory_order_relaxed))
         return RTUDP_ETIMEDOUT;
-    bell_ring(&m->ring->data_bell);
     return RTUDP_OK;
+}
+
+int rtudp_mpsc_commit(struct rtudp_mpsc *m, uint64_t pos, int64_t send_at_ns, uint16_t flags)
+{
+    int rc = commit_quiet(m, pos, send_at_ns, flags);
+    if (rc == RTUDP_OK)
+        bell_ring(&m->ring->data_bell);
+    return rc;
 }
 
 int rtudp_mpsc_try_put(struct rtudp_mpsc *m, const void *data, uint32_t len,
@@ -475,8 +483,11 @@ static bool mpsc_has_space(const void *ctx)
         || span_at(c->m, tail, c->need) <= c->m->capacity - used;
 }
 
-int rtudp_mpsc_put(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t send_at_ns,
-                   uint16_t flags, int64_t deadline_ns, int64_t spin_ns)
+/* Claim, copy, commit; while full, wait for room until the deadline.  `ring_now`
+ * false leaves the doorbell to the caller, except before sleeping: the consumer
+ * must hear of what is already queued, or it could sleep while we wait for it. */
+static int put_one(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t send_at_ns,
+                   uint16_t flags, int64_t deadline_ns, int64_t spin_ns, bool ring_now)
 {
     bool counted = false;
     for (;;) {
@@ -485,7 +496,10 @@ int rtudp_mpsc_put(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t
         if (rc == RTUDP_OK) {
             if (len)
                 memcpy(rtudp_mpsc_claim_payload(m, pos), data, len);
-            return rtudp_mpsc_commit(m, pos, send_at_ns, flags);
+            rc = commit_quiet(m, pos, send_at_ns, flags);
+            if (rc == RTUDP_OK && ring_now)
+                bell_ring(&m->ring->data_bell);
+            return rc;
         }
         if (rc != RTUDP_EFULL)
             return rc;
@@ -493,6 +507,7 @@ int rtudp_mpsc_put(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t
             fetch_add(&m->ring->full_events, 1);
             counted = true;
         }
+        bell_ring(&m->ring->data_bell);
         struct space_ctx ctx = {m, align8(TX_HDR + len)};
         rc = bell_wait(&m->ring->space_bell, mpsc_has_space, &ctx, deadline_ns, spin_ns);
         if (rc != RTUDP_OK)
@@ -500,19 +515,29 @@ int rtudp_mpsc_put(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t
     }
 }
 
+int rtudp_mpsc_put(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t send_at_ns,
+                   uint16_t flags, int64_t deadline_ns, int64_t spin_ns)
+{
+    return put_one(m, data, len, send_at_ns, flags, deadline_ns, spin_ns, true);
+}
+
 int64_t rtudp_mpsc_put_many(struct rtudp_mpsc *m, const uint8_t *data, const uint64_t *offs,
                             const uint32_t *lens, uint64_t n, int64_t send_at_ns, uint16_t flags,
                             int64_t deadline_ns, int64_t spin_ns)
 {
     uint64_t packed = 0; /* where payload i starts when offs is NULL */
-    for (uint64_t i = 0; i < n; i++) {
+    uint64_t i = 0;
+    int rc = RTUDP_OK;
+    for (; i < n; i++) {
         const uint8_t *p = data + (offs ? offs[i] : packed);
-        int rc = rtudp_mpsc_put(m, p, lens[i], send_at_ns, flags, deadline_ns, spin_ns);
+        rc = put_one(m, p, lens[i], send_at_ns, flags, deadline_ns, spin_ns, false);
         if (rc != RTUDP_OK)
-            return i ? (int64_t)i : rc;
+            break;
         packed += lens[i];
     }
-    return (int64_t)n;
+    if (i)
+        bell_ring(&m->ring->data_bell);
+    return i ? (int64_t)i : rc;
 }
 
 /* ------------------------------------------------------------------ MPSC: consume */
