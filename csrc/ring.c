@@ -507,6 +507,10 @@ static int put_one(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t
             fetch_add(&m->ring->full_events, 1);
             counted = true;
         }
+        /* the deadline is checked here too, not only in bell_wait: a space check
+         * that says "room" while the claim says "full" must not spin forever */
+        if (rtudp_now_ns() >= deadline_ns)
+            return RTUDP_ETIMEDOUT;
         bell_ring(&m->ring->data_bell);
         struct space_ctx ctx = {m, align8(TX_HDR + len)};
         rc = bell_wait(&m->ring->space_bell, mpsc_has_space, &ctx, deadline_ns, spin_ns);

@@ -15,6 +15,7 @@ from .errors import BackPressureError, ClaimExpiredError
 
 # bound once: the per-call paths are a handful of C calls and nothing else
 _try_put = lib.rtudp_mpsc_try_put
+_put = lib.rtudp_mpsc_put
 _take = lib.rtudp_mpsc_take
 _unpack = ffi.unpack
 _OK = lib.RTUDP_OK
@@ -97,20 +98,15 @@ class MpscRing(RingBase):
 
         Raises BackPressureError if the ring stays full until then.
         """
-        try:
-            rc = _try_put(self._ring, data, len(data), at_ns, flags)
-        except TypeError:
-            rc = self._put_buffer(data, at_ns, flags, 0)
-        if rc == _OK:
-            return
-        if rc != _EFULL:
-            self._put_failed(rc, data)
-        deadline = deadline_ns(timeout)
+        deadline = FOREVER if timeout is None else deadline_ns(timeout)
         while True:
-            rc = self._put_buffer(data, at_ns, flags, deadline)
+            try:
+                rc = _put(self._ring, data, len(data), at_ns, flags, deadline, self.spin_ns)
+            except TypeError:
+                rc = self._put_buffer(data, at_ns, flags, deadline)
             if rc == _OK:
                 return
-            if rc == _ETIMEDOUT or rc == _EFULL:
+            if rc == _ETIMEDOUT:
                 raise BackPressureError(
                     f"ring {self.name!r} stayed full for {timeout} s "
                     f"({self.capacity} bytes, record of {_nbytes(data)} bytes)")

@@ -1,0 +1,156 @@
+"""Shared fixtures for the rtudp test-suite.
+
+* ``shm_name`` / ``shm_names``: unique segment names for this pytest process.
+  Every name starts with ``t<pid>_`` so the leak check below can find exactly
+  the segments this run created (``/dev/shm/rtudp.t<pid>_*``).
+* an autouse fixture that, after every test, unlinks leaked segments and fails
+  the test if there were any, and kills (by PID) multiprocessing children that
+  are still alive, failing the test as well.
+"""
+
+import faulthandler
+import itertools
+import multiprocessing
+import os
+import re
+import signal
+
+import pytest
+
+SHM_DIR = "/dev/shm"
+SEG_PREFIX = "rtudp."
+NAME_PREFIX = f"t{os.getpid()}_"
+_counter = itertools.count()
+#: a test still running after this many seconds is hung (normally: a few seconds):
+#: dump every thread's stack and exit, so a hang is a visible failure, not a stall
+HANG_TIMEOUT = 300
+_bad_chars = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def new_shm_name(hint=""):
+    """A fresh, valid segment name (<= 48 chars) owned by this pytest process."""
+    n = next(_counter)
+    name = f"{NAME_PREFIX}{n}_{_bad_chars.sub('_', hint)}"
+    return name[:48].rstrip("_") or name[:48]
+
+
+def shm_path(name):
+    return os.path.join(SHM_DIR, SEG_PREFIX + name)
+
+
+def _our_segments():
+    try:
+        entries = os.listdir(SHM_DIR)
+    except FileNotFoundError:  # pragma: no cover
+        return []
+    want = SEG_PREFIX + NAME_PREFIX
+    return [e for e in entries if e.startswith(want)]
+
+
+def pytest_sessionstart(session):
+    """Remove segments left by earlier runs whose pytest process is gone (a run that
+    was killed, or that the hang watchdog ended, cannot clean up after itself)."""
+    stale = re.compile(r"rtudp\.t(\d+)_")
+    try:
+        entries = os.listdir(SHM_DIR)
+    except FileNotFoundError:  # pragma: no cover
+        return
+    for e in entries:
+        m = stale.match(e)
+        if not m or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            try:
+                os.unlink(os.path.join(SHM_DIR, e))
+            except OSError:
+                pass
+        except PermissionError:
+            pass
+
+
+@pytest.fixture
+def shm_name(request):
+    """One unique segment name for this test."""
+    return new_shm_name(request.node.name)
+
+
+@pytest.fixture
+def shm_names(request):
+    """A factory of unique segment names: ``shm_names()`` -> str."""
+    return lambda: new_shm_name(request.node.name)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks():
+    faulthandler.dump_traceback_later(HANG_TIMEOUT, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    problems = []
+    alive = multiprocessing.active_children()  # also reaps finished ones
+    for p in alive:
+        problems.append(f"child process {p.name} pid={p.pid} still alive")
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.join(5)
+    leaked = _our_segments()
+    for e in leaked:
+        try:
+            os.unlink(os.path.join(SHM_DIR, e))
+        except FileNotFoundError:
+            pass
+    if leaked:
+        problems.append(f"leaked shared-memory segments: {sorted(leaked)}")
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)
+
+
+class SpawnedChildren:
+    """Start ``spawn`` children; ``join_all`` checks exit codes; teardown kills
+    whatever is still alive (so a failing test never leaves processes behind)."""
+
+    def __init__(self):
+        self.ctx = multiprocessing.get_context("spawn")
+        self.procs = []
+
+    def start(self, target, *args, name=None):
+        p = self.ctx.Process(target=target, args=args, name=name, daemon=True)
+        p.start()
+        self.procs.append(p)
+        return p
+
+    def failed(self):
+        """Children that already exited with a non-zero code."""
+        return [p for p in self.procs if p.exitcode not in (None, 0)]
+
+    def join_all(self, timeout=60.0):
+        import time
+
+        deadline = time.monotonic() + timeout
+        for p in self.procs:
+            p.join(max(0.0, deadline - time.monotonic()))
+        bad = [(p.name, p.exitcode) for p in self.procs if p.exitcode != 0]
+        assert not bad, f"children failed or hung (exitcode None = still running): {bad}"
+
+    def kill_all(self):
+        for p in self.procs:
+            if p.is_alive():
+                try:
+                    os.kill(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            p.join(5)
+
+
+@pytest.fixture
+def children():
+    c = SpawnedChildren()
+    try:
+        yield c
+    finally:
+        c.kill_all()
