@@ -1,0 +1,48 @@
+"""rtudp benchmarks: ``python -m rtudp.tools.bench <benchmark> [options]``.
+
+Each benchmark is a subcommand whose module exposes ``add_arguments(parser)``
+and ``run(args) -> int``.  The ``rtudp bench`` CLI calls :func:`main` with the
+same argument list.  Benchmarks print figures only: they never assert a speed.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: subcommand -> (module under rtudp.tools, one-line help)
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "ring": (
+        "bench_ring",
+        "messages/s and round-trip latency between two processes: rtudp's ring "
+        "vs multiprocessing.Queue, faster-fifo and a pure-Python shared-memory ring",
+    ),
+}
+
+
+def _load(name: str):
+    """Import the module of benchmark `name` (lazily: only the one being run)."""
+    module, _ = BENCHMARKS[name]
+    return importlib.import_module(f"{__package__ or 'rtudp.tools'}.{module}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: one subcommand per benchmark."""
+    parser = argparse.ArgumentParser(
+        prog="rtudp bench", description="rtudp benchmarks (figures only, never asserts)."
+    )
+    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    for name, (_, help_text) in BENCHMARKS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        _load(name).add_arguments(sub_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark named in `argv` (default: sys.argv[1:]); returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return int(_load(args.benchmark).run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
