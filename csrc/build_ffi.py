@@ -11,8 +11,8 @@ import re
 from cffi import FFI
 
 CSRC = pathlib.Path(__file__).resolve().parent
-HEADERS = ("rtudp_shm.h", "ring.h", "ring_bench.h", "pybatch.h")
-SOURCES = ("ring.c", "ring_bench.c", "pybatch.c")
+HEADERS = ("rtudp_shm.h", "ring.h", "ring_bench.h")
+SOURCES = ("ring.c", "ring_bench.c")
 CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra"]
 
 _CDEF = re.compile(r"/\* BEGIN CDEF \*/(.*?)/\* END CDEF \*/", re.S)

@@ -454,8 +454,8 @@ int rtudp_mpsc_commit(struct rtudp_mpsc *m, uint64_t pos, int64_t send_at_ns, ui
     return rc;
 }
 
-int rtudp_mpsc_try_put(struct rtudp_mpsc *m, const void *data, uint32_t len,
-                       int64_t send_at_ns, uint16_t flags)
+int rtudp_mpsc_try_put_quiet(struct rtudp_mpsc *m, const void *data, uint32_t len,
+                             int64_t send_at_ns, uint16_t flags)
 {
     uint64_t pos;
     int rc = mpsc_claim(m, len, &pos);
@@ -465,7 +465,21 @@ int rtudp_mpsc_try_put(struct rtudp_mpsc *m, const void *data, uint32_t len,
         return rc;
     if (len)
         memcpy(rtudp_mpsc_claim_payload(m, pos), data, len);
-    return rtudp_mpsc_commit(m, pos, send_at_ns, flags);
+    return commit_quiet(m, pos, send_at_ns, flags);
+}
+
+void rtudp_mpsc_wake(struct rtudp_mpsc *m)
+{
+    bell_ring(&m->ring->data_bell);
+}
+
+int rtudp_mpsc_try_put(struct rtudp_mpsc *m, const void *data, uint32_t len,
+                       int64_t send_at_ns, uint16_t flags)
+{
+    int rc = rtudp_mpsc_try_put_quiet(m, data, len, send_at_ns, flags);
+    if (rc == RTUDP_OK)
+        bell_ring(&m->ring->data_bell);
+    return rc;
 }
 
 struct space_ctx {
@@ -690,13 +704,6 @@ int64_t rtudp_mpsc_get_many(struct rtudp_mpsc *m, uint8_t *buf, uint64_t buflen,
 {
     struct copy_sink c = {buf, buflen, lens, send_at, 0};
     return rtudp_mpsc_drain(m, max_n, copy_record, &c);
-}
-
-int64_t rtudp_mpsc_take(struct rtudp_mpsc *m, uint8_t *buf, uint32_t buflen)
-{
-    uint32_t len = 0;
-    int rc = rtudp_mpsc_get(m, buf, buflen, &len, NULL, NULL);
-    return rc == RTUDP_OK ? (int64_t)len : rc;
 }
 
 uint64_t rtudp_mpsc_pending_bytes(const struct rtudp_mpsc *m)

@@ -86,6 +86,10 @@ void *rtudp_mpsc_claim_payload(struct rtudp_mpsc *r, uint64_t pos);
 int rtudp_mpsc_commit(struct rtudp_mpsc *r, uint64_t pos, int64_t send_at_ns, uint16_t flags);
 int rtudp_mpsc_try_put(struct rtudp_mpsc *r, const void *data, uint32_t len,
                        int64_t send_at_ns, uint16_t flags);
+/* try_put without waking the consumer: for batches, which call rtudp_mpsc_wake once */
+int rtudp_mpsc_try_put_quiet(struct rtudp_mpsc *r, const void *data, uint32_t len,
+                             int64_t send_at_ns, uint16_t flags);
+void rtudp_mpsc_wake(struct rtudp_mpsc *r);
 int rtudp_mpsc_put(struct rtudp_mpsc *r, const void *data, uint32_t len,
                    int64_t send_at_ns, uint16_t flags, int64_t deadline_ns, int64_t spin_ns);
 /* puts n records (payload i at data + offs[i], lens[i] bytes; offs NULL = back to
@@ -105,8 +109,6 @@ int rtudp_mpsc_get(struct rtudp_mpsc *r, uint8_t *buf, uint32_t buflen, uint32_t
  * Returns the count (>= 0) or a negative code when nothing could be read. */
 int64_t rtudp_mpsc_get_many(struct rtudp_mpsc *r, uint8_t *buf, uint64_t buflen,
                             uint32_t *lens, int64_t *send_at, uint64_t max_n);
-/* get as one return value: payload length (>= 0) or a negative RTUDP_E* code */
-int64_t rtudp_mpsc_take(struct rtudp_mpsc *r, uint8_t *buf, uint32_t buflen);
 uint64_t rtudp_mpsc_pending_bytes(const struct rtudp_mpsc *r);
 int rtudp_mpsc_wait(struct rtudp_mpsc *r, int64_t deadline_ns, int64_t spin_ns);
 /* turn a claim that has blocked `pos` for timeout_ns into padding; 1 if it did */

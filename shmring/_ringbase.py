@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import os
-import pickle
-from array import array
 import time
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from ._native import ffi, lib
 from .errors import BadSegmentError, RtUdpError
@@ -49,33 +47,12 @@ def wait_until(wait: Callable[[int, int], int], deadline: int, spin_ns: int) -> 
         raise RtUdpError(f"wait failed with code {rc}")
 
 
-#: a get_many batch is cut when its private buffer (this size, at most) is full
-BATCH_BYTES = 4 << 20
-
-
-def batch_buffer(size: int) -> tuple[Any, Any, Any]:
-    """A private buffer for pickled batches: (char[], the same as uint8_t *, uint64_t *used)."""
-    buf = ffi.new("char[]", size)
-    return buf, ffi.cast("uint8_t *", buf), ffi.new("uint64_t *")
-
-
-def loads(stream: Any) -> list[bytes]:
-    """The list[bytes] that csrc/pybatch.c wrote as a pickle stream (our own bytes,
-    in private memory: see pybatch.h)."""
-    return pickle.loads(stream)
-
-
-def pack(items: Iterable[bytes]) -> tuple[bytes, Any, int, int]:
-    """Join payloads back to back for one C call: (data, uint32_t lens[], count, largest)."""
-    if not isinstance(items, (list, tuple)):
-        items = list(items)
-    data = b"".join(items)
-    sizes = array("I", map(len, items))  # C-speed; cffi reads it in place
-    return data, ffi.from_buffer("uint32_t[]", sizes), len(sizes), max(sizes, default=0)
-
-
 class RingBase:
-    """A ring in its own segment ``/dev/shm/rtudp.<name>``. Subclasses say which kind."""
+    """A ring in its own segment ``/dev/shm/rtudp.<name>``. Subclasses say which kind.
+
+    Each subclass also derives from a C port type of ``_fast`` (the per-call and batch
+    paths); ``_bind`` hands it the validated ring, ``_unbind`` takes it away on close.
+    """
 
     KIND: int = 0
     KIND_NAME = ""
@@ -91,11 +68,16 @@ class RingBase:
             rc = self.ATTACH(self._ring, self._mem, self._avail, check)
             if rc != lib.RTUDP_OK:
                 raise BadSegmentError(f"segment {shm_path(segment.name)}: {check_message(check)}")
+            self._bind(segment.name, int(ffi.cast("uintptr_t", self._mem)), self._avail)
         except BaseException:
             segment.close()
             raise
         self.capacity: int = int(self._ring.capacity)
         self.max_payload: int = int(self._ring.max_payload)
+
+    # provided by the C port type the subclass derives from
+    _bind: Callable[[str, int, int], None]
+    _unbind: Callable[[], None]
 
     def _validate(self, segment: Segment) -> tuple[Any, int]:
         kind = ffi.new("uint32_t *")
@@ -177,6 +159,7 @@ class RingBase:
     def close(self) -> None:
         """Unmap the ring (idempotent). The creator also unlinks it."""
         if not self._segment.closed:
+            self._unbind()
             self._ring = None
             self._segment.close()
 

@@ -3,21 +3,20 @@
 Producers claim space with a conditional atomic add on the tail, write, and commit;
 the consumer reads in order and frees space.  A full ring pushes back (``try_put``
 answers False, ``put`` waits then raises ``BackPressureError``); nothing is dropped.
+
+``try_put``, ``try_get`` and the batch paths are C methods inherited from
+``_fast.MpscPort``; the rest goes through cffi.  One consumer at a time: the
+consumer side is not safe to call from several threads at once.
 """
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from ._fast import MpscPort
 from ._native import ffi, lib
-from ._ringbase import (DEFAULT_SPIN_NS, FOREVER, BATCH_BYTES, RingBase, batch_buffer as _batch_buffer,
-                        deadline_ns, loads as _loads, pack, wait_until)
+from ._ringbase import DEFAULT_SPIN_NS, FOREVER, RingBase, deadline_ns, wait_until
 from .errors import BackPressureError, ClaimExpiredError
 
-# bound once: the per-call paths are a handful of C calls and nothing else
-_try_put = lib.rtudp_mpsc_try_put
-_put = lib.rtudp_mpsc_put
-_take = lib.rtudp_mpsc_take
-_unpack = ffi.unpack
 _OK = lib.RTUDP_OK
 _EMPTY = lib.RTUDP_EMPTY
 _EFULL = lib.RTUDP_EFULL
@@ -62,8 +61,12 @@ class Claim:
                 f"consumer before it was committed: the record is lost")
 
 
-class MpscRing(RingBase):
-    """Many producers, one consumer. Create with :meth:`create`, open with :meth:`attach`."""
+class MpscRing(RingBase, MpscPort):
+    """Many producers, one consumer. Create with :meth:`create`, open with :meth:`attach`.
+
+    Inherited from the C port: ``try_put(data, at_ns=0, flags=0) -> bool`` (False when
+    full) and ``try_get() -> bytes | None``.
+    """
 
     KIND = lib.RTUDP_RING_MPSC
     KIND_NAME = "MPSC"
@@ -74,86 +77,45 @@ class MpscRing(RingBase):
         super().__init__(segment)
         self._one = ffi.new("char[]", self.max_payload)
         self._one_u8 = ffi.cast("uint8_t *", self._one)
-        self._many_len = max(self.max_payload, min(self.capacity, BATCH_BYTES)) + 1024
-        self._many: Any = None  # get_many's buffers, allocated on first use
-        self._wait = lambda deadline, spin: lib.rtudp_mpsc_wait(self._ring, deadline, spin)
         self.spin_ns = DEFAULT_SPIN_NS
 
-    # ---- producers
+    def _wait(self, deadline: int, spin_ns: int) -> int:
+        return lib.rtudp_mpsc_wait(self._ring, deadline, spin_ns)
 
-    def try_put(self, data: bytes, at_ns: int = 0, flags: int = 0) -> bool:
-        """Queue one record if there is room now; False if the ring is full."""
-        try:
-            rc = _try_put(self._ring, data, len(data), at_ns, flags)
-        except TypeError:
-            rc = self._put_buffer(data, at_ns, flags, 0)
-        if rc == _OK:
-            return True
-        if rc == _EFULL:
-            return False
-        return self._put_failed(rc, data)
+    # ---- producers
 
     def put(self, data: bytes, at_ns: int = 0, flags: int = 0, timeout: float | None = None) -> None:
         """Queue one record, waiting up to ``timeout`` s for room (None = forever).
 
         Raises BackPressureError if the ring stays full until then.
         """
+        self._check_open()
         deadline = FOREVER if timeout is None else deadline_ns(timeout)
+        if isinstance(data, bytes):
+            buf, size = data, len(data)
+        else:
+            view = memoryview(data)
+            buf, size = ffi.from_buffer(view), view.nbytes
         while True:
-            try:
-                rc = _put(self._ring, data, len(data), at_ns, flags, deadline, self.spin_ns)
-            except TypeError:
-                rc = self._put_buffer(data, at_ns, flags, deadline)
+            rc = lib.rtudp_mpsc_put(self._ring, buf, size, at_ns, flags, deadline, self.spin_ns)
             if rc == _OK:
                 return
             if rc == _ETIMEDOUT:
                 raise BackPressureError(
                     f"ring {self.name!r} stayed full for {timeout} s "
-                    f"({self.capacity} bytes, record of {_nbytes(data)} bytes)")
+                    f"({self.capacity} bytes, record of {size} bytes)")
             if rc != _EINTR:
-                self._put_failed(rc, data)
-
-    def _put_buffer(self, data: Any, at_ns: int, flags: int, deadline: int) -> int:
-        """The slow path: any buffer object, and/or waiting for room until deadline."""
-        self._check_open()
-        if isinstance(data, (bytes, ffi.CData)):
-            buf, size = data, len(data)
-        else:
-            view = memoryview(data)
-            buf, size = ffi.from_buffer(view), view.nbytes
-        if deadline == 0:
-            return _try_put(self._ring, buf, size, at_ns, flags)
-        return lib.rtudp_mpsc_put(self._ring, buf, size, at_ns, flags, deadline, self.spin_ns)
-
-    def _put_failed(self, rc: int, data: Any) -> bool:
-        self._raise_for(rc, "put", _nbytes(data))
-        return False
+                self._raise_for(rc, "put", size)
 
     def put_many(self, items: list[bytes], at_ns: int = 0, flags: int = 0,
                  timeout: float | None = None) -> int:
         """Queue every record of ``items`` in one C call; returns how many (all of them).
 
-        Raises BackPressureError (with ``.sent``) if the ring stayed full until the timeout.
+        Raises BackPressureError (with ``.sent``) if the ring stayed full until the
+        timeout, ValueError (queueing none) if one record is larger than max_payload.
         """
-        self._check_open()
-        data, lens, n, largest = pack(items)
-        if largest > self.max_payload:  # refuse the whole batch, not a prefix of it
-            self._raise_for(lib.RTUDP_ETOOBIG, "put_many", largest)
-        deadline = deadline_ns(timeout)
-        sent = 0
-        while sent < n:
-            got = lib.rtudp_mpsc_put_many(self._ring, data[_offset(lens, sent):], ffi.NULL,
-                                          lens + sent, n - sent, at_ns, flags, deadline,
-                                          self.spin_ns)
-            if got > 0:
-                sent += got
-            elif got == _ETIMEDOUT or got == _EFULL:
-                raise BackPressureError(
-                    f"ring {self.name!r} stayed full for {timeout} s: {sent} of {n} records "
-                    f"queued", sent)
-            elif got != _EINTR:
-                self._raise_for(got, "put_many")
-        return n
+        deadline = FOREVER if timeout is None else deadline_ns(timeout)
+        return self._put_many(items, at_ns, flags, deadline, self.spin_ns)
 
     def claim(self, size: int) -> Claim:
         """Claim room for a ``size``-byte record to fill in place (zero copy)."""
@@ -171,20 +133,6 @@ class MpscRing(RingBase):
         return Claim(self, int(pos[0]), size)
 
     # ---- the consumer
-
-    def try_get(self) -> bytes | None:
-        """The next record's payload, or None if there is none now."""
-        try:
-            n = _take(self._ring, self._one_u8, self.max_payload)
-        except TypeError:
-            self._check_open()
-            raise
-        if n >= 0:
-            return _unpack(self._one, n)
-        if n == _EMPTY:
-            return None
-        self._raise_for(n, "get")
-        return None
 
     def get(self, timeout: float | None = None) -> bytes:
         """The next record's payload, waiting up to ``timeout`` s (None = forever).
@@ -213,7 +161,7 @@ class MpscRing(RingBase):
             rc = lib.rtudp_mpsc_get(self._ring, self._one_u8, self.max_payload, length, send_at,
                                     flags)
             if rc == _OK:
-                return TxRecord(_unpack(self._one, length[0]), int(send_at[0]), int(flags[0]))
+                return TxRecord(ffi.unpack(self._one, length[0]), int(send_at[0]), int(flags[0]))
             if rc != _EMPTY:
                 self._raise_for(rc, "get")
             if not wait_until(self._wait, deadline, self.spin_ns):
@@ -224,23 +172,15 @@ class MpscRing(RingBase):
 
         Returns [] if nothing arrived by the timeout (0 = just poll).
         """
-        self._check_open()
-        if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
-            raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
-        if self._many is None:
-            self._many = _batch_buffer(self._many_len)
-        buf, buf_u8, used = self._many
-        deadline: int | None = None
-        while True:
-            n = lib.rtudp_mpsc_get_pickled(self._ring, buf_u8, self._many_len, max_n, used)
-            if n > 0:
-                return _loads(ffi.buffer(buf, used[0]))
-            if n != _EMPTY:
-                self._raise_for(n, "get_many")
-            if deadline is None:
-                deadline = deadline_ns(timeout)
-            if not wait_until(self._wait, deadline, self.spin_ns):
-                return []
+        items = self._get_many_nowait(max_n)
+        if items:
+            return items
+        deadline = deadline_ns(timeout)
+        while wait_until(self._wait, deadline, self.spin_ns):
+            items = self._get_many_nowait(max_n)
+            if items:
+                return items
+        return []
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until a record can be read; False if the timeout passed first."""
@@ -285,18 +225,6 @@ class MpscRing(RingBase):
             "corrupt_records": int(r.corrupt_records),
             "full_events": int(r.full_events),
         }
-
-
-def _nbytes(data: Any) -> int:
-    try:
-        return memoryview(data).nbytes
-    except TypeError:
-        return len(data)
-
-
-def _offset(lens: Any, i: int) -> int:
-    """Byte offset of record i in a packed batch."""
-    return sum(ffi.unpack(lens, i)) if i else 0
 
 
 __all__ = ["MpscRing", "TxRecord", "Claim", "FOREVER"]

@@ -771,15 +771,6 @@ static void test_mpsc_bufsmall(void)
     mpsc_get_expect(&m, 150, 2, 22, 2);
     CHECK_EQ(m.ring->records_consumed, 2);
 
-    /* take: the length or the code as one value */
-    CHECK_EQ(rtudp_mpsc_take(&m, buf, sizeof buf), RTUDP_EMPTY);
-    CHECK_EQ(mpsc_put_key(&m, 0, 3, 3, 3), RTUDP_OK);
-    CHECK_EQ(mpsc_put_key(&m, 120, 4, 4, 4), RTUDP_OK);
-    CHECK_EQ(rtudp_mpsc_take(&m, buf, 0), 0); /* an empty record fits anywhere */
-    CHECK_EQ(rtudp_mpsc_take(&m, buf, 119), RTUDP_EBUFSMALL);
-    CHECK_EQ(rtudp_mpsc_take(&m, buf, 120), 120);
-    CHECK(verify(buf, 120, 4));
-    CHECK_EQ(rtudp_mpsc_take(&m, buf, sizeof buf), RTUDP_EMPTY);
     free(m.ring);
 }
 

@@ -1,0 +1,814 @@
+/*
+ * pyfast.c - rtudp.shmring._fast: the rings' per-call and batch paths as CPython
+ * methods (psutil style: thin C, the API lives in Python above it).
+ *
+ * Everything else is bound through cffi (rtudp.shmring._native).  These paths are
+ * not, because a cffi call converts its arguments, releases and re-takes the GIL
+ * and cannot return a bytes object; measured here that costs ~220 ns per call,
+ * several times the ring operation itself.  As METH_FASTCALL methods of the C base
+ * types of MpscRing / BroadcastRing / BroadcastReader they cost tens of ns, and a
+ * batch becomes one loop in C that builds the list[bytes] directly.
+ *
+ * Non-blocking calls keep the GIL (they take nanoseconds); a call that may wait
+ * releases it around the wait.  A closed ring is "unbound": every method checks.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "ring.h"
+
+static PyObject *RtUdpError, *BadSegmentError, *BackPressureError;
+
+/* ------------------------------------------------------------------ helpers */
+
+/*
+ * Positional-or-keyword arguments for METH_FASTCALL|METH_KEYWORDS: fills out[i]
+ * (borrowed, NULL when absent) for names[0..n), the first `required` mandatory.
+ */
+static int parse(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                 const char *const *names, int n, int required, PyObject **out)
+{
+    if (nargs > n) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fn, n, nargs);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        out[i] = i < nargs ? args[i] : NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        int i = 0;
+        while (i < n && PyUnicode_CompareWithASCIIString(key, names[i]) != 0)
+            i++;
+        if (i == n) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fn, key);
+            return -1;
+        }
+        if (out[i]) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fn,
+                         names[i]);
+            return -1;
+        }
+        out[i] = args[nargs + k];
+    }
+    for (int i = 0; i < required; i++)
+        if (!out[i]) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fn, names[i]);
+            return -1;
+        }
+    return 0;
+}
+
+static int get_i64(PyObject *o, int64_t dflt, const char *what, int64_t *v)
+{
+    if (!o || o == Py_None) {
+        *v = dflt;
+        return 0;
+    }
+    if (!PyLong_Check(o) || PyBool_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not %R", what, o);
+        return -1;
+    }
+    long long x = PyLong_AsLongLong(o);
+    if (x == -1 && PyErr_Occurred()) {
+        PyErr_Format(PyExc_ValueError, "%s %R does not fit in a signed 64-bit integer", what, o);
+        return -1;
+    }
+    *v = x;
+    return 0;
+}
+
+static int get_flags(PyObject *o, uint16_t *v)
+{
+    int64_t x;
+    if (get_i64(o, 0, "flags", &x) < 0)
+        return -1;
+    if (x < 0 || x > 0xFFFF) {
+        PyErr_Format(PyExc_ValueError, "flags must be in 0..65535, got %lld", (long long)x);
+        return -1;
+    }
+    *v = (uint16_t)x;
+    return 0;
+}
+
+static int get_count(PyObject *o, Py_ssize_t dflt, const char *what, Py_ssize_t *v)
+{
+    int64_t x;
+    if (get_i64(o, dflt, what, &x) < 0)
+        return -1;
+    if (x < 1) {
+        PyErr_Format(PyExc_ValueError, "%s must be an int >= 1, got %lld", what, (long long)x);
+        return -1;
+    }
+    *v = x > PY_SSIZE_T_MAX ? PY_SSIZE_T_MAX : (Py_ssize_t)x;
+    return 0;
+}
+
+/* A payload argument: bytes directly, anything else through the buffer protocol. */
+struct payload {
+    Py_buffer view;
+    int has_view;
+    const char *data;
+    Py_ssize_t len;
+};
+
+static int payload_get(PyObject *o, struct payload *p)
+{
+    p->has_view = 0;
+    if (PyBytes_CheckExact(o)) {
+        p->data = PyBytes_AS_STRING(o);
+        p->len = PyBytes_GET_SIZE(o);
+        return 0;
+    }
+    if (PyObject_GetBuffer(o, &p->view, PyBUF_SIMPLE) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "payload must be bytes or a contiguous buffer, not %.100s",
+                     Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    p->has_view = 1;
+    p->data = p->view.buf;
+    p->len = p->view.len;
+    return 0;
+}
+
+static void payload_release(struct payload *p)
+{
+    if (p->has_view)
+        PyBuffer_Release(&p->view);
+}
+
+/* What a port needs to name itself in errors and to check it is still mapped. */
+struct port_head {
+    PyObject *name;
+    int bound;
+    uint64_t capacity;
+    uint64_t max_payload;
+};
+
+static PyObject *closed_error(struct port_head *h)
+{
+    PyErr_Format(PyExc_ValueError, "ring %R is closed", h->name ? h->name : Py_None);
+    return NULL;
+}
+
+static PyObject *too_big(struct port_head *h, Py_ssize_t len)
+{
+    PyErr_Format(PyExc_ValueError,
+                 "record of %zd bytes is larger than the ring's max_payload of %llu bytes "
+                 "(capacity %llu bytes / 4 - header, at most %d)",
+                 len, (unsigned long long)h->max_payload, (unsigned long long)h->capacity,
+                 RTUDP_MAX_PAYLOAD);
+    return NULL;
+}
+
+static PyObject *ring_error(struct port_head *h, int rc, const char *what)
+{
+    if (rc == RTUDP_ECORRUPT)
+        PyErr_Format(BadSegmentError, "%s: ring %R is corrupt (a record failed validation)", what,
+                     h->name);
+    else if (rc == RTUDP_ESYS)
+        PyErr_SetFromErrno(PyExc_OSError);
+    else
+        PyErr_Format(RtUdpError, "%s: ring %R returned code %d", what, h->name, rc);
+    return NULL;
+}
+
+/* _bind(name, address, avail): validate the ring mapped at address (cffi gives it). */
+static int bind_args(PyObject *const *args, Py_ssize_t nargs, PyObject **name, void **mem,
+                     uint64_t *avail)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "_bind(name, address, avail)");
+        return -1;
+    }
+    *name = args[0];
+    *mem = PyLong_AsVoidPtr(args[1]);
+    *avail = PyLong_AsUnsignedLongLong(args[2]);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *bind_failed(struct rtudp_check *why)
+{
+    PyErr_SetString(BadSegmentError, why->msg);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ MpscPort */
+
+typedef struct {
+    PyObject_HEAD
+    struct port_head h;
+    struct rtudp_mpsc m;
+} MpscPort;
+
+static PyObject *mpsc_bind(MpscPort *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *name;
+    void *mem;
+    uint64_t avail;
+    if (bind_args(args, nargs, &name, &mem, &avail) < 0)
+        return NULL;
+    struct rtudp_check why;
+    if (rtudp_mpsc_attach(&self->m, mem, avail, &why) != RTUDP_OK)
+        return bind_failed(&why);
+    Py_XSETREF(self->h.name, Py_NewRef(name));
+    self->h.capacity = self->m.capacity;
+    self->h.max_payload = self->m.max_payload;
+    self->h.bound = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *mpsc_unbind(MpscPort *self, PyObject *unused)
+{
+    (void)unused;
+    self->h.bound = 0;
+    memset(&self->m, 0, sizeof self->m);
+    Py_RETURN_NONE;
+}
+
+static PyObject *mpsc_try_put(MpscPort *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames)
+{
+    static const char *const names[] = {"data", "at_ns", "flags"};
+    PyObject *a[3];
+    int64_t at_ns;
+    uint16_t flags;
+    if (parse("try_put", args, nargs, kwnames, names, 3, 1, a) < 0 ||
+        get_i64(a[1], 0, "at_ns", &at_ns) < 0 || get_flags(a[2], &flags) < 0)
+        return NULL;
+    if (!self->h.bound)
+        return closed_error(&self->h);
+    struct payload p;
+    if (payload_get(a[0], &p) < 0)
+        return NULL;
+    int rc = p.len > (Py_ssize_t)self->m.max_payload
+                 ? RTUDP_ETOOBIG
+                 : rtudp_mpsc_try_put(&self->m, p.data, (uint32_t)p.len, at_ns, flags);
+    Py_ssize_t len = p.len;
+    payload_release(&p);
+    if (rc == RTUDP_OK)
+        Py_RETURN_TRUE;
+    if (rc == RTUDP_EFULL)
+        Py_RETURN_FALSE;
+    return rc == RTUDP_ETOOBIG ? too_big(&self->h, len) : ring_error(&self->h, rc, "put");
+}
+
+/* drain sink: one bytes object per record, into a list or a single slot */
+struct bytes_sink {
+    PyObject *list;
+    PyObject *one;
+    int failed;
+};
+
+static int bytes_record(void *ctx, const struct rtudp_tx_record *rec, const uint8_t *payload,
+                        uint32_t len)
+{
+    struct bytes_sink *s = ctx;
+    (void)rec;
+    PyObject *b = PyBytes_FromStringAndSize((const char *)payload, len);
+    if (!b) {
+        s->failed = 1;
+        return 0;
+    }
+    if (!s->list) {
+        s->one = b;
+        return 1;
+    }
+    int err = PyList_Append(s->list, b);
+    Py_DECREF(b);
+    if (err < 0) {
+        s->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *mpsc_try_get(MpscPort *self, PyObject *unused)
+{
+    (void)unused;
+    if (!self->h.bound)
+        return closed_error(&self->h);
+    struct bytes_sink s = {NULL, NULL, 0};
+    int64_t n = rtudp_mpsc_drain(&self->m, 1, bytes_record, &s);
+    if (s.failed)
+        return NULL;
+    if (n > 0)
+        return s.one;
+    if (n == RTUDP_EMPTY)
+        Py_RETURN_NONE;
+    return ring_error(&self->h, (int)n, "get");
+}
+
+static PyObject *mpsc_get_many_nowait(MpscPort *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t max_n;
+    if (nargs != 1 || get_count(args[0], 1024, "max_n", &max_n) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_get_many_nowait(max_n)");
+        return NULL;
+    }
+    if (!self->h.bound)
+        return closed_error(&self->h);
+    struct bytes_sink s = {PyList_New(0), NULL, 0};
+    if (!s.list)
+        return NULL;
+    int64_t n = rtudp_mpsc_drain(&self->m, (uint64_t)max_n, bytes_record, &s);
+    if (PyList_GET_SIZE(s.list) > 0) {
+        /* the records are out of the ring: hand them over; a failure after them
+         * (no memory, a corrupt record) shows again on the next call */
+        if (s.failed)
+            PyErr_Clear();
+        return s.list;
+    }
+    Py_DECREF(s.list);
+    if (s.failed)
+        return NULL;
+    return n == RTUDP_EMPTY ? PyList_New(0) : ring_error(&self->h, (int)n, "get_many");
+}
+
+/* _put_many(items, at_ns, flags, deadline_ns, spin_ns) -> count; BackPressureError
+ * (with .sent) if the ring stays full until the deadline. */
+static PyObject *mpsc_put_many(MpscPort *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "_put_many(items, at_ns, flags, deadline_ns, spin_ns)");
+        return NULL;
+    }
+    int64_t at_ns, deadline, spin;
+    uint16_t flags;
+    if (get_i64(args[1], 0, "at_ns", &at_ns) < 0 || get_flags(args[2], &flags) < 0 ||
+        get_i64(args[3], INT64_MAX, "deadline_ns", &deadline) < 0 ||
+        get_i64(args[4], 0, "spin_ns", &spin) < 0)
+        return NULL;
+    if (!self->h.bound)
+        return closed_error(&self->h);
+    PyObject *seq = PySequence_Fast(args[0], "put_many() takes a list of bytes");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    /* refuse the whole batch, not a prefix of it, if one record cannot go */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        struct payload p;
+        if (payload_get(items[i], &p) < 0)
+            goto fail;
+        Py_ssize_t len = p.len;
+        payload_release(&p);
+        if (len > (Py_ssize_t)self->m.max_payload) {
+            too_big(&self->h, len);
+            goto fail;
+        }
+    }
+    Py_ssize_t sent = 0;
+    for (; sent < n; sent++) {
+        struct payload p;
+        if (payload_get(items[sent], &p) < 0)
+            goto fail;
+        int rc = rtudp_mpsc_try_put_quiet(&self->m, p.data, (uint32_t)p.len, at_ns, flags);
+        while (rc == RTUDP_EFULL || rc == RTUDP_EINTR) {
+            /* wait for room with the GIL released; rtudp_mpsc_put wakes the consumer
+             * first so it drains what we queued */
+            Py_BEGIN_ALLOW_THREADS
+            rc = rtudp_mpsc_put(&self->m, p.data, (uint32_t)p.len, at_ns, flags, deadline, spin);
+            Py_END_ALLOW_THREADS
+            if (rc == RTUDP_EINTR && PyErr_CheckSignals() < 0) {
+                payload_release(&p);
+                rtudp_mpsc_wake(&self->m);
+                goto fail;
+            }
+        }
+        payload_release(&p);
+        if (rc == RTUDP_ETIMEDOUT) {
+            rtudp_mpsc_wake(&self->m);
+            PyObject *exc = PyObject_CallFunction(
+                BackPressureError, "Un",
+                PyUnicode_FromFormat("ring %R stayed full until the deadline: %zd of %zd records "
+                                     "queued", self->h.name, sent, n),
+                sent);
+            if (exc) {
+                PyErr_SetObject(BackPressureError, exc);
+                Py_DECREF(exc);
+            }
+            goto fail;
+        }
+        if (rc != RTUDP_OK) {
+            rtudp_mpsc_wake(&self->m);
+            ring_error(&self->h, rc, "put_many");
+            goto fail;
+        }
+    }
+    if (n)
+        rtudp_mpsc_wake(&self->m);
+    Py_DECREF(seq);
+    return PyLong_FromSsize_t(n);
+fail:
+    Py_DECREF(seq);
+    return NULL;
+}
+
+static PyMethodDef mpsc_methods[] = {
+    {"_bind", (PyCFunction)(void (*)(void))mpsc_bind, METH_FASTCALL,
+     "_bind(name, address, avail): validate and use the MPSC ring mapped at address."},
+    {"_unbind", (PyCFunction)mpsc_unbind, METH_NOARGS, "Forget the mapping (the ring closes)."},
+    {"try_put", (PyCFunction)(void (*)(void))mpsc_try_put, METH_FASTCALL | METH_KEYWORDS,
+     "try_put(data, at_ns=0, flags=0) -> bool\n\n"
+     "Queue one record if there is room now; False if the ring is full.\n"
+     "ValueError if data is larger than max_payload."},
+    {"try_get", (PyCFunction)mpsc_try_get, METH_NOARGS,
+     "try_get() -> bytes | None\n\nThe next record's payload, or None if there is none now."},
+    {"_get_many_nowait", (PyCFunction)(void (*)(void))mpsc_get_many_nowait, METH_FASTCALL,
+     "_get_many_nowait(max_n) -> list[bytes]: what can be read now, up to max_n."},
+    {"_put_many", (PyCFunction)(void (*)(void))mpsc_put_many, METH_FASTCALL,
+     "_put_many(items, at_ns, flags, deadline_ns, spin_ns) -> int"},
+    {NULL, NULL, 0, NULL},
+};
+
+static void mpsc_dealloc(MpscPort *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->h.name);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int mpsc_traverse(MpscPort *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->h.name);
+    return 0;
+}
+
+static PyTypeObject MpscPortType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rtudp.shmring._fast.MpscPort",
+    .tp_basicsize = sizeof(MpscPort),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "C base of MpscRing: its per-call and batch paths.",
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)mpsc_dealloc,
+    .tp_traverse = (traverseproc)mpsc_traverse,
+    .tp_methods = mpsc_methods,
+};
+
+/* ------------------------------------------------------------------ BcastPort */
+
+typedef struct {
+    PyObject_HEAD
+    struct port_head h;
+    struct rtudp_bcast b;
+} BcastPort;
+
+static PyObject *bcast_bind(BcastPort *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *name;
+    void *mem;
+    uint64_t avail;
+    if (bind_args(args, nargs, &name, &mem, &avail) < 0)
+        return NULL;
+    struct rtudp_check why;
+    if (rtudp_bcast_attach(&self->b, mem, avail, &why) != RTUDP_OK)
+        return bind_failed(&why);
+    Py_XSETREF(self->h.name, Py_NewRef(name));
+    self->h.capacity = self->b.capacity;
+    self->h.max_payload = self->b.max_payload;
+    self->h.bound = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *bcast_unbind(BcastPort *self, PyObject *unused)
+{
+    (void)unused;
+    self->h.bound = 0;
+    memset(&self->b, 0, sizeof self->b);
+    Py_RETURN_NONE;
+}
+
+static PyObject *bcast_write(BcastPort *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames)
+{
+    static const char *const names[] = {"data", "time_ns", "flags"};
+    PyObject *a[3];
+    int64_t time_ns;
+    uint16_t flags;
+    if (parse("write", args, nargs, kwnames, names, 3, 1, a) < 0 ||
+        get_i64(a[1], 0, "time_ns", &time_ns) < 0 || get_flags(a[2], &flags) < 0)
+        return NULL;
+    if (!self->h.bound)
+        return closed_error(&self->h);
+    struct payload p;
+    if (payload_get(a[0], &p) < 0)
+        return NULL;
+    Py_ssize_t len = p.len;
+    int rc = len > (Py_ssize_t)self->b.max_payload
+                 ? RTUDP_ETOOBIG
+                 : rtudp_bcast_write(&self->b, p.data, (uint32_t)len, flags, time_ns);
+    payload_release(&p);
+    if (rc == RTUDP_OK)
+        Py_RETURN_NONE;
+    return rc == RTUDP_ETOOBIG ? too_big(&self->h, len) : ring_error(&self->h, rc, "write");
+}
+
+static PyObject *bcast_write_many(BcastPort *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames)
+{
+    static const char *const names[] = {"items", "time_ns", "flags"};
+    PyObject *a[3];
+    int64_t time_ns;
+    uint16_t flags;
+    if (parse("write_many", args, nargs, kwnames, names, 3, 1, a) < 0 ||
+        get_i64(a[1], 0, "time_ns", &time_ns) < 0 || get_flags(a[2], &flags) < 0)
+        return NULL;
+    if (!self->h.bound)
+        return closed_error(&self->h);
+    PyObject *seq = PySequence_Fast(a[0], "write_many() takes a list of bytes");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t i;
+    for (i = 0; i < n; i++) { /* all or nothing */
+        struct payload p;
+        if (payload_get(items[i], &p) < 0)
+            goto fail;
+        Py_ssize_t len = p.len;
+        payload_release(&p);
+        if (len > (Py_ssize_t)self->b.max_payload) {
+            too_big(&self->h, len);
+            goto fail;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        struct payload p;
+        if (payload_get(items[i], &p) < 0)
+            goto fail;
+        int rc = rtudp_bcast_write(&self->b, p.data, (uint32_t)p.len, flags, time_ns);
+        payload_release(&p);
+        if (rc < 0) {
+            ring_error(&self->h, (int)rc, "write_many");
+            goto fail;
+        }
+    }
+    Py_DECREF(seq);
+    return PyLong_FromSsize_t(n);
+fail:
+    Py_DECREF(seq);
+    return NULL;
+}
+
+static PyMethodDef bcast_methods[] = {
+    {"_bind", (PyCFunction)(void (*)(void))bcast_bind, METH_FASTCALL,
+     "_bind(name, address, avail): validate and use the broadcast ring mapped at address."},
+    {"_unbind", (PyCFunction)bcast_unbind, METH_NOARGS, "Forget the mapping (the ring closes)."},
+    {"write", (PyCFunction)(void (*)(void))bcast_write, METH_FASTCALL | METH_KEYWORDS,
+     "write(data, time_ns=0, flags=0)\n\n"
+     "Publish one record; never waits (overwrites the oldest). One writer per ring."},
+    {"write_many", (PyCFunction)(void (*)(void))bcast_write_many, METH_FASTCALL | METH_KEYWORDS,
+     "write_many(items, time_ns=0, flags=0) -> int\n\n"
+     "Publish every record of items; all or none if one is too large."},
+    {NULL, NULL, 0, NULL},
+};
+
+static void bcast_dealloc(BcastPort *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->h.name);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int bcast_traverse(BcastPort *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->h.name);
+    return 0;
+}
+
+static PyTypeObject BcastPortType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rtudp.shmring._fast.BcastPort",
+    .tp_basicsize = sizeof(BcastPort),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "C base of BroadcastRing: the writer's paths.",
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)bcast_dealloc,
+    .tp_traverse = (traverseproc)bcast_traverse,
+    .tp_methods = bcast_methods,
+};
+
+/* ------------------------------------------------------------------ BcastCursor */
+
+typedef struct {
+    PyObject_HEAD
+    BcastPort *port; /* keeps the ring object alive; its h.bound says if it is mapped */
+    struct rtudp_bcast_reader rd;
+    uint8_t *buf;    /* max_payload bytes for single reads */
+} BcastCursor;
+
+static PyObject *cursor_bind(BcastCursor *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyObject_TypeCheck(args[0], &BcastPortType)) {
+        PyErr_SetString(PyExc_TypeError, "_bind_reader(ring, from_oldest)");
+        return NULL;
+    }
+    BcastPort *port = (BcastPort *)args[0];
+    if (!port->h.bound)
+        return closed_error(&port->h);
+    int from_oldest = PyObject_IsTrue(args[1]);
+    if (from_oldest < 0)
+        return NULL;
+    uint8_t *buf = PyMem_Malloc(port->b.max_payload ? port->b.max_payload : 1);
+    if (!buf)
+        return PyErr_NoMemory();
+    PyMem_Free(self->buf);
+    self->buf = buf;
+    Py_XSETREF(self->port, (BcastPort *)Py_NewRef(port));
+    rtudp_bcast_reader_init(&self->port->b, &self->rd, from_oldest);
+    Py_RETURN_NONE;
+}
+
+static BcastPort *cursor_port(BcastCursor *self)
+{
+    if (!self->port) {
+        PyErr_SetString(PyExc_ValueError, "reader is not attached to a ring");
+        return NULL;
+    }
+    if (!self->port->h.bound) {
+        closed_error(&self->port->h);
+        return NULL;
+    }
+    return self->port;
+}
+
+static PyObject *cursor_try_get_record(BcastCursor *self, PyObject *unused)
+{
+    (void)unused;
+    BcastPort *port = cursor_port(self);
+    if (!port)
+        return NULL;
+    uint32_t len;
+    uint64_t seq, lost;
+    int64_t time_ns;
+    uint16_t flags;
+    int rc = rtudp_bcast_read(&port->b, &self->rd, self->buf, (uint32_t)port->b.max_payload, &len,
+                              &seq, &time_ns, &flags, &lost);
+    if (rc == RTUDP_EMPTY)
+        Py_RETURN_NONE;
+    if (rc != RTUDP_OK)
+        return ring_error(&port->h, rc, "read");
+    return Py_BuildValue("(y#KLHK)", (const char *)self->buf, (Py_ssize_t)len,
+                         (unsigned long long)seq, (long long)time_ns, flags,
+                         (unsigned long long)lost);
+}
+
+static PyObject *cursor_get_many_nowait(BcastCursor *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t max_n;
+    if (nargs != 1 || get_count(args[0], 1024, "max_n", &max_n) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_get_many_nowait(max_n)");
+        return NULL;
+    }
+    BcastPort *port = cursor_port(self);
+    if (!port)
+        return NULL;
+    PyObject *list = PyList_New(0);
+    if (!list)
+        return NULL;
+    while (PyList_GET_SIZE(list) < max_n) {
+        uint32_t len;
+        int rc = rtudp_bcast_read(&port->b, &self->rd, self->buf, (uint32_t)port->b.max_payload,
+                                  &len, NULL, NULL, NULL, NULL);
+        if (rc == RTUDP_EMPTY)
+            break;
+        if (rc != RTUDP_OK) {
+            if (PyList_GET_SIZE(list))
+                break; /* hand over what we have; the next call reports it */
+            Py_DECREF(list);
+            return ring_error(&port->h, rc, "read_many");
+        }
+        PyObject *b = PyBytes_FromStringAndSize((const char *)self->buf, len);
+        if (!b || PyList_Append(list, b) < 0) {
+            Py_XDECREF(b);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(b);
+    }
+    return list;
+}
+
+/* _wait(deadline_ns, spin_ns) -> RTUDP_* code, with the GIL released */
+static PyObject *cursor_wait(BcastCursor *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t deadline, spin;
+    if (nargs != 2 || get_i64(args[0], INT64_MAX, "deadline_ns", &deadline) < 0 ||
+        get_i64(args[1], 0, "spin_ns", &spin) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_wait(deadline_ns, spin_ns)");
+        return NULL;
+    }
+    BcastPort *port = cursor_port(self);
+    if (!port)
+        return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = rtudp_bcast_wait(&port->b, &self->rd, deadline, spin);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(rc);
+}
+
+static PyObject *cursor_get_lost(BcastCursor *self, void *unused)
+{
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(self->rd.lost);
+}
+
+static PyObject *cursor_get_lapped(BcastCursor *self, void *unused)
+{
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(self->rd.lapped);
+}
+
+static PyGetSetDef cursor_getset[] = {
+    {"lost", (getter)cursor_get_lost, NULL, "Records this reader lost to laps, in total.", NULL},
+    {"lapped", (getter)cursor_get_lapped, NULL, "How many times the writer lapped this reader.",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef cursor_methods[] = {
+    {"_bind_reader", (PyCFunction)(void (*)(void))cursor_bind, METH_FASTCALL,
+     "_bind_reader(ring, from_oldest): start a cursor on ring."},
+    {"_try_get_record", (PyCFunction)cursor_try_get_record, METH_NOARGS,
+     "_try_get_record() -> (data, seq, time_ns, flags, lost) | None"},
+    {"_get_many_nowait", (PyCFunction)(void (*)(void))cursor_get_many_nowait, METH_FASTCALL,
+     "_get_many_nowait(max_n) -> list[bytes]: what can be read now, up to max_n."},
+    {"_wait", (PyCFunction)(void (*)(void))cursor_wait, METH_FASTCALL,
+     "_wait(deadline_ns, spin_ns) -> code: wait for a record, GIL released."},
+    {NULL, NULL, 0, NULL},
+};
+
+static void cursor_dealloc(BcastCursor *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->port);
+    PyMem_Free(self->buf);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int cursor_traverse(BcastCursor *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->port);
+    return 0;
+}
+
+static int cursor_clear(BcastCursor *self)
+{
+    Py_CLEAR(self->port);
+    return 0;
+}
+
+static PyTypeObject BcastCursorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rtudp.shmring._fast.BcastCursor",
+    .tp_basicsize = sizeof(BcastCursor),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "C base of BroadcastReader: one reader's cursor.",
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)cursor_dealloc,
+    .tp_traverse = (traverseproc)cursor_traverse,
+    .tp_clear = (inquiry)cursor_clear,
+    .tp_methods = cursor_methods,
+    .tp_getset = cursor_getset,
+};
+
+/* ------------------------------------------------------------------ module */
+
+static struct PyModuleDef fast_module = {
+    PyModuleDef_HEAD_INIT, "rtudp.shmring._fast",
+    "The rings' per-call and batch paths as CPython methods (see pyfast.c).", -1, NULL,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fast(void)
+{
+    PyObject *errors = PyImport_ImportModule("rtudp.shmring.errors");
+    if (!errors)
+        return NULL;
+    RtUdpError = PyObject_GetAttrString(errors, "RtUdpError");
+    BadSegmentError = PyObject_GetAttrString(errors, "BadSegmentError");
+    BackPressureError = PyObject_GetAttrString(errors, "BackPressureError");
+    Py_DECREF(errors);
+    if (!RtUdpError || !BadSegmentError || !BackPressureError)
+        return NULL;
+    if (PyType_Ready(&MpscPortType) < 0 || PyType_Ready(&BcastPortType) < 0 ||
+        PyType_Ready(&BcastCursorType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&fast_module);
+    if (!m)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "MpscPort", (PyObject *)&MpscPortType) < 0 ||
+        PyModule_AddObjectRef(m, "BcastPort", (PyObject *)&BcastPortType) < 0 ||
+        PyModule_AddObjectRef(m, "BcastCursor", (PyObject *)&BcastCursorType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
