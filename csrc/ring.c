@@ -350,6 +350,7 @@ int rtudp_mpsc_attach(struct rtudp_mpsc *m, void *mem, uint64_t avail, struct rt
     m->capacity = cap;
     m->mask = cap - 1;
     m->max_payload = max_payload_for(cap, TX_HDR);
+    m->tail_seen = tail;
     return RTUDP_OK;
 }
 
@@ -566,26 +567,39 @@ static int corrupt(struct rtudp_mpsc *m)
     return RTUDP_ECORRUPT;
 }
 
+/*
+ * A committed record is told by its own header (length > 0): consumed space is
+ * zeroed, so the consumer need not read the producers' tail, whose cache line they
+ * rewrite on every claim.  The tail is read only to bounds-check a header, and only
+ * when the last value seen is not enough.
+ */
+static bool within_tail(struct rtudp_mpsc *m, uint64_t pos, uint64_t span)
+{
+    if (m->tail_seen - pos <= m->capacity && span <= m->tail_seen - pos)
+        return true;
+    m->tail_seen = load_acquire(&m->ring->tail);
+    return m->tail_seen - pos <= m->capacity && span <= m->tail_seen - pos;
+}
+
 int rtudp_mpsc_next(struct rtudp_mpsc *m, uint64_t *cursor, struct rtudp_tx_record **out,
                     uint32_t *len_out)
 {
-    struct rtudp_mpsc_ring *r = m->ring;
     uint64_t pos = *cursor;
+    /* our own line: a cursor a whole lap past head would read a record of this same
+     * batch that is not freed (zeroed) yet */
+    uint64_t head = load_relaxed(&m->ring->head);
     for (;;) {
-        uint64_t tail = load_acquire(&r->tail);
-        if (pos % RTUDP_RECORD_ALIGN)
+        if (pos % RTUDP_RECORD_ALIGN || pos - head > m->capacity)
             return corrupt(m);
-        if (pos == tail)
+        if (pos - head == m->capacity)
             return RTUDP_EMPTY;
-        if (tail - pos > m->capacity)
-            return corrupt(m);
         uint64_t idx = pos & m->mask;
         struct rtudp_tx_record *rec = (void *)(m->data + idx);
         int32_t len = load_acquire(&rec->length);
         if (len <= 0)
-            return RTUDP_EMPTY; /* claimed, not committed yet */
+            return RTUDP_EMPTY; /* nothing there yet, or claimed and not committed */
         uint64_t span = align8((uint64_t)len);
-        if (span > m->capacity - idx || span > tail - pos)
+        if (span > m->capacity - idx || !within_tail(m, pos, span))
             return corrupt(m);
         if (rec->type == RTUDP_REC_PAD) {
             if ((uint64_t)len < PAD_MIN || (uint64_t)len % RTUDP_RECORD_ALIGN)
@@ -716,11 +730,9 @@ static bool mpsc_readable(const void *ctx)
 {
     const struct rtudp_mpsc *m = ctx;
     uint64_t head = load_relaxed(&m->ring->head);
-    uint64_t tail = load_acquire(&m->ring->tail);
-    if (tail == head)
-        return false;
-    if (head % RTUDP_RECORD_ALIGN || tail - head > m->capacity)
+    if (head % RTUDP_RECORD_ALIGN)
         return true; /* corrupt: wake the consumer so next() reports it */
+    /* the header at head, not the tail: see rtudp_mpsc_next */
     const struct rtudp_tx_record *rec = (const void *)(m->data + (head & m->mask));
     return load_acquire(&rec->length) > 0;
 }

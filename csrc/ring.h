@@ -43,6 +43,7 @@ struct rtudp_mpsc {
     uint64_t capacity;
     uint64_t mask;
     uint64_t max_payload;
+    uint64_t tail_seen;         /* consumer: last tail read, for bounds checks only */
 };
 
 struct rtudp_bcast {
