@@ -188,10 +188,94 @@ static int bind_args(PyObject *const *args, Py_ssize_t nargs, PyObject **name, v
     return PyErr_Occurred() ? -1 : 0;
 }
 
-static PyObject *bind_failed(struct rtudp_check *why)
+/* Every port type starts like this, so bind/unbind/dealloc/traverse are shared. */
+typedef struct {
+    PyObject_HEAD
+    struct port_head h;
+} Port;
+
+/* validates the ring at mem and fills the type's view; RTUDP_OK or why */
+typedef int (*attach_fn)(Port *self, void *mem, uint64_t avail, struct rtudp_check *why);
+
+static PyObject *port_bind(Port *self, PyObject *const *args, Py_ssize_t nargs, attach_fn attach)
 {
-    PyErr_SetString(BadSegmentError, why->msg);
-    return NULL;
+    PyObject *name;
+    void *mem;
+    uint64_t avail;
+    if (bind_args(args, nargs, &name, &mem, &avail) < 0)
+        return NULL;
+    struct rtudp_check why;
+    if (attach(self, mem, avail, &why) != RTUDP_OK) {
+        PyErr_SetString(BadSegmentError, why.msg);
+        return NULL;
+    }
+    Py_XSETREF(self->h.name, Py_NewRef(name));
+    self->h.bound = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *port_unbind(Port *self, PyObject *unused)
+{
+    (void)unused;
+    self->h.bound = 0; /* every method checks it before touching the view */
+    Py_RETURN_NONE;
+}
+
+static void port_dealloc(Port *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->h.name);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int port_traverse(Port *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->h.name);
+    return 0;
+}
+
+/*
+ * (data, <time>, flags) as try_put and write take them, checked against the ring:
+ * on success *p holds the payload and must be released.
+ */
+static int record_args(struct port_head *h, const char *fn, const char *time_name,
+                       PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                       struct payload *p, int64_t *time_ns, uint16_t *flags)
+{
+    const char *const names[] = {"data", time_name, "flags"};
+    PyObject *a[3];
+    if (parse(fn, args, nargs, kwnames, names, 3, 1, a) < 0 ||
+        get_i64(a[1], 0, time_name, time_ns) < 0 || get_flags(a[2], flags) < 0)
+        return -1;
+    if (!h->bound) {
+        closed_error(h);
+        return -1;
+    }
+    if (payload_get(a[0], p) < 0)
+        return -1;
+    if (p->len > (Py_ssize_t)h->max_payload) {
+        too_big(h, p->len);
+        payload_release(p);
+        return -1;
+    }
+    return 0;
+}
+
+/* All or nothing: every item a buffer of at most max_payload bytes. */
+static int check_batch(struct port_head *h, PyObject **items, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        struct payload p;
+        if (payload_get(items[i], &p) < 0)
+            return -1;
+        Py_ssize_t len = p.len;
+        payload_release(&p);
+        if (len > (Py_ssize_t)h->max_payload) {
+            too_big(h, len);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ MpscPort */
@@ -202,56 +286,35 @@ typedef struct {
     struct rtudp_mpsc m;
 } MpscPort;
 
-static PyObject *mpsc_bind(MpscPort *self, PyObject *const *args, Py_ssize_t nargs)
+static int mpsc_attach(Port *port, void *mem, uint64_t avail, struct rtudp_check *why)
 {
-    PyObject *name;
-    void *mem;
-    uint64_t avail;
-    if (bind_args(args, nargs, &name, &mem, &avail) < 0)
-        return NULL;
-    struct rtudp_check why;
-    if (rtudp_mpsc_attach(&self->m, mem, avail, &why) != RTUDP_OK)
-        return bind_failed(&why);
-    Py_XSETREF(self->h.name, Py_NewRef(name));
+    MpscPort *self = (MpscPort *)port;
+    int rc = rtudp_mpsc_attach(&self->m, mem, avail, why);
     self->h.capacity = self->m.capacity;
     self->h.max_payload = self->m.max_payload;
-    self->h.bound = 1;
-    Py_RETURN_NONE;
+    return rc;
 }
 
-static PyObject *mpsc_unbind(MpscPort *self, PyObject *unused)
+static PyObject *mpsc_bind(Port *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    (void)unused;
-    self->h.bound = 0;
-    memset(&self->m, 0, sizeof self->m);
-    Py_RETURN_NONE;
+    return port_bind(self, args, nargs, mpsc_attach);
 }
 
 static PyObject *mpsc_try_put(MpscPort *self, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames)
 {
-    static const char *const names[] = {"data", "at_ns", "flags"};
-    PyObject *a[3];
+    struct payload p;
     int64_t at_ns;
     uint16_t flags;
-    if (parse("try_put", args, nargs, kwnames, names, 3, 1, a) < 0 ||
-        get_i64(a[1], 0, "at_ns", &at_ns) < 0 || get_flags(a[2], &flags) < 0)
+    if (record_args(&self->h, "try_put", "at_ns", args, nargs, kwnames, &p, &at_ns, &flags) < 0)
         return NULL;
-    if (!self->h.bound)
-        return closed_error(&self->h);
-    struct payload p;
-    if (payload_get(a[0], &p) < 0)
-        return NULL;
-    int rc = p.len > (Py_ssize_t)self->m.max_payload
-                 ? RTUDP_ETOOBIG
-                 : rtudp_mpsc_try_put(&self->m, p.data, (uint32_t)p.len, at_ns, flags);
-    Py_ssize_t len = p.len;
+    int rc = rtudp_mpsc_try_put(&self->m, p.data, (uint32_t)p.len, at_ns, flags);
     payload_release(&p);
     if (rc == RTUDP_OK)
         Py_RETURN_TRUE;
     if (rc == RTUDP_EFULL)
         Py_RETURN_FALSE;
-    return rc == RTUDP_ETOOBIG ? too_big(&self->h, len) : ring_error(&self->h, rc, "put");
+    return ring_error(&self->h, rc, "put");
 }
 
 /* drain sink: one bytes object per record, into a list or a single slot */
@@ -348,18 +411,8 @@ static PyObject *mpsc_put_many(MpscPort *self, PyObject *const *args, Py_ssize_t
         return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
-    /* refuse the whole batch, not a prefix of it, if one record cannot go */
-    for (Py_ssize_t i = 0; i < n; i++) {
-        struct payload p;
-        if (payload_get(items[i], &p) < 0)
-            goto fail;
-        Py_ssize_t len = p.len;
-        payload_release(&p);
-        if (len > (Py_ssize_t)self->m.max_payload) {
-            too_big(&self->h, len);
-            goto fail;
-        }
-    }
+    if (check_batch(&self->h, items, n) < 0)
+        goto fail;
     Py_ssize_t sent = 0;
     for (; sent < n; sent++) {
         struct payload p;
@@ -410,7 +463,7 @@ fail:
 static PyMethodDef mpsc_methods[] = {
     {"_bind", (PyCFunction)(void (*)(void))mpsc_bind, METH_FASTCALL,
      "_bind(name, address, avail): validate and use the MPSC ring mapped at address."},
-    {"_unbind", (PyCFunction)mpsc_unbind, METH_NOARGS, "Forget the mapping (the ring closes)."},
+    {"_unbind", (PyCFunction)port_unbind, METH_NOARGS, "Forget the mapping (the ring closes)."},
     {"try_put", (PyCFunction)(void (*)(void))mpsc_try_put, METH_FASTCALL | METH_KEYWORDS,
      "try_put(data, at_ns=0, flags=0) -> bool\n\n"
      "Queue one record if there is room now; False if the ring is full.\n"
@@ -424,19 +477,6 @@ static PyMethodDef mpsc_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static void mpsc_dealloc(MpscPort *self)
-{
-    PyObject_GC_UnTrack(self);
-    Py_CLEAR(self->h.name);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static int mpsc_traverse(MpscPort *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->h.name);
-    return 0;
-}
-
 static PyTypeObject MpscPortType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "rtudp.shmring._fast.MpscPort",
@@ -444,8 +484,8 @@ static PyTypeObject MpscPortType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "C base of MpscRing: its per-call and batch paths.",
     .tp_new = PyType_GenericNew,
-    .tp_dealloc = (destructor)mpsc_dealloc,
-    .tp_traverse = (traverseproc)mpsc_traverse,
+    .tp_dealloc = (destructor)port_dealloc,
+    .tp_traverse = (traverseproc)port_traverse,
     .tp_methods = mpsc_methods,
 };
 
@@ -457,54 +497,33 @@ typedef struct {
     struct rtudp_bcast b;
 } BcastPort;
 
-static PyObject *bcast_bind(BcastPort *self, PyObject *const *args, Py_ssize_t nargs)
+static int bcast_attach(Port *port, void *mem, uint64_t avail, struct rtudp_check *why)
 {
-    PyObject *name;
-    void *mem;
-    uint64_t avail;
-    if (bind_args(args, nargs, &name, &mem, &avail) < 0)
-        return NULL;
-    struct rtudp_check why;
-    if (rtudp_bcast_attach(&self->b, mem, avail, &why) != RTUDP_OK)
-        return bind_failed(&why);
-    Py_XSETREF(self->h.name, Py_NewRef(name));
+    BcastPort *self = (BcastPort *)port;
+    int rc = rtudp_bcast_attach(&self->b, mem, avail, why);
     self->h.capacity = self->b.capacity;
     self->h.max_payload = self->b.max_payload;
-    self->h.bound = 1;
-    Py_RETURN_NONE;
+    return rc;
 }
 
-static PyObject *bcast_unbind(BcastPort *self, PyObject *unused)
+static PyObject *bcast_bind(Port *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    (void)unused;
-    self->h.bound = 0;
-    memset(&self->b, 0, sizeof self->b);
-    Py_RETURN_NONE;
+    return port_bind(self, args, nargs, bcast_attach);
 }
 
 static PyObject *bcast_write(BcastPort *self, PyObject *const *args, Py_ssize_t nargs,
                              PyObject *kwnames)
 {
-    static const char *const names[] = {"data", "time_ns", "flags"};
-    PyObject *a[3];
+    struct payload p;
     int64_t time_ns;
     uint16_t flags;
-    if (parse("write", args, nargs, kwnames, names, 3, 1, a) < 0 ||
-        get_i64(a[1], 0, "time_ns", &time_ns) < 0 || get_flags(a[2], &flags) < 0)
+    if (record_args(&self->h, "write", "time_ns", args, nargs, kwnames, &p, &time_ns, &flags) < 0)
         return NULL;
-    if (!self->h.bound)
-        return closed_error(&self->h);
-    struct payload p;
-    if (payload_get(a[0], &p) < 0)
-        return NULL;
-    Py_ssize_t len = p.len;
-    int rc = len > (Py_ssize_t)self->b.max_payload
-                 ? RTUDP_ETOOBIG
-                 : rtudp_bcast_write(&self->b, p.data, (uint32_t)len, flags, time_ns);
+    int rc = rtudp_bcast_write(&self->b, p.data, (uint32_t)p.len, flags, time_ns);
     payload_release(&p);
     if (rc == RTUDP_OK)
         Py_RETURN_NONE;
-    return rc == RTUDP_ETOOBIG ? too_big(&self->h, len) : ring_error(&self->h, rc, "write");
+    return ring_error(&self->h, rc, "write");
 }
 
 static PyObject *bcast_write_many(BcastPort *self, PyObject *const *args, Py_ssize_t nargs,
@@ -524,19 +543,9 @@ static PyObject *bcast_write_many(BcastPort *self, PyObject *const *args, Py_ssi
         return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
-    Py_ssize_t i;
-    for (i = 0; i < n; i++) { /* all or nothing */
-        struct payload p;
-        if (payload_get(items[i], &p) < 0)
-            goto fail;
-        Py_ssize_t len = p.len;
-        payload_release(&p);
-        if (len > (Py_ssize_t)self->b.max_payload) {
-            too_big(&self->h, len);
-            goto fail;
-        }
-    }
-    for (i = 0; i < n; i++) {
+    if (check_batch(&self->h, items, n) < 0)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
         struct payload p;
         if (payload_get(items[i], &p) < 0)
             goto fail;
@@ -557,7 +566,7 @@ fail:
 static PyMethodDef bcast_methods[] = {
     {"_bind", (PyCFunction)(void (*)(void))bcast_bind, METH_FASTCALL,
      "_bind(name, address, avail): validate and use the broadcast ring mapped at address."},
-    {"_unbind", (PyCFunction)bcast_unbind, METH_NOARGS, "Forget the mapping (the ring closes)."},
+    {"_unbind", (PyCFunction)port_unbind, METH_NOARGS, "Forget the mapping (the ring closes)."},
     {"write", (PyCFunction)(void (*)(void))bcast_write, METH_FASTCALL | METH_KEYWORDS,
      "write(data, time_ns=0, flags=0)\n\n"
      "Publish one record; never waits (overwrites the oldest). One writer per ring."},
@@ -567,19 +576,6 @@ static PyMethodDef bcast_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static void bcast_dealloc(BcastPort *self)
-{
-    PyObject_GC_UnTrack(self);
-    Py_CLEAR(self->h.name);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static int bcast_traverse(BcastPort *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->h.name);
-    return 0;
-}
-
 static PyTypeObject BcastPortType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "rtudp.shmring._fast.BcastPort",
@@ -587,8 +583,8 @@ static PyTypeObject BcastPortType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "C base of BroadcastRing: the writer's paths.",
     .tp_new = PyType_GenericNew,
-    .tp_dealloc = (destructor)bcast_dealloc,
-    .tp_traverse = (traverseproc)bcast_traverse,
+    .tp_dealloc = (destructor)port_dealloc,
+    .tp_traverse = (traverseproc)port_traverse,
     .tp_methods = bcast_methods,
 };
 

@@ -15,6 +15,7 @@ FOREVER = 2**63 - 1
 DEFAULT_SPIN_NS = 50_000
 
 _T = TypeVar("_T", bound="RingBase")
+_R = TypeVar("_R")
 
 
 def deadline_ns(timeout: float | None) -> int:
@@ -45,6 +46,21 @@ def wait_until(wait: Callable[[int, int], int], deadline: int, spin_ns: int) -> 
         if rc == lib.RTUDP_ESYS:
             raise OSError(ffi.errno, f"futex wait failed: {os.strerror(ffi.errno)}")
         raise RtUdpError(f"wait failed with code {rc}")
+
+
+def wait_for(fetch: Callable[[], _R | None], wait: Callable[[int, int], int],
+             timeout: float | None, spin_ns: int) -> _R | None:
+    """The first result of ``fetch()`` that is not None, sleeping on the ring's doorbell
+    between tries; None if ``timeout`` seconds pass first."""
+    got = fetch()
+    if got is not None:
+        return got
+    deadline = deadline_ns(timeout)
+    while wait_until(wait, deadline, spin_ns):
+        got = fetch()
+        if got is not None:
+            return got
+    return None
 
 
 class RingBase:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from ._fast import BcastCursor, BcastPort
 from ._native import lib
-from ._ringbase import DEFAULT_SPIN_NS, RingBase, deadline_ns, wait_until
+from ._ringbase import DEFAULT_SPIN_NS, RingBase, deadline_ns, wait_for, wait_until
 
 
 class BroadcastRecord(NamedTuple):
@@ -80,15 +80,11 @@ class BroadcastReader(BcastCursor):
 
     def get_record(self, timeout: float | None = None) -> BroadcastRecord:
         """The next record, waiting up to ``timeout`` s; TimeoutError if none comes."""
-        rec = self._try_get_record()
-        if rec is not None:
-            return BroadcastRecord(*rec)
-        deadline = deadline_ns(timeout)
-        while wait_until(self._wait, deadline, self.spin_ns):
-            rec = self._try_get_record()
-            if rec is not None:
-                return BroadcastRecord(*rec)
-        raise TimeoutError(f"no record in broadcast ring {self._owner.name!r} within {timeout} s")
+        rec = wait_for(self.try_get_record, self._wait, timeout, self.spin_ns)
+        if rec is None:
+            raise TimeoutError(f"no record in broadcast ring {self._owner.name!r} "
+                               f"within {timeout} s")
+        return rec
 
     def get(self, timeout: float | None = None) -> bytes:
         """The next record's payload (see :meth:`get_record`)."""
@@ -96,15 +92,9 @@ class BroadcastReader(BcastCursor):
 
     def get_many(self, max_n: int = 1024, timeout: float | None = None) -> list[bytes]:
         """Up to ``max_n`` payloads in one C call; [] if none arrived by the timeout."""
-        items = self._get_many_nowait(max_n)
-        if items:
-            return items
-        deadline = deadline_ns(timeout)
-        while wait_until(self._wait, deadline, self.spin_ns):
-            items = self._get_many_nowait(max_n)
-            if items:
-                return items
-        return []
+        items = wait_for(lambda: self._get_many_nowait(max_n) or None, self._wait, timeout,
+                         self.spin_ns)
+        return items or []
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until a record can be read; False if the timeout passed first."""

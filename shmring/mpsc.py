@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from ._fast import MpscPort
 from ._native import ffi, lib
-from ._ringbase import DEFAULT_SPIN_NS, FOREVER, RingBase, deadline_ns, wait_until
+from ._ringbase import DEFAULT_SPIN_NS, FOREVER, RingBase, deadline_ns, wait_for, wait_until
 from .errors import BackPressureError, ClaimExpiredError
 
 _OK = lib.RTUDP_OK
@@ -77,6 +77,9 @@ class MpscRing(RingBase, MpscPort):
         super().__init__(segment)
         self._one = ffi.new("char[]", self.max_payload)
         self._one_u8 = ffi.cast("uint8_t *", self._one)
+        self._len = ffi.new("uint32_t *")
+        self._send_at = ffi.new("int64_t *")
+        self._flags = ffi.new("uint16_t *")
         self.spin_ns = DEFAULT_SPIN_NS
 
     def _wait(self, deadline: int, spin_ns: int) -> int:
@@ -139,48 +142,38 @@ class MpscRing(RingBase, MpscPort):
 
         Raises TimeoutError when nothing arrives in time.
         """
-        data = self.try_get()
-        if data is not None:
-            return data
-        deadline = deadline_ns(timeout)
-        while True:
-            if not wait_until(self._wait, deadline, self.spin_ns):
-                raise TimeoutError(f"no record in ring {self.name!r} within {timeout} s")
-            data = self.try_get()
-            if data is not None:
-                return data
+        data = wait_for(self.try_get, self._wait, timeout, self.spin_ns)
+        if data is None:
+            raise TimeoutError(f"no record in ring {self.name!r} within {timeout} s")
+        return data
+
+    def try_get_record(self) -> TxRecord | None:
+        """The next record with its ``send_at_ns`` and ``flags``, or None if there is none."""
+        self._check_open()
+        rc = lib.rtudp_mpsc_get(self._ring, self._one_u8, self.max_payload, self._len,
+                                self._send_at, self._flags)
+        if rc == _OK:
+            return TxRecord(ffi.unpack(self._one, self._len[0]), int(self._send_at[0]),
+                            int(self._flags[0]))
+        if rc != _EMPTY:
+            self._raise_for(rc, "get")
+        return None
 
     def get_record(self, timeout: float | None = None) -> TxRecord:
         """Like :meth:`get`, with the record's ``send_at_ns`` and ``flags``."""
-        self._check_open()
-        length = ffi.new("uint32_t *")
-        send_at = ffi.new("int64_t *")
-        flags = ffi.new("uint16_t *")
-        deadline = deadline_ns(timeout)
-        while True:
-            rc = lib.rtudp_mpsc_get(self._ring, self._one_u8, self.max_payload, length, send_at,
-                                    flags)
-            if rc == _OK:
-                return TxRecord(ffi.unpack(self._one, length[0]), int(send_at[0]), int(flags[0]))
-            if rc != _EMPTY:
-                self._raise_for(rc, "get")
-            if not wait_until(self._wait, deadline, self.spin_ns):
-                raise TimeoutError(f"no record in ring {self.name!r} within {timeout} s")
+        rec = wait_for(self.try_get_record, self._wait, timeout, self.spin_ns)
+        if rec is None:
+            raise TimeoutError(f"no record in ring {self.name!r} within {timeout} s")
+        return rec
 
     def get_many(self, max_n: int = 1024, timeout: float | None = None) -> list[bytes]:
         """Up to ``max_n`` payloads in one C call; waits up to ``timeout`` s for the first.
 
         Returns [] if nothing arrived by the timeout (0 = just poll).
         """
-        items = self._get_many_nowait(max_n)
-        if items:
-            return items
-        deadline = deadline_ns(timeout)
-        while wait_until(self._wait, deadline, self.spin_ns):
-            items = self._get_many_nowait(max_n)
-            if items:
-                return items
-        return []
+        items = wait_for(lambda: self._get_many_nowait(max_n) or None, self._wait, timeout,
+                         self.spin_ns)
+        return items or []
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until a record can be read; False if the timeout passed first."""
