@@ -65,9 +65,13 @@ def c_build(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     return build
 
 
-def test_ring_program(c_build: pathlib.Path) -> None:
-    """Every C ring test passes."""
-    proc = _run([str(c_build / "test_ring")], RING_TIMEOUT_S)
+C_TESTS = sorted(p.stem for p in CDIR.glob("test_*.c") if p.stem != "test_layout")
+
+
+@pytest.mark.parametrize("program", C_TESTS)
+def test_c_program(c_build: pathlib.Path, program: str) -> None:
+    """Every test of a C test program passes (its last line is 'N passed, 0 failed')."""
+    proc = _run([str(c_build / program)], RING_TIMEOUT_S)
     report = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert proc.returncode == 0, report
     lines = proc.stdout.strip().splitlines()
