@@ -159,7 +159,34 @@ struct rtudp_bcast_ring {
     uint64_t records_lost;                         /* summed over readers */
     uint8_t pad4[48];
 };
+/*
+ * Latency histogram (HdrHistogram-style log-linear buckets, ~0.8 % precision,
+ * 1 ns .. 2^36 ns ~ 68.7 s).  Values 0..255 ns have a bucket each; above that each
+ * power of two [2^k, 2^(k+1)) is cut into 128 equal buckets.  Written by one
+ * owner (a worker), read by anyone without locks; csrc/hist.h has the arithmetic.
+ */
+#define RTUDP_HIST_SUB_BITS 8                      /* 2^8 linear buckets at the bottom */
+#define RTUDP_HIST_MAX_BIT 36                      /* values clamp to 2^36 - 1 ns */
+#define RTUDP_HIST_BUCKETS 3840                    /* 2^8 + (36 - 8) * 2^7 */
+
+struct rtudp_hist {
+    uint64_t count;                                /* values recorded */
+    uint64_t sum_ns;                               /* their sum (after clamping) */
+    uint64_t min_ns;                               /* meaningful when count > 0 */
+    uint64_t max_ns;
+    uint64_t clamped;                              /* values above the range */
+    uint64_t negative;                             /* values below 0, recorded as 0 */
+    uint64_t reserved[2];
+    uint64_t buckets[3840];                        /* RTUDP_HIST_BUCKETS */
+};
 /* END CDEF */
+
+_Static_assert(sizeof(((struct rtudp_hist *)0)->buckets) == RTUDP_HIST_BUCKETS * sizeof(uint64_t),
+               "buckets[] has RTUDP_HIST_BUCKETS entries");
+_Static_assert(RTUDP_HIST_BUCKETS ==
+                   (1 << RTUDP_HIST_SUB_BITS) +
+                       (RTUDP_HIST_MAX_BIT - RTUDP_HIST_SUB_BITS) * (1 << (RTUDP_HIST_SUB_BITS - 1)),
+               "bucket count follows from the sub-bucket bits and the range");
 
 _Static_assert(sizeof(struct rtudp_segment_header) == 128, "segment header is 128 bytes");
 _Static_assert(sizeof(struct rtudp_tx_record) == 16, "tx record header is 16 bytes");

@@ -137,6 +137,17 @@ static const struct field bcast_reader_fields[] = {
     FIELD(rtudp_bcast_reader, lapped),
 };
 
+static const struct field hist_fields[] = {
+    FIELD(rtudp_hist, count),
+    FIELD(rtudp_hist, sum_ns),
+    FIELD(rtudp_hist, min_ns),
+    FIELD(rtudp_hist, max_ns),
+    FIELD(rtudp_hist, clamped),
+    FIELD(rtudp_hist, negative),
+    FIELD(rtudp_hist, reserved),
+    FIELD(rtudp_hist, buckets),
+};
+
 #define STRUCT(S, fields) \
     { #S, sizeof(struct S), fields, sizeof(fields) / sizeof((fields)[0]) }
 
@@ -147,6 +158,7 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_doorbell, doorbell_fields),
     STRUCT(rtudp_mpsc_ring, mpsc_ring_fields),
     STRUCT(rtudp_bcast_ring, bcast_ring_fields),
+    STRUCT(rtudp_hist, hist_fields),
     STRUCT(rtudp_check, check_fields),
     STRUCT(rtudp_mpsc, mpsc_view_fields),
     STRUCT(rtudp_bcast, bcast_view_fields),
