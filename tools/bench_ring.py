@@ -242,9 +242,9 @@ def ff_consumer(q: Any, n: int, start: StartFn) -> dict:
     return _throughput(t0, _now(), got)
 
 
-def pyring_producer(name: str, n: int, start: StartFn) -> dict:
-    """Pure-Python ring: try_put per message, spinning while full."""
-    ring, msg, parent, spins = PyRing.attach(name), _message(), os.getppid(), 0
+def _spin_producer(ring: Any, n: int, start: StartFn) -> dict:
+    """try_put per message, spinning while full (closes the ring)."""
+    msg, parent, spins = _message(), os.getppid(), 0
     try:
         try_put = ring.try_put
         t0 = start()
@@ -258,9 +258,9 @@ def pyring_producer(name: str, n: int, start: StartFn) -> dict:
         ring.close()
 
 
-def pyring_consumer(name: str, n: int, start: StartFn) -> dict:
-    """Pure-Python ring: try_get per message, spinning while empty."""
-    ring, parent, spins, got = PyRing.attach(name), os.getppid(), 0, 0
+def _spin_consumer(ring: Any, n: int, start: StartFn) -> dict:
+    """try_get per message, spinning while empty (closes the ring)."""
+    parent, spins, got = os.getppid(), 0, 0
     try:
         try_get = ring.try_get
         t0 = start()
@@ -274,6 +274,16 @@ def pyring_consumer(name: str, n: int, start: StartFn) -> dict:
         return _throughput(t0, _now(), got)
     finally:
         ring.close()
+
+
+def pyring_producer(name: str, n: int, start: StartFn) -> dict:
+    """Pure-Python ring: try_put per message, spinning while full."""
+    return _spin_producer(PyRing.attach(name), n, start)
+
+
+def pyring_consumer(name: str, n: int, start: StartFn) -> dict:
+    """Pure-Python ring: try_get per message, spinning while empty."""
+    return _spin_consumer(PyRing.attach(name), n, start)
 
 
 def _attach_ours(name: str) -> Any:
@@ -284,36 +294,12 @@ def _attach_ours(name: str) -> Any:
 
 def ours_call_producer(name: str, n: int, start: StartFn) -> dict:
     """rtudp MpscRing: try_put per message, retrying while full."""
-    ring, msg, parent, spins = _attach_ours(name), _message(), os.getppid(), 0
-    try:
-        try_put = ring.try_put
-        t0 = start()
-        for _ in range(n):
-            while not try_put(msg):
-                spins += 1
-                if not spins & SPIN_CHECK_MASK:
-                    _check_parent(parent)
-        return _throughput(t0, _now(), n)
-    finally:
-        ring.close()
+    return _spin_producer(_attach_ours(name), n, start)
 
 
 def ours_call_consumer(name: str, n: int, start: StartFn) -> dict:
     """rtudp MpscRing: try_get per message, spinning while empty."""
-    ring, parent, spins, got = _attach_ours(name), os.getppid(), 0, 0
-    try:
-        try_get = ring.try_get
-        t0 = start()
-        while got < n:
-            if try_get() is not None:
-                got += 1
-            else:
-                spins += 1
-                if not spins & SPIN_CHECK_MASK:
-                    _check_parent(parent)
-        return _throughput(t0, _now(), got)
-    finally:
-        ring.close()
+    return _spin_consumer(_attach_ours(name), n, start)
 
 
 def ours_batch_producer(name: str, n: int, start: StartFn) -> dict:
