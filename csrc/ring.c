@@ -618,13 +618,15 @@ int rtudp_mpsc_next(struct rtudp_mpsc *m, uint64_t *cursor, struct rtudp_tx_reco
     }
 }
 
-void rtudp_mpsc_release(struct rtudp_mpsc *m, uint64_t upto)
+int rtudp_mpsc_release(struct rtudp_mpsc *m, uint64_t upto)
 {
     struct rtudp_mpsc_ring *r = m->ring;
     uint64_t head = load_relaxed(&r->head);
     uint64_t n = upto - head;
-    if (upto == head || n > m->capacity || n % RTUDP_RECORD_ALIGN)
-        return;
+    if (n > m->capacity || n % RTUDP_RECORD_ALIGN)
+        return RTUDP_EINVAL;
+    if (n == 0)
+        return RTUDP_OK;
     /* zero what was consumed: a claim's header must start out as 0 ("not written") */
     uint64_t idx = head & m->mask;
     uint64_t first = n < m->capacity - idx ? n : m->capacity - idx;
@@ -633,6 +635,13 @@ void rtudp_mpsc_release(struct rtudp_mpsc *m, uint64_t upto)
         memset(m->data, 0, n - first);
     store_release(&r->head, upto);
     bell_ring(&r->space_bell);
+    return RTUDP_OK;
+}
+
+void rtudp_mpsc_account(struct rtudp_mpsc *m, uint64_t records, uint64_t bytes)
+{
+    bump(&m->ring->records_consumed, records);
+    bump(&m->ring->bytes_consumed, bytes);
 }
 
 int rtudp_mpsc_get(struct rtudp_mpsc *m, uint8_t *buf, uint32_t buflen, uint32_t *len,
@@ -654,8 +663,7 @@ int rtudp_mpsc_get(struct rtudp_mpsc *m, uint8_t *buf, uint32_t buflen, uint32_t
             *send_at_ns = rec->send_at_ns;
         if (flags)
             *flags = rec->flags;
-        bump(&r->records_consumed, 1);
-        bump(&r->bytes_consumed, plen);
+        rtudp_mpsc_account(m, 1, plen);
     }
     rtudp_mpsc_release(m, cursor);
     return rc;
@@ -681,10 +689,8 @@ int64_t rtudp_mpsc_drain(struct rtudp_mpsc *m, uint64_t max_n, rtudp_mpsc_sink s
         bytes += len;
         n++;
     }
-    if (n) {
-        bump(&r->records_consumed, n);
-        bump(&r->bytes_consumed, bytes);
-    }
+    if (n)
+        rtudp_mpsc_account(m, n, bytes);
     rtudp_mpsc_release(m, cursor);
     return n ? (int64_t)n : rc;
 }
@@ -726,20 +732,34 @@ uint64_t rtudp_mpsc_pending_bytes(const struct rtudp_mpsc *m)
     return used > m->capacity ? m->capacity : used;
 }
 
+struct readable_ctx {
+    const struct rtudp_mpsc *m;
+    uint64_t cursor;
+};
+
 static bool mpsc_readable(const void *ctx)
 {
-    const struct rtudp_mpsc *m = ctx;
+    const struct readable_ctx *c = ctx;
+    const struct rtudp_mpsc *m = c->m;
     uint64_t head = load_relaxed(&m->ring->head);
-    if (head % RTUDP_RECORD_ALIGN)
+    if (c->cursor % RTUDP_RECORD_ALIGN || c->cursor - head > m->capacity)
         return true; /* corrupt: wake the consumer so next() reports it */
-    /* the header at head, not the tail: see rtudp_mpsc_next */
-    const struct rtudp_tx_record *rec = (const void *)(m->data + (head & m->mask));
+    if (c->cursor - head == m->capacity)
+        return false; /* a full lap in flight: nothing more until a release */
+    /* the header at the cursor, not the tail: see rtudp_mpsc_next */
+    const struct rtudp_tx_record *rec = (const void *)(m->data + (c->cursor & m->mask));
     return load_acquire(&rec->length) > 0;
+}
+
+int rtudp_mpsc_wait_at(struct rtudp_mpsc *m, uint64_t cursor, int64_t deadline_ns, int64_t spin_ns)
+{
+    struct readable_ctx ctx = {m, cursor};
+    return bell_wait(&m->ring->data_bell, mpsc_readable, &ctx, deadline_ns, spin_ns);
 }
 
 int rtudp_mpsc_wait(struct rtudp_mpsc *m, int64_t deadline_ns, int64_t spin_ns)
 {
-    return bell_wait(&m->ring->data_bell, mpsc_readable, m, deadline_ns, spin_ns);
+    return rtudp_mpsc_wait_at(m, load_relaxed(&m->ring->head), deadline_ns, spin_ns);
 }
 
 int rtudp_mpsc_unblock(struct rtudp_mpsc *m, uint64_t pos, int64_t timeout_ns)

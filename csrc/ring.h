@@ -103,7 +103,11 @@ int64_t rtudp_mpsc_put_many(struct rtudp_mpsc *r, const uint8_t *data, const uin
  * *cursor past what it returns); *len is its validated payload length */
 int rtudp_mpsc_next(struct rtudp_mpsc *r, uint64_t *cursor, struct rtudp_tx_record **rec,
                     uint32_t *len);
-void rtudp_mpsc_release(struct rtudp_mpsc *r, uint64_t upto);
+/* free [head, upto): zero it and move head; RTUDP_EINVAL (nothing done) if upto is
+ * misaligned or not within a lap ahead of head */
+int rtudp_mpsc_release(struct rtudp_mpsc *r, uint64_t upto);
+/* count records/bytes consumed through next + release (drain and get count themselves) */
+void rtudp_mpsc_account(struct rtudp_mpsc *r, uint64_t records, uint64_t bytes);
 int rtudp_mpsc_get(struct rtudp_mpsc *r, uint8_t *buf, uint32_t buflen, uint32_t *len,
                    int64_t *send_at_ns, uint16_t *flags);
 /* copies up to max_n payloads back to back into buf; lens[i]/send_at[i] per record.
@@ -112,6 +116,10 @@ int64_t rtudp_mpsc_get_many(struct rtudp_mpsc *r, uint8_t *buf, uint64_t buflen,
                             uint32_t *lens, int64_t *send_at, uint64_t max_n);
 uint64_t rtudp_mpsc_pending_bytes(const struct rtudp_mpsc *r);
 int rtudp_mpsc_wait(struct rtudp_mpsc *r, int64_t deadline_ns, int64_t spin_ns);
+/* wait for a committed record at `cursor` (a consumer that holds records in flight
+ * reads ahead of head; head moves only when it releases) */
+int rtudp_mpsc_wait_at(struct rtudp_mpsc *r, uint64_t cursor, int64_t deadline_ns,
+                       int64_t spin_ns);
 /* turn a claim that has blocked `pos` for timeout_ns into padding; 1 if it did */
 int rtudp_mpsc_unblock(struct rtudp_mpsc *r, uint64_t pos, int64_t timeout_ns);
 

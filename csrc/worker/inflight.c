@@ -1,0 +1,123 @@
+/*
+ * inflight.c - ring records queued but not sent, in ring order (see inflight.h).
+ *
+ * Ring positions are free-running 64-bit counters; they are compared by
+ * difference, as in ring.c, so the order checks hold across a wrap of 2^64.
+ */
+#include "inflight.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* a - b as a signed distance: negative when a is before b */
+static inline int64_t dist(uint64_t a, uint64_t b) { return (int64_t)(a - b); }
+
+static inline uint32_t next_index(const struct rtudp_inflight *f, uint32_t i)
+{
+    return i + 1 == f->capacity ? 0 : i + 1;
+}
+
+int rtudp_inflight_init(struct rtudp_inflight *f, uint32_t capacity)
+{
+    if (!f)
+        return RTUDP_EINVAL;
+    memset(f, 0, sizeof *f);
+    if (capacity == 0 || capacity > UINT32_MAX / 2)
+        return RTUDP_EINVAL;
+    f->e = calloc(capacity, sizeof *f->e);
+    if (!f->e)
+        return RTUDP_ESYS;
+    f->capacity = capacity;
+    return RTUDP_OK;
+}
+
+void rtudp_inflight_free(struct rtudp_inflight *f)
+{
+    if (!f)
+        return;
+    free(f->e);
+    memset(f, 0, sizeof *f);
+}
+
+void rtudp_inflight_reset(struct rtudp_inflight *f, uint64_t pos)
+{
+    f->first = 0;
+    f->len = 0;
+    f->released = pos;
+    f->back_end = pos;
+}
+
+int rtudp_inflight_push(struct rtudp_inflight *f, uint64_t pos, uint64_t end, uint32_t *slot)
+{
+    if (dist(end, pos) <= 0 || dist(pos, f->back_end) < 0) {
+        f->misuse++;
+        return RTUDP_EINVAL;
+    }
+    if (f->len >= f->capacity)
+        return RTUDP_EFULL;
+    uint32_t i = f->first + f->len;
+    if (i >= f->capacity)
+        i -= f->capacity;
+    struct rtudp_inflight_entry *x = &f->e[i];
+    x->pos = pos;
+    x->end = end;
+    x->done = 0;
+    f->len++;
+    f->back_end = end;
+    *slot = i;
+    return RTUDP_OK;
+}
+
+/* the entry in slot if it is live and pending, else NULL (and counted) */
+static struct rtudp_inflight_entry *pending(struct rtudp_inflight *f, uint32_t slot)
+{
+    if (slot < f->capacity) {
+        uint32_t off = slot >= f->first ? slot - f->first : slot + f->capacity - f->first;
+        if (off < f->len && !f->e[slot].done)
+            return &f->e[slot];
+    }
+    f->misuse++;
+    return NULL;
+}
+
+void rtudp_inflight_done(struct rtudp_inflight *f, uint32_t slot)
+{
+    struct rtudp_inflight_entry *x = pending(f, slot);
+    if (x)
+        x->done = 1;
+}
+
+int rtudp_inflight_done_at(struct rtudp_inflight *f, uint32_t slot, uint64_t pos)
+{
+    struct rtudp_inflight_entry *x = pending(f, slot);
+    if (!x)
+        return RTUDP_EINVAL;
+    if (x->pos != pos) { /* the slot was reused for another record: a stale handle */
+        f->misuse++;
+        return RTUDP_EINVAL;
+    }
+    x->done = 1;
+    return RTUDP_OK;
+}
+
+uint64_t rtudp_inflight_release_point(struct rtudp_inflight *f)
+{
+    while (f->len && f->e[f->first].done) {
+        f->released = f->e[f->first].end;
+        f->first = next_index(f, f->first);
+        f->len--;
+    }
+    /* a pending front entry: free up to it, including any padding before it */
+    return f->len ? f->e[f->first].pos : f->released;
+}
+
+uint32_t rtudp_inflight_len(const struct rtudp_inflight *f)
+{
+    return f->len;
+}
+
+int rtudp_inflight_empty(const struct rtudp_inflight *f)
+{
+    return f->len == 0;
+}
