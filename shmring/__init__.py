@@ -6,11 +6,12 @@ them in C, and gives Python the rings' producer and consumer sides.
 from .broadcast import BroadcastReader, BroadcastRecord, BroadcastRing
 from .errors import (BackPressureError, BadSegmentError, ClaimExpiredError, RtUdpError,
                      SegmentNotFoundError)
+from .hist import Histogram
 from .mpsc import Claim, MpscRing, TxRecord
 from .segment import Segment, shm_path, unlink, validate_name
 
 __all__ = [
     "BackPressureError", "BadSegmentError", "BroadcastReader", "BroadcastRecord",
-    "BroadcastRing", "Claim", "ClaimExpiredError", "MpscRing", "RtUdpError", "Segment",
+    "BroadcastRing", "Claim", "ClaimExpiredError", "Histogram", "MpscRing", "RtUdpError", "Segment",
     "SegmentNotFoundError", "TxRecord", "shm_path", "unlink", "validate_name",
 ]
