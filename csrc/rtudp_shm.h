@@ -179,7 +179,193 @@ struct rtudp_hist {
     uint64_t reserved[2];
     uint64_t buckets[3840];                        /* RTUDP_HIST_BUCKETS */
 };
+/* ---------------------------------------------------------------- pools */
+
+#define RTUDP_MAX_WORKERS 64
+#define RTUDP_MAX_CHANNELS 256
+
+/* worker states (rtudp_worker_slot.state) */
+#define RTUDP_WORKER_EMPTY 0
+#define RTUDP_WORKER_STARTING 1
+#define RTUDP_WORKER_RUNNING 2
+#define RTUDP_WORKER_DEAD 3
+
+/* channel states (rtudp_channel_slot.state) */
+#define RTUDP_CHANNEL_FREE 0
+#define RTUDP_CHANNEL_OPEN 1
+#define RTUDP_CHANNEL_CLOSING 2
+
+/* channel kinds and directions */
+#define RTUDP_KIND_UDP 1
+#define RTUDP_KIND_RTP 2
+#define RTUDP_KIND_NETFLUX 3
+#define RTUDP_KIND_UDT 4
+#define RTUDP_DIR_SEND 0
+#define RTUDP_DIR_RECV 1
+#define RTUDP_DIR_BOTH 2
+
+/* channel flags */
+#define RTUDP_CHAN_HW_TIMESTAMPS 1
+#define RTUDP_CHAN_MULTICAST 2
+
+/* The pool block follows the segment header of /rtudp.<pool> (kind RTUDP_SEG_CONTROL). */
+struct rtudp_pool_block {
+    /* line 0: identity, written once by the supervisor */
+    uint32_t supervisor_pid;
+    uint32_t n_workers;                            /* used entries of workers[] */
+    int64_t started_ns;                            /* CLOCK_MONOTONIC */
+    uint32_t max_channels;                         /* RTUDP_MAX_CHANNELS */
+    uint32_t flags;
+    uint8_t pad0[40];
+    /* line 1: the supervisor's liveness */
+    int64_t heartbeat_ns;                          /* CLOCK_MONOTONIC, every ~100 ms */
+    uint64_t channel_generation;                   /* bumped on every channel table change */
+    uint8_t pad1[48];
+};
+
+/* One worker (192 bytes). */
+struct rtudp_worker_slot {
+    /* line 0: written by the supervisor */
+    uint32_t pid;
+    int32_t cpu;
+    uint32_t policy;                               /* SCHED_* the kernel reports */
+    uint32_t priority;
+    uint32_t state;                                /* RTUDP_WORKER_* */
+    uint32_t restarts;
+    int64_t started_ns;
+    uint8_t pad0[32];
+    /* line 1: the worker's TX doorbell: it parks here; clients ring it after queueing */
+    struct rtudp_doorbell bell;
+    /* line 2: written by the worker */
+    int64_t heartbeat_ns;                          /* CLOCK_MONOTONIC */
+    uint64_t loops;                                /* main loop iterations */
+    uint64_t sleeps;                               /* times parked on the bell */
+    uint64_t spin_ns;                              /* total time spun before deadlines */
+    int64_t spin_margin_ns;                        /* current adaptive spin margin */
+    uint32_t channels;                             /* channels it serves */
+    uint32_t pad2;
+    uint8_t pad3[16];
+};
+
+/* One channel in the pool's table (128 bytes). */
+struct rtudp_channel_slot {
+    char name[56];                                 /* NUL-terminated, RTUDP_NAME_MAX chars at most */
+    uint32_t state;                                /* RTUDP_CHANNEL_* */
+    uint32_t kind;                                 /* RTUDP_KIND_* */
+    int32_t worker;                                /* index in workers[] */
+    uint32_t generation;                           /* bumped each time the slot is reused */
+    uint8_t pad[56];
+};
+
+/* Control segment: header, pool block, worker table, channel table. */
+struct rtudp_control {
+    struct rtudp_segment_header header;
+    struct rtudp_pool_block pool;
+    struct rtudp_worker_slot workers[64];          /* RTUDP_MAX_WORKERS */
+    struct rtudp_channel_slot channels[256];       /* RTUDP_MAX_CHANNELS */
+};
+
+/* ---------------------------------------------------------------- channels */
+
+/* An address as both IPv4 and IPv6 (addr holds 4 or 16 bytes; port in host order). */
+struct rtudp_sockaddr {
+    uint16_t family;                               /* AF_INET / AF_INET6, 0 = none */
+    uint16_t port;
+    uint32_t scope_id;
+    uint8_t addr[16];
+};
+
+/*
+ * The channel block follows the segment header of /rtudp.<pool>.<channel> (kind
+ * RTUDP_SEG_CHANNEL); ring_offset[0] is the TX ring (MPSC: clients -> worker),
+ * ring_offset[1] the RX ring (broadcast: worker -> readers).
+ */
+struct rtudp_channel_block {
+    /* lines 0-2: configuration, written once by the supervisor */
+    char name[56];
+    uint32_t kind;                                 /* RTUDP_KIND_* */
+    uint32_t direction;                            /* RTUDP_DIR_* */
+    struct rtudp_sockaddr local;
+    struct rtudp_sockaddr remote;                  /* family 0: unconnected */
+    uint32_t capacity_packets;                     /* what the user asked for */
+    uint32_t flags;                                /* RTUDP_CHAN_* */
+    int32_t worker;
+    uint32_t max_datagram;
+    uint8_t pad0[64];                              /* line 2: room for more configuration */
+    /* line 3: TX counters, written by the worker */
+    uint64_t tx_packets;
+    uint64_t tx_bytes;
+    uint64_t tx_immediate;                         /* send_at_ns 0 or already past */
+    uint64_t tx_errors;                            /* sendmmsg failures (dropped after retries) */
+    uint64_t tx_kernel_stamped;                    /* departures timed by a kernel TX stamp */
+    uint64_t tx_requested;                         /* records taken from the TX ring */
+    uint8_t pad1[16];
+    /* line 4: RX counters, written by the worker */
+    uint64_t rx_packets;
+    uint64_t rx_bytes;
+    uint64_t rx_truncated;
+    uint64_t rx_kernel_drops;                      /* SO_RXQ_OVFL */
+    uint64_t rx_errors;
+    uint8_t pad2[24];
+    /* lateness = departure - send_at_ns; rx delay = published - kernel RX stamp */
+    struct rtudp_hist tx_lateness;
+    struct rtudp_hist rx_delay;
+};
+
+/* What an RX ring record carries before the datagram (its time_ns is rx_ns too). */
+struct rtudp_rx_meta {
+    struct rtudp_sockaddr source;
+    int64_t rx_ns;                                 /* kernel RX stamp, as CLOCK_MONOTONIC */
+    int64_t hw_ns;                                 /* raw hardware stamp, 0 if none */
+    uint64_t rx_seq;                               /* receive sequence number on the channel */
+    uint32_t flags;                                /* RTUDP_RX_* */
+    uint32_t pad;
+};
+
+#define RTUDP_RX_TRUNCATED 1
+#define RTUDP_RX_SOFTWARE_STAMP 2                  /* rx_ns is the kernel's stamp (else a clock read) */
+
+/* ---------------------------------------------------------------- supervisor <-> worker */
+
+/*
+ * Messages on the worker's command socket (SOCK_SEQPACKET, the worker's fd 3).
+ * RTUDP_CMD_ADD carries the channel's bound socket as SCM_RIGHTS; the worker
+ * answers every command with a reply of the same op and slot.
+ */
+#define RTUDP_CMD_ADD 1
+#define RTUDP_CMD_REMOVE 2
+#define RTUDP_CMD_STOP 3
+#define RTUDP_WORKER_FD 3
+
+struct rtudp_cmd {
+    uint32_t op;                                   /* RTUDP_CMD_* */
+    uint32_t slot;                                 /* channel slot index */
+    char name[56];                                 /* channel name (segment /rtudp.<pool>.<name>) */
+};
+
+struct rtudp_reply {
+    uint32_t op;
+    uint32_t slot;
+    int32_t status;                                /* RTUDP_OK or a negative code */
+    char msg[200];
+};
 /* END CDEF */
+
+_Static_assert(sizeof(struct rtudp_pool_block) == 2 * RTUDP_CACHE_LINE, "pool block is 2 lines");
+_Static_assert(sizeof(struct rtudp_worker_slot) == 3 * RTUDP_CACHE_LINE, "worker slot is 3 lines");
+_Static_assert(offsetof(struct rtudp_worker_slot, bell) == RTUDP_CACHE_LINE, "bell on its own line");
+_Static_assert(sizeof(struct rtudp_channel_slot) == 2 * RTUDP_CACHE_LINE, "channel slot is 2 lines");
+_Static_assert(sizeof(((struct rtudp_control *)0)->workers) ==
+                   RTUDP_MAX_WORKERS * sizeof(struct rtudp_worker_slot), "workers[] size");
+_Static_assert(sizeof(((struct rtudp_control *)0)->channels) ==
+                   RTUDP_MAX_CHANNELS * sizeof(struct rtudp_channel_slot), "channels[] size");
+_Static_assert(offsetof(struct rtudp_control, workers) % RTUDP_CACHE_LINE == 0, "aligned workers");
+_Static_assert(sizeof(struct rtudp_sockaddr) == 24, "sockaddr is 24 bytes");
+_Static_assert(offsetof(struct rtudp_channel_block, tx_packets) == 3 * RTUDP_CACHE_LINE,
+               "TX counters on their own line");
+_Static_assert(offsetof(struct rtudp_channel_block, rx_packets) == 4 * RTUDP_CACHE_LINE,
+               "RX counters on their own line");
+_Static_assert(sizeof(struct rtudp_rx_meta) == 56, "rx meta is 56 bytes");
 
 _Static_assert(sizeof(((struct rtudp_hist *)0)->buckets) == RTUDP_HIST_BUCKETS * sizeof(uint64_t),
                "buckets[] has RTUDP_HIST_BUCKETS entries");

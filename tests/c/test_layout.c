@@ -148,6 +148,111 @@ static const struct field hist_fields[] = {
     FIELD(rtudp_hist, buckets),
 };
 
+static const struct field pool_block_fields[] = {
+    FIELD(rtudp_pool_block, supervisor_pid),
+    FIELD(rtudp_pool_block, n_workers),
+    FIELD(rtudp_pool_block, started_ns),
+    FIELD(rtudp_pool_block, max_channels),
+    FIELD(rtudp_pool_block, flags),
+    FIELD(rtudp_pool_block, pad0),
+    FIELD(rtudp_pool_block, heartbeat_ns),
+    FIELD(rtudp_pool_block, channel_generation),
+    FIELD(rtudp_pool_block, pad1),
+};
+
+static const struct field worker_slot_fields[] = {
+    FIELD(rtudp_worker_slot, pid),
+    FIELD(rtudp_worker_slot, cpu),
+    FIELD(rtudp_worker_slot, policy),
+    FIELD(rtudp_worker_slot, priority),
+    FIELD(rtudp_worker_slot, state),
+    FIELD(rtudp_worker_slot, restarts),
+    FIELD(rtudp_worker_slot, started_ns),
+    FIELD(rtudp_worker_slot, pad0),
+    FIELD(rtudp_worker_slot, bell),
+    FIELD(rtudp_worker_slot, heartbeat_ns),
+    FIELD(rtudp_worker_slot, loops),
+    FIELD(rtudp_worker_slot, sleeps),
+    FIELD(rtudp_worker_slot, spin_ns),
+    FIELD(rtudp_worker_slot, spin_margin_ns),
+    FIELD(rtudp_worker_slot, channels),
+    FIELD(rtudp_worker_slot, pad2),
+    FIELD(rtudp_worker_slot, pad3),
+};
+
+static const struct field channel_slot_fields[] = {
+    FIELD(rtudp_channel_slot, name),
+    FIELD(rtudp_channel_slot, state),
+    FIELD(rtudp_channel_slot, kind),
+    FIELD(rtudp_channel_slot, worker),
+    FIELD(rtudp_channel_slot, generation),
+    FIELD(rtudp_channel_slot, pad),
+};
+
+static const struct field control_fields[] = {
+    FIELD(rtudp_control, header),
+    FIELD(rtudp_control, pool),
+    FIELD(rtudp_control, workers),
+    FIELD(rtudp_control, channels),
+};
+
+static const struct field sockaddr_fields[] = {
+    FIELD(rtudp_sockaddr, family),
+    FIELD(rtudp_sockaddr, port),
+    FIELD(rtudp_sockaddr, scope_id),
+    FIELD(rtudp_sockaddr, addr),
+};
+
+static const struct field channel_block_fields[] = {
+    FIELD(rtudp_channel_block, name),
+    FIELD(rtudp_channel_block, kind),
+    FIELD(rtudp_channel_block, direction),
+    FIELD(rtudp_channel_block, local),
+    FIELD(rtudp_channel_block, remote),
+    FIELD(rtudp_channel_block, capacity_packets),
+    FIELD(rtudp_channel_block, flags),
+    FIELD(rtudp_channel_block, worker),
+    FIELD(rtudp_channel_block, max_datagram),
+    FIELD(rtudp_channel_block, pad0),
+    FIELD(rtudp_channel_block, tx_packets),
+    FIELD(rtudp_channel_block, tx_bytes),
+    FIELD(rtudp_channel_block, tx_immediate),
+    FIELD(rtudp_channel_block, tx_errors),
+    FIELD(rtudp_channel_block, tx_kernel_stamped),
+    FIELD(rtudp_channel_block, tx_requested),
+    FIELD(rtudp_channel_block, pad1),
+    FIELD(rtudp_channel_block, rx_packets),
+    FIELD(rtudp_channel_block, rx_bytes),
+    FIELD(rtudp_channel_block, rx_truncated),
+    FIELD(rtudp_channel_block, rx_kernel_drops),
+    FIELD(rtudp_channel_block, rx_errors),
+    FIELD(rtudp_channel_block, pad2),
+    FIELD(rtudp_channel_block, tx_lateness),
+    FIELD(rtudp_channel_block, rx_delay),
+};
+
+static const struct field rx_meta_fields[] = {
+    FIELD(rtudp_rx_meta, source),
+    FIELD(rtudp_rx_meta, rx_ns),
+    FIELD(rtudp_rx_meta, hw_ns),
+    FIELD(rtudp_rx_meta, rx_seq),
+    FIELD(rtudp_rx_meta, flags),
+    FIELD(rtudp_rx_meta, pad),
+};
+
+static const struct field cmd_fields[] = {
+    FIELD(rtudp_cmd, op),
+    FIELD(rtudp_cmd, slot),
+    FIELD(rtudp_cmd, name),
+};
+
+static const struct field reply_fields[] = {
+    FIELD(rtudp_reply, op),
+    FIELD(rtudp_reply, slot),
+    FIELD(rtudp_reply, status),
+    FIELD(rtudp_reply, msg),
+};
+
 #define STRUCT(S, fields) \
     { #S, sizeof(struct S), fields, sizeof(fields) / sizeof((fields)[0]) }
 
@@ -159,6 +264,15 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_mpsc_ring, mpsc_ring_fields),
     STRUCT(rtudp_bcast_ring, bcast_ring_fields),
     STRUCT(rtudp_hist, hist_fields),
+    STRUCT(rtudp_pool_block, pool_block_fields),
+    STRUCT(rtudp_worker_slot, worker_slot_fields),
+    STRUCT(rtudp_channel_slot, channel_slot_fields),
+    STRUCT(rtudp_control, control_fields),
+    STRUCT(rtudp_sockaddr, sockaddr_fields),
+    STRUCT(rtudp_channel_block, channel_block_fields),
+    STRUCT(rtudp_rx_meta, rx_meta_fields),
+    STRUCT(rtudp_cmd, cmd_fields),
+    STRUCT(rtudp_reply, reply_fields),
     STRUCT(rtudp_check, check_fields),
     STRUCT(rtudp_mpsc, mpsc_view_fields),
     STRUCT(rtudp_bcast, bcast_view_fields),

@@ -1,0 +1,770 @@
+/*
+ * netio.c - batched UDP send/receive with kernel timestamps (see netio.h).
+ *
+ * TX stamps come back on the error queue keyed by SOF_TIMESTAMPING_OPT_ID.  The
+ * kernel's key is a per-socket counter of datagrams sent, which it rolls back when
+ * a send fails inside the IP layer but not when it fails later (a netfilter drop),
+ * so a mirrored count can drift.  Where the kernel accepts SCM_TS_OPT_ID (Linux
+ * 6.13+) every packet therefore carries its key explicitly and the mirror is the
+ * truth; otherwise netio counts what sendmmsg reports sent, which matches the
+ * kernel in every case except such late drops.
+ *
+ * Control messages are parsed only through checked helpers: a cmsg is used only
+ * when its whole declared length lies inside the control buffer the kernel filled
+ * and is at least the length of what we copy out (with memcpy: CMSG_DATA need not
+ * be aligned for the struct).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sendmmsg, recvmmsg */
+#endif
+#include "netio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <linux/errqueue.h>
+#include <linux/ethtool.h>
+#include <linux/net_tstamp.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Older uapi headers lack it; the value is the asm-generic one (x86, arm, riscv...) */
+#ifndef SCM_TS_OPT_ID
+#if !defined(__alpha__) && !defined(__mips__) && !defined(__hppa__) && !defined(__sparc__)
+#define SCM_TS_OPT_ID 81
+#endif
+#endif
+#ifndef SO_TIMESTAMPING_OLD
+#define SO_TIMESTAMPING_OLD 37
+#endif
+#ifndef SO_TIMESTAMPING_NEW
+#define SO_TIMESTAMPING_NEW 65
+#endif
+
+#define SHARED(p) ((_Atomic __typeof__(*(p)) *)(p))
+#define load_relaxed(p) atomic_load_explicit(SHARED(p), memory_order_relaxed)
+#define store_relaxed(p, v) atomic_store_explicit(SHARED(p), (v), memory_order_relaxed)
+
+#define NS 1000000000LL
+
+/* room per message for what the kernel attaches (CMSG_SPACE on 64-bit): received,
+ * scm_timestamping64 (64) + the RXQ_OVFL count (16); on the error queue,
+ * scm_timestamping64 (64) + sock_extended_err and offender address (IPv6: 64).
+ * The rest is slack for cmsgs we did not ask for (IP_PKTINFO set by someone: 32);
+ * beyond it the kernel sets MSG_CTRUNC and we parse what fits. */
+#define CTL_RX 128
+#define CTL_ERRQ 192
+
+static int fail(struct rtudp_check *why, int code, const char *fmt, ...)
+{
+    if (why) {
+        va_list ap;
+        va_start(ap, fmt);
+        why->code = code;
+        vsnprintf(why->msg, sizeof why->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static inline int64_t clock_ns(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ clock map */
+
+void rtudp_clockmap_init(struct rtudp_clockmap *m)
+{
+    store_relaxed(&m->refreshes, 0);
+    rtudp_clockmap_refresh(m, 0, 1);
+}
+
+int rtudp_clockmap_refresh(struct rtudp_clockmap *m, int64_t now_mono, int force)
+{
+    if (!force) {
+        if (!now_mono)
+            now_mono = clock_ns(CLOCK_MONOTONIC);
+        int64_t at = load_relaxed(&m->refreshed_ns);
+        if (at && now_mono - at < RTUDP_CLOCKMAP_MAX_AGE_NS && now_mono >= at)
+            return 0;
+    }
+    /* A preemption or VM exit between two reads widens that bracket only, and
+     * the tightest of a few is kept: typically tens of ns wide. */
+    int64_t best_w = INT64_MAX, off = 0, at = 0;
+    for (int i = 0; i < RTUDP_CLOCKMAP_TRIES; i++) {
+        int64_t a = clock_ns(CLOCK_MONOTONIC);
+        int64_t r = clock_ns(CLOCK_REALTIME);
+        int64_t b = clock_ns(CLOCK_MONOTONIC);
+        if (b - a < best_w) {
+            best_w = b - a;
+            off = r - (a + (b - a) / 2);
+            at = b;
+        }
+    }
+    store_relaxed(&m->offset_ns, off);
+    store_relaxed(&m->bound_ns, (best_w + 1) / 2 + 1); /* +1: the midpoint's rounding */
+    store_relaxed(&m->refreshed_ns, at);
+    store_relaxed(&m->refreshes, load_relaxed(&m->refreshes) + 1);
+    return 1;
+}
+
+int64_t rtudp_clockmap_to_mono(const struct rtudp_clockmap *m, int64_t realtime_ns)
+{
+    return realtime_ns - load_relaxed(&m->offset_ns);
+}
+
+static struct rtudp_clockmap g_map; /* refreshed_ns == 0: never measured */
+
+struct rtudp_clockmap *rtudp_net_clockmap(void)
+{
+    if (!load_relaxed(&g_map.refreshed_ns))
+        rtudp_clockmap_refresh(&g_map, 0, 1);
+    return &g_map;
+}
+
+/* ------------------------------------------------------------------ per-fd state */
+
+/* The send path needs a key counter per socket but takes only an fd: state lives
+ * in chunks of a fixed table, allocated on first setup and never freed or moved,
+ * so a lookup needs no lock. */
+struct fd_state {
+    uint32_t next_key; /* key of the next packet sent */
+    uint32_t use_cmsg; /* send keys with SCM_TS_OPT_ID */
+    uint32_t set_up;
+};
+
+#define CHUNK_BITS 10
+#define CHUNK_SIZE (1u << CHUNK_BITS)
+static struct fd_state *_Atomic g_chunks[RTUDP_NET_MAX_FD >> CHUNK_BITS];
+
+static struct fd_state *fd_state(int fd, bool create)
+{
+    if (fd < 0 || fd >= RTUDP_NET_MAX_FD)
+        return NULL;
+    _Atomic(struct fd_state *) *slot = &g_chunks[fd >> CHUNK_BITS];
+    struct fd_state *c = atomic_load_explicit(slot, memory_order_acquire);
+    if (!c) {
+        if (!create)
+            return NULL;
+        struct fd_state *fresh = calloc(CHUNK_SIZE, sizeof *fresh);
+        if (!fresh)
+            return NULL;
+        if (atomic_compare_exchange_strong_explicit(slot, &c, fresh, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            c = fresh;
+        else
+            free(fresh); /* another thread won; c is its chunk */
+    }
+    return &c[fd & (CHUNK_SIZE - 1)];
+}
+
+/* ------------------------------------------------------------------ cmsg helpers */
+
+/* payload of c if it holds at least `need` bytes and lies inside msg's control */
+static const void *cmsg_data_checked(const struct msghdr *msg, const struct cmsghdr *c, size_t need)
+{
+    const char *base = msg->msg_control;
+    const char *p = (const char *)c;
+    size_t avail = msg->msg_controllen;
+    if (p < base || (size_t)(p - base) > avail)
+        return NULL;
+    size_t room = avail - (size_t)(p - base);
+    if (c->cmsg_len > room || c->cmsg_len < CMSG_LEN(need))
+        return NULL;
+    return CMSG_DATA(c);
+}
+
+static bool valid_ts(int64_t sec, int64_t nsec)
+{
+    return sec >= 0 && sec < INT64_MAX / NS - 1 && nsec >= 0 && nsec < NS;
+}
+
+/* SCM_TIMESTAMPING in its old (native long) or new (64-bit) layout; ts[i] = 0 when
+ * absent.  Returns false if the cmsg is not one or is malformed. */
+static bool parse_scm_ts(const struct msghdr *msg, const struct cmsghdr *c, int64_t ts[3])
+{
+    if (c->cmsg_level != SOL_SOCKET)
+        return false;
+    int64_t v[6];
+    if (c->cmsg_type == SO_TIMESTAMPING_NEW) {
+        const void *d = cmsg_data_checked(msg, c, 6 * sizeof(int64_t));
+        if (!d)
+            return false;
+        memcpy(v, d, sizeof v);
+    } else if (c->cmsg_type == SO_TIMESTAMPING_OLD) {
+        long l[6];
+        const void *d = cmsg_data_checked(msg, c, sizeof l);
+        if (!d)
+            return false;
+        memcpy(l, d, sizeof l);
+        for (int i = 0; i < 6; i++)
+            v[i] = l[i];
+    } else {
+        return false;
+    }
+    for (int i = 0; i < 3; i++) {
+        int64_t s = v[2 * i], n = v[2 * i + 1];
+        ts[i] = (s || n) && valid_ts(s, n) ? s * NS + n : 0;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ setup */
+
+static uint64_t read_sysctl_u64(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    unsigned long long v = 0;
+    if (fscanf(f, "%llu", &v) != 1)
+        v = 0;
+    fclose(f);
+    return v;
+}
+
+/*
+ * Can this kernel take a key per packet?  Asked once per process with a throwaway
+ * socket sending one empty datagram to itself on 127.0.0.1: a kernel without
+ * SCM_TS_OPT_ID refuses the cmsg with EINVAL.  Any other failure (no IPv4
+ * loopback) answers "no", which only means keys are counted instead.
+ */
+static int probe_tskey_cmsg(void)
+{
+#ifndef SCM_TS_OPT_ID
+    return 0;
+#else
+    static _Atomic int known = -1;
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k >= 0)
+        return k;
+    int ok = 0;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s >= 0) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t al = sizeof a;
+        int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
+                    SOF_TIMESTAMPING_OPT_TSONLY;
+        if (bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+            getsockname(s, (struct sockaddr *)&a, &al) == 0 &&
+            setsockopt(s, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0) {
+            union {
+                char buf[CMSG_SPACE(sizeof(uint32_t))];
+                struct cmsghdr align;
+            } ctl;
+            memset(&ctl, 0, sizeof ctl);
+            struct msghdr mh = {.msg_name = &a, .msg_namelen = sizeof a,
+                                .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+            struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_TS_OPT_ID;
+            c->cmsg_len = CMSG_LEN(sizeof(uint32_t));
+            uint32_t key = 0;
+            memcpy(CMSG_DATA(c), &key, sizeof key);
+            ok = sendmsg(s, &mh, MSG_DONTWAIT) == 0;
+        }
+        close(s);
+    }
+    atomic_store_explicit(&known, ok, memory_order_relaxed);
+    return ok;
+#endif
+}
+
+/* the interface fd is bound to (SO_BINDTODEVICE, else the one holding its address) */
+static int bound_ifname(int fd, char name[IF_NAMESIZE], struct rtudp_check *why)
+{
+    socklen_t nl = IF_NAMESIZE;
+    memset(name, 0, IF_NAMESIZE);
+    if (getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, &nl) == 0 && nl > 0 && name[0]) {
+        name[IF_NAMESIZE - 1] = '\0';
+        return RTUDP_OK;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return fail(why, RTUDP_ESYS, "fd %d: getsockname: %s", fd, strerror(errno));
+    /* compare as IPv4 when it is one (also an IPv4-mapped IPv6 address) */
+    struct in_addr v4;
+    struct in6_addr v6;
+    bool is4;
+    if (ss.ss_family == AF_INET) {
+        v4 = ((struct sockaddr_in *)&ss)->sin_addr;
+        is4 = true;
+    } else {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        v6 = s6->sin6_addr;
+        is4 = IN6_IS_ADDR_V4MAPPED(&v6);
+        if (is4)
+            memcpy(&v4, &v6.s6_addr[12], 4);
+        else if (s6->sin6_scope_id && if_indextoname(s6->sin6_scope_id, name))
+            return RTUDP_OK;
+    }
+    if ((is4 && v4.s_addr == htonl(INADDR_ANY)) || (!is4 && IN6_IS_ADDR_UNSPECIFIED(&v6)))
+        return fail(why, RTUDP_EINVAL,
+                    "fd %d: hardware timestamps need the socket bound to one interface "
+                    "(an address or SO_BINDTODEVICE), not the wildcard address", fd);
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0)
+        return fail(why, RTUDP_ESYS, "fd %d: getifaddrs: %s", fd, strerror(errno));
+    bool found = false;
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr)
+            continue;
+        bool match = false;
+        if (is4 && i->ifa_addr->sa_family == AF_INET)
+            match = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == v4.s_addr;
+        else if (!is4 && i->ifa_addr->sa_family == AF_INET6)
+            match = IN6_ARE_ADDR_EQUAL(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, &v6);
+        if (match) {
+            snprintf(name, IF_NAMESIZE, "%s", i->ifa_name);
+            found = true;
+            break;
+        }
+    }
+    freeifaddrs(ifs);
+    return found ? RTUDP_OK
+                 : fail(why, RTUDP_EINVAL, "fd %d: no interface holds the address it is bound to",
+                        fd);
+}
+
+/* make ifname stamp every packet in hardware, or say why it cannot */
+static int enable_hw(int fd, const char *ifname, int *phc_index, struct rtudp_check *why)
+{
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+
+    /* what the driver says it can do (not every driver answers: then just try) */
+    struct ethtool_ts_info info;
+    memset(&info, 0, sizeof info);
+    info.cmd = ETHTOOL_GET_TS_INFO;
+    info.phc_index = -1;
+    ifr.ifr_data = (void *)&info;
+    if (ioctl(fd, SIOCETHTOOL, &ifr) == 0) {
+        const uint32_t need = SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_RX_HARDWARE |
+                              SOF_TIMESTAMPING_RAW_HARDWARE;
+        if ((info.so_timestamping & need) != need)
+            return fail(why, RTUDP_EINVAL,
+                        "fd %d: interface %s cannot timestamp in hardware (driver offers "
+                        "so_timestamping=0x%x, needs TX/RX/RAW_HARDWARE 0x%x)",
+                        fd, ifname, info.so_timestamping, need);
+        if (!(info.rx_filters & (1u << HWTSTAMP_FILTER_ALL)))
+            return fail(why, RTUDP_EINVAL,
+                        "fd %d: interface %s cannot hardware-stamp every received packet "
+                        "(rx_filters=0x%x lack HWTSTAMP_FILTER_ALL)", fd, ifname, info.rx_filters);
+        *phc_index = info.phc_index;
+    }
+
+    struct hwtstamp_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    ifr.ifr_data = (void *)&cfg;
+    if (ioctl(fd, SIOCGHWTSTAMP, &ifr) == 0 && cfg.tx_type == HWTSTAMP_TX_ON &&
+        cfg.rx_filter == HWTSTAMP_FILTER_ALL)
+        return RTUDP_OK; /* already so: leave other users' setting alone */
+    memset(&cfg, 0, sizeof cfg);
+    cfg.tx_type = HWTSTAMP_TX_ON;
+    cfg.rx_filter = HWTSTAMP_FILTER_ALL;
+    if (ioctl(fd, SIOCSHWTSTAMP, &ifr) != 0)
+        return fail(why, RTUDP_EINVAL,
+                    "fd %d: interface %s cannot timestamp in hardware (SIOCSHWTSTAMP: %s)", fd,
+                    ifname, strerror(errno));
+    /* the driver writes back what it did: it may have picked another filter */
+    if (cfg.tx_type != HWTSTAMP_TX_ON || cfg.rx_filter != HWTSTAMP_FILTER_ALL)
+        return fail(why, RTUDP_EINVAL,
+                    "fd %d: interface %s accepted hardware stamps only as tx_type=%d "
+                    "rx_filter=%d (need TX_ON, FILTER_ALL)", fd, ifname, cfg.tx_type,
+                    cfg.rx_filter);
+    return RTUDP_OK;
+}
+
+int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtudp_check *why)
+{
+    struct rtudp_net_caps c;
+    memset(&c, 0, sizeof c);
+    c.phc_index = -1;
+    if (fd < 0 || fd >= RTUDP_NET_MAX_FD)
+        return fail(why, RTUDP_EINVAL, "fd %d: out of range [0, %d)", fd, RTUDP_NET_MAX_FD);
+
+    int type = 0, proto = 0, dom = 0;
+    socklen_t l = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) != 0)
+        return fail(why, RTUDP_EINVAL, "fd %d: not a socket (%s)", fd, strerror(errno));
+    l = sizeof proto;
+    if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) != 0)
+        proto = -1;
+    l = sizeof dom;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) != 0)
+        dom = -1;
+    if (type != SOCK_DGRAM || proto != IPPROTO_UDP || (dom != AF_INET && dom != AF_INET6))
+        return fail(why, RTUDP_EINVAL,
+                    "fd %d: not a UDP socket (domain %d, type %d, protocol %d)", fd, dom, type,
+                    proto);
+    c.family = dom;
+
+    /* hardware first: if it cannot be had, the socket stays as it was */
+    if (want_hw) {
+        char ifname[IF_NAMESIZE];
+        int rc = bound_ifname(fd, ifname, why);
+        if (rc != RTUDP_OK)
+            return rc;
+        rc = enable_hw(fd, ifname, &c.phc_index, why);
+        if (rc != RTUDP_OK)
+            return rc;
+        snprintf(c.ifname, sizeof c.ifname, "%s", ifname);
+    }
+
+    struct fd_state *st = fd_state(fd, true);
+    if (!st)
+        return fail(why, RTUDP_ESYS, "fd %d: out of memory for its state", fd);
+
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+        return fail(why, RTUDP_ESYS, "fd %d: O_NONBLOCK: %s", fd, strerror(errno));
+
+    /* OPT_CMSG is not asked for: with OPT_TSONLY and OPT_ID the stamp, the key and
+     * its type are all we read, and those come without it. */
+    int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE |
+                SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
+    if (want_hw)
+        /* OPT_TX_SWHW: without it the kernel skips the software TX stamp of a
+         * packet the NIC stamps, and the callback needs the software one */
+        flags |= SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_RX_HARDWARE |
+                 SOF_TIMESTAMPING_RAW_HARDWARE | SOF_TIMESTAMPING_OPT_TX_SWHW;
+    /* OPT_ID zeroes the kernel's key counter only when it was off: turn it off first
+     * so the count we mirror starts at 0 even on a socket set up before */
+    int zero = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &zero, sizeof zero) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) != 0)
+        return fail(why, RTUDP_ESYS, "fd %d: SO_TIMESTAMPING 0x%x: %s", fd, (unsigned)flags,
+                    strerror(errno));
+    int got = 0;
+    l = sizeof got;
+    if (getsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &got, &l) != 0)
+        got = flags;
+    c.tsflags = (uint32_t)got;
+    c.sw_tx = (got & SOF_TIMESTAMPING_TX_SOFTWARE) != 0;
+    c.sw_rx = (got & SOF_TIMESTAMPING_RX_SOFTWARE) != 0;
+    c.hw = want_hw != 0;
+
+    int one = 1;
+    c.rxq_ovfl = setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) == 0;
+
+    c.tskey_cmsg = probe_tskey_cmsg();
+    st->next_key = 0;
+    st->use_cmsg = (uint32_t)c.tskey_cmsg;
+    st->set_up = 1;
+    rtudp_net_clockmap(); /* measure before the first packet needs it */
+    if (caps)
+        *caps = c;
+    return RTUDP_OK;
+}
+
+int rtudp_net_use_tskey_cmsg(int fd, int on)
+{
+    struct fd_state *st = fd_state(fd, false);
+    if (!st || !st->set_up || (on && !probe_tskey_cmsg()))
+        return RTUDP_EINVAL;
+    if (!on) {
+        /* restart the kernel's counter with ours (see rtudp_net_setup) */
+        int flags = 0;
+        socklen_t l = sizeof flags;
+        int zero = 0;
+        if (getsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, &l) != 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &zero, sizeof zero) != 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) != 0)
+            return RTUDP_ESYS;
+    }
+    st->use_cmsg = on != 0;
+    st->next_key = 0;
+    return RTUDP_OK;
+}
+
+void rtudp_net_forget(int fd)
+{
+    struct fd_state *st = fd_state(fd, false);
+    if (st)
+        memset(st, 0, sizeof *st);
+}
+
+/* ------------------------------------------------------------------ buffers */
+
+static int size_one(int fd, int force_opt, int opt, uint64_t want, uint64_t sysmax,
+                     uint64_t *got, int *limited)
+{
+    /* the kernel doubles the value into an int: INT_MAX / 2 is the most it takes */
+    int v = want > INT_MAX / 2 ? INT_MAX / 2 : (int)want;
+    *limited = 0;
+    if (setsockopt(fd, SOL_SOCKET, force_opt, &v, sizeof v) != 0) {
+        if (errno != EPERM)
+            return -errno;
+        if (setsockopt(fd, SOL_SOCKET, opt, &v, sizeof v) != 0)
+            return -errno;
+        *limited = sysmax && (uint64_t)v > sysmax;
+    }
+    int now = 0;
+    socklen_t l = sizeof now;
+    if (getsockopt(fd, SOL_SOCKET, opt, &now, &l) != 0)
+        return -errno;
+    *got = (uint64_t)now;
+    return 0;
+}
+
+int rtudp_net_size_buffers(int fd, uint64_t rcv_bytes, uint64_t snd_bytes,
+                           struct rtudp_net_bufs *got, struct rtudp_check *why)
+{
+    struct rtudp_net_bufs b;
+    memset(&b, 0, sizeof b);
+    b.rmem_max = read_sysctl_u64("/proc/sys/net/core/rmem_max");
+    b.wmem_max = read_sysctl_u64("/proc/sys/net/core/wmem_max");
+    int v = 0;
+    socklen_t l = sizeof v;
+    if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &l) != 0)
+        return fail(why, RTUDP_EINVAL, "fd %d: not a socket (%s)", fd, strerror(errno));
+    b.rcvbuf = (uint64_t)v;
+    l = sizeof v;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &l) == 0)
+        b.sndbuf = (uint64_t)v;
+    int e;
+    if (rcv_bytes &&
+        (e = size_one(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcv_bytes, b.rmem_max, &b.rcvbuf,
+                      &b.rcv_limited)) != 0)
+        return fail(why, RTUDP_ESYS, "fd %d: SO_RCVBUF %llu: %s", fd,
+                    (unsigned long long)rcv_bytes, strerror(-e));
+    if (snd_bytes &&
+        (e = size_one(fd, SO_SNDBUFFORCE, SO_SNDBUF, snd_bytes, b.wmem_max, &b.sndbuf,
+                      &b.snd_limited)) != 0)
+        return fail(why, RTUDP_ESYS, "fd %d: SO_SNDBUF %llu: %s", fd,
+                    (unsigned long long)snd_bytes, strerror(-e));
+    if (got)
+        *got = b;
+    return RTUDP_OK;
+}
+
+/* ------------------------------------------------------------------ send */
+
+/* one sendmmsg of n <= RTUDP_NET_BATCH_MAX packets; count sent or -errno */
+static int send_chunk(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkts, unsigned n,
+                      const struct sockaddr *dst, socklen_t dst_len)
+{
+    struct mmsghdr mm[RTUDP_NET_BATCH_MAX];
+    struct iovec iov[RTUDP_NET_BATCH_MAX];
+    union {
+        char buf[CMSG_SPACE(sizeof(uint32_t))];
+        struct cmsghdr align;
+    } ctl[RTUDP_NET_BATCH_MAX];
+    uint32_t key0 = st->next_key;
+    for (unsigned i = 0; i < n; i++) {
+        iov[i].iov_base = (void *)pkts[i].data;
+        iov[i].iov_len = pkts[i].len;
+        memset(&mm[i], 0, sizeof mm[i]);
+        mm[i].msg_hdr.msg_name = (void *)dst;
+        mm[i].msg_hdr.msg_namelen = dst ? dst_len : 0;
+        mm[i].msg_hdr.msg_iov = &iov[i];
+        mm[i].msg_hdr.msg_iovlen = 1;
+#ifdef SCM_TS_OPT_ID
+        if (st->use_cmsg) {
+            memset(&ctl[i], 0, sizeof ctl[i]);
+            mm[i].msg_hdr.msg_control = ctl[i].buf;
+            mm[i].msg_hdr.msg_controllen = sizeof ctl[i].buf;
+            struct cmsghdr *c = CMSG_FIRSTHDR(&mm[i].msg_hdr);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_TS_OPT_ID;
+            c->cmsg_len = CMSG_LEN(sizeof(uint32_t));
+            uint32_t key = key0 + i;
+            memcpy(CMSG_DATA(c), &key, sizeof key);
+        }
+#else
+        (void)ctl;
+#endif
+    }
+    int r = sendmmsg(fd, mm, n, MSG_DONTWAIT);
+    int64_t now = clock_ns(CLOCK_MONOTONIC);
+    if (r < 0)
+        return -errno;
+    for (int i = 0; i < r; i++) {
+        pkts[i].tskey = key0 + (uint32_t)i;
+        pkts[i].sent_ns = now;
+    }
+    st->next_key = key0 + (uint32_t)r;
+    return r;
+}
+
+int rtudp_net_send_batch(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
+                         const struct sockaddr *dst, socklen_t dst_len)
+{
+    struct fd_state *st = fd_state(fd, false);
+    if (!st || !st->set_up || (n && !pkts)) {
+        errno = EINVAL;
+        return RTUDP_EINVAL;
+    }
+    unsigned done = 0;
+    while (done < n) {
+        unsigned k = n - done < RTUDP_NET_BATCH_MAX ? n - done : RTUDP_NET_BATCH_MAX;
+        int r = send_chunk(fd, st, pkts + done, k, dst, dst_len);
+        if (r < 0) {
+            if (r == -EAGAIN || r == -EWOULDBLOCK || done > 0) {
+                errno = -r;
+                return (int)done;
+            }
+            errno = -r;
+            return RTUDP_ESYS;
+        }
+        done += (unsigned)r;
+        /* A short count hides why packet `done` did not go: Linux 6.18 drops the
+         * error, some kernels park it in sk_err to fail a later send.  The next
+         * round starts with that packet, so its own error (or the parked one,
+         * consumed here) comes back as errno, or it goes if the cause passed. */
+    }
+    return (int)done;
+}
+
+/* ------------------------------------------------------------------ TX stamps */
+
+#define ERRQ_BATCH 64
+
+int rtudp_net_read_tx_stamps(int fd, void (*cb)(void *ctx, uint32_t tskey, int64_t mono_ns),
+                             void *ctx)
+{
+    struct mmsghdr mm[ERRQ_BATCH];
+    union {
+        char buf[CTL_ERRQ];
+        struct cmsghdr align;
+    } ctl[ERRQ_BATCH];
+    struct rtudp_clockmap *map = rtudp_net_clockmap();
+    int total = 0;
+    for (;;) {
+        for (unsigned i = 0; i < ERRQ_BATCH; i++) {
+            memset(&mm[i], 0, sizeof mm[i]);
+            mm[i].msg_hdr.msg_control = ctl[i].buf;
+            mm[i].msg_hdr.msg_controllen = sizeof ctl[i].buf;
+        }
+        int r = recvmmsg(fd, mm, ERRQ_BATCH, MSG_ERRQUEUE | MSG_DONTWAIT, NULL);
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            if (errno == EINTR)
+                continue;
+            return total ? total : RTUDP_ESYS;
+        }
+        rtudp_clockmap_refresh(map, 0, 0);
+        for (int i = 0; i < r; i++) {
+            const struct msghdr *m = &mm[i].msg_hdr;
+            int64_t ts[3] = {0, 0, 0};
+            bool have_ts = false, have_key = false;
+            uint32_t key = 0;
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+                if (parse_scm_ts(m, c, ts)) {
+                    have_ts = true;
+                } else if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+                           (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+                    struct sock_extended_err ee;
+                    const void *d = cmsg_data_checked(m, c, sizeof ee);
+                    if (!d)
+                        continue;
+                    memcpy(&ee, d, sizeof ee);
+                    /* only the "sent" stamp: ICMP errors (IP_RECVERR set by someone)
+                     * and other stamp types (SCHED/ACK) are not departures */
+                    if (ee.ee_errno == ENOMSG && ee.ee_origin == SO_EE_ORIGIN_TIMESTAMPING &&
+                        ee.ee_info == SCM_TSTAMP_SND) {
+                        key = ee.ee_data;
+                        have_key = true;
+                    }
+                }
+            }
+            if (have_ts && have_key && ts[0]) {
+                if (cb)
+                    cb(ctx, key, rtudp_clockmap_to_mono(map, ts[0]));
+                total++;
+            }
+        }
+        if (r < ERRQ_BATCH)
+            break;
+    }
+    return total;
+}
+
+/* ------------------------------------------------------------------ receive */
+
+int rtudp_net_recv_batch(int fd, struct rtudp_rx_pkt *pkts, unsigned n)
+{
+    if (n && !pkts) {
+        errno = EINVAL;
+        return RTUDP_EINVAL;
+    }
+    if (n > RTUDP_NET_BATCH_MAX)
+        n = RTUDP_NET_BATCH_MAX;
+    if (n == 0)
+        return 0;
+    struct mmsghdr mm[RTUDP_NET_BATCH_MAX];
+    struct iovec iov[RTUDP_NET_BATCH_MAX];
+    union {
+        char buf[CTL_RX];
+        struct cmsghdr align;
+    } ctl[RTUDP_NET_BATCH_MAX];
+    for (unsigned i = 0; i < n; i++) {
+        iov[i].iov_base = pkts[i].buf;
+        iov[i].iov_len = pkts[i].cap;
+        memset(&mm[i], 0, sizeof mm[i]);
+        mm[i].msg_hdr.msg_name = &pkts[i].src;
+        mm[i].msg_hdr.msg_namelen = sizeof pkts[i].src;
+        mm[i].msg_hdr.msg_iov = &iov[i];
+        mm[i].msg_hdr.msg_iovlen = 1;
+        mm[i].msg_hdr.msg_control = ctl[i].buf;
+        mm[i].msg_hdr.msg_controllen = sizeof ctl[i].buf;
+    }
+    int r;
+    do {
+        /* MSG_TRUNC: msg_len is the datagram's real length, not what fit */
+        r = recvmmsg(fd, mm, n, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    } while (r < 0 && errno == EINTR);
+    int64_t now = clock_ns(CLOCK_MONOTONIC);
+    if (r < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : RTUDP_ESYS;
+    struct rtudp_clockmap *map = rtudp_net_clockmap();
+    rtudp_clockmap_refresh(map, now, 0);
+    for (int i = 0; i < r; i++) {
+        struct rtudp_rx_pkt *p = &pkts[i];
+        const struct msghdr *m = &mm[i].msg_hdr;
+        p->wire_len = mm[i].msg_len;
+        p->len = p->wire_len < p->cap ? p->wire_len : p->cap;
+        p->flags = (m->msg_flags & MSG_TRUNC) || p->wire_len > p->cap ? RTUDP_RX_TRUNC : 0;
+        p->src_len = m->msg_namelen <= sizeof p->src ? m->msg_namelen : sizeof p->src;
+        p->drops = 0;
+        p->rx_ns = now;
+        p->hw_raw_ns = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+            int64_t ts[3] = {0, 0, 0};
+            if (parse_scm_ts(m, c, ts)) {
+                if (ts[0]) {
+                    p->rx_ns = rtudp_clockmap_to_mono(map, ts[0]);
+                    p->flags |= RTUDP_RX_KERNEL_TS;
+                }
+                if (ts[2]) {
+                    p->hw_raw_ns = ts[2];
+                    p->flags |= RTUDP_RX_HW_TS;
+                }
+            } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+                const void *d = cmsg_data_checked(m, c, sizeof(uint32_t));
+                if (d) {
+                    memcpy(&p->drops, d, sizeof p->drops);
+                    p->flags |= RTUDP_RX_DROPS;
+                }
+            }
+        }
+    }
+    return r;
+}

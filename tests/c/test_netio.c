@@ -1,0 +1,1011 @@
+/*
+ * test_netio.c - unit tests for the worker's socket I/O (csrc/worker/netio.c).
+ *
+ * Same harness as test_ring.c: CHECK() prints file:line and the failing
+ * expression and exits non-zero; each test runs in its own forked child (a crash
+ * or hang caught by the watchdog names its test); the last line is
+ * "N passed, M failed".
+ *
+ *   test_netio                 run every test
+ *   test_netio NAME...         run only the tests whose names contain a NAME
+ *   test_netio --no-fork ...   run in-process (for a debugger)
+ *
+ * All traffic is between sockets bound to 127.0.0.1 / ::1 in this process.
+ * IPv6 tests pass with a "skip" line when ::1 cannot be bound.  Every wait is a
+ * poll() with a deadline, so a lost datagram or stamp fails a CHECK, never hangs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/net_tstamp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netio.h"
+
+/* ------------------------------------------------------------------ harness */
+
+static const char *volatile g_test = "?";
+static const char *volatile g_step = "";
+static _Thread_local int g_caller;
+
+#define TEST_TIMEOUT_S 20u
+
+static void die(void)
+{
+    fflush(stdout);
+    fflush(stderr);
+    _exit(1);
+}
+
+static void check_failed(const char *file, int line, const char *what)
+{
+    if (g_caller)
+        fprintf(stderr, "%s:%d: [%s, helper called from line %d] CHECK failed: %s\n", file, line,
+                g_test, g_caller, what);
+    else
+        fprintf(stderr, "%s:%d: [%s] CHECK failed: %s\n", file, line, g_test, what);
+    die();
+}
+
+#define CHECK(e)                                                                      \
+    do {                                                                              \
+        if (!(e))                                                                     \
+            check_failed(__FILE__, __LINE__, #e);                                     \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                \
+    do {                                                                              \
+        long long a_ = (long long)(a), b_ = (long long)(b);                           \
+        if (a_ != b_) {                                                               \
+            char m_[256];                                                             \
+            snprintf(m_, sizeof m_, "%s == %s (%lld != %lld)", #a, #b, a_, b_);       \
+            check_failed(__FILE__, __LINE__, m_);                                     \
+        }                                                                             \
+    } while (0)
+
+/* lo <= v <= hi, printing all three */
+#define CHECK_IN(v, lo, hi)                                                           \
+    do {                                                                              \
+        long long v_ = (long long)(v), l_ = (long long)(lo), h_ = (long long)(hi);    \
+        if (v_ < l_ || v_ > h_) {                                                     \
+            char m_[300];                                                             \
+            snprintf(m_, sizeof m_, "%s in [%s, %s] (%lld not in [%lld, %lld])", #v,  \
+                     #lo, #hi, v_, l_, h_);                                           \
+            check_failed(__FILE__, __LINE__, m_);                                     \
+        }                                                                             \
+    } while (0)
+
+#define AT_LINE(call) ((void)(g_caller = __LINE__), (void)(call), (void)(g_caller = 0))
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char a[] = "TIMEOUT in test ";
+    static const char b[] = " at step: ";
+    static const char c[] = "\n";
+    const char *t = g_test, *s = g_step;
+    ssize_t rc = write(2, a, sizeof a - 1);
+    rc = write(2, t, strlen(t));
+    rc = write(2, b, sizeof b - 1);
+    rc = write(2, s, strlen(s));
+    rc = write(2, c, 1);
+    (void)rc;
+    _exit(2);
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+#define NS_PER_MS 1000000LL
+#define MAX_DGRAM 65507u /* largest UDP payload over IPv4 */
+#define WAIT_NS (2000 * NS_PER_MS)
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void fill(uint8_t *p, uint32_t len, uint64_t key)
+{
+    uint64_t s = key, v = 0;
+    for (uint32_t i = 0; i < len; i++) {
+        if ((i & 7) == 0)
+            v = splitmix64(&s);
+        p[i] = (uint8_t)(v >> (8 * (i & 7)));
+    }
+}
+
+static bool verify(const uint8_t *p, uint32_t len, uint64_t key)
+{
+    uint64_t s = key, v = 0;
+    for (uint32_t i = 0; i < len; i++) {
+        if ((i & 7) == 0)
+            v = splitmix64(&s);
+        if (p[i] != (uint8_t)(v >> (8 * (i & 7))))
+            return false;
+    }
+    return true;
+}
+
+/* A UDP socket bound to the loopback address of `family`, port chosen by the
+ * kernel; *addr gets the bound address.  -1 (errno) if the family is unusable. */
+static int lo_socket(int family, struct sockaddr_storage *addr, socklen_t *len)
+{
+    int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    memset(addr, 0, sizeof *addr);
+    if (family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)addr;
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        *len = sizeof *a;
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)addr;
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_loopback;
+        *len = sizeof *a;
+    }
+    if (bind(fd, (struct sockaddr *)addr, *len) != 0 ||
+        getsockname(fd, (struct sockaddr *)addr, len) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* false (with a printed reason) when ::1 cannot be used here */
+static bool ipv6_usable(void)
+{
+    struct sockaddr_storage a;
+    socklen_t l;
+    int fd = lo_socket(AF_INET6, &a, &l);
+    if (fd < 0) {
+        printf("skip %s: IPv6 loopback ::1 unavailable (%s)\n", g_test, strerror(errno));
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+static struct rtudp_net_caps setup_ok(int fd)
+{
+    struct rtudp_net_caps caps;
+    struct rtudp_check why = {0, ""};
+    int rc = rtudp_net_setup(fd, 0, &caps, &why);
+    if (rc != RTUDP_OK)
+        fprintf(stderr, "setup: %s\n", why.msg);
+    CHECK_EQ(rc, RTUDP_OK);
+    return caps;
+}
+
+static void big_buffers(int fd)
+{
+    struct rtudp_net_bufs b;
+    struct rtudp_check why = {0, ""};
+    CHECK_EQ(rtudp_net_size_buffers(fd, 8 << 20, 8 << 20, &b, &why), RTUDP_OK);
+}
+
+/* wait until fd has `events` (POLLERR is always reported: the error queue) */
+static bool wait_ready(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - now_ns();
+        if (left <= 0)
+            return false;
+        struct pollfd p = {.fd = fd, .events = events};
+        int r = poll(&p, 1, (int)(left / NS_PER_MS) + 1);
+        if (r > 0)
+            return true;
+        CHECK(r == 0 || errno == EINTR);
+    }
+}
+
+struct stamps {
+    unsigned n;
+    uint32_t key[1024];
+    int64_t ns[1024];
+};
+
+static void stamp_cb(void *ctx, uint32_t key, int64_t ns)
+{
+    struct stamps *s = ctx;
+    CHECK(s->n < 1024);
+    s->key[s->n] = key;
+    s->ns[s->n] = ns;
+    s->n++;
+}
+
+/* read TX stamps until `want` in total have come, or the deadline */
+static void collect_stamps(int fd, struct stamps *s, unsigned want)
+{
+    int64_t deadline = now_ns() + WAIT_NS;
+    while (s->n < want) {
+        int r = rtudp_net_read_tx_stamps(fd, stamp_cb, s);
+        CHECK(r >= 0);
+        if (s->n >= want || !wait_ready(fd, 0, deadline))
+            break;
+    }
+}
+
+/* index of key in s, or -1 (and: never twice) */
+static int find_stamp(const struct stamps *s, uint32_t key)
+{
+    int at = -1;
+    for (unsigned i = 0; i < s->n; i++)
+        if (s->key[i] == key) {
+            CHECK(at < 0);
+            at = (int)i;
+        }
+    return at;
+}
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+}
+
+/* receive exactly `want` datagrams into pkts (buffers set by the caller) */
+static unsigned recv_n(int fd, struct rtudp_rx_pkt *pkts, unsigned want)
+{
+    unsigned got = 0;
+    int64_t deadline = now_ns() + WAIT_NS;
+    while (got < want) {
+        int r = rtudp_net_recv_batch(fd, pkts + got, want - got);
+        CHECK(r >= 0);
+        got += (unsigned)r;
+        if (got < want && !wait_ready(fd, POLLIN, deadline))
+            break;
+    }
+    return got;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_setup_caps(void)
+{
+    struct sockaddr_storage a;
+    socklen_t al;
+    int fd = lo_socket(AF_INET, &a, &al);
+    CHECK(fd >= 0);
+    /* an fd never set up has no key counter: sending is refused */
+    struct rtudp_tx_pkt p = {.data = "x", .len = 1};
+    CHECK_EQ(rtudp_net_send_batch(fd, &p, 1, (struct sockaddr *)&a, al), RTUDP_EINVAL);
+
+    struct rtudp_net_caps c = setup_ok(fd);
+    CHECK_EQ(c.family, AF_INET);
+    CHECK(c.sw_tx && c.sw_rx && c.rxq_ovfl);
+    CHECK(!c.hw);
+    CHECK_EQ(c.phc_index, -1);
+    uint32_t need = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE |
+                    SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
+                    SOF_TIMESTAMPING_OPT_TSONLY;
+    CHECK_EQ(c.tsflags & need, need);
+    CHECK_EQ(rtudp_net_send_batch(fd, &p, 1, (struct sockaddr *)&a, al), 1);
+    rtudp_net_forget(fd); /* as before a close: refused again */
+    CHECK_EQ(rtudp_net_send_batch(fd, &p, 1, (struct sockaddr *)&a, al), RTUDP_EINVAL);
+    c = setup_ok(fd);
+    CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
+    int ov = 0;
+    socklen_t l = sizeof ov;
+    CHECK_EQ(getsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &ov, &l), 0);
+    CHECK(ov);
+    printf("# setup: tsflags=0x%x tskey_cmsg=%d\n", c.tsflags, c.tskey_cmsg);
+    close(fd);
+
+    /* not a UDP socket: refused, naming the fd */
+    struct rtudp_check why = {0, ""};
+    int tcp = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(tcp >= 0);
+    CHECK_EQ(rtudp_net_setup(tcp, 0, NULL, &why), RTUDP_EINVAL);
+    char want[32];
+    snprintf(want, sizeof want, "fd %d", tcp);
+    CHECK(strstr(why.msg, want) != NULL);
+    CHECK(strstr(why.msg, "UDP") != NULL);
+    close(tcp);
+    int pfd[2];
+    CHECK_EQ(pipe(pfd), 0);
+    CHECK_EQ(rtudp_net_setup(pfd[0], 0, NULL, &why), RTUDP_EINVAL);
+    CHECK(strstr(why.msg, "not a socket") != NULL);
+    close(pfd[0]);
+    close(pfd[1]);
+    CHECK_EQ(rtudp_net_setup(-1, 0, NULL, &why), RTUDP_EINVAL);
+}
+
+#define NPKT 64
+
+/* 64 datagrams of sizes 0..65507 from tx to rx and back checks; tx stamps too */
+static void roundtrip(int family, bool counted)
+{
+    struct sockaddr_storage ta, ra;
+    socklen_t tl, rl;
+    int tx = lo_socket(family, &ta, &tl), rx = lo_socket(family, &ra, &rl);
+    CHECK(tx >= 0 && rx >= 0);
+    setup_ok(tx);
+    setup_ok(rx);
+    if (counted)
+        CHECK_EQ(rtudp_net_use_tskey_cmsg(tx, 0), RTUDP_OK);
+    big_buffers(tx);
+    big_buffers(rx);
+    struct rtudp_clockmap *map = rtudp_net_clockmap();
+    const int64_t bound = map->bound_ns;
+    CHECK_IN(bound, 1, 1000000);
+
+    static const uint32_t fixed[] = {0, 1, 2, 7, 8, 100, 1472, 1473, 8192, 65000, MAX_DGRAM};
+    uint32_t lens[NPKT];
+    uint64_t seed = 0x5eed0000u + (unsigned)family;
+    for (unsigned i = 0; i < NPKT; i++)
+        lens[i] = i < sizeof fixed / sizeof fixed[0] ? fixed[i]
+                                                     : (uint32_t)(splitmix64(&seed) % (MAX_DGRAM + 1));
+    uint8_t *out = malloc((size_t)NPKT * MAX_DGRAM);
+    uint8_t *in = malloc((size_t)NPKT * 65536);
+    CHECK(out && in);
+    struct rtudp_tx_pkt tp[NPKT];
+    for (unsigned i = 0; i < NPKT; i++) {
+        fill(out + (size_t)i * MAX_DGRAM, lens[i], 1000 + i);
+        tp[i] = (struct rtudp_tx_pkt){.data = out + (size_t)i * MAX_DGRAM, .len = lens[i],
+                                      .tskey = 0xdead, .sent_ns = -1};
+    }
+
+    int64_t t0 = now_ns();
+    /* all in one call: loopback delivers inside the send, so no EAGAIN */
+    CHECK_EQ(rtudp_net_send_batch(tx, tp, NPKT, (struct sockaddr *)&ra, rl), NPKT);
+    int64_t t1 = now_ns();
+    for (unsigned i = 0; i < NPKT; i++) {
+        CHECK_EQ(tp[i].tskey, i);
+        CHECK_IN(tp[i].sent_ns, t0, t1);
+        CHECK_EQ(tp[i].sent_ns, tp[0].sent_ns);
+    }
+
+    struct rtudp_rx_pkt rp[NPKT];
+    memset(rp, 0, sizeof rp);
+    for (unsigned i = 0; i < NPKT; i++) {
+        rp[i].buf = in + (size_t)i * 65536;
+        rp[i].cap = 65536;
+    }
+    g_step = "receive 64";
+    CHECK_EQ(recv_n(rx, rp, NPKT), NPKT);
+    int64_t t2 = now_ns();
+    int64_t prev = 0;
+    for (unsigned i = 0; i < NPKT; i++) {
+        CHECK_EQ(rp[i].len, lens[i]);
+        CHECK_EQ(rp[i].wire_len, lens[i]);
+        CHECK(verify(rp[i].buf, lens[i], 1000 + i));
+        CHECK_EQ(rp[i].flags & (RTUDP_RX_TRUNC | RTUDP_RX_HW_TS | RTUDP_RX_DROPS), 0);
+        CHECK(rp[i].flags & RTUDP_RX_KERNEL_TS);
+        CHECK_EQ(rp[i].hw_raw_ns, 0);
+        CHECK_EQ(rp[i].drops, 0);
+        CHECK_EQ(rp[i].src_len, tl);
+        CHECK(same_addr(&rp[i].src, &ta));
+        /* stamped between the send call's start and now, in CLOCK_MONOTONIC */
+        CHECK_IN(rp[i].rx_ns, t0 - bound, t2 + bound);
+        CHECK(rp[i].rx_ns >= prev);
+        prev = rp[i].rx_ns;
+    }
+    CHECK_EQ(rtudp_net_recv_batch(rx, rp, NPKT), 0); /* nothing more */
+
+    g_step = "tx stamps";
+    struct stamps *s = calloc(1, sizeof *s);
+    CHECK(s);
+    collect_stamps(tx, s, NPKT);
+    CHECK_EQ(s->n, NPKT);
+    for (unsigned i = 0; i < NPKT; i++) {
+        int at = find_stamp(s, i);
+        CHECK(at >= 0);
+        /* the stamp is taken inside the send call, so before sent_ns */
+        CHECK_IN(s->ns[at], t0 - bound, tp[i].sent_ns + bound + 1000);
+        /* the datagram is received after it left */
+        CHECK(rp[i].rx_ns >= s->ns[at] - 2 * bound);
+    }
+
+    /* keys continue across calls */
+    s->n = 0;
+    CHECK_EQ(rtudp_net_send_batch(tx, tp, 8, (struct sockaddr *)&ra, rl), 8);
+    for (unsigned i = 0; i < 8; i++)
+        CHECK_EQ(tp[i].tskey, NPKT + i);
+    collect_stamps(tx, s, 8);
+    CHECK_EQ(s->n, 8);
+    for (unsigned i = 0; i < 8; i++)
+        CHECK(find_stamp(s, NPKT + i) >= 0);
+    CHECK_EQ(recv_n(rx, rp, 8), 8);
+
+    /* setup again resets the key counter to 0, also in the kernel */
+    setup_ok(tx);
+    if (counted)
+        CHECK_EQ(rtudp_net_use_tskey_cmsg(tx, 0), RTUDP_OK);
+    s->n = 0;
+    CHECK_EQ(rtudp_net_send_batch(tx, tp, 3, (struct sockaddr *)&ra, rl), 3);
+    CHECK_EQ(tp[2].tskey, 2);
+    collect_stamps(tx, s, 3);
+    CHECK_EQ(s->n, 3);
+    for (unsigned i = 0; i < 3; i++)
+        CHECK(find_stamp(s, i) >= 0);
+    CHECK_EQ(recv_n(rx, rp, 3), 3);
+
+    free(s);
+    free(out);
+    free(in);
+    close(tx);
+    close(rx);
+}
+
+static void test_roundtrip_ipv4(void) { AT_LINE(roundtrip(AF_INET, false)); }
+
+static void test_roundtrip_ipv6(void)
+{
+    if (ipv6_usable())
+        AT_LINE(roundtrip(AF_INET6, false));
+}
+
+/* keys mirrored from the kernel's counter (kernels without SCM_TS_OPT_ID) */
+static void test_roundtrip_counted(void)
+{
+    AT_LINE(roundtrip(AF_INET, true));
+    if (ipv6_usable())
+        AT_LINE(roundtrip(AF_INET6, true));
+}
+
+/* a connected sender: dst NULL */
+static void test_connected(void)
+{
+    struct sockaddr_storage ta, ra;
+    socklen_t tl, rl;
+    int tx = lo_socket(AF_INET, &ta, &tl), rx = lo_socket(AF_INET, &ra, &rl);
+    CHECK(tx >= 0 && rx >= 0);
+    CHECK_EQ(connect(tx, (struct sockaddr *)&ra, rl), 0);
+    setup_ok(tx);
+    setup_ok(rx);
+    struct rtudp_tx_pkt tp[4];
+    for (unsigned i = 0; i < 4; i++)
+        tp[i] = (struct rtudp_tx_pkt){.data = "abcd", .len = i + 1};
+    CHECK_EQ(rtudp_net_send_batch(tx, tp, 4, NULL, 0), 4);
+    uint8_t buf[4][16];
+    struct rtudp_rx_pkt rp[4];
+    memset(rp, 0, sizeof rp);
+    for (unsigned i = 0; i < 4; i++) {
+        rp[i].buf = buf[i];
+        rp[i].cap = sizeof buf[i];
+    }
+    CHECK_EQ(recv_n(rx, rp, 4), 4);
+    for (unsigned i = 0; i < 4; i++) {
+        CHECK_EQ(rp[i].len, i + 1);
+        CHECK(memcmp(buf[i], "abcd", i + 1) == 0);
+        CHECK(same_addr(&rp[i].src, &ta));
+    }
+    struct stamps s = {0};
+    collect_stamps(tx, &s, 4);
+    CHECK_EQ(s.n, 4);
+    close(tx);
+    close(rx);
+}
+
+static void test_truncation(void)
+{
+    struct sockaddr_storage ta, ra;
+    socklen_t tl, rl;
+    int tx = lo_socket(AF_INET, &ta, &tl), rx = lo_socket(AF_INET, &ra, &rl);
+    CHECK(tx >= 0 && rx >= 0);
+    setup_ok(tx);
+    setup_ok(rx);
+    static uint8_t out[3000];
+    fill(out, sizeof out, 77);
+    struct rtudp_tx_pkt tp[3] = {{.data = out, .len = 1000}, {.data = out, .len = 100},
+                                 {.data = out, .len = 3000}};
+    CHECK_EQ(rtudp_net_send_batch(tx, tp, 3, (struct sockaddr *)&ra, rl), 3);
+    uint8_t small[3][100];
+    struct rtudp_rx_pkt rp[3];
+    memset(rp, 0, sizeof rp);
+    for (unsigned i = 0; i < 3; i++) {
+        rp[i].buf = small[i];
+        rp[i].cap = sizeof small[i];
+    }
+    rp[2].cap = 0; /* nothing kept at all */
+    CHECK_EQ(recv_n(rx, rp, 3), 3);
+    CHECK_EQ(rp[0].len, 100);
+    CHECK_EQ(rp[0].wire_len, 1000);
+    CHECK(rp[0].flags & RTUDP_RX_TRUNC);
+    CHECK(verify(small[0], 100, 77)); /* the prefix */
+    CHECK_EQ(rp[1].len, 100);         /* exactly fits: not truncated */
+    CHECK_EQ(rp[1].wire_len, 100);
+    CHECK_EQ(rp[1].flags & RTUDP_RX_TRUNC, 0);
+    CHECK(verify(small[1], 100, 77));
+    CHECK_EQ(rp[2].len, 0);
+    CHECK_EQ(rp[2].wire_len, 3000);
+    CHECK(rp[2].flags & RTUDP_RX_TRUNC);
+    for (unsigned i = 0; i < 3; i++) {
+        CHECK(rp[i].flags & RTUDP_RX_KERNEL_TS);
+        CHECK(same_addr(&rp[i].src, &ta));
+    }
+    close(tx);
+    close(rx);
+}
+
+/* a packet the kernel refuses mid-batch: the ones before it went, its error is
+ * reported (not left to fail the next send), keys stay in step with the kernel */
+static void partial_send(bool counted)
+{
+    struct sockaddr_storage ta, ra;
+    socklen_t tl, rl;
+    int tx = lo_socket(AF_INET, &ta, &tl), rx = lo_socket(AF_INET, &ra, &rl);
+    CHECK(tx >= 0 && rx >= 0);
+    setup_ok(tx);
+    setup_ok(rx);
+    if (counted)
+        CHECK_EQ(rtudp_net_use_tskey_cmsg(tx, 0), RTUDP_OK);
+    big_buffers(rx);
+    uint8_t *big = calloc(1, MAX_DGRAM + 2);
+    CHECK(big);
+    struct rtudp_tx_pkt tp[4] = {{.data = "a", .len = 1}, {.data = "bb", .len = 2},
+                                 {.data = big, .len = MAX_DGRAM + 1}, {.data = "d", .len = 1}};
+    errno = 0;
+    CHECK_EQ(rtudp_net_send_batch(tx, tp, 4, (struct sockaddr *)&ra, rl), 2);
+    CHECK_EQ(errno, EMSGSIZE);
+    CHECK_EQ(tp[1].tskey, 1);
+    /* the oversized one first: refused outright */
+    CHECK_EQ(rtudp_net_send_batch(tx, tp + 2, 2, (struct sockaddr *)&ra, rl), RTUDP_ESYS);
+    CHECK_EQ(errno, EMSGSIZE);
+    /* the next good packet goes and gets the next key */
+    CHECK_EQ(rtudp_net_send_batch(tx, tp + 3, 1, (struct sockaddr *)&ra, rl), 1);
+    CHECK_EQ(tp[3].tskey, 2);
+    int e = -1;
+    socklen_t l = sizeof e;
+    CHECK_EQ(getsockopt(tx, SOL_SOCKET, SO_ERROR, &e, &l), 0);
+    CHECK_EQ(e, 0);
+    struct stamps s = {0};
+    collect_stamps(tx, &s, 3);
+    CHECK_EQ(s.n, 3);
+    for (unsigned k = 0; k < 3; k++)
+        CHECK(find_stamp(&s, k) >= 0);
+    uint8_t buf[3][8];
+    struct rtudp_rx_pkt rp[3];
+    memset(rp, 0, sizeof rp);
+    for (unsigned i = 0; i < 3; i++) {
+        rp[i].buf = buf[i];
+        rp[i].cap = sizeof buf[i];
+    }
+    CHECK_EQ(recv_n(rx, rp, 3), 3);
+    CHECK_EQ(rp[0].len, 1);
+    CHECK_EQ(rp[1].len, 2);
+    CHECK_EQ(rp[2].len, 1);
+    CHECK_EQ(buf[2][0], 'd');
+    /* bad arguments */
+    CHECK_EQ(rtudp_net_send_batch(tx, NULL, 1, (struct sockaddr *)&ra, rl), RTUDP_EINVAL);
+    CHECK_EQ(rtudp_net_send_batch(tx, tp, 0, (struct sockaddr *)&ra, rl), 0);
+    CHECK_EQ(rtudp_net_recv_batch(rx, NULL, 1), RTUDP_EINVAL);
+    CHECK_EQ(rtudp_net_recv_batch(rx, rp, 0), 0);
+    free(big);
+    close(tx);
+    close(rx);
+}
+
+static void test_partial_send(void) { AT_LINE(partial_send(false)); }
+static void test_partial_send_counted(void) { AT_LINE(partial_send(true)); }
+
+/* SO_RXQ_OVFL: after the receive buffer overflowed, the next datagram carries the
+ * socket's drop count */
+static void test_drop_count(void)
+{
+    struct sockaddr_storage ta, ra;
+    socklen_t tl, rl;
+    int tx = lo_socket(AF_INET, &ta, &tl), rx = lo_socket(AF_INET, &ra, &rl);
+    CHECK(tx >= 0 && rx >= 0);
+    setup_ok(tx);
+    setup_ok(rx);
+    struct rtudp_net_bufs b;
+    CHECK_EQ(rtudp_net_size_buffers(rx, 4096, 0, &b, NULL), RTUDP_OK);
+    static uint8_t out[1000];
+    struct rtudp_tx_pkt tp[NPKT];
+    for (unsigned i = 0; i < NPKT; i++)
+        tp[i] = (struct rtudp_tx_pkt){.data = out, .len = sizeof out};
+    CHECK_EQ(rtudp_net_send_batch(tx, tp, NPKT, (struct sockaddr *)&ra, rl), NPKT);
+    static uint8_t in[NPKT][1000];
+    struct rtudp_rx_pkt rp[NPKT];
+    memset(rp, 0, sizeof rp);
+    for (unsigned i = 0; i < NPKT; i++) {
+        rp[i].buf = in[i];
+        rp[i].cap = sizeof in[i];
+    }
+    int got = rtudp_net_recv_batch(rx, rp, NPKT);
+    CHECK_IN(got, 1, NPKT - 1); /* a 4 KiB buffer holds a few */
+    for (int i = 0; i < got; i++)
+        CHECK_EQ(rp[i].drops, 0); /* queued before any drop */
+    CHECK_EQ(rtudp_net_send_batch(tx, tp, 1, (struct sockaddr *)&ra, rl), 1);
+    CHECK_EQ(recv_n(rx, rp, 1), 1);
+    CHECK(rp[0].flags & RTUDP_RX_DROPS);
+    CHECK_EQ(rp[0].drops, NPKT - got);
+    close(tx);
+    close(rx);
+}
+
+static void test_hw_on_loopback(void)
+{
+    struct sockaddr_storage a;
+    socklen_t al;
+    int fd = lo_socket(AF_INET, &a, &al);
+    CHECK(fd >= 0);
+    struct rtudp_check why = {0, ""};
+    struct rtudp_net_caps c;
+    CHECK(rtudp_net_setup(fd, 1, &c, &why) != RTUDP_OK);
+    printf("# hw on 127.0.0.1: %s\n", why.msg);
+    char want[32];
+    snprintf(want, sizeof want, "fd %d", fd);
+    CHECK(strstr(why.msg, want) != NULL);
+    CHECK(strstr(why.msg, "interface lo") != NULL);
+    CHECK(strstr(why.msg, "hardware") != NULL);
+    /* nothing was changed on the socket */
+    int f = -1;
+    socklen_t l = sizeof f;
+    CHECK_EQ(getsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &f, &l), 0);
+    CHECK_EQ(f, 0);
+    CHECK_EQ(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    /* the socket still works in software */
+    struct rtudp_net_caps sw = setup_ok(fd);
+    CHECK(!sw.hw);
+    close(fd);
+
+    /* bound to the wildcard: no one interface to ask */
+    int w = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(w >= 0);
+    why.msg[0] = '\0';
+    CHECK(rtudp_net_setup(w, 1, NULL, &why) != RTUDP_OK);
+    CHECK(strstr(why.msg, "wildcard") != NULL);
+    close(w);
+
+    /* ::1 names lo too */
+    if (ipv6_usable()) {
+        int v6 = lo_socket(AF_INET6, &a, &al);
+        CHECK(v6 >= 0);
+        CHECK(rtudp_net_setup(v6, 1, NULL, &why) != RTUDP_OK);
+        CHECK(strstr(why.msg, "interface lo") != NULL);
+        close(v6);
+    }
+}
+
+static uint64_t read_u64(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    CHECK(f);
+    unsigned long long v = 0;
+    CHECK(fscanf(f, "%llu", &v) == 1);
+    fclose(f);
+    return v;
+}
+
+/* drop CAP_NET_ADMIN from this (child) process; false if we cannot */
+static bool drop_net_admin(void)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    if (syscall(SYS_capget, &h, d) != 0)
+        return false;
+    d[CAP_NET_ADMIN / 32].effective &= ~(1u << (CAP_NET_ADMIN % 32));
+    d[CAP_NET_ADMIN / 32].permitted &= ~(1u << (CAP_NET_ADMIN % 32));
+    d[CAP_NET_ADMIN / 32].inheritable &= ~(1u << (CAP_NET_ADMIN % 32));
+    return syscall(SYS_capset, &h, d) == 0;
+}
+
+static void test_buffers(void)
+{
+    struct sockaddr_storage a;
+    socklen_t al;
+    int fd = lo_socket(AF_INET, &a, &al);
+    CHECK(fd >= 0);
+    uint64_t rmax = read_u64("/proc/sys/net/core/rmem_max");
+    uint64_t wmax = read_u64("/proc/sys/net/core/wmem_max");
+    struct rtudp_net_bufs b;
+    struct rtudp_check why = {0, ""};
+    /* 0, 0: only report */
+    CHECK_EQ(rtudp_net_size_buffers(fd, 0, 0, &b, &why), RTUDP_OK);
+    CHECK(b.rcvbuf > 0 && b.sndbuf > 0);
+    CHECK_EQ(b.rmem_max, rmax);
+    CHECK_EQ(b.wmem_max, wmax);
+    uint64_t want = 2 * (rmax > wmax ? rmax : wmax) + 4096; /* above both maxima */
+    CHECK_EQ(rtudp_net_size_buffers(fd, want, want, &b, &why), RTUDP_OK);
+    int admin = !b.rcv_limited;
+    printf("# buffers: asked %llu, got rcv %llu snd %llu (rmem_max %llu wmem_max %llu)%s\n",
+           (unsigned long long)want, (unsigned long long)b.rcvbuf, (unsigned long long)b.sndbuf,
+           (unsigned long long)rmax, (unsigned long long)wmax,
+           admin ? " with CAP_NET_ADMIN" : "");
+    if (admin) { /* FORCE: the kernel doubles what it is given */
+        CHECK_EQ(b.rcvbuf, 2 * want);
+        CHECK_EQ(b.sndbuf, 2 * want);
+        CHECK(!b.snd_limited);
+    }
+    /* a huge request is capped by the kernel, not an error */
+    CHECK_EQ(rtudp_net_size_buffers(fd, UINT64_MAX, 0, &b, &why), RTUDP_OK);
+    CHECK(b.rcvbuf > 0);
+    CHECK_EQ(rtudp_net_size_buffers(-1, 1, 1, &b, &why), RTUDP_EINVAL);
+    CHECK(strstr(why.msg, "fd -1") != NULL);
+
+    /* without CAP_NET_ADMIN: clipped at the sysctl and said so */
+    if (!drop_net_admin()) {
+        printf("# buffers: cannot drop CAP_NET_ADMIN (%s); limited path not tested\n",
+               strerror(errno));
+    } else {
+        int fd2 = lo_socket(AF_INET, &a, &al);
+        CHECK(fd2 >= 0);
+        CHECK_EQ(rtudp_net_size_buffers(fd2, want, want, &b, &why), RTUDP_OK);
+        CHECK(b.rcv_limited && b.snd_limited);
+        CHECK_EQ(b.rcvbuf, 2 * rmax);
+        CHECK_EQ(b.sndbuf, 2 * wmax);
+        /* below the maximum: not limited */
+        CHECK_EQ(rtudp_net_size_buffers(fd2, rmax / 2, wmax / 2, &b, &why), RTUDP_OK);
+        CHECK(!b.rcv_limited && !b.snd_limited);
+        CHECK_EQ(b.rcvbuf, rmax / 2 * 2);
+        close(fd2);
+    }
+    close(fd);
+}
+
+static void fresh_bracket(int64_t *off, int64_t *half)
+{
+    struct timespec x, y, z;
+    clock_gettime(CLOCK_MONOTONIC, &x);
+    clock_gettime(CLOCK_REALTIME, &y);
+    clock_gettime(CLOCK_MONOTONIC, &z);
+    int64_t a = (int64_t)x.tv_sec * 1000000000 + x.tv_nsec;
+    int64_t r = (int64_t)y.tv_sec * 1000000000 + y.tv_nsec;
+    int64_t b = (int64_t)z.tv_sec * 1000000000 + z.tv_nsec;
+    *off = r - (a + b) / 2;
+    *half = (b - a + 1) / 2 + 1;
+}
+
+static void test_clockmap(void)
+{
+    struct rtudp_clockmap m;
+    rtudp_clockmap_init(&m);
+    CHECK_EQ(m.refreshes, 1);
+    printf("# clockmap: bound %lld ns\n", (long long)m.bound_ns);
+    CHECK_IN(m.bound_ns, 1, 1000000); /* a VM exit may widen it, but not to 1 ms 5 times */
+    for (int i = 0; i < 100; i++) {
+        int64_t off, half;
+        fresh_bracket(&off, &half);
+        long long diff = (long long)(off - m.offset_ns);
+        CHECK_IN(diff, -(m.bound_ns + half), m.bound_ns + half);
+    }
+    /* conversion of a REALTIME read taken between two MONOTONIC reads */
+    struct timespec r;
+    int64_t a = now_ns();
+    clock_gettime(CLOCK_REALTIME, &r);
+    int64_t b = now_ns();
+    int64_t mono = rtudp_clockmap_to_mono(&m, (int64_t)r.tv_sec * 1000000000 + r.tv_nsec);
+    CHECK_IN(mono, a - m.bound_ns, b + m.bound_ns);
+    /* refresh is rate limited unless forced */
+    CHECK_EQ(rtudp_clockmap_refresh(&m, 0, 0), 0);
+    CHECK_EQ(rtudp_clockmap_refresh(&m, now_ns() + RTUDP_CLOCKMAP_MAX_AGE_NS + 1, 0), 1);
+    CHECK_EQ(rtudp_clockmap_refresh(&m, 0, 1), 1);
+    CHECK_EQ(m.refreshes, 3);
+    /* the shared map is measured on first use */
+    struct rtudp_clockmap *g = rtudp_net_clockmap();
+    CHECK(g && g->refreshes >= 1);
+    int64_t off, half;
+    fresh_bracket(&off, &half);
+    CHECK_IN(off - g->offset_ns, -(g->bound_ns + half), g->bound_ns + half);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+#define TIMING_N 10000
+#define TIMING_BATCH 16
+
+/* what the kernel gives here: prints median / p99 of (TX stamp - sent_ns) and
+ * (rx_ns - TX stamp); checks only that every packet got both stamps in order */
+static void test_loopback_timing(void)
+{
+    struct sockaddr_storage ta, ra;
+    socklen_t tl, rl;
+    int tx = lo_socket(AF_INET, &ta, &tl), rx = lo_socket(AF_INET, &ra, &rl);
+    CHECK(tx >= 0 && rx >= 0);
+    setup_ok(tx);
+    setup_ok(rx);
+    big_buffers(tx);
+    big_buffers(rx);
+    int64_t *sent = malloc(TIMING_N * sizeof *sent), *txs = malloc(TIMING_N * sizeof *txs);
+    int64_t *rxs = malloc(TIMING_N * sizeof *rxs);
+    int64_t *d1 = malloc(TIMING_N * sizeof *d1), *d2 = malloc(TIMING_N * sizeof *d2);
+    CHECK(sent && txs && rxs && d1 && d2);
+    for (unsigned i = 0; i < TIMING_N; i++)
+        txs[i] = rxs[i] = INT64_MIN;
+    struct stamps *s = calloc(1, sizeof *s);
+    CHECK(s);
+    uint8_t payload[64] = {0};
+    uint8_t in[TIMING_BATCH][64];
+    struct rtudp_rx_pkt rp[TIMING_BATCH];
+    memset(rp, 0, sizeof rp);
+    unsigned got_rx = 0, got_tx = 0;
+    for (unsigned base = 0; base < TIMING_N; base++) {
+        /* one packet per call, as a timed send mostly is */
+        struct rtudp_tx_pkt tp = {.data = payload, .len = sizeof payload};
+        memcpy(payload, &base, sizeof base);
+        CHECK_EQ(rtudp_net_send_batch(tx, &tp, 1, (struct sockaddr *)&ra, rl), 1);
+        CHECK_EQ(tp.tskey, base);
+        sent[base] = tp.sent_ns;
+        if (base % TIMING_BATCH == TIMING_BATCH - 1 || base == TIMING_N - 1) {
+            int64_t deadline = now_ns() + WAIT_NS;
+            while (got_rx <= base) {
+                for (unsigned i = 0; i < TIMING_BATCH; i++) {
+                    rp[i].buf = in[i];
+                    rp[i].cap = sizeof in[i];
+                }
+                int r = rtudp_net_recv_batch(rx, rp, TIMING_BATCH);
+                CHECK(r >= 0);
+                for (int i = 0; i < r; i++) {
+                    unsigned k;
+                    memcpy(&k, in[i], sizeof k);
+                    CHECK(k < TIMING_N);
+                    CHECK(rp[i].flags & RTUDP_RX_KERNEL_TS);
+                    rxs[k] = rp[i].rx_ns;
+                    got_rx++;
+                }
+                if (got_rx <= base)
+                    CHECK(wait_ready(rx, POLLIN, deadline));
+            }
+            while (got_tx <= base) {
+                s->n = 0;
+                CHECK(rtudp_net_read_tx_stamps(tx, stamp_cb, s) >= 0);
+                for (unsigned i = 0; i < s->n; i++) {
+                    CHECK(s->key[i] < TIMING_N);
+                    txs[s->key[i]] = s->ns[i];
+                    got_tx++;
+                }
+                if (got_tx <= base)
+                    CHECK(wait_ready(tx, 0, deadline));
+            }
+        }
+    }
+    CHECK_EQ(got_rx, TIMING_N);
+    CHECK_EQ(got_tx, TIMING_N);
+    int64_t bound = rtudp_net_clockmap()->bound_ns;
+    for (unsigned i = 0; i < TIMING_N; i++) {
+        CHECK(txs[i] != INT64_MIN && rxs[i] != INT64_MIN);
+        d1[i] = txs[i] - sent[i];
+        d2[i] = rxs[i] - txs[i];
+        CHECK(d1[i] <= bound + 1000);
+        CHECK(d2[i] >= -2 * bound);
+    }
+    qsort(d1, TIMING_N, sizeof *d1, cmp_i64);
+    qsort(d2, TIMING_N, sizeof *d2, cmp_i64);
+    printf("# loopback, %d packets of 64 B, one per sendmmsg: TX stamp - sent_ns: median %lld "
+           "ns, p1 %lld, p99 %lld; rx_ns - TX stamp: median %lld ns, p99 %lld (clock map "
+           "bound %lld ns)\n",
+           TIMING_N, (long long)d1[TIMING_N / 2], (long long)d1[TIMING_N / 100],
+           (long long)d1[TIMING_N * 99 / 100], (long long)d2[TIMING_N / 2],
+           (long long)d2[TIMING_N * 99 / 100], (long long)bound);
+    free(s);
+    free(sent);
+    free(txs);
+    free(rxs);
+    free(d1);
+    free(d2);
+    close(tx);
+    close(rx);
+}
+
+/* ------------------------------------------------------------------ main */
+
+struct test {
+    const char *name;
+    void (*fn)(void);
+};
+
+#define T(f) {#f, f}
+static const struct test tests[] = {
+    T(test_setup_caps),
+    T(test_roundtrip_ipv4),
+    T(test_roundtrip_ipv6),
+    T(test_roundtrip_counted),
+    T(test_connected),
+    T(test_truncation),
+    T(test_partial_send),
+    T(test_partial_send_counted),
+    T(test_drop_count),
+    T(test_hw_on_loopback),
+    T(test_buffers),
+    T(test_clockmap),
+    T(test_loopback_timing),
+};
+
+static bool selected(const char *name, int argc, char **argv, int first)
+{
+    if (first >= argc)
+        return true;
+    for (int i = first; i < argc; i++)
+        if (strstr(name, argv[i]))
+            return true;
+    return false;
+}
+
+static void run_in_process(const struct test *t)
+{
+    g_test = t->name;
+    signal(SIGALRM, on_alarm);
+    alarm(TEST_TIMEOUT_S);
+    t->fn();
+    alarm(0);
+}
+
+int main(int argc, char **argv)
+{
+    int first = 1;
+    bool fork_each = true;
+    if (argc > 1 && strcmp(argv[1], "--no-fork") == 0) {
+        fork_each = false;
+        first = 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int passed = 0, failed = 0;
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        const struct test *t = &tests[i];
+        if (!selected(t->name, argc, argv, first))
+            continue;
+        int64_t t0 = now_ns();
+        bool ok;
+        if (!fork_each) {
+            run_in_process(t);
+            ok = true;
+        } else {
+            fflush(stdout);
+            fflush(stderr);
+            pid_t pid = fork();
+            if (pid < 0) {
+                perror("fork");
+                return 2;
+            }
+            if (pid == 0) {
+                run_in_process(t);
+                fflush(stdout);
+                exit(0); /* exit, not _exit: lets LeakSanitizer check the test */
+            }
+            int status = 0;
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+            if (WIFSIGNALED(status))
+                fprintf(stderr, "%s: killed by signal %d\n", t->name, WTERMSIG(status));
+        }
+        printf("%s %s (%lld ms)\n", ok ? "ok  " : "FAIL", t->name,
+               (long long)((now_ns() - t0) / NS_PER_MS));
+        if (ok)
+            passed++;
+        else
+            failed++;
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
