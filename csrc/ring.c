@@ -20,7 +20,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,7 +35,6 @@
 
 #define TX_HDR ((uint64_t)sizeof(struct rtudp_tx_record))
 #define BC_HDR ((uint64_t)sizeof(struct rtudp_bcast_record))
-#define SEG_HDR ((uint64_t)sizeof(struct rtudp_segment_header))
 #define PAD_MIN ((uint64_t)RTUDP_RECORD_ALIGN) /* a padding record needs only length+type+flags */
 /* the longest run a dead claim can leave: a wrap pad plus the largest record */
 #define MAX_CLAIM_SPAN (2 * align8(TX_HDR + RTUDP_MAX_PAYLOAD))
@@ -60,7 +58,7 @@ int64_t rtudp_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int fail(struct rtudp_check *why, int code, const char *fmt, ...)
+int rtudp_check_set(struct rtudp_check *why, int code, const char *fmt, ...)
 {
     if (why) {
         va_list ap;
@@ -79,7 +77,7 @@ static uint64_t max_payload_for(uint64_t capacity, uint64_t hdr)
     return m < RTUDP_MAX_PAYLOAD ? m : RTUDP_MAX_PAYLOAD;
 }
 
-static bool capacity_ok(uint64_t c)
+bool rtudp_ring_capacity_ok(uint64_t c)
 {
     return is_pow2(c) && c >= RTUDP_RING_MIN_CAPACITY && c <= RTUDP_RING_MAX_CAPACITY;
 }
@@ -159,18 +157,40 @@ static int bell_wait(struct rtudp_doorbell *bell, ready_fn ready, const void *ct
     }
 }
 
-/* ------------------------------------------------------------------ segments */
-
-void *rtudp_map(int fd, uint64_t size, int writable)
+/* Geometry checks shared by both ring kinds; returns RTUDP_OK or fills why. */
+static int check_geometry(const void *mem, uint64_t avail, uint64_t desc_size, uint32_t want_kind,
+                          uint64_t hdr, struct rtudp_check *why)
 {
-    void *p = mmap(NULL, size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (!mem || ((uintptr_t)mem % RTUDP_CACHE_LINE) != 0)
+        return rtudp_check_set(why, RTUDP_EINVAL, "ring address is null or not 64-byte aligned");
+    if (avail < desc_size)
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "ring descriptor needs %llu bytes, only %llu mapped",
+                    (unsigned long long)desc_size, (unsigned long long)avail);
+    /* magic, kind, capacity, max_payload are the first fields of both descriptors */
+    const struct rtudp_mpsc_ring *g = mem;
+    if (g->magic != RTUDP_RING_MAGIC)
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "ring magic 0x%08x, expected 0x%08x", g->magic,
+                    RTUDP_RING_MAGIC);
+    if (g->kind != want_kind)
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "ring kind %u, expected %u", g->kind, want_kind);
+    uint64_t cap = g->capacity;
+    if (!rtudp_ring_capacity_ok(cap))
+        return rtudp_check_set(why, RTUDP_ECORRUPT,
+                    "ring capacity %llu is not a power of two between %llu and %llu",
+                    (unsigned long long)cap, (unsigned long long)RTUDP_RING_MIN_CAPACITY,
+                    (unsigned long long)RTUDP_RING_MAX_CAPACITY);
+    if (cap > avail - desc_size)
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "ring capacity %llu needs %llu bytes, only %llu mapped",
+                    (unsigned long long)cap, (unsigned long long)(cap + desc_size),
+                    (unsigned long long)avail);
+    if (g->max_payload != max_payload_for(cap, hdr))
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "ring max_payload %llu, expected %llu for capacity %llu",
+                    (unsigned long long)g->max_payload,
+                    (unsigned long long)max_payload_for(cap, hdr), (unsigned long long)cap);
+    return RTUDP_OK;
 }
 
-int rtudp_unmap(void *base, uint64_t size)
-{
-    return munmap(base, size) == 0 ? RTUDP_OK : RTUDP_ESYS;
-}
+/* ------------------------------------------------------------------ MPSC: setup */
 
 uint64_t rtudp_mpsc_footprint(uint64_t capacity)
 {
@@ -182,148 +202,10 @@ uint64_t rtudp_bcast_footprint(uint64_t capacity)
     return sizeof(struct rtudp_bcast_ring) + capacity;
 }
 
-uint64_t rtudp_ring_segment_size(uint32_t ring_kind, uint64_t capacity)
-{
-    if (!capacity_ok(capacity))
-        return 0;
-    if (ring_kind == RTUDP_RING_MPSC)
-        return SEG_HDR + rtudp_mpsc_footprint(capacity);
-    if (ring_kind == RTUDP_RING_BROADCAST)
-        return SEG_HDR + rtudp_bcast_footprint(capacity);
-    return 0;
-}
-
-int rtudp_ring_segment_init(void *base, uint64_t size, uint32_t ring_kind, uint64_t capacity,
-                            struct rtudp_check *why)
-{
-    if (!capacity_ok(capacity))
-        return fail(why, RTUDP_EINVAL,
-                    "capacity %llu is not a power of two between %llu and %llu bytes",
-                    (unsigned long long)capacity, (unsigned long long)RTUDP_RING_MIN_CAPACITY,
-                    (unsigned long long)RTUDP_RING_MAX_CAPACITY);
-    uint64_t want = rtudp_ring_segment_size(ring_kind, capacity);
-    if (want == 0)
-        return fail(why, RTUDP_EINVAL, "unknown ring kind %u", ring_kind);
-    if (size != want)
-        return fail(why, RTUDP_EINVAL, "segment is %llu bytes, a ring of capacity %llu needs %llu",
-                    (unsigned long long)size, (unsigned long long)capacity,
-                    (unsigned long long)want);
-    struct rtudp_segment_header *h = base;
-    memset(base, 0, SEG_HDR);
-    h->layout_version = RTUDP_LAYOUT_VERSION;
-    h->kind = RTUDP_SEG_RING;
-    h->total_size = size;
-    h->header_size = SEG_HDR;
-    h->creator_pid = (uint32_t)getpid();
-    h->ring_count = 1;
-    h->created_ns = rtudp_now_ns();
-    h->ring_offset[0] = SEG_HDR;
-    void *ring = (uint8_t *)base + SEG_HDR;
-    int rc = ring_kind == RTUDP_RING_MPSC ? rtudp_mpsc_init(ring, capacity)
-                                          : rtudp_bcast_init(ring, capacity);
-    if (rc != RTUDP_OK)
-        return fail(why, rc, "ring init failed");
-    /* the magic goes last: an attacher that sees it sees a complete segment */
-    store_release(&h->magic, (uint64_t)RTUDP_SEG_MAGIC);
-    return RTUDP_OK;
-}
-
-int rtudp_ring_segment_validate(void *base, uint64_t size, uint32_t *ring_kind, void **ring,
-                                uint64_t *ring_avail, struct rtudp_check *why)
-{
-    if (!base)
-        return fail(why, RTUDP_EINVAL, "segment is not mapped");
-    if (size < SEG_HDR)
-        return fail(why, RTUDP_ECORRUPT, "segment is %llu bytes, smaller than its %llu-byte header",
-                    (unsigned long long)size, (unsigned long long)SEG_HDR);
-    const struct rtudp_segment_header *h = base;
-    uint64_t magic = load_acquire(&h->magic);
-    if (magic != RTUDP_SEG_MAGIC)
-        return fail(why, RTUDP_ECORRUPT,
-                    "bad magic 0x%016llx (expected 0x%016llx): not an rtudp segment, "
-                    "or not initialised yet",
-                    (unsigned long long)magic, (unsigned long long)RTUDP_SEG_MAGIC);
-    if (h->layout_version != RTUDP_LAYOUT_VERSION)
-        return fail(why, RTUDP_ECORRUPT, "layout version %u, this build reads version %d",
-                    h->layout_version, RTUDP_LAYOUT_VERSION);
-    if (h->total_size != size)
-        return fail(why, RTUDP_ECORRUPT,
-                    "header says %llu bytes but the segment has %llu (truncated or resized)",
-                    (unsigned long long)h->total_size, (unsigned long long)size);
-    if (h->header_size != SEG_HDR)
-        return fail(why, RTUDP_ECORRUPT, "header size %llu, expected %llu",
-                    (unsigned long long)h->header_size, (unsigned long long)SEG_HDR);
-    if (h->kind != RTUDP_SEG_RING)
-        return fail(why, RTUDP_ECORRUPT, "segment kind %u is not a ring segment (%d)", h->kind,
-                    RTUDP_SEG_RING);
-    if (h->ring_count != 1)
-        return fail(why, RTUDP_ECORRUPT, "ring segment lists %u rings, expected 1", h->ring_count);
-    uint64_t off = h->ring_offset[0];
-    if (off < SEG_HDR || off % RTUDP_CACHE_LINE != 0 || off > size - 8)
-        return fail(why, RTUDP_ECORRUPT, "ring offset %llu is outside the %llu-byte segment or misaligned",
-                    (unsigned long long)off, (unsigned long long)size);
-    void *mem = (uint8_t *)base + off;
-    uint32_t kind = ((const struct rtudp_mpsc_ring *)mem)->kind;
-    int rc;
-    if (kind == RTUDP_RING_MPSC) {
-        struct rtudp_mpsc m;
-        rc = rtudp_mpsc_attach(&m, mem, size - off, why);
-    } else if (kind == RTUDP_RING_BROADCAST) {
-        struct rtudp_bcast b;
-        rc = rtudp_bcast_attach(&b, mem, size - off, why);
-    } else {
-        return fail(why, RTUDP_ECORRUPT, "ring kind %u is neither MPSC (%d) nor broadcast (%d)",
-                    kind, RTUDP_RING_MPSC, RTUDP_RING_BROADCAST);
-    }
-    if (rc != RTUDP_OK)
-        return rc;
-    if (ring_kind)
-        *ring_kind = kind;
-    if (ring)
-        *ring = mem;
-    if (ring_avail)
-        *ring_avail = size - off;
-    return RTUDP_OK;
-}
-
-/* Geometry checks shared by both ring kinds; returns RTUDP_OK or fills why. */
-static int check_geometry(const void *mem, uint64_t avail, uint64_t desc_size, uint32_t want_kind,
-                          uint64_t hdr, struct rtudp_check *why)
-{
-    if (!mem || ((uintptr_t)mem % RTUDP_CACHE_LINE) != 0)
-        return fail(why, RTUDP_EINVAL, "ring address is null or not 64-byte aligned");
-    if (avail < desc_size)
-        return fail(why, RTUDP_ECORRUPT, "ring descriptor needs %llu bytes, only %llu mapped",
-                    (unsigned long long)desc_size, (unsigned long long)avail);
-    /* magic, kind, capacity, max_payload are the first fields of both descriptors */
-    const struct rtudp_mpsc_ring *g = mem;
-    if (g->magic != RTUDP_RING_MAGIC)
-        return fail(why, RTUDP_ECORRUPT, "ring magic 0x%08x, expected 0x%08x", g->magic,
-                    RTUDP_RING_MAGIC);
-    if (g->kind != want_kind)
-        return fail(why, RTUDP_ECORRUPT, "ring kind %u, expected %u", g->kind, want_kind);
-    uint64_t cap = g->capacity;
-    if (!capacity_ok(cap))
-        return fail(why, RTUDP_ECORRUPT,
-                    "ring capacity %llu is not a power of two between %llu and %llu",
-                    (unsigned long long)cap, (unsigned long long)RTUDP_RING_MIN_CAPACITY,
-                    (unsigned long long)RTUDP_RING_MAX_CAPACITY);
-    if (cap > avail - desc_size)
-        return fail(why, RTUDP_ECORRUPT, "ring capacity %llu needs %llu bytes, only %llu mapped",
-                    (unsigned long long)cap, (unsigned long long)(cap + desc_size),
-                    (unsigned long long)avail);
-    if (g->max_payload != max_payload_for(cap, hdr))
-        return fail(why, RTUDP_ECORRUPT, "ring max_payload %llu, expected %llu for capacity %llu",
-                    (unsigned long long)g->max_payload,
-                    (unsigned long long)max_payload_for(cap, hdr), (unsigned long long)cap);
-    return RTUDP_OK;
-}
-
-/* ------------------------------------------------------------------ MPSC: setup */
 
 int rtudp_mpsc_init(struct rtudp_mpsc_ring *r, uint64_t capacity)
 {
-    if (!r || !capacity_ok(capacity))
+    if (!r || !rtudp_ring_capacity_ok(capacity))
         return RTUDP_EINVAL;
     memset(r, 0, rtudp_mpsc_footprint(capacity));
     r->kind = RTUDP_RING_MPSC;
@@ -343,7 +225,7 @@ int rtudp_mpsc_attach(struct rtudp_mpsc *m, void *mem, uint64_t avail, struct rt
     uint64_t cap = r->capacity;
     uint64_t head = load_acquire(&r->head), tail = load_acquire(&r->tail);
     if (head % RTUDP_RECORD_ALIGN || tail % RTUDP_RECORD_ALIGN || tail - head > cap)
-        return fail(why, RTUDP_ECORRUPT, "ring positions head %llu tail %llu do not fit capacity %llu",
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "ring positions head %llu tail %llu do not fit capacity %llu",
                     (unsigned long long)head, (unsigned long long)tail, (unsigned long long)cap);
     m->ring = r;
     m->data = (uint8_t *)mem + sizeof *r;
@@ -821,7 +703,7 @@ int rtudp_mpsc_unblock(struct rtudp_mpsc *m, uint64_t pos, int64_t timeout_ns)
 
 int rtudp_bcast_init(struct rtudp_bcast_ring *r, uint64_t capacity)
 {
-    if (!r || !capacity_ok(capacity))
+    if (!r || !rtudp_ring_capacity_ok(capacity))
         return RTUDP_EINVAL;
     memset(r, 0, rtudp_bcast_footprint(capacity));
     r->kind = RTUDP_RING_BROADCAST;
@@ -842,7 +724,7 @@ int rtudp_bcast_attach(struct rtudp_bcast *b, void *mem, uint64_t avail, struct 
     uint64_t cap = r->capacity;
     uint64_t head = load_acquire(&r->head), tail = load_acquire(&r->tail);
     if (head % RTUDP_RECORD_ALIGN || tail % RTUDP_RECORD_ALIGN || tail - head > cap)
-        return fail(why, RTUDP_ECORRUPT, "ring positions head %llu tail %llu do not fit capacity %llu",
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "ring positions head %llu tail %llu do not fit capacity %llu",
                     (unsigned long long)head, (unsigned long long)tail, (unsigned long long)cap);
     b->ring = r;
     b->data = (uint8_t *)mem + sizeof *r;

@@ -10,6 +10,8 @@
 #ifndef RTUDP_RING_H
 #define RTUDP_RING_H
 
+#include <stdbool.h>
+
 #include "rtudp_shm.h"
 
 /* BEGIN CDEF */
@@ -63,17 +65,6 @@ struct rtudp_bcast_reader {
 };
 
 int64_t rtudp_now_ns(void);     /* CLOCK_MONOTONIC */
-
-/* ---- segments ---- */
-void *rtudp_map(int fd, uint64_t size, int writable);
-int rtudp_unmap(void *base, uint64_t size);
-uint64_t rtudp_ring_segment_size(uint32_t ring_kind, uint64_t capacity);
-int rtudp_ring_segment_init(void *base, uint64_t size, uint32_t ring_kind, uint64_t capacity,
-                            struct rtudp_check *why);
-/* validate a ring segment of `size` mapped bytes (header and ring geometry); on
- * success *ring points at the ring and *ring_avail is the bytes from there to the end */
-int rtudp_ring_segment_validate(void *base, uint64_t size, uint32_t *ring_kind, void **ring,
-                                uint64_t *ring_avail, struct rtudp_check *why);
 
 /* ---- MPSC ring ---- */
 uint64_t rtudp_mpsc_footprint(uint64_t capacity);
@@ -143,6 +134,13 @@ int64_t rtudp_bcast_read_many(struct rtudp_bcast *r, struct rtudp_bcast_reader *
 int rtudp_bcast_wait(struct rtudp_bcast *r, struct rtudp_bcast_reader *rd,
                      int64_t deadline_ns, int64_t spin_ns);
 /* END CDEF */
+
+/* a power of two between RTUDP_RING_MIN_CAPACITY and RTUDP_RING_MAX_CAPACITY */
+bool rtudp_ring_capacity_ok(uint64_t capacity);
+
+/* fill why (code + printf-style message naming the bad value); returns code */
+int rtudp_check_set(struct rtudp_check *why, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * The consumer's general form (C only): hand up to max_n records to `sink` in ring

@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ring.h"
+#include "segment.h"
 #ifdef RTUDP_TEST_BENCH
 #include "ring_bench.h"
 #endif

@@ -1,0 +1,47 @@
+/*
+ * segment.h - whole segments: map them, and create or validate each kind.
+ *
+ *   /rtudp.<name>            RTUDP_SEG_RING     one ring (tests, tools)
+ *   /rtudp.<pool>            RTUDP_SEG_CONTROL  struct rtudp_control
+ *   /rtudp.<pool>.<channel>  RTUDP_SEG_CHANNEL  header, channel block, TX ring, RX ring
+ *
+ * Creators fill what they own (e.g. the channel block's configuration) in the
+ * zero-filled memory first, then call *_init, which publishes the magic last: an
+ * attacher that sees the magic sees a complete segment.  Validators check every
+ * offset and size against the mapped size before anything else is read.
+ */
+#ifndef RTUDP_SEGMENT_H
+#define RTUDP_SEGMENT_H
+
+#include "ring.h"
+
+/* BEGIN CDEF */
+void *rtudp_map(int fd, uint64_t size, int writable);
+int rtudp_unmap(void *base, uint64_t size);
+/* magic, version, total size == size, header size, kind */
+int rtudp_segment_check_header(const void *base, uint64_t size, uint32_t kind,
+                               struct rtudp_check *why);
+
+uint64_t rtudp_ring_segment_size(uint32_t ring_kind, uint64_t capacity);
+int rtudp_ring_segment_init(void *base, uint64_t size, uint32_t ring_kind, uint64_t capacity,
+                            struct rtudp_check *why);
+/* validate a ring segment of `size` mapped bytes (header and ring geometry); on
+ * success *ring points at the ring and *ring_avail is the bytes from there to the end */
+int rtudp_ring_segment_validate(void *base, uint64_t size, uint32_t *ring_kind, void **ring,
+                                uint64_t *ring_avail, struct rtudp_check *why);
+
+uint64_t rtudp_control_segment_size(void);
+int rtudp_control_init(void *base, uint64_t size, struct rtudp_check *why);
+int rtudp_control_validate(void *base, uint64_t size, struct rtudp_check *why);
+
+/* 0 if a capacity is not a power of two in range */
+uint64_t rtudp_channel_segment_size(uint64_t tx_capacity, uint64_t rx_capacity);
+int rtudp_channel_segment_init(void *base, uint64_t size, uint64_t tx_capacity,
+                               uint64_t rx_capacity, struct rtudp_check *why);
+/* on success: the block, and each ring's memory and bytes available from there */
+int rtudp_channel_segment_validate(void *base, uint64_t size, struct rtudp_channel_block **block,
+                                   void **tx, uint64_t *tx_avail, void **rx, uint64_t *rx_avail,
+                                   struct rtudp_check *why);
+/* END CDEF */
+
+#endif /* RTUDP_SEGMENT_H */
