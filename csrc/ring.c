@@ -108,7 +108,7 @@ static int futex_wait_until(uint32_t *word, uint32_t expected, int64_t deadline_
 }
 
 /* Wake sleepers, and only make the system call if someone sleeps. */
-static void bell_ring(struct rtudp_doorbell *bell)
+void rtudp_bell_ring(struct rtudp_doorbell *bell)
 {
     /* pairs with the fence in bell_wait: either the waiter sees our data, or we
      * see its waiters count */
@@ -119,11 +119,9 @@ static void bell_ring(struct rtudp_doorbell *bell)
     }
 }
 
-typedef bool (*ready_fn)(const void *ctx);
-
 /* Spin up to spin_ns (never past the deadline), then park on the futex. */
-static int bell_wait(struct rtudp_doorbell *bell, ready_fn ready, const void *ctx,
-                     int64_t deadline_ns, int64_t spin_ns)
+int rtudp_bell_wait(struct rtudp_doorbell *bell, rtudp_ready_fn ready, const void *ctx,
+                    int64_t deadline_ns, int64_t spin_ns)
 {
     if (ready(ctx))
         return RTUDP_OK;
@@ -333,7 +331,7 @@ int rtudp_mpsc_commit(struct rtudp_mpsc *m, uint64_t pos, int64_t send_at_ns, ui
 {
     int rc = commit_quiet(m, pos, send_at_ns, flags);
     if (rc == RTUDP_OK)
-        bell_ring(&m->ring->data_bell);
+        rtudp_bell_ring(&m->ring->data_bell);
     return rc;
 }
 
@@ -353,7 +351,7 @@ int rtudp_mpsc_try_put_quiet(struct rtudp_mpsc *m, const void *data, uint32_t le
 
 void rtudp_mpsc_wake(struct rtudp_mpsc *m)
 {
-    bell_ring(&m->ring->data_bell);
+    rtudp_bell_ring(&m->ring->data_bell);
 }
 
 int rtudp_mpsc_try_put(struct rtudp_mpsc *m, const void *data, uint32_t len,
@@ -361,7 +359,7 @@ int rtudp_mpsc_try_put(struct rtudp_mpsc *m, const void *data, uint32_t len,
 {
     int rc = rtudp_mpsc_try_put_quiet(m, data, len, send_at_ns, flags);
     if (rc == RTUDP_OK)
-        bell_ring(&m->ring->data_bell);
+        rtudp_bell_ring(&m->ring->data_bell);
     return rc;
 }
 
@@ -395,7 +393,7 @@ static int put_one(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t
                 memcpy(rtudp_mpsc_claim_payload(m, pos), data, len);
             rc = commit_quiet(m, pos, send_at_ns, flags);
             if (rc == RTUDP_OK && ring_now)
-                bell_ring(&m->ring->data_bell);
+                rtudp_bell_ring(&m->ring->data_bell);
             return rc;
         }
         if (rc != RTUDP_EFULL)
@@ -408,9 +406,9 @@ static int put_one(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t
          * that says "room" while the claim says "full" must not spin forever */
         if (rtudp_now_ns() >= deadline_ns)
             return RTUDP_ETIMEDOUT;
-        bell_ring(&m->ring->data_bell);
+        rtudp_bell_ring(&m->ring->data_bell);
         struct space_ctx ctx = {m, align8(TX_HDR + len)};
-        rc = bell_wait(&m->ring->space_bell, mpsc_has_space, &ctx, deadline_ns, spin_ns);
+        rc = rtudp_bell_wait(&m->ring->space_bell, mpsc_has_space, &ctx, deadline_ns, spin_ns);
         if (rc != RTUDP_OK)
             return rc;
     }
@@ -437,7 +435,7 @@ int64_t rtudp_mpsc_put_many(struct rtudp_mpsc *m, const uint8_t *data, const uin
         packed += lens[i];
     }
     if (i)
-        bell_ring(&m->ring->data_bell);
+        rtudp_bell_ring(&m->ring->data_bell);
     return i ? (int64_t)i : rc;
 }
 
@@ -516,7 +514,7 @@ int rtudp_mpsc_release(struct rtudp_mpsc *m, uint64_t upto)
     if (n > first)
         memset(m->data, 0, n - first);
     store_release(&r->head, upto);
-    bell_ring(&r->space_bell);
+    rtudp_bell_ring(&r->space_bell);
     return RTUDP_OK;
 }
 
@@ -636,7 +634,7 @@ static bool mpsc_readable(const void *ctx)
 int rtudp_mpsc_wait_at(struct rtudp_mpsc *m, uint64_t cursor, int64_t deadline_ns, int64_t spin_ns)
 {
     struct readable_ctx ctx = {m, cursor};
-    return bell_wait(&m->ring->data_bell, mpsc_readable, &ctx, deadline_ns, spin_ns);
+    return rtudp_bell_wait(&m->ring->data_bell, mpsc_readable, &ctx, deadline_ns, spin_ns);
 }
 
 int rtudp_mpsc_wait(struct rtudp_mpsc *m, int64_t deadline_ns, int64_t spin_ns)
@@ -695,7 +693,7 @@ int rtudp_mpsc_unblock(struct rtudp_mpsc *m, uint64_t pos, int64_t timeout_ns)
         return 0; /* the producer committed after all */
     bump(&r->unblocked_claims, 1);
     store_relaxed(&r->stuck_since_ns, (int64_t)0);
-    bell_ring(&r->data_bell);
+    rtudp_bell_ring(&r->data_bell);
     return 1;
 }
 
@@ -804,7 +802,7 @@ static void bcast_publish(struct rtudp_bcast *b, uint64_t tail, uint64_t seq, ui
     store_release(&r->tail, tail);
     bump(&r->records_written, n);
     bump(&r->bytes_written, bytes);
-    bell_ring(&r->bell);
+    rtudp_bell_ring(&r->bell);
 }
 
 int rtudp_bcast_write(struct rtudp_bcast *b, const void *data, uint32_t len, uint16_t flags,
@@ -1031,5 +1029,5 @@ int rtudp_bcast_wait(struct rtudp_bcast *b, struct rtudp_bcast_reader *rd, int64
                      int64_t spin_ns)
 {
     struct bcast_ctx ctx = {b, rd};
-    return bell_wait(&b->ring->bell, bcast_readable, &ctx, deadline_ns, spin_ns);
+    return rtudp_bell_wait(&b->ring->bell, bcast_readable, &ctx, deadline_ns, spin_ns);
 }

@@ -66,6 +66,10 @@ struct rtudp_bcast_reader {
 
 int64_t rtudp_now_ns(void);     /* CLOCK_MONOTONIC */
 
+/* ---- doorbells ---- */
+/* wake whoever sleeps on bell (no system call when nobody does) */
+void rtudp_bell_ring(struct rtudp_doorbell *bell);
+
 /* ---- MPSC ring ---- */
 uint64_t rtudp_mpsc_footprint(uint64_t capacity);
 int rtudp_mpsc_init(struct rtudp_mpsc_ring *r, uint64_t capacity);
@@ -137,6 +141,13 @@ int rtudp_bcast_wait(struct rtudp_bcast *r, struct rtudp_bcast_reader *rd,
 
 /* a power of two between RTUDP_RING_MIN_CAPACITY and RTUDP_RING_MAX_CAPACITY */
 bool rtudp_ring_capacity_ok(uint64_t capacity);
+
+/* Wait until ready(ctx), spinning up to spin_ns, then sleeping on the bell until the
+ * absolute CLOCK_MONOTONIC deadline (INT64_MAX = forever): RTUDP_OK, RTUDP_ETIMEDOUT,
+ * RTUDP_EINTR or RTUDP_ESYS.  Whoever makes ready() true must rtudp_bell_ring(). */
+typedef bool (*rtudp_ready_fn)(const void *ctx);
+int rtudp_bell_wait(struct rtudp_doorbell *bell, rtudp_ready_fn ready, const void *ctx,
+                    int64_t deadline_ns, int64_t spin_ns);
 
 /* fill why (code + printf-style message naming the bad value); returns code */
 int rtudp_check_set(struct rtudp_check *why, int code, const char *fmt, ...)

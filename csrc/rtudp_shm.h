@@ -328,14 +328,15 @@ struct rtudp_rx_meta {
 /* ---------------------------------------------------------------- supervisor <-> worker */
 
 /*
- * Messages on the worker's command socket (SOCK_SEQPACKET, the worker's fd 3).
- * RTUDP_CMD_ADD carries the channel's bound socket as SCM_RIGHTS; the worker
- * answers every command with a reply of the same op and slot.
+ * Messages on the worker's command socket (SOCK_SEQPACKET; its fd number is the
+ * worker's --cmd-fd argument).  RTUDP_CMD_ADD carries the channel's bound socket as
+ * SCM_RIGHTS; the worker answers every command with a reply of the same op and
+ * slot.  The supervisor rings the worker's bell after sending, since the worker may
+ * be parked on it.
  */
 #define RTUDP_CMD_ADD 1
 #define RTUDP_CMD_REMOVE 2
 #define RTUDP_CMD_STOP 3
-#define RTUDP_WORKER_FD 3
 
 struct rtudp_cmd {
     uint32_t op;                                   /* RTUDP_CMD_* */
