@@ -34,80 +34,11 @@
 
 #include "netio.h"
 
-/* ------------------------------------------------------------------ harness */
-
-static const char *volatile g_test = "?";
-static const char *volatile g_step = "";
-static _Thread_local int g_caller;
-
 #define TEST_TIMEOUT_S 20u
-
-static void die(void)
-{
-    fflush(stdout);
-    fflush(stderr);
-    _exit(1);
-}
-
-static void check_failed(const char *file, int line, const char *what)
-{
-    if (g_caller)
-        fprintf(stderr, "%s:%d: [%s, helper called from line %d] CHECK failed: %s\n", file, line,
-                g_test, g_caller, what);
-    else
-        fprintf(stderr, "%s:%d: [%s] CHECK failed: %s\n", file, line, g_test, what);
-    die();
-}
-
-#define CHECK(e)                                                                      \
-    do {                                                                              \
-        if (!(e))                                                                     \
-            check_failed(__FILE__, __LINE__, #e);                                     \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                                \
-    do {                                                                              \
-        long long a_ = (long long)(a), b_ = (long long)(b);                           \
-        if (a_ != b_) {                                                               \
-            char m_[256];                                                             \
-            snprintf(m_, sizeof m_, "%s == %s (%lld != %lld)", #a, #b, a_, b_);       \
-            check_failed(__FILE__, __LINE__, m_);                                     \
-        }                                                                             \
-    } while (0)
-
-/* lo <= v <= hi, printing all three */
-#define CHECK_IN(v, lo, hi)                                                           \
-    do {                                                                              \
-        long long v_ = (long long)(v), l_ = (long long)(lo), h_ = (long long)(hi);    \
-        if (v_ < l_ || v_ > h_) {                                                     \
-            char m_[300];                                                             \
-            snprintf(m_, sizeof m_, "%s in [%s, %s] (%lld not in [%lld, %lld])", #v,  \
-                     #lo, #hi, v_, l_, h_);                                           \
-            check_failed(__FILE__, __LINE__, m_);                                     \
-        }                                                                             \
-    } while (0)
-
-#define AT_LINE(call) ((void)(g_caller = __LINE__), (void)(call), (void)(g_caller = 0))
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char a[] = "TIMEOUT in test ";
-    static const char b[] = " at step: ";
-    static const char c[] = "\n";
-    const char *t = g_test, *s = g_step;
-    ssize_t rc = write(2, a, sizeof a - 1);
-    rc = write(2, t, strlen(t));
-    rc = write(2, b, sizeof b - 1);
-    rc = write(2, s, strlen(s));
-    rc = write(2, c, 1);
-    (void)rc;
-    _exit(2);
-}
+#include "harness.h"
 
 /* ------------------------------------------------------------------ helpers */
 
-#define NS_PER_MS 1000000LL
 #define MAX_DGRAM 65507u /* largest UDP payload over IPv4 */
 #define WAIT_NS (2000 * NS_PER_MS)
 
@@ -919,12 +850,7 @@ static void test_loopback_timing(void)
 
 /* ------------------------------------------------------------------ main */
 
-struct test {
-    const char *name;
-    void (*fn)(void);
-};
 
-#define T(f) {#f, f}
 static const struct test tests[] = {
     T(test_setup_caps),
     T(test_roundtrip_ipv4),
@@ -941,71 +867,4 @@ static const struct test tests[] = {
     T(test_loopback_timing),
 };
 
-static bool selected(const char *name, int argc, char **argv, int first)
-{
-    if (first >= argc)
-        return true;
-    for (int i = first; i < argc; i++)
-        if (strstr(name, argv[i]))
-            return true;
-    return false;
-}
-
-static void run_in_process(const struct test *t)
-{
-    g_test = t->name;
-    signal(SIGALRM, on_alarm);
-    alarm(TEST_TIMEOUT_S);
-    t->fn();
-    alarm(0);
-}
-
-int main(int argc, char **argv)
-{
-    int first = 1;
-    bool fork_each = true;
-    if (argc > 1 && strcmp(argv[1], "--no-fork") == 0) {
-        fork_each = false;
-        first = 2;
-    }
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    int passed = 0, failed = 0;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        const struct test *t = &tests[i];
-        if (!selected(t->name, argc, argv, first))
-            continue;
-        int64_t t0 = now_ns();
-        bool ok;
-        if (!fork_each) {
-            run_in_process(t);
-            ok = true;
-        } else {
-            fflush(stdout);
-            fflush(stderr);
-            pid_t pid = fork();
-            if (pid < 0) {
-                perror("fork");
-                return 2;
-            }
-            if (pid == 0) {
-                run_in_process(t);
-                fflush(stdout);
-                exit(0); /* exit, not _exit: lets LeakSanitizer check the test */
-            }
-            int status = 0;
-            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-            if (WIFSIGNALED(status))
-                fprintf(stderr, "%s: killed by signal %d\n", t->name, WTERMSIG(status));
-        }
-        printf("%s %s (%lld ms)\n", ok ? "ok  " : "FAIL", t->name,
-               (long long)((now_ns() - t0) / NS_PER_MS));
-        if (ok)
-            passed++;
-        else
-            failed++;
-    }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
-}
+HARNESS_MAIN(tests)

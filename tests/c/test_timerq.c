@@ -32,67 +32,10 @@
 #include "ring.h"
 #include "timerq.h"
 
-/* ------------------------------------------------------------------ harness */
-
-static const char *volatile g_test = "?";
-/* line of the test that called the helper now checking (0: none) */
-static _Thread_local int g_caller;
-
-#define TEST_TIMEOUT_S 50u /* a test that takes longer is hung */
-
-static void die(void)
-{
-    fflush(stdout);
-    fflush(stderr);
-    _exit(1); /* not exit(): other threads may still be running */
-}
-
-static void check_failed(const char *file, int line, const char *what)
-{
-    if (g_caller)
-        fprintf(stderr, "%s:%d: [%s, helper called from line %d] CHECK failed: %s\n", file, line,
-                g_test, g_caller, what);
-    else
-        fprintf(stderr, "%s:%d: [%s] CHECK failed: %s\n", file, line, g_test, what);
-    die();
-}
-
-#define CHECK(e)                                                                      \
-    do {                                                                              \
-        if (!(e))                                                                     \
-            check_failed(__FILE__, __LINE__, #e);                                     \
-    } while (0)
-
-/* compares as signed 64-bit (result codes are negative, positions are far below 2^63) */
-#define CHECK_EQ(a, b)                                                                \
-    do {                                                                              \
-        long long a_ = (long long)(a), b_ = (long long)(b);                           \
-        if (a_ != b_) {                                                               \
-            char m_[256];                                                             \
-            snprintf(m_, sizeof m_, "%s == %s (%lld != %lld)", #a, #b, a_, b_);       \
-            check_failed(__FILE__, __LINE__, m_);                                     \
-        }                                                                             \
-    } while (0)
-
-/* helpers that check things say which test line called them */
-#define AT_LINE(call) ((void)(g_caller = __LINE__), (void)(call), (void)(g_caller = 0))
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char a[] = "TIMEOUT in test ";
-    static const char c[] = "\n";
-    const char *t = g_test;
-    ssize_t rc = write(2, a, sizeof a - 1);
-    rc = write(2, t, strlen(t));
-    rc = write(2, c, 1);
-    (void)rc;
-    _exit(2);
-}
+#include "harness.h"
 
 /* ------------------------------------------------------------------ helpers */
 
-#define NS_PER_MS 1000000LL
 
 static uint64_t splitmix64(uint64_t *s)
 {
@@ -1024,12 +967,7 @@ static void test_e2e_ring_threaded(void)
 
 /* ------------------------------------------------------------------ main */
 
-struct test {
-    const char *name;
-    void (*fn)(void);
-};
 
-#define T(f) {#f, f}
 static const struct test tests[] = {
     T(test_timerq_basic),
     T(test_timerq_model_random),
@@ -1042,71 +980,4 @@ static const struct test tests[] = {
     T(test_e2e_ring_threaded),
 };
 
-static bool selected(const char *name, int argc, char **argv, int first)
-{
-    if (first >= argc)
-        return true;
-    for (int i = first; i < argc; i++)
-        if (strstr(name, argv[i]))
-            return true;
-    return false;
-}
-
-static void run_in_process(const struct test *t)
-{
-    g_test = t->name;
-    signal(SIGALRM, on_alarm);
-    alarm(TEST_TIMEOUT_S);
-    t->fn();
-    alarm(0);
-}
-
-int main(int argc, char **argv)
-{
-    int first = 1;
-    bool fork_each = true;
-    if (argc > 1 && strcmp(argv[1], "--no-fork") == 0) {
-        fork_each = false;
-        first = 2;
-    }
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    int passed = 0, failed = 0;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        const struct test *t = &tests[i];
-        if (!selected(t->name, argc, argv, first))
-            continue;
-        int64_t t0 = rtudp_now_ns();
-        bool ok;
-        if (!fork_each) {
-            run_in_process(t);
-            ok = true;
-        } else {
-            fflush(stdout);
-            fflush(stderr);
-            pid_t pid = fork();
-            if (pid < 0) {
-                perror("fork");
-                return 2;
-            }
-            if (pid == 0) {
-                run_in_process(t);
-                fflush(stdout);
-                exit(0); /* exit, not _exit: lets LeakSanitizer check the test */
-            }
-            int status = 0;
-            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-            if (WIFSIGNALED(status))
-                fprintf(stderr, "%s: killed by signal %d\n", t->name, WTERMSIG(status));
-        }
-        printf("%s %s (%lld ms)\n", ok ? "ok  " : "FAIL", t->name,
-               (long long)((rtudp_now_ns() - t0) / NS_PER_MS));
-        if (ok)
-            passed++;
-        else
-            failed++;
-    }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
-}
+HARNESS_MAIN(tests)

@@ -1,0 +1,210 @@
+/*
+ * harness.h - the C tests' tiny framework (no dependencies).
+ *
+ * CHECK() prints file:line and the failing expression and exits non-zero.  Each
+ * test function runs in its own forked child, so one failure (or a crash, or a
+ * hang caught by the watchdog) names its test and the others still run; the last
+ * line is "N passed, M failed" (what tests/test_c_units.py reads) and the exit
+ * status is non-zero unless M is 0.
+ *
+ *   test_x                 run every test
+ *   test_x NAME...         run only the tests whose names contain a NAME
+ *   test_x --no-fork ...   run in-process (for a debugger)
+ *
+ * A test program lists its tests in `static const struct test tests[]` with T()
+ * and ends with HARNESS_MAIN(tests).  Define TEST_TIMEOUT_S before including to
+ * change the per-test watchdog.
+ */
+#ifndef RTUDP_TEST_HARNESS_H
+#define RTUDP_TEST_HARNESS_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef TEST_TIMEOUT_S
+#define TEST_TIMEOUT_S 50u /* a test that takes longer is hung */
+#endif
+#define STEP_TIMEOUT_S 5u  /* bound for a single call that must not block */
+#define NS_PER_MS 1000000LL
+
+static const char *volatile g_test = "?";
+/* what the test is doing now: the watchdog names it when something hangs */
+static const char *volatile g_step = "";
+/* line of the test that called the helper now checking (0: none) */
+static _Thread_local int g_caller;
+
+static inline void die(void)
+{
+    fflush(stdout);
+    fflush(stderr);
+    _exit(1); /* not exit(): other threads may still be running */
+}
+
+static inline void check_failed(const char *file, int line, const char *what)
+{
+    if (g_caller)
+        fprintf(stderr, "%s:%d: [%s, helper called from line %d] CHECK failed: %s\n", file, line,
+                g_test, g_caller, what);
+    else
+        fprintf(stderr, "%s:%d: [%s] CHECK failed: %s\n", file, line, g_test, what);
+    die();
+}
+
+#define CHECK(e)                                                                      \
+    do {                                                                              \
+        if (!(e))                                                                     \
+            check_failed(__FILE__, __LINE__, #e);                                     \
+    } while (0)
+
+/* equality of two integers as 64-bit values (printed signed: result codes are
+ * negative; a uint64_t above 2^63 prints negative but compares exactly) */
+#define CHECK_EQ(a, b)                                                                \
+    do {                                                                              \
+        long long a_ = (long long)(a), b_ = (long long)(b);                           \
+        if (a_ != b_) {                                                               \
+            char m_[256];                                                             \
+            snprintf(m_, sizeof m_, "%s == %s (%lld != %lld)", #a, #b, a_, b_);       \
+            check_failed(__FILE__, __LINE__, m_);                                     \
+        }                                                                             \
+    } while (0)
+
+/* lo <= v <= hi, printing all three */
+#define CHECK_IN(v, lo, hi)                                                           \
+    do {                                                                              \
+        long long v_ = (long long)(v), l_ = (long long)(lo), h_ = (long long)(hi);    \
+        if (v_ < l_ || v_ > h_) {                                                     \
+            char m_[300];                                                             \
+            snprintf(m_, sizeof m_, "%s in [%s, %s] (%lld not in [%lld, %lld])", #v,  \
+                     #lo, #hi, v_, l_, h_);                                           \
+            check_failed(__FILE__, __LINE__, m_);                                     \
+        }                                                                             \
+    } while (0)
+
+/* helpers that check things say which test line called them */
+#define AT_LINE(call) ((void)(g_caller = __LINE__), (void)(call), (void)(g_caller = 0))
+
+static inline void on_alarm(int sig)
+{
+    (void)sig;
+    /* async-signal-safe output only */
+    static const char a[] = "TIMEOUT in test ";
+    static const char b[] = " at step: ";
+    static const char c[] = "\n";
+    const char *t = g_test, *s = g_step;
+    ssize_t rc = write(2, a, sizeof a - 1);
+    rc = write(2, t, strlen(t));
+    rc = write(2, b, sizeof b - 1);
+    rc = write(2, s, strlen(s));
+    rc = write(2, c, 1);
+    (void)rc;
+    _exit(2);
+}
+
+/* Run one call that must return promptly (a hang here is a bug, not slowness). */
+#define BOUNDED(step, stmt)                                                           \
+    do {                                                                              \
+        g_step = (step);                                                              \
+        alarm(STEP_TIMEOUT_S);                                                        \
+        stmt;                                                                         \
+        alarm(TEST_TIMEOUT_S);                                                        \
+        g_step = "";                                                                  \
+    } while (0)
+
+struct test {
+    const char *name;
+    void (*fn)(void);
+};
+
+#define T(f) {#f, f}
+
+static inline int64_t harness_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline bool harness_selected(const char *name, int argc, char **argv, int first)
+{
+    if (first >= argc)
+        return true;
+    for (int i = first; i < argc; i++)
+        if (strstr(name, argv[i]))
+            return true;
+    return false;
+}
+
+static inline void harness_run_in_process(const struct test *t)
+{
+    g_test = t->name;
+    signal(SIGALRM, on_alarm);
+    alarm(TEST_TIMEOUT_S);
+    t->fn();
+    alarm(0);
+}
+
+static inline int harness_main(const struct test *tests, size_t n, int argc, char **argv)
+{
+    int first = 1;
+    bool fork_each = true;
+    if (argc > 1 && strcmp(argv[1], "--no-fork") == 0) {
+        fork_each = false;
+        first = 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int passed = 0, failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct test *t = &tests[i];
+        if (!harness_selected(t->name, argc, argv, first))
+            continue;
+        int64_t t0 = harness_now_ns();
+        bool ok;
+        if (!fork_each) {
+            harness_run_in_process(t);
+            ok = true;
+        } else {
+            fflush(stdout);
+            fflush(stderr);
+            pid_t pid = fork();
+            if (pid < 0) {
+                perror("fork");
+                return 2;
+            }
+            if (pid == 0) {
+                harness_run_in_process(t);
+                fflush(stdout);
+                exit(0); /* exit, not _exit: lets LeakSanitizer check the test */
+            }
+            int status = 0;
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+            if (WIFSIGNALED(status))
+                fprintf(stderr, "%s: killed by signal %d\n", t->name, WTERMSIG(status));
+        }
+        printf("%s %s (%lld ms)\n", ok ? "ok  " : "FAIL", t->name,
+               (long long)((harness_now_ns() - t0) / NS_PER_MS));
+        if (ok)
+            passed++;
+        else
+            failed++;
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
+
+#define HARNESS_MAIN(tests)                                                           \
+    int main(int argc, char **argv)                                                   \
+    {                                                                                 \
+        return harness_main(tests, sizeof(tests) / sizeof((tests)[0]), argc, argv);   \
+    }
+
+#endif /* RTUDP_TEST_HARNESS_H */
