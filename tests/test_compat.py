@@ -1,0 +1,185 @@
+"""RtUDP compatibility API: one test file for every implementation.
+
+Today it runs against ``emulated``; the ``socket`` implementation joins IMPLS
+when it lands on the worker pool.
+"""
+from __future__ import annotations
+
+import random
+import time
+from typing import Iterator
+
+import pytest
+
+import rtudp
+from rtudp.emulated import EmulatedNetwork, Impairment, RtUdpEmulated
+from rtudp.packet_stats import PACKET_STATS_KEYS
+
+IMPLS = ["emulated"]
+_ports = iter(range(20000, 60000, 2))
+
+
+@pytest.fixture
+def net() -> Iterator[EmulatedNetwork]:
+    network = EmulatedNetwork(Impairment(seed=7))
+    yield network
+    network.close()
+
+
+def _pair(impl: str, net: EmulatedNetwork, capacity: int = 1024) -> tuple[RtUdpEmulated, ...]:
+    assert impl == "emulated"
+    p = next(_ports)
+    a = RtUdpEmulated("127.0.0.1", p, "127.0.0.1", p + 1, capacity=capacity, network=net)
+    b = RtUdpEmulated("127.0.0.1", p + 1, "127.0.0.1", p, capacity=capacity, network=net)
+    for end in (a, b):
+        end.init_socket()
+        end.start()
+    return a, b
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_deadline_order_and_stats(impl: str, net: EmulatedNetwork) -> None:
+    a, b = _pair(impl, net)
+    try:
+        base = time.monotonic_ns() + 20_000_000
+        order = list(range(40))
+        random.Random(3).shuffle(order)
+        for i in order:
+            a.send_data(b"%03d" % i, base + i * 500_000)
+        got = b.receive_batch(40, 5_000_000_000)
+        assert [int(d) for d, _ in got] == list(range(40)), "packets left out of deadline order"
+        assert all(t >= base for _, t in got), "a packet arrived before its deadline"
+        stats = a.get_packet_stats()
+        assert list(stats) == list(PACKET_STATS_KEYS)
+        assert stats["n_packets_req"] == stats["n_packets_sent"] == 40
+        assert stats["n_immediate_packets"] == 0
+        assert sum(stats["histogram"]["counts"]) == 40
+        assert 0 <= stats["min_latency_ns"] <= stats["p50_latency_ns"] <= stats["max_latency_ns"]
+        assert stats["max_latency_ns"] < 1_000_000_000  # loose: a loaded CI machine passes
+        assert list(b.get_packet_stats()) == list(PACKET_STATS_KEYS)
+        assert b.get_packet_stats()["n_packets_rec"] == 40
+        a.send_data(b"now")  # None = now
+        assert b.receive_data(2_000_000_000)[0] == b"now"
+        assert a.get_packet_stats()["n_immediate_packets"] == 1
+    finally:
+        a.close_socket()
+        b.close_socket()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_back_pressure_not_silent_drop(impl: str, net: EmulatedNetwork) -> None:
+    a, b = _pair(impl, net, capacity=8)
+    try:
+        a.stop()  # nothing leaves: the queue fills
+        far = time.monotonic_ns() + 10**9
+        for i in range(8):
+            a.send_data(b"%d" % i, far)
+        with pytest.raises(rtudp.BackPressureError):
+            a.send_data(b"overflow", far)
+        assert a.get_send_length() == 8
+        assert a.get_packet_stats()["n_packets_req"] == 8
+        a.purge()
+        assert a.get_send_length() == 0
+    finally:
+        a.close_socket()
+        b.close_socket()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_receive_batch_timeout_consumes_nothing(impl: str, net: EmulatedNetwork) -> None:
+    a, b = _pair(impl, net)
+    try:
+        for i in range(3):
+            a.send_data(b"%d" % i)
+        deadline = time.monotonic() + 5
+        while b.get_receive_length() < 3 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        with pytest.raises(TimeoutError, match="3 of 5"):
+            b.receive_batch(5, 20_000_000)
+        assert [d for d, _ in b.receive_batch(3, 0)] == [b"0", b"1", b"2"]
+        with pytest.raises(TimeoutError):
+            b.receive_data(1_000_000)
+    finally:
+        a.close_socket()
+        b.close_socket()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_bad_input_names_the_value(impl: str, net: EmulatedNetwork) -> None:
+    a, b = _pair(impl, net)
+    try:
+        with pytest.raises(ValueError, match="65508"):
+            a.send_data(b"x" * 65508)
+        with pytest.raises(TypeError, match="str"):
+            a.send_data("text")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="-5"):
+            a.send_data(b"x", -5)
+        with pytest.raises(ValueError, match="-1"):
+            b.receive_data(-1)
+        with pytest.raises(TypeError, match="1.5"):
+            b.receive_data(1.5)  # type: ignore[arg-type]
+        with pytest.raises(OSError, match="already in use"):
+            RtUdpEmulated(*a.local, *a.remote, network=net).init_socket()
+        a.send_data(b"still usable")
+        assert b.receive_data(2_000_000_000)[0] == b"still usable"
+    finally:
+        a.close_socket()
+        b.close_socket()
+    with pytest.raises(ValueError, match="70000"):
+        RtUdpEmulated("127.0.0.1", 70000, "127.0.0.1", 1, network=net)
+    with pytest.raises(ValueError, match="direction"):
+        RtUdpEmulated("127.0.0.1", 1, "127.0.0.1", 2, direction=3, network=net)
+    with pytest.raises(ValueError, match="capacity"):
+        RtUdpEmulated("127.0.0.1", 1, "127.0.0.1", 2, capacity=0, network=net)
+    rx_only = RtUdpEmulated("127.0.0.1", 1, "127.0.0.1", 2, direction=1, network=net)
+    with pytest.raises(rtudp.RtUdpError, match="not initialised"):
+        rx_only.send_data(b"x")
+    rx_only.init_socket()
+    with pytest.raises(ValueError, match="receive-only"):
+        rx_only.send_data(b"x")
+    rx_only.close_socket()
+
+
+def _impaired_run(imp: Impairment, n: int = 2000) -> tuple[list[int], dict[str, int]]:
+    network = EmulatedNetwork(imp)
+    a = RtUdpEmulated("127.0.9.1", 1, "127.0.9.2", 2, capacity=4 * n, network=network)
+    b = RtUdpEmulated("127.0.9.2", 2, "127.0.9.1", 1, capacity=4 * n, network=network)
+    try:
+        for end in (a, b):
+            end.init_socket()
+            end.start()
+        for i in range(n):
+            a.send_data(i.to_bytes(4, "big"))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            s = network.stats()
+            if s["sent"] == n and s["in_flight"] == 0:
+                break
+            time.sleep(0.005)
+        got = b.receive_batch(b.get_receive_length(), 0) if b.get_receive_length() else []
+        return [int.from_bytes(d, "big") for d, _ in got], network.stats()
+    finally:
+        a.close_socket()
+        b.close_socket()
+        network.close()
+
+
+def test_impairments_are_counted_and_seeded() -> None:
+    imp = Impairment(loss=0.05, duplicate=0.02, reorder=0.05, reorder_ns=2_000_000,
+                     delay_ns=100_000, jitter_ns=50_000, seed=11)
+    seqs, stats = _impaired_run(imp)
+    assert stats["sent"] == 2000
+    assert 40 <= stats["lost"] <= 170            # 5 % of 2000, seeded
+    assert stats["duplicated"] > 0 and stats["reordered"] > 0
+    assert len(seqs) == stats["delivered"] == 2000 - stats["lost"] + stats["duplicated"]
+    assert len(set(seqs)) == 2000 - stats["lost"]
+    assert any(later < earlier for earlier, later in zip(seqs, seqs[1:])), "nothing reordered"
+    again, stats2 = _impaired_run(imp)
+    assert stats2["lost"] == stats["lost"] and set(again) == set(seqs), "same seed, same losses"
+
+
+def test_impairment_validation() -> None:
+    with pytest.raises(ValueError, match="loss"):
+        Impairment(loss=1.5)
+    with pytest.raises(ValueError, match="delay_ns"):
+        Impairment(delay_ns=-1)
