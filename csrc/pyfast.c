@@ -317,6 +317,18 @@ static PyObject *mpsc_try_put(MpscPort *self, PyObject *const *args, Py_ssize_t 
     return ring_error(&self->h, rc, "put");
 }
 
+/* _set_wake(address | 0): commits also ring the doorbell at address (a worker's) */
+static PyObject *mpsc_set_wake(MpscPort *self, PyObject *address)
+{
+    if (!self->h.bound)
+        return closed_error(&self->h);
+    void *bell = address == Py_None ? NULL : PyLong_AsVoidPtr(address);
+    if (PyErr_Occurred())
+        return NULL;
+    rtudp_mpsc_set_wake(&self->m, bell);
+    Py_RETURN_NONE;
+}
+
 /* drain sink: one bytes object per record, into a list or a single slot */
 struct bytes_sink {
     PyObject *list;
@@ -464,6 +476,8 @@ static PyMethodDef mpsc_methods[] = {
     {"_bind", (PyCFunction)(void (*)(void))mpsc_bind, METH_FASTCALL,
      "_bind(name, address, avail): validate and use the MPSC ring mapped at address."},
     {"_unbind", (PyCFunction)port_unbind, METH_NOARGS, "Forget the mapping (the ring closes)."},
+    {"_set_wake", (PyCFunction)mpsc_set_wake, METH_O,
+     "_set_wake(address | None): commits also ring the doorbell at address."},
     {"try_put", (PyCFunction)(void (*)(void))mpsc_try_put, METH_FASTCALL | METH_KEYWORDS,
      "try_put(data, at_ns=0, flags=0) -> bool\n\n"
      "Queue one record if there is room now; False if the ring is full.\n"

@@ -119,6 +119,21 @@ void rtudp_bell_ring(struct rtudp_doorbell *bell)
     }
 }
 
+/* Wake the consumer of m: the ring's own bell and the view's extra bell, under one
+ * fence (see rtudp_bell_ring). */
+static void notify_consumer(struct rtudp_mpsc *m)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    struct rtudp_doorbell *bells[2] = {&m->ring->data_bell, m->wake};
+    for (int i = 0; i < 2; i++) {
+        struct rtudp_doorbell *bell = bells[i];
+        if (bell && load_relaxed(&bell->waiters) != 0) {
+            fetch_add(&bell->seq, 1);
+            syscall(SYS_futex, &bell->seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+        }
+    }
+}
+
 /* Spin up to spin_ns (never past the deadline), then park on the futex. */
 int rtudp_bell_wait(struct rtudp_doorbell *bell, rtudp_ready_fn ready, const void *ctx,
                     int64_t deadline_ns, int64_t spin_ns)
@@ -331,7 +346,7 @@ int rtudp_mpsc_commit(struct rtudp_mpsc *m, uint64_t pos, int64_t send_at_ns, ui
 {
     int rc = commit_quiet(m, pos, send_at_ns, flags);
     if (rc == RTUDP_OK)
-        rtudp_bell_ring(&m->ring->data_bell);
+        notify_consumer(m);
     return rc;
 }
 
@@ -351,7 +366,12 @@ int rtudp_mpsc_try_put_quiet(struct rtudp_mpsc *m, const void *data, uint32_t le
 
 void rtudp_mpsc_wake(struct rtudp_mpsc *m)
 {
-    rtudp_bell_ring(&m->ring->data_bell);
+    notify_consumer(m);
+}
+
+void rtudp_mpsc_set_wake(struct rtudp_mpsc *m, struct rtudp_doorbell *bell)
+{
+    m->wake = bell;
 }
 
 int rtudp_mpsc_try_put(struct rtudp_mpsc *m, const void *data, uint32_t len,
@@ -359,7 +379,7 @@ int rtudp_mpsc_try_put(struct rtudp_mpsc *m, const void *data, uint32_t len,
 {
     int rc = rtudp_mpsc_try_put_quiet(m, data, len, send_at_ns, flags);
     if (rc == RTUDP_OK)
-        rtudp_bell_ring(&m->ring->data_bell);
+        notify_consumer(m);
     return rc;
 }
 
@@ -393,7 +413,7 @@ static int put_one(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t
                 memcpy(rtudp_mpsc_claim_payload(m, pos), data, len);
             rc = commit_quiet(m, pos, send_at_ns, flags);
             if (rc == RTUDP_OK && ring_now)
-                rtudp_bell_ring(&m->ring->data_bell);
+                notify_consumer(m);
             return rc;
         }
         if (rc != RTUDP_EFULL)
@@ -406,7 +426,7 @@ static int put_one(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t
          * that says "room" while the claim says "full" must not spin forever */
         if (rtudp_now_ns() >= deadline_ns)
             return RTUDP_ETIMEDOUT;
-        rtudp_bell_ring(&m->ring->data_bell);
+        notify_consumer(m);
         struct space_ctx ctx = {m, align8(TX_HDR + len)};
         rc = rtudp_bell_wait(&m->ring->space_bell, mpsc_has_space, &ctx, deadline_ns, spin_ns);
         if (rc != RTUDP_OK)
@@ -435,7 +455,7 @@ int64_t rtudp_mpsc_put_many(struct rtudp_mpsc *m, const uint8_t *data, const uin
         packed += lens[i];
     }
     if (i)
-        rtudp_bell_ring(&m->ring->data_bell);
+        notify_consumer(m);
     return i ? (int64_t)i : rc;
 }
 

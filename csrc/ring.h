@@ -46,6 +46,7 @@ struct rtudp_mpsc {
     uint64_t mask;
     uint64_t max_payload;
     uint64_t tail_seen;         /* consumer: last tail read, for bounds checks only */
+    struct rtudp_doorbell *wake; /* producers: also ring this on commit (a worker's bell) */
 };
 
 struct rtudp_bcast {
@@ -86,6 +87,9 @@ int rtudp_mpsc_try_put(struct rtudp_mpsc *r, const void *data, uint32_t len,
 int rtudp_mpsc_try_put_quiet(struct rtudp_mpsc *r, const void *data, uint32_t len,
                              int64_t send_at_ns, uint16_t flags);
 void rtudp_mpsc_wake(struct rtudp_mpsc *r);
+/* commits also ring `bell` (NULL: only the ring's own): a worker serving many rings
+ * sleeps on one bell of its own, which producers must ring */
+void rtudp_mpsc_set_wake(struct rtudp_mpsc *r, struct rtudp_doorbell *bell);
 int rtudp_mpsc_put(struct rtudp_mpsc *r, const void *data, uint32_t len,
                    int64_t send_at_ns, uint16_t flags, int64_t deadline_ns, int64_t spin_ns);
 /* puts n records (payload i at data + offs[i], lens[i] bytes; offs NULL = back to

@@ -1022,6 +1022,48 @@ static void test_mpsc_wait_at_cursor(void)
     free(m.ring);
 }
 
+/* A consumer serving many rings sleeps on a bell of its own; producers whose view
+ * names that bell (set_wake) wake it. */
+struct wake_waiter {
+    struct rtudp_mpsc *m;
+    struct rtudp_doorbell *bell;
+    int rc;
+};
+
+static bool ring_has_data(const void *ctx)
+{
+    const struct rtudp_mpsc *m = ctx;
+    return rtudp_mpsc_pending_bytes(m) > 0;
+}
+
+static void *wake_waiter_main(void *arg)
+{
+    struct wake_waiter *w = arg;
+    w->rc = rtudp_bell_wait(w->bell, ring_has_data, w->m, rtudp_now_ns() + 5000 * NS_PER_MS, 0);
+    return NULL;
+}
+
+static void test_mpsc_wake_bell(void)
+{
+    struct rtudp_mpsc m = mpsc_new(4096);
+    static struct rtudp_doorbell bell; /* stands for a worker's bell elsewhere */
+    struct rtudp_mpsc producer = m;
+    rtudp_mpsc_set_wake(&producer, &bell);
+    struct wake_waiter w = {&m, &bell, 99};
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, wake_waiter_main, &w), 0);
+    /* let the waiter park (it spins 0 ns, so it sleeps at once) */
+    for (int i = 0; i < 2000 && __atomic_load_n(&bell.waiters, __ATOMIC_ACQUIRE) == 0; i++)
+        sleep_ns(NS_PER_MS / 10);
+    CHECK_EQ(__atomic_load_n(&bell.waiters, __ATOMIC_ACQUIRE), 1);
+    int64_t t0 = rtudp_now_ns();
+    CHECK_EQ(rtudp_mpsc_try_put(&producer, "x", 1, 0, 0), RTUDP_OK);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_EQ(w.rc, RTUDP_OK);
+    CHECK(rtudp_now_ns() - t0 < 2000 * NS_PER_MS); /* woken, not timed out */
+    free(m.ring);
+}
+
 struct late_put {
     struct rtudp_mpsc *m;
     int64_t delay_ns;
@@ -2407,6 +2449,7 @@ static const struct test tests[] = {
     T(test_mpsc_unblock_unwritten),
     T(test_mpsc_wait_timeout),
     T(test_mpsc_wait_at_cursor),
+    T(test_mpsc_wake_bell),
     T(test_mpsc_wait_wakes),
     T(test_mpsc_threaded),
     T(test_mpsc_oversubscribed),
