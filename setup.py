@@ -8,8 +8,17 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 WORKER = "rtudp-worker"
-WORKER_SOURCES = ["csrc/worker/main.c"]
-WORKER_CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"]
+# every .c the worker links (the engine files it uses, then its own: worker/worker.h)
+WORKER_SOURCES = [
+    "csrc/ring.c", "csrc/segment.c", "csrc/hist.c",
+    "csrc/worker/timerq.c", "csrc/worker/inflight.c", "csrc/worker/netio.c",
+    "csrc/worker/main.c", "csrc/worker/control.c", "csrc/worker/sched.c",
+    "csrc/worker/channels.c", "csrc/worker/txloop.c", "csrc/worker/txstamp.c",
+    "csrc/worker/rxloop.c", "csrc/worker/spin.c",
+]
+WORKER_INCLUDES = ["csrc", "csrc/worker"]
+WORKER_CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread"]
+WORKER_LDFLAGS = ["-pthread"]
 
 # the rings' per-call paths as CPython methods (csrc/pyfast.c says why not cffi)
 FAST = Extension(
@@ -33,11 +42,12 @@ class BuildExtAndWorker(build_ext):
 
     def _build_worker(self) -> None:
         objects = self.compiler.compile(
-            WORKER_SOURCES, output_dir=self.build_temp, include_dirs=["csrc"],
+            WORKER_SOURCES, output_dir=self.build_temp, include_dirs=WORKER_INCLUDES,
             extra_postargs=WORKER_CFLAGS)
         target = self._worker_target()
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        self.compiler.link_executable(objects, WORKER, output_dir=os.path.dirname(target))
+        self.compiler.link_executable(objects, WORKER, output_dir=os.path.dirname(target),
+                                      extra_postargs=WORKER_LDFLAGS)
         if self.inplace or getattr(self, "editable_mode", False):
             # editable installs import rtudp.workers from the source folder
             src_dir = self.get_finalized_command("build_py").get_package_dir("rtudp.workers")

@@ -42,11 +42,11 @@ def test_worker_rejects_bad_arguments(args: list[str], needle: str) -> None:
     assert needle in out.stderr
 
 
-def test_worker_accepts_valid_arguments() -> None:
+def test_worker_requires_a_command_socket() -> None:
     out = subprocess.run([worker_path(), "--pool", "p.1", "--worker-id", "3", "--cpu", "1"],
                          capture_output=True, text=True, timeout=10)
-    assert out.returncode == 0, out.stderr
-    assert "rtudp-worker 3 for pool 'p.1'" in out.stdout
+    assert out.returncode == 2
+    assert "--cmd-fd is required" in out.stderr
 
 
 def test_cli_version_and_bench_help() -> None:

@@ -1,24 +1,40 @@
 /*
  * rtudp-worker - the native worker process.
  *
- * For now it starts, validates its arguments and exits: the main loop, the
- * scheduler and socket I/O arrive with the worker-pool issue.  It is built and
- * installed inside the package (rtudp/workers/rtudp-worker) so the supervisor
- * finds it without PATH tricks.
+ *   rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] [--rt-priority P]
+ *
+ * Started by the pool's supervisor (rtudp.workers), which hands it the command
+ * socket (SOCK_SEQPACKET, fd FD) and, per channel, a bound UDP socket.  It sets
+ * itself up (worker.h lists the files), maps /rtudp.<pool>, marks its worker slot
+ * RUNNING and serves channels until the supervisor is gone (death signal, a
+ * heartbeat older than 2 s, or its command socket closing) or says STOP.  Then it
+ * marks the slot DEAD and exits 0.  Bad arguments or a bad pool: exit 2 with the
+ * reason on stderr.  It is built and installed inside the package
+ * (rtudp/workers/rtudp-worker) so the supervisor finds it without PATH tricks.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* syscall(), clock_gettime() */
 #endif
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "rtudp_shm.h"
+#include "segment.h"
+#include "worker.h"
 
 static int usage(FILE *out)
 {
-    fprintf(out, "usage: rtudp-worker --pool NAME --worker-id N [--cpu N]\n"
+    fprintf(out, "usage: rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] "
+                 "[--rt-priority P]\n"
                  "       rtudp-worker --version\n");
     return out == stderr ? 2 : 0;
 }
@@ -50,10 +66,77 @@ static int parse_uint(const char *opt, const char *s, long max, long *out)
     return 0;
 }
 
+static void on_signal(int sig)
+{
+    (void)sig;
+    rtudp_w_signalled = 1;
+}
+
+/* ------------------------------------------------------------------ main */
+
+static int map_pool(struct rtudp_worker *w)
+{
+    char path[8 + RTUDP_NAME_MAX + 1];
+    snprintf(path, sizeof path, "/rtudp.%s", w->pool_name);
+    int fd = shm_open(path, O_RDWR, 0);
+    if (fd < 0) {
+        fprintf(stderr, "rtudp-worker: pool '%s': cannot open %s: %s\n", w->pool_name, path,
+                strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+        fprintf(stderr, "rtudp-worker: pool '%s': %s is empty or unreadable\n", w->pool_name,
+                path);
+        close(fd);
+        return -1;
+    }
+    w->ctl_size = (uint64_t)st.st_size;
+    w->ctl = rtudp_map(fd, w->ctl_size, 1);
+    close(fd);
+    if (!w->ctl) {
+        fprintf(stderr, "rtudp-worker: pool '%s': mmap %s: %s\n", w->pool_name, path,
+                strerror(errno));
+        return -1;
+    }
+    struct rtudp_check why = {0};
+    if (rtudp_control_validate(w->ctl, w->ctl_size, &why) != RTUDP_OK) {
+        fprintf(stderr, "rtudp-worker: pool '%s': %s: %s\n", w->pool_name, path, why.msg);
+        return -1;
+    }
+    uint32_t n = w->ctl->pool.n_workers;
+    if (w->id >= n) {
+        fprintf(stderr, "rtudp-worker: pool '%s' has %u worker slots; --worker-id %u is not one\n",
+                w->pool_name, n, w->id);
+        return -1;
+    }
+    w->me = &w->ctl->workers[w->id];
+    return 0;
+}
+
+static void announce(struct rtudp_worker *w)
+{
+    struct rtudp_worker_slot *me = w->me;
+    struct sched_param sp = {0};
+    int policy = sched_getscheduler(0);
+    sched_getparam(0, &sp);
+    int64_t now = rtudp_now_ns();
+    w_store(&me->pid, (uint32_t)getpid());
+    w_store(&me->policy, (uint32_t)(policy < 0 ? 0 : policy));
+    w_store(&me->priority, (uint32_t)sp.sched_priority);
+    w_store(&me->heartbeat_ns, now);
+    w_store(&me->channels, 0u);
+    w_store(&me->spin_margin_ns, w->spin.margin_ns);
+    /* last, with release: the supervisor that sees RUNNING sees the rest */
+    atomic_store_explicit(W_SHARED(&me->state), (uint32_t)RTUDP_WORKER_RUNNING,
+                          memory_order_release);
+    w->next_tick = now + RTUDP_W_HEARTBEAT_NS;
+}
+
 int main(int argc, char **argv)
 {
     const char *pool = NULL;
-    long worker_id = -1, cpu = -1;
+    long worker_id = -1, cpu = -1, cmd_fd = -1, prio = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--version")) {
@@ -75,10 +158,16 @@ int main(int argc, char **argv)
             }
             pool = v;
         } else if (!strcmp(a, "--worker-id")) {
-            if (parse_uint(a, v, 1023, &worker_id))
+            if (parse_uint(a, v, RTUDP_MAX_WORKERS - 1, &worker_id))
                 return 2;
         } else if (!strcmp(a, "--cpu")) {
             if (parse_uint(a, v, 4095, &cpu))
+                return 2;
+        } else if (!strcmp(a, "--cmd-fd")) {
+            if (parse_uint(a, v, 1 << 20, &cmd_fd))
+                return 2;
+        } else if (!strcmp(a, "--rt-priority")) {
+            if (parse_uint(a, v, 99, &prio))
                 return 2;
         } else {
             fprintf(stderr, "rtudp-worker: unknown option '%s'\n", a);
@@ -89,7 +178,64 @@ int main(int argc, char **argv)
         fprintf(stderr, "rtudp-worker: --pool and --worker-id are required\n");
         return usage(stderr);
     }
-    printf("rtudp-worker %ld for pool '%s': arguments valid; the worker loop is not built yet\n",
-           worker_id, pool);
-    return 0;
+    if (cmd_fd < 0) {
+        fprintf(stderr, "rtudp-worker: --cmd-fd is required (the supervisor's command socket)\n");
+        return usage(stderr);
+    }
+    struct stat st;
+    int type = 0;
+    socklen_t tl = sizeof type;
+    if (fstat((int)cmd_fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+        getsockopt((int)cmd_fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_SEQPACKET) {
+        fprintf(stderr, "rtudp-worker: --cmd-fd %ld is not a SOCK_SEQPACKET socket\n", cmd_fd);
+        return 2;
+    }
+
+    /* process-wide, before any thread exists, so the RX thread inherits it all */
+    if (rtudp_w_die_with_parent() != 0)
+        return 2;
+    rtudp_w_lock_memory();
+    if (cpu >= 0 && rtudp_w_pin_cpu(cpu) != 0)
+        return 2;
+    if (rtudp_w_set_priority(prio) != 0)
+        return 2;
+
+    static struct rtudp_worker w; /* large (channel tables): not on the stack */
+    w.pool_name = pool;
+    w.id = (uint32_t)worker_id;
+    w.cmd_fd = (int)cmd_fd;
+    fcntl(w.cmd_fd, F_SETFD, FD_CLOEXEC);
+    if (map_pool(&w) != 0) {
+        if (w.ctl)
+            rtudp_unmap(w.ctl, w.ctl_size);
+        return 2;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: a parked wait returns to the loop */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 0;
+    if (rtudp_tx_init(&w) != RTUDP_OK || rtudp_rx_start(&w.rx) != 0) {
+        fprintf(stderr, "rtudp-worker %u: cannot start (out of memory?)\n", w.id);
+        rc = 1;
+    } else {
+        announce(&w);
+        rtudp_tx_run(&w);
+    }
+
+    while (w.n_active)
+        rtudp_w_drop_channel(&w, w.active[w.n_active - 1]);
+    rtudp_rx_stop(&w.rx);
+    rtudp_tx_free(&w);
+    atomic_store_explicit(W_SHARED(&w.me->state), (uint32_t)RTUDP_WORKER_DEAD,
+                          memory_order_release);
+    rtudp_unmap(w.ctl, w.ctl_size);
+    close(w.cmd_fd);
+    return rc;
 }

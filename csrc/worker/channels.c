@@ -1,0 +1,252 @@
+/*
+ * channels.c - open and close one channel of this worker: map its segment, attach
+ * the ring views, set up its socket, hand it to the RX thread.  Called by the TX
+ * thread only (it owns the channel table).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* snprintf into fixed buffers, IPv6 structs */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "segment.h"
+#include "worker.h"
+
+#define STAMP_WAITERS 4096 /* packets waiting for a TX stamp at once, per channel */
+
+static int failf(char *msg, size_t len, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int failf(char *msg, size_t len, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, len, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static void appendf(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void appendf(char *msg, size_t len, const char *fmt, ...)
+{
+    size_t used = strnlen(msg, len);
+    if (used + 1 >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + used, len - used, fmt, ap);
+    va_end(ap);
+}
+
+static int name_ok(const char *s)
+{
+    size_t n = strnlen(s, RTUDP_NAME_MAX + 1);
+    if (n < 1 || n > RTUDP_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* the block's remote address as a sockaddr; 0 when it has none we understand */
+static socklen_t to_sockaddr(const struct rtudp_sockaddr *a, struct sockaddr_storage *out)
+{
+    memset(out, 0, sizeof *out);
+    if (a->family == AF_INET) {
+        struct sockaddr_in *s = (struct sockaddr_in *)out;
+        s->sin_family = AF_INET;
+        s->sin_port = htons(a->port);
+        memcpy(&s->sin_addr, a->addr, 4);
+        return sizeof *s;
+    }
+    if (a->family == AF_INET6) {
+        struct sockaddr_in6 *s = (struct sockaddr_in6 *)out;
+        s->sin6_family = AF_INET6;
+        s->sin6_port = htons(a->port);
+        s->sin6_scope_id = a->scope_id;
+        memcpy(&s->sin6_addr, a->addr, 16);
+        return sizeof *s;
+    }
+    return 0;
+}
+
+/* setsockopt values the rings' worth of packets fit in: the kernel charges a
+ * datagram its skb truesize (hundreds of bytes over the payload), so ask for twice
+ * the ring's bytes, with a floor for tiny rings */
+static uint64_t buffer_for(uint64_t ring_bytes)
+{
+    uint64_t want = ring_bytes * 2;
+    return want < (256u << 10) ? (256u << 10) : want;
+}
+
+int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int fd,
+                    struct rtudp_chan **out, char *msg, size_t msglen)
+{
+    *out = NULL;
+    msg[0] = '\0';
+    if (!name_ok(name)) {
+        close(fd);
+        return failf(msg, msglen, RTUDP_EINVAL, "channel name must match [A-Za-z0-9_.-]{1,%d}",
+                     RTUDP_NAME_MAX);
+    }
+    struct rtudp_chan *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return failf(msg, msglen, RTUDP_ESYS, "out of memory");
+    }
+    c->slot = slot;
+    c->fd = fd; /* ours from here on, even on failure: closed with the channel */
+    snprintf(c->name, sizeof c->name, "%s", name);
+
+    char path[8 + 2 * RTUDP_NAME_MAX + 8];
+    snprintf(path, sizeof path, "/rtudp.%s.%s", w->pool_name, name);
+    int rc = RTUDP_OK;
+    int sfd = shm_open(path, O_RDWR, 0);
+    if (sfd < 0) {
+        rc = failf(msg, msglen, RTUDP_ESYS, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    struct stat st;
+    if (fstat(sfd, &st) != 0 || st.st_size <= 0) {
+        rc = failf(msg, msglen, RTUDP_ECORRUPT, "%s: cannot size it (%s)", path,
+                   st.st_size <= 0 ? "empty" : strerror(errno));
+        close(sfd);
+        goto fail;
+    }
+    c->size = (uint64_t)st.st_size;
+    c->base = rtudp_map(sfd, c->size, 1);
+    close(sfd);
+    if (!c->base) {
+        rc = failf(msg, msglen, RTUDP_ESYS, "%s: mmap: %s", path, strerror(errno));
+        goto fail;
+    }
+    struct rtudp_check why = {0};
+    void *tx, *rx;
+    uint64_t tx_avail, rx_avail;
+    if ((rc = rtudp_channel_segment_validate(c->base, c->size, &c->block, &tx, &tx_avail, &rx,
+                                             &rx_avail, &why)) != RTUDP_OK ||
+        (rc = rtudp_mpsc_attach(&c->tx, tx, tx_avail, &why)) != RTUDP_OK ||
+        (rc = rtudp_bcast_attach(&c->rx.ring, rx, rx_avail, &why)) != RTUDP_OK) {
+        failf(msg, msglen, rc, "%s: %s", path, why.msg);
+        goto fail;
+    }
+    struct rtudp_channel_block *b = c->block;
+    /* configuration is read once, here: the supervisor writes it before the ADD */
+    uint32_t dir = b->direction;
+    if (dir != RTUDP_DIR_SEND && dir != RTUDP_DIR_RECV && dir != RTUDP_DIR_BOTH) {
+        rc = failf(msg, msglen, RTUDP_EINVAL, "%s: direction %u is none of send/recv/both",
+                   path, dir);
+        goto fail;
+    }
+    c->sends = dir != RTUDP_DIR_RECV;
+    c->recvs = dir != RTUDP_DIR_SEND;
+
+    if ((rc = rtudp_net_setup(fd, (b->flags & RTUDP_CHAN_HW_TIMESTAMPS) != 0, &c->caps, &why)) !=
+        RTUDP_OK) {
+        failf(msg, msglen, rc, "%s", why.msg);
+        goto fail;
+    }
+
+    struct rtudp_net_bufs bufs;
+    if ((rc = rtudp_net_size_buffers(fd, c->recvs ? buffer_for(c->rx.ring.capacity) : 0,
+                                     c->sends ? buffer_for(c->tx.capacity) : 0, &bufs, &why)) !=
+        RTUDP_OK) {
+        failf(msg, msglen, rc, "%s", why.msg);
+        goto fail;
+    }
+    appendf(msg, msglen, "fd %d: sndbuf %llu, rcvbuf %llu", fd, (unsigned long long)bufs.sndbuf,
+            (unsigned long long)bufs.rcvbuf);
+    if (bufs.snd_limited)
+        appendf(msg, msglen, "; SO_SNDBUF limited by net.core.wmem_max %llu",
+                (unsigned long long)bufs.wmem_max);
+    if (bufs.rcv_limited)
+        appendf(msg, msglen, "; SO_RCVBUF limited by net.core.rmem_max %llu",
+                (unsigned long long)bufs.rmem_max);
+    if (c->caps.hw)
+        appendf(msg, msglen, "; hardware stamps on %s", c->caps.ifname);
+
+    /* unconnected socket with a remote: every send names it */
+    if (b->remote.family != 0) {
+        struct sockaddr_storage peer;
+        socklen_t pl = sizeof peer;
+        if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0) {
+            c->dst_len = to_sockaddr(&b->remote, &c->dst);
+            if (!c->dst_len) {
+                rc = failf(msg, msglen, RTUDP_EINVAL, "%s: remote address family %u unknown",
+                           path, b->remote.family);
+                goto fail;
+            }
+        }
+    }
+
+    if (c->sends) {
+        /* a record takes >= 16 ring bytes: capacity/16 in flight can never overflow */
+        uint64_t n = c->tx.capacity / sizeof(struct rtudp_tx_record);
+        if (n > UINT32_MAX / 4)
+            n = UINT32_MAX / 4;
+        if ((rc = rtudp_inflight_init(&c->inflight, (uint32_t)n)) != RTUDP_OK ||
+            (rc = rtudp_txstamps_init(&c->stamps, c->caps.sw_tx ? STAMP_WAITERS : 1,
+                                      RTUDP_W_STAMP_WAIT_NS)) != RTUDP_OK ||
+            (rc = rtudp_tx_reserve(w, (uint32_t)n)) != RTUDP_OK) {
+            failf(msg, msglen, rc, "out of memory for %llu in-flight packets",
+                  (unsigned long long)n);
+            goto fail;
+        }
+        /* records a previous worker did not release are read (and sent) again */
+        c->cursor = atomic_load_explicit(W_SHARED(&c->tx.ring->head), memory_order_acquire);
+        rtudp_inflight_reset(&c->inflight, c->cursor);
+    }
+    if (c->recvs) {
+        c->rx.fd = fd;
+        c->rx.block = b;
+        c->rx.cap = rtudp_rx_cap_for(&c->rx.ring, b->max_datagram);
+        c->rx.seq = 0;
+        if ((rc = rtudp_rx_add(&w->rx, &c->rx)) != RTUDP_OK) {
+            failf(msg, msglen, rc, "RX thread refused the channel (epoll: %s)", strerror(errno));
+            goto fail;
+        }
+    }
+    *out = c;
+    return RTUDP_OK;
+
+fail:
+    c->recvs = 0; /* never handed to the RX thread, or refused by it */
+    rtudp_chan_close(w, c);
+    return rc;
+}
+
+void rtudp_chan_close(struct rtudp_worker *w, struct rtudp_chan *c)
+{
+    if (!c)
+        return;
+    if (c->recvs)
+        rtudp_rx_remove(&w->rx, &c->rx); /* returns once the RX thread let go */
+    if (c->sends) {
+        rtudp_timerq_remove_channel(&w->tq, c->slot);
+        if (c->block)
+            rtudp_txstamps_flush(&c->stamps, c->block);
+    }
+    /* unsent records stay in the TX ring: whoever serves the channel next sends them */
+    rtudp_inflight_free(&c->inflight);
+    rtudp_txstamps_free(&c->stamps);
+    if (c->fd >= 0) {
+        rtudp_net_forget(c->fd);
+        close(c->fd);
+    }
+    if (c->base)
+        rtudp_unmap(c->base, c->size);
+    free(c);
+}

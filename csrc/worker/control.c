@@ -1,0 +1,204 @@
+/*
+ * control.c - what the supervisor tells the worker and how the worker tells it it
+ * lives: the command socket (ADD / REMOVE / STOP and their replies) and the
+ * 100 ms tick (our heartbeat, the supervisor's liveness, dead-claim recovery).
+ * TX thread only: it owns the channel table.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* MSG_CMSG_CLOEXEC */
+#endif
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+volatile sig_atomic_t rtudp_w_signalled;
+
+/* ------------------------------------------------------------------ commands */
+
+static void reply(struct rtudp_worker *w, uint32_t op, uint32_t slot, int status, const char *msg)
+{
+    struct rtudp_reply r;
+    memset(&r, 0, sizeof r);
+    r.op = op;
+    r.slot = slot;
+    r.status = status;
+    snprintf(r.msg, sizeof r.msg, "%s", msg ? msg : "");
+    /* never block on a supervisor that stopped reading: it will see us go DEAD */
+    if (send(w->cmd_fd, &r, sizeof r, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof r)
+        fprintf(stderr, "rtudp-worker %u: reply to op %u slot %u not sent: %s\n", w->id, op,
+                slot, strerror(errno));
+}
+
+static void publish_channels(struct rtudp_worker *w)
+{
+    w_store(&w->me->channels, w->n_active);
+}
+
+static void add_channel(struct rtudp_worker *w, const struct rtudp_cmd *cmd, int fd)
+{
+    char msg[sizeof(((struct rtudp_reply *)0)->msg)];
+    char name[RTUDP_NAME_MAX + 1];
+    snprintf(name, sizeof name, "%.*s", RTUDP_NAME_MAX, cmd->name);
+    if (fd < 0) {
+        reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, "ADD carries no socket (SCM_RIGHTS)");
+        return;
+    }
+    if (cmd->slot >= RTUDP_MAX_CHANNELS) {
+        close(fd);
+        snprintf(msg, sizeof msg, "slot %u out of range 0..%d", cmd->slot, RTUDP_MAX_CHANNELS - 1);
+        reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, msg);
+        return;
+    }
+    if (w->chans[cmd->slot]) {
+        close(fd);
+        snprintf(msg, sizeof msg, "slot %u already serves channel '%s'", cmd->slot,
+                 w->chans[cmd->slot]->name);
+        reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, msg);
+        return;
+    }
+    struct rtudp_chan *c;
+    int rc = rtudp_chan_open(w, cmd->slot, name, fd, &c, msg, sizeof msg);
+    if (rc == RTUDP_OK) {
+        w->chans[cmd->slot] = c;
+        w->active[w->n_active++] = c;
+        publish_channels(w);
+    } else {
+        fprintf(stderr, "rtudp-worker %u: channel '%s' (slot %u) not added: %s\n", w->id, name,
+                cmd->slot, msg);
+    }
+    reply(w, cmd->op, cmd->slot, rc, msg);
+}
+
+void rtudp_w_drop_channel(struct rtudp_worker *w, struct rtudp_chan *c)
+{
+    w->chans[c->slot] = NULL;
+    for (uint32_t i = 0; i < w->n_active; i++)
+        if (w->active[i] == c) {
+            w->active[i] = w->active[--w->n_active];
+            break;
+        }
+    rtudp_chan_close(w, c);
+    publish_channels(w);
+}
+
+static void handle(struct rtudp_worker *w, const struct rtudp_cmd *cmd, int fd)
+{
+    switch (cmd->op) {
+    case RTUDP_CMD_ADD:
+        add_channel(w, cmd, fd);
+        return;
+    case RTUDP_CMD_REMOVE: {
+        struct rtudp_chan *c = cmd->slot < RTUDP_MAX_CHANNELS ? w->chans[cmd->slot] : NULL;
+        if (!c) {
+            reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, "no channel in that slot");
+        } else {
+            rtudp_w_drop_channel(w, c);
+            reply(w, cmd->op, cmd->slot, RTUDP_OK, "removed");
+        }
+        break;
+    }
+    case RTUDP_CMD_STOP:
+        reply(w, cmd->op, cmd->slot, RTUDP_OK, "stopping");
+        w->exiting = 1;
+        break;
+    default: {
+        char msg[64];
+        snprintf(msg, sizeof msg, "unknown command op %u", cmd->op);
+        reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, msg);
+    }
+    }
+    if (fd >= 0)
+        close(fd); /* only ADD takes a socket */
+}
+
+#define MAX_FDS 4 /* more than the one ADD carries: closed, never leaked */
+
+int rtudp_w_cmd_ready(const struct rtudp_worker *w)
+{
+    struct pollfd p = {.fd = w->cmd_fd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
+void rtudp_w_poll_commands(struct rtudp_worker *w)
+{
+    while (!w->exiting) {
+        struct rtudp_cmd cmd;
+        union {
+            char buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
+            struct cmsghdr align;
+        } ctl;
+        struct iovec iov = {.iov_base = &cmd, .iov_len = sizeof cmd};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                           .msg_controllen = sizeof ctl.buf};
+        memset(&cmd, 0, sizeof cmd);
+        ssize_t n = recvmsg(w->cmd_fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "rtudp-worker %u: command socket: %s; exiting\n", w->id,
+                    strerror(errno));
+            w->exiting = 1;
+            return;
+        }
+        int fds[MAX_FDS], nfd = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+                c->cmsg_len < CMSG_LEN(0))
+                continue;
+            size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < k && nfd < MAX_FDS; i++)
+                memcpy(&fds[nfd++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        }
+        if (n == 0 && nfd == 0) {
+            /* the supervisor closed its end (or died without the death signal) */
+            w->exiting = 1;
+            return;
+        }
+        if ((size_t)n != sizeof cmd || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfd > 1) {
+            char msg[120];
+            snprintf(msg, sizeof msg, "bad command: %zd bytes (expected %zu), %d fds%s", n,
+                     sizeof cmd, nfd, (m.msg_flags & MSG_CTRUNC) ? ", control truncated" : "");
+            for (int i = 0; i < nfd; i++)
+                close(fds[i]);
+            reply(w, n >= 4 ? cmd.op : 0, n >= 8 ? cmd.slot : 0, RTUDP_EINVAL, msg);
+            continue;
+        }
+        handle(w, &cmd, nfd ? fds[0] : -1);
+    }
+}
+
+/* ------------------------------------------------------------------ liveness */
+
+void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
+{
+    w->next_tick = now + RTUDP_W_HEARTBEAT_NS;
+    struct rtudp_worker_slot *me = w->me;
+    w_store(&me->heartbeat_ns, now);
+    w_store(&me->spin_margin_ns, w->spin.margin_ns);
+    w_store(&me->spin_ns, w->spin.total_ns);
+    int64_t hb = w_load(&w->ctl->pool.heartbeat_ns);
+    if (now - hb > RTUDP_W_POOL_STALE_NS) {
+        fprintf(stderr, "rtudp-worker %u: the supervisor's heartbeat is %.1f s old; exiting\n",
+                w->id, (double)(now - hb) / 1e9);
+        w->exiting = 1;
+        return;
+    }
+    for (uint32_t i = 0; i < w->n_active; i++) {
+        struct rtudp_chan *c = w->active[i];
+        if (!c->sends || c->tx_broken)
+            continue;
+        /* a producer that died between claim and commit must not wedge the ring */
+        rtudp_mpsc_unblock(&c->tx, c->cursor, RTUDP_W_UNBLOCK_NS);
+        if (c->caps.sw_tx) /* stamps that came after their packet timed out */
+            rtudp_net_read_tx_stamps(c->fd, NULL, NULL);
+    }
+}
+

@@ -1,0 +1,309 @@
+/*
+ * rxloop.c - the RX thread: wait on the receiving channels' sockets, read
+ * datagrams in batches and publish each as one RX broadcast record (struct
+ * rtudp_rx_meta, then the datagram).
+ *
+ * Sockets are registered EPOLLIN | EPOLLET: a socket that also sends has TX stamps
+ * queued on its error queue, which the TX thread drains; level-triggered, that
+ * queue would keep reporting EPOLLERR and spin this thread.  Edge-triggered, a
+ * socket is read until the kernel has nothing more (recvmmsg returned fewer than
+ * asked), at most RX_ROUNDS batches per turn so one flooded channel cannot starve
+ * the others; a channel left with data stays `pending` and is read next turn
+ * without waiting.
+ *
+ * Channels arrive and leave through one request at a time (mutex + condition),
+ * announced on an eventfd in the same epoll set; the TX thread's add/remove
+ * returns only after this thread has applied it, so the TX thread never frees a
+ * channel this thread still reads.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* epoll_pwait2 */
+#endif
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hist.h"
+#include "worker.h"
+
+#define RX_BATCH 32                 /* datagrams per recvmmsg */
+#define RX_ROUNDS 16                /* batches per channel per turn */
+#define RX_EVENTS 64
+#define RX_IDLE_NS 100000000LL      /* epoll timeout: also how soon a stop is seen */
+#define RX_STACK (512u << 10)       /* recvmmsg's arrays are on the stack (~60 KiB) */
+#define META ((uint32_t)sizeof(struct rtudp_rx_meta))
+/* one receive slot: meta, then the largest datagram, 8-aligned so the next meta is */
+#define RX_SLOT ((META + RTUDP_MAX_PAYLOAD + 7u) & ~7u)
+
+enum { RX_ADD = 1, RX_REMOVE = 2 };
+
+struct rtudp_rx_req {
+    int op;
+    struct rtudp_rx_chan *ch;
+    int done;
+    int rc;
+    int err;
+};
+
+uint32_t rtudp_rx_cap_for(const struct rtudp_bcast *ring, uint32_t max_datagram)
+{
+    uint64_t room = ring->max_payload > META ? ring->max_payload - META : 0;
+    uint64_t cap = max_datagram ? max_datagram : RTUDP_MAX_PAYLOAD;
+    if (cap > RTUDP_MAX_PAYLOAD)
+        cap = RTUDP_MAX_PAYLOAD;
+    return (uint32_t)(cap < room ? cap : room);
+}
+
+static void source_of(const struct rtudp_rx_pkt *p, struct rtudp_sockaddr *a)
+{
+    memset(a, 0, sizeof *a);
+    if (p->src.ss_family == AF_INET && p->src_len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)&p->src;
+        a->family = AF_INET;
+        a->port = ntohs(s->sin_port);
+        memcpy(a->addr, &s->sin_addr, 4);
+    } else if (p->src.ss_family == AF_INET6 && p->src_len >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&p->src;
+        a->family = AF_INET6;
+        a->port = ntohs(s->sin6_port);
+        a->scope_id = s->sin6_scope_id;
+        memcpy(a->addr, &s->sin6_addr, 16);
+    }
+}
+
+/* one batch's datagrams -> RX ring records, counters, delay histogram */
+static void publish(struct rtudp_rx_chan *c, uint8_t *buf, struct rtudp_rx_pkt *pkts, int n)
+{
+    struct rtudp_channel_block *b = c->block;
+    uint64_t bytes = 0, trunc = 0, errs = 0;
+    uint32_t drops = 0;
+    int have_drops = 0;
+    for (int i = 0; i < n; i++) {
+        struct rtudp_rx_pkt *p = &pkts[i];
+        struct rtudp_rx_meta *m = (struct rtudp_rx_meta *)(buf + (size_t)i * RX_SLOT);
+        source_of(p, &m->source);
+        m->rx_ns = p->rx_ns;
+        m->hw_ns = p->hw_raw_ns;
+        m->rx_seq = c->seq++;
+        m->flags = ((p->flags & RTUDP_RX_TRUNC) ? RTUDP_RX_TRUNCATED : 0) |
+                   ((p->flags & RTUDP_RX_KERNEL_TS) ? RTUDP_RX_SOFTWARE_STAMP : 0);
+        m->pad = 0;
+        if (rtudp_bcast_write(&c->ring, m, META + p->len, 0, p->rx_ns) != RTUDP_OK) {
+            errs++; /* cannot happen while cap fits the ring; counted, never a crash */
+            continue;
+        }
+        rtudp_hist_record(&b->rx_delay, rtudp_now_ns() - p->rx_ns);
+        bytes += p->len;
+        trunc += (p->flags & RTUDP_RX_TRUNC) != 0;
+        if (p->flags & RTUDP_RX_DROPS) {
+            drops = p->drops;
+            have_drops = 1;
+        }
+    }
+    w_bump(&b->rx_packets, (uint64_t)n - errs);
+    w_bump(&b->rx_bytes, bytes);
+    if (trunc)
+        w_bump(&b->rx_truncated, trunc);
+    if (errs)
+        w_bump(&b->rx_errors, errs);
+    if (have_drops) /* the socket's running total, as the kernel counts it */
+        w_store(&b->rx_kernel_drops, (uint64_t)drops);
+}
+
+static void drain(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
+{
+    struct rtudp_rx_pkt pkts[RX_BATCH];
+    for (int round = 0; round < RX_ROUNDS; round++) {
+        for (unsigned i = 0; i < RX_BATCH; i++) {
+            pkts[i].buf = rx->buf + (size_t)i * RX_SLOT + META;
+            pkts[i].cap = c->cap;
+        }
+        int r = rtudp_net_recv_batch(c->fd, pkts, RX_BATCH);
+        if (r < 0) {
+            w_bump(&c->block->rx_errors, 1);
+            /* an ICMP error reported on a connected socket: data may still wait */
+            if (errno == ECONNREFUSED)
+                continue;
+            c->pending = 0; /* new data brings a new edge */
+            return;
+        }
+        publish(c, rx->buf, pkts, r);
+        if (r < RX_BATCH) {
+            c->pending = 0; /* drained: the next datagram is a new edge */
+            return;
+        }
+    }
+}
+
+static void apply(struct rtudp_rx *rx, struct rtudp_rx_req *q)
+{
+    struct rtudp_rx_chan *c = q->ch;
+    q->rc = RTUDP_OK;
+    if (q->op == RX_ADD) {
+        if (rx->n_chans >= RTUDP_MAX_CHANNELS) {
+            q->rc = RTUDP_EFULL;
+            return;
+        }
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = c};
+        if (epoll_ctl(rx->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+            q->err = errno;
+            q->rc = RTUDP_ESYS;
+            return;
+        }
+        c->pending = 1; /* whatever queued before registration */
+        c->listed = 1;
+        rx->chans[rx->n_chans++] = c;
+    } else if (q->op == RX_REMOVE && c->listed) {
+        epoll_ctl(rx->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        for (uint32_t i = 0; i < rx->n_chans; i++)
+            if (rx->chans[i] == c) {
+                rx->chans[i] = rx->chans[--rx->n_chans];
+                break;
+            }
+        c->listed = 0;
+    }
+}
+
+static void serve_request(struct rtudp_rx *rx)
+{
+    uint64_t v;
+    if (read(rx->efd, &v, sizeof v) < 0 && errno != EAGAIN)
+        return;
+    pthread_mutex_lock(&rx->mu);
+    struct rtudp_rx_req *q = rx->req;
+    if (q) {
+        apply(rx, q);
+        q->done = 1;
+        rx->req = NULL;
+        pthread_cond_broadcast(&rx->cv);
+    }
+    pthread_mutex_unlock(&rx->mu);
+}
+
+static void *rx_main(void *arg)
+{
+    struct rtudp_rx *rx = arg;
+    struct epoll_event ev[RX_EVENTS];
+    while (!atomic_load_explicit(&rx->stop, memory_order_acquire)) {
+        int busy = 0;
+        for (uint32_t i = 0; i < rx->n_chans; i++)
+            busy |= rx->chans[i]->pending;
+        struct timespec ts = {0, busy ? 0 : RX_IDLE_NS};
+        int n = epoll_pwait2(rx->epfd, ev, RX_EVENTS, &ts, NULL);
+        if (n < 0 && errno != EINTR) {
+            fprintf(stderr, "rtudp-worker: RX epoll_pwait2: %s\n", strerror(errno));
+            struct timespec pause = {0, RX_IDLE_NS}; /* never spin on a broken epoll */
+            nanosleep(&pause, NULL);
+            continue;
+        }
+        for (int i = 0; i < n; i++) {
+            if (!ev[i].data.ptr)
+                serve_request(rx);
+            else if (ev[i].events & EPOLLIN)
+                ((struct rtudp_rx_chan *)ev[i].data.ptr)->pending = 1;
+        }
+        for (uint32_t i = 0; i < rx->n_chans; i++)
+            if (rx->chans[i]->pending)
+                drain(rx, rx->chans[i]);
+    }
+    return NULL;
+}
+
+int rtudp_rx_start(struct rtudp_rx *rx)
+{
+    memset(rx, 0, sizeof *rx);
+    rx->epfd = rx->efd = -1;
+    pthread_mutex_init(&rx->mu, NULL);
+    pthread_cond_init(&rx->cv, NULL);
+    rx->buf = malloc((size_t)RX_BATCH * RX_SLOT);
+    rx->epfd = epoll_create1(EPOLL_CLOEXEC);
+    rx->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!rx->buf || rx->epfd < 0 || rx->efd < 0) {
+        fprintf(stderr, "rtudp-worker: RX thread setup: %s\n", strerror(errno));
+        return -1;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (epoll_ctl(rx->epfd, EPOLL_CTL_ADD, rx->efd, &ev) != 0) {
+        fprintf(stderr, "rtudp-worker: RX epoll_ctl(eventfd): %s\n", strerror(errno));
+        return -1;
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, RX_STACK); /* mlockall would pin 8 MiB otherwise */
+    /* signals are for the TX thread, which decides when to exit */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int e = pthread_create(&rx->thread, &attr, rx_main, rx);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (e) {
+        fprintf(stderr, "rtudp-worker: cannot start the RX thread: %s\n", strerror(e));
+        return -1;
+    }
+    rx->running = 1;
+    return 0;
+}
+
+static void kick(struct rtudp_rx *rx)
+{
+    uint64_t one = 1;
+    if (write(rx->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+        fprintf(stderr, "rtudp-worker: RX eventfd: %s\n", strerror(errno));
+}
+
+void rtudp_rx_stop(struct rtudp_rx *rx)
+{
+    if (rx->running) {
+        atomic_store_explicit(&rx->stop, 1, memory_order_release);
+        kick(rx);
+        pthread_join(rx->thread, NULL);
+        rx->running = 0;
+    }
+    if (rx->epfd >= 0)
+        close(rx->epfd);
+    if (rx->efd >= 0)
+        close(rx->efd);
+    rx->epfd = rx->efd = -1;
+    free(rx->buf);
+    rx->buf = NULL;
+    pthread_mutex_destroy(&rx->mu);
+    pthread_cond_destroy(&rx->cv);
+}
+
+/* hand q to the RX thread and wait until it is applied (no thread: apply here) */
+static int submit(struct rtudp_rx *rx, struct rtudp_rx_req *q)
+{
+    if (!rx->running) {
+        apply(rx, q);
+        errno = q->err;
+        return q->rc;
+    }
+    pthread_mutex_lock(&rx->mu);
+    rx->req = q;
+    kick(rx);
+    while (!q->done)
+        pthread_cond_wait(&rx->cv, &rx->mu);
+    pthread_mutex_unlock(&rx->mu);
+    errno = q->err;
+    return q->rc;
+}
+
+int rtudp_rx_add(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
+{
+    struct rtudp_rx_req q = {.op = RX_ADD, .ch = c};
+    return submit(rx, &q);
+}
+
+void rtudp_rx_remove(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
+{
+    struct rtudp_rx_req q = {.op = RX_REMOVE, .ch = c};
+    submit(rx, &q);
+}

@@ -1,0 +1,83 @@
+/*
+ * spin.c - adaptive spin margin and spin budget (see spin.h).
+ */
+#include "spin.h"
+
+#include <string.h>
+
+static int64_t clamp(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+void rtudp_spin_init(struct rtudp_spin *s, int64_t start_ns, int64_t min_ns, int64_t max_ns,
+                     int64_t budget_ns, int64_t window_ns, int64_t now)
+{
+    memset(s, 0, sizeof *s);
+    if (min_ns < 0)
+        min_ns = 0;
+    if (max_ns < min_ns)
+        max_ns = min_ns;
+    s->min_ns = min_ns;
+    s->max_ns = max_ns;
+    s->margin_ns = clamp(start_ns, min_ns, max_ns);
+    s->budget_ns = budget_ns > 0 ? budget_ns : 0;
+    s->window_ns = window_ns > 0 ? window_ns : 1;
+    s->window_start = now;
+}
+
+/* nearest-rank percentile of the samples (at most RTUDP_SPIN_SAMPLES: a copy and an
+ * insertion sort are cheaper than anything cleverer) */
+static int64_t percentile(const struct rtudp_spin *s)
+{
+    int64_t v[RTUDP_SPIN_SAMPLES];
+    uint32_t n = s->n_samples;
+    memcpy(v, s->samples, n * sizeof v[0]);
+    for (uint32_t i = 1; i < n; i++) {
+        int64_t x = v[i];
+        uint32_t j = i;
+        for (; j > 0 && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+    uint32_t rank = (n * RTUDP_SPIN_PERCENTILE + 99) / 100; /* 1-based, rounded up */
+    if (rank < 1)
+        rank = 1;
+    return v[rank - 1];
+}
+
+void rtudp_spin_wake(struct rtudp_spin *s, int64_t late_ns)
+{
+    if (late_ns < 0)
+        late_ns = 0;
+    s->samples[s->next] = late_ns;
+    s->next = (s->next + 1) % RTUDP_SPIN_SAMPLES;
+    if (s->n_samples < RTUDP_SPIN_SAMPLES)
+        s->n_samples++;
+    /* follow quickly at first, then every few samples (the sort is not free) */
+    if (++s->since_update >= RTUDP_SPIN_UPDATE_EVERY || s->n_samples < RTUDP_SPIN_UPDATE_EVERY) {
+        s->since_update = 0;
+        int64_t p = percentile(s);
+        /* saturate: a multi-second stall must not overflow the sum */
+        int64_t m = p > s->max_ns ? s->max_ns : p + RTUDP_SPIN_SLACK_NS;
+        s->margin_ns = clamp(m, s->min_ns, s->max_ns);
+    }
+}
+
+int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now)
+{
+    if (now - s->window_start >= s->window_ns || now < s->window_start) {
+        s->window_start = now;
+        s->window_spent = 0;
+    }
+    int64_t room = s->budget_ns - s->window_spent;
+    return room > 0 ? room : 0;
+}
+
+void rtudp_spin_used(struct rtudp_spin *s, int64_t ns)
+{
+    if (ns <= 0)
+        return;
+    s->window_spent += ns;
+    s->total_ns += (uint64_t)ns;
+}

@@ -1,0 +1,50 @@
+/*
+ * spin.h - how long the TX thread spins before a deadline, and how much it may.
+ *
+ * A futex sleep ends late by a varying amount (tens of µs on a VM, sometimes ms).
+ * The TX thread therefore parks until `margin` before a deadline and spins the
+ * rest.  The margin follows a high percentile of the wake-up lateness it has seen
+ * recently, clamped to [min, max].  Spinning is capped by a budget per window (e.g.
+ * 10 % of each second): a SCHED_FIFO thread that spins past the kernel's RT
+ * throttle is stopped for tens of ms, far worse than a late wake, and on a small
+ * machine it starves everything else.  Once the budget is spent the thread sleeps
+ * to the deadline itself until the next window.
+ *
+ * Pure bookkeeping (no clock reads, no shared memory): the caller passes times in.
+ */
+#ifndef RTUDP_SPIN_H
+#define RTUDP_SPIN_H
+
+#include <stdint.h>
+
+#define RTUDP_SPIN_SAMPLES 64       /* wake-ups the margin is computed from */
+#define RTUDP_SPIN_UPDATE_EVERY 8   /* recompute after this many new samples */
+#define RTUDP_SPIN_PERCENTILE 95    /* of the samples: the margin covers this share */
+#define RTUDP_SPIN_SLACK_NS 2000    /* added to the percentile: the spin loop's own step */
+
+struct rtudp_spin {
+    int64_t margin_ns;      /* park until deadline - margin_ns */
+    int64_t min_ns;
+    int64_t max_ns;
+    int64_t budget_ns;      /* spin allowed per window */
+    int64_t window_ns;
+    int64_t window_start;
+    int64_t window_spent;
+    uint64_t total_ns;      /* all spinning ever (workers[].spin_ns) */
+    uint64_t over_budget;   /* times a spin was refused for lack of budget */
+    int64_t samples[RTUDP_SPIN_SAMPLES];
+    uint32_t n_samples;     /* filled entries, up to RTUDP_SPIN_SAMPLES */
+    uint32_t next;          /* where the next sample goes */
+    uint32_t since_update;
+};
+
+void rtudp_spin_init(struct rtudp_spin *s, int64_t start_ns, int64_t min_ns, int64_t max_ns,
+                     int64_t budget_ns, int64_t window_ns, int64_t now);
+/* a timed park ended late_ns after the time it asked for (< 0 counts as 0) */
+void rtudp_spin_wake(struct rtudp_spin *s, int64_t late_ns);
+/* spin nanoseconds still allowed in the current window (starts a new one if due) */
+int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now);
+/* ns were spent spinning */
+void rtudp_spin_used(struct rtudp_spin *s, int64_t ns);
+
+#endif /* RTUDP_SPIN_H */

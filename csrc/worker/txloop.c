@@ -1,0 +1,354 @@
+/*
+ * txloop.c - the TX thread (the process's main thread): take records from the
+ * sending channels' TX rings into the timer queue, park on the worker's doorbell
+ * until shortly before the next deadline, spin the rest, send what is due with one
+ * sendmmsg per channel, and free ring space only once a packet has left.
+ *
+ * Waiting: clients put into a TX ring, then ring workers[id].bell; the supervisor
+ * rings it after each command.  The park ends at deadline - spin margin (spin.h),
+ * or at the next heartbeat tick / TX-stamp timeout, whichever is first; then the
+ * thread spins, within the spin budget, to the deadline itself.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "worker.h"
+
+#define POP_MAX 256                 /* timers taken per pop (and per sendmmsg at most) */
+#define READ_MAX 1024               /* records read per channel per loop: send in between */
+#define TQ_MIN 1024
+#define EAGAIN_BACKOFF_NS 50000LL   /* socket buffer full: retry after this */
+#define SPIN_START_NS 20000LL
+#define SPIN_MIN_NS 5000LL
+#define SPIN_MAX_NS 200000LL
+#define SPIN_WINDOW_NS 1000000000LL
+#define SPIN_BUDGET_NS (SPIN_WINDOW_NS / 10) /* 10 % of a CPU at most */
+
+#define load_acquire(p) atomic_load_explicit(W_SHARED(p), memory_order_acquire)
+
+static inline uint64_t align8(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+int rtudp_tx_init(struct rtudp_worker *w)
+{
+    int64_t now = rtudp_now_ns();
+    rtudp_spin_init(&w->spin, SPIN_START_NS, SPIN_MIN_NS, SPIN_MAX_NS, SPIN_BUDGET_NS,
+                    SPIN_WINDOW_NS, now);
+    return rtudp_timerq_init(&w->tq, TQ_MIN);
+}
+
+void rtudp_tx_free(struct rtudp_worker *w)
+{
+    rtudp_timerq_free(&w->tq);
+}
+
+int rtudp_tx_reserve(struct rtudp_worker *w, uint32_t more)
+{
+    uint64_t need = more;
+    for (uint32_t i = 0; i < w->n_active; i++)
+        if (w->active[i]->sends)
+            need += w->active[i]->inflight.capacity;
+    if (need <= w->tq.capacity)
+        return RTUDP_OK;
+    if (need > UINT32_MAX / 4)
+        return RTUDP_EINVAL;
+    /* no resize in timerq: move everything into a bigger queue (pops come out in
+     * (deadline, order) order, so pushing them back keeps ties in order) */
+    struct rtudp_timerq bigger;
+    int rc = rtudp_timerq_init(&bigger, (uint32_t)need);
+    if (rc != RTUDP_OK)
+        return rc;
+    struct rtudp_timer t;
+    while (rtudp_timerq_pop(&w->tq, &t) == RTUDP_OK)
+        rtudp_timerq_push(&bigger, &t);
+    rtudp_timerq_free(&w->tq);
+    w->tq = bigger;
+    return RTUDP_OK;
+}
+
+/* rtudp_mpsc_wait_at's test: a committed record (or padding) waits at the cursor */
+static int tx_readable(const struct rtudp_chan *c)
+{
+    if (!c->sends || c->tx_broken)
+        return 0;
+    const struct rtudp_mpsc *m = &c->tx;
+    uint64_t head = w_load(&m->ring->head);
+    if (c->cursor % RTUDP_RECORD_ALIGN || c->cursor - head > m->capacity)
+        return 1; /* corrupt: let rtudp_mpsc_next say so */
+    if (c->cursor - head == m->capacity)
+        return 0; /* a full lap in flight */
+    const struct rtudp_tx_record *rec = (const void *)(m->data + (c->cursor & m->mask));
+    return load_acquire(&rec->length) > 0;
+}
+
+static int any_readable(const struct rtudp_worker *w)
+{
+    for (uint32_t i = 0; i < w->n_active; i++)
+        if (tx_readable(w->active[i]))
+            return 1;
+    return 0;
+}
+
+static bool wake_ready(const void *ctx)
+{
+    const struct rtudp_worker *w = ctx;
+    return rtudp_w_signalled || any_readable(w) || rtudp_w_cmd_ready(w);
+}
+
+/* free the ring up to the first packet not yet sent */
+static void release(struct rtudp_chan *c)
+{
+    uint64_t upto = rtudp_inflight_release_point(&c->inflight);
+    if (rtudp_inflight_empty(&c->inflight))
+        upto = c->cursor; /* padding the tracker never saw */
+    if (upto != w_load(&c->tx.ring->head) && rtudp_mpsc_release(&c->tx, upto) != RTUDP_OK) {
+        fprintf(stderr, "rtudp-worker: channel %s: TX ring head moved under us; no longer "
+                        "reading it\n", c->name);
+        c->tx_broken = 1;
+    }
+}
+
+/* TX ring -> in-flight tracker + timer queue */
+static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
+{
+    uint64_t taken = 0, immediate = 0;
+    for (int k = 0; k < READ_MAX; k++) {
+        uint64_t before = c->cursor;
+        struct rtudp_tx_record *rec;
+        uint32_t len;
+        int rc = rtudp_mpsc_next(&c->tx, &c->cursor, &rec, &len);
+        if (rc == RTUDP_EMPTY)
+            break;
+        if (rc != RTUDP_OK) {
+            fprintf(stderr, "rtudp-worker: channel %s: TX ring corrupt at %llu; no longer "
+                            "reading it\n", c->name, (unsigned long long)c->cursor);
+            c->tx_broken = 1;
+            break;
+        }
+        uint64_t pos = c->cursor - align8(sizeof *rec + len);
+        uint32_t slot;
+        if (rtudp_inflight_push(&c->inflight, pos, c->cursor, &slot) != RTUDP_OK) {
+            c->cursor = before; /* cannot happen (sized to the ring); read it again later */
+            break;
+        }
+        int64_t at = rec->send_at_ns;
+        if (at == 0 || at <= now) {
+            at = now; /* "now" must not jump ahead of packets already late */
+            immediate++;
+        }
+        struct rtudp_timer t = {.send_at_ns = at, .channel = c->slot, .slot = slot,
+                                .ring_pos = pos, .payload = (const uint8_t *)(rec + 1),
+                                .len = len, .flags = rec->flags};
+        if (rtudp_timerq_push(&w->tq, &t) != RTUDP_OK) {
+            /* cannot happen (reserved per channel); drop rather than wedge the ring */
+            rtudp_inflight_done_at(&c->inflight, slot, pos);
+            w_bump(&c->block->tx_errors, 1);
+        }
+        taken++;
+    }
+    if (taken) {
+        w_bump(&c->block->tx_requested, taken);
+        if (immediate)
+            w_bump(&c->block->tx_immediate, immediate);
+    }
+    if (rtudp_inflight_empty(&c->inflight))
+        release(c); /* the cursor may have stepped over padding only */
+}
+
+static void on_stamp(void *ctx, uint32_t key, int64_t mono_ns)
+{
+    struct rtudp_chan *c = ctx;
+    rtudp_txstamps_stamp(&c->stamps, c->block, key, mono_ns);
+}
+
+static void read_stamps(struct rtudp_chan *c, int64_t now)
+{
+    if (!c->caps.sw_tx)
+        return;
+    rtudp_net_read_tx_stamps(c->fd, on_stamp, c);
+    rtudp_txstamps_expire(&c->stamps, c->block, now);
+}
+
+/* send the due timers idx[0..n) of channel c (in deadline order) */
+static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_timer *due,
+                       const uint32_t *idx, uint32_t n, int64_t now)
+{
+    struct rtudp_tx_pkt pkts[POP_MAX];
+    for (uint32_t k = 0; k < n; k++)
+        pkts[k] = (struct rtudp_tx_pkt){.data = due[idx[k]].payload, .len = due[idx[k]].len};
+    const struct sockaddr *dst = c->dst_len ? (const struct sockaddr *)&c->dst : NULL;
+    uint64_t sent = 0, bytes = 0, dropped = 0;
+    uint32_t off = 0;
+    while (off < n) {
+        int r = rtudp_net_send_batch(c->fd, pkts + off, n - off, dst, c->dst_len);
+        int e = errno;
+        for (int q = 0; q < r; q++) {
+            struct rtudp_timer *t = &due[idx[off + (uint32_t)q]];
+            struct rtudp_tx_pkt *p = &pkts[off + (uint32_t)q];
+            rtudp_inflight_done_at(&c->inflight, t->slot, t->ring_pos);
+            if (c->caps.sw_tx)
+                rtudp_txstamps_sent(&c->stamps, c->block, p->tskey, t->send_at_ns, p->sent_ns);
+            else
+                rtudp_txstamps_record(c->block, t->send_at_ns, p->sent_ns, 0);
+            bytes += t->len;
+        }
+        if (r > 0) {
+            sent += (uint64_t)r;
+            off += (uint32_t)r;
+            if (off == n)
+                break;
+        }
+        if (r >= 0 && (e == EAGAIN || e == EWOULDBLOCK)) {
+            /* buffer full: the rest waits (same deadlines) and the loop backs off */
+            for (uint32_t k = off; k < n; k++)
+                rtudp_timerq_push(&w->tq, &due[idx[k]]);
+            w->backoff_until = now + EAGAIN_BACKOFF_NS;
+            break;
+        }
+        /* packet `off` failed on its own (EMSGSIZE, ECONNREFUSED, no route...): drop
+         * it, never retry it forever */
+        struct rtudp_timer *t = &due[idx[off]];
+        rtudp_inflight_done_at(&c->inflight, t->slot, t->ring_pos);
+        dropped++;
+        off++;
+    }
+    struct rtudp_channel_block *b = c->block;
+    if (sent) {
+        w_bump(&b->tx_packets, sent);
+        w_bump(&b->tx_bytes, bytes);
+    }
+    if (dropped)
+        w_bump(&b->tx_errors, dropped);
+    rtudp_mpsc_account(&c->tx, sent + dropped, bytes);
+    release(c);
+    /* loopback and most drivers stamp during the send call: read them right away */
+    if (sent)
+        read_stamps(c, now);
+}
+
+static void send_due(struct rtudp_worker *w, int64_t now)
+{
+    struct rtudp_timer due[POP_MAX];
+    uint32_t idx[POP_MAX];
+    uint8_t taken[POP_MAX];
+    for (;;) {
+        if (w->backoff_until > now)
+            return;
+        uint32_t n = rtudp_timerq_pop_due(&w->tq, now, due, POP_MAX);
+        if (!n)
+            return;
+        memset(taken, 0, n);
+        for (uint32_t i = 0; i < n; i++) {
+            if (taken[i])
+                continue;
+            uint32_t ch = due[i].channel, k = 0;
+            for (uint32_t j = i; j < n; j++)
+                if (!taken[j] && due[j].channel == ch) {
+                    taken[j] = 1;
+                    idx[k++] = j;
+                }
+            struct rtudp_chan *c = ch < RTUDP_MAX_CHANNELS ? w->chans[ch] : NULL;
+            if (c) /* a removed channel's timers were dropped with it */
+                send_group(w, c, due, idx, k, now);
+        }
+        if (n < POP_MAX)
+            return;
+    }
+}
+
+/* spin to `until` (a deadline within the margin); stops early if a record comes */
+static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until)
+{
+    int64_t start = now;
+    while (now < until) {
+        for (int i = 0; i < 32; i++)
+            cpu_relax();
+        if (any_readable(w))
+            break;
+        now = rtudp_now_ns();
+    }
+    rtudp_spin_used(&w->spin, now - start);
+}
+
+void rtudp_tx_run(struct rtudp_worker *w)
+{
+    struct rtudp_worker_slot *me = w->me;
+    while (!w->exiting && !rtudp_w_signalled) {
+        w_bump(&me->loops, 1);
+        int64_t now = rtudp_now_ns();
+        if (now >= w->next_tick) {
+            rtudp_w_tick(w, now);
+            rtudp_w_poll_commands(w);
+            if (w->exiting)
+                break;
+        }
+        for (uint32_t i = 0; i < w->n_active; i++) {
+            struct rtudp_chan *c = w->active[i];
+            if (c->sends && !c->tx_broken)
+                consume(w, c, now);
+        }
+        now = rtudp_now_ns();
+        send_due(w, now);
+
+        /* what comes next: a timer (maybe spun for), or only a timeout */
+        int64_t other = w->next_tick;
+        for (uint32_t i = 0; i < w->n_active; i++) {
+            struct rtudp_chan *c = w->active[i];
+            if (c->sends && c->stamps.len) {
+                int64_t d = rtudp_txstamps_deadline(&c->stamps);
+                if (d <= now) {
+                    read_stamps(c, now);
+                    d = rtudp_txstamps_deadline(&c->stamps);
+                }
+                if (d < other)
+                    other = d;
+            }
+        }
+        int64_t target = rtudp_timerq_next_deadline(&w->tq);
+        if (w->backoff_until > now && target < w->backoff_until)
+            target = w->backoff_until;
+        if (any_readable(w))
+            continue;
+        now = rtudp_now_ns();
+        if (target <= now)
+            continue;
+        int64_t margin = w->spin.margin_ns;
+        int64_t room = rtudp_spin_room(&w->spin, now);
+        /* spin only if the whole spin fits the budget; else sleep to the deadline */
+        int spin_ok = room >= margin;
+        if (!spin_ok && target - now <= margin)
+            w->spin.over_budget++;
+        int64_t park_until = spin_ok ? target - margin : target;
+        int timer_wake = 1;
+        if (other < park_until) {
+            park_until = other;
+            timer_wake = 0;
+        }
+        if (park_until > now) {
+            w_bump(&me->sleeps, 1);
+            int rc = rtudp_bell_wait(&me->bell, wake_ready, w, park_until, 0);
+            int64_t woke = rtudp_now_ns();
+            if (rc == RTUDP_ETIMEDOUT && timer_wake)
+                rtudp_spin_wake(&w->spin, woke - park_until);
+            if (rc == RTUDP_OK)
+                rtudp_w_poll_commands(w); /* the supervisor rings after each command */
+            continue;
+        }
+        if (!timer_wake)
+            continue; /* the tick is due: the top of the loop does it */
+        if (spin_ok)
+            spin_to(w, now, target);
+    }
+}

@@ -1,0 +1,140 @@
+/*
+ * txstamp.c - TX departures waiting for kernel stamps (see txstamp.h).
+ */
+#include "txstamp.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "hist.h"
+#include "ring.h"
+
+#define SHARED(p) ((_Atomic __typeof__(*(p)) *)(p))
+/* TX counters have one writer, the TX thread: relaxed stores, never torn */
+#define bump(p, v)                                                                          \
+    atomic_store_explicit(SHARED(p),                                                        \
+                          atomic_load_explicit(SHARED(p), memory_order_relaxed) + (v),      \
+                          memory_order_relaxed)
+
+int rtudp_txstamps_init(struct rtudp_txstamps *s, uint32_t capacity, int64_t wait_ns)
+{
+    *s = (struct rtudp_txstamps){0};
+    if (capacity == 0 || capacity > (1u << 24) || wait_ns < 0)
+        return RTUDP_EINVAL;
+    uint32_t c = 1;
+    while (c < capacity)
+        c <<= 1;
+    s->e = calloc(c, sizeof *s->e);
+    if (!s->e)
+        return RTUDP_ESYS;
+    s->capacity = c;
+    s->wait_ns = wait_ns;
+    return RTUDP_OK;
+}
+
+void rtudp_txstamps_free(struct rtudp_txstamps *s)
+{
+    free(s->e);
+    *s = (struct rtudp_txstamps){0};
+}
+
+void rtudp_txstamps_record(struct rtudp_channel_block *b, int64_t send_at_ns,
+                           int64_t departed_ns, int kernel)
+{
+    rtudp_hist_record(&b->tx_lateness, departed_ns - send_at_ns);
+    if (kernel)
+        bump(&b->tx_kernel_stamped, 1);
+}
+
+static inline struct rtudp_txstamp_entry *at(struct rtudp_txstamps *s, uint32_t i)
+{
+    return &s->e[(s->first + i) & (s->capacity - 1)];
+}
+
+static void pop_front(struct rtudp_txstamps *s)
+{
+    s->first = (s->first + 1) & (s->capacity - 1);
+    s->first_key++;
+    s->len--;
+}
+
+/* drop the front entries whose stamp already came (recorded then) */
+static void pop_done(struct rtudp_txstamps *s)
+{
+    while (s->len && at(s, 0)->departed_ns)
+        pop_front(s);
+}
+
+/* resolve the front entry with whatever it has */
+static void resolve_front(struct rtudp_txstamps *s, struct rtudp_channel_block *b)
+{
+    struct rtudp_txstamp_entry *e = at(s, 0);
+    if (!e->departed_ns) {
+        rtudp_txstamps_record(b, e->send_at_ns, e->sent_ns, 0);
+        s->timed_out++;
+    }
+    pop_front(s);
+}
+
+void rtudp_txstamps_flush(struct rtudp_txstamps *s, struct rtudp_channel_block *b)
+{
+    while (s->len)
+        resolve_front(s, b);
+}
+
+void rtudp_txstamps_sent(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
+                         int64_t send_at_ns, int64_t sent_ns)
+{
+    if (!s->capacity) {
+        rtudp_txstamps_record(b, send_at_ns, sent_ns, 0);
+        return;
+    }
+    if (s->len && key != s->first_key + s->len)
+        rtudp_txstamps_flush(s, b); /* keys restarted: older stamps will not match */
+    if (s->len == s->capacity)
+        resolve_front(s, b);        /* full: the oldest stops waiting */
+    if (!s->len)
+        s->first_key = key;
+    struct rtudp_txstamp_entry *e = at(s, s->len);
+    e->send_at_ns = send_at_ns;
+    e->sent_ns = sent_ns;
+    e->departed_ns = 0;
+    s->len++;
+}
+
+void rtudp_txstamps_stamp(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
+                          int64_t mono_ns)
+{
+    uint32_t i = key - s->first_key; /* unsigned: keys wrap at 2^32 like the kernel's */
+    if (i >= s->len) {
+        s->unmatched++;             /* already timed out, or not ours */
+        return;
+    }
+    struct rtudp_txstamp_entry *e = at(s, i);
+    if (e->departed_ns) {
+        s->unmatched++;
+        return;
+    }
+    /* a stamp of 0 would read as "waiting": 1 ns off is below the clock map's error */
+    e->departed_ns = mono_ns ? mono_ns : 1;
+    rtudp_txstamps_record(b, e->send_at_ns, mono_ns, 1);
+    s->stamped++;
+    pop_done(s);
+}
+
+void rtudp_txstamps_expire(struct rtudp_txstamps *s, struct rtudp_channel_block *b, int64_t now)
+{
+    pop_done(s);
+    while (s->len && now - at(s, 0)->sent_ns >= s->wait_ns) {
+        resolve_front(s, b);
+        pop_done(s);
+    }
+}
+
+int64_t rtudp_txstamps_deadline(const struct rtudp_txstamps *s)
+{
+    if (!s->len)
+        return INT64_MAX;
+    const struct rtudp_txstamp_entry *e = &s->e[s->first];
+    return e->sent_ns + s->wait_ns;
+}

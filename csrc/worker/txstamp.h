@@ -1,0 +1,59 @@
+/*
+ * txstamp.h - per channel: packets sent and waiting for their kernel TX stamp.
+ *
+ * Lateness is departure - send_at_ns, and the departure is the kernel's software
+ * TX stamp when it comes (netio: error queue, matched by tskey), else the time
+ * just after the send call once RTUDP_W_STAMP_WAIT_NS has passed without one.
+ * netio gives the packets of one socket consecutive keys, so the waiting packets
+ * form a run of keys: a circular array indexed by key - first_key, no search.
+ * Each packet's lateness is recorded exactly once, into block->tx_lateness, when
+ * its stamp arrives, when it times out, or when the channel closes.
+ *
+ * Not thread-safe: owned by the TX thread, which writes the TX counters.
+ */
+#ifndef RTUDP_TXSTAMP_H
+#define RTUDP_TXSTAMP_H
+
+#include <stdint.h>
+
+#include "rtudp_shm.h"
+
+struct rtudp_txstamp_entry {
+    int64_t send_at_ns;
+    int64_t sent_ns;        /* just after the send call */
+    int64_t departed_ns;    /* the kernel's stamp; 0 while waiting */
+};
+
+struct rtudp_txstamps {
+    struct rtudp_txstamp_entry *e;
+    uint32_t capacity;      /* a power of two */
+    uint32_t first;         /* index of the oldest entry */
+    uint32_t len;
+    uint32_t first_key;     /* tskey of e[first] */
+    int64_t wait_ns;        /* how long a stamp is waited for */
+    uint64_t stamped;       /* resolved by a kernel stamp */
+    uint64_t timed_out;     /* resolved by sent_ns */
+    uint64_t unmatched;     /* stamps for no waiting packet */
+};
+
+/* capacity rounded up to a power of two; RTUDP_EINVAL / RTUDP_ESYS */
+int rtudp_txstamps_init(struct rtudp_txstamps *s, uint32_t capacity, int64_t wait_ns);
+void rtudp_txstamps_free(struct rtudp_txstamps *s);
+/* a packet went with key `key`.  Keys out of sequence (a reset socket) or a full
+ * array resolve the older entries with their send times first. */
+void rtudp_txstamps_sent(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
+                         int64_t send_at_ns, int64_t sent_ns);
+/* the kernel stamped `key` at mono_ns (CLOCK_MONOTONIC) */
+void rtudp_txstamps_stamp(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
+                          int64_t mono_ns);
+/* resolve what waited wait_ns or more by now with its send time */
+void rtudp_txstamps_expire(struct rtudp_txstamps *s, struct rtudp_channel_block *b, int64_t now);
+/* resolve everything still waiting with its send time (the channel is closing) */
+void rtudp_txstamps_flush(struct rtudp_txstamps *s, struct rtudp_channel_block *b);
+/* when the oldest waiting packet times out; INT64_MAX when none waits */
+int64_t rtudp_txstamps_deadline(const struct rtudp_txstamps *s);
+/* record one departure without waiting for a stamp (sockets without TX stamps) */
+void rtudp_txstamps_record(struct rtudp_channel_block *b, int64_t send_at_ns,
+                           int64_t departed_ns, int kernel);
+
+#endif /* RTUDP_TXSTAMP_H */

@@ -1,0 +1,149 @@
+/*
+ * worker.h - the rtudp-worker process: its state and how its files fit together.
+ *
+ *   main.c      arguments, process setup, mapping the pool, start and exit
+ *   control.c   the command socket (ADD/REMOVE/STOP) and the 100 ms liveness tick
+ *   sched.c     process-wide scheduling: death signal, memory locking, CPU, priority
+ *   channels.c  open / close one channel (segment, ring views, socket setup)
+ *   txloop.c    the TX thread (the main one): TX rings -> timer queue -> sendmmsg
+ *   txstamp.c   per channel: sent packets waiting for their kernel TX stamp
+ *   rxloop.c    the RX thread: epoll, recvmmsg -> RX broadcast ring
+ *   spin.c      the adaptive spin margin and its CPU budget
+ *
+ * Threads: the TX thread owns the channel table (add, remove, everything TX).  The
+ * RX thread learns of a channel only through rtudp_rx_add / rtudp_rx_remove, which
+ * hand it over under a lock and return once the RX thread has taken or dropped it,
+ * so a channel is freed only when the RX thread no longer uses it.  Each counter in
+ * shared memory has one writer thread (TX counters: TX thread; RX: RX thread).
+ */
+#ifndef RTUDP_WORKER_H
+#define RTUDP_WORKER_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "inflight.h"
+#include "netio.h"
+#include "ring.h"
+#include "rtudp_shm.h"
+#include "spin.h"
+#include "timerq.h"
+#include "txstamp.h"
+
+/* shared-memory words other processes read: relaxed atomic stores, never torn
+ * (ring.c's SHARED() style) */
+#define W_SHARED(p) ((_Atomic __typeof__(*(p)) *)(p))
+#define w_load(p) atomic_load_explicit(W_SHARED(p), memory_order_relaxed)
+#define w_store(p, v) atomic_store_explicit(W_SHARED(p), (v), memory_order_relaxed)
+/* a counter with a single writer thread: no read-modify-write needed */
+#define w_bump(p, v) w_store((p), w_load(p) + (v))
+
+#define RTUDP_W_HEARTBEAT_NS 100000000LL   /* write ours, check the pool's, every 100 ms */
+#define RTUDP_W_POOL_STALE_NS 2000000000LL /* a supervisor silent this long is gone */
+#define RTUDP_W_STAMP_WAIT_NS 5000000LL    /* no TX stamp after 5 ms: use the send time */
+#define RTUDP_W_UNBLOCK_NS 1000000000LL    /* a producer's open claim older than this is dead */
+
+/* What the RX thread needs of a channel.  Set by the TX thread before the handoff,
+ * then written only by the RX thread until it hands the channel back. */
+struct rtudp_rx_chan {
+    int fd;
+    struct rtudp_channel_block *block;
+    struct rtudp_bcast ring;
+    uint32_t cap;      /* payload bytes kept per datagram */
+    uint64_t seq;      /* rx_seq of the next datagram */
+    int pending;       /* may have more datagrams queued (edge-triggered epoll) */
+    int listed;        /* in the RX thread's table */
+};
+
+struct rtudp_chan {
+    uint32_t slot;
+    char name[RTUDP_NAME_MAX + 8];
+    int fd;
+    void *base;
+    uint64_t size;
+    struct rtudp_channel_block *block;
+    struct rtudp_net_caps caps;
+    /* TX side (TX thread only) */
+    int sends;                      /* direction SEND or BOTH */
+    int tx_broken;                  /* the TX ring failed validation: no longer read */
+    struct rtudp_mpsc tx;
+    uint64_t cursor;                /* next ring position to read; starts at head */
+    struct rtudp_inflight inflight;
+    struct rtudp_txstamps stamps;
+    struct sockaddr_storage dst;    /* where to send when the socket is not connected */
+    socklen_t dst_len;              /* 0: connected (or nowhere to send) */
+    /* RX side */
+    int recvs;                      /* direction RECV or BOTH */
+    struct rtudp_rx_chan rx;
+};
+
+/* The RX thread and its handoff (rxloop.c). */
+struct rtudp_rx {
+    pthread_t thread;
+    int running;
+    int epfd;
+    int efd;                        /* eventfd: a request is waiting */
+    atomic_int stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct rtudp_rx_req *req;       /* at most one, guarded by mu */
+    struct rtudp_rx_chan *chans[RTUDP_MAX_CHANNELS]; /* RX thread only */
+    uint32_t n_chans;
+    uint8_t *buf;                   /* RX thread's receive buffers */
+};
+
+struct rtudp_worker {
+    const char *pool_name;
+    uint32_t id;
+    int cmd_fd;
+    struct rtudp_control *ctl;
+    uint64_t ctl_size;
+    struct rtudp_worker_slot *me;
+    struct rtudp_chan *chans[RTUDP_MAX_CHANNELS];  /* by slot; TX thread only */
+    struct rtudp_chan *active[RTUDP_MAX_CHANNELS]; /* the non-NULL ones, compact */
+    uint32_t n_active;
+    struct rtudp_timerq tq;
+    struct rtudp_spin spin;
+    int64_t backoff_until;          /* EAGAIN: no sends before this */
+    int64_t next_tick;              /* heartbeat and liveness checks */
+    int exiting;
+    struct rtudp_rx rx;
+};
+
+/* sched.c: each prints its own diagnostics; -1 = fatal (exit 2) */
+int rtudp_w_die_with_parent(void);
+void rtudp_w_lock_memory(void);
+int rtudp_w_pin_cpu(long cpu);
+int rtudp_w_set_priority(long prio);
+
+/* channels.c: open / close the channel a command names; msg gets a reason.  open
+ * takes fd over: on failure it is closed too. */
+int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int fd,
+                    struct rtudp_chan **out, char *msg, size_t msglen);
+void rtudp_chan_close(struct rtudp_worker *w, struct rtudp_chan *c);
+
+/* txloop.c */
+int rtudp_tx_init(struct rtudp_worker *w);
+void rtudp_tx_free(struct rtudp_worker *w);
+/* make room in the timer queue for a channel's in-flight records */
+int rtudp_tx_reserve(struct rtudp_worker *w, uint32_t more);
+void rtudp_tx_run(struct rtudp_worker *w);
+/* control.c: the command socket and liveness, called from the loop */
+extern volatile sig_atomic_t rtudp_w_signalled; /* SIGTERM/SIGINT/SIGHUP: exit */
+void rtudp_w_poll_commands(struct rtudp_worker *w);
+int rtudp_w_cmd_ready(const struct rtudp_worker *w);
+void rtudp_w_tick(struct rtudp_worker *w, int64_t now);
+void rtudp_w_drop_channel(struct rtudp_worker *w, struct rtudp_chan *c);
+
+/* rxloop.c */
+int rtudp_rx_start(struct rtudp_rx *rx);
+void rtudp_rx_stop(struct rtudp_rx *rx);
+int rtudp_rx_add(struct rtudp_rx *rx, struct rtudp_rx_chan *c);
+void rtudp_rx_remove(struct rtudp_rx *rx, struct rtudp_rx_chan *c);
+/* one datagram -> one RX ring record (meta + payload); exposed for tests */
+uint32_t rtudp_rx_cap_for(const struct rtudp_bcast *ring, uint32_t max_datagram);
+
+#endif /* RTUDP_WORKER_H */

@@ -1,0 +1,181 @@
+/*
+ * test_worker_units.c - the worker's pure-C parts: the adaptive spin margin and
+ * budget (csrc/worker/spin.c) and the TX-stamp matcher (csrc/worker/txstamp.c).
+ * The worker program itself is tested end to end by tests/test_worker.py.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hist.h"
+#include "ring.h"
+#include "spin.h"
+#include "txstamp.h"
+
+#include "harness.h"
+
+#define US 1000LL
+
+/* ------------------------------------------------------------------ spin */
+
+static void test_spin_starts_clamped(void)
+{
+    struct rtudp_spin s;
+    rtudp_spin_init(&s, 20 * US, 5 * US, 200 * US, 100 * NS_PER_MS, 1000 * NS_PER_MS, 0);
+    CHECK_EQ(s.margin_ns, 20 * US);
+    rtudp_spin_init(&s, 1 * US, 5 * US, 200 * US, 0, 1000 * NS_PER_MS, 0);
+    CHECK_EQ(s.margin_ns, 5 * US);
+    rtudp_spin_init(&s, 900 * US, 5 * US, 200 * US, 0, 1000 * NS_PER_MS, 0);
+    CHECK_EQ(s.margin_ns, 200 * US);
+}
+
+static void test_spin_follows_high_percentile(void)
+{
+    struct rtudp_spin s;
+    rtudp_spin_init(&s, 20 * US, 5 * US, 200 * US, 0, 1000 * NS_PER_MS, 0);
+    /* 95 % of wakes 10 us late, 5 % 150 us: the margin covers the 95th percentile */
+    for (int i = 0; i < 200; i++)
+        rtudp_spin_wake(&s, (i % 20 == 19) ? 150 * US : 10 * US);
+    CHECK_IN(s.margin_ns, 10 * US, 10 * US + RTUDP_SPIN_SLACK_NS);
+    /* wakes get worse: the margin follows, never past the maximum */
+    for (int i = 0; i < 200; i++)
+        rtudp_spin_wake(&s, 120 * US);
+    CHECK_EQ(s.margin_ns, 120 * US + RTUDP_SPIN_SLACK_NS);
+    for (int i = 0; i < 200; i++)
+        rtudp_spin_wake(&s, 5000 * US);
+    CHECK_EQ(s.margin_ns, 200 * US);
+    /* and better again: down to the minimum, never below */
+    for (int i = 0; i < 200; i++)
+        rtudp_spin_wake(&s, -3 * US); /* an early wake counts as 0 */
+    CHECK_EQ(s.margin_ns, 5 * US);
+    /* huge values saturate instead of overflowing */
+    rtudp_spin_wake(&s, INT64_MAX);
+    CHECK_IN(s.margin_ns, 5 * US, 200 * US);
+}
+
+static void test_spin_budget_per_window(void)
+{
+    struct rtudp_spin s;
+    int64_t t = 1000 * NS_PER_MS;
+    rtudp_spin_init(&s, 20 * US, 5 * US, 200 * US, 100 * NS_PER_MS, 1000 * NS_PER_MS, t);
+    CHECK_EQ(rtudp_spin_room(&s, t), 100 * NS_PER_MS);
+    rtudp_spin_used(&s, 60 * NS_PER_MS);
+    CHECK_EQ(rtudp_spin_room(&s, t + 10), 40 * NS_PER_MS);
+    rtudp_spin_used(&s, 60 * NS_PER_MS);
+    CHECK_EQ(rtudp_spin_room(&s, t + 20), 0);
+    rtudp_spin_used(&s, -5); /* ignored */
+    CHECK_EQ(s.total_ns, 120 * NS_PER_MS);
+    /* a new window restores the budget; the total keeps counting */
+    CHECK_EQ(rtudp_spin_room(&s, t + 1000 * NS_PER_MS), 100 * NS_PER_MS);
+    CHECK_EQ(s.total_ns, 120 * NS_PER_MS);
+    /* time going backwards (cannot happen with CLOCK_MONOTONIC) starts a window too */
+    rtudp_spin_used(&s, 100 * NS_PER_MS);
+    CHECK_EQ(rtudp_spin_room(&s, t), 100 * NS_PER_MS);
+}
+
+/* ------------------------------------------------------------------ txstamps */
+
+static struct rtudp_channel_block *new_block(void)
+{
+    struct rtudp_channel_block *b = calloc(1, sizeof *b);
+    CHECK(b);
+    return b;
+}
+
+static void test_stamps_match_by_key(void)
+{
+    struct rtudp_channel_block *b = new_block();
+    struct rtudp_txstamps s;
+    CHECK_EQ(rtudp_txstamps_init(&s, 100, 5 * NS_PER_MS), RTUDP_OK);
+    CHECK_EQ(s.capacity, 128);
+    CHECK_EQ(rtudp_txstamps_deadline(&s), INT64_MAX);
+    int64_t t0 = 10 * NS_PER_MS;
+    for (uint32_t k = 0; k < 10; k++)
+        rtudp_txstamps_sent(&s, b, 40 + k, t0 + k * US, t0 + k * US + 50 * US);
+    CHECK_EQ(s.len, 10);
+    CHECK_EQ(rtudp_txstamps_deadline(&s), t0 + 50 * US + 5 * NS_PER_MS);
+    /* stamps out of order: each recorded once, with its own send_at */
+    rtudp_txstamps_stamp(&s, b, 43, t0 + 3 * US + 7 * US);
+    CHECK_EQ(s.len, 10); /* the front still waits */
+    rtudp_txstamps_stamp(&s, b, 40, t0 + 2 * US);
+    CHECK_EQ(s.len, 9);
+    rtudp_txstamps_stamp(&s, b, 40, t0 + 2 * US); /* again: ignored */
+    rtudp_txstamps_stamp(&s, b, 43, t0 + 2 * US); /* again: ignored */
+    rtudp_txstamps_stamp(&s, b, 1000, t0);        /* never sent: ignored */
+    CHECK_EQ(s.unmatched, 3);
+    CHECK_EQ(b->tx_kernel_stamped, 2);
+    CHECK_EQ(b->tx_lateness.count, 2);
+    CHECK_EQ(b->tx_lateness.min_ns, 2 * US);
+    CHECK_EQ(b->tx_lateness.max_ns, 7 * US);
+    for (uint32_t k = 41; k < 50; k++)
+        if (k != 43)
+            rtudp_txstamps_stamp(&s, b, k, t0 + (k - 40) * US + US);
+    CHECK_EQ(s.len, 0);
+    CHECK_EQ(b->tx_lateness.count, 10);
+    CHECK_EQ(b->tx_kernel_stamped, 10);
+    rtudp_txstamps_free(&s);
+    free(b);
+}
+
+static void test_stamps_time_out_to_send_time(void)
+{
+    struct rtudp_channel_block *b = new_block();
+    struct rtudp_txstamps s;
+    CHECK_EQ(rtudp_txstamps_init(&s, 8, 5 * NS_PER_MS), RTUDP_OK);
+    int64_t t0 = 100 * NS_PER_MS;
+    rtudp_txstamps_sent(&s, b, 0, t0, t0 + 30 * US);
+    rtudp_txstamps_sent(&s, b, 1, t0, t0 + 40 * US);
+    rtudp_txstamps_stamp(&s, b, 1, t0 + 35 * US);
+    rtudp_txstamps_expire(&s, b, t0 + 4 * NS_PER_MS); /* not yet */
+    CHECK_EQ(s.len, 2);
+    rtudp_txstamps_expire(&s, b, t0 + 30 * US + 5 * NS_PER_MS);
+    CHECK_EQ(s.len, 0);
+    CHECK_EQ(s.timed_out, 1);
+    CHECK_EQ(b->tx_lateness.count, 2);
+    CHECK_EQ(b->tx_kernel_stamped, 1);
+    /* its late stamp changes nothing */
+    rtudp_txstamps_stamp(&s, b, 0, t0 + 10 * US);
+    CHECK_EQ(b->tx_lateness.count, 2);
+    rtudp_txstamps_free(&s);
+    free(b);
+}
+
+static void test_stamps_full_restart_and_flush(void)
+{
+    struct rtudp_channel_block *b = new_block();
+    struct rtudp_txstamps s;
+    CHECK_EQ(rtudp_txstamps_init(&s, 4, 5 * NS_PER_MS), RTUDP_OK);
+    int64_t t0 = NS_PER_MS;
+    /* keys wrap at 2^32 like the kernel's */
+    for (uint32_t i = 0; i < 6; i++)
+        rtudp_txstamps_sent(&s, b, UINT32_MAX - 2 + i, t0, t0 + i * US);
+    CHECK_EQ(s.len, 4);                  /* the two oldest were resolved to make room */
+    CHECK_EQ(b->tx_lateness.count, 2);
+    rtudp_txstamps_stamp(&s, b, 0, t0 + 9 * US); /* key UINT32_MAX - 2 + 3 == 0 */
+    CHECK_EQ(b->tx_kernel_stamped, 1);
+    /* keys restart (a socket set up again): older ones are resolved first */
+    rtudp_txstamps_sent(&s, b, 7, t0, t0 + 20 * US);
+    CHECK_EQ(s.len, 1);
+    CHECK_EQ(s.first_key, 7);
+    CHECK_EQ(b->tx_lateness.count, 6);
+    rtudp_txstamps_flush(&s, b);
+    CHECK_EQ(s.len, 0);
+    CHECK_EQ(b->tx_lateness.count, 7);
+    CHECK_EQ(b->tx_lateness.negative, 0);
+    rtudp_txstamps_free(&s);
+    /* bad arguments */
+    CHECK_EQ(rtudp_txstamps_init(&s, 0, 1), RTUDP_EINVAL);
+    CHECK_EQ(rtudp_txstamps_init(&s, 4, -1), RTUDP_EINVAL);
+    free(b);
+}
+
+static const struct test tests[] = {
+    T(test_spin_starts_clamped),
+    T(test_spin_follows_high_percentile),
+    T(test_spin_budget_per_window),
+    T(test_stamps_match_by_key),
+    T(test_stamps_time_out_to_send_time),
+    T(test_stamps_full_restart_and_flush),
+};
+
+HARNESS_MAIN(tests)
