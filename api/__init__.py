@@ -1,16 +1,27 @@
 """rtudp: a real-time UDP engine for Python.
 
 Native worker processes own the sockets; Python processes talk to them through
-lock-free rings in POSIX shared memory.  This is what users import.
+lock-free rings in POSIX shared memory.  This is what users import:
+``rtudp.Pool`` (start workers, open channels), ``rtudp.attach`` (use a channel from
+any process), :class:`Channel` and :class:`Packet`, and the errors (all derive from
+:class:`RtUdpError`).
 """
 from rtudp.shmring import (BackPressureError, BadSegmentError, BroadcastReader, BroadcastRecord,
                            BroadcastRing, ClaimExpiredError, MpscRing, RtUdpError,
                            SegmentNotFoundError, TxRecord)
+from rtudp.shmring.errors import (AddressInUseError, ChannelNotFoundError, PoolNotRunningError,
+                                  PoolRunningError, WorkerError)
+from rtudp.workers.supervisor import RtPriorityWarning
+
+from .channel import Channel, Packet, attach
+from .embedded import embedded_pool, open_channel
+from .pool import Pool
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackPressureError", "BadSegmentError", "BroadcastReader", "BroadcastRecord",
-    "BroadcastRing", "ClaimExpiredError", "MpscRing", "RtUdpError", "SegmentNotFoundError",
-    "TxRecord", "__version__",
+    "AddressInUseError", "BackPressureError", "BadSegmentError", "BroadcastReader",
+    "BroadcastRecord", "BroadcastRing", "Channel", "ChannelNotFoundError", "ClaimExpiredError",
+    "MpscRing", "Packet", "Pool", "PoolNotRunningError", "PoolRunningError", "RtPriorityWarning",
+    "RtUdpError", "SegmentNotFoundError", "TxRecord", "WorkerError", "__version__", "attach", "embedded_pool", "open_channel",
 ]

@@ -4,14 +4,16 @@ The layout lives in ``csrc/rtudp_shm.h``; this package maps segments, validates
 them in C, and gives Python the rings' producer and consumer sides.
 """
 from .broadcast import BroadcastReader, BroadcastRecord, BroadcastRing
-from .errors import (BackPressureError, BadSegmentError, ClaimExpiredError, RtUdpError,
-                     SegmentNotFoundError)
+from .errors import (AddressInUseError, BackPressureError, BadSegmentError,
+                     ChannelNotFoundError, ClaimExpiredError, PoolNotRunningError,
+                     PoolRunningError, RtUdpError, SegmentNotFoundError, WorkerError)
 from .hist import Histogram
 from .mpsc import Claim, MpscRing, TxRecord
 from .segment import Segment, shm_path, unlink, validate_name
 
 __all__ = [
-    "BackPressureError", "BadSegmentError", "BroadcastReader", "BroadcastRecord",
+    "AddressInUseError", "ChannelNotFoundError", "PoolNotRunningError", "PoolRunningError",
+    "WorkerError", "BackPressureError", "BadSegmentError", "BroadcastReader", "BroadcastRecord",
     "BroadcastRing", "Claim", "ClaimExpiredError", "Histogram", "MpscRing", "RtUdpError", "Segment",
     "SegmentNotFoundError", "TxRecord", "shm_path", "unlink", "validate_name",
 ]

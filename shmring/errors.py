@@ -32,3 +32,23 @@ class SegmentNotFoundError(RtUdpError, FileNotFoundError):
 class ClaimExpiredError(RtUdpError):
     """The consumer turned this claim into padding (it was open longer than the unblock
     timeout): the record was not delivered."""
+
+
+class ChannelNotFoundError(RtUdpError, LookupError):
+    """No open channel of that name in the pool's channel table."""
+
+
+class PoolNotRunningError(RtUdpError):
+    """The pool has no control segment, or its supervisor is gone."""
+
+
+class PoolRunningError(RtUdpError):
+    """A live supervisor already runs a pool of that name: it is left untouched."""
+
+
+class WorkerError(RtUdpError):
+    """A worker did not start, or did not answer a command as it should."""
+
+
+class AddressInUseError(RtUdpError, OSError):
+    """The channel's local address is already bound by another socket."""

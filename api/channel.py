@@ -1,0 +1,311 @@
+"""Channels as users see them: send timed datagrams, receive them with their timestamps.
+
+``rtudp.attach(name, pool=None)`` works from any process: it maps the pool's control
+segment, finds the channel by name and maps its segment.  Every :class:`Channel`
+may send (many processes may send on one channel: the TX ring has many
+producers) and has its own receive cursor (every attached reader gets every
+packet, from the moment it attached).
+
+Loss on receive: a reader that falls more than the RX ring behind is not stopped;
+each :class:`Packet` says in ``lost`` how many packets this reader missed just before
+it, and ``stats()["rx_lost"]`` counts them all.  Nothing is dropped silently on send:
+a full TX ring raises :class:`BackPressureError`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Sequence
+
+from rtudp.shmring._native import ffi, lib
+from rtudp.shmring._ringbase import wait_for
+from rtudp.shmring.channel import ChannelSegment, parse_rx_record
+from rtudp.shmring.control import HEARTBEAT_STALE_NS, ControlSegment, channel_segment_name
+from rtudp.shmring.errors import (BackPressureError, BadSegmentError, ChannelNotFoundError,
+                                  PoolNotRunningError, SegmentNotFoundError)
+from rtudp.shmring.segment import shm_path, validate_name
+
+_DIRECTIONS = {0: "send-only", 1: "receive-only", 2: "full duplex"}
+_PERCENTILES = {50: "p50", 90: "p90", 99: "p99", 99.9: "p999"}
+
+
+class Packet(NamedTuple):
+    """A received datagram.
+
+    ``source`` (host, port); ``rx_ns`` the kernel's receive time as CLOCK_MONOTONIC
+    ns (``time.monotonic_ns()``); ``hw_ns`` the raw hardware stamp (0 if none);
+    ``seq`` the channel's receive sequence number; ``lost`` how many packets this
+    reader missed (overwritten before it read them) just before this one.
+    """
+
+    data: bytes
+    source: tuple[str, int] | None
+    rx_ns: int
+    hw_ns: int
+    seq: int
+    lost: int = 0
+
+
+def _check_at(at_ns: object) -> int:
+    if at_ns is None:
+        return 0
+    if isinstance(at_ns, bool) or not isinstance(at_ns, int):
+        raise TypeError(f"at_ns must be an int (CLOCK_MONOTONIC ns) or None, not {at_ns!r}")
+    if at_ns < 0:
+        raise ValueError(f"at_ns must be >= 0 (CLOCK_MONOTONIC ns), got {at_ns!r}")
+    return at_ns
+
+
+def _check_timeout(timeout: object) -> None:
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
+    if not timeout >= 0:
+        raise ValueError(f"timeout must be >= 0 seconds, got {timeout!r}")
+
+
+class Channel:
+    """One process's handle on a channel: its own send side and receive cursor."""
+
+    def __init__(self, pool: str, name: str, control: ControlSegment, seg: ChannelSegment,
+                 on_close: Callable[[str], None] | None = None) -> None:
+        self.pool = pool
+        self.name = name
+        self._control = control
+        self._seg = seg
+        self._on_close = on_close
+        cfg = seg.config()
+        if cfg["name"] != name:
+            raise BadSegmentError(f"channel segment {shm_path(seg.name)} names channel "
+                                  f"{cfg['name']!r}, not {name!r}")
+        self.worker: int = cfg["worker"]
+        self._bell = control.bell(self.worker)  # checked against the worker table
+        self.direction: int = cfg["direction"]
+        self.max_datagram: int = cfg["max_datagram"]
+        if not 0 < self.max_datagram <= seg.tx.max_payload:
+            raise BadSegmentError(f"channel {name!r}: max_datagram {self.max_datagram} does "
+                                  f"not fit its TX ring")
+        self.local: tuple[str, int] | None = cfg["local"]
+        self.remote: tuple[str, int] | None = cfg["remote"]
+        self._tx = seg.tx
+        self._reader = seg.rx.reader()
+        self._try_put = seg.tx.try_put
+        self._ring = lib.rtudp_bell_ring
+        self._can_send = self.direction != lib.RTUDP_DIR_RECV
+
+    # ------------------------------------------------------------ attach
+
+    @classmethod
+    def attach(cls, name: str, pool: str | None = None) -> "Channel":
+        """Map channel ``name`` of ``pool`` (None: ``$RTUDP_POOL`` or ``"default"``).
+
+        PoolNotRunningError if the pool does not run, ChannelNotFoundError if it has no
+        such channel, BadSegmentError if a segment fails validation.
+        """
+        validate_name(name)
+        control = ControlSegment.open(pool)
+        try:
+            if not control.supervisor_alive():
+                raise PoolNotRunningError(
+                    f"pool {control.pool!r}: its supervisor (pid {control.supervisor_pid}) "
+                    f"is gone or has not written its heartbeat for "
+                    f"{control.heartbeat_age_ns() / 1e9:.1f} s")
+            if control.find_channel(name) is None:
+                raise ChannelNotFoundError(
+                    f"no channel {name!r} in pool {control.pool!r} (open channels: "
+                    f"{control.channel_names() or 'none'})")
+            full = channel_segment_name(control.pool, name)
+            try:
+                seg = ChannelSegment.open(full)
+            except SegmentNotFoundError:
+                raise ChannelNotFoundError(f"channel {name!r} of pool {control.pool!r} was "
+                                           f"closed (no {shm_path(full)})") from None
+            try:
+                return cls(control.pool, name, control, seg)
+            except BaseException:
+                seg.close()
+                raise
+        except BaseException:
+            control.close()
+            raise
+
+    # ------------------------------------------------------------ sending
+
+    def _check_send(self) -> None:
+        if self._seg.closed:
+            raise ValueError(f"channel {self.name!r} is closed")
+        if self.direction == lib.RTUDP_DIR_RECV:
+            raise ValueError(f"channel {self.name!r} is receive-only (direction=1): "
+                             f"it cannot send")
+
+    def _full(self, size: int, sent: int = 0) -> BackPressureError:
+        if self._control.heartbeat_age_ns() > HEARTBEAT_STALE_NS:
+            return PoolNotRunningError(f"pool {self.pool!r} is not running: channel "
+                                       f"{self.name!r} cannot send")  # type: ignore[return-value]
+        return BackPressureError(
+            f"channel {self.name!r}: TX ring full ({self._tx.capacity} bytes), a "
+            f"{size}-byte datagram was not queued; the worker is behind or the deadlines "
+            f"are far ahead", sent)
+
+    def send(self, data: bytes, at_ns: int | None = None) -> None:
+        """Queue one datagram, to leave at ``at_ns`` (CLOCK_MONOTONIC ns; None/0 = now).
+
+        BackPressureError if the TX ring is full (nothing is dropped silently);
+        ValueError if ``data`` is larger than the channel's max_datagram.
+        """
+        at = 0 if at_ns is None else at_ns
+        try:
+            if not self._can_send or len(data) > self.max_datagram or at < 0:
+                self._send_error(data, at_ns)
+            ok = self._try_put(data, at)
+        except (TypeError, ValueError, OverflowError):
+            self._check_send()
+            _check_at(at_ns)
+            raise
+        if not ok:
+            raise self._full(len(data))
+        self._ring(self._bell)
+
+    def _send_error(self, data: Any, at_ns: object) -> None:
+        """Raise the error a send of ``data`` at ``at_ns`` deserves."""
+        self._check_send()
+        _check_at(at_ns)
+        size = len(data)
+        if size > self.max_datagram:
+            raise ValueError(f"datagram of {size} bytes is larger than channel "
+                             f"{self.name!r}'s max_datagram of {self.max_datagram}")
+
+    def send_many(self, items: Sequence[bytes], at_ns: int | None = None) -> int:
+        """Queue every datagram of ``items`` (all with deadline ``at_ns``); returns how many.
+
+        BackPressureError (``.sent`` = how many went in) if the ring fills up.
+        """
+        self._check_send()
+        at = _check_at(at_ns)
+        if not isinstance(items, (list, tuple)):
+            items = list(items)
+        if items:
+            big = max(map(len, items))
+            if big > self.max_datagram:
+                raise ValueError(f"a datagram of {big} bytes in send_many is larger than "
+                                 f"channel {self.name!r}'s max_datagram of "
+                                 f"{self.max_datagram}")
+        try:
+            n = self._tx.put_many(list(items), at, 0, 0)
+        except BackPressureError as exc:
+            if exc.sent:
+                self._ring(self._bell)
+            raise self._full(len(items[exc.sent]), exc.sent) from None
+        self._ring(self._bell)
+        return n
+
+    # ------------------------------------------------------------ receiving
+
+    def _check_recv(self, timeout: object) -> None:
+        if self._seg.closed:
+            raise ValueError(f"channel {self.name!r} is closed")
+        if self.direction == lib.RTUDP_DIR_SEND:
+            raise ValueError(f"channel {self.name!r} is send-only (direction=0): "
+                             f"it cannot receive")
+        _check_timeout(timeout)
+
+    def _try_recv(self) -> Packet | None:
+        rec = self._reader._try_get_record()
+        if rec is None:
+            return None
+        data, _seq, _time_ns, _flags, lost = rec
+        meta, payload = parse_rx_record(data)
+        return Packet(payload, meta.source, meta.rx_ns, meta.hw_ns, meta.rx_seq, lost)
+
+    def recv(self, timeout: float | None = None) -> Packet:
+        """The next datagram, waiting up to ``timeout`` s (None = forever, 0 = poll).
+
+        TimeoutError if none arrives in time.  The wait runs in C without the GIL.
+        """
+        self._check_recv(timeout)
+        pkt = wait_for(self._try_recv, self._reader._wait, timeout, self._reader.spin_ns)
+        if pkt is None:
+            raise TimeoutError(f"no datagram on channel {self.name!r} within {timeout} s")
+        return pkt
+
+    def recv_many(self, max_n: int = 64, timeout: float | None = None) -> list[Packet]:
+        """Up to ``max_n`` datagrams: what is there, after waiting up to ``timeout`` s for
+        the first one.  [] if none arrived in time (never raises TimeoutError)."""
+        if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
+            raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
+        self._check_recv(timeout)
+        first = wait_for(self._try_recv, self._reader._wait, timeout, self._reader.spin_ns)
+        if first is None:
+            return []
+        out = [first]
+        while len(out) < max_n:
+            pkt = self._try_recv()
+            if pkt is None:
+                break
+            out.append(pkt)
+        return out
+
+    # ------------------------------------------------------------ observation
+
+    def stats(self) -> dict[str, Any]:
+        """The worker's counters for this channel, send lateness and receive delay
+        percentiles (ns, None when nothing was measured), and this reader's losses."""
+        if self._seg.closed:
+            raise ValueError(f"channel {self.name!r} is closed")
+        out: dict[str, Any] = dict(self._seg.counters())
+        for key, hist in (("tx_lateness", self._seg.tx_lateness()),
+                          ("rx_delay", self._seg.rx_delay())):
+            out[f"{key}_count"] = hist.count
+            out[f"{key}_min_ns"] = hist.min_ns
+            out[f"{key}_max_ns"] = hist.max_ns
+            out[f"{key}_mean_ns"] = hist.mean_ns
+            for p, v in hist.percentiles(tuple(_PERCENTILES)).items():
+                out[f"{key}_{_PERCENTILES[p]}_ns"] = v
+        out["rx_lost"] = int(self._reader.lost)
+        out["rx_lapped"] = int(self._reader.lapped)
+        tx = self._tx.stats()
+        out["tx_queued_bytes"] = tx["pending_bytes"]
+        out["tx_full_events"] = tx["full_events"]
+        return out
+
+    def lateness(self) -> Any:
+        """A snapshot :class:`~rtudp.shmring.hist.Histogram` of send lateness."""
+        return self._seg.tx_lateness()
+
+    def rx_delay(self) -> Any:
+        """A snapshot :class:`~rtudp.shmring.hist.Histogram` of receive delay."""
+        return self._seg.rx_delay()
+
+    @property
+    def closed(self) -> bool:
+        """True once closed."""
+        return self._seg.closed
+
+    def close(self) -> None:
+        """Unmap the channel (idempotent).  The channel returned by ``Pool.open_channel``
+        also closes it in the pool (other processes' handles then get nothing more)."""
+        if self._seg.closed:
+            return
+        self._seg.close()
+        self._control.close()
+        if self._on_close is not None:
+            cb, self._on_close = self._on_close, None
+            cb(self.name)
+
+    def __enter__(self) -> "Channel":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else _DIRECTIONS.get(self.direction, "?")
+        return (f"<Channel {self.name!r} pool={self.pool!r} local={self.local} "
+                f"remote={self.remote} {state}>")
+
+
+def attach(name: str, pool: str | None = None) -> Channel:
+    """Attach to channel ``name`` of ``pool`` from any process (see :meth:`Channel.attach`)."""
+    return Channel.attach(name, pool)
+
+
+__all__ = ["Channel", "Packet", "attach"]

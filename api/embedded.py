@@ -1,0 +1,46 @@
+"""The embedded pool: the first channel a program opens without a running pool starts
+one inside the program (supervisor thread + worker processes that die with it)."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from rtudp.shmring.control import pool_name
+from rtudp.shmring.errors import PoolRunningError
+from rtudp.workers.registry import pool_state
+
+from .channel import Channel
+from .pool import Pool
+
+_pools: dict[str, Pool] = {}
+_lock = threading.Lock()
+
+
+def embedded_pool(pool: str | None = None, **pool_args: Any) -> Pool:
+    """This program's pool ``pool`` (None: ``$RTUDP_POOL`` or ``"default"``), started on
+    first use; it stops at exit (also on Ctrl-C / SIGTERM) and leaves nothing behind.
+
+    PoolRunningError if another process already runs a pool of that name.
+    """
+    name = pool_name(pool)
+    with _lock:
+        p = _pools.get(name)
+        if p is not None and p.running:
+            return p
+        if pool_state(name) == "running":
+            raise PoolRunningError(
+                f"pool {name!r} is run by another process: open channels in that process and "
+                f"use rtudp.attach() here (clients cannot yet ask a standalone supervisor to "
+                f"open channels), or pick another pool name")
+        p = Pool(name, **pool_args).start()
+        _pools[name] = p
+        return p
+
+
+def open_channel(name: str, pool: str | None = None, **kwargs: Any) -> Channel:
+    """Open channel ``name`` on this program's embedded pool (see :func:`embedded_pool`);
+    keyword arguments as ``Pool.open_channel``."""
+    return embedded_pool(pool).open_channel(name, **kwargs)
+
+
+__all__ = ["embedded_pool", "open_channel"]

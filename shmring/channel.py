@@ -1,0 +1,301 @@
+"""A channel segment ``/rtudp.<pool>.<channel>``: config block, TX ring, RX ring.
+
+The supervisor creates it (:meth:`ChannelSegment.create`) and fills the block's
+configuration; every client maps it (:meth:`ChannelSegment.open`), validated in
+C (``rtudp_channel_segment_validate``).  ``tx`` is the MPSC ring clients queue
+datagrams in (``ring_offset[0]``), ``rx`` the broadcast ring the worker publishes
+received datagrams on (``ring_offset[1]``), each record a ``struct rtudp_rx_meta``
+followed by the datagram.
+"""
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any, NamedTuple
+
+from ._native import ffi, lib
+from .broadcast import BroadcastRing
+from .errors import BadSegmentError
+from .hist import Histogram
+from .mpsc import MpscRing
+from .segment import DEFAULT_MODE, Segment, check_message, shm_path
+
+TX_RECORD = ffi.sizeof("struct rtudp_tx_record")
+RX_RECORD = ffi.sizeof("struct rtudp_bcast_record")
+RX_META = ffi.sizeof("struct rtudp_rx_meta")
+#: the largest datagram a channel can carry: an RX record holds meta + datagram
+MAX_DATAGRAM = lib.RTUDP_MAX_PAYLOAD - RX_META
+DEFAULT_MAX_DATAGRAM = 1472
+
+
+def _align8(n: int) -> int:
+    return (n + lib.RTUDP_RECORD_ALIGN - 1) & ~(lib.RTUDP_RECORD_ALIGN - 1)
+
+
+def _pow2_at_least(n: int) -> int:
+    return max(lib.RTUDP_RING_MIN_CAPACITY, 1 << (n - 1).bit_length())
+
+
+def ring_capacities(capacity: int, max_datagram: int) -> tuple[int, int]:
+    """(TX, RX) ring sizes in bytes for ``capacity`` packets of up to ``max_datagram``.
+
+    Each is a power of two holding ``capacity`` full-size records and at least four
+    (a ring's largest record is a quarter of it).
+    """
+    tx_rec = _align8(TX_RECORD + max_datagram)
+    rx_rec = _align8(RX_RECORD + RX_META + max_datagram)
+    tx = _pow2_at_least(max(capacity * tx_rec, 4 * (TX_RECORD + max_datagram)))
+    rx = _pow2_at_least(max(capacity * rx_rec, 4 * (RX_RECORD + RX_META + max_datagram)))
+    return tx, rx
+
+
+# ------------------------------------------------------------ addresses
+
+
+def sockaddr_to_tuple(sa: Any) -> tuple[str, int] | None:
+    """A ``struct rtudp_sockaddr`` as (host, port); None when its family is 0."""
+    fam = int(sa.family)
+    if fam == 0:
+        return None
+    raw = bytes(ffi.buffer(sa.addr, 16))
+    if fam == socket.AF_INET:
+        return socket.inet_ntop(socket.AF_INET, raw[:4]), int(sa.port)
+    if fam == socket.AF_INET6:
+        return socket.inet_ntop(socket.AF_INET6, raw), int(sa.port)
+    raise BadSegmentError(f"address family {fam} in a channel segment")
+
+
+def fill_sockaddr(sa: Any, family: int, host: str, port: int, scope_id: int = 0) -> None:
+    """Write (host, port) of ``family`` into a ``struct rtudp_sockaddr``."""
+    packed = socket.inet_pton(family, host)
+    sa.family = family
+    sa.port = port
+    sa.scope_id = scope_id
+    ffi.memmove(sa.addr, packed.ljust(16, b"\0"), 16)
+
+
+class _MetaLayout:
+    """``struct rtudp_rx_meta`` as a ``struct`` format built from cffi's offsets."""
+
+    FIELDS = (("source", None), ("rx_ns", "q"), ("hw_ns", "q"), ("rx_seq", "Q"),
+              ("flags", "I"))
+    ADDR = (("family", "H"), ("port", "H"), ("scope_id", "I"), ("addr", "16s"))
+
+    @classmethod
+    def build(cls) -> struct.Struct:
+        fmt, pos = "<", 0
+        meta, sa = "struct rtudp_rx_meta", "struct rtudp_sockaddr"
+        src = ffi.offsetof(meta, "source")
+        parts: list[tuple[int, str]] = [(src + ffi.offsetof(sa, f), c) for f, c in cls.ADDR]
+        parts += [(ffi.offsetof(meta, f), c) for f, c in cls.FIELDS if c]
+        for off, code in parts:
+            if off < pos:
+                raise ImportError("struct rtudp_rx_meta fields overlap: rebuild rtudp")
+            fmt += "x" * (off - pos) + code
+            pos = off + struct.calcsize("<" + code)
+        fmt += "x" * (RX_META - pos)
+        s = struct.Struct(fmt)
+        if s.size != RX_META:
+            raise ImportError(f"rx meta is {s.size} bytes in Python, {RX_META} in C")
+        return s
+
+
+RX_META_STRUCT = _MetaLayout.build()
+
+
+class RxMeta(NamedTuple):
+    """What the worker puts before each received datagram."""
+
+    source: tuple[str, int] | None
+    rx_ns: int
+    hw_ns: int
+    rx_seq: int
+    flags: int
+
+
+def parse_rx_record(record: bytes) -> tuple[RxMeta, bytes]:
+    """Split an RX ring record into its meta and the datagram (BadSegmentError if short)."""
+    if len(record) < RX_META:
+        raise BadSegmentError(f"RX record of {len(record)} bytes, shorter than its "
+                              f"{RX_META}-byte meta")
+    fam, port, _scope, addr, rx_ns, hw_ns, seq, flags = RX_META_STRUCT.unpack_from(record)
+    if fam == socket.AF_INET:
+        source: tuple[str, int] | None = (socket.inet_ntop(socket.AF_INET, addr[:4]), port)
+    elif fam == socket.AF_INET6:
+        source = (socket.inet_ntop(socket.AF_INET6, addr), port)
+    else:
+        source = None
+    return RxMeta(source, rx_ns, hw_ns, seq, flags), record[RX_META:]
+
+
+def build_rx_record(source: tuple[str, int], rx_ns: int, rx_seq: int, data: bytes,
+                    hw_ns: int = 0, flags: int = 0) -> bytes:
+    """An RX ring record (meta + datagram), as a worker writes it (tests, emulation)."""
+    family = socket.AF_INET6 if ":" in source[0] else socket.AF_INET
+    addr = socket.inet_pton(family, source[0]).ljust(16, b"\0")
+    return RX_META_STRUCT.pack(family, source[1], 0, addr, rx_ns, hw_ns, rx_seq, flags) + data
+
+
+# ------------------------------------------------------------ rings inside a channel
+
+
+class _RingSpan:
+    """Stands in for a ring's own segment: one ring inside a channel segment.
+
+    Closing it only forgets the ring; the :class:`ChannelSegment` owns the mapping.
+    """
+
+    created = False
+
+    def __init__(self, name: str, mem: Any, avail: int) -> None:
+        self.name = name
+        self.mem = mem
+        self.avail = avail
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def unlink(self) -> None:
+        """The channel segment unlinks itself; nothing to do here."""
+
+
+class ChannelTxRing(MpscRing):
+    """The channel's TX ring (clients produce, its worker consumes)."""
+
+    def _validate(self, segment: Any) -> tuple[Any, int]:
+        return segment.mem, segment.avail
+
+
+class ChannelRxRing(BroadcastRing):
+    """The channel's RX ring (its worker writes, every reader has its own cursor)."""
+
+    def _validate(self, segment: Any) -> tuple[Any, int]:
+        return segment.mem, segment.avail
+
+
+# ------------------------------------------------------------ the segment
+
+_COUNTERS = ("tx_packets", "tx_bytes", "tx_immediate", "tx_errors", "tx_kernel_stamped",
+             "tx_requested", "rx_packets", "rx_bytes", "rx_truncated", "rx_kernel_drops",
+             "rx_errors")
+
+
+class ChannelSegment:
+    """A mapped channel segment: ``block`` (``struct rtudp_channel_block *``), ``tx``, ``rx``."""
+
+    def __init__(self, name: str, segment: Segment) -> None:
+        self.name = name
+        self.segment = segment
+        try:
+            block = ffi.new("struct rtudp_channel_block **")
+            tx, rx = ffi.new("void **"), ffi.new("void **")
+            tx_avail, rx_avail = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+            check = ffi.new("struct rtudp_check *")
+            rc = lib.rtudp_channel_segment_validate(segment.base, segment.size, block, tx,
+                                                    tx_avail, rx, rx_avail, check)
+            if rc != lib.RTUDP_OK:
+                raise BadSegmentError(f"channel segment {shm_path(name)}: "
+                                      f"{check_message(check)}")
+            self.block: Any = block[0]
+            self.tx = ChannelTxRing(_RingSpan(name + "/tx", tx[0], int(tx_avail[0])))  # type: ignore[arg-type]
+            self.rx = ChannelRxRing(_RingSpan(name + "/rx", rx[0], int(rx_avail[0])))  # type: ignore[arg-type]
+        except BaseException:
+            segment.close()
+            raise
+
+    @classmethod
+    def create(cls, name: str, capacity: int, max_datagram: int,
+               mode: int = DEFAULT_MODE) -> "ChannelSegment":
+        """Create ``/rtudp.<name>`` sized for ``capacity`` packets of ``max_datagram`` bytes.
+
+        The caller fills the configuration (:meth:`configure`) before publishing the
+        channel in the pool's table.
+        """
+        tx_cap, rx_cap = ring_capacities(capacity, max_datagram)
+        size = int(lib.rtudp_channel_segment_size(tx_cap, rx_cap))
+        if size == 0:
+            raise ValueError(f"capacity {capacity} packets of {max_datagram} bytes needs rings "
+                             f"of {tx_cap}/{rx_cap} bytes, more than "
+                             f"{lib.RTUDP_RING_MAX_CAPACITY}")
+        seg = Segment.create(name, size, mode)
+        try:
+            check = ffi.new("struct rtudp_check *")
+            if lib.rtudp_channel_segment_init(seg.base, size, tx_cap, rx_cap, check) != \
+                    lib.RTUDP_OK:
+                raise ValueError(check_message(check))
+            return cls(name, seg)
+        except BaseException:
+            seg.close()
+            seg.unlink()
+            raise
+
+    @classmethod
+    def open(cls, name: str) -> "ChannelSegment":
+        """Map and validate an existing channel segment (SegmentNotFoundError if none)."""
+        return cls(name, Segment.open(name))
+
+    def configure(self, channel: str, kind: int, direction: int, local: tuple[int, str, int],
+                  remote: tuple[int, str, int] | None, capacity: int, flags: int,
+                  worker: int, max_datagram: int) -> None:
+        """Supervisor: write the configuration (addresses as (family, host, port))."""
+        b = self.block
+        raw = channel.encode()
+        ffi.memmove(b.name, raw, len(raw))
+        b.kind, b.direction = kind, direction
+        fill_sockaddr(b.local, *local)
+        if remote is not None:
+            fill_sockaddr(b.remote, *remote)
+        b.capacity_packets = capacity
+        b.flags = flags
+        b.worker = worker
+        b.max_datagram = max_datagram
+
+    def config(self) -> dict[str, Any]:
+        """The configuration block as a dict."""
+        b = self.block
+        return {
+            "name": ffi.string(b.name, ffi.sizeof(b.name)).decode("utf-8", "replace"),
+            "kind": int(b.kind), "direction": int(b.direction),
+            "local": sockaddr_to_tuple(b.local), "remote": sockaddr_to_tuple(b.remote),
+            "capacity": int(b.capacity_packets), "flags": int(b.flags),
+            "worker": int(b.worker), "max_datagram": int(b.max_datagram),
+        }
+
+    def counters(self) -> dict[str, int]:
+        """The worker's counters, read without locks."""
+        b = self.block
+        return {k: int(getattr(b, k)) for k in _COUNTERS}
+
+    def tx_lateness(self) -> Histogram:
+        """A snapshot of the send-lateness histogram."""
+        return Histogram.snapshot(ffi.addressof(self.block, "tx_lateness"))
+
+    def rx_delay(self) -> Histogram:
+        """A snapshot of the receive-delay histogram (published - kernel RX stamp)."""
+        return Histogram.snapshot(ffi.addressof(self.block, "rx_delay"))
+
+    @property
+    def closed(self) -> bool:
+        """True once unmapped."""
+        return self.segment.closed
+
+    def close(self) -> None:
+        """Forget the rings and unmap (idempotent)."""
+        if not self.segment.closed:
+            self.tx.close()
+            self.rx.close()
+            self.block = None
+            self.segment.close()
+
+    def unlink(self) -> None:
+        """Remove the segment's name (idempotent)."""
+        self.segment.unlink()
+
+    def __repr__(self) -> str:
+        return f"<ChannelSegment {shm_path(self.name)}{' closed' if self.closed else ''}>"
+
+
+__all__ = ["ChannelSegment", "ChannelRxRing", "ChannelTxRing", "MAX_DATAGRAM", "RX_META",
+           "RxMeta", "build_rx_record", "fill_sockaddr", "parse_rx_record", "ring_capacities",
+           "sockaddr_to_tuple"]

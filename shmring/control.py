@@ -1,0 +1,256 @@
+"""A pool's control segment ``/rtudp.<pool>``: header, pool block, workers, channels.
+
+The supervisor creates it (:meth:`ControlSegment.create`); clients, tools and
+workers map it (:meth:`ControlSegment.open`), validated in C
+(``rtudp_control_validate``).  Everything read from it afterwards that is used as
+an index (a worker number, a name) is bounds-checked here again, since any
+process that can map the segment can write it.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any, Iterator
+
+from ._native import ffi, lib
+from .errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
+from .segment import DEFAULT_MODE, Segment, check_message, shm_path
+
+#: pool names: a segment name without '.', which separates pool and channel
+_POOL = re.compile(r"[A-Za-z0-9_-]{1,%d}" % lib.RTUDP_NAME_MAX)
+DEFAULT_POOL = "default"
+#: a supervisor whose heartbeat is older than this is gone (workers exit at 2 s)
+HEARTBEAT_STALE_NS = 2_000_000_000
+
+WORKER_STATES = {
+    lib.RTUDP_WORKER_EMPTY: "empty", lib.RTUDP_WORKER_STARTING: "starting",
+    lib.RTUDP_WORKER_RUNNING: "running", lib.RTUDP_WORKER_DEAD: "dead",
+}
+
+
+def pool_name(name: object = None) -> str:
+    """The pool to use: ``name``, else ``$RTUDP_POOL``, else ``"default"``; validated."""
+    if name is None:
+        name = os.environ.get("RTUDP_POOL") or DEFAULT_POOL
+    if not isinstance(name, str):
+        raise TypeError(f"pool name must be a str, not {type(name).__name__}: {name!r}")
+    if not _POOL.fullmatch(name):
+        raise ValueError(f"invalid pool name {name!r}: must match [A-Za-z0-9_-]{{1,"
+                         f"{lib.RTUDP_NAME_MAX}}} ('.' separates pool and channel names)")
+    return name
+
+
+def channel_segment_name(pool: str, channel: str) -> str:
+    """``<pool>.<channel>``: the channel segment's name, checked to be a valid one."""
+    full = f"{pool}.{channel}"
+    if len(full) > lib.RTUDP_NAME_MAX:
+        raise ValueError(f"channel name {channel!r} is too long for pool {pool!r}: "
+                         f"'{full}' has {len(full)} characters, at most {lib.RTUDP_NAME_MAX}")
+    return full
+
+
+def _cstr(arr: Any, size: int) -> str:
+    """A NUL-terminated char array from shared memory, never read past ``size``."""
+    raw = bytes(ffi.buffer(arr, size))
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+class ControlSegment:
+    """A mapped control segment; ``c`` is the ``struct rtudp_control *``."""
+
+    def __init__(self, pool: str, segment: Segment) -> None:
+        self.pool = pool
+        self.segment = segment
+        self.c: Any = ffi.cast("struct rtudp_control *", segment.base)
+
+    # ---- life cycle
+
+    @classmethod
+    def create(cls, pool: str, n_workers: int, mode: int = DEFAULT_MODE) -> "ControlSegment":
+        """Create ``/rtudp.<pool>`` for this process as supervisor (FileExistsError if taken)."""
+        pool = pool_name(pool)
+        if not 1 <= n_workers <= lib.RTUDP_MAX_WORKERS:
+            raise ValueError(f"a pool has 1..{lib.RTUDP_MAX_WORKERS} workers, got {n_workers}")
+        size = int(lib.rtudp_control_segment_size())
+        seg = Segment.create(pool, size, mode)
+        try:
+            c = ffi.cast("struct rtudp_control *", seg.base)
+            now = time.monotonic_ns()
+            c.pool.supervisor_pid = os.getpid()
+            c.pool.n_workers = n_workers
+            c.pool.started_ns = now
+            c.pool.heartbeat_ns = now
+            c.pool.max_channels = lib.RTUDP_MAX_CHANNELS
+            check = ffi.new("struct rtudp_check *")
+            if lib.rtudp_control_init(seg.base, size, check) != lib.RTUDP_OK:
+                raise BadSegmentError(check_message(check))
+        except BaseException:
+            seg.close()
+            seg.unlink()
+            raise
+        return cls(pool, seg)
+
+    @classmethod
+    def open(cls, pool: str | None = None) -> "ControlSegment":
+        """Map and validate a running pool's control segment.
+
+        PoolNotRunningError if there is none; BadSegmentError if it is not valid.
+        """
+        pool = pool_name(pool)
+        try:
+            seg = Segment.open(pool)
+        except SegmentNotFoundError:
+            raise PoolNotRunningError(f"pool {pool!r} is not running (no {shm_path(pool)})") \
+                from None
+        try:
+            check = ffi.new("struct rtudp_check *")
+            if lib.rtudp_control_validate(seg.base, seg.size, check) != lib.RTUDP_OK:
+                raise BadSegmentError(f"control segment {shm_path(pool)}: {check_message(check)}")
+        except BaseException:
+            seg.close()
+            raise
+        return cls(pool, seg)
+
+    def close(self) -> None:
+        """Unmap (idempotent)."""
+        self.segment.close()
+        self.c = None
+
+    def unlink(self) -> None:
+        """Remove the name (idempotent)."""
+        self.segment.unlink()
+
+    @property
+    def closed(self) -> bool:
+        """True once unmapped."""
+        return self.segment.closed
+
+    # ---- the pool block
+
+    @property
+    def n_workers(self) -> int:
+        """Workers in the table, bounds-checked."""
+        n = int(self.c.pool.n_workers)
+        if n > lib.RTUDP_MAX_WORKERS:
+            raise BadSegmentError(f"control segment {shm_path(self.pool)} lists {n} workers")
+        return n
+
+    @property
+    def supervisor_pid(self) -> int:
+        """The supervisor's pid as the segment says."""
+        return int(self.c.pool.supervisor_pid)
+
+    def heartbeat_age_ns(self) -> int:
+        """Nanoseconds since the supervisor's last heartbeat."""
+        return time.monotonic_ns() - int(self.c.pool.heartbeat_ns)
+
+    def beat(self) -> None:
+        """Supervisor: write the heartbeat now."""
+        self.c.pool.heartbeat_ns = time.monotonic_ns()
+
+    def supervisor_alive(self) -> bool:
+        """True if the supervisor process exists and its heartbeat is fresh."""
+        pid = self.supervisor_pid
+        if pid <= 0:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return self.heartbeat_age_ns() < HEARTBEAT_STALE_NS
+
+    # ---- workers
+
+    def worker(self, index: int) -> Any:
+        """``struct rtudp_worker_slot *`` of worker ``index`` (checked against n_workers)."""
+        if not 0 <= index < self.n_workers:
+            raise BadSegmentError(f"worker index {index} outside the pool's {self.n_workers} "
+                                  f"workers ({shm_path(self.pool)})")
+        return ffi.addressof(self.c.workers[index])
+
+    def bell(self, index: int) -> Any:
+        """The TX doorbell of worker ``index``: ring it after queueing for that worker."""
+        return ffi.addressof(self.worker(index), "bell")
+
+    def ring_worker(self, index: int) -> None:
+        """Wake worker ``index`` (a command or TX records are waiting for it)."""
+        lib.rtudp_bell_ring(self.bell(index))
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Every worker slot as a dict (read without locks)."""
+        out = []
+        for i in range(self.n_workers):
+            w = self.c.workers[i]
+            out.append({
+                "index": i, "pid": int(w.pid), "cpu": int(w.cpu), "policy": int(w.policy),
+                "priority": int(w.priority),
+                "state": WORKER_STATES.get(int(w.state), str(int(w.state))),
+                "restarts": int(w.restarts), "started_ns": int(w.started_ns),
+                "heartbeat_ns": int(w.heartbeat_ns), "loops": int(w.loops),
+                "sleeps": int(w.sleeps), "spin_ns": int(w.spin_ns),
+                "spin_margin_ns": int(w.spin_margin_ns), "channels": int(w.channels),
+            })
+        return out
+
+    # ---- channels
+
+    def _slots(self) -> Iterator[tuple[int, Any]]:
+        n = min(int(self.c.pool.max_channels), lib.RTUDP_MAX_CHANNELS)
+        for i in range(n):
+            yield i, self.c.channels[i]
+
+    def slot_name(self, index: int) -> str:
+        """The name in channel slot ``index``."""
+        return _cstr(self.c.channels[index].name, ffi.sizeof(self.c.channels[index].name))
+
+    def find_channel(self, name: str) -> int | None:
+        """Index of the open channel ``name``, or None."""
+        want = name.encode()
+        for i, s in self._slots():
+            if s.state == lib.RTUDP_CHANNEL_OPEN and ffi.string(s.name, 56) == want:
+                return i
+        return None
+
+    def channel_names(self) -> list[str]:
+        """Names of the open channels."""
+        return [self.slot_name(i) for i, s in self._slots()
+                if s.state == lib.RTUDP_CHANNEL_OPEN]
+
+    def free_slot(self) -> int | None:
+        """Index of a free channel slot, or None if the table is full."""
+        for i, s in self._slots():
+            if s.state == lib.RTUDP_CHANNEL_FREE:
+                return i
+        return None
+
+    def set_channel(self, index: int, name: str, kind: int, worker: int) -> None:
+        """Supervisor: fill channel slot ``index`` and publish it (state OPEN last)."""
+        s = self.c.channels[index]
+        raw = name.encode()
+        ffi.memmove(s.name, b"\0" * ffi.sizeof(s.name), ffi.sizeof(s.name))
+        ffi.memmove(s.name, raw, len(raw))
+        s.kind = kind
+        s.worker = worker
+        s.generation += 1
+        s.state = lib.RTUDP_CHANNEL_OPEN
+        self.c.pool.channel_generation += 1
+
+    def clear_channel(self, index: int) -> None:
+        """Supervisor: free channel slot ``index``."""
+        s = self.c.channels[index]
+        s.state = lib.RTUDP_CHANNEL_CLOSING
+        ffi.memmove(s.name, b"\0" * ffi.sizeof(s.name), ffi.sizeof(s.name))
+        s.worker = -1
+        s.state = lib.RTUDP_CHANNEL_FREE
+        self.c.pool.channel_generation += 1
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"{self.n_workers} workers"
+        return f"<ControlSegment {shm_path(self.pool)} {state}>"
+
+
+__all__ = ["ControlSegment", "DEFAULT_POOL", "HEARTBEAT_STALE_NS", "channel_segment_name",
+           "pool_name"]

@@ -1,0 +1,181 @@
+"""A stand-in for ``rtudp-worker`` written in Python, following the same contract.
+
+    fake_worker.py --pool NAME --worker-id N --cmd-fd FD [--cpu N] [--rt-priority P]
+
+It pins itself and asks for SCHED_FIFO when told, maps ``/rtudp.<pool>``, fills its
+worker slot and sets RUNNING; answers ADD/REMOVE/STOP on its command socket; exits
+on STOP, on EOF of the command socket, when the supervisor dies (PR_SET_PDEATHSIG)
+or when the pool heartbeat is older than 2 s.  It also moves data, slowly but
+correctly: TX ring records go out in deadline order, received datagrams go to the RX
+ring with their meta.  So the supervisor and the API can be tested before (and
+independently of) the native worker.
+
+Test knobs (environment): FAKE_WORKER_FAIL=1 exits with an error before RUNNING,
+FAKE_WORKER_HANG=1 never reports RUNNING, FAKE_WORKER_NO_FIFO=1 does not ask for
+SCHED_FIFO (as if it were not permitted).
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import heapq
+import itertools
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+from rtudp.shmring._native import ffi, lib
+from rtudp.shmring.channel import ChannelSegment, build_rx_record
+from rtudp.shmring.control import ControlSegment
+
+PR_SET_PDEATHSIG = 1
+_MAIN_C = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "csrc", "worker",
+                       "main.c")
+
+
+def real_worker_built() -> bool:
+    """True once csrc/worker/main.c is the real worker (not the argument-checking stub)
+    and the installed ``rtudp-worker`` was built from it (it knows ``--cmd-fd``)."""
+    import subprocess
+
+    from rtudp.workers import worker_path
+    try:
+        with open(_MAIN_C) as f:
+            if "the worker loop is not built yet" in f.read():
+                return False
+        out = subprocess.run([worker_path(), "--help"], capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--cmd-fd" in out.stdout + out.stderr
+
+
+def fake_argv() -> list[str]:
+    """The command that runs this fake worker (for ``Pool(worker=...)``)."""
+    return [sys.executable, os.path.abspath(__file__)]
+
+
+def worker_argv() -> list[str] | None:
+    """For end-to-end tests: ``$RTUDP_TEST_WORKER`` if set (a worker program to try),
+    else the real worker (None = the pool's default) once it is built, else this fake."""
+    if os.environ.get("RTUDP_TEST_WORKER"):
+        return [os.environ["RTUDP_TEST_WORKER"]]
+    return None if real_worker_built() else fake_argv()
+
+
+class Chan:
+    def __init__(self, pool: str, name: str, fd: int) -> None:
+        self.seg = ChannelSegment.open(f"{pool}.{name}")
+        self.sock = socket.socket(fileno=fd)
+        self.sock.setblocking(False)
+        self.heap: list[tuple[int, int, bytes]] = []
+        self.rx_seq = 0
+        self.direction = int(self.seg.block.direction)
+
+    def close(self) -> None:
+        self.sock.close()
+        self.seg.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pool", required=True)
+    ap.add_argument("--worker-id", type=int, required=True)
+    ap.add_argument("--cmd-fd", type=int, required=True)
+    ap.add_argument("--cpu", type=int)
+    ap.add_argument("--rt-priority", type=int, default=0)
+    a = ap.parse_args()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if a.cpu is not None:
+        os.sched_setaffinity(0, {a.cpu})
+    if a.rt_priority and not os.environ.get("FAKE_WORKER_NO_FIFO"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(a.rt_priority))
+        except PermissionError:
+            pass
+    if os.environ.get("FAKE_WORKER_FAIL"):
+        print(f"fake worker {a.worker_id}: failing on purpose", file=sys.stderr)
+        return 3
+    ctl = ControlSegment.open(a.pool)
+    slot = ctl.worker(a.worker_id)
+    slot.pid = os.getpid()
+    slot.policy = os.sched_getscheduler(0)
+    slot.priority = os.sched_getparam(0).sched_priority
+    slot.heartbeat_ns = time.monotonic_ns()
+    if os.environ.get("FAKE_WORKER_HANG"):
+        time.sleep(60)
+        return 0
+    slot.state = lib.RTUDP_WORKER_RUNNING
+    cmd = socket.socket(fileno=a.cmd_fd)
+    chans: dict[int, Chan] = {}
+    order = itertools.count()
+    while True:
+        slot.heartbeat_ns = time.monotonic_ns()
+        slot.loops += 1
+        if ctl.heartbeat_age_ns() > 2_000_000_000:
+            return 0
+        busy = any(c.heap for c in chans.values())
+        rx = [c.sock for c in chans.values() if c.direction != lib.RTUDP_DIR_SEND]
+        ready, _, _ = select.select([cmd] + rx, [], [], 0.0005 if busy else 0.002)
+        if cmd in ready:
+            msg, fds, _flags, _addr = socket.recv_fds(cmd, 64, 1)
+            if not msg:
+                return 0
+            c = ffi.cast("struct rtudp_cmd *", ffi.from_buffer(msg))
+            op, s, name = int(c.op), int(c.slot), ffi.string(c.name).decode()
+            status, text = 0, b""
+            if op == lib.RTUDP_CMD_ADD:
+                if s in chans:
+                    chans.pop(s).close()
+                chans[s] = Chan(a.pool, name, fds[0])
+            elif op == lib.RTUDP_CMD_REMOVE:
+                if s in chans:
+                    chans.pop(s).close()
+                else:
+                    status, text = -7, b"no such channel"
+            rep = ffi.new("struct rtudp_reply *")
+            rep.op, rep.slot, rep.status = op, s, status
+            ffi.memmove(rep.msg, text, len(text))
+            cmd.send(bytes(ffi.buffer(rep)))
+            if op == lib.RTUDP_CMD_STOP:
+                return 0
+        slot.channels = len(chans)
+        now = time.monotonic_ns()
+        for c in chans.values():
+            b = c.seg.block
+            while True:
+                rec = c.seg.tx.try_get_record()
+                if rec is None:
+                    break
+                b.tx_requested += 1
+                if rec.send_at_ns <= now:
+                    b.tx_immediate += 1
+                heapq.heappush(c.heap, (rec.send_at_ns, next(order), rec.data))
+            while c.heap and c.heap[0][0] <= time.monotonic_ns():
+                at, _, data = heapq.heappop(c.heap)
+                try:
+                    c.sock.send(data)
+                    b.tx_packets += 1
+                    b.tx_bytes += len(data)
+                    lib.rtudp_hist_record(ffi.addressof(b, "tx_lateness"),
+                                          max(0, time.monotonic_ns() - at) if at else 0)
+                except OSError:
+                    b.tx_errors += 1
+            if c.sock in ready:
+                while True:
+                    try:
+                        data, src = c.sock.recvfrom(65535)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    rx_ns = time.monotonic_ns()
+                    c.seg.rx.write(build_rx_record(src[:2], rx_ns, c.rx_seq, data), rx_ns)
+                    c.rx_seq += 1
+                    b.rx_packets += 1
+                    b.rx_bytes += len(data)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

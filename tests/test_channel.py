@@ -1,0 +1,247 @@
+"""Channels end to end: loopback traffic, timed sends, attach from other processes,
+back-pressure, lapped readers, bad input.
+
+They run through the real ``rtudp-worker`` once it is built (see
+``fake_worker.worker_argv``), else through the Python fake that follows the same
+contract.  Timing is asserted loosely: a loaded 2-core machine must pass.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import struct
+import time
+
+import pytest
+
+import rtudp
+from fake_worker import real_worker_built, worker_argv
+
+WORKER = "real" if real_worker_built() or os.environ.get("RTUDP_TEST_WORKER") else "fake"
+SEQ = struct.Struct("<Q")
+
+
+@pytest.fixture
+def pool_name(shm_name):
+    return shm_name.replace(".", "_")[:30].rstrip("_-")
+
+
+@pytest.fixture
+def pool(pool_name):
+    with rtudp.Pool(pool_name, worker=worker_argv()) as p:
+        yield p
+
+
+@pytest.fixture
+def pair(pool):
+    """Channel a (receiver, any remote) and b (connected to a), on different workers."""
+    a = pool.open_channel("a", local=("127.0.0.1", 0), cpu=pool.cpus[0])
+    b = pool.open_channel("b", local=("127.0.0.1", 0), remote=a.local, cpu=pool.cpus[-1])
+    yield a, b
+
+
+def test_which_worker_runs_these_tests():
+    print(f"end-to-end tests use the {WORKER} worker")
+
+
+def test_loopback_send_recv(pair):
+    a, b = pair
+    t0 = time.monotonic_ns()
+    for i in range(100):
+        b.send(SEQ.pack(i) + b"x" * (i % 50))
+    got = [a.recv(timeout=5) for _ in range(100)]
+    assert [SEQ.unpack_from(p.data)[0] for p in got] == list(range(100))
+    assert all(len(p.data) == 8 + i % 50 for i, p in enumerate(got))
+    assert all(p.source == b.local for p in got)
+    seqs = [p.seq for p in got]
+    assert seqs == list(range(seqs[0], seqs[0] + 100))
+    assert all(t0 <= p.rx_ns <= time.monotonic_ns() for p in got)
+    assert all(p.lost == 0 for p in got)
+    st = b.stats()
+    assert st["tx_packets"] == 100 and st["tx_errors"] == 0
+    assert st["tx_lateness_count"] == 100
+    assert st["tx_lateness_p99_ns"] is not None
+    assert a.stats()["rx_packets"] >= 100 or WORKER == "fake"
+
+
+def test_full_duplex_ipv6(pool):
+    a = pool.open_channel("a6", local=("::1", 0))
+    b = pool.open_channel("b6", local=("::1", 0), remote=a.local)
+    b.send(b"to a")
+    pkt = a.recv(timeout=5)
+    assert pkt.data == b"to a" and pkt.source[0] == "::1" and pkt.source[1] == b.local[1]
+
+
+def test_timed_sends_leave_in_deadline_order(pair):
+    a, b = pair
+    now = time.monotonic_ns()
+    deadlines = [now + 30_000_000 + i * 3_000_000 for i in range(20)]
+    order = list(range(20))
+    random.Random(7).shuffle(order)
+    for i in order:  # submitted out of order
+        b.send(SEQ.pack(i), at_ns=deadlines[i])
+    got = [a.recv(timeout=5) for _ in range(20)]
+    ids = [SEQ.unpack(p.data)[0] for p in got]
+    assert ids == list(range(20)), f"arrival order {ids}"
+    for i, p in zip(ids, got):
+        assert p.rx_ns >= deadlines[i] - 200_000, "left before its deadline"
+        assert p.rx_ns - deadlines[i] < 500_000_000, "very late (loose bound for CI)"
+    st = b.stats()
+    assert st["tx_lateness_count"] >= 20
+    assert st["tx_lateness_p50_ns"] < 100_000_000
+
+
+def test_send_many_recv_many(pair):
+    a, b = pair
+    items = [SEQ.pack(i) for i in range(200)]
+    assert b.send_many(items) == 200
+    got = []
+    deadline = time.monotonic() + 10
+    while len(got) < 200 and time.monotonic() < deadline:
+        got += a.recv_many(64, timeout=1)
+    assert [SEQ.unpack(p.data)[0] for p in got] == list(range(200))
+    assert a.recv_many(10, timeout=0) == []
+
+
+def test_every_attached_reader_gets_every_packet(pair, pool):
+    a, b = pair
+    readers = [rtudp.attach("a", pool=pool.name) for _ in range(3)]
+    try:
+        for i in range(50):
+            b.send(SEQ.pack(i))
+        for r in readers + [a]:
+            assert [SEQ.unpack(r.recv(timeout=5).data)[0] for _ in range(50)] == list(range(50))
+    finally:
+        for r in readers:
+            r.close()
+    assert pool.channels() == ["a", "b"]  # an attached handle's close() leaves the channel
+
+
+def _child_sender(pool_name, first, n, q):
+    import rtudp as r
+    ch = r.attach("b", pool=pool_name)
+    for i in range(first, first + n):
+        ch.send(SEQ.pack(i))
+    ch.close()
+    q.put("sent")
+
+
+def _child_reader(pool_name, n, q):
+    import rtudp as r
+    ch = r.attach("a", pool=pool_name)
+    q.put("ready")
+    got = [SEQ.unpack(ch.recv(timeout=20).data)[0] for _ in range(n)]
+    ch.close()
+    q.put(sorted(got))
+
+
+def test_attach_from_other_processes(pair, pool, children):
+    """Two sender processes and this one share channel b; a reader process and this
+    process both get every packet on a."""
+    a, b = pair
+    q = children.ctx.Queue()
+    children.start(_child_reader, pool.name, 300, q, name="reader")
+    assert q.get(timeout=60) == "ready"
+    children.start(_child_sender, pool.name, 0, 100, q, name="sender0")
+    children.start(_child_sender, pool.name, 100, 100, q, name="sender1")
+    for i in range(200, 300):
+        b.send(SEQ.pack(i))
+    mine = sorted(SEQ.unpack(a.recv(timeout=20).data)[0] for _ in range(300))
+    results = [q.get(timeout=60) for _ in range(3)]
+    children.join_all()
+    assert mine == list(range(300))
+    assert [r for r in results if r != "sent"] == [list(range(300))]
+
+
+def test_back_pressure_never_drops(pool):
+    a = pool.open_channel("a", cpu=pool.cpus[0])
+    b = pool.open_channel("b", remote=a.local, capacity=4, max_datagram=256,
+                          cpu=pool.cpus[-1])
+    pid = next(w["pid"] for w in pool.workers() if w["cpu"] == pool.cpus[-1])
+    os.kill(pid, signal.SIGSTOP)  # the worker takes nothing from the TX ring meanwhile
+    try:
+        sent = 0
+        with pytest.raises(rtudp.BackPressureError, match="'b'"):
+            for _ in range(10_000):
+                b.send(SEQ.pack(sent) + bytes(200))
+                sent += 1
+        assert 4 <= sent < 10_000
+        with pytest.raises(rtudp.BackPressureError) as exc:
+            b.send_many([SEQ.pack(0) + bytes(200)] * 5)
+        assert exc.value.sent == 0
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    got = [SEQ.unpack_from(a.recv(timeout=10).data)[0] for _ in range(sent)]
+    assert got == list(range(sent))
+    assert b.stats()["tx_full_events"] >= 1
+
+
+def test_lapped_reader_is_told_what_it_lost(pool):
+    a = pool.open_channel("a", capacity=1, max_datagram=1000)
+    b = pool.open_channel("b", remote=a.local)
+    slow = rtudp.attach("a", pool=pool.name)
+    try:
+        n = 60  # the RX ring holds ~8 of these
+        for i in range(n):
+            b.send(SEQ.pack(i) + bytes(900))
+            assert SEQ.unpack_from(a.recv(timeout=5).data)[0] == i  # a keeps up
+        got = slow.recv_many(n, timeout=1)
+        ids = [SEQ.unpack_from(p.data)[0] for p in got]
+        lost = sum(p.lost for p in got)
+        assert lost > 0 and lost + len(got) == n, (lost, ids)
+        assert ids == list(range(n - len(got), n))
+        assert slow.stats()["rx_lost"] == lost
+    finally:
+        slow.close()
+
+
+def test_bad_send_recv_input_names_the_value(pair):
+    a, b = pair
+    with pytest.raises(ValueError, match="-1"):
+        a.recv(timeout=-1)
+    with pytest.raises(TypeError, match="'soon'"):
+        a.recv(timeout="soon")
+    with pytest.raises(ValueError, match="-5"):
+        a.recv_many(-5)
+    with pytest.raises(TimeoutError, match="'a'"):
+        a.recv(timeout=0.05)
+    with pytest.raises(ValueError, match="1473 bytes .* max_datagram of 1472"):
+        b.send(bytes(1473))
+    with pytest.raises(ValueError, match="2000 bytes"):
+        b.send_many([b"ok", bytes(2000)])
+    with pytest.raises((ValueError, OverflowError)):
+        b.send(b"x", at_ns=-1)
+    with pytest.raises(TypeError):
+        b.send("text, not bytes")
+    with pytest.raises(ValueError, match="'bad/name'"):
+        rtudp.attach("bad/name", pool=a.pool)
+    # still usable
+    b.send(b"fine")
+    assert a.recv(timeout=5).data == b"fine"
+
+
+def test_direction_is_enforced(pool):
+    rx = pool.open_channel("rx", direction=1)
+    tx = pool.open_channel("tx", direction=0, remote=rx.local)
+    with pytest.raises(ValueError, match="receive-only"):
+        rx.send(b"x")
+    with pytest.raises(ValueError, match="send-only"):
+        tx.recv(timeout=0)
+    tx.send(b"one way")
+    assert rx.recv(timeout=5).data == b"one way"
+
+
+def test_closed_channel(pool):
+    ch = pool.open_channel("a")
+    other = rtudp.attach("a", pool=pool.name)
+    ch.close()
+    assert pool.channels() == []
+    with pytest.raises(ValueError, match="closed"):
+        ch.send(b"x")
+    with pytest.raises(rtudp.ChannelNotFoundError, match="'a'"):
+        rtudp.attach("a", pool=pool.name)
+    other.close()
+    # the name and the port can be used again
+    again = pool.open_channel("a", local=ch.local)
+    assert again.local == ch.local

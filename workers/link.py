@@ -1,0 +1,120 @@
+"""The supervisor's end of one worker's command socket (AF_UNIX, SOCK_SEQPACKET).
+
+One ``struct rtudp_cmd`` per message (RTUDP_CMD_ADD carries the channel's socket
+as SCM_RIGHTS); the worker answers each with a ``struct rtudp_reply`` of the same
+op and slot.  After sending, the supervisor rings the worker's doorbell, since the
+worker may be parked on it.  One command at a time per worker (a lock).
+"""
+from __future__ import annotations
+
+import select
+import socket
+import threading
+import time
+from typing import Callable
+
+from ..shmring._native import ffi, lib
+from ..shmring.errors import WorkerError
+
+CMD_SIZE = ffi.sizeof("struct rtudp_cmd")
+REPLY_SIZE = ffi.sizeof("struct rtudp_reply")
+OP_NAMES = {lib.RTUDP_CMD_ADD: "ADD", lib.RTUDP_CMD_REMOVE: "REMOVE",
+            lib.RTUDP_CMD_STOP: "STOP"}
+DEFAULT_TIMEOUT = 5.0
+
+
+class WorkerGone(WorkerError):
+    """The worker's command socket closed (the worker exited) before it answered."""
+
+
+def encode_cmd(op: int, slot: int, name: str) -> bytes:
+    """A ``struct rtudp_cmd`` as bytes."""
+    cmd = ffi.new("struct rtudp_cmd *")
+    cmd.op, cmd.slot = op, slot
+    raw = name.encode()
+    if len(raw) >= ffi.sizeof(cmd.name):
+        raise ValueError(f"channel name {name!r} is too long for a command")
+    ffi.memmove(cmd.name, raw, len(raw))
+    return bytes(ffi.buffer(cmd))
+
+
+def decode_reply(data: bytes) -> tuple[int, int, int, str]:
+    """(op, slot, status, msg) out of a ``struct rtudp_reply``."""
+    if len(data) != REPLY_SIZE:
+        raise WorkerError(f"worker reply of {len(data)} bytes, expected {REPLY_SIZE}")
+    rep = ffi.cast("struct rtudp_reply *", ffi.from_buffer(data))
+    msg = ffi.string(rep.msg, ffi.sizeof(rep.msg)).decode("utf-8", "replace")
+    return int(rep.op), int(rep.slot), int(rep.status), msg
+
+
+class WorkerLink:
+    """Our end of a worker's command socket, plus the end the worker inherits."""
+
+    def __init__(self, index: int, ring_bell: Callable[[], None]) -> None:
+        self.index = index
+        self._ring_bell = ring_bell
+        self.ours, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.lock = threading.Lock()
+
+    def child_fd(self) -> int:
+        """The fd number to pass to the worker (``--cmd-fd``; inherit it with pass_fds)."""
+        return self.theirs.fileno()
+
+    def spawned(self) -> None:
+        """The worker has its copy: close ours, so its exit shows as EOF here."""
+        self.theirs.close()
+
+    def close(self) -> None:
+        """Close both ends (idempotent): the worker sees EOF and exits."""
+        self.ours.close()
+        self.theirs.close()
+
+    def command(self, op: int, slot: int, name: str, fd: int | None = None,
+                timeout: float = DEFAULT_TIMEOUT) -> tuple[int, str]:
+        """Send a command, ring the bell, wait for its reply: (status, msg).
+
+        WorkerGone if the worker exits first, TimeoutError if it does not answer.
+        """
+        what = f"{OP_NAMES.get(op, op)} of channel {name!r} (slot {slot})"
+        data = encode_cmd(op, slot, name)
+        with self.lock:
+            try:
+                if fd is None:
+                    self.ours.send(data)
+                else:
+                    socket.send_fds(self.ours, [data], [fd])
+            except OSError as exc:
+                raise WorkerGone(f"worker {self.index} is gone: cannot send {what}: "
+                                 f"{exc}") from None
+            self._ring_bell()
+            deadline = time.monotonic() + timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"worker {self.index} did not answer {what} within "
+                                       f"{timeout} s")
+                ready, _, _ = select.select([self.ours], [], [], left)
+                if not ready:
+                    continue
+                try:
+                    reply = self.ours.recv(REPLY_SIZE + 1)
+                except OSError as exc:
+                    raise WorkerGone(f"worker {self.index} is gone while doing {what}: "
+                                     f"{exc}") from None
+                if not reply:
+                    raise WorkerGone(f"worker {self.index} exited before answering {what}")
+                r_op, r_slot, status, msg = decode_reply(reply)
+                if (r_op, r_slot) == (op, slot):
+                    return status, msg
+                # a late answer to an earlier command that timed out: skip it
+
+    def send_stop(self) -> None:
+        """Ask the worker to exit (no wait for the reply); ignores a closed socket."""
+        try:
+            self.ours.send(encode_cmd(lib.RTUDP_CMD_STOP, 0, ""))
+        except OSError:
+            pass
+        self._ring_bell()
+
+
+__all__ = ["WorkerGone", "WorkerLink", "decode_reply", "encode_cmd"]

@@ -1,0 +1,180 @@
+"""The supervisor's side of a channel's socket: check the addresses, bind, size the buffers.
+
+The supervisor owns every channel socket (it keeps it for the channel's life, so a
+restarted worker gets the very same socket again) and hands a duplicate to the
+worker over its command socket.
+"""
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import socket
+import struct
+import warnings
+from dataclasses import dataclass
+
+from ..shmring._native import lib
+from ..shmring.errors import AddressInUseError
+
+log = logging.getLogger("rtudp.workers")
+
+SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+#: what the kernel charges a datagram beyond its payload (skb + headers), roughly
+_PER_PACKET_OVERHEAD = 1024
+
+Address = tuple[int, str, int, int]  # family, host, port, scope_id
+
+
+@dataclass
+class BoundSocket:
+    """A bound (and, with a remote, connected) UDP socket and what it is bound to."""
+
+    sock: socket.socket
+    local: Address
+    remote: Address | None
+    multicast: bool
+
+
+def _check_port(port: object, what: str, allow_zero: bool) -> int:
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"{what} port must be an int, not {type(port).__name__}: {port!r}")
+    low = 0 if allow_zero else 1
+    if not low <= port <= 65535:
+        raise ValueError(f"{what} port {port!r} is out of range {low}..65535")
+    return port
+
+
+def _resolve(addr: object, what: str, allow_zero_port: bool) -> list[Address]:
+    """Every (family, host, port, scope) ``addr`` = (host, port) can mean, IPv4 first."""
+    if not isinstance(addr, tuple) or len(addr) != 2:
+        raise TypeError(f"{what} address must be a (host, port) tuple, got {addr!r}")
+    host, port = addr
+    if not isinstance(host, str):
+        raise TypeError(f"{what} host must be a str, not {type(host).__name__}: {host!r}")
+    port = _check_port(port, what, allow_zero_port)
+    try:
+        infos = socket.getaddrinfo(host or None, port, 0, socket.SOCK_DGRAM, 0,
+                                   socket.AI_NUMERICSERV | (0 if host else socket.AI_PASSIVE))
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ValueError(f"{what} host {host!r} is not a valid address or known name: "
+                         f"{exc}") from None
+    out: list[Address] = []
+    for fam, _t, _p, _c, sa in infos:
+        if fam == socket.AF_INET:
+            item: Address = (fam, sa[0], port, 0)
+        elif fam == socket.AF_INET6:
+            item = (fam, sa[0].split("%", 1)[0], port, sa[3])
+        else:
+            continue
+        if item not in out:
+            out.append(item)
+    if not out:
+        raise ValueError(f"{what} host {host!r} has no IPv4 or IPv6 address")
+    out.sort(key=lambda a: a[0] != socket.AF_INET)
+    return out
+
+
+def _pick(local: list[Address], remote: list[Address] | None,
+          laddr: object, raddr: object) -> tuple[Address, Address | None]:
+    if remote is None:
+        return local[0], None
+    for la in local:
+        for ra in remote:
+            if la[0] == ra[0]:
+                return la, ra
+    raise ValueError(f"local address {laddr!r} and remote address {raddr!r} are not of the "
+                     f"same family (IPv4 vs IPv6)")
+
+
+def _is_multicast(host: str) -> bool:
+    return ipaddress.ip_address(host).is_multicast
+
+
+def _join(sock: socket.socket, fam: int, group: str, scope: int) -> None:
+    if fam == socket.AF_INET:
+        mreq = socket.inet_pton(fam, group) + struct.pack("=I", socket.INADDR_ANY)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    else:
+        mreq = socket.inet_pton(fam, group) + struct.pack("=I", scope)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+
+
+def _size_buffer(sock: socket.socket, force: int, plain: int, want: int, sysctl: str,
+                 channel: str) -> None:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, force, want)
+        return
+    except PermissionError:
+        pass
+    sock.setsockopt(socket.SOL_SOCKET, plain, want)
+    got = sock.getsockopt(socket.SOL_SOCKET, plain) // 2  # the kernel reports double
+    if got < want:
+        warnings.warn(f"channel {channel!r}: socket buffer is {got} bytes, the channel's "
+                      f"capacity needs {want}; raise net.core.{sysctl} (or run with "
+                      f"CAP_NET_ADMIN) so a full burst is not dropped by the kernel",
+                      RuntimeWarning, stacklevel=4)
+
+
+def bind_socket(channel: str, local: object, remote: object, direction: int, capacity: int,
+                max_datagram: int) -> BoundSocket:
+    """Check the addresses, bind a UDP socket to ``local``, connect it to ``remote``.
+
+    Bad addresses raise ValueError/TypeError naming them; an address in use raises
+    :class:`AddressInUseError` (an OSError) naming it.
+    """
+    lcands = _resolve(local, "local", True)
+    rcands = None if remote is None else _resolve(remote, "remote", False)
+    la, ra = _pick(lcands, rcands, local, remote)
+    fam, host, port, scope = la
+    multicast = _is_multicast(host)
+    sock = socket.socket(fam, socket.SOCK_DGRAM)
+    try:
+        if multicast:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        bind_to = (host, port) if fam == socket.AF_INET else (host, port, 0, scope)
+        try:
+            sock.bind(bind_to)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise AddressInUseError(
+                    errno.EADDRINUSE, f"local address {local!r} of channel {channel!r} is "
+                    f"already in use") from None
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EINVAL, errno.EAFNOSUPPORT):
+                raise ValueError(f"local address {local!r} of channel {channel!r} cannot be "
+                                 f"bound on this machine: {exc.strerror}") from None
+            if exc.errno == errno.EACCES:
+                raise PermissionError(exc.errno, f"binding local address {local!r} of "
+                                      f"channel {channel!r}: {exc.strerror}") from None
+            raise
+        if multicast:
+            _join(sock, fam, host, scope)
+        if ra is not None:
+            rfam, rhost, rport, rscope = ra
+            if _is_multicast(rhost):
+                level = socket.IPPROTO_IP if rfam == socket.AF_INET else socket.IPPROTO_IPV6
+                loop = socket.IP_MULTICAST_LOOP if rfam == socket.AF_INET \
+                    else socket.IPV6_MULTICAST_LOOP
+                sock.setsockopt(level, loop, 1)
+            target = (rhost, rport) if rfam == socket.AF_INET else (rhost, rport, 0, rscope)
+            try:
+                sock.connect(target)
+            except OSError as exc:
+                raise ValueError(f"remote address {remote!r} of channel {channel!r} cannot be "
+                                 f"reached: {exc.strerror}") from None
+        want = capacity * (max_datagram + _PER_PACKET_OVERHEAD)
+        if direction in (lib.RTUDP_DIR_RECV, lib.RTUDP_DIR_BOTH):
+            _size_buffer(sock, SO_RCVBUFFORCE, socket.SO_RCVBUF, want, "rmem_max", channel)
+        if direction in (lib.RTUDP_DIR_SEND, lib.RTUDP_DIR_BOTH):
+            _size_buffer(sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, want, "wmem_max", channel)
+        sock.setblocking(False)
+        bound = sock.getsockname()
+        actual: Address = (fam, host, int(bound[1]), scope)
+        return BoundSocket(sock, actual, ra, multicast)
+    except BaseException:
+        sock.close()
+        raise
+
+
+__all__ = ["Address", "BoundSocket", "bind_socket"]
