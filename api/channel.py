@@ -89,7 +89,8 @@ class Channel:
         self._tx = seg.tx
         self._reader = seg.rx.reader()
         self._try_put = seg.tx.try_put
-        self._ring = lib.rtudp_bell_ring
+        # every commit into the TX ring also rings the worker's bell, in C
+        self._tx._set_wake(int(ffi.cast("uintptr_t", self._bell)))
         self._can_send = self.direction != lib.RTUDP_DIR_RECV
 
     # ------------------------------------------------------------ attach
@@ -163,7 +164,6 @@ class Channel:
             raise
         if not ok:
             raise self._full(len(data))
-        self._ring(self._bell)
 
     def _send_error(self, data: Any, at_ns: object) -> None:
         """Raise the error a send of ``data`` at ``at_ns`` deserves."""
@@ -192,10 +192,7 @@ class Channel:
         try:
             n = self._tx.put_many(list(items), at, 0, 0)
         except BackPressureError as exc:
-            if exc.sent:
-                self._ring(self._bell)
             raise self._full(len(items[exc.sent]), exc.sent) from None
-        self._ring(self._bell)
         return n
 
     # ------------------------------------------------------------ receiving
