@@ -14,12 +14,16 @@ from rtudp.shmring.errors import (AddressInUseError, ChannelNotFoundError, PoolN
 from rtudp.workers.supervisor import RtPriorityWarning
 
 from .channel import Channel, Packet, attach
+from .compat import (EmulatedNetwork, Impairment, RtUdpBase, RtUdpEmulated, RtUdpSocket, RtUdpType,
+                     UdpCom, create_rtudp, create_rtudp_pair)
 from .embedded import embedded_pool, open_channel
 from .pool import Pool
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "EmulatedNetwork", "Impairment", "RtUdpBase", "RtUdpEmulated", "RtUdpSocket", "RtUdpType",
+    "UdpCom", "create_rtudp", "create_rtudp_pair",
     "AddressInUseError", "BackPressureError", "BadSegmentError", "BroadcastReader",
     "BroadcastRecord", "BroadcastRing", "Channel", "ChannelNotFoundError", "ClaimExpiredError",
     "MpscRing", "Packet", "Pool", "PoolNotRunningError", "PoolRunningError", "RtPriorityWarning",

@@ -19,7 +19,7 @@ from typing import Any
 
 from rtudp.shmring.errors import BackPressureError, RtUdpError
 
-from .compat import (DIRECTION_BOTH, DIRECTION_RECV, DIRECTION_SEND, RtUdpBase, check_capacity,
+from .compat_base import (DIRECTION_BOTH, DIRECTION_RECV, DIRECTION_SEND, RtUdpBase, check_capacity,
                      check_direction, check_endpoint, check_payload, check_timeout_ns)
 from .packet_stats import LatencyRecorder, packet_stats
 

@@ -1,22 +1,28 @@
-"""RtUDP compatibility API: one test file for every implementation.
-
-Today it runs against ``emulated``; the ``socket`` implementation joins IMPLS
-when it lands on the worker pool.
-"""
+"""RtUDP compatibility API: one test file for every implementation (socket, emulated)."""
 from __future__ import annotations
 
+import os
 import random
+import socket
 import time
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
 import rtudp
-from rtudp.emulated import EmulatedNetwork, Impairment, RtUdpEmulated
+from rtudp.compat import (EmulatedNetwork, Impairment, RtUdpBase, RtUdpEmulated, UdpCom,
+                          create_rtudp, create_rtudp_pair)
 from rtudp.packet_stats import PACKET_STATS_KEYS
 
-IMPLS = ["emulated"]
-_ports = iter(range(20000, 60000, 2))
+IMPLS = ["socket", "emulated"]
+_counter = iter(range(1_000_000))
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[rtudp.Pool]:
+    """One worker pool for the socket endpoints of this module."""
+    with rtudp.Pool(name=f"compat{os.getpid()}", rt_priority=0) as p:
+        yield p
 
 
 @pytest.fixture
@@ -26,11 +32,27 @@ def net() -> Iterator[EmulatedNetwork]:
     network.close()
 
 
-def _pair(impl: str, net: EmulatedNetwork, capacity: int = 1024) -> tuple[RtUdpEmulated, ...]:
-    assert impl == "emulated"
-    p = next(_ports)
-    a = RtUdpEmulated("127.0.0.1", p, "127.0.0.1", p + 1, capacity=capacity, network=net)
-    b = RtUdpEmulated("127.0.0.1", p + 1, "127.0.0.1", p, capacity=capacity, network=net)
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _where(impl: str, pool: rtudp.Pool, net: EmulatedNetwork) -> dict[str, Any]:
+    return {"pool": pool} if impl == "socket" else {"network": net}
+
+
+def _pair(impl: str, pool: rtudp.Pool, net: EmulatedNetwork,
+          capacity: int = 1024) -> tuple[RtUdpBase, RtUdpBase]:
+    pa, pb = _free_ports(2)
+    kw = _where(impl, pool, net)
+    a = create_rtudp(impl, "127.0.0.1", pa, "127.0.0.1", pb, capacity=capacity, **kw)
+    b = create_rtudp(impl, "127.0.0.1", pb, "127.0.0.1", pa, capacity=capacity, **kw)
     for end in (a, b):
         end.init_socket()
         end.start()
@@ -38,8 +60,8 @@ def _pair(impl: str, net: EmulatedNetwork, capacity: int = 1024) -> tuple[RtUdpE
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_deadline_order_and_stats(impl: str, net: EmulatedNetwork) -> None:
-    a, b = _pair(impl, net)
+def test_deadline_order_and_stats(impl: str, pool: rtudp.Pool, net: EmulatedNetwork) -> None:
+    a, b = _pair(impl, pool, net)
     try:
         base = time.monotonic_ns() + 20_000_000
         order = list(range(40))
@@ -67,8 +89,9 @@ def test_deadline_order_and_stats(impl: str, net: EmulatedNetwork) -> None:
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_back_pressure_not_silent_drop(impl: str, net: EmulatedNetwork) -> None:
-    a, b = _pair(impl, net, capacity=8)
+def test_back_pressure_not_silent_drop(impl: str, pool: rtudp.Pool,
+                                       net: EmulatedNetwork) -> None:
+    a, b = _pair(impl, pool, net, capacity=8)
     try:
         a.stop()  # nothing leaves: the queue fills
         far = time.monotonic_ns() + 10**9
@@ -86,8 +109,9 @@ def test_back_pressure_not_silent_drop(impl: str, net: EmulatedNetwork) -> None:
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_receive_batch_timeout_consumes_nothing(impl: str, net: EmulatedNetwork) -> None:
-    a, b = _pair(impl, net)
+def test_receive_batch_timeout_consumes_nothing(impl: str, pool: rtudp.Pool,
+                                                net: EmulatedNetwork) -> None:
+    a, b = _pair(impl, pool, net)
     try:
         for i in range(3):
             a.send_data(b"%d" % i)
@@ -105,8 +129,9 @@ def test_receive_batch_timeout_consumes_nothing(impl: str, net: EmulatedNetwork)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_bad_input_names_the_value(impl: str, net: EmulatedNetwork) -> None:
-    a, b = _pair(impl, net)
+def test_bad_input_names_the_value(impl: str, pool: rtudp.Pool, net: EmulatedNetwork) -> None:
+    a, b = _pair(impl, pool, net)
+    kw = _where(impl, pool, net)
     try:
         with pytest.raises(ValueError, match="65508"):
             a.send_data(b"x" * 65508)
@@ -118,20 +143,23 @@ def test_bad_input_names_the_value(impl: str, net: EmulatedNetwork) -> None:
             b.receive_data(-1)
         with pytest.raises(TypeError, match="1.5"):
             b.receive_data(1.5)  # type: ignore[arg-type]
-        with pytest.raises(OSError, match="already in use"):
-            RtUdpEmulated(*a.local, *a.remote, network=net).init_socket()
+        with pytest.raises(OSError, match="in use"):
+            create_rtudp(impl, *a.local, *a.remote, **kw).init_socket()
         a.send_data(b"still usable")
         assert b.receive_data(2_000_000_000)[0] == b"still usable"
     finally:
         a.close_socket()
         b.close_socket()
     with pytest.raises(ValueError, match="70000"):
-        RtUdpEmulated("127.0.0.1", 70000, "127.0.0.1", 1, network=net)
+        create_rtudp(impl, "127.0.0.1", 70000, "127.0.0.1", 1, **kw)
     with pytest.raises(ValueError, match="direction"):
-        RtUdpEmulated("127.0.0.1", 1, "127.0.0.1", 2, direction=3, network=net)
+        create_rtudp(impl, "127.0.0.1", 1, "127.0.0.1", 2, direction=3, **kw)
     with pytest.raises(ValueError, match="capacity"):
-        RtUdpEmulated("127.0.0.1", 1, "127.0.0.1", 2, capacity=0, network=net)
-    rx_only = RtUdpEmulated("127.0.0.1", 1, "127.0.0.1", 2, direction=1, network=net)
+        create_rtudp(impl, "127.0.0.1", 1, "127.0.0.1", 2, capacity=0, **kw)
+    with pytest.raises(ValueError, match="unknown RtUDP implementation 'tcp'"):
+        create_rtudp("tcp", "127.0.0.1", 1, "127.0.0.1", 2)
+    port = _free_ports(1)[0]
+    rx_only = create_rtudp(impl, "127.0.0.1", port, "127.0.0.1", 2, direction=1, **kw)
     with pytest.raises(rtudp.RtUdpError, match="not initialised"):
         rx_only.send_data(b"x")
     rx_only.init_socket()
@@ -183,3 +211,43 @@ def test_impairment_validation() -> None:
         Impairment(loss=1.5)
     with pytest.raises(ValueError, match="delay_ns"):
         Impairment(delay_ns=-1)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_pair_and_stop_keeps_queue(impl: str, pool: rtudp.Pool, net: EmulatedNetwork) -> None:
+    """create_rtudp_pair makes sender -> receiver; stop() keeps queued packets for start()."""
+    pa, pb = _free_ports(2)
+    tx, rx = create_rtudp_pair(impl, "127.0.0.1", pa, "127.0.0.1", pb, **_where(impl, pool, net))
+    try:
+        for end in (tx, rx):
+            end.init_socket()
+        rx.start()
+        for i in range(5):
+            tx.send_data(b"%d" % i)  # not started yet: they wait
+        assert tx.get_send_length() == 5
+        with pytest.raises(TimeoutError):
+            rx.receive_data(50_000_000)
+        tx.start()
+        assert [d for d, _ in rx.receive_batch(5, 5_000_000_000)] == [b"0", b"1", b"2", b"3",
+                                                                       b"4"]
+        tx.stop()
+        tx.send_data(b"later")
+        with pytest.raises(TimeoutError):
+            rx.receive_data(50_000_000)
+        tx.start()
+        assert rx.receive_data(5_000_000_000)[0] == b"later"
+    finally:
+        tx.close_socket()
+        rx.close_socket()
+
+
+def test_udpcom_name_and_cpu_outside_pool(pool: rtudp.Pool) -> None:
+    """UDPCom's class is there; cpu= names a worker's CPU, and a CPU outside the pool is a
+    ValueError naming it (RtUDP failed with a bare OSError)."""
+    pa, pb = _free_ports(2)
+    bad = UdpCom("127.0.0.1", pa, "127.0.0.1", pb, cpu=99, pool=pool)
+    with pytest.raises(ValueError, match="cpu=99"):
+        bad.init_socket()
+    good = UdpCom("127.0.0.1", pa, "127.0.0.1", pb, cpu=os.sched_getaffinity(0).pop(), pool=pool)
+    good.init_socket()
+    good.close_socket()

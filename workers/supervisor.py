@@ -70,6 +70,7 @@ class _Chan:
     sock: BoundSocket
     seg: ChannelSegment
     added_gen: int = -1
+    paused: bool = False  # taken off its worker; queued records wait in the TX ring
 
 
 def _check_int(value: object, what: str, low: int, high: int) -> int:
@@ -472,7 +473,7 @@ class Pool:
             self._wait_running([w])
             self._verify(w)
             with self._lock:
-                chans = [c for c in self._chans.values() if c.worker == w.index]
+                chans = [c for c in self._chans.values() if c.worker == w.index and not c.paused]
             for ch in chans:
                 self._send_add(w, ch)
         except BaseException as exc:
@@ -629,6 +630,36 @@ class Pool:
             raise ChannelNotFoundError(f"no channel {name!r} in pool {self.name!r} (open: "
                                        f"{sorted(self._chans) or 'none'})")
         return ch
+
+    def pause_channel(self, name: str) -> None:
+        """Take the channel off its worker: nothing is sent or read until
+        :meth:`resume_channel`; queued datagrams stay queued in the TX ring (and the
+        kernel buffers what arrives, up to the socket's buffer)."""
+        self._check_running()
+        with self._lock:
+            ch = self._find(name)
+            if ch.paused:
+                return
+            ch.paused = True
+        w = self._workers[ch.worker]
+        if w.ready.wait(START_TIMEOUT_S) and w.link:
+            status, msg = w.link.command(lib.RTUDP_CMD_REMOVE, ch.slot, ch.name,
+                                         timeout=REPLY_TIMEOUT_S)
+            if status != 0:
+                raise WorkerError(f"worker {w.index} could not pause channel {name!r}: "
+                                  f"{msg or status}")
+        with self._lock:
+            ch.added_gen = -1
+
+    def resume_channel(self, name: str) -> None:
+        """Give a paused channel back to its worker (it sends what was queued)."""
+        self._check_running()
+        with self._lock:
+            ch = self._find(name)
+            if not ch.paused:
+                return
+            ch.paused = False
+        self._add_to_worker(ch)
 
     def close_channel(self, name: str) -> None:
         """REMOVE the channel from its worker, free its slot, unlink its segment."""
