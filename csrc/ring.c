@@ -501,14 +501,19 @@ int rtudp_mpsc_next(struct rtudp_mpsc *m, uint64_t *cursor, struct rtudp_tx_reco
         uint64_t span = align8((uint64_t)len);
         if (span > m->capacity - idx || !within_tail(m, pos, span))
             return corrupt(m);
-        if (rec->type == RTUDP_REC_PAD) {
-            if ((uint64_t)len < PAD_MIN || (uint64_t)len % RTUDP_RECORD_ALIGN)
+        uint16_t type = load_relaxed(&rec->type);
+        if (type == RTUDP_REC_PAD || type == RTUDP_REC_SENT) {
+            /* skipped: padding (whole words), or data a previous consumer already sent */
+            bool bad = type == RTUDP_REC_PAD
+                           ? (uint64_t)len < PAD_MIN || (uint64_t)len % RTUDP_RECORD_ALIGN
+                           : (uint64_t)len < TX_HDR;
+            if (bad)
                 return corrupt(m);
             pos += span;
             *cursor = pos;
             continue;
         }
-        if (rec->type != RTUDP_REC_DATA || (uint64_t)len < TX_HDR ||
+        if (type != RTUDP_REC_DATA || (uint64_t)len < TX_HDR ||
             (uint64_t)len - TX_HDR > m->max_payload)
             return corrupt(m);
         *out = rec;
@@ -536,6 +541,12 @@ int rtudp_mpsc_release(struct rtudp_mpsc *m, uint64_t upto)
     store_release(&r->head, upto);
     rtudp_bell_ring(&r->space_bell);
     return RTUDP_OK;
+}
+
+void rtudp_mpsc_mark_sent(struct rtudp_mpsc *m, uint64_t pos)
+{
+    struct rtudp_tx_record *rec = (void *)(m->data + (pos & m->mask));
+    store_release(&rec->type, (uint16_t)RTUDP_REC_SENT);
 }
 
 void rtudp_mpsc_account(struct rtudp_mpsc *m, uint64_t records, uint64_t bytes)

@@ -105,6 +105,9 @@ int rtudp_mpsc_next(struct rtudp_mpsc *r, uint64_t *cursor, struct rtudp_tx_reco
 /* free [head, upto): zero it and move head; RTUDP_EINVAL (nothing done) if upto is
  * misaligned or not within a lap ahead of head */
 int rtudp_mpsc_release(struct rtudp_mpsc *r, uint64_t upto);
+/* mark the record at pos (returned by next) as sent: a consumer that restarts from
+ * head skips it, so records sent out of ring order are not sent twice */
+void rtudp_mpsc_mark_sent(struct rtudp_mpsc *r, uint64_t pos);
 /* count records/bytes consumed through next + release (drain and get count themselves) */
 void rtudp_mpsc_account(struct rtudp_mpsc *r, uint64_t records, uint64_t bytes);
 int rtudp_mpsc_get(struct rtudp_mpsc *r, uint8_t *buf, uint32_t buflen, uint32_t *len,

@@ -48,6 +48,7 @@
 /* record types */
 #define RTUDP_REC_PAD 1                            /* filler up to the end, or an unblocked claim */
 #define RTUDP_REC_DATA 2
+#define RTUDP_REC_SENT 3                           /* MPSC data already sent, space not yet freed */
 
 /* Every segment starts with this header (128 bytes). */
 struct rtudp_segment_header {

@@ -197,6 +197,7 @@ static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtud
         for (int q = 0; q < r; q++) {
             struct rtudp_timer *t = &due[idx[off + (uint32_t)q]];
             struct rtudp_tx_pkt *p = &pkts[off + (uint32_t)q];
+            rtudp_mpsc_mark_sent(&c->tx, t->ring_pos);
             rtudp_inflight_done_at(&c->inflight, t->slot, t->ring_pos);
             if (c->caps.sw_tx)
                 rtudp_txstamps_sent(&c->stamps, c->block, p->tskey, t->send_at_ns, p->sent_ns);
@@ -220,6 +221,7 @@ static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtud
         /* packet `off` failed on its own (EMSGSIZE, ECONNREFUSED, no route...): drop
          * it, never retry it forever */
         struct rtudp_timer *t = &due[idx[off]];
+        rtudp_mpsc_mark_sent(&c->tx, t->ring_pos);
         rtudp_inflight_done_at(&c->inflight, t->slot, t->ring_pos);
         dropped++;
         off++;

@@ -1022,6 +1022,37 @@ static void test_mpsc_wait_at_cursor(void)
     free(m.ring);
 }
 
+/* A worker sends out of ring order and frees space only up to the oldest unsent
+ * record; a worker that restarts from head must skip what was already sent. */
+static void test_mpsc_mark_sent_skipped_after_restart(void)
+{
+    struct rtudp_mpsc m = mpsc_new(4096);
+    uint64_t pos[4];
+    uint64_t cursor = m.ring->head;
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(mpsc_put_key(&m, 20, (uint64_t)i, 100 - i, 0), RTUDP_OK);
+    for (int i = 0; i < 4; i++) {
+        struct rtudp_tx_record *rec;
+        uint32_t len;
+        pos[i] = cursor;
+        CHECK_EQ(rtudp_mpsc_next(&m, &cursor, &rec, &len), RTUDP_OK);
+    }
+    /* deadlines were descending: records 3, 2, 1 left; record 0 did not */
+    for (int i = 3; i >= 1; i--)
+        rtudp_mpsc_mark_sent(&m, pos[i]);
+    /* the worker dies here: head never moved; a new one starts from head */
+    uint64_t again = m.ring->head;
+    struct rtudp_tx_record *rec;
+    uint32_t len;
+    CHECK_EQ(rtudp_mpsc_next(&m, &again, &rec, &len), RTUDP_OK);
+    CHECK_EQ((uint8_t *)rec - m.data, pos[0] & m.mask); /* only the unsent one */
+    CHECK_EQ(rtudp_mpsc_next(&m, &again, &rec, &len), RTUDP_EMPTY);
+    CHECK_EQ(again, cursor);
+    CHECK_EQ(rtudp_mpsc_release(&m, again), RTUDP_OK);
+    CHECK_EQ(rtudp_mpsc_pending_bytes(&m), 0);
+    free(m.ring);
+}
+
 /* A consumer serving many rings sleeps on a bell of its own; producers whose view
  * names that bell (set_wake) wake it. */
 struct wake_waiter {
@@ -2450,6 +2481,7 @@ static const struct test tests[] = {
     T(test_mpsc_wait_timeout),
     T(test_mpsc_wait_at_cursor),
     T(test_mpsc_wake_bell),
+    T(test_mpsc_mark_sent_skipped_after_restart),
     T(test_mpsc_wait_wakes),
     T(test_mpsc_threaded),
     T(test_mpsc_oversubscribed),
