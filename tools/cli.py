@@ -1,6 +1,7 @@
-"""The ``rtudp`` command: ``rtudp bench ...``, ``rtudp version``.
+"""The ``rtudp`` command: ``rtudp demo``, ``rtudp pool ...``, ``rtudp bench ...``,
+``rtudp version``.
 
-Later issues add ``rtudp demo``, ``rtudp pool ...`` and ``rtudp metrics``.
+Later issues add ``rtudp metrics``.
 """
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="run a benchmark (rtudp bench --help lists them)",
                        add_help=False)
     b.set_defaults(func=_bench)
+    from . import demo, pool_cli
+
+    demo.add_parser(sub)
+    pool_cli.add_parser(sub)
     v = sub.add_parser("version", help="print the versions of the package and worker")
     v.set_defaults(func=_version)
     return parser

@@ -1,0 +1,329 @@
+"""``rtudp demo``: timed full-duplex UDP on loopback, measured.
+
+An embedded pool (its own unique name) runs two channels A and B on loopback, each
+sending to the other: ``--packets`` datagrams each way at ``--rate`` packets/s, on
+an absolute schedule (packet i is due at ``start + i / rate``; the whole schedule is
+queued before it starts and the workers send each packet at its deadline).  Every payload
+carries its direction, sequence number and deadline, so the receiver computes the
+one-way latency (kernel RX timestamp - deadline) and detects loss, duplicates and
+reordering.  Printed per direction: send lateness (the worker's histogram: departure
+- deadline), one-way latency, loss, reordering, a text histogram of the lateness,
+and the scheduling policy the workers actually got.
+
+Figures only: nothing about timing is asserted; the exit status is 0 unless the
+demo itself could not run (e.g. the pool did not start).  Ctrl-C / SIGTERM stop it
+and leave nothing behind.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+import warnings
+from array import array
+from typing import Any
+
+DEFAULT_PACKETS = 100_000
+QUICK_PACKETS = 20_000
+DEFAULT_RATE = 50_000
+#: time between the start and the first deadline, plus QUEUE_NS_PER_PACKET per packet
+#: (both directions): the whole schedule is queued before it starts
+START_DELAY_NS = 200_000_000
+QUEUE_NS_PER_PACKET = 5_000
+#: after the last deadline, how long the receiver waits for stragglers
+GRACE_NS = 1_000_000_000
+#: the receiver drains the channels this often (their RX rings hold every packet)
+DRAIN_S = 0.005
+#: magic, direction, sequence number, deadline (CLOCK_MONOTONIC ns)
+PAYLOAD = struct.Struct("<4sIQq")
+MAGIC = b"rtud"
+PERCENTILES = (50, 90, 99, 99.9)
+
+
+def _positive_int(what: str, hi: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: an integer") from None
+        if not 1 <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{what} {value} is out of range 1..{hi:,}")
+        return value
+    return parse
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``rtudp demo`` on the top-level subparsers."""
+    from .pool_cli import parse_pool_name, parse_priority
+
+    d = sub.add_parser(
+        "demo", help="timed full-duplex UDP on loopback: lateness, latency, loss",
+        description="Full duplex on loopback through an embedded pool: two channels each "
+                    "send PACKETS datagrams at RATE packets/s to the other on an absolute "
+                    "schedule, then print send lateness and one-way latency "
+                    "(p50/p90/p99/p99.9/max), loss, reordering, a text histogram and the "
+                    "scheduling policy the workers got. Figures only: timing is never "
+                    "asserted.")
+    d.add_argument("--packets", type=_positive_int("packet count", 1_000_000),
+                   default=None, metavar="N",
+                   help=f"packets each way (default {DEFAULT_PACKETS:,})")
+    d.add_argument("--rate", type=_positive_int("rate", 1_000_000), default=DEFAULT_RATE,
+                   metavar="PPS", help=f"packets per second each way (default {DEFAULT_RATE:,})")
+    d.add_argument("--quick", action="store_true",
+                   help=f"{QUICK_PACKETS:,} packets each way (unless --packets says otherwise)")
+    d.add_argument("--rt-priority", type=parse_priority, default=50, metavar="N",
+                   help="SCHED_FIFO priority of the workers (default 50; 0 = SCHED_OTHER)")
+    d.add_argument("--pool", type=parse_pool_name, default=None, metavar="NAME",
+                   help="name of the demo's own pool (default demo<pid>)")
+    d.set_defaults(func=run)
+
+
+# ------------------------------------------------------------ receiving
+
+
+class Receiver:
+    """Checks and times every packet of one direction, as it is drained from a channel
+    (in the main thread: no GIL hand-offs; the RX ring can hold every packet)."""
+
+    def __init__(self, ch: Any, direction: int, expected: int) -> None:
+        self.ch, self.direction, self.expected = ch, direction, expected
+        self.latencies = array("q")
+        self.seen = bytearray(expected)
+        self.received = self.duplicates = self.reordered = self.foreign = self.ring_lost = 0
+        self._high = -1
+
+    @property
+    def done(self) -> bool:
+        return self.received >= self.expected
+
+    def drain(self) -> int:
+        """Take everything waiting on the channel; returns how many packets."""
+        unpack, size, lat, seen = PAYLOAD.unpack_from, PAYLOAD.size, self.latencies, self.seen
+        total = 0
+        while True:
+            pkts = self.ch.recv_many(4096, timeout=0)
+            if not pkts:
+                return total
+            total += len(pkts)
+            for p in pkts:
+                self.ring_lost += p.lost
+                data = p.data
+                if len(data) < size:
+                    self.foreign += 1
+                    continue
+                magic, direction, seq, deadline = unpack(data)
+                if magic != MAGIC or direction != self.direction or not 0 <= seq < self.expected:
+                    self.foreign += 1
+                    continue
+                if seen[seq]:
+                    self.duplicates += 1
+                    continue
+                seen[seq] = 1
+                self.received += 1
+                if seq < self._high:
+                    self.reordered += 1
+                else:
+                    self._high = seq
+                lat.append(p.rx_ns - deadline)
+
+
+# ------------------------------------------------------------ helpers
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _open_pair(pool: Any, n: int) -> tuple[Any, Any]:
+    from rtudp import AddressInUseError
+
+    for attempt in range(5):
+        pa, pb = _free_ports(2)
+        a = b = None
+        try:
+            a = pool.open_channel("A", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),
+                                  direction=2, capacity=n + 1024,
+                                  max_datagram=PAYLOAD.size)
+            b = pool.open_channel("B", local=("127.0.0.1", pb), remote=("127.0.0.1", pa),
+                                  direction=2, capacity=n + 1024,
+                                  max_datagram=PAYLOAD.size)
+            return a, b
+        except AddressInUseError:
+            for ch in (a, b):
+                if ch is not None:
+                    ch.close()
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _fmt(ns: float | None) -> str:
+    from rtudp.shmring.hist import format_ns
+
+    return format_ns(ns).replace("us", "µs")
+
+
+def _pct_line(label: str, hist: Any) -> str:
+    if not hist.count:
+        return f"  {label:<16} (nothing measured)"
+    ps = hist.percentiles(PERCENTILES)
+    parts = [f"p{float(p):g} {_fmt(v):>9}" for p, v in ps.items()]
+    return f"  {label:<16} " + "  ".join(parts) + f"  max {_fmt(hist.max_ns):>9}"
+
+
+def _queue_all(a: Any, b: Any, n: int, rate: int, t0: int) -> int:
+    """Queue packet i of both directions for ``t0 + i/rate``; returns how many sends
+    found the TX ring full (and were retried after a pause)."""
+    from rtudp import BackPressureError
+
+    pack = PAYLOAD.pack
+    full = 0
+    for ch, direction in ((a, 0), (b, 1)):
+        send = ch.send
+        i = 0
+        while i < n:
+            dl = t0 + (i * 1_000_000_000) // rate
+            try:
+                send(pack(MAGIC, direction, i, dl), dl)
+            except BackPressureError:
+                full += 1
+                time.sleep(0.001)
+                continue
+            i += 1
+    return full
+
+
+def _drain_until_done(rx: list[Receiver], last: int) -> None:
+    """Drain both channels every few ms until everything arrived, or GRACE_NS after
+    the last deadline."""
+    while True:
+        got = rx[0].drain() + rx[1].drain()
+        if all(r.done for r in rx) or time.monotonic_ns() > last + GRACE_NS:
+            return
+        if not got:
+            time.sleep(DRAIN_S)
+
+
+# ------------------------------------------------------------ the demo
+
+
+def run(args: argparse.Namespace, _rest: list[str] | None = None) -> int:
+    n = args.packets or (QUICK_PACKETS if args.quick else DEFAULT_PACKETS)
+    rate = args.rate
+    name = args.pool or f"demo{os.getpid()}"
+
+    def on_term(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_term)
+    t_start = time.monotonic()
+    print(f"rtudp demo: full duplex on loopback, {n:,} packets each way at {rate:,} packets/s "
+          f"(deadline of packet i = start + i x {_fmt(1e9 / rate)})", flush=True)
+    pool = a = b = None
+    try:
+        import rtudp
+        from rtudp.workers import RtPriorityWarning
+
+        from .pool_cli import kernel_policy, policy_text
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RtPriorityWarning)
+            try:
+                pool = rtudp.embedded_pool(name, rt_priority=args.rt_priority)
+            except (rtudp.RtUdpError, OSError, ValueError) as exc:
+                print(f"rtudp demo: error: the pool could not start: {exc}", file=sys.stderr)
+                return 1
+        a, b = _open_pair(pool, n)
+        # A's packets (direction 0) arrive on B, B's (direction 1) on A
+        receivers = [Receiver(b, 0, n), Receiver(a, 1, n)]
+        # queue the whole schedule first (the worker holds it in its timer heap and sends
+        # each packet at its deadline), then only receive while it runs
+        t0 = time.monotonic_ns() + START_DELAY_NS + n * QUEUE_NS_PER_PACKET
+        full = _queue_all(a, b, n, rate, t0)
+        _drain_until_done(receivers, t0 + ((n - 1) * 1_000_000_000) // rate)
+        # the worker records a packet's lateness once it has left: wait for the last ones
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and \
+                min(a.stats()["tx_packets"], b.stats()["tx_packets"]) < n:
+            time.sleep(0.01)
+        _report(pool, a, b, receivers, n, caught, full, kernel_policy, policy_text)
+        print(f"\nelapsed {time.monotonic() - t_start:.1f} s. Figures only: timing is "
+              f"never asserted.")
+        return 0
+    except KeyboardInterrupt:
+        print("\nrtudp demo: interrupted; cleaning up", file=sys.stderr)
+        return 130
+    finally:
+        for ch in (a, b):
+            if ch is not None:
+                try:
+                    ch.close()
+                except Exception:
+                    pass
+        if pool is not None:
+            pool.stop()
+
+
+def _report(pool: Any, a: Any, b: Any, receivers: list[Receiver], n: int, caught: list[Any],
+            full: int, kernel_policy: Any, policy_text: Any) -> None:
+    from rtudp.shmring.hist import Histogram
+
+    print(f"\npool {pool.name!r}: {len(pool.cpus)} workers, the scheduling policy the kernel "
+          f"reports for them:")
+    chans_on = {a.worker: "A", b.worker: "B"}
+    for w in pool.workers():
+        where = chans_on.get(w["index"])
+        print(f"  worker {w['index']} on CPU {w['cpu']} (pid {w['pid']}): "
+              f"{policy_text(kernel_policy(w['pid']))}"
+              + (f"  [channel {where}]" if where else ""))
+    for w in caught:
+        print(f"  note: {w.message}")
+    for ch_tx, ch_rx, r, label in ((a, b, receivers[0], "A -> B"),
+                                   (b, a, receivers[1], "B -> A")):
+        st = ch_tx.stats()
+        late = ch_tx.lateness()
+        lat = Histogram.from_values(r.latencies)
+        loss = n - r.received
+        how = ("kernel TX timestamps" if st["tx_kernel_stamped"]
+               else "clock read after the send call")
+        print(f"\n{label}  ({ch_tx.local[0]}:{ch_tx.local[1]} -> "
+              f"{ch_rx.local[0]}:{ch_rx.local[1]})")
+        print(f"  sent {st['tx_packets']:,}, received {r.received:,}, loss {loss} "
+              f"({100.0 * loss / n:.3f} %), reordered {r.reordered}, duplicates "
+              f"{r.duplicates}" + (f", foreign {r.foreign}" if r.foreign else ""))
+        print(_pct_line("send lateness", late) + f"   ({how})")
+        print(_pct_line("one-way latency", lat) + "   (kernel RX stamp - deadline)")
+        extra = []
+        if st["tx_immediate"]:
+            extra.append(f"{st['tx_immediate']} queued after their deadline (sent at once)")
+        if r.ring_lost:
+            extra.append(f"{r.ring_lost} overwritten in the RX ring before they were read")
+        if ch_rx.stats()["rx_kernel_drops"]:
+            extra.append(f"{ch_rx.stats()['rx_kernel_drops']} dropped by the kernel")
+        if lat.negative:
+            extra.append(f"{lat.negative} latencies < 0 (recorded as 0)")
+        if extra:
+            print("  " + "; ".join(extra))
+        print("  send lateness histogram:")
+        for line in late.text_histogram(width=40, rows=12).splitlines()[1:]:
+            print("    " + line.replace("us", "µs"))
+    if full:
+        print(f"\n(the TX ring was full {full} times; those sends were retried)")
+
+
+__all__ = ["add_parser", "run"]
