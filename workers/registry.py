@@ -15,6 +15,7 @@ from typing import Literal
 
 import psutil
 
+from ..shmring._native import ffi, lib
 from ..shmring.control import ControlSegment, pool_name
 from ..shmring.errors import BadSegmentError, PoolNotRunningError, PoolRunningError
 from ..shmring.segment import PREFIX
@@ -60,6 +61,22 @@ def segment_files(pool: str) -> list[str]:
     except FileNotFoundError:  # pragma: no cover
         return []
     return sorted(e for e in entries if e == base or e.startswith(base + "."))
+
+
+def _foreign_segment(pool: str) -> bool:
+    """True if /dev/shm/rtudp.<pool> is a valid rtudp segment of another kind (a ring,
+    say): then it is not a pool, and nothing here may remove it."""
+    hdr = ffi.sizeof("struct rtudp_segment_header")
+    try:
+        with open(os.path.join(SHM_DIR, PREFIX + pool), "rb") as f:
+            head = f.read(hdr)
+    except OSError:
+        return False
+    if len(head) < hdr:
+        return False
+    h = ffi.cast("struct rtudp_segment_header *", ffi.from_buffer(head))
+    return (h.magic == lib.RTUDP_SEG_MAGIC and h.layout_version == lib.RTUDP_LAYOUT_VERSION
+            and h.kind != lib.RTUDP_SEG_CONTROL)
 
 
 def _supervisor_from_segment(pool: str) -> tuple[int, bool] | None:
@@ -116,6 +133,9 @@ def clean_stale(pool: str, lock: socket.socket | None = None) -> list[str]:
             raise PoolRunningError(f"pool {pool!r} has a live supervisor (it holds the pool "
                                    f"lock): not touching it")
     try:
+        if _foreign_segment(pool):
+            raise ValueError(f"/dev/shm/{PREFIX}{pool} is not a pool's control segment (it is "
+                             f"another rtudp segment, e.g. a ring): not touching it")
         seg = _supervisor_from_segment(pool)
         if seg is not None and seg[1]:
             raise PoolRunningError(f"pool {pool!r} has a live supervisor (pid {seg[0]}, "
@@ -136,6 +156,8 @@ def list_pools() -> dict[str, PoolState]:
     for e in sorted(entries):
         if e.startswith(PREFIX) and "." not in e[len(PREFIX):]:
             name = e[len(PREFIX):]
+            if _foreign_segment(name):
+                continue
             try:
                 out[name] = pool_state(name)
             except ValueError:

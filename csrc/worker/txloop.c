@@ -144,9 +144,13 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
             break;
         }
         int64_t at = rec->send_at_ns;
-        if (at == 0 || at <= now) {
-            at = now; /* "now" must not jump ahead of packets already late */
+        if (at <= now) {
             immediate++;
+            /* 0 means "now" (and must not jump ahead of packets already late); a past
+             * deadline stays: it is due at once, keeps its deadline order, and its
+             * lateness is measured from the time the user asked for */
+            if (at == 0)
+                at = now;
         }
         struct rtudp_timer t = {.send_at_ns = at, .channel = c->slot, .slot = slot,
                                 .ring_pos = pos, .payload = (const uint8_t *)(rec + 1),
