@@ -51,7 +51,11 @@ class BuildExtAndWorker(build_ext):
         if self.inplace or getattr(self, "editable_mode", False):
             # editable installs import rtudp.workers from the source folder
             src_dir = self.get_finalized_command("build_py").get_package_dir("rtudp.workers")
-            shutil.copy2(target, os.path.join(src_dir, WORKER))
+            # copy beside it, then rename over it: running workers keep the old file
+            # (copying over a running executable fails with ETXTBSY)
+            tmp = os.path.join(src_dir, f".{WORKER}.{os.getpid()}")
+            shutil.copy2(target, tmp)
+            os.replace(tmp, os.path.join(src_dir, WORKER))
 
     def get_outputs(self) -> list[str]:
         return super().get_outputs() + [self._worker_target()]

@@ -22,7 +22,8 @@
 #include "ring.h"
 
 struct rtudp_timer {
-    int64_t send_at_ns;         /* CLOCK_MONOTONIC deadline */
+    int64_t send_at_ns;         /* CLOCK_MONOTONIC deadline: the queue's order */
+    int64_t asked_ns;           /* the deadline the user asked for (lateness counts from it) */
     uint64_t order;             /* assigned by push: ties leave in push order */
     uint32_t channel;           /* worker's channel index */
     uint32_t slot;              /* the channel's inflight slot (rtudp_inflight_push) */

@@ -143,16 +143,15 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
             c->cursor = before; /* cannot happen (sized to the ring); read it again later */
             break;
         }
-        int64_t at = rec->send_at_ns;
+        int64_t asked = rec->send_at_ns, at = asked;
         if (at <= now) {
+            /* 0 or past = send now, in submission order (a "now" must not jump ahead of
+             * packets already late); lateness still counts from what the user asked */
             immediate++;
-            /* 0 means "now" (and must not jump ahead of packets already late); a past
-             * deadline stays: it is due at once, keeps its deadline order, and its
-             * lateness is measured from the time the user asked for */
-            if (at == 0)
-                at = now;
+            at = now;
         }
-        struct rtudp_timer t = {.send_at_ns = at, .channel = c->slot, .slot = slot,
+        struct rtudp_timer t = {.send_at_ns = at, .asked_ns = asked ? asked : at,
+                                .channel = c->slot, .slot = slot,
                                 .ring_pos = pos, .payload = (const uint8_t *)(rec + 1),
                                 .len = len, .flags = rec->flags};
         if (rtudp_timerq_push(&w->tq, &t) != RTUDP_OK) {
@@ -204,9 +203,9 @@ static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtud
             rtudp_mpsc_mark_sent(&c->tx, t->ring_pos);
             rtudp_inflight_done_at(&c->inflight, t->slot, t->ring_pos);
             if (c->caps.sw_tx)
-                rtudp_txstamps_sent(&c->stamps, c->block, p->tskey, t->send_at_ns, p->sent_ns);
+                rtudp_txstamps_sent(&c->stamps, c->block, p->tskey, t->asked_ns, p->sent_ns);
             else
-                rtudp_txstamps_record(c->block, t->send_at_ns, p->sent_ns, 0);
+                rtudp_txstamps_record(c->block, t->asked_ns, p->sent_ns, 0);
             bytes += t->len;
         }
         if (r > 0) {
