@@ -742,7 +742,8 @@ static uint64_t e2e_drain(struct e2e_worker *w, int64_t now)
             at = now;
             w->late_zero++;
         }
-        struct rtudp_timer t = {at, 0, 0, slot, pos, payload, len, rec->flags};
+        struct rtudp_timer t = {.send_at_ns = at, .asked_ns = at, .slot = slot, .ring_pos = pos,
+                                .payload = payload, .len = len, .flags = rec->flags};
         CHECK_EQ(rtudp_timerq_push(&w->q, &t), RTUDP_OK);
         /* the reference, sorted by (at, ring order) */
         CHECK(w->rlen < sizeof w->ref / sizeof w->ref[0]);
