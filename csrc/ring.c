@@ -119,15 +119,21 @@ void rtudp_bell_ring(struct rtudp_doorbell *bell)
     }
 }
 
-/* Wake the consumer of m: the ring's own bell and the view's extra bell, under one
- * fence (see rtudp_bell_ring). */
-static void notify_consumer(struct rtudp_mpsc *m)
+/* Wake the consumer of m for a record due at send_at_ns (0 = now): the ring's own
+ * bell and the view's extra bell, under one fence (see rtudp_bell_ring).  A sleeper
+ * that published a deadline no later than send_at_ns is left asleep: it drains the
+ * rings when it wakes for that deadline, before anything in them is due.  On 2 CPUs
+ * this keeps a SCHED_FIFO worker from preempting the sender at every queued packet. */
+static void notify_consumer(struct rtudp_mpsc *m, int64_t send_at_ns)
 {
     atomic_thread_fence(memory_order_seq_cst);
     struct rtudp_doorbell *bells[2] = {&m->ring->data_bell, m->wake};
     for (int i = 0; i < 2; i++) {
         struct rtudp_doorbell *bell = bells[i];
-        if (bell && load_relaxed(&bell->waiters) != 0) {
+        if (bell && load_acquire(&bell->waiters) != 0) {
+            int64_t wakes_at = load_relaxed(&bell->sleeper_deadline_ns);
+            if (send_at_ns > 0 && wakes_at > 0 && send_at_ns >= wakes_at)
+                continue;
             fetch_add(&bell->seq, 1);
             syscall(SYS_futex, &bell->seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
         }
@@ -346,7 +352,7 @@ int rtudp_mpsc_commit(struct rtudp_mpsc *m, uint64_t pos, int64_t send_at_ns, ui
 {
     int rc = commit_quiet(m, pos, send_at_ns, flags);
     if (rc == RTUDP_OK)
-        notify_consumer(m);
+        notify_consumer(m, send_at_ns);
     return rc;
 }
 
@@ -366,7 +372,7 @@ int rtudp_mpsc_try_put_quiet(struct rtudp_mpsc *m, const void *data, uint32_t le
 
 void rtudp_mpsc_wake(struct rtudp_mpsc *m)
 {
-    notify_consumer(m);
+    notify_consumer(m, 0);
 }
 
 void rtudp_mpsc_set_wake(struct rtudp_mpsc *m, struct rtudp_doorbell *bell)
@@ -379,7 +385,7 @@ int rtudp_mpsc_try_put(struct rtudp_mpsc *m, const void *data, uint32_t len,
 {
     int rc = rtudp_mpsc_try_put_quiet(m, data, len, send_at_ns, flags);
     if (rc == RTUDP_OK)
-        notify_consumer(m);
+        notify_consumer(m, send_at_ns);
     return rc;
 }
 
@@ -413,7 +419,7 @@ static int put_one(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t
                 memcpy(rtudp_mpsc_claim_payload(m, pos), data, len);
             rc = commit_quiet(m, pos, send_at_ns, flags);
             if (rc == RTUDP_OK && ring_now)
-                notify_consumer(m);
+                notify_consumer(m, send_at_ns);
             return rc;
         }
         if (rc != RTUDP_EFULL)
@@ -426,7 +432,7 @@ static int put_one(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t
          * that says "room" while the claim says "full" must not spin forever */
         if (rtudp_now_ns() >= deadline_ns)
             return RTUDP_ETIMEDOUT;
-        notify_consumer(m);
+        notify_consumer(m, 0);
         struct space_ctx ctx = {m, align8(TX_HDR + len)};
         rc = rtudp_bell_wait(&m->ring->space_bell, mpsc_has_space, &ctx, deadline_ns, spin_ns);
         if (rc != RTUDP_OK)
@@ -455,7 +461,7 @@ int64_t rtudp_mpsc_put_many(struct rtudp_mpsc *m, const uint8_t *data, const uin
         packed += lens[i];
     }
     if (i)
-        notify_consumer(m);
+        notify_consumer(m, send_at_ns);
     return i ? (int64_t)i : rc;
 }
 

@@ -87,11 +87,13 @@ struct rtudp_bcast_record {
 };
 
 /* Futex doorbell: waiters bump `waiters`, sleep on `seq`; wakers bump `seq` only
- * when someone sleeps. */
+ * when someone sleeps, and not when what they bring is due no earlier than the
+ * sleeper's own next deadline (it will look anyway when it wakes for that). */
 struct rtudp_doorbell {
     uint32_t seq;
     uint32_t waiters;
-    uint8_t pad[56];
+    int64_t sleeper_deadline_ns;                   /* 0: none published (always wake) */
+    uint8_t pad[48];
 };
 
 /*

@@ -343,6 +343,9 @@ void rtudp_tx_run(struct rtudp_worker *w)
         }
         if (park_until > now) {
             w_bump(&me->sleeps, 1);
+            /* producers need not wake us for packets due at or after `target`: we
+             * wake before it and drain the rings first (see notify_consumer) */
+            w_store(&me->bell.sleeper_deadline_ns, target);
             int rc = rtudp_bell_wait(&me->bell, wake_ready, w, park_until, 0);
             int64_t woke = rtudp_now_ns();
             if (rc == RTUDP_ETIMEDOUT && timer_wake)
