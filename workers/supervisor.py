@@ -674,7 +674,8 @@ class Pool:
                 del self._chans[ch.name]
         w = self._workers[ch.worker]
         try:
-            if tell_worker and self.running and w.ready.wait(START_TIMEOUT_S) and w.link:
+            if (tell_worker and not ch.paused and self.running and w.ready.wait(START_TIMEOUT_S)
+                    and w.link):
                 status, msg = w.link.command(lib.RTUDP_CMD_REMOVE, ch.slot, ch.name,
                                              timeout=REPLY_TIMEOUT_S)
                 if status != 0:
