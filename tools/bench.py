@@ -17,6 +17,21 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "messages/s and round-trip latency between two processes: rtudp's ring "
         "vs multiprocessing.Queue, faster-fifo and a pure-Python shared-memory ring",
     ),
+    "timing": (
+        "bench_timing",
+        "send lateness at 50 kpps: an rtudp channel vs a plain Python time.sleep + sendto "
+        "scheduler (and a busy-wait one)",
+    ),
+    "latency": (
+        "bench_latency",
+        "UDP round trip on loopback: rtudp channels (Python -> worker -> worker -> Python) "
+        "vs plain Python sockets and sockperf ping-pong",
+    ),
+    "throughput": (
+        "bench_throughput",
+        "64-byte datagrams/s from one Python process: Channel.send_many vs a sendto loop, "
+        "and the cost of one send call",
+    ),
 }
 
 

@@ -1,0 +1,146 @@
+"""`rtudp bench timing|latency|throughput --quick --json` run end to end and clean up.
+
+Figures are checked for presence and sign only: speed is never asserted.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
+
+
+def _run(name: str) -> tuple[dict, int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtudp.tools.bench", name, "--quick", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"bench {name} --quick took over 120 s\nstderr:\n{err}")
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstderr:\n{err}\nstdout:\n{out}"
+    return json.loads(out), proc.pid
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _no_leftovers(report: dict, pid: int) -> None:
+    assert report["leftover_segments"] == []
+    assert glob.glob(f"/dev/shm/rtudp.bench{pid}*") == []
+    # no child of the benchmark survives it
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat, encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        assert int(fields[1]) != pid, f"{stat}: a child of the benchmark is still running"
+
+
+def _target(t: dict) -> None:
+    assert _positive(t["value"]), t
+    assert _positive(t["target"])
+    assert isinstance(t["pass"], bool)
+
+
+def _workers(report: dict) -> None:
+    assert report["policies"], "no worker policy reported"
+    for p in report["policies"]:
+        assert p["policy"] in ("SCHED_FIFO", "SCHED_OTHER", "SCHED_RR"), p
+
+
+@pytest.fixture(scope="module")
+def timing() -> tuple[dict, int]:
+    return _run("timing")
+
+
+@pytest.fixture(scope="module")
+def latency() -> tuple[dict, int]:
+    return _run("latency")
+
+
+@pytest.fixture(scope="module")
+def throughput() -> tuple[dict, int]:
+    return _run("throughput")
+
+
+def test_timing(timing: tuple[dict, int]) -> None:
+    report, pid = timing
+    assert report["failed"] == {}
+    _workers(report)
+    w = report["worker"]
+    assert _positive(w["spin_margin_us"]) and w["spin_s"] >= 0 and w["sleeps"] >= 0
+    for table in ("send", "arrival"):
+        for key in ("ours", "py_sleep", "py_busy"):
+            e = report[table][key]
+            assert e is not None, f"{table}.{key} missing"
+            assert e["count"] == report["packets"], f"{table}.{key}: {e['count']} values"
+            assert e["received"] == report["packets"], f"{table}.{key}: packets lost"
+            for figure in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us"):
+                assert _positive(e[figure]), f"{table}.{key}.{figure} = {e[figure]!r}"
+            assert e["p50_us"] <= e["p99_us"] <= e["p999_us"] <= e["max_us"]
+        for key, rs in report["ratios"][table].items():
+            for p, v in rs.items():
+                assert _positive(v), f"ratio {table}.{key}.{p} = {v!r}"
+    for t in report["targets"].values():
+        _target(t)
+    _no_leftovers(report, pid)
+
+
+def test_latency(latency: tuple[dict, int]) -> None:
+    report, pid = latency
+    assert report["failed"] == {}
+    _workers(report)
+    have_sockperf = shutil.which("sockperf") is not None
+    for key in ("ours", "ours_py_echo", "python", "sockperf"):
+        e = report["results"][key]
+        if key == "sockperf" and not have_sockperf:
+            assert e is None
+            assert "not installed" in report["skipped"][key]
+            continue
+        assert e is not None, f"{key}: {report['skipped'].get(key)}"
+        for figure in ("p50_us", "p99_us", "round_trips", "p50_vs_python"):
+            assert _positive(e[figure]), f"{key}.{figure} = {e[figure]!r}"
+        assert e["p99_us"] >= e["p50_us"]
+        if have_sockperf:
+            assert _positive(e["p50_vs_sockperf"])
+    t = report["targets"]["ours_p50_vs_sockperf"]
+    if have_sockperf:
+        _target(t)
+    else:
+        assert t["pass"] is None
+    _no_leftovers(report, pid)
+
+
+def test_throughput(throughput: tuple[dict, int]) -> None:
+    report, pid = throughput
+    assert report["failed"] == {}
+    _workers(report)
+    for key in ("ours", "python"):
+        e = report["results"][key]
+        assert e is not None
+        for figure in ("pps", "submit_pps", "sent", "received", "seconds", "vs_python"):
+            assert _positive(e[figure]), f"{key}.{figure} = {e[figure]!r}"
+        assert e["received"] + e["kernel_drops"] == e["sent"], f"{key}: not all counted"
+    expected = ["send", "send_at", "send_data", "sendto"]
+    if len(os.sched_getaffinity(0)) > 1:
+        expected.append("send_same_cpu")
+    for key in expected:
+        c = report["calls"][key]
+        assert c is not None, key
+        for figure in ("median_ns", "best_ns", "calls", "vs_sendto"):
+            assert _positive(c[figure]), f"calls.{key}.{figure} = {c[figure]!r}"
+    for t in report["targets"].values():
+        _target(t)
+    _no_leftovers(report, pid)

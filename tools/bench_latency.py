@@ -1,0 +1,374 @@
+"""``rtudp bench latency``: UDP round trips on loopback, rtudp vs plain Python vs sockperf.
+
+Each case is a ping-pong of 64-byte datagrams between this process (the pinger: send,
+wait for the echo, next) and an echo process, on 127.0.0.1, for 5 s (--quick: 1 s);
+the first WARMUP round trips are left out.  Cases, one after the other in the same run:
+
+1. rtudp, both ends: Python -> worker -> loopback -> worker -> Python and back.  Two
+   channels of one embedded pool ("ping" here, "pong" attached by the echo process
+   with ``rtudp.attach``); the echo process does ``recv()`` then ``send()``.  This is
+   the figure the target is about.
+2. rtudp at this end only: channel "ping" here, the echo is a plain Python socket
+   process (blocking ``recvfrom`` / ``sendto``).
+3. plain Python sockets at both ends (blocking ``recvfrom`` / ``sendto``).
+4. ``sockperf ping-pong`` (C, client and server on loopback, its default settings,
+   ``--full-rtt``) when the ``sockperf`` binary is installed.
+
+Figures: p50 / p99 round trip (µs), ratios against plain Python and sockperf.  Target
+(issue 3): rtudp both ends p50 <= 2.5x sockperf's p50, reported PASS/MISS, never
+asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import time
+from typing import Any, Callable
+
+from .bench_net import (LOOPBACK, MSG_SIZE, Child, OthersMeter, add_common_arguments,
+                        bench_pool, fmt_ratio, fmt_us, free_udp_port, header, others_col,
+                        others_footer, percentiles_us, policy_line, ratio, run_benchmark, say,
+                        target, target_row, worker_policies)
+
+FULL_S, QUICK_S = 5.0, 1.0
+WARMUP = 200                       # round trips left out at the start
+MAX_PINGS = 2_000_000
+RECV_TIMEOUT_S = 2.0               # a lost datagram fails the case instead of hanging it
+TARGET_VS_SOCKPERF = 2.5
+SOCKPERF_MISSING = "sockperf: not installed (apt-get install sockperf)"
+_SEQ = struct.Struct("<q")
+STOP = _SEQ.pack(-1) + bytes(MSG_SIZE - _SEQ.size)
+
+CASES = {
+    "ours": ("rtudp both ends",
+             "channel send/recv here -> worker -> lo -> worker -> channel recv/send in the "
+             "echo process, and back"),
+    "ours_py_echo": ("rtudp, python echo",
+                     "channel send/recv here; echo: plain socket process, blocking recvfrom"),
+    "python": ("python sockets",
+               "socket sendto + blocking recvfrom at both ends (two processes)"),
+    "sockperf": ("sockperf ping-pong", "sockperf sr / sockperf pp -m 64 --full-rtt (C)"),
+}
+
+
+def _rcvtimeo(sock: socket.socket, seconds: float) -> None:
+    """A kernel receive timeout: recvfrom stays one blocking call but cannot hang."""
+    sec = int(seconds)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                    struct.pack("ll", sec, int((seconds - sec) * 1e6)))
+
+
+# --------------------------------------------------------------------------
+# Echo processes
+# --------------------------------------------------------------------------
+
+def socket_echo(ready: Callable[[Any], None]) -> dict:
+    """Echo every datagram to its source with blocking recvfrom/sendto until STOP."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((LOOPBACK, 0))
+        _rcvtimeo(sock, 30.0)
+        ready(sock.getsockname())
+        recvfrom, sendto, n = sock.recvfrom, sock.sendto, 0
+        while True:
+            data, src = recvfrom(2048)
+            if data == STOP:
+                return {"echoed": n}
+            sendto(data, src)
+            n += 1
+    finally:
+        sock.close()
+
+
+def channel_echo(pool: str, name: str, ready: Callable[[Any], None]) -> dict:
+    """Attach channel `name` of `pool`; recv() then send() the same bytes until STOP."""
+    import rtudp
+
+    ch = rtudp.attach(name, pool=pool)
+    try:
+        ready(None)
+        recv, send, n = ch.recv, ch.send, 0
+        while True:
+            data = recv(timeout=30.0).data
+            if data == STOP:
+                return {"echoed": n}
+            send(data)
+            n += 1
+    finally:
+        ch.close()
+
+
+# --------------------------------------------------------------------------
+# Pingers (this process)
+# --------------------------------------------------------------------------
+
+def _ping_loop(exchange: Callable[[bytes], bytes], seconds: float) -> list[int]:
+    """Round trips (ns) of `exchange(payload) -> reply` for `seconds` after WARMUP."""
+    now = time.monotonic_ns
+    buf = bytearray(MSG_SIZE)
+    rtts: list[int] = []
+    add = rtts.append
+    end = None
+    i = 0
+    while i < MAX_PINGS:
+        if i == WARMUP:
+            end = now() + int(seconds * 1e9)
+        _SEQ.pack_into(buf, 0, i)
+        msg = bytes(buf)
+        t0 = now()
+        reply = exchange(msg)
+        t1 = now()
+        if reply != msg:
+            raise RuntimeError(f"round trip {i}: got back {reply[:8]!r}..., not what was sent")
+        if i >= WARMUP:
+            add(t1 - t0)
+            if t1 >= end:  # type: ignore[operator]
+                break
+        i += 1
+    return rtts
+
+
+def _entry(rtts: list[int], others: float | None, **extra: Any) -> dict:
+    p = percentiles_us(rtts)
+    return {"round_trips": len(rtts), "p50_us": p["p50"], "p90_us": p["p90"],
+            "p99_us": p["p99"], "p999_us": p["p999"], "max_us": p["max"],
+            "mean_us": p["mean"], "min_us": p["min"], "others_cpu": others, **extra}
+
+
+def _channel_pair(pool: Any) -> tuple[Any, Any]:
+    """Channels "ping" and "pong" of `pool` on loopback, each aimed at the other."""
+    for attempt in range(5):
+        port = free_udp_port()  # pong's port, so that ping can be aimed at it
+        ping = pool.open_channel("ping", local=(LOOPBACK, 0), remote=(LOOPBACK, port),
+                                 direction=2, max_datagram=MSG_SIZE)
+        try:
+            return ping, pool.open_channel("pong", local=(LOOPBACK, port), remote=ping.local,
+                                           direction=2, max_datagram=MSG_SIZE)
+        except OSError:  # the port was taken meanwhile: try another
+            ping.close()
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def run_ours(seconds: float, python_echo: bool, quiet: bool) -> tuple[dict, dict]:
+    """The rtudp cases: (entry, pool facts)."""
+    with bench_pool("latency" + ("p" if python_echo else "")) as (pool, pool_warnings):
+        for w in pool_warnings:
+            say(f"  warning: {w}", quiet)
+        child: Child | None = None
+        chans: list[Any] = []
+        try:
+            if python_echo:
+                child = Child("bench-latency-socket-echo", socket_echo)
+                echo_addr = tuple(child.ready())
+                ping = pool.open_channel("ping", local=(LOOPBACK, 0), remote=echo_addr,
+                                         direction=2, max_datagram=MSG_SIZE)
+                chans.append(ping)
+            else:
+                ping, pong = _channel_pair(pool)
+                chans += [ping, pong]
+                child = Child("bench-latency-channel-echo", channel_echo, pool.name, "pong")
+                child.ready()
+            placement = {ch.name: pool.workers()[ch.worker]["cpu"] for ch in chans}
+            send, recv = ping.send, ping.recv
+
+            def exchange(msg: bytes) -> bytes:
+                send(msg)
+                return recv(timeout=RECV_TIMEOUT_S).data
+
+            meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()] +
+                                ([child.proc.pid] if child else []))
+            rtts = _ping_loop(exchange, seconds)
+            others = meter.others()
+            send(STOP)
+            child.result(timeout=10.0)
+            facts = {"policies": worker_policies(pool), "pool_warnings": pool_warnings,
+                     "channel_cpus": placement}
+        finally:
+            for ch in chans:
+                ch.close()
+            if child is not None:
+                child.stop(grace=2.0)
+    return _entry(rtts, others, channel_cpus=placement), facts
+
+
+def run_python(seconds: float) -> dict:
+    """Plain Python sockets at both ends."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    child: Child | None = None
+    try:
+        sock.bind((LOOPBACK, 0))
+        _rcvtimeo(sock, RECV_TIMEOUT_S)
+        child = Child("bench-latency-python-echo", socket_echo)
+        addr = tuple(child.ready())
+        sendto, recvfrom = sock.sendto, sock.recvfrom
+
+        def exchange(msg: bytes) -> bytes:
+            sendto(msg, addr)
+            return recvfrom(2048)[0]
+
+        meter = OthersMeter(lambda: [child.proc.pid] if child else [])
+        rtts = _ping_loop(exchange, seconds)
+        others = meter.others()
+        sendto(STOP, addr)
+        child.result(timeout=10.0)
+    finally:
+        sock.close()
+        if child is not None:
+            child.stop(grace=2.0)
+    return _entry(rtts, others)
+
+
+_PCT = re.compile(r"percentile\s+([\d.]+)\s*=\s*([\d.]+)")
+_OBS = re.compile(r"Total\s+(\d+)\s+observations")
+_AVG = re.compile(r"avg-(?:rtt|lat)\s*=\s*([\d.]+)")
+_MAX = re.compile(r"<MAX> observation\s*=\s*([\d.]+)")
+_MIN = re.compile(r"<MIN> observation\s*=\s*([\d.]+)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def parse_sockperf(text: str) -> dict:
+    """Figures (µs, round trips with --full-rtt) from ``sockperf ping-pong`` output."""
+    text = _ANSI.sub("", text)
+    pct = {float(p): float(v) for p, v in _PCT.findall(text)}
+    obs, avg, mx, mn = (_OBS.search(text), _AVG.search(text), _MAX.search(text),
+                        _MIN.search(text))
+    if 50.0 not in pct or 99.0 not in pct or obs is None:
+        raise RuntimeError(f"cannot read sockperf's output:\n{text[-2000:]}")
+    return {"round_trips": int(obs.group(1)), "p50_us": pct[50.0], "p90_us": pct.get(90.0),
+            "p99_us": pct[99.0], "p999_us": pct.get(99.9), "max_us": mx and float(mx.group(1)),
+            "mean_us": avg and float(avg.group(1)), "min_us": mn and float(mn.group(1))}
+
+
+def run_sockperf(seconds: float) -> dict:
+    exe = shutil.which("sockperf")
+    if exe is None:
+        raise FileNotFoundError(SOCKPERF_MISSING)
+    port = free_udp_port()
+    meter = OthersMeter()
+    server = subprocess.Popen([exe, "sr", "-i", LOOPBACK, "-p", str(port)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        if server.poll() is not None:
+            raise RuntimeError(f"sockperf server exited with code {server.returncode}")
+        secs = max(1, round(seconds))
+        client = subprocess.run([exe, "pp", "-i", LOOPBACK, "-p", str(port), "-t", str(secs),
+                                 "-m", str(MSG_SIZE), "--full-rtt"],
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                timeout=secs + 30)
+        if client.returncode != 0:
+            raise RuntimeError(f"sockperf pp exited with code {client.returncode}: "
+                               f"{(client.stderr or client.stdout)[-500:]}")
+        figures = parse_sockperf(client.stdout + client.stderr)
+    finally:
+        server.terminate()
+        try:
+            server.wait(5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    return {**figures, "others_cpu": meter.others()}  # after the wait: the server is ours
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+def benchmark(quick: bool, quiet: bool) -> dict:
+    seconds = QUICK_S if quick else FULL_S
+    busy = header("latency", quick, quiet, f", {seconds:g} s a case")
+    results: dict[str, dict | None] = dict.fromkeys(CASES)
+    failed: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    facts: dict = {"policies": [], "pool_warnings": [], "channel_cpus": {}}
+    runs: list[tuple[str, Callable[[], Any]]] = [
+        ("ours", lambda: run_ours(seconds, False, quiet)),
+        ("ours_py_echo", lambda: run_ours(seconds, True, quiet)),
+        ("python", lambda: run_python(seconds)),
+        ("sockperf", lambda: run_sockperf(seconds)),
+    ]
+    for key, fn in runs:
+        try:
+            out = fn()
+        except FileNotFoundError as exc:
+            skipped[key] = str(exc)
+            say(str(exc), quiet)
+            continue
+        except Exception as exc:  # noqa: BLE001 - report the case failed and go on
+            failed[key] = f"failed: {(str(exc).splitlines() or [repr(exc)])[0]}"
+            say(f"{key}: {exc}", quiet)
+            continue
+        if isinstance(out, tuple):
+            out, case_facts = out
+            if key == "ours":
+                facts = case_facts
+        results[key] = out
+        say(f"  ... {CASES[key][0]}: p50 {fmt_us(out['p50_us'], 0)} µs", quiet)
+    p50 = {k: (e or {}).get("p50_us") for k, e in results.items()}
+    p99 = {k: (e or {}).get("p99_us") for k, e in results.items()}
+    for key, e in results.items():
+        if e:
+            e["p50_vs_python"] = ratio(p50[key], p50["python"])
+            e["p50_vs_sockperf"] = ratio(p50[key], p50["sockperf"])
+            e["p99_vs_sockperf"] = ratio(p99[key], p99["sockperf"])
+    vs = ratio(p50["ours"], p50["sockperf"])
+    tgt = target(vs, TARGET_VS_SOCKPERF, False)
+    if "sockperf" in skipped:
+        tgt["pass"] = None  # nothing to compare with: neither PASS nor MISS
+    return {"quick": quick, "seconds": seconds, "msg_size": MSG_SIZE, "warmup": WARMUP,
+            "cpu_busy_before": busy, **facts, "results": results, "failed": failed,
+            "skipped": skipped, "targets": {"ours_p50_vs_sockperf": tgt}}
+
+
+def print_report(r: dict) -> None:
+    print(f"\nworkers: {policy_line(r['policies']) or '-'}")
+    for w in r["pool_warnings"]:
+        print(f"  warning: {w}")
+    if r["channel_cpus"]:
+        print("  rtudp both ends: " + ", ".join(f"channel {n!r} on the worker of CPU {c}"
+                                                 for n, c in r["channel_cpus"].items()))
+    print(f"\nround trip (µs), {r['msg_size']}-byte datagrams on {LOOPBACK}, "
+          f"{r['seconds']:g} s a case after {r['warmup']} warm-up round trips")
+    print(f"  {'name':<22} {'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} "
+          f"{'trips':>8} {'vs py':>7} {'vs sp':>7} {'others':>7}   how")
+    for key, (name, how) in CASES.items():
+        e = r["results"].get(key)
+        if not e:
+            why = r["skipped"].get(key) or r["failed"].get(key, "failed")
+            print(f"  {name:<22} {why}")
+            continue
+        print(f"  {name:<22} {fmt_us(e['p50_us'])} {fmt_us(e['p90_us'])} {fmt_us(e['p99_us'])} "
+              f"{fmt_us(e['p999_us'])} {fmt_us(e['max_us'])} {e['round_trips']:>8} "
+              f"{fmt_ratio(e['p50_vs_python']):>7} {fmt_ratio(e['p50_vs_sockperf']):>7} "
+              f"{others_col(e)}   {how}")
+    print("  vs py / vs sp: p50 divided by plain Python's / sockperf's p50 (< 1: faster)")
+    others_footer([*r["results"].values()])
+    print("\ntargets")
+    t = r["targets"]["ours_p50_vs_sockperf"]
+    if t["pass"] is None:
+        print(f"  {'rtudp both ends p50 / sockperf p50':<40} {'-':>14}  (target <= "
+              f"{TARGET_VS_SOCKPERF:g}x)  N/A ({SOCKPERF_MISSING})")
+    else:
+        print(target_row("rtudp both ends p50 / sockperf p50", t, "<=", "x",
+                         lambda v: f"{v:.2f}"))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``rtudp bench latency``."""
+    add_common_arguments(parser, f"{QUICK_S:g} s a case instead of {FULL_S:g} s")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``rtudp bench latency``: 0 when every case ran (targets met or not; a missing
+    sockperf is not a failure)."""
+    return run_benchmark(args, benchmark, print_report)
+
+
+__all__ = ["add_arguments", "run", "parse_sockperf", "socket_echo", "channel_echo"]

@@ -1,0 +1,397 @@
+"""``rtudp bench timing``: how close to their deadlines packets leave, rtudp vs plain Python.
+
+Every case sends 64-byte datagrams at 50 kpps (one every 20 µs) for 10 s (--quick:
+2 s) to a plain UDP socket on 127.0.0.1, each with an absolute CLOCK_MONOTONIC
+deadline ``start + i * 20 µs``.  Cases, one after the other in the same run:
+
+1. rtudp: an embedded :class:`rtudp.Pool` (workers pinned, SCHED_FIFO when
+   permitted), one send-only channel; this process submits ``send(data, at_ns)``
+   in chunks, keeping about 20 ms of deadlines queued (far less than the channel's
+   ring holds).  Lateness = the worker's figure from ``Channel.stats()``: departure
+   (the kernel's TX timestamp when it gives one) - deadline.
+2. plain Python in its own process: ``time.sleep`` until each deadline, then
+   ``sendto``; lateness = clock read right after ``sendto`` - deadline.
+3. the same with a busy-wait (spinning on ``time.monotonic_ns()``) instead of the sleep:
+   the best plain Python can do, at the price of a whole CPU.
+
+A second table puts every case on the same yardstick: the receiving socket's kernel
+RX timestamp (SO_TIMESTAMPNS) - deadline ("arrival lateness"), which also proves the
+packets were real (they are counted).  All percentiles go through rtudp's
+histogram code (bucket upper bounds, at most ~0.8 % high).  Targets (issue 3):
+rtudp p99 <= 10 µs, p99.9 <= 50 µs, reported PASS/MISS, never asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import struct
+import time
+from typing import Any, Callable
+
+from rtudp.shmring.errors import BackPressureError
+from rtudp.shmring.hist import Histogram
+
+from .bench_net import (LOOPBACK, MSG_SIZE, SCHED_NAMES, Child, OthersMeter, add_common_arguments,
+                        bench_pool, fmt_ratio, fmt_us, header, others_col, others_footer,
+                        policy_line, ratio, run_benchmark, say, target, target_row,
+                        worker_policies)
+
+RATE_PPS = 50_000
+GAP_NS = 1_000_000_000 // RATE_PPS          # 20 µs
+FULL_S, QUICK_S = 10.0, 2.0
+LEAD_NS = 50_000_000                        # first deadline this long after setup
+AHEAD_NS = 20_000_000                       # rtudp: keep this much of the schedule queued
+TOPUP_S = 0.002                             # rtudp: refill the queue this often
+CAPACITY = 4096                             # channel capacity (packets): > AHEAD_NS / GAP_NS
+RCVBUF = 8 << 20
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_STAMP = struct.Struct("qq")                # struct timespec (64-bit)
+_HEAD = struct.Struct("<qq")                # payload: index, deadline (ns)
+
+TARGET_P99_US = 10.0
+TARGET_P999_US = 50.0
+
+CASES = {
+    "ours": ("rtudp channel",
+             f"send(data, at_ns), ~{AHEAD_NS // 1_000_000} ms queued ahead; departure = "
+             "kernel TX stamp"),
+    "py_sleep": ("python sleep+sendto",
+                 "own process: time.sleep to the deadline, sendto; clock after sendto"),
+    "py_busy": ("python busy-wait+sendto",
+                "own process: spin on monotonic_ns, sendto; clock after sendto (1 CPU)"),
+}
+
+
+# --------------------------------------------------------------------------
+# The receiving socket (this process): counts packets, kernel RX stamps
+# --------------------------------------------------------------------------
+
+class Receiver:
+    """A plain UDP socket on loopback with kernel RX timestamps; :meth:`drain` reads what
+    is there and records arrival lateness = RX stamp (as CLOCK_MONOTONIC) - deadline."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            self.sock.bind((LOOPBACK, 0))
+            self.sock.setblocking(False)
+        except BaseException:
+            self.sock.close()
+            raise
+        self.addr: tuple[str, int] = self.sock.getsockname()
+        self.count = 0
+        self.unstamped = 0
+        self.arrival: list[int] = []
+
+    @staticmethod
+    def _offset() -> int:
+        """CLOCK_REALTIME - CLOCK_MONOTONIC (ns), from the tightest of a few readings."""
+        best = None
+        for _ in range(3):
+            m0 = time.monotonic_ns()
+            r = time.time_ns()
+            m1 = time.monotonic_ns()
+            if best is None or m1 - m0 < best[0]:
+                best = (m1 - m0, r - (m0 + m1) // 2)
+        assert best is not None
+        return best[1]
+
+    def drain(self) -> None:
+        recvmsg, space = self.sock.recvmsg, socket.CMSG_SPACE(_STAMP.size)
+        offset = self._offset()
+        arrival, unpack, stamp = self.arrival, _HEAD.unpack_from, _STAMP.unpack_from
+        n = 0
+        try:
+            while True:
+                data, anc, _flags, _addr = recvmsg(MSG_SIZE, space)
+                n += 1
+                _i, deadline = unpack(data)
+                for level, kind, raw in anc:
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                        sec, nsec = stamp(raw)
+                        arrival.append(sec * 1_000_000_000 + nsec - offset - deadline)
+                        break
+                else:
+                    self.unstamped += 1
+        except BlockingIOError:
+            pass
+        finally:
+            self.count += n
+
+    def wait_for(self, n: int, timeout: float) -> None:
+        """Drain until `n` packets arrived in all or `timeout` s passed."""
+        end = time.monotonic() + timeout
+        while self.count < n and time.monotonic() < end:
+            self.drain()
+            time.sleep(0.001)
+        self.drain()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _hist_entry(hist: Histogram) -> dict:
+    """Figures of a lateness histogram in µs."""
+    pct = hist.percentiles((50, 90, 99, 99.9))
+
+    def us(v: float | None) -> float | None:
+        return None if v is None else v / 1e3
+
+    return {"count": hist.count, "p50_us": us(pct[50]), "p90_us": us(pct[90]),
+            "p99_us": us(pct[99]), "p999_us": us(pct[99.9]), "max_us": us(hist.max_ns),
+            "mean_us": us(hist.mean_ns), "min_us": us(hist.min_ns)}
+
+
+# --------------------------------------------------------------------------
+# Case 1: rtudp
+# --------------------------------------------------------------------------
+
+def run_ours(n: int, quiet: bool) -> tuple[dict, dict, dict]:
+    """(send entry, arrival entry, pool/worker facts) of the rtudp case."""
+    rx = Receiver()
+    try:
+        with bench_pool("timing") as (pool, pool_warnings):
+            for w in pool_warnings:
+                say(f"  warning: {w}", quiet)
+            ch = pool.open_channel("timing", local=(LOOPBACK, 0), remote=rx.addr,
+                                   direction=0, capacity=CAPACITY, max_datagram=MSG_SIZE)
+            try:
+                policies = worker_policies(pool)
+                before = pool.workers()[ch.worker]
+                meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()])
+                full_events = _submit(ch, n, rx)
+                last_deadline_s = LEAD_NS / 1e9 + n * GAP_NS / 1e9
+                end = time.monotonic() + 2.0 + last_deadline_s
+                while ch.stats()["tx_packets"] < n and time.monotonic() < end:
+                    rx.drain()
+                    time.sleep(0.002)
+                rx.wait_for(n, 1.0)
+                others = meter.others()
+                after = pool.workers()[ch.worker]
+                stats = ch.stats()
+                hist = ch.lateness()
+            finally:
+                ch.close()
+    finally:
+        rx.close()
+    seconds = n * GAP_NS / 1e9
+    send = {**_hist_entry(hist), "sent": stats["tx_packets"], "received": rx.count,
+            "kernel_stamped": stats["tx_kernel_stamped"], "immediate": stats["tx_immediate"],
+            "tx_errors": stats["tx_errors"], "back_pressure_events": full_events,
+            "others_cpu": others}
+    arrival = {**_hist_entry(Histogram.from_values(rx.arrival)), "received": rx.count,
+               "others_cpu": others}
+    spun = after["spin_ns"] - before["spin_ns"]
+    facts = {"policies": policies, "pool_warnings": pool_warnings,
+             "worker": {"index": after["index"], "cpu": after["cpu"],
+                        "spin_margin_us": after["spin_margin_ns"] / 1e3,
+                        "spin_s": spun / 1e9, "spin_share": spun / 1e9 / seconds,
+                        "sleeps": after["sleeps"] - before["sleeps"],
+                        "loops": after["loops"] - before["loops"]}}
+    return send, arrival, facts
+
+
+def _submit(ch: Any, n: int, rx: Receiver) -> int:
+    """Queue packet i for start + i * GAP_NS, never more than AHEAD_NS ahead of now;
+    drain the receiver between chunks.  Returns how often the ring was full."""
+    send, now, pack, sleep = ch.send, time.monotonic_ns, _HEAD.pack_into, time.sleep
+    buf = bytearray(MSG_SIZE)
+    start = now() + LEAD_NS
+    i = full = 0
+    while i < n:
+        horizon = now() + AHEAD_NS
+        while i < n:
+            d = start + i * GAP_NS
+            if d >= horizon:
+                break
+            pack(buf, 0, i, d)
+            try:
+                send(bytes(buf), d)
+            except BackPressureError:
+                full += 1
+                break
+            i += 1
+        rx.drain()
+        sleep(TOPUP_S)
+    return full
+
+
+# --------------------------------------------------------------------------
+# Cases 2 and 3: plain Python, in a child process
+# --------------------------------------------------------------------------
+
+def py_scheduler(addr: tuple[str, int], n: int, busy: bool,
+                 ready: Callable[[Any], None]) -> dict:
+    """Send packet i at start + i * GAP_NS with time.sleep (or a busy-wait) + sendto;
+    lateness = clock right after sendto - deadline."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sendto, now, pack, sleep = sock.sendto, time.monotonic_ns, _HEAD.pack_into, time.sleep
+        buf = bytearray(MSG_SIZE)
+        late: list[int] = []
+        add = late.append
+        ready(None)
+        start = now() + LEAD_NS
+        for i in range(n):
+            d = start + i * GAP_NS
+            pack(buf, 0, i, d)
+            if busy:
+                while now() < d:
+                    pass
+            else:
+                t = now()
+                if d > t:
+                    sleep((d - t) * 1e-9)
+            sendto(buf, addr)
+            add(now() - d)
+        return {"hist": Histogram.from_values(late).to_bytes(), "sent": n,
+                "policy": sched_policy_name()}
+    finally:
+        sock.close()
+
+
+def sched_policy_name() -> str:
+    """This process's scheduling policy."""
+    return SCHED_NAMES.get(os.sched_getscheduler(0), "?")
+
+
+def run_peer(n: int, busy: bool) -> tuple[dict, dict]:
+    rx = Receiver()
+    try:
+        meter = OthersMeter()
+        child = Child(f"bench-timing-{'busy' if busy else 'sleep'}", py_scheduler,
+                      rx.addr, n, busy)
+        try:
+            child.ready()
+            result = child.result(idle=rx.drain)
+            rx.wait_for(n, 1.0)
+        finally:
+            child.stop()
+        others = meter.others()
+    finally:
+        rx.close()
+    hist = Histogram.snapshot(result["hist"])
+    send = {**_hist_entry(hist), "sent": result["sent"], "received": rx.count,
+            "policy": result["policy"], "others_cpu": others}
+    arrival = {**_hist_entry(Histogram.from_values(rx.arrival)), "received": rx.count,
+               "others_cpu": others}
+    return send, arrival
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+def benchmark(quick: bool, quiet: bool) -> dict:
+    seconds = QUICK_S if quick else FULL_S
+    n = int(seconds * RATE_PPS)
+    busy = header("timing", quick, quiet, f", {RATE_PPS // 1000} kpps for {seconds:g} s a case")
+    send: dict[str, dict | None] = dict.fromkeys(CASES)
+    arrival: dict[str, dict | None] = dict.fromkeys(CASES)
+    failed: dict[str, str] = {}
+    facts: dict = {"policies": [], "pool_warnings": [], "worker": None}
+    runs: list[tuple[str, Callable[[], tuple]]] = [
+        ("ours", lambda: run_ours(n, quiet)),
+        ("py_sleep", lambda: run_peer(n, busy=False)),
+        ("py_busy", lambda: run_peer(n, busy=True)),
+    ]
+    for key, fn in runs:
+        try:
+            out = fn()
+        except Exception as exc:  # noqa: BLE001 - report the case failed and go on
+            failed[key] = f"failed: {(str(exc).splitlines() or [repr(exc)])[0]}"
+            say(f"{key}: {exc}", quiet)
+            continue
+        send[key], arrival[key] = out[0], out[1]
+        if key == "ours":
+            facts = out[2]
+        say(f"  ... {CASES[key][0]}: p99 {fmt_us(send[key]['p99_us'], 0)} µs", quiet)
+    ours = send["ours"] or {}
+    ours_arrival = arrival["ours"] or {}
+    ratios = {}
+    for table_name, table in (("send", send), ("arrival", arrival)):
+        base = table["ours"] or {}
+        ratios[table_name] = {
+            key: {p: ratio((table[key] or {}).get(f"{p}_us"), base.get(f"{p}_us"))
+                  for p in ("p50", "p99", "p999", "max")}
+            for key in CASES if key != "ours"}
+    return {"quick": quick, "rate_pps": RATE_PPS, "seconds": seconds, "packets": n,
+            "msg_size": MSG_SIZE, "ahead_ms": AHEAD_NS / 1e6, "cpu_busy_before": busy,
+            **facts, "send": send, "arrival": arrival, "ratios": ratios, "failed": failed,
+            "targets": {"ours_p99_us": target(ours.get("p99_us"), TARGET_P99_US, False),
+                        "ours_p999_us": target(ours.get("p999_us"), TARGET_P999_US, False),
+                        "ours_arrival_p99_us": target(ours_arrival.get("p99_us"),
+                                                      TARGET_P99_US, False),
+                        "ours_arrival_p999_us": target(ours_arrival.get("p999_us"),
+                                                       TARGET_P999_US, False)}}
+
+
+def _table(title: str, table: dict, failed: dict, how: bool) -> None:
+    print(f"\n{title}")
+    print(f"  {'name':<24} {'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} "
+          f"{'rx':>8} {'others':>7}" + ("   how" if how else ""))
+    for key, (name, text) in CASES.items():
+        e = table.get(key)
+        if not e:
+            print(f"  {name:<24} {failed.get(key, 'failed')}")
+            continue
+        print(f"  {name:<24} {fmt_us(e['p50_us'])} {fmt_us(e['p90_us'])} "
+              f"{fmt_us(e['p99_us'])} {fmt_us(e['p999_us'])} {fmt_us(e['max_us'])} "
+              f"{e['received']:>8} {others_col(e)}" + (f"   {text}" if how else ""))
+
+
+def print_report(r: dict) -> None:
+    print(f"\nworkers: {policy_line(r['policies']) or '-'}")
+    for w in r["pool_warnings"]:
+        print(f"  warning: {w}")
+    w = r["worker"]
+    if w:
+        print(f"  the channel's worker (CPU {w['cpu']}): spin margin {w['spin_margin_us']:.1f} µs "
+              f"at the end; spun {w['spin_s']:.3f} s in {r['seconds']:g} s "
+              f"({w['spin_share']:.1%} of a CPU), {w['sleeps']} sleeps, {w['loops']} loops")
+    peers = [e for e in (r["send"].get("py_sleep"), r["send"].get("py_busy")) if e]
+    if peers:
+        print(f"  python schedulers: {peers[0]['policy']}, not pinned")
+    _table(f"send lateness (µs), {r['packets']} x {r['msg_size']}-byte datagrams at "
+           f"{r['rate_pps'] // 1000} kpps to a UDP socket on {LOOPBACK}; rx = packets received",
+           r["send"], r["failed"], True)
+    ours = r["send"].get("ours")
+    if ours:
+        print(f"  rtudp: {ours['kernel_stamped']} of {ours['sent']} departures from kernel TX "
+              f"stamps, {ours['immediate']} already due when the worker took them from the "
+              f"ring, {ours['back_pressure_events']} ring-full events")
+        if ours["immediate"]:
+            print("  (every packet was queued ~20 ms before its deadline: one 'already due' "
+                  "means the worker\n  read its ring late; the arrival table below checks "
+                  "these figures independently)")
+    _table("arrival lateness (µs): receiving socket's kernel RX stamp - deadline, every case",
+           r["arrival"], r["failed"], False)
+    print("\nratios, python / rtudp (> 1: rtudp is closer to the deadline)")
+    for table in ("send", "arrival"):
+        for key, rs in r["ratios"][table].items():
+            print(f"  {table:<8} {CASES[key][0]:<24} " + "  ".join(
+                f"{p.replace('p999', 'p99.9')} {fmt_ratio(v):>8}" for p, v in rs.items()))
+    others_footer([*r["send"].values()])
+    print("\ntargets")
+    fmt = lambda v: f"{v:.1f}"  # noqa: E731
+    print(target_row("rtudp send lateness p99", r["targets"]["ours_p99_us"], "<=", " µs", fmt))
+    print(target_row("rtudp send lateness p99.9", r["targets"]["ours_p999_us"], "<=", " µs",
+                     fmt))
+    print("  the same targets on the independent yardstick (kernel RX stamp - deadline):")
+    print(target_row("rtudp arrival lateness p99", r["targets"]["ours_arrival_p99_us"], "<=",
+                     " µs", fmt))
+    print(target_row("rtudp arrival lateness p99.9", r["targets"]["ours_arrival_p999_us"],
+                     "<=", " µs", fmt))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``rtudp bench timing``."""
+    add_common_arguments(parser, f"{QUICK_S:g} s a case instead of {FULL_S:g} s")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``rtudp bench timing``: 0 when every case ran (targets met or not)."""
+    return run_benchmark(args, benchmark, print_report)
