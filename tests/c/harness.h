@@ -207,4 +207,45 @@ static inline int harness_main(const struct test *tests, size_t n, int argc, cha
         return harness_main(tests, sizeof(tests) / sizeof((tests)[0]), argc, argv);   \
     }
 
+
+/* ------------------------------------------------------------------ test data */
+
+/* deterministic randomness: a failure reproduces from its seed */
+static inline uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* uniform-enough integer in [0, n) */
+static inline uint64_t rnd(uint64_t *s, uint64_t n) { return n ? splitmix64(s) % n : 0; }
+
+static inline uint64_t align8(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
+
+/* Payload bytes are a function of (key, index): a record that comes back with the
+ * right key and length but any wrong byte (zeroed, overwritten, torn) is caught. */
+static inline void fill(uint8_t *p, uint32_t len, uint64_t key)
+{
+    uint64_t s = key, v = 0;
+    for (uint32_t i = 0; i < len; i++) {
+        if ((i & 7) == 0)
+            v = splitmix64(&s);
+        p[i] = (uint8_t)(v >> (8 * (i & 7)));
+    }
+}
+
+static inline bool verify(const uint8_t *p, uint32_t len, uint64_t key)
+{
+    uint64_t s = key, v = 0;
+    for (uint32_t i = 0; i < len; i++) {
+        if ((i & 7) == 0)
+            v = splitmix64(&s);
+        if (p[i] != (uint8_t)(v >> (8 * (i & 7))))
+            return false;
+    }
+    return true;
+}
+
 #endif /* RTUDP_TEST_HARNESS_H */

@@ -45,16 +45,6 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* uniform-enough integer in [0, n) */
-static uint64_t rnd(uint64_t *s, uint64_t n) { return n ? splitmix64(s) % n : 0; }
 
 /* log-uniform in [0, 2^bits): every bucket range gets exercised */
 static uint64_t rnd_log(uint64_t *s, unsigned bits)

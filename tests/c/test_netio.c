@@ -49,35 +49,8 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
-static void fill(uint8_t *p, uint32_t len, uint64_t key)
-{
-    uint64_t s = key, v = 0;
-    for (uint32_t i = 0; i < len; i++) {
-        if ((i & 7) == 0)
-            v = splitmix64(&s);
-        p[i] = (uint8_t)(v >> (8 * (i & 7)));
-    }
-}
 
-static bool verify(const uint8_t *p, uint32_t len, uint64_t key)
-{
-    uint64_t s = key, v = 0;
-    for (uint32_t i = 0; i < len; i++) {
-        if ((i & 7) == 0)
-            v = splitmix64(&s);
-        if (p[i] != (uint8_t)(v >> (8 * (i & 7))))
-            return false;
-    }
-    return true;
-}
 
 /* A UDP socket bound to the loopback address of `family`, port chosen by the
  * kernel; *addr gets the bound address.  -1 (errno) if the family is unusable. */

@@ -40,44 +40,10 @@
 /* ------------------------------------------------------------------ helpers */
 
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 static uint64_t mix64(uint64_t x) { return splitmix64(&x); }
 
-/* uniform-enough integer in [0, n) */
-static uint64_t rnd(uint64_t *s, uint64_t n) { return n ? splitmix64(s) % n : 0; }
 
-static uint64_t align8(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
-
-/* Payload bytes are a function of (key, index): a record that comes back with the
- * right key and length but any wrong byte is caught. */
-static void fill(uint8_t *p, uint32_t len, uint64_t key)
-{
-    uint64_t s = key, v = 0;
-    for (uint32_t i = 0; i < len; i++) {
-        if ((i & 7) == 0)
-            v = splitmix64(&s);
-        p[i] = (uint8_t)(v >> (8 * (i & 7)));
-    }
-}
-
-static bool verify(const uint8_t *p, uint32_t len, uint64_t key)
-{
-    uint64_t s = key, v = 0;
-    for (uint32_t i = 0; i < len; i++) {
-        if ((i & 7) == 0)
-            v = splitmix64(&s);
-        if (p[i] != (uint8_t)(v >> (8 * (i & 7))))
-            return false;
-    }
-    return true;
-}
 
 static void sleep_ns(int64_t ns)
 {
@@ -430,7 +396,7 @@ static void test_mpsc_model_random(void)
             uint32_t len = (uint32_t)(rnd(&seed, 4) ? rnd(&seed, 64) : rnd(&seed, max + 1));
             int64_t at = (int64_t)rnd(&seed, 1000000);
             uint16_t flags = (uint16_t)rnd(&seed, 65536);
-            uint64_t pos, nt;
+            uint64_t pos = 0, nt = 0; /* set by model_fits when it returns true */
             bool fits = model_fits(&m, md.tail, mpsc_head(&m), len, &pos, &nt);
             if (what < 25) { /* try_put */
                 int rc = mpsc_put_key(&m, len, key, at, flags);
