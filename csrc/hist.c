@@ -13,15 +13,12 @@
  * numbers, never a crash.
  */
 #include "hist.h"
+#include "shm_access.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#define SHARED(p) ((_Atomic __typeof__(*(p)) *)(p))
-#define load_relaxed(p) atomic_load_explicit(SHARED(p), memory_order_relaxed)
-#define store_relaxed(p, v) atomic_store_explicit(SHARED(p), (v), memory_order_relaxed)
 /* a word with a single writer: no read-modify-write needed */
-#define bump(p, v) store_relaxed((p), load_relaxed(p) + (v))
 
 #define NBUCKETS ((uint32_t)RTUDP_HIST_BUCKETS)
 #define LINEAR ((uint64_t)1 << RTUDP_HIST_SUB_BITS)           /* 256 one-value buckets */

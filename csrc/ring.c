@@ -11,6 +11,7 @@
 #define _GNU_SOURCE /* syscall(), clock_gettime() */
 #endif
 #include "ring.h"
+#include "shm_access.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -24,14 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SHARED(p) ((_Atomic __typeof__(*(p)) *)(p))
-#define load_acquire(p) atomic_load_explicit(SHARED(p), memory_order_acquire)
-#define load_relaxed(p) atomic_load_explicit(SHARED(p), memory_order_relaxed)
-#define store_release(p, v) atomic_store_explicit(SHARED(p), (v), memory_order_release)
-#define store_relaxed(p, v) atomic_store_explicit(SHARED(p), (v), memory_order_relaxed)
-#define fetch_add(p, v) atomic_fetch_add_explicit(SHARED(p), (v), memory_order_relaxed)
-/* a counter with a single writer: no read-modify-write needed */
-#define bump(p, v) store_relaxed((p), load_relaxed(p) + (v))
 
 #define TX_HDR ((uint64_t)sizeof(struct rtudp_tx_record))
 #define BC_HDR ((uint64_t)sizeof(struct rtudp_bcast_record))
@@ -39,17 +32,8 @@
 /* the longest run a dead claim can leave: a wrap pad plus the largest record */
 #define MAX_CLAIM_SPAN (2 * align8(TX_HDR + RTUDP_MAX_PAYLOAD))
 
-static inline uint64_t align8(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
 static inline bool is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield" ::: "memory");
-#endif
-}
 
 int64_t rtudp_now_ns(void)
 {

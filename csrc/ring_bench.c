@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #endif
 #include "ring_bench.h"
+#include "shm_access.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -33,16 +34,6 @@
 /* large enough for any record: get_many fails with EBUFSMALL if the first one does not fit */
 #define RTUDP_BENCH_BUFSIZE (4u * 65536u)
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield" ::: "memory");
-#else
-    __asm__ __volatile__("" ::: "memory");
-#endif
-}
 
 /* one failed attempt: relax, and now and then yield the core */
 static inline void backoff(uint32_t *fails)

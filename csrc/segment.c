@@ -5,15 +5,13 @@
 #define _GNU_SOURCE /* getpid() */
 #endif
 #include "segment.h"
+#include "shm_access.h"
 
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define SHARED(p) ((_Atomic __typeof__(*(p)) *)(p))
-#define load_acquire(p) atomic_load_explicit(SHARED(p), memory_order_acquire)
-#define store_release(p, v) atomic_store_explicit(SHARED(p), (v), memory_order_release)
 #define SEG_HDR ((uint64_t)sizeof(struct rtudp_segment_header))
 
 int rtudp_segment_check_header(const void *base, uint64_t size, uint32_t kind,
@@ -151,6 +149,20 @@ int rtudp_ring_segment_validate(void *base, uint64_t size, uint32_t *ring_kind, 
     return RTUDP_OK;
 }
 
+
+bool rtudp_name_valid(const char *s)
+{
+    size_t n = strnlen(s, RTUDP_NAME_MAX + 1);
+    if (n < 1 || n > RTUDP_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
 
 /* ------------------------------------------------------------------ control */
 

@@ -44,4 +44,8 @@ int rtudp_channel_segment_validate(void *base, uint64_t size, struct rtudp_chann
                                    struct rtudp_check *why);
 /* END CDEF */
 
+/* a segment (pool or channel) name: [A-Za-z0-9_.-]{1,RTUDP_NAME_MAX}; s may be a
+ * fixed-size field, nothing past RTUDP_NAME_MAX + 1 bytes is read */
+bool rtudp_name_valid(const char *s);
+
 #endif /* RTUDP_SEGMENT_H */

@@ -47,20 +47,6 @@ static void appendf(char *msg, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
-static int name_ok(const char *s)
-{
-    size_t n = strnlen(s, RTUDP_NAME_MAX + 1);
-    if (n < 1 || n > RTUDP_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 /* the block's remote address as a sockaddr; 0 when it has none we understand */
 static socklen_t to_sockaddr(const struct rtudp_sockaddr *a, struct sockaddr_storage *out)
 {
@@ -97,7 +83,7 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
 {
     *out = NULL;
     msg[0] = '\0';
-    if (!name_ok(name)) {
+    if (!rtudp_name_valid(name)) {
         close(fd);
         return failf(msg, msglen, RTUDP_EINVAL, "channel name must match [A-Za-z0-9_.-]{1,%d}",
                      RTUDP_NAME_MAX);
@@ -206,7 +192,7 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
             goto fail;
         }
         /* records a previous worker did not release are read (and sent) again */
-        c->cursor = atomic_load_explicit(W_SHARED(&c->tx.ring->head), memory_order_acquire);
+        c->cursor = atomic_load_explicit(SHARED(&c->tx.ring->head), memory_order_acquire);
         rtudp_inflight_reset(&c->inflight, c->cursor);
     }
     if (c->recvs) {

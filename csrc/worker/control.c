@@ -37,7 +37,7 @@ static void reply(struct rtudp_worker *w, uint32_t op, uint32_t slot, int status
 
 static void publish_channels(struct rtudp_worker *w)
 {
-    w_store(&w->me->channels, w->n_active);
+    store_relaxed(&w->me->channels, w->n_active);
 }
 
 static void add_channel(struct rtudp_worker *w, const struct rtudp_cmd *cmd, int fd)
@@ -181,10 +181,10 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
 {
     w->next_tick = now + RTUDP_W_HEARTBEAT_NS;
     struct rtudp_worker_slot *me = w->me;
-    w_store(&me->heartbeat_ns, now);
-    w_store(&me->spin_margin_ns, w->spin.margin_ns);
-    w_store(&me->spin_ns, w->spin.total_ns);
-    int64_t hb = w_load(&w->ctl->pool.heartbeat_ns);
+    store_relaxed(&me->heartbeat_ns, now);
+    store_relaxed(&me->spin_margin_ns, w->spin.margin_ns);
+    store_relaxed(&me->spin_ns, w->spin.total_ns);
+    int64_t hb = load_relaxed(&w->ctl->pool.heartbeat_ns);
     if (now - hb > RTUDP_W_POOL_STALE_NS) {
         fprintf(stderr, "rtudp-worker %u: the supervisor's heartbeat is %.1f s old; exiting\n",
                 w->id, (double)(now - hb) / 1e9);

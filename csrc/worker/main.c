@@ -39,20 +39,6 @@ static int usage(FILE *out)
     return out == stderr ? 2 : 0;
 }
 
-static int valid_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 1 || n > RTUDP_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 static int parse_uint(const char *opt, const char *s, long max, long *out)
 {
     char *end;
@@ -121,14 +107,14 @@ static void announce(struct rtudp_worker *w)
     int policy = sched_getscheduler(0);
     sched_getparam(0, &sp);
     int64_t now = rtudp_now_ns();
-    w_store(&me->pid, (uint32_t)getpid());
-    w_store(&me->policy, (uint32_t)(policy < 0 ? 0 : policy));
-    w_store(&me->priority, (uint32_t)sp.sched_priority);
-    w_store(&me->heartbeat_ns, now);
-    w_store(&me->channels, 0u);
-    w_store(&me->spin_margin_ns, w->spin.margin_ns);
+    store_relaxed(&me->pid, (uint32_t)getpid());
+    store_relaxed(&me->policy, (uint32_t)(policy < 0 ? 0 : policy));
+    store_relaxed(&me->priority, (uint32_t)sp.sched_priority);
+    store_relaxed(&me->heartbeat_ns, now);
+    store_relaxed(&me->channels, 0u);
+    store_relaxed(&me->spin_margin_ns, w->spin.margin_ns);
     /* last, with release: the supervisor that sees RUNNING sees the rest */
-    atomic_store_explicit(W_SHARED(&me->state), (uint32_t)RTUDP_WORKER_RUNNING,
+    atomic_store_explicit(SHARED(&me->state), (uint32_t)RTUDP_WORKER_RUNNING,
                           memory_order_release);
     w->next_tick = now + RTUDP_W_HEARTBEAT_NS;
 }
@@ -151,7 +137,7 @@ int main(int argc, char **argv)
         }
         const char *v = argv[++i];
         if (!strcmp(a, "--pool")) {
-            if (!valid_name(v)) {
+            if (!rtudp_name_valid(v)) {
                 fprintf(stderr, "rtudp-worker: pool name '%s' must match [A-Za-z0-9_.-]{1,%d}\n",
                         v, RTUDP_NAME_MAX);
                 return 2;
@@ -233,7 +219,7 @@ int main(int argc, char **argv)
         rtudp_w_drop_channel(&w, w.active[w.n_active - 1]);
     rtudp_rx_stop(&w.rx);
     rtudp_tx_free(&w);
-    atomic_store_explicit(W_SHARED(&w.me->state), (uint32_t)RTUDP_WORKER_DEAD,
+    atomic_store_explicit(SHARED(&w.me->state), (uint32_t)RTUDP_WORKER_DEAD,
                           memory_order_release);
     rtudp_unmap(w.ctl, w.ctl_size);
     close(w.cmd_fd);

@@ -18,6 +18,7 @@
 #define _GNU_SOURCE /* sendmmsg, recvmmsg */
 #endif
 #include "netio.h"
+#include "shm_access.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,9 +53,6 @@
 #define SO_TIMESTAMPING_NEW 65
 #endif
 
-#define SHARED(p) ((_Atomic __typeof__(*(p)) *)(p))
-#define load_relaxed(p) atomic_load_explicit(SHARED(p), memory_order_relaxed)
-#define store_relaxed(p, v) atomic_store_explicit(SHARED(p), (v), memory_order_relaxed)
 
 #define NS 1000000000LL
 
@@ -65,18 +63,6 @@
  * beyond it the kernel sets MSG_CTRUNC and we parse what fits. */
 #define CTL_RX 128
 #define CTL_ERRQ 192
-
-static int fail(struct rtudp_check *why, int code, const char *fmt, ...)
-{
-    if (why) {
-        va_list ap;
-        va_start(ap, fmt);
-        why->code = code;
-        vsnprintf(why->msg, sizeof why->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 static inline int64_t clock_ns(clockid_t c)
 {
@@ -296,7 +282,7 @@ static int bound_ifname(int fd, char name[IF_NAMESIZE], struct rtudp_check *why)
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
-        return fail(why, RTUDP_ESYS, "fd %d: getsockname: %s", fd, strerror(errno));
+        return rtudp_check_set(why, RTUDP_ESYS, "fd %d: getsockname: %s", fd, strerror(errno));
     /* compare as IPv4 when it is one (also an IPv4-mapped IPv6 address) */
     struct in_addr v4;
     struct in6_addr v6;
@@ -314,12 +300,12 @@ static int bound_ifname(int fd, char name[IF_NAMESIZE], struct rtudp_check *why)
             return RTUDP_OK;
     }
     if ((is4 && v4.s_addr == htonl(INADDR_ANY)) || (!is4 && IN6_IS_ADDR_UNSPECIFIED(&v6)))
-        return fail(why, RTUDP_EINVAL,
+        return rtudp_check_set(why, RTUDP_EINVAL,
                     "fd %d: hardware timestamps need the socket bound to one interface "
                     "(an address or SO_BINDTODEVICE), not the wildcard address", fd);
     struct ifaddrs *ifs = NULL;
     if (getifaddrs(&ifs) != 0)
-        return fail(why, RTUDP_ESYS, "fd %d: getifaddrs: %s", fd, strerror(errno));
+        return rtudp_check_set(why, RTUDP_ESYS, "fd %d: getifaddrs: %s", fd, strerror(errno));
     bool found = false;
     for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
         if (!i->ifa_addr)
@@ -337,7 +323,7 @@ static int bound_ifname(int fd, char name[IF_NAMESIZE], struct rtudp_check *why)
     }
     freeifaddrs(ifs);
     return found ? RTUDP_OK
-                 : fail(why, RTUDP_EINVAL, "fd %d: no interface holds the address it is bound to",
+                 : rtudp_check_set(why, RTUDP_EINVAL, "fd %d: no interface holds the address it is bound to",
                         fd);
 }
 
@@ -358,12 +344,12 @@ static int enable_hw(int fd, const char *ifname, int *phc_index, struct rtudp_ch
         const uint32_t need = SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_RX_HARDWARE |
                               SOF_TIMESTAMPING_RAW_HARDWARE;
         if ((info.so_timestamping & need) != need)
-            return fail(why, RTUDP_EINVAL,
+            return rtudp_check_set(why, RTUDP_EINVAL,
                         "fd %d: interface %s cannot timestamp in hardware (driver offers "
                         "so_timestamping=0x%x, needs TX/RX/RAW_HARDWARE 0x%x)",
                         fd, ifname, info.so_timestamping, need);
         if (!(info.rx_filters & (1u << HWTSTAMP_FILTER_ALL)))
-            return fail(why, RTUDP_EINVAL,
+            return rtudp_check_set(why, RTUDP_EINVAL,
                         "fd %d: interface %s cannot hardware-stamp every received packet "
                         "(rx_filters=0x%x lack HWTSTAMP_FILTER_ALL)", fd, ifname, info.rx_filters);
         *phc_index = info.phc_index;
@@ -379,12 +365,12 @@ static int enable_hw(int fd, const char *ifname, int *phc_index, struct rtudp_ch
     cfg.tx_type = HWTSTAMP_TX_ON;
     cfg.rx_filter = HWTSTAMP_FILTER_ALL;
     if (ioctl(fd, SIOCSHWTSTAMP, &ifr) != 0)
-        return fail(why, RTUDP_EINVAL,
+        return rtudp_check_set(why, RTUDP_EINVAL,
                     "fd %d: interface %s cannot timestamp in hardware (SIOCSHWTSTAMP: %s)", fd,
                     ifname, strerror(errno));
     /* the driver writes back what it did: it may have picked another filter */
     if (cfg.tx_type != HWTSTAMP_TX_ON || cfg.rx_filter != HWTSTAMP_FILTER_ALL)
-        return fail(why, RTUDP_EINVAL,
+        return rtudp_check_set(why, RTUDP_EINVAL,
                     "fd %d: interface %s accepted hardware stamps only as tx_type=%d "
                     "rx_filter=%d (need TX_ON, FILTER_ALL)", fd, ifname, cfg.tx_type,
                     cfg.rx_filter);
@@ -397,12 +383,12 @@ int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtu
     memset(&c, 0, sizeof c);
     c.phc_index = -1;
     if (fd < 0 || fd >= RTUDP_NET_MAX_FD)
-        return fail(why, RTUDP_EINVAL, "fd %d: out of range [0, %d)", fd, RTUDP_NET_MAX_FD);
+        return rtudp_check_set(why, RTUDP_EINVAL, "fd %d: out of range [0, %d)", fd, RTUDP_NET_MAX_FD);
 
     int type = 0, proto = 0, dom = 0;
     socklen_t l = sizeof type;
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) != 0)
-        return fail(why, RTUDP_EINVAL, "fd %d: not a socket (%s)", fd, strerror(errno));
+        return rtudp_check_set(why, RTUDP_EINVAL, "fd %d: not a socket (%s)", fd, strerror(errno));
     l = sizeof proto;
     if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) != 0)
         proto = -1;
@@ -410,7 +396,7 @@ int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtu
     if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) != 0)
         dom = -1;
     if (type != SOCK_DGRAM || proto != IPPROTO_UDP || (dom != AF_INET && dom != AF_INET6))
-        return fail(why, RTUDP_EINVAL,
+        return rtudp_check_set(why, RTUDP_EINVAL,
                     "fd %d: not a UDP socket (domain %d, type %d, protocol %d)", fd, dom, type,
                     proto);
     c.family = dom;
@@ -429,11 +415,11 @@ int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtu
 
     struct fd_state *st = fd_state(fd, true);
     if (!st)
-        return fail(why, RTUDP_ESYS, "fd %d: out of memory for its state", fd);
+        return rtudp_check_set(why, RTUDP_ESYS, "fd %d: out of memory for its state", fd);
 
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
-        return fail(why, RTUDP_ESYS, "fd %d: O_NONBLOCK: %s", fd, strerror(errno));
+        return rtudp_check_set(why, RTUDP_ESYS, "fd %d: O_NONBLOCK: %s", fd, strerror(errno));
 
     /* OPT_CMSG is not asked for: with OPT_TSONLY and OPT_ID the stamp, the key and
      * its type are all we read, and those come without it. */
@@ -449,7 +435,7 @@ int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtu
     int zero = 0;
     if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &zero, sizeof zero) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) != 0)
-        return fail(why, RTUDP_ESYS, "fd %d: SO_TIMESTAMPING 0x%x: %s", fd, (unsigned)flags,
+        return rtudp_check_set(why, RTUDP_ESYS, "fd %d: SO_TIMESTAMPING 0x%x: %s", fd, (unsigned)flags,
                     strerror(errno));
     int got = 0;
     l = sizeof got;
@@ -533,7 +519,7 @@ int rtudp_net_size_buffers(int fd, uint64_t rcv_bytes, uint64_t snd_bytes,
     int v = 0;
     socklen_t l = sizeof v;
     if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &l) != 0)
-        return fail(why, RTUDP_EINVAL, "fd %d: not a socket (%s)", fd, strerror(errno));
+        return rtudp_check_set(why, RTUDP_EINVAL, "fd %d: not a socket (%s)", fd, strerror(errno));
     b.rcvbuf = (uint64_t)v;
     l = sizeof v;
     if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &l) == 0)
@@ -542,12 +528,12 @@ int rtudp_net_size_buffers(int fd, uint64_t rcv_bytes, uint64_t snd_bytes,
     if (rcv_bytes &&
         (e = size_one(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcv_bytes, b.rmem_max, &b.rcvbuf,
                       &b.rcv_limited)) != 0)
-        return fail(why, RTUDP_ESYS, "fd %d: SO_RCVBUF %llu: %s", fd,
+        return rtudp_check_set(why, RTUDP_ESYS, "fd %d: SO_RCVBUF %llu: %s", fd,
                     (unsigned long long)rcv_bytes, strerror(-e));
     if (snd_bytes &&
         (e = size_one(fd, SO_SNDBUFFORCE, SO_SNDBUF, snd_bytes, b.wmem_max, &b.sndbuf,
                       &b.snd_limited)) != 0)
-        return fail(why, RTUDP_ESYS, "fd %d: SO_SNDBUF %llu: %s", fd,
+        return rtudp_check_set(why, RTUDP_ESYS, "fd %d: SO_SNDBUF %llu: %s", fd,
                     (unsigned long long)snd_bytes, strerror(-e));
     if (got)
         *got = b;

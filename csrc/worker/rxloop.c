@@ -107,14 +107,14 @@ static void publish(struct rtudp_rx_chan *c, uint8_t *buf, struct rtudp_rx_pkt *
             have_drops = 1;
         }
     }
-    w_bump(&b->rx_packets, (uint64_t)n - errs);
-    w_bump(&b->rx_bytes, bytes);
+    bump(&b->rx_packets, (uint64_t)n - errs);
+    bump(&b->rx_bytes, bytes);
     if (trunc)
-        w_bump(&b->rx_truncated, trunc);
+        bump(&b->rx_truncated, trunc);
     if (errs)
-        w_bump(&b->rx_errors, errs);
+        bump(&b->rx_errors, errs);
     if (have_drops) /* the socket's running total, as the kernel counts it */
-        w_store(&b->rx_kernel_drops, (uint64_t)drops);
+        store_relaxed(&b->rx_kernel_drops, (uint64_t)drops);
 }
 
 static void drain(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
@@ -127,7 +127,7 @@ static void drain(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
         }
         int r = rtudp_net_recv_batch(c->fd, pkts, RX_BATCH);
         if (r < 0) {
-            w_bump(&c->block->rx_errors, 1);
+            bump(&c->block->rx_errors, 1);
             /* an ICMP error reported on a connected socket: data may still wait */
             if (errno == ECONNREFUSED)
                 continue;

@@ -28,18 +28,8 @@
 #define SPIN_WINDOW_NS 1000000000LL
 #define SPIN_BUDGET_NS (SPIN_WINDOW_NS / 10) /* 10 % of a CPU at most */
 
-#define load_acquire(p) atomic_load_explicit(W_SHARED(p), memory_order_acquire)
 
-static inline uint64_t align8(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield" ::: "memory");
-#endif
-}
 
 int rtudp_tx_init(struct rtudp_worker *w)
 {
@@ -84,7 +74,7 @@ static int tx_readable(const struct rtudp_chan *c)
     if (!c->sends || c->tx_broken)
         return 0;
     const struct rtudp_mpsc *m = &c->tx;
-    uint64_t head = w_load(&m->ring->head);
+    uint64_t head = load_relaxed(&m->ring->head);
     if (c->cursor % RTUDP_RECORD_ALIGN || c->cursor - head > m->capacity)
         return 1; /* corrupt: let rtudp_mpsc_next say so */
     if (c->cursor - head == m->capacity)
@@ -113,7 +103,7 @@ static void release(struct rtudp_chan *c)
     uint64_t upto = rtudp_inflight_release_point(&c->inflight);
     if (rtudp_inflight_empty(&c->inflight))
         upto = c->cursor; /* padding the tracker never saw */
-    if (upto != w_load(&c->tx.ring->head) && rtudp_mpsc_release(&c->tx, upto) != RTUDP_OK) {
+    if (upto != load_relaxed(&c->tx.ring->head) && rtudp_mpsc_release(&c->tx, upto) != RTUDP_OK) {
         fprintf(stderr, "rtudp-worker: channel %s: TX ring head moved under us; no longer "
                         "reading it\n", c->name);
         c->tx_broken = 1;
@@ -157,14 +147,14 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
         if (rtudp_timerq_push(&w->tq, &t) != RTUDP_OK) {
             /* cannot happen (reserved per channel); drop rather than wedge the ring */
             rtudp_inflight_done_at(&c->inflight, slot, pos);
-            w_bump(&c->block->tx_errors, 1);
+            bump(&c->block->tx_errors, 1);
         }
         taken++;
     }
     if (taken) {
-        w_bump(&c->block->tx_requested, taken);
+        bump(&c->block->tx_requested, taken);
         if (immediate)
-            w_bump(&c->block->tx_immediate, immediate);
+            bump(&c->block->tx_immediate, immediate);
     }
     if (rtudp_inflight_empty(&c->inflight))
         release(c); /* the cursor may have stepped over padding only */
@@ -231,11 +221,11 @@ static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtud
     }
     struct rtudp_channel_block *b = c->block;
     if (sent) {
-        w_bump(&b->tx_packets, sent);
-        w_bump(&b->tx_bytes, bytes);
+        bump(&b->tx_packets, sent);
+        bump(&b->tx_bytes, bytes);
     }
     if (dropped)
-        w_bump(&b->tx_errors, dropped);
+        bump(&b->tx_errors, dropped);
     rtudp_mpsc_account(&c->tx, sent + dropped, bytes);
     release(c);
     /* loopback and most drivers stamp during the send call: read them right away */
@@ -291,7 +281,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
 {
     struct rtudp_worker_slot *me = w->me;
     while (!w->exiting && !rtudp_w_signalled) {
-        w_bump(&me->loops, 1);
+        bump(&me->loops, 1);
         int64_t now = rtudp_now_ns();
         if (now >= w->next_tick) {
             rtudp_w_tick(w, now);
@@ -342,10 +332,10 @@ void rtudp_tx_run(struct rtudp_worker *w)
             timer_wake = 0;
         }
         if (park_until > now) {
-            w_bump(&me->sleeps, 1);
+            bump(&me->sleeps, 1);
             /* producers need not wake us for packets due at or after `target`: we
              * wake before it and drain the rings first (see notify_consumer) */
-            w_store(&me->bell.sleeper_deadline_ns, target);
+            store_relaxed(&me->bell.sleeper_deadline_ns, target);
             int rc = rtudp_bell_wait(&me->bell, wake_ready, w, park_until, 0);
             int64_t woke = rtudp_now_ns();
             if (rc == RTUDP_ETIMEDOUT && timer_wake)

@@ -2,6 +2,7 @@
  * txstamp.c - TX departures waiting for kernel stamps (see txstamp.h).
  */
 #include "txstamp.h"
+#include "shm_access.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -9,12 +10,6 @@
 #include "hist.h"
 #include "ring.h"
 
-#define SHARED(p) ((_Atomic __typeof__(*(p)) *)(p))
-/* TX counters have one writer, the TX thread: relaxed stores, never torn */
-#define bump(p, v)                                                                          \
-    atomic_store_explicit(SHARED(p),                                                        \
-                          atomic_load_explicit(SHARED(p), memory_order_relaxed) + (v),      \
-                          memory_order_relaxed)
 
 int rtudp_txstamps_init(struct rtudp_txstamps *s, uint32_t capacity, int64_t wait_ns)
 {

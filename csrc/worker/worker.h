@@ -33,13 +33,7 @@
 #include "timerq.h"
 #include "txstamp.h"
 
-/* shared-memory words other processes read: relaxed atomic stores, never torn
- * (ring.c's SHARED() style) */
-#define W_SHARED(p) ((_Atomic __typeof__(*(p)) *)(p))
-#define w_load(p) atomic_load_explicit(W_SHARED(p), memory_order_relaxed)
-#define w_store(p, v) atomic_store_explicit(W_SHARED(p), (v), memory_order_relaxed)
-/* a counter with a single writer thread: no read-modify-write needed */
-#define w_bump(p, v) w_store((p), w_load(p) + (v))
+#include "shm_access.h" /* counters: one writer thread each (bump) */
 
 #define RTUDP_W_HEARTBEAT_NS 100000000LL   /* write ours, check the pool's, every 100 ms */
 #define RTUDP_W_POOL_STALE_NS 2000000000LL /* a supervisor silent this long is gone */

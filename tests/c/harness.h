@@ -248,4 +248,17 @@ static inline bool verify(const uint8_t *p, uint32_t len, uint64_t key)
     return true;
 }
 
+
+/* zero-filled memory of exactly `size` bytes (a multiple of 64): ASan sees any
+ * access past a ring's footprint */
+static inline void *zalloc64(uint64_t size)
+{
+    /* C11 aligned_alloc wants a multiple of the alignment; footprints are */
+    CHECK(size % 64 == 0);
+    void *p = aligned_alloc(64, (size_t)size);
+    CHECK(p != NULL);
+    memset(p, 0, (size_t)size);
+    return p;
+}
+
 #endif /* RTUDP_TEST_HARNESS_H */

@@ -52,15 +52,6 @@ static void sleep_ns(int64_t ns)
     }
 }
 
-static void *zalloc64(uint64_t size)
-{
-    /* C11 aligned_alloc wants a multiple of the alignment; footprints are */
-    CHECK(size % 64 == 0);
-    void *p = aligned_alloc(64, (size_t)size);
-    CHECK(p != NULL);
-    memset(p, 0, (size_t)size);
-    return p;
-}
 
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 

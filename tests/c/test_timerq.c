@@ -40,14 +40,6 @@
 
 
 
-static void *zalloc64(uint64_t size)
-{
-    CHECK(size % 64 == 0);
-    void *p = aligned_alloc(64, (size_t)size);
-    CHECK(p != NULL);
-    memset(p, 0, (size_t)size);
-    return p;
-}
 
 /* A fresh MPSC ring of exactly its footprint, initialised and attached. */
 static struct rtudp_mpsc mpsc_new(uint64_t cap)
