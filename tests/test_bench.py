@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import glob
 import importlib.util
-import json
-import subprocess
-import sys
 
 import pytest
+from bench_helpers import positive, run_quick_json
 
 THROUGHPUT_KEYS = ("mp_queue", "faster_fifo", "py_ring", "ours_call", "ours_batch", "c_to_c")
 LATENCY_KEYS = ("ours", "py_ring")
@@ -20,22 +18,8 @@ TARGET_KEYS = ("ours_call_vs_py_ring", "ours_batch_msg_per_s", "ours_latency_p50
 @pytest.fixture(scope="module")
 def bench_run() -> tuple[dict, int]:
     """Run the quick benchmark once; returns (report, pid of the benchmark process)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rtudp.tools.bench", "ring", "--quick", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        out, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"bench ring --quick took over 120 s\nstderr:\n{err}")
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstderr:\n{err}\nstdout:\n{out}"
-    return json.loads(out), proc.pid
+    return run_quick_json("ring")
 
-
-def _positive(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def test_throughput_figures(bench_run: tuple[dict, int]) -> None:
@@ -49,7 +33,7 @@ def test_throughput_figures(bench_run: tuple[dict, int]) -> None:
             continue
         assert entry is not None, f"{key}: {report['skipped'].get(key)}"
         for figure in ("messages", "seconds", "msg_per_s", "vs_mp_queue"):
-            assert _positive(entry[figure]), f"{key}.{figure} = {entry[figure]!r}"
+            assert positive(entry[figure]), f"{key}.{figure} = {entry[figure]!r}"
 
 
 def test_latency_figures(bench_run: tuple[dict, int]) -> None:
@@ -58,7 +42,7 @@ def test_latency_figures(bench_run: tuple[dict, int]) -> None:
         entry = report["latency"][key]
         assert entry is not None, f"{key}: {report['skipped'].get(key)}"
         for figure in ("p50_us", "p99_us", "mean_us", "round_trips"):
-            assert _positive(entry[figure]), f"latency {key}.{figure} = {entry[figure]!r}"
+            assert positive(entry[figure]), f"latency {key}.{figure} = {entry[figure]!r}"
         assert entry["p99_us"] >= entry["p50_us"]
 
 
@@ -66,8 +50,8 @@ def test_targets_reported(bench_run: tuple[dict, int]) -> None:
     report, _ = bench_run
     for key in TARGET_KEYS:
         target = report["targets"][key]
-        assert _positive(target["value"]), f"target {key} = {target!r}"
-        assert _positive(target["target"])
+        assert positive(target["value"]), f"target {key} = {target!r}"
+        assert positive(target["target"])
         assert isinstance(target["pass"], bool)
 
 

@@ -5,34 +5,17 @@ Figures are checked for presence and sign only: speed is never asserted.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import shutil
-import subprocess
 import sys
 
 import pytest
+from bench_helpers import positive, run_quick_json
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
 
-def _run(name: str) -> tuple[dict, int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rtudp.tools.bench", name, "--quick", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        out, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"bench {name} --quick took over 120 s\nstderr:\n{err}")
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstderr:\n{err}\nstdout:\n{out}"
-    return json.loads(out), proc.pid
 
-
-def _positive(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _no_leftovers(report: dict, pid: int) -> None:
@@ -49,8 +32,8 @@ def _no_leftovers(report: dict, pid: int) -> None:
 
 
 def _target(t: dict) -> None:
-    assert _positive(t["value"]), t
-    assert _positive(t["target"])
+    assert positive(t["value"]), t
+    assert positive(t["target"])
     assert isinstance(t["pass"], bool)
 
 
@@ -62,17 +45,17 @@ def _workers(report: dict) -> None:
 
 @pytest.fixture(scope="module")
 def timing() -> tuple[dict, int]:
-    return _run("timing")
+    return run_quick_json("timing")
 
 
 @pytest.fixture(scope="module")
 def latency() -> tuple[dict, int]:
-    return _run("latency")
+    return run_quick_json("latency")
 
 
 @pytest.fixture(scope="module")
 def throughput() -> tuple[dict, int]:
-    return _run("throughput")
+    return run_quick_json("throughput")
 
 
 def test_timing(timing: tuple[dict, int]) -> None:
@@ -80,7 +63,7 @@ def test_timing(timing: tuple[dict, int]) -> None:
     assert report["failed"] == {}
     _workers(report)
     w = report["worker"]
-    assert _positive(w["spin_margin_us"]) and w["spin_s"] >= 0 and w["sleeps"] >= 0
+    assert positive(w["spin_margin_us"]) and w["spin_s"] >= 0 and w["sleeps"] >= 0
     for table in ("send", "arrival"):
         for key in ("ours", "py_sleep", "py_busy"):
             e = report[table][key]
@@ -88,11 +71,11 @@ def test_timing(timing: tuple[dict, int]) -> None:
             assert e["count"] == report["packets"], f"{table}.{key}: {e['count']} values"
             assert e["received"] == report["packets"], f"{table}.{key}: packets lost"
             for figure in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us"):
-                assert _positive(e[figure]), f"{table}.{key}.{figure} = {e[figure]!r}"
+                assert positive(e[figure]), f"{table}.{key}.{figure} = {e[figure]!r}"
             assert e["p50_us"] <= e["p99_us"] <= e["p999_us"] <= e["max_us"]
         for key, rs in report["ratios"][table].items():
             for p, v in rs.items():
-                assert _positive(v), f"ratio {table}.{key}.{p} = {v!r}"
+                assert positive(v), f"ratio {table}.{key}.{p} = {v!r}"
     for t in report["targets"].values():
         _target(t)
     _no_leftovers(report, pid)
@@ -111,10 +94,10 @@ def test_latency(latency: tuple[dict, int]) -> None:
             continue
         assert e is not None, f"{key}: {report['skipped'].get(key)}"
         for figure in ("p50_us", "p99_us", "round_trips", "p50_vs_python"):
-            assert _positive(e[figure]), f"{key}.{figure} = {e[figure]!r}"
+            assert positive(e[figure]), f"{key}.{figure} = {e[figure]!r}"
         assert e["p99_us"] >= e["p50_us"]
         if have_sockperf:
-            assert _positive(e["p50_vs_sockperf"])
+            assert positive(e["p50_vs_sockperf"])
     t = report["targets"]["ours_p50_vs_sockperf"]
     if have_sockperf:
         _target(t)
@@ -131,7 +114,7 @@ def test_throughput(throughput: tuple[dict, int]) -> None:
         e = report["results"][key]
         assert e is not None
         for figure in ("pps", "submit_pps", "sent", "received", "seconds", "vs_python"):
-            assert _positive(e[figure]), f"{key}.{figure} = {e[figure]!r}"
+            assert positive(e[figure]), f"{key}.{figure} = {e[figure]!r}"
         assert e["received"] + e["kernel_drops"] == e["sent"], f"{key}: not all counted"
     expected = ["send", "send_at", "send_data", "sendto"]
     if len(os.sched_getaffinity(0)) > 1:
@@ -140,7 +123,7 @@ def test_throughput(throughput: tuple[dict, int]) -> None:
         c = report["calls"][key]
         assert c is not None, key
         for figure in ("median_ns", "best_ns", "calls", "vs_sendto"):
-            assert _positive(c[figure]), f"calls.{key}.{figure} = {c[figure]!r}"
+            assert positive(c[figure]), f"calls.{key}.{figure} = {c[figure]!r}"
     for t in report["targets"].values():
         _target(t)
     _no_leftovers(report, pid)

@@ -18,7 +18,6 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import platform
-import resource
 import signal
 import socket
 import sys
@@ -29,7 +28,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .bench_ring import _CLK_TCK, _cpu_times, cpu_busy
+from .bench_ring import OthersMeter, cpu_busy
 
 NOISY_CPU = 0.1        # others' CPU share above which a figure gets a '!'
 BUSY_FRACTION = 0.2    # CPU use by others before the start above which figures are suspect
@@ -181,43 +180,7 @@ class Child:
 # The "others" column
 # --------------------------------------------------------------------------
 
-def _proc_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, all threads) used so far by live process `pid`."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-class OthersMeter:
-    """CPU used by processes that are not this one, its reaped children, or the live
-    processes listed in `pids` (e.g. the pool's workers): the share of the machine
-    that someone else took while a figure was measured (in CPUs)."""
-
-    def __init__(self, pids: Callable[[], list[int]] = list) -> None:
-        self._pids = pids
-        self._start = self._sample()
-
-    def _sample(self) -> tuple[float, float, float] | None:
-        try:
-            busy, _ = _cpu_times()
-        except (OSError, ValueError, IndexError):
-            return None
-        own = sum(ru.ru_utime + ru.ru_stime for ru in
-                  (resource.getrusage(resource.RUSAGE_SELF),
-                   resource.getrusage(resource.RUSAGE_CHILDREN)))
-        own += sum(_proc_cpu_s(p) for p in self._pids())
-        return busy / _CLK_TCK, own, time.monotonic()
-
-    def others(self) -> float | None:
-        """Average CPUs used by everything else since this meter was made."""
-        end = self._sample()
-        if self._start is None or end is None:
-            return None
-        (busy0, own0, t0), (busy1, own1, t1) = self._start, end
-        return max(0.0, ((busy1 - busy0) - (own1 - own0)) / max(t1 - t0, 1e-3))
+# OthersMeter (in bench_ring) counts the pool's workers as ours through its `pids`.
 
 
 def noisy(entry: dict | None) -> bool:

@@ -630,18 +630,26 @@ def run_pair(res: Resources, case: Case, n: int) -> tuple[dict, dict, float | No
         return a, b, meter.others()
 
 
+def _proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) used so far by live process `pid`."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 class OthersMeter:
-    """CPU time used by processes other than this one and its (joined) children.
+    """CPU used by processes that are not this one, its reaped children, or the live
+    processes listed in `pids` (e.g. the pool's workers): the share of the machine
+    that someone else took while a figure was measured (in CPUs)."""
 
-    Two spinning processes on a 2-CPU machine slow down a lot when anything else
-    runs, so every figure carries this share (in CPUs) to show how much to trust it.
-    """
-
-    def __init__(self) -> None:
+    def __init__(self, pids: Callable[[], list[int]] = list) -> None:
+        self._pids = pids
         self._start = self._sample()
 
-    @staticmethod
-    def _sample() -> tuple[float, float, float] | None:
+    def _sample(self) -> tuple[float, float, float] | None:
         try:
             busy, _ = _cpu_times()
         except (OSError, ValueError, IndexError):
@@ -649,6 +657,7 @@ class OthersMeter:
         own = sum(ru.ru_utime + ru.ru_stime for ru in
                   (resource.getrusage(resource.RUSAGE_SELF),
                    resource.getrusage(resource.RUSAGE_CHILDREN)))
+        own += sum(_proc_cpu_s(p) for p in self._pids())
         return busy / _CLK_TCK, own, time.monotonic()
 
     def others(self) -> float | None:
