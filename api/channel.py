@@ -114,6 +114,17 @@ class Channel:
                 raise ChannelNotFoundError(
                     f"no channel {name!r} in pool {control.pool!r} (open channels: "
                     f"{control.channel_names() or 'none'})")
+        except BaseException:
+            control.close()
+            raise
+        return cls.from_control(control, name)
+
+    @classmethod
+    def from_control(cls, control: ControlSegment, name: str,
+                     on_close: Callable[[str], None] | None = None) -> "Channel":
+        """Map channel ``name``'s segment of the pool ``control`` belongs to; the handle
+        owns ``control`` (everything opened is closed again if this fails)."""
+        try:
             full = channel_segment_name(control.pool, name)
             try:
                 seg = ChannelSegment.open(full)
@@ -121,7 +132,7 @@ class Channel:
                 raise ChannelNotFoundError(f"channel {name!r} of pool {control.pool!r} was "
                                            f"closed (no {shm_path(full)})") from None
             try:
-                return cls(control.pool, name, control, seg)
+                return cls(control.pool, name, control, seg, on_close)
             except BaseException:
                 seg.close()
                 raise

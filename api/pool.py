@@ -1,8 +1,7 @@
 """``rtudp.Pool``: the supervisor of :mod:`rtudp.workers`, handing out :class:`Channel` objects."""
 from __future__ import annotations
 
-from rtudp.shmring.channel import ChannelSegment
-from rtudp.shmring.control import ControlSegment, channel_segment_name
+from rtudp.shmring.control import ControlSegment
 from rtudp.workers.supervisor import Pool as _SupervisorPool
 
 from .channel import Channel
@@ -16,17 +15,8 @@ class Pool(_SupervisorPool):
     """
 
     def _make_channel(self, name: str) -> Channel:
-        control = ControlSegment.open(self.name)
-        try:
-            seg = ChannelSegment.open(channel_segment_name(self.name, name))
-            try:
-                return Channel(self.name, name, control, seg, on_close=self._close_quietly)
-            except BaseException:
-                seg.close()
-                raise
-        except BaseException:
-            control.close()
-            raise
+        return Channel.from_control(ControlSegment.open(self.name), name,
+                                    on_close=self._close_quietly)
 
     def _close_quietly(self, name: str) -> None:
         """A Channel from open_channel was closed: close it in the pool (if still open)."""
