@@ -241,6 +241,18 @@ int rtudp_mpsc_attach(struct rtudp_mpsc *m, void *mem, uint64_t avail, struct rt
 
 /* ------------------------------------------------------------------ MPSC: produce */
 
+/*
+ * Where producers may reuse space up to (+ capacity): head rounded down to a cache
+ * line.  The consumer zeroes consumed space only in whole lines below head, so it
+ * never writes into the line a producer is filling right now (records are not line
+ * sized; zeroing each record as it is consumed made the two CPUs trade that line
+ * back and forth at every message).  Up to a line less than capacity is usable.
+ */
+static inline uint64_t reusable_from(uint64_t head)
+{
+    return head & ~(uint64_t)(RTUDP_CACHE_LINE - 1);
+}
+
 /* Bytes a record of `need` aligned bytes takes at `tail`, with the pad to the end. */
 static inline uint64_t span_at(const struct rtudp_mpsc *m, uint64_t tail, uint64_t need)
 {
@@ -260,7 +272,7 @@ static int mpsc_claim(struct rtudp_mpsc *m, uint32_t len, uint64_t *pos_out)
     struct rtudp_mpsc_ring *r = m->ring;
     const uint64_t cap = m->capacity;
     const uint64_t need = align8(TX_HDR + len);
-    uint64_t head = load_relaxed(&r->head_cache);
+    uint64_t head = load_relaxed(&r->head_cache); /* already rounded: reusable_from */
     uint64_t tail = load_relaxed(&r->tail);
     uint64_t span;
     for (;;) {
@@ -268,7 +280,7 @@ static int mpsc_claim(struct rtudp_mpsc *m, uint32_t len, uint64_t *pos_out)
         if (tail % RTUDP_RECORD_ALIGN)
             return RTUDP_ECORRUPT;
         if (tail - head > cap || span > cap - (tail - head)) {
-            head = load_acquire(&r->head);
+            head = reusable_from(load_acquire(&r->head));
             if (tail - head > cap) {
                 /* either our tail is stale (we were preempted while others claimed and
                  * the consumer freed more than a lap) or head is garbage */
@@ -382,7 +394,7 @@ static bool mpsc_has_space(const void *ctx)
 {
     const struct space_ctx *c = ctx;
     uint64_t tail = load_relaxed(&c->m->ring->tail);
-    uint64_t head = load_acquire(&c->m->ring->head);
+    uint64_t head = reusable_from(load_acquire(&c->m->ring->head));
     uint64_t used = tail - head;
     return used > c->m->capacity /* corrupt: let the claim report it */
         || span_at(c->m, tail, c->need) <= c->m->capacity - used;
@@ -471,18 +483,30 @@ static bool within_tail(struct rtudp_mpsc *m, uint64_t pos, uint64_t span)
     return m->tail_seen - pos <= m->capacity && span <= m->tail_seen - pos;
 }
 
+/*
+ * Where a consumer cursor stands against head (our own line): RTUDP_EMPTY a lap past
+ * the space producers may reuse, where the header would be one of this lap's not
+ * yet zeroed (producers claim nothing there before the next release).
+ */
+static int lap_check(const struct rtudp_mpsc *m, uint64_t head, uint64_t pos)
+{
+    uint64_t reusable = reusable_from(head);
+    if (pos % RTUDP_RECORD_ALIGN || pos - head > m->capacity || pos - reusable > m->capacity)
+        return RTUDP_ECORRUPT;
+    return pos - reusable == m->capacity ? RTUDP_EMPTY : RTUDP_OK;
+}
+
 int rtudp_mpsc_next(struct rtudp_mpsc *m, uint64_t *cursor, struct rtudp_tx_record **out,
                     uint32_t *len_out)
 {
     uint64_t pos = *cursor;
-    /* our own line: a cursor a whole lap past head would read a record of this same
-     * batch that is not freed (zeroed) yet */
     uint64_t head = load_relaxed(&m->ring->head);
     for (;;) {
-        if (pos % RTUDP_RECORD_ALIGN || pos - head > m->capacity)
+        int at = lap_check(m, head, pos);
+        if (at == RTUDP_ECORRUPT)
             return corrupt(m);
-        if (pos - head == m->capacity)
-            return RTUDP_EMPTY;
+        if (at != RTUDP_OK)
+            return at;
         uint64_t idx = pos & m->mask;
         struct rtudp_tx_record *rec = (void *)(m->data + idx);
         int32_t len = load_acquire(&rec->length);
@@ -522,12 +546,16 @@ int rtudp_mpsc_release(struct rtudp_mpsc *m, uint64_t upto)
         return RTUDP_EINVAL;
     if (n == 0)
         return RTUDP_OK;
-    /* zero what was consumed: a claim's header must start out as 0 ("not written") */
-    uint64_t idx = head & m->mask;
-    uint64_t first = n < m->capacity - idx ? n : m->capacity - idx;
-    memset(m->data + idx, 0, first);
-    if (n > first)
-        memset(m->data, 0, n - first);
+    /* zero the lines that are now wholly consumed (see reusable_from): a claim's
+     * header must start out as 0 ("not written") */
+    uint64_t from = reusable_from(head), to = reusable_from(upto);
+    if (to != from) {
+        uint64_t idx = from & m->mask, len = to - from;
+        uint64_t first = len < m->capacity - idx ? len : m->capacity - idx;
+        memset(m->data + idx, 0, first);
+        if (len > first)
+            memset(m->data, 0, len - first);
+    }
     store_release(&r->head, upto);
     rtudp_bell_ring(&r->space_bell);
     return RTUDP_OK;
@@ -633,6 +661,17 @@ uint64_t rtudp_mpsc_pending_bytes(const struct rtudp_mpsc *m)
     return used > m->capacity ? m->capacity : used;
 }
 
+bool rtudp_mpsc_readable_at(const struct rtudp_mpsc *m, uint64_t cursor)
+{
+    uint64_t head = load_relaxed(&m->ring->head);
+    int at = lap_check(m, head, cursor);
+    if (at != RTUDP_OK)
+        return at == RTUDP_ECORRUPT; /* corrupt: wake the consumer so next() reports it */
+    /* the header at the cursor, not the tail: see rtudp_mpsc_next */
+    const struct rtudp_tx_record *rec = (const void *)(m->data + (cursor & m->mask));
+    return load_acquire(&rec->length) > 0;
+}
+
 struct readable_ctx {
     const struct rtudp_mpsc *m;
     uint64_t cursor;
@@ -641,15 +680,7 @@ struct readable_ctx {
 static bool mpsc_readable(const void *ctx)
 {
     const struct readable_ctx *c = ctx;
-    const struct rtudp_mpsc *m = c->m;
-    uint64_t head = load_relaxed(&m->ring->head);
-    if (c->cursor % RTUDP_RECORD_ALIGN || c->cursor - head > m->capacity)
-        return true; /* corrupt: wake the consumer so next() reports it */
-    if (c->cursor - head == m->capacity)
-        return false; /* a full lap in flight: nothing more until a release */
-    /* the header at the cursor, not the tail: see rtudp_mpsc_next */
-    const struct rtudp_tx_record *rec = (const void *)(m->data + (c->cursor & m->mask));
-    return load_acquire(&rec->length) > 0;
+    return rtudp_mpsc_readable_at(c->m, c->cursor);
 }
 
 int rtudp_mpsc_wait_at(struct rtudp_mpsc *m, uint64_t cursor, int64_t deadline_ns, int64_t spin_ns)

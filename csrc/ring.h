@@ -122,6 +122,9 @@ int rtudp_mpsc_wait(struct rtudp_mpsc *r, int64_t deadline_ns, int64_t spin_ns);
  * reads ahead of head; head moves only when it releases) */
 int rtudp_mpsc_wait_at(struct rtudp_mpsc *r, uint64_t cursor, int64_t deadline_ns,
                        int64_t spin_ns);
+/* true if a committed record (or padding) waits at `cursor`, or the cursor is
+ * corrupt (so that rtudp_mpsc_next gets to say so) */
+bool rtudp_mpsc_readable_at(const struct rtudp_mpsc *r, uint64_t cursor);
 /* turn a claim that has blocked `pos` for timeout_ns into padding; 1 if it did */
 int rtudp_mpsc_unblock(struct rtudp_mpsc *r, uint64_t pos, int64_t timeout_ns);
 

@@ -3,8 +3,9 @@
 MPSC model: a deque of pending records and byte accounting of the ring - a record
 takes align8(16 + len) bytes; when it does not fit before the end of the ring a
 padding record fills the rest first; a put fits iff that span is at most
-capacity - (tail - head); the consumer's head moves to the end of the last record
-it consumed.
+capacity - (tail - head rounded down to a 64-byte line: the consumer zeroes, and so
+gives back, only whole lines); the consumer's head moves to the end of the last
+record it consumed.
 
 Broadcast model: the records of the ring by position; a record is intact while its
 start is >= tail - capacity; head is the start of the oldest intact record; a
@@ -25,6 +26,7 @@ from rtudp.shmring.errors import BackPressureError
 
 TX_HDR = 16
 BC_HDR = 24
+CACHE_LINE = 64  # RTUDP_CACHE_LINE
 SETTINGS = settings(
     max_examples=300,
     stateful_step_count=80,
@@ -90,7 +92,8 @@ class MpscMachine(RuleBasedStateMachine):
         return need if need <= to_end else to_end + need
 
     def fits(self, size):
-        return self.span(size) <= self.cap - (self.tail - self.head)
+        reusable_from = self.head & ~(CACHE_LINE - 1)
+        return self.span(size) <= self.cap - (self.tail - reusable_from)
 
     def add(self, payload, at_ns=0, flags=0):
         span = self.span(len(payload))

@@ -73,14 +73,7 @@ static int tx_readable(const struct rtudp_chan *c)
 {
     if (!c->sends || c->tx_broken)
         return 0;
-    const struct rtudp_mpsc *m = &c->tx;
-    uint64_t head = load_relaxed(&m->ring->head);
-    if (c->cursor % RTUDP_RECORD_ALIGN || c->cursor - head > m->capacity)
-        return 1; /* corrupt: let rtudp_mpsc_next say so */
-    if (c->cursor - head == m->capacity)
-        return 0; /* a full lap in flight */
-    const struct rtudp_tx_record *rec = (const void *)(m->data + (c->cursor & m->mask));
-    return load_acquire(&rec->length) > 0;
+    return rtudp_mpsc_readable_at(&c->tx, c->cursor);
 }
 
 static int any_readable(const struct rtudp_worker *w)

@@ -825,8 +825,10 @@ static void test_e2e_ring_model(void)
             if (rc == RTUDP_EFULL) {
                 fulls++;
                 /* back-pressure only when unsent records really fill the ring (the
-                 * claim's own rule: the record, plus padding if it would wrap) */
-                uint64_t used = rtudp_mpsc_pending_bytes(&m), need = align8(16 + len);
+                 * claim's own rule: the record, plus padding if it would wrap, against
+                 * the space freed in whole lines) */
+                uint64_t reusable = m.ring->head & ~(uint64_t)(RTUDP_CACHE_LINE - 1);
+                uint64_t used = tail - reusable, need = align8(16 + len);
                 uint64_t to_end = E2E_CAP - (tail & (E2E_CAP - 1));
                 uint64_t span = need <= to_end ? need : to_end + need;
                 CHECK(span > E2E_CAP - used);
