@@ -18,6 +18,7 @@ from .compat import (EmulatedNetwork, Impairment, RtUdpBase, RtUdpEmulated, RtUd
                      UdpCom, create_rtudp, create_rtudp_pair)
 from .embedded import embedded_pool, open_channel
 from .pool import Pool
+from .pool_client import PoolClient
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,6 @@ __all__ = [
     "UdpCom", "create_rtudp", "create_rtudp_pair",
     "AddressInUseError", "BackPressureError", "BadSegmentError", "BroadcastReader",
     "BroadcastRecord", "BroadcastRing", "Channel", "ChannelNotFoundError", "ClaimExpiredError",
-    "MpscRing", "Packet", "Pool", "PoolNotRunningError", "PoolRunningError", "RtPriorityWarning",
+    "MpscRing", "Packet", "Pool", "PoolClient", "PoolNotRunningError", "PoolRunningError", "RtPriorityWarning",
     "RtUdpError", "SegmentNotFoundError", "TxRecord", "WorkerError", "__version__", "attach", "embedded_pool", "open_channel",
 ]

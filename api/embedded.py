@@ -11,6 +11,7 @@ from rtudp.workers.registry import pool_state
 
 from .channel import Channel
 from .pool import Pool
+from .pool_client import PoolClient
 
 _pools: dict[str, Pool] = {}
 _lock = threading.Lock()
@@ -29,17 +30,25 @@ def embedded_pool(pool: str | None = None, **pool_args: Any) -> Pool:
             return p
         if pool_state(name) == "running":
             raise PoolRunningError(
-                f"pool {name!r} is run by another process: open channels in that process and "
-                f"use rtudp.attach() here (clients cannot yet ask a standalone supervisor to "
-                f"open channels), or pick another pool name")
+                f"pool {name!r} is run by another process: open channels on it with "
+                f"rtudp.open_channel() or rtudp.PoolClient({name!r}), or pick another pool name")
         p = Pool(name, **pool_args).start()
         _pools[name] = p
         return p
 
 
 def open_channel(name: str, pool: str | None = None, **kwargs: Any) -> Channel:
-    """Open channel ``name`` on this program's embedded pool (see :func:`embedded_pool`);
-    keyword arguments as ``Pool.open_channel``."""
+    """Open channel ``name`` on pool ``pool``: through its supervisor when another
+    process runs it (a standalone pool), else on this program's embedded pool (see
+    :func:`embedded_pool`), started on first use.  Keyword arguments as
+    ``Pool.open_channel``."""
+    name_ = pool_name(pool)
+    with _lock:
+        ours = _pools.get(name_)
+        if ours is None or not ours.running:
+            if pool_state(name_) == "running":
+                with PoolClient(name_) as client:
+                    return client.open_channel(name, **kwargs)
     return embedded_pool(pool).open_channel(name, **kwargs)
 
 

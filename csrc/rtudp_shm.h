@@ -25,7 +25,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 1
+#define RTUDP_LAYOUT_VERSION 2
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -261,6 +261,14 @@ struct rtudp_channel_slot {
 };
 
 /* Control segment: header, pool block, worker table, channel table. */
+/*
+ * /rtudp.<pool> (kind RTUDP_SEG_CONTROL) is this struct, then two rings:
+ * ring_offset[0] the command ring (MPSC, RTUDP_CONTROL_RING_CAPACITY bytes: clients
+ * ask the supervisor to open or close channels), ring_offset[1] the reply ring
+ * (broadcast, same capacity: the supervisor answers, each client picks its own
+ * request id).  Requests and replies are small JSON documents; only Python reads them.
+ */
+#define RTUDP_CONTROL_RING_CAPACITY 65536
 struct rtudp_control {
     struct rtudp_segment_header header;
     struct rtudp_pool_block pool;

@@ -164,22 +164,93 @@ bool rtudp_name_valid(const char *s)
     return true;
 }
 
+/* ------------------------------------------------------------------ rings in segments */
+
+static inline uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
+
+/* a ring's offset from the header: aligned, past `min_off`, inside the segment */
+static int ring_at(void *base, uint64_t size, uint64_t min_off, uint64_t off, const char *which,
+                   void **mem, uint64_t *avail, struct rtudp_check *why)
+{
+    if (off < min_off || off % RTUDP_CACHE_LINE || off >= size)
+        return rtudp_check_set(why, RTUDP_ECORRUPT,
+                               "%s ring offset %llu is misaligned or outside the %llu-byte segment",
+                               which, (unsigned long long)off, (unsigned long long)size);
+    *mem = (uint8_t *)base + off;
+    *avail = size - off;
+    return RTUDP_OK;
+}
+
+/*
+ * ring_offset[0] (an MPSC ring) and ring_offset[1] (a broadcast ring), in that order,
+ * each ending before the next thing starts; the MPSC ring's bytes end where the
+ * broadcast ring begins.
+ */
+static int ring_pair(void *base, uint64_t size, uint64_t min_off, const char *first, void **mpsc,
+                     uint64_t *mpsc_avail, const char *second, void **bcast, uint64_t *bcast_avail,
+                     struct rtudp_check *why)
+{
+    const struct rtudp_segment_header *h = base;
+    if (h->ring_count != 2)
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "segment lists %u rings, expected 2",
+                               h->ring_count);
+    uint64_t off0 = h->ring_offset[0], off1 = h->ring_offset[1];
+    int rc;
+    if ((rc = ring_at(base, size, min_off, off0, first, mpsc, mpsc_avail, why)) != RTUDP_OK ||
+        (rc = ring_at(base, size, min_off, off1, second, bcast, bcast_avail, why)) != RTUDP_OK)
+        return rc;
+    if (off0 >= off1)
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "%s ring at %llu is not before %s ring at %llu",
+                               first, (unsigned long long)off0, second, (unsigned long long)off1);
+    struct rtudp_mpsc m;
+    struct rtudp_bcast b;
+    if ((rc = rtudp_mpsc_attach(&m, *mpsc, off1 - off0, why)) != RTUDP_OK ||
+        (rc = rtudp_bcast_attach(&b, *bcast, *bcast_avail, why)) != RTUDP_OK)
+        return rc;
+    *mpsc_avail = off1 - off0;
+    return RTUDP_OK;
+}
+
+/* lays out ring_offset[0] (MPSC) and [1] (broadcast) from `off`, and inits both rings */
+static int ring_pair_init(void *base, uint64_t off, uint64_t mpsc_capacity, uint64_t bcast_capacity,
+                          struct rtudp_check *why)
+{
+    struct rtudp_segment_header *h = base;
+    uint64_t off1 = off + align64(rtudp_mpsc_footprint(mpsc_capacity));
+    h->ring_offset[0] = off;
+    h->ring_offset[1] = off1;
+    int rc = rtudp_mpsc_init((void *)((uint8_t *)base + off), mpsc_capacity);
+    if (rc == RTUDP_OK)
+        rc = rtudp_bcast_init((void *)((uint8_t *)base + off1), bcast_capacity);
+    if (rc != RTUDP_OK)
+        return rtudp_check_set(why, rc, "ring init failed");
+    return RTUDP_OK;
+}
+
 /* ------------------------------------------------------------------ control */
+
+#define CONTROL_RINGS_OFF align64(sizeof(struct rtudp_control))
 
 uint64_t rtudp_control_segment_size(void)
 {
-    return sizeof(struct rtudp_control);
+    return CONTROL_RINGS_OFF + align64(rtudp_mpsc_footprint(RTUDP_CONTROL_RING_CAPACITY)) +
+           align64(rtudp_bcast_footprint(RTUDP_CONTROL_RING_CAPACITY));
 }
 
 int rtudp_control_init(void *base, uint64_t size, struct rtudp_check *why)
 {
-    if (size != sizeof(struct rtudp_control))
-        return rtudp_check_set(why, RTUDP_EINVAL, "control segment is %llu bytes, expected %zu",
-                               (unsigned long long)size, sizeof(struct rtudp_control));
-    header_fill(base, size, RTUDP_SEG_CONTROL, 0);
+    if (size != rtudp_control_segment_size())
+        return rtudp_check_set(why, RTUDP_EINVAL, "control segment is %llu bytes, expected %llu",
+                               (unsigned long long)size,
+                               (unsigned long long)rtudp_control_segment_size());
+    header_fill(base, size, RTUDP_SEG_CONTROL, 2);
     struct rtudp_control *c = base;
     if (c->pool.max_channels == 0)
         c->pool.max_channels = RTUDP_MAX_CHANNELS;
+    int rc = ring_pair_init(base, CONTROL_RINGS_OFF, RTUDP_CONTROL_RING_CAPACITY,
+                            RTUDP_CONTROL_RING_CAPACITY, why);
+    if (rc != RTUDP_OK)
+        return rc;
     header_publish(base);
     return RTUDP_OK;
 }
@@ -189,9 +260,10 @@ int rtudp_control_validate(void *base, uint64_t size, struct rtudp_check *why)
     int rc = rtudp_segment_check_header(base, size, RTUDP_SEG_CONTROL, why);
     if (rc != RTUDP_OK)
         return rc;
-    if (size != sizeof(struct rtudp_control))
-        return rtudp_check_set(why, RTUDP_ECORRUPT, "control segment is %llu bytes, expected %zu",
-                               (unsigned long long)size, sizeof(struct rtudp_control));
+    if (size != rtudp_control_segment_size())
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "control segment is %llu bytes, expected %llu",
+                               (unsigned long long)size,
+                               (unsigned long long)rtudp_control_segment_size());
     const struct rtudp_control *c = base;
     if (c->pool.n_workers > RTUDP_MAX_WORKERS)
         return rtudp_check_set(why, RTUDP_ECORRUPT, "pool lists %u workers, at most %d",
@@ -202,9 +274,17 @@ int rtudp_control_validate(void *base, uint64_t size, struct rtudp_check *why)
     return RTUDP_OK;
 }
 
-/* ------------------------------------------------------------------ channels */
+int rtudp_control_rings(void *base, uint64_t size, void **cmd, uint64_t *cmd_avail,
+                        void **reply, uint64_t *reply_avail, struct rtudp_check *why)
+{
+    int rc = rtudp_control_validate(base, size, why);
+    if (rc != RTUDP_OK)
+        return rc;
+    return ring_pair(base, size, CONTROL_RINGS_OFF, "command", cmd, cmd_avail, "reply", reply,
+                     reply_avail, why);
+}
 
-static inline uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
+/* ------------------------------------------------------------------ channels */
 
 #define CHANNEL_BLOCK_OFF SEG_HDR
 #define CHANNEL_TX_OFF align64(CHANNEL_BLOCK_OFF + sizeof(struct rtudp_channel_block))
@@ -231,32 +311,14 @@ int rtudp_channel_segment_init(void *base, uint64_t size, uint64_t tx_capacity,
     if (size != want)
         return rtudp_check_set(why, RTUDP_EINVAL, "channel segment is %llu bytes, needs %llu",
                                (unsigned long long)size, (unsigned long long)want);
-    uint64_t rx_off = CHANNEL_TX_OFF + align64(rtudp_mpsc_footprint(tx_capacity));
     header_fill(base, size, RTUDP_SEG_CHANNEL, 2);
-    struct rtudp_segment_header *h = base;
-    h->ring_offset[0] = CHANNEL_TX_OFF;
-    h->ring_offset[1] = rx_off;
-    int rc = rtudp_mpsc_init((void *)((uint8_t *)base + CHANNEL_TX_OFF), tx_capacity);
-    if (rc == RTUDP_OK)
-        rc = rtudp_bcast_init((void *)((uint8_t *)base + rx_off), rx_capacity);
+    int rc = ring_pair_init(base, CHANNEL_TX_OFF, tx_capacity, rx_capacity, why);
     if (rc != RTUDP_OK)
-        return rtudp_check_set(why, rc, "ring init failed");
+        return rc;
     header_publish(base);
     return RTUDP_OK;
 }
 
-/* a ring's offset from the header: aligned, past the block, inside the segment */
-static int ring_at(void *base, uint64_t size, uint64_t off, const char *which, void **mem,
-                   uint64_t *avail, struct rtudp_check *why)
-{
-    if (off < CHANNEL_TX_OFF || off % RTUDP_CACHE_LINE || off >= size)
-        return rtudp_check_set(why, RTUDP_ECORRUPT,
-                               "%s ring offset %llu is misaligned or outside the %llu-byte segment",
-                               which, (unsigned long long)off, (unsigned long long)size);
-    *mem = (uint8_t *)base + off;
-    *avail = size - off;
-    return RTUDP_OK;
-}
 
 int rtudp_channel_segment_validate(void *base, uint64_t size, struct rtudp_channel_block **block,
                                    void **tx, uint64_t *tx_avail, void **rx, uint64_t *rx_avail,
@@ -265,27 +327,12 @@ int rtudp_channel_segment_validate(void *base, uint64_t size, struct rtudp_chann
     int rc = rtudp_segment_check_header(base, size, RTUDP_SEG_CHANNEL, why);
     if (rc != RTUDP_OK)
         return rc;
-    const struct rtudp_segment_header *h = base;
     if (size < CHANNEL_TX_OFF)
         return rtudp_check_set(why, RTUDP_ECORRUPT, "channel segment of %llu bytes has no room "
                                "for its block", (unsigned long long)size);
-    if (h->ring_count != 2)
-        return rtudp_check_set(why, RTUDP_ECORRUPT, "channel segment lists %u rings, expected 2",
-                               h->ring_count);
-    uint64_t tx_off = h->ring_offset[0], rx_off = h->ring_offset[1];
-    if ((rc = ring_at(base, size, tx_off, "TX", tx, tx_avail, why)) != RTUDP_OK ||
-        (rc = ring_at(base, size, rx_off, "RX", rx, rx_avail, why)) != RTUDP_OK)
+    if ((rc = ring_pair(base, size, CHANNEL_TX_OFF, "TX", tx, tx_avail, "RX", rx, rx_avail,
+                        why)) != RTUDP_OK)
         return rc;
-    if (tx_off >= rx_off)
-        return rtudp_check_set(why, RTUDP_ECORRUPT, "TX ring at %llu is not before RX ring at %llu",
-                               (unsigned long long)tx_off, (unsigned long long)rx_off);
-    /* each ring must end before the next thing starts */
-    struct rtudp_mpsc m;
-    struct rtudp_bcast b;
-    if ((rc = rtudp_mpsc_attach(&m, *tx, rx_off - tx_off, why)) != RTUDP_OK ||
-        (rc = rtudp_bcast_attach(&b, *rx, *rx_avail, why)) != RTUDP_OK)
-        return rc;
-    *tx_avail = rx_off - tx_off;
     *block = (struct rtudp_channel_block *)((uint8_t *)base + CHANNEL_BLOCK_OFF);
     return RTUDP_OK;
 }

@@ -2,7 +2,7 @@
  * segment.h - whole segments: map them, and create or validate each kind.
  *
  *   /rtudp.<name>            RTUDP_SEG_RING     one ring (tests, tools)
- *   /rtudp.<pool>            RTUDP_SEG_CONTROL  struct rtudp_control
+ *   /rtudp.<pool>            RTUDP_SEG_CONTROL  struct rtudp_control, command ring, reply ring
  *   /rtudp.<pool>.<channel>  RTUDP_SEG_CHANNEL  header, channel block, TX ring, RX ring
  *
  * Creators fill what they own (e.g. the channel block's configuration) in the
@@ -33,6 +33,9 @@ int rtudp_ring_segment_validate(void *base, uint64_t size, uint32_t *ring_kind, 
 uint64_t rtudp_control_segment_size(void);
 int rtudp_control_init(void *base, uint64_t size, struct rtudp_check *why);
 int rtudp_control_validate(void *base, uint64_t size, struct rtudp_check *why);
+/* a validated control segment's command (MPSC) and reply (broadcast) rings */
+int rtudp_control_rings(void *base, uint64_t size, void **cmd, uint64_t *cmd_avail,
+                        void **reply, uint64_t *reply_avail, struct rtudp_check *why);
 
 /* 0 if a capacity is not a power of two in range */
 uint64_t rtudp_channel_segment_size(uint64_t tx_capacity, uint64_t rx_capacity);

@@ -14,10 +14,9 @@ import struct
 from typing import Any, NamedTuple
 
 from ._native import ffi, lib
-from .broadcast import BroadcastRing
 from .errors import BadSegmentError
 from .hist import Histogram
-from .mpsc import MpscRing
+from .ringspan import RingSpan, SpanBroadcastRing, SpanMpscRing
 from .segment import DEFAULT_MODE, Segment, check_message, shm_path
 
 TX_RECORD = ffi.sizeof("struct rtudp_tx_record")
@@ -139,39 +138,12 @@ def build_rx_record(source: tuple[str, int], rx_ns: int, rx_seq: int, data: byte
 # ------------------------------------------------------------ rings inside a channel
 
 
-class _RingSpan:
-    """Stands in for a ring's own segment: one ring inside a channel segment.
-
-    Closing it only forgets the ring; the :class:`ChannelSegment` owns the mapping.
-    """
-
-    created = False
-
-    def __init__(self, name: str, mem: Any, avail: int) -> None:
-        self.name = name
-        self.mem = mem
-        self.avail = avail
-        self.closed = False
-
-    def close(self) -> None:
-        self.closed = True
-
-    def unlink(self) -> None:
-        """The channel segment unlinks itself; nothing to do here."""
-
-
-class ChannelTxRing(MpscRing):
+class ChannelTxRing(SpanMpscRing):
     """The channel's TX ring (clients produce, its worker consumes)."""
 
-    def _validate(self, segment: Any) -> tuple[Any, int]:
-        return segment.mem, segment.avail
 
-
-class ChannelRxRing(BroadcastRing):
+class ChannelRxRing(SpanBroadcastRing):
     """The channel's RX ring (its worker writes, every reader has its own cursor)."""
-
-    def _validate(self, segment: Any) -> tuple[Any, int]:
-        return segment.mem, segment.avail
 
 
 # ------------------------------------------------------------ the segment
@@ -198,8 +170,8 @@ class ChannelSegment:
                 raise BadSegmentError(f"channel segment {shm_path(name)}: "
                                       f"{check_message(check)}")
             self.block: Any = block[0]
-            self.tx = ChannelTxRing(_RingSpan(name + "/tx", tx[0], int(tx_avail[0])))  # type: ignore[arg-type]
-            self.rx = ChannelRxRing(_RingSpan(name + "/rx", rx[0], int(rx_avail[0])))  # type: ignore[arg-type]
+            self.tx = ChannelTxRing(RingSpan(name + "/tx", tx[0], int(tx_avail[0])))  # type: ignore[arg-type]
+            self.rx = ChannelRxRing(RingSpan(name + "/rx", rx[0], int(rx_avail[0])))  # type: ignore[arg-type]
         except BaseException:
             segment.close()
             raise

@@ -1,4 +1,5 @@
-"""A pool's control segment ``/rtudp.<pool>``: header, pool block, workers, channels.
+"""A pool's control segment ``/rtudp.<pool>``: header, pool block, workers, channels,
+then the command ring (clients -> supervisor) and the reply ring (supervisor -> clients).
 
 The supervisor creates it (:meth:`ControlSegment.create`); clients, tools and
 workers map it (:meth:`ControlSegment.open`), validated in C
@@ -15,6 +16,7 @@ from typing import Any, Iterator
 
 from ._native import ffi, lib
 from .errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
+from .ringspan import RingSpan, SpanBroadcastRing, SpanMpscRing
 from .segment import DEFAULT_MODE, Segment, check_message, shm_path
 
 #: pool names: a segment name without '.', which separates pool and channel
@@ -57,12 +59,23 @@ def _cstr(arr: Any, size: int) -> str:
 
 
 class ControlSegment:
-    """A mapped control segment; ``c`` is the ``struct rtudp_control *``."""
+    """A mapped control segment; ``c`` is the ``struct rtudp_control *``, ``commands``
+    the command ring (MPSC) and ``replies`` the reply ring (broadcast)."""
 
     def __init__(self, pool: str, segment: Segment) -> None:
         self.pool = pool
         self.segment = segment
+        cmd, reply = ffi.new("void **"), ffi.new("void **")
+        cmd_avail, reply_avail = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+        check = ffi.new("struct rtudp_check *")
+        if lib.rtudp_control_rings(segment.base, segment.size, cmd, cmd_avail, reply,
+                                   reply_avail, check) != lib.RTUDP_OK:
+            raise BadSegmentError(f"control segment {shm_path(pool)}: {check_message(check)}")
         self.c: Any = ffi.cast("struct rtudp_control *", segment.base)
+        self.commands = SpanMpscRing(RingSpan(pool + "/commands", cmd[0],  # type: ignore[arg-type]
+                                              int(cmd_avail[0])))
+        self.replies = SpanBroadcastRing(RingSpan(pool + "/replies", reply[0],  # type: ignore[arg-type]
+                                                  int(reply_avail[0])))
 
     # ---- life cycle
 
@@ -85,11 +98,11 @@ class ControlSegment:
             check = ffi.new("struct rtudp_check *")
             if lib.rtudp_control_init(seg.base, size, check) != lib.RTUDP_OK:
                 raise BadSegmentError(check_message(check))
+            return cls(pool, seg)
         except BaseException:
             seg.close()
             seg.unlink()
             raise
-        return cls(pool, seg)
 
     @classmethod
     def open(cls, pool: str | None = None) -> "ControlSegment":
@@ -104,16 +117,16 @@ class ControlSegment:
             raise PoolNotRunningError(f"pool {pool!r} is not running (no {shm_path(pool)})") \
                 from None
         try:
-            check = ffi.new("struct rtudp_check *")
-            if lib.rtudp_control_validate(seg.base, seg.size, check) != lib.RTUDP_OK:
-                raise BadSegmentError(f"control segment {shm_path(pool)}: {check_message(check)}")
+            return cls(pool, seg)
         except BaseException:
             seg.close()
             raise
-        return cls(pool, seg)
 
     def close(self) -> None:
-        """Unmap (idempotent)."""
+        """Forget the rings and unmap (idempotent)."""
+        if not self.segment.closed:
+            self.commands.close()
+            self.replies.close()
         self.segment.close()
         self.c = None
 

@@ -403,5 +403,5 @@ def test_first_channel_starts_an_embedded_pool_that_leaves_nothing(pool_name):
 
 
 def test_embedded_pool_refuses_a_pool_run_elsewhere(pool, pool_name):
-    with pytest.raises(rtudp.PoolRunningError, match="attach"):
+    with pytest.raises(rtudp.PoolRunningError, match="PoolClient"):
         rtudp.embedded_pool(pool_name)

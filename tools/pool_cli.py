@@ -8,9 +8,9 @@
 * ``status`` / ``list`` read the control segments; ``clean`` removes what dead
   supervisors left in /dev/shm and never touches a live pool.
 
-A standalone pool has no channels yet: clients cannot ask a supervisor to open one
-(there is no client -> supervisor command ring so far), so channels can only be
-opened inside the supervisor process (``rtudp.Pool`` / the embedded pool).
+A standalone pool starts with no channels: programs open them through its command
+ring (``rtudp.open_channel(name, pool=...)`` or ``rtudp.PoolClient``); a channel
+lives until the program that opened it closes it or dies.
 """
 from __future__ import annotations
 
@@ -38,11 +38,9 @@ _DIRECTIONS = {0: "send", 1: "receive", 2: "duplex"}
 
 STATUS_HELP = (
     "show the pool's supervisor (pid, uptime), each worker (pid, CPU, scheduling policy "
-    "and priority as the kernel reports them, restarts, heartbeat age) and each channel. "
-    "Note: clients cannot yet ask a standalone supervisor to open channels (there is no "
-    "client->supervisor command ring), so a pool started with `rtudp pool start` has none "
-    "until that lands; channels are opened inside the supervisor process (rtudp.Pool, "
-    "or the embedded pool a program starts itself) and shown here for any pool.")
+    "and priority as the kernel reports them, restarts, heartbeat age) and each channel "
+    "(programs open channels on a standalone pool with rtudp.open_channel(name, pool=...) "
+    "or rtudp.PoolClient).")
 
 
 # ------------------------------------------------------------ argument types

@@ -23,6 +23,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import psutil
+
 from ..shmring._native import lib
 from ..shmring.channel import DEFAULT_MAX_DATAGRAM, MAX_DATAGRAM, ChannelSegment
 from ..shmring.control import ControlSegment, channel_segment_name, pool_name
@@ -30,6 +32,7 @@ from ..shmring.errors import (ChannelNotFoundError, PoolNotRunningError, PoolRun
                               WorkerError)
 from ..shmring.segment import shm_path, validate_name
 from .binary import worker_path
+from .commands import CommandServer
 from .link import WorkerGone, WorkerLink
 from .process import Spawned, check_threads, fifo_privilege_hint, spawn
 from .registry import clean_stale, take_lock, unlink_segments
@@ -71,6 +74,7 @@ class _Chan:
     seg: ChannelSegment
     added_gen: int = -1
     paused: bool = False  # taken off its worker; queued records wait in the TX ring
+    owner: "psutil.Process | None" = None  # the client that asked for it (command ring)
 
 
 def _check_int(value: object, what: str, low: int, high: int) -> int:
@@ -210,6 +214,7 @@ class Pool:
         try:
             self._spawn_thread("heartbeat", self._heartbeat_loop)
             self._spawn_thread("supervisor", self._supervise)
+            self._spawn_thread("commands", self._serve_commands)
             while not self._started.wait(0.05):
                 pass
             if self._start_error is not None:
@@ -564,6 +569,20 @@ class Pool:
         ``Channel``).  Bad arguments raise ValueError/TypeError naming the value, a
         local address in use :class:`AddressInUseError`; the pool stays usable.
         """
+        ch = self._open(name, local, remote, direction, capacity, max_datagram, cpu,
+                        hw_timestamps, kind)
+        try:
+            return self._make_channel(name)
+        except BaseException:
+            self._drop_channel(ch, tell_worker=True)
+            raise
+
+    def _open(self, name: str, local: tuple[str, int] = ("127.0.0.1", 0),
+              remote: tuple[str, int] | None = None, direction: int = 2, capacity: int = 1024,
+              max_datagram: int = DEFAULT_MAX_DATAGRAM, cpu: int | None = None,
+              hw_timestamps: bool = False, kind: str = "udp",
+              owner: psutil.Process | None = None) -> _Chan:
+        """open_channel's work: the channel, on its worker, in the table."""
         self._check_running()
         validate_name(name)
         full = channel_segment_name(self.name, name)
@@ -604,14 +623,66 @@ class Pool:
                 seg.close()
                 seg.unlink()
                 raise
-            ch = _Chan(name, slot, worker, bound, seg)
+            ch = _Chan(name, slot, worker, bound, seg, owner=owner)
             self._chans[name] = ch
         try:
             self._add_to_worker(ch)
-            return self._make_channel(name)
         except BaseException:
             self._drop_channel(ch, tell_worker=True)
             raise
+        return ch
+
+    # ------------------------------------------------------------ client commands
+
+    def _serve_commands(self) -> None:
+        """Open and close channels for other processes (the control segment's command
+        ring, see :mod:`rtudp.workers.commands`) once the workers run."""
+        while not self._started.wait(HEARTBEAT_S):
+            if self._stopping.is_set():
+                return
+        if self._start_error is not None or self._control is None:
+            return
+        server = CommandServer(self._control, {"open": self._cmd_open, "close": self._cmd_close},
+                               idle=self._close_orphans, idle_s=HEARTBEAT_S)
+        try:
+            server.serve(self._stopping)
+        except Exception:  # noqa: BLE001 - a stopping pool unmaps the rings under us
+            if not self._stopping.is_set():
+                log.exception("pool %r: the command thread failed", self.name)
+
+    def _cmd_open(self, pid: int, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            owner = psutil.Process(pid)
+        except psutil.NoSuchProcess:
+            raise ValueError(f"the client asking for channel {args.get('name')!r} (pid "
+                             f"{pid}) is gone") from None
+        ch = self._open(**args, owner=owner)
+        return {"name": ch.name, "worker": ch.worker, "cpu": self._workers[ch.worker].cpu}
+
+    def _cmd_close(self, _pid: int, args: dict[str, Any]) -> dict[str, Any]:
+        name = args["name"]
+        if not isinstance(name, str):
+            raise TypeError(f"channel name must be a str, not {name!r}")
+        self.close_channel(name)
+        return {"name": name}
+
+    def _close_orphans(self) -> None:
+        """Close the channels whose client (the process that asked for them) died."""
+        with self._lock:
+            owned = [ch for ch in self._chans.values() if ch.owner is not None]
+        for ch in owned:
+            assert ch.owner is not None
+            try:
+                alive = ch.owner.is_running() and ch.owner.status() != psutil.STATUS_ZOMBIE
+            except psutil.Error:
+                alive = False
+            if not alive and self.running:
+                log.info("pool %r: closing channel %r: its client (pid %d) is gone", self.name,
+                         ch.name, ch.owner.pid)
+                try:
+                    self.close_channel(ch.name)
+                except ChannelNotFoundError:
+                    pass  # closed meanwhile
 
     def _make_channel(self, name: str) -> Any:
         """What open_channel returns; rtudp.Pool overrides it to return a Channel."""

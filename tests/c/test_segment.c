@@ -28,7 +28,7 @@ static void *zeroed(uint64_t size)
 static void test_control_roundtrip(void)
 {
     uint64_t size = rtudp_control_segment_size();
-    CHECK_EQ(size, sizeof(struct rtudp_control));
+    CHECK(size > sizeof(struct rtudp_control) + 2 * RTUDP_CONTROL_RING_CAPACITY);
     struct rtudp_control *c = zeroed(size);
     struct rtudp_check why;
     CHECK_EQ(rtudp_control_validate(c, size, &why), RTUDP_ECORRUPT); /* no magic yet */
@@ -37,6 +37,26 @@ static void test_control_roundtrip(void)
     CHECK_EQ(rtudp_control_init(c, size, &why), RTUDP_OK);
     CHECK_EQ(c->pool.max_channels, RTUDP_MAX_CHANNELS);
     CHECK_EQ(rtudp_control_validate(c, size, &why), RTUDP_OK);
+    /* the command and reply rings: in order, aligned, inside, usable */
+    void *cmd, *reply;
+    uint64_t cmd_avail, reply_avail;
+    CHECK_EQ(rtudp_control_rings(c, size, &cmd, &cmd_avail, &reply, &reply_avail, &why), RTUDP_OK);
+    CHECK((uint8_t *)cmd >= (uint8_t *)(c + 1) && (uint8_t *)cmd + cmd_avail == (uint8_t *)reply);
+    CHECK((uint8_t *)reply + reply_avail == (uint8_t *)c + size);
+    struct rtudp_mpsc m;
+    CHECK_EQ(rtudp_mpsc_attach(&m, cmd, cmd_avail, &why), RTUDP_OK);
+    CHECK_EQ(m.capacity, RTUDP_CONTROL_RING_CAPACITY);
+    CHECK_EQ(rtudp_mpsc_try_put(&m, "open", 4, 0, 0), RTUDP_OK);
+    uint64_t saved = c->header.ring_offset[1];
+    c->header.ring_offset[1] = c->header.ring_offset[0]; /* overlapping rings */
+    CHECK_EQ(rtudp_control_rings(c, size, &cmd, &cmd_avail, &reply, &reply_avail, &why),
+             RTUDP_ECORRUPT);
+    CHECK(strstr(why.msg, "not before") != NULL);
+    c->header.ring_offset[1] = size; /* outside */
+    CHECK_EQ(rtudp_control_rings(c, size, &cmd, &cmd_avail, &reply, &reply_avail, &why),
+             RTUDP_ECORRUPT);
+    CHECK(strstr(why.msg, "reply ring offset") != NULL);
+    c->header.ring_offset[1] = saved;
     c->pool.n_workers = RTUDP_MAX_WORKERS + 1;
     CHECK_EQ(rtudp_control_validate(c, size, &why), RTUDP_ECORRUPT);
     CHECK(strstr(why.msg, "65 workers") != NULL);

@@ -1,0 +1,108 @@
+"""``rtudp.PoolClient``: open and close channels on a pool another process runs
+(``rtudp pool start``, or another program's embedded pool).
+
+The request goes through the pool's command ring to its supervisor, which binds
+the socket, creates the channel and hands it to a worker, exactly as
+``Pool.open_channel`` does in the supervisor's own process.  A channel opened this
+way belongs to this process: closing the returned :class:`Channel` closes it in the
+pool, and the supervisor closes it by itself if this process dies.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rtudp.shmring.channel import DEFAULT_MAX_DATAGRAM
+from rtudp.shmring.control import ControlSegment, pool_name
+from rtudp.shmring.errors import PoolNotRunningError
+from rtudp.shmring.segment import validate_name
+from rtudp.workers.commands import DEFAULT_TIMEOUT_S, CommandClient
+
+from .channel import Channel
+
+
+class PoolClient:
+    """A handle on a running pool of another process, to open channels on it.
+
+    ``pool`` None: ``$RTUDP_POOL`` or ``"default"``.  PoolNotRunningError if no live
+    supervisor runs it.  ``timeout``: how long to wait for the supervisor's answer.
+    """
+
+    def __init__(self, pool: str | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        self.pool = pool_name(pool)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        self.timeout = float(timeout)
+        control = ControlSegment.open(self.pool)
+        if not control.supervisor_alive():
+            control.close()
+            raise PoolNotRunningError(f"pool {self.pool!r}: its supervisor (pid "
+                                      f"{control.supervisor_pid}) is gone")
+        self._control: ControlSegment | None = control
+        self._client = CommandClient(control, self.timeout)
+
+    def _check_open(self) -> ControlSegment:
+        if self._control is None:
+            raise ValueError(f"PoolClient of pool {self.pool!r} is closed")
+        return self._control
+
+    def open_channel(self, name: str, local: tuple[str, int] = ("127.0.0.1", 0),
+                     remote: tuple[str, int] | None = None, direction: int = 2,
+                     capacity: int = 1024, max_datagram: int = DEFAULT_MAX_DATAGRAM,
+                     cpu: int | None = None, hw_timestamps: bool = False,
+                     kind: str = "udp") -> Channel:
+        """Have the supervisor open channel ``name`` (arguments as ``Pool.open_channel``,
+        checked there: the same errors come back here), then attach to it."""
+        validate_name(name)
+        self._check_open()
+        self._client.call("open", {
+            "name": name, "local": local, "remote": remote, "direction": direction,
+            "capacity": capacity, "max_datagram": max_datagram, "cpu": cpu,
+            "hw_timestamps": hw_timestamps, "kind": kind})
+        try:
+            return Channel.from_control(ControlSegment.open(self.pool), name,
+                                        on_close=self._close_quietly)
+        except BaseException:
+            self._close_quietly(name)
+            raise
+
+    def close_channel(self, name: str) -> None:
+        """Close channel ``name`` in the pool (ChannelNotFoundError if it is not open)."""
+        validate_name(name)
+        self._check_open()
+        self._client.call("close", {"name": name})
+
+    def _close_quietly(self, name: str) -> None:
+        """A Channel we opened was closed: close it in the pool, if the pool still runs."""
+        try:
+            ctl = ControlSegment.open(self.pool)
+        except PoolNotRunningError:
+            return
+        try:
+            if ctl.supervisor_alive() and ctl.find_channel(name) is not None:
+                CommandClient(ctl, self.timeout).call("close", {"name": name})
+        except Exception:  # noqa: BLE001 - closing must not raise: the pool may be stopping
+            pass
+        finally:
+            ctl.close()
+
+    def channels(self) -> list[str]:
+        """Names of the pool's open channels."""
+        return self._check_open().channel_names()
+
+    def close(self) -> None:
+        """Unmap the pool's control segment (channels opened stay open until closed)."""
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+
+    def __enter__(self) -> "PoolClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<PoolClient pool={self.pool!r}{' closed' if self._control is None else ''}>"
+
+
+__all__ = ["PoolClient"]
