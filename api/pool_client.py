@@ -49,7 +49,8 @@ class PoolClient:
                      remote: tuple[str, int] | None = None, direction: int = 2,
                      capacity: int = 1024, max_datagram: int = DEFAULT_MAX_DATAGRAM,
                      cpu: int | None = None, hw_timestamps: bool = False,
-                     kind: str = "udp") -> Channel:
+                     kind: str = "udp", *, multicast_ttl: int = 1,
+                     multicast_loop: bool = True) -> Channel:
         """Have the supervisor open channel ``name`` (arguments as ``Pool.open_channel``,
         checked there: the same errors come back here), then attach to it."""
         validate_name(name)
@@ -57,7 +58,8 @@ class PoolClient:
         self._client.call("open", {
             "name": name, "local": local, "remote": remote, "direction": direction,
             "capacity": capacity, "max_datagram": max_datagram, "cpu": cpu,
-            "hw_timestamps": hw_timestamps, "kind": kind})
+            "hw_timestamps": hw_timestamps, "kind": kind, "multicast_ttl": multicast_ttl,
+            "multicast_loop": multicast_loop})
         try:
             return Channel.from_control(ControlSegment.open(self.pool), name,
                                         on_close=self._close_quietly)

@@ -34,7 +34,7 @@ log = logging.getLogger("rtudp.workers")
 
 #: the arguments an "open" request may carry (Pool.open_channel's keywords)
 OPEN_ARGS = frozenset({"name", "local", "remote", "direction", "capacity", "max_datagram",
-                       "cpu", "hw_timestamps", "kind"})
+                       "cpu", "hw_timestamps", "kind", "multicast_ttl", "multicast_loop"})
 OPS = ("open", "close")
 #: how long a client waits for the supervisor's answer
 DEFAULT_TIMEOUT_S = 10.0

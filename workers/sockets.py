@@ -117,9 +117,30 @@ def _size_buffer(sock: socket.socket, force: int, plain: int, want: int, sysctl:
                       RuntimeWarning, stacklevel=4)
 
 
+def _multicast_send_options(sock: socket.socket, fam: int, local_host: str, scope: int,
+                            ttl: int, loop: bool) -> None:
+    """Hops and loopback of what is sent to a group; the interface of a specific
+    local address (else the kernel's route to the group decides)."""
+    if fam == socket.AF_INET:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, int(loop))
+        addr = ipaddress.ip_address(local_host)
+        if not addr.is_unspecified and not addr.is_multicast:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, addr.packed)
+    else:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, ttl)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, int(loop))
+        if scope:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, scope)
+
+
 def bind_socket(channel: str, local: object, remote: object, direction: int, capacity: int,
-                max_datagram: int) -> BoundSocket:
+                max_datagram: int, multicast_ttl: int = 1,
+                multicast_loop: bool = True) -> BoundSocket:
     """Check the addresses, bind a UDP socket to ``local``, connect it to ``remote``.
+
+    A multicast ``local`` is a group to join; a multicast ``remote`` gets the TTL
+    (hop limit) ``multicast_ttl`` and loopback ``multicast_loop``.
 
     Bad addresses raise ValueError/TypeError naming them; an address in use raises
     :class:`AddressInUseError` (an OSError) naming it.
@@ -153,10 +174,8 @@ def bind_socket(channel: str, local: object, remote: object, direction: int, cap
         if ra is not None:
             rfam, rhost, rport, rscope = ra
             if _is_multicast(rhost):
-                level = socket.IPPROTO_IP if rfam == socket.AF_INET else socket.IPPROTO_IPV6
-                loop = socket.IP_MULTICAST_LOOP if rfam == socket.AF_INET \
-                    else socket.IPV6_MULTICAST_LOOP
-                sock.setsockopt(level, loop, 1)
+                _multicast_send_options(sock, rfam, host, scope or rscope, multicast_ttl,
+                                        multicast_loop)
             target = (rhost, rport) if rfam == socket.AF_INET else (rhost, rport, 0, rscope)
             try:
                 sock.connect(target)

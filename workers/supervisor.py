@@ -562,15 +562,20 @@ class Pool:
                      remote: tuple[str, int] | None = None, direction: int = 2,
                      capacity: int = 1024, max_datagram: int = DEFAULT_MAX_DATAGRAM,
                      cpu: int | None = None, hw_timestamps: bool = False,
-                     kind: str = "udp") -> Any:
+                     kind: str = "udp", *, multicast_ttl: int = 1,
+                     multicast_loop: bool = True) -> Any:
         """Bind a UDP socket, create the channel's segment, hand it to a worker.
 
-        Returns what :meth:`_make_channel` makes of it (``rtudp.Pool`` returns a
-        ``Channel``).  Bad arguments raise ValueError/TypeError naming the value, a
-        local address in use :class:`AddressInUseError`; the pool stays usable.
+        A multicast ``local`` group is joined (receive); sends to a multicast ``remote``
+        group use ``multicast_ttl`` hops and loop back to this host's members when
+        ``multicast_loop``.  Returns what :meth:`_make_channel` makes of it
+        (``rtudp.Pool`` returns a ``Channel``).  Bad arguments raise ValueError/TypeError
+        naming the value, a local address in use :class:`AddressInUseError`; the pool
+        stays usable.
         """
         ch = self._open(name, local, remote, direction, capacity, max_datagram, cpu,
-                        hw_timestamps, kind)
+                        hw_timestamps, kind, multicast_ttl=multicast_ttl,
+                        multicast_loop=multicast_loop)
         try:
             return self._make_channel(name)
         except BaseException:
@@ -580,8 +585,8 @@ class Pool:
     def _open(self, name: str, local: tuple[str, int] = ("127.0.0.1", 0),
               remote: tuple[str, int] | None = None, direction: int = 2, capacity: int = 1024,
               max_datagram: int = DEFAULT_MAX_DATAGRAM, cpu: int | None = None,
-              hw_timestamps: bool = False, kind: str = "udp",
-              owner: psutil.Process | None = None) -> _Chan:
+              hw_timestamps: bool = False, kind: str = "udp", *, multicast_ttl: int = 1,
+              multicast_loop: bool = True, owner: psutil.Process | None = None) -> _Chan:
         """open_channel's work: the channel, on its worker, in the table."""
         self._check_running()
         validate_name(name)
@@ -594,6 +599,9 @@ class Pool:
         max_datagram = _check_int(max_datagram, "max_datagram", 1, MAX_DATAGRAM)
         if not isinstance(hw_timestamps, bool):
             raise TypeError(f"hw_timestamps must be a bool, not {hw_timestamps!r}")
+        multicast_ttl = _check_int(multicast_ttl, "multicast_ttl", 0, 255)
+        if not isinstance(multicast_loop, bool):
+            raise TypeError(f"multicast_loop must be a bool, not {multicast_loop!r}")
         with self._lock:
             self._check_running()
             if name in self._chans:
@@ -603,7 +611,8 @@ class Pool:
             if slot is None:
                 raise ValueError(f"pool {self.name!r} has {lib.RTUDP_MAX_CHANNELS} channels "
                                  f"open, the most it can hold")
-            bound = bind_socket(name, local, remote, direction, capacity, max_datagram)
+            bound = bind_socket(name, local, remote, direction, capacity, max_datagram,
+                                multicast_ttl, multicast_loop)
             try:
                 seg = ChannelSegment.create(full, capacity, max_datagram, self._mode)
             except BaseException:
