@@ -55,12 +55,15 @@ def leftovers(prefix: str | None = None) -> list[str]:
 
 
 @contextlib.contextmanager
-def bench_pool(tag: str, rt_priority: int = 50) -> Iterator[tuple[Any, list[str]]]:
+def bench_pool(tag: str, rt_priority: int = 50,
+               spin_budget: float | None = None) -> Iterator[tuple[Any, list[str]]]:
     """A started embedded :class:`rtudp.Pool` named ``bench<pid><tag>``; yields
-    (pool, warnings it gave at start, e.g. SCHED_FIFO not permitted).  Always stopped."""
+    (pool, warnings it gave at start, e.g. SCHED_FIFO not permitted).  Always stopped.
+    ``spin_budget`` None: the pool's default."""
     from rtudp import Pool
 
-    pool = Pool(name=f"{pool_prefix()}{tag}", rt_priority=rt_priority)
+    extra = {} if spin_budget is None else {"spin_budget": spin_budget}
+    pool = Pool(name=f"{pool_prefix()}{tag}", rt_priority=rt_priority, **extra)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -31,6 +31,9 @@ from typing import Any, Callable
 
 from rtudp.shmring.errors import BackPressureError
 from rtudp.shmring.hist import Histogram
+from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
+
+from .pool_cli import parse_spin_budget
 
 from .bench_net import (LOOPBACK, MSG_SIZE, SCHED_NAMES, Child, OthersMeter, add_common_arguments,
                         bench_pool, fmt_ratio, fmt_us, header, others_col, others_footer,
@@ -149,11 +152,11 @@ def _hist_entry(hist: Histogram) -> dict:
 # Case 1: rtudp
 # --------------------------------------------------------------------------
 
-def run_ours(n: int, quiet: bool) -> tuple[dict, dict, dict]:
+def run_ours(n: int, quiet: bool, spin_budget: float) -> tuple[dict, dict, dict]:
     """(send entry, arrival entry, pool/worker facts) of the rtudp case."""
     rx = Receiver()
     try:
-        with bench_pool("timing") as (pool, pool_warnings):
+        with bench_pool("timing", spin_budget=spin_budget) as (pool, pool_warnings):
             for w in pool_warnings:
                 say(f"  warning: {w}", quiet)
             ch = pool.open_channel("timing", local=(LOOPBACK, 0), remote=rx.addr,
@@ -187,6 +190,7 @@ def run_ours(n: int, quiet: bool) -> tuple[dict, dict, dict]:
     spun = after["spin_ns"] - before["spin_ns"]
     facts = {"policies": policies, "pool_warnings": pool_warnings,
              "worker": {"index": after["index"], "cpu": after["cpu"],
+                        "spin_budget": pool.spin_budget,
                         "spin_margin_us": after["spin_margin_ns"] / 1e3,
                         "spin_s": spun / 1e9, "spin_share": spun / 1e9 / seconds,
                         "sleeps": after["sleeps"] - before["sleeps"],
@@ -285,7 +289,7 @@ def run_peer(n: int, busy: bool) -> tuple[dict, dict]:
 # Report
 # --------------------------------------------------------------------------
 
-def benchmark(quick: bool, quiet: bool) -> dict:
+def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET) -> dict:
     seconds = QUICK_S if quick else FULL_S
     n = int(seconds * RATE_PPS)
     busy = header("timing", quick, quiet, f", {RATE_PPS // 1000} kpps for {seconds:g} s a case")
@@ -294,7 +298,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
     failed: dict[str, str] = {}
     facts: dict = {"policies": [], "pool_warnings": [], "worker": None}
     runs: list[tuple[str, Callable[[], tuple]]] = [
-        ("ours", lambda: run_ours(n, quiet)),
+        ("ours", lambda: run_ours(n, quiet, spin_budget)),
         ("py_sleep", lambda: run_peer(n, busy=False)),
         ("py_busy", lambda: run_peer(n, busy=True)),
     ]
@@ -351,7 +355,8 @@ def print_report(r: dict) -> None:
     if w:
         print(f"  the channel's worker (CPU {w['cpu']}): spin margin {w['spin_margin_us']:.1f} µs "
               f"at the end; spun {w['spin_s']:.3f} s in {r['seconds']:g} s "
-              f"({w['spin_share']:.1%} of a CPU), {w['sleeps']} sleeps, {w['loops']} loops")
+              f"({w['spin_share']:.1%} of a CPU; budget {w['spin_budget']:.0%}), "
+              f"{w['sleeps']} sleeps, {w['loops']} loops")
     peers = [e for e in (r["send"].get("py_sleep"), r["send"].get("py_busy")) if e]
     if peers:
         print(f"  python schedulers: {peers[0]['policy']}, not pinned")
@@ -390,8 +395,13 @@ def print_report(r: dict) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench timing``."""
     add_common_arguments(parser, f"{QUICK_S:g} s a case instead of {FULL_S:g} s")
+    parser.add_argument("--spin-budget", type=parse_spin_budget, default=DEFAULT_SPIN_BUDGET,
+                        metavar="SHARE",
+                        help=f"share of a CPU the worker may busy-wait before deadlines "
+                             f"(default {DEFAULT_SPIN_BUDGET}, as a pool's default)")
 
 
 def run(args: argparse.Namespace) -> int:
     """``rtudp bench timing``: 0 when every case ran (targets met or not)."""
-    return run_benchmark(args, benchmark, print_report)
+    return run_benchmark(args, lambda quick, quiet: benchmark(quick, quiet, args.spin_budget),
+                         print_report)

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 EXIT_ERROR = 1
 STOP_TIMEOUT_S = 10.0
@@ -76,18 +76,27 @@ def parse_cpus(text: str) -> list[int]:
     return cpus
 
 
+def _ranged(text: str, convert: Callable[[str], Any], hi: float, what: str, hint: str) -> Any:
+    """``text`` as a number in 0..hi, or an argparse error naming it and the range."""
+    try:
+        value = convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: 0..{hi} ({hint})") from None
+    if not 0 <= value <= hi:
+        raise argparse.ArgumentTypeError(f"{what} {value} is out of range 0..{hi} ({hint})")
+    return value
+
+
 def parse_priority(text: str) -> int:
     """0 (SCHED_OTHER) .. the largest SCHED_FIFO priority."""
     hi = os.sched_get_priority_max(os.SCHED_FIFO)
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid priority {text!r}: an integer 0..{hi} (0 = SCHED_OTHER)") from None
-    if not 0 <= value <= hi:
-        raise argparse.ArgumentTypeError(
-            f"priority {value} is out of range 0..{hi} (0 = SCHED_OTHER, 1..{hi} = SCHED_FIFO)")
-    return value
+    return int(_ranged(text, int, hi, "priority", f"0 = SCHED_OTHER, 1..{hi} = SCHED_FIFO"))
+
+
+def parse_spin_budget(text: str) -> float:
+    """``0.1`` -> 0.1: the share of a CPU a worker may spin before deadlines."""
+    from rtudp.workers.supervisor import MAX_SPIN_BUDGET
+    return float(_ranged(text, float, MAX_SPIN_BUDGET, "spin budget", "a share of one CPU"))
 
 
 def parse_pool_name(text: str) -> str:
@@ -221,7 +230,8 @@ def _run_foreground(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RtPriorityWarning)
         try:
-            pool = Pool(args.name, args.cpus, args.rt_priority).start()
+            pool = Pool(args.name, args.cpus, args.rt_priority,
+                        spin_budget=args.spin_budget).start()
         except (RtUdpError, OSError, ValueError, TypeError) as exc:
             msg = str(exc)
             if type(exc).__name__ == "PoolRunningError":
@@ -290,7 +300,8 @@ def _start_daemon(args: argparse.Namespace) -> int:
         return _err("start", f"pool {name!r} is already running (supervisor pid {pid}); "
                              f"stop it first with `rtudp pool stop --name {name}`")
     argv = [sys.executable, "-m", "rtudp.tools.cli", "pool", "start", "--foreground",
-            "--name", name, "--rt-priority", str(args.rt_priority)]
+            "--name", name, "--rt-priority", str(args.rt_priority),
+            "--spin-budget", str(args.spin_budget)]
     if args.cpus is not None:
         argv += ["--cpus", ",".join(map(str, args.cpus))]
     r, w = os.pipe()
@@ -596,6 +607,10 @@ def add_parser(sub: Any) -> None:
                    help="CPUs for the workers, e.g. 0,1 or 0-1 (default: every CPU allowed)")
     s.add_argument("--rt-priority", type=parse_priority, default=50, metavar="N",
                    help="SCHED_FIFO priority of the workers (default 50; 0 = SCHED_OTHER)")
+    s.add_argument("--spin-budget", type=parse_spin_budget, default=0.1, metavar="SHARE",
+                   help="share of a CPU each worker may busy-wait before deadlines (default "
+                        "0.1; up to 0.9: more is more precise at high packet rates and costs "
+                        "that CPU)")
     s.add_argument("--foreground", action="store_true",
                    help="run in this process until SIGINT/SIGTERM, then stop cleanly")
     s.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)

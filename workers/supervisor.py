@@ -41,6 +41,9 @@ from .sockets import BoundSocket, bind_socket
 log = logging.getLogger("rtudp.workers")
 
 HEARTBEAT_S = 0.1
+#: the share of a CPU a worker may spin before deadlines (rtudp-worker --spin-budget)
+DEFAULT_SPIN_BUDGET = 0.1
+MAX_SPIN_BUDGET = 0.9
 START_TIMEOUT_S = 5.0
 REPLY_TIMEOUT_S = 5.0
 STOP_GRACE_S = 2.0
@@ -98,11 +101,15 @@ class Pool:
     ``name`` None -> ``$RTUDP_POOL`` or ``"default"``; ``cpus`` None -> every CPU
     this process may run on; ``rt_priority`` the SCHED_FIFO priority (0 = SCHED_OTHER);
     ``group`` a group name or gid that may use the segments (mode 0660, else 0600).
+    ``spin_budget`` the share of a CPU (0 .. 0.9) each worker may busy-wait in the
+    last microseconds before a deadline: more buys precision at high packet rates
+    (a wake-up from sleep is late by tens of µs on a VM) at the price of that CPU.
     ``worker`` replaces the ``rtudp-worker`` command (tests, debugging).
     """
 
     def __init__(self, name: str | None = None, cpus: Sequence[int] | None = None,
                  rt_priority: int = 50, group: str | int | None = None, *,
+                 spin_budget: float = DEFAULT_SPIN_BUDGET,
                  worker: Sequence[str] | None = None) -> None:
         self.name = pool_name(name)
         allowed = sorted(os.sched_getaffinity(0))
@@ -126,6 +133,13 @@ class Pool:
         self.cpus: list[int] = cpus
         lo, hi = 0, os.sched_get_priority_max(os.SCHED_FIFO)
         self.rt_priority = _check_int(rt_priority, "rt_priority", lo, hi)
+        if isinstance(spin_budget, bool) or not isinstance(spin_budget, (int, float)):
+            raise TypeError(f"spin_budget must be a number (share of a CPU), got {spin_budget!r}")
+        if not 0 <= spin_budget <= MAX_SPIN_BUDGET:
+            raise ValueError(f"spin_budget={spin_budget!r} is out of range 0..{MAX_SPIN_BUDGET} "
+                             f"(a share of one CPU; SCHED_FIFO spinning near 0.95 hits the "
+                             f"kernel's RT throttle)")
+        self.spin_budget = float(spin_budget)
         self.group = group
         self._gid = self._resolve_group(group)
         self._mode = 0o600 if self._gid is None else 0o660
@@ -378,6 +392,8 @@ class Pool:
                 "--cmd-fd", str(cmd_fd), "--cpu", str(w.cpu)]
         if self.rt_priority > 0:
             argv += ["--rt-priority", str(self.rt_priority)]
+        if self.spin_budget != DEFAULT_SPIN_BUDGET:
+            argv += ["--spin-budget", str(round(self.spin_budget * 1000))]
         return argv
 
     def _spawn_worker(self, w: _Worker) -> None:

@@ -2,6 +2,7 @@
  * rtudp-worker - the native worker process.
  *
  *   rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] [--rt-priority P]
+ *                [--spin-budget PERMILLE]
  *
  * Started by the pool's supervisor (rtudp.workers), which hands it the command
  * socket (SOCK_SEQPACKET, fd FD) and, per channel, a bound UDP socket.  It sets
@@ -34,7 +35,7 @@
 static int usage(FILE *out)
 {
     fprintf(out, "usage: rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] "
-                 "[--rt-priority P]\n"
+                 "[--rt-priority P] [--spin-budget PERMILLE]\n"
                  "       rtudp-worker --version\n");
     return out == stderr ? 2 : 0;
 }
@@ -123,6 +124,7 @@ int main(int argc, char **argv)
 {
     const char *pool = NULL;
     long worker_id = -1, cpu = -1, cmd_fd = -1, prio = 0;
+    long spin_permille = RTUDP_SPIN_BUDGET_DEFAULT_PERMILLE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--version")) {
@@ -154,6 +156,9 @@ int main(int argc, char **argv)
                 return 2;
         } else if (!strcmp(a, "--rt-priority")) {
             if (parse_uint(a, v, 99, &prio))
+                return 2;
+        } else if (!strcmp(a, "--spin-budget")) {
+            if (parse_uint(a, v, RTUDP_SPIN_BUDGET_MAX_PERMILLE, &spin_permille))
                 return 2;
         } else {
             fprintf(stderr, "rtudp-worker: unknown option '%s'\n", a);
@@ -190,6 +195,7 @@ int main(int argc, char **argv)
     w.pool_name = pool;
     w.id = (uint32_t)worker_id;
     w.cmd_fd = (int)cmd_fd;
+    w.spin_budget_permille = (int)spin_permille;
     fcntl(w.cmd_fd, F_SETFD, FD_CLOEXEC);
     if (map_pool(&w) != 0) {
         if (w.ctl)

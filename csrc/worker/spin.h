@@ -21,6 +21,14 @@
 #define RTUDP_SPIN_UPDATE_EVERY 8   /* recompute after this many new samples */
 #define RTUDP_SPIN_PERCENTILE 95    /* of the samples: the margin covers this share */
 #define RTUDP_SPIN_SLACK_NS 2000    /* added to the percentile: the spin loop's own step */
+/* the spin budget, in thousandths of a CPU: 10 % unless the pool says otherwise, and
+ * never 95 % or more (the kernel's RT throttle, sched_rt_runtime_us, would stop the
+ * thread for tens of ms) */
+#define RTUDP_SPIN_BUDGET_DEFAULT_PERMILLE 100
+#define RTUDP_SPIN_BUDGET_MAX_PERMILLE 900
+/* the budget is per window this long: short, so a spent budget costs precision for a
+ * few ms, not for the rest of a second */
+#define RTUDP_SPIN_WINDOW_NS 20000000LL
 
 struct rtudp_spin {
     int64_t margin_ns;      /* park until deadline - margin_ns */

@@ -25,8 +25,6 @@
 #define SPIN_START_NS 20000LL
 #define SPIN_MIN_NS 5000LL
 #define SPIN_MAX_NS 200000LL
-#define SPIN_WINDOW_NS 1000000000LL
-#define SPIN_BUDGET_NS (SPIN_WINDOW_NS / 10) /* 10 % of a CPU at most */
 
 
 
@@ -34,8 +32,9 @@
 int rtudp_tx_init(struct rtudp_worker *w)
 {
     int64_t now = rtudp_now_ns();
-    rtudp_spin_init(&w->spin, SPIN_START_NS, SPIN_MIN_NS, SPIN_MAX_NS, SPIN_BUDGET_NS,
-                    SPIN_WINDOW_NS, now);
+    int64_t budget = RTUDP_SPIN_WINDOW_NS / 1000 * w->spin_budget_permille;
+    rtudp_spin_init(&w->spin, SPIN_START_NS, SPIN_MIN_NS, SPIN_MAX_NS, budget,
+                    RTUDP_SPIN_WINDOW_NS, now);
     return rtudp_timerq_init(&w->tq, TQ_MIN);
 }
 

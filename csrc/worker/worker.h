@@ -101,6 +101,7 @@ struct rtudp_worker {
     uint32_t n_active;
     struct rtudp_timerq tq;
     struct rtudp_spin spin;
+    int spin_budget_permille;       /* --spin-budget: share of a CPU the TX thread may spin */
     int64_t backoff_until;          /* EAGAIN: no sends before this */
     int64_t next_tick;              /* heartbeat and liveness checks */
     int exiting;
