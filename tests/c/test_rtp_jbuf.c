@@ -313,6 +313,7 @@ static void parse_errors_are_counted(void)
     struct rtp_jb_stats st;
     rtp_jbuf_stats(&jb, &st);
     CHECK_EQ(st.invalid, 1);
+    rtp_jbuf_destroy(&jb, NULL, NULL);
     CHECK_EQ(rtp_jbuf_init(&jb, 0, 0, 0), RTP_E_ARG);
     CHECK_EQ(rtp_jbuf_init(&jb, 4, 600001, 0), RTP_E_ARG);
 }
