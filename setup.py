@@ -29,6 +29,17 @@ FAST = Extension(
                         "-Wno-missing-field-initializers"],
 )
 
+# the RTP library (csrc/rtp/) as CPython types: per-packet calls (csrc/rtp/pyrtp.c says why)
+RTP_SOURCES = ["csrc/rtp/pyrtp.c", "csrc/rtp/header.c", "csrc/rtp/generator.c",
+               "csrc/rtp/jbuf.c", "csrc/rtp/g711.c", "csrc/rtp/resample.c"]
+RTP = Extension(
+    "rtudp.rtp._rtp",
+    sources=RTP_SOURCES,
+    include_dirs=["csrc", "csrc/rtp"],
+    extra_compile_args=["-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror",
+                        "-Wno-missing-field-initializers", "-Wno-cast-function-type"],
+)
+
 
 class BuildExtAndWorker(build_ext):
     """Builds the cffi extension, then the native worker program into rtudp/workers/."""
@@ -62,7 +73,7 @@ class BuildExtAndWorker(build_ext):
 
 
 setup(
-    ext_modules=[FAST],
+    ext_modules=[FAST, RTP],
     cffi_modules=["csrc/build_ffi.py:ffibuilder"],
     cmdclass={"build_ext": BuildExtAndWorker},
 )

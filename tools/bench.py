@@ -27,6 +27,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "UDP round trip on loopback: rtudp channels (Python -> worker -> worker -> Python) "
         "vs plain Python sockets and sockperf ping-pong",
     ),
+    "rtp": (
+        "bench_rtp",
+        "RTP generation, jitter buffer and G.711 from Python and C: rtudp.rtp vs librtpsynth "
+        "(rtpsynth) and audioop",
+    ),
     "throughput": (
         "bench_throughput",
         "64-byte datagrams/s from one Python process: Channel.send_many vs a sendto loop, "
