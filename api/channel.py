@@ -92,6 +92,8 @@ class Channel:
         # every commit into the TX ring also rings the worker's bell, in C
         self._tx._set_wake(int(ffi.cast("uintptr_t", self._bell)))
         self._can_send = self.direction != lib.RTUDP_DIR_RECV
+        # counted in the channel's "readers attached" (rtstat) while open
+        self._reader_slot = seg.claim_reader() if self.direction != lib.RTUDP_DIR_SEND else -1
 
     # ------------------------------------------------------------ attach
 
@@ -293,6 +295,7 @@ class Channel:
         also closes it in the pool (other processes' handles then get nothing more)."""
         if self._seg.closed:
             return
+        self._seg.release_reader(self._reader_slot)
         self._seg.close()
         self._control.close()
         if self._on_close is not None:

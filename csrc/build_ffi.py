@@ -11,8 +11,8 @@ import re
 from cffi import FFI
 
 CSRC = pathlib.Path(__file__).resolve().parent
-HEADERS = ("rtudp_shm.h", "ring.h", "segment.h", "ring_bench.h", "hist.h")
-SOURCES = ("ring.c", "segment.c", "ring_bench.c", "hist.c")
+HEADERS = ("rtudp_shm.h", "ring.h", "segment.h", "ring_bench.h", "hist.h", "readers.h")
+SOURCES = ("ring.c", "segment.c", "ring_bench.c", "hist.c", "readers.c")
 CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra"]
 
 _CDEF = re.compile(r"/\* BEGIN CDEF \*/(.*?)/\* END CDEF \*/", re.S)
