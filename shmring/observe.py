@@ -166,7 +166,8 @@ def pool_names() -> list[str]:
             head = b""
         if len(head) == hdr:
             h = ffi.cast("struct rtudp_segment_header *", ffi.from_buffer(head))
-            if h.magic == lib.RTUDP_SEG_MAGIC and h.kind != lib.RTUDP_SEG_CONTROL:
+            if (h.magic == lib.RTUDP_SEG_MAGIC and h.layout_version == lib.RTUDP_LAYOUT_VERSION
+                    and h.kind in (lib.RTUDP_SEG_RING, lib.RTUDP_SEG_CHANNEL)):
                 continue  # a valid segment of another kind: a ring, not a pool
         out.append(name)  # a pool, or something that claims the name: the caller reports it
     return out

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import select
-import shutil
 import signal
 import sys
 import termios
@@ -120,6 +119,8 @@ def _live(args: argparse.Namespace, collector: Collector, console: Console) -> i
     with _Keys() as keys, Live(console=console, screen=True, auto_refresh=False,
                                transient=True) as live:
         while True:
+            # the terminal's size now (not $COLUMNS, which may be stale): resizes are followed
+            console.size = os.get_terminal_size(sys.stdout.fileno())
             live.update(render_frame(collector.frame(), args.interval, live=True), refresh=True)
             if keys.wait_quit(args.interval):
                 return 0
@@ -130,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     collector = Collector(args.pool, args.filter)
     tty_out = sys.stdout.isatty()
-    width = shutil.get_terminal_size((PIPE_WIDTH, 50)).columns if tty_out else PIPE_WIDTH
-    console = Console(width=width, highlight=False)
+    console = Console(width=None if tty_out else PIPE_WIDTH, highlight=False)
 
     def on_term(signum: int, _frame: Any) -> None:
         raise SystemExit(128 + signum)

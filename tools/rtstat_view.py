@@ -40,8 +40,8 @@ def _workers(pool: dict[str, Any]) -> Table:
     return t
 
 
-_CHANNEL_COLUMNS = ("channel", "kind", "local -> remote", "rd", "TX pkt/s", "TX B/s", "RX pkt/s",
-                    "RX B/s", "imm", "late", "lat p50", "lat p99", "lat max", "RX p50", "RX p99",
+_CHANNEL_COLUMNS = ("channel", "kind", "local -> remote", "rd", "TX total", "TX pkt/s", "TX B/s",
+                    "RX total", "RX pkt/s", "RX B/s", "imm", "late", "lat p50", "lat p99", "lat max", "RX p50", "RX p99",
                     "drops", "overr", "unblk", "fill%")
 
 
@@ -65,8 +65,8 @@ def _channels(pool: dict[str, Any]) -> Table:
             return format_ns(iv[k]) if have else "…"
 
         t.add_row(ch["name"], f"{ch['kind']}/{ch['direction']}", route, str(ch["readers"]),
-                  rate("tx_pps"), rate("tx_bytes_per_s"), rate("rx_pps"),
-                  rate("rx_bytes_per_s"), rate("tx_immediate"), rate("tx_late"),
+                  str(ch["totals"]["tx_packets"]), rate("tx_pps"), rate("tx_bytes_per_s"),
+                  str(ch["totals"]["rx_packets"]), rate("rx_pps"), rate("rx_bytes_per_s"), rate("tx_immediate"), rate("tx_late"),
                   ns("lateness_p50_ns"), ns("lateness_p99_ns"), ns("lateness_max_ns"),
                   ns("rx_latency_p50_ns"), ns("rx_latency_p99_ns"), _num(ch["drops"]),
                   _num(ch["overruns"]), _num(ch["unblocked_claims"]),
