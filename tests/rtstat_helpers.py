@@ -14,7 +14,9 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.dirname(sys.executable)
@@ -42,6 +44,18 @@ class TrafficPool:
         self.proc.stdin.flush()
         return json.loads(self.proc.stdout.readline())
 
+    def wait_sent(self, n: int, timeout: float = 15.0) -> dict[str, Any]:
+        """stats() once at least ``n`` packets have left on tx."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.stats()
+            if st["tx"]["tx_lateness_count"] >= n:
+                return st
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {st['tx']['tx_lateness_count']} packets sent in "
+                                     f"{timeout} s")
+            time.sleep(0.05)
+
     def stop(self) -> None:
         """SIGTERM (a clean stop: the pool unlinks its segments), SIGKILL if it hangs."""
         if self.proc.poll() is None:
@@ -54,6 +68,16 @@ class TrafficPool:
         for f in (self.proc.stdin, self.proc.stdout):
             if f is not None:
                 f.close()
+
+
+@pytest.fixture
+def traffic(shm_name: str) -> Iterator[TrafficPool]:
+    """A :class:`TrafficPool` with a name the suite's leak check covers; stopped after."""
+    pool = TrafficPool(shm_name.replace(".", "_")[:24].rstrip("_-"))
+    try:
+        yield pool
+    finally:
+        pool.stop()
 
 
 class Tmux:

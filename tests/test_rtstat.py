@@ -13,21 +13,12 @@ import time
 
 import pytest
 
-from rtstat_helpers import RTSTAT, Tmux, TrafficPool, header, row
+from rtstat_helpers import RTSTAT, Tmux, TrafficPool, header, row, traffic  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not os.path.exists(RTSTAT),
                                 reason=f"rtstat is not installed beside {sys.executable}")
 needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None,
                                 reason="tmux is not installed (apt-get install tmux; .ci/run does)")
-
-
-@pytest.fixture
-def traffic(shm_name):
-    pool = TrafficPool(shm_name.replace(".", "_")[:24].rstrip("_-"))
-    try:
-        yield pool
-    finally:
-        pool.stop()
 
 
 @pytest.fixture
