@@ -167,3 +167,12 @@ def test_bad_parameters_name_the_value(tmp_path):
 
 def test_the_suite_itself_runs_on_the_plugin(rtudp_pool: rtudp.Pool) -> None:
     assert rtudp_pool.running and rtudp_pool.name.startswith(f"t{os.getpid()}_")
+
+
+def test_readme_example_passes(tmp_path):
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    start = readme.index("```python", readme.index("## Testing your code with rtudp"))
+    code = readme[start + len("```python"):readme.index("```", start + 1)]
+    (tmp_path / "test_readme.py").write_text(code)
+    out = _pytest(tmp_path)
+    assert out.returncode == 0 and "5 passed" in out.stdout, out.stdout + out.stderr
