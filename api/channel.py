@@ -18,13 +18,13 @@ from typing import Any, Callable, NamedTuple, Sequence
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring._ringbase import wait_for
 from rtudp.shmring.channel import ChannelSegment, parse_rx_record
-from rtudp.shmring.control import HEARTBEAT_STALE_NS, ControlSegment, channel_segment_name
+from rtudp.shmring.control import (HEARTBEAT_STALE_NS, ControlSegment, channel_segment_name,
+                                   pid_alive)
 from rtudp.shmring.errors import (BackPressureError, BadSegmentError, ChannelNotFoundError,
                                   PoolNotRunningError, SegmentNotFoundError)
 from rtudp.shmring.segment import shm_path, validate_name
 
 _DIRECTIONS = {0: "send-only", 1: "receive-only", 2: "full duplex"}
-_PERCENTILES = {50: "p50", 90: "p90", 99: "p99", 99.9: "p999"}
 
 
 class Packet(NamedTuple):
@@ -92,6 +92,8 @@ class Channel:
         # every commit into the TX ring also rings the worker's bell, in C
         self._tx._set_wake(int(ffi.cast("uintptr_t", self._bell)))
         self._can_send = self.direction != lib.RTUDP_DIR_RECV
+        # counted in the channel's "readers attached" (rtstat) while open
+        self._reader_slot = seg.claim_reader() if self.direction != lib.RTUDP_DIR_SEND else -1
 
     # ------------------------------------------------------------ attach
 
@@ -260,14 +262,9 @@ class Channel:
         if self._seg.closed:
             raise ValueError(f"channel {self.name!r} is closed")
         out: dict[str, Any] = dict(self._seg.counters())
-        for key, hist in (("tx_lateness", self._seg.tx_lateness()),
-                          ("rx_delay", self._seg.rx_delay())):
-            out[f"{key}_count"] = hist.count
-            out[f"{key}_min_ns"] = hist.min_ns
-            out[f"{key}_max_ns"] = hist.max_ns
-            out[f"{key}_mean_ns"] = hist.mean_ns
-            for p, v in hist.percentiles(tuple(_PERCENTILES)).items():
-                out[f"{key}_{_PERCENTILES[p]}_ns"] = v
+        out.update(self._seg.tx_lateness().stat_keys("tx_lateness"))
+        out.update(self._seg.rx_delay().stat_keys("rx_delay"))
+        out["readers_attached"] = sum(1 for p in self._seg.readers() if pid_alive(p))
         out["rx_lost"] = int(self._reader.lost)
         out["rx_lapped"] = int(self._reader.lapped)
         tx = self._tx.stats()
@@ -293,6 +290,7 @@ class Channel:
         also closes it in the pool (other processes' handles then get nothing more)."""
         if self._seg.closed:
             return
+        self._seg.release_reader(self._reader_slot)
         self._seg.close()
         self._control.close()
         if self._on_close is not None:

@@ -25,7 +25,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 2
+#define RTUDP_LAYOUT_VERSION 3                     /* 2: control rings; 3: tx_late, reader_pid[] */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -207,6 +207,8 @@ struct rtudp_hist {
 #define RTUDP_DIR_RECV 1
 #define RTUDP_DIR_BOTH 2
 
+#define RTUDP_READER_SLOTS 16                      /* reader_pid[] of a channel block */
+
 /* channel flags */
 #define RTUDP_CHAN_HW_TIMESTAMPS 1
 #define RTUDP_CHAN_MULTICAST 2
@@ -310,7 +312,8 @@ struct rtudp_channel_block {
     uint64_t tx_errors;                            /* sendmmsg failures (dropped after retries) */
     uint64_t tx_kernel_stamped;                    /* departures timed by a kernel TX stamp */
     uint64_t tx_requested;                         /* records taken from the TX ring */
-    uint8_t pad1[16];
+    uint64_t tx_late;                              /* deadline already past when taken (in tx_immediate) */
+    uint8_t pad1[8];
     /* line 4: RX counters, written by the worker */
     uint64_t rx_packets;
     uint64_t rx_bytes;
@@ -318,6 +321,11 @@ struct rtudp_channel_block {
     uint64_t rx_kernel_drops;                      /* SO_RXQ_OVFL */
     uint64_t rx_errors;
     uint8_t pad2[24];
+    /* line 5: readers attached.  Each reader claims a free slot with its pid (CAS 0 ->
+     * pid, or over the pid of a process that no longer exists) and clears it when it
+     * closes; the supervisor and the worker never touch it.  Readers beyond
+     * RTUDP_READER_SLOTS work but are not counted. */
+    uint32_t reader_pid[16];                       /* RTUDP_READER_SLOTS */
     /* lateness = departure - send_at_ns; rx delay = published - kernel RX stamp */
     struct rtudp_hist tx_lateness;
     struct rtudp_hist rx_delay;
@@ -377,6 +385,11 @@ _Static_assert(offsetof(struct rtudp_channel_block, tx_packets) == 3 * RTUDP_CAC
                "TX counters on their own line");
 _Static_assert(offsetof(struct rtudp_channel_block, rx_packets) == 4 * RTUDP_CACHE_LINE,
                "RX counters on their own line");
+_Static_assert(offsetof(struct rtudp_channel_block, reader_pid) == 5 * RTUDP_CACHE_LINE,
+               "reader slots on their own line");
+_Static_assert(sizeof(((struct rtudp_channel_block *)0)->reader_pid) ==
+                   RTUDP_READER_SLOTS * sizeof(uint32_t) &&
+               RTUDP_READER_SLOTS * sizeof(uint32_t) == RTUDP_CACHE_LINE, "reader_pid[] is a line");
 _Static_assert(sizeof(struct rtudp_rx_meta) == 56, "rx meta is 56 bytes");
 
 _Static_assert(sizeof(((struct rtudp_hist *)0)->buckets) == RTUDP_HIST_BUCKETS * sizeof(uint64_t),

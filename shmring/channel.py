@@ -9,6 +9,7 @@ followed by the datagram.
 """
 from __future__ import annotations
 
+import os
 import socket
 import struct
 from typing import Any, NamedTuple
@@ -148,9 +149,32 @@ class ChannelRxRing(SpanBroadcastRing):
 
 # ------------------------------------------------------------ the segment
 
-_COUNTERS = ("tx_packets", "tx_bytes", "tx_immediate", "tx_errors", "tx_kernel_stamped",
-             "tx_requested", "rx_packets", "rx_bytes", "rx_truncated", "rx_kernel_drops",
-             "rx_errors")
+#: the worker's counters in a channel block, in layout order
+COUNTERS = ("tx_packets", "tx_bytes", "tx_immediate", "tx_errors", "tx_kernel_stamped",
+            "tx_requested", "tx_late", "rx_packets", "rx_bytes", "rx_truncated",
+            "rx_kernel_drops", "rx_errors")
+
+
+def block_config(b: Any) -> dict[str, Any]:
+    """The configuration of a ``struct rtudp_channel_block *`` as a dict."""
+    return {
+        "name": ffi.string(b.name, ffi.sizeof(b.name)).decode("utf-8", "replace"),
+        "kind": int(b.kind), "direction": int(b.direction),
+        "local": sockaddr_to_tuple(b.local), "remote": sockaddr_to_tuple(b.remote),
+        "capacity": int(b.capacity_packets), "flags": int(b.flags),
+        "worker": int(b.worker), "max_datagram": int(b.max_datagram),
+    }
+
+
+def block_counters(b: Any) -> dict[str, int]:
+    """The worker's counters of a ``struct rtudp_channel_block *``, read without locks."""
+    return {k: int(getattr(b, k)) for k in COUNTERS}
+
+
+def block_readers(b: Any) -> list[int]:
+    """The pids in the block's reader slots (dead ones included: the caller judges)."""
+    return [p for p in (int(lib.rtudp_reader_pid(b, i)) for i in range(lib.RTUDP_READER_SLOTS))
+            if p]
 
 
 class ChannelSegment:
@@ -225,19 +249,25 @@ class ChannelSegment:
 
     def config(self) -> dict[str, Any]:
         """The configuration block as a dict."""
-        b = self.block
-        return {
-            "name": ffi.string(b.name, ffi.sizeof(b.name)).decode("utf-8", "replace"),
-            "kind": int(b.kind), "direction": int(b.direction),
-            "local": sockaddr_to_tuple(b.local), "remote": sockaddr_to_tuple(b.remote),
-            "capacity": int(b.capacity_packets), "flags": int(b.flags),
-            "worker": int(b.worker), "max_datagram": int(b.max_datagram),
-        }
+        return block_config(self.block)
 
     def counters(self) -> dict[str, int]:
         """The worker's counters, read without locks."""
-        b = self.block
-        return {k: int(getattr(b, k)) for k in _COUNTERS}
+        return block_counters(self.block)
+
+    def claim_reader(self) -> int:
+        """Count this process as a reader of the channel: its slot, or -1 when every
+        slot holds a live reader (the reader works, it is just not counted)."""
+        return int(lib.rtudp_reader_claim(self.block, os.getpid()))
+
+    def release_reader(self, slot: int) -> None:
+        """Give back a slot from :meth:`claim_reader` (no-op for -1)."""
+        if slot >= 0 and not self.segment.closed:
+            lib.rtudp_reader_release(self.block, slot, os.getpid())
+
+    def readers(self) -> list[int]:
+        """Pids of the readers attached (slots holding a pid; dead ones included)."""
+        return block_readers(self.block)
 
     def tx_lateness(self) -> Histogram:
         """A snapshot of the send-lateness histogram."""
@@ -268,6 +298,6 @@ class ChannelSegment:
         return f"<ChannelSegment {shm_path(self.name)}{' closed' if self.closed else ''}>"
 
 
-__all__ = ["ChannelSegment", "ChannelRxRing", "ChannelTxRing", "MAX_DATAGRAM", "RX_META",
+__all__ = ["COUNTERS", "ChannelSegment", "block_config", "block_counters", "block_readers", "ChannelRxRing", "ChannelTxRing", "MAX_DATAGRAM", "RX_META",
            "RxMeta", "build_rx_record", "fill_sockaddr", "parse_rx_record", "ring_capacities",
            "sockaddr_to_tuple"]

@@ -52,6 +52,19 @@ def channel_segment_name(pool: str, channel: str) -> str:
     return full
 
 
+def pid_alive(pid: int) -> bool:
+    """True if a process ``pid`` exists (a zombie counts; EPERM means it exists)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 def _cstr(arr: Any, size: int) -> str:
     """A NUL-terminated char array from shared memory, never read past ``size``."""
     raw = bytes(ffi.buffer(arr, size))
@@ -105,14 +118,15 @@ class ControlSegment:
             raise
 
     @classmethod
-    def open(cls, pool: str | None = None) -> "ControlSegment":
-        """Map and validate a running pool's control segment.
+    def open(cls, pool: str | None = None, writable: bool = True) -> "ControlSegment":
+        """Map and validate a running pool's control segment (``writable=False``:
+        read-only, for monitors).
 
         PoolNotRunningError if there is none; BadSegmentError if it is not valid.
         """
         pool = pool_name(pool)
         try:
-            seg = Segment.open(pool)
+            seg = Segment.open(pool, writable)
         except SegmentNotFoundError:
             raise PoolNotRunningError(f"pool {pool!r} is not running (no {shm_path(pool)})") \
                 from None
@@ -164,16 +178,7 @@ class ControlSegment:
 
     def supervisor_alive(self) -> bool:
         """True if the supervisor process exists and its heartbeat is fresh."""
-        pid = self.supervisor_pid
-        if pid <= 0:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return self.heartbeat_age_ns() < HEARTBEAT_STALE_NS
+        return pid_alive(self.supervisor_pid) and self.heartbeat_age_ns() < HEARTBEAT_STALE_NS
 
     # ---- workers
 
@@ -266,4 +271,4 @@ class ControlSegment:
 
 
 __all__ = ["ControlSegment", "DEFAULT_POOL", "HEARTBEAT_STALE_NS", "channel_segment_name",
-           "pool_name"]
+           "pid_alive", "pool_name"]

@@ -31,6 +31,8 @@ MAX_VALUE_NS: int = (1 << lib.RTUDP_HIST_MAX_BIT) - 1
 #: what :meth:`Histogram.percentiles` and :meth:`Histogram.to_dict` report by default
 DEFAULT_PERCENTILES: tuple[float, ...] = (50, 90, 99, 99.9)
 
+#: percentiles of :meth:`Histogram.stat_keys` and their key names
+_STAT_PCTS = {50: "p50", 90: "p90", 99: "p99", 99.9: "p999"}
 _CTYPE = "struct rtudp_hist *"
 _PTR = ffi.typeof(_CTYPE)
 _SIZE: int = ffi.sizeof("struct rtudp_hist")
@@ -247,6 +249,16 @@ class Histogram:
             "percentiles": {f"p{float(p):g}": v for p, v in self.percentiles(ps).items()},
             "buckets": [list(b) for b in self.buckets()],
         }
+
+    def stat_keys(self, prefix: str) -> dict[str, Any]:
+        """Flat keys as ``Channel.stats()`` reports them: ``<prefix>_count``, ``_min_ns``,
+        ``_max_ns``, ``_mean_ns``, ``_p50_ns``, ``_p90_ns``, ``_p99_ns``, ``_p999_ns``."""
+        out: dict[str, Any] = {f"{prefix}_count": self.count, f"{prefix}_min_ns": self.min_ns,
+                               f"{prefix}_max_ns": self.max_ns,
+                               f"{prefix}_mean_ns": self.mean_ns}
+        for p, v in self.percentiles(tuple(_STAT_PCTS)).items():
+            out[f"{prefix}_{_STAT_PCTS[p]}_ns"] = v
+        return out
 
     def summary(self) -> str:
         """One line: count, min, mean, default percentiles, max (and the odd counters)."""

@@ -80,11 +80,15 @@ class Segment:
         return cls(name, base, size, created=True)
 
     @classmethod
-    def open(cls, name: str) -> "Segment":
-        """Map an existing segment (its header is validated by the ring that uses it)."""
+    def open(cls, name: str, writable: bool = True) -> "Segment":
+        """Map an existing segment (its header is validated by the ring that uses it).
+
+        ``writable=False`` maps it read-only (monitors): a stray write faults instead
+        of changing what workers see.
+        """
         posix = shm_name(name)
         try:
-            shm = posix_ipc.SharedMemory(posix)
+            shm = posix_ipc.SharedMemory(posix, read_only=not writable)
         except posix_ipc.ExistentialError:
             raise SegmentNotFoundError(f"no segment {shm_path(name)}") from None
         except posix_ipc.PermissionsError as exc:
@@ -95,7 +99,7 @@ class Segment:
             if size < header:
                 raise BadSegmentError(f"segment {shm_path(name)}: {size} bytes, smaller than "
                                       f"its {header}-byte header")
-            base = lib.rtudp_map(shm.fd, size, 1)
+            base = lib.rtudp_map(shm.fd, size, 1 if writable else 0)
             if base == ffi.NULL:
                 raise OSError(ffi.errno, f"mmap of {shm_path(name)} failed: "
                               f"{os.strerror(ffi.errno)}")

@@ -22,15 +22,13 @@ WORKER = "real" if real_worker_built() or os.environ.get("RTUDP_TEST_WORKER") el
 SEQ = struct.Struct("<Q")
 
 
-@pytest.fixture
-def pool_name(shm_name):
-    return shm_name.replace(".", "_")[:30].rstrip("_-")
+# every pool here: the plugin's rtudp_pool (unique name, leak checks) with this worker
+pytestmark = pytest.mark.rtudp(worker=worker_argv())
 
 
 @pytest.fixture
-def pool(pool_name):
-    with rtudp.Pool(pool_name, worker=worker_argv()) as p:
-        yield p
+def pool(rtudp_pool):
+    return rtudp_pool
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import os
 import random
 import socket
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -18,18 +18,20 @@ IMPLS = ["socket", "emulated"]
 _counter = iter(range(1_000_000))
 
 
-@pytest.fixture(scope="module")
-def pool() -> Iterator[rtudp.Pool]:
-    """One worker pool for the socket endpoints of this module."""
-    with rtudp.Pool(name=f"compat{os.getpid()}", rt_priority=0) as p:
-        yield p
+# the plugin's fixtures: an isolated pool per test (leak-checked) and a seeded network
+pytestmark = pytest.mark.rtudp(rt_priority=0, impairment=Impairment(seed=7))
 
 
 @pytest.fixture
-def net() -> Iterator[EmulatedNetwork]:
-    network = EmulatedNetwork(Impairment(seed=7))
-    yield network
-    network.close()
+def pool(rtudp_pool: rtudp.Pool) -> rtudp.Pool:
+    """The worker pool for the socket endpoints."""
+    return rtudp_pool
+
+
+@pytest.fixture
+def net(rtudp_emulated_net: EmulatedNetwork) -> EmulatedNetwork:
+    """The emulated network for the emulated endpoints."""
+    return rtudp_emulated_net
 
 
 def _free_ports(n: int) -> list[int]:

@@ -244,9 +244,10 @@ def test_header_says_larger_than_file(shm_name, kind):
 def test_wrong_layout_version(shm_name, kind):
     good = template(kind, shm_name)
     off = ffi.offsetof(HDR_T, "layout_version")
-    assert get(good, off, 4) == lib.RTUDP_LAYOUT_VERSION
+    current = lib.RTUDP_LAYOUT_VERSION
+    assert get(good, off, 4) == current
     try:
-        for version in (0, lib.RTUDP_LAYOUT_VERSION - 1, lib.RTUDP_LAYOUT_VERSION + 1, 0xFFFFFFFF):
+        for version in (0, current - 1, current + 1, 0xFFFFFFFF):
             write_segment(shm_name, patch(good, off, 4, version))
             assert_bad(kind, shm_name, version)
     finally:

@@ -239,7 +239,7 @@ def run(args: argparse.Namespace, _rest: list[str] | None = None) -> int:
         import rtudp
         from rtudp.workers import RtPriorityWarning
 
-        from .pool_cli import kernel_policy, policy_text
+        from .procinfo import kernel_policy, policy_text
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RtPriorityWarning)

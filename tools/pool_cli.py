@@ -26,14 +26,12 @@ import time
 import warnings
 from typing import Any, Callable
 
+from .procinfo import fmt_age, kernel_policy, policy_text
+
 EXIT_ERROR = 1
 STOP_TIMEOUT_S = 10.0
 START_TIMEOUT_S = 30.0
 
-POLICIES = {
-    os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR",
-    getattr(os, "SCHED_BATCH", 3): "SCHED_BATCH", getattr(os, "SCHED_IDLE", 5): "SCHED_IDLE",
-}
 _DIRECTIONS = {0: "send", 1: "receive", 2: "duplex"}
 
 STATUS_HELP = (
@@ -127,48 +125,6 @@ def _gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def _fmt_age(ns: float) -> str:
-    s = ns / 1e9
-    if s < 0:
-        return "-"
-    if s < 1:
-        return f"{s * 1000:.0f} ms"
-    if s < 120:
-        return f"{s:.1f} s"
-    m, s = divmod(int(s), 60)
-    h, m = divmod(m, 60)
-    d, h = divmod(h, 24)
-    return f"{d}d{h:02d}h{m:02d}m" if d else (f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s")
-
-
-def kernel_policy(pid: int) -> tuple[int, int] | None:
-    """(policy, priority) of the weakest thread of ``pid`` as the kernel reports it."""
-    import psutil
-
-    try:
-        tids = [t.id for t in psutil.Process(pid).threads()]
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        tids = [pid]
-    seen = set()
-    for tid in tids:
-        try:
-            seen.add((os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority))
-        except (ProcessLookupError, PermissionError):
-            continue
-    if not seen:
-        return None
-    # the weakest thread is what the worker gets: SCHED_OTHER (0) < FIFO (1); lower prio
-    return min(seen, key=lambda pp: (pp[0] == os.SCHED_FIFO, pp[1]))
-
-
-def policy_text(pp: tuple[int, int] | None) -> str:
-    if pp is None:
-        return "?"
-    policy, prio = pp
-    name = POLICIES.get(policy, f"policy {policy}")
-    return f"{name} {prio}" if policy in (os.SCHED_FIFO, os.SCHED_RR) else name
 
 
 def _is_standalone(pid: int) -> bool:
@@ -448,15 +404,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             return EXIT_ERROR
         started = int(ctl.c.pool.started_ns)
         print(f"pool {name!r}: running")
-        print(f"  supervisor  pid {pid}, up {_fmt_age(now - started)}, heartbeat "
-              f"{_fmt_age(ctl.heartbeat_age_ns())} ago, "
+        print(f"  supervisor  pid {pid}, up {fmt_age(now - started)}, heartbeat "
+              f"{fmt_age(ctl.heartbeat_age_ns())} ago, "
               f"{'standalone' if _is_standalone(pid) else 'embedded in: ' + _cmdline(pid)}")
         workers = ctl.workers()
         print(f"  workers ({len(workers)}):")
         print(f"    {'#':>2} {'pid':>8} {'cpu':>4}  {'state':<9}{'policy (kernel)':<17}"
               f"{'restarts':>8}  {'heartbeat':>10}  channels")
         for w in workers:
-            hb = _fmt_age(now - w["heartbeat_ns"]) + " ago" if w["heartbeat_ns"] else "-"
+            hb = fmt_age(now - w["heartbeat_ns"]) + " ago" if w["heartbeat_ns"] else "-"
             print(f"    {w['index']:>2} {w['pid']:>8} {w['cpu']:>4}  {w['state']:<9}"
                   f"{policy_text(kernel_policy(w['pid'])):<17}{w['restarts']:>8}  {hb:>10}  "
                   f"{w['channels']}")
@@ -521,7 +477,7 @@ def cmd_list(_args: argparse.Namespace) -> int:
           f"{'CHANNELS':>8}")
     for name, state, info in pools:
         live = "live" if state == "running" else "stale"
-        up = _fmt_age(info["up_ns"]) if state == "running" else "-"
+        up = fmt_age(info["up_ns"]) if state == "running" else "-"
         pid = f"{info['pid']}" + ("" if state == "running" else "†")
         print(f"{name:<32} {live:<6} {pid:>10} {up:>10} {info['workers']:>7} "
               f"{info['channels']:>8}")

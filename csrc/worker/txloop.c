@@ -105,7 +105,7 @@ static void release(struct rtudp_chan *c)
 /* TX ring -> in-flight tracker + timer queue */
 static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
 {
-    uint64_t taken = 0, immediate = 0;
+    uint64_t taken = 0, immediate = 0, late = 0;
     for (int k = 0; k < READ_MAX; k++) {
         uint64_t before = c->cursor;
         struct rtudp_tx_record *rec;
@@ -130,6 +130,7 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
             /* 0 or past = send now, in submission order (a "now" must not jump ahead of
              * packets already late); lateness still counts from what the user asked */
             immediate++;
+            late += asked != 0;
             at = now;
         }
         struct rtudp_timer t = {.send_at_ns = at, .asked_ns = asked ? asked : at,
@@ -147,6 +148,8 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
         bump(&c->block->tx_requested, taken);
         if (immediate)
             bump(&c->block->tx_immediate, immediate);
+        if (late)
+            bump(&c->block->tx_late, late);
     }
     if (rtudp_inflight_empty(&c->inflight))
         release(c); /* the cursor may have stepped over padding only */

@@ -222,6 +222,7 @@ static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, tx_errors),
     FIELD(rtudp_channel_block, tx_kernel_stamped),
     FIELD(rtudp_channel_block, tx_requested),
+    FIELD(rtudp_channel_block, tx_late),
     FIELD(rtudp_channel_block, pad1),
     FIELD(rtudp_channel_block, rx_packets),
     FIELD(rtudp_channel_block, rx_bytes),
@@ -229,6 +230,7 @@ static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, rx_kernel_drops),
     FIELD(rtudp_channel_block, rx_errors),
     FIELD(rtudp_channel_block, pad2),
+    FIELD(rtudp_channel_block, reader_pid),
     FIELD(rtudp_channel_block, tx_lateness),
     FIELD(rtudp_channel_block, rx_delay),
 };

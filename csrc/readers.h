@@ -1,0 +1,24 @@
+/*
+ * readers.h - the "readers attached" slots of a channel block (reader_pid[]).
+ *
+ * A process that reads a channel claims a slot with its pid and clears it when it
+ * closes.  A process that dies without closing leaves its pid behind; the next
+ * claim takes such a slot over (kill(pid, 0) says ESRCH), and monitors count only
+ * slots whose pid exists.  Everything is one CAS on a 32-bit word: no locks, and
+ * the worker never looks at these slots.
+ */
+#ifndef RTUDP_READERS_H
+#define RTUDP_READERS_H
+
+#include "rtudp_shm.h"
+
+/* BEGIN CDEF */
+/* claim a slot for `pid`: its index, or -1 when every slot holds a live reader */
+int rtudp_reader_claim(struct rtudp_channel_block *b, uint32_t pid);
+/* clear slot `slot` if it still holds `pid`; 0 if it did, -1 otherwise */
+int rtudp_reader_release(struct rtudp_channel_block *b, int slot, uint32_t pid);
+/* the pid in slot `slot` (0 = free), read atomically; 0 for a slot out of range */
+uint32_t rtudp_reader_pid(const struct rtudp_channel_block *b, int slot);
+/* END CDEF */
+
+#endif /* RTUDP_READERS_H */

@@ -1,0 +1,177 @@
+"""Read-only snapshots of a pool for monitors (rtstat, metrics export, histogram export).
+
+Everything here maps segments read-only (a stray write faults instead of reaching a
+worker), takes no lock, validates every segment in C before reading it, copies
+what it needs into plain Python values and unmaps again at once.  A snapshot is a
+value: it never touches shared memory afterwards.
+
+A pool that disappears or a segment that fails validation raises
+:class:`PoolNotRunningError` / :class:`SegmentNotFoundError` /
+:class:`BadSegmentError`; a channel that cannot be read gives a
+:class:`ChannelSnapshot` with ``error`` set, so one bad channel does not hide the
+rest of its pool.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._native import ffi, lib
+from .channel import block_config, block_counters, block_readers
+from .control import (HEARTBEAT_STALE_NS, ControlSegment, channel_segment_name, pid_alive,
+                      pool_name)
+from .errors import BadSegmentError, SegmentNotFoundError
+from .hist import Histogram
+from .segment import PREFIX, Segment, check_message, shm_path
+
+SHM_DIR = "/dev/shm"
+KIND_NAMES = {lib.RTUDP_KIND_UDP: "udp", lib.RTUDP_KIND_RTP: "rtp",
+              lib.RTUDP_KIND_NETFLUX: "netflux", lib.RTUDP_KIND_UDT: "udt"}
+DIRECTION_NAMES = {lib.RTUDP_DIR_SEND: "send", lib.RTUDP_DIR_RECV: "recv",
+                   lib.RTUDP_DIR_BOTH: "both"}
+
+
+@dataclass
+class ChannelSnapshot:
+    """One channel as its segment said at ``taken_ns`` (CLOCK_MONOTONIC)."""
+
+    name: str
+    taken_ns: int = 0
+    error: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    tx_ring: dict[str, int] = field(default_factory=dict)
+    rx_ring: dict[str, int] = field(default_factory=dict)
+    reader_pids: list[int] = field(default_factory=list)
+    tx_lateness: Histogram = field(default_factory=Histogram)
+    rx_delay: Histogram = field(default_factory=Histogram)
+
+    @property
+    def readers_attached(self) -> int:
+        """Readers whose process still exists."""
+        return sum(1 for p in self.reader_pids if pid_alive(p))
+
+
+@dataclass
+class PoolSnapshot:
+    """A pool's control segment and every open channel at ``taken_ns``."""
+
+    name: str
+    taken_ns: int
+    supervisor_pid: int
+    started_ns: int
+    heartbeat_ns: int
+    workers: list[dict[str, Any]]
+    channels: list[ChannelSnapshot]
+
+    @property
+    def supervisor_alive(self) -> bool:
+        """The supervisor process exists and its heartbeat is fresh."""
+        return (pid_alive(self.supervisor_pid)
+                and self.taken_ns - self.heartbeat_ns < HEARTBEAT_STALE_NS)
+
+
+def _ring_stats(tx: Any, rx: Any) -> tuple[dict[str, int], dict[str, int]]:
+    t = ffi.cast("struct rtudp_mpsc_ring *", tx)
+    r = ffi.cast("struct rtudp_bcast_ring *", rx)
+    head, tail = int(t.head), int(t.tail)
+    cap = int(t.capacity)
+    tx_ring = {"capacity": cap, "used_bytes": max(0, min(cap, tail - head)),
+               "unblocked_claims": int(t.unblocked_claims), "full_events": int(t.full_events),
+               "corrupt_records": int(t.corrupt_records)}
+    rx_ring = {"capacity": int(r.capacity), "records_written": int(r.records_written),
+               "lapped_events": int(r.lapped_events), "records_lost": int(r.records_lost),
+               "corrupt_records": int(r.corrupt_records)}
+    return tx_ring, rx_ring
+
+
+def snapshot_channel(pool: str, channel: str) -> ChannelSnapshot:
+    """Map channel ``channel`` of ``pool`` read-only, validate it, copy it, unmap it.
+
+    SegmentNotFoundError if it does not exist, BadSegmentError if it is not valid.
+    """
+    full = channel_segment_name(pool, channel)
+    seg = Segment.open(full, writable=False)
+    try:
+        block = ffi.new("struct rtudp_channel_block **")
+        tx, rx = ffi.new("void **"), ffi.new("void **")
+        tx_avail, rx_avail = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+        check = ffi.new("struct rtudp_check *")
+        if lib.rtudp_channel_segment_validate(seg.base, seg.size, block, tx, tx_avail, rx,
+                                              rx_avail, check) != lib.RTUDP_OK:
+            raise BadSegmentError(f"channel segment {shm_path(full)}: {check_message(check)}")
+        b = block[0]
+        config = block_config(b)
+        if config["name"] != channel:
+            raise BadSegmentError(f"channel segment {shm_path(full)} names channel "
+                                  f"{config['name']!r}, not {channel!r}")
+        tx_ring, rx_ring = _ring_stats(tx[0], rx[0])
+        return ChannelSnapshot(
+            name=channel, taken_ns=time.monotonic_ns(), config=config,
+            counters=block_counters(b), tx_ring=tx_ring, rx_ring=rx_ring,
+            reader_pids=block_readers(b),
+            tx_lateness=Histogram.snapshot(ffi.addressof(b, "tx_lateness")),
+            rx_delay=Histogram.snapshot(ffi.addressof(b, "rx_delay")))
+    finally:
+        seg.close()
+
+
+def snapshot_pool(pool: str, channel_filter: Any = None) -> PoolSnapshot:
+    """Everything a monitor shows of ``pool``: supervisor, workers, channels.
+
+    ``channel_filter(name) -> bool`` picks channels (None: all).  PoolNotRunningError
+    if the pool has no control segment, BadSegmentError if it is not valid.
+    """
+    ctl = ControlSegment.open(pool_name(pool), writable=False)
+    try:
+        p = ctl.c.pool
+        snap = PoolSnapshot(name=ctl.pool, taken_ns=time.monotonic_ns(),
+                            supervisor_pid=ctl.supervisor_pid, started_ns=int(p.started_ns),
+                            heartbeat_ns=int(p.heartbeat_ns), workers=ctl.workers(),
+                            channels=[])
+        names = ctl.channel_names()
+    finally:
+        ctl.close()
+    for name in names:
+        if channel_filter is not None and not channel_filter(name):
+            continue
+        try:
+            snap.channels.append(snapshot_channel(snap.name, name))
+        except SegmentNotFoundError:
+            snap.channels.append(ChannelSnapshot(name, error="closed (segment gone)"))
+        except (BadSegmentError, ValueError, PermissionError) as exc:
+            snap.channels.append(ChannelSnapshot(name, error=f"unreadable: {exc}"))
+    return snap
+
+
+def pool_names() -> list[str]:
+    """Names of the pools with a control segment in /dev/shm (other ``rtudp.*`` segments,
+    such as standalone rings, are left out).  Takes no lock: never in a supervisor's way."""
+    try:
+        entries = sorted(os.listdir(SHM_DIR))
+    except FileNotFoundError:  # pragma: no cover
+        return []
+    out = []
+    hdr = ffi.sizeof("struct rtudp_segment_header")
+    for e in entries:
+        name = e[len(PREFIX):]
+        if not e.startswith(PREFIX) or not name or "." in name:
+            continue
+        try:
+            with open(os.path.join(SHM_DIR, e), "rb") as f:
+                head = f.read(hdr)
+        except OSError:
+            head = b""
+        if len(head) == hdr:
+            h = ffi.cast("struct rtudp_segment_header *", ffi.from_buffer(head))
+            if (h.magic == lib.RTUDP_SEG_MAGIC and h.layout_version == lib.RTUDP_LAYOUT_VERSION
+                    and h.kind in (lib.RTUDP_SEG_RING, lib.RTUDP_SEG_CHANNEL)):
+                continue  # a valid segment of another kind: a ring, not a pool
+        out.append(name)  # a pool, or something that claims the name: the caller reports it
+    return out
+
+
+__all__ = ["ChannelSnapshot", "DIRECTION_NAMES", "KIND_NAMES", "PoolSnapshot", "pid_alive",
+           "pool_names", "snapshot_channel", "snapshot_pool"]

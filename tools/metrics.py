@@ -1,0 +1,241 @@
+"""``rtudp metrics``: every pool's counters and latency histograms for Prometheus.
+
+``--serve HOST:PORT`` serves the text exposition format on ``/metrics``;
+``--textfile PATH`` writes it for node_exporter's textfile collector (atomically:
+a temporary file renamed over PATH, so the collector never reads half a file),
+once or every ``--interval`` seconds.
+
+The exposition format comes from ``prometheus_client`` (the Prometheus project's
+own client library: it escapes label values, appends ``_total`` to counters and
+writes ``_bucket``/``_sum``/``_count`` with cumulative ``le`` buckets and
+``+Inf``, and its ``write_to_textfile`` does the atomic rename), so this module
+only maps rtudp's snapshots (rtudp.shmring.observe, read-only and lock-free) onto
+metric families.  Latencies are in seconds, as Prometheus expects.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Iterator
+
+from prometheus_client import CollectorRegistry, start_http_server, write_to_textfile
+from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
+                                    HistogramMetricFamily, Metric)
+from prometheus_client.registry import Collector
+
+from rtudp.shmring.channel import COUNTERS
+from rtudp.shmring.errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
+from rtudp.shmring.hist import Histogram
+from rtudp.shmring.observe import PoolSnapshot, pool_names, snapshot_pool
+
+#: histogram bucket bounds (seconds): 1 us .. 60 s, 1-2-5 steps
+BOUNDS_S = (1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2,
+            2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 60.0)
+_CH = ["pool", "channel"]
+_RING_COUNTERS = (("tx_ring", "full_events", "tx_full_events",
+                   "TX queue full: a send was refused (back-pressure)"),
+                  ("tx_ring", "unblocked_claims", "unblocked_claims",
+                   "claims of dead producers turned into padding"),
+                  ("rx_ring", "records_lost", "rx_overruns",
+                   "records readers lost by falling a ring behind"))
+
+
+def cumulative_buckets(h: Histogram) -> list[tuple[str, float]]:
+    """Prometheus ``le`` buckets of ``h``: cumulative counts, last ``+Inf`` = count.
+
+    A value of rtudp's bucket [lower, upper] counts under the first bound >= upper,
+    so a bucket never claims a value above its bound (it may place one a bucket
+    late: ~0.8 % at most).
+    """
+    counts = [0] * len(BOUNDS_S)
+    for _lower, upper, n in h.buckets():
+        for i, bound in enumerate(BOUNDS_S):
+            if upper <= bound * 1e9:
+                counts[i] += n
+                break
+    out, total = [], 0
+    for bound, n in zip(BOUNDS_S, counts):
+        total += n
+        out.append((repr(bound), float(total)))
+    out.append(("+Inf", float(h.count)))
+    return out
+
+
+class RtudpCollector(Collector):
+    """Reads the pools at every scrape (``pool`` None: every pool on the machine)."""
+
+    def __init__(self, pool: str | None = None) -> None:
+        self.pool = pool
+
+    def _snapshots(self) -> Iterator[tuple[str, PoolSnapshot | None]]:
+        names = pool_names() if self.pool is None else [self.pool]
+        for name in names:
+            try:
+                yield name, snapshot_pool(name)
+            except (PoolNotRunningError, SegmentNotFoundError):
+                continue  # gone meanwhile (or never there): nothing to report
+            except (BadSegmentError, ValueError, PermissionError):
+                yield name, None
+
+    def collect(self) -> Iterator[Metric]:
+        """The metric families, from fresh snapshots."""
+        up = GaugeMetricFamily("rtudp_pool_up", "1 if the pool's supervisor is alive, 0 if "
+                               "stale or unreadable", labels=["pool"])
+        uptime = GaugeMetricFamily("rtudp_pool_uptime_seconds", "time since the pool started",
+                                   labels=["pool"])
+        wk = ["pool", "worker", "cpu"]
+        restarts = CounterMetricFamily("rtudp_worker_restarts", "worker restarts", labels=wk)
+        loops = CounterMetricFamily("rtudp_worker_loops", "worker main loop iterations",
+                                    labels=wk)
+        sleeps = CounterMetricFamily("rtudp_worker_sleeps", "times the worker parked",
+                                     labels=wk)
+        beat = GaugeMetricFamily("rtudp_worker_heartbeat_age_seconds",
+                                 "time since the worker's last heartbeat", labels=wk)
+        counters = {k: CounterMetricFamily(f"rtudp_channel_{k}", f"channel counter {k}",
+                                           labels=_CH) for k in COUNTERS}
+        ring = {k: CounterMetricFamily(f"rtudp_channel_{name}", doc, labels=_CH)
+                for _r, k, name, doc in _RING_COUNTERS}
+        readers = GaugeMetricFamily("rtudp_channel_readers", "readers attached", labels=_CH)
+        fill = GaugeMetricFamily("rtudp_channel_tx_fill_ratio", "TX ring fill (0..1)",
+                                 labels=_CH)
+        hists = {"tx_lateness": HistogramMetricFamily(
+                     "rtudp_channel_tx_lateness_seconds",
+                     "send lateness: departure - deadline", labels=_CH),
+                 "rx_delay": HistogramMetricFamily(
+                     "rtudp_channel_rx_delay_seconds",
+                     "receive delay: published to readers - kernel RX stamp", labels=_CH)}
+        for name, snap in self._snapshots():
+            if snap is None:
+                up.add_metric([name], 0)
+                continue
+            up.add_metric([name], 1 if snap.supervisor_alive else 0)
+            uptime.add_metric([name], (snap.taken_ns - snap.started_ns) / 1e9)
+            for w in snap.workers:
+                lw = [name, str(w["index"]), str(w["cpu"])]
+                restarts.add_metric(lw, w["restarts"])
+                loops.add_metric(lw, w["loops"])
+                sleeps.add_metric(lw, w["sleeps"])
+                if w["heartbeat_ns"]:
+                    beat.add_metric(lw, (snap.taken_ns - w["heartbeat_ns"]) / 1e9)
+            for ch in snap.channels:
+                if ch.error is not None:
+                    continue
+                lc = [name, ch.name]
+                for k in COUNTERS:
+                    counters[k].add_metric(lc, ch.counters[k])
+                for where, k, _n, _d in _RING_COUNTERS:
+                    ring[k].add_metric(lc, getattr(ch, where)[k])
+                readers.add_metric(lc, ch.readers_attached)
+                cap = ch.tx_ring["capacity"]
+                fill.add_metric(lc, ch.tx_ring["used_bytes"] / cap if cap else 0.0)
+                for key, h in (("tx_lateness", ch.tx_lateness), ("rx_delay", ch.rx_delay)):
+                    hists[key].add_metric(lc, cumulative_buckets(h), sum_value=h.sum_ns / 1e9)
+        yield from (up, uptime, restarts, loops, sleeps, beat, *counters.values(),
+                    *ring.values(), readers, fill, *hists.values())
+
+
+def registry_for(pool: str | None) -> CollectorRegistry:
+    """A registry holding only rtudp's metrics."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(RtudpCollector(pool))
+    return reg
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[::1]:PORT`` or ``:PORT`` (all addresses)."""
+    host, sep, port_s = text.rpartition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"invalid --serve address {text!r}: use HOST:PORT")
+    host = host.strip("[]") or "0.0.0.0"
+    try:
+        port = int(port_s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {port_s!r} in --serve {text!r}") \
+            from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} in --serve {text!r} is out of 0..65535")
+    return host, port
+
+
+def _serve(reg: CollectorRegistry, host: str, port: int) -> int:
+    stop = threading.Event()
+    try:
+        server, thread = start_http_server(port, addr=host, registry=reg)
+    except OSError as exc:
+        print(f"rtudp metrics: error: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"serving Prometheus metrics on http://{host}:{server.server_port}/metrics "
+          f"(Ctrl-C stops)", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+    return 0
+
+
+def _textfile(reg: CollectorRegistry, path: str, interval: float | None) -> int:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        print(f"rtudp metrics: error: --textfile {path!r}: folder {folder!r} does not exist",
+              file=sys.stderr)
+        return 1
+    try:
+        while True:
+            write_to_textfile(path, reg)
+            if interval is None:
+                return 0
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _interval(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid interval {text!r}: seconds") from None
+    if not 0.1 <= v <= 86400:
+        raise argparse.ArgumentTypeError(f"interval {text!r} out of range 0.1..86400 s")
+    return v
+
+
+def add_parser(sub: Any) -> None:
+    """``rtudp metrics`` on the CLI's subparsers."""
+    from .pool_cli import parse_pool_name
+
+    p = sub.add_parser("metrics", help="export pool metrics for Prometheus",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("--pool", type=parse_pool_name, help="only this pool (default: all)")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--serve", type=parse_listen, metavar="HOST:PORT",
+                     help="serve /metrics over HTTP (PORT 0: any free port, printed)")
+    out.add_argument("--textfile", metavar="PATH",
+                     help="write the metrics to PATH (atomically) for node_exporter")
+    p.add_argument("--interval", type=_interval, metavar="S",
+                   help="with --textfile: rewrite every S seconds (default: once)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, _rest: list[str]) -> int:
+    """Run ``rtudp metrics``."""
+    reg = registry_for(args.pool)
+    if args.serve is not None:
+        if args.interval is not None:
+            print("rtudp metrics: error: --interval goes with --textfile (a scrape reads "
+                  "the pools when it comes)", file=sys.stderr)
+            return 2
+        return _serve(reg, *args.serve)
+    return _textfile(reg, args.textfile, args.interval)
+
+
+__all__ = ["BOUNDS_S", "RtudpCollector", "add_parser", "cumulative_buckets", "parse_listen",
+           "registry_for", "run"]

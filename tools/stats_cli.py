@@ -1,0 +1,127 @@
+"""``rtudp stats CHANNEL``: a channel's counters and latency histograms, read-only.
+
+Without ``--hdr`` it prints the counters and both histograms (``--json``: the keys
+of ``Channel.stats()`` that the pool keeps).  ``--hdr FILE`` exports one histogram
+(``--hist``, default tx_lateness) in HdrHistogram's formats (tools/hdr_export.py):
+a ``.hlog`` interval log (``--every S --count N``: N intervals S seconds apart,
+each what was recorded during it; default one interval since the pool started),
+any other name the ``.hgrm`` percentile distribution of everything so far.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from rtudp.shmring.errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
+from rtudp.shmring.observe import ChannelSnapshot, snapshot_channel, snapshot_pool
+
+from .hdr_export import write_hgrm, write_hlog
+
+HISTS = ("tx_lateness", "rx_delay")
+
+
+def _err(msg: str) -> int:
+    print(f"rtudp stats: error: {msg}", file=sys.stderr)
+    return 1
+
+
+def _positive(kind: type, what: str) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}") from None
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"{what} must be > 0, got {text!r}")
+        return v
+    return parse
+
+
+def add_parser(sub: Any) -> None:
+    """``rtudp stats`` on the CLI's subparsers."""
+    from .pool_cli import default_pool, parse_pool_name
+
+    p = sub.add_parser("stats", help="a channel's counters and histograms (HdrHistogram "
+                       "export with --hdr)", description=__doc__.split("\n\n")[0])
+    p.add_argument("channel", help="channel name")
+    p.add_argument("--pool", type=parse_pool_name, default=default_pool(),
+                   help="pool name (default: $RTUDP_POOL or 'default')")
+    p.add_argument("--json", action="store_true", help="print the stats as JSON")
+    p.add_argument("--hdr", metavar="FILE",
+                   help="write a histogram: FILE.hlog = interval log, else .hgrm percentiles")
+    p.add_argument("--hist", choices=HISTS, default="tx_lateness",
+                   help="which histogram --hdr writes (default tx_lateness)")
+    p.add_argument("--every", type=_positive(float, "--every seconds"), metavar="S",
+                   help="with a .hlog: one interval every S seconds")
+    p.add_argument("--count", type=_positive(int, "--count"), default=1, metavar="N",
+                   help="with --every: how many intervals (default 1)")
+    p.set_defaults(func=run)
+
+
+def channel_stats(ch: ChannelSnapshot) -> dict[str, Any]:
+    """What the pool keeps of ``Channel.stats()`` (not a reader's own losses)."""
+    out: dict[str, Any] = dict(ch.counters)
+    out.update(ch.tx_lateness.stat_keys("tx_lateness"))
+    out.update(ch.rx_delay.stat_keys("rx_delay"))
+    out["readers_attached"] = ch.readers_attached
+    out["tx_full_events"] = ch.tx_ring["full_events"]
+    return out
+
+
+def _export(args: argparse.Namespace, first: ChannelSnapshot) -> int:
+    if not args.hdr.endswith(".hlog"):
+        if args.every is not None:
+            return _err("--every makes an interval log: give --hdr a FILE ending in .hlog")
+        with open(args.hdr, "wb") as f:
+            write_hgrm(f, getattr(first, args.hist))
+        return 0
+    started = snapshot_pool(args.pool).started_ns
+    intervals = []
+    if args.every is None:
+        intervals.append((started, first.taken_ns, getattr(first, args.hist)))
+    else:
+        prev = first
+        for _ in range(args.count):
+            time.sleep(args.every)
+            cur = snapshot_channel(args.pool, args.channel)
+            intervals.append((prev.taken_ns, cur.taken_ns,
+                              getattr(cur, args.hist) - getattr(prev, args.hist)))
+            prev = cur
+        started = first.taken_ns
+    with open(args.hdr, "w") as f:
+        write_hlog(f, intervals, f"rtudp {args.hist} of channel {args.channel!r} in pool "
+                                 f"{args.pool!r} (values in ns)", started)
+    return 0
+
+
+def run(args: argparse.Namespace, _rest: list[str]) -> int:
+    """Run ``rtudp stats``."""
+    try:
+        ch = snapshot_channel(args.pool, args.channel)
+    except SegmentNotFoundError:
+        return _err(f"no channel {args.channel!r} in pool {args.pool!r}")
+    except (BadSegmentError, PoolNotRunningError, PermissionError, ValueError) as exc:
+        return _err(str(exc))
+    try:
+        if args.hdr is not None:
+            return _export(args, ch)
+    except OSError as exc:
+        return _err(f"cannot write --hdr {args.hdr!r}: {exc}")
+    except (SegmentNotFoundError, PoolNotRunningError):
+        return _err(f"channel {args.channel!r} of pool {args.pool!r} went away")
+    stats = channel_stats(ch)
+    if args.json:
+        print(json.dumps(stats))
+        return 0
+    for k, v in ch.counters.items():
+        print(f"{k:<22} {v}")
+    print(f"{'readers_attached':<22} {stats['readers_attached']}")
+    for name in HISTS:
+        print(f"\n{name}:\n{getattr(ch, name).text_histogram()}")
+    return 0
+
+
+__all__ = ["add_parser", "channel_stats", "run"]
