@@ -246,24 +246,25 @@ def test_closed_channel(pool):
 
 
 @pytest.mark.parametrize("budget", [0.0, 0.5])
-def test_spin_budget_bounds_the_busy_wait(pool_name, budget):
+def test_spin_budget_bounds_the_busy_wait(request, budget):
     """The worker spins before deadlines only within its pool's spin budget: with none
     it never spins (and still sends everything, sleeping to each deadline)."""
     if WORKER == "fake":
         pytest.skip("the Python fake worker does not spin; needs the real rtudp-worker")
-    with rtudp.Pool(pool_name, spin_budget=budget, worker=worker_argv()) as pool:
-        a = pool.open_channel("a", local=("127.0.0.1", 0), cpu=pool.cpus[0])
-        b = pool.open_channel("b", local=("127.0.0.1", 0), remote=a.local, cpu=pool.cpus[-1])
-        before = pool.workers()[b.worker]["spin_ns"]
-        t0 = time.monotonic_ns() + 20_000_000
-        for i in range(200):
-            b.send(SEQ.pack(i), at_ns=t0 + i * 200_000)
-        got = [SEQ.unpack_from(a.recv(timeout=10).data)[0] for _ in range(200)]
-        assert got == list(range(200))
-        time.sleep(0.5)  # the worker publishes its spin total with its heartbeat
-        spun = pool.workers()[b.worker]["spin_ns"] - before
-        window_s = 200 * 200_000 / 1e9 + 0.02
-        if budget == 0:
-            assert spun == 0
-        else:  # it did spin, and never past its budget (+ one window of slack)
-            assert 0 < spun <= (window_s + 0.52) * budget * 1e9
+    request.applymarker(pytest.mark.rtudp(spin_budget=budget))
+    pool = request.getfixturevalue("rtudp_pool")
+    a = pool.open_channel("a", local=("127.0.0.1", 0), cpu=pool.cpus[0])
+    b = pool.open_channel("b", local=("127.0.0.1", 0), remote=a.local, cpu=pool.cpus[-1])
+    before = pool.workers()[b.worker]["spin_ns"]
+    t0 = time.monotonic_ns() + 20_000_000
+    for i in range(200):
+        b.send(SEQ.pack(i), at_ns=t0 + i * 200_000)
+    got = [SEQ.unpack_from(a.recv(timeout=10).data)[0] for _ in range(200)]
+    assert got == list(range(200))
+    time.sleep(0.5)  # the worker publishes its spin total with its heartbeat
+    spun = pool.workers()[b.worker]["spin_ns"] - before
+    window_s = 200 * 200_000 / 1e9 + 0.02
+    if budget == 0:
+        assert spun == 0
+    else:  # it did spin, and never past its budget (+ one window of slack)
+        assert 0 < spun <= (window_s + 0.52) * budget * 1e9
