@@ -24,6 +24,7 @@ void rtudp_spin_init(struct rtudp_spin *s, int64_t start_ns, int64_t min_ns, int
     s->budget_ns = budget_ns > 0 ? budget_ns : 0;
     s->window_ns = window_ns > 0 ? window_ns : 1;
     s->window_start = now;
+    s->window_cpu = -1; /* not known yet: the first rtudp_spin_room starts a window */
 }
 
 /* nearest-rank percentile of the samples (at most RTUDP_SPIN_SAMPLES: a copy and an
@@ -64,13 +65,18 @@ void rtudp_spin_wake(struct rtudp_spin *s, int64_t late_ns)
     }
 }
 
-int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now)
+int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now, int64_t cpu_now)
 {
-    if (now - s->window_start >= s->window_ns || now < s->window_start) {
+    if (now - s->window_start >= s->window_ns || now < s->window_start || s->window_cpu < 0 ||
+        cpu_now < s->window_cpu) {
         s->window_start = now;
         s->window_spent = 0;
+        s->window_cpu = cpu_now;
     }
     int64_t room = s->budget_ns - s->window_spent;
+    int64_t cpu_room = s->window_ns / 1000 * RTUDP_SPIN_CPU_CAP_PERMILLE - (cpu_now - s->window_cpu);
+    if (cpu_room < room)
+        room = cpu_room;
     return room > 0 ? room : 0;
 }
 

@@ -8,7 +8,10 @@
  * 10 % of each second): a SCHED_FIFO thread that spins past the kernel's RT
  * throttle is stopped for tens of ms, far worse than a late wake, and on a small
  * machine it starves everything else.  Once the budget is spent the thread sleeps
- * to the deadline itself until the next window.
+ * to the deadline itself until the next window.  The RT throttle counts all the
+ * worker's CPU time, sends and the loopback delivery they carry included, not only
+ * the spinning: so spinning also stops while the worker's CPU time in the window
+ * passes RTUDP_SPIN_CPU_CAP_PERMILLE of it, whatever budget is left.
  *
  * Pure bookkeeping (no clock reads, no shared memory): the caller passes times in.
  */
@@ -29,6 +32,9 @@
 /* the budget is per window this long: short, so a spent budget costs precision for a
  * few ms, not for the rest of a second */
 #define RTUDP_SPIN_WINDOW_NS 20000000LL
+/* no spinning once the worker used this share of the window's CPU time (the throttle
+ * stops SCHED_FIFO threads at 95 %) */
+#define RTUDP_SPIN_CPU_CAP_PERMILLE 850
 
 struct rtudp_spin {
     int64_t margin_ns;      /* park until deadline - margin_ns */
@@ -38,6 +44,7 @@ struct rtudp_spin {
     int64_t window_ns;
     int64_t window_start;
     int64_t window_spent;
+    int64_t window_cpu;     /* the worker's CPU time when the window started; -1 = none yet */
     uint64_t total_ns;      /* all spinning ever (workers[].spin_ns) */
     uint64_t over_budget;   /* times a spin was refused for lack of budget */
     int64_t samples[RTUDP_SPIN_SAMPLES];
@@ -50,8 +57,10 @@ void rtudp_spin_init(struct rtudp_spin *s, int64_t start_ns, int64_t min_ns, int
                      int64_t budget_ns, int64_t window_ns, int64_t now);
 /* a timed park ended late_ns after the time it asked for (< 0 counts as 0) */
 void rtudp_spin_wake(struct rtudp_spin *s, int64_t late_ns);
-/* spin nanoseconds still allowed in the current window (starts a new one if due) */
-int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now);
+/* spin nanoseconds still allowed in the current window (starts a new one if due):
+ * the budget left, and no more than the CPU cap leaves; cpu_now is the worker's
+ * CPU time (CLOCK_PROCESS_CPUTIME_ID) */
+int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now, int64_t cpu_now);
 /* ns were spent spinning */
 void rtudp_spin_used(struct rtudp_spin *s, int64_t ns);
 

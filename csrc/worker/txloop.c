@@ -258,6 +258,14 @@ static void send_due(struct rtudp_worker *w, int64_t now)
     }
 }
 
+/* this process's CPU time (both threads: the RT throttle counts them together) */
+static int64_t process_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* spin to `until` (a deadline within the margin); stops early if a record comes */
 static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until)
 {
@@ -315,7 +323,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
         if (target <= now)
             continue;
         int64_t margin = w->spin.margin_ns;
-        int64_t room = rtudp_spin_room(&w->spin, now);
+        int64_t room = rtudp_spin_room(&w->spin, now, process_cpu_ns());
         /* spin only if the whole spin fits the budget; else sleep to the deadline */
         int spin_ok = room >= margin;
         if (!spin_ok && target - now <= margin)
