@@ -7,6 +7,7 @@ skip and say why.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -91,7 +92,6 @@ def netns():
 
 
 def run_in(netns: str, family: str, loop: bool) -> dict:
-    import json
     pool = new_shm_name("mcp").replace(".", "_")[:30].rstrip("_-")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])}

@@ -3,13 +3,13 @@ through its jitter buffer give the same ordered output, and the cases where it i
 from __future__ import annotations
 
 import importlib.util
-import random
 import sys
 
 import pytest
 from rtp_helpers import rtp_packet, summarize
 
 from rtudp import rtp
+from rtudp.tools.bench_rtp import shuffle_in_windows
 
 if importlib.util.find_spec("rtpsynth") is None:
     REASON = "rtpsynth is not installed (pip install 'rtudp[test]'): interop not checked"
@@ -22,18 +22,7 @@ from rtpsynth.RtpSynth import RtpSynth as TheirSynth  # noqa: E402
 
 def scenario(pkts: list[bytes], seed: int, loss: float, dup: float) -> list[bytes]:
     """Shuffle in windows of 10, drop `loss` and duplicate `dup` of the packets."""
-    rng = random.Random(seed)
-    out: list[bytes] = []
-    for w in range(0, len(pkts), 10):
-        win = pkts[w:w + 10]
-        rng.shuffle(win)
-        for p in win:
-            if rng.random() < loss:
-                continue
-            out.append(p)
-            if rng.random() < dup:
-                out.append(p)
-    return out
+    return shuffle_in_windows(pkts, seed, loss, dup)
 
 
 def run(jb, pkts: list[bytes]) -> list[tuple]:

@@ -50,16 +50,20 @@ def _best_rate(fn: Callable[[], int], runs: int) -> float:
     return best
 
 
-def _shuffled(pkts: list[bytes], seed: int = 1) -> list[bytes]:
-    """Shuffle in windows of 10, duplicating 10 % of the packets."""
+def shuffle_in_windows(pkts: list[bytes], seed: int = 1, loss: float = 0.0,
+                       dup: float = 0.1) -> list[bytes]:
+    """Shuffle in windows of 10, drop a share ``loss`` and duplicate a share ``dup`` of
+    the packets (seeded): the jitter buffers' shuffled case, and the interop tests'."""
     rng = random.Random(seed)
     out: list[bytes] = []
     for w in range(0, len(pkts), 10):
         win = pkts[w:w + 10]
         rng.shuffle(win)
         for p in win:
+            if loss and rng.random() < loss:
+                continue
             out.append(p)
-            if rng.random() < 0.1:
+            if rng.random() < dup:
                 out.append(p)
     return out
 
@@ -134,7 +138,7 @@ def measure(quick: bool) -> dict[str, Any]:
     s = rtp.RtpSynth(8000, 20)
     jn = n // 2
     in_order = [s.next_pkt(160, 0) for _ in range(jn)]
-    shuffled = _shuffled(in_order)
+    shuffled = shuffle_in_windows(in_order)
     figures["jbuf_ours_inorder"] = _best_rate(_jbuf_case(rtp.RtpJBuf, in_order), runs)
     figures["jbuf_ours_shuffled"] = _best_rate(_jbuf_case(rtp.RtpJBuf, shuffled), runs)
     if have_theirs:
