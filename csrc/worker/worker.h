@@ -102,6 +102,8 @@ struct rtudp_worker {
     struct rtudp_timerq tq;
     struct rtudp_spin spin;
     int spin_budget_permille;       /* --spin-budget: share of a CPU the TX thread may spin */
+    int64_t cpu_read_at;            /* when the process CPU time was last read (0 = never) */
+    int64_t cpu_at_read;            /* what it was then */
     int64_t backoff_until;          /* EAGAIN: no sends before this */
     int64_t next_tick;              /* heartbeat and liveness checks */
     int exiting;
