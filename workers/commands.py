@@ -13,7 +13,7 @@ same exception type for the errors it knows (ValueError, TypeError, the rtudp
 errors), RtUdpError otherwise.
 
 Everything read from the rings is checked: a request that is not valid JSON of that
-shape gets an error reply (when it has an id) and is counted, never a crash.
+shape gets an error reply (when it has an id) and a logged warning, never a crash.
 """
 from __future__ import annotations
 
@@ -124,14 +124,12 @@ class CommandServer:
         self.handlers = handlers
         self.idle = idle
         self.idle_s = idle_s
-        self.bad_requests = 0
 
     def handle(self, raw: bytes) -> bytes | None:
         """The reply to one request (None for garbage without an id: nobody to answer)."""
         try:
             req = parse_request(raw)
         except CommandError as exc:
-            self.bad_requests += 1
             log.warning("pool %r: bad command request: %s", self.control.pool, exc)
             rid = _request_id(raw)
             return None if rid is None else _reply(rid, error=exc)
