@@ -1,6 +1,7 @@
 """Only what pyproject.toml cannot say: the cffi extension and the worker executable."""
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 
@@ -15,6 +16,9 @@ WORKER_SOURCES = [
     "csrc/worker/main.c", "csrc/worker/control.c", "csrc/worker/sched.c",
     "csrc/worker/channels.c", "csrc/worker/txloop.c", "csrc/worker/txstamp.c",
     "csrc/worker/rxloop.c", "csrc/worker/spin.c",
+    # the channel kinds, and the RTP library the rtp kind uses
+    *sorted(glob.glob("csrc/proto/*.c")),
+    *sorted(f for f in glob.glob("csrc/rtp/*.c") if not f.endswith(("pyrtp.c", "rtp_bench.c"))),
 ]
 WORKER_INCLUDES = ["csrc", "csrc/worker"]
 WORKER_CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread"]

@@ -24,6 +24,8 @@ from rtudp.shmring.errors import (BackPressureError, BadSegmentError, ChannelNot
                                   PoolNotRunningError, SegmentNotFoundError)
 from rtudp.shmring.segment import shm_path, validate_name
 
+from .handles import check_kind
+
 _DIRECTIONS = {0: "send-only", 1: "receive-only", 2: "full duplex"}
 
 
@@ -77,6 +79,7 @@ class Channel:
         if cfg["name"] != name:
             raise BadSegmentError(f"channel segment {shm_path(seg.name)} names channel "
                                   f"{cfg['name']!r}, not {name!r}")
+        check_kind(name, pool, cfg["kind"], lib.RTUDP_KIND_UDP, "rtudp.Channel")
         self.worker: int = cfg["worker"]
         self._bell = control.bell(self.worker)  # checked against the worker table
         self.direction: int = cfg["direction"]

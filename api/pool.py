@@ -1,22 +1,25 @@
 """``rtudp.Pool``: the supervisor of :mod:`rtudp.workers`, handing out :class:`Channel` objects."""
 from __future__ import annotations
 
+from typing import Any
+
 from rtudp.shmring.control import ControlSegment
 from rtudp.workers.supervisor import Pool as _SupervisorPool
 
 from .channel import Channel
+from .handles import handle_for
 
 
 class Pool(_SupervisorPool):
     """A pool of pinned real-time workers (see :class:`rtudp.workers.supervisor.Pool`).
 
-    ``pool.open_channel(...)`` returns a :class:`Channel`; closing that channel also
+    ``pool.open_channel(...)`` returns a :class:`Channel` (for ``kind="udp"``, else the
+    handle of that kind, see :mod:`rtudp.handles`); closing that channel also
     closes it in the pool.  Use it as a context manager, or call ``start()``/``stop()``.
     """
 
-    def _make_channel(self, name: str) -> Channel:
-        return Channel.from_control(ControlSegment.open(self.name), name,
-                                    on_close=self._close_quietly)
+    def _make_channel(self, name: str) -> Channel | Any:
+        return handle_for(ControlSegment.open(self.name), name, on_close=self._close_quietly)
 
     def _close_quietly(self, name: str) -> None:
         """A Channel from open_channel was closed: close it in the pool (if still open)."""

@@ -9,7 +9,7 @@ pool, and the supervisor closes it by itself if this process dies.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from rtudp.shmring.channel import DEFAULT_MAX_DATAGRAM
 from rtudp.shmring.control import ControlSegment, pool_name
@@ -17,7 +17,7 @@ from rtudp.shmring.errors import PoolNotRunningError
 from rtudp.shmring.segment import validate_name
 from rtudp.workers.commands import DEFAULT_TIMEOUT_S, CommandClient
 
-from .channel import Channel
+from .handles import handle_for
 
 
 class PoolClient:
@@ -50,7 +50,8 @@ class PoolClient:
                      capacity: int = 1024, max_datagram: int = DEFAULT_MAX_DATAGRAM,
                      cpu: int | None = None, hw_timestamps: bool = False,
                      kind: str = "udp", *, multicast_ttl: int = 1,
-                     multicast_loop: bool = True) -> Channel:
+                     multicast_loop: bool = True,
+                     options: Mapping[str, Any] | None = None) -> Any:
         """Have the supervisor open channel ``name`` (arguments as ``Pool.open_channel``,
         checked there: the same errors come back here), then attach to it."""
         validate_name(name)
@@ -59,10 +60,9 @@ class PoolClient:
             "name": name, "local": local, "remote": remote, "direction": direction,
             "capacity": capacity, "max_datagram": max_datagram, "cpu": cpu,
             "hw_timestamps": hw_timestamps, "kind": kind, "multicast_ttl": multicast_ttl,
-            "multicast_loop": multicast_loop})
+            "multicast_loop": multicast_loop, "options": dict(options or {})})
         try:
-            return Channel.from_control(ControlSegment.open(self.pool), name,
-                                        on_close=self._close_quietly)
+            return handle_for(ControlSegment.open(self.pool), name, self._close_quietly)
         except BaseException:
             self._close_quietly(name)
             raise

@@ -25,7 +25,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 3                     /* 2: control rings; 3: tx_late, reader_pid[] */
+#define RTUDP_LAYOUT_VERSION 4                     /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -290,9 +290,11 @@ struct rtudp_sockaddr {
 
 /*
  * The channel block follows the segment header of /rtudp.<pool>.<channel> (kind
- * RTUDP_SEG_CHANNEL); ring_offset[0] is the TX ring (MPSC: clients -> worker),
- * ring_offset[1] the RX ring (broadcast: worker -> readers).
+ * RTUDP_SEG_CHANNEL); then the kind area (the channel kind's own shared state, e.g.
+ * Netflux's process images; empty for udp) up to ring_offset[0], the TX ring (MPSC:
+ * clients -> worker); ring_offset[1] is the RX ring (broadcast: worker -> readers).
  */
+#define RTUDP_KIND_AREA_MAX 1048576                /* 1 MiB */
 struct rtudp_channel_block {
     /* lines 0-2: configuration, written once by the supervisor */
     char name[56];

@@ -287,38 +287,42 @@ int rtudp_control_rings(void *base, uint64_t size, void **cmd, uint64_t *cmd_ava
 /* ------------------------------------------------------------------ channels */
 
 #define CHANNEL_BLOCK_OFF SEG_HDR
-#define CHANNEL_TX_OFF align64(CHANNEL_BLOCK_OFF + sizeof(struct rtudp_channel_block))
+#define CHANNEL_AREA_OFF align64(CHANNEL_BLOCK_OFF + sizeof(struct rtudp_channel_block))
 
-uint64_t rtudp_channel_segment_size(uint64_t tx_capacity, uint64_t rx_capacity)
+uint64_t rtudp_channel_segment_size(uint64_t tx_capacity, uint64_t rx_capacity,
+                                    uint64_t area_bytes)
 {
-    if (!rtudp_ring_capacity_ok(tx_capacity) || !rtudp_ring_capacity_ok(rx_capacity))
+    if (!rtudp_ring_capacity_ok(tx_capacity) || !rtudp_ring_capacity_ok(rx_capacity) ||
+        area_bytes > RTUDP_KIND_AREA_MAX)
         return 0;
-    return CHANNEL_TX_OFF + align64(rtudp_mpsc_footprint(tx_capacity)) +
+    return CHANNEL_AREA_OFF + align64(area_bytes) + align64(rtudp_mpsc_footprint(tx_capacity)) +
            align64(rtudp_bcast_footprint(rx_capacity));
 }
 
 int rtudp_channel_segment_init(void *base, uint64_t size, uint64_t tx_capacity,
-                               uint64_t rx_capacity, struct rtudp_check *why)
+                               uint64_t rx_capacity, uint64_t area_bytes, struct rtudp_check *why)
 {
-    uint64_t want = rtudp_channel_segment_size(tx_capacity, rx_capacity);
+    uint64_t want = rtudp_channel_segment_size(tx_capacity, rx_capacity, area_bytes);
     if (want == 0)
         return rtudp_check_set(why, RTUDP_EINVAL,
                                "ring capacities %llu / %llu must be powers of two between %llu "
-                               "and %llu bytes",
+                               "and %llu bytes, the kind area (%llu bytes) at most %llu",
                                (unsigned long long)tx_capacity, (unsigned long long)rx_capacity,
                                (unsigned long long)RTUDP_RING_MIN_CAPACITY,
-                               (unsigned long long)RTUDP_RING_MAX_CAPACITY);
+                               (unsigned long long)RTUDP_RING_MAX_CAPACITY,
+                               (unsigned long long)area_bytes,
+                               (unsigned long long)RTUDP_KIND_AREA_MAX);
     if (size != want)
         return rtudp_check_set(why, RTUDP_EINVAL, "channel segment is %llu bytes, needs %llu",
                                (unsigned long long)size, (unsigned long long)want);
     header_fill(base, size, RTUDP_SEG_CHANNEL, 2);
-    int rc = ring_pair_init(base, CHANNEL_TX_OFF, tx_capacity, rx_capacity, why);
+    int rc = ring_pair_init(base, CHANNEL_AREA_OFF + align64(area_bytes), tx_capacity,
+                            rx_capacity, why);
     if (rc != RTUDP_OK)
         return rc;
     header_publish(base);
     return RTUDP_OK;
 }
-
 
 int rtudp_channel_segment_validate(void *base, uint64_t size, struct rtudp_channel_block **block,
                                    void **tx, uint64_t *tx_avail, void **rx, uint64_t *rx_avail,
@@ -327,12 +331,32 @@ int rtudp_channel_segment_validate(void *base, uint64_t size, struct rtudp_chann
     int rc = rtudp_segment_check_header(base, size, RTUDP_SEG_CHANNEL, why);
     if (rc != RTUDP_OK)
         return rc;
-    if (size < CHANNEL_TX_OFF)
+    if (size < CHANNEL_AREA_OFF)
         return rtudp_check_set(why, RTUDP_ECORRUPT, "channel segment of %llu bytes has no room "
                                "for its block", (unsigned long long)size);
-    if ((rc = ring_pair(base, size, CHANNEL_TX_OFF, "TX", tx, tx_avail, "RX", rx, rx_avail,
+    if ((rc = ring_pair(base, size, CHANNEL_AREA_OFF, "TX", tx, tx_avail, "RX", rx, rx_avail,
                         why)) != RTUDP_OK)
         return rc;
     *block = (struct rtudp_channel_block *)((uint8_t *)base + CHANNEL_BLOCK_OFF);
+    return RTUDP_OK;
+}
+
+int rtudp_channel_area(void *base, uint64_t size, void **area, uint64_t *area_bytes,
+                       struct rtudp_check *why)
+{
+    struct rtudp_channel_block *block;
+    void *tx, *rx;
+    uint64_t ta, ra;
+    int rc = rtudp_channel_segment_validate(base, size, &block, &tx, &ta, &rx, &ra, why);
+    if (rc != RTUDP_OK)
+        return rc;
+    /* the TX ring starts at or after the area (ring_pair checked it, 64-aligned) */
+    uint64_t end = ((const struct rtudp_segment_header *)base)->ring_offset[0];
+    if (end - CHANNEL_AREA_OFF > RTUDP_KIND_AREA_MAX)
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "kind area of %llu bytes, at most %llu",
+                               (unsigned long long)(end - CHANNEL_AREA_OFF),
+                               (unsigned long long)RTUDP_KIND_AREA_MAX);
+    *area = (uint8_t *)base + CHANNEL_AREA_OFF;
+    *area_bytes = end - CHANNEL_AREA_OFF;
     return RTUDP_OK;
 }

@@ -3,7 +3,7 @@
  *
  *   /rtudp.<name>            RTUDP_SEG_RING     one ring (tests, tools)
  *   /rtudp.<pool>            RTUDP_SEG_CONTROL  struct rtudp_control, command ring, reply ring
- *   /rtudp.<pool>.<channel>  RTUDP_SEG_CHANNEL  header, channel block, TX ring, RX ring
+ *   /rtudp.<pool>.<channel>  RTUDP_SEG_CHANNEL  header, channel block, kind area, TX ring, RX ring
  *
  * Creators fill what they own (e.g. the channel block's configuration) in the
  * zero-filled memory first, then call *_init, which publishes the magic last: an
@@ -37,14 +37,21 @@ int rtudp_control_validate(void *base, uint64_t size, struct rtudp_check *why);
 int rtudp_control_rings(void *base, uint64_t size, void **cmd, uint64_t *cmd_avail,
                         void **reply, uint64_t *reply_avail, struct rtudp_check *why);
 
-/* 0 if a capacity is not a power of two in range */
-uint64_t rtudp_channel_segment_size(uint64_t tx_capacity, uint64_t rx_capacity);
+/* 0 if a capacity is not a power of two in range or the kind area is over
+ * RTUDP_KIND_AREA_MAX; area_bytes (the channel kind's own area, between the block
+ * and the TX ring) is rounded up to whole cache lines */
+uint64_t rtudp_channel_segment_size(uint64_t tx_capacity, uint64_t rx_capacity,
+                                    uint64_t area_bytes);
 int rtudp_channel_segment_init(void *base, uint64_t size, uint64_t tx_capacity,
-                               uint64_t rx_capacity, struct rtudp_check *why);
+                               uint64_t rx_capacity, uint64_t area_bytes, struct rtudp_check *why);
 /* on success: the block, and each ring's memory and bytes available from there */
 int rtudp_channel_segment_validate(void *base, uint64_t size, struct rtudp_channel_block **block,
                                    void **tx, uint64_t *tx_avail, void **rx, uint64_t *rx_avail,
                                    struct rtudp_check *why);
+/* a validated channel segment's kind area: from the end of the block to the TX ring
+ * (64-aligned; *area_bytes 0 for a kind without one) */
+int rtudp_channel_area(void *base, uint64_t size, void **area, uint64_t *area_bytes,
+                       struct rtudp_check *why);
 /* END CDEF */
 
 /* a segment (pool or channel) name: [A-Za-z0-9_.-]{1,RTUDP_NAME_MAX}; s may be a

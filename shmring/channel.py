@@ -194,6 +194,14 @@ class ChannelSegment:
                 raise BadSegmentError(f"channel segment {shm_path(name)}: "
                                       f"{check_message(check)}")
             self.block: Any = block[0]
+            area, area_bytes = ffi.new("void **"), ffi.new("uint64_t *")
+            if lib.rtudp_channel_area(segment.base, segment.size, area, area_bytes,
+                                      check) != lib.RTUDP_OK:
+                raise BadSegmentError(f"channel segment {shm_path(name)}: "
+                                      f"{check_message(check)}")
+            #: the channel kind's own shared state (``void *``; ``area_bytes`` long)
+            self.area: Any = area[0]
+            self.area_bytes = int(area_bytes[0])
             self.tx = ChannelTxRing(RingSpan(name + "/tx", tx[0], int(tx_avail[0])))  # type: ignore[arg-type]
             self.rx = ChannelRxRing(RingSpan(name + "/rx", rx[0], int(rx_avail[0])))  # type: ignore[arg-type]
         except BaseException:
@@ -202,14 +210,18 @@ class ChannelSegment:
 
     @classmethod
     def create(cls, name: str, capacity: int, max_datagram: int,
-               mode: int = DEFAULT_MODE) -> "ChannelSegment":
-        """Create ``/rtudp.<name>`` sized for ``capacity`` packets of ``max_datagram`` bytes.
+               mode: int = DEFAULT_MODE, area_bytes: int = 0) -> "ChannelSegment":
+        """Create ``/rtudp.<name>`` sized for ``capacity`` packets of ``max_datagram`` bytes,
+        with ``area_bytes`` (rounded up to cache lines) for the channel kind's own state.
 
         The caller fills the configuration (:meth:`configure`) before publishing the
         channel in the pool's table.
         """
+        if not 0 <= area_bytes <= lib.RTUDP_KIND_AREA_MAX:
+            raise ValueError(f"kind area of {area_bytes} bytes: must be 0.."
+                             f"{lib.RTUDP_KIND_AREA_MAX}")
         tx_cap, rx_cap = ring_capacities(capacity, max_datagram)
-        size = int(lib.rtudp_channel_segment_size(tx_cap, rx_cap))
+        size = int(lib.rtudp_channel_segment_size(tx_cap, rx_cap, area_bytes))
         if size == 0:
             raise ValueError(f"capacity {capacity} packets of {max_datagram} bytes needs rings "
                              f"of {tx_cap}/{rx_cap} bytes, more than "
@@ -217,8 +229,8 @@ class ChannelSegment:
         seg = Segment.create(name, size, mode)
         try:
             check = ffi.new("struct rtudp_check *")
-            if lib.rtudp_channel_segment_init(seg.base, size, tx_cap, rx_cap, check) != \
-                    lib.RTUDP_OK:
+            if lib.rtudp_channel_segment_init(seg.base, size, tx_cap, rx_cap, area_bytes,
+                                              check) != lib.RTUDP_OK:
                 raise ValueError(check_message(check))
             return cls(name, seg)
         except BaseException:
@@ -288,6 +300,7 @@ class ChannelSegment:
             self.tx.close()
             self.rx.close()
             self.block = None
+            self.area = None
             self.segment.close()
 
     def unlink(self) -> None:

@@ -232,6 +232,10 @@ class ControlSegment:
                 return i
         return None
 
+    def channel_kind(self, index: int) -> int:
+        """The RTUDP_KIND_* code of channel slot ``index``."""
+        return int(self.c.channels[index].kind)
+
     def channel_names(self) -> list[str]:
         """Names of the open channels."""
         return [self.slot_name(i) for i, s in self._slots()

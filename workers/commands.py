@@ -34,7 +34,8 @@ log = logging.getLogger("rtudp.workers")
 
 #: the arguments an "open" request may carry (Pool.open_channel's keywords)
 OPEN_ARGS = frozenset({"name", "local", "remote", "direction", "capacity", "max_datagram",
-                       "cpu", "hw_timestamps", "kind", "multicast_ttl", "multicast_loop"})
+                       "cpu", "hw_timestamps", "kind", "multicast_ttl", "multicast_loop",
+                       "options"})
 OPS = ("open", "close")
 #: how long a client waits for the supervisor's answer
 DEFAULT_TIMEOUT_S = 10.0

@@ -21,7 +21,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import psutil
 
@@ -33,6 +33,7 @@ from ..shmring.errors import (ChannelNotFoundError, PoolNotRunningError, PoolRun
 from ..shmring.segment import shm_path, validate_name
 from .binary import worker_path
 from .commands import CommandServer
+from .kinds import kind_spec
 from .link import WorkerGone, WorkerLink
 from .process import Spawned, check_threads, fifo_privilege_hint, spawn
 from .registry import clean_stale, take_lock, unlink_segments
@@ -47,7 +48,6 @@ MAX_SPIN_BUDGET = 0.9
 START_TIMEOUT_S = 5.0
 REPLY_TIMEOUT_S = 5.0
 STOP_GRACE_S = 2.0
-KINDS = {"udp": lib.RTUDP_KIND_UDP}
 MAX_CAPACITY = 1 << 20
 
 
@@ -579,19 +579,20 @@ class Pool:
                      capacity: int = 1024, max_datagram: int = DEFAULT_MAX_DATAGRAM,
                      cpu: int | None = None, hw_timestamps: bool = False,
                      kind: str = "udp", *, multicast_ttl: int = 1,
-                     multicast_loop: bool = True) -> Any:
+                     multicast_loop: bool = True, options: Mapping[str, Any] | None = None) -> Any:
         """Bind a UDP socket, create the channel's segment, hand it to a worker.
 
         A multicast ``local`` group is joined (receive); sends to a multicast ``remote``
         group use ``multicast_ttl`` hops and loop back to this host's members when
-        ``multicast_loop``.  Returns what :meth:`_make_channel` makes of it
+        ``multicast_loop``.  ``kind`` names the channel kind (:mod:`rtudp.workers.kinds`),
+        ``options`` are that kind's own.  Returns what :meth:`_make_channel` makes of it
         (``rtudp.Pool`` returns a ``Channel``).  Bad arguments raise ValueError/TypeError
         naming the value, a local address in use :class:`AddressInUseError`; the pool
         stays usable.
         """
         ch = self._open(name, local, remote, direction, capacity, max_datagram, cpu,
                         hw_timestamps, kind, multicast_ttl=multicast_ttl,
-                        multicast_loop=multicast_loop)
+                        multicast_loop=multicast_loop, options=options)
         try:
             return self._make_channel(name)
         except BaseException:
@@ -602,14 +603,17 @@ class Pool:
               remote: tuple[str, int] | None = None, direction: int = 2, capacity: int = 1024,
               max_datagram: int = DEFAULT_MAX_DATAGRAM, cpu: int | None = None,
               hw_timestamps: bool = False, kind: str = "udp", *, multicast_ttl: int = 1,
-              multicast_loop: bool = True, owner: psutil.Process | None = None) -> _Chan:
+              multicast_loop: bool = True, options: Mapping[str, Any] | None = None,
+              owner: psutil.Process | None = None) -> _Chan:
         """open_channel's work: the channel, on its worker, in the table."""
         self._check_running()
         validate_name(name)
         full = channel_segment_name(self.name, name)
-        if kind not in KINDS:
-            raise ValueError(f"channel kind {kind!r} is not supported (yet): use one of "
-                             f"{sorted(KINDS)}")
+        spec = kind_spec(kind)
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"options must be a mapping of {kind} channel options, not "
+                            f"{options!r}")
+        opts = spec.check(options or {})
         direction = _check_int(direction, "direction", 0, 2)
         capacity = _check_int(capacity, "capacity", 1, MAX_CAPACITY)
         max_datagram = _check_int(max_datagram, "max_datagram", 1, MAX_DATAGRAM)
@@ -630,7 +634,8 @@ class Pool:
             bound = bind_socket(name, local, remote, direction, capacity, max_datagram,
                                 multicast_ttl, multicast_loop)
             try:
-                seg = ChannelSegment.create(full, capacity, max_datagram, self._mode)
+                seg = ChannelSegment.create(full, capacity, max_datagram, self._mode,
+                                            spec.area_bytes(opts))
             except BaseException:
                 bound.sock.close()
                 raise
@@ -640,9 +645,11 @@ class Pool:
                         (lib.RTUDP_CHAN_MULTICAST if bound.multicast else 0)
                 remote_cfg = None if bound.remote is None else \
                     (bound.remote[0], bound.remote[1], bound.remote[2], bound.remote[3])
-                seg.configure(name, KINDS[kind], direction, bound.local, remote_cfg, capacity,
+                seg.configure(name, spec.code, direction, bound.local, remote_cfg, capacity,
                               flags, worker, max_datagram)
-                self.control.set_channel(slot, name, KINDS[kind], worker)
+                if spec.configure is not None:
+                    spec.configure(seg.area, seg.area_bytes, opts, direction)
+                self.control.set_channel(slot, name, spec.code, worker)
             except BaseException:
                 bound.sock.close()
                 seg.close()

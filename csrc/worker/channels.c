@@ -131,6 +131,25 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
     }
     struct rtudp_channel_block *b = c->block;
     /* configuration is read once, here: the supervisor writes it before the ADD */
+    uint32_t kind = b->kind;
+    c->proto = rtudp_proto_find(kind);
+    if (!c->proto) {
+        rc = failf(msg, msglen, RTUDP_EINVAL, "%s: channel kind %u is not one this worker serves",
+                   path, kind);
+        goto fail;
+    }
+    if ((rc = rtudp_channel_area(c->base, c->size, &c->area, &c->area_bytes, &why)) != RTUDP_OK) {
+        failf(msg, msglen, rc, "%s: %s", path, why.msg);
+        goto fail;
+    }
+    if (c->area_bytes < c->proto->area_min) {
+        rc = failf(msg, msglen, RTUDP_ECORRUPT, "%s: %s channel's kind area is %llu bytes, "
+                   "needs %llu", path, c->proto->name, (unsigned long long)c->area_bytes,
+                   (unsigned long long)c->proto->area_min);
+        goto fail;
+    }
+    c->tx_timer_ns = RTUDP_PROTO_NEVER;
+    c->rx.timer_ns = c->proto->rx_timer ? 0 : RTUDP_PROTO_NEVER; /* 0: its first turn */
     uint32_t dir = b->direction;
     if (dir != RTUDP_DIR_SEND && dir != RTUDP_DIR_RECV && dir != RTUDP_DIR_BOTH) {
         rc = failf(msg, msglen, RTUDP_EINVAL, "%s: direction %u is none of send/recv/both",
@@ -195,6 +214,15 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
         c->cursor = atomic_load_explicit(SHARED(&c->tx.ring->head), memory_order_acquire);
         rtudp_inflight_reset(&c->inflight, c->cursor);
     }
+    /* the kind's setup: after the common one, before the RX thread sees the channel */
+    if (c->proto->open) {
+        char why_kind[160] = "";
+        if ((rc = c->proto->open(w, c, why_kind, sizeof why_kind)) != RTUDP_OK) {
+            failf(msg, msglen, rc, "%s: %s", path, why_kind);
+            goto fail;
+        }
+    }
+    c->kind_open = 1;
     if (c->recvs) {
         c->rx.fd = fd;
         c->rx.block = b;
@@ -220,6 +248,8 @@ void rtudp_chan_close(struct rtudp_worker *w, struct rtudp_chan *c)
         return;
     if (c->recvs)
         rtudp_rx_remove(&w->rx, &c->rx); /* returns once the RX thread let go */
+    if (c->kind_open && c->proto->close)
+        c->proto->close(w, c);
     if (c->sends) {
         rtudp_timerq_remove_channel(&w->tq, c->slot);
         if (c->block)

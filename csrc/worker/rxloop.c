@@ -20,7 +20,7 @@
 #define _GNU_SOURCE /* epoll_pwait2 */
 #endif
 #include <errno.h>
-#include <netinet/in.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hist.h"
 #include "worker.h"
 
 #define RX_BATCH 32                 /* datagrams per recvmmsg */
@@ -61,60 +60,10 @@ uint32_t rtudp_rx_cap_for(const struct rtudp_bcast *ring, uint32_t max_datagram)
     return (uint32_t)(cap < room ? cap : room);
 }
 
-static void source_of(const struct rtudp_rx_pkt *p, struct rtudp_sockaddr *a)
+/* the channel an RX view belongs to (it is embedded in it) */
+static struct rtudp_chan *chan_of(struct rtudp_rx_chan *c)
 {
-    memset(a, 0, sizeof *a);
-    if (p->src.ss_family == AF_INET && p->src_len >= sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *s = (const struct sockaddr_in *)&p->src;
-        a->family = AF_INET;
-        a->port = ntohs(s->sin_port);
-        memcpy(a->addr, &s->sin_addr, 4);
-    } else if (p->src.ss_family == AF_INET6 && p->src_len >= sizeof(struct sockaddr_in6)) {
-        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&p->src;
-        a->family = AF_INET6;
-        a->port = ntohs(s->sin6_port);
-        a->scope_id = s->sin6_scope_id;
-        memcpy(a->addr, &s->sin6_addr, 16);
-    }
-}
-
-/* one batch's datagrams -> RX ring records, counters, delay histogram */
-static void publish(struct rtudp_rx_chan *c, uint8_t *buf, struct rtudp_rx_pkt *pkts, int n)
-{
-    struct rtudp_channel_block *b = c->block;
-    uint64_t bytes = 0, trunc = 0, errs = 0;
-    uint32_t drops = 0;
-    int have_drops = 0;
-    for (int i = 0; i < n; i++) {
-        struct rtudp_rx_pkt *p = &pkts[i];
-        struct rtudp_rx_meta *m = (struct rtudp_rx_meta *)(buf + (size_t)i * RX_SLOT);
-        source_of(p, &m->source);
-        m->rx_ns = p->rx_ns;
-        m->hw_ns = p->hw_raw_ns;
-        m->rx_seq = c->seq++;
-        m->flags = ((p->flags & RTUDP_RX_TRUNC) ? RTUDP_RX_TRUNCATED : 0) |
-                   ((p->flags & RTUDP_RX_KERNEL_TS) ? RTUDP_RX_SOFTWARE_STAMP : 0);
-        m->pad = 0;
-        if (rtudp_bcast_write(&c->ring, m, META + p->len, 0, p->rx_ns) != RTUDP_OK) {
-            errs++; /* cannot happen while cap fits the ring; counted, never a crash */
-            continue;
-        }
-        rtudp_hist_record(&b->rx_delay, rtudp_now_ns() - p->rx_ns);
-        bytes += p->len;
-        trunc += (p->flags & RTUDP_RX_TRUNC) != 0;
-        if (p->flags & RTUDP_RX_DROPS) {
-            drops = p->drops;
-            have_drops = 1;
-        }
-    }
-    bump(&b->rx_packets, (uint64_t)n - errs);
-    bump(&b->rx_bytes, bytes);
-    if (trunc)
-        bump(&b->rx_truncated, trunc);
-    if (errs)
-        bump(&b->rx_errors, errs);
-    if (have_drops) /* the socket's running total, as the kernel counts it */
-        store_relaxed(&b->rx_kernel_drops, (uint64_t)drops);
+    return (struct rtudp_chan *)((uint8_t *)c - offsetof(struct rtudp_chan, rx));
 }
 
 static void drain(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
@@ -134,7 +83,9 @@ static void drain(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
             c->pending = 0; /* new data brings a new edge */
             return;
         }
-        publish(c, rx->buf, pkts, r);
+        struct rtudp_chan *ch = chan_of(c);
+        if (r > 0 && ch->proto->rx_batch)
+            ch->proto->rx_batch(ch, pkts, r);
         if (r < RX_BATCH) {
             c->pending = 0; /* drained: the next datagram is a new edge */
             return;
@@ -193,9 +144,19 @@ static void *rx_main(void *arg)
     struct epoll_event ev[RX_EVENTS];
     while (!atomic_load_explicit(&rx->stop, memory_order_acquire)) {
         int busy = 0;
-        for (uint32_t i = 0; i < rx->n_chans; i++)
-            busy |= rx->chans[i]->pending;
-        struct timespec ts = {0, busy ? 0 : RX_IDLE_NS};
+        int64_t now = rtudp_now_ns(), next = now + RX_IDLE_NS;
+        for (uint32_t i = 0; i < rx->n_chans; i++) {
+            struct rtudp_rx_chan *c = rx->chans[i];
+            busy |= c->pending;
+            if (c->timer_ns <= now) {
+                struct rtudp_chan *ch = chan_of(c);
+                c->timer_ns = ch->proto->rx_timer ? ch->proto->rx_timer(ch, now)
+                                                  : RTUDP_PROTO_NEVER;
+            }
+            if (c->timer_ns < next)
+                next = c->timer_ns;
+        }
+        struct timespec ts = {0, busy || next <= now ? 0 : next - now};
         int n = epoll_pwait2(rx->epfd, ev, RX_EVENTS, &ts, NULL);
         if (n < 0 && errno != EINTR) {
             fprintf(stderr, "rtudp-worker: RX epoll_pwait2: %s\n", strerror(errno));

@@ -138,7 +138,12 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
                                 .channel = c->slot, .slot = slot,
                                 .ring_pos = pos, .payload = (const uint8_t *)(rec + 1),
                                 .len = len, .flags = rec->flags};
-        if (rtudp_timerq_push(&w->tq, &t) != RTUDP_OK) {
+        if (!c->proto->tx_record || c->proto->tx_record(c, rec, len, now, &t) != 0) {
+            /* the kind refused it (or takes no records): freed, counted, never sent */
+            rtudp_mpsc_mark_sent(&c->tx, pos);
+            rtudp_inflight_done_at(&c->inflight, slot, pos);
+            bump(&c->block->tx_errors, 1);
+        } else if (rtudp_timerq_push(&w->tq, &t) != RTUDP_OK) {
             /* cannot happen (reserved per channel); drop rather than wedge the ring */
             rtudp_inflight_done_at(&c->inflight, slot, pos);
             bump(&c->block->tx_errors, 1);
@@ -229,6 +234,50 @@ static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtud
         read_stamps(c, now);
 }
 
+int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns)
+{
+    struct rtudp_tx_pkt pkt = {.data = data, .len = len};
+    const struct sockaddr *dst = c->dst_len ? (const struct sockaddr *)&c->dst : NULL;
+    int r = rtudp_net_send_batch(c->fd, &pkt, 1, dst, c->dst_len);
+    struct rtudp_channel_block *b = c->block;
+    if (r != 1) {
+        int e = errno;
+        if (e != EAGAIN && e != EWOULDBLOCK)
+            bump(&b->tx_errors, 1);
+        errno = e;
+        return -1;
+    }
+    bump(&b->tx_packets, 1);
+    bump(&b->tx_bytes, len);
+    if (c->caps.sw_tx) {
+        rtudp_txstamps_sent(&c->stamps, b, pkt.tskey, asked_ns, pkt.sent_ns);
+        read_stamps(c, pkt.sent_ns);
+    } else {
+        rtudp_txstamps_record(b, asked_ns, pkt.sent_ns, 0);
+    }
+    return 0;
+}
+
+/* the kinds' own timers (e.g. Netflux's cycle) that have come */
+static void run_timers(struct rtudp_worker *w, int64_t now)
+{
+    for (uint32_t i = 0; i < w->n_active; i++) {
+        struct rtudp_chan *c = w->active[i];
+        if (c->tx_timer_ns <= now)
+            c->tx_timer_ns = c->proto->tx_timer ? c->proto->tx_timer(w, c, now)
+                                                : RTUDP_PROTO_NEVER;
+    }
+}
+
+static int64_t next_timer(const struct rtudp_worker *w)
+{
+    int64_t next = rtudp_timerq_next_deadline(&w->tq);
+    for (uint32_t i = 0; i < w->n_active; i++)
+        if (w->active[i]->tx_timer_ns < next)
+            next = w->active[i]->tx_timer_ns;
+    return next;
+}
+
 static void send_due(struct rtudp_worker *w, int64_t now)
 {
     struct rtudp_timer due[POP_MAX];
@@ -310,6 +359,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
         }
         now = rtudp_now_ns();
         send_due(w, now);
+        run_timers(w, now);
 
         /* what comes next: a timer (maybe spun for), or only a timeout */
         int64_t other = w->next_tick;
@@ -325,7 +375,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
                     other = d;
             }
         }
-        int64_t target = rtudp_timerq_next_deadline(&w->tq);
+        int64_t target = next_timer(w);
         if (w->backoff_until > now && target < w->backoff_until)
             target = w->backoff_until;
         if (any_readable(w))

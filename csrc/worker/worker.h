@@ -9,6 +9,7 @@
  *   txstamp.c   per channel: sent packets waiting for their kernel TX stamp
  *   rxloop.c    the RX thread: epoll, recvmmsg -> RX broadcast ring
  *   spin.c      the adaptive spin margin and its CPU budget
+ *   ../proto/   the channel kinds' hooks (proto.h): udp.c, ...
  *
  * Threads: the TX thread owns the channel table (add, remove, everything TX).  The
  * RX thread learns of a channel only through rtudp_rx_add / rtudp_rx_remove, which
@@ -27,6 +28,7 @@
 
 #include "inflight.h"
 #include "netio.h"
+#include "proto/proto.h"
 #include "ring.h"
 #include "rtudp_shm.h"
 #include "spin.h"
@@ -50,6 +52,7 @@ struct rtudp_rx_chan {
     uint64_t seq;      /* rx_seq of the next datagram */
     int pending;       /* may have more datagrams queued (edge-triggered epoll) */
     int listed;        /* in the RX thread's table */
+    int64_t timer_ns;  /* the kind's rx_timer is due then (RTUDP_PROTO_NEVER: not) */
 };
 
 struct rtudp_chan {
@@ -60,6 +63,13 @@ struct rtudp_chan {
     uint64_t size;
     struct rtudp_channel_block *block;
     struct rtudp_net_caps caps;
+    /* the channel kind: its hooks, its area in the segment, its private state */
+    const struct rtudp_proto *proto;
+    void *area;
+    uint64_t area_bytes;
+    void *state;
+    int kind_open;                  /* open succeeded: close is due */
+    int64_t tx_timer_ns;            /* proto->tx_timer is due then (RTUDP_PROTO_NEVER: not) */
     /* TX side (TX thread only) */
     int sends;                      /* direction SEND or BOTH */
     int tx_broken;                  /* the TX ring failed validation: no longer read */
@@ -123,6 +133,10 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
 void rtudp_chan_close(struct rtudp_worker *w, struct rtudp_chan *c);
 
 /* txloop.c */
+/* send one datagram now on c (a kind's tx_timer), asked for `asked_ns`: counted and
+ * timed (lateness) like a TX-ring packet.  0 sent, else -1 with errno (counted in
+ * tx_errors unless EAGAIN) */
+int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns);
 int rtudp_tx_init(struct rtudp_worker *w);
 void rtudp_tx_free(struct rtudp_worker *w);
 /* make room in the timer queue for a channel's in-flight records */

@@ -69,18 +69,18 @@ static void test_control_roundtrip(void)
 
 static void *new_channel(uint64_t tx, uint64_t rx, uint64_t *size)
 {
-    *size = rtudp_channel_segment_size(tx, rx);
+    *size = rtudp_channel_segment_size(tx, rx, 0);
     CHECK(*size > 0);
     void *base = zeroed(*size);
     struct rtudp_check why;
-    CHECK_EQ(rtudp_channel_segment_init(base, *size, tx, rx, &why), RTUDP_OK);
+    CHECK_EQ(rtudp_channel_segment_init(base, *size, tx, rx, 0, &why), RTUDP_OK);
     return base;
 }
 
 static void test_channel_roundtrip(void)
 {
-    CHECK_EQ(rtudp_channel_segment_size(1000, 4096), 0);
-    CHECK_EQ(rtudp_channel_segment_size(4096, 512), 0);
+    CHECK_EQ(rtudp_channel_segment_size(1000, 4096, 0), 0);
+    CHECK_EQ(rtudp_channel_segment_size(4096, 512, 0), 0);
     uint64_t size;
     void *base = new_channel(1 << 16, 1 << 17, &size);
     struct rtudp_channel_block *blk;
@@ -172,8 +172,42 @@ static void test_channel_fuzz(void)
     free(good);
 }
 
+/* a kind area sits between the block and the TX ring, whole lines, and is bounded */
+static void test_channel_kind_area(void)
+{
+    CHECK_EQ(rtudp_channel_segment_size(4096, 4096, RTUDP_KIND_AREA_MAX + 1), 0);
+    uint64_t plain = rtudp_channel_segment_size(4096, 4096, 0);
+    uint64_t size = rtudp_channel_segment_size(4096, 4096, 100);
+    CHECK_EQ(size, plain + 128);
+    void *base = zeroed(size);
+    struct rtudp_check why;
+    CHECK_EQ(rtudp_channel_segment_init(base, size, 4096, 4096, 100, &why), RTUDP_OK);
+    void *area, *tx, *rx;
+    uint64_t area_bytes, ta, ra;
+    struct rtudp_channel_block *blk;
+    CHECK_EQ(rtudp_channel_area(base, size, &area, &area_bytes, &why), RTUDP_OK);
+    CHECK_EQ(area_bytes, 128);
+    CHECK((uint8_t *)area >= (uint8_t *)base + sizeof(struct rtudp_segment_header) +
+                                 sizeof(struct rtudp_channel_block));
+    CHECK_EQ(((uintptr_t)area - (uintptr_t)base) % 64, 0);
+    CHECK_EQ(rtudp_channel_segment_validate(base, size, &blk, &tx, &ta, &rx, &ra, &why), RTUDP_OK);
+    CHECK((uint8_t *)area + area_bytes == (uint8_t *)tx);
+    /* a TX ring moved into the block is refused, not read as an area */
+    struct rtudp_segment_header *h = base;
+    h->ring_offset[0] = 64;
+    CHECK_EQ(rtudp_channel_area(base, size, &area, &area_bytes, &why), RTUDP_ECORRUPT);
+    free(base);
+    /* a kind without an area gets an empty one */
+    base = zeroed(plain);
+    CHECK_EQ(rtudp_channel_segment_init(base, plain, 4096, 4096, 0, &why), RTUDP_OK);
+    CHECK_EQ(rtudp_channel_area(base, plain, &area, &area_bytes, &why), RTUDP_OK);
+    CHECK_EQ(area_bytes, 0);
+    free(base);
+}
+
 static const struct test tests[] = {
     T(test_control_roundtrip),
+    T(test_channel_kind_area),
     T(test_channel_roundtrip),
     T(test_channel_damaged_fields),
     T(test_channel_fuzz),

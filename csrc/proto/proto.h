@@ -1,0 +1,73 @@
+/*
+ * proto.h - what a channel kind (udp, rtp, netflux, udt) implements for the worker.
+ *
+ * The worker's loops know no protocol.  They own the sockets, the rings, the timer
+ * queue and the two threads, and call a kind's hooks at these points:
+ *
+ *   open       TX thread, once the common setup is done (segment mapped and
+ *              validated, socket set up, kind area found); may set c->state.
+ *   tx_record  TX thread, for each committed record taken from the TX ring: fill
+ *              the timer (when to send; the payload may be rewritten in place, the
+ *              record is the worker's until released).
+ *   tx_timer   TX thread, when c->tx_timer_ns has come (spun for like a timed send):
+ *              do the kind's cyclic work, return the next time (RTUDP_PROTO_NEVER).
+ *   rx_batch   RX thread, for each batch of datagrams read from the socket.
+ *   rx_timer   RX thread, when rx->timer_ns has come (watchdogs, jitter-buffer
+ *              playout deadlines); returns the next time.
+ *   close      TX thread, after the RX thread has let go of the channel.
+ *
+ * A NULL hook means the kind has nothing to do there.  State the two threads share
+ * (e.g. Netflux's feedback byte) is the kind's to synchronise, with atomics.
+ */
+#ifndef RTUDP_PROTO_H
+#define RTUDP_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netio.h"
+#include "ring.h"
+#include "timerq.h"
+
+#define RTUDP_PROTO_NEVER INT64_MAX
+
+struct rtudp_worker;
+struct rtudp_chan;
+struct rtudp_rx_chan;
+
+struct rtudp_proto {
+    uint32_t kind;                                 /* RTUDP_KIND_* */
+    const char *name;
+    uint64_t area_min;                             /* kind area bytes open needs at least */
+    int (*open)(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t msglen);
+    /* 0: queue *t (send_at_ns, asked_ns, payload, len, flags prefilled from the
+     * record as udp sends it); nonzero: drop the record (counted in tx_errors) */
+    int (*tx_record)(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint32_t len,
+                     int64_t now, struct rtudp_timer *t);
+    int64_t (*tx_timer)(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now);
+    /* pkts[i].buf has RTUDP_RX_META_ROOM bytes free before it (for an RX ring
+     * record's meta, so a datagram is published without a copy) */
+    void (*rx_batch)(struct rtudp_chan *c, struct rtudp_rx_pkt *pkts, int n);
+    int64_t (*rx_timer)(struct rtudp_chan *c, int64_t now);
+    void (*close)(struct rtudp_worker *w, struct rtudp_chan *c);
+};
+
+#define RTUDP_RX_META_ROOM ((uint32_t)sizeof(struct rtudp_rx_meta))
+
+/* Where the hooks find the channel (worker.h, struct rtudp_chan): c->proto, c->block
+ * (configuration and counters), c->area / c->area_bytes (the kind area in the
+ * segment), c->state (the kind's private state), c->fd, c->tx / c->rx.ring.  Hooks
+ * of the TX thread may use what the TX thread owns, RX hooks what the RX thread owns
+ * (c->rx); c->area and c->state are shared: the kind decides who writes what. */
+
+/* the kind's hooks; NULL for a kind this worker does not serve */
+const struct rtudp_proto *rtudp_proto_find(uint32_t kind);
+
+/* the kinds (proto/<name>.c) */
+extern const struct rtudp_proto rtudp_proto_udp;
+
+/* udp's rx_batch, for any kind that passes datagrams through as they are: each one
+ * an RX ring record (meta written into the room before it), counted, delay recorded */
+void rtudp_udp_publish(struct rtudp_chan *c, struct rtudp_rx_pkt *pkts, int n);
+
+#endif /* RTUDP_PROTO_H */
