@@ -185,7 +185,7 @@ struct rtudp_hist {
 /* ---------------------------------------------------------------- pools */
 
 #define RTUDP_MAX_WORKERS 64
-#define RTUDP_MAX_CHANNELS 256
+#define RTUDP_MAX_CHANNELS 1024
 
 /* worker states (rtudp_worker_slot.state) */
 #define RTUDP_WORKER_EMPTY 0
@@ -275,7 +275,7 @@ struct rtudp_control {
     struct rtudp_segment_header header;
     struct rtudp_pool_block pool;
     struct rtudp_worker_slot workers[64];          /* RTUDP_MAX_WORKERS */
-    struct rtudp_channel_slot channels[256];       /* RTUDP_MAX_CHANNELS */
+    struct rtudp_channel_slot channels[1024];      /* RTUDP_MAX_CHANNELS */
 };
 
 /* ---------------------------------------------------------------- channels */

@@ -432,6 +432,7 @@ def test_rx_datagrams_reach_the_ring(pool):
     src = pool.udp_socket()
     for i in range(100):
         src.sendto(b"hello %d" % i, local)
+    stamped = []
     for i in range(100):
         rec = reader.get_record(timeout=2.0)
         meta, data = parse_rx_record(rec.data)
@@ -440,7 +441,12 @@ def test_rx_datagrams_reach_the_ring(pool):
         assert meta.rx_seq == i
         assert rec.time_ns == meta.rx_ns
         assert 0 <= time.monotonic_ns() - meta.rx_ns < 2_000_000_000
-        assert meta.flags & 2  # RTUDP_RX_SOFTWARE_STAMP
+        stamped.append(bool(meta.flags & 2))  # RTUDP_RX_SOFTWARE_STAMP
+    # the kernel turns RX stamping on asynchronously (net_enable_timestamp defers it)
+    # when the first stamping socket of the system opens: datagrams of the first
+    # moments may come without a stamp (the worker then reads the clock and says so)
+    first = stamped.index(True) if True in stamped else 100
+    assert first < 100 and all(stamped[first:]), f"unstamped datagrams after stamped: {stamped}"
     b = seg.block
     assert b.rx_packets == 100 and b.rx_bytes == sum(len(b"hello %d" % i) for i in range(100))
     assert _wait_for(lambda: seg.rx_delay().count == 100, 1.0)
