@@ -52,7 +52,7 @@ from .emulated import EmulatedNetwork, Impairment
 from .pool import Pool
 
 IMPLEMENTATIONS = ("channel", "socket", "emulated")
-_POOL_ARGS = ("cpus", "rt_priority", "group", "spin_budget", "worker")
+_POOL_ARGS = ("cpus", "rt_priority", "group", "spin_budget", "idle_poll", "worker")
 _counter = itertools.count()
 _POOLS_KEY = pytest.StashKey[list]()
 

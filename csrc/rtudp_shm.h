@@ -248,7 +248,7 @@ struct rtudp_worker_slot {
     uint64_t spin_ns;                              /* total time spun before deadlines */
     int64_t spin_margin_ns;                        /* current adaptive spin margin */
     uint32_t channels;                             /* channels it serves */
-    uint32_t pad2;
+    uint32_t idle_poll;                            /* 1: holding the CPU idle-latency request */
     uint8_t pad3[16];
 };
 

@@ -210,6 +210,7 @@ class ControlSegment:
                 "heartbeat_ns": int(w.heartbeat_ns), "loops": int(w.loops),
                 "sleeps": int(w.sleeps), "spin_ns": int(w.spin_ns),
                 "spin_margin_ns": int(w.spin_margin_ns), "channels": int(w.channels),
+                "idle_poll": bool(w.idle_poll),
             })
         return out
 

@@ -48,6 +48,10 @@ AHEAD_NS = 20_000_000                       # rtudp: keep this much of the sched
 TOPUP_S = 0.002                             # rtudp: refill the queue this often
 CAPACITY = 4096                             # channel capacity (packets): > AHEAD_NS / GAP_NS
 RCVBUF = 8 << 20
+# with root, room for a whole quick run (a loopback datagram costs ~1 KiB of buffer):
+# a receiver starved by a busy machine then loses nothing
+RCVBUF_FORCE = 128 << 20
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _STAMP = struct.Struct("qq")                # struct timespec (64-bit)
 _HEAD = struct.Struct("<qq")                # payload: index, deadline (ns)
@@ -77,7 +81,10 @@ class Receiver:
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_FORCE)
+            except PermissionError:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
             self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             self.sock.bind((LOOPBACK, 0))
             self.sock.setblocking(False)

@@ -104,12 +104,16 @@ class Pool:
     ``spin_budget`` the share of a CPU (0 .. 0.9) each worker may busy-wait in the
     last microseconds before a deadline: more buys precision at high packet rates
     (a wake-up from sleep is late by tens of µs on a VM) at the price of that CPU.
+    ``idle_poll``: while a worker serves channels it asks the kernel to keep idle CPUs
+    polling rather than sleeping (PM QoS CPU latency 0, as cyclictest does), so
+    wake-ups take about a microsecond instead of tens; it costs the idle CPUs' time
+    (to the host or the battery) and needs root; False leaves idle states alone.
     ``worker`` replaces the ``rtudp-worker`` command (tests, debugging).
     """
 
     def __init__(self, name: str | None = None, cpus: Sequence[int] | None = None,
                  rt_priority: int = 50, group: str | int | None = None, *,
-                 spin_budget: float = DEFAULT_SPIN_BUDGET,
+                 spin_budget: float = DEFAULT_SPIN_BUDGET, idle_poll: bool = True,
                  worker: Sequence[str] | None = None) -> None:
         self.name = pool_name(name)
         allowed = sorted(os.sched_getaffinity(0))
@@ -140,6 +144,9 @@ class Pool:
                              f"(a share of one CPU; SCHED_FIFO spinning near 0.95 hits the "
                              f"kernel's RT throttle)")
         self.spin_budget = float(spin_budget)
+        if not isinstance(idle_poll, bool):
+            raise TypeError(f"idle_poll must be a bool, got {idle_poll!r}")
+        self.idle_poll = idle_poll
         self.group = group
         self._gid = self._resolve_group(group)
         self._mode = 0o600 if self._gid is None else 0o660
@@ -394,6 +401,8 @@ class Pool:
             argv += ["--rt-priority", str(self.rt_priority)]
         if self.spin_budget != DEFAULT_SPIN_BUDGET:
             argv += ["--spin-budget", str(round(self.spin_budget * 1000))]
+        if not self.idle_poll:
+            argv += ["--idle-poll", "0"]
         return argv
 
     def _spawn_worker(self, w: _Worker) -> None:

@@ -38,6 +38,7 @@ static void reply(struct rtudp_worker *w, uint32_t op, uint32_t slot, int status
 static void publish_channels(struct rtudp_worker *w)
 {
     store_relaxed(&w->me->channels, w->n_active);
+    rtudp_w_idle_poll(w, w->n_active > 0);
 }
 
 static void add_channel(struct rtudp_worker *w, const struct rtudp_cmd *cmd, int fd)

@@ -2,7 +2,7 @@
  * rtudp-worker - the native worker process.
  *
  *   rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] [--rt-priority P]
- *                [--spin-budget PERMILLE]
+ *                [--spin-budget PERMILLE] [--idle-poll 0|1]
  *
  * Started by the pool's supervisor (rtudp.workers), which hands it the command
  * socket (SOCK_SEQPACKET, fd FD) and, per channel, a bound UDP socket.  It sets
@@ -35,7 +35,7 @@
 static int usage(FILE *out)
 {
     fprintf(out, "usage: rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] "
-                 "[--rt-priority P] [--spin-budget PERMILLE]\n"
+                 "[--rt-priority P] [--spin-budget PERMILLE] [--idle-poll 0|1]\n"
                  "       rtudp-worker --version\n");
     return out == stderr ? 2 : 0;
 }
@@ -113,6 +113,7 @@ static void announce(struct rtudp_worker *w)
     store_relaxed(&me->priority, (uint32_t)sp.sched_priority);
     store_relaxed(&me->heartbeat_ns, now);
     store_relaxed(&me->channels, 0u);
+    store_relaxed(&me->idle_poll, 0u);
     store_relaxed(&me->spin_margin_ns, w->spin.margin_ns);
     /* last, with release: the supervisor that sees RUNNING sees the rest */
     atomic_store_explicit(SHARED(&me->state), (uint32_t)RTUDP_WORKER_RUNNING,
@@ -125,6 +126,7 @@ int main(int argc, char **argv)
     const char *pool = NULL;
     long worker_id = -1, cpu = -1, cmd_fd = -1, prio = 0;
     long spin_permille = RTUDP_SPIN_BUDGET_DEFAULT_PERMILLE;
+    long idle_poll = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--version")) {
@@ -156,6 +158,9 @@ int main(int argc, char **argv)
                 return 2;
         } else if (!strcmp(a, "--rt-priority")) {
             if (parse_uint(a, v, 99, &prio))
+                return 2;
+        } else if (!strcmp(a, "--idle-poll")) {
+            if (parse_uint(a, v, 1, &idle_poll))
                 return 2;
         } else if (!strcmp(a, "--spin-budget")) {
             if (parse_uint(a, v, RTUDP_SPIN_BUDGET_MAX_PERMILLE, &spin_permille))
@@ -196,6 +201,8 @@ int main(int argc, char **argv)
     w.id = (uint32_t)worker_id;
     w.cmd_fd = (int)cmd_fd;
     w.spin_budget_permille = (int)spin_permille;
+    w.idle_poll = (int)idle_poll;
+    w.qos_fd = -1;
     fcntl(w.cmd_fd, F_SETFD, FD_CLOEXEC);
     if (map_pool(&w) != 0) {
         if (w.ctl)

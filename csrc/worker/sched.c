@@ -1,11 +1,13 @@
 /*
  * sched.c - process-wide setup done before any thread exists, so every thread
- * inherits it: die with the supervisor, lock memory, pin to a CPU, SCHED_FIFO.
+ * inherits it: die with the supervisor, lock memory, pin to a CPU, SCHED_FIFO;
+ * and the CPU idle-latency request, held while the worker serves channels.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +15,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+
+#define QOS_DEVICE "/dev/cpu_dma_latency"
 
 #include "worker.h"
 
@@ -96,4 +100,37 @@ int rtudp_w_set_priority(long prio)
         return -1;
     }
     return 0;
+}
+
+/*
+ * Why: an idle CPU of a virtual machine halts, and waking it (a timer, a futex, a
+ * packet) costs an exit to the host: tens of microseconds on every wakeup of a
+ * worker, or of a client the worker wakes on another CPU.  A PM QoS CPU latency
+ * request of 0 us makes idle CPUs poll instead (the cpuidle POLL state), which wakes
+ * in about one; cyclictest holds the same request while it measures.  The kernel
+ * keeps it while the file is open, so it ends with the worker, however it exits.
+ * It costs the host the idle CPUs' time, so it is held only while channels are
+ * served, and --idle-poll 0 turns it off.
+ */
+void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
+{
+    want = want && w->idle_poll;
+    if (want && w->qos_fd < 0) {
+        int fd = open(QOS_DEVICE, O_WRONLY | O_CLOEXEC);
+        int32_t zero_us = 0;
+        if (fd < 0 || write(fd, &zero_us, sizeof zero_us) != (ssize_t)sizeof zero_us) {
+            fprintf(stderr, "rtudp-worker %u: warning: %s: %s; idle CPUs may sleep deeply "
+                            "(slower wakeups); not asking again\n", w->id, QOS_DEVICE,
+                    strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            w->idle_poll = 0;
+            return;
+        }
+        w->qos_fd = fd;
+    } else if (!want && w->qos_fd >= 0) {
+        close(w->qos_fd);
+        w->qos_fd = -1;
+    }
+    store_relaxed(&w->me->idle_poll, (uint32_t)(w->qos_fd >= 0));
 }

@@ -112,6 +112,8 @@ struct rtudp_worker {
     struct rtudp_timerq tq;
     struct rtudp_spin spin;
     int spin_budget_permille;       /* --spin-budget: share of a CPU the TX thread may spin */
+    int idle_poll;                  /* --idle-poll: hold the idle-latency request while serving */
+    int qos_fd;                     /* /dev/cpu_dma_latency while held, else -1 */
     int64_t cpu_read_at;            /* when the process CPU time was last read (0 = never) */
     int64_t cpu_at_read;            /* what it was then */
     int64_t backoff_until;          /* EAGAIN: no sends before this */
@@ -125,6 +127,8 @@ int rtudp_w_die_with_parent(void);
 void rtudp_w_lock_memory(void);
 int rtudp_w_pin_cpu(long cpu);
 int rtudp_w_set_priority(long prio);
+/* hold (want 1) or drop (0) the CPU idle-latency request, if --idle-poll allows */
+void rtudp_w_idle_poll(struct rtudp_worker *w, int want);
 
 /* channels.c: open / close the channel a command names; msg gets a reason.  open
  * takes fd over: on failure it is closed too. */

@@ -178,7 +178,7 @@ static const struct field worker_slot_fields[] = {
     FIELD(rtudp_worker_slot, spin_ns),
     FIELD(rtudp_worker_slot, spin_margin_ns),
     FIELD(rtudp_worker_slot, channels),
-    FIELD(rtudp_worker_slot, pad2),
+    FIELD(rtudp_worker_slot, idle_poll),
     FIELD(rtudp_worker_slot, pad3),
 };
 
