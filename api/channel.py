@@ -95,6 +95,10 @@ class Channel:
         # every commit into the TX ring also rings the worker's bell, in C
         self._tx._set_wake(int(ffi.cast("uintptr_t", self._bell)))
         self._can_send = self.direction != lib.RTUDP_DIR_RECV
+        if self._can_send:
+            # send() as one C call in the common case; the rest goes to _send_checked
+            self._tx._configure_send(self.max_datagram, self._send_checked)
+            self.send = self._tx._send  # type: ignore[method-assign]
         # counted in the channel's "readers attached" (rtstat) while open
         self._reader_slot = seg.claim_reader() if self.direction != lib.RTUDP_DIR_SEND else -1
 
@@ -167,8 +171,14 @@ class Channel:
         """Queue one datagram, to leave at ``at_ns`` (CLOCK_MONOTONIC ns; None/0 = now).
 
         BackPressureError if the TX ring is full (nothing is dropped silently);
-        ValueError if ``data`` is larger than the channel's max_datagram.
+        ValueError if ``data`` is larger than the channel's max_datagram.  (On a
+        channel that sends, the instance's ``send`` is the TX ring's C ``_send``, which
+        does the common case itself and everything else through :meth:`_send_checked`.)
         """
+        self._send_checked(data, at_ns)
+
+    def _send_checked(self, data: bytes, at_ns: int | None = None) -> None:
+        """send() in Python: every check, each failure its own error."""
         at = 0 if at_ns is None else at_ns
         try:
             if not self._can_send or len(data) > self.max_datagram or at < 0:
@@ -294,6 +304,9 @@ class Channel:
         if self._seg.closed:
             return
         self._seg.release_reader(self._reader_slot)
+        if self._can_send:  # back to the class's send(), and no cycle through the ring
+            self.__dict__.pop("send", None)
+            self._tx._configure_send(self.max_datagram, None)
         self._seg.close()
         self._control.close()
         if self._on_close is not None:

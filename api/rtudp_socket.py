@@ -52,6 +52,7 @@ class RtUdpSocket(RtUdpBase):
         self._running = False
         self._requested = 0
         self._purged = 0
+        self._done_seen = 0  # tx_packets + tx_errors when last read (they only grow)
         self._pending: deque[Packet] = deque()
 
     # ---- lifecycle
@@ -121,6 +122,16 @@ class RtUdpSocket(RtUdpBase):
     def send_data(self, data: bytes, ts_ns: int | None = None) -> None:
         """Queue ``data`` to leave at ``ts_ns`` (None/0 = now); BackPressureError if the
         queue is full."""
+        chan = self._chan
+        # the common case without a Python check per argument: bytes, a deadline that
+        # is None or an int (Channel.send checks the rest), room by a count kept here
+        # (the worker's counters, on a line it writes, are read only near capacity)
+        if (chan is not None and type(data) is bytes and self.direction != DIRECTION_RECV
+                and (ts_ns is None or type(ts_ns) is int)
+                and self._requested - self._purged - self._done_seen < self.capacity):
+            chan.send(data, ts_ns)
+            self._requested += 1
+            return
         chan = self._need("send_data")
         if self.direction == DIRECTION_RECV:
             raise ValueError(f"{self!r} is receive-only (direction=1): it cannot send")
@@ -178,7 +189,8 @@ class RtUdpSocket(RtUdpBase):
     def get_send_length(self) -> int:
         """Packets queued by this endpoint and not yet sent (or failed)."""
         block = self._need("get_send_length")._seg.block  # two counters, no histogram copy
-        return max(0, self._requested - self._purged - block.tx_packets - block.tx_errors)
+        self._done_seen = block.tx_packets + block.tx_errors
+        return max(0, self._requested - self._purged - self._done_seen)
 
     def get_receive_length(self) -> int:
         """Packets received and not yet read."""

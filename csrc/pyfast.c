@@ -284,7 +284,31 @@ typedef struct {
     PyObject_HEAD
     struct port_head h;
     struct rtudp_mpsc m;
+    /* _send's configuration (_configure_send): NULL on_fail = not configured */
+    PyObject *on_fail;
+    Py_ssize_t send_limit;
 } MpscPort;
+
+static int mpsc_traverse(MpscPort *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->h.name);
+    Py_VISIT(self->on_fail);
+    return 0;
+}
+
+static int mpsc_clear(MpscPort *self)
+{
+    Py_CLEAR(self->on_fail); /* the channel that owns us is usually on_fail's self */
+    return 0;
+}
+
+static void mpsc_dealloc(MpscPort *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->on_fail);
+    Py_CLEAR(self->h.name);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
 
 static int mpsc_attach(Port *port, void *mem, uint64_t avail, struct rtudp_check *why)
 {
@@ -315,6 +339,73 @@ static PyObject *mpsc_try_put(MpscPort *self, PyObject *const *args, Py_ssize_t 
     if (rc == RTUDP_EFULL)
         Py_RETURN_FALSE;
     return ring_error(&self->h, rc, "put");
+}
+
+/*
+ * _send(data, at_ns=None): a channel's whole send() in C for the common case, so a
+ * call costs one C call instead of a Python frame around one: data bytes (or a
+ * buffer) of at most send_limit bytes, at_ns None or an int >= 0, room in the ring.
+ * Queues it (ringing the consumer's bell) and returns None.  Anything else -- a bad
+ * argument, a full or closed ring -- returns on_fail(data, at_ns): the Python path,
+ * which raises the API's own errors (or queues it after all).
+ */
+static PyObject *mpsc_send(MpscPort *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
+{
+    static const char *const names[] = {"data", "at_ns"};
+    PyObject *a[2];
+    if (!self->on_fail) {
+        PyErr_SetString(PyExc_RuntimeError, "_send() before _configure_send()");
+        return NULL;
+    }
+    if (parse("send", args, nargs, kwnames, names, 2, 1, a) < 0)
+        return NULL;
+    int64_t at = 0;
+    if (a[1] && a[1] != Py_None) {
+        if (!PyLong_CheckExact(a[1]))
+            goto slow;
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(a[1], &overflow);
+        if (overflow || v < 0)
+            goto slow;
+        at = v;
+    }
+    if (!self->h.bound)
+        goto slow;
+    struct payload p;
+    if (payload_get(a[0], &p) < 0) {
+        PyErr_Clear();
+        goto slow;
+    }
+    int rc = p.len <= self->send_limit
+                 ? rtudp_mpsc_try_put(&self->m, p.data, (uint32_t)p.len, at, 0)
+                 : RTUDP_EINVAL;
+    payload_release(&p);
+    if (rc == RTUDP_OK)
+        Py_RETURN_NONE;
+slow:;
+    PyObject *call[2] = {a[0], a[1] ? a[1] : Py_None};
+    return PyObject_Vectorcall(self->on_fail, call, 2, NULL);
+}
+
+/* _configure_send(limit, on_fail | None): _send's largest payload and its slow path */
+static PyObject *mpsc_configure_send(MpscPort *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t limit;
+    if (nargs != 2 || get_count(args[0], PY_SSIZE_T_MAX, "limit", &limit) < 0 ||
+        (args[1] != Py_None && !PyCallable_Check(args[1]))) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_configure_send(limit, on_fail | None)");
+        return NULL;
+    }
+    if ((uint64_t)limit > self->h.max_payload)
+        return PyErr_Format(PyExc_ValueError, "send limit %zd is over the ring's max payload "
+                            "%llu", limit, (unsigned long long)self->h.max_payload);
+    PyObject *old = self->on_fail;
+    self->on_fail = args[1] == Py_None ? NULL : Py_NewRef(args[1]);
+    self->send_limit = limit;
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
 }
 
 /* _set_wake(address | 0): commits also ring the doorbell at address (a worker's) */
@@ -478,6 +569,12 @@ static PyMethodDef mpsc_methods[] = {
     {"_unbind", (PyCFunction)port_unbind, METH_NOARGS, "Forget the mapping (the ring closes)."},
     {"_set_wake", (PyCFunction)mpsc_set_wake, METH_O,
      "_set_wake(address | None): commits also ring the doorbell at address."},
+    {"_send", (PyCFunction)(void (*)(void))mpsc_send, METH_FASTCALL | METH_KEYWORDS,
+     "_send(data, at_ns=None) -> None\n\n"
+     "Queue data if it is a buffer within the send limit, at_ns None or an int >= 0, and\n"
+     "there is room; otherwise return on_fail(data, at_ns) (see _configure_send)."},
+    {"_configure_send", (PyCFunction)(void (*)(void))mpsc_configure_send, METH_FASTCALL,
+     "_configure_send(limit, on_fail | None): _send's largest payload and slow path."},
     {"try_put", (PyCFunction)(void (*)(void))mpsc_try_put, METH_FASTCALL | METH_KEYWORDS,
      "try_put(data, at_ns=0, flags=0) -> bool\n\n"
      "Queue one record if there is room now; False if the ring is full.\n"
@@ -498,8 +595,9 @@ static PyTypeObject MpscPortType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "C base of MpscRing: its per-call and batch paths.",
     .tp_new = PyType_GenericNew,
-    .tp_dealloc = (destructor)port_dealloc,
-    .tp_traverse = (traverseproc)port_traverse,
+    .tp_dealloc = (destructor)mpsc_dealloc,
+    .tp_traverse = (traverseproc)mpsc_traverse,
+    .tp_clear = (inquiry)mpsc_clear,
     .tp_methods = mpsc_methods,
 };
 

@@ -219,6 +219,29 @@ def test_bad_send_recv_input_names_the_value(pair):
     assert a.recv(timeout=5).data == b"fine"
 
 
+def test_send_takes_buffers_keywords_and_checks_like_the_api(pair):
+    """send() runs in C in the common case: the same inputs work, the same errors come."""
+    a, b = pair
+    b.send(bytearray(b"ba"))
+    b.send(memoryview(b"xmv")[1:])
+    b.send(data=b"kw", at_ns=0)
+    b.send(b"none", None)
+    got = [a.recv(timeout=5).data for _ in range(4)]
+    assert got == [b"ba", b"mv", b"kw", b"none"]
+    with pytest.raises(TypeError, match="True"):
+        b.send(b"x", at_ns=True)
+    with pytest.raises(TypeError, match="1.5"):
+        b.send(b"x", 1.5)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        b.send(b"x", when=1)
+    with pytest.raises(ValueError, match="-7"):
+        b.send(b"x", at_ns=-7)
+    with pytest.raises(ValueError, match="1473 bytes"):
+        b.send(bytearray(1473))
+    b.send(b"after")
+    assert a.recv(timeout=5).data == b"after"
+
+
 def test_direction_is_enforced(pool):
     rx = pool.open_channel("rx", direction=1)
     tx = pool.open_channel("tx", direction=0, remote=rx.local)
