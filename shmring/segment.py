@@ -45,6 +45,30 @@ def check_message(check: Any) -> str:
     return ffi.string(check.msg).decode("utf-8", "replace")
 
 
+def access_denied(name: str, exc: BaseException) -> str:
+    """Why this process may not open segment ``name``: its owner, group and mode."""
+    path = shm_path(name)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return f"cannot open {path}: {exc}"
+    import grp
+    import pwd
+    try:
+        owner = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        owner = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    shared = ("shared with group " + repr(group) if st.st_mode & 0o060
+              else "private to its owner; a pool is shared with a group by "
+                   "`rtudp pool start --group NAME` or Pool(group=...)")
+    return (f"cannot open {path}: permission denied for uid {os.getuid()} (owner "
+            f"{owner!r}, group {group!r}, mode {st.st_mode & 0o777:04o}: {shared})")
+
+
 class Segment:
     """One mapped segment. Closing unmaps it; unlinking removes the name."""
 
@@ -92,7 +116,7 @@ class Segment:
         except posix_ipc.ExistentialError:
             raise SegmentNotFoundError(f"no segment {shm_path(name)}") from None
         except posix_ipc.PermissionsError as exc:
-            raise PermissionError(f"cannot open {shm_path(name)}: {exc}") from None
+            raise PermissionError(access_denied(name, exc)) from None
         try:
             size = shm.size
             header = ffi.sizeof("struct rtudp_segment_header")

@@ -100,6 +100,7 @@ static void release(struct rtudp_chan *c)
         fprintf(stderr, "rtudp-worker: channel %s: TX ring head moved under us; no longer "
                         "reading it\n", c->name);
         c->tx_broken = 1;
+        bump(&c->block->tx_ring_faults, 1);
     }
 }
 
@@ -118,6 +119,7 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
             fprintf(stderr, "rtudp-worker: channel %s: TX ring corrupt at %llu; no longer "
                             "reading it\n", c->name, (unsigned long long)c->cursor);
             c->tx_broken = 1;
+            bump(&c->block->tx_ring_faults, 1);
             break;
         }
         uint64_t pos = c->cursor - align8(sizeof *rec + len);
