@@ -6,6 +6,7 @@ gives an exception, never a crash.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 from typing import Any
@@ -43,6 +44,21 @@ def shm_path(name: str) -> str:
 def check_message(check: Any) -> str:
     """The C validator's message out of a ``struct rtudp_check``."""
     return ffi.string(check.msg).decode("utf-8", "replace")
+
+
+def _reserve(fd: int, name: str, size: int) -> None:
+    """Allocate the segment's pages now: a tmpfs file is sparse, and a page that
+    cannot be had when it is first touched kills the process touching it (SIGBUS),
+    a worker included.  Too big for /dev/shm: MemoryError naming the sizes."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.ENOMEM):
+            raise
+        st = os.statvfs("/dev/shm")
+        raise MemoryError(f"segment {shm_path(name)} needs {size} bytes ({size / 2**20:.1f} "
+                          f"MiB), /dev/shm has {st.f_bavail * st.f_frsize / 2**20:.1f} MiB "
+                          f"free: lower the capacity or max_datagram") from None
 
 
 def access_denied(name: str, exc: BaseException) -> str:
@@ -92,6 +108,7 @@ class Segment:
             raise PermissionError(f"cannot create {shm_path(name)}: {exc}") from None
         try:
             os.fchmod(shm.fd, mode)  # shm_open applies the umask; the mode is what we say
+            _reserve(shm.fd, name, size)
             base = lib.rtudp_map(shm.fd, size, 1)
             if base == ffi.NULL:
                 raise OSError(ffi.errno, f"mmap of {shm_path(name)} ({size} bytes) failed: "
