@@ -22,6 +22,8 @@ from rtudp.tools.demo import free_ports
 
 PAYLOAD = 64            # bytes per datagram: an 8-byte sequence number, then filler
 CAPACITY = 1 << 16      # packets per ring: > 1 s of traffic at 50 kpps
+LONG_RUN_CAPACITY = 1 << 18  # 5 s: a client of a long run, stalled by a loaded CI machine,
+                             # must not be lapped (that would be its own loss)
 TICK_S = 0.001          # one send_many per direction per tick
 _SEQ = struct.Struct("<Q")
 
