@@ -27,6 +27,7 @@ RESPAWN_BOUND_S = 3.0
 RESTART_BOUND_S = 5.0
 
 
+@pytest.mark.heavy_load
 @pytest.mark.rtudp(rt_priority=0)
 def test_worker_sigkill_under_duplex_load(rtudp_pool: rtudp.Pool) -> None:
     pool = rtudp_pool

@@ -19,6 +19,7 @@ WORKER_DRIFT_KIB = 512
 CLIENT_DRIFT_KIB = 4096
 
 
+@pytest.mark.heavy_load
 @pytest.mark.rtudp(rt_priority=0)
 def test_rss_flat_over_a_run_at_50kpps(rtudp_pool: rtudp.Pool) -> None:
     pool = rtudp_pool

@@ -17,6 +17,7 @@ SECONDS = float(os.environ.get("RTUDP_SOAK_S", "120"))
 KILL_EVERY_S = 10.0
 
 
+@pytest.mark.heavy_load
 @pytest.mark.rtudp(rt_priority=0)
 def test_soak_duplex_with_a_worker_killed_every_10s(rtudp_pool: rtudp.Pool) -> None:
     pool = rtudp_pool
