@@ -283,6 +283,9 @@ class Channel:
         tx = self._tx.stats()
         out["tx_queued_bytes"] = tx["pending_bytes"]
         out["tx_full_events"] = tx["full_events"]
+        out["tx_unblocked_claims"] = tx["unblocked_claims"]   # claims of dead producers
+        # restarts of the worker serving this channel (the supervisor counts them)
+        out["worker_restarts"] = int(self._control.worker(self.worker).restarts)
         return out
 
     def lateness(self) -> Any:

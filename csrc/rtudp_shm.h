@@ -315,7 +315,7 @@ struct rtudp_channel_block {
     uint64_t tx_kernel_stamped;                    /* departures timed by a kernel TX stamp */
     uint64_t tx_requested;                         /* records taken from the TX ring */
     uint64_t tx_late;                              /* deadline already past when taken (in tx_immediate) */
-    uint8_t pad1[8];
+    uint64_t tx_ring_faults;                       /* the TX ring failed validation: not read until re-added */
     /* line 4: RX counters, written by the worker */
     uint64_t rx_packets;
     uint64_t rx_bytes;

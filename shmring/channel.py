@@ -151,7 +151,7 @@ class ChannelRxRing(SpanBroadcastRing):
 
 #: the worker's counters in a channel block, in layout order
 COUNTERS = ("tx_packets", "tx_bytes", "tx_immediate", "tx_errors", "tx_kernel_stamped",
-            "tx_requested", "tx_late", "rx_packets", "rx_bytes", "rx_truncated",
+            "tx_requested", "tx_late", "tx_ring_faults", "rx_packets", "rx_bytes", "rx_truncated",
             "rx_kernel_drops", "rx_errors")
 
 

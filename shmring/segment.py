@@ -6,6 +6,7 @@ gives an exception, never a crash.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 from typing import Any
@@ -45,6 +46,45 @@ def check_message(check: Any) -> str:
     return ffi.string(check.msg).decode("utf-8", "replace")
 
 
+def _reserve(fd: int, name: str, size: int) -> None:
+    """Allocate the segment's pages now: a tmpfs file is sparse, and a page that
+    cannot be had when it is first touched kills the process touching it (SIGBUS),
+    a worker included.  Too big for /dev/shm: MemoryError naming the sizes."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.ENOMEM):
+            raise
+        st = os.statvfs("/dev/shm")
+        raise MemoryError(f"segment {shm_path(name)} needs {size} bytes ({size / 2**20:.1f} "
+                          f"MiB), /dev/shm has {st.f_bavail * st.f_frsize / 2**20:.1f} MiB "
+                          f"free: lower the capacity or max_datagram") from None
+
+
+def access_denied(name: str, exc: BaseException) -> str:
+    """Why this process may not open segment ``name``: its owner, group and mode."""
+    path = shm_path(name)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return f"cannot open {path}: {exc}"
+    import grp
+    import pwd
+    try:
+        owner = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        owner = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    shared = ("shared with group " + repr(group) if st.st_mode & 0o060
+              else "private to its owner; a pool is shared with a group by "
+                   "`rtudp pool start --group NAME` or Pool(group=...)")
+    return (f"cannot open {path}: permission denied for uid {os.getuid()} (owner "
+            f"{owner!r}, group {group!r}, mode {st.st_mode & 0o777:04o}: {shared})")
+
+
 class Segment:
     """One mapped segment. Closing unmaps it; unlinking removes the name."""
 
@@ -68,6 +108,7 @@ class Segment:
             raise PermissionError(f"cannot create {shm_path(name)}: {exc}") from None
         try:
             os.fchmod(shm.fd, mode)  # shm_open applies the umask; the mode is what we say
+            _reserve(shm.fd, name, size)
             base = lib.rtudp_map(shm.fd, size, 1)
             if base == ffi.NULL:
                 raise OSError(ffi.errno, f"mmap of {shm_path(name)} ({size} bytes) failed: "
@@ -92,7 +133,7 @@ class Segment:
         except posix_ipc.ExistentialError:
             raise SegmentNotFoundError(f"no segment {shm_path(name)}") from None
         except posix_ipc.PermissionsError as exc:
-            raise PermissionError(f"cannot open {shm_path(name)}: {exc}") from None
+            raise PermissionError(access_denied(name, exc)) from None
         try:
             size = shm.size
             header = ffi.sizeof("struct rtudp_segment_header")

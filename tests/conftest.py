@@ -82,6 +82,28 @@ def shm_names(request):
     return lambda: new_shm_name(request.node.name)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "heavy_load: the test loads both CPUs for long (soak, memory, worker kill "
+                   "at 50 kpps): it runs alone, no other test of this run beside it")
+
+
+@pytest.fixture(autouse=True)
+def _heavy_load_alone(request):
+    """A heavy_load test holds an exclusive lock, every other test a shared one, on a
+    file common to every xdist worker: timing tests never run beside a soak."""
+    import fcntl
+
+    path = f"/tmp/rtudp-tests-{os.getuid()}.lock"  # shared by concurrent runs too: 2 cores
+    heavy = request.node.get_closest_marker("heavy_load") is not None
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX if heavy else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 @pytest.fixture(autouse=True)
 def _no_leaks():
     faulthandler.dump_traceback_later(HANG_TIMEOUT, exit=True)

@@ -135,7 +135,8 @@ class Receiver:
 # ------------------------------------------------------------ helpers
 
 
-def _free_ports(n: int) -> list[int]:
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct loopback UDP ports that were free a moment ago."""
     socks = []
     try:
         for _ in range(n):
@@ -152,7 +153,7 @@ def _open_pair(pool: Any, n: int) -> tuple[Any, Any]:
     from rtudp import AddressInUseError
 
     for attempt in range(5):
-        pa, pb = _free_ports(2)
+        pa, pb = free_ports(2)
         a = b = None
         try:
             a = pool.open_channel("A", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),

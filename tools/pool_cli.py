@@ -106,6 +106,11 @@ def parse_pool_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def parse_group(text: str) -> str | int:
+    """``--group``: a group name, or a gid when all digits."""
+    return int(text) if text.isdigit() else text
+
+
 def default_pool() -> str:
     return os.environ.get("RTUDP_POOL") or "default"
 
@@ -186,7 +191,7 @@ def _run_foreground(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RtPriorityWarning)
         try:
-            pool = Pool(args.name, args.cpus, args.rt_priority,
+            pool = Pool(args.name, args.cpus, args.rt_priority, args.group,
                         spin_budget=args.spin_budget, idle_poll=args.idle_poll).start()
         except (RtUdpError, OSError, ValueError, TypeError) as exc:
             msg = str(exc)
@@ -262,6 +267,8 @@ def _start_daemon(args: argparse.Namespace) -> int:
         argv.append("--no-idle-poll")
     if args.cpus is not None:
         argv += ["--cpus", ",".join(map(str, args.cpus))]
+    if args.group is not None:
+        argv += ["--group", str(args.group)]
     r, w = os.pipe()
     argv += ["--ready-fd", str(w)]
     out = tempfile.TemporaryFile(prefix="rtudp-pool-start-")
@@ -573,6 +580,9 @@ def add_parser(sub: Any) -> None:
                    help="let idle CPUs sleep deeply while channels are open (by default the "
                         "workers hold a PM QoS CPU latency request of 0 µs then: wake-ups in "
                         "about 1 µs instead of tens, at the cost of the idle CPUs' time)")
+    s.add_argument("--group", type=parse_group, default=None, metavar="GROUP",
+                   help="a group (name or gid) whose members may use the pool: its "
+                        "segments get that group and mode 0660 (default: 0600, only you)")
     s.add_argument("--foreground", action="store_true",
                    help="run in this process until SIGINT/SIGTERM, then stop cleanly")
     s.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)

@@ -182,7 +182,8 @@ def bind_socket(channel: str, local: object, remote: object, direction: int, cap
             except OSError as exc:
                 raise ValueError(f"remote address {remote!r} of channel {channel!r} cannot be "
                                  f"reached: {exc.strerror}") from None
-        want = capacity * (max_datagram + _PER_PACKET_OVERHEAD)
+        # the kernel takes at most INT_MAX / 2 (it doubles what it is given)
+        want = min(capacity * (max_datagram + _PER_PACKET_OVERHEAD), 0x7FFFFFFF // 2)
         if direction in (lib.RTUDP_DIR_RECV, lib.RTUDP_DIR_BOTH):
             _size_buffer(sock, SO_RCVBUFFORCE, socket.SO_RCVBUF, want, "rmem_max", channel)
         if direction in (lib.RTUDP_DIR_SEND, lib.RTUDP_DIR_BOTH):

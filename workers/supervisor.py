@@ -505,7 +505,7 @@ class Pool:
             with self._lock:
                 chans = [c for c in self._chans.values() if c.worker == w.index and not c.paused]
             for ch in chans:
-                self._send_add(w, ch)
+                self._readd(w, ch)
         except BaseException as exc:
             if self._stopping.is_set():
                 return
@@ -528,6 +528,18 @@ class Pool:
             self._changed.notify_all()
         log.info("pool %r: worker %d restarted (pid %d), %d channel(s) re-added", self.name,
                  w.index, slot.pid, len(chans))
+
+    def _readd(self, w: _Worker, ch: _Chan) -> None:
+        """ADD a channel to a restarted worker.  A channel the worker refuses (its
+        segment fails validation: a client scribbled over it) stays off the worker;
+        the worker and its other channels must not suffer for it."""
+        try:
+            self._send_add(w, ch)
+        except WorkerGone:
+            raise
+        except WorkerError as exc:
+            log.error("pool %r: channel %r stays off restarted worker %d: %s", self.name,
+                      ch.name, w.index, exc)
 
     def _send_add(self, w: _Worker, ch: _Chan) -> None:
         link, gen = w.link, w.gen

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "txfault.h"
 #include "worker.h"
 
 volatile sig_atomic_t rtudp_w_signalled;
@@ -197,7 +198,8 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
         if (!c->sends || c->tx_broken)
             continue;
         /* a producer that died between claim and commit must not wedge the ring */
-        rtudp_mpsc_unblock(&c->tx, c->cursor, RTUDP_W_UNBLOCK_NS);
+        if (rtudp_mpsc_unblock(&c->tx, c->cursor, RTUDP_W_UNBLOCK_NS) < 0)
+            rtudp_tx_fault(c, "claim corrupt", c->cursor);
         if (c->caps.sw_tx) /* stamps that came after their packet timed out */
             rtudp_net_read_tx_stamps(c->fd, NULL, NULL);
     }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "txfault.h"
 #include "worker.h"
 
 #define POP_MAX 256                 /* timers taken per pop (and per sendmmsg at most) */
@@ -97,9 +98,7 @@ static void release(struct rtudp_chan *c)
     if (rtudp_inflight_empty(&c->inflight))
         upto = c->cursor; /* padding the tracker never saw */
     if (upto != load_relaxed(&c->tx.ring->head) && rtudp_mpsc_release(&c->tx, upto) != RTUDP_OK) {
-        fprintf(stderr, "rtudp-worker: channel %s: TX ring head moved under us; no longer "
-                        "reading it\n", c->name);
-        c->tx_broken = 1;
+        rtudp_tx_fault(c, "head moved under us", upto);
     }
 }
 
@@ -115,9 +114,7 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
         if (rc == RTUDP_EMPTY)
             break;
         if (rc != RTUDP_OK) {
-            fprintf(stderr, "rtudp-worker: channel %s: TX ring corrupt at %llu; no longer "
-                            "reading it\n", c->name, (unsigned long long)c->cursor);
-            c->tx_broken = 1;
+            rtudp_tx_fault(c, "corrupt", c->cursor);
             break;
         }
         uint64_t pos = c->cursor - align8(sizeof *rec + len);

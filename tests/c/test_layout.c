@@ -223,7 +223,7 @@ static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, tx_kernel_stamped),
     FIELD(rtudp_channel_block, tx_requested),
     FIELD(rtudp_channel_block, tx_late),
-    FIELD(rtudp_channel_block, pad1),
+    FIELD(rtudp_channel_block, tx_ring_faults),
     FIELD(rtudp_channel_block, rx_packets),
     FIELD(rtudp_channel_block, rx_bytes),
     FIELD(rtudp_channel_block, rx_truncated),

@@ -1,0 +1,77 @@
+"""API misuse gives clear errors, never a crash or a hang: closed channels, double
+close, the wrong direction, a kind that does not exist, a channel that is not
+there, capacities beyond the memory there is.  (More argument checks:
+tests/test_channel.py, tests/test_pool.py::test_bad_channel_arguments_*.)"""
+from __future__ import annotations
+
+import pytest
+
+import rtudp
+from rtudp.shmring.channel import MAX_DATAGRAM
+from rtudp.workers.supervisor import MAX_CAPACITY
+
+pytestmark = pytest.mark.rtudp(rt_priority=0, cpus=[0])
+
+
+def test_closed_channel_and_double_close(rtudp_pool: rtudp.Pool) -> None:
+    ch = rtudp_pool.open_channel("c")
+    other = rtudp.attach("c", pool=rtudp_pool.name)
+    ch.close()
+    ch.close()                                   # idempotent
+    assert ch.closed and "closed" in repr(ch)
+    for call in (lambda: ch.send(b"x"), lambda: ch.send_many([b"x"]), lambda: ch.recv(0),
+                 lambda: ch.recv_many(1, timeout=0), ch.stats):
+        with pytest.raises(ValueError, match="'c' is closed"):
+            call()
+    assert "c" not in rtudp_pool.channels()
+    with pytest.raises(rtudp.ChannelNotFoundError, match="'c'"):
+        rtudp_pool.close_channel("c")            # closing it again in the pool
+    with pytest.raises(rtudp.ChannelNotFoundError, match="'c'"):
+        rtudp.attach("c", pool=rtudp_pool.name)
+    other.close()                                # a handle that outlived the channel
+    other.close()
+
+
+def test_wrong_direction(rtudp_pool: rtudp.Pool) -> None:
+    rx = rtudp_pool.open_channel("rx", direction=1)
+    tx = rtudp_pool.open_channel("tx", direction=0, remote=rx.local)
+    with pytest.raises(ValueError, match="receive-only"):
+        rx.send(b"x")
+    with pytest.raises(ValueError, match="receive-only"):
+        rx.send_many([b"x", b"y"])
+    with pytest.raises(ValueError, match="send-only"):
+        tx.recv(timeout=0)
+    tx.send(b"fine")
+    assert rx.recv(timeout=5).data == b"fine"
+
+
+def test_kind_that_does_not_exist_or_another_kind(rtudp_pool: rtudp.Pool) -> None:
+    """Only 'udp' channels run on workers today; asking for another kind names the
+    ones there are (attach has no kind: it maps whatever the channel is)."""
+    for kind in ("rtp", "netflux", "udt", "tcp", ""):
+        with pytest.raises(ValueError, match=repr(kind).replace("'", ".")):
+            rtudp_pool.open_channel("k", kind=kind)
+    with pytest.raises(ValueError, match="'udp'"):
+        rtudp_pool.open_channel("k", kind="rtp")
+    assert rtudp_pool.channels() == []
+    with pytest.raises(rtudp.ChannelNotFoundError, match="no channel 'nope'"):
+        rtudp.attach("nope", pool=rtudp_pool.name)
+
+
+def test_capacity_beyond_memory_is_a_clear_error(rtudp_pool: rtudp.Pool) -> None:
+    with pytest.raises(MemoryError, match=r"needs \d+ bytes .* /dev/shm has"):
+        rtudp_pool.open_channel("huge", capacity=MAX_CAPACITY, max_datagram=MAX_DATAGRAM)
+    with pytest.raises(ValueError, match="capacity"):
+        rtudp_pool.open_channel("huge", capacity=MAX_CAPACITY + 1)
+    assert rtudp_pool.channels() == []
+    ch = rtudp_pool.open_channel("after")        # the pool is still usable
+    ch.close()
+
+
+def test_stopped_pool(rtudp_pool: rtudp.Pool) -> None:
+    rtudp_pool.stop()
+    rtudp_pool.stop()                            # idempotent
+    with pytest.raises(rtudp.PoolNotRunningError):
+        rtudp_pool.open_channel("x")
+    with pytest.raises(RuntimeError, match="already started"):
+        rtudp_pool.start()

@@ -1,0 +1,72 @@
+"""Fault: a worker SIGKILLed under 50 kpps duplex load.
+
+The supervisor restarts it (same CPU, same sockets, same segments); nothing queued
+in a TX ring is lost and at most the one packet in flight is sent twice; datagrams
+the kernel buffered while no worker read the socket are delivered by the
+successor.  The restart shows in the worker table, in ``Channel.stats()`` and in
+``rtstat --json``.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import rtudp
+from load_helpers import DuplexLoad, WorkerKiller, open_duplex_pair
+
+RATE = 50_000
+#: packets per sendmmsg call at most (POP_MAX in csrc/worker/txloop.c)
+SEND_BATCH = 256
+#: the issue's target is 100 ms; measured ~10 ms typical, but respawns of 0.27, 1.5,
+#: 1.6 and 3.25 s happened (the last with this test alone and its client not stalled):
+#: an open bug, see NOTES-issue5.md.  These bounds catch a restart that hangs, they
+#: do not prove the 100 ms (kill -> successor spawned / -> successor RUNNING).
+RESPAWN_BOUND_S = 10.0
+RESTART_BOUND_S = 15.0
+
+
+@pytest.mark.heavy_load
+@pytest.mark.rtudp(rt_priority=0)
+def test_worker_sigkill_under_duplex_load(rtudp_pool: rtudp.Pool) -> None:
+    pool = rtudp_pool
+    a, b = open_duplex_pair(pool)
+    load = DuplexLoad(a, b, RATE, seconds=4.0)
+    killer = WorkerKiller(pool)
+    kills = {1.0: 0, 2.5: len(pool.cpus) - 1}   # elapsed s -> worker index
+
+    def on_tick(elapsed: float) -> None:
+        for at in [t for t in kills if elapsed >= t]:
+            killer.kill(kills.pop(at))
+        killer.poll()
+
+    load.run(on_tick)
+    killer.wait()
+    load.finish(timeout=15)
+    report = load.report()
+    print(f"\nworker kill at {RATE} pps duplex: respawned after "
+          f"{[round(s * 1000, 1) for s in killer.respawn_s]} ms, running after "
+          f"{[round(s * 1000, 1) for s in killer.restart_s]} ms; {report}")
+
+    assert len(killer.restart_s) == 2
+    assert max(killer.respawn_s) < RESPAWN_BOUND_S, killer.respawn_s
+    assert max(killer.restart_s) < RESTART_BOUND_S, killer.restart_s
+    for d in load.directions:
+        assert d.sent == d.total, f"{d.name}: only {d.sent} of {d.total} queued"
+        assert d.ring_lost == 0, f"{d.name}: the reader was lapped: {report}"
+        assert d.lost() == 0, f"{d.name}: {d.lost()} packets lost: {report}"
+        # a kill may repeat what was in flight: the one sendmmsg call (<= SEND_BATCH
+        # packets) whose return the worker did not live to record (NOTES-issue5.md)
+        assert d.duplicates() <= SEND_BATCH, f"{d.name}: {d.duplicates()} duplicates: {report}"
+
+    restarts = [w["restarts"] for w in pool.workers()]
+    assert sum(restarts) == 2, restarts
+    assert a.stats()["worker_restarts"] >= 1 and b.stats()["worker_restarts"] >= 1
+    out = subprocess.run([sys.executable, "-m", "rtudp.tools.rtstat", "--pool", pool.name,
+                          "--once", "--json"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    frame = json.loads(out.stdout.splitlines()[0])
+    shown = [w["restarts"] for p in frame["pools"] for w in p["workers"]]
+    assert sum(shown) == 2, frame
