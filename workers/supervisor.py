@@ -353,7 +353,25 @@ class Pool:
             ctl.beat()
             self._stopping.wait(HEARTBEAT_S)
 
+    def _watch_at_rt_priority(self) -> None:
+        """Run this (the watching) thread SCHED_FIFO one above the workers.
+
+        Why: busy SCHED_FIFO workers can starve a SCHED_OTHER thread for seconds (the
+        RT throttle leaves it 5 %), and this thread is the one that restarts a dead
+        worker.  It mostly sleeps in select().  SCHED_RESET_ON_FORK: the worker
+        processes it spawns start SCHED_OTHER and set their own priority.
+        """
+        if self.rt_priority <= 0:
+            return
+        prio = min(self.rt_priority + 1, os.sched_get_priority_max(os.SCHED_FIFO))
+        try:
+            os.sched_setscheduler(threading.get_native_id(),
+                                  os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(prio))
+        except OSError as exc:  # not permitted: the workers' warning already says why
+            log.info("pool %r: the supervisor thread stays SCHED_OTHER: %s", self.name, exc)
+
     def _supervise(self) -> None:
+        self._watch_at_rt_priority()
         try:
             for w in self._workers:
                 self._spawn_worker(w)
