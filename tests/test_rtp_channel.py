@@ -7,6 +7,7 @@ loaded 2-core machine must pass.
 """
 from __future__ import annotations
 
+import os
 import random
 import socket
 import struct
@@ -211,3 +212,32 @@ def test_bad_frame_arguments(rtudp_pool):
         tx.send("text")
     with pytest.raises(ValueError, match="'nohost'"):
         tx.set_target("nohost", 5000)
+
+
+def test_rtstat_shows_the_rtp_counters(rtudp_pool, udp_sock):
+    from rich.console import Console
+
+    from rtudp.tools.rtstat_model import Collector
+    from rtudp.tools.rtstat_view import render_pool
+
+    rx = rtudp_pool.open_channel("rx", kind="rtp", direction=1, options={"latency_ms": 20})
+    for s in (1, 2, 4):
+        udp_sock.sendto(rtp_packet(s, s * 160, ssrc=0xABCDEF01), rx.local)
+    udp_sock.sendto(b"junk", rx.local)
+    assert len(recv_frames(rx, 4)) == 4  # 1, 2, erasure of 3, 4
+    frame = Collector(pool=rtudp_pool.name).frame()
+    (pool,) = frame["pools"]
+    (ch,) = [c for c in pool["channels"] if c["name"] == "rx"]
+    st = rx.stats()
+    for key in ("rtp_rx_frames", "rtp_rx_erasures", "rtp_rx_invalid", "rtp_rx_ssrc"):
+        assert ch["totals"][key] == st[key], key
+    assert (st["rtp_rx_frames"], st["rtp_rx_erasures"], st["rtp_rx_invalid"]) == (3, 1, 1)
+    with open(os.devnull, "w") as sink:
+        console = Console(width=250, record=True, file=sink)
+        console.print(render_pool(pool))
+    text = console.export_text()
+    assert "rtp channels" in text
+    (line,) = [ln for ln in text.splitlines() if "abcdef01" in ln]
+    cells = [c.strip() for c in line.split("\u2502")[1:-1]]
+    assert cells[0] == "rx" and cells[5] == "abcdef01"
+    assert (cells[6], cells[7], cells[9]) == ("3", "1", "1")  # frames, erasures, invalid

@@ -23,6 +23,7 @@ from rtudp.channel import Channel, _check_at
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.channel import RX_META, fill_sockaddr, parse_rx_record
 from rtudp.shmring.errors import BadSegmentError
+from rtudp.shmring.rtp_area import RTP_AREA_COUNTERS, rtp_area_counters
 
 HDR_ROOM = lib.RTUDP_RTP_HDR_ROOM
 _ROOM = bytes(HDR_ROOM)
@@ -51,11 +52,7 @@ def _frame_struct() -> struct.Struct:
 _FRAME = _frame_struct()
 
 #: the kind area's counters, as stats() keys (prefixed ``rtp_``)
-AREA_COUNTERS = ("tx_ssrc", "tx_next_seq", "tx_next_ts", "tx_frames", "tx_underruns",
-                 "tx_bad_records", "rx_frames", "rx_erasures", "rx_erased", "rx_invalid",
-                 "rx_duplicates", "rx_late", "rx_reordered", "rx_restarts", "rx_ssrc",
-                 "rx_lost", "rx_expected", "rx_jitter", "rx_other_ssrc", "rx_no_buffer",
-                 "rx_published_errors")
+AREA_COUNTERS = RTP_AREA_COUNTERS
 
 
 class RtpFrame(NamedTuple):
@@ -212,7 +209,7 @@ class RtpChannel(Channel):
     def rtp_stats(self) -> dict[str, int]:
         """The rtp counters of the kind area (no prefix), read without locks."""
         self._check_open()
-        return {k: int(getattr(self._area, k)) for k in AREA_COUNTERS}
+        return rtp_area_counters(self._seg.area, self._seg.area_bytes)
 
     def stats(self) -> dict[str, Any]:
         """Channel.stats() plus the rtp counters, keys prefixed ``rtp_``."""
