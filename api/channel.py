@@ -68,6 +68,11 @@ def _check_timeout(timeout: object) -> None:
 class Channel:
     """One process's handle on a channel: its own send side and receive cursor."""
 
+    #: the channel kind this handle serves, and its name in messages (a subclass for
+    #: another kind that shares the rings' handling sets its own)
+    KIND: int = lib.RTUDP_KIND_UDP
+    HANDLE_NAME = "rtudp.Channel"
+
     def __init__(self, pool: str, name: str, control: ControlSegment, seg: ChannelSegment,
                  on_close: Callable[[str], None] | None = None) -> None:
         self.pool = pool
@@ -79,7 +84,7 @@ class Channel:
         if cfg["name"] != name:
             raise BadSegmentError(f"channel segment {shm_path(seg.name)} names channel "
                                   f"{cfg['name']!r}, not {name!r}")
-        check_kind(name, pool, cfg["kind"], lib.RTUDP_KIND_UDP, "rtudp.Channel")
+        check_kind(name, pool, cfg["kind"], self.KIND, self.HANDLE_NAME)
         self.worker: int = cfg["worker"]
         self._bell = control.bell(self.worker)  # checked against the worker table
         self.direction: int = cfg["direction"]

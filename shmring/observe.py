@@ -24,6 +24,7 @@ from .control import (HEARTBEAT_STALE_NS, ControlSegment, channel_segment_name, 
                       pool_name)
 from .errors import BadSegmentError, SegmentNotFoundError
 from .hist import Histogram
+from .rtp_area import kind_counters
 from .segment import PREFIX, Segment, check_message, shm_path
 
 SHM_DIR = "/dev/shm"
@@ -47,6 +48,8 @@ class ChannelSnapshot:
     reader_pids: list[int] = field(default_factory=list)
     tx_lateness: Histogram = field(default_factory=Histogram)
     rx_delay: Histogram = field(default_factory=Histogram)
+    #: the channel kind's own counters (its kind area), e.g. ``rtp_rx_frames``
+    kind_counters: dict[str, int] = field(default_factory=dict)
 
     @property
     def readers_attached(self) -> int:
@@ -108,12 +111,16 @@ def snapshot_channel(pool: str, channel: str) -> ChannelSnapshot:
             raise BadSegmentError(f"channel segment {shm_path(full)} names channel "
                                   f"{config['name']!r}, not {channel!r}")
         tx_ring, rx_ring = _ring_stats(tx[0], rx[0])
+        area, area_bytes = ffi.new("void **"), ffi.new("uint64_t *")
+        own: dict[str, int] = {}
+        if lib.rtudp_channel_area(seg.base, seg.size, area, area_bytes, check) == lib.RTUDP_OK:
+            own = kind_counters(config["kind"], area[0], int(area_bytes[0]))
         return ChannelSnapshot(
             name=channel, taken_ns=time.monotonic_ns(), config=config,
             counters=block_counters(b), tx_ring=tx_ring, rx_ring=rx_ring,
             reader_pids=block_readers(b),
             tx_lateness=Histogram.snapshot(ffi.addressof(b, "tx_lateness")),
-            rx_delay=Histogram.snapshot(ffi.addressof(b, "rx_delay")))
+            rx_delay=Histogram.snapshot(ffi.addressof(b, "rx_delay")), kind_counters=own)
     finally:
         seg.close()
 

@@ -32,6 +32,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "RTP generation, jitter buffer and G.711 from Python and C: rtudp.rtp vs librtpsynth "
         "(rtpsynth) and audioop",
     ),
+    "rtpchan": (
+        "bench_rtpchan",
+        "many RTP channels at 50 pps: librtpsynth's RtpServer vs rtudp's RtpServer on worker "
+        "channels and worker-paced rtp channels (loss, CPU, arrival spacing)",
+    ),
     "throughput": (
         "bench_throughput",
         "64-byte datagrams/s from one Python process: Channel.send_many vs a sendto loop, "

@@ -74,6 +74,27 @@ def _channels(pool: dict[str, Any]) -> Table:
     return t
 
 
+_RTP_COLUMNS = ("rtp channel", "TX ssrc", "TX frames", "underruns", "bad", "RX ssrc", "RX frames",
+                "erasures", "erased", "invalid", "dup", "late", "reord", "lost", "jitter")
+_RTP_KEYS = ("tx_frames", "tx_underruns", "tx_bad_records", None, "rx_frames", "rx_erasures",
+             "rx_erased", "rx_invalid", "rx_duplicates", "rx_late", "rx_reordered", "rx_lost",
+             "rx_jitter")
+
+
+def _rtp_channels(chans: list[dict[str, Any]]) -> Table:
+    """The rtp channels' own counters (kind area): RTP send and jitter-buffer receive."""
+    t = Table(title="rtp channels (totals; jitter in timestamp units)", title_justify="left",
+              expand=False, pad_edge=False)
+    for i, col in enumerate(_RTP_COLUMNS):
+        t.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
+    for ch in chans:
+        tot = ch["totals"]
+        cells = [f"{tot.get('rtp_rx_ssrc', 0):08x}" if k is None else _num(tot.get(f"rtp_{k}", 0))
+                 for k in _RTP_KEYS]
+        t.add_row(ch["name"], f"{tot.get('rtp_tx_ssrc', 0):08x}", *cells)
+    return t
+
+
 def render_pool(pool: dict[str, Any]) -> RenderableType:
     """One pool: a title line, then its workers and channels (or why it cannot be shown)."""
     title = Text.assemble(("pool ", "bold"), (pool["name"], "bold cyan"), "  ",
@@ -90,6 +111,9 @@ def render_pool(pool: dict[str, Any]) -> RenderableType:
     if "supervisor" in pool:
         if pool["channels"]:
             parts.append(_channels(pool))
+            rtp = [c for c in pool["channels"] if not c["error"] and c.get("kind") == "rtp"]
+            if rtp:
+                parts.append(_rtp_channels(rtp))
         else:
             parts.append(Text("  no channels open (or none match --filter)", style="dim"))
     return Group(*parts)

@@ -27,8 +27,9 @@ latency_ms=60)`` + ``poll()``), per-SSRC ``stats()`` (RFC 3550 A.3 loss, A.8
 jitter), A-law, and :func:`parse` for a header with its CSRCs and RFC 8285
 extension elements.
 
-``RtpServer``/``RtpProc`` (librtpsynth's I/O thread) belong on the worker's
-``rtp`` channels and are not here yet.
+``RtpServer`` runs on the worker's ``rtp`` channels (:mod:`rtudp.rtp.server`),
+``RtpProc`` schedules callbacks (:mod:`rtudp.rtp.proc`); ``RtpChannel`` is the handle
+of an ``rtp`` channel (:mod:`rtudp.rtp.channel`).  They load on first use.
 """
 from __future__ import annotations
 
@@ -70,8 +71,21 @@ class RtpUtils:
 
 
 __all__ = [
-    "ChannelProcError", "Erasure", "Frame", "RTPFrameType", "RTPParseError", "RtpError",
-    "RtpJBuf", "RtpParseError", "RtpQueueFullError", "RtpSynth", "RtpUtils", "alaw2linear",
+    "ChannelProcError", "Erasure", "Frame", "RTPFrameType", "RTPParseError", "RtpChannel",
+    "RtpError", "RtpFrame", "RtpJBuf", "RtpParseError", "RtpProc", "RtpProcChannel",
+    "RtpQueueFullError", "RtpServer", "RtpServerChannel", "RtpSynth", "RtpUtils", "alaw2linear",
     "alaw2pcm", "linear2alaw", "linear2ulaw", "parse", "resample_linear", "strerror",
     "ulaw2linear", "ulaw2pcm",
 ]
+
+
+_LAZY = {"RtpServer": "server", "RtpServerChannel": "server", "RtpProc": "proc",
+         "RtpProcChannel": "proc", "RtpChannel": "channel", "RtpFrame": "channel"}
+
+
+def __getattr__(name: str) -> object:
+    """The worker-channel names, imported on first use (they need the pool's modules)."""
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@
 #include "hist.h"
 #include "worker.h"
 
-static void source_of(const struct rtudp_rx_pkt *p, struct rtudp_sockaddr *a)
+void rtudp_rx_source(const struct rtudp_rx_pkt *p, struct rtudp_sockaddr *a)
 {
     memset(a, 0, sizeof *a);
     if (p->src.ss_family == AF_INET && p->src_len >= sizeof(struct sockaddr_in)) {
@@ -45,7 +45,7 @@ void rtudp_udp_publish(struct rtudp_chan *ch, struct rtudp_rx_pkt *pkts, int n)
     for (int i = 0; i < n; i++) {
         struct rtudp_rx_pkt *p = &pkts[i];
         struct rtudp_rx_meta *m = (struct rtudp_rx_meta *)((uint8_t *)p->buf - RTUDP_RX_META_ROOM);
-        source_of(p, &m->source);
+        rtudp_rx_source(p, &m->source);
         m->rx_ns = p->rx_ns;
         m->hw_ns = p->hw_raw_ns;
         m->rx_seq = c->seq++;

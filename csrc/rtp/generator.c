@@ -98,6 +98,16 @@ int rtp_gen_next(struct rtp_gen *g, uint8_t *out, size_t cap, uint8_t pt, const 
     return (int)(RTP_HDR_MIN + plen);
 }
 
+int rtp_gen_header(struct rtp_gen *g, uint8_t *out, uint8_t pt, int64_t now_ns)
+{
+    int rc = check_pt(g, pt);
+    if (rc < 0)
+        return rc;
+    write_header(g, out, pt);
+    g->last_ns = now_ns;
+    return (int)RTP_HDR_MIN;
+}
+
 int rtp_gen_batch(struct rtp_gen *g, uint8_t *out, size_t cap, uint32_t n, uint8_t pt,
                   size_t plen, int64_t now_ns)
 {

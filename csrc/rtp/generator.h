@@ -46,6 +46,10 @@ uint32_t rtp_gen_step(struct rtp_gen *g);
  */
 int rtp_gen_next(struct rtp_gen *g, uint8_t *out, size_t cap, uint8_t pt, const uint8_t *payload,
                  size_t payload_len, size_t plen, int64_t now_ns);
+/* Only the 12-byte header of the next packet, into out (the payload after it is
+ * left alone: a worker fills the header room of a frame in place).  Returns 12 or
+ * RTP_E_ARG / RTP_E_RTCP like rtp_gen_next. */
+int rtp_gen_header(struct rtp_gen *g, uint8_t *out, uint8_t pt, int64_t now_ns);
 /* n packets back to back (stride 12 + plen), zero payload; returns n or an error. */
 int rtp_gen_batch(struct rtp_gen *g, uint8_t *out, size_t cap, uint32_t n, uint8_t pt,
                   size_t plen, int64_t now_ns);

@@ -48,7 +48,7 @@ static void appendf(char *msg, size_t len, const char *fmt, ...)
 }
 
 /* the block's remote address as a sockaddr; 0 when it has none we understand */
-static socklen_t to_sockaddr(const struct rtudp_sockaddr *a, struct sockaddr_storage *out)
+socklen_t rtudp_to_sockaddr(const struct rtudp_sockaddr *a, struct sockaddr_storage *out)
 {
     memset(out, 0, sizeof *out);
     if (a->family == AF_INET) {
@@ -188,7 +188,7 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
         struct sockaddr_storage peer;
         socklen_t pl = sizeof peer;
         if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0) {
-            c->dst_len = to_sockaddr(&b->remote, &c->dst);
+            c->dst_len = rtudp_to_sockaddr(&b->remote, &c->dst);
             if (!c->dst_len) {
                 rc = failf(msg, msglen, RTUDP_EINVAL, "%s: remote address family %u unknown",
                            path, b->remote.family);

@@ -135,6 +135,8 @@ void rtudp_w_idle_poll(struct rtudp_worker *w, int want);
 int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int fd,
                     struct rtudp_chan **out, char *msg, size_t msglen);
 void rtudp_chan_close(struct rtudp_worker *w, struct rtudp_chan *c);
+/* an address of the layout as a sockaddr; 0 when its family is none we know */
+socklen_t rtudp_to_sockaddr(const struct rtudp_sockaddr *a, struct sockaddr_storage *out);
 
 /* txloop.c */
 /* send one datagram now on c (a kind's tx_timer), asked for `asked_ns`: counted and

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "ring.h"
+#include "proto/rtp_area.h"
 
 struct field {
     const char *name;
@@ -257,6 +258,61 @@ static const struct field reply_fields[] = {
     FIELD(rtudp_reply, msg),
 };
 
+static const struct field rtp_area_fields[] = {
+    FIELD(rtudp_rtp_area, tx_mode),
+    FIELD(rtudp_rtp_area, rx_mode),
+    FIELD(rtudp_rtp_area, clock_rate),
+    FIELD(rtudp_rtp_area, ptime_us),
+    FIELD(rtudp_rtp_area, jb_capacity),
+    FIELD(rtudp_rtp_area, jb_latency_ms),
+    FIELD(rtudp_rtp_area, payload_type),
+    FIELD(rtudp_rtp_area, pad0),
+    FIELD(rtudp_rtp_area, target_gen),
+    FIELD(rtudp_rtp_area, target_word),
+    FIELD(rtudp_rtp_area, pad1),
+    FIELD(rtudp_rtp_area, tx_ssrc),
+    FIELD(rtudp_rtp_area, tx_next_ts),
+    FIELD(rtudp_rtp_area, tx_next_seq),
+    FIELD(rtudp_rtp_area, pad2),
+    FIELD(rtudp_rtp_area, tx_frames),
+    FIELD(rtudp_rtp_area, tx_underruns),
+    FIELD(rtudp_rtp_area, tx_bad_records),
+    FIELD(rtudp_rtp_area, pad3),
+    FIELD(rtudp_rtp_area, rx_frames),
+    FIELD(rtudp_rtp_area, rx_erasures),
+    FIELD(rtudp_rtp_area, rx_erased),
+    FIELD(rtudp_rtp_area, rx_invalid),
+    FIELD(rtudp_rtp_area, rx_duplicates),
+    FIELD(rtudp_rtp_area, rx_late),
+    FIELD(rtudp_rtp_area, rx_reordered),
+    FIELD(rtudp_rtp_area, rx_restarts),
+    FIELD(rtudp_rtp_area, rx_ssrc),
+    FIELD(rtudp_rtp_area, pad4),
+    FIELD(rtudp_rtp_area, rx_lost),
+    FIELD(rtudp_rtp_area, rx_expected),
+    FIELD(rtudp_rtp_area, rx_jitter),
+    FIELD(rtudp_rtp_area, rx_other_ssrc),
+    FIELD(rtudp_rtp_area, rx_no_buffer),
+    FIELD(rtudp_rtp_area, rx_published_errors),
+    FIELD(rtudp_rtp_area, pad5),
+};
+
+static const struct field rtp_frame_fields[] = {
+    FIELD(rtudp_rtp_frame, kind),
+    FIELD(rtudp_rtp_frame, pt),
+    FIELD(rtudp_rtp_frame, marker),
+    FIELD(rtudp_rtp_frame, pad0),
+    FIELD(rtudp_rtp_frame, seq),
+    FIELD(rtudp_rtp_frame, pad1),
+    FIELD(rtudp_rtp_frame, ts),
+    FIELD(rtudp_rtp_frame, ssrc),
+    FIELD(rtudp_rtp_frame, lseq),
+    FIELD(rtudp_rtp_frame, lseq_end),
+    FIELD(rtudp_rtp_frame, ts_span),
+    FIELD(rtudp_rtp_frame, payload_off),
+    FIELD(rtudp_rtp_frame, payload_len),
+};
+
 #define STRUCT(S, fields) \
     { #S, sizeof(struct S), fields, sizeof(fields) / sizeof((fields)[0]) }
 
@@ -281,6 +337,8 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_mpsc, mpsc_view_fields),
     STRUCT(rtudp_bcast, bcast_view_fields),
     STRUCT(rtudp_bcast_reader, bcast_reader_fields),
+    STRUCT(rtudp_rtp_area, rtp_area_fields),
+    STRUCT(rtudp_rtp_frame, rtp_frame_fields),
 };
 
 int main(void)

@@ -1,0 +1,228 @@
+"""The handle of an ``rtp`` channel: frames out, ordered frames and erasures in.
+
+``Pool.open_channel(name, kind="rtp", options={...})`` returns an :class:`RtpChannel`
+(options: :mod:`rtudp.workers.rtp_kind`).  The worker does the RTP work:
+
+- send: :meth:`RtpChannel.send` queues a payload; the worker gives it its RTP header
+  (SSRC, sequence number, timestamp) and sends it one ptime after the previous frame
+  (``tx_mode="paced"``) or at ``at_ns`` (``"timed"``).  ``"raw"`` sends datagrams as
+  given.
+- receive: the worker parses each datagram and puts it through a jitter buffer;
+  :meth:`RtpChannel.recv` returns :class:`RtpFrame`: packets in sequence order and
+  erasure records for the gaps declared lost, each with the kernel receive time.
+  Invalid datagrams are counted (``stats()["rtp_rx_invalid"]``), never delivered.
+  ``rx_mode="raw"`` delivers datagrams as a udp channel does.
+"""
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any, NamedTuple, Sequence
+
+from rtudp.channel import Channel, _check_at
+from rtudp.shmring._native import ffi, lib
+from rtudp.shmring.channel import RX_META, fill_sockaddr, parse_rx_record
+from rtudp.shmring.errors import BadSegmentError
+from rtudp.shmring.rtp_area import RTP_AREA_COUNTERS, rtp_area_counters
+
+HDR_ROOM = lib.RTUDP_RTP_HDR_ROOM
+_ROOM = bytes(HDR_ROOM)
+
+
+def _frame_struct() -> struct.Struct:
+    """``struct rtudp_rtp_frame`` as a ``struct`` format, checked against cffi's offsets."""
+    fields = (("kind", "B"), ("pt", "B"), ("marker", "B"), ("seq", "H"), ("ts", "I"),
+              ("ssrc", "I"), ("lseq", "Q"), ("lseq_end", "Q"), ("ts_span", "Q"),
+              ("payload_off", "I"), ("payload_len", "I"))
+    name = "struct rtudp_rtp_frame"
+    fmt, pos = "<", 0
+    for field, code in fields:
+        off = ffi.offsetof(name, field)
+        if off < pos:
+            raise ImportError(f"{name} fields overlap: rebuild rtudp")
+        fmt += "x" * (off - pos) + code
+        pos = off + struct.calcsize("<" + code)
+    fmt += "x" * (ffi.sizeof(name) - pos)
+    s = struct.Struct(fmt)
+    if s.size != ffi.sizeof(name):
+        raise ImportError(f"{name} is {s.size} bytes in Python, {ffi.sizeof(name)} in C")
+    return s
+
+
+_FRAME = _frame_struct()
+
+#: the kind area's counters, as stats() keys (prefixed ``rtp_``)
+AREA_COUNTERS = RTP_AREA_COUNTERS
+
+
+class RtpFrame(NamedTuple):
+    """A frame from the jitter buffer: a packet, or an erasure (packets declared lost).
+
+    Packet: ``data`` is the whole datagram, ``payload`` its payload, ``lseq`` the
+    64-bit extended sequence number, ``rx_ns`` the kernel receive time
+    (CLOCK_MONOTONIC ns).  Erasure: ``lseq``..``lseq_end`` (inclusive) were lost,
+    covering ``ts_span`` timestamp ticks; ``rx_ns`` is when the worker declared them.
+    ``lost``: records this reader missed just before this one (it fell a ring behind).
+    """
+
+    erasure: bool
+    lseq: int
+    lseq_end: int
+    ts_span: int
+    seq: int
+    ts: int
+    ssrc: int
+    pt: int
+    marker: bool
+    payload: bytes
+    data: bytes
+    source: tuple[str, int] | None
+    rx_ns: int
+    rx_seq: int
+    lost: int = 0
+
+
+def parse_frame_record(record: bytes, lost: int = 0) -> RtpFrame:
+    """An RX ring record of a jbuf rtp channel as an :class:`RtpFrame`
+    (BadSegmentError if it does not hold together)."""
+    meta, rest = parse_rx_record(record)
+    if len(rest) < _FRAME.size:
+        raise BadSegmentError(f"rtp RX record of {len(record)} bytes is shorter than its "
+                              f"{RX_META + _FRAME.size}-byte header")
+    (kind, pt, marker, seq, ts, ssrc, lseq, lseq_end, span, off,
+     plen) = _FRAME.unpack_from(rest)
+    data = rest[_FRAME.size:]
+    if kind == lib.RTUDP_RTP_FRAME_ERASURE:
+        return RtpFrame(True, lseq, lseq_end, span, 0, 0, 0, 0, False, b"", b"", None,
+                        meta.rx_ns, meta.rx_seq, lost)
+    if kind != lib.RTUDP_RTP_FRAME_PACKET or off + plen > len(data):
+        raise BadSegmentError(f"rtp RX record: frame kind {kind}, payload {off}+{plen} in a "
+                              f"{len(data)}-byte datagram")
+    return RtpFrame(False, lseq, lseq, 0, seq, ts, ssrc, pt, bool(marker), data[off:off + plen],
+                    data, meta.source, meta.rx_ns, meta.rx_seq, lost)
+
+
+def _flags(pt: int | None, marker: bool) -> int:
+    flags = lib.RTUDP_RTP_F_MARKER if marker else 0
+    if pt is not None:
+        if isinstance(pt, bool) or not isinstance(pt, int) or not 0 <= pt <= 127 or \
+                72 <= pt <= 76:
+            raise ValueError(f"payload type must be an int 0..127 outside 72..76 (RTCP), "
+                             f"got {pt!r}")
+        flags |= lib.RTUDP_RTP_F_PT | pt
+    return flags
+
+
+class RtpChannel(Channel):
+    """One process's handle on an ``rtp`` channel (see the module docstring)."""
+
+    KIND = lib.RTUDP_KIND_RTP
+    HANDLE_NAME = "rtudp.rtp.RtpChannel"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        size = ffi.sizeof("struct rtudp_rtp_area")
+        if self._seg.area_bytes < size:
+            raise BadSegmentError(f"rtp channel {self.name!r}: kind area of "
+                                  f"{self._seg.area_bytes} bytes, needs {size}")
+        self._area = ffi.cast("struct rtudp_rtp_area *", self._seg.area)
+        a = self._area
+        self.tx_mode = {v: k for k, v in _TX.items()}.get(int(a.tx_mode), "?")
+        self.rx_mode = "raw" if a.rx_mode == lib.RTUDP_RTP_RX_RAW else "jbuf"
+        self.clock_rate = int(a.clock_rate)
+        self.ptime_us = int(a.ptime_us)
+        self.payload_type = int(a.payload_type)
+        self._framed = a.tx_mode != lib.RTUDP_RTP_TX_RAW
+
+    # ------------------------------------------------------------ sending
+
+    def send(self, data: bytes, at_ns: int | None = None, pt: int | None = None,
+             marker: bool = False) -> None:
+        """Queue one frame's payload (tx_mode raw: one datagram as it is).
+
+        Paced: it leaves one ptime after the previous frame (the first at once, or at
+        ``at_ns``); timed: at ``at_ns`` (None = now), its timestamp following the
+        deadline.  ``pt`` overrides the channel's payload type, ``marker`` sets the
+        marker bit.  BackPressureError when the TX ring is full.
+        """
+        if not self._framed:
+            if pt is not None or marker:
+                raise ValueError(f"channel {self.name!r} sends raw datagrams (tx_mode raw): "
+                                 f"pt/marker are the sender's to write")
+            super().send(data, at_ns)
+            return
+        flags = _flags(pt, marker)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"payload must be bytes-like, not {type(data).__name__}")
+        frame = _ROOM + bytes(data)
+        if not self._can_send or len(frame) > self.max_datagram:
+            self._send_error(frame, at_ns)
+        if not self._try_put(frame, _check_at(at_ns), flags):
+            raise self._full(len(frame))
+
+    def send_many(self, items: Sequence[bytes], at_ns: int | None = None) -> int:
+        """Queue several payloads in order (paced: they leave one ptime apart)."""
+        if not self._framed:
+            return super().send_many(items, at_ns)
+        return super().send_many([_ROOM + bytes(p) for p in items], at_ns)
+
+    def set_target(self, host: str, port: int) -> None:
+        """Send to (host, port) from now on (numeric address; any process may retarget)."""
+        self._check_send()
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535:
+            raise ValueError(f"port must be an int 1..65535, got {port!r}")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sa = ffi.new("struct rtudp_sockaddr *")
+        try:
+            fill_sockaddr(sa, family, host, port)
+        except OSError:
+            raise ValueError(f"target host {host!r} is not a numeric IPv4/IPv6 address") \
+                from None
+        rc = lib.rtudp_rtp_set_target(self._seg.area, self._seg.area_bytes, sa)
+        if rc != lib.RTUDP_OK:
+            raise RuntimeError(f"channel {self.name!r}: set_target({host!r}, {port}) failed "
+                               f"(code {rc})")
+
+    # ------------------------------------------------------------ receiving
+
+    def _try_recv(self) -> Any:
+        if self.rx_mode == "raw":
+            return super()._try_recv()
+        rec = self._reader._try_get_record()
+        if rec is None:
+            return None
+        data, _seq, _time_ns, _flags, lost = rec
+        return parse_frame_record(data, lost)
+
+    # ------------------------------------------------------------ observation
+
+    @property
+    def ssrc(self) -> int:
+        """The SSRC the worker sends with."""
+        self._check_open()
+        return int(self._area.tx_ssrc)
+
+    def _check_open(self) -> None:
+        if self._seg.closed:
+            raise ValueError(f"channel {self.name!r} is closed")
+
+    def rtp_stats(self) -> dict[str, int]:
+        """The rtp counters of the kind area (no prefix), read without locks."""
+        self._check_open()
+        return rtp_area_counters(self._seg.area, self._seg.area_bytes)
+
+    def stats(self) -> dict[str, Any]:
+        """Channel.stats() plus the rtp counters, keys prefixed ``rtp_``."""
+        out = super().stats()
+        out.update({f"rtp_{k}": v for k, v in self.rtp_stats().items()})
+        return out
+
+    def __repr__(self) -> str:
+        return (f"<RtpChannel {self.name!r} pool={self.pool!r} local={self.local} "
+                f"tx={self.tx_mode} rx={self.rx_mode}{' closed' if self.closed else ''}>")
+
+
+_TX = {"paced": lib.RTUDP_RTP_TX_PACED, "timed": lib.RTUDP_RTP_TX_TIMED,
+       "raw": lib.RTUDP_RTP_TX_RAW}
+
+__all__ = ["AREA_COUNTERS", "RtpChannel", "RtpFrame", "parse_frame_record"]

@@ -1,0 +1,409 @@
+/*
+ * rtp.c - the rtp channel kind (layout and modes: proto/rtp_area.h).
+ *
+ * TX thread: tx_record gives each frame its RTP header in place (the record's 12
+ * bytes of header room) from a generator (csrc/rtp/generator.c) and its send time:
+ * PACED one ptime after the previous frame, TIMED the record's deadline.  The loop's
+ * timer queue does the timing, so frames queued ahead cost nothing until due.
+ *
+ * RX thread: each datagram is copied into a buffer of a fixed pool (the jitter
+ * buffer keeps references, not bytes, and the loop's receive buffers are reused)
+ * and pushed into the jitter buffer; frames it releases become RX ring records
+ * (meta, struct rtudp_rtp_frame, datagram) straight from that buffer.  The pool has
+ * a buffer for every slot the jitter buffer can hold, its two held-aside packets
+ * and the one being pushed, so it never runs dry.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hist.h"
+#include "proto/rtp_area.h"
+#include "rtp/generator.h"
+#include "rtp/jbuf.h"
+#include "worker.h"
+
+#define META ((uint32_t)sizeof(struct rtudp_rx_meta))
+#define FRAME ((uint32_t)sizeof(struct rtudp_rtp_frame))
+#define PREFIX (META + FRAME)     /* before the datagram in an RX record */
+#define POOL_EXTRA 3u             /* jump + other-SSRC packets held aside, the one pushed */
+
+struct rtp_kind {
+    struct rtudp_rtp_area *area;
+    /* TX thread */
+    struct rtp_gen gen;
+    uint32_t tx_mode;
+    uint8_t pt;
+    int64_t ptime_ns;
+    int64_t next_at;          /* PACED: when the next frame is due; 0 before the first */
+    int timed_started;        /* TIMED: t0/ts0 set */
+    int64_t t0;
+    uint32_t ts0;
+    uint64_t target_gen;      /* the area's target generation last applied */
+    /* RX thread */
+    struct rtudp_chan *c;
+    int jb_on;
+    struct rtp_jbuf jb;
+    uint8_t *pool;
+    uint32_t buf_size;        /* PREFIX + max datagram, 8-aligned */
+    uint32_t max_len;         /* datagrams longer than this are counted invalid */
+    uint32_t *free_bufs;
+    uint32_t n_free, n_bufs;
+};
+
+static struct rtp_kind *kind_of(struct rtudp_chan *c) { return c->state; }
+
+/* ------------------------------------------------------------------ TX */
+
+/* the target a client set (RtpServer.set_target) replaces the destination */
+static void apply_target(struct rtudp_chan *c, struct rtp_kind *k)
+{
+    struct rtudp_sockaddr a;
+    if (!rtudp_rtp_get_target(k->area, c->area_bytes, &k->target_gen, &a))
+        return;
+    c->dst_len = a.family ? rtudp_to_sockaddr(&a, &c->dst) : 0;
+}
+
+/* RTP ticks in d ns (d may be negative: deadlines given out of order) */
+static int64_t ticks_in(int64_t d, uint32_t rate)
+{
+    int64_t sec = d / 1000000000LL, rem = d % 1000000000LL;
+    return sec * (int64_t)rate + rem * (int64_t)rate / 1000000000LL;
+}
+
+/* PACED: when this frame leaves; the clock skips packet times nobody filled */
+static int64_t paced_time(struct rtp_kind *k, int64_t asked, int64_t now)
+{
+    if (!k->next_at) {
+        k->next_at = asked > now ? asked : now;
+    } else {
+        int64_t from = asked > now ? asked : now;
+        if (from - k->next_at >= k->ptime_ns) {
+            int64_t missed = (from - k->next_at) / k->ptime_ns;
+            rtp_gen_skip(&k->gen, (uint32_t)(missed > UINT32_MAX ? UINT32_MAX : missed));
+            k->next_at += missed * k->ptime_ns;
+            bump(&k->area->tx_underruns, 1);
+        }
+    }
+    int64_t at = k->next_at;
+    k->next_at += k->ptime_ns;
+    return at;
+}
+
+static int rtp_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint32_t len,
+                         int64_t now, struct rtudp_timer *t)
+{
+    struct rtp_kind *k = kind_of(c);
+    apply_target(c, k);
+    if (k->tx_mode == RTUDP_RTP_TX_RAW)
+        return 0;
+    uint8_t pt = (rec->flags & RTUDP_RTP_F_PT) ? (uint8_t)(rec->flags & RTUDP_RTP_F_PT_MASK) : k->pt;
+    if (len < RTUDP_RTP_HDR_ROOM || (pt >= 72 && pt <= 76)) {
+        bump(&k->area->tx_bad_records, 1);
+        return -1;
+    }
+    int64_t asked = rec->send_at_ns;
+    int64_t at;
+    if (k->tx_mode == RTUDP_RTP_TX_PACED) {
+        at = paced_time(k, asked, now);
+    } else {
+        at = asked ? asked : now;
+        if (!k->timed_started) {
+            k->timed_started = 1;
+            k->t0 = at;
+            k->ts0 = k->gen.ts;
+        }
+        /* the timestamp is the frame's sampling instant: its deadline */
+        k->gen.ts = k->ts0 + (uint32_t)(uint64_t)ticks_in(at - k->t0, k->gen.clock_rate);
+    }
+    if (rec->flags & RTUDP_RTP_F_MARKER)
+        rtp_gen_set_marker(&k->gen, true);
+    uint8_t *hdr = (uint8_t *)(rec + 1); /* the record is the worker's until released */
+    if (rtp_gen_header(&k->gen, hdr, pt, at) < 0) {
+        bump(&k->area->tx_bad_records, 1);
+        return -1;
+    }
+    t->send_at_ns = at > now ? at : now;
+    t->asked_ns = at;
+    struct rtudp_rtp_area *a = k->area;
+    store_relaxed(&a->tx_next_seq, (uint32_t)k->gen.seq);
+    store_relaxed(&a->tx_next_ts, k->gen.ts);
+    bump(&a->tx_frames, 1);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ RX */
+
+static uint8_t *buf_of(struct rtp_kind *k, uint64_t ref)
+{
+    return k->pool + (size_t)ref * k->buf_size;
+}
+
+static void give_back(struct rtp_kind *k, uint64_t ref)
+{
+    if (ref < k->n_bufs && k->n_free < k->n_bufs)
+        k->free_bufs[k->n_free++] = (uint32_t)ref;
+}
+
+static void publish(struct rtp_kind *k, uint8_t *rec, uint32_t len, int64_t rx_ns)
+{
+    struct rtudp_rx_chan *rx = &k->c->rx;
+    struct rtudp_rx_meta *m = (struct rtudp_rx_meta *)rec;
+    m->rx_seq = rx->seq++;
+    if (rtudp_bcast_write(&rx->ring, rec, len, 0, rx_ns) != RTUDP_OK) {
+        bump(&k->area->rx_published_errors, 1); /* cannot happen: sized in open */
+        return;
+    }
+    rtudp_hist_record(&rx->block->rx_delay, rtudp_now_ns() - rx_ns);
+}
+
+/* the jitter buffer's frames, in order, to the RX ring */
+static void emit(void *ctx, const struct rtp_jb_frame *f)
+{
+    struct rtp_kind *k = ctx;
+    struct rtudp_rtp_area *a = k->area;
+    if (f->kind == RTP_JB_PACKET) {
+        uint8_t *b = buf_of(k, f->pkt.ref);
+        struct rtudp_rtp_frame *fr = (struct rtudp_rtp_frame *)(b + META);
+        *fr = (struct rtudp_rtp_frame){.kind = RTUDP_RTP_FRAME_PACKET, .pt = f->pkt.pt,
+                                       .marker = f->pkt.marker, .seq = f->pkt.seq,
+                                       .ts = f->pkt.ts, .ssrc = f->pkt.ssrc, .lseq = f->lseq,
+                                       .payload_off = f->pkt.payload_off,
+                                       .payload_len = f->pkt.payload_len};
+        publish(k, b, PREFIX + f->pkt.len, ((struct rtudp_rx_meta *)b)->rx_ns);
+        bump(&a->rx_frames, 1);
+        give_back(k, f->pkt.ref);
+    } else if (f->kind == RTP_JB_ERASURE) {
+        union {
+            uint8_t bytes[PREFIX];
+            uint64_t align;
+        } u;
+        memset(&u, 0, sizeof u);
+        struct rtudp_rx_meta *m = (struct rtudp_rx_meta *)u.bytes;
+        m->rx_ns = rtudp_now_ns(); /* declared lost now */
+        struct rtudp_rtp_frame *fr = (struct rtudp_rtp_frame *)(u.bytes + META);
+        fr->kind = RTUDP_RTP_FRAME_ERASURE;
+        fr->lseq = f->lseq;
+        fr->lseq_end = f->lseq_end;
+        fr->ts_span = f->ts_span;
+        publish(k, u.bytes, PREFIX, m->rx_ns);
+        bump(&a->rx_erasures, 1);
+        bump(&a->rx_erased, f->lseq_end - f->lseq + 1);
+    } else {
+        give_back(k, f->pkt.ref); /* dropped: replaced by a restart or a new source */
+    }
+}
+
+/* the jitter buffer's statistics of the current source, for stats() and rtstat */
+static void export_stats(struct rtp_kind *k)
+{
+    struct rtp_jb_stats st;
+    rtp_jbuf_stats(&k->jb, &st);
+    struct rtudp_rtp_area *a = k->area;
+    store_relaxed(&a->rx_ssrc, st.ssrc);
+    store_relaxed(&a->rx_lost, st.lost);
+    store_relaxed(&a->rx_expected, st.expected);
+    store_relaxed(&a->rx_jitter, st.jitter);
+}
+
+/* time mode: when the jitter buffer has a playout deadline to act on */
+static int64_t next_deadline(const struct rtp_jbuf *jb, int64_t now)
+{
+    if (!jb->latency_ns || jb->held == 0)
+        return RTUDP_PROTO_NEVER;
+    if (!jb->started)
+        return jb->first_arrival_ns + jb->latency_ns;
+    return jb->have_gap_since ? jb->gap_since_ns + jb->latency_ns : now;
+}
+
+static void count_push(struct rtp_kind *k, int rc)
+{
+    struct rtudp_rtp_area *a = k->area;
+    if (rc < 0)
+        bump(&a->rx_invalid, 1);
+    else if (rc == RTP_JB_DUP)
+        bump(&a->rx_duplicates, 1);
+    else if (rc == RTP_JB_LATE)
+        bump(&a->rx_late, 1);
+}
+
+static void rtp_rx_batch(struct rtudp_chan *c, struct rtudp_rx_pkt *pkts, int n)
+{
+    struct rtp_kind *k = kind_of(c);
+    if (!k->jb_on) {
+        rtudp_udp_publish(c, pkts, n);
+        return;
+    }
+    struct rtudp_channel_block *b = c->rx.block;
+    struct rtudp_rtp_area *a = k->area;
+    uint64_t bytes = 0;
+    for (int i = 0; i < n; i++)
+        bytes += pkts[i].len;
+    bump(&b->rx_packets, (uint64_t)n);
+    bump(&b->rx_bytes, bytes);
+    struct rtp_jb_stats before;
+    rtp_jbuf_stats(&k->jb, &before);
+    for (int i = 0; i < n; i++) {
+        struct rtudp_rx_pkt *p = &pkts[i];
+        if ((p->flags & RTUDP_RX_TRUNC) || p->len > k->max_len) {
+            bump(&b->rx_truncated, (p->flags & RTUDP_RX_TRUNC) != 0);
+            bump(&a->rx_invalid, 1);
+            continue;
+        }
+        if (k->n_free == 0) {
+            bump(&a->rx_no_buffer, 1);
+            continue;
+        }
+        uint32_t ref = k->free_bufs[--k->n_free];
+        uint8_t *buf = buf_of(k, ref);
+        struct rtudp_rx_meta *m = (struct rtudp_rx_meta *)buf;
+        memset(m, 0, sizeof *m);
+        rtudp_rx_source(p, &m->source);
+        m->rx_ns = p->rx_ns;
+        m->hw_ns = p->hw_raw_ns;
+        m->flags = (p->flags & RTUDP_RX_KERNEL_TS) ? RTUDP_RX_SOFTWARE_STAMP : 0;
+        memcpy(buf + PREFIX, p->buf, p->len);
+        int rc = rtp_jbuf_push(&k->jb, buf + PREFIX, p->len, ref, p->rx_ns, emit, k);
+        if (rc != RTP_JB_TAKEN)
+            give_back(k, ref);
+        count_push(k, rc);
+    }
+    /* counters the jitter buffer keeps per source: their growth in this batch */
+    struct rtp_jb_stats after;
+    rtp_jbuf_stats(&k->jb, &after);
+    if (after.ssrc == before.ssrc && after.restarts >= before.restarts) {
+        bump(&a->rx_reordered, after.reordered - before.reordered);
+        bump(&a->rx_restarts, after.restarts - before.restarts);
+        bump(&a->rx_other_ssrc, after.other_ssrc - before.other_ssrc);
+    } else { /* a new source: its counters started again */
+        bump(&a->rx_reordered, after.reordered);
+        bump(&a->rx_restarts, after.restarts);
+        bump(&a->rx_other_ssrc, after.other_ssrc);
+    }
+    export_stats(k);
+    int64_t now = rtudp_now_ns();
+    c->rx.timer_ns = next_deadline(&k->jb, now);
+}
+
+static int64_t rtp_rx_timer(struct rtudp_chan *c, int64_t now)
+{
+    struct rtp_kind *k = kind_of(c);
+    if (!k->jb_on)
+        return RTUDP_PROTO_NEVER;
+    rtp_jbuf_poll(&k->jb, now, emit, k);
+    export_stats(k);
+    int64_t next = next_deadline(&k->jb, now);
+    return next <= now ? now + 1000000 : next; /* a gap not yet timed: look again in 1 ms */
+}
+
+/* ------------------------------------------------------------------ open / close */
+
+static int check_config(const struct rtudp_rtp_area *a, char *msg, size_t len)
+{
+    if (a->tx_mode > RTUDP_RTP_TX_RAW || a->rx_mode > RTUDP_RTP_RX_RAW)
+        return snprintf(msg, len, "rtp modes tx %u rx %u unknown", a->tx_mode, a->rx_mode), -1;
+    if (a->clock_rate == 0 || a->clock_rate > RTP_GEN_MAX_RATE || a->ptime_us == 0 ||
+        a->ptime_us > RTP_GEN_MAX_PTIME_US)
+        return snprintf(msg, len, "rtp clock %u Hz / ptime %u us out of range", a->clock_rate,
+                        a->ptime_us), -1;
+    if (a->payload_type > 127 || (a->payload_type >= 72 && a->payload_type <= 76))
+        return snprintf(msg, len, "rtp payload type %u is not 0..127 outside 72..76",
+                        a->payload_type), -1;
+    if (a->jb_capacity == 0 || a->jb_capacity > RTP_JB_MAX_CAPACITY)
+        return snprintf(msg, len, "rtp jitter buffer capacity %u is not 1..%u", a->jb_capacity,
+                        RTP_JB_MAX_CAPACITY), -1;
+    return 0;
+}
+
+static int open_rx(struct rtudp_chan *c, struct rtp_kind *k, const struct rtudp_rtp_area *a,
+                   char *msg, size_t len)
+{
+    int rc = rtp_jbuf_init(&k->jb, a->jb_capacity, a->jb_latency_ms, a->clock_rate);
+    if (rc != 0) {
+        snprintf(msg, len, "rtp jitter buffer (capacity %u, latency %u ms): %s", a->jb_capacity,
+                 a->jb_latency_ms, rc == RTP_E_ARG ? "bad value" : "out of memory");
+        return rc == RTP_E_ARG ? RTUDP_EINVAL : RTUDP_ESYS;
+    }
+    k->jb_on = 1;
+    uint64_t room = c->rx.ring.max_payload > PREFIX ? c->rx.ring.max_payload - PREFIX : 0;
+    uint64_t want = c->block->max_datagram ? c->block->max_datagram : RTUDP_MAX_PAYLOAD;
+    k->max_len = (uint32_t)(want < room ? want : room);
+    if (k->max_len < RTP_HDR_MIN) {
+        snprintf(msg, len, "RX ring records of %llu bytes cannot hold an RTP frame",
+                 (unsigned long long)c->rx.ring.max_payload);
+        return RTUDP_EINVAL;
+    }
+    k->buf_size = (uint32_t)align8(PREFIX + k->max_len);
+    k->n_bufs = k->jb.mask + 1 + POOL_EXTRA;
+    k->pool = malloc((size_t)k->n_bufs * k->buf_size);
+    k->free_bufs = malloc((size_t)k->n_bufs * sizeof *k->free_bufs);
+    if (!k->pool || !k->free_bufs) {
+        snprintf(msg, len, "out of memory for %u receive buffers", k->n_bufs);
+        return RTUDP_ESYS;
+    }
+    for (uint32_t i = 0; i < k->n_bufs; i++)
+        k->free_bufs[i] = k->n_bufs - 1 - i;
+    k->n_free = k->n_bufs;
+    return RTUDP_OK;
+}
+
+static void rtp_close(struct rtudp_worker *w, struct rtudp_chan *c)
+{
+    (void)w;
+    struct rtp_kind *k = kind_of(c);
+    if (!k)
+        return;
+    if (k->jb_on)
+        rtp_jbuf_destroy(&k->jb, NULL, NULL); /* refs are pool indices: nothing to free */
+    free(k->pool);
+    free(k->free_bufs);
+    free(k);
+    c->state = NULL;
+}
+
+static int rtp_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t len)
+{
+    struct rtudp_rtp_area *a = c->area;
+    if (check_config(a, msg, len) != 0)
+        return RTUDP_EINVAL;
+    struct rtp_kind *k = calloc(1, sizeof *k);
+    if (!k)
+        return snprintf(msg, len, "out of memory"), RTUDP_ESYS;
+    c->state = k;
+    k->area = a;
+    k->c = c;
+    k->tx_mode = a->tx_mode;
+    k->pt = (uint8_t)a->payload_type;
+    k->ptime_ns = (int64_t)a->ptime_us * 1000;
+    int rc = rtp_gen_init(&k->gen, a->clock_rate, a->ptime_us);
+    if (rc != 0) {
+        snprintf(msg, len, "rtp generator: %s", rc == RTP_E_ARG ? "bad clock/ptime"
+                                                                : strerror(-rc));
+        rtp_close(w, c);
+        return RTUDP_EINVAL;
+    }
+    store_relaxed(&a->tx_ssrc, k->gen.ssrc);
+    store_relaxed(&a->tx_next_seq, (uint32_t)k->gen.seq);
+    store_relaxed(&a->tx_next_ts, k->gen.ts);
+    if (c->recvs && a->rx_mode == RTUDP_RTP_RX_JBUF &&
+        (rc = open_rx(c, k, a, msg, len)) != RTUDP_OK) {
+        rtp_close(w, c);
+        return rc;
+    }
+    return RTUDP_OK;
+}
+
+const struct rtudp_proto rtudp_proto_rtp = {
+    .kind = RTUDP_KIND_RTP,
+    .name = "rtp",
+    .area_min = sizeof(struct rtudp_rtp_area),
+    .open = rtp_open,
+    .tx_record = rtp_tx_record,
+    .rx_batch = rtp_rx_batch,
+    .rx_timer = rtp_rx_timer,
+    .close = rtp_close,
+};

@@ -1,0 +1,122 @@
+/*
+ * rtp_area.h - the rtp channel kind's shared state: its kind area (configuration,
+ * the send target, counters) and the records it puts in the RX ring.
+ *
+ * Send (TX ring records): each record is 12 bytes of room for the RTP header, then
+ * the payload.  In PACED and TIMED mode the worker writes the header into that room
+ * (SSRC, sequence number, timestamp from csrc/rtp/generator.c; payload type and
+ * marker from the record's flags or the configuration):
+ *   PACED  frames leave one ptime apart at the RTP clock, the first one at once (or
+ *          at its send_at_ns); after an underrun (no frame when one was due) the
+ *          clock skips the missed packet times and the next frame carries the marker.
+ *   TIMED  each frame leaves at its send_at_ns; its timestamp is the first frame's
+ *          plus (send_at_ns - first send_at_ns) at the clock rate.
+ *   RAW    the record is the datagram, sent at send_at_ns like a udp channel.
+ * Receive:
+ *   JBUF   datagrams go through the jitter buffer (csrc/rtp/jbuf.c) in the RX thread;
+ *          readers get struct rtudp_rx_meta, struct rtudp_rtp_frame, then (packets
+ *          only) the datagram.  Invalid datagrams are counted, not delivered.  In time
+ *          mode (latency_ms > 0) gaps are declared lost by the RX timer.
+ *   RAW    datagrams are published as they are (meta + datagram, like udp).
+ *
+ * The target (where sends go; RtpServer's set_target) may be changed by any client
+ * at any time: a seqlock over atomic words, read by the TX thread at each record.
+ */
+#ifndef RTUDP_RTP_AREA_H
+#define RTUDP_RTP_AREA_H
+
+#include <stdint.h>
+
+#include "rtudp_shm.h"
+
+/* BEGIN CDEF */
+#define RTUDP_RTP_TX_PACED 0
+#define RTUDP_RTP_TX_TIMED 1
+#define RTUDP_RTP_TX_RAW 2
+#define RTUDP_RTP_RX_JBUF 0
+#define RTUDP_RTP_RX_RAW 1
+#define RTUDP_RTP_HDR_ROOM 12                      /* bytes before the payload in a TX record */
+
+/* TX record flags (struct rtudp_tx_record.flags) of PACED/TIMED records */
+#define RTUDP_RTP_F_PT_MASK 127                    /* payload type, when RTUDP_RTP_F_PT */
+#define RTUDP_RTP_F_PT 128                         /* use the record's payload type */
+#define RTUDP_RTP_F_MARKER 256                     /* set the marker bit */
+
+/* RX frame kinds (struct rtudp_rtp_frame.kind) */
+#define RTUDP_RTP_FRAME_PACKET 0
+#define RTUDP_RTP_FRAME_ERASURE 1
+
+struct rtudp_rtp_area {
+    /* line 0: configuration, written once by the supervisor before the worker sees it */
+    uint32_t tx_mode;                              /* RTUDP_RTP_TX_* */
+    uint32_t rx_mode;                              /* RTUDP_RTP_RX_* */
+    uint32_t clock_rate;                           /* RTP clock, Hz */
+    uint32_t ptime_us;                             /* packet time */
+    uint32_t jb_capacity;                          /* jitter buffer packets */
+    uint32_t jb_latency_ms;                        /* 0: count mode, else time mode */
+    uint32_t payload_type;                         /* default PT of sent frames */
+    uint32_t pad0[9];
+    /* line 1: the send target, any client writes it (seqlock: gen odd while written) */
+    uint64_t target_gen;
+    uint64_t target_word[3];                       /* family | port << 16 | scope << 32, addr */
+    uint8_t pad1[32];
+    /* line 2: TX state and counters, written by the worker's TX thread */
+    uint32_t tx_ssrc;
+    uint32_t tx_next_ts;                           /* timestamp of the next frame */
+    uint32_t tx_next_seq;                          /* sequence number of the next frame */
+    uint32_t pad2;
+    uint64_t tx_frames;                            /* frames given a header and queued */
+    uint64_t tx_underruns;                         /* PACED: no frame when one was due */
+    uint64_t tx_bad_records;                       /* shorter than the header room */
+    uint8_t pad3[24];
+    /* lines 3-4: RX counters, written by the worker's RX thread */
+    uint64_t rx_frames;                            /* packets delivered in order */
+    uint64_t rx_erasures;                          /* erasure records delivered */
+    uint64_t rx_erased;                            /* packets those erasures cover */
+    uint64_t rx_invalid;                           /* datagrams that are not RTP */
+    uint64_t rx_duplicates;
+    uint64_t rx_late;                              /* after their place was released */
+    uint64_t rx_reordered;
+    uint64_t rx_restarts;                          /* A.1 restarts and SSRC changes */
+    uint32_t rx_ssrc;                              /* the source being received */
+    uint32_t pad4;
+    int64_t rx_lost;                               /* A.3 cumulative lost, current source */
+    uint64_t rx_expected;                          /* A.3 expected, current source */
+    uint64_t rx_jitter;                            /* A.8 interarrival jitter, ts units */
+    uint64_t rx_other_ssrc;                        /* packets of another SSRC, not taken */
+    uint64_t rx_no_buffer;                         /* could not be held (cannot happen) */
+    uint64_t rx_published_errors;                  /* RX ring refused a record */
+    uint8_t pad5[8];
+};
+
+/* What follows struct rtudp_rx_meta in an RX ring record of a JBUF channel. */
+struct rtudp_rtp_frame {
+    uint8_t kind;                                  /* RTUDP_RTP_FRAME_* */
+    uint8_t pt;
+    uint8_t marker;
+    uint8_t pad0;
+    uint16_t seq;
+    uint16_t pad1;
+    uint32_t ts;
+    uint32_t ssrc;
+    uint64_t lseq;                                 /* packet: extended seq; erasure: first lost */
+    uint64_t lseq_end;                             /* erasure: last lost (inclusive) */
+    uint64_t ts_span;                              /* erasure: timestamp ticks lost */
+    uint32_t payload_off;                          /* packet: payload in the datagram after */
+    uint32_t payload_len;
+};
+
+/* A client sets where the channel sends (family 0: nowhere).  0 or RTUDP_EINVAL
+ * (area too small, unknown family); RTUDP_ETIMEDOUT if other writers kept it
+ * busy for ~1 ms. */
+int rtudp_rtp_set_target(void *area, uint64_t area_bytes, const struct rtudp_sockaddr *a);
+/* The worker (or anyone) reads it: 1 read into *a with *gen, 0 no change since
+ * *gen or a write in progress (try again later). */
+int rtudp_rtp_get_target(const void *area, uint64_t area_bytes, uint64_t *gen,
+                         struct rtudp_sockaddr *a);
+/* END CDEF */
+
+_Static_assert(sizeof(struct rtudp_rtp_area) == 5 * RTUDP_CACHE_LINE, "rtp area is 5 lines");
+_Static_assert(sizeof(struct rtudp_rtp_frame) == 48, "rtp frame record is 48 bytes");
+
+#endif /* RTUDP_RTP_AREA_H */
