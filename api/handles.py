@@ -18,6 +18,7 @@ from rtudp.workers.kinds import kind_name
 #: kind code -> "module:Class" of its handle
 HANDLES: dict[int, str] = {
     lib.RTUDP_KIND_UDP: "rtudp.channel:Channel",
+    lib.RTUDP_KIND_NETFLUX: "rtudp.netflux.channel:NetfluxChannel",
 }
 
 

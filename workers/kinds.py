@@ -13,6 +13,8 @@ from typing import Any, Callable, Mapping
 
 from rtudp.shmring._native import lib
 
+from . import netflux_kind
+
 Options = dict[str, Any]
 
 
@@ -41,9 +43,11 @@ class KindSpec:
 
 
 UDP = KindSpec("udp", lib.RTUDP_KIND_UDP, _no_options("udp"))
+NETFLUX = KindSpec("netflux", lib.RTUDP_KIND_NETFLUX, netflux_kind.check_options,
+                   netflux_kind.area_bytes, netflux_kind.configure)
 
 #: kind name -> spec, the kinds a pool can open
-KINDS: dict[str, KindSpec] = {UDP.name: UDP}
+KINDS: dict[str, KindSpec] = {UDP.name: UDP, NETFLUX.name: NETFLUX}
 
 #: kind code -> name (for messages and stats)
 KIND_NAMES: dict[int, str] = {lib.RTUDP_KIND_UDP: "udp", lib.RTUDP_KIND_RTP: "rtp",
