@@ -193,11 +193,13 @@ static void on_feedback(struct nf_state *st, uint8_t fb, int64_t rx_ns)
     uint8_t d = (uint8_t)(fb - st->last_fb);
     if (st->have_fb && d == 0)
         return; /* the same echo again: the partner has nothing newer of ours */
+    int64_t sent = load_acquire(&st->a->sent_ns[fb]);
+    if (!st->have_fb && sent == 0)
+        return; /* echoes a sequence we never sent: the partner has none of ours yet */
     if (st->have_fb && d > 1 && d <= 127)
         bump(&rx->feedback_lost, (uint64_t)(d - 1));
     st->have_fb = 1;
     st->last_fb = fb;
-    int64_t sent = load_acquire(&st->a->sent_ns[fb]);
     int64_t rtt = rx_ns - sent;
     if (sent > 0 && rtt > 0 && (st->interval <= 0 || rtt < RTT_WINDOW * st->interval)) {
         rtudp_hist_record(&st->a->rtt, rtt);
