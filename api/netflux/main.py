@@ -267,7 +267,8 @@ class NetfluxMain:
     def _dispatch(self) -> None:
         ch = self.channel
         assert ch is not None
-        seen, updates, link = ch.events, ch.read().updates, ch.link
+        # a channel starts "waiting": its first "up" is reported even if it came already
+        seen, updates, link = ch.events, ch.read().updates, "waiting"
         while not self._stop.is_set():
             seen = ch.wait_event(seen, 0.1)
             if self._stop.is_set():
