@@ -32,6 +32,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "RTP generation, jitter buffer and G.711 from Python and C: rtudp.rtp vs librtpsynth "
         "(rtpsynth) and audioop",
     ),
+    "netflux": (
+        "bench_netflux",
+        "Netflux send-interval accuracy at 1 ms and 5 ms (receiver's kernel stamps): the "
+        "worker's cycle vs Python sleep-driven senders",
+    ),
     "throughput": (
         "bench_throughput",
         "64-byte datagrams/s from one Python process: Channel.send_many vs a sendto loop, "
