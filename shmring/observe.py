@@ -24,6 +24,7 @@ from .control import (HEARTBEAT_STALE_NS, ControlSegment, channel_segment_name, 
                       pool_name)
 from .errors import BadSegmentError, SegmentNotFoundError
 from .hist import Histogram
+from .netflux_area import nf_area, nf_stats
 from .segment import PREFIX, Segment, check_message, shm_path
 
 SHM_DIR = "/dev/shm"
@@ -47,6 +48,8 @@ class ChannelSnapshot:
     reader_pids: list[int] = field(default_factory=list)
     tx_lateness: Histogram = field(default_factory=Histogram)
     rx_delay: Histogram = field(default_factory=Histogram)
+    #: the channel kind's own counters from its kind area (netflux: ``nf_*``)
+    kind_stats: dict[str, Any] = field(default_factory=dict)
 
     @property
     def readers_attached(self) -> int:
@@ -108,14 +111,26 @@ def snapshot_channel(pool: str, channel: str) -> ChannelSnapshot:
             raise BadSegmentError(f"channel segment {shm_path(full)} names channel "
                                   f"{config['name']!r}, not {channel!r}")
         tx_ring, rx_ring = _ring_stats(tx[0], rx[0])
+        kind_stats = _kind_stats(seg, config["kind"], full)
         return ChannelSnapshot(
             name=channel, taken_ns=time.monotonic_ns(), config=config,
             counters=block_counters(b), tx_ring=tx_ring, rx_ring=rx_ring,
             reader_pids=block_readers(b),
             tx_lateness=Histogram.snapshot(ffi.addressof(b, "tx_lateness")),
-            rx_delay=Histogram.snapshot(ffi.addressof(b, "rx_delay")))
+            rx_delay=Histogram.snapshot(ffi.addressof(b, "rx_delay")), kind_stats=kind_stats)
     finally:
         seg.close()
+
+
+def _kind_stats(seg: Segment, kind: int, full: str) -> dict[str, Any]:
+    """The kind area's counters of a kind that has them (BadSegmentError if invalid)."""
+    if kind != lib.RTUDP_KIND_NETFLUX:
+        return {}
+    area, size = ffi.new("void **"), ffi.new("uint64_t *")
+    check = ffi.new("struct rtudp_check *")
+    if lib.rtudp_channel_area(seg.base, seg.size, area, size, check) != lib.RTUDP_OK:
+        raise BadSegmentError(f"channel segment {shm_path(full)}: {check_message(check)}")
+    return nf_stats(nf_area(area[0], int(size[0]), f"channel segment {shm_path(full)}"))
 
 
 def snapshot_pool(pool: str, channel_filter: Any = None) -> PoolSnapshot:

@@ -108,6 +108,7 @@ class Collector:
                        "rx_records_lost": ch.rx_ring["records_lost"],
                        "rx_lapped_events": ch.rx_ring["lapped_events"],
                        "unblocked_claims": ch.tx_ring["unblocked_claims"]})
+        totals.update(ch.kind_stats)  # the kind's own (netflux: nf_*)
         cap = ch.tx_ring["capacity"]
         return {
             "name": ch.name, "error": None,
