@@ -32,11 +32,14 @@ import statistics
 import time
 from typing import Any, Callable
 
+from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
+
 from .bench_net import (LOOPBACK, Child, OthersMeter, add_common_arguments, bench_pool,
                         fmt_ratio, fmt_us, header, others_col, others_footer, percentiles_us,
                         policy_line, ratio, run_benchmark, say, target, target_row,
                         worker_policies)
 from .bench_timing import _STAMP, SO_TIMESTAMPNS, Receiver
+from .pool_cli import parse_spin_budget
 
 INTERVALS_MS = (1, 5)
 FULL_S, QUICK_S = 10.0, 2.0
@@ -110,10 +113,10 @@ def schedule_figures(stamps: list[int], interval_ns: int, nearest_slot: bool,
 
 # ------------------------------------------------------------ the cases
 
-def run_ours(interval_ns: int, seconds: float) -> dict[str, Any]:
+def run_ours(interval_ns: int, seconds: float, spin_budget: float) -> dict[str, Any]:
     rx = StampReceiver()
     try:
-        with bench_pool("nf") as (pool, warns):
+        with bench_pool("nf", spin_budget=spin_budget) as (pool, warns):
             start = time.monotonic_ns() + LEAD_NS
             ch = pool.open_channel(
                 "nf", local=(LOOPBACK, 0), remote=rx.addr, kind="netflux",
@@ -191,16 +194,17 @@ def run_peer(interval_ns: int, seconds: float, deadline: bool) -> dict[str, Any]
 
 # ------------------------------------------------------------ report
 
-def benchmark(quick: bool, quiet: bool) -> dict:
+def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET) -> dict:
     seconds = QUICK_S if quick else FULL_S
-    busy = header("netflux", quick, quiet, f", {seconds:g} s a case")
+    busy = header("netflux", quick, quiet,
+                  f", {seconds:g} s a case, worker spin budget {spin_budget:g}")
     results: dict[str, dict[str, dict | None]] = {}
     failed: dict[str, str] = {}
     for ms in INTERVALS_MS:
         iv = ms * 1_000_000
         row: dict[str, dict | None] = dict.fromkeys(CASES)
         runs: dict[str, Callable[[], dict]] = {
-            "ours": lambda: run_ours(iv, seconds),
+            "ours": lambda: run_ours(iv, seconds, spin_budget),
             "py_sleep": lambda: run_peer(iv, seconds, False),
             "py_deadline": lambda: run_peer(iv, seconds, True),
         }
@@ -220,6 +224,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
         targets[f"{key} drift after the run (µs)"] = target(None if d is None else abs(d),
                                                            TARGET_DRIFT_US, False)
     return {"benchmark": "netflux", "quick": quick, "seconds": seconds, "busy_before": busy,
+            "spin_budget": spin_budget,
             "results": results, "failed": failed, "targets": targets}
 
 
@@ -257,8 +262,13 @@ def print_report(r: dict) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench netflux``."""
     add_common_arguments(parser, f"{QUICK_S:g} s a case instead of {FULL_S:g} s")
+    parser.add_argument("--spin-budget", type=parse_spin_budget, default=DEFAULT_SPIN_BUDGET,
+                        metavar="SHARE",
+                        help=f"share of a CPU the worker may busy-wait before deadlines "
+                             f"(default {DEFAULT_SPIN_BUDGET}, as a pool's default)")
 
 
 def run(args: argparse.Namespace) -> int:
     """``rtudp bench netflux``: 0 when every case ran (targets met or not)."""
-    return run_benchmark(args, benchmark, print_report)
+    return run_benchmark(args, lambda quick, quiet: benchmark(quick, quiet, args.spin_budget),
+                         print_report)
