@@ -6,12 +6,15 @@
  * that ever returns a mix of two images fails.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "harness.h"
 #include "proto/netflux_shm.h"
 
-#define RUN_NS (300 * NS_PER_MS)
+#define MIN_READS 2000
+#define MIN_IMAGES 3            /* distinct images the reader must have seen */
+#define MAX_RUN_NS (20000 * NS_PER_MS) /* a loaded machine under ASan gets this long */
 
 static struct rtudp_nf_image g_img;
 static atomic_int g_stop;
@@ -34,6 +37,8 @@ static void *writer(void *arg)
             rtudp_nf_image_publish(&g_img, buf, len, (int64_t)k, k);
         else if (rtudp_nf_image_write(&g_img, buf, len, (int64_t)k, k, NS_PER_MS) != RTUDP_OK)
             return (void *)1;
+        if (k % 16 == 0)
+            sched_yield(); /* a reader on the same CPU gets its turns too */
     }
     return NULL;
 }
@@ -47,17 +52,17 @@ static void torn_reads(int single)
     uint8_t out[RTUDP_NF_MAX_PAYLOAD];
     struct rtudp_nf_image_meta m;
     uint64_t reads = 0, busy = 0, changes = 0, last = 0;
-    int64_t end = harness_now_ns() + RUN_NS;
-    while (harness_now_ns() < end) {
+    int64_t end = harness_now_ns() + MAX_RUN_NS;
+    while ((reads < MIN_READS || changes < MIN_IMAGES) && harness_now_ns() < end) {
         int n = rtudp_nf_image_read(&g_img, out, sizeof out, &m, 4);
         if (n == RTUDP_NF_BUSY) {
             busy++;
             continue;
         }
         CHECK(n >= 0);
-        reads++;
         if (m.updates == 0)
-            continue;
+            continue; /* the writer has not started yet */
+        reads++;
         /* meta and data of one and the same image k = m.tag */
         CHECK_EQ((uint64_t)m.stamp_ns, m.tag);
         CHECK_EQ((uint32_t)n, (uint32_t)(m.tag % 100) + 8);
@@ -70,8 +75,8 @@ static void torn_reads(int single)
     void *rc;
     pthread_join(t, &rc);
     CHECK(rc == NULL);
-    CHECK(reads > 1000);
-    CHECK(changes >= 3); /* the reader really saw the writer at work */
+    CHECK(reads >= MIN_READS);
+    CHECK(changes >= MIN_IMAGES); /* the reader really saw the writer at work */
     printf("  %s: %llu reads, %llu images seen, %llu busy\n", single ? "publish" : "write",
            (unsigned long long)reads, (unsigned long long)changes, (unsigned long long)busy);
 }
