@@ -19,6 +19,7 @@ from rtudp.workers.kinds import kind_name
 HANDLES: dict[int, str] = {
     lib.RTUDP_KIND_UDP: "rtudp.channel:Channel",
     lib.RTUDP_KIND_RTP: "rtudp.rtp.channel:RtpChannel",
+    lib.RTUDP_KIND_NETFLUX: "rtudp.netflux.channel:NetfluxChannel",
 }
 
 

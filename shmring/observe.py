@@ -25,6 +25,7 @@ from .control import (HEARTBEAT_STALE_NS, ControlSegment, channel_segment_name, 
 from .errors import BadSegmentError, SegmentNotFoundError
 from .hist import Histogram
 from .rtp_area import kind_counters
+from .netflux_area import nf_area, nf_stats
 from .segment import PREFIX, Segment, check_message, shm_path
 
 SHM_DIR = "/dev/shm"
@@ -48,8 +49,9 @@ class ChannelSnapshot:
     reader_pids: list[int] = field(default_factory=list)
     tx_lateness: Histogram = field(default_factory=Histogram)
     rx_delay: Histogram = field(default_factory=Histogram)
-    #: the channel kind's own counters (its kind area), e.g. ``rtp_rx_frames``
-    kind_counters: dict[str, int] = field(default_factory=dict)
+    #: the channel kind's own counters (its kind area), keys prefixed by kind:
+    #: ``rtp_rx_frames``, ``nf_valid``, ...
+    kind_counters: dict[str, Any] = field(default_factory=dict)
 
     @property
     def readers_attached(self) -> int:
@@ -111,10 +113,7 @@ def snapshot_channel(pool: str, channel: str) -> ChannelSnapshot:
             raise BadSegmentError(f"channel segment {shm_path(full)} names channel "
                                   f"{config['name']!r}, not {channel!r}")
         tx_ring, rx_ring = _ring_stats(tx[0], rx[0])
-        area, area_bytes = ffi.new("void **"), ffi.new("uint64_t *")
-        own: dict[str, int] = {}
-        if lib.rtudp_channel_area(seg.base, seg.size, area, area_bytes, check) == lib.RTUDP_OK:
-            own = kind_counters(config["kind"], area[0], int(area_bytes[0]))
+        own = _kind_counters(seg, config["kind"], full)
         return ChannelSnapshot(
             name=channel, taken_ns=time.monotonic_ns(), config=config,
             counters=block_counters(b), tx_ring=tx_ring, rx_ring=rx_ring,
@@ -123,6 +122,19 @@ def snapshot_channel(pool: str, channel: str) -> ChannelSnapshot:
             rx_delay=Histogram.snapshot(ffi.addressof(b, "rx_delay")), kind_counters=own)
     finally:
         seg.close()
+
+
+def _kind_counters(seg: Segment, kind: int, full: str) -> dict[str, Any]:
+    """The kind area's counters of a kind that has them (BadSegmentError if invalid)."""
+    if kind not in (lib.RTUDP_KIND_NETFLUX, lib.RTUDP_KIND_RTP):
+        return {}
+    area, size = ffi.new("void **"), ffi.new("uint64_t *")
+    check = ffi.new("struct rtudp_check *")
+    if lib.rtudp_channel_area(seg.base, seg.size, area, size, check) != lib.RTUDP_OK:
+        raise BadSegmentError(f"channel segment {shm_path(full)}: {check_message(check)}")
+    if kind == lib.RTUDP_KIND_RTP:
+        return kind_counters(kind, area[0], int(size[0]))
+    return nf_stats(nf_area(area[0], int(size[0]), f"channel segment {shm_path(full)}"))
 
 
 def snapshot_pool(pool: str, channel_filter: Any = None) -> PoolSnapshot:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import time
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 import rtudp
 from rtudp.compat import (EmulatedNetwork, Impairment, RtUdpBase, RtUdpEmulated, UdpCom,
                           create_rtudp, create_rtudp_pair)
+from ports import free_ports
 from rtudp.packet_stats import PACKET_STATS_KEYS
 
 IMPLS = ["socket", "emulated"]
@@ -34,24 +34,13 @@ def net(rtudp_emulated_net: EmulatedNetwork) -> EmulatedNetwork:
     return rtudp_emulated_net
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def _where(impl: str, pool: rtudp.Pool, net: EmulatedNetwork) -> dict[str, Any]:
     return {"pool": pool} if impl == "socket" else {"network": net}
 
 
 def _pair(impl: str, pool: rtudp.Pool, net: EmulatedNetwork,
           capacity: int = 1024) -> tuple[RtUdpBase, RtUdpBase]:
-    pa, pb = _free_ports(2)
+    pa, pb = free_ports(2)
     kw = _where(impl, pool, net)
     a = create_rtudp(impl, "127.0.0.1", pa, "127.0.0.1", pb, capacity=capacity, **kw)
     b = create_rtudp(impl, "127.0.0.1", pb, "127.0.0.1", pa, capacity=capacity, **kw)
@@ -160,7 +149,7 @@ def test_bad_input_names_the_value(impl: str, pool: rtudp.Pool, net: EmulatedNet
         create_rtudp(impl, "127.0.0.1", 1, "127.0.0.1", 2, capacity=0, **kw)
     with pytest.raises(ValueError, match="unknown RtUDP implementation 'tcp'"):
         create_rtudp("tcp", "127.0.0.1", 1, "127.0.0.1", 2)
-    port = _free_ports(1)[0]
+    port = free_ports(1)[0]
     rx_only = create_rtudp(impl, "127.0.0.1", port, "127.0.0.1", 2, direction=1, **kw)
     with pytest.raises(rtudp.RtUdpError, match="not initialised"):
         rx_only.send_data(b"x")
@@ -218,7 +207,7 @@ def test_impairment_validation() -> None:
 @pytest.mark.parametrize("impl", IMPLS)
 def test_pair_and_stop_keeps_queue(impl: str, pool: rtudp.Pool, net: EmulatedNetwork) -> None:
     """create_rtudp_pair makes sender -> receiver; stop() keeps queued packets for start()."""
-    pa, pb = _free_ports(2)
+    pa, pb = free_ports(2)
     tx, rx = create_rtudp_pair(impl, "127.0.0.1", pa, "127.0.0.1", pb, **_where(impl, pool, net))
     try:
         for end in (tx, rx):
@@ -246,7 +235,7 @@ def test_pair_and_stop_keeps_queue(impl: str, pool: rtudp.Pool, net: EmulatedNet
 def test_udpcom_name_and_cpu_outside_pool(pool: rtudp.Pool) -> None:
     """UDPCom's class is there; cpu= names a worker's CPU, and a CPU outside the pool is a
     ValueError naming it (RtUDP failed with a bare OSError)."""
-    pa, pb = _free_ports(2)
+    pa, pb = free_ports(2)
     bad = UdpCom("127.0.0.1", pa, "127.0.0.1", pb, cpu=99, pool=pool)
     with pytest.raises(ValueError, match="cpu=99"):
         bad.init_socket()

@@ -37,6 +37,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "many RTP channels at 50 pps: librtpsynth's RtpServer vs rtudp's RtpServer on worker "
         "channels and worker-paced rtp channels (loss, CPU, arrival spacing)",
     ),
+    "netflux": (
+        "bench_netflux",
+        "Netflux send-interval accuracy at 1 ms and 5 ms (receiver's kernel stamps): the "
+        "worker's cycle vs Python sleep-driven senders",
+    ),
     "throughput": (
         "bench_throughput",
         "64-byte datagrams/s from one Python process: Channel.send_many vs a sendto loop, "

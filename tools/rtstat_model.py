@@ -104,7 +104,7 @@ class Collector:
         totals: dict[str, Any] = dict(c)
         totals.update(ch.tx_lateness.stat_keys("tx_lateness"))
         totals.update(ch.rx_delay.stat_keys("rx_delay"))
-        totals.update(ch.kind_counters)
+        totals.update(ch.kind_counters)  # the kind's own: rtp_*, nf_*
         totals.update({"tx_full_events": ch.tx_ring["full_events"],
                        "rx_records_lost": ch.rx_ring["records_lost"],
                        "rx_lapped_events": ch.rx_ring["lapped_events"],

@@ -95,6 +95,29 @@ def _rtp_channels(chans: list[dict[str, Any]]) -> Table:
     return t
 
 
+_NETFLUX_COLUMNS = ("netflux", "link", "sent", "valid", "rejected", "partner lost",
+                    "feedback lost", "trips", "missed", "RTT", "RTT p99", "own iv", "partner iv")
+
+
+def _netflux(pool: dict[str, Any]) -> Table | None:
+    """The netflux channels' own counters (totals since open); None if there are none."""
+    rows = [ch for ch in pool["channels"] if not ch["error"] and "nf_link" in ch["totals"]]
+    if not rows:
+        return None
+    t = Table(title="netflux (totals)", title_justify="left", expand=False, pad_edge=False)
+    for i, col in enumerate(_NETFLUX_COLUMNS):
+        t.add_column(col, justify="left" if i < 2 else "right", no_wrap=True)
+    for ch in rows:
+        n = ch["totals"]
+        t.add_row(ch["name"], n["nf_link"], _num(n["nf_sent"]), _num(n["nf_valid"]),
+                  _num(n["nf_rejected"]), _num(n["nf_partner_lost"]),
+                  _num(n["nf_feedback_lost"]), _num(n["nf_watchdog_trips"]),
+                  _num(n["nf_missed"]), format_ns(n["nf_last_rtt_ns"] or None),
+                  format_ns(n["nf_rtt_p99_ns"]), format_ns(n["nf_own_interval_mean_ns"]),
+                  format_ns(n["nf_partner_interval_mean_ns"]))
+    return t
+
+
 def render_pool(pool: dict[str, Any]) -> RenderableType:
     """One pool: a title line, then its workers and channels (or why it cannot be shown)."""
     title = Text.assemble(("pool ", "bold"), (pool["name"], "bold cyan"), "  ",
@@ -114,6 +137,9 @@ def render_pool(pool: dict[str, Any]) -> RenderableType:
             rtp = [c for c in pool["channels"] if not c["error"] and c.get("kind") == "rtp"]
             if rtp:
                 parts.append(_rtp_channels(rtp))
+            nf = _netflux(pool)
+            if nf is not None:
+                parts.append(nf)
         else:
             parts.append(Text("  no channels open (or none match --filter)", style="dim"))
     return Group(*parts)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 from rtudp.shmring._native import lib
 
 from . import rtp_kind
+from . import netflux_kind
 
 Options = dict[str, Any]
 
@@ -45,9 +46,11 @@ class KindSpec:
 UDP = KindSpec("udp", lib.RTUDP_KIND_UDP, _no_options("udp"))
 RTP = KindSpec("rtp", lib.RTUDP_KIND_RTP, rtp_kind.check_options, rtp_kind.area_bytes,
                rtp_kind.configure)
+NETFLUX = KindSpec("netflux", lib.RTUDP_KIND_NETFLUX, netflux_kind.check_options,
+                   netflux_kind.area_bytes, netflux_kind.configure)
 
 #: kind name -> spec, the kinds a pool can open
-KINDS: dict[str, KindSpec] = {UDP.name: UDP, RTP.name: RTP}
+KINDS: dict[str, KindSpec] = {UDP.name: UDP, RTP.name: RTP, NETFLUX.name: NETFLUX}
 
 #: kind code -> name (for messages and stats)
 KIND_NAMES: dict[int, str] = {lib.RTUDP_KIND_UDP: "udp", lib.RTUDP_KIND_RTP: "rtp",

@@ -66,6 +66,7 @@ const struct rtudp_proto *rtudp_proto_find(uint32_t kind);
 /* the kinds (proto/<name>.c) */
 extern const struct rtudp_proto rtudp_proto_udp;
 extern const struct rtudp_proto rtudp_proto_rtp;
+extern const struct rtudp_proto rtudp_proto_netflux;
 
 /* udp's rx_batch, for any kind that passes datagrams through as they are: each one
  * an RX ring record (meta written into the room before it), counted, delay recorded */

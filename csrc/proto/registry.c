@@ -10,6 +10,7 @@
 static const struct rtudp_proto *const kinds[] = {
     &rtudp_proto_udp,
     &rtudp_proto_rtp,
+    &rtudp_proto_netflux,
 };
 
 const struct rtudp_proto *rtudp_proto_find(uint32_t kind)

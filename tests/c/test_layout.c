@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "proto/netflux_shm.h"
 #include "ring.h"
 #include "proto/rtp_area.h"
 
@@ -313,6 +314,89 @@ static const struct field rtp_frame_fields[] = {
     FIELD(rtudp_rtp_frame, payload_len),
 };
 
+/* the netflux kind area (proto/netflux_shm.h) */
+static const struct field nf_config_fields[] = {
+    FIELD(rtudp_nf_config, magic),
+    FIELD(rtudp_nf_config, send_interval_ns),
+    FIELD(rtudp_nf_config, watch_interval_ns),
+    FIELD(rtudp_nf_config, send_size),
+    FIELD(rtudp_nf_config, recv_size),
+    FIELD(rtudp_nf_config, flags),
+    FIELD(rtudp_nf_config, pad0),
+    FIELD(rtudp_nf_config, start_ns),
+    FIELD(rtudp_nf_config, pad),
+};
+
+static const struct field nf_tx_fields[] = {
+    FIELD(rtudp_nf_tx, start_ns),
+    FIELD(rtudp_nf_tx, cycle),
+    FIELD(rtudp_nf_tx, sent),
+    FIELD(rtudp_nf_tx, missed),
+    FIELD(rtudp_nf_tx, send_errors),
+    FIELD(rtudp_nf_tx, image_busy),
+    FIELD(rtudp_nf_tx, last_sent_ns),
+    FIELD(rtudp_nf_tx, own_jitter_ns),
+    FIELD(rtudp_nf_tx, seq),
+    FIELD(rtudp_nf_tx, feedback),
+    FIELD(rtudp_nf_tx, max_lateness_ns),
+    FIELD(rtudp_nf_tx, pad),
+};
+
+static const struct field nf_rx_fields[] = {
+    FIELD(rtudp_nf_rx, link),
+    FIELD(rtudp_nf_rx, partner_seq),
+    FIELD(rtudp_nf_rx, partner_feedback),
+    FIELD(rtudp_nf_rx, pad0),
+    FIELD(rtudp_nf_rx, last_valid_ns),
+    FIELD(rtudp_nf_rx, lost_at_ns),
+    FIELD(rtudp_nf_rx, recovered_at_ns),
+    FIELD(rtudp_nf_rx, last_rtt_ns),
+    FIELD(rtudp_nf_rx, partner_jitter_ns),
+    FIELD(rtudp_nf_rx, events),
+    FIELD(rtudp_nf_rx, valid),
+    FIELD(rtudp_nf_rx, duplicate),
+    FIELD(rtudp_nf_rx, old),
+    FIELD(rtudp_nf_rx, short_pkts),
+    FIELD(rtudp_nf_rx, partner_lost),
+    FIELD(rtudp_nf_rx, feedback_lost),
+    FIELD(rtudp_nf_rx, watchdog_trips),
+    FIELD(rtudp_nf_rx, recoveries),
+    FIELD(rtudp_nf_rx, resyncs),
+    FIELD(rtudp_nf_rx, pad),
+};
+
+static const struct field nf_image_fields[] = {
+    FIELD(rtudp_nf_image, seq),
+    FIELD(rtudp_nf_image, len),
+    FIELD(rtudp_nf_image, stamp_ns),
+    FIELD(rtudp_nf_image, updates),
+    FIELD(rtudp_nf_image, tag),
+    FIELD(rtudp_nf_image, pad),
+    FIELD(rtudp_nf_image, data),
+    FIELD(rtudp_nf_image, tail_pad),
+};
+
+static const struct field nf_image_meta_fields[] = {
+    FIELD(rtudp_nf_image_meta, len),
+    FIELD(rtudp_nf_image_meta, pad),
+    FIELD(rtudp_nf_image_meta, stamp_ns),
+    FIELD(rtudp_nf_image_meta, updates),
+    FIELD(rtudp_nf_image_meta, tag),
+};
+
+static const struct field nf_area_fields[] = {
+    FIELD(rtudp_nf_area, config),
+    FIELD(rtudp_nf_area, tx),
+    FIELD(rtudp_nf_area, rx),
+    FIELD(rtudp_nf_area, bell),
+    FIELD(rtudp_nf_area, sent_ns),
+    FIELD(rtudp_nf_area, send_image),
+    FIELD(rtudp_nf_area, recv_image),
+    FIELD(rtudp_nf_area, own_interval),
+    FIELD(rtudp_nf_area, partner_interval),
+    FIELD(rtudp_nf_area, rtt),
+};
+
 #define STRUCT(S, fields) \
     { #S, sizeof(struct S), fields, sizeof(fields) / sizeof((fields)[0]) }
 
@@ -339,6 +423,12 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_bcast_reader, bcast_reader_fields),
     STRUCT(rtudp_rtp_area, rtp_area_fields),
     STRUCT(rtudp_rtp_frame, rtp_frame_fields),
+    STRUCT(rtudp_nf_config, nf_config_fields),
+    STRUCT(rtudp_nf_tx, nf_tx_fields),
+    STRUCT(rtudp_nf_rx, nf_rx_fields),
+    STRUCT(rtudp_nf_image, nf_image_fields),
+    STRUCT(rtudp_nf_image_meta, nf_image_meta_fields),
+    STRUCT(rtudp_nf_area, nf_area_fields),
 };
 
 int main(void)

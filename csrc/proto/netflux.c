@@ -1,0 +1,312 @@
+/*
+ * netflux.c - the netflux channel kind: cyclic exchange of process images with a
+ * partner (wire format and who writes what: netflux_shm.h).
+ *
+ *   TX thread (tx_timer): packet n leaves at start + n x send_interval (an absolute
+ *     schedule: no drift), carrying the latest consistent send image, our sequence
+ *     byte and the feedback byte the RX thread last accepted.
+ *   RX thread (rx_batch, rx_timer): validate, count rejects and gaps, measure RTT and
+ *     the partner's interval, publish the received image with its kernel stamp;
+ *     the watchdog trips after watch_interval without a valid packet.
+ *
+ * Everything the worker decides on (sizes, intervals, link state, last sequence) is
+ * kept in its private state; the area only publishes it, so a client scribbling on
+ * the area can garble numbers but never steer the worker out of bounds.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hist.h"
+#include "netflux_shm.h"
+#include "worker.h"
+
+#define BUSY_READ_TRIES 8   /* the TX thread's looks at a send image being written */
+#define RTT_WINDOW 128      /* an echo older than this many of our packets is not an RTT */
+
+struct nf_state {
+    struct rtudp_nf_area *a;
+    int64_t interval, watch;
+    uint32_t send_size, recv_size;
+    int keep;
+    _Atomic uint32_t feedback;   /* RX -> TX: the partner's last accepted sequence byte */
+    /* TX thread */
+    int64_t start;
+    uint64_t cycle;
+    uint8_t seq;
+    int64_t last_sent, last_own_iv, own_jitter;
+    uint8_t pkt[2 + RTUDP_NF_MAX_PAYLOAD]; /* also keeps the last consistent image */
+    /* RX thread */
+    int link;
+    int have_seq, have_fb;
+    uint8_t last_seq, last_fb;
+    int64_t last_valid, last_partner_iv, partner_jitter;
+};
+
+/* RFC 3550 style: J += (|D| - J) / 16 */
+static int64_t smooth_jitter(int64_t j, int64_t d)
+{
+    if (d < 0)
+        d = -d;
+    return j + (d - j) / 16;
+}
+
+static int nf_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t msglen)
+{
+    (void)w;
+    struct rtudp_nf_area *a = c->area;
+    struct rtudp_check why = {0};
+    if (rtudp_nf_check_area(a, c->area_bytes, &why) != RTUDP_OK) {
+        snprintf(msg, msglen, "%s", why.msg);
+        return RTUDP_ECORRUPT;
+    }
+    struct nf_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        snprintf(msg, msglen, "out of memory for netflux state");
+        return RTUDP_ESYS;
+    }
+    const struct rtudp_nf_config *cfg = &a->config;
+    st->a = a;
+    st->interval = load_relaxed(&cfg->send_interval_ns);
+    st->watch = load_relaxed(&cfg->watch_interval_ns);
+    st->send_size = load_relaxed(&cfg->send_size);
+    st->recv_size = load_relaxed(&cfg->recv_size);
+    st->keep = (load_relaxed(&cfg->flags) & RTUDP_NF_KEEP_VALUES) != 0;
+    uint32_t rx_cap = rtudp_rx_cap_for(&c->rx.ring, c->block->max_datagram);
+    if (2 + st->send_size > c->block->max_datagram || (c->recvs && 2 + st->recv_size > rx_cap)) {
+        snprintf(msg, msglen, "netflux images of %u/%u bytes + 2 do not fit max_datagram %u",
+                 st->send_size, st->recv_size, c->block->max_datagram);
+        free(st);
+        return RTUDP_EINVAL;
+    }
+    st->link = RTUDP_NF_WAITING;
+    store_relaxed(&a->rx.link, (uint32_t)RTUDP_NF_WAITING);
+    int64_t now = rtudp_now_ns();
+    if (c->sends && st->interval > 0) {
+        /* a restarted worker keeps the sequence (the partner would reject a jump back)
+         * and the schedule's phase */
+        st->seq = (uint8_t)load_relaxed(&a->tx.seq);
+        int64_t start = load_relaxed(&a->tx.start_ns);
+        if (start <= 0 || start > now)
+            start = load_relaxed(&cfg->start_ns) > 0 ? load_relaxed(&cfg->start_ns) : now;
+        st->start = start;
+        st->cycle = start >= now ? 0 : (uint64_t)((now - start + st->interval - 1) / st->interval);
+        store_relaxed(&a->tx.start_ns, start);
+        store_relaxed(&a->tx.cycle, st->cycle);
+        c->tx_timer_ns = start + (int64_t)st->cycle * st->interval;
+    }
+    c->state = st;
+    return RTUDP_OK;
+}
+
+/* the send image into st->pkt + 2; a torn image keeps the previous one there */
+static void load_send_image(struct nf_state *st)
+{
+    struct rtudp_nf_image_meta meta;
+    int n = rtudp_nf_image_read(&st->a->send_image, st->pkt + 2, st->send_size, &meta,
+                                BUSY_READ_TRIES);
+    if (n == RTUDP_NF_BUSY) {
+        bump(&st->a->tx.image_busy, 1);
+        return;
+    }
+    if (n >= 0 && (uint32_t)n < st->send_size)
+        memset(st->pkt + 2 + n, 0, st->send_size - (uint32_t)n);
+}
+
+static int64_t nf_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
+{
+    (void)w;
+    struct nf_state *st = c->state;
+    if (!st || st->interval <= 0)
+        return RTUDP_PROTO_NEVER;
+    struct rtudp_nf_tx *tx = &st->a->tx;
+    int64_t due = st->start + (int64_t)st->cycle * st->interval;
+    if (now < due)
+        return due;
+    if (now - due >= st->interval) {
+        /* a whole cycle late (a stall): skip to the current slot, never a burst of
+         * stale images; the schedule keeps its phase */
+        uint64_t skip = (uint64_t)((now - due) / st->interval);
+        st->cycle += skip;
+        due += (int64_t)skip * st->interval;
+        bump(&tx->missed, skip);
+    }
+    load_send_image(st);
+    st->seq++;
+    uint8_t fb = (uint8_t)atomic_load_explicit(&st->feedback, memory_order_relaxed);
+    st->pkt[0] = st->seq;
+    st->pkt[1] = fb;
+    int64_t t0 = rtudp_now_ns();
+    /* before the send: the echo may come back before the call returns */
+    store_release(&st->a->sent_ns[st->seq], t0);
+    if (rtudp_tx_send_now(c, st->pkt, 2 + st->send_size, due) == 0) {
+        bump(&tx->sent, 1);
+        if (st->last_sent) {
+            int64_t iv = t0 - st->last_sent;
+            rtudp_hist_record(&st->a->own_interval, iv);
+            if (st->last_own_iv)
+                st->own_jitter = smooth_jitter(st->own_jitter, iv - st->last_own_iv);
+            st->last_own_iv = iv;
+            store_relaxed(&tx->own_jitter_ns, st->own_jitter);
+        }
+        st->last_sent = t0;
+        store_relaxed(&tx->last_sent_ns, t0);
+    } else {
+        bump(&tx->send_errors, 1);
+    }
+    if (t0 - due > load_relaxed(&tx->max_lateness_ns))
+        store_relaxed(&tx->max_lateness_ns, t0 - due);
+    store_relaxed(&tx->seq, (uint32_t)st->seq);
+    store_relaxed(&tx->feedback, (uint32_t)fb);
+    st->cycle++;
+    store_relaxed(&tx->cycle, st->cycle);
+    return st->start + (int64_t)st->cycle * st->interval;
+}
+
+/* a link transition: counted, stamped, readers woken by the caller */
+static void set_link(struct rtudp_chan *c, struct nf_state *st, int link, int64_t at)
+{
+    struct rtudp_nf_rx *rx = &st->a->rx;
+    if (link == RTUDP_NF_LOST) {
+        bump(&rx->watchdog_trips, 1);
+        store_relaxed(&rx->lost_at_ns, at);
+        if (!st->keep)
+            rtudp_nf_image_publish(&st->a->recv_image, NULL, st->recv_size, at, 0);
+    } else if (st->link == RTUDP_NF_LOST) {
+        bump(&rx->recoveries, 1);
+        store_relaxed(&rx->recovered_at_ns, at);
+    }
+    if (link == RTUDP_NF_UP)
+        c->rx.timer_ns = at + st->watch < c->rx.timer_ns ? at + st->watch : c->rx.timer_ns;
+    st->link = link;
+    store_relaxed(&rx->link, (uint32_t)link);
+    bump(&rx->events, 1);
+}
+
+/* the feedback byte of an accepted packet: feedback loss and RTT */
+static void on_feedback(struct nf_state *st, uint8_t fb, int64_t rx_ns)
+{
+    struct rtudp_nf_rx *rx = &st->a->rx;
+    uint8_t d = (uint8_t)(fb - st->last_fb);
+    if (st->have_fb && d == 0)
+        return; /* the same echo again: the partner has nothing newer of ours */
+    int64_t sent = load_acquire(&st->a->sent_ns[fb]);
+    if (!st->have_fb && sent == 0)
+        return; /* echoes a sequence we never sent: the partner has none of ours yet */
+    if (st->have_fb && d > 1 && d <= 127)
+        bump(&rx->feedback_lost, (uint64_t)(d - 1));
+    st->have_fb = 1;
+    st->last_fb = fb;
+    int64_t rtt = rx_ns - sent;
+    if (sent > 0 && rtt > 0 && (st->interval <= 0 || rtt < RTT_WINDOW * st->interval)) {
+        rtudp_hist_record(&st->a->rtt, rtt);
+        store_relaxed(&rx->last_rtt_ns, rtt);
+    }
+}
+
+/* is this sequence byte new?  1 accept, 0 reject (counted) */
+static int accept_seq(struct nf_state *st, uint8_t s, int64_t rx_ns)
+{
+    struct rtudp_nf_rx *rx = &st->a->rx;
+    if (!st->have_seq)
+        return 1;
+    uint8_t d = (uint8_t)(s - st->last_seq);
+    if (d == 0) {
+        bump(&rx->duplicate, 1);
+        return 0;
+    }
+    if (d >= 128) {
+        if (st->link != RTUDP_NF_LOST) {
+            bump(&rx->old, 1);
+            return 0;
+        }
+        /* after a loss a partner may have restarted: take its new numbering */
+        bump(&rx->resyncs, 1);
+        return 1;
+    }
+    if (d > 1)
+        bump(&rx->partner_lost, (uint64_t)(d - 1));
+    else if (st->last_valid && st->link == RTUDP_NF_UP) {
+        int64_t iv = rx_ns - st->last_valid;
+        rtudp_hist_record(&st->a->partner_interval, iv);
+        if (st->last_partner_iv)
+            st->partner_jitter = smooth_jitter(st->partner_jitter, iv - st->last_partner_iv);
+        st->last_partner_iv = iv;
+        store_relaxed(&rx->partner_jitter_ns, st->partner_jitter);
+    }
+    return 1;
+}
+
+static void nf_rx_batch(struct rtudp_chan *c, struct rtudp_rx_pkt *pkts, int n)
+{
+    struct nf_state *st = c->state;
+    struct rtudp_nf_rx *rx = &st->a->rx;
+    uint64_t bytes = 0, events = 0;
+    for (int i = 0; i < n; i++)
+        bytes += pkts[i].len;
+    bump(&c->block->rx_packets, (uint64_t)n);
+    bump(&c->block->rx_bytes, bytes);
+    for (int i = 0; i < n; i++) {
+        const struct rtudp_rx_pkt *p = &pkts[i];
+        if (p->len < 2 + st->recv_size) {
+            bump(&rx->short_pkts, 1);
+            continue;
+        }
+        const uint8_t *d = p->buf;
+        uint8_t s = d[0], fb = d[1];
+        int64_t at = p->rx_ns ? p->rx_ns : rtudp_now_ns();
+        if (!accept_seq(st, s, at))
+            continue;
+        st->have_seq = 1;
+        st->last_seq = s;
+        atomic_store_explicit(&st->feedback, s, memory_order_relaxed);
+        on_feedback(st, fb, at);
+        bump(&rx->valid, 1);
+        store_relaxed(&rx->partner_seq, (uint32_t)s);
+        store_relaxed(&rx->partner_feedback, (uint32_t)fb);
+        store_relaxed(&rx->last_valid_ns, at);
+        st->last_valid = at;
+        rtudp_nf_image_publish(&st->a->recv_image, d + 2, st->recv_size, at,
+                               (uint64_t)s | (uint64_t)fb << 8);
+        if (st->link != RTUDP_NF_UP)
+            set_link(c, st, RTUDP_NF_UP, at);
+        bump(&rx->events, 1);
+        events++;
+    }
+    if (events)
+        rtudp_bell_ring(&st->a->bell);
+}
+
+static int64_t nf_rx_timer(struct rtudp_chan *c, int64_t now)
+{
+    struct nf_state *st = c->state;
+    if (!st || st->link != RTUDP_NF_UP)
+        return RTUDP_PROTO_NEVER; /* armed again by the next valid packet */
+    int64_t due = st->last_valid + st->watch;
+    if (now < due)
+        return due;
+    set_link(c, st, RTUDP_NF_LOST, now);
+    rtudp_bell_ring(&st->a->bell);
+    return RTUDP_PROTO_NEVER;
+}
+
+static void nf_close(struct rtudp_worker *w, struct rtudp_chan *c)
+{
+    (void)w;
+    free(c->state);
+    c->state = NULL;
+}
+
+const struct rtudp_proto rtudp_proto_netflux = {
+    .kind = RTUDP_KIND_NETFLUX,
+    .name = "netflux",
+    .area_min = sizeof(struct rtudp_nf_area),
+    .open = nf_open,
+    .tx_timer = nf_tx_timer,
+    .rx_batch = nf_rx_batch,
+    .rx_timer = nf_rx_timer,
+    .close = nf_close,
+};

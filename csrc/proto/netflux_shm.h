@@ -1,0 +1,151 @@
+/*
+ * netflux_shm.h - the netflux channel kind's area in the channel segment (between
+ * the channel block and the TX ring), and the seqlock image functions Python calls.
+ *
+ * Wire format (one datagram every send_interval, each way):
+ *     byte 0  the sender's 8-bit sequence number (+1 per packet, wraps)
+ *     byte 1  feedback: the last sequence number the sender received from its partner
+ *     2..     the payload (the process image), send_size bytes
+ * A packet is new when (seq - last) & 0xFF is in 1..127; 0 is a duplicate, 128..255
+ * is old (reordered); shorter than 2 + recv_size is short.  All three are rejected.
+ *
+ * Who writes what (one writer per word, except the send image's seqlock):
+ *   config         the supervisor, once, before the worker sees the channel
+ *   tx, sent_ns[], own_interval       the worker's TX thread
+ *   rx, recv image, partner_interval, rtt   the worker's RX thread
+ *   send image     any client, through rtudp_nf_image_write (a CAS makes writers take
+ *                  turns); the TX thread only reads it
+ * Images are seqlocks over 64-bit words read and written with relaxed atomics (so
+ * a torn read is detected, never undefined): `seq` is odd while a write is under
+ * way; a reader retries until it reads the same even seq before and after.
+ */
+#ifndef RTUDP_NETFLUX_SHM_H
+#define RTUDP_NETFLUX_SHM_H
+
+#include "ring.h"
+#include "rtudp_shm.h"
+
+/* BEGIN CDEF */
+#define RTUDP_NF_MAGIC 0x4e46585831ULL              /* "NFXX1": config written */
+#define RTUDP_NF_MAX_PAYLOAD 1400                   /* bytes of image, each way, at most */
+#define RTUDP_NF_IMAGE_WORDS 175                    /* RTUDP_NF_MAX_PAYLOAD / 8 */
+#define RTUDP_NF_KEEP_VALUES 1                      /* config.flags: keep the image on loss */
+
+/* link states (rx.link) */
+#define RTUDP_NF_WAITING 0                          /* no valid packet yet */
+#define RTUDP_NF_UP 1
+#define RTUDP_NF_LOST 2                             /* watchdog tripped */
+
+/* rtudp_nf_image_write/read results besides RTUDP_OK (>= 0: see each) */
+#define RTUDP_NF_BUSY -100                          /* still being written after retries */
+
+struct rtudp_nf_config {
+    uint64_t magic;                                /* RTUDP_NF_MAGIC once written */
+    int64_t send_interval_ns;                      /* 0: receive only */
+    int64_t watch_interval_ns;
+    uint32_t send_size;                            /* payload bytes we send */
+    uint32_t recv_size;                            /* payload bytes a partner's packet needs */
+    uint32_t flags;                                /* RTUDP_NF_KEEP_VALUES */
+    uint32_t pad0;
+    int64_t start_ns;                              /* schedule origin (CLOCK_MONOTONIC); 0: at open */
+    uint8_t pad[16];
+};
+
+/* The TX thread's state and counters (one cache line pair). */
+struct rtudp_nf_tx {
+    int64_t start_ns;                              /* packet n is due at start + n x interval */
+    uint64_t cycle;                                /* n of the next packet */
+    uint64_t sent;                                 /* packets sent */
+    uint64_t missed;                               /* cycles skipped: the worker was a whole interval late */
+    uint64_t send_errors;                          /* sends that failed (EAGAIN included) */
+    uint64_t image_busy;                           /* send image mid-write: the previous one went */
+    int64_t last_sent_ns;                          /* when the last packet left (just before the call) */
+    int64_t own_jitter_ns;                         /* RFC 3550-style smoothed |interval - send_interval| */
+    uint32_t seq;                                  /* sequence byte of the last packet sent */
+    uint32_t feedback;                             /* feedback byte it carried */
+    int64_t max_lateness_ns;                       /* worst departure - schedule so far */
+    uint8_t pad[48];
+};
+
+/* The RX thread's state and counters. */
+struct rtudp_nf_rx {
+    uint32_t link;                                 /* RTUDP_NF_WAITING / UP / LOST */
+    uint32_t partner_seq;                          /* sequence byte of the last valid packet */
+    uint32_t partner_feedback;                     /* its feedback byte */
+    uint32_t pad0;
+    int64_t last_valid_ns;                         /* kernel receive stamp of the last valid packet */
+    int64_t lost_at_ns;                            /* when the watchdog last tripped */
+    int64_t recovered_at_ns;                       /* when the link last came back */
+    int64_t last_rtt_ns;                           /* 0 until measured */
+    int64_t partner_jitter_ns;                     /* RFC 3550-style smoothed interval variation */
+    uint64_t events;                               /* images published + link transitions (wait on it) */
+    uint64_t valid;                                /* packets accepted */
+    uint64_t duplicate;                            /* rejected: same sequence as the last */
+    uint64_t old;                                  /* rejected: older than the last (reordered) */
+    uint64_t short_pkts;                           /* rejected: shorter than 2 + recv_size */
+    uint64_t partner_lost;                         /* gaps in the partner's sequence */
+    uint64_t feedback_lost;                        /* gaps in the feedback it echoes (ours lost) */
+    uint64_t watchdog_trips;
+    uint64_t recoveries;
+    uint64_t resyncs;                              /* after a loss, a sequence we could not place */
+    uint8_t pad[56];
+};
+
+/* A latest-value slot (seqlock).  Every field but seq is read under it. */
+struct rtudp_nf_image {
+    uint32_t seq;                                  /* odd: being written */
+    uint32_t len;                                  /* bytes of data */
+    int64_t stamp_ns;                              /* send: when written; recv: kernel receive stamp */
+    uint64_t updates;                              /* images written so far */
+    uint64_t tag;                                  /* recv: sequence byte | feedback byte << 8 */
+    uint8_t pad[32];
+    uint64_t data[175];                            /* RTUDP_NF_IMAGE_WORDS */
+    uint64_t tail_pad;                             /* to a whole cache line */
+};
+
+/* What rtudp_nf_image_read copies besides the data. */
+struct rtudp_nf_image_meta {
+    uint32_t len;
+    uint32_t pad;
+    int64_t stamp_ns;
+    uint64_t updates;
+    uint64_t tag;
+};
+
+struct rtudp_nf_area {
+    struct rtudp_nf_config config;
+    struct rtudp_nf_tx tx;
+    struct rtudp_nf_rx rx;
+    struct rtudp_doorbell bell;                    /* rung by the RX thread when rx.events moves */
+    int64_t sent_ns[256];                          /* TX: when each sequence byte last left */
+    struct rtudp_nf_image send_image;
+    struct rtudp_nf_image recv_image;
+    struct rtudp_hist own_interval;                /* TX: between our departures */
+    struct rtudp_hist partner_interval;            /* RX: between valid packets' receive stamps */
+    struct rtudp_hist rtt;                         /* RX: send of s -> first packet with feedback s */
+};
+
+/* Seqlock image access, safe across processes.  write: copy len bytes in, stamped
+ * stamp_ns (writers take turns; one stuck mid-write longer than takeover_ns is
+ * assumed dead and overridden): RTUDP_OK, RTUDP_EINVAL (len too big), RTUDP_NF_BUSY.
+ * read: a consistent copy of at most cap bytes, meta filled: the image length
+ * (>= 0), RTUDP_NF_BUSY after `tries` torn reads. */
+int rtudp_nf_image_write(struct rtudp_nf_image *img, const uint8_t *data, uint32_t len,
+                         int64_t stamp_ns, uint64_t tag, int64_t takeover_ns);
+int rtudp_nf_image_read(const struct rtudp_nf_image *img, uint8_t *out, uint32_t cap,
+                        struct rtudp_nf_image_meta *meta, uint32_t tries);
+/* a client: wait until rx.events differs from `seen` or the CLOCK_MONOTONIC deadline
+ * (INT64_MAX: forever) passes; returns rx.events as it then is (GIL released) */
+uint64_t rtudp_nf_wait_events(struct rtudp_nf_area *a, uint64_t seen, int64_t deadline_ns);
+/* check a kind area: RTUDP_OK or RTUDP_ECORRUPT with a reason in why (the worker
+ * and Python both call it before trusting the config) */
+int rtudp_nf_check_area(const struct rtudp_nf_area *a, uint64_t area_bytes,
+                        struct rtudp_check *why);
+/* END CDEF */
+
+/* the worker's RX thread, the recv image's only writer: publish len bytes (NULL:
+ * zeros, the watchdog's clear), never blocked by a client that scribbles on seq */
+void rtudp_nf_image_publish(struct rtudp_nf_image *img, const uint8_t *data, uint32_t len,
+                            int64_t stamp_ns, uint64_t tag);
+
+#endif /* RTUDP_NETFLUX_SHM_H */

@@ -1,0 +1,162 @@
+"""Netflux end to end: two worker endpoints on loopback at 1 ms, directly and through
+an impairment proxy (tests/netflux_helpers.py), and the watchdog.
+
+Counts are exact where the protocol makes them exact (rejects and gaps of what the
+proxy injected); timing is asserted loosely (a loaded 2-core machine must pass).
+"""
+from __future__ import annotations
+
+import struct
+import threading
+import time
+
+import pytest
+
+from netflux_helpers import ImpairProxy, free_ports
+
+WORDS = 16
+IMAGE = struct.Struct(f"<{WORDS}Q")  # every word the same value: a torn image shows
+MS = 1_000_000
+
+
+def _opts(size: int = IMAGE.size, **kw: object) -> dict[str, object]:
+    return {"send_interval": 0.001, "watch_interval": 0.030, "send_size": size,
+            "recv_size": size, **kw}
+
+
+def _pair(pool, a_remote, b_remote, a_port, b_port, **kw):
+    """A and B on one schedule, B half a cycle after A (no phase ties on loopback)."""
+    t0 = time.monotonic_ns() + 50 * MS
+    a = pool.open_channel("nfa", local=("127.0.0.1", a_port), remote=a_remote,
+                          kind="netflux", options=_opts(start_ns=t0, **kw))
+    b = pool.open_channel("nfb", local=("127.0.0.1", b_port), remote=b_remote,
+                          kind="netflux", options=_opts(start_ns=t0 + MS // 2, **kw))
+    return a, b
+
+
+class ImageChecker:
+    """Writes images k (all words k) on one channel and reads the other's as fast as
+    it can on a thread: every image read must be whole (all words equal)."""
+
+    def __init__(self, writer, reader) -> None:
+        self.writer, self.reader = writer, reader
+        self.reads = self.torn = 0
+        self.k = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "ImageChecker":
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.k += 1
+            self.writer.write(IMAGE.pack(*[self.k] * WORDS))
+            for _ in range(5):
+                words = IMAGE.unpack(self.reader.read().data)
+                self.reads += 1
+                self.torn += len(set(words)) != 1
+            time.sleep(0.0002)
+
+
+def test_pair_at_1ms_sequence_feedback_rtt_no_loss(rtudp_pool) -> None:
+    pa, pb = free_ports(2)
+    a, b = _pair(rtudp_pool, ("127.0.0.1", pb), ("127.0.0.1", pa), pa, pb)
+    with a, b, ImageChecker(a, b) as chk:
+        b.wait_update(2.0)
+        time.sleep(1.0)  # > 256 packets: both sequence bytes wrap at least 3 times
+        sa, sb = a.stats(), b.stats()
+    assert chk.torn == 0 and chk.reads > 100
+    for s, other in ((sa, sb), (sb, sa)):
+        assert s["nf_link"] == "up"
+        assert s["nf_sent"] > 600, s  # wrapped
+        assert s["nf_valid"] > 600
+        assert s["nf_partner_lost"] == 0 and s["nf_rejected"] == 0, s
+        assert s["nf_watchdog_trips"] == 0
+        # what a peer saw last is what the other sent recently (apart by the packets
+        # sent between the two snapshots, either way)
+        d = (other["nf_seq"] - s["nf_partner_seq"]) & 0xFF
+        assert min(d, 256 - d) < 64, (d, s, other)
+        # RTT: send of s -> first echo of s, a loopback round trip within the cycle
+        assert s["nf_rtt_count"] > 500
+        assert 0 < s["nf_last_rtt_ns"] < 50 * MS
+        assert 0.5 * MS < s["nf_own_interval_mean_ns"] < 1.5 * MS
+        assert 0.5 * MS < s["nf_partner_interval_mean_ns"] < 1.5 * MS
+        # a stall of the loaded machine makes the echo skip ours: loose bound only
+        assert s["nf_feedback_lost"] < s["nf_sent"] // 10
+
+
+def test_impairments_counted_watchdog_trips_and_recovers(rtudp_pool) -> None:
+    pa, pb = free_ports(2)
+    proxy = ImpairProxy(("127.0.0.1", pa), ("127.0.0.1", pb))
+    a, b = _pair(rtudp_pool, proxy.a_addr, proxy.b_addr, pa, pb)
+    proxy.start()
+    try:
+        with a, b, ImageChecker(a, b) as chk:
+            b.wait_update(2.0)
+            time.sleep(1.0)
+            proxy.outage(0.100)
+            time.sleep(0.6)
+            proxy.impair = False
+            time.sleep(0.1)  # what is in flight lands
+            s = b.stats()
+            counts = proxy.counts
+            sa = a.stats()
+    finally:
+        proxy.stop()
+    assert counts.dropped > 20 and counts.duplicated > 5 and counts.reordered > 5
+    assert counts.short > 2 and counts.outage_dropped > 30
+    assert s["nf_short_pkts"] == counts.short
+    assert s["nf_duplicate"] == counts.duplicated
+    assert s["nf_old"] == counts.reordered  # the overtaken packet comes late: rejected
+    assert s["nf_partner_lost"] == counts.dropped + counts.outage_dropped + counts.reordered
+    assert s["nf_resyncs"] == 0
+    assert s["nf_watchdog_trips"] >= 1 and s["nf_recoveries"] == s["nf_watchdog_trips"]
+    assert s["nf_link"] == "up"
+    assert 0 < s["nf_lost_at_ns"] < s["nf_recovered_at_ns"]
+    assert chk.torn == 0 and chk.reads > 100
+    # A's packets that B never accepted are missing from B's echoes
+    assert sa["nf_feedback_lost"] >= counts.dropped
+    assert sa["nf_watchdog_trips"] == 0 or sa["nf_link"] == "up"
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_watchdog_zeroes_or_keeps_the_image(rtudp_pool, keep: bool) -> None:
+    import socket
+    (port,) = free_ports(1)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    ch = rtudp_pool.open_channel("nfw", local=("127.0.0.1", port), remote=peer.getsockname(),
+                                 kind="netflux",
+                                 options=_opts(8, watch_interval=0.02,
+                                               keep_values_on_timeout=keep))
+    try:
+        with ch:
+            assert ch.link == "waiting"
+            seen = ch.events
+            for seq in (1, 2, 3):
+                peer.sendto(bytes([seq, 0]) + struct.pack("<Q", 77), ("127.0.0.1", port))
+            img = ch.wait_update(2.0, after=0)
+            assert struct.unpack("<Q", img.data)[0] == 77 and ch.link == "up"
+            deadline = time.monotonic() + 3.0
+            while ch.link != "lost" and time.monotonic() < deadline:
+                seen = ch.wait_event(seen, 0.5)
+            assert ch.link == "lost"
+            assert struct.unpack("<Q", ch.read().data)[0] == (77 if keep else 0)
+            s = ch.stats()
+            assert s["nf_watchdog_trips"] == 1 and s["nf_recoveries"] == 0
+            # a stale or repeated sequence does not bring it back; the next new one does
+            before = ch.read().updates
+            peer.sendto(bytes([3, 0]) + struct.pack("<Q", 1), ("127.0.0.1", port))
+            peer.sendto(bytes([4, 0]) + struct.pack("<Q", 88), ("127.0.0.1", port))
+            img = ch.wait_update(2.0, after=before)
+            assert struct.unpack("<Q", img.data)[0] == 88 and img.seq == 4
+            s = ch.stats()
+            assert ch.link == "up" and s["nf_recoveries"] == 1 and s["nf_duplicate"] == 1
+    finally:
+        peer.close()

@@ -1,0 +1,274 @@
+"""``rtudp bench netflux``: how exactly a Netflux cycle keeps its schedule, rtudp vs Python.
+
+For a send interval of 1 ms and of 5 ms, each case sends Netflux packets (sequence,
+feedback, a 20-byte image) for 10 s (--quick: 2 s) to a plain UDP socket on
+127.0.0.1 that takes the kernel's receive timestamp of each (SO_TIMESTAMPNS).
+Cases, one after the other in the same run:
+
+1. rtudp: a netflux worker channel (embedded pool, SCHED_FIFO when permitted); the
+   worker's TX thread sends packet n at start + n x interval.
+2. python sleep (reference style): its own process, ``sendto`` then
+   ``time.sleep(interval)``, as the Python reference implementation does.
+3. python deadline sleep: its own process, ``time.sleep`` until start + n x interval,
+   then ``sendto`` (the best a sleeping Python loop can do).
+
+From the receive stamps alone: packet k's schedule slot n_k (rtudp: the nearest slot,
+so a cycle the worker skipped shows as a missing slot; the Python senders never skip:
+n_k = k), its offset t_k - n_k x interval, and
+
+* deviation: offset - the median offset (the constant loopback delay drops out), as
+  |deviation| p50 / p99 / max;
+* drift: the median offset of the last 10 % of packets - that of the first 10 % (µs
+  behind schedule at the end), and sent / due (packets sent of those due in the run).
+
+Target (issue 7): rtudp p99 |deviation| <= 20 µs and zero drift (<= 20 µs after the
+run), reported PASS/MISS, never asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import time
+from typing import Any, Callable
+
+from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
+
+from .bench_net import (LOOPBACK, Child, OthersMeter, add_common_arguments, bench_pool,
+                        fmt_ratio, fmt_us, header, others_col, others_footer, percentiles_us,
+                        policy_line, ratio, run_benchmark, say, target, target_row,
+                        worker_policies)
+from .bench_timing import _STAMP, SO_TIMESTAMPNS, Receiver
+from .pool_cli import parse_spin_budget
+
+INTERVALS_MS = (1, 5)
+FULL_S, QUICK_S = 10.0, 2.0
+IMAGE_SIZE = 20
+LEAD_NS = 50_000_000            # the schedule starts this long after setup
+TARGET_P99_US = 20.0
+TARGET_DRIFT_US = 20.0
+
+CASES = {
+    "ours": "rtudp netflux channel (worker TX thread, absolute schedule)",
+    "py_sleep": "python sendto + time.sleep(interval) (the reference's loop)",
+    "py_deadline": "python time.sleep to start + n x interval, then sendto",
+}
+
+
+class StampReceiver(Receiver):
+    """bench timing's receiving socket (kernel RX stamps), keeping each packet's stamp
+    as CLOCK_MONOTONIC ns (whatever the payload)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stamps: list[int] = []
+
+    def drain(self) -> None:
+        space = socket.CMSG_SPACE(_STAMP.size)
+        offset = self._offset()
+        try:
+            while True:
+                _data, anc, _flags, _addr = self.sock.recvmsg(2048, space)
+                for level, kind, raw in anc:
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                        sec, nsec = _STAMP.unpack_from(raw)
+                        self.stamps.append(sec * 1_000_000_000 + nsec - offset)
+                        break
+                else:
+                    self.unstamped += 1
+        except BlockingIOError:
+            pass
+
+    def collect(self, seconds: float, until: Callable[[], bool] | None = None) -> None:
+        """Drain for `seconds` (or until `until()`), then once more after a short pause."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not (until is not None and until()):
+            self.drain()
+            time.sleep(0.005)
+        time.sleep(0.05)
+        self.drain()
+
+
+def schedule_figures(stamps: list[int], interval_ns: int, nearest_slot: bool,
+                     due: int) -> dict[str, Any]:
+    """Deviation and drift of arrival stamps from a cyclic schedule (see the module doc)."""
+    if len(stamps) < 10:
+        return {"received": len(stamps), "due": due, "error": "too few packets"}
+    t0 = stamps[0]
+    slots = [round((t - t0) / interval_ns) if nearest_slot else k
+             for k, t in enumerate(stamps)]
+    if nearest_slot:  # only the run's `due` slots (the channel runs on until closed)
+        kept = [(t, n) for t, n in zip(stamps, slots) if n < due]
+        stamps, slots = [t for t, _ in kept], [n for _, n in kept]
+    offsets = [t - t0 - n * interval_ns for t, n in zip(stamps, slots)]
+    med = statistics.median(offsets)
+    dev = [abs(o - med) for o in offsets]
+    tenth = max(1, len(offsets) // 10)
+    drift_ns = statistics.median(offsets[-tenth:]) - statistics.median(offsets[:tenth])
+    out = {f"dev_{k}": v for k, v in percentiles_us([int(d) for d in dev]).items()}
+    out.update(received=len(stamps), due=due, slots_missing=slots[-1] + 1 - len(set(slots)),
+               drift_us=drift_ns / 1e3, sent_ratio=len(stamps) / due if due else None)
+    return out
+
+
+# ------------------------------------------------------------ the cases
+
+def run_ours(interval_ns: int, seconds: float, spin_budget: float) -> dict[str, Any]:
+    rx = StampReceiver()
+    try:
+        with bench_pool("nf", spin_budget=spin_budget) as (pool, warns):
+            start = time.monotonic_ns() + LEAD_NS
+            ch = pool.open_channel(
+                "nf", local=(LOOPBACK, 0), remote=rx.addr, kind="netflux",
+                max_datagram=2 + IMAGE_SIZE,
+                options={"send_interval": interval_ns / 1e9, "watch_interval": 1.0,
+                         "send_size": IMAGE_SIZE, "recv_size": IMAGE_SIZE, "start_ns": start})
+            meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()])
+            with ch:
+                ch.write(bytes(range(IMAGE_SIZE)))
+                due = int(seconds * 1e9 // interval_ns)
+                rx.collect(LEAD_NS / 1e9 + seconds + 1.0,
+                           until=lambda: ch.stats()["nf_cycle"] >= due)
+                s = ch.stats()
+            others = meter.others()
+            policies = worker_policies(pool)
+        out = schedule_figures(rx.stamps, interval_ns, True, due)
+        out.update(missed_cycles=s["nf_missed"], worker_lateness_p99_us=(
+            (s["tx_lateness_p99_ns"] or 0) / 1e3), others_cpu=others, policies=policies,
+            pool_warnings=warns)
+        return out
+    finally:
+        rx.close()
+
+
+def py_sender(addr: tuple[str, int], interval_ns: int, due: int, deadline: bool,
+              ready: Callable[..., None]) -> dict[str, Any]:
+    """A Python Netflux sender (child process): sequence byte, feedback 0, the image."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    image = bytes(range(IMAGE_SIZE))
+    ready()
+    start = time.monotonic_ns() + LEAD_NS
+    time.sleep(LEAD_NS / 1e9)
+    end = start + due * interval_ns
+    sent = 0
+    seq = 0
+    while True:
+        now = time.monotonic_ns()
+        if now >= end:
+            break
+        if deadline:
+            at = start + sent * interval_ns
+            if at >= end:
+                break
+            if at > now:
+                time.sleep((at - now) / 1e9)
+        seq = (seq + 1) & 0xFF
+        sock.sendto(bytes([seq, 0]) + image, addr)
+        sent += 1
+        if not deadline:
+            time.sleep(interval_ns / 1e9)
+    sock.close()
+    return {"sent": sent}
+
+
+def run_peer(interval_ns: int, seconds: float, deadline: bool) -> dict[str, Any]:
+    rx = StampReceiver()
+    try:
+        due = int(seconds * 1e9 // interval_ns)
+        meter = OthersMeter()
+        child = Child(f"bench-netflux-{'deadline' if deadline else 'sleep'}", py_sender,
+                      rx.addr, interval_ns, due, deadline)
+        try:
+            child.ready()
+            result = child.result(idle=rx.drain)
+            rx.collect(0.1)
+        finally:
+            child.stop()
+        others = meter.others()
+        out = schedule_figures(rx.stamps, interval_ns, False, due)
+        out.update(sent=result["sent"], others_cpu=others)
+        return out
+    finally:
+        rx.close()
+
+
+# ------------------------------------------------------------ report
+
+def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET) -> dict:
+    seconds = QUICK_S if quick else FULL_S
+    busy = header("netflux", quick, quiet,
+                  f", {seconds:g} s a case, worker spin budget {spin_budget:g}")
+    results: dict[str, dict[str, dict | None]] = {}
+    failed: dict[str, str] = {}
+    for ms in INTERVALS_MS:
+        iv = ms * 1_000_000
+        row: dict[str, dict | None] = dict.fromkeys(CASES)
+        runs: dict[str, Callable[[], dict]] = {
+            "ours": lambda: run_ours(iv, seconds, spin_budget),
+            "py_sleep": lambda: run_peer(iv, seconds, False),
+            "py_deadline": lambda: run_peer(iv, seconds, True),
+        }
+        for case, fn in runs.items():
+            say(f"  {ms} ms: {CASES[case]} ...", quiet)
+            try:
+                row[case] = fn()
+            except (RuntimeError, OSError) as exc:
+                failed[f"{ms}ms/{case}"] = str(exc)
+        results[f"{ms}ms"] = row
+    targets = {}
+    for key, row in results.items():
+        ours = row["ours"] or {}
+        targets[f"{key} p99 |deviation| (µs)"] = target(ours.get("dev_p99"), TARGET_P99_US,
+                                                       False)
+        d = ours.get("drift_us")
+        targets[f"{key} drift after the run (µs)"] = target(None if d is None else abs(d),
+                                                           TARGET_DRIFT_US, False)
+    return {"benchmark": "netflux", "quick": quick, "seconds": seconds, "busy_before": busy,
+            "spin_budget": spin_budget,
+            "results": results, "failed": failed, "targets": targets}
+
+
+def print_report(r: dict) -> None:
+    cols = ("case", "sent/due", "p50 µs", "p99 µs", "max µs", "drift µs", "gaps", "others")
+    for key, row in r["results"].items():
+        print(f"\nsend interval {key}: |deviation| of each arrival from its schedule slot "
+              f"(kernel RX stamps), drift at the end")
+        print("  " + f"{cols[0]:<16}" + "".join(f"{c:>10}" for c in cols[1:]))
+        for case, e in row.items():
+            if e is None or "error" in e:
+                why = r["failed"].get(f"{key}/{case}") or (e or {}).get("error", "did not run")
+                print(f"  {case:<16} {why}")
+                continue
+            print(f"  {case:<16}{e['sent_ratio']:>10.1%}{fmt_us(e['dev_p50'], 10)}"
+                  f"{fmt_us(e['dev_p99'], 10)}{fmt_us(e['dev_max'], 10)}"
+                  f"{e['drift_us']:>10.1f}{e['slots_missing']:>10}  {others_col(e)}")
+        ours, peer = row.get("ours") or {}, row.get("py_sleep") or {}
+        deadline = row.get("py_deadline") or {}
+        print(f"  p99 ratio: python sleep / rtudp "
+              f"{fmt_ratio(ratio(peer.get('dev_p99'), ours.get('dev_p99')))}, python deadline "
+              f"/ rtudp {fmt_ratio(ratio(deadline.get('dev_p99'), ours.get('dev_p99')))}")
+        if ours:
+            print(f"  rtudp: {ours.get('missed_cycles', 0)} cycles skipped by the worker, "
+                  f"worker's own departure lateness p99 {ours['worker_lateness_p99_us']:.1f} µs;"
+                  f" {policy_line(ours.get('policies', []))}")
+            for w in ours.get("pool_warnings", []):
+                print(f"  note: {w}")
+    others_footer([e for row in r["results"].values() for e in row.values()])
+    print("\ntargets (issue 7):")
+    for label, t in r["targets"].items():
+        print(target_row(label, t, "<=", " µs", lambda v: f"{v:.1f}"))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``rtudp bench netflux``."""
+    add_common_arguments(parser, f"{QUICK_S:g} s a case instead of {FULL_S:g} s")
+    parser.add_argument("--spin-budget", type=parse_spin_budget, default=DEFAULT_SPIN_BUDGET,
+                        metavar="SHARE",
+                        help=f"share of a CPU the worker may busy-wait before deadlines "
+                             f"(default {DEFAULT_SPIN_BUDGET}, as a pool's default)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``rtudp bench netflux``: 0 when every case ran (targets met or not)."""
+    return run_benchmark(args, lambda quick, quiet: benchmark(quick, quiet, args.spin_budget),
+                         print_report)

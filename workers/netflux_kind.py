@@ -1,0 +1,87 @@
+"""The netflux channel kind as the supervisor knows it: options and the kind area.
+
+Options (``open_channel(..., kind="netflux", options={...})``):
+
+``send_interval``   seconds between our packets (absolute schedule); 0: receive only
+``watch_interval``  seconds without a valid packet before the watchdog trips
+``send_size``       payload bytes we send (the send image)
+``recv_size``       payload bytes a partner's packet must carry (the received image)
+``keep_values_on_timeout``  keep the last received image when the watchdog trips
+``start_ns``        CLOCK_MONOTONIC origin of the schedule (0: when the worker opens it)
+
+The area layout is ``struct rtudp_nf_area`` (``csrc/proto/netflux_shm.h``).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from rtudp.shmring._native import ffi, lib
+
+#: option -> default
+DEFAULTS: dict[str, Any] = {"send_interval": 0.005, "watch_interval": 0.030, "send_size": 0,
+                            "recv_size": 0, "keep_values_on_timeout": False, "start_ns": 0}
+MIN_INTERVAL_S = 50e-6
+MAX_INTERVAL_S = 3600.0
+
+
+def _seconds(name: str, value: object, allow_zero: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"netflux option {name} must be a number of seconds, not {value!r}")
+    v = float(value)
+    if allow_zero and v == 0:
+        return 0.0
+    if not MIN_INTERVAL_S <= v <= MAX_INTERVAL_S:
+        raise ValueError(f"netflux option {name}={value!r}: must be {MIN_INTERVAL_S} .. "
+                         f"{MAX_INTERVAL_S} s" + (" (or 0)" if allow_zero else ""))
+    return v
+
+
+def _int(name: str, value: object, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"netflux option {name} must be an int, not {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"netflux option {name}={value!r}: must be {lo} .. {hi}")
+    return value
+
+
+def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Checked, complete netflux options (ValueError/TypeError naming the bad one)."""
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown netflux option(s) {unknown}: known are {sorted(DEFAULTS)}")
+    o = {**DEFAULTS, **options}
+    keep = o["keep_values_on_timeout"]
+    if not isinstance(keep, bool):
+        raise TypeError(f"netflux option keep_values_on_timeout must be a bool, not {keep!r}")
+    return {
+        "send_interval": _seconds("send_interval", o["send_interval"], True),
+        "watch_interval": _seconds("watch_interval", o["watch_interval"], False),
+        "send_size": _int("send_size", o["send_size"], 0, lib.RTUDP_NF_MAX_PAYLOAD),
+        "recv_size": _int("recv_size", o["recv_size"], 0, lib.RTUDP_NF_MAX_PAYLOAD),
+        "keep_values_on_timeout": keep,
+        "start_ns": _int("start_ns", o["start_ns"], 0, 2**63 - 1),
+    }
+
+
+def area_bytes(_options: dict[str, Any]) -> int:
+    """Bytes of kind area a netflux channel needs."""
+    return int(ffi.sizeof("struct rtudp_nf_area"))
+
+
+def configure(area: Any, size: int, options: dict[str, Any], _direction: int) -> None:
+    """Write the config into a fresh (zeroed) area; the magic last."""
+    if size < area_bytes(options):
+        raise ValueError(f"netflux kind area of {size} bytes is smaller than "
+                         f"{area_bytes(options)}")
+    a = ffi.cast("struct rtudp_nf_area *", area)
+    c = a.config
+    c.send_interval_ns = round(options["send_interval"] * 1e9)
+    c.watch_interval_ns = round(options["watch_interval"] * 1e9)
+    c.send_size = options["send_size"]
+    c.recv_size = options["recv_size"]
+    c.flags = lib.RTUDP_NF_KEEP_VALUES if options["keep_values_on_timeout"] else 0
+    c.start_ns = options["start_ns"]
+    c.magic = lib.RTUDP_NF_MAGIC
+
+
+__all__ = ["DEFAULTS", "area_bytes", "check_options", "configure"]
