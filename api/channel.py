@@ -100,7 +100,7 @@ class Channel:
         # every commit into the TX ring also rings the worker's bell, in C
         self._tx._set_wake(int(ffi.cast("uintptr_t", self._bell)))
         self._can_send = self.direction != lib.RTUDP_DIR_RECV
-        if self._can_send:
+        if self._can_send and type(self).send is Channel.send:  # (a kind's own send stays)
             # send() as one C call in the common case; the rest goes to _send_checked
             self._tx._configure_send(self.max_datagram, self._send_checked)
             self.send = self._tx._send  # type: ignore[method-assign]
@@ -312,8 +312,8 @@ class Channel:
         if self._seg.closed:
             return
         self._seg.release_reader(self._reader_slot)
-        if self._can_send:  # back to the class's send(), and no cycle through the ring
-            self.__dict__.pop("send", None)
+        if "send" in self.__dict__:  # back to the class's send(), no cycle through the ring
+            del self.__dict__["send"]
             self._tx._configure_send(self.max_datagram, None)
         self._seg.close()
         self._control.close()

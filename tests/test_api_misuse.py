@@ -46,16 +46,19 @@ def test_wrong_direction(rtudp_pool: rtudp.Pool) -> None:
 
 
 def test_kind_that_does_not_exist_or_another_kind(rtudp_pool: rtudp.Pool) -> None:
-    """Only 'udp' channels run on workers today; asking for another kind names the
-    ones there are (attach has no kind: it maps whatever the channel is)."""
-    for kind in ("rtp", "netflux", "udt", "tcp", ""):
-        with pytest.raises(ValueError, match=repr(kind).replace("'", ".")):
+    """A kind the workers do not serve names the ones there are; attaching the udp
+    handle to a channel of another kind is refused, naming both kinds."""
+    for kind in ("udt", "tcp", ""):
+        with pytest.raises(ValueError, match=repr(kind).replace("'", ".") + ".*'netflux', 'rtp', 'udp'"):
             rtudp_pool.open_channel("k", kind=kind)
-    with pytest.raises(ValueError, match="'udp'"):
-        rtudp_pool.open_channel("k", kind="rtp")
     assert rtudp_pool.channels() == []
     with pytest.raises(rtudp.ChannelNotFoundError, match="no channel 'nope'"):
         rtudp.attach("nope", pool=rtudp_pool.name)
+    with rtudp_pool.open_channel("voice", kind="rtp", direction=1):
+        with pytest.raises(TypeError, match="'voice' .* is a rtp channel; rtudp.Channel serves "
+                                            "udp channels only"):
+            rtudp.attach("voice", pool=rtudp_pool.name)
+    assert rtudp_pool.channels() == []
 
 
 def test_capacity_beyond_memory_is_a_clear_error(rtudp_pool: rtudp.Pool) -> None:
