@@ -21,13 +21,15 @@ asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
 import shutil
 import socket
 import struct
 import subprocess
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .bench_net import (LOOPBACK, MSG_SIZE, Child, OthersMeter, add_common_arguments,
                         bench_pool, fmt_ratio, fmt_us, free_udp_port, header, others_col,
@@ -281,19 +283,24 @@ def run_sockperf(seconds: float) -> dict:
 # Report
 # --------------------------------------------------------------------------
 
-def benchmark(quick: bool, quiet: bool) -> dict:
-    seconds = QUICK_S if quick else FULL_S
-    busy = header("latency", quick, quiet, f", {seconds:g} s a case")
-    results: dict[str, dict | None] = dict.fromkeys(CASES)
-    failed: dict[str, str] = {}
-    skipped: dict[str, str] = {}
-    facts: dict = {"policies": [], "pool_warnings": [], "channel_cpus": {}}
-    runs: list[tuple[str, Callable[[], Any]]] = [
-        ("ours", lambda: run_ours(seconds, False, quiet)),
-        ("ours_py_echo", lambda: run_ours(seconds, True, quiet)),
-        ("python", lambda: run_python(seconds)),
-        ("sockperf", lambda: run_sockperf(seconds)),
-    ]
+@contextlib.contextmanager
+def _idle_poll_held() -> Iterator[None]:
+    """Hold a PM QoS CPU latency request of 0 µs (as rtudp's workers do while serving)."""
+    try:
+        fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+        os.write(fd, (0).to_bytes(4, "little"))
+    except OSError:
+        fd = -1  # not permitted: every case runs with whatever idle states the machine has
+    try:
+        yield
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _run_cases(runs: list[tuple[str, Callable[[], Any]]], results: dict[str, dict | None],
+               failed: dict[str, str], skipped: dict[str, str], quiet: bool,
+               facts: dict) -> None:
     for key, fn in runs:
         try:
             out = fn()
@@ -308,10 +315,31 @@ def benchmark(quick: bool, quiet: bool) -> dict:
         if isinstance(out, tuple):
             out, case_facts = out
             if key == "ours":
-                facts = case_facts
+                facts.update(case_facts)
         results[key] = out
         say(f"  ... {CASES[key][0]}: p50 {fmt_us(out['p50_us'], 0)} µs", quiet)
+
+
+def benchmark(quick: bool, quiet: bool) -> dict:
+    seconds = QUICK_S if quick else FULL_S
+    busy = header("latency", quick, quiet, f", {seconds:g} s a case")
+    results: dict[str, dict | None] = dict.fromkeys(CASES)
+    failed: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    facts: dict = {"policies": [], "pool_warnings": [], "channel_cpus": {}}
+    runs: list[tuple[str, Callable[[], Any]]] = [
+        ("ours", lambda: run_ours(seconds, False, quiet)),
+        ("ours_py_echo", lambda: run_ours(seconds, True, quiet)),
+        ("python", lambda: run_python(seconds)),
+        ("sockperf", lambda: run_sockperf(seconds)),
+    ]
+    # every case on the same footing: the pool's workers keep idle CPUs polling (PM
+    # QoS) while they serve channels; hold the same request for the peers' cases, or
+    # they would pay the deep-idle wake-ups rtudp does not
+    with _idle_poll_held():
+        _run_cases(runs, results, failed, skipped, quiet, facts)
     p50 = {k: (e or {}).get("p50_us") for k, e in results.items()}
+
     p99 = {k: (e or {}).get("p99_us") for k, e in results.items()}
     for key, e in results.items():
         if e:
