@@ -116,6 +116,14 @@ static void load_send_image(struct nf_state *st)
         memset(st->pkt + 2 + n, 0, st->send_size - (uint32_t)n);
 }
 
+/* images are latest-value slots, not queued: a TX-ring record is refused (counted) */
+static int nf_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint32_t len,
+                        int64_t now, struct rtudp_timer *t)
+{
+    (void)c, (void)rec, (void)len, (void)now, (void)t;
+    return -1;
+}
+
 static int64_t nf_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
 {
     (void)w;
@@ -305,6 +313,7 @@ const struct rtudp_proto rtudp_proto_netflux = {
     .name = "netflux",
     .area_min = sizeof(struct rtudp_nf_area),
     .open = nf_open,
+    .tx_record = nf_tx_record,
     .tx_timer = nf_tx_timer,
     .rx_batch = nf_rx_batch,
     .rx_timer = nf_rx_timer,

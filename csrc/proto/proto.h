@@ -8,7 +8,8 @@
  *              validated, socket set up, kind area found); may set c->state.
  *   tx_record  TX thread, for each committed record taken from the TX ring: fill
  *              the timer (when to send; the payload may be rewritten in place, the
- *              record is the worker's until released).
+ *              record is the worker's until released).  NULL: the record is the
+ *              datagram, sent at its send_at_ns (udp).
  *   tx_timer   TX thread, when c->tx_timer_ns has come (spun for like a timed send):
  *              do the kind's cyclic work, return the next time (RTUDP_PROTO_NEVER).
  *   rx_batch   RX thread, for each batch of datagrams read from the socket.
@@ -16,8 +17,10 @@
  *              playout deadlines); returns the next time.
  *   close      TX thread, after the RX thread has let go of the channel.
  *
- * A NULL hook means the kind has nothing to do there.  State the two threads share
- * (e.g. Netflux's feedback byte) is the kind's to synchronise, with atomics.
+ * A NULL hook means the kind has nothing to do there (for tx_record: the record
+ * is sent as it is, so the per-record path costs udp no call).  State the two
+ * threads share (e.g. Netflux's feedback byte) is the kind's to synchronise, with
+ * atomics.
  */
 #ifndef RTUDP_PROTO_H
 #define RTUDP_PROTO_H
@@ -33,7 +36,6 @@
 
 struct rtudp_worker;
 struct rtudp_chan;
-struct rtudp_rx_chan;
 
 struct rtudp_proto {
     uint32_t kind;                                 /* RTUDP_KIND_* */

@@ -72,17 +72,9 @@ void rtudp_udp_publish(struct rtudp_chan *ch, struct rtudp_rx_pkt *pkts, int n)
         store_relaxed(&b->rx_kernel_drops, (uint64_t)drops);
 }
 
-/* the record is the datagram and the timer is already right */
-static int udp_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint32_t len,
-                         int64_t now, struct rtudp_timer *t)
-{
-    (void)c, (void)rec, (void)len, (void)now, (void)t;
-    return 0;
-}
-
 const struct rtudp_proto rtudp_proto_udp = {
     .kind = RTUDP_KIND_UDP,
     .name = "udp",
-    .tx_record = udp_tx_record,
+    /* tx_record NULL: a record is the datagram, and the loop's timer is already right */
     .rx_batch = rtudp_udp_publish,
 };

@@ -135,8 +135,8 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
                                 .channel = c->slot, .slot = slot,
                                 .ring_pos = pos, .payload = (const uint8_t *)(rec + 1),
                                 .len = len, .flags = rec->flags};
-        if (!c->proto->tx_record || c->proto->tx_record(c, rec, len, now, &t) != 0) {
-            /* the kind refused it (or takes no records): freed, counted, never sent */
+        if (c->proto->tx_record && c->proto->tx_record(c, rec, len, now, &t) != 0) {
+            /* the kind refused it: freed, counted, never sent */
             rtudp_mpsc_mark_sent(&c->tx, pos);
             rtudp_inflight_done_at(&c->inflight, slot, pos);
             bump(&c->block->tx_errors, 1);
@@ -172,6 +172,15 @@ static void read_stamps(struct rtudp_chan *c, int64_t now)
     rtudp_txstamps_expire(&c->stamps, c->block, now);
 }
 
+/* a packet left: its lateness comes with the kernel's TX stamp, else from the send */
+static void departed(struct rtudp_chan *c, const struct rtudp_tx_pkt *p, int64_t asked_ns)
+{
+    if (c->caps.sw_tx)
+        rtudp_txstamps_sent(&c->stamps, c->block, p->tskey, asked_ns, p->sent_ns);
+    else
+        rtudp_txstamps_record(c->block, asked_ns, p->sent_ns, 0);
+}
+
 /* send the due timers idx[0..n) of channel c (in deadline order) */
 static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_timer *due,
                        const uint32_t *idx, uint32_t n, int64_t now)
@@ -190,10 +199,7 @@ static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtud
             struct rtudp_tx_pkt *p = &pkts[off + (uint32_t)q];
             rtudp_mpsc_mark_sent(&c->tx, t->ring_pos);
             rtudp_inflight_done_at(&c->inflight, t->slot, t->ring_pos);
-            if (c->caps.sw_tx)
-                rtudp_txstamps_sent(&c->stamps, c->block, p->tskey, t->asked_ns, p->sent_ns);
-            else
-                rtudp_txstamps_record(c->block, t->asked_ns, p->sent_ns, 0);
+            departed(c, p, t->asked_ns);
             bytes += t->len;
         }
         if (r > 0) {
@@ -246,12 +252,9 @@ int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int6
     }
     bump(&b->tx_packets, 1);
     bump(&b->tx_bytes, len);
-    if (c->caps.sw_tx) {
-        rtudp_txstamps_sent(&c->stamps, b, pkt.tskey, asked_ns, pkt.sent_ns);
+    departed(c, &pkt, asked_ns);
+    if (c->caps.sw_tx)
         read_stamps(c, pkt.sent_ns);
-    } else {
-        rtudp_txstamps_record(b, asked_ns, pkt.sent_ns, 0);
-    }
     return 0;
 }
 
