@@ -18,13 +18,12 @@ from typing import Any, Callable, NamedTuple, Sequence
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring._ringbase import wait_for
 from rtudp.shmring.channel import ChannelSegment, parse_rx_record
-from rtudp.shmring.control import (HEARTBEAT_STALE_NS, ControlSegment, channel_segment_name,
-                                   pid_alive)
+from rtudp.shmring.control import HEARTBEAT_STALE_NS, ControlSegment, pid_alive
 from rtudp.shmring.errors import (BackPressureError, BadSegmentError, ChannelNotFoundError,
-                                  PoolNotRunningError, SegmentNotFoundError)
+                                  PoolNotRunningError)
 from rtudp.shmring.segment import shm_path, validate_name
 
-from .handles import check_kind
+from .handles import check_kind, open_handle
 
 _DIRECTIONS = {0: "send-only", 1: "receive-only", 2: "full duplex"}
 
@@ -138,21 +137,7 @@ class Channel:
                      on_close: Callable[[str], None] | None = None) -> "Channel":
         """Map channel ``name``'s segment of the pool ``control`` belongs to; the handle
         owns ``control`` (everything opened is closed again if this fails)."""
-        try:
-            full = channel_segment_name(control.pool, name)
-            try:
-                seg = ChannelSegment.open(full)
-            except SegmentNotFoundError:
-                raise ChannelNotFoundError(f"channel {name!r} of pool {control.pool!r} was "
-                                           f"closed (no {shm_path(full)})") from None
-            try:
-                return cls(control.pool, name, control, seg, on_close)
-            except BaseException:
-                seg.close()
-                raise
-        except BaseException:
-            control.close()
-            raise
+        return open_handle(cls, control, name, on_close)
 
     # ------------------------------------------------------------ sending
 

@@ -8,12 +8,16 @@ attach).  Named lazily, as "module:Class", so this module imports none of them.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from rtudp.shmring._native import lib
-from rtudp.shmring.control import ControlSegment
-from rtudp.shmring.errors import ChannelNotFoundError
+from rtudp.shmring.channel import ChannelSegment
+from rtudp.shmring.control import ControlSegment, channel_segment_name
+from rtudp.shmring.errors import ChannelNotFoundError, SegmentNotFoundError
+from rtudp.shmring.segment import shm_path
 from rtudp.workers.kinds import kind_name
+
+T = TypeVar("T")
 
 #: kind code -> "module:Class" of its handle
 HANDLES: dict[int, str] = {
@@ -29,6 +33,28 @@ def check_kind(channel: str, pool: str, code: int, expected: int, handle: str) -
     if code != expected:
         raise TypeError(f"channel {channel!r} of pool {pool!r} is a {kind_name(code)} "
                         f"channel; {handle} serves {kind_name(expected)} channels only")
+
+
+def open_handle(cls: Callable[..., T], control: ControlSegment, name: str,
+                on_close: Callable[[str], None] | None = None) -> T:
+    """``cls(pool, name, control, segment, on_close)`` on channel ``name``'s segment of the
+    pool ``control`` belongs to; the handle owns ``control`` (everything opened is closed
+    again if this fails).  What every handle's ``from_control`` does."""
+    try:
+        full = channel_segment_name(control.pool, name)
+        try:
+            seg = ChannelSegment.open(full)
+        except SegmentNotFoundError:
+            raise ChannelNotFoundError(f"channel {name!r} of pool {control.pool!r} was "
+                                       f"closed (no {shm_path(full)})") from None
+        try:
+            return cls(control.pool, name, control, seg, on_close)
+        except BaseException:
+            seg.close()
+            raise
+    except BaseException:
+        control.close()
+        raise
 
 
 def handle_for(control: ControlSegment, name: str,
@@ -51,4 +77,4 @@ def handle_for(control: ControlSegment, name: str,
     return handle.from_control(control, name, on_close=on_close)
 
 
-__all__ = ["HANDLES", "check_kind", "handle_for"]
+__all__ = ["HANDLES", "check_kind", "handle_for", "open_handle"]

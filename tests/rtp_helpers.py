@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import struct
-import time
-from typing import Callable
 
 
 def rtp_packet(seq: int, ts: int, ssrc: int = 0x1234, pt: int = 0, payload: bytes = b"abcd",
@@ -24,13 +22,3 @@ def summarize(frames: list) -> list[tuple]:
         else:
             out.append(("ers", c.lseq_start, c.lseq_end, c.ts_diff))
     return out
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 5.0, step: float = 0.01) -> bool:
-    """Poll ``cond`` until true or ``timeout`` s pass; its last value as a bool."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return bool(cond())

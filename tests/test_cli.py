@@ -19,6 +19,7 @@ import pytest
 
 from conftest import new_shm_name
 from rtudp.workers import registry
+from waiting import wait_for
 
 CLI = [sys.executable, "-m", "rtudp.tools.cli"]
 SHM = "/dev/shm"
@@ -38,15 +39,6 @@ def gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def wait_for(cond, timeout: float = 10.0, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return bool(cond())
 
 
 def kill_pool(name: str, pid: int | None) -> None:

@@ -8,6 +8,7 @@ import time
 import pytest
 
 import rtudp
+from waiting import wait_for
 
 QOS = "/dev/cpu_dma_latency"
 
@@ -25,15 +26,6 @@ def _holds_qos(pid: int) -> bool:
     return False
 
 
-def _wait(cond, timeout: float = 2.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
-
-
 def _need_qos_device() -> None:
     if not os.access(QOS, os.W_OK):
         pytest.skip(f"{QOS} is missing or not writable here: the worker cannot hold the "
@@ -47,13 +39,13 @@ def test_worker_holds_the_request_only_while_serving(rtudp_pool: rtudp.Pool) -> 
     assert not _holds_qos(pid) and not rtudp_pool.workers()[0]["idle_poll"], \
         "held before any channel was open"
     ch = rtudp_pool.open_channel("held", direction=1)
-    assert _wait(lambda: _holds_qos(pid)), "no request while serving a channel"
+    assert wait_for(lambda: _holds_qos(pid)), "no request while serving a channel"
     assert rtudp_pool.workers()[0]["idle_poll"]
     # reading the device gives the aggregate request: ours is 0 µs
     with open(QOS, "rb") as f:
         assert int.from_bytes(f.read(4), "little", signed=True) == 0
     ch.close()
-    assert _wait(lambda: not _holds_qos(pid)), "request kept after the last channel closed"
+    assert wait_for(lambda: not _holds_qos(pid)), "request kept after the last channel closed"
     assert not rtudp_pool.workers()[0]["idle_poll"]
 
 

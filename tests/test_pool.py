@@ -23,6 +23,7 @@ from rtudp.shmring._native import lib
 from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.control import ControlSegment
 from rtudp.workers import registry
+from waiting import wait_for
 
 SHM = "/dev/shm"
 
@@ -48,15 +49,6 @@ def gone(pid):
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def wait_for(cond, timeout=10.0, step=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def dead_pid():

@@ -16,7 +16,7 @@ import wave
 import pytest
 
 from fake_worker import real_worker_built, worker_argv
-from rtp_helpers import wait_for
+from waiting import wait_for
 from rtudp.rtp import linear2ulaw, ulaw2linear
 
 GST = shutil.which("gst-launch-1.0")

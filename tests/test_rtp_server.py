@@ -9,7 +9,7 @@ import time
 import pytest
 
 from fake_worker import real_worker_built, worker_argv
-from rtp_helpers import wait_for
+from waiting import wait_for
 from rtudp.rtp import ChannelProcError, RtpProc, RtpQueueFullError, RtpServer
 
 pytestmark = [pytest.mark.rtudp(worker=worker_argv()),

@@ -28,19 +28,11 @@ from rtudp.shmring.segment import Segment
 from rtudp.workers import worker_path
 
 from conftest import new_shm_name
+from waiting import wait_for
 
 HOST = "127.0.0.1"
 REPLY_SIZE = ffi.sizeof("struct rtudp_reply")
 START_TIMEOUT = 5.0
-
-
-def _wait_for(pred, timeout: float, step: float = 0.005) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return bool(pred())
 
 
 class Worker:
@@ -103,7 +95,7 @@ class Pool:
         w = Worker(proc, ours, wid, errfile)
         self.workers.append(w)
         if wait:
-            ok = _wait_for(lambda: self.slot(w).state == lib.RTUDP_WORKER_RUNNING
+            ok = wait_for(lambda: self.slot(w).state == lib.RTUDP_WORKER_RUNNING
                            or proc.poll() is not None, START_TIMEOUT)
             assert ok and proc.poll() is None, f"worker did not start: {w.stderr()}"
         return w
@@ -244,7 +236,7 @@ def test_running_then_stop(pool):
     assert slot.pid == w.proc.pid
     assert slot.policy == os.sched_getscheduler(w.proc.pid)
     hb = slot.heartbeat_ns
-    assert _wait_for(lambda: slot.heartbeat_ns > hb, 1.0), "worker heartbeat does not move"
+    assert wait_for(lambda: slot.heartbeat_ns > hb, 1.0), "worker heartbeat does not move"
     t0 = time.monotonic()
     assert pool.command(w, lib.RTUDP_CMD_STOP, 0)[0] == lib.RTUDP_OK
     assert w.proc.wait(1.0) == 0
@@ -337,7 +329,7 @@ def test_timed_send_in_deadline_order(pool, connect):
     for arrived, data in got:
         assert arrived >= struct.unpack_from("<q", data)[0], "a packet left before its deadline"
     b = seg.block
-    assert _wait_for(lambda: lateness(seg).count == 50, 2.0)
+    assert wait_for(lambda: lateness(seg).count == 50, 2.0)
     assert b.tx_packets == 50 and b.tx_requested == 50 and b.tx_bytes == 50 * 28
     assert b.tx_immediate == 0 and b.tx_errors == 0
     h = lateness(seg)
@@ -345,7 +337,7 @@ def test_timed_send_in_deadline_order(pool, connect):
     assert h.percentile(50) < 5_000_000, h.percentiles()
     assert b.tx_kernel_stamped == 50  # loopback stamps every packet in software
     # the whole ring was freed once everything left
-    assert _wait_for(lambda: seg.tx._ring.ring.head == seg.tx._ring.ring.tail, 1.0)
+    assert wait_for(lambda: seg.tx._ring.ring.head == seg.tx._ring.ring.tail, 1.0)
 
 
 def test_send_at_zero_is_immediate(pool):
@@ -357,7 +349,7 @@ def test_send_at_zero_is_immediate(pool):
         pool.put(w, seg, b"n%d" % i, 0 if i % 2 == 0 else past)
     got = _recv_all(rx, 10, 3.0)
     assert [d for _, d in got] == [b"n%d" % i for i in range(10)]
-    assert _wait_for(lambda: lateness(seg).count == 10, 2.0)
+    assert wait_for(lambda: lateness(seg).count == 10, 2.0)
     assert seg.block.tx_immediate == 10
     assert lateness(seg).max_ns < 100_000_000
 
@@ -372,10 +364,10 @@ def test_send_error_is_counted_and_dropped(pool):
         pool.put(w, seg, b"x")
         time.sleep(0.002)
     b = seg.block
-    assert _wait_for(lambda: b.tx_packets + b.tx_errors == 20, 3.0), (b.tx_packets, b.tx_errors)
+    assert wait_for(lambda: b.tx_packets + b.tx_errors == 20, 3.0), (b.tx_packets, b.tx_errors)
     assert b.tx_errors > 0
     assert w.proc.poll() is None
-    assert _wait_for(lambda: seg.tx._ring.ring.head == seg.tx._ring.ring.tail, 1.0)
+    assert wait_for(lambda: seg.tx._ring.ring.head == seg.tx._ring.ring.tail, 1.0)
 
 
 def test_remove_keeps_unsent_records_for_the_next_worker(pool):
@@ -385,7 +377,7 @@ def test_remove_keeps_unsent_records_for_the_next_worker(pool):
     later = time.monotonic_ns() + 400_000_000
     for i in range(5):
         pool.put(w, seg, b"k%d" % i, later)
-    assert _wait_for(lambda: seg.block.tx_requested == 5, 1.0)
+    assert wait_for(lambda: seg.block.tx_requested == 5, 1.0)
     assert pool.command(w, lib.RTUDP_CMD_REMOVE, 0)[0] == lib.RTUDP_OK
     assert pool.slot(w).channels == 0
     assert seg.block.tx_packets == 0
@@ -418,7 +410,7 @@ def test_20k_packets_full_speed_tx(pool):
     t.join()
     assert len(got) == n, f"lost {n - len(got)}: {seg.counters()}"
     assert sorted(struct.unpack_from("<I", d)[0] for d in got) == list(range(n))
-    assert _wait_for(lambda: lateness(seg).count == n, 2.0)
+    assert wait_for(lambda: lateness(seg).count == n, 2.0)
     assert seg.block.tx_packets == n and seg.block.tx_errors == 0
 
 
@@ -449,7 +441,7 @@ def test_rx_datagrams_reach_the_ring(pool):
     assert first < 100 and all(stamped[first:]), f"unstamped datagrams after stamped: {stamped}"
     b = seg.block
     assert b.rx_packets == 100 and b.rx_bytes == sum(len(b"hello %d" % i) for i in range(100))
-    assert _wait_for(lambda: seg.rx_delay().count == 100, 1.0)
+    assert wait_for(lambda: seg.rx_delay().count == 100, 1.0)
     assert seg.rx_delay().negative == 0
 
 
@@ -461,7 +453,7 @@ def test_rx_truncates_long_datagrams(pool):
     meta, data = parse_rx_record(reader.get_record(timeout=2.0).data)
     assert data == b"z" * 16 and meta.flags & 1
     # counted once the batch is published: the reader may see the record first
-    assert _wait_for(lambda: seg.block.rx_truncated == 1, 1.0)
+    assert wait_for(lambda: seg.block.rx_truncated == 1, 1.0)
 
 
 def test_20k_packets_full_speed_rx(pool):
@@ -520,7 +512,7 @@ def _pace(pool: Pool, w: Worker, rate: int, n: int) -> tuple[Histogram, dict[str
     pool.ring(w)
     t.join()
     assert len(got) == n
-    assert _wait_for(lambda: lateness(seg).count == n, 2.0)
+    assert wait_for(lambda: lateness(seg).count == n, 2.0)
     time.sleep(0.25)  # one more heartbeat tick publishes spin_ns
     elapsed = time.monotonic_ns() - t0
     stats = {"spin_ns": int(pool.slot(w).spin_ns - spin0), "elapsed_ns": elapsed,

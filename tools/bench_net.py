@@ -28,7 +28,10 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
+
 from .bench_ring import OthersMeter, cpu_busy
+from .pool_cli import parse_spin_budget
 
 NOISY_CPU = 0.1        # others' CPU share above which a figure gets a '!'
 BUSY_FRACTION = 0.2    # CPU use by others before the start above which figures are suspect
@@ -256,6 +259,14 @@ def add_common_arguments(parser: argparse.ArgumentParser, quick_help: str) -> No
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object with every figure instead of the table")
+
+
+def add_spin_budget_argument(parser: argparse.ArgumentParser) -> None:
+    """``--spin-budget``: the bench pool's spin budget (as ``rtudp pool start``'s)."""
+    parser.add_argument("--spin-budget", type=parse_spin_budget, default=DEFAULT_SPIN_BUDGET,
+                        metavar="SHARE",
+                        help=f"share of a CPU the worker may busy-wait before deadlines "
+                             f"(default {DEFAULT_SPIN_BUDGET}, as a pool's default)")
 
 
 def header(name: str, quick: bool, quiet: bool, extra: str = "") -> float | None:

@@ -34,12 +34,11 @@ from typing import Any, Callable
 
 from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
-from .bench_net import (LOOPBACK, Child, OthersMeter, add_common_arguments, bench_pool,
-                        fmt_ratio, fmt_us, header, others_col, others_footer, percentiles_us,
-                        policy_line, ratio, run_benchmark, say, target, target_row,
-                        worker_policies)
+from .bench_net import (LOOPBACK, Child, OthersMeter, add_common_arguments,
+                        add_spin_budget_argument, bench_pool, fmt_ratio, fmt_us, header,
+                        others_col, others_footer, percentiles_us, policy_line, ratio,
+                        run_benchmark, say, target, target_row, worker_policies)
 from .bench_timing import _STAMP, SO_TIMESTAMPNS, Receiver
-from .pool_cli import parse_spin_budget
 
 INTERVALS_MS = (1, 5)
 FULL_S, QUICK_S = 10.0, 2.0
@@ -262,10 +261,7 @@ def print_report(r: dict) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench netflux``."""
     add_common_arguments(parser, f"{QUICK_S:g} s a case instead of {FULL_S:g} s")
-    parser.add_argument("--spin-budget", type=parse_spin_budget, default=DEFAULT_SPIN_BUDGET,
-                        metavar="SHARE",
-                        help=f"share of a CPU the worker may busy-wait before deadlines "
-                             f"(default {DEFAULT_SPIN_BUDGET}, as a pool's default)")
+    add_spin_budget_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

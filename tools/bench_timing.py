@@ -33,9 +33,9 @@ from rtudp.shmring.errors import BackPressureError
 from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
-from .pool_cli import parse_spin_budget
 
 from .bench_net import (LOOPBACK, MSG_SIZE, SCHED_NAMES, Child, OthersMeter, add_common_arguments,
+                        add_spin_budget_argument,
                         bench_pool, fmt_ratio, fmt_us, header, others_col, others_footer,
                         policy_line, ratio, run_benchmark, say, target, target_row,
                         worker_policies)
@@ -402,10 +402,7 @@ def print_report(r: dict) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench timing``."""
     add_common_arguments(parser, f"{QUICK_S:g} s a case instead of {FULL_S:g} s")
-    parser.add_argument("--spin-budget", type=parse_spin_budget, default=DEFAULT_SPIN_BUDGET,
-                        metavar="SHARE",
-                        help=f"share of a CPU the worker may busy-wait before deadlines "
-                             f"(default {DEFAULT_SPIN_BUDGET}, as a pool's default)")
+    add_spin_budget_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,14 +14,13 @@ from typing import Any, Callable, NamedTuple
 
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.channel import ChannelSegment
-from rtudp.shmring.control import ControlSegment, channel_segment_name
-from rtudp.shmring.errors import (BadSegmentError, ChannelNotFoundError, RtUdpError,
-                                  SegmentNotFoundError)
+from rtudp.shmring.control import ControlSegment
+from rtudp.shmring.errors import BadSegmentError, RtUdpError
 from rtudp.shmring.hist import Histogram
 from rtudp.shmring.netflux_area import LINK_NAMES, nf_area, nf_histograms, nf_stats
 from rtudp.shmring.segment import shm_path
 
-from ..handles import check_kind
+from ..handles import check_kind, open_handle
 
 #: a writer holding the send image longer than this died mid-write: take it over
 TAKEOVER_NS = 100_000_000
@@ -85,21 +84,7 @@ class NetfluxChannel:
                      on_close: Callable[[str], None] | None = None) -> "NetfluxChannel":
         """Map channel ``name`` of the pool ``control`` belongs to; the handle owns
         ``control`` (closed again if this fails)."""
-        try:
-            full = channel_segment_name(control.pool, name)
-            try:
-                seg = ChannelSegment.open(full)
-            except SegmentNotFoundError:
-                raise ChannelNotFoundError(f"channel {name!r} of pool {control.pool!r} was "
-                                           f"closed (no {shm_path(full)})") from None
-            try:
-                return cls(control.pool, name, control, seg, on_close)
-            except BaseException:
-                seg.close()
-                raise
-        except BaseException:
-            control.close()
-            raise
+        return open_handle(cls, control, name, on_close)
 
     # ------------------------------------------------------------ images
 

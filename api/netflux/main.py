@@ -29,14 +29,18 @@ def _ms(ns: float | None) -> float:
     return 0.0 if not ns else ns / 1e6
 
 
-class _Receiver:
-    """Receive side status, as the reference's ``NetfluxReceiver`` shows it."""
+class _Side:
+    """One side's status view of a :class:`NetfluxMain`'s channel."""
 
     def __init__(self, main: "NetfluxMain") -> None:
         self._m = main
 
     def _stats(self) -> dict[str, Any]:
         return self._m.channel.stats() if self._m.channel is not None else {}
+
+
+class _Receiver(_Side):
+    """Receive side status, as the reference's ``NetfluxReceiver`` shows it."""
 
     @property
     def error(self) -> bool:
@@ -73,14 +77,8 @@ class _Receiver:
                              s.get("nf_watchdog_trips", 0), s.get("nf_recoveries", 0))
 
 
-class _Sender:
+class _Sender(_Side):
     """Send side status, as the reference's ``NetfluxSender`` shows it."""
-
-    def __init__(self, main: "NetfluxMain") -> None:
-        self._m = main
-
-    def _stats(self) -> dict[str, Any]:
-        return self._m.channel.stats() if self._m.channel is not None else {}
 
     @property
     def error(self) -> bool:
