@@ -25,7 +25,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 4                     /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area */
+#define RTUDP_LAYOUT_VERSION 5                     /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -289,6 +289,24 @@ struct rtudp_sockaddr {
 };
 
 /*
+ * The TX records the worker is handing to the kernel in one send call, so that the
+ * worker started after it was killed knows which of them left (worker/txjournal.h):
+ * record pos[i] goes with TX-stamp key key0 + i.  Written only by the worker serving
+ * the channel; count 0 = no send in progress.  The two counters say what successors
+ * found: records proven gone by their TX stamp (freed, not sent again), and records
+ * sent again because no stamp proved them gone.
+ */
+#define RTUDP_TX_JOURNAL_MAX 256
+struct rtudp_tx_journal {
+    uint32_t count;                                /* records in the send; 0 = none */
+    uint32_t key0;                                 /* TX-stamp key of pos[0] */
+    uint64_t restart_left;                         /* in flight at a kill, stamped: not resent */
+    uint64_t restart_resent;                       /* in flight at a kill, no stamp: resent */
+    uint8_t pad[40];
+    uint64_t pos[256];                             /* RTUDP_TX_JOURNAL_MAX ring positions */
+};
+
+/*
  * The channel block follows the segment header of /rtudp.<pool>.<channel> (kind
  * RTUDP_SEG_CHANNEL); then the kind area (the channel kind's own shared state, e.g.
  * Netflux's process images; empty for udp) up to ring_offset[0], the TX ring (MPSC:
@@ -331,6 +349,7 @@ struct rtudp_channel_block {
     /* lateness = departure - send_at_ns; rx delay = published - kernel RX stamp */
     struct rtudp_hist tx_lateness;
     struct rtudp_hist rx_delay;
+    struct rtudp_tx_journal tx_journal;            /* written by the worker's TX thread */
 };
 
 /* What an RX ring record carries before the datagram (its time_ns is rx_ns too). */
@@ -393,6 +412,11 @@ _Static_assert(sizeof(((struct rtudp_channel_block *)0)->reader_pid) ==
                    RTUDP_READER_SLOTS * sizeof(uint32_t) &&
                RTUDP_READER_SLOTS * sizeof(uint32_t) == RTUDP_CACHE_LINE, "reader_pid[] is a line");
 _Static_assert(sizeof(struct rtudp_rx_meta) == 56, "rx meta is 56 bytes");
+_Static_assert(sizeof(((struct rtudp_tx_journal *)0)->pos) == RTUDP_TX_JOURNAL_MAX * sizeof(uint64_t),
+               "pos[] has RTUDP_TX_JOURNAL_MAX entries");
+_Static_assert(offsetof(struct rtudp_tx_journal, pos) == RTUDP_CACHE_LINE, "journal header is a line");
+_Static_assert(offsetof(struct rtudp_channel_block, tx_journal) % RTUDP_CACHE_LINE == 0,
+               "journal on its own lines");
 
 _Static_assert(sizeof(((struct rtudp_hist *)0)->buckets) == RTUDP_HIST_BUCKETS * sizeof(uint64_t),
                "buckets[] has RTUDP_HIST_BUCKETS entries");

@@ -152,7 +152,10 @@ class ChannelRxRing(SpanBroadcastRing):
 #: the worker's counters in a channel block, in layout order
 COUNTERS = ("tx_packets", "tx_bytes", "tx_immediate", "tx_errors", "tx_kernel_stamped",
             "tx_requested", "tx_late", "tx_ring_faults", "rx_packets", "rx_bytes", "rx_truncated",
-            "rx_kernel_drops", "rx_errors")
+            "rx_kernel_drops", "rx_errors", "tx_restart_left", "tx_restart_resent")
+#: counters kept in the block's TX journal (records in flight when a worker died:
+#: proven gone by their TX stamp, or sent again)
+_JOURNAL_COUNTERS = {"tx_restart_left": "restart_left", "tx_restart_resent": "restart_resent"}
 
 
 def block_config(b: Any) -> dict[str, Any]:
@@ -168,7 +171,9 @@ def block_config(b: Any) -> dict[str, Any]:
 
 def block_counters(b: Any) -> dict[str, int]:
     """The worker's counters of a ``struct rtudp_channel_block *``, read without locks."""
-    return {k: int(getattr(b, k)) for k in COUNTERS}
+    journal = b.tx_journal
+    return {k: int(getattr(journal, _JOURNAL_COUNTERS[k]) if k in _JOURNAL_COUNTERS
+                   else getattr(b, k)) for k in COUNTERS}
 
 
 def block_readers(b: Any) -> list[int]:

@@ -1,6 +1,6 @@
 """Soak (bounded, runs in CI): 120 s of 50 kpps duplex with a worker SIGKILLed every
 10 s, alternating between the workers.  Zero loss, duplicates only at kills (at most
-one sendmmsg call's packets per kill), every restart counted, and nothing left
+the one packet in flight per kill), every restart counted, and nothing left
 behind (the conftest leak check and the rtudp_pool fixture fail the test
 otherwise).  ``RTUDP_SOAK_S`` shortens it for local runs."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 import rtudp
 from load_helpers import LONG_RUN_CAPACITY, DuplexLoad, WorkerKiller, open_duplex_pair
-from test_fault_worker_kill import RATE, RESPAWN_BOUND_S, SEND_BATCH
+from test_fault_worker_kill import RATE, RESPAWN_BOUND_S, in_flight_at_kills
 
 SECONDS = float(os.environ.get("RTUDP_SOAK_S", "120"))
 KILL_EVERY_S = 10.0
@@ -42,7 +42,8 @@ def test_soak_duplex_with_a_worker_killed_every_10s(rtudp_pool: rtudp.Pool) -> N
     print(f"\nsoak {SECONDS:.0f} s at {RATE} pps duplex, {len(kills)} kills: restart "
           f"(kill -> running) ms min {ms[0] if ms else '-'} median "
           f"{ms[len(ms) // 2] if ms else '-'} max {ms[-1] if ms else '-'}; respawn max "
-          f"{max(killer.respawn_s, default=0) * 1000:.1f} ms; {report}")
+          f"{max(killer.respawn_s, default=0) * 1000:.1f} ms; {report}; "
+          f"{in_flight_at_kills(a, b)}")
 
     assert len(kills) >= int(SECONDS // KILL_EVERY_S) - 1
     assert len(killer.restart_s) == len(kills)
@@ -51,6 +52,6 @@ def test_soak_duplex_with_a_worker_killed_every_10s(rtudp_pool: rtudp.Pool) -> N
         assert d.sent == d.total
         assert d.ring_lost == 0, report
         assert d.lost() == 0, f"{d.name}: {d.lost()} lost: {report}"
-        assert d.duplicates() <= SEND_BATCH * len(kills), report
+        assert d.duplicates() <= len(kills), report
     assert sum(w["restarts"] for w in pool.workers()) == len(kills)
     assert a.stats()["worker_restarts"] + b.stats()["worker_restarts"] >= 1

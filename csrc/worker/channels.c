@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "segment.h"
+#include "txjournal.h"
 #include "worker.h"
 
 #define STAMP_WAITERS 4096 /* packets waiting for a TX stamp at once, per channel */
@@ -210,7 +211,14 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
                   (unsigned long long)n);
             goto fail;
         }
-        /* records a previous worker did not release are read (and sent) again */
+        /* records a previous worker did not release are read (and sent) again, but
+         * for those its journal and the socket's TX stamps prove gone */
+        struct rtudp_txj_result found;
+        rtudp_txj_recover(&b->tx_journal, &c->tx, fd, &found);
+        if (found.journalled)
+            appendf(msg, msglen, "; %u packets were in flight: %u had left, %u sent again%s",
+                    found.journalled, found.left, found.resent,
+                    found.invalid ? " (journal entries not in the ring ignored)" : "");
         c->cursor = atomic_load_explicit(SHARED(&c->tx.ring->head), memory_order_acquire);
         rtudp_inflight_reset(&c->inflight, c->cursor);
     }

@@ -618,6 +618,15 @@ int rtudp_net_send_batch(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
     return (int)done;
 }
 
+int rtudp_net_next_key(int fd, uint32_t *key)
+{
+    struct fd_state *st = fd_state(fd, false);
+    if (!st || !st->set_up || !key)
+        return RTUDP_EINVAL;
+    *key = st->next_key;
+    return RTUDP_OK;
+}
+
 /* ------------------------------------------------------------------ TX stamps */
 
 #define ERRQ_BATCH 64

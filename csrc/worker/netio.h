@@ -135,6 +135,11 @@ struct rtudp_tx_pkt {
 int rtudp_net_send_batch(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
                          const struct sockaddr *dst, socklen_t dst_len);
 
+/* The key the next packet sent on fd will carry (its TX stamp's): packets sent by
+ * one rtudp_net_send_batch call get consecutive keys from it.  For a journal
+ * written before the send.  RTUDP_EINVAL when fd is not set up. */
+int rtudp_net_next_key(int fd, uint32_t *key);
+
 /*
  * Drain the error queue: cb(ctx, key, departure) for every software TX stamp, in
  * CLOCK_MONOTONIC.  Hardware-only TX stamps (raw PHC time) and other errors are

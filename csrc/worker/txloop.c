@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "txfault.h"
+#include "txjournal.h"
 #include "worker.h"
 
 #define POP_MAX 256                 /* timers taken per pop (and per sendmmsg at most) */
@@ -181,6 +182,22 @@ static void departed(struct rtudp_chan *c, const struct rtudp_tx_pkt *p, int64_t
         rtudp_txstamps_record(c->block, asked_ns, p->sent_ns, 0);
 }
 
+/* the records about to go, with their TX-stamp keys, for a successor if we die in
+ * the send (txjournal.h); only where the kernel's stamps can prove a departure */
+static void journal_begin(struct rtudp_chan *c, const struct rtudp_timer *due,
+                          const uint32_t *idx, uint32_t n)
+{
+    uint32_t key0;
+    if (!c->caps.sw_tx || rtudp_net_next_key(c->fd, &key0) != RTUDP_OK)
+        return;
+    uint64_t pos[RTUDP_TX_JOURNAL_MAX];
+    if (n > RTUDP_TX_JOURNAL_MAX)
+        n = RTUDP_TX_JOURNAL_MAX;
+    for (uint32_t k = 0; k < n; k++)
+        pos[k] = due[idx[k]].ring_pos;
+    rtudp_txj_begin(&c->block->tx_journal, key0, pos, n);
+}
+
 /* send the due timers idx[0..n) of channel c (in deadline order) */
 static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_timer *due,
                        const uint32_t *idx, uint32_t n, int64_t now)
@@ -192,6 +209,7 @@ static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtud
     uint64_t sent = 0, bytes = 0, dropped = 0;
     uint32_t off = 0;
     while (off < n) {
+        journal_begin(c, due, idx + off, n - off);
         int r = rtudp_net_send_batch(c->fd, pkts + off, n - off, dst, c->dst_len);
         int e = errno;
         for (int q = 0; q < r; q++) {
@@ -202,6 +220,7 @@ static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtud
             departed(c, p, t->asked_ns);
             bytes += t->len;
         }
+        rtudp_txj_end(&c->block->tx_journal);
         if (r > 0) {
             sent += (uint64_t)r;
             off += (uint32_t)r;

@@ -207,6 +207,15 @@ static const struct field sockaddr_fields[] = {
     FIELD(rtudp_sockaddr, addr),
 };
 
+static const struct field tx_journal_fields[] = {
+    FIELD(rtudp_tx_journal, count),
+    FIELD(rtudp_tx_journal, key0),
+    FIELD(rtudp_tx_journal, restart_left),
+    FIELD(rtudp_tx_journal, restart_resent),
+    FIELD(rtudp_tx_journal, pad),
+    FIELD(rtudp_tx_journal, pos),
+};
+
 static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, name),
     FIELD(rtudp_channel_block, kind),
@@ -235,6 +244,7 @@ static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, reader_pid),
     FIELD(rtudp_channel_block, tx_lateness),
     FIELD(rtudp_channel_block, rx_delay),
+    FIELD(rtudp_channel_block, tx_journal),
 };
 
 static const struct field rx_meta_fields[] = {
@@ -413,6 +423,7 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_channel_slot, channel_slot_fields),
     STRUCT(rtudp_control, control_fields),
     STRUCT(rtudp_sockaddr, sockaddr_fields),
+    STRUCT(rtudp_tx_journal, tx_journal_fields),
     STRUCT(rtudp_channel_block, channel_block_fields),
     STRUCT(rtudp_rx_meta, rx_meta_fields),
     STRUCT(rtudp_cmd, cmd_fields),

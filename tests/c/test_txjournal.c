@@ -1,0 +1,240 @@
+/*
+ * test_txjournal.c - the TX journal (csrc/worker/txjournal.c): a successor frees
+ * exactly the in-flight records whose TX stamps prove them gone, and nothing a
+ * scribbled journal names.  The end-to-end kill test is tests/test_fault_worker_kill.py.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "netio.h"
+#include "ring.h"
+#include "txjournal.h"
+
+#include "harness.h"
+
+#define CAP 4096
+#define NREC 6
+
+struct fixture {
+    void *mem;
+    struct rtudp_mpsc m;
+    struct rtudp_tx_journal *j;
+    uint64_t pos[NREC];          /* ring position of record i ("r0", "r1", ...) */
+};
+
+static void setup(struct fixture *f)
+{
+    uint64_t fp = rtudp_mpsc_footprint(CAP);
+    f->mem = aligned_alloc(64, fp);
+    CHECK(f->mem);
+    CHECK_EQ(rtudp_mpsc_init(f->mem, CAP), RTUDP_OK);
+    CHECK_EQ(rtudp_mpsc_attach(&f->m, f->mem, fp, NULL), RTUDP_OK);
+    f->j = calloc(1, sizeof *f->j);
+    CHECK(f->j);
+    for (int i = 0; i < NREC; i++) {
+        char p[8];
+        int n = snprintf(p, sizeof p, "r%d", i);
+        CHECK_EQ(rtudp_mpsc_try_put(&f->m, p, (uint32_t)n, 0, 0), RTUDP_OK);
+    }
+    /* a consumer's read: positions as the worker's timers carry them */
+    uint64_t cursor = f->m.ring->head;
+    for (int i = 0; i < NREC; i++) {
+        struct rtudp_tx_record *rec;
+        uint32_t len;
+        CHECK_EQ(rtudp_mpsc_next(&f->m, &cursor, &rec, &len), RTUDP_OK);
+        f->pos[i] = cursor - align8(sizeof *rec + len);
+    }
+}
+
+static void teardown(struct fixture *f)
+{
+    free(f->j);
+    free(f->mem);
+}
+
+/* the payloads a consumer starting at head reads now, as "r0r2..." */
+static void unsent(struct fixture *f, char *out, size_t cap)
+{
+    uint64_t cursor = f->m.ring->head;
+    size_t used = 0;
+    out[0] = 0;
+    struct rtudp_tx_record *rec;
+    uint32_t len;
+    while (rtudp_mpsc_next(&f->m, &cursor, &rec, &len) == RTUDP_OK && used + len < cap) {
+        memcpy(out + used, rec + 1, len);
+        used += len;
+        out[used] = 0;
+    }
+}
+
+struct keyset {
+    uint32_t keys[8];
+    int n;
+};
+
+static int in_set(void *ctx, uint32_t key)
+{
+    const struct keyset *s = ctx;
+    for (int i = 0; i < s->n; i++)
+        if (s->keys[i] == key)
+            return 1;
+    return 0;
+}
+
+/* sent in deadline order r3, r1, r2 with keys 100..102; stamps came for 100 and 101 */
+static void test_stamped_records_are_not_sent_again(void)
+{
+    struct fixture f;
+    setup(&f);
+    uint64_t batch[3] = {f.pos[3], f.pos[1], f.pos[2]};
+    rtudp_txj_begin(f.j, 100, batch, 3);
+    CHECK_EQ(f.j->count, 3);
+    struct keyset stamped = {{100, 101}, 2};
+    struct rtudp_txj_result r;
+    rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
+    CHECK_EQ(r.journalled, 3);
+    CHECK_EQ(r.left, 2);
+    CHECK_EQ(r.resent, 1);
+    CHECK_EQ(r.invalid, 0);
+    char got[64];
+    unsent(&f, got, sizeof got);
+    CHECK(strcmp(got, "r0r2r4r5") == 0);
+    CHECK_EQ(f.j->count, 0);
+    CHECK_EQ(f.j->restart_left, 2);
+    CHECK_EQ(f.j->restart_resent, 1);
+    /* a second successor finds nothing to do */
+    rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
+    CHECK_EQ(r.journalled, 0);
+    unsent(&f, got, sizeof got);
+    CHECK(strcmp(got, "r0r2r4r5") == 0);
+    teardown(&f);
+}
+
+/* a send that ended normally leaves nothing for a successor */
+static void test_ended_send_is_not_recovered(void)
+{
+    struct fixture f;
+    setup(&f);
+    rtudp_txj_begin(f.j, 7, f.pos, 2);
+    rtudp_txj_end(f.j);
+    struct keyset stamped = {{7, 8}, 2};
+    struct rtudp_txj_result r;
+    rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
+    CHECK_EQ(r.journalled, 0);
+    char got[64];
+    unsent(&f, got, sizeof got);
+    CHECK(strcmp(got, "r0r1r2r3r4r5") == 0);
+    teardown(&f);
+}
+
+/* keys wrap at 2^32 like the kernel's */
+static void test_keys_wrap(void)
+{
+    struct fixture f;
+    setup(&f);
+    rtudp_txj_begin(f.j, UINT32_MAX, f.pos + 4, 2);
+    struct keyset stamped = {{UINT32_MAX, 0}, 2};
+    struct rtudp_txj_result r;
+    rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
+    CHECK_EQ(r.left, 2);
+    char got[64];
+    unsent(&f, got, sizeof got);
+    CHECK(strcmp(got, "r0r1r2r3") == 0);
+    teardown(&f);
+}
+
+/* a journal scribbled over names nothing the successor acts on */
+static void test_scribbled_journal_marks_nothing(void)
+{
+    struct fixture f;
+    setup(&f);
+    f.j->key0 = 0;
+    for (uint32_t i = 0; i < RTUDP_TX_JOURNAL_MAX; i++)
+        f.j->pos[i] = f.pos[1] + 3 + i * 1000003ull; /* misaligned, mid-record, far away */
+    f.j->pos[5] = f.pos[1] + 8;                       /* aligned, inside record 1 */
+    f.j->pos[6] = f.m.ring->tail;                     /* not yet written */
+    f.j->count = 1000;                                /* beyond the array */
+    struct keyset stamped = {{0, 1, 2, 3, 4, 5, 6, 7}, 8};
+    struct rtudp_txj_result r;
+    rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
+    CHECK_EQ(r.journalled, RTUDP_TX_JOURNAL_MAX);
+    CHECK_EQ(r.left, 0);
+    CHECK_EQ(r.invalid, RTUDP_TX_JOURNAL_MAX);
+    CHECK_EQ(f.j->count, 0);
+    char got[64];
+    unsent(&f, got, sizeof got);
+    CHECK(strcmp(got, "r0r1r2r3r4r5") == 0);
+    /* the same record twice is acted on once */
+    uint64_t twice[2] = {f.pos[2], f.pos[2]};
+    rtudp_txj_begin(f.j, 0, twice, 2);
+    rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
+    CHECK_EQ(r.left, 1);
+    CHECK_EQ(r.invalid, 1);
+    teardown(&f);
+}
+
+/* end to end on a loopback socket: the worker "dies" right after the send call
+ * (the journal still open, nothing marked); the stamps on the error queue prove
+ * which packets left */
+static void test_recover_from_socket_stamps(void)
+{
+    int rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(rx >= 0 && tx >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    CHECK_EQ(bind(rx, (struct sockaddr *)&a, al), 0);
+    CHECK_EQ(getsockname(rx, (struct sockaddr *)&a, &al), 0);
+    struct rtudp_net_caps caps;
+    struct rtudp_check why = {0};
+    CHECK_EQ(rtudp_net_setup(tx, 0, &caps, &why), RTUDP_OK);
+    if (!caps.sw_tx) {
+        printf("  (skipped: this kernel gives no software TX stamps on loopback)\n");
+        close(rx);
+        close(tx);
+        return;
+    }
+    struct fixture f;
+    setup(&f);
+    /* an earlier send whose stamps the dead worker had read already */
+    struct rtudp_tx_pkt first = {.data = "x", .len = 1};
+    CHECK_EQ(rtudp_net_send_batch(tx, &first, 1, (struct sockaddr *)&a, al), 1);
+    rtudp_net_read_tx_stamps(tx, NULL, NULL);
+    /* the batch in flight: r2, r0, r5 journalled, only the first two sent */
+    uint64_t batch[3] = {f.pos[2], f.pos[0], f.pos[5]};
+    uint32_t key0;
+    CHECK_EQ(rtudp_net_next_key(tx, &key0), RTUDP_OK);
+    CHECK_EQ(key0, 1);
+    rtudp_txj_begin(f.j, key0, batch, 3);
+    struct rtudp_tx_pkt pk[2] = {{.data = "r2", .len = 2}, {.data = "r0", .len = 2}};
+    CHECK_EQ(rtudp_net_send_batch(tx, pk, 2, (struct sockaddr *)&a, al), 2);
+    /* the successor: the same socket, set up again */
+    CHECK_EQ(rtudp_net_setup(tx, 0, &caps, &why), RTUDP_OK);
+    struct rtudp_txj_result r;
+    rtudp_txj_recover(f.j, &f.m, tx, &r);
+    CHECK_EQ(r.journalled, 3);
+    CHECK_EQ(r.left, 2);
+    CHECK_EQ(r.resent, 1);
+    char got[64];
+    unsent(&f, got, sizeof got);
+    CHECK(strcmp(got, "r1r3r4r5") == 0);
+    teardown(&f);
+    rtudp_net_forget(tx);
+    close(rx);
+    close(tx);
+}
+
+static const struct test tests[] = {
+    T(test_stamped_records_are_not_sent_again),
+    T(test_ended_send_is_not_recovered),
+    T(test_keys_wrap),
+    T(test_scribbled_journal_marks_nothing),
+    T(test_recover_from_socket_stamps),
+};
+
+HARNESS_MAIN(tests)
