@@ -6,12 +6,13 @@ otherwise).  ``RTUDP_SOAK_S`` shortens it for local runs."""
 from __future__ import annotations
 
 import os
+import statistics
 
 import pytest
 
 import rtudp
 from load_helpers import LONG_RUN_CAPACITY, DuplexLoad, WorkerKiller, open_duplex_pair
-from test_fault_worker_kill import RATE, RESPAWN_BOUND_S, in_flight_at_kills
+from test_fault_worker_kill import RATE, RESPAWN_BOUND_S, RESTART_TARGET_S, in_flight_at_kills
 
 SECONDS = float(os.environ.get("RTUDP_SOAK_S", "120"))
 KILL_EVERY_S = 10.0
@@ -48,6 +49,7 @@ def test_soak_duplex_with_a_worker_killed_every_10s(rtudp_pool: rtudp.Pool) -> N
     assert len(kills) >= int(SECONDS // KILL_EVERY_S) - 1
     assert len(killer.restart_s) == len(kills)
     assert max(killer.respawn_s) < RESPAWN_BOUND_S, killer.respawn_s
+    assert statistics.median(killer.restart_s) < RESTART_TARGET_S, ms
     for d in load.directions:
         assert d.sent == d.total
         assert d.ring_lost == 0, report
