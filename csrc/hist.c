@@ -62,15 +62,22 @@ uint64_t rtudp_hist_upper(uint32_t i)
 
 void rtudp_hist_record(struct rtudp_hist *h, int64_t v_ns)
 {
+    rtudp_hist_record_n(h, v_ns, 1);
+}
+
+void rtudp_hist_record_n(struct rtudp_hist *h, int64_t v_ns, uint64_t times)
+{
+    if (times == 0)
+        return;
     uint64_t v;
     if (v_ns < 0) {
-        bump(&h->negative, 1);
+        bump(&h->negative, times);
         v = 0;
     } else {
         v = (uint64_t)v_ns;
     }
     if (v > MAX_VALUE) {
-        bump(&h->clamped, 1);
+        bump(&h->clamped, times);
         v = MAX_VALUE;
     }
     uint64_t n = load_relaxed(&h->count);
@@ -79,11 +86,11 @@ void rtudp_hist_record(struct rtudp_hist *h, int64_t v_ns)
         store_relaxed(&h->min_ns, v);
     if (n == 0 || v > load_relaxed(&h->max_ns))
         store_relaxed(&h->max_ns, v);
-    bump(&h->buckets[rtudp_hist_index(v)], 1);
-    bump(&h->sum_ns, v);
+    bump(&h->buckets[rtudp_hist_index(v)], times);
+    bump(&h->sum_ns, v * times);
     /* last, so a reader that sees the new count very likely sees the rest too (no
      * promise: the snapshot repairs what it catches half-done) */
-    store_relaxed(&h->count, n + 1);
+    store_relaxed(&h->count, n + times);
 }
 
 void rtudp_hist_reset(struct rtudp_hist *h)

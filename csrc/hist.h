@@ -34,6 +34,8 @@ uint64_t rtudp_hist_upper(uint32_t i);      /* largest value of bucket i (inclus
 
 /* the owner (single writer) only: record one value, or zero every word */
 void rtudp_hist_record(struct rtudp_hist *h, int64_t v_ns);
+/* the same value `times` times (packets that left together) */
+void rtudp_hist_record_n(struct rtudp_hist *h, int64_t v_ns, uint64_t times);
 void rtudp_hist_reset(struct rtudp_hist *h);
 
 /*

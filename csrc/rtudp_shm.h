@@ -291,7 +291,7 @@ struct rtudp_sockaddr {
 /*
  * The TX records the worker is handing to the kernel in one send call, so that the
  * worker started after it was killed knows which of them left (worker/txjournal.h):
- * record pos[i] goes with TX-stamp key key0 + i.  Written only by the worker serving
+ * record pos[i] goes with TX-stamp key key0 + i (key0 for all: one_key).  Written only by the worker serving
  * the channel; count 0 = no send in progress.  The two counters say what successors
  * found: records proven gone by their TX stamp (freed, not sent again), and records
  * sent again because no stamp proved them gone.
@@ -302,7 +302,8 @@ struct rtudp_tx_journal {
     uint32_t key0;                                 /* TX-stamp key of pos[0] */
     uint64_t restart_left;                         /* in flight at a kill, stamped: not resent */
     uint64_t restart_resent;                       /* in flight at a kill, no stamp: resent */
-    uint8_t pad[40];
+    uint32_t one_key;                              /* 1: every entry has key0 (one GSO send) */
+    uint8_t pad[36];
     uint64_t pos[256];                             /* RTUDP_TX_JOURNAL_MAX ring positions */
 };
 

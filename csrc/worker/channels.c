@@ -220,6 +220,7 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
                     found.journalled, found.left, found.resent,
                     found.invalid ? " (journal entries not in the ring ignored)" : "");
         c->cursor = atomic_load_explicit(SHARED(&c->tx.ring->head), memory_order_acquire);
+        c->gso_ok = c->caps.gso;
         rtudp_inflight_reset(&c->inflight, c->cursor);
     }
     /* the kind's setup: after the common one, before the RX thread sees the channel */
@@ -235,6 +236,7 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
         c->rx.fd = fd;
         c->rx.block = b;
         c->rx.cap = rtudp_rx_cap_for(&c->rx.ring, b->max_datagram);
+        c->rx.gro = c->caps.gro;
         c->rx.seq = 0;
         if ((rc = rtudp_rx_add(&w->rx, &c->rx)) != RTUDP_OK) {
             failf(msg, msglen, rc, "RX thread refused the channel (epoll: %s)", strerror(errno));

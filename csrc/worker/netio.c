@@ -30,6 +30,7 @@
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -46,6 +47,12 @@
 #define SCM_TS_OPT_ID 81
 #endif
 #endif
+#ifndef UDP_SEGMENT /* Linux 4.18 */
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO /* Linux 5.0 */
+#define UDP_GRO 104
+#endif
 #ifndef SO_TIMESTAMPING_OLD
 #define SO_TIMESTAMPING_OLD 37
 #endif
@@ -57,11 +64,12 @@
 #define NS 1000000000LL
 
 /* room per message for what the kernel attaches (CMSG_SPACE on 64-bit): received,
- * scm_timestamping64 (64) + the RXQ_OVFL count (16); on the error queue,
+ * scm_timestamping64 (64) + the RXQ_OVFL count (16) + the UDP_GRO segment size (24);
+ * on the error queue,
  * scm_timestamping64 (64) + sock_extended_err and offender address (IPv6: 64).
  * The rest is slack for cmsgs we did not ask for (IP_PKTINFO set by someone: 32);
  * beyond it the kernel sets MSG_CTRUNC and we parse what fits. */
-#define CTL_RX 128
+#define CTL_RX 160
 #define CTL_ERRQ 192
 
 static inline int64_t clock_ns(clockid_t c)
@@ -131,6 +139,7 @@ struct fd_state {
     uint32_t next_key; /* key of the next packet sent */
     uint32_t use_cmsg; /* send keys with SCM_TS_OPT_ID */
     uint32_t set_up;
+    uint32_t gso;      /* the kernel takes UDP_SEGMENT sends on this socket */
 };
 
 #define CHUNK_BITS 10
@@ -449,9 +458,18 @@ int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtu
     int one = 1;
     c.rxq_ovfl = setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) == 0;
 
+    /* UDP_SEGMENT is a per-send cmsg: the socket option answering says the kernel
+     * knows it.  GRO: the kernel may then hand over several same-sized datagrams
+     * as one (recv_batch reports the segment size; the caller splits). */
+    int seg = 0;
+    l = sizeof seg;
+    c.gso = !c.hw && getsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, &l) == 0;
+    c.gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+
     c.tskey_cmsg = probe_tskey_cmsg();
     st->next_key = 0;
     st->use_cmsg = (uint32_t)c.tskey_cmsg;
+    st->gso = (uint32_t)c.gso;
     st->set_up = 1;
     rtudp_net_clockmap(); /* measure before the first packet needs it */
     if (caps)
@@ -618,6 +636,71 @@ int rtudp_net_send_batch(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
     return (int)done;
 }
 
+int rtudp_net_send_gso(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
+                       const struct sockaddr *dst, socklen_t dst_len)
+{
+    struct fd_state *st = fd_state(fd, false);
+    if (!st || !st->set_up || !st->gso || !pkts || n < 1 || n > RTUDP_NET_GSO_MAX) {
+        errno = EINVAL;
+        return RTUDP_EINVAL;
+    }
+    uint32_t seg = pkts[0].len;
+    uint64_t total = 0;
+    struct iovec iov[RTUDP_NET_GSO_MAX];
+    for (unsigned i = 0; i < n; i++) {
+        if (pkts[i].len != seg) {
+            errno = EINVAL;
+            return RTUDP_EINVAL;
+        }
+        iov[i].iov_base = (void *)pkts[i].data;
+        iov[i].iov_len = seg;
+        total += seg;
+    }
+    if (seg == 0 || seg > UINT16_MAX || total > RTUDP_NET_GSO_BYTES) {
+        errno = EINVAL;
+        return RTUDP_EINVAL;
+    }
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(uint32_t))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct msghdr mh = {.msg_name = (void *)dst, .msg_namelen = dst ? dst_len : 0,
+                        .msg_iov = iov, .msg_iovlen = n, .msg_control = ctl.buf,
+                        .msg_controllen = CMSG_SPACE(sizeof(uint16_t))};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t seg16 = (uint16_t)seg;
+    memcpy(CMSG_DATA(c), &seg16, sizeof seg16);
+    /* one send, one skb: the kernel gives it one TX stamp, so one key for all */
+    uint32_t key = st->next_key;
+#ifdef SCM_TS_OPT_ID
+    if (st->use_cmsg) {
+        mh.msg_controllen = sizeof ctl.buf;
+        c = CMSG_NXTHDR(&mh, c);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_TS_OPT_ID;
+        c->cmsg_len = CMSG_LEN(sizeof(uint32_t));
+        memcpy(CMSG_DATA(c), &key, sizeof key);
+    }
+#endif
+    ssize_t r;
+    do {
+        r = sendmsg(fd, &mh, MSG_DONTWAIT);
+    } while (r < 0 && errno == EINTR);
+    int64_t now = clock_ns(CLOCK_MONOTONIC);
+    if (r < 0)
+        return RTUDP_ESYS;
+    for (unsigned i = 0; i < n; i++) {
+        pkts[i].tskey = key;
+        pkts[i].sent_ns = now;
+    }
+    st->next_key = key + 1;
+    return (int)n;
+}
+
 int rtudp_net_next_key(int fd, uint32_t *key)
 {
     struct fd_state *st = fd_state(fd, false);
@@ -739,6 +822,7 @@ int rtudp_net_recv_batch(int fd, struct rtudp_rx_pkt *pkts, unsigned n)
         p->flags = (m->msg_flags & MSG_TRUNC) || p->wire_len > p->cap ? RTUDP_RX_TRUNC : 0;
         p->src_len = m->msg_namelen <= sizeof p->src ? m->msg_namelen : sizeof p->src;
         p->drops = 0;
+        p->gso_size = 0;
         p->rx_ns = now;
         p->hw_raw_ns = 0;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
@@ -752,6 +836,14 @@ int rtudp_net_recv_batch(int fd, struct rtudp_rx_pkt *pkts, unsigned n)
                     p->hw_raw_ns = ts[2];
                     p->flags |= RTUDP_RX_HW_TS;
                 }
+            } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+                const void *d = cmsg_data_checked(m, c, sizeof(int));
+                int seg = 0;
+                if (d)
+                    memcpy(&seg, d, sizeof seg);
+                /* several datagrams of seg bytes (the last may be shorter) */
+                if (seg > 0 && (uint32_t)seg < p->wire_len)
+                    p->gso_size = (uint32_t)seg;
             } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
                 const void *d = cmsg_data_checked(m, c, sizeof(uint32_t));
                 if (d) {

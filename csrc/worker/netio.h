@@ -70,6 +70,8 @@ struct rtudp_net_caps {
     int rxq_ovfl;      /* SO_RXQ_OVFL on: rx packets carry the drop count */
     int tskey_cmsg;    /* keys set per packet (SCM_TS_OPT_ID, Linux >= 6.13); else
                           the kernel's OPT_ID counter, mirrored by netio */
+    int gso;           /* rtudp_net_send_gso works (UDP_SEGMENT; never with hw stamps) */
+    int gro;           /* UDP_GRO on: a receive may carry several datagrams (gso_size) */
     char ifname[16];   /* interface of the bound address, when hw was asked for */
 };
 
@@ -135,6 +137,20 @@ struct rtudp_tx_pkt {
 int rtudp_net_send_batch(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
                          const struct sockaddr *dst, socklen_t dst_len);
 
+/*
+ * Send n (1..RTUDP_NET_GSO_MAX) packets of the same length, at most
+ * RTUDP_NET_GSO_BYTES together, as one UDP_SEGMENT send: one system call and one
+ * trip through the stack for all of them; they leave as n datagrams.  All get the
+ * same TX-stamp key (the kernel stamps the send once).  Returns n, or a negative
+ * code with errno (EAGAIN: buffer full; EINVAL/EMSGSIZE/EIO: the kernel or device
+ * cannot segment these, send them one by one instead).  RTUDP_EINVAL when the
+ * socket has no caps.gso or the packets do not qualify.
+ */
+#define RTUDP_NET_GSO_MAX 64         /* segments per send (UDP_MAX_SEGMENTS) */
+#define RTUDP_NET_GSO_BYTES 65000    /* payload per send: one IP datagram's worth */
+int rtudp_net_send_gso(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
+                       const struct sockaddr *dst, socklen_t dst_len);
+
 /* The key the next packet sent on fd will carry (its TX stamp's): packets sent by
  * one rtudp_net_send_batch call get consecutive keys from it.  For a journal
  * written before the send.  RTUDP_EINVAL when fd is not set up. */
@@ -165,6 +181,8 @@ struct rtudp_rx_pkt {
     uint32_t wire_len;           /* out: the datagram's full length */
     uint32_t flags;              /* out: RTUDP_RX_* */
     uint32_t drops;              /* out: socket's total drops when it was queued */
+    uint32_t gso_size;           /* out: 0, or (UDP_GRO) the datagram is several of this
+                                    size back to back, the last one maybe shorter */
     socklen_t src_len;           /* out */
     int64_t rx_ns;               /* out: CLOCK_MONOTONIC */
     int64_t hw_raw_ns;           /* out: raw hardware stamp (PHC time), else 0 */

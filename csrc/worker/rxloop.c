@@ -38,8 +38,15 @@
 #define RX_IDLE_NS 100000000LL      /* epoll timeout: also how soon a stop is seen */
 #define RX_STACK (512u << 10)       /* recvmmsg's arrays are on the stack (~60 KiB) */
 #define META ((uint32_t)sizeof(struct rtudp_rx_meta))
-/* one receive slot: meta, then the largest datagram, 8-aligned so the next meta is */
-#define RX_SLOT ((META + RTUDP_MAX_PAYLOAD + 7u) & ~7u)
+/* the most one receive can carry: a datagram, or (GRO) several coalesced, which the
+ * kernel keeps within one 64 KiB IP datagram */
+#define RX_RECV_MAX 65536u
+/* one receive slot: meta, then RX_RECV_MAX, 8-aligned so the next meta is */
+#define RX_SLOT ((META + RX_RECV_MAX + 7u) & ~7u)
+/* a coalesced receive is split into records of META + segment, at most this many at
+ * a time (the kernel coalesces at most 64; more are handled in rounds) */
+#define SEG_MAX 128u
+#define SEG_BUF (RX_RECV_MAX + SEG_MAX * (META + 8u))
 
 enum { RX_ADD = 1, RX_REMOVE = 2 };
 
@@ -66,13 +73,67 @@ static struct rtudp_chan *chan_of(struct rtudp_rx_chan *c)
     return (struct rtudp_chan *)((uint8_t *)c - offsetof(struct rtudp_chan, rx));
 }
 
+/* A receive the kernel coalesced (UDP_GRO): the datagrams it holds, each copied
+ * after room for its meta and handed on like any other, in order.  Each keeps cap
+ * bytes at most (the rest counted truncated, as for a single datagram). */
+static void hand_on_segments(struct rtudp_rx *rx, struct rtudp_chan *ch, uint32_t cap,
+                             const struct rtudp_rx_pkt *p)
+{
+    struct rtudp_rx_pkt segs[SEG_MAX];
+    const uint8_t *src = p->buf;
+    uint32_t off = 0, total = p->len; /* p->len <= RX_RECV_MAX: the receive's cap */
+    while (off < total) {
+        unsigned n = 0;
+        size_t at = 0;
+        while (off < total && n < SEG_MAX) {
+            uint32_t wire = total - off < p->gso_size ? total - off : p->gso_size;
+            uint32_t keep = wire < cap ? wire : cap;
+            struct rtudp_rx_pkt *s = &segs[n++];
+            *s = *p;
+            s->gso_size = 0;
+            s->buf = rx->seg_buf + at + META;
+            s->cap = keep;
+            s->len = keep;
+            s->wire_len = wire;
+            s->flags = (p->flags & ~(uint32_t)RTUDP_RX_TRUNC) | (keep < wire ? RTUDP_RX_TRUNC : 0);
+            memcpy(s->buf, src + off, keep);
+            at += (META + keep + 7u) & ~(size_t)7u;
+            off += wire;
+        }
+        ch->proto->rx_batch(ch, segs, (int)n);
+    }
+}
+
+/* hand pkts[0..n) to the kind, splitting coalesced receives, in order */
+static void hand_on(struct rtudp_rx *rx, struct rtudp_rx_chan *c, struct rtudp_rx_pkt *pkts,
+                    int n)
+{
+    struct rtudp_chan *ch = chan_of(c);
+    if (!ch->proto->rx_batch)
+        return;
+    int from = 0;
+    for (int i = 0; i < n; i++) {
+        if (!pkts[i].gso_size)
+            continue;
+        if (i > from)
+            ch->proto->rx_batch(ch, pkts + from, i - from);
+        hand_on_segments(rx, ch, c->cap, &pkts[i]);
+        from = i + 1;
+    }
+    if (n > from)
+        ch->proto->rx_batch(ch, pkts + from, n - from);
+}
+
 static void drain(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
 {
     struct rtudp_rx_pkt pkts[RX_BATCH];
+    /* with GRO a receive must take the whole 64 KiB: a shorter buffer would cut
+     * whole datagrams off a coalesced one (hand_on applies cap per datagram) */
+    uint32_t recv_cap = c->gro ? RX_RECV_MAX : c->cap;
     for (int round = 0; round < RX_ROUNDS; round++) {
         for (unsigned i = 0; i < RX_BATCH; i++) {
             pkts[i].buf = rx->buf + (size_t)i * RX_SLOT + META;
-            pkts[i].cap = c->cap;
+            pkts[i].cap = recv_cap;
         }
         int r = rtudp_net_recv_batch(c->fd, pkts, RX_BATCH);
         if (r < 0) {
@@ -83,9 +144,15 @@ static void drain(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
             c->pending = 0; /* new data brings a new edge */
             return;
         }
-        struct rtudp_chan *ch = chan_of(c);
-        if (r > 0 && ch->proto->rx_batch)
-            ch->proto->rx_batch(ch, pkts, r);
+        if (r > 0 && c->gro)
+            for (int i = 0; i < r; i++)
+                if (pkts[i].wire_len > c->cap && !pkts[i].gso_size) {
+                    /* one datagram beyond the channel's size: kept as cap bytes */
+                    pkts[i].len = c->cap;
+                    pkts[i].flags |= RTUDP_RX_TRUNC;
+                }
+        if (r > 0)
+            hand_on(rx, c, pkts, r);
         if (r < RX_BATCH) {
             c->pending = 0; /* drained: the next datagram is a new edge */
             return;
@@ -184,9 +251,10 @@ int rtudp_rx_start(struct rtudp_rx *rx)
     pthread_mutex_init(&rx->mu, NULL);
     pthread_cond_init(&rx->cv, NULL);
     rx->buf = malloc((size_t)RX_BATCH * RX_SLOT);
+    rx->seg_buf = malloc(SEG_BUF);
     rx->epfd = epoll_create1(EPOLL_CLOEXEC);
     rx->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!rx->buf || rx->epfd < 0 || rx->efd < 0) {
+    if (!rx->buf || !rx->seg_buf || rx->epfd < 0 || rx->efd < 0) {
         fprintf(stderr, "rtudp-worker: RX thread setup: %s\n", strerror(errno));
         return -1;
     }
@@ -235,6 +303,8 @@ void rtudp_rx_stop(struct rtudp_rx *rx)
     rx->epfd = rx->efd = -1;
     free(rx->buf);
     rx->buf = NULL;
+    free(rx->seg_buf);
+    rx->seg_buf = NULL;
     pthread_mutex_destroy(&rx->mu);
     pthread_cond_destroy(&rx->cv);
 }

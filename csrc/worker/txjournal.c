@@ -10,12 +10,14 @@
 #include "netio.h"
 #include "shm_access.h"
 
-void rtudp_txj_begin(struct rtudp_tx_journal *j, uint32_t key0, const uint64_t *pos, uint32_t n)
+void rtudp_txj_begin(struct rtudp_tx_journal *j, uint32_t key0, int one_key, const uint64_t *pos,
+                     uint32_t n)
 {
     if (n > RTUDP_TX_JOURNAL_MAX)
         n = RTUDP_TX_JOURNAL_MAX;
     memcpy(j->pos, pos, (size_t)n * sizeof *pos);
     store_relaxed(&j->key0, key0);
+    store_relaxed(&j->one_key, one_key ? 1u : 0u);
     /* the count last: a successor that sees it sees the entries */
     store_release(&j->count, n);
 }
@@ -60,9 +62,10 @@ void rtudp_txj_recover_with(struct rtudp_tx_journal *j, struct rtudp_mpsc *tx,
     if (n > RTUDP_TX_JOURNAL_MAX)
         n = RTUDP_TX_JOURNAL_MAX;
     uint32_t key0 = load_relaxed(&j->key0);
+    uint32_t step = load_relaxed(&j->one_key) ? 0 : 1;
     struct entry e[RTUDP_TX_JOURNAL_MAX];
     for (uint32_t i = 0; i < n; i++)
-        e[i] = (struct entry){.pos = load_relaxed(&j->pos[i]), .key = key0 + i};
+        e[i] = (struct entry){.pos = load_relaxed(&j->pos[i]), .key = key0 + i * step};
     qsort(e, n, sizeof e[0], by_pos);
     res.journalled = n;
 

@@ -23,9 +23,11 @@
 #include "ring.h"
 #include "rtudp_shm.h"
 
-/* Before a send call: records pos[0..n) go with keys key0, key0 + 1, ...
- * n <= RTUDP_TX_JOURNAL_MAX (more is cut: the rest are simply not journalled). */
-void rtudp_txj_begin(struct rtudp_tx_journal *j, uint32_t key0, const uint64_t *pos, uint32_t n);
+/* Before a send call: records pos[0..n) go with keys key0, key0 + 1, ... (one_key:
+ * all with key0, a GSO send).  n <= RTUDP_TX_JOURNAL_MAX (more is cut: the rest are
+ * simply not journalled, so sent again after a kill). */
+void rtudp_txj_begin(struct rtudp_tx_journal *j, uint32_t key0, int one_key, const uint64_t *pos,
+                     uint32_t n);
 /* After the call returned and every packet it sent was marked SENT. */
 void rtudp_txj_end(struct rtudp_tx_journal *j);
 

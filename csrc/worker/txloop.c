@@ -173,19 +173,21 @@ static void read_stamps(struct rtudp_chan *c, int64_t now)
     rtudp_txstamps_expire(&c->stamps, c->block, now);
 }
 
-/* a packet left: its lateness comes with the kernel's TX stamp, else from the send */
-static void departed(struct rtudp_chan *c, const struct rtudp_tx_pkt *p, int64_t asked_ns)
+/* packets that left under one key (one, or a GSO send's): their lateness comes
+ * with the kernel's TX stamp, else from the send */
+static void departed(struct rtudp_chan *c, const struct rtudp_tx_pkt *p, int64_t asked_ns,
+                     uint64_t packets)
 {
     if (c->caps.sw_tx)
-        rtudp_txstamps_sent(&c->stamps, c->block, p->tskey, asked_ns, p->sent_ns);
+        rtudp_txstamps_sent_n(&c->stamps, c->block, p->tskey, asked_ns, p->sent_ns, packets);
     else
-        rtudp_txstamps_record(c->block, asked_ns, p->sent_ns, 0);
+        rtudp_txstamps_record(c->block, asked_ns, p->sent_ns, 0, packets);
 }
 
 /* the records about to go, with their TX-stamp keys, for a successor if we die in
  * the send (txjournal.h); only where the kernel's stamps can prove a departure */
 static void journal_begin(struct rtudp_chan *c, const struct rtudp_timer *due,
-                          const uint32_t *idx, uint32_t n)
+                          const uint32_t *idx, uint32_t n, int one_key)
 {
     uint32_t key0;
     if (!c->caps.sw_tx || rtudp_net_next_key(c->fd, &key0) != RTUDP_OK)
@@ -195,7 +197,65 @@ static void journal_begin(struct rtudp_chan *c, const struct rtudp_timer *due,
         n = RTUDP_TX_JOURNAL_MAX;
     for (uint32_t k = 0; k < n; k++)
         pos[k] = due[idx[k]].ring_pos;
-    rtudp_txj_begin(&c->block->tx_journal, key0, pos, n);
+    rtudp_txj_begin(&c->block->tx_journal, key0, one_key, pos, n);
+}
+
+/*
+ * How many of the due timers idx[0..n) can leave as one GSO send: same length (not
+ * 0), same deadline (one TX stamp then times them all), within the kernel's limits.
+ * Immediate sends taken in one pass share their deadline (the time they were
+ * taken), so a send_many batch goes as a few GSO sends.
+ */
+static uint32_t gso_run(const struct rtudp_timer *due, const uint32_t *idx, uint32_t n)
+{
+    const struct rtudp_timer *t0 = &due[idx[0]];
+    if (t0->len == 0)
+        return 0;
+    uint32_t k = 1;
+    uint64_t bytes = t0->len;
+    while (k < n && k < RTUDP_NET_GSO_MAX) {
+        const struct rtudp_timer *t = &due[idx[k]];
+        if (t->len != t0->len || t->asked_ns != t0->asked_ns ||
+            bytes + t->len > RTUDP_NET_GSO_BYTES)
+            break;
+        bytes += t->len;
+        k++;
+    }
+    return k;
+}
+
+struct tally {
+    uint64_t sent, bytes, dropped;
+};
+
+/* the timer's packet is gone (sent, or dropped for good): free its ring record */
+static void finish(struct rtudp_chan *c, const struct rtudp_timer *t)
+{
+    rtudp_mpsc_mark_sent(&c->tx, t->ring_pos);
+    rtudp_inflight_done_at(&c->inflight, t->slot, t->ring_pos);
+}
+
+/* One GSO send of idx[0..k).  1: sent; 0: the socket is full (nothing went);
+ * -1: the kernel refused to segment (nothing went: send them one by one). */
+static int send_gso(struct rtudp_chan *c, struct rtudp_timer *due, const uint32_t *idx,
+                    struct rtudp_tx_pkt *pkts, uint32_t k, struct tally *y)
+{
+    const struct sockaddr *dst = c->dst_len ? (const struct sockaddr *)&c->dst : NULL;
+    journal_begin(c, due, idx, k, 1);
+    int r = rtudp_net_send_gso(c->fd, pkts, k, dst, c->dst_len);
+    int e = errno;
+    if (r == (int)k) {
+        for (uint32_t q = 0; q < k; q++) {
+            finish(c, &due[idx[q]]);
+            y->bytes += due[idx[q]].len;
+        }
+        y->sent += k;
+        departed(c, &pkts[0], due[idx[0]].asked_ns, k);
+    }
+    rtudp_txj_end(&c->block->tx_journal);
+    if (r == (int)k)
+        return 1;
+    return e == EAGAIN || e == EWOULDBLOCK ? 0 : -1;
 }
 
 /* send the due timers idx[0..n) of channel c (in deadline order) */
@@ -206,53 +266,72 @@ static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtud
     for (uint32_t k = 0; k < n; k++)
         pkts[k] = (struct rtudp_tx_pkt){.data = due[idx[k]].payload, .len = due[idx[k]].len};
     const struct sockaddr *dst = c->dst_len ? (const struct sockaddr *)&c->dst : NULL;
-    uint64_t sent = 0, bytes = 0, dropped = 0;
+    struct tally y = {0, 0, 0};
+    int full = 0;
     uint32_t off = 0;
-    while (off < n) {
-        journal_begin(c, due, idx + off, n - off);
-        int r = rtudp_net_send_batch(c->fd, pkts + off, n - off, dst, c->dst_len);
+    while (off < n && !full) {
+        uint32_t run = c->gso_ok ? gso_run(due, idx + off, n - off) : 0;
+        if (run >= 2) {
+            int g = send_gso(c, due, idx + off, pkts + off, run, &y);
+            if (g > 0) {
+                off += run;
+                continue;
+            }
+            if (g == 0) {
+                full = 1;
+                break;
+            }
+            /* the kernel or the device cannot segment (e.g. a segment beyond the
+             * path MTU): this channel sends one datagram per packet from now on */
+            c->gso_ok = 0;
+        }
+        /* one by one (sendmmsg) up to where the next GSO run starts */
+        uint32_t end = off + 1;
+        while (end < n && !(c->gso_ok && gso_run(due, idx + end, n - end) >= 2))
+            end++;
+        journal_begin(c, due, idx + off, end - off, 0);
+        int r = rtudp_net_send_batch(c->fd, pkts + off, end - off, dst, c->dst_len);
         int e = errno;
         for (int q = 0; q < r; q++) {
-            struct rtudp_timer *t = &due[idx[off + (uint32_t)q]];
-            struct rtudp_tx_pkt *p = &pkts[off + (uint32_t)q];
-            rtudp_mpsc_mark_sent(&c->tx, t->ring_pos);
-            rtudp_inflight_done_at(&c->inflight, t->slot, t->ring_pos);
-            departed(c, p, t->asked_ns);
-            bytes += t->len;
+            const struct rtudp_timer *t = &due[idx[off + (uint32_t)q]];
+            finish(c, t);
+            departed(c, &pkts[off + (uint32_t)q], t->asked_ns, 1);
+            y.bytes += t->len;
         }
         rtudp_txj_end(&c->block->tx_journal);
         if (r > 0) {
-            sent += (uint64_t)r;
+            y.sent += (uint32_t)r;
             off += (uint32_t)r;
-            if (off == n)
-                break;
+            if (off == end)
+                continue;
         }
         if (r >= 0 && (e == EAGAIN || e == EWOULDBLOCK)) {
-            /* buffer full: the rest waits (same deadlines) and the loop backs off */
-            for (uint32_t k = off; k < n; k++)
-                rtudp_timerq_push(&w->tq, &due[idx[k]]);
-            w->backoff_until = now + EAGAIN_BACKOFF_NS;
+            full = 1;
             break;
         }
         /* packet `off` failed on its own (EMSGSIZE, ECONNREFUSED, no route...): drop
          * it, never retry it forever */
-        struct rtudp_timer *t = &due[idx[off]];
-        rtudp_mpsc_mark_sent(&c->tx, t->ring_pos);
-        rtudp_inflight_done_at(&c->inflight, t->slot, t->ring_pos);
-        dropped++;
+        finish(c, &due[idx[off]]);
+        y.dropped++;
         off++;
     }
-    struct rtudp_channel_block *b = c->block;
-    if (sent) {
-        bump(&b->tx_packets, sent);
-        bump(&b->tx_bytes, bytes);
+    if (full) {
+        /* buffer full: the rest waits (same deadlines) and the loop backs off */
+        for (uint32_t k = off; k < n; k++)
+            rtudp_timerq_push(&w->tq, &due[idx[k]]);
+        w->backoff_until = now + EAGAIN_BACKOFF_NS;
     }
-    if (dropped)
-        bump(&b->tx_errors, dropped);
-    rtudp_mpsc_account(&c->tx, sent + dropped, bytes);
+    struct rtudp_channel_block *b = c->block;
+    if (y.sent) {
+        bump(&b->tx_packets, y.sent);
+        bump(&b->tx_bytes, y.bytes);
+    }
+    if (y.dropped)
+        bump(&b->tx_errors, y.dropped);
+    rtudp_mpsc_account(&c->tx, y.sent + y.dropped, y.bytes);
     release(c);
     /* loopback and most drivers stamp during the send call: read them right away */
-    if (sent)
+    if (y.sent)
         read_stamps(c, now);
 }
 
@@ -271,7 +350,7 @@ int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int6
     }
     bump(&b->tx_packets, 1);
     bump(&b->tx_bytes, len);
-    departed(c, &pkt, asked_ns);
+    departed(c, &pkt, asked_ns, 1);
     if (c->caps.sw_tx)
         read_stamps(c, pkt.sent_ns);
     return 0;

@@ -34,11 +34,11 @@ void rtudp_txstamps_free(struct rtudp_txstamps *s)
 }
 
 void rtudp_txstamps_record(struct rtudp_channel_block *b, int64_t send_at_ns,
-                           int64_t departed_ns, int kernel)
+                           int64_t departed_ns, int kernel, uint64_t packets)
 {
-    rtudp_hist_record(&b->tx_lateness, departed_ns - send_at_ns);
+    rtudp_hist_record_n(&b->tx_lateness, departed_ns - send_at_ns, packets);
     if (kernel)
-        bump(&b->tx_kernel_stamped, 1);
+        bump(&b->tx_kernel_stamped, packets);
 }
 
 static inline struct rtudp_txstamp_entry *at(struct rtudp_txstamps *s, uint32_t i)
@@ -65,7 +65,7 @@ static void resolve_front(struct rtudp_txstamps *s, struct rtudp_channel_block *
 {
     struct rtudp_txstamp_entry *e = at(s, 0);
     if (!e->departed_ns) {
-        rtudp_txstamps_record(b, e->send_at_ns, e->sent_ns, 0);
+        rtudp_txstamps_record(b, e->send_at_ns, e->sent_ns, 0, e->packets);
         s->timed_out++;
     }
     pop_front(s);
@@ -80,8 +80,14 @@ void rtudp_txstamps_flush(struct rtudp_txstamps *s, struct rtudp_channel_block *
 void rtudp_txstamps_sent(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
                          int64_t send_at_ns, int64_t sent_ns)
 {
+    rtudp_txstamps_sent_n(s, b, key, send_at_ns, sent_ns, 1);
+}
+
+void rtudp_txstamps_sent_n(struct rtudp_txstamps *s, struct rtudp_channel_block *b,
+                           uint32_t key, int64_t send_at_ns, int64_t sent_ns, uint64_t packets)
+{
     if (!s->capacity) {
-        rtudp_txstamps_record(b, send_at_ns, sent_ns, 0);
+        rtudp_txstamps_record(b, send_at_ns, sent_ns, 0, packets);
         return;
     }
     if (s->len && key != s->first_key + s->len)
@@ -94,6 +100,7 @@ void rtudp_txstamps_sent(struct rtudp_txstamps *s, struct rtudp_channel_block *b
     e->send_at_ns = send_at_ns;
     e->sent_ns = sent_ns;
     e->departed_ns = 0;
+    e->packets = packets;
     s->len++;
 }
 
@@ -112,7 +119,7 @@ void rtudp_txstamps_stamp(struct rtudp_txstamps *s, struct rtudp_channel_block *
     }
     /* a stamp of 0 would read as "waiting": 1 ns off is below the clock map's error */
     e->departed_ns = mono_ns ? mono_ns : 1;
-    rtudp_txstamps_record(b, e->send_at_ns, mono_ns, 1);
+    rtudp_txstamps_record(b, e->send_at_ns, mono_ns, 1, e->packets);
     s->stamped++;
     pop_done(s);
 }

@@ -22,6 +22,7 @@ struct rtudp_txstamp_entry {
     int64_t send_at_ns;
     int64_t sent_ns;        /* just after the send call */
     int64_t departed_ns;    /* the kernel's stamp; 0 while waiting */
+    uint64_t packets;       /* datagrams the key stands for (a GSO send: several) */
 };
 
 struct rtudp_txstamps {
@@ -43,6 +44,10 @@ void rtudp_txstamps_free(struct rtudp_txstamps *s);
  * array resolve the older entries with their send times first. */
 void rtudp_txstamps_sent(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
                          int64_t send_at_ns, int64_t sent_ns);
+/* as _sent, for `packets` datagrams with the same deadline that went under one key
+ * (a GSO send): their lateness is recorded `packets` times */
+void rtudp_txstamps_sent_n(struct rtudp_txstamps *s, struct rtudp_channel_block *b,
+                           uint32_t key, int64_t send_at_ns, int64_t sent_ns, uint64_t packets);
 /* the kernel stamped `key` at mono_ns (CLOCK_MONOTONIC) */
 void rtudp_txstamps_stamp(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
                           int64_t mono_ns);
@@ -54,6 +59,6 @@ void rtudp_txstamps_flush(struct rtudp_txstamps *s, struct rtudp_channel_block *
 int64_t rtudp_txstamps_deadline(const struct rtudp_txstamps *s);
 /* record one departure without waiting for a stamp (sockets without TX stamps) */
 void rtudp_txstamps_record(struct rtudp_channel_block *b, int64_t send_at_ns,
-                           int64_t departed_ns, int kernel);
+                           int64_t departed_ns, int kernel, uint64_t packets);
 
 #endif /* RTUDP_TXSTAMP_H */

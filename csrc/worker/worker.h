@@ -49,6 +49,7 @@ struct rtudp_rx_chan {
     struct rtudp_channel_block *block;
     struct rtudp_bcast ring;
     uint32_t cap;      /* payload bytes kept per datagram */
+    int gro;           /* the socket may coalesce datagrams (netio caps.gro) */
     uint64_t seq;      /* rx_seq of the next datagram */
     int pending;       /* may have more datagrams queued (edge-triggered epoll) */
     int listed;        /* in the RX thread's table */
@@ -73,6 +74,7 @@ struct rtudp_chan {
     /* TX side (TX thread only) */
     int sends;                      /* direction SEND or BOTH */
     int tx_broken;                  /* the TX ring failed validation: no longer read */
+    int gso_ok;                     /* same-size packets may leave as one GSO send */
     struct rtudp_mpsc tx;
     uint64_t cursor;                /* next ring position to read; starts at head */
     struct rtudp_inflight inflight;
@@ -97,6 +99,7 @@ struct rtudp_rx {
     struct rtudp_rx_chan *chans[RTUDP_MAX_CHANNELS]; /* RX thread only */
     uint32_t n_chans;
     uint8_t *buf;                   /* RX thread's receive buffers */
+    uint8_t *seg_buf;               /* where a coalesced (GRO) receive is split */
 };
 
 struct rtudp_worker {

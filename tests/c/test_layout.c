@@ -212,6 +212,7 @@ static const struct field tx_journal_fields[] = {
     FIELD(rtudp_tx_journal, key0),
     FIELD(rtudp_tx_journal, restart_left),
     FIELD(rtudp_tx_journal, restart_resent),
+    FIELD(rtudp_tx_journal, one_key),
     FIELD(rtudp_tx_journal, pad),
     FIELD(rtudp_tx_journal, pos),
 };

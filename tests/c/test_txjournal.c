@@ -93,7 +93,7 @@ static void test_stamped_records_are_not_sent_again(void)
     struct fixture f;
     setup(&f);
     uint64_t batch[3] = {f.pos[3], f.pos[1], f.pos[2]};
-    rtudp_txj_begin(f.j, 100, batch, 3);
+    rtudp_txj_begin(f.j, 100, 0, batch, 3);
     CHECK_EQ(f.j->count, 3);
     struct keyset stamped = {{100, 101}, 2};
     struct rtudp_txj_result r;
@@ -121,7 +121,7 @@ static void test_ended_send_is_not_recovered(void)
 {
     struct fixture f;
     setup(&f);
-    rtudp_txj_begin(f.j, 7, f.pos, 2);
+    rtudp_txj_begin(f.j, 7, 0, f.pos, 2);
     rtudp_txj_end(f.j);
     struct keyset stamped = {{7, 8}, 2};
     struct rtudp_txj_result r;
@@ -138,7 +138,7 @@ static void test_keys_wrap(void)
 {
     struct fixture f;
     setup(&f);
-    rtudp_txj_begin(f.j, UINT32_MAX, f.pos + 4, 2);
+    rtudp_txj_begin(f.j, UINT32_MAX, 0, f.pos + 4, 2);
     struct keyset stamped = {{UINT32_MAX, 0}, 2};
     struct rtudp_txj_result r;
     rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
@@ -172,7 +172,7 @@ static void test_scribbled_journal_marks_nothing(void)
     CHECK(strcmp(got, "r0r1r2r3r4r5") == 0);
     /* the same record twice is acted on once */
     uint64_t twice[2] = {f.pos[2], f.pos[2]};
-    rtudp_txj_begin(f.j, 0, twice, 2);
+    rtudp_txj_begin(f.j, 0, 0, twice, 2);
     rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
     CHECK_EQ(r.left, 1);
     CHECK_EQ(r.invalid, 1);
@@ -210,7 +210,7 @@ static void test_recover_from_socket_stamps(void)
     uint32_t key0;
     CHECK_EQ(rtudp_net_next_key(tx, &key0), RTUDP_OK);
     CHECK_EQ(key0, 1);
-    rtudp_txj_begin(f.j, key0, batch, 3);
+    rtudp_txj_begin(f.j, key0, 0, batch, 3);
     struct rtudp_tx_pkt pk[2] = {{.data = "r2", .len = 2}, {.data = "r0", .len = 2}};
     CHECK_EQ(rtudp_net_send_batch(tx, pk, 2, (struct sockaddr *)&a, al), 2);
     /* the successor: the same socket, set up again */
