@@ -820,21 +820,22 @@ static void bcast_put(struct rtudp_bcast *b, uint64_t *tail, uint64_t *seq, cons
     store_release(&r->tail_intent, new_end);
     /* readers must see tail_intent before any byte we overwrite */
     atomic_thread_fence(memory_order_release);
+    /* relaxed atomic stores: a lapped reader may be copying what we overwrite
+     * (see load_bytes_relaxed in shm_access.h) */
     if (need > to_end) {
         struct rtudp_bcast_record *pad = (void *)(b->data + idx);
-        pad->length = (int32_t)to_end;
-        pad->type = RTUDP_REC_PAD;
-        pad->flags = 0;
+        store_relaxed(&pad->length, (int32_t)to_end);
+        store_relaxed(&pad->type, (uint16_t)RTUDP_REC_PAD);
+        store_relaxed(&pad->flags, (uint16_t)0);
         idx = 0;
     }
     struct rtudp_bcast_record *rec = (void *)(b->data + idx);
-    rec->length = (int32_t)(BC_HDR + len);
-    rec->type = RTUDP_REC_DATA;
-    rec->flags = flags;
-    rec->seq = *seq;
-    rec->time_ns = time_ns;
-    if (len)
-        memcpy(rec + 1, data, len);
+    store_relaxed(&rec->length, (int32_t)(BC_HDR + len));
+    store_relaxed(&rec->type, (uint16_t)RTUDP_REC_DATA);
+    store_relaxed(&rec->flags, flags);
+    store_relaxed(&rec->seq, *seq);
+    store_relaxed(&rec->time_ns, time_ns);
+    store_bytes_relaxed(rec + 1, data, len);
     *seq += 1;
     *tail = new_end;
 }
@@ -890,14 +891,29 @@ int64_t rtudp_bcast_write_many(struct rtudp_bcast *b, const uint8_t *data, const
     return (int64_t)n;
 }
 
+/* The header of the record at idx, read with relaxed atomic loads: the writer may
+ * be overwriting it (see load_bytes_relaxed in shm_access.h).  A padding record may
+ * be only 8 bytes long, at the very end: seq and time_ns are read only if they fit. */
+static struct rtudp_bcast_record bcast_header(const struct rtudp_bcast *b, uint64_t idx)
+{
+    const struct rtudp_bcast_record *rec = (const void *)(b->data + idx);
+    struct rtudp_bcast_record h = {.length = load_relaxed(&rec->length),
+                                   .type = load_relaxed(&rec->type),
+                                   .flags = load_relaxed(&rec->flags)};
+    if (b->capacity - idx >= BC_HDR) {
+        h.seq = load_relaxed(&rec->seq);
+        h.time_ns = load_relaxed(&rec->time_ns);
+    }
+    return h;
+}
+
 /* seq of the first data record at or after pos (next_seq if there is none); the
  * caller checks afterwards that no write happened meanwhile */
 static uint64_t bcast_seq_at(struct rtudp_bcast *b, uint64_t pos, uint64_t tail, uint64_t next_seq)
 {
     for (int hops = 0; hops < 2 && pos != tail && tail - pos <= b->capacity; hops++) {
         uint64_t idx = pos & b->mask;
-        struct rtudp_bcast_record h;
-        memcpy(&h, b->data + idx, b->capacity - idx >= BC_HDR ? BC_HDR : PAD_MIN);
+        struct rtudp_bcast_record h = bcast_header(b, idx);
         uint64_t span = align8((uint64_t)(uint32_t)h.length);
         if (h.length < (int32_t)PAD_MIN || span > b->capacity - idx)
             break;
@@ -982,9 +998,7 @@ int rtudp_bcast_read(struct rtudp_bcast *b, struct rtudp_bcast_reader *rd, uint8
             continue;
         }
         uint64_t idx = cursor & b->mask;
-        struct rtudp_bcast_record h;
-        /* a padding record may be only 8 bytes long, at the very end */
-        memcpy(&h, b->data + idx, b->capacity - idx >= BC_HDR ? BC_HDR : PAD_MIN);
+        struct rtudp_bcast_record h = bcast_header(b, idx);
         uint64_t span = align8((uint64_t)(uint32_t)h.length);
         bool sane = h.length >= (int32_t)PAD_MIN && span <= b->capacity - idx && span <= tail - cursor;
         if (sane && h.type == RTUDP_REC_PAD) {
@@ -1016,7 +1030,7 @@ int rtudp_bcast_read(struct rtudp_bcast *b, struct rtudp_bcast_reader *rd, uint8
             *len = (uint32_t)plen;
             return RTUDP_EBUFSMALL;
         }
-        memcpy(buf, b->data + idx + BC_HDR, plen);
+        load_bytes_relaxed(buf, b->data + idx + BC_HDR, plen);
         if (bcast_overrun(b, cursor)) { /* overwritten while we copied */
             if (bcast_lapped(b, rd) != RTUDP_OK)
                 return RTUDP_ECORRUPT;
