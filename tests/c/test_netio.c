@@ -414,6 +414,73 @@ static void test_connected(void)
     close(rx);
 }
 
+/* a GSO send: n datagrams on the wire, one TX stamp under one key; packets that
+ * do not qualify are refused before anything is sent */
+static void test_gso_send(void)
+{
+    struct sockaddr_storage ta, ra;
+    socklen_t tl, rl;
+    int tx = lo_socket(AF_INET, &ta, &tl), rx = lo_socket(AF_INET, &ra, &rl);
+    CHECK(tx >= 0 && rx >= 0);
+    struct rtudp_net_caps caps;
+    struct rtudp_check why = {0};
+    CHECK_EQ(rtudp_net_setup(tx, 0, &caps, &why), RTUDP_OK);
+    setup_ok(rx);
+    if (!caps.gso) {
+        printf("  (skipped: this kernel has no UDP_SEGMENT)\n");
+        close(tx);
+        close(rx);
+        return;
+    }
+    char data[4][100];
+    struct rtudp_tx_pkt tp[4];
+    for (unsigned i = 0; i < 4; i++) {
+        memset(data[i], 'a' + (int)i, sizeof data[i]);
+        tp[i] = (struct rtudp_tx_pkt){.data = data[i], .len = sizeof data[i]};
+    }
+    uint32_t key;
+    CHECK_EQ(rtudp_net_next_key(tx, &key), RTUDP_OK);
+    CHECK_EQ(rtudp_net_send_gso(tx, tp, 4, (struct sockaddr *)&ra, rl), 4);
+    for (unsigned i = 0; i < 4; i++)
+        CHECK_EQ(tp[i].tskey, key);
+    uint32_t next;
+    CHECK_EQ(rtudp_net_next_key(tx, &next), RTUDP_OK);
+    CHECK_EQ(next, key + 1);
+    /* setup turned UDP_GRO on for rx: the 4 datagrams may come as one receive that
+     * says its segment size, or one by one; either way 4 of 100 bytes */
+    unsigned datagrams = 0;
+    int64_t deadline = now_ns() + WAIT_NS;
+    while (datagrams < 4) {
+        uint8_t buf[512];
+        struct rtudp_rx_pkt rp = {.buf = buf, .cap = sizeof buf};
+        int r = rtudp_net_recv_batch(rx, &rp, 1);
+        CHECK(r >= 0);
+        if (r == 1) {
+            CHECK(rp.gso_size == 0 || rp.gso_size == 100);
+            CHECK_EQ(rp.wire_len % 100, 0);
+            datagrams += rp.wire_len / 100;
+        } else if (!wait_ready(rx, POLLIN, deadline)) {
+            break;
+        }
+    }
+    CHECK_EQ(datagrams, 4);
+    struct stamps st = {0};
+    collect_stamps(tx, &st, 1);
+    CHECK_EQ(st.n, 1);
+    CHECK_EQ(st.key[0], key);
+    /* refused: sizes differ, 0 bytes, too many */
+    tp[1].len = 99;
+    CHECK_EQ(rtudp_net_send_gso(tx, tp, 4, (struct sockaddr *)&ra, rl), RTUDP_EINVAL);
+    tp[0].len = tp[1].len = 0;
+    CHECK_EQ(rtudp_net_send_gso(tx, tp, 2, (struct sockaddr *)&ra, rl), RTUDP_EINVAL);
+    CHECK_EQ(rtudp_net_send_gso(tx, tp, RTUDP_NET_GSO_MAX + 1, (struct sockaddr *)&ra, rl),
+             RTUDP_EINVAL);
+    CHECK_EQ(rtudp_net_next_key(tx, &next), RTUDP_OK);
+    CHECK_EQ(next, key + 1);
+    close(tx);
+    close(rx);
+}
+
 static void test_truncation(void)
 {
     struct sockaddr_storage ta, ra;
@@ -830,6 +897,7 @@ static const struct test tests[] = {
     T(test_roundtrip_ipv6),
     T(test_roundtrip_counted),
     T(test_connected),
+    T(test_gso_send),
     T(test_truncation),
     T(test_partial_send),
     T(test_partial_send_counted),

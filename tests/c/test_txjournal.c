@@ -133,6 +133,32 @@ static void test_ended_send_is_not_recovered(void)
     teardown(&f);
 }
 
+/* a GSO send: every record under key0; its one stamp proves them all gone */
+static void test_one_key_for_a_gso_send(void)
+{
+    struct fixture f;
+    setup(&f);
+    rtudp_txj_begin(f.j, 42, 1, f.pos + 1, 3);
+    struct keyset stamped = {{42}, 1};
+    struct rtudp_txj_result r;
+    rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
+    CHECK_EQ(r.left, 3);
+    CHECK_EQ(r.resent, 0);
+    char got[64];
+    unsent(&f, got, sizeof got);
+    CHECK(strcmp(got, "r0r4r5") == 0);
+    /* unstamped: all three again */
+    struct fixture g;
+    setup(&g);
+    rtudp_txj_begin(g.j, 42, 1, g.pos + 1, 3);
+    struct keyset other = {{43}, 1};
+    rtudp_txj_recover_with(g.j, &g.m, in_set, &other, &r);
+    CHECK_EQ(r.left, 0);
+    CHECK_EQ(r.resent, 3);
+    teardown(&f);
+    teardown(&g);
+}
+
 /* keys wrap at 2^32 like the kernel's */
 static void test_keys_wrap(void)
 {
@@ -232,6 +258,7 @@ static void test_recover_from_socket_stamps(void)
 static const struct test tests[] = {
     T(test_stamped_records_are_not_sent_again),
     T(test_ended_send_is_not_recovered),
+    T(test_one_key_for_a_gso_send),
     T(test_keys_wrap),
     T(test_scribbled_journal_marks_nothing),
     T(test_recover_from_socket_stamps),
