@@ -13,6 +13,7 @@ a full TX ring raises :class:`BackPressureError`.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, NamedTuple, Sequence
 
 from rtudp.shmring._native import ffi, lib
@@ -43,6 +44,23 @@ class Packet(NamedTuple):
     hw_ns: int
     seq: int
     lost: int = 0
+
+
+def _cpu_left_for_spinning(control: ControlSegment) -> bool:
+    """Whether this process may run on a CPU no worker of the pool is pinned to.
+
+    A reader spins briefly before it parks on the futex, which saves a wake-up when
+    a CPU is free for it.  When a worker owns every CPU this process can use, the
+    spinning reader instead holds off the process or worker that is about to answer
+    it: measured on 2 CPUs, a ping-pong between two channel processes took 60 µs a
+    round trip with readers spinning 50 µs and 29 µs without (``rtudp bench latency``).
+    """
+    try:
+        mine = os.sched_getaffinity(0)
+        taken = {int(control.worker(i).cpu) for i in range(control.n_workers)}
+    except (OSError, BadSegmentError):
+        return True
+    return bool(mine - taken)
 
 
 def _check_at(at_ns: object) -> int:
@@ -95,6 +113,8 @@ class Channel:
         self.remote: tuple[str, int] | None = cfg["remote"]
         self._tx = seg.tx
         self._reader = seg.rx.reader()
+        if not _cpu_left_for_spinning(control):
+            self._reader.spin_ns = 0
         self._try_put = seg.tx.try_put
         # every commit into the TX ring also rings the worker's bell, in C
         self._tx._set_wake(int(ffi.cast("uintptr_t", self._bell)))
