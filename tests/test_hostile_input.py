@@ -145,3 +145,55 @@ def test_datagrams_of_every_size_truncated_and_random(rtudp_pool: rtudp.Pool) ->
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as t:
         t.sendto(b"still here", small.local)
     assert small.recv(timeout=5).data == b"still here"
+
+
+@pytest.mark.rtudp(rt_priority=0, cpus=[0])
+def test_every_size_into_the_protocol_kinds(rtudp_pool: rtudp.Pool) -> None:
+    """The same hostile datagrams (every size 0..65507, random) into an RTP and a
+    Netflux channel: the worker stays up, every datagram is counted once by the kind,
+    as invalid where the protocol says so, and each channel still works after."""
+    pool = rtudp_pool
+    # rings (so socket buffers) for 64 of the largest datagrams: the pacing below
+    # never lets the kernel drop one
+    rtp = pool.open_channel("rtp", kind="rtp", direction=1, capacity=64,
+                            max_datagram=MAX_DATAGRAM, options={"latency_ms": 20})
+    nf = pool.open_channel("nf", kind="netflux", direction=1, capacity=64,
+                           max_datagram=MAX_DATAGRAM, options={"send_interval": 0, "recv_size": 8})
+    pid = pool.workers()[0]["pid"]
+    rng = random.Random(11)
+    noise = rng.randbytes(2 * lib.RTUDP_MAX_PAYLOAD)
+    sizes = list(range(lib.RTUDP_MAX_PAYLOAD + 1))
+    rng.shuffle(sizes)
+
+    def settled(ch: rtudp.Channel, n: int) -> bool:
+        st = ch.stats()
+        return st["rx_packets"] + st["rx_kernel_drops"] + st["rx_errors"] >= n
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+        for i, n in enumerate(sizes):
+            off = rng.randrange(lib.RTUDP_MAX_PAYLOAD)
+            s.sendto(noise[off:off + n], rtp.local)
+            s.sendto(noise[off:off + n], nf.local)
+            if i % 64 == 63:  # pace: never outrun the worker
+                assert wait_for(lambda: settled(rtp, i + 1) and settled(nf, i + 1), 10), \
+                    (i, n, rtp.stats(), nf.stats())
+        assert wait_for(lambda: settled(rtp, len(sizes)) and settled(nf, len(sizes)), 20)
+    r, f = rtp.stats(), nf.stats()
+    print(f"\nevery size: rtp {r['rx_packets']} rx, {r['rtp_rx_invalid']} invalid, "
+          f"{r['rtp_rx_frames']} frames; netflux {f['rx_packets']} rx, {f['nf_short_pkts']} "
+          f"short, {f['nf_valid']} valid, {f['nf_duplicate']} dup, {f['nf_old']} old")
+    assert pool.workers()[0]["pid"] == pid and pool.workers()[0]["restarts"] == 0
+    for st in (r, f):
+        assert st["rx_packets"] + st["rx_kernel_drops"] == len(sizes)
+        assert st["rx_errors"] == 0
+    # RTP: nothing shorter than the 12-byte fixed header can be valid
+    assert r["rtp_rx_invalid"] >= 12 - r["rx_kernel_drops"]
+    # Netflux: every datagram is one of short, valid, duplicate or old
+    assert f["nf_short_pkts"] >= 10 - f["rx_kernel_drops"]
+    assert (f["nf_short_pkts"] + f["nf_valid"] + f["nf_duplicate"] + f["nf_old"]
+            == f["rx_packets"])
+    # and both still take a well-formed datagram
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as t:
+        t.sendto(bytes([(f["nf_partner_seq"] + 1) & 0xFF, 0]) + b"12345678", nf.local)
+    assert wait_for(lambda: nf.read().data == b"12345678", 5)

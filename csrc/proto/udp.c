@@ -34,8 +34,6 @@ void rtudp_udp_publish(struct rtudp_chan *ch, struct rtudp_rx_pkt *pkts, int n)
     struct rtudp_rx_chan *c = &ch->rx;
     struct rtudp_channel_block *b = c->block;
     uint64_t bytes = 0, trunc = 0, errs = 0;
-    uint32_t drops = 0;
-    int have_drops = 0;
     /* counted before they are published: a reader that has a datagram sees it
      * counted (rx_packets is what the socket gave, published or not) */
     for (int i = 0; i < n; i++)
@@ -59,17 +57,11 @@ void rtudp_udp_publish(struct rtudp_chan *ch, struct rtudp_rx_pkt *pkts, int n)
         }
         rtudp_hist_record(&b->rx_delay, rtudp_now_ns() - p->rx_ns);
         trunc += (p->flags & RTUDP_RX_TRUNC) != 0;
-        if (p->flags & RTUDP_RX_DROPS) {
-            drops = p->drops;
-            have_drops = 1;
-        }
     }
     if (trunc)
         bump(&b->rx_truncated, trunc);
     if (errs)
         bump(&b->rx_errors, errs);
-    if (have_drops) /* the socket's running total, as the kernel counts it */
-        store_relaxed(&b->rx_kernel_drops, (uint64_t)drops);
 }
 
 const struct rtudp_proto rtudp_proto_udp = {

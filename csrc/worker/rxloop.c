@@ -109,6 +109,12 @@ static void hand_on(struct rtudp_rx *rx, struct rtudp_rx_chan *c, struct rtudp_r
                     int n)
 {
     struct rtudp_chan *ch = chan_of(c);
+    /* the socket's running total of drops, as the kernel counts it: for every kind */
+    for (int i = n - 1; i >= 0; i--)
+        if (pkts[i].flags & RTUDP_RX_DROPS) {
+            store_relaxed(&c->block->rx_kernel_drops, (uint64_t)pkts[i].drops);
+            break;
+        }
     if (!ch->proto->rx_batch)
         return;
     int from = 0;
