@@ -272,7 +272,9 @@ static int mpsc_claim(struct rtudp_mpsc *m, uint32_t len, uint64_t *pos_out)
     struct rtudp_mpsc_ring *r = m->ring;
     const uint64_t cap = m->capacity;
     const uint64_t need = align8(TX_HDR + len);
-    uint64_t head = load_relaxed(&r->head_cache); /* already rounded: reusable_from */
+    /* acquire/release: the producer that refreshed the cache had seen the consumer's
+     * zeroing of that space (it happens before head moves); we write there next */
+    uint64_t head = load_acquire(&r->head_cache); /* already rounded: reusable_from */
     uint64_t tail = load_relaxed(&r->tail);
     uint64_t span;
     for (;;) {
@@ -293,7 +295,7 @@ static int mpsc_claim(struct rtudp_mpsc *m, uint32_t len, uint64_t *pos_out)
             }
             if (span > cap - (tail - head))
                 return RTUDP_EFULL;
-            store_relaxed(&r->head_cache, head);
+            store_release(&r->head_cache, head);
         }
         if (atomic_compare_exchange_weak_explicit(SHARED(&r->tail), &tail, tail + span,
                                                   memory_order_acq_rel, memory_order_relaxed))
@@ -952,14 +954,24 @@ void rtudp_bcast_reader_init(struct rtudp_bcast *b, struct rtudp_bcast_reader *r
     rd->expected_seq = load_acquire(&r->next_seq);
 }
 
-/* The writer's positions make sense: head <= tail <= tail_intent, within a lap. */
+/* The writer's positions make sense: head <= tail <= tail_intent, within a lap.
+ * Read against the writer's order (it moves head, then tail_intent, then tail): a
+ * writer moving between our loads then only makes the later values larger.  Read the
+ * other way round, one record written between the loads of tail_intent and tail made
+ * a live ring look corrupt to a lapped reader.  A snapshot torn by more than a lap of
+ * writing is taken again. */
 static bool bcast_positions_sane(struct rtudp_bcast *b)
 {
-    uint64_t intent = load_acquire(&b->ring->tail_intent);
-    uint64_t tail = load_acquire(&b->ring->tail);
-    uint64_t head = load_acquire(&b->ring->head);
-    return intent - tail <= b->capacity && tail - head <= b->capacity &&
-           head % RTUDP_RECORD_ALIGN == 0 && tail % RTUDP_RECORD_ALIGN == 0;
+    for (int tries = 0; tries < 4; tries++) {
+        uint64_t head = load_acquire(&b->ring->head);
+        uint64_t tail = load_acquire(&b->ring->tail);
+        uint64_t intent = load_acquire(&b->ring->tail_intent);
+        if (head % RTUDP_RECORD_ALIGN || tail % RTUDP_RECORD_ALIGN)
+            return false;
+        if (intent - tail <= b->capacity && tail - head <= b->capacity)
+            return true;
+    }
+    return false;
 }
 
 /* Resume at the oldest intact record; RTUDP_ECORRUPT if the writer's positions are
