@@ -17,6 +17,7 @@ import pytest
 
 import rtudp
 from fake_worker import real_worker_built
+from waiting import wait_for
 
 pytestmark = pytest.mark.skipif(
     not real_worker_built(), reason="GSO/GRO are the C worker's: rtudp-worker is not built")
@@ -38,14 +39,6 @@ def _recv_all(ch: rtudp.Channel, n: int, timeout: float = 10.0) -> list[rtudp.Pa
     return got
 
 
-def _wait_counter(ch: rtudp.Channel, key: str, n: int, timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        st = ch.stats()
-        if st[key] >= n or time.monotonic() > deadline:
-            return st
-
-
 def test_a_batch_arrives_as_separate_datagrams_in_order(rtudp_pool: rtudp.Pool) -> None:
     """Channel to channel: 3000 datagrams of mixed runs (64 B, 1400 B, single odd
     sizes) sent with one send_many come out as 3000 datagrams, in order, intact;
@@ -60,15 +53,13 @@ def test_a_batch_arrives_as_separate_datagrams_in_order(rtudp_pool: rtudp.Pool) 
     got = _recv_all(rx, len(items))
     assert [p.data for p in got] == items
     assert len({p.seq for p in got}) == len(items)
-    st = _wait_counter(tx, "tx_packets", len(items))
+    wait_for(lambda: tx.stats()["tx_packets"] >= len(items))
+    st = tx.stats()
     assert st["tx_packets"] == len(items)
     assert st["tx_bytes"] == sum(sizes)
     assert st["tx_errors"] == 0
+    wait_for(lambda: tx.lateness().count >= len(items), 5)
     lat = tx.lateness()
-    deadline = time.monotonic() + 5
-    while lat.count < len(items) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        lat = tx.lateness()
     assert lat.count == len(items)     # one lateness per datagram, stamped or not
     rs = rx.stats()
     assert rs["rx_packets"] == len(items)

@@ -165,10 +165,6 @@ def test_every_size_into_the_protocol_kinds(rtudp_pool: rtudp.Pool) -> None:
     sizes = list(range(lib.RTUDP_MAX_PAYLOAD + 1))
     rng.shuffle(sizes)
 
-    def settled(ch: rtudp.Channel, n: int) -> bool:
-        st = ch.stats()
-        return st["rx_packets"] + st["rx_kernel_drops"] + st["rx_errors"] >= n
-
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
         for i, n in enumerate(sizes):
@@ -176,9 +172,10 @@ def test_every_size_into_the_protocol_kinds(rtudp_pool: rtudp.Pool) -> None:
             s.sendto(noise[off:off + n], rtp.local)
             s.sendto(noise[off:off + n], nf.local)
             if i % 64 == 63:  # pace: never outrun the worker
-                assert wait_for(lambda: settled(rtp, i + 1) and settled(nf, i + 1), 10), \
-                    (i, n, rtp.stats(), nf.stats())
-        assert wait_for(lambda: settled(rtp, len(sizes)) and settled(nf, len(sizes)), 20)
+                assert wait_for(lambda: _rx_settled(rtp._seg, i + 1)
+                                and _rx_settled(nf._seg, i + 1), 10), (i, n)
+        assert wait_for(lambda: _rx_settled(rtp._seg, len(sizes))
+                        and _rx_settled(nf._seg, len(sizes)), 20)
     r, f = rtp.stats(), nf.stats()
     print(f"\nevery size: rtp {r['rx_packets']} rx, {r['rtp_rx_invalid']} invalid, "
           f"{r['rtp_rx_frames']} frames; netflux {f['rx_packets']} rx, {f['nf_short_pkts']} "

@@ -104,29 +104,33 @@ static void hand_on_segments(struct rtudp_rx *rx, struct rtudp_chan *ch, uint32_
     }
 }
 
-/* hand pkts[0..n) to the kind, splitting coalesced receives, in order */
+/* hand pkts[0..n) to the kind in order: each datagram kept to the channel's cap
+ * (a GRO receive was taken whole, into a bigger buffer), coalesced ones split */
 static void hand_on(struct rtudp_rx *rx, struct rtudp_rx_chan *c, struct rtudp_rx_pkt *pkts,
                     int n)
 {
     struct rtudp_chan *ch = chan_of(c);
-    /* the socket's running total of drops, as the kernel counts it: for every kind */
-    for (int i = n - 1; i >= 0; i--)
-        if (pkts[i].flags & RTUDP_RX_DROPS) {
-            store_relaxed(&c->block->rx_kernel_drops, (uint64_t)pkts[i].drops);
-            break;
-        }
-    if (!ch->proto->rx_batch)
-        return;
     int from = 0;
     for (int i = 0; i < n; i++) {
-        if (!pkts[i].gso_size)
+        struct rtudp_rx_pkt *p = &pkts[i];
+        /* the socket's running total of drops, as the kernel counts it: every kind */
+        if (p->flags & RTUDP_RX_DROPS)
+            store_relaxed(&c->block->rx_kernel_drops, (uint64_t)p->drops);
+        if (!p->gso_size) {
+            if (p->len > c->cap) {
+                p->len = c->cap;
+                p->flags |= RTUDP_RX_TRUNC;
+            }
+            continue;
+        }
+        if (!ch->proto->rx_batch)
             continue;
         if (i > from)
             ch->proto->rx_batch(ch, pkts + from, i - from);
-        hand_on_segments(rx, ch, c->cap, &pkts[i]);
+        hand_on_segments(rx, ch, c->cap, p);
         from = i + 1;
     }
-    if (n > from)
+    if (n > from && ch->proto->rx_batch)
         ch->proto->rx_batch(ch, pkts + from, n - from);
 }
 
@@ -150,13 +154,6 @@ static void drain(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
             c->pending = 0; /* new data brings a new edge */
             return;
         }
-        if (r > 0 && c->gro)
-            for (int i = 0; i < r; i++)
-                if (pkts[i].wire_len > c->cap && !pkts[i].gso_size) {
-                    /* one datagram beyond the channel's size: kept as cap bytes */
-                    pkts[i].len = c->cap;
-                    pkts[i].flags |= RTUDP_RX_TRUNC;
-                }
         if (r > 0)
             hand_on(rx, c, pkts, r);
         if (r < RX_BATCH) {

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -179,7 +180,7 @@ static void departed(struct rtudp_chan *c, const struct rtudp_tx_pkt *p, int64_t
                      uint64_t packets)
 {
     if (c->caps.sw_tx)
-        rtudp_txstamps_sent_n(&c->stamps, c->block, p->tskey, asked_ns, p->sent_ns, packets);
+        rtudp_txstamps_sent(&c->stamps, c->block, p->tskey, asked_ns, p->sent_ns, packets);
     else
         rtudp_txstamps_record(c->block, asked_ns, p->sent_ns, 0, packets);
 }
@@ -201,27 +202,34 @@ static void journal_begin(struct rtudp_chan *c, const struct rtudp_timer *due,
 }
 
 /*
- * How many of the due timers idx[0..n) can leave as one GSO send: same length (not
- * 0), same deadline (one TX stamp then times them all), within the kernel's limits.
- * Immediate sends taken in one pass share their deadline (the time they were
- * taken), so a send_many batch goes as a few GSO sends.
+ * GSO runs: due timers that can leave as one GSO send have the same length (not 0)
+ * and the same deadline (one TX stamp then times them all), within the kernel's
+ * limits.  Immediate sends taken in one pass share their deadline (the time they
+ * were taken), so a send_many batch goes as a few GSO sends.
  */
+static bool joins_run(const struct rtudp_timer *first, const struct rtudp_timer *t,
+                      uint64_t bytes_before)
+{
+    return t->len == first->len && t->asked_ns == first->asked_ns &&
+           bytes_before + t->len <= RTUDP_NET_GSO_BYTES;
+}
+
+/* how many of idx[0..n) form the GSO run starting at idx[0] (1: none) */
 static uint32_t gso_run(const struct rtudp_timer *due, const uint32_t *idx, uint32_t n)
 {
     const struct rtudp_timer *t0 = &due[idx[0]];
     if (t0->len == 0)
-        return 0;
+        return 1;
     uint32_t k = 1;
-    uint64_t bytes = t0->len;
-    while (k < n && k < RTUDP_NET_GSO_MAX) {
-        const struct rtudp_timer *t = &due[idx[k]];
-        if (t->len != t0->len || t->asked_ns != t0->asked_ns ||
-            bytes + t->len > RTUDP_NET_GSO_BYTES)
-            break;
-        bytes += t->len;
+    while (k < n && k < RTUDP_NET_GSO_MAX && joins_run(t0, &due[idx[k]], (uint64_t)k * t0->len))
         k++;
-    }
     return k;
+}
+
+/* whether a GSO run of two or more starts at idx[0] */
+static bool gso_starts(const struct rtudp_timer *due, const uint32_t *idx, uint32_t n)
+{
+    return n >= 2 && due[idx[0]].len != 0 && joins_run(&due[idx[0]], &due[idx[1]], due[idx[0]].len);
 }
 
 struct tally {
@@ -238,9 +246,9 @@ static void finish(struct rtudp_chan *c, const struct rtudp_timer *t)
 /* One GSO send of idx[0..k).  1: sent; 0: the socket is full (nothing went);
  * -1: the kernel refused to segment (nothing went: send them one by one). */
 static int send_gso(struct rtudp_chan *c, struct rtudp_timer *due, const uint32_t *idx,
-                    struct rtudp_tx_pkt *pkts, uint32_t k, struct tally *y)
+                    struct rtudp_tx_pkt *pkts, uint32_t k, const struct sockaddr *dst,
+                    struct tally *y)
 {
-    const struct sockaddr *dst = c->dst_len ? (const struct sockaddr *)&c->dst : NULL;
     journal_begin(c, due, idx, k, 1);
     int r = rtudp_net_send_gso(c->fd, pkts, k, dst, c->dst_len);
     int e = errno;
@@ -270,9 +278,9 @@ static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtud
     int full = 0;
     uint32_t off = 0;
     while (off < n && !full) {
-        uint32_t run = c->gso_ok ? gso_run(due, idx + off, n - off) : 0;
-        if (run >= 2) {
-            int g = send_gso(c, due, idx + off, pkts + off, run, &y);
+        if (c->gso_ok && gso_starts(due, idx + off, n - off)) {
+            uint32_t run = gso_run(due, idx + off, n - off);
+            int g = send_gso(c, due, idx + off, pkts + off, run, dst, &y);
             if (g > 0) {
                 off += run;
                 continue;
@@ -287,7 +295,7 @@ static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtud
         }
         /* one by one (sendmmsg) up to where the next GSO run starts */
         uint32_t end = off + 1;
-        while (end < n && !(c->gso_ok && gso_run(due, idx + end, n - end) >= 2))
+        while (end < n && !(c->gso_ok && gso_starts(due, idx + end, n - end)))
             end++;
         journal_begin(c, due, idx + off, end - off, 0);
         int r = rtudp_net_send_batch(c->fd, pkts + off, end - off, dst, c->dst_len);

@@ -78,13 +78,7 @@ void rtudp_txstamps_flush(struct rtudp_txstamps *s, struct rtudp_channel_block *
 }
 
 void rtudp_txstamps_sent(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
-                         int64_t send_at_ns, int64_t sent_ns)
-{
-    rtudp_txstamps_sent_n(s, b, key, send_at_ns, sent_ns, 1);
-}
-
-void rtudp_txstamps_sent_n(struct rtudp_txstamps *s, struct rtudp_channel_block *b,
-                           uint32_t key, int64_t send_at_ns, int64_t sent_ns, uint64_t packets)
+                         int64_t send_at_ns, int64_t sent_ns, uint64_t packets)
 {
     if (!s->capacity) {
         rtudp_txstamps_record(b, send_at_ns, sent_ns, 0, packets);

@@ -40,14 +40,12 @@ struct rtudp_txstamps {
 /* capacity rounded up to a power of two; RTUDP_EINVAL / RTUDP_ESYS */
 int rtudp_txstamps_init(struct rtudp_txstamps *s, uint32_t capacity, int64_t wait_ns);
 void rtudp_txstamps_free(struct rtudp_txstamps *s);
-/* a packet went with key `key`.  Keys out of sequence (a reset socket) or a full
- * array resolve the older entries with their send times first. */
+/* `packets` datagrams (1, or a GSO send's) with the same deadline went under key
+ * `key`; their lateness is recorded once per datagram.  Keys out of sequence (a
+ * reset socket) or a full array resolve the older entries with their send times
+ * first. */
 void rtudp_txstamps_sent(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
-                         int64_t send_at_ns, int64_t sent_ns);
-/* as _sent, for `packets` datagrams with the same deadline that went under one key
- * (a GSO send): their lateness is recorded `packets` times */
-void rtudp_txstamps_sent_n(struct rtudp_txstamps *s, struct rtudp_channel_block *b,
-                           uint32_t key, int64_t send_at_ns, int64_t sent_ns, uint64_t packets);
+                         int64_t send_at_ns, int64_t sent_ns, uint64_t packets);
 /* the kernel stamped `key` at mono_ns (CLOCK_MONOTONIC) */
 void rtudp_txstamps_stamp(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
                           int64_t mono_ns);
