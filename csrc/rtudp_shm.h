@@ -25,7 +25,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 5                     /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal */
+#define RTUDP_LAYOUT_VERSION 6                     /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -249,7 +249,9 @@ struct rtudp_worker_slot {
     int64_t spin_margin_ns;                        /* current adaptive spin margin */
     uint32_t channels;                             /* channels it serves */
     uint32_t idle_poll;                            /* 1: holding the CPU idle-latency request */
-    uint8_t pad3[16];
+    uint64_t spin_other_ns;                        /* of spin_ns, spun at SCHED_OTHER past the RT cap */
+    uint32_t demotions;                            /* drops to SCHED_OTHER to spin past the cap */
+    uint32_t demote_preempted;                     /* ... that another task cut short */
 };
 
 /* One channel in the pool's table (128 bytes). */

@@ -209,6 +209,8 @@ class ControlSegment:
                 "restarts": int(w.restarts), "started_ns": int(w.started_ns),
                 "heartbeat_ns": int(w.heartbeat_ns), "loops": int(w.loops),
                 "sleeps": int(w.sleeps), "spin_ns": int(w.spin_ns),
+                "spin_other_ns": int(w.spin_other_ns), "demotions": int(w.demotions),
+                "demote_preempted": int(w.demote_preempted),
                 "spin_margin_ns": int(w.spin_margin_ns), "channels": int(w.channels),
                 "idle_poll": bool(w.idle_poll),
             })

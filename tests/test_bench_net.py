@@ -64,8 +64,12 @@ def test_timing(timing: tuple[dict, int]) -> None:
     _workers(report)
     w = report["worker"]
     assert positive(w["spin_margin_us"]) and w["spin_s"] >= 0 and w["sleeps"] >= 0
+    assert w["spin_budget"] == 1.0  # the targeted case gives the worker its CPU
+    assert 0 <= w["spin_other_s"] <= w["spin_s"] and w["demote_preempted"] <= w["demotions"]
+    assert report["send"]["ours_default"]["worker"]["spin_budget"] == 0.1
+    assert report["cases"] == ["ours", "ours_default", "py_sleep", "py_busy", "c_floor"]
     for table in ("send", "arrival"):
-        for key in ("ours", "py_sleep", "py_busy"):
+        for key in report["cases"]:
             e = report[table][key]
             assert e is not None, f"{table}.{key} missing"
             assert e["count"] == report["packets"], f"{table}.{key}: {e['count']} values"

@@ -258,8 +258,10 @@ def test_bad_pool_arguments():
         rtudp.Pool("a.b")
     with pytest.raises(ValueError, match="rt_priority=200"):
         rtudp.Pool("x", rt_priority=200)
-    with pytest.raises(ValueError, match="spin_budget=0.95"):
-        rtudp.Pool("x", spin_budget=0.95)
+    with pytest.raises(ValueError, match=r"spin_budget=1.5 is out of range 0..1 "):
+        rtudp.Pool("x", spin_budget=1.5)
+    with pytest.raises(ValueError, match=r"spin_budget=-0.1 "):
+        rtudp.Pool("x", spin_budget=-0.1)
     with pytest.raises(TypeError, match="spin_budget must be a number.*'lots'"):
         rtudp.Pool("x", spin_budget="lots")
     with pytest.raises(TypeError, match="'0'"):

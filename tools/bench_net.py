@@ -261,12 +261,14 @@ def add_common_arguments(parser: argparse.ArgumentParser, quick_help: str) -> No
                         help="print one JSON object with every figure instead of the table")
 
 
-def add_spin_budget_argument(parser: argparse.ArgumentParser) -> None:
+def add_spin_budget_argument(parser: argparse.ArgumentParser,
+                             default: float = DEFAULT_SPIN_BUDGET) -> None:
     """``--spin-budget``: the bench pool's spin budget (as ``rtudp pool start``'s)."""
-    parser.add_argument("--spin-budget", type=parse_spin_budget, default=DEFAULT_SPIN_BUDGET,
+    why = "as a pool's default" if default == DEFAULT_SPIN_BUDGET else "a CPU given over"
+    parser.add_argument("--spin-budget", type=parse_spin_budget, default=default,
                         metavar="SHARE",
                         help=f"share of a CPU the worker may busy-wait before deadlines "
-                             f"(default {DEFAULT_SPIN_BUDGET}, as a pool's default)")
+                             f"(default {default:g}, {why})")
 
 
 def header(name: str, quick: bool, quiet: bool, extra: str = "") -> float | None:

@@ -5,14 +5,22 @@ Every case sends 64-byte datagrams at 50 kpps (one every 20 µs) for 10 s (--qui
 deadline ``start + i * 20 µs``.  Cases, one after the other in the same run:
 
 1. rtudp: an embedded :class:`rtudp.Pool` (workers pinned, SCHED_FIFO when
-   permitted), one send-only channel; this process submits ``send(data, at_ns)``
-   in chunks, keeping about 20 ms of deadlines queued (far less than the channel's
-   ring holds).  Lateness = the worker's figure from ``Channel.stats()``: departure
-   (the kernel's TX timestamp when it gives one) - deadline.
-2. plain Python in its own process: ``time.sleep`` until each deadline, then
+   permitted) with spin budget 1 (``--spin-budget``): the worker may busy-wait
+   before every deadline, the price of microseconds at 50 kpps on a machine whose
+   wake-ups from sleep are tens of µs late.  One send-only channel; this process
+   submits ``send(data, at_ns)`` in chunks, keeping about 20 ms of deadlines queued
+   (far less than the channel's ring holds).  Lateness = the worker's figure from
+   ``Channel.stats()``: departure (the kernel's TX timestamp when it gives one) -
+   deadline.  The targets are about this case.
+2. the same on a pool with the default spin budget (0.1 of a CPU), for the price of
+   precision (left out when ``--spin-budget`` is the default).
+3. plain Python in its own process: ``time.sleep`` until each deadline, then
    ``sendto``; lateness = clock read right after ``sendto`` - deadline.
-3. the same with a busy-wait (spinning on ``time.monotonic_ns()``) instead of the sleep:
+4. the same with a busy-wait (spinning on ``time.monotonic_ns()``) instead of the sleep:
    the best plain Python can do, at the price of a whole CPU.
+5. the machine's floor: a C loop in its own process spinning on the clock to each
+   deadline, then ``send``; nothing any sender does can be steadier on this machine
+   (what is left is interrupts and the host taking the CPU).
 
 A second table puts every case on the same yardstick: the receiving socket's kernel
 RX timestamp (SO_TIMESTAMPNS) - deadline ("arrival lateness"), which also proves the
@@ -23,6 +31,7 @@ rtudp p99 <= 10 µs, p99.9 <= 50 µs, reported PASS/MISS, never asserted.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import socket
 import struct
@@ -58,16 +67,22 @@ _HEAD = struct.Struct("<qq")                # payload: index, deadline (ns)
 
 TARGET_P99_US = 10.0
 TARGET_P999_US = 50.0
+BENCH_SPIN_BUDGET = 1.0                     # the targeted case's pool (--spin-budget)
 
 CASES = {
     "ours": ("rtudp channel",
              f"send(data, at_ns), ~{AHEAD_NS // 1_000_000} ms queued ahead; departure = "
              "kernel TX stamp"),
+    "ours_default": ("rtudp, default budget",
+                     f"the same, pool spin budget {DEFAULT_SPIN_BUDGET:g} (the default)"),
     "py_sleep": ("python sleep+sendto",
                  "own process: time.sleep to the deadline, sendto; clock after sendto"),
     "py_busy": ("python busy-wait+sendto",
                 "own process: spin on monotonic_ns, sendto; clock after sendto (1 CPU)"),
+    "c_floor": ("C busy-wait+send (floor)",
+                "own process: C spin on the clock, send; clock after send (1 CPU)"),
 }
+PEERS = ("py_sleep", "py_busy", "c_floor")
 
 
 # --------------------------------------------------------------------------
@@ -172,7 +187,7 @@ def run_ours(n: int, quiet: bool, spin_budget: float) -> tuple[dict, dict, dict]
                 policies = worker_policies(pool)
                 before = pool.workers()[ch.worker]
                 meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()])
-                full_events = _submit(ch, n, rx)
+                full_events = _submit_without_gc(ch, n, rx)
                 last_deadline_s = LEAD_NS / 1e9 + n * GAP_NS / 1e9
                 end = time.monotonic() + 2.0 + last_deadline_s
                 while ch.stats()["tx_packets"] < n and time.monotonic() < end:
@@ -201,8 +216,24 @@ def run_ours(n: int, quiet: bool, spin_budget: float) -> tuple[dict, dict, dict]
                         "spin_margin_us": after["spin_margin_ns"] / 1e3,
                         "spin_s": spun / 1e9, "spin_share": spun / 1e9 / seconds,
                         "sleeps": after["sleeps"] - before["sleeps"],
+                        "spin_other_s": (after["spin_other_ns"] - before["spin_other_ns"]) / 1e9,
+                        "demotions": after["demotions"] - before["demotions"],
+                        "demote_preempted": (after["demote_preempted"]
+                                             - before["demote_preempted"]),
                         "loops": after["loops"] - before["loops"]}}
     return send, arrival, facts
+
+
+def _submit_without_gc(ch: Any, n: int, rx: Receiver) -> int:
+    """:func:`_submit` with the garbage collector paused, as a Python program that keeps
+    deadlines tens of ms ahead must run: one full collection here took 36 ms, longer
+    than the queue ahead, and the worker then got packets already due."""
+    gc.collect()
+    gc.disable()
+    try:
+        return _submit(ch, n, rx)
+    finally:
+        gc.enable()
 
 
 def _submit(ch: Any, n: int, rx: Receiver) -> int:
@@ -264,17 +295,40 @@ def py_scheduler(addr: tuple[str, int], n: int, busy: bool,
         sock.close()
 
 
+def c_scheduler(addr: tuple[str, int], n: int, ready: Callable[[Any], None]) -> dict:
+    """Send packet i at start + i * GAP_NS from C (rtudp_bench_spin_send): spin, send;
+    lateness = clock right after send - deadline."""
+    from rtudp.shmring._native import ffi, lib
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.connect(addr)
+        late = ffi.new("int64_t[]", n)
+        ready(None)
+        rc = lib.rtudp_bench_spin_send(sock.fileno(), n, MSG_SIZE,
+                                       time.monotonic_ns() + LEAD_NS, GAP_NS, late)
+        if rc < 0:
+            raise OSError(-rc, f"rtudp_bench_spin_send: {os.strerror(-rc)}")
+        return {"hist": Histogram.from_values(list(late)).to_bytes(), "sent": n,
+                "policy": sched_policy_name()}
+    finally:
+        sock.close()
+
+
 def sched_policy_name() -> str:
     """This process's scheduling policy."""
     return SCHED_NAMES.get(os.sched_getscheduler(0), "?")
 
 
-def run_peer(n: int, busy: bool) -> tuple[dict, dict]:
+def run_peer(n: int, kind: str) -> tuple[dict, dict]:
+    """A peer case: ``kind`` "sleep" or "busy" (Python), "c" (the C floor)."""
     rx = Receiver()
     try:
         meter = OthersMeter()
-        child = Child(f"bench-timing-{'busy' if busy else 'sleep'}", py_scheduler,
-                      rx.addr, n, busy)
+        if kind == "c":
+            child = Child("bench-timing-c", c_scheduler, rx.addr, n)
+        else:
+            child = Child(f"bench-timing-{kind}", py_scheduler, rx.addr, n, kind == "busy")
         try:
             child.ready()
             result = child.result(idle=rx.drain)
@@ -296,7 +350,7 @@ def run_peer(n: int, busy: bool) -> tuple[dict, dict]:
 # Report
 # --------------------------------------------------------------------------
 
-def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET) -> dict:
+def benchmark(quick: bool, quiet: bool, spin_budget: float = BENCH_SPIN_BUDGET) -> dict:
     seconds = QUICK_S if quick else FULL_S
     n = int(seconds * RATE_PPS)
     busy = header("timing", quick, quiet, f", {RATE_PPS // 1000} kpps for {seconds:g} s a case")
@@ -306,9 +360,13 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET
     facts: dict = {"policies": [], "pool_warnings": [], "worker": None}
     runs: list[tuple[str, Callable[[], tuple]]] = [
         ("ours", lambda: run_ours(n, quiet, spin_budget)),
-        ("py_sleep", lambda: run_peer(n, busy=False)),
-        ("py_busy", lambda: run_peer(n, busy=True)),
+        ("ours_default", lambda: run_ours(n, quiet, DEFAULT_SPIN_BUDGET)),
+        ("py_sleep", lambda: run_peer(n, "sleep")),
+        ("py_busy", lambda: run_peer(n, "busy")),
+        ("c_floor", lambda: run_peer(n, "c")),
     ]
+    if spin_budget == DEFAULT_SPIN_BUDGET:
+        runs = [r for r in runs if r[0] != "ours_default"]
     for key, fn in runs:
         try:
             out = fn()
@@ -319,7 +377,10 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET
         send[key], arrival[key] = out[0], out[1]
         if key == "ours":
             facts = out[2]
+        elif key == "ours_default":
+            send[key]["worker"] = out[2]["worker"]
         say(f"  ... {CASES[key][0]}: p99 {fmt_us(send[key]['p99_us'], 0)} µs", quiet)
+    ran = [key for key, _ in runs]
     ours = send["ours"] or {}
     ours_arrival = arrival["ours"] or {}
     ratios = {}
@@ -328,10 +389,10 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET
         ratios[table_name] = {
             key: {p: ratio((table[key] or {}).get(f"{p}_us"), base.get(f"{p}_us"))
                   for p in ("p50", "p99", "p999", "max")}
-            for key in CASES if key != "ours"}
+            for key in ran if key != "ours"}
     return {"quick": quick, "rate_pps": RATE_PPS, "seconds": seconds, "packets": n,
             "msg_size": MSG_SIZE, "ahead_ms": AHEAD_NS / 1e6, "cpu_busy_before": busy,
-            **facts, "send": send, "arrival": arrival, "ratios": ratios, "failed": failed,
+            "cases": ran, **facts, "send": send, "arrival": arrival, "ratios": ratios, "failed": failed,
             "targets": {"ours_p99_us": target(ours.get("p99_us"), TARGET_P99_US, False),
                         "ours_p999_us": target(ours.get("p999_us"), TARGET_P999_US, False),
                         "ours_arrival_p99_us": target(ours_arrival.get("p99_us"),
@@ -340,11 +401,12 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET
                                                        TARGET_P999_US, False)}}
 
 
-def _table(title: str, table: dict, failed: dict, how: bool) -> None:
+def _table(title: str, cases: list[str], table: dict, failed: dict, how: bool) -> None:
     print(f"\n{title}")
     print(f"  {'name':<24} {'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} "
           f"{'rx':>8} {'others':>7}" + ("   how" if how else ""))
-    for key, (name, text) in CASES.items():
+    for key in cases:
+        name, text = CASES[key]
         e = table.get(key)
         if not e:
             print(f"  {name:<24} {failed.get(key, 'failed')}")
@@ -358,30 +420,37 @@ def print_report(r: dict) -> None:
     print(f"\nworkers: {policy_line(r['policies']) or '-'}")
     for w in r["pool_warnings"]:
         print(f"  warning: {w}")
-    w = r["worker"]
-    if w:
-        print(f"  the channel's worker (CPU {w['cpu']}): spin margin {w['spin_margin_us']:.1f} µs "
-              f"at the end; spun {w['spin_s']:.3f} s in {r['seconds']:g} s "
-              f"({w['spin_share']:.1%} of a CPU; budget {w['spin_budget']:.0%}), "
-              f"{w['sleeps']} sleeps, {w['loops']} loops")
-    peers = [e for e in (r["send"].get("py_sleep"), r["send"].get("py_busy")) if e]
+    for key, w in (("ours", r["worker"]), ("ours_default", (r["send"].get("ours_default")
+                                                             or {}).get("worker"))):
+        if not w:
+            continue
+        print(f"  {CASES[key][0]}: the channel's worker (CPU {w['cpu']}) spun "
+              f"{w['spin_s']:.3f} s in {r['seconds']:g} s ({w['spin_share']:.1%} of a CPU; "
+              f"budget {w['spin_budget']:.0%}), {w['sleeps']} sleeps, {w['loops']} loops, "
+              f"spin margin {w['spin_margin_us']:.1f} µs at the end")
+        if w["demotions"]:
+            print(f"    past the RT cap it spun {w['spin_other_s']:.3f} s at SCHED_OTHER in "
+                  f"{w['demotions']} drops ({w['demote_preempted']} cut short by another task)")
+    peers = [e for e in (r["send"].get(k) for k in PEERS) if e]
     if peers:
-        print(f"  python schedulers: {peers[0]['policy']}, not pinned")
+        print(f"  python and C schedulers: {peers[0]['policy']}, not pinned")
     _table(f"send lateness (µs), {r['packets']} x {r['msg_size']}-byte datagrams at "
            f"{r['rate_pps'] // 1000} kpps to a UDP socket on {LOOPBACK}; rx = packets received",
-           r["send"], r["failed"], True)
-    ours = r["send"].get("ours")
-    if ours:
-        print(f"  rtudp: {ours['kernel_stamped']} of {ours['sent']} departures from kernel TX "
-              f"stamps, {ours['immediate']} already due when the worker took them from the "
-              f"ring, {ours['back_pressure_events']} ring-full events")
-        if ours["immediate"]:
-            print("  (every packet was queued ~20 ms before its deadline: one 'already due' "
-                  "means the worker\n  read its ring late; the arrival table below checks "
-                  "these figures independently)")
+           r["cases"], r["send"], r["failed"], True)
+    for key in ("ours", "ours_default"):
+        e = r["send"].get(key)
+        if not e:
+            continue
+        print(f"  {CASES[key][0]}: {e['kernel_stamped']} of {e['sent']} departures from kernel "
+              f"TX stamps, {e['immediate']} already due when the worker took them from the "
+              f"ring, {e['back_pressure_events']} ring-full events")
+    if any((r["send"].get(k) or {}).get("immediate") for k in ("ours", "ours_default")):
+        print("  (every packet was queued ~20 ms before its deadline: one 'already due' "
+              "means the worker\n  read its ring late, or this process stalled for longer; "
+              "the arrival table below checks\n  these figures independently)")
     _table("arrival lateness (µs): receiving socket's kernel RX stamp - deadline, every case",
-           r["arrival"], r["failed"], False)
-    print("\nratios, python / rtudp (> 1: rtudp is closer to the deadline)")
+           r["cases"], r["arrival"], r["failed"], False)
+    print("\nratios, other case / rtudp (> 1: rtudp is closer to the deadline)")
     for table in ("send", "arrival"):
         for key, rs in r["ratios"][table].items():
             print(f"  {table:<8} {CASES[key][0]:<24} " + "  ".join(
@@ -402,7 +471,7 @@ def print_report(r: dict) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench timing``."""
     add_common_arguments(parser, f"{QUICK_S:g} s a case instead of {FULL_S:g} s")
-    add_spin_budget_argument(parser)
+    add_spin_budget_argument(parser, BENCH_SPIN_BUDGET)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -574,7 +574,7 @@ def add_parser(sub: Any) -> None:
                    help="SCHED_FIFO priority of the workers (default 50; 0 = SCHED_OTHER)")
     s.add_argument("--spin-budget", type=parse_spin_budget, default=0.1, metavar="SHARE",
                    help="share of a CPU each worker may busy-wait before deadlines (default "
-                        "0.1; up to 0.9: more is more precise at high packet rates and costs "
+                        "0.1; up to 1: more is more precise at high packet rates and costs "
                         "that CPU)")
     s.add_argument("--no-idle-poll", dest="idle_poll", action="store_false",
                    help="let idle CPUs sleep deeply while channels are open (by default the "

@@ -44,7 +44,7 @@ log = logging.getLogger("rtudp.workers")
 HEARTBEAT_S = 0.1
 #: the share of a CPU a worker may spin before deadlines (rtudp-worker --spin-budget)
 DEFAULT_SPIN_BUDGET = 0.1
-MAX_SPIN_BUDGET = 0.9
+MAX_SPIN_BUDGET = 1.0
 START_TIMEOUT_S = 5.0
 REPLY_TIMEOUT_S = 5.0
 STOP_GRACE_S = 2.0
@@ -101,9 +101,12 @@ class Pool:
     ``name`` None -> ``$RTUDP_POOL`` or ``"default"``; ``cpus`` None -> every CPU
     this process may run on; ``rt_priority`` the SCHED_FIFO priority (0 = SCHED_OTHER);
     ``group`` a group name or gid that may use the segments (mode 0660, else 0600).
-    ``spin_budget`` the share of a CPU (0 .. 0.9) each worker may busy-wait in the
+    ``spin_budget`` the share of a CPU (0 .. 1) each worker may busy-wait in the
     last microseconds before a deadline: more buys precision at high packet rates
-    (a wake-up from sleep is late by tens of µs on a VM) at the price of that CPU.
+    (a wake-up from sleep is late by tens of µs on a VM) at the price of that CPU;
+    1 spins before every deadline.  A SCHED_FIFO worker spins at SCHED_FIFO up to
+    85 % of its CPU (the kernel's RT throttle stops real-time threads at 95 %) and
+    the rest of its budget at SCHED_OTHER, nice -20.
     ``idle_poll``: while a worker serves channels it asks the kernel to keep idle CPUs
     polling rather than sleeping (PM QoS CPU latency 0, as cyclictest does), so
     wake-ups take about a microsecond instead of tens; it costs the idle CPUs' time
@@ -140,9 +143,8 @@ class Pool:
         if isinstance(spin_budget, bool) or not isinstance(spin_budget, (int, float)):
             raise TypeError(f"spin_budget must be a number (share of a CPU), got {spin_budget!r}")
         if not 0 <= spin_budget <= MAX_SPIN_BUDGET:
-            raise ValueError(f"spin_budget={spin_budget!r} is out of range 0..{MAX_SPIN_BUDGET} "
-                             f"(a share of one CPU; SCHED_FIFO spinning near 0.95 hits the "
-                             f"kernel's RT throttle)")
+            raise ValueError(f"spin_budget={spin_budget!r} is out of range 0..{MAX_SPIN_BUDGET:g} "
+                             f"(a share of one CPU)")
         self.spin_budget = float(spin_budget)
         if not isinstance(idle_poll, bool):
             raise TypeError(f"idle_poll must be a bool, got {idle_poll!r}")

@@ -186,6 +186,9 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
     store_relaxed(&me->heartbeat_ns, now);
     store_relaxed(&me->spin_margin_ns, w->spin.margin_ns);
     store_relaxed(&me->spin_ns, w->spin.total_ns);
+    store_relaxed(&me->spin_other_ns, w->spin_other_ns);
+    store_relaxed(&me->demotions, (uint32_t)w->demotions);
+    store_relaxed(&me->demote_preempted, (uint32_t)w->demote_preempted);
     int64_t hb = load_relaxed(&w->ctl->pool.heartbeat_ns);
     if (now - hb > RTUDP_W_POOL_STALE_NS) {
         fprintf(stderr, "rtudp-worker %u: the supervisor's heartbeat is %.1f s old; exiting\n",

@@ -1,7 +1,8 @@
 /*
  * sched.c - process-wide setup done before any thread exists, so every thread
  * inherits it: die with the supervisor, lock memory, pin to a CPU, SCHED_FIFO;
- * and the CPU idle-latency request, held while the worker serves channels.
+ * the CPU idle-latency request, held while the worker serves channels; and the TX
+ * thread's drop to SCHED_OTHER to spin past the RT throttle.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
@@ -11,9 +12,12 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define QOS_DEVICE "/dev/cpu_dma_latency"
@@ -133,4 +137,102 @@ void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
         w->qos_fd = -1;
     }
     store_relaxed(&w->me->idle_poll, (uint32_t)(w->qos_fd >= 0));
+}
+
+/*
+ * Spinning past the RT throttle.  A SCHED_FIFO thread that holds its CPU for more
+ * than sched_rt_runtime_us of a period is stopped for the rest of it (tens of ms),
+ * so the TX thread spins at SCHED_FIFO only up to the CPU cap (spin.h).  When the
+ * pool's spin budget allows more than that, the thread drops to SCHED_OTHER at nice
+ * -20 for the rest of the window and spins there: the throttle does not count that
+ * time, and ordinary tasks on the CPU still get their fair share, so nothing starves.
+ * It goes back to SCHED_FIFO when the next window starts.  If another task does take
+ * the CPU meanwhile (it shares the worker's CPU: pinned there, or more busy tasks than
+ * CPUs), a slice of it costs up to milliseconds, far worse than sleeping at SCHED_FIFO: the
+ * thread then returns to SCHED_FIFO at once and does not drop again for a while
+ * (txloop.c).  sched_setattr sets policy
+ * and nice in one call and applies to the calling thread only (the RX thread stays
+ * SCHED_FIFO).
+ */
+struct rtudp_sched_attr { /* the kernel's struct sched_attr, SCHED_ATTR_SIZE_VER0 */
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+};
+
+/* times another task took this thread's CPU (the host's preemptions do not count) */
+static long involuntary_switches(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nivcsw : -1;
+}
+
+static int set_attr(int policy, int nice, int prio)
+{
+    struct rtudp_sched_attr a;
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.sched_policy = (uint32_t)policy;
+    a.sched_nice = nice;
+    a.sched_priority = (uint32_t)prio;
+    return (int)syscall(SYS_sched_setattr, 0, &a, 0u);
+}
+
+void rtudp_w_rt_probe(struct rtudp_worker *w)
+{
+    struct sched_param sp = {0};
+    int policy = sched_getscheduler(0);
+    w->rt_policy = 0;
+    w->demoted = 0;
+    if ((policy != SCHED_FIFO && policy != SCHED_RR) || sched_getparam(0, &sp) != 0)
+        return;
+    /* coming back needs the same right as getting there (CAP_SYS_NICE or an
+     * RLIMIT_RTPRIO): setting what we have proves it */
+    if (set_attr(policy, 0, sp.sched_priority) != 0)
+        return;
+    w->rt_policy = policy;
+    w->rt_priority = sp.sched_priority;
+}
+
+int rtudp_w_rt_demote(struct rtudp_worker *w)
+{
+    if (!w->rt_policy)
+        return -1;
+    if (w->demoted)
+        return 0;
+    /* nice -20 needs CAP_SYS_NICE or an RLIMIT_NICE; nice 0 still spins, just with less
+     * weight against other tasks */
+    if (set_attr(SCHED_OTHER, -20, 0) != 0 && set_attr(SCHED_OTHER, 0, 0) != 0)
+        return -1;
+    w->demoted = 1;
+    w->demotions++;
+    w->demoted_csw = involuntary_switches();
+    w->demoted_gap = 0;
+    return 0;
+}
+
+int rtudp_w_rt_preempted(const struct rtudp_worker *w)
+{
+    /* both: per-CPU kernel threads the SCHED_FIFO spin held off run for microseconds
+     * once the thread drops, and the host's hiccups stop it without a switch */
+    return w->demoted && w->demoted_gap > RTUDP_W_DEMOTE_LOST_NS &&
+           involuntary_switches() != w->demoted_csw;
+}
+
+void rtudp_w_rt_restore(struct rtudp_worker *w)
+{
+    if (!w->demoted)
+        return;
+    if (set_attr(w->rt_policy, 0, w->rt_priority) != 0) {
+        /* the right went away (an rlimit lowered from outside): stay SCHED_OTHER, and
+         * stop demoting, since the cap no longer applies to an ordinary thread */
+        fprintf(stderr, "rtudp-worker %u: warning: cannot return to real-time priority %d: "
+                        "%s; the TX thread stays SCHED_OTHER\n", w->id, w->rt_priority,
+                strerror(errno));
+        w->rt_policy = 0;
+    }
+    w->demoted = 0;
 }

@@ -65,7 +65,7 @@ void rtudp_spin_wake(struct rtudp_spin *s, int64_t late_ns)
     }
 }
 
-int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now, int64_t cpu_now)
+int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now, int64_t cpu_now, int capped)
 {
     if (now - s->window_start >= s->window_ns || now < s->window_start || s->window_cpu < 0) {
         s->window_start = now;
@@ -73,6 +73,8 @@ int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now, int64_t cpu_now)
         s->window_cpu = cpu_now;
     }
     int64_t room = s->budget_ns - s->window_spent;
+    if (!capped)
+        return room > 0 ? room : 0;
     /* an estimate may put cpu_now a little below the window's start: count that as 0 */
     int64_t cpu_used = cpu_now > s->window_cpu ? cpu_now - s->window_cpu : 0;
     int64_t cpu_room = s->window_ns / 1000 * RTUDP_SPIN_CPU_CAP_PERMILLE - cpu_used;

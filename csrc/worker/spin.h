@@ -10,8 +10,10 @@
  * machine it starves everything else.  Once the budget is spent the thread sleeps
  * to the deadline itself until the next window.  The RT throttle counts all the
  * worker's CPU time, sends and the loopback delivery they carry included, not only
- * the spinning: so spinning also stops while the worker's CPU time in the window
- * passes RTUDP_SPIN_CPU_CAP_PERMILLE of it, whatever budget is left.
+ * the spinning: so a SCHED_FIFO worker stops spinning at SCHED_FIFO once its CPU
+ * time in the window passes RTUDP_SPIN_CPU_CAP_PERMILLE of it, whatever budget is
+ * left; the TX thread may spin the rest of its budget as SCHED_OTHER, which the
+ * throttle does not count (sched.c, rtudp_w_rt_demote).
  *
  * Pure bookkeeping (no clock reads, no shared memory): the caller passes times in.
  */
@@ -24,11 +26,11 @@
 #define RTUDP_SPIN_UPDATE_EVERY 8   /* recompute after this many new samples */
 #define RTUDP_SPIN_PERCENTILE 95    /* of the samples: the margin covers this share */
 #define RTUDP_SPIN_SLACK_NS 2000    /* added to the percentile: the spin loop's own step */
-/* the spin budget, in thousandths of a CPU: 10 % unless the pool says otherwise, and
- * never 95 % or more (the kernel's RT throttle, sched_rt_runtime_us, would stop the
- * thread for tens of ms) */
+/* the spin budget, in thousandths of a CPU: 10 % unless the pool says otherwise; up
+ * to all of it (1000: spin before every deadline), since what the RT throttle would
+ * not allow is spun at SCHED_OTHER */
 #define RTUDP_SPIN_BUDGET_DEFAULT_PERMILLE 100
-#define RTUDP_SPIN_BUDGET_MAX_PERMILLE 900
+#define RTUDP_SPIN_BUDGET_MAX_PERMILLE 1000
 /* the budget is per window this long: short, so a spent budget costs precision for a
  * few ms, not for the rest of a second */
 #define RTUDP_SPIN_WINDOW_NS 20000000LL
@@ -58,9 +60,9 @@ void rtudp_spin_init(struct rtudp_spin *s, int64_t start_ns, int64_t min_ns, int
 /* a timed park ended late_ns after the time it asked for (< 0 counts as 0) */
 void rtudp_spin_wake(struct rtudp_spin *s, int64_t late_ns);
 /* spin nanoseconds still allowed in the current window (starts a new one if due):
- * the budget left, and no more than the CPU cap leaves; cpu_now is the worker's
- * CPU time (CLOCK_PROCESS_CPUTIME_ID) */
-int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now, int64_t cpu_now);
+ * the budget left, and when `capped` (a SCHED_FIFO spin) no more than the CPU cap
+ * leaves; cpu_now is the worker's CPU time (CLOCK_PROCESS_CPUTIME_ID) */
+int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now, int64_t cpu_now, int capped);
 /* ns were spent spinning */
 void rtudp_spin_used(struct rtudp_spin *s, int64_t ns);
 

@@ -29,6 +29,8 @@
 #define CPU_READ_EVERY_NS 1000000LL /* process CPU time: a fresh read at most this often */
 #define SPIN_MIN_NS 5000LL
 #define SPIN_MAX_NS 200000LL
+#define DEMOTE_BACKOFF_MIN_NS 100000000LL   /* see may_spin */
+#define DEMOTE_BACKOFF_MAX_NS 5000000000LL
 
 
 
@@ -39,6 +41,7 @@ int rtudp_tx_init(struct rtudp_worker *w)
     int64_t budget = RTUDP_SPIN_WINDOW_NS / 1000 * w->spin_budget_permille;
     rtudp_spin_init(&w->spin, SPIN_START_NS, SPIN_MIN_NS, SPIN_MAX_NS, budget,
                     RTUDP_SPIN_WINDOW_NS, now);
+    rtudp_w_rt_probe(w);
     return rtudp_timerq_init(&w->tq, TQ_MIN);
 }
 
@@ -432,18 +435,58 @@ static int64_t process_cpu_ns(struct rtudp_worker *w, int64_t now)
     return w->cpu_at_read;
 }
 
-/* spin to `until` (a deadline within the margin); stops early if a record comes */
+/* spin to `until` (a deadline within the margin); stops early if a record comes.
+ * No PAUSE in the loop: on a VM a run of PAUSEs is what the CPU's pause-loop exiting
+ * takes for a waiting spinlock, an exit to the host that may run something else
+ * meanwhile; the clock read paces the loop instead. */
 static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until)
 {
     int64_t start = now;
     while (now < until) {
-        for (int i = 0; i < 32; i++)
-            cpu_relax();
         if (any_readable(w))
             break;
+        int64_t prev = now;
         now = rtudp_now_ns();
+        if (now - prev > w->demoted_gap && w->demoted)
+            w->demoted_gap = now - prev;
     }
     rtudp_spin_used(&w->spin, now - start);
+    if (w->demoted && now > start)
+        w->spin_other_ns += (uint64_t)(now - start);
+}
+
+/*
+ * May the thread spin the `margin` before a deadline?  At SCHED_FIFO within the budget
+ * and the CPU cap; past the cap, what budget is left is spun at SCHED_OTHER (sched.c),
+ * until the next window brings the thread back to SCHED_FIFO.
+ */
+static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin)
+{
+    if (rtudp_w_rt_preempted(w)) {
+        /* the CPU is shared: back to SCHED_FIFO, and no drop for a while (longer each
+         * time, so a task that stays costs one slice every DEMOTE_BACKOFF_MAX_NS) */
+        rtudp_w_rt_restore(w);
+        w->demote_preempted++;
+        w->demote_backoff_ns = w->demote_backoff_ns ? w->demote_backoff_ns * 2
+                                                    : DEMOTE_BACKOFF_MIN_NS;
+        if (w->demote_backoff_ns > DEMOTE_BACKOFF_MAX_NS)
+            w->demote_backoff_ns = DEMOTE_BACKOFF_MAX_NS;
+        w->no_demote_until = now + w->demote_backoff_ns;
+    }
+    int capped = w->rt_policy && !w->demoted;
+    int64_t room = rtudp_spin_room(&w->spin, now, process_cpu_ns(w, now), capped);
+    if (w->demoted && w->spin.window_start != w->demoted_window) {
+        rtudp_w_rt_restore(w); /* a new window: the cap has room again */
+        room = rtudp_spin_room(&w->spin, now, process_cpu_ns(w, now), w->rt_policy != 0);
+    }
+    if (room >= margin)
+        return 1;
+    if (!w->rt_policy || w->demoted || now < w->no_demote_until)
+        return 0; /* the budget is spent, or the CPU was shared lately */
+    if (rtudp_spin_room(&w->spin, now, 0, 0) < margin || rtudp_w_rt_demote(w) != 0)
+        return 0;
+    w->demoted_window = w->spin.window_start;
+    return 1;
 }
 
 void rtudp_tx_run(struct rtudp_worker *w)
@@ -490,9 +533,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
         if (target <= now)
             continue;
         int64_t margin = w->spin.margin_ns;
-        int64_t room = rtudp_spin_room(&w->spin, now, process_cpu_ns(w, now));
         /* spin only if the whole spin fits the budget; else sleep to the deadline */
-        int spin_ok = room >= margin;
+        int spin_ok = may_spin(w, now, margin);
         if (!spin_ok && target - now <= margin)
             w->spin.over_budget++;
         int64_t park_until = spin_ok ? target - margin : target;
@@ -502,6 +544,9 @@ void rtudp_tx_run(struct rtudp_worker *w)
             timer_wake = 0;
         }
         if (park_until > now) {
+            /* a park into the next window ends at SCHED_FIFO, so the wake-up preempts */
+            if (w->demoted && park_until - w->spin.window_start >= w->spin.window_ns)
+                rtudp_w_rt_restore(w);
             bump(&me->sleeps, 1);
             /* producers need not wake us for packets due at or after `target`: we
              * wake before it and drain the rings first (see notify_consumer) */

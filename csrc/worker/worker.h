@@ -119,6 +119,17 @@ struct rtudp_worker {
     int qos_fd;                     /* /dev/cpu_dma_latency while held, else -1 */
     int64_t cpu_read_at;            /* when the process CPU time was last read (0 = never) */
     int64_t cpu_at_read;            /* what it was then */
+    int rt_policy;                  /* TX thread's SCHED_FIFO/RR to return to; 0 = none */
+    int rt_priority;
+    int demoted;                    /* spinning at SCHED_OTHER past the RT cap (sched.c) */
+    int64_t demoted_window;         /* the spin window it was demoted in */
+    uint64_t demotions;
+    uint64_t demote_preempted;
+    long demoted_csw;               /* involuntary context switches when demoted */
+    int64_t demoted_gap;            /* longest step of a spin since (it lost the CPU) */
+    int64_t no_demote_until;        /* after a preemption while demoted: not before this */
+    int64_t demote_backoff_ns;      /* how long the next preemption stops demotions */
+    uint64_t spin_other_ns;         /* spun while demoted (workers[].spin_other_ns) */
     int64_t backoff_until;          /* EAGAIN: no sends before this */
     int64_t next_tick;              /* heartbeat and liveness checks */
     int exiting;
@@ -132,6 +143,14 @@ int rtudp_w_pin_cpu(long cpu);
 int rtudp_w_set_priority(long prio);
 /* hold (want 1) or drop (0) the CPU idle-latency request, if --idle-poll allows */
 void rtudp_w_idle_poll(struct rtudp_worker *w, int want);
+/* the TX thread's real-time policy, if it can leave it and come back (else none) */
+void rtudp_w_rt_probe(struct rtudp_worker *w);
+/* TX thread to SCHED_OTHER, nice -20 (0 = done or already); back to its RT policy */
+int rtudp_w_rt_demote(struct rtudp_worker *w);
+/* demoted, and another task has taken the CPU for longer than this since */
+#define RTUDP_W_DEMOTE_LOST_NS 100000LL
+int rtudp_w_rt_preempted(const struct rtudp_worker *w);
+void rtudp_w_rt_restore(struct rtudp_worker *w);
 
 /* channels.c: open / close the channel a command names; msg gets a reason.  open
  * takes fd over: on failure it is closed too. */

@@ -179,9 +179,11 @@ static const struct field worker_slot_fields[] = {
     FIELD(rtudp_worker_slot, sleeps),
     FIELD(rtudp_worker_slot, spin_ns),
     FIELD(rtudp_worker_slot, spin_margin_ns),
+    FIELD(rtudp_worker_slot, spin_other_ns),
     FIELD(rtudp_worker_slot, channels),
     FIELD(rtudp_worker_slot, idle_poll),
-    FIELD(rtudp_worker_slot, pad3),
+    FIELD(rtudp_worker_slot, demotions),
+    FIELD(rtudp_worker_slot, demote_preempted),
 };
 
 static const struct field channel_slot_fields[] = {

@@ -58,33 +58,36 @@ static void test_spin_budget_per_window(void)
     struct rtudp_spin s;
     int64_t t = 1000 * NS_PER_MS;
     rtudp_spin_init(&s, 20 * US, 5 * US, 200 * US, 100 * NS_PER_MS, 1000 * NS_PER_MS, t);
-    CHECK_EQ(rtudp_spin_room(&s, t, 0), 100 * NS_PER_MS);
+    CHECK_EQ(rtudp_spin_room(&s, t, 0, 1), 100 * NS_PER_MS);
     rtudp_spin_used(&s, 60 * NS_PER_MS);
-    CHECK_EQ(rtudp_spin_room(&s, t + 10, 0), 40 * NS_PER_MS);
+    CHECK_EQ(rtudp_spin_room(&s, t + 10, 0, 1), 40 * NS_PER_MS);
     rtudp_spin_used(&s, 60 * NS_PER_MS);
-    CHECK_EQ(rtudp_spin_room(&s, t + 20, 0), 0);
+    CHECK_EQ(rtudp_spin_room(&s, t + 20, 0, 1), 0);
     rtudp_spin_used(&s, -5); /* ignored */
     CHECK_EQ(s.total_ns, 120 * NS_PER_MS);
     /* a new window restores the budget; the total keeps counting */
-    CHECK_EQ(rtudp_spin_room(&s, t + 1000 * NS_PER_MS, 0), 100 * NS_PER_MS);
+    CHECK_EQ(rtudp_spin_room(&s, t + 1000 * NS_PER_MS, 0, 1), 100 * NS_PER_MS);
     CHECK_EQ(s.total_ns, 120 * NS_PER_MS);
     /* time going backwards (cannot happen with CLOCK_MONOTONIC) starts a window too */
     rtudp_spin_used(&s, 100 * NS_PER_MS);
-    CHECK_EQ(rtudp_spin_room(&s, t, 0), 100 * NS_PER_MS);
+    CHECK_EQ(rtudp_spin_room(&s, t, 0, 1), 100 * NS_PER_MS);
 }
 
-/* the RT throttle counts all CPU time: spinning stops near the cap whatever budget is
- * left, and a new window lifts it */
+/* the RT throttle counts all CPU time: spinning at SCHED_FIFO stops near the cap
+ * whatever budget is left, and a new window lifts it */
 static void test_spin_stops_at_the_cpu_cap(void)
 {
     struct rtudp_spin s;
     const int64_t win = 20 * NS_PER_MS, cap = win / 1000 * RTUDP_SPIN_CPU_CAP_PERMILLE;
     int64_t t = 5000 * NS_PER_MS, cpu = 777 * NS_PER_MS;
     rtudp_spin_init(&s, 20 * US, 5 * US, 200 * US, win, win, t); /* budget: all of it */
-    CHECK_EQ(rtudp_spin_room(&s, t + 1, cpu), cap);              /* a new window begins */
-    CHECK_EQ(rtudp_spin_room(&s, t + 2, cpu + cap - 3 * US), 3 * US);
-    CHECK_EQ(rtudp_spin_room(&s, t + 3, cpu + cap + 1), 0);       /* sends used it up */
-    CHECK_EQ(rtudp_spin_room(&s, t + 1 + win, cpu + cap + 1), cap);
+    CHECK_EQ(rtudp_spin_room(&s, t + 1, cpu, 1), cap);              /* a new window begins */
+    CHECK_EQ(rtudp_spin_room(&s, t + 2, cpu + cap - 3 * US, 1), 3 * US);
+    CHECK_EQ(rtudp_spin_room(&s, t + 3, cpu + cap + 1, 1), 0);       /* sends used it up */
+    /* a SCHED_OTHER spin is not throttled: only the budget bounds it */
+    rtudp_spin_used(&s, 5 * NS_PER_MS);
+    CHECK_EQ(rtudp_spin_room(&s, t + 4, cpu + cap + 1, 0), win - 5 * NS_PER_MS);
+    CHECK_EQ(rtudp_spin_room(&s, t + 1 + win, cpu + cap + 1, 1), cap);
 }
 
 /* ------------------------------------------------------------------ txstamps */

@@ -1,0 +1,52 @@
+/*
+ * timing_bench.c - the best any program can do on this machine at a fixed packet
+ * rate: spin on the clock to each deadline, then send(2).  No sleeping, no queue, no
+ * timestamps: what is left of its lateness is the machine's (interrupts, the host
+ * taking the CPU), and `rtudp bench timing` prints it next to the worker's figures.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* clock_gettime, send */
+#endif
+#include "timing_bench.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void put_le64(uint8_t *p, int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(u >> (8 * i));
+}
+
+int64_t rtudp_bench_spin_send(int fd, uint64_t n, uint32_t size, int64_t start_ns,
+                              int64_t gap_ns, int64_t *late_ns)
+{
+    uint8_t buf[65507];
+    if (fd < 0 || size < 16 || size > sizeof buf || gap_ns < 0 || !late_ns ||
+        n > (uint64_t)INT64_MAX / (uint64_t)(gap_ns ? gap_ns : 1))
+        return -EINVAL;
+    memset(buf, 0, size);
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t deadline = start_ns + (int64_t)i * gap_ns;
+        put_le64(buf, (int64_t)i);
+        put_le64(buf + 8, deadline);
+        while (now_ns() < deadline)
+            ;
+        /* a signal: send it again, its lateness shows the delay */
+        while (send(fd, buf, size, 0) < 0)
+            if (errno != EINTR)
+                return -errno;
+        late_ns[i] = now_ns() - deadline;
+    }
+    return (int64_t)n;
+}

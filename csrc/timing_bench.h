@@ -1,0 +1,19 @@
+/* timing_bench.h - the machine's floor for `rtudp bench timing`: a C busy-wait sender. */
+#ifndef RTUDP_TIMING_BENCH_H
+#define RTUDP_TIMING_BENCH_H
+
+#include <stdint.h>
+
+/* BEGIN CDEF */
+/*
+ * Sends n datagrams of `size` bytes (16..65507) on the connected UDP socket fd, the
+ * i-th when CLOCK_MONOTONIC reaches start_ns + i * gap_ns, spinning until then; the
+ * payload starts with (int64 i, int64 deadline), little-endian.  late_ns[i] = clock
+ * read right after the send - deadline.  Returns n, or -errno of the first failed
+ * send (late_ns filled up to it), or -EINVAL for bad arguments.
+ */
+int64_t rtudp_bench_spin_send(int fd, uint64_t n, uint32_t size, int64_t start_ns,
+                              int64_t gap_ns, int64_t *late_ns);
+/* END CDEF */
+
+#endif
