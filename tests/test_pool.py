@@ -7,6 +7,7 @@ traffic through the real worker.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -403,3 +404,35 @@ def test_first_channel_starts_an_embedded_pool_that_leaves_nothing(pool_name):
 def test_embedded_pool_refuses_a_pool_run_elsewhere(pool, pool_name):
     with pytest.raises(rtudp.PoolRunningError, match="PoolClient"):
         rtudp.embedded_pool(pool_name)
+
+
+def test_watcher_never_spins_when_its_fds_break():
+    """The watching thread may run SCHED_FIFO above the workers: if select() fails
+    (an fd closed under it by a racing teardown) it must pause, not retry at once."""
+    pool = rtudp.Pool(f"watch{os.getpid()}", cpus=[max(os.sched_getaffinity(0))], rt_priority=0)
+    pool.start()
+    try:
+        watcher = next(t for t in pool._threads if "-supervisor-" in t.name)
+
+        def cpu_s() -> float:
+            t = next(t for t in psutil.Process().threads() if t.id == watcher.native_id)
+            return t.user_time + t.system_time
+
+        # a number no fd has (the top of the fd table, which the test's own files
+        # will not reach): watching it fails with EBADF
+        broken = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 1
+        with pytest.raises(OSError):
+            os.fstat(broken)
+        real, pool._wake_r = pool._wake_r, broken
+        try:
+            pool._wake()
+            before = cpu_s()
+            time.sleep(1.0)
+            used = cpu_s() - before
+        finally:
+            pool._wake_r = real
+        # a tight retry loop would use the whole second
+        assert used <= 0.2, f"the watcher used {used:.2f} s of CPU in 1 s"
+        assert watcher.is_alive()
+    finally:
+        pool.stop()

@@ -13,6 +13,7 @@ watches them through pidfds, restarting a dead one at once.
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
 import os
 import select
@@ -42,6 +43,7 @@ from .sockets import BoundSocket, bind_socket
 log = logging.getLogger("rtudp.workers")
 
 HEARTBEAT_S = 0.1
+WATCH_ERROR_PAUSE_S = 0.05          # after a failed select: never a tight loop
 #: the share of a CPU a worker may spin before deadlines (rtudp-worker --spin-budget)
 DEFAULT_SPIN_BUDGET = 0.1
 MAX_SPIN_BUDGET = 1.0
@@ -396,12 +398,23 @@ class Pool:
         timeout = 0.02 if polling else HEARTBEAT_S
         if retry:
             timeout = max(0.0, min(timeout, min(retry) - time.monotonic()))
+        # poll, not select: a pool with many channels holds fds past select's 1024
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
         try:
-            select.select(fds, [], [], timeout)
+            events = poller.poll(timeout * 1000)
+            if any(ev & select.POLLNVAL for _, ev in events):
+                raise OSError(errno.EBADF, "an fd was closed while being watched")
             os.read(self._wake_r, 512)
         except (BlockingIOError, InterruptedError):
             pass
-        except OSError:
+        except OSError as exc:
+            # an fd closed under us (a teardown racing this thread): this thread may
+            # run SCHED_FIFO above the workers, so it must never retry in a tight loop;
+            # a spinning SCHED_FIFO thread starves its CPU into the RT throttle
+            log.debug("pool %r: watching: %s", self.name, exc)
+            self._stopping.wait(WATCH_ERROR_PAUSE_S)
             return
         if self._stopping.is_set():
             return
