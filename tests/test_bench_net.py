@@ -90,6 +90,10 @@ def test_latency(latency: tuple[dict, int]) -> None:
     assert report["failed"] == {}
     _workers(report)
     have_sockperf = shutil.which("sockperf") is not None
+    # where the round trip goes: four legs on one clock, together about the round trip
+    legs = report["legs"]
+    assert len(legs) == 4 and all(positive(leg["p50_us"]) for leg in legs)
+    assert sum(leg["p50_us"] for leg in legs) < 3 * report["results"]["ours"]["p90_us"]
     for key in ("ours", "ours_py_echo", "python", "sockperf"):
         e = report["results"][key]
         if key == "sockperf" and not have_sockperf:

@@ -43,6 +43,7 @@ RECV_TIMEOUT_S = 2.0               # a lost datagram fails the case instead of h
 TARGET_VS_SOCKPERF = 2.5
 SOCKPERF_MISSING = "sockperf: not installed (apt-get install sockperf)"
 _SEQ = struct.Struct("<q")
+_LEGS = struct.Struct("<qq")        # the channel echo's kernel RX stamp and recv() return
 STOP = _SEQ.pack(-1) + bytes(MSG_SIZE - _SEQ.size)
 
 CASES = {
@@ -93,12 +94,15 @@ def channel_echo(pool: str, name: str, ready: Callable[[Any], None]) -> dict:
     ch = rtudp.attach(name, pool=pool)
     try:
         ready(None)
-        recv, send, n = ch.recv, ch.send, 0
+        recv, send, now, pack, n = ch.recv, ch.send, time.monotonic_ns, _LEGS.pack_into, 0
         while True:
-            data = recv(timeout=30.0).data
-            if data == STOP:
+            pkt = recv(timeout=30.0)
+            got = now()
+            if pkt.data == STOP:
                 return {"echoed": n}
-            send(data)
+            reply = bytearray(pkt.data)
+            pack(reply, _SEQ.size, pkt.rx_ns, got)  # for the pinger's per-leg figures
+            send(bytes(reply))
             n += 1
     finally:
         ch.close()
@@ -108,8 +112,10 @@ def channel_echo(pool: str, name: str, ready: Callable[[Any], None]) -> dict:
 # Pingers (this process)
 # --------------------------------------------------------------------------
 
-def _ping_loop(exchange: Callable[[bytes], bytes], seconds: float) -> list[int]:
-    """Round trips (ns) of `exchange(payload) -> reply` for `seconds` after WARMUP."""
+def _ping_loop(exchange: Callable[[bytes], bytes], seconds: float,
+               same: Callable[[bytes, bytes], bool] = bytes.__eq__) -> list[int]:
+    """Round trips (ns) of `exchange(payload) -> reply` for `seconds` after WARMUP;
+    `same(reply, sent)` checks each reply."""
     now = time.monotonic_ns
     buf = bytearray(MSG_SIZE)
     rtts: list[int] = []
@@ -124,7 +130,7 @@ def _ping_loop(exchange: Callable[[bytes], bytes], seconds: float) -> list[int]:
         t0 = now()
         reply = exchange(msg)
         t1 = now()
-        if reply != msg:
+        if not same(reply, msg):
             raise RuntimeError(f"round trip {i}: got back {reply[:8]!r}..., not what was sent")
         if i >= WARMUP:
             add(t1 - t0)
@@ -132,6 +138,22 @@ def _ping_loop(exchange: Callable[[bytes], bytes], seconds: float) -> list[int]:
                 break
         i += 1
     return rtts
+
+
+LEGS = (("send here -> kernel RX stamp there", "ring, worker wake-up, send, loopback"),
+        ("stamp there -> echo's recv() returns", "worker RX wake-up, read, publish, reader "
+                                                 "wake-up"),
+        ("echo's recv() -> kernel RX stamp here", "the same as the first, the other way"),
+        ("stamp here -> recv() returns here", "the same as the second, the other way"))
+
+
+def _legs(legs: list[tuple[int, ...]]) -> list[dict]:
+    """p50 / p90 (µs) of each leg of the round trip, one clock (CLOCK_MONOTONIC)."""
+    out = []
+    for k, (name, how) in enumerate(LEGS):
+        p = percentiles_us([leg[k] for leg in legs])
+        out.append({"leg": name, "how": how, "p50_us": p["p50"], "p90_us": p["p90"]})
+    return out
 
 
 def _entry(rtts: list[int], others: float | None, **extra: Any) -> dict:
@@ -177,20 +199,32 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool) -> tuple[dict, dict
                 child = Child("bench-latency-channel-echo", channel_echo, pool.name, "pong")
                 child.ready()
             placement = {ch.name: pool.workers()[ch.worker]["cpu"] for ch in chans}
-            send, recv = ping.send, ping.recv
+            send, recv, now = ping.send, ping.recv, time.monotonic_ns
+            legs: list[tuple[int, ...]] = []
 
             def exchange(msg: bytes) -> bytes:
+                sent = now()
                 send(msg)
-                return recv(timeout=RECV_TIMEOUT_S).data
+                pkt = recv(timeout=RECV_TIMEOUT_S)
+                if not python_echo:
+                    far_rx, far_got = _LEGS.unpack_from(pkt.data, _SEQ.size)
+                    legs.append((far_rx - sent, far_got - far_rx, pkt.rx_ns - far_got,
+                                 now() - pkt.rx_ns))
+                return pkt.data
+
+            def same(reply: bytes, msg: bytes) -> bool:  # the echo stamps bytes 8..24
+                return python_echo and reply == msg or (
+                    len(reply) == len(msg) and reply[:_SEQ.size] == msg[:_SEQ.size]
+                    and reply[_SEQ.size + _LEGS.size:] == msg[_SEQ.size + _LEGS.size:])
 
             meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()] +
                                 ([child.proc.pid] if child else []))
-            rtts = _ping_loop(exchange, seconds)
+            rtts = _ping_loop(exchange, seconds, same)
             others = meter.others()
             send(STOP)
             child.result(timeout=10.0)
             facts = {"policies": worker_policies(pool), "pool_warnings": pool_warnings,
-                     "channel_cpus": placement}
+                     "channel_cpus": placement, "legs": _legs(legs[WARMUP:])}
         finally:
             for ch in chans:
                 ch.close()
@@ -326,7 +360,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
     results: dict[str, dict | None] = dict.fromkeys(CASES)
     failed: dict[str, str] = {}
     skipped: dict[str, str] = {}
-    facts: dict = {"policies": [], "pool_warnings": [], "channel_cpus": {}}
+    facts: dict = {"policies": [], "pool_warnings": [], "channel_cpus": {}, "legs": []}
     runs: list[tuple[str, Callable[[], Any]]] = [
         ("ours", lambda: run_ours(seconds, False, quiet)),
         ("ours_py_echo", lambda: run_ours(seconds, True, quiet)),
@@ -377,6 +411,12 @@ def print_report(r: dict) -> None:
               f"{fmt_ratio(e['p50_vs_python']):>7} {fmt_ratio(e['p50_vs_sockperf']):>7} "
               f"{others_col(e)}   {how}")
     print("  vs py / vs sp: p50 divided by plain Python's / sockperf's p50 (< 1: faster)")
+    if r["legs"]:
+        print("\nrtudp both ends, where a round trip goes (µs; the echo stamps its reply; "
+              "one clock)")
+        for leg in r["legs"]:
+            print(f"  {leg['leg']:<40} p50 {fmt_us(leg['p50_us'])}  p90 {fmt_us(leg['p90_us'])}"
+                  f"   {leg['how']}")
     others_footer([*r["results"].values()])
     print("\ntargets")
     t = r["targets"]["ours_p50_vs_sockperf"]
