@@ -14,7 +14,8 @@ CSRC = pathlib.Path(__file__).resolve().parent
 HEADERS = ("rtudp_shm.h", "ring.h", "segment.h", "ring_bench.h", "timing_bench.h", "hist.h",
            "readers.h", "rtp/rtp_bench.h", "proto/rtp_area.h", "proto/netflux_shm.h")
 SOURCES = ("ring.c", "segment.c", "ring_bench.c", "timing_bench.c", "hist.c", "readers.c",
-           "rtp/rtp_bench.c", "rtp/jbuf.c", "rtp/header.c", "proto/rtp_area.c", "proto/netflux_image.c")
+           "rtp/rtp_bench.c", "rtp/jbuf.c", "rtp/header.c", "proto/rtp_area.c",
+           "proto/netflux_image.c")
 CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra"]
 
 _CDEF = re.compile(r"/\* BEGIN CDEF \*/(.*?)/\* END CDEF \*/", re.S)

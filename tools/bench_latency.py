@@ -140,6 +140,13 @@ def _ping_loop(exchange: Callable[[bytes], bytes], seconds: float,
     return rtts
 
 
+def _same_but_stamps(reply: bytes, sent: bytes) -> bool:
+    """The channel echo's reply is what was sent but for its stamps (bytes 8..24)."""
+    stamps = slice(_SEQ.size, _SEQ.size + _LEGS.size)
+    return len(reply) == len(sent) and reply[:stamps.start] == sent[:stamps.start] \
+        and reply[stamps.stop:] == sent[stamps.stop:]
+
+
 LEGS = (("send here -> kernel RX stamp there", "ring, worker wake-up, send, loopback"),
         ("stamp there -> echo's recv() returns", "worker RX wake-up, read, publish, reader "
                                                  "wake-up"),
@@ -212,13 +219,10 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool) -> tuple[dict, dict
                                  now() - pkt.rx_ns))
                 return pkt.data
 
-            def same(reply: bytes, msg: bytes) -> bool:  # the echo stamps bytes 8..24
-                return python_echo and reply == msg or (
-                    len(reply) == len(msg) and reply[:_SEQ.size] == msg[:_SEQ.size]
-                    and reply[_SEQ.size + _LEGS.size:] == msg[_SEQ.size + _LEGS.size:])
 
             meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()] +
                                 ([child.proc.pid] if child else []))
+            same = bytes.__eq__ if python_echo else _same_but_stamps
             rtts = _ping_loop(exchange, seconds, same)
             others = meter.others()
             send(STOP)

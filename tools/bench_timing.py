@@ -392,7 +392,8 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = BENCH_SPIN_BUDGET) 
             for key in ran if key != "ours"}
     return {"quick": quick, "rate_pps": RATE_PPS, "seconds": seconds, "packets": n,
             "msg_size": MSG_SIZE, "ahead_ms": AHEAD_NS / 1e6, "cpu_busy_before": busy,
-            "cases": ran, **facts, "send": send, "arrival": arrival, "ratios": ratios, "failed": failed,
+            "cases": ran, **facts, "send": send, "arrival": arrival, "ratios": ratios,
+            "failed": failed,
             "targets": {"ours_p99_us": target(ours.get("p99_us"), TARGET_P99_US, False),
                         "ours_p999_us": target(ours.get("p999_us"), TARGET_P999_US, False),
                         "ours_arrival_p99_us": target(ours_arrival.get("p99_us"),

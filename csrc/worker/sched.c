@@ -146,14 +146,22 @@ void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
  * pool's spin budget allows more than that, the thread drops to SCHED_OTHER at nice
  * -20 for the rest of the window and spins there: the throttle does not count that
  * time, and ordinary tasks on the CPU still get their fair share, so nothing starves.
- * It goes back to SCHED_FIFO when the next window starts.  If another task does take
- * the CPU meanwhile (it shares the worker's CPU: pinned there, or more busy tasks than
- * CPUs), a slice of it costs up to milliseconds, far worse than sleeping at SCHED_FIFO: the
- * thread then returns to SCHED_FIFO at once and does not drop again for a while
- * (txloop.c).  sched_setattr sets policy
- * and nice in one call and applies to the calling thread only (the RX thread stays
- * SCHED_FIFO).
+ * It goes back to SCHED_FIFO when the next window starts (txloop.c).
+ *
+ * If another task does take the CPU meanwhile (it shares the worker's CPU: pinned
+ * there, or more busy tasks than CPUs), a slice of it costs up to milliseconds, far
+ * worse than sleeping at SCHED_FIFO: the thread then returns to SCHED_FIFO at once
+ * and does not drop again for a backoff, doubled at each such preemption, so a task
+ * that stays costs one slice every DEMOTE_BACKOFF_MAX_NS.
+ *
+ * sched_setattr sets policy and nice in one call and applies to the calling thread
+ * only (the RX thread stays SCHED_FIFO).
  */
+#define DEMOTE_BACKOFF_MIN_NS 100000000LL
+#define DEMOTE_BACKOFF_MAX_NS 5000000000LL
+/* a spin step longer than this while demoted: the thread lost its CPU */
+#define DEMOTE_LOST_NS 100000LL
+
 struct rtudp_sched_attr { /* the kernel's struct sched_attr, SCHED_ATTR_SIZE_VER0 */
     uint32_t size;
     uint32_t sched_policy;
@@ -197,9 +205,9 @@ void rtudp_w_rt_probe(struct rtudp_worker *w)
     w->rt_priority = sp.sched_priority;
 }
 
-int rtudp_w_rt_demote(struct rtudp_worker *w)
+int rtudp_w_rt_demote(struct rtudp_worker *w, int64_t now, int64_t window)
 {
-    if (!w->rt_policy)
+    if (!w->rt_policy || now < w->no_demote_until)
         return -1;
     if (w->demoted)
         return 0;
@@ -208,18 +216,27 @@ int rtudp_w_rt_demote(struct rtudp_worker *w)
     if (set_attr(SCHED_OTHER, -20, 0) != 0 && set_attr(SCHED_OTHER, 0, 0) != 0)
         return -1;
     w->demoted = 1;
+    w->demoted_window = window;
     w->demotions++;
     w->demoted_csw = involuntary_switches();
     w->demoted_gap = 0;
     return 0;
 }
 
-int rtudp_w_rt_preempted(const struct rtudp_worker *w)
+void rtudp_w_rt_check(struct rtudp_worker *w, int64_t now)
 {
     /* both: per-CPU kernel threads the SCHED_FIFO spin held off run for microseconds
      * once the thread drops, and the host's hiccups stop it without a switch */
-    return w->demoted && w->demoted_gap > RTUDP_W_DEMOTE_LOST_NS &&
-           involuntary_switches() != w->demoted_csw;
+    if (!w->demoted || w->demoted_gap <= DEMOTE_LOST_NS ||
+        involuntary_switches() == w->demoted_csw)
+        return;
+    rtudp_w_rt_restore(w);
+    w->demote_preempted++;
+    w->demote_backoff_ns = w->demote_backoff_ns ? w->demote_backoff_ns * 2
+                                                : DEMOTE_BACKOFF_MIN_NS;
+    if (w->demote_backoff_ns > DEMOTE_BACKOFF_MAX_NS)
+        w->demote_backoff_ns = DEMOTE_BACKOFF_MAX_NS;
+    w->no_demote_until = now + w->demote_backoff_ns;
 }
 
 void rtudp_w_rt_restore(struct rtudp_worker *w)

@@ -29,8 +29,6 @@
 #define CPU_READ_EVERY_NS 1000000LL /* process CPU time: a fresh read at most this often */
 #define SPIN_MIN_NS 5000LL
 #define SPIN_MAX_NS 200000LL
-#define DEMOTE_BACKOFF_MIN_NS 100000000LL   /* see may_spin */
-#define DEMOTE_BACKOFF_MAX_NS 5000000000LL
 
 
 
@@ -447,7 +445,7 @@ static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until)
             break;
         int64_t prev = now;
         now = rtudp_now_ns();
-        if (now - prev > w->demoted_gap && w->demoted)
+        if (w->demoted && now - prev > w->demoted_gap)
             w->demoted_gap = now - prev;
     }
     rtudp_spin_used(&w->spin, now - start);
@@ -462,31 +460,18 @@ static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until)
  */
 static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin)
 {
-    if (rtudp_w_rt_preempted(w)) {
-        /* the CPU is shared: back to SCHED_FIFO, and no drop for a while (longer each
-         * time, so a task that stays costs one slice every DEMOTE_BACKOFF_MAX_NS) */
-        rtudp_w_rt_restore(w);
-        w->demote_preempted++;
-        w->demote_backoff_ns = w->demote_backoff_ns ? w->demote_backoff_ns * 2
-                                                    : DEMOTE_BACKOFF_MIN_NS;
-        if (w->demote_backoff_ns > DEMOTE_BACKOFF_MAX_NS)
-            w->demote_backoff_ns = DEMOTE_BACKOFF_MAX_NS;
-        w->no_demote_until = now + w->demote_backoff_ns;
-    }
-    int capped = w->rt_policy && !w->demoted;
-    int64_t room = rtudp_spin_room(&w->spin, now, process_cpu_ns(w, now), capped);
-    if (w->demoted && w->spin.window_start != w->demoted_window) {
+    rtudp_w_rt_check(w, now);
+    int64_t cpu = process_cpu_ns(w, now);
+    int64_t budget = rtudp_spin_room(&w->spin, now, cpu, 0); /* starts a window when due */
+    if (w->demoted && w->spin.window_start != w->demoted_window)
         rtudp_w_rt_restore(w); /* a new window: the cap has room again */
-        room = rtudp_spin_room(&w->spin, now, process_cpu_ns(w, now), w->rt_policy != 0);
-    }
-    if (room >= margin)
-        return 1;
-    if (!w->rt_policy || w->demoted || now < w->no_demote_until)
-        return 0; /* the budget is spent, or the CPU was shared lately */
-    if (rtudp_spin_room(&w->spin, now, 0, 0) < margin || rtudp_w_rt_demote(w) != 0)
+    if (budget < margin)
         return 0;
-    w->demoted_window = w->spin.window_start;
-    return 1;
+    if (!w->rt_policy || w->demoted)
+        return 1; /* nothing but the budget bounds an ordinary thread's spin */
+    if (rtudp_spin_room(&w->spin, now, cpu, 1) >= margin)
+        return 1;
+    return rtudp_w_rt_demote(w, now, w->spin.window_start) == 0;
 }
 
 void rtudp_tx_run(struct rtudp_worker *w)

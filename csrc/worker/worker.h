@@ -127,7 +127,7 @@ struct rtudp_worker {
     uint64_t demote_preempted;
     long demoted_csw;               /* involuntary context switches when demoted */
     int64_t demoted_gap;            /* longest step of a spin since (it lost the CPU) */
-    int64_t no_demote_until;        /* after a preemption while demoted: not before this */
+    int64_t no_demote_until;        /* after a preemption while demoted: no drop before */
     int64_t demote_backoff_ns;      /* how long the next preemption stops demotions */
     uint64_t spin_other_ns;         /* spun while demoted (workers[].spin_other_ns) */
     int64_t backoff_until;          /* EAGAIN: no sends before this */
@@ -145,11 +145,12 @@ int rtudp_w_set_priority(long prio);
 void rtudp_w_idle_poll(struct rtudp_worker *w, int want);
 /* the TX thread's real-time policy, if it can leave it and come back (else none) */
 void rtudp_w_rt_probe(struct rtudp_worker *w);
-/* TX thread to SCHED_OTHER, nice -20 (0 = done or already); back to its RT policy */
-int rtudp_w_rt_demote(struct rtudp_worker *w);
-/* demoted, and another task has taken the CPU for longer than this since */
-#define RTUDP_W_DEMOTE_LOST_NS 100000LL
-int rtudp_w_rt_preempted(const struct rtudp_worker *w);
+/* TX thread to SCHED_OTHER, nice -20, for spin window `window` (0 = done or already;
+ * -1 = not real-time, not permitted, or backing off); back to its RT policy */
+int rtudp_w_rt_demote(struct rtudp_worker *w, int64_t now, int64_t window);
+/* demoted and another task took the CPU since: back to the RT policy, and no drop
+ * again for a backoff */
+void rtudp_w_rt_check(struct rtudp_worker *w, int64_t now);
 void rtudp_w_rt_restore(struct rtudp_worker *w);
 
 /* channels.c: open / close the channel a command names; msg gets a reason.  open
