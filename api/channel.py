@@ -14,11 +14,12 @@ a full TX ring raises :class:`BackPressureError`.
 from __future__ import annotations
 
 import os
+from time import monotonic_ns
 from typing import Any, Callable, NamedTuple, Sequence
 
 from rtudp.shmring._native import ffi, lib
-from rtudp.shmring._ringbase import wait_for
-from rtudp.shmring.channel import ChannelSegment, parse_rx_record
+from rtudp.shmring._ringbase import FOREVER
+from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.control import HEARTBEAT_STALE_NS, ControlSegment, pid_alive
 from rtudp.shmring.errors import (BackPressureError, BadSegmentError, ChannelNotFoundError,
                                   PoolNotRunningError)
@@ -73,6 +74,10 @@ def _check_at(at_ns: object) -> int:
     return at_ns
 
 
+#: the types recv() takes as seconds without the full check (bool is neither)
+_SECONDS = (float, int)
+
+
 def _check_timeout(timeout: object) -> None:
     if timeout is None:
         return
@@ -125,6 +130,7 @@ class Channel:
             self.send = self._tx._send  # type: ignore[method-assign]
         # counted in the channel's "readers attached" (rtstat) while open
         self._reader_slot = seg.claim_reader() if self.direction != lib.RTUDP_DIR_SEND else -1
+        self._rx_open = self.direction != lib.RTUDP_DIR_SEND  # False once closed
 
     # ------------------------------------------------------------ attach
 
@@ -242,20 +248,29 @@ class Channel:
         _check_timeout(timeout)
 
     def _try_recv(self) -> Packet | None:
-        rec = self._reader._try_get_record()
-        if rec is None:
-            return None
-        data, _seq, _time_ns, _flags, lost = rec
-        meta, payload = parse_rx_record(data)
-        return Packet(payload, meta.source, meta.rx_ns, meta.hw_ns, meta.rx_seq, lost)
+        return self._reader._recv_packet(0, 0, Packet)
+
+    def _next(self, timeout: float | None) -> Packet | None:
+        """The next packet within ``timeout`` s (checked), or None: read, parse and wait
+        are one C call (csrc/pyfast.c), the GIL released while it waits."""
+        if timeout is None:
+            deadline = FOREVER
+        elif timeout == 0:
+            deadline = 0  # poll
+        else:
+            deadline = monotonic_ns() + int(timeout * 1e9)
+        return self._reader._recv_packet(deadline, self._reader.spin_ns, Packet)
 
     def recv(self, timeout: float | None = None) -> Packet:
         """The next datagram, waiting up to ``timeout`` s (None = forever, 0 = poll).
 
         TimeoutError if none arrives in time.  The wait runs in C without the GIL.
         """
-        self._check_recv(timeout)
-        pkt = wait_for(self._try_recv, self._reader._wait, timeout, self._reader.spin_ns)
+        # the full checks only when the quick ones fail: they cost more than the read
+        if not self._rx_open or (timeout is not None and (type(timeout) not in _SECONDS
+                                                          or not timeout >= 0)):
+            self._check_recv(timeout)
+        pkt = self._next(timeout)
         if pkt is None:
             raise TimeoutError(f"no datagram on channel {self.name!r} within {timeout} s")
         return pkt
@@ -265,8 +280,10 @@ class Channel:
         the first one.  [] if none arrived in time (never raises TimeoutError)."""
         if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
             raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
-        self._check_recv(timeout)
-        first = wait_for(self._try_recv, self._reader._wait, timeout, self._reader.spin_ns)
+        if not self._rx_open or (timeout is not None and (type(timeout) not in _SECONDS
+                                                          or not timeout >= 0)):
+            self._check_recv(timeout)
+        first = self._next(timeout)
         if first is None:
             return []
         out = [first]
@@ -316,6 +333,7 @@ class Channel:
         also closes it in the pool (other processes' handles then get nothing more)."""
         if self._seg.closed:
             return
+        self._rx_open = False
         self._seg.release_reader(self._reader_slot)
         if "send" in self.__dict__:  # back to the class's send(), no cycle through the ring
             del self.__dict__["send"]

@@ -113,9 +113,11 @@ def channel_echo(pool: str, name: str, ready: Callable[[Any], None]) -> dict:
 # --------------------------------------------------------------------------
 
 def _ping_loop(exchange: Callable[[bytes], bytes], seconds: float,
-               same: Callable[[bytes, bytes], bool] = bytes.__eq__) -> list[int]:
+               same: Callable[[bytes, bytes], bool] = bytes.__eq__,
+               after: Callable[[int, int], None] | None = None) -> list[int]:
     """Round trips (ns) of `exchange(payload) -> reply` for `seconds` after WARMUP;
-    `same(reply, sent)` checks each reply."""
+    `same(reply, sent)` checks each reply; `after(t0, t1)`, if given, does a case's
+    own bookkeeping for the trip from t0 to t1, outside the timed part."""
     now = time.monotonic_ns
     buf = bytearray(MSG_SIZE)
     rtts: list[int] = []
@@ -130,6 +132,8 @@ def _ping_loop(exchange: Callable[[bytes], bytes], seconds: float,
         t0 = now()
         reply = exchange(msg)
         t1 = now()
+        if after is not None:
+            after(t0, t1)
         if not same(reply, msg):
             raise RuntimeError(f"round trip {i}: got back {reply[:8]!r}..., not what was sent")
         if i >= WARMUP:
@@ -206,24 +210,26 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool) -> tuple[dict, dict
                 child = Child("bench-latency-channel-echo", channel_echo, pool.name, "pong")
                 child.ready()
             placement = {ch.name: pool.workers()[ch.worker]["cpu"] for ch in chans}
-            send, recv, now = ping.send, ping.recv, time.monotonic_ns
+            send, recv = ping.send, ping.recv
             legs: list[tuple[int, ...]] = []
+            last: list[Any] = [None]  # the reply packet, for the legs
 
             def exchange(msg: bytes) -> bytes:
-                sent = now()
                 send(msg)
-                pkt = recv(timeout=RECV_TIMEOUT_S)
-                if not python_echo:
-                    far_rx, far_got = _LEGS.unpack_from(pkt.data, _SEQ.size)
-                    legs.append((far_rx - sent, far_got - far_rx, pkt.rx_ns - far_got,
-                                 now() - pkt.rx_ns))
+                pkt = last[0] = recv(timeout=RECV_TIMEOUT_S)
                 return pkt.data
+
+            def add_legs(sent: int, got: int) -> None:
+                pkt = last[0]
+                far_rx, far_got = _LEGS.unpack_from(pkt.data, _SEQ.size)
+                legs.append((far_rx - sent, far_got - far_rx, pkt.rx_ns - far_got,
+                             got - pkt.rx_ns))
 
 
             meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()] +
                                 ([child.proc.pid] if child else []))
             same = bytes.__eq__ if python_echo else _same_but_stamps
-            rtts = _ping_loop(exchange, seconds, same)
+            rtts = _ping_loop(exchange, seconds, same, None if python_echo else add_legs)
             others = meter.others()
             send(STOP)
             child.result(timeout=10.0)

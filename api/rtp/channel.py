@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, Sequence
 
 from rtudp.channel import Channel, _check_at
 from rtudp.shmring._native import ffi, lib
+from rtudp.shmring._ringbase import wait_for
 from rtudp.shmring.channel import RX_META, fill_sockaddr, parse_rx_record
 from rtudp.shmring.errors import BadSegmentError
 from rtudp.shmring.rtp_area import RTP_AREA_COUNTERS, rtp_area_counters
@@ -193,6 +194,11 @@ class RtpChannel(Channel):
             return None
         data, _seq, _time_ns, _flags, lost = rec
         return parse_frame_record(data, lost)
+
+    def _next(self, timeout: float | None) -> Any:
+        if self.rx_mode == "raw":
+            return super()._next(timeout)
+        return wait_for(self._try_recv, self._reader._wait, timeout, self._reader.spin_ns)
 
     # ------------------------------------------------------------ observation
 
