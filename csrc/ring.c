@@ -103,6 +103,13 @@ void rtudp_bell_ring(struct rtudp_doorbell *bell)
     }
 }
 
+void rtudp_worker_post_command(struct rtudp_worker_slot *slot)
+{
+    /* release: pairs with the worker's acquire; the message is in the socket already */
+    atomic_fetch_add_explicit(SHARED(&slot->commands_posted), 1, memory_order_release);
+    rtudp_bell_ring(&slot->bell);
+}
+
 /* Wake the consumer of m for a record due at send_at_ns (0 = now): the ring's own
  * bell and the view's extra bell, under one fence (see rtudp_bell_ring).  A sleeper
  * that published a deadline no later than send_at_ns is left asleep: it drains the

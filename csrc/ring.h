@@ -70,6 +70,9 @@ int64_t rtudp_now_ns(void);     /* CLOCK_MONOTONIC */
 /* ---- doorbells ---- */
 /* wake whoever sleeps on bell (no system call when nobody does) */
 void rtudp_bell_ring(struct rtudp_doorbell *bell);
+/* a command was sent on the worker's socket: count it where the worker looks, then
+ * ring its bell (the supervisor, after each send) */
+void rtudp_worker_post_command(struct rtudp_worker_slot *slot);
 
 /* ---- MPSC ring ---- */
 uint64_t rtudp_mpsc_footprint(uint64_t capacity);

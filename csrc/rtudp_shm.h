@@ -25,7 +25,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 6                     /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions */
+#define RTUDP_LAYOUT_VERSION 7                     /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -238,7 +238,9 @@ struct rtudp_worker_slot {
     uint32_t state;                                /* RTUDP_WORKER_* */
     uint32_t restarts;
     int64_t started_ns;
-    uint8_t pad0[32];
+    uint32_t commands_posted;                      /* bumped after each command sent: the worker
+                                                      looks here, not at its socket, when woken */
+    uint8_t pad0[28];
     /* line 1: the worker's TX doorbell: it parks here; clients ring it after queueing */
     struct rtudp_doorbell bell;
     /* line 2: written by the worker */

@@ -194,8 +194,12 @@ class ControlSegment:
         return ffi.addressof(self.worker(index), "bell")
 
     def ring_worker(self, index: int) -> None:
-        """Wake worker ``index`` (a command or TX records are waiting for it)."""
+        """Wake worker ``index`` (TX records are waiting for it)."""
         lib.rtudp_bell_ring(self.bell(index))
+
+    def post_command(self, index: int) -> None:
+        """Tell worker ``index`` a command waits on its socket, and wake it."""
+        lib.rtudp_worker_post_command(self.worker(index))
 
     def workers(self) -> list[dict[str, Any]]:
         """Every worker slot as a dict (read without locks)."""

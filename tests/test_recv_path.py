@@ -5,6 +5,7 @@ parses, waits with the GIL released and lets signal handlers run while it waits.
 """
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -117,3 +118,24 @@ def test_other_threads_run_while_recv_waits(rx):
         stop.set()
         t.join()
     assert count > 1000
+
+
+def test_pin_to_worker_pins_only_the_calling_thread(rtudp_pool, rx):
+    ch, _sock = rx
+    expected = rtudp_pool.workers()[ch.worker]["cpu"]
+    assert ch.worker_cpu == expected
+    before = os.sched_getaffinity(0)
+    seen = {}
+
+    def pinned_thread():
+        seen["cpu"] = ch.pin_to_worker()
+        seen["affinity"] = os.sched_getaffinity(0)
+
+    t = threading.Thread(target=pinned_thread)
+    t.start()
+    t.join()
+    assert seen == {"cpu": expected, "affinity": {expected}}
+    assert os.sched_getaffinity(0) == before  # this thread is untouched
+    ch.close()
+    with pytest.raises(ValueError, match="closed"):
+        ch.pin_to_worker()

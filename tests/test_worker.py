@@ -104,7 +104,13 @@ class Pool:
         return self.ctl.workers[w.id]
 
     def ring(self, w: Worker) -> None:
+        """Wake the worker: TX records wait for it."""
         lib.rtudp_bell_ring(ffi.addressof(self.ctl.workers[w.id], "bell"))
+
+    def post(self, w: Worker) -> None:
+        """Tell the worker a command waits on its socket, and wake it (the supervisor's
+        way: a plain ring does not make it look at the socket)."""
+        lib.rtudp_worker_post_command(ffi.addressof(self.ctl.workers[w.id]))
 
     def command(self, w: Worker, op: int, slot: int, name: str = "",
                 fd: int | None = None) -> tuple[int, str]:
@@ -117,7 +123,7 @@ class Pool:
             w.sock.send(data)
         else:
             socket.send_fds(w.sock, [data], [fd])
-        self.ring(w)
+        self.post(w)
         w.sock.settimeout(START_TIMEOUT)
         raw_reply = w.sock.recv(REPLY_SIZE)
         assert len(raw_reply) == REPLY_SIZE, f"short reply {raw_reply!r}: {w.stderr()}"

@@ -447,7 +447,7 @@ class Pool:
         slot.cpu = w.cpu
         slot.pid = 0
         slot.policy = slot.priority = 0
-        link = WorkerLink(w.index, lambda i=w.index: ctl.ring_worker(i))
+        link = WorkerLink(w.index, lambda i=w.index: ctl.post_command(i))
         try:
             spawned = spawn(self._argv(w, link.child_fd()), link.child_fd())
         except BaseException:

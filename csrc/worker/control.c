@@ -8,7 +8,6 @@
 #define _GNU_SOURCE /* MSG_CMSG_CLOEXEC */
 #endif
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -121,14 +120,17 @@ static void handle(struct rtudp_worker *w, const struct rtudp_cmd *cmd, int fd)
 
 #define MAX_FDS 4 /* more than the one ADD carries: closed, never leaked */
 
+/* A word in shared memory, not a poll() of the socket: the TX loop asks at every
+ * wake-up, and a system call there sat between a producer's bell and its send. */
 int rtudp_w_cmd_ready(const struct rtudp_worker *w)
 {
-    struct pollfd p = {.fd = w->cmd_fd, .events = POLLIN};
-    return poll(&p, 1, 0) > 0;
+    return load_acquire(&w->me->commands_posted) != w->commands_seen;
 }
 
 void rtudp_w_poll_commands(struct rtudp_worker *w)
 {
+    /* read before draining: commands posted later bump it again and are seen next time */
+    uint32_t posted = load_acquire(&w->me->commands_posted);
     while (!w->exiting) {
         struct rtudp_cmd cmd;
         union {
@@ -141,8 +143,10 @@ void rtudp_w_poll_commands(struct rtudp_worker *w)
         memset(&cmd, 0, sizeof cmd);
         ssize_t n = recvmsg(w->cmd_fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                w->commands_seen = posted;
                 return;
+            }
             if (errno == EINTR)
                 continue;
             fprintf(stderr, "rtudp-worker %u: command socket: %s; exiting\n", w->id,

@@ -540,8 +540,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
             int64_t woke = rtudp_now_ns();
             if (rc == RTUDP_ETIMEDOUT && timer_wake)
                 rtudp_spin_wake(&w->spin, woke - park_until);
-            if (rc == RTUDP_OK)
-                rtudp_w_poll_commands(w); /* the supervisor rings after each command */
+            if (rc == RTUDP_OK && rtudp_w_cmd_ready(w))
+                rtudp_w_poll_commands(w); /* the supervisor posts and rings after each */
             continue;
         }
         if (!timer_wake)

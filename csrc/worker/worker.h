@@ -106,6 +106,7 @@ struct rtudp_worker {
     const char *pool_name;
     uint32_t id;
     int cmd_fd;
+    uint32_t commands_seen;         /* me->commands_posted when the socket was last drained */
     struct rtudp_control *ctl;
     uint64_t ctl_size;
     struct rtudp_worker_slot *me;

@@ -172,6 +172,7 @@ static const struct field worker_slot_fields[] = {
     FIELD(rtudp_worker_slot, state),
     FIELD(rtudp_worker_slot, restarts),
     FIELD(rtudp_worker_slot, started_ns),
+    FIELD(rtudp_worker_slot, commands_posted),
     FIELD(rtudp_worker_slot, pad0),
     FIELD(rtudp_worker_slot, bell),
     FIELD(rtudp_worker_slot, heartbeat_ns),
