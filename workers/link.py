@@ -93,8 +93,10 @@ class WorkerLink:
                 if left <= 0:
                     raise TimeoutError(f"worker {self.index} did not answer {what} within "
                                        f"{timeout} s")
-                ready, _, _ = select.select([self.ours], [], [], left)
-                if not ready:
+                # poll, not select: a pool with many channels has fds past FD_SETSIZE
+                poller = select.poll()
+                poller.register(self.ours, select.POLLIN)
+                if not poller.poll(max(1, int(left * 1000))):
                     continue
                 try:
                     reply = self.ours.recv(REPLY_SIZE + 1)
