@@ -91,12 +91,15 @@ def test_latency(latency: tuple[dict, int]) -> None:
     _workers(report)
     have_sockperf = shutil.which("sockperf") is not None
     # where the round trip goes: four legs on one clock, together about the round trip
-    legs = report["legs"]
-    assert len(legs) == 4 and all(positive(leg["p50_us"]) for leg in legs)
-    assert sum(leg["p50_us"] for leg in legs) < 3 * report["results"]["ours"]["p90_us"]
-    for key in ("ours", "ours_py_echo", "python", "sockperf"):
+    for legs, case in ((report["legs"], "ours"), (report["legs_pinned"], "ours_pinned")):
+        assert len(legs) == 4 and all(positive(leg["p50_us"]) for leg in legs)
+        assert sum(leg["p50_us"] for leg in legs) < 3 * report["results"][case]["p90_us"]
+    # the pinned case ran where it says: each end on its channel's worker CPU
+    assert set(report["results"]["ours_pinned"]["channel_cpus"]) == {"ping", "pong"}
+    for key in ("ours", "ours_pinned", "ours_py_echo", "python", "sockperf",
+                "sockperf_pinned"):
         e = report["results"][key]
-        if key == "sockperf" and not have_sockperf:
+        if key.startswith("sockperf") and not have_sockperf:
             assert e is None
             assert "not installed" in report["skipped"][key]
             continue
@@ -106,11 +109,12 @@ def test_latency(latency: tuple[dict, int]) -> None:
         assert e["p99_us"] >= e["p50_us"]
         if have_sockperf:
             assert positive(e["p50_vs_sockperf"])
-    t = report["targets"]["ours_p50_vs_sockperf"]
-    if have_sockperf:
-        _target(t)
-    else:
-        assert t["pass"] is None
+    for t in (report["targets"]["ours_p50_vs_sockperf"],
+              report["targets"]["ours_pinned_p50_vs_sockperf_pinned"]):
+        if have_sockperf:
+            _target(t)
+        else:
+            assert t["pass"] is None
     _no_leftovers(report, pid)
 
 

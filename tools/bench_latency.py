@@ -8,15 +8,20 @@ the first WARMUP round trips are left out.  Cases, one after the other in the sa
    channels of one embedded pool ("ping" here, "pong" attached by the echo process
    with ``rtudp.attach``); the echo process does ``recv()`` then ``send()``.  This is
    the figure the target is about.
-2. rtudp at this end only: channel "ping" here, the echo is a plain Python socket
+2. The same, pinned: each end's thread runs on its channel's worker CPU
+   (``Channel.pin_to_worker``), so the worker hands it each packet without waking
+   another CPU.
+3. rtudp at this end only: channel "ping" here, the echo is a plain Python socket
    process (blocking ``recvfrom`` / ``sendto``).
-3. plain Python sockets at both ends (blocking ``recvfrom`` / ``sendto``).
-4. ``sockperf ping-pong`` (C, client and server on loopback, its default settings,
+4. plain Python sockets at both ends (blocking ``recvfrom`` / ``sendto``).
+5. ``sockperf ping-pong`` (C, client and server on loopback, its default settings,
    ``--full-rtt``) when the ``sockperf`` binary is installed.
+6. The same, pinned like case 2: the client on the pinger's CPU, the server on the
+   echo's.
 
 Figures: p50 / p99 round trip (µs), ratios against plain Python and sockperf.  Target
 (issue 3): rtudp both ends p50 <= 2.5x sockperf's p50, reported PASS/MISS, never
-asserted.
+asserted; unpinned against unpinned, and pinned against pinned.
 """
 from __future__ import annotations
 
@@ -50,12 +55,22 @@ CASES = {
     "ours": ("rtudp both ends",
              "channel send/recv here -> worker -> lo -> worker -> channel recv/send in the "
              "echo process, and back"),
+    "ours_pinned": ("rtudp both ends, pinned",
+                    "the same, each end's thread on its channel's worker CPU "
+                    "(Channel.pin_to_worker)"),
     "ours_py_echo": ("rtudp, python echo",
                      "channel send/recv here; echo: plain socket process, blocking recvfrom"),
     "python": ("python sockets",
                "socket sendto + blocking recvfrom at both ends (two processes)"),
     "sockperf": ("sockperf ping-pong", "sockperf sr / sockperf pp -m 64 --full-rtt (C)"),
+    "sockperf_pinned": ("sockperf, pinned", "the same, pp on the pinger's CPU, sr on the "
+                                            "echo's (as 'rtudp both ends, pinned')"),
 }
+#: what each target compares: (ours, sockperf's)
+TARGET_PAIRS = {"ours_p50_vs_sockperf": ("ours", "sockperf"),
+                "ours_pinned_p50_vs_sockperf_pinned": ("ours_pinned", "sockperf_pinned")}
+TARGET_LABELS = {"ours_p50_vs_sockperf": "rtudp p50 / sockperf p50",
+                 "ours_pinned_p50_vs_sockperf_pinned": "rtudp pinned p50 / sockperf pinned p50"}
 
 
 def _rcvtimeo(sock: socket.socket, seconds: float) -> None:
@@ -87,12 +102,15 @@ def socket_echo(ready: Callable[[Any], None]) -> dict:
         sock.close()
 
 
-def channel_echo(pool: str, name: str, ready: Callable[[Any], None]) -> dict:
-    """Attach channel `name` of `pool`; recv() then send() the same bytes until STOP."""
+def channel_echo(pool: str, name: str, pin: bool, ready: Callable[[Any], None]) -> dict:
+    """Attach channel `name` of `pool`; recv() then send() the same bytes until STOP;
+    `pin`: on the channel's worker CPU."""
     import rtudp
 
     ch = rtudp.attach(name, pool=pool)
     try:
+        if pin:
+            ch.pin_to_worker()
         ready(None)
         recv, send, now, pack, n = ch.recv, ch.send, time.monotonic_ns, _LEGS.pack_into, 0
         while True:
@@ -190,8 +208,9 @@ def _channel_pair(pool: Any) -> tuple[Any, Any]:
     raise AssertionError("unreachable")
 
 
-def run_ours(seconds: float, python_echo: bool, quiet: bool) -> tuple[dict, dict]:
-    """The rtudp cases: (entry, pool facts)."""
+def run_ours(seconds: float, python_echo: bool, quiet: bool,
+             pinned: bool = False) -> tuple[dict, dict]:
+    """The rtudp cases: (entry, pool facts); `pinned`: each end on its worker's CPU."""
     with bench_pool("latency" + ("p" if python_echo else "")) as (pool, pool_warnings):
         for w in pool_warnings:
             say(f"  warning: {w}", quiet)
@@ -207,7 +226,8 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool) -> tuple[dict, dict
             else:
                 ping, pong = _channel_pair(pool)
                 chans += [ping, pong]
-                child = Child("bench-latency-channel-echo", channel_echo, pool.name, "pong")
+                child = Child("bench-latency-channel-echo", channel_echo, pool.name, "pong",
+                              pinned)
                 child.ready()
             placement = {ch.name: pool.workers()[ch.worker]["cpu"] for ch in chans}
             send, recv = ping.send, ping.recv
@@ -229,7 +249,13 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool) -> tuple[dict, dict
             meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()] +
                                 ([child.proc.pid] if child else []))
             same = bytes.__eq__ if python_echo else _same_but_stamps
-            rtts = _ping_loop(exchange, seconds, same, None if python_echo else add_legs)
+            affinity = os.sched_getaffinity(0)
+            if pinned:
+                ping.pin_to_worker()
+            try:
+                rtts = _ping_loop(exchange, seconds, same, None if python_echo else add_legs)
+            finally:
+                os.sched_setaffinity(0, affinity)
             others = meter.others()
             send(STOP)
             child.result(timeout=10.0)
@@ -291,7 +317,13 @@ def parse_sockperf(text: str) -> dict:
             "mean_us": avg and float(avg.group(1)), "min_us": mn and float(mn.group(1))}
 
 
-def run_sockperf(seconds: float) -> dict:
+def _on_cpu(cpu: int | None) -> Callable[[], None] | None:
+    """A subprocess preexec_fn that pins the child to `cpu` (None: nothing to do)."""
+    return None if cpu is None else lambda: os.sched_setaffinity(0, {cpu})
+
+
+def run_sockperf(seconds: float, client_cpu: int | None = None,
+                 server_cpu: int | None = None) -> dict:
     exe = shutil.which("sockperf")
     if exe is None:
         raise FileNotFoundError(SOCKPERF_MISSING)
@@ -299,7 +331,7 @@ def run_sockperf(seconds: float) -> dict:
     meter = OthersMeter()
     server = subprocess.Popen([exe, "sr", "-i", LOOPBACK, "-p", str(port)],
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=subprocess.DEVNULL, preexec_fn=_on_cpu(server_cpu))
     try:
         time.sleep(0.3)
         if server.poll() is not None:
@@ -308,7 +340,7 @@ def run_sockperf(seconds: float) -> dict:
         client = subprocess.run([exe, "pp", "-i", LOOPBACK, "-p", str(port), "-t", str(secs),
                                  "-m", str(MSG_SIZE), "--full-rtt"],
                                 stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                timeout=secs + 30)
+                                timeout=secs + 30, preexec_fn=_on_cpu(client_cpu))
         if client.returncode != 0:
             raise RuntimeError(f"sockperf pp exited with code {client.returncode}: "
                                f"{(client.stderr or client.stdout)[-500:]}")
@@ -360,6 +392,8 @@ def _run_cases(runs: list[tuple[str, Callable[[], Any]]], results: dict[str, dic
             out, case_facts = out
             if key == "ours":
                 facts.update(case_facts)
+            elif key == "ours_pinned":
+                facts["legs_pinned"] = case_facts["legs"]
         results[key] = out
         say(f"  ... {CASES[key][0]}: p50 {fmt_us(out['p50_us'], 0)} µs", quiet)
 
@@ -371,11 +405,21 @@ def benchmark(quick: bool, quiet: bool) -> dict:
     failed: dict[str, str] = {}
     skipped: dict[str, str] = {}
     facts: dict = {"policies": [], "pool_warnings": [], "channel_cpus": {}, "legs": []}
+    facts["legs_pinned"] = []
+
+    def pinned_cpus() -> tuple[int, int]:
+        """(pinger's, echo's) CPU as the pinned rtudp case had them."""
+        cpus = (results.get("ours_pinned") or {}).get("channel_cpus") or {}
+        first = sorted(os.sched_getaffinity(0))
+        return cpus.get("ping", first[0]), cpus.get("pong", first[-1])
+
     runs: list[tuple[str, Callable[[], Any]]] = [
         ("ours", lambda: run_ours(seconds, False, quiet)),
+        ("ours_pinned", lambda: run_ours(seconds, False, quiet, pinned=True)),
         ("ours_py_echo", lambda: run_ours(seconds, True, quiet)),
         ("python", lambda: run_python(seconds)),
         ("sockperf", lambda: run_sockperf(seconds)),
+        ("sockperf_pinned", lambda: run_sockperf(seconds, *pinned_cpus())),
     ]
     # every case on the same footing: the pool's workers keep idle CPUs polling (PM
     # QoS) while they serve channels; hold the same request for the peers' cases, or
@@ -390,13 +434,14 @@ def benchmark(quick: bool, quiet: bool) -> dict:
             e["p50_vs_python"] = ratio(p50[key], p50["python"])
             e["p50_vs_sockperf"] = ratio(p50[key], p50["sockperf"])
             e["p99_vs_sockperf"] = ratio(p99[key], p99["sockperf"])
-    vs = ratio(p50["ours"], p50["sockperf"])
-    tgt = target(vs, TARGET_VS_SOCKPERF, False)
-    if "sockperf" in skipped:
-        tgt["pass"] = None  # nothing to compare with: neither PASS nor MISS
+    targets = {}
+    for name, (ours, peer) in TARGET_PAIRS.items():
+        targets[name] = tgt = target(ratio(p50[ours], p50[peer]), TARGET_VS_SOCKPERF, False)
+        if peer in skipped:
+            tgt["pass"] = None  # nothing to compare with: neither PASS nor MISS
     return {"quick": quick, "seconds": seconds, "msg_size": MSG_SIZE, "warmup": WARMUP,
             "cpu_busy_before": busy, **facts, "results": results, "failed": failed,
-            "skipped": skipped, "targets": {"ours_p50_vs_sockperf": tgt}}
+            "skipped": skipped, "targets": targets}
 
 
 def print_report(r: dict) -> None:
@@ -421,21 +466,24 @@ def print_report(r: dict) -> None:
               f"{fmt_ratio(e['p50_vs_python']):>7} {fmt_ratio(e['p50_vs_sockperf']):>7} "
               f"{others_col(e)}   {how}")
     print("  vs py / vs sp: p50 divided by plain Python's / sockperf's p50 (< 1: faster)")
-    if r["legs"]:
-        print("\nrtudp both ends, where a round trip goes (µs; the echo stamps its reply; "
+    for title, legs in (("rtudp both ends", r["legs"]),
+                        ("rtudp both ends, pinned", r.get("legs_pinned") or [])):
+        if not legs:
+            continue
+        print(f"\n{title}, where a round trip goes (µs; the echo stamps its reply; "
               "one clock)")
-        for leg in r["legs"]:
+        for leg in legs:
             print(f"  {leg['leg']:<40} p50 {fmt_us(leg['p50_us'])}  p90 {fmt_us(leg['p90_us'])}"
                   f"   {leg['how']}")
     others_footer([*r["results"].values()])
     print("\ntargets")
-    t = r["targets"]["ours_p50_vs_sockperf"]
-    if t["pass"] is None:
-        print(f"  {'rtudp both ends p50 / sockperf p50':<40} {'-':>14}  (target <= "
-              f"{TARGET_VS_SOCKPERF:g}x)  N/A ({SOCKPERF_MISSING})")
-    else:
-        print(target_row("rtudp both ends p50 / sockperf p50", t, "<=", "x",
-                         lambda v: f"{v:.2f}"))
+    for name, label in TARGET_LABELS.items():
+        t = r["targets"][name]
+        if t["pass"] is None:
+            print(f"  {label:<40} {'-':>14}  (target <= {TARGET_VS_SOCKPERF:g}x)  N/A "
+                  f"({SOCKPERF_MISSING})")
+        else:
+            print(target_row(label, t, "<=", "x", lambda v: f"{v:.2f}"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
