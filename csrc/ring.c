@@ -30,7 +30,6 @@
 #define BC_HDR ((uint64_t)sizeof(struct rtudp_bcast_record))
 #define PAD_MIN ((uint64_t)RTUDP_RECORD_ALIGN) /* a padding record needs only length+type+flags */
 /* the longest run a dead claim can leave: a wrap pad plus the largest record */
-#define MAX_CLAIM_SPAN (2 * align8(TX_HDR + RTUDP_MAX_PAYLOAD))
 
 static inline bool is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 
@@ -521,6 +520,15 @@ int rtudp_mpsc_next(struct rtudp_mpsc *m, uint64_t *cursor, struct rtudp_tx_reco
         int32_t len = load_acquire(&rec->length);
         if (len <= 0)
             return RTUDP_EMPTY; /* nothing there yet, or claimed and not committed */
+        if (len & RTUDP_TX_LEN_UNBLOCKED) { /* a dead claim: skip it, header unread */
+            uint64_t pad = (uint64_t)(len & ~RTUDP_TX_LEN_UNBLOCKED);
+            if (pad < PAD_MIN || pad % RTUDP_RECORD_ALIGN || pad > m->capacity - idx ||
+                !within_tail(m, pos, pad))
+                return corrupt(m);
+            pos += pad;
+            *cursor = pos;
+            continue;
+        }
         uint64_t span = align8((uint64_t)len);
         if (span > m->capacity - idx || !within_tail(m, pos, span))
             return corrupt(m);
@@ -736,9 +744,10 @@ int rtudp_mpsc_unblock(struct rtudp_mpsc *m, uint64_t pos, int64_t timeout_ns)
             return corrupt(m);
     } else {
         /* the producer died before writing its header: the claim is the run of zero
-         * words up to the next header (payload is written only after the header) */
-        if (limit > MAX_CLAIM_SPAN)
-            limit = MAX_CLAIM_SPAN;
+         * words up to the next header (payload is written only after the header),
+         * and at most one record (a pad to the end is a record of its own) */
+        if (limit > align8(TX_HDR + m->max_payload))
+            limit = align8(TX_HDR + m->max_payload);
         span = PAD_MIN;
         while (span < limit) {
             const int32_t *word = (const int32_t *)(m->data + idx + span);
@@ -747,9 +756,10 @@ int rtudp_mpsc_unblock(struct rtudp_mpsc *m, uint64_t pos, int64_t timeout_ns)
             span += PAD_MIN;
         }
     }
-    rec->type = RTUDP_REC_PAD;
-    rec->flags = 0;
-    if (!atomic_compare_exchange_strong_explicit(SHARED(&rec->length), &len, (int32_t)span,
+    /* only the length word: the producer, if merely stalled, writes the rest of the
+     * header before its own compare-and-swap on the length, which then fails */
+    if (!atomic_compare_exchange_strong_explicit(SHARED(&rec->length), &len,
+                                                 (int32_t)(span | RTUDP_TX_LEN_UNBLOCKED),
                                                  memory_order_release, memory_order_relaxed))
         return 0; /* the producer committed after all */
     bump(&r->unblocked_claims, 1);

@@ -25,7 +25,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 7                     /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted */
+#define RTUDP_LAYOUT_VERSION 7                     /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -49,6 +49,14 @@
 #define RTUDP_REC_PAD 1                            /* filler up to the end, or an unblocked claim */
 #define RTUDP_REC_DATA 2
 #define RTUDP_REC_SENT 3                           /* MPSC data already sent, space not yet freed */
+/*
+ * MPSC: the length of a claim the consumer turned into padding because its producer
+ * stopped between claim and commit (rtudp_mpsc_unblock) is span | this bit.  The
+ * length word alone says so: the consumer never writes that record's type, and
+ * never reads it, since a producer that was only stalled may still write its header
+ * there before its commit (a compare-and-swap on the length) fails.
+ */
+#define RTUDP_TX_LEN_UNBLOCKED 0x40000000
 
 /* Every segment starts with this header (128 bytes). */
 struct rtudp_segment_header {

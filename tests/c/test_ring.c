@@ -855,7 +855,7 @@ static void test_mpsc_unblock_open_claim(void)
     sleep_ns(timeout + NS_PER_MS);
     CHECK_EQ(rtudp_mpsc_unblock(&m, head, timeout), 1);
     CHECK_EQ(m.ring->unblocked_claims, 1);
-    CHECK_EQ(rec_type_at(m.data, dead & m.mask), RTUDP_REC_PAD);
+    CHECK(rec_length_at(m.data, dead & m.mask) & RTUDP_TX_LEN_UNBLOCKED);
     mpsc_get_expect(&m, 17, 17, 1700, 17);
     CHECK_EQ(rtudp_mpsc_get(&m, buf, sizeof buf, &len, NULL, NULL), RTUDP_EMPTY);
     /* the late producer hears that its record was dropped */
@@ -882,6 +882,41 @@ static void test_mpsc_unblock_open_claim(void)
     CHECK_EQ(rtudp_mpsc_unblock(&m, head, timeout), 0);
     mpsc_get_expect(&m, 5, 5, 5, 5);
     CHECK_EQ(m.ring->unblocked_claims, 1);
+    free(m.ring);
+}
+
+/*
+ * A producer that was only stalled past the unblock timeout resumes: it writes its
+ * header (type DATA) and tries to commit after the consumer made its claim padding.
+ * The commit fails, and the consumer skips the record by its length alone: the
+ * header the late producer wrote must not bring it back (before, unblock wrote the
+ * type PAD and the producer then wrote DATA over it, and the consumer read a DATA
+ * record of the dead claim's span).
+ */
+static void test_mpsc_unblock_then_late_commit(void)
+{
+    struct rtudp_mpsc m = mpsc_new(4096);
+    const int64_t timeout = NS_PER_MS;
+    uint64_t late;
+    CHECK_EQ(rtudp_mpsc_claim(&m, 24, &late), RTUDP_OK);
+    CHECK_EQ(mpsc_put_key(&m, 9, 9, 900, 9), RTUDP_OK);
+    uint64_t head = mpsc_head(&m);
+    CHECK_EQ(rtudp_mpsc_unblock(&m, head, timeout), 0);
+    sleep_ns(timeout + NS_PER_MS);
+    CHECK_EQ(rtudp_mpsc_unblock(&m, head, timeout), 1);
+    /* the producer wakes up where commit had checked its claim still open and was
+     * writing the header: those stores land, then its compare-and-swap fails */
+    fill(rtudp_mpsc_claim_payload(&m, late), 24, 24);
+    struct rtudp_tx_record *rec = (void *)(m.data + (late & m.mask));
+    rec->type = RTUDP_REC_DATA;
+    rec->flags = 24;
+    rec->send_at_ns = 2400;
+    CHECK_EQ(rtudp_mpsc_commit(&m, late, 2400, 24), RTUDP_ETIMEDOUT);
+    mpsc_get_expect(&m, 9, 9, 900, 9); /* the consumer skips the claim all the same */
+    uint8_t buf[64];
+    uint32_t len;
+    CHECK_EQ(rtudp_mpsc_get(&m, buf, sizeof buf, &len, NULL, NULL), RTUDP_EMPTY);
+    CHECK_EQ(mpsc_head(&m), mpsc_tail(&m));
     free(m.ring);
 }
 
@@ -914,8 +949,7 @@ static void test_mpsc_unblock_unwritten(void)
         sleep_ns(2 * NS_PER_MS);
         CHECK_EQ(rtudp_mpsc_unblock(&m, start, NS_PER_MS), 1);
         CHECK_EQ(m.ring->unblocked_claims, 1);
-        CHECK_EQ(rec_length_at(m.data, start & m.mask), (int32_t)hole);
-        CHECK_EQ(rec_type_at(m.data, start & m.mask), RTUDP_REC_PAD);
+        CHECK_EQ(rec_length_at(m.data, start & m.mask), (int32_t)(hole | RTUDP_TX_LEN_UNBLOCKED));
         mpsc_get_expect(&m, 21, 21, 2100, 21);
         CHECK_EQ(rtudp_mpsc_get(&m, buf, sizeof buf, &len, NULL, NULL), RTUDP_EMPTY);
         CHECK_EQ(mpsc_head(&m), mpsc_tail(&m));
@@ -2439,6 +2473,7 @@ static const struct test tests[] = {
     T(test_mpsc_claim_commit),
     T(test_mpsc_drain),
     T(test_mpsc_unblock_open_claim),
+    T(test_mpsc_unblock_then_late_commit),
     T(test_mpsc_unblock_unwritten),
     T(test_mpsc_wait_timeout),
     T(test_mpsc_wait_at_cursor),
