@@ -131,6 +131,11 @@ class Channel:
         # counted in the channel's "readers attached" (rtstat) while open
         self._reader_slot = seg.claim_reader() if self.direction != lib.RTUDP_DIR_SEND else -1
         self._rx_open = self.direction != lib.RTUDP_DIR_SEND  # False once closed
+        if self._rx_open and type(self).recv is Channel.recv and type(self)._next is Channel._next:
+            # recv() as one C call in the common case; the rest goes to _recv_checked
+            self._reader._configure_recv(Packet, self.name, self._reader.spin_ns,
+                                         self._recv_checked)
+            self.recv = self._reader._recv  # type: ignore[method-assign]
 
     # ------------------------------------------------------------ attach
 
@@ -265,7 +270,13 @@ class Channel:
         """The next datagram, waiting up to ``timeout`` s (None = forever, 0 = poll).
 
         TimeoutError if none arrives in time.  The wait runs in C without the GIL.
+        (An open receiving channel replaces this method by its reader's C ``_recv``,
+        which does the common case itself and the rest through :meth:`_recv_checked`.)
         """
+        return self._recv_checked(timeout)
+
+    def _recv_checked(self, timeout: float | None = None) -> Packet:
+        """recv() in Python: every check, each failure its own error."""
         # the full checks only when the quick ones fail: they cost more than the read
         if not self._rx_open or (timeout is not None and (type(timeout) not in _SECONDS
                                                           or not timeout >= 0)):
@@ -367,6 +378,9 @@ class Channel:
         if "send" in self.__dict__:  # back to the class's send(), no cycle through the ring
             del self.__dict__["send"]
             self._tx._configure_send(self.max_datagram, None)
+        if "recv" in self.__dict__:  # the same for recv()
+            del self.__dict__["recv"]
+            self._reader._configure_recv(Packet, self.name, 0, None)
         self._seg.close()
         self._control.close()
         if self._on_close is not None:

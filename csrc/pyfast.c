@@ -716,6 +716,9 @@ typedef struct {
      * come from one peer, and formatting an address costs more than the rest */
     struct rtudp_sockaddr last_addr;
     PyObject *last_source;
+    /* _recv: packet type, the channel's name (for TimeoutError) and the slow path */
+    PyObject *packet_type, *chan_name, *on_slow;
+    int64_t spin_ns;
 } BcastCursor;
 
 static PyObject *cursor_bind(BcastCursor *self, PyObject *const *args, Py_ssize_t nargs)
@@ -872,22 +875,9 @@ out:
     return pkt;
 }
 
-/*
- * _recv_packet(deadline_ns, spin_ns, packet_type) -> packet | None: the next RX record
- * as a packet, waiting (GIL released) until deadline_ns; deadline 0 = do not wait.
- * One C call for what was a read, a parse and a wait loop in Python: 2.2 µs -> tenths.
- */
-static PyObject *cursor_recv_packet(BcastCursor *self, PyObject *const *args, Py_ssize_t nargs)
+/* the next packet or None (deadline passed), waiting until deadline (0: do not wait) */
+static PyObject *next_packet(BcastCursor *self, int64_t deadline, int64_t spin, PyTypeObject *type)
 {
-    int64_t deadline, spin;
-    if (nargs != 3 || get_i64(args[0], INT64_MAX, "deadline_ns", &deadline) < 0 ||
-        get_i64(args[1], 0, "spin_ns", &spin) < 0 || !PyType_Check(args[2]) ||
-        !PyType_IsSubtype((PyTypeObject *)args[2], &PyTuple_Type)) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError,
-                            "_recv_packet(deadline_ns, spin_ns, packet_type: a tuple type)");
-        return NULL;
-    }
     for (;;) {
         /* looked up again after every wait: another thread may close the channel */
         BcastPort *port = cursor_port(self);
@@ -898,7 +888,7 @@ static PyObject *cursor_recv_packet(BcastCursor *self, PyObject *const *args, Py
         int rc = rtudp_bcast_read(&port->b, &self->rd, self->buf, (uint32_t)port->b.max_payload,
                                   &len, NULL, NULL, NULL, &lost);
         if (rc == RTUDP_OK)
-            return rx_packet(self, (PyTypeObject *)args[2], len, lost);
+            return rx_packet(self, type, len, lost);
         if (rc != RTUDP_EMPTY)
             return ring_error(&port->h, rc, "recv");
         if (deadline == 0)
@@ -917,6 +907,94 @@ static PyObject *cursor_recv_packet(BcastCursor *self, PyObject *const *args, Py
             return PyErr_Format(RtUdpError, "wait failed with code %d", rc);
         }
     }
+}
+
+/*
+ * _recv_packet(deadline_ns, spin_ns, packet_type) -> packet | None: the next RX record
+ * as a packet, waiting (GIL released) until deadline_ns; deadline 0 = do not wait.
+ * One C call for what was a read, a parse and a wait loop in Python: 2.2 µs -> tenths.
+ */
+static PyObject *cursor_recv_packet(BcastCursor *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t deadline, spin;
+    if (nargs != 3 || get_i64(args[0], INT64_MAX, "deadline_ns", &deadline) < 0 ||
+        get_i64(args[1], 0, "spin_ns", &spin) < 0 || !PyType_Check(args[2]) ||
+        !PyType_IsSubtype((PyTypeObject *)args[2], &PyTuple_Type)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError,
+                            "_recv_packet(deadline_ns, spin_ns, packet_type: a tuple type)");
+        return NULL;
+    }
+    return next_packet(self, deadline, spin, (PyTypeObject *)args[2]);
+}
+
+/*
+ * Channel.recv(timeout=None) as one C call: the timeout as an exact float or int >= 0
+ * (0: poll) or None; anything else, and a closed ring, go to the slow path (Python,
+ * every check with its own error).  TimeoutError when the time passes.
+ */
+static PyObject *cursor_recv(BcastCursor *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames)
+{
+    static const char *const names[] = {"timeout"};
+    PyObject *a[1];
+    if (!self->on_slow) {
+        PyErr_SetString(PyExc_RuntimeError, "_recv() before _configure_recv()");
+        return NULL;
+    }
+    if (parse("recv", args, nargs, kwnames, names, 1, 0, a) < 0)
+        return NULL;
+    PyObject *timeout = a[0] ? a[0] : Py_None;
+    double secs;
+    if (timeout == Py_None)
+        secs = -1;
+    else if (PyFloat_CheckExact(timeout))
+        secs = PyFloat_AS_DOUBLE(timeout);
+    else if (PyLong_CheckExact(timeout))
+        secs = PyLong_AsDouble(timeout); /* > DBL_MAX: -1.0 with an error, slow path */
+    else
+        goto slow;
+    if (timeout != Py_None && !(secs >= 0)) { /* negative, NaN, or a conversion error */
+        PyErr_Clear();
+        goto slow;
+    }
+    if (!self->port || !self->port->h.bound)
+        goto slow;
+    int64_t deadline = INT64_MAX; /* None: forever */
+    if (secs == 0)
+        deadline = 0;
+    else if (secs > 0)
+        deadline = secs < 9e9 ? rtudp_now_ns() + (int64_t)(secs * 1e9) : INT64_MAX;
+    PyObject *pkt = next_packet(self, deadline, self->spin_ns, (PyTypeObject *)self->packet_type);
+    if (pkt != Py_None)
+        return pkt;
+    Py_DECREF(pkt);
+    return PyErr_Format(PyExc_TimeoutError, "no datagram on channel %R within %S s",
+                        self->chan_name, timeout);
+slow:;
+    PyObject *call[1] = {timeout};
+    return PyObject_Vectorcall(self->on_slow, call, 1, NULL);
+}
+
+/* _configure_recv(packet_type, channel_name, spin_ns, on_slow | None) */
+static PyObject *cursor_configure_recv(BcastCursor *self, PyObject *const *args,
+                                       Py_ssize_t nargs)
+{
+    int64_t spin;
+    if (nargs != 4 || !PyType_Check(args[0]) ||
+        !PyType_IsSubtype((PyTypeObject *)args[0], &PyTuple_Type) ||
+        get_i64(args[2], 0, "spin_ns", &spin) < 0 ||
+        (args[3] != Py_None && !PyCallable_Check(args[3]))) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_configure_recv(packet_type: a tuple type, "
+                                             "channel_name, spin_ns, on_slow | None)");
+        return NULL;
+    }
+    Py_XSETREF(self->packet_type, Py_NewRef(args[0]));
+    Py_XSETREF(self->chan_name, Py_NewRef(args[1]));
+    Py_XSETREF(self->on_slow, args[3] == Py_None ? NULL : Py_NewRef(args[3]));
+    self->spin_ns = spin;
+    Py_RETURN_NONE;
 }
 
 /* _wait(deadline_ns, spin_ns) -> RTUDP_* code, with the GIL released */
@@ -967,6 +1045,11 @@ static PyMethodDef cursor_methods[] = {
      "_get_many_nowait(max_n) -> list[bytes]: what can be read now, up to max_n."},
     {"_wait", (PyCFunction)(void (*)(void))cursor_wait, METH_FASTCALL,
      "_wait(deadline_ns, spin_ns) -> code: wait for a record, GIL released."},
+    {"_recv", (PyCFunction)(void (*)(void))cursor_recv, METH_FASTCALL | METH_KEYWORDS,
+     "_recv(timeout=None) -> packet: Channel.recv in C (see _configure_recv)."},
+    {"_configure_recv", (PyCFunction)(void (*)(void))cursor_configure_recv, METH_FASTCALL,
+     "_configure_recv(packet_type, channel_name, spin_ns, on_slow | None): what _recv builds, "
+     "names, spins, and where it hands what it does not do itself."},
     {"_recv_packet", (PyCFunction)(void (*)(void))cursor_recv_packet, METH_FASTCALL,
      "_recv_packet(deadline_ns, spin_ns, packet_type) -> packet | None: the next RX record "
      "as packet_type(data, source, rx_ns, hw_ns, seq, lost), waiting until deadline_ns "
@@ -979,6 +1062,9 @@ static void cursor_dealloc(BcastCursor *self)
     PyObject_GC_UnTrack(self);
     Py_CLEAR(self->port);
     Py_CLEAR(self->last_source);
+    Py_CLEAR(self->packet_type);
+    Py_CLEAR(self->chan_name);
+    Py_CLEAR(self->on_slow);
     PyMem_Free(self->buf);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -987,6 +1073,9 @@ static int cursor_traverse(BcastCursor *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->port);
     Py_VISIT(self->last_source);
+    Py_VISIT(self->packet_type);
+    Py_VISIT(self->chan_name);
+    Py_VISIT(self->on_slow);
     return 0;
 }
 
@@ -994,6 +1083,9 @@ static int cursor_clear(BcastCursor *self)
 {
     Py_CLEAR(self->port);
     Py_CLEAR(self->last_source);
+    Py_CLEAR(self->packet_type);
+    Py_CLEAR(self->chan_name);
+    Py_CLEAR(self->on_slow);
     return 0;
 }
 

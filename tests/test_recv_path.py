@@ -139,3 +139,33 @@ def test_pin_to_worker_pins_only_the_calling_thread(rtudp_pool, rx):
     ch.close()
     with pytest.raises(ValueError, match="closed"):
         ch.pin_to_worker()
+
+
+class Seconds(float):
+    """A float subclass (as numpy's float64 is): recv's C path hands it to Python."""
+
+
+def test_every_kind_of_timeout_recv_takes(rx):
+    ch, sock = rx
+    for i, timeout in enumerate((5, 5.0, Seconds(5), 10**12, 1e300, None)):
+        sock.sendto(b"%d" % i, ch.local)
+        assert ch.recv(timeout=timeout).data == b"%d" % i, timeout
+    sock.sendto(b"positional", ch.local)
+    assert ch.recv(5).data == b"positional"
+    with pytest.raises(TimeoutError, match="'rx' within 0.05 s"):
+        ch.recv(Seconds(0.05))
+    with pytest.raises(TypeError):
+        ch.recv(timeout=5, other=1)
+
+
+def test_recv_on_closed_and_send_only_channels(rtudp_pool, rx):
+    ch, _sock = rx
+    tx_only = rtudp_pool.open_channel("txonly", local=("127.0.0.1", 0), remote=ch.local,
+                                      direction=0)
+    with pytest.raises(ValueError, match="send-only"):
+        tx_only.recv(timeout=0)
+    ch.close()
+    with pytest.raises(ValueError, match="closed"):
+        ch.recv(timeout=0)
+    with pytest.raises(ValueError, match="closed"):
+        ch.recv_many(4, timeout=0)
