@@ -78,6 +78,11 @@ def _check_at(at_ns: object) -> int:
 _SECONDS = (float, int)
 
 
+def _plainly_seconds(timeout: object) -> bool:
+    """None, or an exact float / int >= 0: a timeout that needs no further check."""
+    return timeout is None or (type(timeout) in _SECONDS and timeout >= 0)  # type: ignore[operator]
+
+
 def _check_timeout(timeout: object) -> None:
     if timeout is None:
         return
@@ -278,9 +283,8 @@ class Channel:
     def _recv_checked(self, timeout: float | None = None) -> Packet:
         """recv() in Python: every check, each failure its own error."""
         # the full checks only when the quick ones fail: they cost more than the read
-        if not self._rx_open or (timeout is not None and (type(timeout) not in _SECONDS
-                                                          or not timeout >= 0)):
-            self._check_recv(timeout)
+        if not self._rx_open or not _plainly_seconds(timeout):
+            self._check_recv(timeout)  # raises, unless timeout is a float subclass
         pkt = self._next(timeout)
         if pkt is None:
             raise TimeoutError(f"no datagram on channel {self.name!r} within {timeout} s")
@@ -291,9 +295,8 @@ class Channel:
         the first one.  [] if none arrived in time (never raises TimeoutError)."""
         if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
             raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
-        if not self._rx_open or (timeout is not None and (type(timeout) not in _SECONDS
-                                                          or not timeout >= 0)):
-            self._check_recv(timeout)
+        if not self._rx_open or not _plainly_seconds(timeout):
+            self._check_recv(timeout)  # raises, unless timeout is a float subclass
         first = self._next(timeout)
         if first is None:
             return []

@@ -859,7 +859,8 @@ static PyObject *rx_packet(BcastCursor *self, PyTypeObject *type, uint32_t len, 
     for (int i = 0; i < 6; i++)
         if (!items[i])
             goto out;
-    if (type->tp_basicsize == PyTuple_Type.tp_basicsize && type->tp_itemsize == sizeof(PyObject *)) {
+    if (type->tp_basicsize == PyTuple_Type.tp_basicsize &&
+        type->tp_itemsize == sizeof(PyObject *)) {
         pkt = type->tp_alloc(type, 6);
         if (pkt) {
             for (int i = 0; i < 6; i++)
