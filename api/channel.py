@@ -352,7 +352,7 @@ class Channel:
         For a thread that waits on this channel and answers at once (a ping-pong, a
         request/reply loop): on the worker's CPU the worker hands it each packet, and
         takes each send from it, without waking another CPU.  Measured with ``rtudp
-        bench latency`` on a 2-vCPU VM: round trip p50 28 µs unpinned, 22 µs with both
+        bench latency`` on a 2-vCPU VM: round trip p50 27 µs unpinned, 21 µs with both
         ends pinned.  The worker is SCHED_FIFO, so it runs first whenever it works or
         spins before a deadline: a thread with much work of its own, or a channel with
         dense timed sends, is better left where the kernel puts it.  Undo it with
