@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import struct
 import threading
 import time
@@ -15,6 +16,7 @@ import time
 import pytest
 
 from netflux_helpers import ImpairProxy, free_ports
+from waiting import wait_for
 
 WORDS = 16
 IMAGE = struct.Struct(f"<{WORDS}Q")  # every word the same value: a torn image shows
@@ -113,8 +115,9 @@ def test_pair_at_1ms_sequence_feedback_rtt_no_loss(rtudp_pool) -> None:
 
 def test_a_stalled_worker_trips_the_watchdog_and_the_stall_shows(rtudp_pool) -> None:
     """What _no_trip_but_a_stall accepts, made to happen: B's worker stopped for 60 ms
-    (SIGSTOP), as a VM stall would.  Each side trips once and recovers, nothing is
-    lost, and the stats show which side stalled."""
+    (SIGSTOP), as a VM stall would.  A's watchdog trips (B sent nothing for 60 ms) and
+    recovers, and B's stats show the cycles it skipped.  B's does not trip: A's packets
+    arrived in time and waited in B's socket, so B reads them before it judges."""
     cpus = rtudp_pool.cpus
     if len(cpus) < 2:
         pytest.skip("one CPU: both sides share a worker, and stopping it stalls both alike")
@@ -137,12 +140,44 @@ def test_a_stalled_worker_trips_the_watchdog_and_the_stall_shows(rtudp_pool) -> 
             os.kill(b_pid, signal.SIGCONT)
         time.sleep(0.2)
         sa, sb = a.stats(), b.stats()
+    assert sa["nf_watchdog_trips"] == 1 and sb["nf_watchdog_trips"] == 0, (sa, sb)
     for s, other in ((sa, sb), (sb, sa)):
-        assert s["nf_watchdog_trips"] == 1, s
         assert s["nf_partner_lost"] == 0 and s["nf_rejected"] == 0, s
+        assert s["nf_link"] == "up"
         _no_trip_but_a_stall(s, other)
     # B skipped the cycles it slept through; A found B's packets stop for them
     assert sb["nf_missed"] >= 25 and sa["nf_missed"] == 0, (sa["nf_missed"], sb["nf_missed"])
+
+
+def test_invalid_packets_do_not_hold_off_the_watchdog(rtudp_pool) -> None:
+    """The watchdog reads what waits in the socket before it trips (see the test above):
+    a partner that floods nothing but invalid packets must still trip it, about one
+    watch interval (30 ms) after its last valid one.  (The worker puts a trip off at
+    most once per deadline; on loopback the flood never kept the socket full at the
+    moments it looked, so this does not show that bound, only the behaviour.)"""
+    pa, pb = free_ports(2)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", pb))
+    ch = rtudp_pool.open_channel("nfa", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),
+                                 kind="netflux", options=_opts(8))
+    try:
+        with ch:
+            for seq in range(1, 21):  # valid: the link comes up
+                peer.sendto(bytes([seq, 0]) + bytes(8), ("127.0.0.1", pa))
+                time.sleep(0.001)
+            assert wait_for(lambda: ch.stats()["nf_link"] == "up", 2.0)
+            # then only packets too short to be valid, as fast as Python sends: the
+            # socket is rarely empty when the watchdog looks
+            end, send, dst = time.monotonic() + 0.3, peer.sendto, ("127.0.0.1", pa)
+            while time.monotonic() < end:
+                for _ in range(50):
+                    send(b"x", dst)
+            s = ch.stats()
+    finally:
+        peer.close()
+    assert s["nf_short_pkts"] > 1000 and s["nf_watchdog_trips"] == 1, s
+    assert s["nf_link"] != "up"
+    assert 25 * MS <= s["nf_lost_at_ns"] - s["nf_last_valid_ns"] < 100 * MS, s
 
 
 def test_impairments_counted_watchdog_trips_and_recovers(rtudp_pool) -> None:

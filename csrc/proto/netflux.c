@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "hist.h"
 #include "netflux_shm.h"
@@ -44,6 +45,7 @@ struct nf_state {
     int have_seq, have_fb;
     uint8_t last_seq, last_fb;
     int64_t last_valid, last_partner_iv, partner_jitter;
+    int64_t deferred_due;        /* the watchdog deadline already put off once (see rx_timer) */
 };
 
 /* RFC 3550 style: J += (|D| - J) / 16 */
@@ -296,6 +298,14 @@ static int64_t nf_rx_timer(struct rtudp_chan *c, int64_t now)
     int64_t due = st->last_valid + st->watch;
     if (now < due)
         return due;
+    /* datagrams waiting unread mean this thread was late (the worker stalled), not the
+     * partner: read them first and look again.  Once per deadline, so that a stream of
+     * invalid packets cannot hold off the trip. */
+    int queued = 0;
+    if (st->deferred_due != due && ioctl(c->fd, FIONREAD, &queued) == 0 && queued > 0) {
+        st->deferred_due = due;
+        return now;
+    }
     set_link(c, st, RTUDP_NF_LOST, now);
     rtudp_bell_ring(&st->a->bell);
     return RTUDP_PROTO_NEVER;
