@@ -66,11 +66,10 @@ CASES = {
     "sockperf_pinned": ("sockperf, pinned", "the same, pp on the pinger's CPU, sr on the "
                                             "echo's (as 'rtudp both ends, pinned')"),
 }
-#: what each target compares: (ours, sockperf's)
-TARGET_PAIRS = {"ours_p50_vs_sockperf": ("ours", "sockperf"),
-                "ours_pinned_p50_vs_sockperf_pinned": ("ours_pinned", "sockperf_pinned")}
-TARGET_LABELS = {"ours_p50_vs_sockperf": "rtudp p50 / sockperf p50",
-                 "ours_pinned_p50_vs_sockperf_pinned": "rtudp pinned p50 / sockperf pinned p50"}
+#: each target: (our case, sockperf's case it is compared with, its label)
+TARGETS = {"ours_p50_vs_sockperf": ("ours", "sockperf", "rtudp p50 / sockperf p50"),
+           "ours_pinned_p50_vs_sockperf_pinned": ("ours_pinned", "sockperf_pinned",
+                                                  "rtudp pinned p50 / sockperf pinned p50")}
 
 
 def _rcvtimeo(sock: socket.socket, seconds: float) -> None:
@@ -435,7 +434,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
             e["p50_vs_sockperf"] = ratio(p50[key], p50["sockperf"])
             e["p99_vs_sockperf"] = ratio(p99[key], p99["sockperf"])
     targets = {}
-    for name, (ours, peer) in TARGET_PAIRS.items():
+    for name, (ours, peer, _label) in TARGETS.items():
         targets[name] = tgt = target(ratio(p50[ours], p50[peer]), TARGET_VS_SOCKPERF, False)
         if peer in skipped:
             tgt["pass"] = None  # nothing to compare with: neither PASS nor MISS
@@ -477,7 +476,7 @@ def print_report(r: dict) -> None:
                   f"   {leg['how']}")
     others_footer([*r["results"].values()])
     print("\ntargets")
-    for name, label in TARGET_LABELS.items():
+    for name, (_ours, _peer, label) in TARGETS.items():
         t = r["targets"][name]
         if t["pass"] is None:
             print(f"  {label:<40} {'-':>14}  (target <= {TARGET_VS_SOCKPERF:g}x)  N/A "
