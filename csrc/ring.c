@@ -711,6 +711,28 @@ int rtudp_mpsc_wait(struct rtudp_mpsc *m, int64_t deadline_ns, int64_t spin_ns)
     return rtudp_mpsc_wait_at(m, load_relaxed(&m->ring->head), deadline_ns, spin_ns);
 }
 
+/*
+ * The extent of a claim at idx whose producer stopped before writing its header:
+ * the run of zero words up to the next header (payload is written only after the
+ * header), within `limit` and at most one record (a pad to the end is a record of
+ * its own).  The run can also take in the claim that follows, if that producer is
+ * itself between its tail CAS and its header store at this moment: hence
+ * rtudp_mpsc_unblock acts only on an extent seen the same at both ends of its wait.
+ */
+static uint64_t unwritten_span(const struct rtudp_mpsc *m, uint64_t idx, uint64_t limit)
+{
+    if (limit > align8(TX_HDR + m->max_payload))
+        limit = align8(TX_HDR + m->max_payload);
+    uint64_t span = PAD_MIN;
+    while (span < limit) {
+        const int32_t *word = (const int32_t *)(m->data + idx + span);
+        if (load_relaxed(word) != 0)
+            break;
+        span += PAD_MIN;
+    }
+    return span;
+}
+
 int rtudp_mpsc_unblock(struct rtudp_mpsc *m, uint64_t pos, int64_t timeout_ns)
 {
     struct rtudp_mpsc_ring *r = m->ring;
@@ -724,15 +746,6 @@ int rtudp_mpsc_unblock(struct rtudp_mpsc *m, uint64_t pos, int64_t timeout_ns)
         store_relaxed(&r->stuck_since_ns, (int64_t)0);
         return 0;
     }
-    int64_t now = rtudp_now_ns();
-    int64_t since = load_relaxed(&r->stuck_since_ns);
-    if (since <= 0 || since > now || load_relaxed(&r->stuck_pos) != pos) {
-        store_relaxed(&r->stuck_pos, pos);
-        store_relaxed(&r->stuck_since_ns, now);
-        return 0;
-    }
-    if (now - since < timeout_ns)
-        return 0;
     /* how far the dead claim reaches */
     uint64_t limit = m->capacity - idx;
     if (tail - pos < limit)
@@ -743,19 +756,25 @@ int rtudp_mpsc_unblock(struct rtudp_mpsc *m, uint64_t pos, int64_t timeout_ns)
         if (span > limit)
             return corrupt(m);
     } else {
-        /* the producer died before writing its header: the claim is the run of zero
-         * words up to the next header (payload is written only after the header),
-         * and at most one record (a pad to the end is a record of its own) */
-        if (limit > align8(TX_HDR + m->max_payload))
-            limit = align8(TX_HDR + m->max_payload);
-        span = PAD_MIN;
-        while (span < limit) {
-            const int32_t *word = (const int32_t *)(m->data + idx + span);
-            if (load_relaxed(word) != 0)
-                break;
-            span += PAD_MIN;
-        }
+        span = unwritten_span(m, idx, limit);
     }
+    int64_t now = rtudp_now_ns();
+    int64_t since = load_relaxed(&r->stuck_since_ns);
+    /* the clock (re)starts when pos is first seen blocked, and when a header-less
+     * claim's extent changed meanwhile: a later producer wrote its header inside the
+     * run seen before, or was inside its own claim window at one of the two looks.
+     * Only an extent that stayed the same for the whole timeout is trusted; the stuck
+     * clock's place is shared, the extent seen is this consumer's (a new consumer
+     * starts the clock again) */
+    if (since <= 0 || since > now || load_relaxed(&r->stuck_pos) != pos ||
+        (len == 0 && span != m->stuck_span)) {
+        store_relaxed(&r->stuck_pos, pos);
+        store_relaxed(&r->stuck_since_ns, now);
+        m->stuck_span = len == 0 ? span : 0;
+        return 0;
+    }
+    if (now - since < timeout_ns)
+        return 0;
     /* only the length word: the producer, if merely stalled, writes the rest of the
      * header before its own compare-and-swap on the length, which then fails */
     if (!atomic_compare_exchange_strong_explicit(SHARED(&rec->length), &len,
@@ -764,6 +783,7 @@ int rtudp_mpsc_unblock(struct rtudp_mpsc *m, uint64_t pos, int64_t timeout_ns)
         return 0; /* the producer committed after all */
     bump(&r->unblocked_claims, 1);
     store_relaxed(&r->stuck_since_ns, (int64_t)0);
+    m->stuck_span = 0;
     rtudp_bell_ring(&r->data_bell);
     return 1;
 }

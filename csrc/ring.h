@@ -47,6 +47,8 @@ struct rtudp_mpsc {
     uint64_t max_payload;
     uint64_t tail_seen;         /* consumer: last tail read, for bounds checks only */
     struct rtudp_doorbell *wake; /* producers: also ring this on commit (a worker's bell) */
+    uint64_t stuck_span;        /* consumer: the header-less claim's extent when its unblock
+                                   clock started (0: none seen); see rtudp_mpsc_unblock */
 };
 
 struct rtudp_bcast {

@@ -124,6 +124,7 @@ static const struct field mpsc_view_fields[] = {
     FIELD(rtudp_mpsc, max_payload),
     FIELD(rtudp_mpsc, tail_seen),
     FIELD(rtudp_mpsc, wake),
+    FIELD(rtudp_mpsc, stuck_span),
 };
 
 static const struct field bcast_view_fields[] = {

@@ -957,6 +957,53 @@ static void test_mpsc_unblock_unwritten(void)
     }
 }
 
+/*
+ * A dead producer's header-less claim, and right behind it another producer that
+ * is, at the moment the timeout ends, between its tail CAS and its header store:
+ * the run of zero words then covers both claims.  Before, unblock made the whole
+ * run padding; the second producer then wrote its header and committed "OK" into
+ * space the consumer had skipped, and its record was lost.  Unblock now acts only
+ * on an extent that was the same when the clock started: a changed one restarts
+ * the clock, and the second producer's record is delivered.
+ */
+static void test_mpsc_unblock_unwritten_then_next_claim(void)
+{
+    struct rtudp_mpsc m = mpsc_new(4096);
+    const int64_t timeout = NS_PER_MS;
+    const uint64_t hole = 40;
+    uint64_t start = mpsc_tail(&m);
+    m.ring->tail += hole; /* the dead producer's claim: tail moved, no header */
+    CHECK_EQ(rtudp_mpsc_unblock(&m, start, timeout), 0); /* starts the clock */
+
+    /* the next producer claims and stops before its header (simulated by hand) */
+    const uint32_t late_len = 20;
+    uint64_t late = mpsc_tail(&m);
+    m.ring->tail += align8(16 + late_len);
+    CHECK_EQ(mpsc_put_key(&m, 11, 11, 1100, 11), RTUDP_OK);
+    sleep_ns(timeout + NS_PER_MS);
+    /* the run of zeros now reaches over the late claim too: not trusted */
+    CHECK_EQ(rtudp_mpsc_unblock(&m, start, timeout), 0);
+    CHECK_EQ(m.ring->unblocked_claims, 0);
+
+    /* the late producer goes on: header, payload, commit */
+    int32_t open = -(int32_t)(16 + late_len);
+    memcpy(m.data + (late & m.mask), &open, sizeof open);
+    fill(rtudp_mpsc_claim_payload(&m, late), late_len, 20);
+    CHECK_EQ(rtudp_mpsc_commit(&m, late, 2000, 20), RTUDP_OK);
+
+    CHECK_EQ(rtudp_mpsc_unblock(&m, start, timeout), 0); /* extent changed back: wait */
+    sleep_ns(timeout + NS_PER_MS);
+    CHECK_EQ(rtudp_mpsc_unblock(&m, start, timeout), 1);
+    CHECK_EQ(rec_length_at(m.data, start & m.mask), (int32_t)(hole | RTUDP_TX_LEN_UNBLOCKED));
+    mpsc_get_expect(&m, late_len, 20, 2000, 20); /* the late producer's record */
+    mpsc_get_expect(&m, 11, 11, 1100, 11);
+    uint8_t buf[64];
+    uint32_t len;
+    CHECK_EQ(rtudp_mpsc_get(&m, buf, sizeof buf, &len, NULL, NULL), RTUDP_EMPTY);
+    CHECK_EQ(mpsc_head(&m), mpsc_tail(&m));
+    free(m.ring);
+}
+
 static void test_mpsc_wait_timeout(void)
 {
     struct rtudp_mpsc m = mpsc_new(4096);
@@ -2475,6 +2522,7 @@ static const struct test tests[] = {
     T(test_mpsc_unblock_open_claim),
     T(test_mpsc_unblock_then_late_commit),
     T(test_mpsc_unblock_unwritten),
+    T(test_mpsc_unblock_unwritten_then_next_claim),
     T(test_mpsc_wait_timeout),
     T(test_mpsc_wait_at_cursor),
     T(test_mpsc_wake_bell),
