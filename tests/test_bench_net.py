@@ -82,7 +82,31 @@ def test_timing(timing: tuple[dict, int]) -> None:
                 assert positive(v), f"ratio {table}.{key}.{p} = {v!r}"
     for t in report["targets"].values():
         _target(t)
+    pauses = report["send"]["c_floor"]["pauses"]
+    assert pauses["count"] >= pauses["over_target"] >= 0
+    if pauses["count"]:
+        assert pauses["p50_us"] <= pauses["max_us"]
     _no_leftovers(report, pid)
+
+
+def test_machine_pauses_found_counted_and_spaced() -> None:
+    """The floor's pause analysis: runs of late packets are pauses, their spacing and
+    length are read off the packets (20 µs apart), a long one is counted as over the
+    p99.9 target."""
+    from rtudp.tools.bench_timing import machine_pauses
+
+    late = [1_000] * 2000
+    for start in range(100, 2000, 500):        # every 10 ms: 60, 40 µs late, then back
+        late[start:start + 2] = [60_000, 40_000]
+    late[1234] = 25_000                         # one short pause off the beat
+    p = machine_pauses(late, 20_000)
+    assert p["count"] == 5
+    assert p["spacing_ms"] == 10.0 and p["periodic_share"] == 0.5  # 2 of 4 spacings
+    assert p["p50_us"] == 60.0 and p["max_us"] == 60.0
+    assert p["over_target"] == 4
+    assert p["per_s"] == 5 / 0.04
+    assert machine_pauses([1_000] * 10, 20_000)["count"] == 0
+    assert machine_pauses([], 20_000)["spacing_ms"] is None
 
 
 def test_latency(latency: tuple[dict, int]) -> None:

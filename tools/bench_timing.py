@@ -36,7 +36,7 @@ import os
 import socket
 import struct
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from rtudp.shmring.errors import BackPressureError
 from rtudp.shmring.hist import Histogram
@@ -67,6 +67,7 @@ _HEAD = struct.Struct("<qq")                # payload: index, deadline (ns)
 
 TARGET_P99_US = 10.0
 TARGET_P999_US = 50.0
+PAUSE_NS = 20_000                           # a C floor packet this late: its CPU was taken
 BENCH_SPIN_BUDGET = 1.0                     # the targeted case's pool (--spin-budget)
 
 CASES = {
@@ -156,6 +157,41 @@ class Receiver:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def machine_pauses(late: Sequence[int], gap_ns: int, over_ns: int = PAUSE_NS) -> dict:
+    """The pauses the C floor saw: runs of consecutive packets more than `over_ns` late.
+
+    A loop that only spins on the clock and sends is that late only when its CPU was
+    taken from it (an interrupt, or the host stopping the VM), and a pause delays
+    whatever any sender had due during it.  A pause's length is taken as its most
+    late packet's lateness (it is at most one packet gap longer).  Figures: how
+    many, their typical spacing (median, ms) and the share of spacings within 2 % of
+    it (a periodic pause has most), length p50 / max (µs), and how many were longer
+    than the p99.9 target."""
+    starts: list[int] = []
+    lengths: list[int] = []
+    i, n = 0, len(late)
+    while i < n:
+        if late[i] <= over_ns:
+            i += 1
+            continue
+        starts.append(i)
+        longest = 0
+        while i < n and late[i] > over_ns:
+            longest = max(longest, late[i])
+            i += 1
+        lengths.append(longest)
+    spacings = sorted((b - a) * gap_ns for a, b in zip(starts, starts[1:]))
+    period = spacings[len(spacings) // 2] if spacings else None
+    periodic = (sum(1 for x in spacings if abs(x - period) <= period / 50) / len(spacings)
+                if period else None)
+    ordered = sorted(lengths)
+    return {"count": len(lengths), "per_s": len(lengths) / (n * gap_ns / 1e9) if n else 0.0,
+            "spacing_ms": period / 1e6 if period else None, "periodic_share": periodic,
+            "p50_us": ordered[len(ordered) // 2] / 1e3 if ordered else None,
+            "max_us": ordered[-1] / 1e3 if ordered else None,
+            "over_target": sum(1 for x in lengths if x > TARGET_P999_US * 1e3)}
 
 
 def _hist_entry(hist: Histogram) -> dict:
@@ -309,8 +345,9 @@ def c_scheduler(addr: tuple[str, int], n: int, ready: Callable[[Any], None]) -> 
                                        time.monotonic_ns() + LEAD_NS, GAP_NS, late)
         if rc < 0:
             raise OSError(-rc, f"rtudp_bench_spin_send: {os.strerror(-rc)}")
-        return {"hist": Histogram.from_values(list(late)).to_bytes(), "sent": n,
-                "policy": sched_policy_name()}
+        values = list(late)
+        return {"hist": Histogram.from_values(values).to_bytes(), "sent": n,
+                "policy": sched_policy_name(), "pauses": machine_pauses(values, GAP_NS)}
     finally:
         sock.close()
 
@@ -341,6 +378,8 @@ def run_peer(n: int, kind: str) -> tuple[dict, dict]:
     hist = Histogram.snapshot(result["hist"])
     send = {**_hist_entry(hist), "sent": result["sent"], "received": rx.count,
             "policy": result["policy"], "others_cpu": others}
+    if "pauses" in result:
+        send["pauses"] = result["pauses"]
     arrival = {**_hist_entry(Histogram.from_values(rx.arrival)), "received": rx.count,
                "others_cpu": others}
     return send, arrival
@@ -457,6 +496,15 @@ def print_report(r: dict) -> None:
             print(f"  {table:<8} {CASES[key][0]:<24} " + "  ".join(
                 f"{p.replace('p999', 'p99.9')} {fmt_ratio(v):>8}" for p, v in rs.items()))
     others_footer([*r["send"].values()])
+    pauses = (r["send"].get("c_floor") or {}).get("pauses")
+    if pauses and pauses["count"]:
+        print(f"\nmachine pauses seen by the C floor (runs of packets > {PAUSE_NS // 1000} µs "
+              f"late): {pauses['count']} ({pauses['per_s']:.0f}/s),\n  typical spacing "
+              f"{pauses['spacing_ms'] or 0:.2f} ms ({(pauses['periodic_share'] or 0):.0%} of "
+              f"them within 2 % of it), length p50 {pauses['p50_us']:.1f} µs, max "
+              f"{pauses['max_us']:.1f} µs;\n  {pauses['over_target']} made a floor packet > "
+              f"{TARGET_P999_US:g} µs late (p99.9 is the {r['packets'] // 1000}th worst of "
+              f"{r['packets']})")
     print("\ntargets")
     fmt = lambda v: f"{v:.1f}"  # noqa: E731
     print(target_row("rtudp send lateness p99", r["targets"]["ours_p99_us"], "<=", " µs", fmt))
