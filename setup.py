@@ -27,7 +27,7 @@ WORKER_LDFLAGS = ["-pthread"]
 # the rings' per-call paths as CPython methods (csrc/pyfast.c says why not cffi)
 FAST = Extension(
     "rtudp.shmring._fast",
-    sources=["csrc/pyfast.c", "csrc/ring.c"],
+    sources=["csrc/pyfast.c", "csrc/ring.c", "csrc/direct_send.c"],
     include_dirs=["csrc"],
     extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",
                         "-Wno-missing-field-initializers"],

@@ -189,7 +189,7 @@ class RtUdpSocket(RtUdpBase):
     def get_send_length(self) -> int:
         """Packets queued by this endpoint and not yet sent (or failed)."""
         block = self._need("get_send_length")._seg.block  # two counters, no histogram copy
-        self._done_seen = block.tx_packets + block.tx_errors
+        self._done_seen = block.tx_packets + block.tx_errors + block.direct.packets
         return max(0, self._requested - self._purged - self._done_seen)
 
     def get_receive_length(self) -> int:

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "direct_send.h"
 #include "ring.h"
 #include "rtudp_shm.h"
 
@@ -292,6 +293,7 @@ typedef struct {
     /* _send's configuration (_configure_send): NULL on_fail = not configured */
     PyObject *on_fail;
     Py_ssize_t send_limit;
+    struct rtudp_direct direct; /* _send's immediates on the socket itself (off: zero) */
 } MpscPort;
 
 static int mpsc_traverse(MpscPort *self, visitproc visit, void *arg)
@@ -310,6 +312,7 @@ static int mpsc_clear(MpscPort *self)
 static void mpsc_dealloc(MpscPort *self)
 {
     PyObject_GC_UnTrack(self);
+    rtudp_direct_close(&self->direct);
     Py_CLEAR(self->on_fail);
     Py_CLEAR(self->h.name);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -382,9 +385,11 @@ static PyObject *mpsc_send(MpscPort *self, PyObject *const *args, Py_ssize_t nar
         PyErr_Clear();
         goto slow;
     }
-    int rc = p.len <= self->send_limit
-                 ? rtudp_mpsc_try_put(&self->m, p.data, (uint32_t)p.len, at, 0)
-                 : RTUDP_EINVAL;
+    int rc = RTUDP_EINVAL;
+    if (p.len <= self->send_limit)
+        rc = at == 0 && rtudp_direct_try(&self->direct, &self->m, p.data, (uint32_t)p.len)
+                 ? RTUDP_OK
+                 : rtudp_mpsc_try_put(&self->m, p.data, (uint32_t)p.len, at, 0);
     payload_release(&p);
     if (rc == RTUDP_OK)
         Py_RETURN_NONE;
@@ -411,6 +416,66 @@ static PyObject *mpsc_configure_send(MpscPort *self, PyObject *const *args, Py_s
     self->send_limit = limit;
     Py_XDECREF(old);
     Py_RETURN_NONE;
+}
+
+/*
+ * _configure_direct(pid, fd, family, port, line_address, quiet_ns) -> None | str:
+ * let _send make immediate sends itself on a duplicate of fd `fd` of process `pid`
+ * (direct_send.h), counting them in the struct rtudp_direct_tx at line_address.
+ * None when on; else why not (a str: the ring path stays, nothing else changes).
+ */
+static PyObject *mpsc_configure_direct(MpscPort *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t pid, fd, family, port, quiet;
+    if (nargs != 6 || get_i64(args[0], 0, "pid", &pid) < 0 || get_i64(args[1], 0, "fd", &fd) < 0 ||
+        get_i64(args[2], 0, "family", &family) < 0 || get_i64(args[3], 0, "port", &port) < 0 ||
+        get_i64(args[5], 0, "quiet_ns", &quiet) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_configure_direct(pid, fd, family, port, "
+                                             "line_address, quiet_ns)");
+        return NULL;
+    }
+    void *line = PyLong_AsVoidPtr(args[4]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (!self->h.bound)
+        return closed_error(&self->h);
+    if (pid > INT32_MAX || fd > INT32_MAX || family > INT32_MAX || port > UINT16_MAX || !line)
+        return PyErr_Format(PyExc_ValueError, "_configure_direct: pid %lld fd %lld family %lld "
+                            "port %lld out of range", (long long)pid, (long long)fd,
+                            (long long)family, (long long)port);
+    rtudp_direct_close(&self->direct);
+    struct rtudp_check why = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = rtudp_direct_open(&self->direct, (int)pid, (int)fd, (int)family, (uint16_t)port, line,
+                           quiet, &why);
+    Py_END_ALLOW_THREADS
+    if (rc != RTUDP_OK)
+        return PyUnicode_FromString(why.msg);
+    Py_RETURN_NONE;
+}
+
+/* _close_direct(): no more direct sends (the duplicate socket is closed) */
+static PyObject *mpsc_close_direct(MpscPort *self, PyObject *unused)
+{
+    (void)unused;
+    rtudp_direct_close(&self->direct);
+    Py_RETURN_NONE;
+}
+
+/* _direct_on() -> bool: direct sends on (off once the channel revoked them) */
+static PyObject *mpsc_direct_on(MpscPort *self, PyObject *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(rtudp_direct_on(&self->direct));
+}
+
+/* _unbind(): also ends direct sends, which must not outlive the channel's mapping */
+static PyObject *mpsc_unbind(MpscPort *self, PyObject *unused)
+{
+    rtudp_direct_close(&self->direct);
+    return port_unbind((Port *)self, unused);
 }
 
 /* _set_wake(address | 0): commits also ring the doorbell at address (a worker's) */
@@ -571,7 +636,14 @@ fail:
 static PyMethodDef mpsc_methods[] = {
     {"_bind", (PyCFunction)(void (*)(void))mpsc_bind, METH_FASTCALL,
      "_bind(name, address, avail): validate and use the MPSC ring mapped at address."},
-    {"_unbind", (PyCFunction)port_unbind, METH_NOARGS, "Forget the mapping (the ring closes)."},
+    {"_unbind", (PyCFunction)mpsc_unbind, METH_NOARGS, "Forget the mapping (the ring closes)."},
+    {"_configure_direct", (PyCFunction)(void (*)(void))mpsc_configure_direct, METH_FASTCALL,
+     "_configure_direct(pid, fd, family, port, line_address, quiet_ns) -> None | str:\n"
+     "_send makes immediate sends itself on a duplicate of the socket; why not, if not."},
+    {"_close_direct", (PyCFunction)mpsc_close_direct, METH_NOARGS,
+     "_close_direct(): no more direct sends."},
+    {"_direct_on", (PyCFunction)mpsc_direct_on, METH_NOARGS,
+     "_direct_on() -> bool: direct sends on (off once the channel revoked them)."},
     {"_set_wake", (PyCFunction)mpsc_set_wake, METH_O,
      "_set_wake(address | None): commits also ring the doorbell at address."},
     {"_send", (PyCFunction)(void (*)(void))mpsc_send, METH_FASTCALL | METH_KEYWORDS,

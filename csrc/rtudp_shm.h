@@ -25,7 +25,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 7                     /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED */
+#define RTUDP_LAYOUT_VERSION 8                     /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -319,6 +319,27 @@ struct rtudp_tx_journal {
     uint64_t pos[256];                             /* RTUDP_TX_JOURNAL_MAX ring positions */
 };
 
+/* Whether clients may send on the channel socket themselves (direct_tx.state). */
+#define RTUDP_DIRECT_NOT_NOW 0                     /* no worker has the channel (paused) */
+#define RTUDP_DIRECT_ON 1                          /* its worker's TX stamps carry their own keys
+                                                      (SCM_TS_OPT_ID): an unstamped send by a
+                                                      client cannot shift them */
+#define RTUDP_DIRECT_REVOKED 2                     /* the channel is closed: drop the socket */
+#define RTUDP_DIRECT_NEVER 3                       /* its worker's keys are the kernel's counter */
+
+/* Counters of the sends clients made straight on the channel socket (line 6). */
+struct rtudp_direct_tx {
+    uint32_t state;                                /* RTUDP_DIRECT_*: the worker sets ON or NEVER
+                                                      when it takes the channel on, the
+                                                      supervisor NOT_NOW when it pauses it and
+                                                      REVOKED when it closes it */
+    uint32_t pad0;
+    uint64_t packets;                              /* sent directly (also in tx_packets) */
+    uint64_t bytes;
+    uint64_t fallbacks;                            /* direct send refused by the kernel: queued */
+    uint8_t pad[32];
+};
+
 /*
  * The channel block follows the segment header of /rtudp.<pool>.<channel> (kind
  * RTUDP_SEG_CHANNEL); then the kind area (the channel kind's own shared state, e.g.
@@ -337,7 +358,11 @@ struct rtudp_channel_block {
     uint32_t flags;                                /* RTUDP_CHAN_* */
     int32_t worker;
     uint32_t max_datagram;
-    uint8_t pad0[64];                              /* line 2: room for more configuration */
+    int32_t socket_fd;                             /* the channel socket's fd number in the
+                                                      supervisor (pool block's supervisor_pid),
+                                                      which clients duplicate for direct sends;
+                                                      -1: none */
+    uint8_t pad0[60];                              /* line 2: room for more configuration */
     /* line 3: TX counters, written by the worker */
     uint64_t tx_packets;
     uint64_t tx_bytes;
@@ -359,6 +384,11 @@ struct rtudp_channel_block {
      * closes; the supervisor and the worker never touch it.  Readers beyond
      * RTUDP_READER_SLOTS work but are not counted. */
     uint32_t reader_pid[16];                       /* RTUDP_READER_SLOTS */
+    /* line 6: immediate sends a client made itself on its duplicate of the channel
+     * socket (direct_send.h).  The worker and the supervisor write `state`; clients
+     * add to the counters atomically: many writers, but at most one
+     * direct send per handle per quiet gap, so the line is never hot. */
+    struct rtudp_direct_tx direct;
     /* lateness = departure - send_at_ns; rx delay = published - kernel RX stamp */
     struct rtudp_hist tx_lateness;
     struct rtudp_hist rx_delay;
@@ -421,6 +451,9 @@ _Static_assert(offsetof(struct rtudp_channel_block, rx_packets) == 4 * RTUDP_CAC
                "RX counters on their own line");
 _Static_assert(offsetof(struct rtudp_channel_block, reader_pid) == 5 * RTUDP_CACHE_LINE,
                "reader slots on their own line");
+_Static_assert(offsetof(struct rtudp_channel_block, direct) == 6 * RTUDP_CACHE_LINE &&
+                   sizeof(struct rtudp_direct_tx) == RTUDP_CACHE_LINE,
+               "direct-send counters on their own line");
 _Static_assert(sizeof(((struct rtudp_channel_block *)0)->reader_pid) ==
                    RTUDP_READER_SLOTS * sizeof(uint32_t) &&
                RTUDP_READER_SLOTS * sizeof(uint32_t) == RTUDP_CACHE_LINE, "reader_pid[] is a line");

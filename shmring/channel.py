@@ -149,10 +149,13 @@ class ChannelRxRing(SpanBroadcastRing):
 
 # ------------------------------------------------------------ the segment
 
-#: the worker's counters in a channel block, in layout order
+#: the counters of a channel block, in layout order: the worker's, then the direct
+#: sends clients made themselves (already included in tx_packets, tx_bytes and
+#: tx_immediate; the fallbacks were queued and sent by the worker after all)
 COUNTERS = ("tx_packets", "tx_bytes", "tx_immediate", "tx_errors", "tx_kernel_stamped",
             "tx_requested", "tx_late", "tx_ring_faults", "rx_packets", "rx_bytes", "rx_truncated",
-            "rx_kernel_drops", "rx_errors", "tx_restart_left", "tx_restart_resent")
+            "rx_kernel_drops", "rx_errors", "tx_restart_left", "tx_restart_resent",
+            "tx_direct", "tx_direct_fallbacks")
 #: counters kept in the block's TX journal (records in flight when a worker died:
 #: proven gone by their TX stamp, or sent again)
 _JOURNAL_COUNTERS = {"tx_restart_left": "restart_left", "tx_restart_resent": "restart_resent"}
@@ -166,14 +169,22 @@ def block_config(b: Any) -> dict[str, Any]:
         "local": sockaddr_to_tuple(b.local), "remote": sockaddr_to_tuple(b.remote),
         "capacity": int(b.capacity_packets), "flags": int(b.flags),
         "worker": int(b.worker), "max_datagram": int(b.max_datagram),
+        "socket_fd": int(b.socket_fd),
     }
 
 
 def block_counters(b: Any) -> dict[str, int]:
-    """The worker's counters of a ``struct rtudp_channel_block *``, read without locks."""
-    journal = b.tx_journal
-    return {k: int(getattr(journal, _JOURNAL_COUNTERS[k]) if k in _JOURNAL_COUNTERS
-                   else getattr(b, k)) for k in COUNTERS}
+    """The counters of a ``struct rtudp_channel_block *``, read without locks."""
+    journal, direct = b.tx_journal, b.direct
+    out = {k: int(getattr(journal, _JOURNAL_COUNTERS[k]) if k in _JOURNAL_COUNTERS
+                  else getattr(b, k)) for k in COUNTERS if not k.startswith("tx_direct")}
+    sent = int(direct.packets)
+    out["tx_packets"] += sent
+    out["tx_bytes"] += int(direct.bytes)
+    out["tx_immediate"] += sent
+    out["tx_direct"] = sent
+    out["tx_direct_fallbacks"] = int(direct.fallbacks)
+    return out
 
 
 def block_readers(b: Any) -> list[int]:
@@ -250,8 +261,10 @@ class ChannelSegment:
 
     def configure(self, channel: str, kind: int, direction: int, local: tuple[int, str, int],
                   remote: tuple[int, str, int] | None, capacity: int, flags: int,
-                  worker: int, max_datagram: int) -> None:
-        """Supervisor: write the configuration (addresses as (family, host, port))."""
+                  worker: int, max_datagram: int, socket_fd: int = -1) -> None:
+        """Supervisor: write the configuration (addresses as (family, host, port));
+        ``socket_fd``: the channel socket's fd number in the supervisor (clients
+        duplicate it for their direct sends), -1 for none."""
         b = self.block
         raw = channel.encode()
         ffi.memmove(b.name, raw, len(raw))
@@ -263,6 +276,19 @@ class ChannelSegment:
         b.flags = flags
         b.worker = worker
         b.max_datagram = max_datagram
+        b.socket_fd = socket_fd
+
+    def revoke_direct_sends(self) -> None:
+        """Supervisor, closing the channel: clients stop sending on their duplicates of
+        its socket, and close them at their next send, so none keeps the port bound."""
+        if not self.segment.closed:
+            self.block.direct.state = lib.RTUDP_DIRECT_REVOKED
+
+    def hold_direct_sends(self) -> None:
+        """Supervisor, pausing the channel: clients send nothing on the socket until its
+        worker takes it back (and says so)."""
+        if not self.segment.closed:
+            self.block.direct.state = lib.RTUDP_DIRECT_NOT_NOW
 
     def config(self) -> dict[str, Any]:
         """The configuration block as a dict."""

@@ -115,12 +115,17 @@ def test_latency(latency: tuple[dict, int]) -> None:
     _workers(report)
     have_sockperf = shutil.which("sockperf") is not None
     # where the round trip goes: four legs on one clock, together about the round trip
-    for legs, case in ((report["legs"], "ours"), (report["legs_pinned"], "ours_pinned")):
+    for legs, case in ((report["legs"], "ours"), (report["legs_pinned"], "ours_pinned"),
+                       (report["legs_queued"], "ours_queued")):
         assert len(legs) == 4 and all(positive(leg["p50_us"]) for leg in legs)
         assert sum(leg["p50_us"] for leg in legs) < 3 * report["results"][case]["p90_us"]
+    # the queued case sent nothing directly; the others did, unless the kernel refused
+    # pidfd_getfd (then every send was queued, which the share says)
+    assert report["results"]["ours_queued"]["direct_share"] == 0
+    assert 0 <= report["results"]["ours"]["direct_share"] <= 1
     # the pinned case ran where it says: each end on its channel's worker CPU
     assert set(report["results"]["ours_pinned"]["channel_cpus"]) == {"ping", "pong"}
-    for key in ("ours", "ours_pinned", "ours_py_echo", "python", "sockperf",
+    for key in ("ours", "ours_pinned", "ours_queued", "ours_py_echo", "python", "sockperf",
                 "sockperf_pinned"):
         e = report["results"][key]
         if key.startswith("sockperf") and not have_sockperf:

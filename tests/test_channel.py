@@ -58,7 +58,9 @@ def test_loopback_send_recv(pair):
     assert all(p.lost == 0 for p in got)
     st = b.stats()
     assert st["tx_packets"] == 100 and st["tx_errors"] == 0
-    assert st["tx_lateness_count"] == 100
+    # lateness is measured for what the worker sent (a direct send has no departure
+    # stamp); sent with 0 s between them, most of these went through the worker
+    assert st["tx_lateness_count"] == 100 - st["tx_direct"] > 0
     assert st["tx_lateness_p99_ns"] is not None
     assert a.stats()["rx_packets"] >= 100 or WORKER == "fake"
 

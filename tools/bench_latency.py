@@ -4,19 +4,23 @@ Each case is a ping-pong of 64-byte datagrams between this process (the pinger: 
 wait for the echo, next) and an echo process, on 127.0.0.1, for 5 s (--quick: 1 s);
 the first WARMUP round trips are left out.  Cases, one after the other in the same run:
 
-1. rtudp, both ends: Python -> worker -> loopback -> worker -> Python and back.  Two
-   channels of one embedded pool ("ping" here, "pong" attached by the echo process
-   with ``rtudp.attach``); the echo process does ``recv()`` then ``send()``.  This is
-   the figure the target is about.
+1. rtudp, both ends: Python -> loopback -> worker -> Python and back.  Two channels
+   of one embedded pool ("ping" here, "pong" attached by the echo process with
+   ``rtudp.attach``); the echo process does ``recv()`` then ``send()``.  An immediate
+   send finding nothing queued and the worker parked goes out on the channel socket
+   from the sending process (``Channel.direct_send``); the "direct" column says what
+   share did.  This is the figure the target is about.
 2. The same, pinned: each end's thread runs on its channel's worker CPU
    (``Channel.pin_to_worker``), so the worker hands it each packet without waking
    another CPU.
-3. rtudp at this end only: channel "ping" here, the echo is a plain Python socket
+3. The same as 1 with ``direct_send`` off at both ends: every send queued in the TX
+   ring and sent by the worker (Python -> worker -> loopback -> worker -> Python).
+4. rtudp at this end only: channel "ping" here, the echo is a plain Python socket
    process (blocking ``recvfrom`` / ``sendto``).
-4. plain Python sockets at both ends (blocking ``recvfrom`` / ``sendto``).
-5. ``sockperf ping-pong`` (C, client and server on loopback, its default settings,
+5. plain Python sockets at both ends (blocking ``recvfrom`` / ``sendto``).
+6. ``sockperf ping-pong`` (C, client and server on loopback, its default settings,
    ``--full-rtt``) when the ``sockperf`` binary is installed.
-6. The same, pinned like case 2: the client on the pinger's CPU, the server on the
+7. The same, pinned like case 2: the client on the pinger's CPU, the server on the
    echo's.
 
 Figures: p50 / p99 round trip (µs), ratios against plain Python and sockperf.  Target
@@ -53,11 +57,13 @@ STOP = _SEQ.pack(-1) + bytes(MSG_SIZE - _SEQ.size)
 
 CASES = {
     "ours": ("rtudp both ends",
-             "channel send/recv here -> worker -> lo -> worker -> channel recv/send in the "
-             "echo process, and back"),
+             "channel send/recv here -> lo -> worker -> channel recv/send in the echo "
+             "process, and back"),
     "ours_pinned": ("rtudp both ends, pinned",
                     "the same, each end's thread on its channel's worker CPU "
                     "(Channel.pin_to_worker)"),
+    "ours_queued": ("rtudp, sends queued", "the same as 'rtudp both ends' with direct_send off: "
+                                           "every send through the TX ring and the worker"),
     "ours_py_echo": ("rtudp, python echo",
                      "channel send/recv here; echo: plain socket process, blocking recvfrom"),
     "python": ("python sockets",
@@ -101,15 +107,17 @@ def socket_echo(ready: Callable[[Any], None]) -> dict:
         sock.close()
 
 
-def channel_echo(pool: str, name: str, pin: bool, ready: Callable[[Any], None]) -> dict:
+def channel_echo(pool: str, name: str, pin: bool, direct: bool,
+                 ready: Callable[[Any], None]) -> dict:
     """Attach channel `name` of `pool`; recv() then send() the same bytes until STOP;
-    `pin`: on the channel's worker CPU."""
+    `pin`: on the channel's worker CPU; `direct`: its direct_send."""
     import rtudp
 
     ch = rtudp.attach(name, pool=pool)
     try:
         if pin:
             ch.pin_to_worker()
+        ch.direct_send = direct
         ready(None)
         recv, send, now, pack, n = ch.recv, ch.send, time.monotonic_ns, _LEGS.pack_into, 0
         while True:
@@ -168,7 +176,8 @@ def _same_but_stamps(reply: bytes, sent: bytes) -> bool:
         and reply[stamps.stop:] == sent[stamps.stop:]
 
 
-LEGS = (("send here -> kernel RX stamp there", "ring, worker wake-up, send, loopback"),
+LEGS = (("send here -> kernel RX stamp there", "direct: send, loopback; queued: ring, worker "
+                                               "wake-up, send, loopback"),
         ("stamp there -> echo's recv() returns", "worker RX wake-up, read, publish, reader "
                                                  "wake-up"),
         ("echo's recv() -> kernel RX stamp here", "the same as the first, the other way"),
@@ -208,8 +217,9 @@ def _channel_pair(pool: Any) -> tuple[Any, Any]:
 
 
 def run_ours(seconds: float, python_echo: bool, quiet: bool,
-             pinned: bool = False) -> tuple[dict, dict]:
-    """The rtudp cases: (entry, pool facts); `pinned`: each end on its worker's CPU."""
+             pinned: bool = False, direct: bool = True) -> tuple[dict, dict]:
+    """The rtudp cases: (entry, pool facts); `pinned`: each end on its worker's CPU;
+    `direct`: the channels' direct_send."""
     with bench_pool("latency" + ("p" if python_echo else "")) as (pool, pool_warnings):
         for w in pool_warnings:
             say(f"  warning: {w}", quiet)
@@ -226,9 +236,10 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool,
                 ping, pong = _channel_pair(pool)
                 chans += [ping, pong]
                 child = Child("bench-latency-channel-echo", channel_echo, pool.name, "pong",
-                              pinned)
+                              pinned, direct)
                 child.ready()
             placement = {ch.name: pool.workers()[ch.worker]["cpu"] for ch in chans}
+            ping.direct_send = direct
             send, recv = ping.send, ping.recv
             legs: list[tuple[int, ...]] = []
             last: list[Any] = [None]  # the reply packet, for the legs
@@ -256,6 +267,9 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool,
             finally:
                 os.sched_setaffinity(0, affinity)
             others = meter.others()
+            sent = [ch.stats() for ch in chans]
+            direct_share = ratio(sum(st["tx_direct"] for st in sent),
+                                 sum(st["tx_packets"] for st in sent))
             send(STOP)
             child.result(timeout=10.0)
             facts = {"policies": worker_policies(pool), "pool_warnings": pool_warnings,
@@ -265,7 +279,7 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool,
                 ch.close()
             if child is not None:
                 child.stop(grace=2.0)
-    return _entry(rtts, others, channel_cpus=placement), facts
+    return _entry(rtts, others, channel_cpus=placement, direct_share=direct_share), facts
 
 
 def run_python(seconds: float) -> dict:
@@ -393,6 +407,8 @@ def _run_cases(runs: list[tuple[str, Callable[[], Any]]], results: dict[str, dic
                 facts.update(case_facts)
             elif key == "ours_pinned":
                 facts["legs_pinned"] = case_facts["legs"]
+            elif key == "ours_queued":
+                facts["legs_queued"] = case_facts["legs"]
         results[key] = out
         say(f"  ... {CASES[key][0]}: p50 {fmt_us(out['p50_us'], 0)} µs", quiet)
 
@@ -404,7 +420,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
     failed: dict[str, str] = {}
     skipped: dict[str, str] = {}
     facts: dict = {"policies": [], "pool_warnings": [], "channel_cpus": {}, "legs": []}
-    facts["legs_pinned"] = []
+    facts["legs_pinned"] = facts["legs_queued"] = []
 
     def pinned_cpus() -> tuple[int, int]:
         """(pinger's, echo's) CPU as the pinned rtudp case had them."""
@@ -415,6 +431,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
     runs: list[tuple[str, Callable[[], Any]]] = [
         ("ours", lambda: run_ours(seconds, False, quiet)),
         ("ours_pinned", lambda: run_ours(seconds, False, quiet, pinned=True)),
+        ("ours_queued", lambda: run_ours(seconds, False, quiet, direct=False)),
         ("ours_py_echo", lambda: run_ours(seconds, True, quiet)),
         ("python", lambda: run_python(seconds)),
         ("sockperf", lambda: run_sockperf(seconds)),
@@ -443,6 +460,11 @@ def benchmark(quick: bool, quiet: bool) -> dict:
             "skipped": skipped, "targets": targets}
 
 
+def _share_col(e: dict) -> str:
+    share = e.get("direct_share")
+    return f"{'-' if share is None else format(share, '.0%'):>7}"
+
+
 def print_report(r: dict) -> None:
     print(f"\nworkers: {policy_line(r['policies']) or '-'}")
     for w in r["pool_warnings"]:
@@ -453,7 +475,7 @@ def print_report(r: dict) -> None:
     print(f"\nround trip (µs), {r['msg_size']}-byte datagrams on {LOOPBACK}, "
           f"{r['seconds']:g} s a case after {r['warmup']} warm-up round trips")
     print(f"  {'name':<22} {'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} "
-          f"{'trips':>8} {'vs py':>7} {'vs sp':>7} {'others':>7}   how")
+          f"{'trips':>8} {'vs py':>7} {'vs sp':>7} {'others':>7} {'direct':>7}   how")
     for key, (name, how) in CASES.items():
         e = r["results"].get(key)
         if not e:
@@ -463,10 +485,13 @@ def print_report(r: dict) -> None:
         print(f"  {name:<22} {fmt_us(e['p50_us'])} {fmt_us(e['p90_us'])} {fmt_us(e['p99_us'])} "
               f"{fmt_us(e['p999_us'])} {fmt_us(e['max_us'])} {e['round_trips']:>8} "
               f"{fmt_ratio(e['p50_vs_python']):>7} {fmt_ratio(e['p50_vs_sockperf']):>7} "
-              f"{others_col(e)}   {how}")
+              f"{others_col(e)} {_share_col(e)}   {how}")
     print("  vs py / vs sp: p50 divided by plain Python's / sockperf's p50 (< 1: faster)")
+    print("  direct: share of the channels' sends made on the socket by the sending process "
+          "(Channel.direct_send), the rest by a worker")
     for title, legs in (("rtudp both ends", r["legs"]),
-                        ("rtudp both ends, pinned", r.get("legs_pinned") or [])):
+                        ("rtudp both ends, pinned", r.get("legs_pinned") or []),
+                        ("rtudp, sends queued", r.get("legs_queued") or [])):
         if not legs:
             continue
         print(f"\n{title}, where a round trip goes (µs; the echo stamps its reply; "

@@ -308,6 +308,7 @@ class Pool:
     def _release(self) -> None:
         with self._lock:
             for ch in self._chans.values():
+                ch.seg.revoke_direct_sends()
                 ch.sock.sock.close()
                 ch.seg.close()
             self._chans.clear()
@@ -704,7 +705,7 @@ class Pool:
                 remote_cfg = None if bound.remote is None else \
                     (bound.remote[0], bound.remote[1], bound.remote[2], bound.remote[3])
                 seg.configure(name, spec.code, direction, bound.local, remote_cfg, capacity,
-                              flags, worker, max_datagram)
+                              flags, worker, max_datagram, bound.sock.fileno())
                 if spec.configure is not None:
                     spec.configure(seg.area, seg.area_bytes, opts, direction)
                 self.control.set_channel(slot, name, spec.code, worker)
@@ -802,6 +803,7 @@ class Pool:
             if ch.paused:
                 return
             ch.paused = True
+            ch.seg.hold_direct_sends()  # before the worker lets go: nothing leaves meanwhile
         w = self._workers[ch.worker]
         if w.ready.wait(START_TIMEOUT_S) and w.link:
             status, msg = w.link.command(lib.RTUDP_CMD_REMOVE, ch.slot, ch.name,
@@ -848,6 +850,7 @@ class Pool:
             with self._lock:
                 if self._control is not None:
                     self._control.clear_channel(ch.slot)
+                ch.seg.revoke_direct_sends()
                 ch.sock.sock.close()
                 ch.seg.close()
                 ch.seg.unlink()

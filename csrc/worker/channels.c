@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "segment.h"
+#include "shm_access.h"
 #include "txjournal.h"
 #include "worker.h"
 
@@ -165,6 +166,11 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
         failf(msg, msglen, rc, "%s", why.msg);
         goto fail;
     }
+
+    /* clients may send immediates on the socket themselves only while our TX stamps
+     * carry their own keys: their unstamped sends then cannot shift the keys */
+    store_release(&b->direct.state, c->sends && c->caps.tskey_cmsg ? (uint32_t)RTUDP_DIRECT_ON
+                                                                   : (uint32_t)RTUDP_DIRECT_NEVER);
 
     struct rtudp_net_bufs bufs;
     if ((rc = rtudp_net_size_buffers(fd, c->recvs ? buffer_for(c->rx.ring.capacity) : 0,

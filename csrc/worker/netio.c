@@ -19,6 +19,7 @@
 #endif
 #include "netio.h"
 #include "shm_access.h"
+#include "sock_cmsg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -257,19 +258,9 @@ static int probe_tskey_cmsg(void)
         if (bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
             getsockname(s, (struct sockaddr *)&a, &al) == 0 &&
             setsockopt(s, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0) {
-            union {
-                char buf[CMSG_SPACE(sizeof(uint32_t))];
-                struct cmsghdr align;
-            } ctl;
-            memset(&ctl, 0, sizeof ctl);
-            struct msghdr mh = {.msg_name = &a, .msg_namelen = sizeof a,
-                                .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
-            struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_TS_OPT_ID;
-            c->cmsg_len = CMSG_LEN(sizeof(uint32_t));
-            uint32_t key = 0;
-            memcpy(CMSG_DATA(c), &key, sizeof key);
+            union rtudp_cmsg_u32 ctl;
+            struct msghdr mh = {.msg_name = &a, .msg_namelen = sizeof a};
+            rtudp_cmsg_u32_set(&mh, &ctl, SCM_TS_OPT_ID, 0);
             ok = sendmsg(s, &mh, MSG_DONTWAIT) == 0;
         }
         close(s);

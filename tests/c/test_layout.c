@@ -221,6 +221,15 @@ static const struct field tx_journal_fields[] = {
     FIELD(rtudp_tx_journal, pos),
 };
 
+static const struct field direct_tx_fields[] = {
+    FIELD(rtudp_direct_tx, state),
+    FIELD(rtudp_direct_tx, pad0),
+    FIELD(rtudp_direct_tx, packets),
+    FIELD(rtudp_direct_tx, bytes),
+    FIELD(rtudp_direct_tx, fallbacks),
+    FIELD(rtudp_direct_tx, pad),
+};
+
 static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, name),
     FIELD(rtudp_channel_block, kind),
@@ -231,6 +240,7 @@ static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, flags),
     FIELD(rtudp_channel_block, worker),
     FIELD(rtudp_channel_block, max_datagram),
+    FIELD(rtudp_channel_block, socket_fd),
     FIELD(rtudp_channel_block, pad0),
     FIELD(rtudp_channel_block, tx_packets),
     FIELD(rtudp_channel_block, tx_bytes),
@@ -247,6 +257,7 @@ static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, rx_errors),
     FIELD(rtudp_channel_block, pad2),
     FIELD(rtudp_channel_block, reader_pid),
+    FIELD(rtudp_channel_block, direct),
     FIELD(rtudp_channel_block, tx_lateness),
     FIELD(rtudp_channel_block, rx_delay),
     FIELD(rtudp_channel_block, tx_journal),
@@ -429,6 +440,7 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_control, control_fields),
     STRUCT(rtudp_sockaddr, sockaddr_fields),
     STRUCT(rtudp_tx_journal, tx_journal_fields),
+    STRUCT(rtudp_direct_tx, direct_tx_fields),
     STRUCT(rtudp_channel_block, channel_block_fields),
     STRUCT(rtudp_rx_meta, rx_meta_fields),
     STRUCT(rtudp_cmd, cmd_fields),
