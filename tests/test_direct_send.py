@@ -71,9 +71,11 @@ def test_a_burst_is_queued_in_order(pair):
     assert got == list(range(2000))
     st = b.stats()
     assert st["tx_packets"] == 2000 and st["tx_direct"] + st["tx_requested"] == 2000
-    # a handle that finds the worker idle again within the quiet gap queues: most of
-    # a back-to-back burst goes through the ring
-    assert st["tx_direct"] < 1000, st
+    # a handle that finds the worker idle again within the quiet gap queues: after a
+    # direct send the next back-to-back one is queued, so at most about half of a
+    # burst goes direct (a little more if a machine pause split the burst); without
+    # that rule every send would find the worker parked and the ring empty
+    assert st["tx_direct"] <= 1100, st
 
 
 def test_a_queued_packet_is_never_overtaken(pair):

@@ -62,8 +62,9 @@ CALLS = {
     "send_at": ("Channel.send(data, at_ns)", "with a deadline"),
     "send_data": ("RtUdpSocket.send_data", "RtUDP-compatible API, ts_ns=0"),
     "sendto": ("socket.sendto", "plain Python, the kernel sends it in the call"),
-    "send_same_cpu": ("Channel.send(data), same CPU", "caller on the worker's CPU: each call "
-                      "wakes the worker, which preempts the caller"),
+    "send_same_cpu": ("Channel.send(data), same CPU", "caller on the worker's CPU: a call "
+                      "that queues wakes the worker, which preempts the caller; the next "
+                      "finds it parked and sends directly"),
 }
 
 
