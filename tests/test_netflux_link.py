@@ -145,8 +145,10 @@ def test_a_stalled_worker_trips_the_watchdog_and_the_stall_shows(rtudp_pool) -> 
         assert s["nf_partner_lost"] == 0 and s["nf_rejected"] == 0, s
         assert s["nf_link"] == "up"
         _no_trip_but_a_stall(s, other)
-    # B skipped the cycles it slept through; A found B's packets stop for them
-    assert sb["nf_missed"] >= 25 and sa["nf_missed"] == 0, (sa["nf_missed"], sb["nf_missed"])
+    # B skipped the cycles it slept through; A found B's packets stop for them.  A's own
+    # worker was not stopped, but a stall of this VM (1-10 ms ones are seen here) can make
+    # it skip a cycle or a few: CI once saw A miss 1 while B missed 59
+    assert sb["nf_missed"] >= 25 and sa["nf_missed"] <= 5, (sa["nf_missed"], sb["nf_missed"])
 
 
 def test_invalid_packets_do_not_hold_off_the_watchdog(rtudp_pool) -> None:
