@@ -14,7 +14,6 @@ a full TX ring raises :class:`BackPressureError`.
 from __future__ import annotations
 
 import os
-import socket
 from time import monotonic_ns
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -202,10 +201,11 @@ class Channel:
                     "6.13), which a send of ours must not shift")
         if state == lib.RTUDP_DIRECT_REVOKED:
             return "the pool closed the channel"
-        family = socket.AF_INET6 if ":" in cfg["local"][0] else socket.AF_INET
-        line = int(ffi.cast("uintptr_t", ffi.addressof(self._seg.block, "direct")))
+        block = self._seg.block
+        line = int(ffi.cast("uintptr_t", ffi.addressof(block, "direct")))
         return self._tx._configure_direct(self._control.supervisor_pid, cfg["socket_fd"],
-                                          int(family), cfg["local"][1], line, DIRECT_QUIET_NS)
+                                          int(block.local.family), int(block.local.port),
+                                          line, DIRECT_QUIET_NS)
 
     # ------------------------------------------------------------ attach
 
@@ -420,8 +420,8 @@ class Channel:
         takes each queued send from it, without waking another CPU.  Measured with
         ``rtudp bench latency`` on a 2-vCPU VM with every send queued: round trip p50
         27 µs unpinned, 21 µs with both ends pinned; with direct sends (the default,
-        see :attr:`direct_send`) 15 µs unpinned and 16 µs pinned.  The worker is SCHED_FIFO, so it runs first whenever it works or
-        spins before a deadline: a thread with much work of its own, or a channel with
+        see :attr:`direct_send`) 15 µs unpinned and 16 µs pinned.  The worker is
+        SCHED_FIFO, so it runs first whenever it works or spins before a deadline: a thread with much work of its own, or a channel with
         dense timed sends, is better left where the kernel puts it.  Undo it with
         ``os.sched_setaffinity(0, cpus)``.
         """

@@ -149,13 +149,15 @@ class ChannelRxRing(SpanBroadcastRing):
 
 # ------------------------------------------------------------ the segment
 
-#: the counters of a channel block, in layout order: the worker's, then the direct
-#: sends clients made themselves (already included in tx_packets, tx_bytes and
-#: tx_immediate; the fallbacks were queued and sent by the worker after all)
-COUNTERS = ("tx_packets", "tx_bytes", "tx_immediate", "tx_errors", "tx_kernel_stamped",
-            "tx_requested", "tx_late", "tx_ring_faults", "rx_packets", "rx_bytes", "rx_truncated",
-            "rx_kernel_drops", "rx_errors", "tx_restart_left", "tx_restart_resent",
-            "tx_direct", "tx_direct_fallbacks")
+#: the worker's counters in a channel block, in layout order
+WORKER_COUNTERS = ("tx_packets", "tx_bytes", "tx_immediate", "tx_errors", "tx_kernel_stamped",
+                   "tx_requested", "tx_late", "tx_ring_faults", "rx_packets", "rx_bytes",
+                   "rx_truncated", "rx_kernel_drops", "rx_errors", "tx_restart_left",
+                   "tx_restart_resent")
+#: the counters of a channel block: the worker's, then the direct sends clients made
+#: themselves (already included in tx_packets, tx_bytes and tx_immediate; the
+#: fallbacks were queued and sent by the worker after all)
+COUNTERS = WORKER_COUNTERS + ("tx_direct", "tx_direct_fallbacks")
 #: counters kept in the block's TX journal (records in flight when a worker died:
 #: proven gone by their TX stamp, or sent again)
 _JOURNAL_COUNTERS = {"tx_restart_left": "restart_left", "tx_restart_resent": "restart_resent"}
@@ -177,7 +179,7 @@ def block_counters(b: Any) -> dict[str, int]:
     """The counters of a ``struct rtudp_channel_block *``, read without locks."""
     journal, direct = b.tx_journal, b.direct
     out = {k: int(getattr(journal, _JOURNAL_COUNTERS[k]) if k in _JOURNAL_COUNTERS
-                  else getattr(b, k)) for k in COUNTERS if not k.startswith("tx_direct")}
+                  else getattr(b, k)) for k in WORKER_COUNTERS}
     sent = int(direct.packets)
     out["tx_packets"] += sent
     out["tx_bytes"] += int(direct.bytes)
