@@ -86,7 +86,55 @@ def test_timing(timing: tuple[dict, int]) -> None:
     assert pauses["count"] >= pauses["over_target"] >= 0
     if pauses["count"]:
         assert pauses["p50_us"] <= pauses["max_us"]
+    # a quick run is one round: its round's figures are the case's
+    assert report["rounds"] == 1 and report["seconds"] == report["round_seconds"]
+    for key in report["cases"]:
+        (only,) = report["send"][key]["rounds"]
+        assert only["p99_us"] == report["send"][key]["p99_us"]
+    for key, met in report["rounds_met"].items():
+        e = report["send"][key]
+        assert met == int(e["p99_us"] <= 10 and e["p999_us"] <= 50), (key, met)
     _no_leftovers(report, pid)
+
+
+def test_timing_rounds_merge_every_packet() -> None:
+    """A full run's rounds: percentiles over all packets of all rounds, counters and
+    worker counters summed, pauses spaced within a round only, and a round meets the
+    targets on its own figures."""
+    from rtudp.shmring.hist import Histogram
+    from rtudp.tools.bench_timing import GAP_NS, merge_rounds, pause_runs, rounds_met
+
+    def one(late: list[int], cpu: int) -> dict:
+        return {"hist": Histogram.from_values(late), "arrival": [x + 100 for x in late],
+                "received": len(late), "others": 0.1 * (cpu + 1),
+                "counts": {"sent": len(late), "immediate": cpu},
+                "pause_runs": (*pause_runs(late), len(late)),
+                "worker": {"index": cpu, "cpu": cpu, "spin_budget": 1.0,
+                           "spin_margin_us": 20.0 + cpu, "spin_ns": 10**9, "sleeps": 2,
+                           "spin_other_ns": 10**8, "demotions": 3, "demote_preempted": 1,
+                           "loops": 7}}
+
+    calm = [1_000] * 1000
+    stormy = [1_000] * 1000
+    for i in range(0, 1000, 100):               # a pause every 2 ms, 60 µs long
+        stormy[i] = 60_000
+    send, arrival = merge_rounds([one(calm, 0), one(stormy, 1)], 4.0)
+    assert send["count"] == arrival["count"] == send["received"] == send["sent"] == 2000
+    assert send["immediate"] == 1
+    assert send["others_cpu"] == pytest.approx(0.15)
+    assert send["max_us"] == 60.0 and 0.99 <= send["p99_us"] <= 1.01
+    assert 59.5 <= send["p999_us"] <= 60.5      # 10 of 2000 are 60 µs late
+    assert [r["p999_us"] is not None and r["p999_us"] < 2 for r in send["rounds"]] == [True,
+                                                                                       False]
+    assert arrival["min_us"] == 1.1
+    w = send["worker"]
+    assert (w["cpu"], w["cpus"], w["spin_margin_us"]) == (1, [0, 1], 21.0)
+    assert (w["spin_s"], w["spin_share"], w["sleeps"], w["demotions"]) == (2.0, 0.5, 4, 6)
+    assert w["spin_other_s"] == pytest.approx(0.2)
+    pauses = send["pauses"]
+    assert pauses["count"] == 10 and pauses["spacing_ms"] == 100 * GAP_NS / 1e6
+    assert pauses["periodic_share"] == 1.0      # no spacing across the two rounds
+    assert rounds_met(send) == 1 and rounds_met(None) is None
 
 
 def test_machine_pauses_found_counted_and_spaced() -> None:
