@@ -279,6 +279,8 @@ def test_bad_channel_arguments_name_the_value_and_pool_stays_usable(pool):
         with pytest.raises(rtudp.AddressInUseError, match=str(port)) as exc:
             pool.open_channel("a", local=("127.0.0.1", port))
         assert isinstance(exc.value, OSError) and exc.value.errno == 98
+        # and who holds it: this process
+        assert f"(bound by pid {os.getpid()}, " in str(exc.value)
     finally:
         taken.close()
     bad = [

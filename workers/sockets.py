@@ -14,6 +14,8 @@ import struct
 import warnings
 from dataclasses import dataclass
 
+import psutil
+
 from ..shmring._native import lib
 from ..shmring.errors import AddressInUseError
 
@@ -134,6 +136,31 @@ def _multicast_send_options(sock: socket.socket, fam: int, local_host: str, scop
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, scope)
 
 
+def _holders(host: str, port: int) -> str:
+    """Who holds UDP port `port` where `host` would bind it, for an address-in-use error:
+    e.g. " (bound by pid 1234, python3)"; "" when no process can be named.  A process
+    that keeps a handle on a closed rtudp channel that sent directly keeps its port
+    until it next sends or closes the handle: this names it."""
+    try:
+        conns = psutil.net_connections(kind="udp")
+    except (psutil.Error, OSError):
+        return ""
+    unspecified = ("0.0.0.0", "::")
+    pids = sorted({c.pid for c in conns if c.laddr and c.laddr.port == port
+                   and (c.laddr.ip == host or c.laddr.ip in unspecified or host in unspecified)
+                   and c.pid is not None})
+    names = []
+    for pid in pids[:3]:
+        try:
+            names.append(f"pid {pid}, {psutil.Process(pid).name()}")
+        except psutil.Error:
+            names.append(f"pid {pid}")
+    if not names:
+        return ""
+    more = f" and {len(pids) - 3} more" if len(pids) > 3 else ""
+    return f" (bound by {'; '.join(names)}{more})"
+
+
 def bind_socket(channel: str, local: object, remote: object, direction: int, capacity: int,
                 max_datagram: int, multicast_ttl: int = 1,
                 multicast_loop: bool = True) -> BoundSocket:
@@ -161,7 +188,7 @@ def bind_socket(channel: str, local: object, remote: object, direction: int, cap
             if exc.errno == errno.EADDRINUSE:
                 raise AddressInUseError(
                     errno.EADDRINUSE, f"local address {local!r} of channel {channel!r} is "
-                    f"already in use") from None
+                    f"already in use{_holders(host, port)}") from None
             if exc.errno in (errno.EADDRNOTAVAIL, errno.EINVAL, errno.EAFNOSUPPORT):
                 raise ValueError(f"local address {local!r} of channel {channel!r} cannot be "
                                  f"bound on this machine: {exc.strerror}") from None
