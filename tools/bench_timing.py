@@ -92,6 +92,8 @@ PEERS = ("py_sleep", "py_busy", "c_floor")
 # the order within a round: the targeted case and the floor side by side, so that they
 # meet the same spell of host noise as nearly as can be
 RUN_ORDER = ("ours", "c_floor", "ours_default", "py_busy", "py_sleep")
+# the worker's counters a round reports as differences (and a full run sums)
+WORKER_COUNTERS = ("spin_ns", "sleeps", "spin_other_ns", "demotions", "demote_preempted", "loops")
 
 
 # --------------------------------------------------------------------------
@@ -262,8 +264,7 @@ def run_ours(n: int, quiet: bool, spin_budget: float) -> dict:
                 ch.close()
     finally:
         rx.close()
-    diff = {k: after[k] - before[k] for k in ("spin_ns", "sleeps", "spin_other_ns",
-                                               "demotions", "demote_preempted", "loops")}
+    diff = {k: after[k] - before[k] for k in WORKER_COUNTERS}
     return {"hist": hist, "arrival": rx.arrival, "received": rx.count, "others": others,
             "counts": {"sent": stats["tx_packets"], "kernel_stamped": stats["tx_kernel_stamped"],
                        "immediate": stats["tx_immediate"], "tx_errors": stats["tx_errors"],
@@ -400,9 +401,9 @@ def run_peer(n: int, kind: str) -> dict:
 
 
 def _round_figures(hist: Histogram) -> dict:
-    pct = hist.percentiles((99, 99.9))
-    return {"p99_us": None if pct[99] is None else pct[99] / 1e3,
-            "p999_us": None if pct[99.9] is None else pct[99.9] / 1e3}
+    """A round's figures for the by-round table: its p99 and p99.9 (µs)."""
+    entry = _hist_entry(hist)
+    return {"p99_us": entry["p99_us"], "p999_us": entry["p999_us"]}
 
 
 def merge_rounds(rounds: Sequence[dict], seconds: float) -> tuple[dict, dict]:
@@ -433,9 +434,7 @@ def merge_rounds(rounds: Sequence[dict], seconds: float) -> tuple[dict, dict]:
         send["pauses"] = summarize_pauses([r["pause_runs"] for r in rounds], GAP_NS)
     if all("worker" in r for r in rounds):
         last = rounds[-1]["worker"]
-        total = {k: sum(r["worker"][k] for r in rounds)
-                 for k in ("spin_ns", "sleeps", "spin_other_ns", "demotions",
-                           "demote_preempted", "loops")}
+        total = {k: sum(r["worker"][k] for r in rounds) for k in WORKER_COUNTERS}
         send["worker"] = {"index": last["index"], "cpu": last["cpu"],
                           "cpus": sorted({r["worker"]["cpu"] for r in rounds}),
                           "spin_budget": last["spin_budget"],
