@@ -20,7 +20,6 @@ import pytest
 
 import rtudp
 from fake_worker import fake_argv, worker_argv
-from rtudp.shmring._native import lib
 from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.control import ControlSegment
 from rtudp.workers import registry
