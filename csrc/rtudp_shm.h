@@ -25,7 +25,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 8                     /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx */
+#define RTUDP_LAYOUT_VERSION 9                     /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns) */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -262,6 +262,13 @@ struct rtudp_worker_slot {
     uint64_t spin_other_ns;                        /* of spin_ns, spun at SCHED_OTHER past the RT cap */
     uint32_t demotions;                            /* drops to SCHED_OTHER to spin past the cap */
     uint32_t demote_preempted;                     /* ... that another task cut short */
+    /* line 3: written by the worker (txloop.c says what each is for) */
+    int64_t sleep_cpu_ns;                          /* CPU time a timed sleep costs (estimate) */
+    uint64_t bridge_ns;                            /* of spin_ns, gaps spun because a sleep would
+                                                      cost as much CPU */
+    uint64_t capped_sleeps;                        /* short sleeps past the RT cap */
+    uint64_t rx_turns;                             /* RX turns the TX thread did for the RX thread */
+    uint8_t pad3[32];
 };
 
 /* One channel in the pool's table (128 bytes). */
@@ -436,7 +443,7 @@ struct rtudp_reply {
 /* END CDEF */
 
 _Static_assert(sizeof(struct rtudp_pool_block) == 2 * RTUDP_CACHE_LINE, "pool block is 2 lines");
-_Static_assert(sizeof(struct rtudp_worker_slot) == 3 * RTUDP_CACHE_LINE, "worker slot is 3 lines");
+_Static_assert(sizeof(struct rtudp_worker_slot) == 4 * RTUDP_CACHE_LINE, "worker slot is 4 lines");
 _Static_assert(offsetof(struct rtudp_worker_slot, bell) == RTUDP_CACHE_LINE, "bell on its own line");
 _Static_assert(sizeof(struct rtudp_channel_slot) == 2 * RTUDP_CACHE_LINE, "channel slot is 2 lines");
 _Static_assert(sizeof(((struct rtudp_control *)0)->workers) ==

@@ -217,6 +217,8 @@ class ControlSegment:
                 "demote_preempted": int(w.demote_preempted),
                 "spin_margin_ns": int(w.spin_margin_ns), "channels": int(w.channels),
                 "idle_poll": bool(w.idle_poll),
+                "sleep_cpu_ns": int(w.sleep_cpu_ns), "bridge_ns": int(w.bridge_ns),
+                "capped_sleeps": int(w.capped_sleeps), "rx_turns": int(w.rx_turns),
             })
         return out
 

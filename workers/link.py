@@ -69,9 +69,10 @@ class WorkerLink:
         self.ours.close()
         self.theirs.close()
 
-    def command(self, op: int, slot: int, name: str, fd: int | None = None,
+    def command(self, op: int, slot: int, name: str, fds: list[int] | None = None,
                 timeout: float = DEFAULT_TIMEOUT) -> tuple[int, str]:
-        """Send a command, ring the bell, wait for its reply: (status, msg).
+        """Send a command (with ``fds``, passed as SCM_RIGHTS), ring the bell, wait for
+        its reply: (status, msg).
 
         WorkerGone if the worker exits first, TimeoutError if it does not answer.
         """
@@ -79,10 +80,10 @@ class WorkerLink:
         data = encode_cmd(op, slot, name)
         with self.lock:
             try:
-                if fd is None:
+                if not fds:
                     self.ours.send(data)
                 else:
-                    socket.send_fds(self.ours, [data], [fd])
+                    socket.send_fds(self.ours, [data], fds)
             except OSError as exc:
                 raise WorkerGone(f"worker {self.index} is gone: cannot send {what}: "
                                  f"{exc}") from None

@@ -6,6 +6,7 @@ worker over its command socket.
 """
 from __future__ import annotations
 
+import ctypes
 import errno
 import ipaddress
 import logging
@@ -31,12 +32,25 @@ Address = tuple[int, str, int, int]  # family, host, port, scope_id
 
 @dataclass
 class BoundSocket:
-    """A bound (and, with a remote, connected) UDP socket and what it is bound to."""
+    """A bound (and, with a remote, connected) UDP socket and what it is bound to,
+    with the send-only socket the worker sends on when the channel also receives
+    (``tx``; see :func:`_send_socket`)."""
 
     sock: socket.socket
     local: Address
     remote: Address | None
     multicast: bool
+    tx: socket.socket | None = None
+
+    def fds(self) -> list[int]:
+        """What the worker is given: the channel socket, then the send-only one."""
+        return [self.sock.fileno()] + ([self.tx.fileno()] if self.tx is not None else [])
+
+    def close(self) -> None:
+        """Close both sockets."""
+        if self.tx is not None:
+            self.tx.close()
+        self.sock.close()
 
 
 def _check_port(port: object, what: str, allow_zero: bool) -> int:
@@ -136,6 +150,54 @@ def _multicast_send_options(sock: socket.socket, fam: int, local_host: str, scop
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, scope)
 
 
+#: a classic BPF socket filter of one instruction, ``ret #0``: accept nothing
+_SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
+_DROP_ALL = struct.pack("=HBBI", 0x06, 0, 0, 0)  # BPF_RET | BPF_K, k = 0
+
+
+def _drop_everything(sock: socket.socket) -> None:
+    insns = ctypes.create_string_buffer(_DROP_ALL, len(_DROP_ALL))
+    prog = struct.pack("@HP", 1, ctypes.addressof(insns))  # struct sock_fprog
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, prog)
+
+
+def _send_socket(main: socket.socket, fam: int, bound_to: tuple, rfam: int, rhost: str,
+                 scope: int, multicast_ttl: int, multicast_loop: bool) -> socket.socket:
+    """A second socket on the channel's local address that only sends.
+
+    Why: the worker asks the kernel for a TX timestamp of every packet it sends, and
+    each stamp queued on a socket's error queue wakes whoever waits on that socket,
+    EPOLLERR included, which epoll cannot mask.  On the channel socket that waiter is
+    the worker's RX thread: two context switches a packet, which on a VM cost more
+    than the send (a worker at 50 kpps each way fell behind by hundreds of ms).  Sent
+    from here, stamps wake nobody.
+
+    It shares the port through SO_REUSEADDR, set on the channel socket only while this
+    one binds (so nothing else can join the port afterwards).  It is not connected: a
+    datagram from the channel's remote matches the connected channel socket better
+    and goes there; anything else it would get is dropped by a filter, as the
+    connected channel socket would not have taken it either.
+    """
+    tx = socket.socket(fam, socket.SOCK_DGRAM)
+    try:
+        _drop_everything(tx)
+        tx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        main.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            tx.bind(bound_to)
+        finally:
+            main.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        tx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        if _is_multicast(rhost):
+            _multicast_send_options(tx, rfam, bound_to[0], scope, multicast_ttl,
+                                    multicast_loop)
+        tx.setblocking(False)
+        return tx
+    except BaseException:
+        tx.close()
+        raise
+
+
 def _holders(host: str, port: int) -> str:
     """Who holds UDP port `port` where `host` would bind it, for an address-in-use error:
     e.g. " (bound by pid 1234, python3)"; "" when no process can be named.  A process
@@ -164,7 +226,9 @@ def _holders(host: str, port: int) -> str:
 def bind_socket(channel: str, local: object, remote: object, direction: int, capacity: int,
                 max_datagram: int, multicast_ttl: int = 1,
                 multicast_loop: bool = True) -> BoundSocket:
-    """Check the addresses, bind a UDP socket to ``local``, connect it to ``remote``.
+    """Check the addresses, bind a UDP socket to ``local``, connect it to ``remote``;
+    a channel that sends to a fixed unicast remote and also receives gets a second,
+    send-only socket on the same address (:func:`_send_socket`).
 
     A multicast ``local`` is a group to join; a multicast ``remote`` gets the TTL
     (hop limit) ``multicast_ttl`` and loopback ``multicast_loop``.
@@ -218,7 +282,12 @@ def bind_socket(channel: str, local: object, remote: object, direction: int, cap
         sock.setblocking(False)
         bound = sock.getsockname()
         actual: Address = (fam, host, int(bound[1]), scope)
-        return BoundSocket(sock, actual, ra, multicast)
+        tx = None
+        if ra is not None and direction == lib.RTUDP_DIR_BOTH and not multicast:
+            tx = _send_socket(sock, fam, bound, ra[0], ra[1], scope or ra[3], multicast_ttl,
+                              multicast_loop)
+            _size_buffer(tx, SO_SNDBUFFORCE, socket.SO_SNDBUF, want, "wmem_max", channel)
+        return BoundSocket(sock, actual, ra, multicast, tx)
     except BaseException:
         sock.close()
         raise

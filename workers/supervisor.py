@@ -309,7 +309,7 @@ class Pool:
         with self._lock:
             for ch in self._chans.values():
                 ch.seg.revoke_direct_sends()
-                ch.sock.sock.close()
+                ch.sock.close()
                 ch.seg.close()
             self._chans.clear()
             for w in self._workers:
@@ -583,7 +583,7 @@ class Pool:
         link, gen = w.link, w.gen
         if link is None:
             raise WorkerGone(f"worker {w.index} is not running")
-        status, msg = link.command(lib.RTUDP_CMD_ADD, ch.slot, ch.name, ch.sock.sock.fileno(),
+        status, msg = link.command(lib.RTUDP_CMD_ADD, ch.slot, ch.name, ch.sock.fds(),
                                    REPLY_TIMEOUT_S)
         if status != 0:
             raise WorkerError(f"worker {w.index} refused channel {ch.name!r}: {msg or status}")
@@ -696,7 +696,7 @@ class Pool:
                 seg = ChannelSegment.create(full, capacity, max_datagram, self._mode,
                                             spec.area_bytes(opts))
             except BaseException:
-                bound.sock.close()
+                bound.close()
                 raise
             try:
                 self._share(full)
@@ -710,7 +710,7 @@ class Pool:
                     spec.configure(seg.area, seg.area_bytes, opts, direction)
                 self.control.set_channel(slot, name, spec.code, worker)
             except BaseException:
-                bound.sock.close()
+                bound.close()
                 seg.close()
                 seg.unlink()
                 raise
@@ -851,7 +851,7 @@ class Pool:
                 if self._control is not None:
                     self._control.clear_channel(ch.slot)
                 ch.seg.revoke_direct_sends()
-                ch.sock.sock.close()
+                ch.sock.close()
                 ch.seg.close()
                 ch.seg.unlink()
 

@@ -80,23 +80,28 @@ static uint64_t buffer_for(uint64_t ring_bytes)
     return want < (256u << 10) ? (256u << 10) : want;
 }
 
-int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int fd,
+int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,
                     struct rtudp_chan **out, char *msg, size_t msglen)
 {
     *out = NULL;
     msg[0] = '\0';
     if (!rtudp_name_valid(name)) {
         close(fd);
+        if (tx_fd >= 0)
+            close(tx_fd);
         return failf(msg, msglen, RTUDP_EINVAL, "channel name must match [A-Za-z0-9_.-]{1,%d}",
                      RTUDP_NAME_MAX);
     }
     struct rtudp_chan *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
+        if (tx_fd >= 0)
+            close(tx_fd);
         return failf(msg, msglen, RTUDP_ESYS, "out of memory");
     }
     c->slot = slot;
     c->fd = fd; /* ours from here on, even on failure: closed with the channel */
+    c->tx_fd = tx_fd >= 0 ? tx_fd : fd;
     snprintf(c->name, sizeof c->name, "%s", name);
 
     char path[8 + 2 * RTUDP_NAME_MAX + 8];
@@ -161,10 +166,21 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
     c->sends = dir != RTUDP_DIR_RECV;
     c->recvs = dir != RTUDP_DIR_SEND;
 
-    if ((rc = rtudp_net_setup(fd, (b->flags & RTUDP_CHAN_HW_TIMESTAMPS) != 0, &c->caps, &why)) !=
-        RTUDP_OK) {
+    int want_hw = (b->flags & RTUDP_CHAN_HW_TIMESTAMPS) != 0;
+    if ((rc = rtudp_net_setup(fd, want_hw, &c->caps, &why)) != RTUDP_OK) {
         failf(msg, msglen, rc, "%s", why.msg);
         goto fail;
+    }
+    if (c->tx_fd != fd) {
+        /* the send-only socket: what it can do for sends is what counts */
+        struct rtudp_net_caps txc;
+        if ((rc = rtudp_net_setup(c->tx_fd, want_hw, &txc, &why)) != RTUDP_OK) {
+            failf(msg, msglen, rc, "send socket: %s", why.msg);
+            goto fail;
+        }
+        c->caps.sw_tx = txc.sw_tx;
+        c->caps.tskey_cmsg = txc.tskey_cmsg;
+        c->caps.gso = txc.gso;
     }
 
     /* clients may send immediates on the socket themselves only while our TX stamps
@@ -173,11 +189,25 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
                                                                    : (uint32_t)RTUDP_DIRECT_NEVER);
 
     struct rtudp_net_bufs bufs;
-    if ((rc = rtudp_net_size_buffers(fd, c->recvs ? buffer_for(c->rx.ring.capacity) : 0,
-                                     c->sends ? buffer_for(c->tx.capacity) : 0, &bufs, &why)) !=
-        RTUDP_OK) {
+    uint64_t rcv = c->recvs ? buffer_for(c->rx.ring.capacity) : 0;
+    uint64_t snd = c->sends ? buffer_for(c->tx.capacity) : 0;
+    struct rtudp_net_bufs txb;
+    memset(&txb, 0, sizeof txb);
+    if (c->tx_fd != fd) {
+        if ((rc = rtudp_net_size_buffers(c->tx_fd, 0, snd, &txb, &why)) != RTUDP_OK) {
+            failf(msg, msglen, rc, "send socket: %s", why.msg);
+            goto fail;
+        }
+        snd = 0;
+    }
+    if ((rc = rtudp_net_size_buffers(fd, rcv, snd, &bufs, &why)) != RTUDP_OK) {
         failf(msg, msglen, rc, "%s", why.msg);
         goto fail;
+    }
+    if (c->tx_fd != fd) {
+        bufs.sndbuf = txb.sndbuf;
+        bufs.snd_limited = txb.snd_limited;
+        bufs.wmem_max = txb.wmem_max;
     }
     appendf(msg, msglen, "fd %d: sndbuf %llu, rcvbuf %llu", fd, (unsigned long long)bufs.sndbuf,
             (unsigned long long)bufs.rcvbuf);
@@ -194,7 +224,7 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
     if (b->remote.family != 0) {
         struct sockaddr_storage peer;
         socklen_t pl = sizeof peer;
-        if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0) {
+        if (getpeername(c->tx_fd, (struct sockaddr *)&peer, &pl) != 0) {
             c->dst_len = rtudp_to_sockaddr(&b->remote, &c->dst);
             if (!c->dst_len) {
                 rc = failf(msg, msglen, RTUDP_EINVAL, "%s: remote address family %u unknown",
@@ -220,7 +250,7 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
         /* records a previous worker did not release are read (and sent) again, but
          * for those its journal and the socket's TX stamps prove gone */
         struct rtudp_txj_result found;
-        rtudp_txj_recover(&b->tx_journal, &c->tx, fd, &found);
+        rtudp_txj_recover(&b->tx_journal, &c->tx, c->tx_fd, &found);
         if (found.journalled)
             appendf(msg, msglen, "; %u packets were in flight: %u had left, %u sent again%s",
                     found.journalled, found.left, found.resent,
@@ -274,6 +304,10 @@ void rtudp_chan_close(struct rtudp_worker *w, struct rtudp_chan *c)
     /* unsent records stay in the TX ring: whoever serves the channel next sends them */
     rtudp_inflight_free(&c->inflight);
     rtudp_txstamps_free(&c->stamps);
+    if (c->tx_fd >= 0 && c->tx_fd != c->fd) {
+        rtudp_net_forget(c->tx_fd);
+        close(c->tx_fd);
+    }
     if (c->fd >= 0) {
         rtudp_net_forget(c->fd);
         close(c->fd);

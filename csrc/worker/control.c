@@ -37,12 +37,25 @@ static void reply(struct rtudp_worker *w, uint32_t op, uint32_t slot, int status
 
 static void publish_channels(struct rtudp_worker *w)
 {
+    w->n_receiving = 0;
+    for (uint32_t i = 0; i < w->n_active; i++)
+        w->n_receiving += w->active[i]->recvs != 0;
     store_relaxed(&w->me->channels, w->n_active);
     rtudp_w_idle_poll(w, w->n_active > 0);
 }
 
-static void add_channel(struct rtudp_worker *w, const struct rtudp_cmd *cmd, int fd)
+/* fds[0]: the channel socket; fds[1], when given: a socket of the same address that
+ * only sends (workers/sockets.py says why) */
+static void close_all(const int *fds, int nfd)
 {
+    for (int i = 0; i < nfd; i++)
+        close(fds[i]);
+}
+
+static void add_channel(struct rtudp_worker *w, const struct rtudp_cmd *cmd, const int *fds,
+                        int nfd)
+{
+    int fd = nfd > 0 ? fds[0] : -1, tx_fd = nfd > 1 ? fds[1] : -1;
     char msg[sizeof(((struct rtudp_reply *)0)->msg)];
     char name[RTUDP_NAME_MAX + 1];
     snprintf(name, sizeof name, "%.*s", RTUDP_NAME_MAX, cmd->name);
@@ -51,20 +64,20 @@ static void add_channel(struct rtudp_worker *w, const struct rtudp_cmd *cmd, int
         return;
     }
     if (cmd->slot >= RTUDP_MAX_CHANNELS) {
-        close(fd);
+        close_all(fds, nfd);
         snprintf(msg, sizeof msg, "slot %u out of range 0..%d", cmd->slot, RTUDP_MAX_CHANNELS - 1);
         reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, msg);
         return;
     }
     if (w->chans[cmd->slot]) {
-        close(fd);
+        close_all(fds, nfd);
         snprintf(msg, sizeof msg, "slot %u already serves channel '%s'", cmd->slot,
                  w->chans[cmd->slot]->name);
         reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, msg);
         return;
     }
     struct rtudp_chan *c;
-    int rc = rtudp_chan_open(w, cmd->slot, name, fd, &c, msg, sizeof msg);
+    int rc = rtudp_chan_open(w, cmd->slot, name, fd, tx_fd, &c, msg, sizeof msg);
     if (rc == RTUDP_OK) {
         w->chans[cmd->slot] = c;
         w->active[w->n_active++] = c;
@@ -88,11 +101,11 @@ void rtudp_w_drop_channel(struct rtudp_worker *w, struct rtudp_chan *c)
     publish_channels(w);
 }
 
-static void handle(struct rtudp_worker *w, const struct rtudp_cmd *cmd, int fd)
+static void handle(struct rtudp_worker *w, const struct rtudp_cmd *cmd, const int *fds, int nfd)
 {
     switch (cmd->op) {
     case RTUDP_CMD_ADD:
-        add_channel(w, cmd, fd);
+        add_channel(w, cmd, fds, nfd);
         return;
     case RTUDP_CMD_REMOVE: {
         struct rtudp_chan *c = cmd->slot < RTUDP_MAX_CHANNELS ? w->chans[cmd->slot] : NULL;
@@ -114,11 +127,10 @@ static void handle(struct rtudp_worker *w, const struct rtudp_cmd *cmd, int fd)
         reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, msg);
     }
     }
-    if (fd >= 0)
-        close(fd); /* only ADD takes a socket */
+    close_all(fds, nfd); /* only ADD takes sockets */
 }
 
-#define MAX_FDS 4 /* more than the one ADD carries: closed, never leaked */
+#define MAX_FDS 4 /* more than the two ADD carries: closed, never leaked */
 
 /* A word in shared memory, not a poll() of the socket: the TX loop asks at every
  * wake-up, and a system call there sat between a producer's bell and its send. */
@@ -168,7 +180,7 @@ void rtudp_w_poll_commands(struct rtudp_worker *w)
             w->exiting = 1;
             return;
         }
-        if ((size_t)n != sizeof cmd || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfd > 1) {
+        if ((size_t)n != sizeof cmd || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfd > 2) {
             char msg[120];
             snprintf(msg, sizeof msg, "bad command: %zd bytes (expected %zu), %d fds%s", n,
                      sizeof cmd, nfd, (m.msg_flags & MSG_CTRUNC) ? ", control truncated" : "");
@@ -177,7 +189,7 @@ void rtudp_w_poll_commands(struct rtudp_worker *w)
             reply(w, n >= 4 ? cmd.op : 0, n >= 8 ? cmd.slot : 0, RTUDP_EINVAL, msg);
             continue;
         }
-        handle(w, &cmd, nfd ? fds[0] : -1);
+        handle(w, &cmd, fds, nfd);
     }
 }
 
@@ -193,6 +205,10 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
     store_relaxed(&me->spin_other_ns, w->spin_other_ns);
     store_relaxed(&me->demotions, (uint32_t)w->demotions);
     store_relaxed(&me->demote_preempted, (uint32_t)w->demote_preempted);
+    store_relaxed(&me->sleep_cpu_ns, w->spin.sleep_cpu_ns);
+    store_relaxed(&me->bridge_ns, w->bridge_ns);
+    store_relaxed(&me->capped_sleeps, w->capped_sleeps);
+    store_relaxed(&me->rx_turns, w->rx_turns);
     int64_t hb = load_relaxed(&w->ctl->pool.heartbeat_ns);
     if (now - hb > RTUDP_W_POOL_STALE_NS) {
         fprintf(stderr, "rtudp-worker %u: the supervisor's heartbeat is %.1f s old; exiting\n",
@@ -208,7 +224,7 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
         if (rtudp_mpsc_unblock(&c->tx, c->cursor, RTUDP_W_UNBLOCK_NS) < 0)
             rtudp_tx_fault(c, "claim corrupt", c->cursor);
         if (c->caps.sw_tx) /* stamps that came after their packet timed out */
-            rtudp_net_read_tx_stamps(c->fd, NULL, NULL);
+            rtudp_net_read_tx_stamps(c->tx_fd, NULL, NULL);
     }
 }
 

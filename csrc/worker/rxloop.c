@@ -27,6 +27,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -208,51 +211,116 @@ static void serve_request(struct rtudp_rx *rx)
     pthread_mutex_unlock(&rx->mu);
 }
 
+/* One turn: the kinds' timers, a wait on the sockets (wait_ns < 0: as long as no timer
+ * asks; 0: none), then every channel with data.  Run by the RX thread, or by the TX
+ * thread while it owns the RX side (rtudp_rx_poll). */
+static void rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
+{
+    int busy = 0;
+    /* no timeout unless a channel's timer asks: stop and requests come on the
+     * eventfd, and a periodic wake-up at SCHED_FIFO would wait behind the TX
+     * thread's deadline spin, then cut into it (seen: every 100 ms, 11-41 us) */
+    int64_t now = rtudp_now_ns(), next = INT64_MAX;
+    for (uint32_t i = 0; i < rx->n_chans; i++) {
+        struct rtudp_rx_chan *c = rx->chans[i];
+        busy |= c->pending;
+        if (c->timer_ns <= now) {
+            struct rtudp_chan *ch = chan_of(c);
+            c->timer_ns = ch->proto->rx_timer ? ch->proto->rx_timer(ch, now)
+                                              : RTUDP_PROTO_NEVER;
+        }
+        if (c->timer_ns < next)
+            next = c->timer_ns;
+    }
+    struct timespec ts = {0, 0};
+    if (may_wait && !busy && next > now) {
+        ts.tv_sec = (next - now) / 1000000000;
+        ts.tv_nsec = (next - now) % 1000000000;
+    }
+    int forever = may_wait && !busy && next == INT64_MAX;
+    int n = epoll_pwait2(rx->epfd, ev, RX_EVENTS, forever ? NULL : &ts, NULL);
+    if (n < 0 && errno != EINTR) {
+        fprintf(stderr, "rtudp-worker: RX epoll_pwait2: %s\n", strerror(errno));
+        if (may_wait) {
+            struct timespec pause = {0, RX_PAUSE_NS};
+            nanosleep(&pause, NULL);
+        }
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!ev[i].data.ptr)
+            serve_request(rx);
+        else if (ev[i].events & EPOLLIN)
+            ((struct rtudp_rx_chan *)ev[i].data.ptr)->pending = 1;
+    }
+    for (uint32_t i = 0; i < rx->n_chans; i++)
+        if (rx->chans[i]->pending)
+            drain(rx, rx->chans[i]);
+}
+
+static void futex_wait_while(atomic_uint *word, uint32_t value)
+{
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
+}
+
+static void futex_wake_all(atomic_uint *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
 static void *rx_main(void *arg)
 {
     struct rtudp_rx *rx = arg;
     struct epoll_event ev[RX_EVENTS];
     while (!atomic_load_explicit(&rx->stop, memory_order_acquire)) {
-        int busy = 0;
-        /* no timeout unless a channel's timer asks: stop and requests come on the
-         * eventfd, and a periodic wake-up at SCHED_FIFO would wait behind the TX
-         * thread's deadline spin, then cut into it (seen: every 100 ms, 11-41 µs) */
-        int64_t now = rtudp_now_ns(), next = INT64_MAX;
-        for (uint32_t i = 0; i < rx->n_chans; i++) {
-            struct rtudp_rx_chan *c = rx->chans[i];
-            busy |= c->pending;
-            if (c->timer_ns <= now) {
-                struct rtudp_chan *ch = chan_of(c);
-                c->timer_ns = ch->proto->rx_timer ? ch->proto->rx_timer(ch, now)
-                                                  : RTUDP_PROTO_NEVER;
-            }
-            if (c->timer_ns < next)
-                next = c->timer_ns;
-        }
-        struct timespec ts = {0, 0};
-        if (!busy && next > now) {
-            ts.tv_sec = (next - now) / 1000000000;
-            ts.tv_nsec = (next - now) % 1000000000;
-        }
-        int forever = !busy && next == INT64_MAX;
-        int n = epoll_pwait2(rx->epfd, ev, RX_EVENTS, forever ? NULL : &ts, NULL);
-        if (n < 0 && errno != EINTR) {
-            fprintf(stderr, "rtudp-worker: RX epoll_pwait2: %s\n", strerror(errno));
-            struct timespec pause = {0, RX_PAUSE_NS};
-            nanosleep(&pause, NULL);
+        uint32_t own = RX_OWN_WANTED;
+        /* the TX thread asked for the RX side: hand it over (release: everything this
+         * thread wrote is its), then sleep until it is given back */
+        if (atomic_compare_exchange_strong_explicit(&rx->own, &own, RX_OWN_TX,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire) ||
+            own == RX_OWN_TX) {
+            while (atomic_load_explicit(&rx->own, memory_order_acquire) == RX_OWN_TX &&
+                   !atomic_load_explicit(&rx->stop, memory_order_acquire))
+                futex_wait_while(&rx->own, RX_OWN_TX);
+            /* what came meanwhile and was not read: edge-triggered, so look */
+            for (uint32_t i = 0; i < rx->n_chans; i++)
+                rx->chans[i]->pending = 1;
             continue;
         }
-        for (int i = 0; i < n; i++) {
-            if (!ev[i].data.ptr)
-                serve_request(rx);
-            else if (ev[i].events & EPOLLIN)
-                ((struct rtudp_rx_chan *)ev[i].data.ptr)->pending = 1;
-        }
-        for (uint32_t i = 0; i < rx->n_chans; i++)
-            if (rx->chans[i]->pending)
-                drain(rx, rx->chans[i]);
+        rx_turn(rx, ev, 1);
     }
     return NULL;
+}
+
+int rtudp_rx_take(struct rtudp_rx *rx)
+{
+    uint32_t own = RX_OWN_RX;
+    if (!rx->running)
+        return 0;
+    atomic_compare_exchange_strong_explicit(&rx->own, &own, RX_OWN_WANTED, memory_order_acquire,
+                                            memory_order_acquire);
+    /* RX_OWN_RX -> asked now; the RX thread hands over at its next turn (the next
+     * datagram wakes it) */
+    return own == RX_OWN_TX;
+}
+
+void rtudp_rx_poll(struct rtudp_rx *rx)
+{
+    struct epoll_event ev[RX_EVENTS];
+    rx_turn(rx, ev, 0);
+}
+
+void rtudp_rx_give(struct rtudp_rx *rx)
+{
+    uint32_t own = RX_OWN_WANTED;
+    if (atomic_compare_exchange_strong_explicit(&rx->own, &own, RX_OWN_RX, memory_order_relaxed,
+                                                memory_order_relaxed))
+        return; /* asked, never taken */
+    if (own == RX_OWN_TX) {
+        atomic_store_explicit(&rx->own, RX_OWN_RX, memory_order_release);
+        futex_wake_all(&rx->own);
+    }
 }
 
 int rtudp_rx_start(struct rtudp_rx *rx)
@@ -304,6 +372,7 @@ void rtudp_rx_stop(struct rtudp_rx *rx)
     if (rx->running) {
         atomic_store_explicit(&rx->stop, 1, memory_order_release);
         kick(rx);
+        futex_wake_all(&rx->own);
         pthread_join(rx->thread, NULL);
         rx->running = 0;
     }
@@ -323,7 +392,8 @@ void rtudp_rx_stop(struct rtudp_rx *rx)
 /* hand q to the RX thread and wait until it is applied (no thread: apply here) */
 static int submit(struct rtudp_rx *rx, struct rtudp_rx_req *q)
 {
-    if (!rx->running) {
+    /* only the TX thread submits: while it owns the RX side it applies requests itself */
+    if (!rx->running || atomic_load_explicit(&rx->own, memory_order_acquire) == RX_OWN_TX) {
         apply(rx, q);
         errno = q->err;
         return q->rc;

@@ -25,6 +25,23 @@ void rtudp_spin_init(struct rtudp_spin *s, int64_t start_ns, int64_t min_ns, int
     s->window_ns = window_ns > 0 ? window_ns : 1;
     s->window_start = now;
     s->window_cpu = -1; /* not known yet: the first rtudp_spin_room starts a window */
+    s->sleep_cpu_ns = RTUDP_SPIN_SLEEP_CPU_START_NS;
+}
+
+void rtudp_spin_sleep_cost(struct rtudp_spin *s, int64_t cpu_ns)
+{
+    if (cpu_ns < 0)
+        return;
+    if (cpu_ns > s->max_ns)
+        cpu_ns = s->max_ns; /* one preempted sleep must not make every gap a bridge */
+    s->sleep_cpu_ns += (cpu_ns - s->sleep_cpu_ns) / 8;
+}
+
+int rtudp_spin_bridges(const struct rtudp_spin *s, int64_t gap_ns)
+{
+    /* a budget of 0 says: never spin */
+    return s->budget_ns > 0 && gap_ns <= s->margin_ns &&
+           gap_ns <= s->sleep_cpu_ns / 100 * RTUDP_SPIN_BRIDGE_PERCENT;
 }
 
 /* nearest-rank percentile of the samples (at most RTUDP_SPIN_SAMPLES: a copy and an
@@ -73,14 +90,20 @@ int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now, int64_t cpu_now, int 
         s->window_cpu = cpu_now;
     }
     int64_t room = s->budget_ns - s->window_spent;
+    if (room < 0)
+        room = 0;
     if (!capped)
-        return room > 0 ? room : 0;
+        return room;
+    int64_t cpu_room = rtudp_spin_cpu_room(s, cpu_now);
+    return cpu_room < room ? cpu_room : room;
+}
+
+int64_t rtudp_spin_cpu_room(const struct rtudp_spin *s, int64_t cpu_now)
+{
     /* an estimate may put cpu_now a little below the window's start: count that as 0 */
     int64_t cpu_used = cpu_now > s->window_cpu ? cpu_now - s->window_cpu : 0;
     int64_t cpu_room = s->window_ns / 1000 * RTUDP_SPIN_CPU_CAP_PERMILLE - cpu_used;
-    if (cpu_room < room)
-        room = cpu_room;
-    return room > 0 ? room : 0;
+    return cpu_room > 0 ? cpu_room : 0;
 }
 
 void rtudp_spin_used(struct rtudp_spin *s, int64_t ns)

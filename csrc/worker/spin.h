@@ -37,6 +37,11 @@
 /* no spinning once the worker used this share of the window's CPU time (the throttle
  * stops SCHED_FIFO threads at 95 %) */
 #define RTUDP_SPIN_CPU_CAP_PERMILLE 850
+/* a gap up to this share of a sleep's CPU cost is spun rather than slept (at most
+ * twice the CPU time, for a deadline kept instead of missed) */
+#define RTUDP_SPIN_BRIDGE_PERCENT 200
+/* before any sleep was measured */
+#define RTUDP_SPIN_SLEEP_CPU_START_NS 10000
 
 struct rtudp_spin {
     int64_t margin_ns;      /* park until deadline - margin_ns */
@@ -49,6 +54,7 @@ struct rtudp_spin {
     int64_t window_cpu;     /* the worker's CPU time when the window started; -1 = none yet */
     uint64_t total_ns;      /* all spinning ever (workers[].spin_ns) */
     uint64_t over_budget;   /* times a spin was refused for lack of budget */
+    int64_t sleep_cpu_ns;   /* CPU time a timed sleep costs this thread (EWMA; spin.c) */
     int64_t samples[RTUDP_SPIN_SAMPLES];
     uint32_t n_samples;     /* filled entries, up to RTUDP_SPIN_SAMPLES */
     uint32_t next;          /* where the next sample goes */
@@ -59,10 +65,20 @@ void rtudp_spin_init(struct rtudp_spin *s, int64_t start_ns, int64_t min_ns, int
                      int64_t budget_ns, int64_t window_ns, int64_t now);
 /* a timed park ended late_ns after the time it asked for (< 0 counts as 0) */
 void rtudp_spin_wake(struct rtudp_spin *s, int64_t late_ns);
+/* a timed sleep cost cpu_ns of this thread's CPU time, from going to sleep to running
+ * again (on a VM most of it is the wake-up) */
+void rtudp_spin_sleep_cost(struct rtudp_spin *s, int64_t cpu_ns);
+/* whether a gap of gap_ns to a deadline is better spun than slept, budget or not: a
+ * sleep would end after the deadline (the gap is within the margin) and the spin costs
+ * at most RTUDP_SPIN_BRIDGE_PERCENT of the CPU time the sleep would; never with a
+ * budget of 0 */
+int rtudp_spin_bridges(const struct rtudp_spin *s, int64_t gap_ns);
 /* spin nanoseconds still allowed in the current window (starts a new one if due):
  * the budget left, and when `capped` (a SCHED_FIFO spin) no more than the CPU cap
  * leaves; cpu_now is the worker's CPU time (CLOCK_PROCESS_CPUTIME_ID) */
 int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now, int64_t cpu_now, int capped);
+/* CPU time the worker may still use at SCHED_FIFO in the current window (the cap) */
+int64_t rtudp_spin_cpu_room(const struct rtudp_spin *s, int64_t cpu_now);
 /* ns were spent spinning */
 void rtudp_spin_used(struct rtudp_spin *s, int64_t ns);
 

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +30,20 @@
 #define CPU_READ_EVERY_NS 1000000LL /* process CPU time: a fresh read at most this often */
 #define SPIN_MIN_NS 5000LL
 #define SPIN_MAX_NS 200000LL
+/* TX stamps are read in batches, each read being a system call: once this many wait,
+ * before a park longer than STAMP_HOLD_NS, and at least every STAMP_HOLD_NS while any
+ * waits (a socket's error queue holds a few hundred stamps) */
+#define STAMP_BATCH 32
+/* Past the RT cap with no drop to SCHED_OTHER allowed (a task that shares the CPU
+ * preempted the dropped thread for a whole slice), the thread must leave the CPU: it
+ * sleeps at least this long and then sends everything due.  Packets due meanwhile are
+ * late by up to this; the wake-up's CPU cost (~20 us on a VM) is spread over them. */
+#define CAPPED_SLEEP_NS 50000LL
+/* the TX thread keeps the RX work over sleeps shorter than this (datagrams wait in
+ * the socket meanwhile, stamped by the kernel); over longer ones the RX thread has it */
+#define RX_KEEP_NS 200000LL
+#define SLEEP_SAMPLE_EVERY 8        /* timed sleeps: the CPU cost of one in this many */
+#define STAMP_HOLD_NS 1000000LL
 
 
 
@@ -171,8 +186,21 @@ static void read_stamps(struct rtudp_chan *c, int64_t now)
 {
     if (!c->caps.sw_tx)
         return;
-    rtudp_net_read_tx_stamps(c->fd, on_stamp, c);
+    rtudp_net_read_tx_stamps(c->tx_fd, on_stamp, c);
     rtudp_txstamps_expire(&c->stamps, c->block, now);
+    c->stamps_read_ns = now;
+}
+
+/* when the stamps waiting on c are to be read at the latest (INT64_MAX: none wait) */
+static int64_t stamps_read_by(const struct rtudp_chan *c)
+{
+    if (!c->stamps.len)
+        return INT64_MAX;
+    int64_t expire = rtudp_txstamps_deadline(&c->stamps);
+    int64_t oldest_sent = expire - c->stamps.wait_ns;
+    int64_t by = (oldest_sent > c->stamps_read_ns ? oldest_sent : c->stamps_read_ns) +
+                 STAMP_HOLD_NS;
+    return by < expire ? by : expire;
 }
 
 /* packets that left under one key (one, or a GSO send's): their lateness comes
@@ -192,7 +220,7 @@ static void journal_begin(struct rtudp_chan *c, const struct rtudp_timer *due,
                           const uint32_t *idx, uint32_t n, int one_key)
 {
     uint32_t key0;
-    if (!c->caps.sw_tx || rtudp_net_next_key(c->fd, &key0) != RTUDP_OK)
+    if (!c->caps.sw_tx || rtudp_net_next_key(c->tx_fd, &key0) != RTUDP_OK)
         return;
     uint64_t pos[RTUDP_TX_JOURNAL_MAX];
     if (n > RTUDP_TX_JOURNAL_MAX)
@@ -251,7 +279,7 @@ static int send_gso(struct rtudp_chan *c, struct rtudp_timer *due, const uint32_
                     struct tally *y)
 {
     journal_begin(c, due, idx, k, 1);
-    int r = rtudp_net_send_gso(c->fd, pkts, k, dst, c->dst_len);
+    int r = rtudp_net_send_gso(c->tx_fd, pkts, k, dst, c->dst_len);
     int e = errno;
     if (r == (int)k) {
         for (uint32_t q = 0; q < k; q++) {
@@ -299,7 +327,7 @@ static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtud
         while (end < n && !(c->gso_ok && gso_starts(due, idx + end, n - end)))
             end++;
         journal_begin(c, due, idx + off, end - off, 0);
-        int r = rtudp_net_send_batch(c->fd, pkts + off, end - off, dst, c->dst_len);
+        int r = rtudp_net_send_batch(c->tx_fd, pkts + off, end - off, dst, c->dst_len);
         int e = errno;
         for (int q = 0; q < r; q++) {
             const struct rtudp_timer *t = &due[idx[off + (uint32_t)q]];
@@ -339,8 +367,8 @@ static void send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtud
         bump(&b->tx_errors, y.dropped);
     rtudp_mpsc_account(&c->tx, y.sent + y.dropped, y.bytes);
     release(c);
-    /* loopback and most drivers stamp during the send call: read them right away */
-    if (y.sent)
+    /* loopback and most drivers stamp during the send call: read them in batches */
+    if (y.sent && c->stamps.len >= STAMP_BATCH)
         read_stamps(c, now);
 }
 
@@ -348,7 +376,7 @@ int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int6
 {
     struct rtudp_tx_pkt pkt = {.data = data, .len = len};
     const struct sockaddr *dst = c->dst_len ? (const struct sockaddr *)&c->dst : NULL;
-    int r = rtudp_net_send_batch(c->fd, &pkt, 1, dst, c->dst_len);
+    int r = rtudp_net_send_batch(c->tx_fd, &pkt, 1, dst, c->dst_len);
     struct rtudp_channel_block *b = c->block;
     if (r != 1) {
         int e = errno;
@@ -360,7 +388,7 @@ int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int6
     bump(&b->tx_packets, 1);
     bump(&b->tx_bytes, len);
     departed(c, &pkt, asked_ns, 1);
-    if (c->caps.sw_tx)
+    if (c->stamps.len >= STAMP_BATCH)
         read_stamps(c, pkt.sent_ns);
     return 0;
 }
@@ -415,6 +443,13 @@ static void send_due(struct rtudp_worker *w, int64_t now)
     }
 }
 
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /*
  * This process's CPU time (both threads: the RT throttle counts them together).  The
  * clock is a system call, not vDSO, so it is read at most every CPU_READ_EVERY_NS;
@@ -454,24 +489,36 @@ static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until)
 }
 
 /*
- * May the thread spin the `margin` before a deadline?  At SCHED_FIFO within the budget
+ * May the thread spin `margin` before a deadline?  At SCHED_FIFO within the budget
  * and the CPU cap; past the cap, what budget is left is spun at SCHED_OTHER (sched.c),
  * until the next window brings the thread back to SCHED_FIFO.
+ *
+ * A `bridge` (a gap to the deadline about as short as a sleep's CPU cost) is spun
+ * budget or not, within the cap; only a budgeted one may go on at SCHED_OTHER past the
+ * cap.  An unbudgeted one there sets `capped`: the thread sleeps in short chunks
+ * instead.  Why: at SCHED_OTHER any task that shares the CPU may take it for a whole
+ * slice, milliseconds (seen: the demo's reader, p99 2.3 ms), where a chunked sleep
+ * at SCHED_FIFO gives it the CPU in pieces and takes it back on time.
  */
-static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin)
+static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin, int bridge)
 {
+    w->capped = 0;
     rtudp_w_rt_check(w, now);
     int64_t cpu = process_cpu_ns(w, now);
     int64_t budget = rtudp_spin_room(&w->spin, now, cpu, 0); /* starts a window when due */
     if (w->demoted && w->spin.window_start != w->demoted_window)
         rtudp_w_rt_restore(w); /* a new window: the cap has room again */
-    if (budget < margin)
+    int budgeted = budget >= margin;
+    if (!budgeted && !bridge)
         return 0;
     if (!w->rt_policy || w->demoted)
         return 1; /* nothing but the budget bounds an ordinary thread's spin */
-    if (rtudp_spin_room(&w->spin, now, cpu, 1) >= margin)
+    if (rtudp_spin_cpu_room(&w->spin, cpu) >= margin)
         return 1;
-    return rtudp_w_rt_demote(w, now, w->spin.window_start) == 0;
+    if (budgeted && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0)
+        return 1;
+    w->capped = bridge;
+    return 0;
 }
 
 void rtudp_tx_run(struct rtudp_worker *w)
@@ -496,20 +543,20 @@ void rtudp_tx_run(struct rtudp_worker *w)
         run_timers(w, now);
 
         /* what comes next: a timer (maybe spun for), or only a timeout */
+        int64_t target = next_timer(w);
         int64_t other = w->next_tick;
         for (uint32_t i = 0; i < w->n_active; i++) {
             struct rtudp_chan *c = w->active[i];
             if (c->sends && c->stamps.len) {
-                int64_t d = rtudp_txstamps_deadline(&c->stamps);
-                if (d <= now) {
+                int64_t by = stamps_read_by(c);
+                if (by <= now || target - now > STAMP_HOLD_NS) {
                     read_stamps(c, now);
-                    d = rtudp_txstamps_deadline(&c->stamps);
+                    by = stamps_read_by(c);
                 }
-                if (d < other)
-                    other = d;
+                if (by < other)
+                    other = by;
             }
         }
-        int64_t target = next_timer(w);
         if (w->backoff_until > now && target < w->backoff_until)
             target = w->backoff_until;
         if (any_readable(w))
@@ -518,17 +565,32 @@ void rtudp_tx_run(struct rtudp_worker *w)
         if (target <= now)
             continue;
         int64_t margin = w->spin.margin_ns;
-        /* spin only if the whole spin fits the budget; else sleep to the deadline */
-        int spin_ok = may_spin(w, now, margin);
-        if (!spin_ok && target - now <= margin)
+        /*
+         * Spin only if the whole spin fits the budget; else sleep to the deadline.  But a
+         * gap about as short as a sleep's CPU cost is bridged by spinning whatever the
+         * budget says: on a VM the thread is charged that much for each wake-up
+         * (measured on a 2-vCPU VM: a 20 us sleep at SCHED_FIFO cost 18 us of CPU and
+         * woke 18 us late), so sleeping such a gap saves nothing and misses the deadline.
+         * Without this a worker at 50 kpps spent all its CPU in wake-ups, at SCHED_FIFO,
+         * until the RT throttle stopped it for 50 ms.
+         */
+        int bridge = rtudp_spin_bridges(&w->spin, target - now);
+        int spin_ok = may_spin(w, now, bridge ? target - now : margin, bridge);
+        if (!spin_ok && bridge)
             w->spin.over_budget++;
         int64_t park_until = spin_ok ? target - margin : target;
+        if (w->capped && park_until < now + CAPPED_SLEEP_NS) {
+            park_until = now + CAPPED_SLEEP_NS;
+            w->capped_sleeps++;
+        }
         int timer_wake = 1;
         if (other < park_until) {
             park_until = other;
             timer_wake = 0;
         }
         if (park_until > now) {
+            if (park_until - now >= RX_KEEP_NS)
+                rtudp_rx_give(&w->rx); /* a long sleep: the RX thread does the RX work */
             /* a park into the next window ends at SCHED_FIFO, so the wake-up preempts */
             if (w->demoted && park_until - w->spin.window_start >= w->spin.window_ns)
                 rtudp_w_rt_restore(w);
@@ -536,17 +598,39 @@ void rtudp_tx_run(struct rtudp_worker *w)
             /* producers need not wake us for packets due at or after `target`: we
              * wake before it and drain the rings first (see notify_consumer) */
             store_relaxed(&me->bell.sleeper_deadline_ns, target);
+            /* what a sleep costs, now and then (reading a thread's CPU time is a
+             * system call) */
+            int sample = timer_wake && (++w->sleeps_seen % SLEEP_SAMPLE_EVERY) == 0;
+            int64_t cpu0 = sample ? thread_cpu_ns() : 0;
             int rc = rtudp_bell_wait(&me->bell, wake_ready, w, park_until, 0);
             int64_t woke = rtudp_now_ns();
-            if (rc == RTUDP_ETIMEDOUT && timer_wake)
+            if (rc == RTUDP_ETIMEDOUT && timer_wake) {
                 rtudp_spin_wake(&w->spin, woke - park_until);
+                if (sample)
+                    rtudp_spin_sleep_cost(&w->spin, thread_cpu_ns() - cpu0);
+            }
             if (rc == RTUDP_OK && rtudp_w_cmd_ready(w))
                 rtudp_w_poll_commands(w); /* the supervisor posts and rings after each */
             continue;
         }
         if (!timer_wake)
             continue; /* the tick is due: the top of the loop does it */
-        if (spin_ok)
-            spin_to(w, now, target);
+        /* A bridged gap: this thread is awake anyway, so it does the RX work (a turn
+         * without waiting), and the RX thread sleeps: a datagram then costs no wake-up,
+         * which on a VM costs ~10 us of CPU.  Until the RX thread has handed over (at
+         * its next turn) a yield lets it run: it has this thread's priority. */
+        if (bridge && spin_ok && w->n_receiving) {
+            if (rtudp_rx_take(&w->rx)) {
+                rtudp_rx_poll(&w->rx);
+                w->rx_turns++;
+            } else
+                sched_yield();
+        }
+        if (spin_ok) {
+            int64_t from = rtudp_now_ns();
+            spin_to(w, from, target);
+            if (bridge)
+                w->bridge_ns += (uint64_t)(rtudp_now_ns() - from);
+        }
     }
 }

@@ -59,7 +59,9 @@ struct rtudp_rx_chan {
 struct rtudp_chan {
     uint32_t slot;
     char name[RTUDP_NAME_MAX + 8];
-    int fd;
+    int fd;                         /* the channel socket: receives (RX thread) */
+    int tx_fd;                      /* what the TX thread sends on and reads TX stamps of:
+                                     * fd, or a send-only socket of the same address */
     void *base;
     uint64_t size;
     struct rtudp_channel_block *block;
@@ -79,12 +81,18 @@ struct rtudp_chan {
     uint64_t cursor;                /* next ring position to read; starts at head */
     struct rtudp_inflight inflight;
     struct rtudp_txstamps stamps;
+    int64_t stamps_read_ns;         /* when the TX stamps were last read (txloop.c) */
     struct sockaddr_storage dst;    /* where to send when the socket is not connected */
     socklen_t dst_len;              /* 0: connected (or nowhere to send) */
     /* RX side */
     int recvs;                      /* direction RECV or BOTH */
     struct rtudp_rx_chan rx;
 };
+
+/* Who does the RX work (rtudp_rx.own): the RX thread; asked for by the TX thread; or
+ * the TX thread, while it spins between close deadlines anyway and the RX thread
+ * sleeps (rxloop.c: rtudp_rx_take, rtudp_rx_poll, rtudp_rx_give) */
+enum { RX_OWN_RX = 0, RX_OWN_WANTED = 1, RX_OWN_TX = 2 };
 
 /* The RX thread and its handoff (rxloop.c). */
 struct rtudp_rx {
@@ -93,6 +101,7 @@ struct rtudp_rx {
     int epfd;
     int efd;                        /* eventfd: a request is waiting */
     atomic_int stop;
+    atomic_uint own;                /* RX_OWN_* */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct rtudp_rx_req *req;       /* at most one, guarded by mu */
@@ -113,6 +122,7 @@ struct rtudp_worker {
     struct rtudp_chan *chans[RTUDP_MAX_CHANNELS];  /* by slot; TX thread only */
     struct rtudp_chan *active[RTUDP_MAX_CHANNELS]; /* the non-NULL ones, compact */
     uint32_t n_active;
+    uint32_t n_receiving;           /* of them, those that receive (RX thread's) */
     struct rtudp_timerq tq;
     struct rtudp_spin spin;
     int spin_budget_permille;       /* --spin-budget: share of a CPU the TX thread may spin */
@@ -123,6 +133,10 @@ struct rtudp_worker {
     int rt_policy;                  /* TX thread's SCHED_FIFO/RR to return to; 0 = none */
     int rt_priority;
     int demoted;                    /* spinning at SCHED_OTHER past the RT cap (sched.c) */
+    int capped;                     /* past the RT cap, and may not drop: must leave the CPU */
+    uint64_t bridge_ns;             /* gaps spun because a sleep would cost as much */
+    uint64_t capped_sleeps;
+    uint64_t rx_turns;              /* RX turns done here for the RX thread */
     int64_t demoted_window;         /* the spin window it was demoted in */
     uint64_t demotions;
     uint64_t demote_preempted;
@@ -133,6 +147,7 @@ struct rtudp_worker {
     uint64_t spin_other_ns;         /* spun while demoted (workers[].spin_other_ns) */
     int64_t backoff_until;          /* EAGAIN: no sends before this */
     int64_t next_tick;              /* heartbeat and liveness checks */
+    uint32_t sleeps_seen;           /* timed sleeps, for sampling their cost */
     int exiting;
     struct rtudp_rx rx;
 };
@@ -155,8 +170,8 @@ void rtudp_w_rt_check(struct rtudp_worker *w, int64_t now);
 void rtudp_w_rt_restore(struct rtudp_worker *w);
 
 /* channels.c: open / close the channel a command names; msg gets a reason.  open
- * takes fd over: on failure it is closed too. */
-int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int fd,
+ * takes fd and tx_fd (-1: send on fd) over: on failure they are closed too. */
+int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,
                     struct rtudp_chan **out, char *msg, size_t msglen);
 void rtudp_chan_close(struct rtudp_worker *w, struct rtudp_chan *c);
 /* an address of the layout as a sockaddr; 0 when its family is none we know */
@@ -184,6 +199,12 @@ int rtudp_rx_start(struct rtudp_rx *rx);
 void rtudp_rx_stop(struct rtudp_rx *rx);
 int rtudp_rx_add(struct rtudp_rx *rx, struct rtudp_rx_chan *c);
 void rtudp_rx_remove(struct rtudp_rx *rx, struct rtudp_rx_chan *c);
+/* TX thread: ask for the RX work; 1 once it has it (the RX thread sleeps meanwhile) */
+int rtudp_rx_take(struct rtudp_rx *rx);
+/* TX thread, while it has the RX work: one turn without waiting */
+void rtudp_rx_poll(struct rtudp_rx *rx);
+/* TX thread: give the RX work back (before it sleeps) */
+void rtudp_rx_give(struct rtudp_rx *rx);
 /* one datagram -> one RX ring record (meta + payload); exposed for tests */
 uint32_t rtudp_rx_cap_for(const struct rtudp_bcast *ring, uint32_t max_datagram);
 
