@@ -313,3 +313,16 @@ def test_pause_figures_of_a_periodic_pause() -> None:
     assert figures["spacing_ms"] == pytest.approx(4.0) and figures["periodic_share"] == 1.0
     assert figures["p50_us"] == figures["p99_us"] == figures["max_us"] == 30.0
     assert figures["lost_share"] == pytest.approx(250 * 30e3 / 1e9)
+
+
+def test_a_failed_measurement_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rtudp.tools import doctor_measure
+
+    def fail(seconds: float) -> dict:
+        raise OSError(99, "Cannot assign requested address")
+
+    monkeypatch.setattr(doctor_measure, "measure", fail)
+    result = doctor.doctor(0.1)
+    assert result["measurement"] is None
+    assert "Cannot assign requested address" in result["measurement_error"]
+    assert [c.name for c in result["checks"]] == list(CHECK_NAMES)

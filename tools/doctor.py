@@ -509,7 +509,8 @@ def doctor(seconds: float = 0.0, root: str = "/",
            on_checks: Callable[[list[Check]], None] | None = None) -> dict[str, Any]:
     """All checks, steal time and (``seconds`` > 0) the pause measurement, as data:
     ``checks`` (list of :class:`Check`, steal last), ``measurement`` (dict or None),
-    ``top`` (the checks worth changing first).  ``on_checks`` gets the machine checks
+    ``measurement_error`` (why it failed, or ""), ``top`` (the checks worth changing
+    first).  ``on_checks`` gets the machine checks
     before the measurement starts."""
     from . import doctor_measure
 
@@ -517,10 +518,16 @@ def doctor(seconds: float = 0.0, root: str = "/",
     if on_checks:
         on_checks(checks)
     before = doctor_measure.read_cpu_times(root)
-    measurement = doctor_measure.measure(seconds) if seconds > 0 else None
+    measurement, error = None, ""
+    if seconds > 0:
+        try:
+            measurement = doctor_measure.measure(seconds)
+        except Exception as exc:  # noqa: BLE001 - the checks are still worth printing
+            error = f"{type(exc).__name__}: {exc}"
     after = doctor_measure.read_cpu_times(root)
     checks.append(check_steal(before if seconds > 0 else None, after, seconds > 0))
-    return {"checks": checks, "measurement": measurement, "top": top_checks(checks)}
+    return {"checks": checks, "measurement": measurement, "measurement_error": error,
+            "top": top_checks(checks)}
 
 
 #: how much each check's fix tends to buy, most first (for the top of the list)

@@ -87,6 +87,8 @@ def verdict_paragraph(result: dict[str, Any]) -> list[str]:
             f"  The CPU was taken away {p['per_s']:.0f} times a second (p50 "
             f"{fmt_us(p['p50_us'])}, p99 {fmt_us(p['p99_us'])}); a pause longer than a "
             "packet gap makes every packet due in it late.")
+    elif result.get("measurement_error"):
+        lines.append(f"  (the measurement failed: {result['measurement_error']})")
     else:
         lines.append("  (no measurement: --seconds 0)")
     top = result["top"]
@@ -126,9 +128,11 @@ def print_report(result: dict[str, Any]) -> None:
 
 def print_json(result: dict[str, Any]) -> None:
     """The report as one JSON object: ``checks`` (name, value, verdict, note, advice,
-    data), ``measurement`` (or null), ``top`` (names of the checks to change first)."""
+    data), ``measurement`` (or null), ``measurement_error`` ("" unless it failed),
+    ``top`` (names of the checks to change first)."""
     print(json.dumps({"checks": [c.to_dict() for c in result["checks"]],
                       "measurement": result["measurement"],
+                      "measurement_error": result.get("measurement_error", ""),
                       "top": [c.name for c in result["top"]]}, indent=2))
 
 
