@@ -63,6 +63,7 @@ def test_json_has_checks_and_measurement() -> None:
         assert c["verdict"] in VERDICTS
         assert c["advice"] or c["verdict"] in (OK, UNKNOWN), c
     assert set(report["top"]) <= set(CHECK_NAMES)
+    assert report["virtual"] in (True, False, None)
     m = report["measurement"]
     pauses, floor = m["pauses"], m["floor"]
     assert pauses["count"] >= 0 and pauses["per_s"] >= 0
@@ -326,3 +327,13 @@ def test_a_failed_measurement_is_reported_not_raised(monkeypatch: pytest.MonkeyP
     assert result["measurement"] is None
     assert "Cannot assign requested address" in result["measurement_error"]
     assert [c.name for c in result["checks"]] == list(CHECK_NAMES)
+
+
+def test_is_virtual(tmp_path: Path) -> None:
+    from rtudp.tools.doctor_read import is_virtual
+
+    assert is_virtual(str(tmp_path)) is None
+    put(tmp_path, "/proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu tsc hypervisor avx")
+    assert is_virtual(str(tmp_path)) is True
+    put(tmp_path, "/proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu tsc avx")
+    assert is_virtual(str(tmp_path)) is False

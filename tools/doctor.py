@@ -22,8 +22,9 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from .doctor_read import (bracketed, cmdline_params, cpu_list, format_cpus, kernel_config,
-                          kernel_release, kernel_version, list_dir, read_int, read_text, under)
+from .doctor_read import (bracketed, cmdline_params, cpu_list, format_cpus, is_virtual,
+                          kernel_config, kernel_release, kernel_version, list_dir, read_int,
+                          read_text, under)
 
 __all__ = ["Check", "OK", "WARN", "LIMIT", "UNKNOWN", "run_checks", "check_steal",
            "verdict", "doctor", "add_parser"]
@@ -510,7 +511,7 @@ def doctor(seconds: float = 0.0, root: str = "/",
     """All checks, steal time and (``seconds`` > 0) the pause measurement, as data:
     ``checks`` (list of :class:`Check`, steal last), ``measurement`` (dict or None),
     ``measurement_error`` (why it failed, or ""), ``top`` (the checks worth changing
-    first).  ``on_checks`` gets the machine checks
+    first), ``virtual`` (True in a virtual machine, None if unknown).  ``on_checks`` gets the machine checks
     before the measurement starts."""
     from . import doctor_measure
 
@@ -527,21 +528,21 @@ def doctor(seconds: float = 0.0, root: str = "/",
     after = doctor_measure.read_cpu_times(root)
     checks.append(check_steal(before if seconds > 0 else None, after, seconds > 0))
     return {"checks": checks, "measurement": measurement, "measurement_error": error,
-            "top": top_checks(checks)}
+            "top": top_checks(checks), "virtual": is_virtual(root)}
 
 
-#: how much each check's fix tends to buy, most first (for the top of the list)
+#: how much each check's fix tends to buy, most first (for the top of the list); the RT
+#: throttle comes after what costs every deadline, since workers stay below it by design
 RANK = ("sched_fifo", "cpus", "steal", "cpuidle", "preempt", "rt_throttle", "fair_server",
         "isolation", "clocksource", "pm_qos", "memlock", "socket_buffers", "hz",
         "shm_hugepages")
 
 
 def top_checks(checks: list[Check], n: int = 5) -> list[Check]:
-    """The checks that are not ok, limits first, then by :data:`RANK`."""
-    bad = [c for c in checks if c.verdict in (LIMIT, WARN)]
+    """The checks that are not ok (warn or limit), in the order of :data:`RANK`."""
     rank = {name: i for i, name in enumerate(RANK)}
-    bad.sort(key=lambda c: (c.verdict != LIMIT, rank.get(c.name, len(rank))))
-    return bad[:n]
+    bad = [c for c in checks if c.verdict in (LIMIT, WARN)]
+    return sorted(bad, key=lambda c: rank.get(c.name, len(rank)))[:n]
 
 
 def verdict(measure_seconds: float = 0.0, root: str = "/") -> str:

@@ -12,7 +12,8 @@ import re
 import zlib
 
 __all__ = ["under", "read_text", "read_int", "list_dir", "kernel_release", "kernel_version",
-           "kernel_config", "cmdline_params", "cpu_list", "format_cpus", "bracketed"]
+           "kernel_config", "cmdline_params", "cpu_list", "format_cpus", "bracketed",
+           "is_virtual"]
 
 
 def under(root: str, path: str) -> str:
@@ -136,3 +137,14 @@ def bracketed(text: str | None) -> str | None:
     """The selected word of a sysfs choice list: ``"always [never] deny"`` -> ``"never"``."""
     m = re.search(r"\[([^\]]+)\]", text or "")
     return m.group(1) if m else (text.strip() if text else None)
+
+
+def is_virtual(root: str) -> bool | None:
+    """True in a virtual machine (the CPU's ``hypervisor`` flag, or /sys/hypervisor/type),
+    False on bare metal, None if /proc/cpuinfo is unreadable."""
+    if read_text(root, "/sys/hypervisor/type")[0]:
+        return True
+    text = read_text(root, "/proc/cpuinfo")[0]
+    if text is None:
+        return None
+    return any(line.startswith("flags") and " hypervisor" in line for line in text.splitlines())

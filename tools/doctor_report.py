@@ -87,6 +87,13 @@ def verdict_paragraph(result: dict[str, Any]) -> list[str]:
             f"  The CPU was taken away {p['per_s']:.0f} times a second (p50 "
             f"{fmt_us(p['p50_us'])}, p99 {fmt_us(p['p99_us'])}); a pause longer than a "
             "packet gap makes every packet due in it late.")
+        if p["count"] and p["switched"] < p["count"] / 10:
+            rest = ("interrupts or the host stopping the vCPU, which no setting in this "
+                    "machine removes (dedicated host cores would)" if result.get("virtual")
+                    else "interrupts (isolcpus=managed_irq,... and irqaffinity= move them "
+                    "off the workers' CPUs)")
+            lines.append(f"  Only {p['switched']} of the {p['count']} pauses were another "
+                         f"task: the rest were {rest}.")
     elif result.get("measurement_error"):
         lines.append(f"  (the measurement failed: {result['measurement_error']})")
     else:
@@ -129,11 +136,12 @@ def print_report(result: dict[str, Any]) -> None:
 def print_json(result: dict[str, Any]) -> None:
     """The report as one JSON object: ``checks`` (name, value, verdict, note, advice,
     data), ``measurement`` (or null), ``measurement_error`` ("" unless it failed),
-    ``top`` (names of the checks to change first)."""
+    ``top`` (names of the checks to change first), ``virtual`` (a VM: true/false/null)."""
     print(json.dumps({"checks": [c.to_dict() for c in result["checks"]],
                       "measurement": result["measurement"],
                       "measurement_error": result.get("measurement_error", ""),
-                      "top": [c.name for c in result["top"]]}, indent=2))
+                      "top": [c.name for c in result["top"]],
+                      "virtual": result.get("virtual")}, indent=2))
 
 
 def verdict_lines(result: dict[str, Any]) -> list[str]:
