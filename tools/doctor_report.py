@@ -147,7 +147,7 @@ def print_json(result: dict[str, Any]) -> None:
 def verdict_lines(result: dict[str, Any]) -> list[str]:
     """A few lines for :func:`rtudp.tools.doctor.verdict`."""
     lines = ["what limits timing here (rtudp doctor):"]
-    lines += [f"  {c.verdict} {c.name}: {c.value}" + (f" ({c.note})" if c.note else "")
+    lines += [f"  {c.verdict} {c.name}: {c.value}" + (f" - {c.note}" if c.note else "")
               for c in result["top"]]
     if len(lines) == 1:
         lines.append("  nothing found")
