@@ -3,6 +3,8 @@
  * rate: spin on the clock to each deadline, then send(2).  No sleeping, no queue, no
  * timestamps: what is left of its lateness is the machine's (interrupts, the host
  * taking the CPU), and `rtudp bench timing` prints it next to the worker's figures.
+ * The pause scan is the same spin without the sends: `rtudp doctor` uses it to time
+ * each spell the CPU was taken away.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* clock_gettime, send */
@@ -49,4 +51,29 @@ int64_t rtudp_bench_spin_send(int fd, uint64_t n, uint32_t size, int64_t start_n
         late_ns[i] = now_ns() - deadline;
     }
     return (int64_t)n;
+}
+
+int64_t rtudp_bench_pause_scan(int64_t duration_ns, int64_t over_ns, uint64_t max,
+                               int64_t *at_ns, int64_t *len_ns, uint64_t *reads)
+{
+    if (duration_ns < 0 || over_ns < 0 || !reads || (max && (!at_ns || !len_ns)))
+        return -EINVAL;
+    int64_t start = now_ns(), prev = start, end = start + duration_ns;
+    uint64_t n = 0, count = 0;
+    for (;;) {
+        int64_t t = now_ns();
+        n++;
+        if (t - prev > over_ns) {
+            if (count < max) {
+                at_ns[count] = prev - start;
+                len_ns[count] = t - prev;
+            }
+            count++;
+        }
+        prev = t;
+        if (t >= end)
+            break;
+    }
+    *reads = n;
+    return (int64_t)count;
 }

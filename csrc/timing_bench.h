@@ -14,6 +14,16 @@
  */
 int64_t rtudp_bench_spin_send(int fd, uint64_t n, uint32_t size, int64_t start_ns,
                               int64_t gap_ns, int64_t *late_ns);
+/*
+ * Spins on CLOCK_MONOTONIC for duration_ns and records every gap between two
+ * successive clock reads longer than over_ns: the times the CPU was taken from the
+ * calling thread (an interrupt, another task, the host stopping the VM).  For the
+ * first `max` gaps, at_ns[k] = when it began (ns after the start) and len_ns[k] = its
+ * length.  *reads = how many times the clock was read.  Returns the number of gaps
+ * (which may exceed max), or -EINVAL for bad arguments.
+ */
+int64_t rtudp_bench_pause_scan(int64_t duration_ns, int64_t over_ns, uint64_t max,
+                               int64_t *at_ns, int64_t *len_ns, uint64_t *reads);
 /* END CDEF */
 
 #endif

@@ -1,5 +1,5 @@
 """The ``rtudp`` command: ``rtudp demo``, ``rtudp pool ...``, ``rtudp bench ...``,
-``rtudp metrics``, ``rtudp stats``, ``rtudp version``."""
+``rtudp metrics``, ``rtudp stats``, ``rtudp doctor``, ``rtudp version``."""
 from __future__ import annotations
 
 import argparse
@@ -29,9 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="run a benchmark (rtudp bench --help lists them)",
                        add_help=False)
     b.set_defaults(func=_bench)
-    from . import demo, metrics, pool_cli, stats_cli
+    from . import demo, doctor, metrics, pool_cli, stats_cli
 
     demo.add_parser(sub)
+    doctor.add_parser(sub)
     pool_cli.add_parser(sub)
     metrics.add_parser(sub)
     stats_cli.add_parser(sub)
