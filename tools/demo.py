@@ -43,6 +43,8 @@ DRAIN_S = 0.005
 PAYLOAD = struct.Struct("<4sIQq")
 MAGIC = b"rtud"
 PERCENTILES = (50, 90, 99, 99.9)
+#: what the demo expects of each direction's send lateness (p99); when missed it says why
+TARGET_P99_NS = 100_000
 
 
 def _positive_int(what: str, hi: int) -> Any:
@@ -256,13 +258,18 @@ def run(args: argparse.Namespace, _rest: list[str] | None = None) -> int:
         # each packet at its deadline), then only receive while it runs
         t0 = time.monotonic_ns() + START_DELAY_NS + n * QUEUE_NS_PER_PACKET
         full = _queue_all(a, b, n, rate, t0)
+        from .why_late import snapshot
+
+        before = snapshot(pool, [a, b])
         _drain_until_done(receivers, t0 + ((n - 1) * 1_000_000_000) // rate)
+        after = snapshot(pool, [a, b])
         # the worker records a packet's lateness once it has left: wait for the last ones
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline and \
                 min(a.stats()["tx_packets"], b.stats()["tx_packets"]) < n:
             time.sleep(0.01)
         _report(pool, a, b, receivers, n, caught, full, kernel_policy, policy_text)
+        _why(a, b, before, after)
         print(f"\nelapsed {time.monotonic() - t_start:.1f} s. Figures only: timing is "
               f"never asserted.")
         return 0
@@ -278,6 +285,21 @@ def run(args: argparse.Namespace, _rest: list[str] | None = None) -> int:
                     pass
         if pool is not None:
             pool.stop()
+
+
+def _why(a: Any, b: Any, before: Any, after: Any) -> None:
+    """When a direction misses the target, say what was detected and what to change."""
+    from .why_late import explain
+
+    missed = []
+    for ch, label in ((a, "A -> B"), (b, "B -> A")):
+        p99 = ch.lateness().percentiles((99,))[99]
+        if p99 is not None and p99 > TARGET_P99_NS:
+            missed.append(f"{label} p99 {_fmt(p99)}")
+    lines = explain(before, after, missed)
+    if lines:
+        print(f"\n(target: p99 send lateness <= {_fmt(TARGET_P99_NS)} each way)")
+        print("\n".join(lines))
 
 
 def _report(pool: Any, a: Any, b: Any, receivers: list[Receiver], n: int, caught: list[Any],

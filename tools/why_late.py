@@ -1,0 +1,136 @@
+"""Why a run's send lateness was off: what the machine and the workers did meanwhile.
+
+``rtudp demo`` and ``rtudp bench timing`` take a :func:`snapshot` before and after
+the timed part of a run; when a figure misses its target, :func:`explain` turns the
+difference into plain sentences: what was detected (the RT throttle, a worker at its
+CPU cap, the host stealing time, the submitter late, another task on a worker's CPU)
+and what to change, followed by ``rtudp doctor``'s verdict on this machine.
+
+Everything here reads counters that exist anyway (``/proc/stat``, the kernel log,
+the pool's worker table, the channels' counters): nothing is measured twice.
+"""
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+#: kernel log line the RT throttle prints (once per boot)
+THROTTLE_LINE = "RT throttling activated"
+#: share of a CPU a worker used above which it counts as saturated
+SATURATED = 0.85
+#: steal share of the run above which the host is named
+STEAL_SHARE = 0.005
+
+
+@dataclass
+class Snapshot:
+    """Counters at one moment: machine-wide, per worker, per sending channel."""
+
+    t: float
+    steal_s: float
+    throttle_lines: int | None
+    workers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    worker_cpu_s: dict[int, float] = field(default_factory=dict)
+    late_queued: int = 0
+
+
+def _steal_seconds() -> float:
+    return float(getattr(psutil.cpu_times(), "steal", 0.0))
+
+
+def _throttle_lines() -> int | None:
+    """How often the kernel log says the RT throttle fired (None: log not readable)."""
+    try:
+        out = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.count(THROTTLE_LINE)
+
+
+def snapshot(pool: Any, channels: list[Any]) -> Snapshot:
+    """The counters of ``pool``'s workers and of ``channels`` (those that send) now."""
+    import time
+
+    snap = Snapshot(time.monotonic(), _steal_seconds(), _throttle_lines())
+    for w in pool.workers():
+        snap.workers[w["index"]] = dict(w)
+        try:
+            t = psutil.Process(w["pid"]).cpu_times()
+            snap.worker_cpu_s[w["index"]] = t.user + t.system
+        except (psutil.Error, OSError):
+            pass
+    snap.late_queued = sum(int(ch.stats().get("tx_late", 0)) for ch in channels)
+    return snap
+
+
+def _delta(after: dict[str, Any], before: dict[str, Any], key: str) -> int:
+    return int(after.get(key, 0)) - int(before.get(key, 0))
+
+
+def findings(before: Snapshot, after: Snapshot) -> list[str]:
+    """What happened between two snapshots that costs timing, one sentence each, with
+    what to change.  Empty when nothing was detected."""
+    out: list[str] = []
+    span = max(after.t - before.t, 1e-9)
+    if before.throttle_lines is not None and after.throttle_lines is not None \
+            and after.throttle_lines > before.throttle_lines:
+        out.append("the kernel's RT throttle fired (kernel log: 'RT throttling activated'): "
+                   "real-time tasks were stopped for the rest of a period (up to 50 ms). "
+                   "Something at SCHED_FIFO held a CPU for more than 95 % of a second; "
+                   "check for other real-time programs (ps -eLo pid,cls,rtprio,comm)")
+    steal = (after.steal_s - before.steal_s) / span
+    if steal > STEAL_SHARE:
+        out.append(f"the host took {100 * steal:.1f} % of the CPU time (steal): the virtual "
+                   f"machine's vCPUs were not running; nothing inside it can fix that "
+                   f"(dedicated host cores can)")
+    for i, w in after.workers.items():
+        b = before.workers.get(i)
+        if b is None:
+            continue
+        where = f"worker {i} (CPU {w.get('cpu')})"
+        cpu = after.worker_cpu_s.get(i, 0.0) - before.worker_cpu_s.get(i, 0.0)
+        if cpu / span >= SATURATED:
+            out.append(f"{where} used {100 * cpu / span:.0f} % of its CPU: it is saturated "
+                       f"(its sends and receives, and spinning across gaps too short to "
+                       f"sleep); lower the rate, spread channels over more workers, or "
+                       f"give the pool a CPU of its own")
+        capped = _delta(w, b, "capped_sleeps")
+        if capped:
+            out.append(f"{where} reached its real-time CPU cap {capped} times and slept in "
+                       f"short chunks to stay clear of the RT throttle and the fair server: "
+                       f"packets due meanwhile left up to ~50 µs late")
+        preempted = _delta(w, b, "demote_preempted")
+        if preempted:
+            out.append(f"{where} was taken off its CPU {preempted} times by another task while "
+                       f"spinning at SCHED_OTHER past its cap: keep other busy programs off "
+                       f"the pool's CPUs (taskset), or give the pool fewer CPUs")
+    late = after.late_queued - before.late_queued
+    if late:
+        out.append(f"{late} packets were queued after their deadline: the submitter (the "
+                   f"Python program) was late, not the worker; queue further ahead")
+    return out
+
+
+def explain(before: Snapshot, after: Snapshot, missed: list[str],
+            with_doctor: bool = True) -> list[str]:
+    """Lines to print when ``missed`` (the figures that missed their target) is not
+    empty: the findings, then ``rtudp doctor``'s verdict for this machine."""
+    if not missed:
+        return []
+    lines = [f"why: {', '.join(missed)} missed the target. Detected during the run:"]
+    found = findings(before, after)
+    lines += [f"  - {f}" for f in found] or ["  - nothing in the counters: the pauses came "
+                                              "from the machine (see below)"]
+    if with_doctor:
+        from .doctor import verdict
+
+        lines += ["", *verdict().splitlines()]
+    return lines
+
+
+__all__ = ["Snapshot", "snapshot", "findings", "explain"]
