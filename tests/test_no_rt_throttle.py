@@ -1,0 +1,113 @@
+"""No real-time thread of ours triggers the RT throttle or the fair server.
+
+Both take a CPU from a runnable SCHED_FIFO task and give it to a task that is not
+real-time: the throttle once real-time tasks used 95 % of a period (the kernel log
+says so once per boot), the fair server (kernels >= 6.12) when ordinary tasks starved
+for most of a second.  The kernel's scheduler trace shows either as a switch away
+from one of our worker threads while it was runnable (state R) and at a real-time
+priority, to a task that is not real-time.  A worker must never let that happen: it
+keeps its SCHED_FIFO time under its cap and leaves the CPU often enough.
+
+The run: 10 s of full duplex at 50 kpps each way on a pool at the spinning budget
+(spin_budget=1: the most real-time CPU time a pool may want), with an ordinary
+busy task on each CPU so the fair server has someone to stand up for.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from fake_worker import real_worker_built
+
+TRACEFS = "/sys/kernel/tracing"
+RATE = 50_000
+SECONDS = 10
+SWITCH = re.compile(r"prev_comm=(?P<comm>\S+) prev_pid=(?P<pid>\d+) prev_prio=(?P<prio>\d+) "
+                    r"prev_state=(?P<state>\S+) ==> next_comm=(?P<next>\S+) next_pid=\d+ "
+                    r"next_prio=(?P<nprio>\d+)")
+
+
+def _can_fifo() -> bool:
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except PermissionError:
+        return False
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return True
+
+
+def _tracefs() -> str | None:
+    """The tracing directory, mounted if need be; None when this machine has none."""
+    if not os.path.exists(os.path.join(TRACEFS, "events/sched/sched_switch")):
+        subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS], capture_output=True)
+    ok = os.access(os.path.join(TRACEFS, "events/sched/sched_switch/enable"), os.W_OK)
+    return TRACEFS if ok else None
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _throttle_lines() -> int | None:
+    out = subprocess.run(["dmesg"], capture_output=True, text=True)
+    return out.stdout.count("RT throttling activated") if out.returncode == 0 else None
+
+
+@pytest.mark.skipif(not real_worker_built(), reason="needs the real rtudp-worker (C build)")
+def test_workers_never_trip_the_rt_throttle_or_the_fair_server(request) -> None:
+    if not _can_fifo():
+        pytest.skip("SCHED_FIFO needs root or CAP_SYS_NICE: workers are not real-time here")
+    tracing = _tracefs()
+    if tracing is None:
+        pytest.skip(f"no writable tracefs at {TRACEFS}: the scheduler trace is how this "
+                    f"test sees a preempted worker")
+    request.applymarker(pytest.mark.rtudp(spin_budget=1.0))
+    pool = request.getfixturevalue("rtudp_pool")
+    from rtudp.tools.demo import Receiver, _drain_until_done, _open_pair, _queue_all
+
+    n = RATE * SECONDS
+    a, b = _open_pair(pool, n)
+    pids = {str(w["pid"]) for w in pool.workers()}
+    threads = {t for p in pids for t in os.listdir(f"/proc/{p}/task")}
+    hogs = [subprocess.Popen(["taskset", "-c", str(cpu), "bash", "-c", "while :; do :; done"])
+            for cpu in pool.cpus]
+    event = os.path.join(tracing, "events/sched/sched_switch")
+    throttled_before = _throttle_lines()
+    try:
+        _write(os.path.join(tracing, "tracing_on"), "0")
+        _write(os.path.join(tracing, "trace"), "")
+        _write(os.path.join(event, "filter"), "prev_prio < 100 && next_prio >= 100")
+        _write(os.path.join(event, "enable"), "1")
+        _write(os.path.join(tracing, "tracing_on"), "1")
+        t0 = time.monotonic_ns() + 200_000_000 + n * 5_000
+        _queue_all(a, b, n, RATE, t0)
+        rx = [Receiver(b, 0, n), Receiver(a, 1, n)]
+        _drain_until_done(rx, t0 + (n - 1) * 1_000_000_000 // RATE)
+        _write(os.path.join(tracing, "tracing_on"), "0")
+        with open(os.path.join(tracing, "trace")) as f:
+            trace = f.read()
+    finally:
+        _write(os.path.join(tracing, "tracing_on"), "0")
+        _write(os.path.join(event, "enable"), "0")
+        _write(os.path.join(event, "filter"), "0")
+        for h in hogs:
+            h.kill()
+            h.wait()
+    preempted = [m.group(0) for m in SWITCH.finditer(trace)
+                 if m.group("pid") in threads and m.group("state").startswith("R")]
+    lost = [n - r.received for r in rx]
+    print(f"\n{SECONDS} s, 50 kpps each way, spin budget 1, a busy task on each CPU: "
+          f"received {[r.received for r in rx]}; real-time worker threads switched away "
+          f"while runnable for a task that is not real-time: {len(preempted)}")
+    assert not preempted, "\n".join(preempted[:10])
+    throttled_after = _throttle_lines()
+    if throttled_before is not None and throttled_after is not None:
+        assert throttled_after == throttled_before, "kernel log: RT throttling activated"
+    assert lost == [0, 0]
+    for w in pool.workers():
+        assert w["restarts"] == 0, w
