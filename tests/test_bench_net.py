@@ -112,7 +112,7 @@ def test_timing_rounds_merge_every_packet() -> None:
                 "worker": {"index": cpu, "cpu": cpu, "spin_budget": 1.0,
                            "spin_margin_us": 20.0 + cpu, "spin_ns": 10**9, "sleeps": 2,
                            "spin_other_ns": 10**8, "demotions": 3, "demote_preempted": 1,
-                           "loops": 7}}
+                           "loops": 7, "bridge_ns": 5 * 10**8, "capped_sleeps": 11}}
 
     calm = [1_000] * 1000
     stormy = [1_000] * 1000
@@ -131,6 +131,7 @@ def test_timing_rounds_merge_every_packet() -> None:
     assert (w["cpu"], w["cpus"], w["spin_margin_us"]) == (1, [0, 1], 21.0)
     assert (w["spin_s"], w["spin_share"], w["sleeps"], w["demotions"]) == (2.0, 0.5, 4, 6)
     assert w["spin_other_s"] == pytest.approx(0.2)
+    assert (w["bridge_s"], w["capped_sleeps"]) == (1.0, 22)
     pauses = send["pauses"]
     assert pauses["count"] == 10 and pauses["spacing_ms"] == 100 * GAP_NS / 1e6
     assert pauses["periodic_share"] == 1.0      # no spacing across the two rounds
