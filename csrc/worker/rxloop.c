@@ -20,6 +20,7 @@
 #define _GNU_SOURCE /* epoll_pwait2 */
 #endif
 #include <errno.h>
+#include <sched.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
@@ -268,10 +269,29 @@ static void futex_wake_all(atomic_uint *word)
     syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
+/* One real-time priority below the TX thread (which the RX thread inherits): a TX
+ * deadline is the hard one, a receive is stamped by the kernel when it arrives, so
+ * the TX thread's wake-up must not wait behind a receive (both threads share the
+ * CPU: same priority, SCHED_FIFO runs the other to completion first). */
+static void below_tx_thread(void)
+{
+    int policy;
+    struct sched_param sp;
+    if (pthread_getschedparam(pthread_self(), &policy, &sp) != 0 ||
+        (policy != SCHED_FIFO && policy != SCHED_RR) ||
+        sp.sched_priority <= sched_get_priority_min(policy))
+        return;
+    sp.sched_priority--;
+    if (pthread_setschedparam(pthread_self(), policy, &sp) != 0)
+        fprintf(stderr, "rtudp-worker: RX thread priority %d: %s\n", sp.sched_priority,
+                strerror(errno));
+}
+
 static void *rx_main(void *arg)
 {
     struct rtudp_rx *rx = arg;
     struct epoll_event ev[RX_EVENTS];
+    below_tx_thread();
     while (!atomic_load_explicit(&rx->stop, memory_order_acquire)) {
         uint32_t own = RX_OWN_WANTED;
         /* the TX thread asked for the RX side: hand it over (release: everything this

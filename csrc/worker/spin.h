@@ -22,9 +22,9 @@
 
 #include <stdint.h>
 
-#define RTUDP_SPIN_SAMPLES 64       /* wake-ups the margin is computed from */
+#define RTUDP_SPIN_SAMPLES 128      /* wake-ups the margin is computed from */
 #define RTUDP_SPIN_UPDATE_EVERY 8   /* recompute after this many new samples */
-#define RTUDP_SPIN_PERCENTILE 95    /* of the samples: the margin covers this share */
+#define RTUDP_SPIN_PERCENTILE 99    /* of the samples: the margin covers this share */
 #define RTUDP_SPIN_SLACK_NS 2000    /* added to the percentile: the spin loop's own step */
 /* the spin budget, in thousandths of a CPU: 10 % unless the pool says otherwise; up
  * to all of it (1000: spin before every deadline), since what the RT throttle would
