@@ -34,7 +34,10 @@ _names = itertools.count()
 class RtUdpSocket(RtUdpBase):
     """An RtUDP endpoint served by a worker of ``pool`` (default: the embedded pool).
 
-    ``capacity`` packets of up to ``max_datagram`` bytes fit in the send queue.
+    At most ``capacity`` packets are queued to send; the queue's ring holds ``capacity``
+    datagrams of ``max_datagram`` bytes, or at most ``rtudp.shmring.channel.RING_BYTES_MAX``
+    bytes (8 MiB) of them, so a large capacity of large datagrams gives back-pressure
+    (BackPressureError) before ``capacity`` is reached; nothing is dropped.
     """
 
     def __init__(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int,

@@ -36,16 +36,30 @@ def _pow2_at_least(n: int) -> int:
     return max(lib.RTUDP_RING_MIN_CAPACITY, 1 << (n - 1).bit_length())
 
 
+#: the most bytes a channel's TX or RX ring is given for its ``capacity`` (unless four
+#: records of max_datagram need more): records are variable-length, so a ring sized
+#: capacity x the largest datagram (1e6 x 1472 B: 2 GiB a ring) is mostly never
+#: used, yet every byte of it is allocated when the channel opens, and the worker
+#: keeps an in-flight entry (24 bytes) per 16 bytes of TX ring (the smallest record:
+#: csrc/worker/channels.c).  A full TX ring is back-pressure (BackPressureError); a
+#: reader more than an RX ring behind is told how many records it lost.
+RING_BYTES_MAX = 8 << 20
+
+
 def ring_capacities(capacity: int, max_datagram: int) -> tuple[int, int]:
     """(TX, RX) ring sizes in bytes for ``capacity`` packets of up to ``max_datagram``.
 
-    Each is a power of two holding ``capacity`` full-size records and at least four
-    (a ring's largest record is a quarter of it).
+    Each is a power of two holding ``capacity`` full-size records, but no more than
+    :data:`RING_BYTES_MAX` bytes (then it holds fewer full-size datagrams, and more
+    small ones), and at least four full-size records (a ring's largest record is a
+    quarter of it).
     """
     tx_rec = _align8(TX_RECORD + max_datagram)
     rx_rec = _align8(RX_RECORD + RX_META + max_datagram)
-    tx = _pow2_at_least(max(capacity * tx_rec, 4 * (TX_RECORD + max_datagram)))
-    rx = _pow2_at_least(max(capacity * rx_rec, 4 * (RX_RECORD + RX_META + max_datagram)))
+    tx = _pow2_at_least(max(min(capacity * tx_rec, RING_BYTES_MAX),
+                            4 * (TX_RECORD + max_datagram)))
+    rx = _pow2_at_least(max(min(capacity * rx_rec, RING_BYTES_MAX),
+                            4 * (RX_RECORD + RX_META + max_datagram)))
     return tx, rx
 
 

@@ -644,7 +644,11 @@ class Pool:
         A multicast ``local`` group is joined (receive); sends to a multicast ``remote``
         group use ``multicast_ttl`` hops and loop back to this host's members when
         ``multicast_loop``.  ``kind`` names the channel kind (:mod:`rtudp.workers.kinds`),
-        ``options`` are that kind's own.  Returns what :meth:`_make_channel` makes of it
+        ``options`` are that kind's own.  ``capacity`` packets of ``max_datagram`` bytes
+        size the TX and RX rings, each up to ``RING_BYTES_MAX`` bytes (8 MiB; then it
+        holds fewer datagrams that large, more small ones): a full TX ring is
+        back-pressure, a reader a whole RX ring behind is told what it lost.
+        Returns what :meth:`_make_channel` makes of it
         (``rtudp.Pool`` returns a ``Channel``).  Bad arguments raise ValueError/TypeError
         naming the value, a local address in use :class:`AddressInUseError`; the pool
         stays usable.

@@ -224,6 +224,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "rtudp-worker %u: cannot start (out of memory?)\n", w.id);
         rc = 1;
     } else {
+        rtudp_w_lock_on_fault(); /* set up: channels' memory is locked as it is used */
         announce(&w);
         rtudp_tx_run(&w);
     }

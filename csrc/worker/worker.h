@@ -140,6 +140,10 @@ struct rtudp_worker {
 /* sched.c: each prints its own diagnostics; -1 = fatal (exit 2) */
 int rtudp_w_die_with_parent(void);
 void rtudp_w_lock_memory(void);
+/* once set up: memory mapped later is locked as it faults in, not faulted in at once */
+void rtudp_w_lock_on_fault(void);
+/* fault in and lock [p, p + len) now (a channel's segment, mapped after the setup) */
+void rtudp_w_make_resident(void *p, size_t len);
 int rtudp_w_pin_cpu(long cpu);
 int rtudp_w_set_priority(long prio);
 /* hold (want 1) or drop (0) the CPU idle-latency request, if --idle-poll allows */
