@@ -37,8 +37,7 @@
 
 #include "shm_access.h" /* counters: one writer thread each (bump) */
 
-#define RTUDP_W_HEARTBEAT_NS 100000000LL   /* write ours, check the pool's, every 100 ms */
-#define RTUDP_W_POOL_STALE_NS 2000000000LL /* a supervisor silent this long is gone */
+#define RTUDP_W_HEARTBEAT_NS 100000000LL   /* write ours, check the supervisor, every 100 ms */
 #define RTUDP_W_STAMP_WAIT_NS 5000000LL    /* no TX stamp after 5 ms: use the send time */
 #define RTUDP_W_UNBLOCK_NS 1000000000LL    /* a producer's open claim older than this is dead */
 
@@ -134,6 +133,8 @@ struct rtudp_worker {
     int64_t backoff_until;          /* EAGAIN: no sends before this */
     int64_t next_tick;              /* heartbeat and liveness checks */
     int exiting;
+    int32_t sup_pid;                /* the supervisor (the pool block's supervisor_pid) */
+    int sup_pidfd;                  /* a pidfd of it, readable once it exited; -1: none */
     struct rtudp_rx rx;
 };
 
