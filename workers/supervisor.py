@@ -390,7 +390,13 @@ class Pool:
             return
         self._started.set()
         while not self._stopping.is_set():
-            self._watch_once()
+            try:
+                self._watch_once()
+            except Exception:  # noqa: BLE001 - this thread restarts workers: it must live
+                if self._stopping.is_set():
+                    return  # the pool stopped under it (segments unmapped, fds closed)
+                log.exception("pool %r: watching the workers failed; watching on", self.name)
+                self._stopping.wait(WATCH_ERROR_PAUSE_S)
 
     def _watch_once(self) -> None:
         fds = [self._wake_r] + [w.pidfd for w in self._workers if w.pidfd is not None]
@@ -521,21 +527,33 @@ class Pool:
             w.spawned = None
 
     def _on_death(self, w: _Worker) -> None:
+        """A worker process ended: mark it dead and forget it (the watcher restarts it).
+        A death seen while the pool stops (stop() ends them all) is the stop's: no
+        restart, no warning, and nothing raised (the control segment may be gone)."""
         assert w.spawned is not None
         w.ready.clear()
         rc = w.spawned.proc.returncode
-        out = w.spawned.output_text(1000)
-        log.warning("pool %r: worker %d (CPU %d, pid %d) died with code %s; restarting it%s",
-                    self.name, w.index, w.cpu, w.spawned.proc.pid, rc,
-                    f"; its output:\n{out}" if out else "")
-        self.control.worker(w.index).state = lib.RTUDP_WORKER_DEAD
         with self._lock:
+            ctl = None if self._stopping.is_set() else self._control
+            if ctl is None:
+                log.debug("pool %r: worker %d (pid %d) ended with code %s as the pool stops",
+                          self.name, w.index, w.spawned.proc.pid, rc)
+            else:
+                out = w.spawned.output_text(1000)
+                log.warning("pool %r: worker %d (CPU %d, pid %d) died with code %s; restarting "
+                            "it%s", self.name, w.index, w.cpu, w.spawned.proc.pid, rc,
+                            f"; its output:\n{out}" if out else "")
+                ctl.worker(w.index).state = lib.RTUDP_WORKER_DEAD
             self._forget_process(w)
         w.retry_at = 0.0
 
     def _restart(self, w: _Worker) -> None:
-        slot = self.control.worker(w.index)
-        slot.restarts += 1
+        with self._lock:
+            ctl = None if self._stopping.is_set() else self._control
+            if ctl is None:
+                return  # the pool stopped since the death was seen: nothing to restart
+            slot = ctl.worker(w.index)
+            slot.restarts += 1
         try:
             self._spawn_worker(w)
             self._wait_running([w])
