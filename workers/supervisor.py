@@ -755,7 +755,9 @@ class Pool:
                 return
         if self._start_error is not None or self._control is None:
             return
-        server = CommandServer(self._control, {"open": self._cmd_open, "close": self._cmd_close},
+        server = CommandServer(self._control, {"open": self._cmd_open, "close": self._cmd_close,
+                                               "pause": self._cmd_pause,
+                                               "resume": self._cmd_resume},
                                idle=self._close_orphans, idle_s=HEARTBEAT_S)
         try:
             server.serve(self._stopping)
@@ -772,11 +774,26 @@ class Pool:
         ch = self._open(**args, owner=owner)
         return {"name": ch.name, "worker": ch.worker, "cpu": self._workers[ch.worker].cpu}
 
-    def _cmd_close(self, _pid: int, args: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _cmd_name(args: dict[str, Any]) -> str:
         name = args["name"]
         if not isinstance(name, str):
             raise TypeError(f"channel name must be a str, not {name!r}")
+        return name
+
+    def _cmd_close(self, _pid: int, args: dict[str, Any]) -> dict[str, Any]:
+        name = self._cmd_name(args)
         self.close_channel(name)
+        return {"name": name}
+
+    def _cmd_pause(self, _pid: int, args: dict[str, Any]) -> dict[str, Any]:
+        name = self._cmd_name(args)
+        self.pause_channel(name)
+        return {"name": name}
+
+    def _cmd_resume(self, _pid: int, args: dict[str, Any]) -> dict[str, Any]:
+        name = self._cmd_name(args)
+        self.resume_channel(name)
         return {"name": name}
 
     def _close_orphans(self) -> None:
