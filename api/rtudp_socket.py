@@ -39,9 +39,10 @@ class RtUdpSocket(RtUdpBase):
     one another process runs (``rtudp pool start``), or a new embedded pool.
 
     At most ``capacity`` packets are queued to send; the queue's ring holds ``capacity``
-    datagrams of ``max_datagram`` bytes, or at most ``rtudp.shmring.channel.RING_BYTES_MAX``
-    bytes (8 MiB) of them, so a large capacity of large datagrams gives back-pressure
-    (BackPressureError) before ``capacity`` is reached; nothing is dropped.
+    datagrams of ``max_datagram`` bytes, or at most
+    ``rtudp.shmring.channel.TX_RING_BYTES_MAX`` bytes (8 MiB) of them, so a large
+    capacity of large datagrams gives back-pressure (BackPressureError) before
+    ``capacity`` is reached; nothing is dropped.
     """
 
     def __init__(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int,

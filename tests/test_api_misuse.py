@@ -10,7 +10,7 @@ import pytest
 
 import rtudp
 from rtudp.shmring import segment as segment_mod
-from rtudp.shmring.channel import MAX_DATAGRAM, RING_BYTES_MAX
+from rtudp.shmring.channel import MAX_DATAGRAM, RX_RING_BYTES_MAX, TX_RING_BYTES_MAX
 from rtudp.workers.supervisor import MAX_CAPACITY
 
 pytestmark = pytest.mark.rtudp(rt_priority=0, cpus=[0])
@@ -66,11 +66,11 @@ def test_kind_that_does_not_exist_or_another_kind(rtudp_pool: rtudp.Pool) -> Non
 
 def test_capacity_beyond_memory_is_a_clear_error(rtudp_pool: rtudp.Pool,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    # the largest capacity of the largest datagrams: rings of RING_BYTES_MAX, not
-    # capacity x datagram (64 GiB), so it opens
+    # the largest capacity of the largest datagrams: rings of TX/RX_RING_BYTES_MAX,
+    # not capacity x datagram (64 GiB each), so it opens
     with rtudp_pool.open_channel("huge", capacity=MAX_CAPACITY,
                                  max_datagram=MAX_DATAGRAM) as ch:
-        assert ch._seg.segment.size <= 2 * RING_BYTES_MAX + (1 << 20)
+        assert ch._seg.segment.size <= TX_RING_BYTES_MAX + RX_RING_BYTES_MAX + (1 << 20)
     with pytest.raises(ValueError, match="capacity"):
         rtudp_pool.open_channel("huge", capacity=MAX_CAPACITY + 1)
 

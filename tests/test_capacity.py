@@ -1,5 +1,5 @@
 """Large capacities open at once and work: a channel's rings are sized from capacity x
-datagram up to RING_BYTES_MAX a ring (not capacity x 1472 B: 2 GiB a ring for RtUDP's
+datagram up to TX/RX_RING_BYTES_MAX (not capacity x 1472 B: 2 GiB a ring for RtUDP's
 README example, which never opened), the worker's ADD faults in only what its hot path
 will touch (the segment's page tables, the in-flight array, the first part of the
 timer queue), and what is queued beyond that costs memory as it is queued."""
@@ -17,15 +17,17 @@ import pytest
 
 import rtudp
 from ports import free_ports
-from rtudp.shmring.channel import RING_BYTES_MAX
+from rtudp.shmring._native import lib
+from rtudp.shmring.channel import RX_RING_BYTES_MAX, TX_RING_BYTES_MAX, ring_capacities
 from rtudp.workers.registry import segment_files
 from waiting import wait_for
 
 BIG = 1_000_000
-#: the worker's resident memory an ADD of one channel may add: its segment (two rings
-#: of RING_BYTES_MAX), the in-flight array (16 B-records' worth of TX ring: 12 MiB),
-#: the timer queue's resident part (3.5 MiB) and slack.  Before: 7 GiB for BIG.
-ADD_RSS_MAX = 2 * RING_BYTES_MAX + (24 << 20)
+#: the worker's resident memory an ADD of one duplex channel may add: its segment (the
+#: two rings at their most), the in-flight array (one 24 B entry per 16 B of TX ring:
+#: 12 MiB), the timer queue's resident part (3.5 MiB) and slack.  Before: 7 GiB for BIG.
+SEGMENT_MAX = TX_RING_BYTES_MAX + RX_RING_BYTES_MAX + (1 << 20)
+ADD_RSS_MAX = SEGMENT_MAX + (24 << 20)
 
 README = textwrap.dedent("""
     import os, sys
@@ -97,7 +99,7 @@ def test_large_capacity_channels_open_and_cost_bounded_memory(rtudp_pool: rtudp.
             chans.append(ch)
             grew = worker.memory_info().rss - before
             assert grew <= ADD_RSS_MAX, f"channel {i}: the worker grew by {grew >> 20} MiB"
-            assert ch._seg.segment.size <= 2 * RING_BYTES_MAX + (1 << 20)
+            assert ch._seg.segment.size <= SEGMENT_MAX
         for a, b in ((chans[0], chans[1]), (chans[2], chans[3])):
             for i in range(3):
                 a.send(b"x%d" % i)
@@ -132,7 +134,7 @@ def test_a_queue_deeper_than_what_an_add_makes_resident(rtudp_pool: rtudp.Pool) 
 
 @pytest.mark.rtudp(cpus=[0], rt_priority=0)
 def test_full_ring_is_back_pressure_before_capacity(rtudp_pool: rtudp.Pool) -> None:
-    """capacity=1e6 of 1472-byte datagrams: the send queue is RING_BYTES_MAX bytes, so
+    """capacity=1e6 of 1472-byte datagrams: the send queue is TX_RING_BYTES_MAX bytes, so
     it is full after ~5,600 of them: BackPressureError, nothing dropped, and all that
     was queued leaves once the endpoint starts."""
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # never read: the kernel drops
@@ -146,7 +148,7 @@ def test_full_ring_is_back_pressure_before_capacity(rtudp_pool: rtudp.Pool) -> N
             for _ in range(BIG):
                 tx.send_data(bytes(1472))
                 sent += 1
-        assert RING_BYTES_MAX // 2 // 1488 < sent <= RING_BYTES_MAX // 1488
+        assert TX_RING_BYTES_MAX // 2 // 1488 < sent <= TX_RING_BYTES_MAX // 1488
         assert tx.get_send_length() == sent
         tx.start()
         assert wait_for(lambda: tx.get_send_length() == 0, 30)
@@ -155,3 +157,18 @@ def test_full_ring_is_back_pressure_before_capacity(rtudp_pool: rtudp.Pool) -> N
     finally:
         tx.close_socket()
         sink.close()
+
+
+def test_ring_sizes() -> None:
+    """capacity x record, as a power of two, up to the caps; a channel that only sends
+    or only receives gets the smallest ring (four full records) the other way."""
+    both = lib.RTUDP_DIR_BOTH
+    assert ring_capacities(1024, 1472, both) == (2 << 20, 2 << 20)  # as before the caps
+    assert ring_capacities(BIG, 1472, both) == (TX_RING_BYTES_MAX, RX_RING_BYTES_MAX)
+    assert ring_capacities(BIG, 8, both) == (TX_RING_BYTES_MAX, RX_RING_BYTES_MAX)
+    tx, rx = ring_capacities(BIG, 1472, lib.RTUDP_DIR_SEND)
+    assert tx == TX_RING_BYTES_MAX and rx == 8192
+    tx, rx = ring_capacities(BIG, 1472, lib.RTUDP_DIR_RECV)
+    assert tx == 8192 and rx == RX_RING_BYTES_MAX
+    big = ring_capacities(1, 65507, both)  # four of the largest datagram, whatever the cap
+    assert big[0] >= 4 * 65507 and big[1] >= 4 * 65507

@@ -663,9 +663,10 @@ class Pool:
         group use ``multicast_ttl`` hops and loop back to this host's members when
         ``multicast_loop``.  ``kind`` names the channel kind (:mod:`rtudp.workers.kinds`),
         ``options`` are that kind's own.  ``capacity`` packets of ``max_datagram`` bytes
-        size the TX and RX rings, each up to ``RING_BYTES_MAX`` bytes (8 MiB; then it
-        holds fewer datagrams that large, more small ones): a full TX ring is
-        back-pressure, a reader a whole RX ring behind is told what it lost.
+        size the TX and RX rings, up to 8 MiB and 64 MiB (``TX_RING_BYTES_MAX``,
+        ``RX_RING_BYTES_MAX``: then they hold fewer datagrams that large, more small
+        ones): a full TX ring is back-pressure, a reader a whole RX ring behind is told
+        what it lost.
         Returns what :meth:`_make_channel` makes of it
         (``rtudp.Pool`` returns a ``Channel``).  Bad arguments raise ValueError/TypeError
         naming the value, a local address in use :class:`AddressInUseError`; the pool
@@ -716,7 +717,7 @@ class Pool:
                                 multicast_ttl, multicast_loop)
             try:
                 seg = ChannelSegment.create(full, capacity, max_datagram, self._mode,
-                                            spec.area_bytes(opts))
+                                            spec.area_bytes(opts), direction)
             except BaseException:
                 bound.sock.close()
                 raise
