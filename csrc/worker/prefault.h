@@ -21,7 +21,7 @@ static inline void rtudp_prefault(void *p, size_t len)
     volatile unsigned char *b = p;
     if (!b || !len)
         return;
-    /* the bytes are zero already (calloc, a fresh mapping): keep them so */
+    /* writes zeros: for memory that holds nothing yet (a calloc keeps its zeros) */
     for (size_t off = 0; off < len; off += RTUDP_PAGE_STRIDE)
         b[off] = 0;
     b[len - 1] = 0;
