@@ -46,7 +46,8 @@ class RtUdpBase(ABC):
     def send_data(self, data: bytes, ts_ns: int | None = None) -> None:
         """Queue ``data`` to leave at CLOCK_MONOTONIC ``ts_ns`` (None or 0 = now).
 
-        Raises BackPressureError when ``capacity`` packets are already queued.
+        Raises BackPressureError when ``capacity`` packets are already queued, or
+        earlier when the send queue's bytes are full (see ``RtUdpSocket``).
         """
 
     @abstractmethod

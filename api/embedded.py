@@ -37,19 +37,31 @@ def embedded_pool(pool: str | None = None, **pool_args: Any) -> Pool:
         return p
 
 
+def channel_host(pool: str | None = None) -> Pool | PoolClient:
+    """What opens channels of pool ``pool`` (None: ``$RTUDP_POOL`` or ``"default"``)
+    for this program: its embedded pool if it runs one; else a new
+    :class:`PoolClient` (the caller closes it) when another process runs that pool (a
+    standalone pool, ``rtudp pool start``); else this program's embedded pool, started
+    now.  Both have ``open_channel``, ``pause_channel``, ``resume_channel`` and
+    ``close_channel``."""
+    name = pool_name(pool)
+    with _lock:
+        ours = _pools.get(name)
+        if (ours is None or not ours.running) and pool_state(name) == "running":
+            return PoolClient(name)
+    return embedded_pool(pool)
+
+
 def open_channel(name: str, pool: str | None = None, **kwargs: Any) -> Channel:
     """Open channel ``name`` on pool ``pool``: through its supervisor when another
     process runs it (a standalone pool), else on this program's embedded pool (see
     :func:`embedded_pool`), started on first use.  Keyword arguments as
     ``Pool.open_channel``."""
-    name_ = pool_name(pool)
-    with _lock:
-        ours = _pools.get(name_)
-        if ours is None or not ours.running:
-            if pool_state(name_) == "running":
-                with PoolClient(name_) as client:
-                    return client.open_channel(name, **kwargs)
-    return embedded_pool(pool).open_channel(name, **kwargs)
+    host = channel_host(pool)
+    if isinstance(host, PoolClient):
+        with host:
+            return host.open_channel(name, **kwargs)
+    return host.open_channel(name, **kwargs)
 
 
-__all__ = ["embedded_pool", "open_channel"]
+__all__ = ["channel_host", "embedded_pool", "open_channel"]

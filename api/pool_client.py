@@ -73,6 +73,19 @@ class PoolClient:
         self._check_open()
         self._client.call("close", {"name": name})
 
+    def pause_channel(self, name: str) -> None:
+        """Take channel ``name`` off its worker (as ``Pool.pause_channel``): nothing is
+        sent or read until :meth:`resume_channel`; what is queued stays queued."""
+        validate_name(name)
+        self._check_open()
+        self._client.call("pause", {"name": name})
+
+    def resume_channel(self, name: str) -> None:
+        """Give a paused channel back to its worker (it sends what was queued)."""
+        validate_name(name)
+        self._check_open()
+        self._client.call("resume", {"name": name})
+
     def _close_quietly(self, name: str) -> None:
         """A Channel we opened was closed: close it in the pool, if the pool still runs."""
         try:

@@ -22,9 +22,10 @@ from .channel import Channel, Packet
 from .compat_base import (DIRECTION_BOTH, DIRECTION_RECV, DIRECTION_SEND, RtUdpBase,
                           check_capacity, check_direction, check_endpoint, check_payload,
                           check_timeout_ns)
-from .embedded import embedded_pool
+from .embedded import channel_host
 from .packet_stats import packet_stats
 from .pool import Pool
+from .pool_client import PoolClient
 
 #: datagram size the TX/RX rings are sized for unless max_datagram= says otherwise
 DEFAULT_MAX_DATAGRAM = 1472
@@ -32,14 +33,22 @@ _names = itertools.count()
 
 
 class RtUdpSocket(RtUdpBase):
-    """An RtUDP endpoint served by a worker of ``pool`` (default: the embedded pool).
+    """An RtUDP endpoint served by a worker of ``pool`` (a :class:`Pool` or a
+    :class:`PoolClient`).  None: the pool ``$RTUDP_POOL`` (or ``"default"``) names, as
+    ``rtudp.open_channel`` finds it: this program's embedded pool, or the standalone
+    one another process runs (``rtudp pool start``), or a new embedded pool.
 
-    ``capacity`` packets of up to ``max_datagram`` bytes fit in the send queue.
+    At most ``capacity`` packets are queued to send; the queue's ring holds ``capacity``
+    datagrams of ``max_datagram`` bytes, or at most
+    ``rtudp.shmring.channel.TX_RING_BYTES_MAX`` bytes (8 MiB) of them, so a large
+    capacity of large datagrams gives back-pressure (BackPressureError) before
+    ``capacity`` is reached; nothing is dropped.
     """
 
     def __init__(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int,
                  cpu: int | None = None, capacity: int = 1024, direction: int = DIRECTION_BOTH,
-                 pool: Pool | None = None, max_datagram: int = DEFAULT_MAX_DATAGRAM) -> None:
+                 pool: Pool | PoolClient | None = None,
+                 max_datagram: int = DEFAULT_MAX_DATAGRAM) -> None:
         self.local = check_endpoint(local_ip, local_port, "local")
         self.remote = check_endpoint(remote_ip, remote_port, "remote")
         self.capacity = check_capacity(capacity)
@@ -47,6 +56,7 @@ class RtUdpSocket(RtUdpBase):
         self.cpu = cpu
         self.max_datagram = max_datagram
         self._pool = pool
+        self._own_client: PoolClient | None = None  # made by init_socket: closed with us
         self._name = f"rtudp{os.getpid()}_{next(_names)}"
         self._chan: Channel | None = None
         self._running = False
@@ -61,12 +71,24 @@ class RtUdpSocket(RtUdpBase):
         """Bind the local address and open the channel (paused until start())."""
         if self._chan is not None:
             raise RtUdpError(f"{self!r} is already initialised")
-        pool = self._pool or embedded_pool()
-        self._chan = pool.open_channel(self._name, local=self.local, remote=self.remote,
-                                       direction=self.direction, capacity=self.capacity,
-                                       max_datagram=self.max_datagram, cpu=self.cpu)
-        self._pool = pool
-        pool.pause_channel(self._name)
+        pool = self._pool
+        if pool is None:
+            pool = channel_host()
+            if isinstance(pool, PoolClient):
+                self._own_client = pool
+        try:
+            chan = pool.open_channel(self._name, local=self.local, remote=self.remote,
+                                     direction=self.direction, capacity=self.capacity,
+                                     max_datagram=self.max_datagram, cpu=self.cpu)
+            try:
+                pool.pause_channel(self._name)
+            except BaseException:
+                chan.close()
+                raise
+        except BaseException:
+            self._close_client()
+            raise
+        self._chan, self._pool = chan, pool
 
     def close_socket(self) -> None:
         """Stop, close the channel, release the address."""
@@ -74,7 +96,17 @@ class RtUdpSocket(RtUdpBase):
             return
         chan, self._chan = self._chan, None
         self._running = False
-        chan.close()  # the pool's own handle: closing it closes the channel in the pool
+        try:
+            chan.close()  # the pool's own handle: closing it closes the channel in the pool
+        finally:
+            self._close_client()
+
+    def _close_client(self) -> None:
+        if self._own_client is not None:
+            if self._pool is self._own_client:
+                self._pool = None  # the next init_socket looks for the pool again
+            self._own_client.close()
+            self._own_client = None
 
     def start(self) -> None:
         """Hand the channel to its worker: queued packets leave at their deadlines."""

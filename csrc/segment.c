@@ -71,6 +71,12 @@ void *rtudp_map(int fd, uint64_t size, int writable)
     return p == MAP_FAILED ? NULL : p;
 }
 
+void *rtudp_map_populate(int fd, uint64_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 int rtudp_unmap(void *base, uint64_t size)
 {
     return munmap(base, size) == 0 ? RTUDP_OK : RTUDP_ESYS;

@@ -54,6 +54,11 @@ int rtudp_channel_area(void *base, uint64_t size, void **area, uint64_t *area_by
                        struct rtudp_check *why);
 /* END CDEF */
 
+/* read-write, with every page table entry filled now (MAP_POPULATE): for a segment
+ * whose pages are allocated already (posix_fallocate at create), so that nothing
+ * faults when it is first touched (the worker, mapping a channel) */
+void *rtudp_map_populate(int fd, uint64_t size);
+
 /* a segment (pool or channel) name: [A-Za-z0-9_.-]{1,RTUDP_NAME_MAX}; s may be a
  * fixed-size field, nothing past RTUDP_NAME_MAX + 1 bytes is read */
 bool rtudp_name_valid(const char *s);

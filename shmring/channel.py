@@ -36,16 +36,36 @@ def _pow2_at_least(n: int) -> int:
     return max(lib.RTUDP_RING_MIN_CAPACITY, 1 << (n - 1).bit_length())
 
 
-def ring_capacities(capacity: int, max_datagram: int) -> tuple[int, int]:
+#: the most bytes a channel's TX ring is given for its ``capacity`` (unless four records
+#: of max_datagram need more).  Records are variable-length, so a ring of capacity x
+#: the largest datagram (1e6 x 1472 B: 2 GiB) is mostly never used, yet all of it is
+#: allocated when the channel opens, and its worker keeps an in-flight entry (24 B,
+#: made resident at ADD) per 16 bytes of TX ring (the smallest record:
+#: csrc/worker/channels.c).  A full TX ring is back-pressure (BackPressureError).
+TX_RING_BYTES_MAX = 8 << 20
+#: the same for the RX ring: how far behind a reader may fall before it is told how
+#: many records it lost.  It costs the supervisor's allocation of the segment and the
+#: worker's page tables for it, nothing per record.
+RX_RING_BYTES_MAX = 64 << 20
+
+
+def ring_capacities(capacity: int, max_datagram: int,
+                    direction: int = lib.RTUDP_DIR_BOTH) -> tuple[int, int]:
     """(TX, RX) ring sizes in bytes for ``capacity`` packets of up to ``max_datagram``.
 
-    Each is a power of two holding ``capacity`` full-size records and at least four
-    (a ring's largest record is a quarter of it).
+    Each is a power of two holding ``capacity`` full-size records, but no more than
+    :data:`TX_RING_BYTES_MAX` / :data:`RX_RING_BYTES_MAX` bytes (then it holds fewer
+    datagrams that large, more small ones), and at least four full-size records (a
+    ring's largest record is a quarter of it): the least for the ring a channel of
+    ``direction`` does not use (the RX ring of a send-only one, the TX ring of a
+    receive-only one).
     """
     tx_rec = _align8(TX_RECORD + max_datagram)
     rx_rec = _align8(RX_RECORD + RX_META + max_datagram)
-    tx = _pow2_at_least(max(capacity * tx_rec, 4 * (TX_RECORD + max_datagram)))
-    rx = _pow2_at_least(max(capacity * rx_rec, 4 * (RX_RECORD + RX_META + max_datagram)))
+    tx_want = 0 if direction == lib.RTUDP_DIR_RECV else min(capacity * tx_rec, TX_RING_BYTES_MAX)
+    rx_want = 0 if direction == lib.RTUDP_DIR_SEND else min(capacity * rx_rec, RX_RING_BYTES_MAX)
+    tx = _pow2_at_least(max(tx_want, 4 * (TX_RECORD + max_datagram)))
+    rx = _pow2_at_least(max(rx_want, 4 * (RX_RECORD + RX_META + max_datagram)))
     return tx, rx
 
 
@@ -228,9 +248,12 @@ class ChannelSegment:
 
     @classmethod
     def create(cls, name: str, capacity: int, max_datagram: int,
-               mode: int = DEFAULT_MODE, area_bytes: int = 0) -> "ChannelSegment":
-        """Create ``/rtudp.<name>`` sized for ``capacity`` packets of ``max_datagram`` bytes,
-        with ``area_bytes`` (rounded up to cache lines) for the channel kind's own state.
+               mode: int = DEFAULT_MODE, area_bytes: int = 0,
+               direction: int = lib.RTUDP_DIR_BOTH) -> "ChannelSegment":
+        """Create ``/rtudp.<name>`` sized for ``capacity`` packets of ``max_datagram`` bytes
+        (:func:`ring_capacities`: a channel of ``direction`` that only sends or only
+        receives gets the smallest ring for the other way), with ``area_bytes`` (rounded
+        up to cache lines) for the channel kind's own state.
 
         The caller fills the configuration (:meth:`configure`) before publishing the
         channel in the pool's table.
@@ -238,7 +261,7 @@ class ChannelSegment:
         if not 0 <= area_bytes <= lib.RTUDP_KIND_AREA_MAX:
             raise ValueError(f"kind area of {area_bytes} bytes: must be 0.."
                              f"{lib.RTUDP_KIND_AREA_MAX}")
-        tx_cap, rx_cap = ring_capacities(capacity, max_datagram)
+        tx_cap, rx_cap = ring_capacities(capacity, max_datagram, direction)
         size = int(lib.rtudp_channel_segment_size(tx_cap, rx_cap, area_bytes))
         if size == 0:
             raise ValueError(f"capacity {capacity} packets of {max_datagram} bytes needs rings "

@@ -1,13 +1,16 @@
 """API misuse gives clear errors, never a crash or a hang: closed channels, double
 close, the wrong direction, a kind that does not exist, a channel that is not
-there, capacities beyond the memory there is.  (More argument checks:
+there, capacities beyond the memory there is (or that /dev/shm has).  (More argument checks:
 tests/test_channel.py, tests/test_pool.py::test_bad_channel_arguments_*.)"""
 from __future__ import annotations
+
+import errno
 
 import pytest
 
 import rtudp
-from rtudp.shmring.channel import MAX_DATAGRAM
+from rtudp.shmring import segment as segment_mod
+from rtudp.shmring.channel import MAX_DATAGRAM, RX_RING_BYTES_MAX, TX_RING_BYTES_MAX
 from rtudp.workers.supervisor import MAX_CAPACITY
 
 pytestmark = pytest.mark.rtudp(rt_priority=0, cpus=[0])
@@ -61,11 +64,23 @@ def test_kind_that_does_not_exist_or_another_kind(rtudp_pool: rtudp.Pool) -> Non
     assert rtudp_pool.channels() == []
 
 
-def test_capacity_beyond_memory_is_a_clear_error(rtudp_pool: rtudp.Pool) -> None:
-    with pytest.raises(MemoryError, match=r"needs \d+ bytes .* /dev/shm has"):
-        rtudp_pool.open_channel("huge", capacity=MAX_CAPACITY, max_datagram=MAX_DATAGRAM)
+def test_capacity_beyond_memory_is_a_clear_error(rtudp_pool: rtudp.Pool,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # the largest capacity of the largest datagrams: rings of TX/RX_RING_BYTES_MAX,
+    # not capacity x datagram (64 GiB each), so it opens
+    with rtudp_pool.open_channel("huge", capacity=MAX_CAPACITY,
+                                 max_datagram=MAX_DATAGRAM) as ch:
+        assert ch._seg.segment.size <= TX_RING_BYTES_MAX + RX_RING_BYTES_MAX + (1 << 20)
     with pytest.raises(ValueError, match="capacity"):
         rtudp_pool.open_channel("huge", capacity=MAX_CAPACITY + 1)
+
+    # a segment /dev/shm cannot hold is a MemoryError at open naming the sizes
+    def full(fd: int, offset: int, size: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(segment_mod.os, "posix_fallocate", full)
+    with pytest.raises(MemoryError, match=r"needs \d+ bytes .* /dev/shm has"):
+        rtudp_pool.open_channel("huge", capacity=MAX_CAPACITY, max_datagram=MAX_DATAGRAM)
+    monkeypatch.undo()
     assert rtudp_pool.channels() == []
     ch = rtudp_pool.open_channel("after")        # the pool is still usable
     ch.close()

@@ -1,10 +1,11 @@
 """Fault: the supervisor of a standalone pool SIGKILLed while a client uses it.
 
-Its workers exit within 1 s (PR_SET_PDEATHSIG, backed by the heartbeat check); the
+Its workers exit within 1 s (PR_SET_PDEATHSIG, backed by a pidfd of the supervisor); the
 client gets PoolNotRunningError when it attaches again; the next ``rtudp pool
 start`` of that name, or ``rtudp pool clean``, removes the stale segments.  That a
 live pool is never touched is tests/test_cli.py::test_clean_never_touches_a_live_pool
-and tests/test_pool.py::test_live_pool_*.
+and tests/test_pool.py::test_live_pool_*.  A supervisor that is only stopped keeps its
+workers.
 """
 from __future__ import annotations
 
@@ -68,6 +69,44 @@ def test_supervisor_sigkill_workers_exit_and_stale_pool_is_cleaned(then: str) ->
         kill_pool(name, proc.pid)
         if new_pid is not None:
             kill_pool(name, new_pid)
+
+
+def test_supervisor_stopped_for_3_s_keeps_its_workers() -> None:
+    """A live supervisor that stops beating (SIGSTOP for 3 s, longer than the 2 s after
+    which workers used to give it up) loses no worker: the same processes serve the
+    same channels after SIGCONT."""
+    name = pool_name()
+    proc, _line = start_foreground(name)
+    try:
+        with rtudp.PoolClient(name) as lab:
+            a = lab.open_channel("a")
+            b = lab.open_channel("b", remote=a.local)
+            b.send(b"before")
+            assert a.recv(timeout=5).data == b"before"
+            pids = [w["pid"] for w in registry_workers(name)]
+            os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                time.sleep(3.0)
+                assert not any(gone(p) for p in pids), "a worker left its stopped supervisor"
+                b.send(b"while stopped")  # the workers carry on without it
+                assert a.recv(timeout=5).data == b"while stopped"
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
+            assert [w["pid"] for w in registry_workers(name)] == pids
+            assert all(w["state"] == "running" and w["restarts"] == 0
+                       for w in registry_workers(name))
+            b.send(b"after")
+            assert a.recv(timeout=5).data == b"after"
+            a.close()
+            b.close()
+        stop = run_cli("pool", "stop", "--name", name)
+        assert stop.returncode == 0, stop.stderr
+        assert registry.segment_files(name) == []
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+        stop_proc(proc)
+        kill_pool(name, proc.pid)
 
 
 def registry_workers(name: str) -> list[dict]:

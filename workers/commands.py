@@ -6,7 +6,8 @@ arrives.  It makes its reply-ring reader *before* it queues the request, so the 
 cannot slip past it.  The supervisor runs one command thread (:class:`CommandServer`):
 the only writer of the reply ring.
 
-Requests: ``{"id": str, "pid": int, "op": "open" | "close", "args": {...}}``.
+Requests: ``{"id": str, "pid": int, "op": "open" | "close" | "pause" | "resume",
+"args": {...}}`` (pause/resume: ``Pool.pause_channel`` / ``resume_channel``).
 Replies: ``{"id": str, "ok": true, "result": {...}}`` or
 ``{"id": str, "ok": false, "error": [type name, message]}``; the client raises the
 same exception type for the errors it knows (ValueError, TypeError, the rtudp
@@ -36,7 +37,7 @@ log = logging.getLogger("rtudp.workers")
 OPEN_ARGS = frozenset({"name", "local", "remote", "direction", "capacity", "max_datagram",
                        "cpu", "hw_timestamps", "kind", "multicast_ttl", "multicast_loop",
                        "options"})
-OPS = ("open", "close")
+OPS = ("open", "close", "pause", "resume")
 #: how long a client waits for the supervisor's answer
 DEFAULT_TIMEOUT_S = 10.0
 MAX_ID = 64

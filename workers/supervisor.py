@@ -390,7 +390,13 @@ class Pool:
             return
         self._started.set()
         while not self._stopping.is_set():
-            self._watch_once()
+            try:
+                self._watch_once()
+            except Exception:  # noqa: BLE001 - this thread restarts workers: it must live
+                if self._stopping.is_set():
+                    return  # the pool stopped under it (segments unmapped, fds closed)
+                log.exception("pool %r: watching the workers failed; watching on", self.name)
+                self._stopping.wait(WATCH_ERROR_PAUSE_S)
 
     def _watch_once(self) -> None:
         fds = [self._wake_r] + [w.pidfd for w in self._workers if w.pidfd is not None]
@@ -521,21 +527,33 @@ class Pool:
             w.spawned = None
 
     def _on_death(self, w: _Worker) -> None:
+        """A worker process ended: mark it dead and forget it (the watcher restarts it).
+        A death seen while the pool stops (stop() ends them all) is the stop's: no
+        restart, no warning, and nothing raised (the control segment may be gone)."""
         assert w.spawned is not None
         w.ready.clear()
         rc = w.spawned.proc.returncode
-        out = w.spawned.output_text(1000)
-        log.warning("pool %r: worker %d (CPU %d, pid %d) died with code %s; restarting it%s",
-                    self.name, w.index, w.cpu, w.spawned.proc.pid, rc,
-                    f"; its output:\n{out}" if out else "")
-        self.control.worker(w.index).state = lib.RTUDP_WORKER_DEAD
         with self._lock:
+            ctl = None if self._stopping.is_set() else self._control
+            if ctl is None:
+                log.debug("pool %r: worker %d (pid %d) ended with code %s as the pool stops",
+                          self.name, w.index, w.spawned.proc.pid, rc)
+            else:
+                out = w.spawned.output_text(1000)
+                log.warning("pool %r: worker %d (CPU %d, pid %d) died with code %s; restarting "
+                            "it%s", self.name, w.index, w.cpu, w.spawned.proc.pid, rc,
+                            f"; its output:\n{out}" if out else "")
+                ctl.worker(w.index).state = lib.RTUDP_WORKER_DEAD
             self._forget_process(w)
         w.retry_at = 0.0
 
     def _restart(self, w: _Worker) -> None:
-        slot = self.control.worker(w.index)
-        slot.restarts += 1
+        with self._lock:
+            ctl = None if self._stopping.is_set() else self._control
+            if ctl is None:
+                return  # the pool stopped since the death was seen: nothing to restart
+            slot = ctl.worker(w.index)
+            slot.restarts += 1
         try:
             self._spawn_worker(w)
             self._wait_running([w])
@@ -644,7 +662,12 @@ class Pool:
         A multicast ``local`` group is joined (receive); sends to a multicast ``remote``
         group use ``multicast_ttl`` hops and loop back to this host's members when
         ``multicast_loop``.  ``kind`` names the channel kind (:mod:`rtudp.workers.kinds`),
-        ``options`` are that kind's own.  Returns what :meth:`_make_channel` makes of it
+        ``options`` are that kind's own.  ``capacity`` packets of ``max_datagram`` bytes
+        size the TX and RX rings, up to 8 MiB and 64 MiB (``TX_RING_BYTES_MAX``,
+        ``RX_RING_BYTES_MAX``: then they hold fewer datagrams that large, more small
+        ones): a full TX ring is back-pressure, a reader a whole RX ring behind is told
+        what it lost.
+        Returns what :meth:`_make_channel` makes of it
         (``rtudp.Pool`` returns a ``Channel``).  Bad arguments raise ValueError/TypeError
         naming the value, a local address in use :class:`AddressInUseError`; the pool
         stays usable.
@@ -694,7 +717,7 @@ class Pool:
                                 multicast_ttl, multicast_loop)
             try:
                 seg = ChannelSegment.create(full, capacity, max_datagram, self._mode,
-                                            spec.area_bytes(opts))
+                                            spec.area_bytes(opts), direction)
             except BaseException:
                 bound.close()
                 raise
@@ -733,7 +756,9 @@ class Pool:
                 return
         if self._start_error is not None or self._control is None:
             return
-        server = CommandServer(self._control, {"open": self._cmd_open, "close": self._cmd_close},
+        server = CommandServer(self._control, {"open": self._cmd_open, "close": self._cmd_close,
+                                               "pause": self._cmd_pause,
+                                               "resume": self._cmd_resume},
                                idle=self._close_orphans, idle_s=HEARTBEAT_S)
         try:
             server.serve(self._stopping)
@@ -750,11 +775,26 @@ class Pool:
         ch = self._open(**args, owner=owner)
         return {"name": ch.name, "worker": ch.worker, "cpu": self._workers[ch.worker].cpu}
 
-    def _cmd_close(self, _pid: int, args: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _cmd_name(args: dict[str, Any]) -> str:
         name = args["name"]
         if not isinstance(name, str):
             raise TypeError(f"channel name must be a str, not {name!r}")
+        return name
+
+    def _cmd_close(self, _pid: int, args: dict[str, Any]) -> dict[str, Any]:
+        name = self._cmd_name(args)
         self.close_channel(name)
+        return {"name": name}
+
+    def _cmd_pause(self, _pid: int, args: dict[str, Any]) -> dict[str, Any]:
+        name = self._cmd_name(args)
+        self.pause_channel(name)
+        return {"name": name}
+
+    def _cmd_resume(self, _pid: int, args: dict[str, Any]) -> dict[str, Any]:
+        name = self._cmd_name(args)
+        self.resume_channel(name)
         return {"name": name}
 
     def _close_orphans(self) -> None:

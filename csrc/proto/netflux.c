@@ -23,6 +23,7 @@
 
 #include "hist.h"
 #include "netflux_shm.h"
+#include "prefault.h"
 #include "worker.h"
 
 #define BUSY_READ_TRIES 8   /* the TX thread's looks at a send image being written */
@@ -70,6 +71,7 @@ static int nf_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size
         snprintf(msg, msglen, "out of memory for netflux state");
         return RTUDP_ESYS;
     }
+    rtudp_prefault(st, sizeof *st); /* both threads use it on their hot paths */
     const struct rtudp_nf_config *cfg = &a->config;
     st->a = a;
     st->interval = load_relaxed(&cfg->send_interval_ns);

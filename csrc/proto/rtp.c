@@ -25,6 +25,7 @@
 #include "proto/rtp_area.h"
 #include "rtp/generator.h"
 #include "rtp/jbuf.h"
+#include "prefault.h"
 #include "worker.h"
 
 #define META ((uint32_t)sizeof(struct rtudp_rx_meta))
@@ -348,6 +349,9 @@ static int open_rx(struct rtudp_chan *c, struct rtp_kind *k, const struct rtudp_
     for (uint32_t i = 0; i < k->n_bufs; i++)
         k->free_bufs[i] = k->n_bufs - 1 - i;
     k->n_free = k->n_bufs;
+    /* the RX thread fills them: resident now (prefault.h) */
+    rtudp_prefault(k->pool, (size_t)k->n_bufs * k->buf_size);
+    rtudp_prefault(k->jb.slots, (size_t)(k->jb.mask + 1) * sizeof *k->jb.slots);
     return RTUDP_OK;
 }
 

@@ -120,12 +120,15 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
         goto fail;
     }
     c->size = (uint64_t)st.st_size;
-    c->base = rtudp_map(sfd, c->size, 1);
+    /* the supervisor allocated every page (posix_fallocate): this fills our page
+     * tables, it allocates nothing (sched.c, rtudp_w_lock_on_fault) */
+    c->base = rtudp_map_populate(sfd, c->size);
     close(sfd);
     if (!c->base) {
         rc = failf(msg, msglen, RTUDP_ESYS, "%s: mmap: %s", path, strerror(errno));
         goto fail;
     }
+    rtudp_w_make_resident(c->base, c->size);
     struct rtudp_check why = {0};
     void *tx, *rx;
     uint64_t tx_avail, rx_avail;

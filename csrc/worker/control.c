@@ -8,6 +8,7 @@
 #define _GNU_SOURCE /* MSG_CMSG_CLOEXEC */
 #endif
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -195,6 +196,19 @@ void rtudp_w_poll_commands(struct rtudp_worker *w)
 
 /* ------------------------------------------------------------------ liveness */
 
+/* The death signal (sched.c) normally ends us first; this also covers a supervisor
+ * that is not our parent, or a death signal that did not come.  A pidfd names the
+ * process, not the number, so a reused pid cannot pass for it; without one (a kernel
+ * before 5.3) kill(pid, 0) has to do. */
+static int supervisor_gone(const struct rtudp_worker *w)
+{
+    if (w->sup_pidfd >= 0) {
+        struct pollfd p = {.fd = w->sup_pidfd, .events = POLLIN};
+        return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
+    }
+    return w->sup_pid > 0 && kill((pid_t)w->sup_pid, 0) != 0 && errno == ESRCH;
+}
+
 void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
 {
     w->next_tick = now + RTUDP_W_HEARTBEAT_NS;
@@ -209,10 +223,11 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
     store_relaxed(&me->bridge_ns, w->bridge_ns);
     store_relaxed(&me->capped_sleeps, w->capped_sleeps);
     store_relaxed(&me->rx_turns, w->rx_turns);
-    int64_t hb = load_relaxed(&w->ctl->pool.heartbeat_ns);
-    if (now - hb > RTUDP_W_POOL_STALE_NS) {
-        fprintf(stderr, "rtudp-worker %u: the supervisor's heartbeat is %.1f s old; exiting\n",
-                w->id, (double)(now - hb) / 1e9);
+    /* the supervisor's process, not its heartbeat: a live supervisor that is slow to
+     * beat (a VM that just booted, a SIGSTOP, a long GC) must not lose its workers */
+    if (supervisor_gone(w)) {
+        fprintf(stderr, "rtudp-worker %u: the supervisor (pid %d) has exited; exiting\n",
+                w->id, (int)w->sup_pid);
         w->exiting = 1;
         return;
     }

@@ -5,6 +5,7 @@
  * difference, as in ring.c, so the order checks hold across a wrap of 2^64.
  */
 #include "inflight.h"
+#include "prefault.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@ int rtudp_inflight_init(struct rtudp_inflight *f, uint32_t capacity)
     f->e = calloc(capacity, sizeof *f->e);
     if (!f->e)
         return RTUDP_ESYS;
+    /* the array is used round and round, so all of it, soon: resident now */
+    rtudp_prefault(f->e, (size_t)capacity * sizeof *f->e);
     f->capacity = capacity;
     return RTUDP_OK;
 }

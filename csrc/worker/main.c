@@ -7,8 +7,9 @@
  * Started by the pool's supervisor (rtudp.workers), which hands it the command
  * socket (SOCK_SEQPACKET, fd FD) and, per channel, a bound UDP socket.  It sets
  * itself up (worker.h lists the files), maps /rtudp.<pool>, marks its worker slot
- * RUNNING and serves channels until the supervisor is gone (death signal, a
- * heartbeat older than 2 s, or its command socket closing) or says STOP.  Then it
+ * RUNNING and serves channels until the supervisor is gone (death signal, its
+ * process exiting: a pidfd checked every 100 ms, or its command socket closing) or
+ * says STOP; a supervisor that is only slow to beat keeps its workers.  Then it
  * marks the slot DEAD and exits 0.  Bad arguments or a bad pool: exit 2 with the
  * reason on stderr.  It is built and installed inside the package
  * (rtudp/workers/rtudp-worker) so the supervisor finds it without PATH tricks.
@@ -26,11 +27,16 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "rtudp_shm.h"
 #include "segment.h"
 #include "worker.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 
 static int usage(FILE *out)
 {
@@ -98,6 +104,43 @@ static int map_pool(struct rtudp_worker *w)
         return -1;
     }
     w->me = &w->ctl->workers[w->id];
+    return 0;
+}
+
+/* Watch the supervisor the pool block names (rtudp_w_tick checks it): a pidfd, taken
+ * while it is surely the process that spawned us.  -1: it is gone already. */
+static int watch_supervisor(struct rtudp_worker *w)
+{
+    pid_t parent = getppid();
+    int32_t pid = (int32_t)w->ctl->pool.supervisor_pid;
+    w->sup_pid = pid;
+    w->sup_pidfd = -1;
+    if (pid <= 0) {
+        fprintf(stderr, "rtudp-worker: pool '%s' names no supervisor (pid %d)\n", w->pool_name,
+                (int)pid);
+        return -1;
+    }
+    int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0); /* close-on-exec */
+    if (fd < 0 && errno == ESRCH) {
+        fprintf(stderr, "rtudp-worker: pool '%s': its supervisor (pid %d) is gone\n",
+                w->pool_name, (int)pid);
+        return -1;
+    }
+    if (fd < 0) {
+        fprintf(stderr, "rtudp-worker: warning: pidfd_open(%d): %s; watching the supervisor "
+                        "with kill(pid, 0)\n", (int)pid, strerror(errno));
+        return 0;
+    }
+    /* the pid names our parent, the supervisor that spawned us, unless it died before
+     * the pidfd was taken (and the pid went to another process): then we have another
+     * parent now */
+    if (parent == pid && getppid() != parent) {
+        fprintf(stderr, "rtudp-worker: pool '%s': its supervisor (pid %d) is gone\n",
+                w->pool_name, (int)pid);
+        close(fd);
+        return -1;
+    }
+    w->sup_pidfd = fd;
     return 0;
 }
 
@@ -204,7 +247,8 @@ int main(int argc, char **argv)
     w.idle_poll = (int)idle_poll;
     w.qos_fd = -1;
     fcntl(w.cmd_fd, F_SETFD, FD_CLOEXEC);
-    if (map_pool(&w) != 0) {
+    w.sup_pidfd = -1;
+    if (map_pool(&w) != 0 || watch_supervisor(&w) != 0) {
         if (w.ctl)
             rtudp_unmap(w.ctl, w.ctl_size);
         return 2;
@@ -224,6 +268,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "rtudp-worker %u: cannot start (out of memory?)\n", w.id);
         rc = 1;
     } else {
+        rtudp_w_lock_on_fault(); /* set up: channels' memory is locked as it is used */
         announce(&w);
         rtudp_tx_run(&w);
     }
@@ -236,5 +281,7 @@ int main(int argc, char **argv)
                           memory_order_release);
     rtudp_unmap(w.ctl, w.ctl_size);
     close(w.cmd_fd);
+    if (w.sup_pidfd >= 0)
+        close(w.sup_pidfd);
     return rc;
 }

@@ -24,6 +24,8 @@
 
 #include "worker.h"
 
+static int memory_locked; /* rtudp_w_lock_memory succeeded */
+
 int rtudp_w_die_with_parent(void)
 {
     pid_t parent = getppid();
@@ -49,10 +51,46 @@ void rtudp_w_lock_memory(void)
     return;
 #endif
     /* page faults on the hot path cost more than the memory; without the privilege
-     * or the RLIMIT_MEMLOCK we run unlocked and say so once */
+     * or the RLIMIT_MEMLOCK we run unlocked and say so once.  MCL_FUTURE for now:
+     * what the setup allocates (timer queue, RX buffers, the RX thread's stack) is
+     * faulted in and locked as it is mapped; rtudp_w_lock_on_fault ends that */
     if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
         fprintf(stderr, "rtudp-worker: warning: mlockall: %s; running with unlocked memory\n",
                 strerror(errno));
+    else
+        memory_locked = 1;
+}
+
+/*
+ * After the setup: memory mapped from now on (what a channel's ADD allocates, and
+ * its segment) is locked as its pages are faulted in, not faulted in whole when it
+ * is mapped.  With MCL_FUTURE alone, mapping a channel faulted in every page of it
+ * at once, at real-time priority: every byte of its rings and a timer queue sized
+ * for every record those rings could hold, across all channels of the worker
+ * (seconds for a large capacity on a VM, past the supervisor's ADD timeout).  Now
+ * the ADD makes resident what the hot path will touch (the segment, mapped with
+ * MAP_POPULATE, whose pages the supervisor has already allocated; the in-flight
+ * array; the first part of the timer queue: prefault.h), and the rest follows what
+ * is actually queued.  Memory already locked stays locked.
+ */
+void rtudp_w_lock_on_fault(void)
+{
+    if (!memory_locked)
+        return;
+#ifdef MCL_ONFAULT
+    if (mlockall(MCL_FUTURE | MCL_ONFAULT) != 0)
+        fprintf(stderr, "rtudp-worker: warning: mlockall(MCL_ONFAULT): %s; every channel's "
+                        "memory is faulted in whole when it opens\n", strerror(errno));
+#endif
+}
+
+void rtudp_w_make_resident(void *p, size_t len)
+{
+    /* a lock-on-fault mapping ignores MAP_POPULATE (the kernel populates only what is
+     * locked outright): mlock faults it in, and it stays locked */
+    if (memory_locked && mlock(p, len) != 0)
+        fprintf(stderr, "rtudp-worker: warning: mlock of %zu bytes: %s; its pages fault in "
+                        "when first used\n", len, strerror(errno));
 }
 
 int rtudp_w_pin_cpu(long cpu)

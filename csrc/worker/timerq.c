@@ -6,6 +6,7 @@
  * the order of the heap is total and pops are deterministic.
  */
 #include "timerq.h"
+#include "prefault.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -61,6 +62,11 @@ int rtudp_timerq_init(struct rtudp_timerq *q, uint32_t capacity)
     q->heap = calloc(capacity, sizeof *q->heap);
     if (!q->heap)
         return RTUDP_ESYS;
+    /* a heap uses a prefix as deep as what is queued: the common depths resident now,
+     * deeper pages on first use (the worker's memory is locked on fault) */
+    rtudp_prefault(q->heap, (size_t)(capacity < RTUDP_TIMERQ_PREFAULT ? capacity
+                                                                    : RTUDP_TIMERQ_PREFAULT) *
+                                sizeof *q->heap);
     q->capacity = capacity;
     return RTUDP_OK;
 }

@@ -7,7 +7,11 @@
  * order across channels does not matter (DESIGN.md, Time); within one channel the
  * worker pushes in ring order, so equal deadlines keep ring order.
  *
- * All memory is allocated once by init; push/pop never allocate (hot path).
+ * All memory is allocated once by init; push/pop never allocate (hot path).  Init
+ * makes the first RTUDP_TIMERQ_PREFAULT entries resident; in the worker, whose
+ * later memory is locked on fault (sched.c), a queue deeper than that faults in
+ * each further page of the heap once, the first time it gets that deep: a queue
+ * sized for every record the TX rings could hold costs what is actually queued.
  * Not thread-safe: one queue belongs to one worker thread.
  *
  * send_at_ns is used as given: the worker should turn 0 ("now") into its drain
@@ -20,6 +24,11 @@
 #include <stdint.h>
 
 #include "ring.h"
+
+/* entries init makes resident (3.5 MiB of timers): more than the benchmarks keep
+ * queued ahead (rtudp demo queues its whole schedule, 100,000 packets a channel:
+ * the rest faults in while it is being queued, before the first deadline) */
+#define RTUDP_TIMERQ_PREFAULT 65536u
 
 struct rtudp_timer {
     int64_t send_at_ns;         /* CLOCK_MONOTONIC deadline: the queue's order */

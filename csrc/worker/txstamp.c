@@ -2,6 +2,7 @@
  * txstamp.c - TX departures waiting for kernel stamps (see txstamp.h).
  */
 #include "txstamp.h"
+#include "prefault.h"
 #include "shm_access.h"
 
 #include <stdatomic.h>
@@ -22,6 +23,7 @@ int rtudp_txstamps_init(struct rtudp_txstamps *s, uint32_t capacity, int64_t wai
     s->e = calloc(c, sizeof *s->e);
     if (!s->e)
         return RTUDP_ESYS;
+    rtudp_prefault(s->e, (size_t)c * sizeof *s->e); /* used round and round */
     s->capacity = c;
     s->wait_ns = wait_ns;
     return RTUDP_OK;

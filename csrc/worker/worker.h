@@ -37,8 +37,7 @@
 
 #include "shm_access.h" /* counters: one writer thread each (bump) */
 
-#define RTUDP_W_HEARTBEAT_NS 100000000LL   /* write ours, check the pool's, every 100 ms */
-#define RTUDP_W_POOL_STALE_NS 2000000000LL /* a supervisor silent this long is gone */
+#define RTUDP_W_HEARTBEAT_NS 100000000LL   /* write ours, check the supervisor, every 100 ms */
 #define RTUDP_W_STAMP_WAIT_NS 5000000LL    /* no TX stamp after 5 ms: use the send time */
 #define RTUDP_W_UNBLOCK_NS 1000000000LL    /* a producer's open claim older than this is dead */
 
@@ -149,12 +148,18 @@ struct rtudp_worker {
     int64_t next_tick;              /* heartbeat and liveness checks */
     uint32_t sleeps_seen;           /* timed sleeps, for sampling their cost */
     int exiting;
+    int32_t sup_pid;                /* the supervisor (the pool block's supervisor_pid) */
+    int sup_pidfd;                  /* a pidfd of it, readable once it exited; -1: none */
     struct rtudp_rx rx;
 };
 
 /* sched.c: each prints its own diagnostics; -1 = fatal (exit 2) */
 int rtudp_w_die_with_parent(void);
 void rtudp_w_lock_memory(void);
+/* once set up: memory mapped later is locked as it faults in, not faulted in at once */
+void rtudp_w_lock_on_fault(void);
+/* fault in and lock [p, p + len) now (a channel's segment, mapped after the setup) */
+void rtudp_w_make_resident(void *p, size_t len);
 int rtudp_w_pin_cpu(long cpu);
 int rtudp_w_set_priority(long prio);
 /* hold (want 1) or drop (0) the CPU idle-latency request, if --idle-poll allows */
