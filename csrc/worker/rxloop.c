@@ -20,7 +20,6 @@
 #define _GNU_SOURCE /* epoll_pwait2 */
 #endif
 #include <errno.h>
-#include <sched.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
@@ -212,8 +211,25 @@ static void serve_request(struct rtudp_rx *rx)
     pthread_mutex_unlock(&rx->mu);
 }
 
-/* One turn: the kinds' timers, a wait on the sockets (wait_ns < 0: as long as no timer
- * asks; 0: none), then every channel with data.  Run by the RX thread, or by the TX
+/* The RX thread, back from its wait: whether it still owns the RX work.  The TX
+ * thread may have taken it meanwhile (RX_OWN_IDLE -> RX_OWN_TX), and given it back, or
+ * asked for it again, since. */
+static int rx_reclaim(struct rtudp_rx *rx)
+{
+    uint32_t own = atomic_load_explicit(&rx->own, memory_order_acquire);
+    for (;;) {
+        if (own == RX_OWN_TX)
+            return 0;
+        if (own != RX_OWN_IDLE)
+            return 1; /* RX (given back) or WANTED (ours, asked for) */
+        if (atomic_compare_exchange_weak_explicit(&rx->own, &own, RX_OWN_RX, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return 1;
+    }
+}
+
+/* One turn: the kinds' timers, a wait on the sockets (may_wait: as long as no timer
+ * asks; else none), then every channel with data.  Run by the RX thread, or by the TX
  * thread while it owns the RX side (rtudp_rx_poll). */
 static void rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
 {
@@ -239,7 +255,24 @@ static void rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
         ts.tv_nsec = (next - now) % 1000000000;
     }
     int forever = may_wait && !busy && next == INT64_MAX;
+    if (may_wait) {
+        /* while it waits, the RX thread is idle: the TX thread may take the RX work
+         * then without waiting for this thread to run (rtudp_rx_take) */
+        uint32_t own = RX_OWN_RX;
+        if (!atomic_compare_exchange_strong_explicit(&rx->own, &own, RX_OWN_IDLE,
+                                                     memory_order_acq_rel, memory_order_acquire))
+            return; /* asked for it: hand over first (rx_main) */
+    } else if (atomic_exchange_explicit(&rx->rescan, 0, memory_order_acq_rel)) {
+        /* the RX thread took events in a wait it no longer owned: look everywhere */
+        for (uint32_t i = 0; i < rx->n_chans; i++)
+            rx->chans[i]->pending = 1;
+    }
     int n = epoll_pwait2(rx->epfd, ev, RX_EVENTS, forever ? NULL : &ts, NULL);
+    if (may_wait && !rx_reclaim(rx)) {
+        if (n > 0)
+            atomic_store_explicit(&rx->rescan, 1, memory_order_release);
+        return;
+    }
     if (n < 0 && errno != EINTR) {
         fprintf(stderr, "rtudp-worker: RX epoll_pwait2: %s\n", strerror(errno));
         if (may_wait) {
@@ -269,29 +302,10 @@ static void futex_wake_all(atomic_uint *word)
     syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-/* One real-time priority below the TX thread (which the RX thread inherits): a TX
- * deadline is the hard one, a receive is stamped by the kernel when it arrives, so
- * the TX thread's wake-up must not wait behind a receive (both threads share the
- * CPU: same priority, SCHED_FIFO runs the other to completion first). */
-static void below_tx_thread(void)
-{
-    int policy;
-    struct sched_param sp;
-    if (pthread_getschedparam(pthread_self(), &policy, &sp) != 0 ||
-        (policy != SCHED_FIFO && policy != SCHED_RR) ||
-        sp.sched_priority <= sched_get_priority_min(policy))
-        return;
-    sp.sched_priority--;
-    if (pthread_setschedparam(pthread_self(), policy, &sp) != 0)
-        fprintf(stderr, "rtudp-worker: RX thread priority %d: %s\n", sp.sched_priority,
-                strerror(errno));
-}
-
 static void *rx_main(void *arg)
 {
     struct rtudp_rx *rx = arg;
     struct epoll_event ev[RX_EVENTS];
-    below_tx_thread();
     while (!atomic_load_explicit(&rx->stop, memory_order_acquire)) {
         uint32_t own = RX_OWN_WANTED;
         /* the TX thread asked for the RX side: hand it over (release: everything this
@@ -315,14 +329,20 @@ static void *rx_main(void *arg)
 
 int rtudp_rx_take(struct rtudp_rx *rx)
 {
-    uint32_t own = RX_OWN_RX;
     if (!rx->running)
         return 0;
-    atomic_compare_exchange_strong_explicit(&rx->own, &own, RX_OWN_WANTED, memory_order_acquire,
-                                            memory_order_acquire);
-    /* RX_OWN_RX -> asked now; the RX thread hands over at its next turn (the next
-     * datagram wakes it) */
-    return own == RX_OWN_TX;
+    uint32_t own = atomic_load_explicit(&rx->own, memory_order_acquire);
+    for (;;) {
+        if (own == RX_OWN_TX)
+            return 1;
+        if (own == RX_OWN_WANTED)
+            return 0; /* asked already: the RX thread hands over at its next turn */
+        /* idle (waiting on the sockets): take it now; busy: ask */
+        uint32_t to = own == RX_OWN_IDLE ? RX_OWN_TX : RX_OWN_WANTED;
+        if (atomic_compare_exchange_weak_explicit(&rx->own, &own, to, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return to == RX_OWN_TX;
+    }
 }
 
 void rtudp_rx_poll(struct rtudp_rx *rx)

@@ -617,8 +617,9 @@ void rtudp_tx_run(struct rtudp_worker *w)
             continue; /* the tick is due: the top of the loop does it */
         /* A bridged gap: this thread is awake anyway, so it does the RX work (a turn
          * without waiting), and the RX thread sleeps: a datagram then costs no wake-up,
-         * which on a VM costs ~10 us of CPU.  Until the RX thread has handed over (at
-         * its next turn) a yield lets it run: it has this thread's priority. */
+         * which on a VM costs ~10 us of CPU.  It takes the work at once from an RX
+         * thread waiting on its sockets; one in the middle of a turn hands over at its
+         * end, which a yield lets come (both threads have the same priority). */
         if (bridge && spin_ok && w->n_receiving) {
             if (rtudp_rx_take(&w->rx)) {
                 rtudp_rx_poll(&w->rx);

@@ -88,10 +88,11 @@ struct rtudp_chan {
     struct rtudp_rx_chan rx;
 };
 
-/* Who does the RX work (rtudp_rx.own): the RX thread; asked for by the TX thread; or
- * the TX thread, while it spins between close deadlines anyway and the RX thread
- * sleeps (rxloop.c: rtudp_rx_take, rtudp_rx_poll, rtudp_rx_give) */
-enum { RX_OWN_RX = 0, RX_OWN_WANTED = 1, RX_OWN_TX = 2 };
+/* Who does the RX work (rtudp_rx.own): the RX thread (in a turn, or idle: waiting on
+ * the sockets); the RX thread, asked for by the TX thread; or the TX thread, while it
+ * spins between close deadlines anyway and the RX thread sleeps (rxloop.c:
+ * rtudp_rx_take, rtudp_rx_poll, rtudp_rx_give) */
+enum { RX_OWN_RX = 0, RX_OWN_WANTED = 1, RX_OWN_TX = 2, RX_OWN_IDLE = 3 };
 
 /* The RX thread and its handoff (rxloop.c). */
 struct rtudp_rx {
@@ -101,6 +102,7 @@ struct rtudp_rx {
     int efd;                        /* eventfd: a request is waiting */
     atomic_int stop;
     atomic_uint own;                /* RX_OWN_* */
+    atomic_int rescan;              /* events a wait took after the TX thread took over */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct rtudp_rx_req *req;       /* at most one, guarded by mu */

@@ -1,0 +1,208 @@
+/*
+ * test_rx_handoff.c - the RX work passed between the RX thread and the TX thread
+ * (rxloop.c: rtudp_rx_take, rtudp_rx_poll, rtudp_rx_give) on a real loopback socket:
+ * taken at once from an RX thread that waits on its sockets, nothing lost or read
+ * twice whoever does the work, datagrams that arrive while the TX thread holds it are
+ * read by it, and the RX thread reads again once given back.  Run under TSan in CI.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#define align8 harness_align8
+#include "harness.h"
+#undef align8
+#include "worker.h"
+
+#define N_PACKETS 4000
+
+struct fixture {
+    struct rtudp_rx rx;
+    struct rtudp_chan c;
+    struct rtudp_channel_block block;
+    struct rtudp_bcast_ring *ring;
+    struct rtudp_bcast_reader rd;
+    struct sockaddr_in addr;
+    int tx;                         /* a plain socket that sends to the channel */
+};
+
+static void setup(struct fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    struct rtudp_chan *c = &f->c;
+    c->block = &f->block;
+    f->block.max_datagram = 64;
+    c->proto = rtudp_proto_find(RTUDP_KIND_UDP);
+    CHECK(c->proto != NULL);
+    c->recvs = 1;
+    uint64_t cap = 1 << 20, fp = rtudp_bcast_footprint(cap);
+    CHECK_EQ(posix_memalign((void **)&f->ring, 64, fp), 0);
+    memset(f->ring, 0, fp);
+    CHECK_EQ(rtudp_bcast_init(f->ring, cap), RTUDP_OK);
+    struct rtudp_check why = {0, ""};
+    CHECK_EQ(rtudp_bcast_attach(&c->rx.ring, f->ring, fp, &why), RTUDP_OK);
+    rtudp_bcast_reader_init(&c->rx.ring, &f->rd, 1);
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    CHECK(s >= 0);
+    int big = 8 << 20;
+    setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+    f->addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    socklen_t l = sizeof f->addr;
+    CHECK_EQ(bind(s, (struct sockaddr *)&f->addr, sizeof f->addr), 0);
+    CHECK_EQ(getsockname(s, (struct sockaddr *)&f->addr, &l), 0);
+    c->fd = c->tx_fd = s;
+    c->rx.fd = s;
+    c->rx.block = &f->block;
+    c->rx.cap = 64;
+    c->rx.timer_ns = RTUDP_PROTO_NEVER;
+    f->tx = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(f->tx >= 0);
+    CHECK_EQ(rtudp_rx_start(&f->rx), 0);
+    CHECK_EQ(rtudp_rx_add(&f->rx, &c->rx), RTUDP_OK);
+}
+
+static void teardown(struct fixture *f)
+{
+    rtudp_rx_give(&f->rx);
+    rtudp_rx_remove(&f->rx, &f->c.rx);
+    rtudp_rx_stop(&f->rx);
+    close(f->c.fd);
+    close(f->tx);
+    free(f->ring);
+}
+
+static void send_seq(struct fixture *f, uint32_t i)
+{
+    CHECK_EQ(sendto(f->tx, &i, sizeof i, 0, (struct sockaddr *)&f->addr, sizeof f->addr),
+             (ssize_t)sizeof i);
+}
+
+/* read what the RX ring holds; each payload must be the next number expected */
+static uint32_t read_in_order(struct fixture *f, uint32_t next)
+{
+    uint8_t buf[256];
+    uint32_t len;
+    uint64_t seq, lost;
+    int64_t t;
+    uint16_t flags;
+    while (rtudp_bcast_read(&f->c.rx.ring, &f->rd, buf, sizeof buf, &len, &seq, &t, &flags,
+                            &lost) == RTUDP_OK) {
+        CHECK_EQ(lost, 0);
+        CHECK_EQ(len, sizeof(struct rtudp_rx_meta) + sizeof(uint32_t));
+        uint32_t got;
+        memcpy(&got, buf + sizeof(struct rtudp_rx_meta), sizeof got);
+        CHECK_EQ(got, next);
+        next++;
+    }
+    return next;
+}
+
+/* the RX thread is waiting on its sockets once it read what was sent */
+static uint32_t wait_rx_thread(struct fixture *f, uint32_t next, uint32_t want)
+{
+    int64_t until = rtudp_now_ns() + 5000 * NS_PER_MS;
+    while (next < want && rtudp_now_ns() < until) {
+        next = read_in_order(f, next);
+        usleep(200);
+    }
+    CHECK_EQ(next, want);
+    return next;
+}
+
+static void test_taken_at_once_from_a_waiting_rx_thread(void)
+{
+    struct fixture f;
+    setup(&f);
+    send_seq(&f, 0);
+    uint32_t next = wait_rx_thread(&f, 0, 1);
+    usleep(20000); /* back in its wait */
+    /* no datagram, no yield: the RX thread never runs, and the TX thread has the work */
+    CHECK_EQ(rtudp_rx_take(&f.rx), 1);
+    CHECK_EQ(atomic_load(&f.rx.own), RX_OWN_TX);
+    /* what comes now is the TX thread's to read.  A single datagram: the RX thread,
+     * still in its wait, takes its event (edge-triggered: reported once), leaves it
+     * and passes it on (`rescan`); the TX thread must read it all the same */
+    send_seq(&f, 1);
+    usleep(20000);
+    int64_t until = rtudp_now_ns() + 2000 * NS_PER_MS;
+    while (next < 2 && rtudp_now_ns() < until) {
+        rtudp_rx_poll(&f.rx);
+        next = read_in_order(&f, next);
+    }
+    CHECK_EQ(next, 2);
+    for (uint32_t i = 2; i <= 50; i++)
+        send_seq(&f, i);
+    until = rtudp_now_ns() + 5000 * NS_PER_MS;
+    while (next < 51 && rtudp_now_ns() < until) {
+        rtudp_rx_poll(&f.rx);
+        next = read_in_order(&f, next);
+    }
+    CHECK_EQ(next, 51);
+    CHECK_EQ(atomic_load(&f.rx.own), RX_OWN_TX);
+    /* given back: the RX thread reads again */
+    rtudp_rx_give(&f.rx);
+    for (uint32_t i = 51; i < 60; i++)
+        send_seq(&f, i);
+    wait_rx_thread(&f, next, 60);
+    teardown(&f);
+}
+
+struct sender {
+    struct fixture *f;
+    atomic_int done;
+};
+
+static void *sender_main(void *arg)
+{
+    struct sender *s = arg;
+    for (uint32_t i = 0; i < N_PACKETS; i++) {
+        send_seq(s->f, i);
+        if (i % 16 == 0)
+            usleep(50);
+    }
+    atomic_store(&s->done, 1);
+    return NULL;
+}
+
+static void test_nothing_lost_or_doubled_as_the_work_moves(void)
+{
+    struct fixture f;
+    setup(&f);
+    struct sender s = {.f = &f};
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, sender_main, &s), 0);
+    uint64_t seed = 7;
+    uint32_t next = 0, took = 0, gave = 0;
+    int64_t until = rtudp_now_ns() + 20000 * NS_PER_MS;
+    while (next < N_PACKETS && rtudp_now_ns() < until) {
+        /* the TX thread's pattern: bridge a while (owning, polling), then sleep */
+        uint64_t r = splitmix64(&seed);
+        if (r % 4) {
+            if (rtudp_rx_take(&f.rx)) {
+                took++;
+                rtudp_rx_poll(&f.rx);
+            }
+        } else {
+            rtudp_rx_give(&f.rx);
+            gave++;
+            usleep((useconds_t)(r % 300));
+        }
+        next = read_in_order(&f, next);
+    }
+    rtudp_rx_give(&f.rx);
+    next = wait_rx_thread(&f, next, N_PACKETS);
+    pthread_join(t, NULL);
+    CHECK(took > 0 && gave > 0);
+    CHECK_EQ(next, N_PACKETS);
+    teardown(&f);
+}
+
+static const struct test tests[] = {
+    T(test_taken_at_once_from_a_waiting_rx_thread),
+    T(test_nothing_lost_or_doubled_as_the_work_moves),
+};
+
+HARNESS_MAIN(tests)
