@@ -22,6 +22,7 @@
 #include "txjournal.h"
 #include "worker.h"
 
+#define TX_STAMP_RCVBUF (1u << 20) /* a send-only socket's room for TX stamps */
 #define STAMP_WAITERS 4096 /* packets waiting for a TX stamp at once, per channel */
 
 static int failf(char *msg, size_t len, int code, const char *fmt, ...)
@@ -197,7 +198,9 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
     struct rtudp_net_bufs txb;
     memset(&txb, 0, sizeof txb);
     if (c->tx_fd != fd) {
-        if ((rc = rtudp_net_size_buffers(c->tx_fd, 0, snd, &txb, &why)) != RTUDP_OK) {
+        /* its receive buffer holds only TX stamps, ~1 KiB each in the kernel's count,
+         * read every 32 or every ms: room for a few hundred sends in one call */
+        if ((rc = rtudp_net_size_buffers(c->tx_fd, TX_STAMP_RCVBUF, snd, &txb, &why)) != RTUDP_OK) {
             failf(msg, msglen, rc, "send socket: %s", why.msg);
             goto fail;
         }
