@@ -8,9 +8,11 @@ from one of our worker threads while it was runnable (state R) and at a real-tim
 priority, to a task that is not real-time.  A worker must never let that happen: it
 keeps its SCHED_FIFO time under its cap and leaves the CPU often enough.
 
-The run: 10 s of full duplex at 50 kpps each way on a pool at the spinning budget
-(spin_budget=1: the most real-time CPU time a pool may want), with an ordinary
-busy task on each CPU so the fair server has someone to stand up for.
+The run, on a pool at the spinning budget (spin_budget=1: the most real-time CPU time
+a pool may want), with an ordinary busy task on each CPU so the fair server has
+someone to stand up for: channel A sends 10 s at 50 kpps on a schedule queued ahead
+(steady state), channel B the same packets with every deadline already past (a
+backlog: its worker has more to send than its CPU, and must still leave it).
 """
 from __future__ import annotations
 
@@ -53,6 +55,22 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
+def _queue(ch, direction: int, n: int, t0: int) -> None:
+    """Packet i of ``ch`` due at t0 + i / RATE (retried on back-pressure)."""
+    from rtudp import BackPressureError
+    from rtudp.tools.demo import MAGIC, PAYLOAD
+
+    i = 0
+    while i < n:
+        dl = t0 + i * 1_000_000_000 // RATE
+        try:
+            ch.send(PAYLOAD.pack(MAGIC, direction, i, dl), max(dl, 1))
+        except BackPressureError:
+            time.sleep(0.001)
+            continue
+        i += 1
+
+
 def _throttle_lines() -> int | None:
     out = subprocess.run(["dmesg"], capture_output=True, text=True)
     return out.stdout.count("RT throttling activated") if out.returncode == 0 else None
@@ -68,7 +86,7 @@ def test_workers_never_trip_the_rt_throttle_or_the_fair_server(request) -> None:
                     f"test sees a preempted worker")
     request.applymarker(pytest.mark.rtudp(spin_budget=1.0))
     pool = request.getfixturevalue("rtudp_pool")
-    from rtudp.tools.demo import Receiver, _drain_until_done, _open_pair, _queue_all
+    from rtudp.tools.demo import Receiver, _drain_until_done, _open_pair
 
     n = RATE * SECONDS
     a, b = _open_pair(pool, n)
@@ -84,10 +102,12 @@ def test_workers_never_trip_the_rt_throttle_or_the_fair_server(request) -> None:
         _write(os.path.join(event, "filter"), "prev_prio < 100 && next_prio >= 100")
         _write(os.path.join(event, "enable"), "1")
         _write(os.path.join(tracing, "tracing_on"), "1")
-        t0 = time.monotonic_ns() + 200_000_000 + n * 5_000
-        _queue_all(a, b, n, RATE, t0)
+        t0 = time.monotonic_ns() + 500_000_000 + n * 12_000
+        _queue(a, 0, n, t0)                             # on time
+        _queue(b, 1, n, time.monotonic_ns() - (SECONDS + 1) * 10**9)  # all late: a backlog
         rx = [Receiver(b, 0, n), Receiver(a, 1, n)]
         _drain_until_done(rx, t0 + (n - 1) * 1_000_000_000 // RATE)
+        late = [ch.stats()["tx_late"] for ch in (a, b)]
         _write(os.path.join(tracing, "tracing_on"), "0")
         with open(os.path.join(tracing, "trace")) as f:
             trace = f.read()
@@ -102,12 +122,14 @@ def test_workers_never_trip_the_rt_throttle_or_the_fair_server(request) -> None:
                  if m.group("pid") in threads and m.group("state").startswith("R")]
     lost = [n - r.received for r in rx]
     print(f"\n{SECONDS} s, 50 kpps each way, spin budget 1, a busy task on each CPU: "
-          f"received {[r.received for r in rx]}; real-time worker threads switched away "
-          f"while runnable for a task that is not real-time: {len(preempted)}")
+          f"received {[r.received for r in rx]}, queued late (A, B) {late}; real-time worker "
+          f"threads switched away while runnable for a task that is not real-time: "
+          f"{len(preempted)}")
     assert not preempted, "\n".join(preempted[:10])
     throttled_after = _throttle_lines()
     if throttled_before is not None and throttled_after is not None:
         assert throttled_after == throttled_before, "kernel log: RT throttling activated"
     assert lost == [0, 0]
+    assert late[1] == n  # B really was a backlog
     for w in pool.workers():
         assert w["restarts"] == 0, w

@@ -221,7 +221,8 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
     store_relaxed(&me->demote_preempted, (uint32_t)w->demote_preempted);
     store_relaxed(&me->sleep_cpu_ns, w->spin.sleep_cpu_ns);
     store_relaxed(&me->bridge_ns, w->bridge_ns);
-    store_relaxed(&me->capped_sleeps, w->capped_sleeps);
+    store_relaxed(&me->capped_sleeps,
+                  w->capped_sleeps + atomic_load_explicit(&w->rx.capped_sleeps, memory_order_relaxed));
     store_relaxed(&me->rx_turns, w->rx_turns);
     /* the supervisor's process, not its heartbeat: a live supervisor that is slow to
      * beat (a VM that just booted, a SIGSTOP, a long GC) must not lose its workers */

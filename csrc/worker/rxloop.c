@@ -20,6 +20,8 @@
 #define _GNU_SOURCE /* epoll_pwait2 */
 #endif
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +41,8 @@
 #define RX_ROUNDS 16                /* batches per channel per turn */
 #define RX_EVENTS 64
 #define RX_PAUSE_NS 100000000LL     /* after a failed epoll wait: never spin on it */
+#define RX_CAPPED_SLEEP_NS 50000L   /* past the RT cap: sleeps this long (rx_keep_under_cap) */
+#define RX_CPU_READ_NS 1000000LL
 #define RX_STACK (512u << 10)       /* recvmmsg's arrays are on the stack (~60 KiB) */
 #define META ((uint32_t)sizeof(struct rtudp_rx_meta))
 /* the most one receive can carry: a datagram, or (GRO) several coalesced, which the
@@ -231,7 +235,7 @@ static int rx_reclaim(struct rtudp_rx *rx)
 /* One turn: the kinds' timers, a wait on the sockets (may_wait: as long as no timer
  * asks; else none), then every channel with data.  Run by the RX thread, or by the TX
  * thread while it owns the RX side (rtudp_rx_poll). */
-static void rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
+static int rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
 {
     int busy = 0;
     /* no timeout unless a channel's timer asks: stop and requests come on the
@@ -261,7 +265,7 @@ static void rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
         uint32_t own = RX_OWN_RX;
         if (!atomic_compare_exchange_strong_explicit(&rx->own, &own, RX_OWN_IDLE,
                                                      memory_order_acq_rel, memory_order_acquire))
-            return; /* asked for it: hand over first (rx_main) */
+            return 0; /* asked for it: hand over first (rx_main) */
     } else if (atomic_exchange_explicit(&rx->rescan, 0, memory_order_acq_rel)) {
         /* the RX thread took events in a wait it no longer owned: look everywhere */
         for (uint32_t i = 0; i < rx->n_chans; i++)
@@ -271,7 +275,7 @@ static void rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
     if (may_wait && !rx_reclaim(rx)) {
         if (n > 0)
             atomic_store_explicit(&rx->rescan, 1, memory_order_release);
-        return;
+        return 0;
     }
     if (n < 0 && errno != EINTR) {
         fprintf(stderr, "rtudp-worker: RX epoll_pwait2: %s\n", strerror(errno));
@@ -279,7 +283,7 @@ static void rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
             struct timespec pause = {0, RX_PAUSE_NS};
             nanosleep(&pause, NULL);
         }
-        return;
+        return 0;
     }
     for (int i = 0; i < n; i++) {
         if (!ev[i].data.ptr)
@@ -287,9 +291,13 @@ static void rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
         else if (ev[i].events & EPOLLIN)
             ((struct rtudp_rx_chan *)ev[i].data.ptr)->pending = 1;
     }
+    int read = 0;
     for (uint32_t i = 0; i < rx->n_chans; i++)
-        if (rx->chans[i]->pending)
+        if (rx->chans[i]->pending) {
             drain(rx, rx->chans[i]);
+            read = 1;
+        }
+    return read;
 }
 
 static void futex_wait_while(atomic_uint *word, uint32_t value)
@@ -302,10 +310,51 @@ static void futex_wake_all(atomic_uint *word)
     syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
+static int64_t process_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * The RX thread under a flood: the worker's real-time CPU time is capped as the TX
+ * thread's is (txloop.c, over_rt_cap; RTUDP_SPIN_CPU_CAP_PERMILLE of each
+ * RTUDP_SPIN_WINDOW_NS), or the kernel's RT throttle or fair server would take the CPU
+ * for tens of ms.  Past the cap it sleeps RX_CAPPED_SLEEP_NS pieces: datagrams wait in
+ * the socket meanwhile, stamped by the kernel when they came.  The process's CPU time
+ * is a system call: read at most every RX_CPU_READ_NS, and only after busy turns.
+ */
+static void rx_keep_under_cap(struct rtudp_rx *rx, int busy)
+{
+    if (!rx->rt)
+        return;
+    int64_t now = rtudp_now_ns();
+    if (now - rx->cap_window_start >= RTUDP_SPIN_WINDOW_NS) {
+        rx->cap_window_start = now;
+        rx->cap_window_cpu = process_cpu_ns();
+        rx->cap_read_at = now;
+        return;
+    }
+    if (!busy || now - rx->cap_read_at < RX_CPU_READ_NS)
+        return;
+    rx->cap_read_at = now;
+    int64_t used = process_cpu_ns() - rx->cap_window_cpu;
+    if (used < RTUDP_SPIN_WINDOW_NS / 1000 * RTUDP_SPIN_CPU_CAP_PERMILLE)
+        return;
+    struct timespec pause = {0, RX_CAPPED_SLEEP_NS};
+    nanosleep(&pause, NULL);
+    atomic_fetch_add_explicit(&rx->capped_sleeps, 1, memory_order_relaxed);
+}
+
 static void *rx_main(void *arg)
 {
     struct rtudp_rx *rx = arg;
     struct epoll_event ev[RX_EVENTS];
+    int policy;
+    struct sched_param sp;
+    rx->rt = pthread_getschedparam(pthread_self(), &policy, &sp) == 0 &&
+             (policy == SCHED_FIFO || policy == SCHED_RR);
     while (!atomic_load_explicit(&rx->stop, memory_order_acquire)) {
         uint32_t own = RX_OWN_WANTED;
         /* the TX thread asked for the RX side: hand it over (release: everything this
@@ -322,7 +371,7 @@ static void *rx_main(void *arg)
                 rx->chans[i]->pending = 1;
             continue;
         }
-        rx_turn(rx, ev, 1);
+        rx_keep_under_cap(rx, rx_turn(rx, ev, 1));
     }
     return NULL;
 }

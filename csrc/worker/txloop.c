@@ -413,36 +413,6 @@ static int64_t next_timer(const struct rtudp_worker *w)
     return next;
 }
 
-static void send_due(struct rtudp_worker *w, int64_t now)
-{
-    struct rtudp_timer due[POP_MAX];
-    uint32_t idx[POP_MAX];
-    uint8_t taken[POP_MAX];
-    for (;;) {
-        if (w->backoff_until > now)
-            return;
-        uint32_t n = rtudp_timerq_pop_due(&w->tq, now, due, POP_MAX);
-        if (!n)
-            return;
-        memset(taken, 0, n);
-        for (uint32_t i = 0; i < n; i++) {
-            if (taken[i])
-                continue;
-            uint32_t ch = due[i].channel, k = 0;
-            for (uint32_t j = i; j < n; j++)
-                if (!taken[j] && due[j].channel == ch) {
-                    taken[j] = 1;
-                    idx[k++] = j;
-                }
-            struct rtudp_chan *c = ch < RTUDP_MAX_CHANNELS ? w->chans[ch] : NULL;
-            if (c) /* a removed channel's timers were dropped with it */
-                send_group(w, c, due, idx, k, now);
-        }
-        if (n < POP_MAX)
-            return;
-    }
-}
-
 static int64_t thread_cpu_ns(void)
 {
     struct timespec ts;
@@ -521,6 +491,67 @@ static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin, int bri
     return 0;
 }
 
+/*
+ * The RT cap bounds all of a real-time worker's CPU time in a window, not only its
+ * spinning: a worker with more work than its CPU (a flood of sends, or a submitter
+ * that queued them after their deadlines) would otherwise hold the CPU at SCHED_FIFO
+ * until the kernel's RT throttle or fair server took it away (seen: 500,000 late
+ * packets sent back to back).  Past the cap it sleeps in CAPPED_SLEEP_NS pieces, work
+ * or not, until the window ends.  A plain clock sleep: a wait on the bell would end at
+ * once with records waiting in a ring.  A demoted thread is an ordinary task: no cap.
+ */
+static int over_rt_cap(struct rtudp_worker *w, int64_t now)
+{
+    if (!w->rt_policy || w->demoted)
+        return 0;
+    int64_t cpu = process_cpu_ns(w, now);
+    rtudp_spin_room(&w->spin, now, cpu, 0); /* starts a new window when due */
+    return rtudp_spin_cpu_room(&w->spin, cpu) == 0;
+}
+
+static void capped_sleep(struct rtudp_worker *w, int64_t now)
+{
+    int64_t until = now + CAPPED_SLEEP_NS;
+    struct timespec ts = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR &&
+           !rtudp_w_signalled)
+        ;
+    w->capped_sleeps++;
+}
+
+static void send_due(struct rtudp_worker *w, int64_t now)
+{
+    struct rtudp_timer due[POP_MAX];
+    uint32_t idx[POP_MAX];
+    uint8_t taken[POP_MAX];
+    for (;;) {
+        if (w->backoff_until > now)
+            return;
+        uint32_t n = rtudp_timerq_pop_due(&w->tq, now, due, POP_MAX);
+        if (!n)
+            return;
+        memset(taken, 0, n);
+        for (uint32_t i = 0; i < n; i++) {
+            if (taken[i])
+                continue;
+            uint32_t ch = due[i].channel, k = 0;
+            for (uint32_t j = i; j < n; j++)
+                if (!taken[j] && due[j].channel == ch) {
+                    taken[j] = 1;
+                    idx[k++] = j;
+                }
+            struct rtudp_chan *c = ch < RTUDP_MAX_CHANNELS ? w->chans[ch] : NULL;
+            if (c) /* a removed channel's timers were dropped with it */
+                send_group(w, c, due, idx, k, now);
+        }
+        if (n < POP_MAX)
+            return;
+        /* more due than one batch: a backlog; the loop's top keeps it under the RT cap */
+        if (over_rt_cap(w, rtudp_now_ns()))
+            return;
+    }
+}
+
 void rtudp_tx_run(struct rtudp_worker *w)
 {
     struct rtudp_worker_slot *me = w->me;
@@ -532,6 +563,10 @@ void rtudp_tx_run(struct rtudp_worker *w)
             rtudp_w_poll_commands(w);
             if (w->exiting)
                 break;
+        }
+        if (over_rt_cap(w, now)) {
+            capped_sleep(w, now);
+            continue;
         }
         for (uint32_t i = 0; i < w->n_active; i++) {
             struct rtudp_chan *c = w->active[i];

@@ -103,6 +103,9 @@ struct rtudp_rx {
     atomic_int stop;
     atomic_uint own;                /* RX_OWN_* */
     atomic_int rescan;              /* events a wait took after the TX thread took over */
+    int rt;                         /* the RX thread is real-time: its CPU time is capped */
+    int64_t cap_window_start, cap_window_cpu, cap_read_at;  /* rx_keep_under_cap */
+    atomic_ullong capped_sleeps;    /* RX thread's sleeps past the cap (added to the TX's) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct rtudp_rx_req *req;       /* at most one, guarded by mu */

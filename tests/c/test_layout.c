@@ -186,6 +186,11 @@ static const struct field worker_slot_fields[] = {
     FIELD(rtudp_worker_slot, idle_poll),
     FIELD(rtudp_worker_slot, demotions),
     FIELD(rtudp_worker_slot, demote_preempted),
+    FIELD(rtudp_worker_slot, sleep_cpu_ns),
+    FIELD(rtudp_worker_slot, bridge_ns),
+    FIELD(rtudp_worker_slot, capped_sleeps),
+    FIELD(rtudp_worker_slot, rx_turns),
+    FIELD(rtudp_worker_slot, pad3),
 };
 
 static const struct field channel_slot_fields[] = {

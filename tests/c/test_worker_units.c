@@ -33,24 +33,52 @@ static void test_spin_follows_high_percentile(void)
 {
     struct rtudp_spin s;
     rtudp_spin_init(&s, 20 * US, 5 * US, 200 * US, 0, 1000 * NS_PER_MS, 0);
-    /* 95 % of wakes 10 us late, 5 % 150 us: the margin covers the 95th percentile */
-    for (int i = 0; i < 200; i++)
-        rtudp_spin_wake(&s, (i % 20 == 19) ? 150 * US : 10 * US);
+    /* one wake in RTUDP_SPIN_SAMPLES (< 1 %) 150 us late, the others 10 us: the margin
+     * covers the 99th percentile, which that one is beyond */
+    for (int i = 0; i < 3 * RTUDP_SPIN_SAMPLES; i++)
+        rtudp_spin_wake(&s, (i % RTUDP_SPIN_SAMPLES == RTUDP_SPIN_SAMPLES - 1) ? 150 * US : 10 * US);
     CHECK_IN(s.margin_ns, 10 * US, 10 * US + RTUDP_SPIN_SLACK_NS);
     /* wakes get worse: the margin follows, never past the maximum */
-    for (int i = 0; i < 200; i++)
+    for (int i = 0; i < 2 * RTUDP_SPIN_SAMPLES; i++)
         rtudp_spin_wake(&s, 120 * US);
     CHECK_EQ(s.margin_ns, 120 * US + RTUDP_SPIN_SLACK_NS);
-    for (int i = 0; i < 200; i++)
+    for (int i = 0; i < 2 * RTUDP_SPIN_SAMPLES; i++)
         rtudp_spin_wake(&s, 5000 * US);
     CHECK_EQ(s.margin_ns, 200 * US);
     /* and better again: down to the minimum, never below */
-    for (int i = 0; i < 200; i++)
+    for (int i = 0; i < 2 * RTUDP_SPIN_SAMPLES; i++)
         rtudp_spin_wake(&s, -3 * US); /* an early wake counts as 0 */
     CHECK_EQ(s.margin_ns, 5 * US);
     /* huge values saturate instead of overflowing */
     rtudp_spin_wake(&s, INT64_MAX);
     CHECK_IN(s.margin_ns, 5 * US, 200 * US);
+}
+
+static void test_spin_bridges_short_costly_gaps(void)
+{
+    struct rtudp_spin s;
+    rtudp_spin_init(&s, 30 * US, 5 * US, 200 * US, 100 * NS_PER_MS, 1000 * NS_PER_MS, 0);
+    /* a sleep measured to cost 18 us of CPU: gaps up to twice that, and within the
+     * margin (30 us), are spun */
+    for (int i = 0; i < 100; i++)
+        rtudp_spin_sleep_cost(&s, 18 * US);
+    CHECK_IN(s.sleep_cpu_ns, 17 * US, 18 * US);
+    CHECK(rtudp_spin_bridges(&s, 20 * US));
+    CHECK(rtudp_spin_bridges(&s, 30 * US));
+    CHECK(!rtudp_spin_bridges(&s, 31 * US));   /* past the margin: the sleep lands in time */
+    /* cheap sleeps (bare metal): only gaps up to twice their cost */
+    for (int i = 0; i < 100; i++)
+        rtudp_spin_sleep_cost(&s, 3 * US);
+    CHECK(rtudp_spin_bridges(&s, 5 * US));
+    CHECK(!rtudp_spin_bridges(&s, 20 * US));
+    /* one very slow (preempted) sleep cannot make every gap a bridge */
+    rtudp_spin_sleep_cost(&s, INT64_MAX / 2);
+    CHECK(s.sleep_cpu_ns <= 200 * US);
+    /* a budget of 0: never spin, not even a bridge */
+    rtudp_spin_init(&s, 30 * US, 5 * US, 200 * US, 0, 1000 * NS_PER_MS, 0);
+    for (int i = 0; i < 100; i++)
+        rtudp_spin_sleep_cost(&s, 18 * US);
+    CHECK(!rtudp_spin_bridges(&s, 1 * US));
 }
 
 static void test_spin_budget_per_window(void)
@@ -189,6 +217,7 @@ static void test_stamps_full_restart_and_flush(void)
 static const struct test tests[] = {
     T(test_spin_starts_clamped),
     T(test_spin_follows_high_percentile),
+    T(test_spin_bridges_short_costly_gaps),
     T(test_spin_budget_per_window),
     T(test_spin_stops_at_the_cpu_cap),
     T(test_stamps_match_by_key),
