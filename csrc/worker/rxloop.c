@@ -394,6 +394,11 @@ int rtudp_rx_take(struct rtudp_rx *rx)
     }
 }
 
+int rtudp_rx_held(struct rtudp_rx *rx)
+{
+    return atomic_load_explicit(&rx->own, memory_order_acquire) == RX_OWN_TX;
+}
+
 void rtudp_rx_poll(struct rtudp_rx *rx)
 {
     struct epoll_event ev[RX_EVENTS];

@@ -564,9 +564,14 @@ void rtudp_tx_run(struct rtudp_worker *w)
             if (w->exiting)
                 break;
         }
-        if (over_rt_cap(w, now)) {
+        /* past the cap: a short sleep, then what is due (read, sent), and round again */
+        int capped = over_rt_cap(w, now);
+        if (capped) {
+            if (rtudp_rx_held(&w->rx)) {
+                rtudp_rx_poll(&w->rx); /* it still reads, every CAPPED_SLEEP_NS */
+                w->rx_turns++;
+            }
             capped_sleep(w, now);
-            continue;
         }
         for (uint32_t i = 0; i < w->n_active; i++) {
             struct rtudp_chan *c = w->active[i];
@@ -576,6 +581,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
         now = rtudp_now_ns();
         send_due(w, now);
         run_timers(w, now);
+        if (capped)
+            continue;
 
         /* what comes next: a timer (maybe spun for), or only a timeout */
         int64_t target = next_timer(w);

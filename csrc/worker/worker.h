@@ -211,6 +211,8 @@ int rtudp_rx_add(struct rtudp_rx *rx, struct rtudp_rx_chan *c);
 void rtudp_rx_remove(struct rtudp_rx *rx, struct rtudp_rx_chan *c);
 /* TX thread: ask for the RX work; 1 once it has it (the RX thread sleeps meanwhile) */
 int rtudp_rx_take(struct rtudp_rx *rx);
+/* TX thread: whether it has the RX work now */
+int rtudp_rx_held(struct rtudp_rx *rx);
 /* TX thread, while it has the RX work: one turn without waiting */
 void rtudp_rx_poll(struct rtudp_rx *rx);
 /* TX thread: give the RX work back (before it sleeps) */
