@@ -442,7 +442,7 @@ static int64_t process_cpu_ns(struct rtudp_worker *w, int64_t now)
  * No PAUSE in the loop: on a VM a run of PAUSEs is what the CPU's pause-loop exiting
  * takes for a waiting spinlock, an exit to the host that may run something else
  * meanwhile; the clock read paces the loop instead. */
-static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until)
+static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int bridge)
 {
     int64_t start = now;
     while (now < until) {
@@ -456,6 +456,8 @@ static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until)
     rtudp_spin_used(&w->spin, now - start);
     if (w->demoted && now > start)
         w->spin_other_ns += (uint64_t)(now - start);
+    if (bridge && now > start)
+        w->bridge_ns += (uint64_t)(now - start); /* of the same spin: never more */
 }
 
 /*
@@ -669,11 +671,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
             } else
                 sched_yield();
         }
-        if (spin_ok) {
-            int64_t from = rtudp_now_ns();
-            spin_to(w, from, target);
-            if (bridge)
-                w->bridge_ns += (uint64_t)(rtudp_now_ns() - from);
-        }
+        if (spin_ok)
+            spin_to(w, rtudp_now_ns(), target, bridge);
     }
 }
