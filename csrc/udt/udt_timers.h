@@ -54,6 +54,7 @@ struct udt_timers {
     uint32_t exp_count;      /* k above; 1 after hearing from the peer */
     uint64_t next_ack_us;
     uint64_t last_full_ack_us;
+    bool full_ack_sent;      /* last_full_ack_us is meaningful */
     uint32_t pkt_count;      /* data packets since the last ACK */
     uint32_t light_ack_count;
 };
@@ -67,6 +68,7 @@ static inline void udt_timers_init(struct udt_timers *t, uint64_t min_exp_us, ui
     t->exp_count = 1;
     t->next_ack_us = now_us + UDT_SYN_US;
     t->last_full_ack_us = 0;
+    t->full_ack_sent = false;
     t->pkt_count = 0;
     t->light_ack_count = 1;
 }
@@ -159,7 +161,8 @@ static inline enum udt_ack_due udt_timers_ack_due(const struct udt_timers *t, ui
 /* A full ACK (with rates) rather than a short one. */
 static inline bool udt_timers_ack_full(const struct udt_timers *t, uint64_t now_us)
 {
-    return now_us - t->last_full_ack_us > UDT_SYN_US || now_us < t->last_full_ack_us;
+    return !t->full_ack_sent || now_us < t->last_full_ack_us ||
+           now_us - t->last_full_ack_us > UDT_SYN_US;
 }
 
 /* After acting on UDT_ACKDUE_ACK (period_us: the CC's ACK period, 0 = SYN);
@@ -170,8 +173,10 @@ static inline void udt_timers_ack_done(struct udt_timers *t, uint64_t now_us, ui
     t->next_ack_us = now_us + (period_us ? period_us : UDT_SYN_US);
     t->pkt_count = 0;
     t->light_ack_count = 1;
-    if (full)
+    if (full) {
         t->last_full_ack_us = now_us;
+        t->full_ack_sent = true;
+    }
 }
 
 static inline void udt_timers_light_done(struct udt_timers *t) { t->light_ack_count++; }
