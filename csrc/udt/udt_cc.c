@@ -179,6 +179,7 @@ static void daimd_on_timeout(struct udt_cc *cc)
 #define LT_MIN_BW 16.0           /* packets/s floor of the estimate */
 #define LT_HOLD_ROUNDS 3u        /* rounds after a response before the next */
 #define LT_BASE_ALPHA 0.0625     /* base loss EWMA */
+#define LT_BASE_MAX 0.20         /* random loss beyond this is treated as congestion */
 
 static const double lt_gain[8] = {1.25, 0.75, 1, 1, 1, 1, 1, 1};
 enum { LT_PROBE = 0, LT_DRAIN = 1 };
@@ -197,7 +198,9 @@ static void lt_apply(struct udt_cc *cc)
     }
     if (l->btl_bw < LT_MIN_BW)
         l->btl_bw = LT_MIN_BW;
-    cc->pkt_period_us = clamp_period(1e6 / (lt_gain[l->phase] * l->btl_bw));
+    /* 16 packets leave per 15 periods (every 16th pair goes back to back as
+     * a capacity probe), so the period is stretched to keep the average */
+    cc->pkt_period_us = clamp_period(1e6 / (lt_gain[l->phase] * l->btl_bw) * 16.0 / 15.0);
     cc->cwnd = 2.0 * l->btl_bw * ((double)cc->rtt_us + SYN) / 1e6 + 16;
 }
 
@@ -323,8 +326,11 @@ static void lt_round_end(struct udt_cc *cc, uint64_t now_us)
     }
     /* the base follows the loss seen at steady rate, slowly: a persistent
      * level is random loss, not something our rate causes */
-    if (have_loss && gain <= 1.0)
+    if (have_loss && gain <= 1.0) {
         l->loss_base += (p - l->loss_base) * LT_BASE_ALPHA;
+        if (l->loss_base > LT_BASE_MAX)
+            l->loss_base = LT_BASE_MAX;
+    }
     if (have_loss)
         l->round_sent = l->round_lost = 0;
 
