@@ -36,10 +36,16 @@
  *     so the estimate (and the rate) stays at (1 - p) x capacity;
  *   - pacing = gain x bottleneck rate, the gain cycling per round (max(RTT,
  *     SYN)) through 1.25 (probe for more), 0.75 (drain what the probe
- *     queued), then 1 for six rounds; window = 2 x rate x (RTT + SYN) + 16;
+ *     queued), then 1 for six rounds; window = 2 x rate x (RTT + SYN) + 16.
+ *     UDT sends every 16th packet and the next back to back (the receiver's
+ *     capacity probe), so 16 packets leave per 15 periods: the period is
+ *     stretched by 16/15, else the sender overdrives the bottleneck by 7 %
+ *     and keeps its queue full;
  *   - congestion is (a) a loss rate in a round that rises well above the
  *     loss rate seen at steady rate (above max(2 x base, base + 5 %) - the
- *     loss grew with the rate), or (b) queueing delay: smoothed RTT above the
+ *     loss grew with the rate; the base follows the steady-rate loss slowly
+ *     and is capped at 20 %: more random loss than that counts as
+ *     congestion), or (b) queueing delay: smoothed RTT above the
  *     minimum RTT by more than max(5 ms, minimum / 2).  The answer is to
  *     believe the current delivery rate: the bottleneck estimate drops to the
  *     latest receive-rate report (what the path carries now) and the next
@@ -51,6 +57,12 @@
  *     or when the receive rate stopped growing (3 rounds under +25 %); the
  *     loss rate seen during the start seeds the base.  A timeout (EXP) halves
  *     the estimate.
+ *   Inputs it needs beyond DAIMD's: rate_sample (each full ACK's raw receive
+ *   rate) and nlost in on_loss (the numbers a NAK newly added to the sender's
+ *   loss list).  Measured in tests/c/test_udt_cc.c's simulated path (10000
+ *   packets/s, RTT 20 ms): 97 % of capacity at 1 % random loss, 88 % at 5 %,
+ *   where DAIMD gets 10 % and 2 %; after the capacity halves it settles on
+ *   the new one with one response and no standing queue loss.
  */
 #ifndef RTUDP_UDT_CC_H
 #define RTUDP_UDT_CC_H

@@ -26,7 +26,10 @@
  *   answers at once; a -1 (or -2) received while ours is -1 completes.  A side
  *   that is already connected answers further handshakes with -2
  *   (udt_hs_connected_reply); a data packet or keep-alive from the peer after
- *   a real handshake from it also completes (the peer is connected).
+ *   a real handshake from it also completes (the peer is connected).  As in
+ *   libudt, a side whose -1 was the last packet the peer needed completes
+ *   only on the peer's -2 to its next retry (250 ms) or on the peer's
+ *   traffic: a peer that closes at once leaves it to time out.
  *
  * Stricter than libudt, on purpose (each is a hostile-input guard): a response
  * whose ISN is not ours is ignored (libudt fails the connect: a spoofed packet

@@ -156,7 +156,7 @@ struct udt_ctrl {
     } u;
 };
 
-/* Any packet: kind says which member is valid. */
+/* Any packet: is_ctrl says which member is valid. */
 struct udt_pkt {
     bool is_ctrl;
     struct udt_data data;

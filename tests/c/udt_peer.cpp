@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unistd.h>
 #include <vector>
 
 static sockaddr_in loopback(int port)
@@ -115,6 +116,11 @@ int main(int argc, char **argv)
         if (UDT::connect(s, (sockaddr *)&peer, sizeof peer) == UDT::ERROR)
             return fail("connect");
         std::printf("connected\n");
+        std::fflush(stdout);
+        // stay a second, as an application would: the other side may still
+        // need our -2 reply to its next handshake (if our -1 was the last
+        // packet it needed, it completes only on that or on our traffic)
+        usleep(1000000);
         no_linger_wait = true;
     } else {
         return 64;
