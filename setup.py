@@ -19,6 +19,8 @@ WORKER_SOURCES = [
     # the channel kinds, and the RTP library the rtp kind uses
     *sorted(glob.glob("csrc/proto/*.c")),
     *sorted(f for f in glob.glob("csrc/rtp/*.c") if not f.endswith(("pyrtp.c", "rtp_bench.c"))),
+    # the UDT4 protocol library (pure functions; the udt kind will use it)
+    *sorted(glob.glob("csrc/udt/*.c")),
 ]
 WORKER_INCLUDES = ["csrc", "csrc/worker"]
 WORKER_CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread"]

@@ -1,0 +1,451 @@
+/* udt_cc.c - DAIMD (libudt's CUDTCC) and rtudp's loss-tolerant control (see udt_cc.h). */
+#include "udt_cc.h"
+
+#include <string.h>
+
+#include "udt_seq.h"
+#include "udt_timers.h"
+
+#define SYN ((double)UDT_SYN_US)
+#define MIN_PERIOD 1e-3  /* µs: 10^9 packets/s, far beyond any NIC */
+#define MAX_PERIOD 1e7   /* µs: one packet per 10 s */
+
+static double clamp_period(double p)
+{
+    if (!(p >= MIN_PERIOD)) /* also catches NaN */
+        return MIN_PERIOD;
+    return p > MAX_PERIOD ? MAX_PERIOD : p;
+}
+
+/* a double to int64 without the UB of an out-of-range conversion */
+static int64_t to_i64(double x)
+{
+    if (!(x > -9e18))
+        return INT64_MIN / 2;
+    if (x > 9e18)
+        return INT64_MAX / 2;
+    return (int64_t)x;
+}
+
+/* ceil() without libm (the worker does not link it); x is within the
+ * clamped period range or a small count */
+static double ceil_d(double x)
+{
+    double i = (double)to_i64(x);
+    return i < x ? i + 1 : i;
+}
+
+/* 10^ceil(log10(y)) for y >= 1: the smallest power of ten not below y */
+static double pow10_ceil(double y)
+{
+    double p = 1;
+    while (p < y && p < 1e300)
+        p *= 10;
+    return p;
+}
+
+/* deterministic [0, 1) from a sequence number (libudt: srand(seq); rand()) */
+static double frac_of(uint32_t seed)
+{
+    uint64_t z = (uint64_t)seed + 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* the period that fills `window` packets per (RTT + SYN) */
+static double window_period(const struct udt_cc *cc)
+{
+    double w = cc->cwnd > 1 ? cc->cwnd : 1;
+    return clamp_period(((double)cc->rtt_us + SYN) / w);
+}
+
+/* ================================================================ DAIMD */
+
+static void daimd_init(struct udt_cc *cc, uint64_t now_us)
+{
+    struct udt_cc_daimd *d = &cc->u.d;
+    d->last_rc_us = now_us;
+    cc->ack_period_us = UDT_SYN_US; /* setACKTimer(SYN) */
+    d->slow_start = true;
+    d->last_ack = cc->snd_curr_seq;
+    d->loss = false;
+    d->last_dec_seq = udt_seq_dec(d->last_ack);
+    d->last_dec_period = 1;
+    d->avg_nak_num = 0;
+    d->nak_count = 0;
+    d->dec_random = 1;
+    d->dec_count = 0;
+    cc->cwnd = 16;
+    cc->pkt_period_us = 1;
+}
+
+/* leaving slow start: send at the receive rate */
+static void daimd_end_slow_start(struct udt_cc *cc)
+{
+    cc->u.d.slow_start = false;
+    cc->pkt_period_us = cc->rcv_rate > 0 ? 1e6 / cc->rcv_rate : window_period(cc);
+    cc->pkt_period_us = clamp_period(cc->pkt_period_us);
+}
+
+static void daimd_on_ack(struct udt_cc *cc, uint32_t ack, uint64_t now_us)
+{
+    struct udt_cc_daimd *d = &cc->u.d;
+    const double min_inc = 0.01; /* libudt 2012: instead of 1/MSS */
+    if (now_us - d->last_rc_us < UDT_SYN_US)
+        return;
+    d->last_rc_us = now_us;
+
+    if (d->slow_start) {
+        if (udt_seq_cmp(ack, d->last_ack) >= 0)
+            cc->cwnd += udt_seq_len(d->last_ack, ack);
+        d->last_ack = ack;
+        if (cc->cwnd > cc->max_cwnd)
+            daimd_end_slow_start(cc);
+        else
+            return; /* no rate increase during slow start */
+    } else {
+        cc->cwnd = cc->rcv_rate / 1e6 * ((double)cc->rtt_us + SYN) + 16;
+    }
+
+    if (d->loss) {
+        d->loss = false;
+        return;
+    }
+
+    /* spare capacity, packets/s; capped at 1/9 of the link after a decrease */
+    int64_t bw = cc->bandwidth;
+    int64_t b = to_i64((double)bw - 1e6 / cc->pkt_period_us);
+    if (cc->pkt_period_us > d->last_dec_period && bw / 9 < b)
+        b = bw / 9;
+    double inc = min_inc;
+    if (b > 0) {
+        inc = pow10_ceil((double)b * cc->mss * 8.0) * 0.0000015 / cc->mss;
+        if (inc < min_inc)
+            inc = min_inc;
+    }
+    cc->pkt_period_us = clamp_period((cc->pkt_period_us * SYN) / (cc->pkt_period_us * inc + SYN));
+}
+
+static void daimd_on_loss(struct udt_cc *cc, uint32_t first_lost)
+{
+    struct udt_cc_daimd *d = &cc->u.d;
+    if (d->slow_start) {
+        bool had_rate = cc->rcv_rate > 0;
+        daimd_end_slow_start(cc);
+        if (had_rate)
+            return;
+    }
+    d->loss = true;
+
+    if (udt_seq_cmp(first_lost, d->last_dec_seq) > 0) {
+        /* a new congestion period */
+        d->last_dec_period = cc->pkt_period_us;
+        cc->pkt_period_us = clamp_period(ceil_d(cc->pkt_period_us * 1.125));
+        d->avg_nak_num = (int32_t)ceil_d(d->avg_nak_num * 0.875 + d->nak_count * 0.125);
+        d->nak_count = 1;
+        d->dec_count = 1;
+        d->last_dec_seq = cc->snd_curr_seq;
+        /* spread the further decreases of this period at random */
+        d->dec_random = (int32_t)ceil_d(d->avg_nak_num * frac_of(d->last_dec_seq));
+        if (d->dec_random < 1)
+            d->dec_random = 1;
+        cc->decreases++;
+    } else if ((d->dec_count++ < 5) && (0 == (++d->nak_count % d->dec_random))) {
+        /* 0.875^5 ~ 0.51: at most halved within one congestion period */
+        cc->pkt_period_us = clamp_period(ceil_d(cc->pkt_period_us * 1.125));
+        d->last_dec_seq = cc->snd_curr_seq;
+        cc->decreases++;
+    }
+}
+
+static void daimd_on_timeout(struct udt_cc *cc)
+{
+    if (cc->u.d.slow_start)
+        daimd_end_slow_start(cc);
+    /* libudt 4.11 leaves the rate alone otherwise */
+}
+
+/* ================================================================ loss-tolerant */
+
+#define LT_BW_ROUNDS 10          /* rounds per max-filter bucket (two buckets) */
+#define LT_MIN_RTT_WIN_US 10000000ull
+#define LT_LOSS_MARGIN 0.05      /* loss must rise this much above the base ... */
+#define LT_LOSS_FACTOR 2.0       /* ... and to this multiple of it */
+#define LT_STARTUP_LOSS 0.20     /* a start round losing more is overdriving */
+#define LT_MIN_ROUND_PKTS 20u    /* fewer sent: keep counting into the next round */
+#define LT_DELAY_MIN_US 5000u
+#define LT_MIN_BW 16.0           /* packets/s floor of the estimate */
+#define LT_HOLD_ROUNDS 3u        /* rounds after a response before the next */
+#define LT_BASE_ALPHA 0.0625     /* base loss EWMA */
+#define LT_BASE_MAX 0.20         /* random loss beyond this is treated as congestion */
+
+static const double lt_gain[8] = {1.25, 0.75, 1, 1, 1, 1, 1, 1};
+enum { LT_PROBE = 0, LT_DRAIN = 1 };
+
+static double lt_round_us(const struct udt_cc *cc)
+{
+    return cc->rtt_us > UDT_SYN_US ? (double)cc->rtt_us : SYN;
+}
+
+static void lt_apply(struct udt_cc *cc)
+{
+    struct udt_cc_lt *l = &cc->u.lt;
+    if (l->startup) {
+        cc->pkt_period_us = 1;
+        return;
+    }
+    if (l->btl_bw < LT_MIN_BW)
+        l->btl_bw = LT_MIN_BW;
+    /* 16 packets leave per 15 periods (every 16th pair goes back to back as
+     * a capacity probe), so the period is stretched to keep the average */
+    cc->pkt_period_us = clamp_period(1e6 / (lt_gain[l->phase] * l->btl_bw) * 16.0 / 15.0);
+    cc->cwnd = 2.0 * l->btl_bw * ((double)cc->rtt_us + SYN) / 1e6 + 16;
+}
+
+static void lt_init(struct udt_cc *cc, uint64_t now_us)
+{
+    struct udt_cc_lt *l = &cc->u.lt;
+    memset(l, 0, sizeof *l);
+    l->startup = true;
+    l->last_ack = cc->snd_curr_seq;
+    l->last_rc_us = now_us;
+    l->round_start_us = now_us;
+    l->min_rtt_us = cc->rtt_us;
+    l->min_rtt_stamp_us = now_us;
+    cc->ack_period_us = UDT_SYN_US;
+    cc->cwnd = 16;
+    cc->pkt_period_us = 1;
+}
+
+static void lt_take_sample(struct udt_cc *cc)
+{
+    struct udt_cc_lt *l = &cc->u.lt;
+    if (cc->rate_sample == 0)
+        return;
+    double s = cc->rate_sample;
+    cc->rate_sample = 0;
+    l->last_sample = s;
+    if (s > l->bw_cur)
+        l->bw_cur = s;
+    l->btl_bw = l->bw_cur > l->bw_prev ? l->bw_cur : l->bw_prev;
+}
+
+static void lt_update_min_rtt(struct udt_cc *cc, uint64_t now_us)
+{
+    struct udt_cc_lt *l = &cc->u.lt;
+    if (cc->rtt_us == 0)
+        return;
+    if (cc->rtt_us < l->min_rtt_us || now_us - l->min_rtt_stamp_us > LT_MIN_RTT_WIN_US) {
+        l->min_rtt_us = cc->rtt_us;
+        l->min_rtt_stamp_us = now_us;
+    }
+}
+
+static bool lt_delay_high(const struct udt_cc *cc)
+{
+    const struct udt_cc_lt *l = &cc->u.lt;
+    uint32_t margin = l->min_rtt_us / 2 > LT_DELAY_MIN_US ? l->min_rtt_us / 2 : LT_DELAY_MIN_US;
+    return (uint64_t)cc->rtt_us > (uint64_t)l->min_rtt_us + margin;
+}
+
+static void lt_exit_startup(struct udt_cc *cc)
+{
+    struct udt_cc_lt *l = &cc->u.lt;
+    l->startup = false;
+    if (l->btl_bw <= 0)
+        l->btl_bw = 1e6 / window_period(cc); /* no rate report yet: what the window carried */
+    l->bw_cur = l->bw_prev = l->btl_bw;
+    l->bw_rounds = 0;
+    double p = l->start_sent ? (double)l->start_lost / (double)l->start_sent : 0;
+    l->loss_base = p < LT_LOSS_MARGIN ? p : LT_LOSS_MARGIN;
+    l->phase = LT_DRAIN; /* empty what the start queued */
+    l->hold = LT_HOLD_ROUNDS;
+    l->round_sent = l->round_lost = 0;
+}
+
+/* congestion: believe the delivery rate the peer reports now, then drain */
+static void lt_respond(struct udt_cc *cc)
+{
+    struct udt_cc_lt *l = &cc->u.lt;
+    if (l->last_sample > 0 && l->last_sample < l->btl_bw)
+        l->btl_bw = l->last_sample;
+    l->bw_cur = l->bw_prev = l->btl_bw;
+    l->bw_rounds = 0;
+    l->phase = LT_DRAIN;
+    l->hold = LT_HOLD_ROUNDS;
+    cc->decreases++;
+}
+
+static void lt_round_end(struct udt_cc *cc, uint64_t now_us)
+{
+    struct udt_cc_lt *l = &cc->u.lt;
+    l->round_start_us = now_us;
+    bool have_loss = l->round_sent >= LT_MIN_ROUND_PKTS;
+    double p = have_loss ? (double)l->round_lost / (double)l->round_sent : 0;
+    if (p > 1)
+        p = 1;
+
+    if (l->startup) {
+        if (l->btl_bw >= l->full_bw * 1.25) {
+            l->full_bw = l->btl_bw;
+            l->full_cnt = 0;
+        } else {
+            l->full_cnt++;
+        }
+        if (have_loss)
+            l->round_sent = l->round_lost = 0;
+        if (l->full_cnt >= 3 || (have_loss && p > LT_STARTUP_LOSS) || lt_delay_high(cc))
+            lt_exit_startup(cc);
+        return;
+    }
+
+    /* bottleneck max filter: two buckets of LT_BW_ROUNDS rounds */
+    if (++l->bw_rounds >= LT_BW_ROUNDS) {
+        l->bw_prev = l->bw_cur;
+        l->bw_cur = 0;
+        l->bw_rounds = 0;
+        l->btl_bw = l->bw_prev;
+    }
+
+    double gain = lt_gain[l->phase];
+    bool congested = false;
+    if (l->hold > 0) {
+        l->hold--;
+    } else {
+        double limit = l->loss_base * LT_LOSS_FACTOR;
+        if (limit < l->loss_base + LT_LOSS_MARGIN)
+            limit = l->loss_base + LT_LOSS_MARGIN;
+        /* a probe that raises the loss found the ceiling: its samples do not
+         * raise the estimate (delivery is capped), so no response needed */
+        if (have_loss && p > limit && gain <= 1.0)
+            congested = true;
+        if (lt_delay_high(cc))
+            congested = true;
+    }
+    /* the base follows the loss seen at steady rate, slowly: a persistent
+     * level is random loss, not something our rate causes */
+    if (have_loss && gain <= 1.0) {
+        l->loss_base += (p - l->loss_base) * LT_BASE_ALPHA;
+        if (l->loss_base > LT_BASE_MAX)
+            l->loss_base = LT_BASE_MAX;
+    }
+    if (have_loss)
+        l->round_sent = l->round_lost = 0;
+
+    if (congested)
+        lt_respond(cc);
+    else
+        l->phase = (uint8_t)((l->phase + 1) % 8);
+}
+
+static void lt_on_ack(struct udt_cc *cc, uint32_t ack, uint64_t now_us)
+{
+    struct udt_cc_lt *l = &cc->u.lt;
+    lt_update_min_rtt(cc, now_us);
+    lt_take_sample(cc);
+    if (l->startup && now_us - l->last_rc_us >= UDT_SYN_US) {
+        l->last_rc_us = now_us;
+        if (udt_seq_cmp(ack, l->last_ack) >= 0)
+            cc->cwnd += udt_seq_len(l->last_ack, ack);
+        l->last_ack = ack;
+        if (cc->cwnd > cc->max_cwnd)
+            lt_exit_startup(cc);
+    }
+    if ((double)(now_us - l->round_start_us) >= lt_round_us(cc))
+        lt_round_end(cc, now_us);
+    lt_apply(cc);
+}
+
+static void lt_on_timeout(struct udt_cc *cc)
+{
+    struct udt_cc_lt *l = &cc->u.lt;
+    if (l->startup) {
+        lt_exit_startup(cc);
+    } else {
+        l->btl_bw /= 2;
+        l->bw_cur = l->bw_prev = l->btl_bw;
+        l->bw_rounds = 0;
+        cc->decreases++;
+    }
+    lt_apply(cc);
+}
+
+/* ================================================================ interface */
+
+void udt_cc_init(struct udt_cc *cc, enum udt_cc_kind kind, uint32_t mss, uint32_t flow_window,
+                 uint32_t snd_curr_seq, uint64_t now_us)
+{
+    memset(cc, 0, sizeof *cc);
+    cc->kind = kind == UDT_CC_LT ? UDT_CC_LT : UDT_CC_DAIMD;
+    cc->mss = mss ? mss : 1500;
+    cc->max_cwnd = flow_window;
+    cc->rtt_us = 10 * UDT_SYN_US;
+    cc->rcv_rate = 16;
+    cc->bandwidth = 1;
+    cc->snd_curr_seq = snd_curr_seq & UDT_SEQ_MAX;
+    if (cc->kind == UDT_CC_LT)
+        lt_init(cc, now_us);
+    else
+        daimd_init(cc, now_us);
+}
+
+void udt_cc_on_ack(struct udt_cc *cc, uint32_t ack_seq, uint64_t now_us)
+{
+    ack_seq &= UDT_SEQ_MAX;
+    if (cc->kind == UDT_CC_LT)
+        lt_on_ack(cc, ack_seq, now_us);
+    else
+        daimd_on_ack(cc, ack_seq, now_us);
+}
+
+void udt_cc_on_loss(struct udt_cc *cc, uint32_t first_lost, uint32_t nlost, uint64_t now_us)
+{
+    (void)now_us;
+    if (cc->kind == UDT_CC_LT) {
+        cc->u.lt.round_lost += nlost;
+        if (cc->u.lt.startup)
+            cc->u.lt.start_lost += nlost;
+    } else {
+        daimd_on_loss(cc, first_lost & UDT_SEQ_MAX);
+    }
+}
+
+void udt_cc_on_timeout(struct udt_cc *cc, uint64_t now_us)
+{
+    (void)now_us;
+    if (cc->kind == UDT_CC_LT)
+        lt_on_timeout(cc);
+    else
+        daimd_on_timeout(cc);
+}
+
+void udt_cc_on_pkt_sent(struct udt_cc *cc, uint32_t seq, bool retrans, uint64_t now_us)
+{
+    (void)now_us;
+    seq &= UDT_SEQ_MAX;
+    if (!retrans && udt_seq_cmp(seq, cc->snd_curr_seq) > 0)
+        cc->snd_curr_seq = seq;
+    if (cc->kind == UDT_CC_LT) {
+        cc->u.lt.round_sent++;
+        if (cc->u.lt.startup)
+            cc->u.lt.start_sent++;
+    }
+}
+
+void udt_cc_on_warning(struct udt_cc *cc)
+{
+    cc->pkt_period_us = clamp_period(ceil_d(cc->pkt_period_us * 1.125));
+    if (cc->kind == UDT_CC_LT && !cc->u.lt.startup) {
+        /* keep the estimate consistent with the slower period */
+        cc->u.lt.btl_bw /= 1.125;
+        cc->u.lt.bw_cur = cc->u.lt.bw_prev = cc->u.lt.btl_bw;
+    }
+    cc->decreases++;
+}
+
+const char *udt_cc_name(enum udt_cc_kind kind)
+{
+    return kind == UDT_CC_LT ? "loss-tolerant" : "daimd";
+}

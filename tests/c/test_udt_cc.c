@@ -1,0 +1,708 @@
+/*
+ * test_udt_cc.c - congestion control (csrc/udt/udt_cc.c).
+ *
+ * DAIMD against ccc.cpp's rules: slow start ends at the first loss or when the
+ * window passes the flow window, the rate grows once per SYN by the
+ * capacity-dependent increment, a NAK that starts a new congestion period
+ * multiplies the period by 1.125 (and at most 4 more times in that period).
+ *
+ * Then both controls drive a simulated transfer: a sender (loss list,
+ * pacing, window, EXP), a bottleneck link (capacity, drop-tail queue, random
+ * loss after it, one-way delay), and a receiver (loss list, NAKs at gaps and
+ * periodically, ACKs every SYN with the median-filtered receive speed and
+ * probe-pair capacity, light ACKs, ACK2/RTT), all built from csrc/udt.  The
+ * loss-tolerant control keeps its rate under 1-5 % random loss where DAIMD
+ * collapses (both printed), and still yields when the capacity halves.
+ */
+#include "udt/udt_cc.h"
+#include "udt/udt_losslist.h"
+#include "udt/udt_seq.h"
+#include "udt/udt_timers.h"
+#include "udt/udt_window.h"
+
+#include "harness.h"
+
+#include <math.h>
+
+/* ------------------------------------------------------------------ DAIMD units */
+
+static struct udt_cc daimd(uint32_t flow_window, uint32_t seq0)
+{
+    struct udt_cc cc;
+    udt_cc_init(&cc, UDT_CC_DAIMD, 1500, flow_window, seq0, 0);
+    CHECK_EQ(cc.cwnd, 16);
+    CHECK(cc.pkt_period_us == 1);
+    CHECK_EQ(cc.ack_period_us, UDT_SYN_US);
+    return cc;
+}
+
+static void slow_start_ends_past_flow_window(void)
+{
+    uint32_t s0 = UDT_SEQ_MAX - 500; /* grows across the wrap */
+    struct udt_cc cc = daimd(1000, s0);
+    cc.rcv_rate = 5000;
+    uint64_t t = 0;
+    uint32_t ack = s0;
+    /* acknowledgements more often than a SYN do nothing */
+    udt_cc_on_ack(&cc, udt_seq_add(ack, 50), t + 5000);
+    CHECK_EQ(cc.cwnd, 16);
+    int rounds = 0;
+    while (cc.u.d.slow_start) {
+        t += UDT_SYN_US;
+        ack = udt_seq_add(ack, 100);
+        double before = cc.cwnd;
+        udt_cc_on_ack(&cc, ack, t);
+        if (cc.u.d.slow_start) {
+            /* + packets acknowledged since the last (seqlen counts both ends) */
+            CHECK(cc.cwnd == before + 101);
+            CHECK(cc.pkt_period_us == 1); /* no pacing during slow start */
+        }
+        rounds++;
+        CHECK(rounds < 100);
+    }
+    CHECK(cc.cwnd > 1000);
+    CHECK_EQ(rounds, 10); /* 16 + 9 x 101 = 925, then 1026 */
+    /* the rate is then the receive rate (and it grew by one increment at once) */
+    CHECK(cc.pkt_period_us < 200.0 && cc.pkt_period_us > 199.0);
+}
+
+static void slow_start_ends_at_first_loss(void)
+{
+    struct udt_cc cc = daimd(8192, 1000);
+    cc.rcv_rate = 4000;
+    cc.snd_curr_seq = 1100;
+    udt_cc_on_ack(&cc, 1050, 20000);
+    CHECK(cc.u.d.slow_start);
+    udt_cc_on_loss(&cc, 1060, 1, 21000);
+    CHECK(!cc.u.d.slow_start);
+    CHECK(cc.pkt_period_us == 250.0); /* 1e6 / receive rate, no decrease */
+    CHECK_EQ(cc.decreases, 0);
+    /* a timeout ends it the same way */
+    struct udt_cc c2 = daimd(8192, 0);
+    c2.rcv_rate = 1000;
+    udt_cc_on_timeout(&c2, 5);
+    CHECK(!c2.u.d.slow_start);
+    CHECK(c2.pkt_period_us == 1000.0);
+    /* without any receive rate the window sets the period: (RTT + SYN) / window */
+    struct udt_cc c3 = daimd(8192, 0);
+    c3.rcv_rate = 0;
+    c3.rtt_us = 90000;
+    udt_cc_on_loss(&c3, 5, 1, 0);
+    CHECK(c3.pkt_period_us == ceil(100000.0 / 16 * 1.125)); /* then the period's decrease */
+}
+
+/* leave slow start at a known period */
+static struct udt_cc cruising(double period)
+{
+    struct udt_cc cc = daimd(8192, 1000);
+    cc.rcv_rate = (uint32_t)(1e6 / period);
+    cc.snd_curr_seq = 2000;
+    udt_cc_on_loss(&cc, 1500, 1, 10000);
+    CHECK(cc.pkt_period_us == period);
+    return cc;
+}
+
+static void new_congestion_period_x1125(void)
+{
+    struct udt_cc cc = cruising(200);
+    /* first loss after slow start, beyond last_dec_seq: a new period */
+    CHECK_EQ(cc.u.d.last_dec_seq, 999);
+    cc.snd_curr_seq = 2100;
+    udt_cc_on_loss(&cc, 2050, 3, 20000);
+    CHECK(cc.pkt_period_us == 225.0); /* ceil(200 x 1.125) */
+    CHECK_EQ(cc.u.d.last_dec_seq, 2100);
+    CHECK(cc.u.d.last_dec_period == 200.0);
+    CHECK_EQ(cc.decreases, 1);
+    /* NAKs of the same period (first loss <= 2100): with no NAK history the
+     * random spacing is 1, so the next 4 decrease and the 5th does not */
+    double p = cc.pkt_period_us;
+    for (int i = 0; i < 6; i++) {
+        udt_cc_on_loss(&cc, 2060 + (uint32_t)i, 1, 20000);
+        if (i < 4)
+            p = ceil(p * 1.125);
+        CHECK(cc.pkt_period_us == p);
+    }
+    CHECK_EQ(cc.decreases, 5); /* 0.875^5 ~ 0.51: at most halved per period */
+    /* a loss after the last decrease's sequence starts the next period */
+    cc.snd_curr_seq = 3000;
+    uint32_t last_dec = cc.u.d.last_dec_seq;
+    udt_cc_on_loss(&cc, udt_seq_inc(last_dec), 1, 30000);
+    CHECK(cc.pkt_period_us == ceil(p * 1.125));
+    CHECK_EQ(cc.u.d.last_dec_seq, 3000);
+    /* the average NAK count now spaces the random decreases */
+    CHECK(cc.u.d.avg_nak_num >= 1);
+    CHECK(cc.u.d.dec_random >= 1 && cc.u.d.dec_random <= cc.u.d.avg_nak_num);
+}
+
+static void rate_increase_each_syn(void)
+{
+    struct udt_cc cc = cruising(200);
+    cc.bandwidth = 10000;
+    cc.rtt_us = 20000;
+    /* (slow start ended on a loss with a known receive rate: libudt returns
+     * before flagging the loss, so the next ACK already increases.)  Spare
+     * B = 10000 - 5000, capped at 10000/9 = 1111 as the period is above the
+     * last decrease's (1 after slow start); inc = 10^ceil(log10(1111 x 1500
+     * x 8)) x 1.5e-6 / 1500 = 0.1; period = 200 x SYN / (200 x 0.1 + SYN) */
+    udt_cc_on_ack(&cc, 1700, 20001);
+    double want = 200.0 * 10000 / (200.0 * 0.1 + 10000);
+    CHECK(fabs(cc.pkt_period_us - want) < 1e-9);
+    /* the window follows the receive rate: rate x (RTT + SYN) + 16 */
+    CHECK(fabs(cc.cwnd - (5000 / 1e6 * 30000 + 16)) < 1e-9);
+    /* not again within the same SYN */
+    udt_cc_on_ack(&cc, 1800, 25000);
+    CHECK(fabs(cc.pkt_period_us - want) < 1e-9);
+    /* no spare capacity: the minimum increase 0.01 */
+    cc.bandwidth = 100;
+    udt_cc_on_ack(&cc, 1900, 30002);
+    want = want * 10000 / (want * 0.01 + 10000);
+    CHECK(fabs(cc.pkt_period_us - want) < 1e-9);
+    /* a loss: the decrease, then the next SYN's ACK only clears the loss flag */
+    cc.snd_curr_seq = 2100;
+    udt_cc_on_loss(&cc, 2050, 1, 31000);
+    want = ceil(want * 1.125);
+    CHECK(cc.pkt_period_us == want);
+    udt_cc_on_ack(&cc, 2000, 40003);
+    CHECK(cc.pkt_period_us == want);
+    udt_cc_on_ack(&cc, 2010, 50004);
+    CHECK(cc.pkt_period_us < want);
+    /* a congestion warning: x 1.125 */
+    double before = cc.pkt_period_us;
+    udt_cc_on_warning(&cc);
+    CHECK(cc.pkt_period_us == ceil(before * 1.125));
+}
+
+static void extreme_inputs_stay_finite(void)
+{
+    /* hostile or absurd inputs never produce NaN, infinity, 0 or UB */
+    for (int k = 0; k < 2; k++) {
+        struct udt_cc cc;
+        udt_cc_init(&cc, (enum udt_cc_kind)k, 1500, 8192, 0, 0);
+        uint64_t t = 0;
+        uint64_t s = 99;
+        for (int i = 0; i < 20000; i++) {
+            t += rnd(&s, 30000);
+            cc.rtt_us = (uint32_t)rnd(&s, 3) == 0 ? 0 : (uint32_t)splitmix64(&s) >> 1;
+            cc.rcv_rate = (uint32_t)splitmix64(&s) >> (rnd(&s, 31) + 1);
+            cc.bandwidth = (uint32_t)splitmix64(&s) >> (rnd(&s, 31) + 1);
+            cc.rate_sample = (uint32_t)splitmix64(&s) >> (rnd(&s, 31) + 1);
+            uint32_t q = (uint32_t)splitmix64(&s) & UDT_SEQ_MAX;
+            switch (rnd(&s, 5)) {
+            case 0: udt_cc_on_ack(&cc, q, t); break;
+            case 1: udt_cc_on_loss(&cc, q, (uint32_t)rnd(&s, 1000), t); break;
+            case 2: udt_cc_on_timeout(&cc, t); break;
+            case 3: udt_cc_on_pkt_sent(&cc, q, rnd(&s, 2), t); break;
+            case 4: udt_cc_on_warning(&cc); break;
+            }
+            CHECK(isfinite(cc.pkt_period_us) && cc.pkt_period_us > 0);
+            CHECK(isfinite(cc.cwnd) && cc.cwnd > 0);
+        }
+    }
+    CHECK(strcmp(udt_cc_name(UDT_CC_LT), "loss-tolerant") == 0);
+}
+
+/* ------------------------------------------------------------------ simulation */
+
+#define SIM_DT 20u          /* µs per step */
+#define QMAX 4096u          /* ring sizes (powers of 2) */
+#define PIPE 65536u
+#define CTL 8192u
+
+struct sim_cfg {
+    enum udt_cc_kind kind;
+    double cap;             /* bottleneck packets/s */
+    double cap2;            /* capacity after change_s (0: none) */
+    double change_s;
+    uint32_t one_way_us;
+    uint32_t queue;         /* drop-tail limit, packets */
+    double loss;            /* random loss after the bottleneck */
+    double seconds;
+    double measure_from_s;
+    uint64_t seed;
+};
+
+struct sim_out {
+    double goodput;         /* unique packets/s delivered in the measured part */
+    double sent_rate;       /* packets/s the sender sent in it (retransmissions included) */
+    double queue_drop_frac; /* drops at the queue / packets sent, measured part */
+    uint64_t decreases;
+    uint64_t retrans;
+};
+
+struct ctl_msg {            /* receiver -> sender: ACK (light or full) or NAK */
+    uint64_t at;
+    uint8_t kind;           /* 0 ACK, 1 light ACK, 2 NAK */
+    uint32_t ackno, ack, rtt, var, rate, bw;
+    uint32_t nwords;
+    uint32_t words[32];
+};
+
+struct sim {
+    struct sim_cfg c;
+    uint64_t rng;
+    uint64_t now;
+    double cap_now;         /* bottleneck capacity at the moment */
+    uint32_t isn;
+    /* sender */
+    struct udt_cc cc;
+    struct udt_losslist *sll;
+    struct udt_timers st;
+    uint32_t last_ack, last_data_ack, curr;
+    uint32_t flow_window;
+    double next_send;
+    uint32_t srtt, svar;
+    uint32_t delivery_rate, bandwidth;
+    /* link */
+    struct { uint32_t seq; uint64_t at; } q[QMAX];
+    uint32_t qh, qn;
+    double link_free;
+    struct { uint32_t seq; uint64_t at; } pipe[PIPE];
+    uint32_t ph, pn;
+    /* receiver */
+    struct udt_losslist *rll;
+    struct udt_pktwin pw;
+    struct udt_ackwin aw;
+    struct udt_timers rt;
+    uint32_t rcv_curr, rcv_last_ack, rcv_last_ackack, ackno;
+    uint32_t rrtt, rvar;
+    uint64_t last_ack_time, next_nak;
+    uint8_t *got;
+    uint64_t got_cap;
+    /* control paths */
+    struct ctl_msg ctl[CTL];
+    uint32_t ch, cn;
+    struct { uint32_t ackno; uint64_t at; } a2[CTL];
+    uint32_t a2h, a2n;
+    /* measurement */
+    uint64_t m_unique, m_sent, m_qdrop, retrans;
+};
+
+static double urand(uint64_t *s) { return (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0); }
+
+static uint64_t seq_index(const struct sim *m, uint32_t seq) { return (uint32_t)udt_seq_off(m->isn, seq); }
+
+static bool measuring(const struct sim *m) { return m->now >= m->c.measure_from_s * 1e6; }
+
+static void ctl_push(struct sim *m, const struct ctl_msg *x)
+{
+    CHECK(m->cn < CTL);
+    m->ctl[(m->ch + m->cn++) % CTL] = *x;
+}
+
+/* ---- sender */
+
+static void sender_send(struct sim *m)
+{
+    uint32_t seq;
+    bool retrans = false;
+    for (;;) {
+        if (!udt_ll_pop(m->sll, &seq))
+            break;
+        if (udt_seq_cmp(seq, m->last_ack) >= 0) {
+            retrans = true;
+            break;
+        }
+    }
+    if (!retrans) {
+        double w = m->cc.cwnd < m->flow_window ? m->cc.cwnd : m->flow_window;
+        if ((double)udt_seq_len(m->last_ack, udt_seq_inc(m->curr)) > w)
+            return; /* window full: wait for an ACK */
+        m->curr = udt_seq_inc(m->curr);
+        seq = m->curr;
+    } else {
+        m->retrans++;
+    }
+    udt_cc_on_pkt_sent(&m->cc, seq, retrans, m->now);
+    if (measuring(m))
+        m->m_sent++;
+    /* into the bottleneck queue */
+    if (m->qn >= m->c.queue) {
+        if (measuring(m))
+            m->m_qdrop++;
+    } else {
+        m->q[(m->qh + m->qn++) % QMAX].seq = seq;
+        m->q[(m->qh + m->qn - 1) % QMAX].at = m->now;
+    }
+    double p = m->cc.pkt_period_us;
+    if (m->next_send < (double)m->now - p)
+        m->next_send = (double)m->now; /* no credit for idle time */
+    /* as libudt: a new packet whose sequence number ends in 0x0 is followed
+     * at once by the next (a probe pair), all others by the period */
+    if (retrans || (seq & 0xF) != 0)
+        m->next_send += p;
+}
+
+static void sender_on_ctl(struct sim *m, const struct ctl_msg *x)
+{
+    udt_timers_heard(&m->st, m->now);
+    if (x->kind == 1) { /* light ACK */
+        if (udt_seq_cmp(x->ack, m->last_ack) > 0)
+            m->last_ack = x->ack;
+        return;
+    }
+    if (x->kind == 0) {
+        /* ACK2 back through the forward path (queueing included) */
+        CHECK(m->a2n < CTL);
+        uint64_t qdelay = (uint64_t)((double)m->qn * 1e6 / m->cap_now);
+        m->a2[(m->a2h + m->a2n) % CTL].ackno = x->ackno;
+        m->a2[(m->a2h + m->a2n++) % CTL].at = m->now + m->c.one_way_us + qdelay;
+        if (udt_seq_cmp(x->ack, m->last_ack) > 0)
+            m->last_ack = x->ack;
+        if (udt_seq_off(m->last_data_ack, x->ack) <= 0)
+            return; /* a repeated ACK */
+        m->last_data_ack = x->ack;
+        udt_ll_remove_upto(m->sll, udt_seq_dec(x->ack));
+        m->svar = (m->svar * 3 + (uint32_t)abs((int)x->rtt - (int)m->srtt)) >> 2;
+        m->srtt = (m->srtt * 7 + x->rtt) >> 3;
+        m->cc.rtt_us = m->srtt;
+        if (x->rate > 0) {
+            m->delivery_rate = (m->delivery_rate * 7 + x->rate) >> 3;
+            m->cc.rate_sample = x->rate;
+        }
+        if (x->bw > 0)
+            m->bandwidth = (m->bandwidth * 7 + x->bw) >> 3;
+        m->cc.rcv_rate = m->delivery_rate;
+        m->cc.bandwidth = m->bandwidth;
+        udt_cc_on_ack(&m->cc, x->ack, m->now);
+        return;
+    }
+    /* NAK */
+    struct udt_range r[32];
+    int n = udt_nak_decode(x->words, x->nwords, r, 32, NULL);
+    CHECK(n > 0);
+    uint64_t fresh = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t lo = r[i].lo, hi = r[i].hi;
+        CHECK(udt_seq_cmp(hi, m->curr) <= 0); /* never beyond what was sent */
+        if (udt_seq_cmp(hi, m->last_ack) < 0)
+            continue;
+        if (udt_seq_cmp(lo, m->last_ack) < 0)
+            lo = m->last_ack;
+        int64_t k = udt_ll_insert(m->sll, lo, hi);
+        CHECK(k >= 0);
+        fresh += (uint64_t)k;
+    }
+    udt_cc_on_loss(&m->cc, r[0].lo, (uint32_t)fresh, m->now);
+}
+
+static void sender_exp(struct sim *m)
+{
+    enum udt_exp_action a = udt_timers_check_exp(&m->st, m->now, m->srtt, m->svar);
+    if (a != UDT_EXP_EXPIRED)
+        return;
+    if (udt_seq_inc(m->curr) != m->last_ack && udt_ll_count(m->sll) == 0)
+        CHECK(udt_ll_insert(m->sll, m->last_ack, m->curr) >= 0);
+    udt_cc_on_timeout(&m->cc, m->now);
+    m->next_send = (double)m->now;
+}
+
+/* ---- receiver */
+
+static void receiver_ack(struct sim *m, bool light)
+{
+    uint32_t ack;
+    if (!udt_ll_first(m->rll, &ack))
+        ack = udt_seq_inc(m->rcv_curr);
+    if (ack == m->rcv_last_ackack)
+        return;
+    struct ctl_msg x = {.at = m->now + m->c.one_way_us, .ack = ack};
+    if (light) {
+        x.kind = 1;
+        ctl_push(m, &x);
+        return;
+    }
+    if (udt_seq_cmp(ack, m->rcv_last_ack) > 0)
+        m->rcv_last_ack = ack;
+    else if (ack == m->rcv_last_ack) {
+        if (m->now - m->last_ack_time < (uint64_t)m->rrtt + 4u * m->rvar)
+            return;
+    } else
+        return;
+    if (udt_seq_cmp(m->rcv_last_ack, m->rcv_last_ackack) <= 0)
+        return;
+    m->ackno = udt_ackno_inc(m->ackno);
+    x.kind = 0;
+    x.ackno = m->ackno;
+    x.ack = m->rcv_last_ack;
+    x.rtt = m->rrtt;
+    x.var = m->rvar;
+    if (udt_timers_ack_full(&m->rt, m->now)) {
+        x.rate = udt_pktwin_rcv_speed(&m->pw);
+        x.bw = udt_pktwin_bandwidth(&m->pw);
+        m->last_ack_time = m->now;
+    }
+    ctl_push(m, &x);
+    udt_ackwin_store(&m->aw, m->ackno, m->rcv_last_ack, m->now);
+}
+
+static void receiver_nak(struct sim *m, uint32_t lo, uint32_t hi)
+{
+    struct ctl_msg x = {.at = m->now + m->c.one_way_us, .kind = 2};
+    x.nwords = (uint32_t)udt_nak_encode_range(lo, hi, x.words);
+    ctl_push(m, &x);
+}
+
+static void receiver_periodic_nak(struct sim *m)
+{
+    if (m->now < m->next_nak)
+        return;
+    uint64_t loss = udt_ll_count(m->rll);
+    m->next_nak = m->now + udt_nak_interval_us(m->rrtt, m->rvar, loss, udt_pktwin_rcv_speed(&m->pw),
+                                               20000);
+    if (loss == 0)
+        return;
+    struct ctl_msg x = {.at = m->now + m->c.one_way_us, .kind = 2};
+    x.nwords = (uint32_t)udt_ll_encode_nak(m->rll, x.words, 32);
+    if (x.nwords)
+        ctl_push(m, &x);
+}
+
+static void receiver_on_data(struct sim *m, uint32_t seq)
+{
+    udt_timers_heard(&m->rt, m->now);
+    udt_pktwin_arrival(&m->pw, seq, m->now);
+    udt_timers_data_arrived(&m->rt, false, m->now);
+    uint64_t i = seq_index(m, seq);
+    CHECK(i < m->got_cap);
+    if (!m->got[i]) {
+        m->got[i] = 1;
+        if (measuring(m))
+            m->m_unique++;
+    }
+    if (udt_seq_cmp(seq, udt_seq_inc(m->rcv_curr)) > 0) {
+        uint32_t lo = udt_seq_inc(m->rcv_curr), hi = udt_seq_dec(seq);
+        CHECK(udt_ll_insert(m->rll, lo, hi) >= 0);
+        receiver_nak(m, lo, hi);
+    }
+    if (udt_seq_cmp(seq, m->rcv_curr) > 0)
+        m->rcv_curr = seq;
+    else
+        udt_ll_remove(m->rll, seq);
+}
+
+static void receiver_timers(struct sim *m)
+{
+    enum udt_ack_due d = udt_timers_ack_due(&m->rt, m->now, 0);
+    if (d == UDT_ACKDUE_ACK) {
+        bool full = udt_timers_ack_full(&m->rt, m->now);
+        receiver_ack(m, false);
+        udt_timers_ack_done(&m->rt, m->now, 0, full);
+    } else if (d == UDT_ACKDUE_LIGHT) {
+        receiver_ack(m, true);
+        udt_timers_light_done(&m->rt);
+    }
+    receiver_periodic_nak(m);
+}
+
+static void receiver_on_ack2(struct sim *m, uint32_t ackno)
+{
+    uint32_t ack;
+    int64_t rtt = udt_ackwin_ack2(&m->aw, ackno, m->now, &ack);
+    if (rtt <= 0)
+        return;
+    m->rvar = (m->rvar * 3 + (uint32_t)llabs(rtt - (int64_t)m->rrtt)) >> 2;
+    m->rrtt = (uint32_t)(((uint64_t)m->rrtt * 7 + (uint64_t)rtt) >> 3);
+    if (udt_seq_cmp(ack, m->rcv_last_ackack) > 0)
+        m->rcv_last_ackack = ack;
+}
+
+/* ---- the loop */
+
+static struct sim_out simulate(const struct sim_cfg *c)
+{
+    struct sim *m = calloc(1, sizeof *m);
+    CHECK(m != NULL);
+    m->c = *c;
+    m->rng = c->seed;
+    m->isn = UDT_SEQ_MAX - 3000; /* the run crosses the wrap */
+    m->flow_window = 8192;
+    size_t llsz = udt_ll_size(8193);
+    m->sll = malloc(llsz);
+    m->rll = malloc(llsz);
+    CHECK(m->sll && m->rll);
+    CHECK_EQ(udt_ll_init(m->sll, 8193, 16384), UDT_OK);
+    CHECK_EQ(udt_ll_init(m->rll, 8193, 16384), UDT_OK);
+    udt_cc_init(&m->cc, c->kind, 1500, m->flow_window, udt_seq_dec(m->isn), 0);
+    udt_timers_init(&m->st, 0, 0, 0);
+    udt_timers_init(&m->rt, 0, 0, 0);
+    udt_pktwin_init(&m->pw, 0);
+    udt_ackwin_init(&m->aw);
+    m->last_ack = m->last_data_ack = m->isn;
+    m->curr = udt_seq_dec(m->isn);
+    m->rcv_curr = udt_seq_dec(m->isn);
+    m->rcv_last_ack = m->rcv_last_ackack = m->isn;
+    m->srtt = m->rrtt = 100000;
+    m->svar = m->rvar = 50000;
+    m->delivery_rate = 16;
+    m->bandwidth = 1;
+    m->got_cap = (uint64_t)(c->cap * c->seconds * 3) + 100000;
+    m->got = calloc(m->got_cap, 1);
+    CHECK(m->got != NULL);
+
+    uint64_t end = (uint64_t)(c->seconds * 1e6);
+    bool trace = getenv("UDT_SIM_TRACE") != NULL;
+    for (m->now = 0; m->now < end; m->now += SIM_DT) {
+        double cap = (c->cap2 > 0 && m->now >= c->change_s * 1e6) ? c->cap2 : c->cap;
+        m->cap_now = cap;
+        /* control packets arriving */
+        while (m->cn && m->ctl[m->ch].at <= m->now) {
+            struct ctl_msg x = m->ctl[m->ch];
+            m->ch = (m->ch + 1) % CTL;
+            m->cn--;
+            sender_on_ctl(m, &x);
+        }
+        while (m->a2n && m->a2[m->a2h].at <= m->now) {
+            uint32_t a = m->a2[m->a2h].ackno;
+            m->a2h = (m->a2h + 1) % CTL;
+            m->a2n--;
+            receiver_on_ack2(m, a);
+        }
+        /* the sender */
+        sender_exp(m);
+        for (int guard = 0; (double)m->now >= m->next_send && guard < 64; guard++) {
+            uint32_t before = m->curr;
+            uint64_t rt = m->retrans;
+            sender_send(m);
+            if (m->curr == before && m->retrans == rt)
+                break; /* window full */
+        }
+        /* the bottleneck */
+        while (m->qn) {
+            double start = m->link_free > (double)m->q[m->qh].at ? m->link_free : (double)m->q[m->qh].at;
+            double done = start + 1e6 / cap;
+            if (done > (double)m->now)
+                break;
+            m->link_free = done;
+            uint32_t seq = m->q[m->qh].seq;
+            m->qh = (m->qh + 1) % QMAX;
+            m->qn--;
+            if (urand(&m->rng) < c->loss)
+                continue;
+            CHECK(m->pn < PIPE);
+            m->pipe[(m->ph + m->pn) % PIPE].seq = seq;
+            m->pipe[(m->ph + m->pn++) % PIPE].at = (uint64_t)done + c->one_way_us;
+        }
+        /* the receiver */
+        while (m->pn && m->pipe[m->ph].at <= m->now) {
+            uint32_t seq = m->pipe[m->ph].seq;
+            m->ph = (m->ph + 1) % PIPE;
+            m->pn--;
+            receiver_on_data(m, seq);
+        }
+        receiver_timers(m);
+        /* UDT_SIM_TRACE=1: the loss-tolerant state every 100 ms (for tuning) */
+        if (trace && m->now % 100000 == 0 && m->cc.kind == UDT_CC_LT)
+            fprintf(stderr, "t=%.1f btl=%.0f phase=%d rate=%.0f cwnd=%.0f q=%u srtt=%u minrtt=%u base=%.3f samp=%.0f dec=%llu start=%d\n",
+                    m->now / 1e6, m->cc.u.lt.btl_bw, m->cc.u.lt.phase, 1e6 / m->cc.pkt_period_us,
+                    m->cc.cwnd, m->qn, m->srtt, m->cc.u.lt.min_rtt_us, m->cc.u.lt.loss_base,
+                    m->cc.u.lt.last_sample, (unsigned long long)m->cc.decreases, m->cc.u.lt.startup);
+    }
+    double span = c->seconds - c->measure_from_s;
+    struct sim_out o = {
+        .goodput = (double)m->m_unique / span,
+        .sent_rate = (double)m->m_sent / span,
+        .queue_drop_frac = m->m_sent ? (double)m->m_qdrop / (double)m->m_sent : 0,
+        .decreases = m->cc.decreases,
+        .retrans = m->retrans,
+    };
+    free(m->got);
+    free(m->sll);
+    free(m->rll);
+    free(m);
+    return o;
+}
+
+/* payload Mb/s of packets/s at libudt's 1456-byte payload */
+static double mbps(double pps) { return pps * 1456 * 8 / 1e6; }
+
+static struct sim_cfg base_cfg(enum udt_cc_kind k, double loss)
+{
+    return (struct sim_cfg){.kind = k, .cap = 10000, .one_way_us = 10000, .queue = 100,
+                            .loss = loss, .seconds = 10, .measure_from_s = 4, .seed = 42};
+}
+
+static void lt_keeps_rate_under_random_loss(void)
+{
+    const double losses[] = {0.0, 0.01, 0.02, 0.05};
+    printf("bottleneck 10000 pkts/s (%.0f Mb/s), RTT 20 ms, queue 100, goodput over 4..10 s:\n",
+           mbps(10000));
+    for (size_t i = 0; i < sizeof losses / sizeof *losses; i++) {
+        struct sim_cfg cd = base_cfg(UDT_CC_DAIMD, losses[i]), cl = base_cfg(UDT_CC_LT, losses[i]);
+        struct sim_out d, l;
+        BOUNDED("daimd run", d = simulate(&cd));
+        BOUNDED("lt run", l = simulate(&cl));
+        printf("  loss %2.0f %%: daimd %6.0f pkts/s (%5.1f Mb/s, %llu decreases)   "
+               "loss-tolerant %6.0f pkts/s (%5.1f Mb/s, queue drops %.2f %%)   ratio %.1fx\n",
+               losses[i] * 100, d.goodput, mbps(d.goodput), (unsigned long long)d.decreases,
+               l.goodput, mbps(l.goodput), l.queue_drop_frac * 100, l.goodput / d.goodput);
+        /* with random loss p the path carries at most (1 - p) x capacity */
+        double ceiling = 10000 * (1 - losses[i]);
+        CHECK(l.goodput <= ceiling * 1.01);
+        CHECK(l.goodput >= 0.75 * ceiling);
+        if (losses[i] == 0) {
+            CHECK(d.goodput >= 0.75 * ceiling); /* DAIMD is fine without random loss */
+        } else {
+            CHECK(d.goodput < 0.5 * ceiling); /* ... and collapses with it */
+            CHECK(l.goodput >= 2.0 * d.goodput);
+        }
+        if (losses[i] >= 0.05)
+            CHECK(l.goodput >= 5.0 * d.goodput);
+    }
+}
+
+static void lt_yields_when_capacity_halves(void)
+{
+    /* no random loss; at 3 s the bottleneck drops to 5000 pkts/s */
+    struct sim_cfg c = base_cfg(UDT_CC_LT, 0);
+    c.cap2 = 5000;
+    c.change_s = 3;
+    c.measure_from_s = 5;
+    struct sim_out o;
+    BOUNDED("lt halved", o = simulate(&c));
+    printf("capacity 10000 -> 5000 pkts/s at 3 s: loss-tolerant %.0f pkts/s over 5..10 s, "
+           "queue drops %.2f %% of sent, %llu congestion responses\n",
+           o.goodput, o.queue_drop_frac * 100, (unsigned long long)o.decreases);
+    CHECK(o.goodput >= 0.85 * 5000);
+    CHECK(o.queue_drop_frac < 0.05); /* it does not keep overdriving the queue */
+    CHECK(o.decreases >= 1);
+    /* the same with 2 % random loss on top */
+    c.loss = 0.02;
+    BOUNDED("lt halved lossy", o = simulate(&c));
+    printf("  with 2 %% random loss: %.0f pkts/s, queue drops %.2f %%\n", o.goodput,
+           o.queue_drop_frac * 100);
+    CHECK(o.goodput >= 0.8 * 4900);
+    CHECK(o.queue_drop_frac < 0.05);
+    c.loss = 0;
+    /* DAIMD too, for comparison */
+    c.kind = UDT_CC_DAIMD;
+    BOUNDED("daimd halved", o = simulate(&c));
+    printf("  daimd %.0f pkts/s, queue drops %.2f %%\n", o.goodput, o.queue_drop_frac * 100);
+}
+
+static void lt_longer_rtt(void)
+{
+    /* 100 ms RTT, 2 % loss */
+    struct sim_cfg cl = base_cfg(UDT_CC_LT, 0.02), cd = base_cfg(UDT_CC_DAIMD, 0.02);
+    cl.one_way_us = cd.one_way_us = 50000;
+    cl.queue = cd.queue = 500;
+    struct sim_out l, d;
+    BOUNDED("lt 100ms", l = simulate(&cl));
+    BOUNDED("daimd 100ms", d = simulate(&cd));
+    printf("RTT 100 ms, 2 %% loss: daimd %.0f pkts/s, loss-tolerant %.0f pkts/s\n", d.goodput,
+           l.goodput);
+    CHECK(l.goodput >= 0.7 * 9800);
+    CHECK(l.goodput >= 2.0 * d.goodput);
+}
+
+static const struct test tests[] = {
+    T(slow_start_ends_past_flow_window),
+    T(slow_start_ends_at_first_loss),
+    T(new_congestion_period_x1125),
+    T(rate_increase_each_syn),
+    T(extreme_inputs_stay_finite),
+    T(lt_keeps_rate_under_random_loss),
+    T(lt_yields_when_capacity_halves),
+    T(lt_longer_rtt),
+};
+
+HARNESS_MAIN(tests)
