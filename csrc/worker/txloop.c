@@ -507,8 +507,13 @@ static int over_rt_cap(struct rtudp_worker *w, int64_t now)
     if (!w->rt_policy || w->demoted)
         return 0;
     int64_t cpu = process_cpu_ns(w, now);
-    rtudp_spin_room(&w->spin, now, cpu, 0); /* starts a new window when due */
-    return rtudp_spin_cpu_room(&w->spin, cpu) == 0;
+    /* starts a new window when due; what the budget has left of it */
+    int64_t budget = rtudp_spin_room(&w->spin, now, cpu, 0);
+    if (rtudp_spin_cpu_room(&w->spin, cpu) > 0)
+        return 0;
+    /* a pool whose budget pays for spinning past the cap goes on at SCHED_OTHER
+     * (sched.c: the CPU still serves others; back at SCHED_FIFO next window) */
+    return !(budget > 0 && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0);
 }
 
 static void capped_sleep(struct rtudp_worker *w, int64_t now)
