@@ -13,7 +13,8 @@ budget) runs two channels A and B on loopback, each on its own worker, as
 2. full duplex: A and B each send to the other at the rate (case "full duplex",
    both workers).
 
-For each worker: its process CPU time (user + system, every thread, from psutil)
+For each worker: its process CPU time (every thread; the process's CPU-time clock,
+psutil's user + system where that cannot be read)
 from before the schedule is queued to after its last packet left, as a share of one
 CPU over the schedule's length; CPU µs per packet it handled (sent or received); the
 share of a CPU it spun (the worker's ``spin_ns``) and, of that, the share that
@@ -76,7 +77,14 @@ COUNTERS = ("spin_ns", "bridge_ns", "spin_other_ns", "sleeps", "loops", "capped_
 # --------------------------------------------------------------------------
 
 def _proc_cpu_ns(pid: int) -> int | None:
-    """User + system CPU of process ``pid`` (every thread), ns; None if it is gone."""
+    """CPU time of process ``pid`` (every thread, also those that ended), ns; None if
+    it is gone.  Read from its CPU-time clock (the scheduler's runtime, to the ns);
+    where that cannot be read, user + system from psutil (clock ticks: 10 ms)."""
+    try:
+        # MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED), what clock_getcpuclockid() gives
+        return time.clock_gettime_ns(((~pid) << 3) | 2)
+    except (OSError, OverflowError):
+        pass
     try:
         t = psutil.Process(pid).cpu_times()
     except psutil.Error:
@@ -383,10 +391,11 @@ def print_report(r: dict) -> None:
                              "run: its CPU figures are incomplete")
     for line in notes:
         print(f"  {line}")
-    print("  CPU: the worker process (all threads, psutil) from before the schedule was "
-          "queued to after\n  its last send, over the schedule's length; spin: the "
-          "worker's busy-wait before deadlines;\n  bridged: of the spin, gaps too short to "
-          "sleep; beyond spin = CPU - spin")
+    print("  CPU: the worker process (all its threads, its CPU clock) from before the "
+          "schedule was queued\n  to after its last send, over the schedule's length; "
+          "spin: the worker's busy-wait before\n  deadlines; bridged: of the spin, gaps too "
+          "short to sleep (timed around the spin call: a little\n  over 100% when every "
+          "spin bridged a gap); beyond spin = CPU - spin")
 
     print("\nsend lateness (µs), the worker's histogram (departure - deadline)")
     print(f"  {'run':<12} {'channel':<8} {'sent':>8} {'lost':>6} {'p50':>8} {'p99':>8} "

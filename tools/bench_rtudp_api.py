@@ -41,9 +41,9 @@ from typing import Any
 from rtudp.shmring.errors import BackPressureError
 from rtudp.shmring.hist import Histogram
 
-from .bench_net import (LOOPBACK, Child, OthersMeter, add_common_arguments, bench_pool, fmt_ratio, fmt_us,
-                        header, others_col, others_footer, policy_line, ratio, run_benchmark,
-                        say, target, target_row, worker_policies)
+from .bench_net import (LOOPBACK, Child, OthersMeter, add_common_arguments, bench_pool,
+                        fmt_ratio, fmt_us, header, others_col, others_footer, policy_line,
+                        ratio, run_benchmark, say, target, target_row, worker_policies)
 from .bench_timing import Receiver as SocketReceiver
 from .bench_timing import _hist_entry, py_scheduler
 from .demo import free_ports
@@ -63,9 +63,10 @@ CAPACITY = 32768                           # sender's queue (packets): > AHEAD_N
 RX_CAPACITY = 65536                        # receiver's ring (packets): 1.3 s at 50 kpps
 _HEAD = struct.Struct("<qq")               # payload: index, deadline (ns)
 
+HOG_CPUS = sorted(os.sched_getaffinity(0))   # one hog per CPU this process may use
 CASES = {
     "default": "default pool",
-    "hogs": "default pool + 2 CPU hogs",
+    "hogs": f"default pool + {len(HOG_CPUS)} CPU hogs",
 }
 SENDERS = {
     "rtudp": ("rtudp RtUdpSocket", f"send_data(data, ts_ns), {AHEAD_NS // 1_000_000} ms queued "
@@ -316,7 +317,7 @@ def _case(key: str, n: int, quiet: bool, hog_pids: list[int],
     mine: list[int] = []
     with contextlib.ExitStack() as stack:
         if key == "hogs":
-            stack.enter_context(cpu_hogs(sorted(os.sched_getaffinity(0)), mine))
+            stack.enter_context(cpu_hogs(HOG_CPUS, mine))
             hog_pids.extend(mine)
         for sender in SENDERS:
             try:
