@@ -5,12 +5,15 @@ Figures are checked for presence, range and sign only: speed is never asserted.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 
 import psutil
 import pytest
@@ -35,35 +38,27 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
-def run_bench(name: str, *extra: str, timeout: float = TIMEOUT_S) -> tuple[dict, int]:
-    """Run ``rtudp.tools.bench NAME --quick --json``; returns (report, its pid).
-
-    Whatever happens (a timeout, a failed assertion here), the benchmark and every
-    process it started are ended by pid and its /dev/shm segments removed."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rtudp.tools.bench", name, "--quick", "--json", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    children: list[psutil.Process] = []
+@contextlib.contextmanager
+def bench_process(name: str, *args: str) -> Iterator[subprocess.Popen]:
+    """``rtudp.tools.bench NAME ARGS`` running; on the way out, whatever happened (a
+    timeout, a failed assertion), the benchmark and every process it started are
+    ended by pid and its /dev/shm segments removed."""
+    proc = subprocess.Popen([sys.executable, "-m", "rtudp.tools.bench", name, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: dict[int, psutil.Process] = {}
+    proc.tracked = seen  # type: ignore[attr-defined]  # a test adds what it saw started
     try:
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            children = _descendants(proc.pid)
-            proc.send_signal(signal.SIGTERM)  # the benchmark cleans up on SIGTERM
-            try:
-                out, err = proc.communicate(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, err = proc.communicate()
-            pytest.fail(f"bench {name} --quick took over {timeout:.0f} s\nstderr:\n{err}")
-        assert proc.returncode == 0, f"exit {proc.returncode}\nstderr:\n{err}\nstdout:\n{out}"
-        return json.loads(out), proc.pid
+        yield proc
     finally:
         if proc.poll() is None:
-            children = children or _descendants(proc.pid)
-            proc.kill()
-            proc.wait()
-        for child in children:
+            seen.update((c.pid, c) for c in _descendants(proc.pid))
+            proc.send_signal(signal.SIGTERM)  # the benchmark cleans up on SIGTERM
+            try:
+                proc.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+        for child in seen.values():  # psutil checks the pid still names that process
             try:
                 child.kill()
             except psutil.NoSuchProcess:
@@ -73,6 +68,17 @@ def run_bench(name: str, *extra: str, timeout: float = TIMEOUT_S) -> tuple[dict,
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+
+
+def run_bench(name: str, *extra: str, timeout: float = TIMEOUT_S) -> tuple[dict, int]:
+    """Run ``rtudp.tools.bench NAME --quick --json``; returns (report, its pid)."""
+    with bench_process(name, "--quick", "--json", *extra) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"bench {name} --quick took over {timeout:.0f} s")
+        assert proc.returncode == 0, f"exit {proc.returncode}\nstderr:\n{err}\nstdout:\n{out}"
+        return json.loads(out), proc.pid
 
 
 def _no_leftovers(report: dict, pid: int) -> None:
@@ -221,12 +227,50 @@ def test_rtudp_api_targets(api_run: tuple[dict, int]) -> None:
 
 def test_rtudp_api_hogs_killed(api_run: tuple[dict, int]) -> None:
     report, pid = api_run
+    left = []
+    for hog in report["hog_pids"]:
+        try:
+            p = psutil.Process(hog)
+            if p.status() != psutil.STATUS_ZOMBIE and "while :" in " ".join(p.cmdline()):
+                left.append(p)
+        except psutil.Error:
+            pass
+    for p in left:  # end them first (by pid), then fail
+        p.kill()
+    assert not left, f"CPU hogs still running: {[p.pid for p in left]}"
     assert len(report["hog_pids"]) == len(os.sched_getaffinity(0))
     assert report["hogs_left"] == []
-    for hog in report["hog_pids"]:
-        assert not _alive(hog) or "while :" not in " ".join(psutil.Process(hog).cmdline()), \
-            f"CPU hog {hog} still running"
     _no_leftovers(report, pid)
+
+
+def _hogs_of(pid: int) -> list[psutil.Process]:
+    out = []
+    for c in _descendants(pid):
+        try:
+            if "while :" in " ".join(c.cmdline()):
+                out.append(c)
+        except psutil.Error:
+            pass
+    return out
+
+
+def test_rtudp_api_ctrl_c_kills_hogs() -> None:
+    """Ctrl-C while the hogs run: the benchmark exits 130 and leaves no hog, no segment."""
+    with bench_process("rtudp", "--quick") as proc:
+        hogs: list[psutil.Process] = []
+        deadline = time.monotonic() + 40
+        while not hogs and proc.poll() is None and time.monotonic() < deadline:
+            hogs = _hogs_of(proc.pid)
+            time.sleep(0.05)
+        assert hogs, "the CPU hogs never started"
+        proc.tracked.update((h.pid, h) for h in hogs)  # type: ignore[attr-defined]
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        for hog in hogs:
+            assert not _alive(hog.pid), f"CPU hog {hog.pid} survived Ctrl-C"
+        assert glob.glob(f"/dev/shm/rtudp.bench{proc.pid}*") == []
 
 
 # --------------------------------------------------------------------------
