@@ -15,9 +15,9 @@ Each case sends 64-byte datagrams at 50 kpps (one every 20 µs) for ``--seconds`
   so what is measured is the worker, not Python (at 50 kpps the workers leave this
   SCHED_OTHER process little CPU, less with the hogs; a packet queued after its
   deadline anyway is counted and shown); the receiver (direction 1, its ring holds
-  a whole case) is read by the same loop, which checks every packet.  Lateness = ``get_packet_stats()`` (the
-  worker's histogram: departure, from the kernel's TX timestamp when it gives one,
-  - deadline); p90 from the histogram it returns.
+  a whole case) is read by the same loop, which checks every packet.  Lateness =
+  ``get_packet_stats()`` (the worker's histogram: departure, from the kernel's TX
+  timestamp when it gives one, - deadline); p90 from the histogram it returns.
 - peer: a Python ``time.sleep`` + ``sendto`` scheduler in its own process (as in
   ``rtudp bench timing``), lateness = clock after ``sendto`` - deadline.
 
