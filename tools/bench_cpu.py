@@ -409,7 +409,7 @@ def print_report(r: dict) -> None:
             print(f"  {name:<12} {label:<8} {c['sent']:>8} {c['lost']:>6} "
                   f"{fmt_us(c['p50_us'])} {fmt_us(c['p99_us'])} {fmt_us(c['p999_us'])} "
                   f"{fmt_us(c['max_us'])}"
-                  + (f"  ({c['immediate']} queued after their deadline)"
+                  + (f"  ({c['immediate']} already due when the worker took them)"
                      if c["immediate"] else ""))
 
     c = r["c_loop"]

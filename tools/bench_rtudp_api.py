@@ -13,8 +13,8 @@ Each case sends 64-byte datagrams at 50 kpps (one every 20 µs) for ``--seconds`
   the sender (direction 0) gets ``send_data(data, ts_ns)`` from a Python loop that
   keeps 500 ms of deadlines queued (tops up every 2 ms, the garbage collector paused),
   so what is measured is the worker, not Python (at 50 kpps the workers leave this
-  SCHED_OTHER process little CPU, less with the hogs; a packet queued after its
-  deadline anyway is counted and shown); the receiver (direction 1, its ring holds
+  SCHED_OTHER process little CPU, less with the hogs; a packet already due when the
+  worker takes it from the queue is counted and shown); the receiver (direction 1, its ring holds
   a whole case) is read by the same loop, which checks every packet.  Lateness =
   ``get_packet_stats()`` (the worker's histogram: departure, from the kernel's TX
   timestamp when it gives one, - deadline); p90 from the histogram it returns.
@@ -405,7 +405,8 @@ def print_report(r: dict) -> None:
         e = r["results"][key]["rtudp"]
         if e and (e["immediate"] or e["back_pressure_events"] or e["duplicates"]
                   or e["tx_dropped"] or e["rx_dropped"]):
-            print(f"  {name}: {e['immediate']} queued after their deadline, "
+            print(f"  {name}: {e['immediate']} already due when the worker took them from "
+                  f"the queue (queued late, or the worker was held up), "
                   f"{e['back_pressure_events']} queue-full events, {e['duplicates']} "
                   f"duplicates, {e['tx_dropped']} send errors, {e['rx_dropped']} RX drops")
     print("\nratios, python sleep+sendto / rtudp (> 1: rtudp is closer to the deadline)")
