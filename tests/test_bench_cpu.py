@@ -210,6 +210,7 @@ def test_rtudp_api_cases(api_run: tuple[dict, int]) -> None:
             assert e["p50_us"] <= e["p90_us"] <= e["p99_us"], where
         r = report["results"][case]["rtudp"]
         assert r["requested"] == n and r["duplicates"] == 0 and r["foreign"] == 0
+        assert 0 <= r["queued_late"] <= n and r["queued_late_max_ms"] >= 0
         assert r["spin_budget"] == 0.1  # the default pool's
     for p in report["policies"]:
         assert p["policy"] in ("SCHED_FIFO", "SCHED_OTHER", "SCHED_RR"), p

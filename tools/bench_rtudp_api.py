@@ -197,15 +197,20 @@ class Checker:
                     self.received += 1
 
 
-def _submit(sock: Any, n: int, checker: Checker) -> tuple[int, int]:
+def _submit(sock: Any, n: int, checker: Checker) -> dict:
     """Queue packet i for start + i * GAP_NS, never more than AHEAD_NS ahead of now,
-    reading the receiver between chunks.  Returns (start, ring-full events)."""
+    reading the receiver between chunks.  Returns start, ring-full events, and how
+    many packets this loop queued after their deadline and by how much at most (when
+    this process did not get the CPU for longer than it keeps queued: that lateness
+    is Python's, whatever the worker does)."""
     send, now, pack, sleep = sock.send_data, time.monotonic_ns, _HEAD.pack_into, time.sleep
     buf = bytearray(MSG_SIZE)
     start = now() + LEAD_NS
-    i = full = 0
+    i = full = late = 0
+    lag = 0
     while i < n:
-        horizon = now() + AHEAD_NS
+        t = now()
+        horizon = t + AHEAD_NS
         while i < n:
             d = start + i * GAP_NS
             if d >= horizon:
@@ -216,10 +221,13 @@ def _submit(sock: Any, n: int, checker: Checker) -> tuple[int, int]:
             except BackPressureError:
                 full += 1
                 break
+            if d < t:
+                late += 1
+                lag = max(lag, t - d)
             i += 1
         checker.drain()
         sleep(TOPUP_S)
-    return start, full
+    return {"start": start, "full": full, "late": late, "lag_ns": lag}
 
 
 def run_rtudp(n: int, tag: str, quiet: bool, extra_pids: list[int]) -> dict:
@@ -258,9 +266,10 @@ def run_rtudp(n: int, tag: str, quiet: bool, extra_pids: list[int]) -> dict:
             gc.collect()
             gc.disable()
             try:
-                start, full = _submit(tx, n, checker)
+                submitted = _submit(tx, n, checker)
             finally:
                 gc.enable()
+            start = submitted["start"]
             end = time.monotonic() + 2.0 + max(0, start + n * GAP_NS - time.monotonic_ns()) / 1e9
             while time.monotonic() < end and (tx.get_send_length() or checker.received < n):
                 checker.drain()
@@ -280,7 +289,9 @@ def run_rtudp(n: int, tag: str, quiet: bool, extra_pids: list[int]) -> dict:
                     "foreign": checker.foreign, "immediate": st["n_immediate_packets"],
                     "tx_dropped": st["n_tx_packets_dropped"],
                     "rx_dropped": rst["n_rx_packets_dropped"],
-                    "back_pressure_events": full, "others_cpu": others,
+                    "back_pressure_events": submitted["full"],
+                    "queued_late": submitted["late"],
+                    "queued_late_max_ms": submitted["lag_ns"] / 1e6, "others_cpu": others,
                     "policies": policies, "pool_warnings": pool_warnings,
                     "spin_budget": pool.spin_budget,
                     "tx_worker": {"index": wtx["index"], "cpu": wtx["cpu"],
@@ -409,6 +420,11 @@ def print_report(r: dict) -> None:
                   f"the queue (queued late, or the worker was held up), "
                   f"{e['back_pressure_events']} queue-full events, {e['duplicates']} "
                   f"duplicates, {e['tx_dropped']} send errors, {e['rx_dropped']} RX drops")
+        if e and e["queued_late"]:
+            print(f"  {name}: this process queued {e['queued_late']} packets after their "
+                  f"deadline (up to {e['queued_late_max_ms']:.1f} ms late): it did not get the "
+                  f"CPU for longer\n    than the {r['ahead_ms']:g} ms it keeps queued; their "
+                  "lateness is Python's, not the worker's")
     print("\nratios, python sleep+sendto / rtudp (> 1: rtudp is closer to the deadline)")
     for key, rs in r["ratios"].items():
         print(f"  {CASES[key]:<26} " + "  ".join(
