@@ -200,9 +200,8 @@ class Checker:
 def _submit(sock: Any, n: int, checker: Checker) -> dict:
     """Queue packet i for start + i * GAP_NS, never more than AHEAD_NS ahead of now,
     reading the receiver between chunks.  Returns start, ring-full events, and how
-    many packets this loop queued after their deadline and by how much at most (when
-    this process did not get the CPU for longer than it keeps queued: that lateness
-    is Python's, whatever the worker does)."""
+    many packets this loop queued after their deadline and by how much at most (this
+    process was short of CPU: that lateness is Python's, whatever the worker does)."""
     send, now, pack, sleep = sock.send_data, time.monotonic_ns, _HEAD.pack_into, time.sleep
     buf = bytearray(MSG_SIZE)
     start = now() + LEAD_NS
@@ -221,6 +220,7 @@ def _submit(sock: Any, n: int, checker: Checker) -> dict:
             except BackPressureError:
                 full += 1
                 break
+            t = now()
             if d < t:
                 late += 1
                 lag = max(lag, t - d)
@@ -422,8 +422,8 @@ def print_report(r: dict) -> None:
                   f"duplicates, {e['tx_dropped']} send errors, {e['rx_dropped']} RX drops")
         if e and e["queued_late"]:
             print(f"  {name}: this process queued {e['queued_late']} packets after their "
-                  f"deadline (up to {e['queued_late_max_ms']:.1f} ms late): it did not get the "
-                  f"CPU for longer\n    than the {r['ahead_ms']:g} ms it keeps queued; their "
+                  f"deadline (up to {e['queued_late_max_ms']:.1f} ms late): it was short of "
+                  "CPU\n    (SCHED_OTHER, behind the SCHED_FIFO workers and the hogs); their "
                   "lateness is Python's, not the worker's")
     print("\nratios, python sleep+sendto / rtudp (> 1: rtudp is closer to the deadline)")
     for key, rs in r["ratios"].items():
