@@ -47,6 +47,16 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "64-byte datagrams/s from one Python process: Channel.send_many vs a sendto loop, "
         "and the cost of one send call",
     ),
+    "cpu": (
+        "bench_cpu",
+        "a worker's CPU per packet at 50 kpps: TX only, RX only and full duplex (spin, "
+        "bridged gaps, CPU beyond spin) vs a C spin+send loop",
+    ),
+    "rtudp": (
+        "bench_rtudp_api",
+        "the RtUDP compatibility API at 50 kpps, default pool, alone and with two CPU hogs: "
+        "send lateness and loss vs a Python sleep+sendto scheduler",
+    ),
 }
 
 

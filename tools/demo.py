@@ -188,33 +188,37 @@ def _pct_line(label: str, hist: Any) -> str:
     return f"  {label:<16} " + "  ".join(parts) + f"  max {_fmt(hist.max_ns):>9}"
 
 
-def _queue_all(a: Any, b: Any, n: int, rate: int, t0: int) -> int:
-    """Queue packet i of both directions for ``t0 + i/rate``; returns how many sends
-    found the TX ring full (and were retried after a pause)."""
+def queue_schedule(ch: Any, direction: int, n: int, rate: int, t0: int) -> int:
+    """Queue packet i (``direction``, i, deadline) on ``ch`` for ``t0 + i/rate``;
+    returns how many sends found the TX ring full (and were retried after a pause)."""
     from rtudp import BackPressureError
 
     pack = PAYLOAD.pack
-    full = 0
-    for ch, direction in ((a, 0), (b, 1)):
-        send = ch.send
-        i = 0
-        while i < n:
-            dl = t0 + (i * 1_000_000_000) // rate
-            try:
-                send(pack(MAGIC, direction, i, dl), dl)
-            except BackPressureError:
-                full += 1
-                time.sleep(0.001)
-                continue
-            i += 1
+    send = ch.send
+    full = i = 0
+    while i < n:
+        dl = t0 + (i * 1_000_000_000) // rate
+        try:
+            send(pack(MAGIC, direction, i, dl), dl)
+        except BackPressureError:
+            full += 1
+            time.sleep(0.001)
+            continue
+        i += 1
     return full
 
 
+def _queue_all(a: Any, b: Any, n: int, rate: int, t0: int) -> int:
+    """Queue packet i of both directions for ``t0 + i/rate``; returns how many sends
+    found the TX ring full (and were retried after a pause)."""
+    return queue_schedule(a, 0, n, rate, t0) + queue_schedule(b, 1, n, rate, t0)
+
+
 def _drain_until_done(rx: list[Receiver], last: int) -> None:
-    """Drain both channels every few ms until everything arrived, or GRACE_NS after
+    """Drain the channels every few ms until everything arrived, or GRACE_NS after
     the last deadline."""
     while True:
-        got = rx[0].drain() + rx[1].drain()
+        got = sum(r.drain() for r in rx)
         if all(r.done for r in rx) or time.monotonic_ns() > last + GRACE_NS:
             return
         if not got:
