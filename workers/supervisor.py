@@ -122,9 +122,6 @@ class Pool:
         """The control segment (PoolNotRunningError when stopped)."""
         return self._ctx.control
 
-    def _check_running(self) -> None:
-        self._ctx.check_running()
-
     @staticmethod
     def _resolve_group(group: str | int | None) -> int | None:
         if group is None:
@@ -286,7 +283,7 @@ class Pool:
         naming the value, a local address in use :class:`AddressInUseError`; the pool
         stays usable.
         """
-        self._check_running()
+        self._ctx.check_running()
         config = ChannelConfig.of(*args, **params)
         ch = self._table.open(config)
         try:
