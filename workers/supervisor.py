@@ -266,10 +266,9 @@ class Pool:
     def open_channel(self, *args: Any, **params: Any) -> Any:
         """Bind a UDP socket, create the channel's segment, hand it to a worker.
 
-        The arguments are those of :class:`~rtudp.workers.channel_config.ChannelConfig`
-        (``name, local=("127.0.0.1", 0), remote=None, direction=2, capacity=1024,
-        max_datagram=1472, cpu=None, hw_timestamps=False, kind="udp", *,
-        multicast_ttl=1, multicast_loop=True, options=None``), or a ChannelConfig.
+        The arguments are a :class:`~rtudp.workers.channel_config.ChannelConfig`'s
+        fields (as its constructor takes them: the signature shown), or a
+        ChannelConfig, with keywords replacing its fields.
         A multicast ``local`` group is joined (receive); sends to a multicast ``remote``
         group use ``multicast_ttl`` hops and loop back to this host's members when
         ``multicast_loop``.  ``kind`` names the channel kind (:mod:`rtudp.workers.kinds`),
