@@ -27,7 +27,8 @@ __all__ = [
     "EmulatedNetwork", "Impairment", "RtUdpBase", "RtUdpEmulated", "RtUdpSocket", "RtUdpType",
     "UdpCom", "create_rtudp", "create_rtudp_pair",
     "AddressInUseError", "BackPressureError", "BadSegmentError", "BroadcastReader",
-    "BroadcastRecord", "BroadcastRing", "Channel", "ChannelConfig", "ChannelNotFoundError", "ClaimExpiredError",
+    "BroadcastRecord", "BroadcastRing", "Channel", "ChannelConfig", "ChannelNotFoundError",
+    "ClaimExpiredError",
     "MpscRing", "Packet", "Pool", "PoolClient", "PoolNotRunningError", "PoolRunningError", "RtPriorityWarning",
     "RtUdpError", "SegmentNotFoundError", "TxRecord", "WorkerError", "__version__", "attach", "embedded_pool", "open_channel",
 ]

@@ -286,11 +286,14 @@ def others_footer(entries: list[dict | None], busy_note: str = BUSY_NOTE) -> Non
         print(f"  ! = {busy_note}")
 
 
-def print_rows(cases: Mapping[str, tuple[str, str]], entries: Mapping[str, dict | None],
-               row: Callable[[dict, str], str], missing: Callable[[str], str],
-               width: int) -> None:
-    """A table's rows, one a case: ``  name  row(entry, how)``, or ``  name  why`` for a
-    case without figures (``missing(key)``).  ``cases``: key -> (name, how)."""
+def print_table(title: str, columns: str, cases: Mapping[str, tuple[str, str]],
+                entries: Mapping[str, dict | None], row: Callable[[dict, str], str],
+                missing: Callable[[str], str], width: int, first: str = "name") -> None:
+    """A table: its title, its column header (``first`` then ``columns``), then one row
+    a case: ``  name  row(entry, how)``, or ``  name  why`` for a case without figures
+    (``missing(key)``).  ``cases``: key -> (name, how); names are ``width`` wide."""
+    print(f"\n{title}")
+    print(f"  {first:<{width}} {columns}")
     for key, (name, how) in cases.items():
         e = entries.get(key)
         print(f"  {name:<{width}} {row(e, how) if e else missing(key)}")

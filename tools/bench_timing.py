@@ -49,7 +49,7 @@ from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
 from .bench_common import (LOOPBACK, MSG_SIZE, SCHED_NAMES, Child, OthersMeter,
                            add_common_arguments, add_spin_budget_argument, bench_pool, fmt_ratio,
-                           fmt_us, header, others_col, others_footer, print_rows, print_workers,
+                           fmt_us, header, others_col, others_footer, print_table, print_workers,
                            ratio, run_benchmark, say, target, target_row, worker_policies)
 
 RATE_PPS = 50_000
@@ -543,15 +543,14 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = BENCH_SPIN_BUDGET) 
 
 
 def _table(title: str, cases: list[str], table: dict, failed: dict, how: bool) -> None:
-    print(f"\n{title}")
-    print(f"  {'name':<24} {'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} "
-          f"{'rx':>8} {'others':>7}" + ("   how" if how else ""))
-    print_rows({key: CASES[key] for key in cases}, table,
-               lambda e, text: (f"{fmt_us(e['p50_us'])} {fmt_us(e['p90_us'])} "
-                                f"{fmt_us(e['p99_us'])} {fmt_us(e['p999_us'])} "
-                                f"{fmt_us(e['max_us'])} {e['received']:>8} {others_col(e)}"
-                                + (f"   {text}" if how else "")),
-               lambda key: failed.get(key, "failed"), 24)
+    print_table(title, f"{'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'rx':>8} "
+                f"{'others':>7}" + ("   how" if how else ""), {key: CASES[key] for key in cases},
+                table,
+                lambda e, text: (f"{fmt_us(e['p50_us'])} {fmt_us(e['p90_us'])} "
+                                 f"{fmt_us(e['p99_us'])} {fmt_us(e['p999_us'])} "
+                                 f"{fmt_us(e['max_us'])} {e['received']:>8} {others_col(e)}"
+                                 + (f"   {text}" if how else "")),
+                lambda key: failed.get(key, "failed"), 24)
 
 
 def print_report(r: dict) -> None:
