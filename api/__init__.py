@@ -2,15 +2,16 @@
 
 Native worker processes own the sockets; Python processes talk to them through
 lock-free rings in POSIX shared memory.  This is what users import:
-``rtudp.Pool`` (start workers, open channels), ``rtudp.attach`` (use a channel from
-any process), :class:`Channel` and :class:`Packet`, and the errors (all derive from
-:class:`RtUdpError`).
+``rtudp.Pool`` (start workers, open channels: :class:`ChannelConfig` says how),
+``rtudp.attach`` (use a channel from any process), :class:`Channel` and
+:class:`Packet`, and the errors (all derive from :class:`RtUdpError`).
 """
 from rtudp.shmring import (BackPressureError, BadSegmentError, BroadcastReader, BroadcastRecord,
                            BroadcastRing, ClaimExpiredError, MpscRing, RtUdpError,
                            SegmentNotFoundError, TxRecord)
 from rtudp.shmring.errors import (AddressInUseError, ChannelNotFoundError, PoolNotRunningError,
                                   PoolRunningError, WorkerError)
+from rtudp.workers.channel_config import ChannelConfig
 from rtudp.workers.supervisor import RtPriorityWarning
 
 from .channel import Channel, Packet, attach
@@ -26,7 +27,8 @@ __all__ = [
     "EmulatedNetwork", "Impairment", "RtUdpBase", "RtUdpEmulated", "RtUdpSocket", "RtUdpType",
     "UdpCom", "create_rtudp", "create_rtudp_pair",
     "AddressInUseError", "BackPressureError", "BadSegmentError", "BroadcastReader",
-    "BroadcastRecord", "BroadcastRing", "Channel", "ChannelNotFoundError", "ClaimExpiredError",
+    "BroadcastRecord", "BroadcastRing", "Channel", "ChannelConfig", "ChannelNotFoundError",
+    "ClaimExpiredError",
     "MpscRing", "Packet", "Pool", "PoolClient", "PoolNotRunningError", "PoolRunningError", "RtPriorityWarning",
     "RtUdpError", "SegmentNotFoundError", "TxRecord", "WorkerError", "__version__", "attach", "embedded_pool", "open_channel",
 ]

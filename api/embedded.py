@@ -7,6 +7,7 @@ from typing import Any
 
 from rtudp.shmring.control import pool_name
 from rtudp.shmring.errors import PoolRunningError
+from rtudp.workers.channel_config import ChannelConfig
 from rtudp.workers.registry import pool_state
 
 from .channel import Channel
@@ -52,11 +53,12 @@ def channel_host(pool: str | None = None) -> Pool | PoolClient:
     return embedded_pool(pool)
 
 
-def open_channel(name: str, pool: str | None = None, **kwargs: Any) -> Channel:
+def open_channel(name: str | ChannelConfig, pool: str | None = None, **kwargs: Any) -> Channel:
     """Open channel ``name`` on pool ``pool``: through its supervisor when another
     process runs it (a standalone pool), else on this program's embedded pool (see
     :func:`embedded_pool`), started on first use.  Keyword arguments as
-    ``Pool.open_channel``."""
+    ``Pool.open_channel`` (a :class:`ChannelConfig`'s fields); ``name`` may be a
+    whole ChannelConfig."""
     host = channel_host(pool)
     if isinstance(host, PoolClient):
         with host:

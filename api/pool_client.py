@@ -9,12 +9,12 @@ pool, and the supervisor closes it by itself if this process dies.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
-from rtudp.shmring.channel import DEFAULT_MAX_DATAGRAM
 from rtudp.shmring.control import ControlSegment, pool_name
 from rtudp.shmring.errors import PoolNotRunningError
 from rtudp.shmring.segment import validate_name
+from rtudp.workers.channel_config import ChannelConfig, takes_channel_config
 from rtudp.workers.commands import DEFAULT_TIMEOUT_S, CommandClient
 
 from .handles import handle_for
@@ -45,26 +45,20 @@ class PoolClient:
             raise ValueError(f"PoolClient of pool {self.pool!r} is closed")
         return self._control
 
-    def open_channel(self, name: str, local: tuple[str, int] = ("127.0.0.1", 0),
-                     remote: tuple[str, int] | None = None, direction: int = 2,
-                     capacity: int = 1024, max_datagram: int = DEFAULT_MAX_DATAGRAM,
-                     cpu: int | None = None, hw_timestamps: bool = False,
-                     kind: str = "udp", *, multicast_ttl: int = 1,
-                     multicast_loop: bool = True,
-                     options: Mapping[str, Any] | None = None) -> Any:
-        """Have the supervisor open channel ``name`` (arguments as ``Pool.open_channel``,
-        checked there: the same errors come back here), then attach to it."""
-        validate_name(name)
+    @takes_channel_config
+    def open_channel(self, *args: Any, **params: Any) -> Any:
+        """Have the supervisor open a channel (arguments as ``Pool.open_channel``: a
+        :class:`~rtudp.workers.channel_config.ChannelConfig`'s fields, or one), then
+        attach to it.  The config is checked here, sent as it is, and checked again by
+        the supervisor, which also checks what only the pool knows (its CPUs, the name
+        free, the address): the same errors come back here."""
+        config = ChannelConfig.of(*args, **params)
         self._check_open()
-        self._client.call("open", {
-            "name": name, "local": local, "remote": remote, "direction": direction,
-            "capacity": capacity, "max_datagram": max_datagram, "cpu": cpu,
-            "hw_timestamps": hw_timestamps, "kind": kind, "multicast_ttl": multicast_ttl,
-            "multicast_loop": multicast_loop, "options": dict(options or {})})
+        self._client.call("open", config.to_dict())
         try:
-            return handle_for(ControlSegment.open(self.pool), name, self._close_quietly)
+            return handle_for(ControlSegment.open(self.pool), config.name, self._close_quietly)
         except BaseException:
-            self._close_quietly(name)
+            self._close_quietly(config.name)
             raise
 
     def close_channel(self, name: str) -> None:

@@ -20,7 +20,7 @@ from load_helpers import DuplexLoad, WorkerKiller, open_duplex_pair
 RATE = 50_000
 #: the issue's target: kill -> successor RUNNING.  Measured 6-22 ms (idle and with a
 #: second job on the machine); respawns of 0.27-3.25 s were seen while the watching
-#: thread was SCHED_OTHER under heavy shared load (NOTES-issue5.md).  The soak asserts
+#: thread was SCHED_OTHER under heavy shared load (docs/measurements.md).  The soak asserts
 #: the median of its 11 restarts against it; single restarts are held only to the
 #: hang bounds below, which a loaded CI machine always keeps.
 RESTART_TARGET_S = 0.100

@@ -38,7 +38,7 @@ CHILD = textwrap.dedent("""
         r2 = pool.open_channel("r2", local=(group, port), direction=1)   # a second member
         tx = pool.open_channel("tx", local=(v0, 0), remote=(group, port), direction=0,
                                multicast_ttl=3, multicast_loop=loop)
-        sock = pool._chans["tx"].sock.sock  # what the kernel was told
+        sock = pool._table.find("tx").sock.sock  # what the kernel was told
         lvl = socket.IPPROTO_IP if family == "4" else socket.IPPROTO_IPV6
         out["ttl"] = sock.getsockopt(lvl, socket.IP_MULTICAST_TTL if family == "4"
                                      else socket.IPV6_MULTICAST_HOPS)

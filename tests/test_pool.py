@@ -424,14 +424,14 @@ def test_watcher_never_spins_when_its_fds_break():
         broken = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 1
         with pytest.raises(OSError):
             os.fstat(broken)
-        real, pool._wake_r = pool._wake_r, broken
+        real, pool._watcher._wake_r = pool._watcher._wake_r, broken
         try:
-            pool._wake()
+            pool._watcher.wake()
             before = cpu_s()
             time.sleep(1.0)
             used = cpu_s() - before
         finally:
-            pool._wake_r = real
+            pool._watcher._wake_r = real
         # a tight retry loop would use the whole second
         assert used <= 0.2, f"the watcher used {used:.2f} s of CPU in 1 s"
         assert watcher.is_alive()

@@ -34,15 +34,16 @@ def thread_errors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def _stop_first(pool: rtudp.Pool, method: str) -> threading.Thread:
     """Make the watcher's next ``method`` call start pool.stop() (in another thread)
     and wait until the stop has begun before it runs: the race, every time."""
-    original = getattr(pool, method)
+    watcher = pool._watcher
+    original = getattr(watcher, method)
     stopper = threading.Thread(target=pool.stop, name="stopper")
 
     def racing(self: rtudp.Pool, *args: Any) -> Any:
         stopper.start()
-        assert self._stopping.wait(10)
+        assert self._ctx.stopping.wait(10)
         return original(*args)
 
-    setattr(pool, method, types.MethodType(racing, pool))
+    setattr(watcher, method, types.MethodType(racing, pool))
     return stopper
 
 

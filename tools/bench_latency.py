@@ -40,10 +40,10 @@ import subprocess
 import time
 from typing import Any, Callable, Iterator
 
-from .bench_net import (LOOPBACK, MSG_SIZE, Child, OthersMeter, add_common_arguments,
-                        bench_pool, fmt_ratio, fmt_us, free_udp_port, header, others_col,
-                        others_footer, percentiles_us, policy_line, ratio, run_benchmark, say,
-                        target, target_row, worker_policies)
+from .bench_common import (LOOPBACK, MSG_SIZE, Child, OthersMeter, add_common_arguments,
+                           bench_pool, fmt_ratio, fmt_us, free_udp_port, header, others_col,
+                           others_footer, percentiles_us, print_table, print_workers, ratio,
+                           run_benchmark, say, target, target_row, worker_policies)
 
 FULL_S, QUICK_S = 5.0, 1.0
 WARMUP = 200                       # round trips left out at the start
@@ -466,26 +466,21 @@ def _share_col(e: dict) -> str:
 
 
 def print_report(r: dict) -> None:
-    print(f"\nworkers: {policy_line(r['policies']) or '-'}")
-    for w in r["pool_warnings"]:
-        print(f"  warning: {w}")
+    print_workers(r["policies"], r["pool_warnings"])
     if r["channel_cpus"]:
         print("  rtudp both ends: " + ", ".join(f"channel {n!r} on the worker of CPU {c}"
                                                  for n, c in r["channel_cpus"].items()))
-    print(f"\nround trip (µs), {r['msg_size']}-byte datagrams on {LOOPBACK}, "
-          f"{r['seconds']:g} s a case after {r['warmup']} warm-up round trips")
-    print(f"  {'name':<22} {'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} "
-          f"{'trips':>8} {'vs py':>7} {'vs sp':>7} {'others':>7} {'direct':>7}   how")
-    for key, (name, how) in CASES.items():
-        e = r["results"].get(key)
-        if not e:
-            why = r["skipped"].get(key) or r["failed"].get(key, "failed")
-            print(f"  {name:<22} {why}")
-            continue
-        print(f"  {name:<22} {fmt_us(e['p50_us'])} {fmt_us(e['p90_us'])} {fmt_us(e['p99_us'])} "
-              f"{fmt_us(e['p999_us'])} {fmt_us(e['max_us'])} {e['round_trips']:>8} "
-              f"{fmt_ratio(e['p50_vs_python']):>7} {fmt_ratio(e['p50_vs_sockperf']):>7} "
-              f"{others_col(e)} {_share_col(e)}   {how}")
+    print_table(f"round trip (µs), {r['msg_size']}-byte datagrams on {LOOPBACK}, "
+                f"{r['seconds']:g} s a case after {r['warmup']} warm-up round trips",
+                f"{'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'trips':>8} "
+                f"{'vs py':>7} {'vs sp':>7} {'others':>7} {'direct':>7}   how", CASES, r["results"],
+                lambda e, how: (f"{fmt_us(e['p50_us'])} {fmt_us(e['p90_us'])} "
+                                f"{fmt_us(e['p99_us'])} {fmt_us(e['p999_us'])} "
+                                f"{fmt_us(e['max_us'])} {e['round_trips']:>8} "
+                                f"{fmt_ratio(e['p50_vs_python']):>7} "
+                                f"{fmt_ratio(e['p50_vs_sockperf']):>7} {others_col(e)} "
+                                f"{_share_col(e)}   {how}"),
+                lambda key: r["skipped"].get(key) or r["failed"].get(key, "failed"), 22)
     print("  vs py / vs sp: p50 divided by plain Python's / sockperf's p50 (< 1: faster)")
     print("  direct: share of the channels' sends made on the socket by the sending process "
           "(Channel.direct_send), the rest by a worker")

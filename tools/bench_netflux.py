@@ -34,10 +34,10 @@ from typing import Any, Callable
 
 from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
-from .bench_net import (LOOPBACK, Child, OthersMeter, add_common_arguments,
-                        add_spin_budget_argument, bench_pool, fmt_ratio, fmt_us, header,
-                        others_col, others_footer, percentiles_us, policy_line, ratio,
-                        run_benchmark, say, target, target_row, worker_policies)
+from .bench_common import (LOOPBACK, Child, OthersMeter, add_common_arguments,
+                           add_spin_budget_argument, bench_pool, fmt_ratio, fmt_us, header,
+                           others_col, others_footer, percentiles_us, policy_line, ratio,
+                           run_benchmark, say, target, target_row, worker_policies)
 from .bench_timing import _STAMP, SO_TIMESTAMPNS, Receiver
 
 INTERVALS_MS = (1, 5)

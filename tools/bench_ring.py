@@ -25,39 +25,31 @@ import argparse
 import dataclasses
 import importlib.util
 import itertools
-import json
 import multiprocessing
-import multiprocessing.connection
 import os
 import platform
-import resource
-import signal
 import struct
 import sys
-import threading
 import time
-import traceback
 from contextlib import ExitStack
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 from collections.abc import Callable, Iterator
 from typing import Any
 
-MSG_SIZE = 64
+from .bench_common import (CHILD_TIMEOUT_S, MSG_SIZE, Child, OthersMeter, add_common_arguments,
+                           header, others_col, others_footer, percentiles_us, pool_prefix,
+                           ratio, results, run_benchmark, say, target, target_row)
+
 BATCH = 1000
 RING_CAPACITY = 1 << 20
 FULL_CASE_SECONDS = 2.0          # full mode sizes each run to about this long
 FULL_RUNS = 3                    # full mode keeps the best of this many runs per case
-CHILD_TIMEOUT_S = 120.0          # a case that takes longer is killed and reported failed
 SPIN_CHECK_MASK = (1 << 20) - 1  # spinners check their parent is alive this often
-NOISY_CPU = 0.1                  # others' CPU share above which a figure gets a '!'
-BUSY_FRACTION = 0.2              # CPU use by others above which the figures are suspect
 
 TARGET_CALL_VS_PYRING = 1.5
 TARGET_BATCHED_MSG_S = 15e6
 TARGET_LATENCY_P50_US = 5.0
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 FASTER_FIFO_MISSING = "faster-fifo: not installed (pip install 'rtudp[bench]')"
 
@@ -366,10 +358,9 @@ def c_consumer(name: str, n: int, start: StartFn) -> dict:
 
 def _latency(samples: list[int]) -> dict:
     """p50/p99/mean of round-trip samples (ns) in µs."""
-    samples.sort()
-    at = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))] / 1e3  # noqa: E731
-    return {"p50_us": at(0.50), "p99_us": at(0.99),
-            "mean_us": sum(samples) / len(samples) / 1e3, "round_trips": len(samples)}
+    p = percentiles_us(samples, (50, 99))
+    return {"p50_us": p["p50"], "p99_us": p["p99"], "mean_us": p["mean"],
+            "round_trips": len(samples)}
 
 
 def _warmup(n: int) -> int:
@@ -456,25 +447,19 @@ def pyring_echo(names: tuple[str, str], n: int, start: StartFn) -> dict:
         pong.close()
 
 
-def _child(side: SideFn, spec: Any, n: int, barrier: Any, conn: Any) -> None:
-    """Child process entry: run one side, send its result (or the error) to the parent."""
+def _side(side: SideFn, spec: Any, n: int, barrier: Any, _ready: Any) -> dict:
+    """Child process entry (a :class:`Child`): run one side; if it fails, break the
+    barrier so that the other side fails at once instead of waiting."""
 
     def start() -> int:
         barrier.wait(timeout=CHILD_TIMEOUT_S)
         return _now()
 
     try:
-        conn.send(side(spec, n, start))
-    except KeyboardInterrupt:
-        pass
-    except BaseException:  # noqa: BLE001 - report anything to the parent
-        try:
-            barrier.abort()
-            conn.send({"error": traceback.format_exc()})
-        except (OSError, KeyboardInterrupt):
-            pass
-    finally:
-        conn.close()
+        return side(spec, n, start)
+    except BaseException:
+        barrier.abort()
+        raise
 
 
 # --------------------------------------------------------------------------
@@ -564,46 +549,6 @@ LATENCY_CASES: tuple[Case, ...] = (
 )
 
 
-def _reap(procs: list[Any], grace: float = 0.0) -> None:
-    """Join every child: wait up to `grace` s for it to exit, then terminate, then kill."""
-    deadline = time.monotonic() + grace
-    for p in procs:
-        p.join(max(0.0, deadline - time.monotonic()))
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-    for p in procs:
-        p.join(2.0)
-        if p.is_alive():
-            p.kill()
-            p.join()
-
-
-def _collect(procs: list[Any], conns: list[Any], timeout: float) -> list[dict]:
-    """Wait for one result per child; raise RuntimeError on a failure or timeout."""
-    results: list[dict | None] = [None] * len(conns)
-    deadline = time.monotonic() + timeout
-    while any(r is None for r in results):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise RuntimeError(f"timed out after {timeout:.0f} s")
-        waiting = [c for c, r in zip(conns, results, strict=True) if r is None]
-        multiprocessing.connection.wait(waiting + [p.sentinel for p in procs], left)
-        for i, (p, c) in enumerate(zip(procs, conns, strict=True)):
-            if results[i] is not None:
-                continue
-            if c.poll():
-                try:
-                    results[i] = c.recv()
-                except EOFError:
-                    raise RuntimeError(f"{p.name} exited with code {p.exitcode}") from None
-                if "error" in results[i]:  # type: ignore[operator]
-                    raise RuntimeError(f"{p.name} failed:\n{results[i]['error']}")  # type: ignore[index]
-            elif not p.is_alive():
-                raise RuntimeError(f"{p.name} exited with code {p.exitcode}")
-    return results  # type: ignore[return-value]
-
-
 def run_pair(res: Resources, case: Case, n: int) -> tuple[dict, dict, float | None]:
     """Run one case with fresh endpoints.
 
@@ -612,61 +557,16 @@ def run_pair(res: Resources, case: Case, n: int) -> tuple[dict, dict, float | No
     with ExitStack() as local:
         spec = case.make(dataclasses.replace(res, stack=local))
         barrier = res.ctx.Barrier(2)
-        procs: list[Any] = []
-        conns: list[Any] = []
-        local.callback(_reap, procs)
         meter = OthersMeter()
+        children: list[Child] = []
         for role, side in (("b", case.side_b), ("a", case.side_a)):
-            recv_end, send_end = res.ctx.Pipe(duplex=False)
-            proc = res.ctx.Process(target=_child, args=(side, spec, n, barrier, send_end),
-                                   name=f"bench-{case.key}-{role}", daemon=True)
-            proc.start()
-            send_end.close()
-            procs.append(proc)
-            conns.append(recv_end)
-            local.callback(recv_end.close)
-        b, a = _collect(procs, conns, CHILD_TIMEOUT_S)
-        _reap(procs, grace=10.0)  # joined: their CPU time now counts as ours
+            child = Child(f"bench-{case.key}-{role}", _side, side, spec, n, barrier)
+            local.callback(child.stop, 0.0)
+            children.append(child)
+        b, a = results(children, CHILD_TIMEOUT_S)
+        for child in children:
+            child.stop(10.0)  # joined: their CPU time now counts as ours
         return a, b, meter.others()
-
-
-def _proc_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, all threads) used so far by live process `pid`."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-class OthersMeter:
-    """CPU used by processes that are not this one, its reaped children, or the live
-    processes listed in `pids` (e.g. the pool's workers): the share of the machine
-    that someone else took while a figure was measured (in CPUs)."""
-
-    def __init__(self, pids: Callable[[], list[int]] = list) -> None:
-        self._pids = pids
-        self._start = self._sample()
-
-    def _sample(self) -> tuple[float, float, float] | None:
-        try:
-            busy, _ = _cpu_times()
-        except (OSError, ValueError, IndexError):
-            return None
-        own = sum(ru.ru_utime + ru.ru_stime for ru in
-                  (resource.getrusage(resource.RUSAGE_SELF),
-                   resource.getrusage(resource.RUSAGE_CHILDREN)))
-        own += sum(_proc_cpu_s(p) for p in self._pids())
-        return busy / _CLK_TCK, own, time.monotonic()
-
-    def others(self) -> float | None:
-        """Average CPUs used by everything else since this meter was made."""
-        end = self._sample()
-        if self._start is None or end is None:
-            return None
-        (busy0, own0, t0), (busy1, own1, t1) = self._start, end
-        return max(0.0, ((busy1 - busy0) - (own1 - own0)) / max(t1 - t0, 1e-3))
 
 
 def _rate(a: dict, b: dict) -> tuple[float, float]:
@@ -728,10 +628,6 @@ def _available(case: Case) -> str | None:
     return None
 
 
-def _ratio(x: float | None, y: float | None) -> float | None:
-    return x / y if x is not None and y else None
-
-
 def _msg_s(entry: dict | None) -> float | None:
     return entry["msg_per_s"] if entry else None
 
@@ -741,15 +637,10 @@ def summarize(throughput: dict, latency: dict) -> dict:
     mpq = _msg_s(throughput.get("mp_queue"))
     for entry in throughput.values():
         if entry:
-            entry["vs_mp_queue"] = _ratio(entry["msg_per_s"], mpq)
-    call_vs_py = _ratio(_msg_s(throughput.get("ours_call")), _msg_s(throughput.get("py_ring")))
+            entry["vs_mp_queue"] = ratio(entry["msg_per_s"], mpq)
+    call_vs_py = ratio(_msg_s(throughput.get("ours_call")), _msg_s(throughput.get("py_ring")))
     batched = _msg_s(throughput.get("ours_batch"))
     p50 = latency["ours"]["p50_us"] if latency.get("ours") else None
-
-    def target(value: float | None, goal: float, higher: bool) -> dict:
-        ok = value is not None and (value >= goal if higher else value <= goal)
-        return {"value": value, "target": goal, "pass": ok}
-
     return {
         "ours_call_vs_py_ring": target(call_vs_py, TARGET_CALL_VS_PYRING, True),
         "ours_batch_msg_per_s": target(batched, TARGET_BATCHED_MSG_S, True),
@@ -765,38 +656,20 @@ def _fmt_rate(rate: float) -> str:
     return f"{rate / 1e6:8.2f} M" if rate >= 1e6 else f"{rate / 1e3:8.0f} k"
 
 
-def _say(text: str, quiet: bool) -> None:
-    if not quiet:
-        print(text, flush=True)
-
-
-def _noisy(entry: dict) -> bool:
-    others = entry.get("others_cpu")
-    return others is not None and others > NOISY_CPU
-
-
-def _others(entry: dict) -> str:
-    """The 'others' column: CPU used by other processes during the run, '!' if too much."""
-    others = entry.get("others_cpu")
-    if others is None:
-        return f"{'?':>7}"
-    return f"{others:6.0%}{'!' if _noisy(entry) else ' '}"
-
-
 def _throughput_row(key: str, entry: dict | None, skipped: dict) -> str:
     if not entry:
         return f"  {key:<24} {'-':>10} {'-':>8} {'':>7}   {skipped.get(key, 'failed')}"
     ratio = entry.get("vs_mp_queue")
     ratio_s = f"{ratio:7.1f}x" if ratio else f"{'-':>8}"
     return (f"  {entry['name']:<24} {_fmt_rate(entry['msg_per_s'])} {ratio_s} "
-            f"{_others(entry)}   {entry['how']}")
+            f"{others_col(entry)}   {entry['how']}")
 
 
 def _latency_row(key: str, entry: dict | None, skipped: dict) -> str:
     if not entry:
         return f"  {key:<24} {'-':>8} {'-':>8} {'':>7}   {skipped.get(key, 'failed')}"
     return (f"  {entry['name']:<24} {entry['p50_us']:8.2f} {entry['p99_us']:8.2f} "
-            f"{_others(entry)}   {entry['how']}")
+            f"{others_col(entry)}   {entry['how']}")
 
 
 _TARGET_LABELS = {
@@ -808,11 +681,9 @@ _TARGET_LABELS = {
 
 def _target_row(key: str, t: dict) -> str:
     label, op, unit = _TARGET_LABELS[key]
-    fmt = (lambda v: _fmt_rate(v).strip()) if unit == " msg/s" else (lambda v: f"{v:.2f}")
-    shown = "-" if t["value"] is None else fmt(t["value"])
-    goal = _fmt_rate(t["target"]).strip() if unit == " msg/s" else f"{t['target']:g}"
-    return (f"  {label:<34} {shown + unit:>14}  (target {op} {goal}{unit})  "
-            f"{'PASS' if t['pass'] else 'MISS'}")
+    if unit == " msg/s":
+        return target_row(label, t, op, unit, lambda v: _fmt_rate(v).strip(), width=34)
+    return target_row(label, t, op, unit, lambda v: f"{v:.2f}", lambda v: f"{v:g}", width=34)
 
 
 def print_report(report: dict) -> None:
@@ -827,10 +698,8 @@ def print_report(report: dict) -> None:
     print(f"  {'name':<24} {'p50 µs':>8} {'p99 µs':>8} {'others':>7}   how")
     for key, entry in report["latency"].items():
         print(_latency_row(key, entry, skipped))
-    entries = [e for e in (*report["throughput"].values(), *report["latency"].values()) if e]
-    print("\n  others: CPU used by other processes during the run (100% = one CPU)")
-    if any(_noisy(e) for e in entries):
-        print("  ! = the machine was busy: that figure is lower (slower) than on an idle machine")
+    others_footer([*report["throughput"].values(), *report["latency"].values()],
+                  "the machine was busy: that figure is lower (slower) than on an idle machine")
     print("\ntargets")
     for key, t in report["targets"].items():
         print(_target_row(key, t))
@@ -842,10 +711,7 @@ def print_report(report: dict) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench ring``."""
-    parser.add_argument("--quick", action="store_true",
-                        help="small counts: the whole run takes well under 20 s")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object with every figure instead of the table")
+    add_common_arguments(parser, "small counts: the whole run takes well under 20 s")
 
 
 def _run_cases(res: Resources, cases: tuple[Case, ...], measure: Callable[..., dict],
@@ -854,7 +720,7 @@ def _run_cases(res: Resources, cases: tuple[Case, ...], measure: Callable[..., d
         why = _available(case) if measure is measure_throughput else None
         if why:
             skipped[case.key] = why
-            _say(why, quiet)
+            say(why, quiet)
             yield case.key, None
             continue
         try:
@@ -864,7 +730,7 @@ def _run_cases(res: Resources, cases: tuple[Case, ...], measure: Callable[..., d
             print(f"{case.key}: {exc}", file=sys.stderr, flush=True)
             yield case.key, None
             continue
-        _say(f"  ... {case.name}: " + (_fmt_rate(entry["msg_per_s"]).strip() + " msg/s"
+        say(f"  ... {case.name}: " + (_fmt_rate(entry["msg_per_s"]).strip() + " msg/s"
                                      if "msg_per_s" in entry else
                                      f"p50 {entry['p50_us']:.2f} µs"), quiet)
         yield case.key, entry
@@ -872,16 +738,11 @@ def _run_cases(res: Resources, cases: tuple[Case, ...], measure: Callable[..., d
 
 def benchmark(quick: bool, quiet: bool) -> dict:
     """Run every case; returns the report (all figures)."""
-    res = Resources(multiprocessing.get_context("spawn"), f"bench{os.getpid()}",
-                    ExitStack(), itertools.count())
+    res = Resources(multiprocessing.get_context("spawn"), pool_prefix(), ExitStack(),
+                    itertools.count())
     skipped: dict[str, str] = {}
-    busy = cpu_busy()
-    _say(f"rtudp bench ring: {'quick' if quick else 'full'} run, {os.cpu_count()} CPUs, "
-         f"Python {platform.python_version()}"
-         + ("" if busy is None else f", CPUs {busy:.0%} busy before the start"), quiet)
-    if busy is not None and busy > BUSY_FRACTION:
-        _say("  (other work is running: spinning pairs slow down a lot when they lose a CPU,"
-             " so these figures are low)", quiet)
+    busy = header("ring", quick, quiet, busy_note="spinning pairs slow down a lot when they "
+                  "lose a CPU, so these figures are low")
     throughput = dict(_run_cases(res, THROUGHPUT_CASES, measure_throughput,
                                  quick, quiet, skipped))
     latency = dict(_run_cases(res, LATENCY_CASES, measure_latency, quick, quiet, skipped))
@@ -892,44 +753,11 @@ def benchmark(quick: bool, quiet: bool) -> dict:
             "targets": summarize(throughput, latency)}
 
 
-def _cpu_times() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs, from /proc/stat."""
-    with open("/proc/stat", encoding="ascii") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
-def cpu_busy(seconds: float = 0.25) -> float | None:
-    """Fraction of CPU time used (by anything) over the next `seconds`; None off Linux."""
-    try:
-        busy0, total0 = _cpu_times()
-        time.sleep(seconds)
-        busy1, total1 = _cpu_times()
-    except (OSError, ValueError, IndexError):
-        return None
-    return (busy1 - busy0) / max(1, total1 - total0)
-
-
-def _sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
+def _failed(report: dict) -> bool:
+    """A case failed (a missing faster-fifo is not a failure)."""
+    return any(why != FASTER_FIFO_MISSING for why in report["skipped"].values())
 
 
 def run(args: argparse.Namespace) -> int:
     """``rtudp bench ring``: 0 when every case ran (targets missed or not), 1 otherwise."""
-    in_main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, _sigterm) if in_main else None  # clean up on SIGTERM
-    try:
-        report = benchmark(args.quick, quiet=args.json)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, old)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_report(report)
-    failed = [k for k, why in report["skipped"].items() if why != FASTER_FIFO_MISSING]
-    return 1 if failed else 0
+    return run_benchmark(args, benchmark, print_report, _failed)

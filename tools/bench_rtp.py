@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import array
 import importlib.util
-import json
 import random
 import time
 import warnings
 from collections.abc import Callable
 from typing import Any
+
+from .bench_common import add_common_arguments, ratio, run_benchmark, target
 
 TARGET_GEN_VS_RTPSYNTH = 1.3
 TARGET_GEN_BATCH_PPS = 20e6
@@ -35,8 +36,7 @@ RTPSYNTH_MISSING = "rtpsynth: not installed (pip install 'rtudp[bench]')"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench rtp``."""
-    parser.add_argument("--quick", action="store_true", help="small counts (a few seconds)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_common_arguments(parser, "small counts (a few seconds)")
 
 
 def _best_rate(fn: Callable[[], int], runs: int) -> float:
@@ -191,36 +191,28 @@ def measure(quick: bool) -> dict[str, Any]:
         skipped["audioop"] = "audioop: not available (Python >= 3.13 needs audioop-lts)"
         figures["ulaw_enc_audioop"] = figures["ulaw_dec_audioop"] = None
 
-    def ratio(a: str, b: str) -> float | None:
-        x, y = figures.get(a), figures.get(b)
-        return x / y if x and y else None
-
-    ratios = {
-        "gen_vs_rtpsynth": ratio("gen_ours", "gen_rtpsynth"),
-        "jbuf_inorder_vs_rtpsynth": ratio("jbuf_ours_inorder", "jbuf_rtpsynth_inorder"),
-        "jbuf_shuffled_vs_rtpsynth": ratio("jbuf_ours_shuffled", "jbuf_rtpsynth_shuffled"),
-        "ulaw_enc_vs_rtpsynth": ratio("ulaw_enc_ours", "ulaw_enc_rtpsynth"),
-        "ulaw_dec_vs_rtpsynth": ratio("ulaw_dec_ours", "ulaw_dec_rtpsynth"),
-        "ulaw_enc_vs_audioop": ratio("ulaw_enc_ours", "ulaw_enc_audioop"),
-        "ulaw_dec_bytes_vs_audioop": ratio("ulaw_dec_ours_bytes", "ulaw_dec_audioop"),
-    }
-
-    def target(value: float | None, goal: float) -> dict[str, Any]:
-        return {"value": value, "target": goal, "pass": bool(value is not None and value >= goal)}
-
-    targets = {
-        "gen_per_packet_vs_rtpsynth": target(ratios["gen_vs_rtpsynth"], TARGET_GEN_VS_RTPSYNTH),
-        "gen_batched_pkt_per_s": target(figures["gen_batch_into"], TARGET_GEN_BATCH_PPS),
-        "jbuf_inorder_vs_rtpsynth": target(ratios["jbuf_inorder_vs_rtpsynth"],
-                                           TARGET_JBUF_VS_RTPSYNTH),
-        "jbuf_shuffled_vs_rtpsynth": target(ratios["jbuf_shuffled_vs_rtpsynth"],
-                                            TARGET_JBUF_VS_RTPSYNTH),
-        "jbuf_c_inorder_pkt_per_s": target(figures["jbuf_c_inorder"], TARGET_JBUF_C_PPS),
-        "ulaw_enc_vs_rtpsynth": target(ratios["ulaw_enc_vs_rtpsynth"], TARGET_G711_VS),
-        "ulaw_dec_vs_rtpsynth": target(ratios["ulaw_dec_vs_rtpsynth"], TARGET_G711_VS),
-        "ulaw_enc_vs_audioop": target(ratios["ulaw_enc_vs_audioop"], TARGET_G711_VS),
-        "ulaw_dec_bytes_vs_audioop": target(ratios["ulaw_dec_bytes_vs_audioop"], TARGET_G711_VS),
-    }
+    ratios = {name: ratio(figures.get(ours), figures.get(theirs)) for name, (ours, theirs) in {
+        "gen_vs_rtpsynth": ("gen_ours", "gen_rtpsynth"),
+        "jbuf_inorder_vs_rtpsynth": ("jbuf_ours_inorder", "jbuf_rtpsynth_inorder"),
+        "jbuf_shuffled_vs_rtpsynth": ("jbuf_ours_shuffled", "jbuf_rtpsynth_shuffled"),
+        "ulaw_enc_vs_rtpsynth": ("ulaw_enc_ours", "ulaw_enc_rtpsynth"),
+        "ulaw_dec_vs_rtpsynth": ("ulaw_dec_ours", "ulaw_dec_rtpsynth"),
+        "ulaw_enc_vs_audioop": ("ulaw_enc_ours", "ulaw_enc_audioop"),
+        "ulaw_dec_bytes_vs_audioop": ("ulaw_dec_ours_bytes", "ulaw_dec_audioop"),
+    }.items()}
+    targets = {name: target(value, goal, True) for name, (value, goal) in {
+        "gen_per_packet_vs_rtpsynth": (ratios["gen_vs_rtpsynth"], TARGET_GEN_VS_RTPSYNTH),
+        "gen_batched_pkt_per_s": (figures["gen_batch_into"], TARGET_GEN_BATCH_PPS),
+        "jbuf_inorder_vs_rtpsynth": (ratios["jbuf_inorder_vs_rtpsynth"],
+                                     TARGET_JBUF_VS_RTPSYNTH),
+        "jbuf_shuffled_vs_rtpsynth": (ratios["jbuf_shuffled_vs_rtpsynth"],
+                                      TARGET_JBUF_VS_RTPSYNTH),
+        "jbuf_c_inorder_pkt_per_s": (figures["jbuf_c_inorder"], TARGET_JBUF_C_PPS),
+        "ulaw_enc_vs_rtpsynth": (ratios["ulaw_enc_vs_rtpsynth"], TARGET_G711_VS),
+        "ulaw_dec_vs_rtpsynth": (ratios["ulaw_dec_vs_rtpsynth"], TARGET_G711_VS),
+        "ulaw_enc_vs_audioop": (ratios["ulaw_enc_vs_audioop"], TARGET_G711_VS),
+        "ulaw_dec_bytes_vs_audioop": (ratios["ulaw_dec_bytes_vs_audioop"], TARGET_G711_VS),
+    }.items()}
     return {"figures": figures, "ratios": ratios, "targets": targets, "skipped": skipped,
             "packets": n}
 
@@ -229,12 +221,8 @@ def _fmt(v: float | None) -> str:
     return "-" if v is None else (f"{v / 1e6:8.2f} M/s" if v > 1000 else f"{v:8.2f}x")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Measure and print (a table, or JSON with --json); always exits 0."""
-    report = measure(args.quick)
-    if args.json:
-        print(json.dumps(report))
-        return 0
+def print_report(report: dict[str, Any]) -> None:
+    """The table: each case, ours against rtpsynth's (and audioop's), then the targets."""
     f = report["figures"]
     rows = [
         ("generation, next_pkt per call", "gen_ours", "gen_rtpsynth"),
@@ -267,4 +255,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {'PASS' if t['pass'] else 'MISS'} {name}: {shown} (target >= {goal_s})")
     for why in report["skipped"].values():
         print(f"skipped: {why}")
-    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure and print (a table, or JSON with --json); 0 unless something was left
+    behind (a missing rtpsynth or audioop is a skipped case, not a failure)."""
+    return run_benchmark(args, lambda quick, _quiet: measure(quick), print_report)

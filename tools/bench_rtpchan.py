@@ -20,12 +20,12 @@ Figures only: nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 from typing import Any, Callable
 
 import psutil
+
+from .bench_common import add_common_arguments, percentiles_us, pool_prefix, run_benchmark
 
 PAYLOAD = bytes(12) + b"\xff" * 160
 PPS = 50
@@ -33,10 +33,9 @@ PPS = 50
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench rtpchan``."""
-    parser.add_argument("--quick", action="store_true", help="50 channels, 1 s per case")
+    add_common_arguments(parser, "50 channels, 1 s per case")
     parser.add_argument("--channels", type=int, default=200, help="channels per case (200)")
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per case (3)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def _children_cpu() -> float:
@@ -52,11 +51,9 @@ def _children_cpu() -> float:
 
 def _intervals(times: list[list[int]]) -> dict[str, float | None]:
     """Arrival interval spread over all channels: p50/p99 of |interval - 20 ms| in us."""
-    dev = sorted(abs((b - a) - 20_000_000) / 1e3 for ts in times for a, b in zip(ts, ts[1:]))
-    if not dev:
-        return {"interval_dev_p50_us": None, "interval_dev_p99_us": None}
-    return {"interval_dev_p50_us": dev[len(dev) // 2],
-            "interval_dev_p99_us": dev[min(len(dev) - 1, int(len(dev) * 0.99))]}
+    p = percentiles_us([abs((b - a) - 20_000_000) for ts in times for a, b in zip(ts, ts[1:])],
+                       (50, 99))
+    return {"interval_dev_p50_us": p["p50"], "interval_dev_p99_us": p["p99"]}
 
 
 def _server_case(make: Callable[[], Any], n: int, seconds: float, queue_full: type) -> dict:
@@ -144,7 +141,7 @@ def measure(n: int, seconds: float) -> dict[str, Any]:
         skipped["rtpsynth"] = f"rtpsynth is not installed ({exc}): pip install 'rtudp[bench]'"
     else:
         cases["rtpsynth"] = _server_case(lambda: TheirServer(tick_hz=200), n, seconds, TheirFull)
-    with rtudp.Pool(f"bench_rtpchan_{os.getpid()}") as pool:
+    with rtudp.Pool(f"{pool_prefix()}rtpchan") as pool:
         cases["rtudp_server"] = _server_case(lambda: RtpServer(tick_hz=200, pool=pool), n,
                                              seconds, RtpQueueFullError)
         cases["rtudp_paced"] = _paced_case(pool, n, seconds)
@@ -152,13 +149,9 @@ def measure(n: int, seconds: float) -> dict[str, Any]:
             "skipped": skipped}
 
 
-def run(args: argparse.Namespace) -> int:
-    """Measure and print (a table, or JSON with --json); always exits 0."""
-    n, seconds = (50, 1.0) if args.quick else (args.channels, args.seconds)
-    report = measure(n, seconds)
-    if args.json:
-        print(json.dumps(report))
-        return 0
+def print_report(report: dict[str, Any]) -> None:
+    """The table: each case's packets, CPU and arrival spacing; CPU against rtpsynth's."""
+    n, seconds = report["channels"], report["seconds"]
     print(f"rtudp bench rtpchan: {n} channels x {PPS} pps, {seconds:g} s per case")
     print(f"{'case':16} {'sent':>8} {'lost':>6} {'qfull':>6} {'py CPU/s':>9} {'wk CPU/s':>9} "
           f"{'dev p50':>9} {'dev p99':>9}")
@@ -177,4 +170,10 @@ def run(args: argparse.Namespace) -> int:
     for why in report["skipped"].values():
         print(f"skipped: {why}")
     print("dev = |arrival interval - 20 ms| at the receiver (rtpsynth: its poll time)")
-    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure and print (a table, or JSON with --json); 0 unless something was left
+    behind (a missing rtpsynth is a skipped case, not a failure)."""
+    return run_benchmark(args, lambda quick, _quiet: measure(
+        *((50, 1.0) if quick else (args.channels, args.seconds))), print_report)

@@ -38,9 +38,10 @@ from typing import Any, Callable
 
 from rtudp.shmring.errors import BackPressureError
 
-from .bench_net import (LOOPBACK, MSG_SIZE, OthersMeter, add_common_arguments, bench_pool,
-                        fmt_ratio, header, others_col, others_footer, policy_line, ratio,
-                        run_benchmark, say, target, target_row, worker_policies)
+from .bench_common import (LOOPBACK, MSG_SIZE, OthersMeter, add_common_arguments, bench_pool,
+                           fmt_ratio, header, others_col, others_footer, print_table,
+                           print_workers, ratio, run_benchmark, say, target, target_row,
+                           worker_policies)
 
 FULL_S, QUICK_S = 3.0, 1.0
 BATCH = 1000
@@ -329,38 +330,30 @@ def benchmark(quick: bool, quiet: bool) -> dict:
 
 
 def print_report(r: dict) -> None:
-    print(f"\nworkers: {policy_line(r.get('policies', [])) or '-'}")
-    for w in r.get("pool_warnings", []):
-        print(f"  warning: {w}")
+    print_workers(r.get("policies", []), r.get("pool_warnings", []))
     if "source_cpu" in r:
         print(f"  sending channel on the worker of CPU {r['source_cpu']}, receiving channel "
               f"(the counter) on the worker of CPU {r['sink_cpu']}; this process pinned to "
               f"CPU {r['python_cpu']} for every case and call below unless said otherwise")
-    print(f"\npackets/s, {r['msg_size']}-byte datagrams from this process to a receiving "
-          f"rtudp channel on {LOOPBACK}, {r['seconds']:g} s a case")
-    print(f"  {'name':<22} {'delivered/s':>12} {'vs py':>7} {'queued/s':>10} {'sent':>9} "
-          f"{'received':>9} {'k.drops':>8} {'others':>7}   how")
-    for key, (name, how) in CASES.items():
-        e = r["results"].get(key)
-        if not e:
-            print(f"  {name:<22} {r['failed'].get(key, 'failed')}")
-            continue
-        print(f"  {name:<22} {e['pps'] / 1e3:10.0f} k {fmt_ratio(e['vs_python']):>7} "
-              f"{e['submit_pps'] / 1e3:8.0f} k {e['sent']:>9} {e['received']:>9} "
-              f"{e['kernel_drops']:>8} {others_col(e)}   {how}")
+    print_table(f"packets/s, {r['msg_size']}-byte datagrams from this process to a receiving "
+                f"rtudp channel on {LOOPBACK}, {r['seconds']:g} s a case",
+                f"{'delivered/s':>12} {'vs py':>7} {'queued/s':>10} {'sent':>9} "
+                f"{'received':>9} {'k.drops':>8} {'others':>7}   how", CASES, r["results"],
+                lambda e, how: (f"{e['pps'] / 1e3:10.0f} k {fmt_ratio(e['vs_python']):>7} "
+                                f"{e['submit_pps'] / 1e3:8.0f} k {e['sent']:>9} "
+                                f"{e['received']:>9} {e['kernel_drops']:>8} {others_col(e)}   "
+                                f"{how}"),
+                lambda key: r["failed"].get(key, "failed"), 22)
     ours = r["results"].get("ours")
     if ours:
         print(f"  rtudp: the TX ring was full {ours['full_events']} times (the worker sets "
               f"the pace); queued/s = datagrams handed over per second of the send loop")
-    print(f"\ncost of one call from Python (ns; median / best of blocks of {CALL_BLOCK} calls)")
-    print(f"  {'call':<28} {'median':>8} {'best':>8} {'vs sendto':>10} {'others':>7}   note")
-    for key, (name, note) in CALLS.items():
-        c = r["calls"].get(key)
-        if not c:
-            print(f"  {name:<28} {r['failed'].get(key, r['failed'].get('calls', 'failed'))}")
-            continue
-        print(f"  {name:<28} {c['median_ns']:8.0f} {c['best_ns']:8.0f} "
-              f"{fmt_ratio(c['vs_sendto']):>10} {others_col(c)}   {note}")
+    print_table(f"cost of one call from Python (ns; median / best of blocks of {CALL_BLOCK} "
+                f"calls)", f"{'median':>8} {'best':>8} {'vs sendto':>10} {'others':>7}   note",
+                CALLS, r["calls"],
+                lambda c, note: (f"{c['median_ns']:8.0f} {c['best_ns']:8.0f} "
+                                 f"{fmt_ratio(c['vs_sendto']):>10} {others_col(c)}   {note}"),
+                lambda key: r["failed"].get(key, r["failed"].get("calls", "failed")), 28, "call")
     print(f"  (RtUDP's own send_data: {RTUDP_SEND_DATA_QUOTED} per call, as quoted in issue 3; "
           "not measured here)")
     others_footer([*r["results"].values(), *r["calls"].values()])

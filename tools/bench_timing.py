@@ -47,11 +47,10 @@ from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
 
-from .bench_net import (LOOPBACK, MSG_SIZE, SCHED_NAMES, Child, OthersMeter, add_common_arguments,
-                        add_spin_budget_argument,
-                        bench_pool, fmt_ratio, fmt_us, header, others_col, others_footer,
-                        policy_line, ratio, run_benchmark, say, target, target_row,
-                        worker_policies)
+from .bench_common import (LOOPBACK, MSG_SIZE, SCHED_NAMES, Child, OthersMeter,
+                           add_common_arguments, add_spin_budget_argument, bench_pool, fmt_ratio,
+                           fmt_us, header, others_col, others_footer, print_table, print_workers,
+                           ratio, run_benchmark, say, target, target_row, worker_policies)
 
 RATE_PPS = 50_000
 GAP_NS = 1_000_000_000 // RATE_PPS          # 20 µs
@@ -544,24 +543,18 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = BENCH_SPIN_BUDGET) 
 
 
 def _table(title: str, cases: list[str], table: dict, failed: dict, how: bool) -> None:
-    print(f"\n{title}")
-    print(f"  {'name':<24} {'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} "
-          f"{'rx':>8} {'others':>7}" + ("   how" if how else ""))
-    for key in cases:
-        name, text = CASES[key]
-        e = table.get(key)
-        if not e:
-            print(f"  {name:<24} {failed.get(key, 'failed')}")
-            continue
-        print(f"  {name:<24} {fmt_us(e['p50_us'])} {fmt_us(e['p90_us'])} "
-              f"{fmt_us(e['p99_us'])} {fmt_us(e['p999_us'])} {fmt_us(e['max_us'])} "
-              f"{e['received']:>8} {others_col(e)}" + (f"   {text}" if how else ""))
+    print_table(title, f"{'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'rx':>8} "
+                f"{'others':>7}" + ("   how" if how else ""), {key: CASES[key] for key in cases},
+                table,
+                lambda e, text: (f"{fmt_us(e['p50_us'])} {fmt_us(e['p90_us'])} "
+                                 f"{fmt_us(e['p99_us'])} {fmt_us(e['p999_us'])} "
+                                 f"{fmt_us(e['max_us'])} {e['received']:>8} {others_col(e)}"
+                                 + (f"   {text}" if how else "")),
+                lambda key: failed.get(key, "failed"), 24)
 
 
 def print_report(r: dict) -> None:
-    print(f"\nworkers: {policy_line(r['policies']) or '-'}")
-    for w in r["pool_warnings"]:
-        print(f"  warning: {w}")
+    print_workers(r["policies"], r["pool_warnings"])
     for key, w in (("ours", r["worker"]), ("ours_default", (r["send"].get("ours_default")
                                                              or {}).get("worker"))):
         if not w:

@@ -7,7 +7,10 @@ cannot slip past it.  The supervisor runs one command thread (:class:`CommandSer
 the only writer of the reply ring.
 
 Requests: ``{"id": str, "pid": int, "op": "open" | "close" | "pause" | "resume",
-"args": {...}}`` (pause/resume: ``Pool.pause_channel`` / ``resume_channel``).
+"args": {...}}``: an open's args are the channel's
+:class:`~rtudp.workers.channel_config.ChannelConfig` as ``to_dict()`` gives it (the
+supervisor makes it again with ``from_dict``, which checks it); the others' are
+``{"name": str}`` (pause/resume: ``Pool.pause_channel`` / ``resume_channel``).
 Replies: ``{"id": str, "ok": true, "result": {...}}`` or
 ``{"id": str, "ok": false, "error": [type name, message]}``; the client raises the
 same exception type for the errors it knows (ValueError, TypeError, the rtudp
@@ -30,13 +33,12 @@ from ..shmring.control import ControlSegment
 from ..shmring.errors import (AddressInUseError, BackPressureError, BadSegmentError,
                               ChannelNotFoundError, PoolNotRunningError, PoolRunningError,
                               RtUdpError, WorkerError)
+from .channel_config import FIELDS
 
 log = logging.getLogger("rtudp.workers")
 
-#: the arguments an "open" request may carry (Pool.open_channel's keywords)
-OPEN_ARGS = frozenset({"name", "local", "remote", "direction", "capacity", "max_datagram",
-                       "cpu", "hw_timestamps", "kind", "multicast_ttl", "multicast_loop",
-                       "options"})
+#: the arguments an "open" request may carry (a ChannelConfig's fields)
+OPEN_ARGS = frozenset(FIELDS)
 OPS = ("open", "close", "pause", "resume")
 #: how long a client waits for the supervisor's answer
 DEFAULT_TIMEOUT_S = 10.0
@@ -52,15 +54,6 @@ _ERRORS: dict[str, type[BaseException]] = {
 
 class CommandError(ValueError):
     """A request that is not a valid command (bad JSON, unknown op, bad arguments)."""
-
-
-def _address(value: object, what: str) -> tuple[str, int] | None:
-    """A JSON [host, port] back into the (host, port) tuple open_channel takes."""
-    if value is None:
-        return None
-    if not isinstance(value, list) or len(value) != 2:
-        raise CommandError(f"{what} must be [host, port] or null, got {value!r}")
-    return (value[0], value[1])
 
 
 def parse_request(raw: bytes) -> dict[str, Any]:
@@ -84,9 +77,6 @@ def parse_request(raw: bytes) -> dict[str, Any]:
         unknown = sorted(set(args) - OPEN_ARGS)
         if unknown:
             raise CommandError(f"open: unknown arguments {unknown}: allowed {sorted(OPEN_ARGS)}")
-        for key in ("local", "remote"):
-            if key in args:
-                args[key] = _address(args[key], key)
     if "name" not in args:
         raise CommandError(f"{op}: the channel name is missing")
     return {"id": rid, "pid": pid, "op": op, "args": args}

@@ -62,14 +62,20 @@ def _check_port(port: object, what: str, allow_zero: bool) -> int:
     return port
 
 
-def _resolve(addr: object, what: str, allow_zero_port: bool) -> list[Address]:
-    """Every (family, host, port, scope) ``addr`` = (host, port) can mean, IPv4 first."""
+def check_address(addr: object, what: str, allow_zero_port: bool) -> tuple[str, int]:
+    """``addr`` if it is a (host, port) tuple: host a str, port an int in range (0 only
+    if ``allow_zero_port``); else TypeError/ValueError naming ``what`` and the value."""
     if not isinstance(addr, tuple) or len(addr) != 2:
         raise TypeError(f"{what} address must be a (host, port) tuple, got {addr!r}")
     host, port = addr
     if not isinstance(host, str):
         raise TypeError(f"{what} host must be a str, not {type(host).__name__}: {host!r}")
-    port = _check_port(port, what, allow_zero_port)
+    return host, _check_port(port, what, allow_zero_port)
+
+
+def _resolve(addr: object, what: str, allow_zero_port: bool) -> list[Address]:
+    """Every (family, host, port, scope) ``addr`` = (host, port) can mean, IPv4 first."""
+    host, port = check_address(addr, what, allow_zero_port)
     try:
         infos = socket.getaddrinfo(host or None, port, 0, socket.SOCK_DGRAM, 0,
                                    socket.AI_NUMERICSERV | (0 if host else socket.AI_PASSIVE))
@@ -293,4 +299,4 @@ def bind_socket(channel: str, local: object, remote: object, direction: int, cap
         raise
 
 
-__all__ = ["Address", "BoundSocket", "bind_socket"]
+__all__ = ["Address", "BoundSocket", "bind_socket", "check_address"]

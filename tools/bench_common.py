@@ -1,11 +1,15 @@
-"""Helpers shared by the network benchmarks (``rtudp bench timing|latency|throughput``).
+"""What every ``rtudp bench`` benchmark shares: the runner, CPU accounting, child
+processes, percentiles, ratios, targets and the pieces of its tables.
 
-Same conventions as ``rtudp bench ring``: every figure is measured in the same run
-as the peers it is compared with, ratios are printed, targets are reported as
-PASS/MISS and never asserted, each row carries an "others" column (CPU used by
-processes that are not part of the benchmark), and everything the benchmark
-starts (pool, worker processes, child processes, /dev/shm segments) is stopped or
-removed in ``finally`` blocks, also on Ctrl-C and SIGTERM.
+Conventions: every figure is measured in the same run as the peers it is compared
+with, ratios are printed, targets are reported as PASS/MISS and never asserted, each
+row carries an "others" column (CPU used by processes that are not part of the
+benchmark: :class:`OthersMeter`), and everything a benchmark starts (pool, worker
+processes, child processes, /dev/shm segments named ``rtudp.bench<pid>...``) is
+stopped or removed in ``finally`` blocks, also on Ctrl-C and SIGTERM
+(:func:`run_benchmark`).  A benchmark module exposes ``add_arguments(parser)``
+(:func:`add_common_arguments`: ``--quick``, ``--json``) and ``run(args)``, and
+imports nothing of rtudp at module level that a child process would not need.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import platform
+import resource
 import signal
 import socket
 import sys
@@ -25,13 +30,8 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-
-from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
-
-from .bench_ring import OthersMeter, cpu_busy
-from .pool_cli import parse_spin_budget
 
 NOISY_CPU = 0.1        # others' CPU share above which a figure gets a '!'
 BUSY_FRACTION = 0.2    # CPU use by others before the start above which figures are suspect
@@ -41,6 +41,7 @@ MSG_SIZE = 64
 
 SCHED_NAMES = {0: "SCHED_OTHER", 1: "SCHED_FIFO", 2: "SCHED_RR", 3: "SCHED_BATCH",
                5: "SCHED_IDLE", 6: "SCHED_DEADLINE"}
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 # --------------------------------------------------------------------------
@@ -182,11 +183,84 @@ class Child:
         self.conn.close()
 
 
+def results(children: list[Child], timeout: float = CHILD_TIMEOUT_S) -> list[dict]:
+    """Every child's result, waited for together: RuntimeError as soon as one of them
+    fails (with its own error, not another's reaction to it) or after `timeout` s."""
+    out: list[dict | None] = [None] * len(children)
+    deadline = time.monotonic() + timeout
+    while any(r is None for r in out):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RuntimeError(f"timed out after {timeout:.0f} s")
+        waiting = [c for c, r in zip(children, out, strict=True) if r is None]
+        multiprocessing.connection.wait([c.conn for c in waiting]
+                                        + [c.proc.sentinel for c in waiting], left)
+        for i, c in enumerate(children):
+            if out[i] is None and (c.conn.poll() or not c.proc.is_alive()):
+                out[i] = c.result(max(left, 0.001))
+    return out  # type: ignore[return-value]
+
+
 # --------------------------------------------------------------------------
-# The "others" column
+# CPU: the machine's load before a run, the "others" column
 # --------------------------------------------------------------------------
 
-# OthersMeter (in bench_ring) counts the pool's workers as ours through its `pids`.
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs, from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def cpu_busy(seconds: float = 0.25) -> float | None:
+    """Fraction of CPU time used (by anything) over the next `seconds`; None off Linux."""
+    try:
+        busy0, total0 = _cpu_times()
+        time.sleep(seconds)
+        busy1, total1 = _cpu_times()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (busy1 - busy0) / max(1, total1 - total0)
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) used so far by live process `pid`."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class OthersMeter:
+    """CPU used by processes that are not this one, its reaped children, or the live
+    processes listed in `pids` (e.g. the pool's workers): the share of the machine
+    that someone else took while a figure was measured (in CPUs)."""
+
+    def __init__(self, pids: Callable[[], list[int]] = list) -> None:
+        self._pids = pids
+        self._start = self._sample()
+
+    def _sample(self) -> tuple[float, float, float] | None:
+        try:
+            busy, _ = _cpu_times()
+        except (OSError, ValueError, IndexError):
+            return None
+        own = sum(ru.ru_utime + ru.ru_stime for ru in
+                  (resource.getrusage(resource.RUSAGE_SELF),
+                   resource.getrusage(resource.RUSAGE_CHILDREN)))
+        own += sum(_proc_cpu_s(p) for p in self._pids())
+        return busy / _CLK_TCK, own, time.monotonic()
+
+    def others(self) -> float | None:
+        """Average CPUs used by everything else since this meter was made."""
+        end = self._sample()
+        if self._start is None or end is None:
+            return None
+        (busy0, own0, t0), (busy1, own1, t1) = self._start, end
+        return max(0.0, ((busy1 - busy0) - (own1 - own0)) / max(t1 - t0, 1e-3))
 
 
 def noisy(entry: dict | None) -> bool:
@@ -202,11 +276,34 @@ def others_col(entry: dict | None) -> str:
     return f"{others:6.0%}{'!' if noisy(entry) else ' '}"
 
 
-def others_footer(entries: list[dict | None]) -> None:
+BUSY_NOTE = "the machine was busy meanwhile: that figure is worse than on an idle machine"
+
+
+def others_footer(entries: list[dict | None], busy_note: str = BUSY_NOTE) -> None:
+    """The 'others' column's legend (and what a '!' means, if a figure has one)."""
     print("\n  others: CPU used by other processes during the run (100% = one CPU)")
     if any(noisy(e) for e in entries):
-        print("  ! = the machine was busy meanwhile: that figure is worse than on an idle "
-              "machine")
+        print(f"  ! = {busy_note}")
+
+
+def print_table(title: str, columns: str, cases: Mapping[str, tuple[str, str]],
+                entries: Mapping[str, dict | None], row: Callable[[dict, str], str],
+                missing: Callable[[str], str], width: int, first: str = "name") -> None:
+    """A table: its title, its column header (``first`` then ``columns``), then one row
+    a case: ``  name  row(entry, how)``, or ``  name  why`` for a case without figures
+    (``missing(key)``).  ``cases``: key -> (name, how); names are ``width`` wide."""
+    print(f"\n{title}")
+    print(f"  {first:<{width}} {columns}")
+    for key, (name, how) in cases.items():
+        e = entries.get(key)
+        print(f"  {name:<{width}} {row(e, how) if e else missing(key)}")
+
+
+def print_workers(policies: list[dict], pool_warnings: list[str]) -> None:
+    """The workers' line of a report: each one's CPU and scheduling, the pool's warnings."""
+    print(f"\nworkers: {policy_line(policies) or '-'}")
+    for w in pool_warnings:
+        print(f"  warning: {w}")
 
 
 # --------------------------------------------------------------------------
@@ -245,9 +342,12 @@ def target(value: float | None, goal: float, higher: bool) -> dict:
     return {"value": value, "target": goal, "pass": ok}
 
 
-def target_row(label: str, t: dict, op: str, unit: str, fmt: Callable[[float], str]) -> str:
+def target_row(label: str, t: dict, op: str, unit: str, fmt: Callable[[float], str],
+               goal_fmt: Callable[[float], str] | None = None, width: int = 40) -> str:
+    """``  label   value unit  (target op goal unit)  PASS|MISS``."""
     shown = "-" if t["value"] is None else fmt(t["value"])
-    return (f"  {label:<40} {shown + unit:>14}  (target {op} {fmt(t['target'])}{unit})  "
+    goal = (goal_fmt or fmt)(t["target"])
+    return (f"  {label:<{width}} {shown + unit:>14}  (target {op} {goal}{unit})  "
             f"{'PASS' if t['pass'] else 'MISS'}")
 
 
@@ -262,8 +362,15 @@ def add_common_arguments(parser: argparse.ArgumentParser, quick_help: str) -> No
 
 
 def add_spin_budget_argument(parser: argparse.ArgumentParser,
-                             default: float = DEFAULT_SPIN_BUDGET) -> None:
-    """``--spin-budget``: the bench pool's spin budget (as ``rtudp pool start``'s)."""
+                             default: float | None = None) -> None:
+    """``--spin-budget``: the bench pool's spin budget (as ``rtudp pool start``'s;
+    default None: a pool's default)."""
+    from rtudp.workers.watcher import DEFAULT_SPIN_BUDGET
+
+    from .pool_cli import parse_spin_budget
+
+    if default is None:
+        default = DEFAULT_SPIN_BUDGET
     why = "as a pool's default" if default == DEFAULT_SPIN_BUDGET else "a CPU given over"
     parser.add_argument("--spin-budget", type=parse_spin_budget, default=default,
                         metavar="SHARE",
@@ -271,14 +378,15 @@ def add_spin_budget_argument(parser: argparse.ArgumentParser,
                              f"(default {default:g}, {why})")
 
 
-def header(name: str, quick: bool, quiet: bool, extra: str = "") -> float | None:
+def header(name: str, quick: bool, quiet: bool, extra: str = "",
+           busy_note: str = "these figures are worse than on an idle machine") -> float | None:
     """Print the first line (machine, load before the start); returns the busy share."""
     busy = cpu_busy()
     say(f"rtudp bench {name}: {'quick' if quick else 'full'} run, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}"
         + ("" if busy is None else f", CPUs {busy:.0%} busy before the start") + extra, quiet)
     if busy is not None and busy > BUSY_FRACTION:
-        say("  (other work is running: these figures are worse than on an idle machine)", quiet)
+        say(f"  (other work is running: {busy_note})", quiet)
     return busy
 
 
@@ -291,10 +399,17 @@ def _sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+def failed_cases(report: dict) -> bool:
+    """Whether a case failed: the report's ``failed`` (case -> why) is not empty."""
+    return bool(report.get("failed"))
+
+
 def run_benchmark(args: argparse.Namespace, benchmark: Callable[[bool, bool], dict],
-                  print_report: Callable[[dict], None]) -> int:
+                  print_report: Callable[[dict], None],
+                  failed: Callable[[dict], bool] = failed_cases) -> int:
     """Run `benchmark(quick, quiet)`, print the table or the JSON; 0 when every case
-    ran (targets met or not), 1 when one failed, 130 on Ctrl-C."""
+    ran (targets met or not), 1 when one failed (``failed(report)``) or a segment was
+    left in /dev/shm, 130 on Ctrl-C.  SIGTERM ends it as Ctrl-C would, cleaning up."""
     in_main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _sigterm) if in_main else None
     try:
@@ -312,4 +427,4 @@ def run_benchmark(args: argparse.Namespace, benchmark: Callable[[bool, bool], di
         print_report(report)
         if report["leftover_segments"]:
             print(f"\nleft in /dev/shm (should be nothing): {report['leftover_segments']}")
-    return 1 if report.get("failed") or report["leftover_segments"] else 0
+    return 1 if failed(report) or report["leftover_segments"] else 0

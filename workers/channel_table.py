@@ -1,0 +1,282 @@
+"""A pool's channels: which are open, on which worker, with which socket and segment.
+
+:class:`ChannelTable` opens a channel from a checked
+:class:`~rtudp.workers.channel_config.ChannelConfig` (place it on a worker, bind its
+socket, create and configure its segment, enter it in the control segment's channel
+table, ADD it to the worker), pauses, resumes and closes channels, and gives a
+restarted worker its channels back (:meth:`ChannelTable.readd`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from ..shmring._native import lib
+from ..shmring.channel import ChannelSegment
+from ..shmring.control import channel_segment_name
+from ..shmring.errors import ChannelNotFoundError, WorkerError
+from .channel_config import ChannelConfig
+from .kinds import kind_spec
+from .link import WorkerGone
+from .pool_context import REPLY_TIMEOUT_S, START_TIMEOUT_S, PoolContext
+from .sockets import BoundSocket, bind_socket
+from .watcher import Worker
+
+log = logging.getLogger("rtudp.workers")
+
+
+@dataclass
+class ChannelEntry:
+    """One open channel as the supervisor holds it."""
+
+    name: str
+    slot: int
+    worker: int
+    sock: BoundSocket
+    seg: ChannelSegment
+    added_gen: int = -1
+    paused: bool = False  # taken off its worker; queued records wait in the TX ring
+    owner: "psutil.Process | None" = None  # the client that asked for it (command ring)
+
+
+class ChannelTable:
+    """The channels of one pool, served by ``workers`` (the watcher's)."""
+
+    def __init__(self, ctx: PoolContext, workers: list[Worker]) -> None:
+        self._ctx = ctx
+        self._workers = workers
+        self._chans: dict[str, ChannelEntry] = {}
+
+    @property
+    def name(self) -> str:
+        return self._ctx.name
+
+    # ------------------------------------------------------------ lookups
+
+    def names(self) -> list[str]:
+        """Names of the open channels."""
+        with self._ctx.lock:
+            return sorted(self._chans)
+
+    def find(self, name: str) -> ChannelEntry:
+        """The open channel ``name`` (ChannelNotFoundError naming the open ones)."""
+        ch = self._chans.get(name)
+        if ch is None:
+            raise ChannelNotFoundError(f"no channel {name!r} in pool {self.name!r} (open: "
+                                       f"{sorted(self._chans) or 'none'})")
+        return ch
+
+    def cpu(self, ch: ChannelEntry) -> int:
+        """The CPU of the worker serving ``ch``."""
+        return self._workers[ch.worker].cpu
+
+    def info(self, name: str) -> dict[str, Any]:
+        """Configuration and counters of an open channel."""
+        with self._ctx.lock:
+            ch = self.find(name)
+            return {**ch.seg.config(), **ch.seg.counters(), "slot": ch.slot, "cpu": self.cpu(ch)}
+
+    def owned(self) -> list[ChannelEntry]:
+        """The channels another process asked for (through the command ring)."""
+        with self._ctx.lock:
+            return [ch for ch in self._chans.values() if ch.owner is not None]
+
+    # ------------------------------------------------------------ open
+
+    def _place(self, cpu: int | None) -> int:
+        if cpu is None:
+            load = {w.index: 0 for w in self._workers}
+            for ch in self._chans.values():
+                load[ch.worker] += 1
+            return min(load, key=lambda i: (load[i], i))
+        for w in self._workers:
+            if w.cpu == cpu:
+                return w.index
+        cpus = [w.cpu for w in self._workers]
+        raise ValueError(f"cpu={cpu!r} is not one of pool {self.name!r}'s CPUs {cpus} "
+                         f"(this machine has {os.cpu_count()} CPUs, numbered from 0)")
+
+    def open(self, config: ChannelConfig, owner: psutil.Process | None = None) -> ChannelEntry:
+        """The channel ``config`` describes, on its worker, in the table."""
+        ctx = self._ctx
+        ctx.check_running()
+        name = config.name
+        full = channel_segment_name(self.name, name)
+        spec = kind_spec(config.kind)
+        opts = dict(config.options or {})
+        with ctx.lock:
+            ctx.check_running()
+            if name in self._chans:
+                raise ValueError(f"channel {name!r} is already open in pool {self.name!r}")
+            worker = self._place(config.cpu)
+            slot = ctx.control.free_slot()
+            if slot is None:
+                raise ValueError(f"pool {self.name!r} has {lib.RTUDP_MAX_CHANNELS} channels "
+                                 f"open, the most it can hold")
+            bound = bind_socket(name, config.local, config.remote, config.direction,
+                                config.capacity, config.max_datagram, config.multicast_ttl,
+                                config.multicast_loop)
+            try:
+                seg = ChannelSegment.create(full, config.capacity, config.max_datagram,
+                                            ctx.mode, spec.area_bytes(opts), config.direction)
+            except BaseException:
+                bound.close()
+                raise
+            try:
+                ctx.share(full)
+                flags = (lib.RTUDP_CHAN_HW_TIMESTAMPS if config.hw_timestamps else 0) | \
+                        (lib.RTUDP_CHAN_MULTICAST if bound.multicast else 0)
+                remote_cfg = None if bound.remote is None else \
+                    (bound.remote[0], bound.remote[1], bound.remote[2], bound.remote[3])
+                seg.configure(name, spec.code, config.direction, bound.local, remote_cfg,
+                              config.capacity, flags, worker, config.max_datagram,
+                              bound.sock.fileno())
+                if spec.configure is not None:
+                    spec.configure(seg.area, seg.area_bytes, opts, config.direction)
+                ctx.control.set_channel(slot, name, spec.code, worker)
+            except BaseException:
+                bound.close()
+                seg.close()
+                seg.unlink()
+                raise
+            ch = ChannelEntry(name, slot, worker, bound, seg, owner=owner)
+            self._chans[name] = ch
+        try:
+            self._add_to_worker(ch)
+        except BaseException:
+            self.drop(ch, tell_worker=True)
+            raise
+        return ch
+
+    # ------------------------------------------------------------ workers' side
+
+    def _send_add(self, w: Worker, ch: ChannelEntry) -> None:
+        link, gen = w.link, w.gen
+        if link is None:
+            raise WorkerGone(f"worker {w.index} is not running")
+        status, msg = link.command(lib.RTUDP_CMD_ADD, ch.slot, ch.name, ch.sock.fds(),
+                                   REPLY_TIMEOUT_S)
+        if status != 0:
+            raise WorkerError(f"worker {w.index} refused channel {ch.name!r}: {msg or status}")
+        with self._ctx.lock:
+            ch.added_gen = max(ch.added_gen, gen)
+
+    def _add_to_worker(self, ch: ChannelEntry) -> None:
+        """ADD the channel to its worker, riding out a worker restart meanwhile."""
+        w = self._workers[ch.worker]
+        deadline = time.monotonic() + START_TIMEOUT_S + REPLY_TIMEOUT_S
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not w.ready.wait(left):
+                raise WorkerError(f"worker {w.index} (CPU {w.cpu}) of pool {self.name!r} is "
+                                  f"not running, channel {ch.name!r} could not be added")
+            with self._ctx.lock:
+                if ch.added_gen == w.gen:
+                    return  # a restart added it
+            try:
+                self._send_add(w, ch)
+                return
+            except WorkerGone:
+                time.sleep(0.01)  # the supervisor thread sees the death and restarts it
+
+    def readd(self, w: Worker) -> int:
+        """ADD its channels (those not paused) to a restarted worker; how many.  A
+        channel the worker refuses (its segment fails validation: a client scribbled
+        over it) stays off the worker; the worker and its other channels must not
+        suffer for it.  WorkerGone if the worker died again."""
+        with self._ctx.lock:
+            chans = [c for c in self._chans.values() if c.worker == w.index and not c.paused]
+        for ch in chans:
+            try:
+                self._send_add(w, ch)
+            except WorkerGone:
+                raise
+            except WorkerError as exc:
+                log.error("pool %r: channel %r stays off restarted worker %d: %s", self.name,
+                          ch.name, w.index, exc)
+        return len(chans)
+
+    def _remove_from_worker(self, w: Worker, ch: ChannelEntry) -> tuple[int, str]:
+        assert w.link is not None
+        return w.link.command(lib.RTUDP_CMD_REMOVE, ch.slot, ch.name, timeout=REPLY_TIMEOUT_S)
+
+    # ------------------------------------------------------------ pause, resume, close
+
+    def pause(self, name: str) -> None:
+        """Take the channel off its worker (see ``Pool.pause_channel``)."""
+        self._ctx.check_running()
+        with self._ctx.lock:
+            ch = self.find(name)
+            if ch.paused:
+                return
+            ch.paused = True
+            ch.seg.hold_direct_sends()  # before the worker lets go: nothing leaves meanwhile
+        w = self._workers[ch.worker]
+        if w.ready.wait(START_TIMEOUT_S) and w.link:
+            status, msg = self._remove_from_worker(w, ch)
+            if status != 0:
+                raise WorkerError(f"worker {w.index} could not pause channel {name!r}: "
+                                  f"{msg or status}")
+        with self._ctx.lock:
+            ch.added_gen = -1
+
+    def resume(self, name: str) -> None:
+        """Give a paused channel back to its worker (it sends what was queued)."""
+        self._ctx.check_running()
+        with self._ctx.lock:
+            ch = self.find(name)
+            if not ch.paused:
+                return
+            ch.paused = False
+        self._add_to_worker(ch)
+
+    def close(self, name: str) -> None:
+        """REMOVE the channel from its worker, free its slot, unlink its segment."""
+        self._ctx.check_running()
+        with self._ctx.lock:
+            ch = self.find(name)
+        self.drop(ch, tell_worker=True)
+
+    def drop(self, ch: ChannelEntry, tell_worker: bool) -> None:
+        """Take ``ch`` out of the table (and off its worker if ``tell_worker``); close
+        its sockets and segment and unlink the segment, whatever the worker answers."""
+        ctx = self._ctx
+        with ctx.lock:
+            if self._chans.get(ch.name) is ch:
+                del self._chans[ch.name]
+        w = self._workers[ch.worker]
+        try:
+            if (tell_worker and not ch.paused and ctx.running and w.ready.wait(START_TIMEOUT_S)
+                    and w.link):
+                status, msg = self._remove_from_worker(w, ch)
+                if status != 0:
+                    log.warning("pool %r: worker %d answered REMOVE of %r with %d: %s",
+                                self.name, w.index, ch.name, status, msg)
+        except (WorkerError, TimeoutError) as exc:
+            log.warning("pool %r: REMOVE of channel %r: %s", self.name, ch.name, exc)
+        finally:
+            with ctx.lock:
+                if ctx.control_segment is not None:
+                    ctx.control_segment.clear_channel(ch.slot)
+                ch.seg.revoke_direct_sends()
+                ch.sock.close()
+                ch.seg.close()
+                ch.seg.unlink()
+
+    def release(self) -> None:
+        """The pool stops: close every channel's sockets and segment (their names are
+        already unlinked, the workers gone)."""
+        with self._ctx.lock:
+            for ch in self._chans.values():
+                ch.seg.revoke_direct_sends()
+                ch.sock.close()
+                ch.seg.close()
+            self._chans.clear()
+
+
+__all__ = ["ChannelEntry", "ChannelTable"]
