@@ -48,7 +48,7 @@ from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import MAX_CAPACITY
 
 from . import demo
-from .bench_net import (Child, OthersMeter, add_common_arguments, bench_pool, fmt_ratio,
+from .bench_common import (Child, OthersMeter, add_common_arguments, bench_pool, fmt_ratio,
                         fmt_us, header, others_col, others_footer, policy_line, ratio,
                         run_benchmark, say, target, target_row, worker_policies)
 from .bench_timing import Receiver as SocketReceiver

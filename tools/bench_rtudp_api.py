@@ -44,7 +44,7 @@ from rtudp.shmring.errors import BackPressureError
 from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import MAX_CAPACITY
 
-from .bench_net import (LOOPBACK, Child, OthersMeter, add_common_arguments, bench_pool,
+from .bench_common import (LOOPBACK, Child, OthersMeter, add_common_arguments, bench_pool,
                         fmt_ratio, fmt_us, header, others_col, others_footer, policy_line,
                         ratio, run_benchmark, say, target, target_row, worker_policies)
 from .bench_timing import Receiver as SocketReceiver
