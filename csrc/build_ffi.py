@@ -66,15 +66,21 @@ def sources() -> tuple[str, ...]:
     return ENGINE_SOURCES + tuple(f for k in kinds() for f in k["ffi"] if f.endswith(".c"))
 
 
-def cdef_text() -> str:
-    """The cffi declarations: every CDEF block of the headers, in order, then the kind
-    codes (their values are the compiler's: the enum kinds.def makes in rtudp_shm.h)."""
+def cdef_blocks(names: tuple[str, ...]) -> list[str]:
+    """The CDEF blocks of the headers ``names`` (under csrc/), in order."""
     blocks = []
-    for name in headers():
+    for name in names:
         found = _CDEF.findall((CSRC / name).read_text())
         if not found:
             raise RuntimeError(f"{name}: no CDEF block")
         blocks.extend(found)
+    return blocks
+
+
+def cdef_text() -> str:
+    """The cffi declarations: every CDEF block of the headers, in order, then the kind
+    codes (their values are the compiler's: the enum kinds.def makes in rtudp_shm.h)."""
+    blocks = cdef_blocks(headers())
     blocks.extend(f"#define RTUDP_KIND_{k['NAME']} ..." for k in kinds())
     return "\n".join(blocks)
 
