@@ -274,6 +274,8 @@ class Kind:
 _RESERVED = ("channel", "pool", "worker")
 _BY_NAME: dict[str, Kind] = {}
 _BY_CODE: dict[int, Kind] = {}
+#: kind name -> :class:`Kind`: the registry (change it with :func:`register`)
+KINDS: Mapping[str, Kind] = _BY_NAME
 
 
 def register(name: str, pool: ModuleType | str | None = None,
@@ -341,6 +343,6 @@ register("rtp", pool="rtudp.workers.rtp_kind", handle="rtudp.rtp.channel:RtpChan
 register("netflux", pool="rtudp.workers.netflux_kind",
          handle="rtudp.netflux.channel:NetfluxChannel")
 
-__all__ = ["CHANNEL_COUNTERS", "C_LAYOUTS", "Counter", "Kind", "Layout", "counters_from", "find",
+__all__ = ["CHANNEL_COUNTERS", "C_LAYOUTS", "Counter", "KINDS", "Kind", "Layout", "counters_from", "find",
            "get", "kind_name", "kinds", "layouts_from", "names", "read_counters", "register",
            "stat_keys", "unregister"]

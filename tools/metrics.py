@@ -11,6 +11,11 @@ writes ``_bucket``/``_sum``/``_count`` with cumulative ``le`` buckets and
 ``+Inf``, and its ``write_to_textfile`` does the atomic rename), so this module
 only maps rtudp's snapshots (rtudp.shmring.observe, read-only and lock-free) onto
 metric families.  Latencies are in seconds, as Prometheus expects.
+
+The channel block's counters and every kind's are described in C, next to their
+struct (name, type, unit, help: rtudp.shmring.kinds); each becomes a family
+``rtudp_channel_<name>`` / ``rtudp_<kind>_<name>`` of its type with that help, so a
+new counter or kind needs no line here.
 """
 from __future__ import annotations
 

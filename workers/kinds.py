@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rtudp.shmring.kinds import _BY_NAME, Kind, get, kind_name
+from rtudp.shmring.kinds import KINDS, Kind, get, kind_name
 
 Options = dict[str, Any]
 #: what :func:`kind_spec` returns
 KindSpec = Kind
-#: kind name -> kind, the kinds a pool can open (the registry itself)
-KINDS: dict[str, Kind] = _BY_NAME
 
 
 def kind_spec(kind: object) -> Kind:
