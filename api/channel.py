@@ -378,12 +378,11 @@ class Channel:
 
     def stats(self) -> dict[str, Any]:
         """The worker's counters for this channel, send lateness and receive delay
-        percentiles (ns, None when nothing was measured), and this reader's losses."""
+        percentiles (ns, None when nothing was measured), the channel kind's own
+        counters, and this reader's losses."""
         if self._seg.closed:
             raise ValueError(f"channel {self.name!r} is closed")
-        out: dict[str, Any] = dict(self._seg.counters())
-        out.update(self._seg.tx_lateness().stat_keys("tx_lateness"))
-        out.update(self._seg.rx_delay().stat_keys("rx_delay"))
+        out: dict[str, Any] = self._seg.stats()
         out["readers_attached"] = sum(1 for p in self._seg.readers() if pid_alive(p))
         out["rx_lost"] = int(self._reader.lost)
         out["rx_lapped"] = int(self._reader.lapped)

@@ -1,30 +1,21 @@
 """Which Python handle serves a channel of each kind.
 
 ``Pool.open_channel`` and ``PoolClient.open_channel`` return the handle of the
-channel's kind: :class:`rtudp.Channel` for udp, the kind's own class for the others
-(each a class with ``from_control(control, name, on_close=)`` and a kind check on
-attach).  Named lazily, as "module:Class", so this module imports none of them.
+channel's kind, as the kind registry (:mod:`rtudp.shmring.kinds`) names it:
+:class:`rtudp.Channel` for udp, the kind's own class for the others (each a class
+with ``from_control(control, name, on_close=)`` and a kind check on attach).
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable, TypeVar
 
-from rtudp.shmring._native import lib
 from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.control import ControlSegment, channel_segment_name
 from rtudp.shmring.errors import ChannelNotFoundError, SegmentNotFoundError
+from rtudp.shmring.kinds import find, kind_name
 from rtudp.shmring.segment import shm_path
-from rtudp.workers.kinds import kind_name
 
 T = TypeVar("T")
-
-#: kind code -> "module:Class" of its handle
-HANDLES: dict[int, str] = {
-    lib.RTUDP_KIND_UDP: "rtudp.channel:Channel",
-    lib.RTUDP_KIND_RTP: "rtudp.rtp.channel:RtpChannel",
-    lib.RTUDP_KIND_NETFLUX: "rtudp.netflux.channel:NetfluxChannel",
-}
 
 
 def check_kind(channel: str, pool: str, code: int, expected: int, handle: str) -> None:
@@ -65,16 +56,15 @@ def handle_for(control: ControlSegment, name: str,
         if index is None:
             raise ChannelNotFoundError(f"no channel {name!r} in pool {control.pool!r}")
         code = control.channel_kind(index)
-        target = HANDLES.get(code)
-        if target is None:
+        kind = find(code)
+        if kind is None:
             raise TypeError(f"channel {name!r} is a {kind_name(code)} channel, which has no "
                             f"Python handle")
-        module, cls = target.split(":")
-        handle = getattr(importlib.import_module(module), cls)
+        handle = kind.handle_class()
     except BaseException:
         control.close()
         raise
     return handle.from_control(control, name, on_close=on_close)
 
 
-__all__ = ["HANDLES", "check_kind", "handle_for", "open_handle"]
+__all__ = ["check_kind", "handle_for", "open_handle"]

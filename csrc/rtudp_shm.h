@@ -2,12 +2,14 @@
  * rtudp_shm.h - THE shared-memory layout of rtudp.
  *
  * Every offset, size and magic number that crosses a process boundary is defined
- * here and nowhere else.  The block between the CDEF markers is handed verbatim to
+ * here and nowhere else.  The blocks between the CDEF markers are handed verbatim to
  * cffi (csrc/build_ffi.py), so Python reads sizes and offsets from the compiler
- * (ffi.sizeof / ffi.offsetof) instead of keeping its own constants.  That block
- * therefore uses only what cffi's parser accepts: integer #defines and plain
+ * (ffi.sizeof / ffi.offsetof) instead of keeping its own constants.  Those blocks
+ * therefore use only what cffi's parser accepts: integer #defines and plain
  * structs with explicit padding (no attributes, no _Atomic; ring.c accesses the
- * shared words through <stdatomic.h> casts, the way liburing does).
+ * shared words through <stdatomic.h> casts, the way liburing does).  What cffi's
+ * parser cannot read sits between the blocks: the kind codes (from proto/kinds.def)
+ * and the description of the channel block's counters (an X-macro, csrc/kinds.h).
  *
  * Conventions
  *  - All positions are free-running 64-bit byte counters; index = pos & (cap - 1).
@@ -206,11 +208,17 @@ struct rtudp_hist {
 #define RTUDP_CHANNEL_OPEN 1
 #define RTUDP_CHANNEL_CLOSING 2
 
-/* channel kinds and directions */
-#define RTUDP_KIND_UDP 1
-#define RTUDP_KIND_RTP 2
-#define RTUDP_KIND_NETFLUX 3
-#define RTUDP_KIND_UDT 4
+/* channel kinds: RTUDP_KIND_<NAME>, one a line of proto/kinds.def (below, outside the
+ * CDEF blocks: cffi gets them from csrc/build_ffi.py, which reads the same lines) */
+/* END CDEF */
+enum rtudp_kind_code {
+#define RTUDP_KIND(NAME, name, code, ...) RTUDP_KIND_##NAME = code,
+#include "proto/kinds.def"
+#undef RTUDP_KIND
+};
+/* BEGIN CDEF */
+
+/* channel directions */
 #define RTUDP_DIR_SEND 0
 #define RTUDP_DIR_RECV 1
 #define RTUDP_DIR_BOTH 2
@@ -401,6 +409,49 @@ struct rtudp_channel_block {
     struct rtudp_hist rx_delay;
     struct rtudp_tx_journal tx_journal;            /* written by the worker's TX thread */
 };
+/* END CDEF */
+
+/* The channel block's counters, as stats(), rtstat and `rtudp metrics` show them
+ * (csrc/kinds.h says what the columns are).  A client's direct sends are counted in
+ * the direct line and included in tx_packets, tx_bytes and tx_immediate. */
+#define RTUDP_CHANNEL_COUNTERS(X, SUM)                                                            \
+    X(tx_packets, "tx_packets", COUNTER, "packets", 0, "datagrams sent", "tx_direct", "")        \
+    X(tx_bytes, "tx_bytes", COUNTER, "bytes", 0, "bytes sent", "tx_direct_bytes", "")            \
+    X(tx_immediate, "tx_immediate", COUNTER, "packets", 0,                                       \
+      "sends due at once when taken (send_at_ns 0 or already past)", "tx_direct", "")            \
+    X(tx_errors, "tx_errors", COUNTER, "packets", 0,                                             \
+      "datagrams the kernel refused (dropped after retries)", "", "")                            \
+    X(tx_kernel_stamped, "tx_kernel_stamped", COUNTER, "packets", 0,                             \
+      "departures timed by a kernel TX stamp", "", "")                                           \
+    X(tx_requested, "tx_requested", COUNTER, "records", 0, "records taken from the TX ring", "", \
+      "")                                                                                        \
+    X(tx_late, "tx_late", COUNTER, "records", 0,                                                 \
+      "records whose deadline had passed when the worker took them", "", "")                     \
+    X(tx_ring_faults, "tx_ring_faults", COUNTER, "", 0,                                          \
+      "times the TX ring failed validation (not read until the channel is re-added)", "", "")    \
+    X(rx_packets, "rx_packets", COUNTER, "packets", 0, "datagrams received", "", "")             \
+    X(rx_bytes, "rx_bytes", COUNTER, "bytes", 0, "bytes received", "", "")                       \
+    X(rx_truncated, "rx_truncated", COUNTER, "packets", 0,                                       \
+      "datagrams longer than max_datagram, cut", "", "")                                         \
+    X(rx_kernel_drops, "rx_kernel_drops", COUNTER, "packets", 0,                                 \
+      "datagrams the kernel dropped: socket buffer full (SO_RXQ_OVFL)", "", "")                  \
+    X(rx_errors, "rx_errors", COUNTER, "packets", 0, "datagrams not published", "", "")          \
+    X(tx_journal.restart_left, "tx_restart_left", COUNTER, "records", 0,                         \
+      "in flight when a worker died, proven sent by their TX stamp: not sent again", "", "")     \
+    X(tx_journal.restart_resent, "tx_restart_resent", COUNTER, "records", 0,                     \
+      "in flight when a worker died, without a TX stamp: sent again", "", "")                    \
+    X(direct.packets, "tx_direct", COUNTER, "packets", 0,                                        \
+      "datagrams clients sent themselves on the channel socket", "", "")                         \
+    X(direct.fallbacks, "tx_direct_fallbacks", COUNTER, "packets", 0,                            \
+      "direct sends the kernel refused: queued for the worker", "", "")                          \
+    X(direct.bytes, "tx_direct_bytes", COUNTER, "bytes", 0,                                      \
+      "bytes clients sent themselves on the channel socket", "", "")                             \
+    X(tx_lateness, "tx_lateness", HISTOGRAM, "ns", 0, "send lateness: departure - deadline", "", \
+      "")                                                                                        \
+    X(rx_delay, "rx_delay", HISTOGRAM, "ns", 0,                                                  \
+      "receive delay: published to readers - kernel RX stamp", "", "")
+
+/* BEGIN CDEF */
 
 /* What an RX ring record carries before the datagram (its time_ns is rx_ns too). */
 struct rtudp_rx_meta {

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from ._native import ffi, lib
 from .errors import BadSegmentError
 from .hist import Histogram
+from .kinds import CHANNEL_COUNTERS, Kind, find, read_counters, stat_keys
 from .ringspan import RingSpan, SpanBroadcastRing, SpanMpscRing
 from .segment import DEFAULT_MODE, Segment, check_message, shm_path
 
@@ -169,18 +170,12 @@ class ChannelRxRing(SpanBroadcastRing):
 
 # ------------------------------------------------------------ the segment
 
-#: the worker's counters in a channel block, in layout order
-WORKER_COUNTERS = ("tx_packets", "tx_bytes", "tx_immediate", "tx_errors", "tx_kernel_stamped",
-                   "tx_requested", "tx_late", "tx_ring_faults", "rx_packets", "rx_bytes",
-                   "rx_truncated", "rx_kernel_drops", "rx_errors", "tx_restart_left",
-                   "tx_restart_resent")
-#: the counters of a channel block: the worker's, then the direct sends clients made
-#: themselves (already included in tx_packets, tx_bytes and tx_immediate; the
-#: fallbacks were queued and sent by the worker after all)
-COUNTERS = WORKER_COUNTERS + ("tx_direct", "tx_direct_fallbacks")
-#: counters kept in the block's TX journal (records in flight when a worker died:
-#: proven gone by their TX stamp, or sent again)
-_JOURNAL_COUNTERS = {"tx_restart_left": "restart_left", "tx_restart_resent": "restart_resent"}
+#: the channel block's counters that are numbers (its histograms apart): the worker's,
+#: then the direct sends clients made themselves, already included in tx_packets,
+#: tx_bytes and tx_immediate (rtudp_shm.h: RTUDP_CHANNEL_COUNTERS)
+BLOCK_COUNTERS = tuple(c for c in CHANNEL_COUNTERS if c.type != "histogram")
+#: the channel block's histograms (tx_lateness, rx_delay)
+BLOCK_HISTOGRAMS = tuple(c for c in CHANNEL_COUNTERS if c.type == "histogram")
 
 
 def block_config(b: Any) -> dict[str, Any]:
@@ -197,15 +192,21 @@ def block_config(b: Any) -> dict[str, Any]:
 
 def block_counters(b: Any) -> dict[str, int]:
     """The counters of a ``struct rtudp_channel_block *``, read without locks."""
-    journal, direct = b.tx_journal, b.direct
-    out = {k: int(getattr(journal, _JOURNAL_COUNTERS[k]) if k in _JOURNAL_COUNTERS
-                  else getattr(b, k)) for k in WORKER_COUNTERS}
-    sent = int(direct.packets)
-    out["tx_packets"] += sent
-    out["tx_bytes"] += int(direct.bytes)
-    out["tx_immediate"] += sent
-    out["tx_direct"] = sent
-    out["tx_direct_fallbacks"] = int(direct.fallbacks)
+    return read_counters(BLOCK_COUNTERS, b)
+
+
+def block_histograms(b: Any) -> dict[str, Histogram]:
+    """Snapshots of the histograms of a ``struct rtudp_channel_block *``."""
+    return read_counters(BLOCK_HISTOGRAMS, b)
+
+
+def channel_stats(counters: dict[str, int], histograms: dict[str, Histogram],
+                  kind_stats: dict[str, Any]) -> dict[str, Any]:
+    """``stats()`` keys of a channel: its counters, its histograms as ``<name>_count``,
+    ``<name>_p99_ns``, ..., then its kind's."""
+    out: dict[str, Any] = dict(counters)
+    out.update(stat_keys(BLOCK_HISTOGRAMS, histograms))
+    out.update(kind_stats)
     return out
 
 
@@ -345,6 +346,32 @@ class ChannelSegment:
         """A snapshot of the receive-delay histogram (published - kernel RX stamp)."""
         return Histogram.snapshot(ffi.addressof(self.block, "rx_delay"))
 
+    def histograms(self) -> dict[str, Histogram]:
+        """Snapshots of every histogram of the block, by name."""
+        return block_histograms(self.block)
+
+    def kind(self) -> Kind | None:
+        """The channel's kind (None: a kind this process has not registered)."""
+        return find(int(self.block.kind))
+
+    def kind_values(self) -> dict[str, Any]:
+        """The kind area's counters by name, read without locks ({} for a kind with
+        none; BadSegmentError if the area may not be read)."""
+        kind = self.kind()
+        if kind is None:
+            return {}
+        return kind.read(self.area, self.area_bytes, f"channel segment {shm_path(self.name)}")
+
+    def kind_stats(self) -> dict[str, Any]:
+        """The kind area's counters as ``stats()`` keys (``rtp_rx_frames``, ``nf_sent``)."""
+        kind = self.kind()
+        return {} if kind is None else kind.layout.stats(self.kind_values())
+
+    def stats(self) -> dict[str, Any]:
+        """What the segment says of ``Channel.stats()``: the block's counters, its
+        histograms' count/min/mean/percentiles/max, the kind's counters."""
+        return channel_stats(self.counters(), self.histograms(), self.kind_stats())
+
     @property
     def closed(self) -> bool:
         """True once unmapped."""
@@ -367,6 +394,8 @@ class ChannelSegment:
         return f"<ChannelSegment {shm_path(self.name)}{' closed' if self.closed else ''}>"
 
 
-__all__ = ["COUNTERS", "ChannelSegment", "block_config", "block_counters", "block_readers", "ChannelRxRing", "ChannelTxRing", "MAX_DATAGRAM", "RX_META",
-           "RxMeta", "build_rx_record", "fill_sockaddr", "parse_rx_record", "ring_capacities",
+__all__ = ["BLOCK_COUNTERS", "BLOCK_HISTOGRAMS", "ChannelSegment", "block_config",
+           "block_counters", "block_histograms", "block_readers", "channel_stats",
+           "ChannelRxRing", "ChannelTxRing", "MAX_DATAGRAM", "RX_META", "RxMeta",
+           "build_rx_record", "fill_sockaddr", "parse_rx_record", "ring_capacities",
            "sockaddr_to_tuple"]

@@ -19,18 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._native import ffi, lib
-from .channel import block_config, block_counters, block_readers
+from .channel import (block_config, block_counters, block_histograms, block_readers,
+                      channel_stats)
 from .control import (HEARTBEAT_STALE_NS, ControlSegment, channel_segment_name, pid_alive,
                       pool_name)
 from .errors import BadSegmentError, SegmentNotFoundError
 from .hist import Histogram
-from .rtp_area import kind_counters
-from .netflux_area import nf_area, nf_stats
+from .kinds import find
 from .segment import PREFIX, Segment, check_message, shm_path
 
 SHM_DIR = "/dev/shm"
-KIND_NAMES = {lib.RTUDP_KIND_UDP: "udp", lib.RTUDP_KIND_RTP: "rtp",
-              lib.RTUDP_KIND_NETFLUX: "netflux", lib.RTUDP_KIND_UDT: "udt"}
 DIRECTION_NAMES = {lib.RTUDP_DIR_SEND: "send", lib.RTUDP_DIR_RECV: "recv",
                    lib.RTUDP_DIR_BOTH: "both"}
 
@@ -47,16 +45,32 @@ class ChannelSnapshot:
     tx_ring: dict[str, int] = field(default_factory=dict)
     rx_ring: dict[str, int] = field(default_factory=dict)
     reader_pids: list[int] = field(default_factory=list)
-    tx_lateness: Histogram = field(default_factory=Histogram)
-    rx_delay: Histogram = field(default_factory=Histogram)
-    #: the channel kind's own counters (its kind area), keys prefixed by kind:
-    #: ``rtp_rx_frames``, ``nf_valid``, ...
+    #: the block's histograms by name (tx_lateness, rx_delay)
+    histograms: dict[str, Histogram] = field(default_factory=dict)
+    #: the channel kind's own counters (its kind area) by name: ints, Histograms
+    kind_values: dict[str, Any] = field(default_factory=dict)
+    #: the same as stats() keys, prefixed by kind: ``rtp_rx_frames``, ``nf_valid``, ...
     kind_counters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tx_lateness(self) -> Histogram:
+        """Send lateness: departure - deadline."""
+        return self.histograms.get("tx_lateness", Histogram())
+
+    @property
+    def rx_delay(self) -> Histogram:
+        """Receive delay: published to readers - kernel RX stamp."""
+        return self.histograms.get("rx_delay", Histogram())
 
     @property
     def readers_attached(self) -> int:
         """Readers whose process still exists."""
         return sum(1 for p in self.reader_pids if pid_alive(p))
+
+    def stats(self) -> dict[str, Any]:
+        """What the pool keeps of ``Channel.stats()``: counters, histogram percentiles,
+        the kind's counters (not a reader's own losses)."""
+        return channel_stats(self.counters, self.histograms, self.kind_counters)
 
 
 @dataclass
@@ -113,28 +127,28 @@ def snapshot_channel(pool: str, channel: str) -> ChannelSnapshot:
             raise BadSegmentError(f"channel segment {shm_path(full)} names channel "
                                   f"{config['name']!r}, not {channel!r}")
         tx_ring, rx_ring = _ring_stats(tx[0], rx[0])
-        own = _kind_counters(seg, config["kind"], full)
+        values = _kind_values(seg, config["kind"], full)
+        kind = find(config["kind"])
         return ChannelSnapshot(
             name=channel, taken_ns=time.monotonic_ns(), config=config,
             counters=block_counters(b), tx_ring=tx_ring, rx_ring=rx_ring,
-            reader_pids=block_readers(b),
-            tx_lateness=Histogram.snapshot(ffi.addressof(b, "tx_lateness")),
-            rx_delay=Histogram.snapshot(ffi.addressof(b, "rx_delay")), kind_counters=own)
+            reader_pids=block_readers(b), histograms=block_histograms(b),
+            kind_values=values, kind_counters=kind.layout.stats(values) if kind else {})
     finally:
         seg.close()
 
 
-def _kind_counters(seg: Segment, kind: int, full: str) -> dict[str, Any]:
-    """The kind area's counters of a kind that has them (BadSegmentError if invalid)."""
-    if kind not in (lib.RTUDP_KIND_NETFLUX, lib.RTUDP_KIND_RTP):
+def _kind_values(seg: Segment, code: int, full: str) -> dict[str, Any]:
+    """The kind area's counters by name, of a kind that has them (BadSegmentError if
+    the area is not valid)."""
+    kind = find(code)
+    if kind is None or not kind.layout.counters:
         return {}
     area, size = ffi.new("void **"), ffi.new("uint64_t *")
     check = ffi.new("struct rtudp_check *")
     if lib.rtudp_channel_area(seg.base, seg.size, area, size, check) != lib.RTUDP_OK:
         raise BadSegmentError(f"channel segment {shm_path(full)}: {check_message(check)}")
-    if kind == lib.RTUDP_KIND_RTP:
-        return kind_counters(kind, area[0], int(size[0]))
-    return nf_stats(nf_area(area[0], int(size[0]), f"channel segment {shm_path(full)}"))
+    return kind.read(area[0], int(size[0]), f"channel segment {shm_path(full)}")
 
 
 def snapshot_pool(pool: str, channel_filter: Any = None) -> PoolSnapshot:
@@ -192,5 +206,5 @@ def pool_names() -> list[str]:
     return out
 
 
-__all__ = ["ChannelSnapshot", "DIRECTION_NAMES", "KIND_NAMES", "PoolSnapshot", "pid_alive",
+__all__ = ["ChannelSnapshot", "DIRECTION_NAMES", "PoolSnapshot", "pid_alive",
            "pool_names", "snapshot_channel", "snapshot_pool"]

@@ -11,6 +11,11 @@ writes ``_bucket``/``_sum``/``_count`` with cumulative ``le`` buckets and
 ``+Inf``, and its ``write_to_textfile`` does the atomic rename), so this module
 only maps rtudp's snapshots (rtudp.shmring.observe, read-only and lock-free) onto
 metric families.  Latencies are in seconds, as Prometheus expects.
+
+The channel block's counters and every kind's are described in C, next to their
+struct (name, type, unit, help: rtudp.shmring.kinds); each becomes a family
+``rtudp_channel_<name>`` / ``rtudp_<kind>_<name>`` of its type with that help, so a
+new counter or kind needs no line here.
 """
 from __future__ import annotations
 
@@ -27,9 +32,9 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily, Metric)
 from prometheus_client.registry import Collector
 
-from rtudp.shmring.channel import COUNTERS
 from rtudp.shmring.errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
 from rtudp.shmring.hist import Histogram
+from rtudp.shmring.kinds import CHANNEL_COUNTERS, Counter, kind_name, kinds
 from rtudp.shmring.observe import PoolSnapshot, pool_names, snapshot_pool
 
 #: histogram bucket bounds (seconds): 1 us .. 60 s, 1-2-5 steps
@@ -65,6 +70,49 @@ def cumulative_buckets(h: Histogram) -> list[tuple[str, float]]:
     return out
 
 
+def metric_name(group: str, c: Counter) -> tuple[str, float]:
+    """The Prometheus name of counter ``c`` of ``group`` ("channel": the channel block's,
+    else a kind's name) and the factor its values take: ``rtudp_<group>_<name>``, in
+    base units (ns as ``_seconds``; ``_bytes`` when the name does not say it)."""
+    name, scale = c.name, 1.0
+    if c.unit == "ns":
+        name = (name[:-3] if name.endswith("_ns") else name) + "_seconds"
+        scale = 1e-9
+    elif c.unit == "bytes" and not name.endswith("bytes"):
+        name += "_bytes"
+    return f"rtudp_{group}_{name}", scale
+
+
+class CounterFamily:
+    """The metric family of one described counter, for every channel that has it."""
+
+    def __init__(self, group: str, c: Counter, labels: list[str]) -> None:
+        self.c = c
+        name, self.scale = metric_name(group, c)
+        doc = c.help or c.name
+        self.family: Metric
+        if c.type == "counter":
+            self.family = CounterMetricFamily(name, doc, labels=labels)
+        elif c.type == "histogram":  # struct rtudp_hist holds ns
+            self.family = HistogramMetricFamily(name, doc, labels=labels)
+        elif c.type == "state":
+            self.family = GaugeMetricFamily(name, f"{doc} (1: the state it is in)",
+                                            labels=[*labels, "state"])
+        else:
+            self.family = GaugeMetricFamily(name, doc, labels=labels)
+
+    def add(self, labels: list[str], value: Any) -> None:
+        """One channel's value."""
+        fam: Any = self.family
+        if self.c.type == "histogram":
+            fam.add_metric(labels, cumulative_buckets(value), sum_value=value.sum_ns * 1e-9)
+        elif self.c.type == "state":
+            for i, state in enumerate(self.c.values):
+                fam.add_metric([*labels, state], 1 if value == i else 0)
+        else:
+            fam.add_metric(labels, value * self.scale if self.scale != 1.0 else value)
+
+
 class RtudpCollector(Collector):
     """Reads the pools at every scrape (``pool`` None: every pool on the machine)."""
 
@@ -95,19 +143,14 @@ class RtudpCollector(Collector):
                                      labels=wk)
         beat = GaugeMetricFamily("rtudp_worker_heartbeat_age_seconds",
                                  "time since the worker's last heartbeat", labels=wk)
-        counters = {k: CounterMetricFamily(f"rtudp_channel_{k}", f"channel counter {k}",
-                                           labels=_CH) for k in COUNTERS}
+        block = [CounterFamily("channel", c, _CH) for c in CHANNEL_COUNTERS]
+        own = {k.name: [CounterFamily(k.name, c, _CH) for c in k.layout.counters]
+               for k in kinds()}
         ring = {k: CounterMetricFamily(f"rtudp_channel_{name}", doc, labels=_CH)
                 for _r, k, name, doc in _RING_COUNTERS}
         readers = GaugeMetricFamily("rtudp_channel_readers", "readers attached", labels=_CH)
         fill = GaugeMetricFamily("rtudp_channel_tx_fill_ratio", "TX ring fill (0..1)",
                                  labels=_CH)
-        hists = {"tx_lateness": HistogramMetricFamily(
-                     "rtudp_channel_tx_lateness_seconds",
-                     "send lateness: departure - deadline", labels=_CH),
-                 "rx_delay": HistogramMetricFamily(
-                     "rtudp_channel_rx_delay_seconds",
-                     "receive delay: published to readers - kernel RX stamp", labels=_CH)}
         for name, snap in self._snapshots():
             if snap is None:
                 up.add_metric([name], 0)
@@ -125,17 +168,20 @@ class RtudpCollector(Collector):
                 if ch.error is not None:
                     continue
                 lc = [name, ch.name]
-                for k in COUNTERS:
-                    counters[k].add_metric(lc, ch.counters[k])
+                for f in block:
+                    f.add(lc, ch.histograms[f.c.name] if f.c.type == "histogram"
+                          else ch.counters[f.c.name])
+                for f in own.get(kind_name(ch.config["kind"]), ()):
+                    if f.c.name in ch.kind_values:
+                        f.add(lc, ch.kind_values[f.c.name])
                 for where, k, _n, _d in _RING_COUNTERS:
                     ring[k].add_metric(lc, getattr(ch, where)[k])
                 readers.add_metric(lc, ch.readers_attached)
                 cap = ch.tx_ring["capacity"]
                 fill.add_metric(lc, ch.tx_ring["used_bytes"] / cap if cap else 0.0)
-                for key, h in (("tx_lateness", ch.tx_lateness), ("rx_delay", ch.rx_delay)):
-                    hists[key].add_metric(lc, cumulative_buckets(h), sum_value=h.sum_ns / 1e9)
-        yield from (up, uptime, restarts, loops, sleeps, beat, *counters.values(),
-                    *ring.values(), readers, fill, *hists.values())
+        yield from (up, uptime, restarts, loops, sleeps, beat, *(f.family for f in block),
+                    *ring.values(), readers, fill,
+                    *(f.family for fams in own.values() for f in fams))
 
 
 def registry_for(pool: str | None) -> CollectorRegistry:
@@ -237,5 +283,5 @@ def run(args: argparse.Namespace, _rest: list[str]) -> int:
     return _textfile(reg, args.textfile, args.interval)
 
 
-__all__ = ["BOUNDS_S", "RtudpCollector", "add_parser", "cumulative_buckets", "parse_listen",
-           "registry_for", "run"]
+__all__ = ["BOUNDS_S", "CounterFamily", "RtudpCollector", "add_parser", "cumulative_buckets",
+           "metric_name", "parse_listen", "registry_for", "run"]

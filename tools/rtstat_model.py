@@ -12,8 +12,9 @@ import time
 from typing import Any, Callable
 
 from rtudp.shmring.errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
-from rtudp.shmring.observe import (DIRECTION_NAMES, KIND_NAMES, ChannelSnapshot, PoolSnapshot,
-                                   pool_names, snapshot_pool)
+from rtudp.shmring.kinds import kind_name
+from rtudp.shmring.observe import (DIRECTION_NAMES, ChannelSnapshot, PoolSnapshot, pool_names,
+                                   snapshot_pool)
 
 from .procinfo import CpuMeter, kernel_policy, policy_text
 
@@ -101,10 +102,7 @@ class Collector:
         prev = self._prev.get(key)
         self._prev[key] = ch
         c, cfg = ch.counters, ch.config
-        totals: dict[str, Any] = dict(c)
-        totals.update(ch.tx_lateness.stat_keys("tx_lateness"))
-        totals.update(ch.rx_delay.stat_keys("rx_delay"))
-        totals.update(ch.kind_counters)  # the kind's own: rtp_*, nf_*
+        totals = ch.stats()  # the block's counters and histograms, the kind's own
         totals.update({"tx_full_events": ch.tx_ring["full_events"],
                        "rx_records_lost": ch.rx_ring["records_lost"],
                        "rx_lapped_events": ch.rx_ring["lapped_events"],
@@ -112,7 +110,7 @@ class Collector:
         cap = ch.tx_ring["capacity"]
         return {
             "name": ch.name, "error": None,
-            "kind": KIND_NAMES.get(cfg["kind"], str(cfg["kind"])),
+            "kind": kind_name(cfg["kind"]),
             "direction": DIRECTION_NAMES.get(cfg["direction"], str(cfg["direction"])),
             "local": _addr(cfg["local"]), "remote": _addr(cfg["remote"]),
             "worker": cfg["worker"], "readers": ch.readers_attached,

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rtudp.shmring.hist import format_ns
+from rtudp.shmring.kinds import Counter, Kind, kinds
 
 from .procinfo import fmt_age
 
@@ -74,47 +75,41 @@ def _channels(pool: dict[str, Any]) -> Table:
     return t
 
 
-_RTP_COLUMNS = ("rtp channel", "TX ssrc", "TX frames", "underruns", "bad", "RX ssrc", "RX frames",
-                "erasures", "erased", "invalid", "dup", "late", "reord", "lost", "jitter")
-_RTP_KEYS = ("tx_frames", "tx_underruns", "tx_bad_records", None, "rx_frames", "rx_erasures",
-             "rx_erased", "rx_invalid", "rx_duplicates", "rx_late", "rx_reordered", "rx_lost",
-             "rx_jitter")
+def _label(c: Counter) -> list[str]:
+    """Column headers of a counter: its name in words (a histogram: its p99)."""
+    base = (c.name[:-3] if c.name.endswith("_ns") else c.name).replace("_", " ")
+    return [f"{base} p99"] if c.type == "histogram" else [base]
 
 
-def _rtp_channels(chans: list[dict[str, Any]]) -> Table:
-    """The rtp channels' own counters (kind area): RTP send and jitter-buffer receive."""
-    t = Table(title="rtp channels (totals; jitter in timestamp units)", title_justify="left",
-              expand=False, pad_edge=False)
-    for i, col in enumerate(_RTP_COLUMNS):
-        t.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
-    for ch in chans:
-        tot = ch["totals"]
-        cells = [f"{tot.get('rtp_rx_ssrc', 0):08x}" if k is None else _num(tot.get(f"rtp_{k}", 0))
-                 for k in _RTP_KEYS]
-        t.add_row(ch["name"], f"{tot.get('rtp_tx_ssrc', 0):08x}", *cells)
-    return t
+def _cells(c: Counter, totals: dict[str, Any], key: str) -> list[str]:
+    """A counter's cells from its stats() key(s): a duration, an id in hex, a number."""
+    if c.type == "histogram":
+        return [format_ns(totals.get(f"{key}_p99_ns"))]
+    v = totals.get(key)
+    if v is None or c.type == "state":
+        return ["-" if v is None else str(v)]
+    if c.unit == "ns":
+        return [format_ns(v or None)]
+    if c.unit == "id":
+        return [f"{v:08x}"]
+    return [_num(v)]
 
 
-_NETFLUX_COLUMNS = ("netflux", "link", "sent", "valid", "rejected", "partner lost",
-                    "feedback lost", "trips", "missed", "RTT", "RTT p99", "own iv", "partner iv")
-
-
-def _netflux(pool: dict[str, Any]) -> Table | None:
-    """The netflux channels' own counters (totals since open); None if there are none."""
-    rows = [ch for ch in pool["channels"] if not ch["error"] and "nf_link" in ch["totals"]]
-    if not rows:
+def _kind_table(kind: Kind, chans: list[dict[str, Any]]) -> Table | None:
+    """A kind's own counters (its area), the ones it shows, one row a channel of it;
+    None when it shows none or has no channel here."""
+    shown = [c for c in kind.layout.counters if c.show]
+    rows = [ch for ch in chans if not ch["error"] and ch.get("kind") == kind.name]
+    if not shown or not rows:
         return None
-    t = Table(title="netflux (totals)", title_justify="left", expand=False, pad_edge=False)
-    for i, col in enumerate(_NETFLUX_COLUMNS):
-        t.add_column(col, justify="left" if i < 2 else "right", no_wrap=True)
+    t = Table(title=f"{kind.name} (totals)", title_justify="left", expand=False, pad_edge=False)
+    t.add_column(f"{kind.name} channels", justify="left", no_wrap=True)
+    for c in shown:
+        for label in _label(c):
+            t.add_column(label, justify="left" if c.type == "state" else "right", no_wrap=True)
     for ch in rows:
-        n = ch["totals"]
-        t.add_row(ch["name"], n["nf_link"], _num(n["nf_sent"]), _num(n["nf_valid"]),
-                  _num(n["nf_rejected"]), _num(n["nf_partner_lost"]),
-                  _num(n["nf_feedback_lost"]), _num(n["nf_watchdog_trips"]),
-                  _num(n["nf_missed"]), format_ns(n["nf_last_rtt_ns"] or None),
-                  format_ns(n["nf_rtt_p99_ns"]), format_ns(n["nf_own_interval_mean_ns"]),
-                  format_ns(n["nf_partner_interval_mean_ns"]))
+        cells = [x for c in shown for x in _cells(c, ch["totals"], kind.layout.prefix + c.name)]
+        t.add_row(ch["name"], *cells)
     return t
 
 
@@ -134,12 +129,10 @@ def render_pool(pool: dict[str, Any]) -> RenderableType:
     if "supervisor" in pool:
         if pool["channels"]:
             parts.append(_channels(pool))
-            rtp = [c for c in pool["channels"] if not c["error"] and c.get("kind") == "rtp"]
-            if rtp:
-                parts.append(_rtp_channels(rtp))
-            nf = _netflux(pool)
-            if nf is not None:
-                parts.append(nf)
+            for kind in kinds():
+                table = _kind_table(kind, pool["channels"])
+                if table is not None:
+                    parts.append(table)
         else:
             parts.append(Text("  no channels open (or none match --filter)", style="dim"))
     return Group(*parts)

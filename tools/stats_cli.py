@@ -15,12 +15,14 @@ import sys
 import time
 from typing import Any
 
+from rtudp.shmring.channel import BLOCK_HISTOGRAMS
 from rtudp.shmring.errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
 from rtudp.shmring.observe import ChannelSnapshot, snapshot_channel, snapshot_pool
 
 from .hdr_export import write_hgrm, write_hlog
 
-HISTS = ("tx_lateness", "rx_delay")
+#: the channel block's histograms (tx_lateness, rx_delay)
+HISTS = tuple(c.name for c in BLOCK_HISTOGRAMS)
 
 
 def _err(msg: str) -> int:
@@ -63,9 +65,7 @@ def add_parser(sub: Any) -> None:
 
 def channel_stats(ch: ChannelSnapshot) -> dict[str, Any]:
     """What the pool keeps of ``Channel.stats()`` (not a reader's own losses)."""
-    out: dict[str, Any] = dict(ch.counters)
-    out.update(ch.tx_lateness.stat_keys("tx_lateness"))
-    out.update(ch.rx_delay.stat_keys("rx_delay"))
+    out = ch.stats()
     out["readers_attached"] = ch.readers_attached
     out["tx_full_events"] = ch.tx_ring["full_events"]
     return out
@@ -76,19 +76,19 @@ def _export(args: argparse.Namespace, first: ChannelSnapshot) -> int:
         if args.every is not None:
             return _err("--every makes an interval log: give --hdr a FILE ending in .hlog")
         with open(args.hdr, "wb") as f:
-            write_hgrm(f, getattr(first, args.hist))
+            write_hgrm(f, first.histograms[args.hist])
         return 0
     started = snapshot_pool(args.pool).started_ns
     intervals = []
     if args.every is None:
-        intervals.append((started, first.taken_ns, getattr(first, args.hist)))
+        intervals.append((started, first.taken_ns, first.histograms[args.hist]))
     else:
         prev = first
         for _ in range(args.count):
             time.sleep(args.every)
             cur = snapshot_channel(args.pool, args.channel)
             intervals.append((prev.taken_ns, cur.taken_ns,
-                              getattr(cur, args.hist) - getattr(prev, args.hist)))
+                              cur.histograms[args.hist] - prev.histograms[args.hist]))
             prev = cur
         started = first.taken_ns
     with open(args.hdr, "w") as f:
@@ -119,8 +119,10 @@ def run(args: argparse.Namespace, _rest: list[str]) -> int:
     for k, v in ch.counters.items():
         print(f"{k:<22} {v}")
     print(f"{'readers_attached':<22} {stats['readers_attached']}")
+    for k, v in ch.kind_counters.items():
+        print(f"{k:<22} {v}")
     for name in HISTS:
-        print(f"\n{name}:\n{getattr(ch, name).text_histogram()}")
+        print(f"\n{name}:\n{ch.histograms[name].text_histogram()}")
     return 0
 
 

@@ -17,7 +17,7 @@ from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.control import ControlSegment
 from rtudp.shmring.errors import BadSegmentError, RtUdpError
 from rtudp.shmring.hist import Histogram
-from rtudp.shmring.netflux_area import LINK_NAMES, nf_area, nf_histograms, nf_stats
+from rtudp.shmring.netflux_area import LINK_NAMES, nf_area
 from rtudp.shmring.segment import shm_path
 
 from ..handles import check_kind, open_handle
@@ -175,15 +175,12 @@ class NetfluxChannel:
         and feedback loss, watchdog trips/recoveries, RTT and interval percentiles in
         ns) and the channel's own (tx_packets, tx_lateness_* = departure - schedule)."""
         self._check_open()
-        out: dict[str, Any] = dict(self._seg.counters())
-        out.update(self._seg.tx_lateness().stat_keys("tx_lateness"))
-        out.update(nf_stats(self._a))
-        return out
+        return self._seg.stats()
 
     def histograms(self) -> dict[str, Histogram]:
         """Snapshots: ``own_interval``, ``partner_interval``, ``rtt``, ``tx_lateness``."""
         self._check_open()
-        out = nf_histograms(self._a)
+        out = {k: v for k, v in self._seg.kind_values().items() if isinstance(v, Histogram)}
         out["tx_lateness"] = self._seg.tx_lateness()
         return out
 

@@ -24,7 +24,7 @@ from rtudp.shmring._native import ffi, lib
 from rtudp.shmring._ringbase import wait_for
 from rtudp.shmring.channel import RX_META, fill_sockaddr, parse_rx_record
 from rtudp.shmring.errors import BadSegmentError
-from rtudp.shmring.rtp_area import RTP_AREA_COUNTERS, rtp_area_counters
+from rtudp.shmring.kinds import get as kind
 
 HDR_ROOM = lib.RTUDP_RTP_HDR_ROOM
 _ROOM = bytes(HDR_ROOM)
@@ -52,8 +52,8 @@ def _frame_struct() -> struct.Struct:
 
 _FRAME = _frame_struct()
 
-#: the kind area's counters, as stats() keys (prefixed ``rtp_``)
-AREA_COUNTERS = RTP_AREA_COUNTERS
+#: the kind area's counters (csrc/proto/rtp_area.h), as stats() keys once prefixed ``rtp_``
+AREA_COUNTERS = tuple(c.name for c in kind("rtp").layout.counters)
 
 
 class RtpFrame(NamedTuple):
@@ -213,15 +213,10 @@ class RtpChannel(Channel):
             raise ValueError(f"channel {self.name!r} is closed")
 
     def rtp_stats(self) -> dict[str, int]:
-        """The rtp counters of the kind area (no prefix), read without locks."""
+        """The rtp counters of the kind area (no prefix), read without locks.
+        (``stats()`` has them too, prefixed ``rtp_``.)"""
         self._check_open()
-        return rtp_area_counters(self._seg.area, self._seg.area_bytes)
-
-    def stats(self) -> dict[str, Any]:
-        """Channel.stats() plus the rtp counters, keys prefixed ``rtp_``."""
-        out = super().stats()
-        out.update({f"rtp_{k}": v for k, v in self.rtp_stats().items()})
-        return out
+        return self._seg.kind_values()
 
     def __repr__(self) -> str:
         return (f"<RtpChannel {self.name!r} pool={self.pool!r} local={self.local} "

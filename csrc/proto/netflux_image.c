@@ -11,6 +11,7 @@
  */
 #include <string.h>
 
+#include "kinds.h"
 #include "netflux_shm.h"
 #include "shm_access.h"
 
@@ -181,3 +182,11 @@ int rtudp_nf_check_area(const struct rtudp_nf_area *a, uint64_t area_bytes,
                                (long long)c->send_interval_ns, (long long)c->watch_interval_ns);
     return RTUDP_OK;
 }
+
+static int check_area(const void *area, uint64_t area_bytes, struct rtudp_check *why)
+{
+    return rtudp_nf_check_area(area, area_bytes, why);
+}
+
+/* the netflux kind area, for kinds.c (what Python reads of it) */
+RTUDP_KIND_AREA(netflux, struct rtudp_nf_area, RTUDP_NF_AREA_COUNTERS, check_area);

@@ -124,6 +124,70 @@ struct rtudp_nf_area {
     struct rtudp_hist partner_interval;            /* RX: between valid packets' receive stamps */
     struct rtudp_hist rtt;                         /* RX: send of s -> first packet with feedback s */
 };
+/* END CDEF */
+
+/* The area's counters (csrc/kinds.h): rtstat's netflux table shows the SHOW ones, in
+ * this order. */
+#define RTUDP_NF_AREA_COUNTERS(X, SUM)                                                            \
+    X(rx.link, "link", STATE, "", SHOW, "link state: watchdog LOST, UP after a valid packet", "", \
+      "waiting up lost")                                                                         \
+    X(tx.sent, "sent", COUNTER, "packets", SHOW, "packets sent", "", "")                         \
+    X(rx.valid, "valid", COUNTER, "packets", SHOW, "packets accepted", "", "")                   \
+    SUM("rejected", "packets", SHOW, "packets rejected: duplicate, old or short",                \
+        "duplicate old short_pkts")                                                              \
+    X(rx.partner_lost, "partner_lost", COUNTER, "packets", SHOW,                                 \
+      "gaps in the partner's sequence", "", "")                                                  \
+    X(rx.feedback_lost, "feedback_lost", COUNTER, "packets", SHOW,                               \
+      "gaps in the feedback the partner echoes (our packets lost)", "", "")                      \
+    X(rx.watchdog_trips, "watchdog_trips", COUNTER, "", SHOW,                                    \
+      "times no valid packet came within watch_interval", "", "")                                \
+    X(tx.missed, "missed", COUNTER, "cycles", SHOW,                                              \
+      "cycles skipped: the worker was a whole interval late", "", "")                            \
+    X(rx.last_rtt_ns, "last_rtt_ns", GAUGE, "ns", SHOW, "last round-trip time (0: none yet)",   \
+      "", "")                                                                                    \
+    X(rtt, "rtt", HISTOGRAM, "ns", SHOW,                                                         \
+      "round-trip time: our send of s -> first packet with feedback s", "", "")                  \
+    X(own_interval, "own_interval", HISTOGRAM, "ns", SHOW, "time between our departures", "",    \
+      "")                                                                                        \
+    X(partner_interval, "partner_interval", HISTOGRAM, "ns", SHOW,                               \
+      "time between valid packets' receive stamps", "", "")                                      \
+    X(tx.send_errors, "send_errors", COUNTER, "packets", 0, "sends that failed (EAGAIN too)",   \
+      "", "")                                                                                    \
+    X(tx.image_busy, "image_busy", COUNTER, "packets", 0,                                        \
+      "send image mid-write: the previous one went", "", "")                                     \
+    X(tx.max_lateness_ns, "max_lateness_ns", GAUGE, "ns", 0, "worst departure - schedule", "",  \
+      "")                                                                                        \
+    X(tx.own_jitter_ns, "own_jitter_ns", GAUGE, "ns", 0,                                         \
+      "smoothed |interval - send_interval| of our departures (RFC 3550 style)", "", "")          \
+    X(tx.seq, "seq", GAUGE, "", 0, "sequence byte of the last packet sent", "", "")              \
+    X(tx.feedback, "feedback", GAUGE, "", 0, "feedback byte the last packet carried", "", "")    \
+    X(tx.cycle, "cycle", COUNTER, "cycles", 0, "number of the next packet of the schedule", "", \
+      "")                                                                                        \
+    X(tx.start_ns, "start_ns", GAUGE, "ns", 0, "schedule origin (CLOCK_MONOTONIC)", "", "")      \
+    X(tx.last_sent_ns, "last_sent_ns", GAUGE, "ns", 0,                                           \
+      "when the last packet left (CLOCK_MONOTONIC)", "", "")                                     \
+    X(rx.duplicate, "duplicate", COUNTER, "packets", 0, "rejected: same sequence as the last",  \
+      "", "")                                                                                    \
+    X(rx.old, "old", COUNTER, "packets", 0, "rejected: older than the last (reordered)", "", "") \
+    X(rx.short_pkts, "short_pkts", COUNTER, "packets", 0, "rejected: shorter than 2 + recv_size", \
+      "", "")                                                                                    \
+    X(rx.recoveries, "recoveries", COUNTER, "", 0, "times the link came back after a trip", "", \
+      "")                                                                                        \
+    X(rx.resyncs, "resyncs", COUNTER, "", 0, "after a loss, a sequence that could not be placed", \
+      "", "")                                                                                    \
+    X(rx.partner_jitter_ns, "partner_jitter_ns", GAUGE, "ns", 0,                                 \
+      "smoothed interval variation of the partner's packets (RFC 3550 style)", "", "")           \
+    X(rx.partner_seq, "partner_seq", GAUGE, "", 0, "sequence byte of the last valid packet", "", \
+      "")                                                                                        \
+    X(rx.partner_feedback, "partner_feedback", GAUGE, "", 0, "its feedback byte", "", "")        \
+    X(rx.last_valid_ns, "last_valid_ns", GAUGE, "ns", 0,                                         \
+      "kernel receive stamp of the last valid packet", "", "")                                   \
+    X(rx.lost_at_ns, "lost_at_ns", GAUGE, "ns", 0, "when the watchdog last tripped", "", "")     \
+    X(rx.recovered_at_ns, "recovered_at_ns", GAUGE, "ns", 0, "when the link last came back", "", \
+      "")                                                                                        \
+    X(rx.events, "events", COUNTER, "", 0, "images published + link transitions", "", "")
+
+/* BEGIN CDEF */
 
 /* Seqlock image access, safe across processes.  write: copy len bytes in, stamped
  * stamp_ns (writers take turns; one stuck mid-write longer than takeover_ns is

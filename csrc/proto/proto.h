@@ -1,5 +1,5 @@
 /*
- * proto.h - what a channel kind (udp, rtp, netflux, udt) implements for the worker.
+ * proto.h - what a channel kind (proto/kinds.def) implements for the worker.
  *
  * The worker's loops know no protocol.  They own the sockets, the rings, the timer
  * queue and the two threads, and call a kind's hooks at these points:
@@ -65,10 +65,10 @@ struct rtudp_proto {
 /* the kind's hooks; NULL for a kind this worker does not serve */
 const struct rtudp_proto *rtudp_proto_find(uint32_t kind);
 
-/* the kinds (proto/<name>.c) */
-extern const struct rtudp_proto rtudp_proto_udp;
-extern const struct rtudp_proto rtudp_proto_rtp;
-extern const struct rtudp_proto rtudp_proto_netflux;
+/* the kinds' hooks: rtudp_proto_<name> (proto/<name>.c), one a line of kinds.def */
+#define RTUDP_KIND(NAME, name, ...) extern const struct rtudp_proto rtudp_proto_##name;
+#include "kinds.def"
+#undef RTUDP_KIND
 
 /* udp's rx_batch, for any kind that passes datagrams through as they are: each one
  * an RX ring record (meta written into the room before it), counted, delay recorded */

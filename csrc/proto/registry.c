@@ -1,6 +1,6 @@
 /*
- * registry.c - the channel kinds this worker serves, by RTUDP_KIND_* code.  A new
- * kind adds its proto/<name>.c and one line here.
+ * registry.c - the channel kinds this worker serves, by RTUDP_KIND_* code: the hooks
+ * of every line of kinds.def (a new kind adds its line there, not here).
  */
 #include <stddef.h>
 
@@ -8,9 +8,9 @@
 #include "rtudp_shm.h"
 
 static const struct rtudp_proto *const kinds[] = {
-    &rtudp_proto_udp,
-    &rtudp_proto_rtp,
-    &rtudp_proto_netflux,
+#define RTUDP_KIND(NAME, name, ...) &rtudp_proto_##name,
+#include "kinds.def"
+#undef RTUDP_KIND
 };
 
 const struct rtudp_proto *rtudp_proto_find(uint32_t kind)

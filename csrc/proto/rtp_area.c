@@ -8,9 +8,13 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "kinds.h"
 #include "proto/rtp_area.h"
 #include "ring.h"
 #include "shm_access.h"
+
+/* the rtp kind area, for kinds.c (what Python reads of it) */
+RTUDP_KIND_AREA(rtp, struct rtudp_rtp_area, RTUDP_RTP_AREA_COUNTERS, NULL);
 
 #define SET_TRIES 100000 /* CAS attempts (~1 ms) before giving up on a busy target */
 

@@ -88,6 +88,44 @@ struct rtudp_rtp_area {
     uint64_t rx_published_errors;                  /* RX ring refused a record */
     uint8_t pad5[8];
 };
+/* END CDEF */
+
+/* The area's counters (csrc/kinds.h), in the order rtstat's rtp table shows them. */
+#define RTUDP_RTP_AREA_COUNTERS(X, SUM)                                                           \
+    X(tx_ssrc, "tx_ssrc", GAUGE, "id", SHOW, "SSRC the worker sends with", "", "")               \
+    X(tx_next_seq, "tx_next_seq", GAUGE, "", 0, "sequence number of the next frame", "", "")     \
+    X(tx_next_ts, "tx_next_ts", GAUGE, "", 0, "RTP timestamp of the next frame", "", "")         \
+    X(tx_frames, "tx_frames", COUNTER, "frames", SHOW, "frames given a header and queued", "",   \
+      "")                                                                                        \
+    X(tx_underruns, "tx_underruns", COUNTER, "", SHOW,                                           \
+      "paced: no frame queued when one was due (the clock skips it)", "", "")                    \
+    X(tx_bad_records, "tx_bad_records", COUNTER, "records", SHOW,                                \
+      "records shorter than the RTP header room, dropped", "", "")                               \
+    X(rx_ssrc, "rx_ssrc", GAUGE, "id", SHOW, "SSRC of the source being received", "", "")        \
+    X(rx_frames, "rx_frames", COUNTER, "frames", SHOW, "packets delivered in order", "", "")     \
+    X(rx_erasures, "rx_erasures", COUNTER, "records", SHOW, "erasure records delivered", "", "") \
+    X(rx_erased, "rx_erased", COUNTER, "packets", SHOW, "packets those erasures cover", "", "")  \
+    X(rx_invalid, "rx_invalid", COUNTER, "packets", SHOW, "datagrams that are not RTP", "", "")  \
+    X(rx_duplicates, "rx_duplicates", COUNTER, "packets", SHOW, "duplicate packets", "", "")     \
+    X(rx_late, "rx_late", COUNTER, "packets", SHOW, "packets after their place was released",   \
+      "", "")                                                                                    \
+    X(rx_reordered, "rx_reordered", COUNTER, "packets", SHOW, "packets out of order", "", "")    \
+    X(rx_lost, "rx_lost", GAUGE, "packets", SHOW,                                                \
+      "cumulative packets lost of the current source (RFC 3550 A.3)", "", "")                    \
+    X(rx_jitter, "rx_jitter", GAUGE, "ts", SHOW,                                                 \
+      "interarrival jitter in RTP timestamp units (RFC 3550 A.8)", "", "")                       \
+    X(rx_restarts, "rx_restarts", COUNTER, "", 0, "sequence restarts and SSRC changes (A.1)",   \
+      "", "")                                                                                    \
+    X(rx_expected, "rx_expected", GAUGE, "packets", 0,                                           \
+      "packets expected of the current source (RFC 3550 A.3)", "", "")                           \
+    X(rx_other_ssrc, "rx_other_ssrc", COUNTER, "packets", 0,                                     \
+      "packets of another SSRC, not taken", "", "")                                              \
+    X(rx_no_buffer, "rx_no_buffer", COUNTER, "packets", 0, "packets that could not be held",   \
+      "", "")                                                                                    \
+    X(rx_published_errors, "rx_published_errors", COUNTER, "records", 0,                         \
+      "records the RX ring refused", "", "")
+
+/* BEGIN CDEF */
 
 /* What follows struct rtudp_rx_meta in an RX ring record of a JBUF channel. */
 struct rtudp_rtp_frame {

@@ -1,0 +1,113 @@
+/*
+ * kinds.h - the channel kinds and their counters as every reader sees them.
+ *
+ * A counter is described once, where its struct is defined: an X-macro list next to
+ * the struct (RTUDP_CHANNEL_COUNTERS in rtudp_shm.h for the channel block's, one per
+ * kind area, e.g. RTUDP_RTP_AREA_COUNTERS in proto/rtp_area.h), one entry a counter:
+ *
+ *   X(member, "name", TYPE, "unit", FLAGS, "help", "plus", "values")
+ *   SUM("name", "unit", FLAGS, "help", "plus")          a sum of other counters, no storage
+ *
+ *   member  the field (a path: tx.sent), read where the struct is
+ *   name    snake_case, unique in the list; stats() keys, rtstat, Prometheus derive from it
+ *   TYPE    COUNTER (only grows), GAUGE (a level, a last value, an id), HISTOGRAM (a
+ *           struct rtudp_hist), STATE (one of `values`)
+ *   unit    "ns" (exported to Prometheus in seconds), "bytes", "packets", ...; "id" is
+ *           an identifier (shown in hex), "" a plain number
+ *   FLAGS   0, or SHOW: a column of rtstat's table of the kind
+ *   plus    "" or the names (space-separated) of counters whose values this one
+ *           includes: its value is its field's plus theirs
+ *   values  STATE: the names of the values 0, 1, ... (space-separated)
+ *
+ * RTUDP_KIND_AREA(area, struct, LIST, check) makes rtudp_area_<area> of such a list: the
+ * table below.  kinds.c gathers them by proto/kinds.def; Python reads them through
+ * cffi (rtudp.shmring.kinds) and knows no counter by name: stats(), rtstat, its JSON
+ * and `rtudp metrics` iterate over the descriptions (Aeron's counters, the same idea).
+ * Signedness and size come from the field's type.
+ */
+#ifndef RTUDP_KINDS_H
+#define RTUDP_KINDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ring.h"
+#include "rtudp_shm.h"
+
+/* BEGIN CDEF */
+/* counter types (struct rtudp_counter_desc.type) */
+#define RTUDP_CTR_COUNTER 1
+#define RTUDP_CTR_GAUGE 2
+#define RTUDP_CTR_HISTOGRAM 3
+#define RTUDP_CTR_STATE 4
+/* counter flags */
+#define RTUDP_CTR_SIGNED 1                         /* a signed integer */
+#define RTUDP_CTR_SHOW 2                           /* a column of rtstat's table of the kind */
+
+/* One counter of a struct in shared memory. */
+struct rtudp_counter_desc {
+    const char *name;
+    const char *unit;
+    const char *help;
+    const char *plus;                              /* "" or counters this one includes */
+    const char *values;                            /* STATE: names of 0, 1, ... */
+    uint32_t type;                                 /* RTUDP_CTR_* */
+    uint32_t flags;
+    uint32_t offset;                               /* from the start of the struct */
+    uint32_t size;                                 /* 4, 8, sizeof(struct rtudp_hist); 0: a SUM */
+};
+
+/* A kind's area: how big, its counters, and whether it may be read. */
+struct rtudp_kind_area {
+    uint64_t size;                                 /* sizeof its struct; 0: the kind has none */
+    const struct rtudp_counter_desc *counters;
+    uint32_t n_counters;
+    uint32_t pad;
+    /* RTUDP_OK, or RTUDP_ECORRUPT with the reason in why; NULL: an area of `size`
+     * bytes or more may be read */
+    int (*check)(const void *area, uint64_t area_bytes, struct rtudp_check *why);
+};
+
+/* A line of proto/kinds.def. */
+struct rtudp_kind_info {
+    const char *name;
+    const char *prefix;                            /* of its counters' stats() keys */
+    uint32_t code;                                 /* RTUDP_KIND_* */
+    uint32_t pad;
+    const struct rtudp_kind_area *area;
+};
+
+/* the kinds of proto/kinds.def, in its order; NULL past the last */
+const struct rtudp_kind_info *rtudp_kind_at(uint32_t index);
+/* the channel block's counters (RTUDP_CHANNEL_COUNTERS); *n gets how many */
+const struct rtudp_counter_desc *rtudp_channel_counters(uint32_t *n);
+/* END CDEF */
+
+#define RTUDP_CTR_FLAG_0 0
+#define RTUDP_CTR_FLAG_SHOW RTUDP_CTR_SHOW
+#define RTUDP_CTR_SIGNED_IF(x) _Generic((x), int64_t: RTUDP_CTR_SIGNED, int32_t: RTUDP_CTR_SIGNED, \
+                                        default: 0)
+
+/* the entries of a list, for the struct rtudp_ctr_struct names (RTUDP_COUNTER_TABLE) */
+#define RTUDP_CTR_ENTRY(member, name, type, unit, flags, help, plus, values)                      \
+    {name, unit, help, plus, values, RTUDP_CTR_##type,                                           \
+     RTUDP_CTR_FLAG_##flags | RTUDP_CTR_SIGNED_IF(((rtudp_ctr_struct *)0)->member),            \
+     (uint32_t)offsetof(rtudp_ctr_struct, member), (uint32_t)sizeof(((rtudp_ctr_struct *)0)->member)},
+#define RTUDP_CTR_SUM_ENTRY(name, unit, flags, help, plus)                                        \
+    {name, unit, help, plus, "", RTUDP_CTR_COUNTER, RTUDP_CTR_FLAG_##flags, 0, 0},
+
+/* static const struct rtudp_counter_desc table[] of LIST's counters of struct S (one
+ * table a file: the typedef is the file's) */
+#define RTUDP_COUNTER_TABLE(table, S, LIST)                                                      \
+    typedef S rtudp_ctr_struct;                                                                  \
+    static const struct rtudp_counter_desc table[] = {LIST(RTUDP_CTR_ENTRY, RTUDP_CTR_SUM_ENTRY)}
+
+/* const struct rtudp_kind_area rtudp_area_<area>: the kind area struct S, its counters
+ * LIST, its check (NULL: none) */
+#define RTUDP_KIND_AREA(area, S, LIST, check_fn)                                                 \
+    RTUDP_COUNTER_TABLE(rtudp_counters_##area, S, LIST);                                         \
+    const struct rtudp_kind_area rtudp_area_##area = {                                           \
+        sizeof(S), rtudp_counters_##area,                                                        \
+        (uint32_t)(sizeof rtudp_counters_##area / sizeof rtudp_counters_##area[0]), 0, check_fn}
+
+#endif /* RTUDP_KINDS_H */

@@ -1,0 +1,348 @@
+"""The channel kinds, each defined once: the registry every layer looks kinds up in.
+
+A kind has three sides.  Its layout is C's (``csrc/proto/kinds.def``: name, code,
+the prefix of its stats keys; ``csrc/kinds.h``: its kind area's size and counters,
+each described once next to its struct): :class:`Layout` and :class:`Counter`, read
+through cffi.  Its pool side (the module whose ``check_options``, ``area_bytes`` and
+``configure`` the supervisor calls, in :mod:`rtudp.workers`) and its handle (the
+class ``Pool.open_channel`` returns, in :mod:`rtudp`) are named here as text and
+imported when first used, so this layer imports neither.  :func:`register` pairs
+the three into a :class:`Kind`; the kinds rtudp ships are registered at the end of
+this module, one line each.
+
+The channel block's own counters (:data:`CHANNEL_COUNTERS`) are described the same
+way.  ``stats()``, rtstat (its table per kind), ``rtstat --json`` and ``rtudp
+metrics`` iterate over these descriptions: none of them names a counter.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Mapping
+
+from ._native import ffi, lib
+from .errors import BadSegmentError
+from .hist import Histogram
+
+_TYPES = {lib.RTUDP_CTR_COUNTER: "counter", lib.RTUDP_CTR_GAUGE: "gauge",
+          lib.RTUDP_CTR_HISTOGRAM: "histogram", lib.RTUDP_CTR_STATE: "state"}
+_HIST_SIZE = ffi.sizeof("struct rtudp_hist")
+_INT_PTR = {(4, False): "uint32_t *", (4, True): "int32_t *", (8, False): "uint64_t *",
+            (8, True): "int64_t *"}
+
+
+@dataclass(frozen=True)
+class Counter:
+    """One counter as C describes it (``struct rtudp_counter_desc``)."""
+
+    name: str
+    #: "counter" (only grows), "gauge", "histogram" (a struct rtudp_hist) or "state"
+    type: str
+    #: "ns", "bytes", "packets", ...; "id": an identifier; "": a plain number
+    unit: str
+    help: str
+    offset: int
+    #: bytes; 0: no storage of its own (the sum of :attr:`plus`)
+    size: int
+    signed: bool = False
+    #: a column of rtstat's table of its kind
+    show: bool = False
+    #: counters whose values this one includes
+    plus: tuple[str, ...] = ()
+    #: a state's value names (value i is ``values[i]``)
+    values: tuple[str, ...] = ()
+
+    def value_name(self, value: int) -> str:
+        """A state's value as its name (``"state 7"`` for one it does not have)."""
+        return self.values[value] if 0 <= value < len(self.values) else f"state {value}"
+
+
+def _text(ffi_: Any, p: Any) -> str:
+    return "" if p == ffi_.NULL else ffi_.string(p).decode()
+
+
+def counters_from(ffi_: Any, table: Any, n: int, struct_size: int,
+                  where: str) -> tuple[Counter, ...]:
+    """The ``n`` descriptions of a C ``struct rtudp_counter_desc`` table (of any cffi
+    ``ffi_`` that declares it), checked against the struct they describe."""
+    out: list[Counter] = []
+    for i in range(n):
+        d = table[i]
+        c = Counter(name=_text(ffi_, d.name), type=_TYPES.get(int(d.type), ""),
+                    unit=_text(ffi_, d.unit), help=_text(ffi_, d.help), offset=int(d.offset),
+                    size=int(d.size), signed=bool(d.flags & lib.RTUDP_CTR_SIGNED),
+                    show=bool(d.flags & lib.RTUDP_CTR_SHOW),
+                    plus=tuple(_text(ffi_, d.plus).split()),
+                    values=tuple(_text(ffi_, d.values).split()))
+        want = (_HIST_SIZE,) if c.type == "histogram" else (0,) if not c.size else (4, 8)
+        if (not c.name.isidentifier() or not c.type or c.size not in want
+                or c.offset + c.size > struct_size or (c.size == 0 and not c.plus)):
+            raise ImportError(f"{where}: counter {i} ({c}) is not a valid description: rebuild")
+        out.append(c)
+    names = [c.name for c in out]
+    unknown = {p for c in out for p in c.plus} - set(names)
+    if len(set(names)) != len(names) or unknown:
+        raise ImportError(f"{where}: counter names repeat or `plus` names unknown ones "
+                          f"({sorted(unknown)})")
+    return tuple(out)
+
+
+def read_counters(counters: tuple[Counter, ...], base: Any) -> dict[str, Any]:
+    """The values of ``counters`` of the struct at ``base`` (checked by the caller to be
+    as big as their struct), read without locks: ints, a :class:`Histogram` snapshot
+    for a histogram; a counter with ``plus`` includes those counters' values."""
+    p = ffi.cast("uint8_t *", base)
+    raw: dict[str, Any] = {}
+    for c in counters:
+        if c.type == "histogram":
+            raw[c.name] = Histogram.snapshot(ffi.cast("struct rtudp_hist *", p + c.offset))
+        elif c.size:
+            raw[c.name] = int(ffi.cast(_INT_PTR[c.size, c.signed], p + c.offset)[0])
+        else:
+            raw[c.name] = 0
+    out = dict(raw)
+    for c in counters:
+        for other in c.plus:
+            out[c.name] += raw[other]
+    return out
+
+
+def stat_keys(counters: tuple[Counter, ...], values: Mapping[str, Any],
+              prefix: str = "") -> dict[str, Any]:
+    """``values`` (of :func:`read_counters`) as ``stats()`` keys: ``<prefix><name>``; a
+    state's value by its name; a histogram as its count, min, mean, percentiles, max."""
+    out: dict[str, Any] = {}
+    for c in counters:
+        if c.name not in values:
+            continue
+        v = values[c.name]
+        if c.type == "histogram":
+            out.update(v.stat_keys(prefix + c.name))
+        elif c.type == "state":
+            out[prefix + c.name] = c.value_name(v)
+        else:
+            out[prefix + c.name] = v
+    return out
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A kind's shared-memory side, as C describes it (a line of kinds.def)."""
+
+    name: str
+    code: int
+    #: what its counters' keys start with in stats()
+    prefix: str
+    #: bytes of kind area its struct needs (0: none)
+    area_size: int
+    counters: tuple[Counter, ...] = ()
+    #: the C check of an area (``int (*)(const void *, uint64_t, struct rtudp_check *)``,
+    #: of :attr:`ffi`), or None
+    check: Any = None
+    ffi: Any = None
+
+    def read(self, area: Any, area_bytes: int, where: str) -> dict[str, Any]:
+        """The counters of a kind area (``void *``, ``area_bytes`` long), by name
+        (BadSegmentError naming ``where`` if the area may not be read)."""
+        if not self.counters:
+            return {}
+        if area == ffi.NULL or area_bytes < self.area_size:
+            raise BadSegmentError(f"{where}: {self.name} kind area of {area_bytes} bytes, "
+                                  f"needs {self.area_size}")
+        if self.check is not None:
+            why = self.ffi.new("struct rtudp_check *")
+            if self.check(self.ffi.cast("void *", int(ffi.cast("uintptr_t", area))),
+                          area_bytes, why) != lib.RTUDP_OK:
+                raise BadSegmentError(f"{where}: {_text(self.ffi, why.msg)}")
+        return read_counters(self.counters, area)
+
+    def stats(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` (of :meth:`read`) as ``stats()`` keys, prefixed with :attr:`prefix`."""
+        return stat_keys(self.counters, values, self.prefix)
+
+    def counter(self, name: str) -> Counter:
+        """The counter called ``name`` (KeyError if none)."""
+        for c in self.counters:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no counter {name!r}")
+
+
+def layouts_from(ffi_: Any, lib_: Any) -> dict[str, Layout]:
+    """The kinds a C build describes (``rtudp_kind_at`` of the library ``lib_`` of
+    ``ffi_``): the cffi extension's, or a test build's (tests/kinds/)."""
+    out: dict[str, Layout] = {}
+    i = 0
+    while (k := lib_.rtudp_kind_at(i)) != ffi_.NULL:
+        name, a = _text(ffi_, k.name), k.area
+        where = f"kind {name!r} (csrc/proto/kinds.def)"
+        out[name] = Layout(name=name, code=int(k.code), prefix=_text(ffi_, k.prefix),
+                           area_size=int(a.size),
+                           counters=counters_from(ffi_, a.counters, int(a.n_counters),
+                                                  int(a.size), where),
+                           check=None if a.check == ffi_.NULL else a.check, ffi=ffi_)
+        i += 1
+    return out
+
+
+def _channel_counters() -> tuple[Counter, ...]:
+    n = ffi.new("uint32_t *")
+    table = lib.rtudp_channel_counters(n)
+    return counters_from(ffi, table, int(n[0]), ffi.sizeof("struct rtudp_channel_block"),
+                         "the channel block (RTUDP_CHANNEL_COUNTERS)")
+
+
+#: the counters of every channel's block (rtudp_shm.h: RTUDP_CHANNEL_COUNTERS)
+CHANNEL_COUNTERS: tuple[Counter, ...] = _channel_counters()
+#: the kinds of the cffi extension (csrc/proto/kinds.def), by name
+C_LAYOUTS: dict[str, Layout] = layouts_from(ffi, lib)
+
+
+# ------------------------------------------------------------ the registry
+
+
+def _load(target: Any) -> Any:
+    """A "module" or "module:attribute" named as text, imported; anything else as is."""
+    if not isinstance(target, str):
+        return target
+    module, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module)
+    return getattr(obj, attr) if attr else obj
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One channel kind: its layout, its pool side, its handle."""
+
+    name: str
+    layout: Layout
+    #: the pool side: a module (or its name) with ``check_options(options) -> dict``,
+    #: and optionally ``area_bytes(options) -> int`` (default: the layout's area size)
+    #: and ``configure(area, size, options, direction)``; None: no options, no area
+    pool: ModuleType | str | None = None
+    #: the handle class (or "module:Class")
+    handle: type | str = "rtudp.channel:Channel"
+
+    @property
+    def code(self) -> int:
+        """Its ``RTUDP_KIND_*`` code."""
+        return self.layout.code
+
+    def _pool(self) -> Any:
+        return None if self.pool is None else _load(self.pool)
+
+    def check(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The options of ``open_channel(..., kind=, options=)``, checked and complete
+        (ValueError/TypeError naming the bad one)."""
+        side = self._pool()
+        if side is None:
+            if options:
+                raise ValueError(f"a {self.name} channel takes no options, got "
+                                 f"{sorted(options)}")
+            return {}
+        return dict(side.check_options(options))
+
+    def area_bytes(self, options: Mapping[str, Any]) -> int:
+        """Bytes of kind area a channel with these (checked) options needs."""
+        side = self._pool()
+        if side is not None and hasattr(side, "area_bytes"):
+            return int(side.area_bytes(options))
+        return self.layout.area_size
+
+    def configure(self, area: Any, size: int, options: Mapping[str, Any],
+                  direction: int) -> None:
+        """Write the area's configuration (before the worker sees the channel)."""
+        side = self._pool()
+        if side is not None and hasattr(side, "configure"):
+            side.configure(area, size, options, direction)
+
+    def handle_class(self) -> type:
+        """The class of its handle (imported now if it was named as text)."""
+        return _load(self.handle)
+
+    def read(self, area: Any, area_bytes: int, where: str) -> dict[str, Any]:
+        """Its area's counters by name (:meth:`Layout.read`)."""
+        return self.layout.read(area, area_bytes, where)
+
+    def stats(self, area: Any, area_bytes: int, where: str) -> dict[str, Any]:
+        """Its area's counters as ``stats()`` keys (``rtp_rx_frames``, ``nf_rtt_p99_ns``)."""
+        return self.layout.stats(self.read(area, area_bytes, where))
+
+
+#: names a kind may not have: metrics call their families rtudp_<kind>_..., next to these
+_RESERVED = ("channel", "pool", "worker")
+_BY_NAME: dict[str, Kind] = {}
+_BY_CODE: dict[int, Kind] = {}
+#: kind name -> :class:`Kind`: the registry (change it with :func:`register`)
+KINDS: Mapping[str, Kind] = _BY_NAME
+
+
+def register(name: str, pool: ModuleType | str | None = None,
+             handle: type | str = "rtudp.channel:Channel",
+             layout: Layout | None = None) -> Kind:
+    """Make kind ``name`` known: its layout (the cffi extension's kind of that name unless
+    given), pool side and handle.  ValueError if its name or code is taken."""
+    if layout is None:
+        if name not in C_LAYOUTS:
+            raise ValueError(f"no kind {name!r} in csrc/proto/kinds.def (the cffi extension "
+                             f"has {sorted(C_LAYOUTS)})")
+        layout = C_LAYOUTS[name]
+    if layout.name != name:
+        raise ValueError(f"kind {name!r} given the layout of {layout.name!r}")
+    if not name.isidentifier() or name in _RESERVED:
+        raise ValueError(f"kind name {name!r}: must be an identifier, not one of {_RESERVED}")
+    if name in _BY_NAME or layout.code in _BY_CODE:
+        raise ValueError(f"kind {name!r} (code {layout.code}) is already registered")
+    kind = Kind(name, layout, pool, handle)
+    _BY_NAME[name] = kind
+    _BY_CODE[layout.code] = kind
+    return kind
+
+
+def unregister(name: str) -> None:
+    """Forget kind ``name`` (tests: a test-only kind); no-op if unknown."""
+    kind = _BY_NAME.pop(name, None)
+    if kind is not None:
+        _BY_CODE.pop(kind.code, None)
+
+
+def kinds() -> list[Kind]:
+    """Every registered kind, in registration order."""
+    return list(_BY_NAME.values())
+
+
+def names() -> list[str]:
+    """The registered kinds' names, sorted."""
+    return sorted(_BY_NAME)
+
+
+def get(name: object) -> Kind:
+    """Kind ``name`` (ValueError naming it and the known ones)."""
+    if not isinstance(name, str) or name not in _BY_NAME:
+        raise ValueError(f"channel kind {name!r} is not supported: use one of {names()}")
+    return _BY_NAME[name]
+
+
+def find(code: int) -> Kind | None:
+    """The kind of code ``code``, None if none is registered."""
+    return _BY_CODE.get(code)
+
+
+def kind_name(code: int) -> str:
+    """A kind code as its name (``"kind 9"`` for one not registered)."""
+    kind = _BY_CODE.get(code)
+    return kind.name if kind is not None else f"kind {code}"
+
+
+# ------------------------------------------------------------ the kinds rtudp ships
+# A new kind: its line in csrc/proto/kinds.def, and one here (docs/adding-a-kind.md).
+
+register("udp", handle="rtudp.channel:Channel")
+register("rtp", pool="rtudp.workers.rtp_kind", handle="rtudp.rtp.channel:RtpChannel")
+register("netflux", pool="rtudp.workers.netflux_kind",
+         handle="rtudp.netflux.channel:NetfluxChannel")
+
+__all__ = ["CHANNEL_COUNTERS", "C_LAYOUTS", "Counter", "KINDS", "Kind", "Layout", "counters_from", "find",
+           "get", "kind_name", "kinds", "layouts_from", "names", "read_counters", "register",
+           "stat_keys", "unregister"]
