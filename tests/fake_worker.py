@@ -37,6 +37,19 @@ _MAIN_C = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "csrc",
                        "main.c")
 
 
+def can_fifo() -> bool:
+    """Whether this process may make a thread SCHED_FIFO (root, CAP_SYS_NICE or an
+    RLIMIT_RTPRIO): without it workers are not real-time and there is no RT cap."""
+    import os
+
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except PermissionError:
+        return False
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return True
+
+
 def real_worker_built() -> bool:
     """True once csrc/worker/main.c is the real worker (not the argument-checking stub)
     and the installed ``rtudp-worker`` was built from it (it knows ``--cmd-fd``)."""

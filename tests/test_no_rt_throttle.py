@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from fake_worker import real_worker_built
+from fake_worker import can_fifo, real_worker_built
 
 TRACEFS = "/sys/kernel/tracing"
 RATE = 50_000
@@ -32,14 +32,6 @@ SWITCH = re.compile(r"prev_comm=(?P<comm>\S+) prev_pid=(?P<pid>\d+) prev_prio=(?
                     r"prev_state=(?P<state>\S+) ==> next_comm=(?P<next>\S+) next_pid=\d+ "
                     r"next_prio=(?P<nprio>\d+)")
 
-
-def _can_fifo() -> bool:
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-    except PermissionError:
-        return False
-    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    return True
 
 
 def _tracefs() -> str | None:
@@ -78,7 +70,7 @@ def _throttle_lines() -> int | None:
 
 @pytest.mark.skipif(not real_worker_built(), reason="needs the real rtudp-worker (C build)")
 def test_workers_never_trip_the_rt_throttle_or_the_fair_server(request) -> None:
-    if not _can_fifo():
+    if not can_fifo():
         pytest.skip("SCHED_FIFO needs root or CAP_SYS_NICE: workers are not real-time here")
     tracing = _tracefs()
     if tracing is None:

@@ -11,20 +11,12 @@ import time
 
 import pytest
 
-from fake_worker import real_worker_built
+from fake_worker import can_fifo, real_worker_built
 
 SEQ = struct.Struct("<Q")
 GAP_NS = 20_000          # 50 kpps: a deadline every 20 µs, so the worker never parks
 N = 50_000               # 1 s of deadlines: about 50 of the spin's 20 ms windows
 
-
-def _can_fifo() -> bool:
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-    except PermissionError:
-        return False
-    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    return True
 
 
 def _count(cpu: int, seconds: float, out: multiprocessing.Queue) -> None:
@@ -39,7 +31,7 @@ def _count(cpu: int, seconds: float, out: multiprocessing.Queue) -> None:
 
 @pytest.mark.skipif(not real_worker_built(), reason="needs the real rtudp-worker (C build)")
 def test_budget_1_spins_past_the_rt_cap_and_the_cpu_still_serves_others(request):
-    if not _can_fifo():
+    if not can_fifo():
         pytest.skip("SCHED_FIFO needs root or CAP_SYS_NICE: without it there is no RT cap")
     cpu = max(os.sched_getaffinity(0))
     request.applymarker(pytest.mark.rtudp(cpus=[cpu], rt_priority=10, spin_budget=1.0))
