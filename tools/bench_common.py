@@ -205,6 +205,22 @@ def results(children: list[Child], timeout: float = CHILD_TIMEOUT_S) -> list[dic
 # CPU: the machine's load before a run, the "others" column
 # --------------------------------------------------------------------------
 
+def drain_child(rx: Any, n: int, name: str, fn: Callable[..., dict], *args: Any,
+             meter: "OthersMeter | None" = None) -> tuple[dict, float | None]:
+    """Run a peer ``fn(*args)`` in a child process while this one drains ``rx`` (a
+    receiver with ``drain()`` and ``wait_for(n, seconds)``) until the child's result and
+    the last of its ``n`` packets are in: (its result, the others' CPU meanwhile)."""
+    meter = meter or OthersMeter()
+    child = Child(name, fn, *args)
+    try:
+        child.ready()
+        result = child.result(idle=rx.drain)
+        rx.wait_for(n, 1.0)
+    finally:
+        child.stop()
+    return result, meter.others()
+
+
 def _cpu_times() -> tuple[int, int]:
     """(busy, total) jiffies of all CPUs, from /proc/stat."""
     with open("/proc/stat", encoding="ascii") as f:

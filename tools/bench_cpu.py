@@ -48,7 +48,7 @@ from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import MAX_CAPACITY
 
 from . import demo
-from .bench_common import (Child, OthersMeter, add_common_arguments, bench_pool, fmt_ratio,
+from .bench_common import (OthersMeter, drain_child, add_common_arguments, bench_pool, fmt_ratio,
                         fmt_us, header, others_col, others_footer, policy_line, ratio,
                         run_benchmark, say, target, target_row, worker_policies)
 from .bench_timing import Receiver as SocketReceiver
@@ -259,15 +259,8 @@ def run_c_loop(n: int, rate: int) -> dict:
     """The C loop at ``rate`` for n packets to a socket this process drains."""
     rx = SocketReceiver()
     try:
-        meter = OthersMeter()
-        child = Child("bench-cpu-c", c_loop, rx.addr, n, 1_000_000_000 // rate, MSG_SIZE)
-        try:
-            child.ready()
-            result = child.result(idle=rx.drain)
-            rx.wait_for(n, 1.0)
-        finally:
-            child.stop()
-        others = meter.others()
+        result, others = drain_child(rx, n, "bench-cpu-c", c_loop, rx.addr, n,
+                                  1_000_000_000 // rate, MSG_SIZE)
     finally:
         rx.close()
     seconds = n / rate

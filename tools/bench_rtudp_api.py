@@ -44,7 +44,7 @@ from rtudp.shmring.errors import BackPressureError
 from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import MAX_CAPACITY
 
-from .bench_common import (LOOPBACK, Child, OthersMeter, add_common_arguments, bench_pool,
+from .bench_common import (LOOPBACK, OthersMeter, drain_child, add_common_arguments, bench_pool,
                         fmt_ratio, fmt_us, header, others_col, others_footer, policy_line,
                         ratio, run_benchmark, say, target, target_row, worker_policies)
 from .bench_timing import Receiver as SocketReceiver
@@ -307,15 +307,8 @@ def run_py_sleep(n: int, extra_pids: list[int]) -> dict:
     """The Python sleep + sendto scheduler (bench timing's) in its own process."""
     rx = SocketReceiver()
     try:
-        meter = OthersMeter(lambda: list(extra_pids))
-        child = Child("bench-rtudp-py-sleep", py_scheduler, rx.addr, n, False)
-        try:
-            child.ready()
-            result = child.result(idle=rx.drain)
-            rx.wait_for(n, 1.0)
-        finally:
-            child.stop()
-        others = meter.others()
+        result, others = drain_child(rx, n, "bench-rtudp-py-sleep", py_scheduler, rx.addr, n,
+                                  False, meter=OthersMeter(lambda: list(extra_pids)))
     finally:
         rx.close()
     return {**_hist_entry(Histogram.snapshot(result["hist"])), "sent": result["sent"],

@@ -47,7 +47,7 @@ from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
 
-from .bench_common import (LOOPBACK, MSG_SIZE, SCHED_NAMES, Child, OthersMeter,
+from .bench_common import (LOOPBACK, MSG_SIZE, SCHED_NAMES, OthersMeter, drain_child,
                            add_common_arguments, add_spin_budget_argument, bench_pool, fmt_ratio,
                            fmt_us, header, others_col, others_footer, print_table, print_workers,
                            ratio, run_benchmark, say, target, target_row, worker_policies)
@@ -381,18 +381,11 @@ def run_peer(n: int, kind: str) -> dict:
     see :func:`merge_rounds` for the keys."""
     rx = Receiver()
     try:
-        meter = OthersMeter()
         if kind == "c":
-            child = Child("bench-timing-c", c_scheduler, rx.addr, n)
+            result, others = drain_child(rx, n, "bench-timing-c", c_scheduler, rx.addr, n)
         else:
-            child = Child(f"bench-timing-{kind}", py_scheduler, rx.addr, n, kind == "busy")
-        try:
-            child.ready()
-            result = child.result(idle=rx.drain)
-            rx.wait_for(n, 1.0)
-        finally:
-            child.stop()
-        others = meter.others()
+            result, others = drain_child(rx, n, f"bench-timing-{kind}", py_scheduler, rx.addr, n,
+                                      kind == "busy")
     finally:
         rx.close()
     out = {"hist": Histogram.snapshot(result["hist"]), "arrival": rx.arrival,
