@@ -195,11 +195,12 @@ static int64_t process_cpu_ns(struct rtudp_worker *w, int64_t now)
     return w->cpu_at_read;
 }
 
-/* spin to `until` (a deadline within the margin); stops early if a record comes.
+/* spin to `until` (a deadline within the margin); stops early if a record comes;
+ * returns how long it spun (counted in the spin budget and spin_ns).
  * No PAUSE in the loop: on a VM a run of PAUSEs is what the CPU's pause-loop exiting
  * takes for a waiting spinlock, an exit to the host that may run something else
  * meanwhile; the clock read paces the loop instead. */
-static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until)
+static int64_t spin_to(struct rtudp_worker *w, int64_t now, int64_t until)
 {
     int64_t start = now;
     while (now < until) {
@@ -213,6 +214,7 @@ static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until)
     rtudp_spin_used(&w->spin, now - start);
     if (w->demoted && now > start)
         w->spin_other_ns += (uint64_t)(now - start);
+    return now - start; /* what was counted as spun */
 }
 
 /*
@@ -420,10 +422,11 @@ void rtudp_tx_run(struct rtudp_worker *w)
                 sched_yield();
         }
         if (spin_ok) {
-            int64_t from = rtudp_now_ns();
-            spin_to(w, from, target);
-            if (bridge)
-                w->bridge_ns += (uint64_t)(rtudp_now_ns() - from);
+            /* a bridge's spin is counted in bridge_ns as in spin_ns, so the one stays
+             * a part of the other (a clock read after spin_to made it a little more) */
+            int64_t spun = spin_to(w, rtudp_now_ns(), target);
+            if (bridge && spun > 0)
+                w->bridge_ns += (uint64_t)spun;
         }
     }
 }
