@@ -84,6 +84,16 @@ int pyf_get_count(PyObject *o, Py_ssize_t dflt, const char *what, Py_ssize_t *v)
     return 0;
 }
 
+int pyf_max_n_arg(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t *max_n)
+{
+    if (nargs != 1 || pyf_get_count(args[0], 1024, "max_n", max_n) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_get_many_nowait(max_n)");
+        return -1;
+    }
+    return 0;
+}
+
 PyObject *pyf_closed_error(struct pyf_port_head *h)
 {
     PyErr_Format(PyExc_ValueError, "ring %R is closed", h->name ? h->name : Py_None);

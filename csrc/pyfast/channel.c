@@ -333,13 +333,9 @@ static void chan_dealloc(ChannelBase *self)
 }
 
 PyTypeObject pyf_ChannelBaseType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "rtudp.shmring._fast.ChannelBase",
-    .tp_basicsize = sizeof(ChannelBase),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "C base of rtudp.Channel: send() and recv() in C for the common case, the "
-              "rest in the subclass's _send_checked / _recv_checked.",
-    .tp_new = PyType_GenericNew,
+    PYF_BASE_TYPE(ChannelBase, "ChannelBase",
+                  "C base of rtudp.Channel: send() and recv() in C for the common case, the "
+                  "rest in the subclass's _send_checked / _recv_checked."),
     .tp_dealloc = (destructor)chan_dealloc,
     .tp_traverse = (traverseproc)chan_traverse,
     .tp_clear = (inquiry)chan_clear,

@@ -69,11 +69,8 @@ static PyObject *cursor_get_many_nowait(PyfBcastCursor *self, PyObject *const *a
                                         Py_ssize_t nargs)
 {
     Py_ssize_t max_n;
-    if (nargs != 1 || pyf_get_count(args[0], 1024, "max_n", &max_n) < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "_get_many_nowait(max_n)");
+    if (pyf_max_n_arg(args, nargs, &max_n) < 0)
         return NULL;
-    }
     PyfBcastPort *port = pyf_cursor_port(self);
     if (!port)
         return NULL;
@@ -299,12 +296,8 @@ static int cursor_clear(PyfBcastCursor *self)
 }
 
 PyTypeObject pyf_BcastCursorType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "rtudp.shmring._fast.BcastCursor",
-    .tp_basicsize = sizeof(PyfBcastCursor),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "C base of BroadcastReader: one reader's cursor.",
-    .tp_new = PyType_GenericNew,
+    PYF_BASE_TYPE(PyfBcastCursor, "BcastCursor",
+                  "C base of BroadcastReader: one reader's cursor."),
     .tp_dealloc = (destructor)cursor_dealloc,
     .tp_traverse = (traverseproc)cursor_traverse,
     .tp_clear = (inquiry)cursor_clear,

@@ -1,20 +1,6 @@
 /* mpsc.c - MpscPort, the C base of MpscRing: put and get one record, or a batch. */
 #include "pyfast.h"
 
-static int mpsc_attach(PyfPort *port, void *mem, uint64_t avail, struct rtudp_check *why)
-{
-    PyfMpscPort *self = (PyfMpscPort *)port;
-    int rc = rtudp_mpsc_attach(&self->m, mem, avail, why);
-    self->h.capacity = self->m.capacity;
-    self->h.max_payload = self->m.max_payload;
-    return rc;
-}
-
-static PyObject *mpsc_bind(PyfPort *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    return pyf_port_bind(self, args, nargs, mpsc_attach);
-}
-
 static PyObject *mpsc_try_put(PyfMpscPort *self, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames)
 {
@@ -95,11 +81,8 @@ static PyObject *mpsc_get_many_nowait(PyfMpscPort *self, PyObject *const *args,
                                       Py_ssize_t nargs)
 {
     Py_ssize_t max_n;
-    if (nargs != 1 || pyf_get_count(args[0], 1024, "max_n", &max_n) < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "_get_many_nowait(max_n)");
+    if (pyf_max_n_arg(args, nargs, &max_n) < 0)
         return NULL;
-    }
     if (!self->h.bound)
         return pyf_closed_error(&self->h);
     struct bytes_sink s = {PyList_New(0), NULL, 0};
@@ -133,15 +116,11 @@ static PyObject *mpsc_put_many(PyfMpscPort *self, PyObject *const *args, Py_ssiz
         pyf_get_i64(args[3], INT64_MAX, "deadline_ns", &deadline) < 0 ||
         pyf_get_i64(args[4], 0, "spin_ns", &spin) < 0)
         return NULL;
-    if (!self->h.bound)
-        return pyf_closed_error(&self->h);
-    PyObject *seq = PySequence_Fast(args[0], "put_many() takes a list of bytes");
+    PyObject *seq = pyf_batch(&self->h, args[0], "put_many");
     if (!seq)
         return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
-    if (pyf_check_batch(&self->h, items, n) < 0)
-        goto fail;
     Py_ssize_t sent = 0;
     for (; sent < n; sent++) {
         struct pyf_payload p;
@@ -190,10 +169,7 @@ fail:
 }
 
 static PyMethodDef mpsc_methods[] = {
-    {"_bind", (PyCFunction)(void (*)(void))mpsc_bind, METH_FASTCALL,
-     "_bind(name, address, avail): validate and use the MPSC ring mapped at address."},
-    {"_unbind", (PyCFunction)pyf_port_unbind, METH_NOARGS,
-     "Forget the mapping (the ring closes)."},
+    PYF_PORT_METHODS,
     {"_set_wake", (PyCFunction)mpsc_set_wake, METH_O,
      "_set_wake(address | None): commits also ring the doorbell at address."},
     {"try_put", (PyCFunction)(void (*)(void))mpsc_try_put, METH_FASTCALL | METH_KEYWORDS,
@@ -210,12 +186,7 @@ static PyMethodDef mpsc_methods[] = {
 };
 
 PyTypeObject pyf_MpscPortType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "rtudp.shmring._fast.MpscPort",
-    .tp_basicsize = sizeof(PyfMpscPort),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "C base of MpscRing: its per-call and batch paths.",
-    .tp_new = PyType_GenericNew,
+    PYF_BASE_TYPE(PyfMpscPort, "MpscPort", "C base of MpscRing: its per-call and batch paths."),
     .tp_dealloc = (destructor)pyf_port_dealloc,
     .tp_traverse = (traverseproc)pyf_port_traverse,
     .tp_methods = mpsc_methods,

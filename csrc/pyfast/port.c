@@ -15,8 +15,7 @@ static int bind_args(PyObject *const *args, Py_ssize_t nargs, PyObject **name, v
     return PyErr_Occurred() ? -1 : 0;
 }
 
-PyObject *pyf_port_bind(PyfPort *self, PyObject *const *args, Py_ssize_t nargs,
-                        pyf_attach_fn attach)
+PyObject *pyf_port_bind(PyfPort *self, PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *name;
     void *mem;
@@ -24,7 +23,19 @@ PyObject *pyf_port_bind(PyfPort *self, PyObject *const *args, Py_ssize_t nargs,
     if (bind_args(args, nargs, &name, &mem, &avail) < 0)
         return NULL;
     struct rtudp_check why;
-    if (attach(self, mem, avail, &why) != RTUDP_OK) {
+    int rc;
+    if (PyObject_TypeCheck(self, &pyf_MpscPortType)) {
+        struct rtudp_mpsc *m = &((PyfMpscPort *)self)->m;
+        rc = rtudp_mpsc_attach(m, mem, avail, &why);
+        self->h.capacity = m->capacity;
+        self->h.max_payload = m->max_payload;
+    } else {
+        struct rtudp_bcast *b = &((PyfBcastPort *)self)->b;
+        rc = rtudp_bcast_attach(b, mem, avail, &why);
+        self->h.capacity = b->capacity;
+        self->h.max_payload = b->max_payload;
+    }
+    if (rc != RTUDP_OK) {
         PyErr_SetString(pyf_BadSegmentError, why.msg);
         return NULL;
     }
@@ -76,18 +87,28 @@ int pyf_record_args(struct pyf_port_head *h, const char *fn, const char *time_na
     return 0;
 }
 
-int pyf_check_batch(struct pyf_port_head *h, PyObject **items, Py_ssize_t n)
+PyObject *pyf_batch(struct pyf_port_head *h, PyObject *items, const char *fn)
 {
-    for (Py_ssize_t i = 0; i < n; i++) {
+    if (!h->bound)
+        return pyf_closed_error(h);
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s() takes a list of bytes", fn);
+    PyObject *seq = PySequence_Fast(items, msg);
+    if (!seq)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
         struct pyf_payload p;
-        if (pyf_payload_get(items[i], &p) < 0)
-            return -1;
+        if (pyf_payload_get(PySequence_Fast_GET_ITEM(seq, i), &p) < 0)
+            goto fail;
         Py_ssize_t len = p.len;
         pyf_payload_release(&p);
         if (len > (Py_ssize_t)h->max_payload) {
             pyf_too_big(h, len);
-            return -1;
+            goto fail;
         }
     }
-    return 0;
+    return seq;
+fail:
+    Py_DECREF(seq);
+    return NULL;
 }

@@ -36,6 +36,8 @@ int pyf_get_i64(PyObject *o, int64_t dflt, const char *what, int64_t *v);
 int pyf_get_flags(PyObject *o, uint16_t *v);
 /* an int >= 1 (None or absent: dflt), clamped to PY_SSIZE_T_MAX */
 int pyf_get_count(PyObject *o, Py_ssize_t dflt, const char *what, Py_ssize_t *v);
+/* _get_many_nowait(max_n)'s one argument */
+int pyf_max_n_arg(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t *max_n);
 
 /* A payload argument: bytes directly, anything else through the buffer protocol. */
 struct pyf_payload {
@@ -117,6 +119,15 @@ typedef struct {
 extern PyTypeObject pyf_MpscPortType, pyf_BcastPortType, pyf_BcastCursorType,
     pyf_ChannelBaseType;
 
+/* What every type of _fast is: a GC-tracked C base type that a Python class derives
+ * from (tp_new only zero-fills; the Python __init__ does the rest).  Each type's own
+ * fields (dealloc, traverse, methods, ...) follow it in its initializer. */
+#define PYF_BASE_TYPE(ctype, pyname, doc)                                        \
+    PyVarObject_HEAD_INIT(NULL, 0)                                               \
+    .tp_name = "rtudp.shmring._fast." pyname, .tp_basicsize = sizeof(ctype),    \
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,   \
+    .tp_doc = doc, .tp_new = PyType_GenericNew
+
 /* ValueError "ring <name> is closed"; NULL */
 PyObject *pyf_closed_error(struct pyf_port_head *h);
 /* ValueError: a record of len bytes does not fit the ring; NULL */
@@ -124,14 +135,20 @@ PyObject *pyf_too_big(struct pyf_port_head *h, Py_ssize_t len);
 /* the exception an RTUDP_* code from the ring deserves; NULL */
 PyObject *pyf_ring_error(struct pyf_port_head *h, int rc, const char *what);
 
-/* port.c: what every port type shares */
-typedef int (*pyf_attach_fn)(PyfPort *self, void *mem, uint64_t avail, struct rtudp_check *why);
-/* _bind(name, address, avail): validate the ring mapped at address (cffi gives it) */
-PyObject *pyf_port_bind(PyfPort *self, PyObject *const *args, Py_ssize_t nargs,
-                        pyf_attach_fn attach);
+/* port.c: what both port types (MpscPort, BcastPort) share */
+/* _bind(name, address, avail): validate the ring mapped at address (cffi gives it) as
+ * the port's kind of ring and use it */
+PyObject *pyf_port_bind(PyfPort *self, PyObject *const *args, Py_ssize_t nargs);
+/* _unbind(): forget the mapping; every method checks before it touches the ring */
 PyObject *pyf_port_unbind(PyfPort *self, PyObject *unused);
 void pyf_port_dealloc(PyfPort *self);
 int pyf_port_traverse(PyfPort *self, visitproc visit, void *arg);
+/* their _bind and _unbind, first in each port type's method table */
+#define PYF_PORT_METHODS                                                                \
+    {"_bind", (PyCFunction)(void (*)(void))pyf_port_bind, METH_FASTCALL,                \
+     "_bind(name, address, avail): validate and use the ring mapped at address."},      \
+    {"_unbind", (PyCFunction)pyf_port_unbind, METH_NOARGS,                              \
+     "Forget the mapping (the ring closes)."}
 /*
  * (data, <time>, flags) as try_put and write take them, checked against the ring:
  * on success *p holds the payload and must be released.
@@ -139,8 +156,10 @@ int pyf_port_traverse(PyfPort *self, visitproc visit, void *arg);
 int pyf_record_args(struct pyf_port_head *h, const char *fn, const char *time_name,
                     PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                     struct pyf_payload *p, int64_t *time_ns, uint16_t *flags);
-/* all or nothing: every item a buffer of at most max_payload bytes */
-int pyf_check_batch(struct pyf_port_head *h, PyObject **items, Py_ssize_t n);
+/* A batch for put_many / write_many, all or nothing: items as a fast sequence (a new
+ * reference) of buffers of at most max_payload bytes each, on a bound ring; NULL with
+ * the error set if not.  fn names the method in the error. */
+PyObject *pyf_batch(struct pyf_port_head *h, PyObject *items, const char *fn);
 
 /* cursor.c: the cursor's ring if it is still mapped, else NULL with the error set */
 PyfBcastPort *pyf_cursor_port(PyfBcastCursor *self);
