@@ -14,8 +14,9 @@ WORKER_SOURCES = [
     "csrc/ring.c", "csrc/segment.c", "csrc/hist.c",
     "csrc/worker/timerq.c", "csrc/worker/inflight.c", "csrc/worker/netio.c",
     "csrc/worker/main.c", "csrc/worker/control.c", "csrc/worker/sched.c",
-    "csrc/worker/channels.c", "csrc/worker/txloop.c", "csrc/worker/txstamp.c",
-    "csrc/worker/rxloop.c", "csrc/worker/spin.c", "csrc/worker/txjournal.c",
+    "csrc/worker/channels.c", "csrc/worker/txloop.c", "csrc/worker/txsend.c",
+    "csrc/worker/txstamp.c", "csrc/worker/rxloop.c", "csrc/worker/spin.c",
+    "csrc/worker/txjournal.c",
     # the channel kinds, and the RTP library the rtp kind uses
     *sorted(glob.glob("csrc/proto/*.c")),
     *sorted(f for f in glob.glob("csrc/rtp/*.c") if not f.endswith(("pyrtp.c", "rtp_bench.c"))),
@@ -26,13 +27,15 @@ WORKER_INCLUDES = ["csrc", "csrc/worker"]
 WORKER_CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread"]
 WORKER_LDFLAGS = ["-pthread"]
 
-# the rings' per-call paths as CPython methods (csrc/pyfast.c says why not cffi)
+# the rings' per-call paths and Channel's send/recv as CPython methods (csrc/pyfast.c
+# says why not cffi, and what each of its files does); only PyInit__fast is exported
 FAST = Extension(
     "rtudp.shmring._fast",
-    sources=["csrc/pyfast.c", "csrc/ring.c", "csrc/direct_send.c"],
+    sources=["csrc/pyfast.c", *sorted(glob.glob("csrc/pyfast/*.c")), "csrc/ring.c",
+             "csrc/direct_send.c"],
     include_dirs=["csrc"],
     extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",
-                        "-Wno-missing-field-initializers"],
+                        "-Wno-missing-field-initializers", "-fvisibility=hidden"],
 )
 
 # the RTP library (csrc/rtp/) as CPython types: per-packet calls (csrc/rtp/pyrtp.c says why)

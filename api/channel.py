@@ -17,6 +17,7 @@ import os
 from time import monotonic_ns
 from typing import Any, Callable, NamedTuple, Sequence
 
+from rtudp.shmring._fast import ChannelBase
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring._ringbase import FOREVER
 from rtudp.shmring.channel import ChannelSegment
@@ -97,8 +98,14 @@ def _check_timeout(timeout: object) -> None:
         raise ValueError(f"timeout must be >= 0 seconds, got {timeout!r}")
 
 
-class Channel:
-    """One process's handle on a channel: its own send side and receive cursor."""
+class Channel(ChannelBase):
+    """One process's handle on a channel: its own send side and receive cursor.
+
+    ``send()`` and ``recv()`` are the C base type's (``ChannelBase``,
+    csrc/pyfast/channel.c): each does the common case in one C call and hands the rest
+    to :meth:`_send_checked` / :meth:`_recv_checked` here, which check everything and
+    raise the API's errors.
+    """
 
     #: the channel kind this handle serves, and its name in messages (a subclass for
     #: another kind that shares the rings' handling sets its own)
@@ -134,20 +141,17 @@ class Channel:
         # every commit into the TX ring also rings the worker's bell, in C
         self._tx._set_wake(int(ffi.cast("uintptr_t", self._bell)))
         self._can_send = self.direction != lib.RTUDP_DIR_RECV
-        if self._can_send and type(self).send is Channel.send:  # (a kind's own send stays)
-            # send() as one C call in the common case; the rest goes to _send_checked
-            self._tx._configure_send(self.max_datagram, self._send_checked)
-            self.send = self._tx._send  # type: ignore[method-assign]
+        if self._can_send:
+            # send() queues into the TX ring in C; the rest goes to _send_checked
+            self._fast_send(self._tx, self.max_datagram)
         self._direct_off: str | None = "not enabled yet"
         self.direct_send = True
         # counted in the channel's "readers attached" (rtstat) while open
         self._reader_slot = seg.claim_reader() if self.direction != lib.RTUDP_DIR_SEND else -1
         self._rx_open = self.direction != lib.RTUDP_DIR_SEND  # False once closed
-        if self._rx_open and type(self).recv is Channel.recv and type(self)._next is Channel._next:
-            # recv() as one C call in the common case; the rest goes to _recv_checked
-            self._reader._configure_recv(Packet, self.name, self._reader.spin_ns,
-                                         self._recv_checked)
-            self.recv = self._reader._recv  # type: ignore[method-assign]
+        if self._rx_open and type(self)._next is Channel._next:  # (a kind's own reads stay)
+            # recv() reads the RX ring in C; the rest goes to _recv_checked
+            self._fast_recv(self._reader, Packet, self.name, self._reader.spin_ns)
 
     # ------------------------------------------------------------ direct sends
 
@@ -171,7 +175,7 @@ class Channel:
     @property
     def direct_send_off(self) -> str | None:
         """Why this handle does not send immediates on the socket itself (None: it does)."""
-        if self._direct_off is None and not self._tx._direct_on():
+        if self._direct_off is None and not self._direct_on():
             return ("the pool closed the channel" if self._seg.block.direct.state ==
                     lib.RTUDP_DIRECT_REVOKED else "its worker cannot key TX stamps per packet")
         return self._direct_off
@@ -182,14 +186,14 @@ class Channel:
             raise TypeError(f"direct_send must be True or False, not {on!r}")
         if self._seg.closed:
             raise ValueError(f"channel {self.name!r} is closed")
-        self._tx._close_direct()
+        self._close_direct()
         self._direct_off = self._open_direct() if on else "turned off (direct_send = False)"
 
     def _open_direct(self) -> str | None:
         """Turn direct sends on: None, or why they cannot be."""
         if not self._can_send:
             return "the channel is receive-only"
-        if "send" not in self.__dict__:
+        if type(self).send is not ChannelBase.send:
             return f"{type(self).__name__} sends through its own protocol"
         cfg = self._seg.config()
         if cfg["remote"] is None or cfg["socket_fd"] < 0:
@@ -203,9 +207,9 @@ class Channel:
             return "the pool closed the channel"
         block = self._seg.block
         line = int(ffi.cast("uintptr_t", ffi.addressof(block, "direct")))
-        return self._tx._configure_direct(self._control.supervisor_pid, cfg["socket_fd"],
-                                          int(block.local.family), int(block.local.port),
-                                          line, DIRECT_QUIET_NS)
+        return self._configure_direct(self._control.supervisor_pid, cfg["socket_fd"],
+                                      int(block.local.family), int(block.local.port),
+                                      line, DIRECT_QUIET_NS)
 
     # ------------------------------------------------------------ attach
 
@@ -258,19 +262,13 @@ class Channel:
             f"{size}-byte datagram was not queued; the worker is behind or the deadlines "
             f"are far ahead", sent)
 
-    def send(self, data: bytes, at_ns: int | None = None) -> None:
-        """Queue one datagram, to leave at ``at_ns`` (CLOCK_MONOTONIC ns; None/0 = now).
-
-        BackPressureError if the TX ring is full (nothing is dropped silently);
-        ValueError if ``data`` is larger than the channel's max_datagram.  (On a
-        channel that sends, the instance's ``send`` is the TX ring's C ``_send``, which
-        does the common case itself and everything else through :meth:`_send_checked`;
-        an immediate datagram it may send on the socket at once: :attr:`direct_send`.)
-        """
-        self._send_checked(data, at_ns)
+    # send(data, at_ns=None) is ChannelBase's (C): queue one datagram, to leave at
+    # at_ns (CLOCK_MONOTONIC ns; None/0 = now), or send an immediate one on the socket
+    # at once (direct_send); whatever it does not do itself it hands to _send_checked.
 
     def _send_checked(self, data: bytes, at_ns: int | None = None) -> None:
-        """send() in Python: every check, each failure its own error."""
+        """send() in Python: every check, each failure its own error (BackPressureError
+        if the TX ring is full, ValueError if ``data`` is larger than max_datagram)."""
         at = 0 if at_ns is None else at_ns
         try:
             if not self._can_send or len(data) > self.max_datagram or at < 0:
@@ -328,7 +326,7 @@ class Channel:
 
     def _next(self, timeout: float | None) -> Packet | None:
         """The next packet within ``timeout`` s (checked), or None: read, parse and wait
-        are one C call (csrc/pyfast.c), the GIL released while it waits."""
+        are one C call (csrc/pyfast/cursor.c), the GIL released while it waits."""
         if timeout is None:
             deadline = FOREVER
         elif timeout == 0:
@@ -337,14 +335,10 @@ class Channel:
             deadline = monotonic_ns() + int(timeout * 1e9)
         return self._reader._recv_packet(deadline, self._reader.spin_ns, Packet)
 
-    def recv(self, timeout: float | None = None) -> Packet:
-        """The next datagram, waiting up to ``timeout`` s (None = forever, 0 = poll).
-
-        TimeoutError if none arrives in time.  The wait runs in C without the GIL.
-        (An open receiving channel replaces this method by its reader's C ``_recv``,
-        which does the common case itself and the rest through :meth:`_recv_checked`.)
-        """
-        return self._recv_checked(timeout)
+    # recv(timeout=None) is ChannelBase's (C): the next datagram, waiting up to timeout
+    # s (None = forever, 0 = poll), TimeoutError if none arrives in time; the wait runs
+    # without the GIL.  What it does not do itself (a handle whose _next is its own, a
+    # timeout to check, a closed channel) it hands to _recv_checked.
 
     def _recv_checked(self, timeout: float | None = None) -> Packet:
         """recv() in Python: every check, each failure its own error."""
@@ -444,14 +438,11 @@ class Channel:
             return
         self._rx_open = False
         self._seg.release_reader(self._reader_slot)
-        self._tx._close_direct()  # our duplicate must not keep the port bound
+        self._close_direct()  # our duplicate must not keep the port bound
         self._direct_off = "the channel is closed"
-        if "send" in self.__dict__:  # back to the class's send(), no cycle through the ring
-            del self.__dict__["send"]
-            self._tx._configure_send(self.max_datagram, None)
-        if "recv" in self.__dict__:  # the same for recv()
-            del self.__dict__["recv"]
-            self._reader._configure_recv(Packet, self.name, 0, None)
+        # send() and recv() take the Python path from now on (it says "closed")
+        self._fast_send(None, self.max_datagram)
+        self._fast_recv(None, Packet, self.name, 0)
         self._seg.close()
         self._control.close()
         if self._on_close is not None:

@@ -1,7 +1,8 @@
 /*
- * channels.c - open and close one channel of this worker: map its segment, attach
- * the ring views, set up its socket, hand it to the RX thread.  Called by the TX
- * thread only (it owns the channel table).
+ * channels.c - the worker's channel table: add a channel (map its segment, attach the
+ * ring views, set up its socket, open its kind, hand it to the RX thread, make room
+ * for its packets in the timer queue) and drop one again.  Called by the TX thread
+ * only (it owns the table): from the commands (control.c) and at exit (main.c).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* snprintf into fixed buffers, IPv6 structs */
@@ -50,28 +51,6 @@ static void appendf(char *msg, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
-/* the block's remote address as a sockaddr; 0 when it has none we understand */
-socklen_t rtudp_to_sockaddr(const struct rtudp_sockaddr *a, struct sockaddr_storage *out)
-{
-    memset(out, 0, sizeof *out);
-    if (a->family == AF_INET) {
-        struct sockaddr_in *s = (struct sockaddr_in *)out;
-        s->sin_family = AF_INET;
-        s->sin_port = htons(a->port);
-        memcpy(&s->sin_addr, a->addr, 4);
-        return sizeof *s;
-    }
-    if (a->family == AF_INET6) {
-        struct sockaddr_in6 *s = (struct sockaddr_in6 *)out;
-        s->sin6_family = AF_INET6;
-        s->sin6_port = htons(a->port);
-        s->sin6_scope_id = a->scope_id;
-        memcpy(&s->sin6_addr, a->addr, 16);
-        return sizeof *s;
-    }
-    return 0;
-}
-
 /* setsockopt values the rings' worth of packets fit in: the kernel charges a
  * datagram its skb truesize (hundreds of bytes over the payload), so ask for twice
  * the ring's bytes, with a floor for tiny rings */
@@ -81,8 +60,37 @@ static uint64_t buffer_for(uint64_t ring_bytes)
     return want < (256u << 10) ? (256u << 10) : want;
 }
 
-int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,
-                    struct rtudp_chan **out, char *msg, size_t msglen)
+/* make room in the timer queue for `more` in-flight records besides the channels' */
+static int reserve_timers(struct rtudp_worker *w, uint32_t more)
+{
+    uint64_t need = more;
+    for (uint32_t i = 0; i < w->n_active; i++)
+        if (w->active[i]->sends)
+            need += w->active[i]->inflight.capacity;
+    if (need <= w->tq.capacity)
+        return RTUDP_OK;
+    if (need > UINT32_MAX / 4)
+        return RTUDP_EINVAL;
+    /* no resize in timerq: move everything into a bigger queue (pops come out in
+     * (deadline, order) order, so pushing them back keeps ties in order) */
+    struct rtudp_timerq bigger;
+    int rc = rtudp_timerq_init(&bigger, (uint32_t)need);
+    if (rc != RTUDP_OK)
+        return rc;
+    struct rtudp_timer t;
+    while (rtudp_timerq_pop(&w->tq, &t) == RTUDP_OK)
+        rtudp_timerq_push(&bigger, &t);
+    rtudp_timerq_free(&w->tq);
+    w->tq = bigger;
+    return RTUDP_OK;
+}
+
+static void chan_close(struct rtudp_worker *w, struct rtudp_chan *c);
+
+/* open the channel `name`; takes fd and tx_fd (-1: send on fd) over: on failure they
+ * are closed too, and msg says why */
+static int chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,
+                     struct rtudp_chan **out, char *msg, size_t msglen)
 {
     *out = NULL;
     msg[0] = '\0';
@@ -248,7 +256,7 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
         if ((rc = rtudp_inflight_init(&c->inflight, (uint32_t)n)) != RTUDP_OK ||
             (rc = rtudp_txstamps_init(&c->stamps, c->caps.sw_tx ? STAMP_WAITERS : 1,
                                       RTUDP_W_STAMP_WAIT_NS)) != RTUDP_OK ||
-            (rc = rtudp_tx_reserve(w, (uint32_t)n)) != RTUDP_OK) {
+            (rc = reserve_timers(w, (uint32_t)n)) != RTUDP_OK) {
             failf(msg, msglen, rc, "out of memory for %llu in-flight packets",
                   (unsigned long long)n);
             goto fail;
@@ -290,11 +298,11 @@ int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int
 
 fail:
     c->recvs = 0; /* never handed to the RX thread, or refused by it */
-    rtudp_chan_close(w, c);
+    chan_close(w, c);
     return rc;
 }
 
-void rtudp_chan_close(struct rtudp_worker *w, struct rtudp_chan *c)
+static void chan_close(struct rtudp_worker *w, struct rtudp_chan *c)
 {
     if (!c)
         return;
@@ -321,4 +329,39 @@ void rtudp_chan_close(struct rtudp_worker *w, struct rtudp_chan *c)
     if (c->base)
         rtudp_unmap(c->base, c->size);
     free(c);
+}
+
+/* the table's size where the supervisor and the idle-latency request see it */
+static void publish_channels(struct rtudp_worker *w)
+{
+    w->n_receiving = 0;
+    for (uint32_t i = 0; i < w->n_active; i++)
+        w->n_receiving += w->active[i]->recvs != 0;
+    store_relaxed(&w->me->channels, w->n_active);
+    rtudp_w_idle_poll(w, w->n_active > 0);
+}
+
+int rtudp_chan_add(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,
+                   char *msg, size_t msglen)
+{
+    struct rtudp_chan *c;
+    int rc = chan_open(w, slot, name, fd, tx_fd, &c, msg, msglen);
+    if (rc == RTUDP_OK) {
+        w->chans[slot] = c;
+        w->active[w->n_active++] = c;
+        publish_channels(w);
+    }
+    return rc;
+}
+
+void rtudp_chan_drop(struct rtudp_worker *w, struct rtudp_chan *c)
+{
+    w->chans[c->slot] = NULL;
+    for (uint32_t i = 0; i < w->n_active; i++)
+        if (w->active[i] == c) {
+            w->active[i] = w->active[--w->n_active];
+            break;
+        }
+    chan_close(w, c);
+    publish_channels(w);
 }

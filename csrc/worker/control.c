@@ -2,7 +2,8 @@
  * control.c - what the supervisor tells the worker and how the worker tells it it
  * lives: the command socket (ADD / REMOVE / STOP and their replies) and the
  * 100 ms tick (our heartbeat, the supervisor's liveness, dead-claim recovery).
- * TX thread only: it owns the channel table.
+ * TX thread only, between the loop's turns (txloop.c); the channel table it changes
+ * is channels.c's.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* MSG_CMSG_CLOEXEC */
@@ -34,15 +35,6 @@ static void reply(struct rtudp_worker *w, uint32_t op, uint32_t slot, int status
     if (send(w->cmd_fd, &r, sizeof r, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof r)
         fprintf(stderr, "rtudp-worker %u: reply to op %u slot %u not sent: %s\n", w->id, op,
                 slot, strerror(errno));
-}
-
-static void publish_channels(struct rtudp_worker *w)
-{
-    w->n_receiving = 0;
-    for (uint32_t i = 0; i < w->n_active; i++)
-        w->n_receiving += w->active[i]->recvs != 0;
-    store_relaxed(&w->me->channels, w->n_active);
-    rtudp_w_idle_poll(w, w->n_active > 0);
 }
 
 /* fds[0]: the channel socket; fds[1], when given: a socket of the same address that
@@ -77,29 +69,11 @@ static void add_channel(struct rtudp_worker *w, const struct rtudp_cmd *cmd, con
         reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, msg);
         return;
     }
-    struct rtudp_chan *c;
-    int rc = rtudp_chan_open(w, cmd->slot, name, fd, tx_fd, &c, msg, sizeof msg);
-    if (rc == RTUDP_OK) {
-        w->chans[cmd->slot] = c;
-        w->active[w->n_active++] = c;
-        publish_channels(w);
-    } else {
+    int rc = rtudp_chan_add(w, cmd->slot, name, fd, tx_fd, msg, sizeof msg);
+    if (rc != RTUDP_OK)
         fprintf(stderr, "rtudp-worker %u: channel '%s' (slot %u) not added: %s\n", w->id, name,
                 cmd->slot, msg);
-    }
     reply(w, cmd->op, cmd->slot, rc, msg);
-}
-
-void rtudp_w_drop_channel(struct rtudp_worker *w, struct rtudp_chan *c)
-{
-    w->chans[c->slot] = NULL;
-    for (uint32_t i = 0; i < w->n_active; i++)
-        if (w->active[i] == c) {
-            w->active[i] = w->active[--w->n_active];
-            break;
-        }
-    rtudp_chan_close(w, c);
-    publish_channels(w);
 }
 
 static void handle(struct rtudp_worker *w, const struct rtudp_cmd *cmd, const int *fds, int nfd)
@@ -113,7 +87,7 @@ static void handle(struct rtudp_worker *w, const struct rtudp_cmd *cmd, const in
         if (!c) {
             reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, "no channel in that slot");
         } else {
-            rtudp_w_drop_channel(w, c);
+            rtudp_chan_drop(w, c);
             reply(w, cmd->op, cmd->slot, RTUDP_OK, "removed");
         }
         break;

@@ -274,7 +274,7 @@ int main(int argc, char **argv)
     }
 
     while (w.n_active)
-        rtudp_w_drop_channel(&w, w.active[w.n_active - 1]);
+        rtudp_chan_drop(&w, w.active[w.n_active - 1]);
     rtudp_rx_stop(&w.rx);
     rtudp_tx_free(&w);
     atomic_store_explicit(SHARED(&w.me->state), (uint32_t)RTUDP_WORKER_DEAD,

@@ -846,3 +846,25 @@ int rtudp_net_recv_batch(int fd, struct rtudp_rx_pkt *pkts, unsigned n)
     }
     return r;
 }
+
+/* the block's remote address as a sockaddr; 0 when it has none we understand */
+socklen_t rtudp_to_sockaddr(const struct rtudp_sockaddr *a, struct sockaddr_storage *out)
+{
+    memset(out, 0, sizeof *out);
+    if (a->family == AF_INET) {
+        struct sockaddr_in *s = (struct sockaddr_in *)out;
+        s->sin_family = AF_INET;
+        s->sin_port = htons(a->port);
+        memcpy(&s->sin_addr, a->addr, 4);
+        return sizeof *s;
+    }
+    if (a->family == AF_INET6) {
+        struct sockaddr_in6 *s = (struct sockaddr_in6 *)out;
+        s->sin6_family = AF_INET6;
+        s->sin6_port = htons(a->port);
+        s->sin6_scope_id = a->scope_id;
+        memcpy(&s->sin6_addr, a->addr, 16);
+        return sizeof *s;
+    }
+    return 0;
+}

@@ -194,4 +194,10 @@ struct rtudp_rx_pkt {
  * connected socket ECONNREFUSED reports an ICMP error from the peer, once). */
 int rtudp_net_recv_batch(int fd, struct rtudp_rx_pkt *pkts, unsigned n);
 
+/* ---- addresses ---- */
+
+/* an address of the layout (a channel block's, a kind area's) as a sockaddr; 0 when
+ * its family is none we know */
+socklen_t rtudp_to_sockaddr(const struct rtudp_sockaddr *a, struct sockaddr_storage *out);
+
 #endif /* RTUDP_NETIO_H */

@@ -2,14 +2,29 @@
  * worker.h - the rtudp-worker process: its state and how its files fit together.
  *
  *   main.c      arguments, process setup, mapping the pool, start and exit
+ *   txloop.c    the TX thread (the main one): TX rings -> timer queue, park / spin to
+ *               the next deadline, send what is due; commands and tick between turns
  *   control.c   the command socket (ADD/REMOVE/STOP) and the 100 ms liveness tick
- *   sched.c     process-wide scheduling: death signal, memory locking, CPU, priority
- *   channels.c  open / close one channel (segment, ring views, socket setup)
- *   txloop.c    the TX thread (the main one): TX rings -> timer queue -> sendmmsg
- *   txstamp.c   per channel: sent packets waiting for their kernel TX stamp
- *   rxloop.c    the RX thread: epoll, recvmmsg -> RX broadcast ring
- *   spin.c      the adaptive spin margin and its CPU budget
+ *   channels.c  the channel table: add a channel (segment, ring views, socket setup,
+ *               its kind, timer-queue room) / drop one
  *   ../proto/   the channel kinds' hooks (proto.h): udp.c, ...
+ *   txsend.c    sending what is due: sendmmsg / GSO per channel, a kind's datagram
+ *               now, TX stamps, journal, ring space freed once a packet has left
+ *   rxloop.c    the RX thread: epoll, recvmmsg -> RX broadcast ring
+ *   txstamp.c   per channel: sent packets waiting for their kernel TX stamp
+ *   txjournal.c per channel: the records in a send, for a successor if we die in it
+ *   netio.c     socket I/O: setup, sendmmsg/GSO, recvmmsg, TX stamps, addresses
+ *   sched.c     process-wide scheduling: death signal, memory locking, CPU, priority
+ *   spin.c      the adaptive spin margin and its CPU budget
+ *   timerq.c, inflight.c   the timer queue, the in-flight records of a TX ring
+ *
+ * Calls between these files go one way, down this list (a file calls only files
+ * below it): main -> txloop -> control -> channels -> the kinds -> txsend, rxloop ->
+ * txstamp, txjournal, netio, sched, spin, timerq, inflight.  The kinds' hooks are
+ * called through struct rtudp_proto (by channels, txloop and rxloop); a kind calls
+ * back only into what is below it (rtudp_tx_send_now, rtudp_rx_cap_for,
+ * rtudp_to_sockaddr).  So the channel table (w->chans / w->active) is written only by
+ * channels.c, and the loop reaches it for adds and removes only through the commands.
  *
  * Threads: the TX thread owns the channel table (add, remove, everything TX).  The
  * RX thread learns of a channel only through rtudp_rx_add / rtudp_rx_remove, which
@@ -179,30 +194,39 @@ int rtudp_w_rt_demote(struct rtudp_worker *w, int64_t now, int64_t window);
 void rtudp_w_rt_check(struct rtudp_worker *w, int64_t now);
 void rtudp_w_rt_restore(struct rtudp_worker *w);
 
-/* channels.c: open / close the channel a command names; msg gets a reason.  open
- * takes fd and tx_fd (-1: send on fd) over: on failure they are closed too. */
-int rtudp_chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,
-                    struct rtudp_chan **out, char *msg, size_t msglen);
-void rtudp_chan_close(struct rtudp_worker *w, struct rtudp_chan *c);
-/* an address of the layout as a sockaddr; 0 when its family is none we know */
-socklen_t rtudp_to_sockaddr(const struct rtudp_sockaddr *a, struct sockaddr_storage *out);
-
-/* txloop.c */
-/* send one datagram now on c (a kind's tx_timer), asked for `asked_ns`: counted and
- * timed (lateness) like a TX-ring packet.  0 sent, else -1 with errno (counted in
- * tx_errors unless EAGAIN) */
-int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns);
+/* txloop.c: the TX thread's loop */
 int rtudp_tx_init(struct rtudp_worker *w);
 void rtudp_tx_free(struct rtudp_worker *w);
-/* make room in the timer queue for a channel's in-flight records */
-int rtudp_tx_reserve(struct rtudp_worker *w, uint32_t more);
 void rtudp_tx_run(struct rtudp_worker *w);
+
 /* control.c: the command socket and liveness, called from the loop */
 extern volatile sig_atomic_t rtudp_w_signalled; /* SIGTERM/SIGINT/SIGHUP: exit */
 void rtudp_w_poll_commands(struct rtudp_worker *w);
 int rtudp_w_cmd_ready(const struct rtudp_worker *w);
 void rtudp_w_tick(struct rtudp_worker *w, int64_t now);
-void rtudp_w_drop_channel(struct rtudp_worker *w, struct rtudp_chan *c);
+
+/* channels.c: add the channel `name` to the table at `slot` (a free one), taking fd and
+ * tx_fd (-1: send on fd) over: on failure they are closed too.  msg gets what was set
+ * up, or why not. */
+int rtudp_chan_add(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,
+                   char *msg, size_t msglen);
+/* take c out of the table and close it (its unsent records stay in its TX ring) */
+void rtudp_chan_drop(struct rtudp_worker *w, struct rtudp_chan *c);
+
+/* txsend.c: sending (the loop's, and a kind's from its hooks) */
+#define RTUDP_W_POP_MAX 256 /* due timers sent in one go at most */
+/* send the due timers due[idx[0..n)] of channel c (n <= RTUDP_W_POP_MAX, in deadline
+ * order); a full socket buffer pushes the rest back and sets w->backoff_until */
+void rtudp_tx_send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_timer *due,
+                         const uint32_t *idx, uint32_t n, int64_t now);
+/* send one datagram now on c (a kind's tx_timer), asked for `asked_ns`: counted and
+ * timed (lateness) like a TX-ring packet.  0 sent, else -1 with errno (counted in
+ * tx_errors unless EAGAIN) */
+int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns);
+/* read c's TX stamps that came (and expire those that will not) */
+void rtudp_tx_read_stamps(struct rtudp_chan *c, int64_t now);
+/* free c's TX ring up to the first packet not yet sent */
+void rtudp_tx_release(struct rtudp_chan *c);
 
 /* rxloop.c */
 int rtudp_rx_start(struct rtudp_rx *rx);

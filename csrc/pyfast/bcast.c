@@ -1,0 +1,65 @@
+/* bcast.c - BcastPort, the C base of BroadcastRing: the writer's paths. */
+#include "pyfast.h"
+
+static PyObject *bcast_write(PyfBcastPort *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames)
+{
+    struct pyf_payload p;
+    int64_t time_ns;
+    uint16_t flags;
+    if (pyf_record_args(&self->h, "write", "time_ns", args, nargs, kwnames, &p, &time_ns,
+                        &flags) < 0)
+        return NULL;
+    int rc = rtudp_bcast_write(&self->b, p.data, (uint32_t)p.len, flags, time_ns);
+    pyf_payload_release(&p);
+    if (rc == RTUDP_OK)
+        Py_RETURN_NONE;
+    return pyf_ring_error(&self->h, rc, "write");
+}
+
+static PyObject *bcast_write_many(PyfBcastPort *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames)
+{
+    static const char *const names[] = {"items", "time_ns", "flags"};
+    PyObject *a[3];
+    int64_t time_ns;
+    uint16_t flags;
+    if (pyf_parse("write_many", args, nargs, kwnames, names, 3, 1, a) < 0 ||
+        pyf_get_i64(a[1], 0, "time_ns", &time_ns) < 0 || pyf_get_flags(a[2], &flags) < 0)
+        return NULL;
+    PyObject *seq = pyf_batch(&self->h, a[0], "write_many");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), i = 0;
+    for (; i < n; i++) {
+        struct pyf_payload p;
+        if (pyf_payload_get(PySequence_Fast_GET_ITEM(seq, i), &p) < 0)
+            break;
+        int rc = rtudp_bcast_write(&self->b, p.data, (uint32_t)p.len, flags, time_ns);
+        pyf_payload_release(&p);
+        if (rc < 0) {
+            pyf_ring_error(&self->h, (int)rc, "write_many");
+            break;
+        }
+    }
+    Py_DECREF(seq);
+    return i == n ? PyLong_FromSsize_t(n) : NULL;
+}
+
+static PyMethodDef bcast_methods[] = {
+    PYF_PORT_METHODS,
+    {"write", (PyCFunction)(void (*)(void))bcast_write, METH_FASTCALL | METH_KEYWORDS,
+     "write(data, time_ns=0, flags=0)\n\n"
+     "Publish one record; never waits (overwrites the oldest). One writer per ring."},
+    {"write_many", (PyCFunction)(void (*)(void))bcast_write_many, METH_FASTCALL | METH_KEYWORDS,
+     "write_many(items, time_ns=0, flags=0) -> int\n\n"
+     "Publish every record of items; all or none if one is too large."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject pyf_BcastPortType = {
+    PYF_BASE_TYPE(PyfBcastPort, "BcastPort", "C base of BroadcastRing: the writer's paths."),
+    .tp_dealloc = (destructor)pyf_port_dealloc,
+    .tp_traverse = (traverseproc)pyf_port_traverse,
+    .tp_methods = bcast_methods,
+};

@@ -1,0 +1,352 @@
+/*
+ * channel.c - ChannelBase, the C base type of rtudp.Channel: send() and recv() in C for
+ * the common case, and a handle's immediate sends made on the channel socket itself
+ * (direct_send.h).
+ *
+ * What the type does itself: send(data, at_ns=None) with data bytes (or a buffer) of at
+ * most the send limit, at_ns None or an int >= 0 and room in the TX ring; recv(timeout)
+ * with timeout None or an exact float/int >= 0 on a mapped RX ring.  Everything else
+ * (a bad argument, a full or closed ring, a channel that cannot send or receive) it
+ * hands to the subclass's own Python methods, _send_checked(data, at_ns) and
+ * _recv_checked(timeout), which make every check and raise the API's errors: the type
+ * names those two hooks, it knows nothing else of the class above it.
+ *
+ * The subclass turns the fast paths on with _fast_send(tx_ring, limit) and
+ * _fast_recv(reader, packet_type, name, spin_ns); until then, and after
+ * _fast_send(None, ...) / _fast_recv(None, ...), every call takes the Python path.
+ */
+#include "pyfast.h"
+
+#include "direct_send.h"
+
+typedef struct {
+    PyObject_HEAD
+    PyfMpscPort *tx;            /* send()'s TX ring; NULL: send() always goes to Python */
+    Py_ssize_t send_limit;      /* the largest datagram send() queues itself */
+    struct rtudp_direct direct; /* immediates on the socket itself (off: all zero) */
+    PyfBcastCursor *rx;         /* recv()'s cursor; NULL: recv() always goes to Python */
+    PyObject *packet_type;      /* what recv() builds (a tuple type) */
+    PyObject *chan_name;        /* for recv()'s TimeoutError */
+    int64_t spin_ns;            /* how long recv() spins before it parks */
+} ChannelBase;
+
+static PyObject *str_send_checked, *str_recv_checked;
+
+/* ------------------------------------------------------------------ send */
+
+static PyObject *send_slow(ChannelBase *self, PyObject *data, PyObject *at_ns)
+{
+    PyObject *call[3] = {(PyObject *)self, data, at_ns};
+    return PyObject_VectorcallMethod(str_send_checked, call, 3, NULL);
+}
+
+/*
+ * send(data, at_ns=None): queues data (ringing the worker's bell), or sends it on the
+ * socket at once when direct sends allow (direct_send.h); the rest goes to
+ * _send_checked(data, at_ns).
+ */
+static PyObject *chan_send(ChannelBase *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
+{
+    static const char *const names[] = {"data", "at_ns"};
+    PyObject *data, *at_obj = Py_None;
+    if (!kwnames && (nargs == 1 || nargs == 2)) {
+        data = args[0];
+        if (nargs == 2)
+            at_obj = args[1];
+    } else {
+        PyObject *a[2];
+        if (pyf_parse("send", args, nargs, kwnames, names, 2, 1, a) < 0)
+            return NULL;
+        data = a[0];
+        if (a[1])
+            at_obj = a[1];
+    }
+    PyfMpscPort *tx = self->tx;
+    if (!tx)
+        return send_slow(self, data, at_obj);
+    int64_t at = 0;
+    if (at_obj != Py_None) {
+        if (!PyLong_CheckExact(at_obj))
+            return send_slow(self, data, at_obj);
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(at_obj, &overflow);
+        if (overflow || v < 0)
+            return send_slow(self, data, at_obj);
+        at = v;
+    }
+    if (!tx->h.bound) {
+        /* the ring was unmapped: so is the block our direct line points into */
+        rtudp_direct_close(&self->direct);
+        return send_slow(self, data, at_obj);
+    }
+    struct pyf_payload p;
+    Py_INCREF(tx); /* a buffer's exporter may run Python code, which may reconfigure us */
+    if (pyf_payload_get(data, &p) < 0) {
+        Py_DECREF(tx);
+        PyErr_Clear();
+        return send_slow(self, data, at_obj);
+    }
+    int rc = RTUDP_EINVAL;
+    if (p.len <= self->send_limit && tx->h.bound)
+        rc = at == 0 && rtudp_direct_try(&self->direct, &tx->m, p.data, (uint32_t)p.len)
+                 ? RTUDP_OK
+                 : rtudp_mpsc_try_put(&tx->m, p.data, (uint32_t)p.len, at, 0);
+    pyf_payload_release(&p);
+    Py_DECREF(tx);
+    if (rc == RTUDP_OK)
+        Py_RETURN_NONE;
+    return send_slow(self, data, at_obj);
+}
+
+/* _fast_send(tx_ring | None, limit): send()'s ring and largest datagram (None: off) */
+static PyObject *chan_fast_send(ChannelBase *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t limit;
+    if (nargs != 2 || (args[0] != Py_None && !PyObject_TypeCheck(args[0], &pyf_MpscPortType)) ||
+        pyf_get_count(args[1], PY_SSIZE_T_MAX, "limit", &limit) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_fast_send(tx_ring: MpscPort | None, limit)");
+        return NULL;
+    }
+    PyfMpscPort *tx = args[0] == Py_None ? NULL : (PyfMpscPort *)args[0];
+    if (tx && (uint64_t)limit > tx->h.max_payload)
+        return PyErr_Format(PyExc_ValueError, "send limit %zd is over the ring's max payload "
+                            "%llu", limit, (unsigned long long)tx->h.max_payload);
+    if (tx != self->tx)
+        rtudp_direct_close(&self->direct); /* it sent for the old ring only */
+    Py_XSETREF(self->tx, (PyfMpscPort *)Py_XNewRef(tx));
+    self->send_limit = limit;
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ direct sends */
+
+/*
+ * _configure_direct(pid, fd, family, port, line_address, quiet_ns) -> None | str:
+ * let send() make immediate sends itself on a duplicate of fd `fd` of process `pid`
+ * (direct_send.h), counting them in the struct rtudp_direct_tx at line_address.
+ * None when on; else why not (a str: the ring path stays, nothing else changes).
+ */
+static PyObject *chan_configure_direct(ChannelBase *self, PyObject *const *args,
+                                       Py_ssize_t nargs)
+{
+    int64_t pid, fd, family, port, quiet;
+    if (nargs != 6 || pyf_get_i64(args[0], 0, "pid", &pid) < 0 ||
+        pyf_get_i64(args[1], 0, "fd", &fd) < 0 ||
+        pyf_get_i64(args[2], 0, "family", &family) < 0 ||
+        pyf_get_i64(args[3], 0, "port", &port) < 0 ||
+        pyf_get_i64(args[5], 0, "quiet_ns", &quiet) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_configure_direct(pid, fd, family, port, "
+                                             "line_address, quiet_ns)");
+        return NULL;
+    }
+    void *line = PyLong_AsVoidPtr(args[4]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (!self->tx) {
+        PyErr_SetString(PyExc_ValueError, "_configure_direct() before _fast_send()");
+        return NULL;
+    }
+    if (!self->tx->h.bound)
+        return pyf_closed_error(&self->tx->h);
+    if (pid > INT32_MAX || fd > INT32_MAX || family > INT32_MAX || port > UINT16_MAX || !line)
+        return PyErr_Format(PyExc_ValueError, "_configure_direct: pid %lld fd %lld family %lld "
+                            "port %lld out of range", (long long)pid, (long long)fd,
+                            (long long)family, (long long)port);
+    rtudp_direct_close(&self->direct);
+    struct rtudp_check why = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = rtudp_direct_open(&self->direct, (int)pid, (int)fd, (int)family, (uint16_t)port, line,
+                           quiet, &why);
+    Py_END_ALLOW_THREADS
+    if (rc != RTUDP_OK)
+        return PyUnicode_FromString(why.msg);
+    Py_RETURN_NONE;
+}
+
+/* _close_direct(): no more direct sends (the duplicate socket is closed) */
+static PyObject *chan_close_direct(ChannelBase *self, PyObject *unused)
+{
+    (void)unused;
+    rtudp_direct_close(&self->direct);
+    Py_RETURN_NONE;
+}
+
+/* _direct_on() -> bool: direct sends on (off once the channel revoked them) */
+static PyObject *chan_direct_on(ChannelBase *self, PyObject *unused)
+{
+    (void)unused;
+    if (self->tx && !self->tx->h.bound)
+        rtudp_direct_close(&self->direct);
+    return PyBool_FromLong(rtudp_direct_on(&self->direct));
+}
+
+/* ------------------------------------------------------------------ recv */
+
+static PyObject *recv_slow(ChannelBase *self, PyObject *timeout)
+{
+    PyObject *call[2] = {(PyObject *)self, timeout};
+    return PyObject_VectorcallMethod(str_recv_checked, call, 2, NULL);
+}
+
+/*
+ * recv(timeout=None): the next packet, waiting (GIL released) up to timeout seconds
+ * given as None or an exact float or int >= 0 (0: poll); TimeoutError when the time
+ * passes.  Anything else, and a closed ring, go to _recv_checked(timeout).
+ */
+static PyObject *chan_recv(ChannelBase *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
+{
+    static const char *const names[] = {"timeout"};
+    PyObject *timeout = Py_None;
+    if (!kwnames && nargs <= 1) {
+        if (nargs)
+            timeout = args[0];
+    } else {
+        PyObject *a[1];
+        if (pyf_parse("recv", args, nargs, kwnames, names, 1, 0, a) < 0)
+            return NULL;
+        if (a[0])
+            timeout = a[0];
+    }
+    PyfBcastCursor *rx = self->rx;
+    if (!rx)
+        return recv_slow(self, timeout);
+    double secs;
+    if (timeout == Py_None)
+        secs = -1;
+    else if (PyFloat_CheckExact(timeout))
+        secs = PyFloat_AS_DOUBLE(timeout);
+    else if (PyLong_CheckExact(timeout))
+        secs = PyLong_AsDouble(timeout); /* > DBL_MAX: -1.0 with an error, slow path */
+    else
+        return recv_slow(self, timeout);
+    if (timeout != Py_None && !(secs >= 0)) { /* negative, NaN, or a conversion error */
+        PyErr_Clear();
+        return recv_slow(self, timeout);
+    }
+    if (!rx->port || !rx->port->h.bound)
+        return recv_slow(self, timeout);
+    int64_t deadline = INT64_MAX; /* None: forever */
+    if (secs == 0)
+        deadline = 0;
+    else if (secs > 0)
+        deadline = secs < 9e9 ? rtudp_now_ns() + (int64_t)(secs * 1e9) : INT64_MAX;
+    /* ours for the call: another thread may reconfigure us while it waits */
+    PyObject *type = Py_NewRef(self->packet_type), *name = Py_NewRef(self->chan_name);
+    Py_INCREF(rx);
+    PyObject *pkt = pyf_next_packet(rx, deadline, self->spin_ns, (PyTypeObject *)type);
+    Py_DECREF(rx);
+    Py_DECREF(type);
+    if (pkt == Py_None) {
+        Py_DECREF(pkt);
+        pkt = PyErr_Format(PyExc_TimeoutError, "no datagram on channel %R within %S s", name,
+                           timeout);
+    }
+    Py_DECREF(name);
+    return pkt;
+}
+
+/* _fast_recv(reader | None, packet_type, channel_name, spin_ns): recv()'s cursor, what
+ * it builds, names and spins (None: off) */
+static PyObject *chan_fast_recv(ChannelBase *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t spin;
+    if (nargs != 4 ||
+        (args[0] != Py_None && !PyObject_TypeCheck(args[0], &pyf_BcastCursorType)) ||
+        !PyType_Check(args[1]) || !PyType_IsSubtype((PyTypeObject *)args[1], &PyTuple_Type) ||
+        pyf_get_i64(args[3], 0, "spin_ns", &spin) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_fast_recv(reader: BcastCursor | None, "
+                                             "packet_type: a tuple type, channel_name, "
+                                             "spin_ns)");
+        return NULL;
+    }
+    PyObject *rx = args[0] == Py_None ? NULL : args[0];
+    Py_XSETREF(self->rx, (PyfBcastCursor *)Py_XNewRef(rx));
+    Py_XSETREF(self->packet_type, Py_NewRef(args[1]));
+    Py_XSETREF(self->chan_name, Py_NewRef(args[2]));
+    self->spin_ns = spin;
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ type */
+
+static PyMethodDef chan_methods[] = {
+    {"send", (PyCFunction)(void (*)(void))chan_send, METH_FASTCALL | METH_KEYWORDS,
+     "send($self, /, data, at_ns=None)\n--\n\n"
+     "Queue one datagram, to leave at ``at_ns`` (CLOCK_MONOTONIC ns; None/0 = now).\n\n"
+     "BackPressureError if the TX ring is full (nothing is dropped silently);\n"
+     "ValueError if ``data`` is larger than the channel's max_datagram.  The common\n"
+     "case runs in C (csrc/pyfast/channel.c), everything else in ``_send_checked``;\n"
+     "an immediate datagram may go out on the socket at once (``direct_send``)."},
+    {"recv", (PyCFunction)(void (*)(void))chan_recv, METH_FASTCALL | METH_KEYWORDS,
+     "recv($self, /, timeout=None)\n--\n\n"
+     "The next datagram, waiting up to ``timeout`` s (None = forever, 0 = poll).\n\n"
+     "TimeoutError if none arrives in time.  The wait runs in C without the GIL;\n"
+     "the common case is one C call (csrc/pyfast/channel.c), the rest\n"
+     "``_recv_checked``."},
+    {"_fast_send", (PyCFunction)(void (*)(void))chan_fast_send, METH_FASTCALL,
+     "_fast_send(tx_ring | None, limit): the MPSC ring send() queues into itself and its\n"
+     "largest datagram; None: every send() goes to _send_checked."},
+    {"_fast_recv", (PyCFunction)(void (*)(void))chan_fast_recv, METH_FASTCALL,
+     "_fast_recv(reader | None, packet_type, channel_name, spin_ns): the cursor recv()\n"
+     "reads itself, what it builds, names and spins; None: every recv() goes to\n"
+     "_recv_checked."},
+    {"_configure_direct", (PyCFunction)(void (*)(void))chan_configure_direct, METH_FASTCALL,
+     "_configure_direct(pid, fd, family, port, line_address, quiet_ns) -> None | str:\n"
+     "send() makes immediate sends itself on a duplicate of the socket; why not, if not."},
+    {"_close_direct", (PyCFunction)chan_close_direct, METH_NOARGS,
+     "_close_direct(): no more direct sends."},
+    {"_direct_on", (PyCFunction)chan_direct_on, METH_NOARGS,
+     "_direct_on() -> bool: direct sends on (off once the channel revoked them)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static int chan_traverse(ChannelBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->tx);
+    Py_VISIT(self->rx);
+    Py_VISIT(self->packet_type);
+    Py_VISIT(self->chan_name);
+    return 0;
+}
+
+static int chan_clear(ChannelBase *self)
+{
+    Py_CLEAR(self->tx);
+    Py_CLEAR(self->rx);
+    Py_CLEAR(self->packet_type);
+    Py_CLEAR(self->chan_name);
+    return 0;
+}
+
+static void chan_dealloc(ChannelBase *self)
+{
+    PyObject_GC_UnTrack(self);
+    rtudp_direct_close(&self->direct);
+    chan_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+PyTypeObject pyf_ChannelBaseType = {
+    PYF_BASE_TYPE(ChannelBase, "ChannelBase",
+                  "C base of rtudp.Channel: send() and recv() in C for the common case, the "
+                  "rest in the subclass's _send_checked / _recv_checked."),
+    .tp_dealloc = (destructor)chan_dealloc,
+    .tp_traverse = (traverseproc)chan_traverse,
+    .tp_clear = (inquiry)chan_clear,
+    .tp_methods = chan_methods,
+};
+
+int pyf_channel_ready(void)
+{
+    str_send_checked = PyUnicode_InternFromString("_send_checked");
+    str_recv_checked = PyUnicode_InternFromString("_recv_checked");
+    if (!str_send_checked || !str_recv_checked)
+        return -1;
+    return PyType_Ready(&pyf_ChannelBaseType);
+}

@@ -1,0 +1,306 @@
+/*
+ * cursor.c - BcastCursor, the C base of BroadcastReader: one reader's cursor on a
+ * broadcast ring, and the RX record -> packet tuple conversion the channel's recv
+ * uses too (pyf_next_packet).
+ */
+#include "pyfast.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+static PyObject *cursor_bind(PyfBcastCursor *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyObject_TypeCheck(args[0], &pyf_BcastPortType)) {
+        PyErr_SetString(PyExc_TypeError, "_bind_reader(ring, from_oldest)");
+        return NULL;
+    }
+    PyfBcastPort *port = (PyfBcastPort *)args[0];
+    if (!port->h.bound)
+        return pyf_closed_error(&port->h);
+    int from_oldest = PyObject_IsTrue(args[1]);
+    if (from_oldest < 0)
+        return NULL;
+    uint8_t *buf = PyMem_Malloc(port->b.max_payload ? port->b.max_payload : 1);
+    if (!buf)
+        return PyErr_NoMemory();
+    PyMem_Free(self->buf);
+    self->buf = buf;
+    Py_XSETREF(self->port, (PyfBcastPort *)Py_NewRef(port));
+    rtudp_bcast_reader_init(&self->port->b, &self->rd, from_oldest);
+    Py_RETURN_NONE;
+}
+
+PyfBcastPort *pyf_cursor_port(PyfBcastCursor *self)
+{
+    if (!self->port) {
+        PyErr_SetString(PyExc_ValueError, "reader is not attached to a ring");
+        return NULL;
+    }
+    if (!self->port->h.bound) {
+        pyf_closed_error(&self->port->h);
+        return NULL;
+    }
+    return self->port;
+}
+
+static PyObject *cursor_try_get_record(PyfBcastCursor *self, PyObject *unused)
+{
+    (void)unused;
+    PyfBcastPort *port = pyf_cursor_port(self);
+    if (!port)
+        return NULL;
+    uint32_t len;
+    uint64_t seq, lost;
+    int64_t time_ns;
+    uint16_t flags;
+    int rc = rtudp_bcast_read(&port->b, &self->rd, self->buf, (uint32_t)port->b.max_payload, &len,
+                              &seq, &time_ns, &flags, &lost);
+    if (rc == RTUDP_EMPTY)
+        Py_RETURN_NONE;
+    if (rc != RTUDP_OK)
+        return pyf_ring_error(&port->h, rc, "read");
+    return Py_BuildValue("(y#KLHK)", (const char *)self->buf, (Py_ssize_t)len,
+                         (unsigned long long)seq, (long long)time_ns, flags,
+                         (unsigned long long)lost);
+}
+
+static PyObject *cursor_get_many_nowait(PyfBcastCursor *self, PyObject *const *args,
+                                        Py_ssize_t nargs)
+{
+    Py_ssize_t max_n;
+    if (pyf_max_n_arg(args, nargs, &max_n) < 0)
+        return NULL;
+    PyfBcastPort *port = pyf_cursor_port(self);
+    if (!port)
+        return NULL;
+    PyObject *list = PyList_New(0);
+    if (!list)
+        return NULL;
+    while (PyList_GET_SIZE(list) < max_n) {
+        uint32_t len;
+        int rc = rtudp_bcast_read(&port->b, &self->rd, self->buf, (uint32_t)port->b.max_payload,
+                                  &len, NULL, NULL, NULL, NULL);
+        if (rc == RTUDP_EMPTY)
+            break;
+        if (rc != RTUDP_OK) {
+            if (PyList_GET_SIZE(list))
+                break; /* hand over what we have; the next call reports it */
+            Py_DECREF(list);
+            return pyf_ring_error(&port->h, rc, "read_many");
+        }
+        PyObject *b = PyBytes_FromStringAndSize((const char *)self->buf, len);
+        if (!b || PyList_Append(list, b) < 0) {
+            Py_XDECREF(b);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(b);
+    }
+    return list;
+}
+
+/* (host, port) of a datagram source, None when the record names none */
+static PyObject *source_tuple(PyfBcastCursor *self, const struct rtudp_sockaddr *a)
+{
+    if (self->last_source && memcmp(a, &self->last_addr, sizeof *a) == 0)
+        return Py_NewRef(self->last_source);
+    int af = a->family == AF_INET ? AF_INET : a->family == AF_INET6 ? AF_INET6 : 0;
+    if (!af)
+        Py_RETURN_NONE;
+    char host[INET6_ADDRSTRLEN];
+    if (!inet_ntop(af, a->addr, host, sizeof host)) /* cannot fail for these families */
+        return PyErr_SetFromErrno(PyExc_OSError);
+    PyObject *t = Py_BuildValue("(sH)", host, a->port);
+    if (!t)
+        return NULL;
+    Py_XSETREF(self->last_source, Py_NewRef(t));
+    self->last_addr = *a;
+    return t;
+}
+
+/*
+ * One RX record (struct rtudp_rx_meta + datagram) as packet_type(data, source,
+ * rx_ns, hw_ns, seq, lost).  packet_type is a NamedTuple: built as the tuple it is
+ * (as structseq does), since calling its Python __new__ costs more than the read.
+ */
+static PyObject *rx_packet(PyfBcastCursor *self, PyTypeObject *type, uint32_t len,
+                           uint64_t lost)
+{
+    if (len < sizeof(struct rtudp_rx_meta)) {
+        PyErr_Format(pyf_BadSegmentError, "RX record of %u bytes, shorter than its %zu-byte meta",
+                     len, sizeof(struct rtudp_rx_meta));
+        return NULL;
+    }
+    struct rtudp_rx_meta m;
+    memcpy(&m, self->buf, sizeof m);
+    PyObject *items[6] = {
+        PyBytes_FromStringAndSize((const char *)self->buf + sizeof m, len - sizeof m),
+        source_tuple(self, &m.source),
+        PyLong_FromLongLong(m.rx_ns),
+        PyLong_FromLongLong(m.hw_ns),
+        PyLong_FromUnsignedLongLong(m.rx_seq),
+        PyLong_FromUnsignedLongLong(lost),
+    };
+    PyObject *pkt = NULL;
+    for (int i = 0; i < 6; i++)
+        if (!items[i])
+            goto out;
+    if (type->tp_basicsize == PyTuple_Type.tp_basicsize &&
+        type->tp_itemsize == sizeof(PyObject *)) {
+        pkt = type->tp_alloc(type, 6);
+        if (pkt) {
+            for (int i = 0; i < 6; i++)
+                PyTuple_SET_ITEM(pkt, i, items[i]); /* steals */
+            return pkt;
+        }
+    } else {
+        pkt = PyObject_Vectorcall((PyObject *)type, items, 6, NULL);
+    }
+out:
+    for (int i = 0; i < 6; i++)
+        Py_XDECREF(items[i]);
+    return pkt;
+}
+
+PyObject *pyf_next_packet(PyfBcastCursor *self, int64_t deadline, int64_t spin,
+                          PyTypeObject *type)
+{
+    for (;;) {
+        /* looked up again after every wait: another thread may close the channel */
+        PyfBcastPort *port = pyf_cursor_port(self);
+        if (!port)
+            return NULL;
+        uint32_t len;
+        uint64_t lost;
+        int rc = rtudp_bcast_read(&port->b, &self->rd, self->buf, (uint32_t)port->b.max_payload,
+                                  &len, NULL, NULL, NULL, &lost);
+        if (rc == RTUDP_OK)
+            return rx_packet(self, type, len, lost);
+        if (rc != RTUDP_EMPTY)
+            return pyf_ring_error(&port->h, rc, "recv");
+        if (deadline == 0)
+            Py_RETURN_NONE;
+        Py_BEGIN_ALLOW_THREADS
+        rc = rtudp_bcast_wait(&port->b, &self->rd, deadline, spin);
+        Py_END_ALLOW_THREADS
+        if (rc == RTUDP_ETIMEDOUT)
+            Py_RETURN_NONE;
+        if (rc == RTUDP_EINTR) {
+            if (PyErr_CheckSignals() < 0) /* Ctrl-C: KeyboardInterrupt from the handler */
+                return NULL;
+        } else if (rc != RTUDP_OK) {
+            if (rc == RTUDP_ESYS)
+                return PyErr_Format(PyExc_OSError, "futex wait failed: %s", strerror(errno));
+            return PyErr_Format(pyf_RtUdpError, "wait failed with code %d", rc);
+        }
+    }
+}
+
+/*
+ * _recv_packet(deadline_ns, spin_ns, packet_type) -> packet | None: the next RX record
+ * as a packet, waiting (GIL released) until deadline_ns; deadline 0 = do not wait.
+ * One C call for what was a read, a parse and a wait loop in Python: 2.2 µs -> tenths.
+ */
+static PyObject *cursor_recv_packet(PyfBcastCursor *self, PyObject *const *args,
+                                    Py_ssize_t nargs)
+{
+    int64_t deadline, spin;
+    if (nargs != 3 || pyf_get_i64(args[0], INT64_MAX, "deadline_ns", &deadline) < 0 ||
+        pyf_get_i64(args[1], 0, "spin_ns", &spin) < 0 || !PyType_Check(args[2]) ||
+        !PyType_IsSubtype((PyTypeObject *)args[2], &PyTuple_Type)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError,
+                            "_recv_packet(deadline_ns, spin_ns, packet_type: a tuple type)");
+        return NULL;
+    }
+    return pyf_next_packet(self, deadline, spin, (PyTypeObject *)args[2]);
+}
+
+/* _wait(deadline_ns, spin_ns) -> RTUDP_* code, with the GIL released */
+static PyObject *cursor_wait(PyfBcastCursor *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t deadline, spin;
+    if (nargs != 2 || pyf_get_i64(args[0], INT64_MAX, "deadline_ns", &deadline) < 0 ||
+        pyf_get_i64(args[1], 0, "spin_ns", &spin) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_wait(deadline_ns, spin_ns)");
+        return NULL;
+    }
+    PyfBcastPort *port = pyf_cursor_port(self);
+    if (!port)
+        return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = rtudp_bcast_wait(&port->b, &self->rd, deadline, spin);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(rc);
+}
+
+static PyObject *cursor_get_lost(PyfBcastCursor *self, void *unused)
+{
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(self->rd.lost);
+}
+
+static PyObject *cursor_get_lapped(PyfBcastCursor *self, void *unused)
+{
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(self->rd.lapped);
+}
+
+static PyGetSetDef cursor_getset[] = {
+    {"lost", (getter)cursor_get_lost, NULL, "Records this reader lost to laps, in total.", NULL},
+    {"lapped", (getter)cursor_get_lapped, NULL, "How many times the writer lapped this reader.",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef cursor_methods[] = {
+    {"_bind_reader", (PyCFunction)(void (*)(void))cursor_bind, METH_FASTCALL,
+     "_bind_reader(ring, from_oldest): start a cursor on ring."},
+    {"_try_get_record", (PyCFunction)cursor_try_get_record, METH_NOARGS,
+     "_try_get_record() -> (data, seq, time_ns, flags, lost) | None"},
+    {"_get_many_nowait", (PyCFunction)(void (*)(void))cursor_get_many_nowait, METH_FASTCALL,
+     "_get_many_nowait(max_n) -> list[bytes]: what can be read now, up to max_n."},
+    {"_wait", (PyCFunction)(void (*)(void))cursor_wait, METH_FASTCALL,
+     "_wait(deadline_ns, spin_ns) -> code: wait for a record, GIL released."},
+    {"_recv_packet", (PyCFunction)(void (*)(void))cursor_recv_packet, METH_FASTCALL,
+     "_recv_packet(deadline_ns, spin_ns, packet_type) -> packet | None: the next RX record "
+     "as packet_type(data, source, rx_ns, hw_ns, seq, lost), waiting until deadline_ns "
+     "(0 = do not wait) with the GIL released."},
+    {NULL, NULL, 0, NULL},
+};
+
+static void cursor_dealloc(PyfBcastCursor *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->port);
+    Py_CLEAR(self->last_source);
+    PyMem_Free(self->buf);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int cursor_traverse(PyfBcastCursor *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->port);
+    Py_VISIT(self->last_source);
+    return 0;
+}
+
+static int cursor_clear(PyfBcastCursor *self)
+{
+    Py_CLEAR(self->port);
+    Py_CLEAR(self->last_source);
+    return 0;
+}
+
+PyTypeObject pyf_BcastCursorType = {
+    PYF_BASE_TYPE(PyfBcastCursor, "BcastCursor",
+                  "C base of BroadcastReader: one reader's cursor."),
+    .tp_dealloc = (destructor)cursor_dealloc,
+    .tp_traverse = (traverseproc)cursor_traverse,
+    .tp_clear = (inquiry)cursor_clear,
+    .tp_methods = cursor_methods,
+    .tp_getset = cursor_getset,
+};

@@ -1,0 +1,177 @@
+/*
+ * pyfast.h - what the pieces of rtudp.shmring._fast share (csrc/pyfast.c says why the
+ * module is a CPython extension and names its files).
+ *
+ * The port types are declared here, not only in their own files, because the
+ * channel's base type (channel.c) runs the rings' paths itself: it holds an MpscPort
+ * and a BcastCursor and calls into them without a Python call in between.
+ *
+ * Every non-static name here starts with pyf_ (the module exports only PyInit__fast:
+ * setup.py builds it with hidden visibility).
+ */
+#ifndef RTUDP_PYFAST_H
+#define RTUDP_PYFAST_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+
+#include "ring.h"
+#include "rtudp_shm.h"
+
+/* rtudp.shmring.errors' classes, looked up once when the module loads */
+extern PyObject *pyf_RtUdpError, *pyf_BadSegmentError, *pyf_BackPressureError;
+
+/* ------------------------------------------------------------------ args.c */
+
+/*
+ * Positional-or-keyword arguments for METH_FASTCALL|METH_KEYWORDS: fills out[i]
+ * (borrowed, NULL when absent) for names[0..n), the first `required` mandatory.
+ */
+int pyf_parse(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+              const char *const *names, int n, int required, PyObject **out);
+/* an int argument (None or absent: dflt); TypeError / ValueError naming `what` */
+int pyf_get_i64(PyObject *o, int64_t dflt, const char *what, int64_t *v);
+int pyf_get_flags(PyObject *o, uint16_t *v);
+/* an int >= 1 (None or absent: dflt), clamped to PY_SSIZE_T_MAX */
+int pyf_get_count(PyObject *o, Py_ssize_t dflt, const char *what, Py_ssize_t *v);
+/* _get_many_nowait(max_n)'s one argument */
+int pyf_max_n_arg(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t *max_n);
+
+/* A payload argument: bytes directly, anything else through the buffer protocol. */
+struct pyf_payload {
+    Py_buffer view;
+    int has_view;
+    const char *data;
+    Py_ssize_t len;
+};
+
+/* 0, or -1 with a TypeError naming o's type (inline: every send takes this path) */
+static inline int pyf_payload_get(PyObject *o, struct pyf_payload *p)
+{
+    p->has_view = 0;
+    if (PyBytes_CheckExact(o)) {
+        p->data = PyBytes_AS_STRING(o);
+        p->len = PyBytes_GET_SIZE(o);
+        return 0;
+    }
+    if (PyObject_GetBuffer(o, &p->view, PyBUF_SIMPLE) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "payload must be bytes or a contiguous buffer, not %.100s",
+                     Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    p->has_view = 1;
+    p->data = p->view.buf;
+    p->len = p->view.len;
+    return 0;
+}
+
+static inline void pyf_payload_release(struct pyf_payload *p)
+{
+    if (p->has_view)
+        PyBuffer_Release(&p->view);
+}
+
+/* ------------------------------------------------------------------ ports */
+
+/* What a port needs to name itself in errors and to check it is still mapped. */
+struct pyf_port_head {
+    PyObject *name;
+    int bound;
+    uint64_t capacity;
+    uint64_t max_payload;
+};
+
+/* Every port type starts like this, so bind/unbind/dealloc/traverse are shared. */
+typedef struct {
+    PyObject_HEAD
+    struct pyf_port_head h;
+} PyfPort;
+
+/* C base of MpscRing (mpsc.c) */
+typedef struct {
+    PyObject_HEAD
+    struct pyf_port_head h;
+    struct rtudp_mpsc m;
+} PyfMpscPort;
+
+/* C base of BroadcastRing (bcast.c) */
+typedef struct {
+    PyObject_HEAD
+    struct pyf_port_head h;
+    struct rtudp_bcast b;
+} PyfBcastPort;
+
+/* C base of BroadcastReader: one reader's cursor (cursor.c) */
+typedef struct {
+    PyObject_HEAD
+    PyfBcastPort *port; /* keeps the ring object alive; its h.bound says if it is mapped */
+    struct rtudp_bcast_reader rd;
+    uint8_t *buf;       /* max_payload bytes for single reads */
+    /* the last datagram source as a (host, port) tuple: a channel's packets mostly
+     * come from one peer, and formatting an address costs more than the rest */
+    struct rtudp_sockaddr last_addr;
+    PyObject *last_source;
+} PyfBcastCursor;
+
+extern PyTypeObject pyf_MpscPortType, pyf_BcastPortType, pyf_BcastCursorType,
+    pyf_ChannelBaseType;
+
+/* What every type of _fast is: a GC-tracked C base type that a Python class derives
+ * from (tp_new only zero-fills; the Python __init__ does the rest).  Each type's own
+ * fields (dealloc, traverse, methods, ...) follow it in its initializer. */
+#define PYF_BASE_TYPE(ctype, pyname, doc)                                        \
+    PyVarObject_HEAD_INIT(NULL, 0)                                               \
+    .tp_name = "rtudp.shmring._fast." pyname, .tp_basicsize = sizeof(ctype),    \
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,   \
+    .tp_doc = doc, .tp_new = PyType_GenericNew
+
+/* ValueError "ring <name> is closed"; NULL */
+PyObject *pyf_closed_error(struct pyf_port_head *h);
+/* ValueError: a record of len bytes does not fit the ring; NULL */
+PyObject *pyf_too_big(struct pyf_port_head *h, Py_ssize_t len);
+/* the exception an RTUDP_* code from the ring deserves; NULL */
+PyObject *pyf_ring_error(struct pyf_port_head *h, int rc, const char *what);
+
+/* port.c: what both port types (MpscPort, BcastPort) share */
+/* _bind(name, address, avail): validate the ring mapped at address (cffi gives it) as
+ * the port's kind of ring and use it */
+PyObject *pyf_port_bind(PyfPort *self, PyObject *const *args, Py_ssize_t nargs);
+/* _unbind(): forget the mapping; every method checks before it touches the ring */
+PyObject *pyf_port_unbind(PyfPort *self, PyObject *unused);
+void pyf_port_dealloc(PyfPort *self);
+int pyf_port_traverse(PyfPort *self, visitproc visit, void *arg);
+/* their _bind and _unbind, first in each port type's method table */
+#define PYF_PORT_METHODS                                                                \
+    {"_bind", (PyCFunction)(void (*)(void))pyf_port_bind, METH_FASTCALL,                \
+     "_bind(name, address, avail): validate and use the ring mapped at address."},      \
+    {"_unbind", (PyCFunction)pyf_port_unbind, METH_NOARGS,                              \
+     "Forget the mapping (the ring closes)."}
+/*
+ * (data, <time>, flags) as try_put and write take them, checked against the ring:
+ * on success *p holds the payload and must be released.
+ */
+int pyf_record_args(struct pyf_port_head *h, const char *fn, const char *time_name,
+                    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                    struct pyf_payload *p, int64_t *time_ns, uint16_t *flags);
+/* A batch for put_many / write_many, all or nothing: items as a fast sequence (a new
+ * reference) of buffers of at most max_payload bytes each, on a bound ring; NULL with
+ * the error set if not.  fn names the method in the error. */
+PyObject *pyf_batch(struct pyf_port_head *h, PyObject *items, const char *fn);
+
+/* cursor.c: the cursor's ring if it is still mapped, else NULL with the error set */
+PyfBcastPort *pyf_cursor_port(PyfBcastCursor *self);
+/*
+ * The next RX record as packet type `type` (a tuple type: packet_type(data, source,
+ * rx_ns, hw_ns, seq, lost)), or None once `deadline` (CLOCK_MONOTONIC ns; 0: do not
+ * wait) passed; waits with the GIL released, running signal handlers on EINTR.
+ */
+PyObject *pyf_next_packet(PyfBcastCursor *self, int64_t deadline, int64_t spin,
+                          PyTypeObject *type);
+
+/* channel.c: ChannelBase ready (its type and the names it calls); -1 with an error */
+int pyf_channel_ready(void);
+
+#endif /* RTUDP_PYFAST_H */
