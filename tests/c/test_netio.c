@@ -114,6 +114,39 @@ static void big_buffers(int fd)
 }
 
 /* wait until fd has `events` (POLLERR is always reported: the error queue) */
+static bool wait_ready(int fd, short events, int64_t deadline);
+
+/* The kernel turns RX software stamps on for all sockets a moment after the first one
+ * asks (a deferred static key), so on a machine where no socket had them yet the first
+ * datagrams arrive unstamped.  Send to rx from a plain socket until one arrives stamped
+ * (rx, open, keeps them on), draining what came before. */
+static void rx_stamps_on(int rx, const struct sockaddr *ra, socklen_t rl)
+{
+    int s = socket(ra->sa_family, SOCK_DGRAM, 0);
+    CHECK(s >= 0);
+    int64_t deadline = now_ns() + 2000 * NS_PER_MS;
+    bool stamped = false;
+    while (!stamped && now_ns() < deadline) {
+        char b = 0;
+        CHECK_EQ(sendto(s, &b, 1, 0, ra, rl), 1);
+        wait_ready(rx, POLLIN, now_ns() + 100 * NS_PER_MS);
+        uint8_t in[8];
+        struct rtudp_rx_pkt p;
+        for (;;) {
+            memset(&p, 0, sizeof p);
+            p.buf = in;
+            p.cap = sizeof in;
+            if (rtudp_net_recv_batch(rx, &p, 1) != 1)
+                break;
+            stamped |= (p.flags & RTUDP_RX_KERNEL_TS) != 0;
+        }
+        if (!stamped)
+            usleep(1000);
+    }
+    close(s);
+    CHECK(stamped);
+}
+
 static bool wait_ready(int fd, short events, int64_t deadline)
 {
     for (;;) {
@@ -258,6 +291,7 @@ static void roundtrip(int family, bool counted)
     CHECK(tx >= 0 && rx >= 0);
     setup_ok(tx);
     setup_ok(rx);
+    rx_stamps_on(rx, (struct sockaddr *)&ra, rl);
     if (counted)
         CHECK_EQ(rtudp_net_use_tskey_cmsg(tx, 0), RTUDP_OK);
     big_buffers(tx);
@@ -489,6 +523,7 @@ static void test_truncation(void)
     CHECK(tx >= 0 && rx >= 0);
     setup_ok(tx);
     setup_ok(rx);
+    rx_stamps_on(rx, (struct sockaddr *)&ra, rl);
     static uint8_t out[3000];
     fill(out, sizeof out, 77);
     struct rtudp_tx_pkt tp[3] = {{.data = out, .len = 1000}, {.data = out, .len = 100},
@@ -805,6 +840,7 @@ static void test_loopback_timing(void)
     CHECK(tx >= 0 && rx >= 0);
     setup_ok(tx);
     setup_ok(rx);
+    rx_stamps_on(rx, (struct sockaddr *)&ra, rl);
     big_buffers(tx);
     big_buffers(rx);
     int64_t *sent = malloc(TIMING_N * sizeof *sent), *txs = malloc(TIMING_N * sizeof *txs);
