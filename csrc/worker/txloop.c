@@ -225,14 +225,14 @@ static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int brid
  *
  * A `bridge` (a gap to the deadline about as short as a sleep's CPU cost) is spun
  * budget or not, within the cap; only a budgeted one may go on at SCHED_OTHER past the
- * cap.  An unbudgeted one there sets `capped`: the thread sleeps in short chunks
- * instead.  Why: at SCHED_OTHER any task that shares the CPU may take it for a whole
- * slice, milliseconds (seen: the demo's reader, p99 2.3 ms), where a chunked sleep
- * at SCHED_FIFO gives it the CPU in pieces and takes it back on time.
+ * cap.  An unbudgeted one there is refused: once the cap is reached the loop sleeps in
+ * short chunks instead (over_rt_cap).  Why: at SCHED_OTHER any task that shares the CPU
+ * may take it for a whole slice, milliseconds (seen: the demo's reader, p99 2.3 ms),
+ * where a chunked sleep at SCHED_FIFO gives it the CPU in pieces and takes it back on
+ * time.
  */
 static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin, int bridge)
 {
-    w->capped = 0;
     rtudp_w_rt_check(w, now);
     int64_t cpu = process_cpu_ns(w, now);
     int64_t budget = rtudp_spin_room(&w->spin, now, cpu, 0); /* starts a window when due */
@@ -245,10 +245,7 @@ static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin, int bri
         return 1; /* nothing but the budget bounds an ordinary thread's spin */
     if (rtudp_spin_cpu_room(&w->spin, cpu) >= margin)
         return 1;
-    if (budgeted && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0)
-        return 1;
-    w->capped = bridge;
-    return 0;
+    return budgeted && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0;
 }
 
 /*
@@ -386,10 +383,6 @@ void rtudp_tx_run(struct rtudp_worker *w)
         if (!spin_ok && bridge)
             w->spin.over_budget++;
         int64_t park_until = spin_ok ? target - margin : target;
-        if (w->capped && park_until < now + CAPPED_SLEEP_NS) {
-            park_until = now + CAPPED_SLEEP_NS;
-            w->capped_sleeps++;
-        }
         int timer_wake = 1;
         if (other < park_until) {
             park_until = other;

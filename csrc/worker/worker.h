@@ -152,7 +152,6 @@ struct rtudp_worker {
     int rt_policy;                  /* TX thread's SCHED_FIFO/RR to return to; 0 = none */
     int rt_priority;
     int demoted;                    /* spinning at SCHED_OTHER past the RT cap (sched.c) */
-    int capped;                     /* past the RT cap, and may not drop: must leave the CPU */
     uint64_t bridge_ns;             /* gaps spun because a sleep would cost as much */
     uint64_t capped_sleeps;
     uint64_t rx_turns;              /* RX turns done here for the RX thread */
