@@ -269,6 +269,9 @@ static PyMethodDef cursor_methods[] = {
      "_recv_packet(deadline_ns, spin_ns, packet_type) -> packet | None: the next RX record "
      "as packet_type(data, source, rx_ns, hw_ns, seq, lost), waiting until deadline_ns "
      "(0 = do not wait) with the GIL released."},
+    {"_recv_batch", (PyCFunction)(void (*)(void))pyf_cursor_recv_batch, METH_FASTCALL,
+     "_recv_batch(deadline_ns, spin_ns, max_n, columns) -> n: up to max_n RX records into "
+     "the column buffers (csrc/pyfast/batch.c), waiting until deadline_ns for the first."},
     {NULL, NULL, 0, NULL},
 };
 

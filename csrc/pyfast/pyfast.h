@@ -171,6 +171,10 @@ PyfBcastPort *pyf_cursor_port(PyfBcastCursor *self);
 PyObject *pyf_next_packet(PyfBcastCursor *self, int64_t deadline, int64_t spin,
                           PyTypeObject *type);
 
+/* batch.c: BcastCursor._recv_batch and MpscPort._put_batch (columns in and out) */
+PyObject *pyf_cursor_recv_batch(PyfBcastCursor *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *pyf_mpsc_put_batch(PyfMpscPort *self, PyObject *const *args, Py_ssize_t nargs);
+
 /* channel.c: ChannelBase ready (its type and the names it calls); -1 with an error */
 int pyf_channel_ready(void);
 
