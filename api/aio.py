@@ -151,9 +151,11 @@ class _Waiter:
         if not self._answered:
             await self._answer(loop)
         self._waiting[direction] += 1
+        armed = False  # our bit may be set: the worker has not taken it
         try:
             while True:
                 lib.rtudp_async_arm(self._block, self._slot, direction)
+                armed = True
                 got = check()  # after arming: what came before is seen here, later wakes us
                 if got is not None:
                     return got
@@ -161,9 +163,15 @@ class _Waiter:
                     return check()
                 if self.closed:
                     raise ValueError(f"AsyncChannel {self._name!r} was closed while waiting")
+                armed = False  # woken: the worker took the bit (or another wait's was)
+                got = check()
+                if got is not None:
+                    return got
         finally:
             self._waiting[direction] -= 1
-            if not self._waiting[direction] and not self.closed:
+            # a bit left set costs one needless wake-up later: clear it, unless another
+            # call of this wrapper still waits on it
+            if armed and not self._waiting[direction] and not self.closed:
                 lib.rtudp_async_disarm(self._block, self._slot, direction)
 
     def close(self) -> None:
@@ -204,6 +212,11 @@ class _AsyncHandle:
         """Close this wrapper and the channel it wraps (idempotent)."""
         self._waiter.close()
         self.channel.close()
+
+    def detach(self) -> Any:
+        """Close this wrapper only (its slot is given back); returns the channel, open."""
+        self._waiter.close()
+        return self.channel
 
     async def __aenter__(self: Any) -> Any:
         return self
