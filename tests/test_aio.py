@@ -18,7 +18,7 @@ import pytest
 import rtudp
 import rtudp.aio as aio
 from fake_worker import real_worker_built, worker_argv
-from ports import free_ports
+from netflux_helpers import netflux_pair
 from rtudp.shmring._native import ffi, lib
 
 if not real_worker_built():
@@ -46,15 +46,6 @@ def run(request):
     return runner
 
 
-@pytest.fixture
-def pair(rtudp_pool):
-    """Channel a (receiver) and b (connected to a), on different workers."""
-    pool = rtudp_pool
-    a = pool.open_channel("a", local=("127.0.0.1", 0), cpu=pool.cpus[0])
-    b = pool.open_channel("b", local=("127.0.0.1", 0), remote=a.local, cpu=pool.cpus[-1])
-    return a, b
-
-
 class Ticker:
     """A task that counts how often the loop let it run (every 5 ms)."""
 
@@ -71,8 +62,8 @@ class Ticker:
         self.task.cancel()
 
 
-def test_loop_runs_while_recv_waits(pair, run):
-    a, b = pair
+def test_loop_runs_while_recv_waits(loopback_pair, run):
+    a, b = loopback_pair
 
     async def main():
         ra, sb = aio.AsyncChannel(a), aio.AsyncChannel(b)
@@ -98,8 +89,8 @@ def test_loop_runs_while_recv_waits(pair, run):
     assert ticks >= 10, f"the ticker ran only {ticks} times while recv waited"
 
 
-def test_recv_many_iteration_and_timeouts(pair, run):
-    a, b = pair
+def test_recv_many_iteration_and_timeouts(loopback_pair, run):
+    a, b = loopback_pair
 
     async def main():
         ra, sb = aio.AsyncChannel(a), aio.AsyncChannel(b)
@@ -123,8 +114,8 @@ def test_recv_many_iteration_and_timeouts(pair, run):
     assert many == [b"x", b"y"]
 
 
-def test_cancelled_recv_leaves_nothing_broken(pair, run):
-    a, b = pair
+def test_cancelled_recv_leaves_nothing_broken(loopback_pair, run):
+    a, b = loopback_pair
 
     async def main():
         ra, sb = aio.AsyncChannel(a), aio.AsyncChannel(b)
@@ -233,8 +224,9 @@ def test_send_timeout_raises_back_pressure(rtudp_pool, run):
     run(main())
 
 
-def test_a_worker_restart_does_not_strand_a_waiting_loop(pair, rtudp_pool, run):
-    a, b = pair
+def test_a_worker_restart_does_not_strand_a_waiting_loop(loopback_pair, rtudp_pool,
+                                                         run):
+    a, b = loopback_pair
 
     async def main():
         ra = aio.AsyncChannel(a)
@@ -276,12 +268,8 @@ def test_rtp_frames(rtudp_pool, run):
 
 
 def test_netflux_wait_update(rtudp_pool, run):
-    pa, pb = free_ports(2)
     opts = {"send_interval": 0.01, "watch_interval": 0.1, "send_size": 4, "recv_size": 4}
-    nfa = rtudp_pool.open_channel("nfa", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),
-                                  kind="netflux", options=opts)
-    nfb = rtudp_pool.open_channel("nfb", local=("127.0.0.1", pb), remote=("127.0.0.1", pa),
-                                  kind="netflux", options=opts)
+    nfa, nfb = netflux_pair(rtudp_pool, opts)
 
     async def main():
         a = aio.wrap(nfa)
@@ -315,9 +303,9 @@ def test_open_channel_in_the_loop(rtudp_pool, run):
     assert data == b"hi" and local[1] > 0
 
 
-def test_a_registration_the_worker_refuses_is_a_clear_error(pair, run):
+def test_a_registration_the_worker_refuses_is_a_clear_error(loopback_pair, run):
     """The worker writes only eventfds: a registered pipe is refused with EINVAL."""
-    a, _ = pair
+    a, _ = loopback_pair
     r, w = os.pipe()
     try:
         slot = lib.rtudp_async_register(a._seg.block, a._control.worker(a.worker),
@@ -334,8 +322,8 @@ def test_a_registration_the_worker_refuses_is_a_clear_error(pair, run):
         os.close(r), os.close(w)
 
 
-def test_slots_run_out_with_a_clear_error(pair):
-    a, _ = pair
+def test_slots_run_out_with_a_clear_error(loopback_pair):
+    a, _ = loopback_pair
     wrappers = []
     try:
         with pytest.raises(rtudp.RtUdpError, match="all 16 async waiter slots"):

@@ -22,21 +22,12 @@ np = pytest.importorskip("numpy", reason="numpy (the 'numpy' extra) is not insta
 pytestmark = pytest.mark.rtudp(worker=worker_argv())
 
 
-@pytest.fixture
-def pair(rtudp_pool):
-    """Channel a (receiver) and b (connected to a), on different workers."""
-    pool = rtudp_pool
-    a = pool.open_channel("a", local=("127.0.0.1", 0), cpu=pool.cpus[0])
-    b = pool.open_channel("b", local=("127.0.0.1", 0), remote=a.local, cpu=pool.cpus[-1])
-    yield a, b
-
-
 def _arrived(ch, n: int) -> None:
     assert wait_for(lambda: ch.stats()["rx_packets"] >= n, 5.0), f"{n} datagrams on {ch.name}"
 
 
-def test_recv_batch_columns_match_packets(pair, rtudp_pool):
-    a, b = pair
+def test_recv_batch_columns_match_packets(loopback_pair, rtudp_pool):
+    a, b = loopback_pair
     # a second reader on the same channel reads the same datagrams one by one
     other = rtudp.attach("a", pool=rtudp_pool.name)
     try:
@@ -64,8 +55,8 @@ def test_recv_batch_columns_match_packets(pair, rtudp_pool):
         batch.data
 
 
-def test_equal_sizes_give_a_2d_view_and_max_n_is_kept(pair):
-    a, b = pair
+def test_equal_sizes_give_a_2d_view_and_max_n_is_kept(loopback_pair):
+    a, b = loopback_pair
     rows = np.arange(30 * 48, dtype=np.uint32).astype(np.uint8).reshape(30, 48)
     assert b.send_batch(rows) == 30          # lengths=None: one row a datagram
     _arrived(a, 30)
@@ -78,16 +69,16 @@ def test_equal_sizes_give_a_2d_view_and_max_n_is_kept(pair):
     assert len(a.recv_batch(8, timeout=0)) == 0  # nothing more: an empty batch
 
 
-def test_recv_batch_waits_then_times_out(pair):
-    a, _ = pair
+def test_recv_batch_waits_then_times_out(loopback_pair):
+    a, _ = loopback_pair
     t0 = time.monotonic()
     empty = a.recv_batch(16, timeout=0.2)
     assert len(empty) == 0 and empty.data.shape == (0, 0)
     assert time.monotonic() - t0 >= 0.19
 
 
-def test_send_batch_per_packet_deadlines(pair):
-    a, b = pair
+def test_send_batch_per_packet_deadlines(loopback_pair):
+    a, b = loopback_pair
     now = time.monotonic_ns()
     lengths = np.array([3, 5, 2, 6])
     # deadlines out of order: the worker sends each at its own time
@@ -123,8 +114,8 @@ def test_send_batch_full_ring_says_how_many_went_in(rtudp_pool):
     (lambda b: b.recv_batch(0), "max_n must be an int >= 1, got 0"),
     (lambda b: b.recv_batch(4, timeout=-1), "timeout must be >= 0"),
 ])
-def test_bad_input_is_named(pair, call, match):
-    _, b = pair
+def test_bad_input_is_named(loopback_pair, call, match):
+    _, b = loopback_pair
     with pytest.raises((ValueError, TypeError), match=match):
         call(b)
     assert b.stats()["tx_requested"] == 0  # nothing of a refused batch was queued

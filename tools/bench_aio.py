@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from .bench_common import (MSG_SIZE, Child, OthersMeter, add_common_arguments, bench_pool,
                            fmt_ratio, fmt_us, header, others_col, others_footer, print_table,
-                           print_workers, ratio, run_benchmark, say, target, target_row,
+                           print_workers, ratio, ratio_target_row, run_benchmark, say, target,
                            worker_policies)
 from .bench_latency import (RECV_TIMEOUT_S, STOP, WARMUP, _channel_pair, _entry,
                             _same_but_stamps, _SEQ, channel_echo)
@@ -194,13 +194,8 @@ def print_report(r: dict) -> None:
     others_footer([*r["results"].values()])
     print("\ntargets")
     for key in ("asyncio", "uvloop"):
-        t = r["targets"][key]
-        label = f"{key} p50 / blocking recv p50"
-        if t["pass"] is None:
-            print(f"  {label:<40} {'-':>14}  (target <= {TARGET_VS_BLOCKING:g}x)  N/A "
-                  f"({r['skipped'].get(key, '')})")
-        else:
-            print(target_row(label, t, "<=", "x", lambda v: f"{v:.2f}"))
+        print(ratio_target_row(f"{key} p50 / blocking recv p50", r["targets"][key],
+                               r["skipped"].get(key, "")))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator
 from .bench_common import (LOOPBACK, MSG_SIZE, Child, OthersMeter, add_common_arguments,
                            bench_pool, fmt_ratio, fmt_us, free_udp_port, header, others_col,
                            others_footer, percentiles_us, print_table, print_workers, ratio,
-                           run_benchmark, say, target, target_row, worker_policies)
+                           ratio_target_row, run_benchmark, say, target, worker_policies)
 
 FULL_S, QUICK_S = 5.0, 1.0
 WARMUP = 200                       # round trips left out at the start
@@ -497,12 +497,7 @@ def print_report(r: dict) -> None:
     others_footer([*r["results"].values()])
     print("\ntargets")
     for name, (_ours, _peer, label) in TARGETS.items():
-        t = r["targets"][name]
-        if t["pass"] is None:
-            print(f"  {label:<40} {'-':>14}  (target <= {TARGET_VS_SOCKPERF:g}x)  N/A "
-                  f"({SOCKPERF_MISSING})")
-        else:
-            print(target_row(label, t, "<=", "x", lambda v: f"{v:.2f}"))
+        print(ratio_target_row(label, r["targets"][name], SOCKPERF_MISSING))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -62,24 +62,13 @@ def _fill(src: Any, sink: Any, n: int) -> int:
     return sink.stats()["rx_packets"] - start
 
 
-def _drain_batch(sink: Any) -> tuple[int, int]:
+def _drain(take: Callable[[int, float], Any]) -> tuple[int, int]:
+    """Read with take(BATCH, 0) until it gives nothing: (packets, ns spent)."""
     n = 0
-    recv_batch, clock = sink.recv_batch, time.perf_counter_ns
+    clock = time.perf_counter_ns
     t0 = clock()
     while True:
-        got = len(recv_batch(BATCH, 0))
-        if not got:
-            break
-        n += got
-    return n, clock() - t0
-
-
-def _drain_many(sink: Any) -> tuple[int, int]:
-    n = 0
-    recv_many, clock = sink.recv_many, time.perf_counter_ns
-    t0 = clock()
-    while True:
-        got = len(recv_many(BATCH, 0))
+        got = len(take(BATCH, 0))
         if not got:
             break
         n += got
@@ -103,16 +92,15 @@ def measure(pool: Any, cpus: list[int], quick: bool) -> dict:
                                 direction=0, capacity=1 << 16, max_datagram=MSG_SIZE,
                                 cpu=cpus[0])
         try:
-            drains: dict[str, Callable[[Any], tuple[int, int]]] = {
-                "recv_batch": _drain_batch, "recv_many": _drain_many}
+            drains = {"recv_batch": sink.recv_batch, "recv_many": sink.recv_many}
             rates: dict[str, list[float]] = {k: [] for k in CASES}
             counts = dict.fromkeys(CASES, 0)
             for _ in range(rounds):
-                for key, drain in drains.items():
+                for key, take in drains.items():
                     if key in failed:
                         continue
                     _fill(src, sink, fill)
-                    n, ns = drain(sink)
+                    n, ns = _drain(take)
                     if n and ns:
                         rates[key].append(n / (ns / 1e9))
                         counts[key] += n

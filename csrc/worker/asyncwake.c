@@ -4,21 +4,12 @@
 #endif
 #include "asyncwake.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
+#include "pidfd.h"
 #include "shm_access.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
 
 void rtudp_async_fds_init(struct rtudp_async_fds *f)
 {
@@ -42,14 +33,10 @@ void rtudp_async_fds_close(struct rtudp_async_fds *f)
  * counter a client filled makes the write fail, not wait. */
 static int take_eventfd(uint32_t pid, int32_t their_fd)
 {
-    int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-    if (pidfd < 0)
-        return -errno;
-    int fd = (int)syscall(SYS_pidfd_getfd, pidfd, their_fd, 0);
-    int e = errno;
-    close(pidfd);
+    const char *step;
+    int fd = rtudp_fd_of((pid_t)pid, their_fd, &step);
     if (fd < 0)
-        return -e;
+        return fd;
     char path[32], what[32] = {0};
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(path, what, sizeof what - 1);
@@ -59,7 +46,6 @@ static int take_eventfd(uint32_t pid, int32_t their_fd)
         close(fd);
         return -EINVAL;
     }
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
     return fd;
 }
 
