@@ -237,17 +237,23 @@ class AsyncChannel(_AsyncHandle):
             raise TypeError(f"AsyncChannel wraps an rtudp.Channel, not {type(channel).__name__}"
                             f" (netflux: AsyncNetfluxChannel)")
         super().__init__(channel, channel.worker)
+        self._try_recv = channel._try_recv  # (the kind's own, e.g. an RTP frame's)
 
     # ---- receiving
 
     async def recv(self, timeout: float | None = None) -> Packet:
         """The next datagram, waiting up to ``timeout`` s (None = forever); TimeoutError
         if none came."""
+        try:
+            pkt = self._try_recv()  # what is there already: no check costs more than this
+        except ValueError:
+            pkt = None  # a closed ring: the checks below say so
+        if pkt is not None and (timeout is None or type(timeout) in (int, float)):
+            return pkt
         ch = self.channel
         ch._check_recv(timeout)
-        pkt = ch._try_recv()
         if pkt is None:
-            pkt = await self._waiter.wait(RX, ch._try_recv, _deadline(timeout))
+            pkt = await self._waiter.wait(RX, self._try_recv, _deadline(timeout))
             if pkt is None:
                 raise TimeoutError(f"no datagram on channel {ch.name!r} within {timeout} s")
         return pkt

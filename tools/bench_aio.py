@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from typing import Any, Callable
 
 from .bench_common import (MSG_SIZE, Child, OthersMeter, add_common_arguments, bench_pool,
                            fmt_ratio, fmt_us, header, others_col, others_footer, print_table,
-                           print_workers, ratio, ratio_target_row, run_benchmark, say, target,
+                           ratio, ratio_target_row, run_benchmark, say, target,
                            worker_policies)
-from .bench_latency import (RECV_TIMEOUT_S, STOP, WARMUP, _channel_pair, _entry,
-                            _same_but_stamps, _SEQ, channel_echo)
+from .bench_latency import (RECV_TIMEOUT_S, RTT_HEAD, STOP, WARMUP, _channel_pair, _entry,
+                            _same_but_stamps, _SEQ, channel_echo, print_placement, rtt_cols)
 
 FULL_S, QUICK_S = 6.0, 1.5          # per case, over all rounds
 ROUNDS_FULL, ROUNDS_QUICK = 6, 3
@@ -178,16 +177,12 @@ def benchmark(quick: bool, quiet: bool) -> dict:
 
 
 def print_report(r: dict) -> None:
-    print_workers(r.get("policies", []), r.get("pool_warnings", []))
-    if r.get("channel_cpus"):
-        print("  " + ", ".join(f"channel {n!r} on the worker of CPU {c}"
-                               for n, c in r["channel_cpus"].items()))
+    print_placement(r)
     print_table(f"round trip (µs), {r['msg_size']}-byte datagrams on loopback to a blocking "
                 f"channel echo, {r['seconds']:g} s a case in {r['rounds']} alternating rounds",
-                f"{'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'trips':>8} {'vs block':>9} "
-                f"{'others':>7}   how", CASES, r["results"],
-                lambda e, how: (f"{fmt_us(e['p50_us'])} {fmt_us(e['p90_us'])} "
-                                f"{fmt_us(e['p99_us'])} {fmt_us(e['p999_us'])} "
+                f"{RTT_HEAD} {'trips':>8} {'vs block':>9} {'others':>7}   how", CASES,
+                r["results"],
+                lambda e, how: (f"{rtt_cols(e)} "
                                 f"{e['round_trips']:>8} {fmt_ratio(e['vs_blocking']):>9} "
                                 f"{others_col(e)}   {how}"),
                 lambda key: r["skipped"].get(key) or r["failed"].get(key, "failed"), 16)
