@@ -145,8 +145,7 @@ class _Waiter:
                    until: float | None) -> T | None:
         """check()'s first result that is not None, waiting on the eventfd in between;
         None once monotonic() passes `until` (None: no limit)."""
-        if self.closed:
-            raise ValueError(f"AsyncChannel {self._name!r} is closed")
+        self._check_mapped()
         loop = self._bind()
         if not self._answered:
             await self._answer(loop)
@@ -154,6 +153,7 @@ class _Waiter:
         armed = False  # our bit may be set: the worker has not taken it
         try:
             while True:
+                self._check_mapped()  # another task may have closed the channel meanwhile
                 lib.rtudp_async_arm(self._block, self._slot, direction)
                 armed = True
                 got = check()  # after arming: what came before is seen here, later wakes us
@@ -161,8 +161,7 @@ class _Waiter:
                     return got
                 if not await self._poked(loop, until):
                     return check()
-                if self.closed:
-                    raise ValueError(f"AsyncChannel {self._name!r} was closed while waiting")
+                self._check_mapped()
                 armed = False  # woken: the worker took the bit (or another wait's was)
                 got = check()
                 if got is not None:
@@ -171,8 +170,25 @@ class _Waiter:
             self._waiting[direction] -= 1
             # a bit left set costs one needless wake-up later: clear it, unless another
             # call of this wrapper still waits on it
-            if armed and not self._waiting[direction] and not self.closed:
+            if armed and not self._waiting[direction] and self._mapped:
                 lib.rtudp_async_disarm(self._block, self._slot, direction)
+
+    @property
+    def _mapped(self) -> bool:
+        """The slot is ours and the channel block still mapped (else no lib call)."""
+        return not self.closed and not self._seg.closed
+
+    def _check_mapped(self) -> None:
+        if not self._mapped:
+            raise ValueError(f"AsyncChannel {self._name!r} is closed" if self.closed else
+                             f"channel {self._name!r} is closed")
+
+    def __del__(self) -> None:
+        # a wrapper dropped without close(): its slot is not held until the process ends
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - the loop or the mapping may be gone already
+            pass
 
     def close(self) -> None:
         """Give the slot back, stop watching the eventfd, close it (idempotent)."""

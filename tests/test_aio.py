@@ -335,3 +335,40 @@ def test_slots_run_out_with_a_clear_error(loopback_pair):
     finally:
         for w in wrappers:
             w._waiter.close()
+
+
+def test_closing_while_waiting_ends_the_wait(loopback_pair, run):
+    """close() of the wrapper ends an `async for` cleanly; closing the channel under a
+    waiting recv raises ValueError (the unmapped block is never touched)."""
+    a, b = loopback_pair
+
+    async def main():
+        ra = aio.AsyncChannel(a)
+        got = []
+
+        async def consume():
+            async for pkt in ra:
+                got.append(pkt.data)
+
+        loop_task = asyncio.create_task(consume())
+        await asyncio.sleep(0.05)
+        b.send(b"one")
+        for _ in range(200):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        ra.close()
+        await asyncio.wait_for(loop_task, 5)  # StopAsyncIteration: the loop just ends
+
+        rb = aio.AsyncChannel(b)
+        waiting = asyncio.create_task(rb.recv())
+        await asyncio.sleep(0.05)
+        rb.channel.close()      # the channel itself, under the waiting recv
+        rb._waiter._on_ready()  # as a late wake-up would
+        with pytest.raises(ValueError, match="closed"):
+            await asyncio.wait_for(waiting, 5)
+        rb.close()
+        return got
+
+    assert run(main()) == [b"one"]
+    assert a.closed
