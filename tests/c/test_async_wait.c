@@ -8,6 +8,9 @@
  * worker's of a client.
  */
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <sys/eventfd.h>
 
 #include "async_wait.h"
@@ -150,11 +153,62 @@ static void test_slots_run_out_and_bad_arguments(void)
     rig_free(&r);
 }
 
+/* The handshake under a race: a "worker" thread publishes record i (a counter standing
+ * for the ring) and wakes; the client arms, looks, and only then waits on the eventfd.
+ * A lost wake-up would leave the client in poll() until its 5 s bound. */
+#define RACE_ROUNDS 20000
+struct race {
+    struct rig r;
+    atomic_ullong published, consumed;
+};
+
+static void *race_worker(void *arg)
+{
+    struct race *x = arg;
+    for (unsigned long long i = 1; i <= RACE_ROUNDS; i++) {
+        atomic_store_explicit(&x->published, i, memory_order_release);
+        rtudp_async_wake(&x->r.b->async_wait, RTUDP_ASYNC_RX, &x->r.f);
+        while (atomic_load_explicit(&x->consumed, memory_order_acquire) < i)
+            sched_yield();
+    }
+    return NULL;
+}
+
+static void test_no_wakeup_is_lost_under_a_race(void)
+{
+    struct race x;
+    rig_init(&x.r);
+    atomic_init(&x.published, 0);
+    atomic_init(&x.consumed, 0);
+    int slot = rtudp_async_register(x.r.b, x.r.ws, (uint32_t)getpid(), x.r.efd);
+    rtudp_async_answer(&x.r.b->async_wait, &x.r.f);
+    CHECK_EQ(taken(x.r.efd), 1u);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, race_worker, &x), 0);
+    unsigned long long waits = 0;
+    for (unsigned long long i = 1; i <= RACE_ROUNDS; i++) {
+        for (;;) {
+            rtudp_async_arm(x.r.b, slot, RTUDP_ASYNC_RX);
+            if (atomic_load_explicit(&x.published, memory_order_acquire) >= i)
+                break;
+            struct pollfd pf = {.fd = x.r.efd, .events = POLLIN};
+            CHECK_EQ(poll(&pf, 1, 5000), 1); /* 0: the wake-up was lost */
+            taken(x.r.efd);
+            waits++;
+        }
+        atomic_store_explicit(&x.consumed, i, memory_order_release);
+    }
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK(waits > 0); /* the client did wait, not only find records there */
+    rig_free(&x.r);
+}
+
 static const struct test tests[] = {
     T(test_answer_then_wake_only_when_armed),
     T(test_not_an_eventfd_is_refused),
     T(test_a_new_registration_gets_a_new_duplicate),
     T(test_slots_run_out_and_bad_arguments),
+    T(test_no_wakeup_is_lost_under_a_race),
 };
 
 HARNESS_MAIN(tests)
