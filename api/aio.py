@@ -20,7 +20,7 @@ worker takes the duplicates again when it first needs them.  Waiting for room in
 TX ring works the same way, with the worker's release of ring space as the event.
 
 Cancelling a waiting call leaves nothing behind but, at most, one spurious wake-up.
-A wrapper belongs to the event loop of its first wait.  A channel has 16 slots: at
+A wrapper belongs to the event loop of its first wait (until that loop is closed).  A channel has 16 slots: at
 most 16 live wrappers at a time, over all processes.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.errors import BackPressureError, RtUdpError
 
 from .batch import PacketBatch
-from .channel import Channel, Packet
+from .channel import Channel, Packet, _check_timeout
 from .netflux.channel import Image, NetfluxChannel
 
 #: how long a wrapper waits, at its first wait, for the worker to take its eventfd
@@ -50,13 +50,9 @@ T = TypeVar("T")
 
 
 def _deadline(timeout: float | None) -> float | None:
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
-    if not timeout >= 0:
-        raise ValueError(f"timeout must be >= 0 seconds, got {timeout!r}")
-    return monotonic() + timeout
+    """monotonic() time `timeout` s from now (None: no limit), the timeout checked."""
+    _check_timeout(timeout)
+    return None if timeout is None else monotonic() + timeout
 
 
 class _Waiter:
@@ -75,7 +71,6 @@ class _Waiter:
             os.close(self._efd)
             raise RtUdpError(f"channel {name!r}: all {lib.RTUDP_ASYNC_SLOTS} async waiter "
                              f"slots are held by live processes (one per AsyncChannel)")
-        self._worker_pid = int(control.worker(worker).pid)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._futures: set[asyncio.Future] = set()
         self._waiting = [0, 0]          # calls waiting, per direction
@@ -86,6 +81,9 @@ class _Waiter:
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
+        if self._loop is not None and self._loop is not loop and self._loop.is_closed():
+            self._loop = None  # its loop ended (asyncio.run returned): the next one takes it
+            self._futures = set()
         if self._loop is None:
             loop.add_reader(self._efd, self._on_ready)
             self._loop = loop

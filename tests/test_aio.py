@@ -372,3 +372,19 @@ def test_closing_while_waiting_ends_the_wait(loopback_pair, run):
 
     assert run(main()) == [b"one"]
     assert a.closed
+
+
+def test_a_wrapper_outlives_its_first_loop(loopback_pair):
+    """asyncio.run twice with one wrapper: the second loop takes it over."""
+    a, b = loopback_pair
+    ra = aio.AsyncChannel(a)
+
+    async def one(tag: bytes):
+        asyncio.get_running_loop().call_later(0.05, b.send, tag)
+        return (await ra.recv(timeout=30)).data
+
+    try:
+        assert asyncio.run(one(b"first")) == b"first"
+        assert asyncio.run(one(b"second")) == b"second"
+    finally:
+        ra.close()
