@@ -149,17 +149,17 @@ class _Waiter:
             await self._answer(loop)
         self._waiting[direction] += 1
         armed = False  # our bit may be set: the worker has not taken it
+        arm, block, slot = lib.rtudp_async_arm, self._block, self._slot
         try:
             while True:
-                self._check_mapped()  # another task may have closed the channel meanwhile
-                lib.rtudp_async_arm(self._block, self._slot, direction)
+                arm(block, slot, direction)
                 armed = True
                 got = check()  # after arming: what came before is seen here, later wakes us
                 if got is not None:
                     return got
                 if not await self._poked(loop, until):
                     return check()
-                self._check_mapped()
+                self._check_mapped()  # another task may have closed the channel meanwhile
                 armed = False  # woken: the worker took the bit (or another wait's was)
                 got = check()
                 if got is not None:
@@ -265,9 +265,10 @@ class AsyncChannel(_AsyncHandle):
         if pkt is not None and (timeout is None or type(timeout) in (int, float)):
             return pkt
         ch = self.channel
-        ch._check_recv(timeout)
+        ch._check_recv(timeout)  # the timeout too
         if pkt is None:
-            pkt = await self._waiter.wait(RX, self._try_recv, _deadline(timeout))
+            until = None if timeout is None else monotonic() + timeout
+            pkt = await self._waiter.wait(RX, self._try_recv, until)
             if pkt is None:
                 raise TimeoutError(f"no datagram on channel {ch.name!r} within {timeout} s")
         return pkt
