@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -108,6 +109,37 @@ def new_columns(max_n: int, max_datagram: int) -> tuple:
             np.empty(max_n + 1, np.int64), np.empty(max_n * max_datagram, np.uint8))
 
 
+def _refs(cols: tuple) -> list[int]:
+    """The reference counts of the arrays of a column set (one way, so comparable)."""
+    return [sys.getrefcount(c) for c in cols]
+
+
+class ColumnCache:
+    """Column sets for one reader's recv_batch, reused once no batch refers to them.
+
+    A new set of arrays each call costs page faults for every page the batch fills (a
+    fresh mapping of zero pages); a loop that drops each batch before the next but
+    one (``for ...: batch = ch.recv_batch()``) keeps reusing two sets instead.  A set
+    is free when no view of it is alive: its arrays' reference counts are back to
+    what they were when only this cache held them.
+    """
+
+    SETS = 2
+
+    def __init__(self) -> None:
+        self._sets: list[tuple[tuple, int, int, list[int]]] = []
+
+    def get(self, max_n: int, max_datagram: int) -> tuple:
+        """A free column set for max_n packets of max_datagram bytes."""
+        for cols, n, size, base in self._sets:
+            if n == max_n and size == max_datagram and _refs(cols) == base:
+                return cols
+        cols = new_columns(max_n, max_datagram)
+        entry = (cols, max_n, max_datagram, _refs(cols))
+        self._sets = [entry, *self._sets[:self.SETS - 1]]
+        return cols
+
+
 def batch_arrays(buffer: Any, lengths: Any, at_ns: Any) -> tuple[Any, Any, int, Any]:
     """send_batch's arguments as (payload buffer, uint32 lengths, at_ns, per-packet at_ns
     int64 array or None), each checked, with the bad value named."""
@@ -148,4 +180,4 @@ def batch_arrays(buffer: Any, lengths: Any, at_ns: Any) -> tuple[Any, Any, int, 
     return data, lens, 0, np.ascontiguousarray(each, np.int64)
 
 
-__all__ = ["PacketBatch", "MAX_BATCH"]
+__all__ = ["ColumnCache", "PacketBatch", "MAX_BATCH"]

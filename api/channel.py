@@ -26,7 +26,7 @@ from rtudp.shmring.errors import (BackPressureError, BadSegmentError, ChannelNot
                                   PoolNotRunningError)
 from rtudp.shmring.segment import shm_path, validate_name
 
-from .batch import MAX_BATCH, PacketBatch, batch_arrays, new_columns
+from .batch import MAX_BATCH, ColumnCache, PacketBatch, batch_arrays
 from .handles import check_kind, open_handle
 
 _DIRECTIONS = {0: "send-only", 1: "receive-only", 2: "full duplex"}
@@ -145,6 +145,7 @@ class Channel(ChannelBase):
         if self._can_send:
             # send() queues into the TX ring in C; the rest goes to _send_checked
             self._fast_send(self._tx, self.max_datagram)
+        self._columns: ColumnCache | None = None  # recv_batch's arrays, made on first use
         self._direct_off: str | None = "not enabled yet"
         self.direct_send = True
         # counted in the channel's "readers attached" (rtstat) while open
@@ -383,7 +384,9 @@ class Channel(ChannelBase):
                             f"recv_batch is for datagram channels (kind udp)")
         self._check_recv(timeout)
         max_n = min(max_n, MAX_BATCH)
-        cols = new_columns(max_n, self.max_datagram)
+        if self._columns is None:
+            self._columns = ColumnCache()
+        cols = self._columns.get(max_n, self.max_datagram)
         if timeout is None:
             deadline = FOREVER
         elif timeout == 0:

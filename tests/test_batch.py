@@ -137,3 +137,23 @@ def test_without_numpy_the_error_names_the_extra(rtudp_pool):
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert "ERR" in out.stdout and "pip install 'rtudp[numpy]'" in out.stdout
+
+
+def test_a_batch_held_is_never_overwritten(loopback_pair):
+    """recv_batch reuses its arrays only once no batch refers to them."""
+    a, b = loopback_pair
+    b.send_batch(np.full((4, 16), 1, np.uint8))
+    _arrived(a, 4)
+    first = a.recv_batch(8, timeout=1.0)
+    b.send_batch(np.full((4, 16), 2, np.uint8))
+    _arrived(a, 8)
+    second = a.recv_batch(8, timeout=1.0)
+    assert (first.data == 1).all() and (second.data == 2).all()
+    assert not np.shares_memory(first.payload, second.payload)
+    held = {id(first.rx_ns.base), id(second.rx_ns.base)}
+    del first, second
+    b.send_batch(np.full((4, 16), 3, np.uint8))
+    _arrived(a, 12)
+    third = a.recv_batch(8, timeout=1.0)
+    assert (third.data == 3).all()
+    assert id(third.rx_ns.base) in held  # dropped: their arrays are used again
