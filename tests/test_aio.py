@@ -388,3 +388,31 @@ def test_a_wrapper_outlives_its_first_loop(loopback_pair):
         assert asyncio.run(one(b"second")) == b"second"
     finally:
         ra.close()
+
+
+def test_on_a_standalone_pool(run):
+    """A pool run by another process (``rtudp pool start``): its worker, no relative of
+    this process, takes our eventfd all the same."""
+    from test_cli import kill_pool, pool_name, start_foreground, stop_proc
+
+    name = pool_name()
+    proc, _line = start_foreground(name)
+    try:
+        async def main():
+            a = await aio.open_channel("a", name, local=("127.0.0.1", 0))
+            b = await aio.open_channel("b", name, remote=a.local)
+            async with a, b:
+                ticker = Ticker()
+                asyncio.get_running_loop().call_later(0.2, b.channel.send, b"standalone")
+                t0 = time.monotonic()
+                pkt = await a.recv(timeout=60)
+                waited = time.monotonic() - t0
+                ticker.stop()
+                return pkt.data, ticker.ticks, waited
+
+        data, ticks, waited = run(main())
+        assert data == b"standalone" and ticks >= 5
+        assert waited < 10, f"recv returned after {waited:.1f} s: the worker did not wake it"
+    finally:
+        stop_proc(proc)
+        kill_pool(name, proc.pid)
