@@ -215,6 +215,8 @@ class _AsyncHandle:
         self._waiter = _Waiter(handle.name, handle._seg, handle._control, worker)
 
     def __getattr__(self, name: str) -> Any:
+        if name in ("channel", "_waiter"):  # not set yet: __init__ failed
+            raise AttributeError(name)
         return getattr(self.channel, name)
 
     @property
