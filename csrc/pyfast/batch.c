@@ -109,40 +109,21 @@ PyObject *pyf_cursor_recv_batch(PyfBcastCursor *self, PyObject *const *args, Py_
     Py_ssize_t n = 0, used = 0;
     PyObject *ret = NULL;
     while (n < max_n) {
-        /* looked up again after every wait: another thread may close the channel */
-        PyfBcastPort *port = pyf_cursor_port(self);
-        if (!port)
-            goto out;
         uint32_t len;
         uint64_t lost;
-        int rc = rtudp_bcast_read(&port->b, &self->rd, self->buf, (uint32_t)port->b.max_payload,
-                                  &len, NULL, NULL, NULL, &lost);
-        if (rc == RTUDP_OK) {
-            if (put_row(v, n, self->buf, len, lost, &used) < 0)
+        /* the first record may be waited for, the rest are what is there */
+        int got = pyf_cursor_next(self, n ? 0 : deadline, spin, &len, &lost, "recv_batch");
+        if (got < 0) {
+            if (!n)
                 goto out;
-            n++;
-            continue;
-        }
-        if (rc != RTUDP_EMPTY) {
-            if (n)
-                break; /* hand over what we have; the next call reports it */
-            pyf_ring_error(&port->h, rc, "recv_batch");
-            goto out;
-        }
-        if (n || deadline == 0)
+            PyErr_Clear(); /* hand over what we have; the next call reports it */
             break;
-        Py_BEGIN_ALLOW_THREADS
-        rc = rtudp_bcast_wait(&port->b, &self->rd, deadline, spin);
-        Py_END_ALLOW_THREADS
-        if (rc == RTUDP_ETIMEDOUT)
-            break;
-        if (rc == RTUDP_EINTR) {
-            if (PyErr_CheckSignals() < 0)
-                goto out;
-        } else if (rc != RTUDP_OK) {
-            pyf_ring_error(&port->h, rc, "recv_batch wait");
-            goto out;
         }
+        if (!got)
+            break;
+        if (put_row(v, n, self->buf, len, lost, &used) < 0)
+            goto out;
+        n++;
     }
     ((int64_t *)v[COL_OFFSETS].buf)[n] = used;
     ret = PyLong_FromSsize_t(n);
