@@ -26,11 +26,11 @@ from rich.console import Console
 from rich.live import Live
 
 from .pool_cli import parse_pool_name
-from .rtstat_detail import detail_rows, find_detail, render_detail
+from .rtstat_detail import find_detail, render_detail
 from .rtstat_model import Collector
 from .rtstat_view import View, render_frame
 
-#: width of the printed table when stdout is not a terminal
+#: width of the printed tables when stdout is not a terminal (and $COLUMNS is not set)
 PIPE_WIDTH = 220
 
 
@@ -178,15 +178,13 @@ def _live(args: argparse.Namespace, collector: Collector, console: Console) -> i
             # the terminal's size now (not $COLUMNS, which may be stale): resizes are followed
             console.size = os.get_terminal_size(sys.stdout.fileno())
             if frame is None or time.monotonic() >= next_at:  # a key alone only redraws
-                found = find_detail(frame) if frame is not None else None
-                n = len(found[1]["detail"]["histograms"]) if found else 2
-                collector.detail_rows = detail_rows(console.size.height, n, console.size.width)
                 frame = collector.frame()
                 next_at = time.monotonic() + args.interval
             rows = _rows(frame)
             if rows and selected not in rows:
                 selected = rows[0]
-            view = View(_width(args, console), True, selected, args.interval)
+            view = View(_width(args, console), True, selected, args.interval,
+                        console.size.height)
             live.update(_render(args, frame, view), refresh=True)
             for key in keys.wait(next_at - time.monotonic()):
                 if key == "quit":
@@ -203,6 +201,12 @@ def _live(args: argparse.Namespace, collector: Collector, console: Console) -> i
                     collector.detail = None
 
 
+def _pipe_width() -> int:
+    """$COLUMNS when it is a width, else :data:`PIPE_WIDTH`."""
+    text = os.environ.get("COLUMNS", "")
+    return int(text) if text.isdigit() and int(text) >= 20 else PIPE_WIDTH
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rtstat`` command."""
     args = build_parser().parse_args(argv)
@@ -210,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.channel is not None:
         collector.detail = (args.pool, args.channel)
     tty_out = sys.stdout.isatty()
-    console = Console(width=None if tty_out else PIPE_WIDTH, highlight=False)
+    console = Console(width=None if tty_out else _pipe_width(), highlight=False)
     if args.wide and not tty_out:
         console.width = 1000  # printed: nothing is cut; the table is as wide as it needs
 

@@ -52,12 +52,26 @@ def _figures_line(label: str, f: dict[str, Any] | None) -> Text:
     return Text(f"  {label}: n {si(f['count'])}  {figs}", style="dim")
 
 
-def histogram_panel(h: dict[str, Any], width: int) -> RenderableType:
-    """One histogram: its name and meaning, the last interval, the totals, the bars."""
+def merge_rows(rows: list[list[int]], most: int) -> list[list[int]]:
+    """At most ``most`` rows: runs of neighbouring rows (lower, upper, count) joined."""
+    if len(rows) <= most:
+        return rows
+    k = -(-len(rows) // most)
+    return [[rows[i][0], rows[min(i + k, len(rows)) - 1][1], sum(r[2] for r in rows[i:i + k])]
+            for i in range(0, len(rows), k)]
+
+
+#: lines of a histogram panel besides its bars: name, two lines of figures, a blank
+PANEL_LINES = 4
+
+
+def histogram_panel(h: dict[str, Any], width: int, most: int | None = None) -> RenderableType:
+    """One histogram: its name and meaning, the last interval, the totals, the bars
+    (``most``: at most that many)."""
     lines: list[RenderableType] = [Text.assemble((h["name"], "bold"), f"  {h['help']}"),
                                    _figures_line("last interval", h["interval"]),
                                    _figures_line("since open", h["total"])]
-    rows = h["rows"]
+    rows = h["rows"] if most is None else merge_rows(h["rows"], most)
     if not rows:
         return Group(*lines[:1], Text("  nothing recorded yet", style="dim"))
     total = sum(r[2] for r in rows)
@@ -110,8 +124,7 @@ def _counter_items(ch: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _grid(items: list[tuple[str, str]], width: int) -> Table:
     """(label, value) pairs in as many columns as ``width`` holds, filled down."""
-    cell = max(len(a) for a, _ in items) + max(len(b) for _, b in items) + 4
-    n = max(1, min(4, width // cell))
+    n = grid_columns(items, width)
     per = -(-len(items) // n)
     t = Table.grid(padding=(0, 1), pad_edge=False)
     for _ in range(n):
@@ -125,6 +138,12 @@ def _grid(items: list[tuple[str, str]], width: int) -> Table:
             row += list(col[r]) + [""] if r < len(col) else ["", "", ""]
         t.add_row(*row)
     return t
+
+
+def grid_columns(items: list[tuple[str, str]], width: int) -> int:
+    """How many (label, value) columns ``width`` holds (1 to 4)."""
+    cell = max(len(a) for a, _ in items) + max(len(b) for _, b in items) + 4
+    return max(1, min(4, width // cell))
 
 
 def render_detail(frame: dict[str, Any], view: View, channel: str) -> RenderableType:
@@ -146,32 +165,35 @@ def render_detail(frame: dict[str, Any], view: View, channel: str) -> Renderable
     sub = Text(f"  worker {ch['worker']}, capacity {det['capacity']} packets, max datagram "
                f"{det['max_datagram']} B, {ch['readers']} readers (pids "
                f"{', '.join(map(str, det['reader_pids'])) or '-'})", style="dim")
-    parts: list[RenderableType] = [head, Text(""), title, sub, Text(""),
-                                   Text("counters (totals since the channel opened; rates: the "
-                                        "last interval)", style="bold"),
-                                   _grid(_counter_items(ch), width), Text("")]
     hists = det["histograms"]
     per_row = 2 if width >= 2 * PANEL_MIN + 2 else 1
     panel_w = (width - 2 * (per_row - 1)) // per_row
+    bands = -(-len(hists) // per_row)
+    items = _counter_items(ch)
+    counted = "counters (totals since the channel opened; rates: the last interval)"
+    most = None
+    if view.height is not None:  # a live screen: the bars get what the counters leave
+        left = view.height - 7 - -(-len(items) // grid_columns(items, width))
+        if left // bands - PANEL_LINES < 4:  # short of room: counters at 0 go
+            shown = [it for it in items if it[1] not in ("0", "0.0", "-")]
+            counted += f"; {len(items) - len(shown)} at 0 not shown"
+            items = shown or items
+            left = view.height - 7 - -(-len(items) // grid_columns(items, width))
+        most = max(3, left // bands - PANEL_LINES)
+    parts: list[RenderableType] = [head, Text(""), title, sub, Text(""),
+                                   Text(counted, style="bold"), _grid(items, width), Text("")]
     for i in range(0, len(hists), per_row):
         chunk = hists[i:i + per_row]
         if per_row == 1:
-            parts.append(histogram_panel(chunk[0], panel_w))
+            parts.append(histogram_panel(chunk[0], panel_w, most))
         else:
             g = Table.grid(padding=(0, 2), pad_edge=False)
             for _ in chunk:
                 g.add_column(width=panel_w, no_wrap=True)
-            g.add_row(*(histogram_panel(h, panel_w) for h in chunk))
+            g.add_row(*(histogram_panel(h, panel_w, most) for h in chunk))
             parts.append(g)
         parts.append(Text(""))
     return Group(*parts)
 
 
-def detail_rows(height: int, n_hists: int, width: int) -> int:
-    """Bar rows per histogram that let ``n_hists`` of them fit ``height`` lines."""
-    per_row = 2 if width >= 2 * PANEL_MIN + 2 else 1
-    bands = max(1, -(-n_hists // per_row))
-    return max(3, min(24, (height - 22) // bands - 4))
-
-
-__all__ = ["bar", "detail_rows", "find_detail", "histogram_panel", "render_detail"]
+__all__ = ["bar", "find_detail", "histogram_panel", "merge_rows", "render_detail"]

@@ -22,7 +22,8 @@ from .procinfo import CpuMeter, kernel_policy, policy_text
 
 #: a pool that disappeared stays on screen (as vanished) this long
 VANISHED_KEEP_NS = 30_000_000_000
-#: rows of each histogram's bar chart in a channel's detail (the view may show fewer)
+#: rows of each histogram's bar chart in a channel's detail (the view merges them when
+#: the terminal has fewer lines)
 DETAIL_ROWS = 16
 
 
@@ -50,8 +51,6 @@ class Collector:
         #: the channel ``(pool, name)`` whose frame entry gets a ``detail`` (histograms);
         #: pool None: the first pool that has a channel of that name
         self.detail: tuple[str | None, str] | None = None
-        #: rows of the detail's bar charts
-        self.detail_rows = DETAIL_ROWS
         self._seen: dict[str, int] = {}  # pool -> last time it was there
         self._cpu = CpuMeter()
 
@@ -160,7 +159,7 @@ class Collector:
             "reader_pids": list(ch.reader_pids),
             "histograms": [{"name": name, "help": help_, "total": _figures(h),
                             "interval": None if old is None else _figures(h - old),
-                            "rows": [list(r) for r in h.rows(self.detail_rows)]}
+                            "rows": [list(r) for r in h.rows(DETAIL_ROWS)]}
                            for name, help_, h, old in hists],
         }
 

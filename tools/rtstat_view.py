@@ -22,12 +22,14 @@ SELECTED = "reverse"
 @dataclass
 class View:
     """How to draw a frame: the width to fit (None: every column, however wide), live or
-    printed once, the selected channel ``(pool, channel)`` (live), the refresh interval."""
+    printed once, the selected channel ``(pool, channel)`` (live), the refresh interval,
+    the lines a live screen has (None: as many as it takes)."""
 
     width: int | None
     live: bool = False
     selected: tuple[str, str] | None = None
     interval: float = 1.0
+    height: int | None = None
 
 
 def _secs(s: float | None) -> str:
