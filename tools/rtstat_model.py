@@ -11,10 +11,9 @@ import re
 import time
 from typing import Any, Callable
 
-from rtudp.shmring.channel import BLOCK_HISTOGRAMS
 from rtudp.shmring.errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
 from rtudp.shmring.hist import Histogram
-from rtudp.shmring.kinds import find, kind_name
+from rtudp.shmring.kinds import kind_name
 from rtudp.shmring.observe import (DIRECTION_NAMES, ChannelSnapshot, PoolSnapshot, pool_names,
                                    snapshot_pool)
 
@@ -144,15 +143,8 @@ class Collector:
     def _detail(self, prev: ChannelSnapshot | None, ch: ChannelSnapshot) -> dict[str, Any]:
         """What a channel's detail view adds: its rings, each histogram of its block and
         of its kind (totals as bar-chart rows, and the last interval's summary)."""
-        kind = find(ch.config["kind"])
-        hists: list[tuple[str, str, Histogram, Histogram | None]] = []
-        for c in BLOCK_HISTOGRAMS:
-            old = prev.histograms.get(c.name) if prev is not None else None
-            hists.append((c.name, c.help, ch.histograms[c.name], old))
-        for c in (kind.layout.counters if kind is not None else ()):
-            if c.type == "histogram" and c.name in ch.kind_values:
-                old = prev.kind_values.get(c.name) if prev is not None else None
-                hists.append((kind.layout.prefix + c.name, c.help, ch.kind_values[c.name], old))
+        before = dict((name, h) for name, _, h in prev.named_histograms()) if prev else {}
+        hists = [(name, help_, h, before.get(name)) for name, help_, h in ch.named_histograms()]
         return {
             "tx_ring": dict(ch.tx_ring), "rx_ring": dict(ch.rx_ring),
             "capacity": ch.config["capacity"], "max_datagram": ch.config["max_datagram"],
