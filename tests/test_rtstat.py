@@ -64,7 +64,7 @@ def _ready(screen: str, *channels: str) -> bool:
     """The channel table is up with its rates (two samples taken) for ``channels``."""
     found = tables(screen).get("channel")
     return (found is not None and all(c in found.rows for c in channels)
-            and "…" not in screen)
+            and all(found.cell(c, "TX rate pkt/s") != "-" for c in channels))
 
 
 def _between(shown: float, low: int, high: int) -> bool:

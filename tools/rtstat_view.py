@@ -53,18 +53,18 @@ _WORKER_COLUMNS = (
 
 
 def _iv(key: str, fmt: Any = si) -> Any:
-    """A cell of the channel's last interval (``…`` until there are two samples)."""
+    """A cell of the channel's last interval (``-`` until there are two samples)."""
     def cell(ch: dict[str, Any]) -> str:
         iv = ch["interval"]
-        return fmt(iv[key]) if iv["seconds"] is not None else "…"
+        return fmt(iv[key]) if iv["seconds"] is not None else "-"
     return cell
 
 
 def _per_s(key: str) -> Any:
-    """A count over the last interval as a rate."""
+    """A count over the last interval as a rate (``-`` until there are two samples)."""
     def cell(ch: dict[str, Any]) -> str:
         iv = ch["interval"]
-        return si(iv[key] / iv["seconds"]) if iv["seconds"] else "…"
+        return si(iv[key] / iv["seconds"]) if iv["seconds"] else "-"
     return cell
 
 
