@@ -191,9 +191,11 @@ def _draw_panel(ax: Any, panel: Panel, xr: tuple[float, float], yr: tuple[float,
                 linewidth=1.2, zorder=4)
         ax.plot([t.x_ns], [t.fraction], marker="*", markersize=15, color=TARGET_COLOR,
                 markeredgecolor="white", zorder=6, linestyle="none")
-        ax.annotate(t.label, (t.x_ns, t.fraction), xytext=(7, -3 - 13 * k),
+        # the label on the side of the star with room for it
+        right = math.log(t.x_ns / xr[0]) / math.log(xr[1] / xr[0]) > 0.6
+        ax.annotate(t.label, (t.x_ns, t.fraction), xytext=(-7 if right else 7, -3 - 13 * k),
                     textcoords="offset points",
-                    ha="left", va="top", fontsize=8.5, color=TARGET_COLOR, fontweight="bold",
+                    ha="right" if right else "left", va="top", fontsize=8.5, color=TARGET_COLOR, fontweight="bold",
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none",
                           "alpha": 0.8}, zorder=7)
     _time_axis(ax, *xr)
