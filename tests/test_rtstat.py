@@ -307,3 +307,18 @@ def test_wide_shows_every_column(traffic):
     names = table(out.stdout, "channel").names
     assert names == [" ".join(x for x in (c.name, c.unit) if x) for c in CHANNEL_COLUMNS]
     assert "more (--wide" not in out.stdout and "…" not in out.stdout
+
+
+@needs_tmux
+def test_wide_in_a_narrow_terminal_cuts_at_the_edge(traffic, tmux_factory):
+    """--wide live at 100 columns: every column in order, the last ones past the edge
+    (as ``less -S``), none dropped from the middle or squeezed to ``…``."""
+    t = tmux_factory(_rtstat_cmd("--pool", traffic.name, "--interval", "0.4", "--wide"), 100)
+    screen = t.wait_for(lambda s: _ready(s, "tx", "rx"))
+    names = table(screen, "channel").names
+    want = [" ".join(x for x in (c.name, c.unit) if x) for c in CHANNEL_COLUMNS]
+    whole = names[:-1]  # the last one may be cut by the edge
+    assert whole == want[:len(whole)] and len(whole) >= 8, names
+    assert "…" not in screen and "more (--wide" not in screen
+    t.keys("q")
+    t.wait_for(lambda s: "EXIT=0" in s)

@@ -27,11 +27,14 @@ from rich.live import Live
 
 from .pool_cli import parse_pool_name
 from .rtstat_detail import find_detail, render_detail
+from .rtstat_columns import Cropped
 from .rtstat_model import Collector
 from .rtstat_view import View, render_frame
 
 #: width of the printed tables when stdout is not a terminal (and $COLUMNS is not set)
 PIPE_WIDTH = 220
+#: room given to --wide's tables (live: cut at the terminal's edge; printed: as is)
+WIDE_WIDTH = 1000
 
 
 def _interval(text: str) -> float:
@@ -185,7 +188,10 @@ def _live(args: argparse.Namespace, collector: Collector, console: Console) -> i
                 selected = rows[0]
             view = View(_width(args, console), True, selected, args.interval,
                         console.size.height)
-            live.update(_render(args, frame, view), refresh=True)
+            screen = _render(args, frame, view)
+            if args.wide:  # every column, cut at the edge rather than squeezed
+                screen = Cropped(screen, WIDE_WIDTH)
+            live.update(screen, refresh=True)
             for key in keys.wait(next_at - time.monotonic()):
                 if key == "quit":
                     return 0
@@ -216,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     tty_out = sys.stdout.isatty()
     console = Console(width=None if tty_out else _pipe_width(), highlight=False)
     if args.wide and not tty_out:
-        console.width = 1000  # printed: nothing is cut; the table is as wide as it needs
+        console.width = WIDE_WIDTH  # printed: nothing is cut; as wide as it needs
 
     def on_term(signum: int, _frame: Any) -> None:
         raise SystemExit(128 + signum)
