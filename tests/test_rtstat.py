@@ -322,3 +322,24 @@ def test_wide_in_a_narrow_terminal_cuts_at_the_edge(traffic, tmux_factory):
     assert "…" not in screen and "more (--wide" not in screen
     t.keys("q")
     t.wait_for(lambda s: "EXIT=0" in s)
+
+
+@needs_tmux
+def test_a_screen_taller_than_the_terminal_scrolls(shm_name, tmux_factory):
+    """24 lines, more to show: a last line says where the window is; PgDn shows the
+    kinds' tables below, the selected row stays in view when moved, PgUp goes back."""
+    pool = TrafficPool(shm_name.replace(".", "_")[:24].rstrip("_-"), kinds=True)
+    try:
+        t = tmux_factory(_rtstat_cmd("--pool", pool.name, "--interval", "0.4"), 100, 24)
+        first = t.wait_for(lambda s: "below (PgUp/PgDn)" in s and _ready(s, "tx", "rx"))
+        assert len(first.splitlines()) <= 24 and "lines 1-23 of " in first
+        assert "netflux (totals)" not in first
+        t.keys("PageDown")
+        down = t.wait_for(lambda s: "netflux (totals)" in s)
+        assert " 0 below (PgUp/PgDn)" in down and "rtstat  every" not in down
+        t.keys("PageUp", "PageUp")
+        t.wait_for(lambda s: s.startswith("rtstat  every") and " 0 above" in s)
+        t.keys("q")
+        t.wait_for(lambda s: "EXIT=0" in s)
+    finally:
+        pool.stop()

@@ -6,7 +6,8 @@ matter most first, the rest with ``--wide``.  ``--channel NAME`` (or ``Enter`` o
 row selected with the arrow keys) shows one channel in detail, its histograms as
 bars (tools/rtstat_detail.py); ``Esc`` goes back.  ``--once`` takes two samples
 ``--interval`` apart (rates need two) and prints one frame; ``--json`` prints frames
-as JSON, one per line.  ``q`` or Ctrl-C quits and restores the terminal.
+as JSON, one per line.  A screen taller than the terminal scrolls (PgUp/PgDn, Home,
+End; the selected row stays in view).  ``q`` or Ctrl-C quits and restores the terminal.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from rich.live import Live
 
 from .pool_cli import parse_pool_name
 from .rtstat_detail import find_detail, render_detail
-from .rtstat_columns import Cropped
+from .rtstat_screen import Screen
 from .rtstat_model import Collector
 from .rtstat_view import View, render_frame
 
@@ -79,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
 #: key sequences a terminal sends (cbreak mode) and what rtstat does with them
 KEYS = {b"\x1b[A": "up", b"\x1bOA": "up", b"k": "up", b"\x1b[B": "down", b"\x1bOB": "down",
         b"j": "down", b"\r": "enter", b"\n": "enter", b"\x1b": "back", b"\x7f": "back",
-        b"q": "quit", b"Q": "quit"}
+        b"q": "quit", b"Q": "quit", b"\x1b[5~": "pgup", b"\x1b[6~": "pgdn",
+        b"\x1b[H": "home", b"\x1b[1~": "home", b"\x1bOH": "home", b"\x1b[F": "end",
+        b"\x1b[4~": "end", b"\x1bOF": "end"}
 
 
 def parse_keys(data: bytes) -> list[str]:
@@ -175,6 +178,8 @@ def _live(args: argparse.Namespace, collector: Collector, console: Console) -> i
     pinned = args.channel is not None  # --channel: Esc does not leave it
     frame: dict[str, Any] | None = None
     next_at = 0.0
+    top = 0  # the first line on screen
+    follow = True  # keep the selected row in view (until the user scrolls)
     with _Keys() as keys, Live(console=console, screen=True, auto_refresh=False,
                                transient=True) as live:
         while True:
@@ -186,25 +191,34 @@ def _live(args: argparse.Namespace, collector: Collector, console: Console) -> i
             rows = _rows(frame)
             if rows and selected not in rows:
                 selected = rows[0]
-            view = View(_width(args, console), True, selected, args.interval,
-                        console.size.height)
-            screen = _render(args, frame, view)
-            if args.wide:  # every column, cut at the edge rather than squeezed
-                screen = Cropped(screen, WIDE_WIDTH)
+            height = console.size.height
+            view = View(_width(args, console), True, selected, args.interval, height)
+            screen = Screen(_render(args, frame, view), height, top,
+                            WIDE_WIDTH if args.wide else None,  # --wide: cut at the edge
+                            follow and args.channel is None)
             live.update(screen, refresh=True)
+            top = screen.top
             for key in keys.wait(next_at - time.monotonic()):
                 if key == "quit":
                     return 0
-                if args.channel is None and key in ("up", "down") and selected in rows:
+                if key in ("pgup", "pgdn", "home", "end"):
+                    page = max(1, height - 2)
+                    top = {"pgup": top - page, "pgdn": top + page, "home": 0,
+                           "end": 1 << 30}[key]
+                    follow = False
+                elif args.channel is None and key in ("up", "down") and selected in rows:
                     i = rows.index(selected) + (1 if key == "down" else -1)
                     selected = rows[max(0, min(len(rows) - 1, i))]
+                    follow = True
                 elif args.channel is None and key == "enter" and selected is not None:
                     args.channel = selected[1]
                     collector.detail = selected
                     frame = None  # a sample now, with the detail in it
+                    top = 0
                 elif key == "back" and args.channel is not None and not pinned:
                     args.channel = None
                     collector.detail = None
+                    top, follow = 0, True
 
 
 def _pipe_width() -> int:

@@ -15,8 +15,6 @@ from typing import Any, Callable, Sequence
 
 from rich import box
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
-from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -142,22 +140,4 @@ def hidden_note(fitted: Fitted) -> Text | None:
                 style="dim")
 
 
-class Cropped:
-    """``renderable`` laid out ``width`` wide and cut at the screen's right edge (as
-    ``less -S`` does): ``--wide`` in a narrower terminal shows every column up to the
-    edge, instead of rich dropping or squeezing columns to fit."""
-
-    def __init__(self, renderable: RenderableType, width: int) -> None:
-        self.renderable = renderable
-        self.width = width
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        lines = console.render_lines(self.renderable, options.update(width=self.width),
-                                     pad=False)
-        for line in lines:
-            yield from Segment.adjust_line_length(line, options.max_width)
-            yield Segment.line()
-
-
-__all__ = ["Column", "Cropped", "Fitted", "GAP", "HEAD_RULE", "fit_table", "hidden_note", "si",
-           "si_ns"]
+__all__ = ["Column", "Fitted", "GAP", "HEAD_RULE", "fit_table", "hidden_note", "si", "si_ns"]

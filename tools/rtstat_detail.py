@@ -179,7 +179,7 @@ def render_detail(frame: dict[str, Any], view: View, channel: str) -> Renderable
             counted += f"; {len(items) - len(shown)} at 0 not shown"
             items = shown or items
             left = view.height - 7 - -(-len(items) // grid_columns(items, width))
-        most = max(3, left // bands - PANEL_LINES)
+        most = max(6, left // bands - PANEL_LINES)  # PgDn shows the rest
     parts: list[RenderableType] = [head, Text(""), title, sub, Text(""),
                                    Text(counted, style="bold"), _grid(items, width), Text("")]
     for i in range(0, len(hists), per_row):
