@@ -29,7 +29,8 @@ pytestmark = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make
 #: the shared files a kind may touch besides its own (the C and Python registries,
 #: packaging); none of the tools that show it
 TOOLS = ("tools/rtstat.py", "tools/rtstat_model.py", "tools/rtstat_view.py",
-         "tools/rtstat_columns.py", "tools/rtstat_detail.py", "tools/plot.py", "tools/metrics.py",
+         "tools/rtstat_columns.py", "tools/rtstat_detail.py", "tools/rtstat_screen.py",
+         "tools/plot.py", "tools/metrics.py",
          "tools/stats_cli.py", "shmring/observe.py", "shmring/channel.py", "api/channel.py",
          "api/handles.py", "workers/kinds.py", "csrc/kinds.c", "csrc/proto/registry.c")
 
