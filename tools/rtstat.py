@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         collector.detail = (args.pool, args.channel)
     tty_out = sys.stdout.isatty()
     console = Console(width=None if tty_out else _pipe_width(), highlight=False)
-    if args.wide and not tty_out:
+    if args.wide and (args.once or not tty_out):
         console.width = WIDE_WIDTH  # printed: nothing is cut; as wide as it needs
 
     def on_term(signum: int, _frame: Any) -> None:
