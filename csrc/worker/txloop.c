@@ -120,7 +120,7 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
             rtudp_mpsc_mark_sent(&c->tx, pos);
             rtudp_inflight_done_at(&c->inflight, slot, pos);
             bump(&c->block->tx_errors, 1);
-        } else if (rtudp_timerq_push(&w->tq, &t) != RTUDP_OK) {
+        } else if (rtudp_impair_tx_queue(w, c, &t) != RTUDP_OK) {
             /* cannot happen (reserved per channel); drop rather than wedge the ring */
             rtudp_inflight_done_at(&c->inflight, slot, pos);
             bump(&c->block->tx_errors, 1);
@@ -134,8 +134,8 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
         if (late)
             bump(&c->block->tx_late, late);
     }
-    if (rtudp_inflight_empty(&c->inflight))
-        rtudp_tx_release(c); /* the cursor may have stepped over padding only */
+    /* records the impairment lost, padding the cursor stepped over: freed */
+    rtudp_tx_release(c);
 }
 
 /* when the stamps waiting on c are to be read at the latest (INT64_MAX: none wait) */
