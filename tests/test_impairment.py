@@ -1,0 +1,285 @@
+"""Impairment on real channels: the worker loses, duplicates, corrupts, delays,
+reorders and rate-limits a channel's datagrams as rtudp.Impairment says, seeded and
+reproducible, counted in stats(), changeable while the channel runs."""
+from __future__ import annotations
+
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+import rtudp
+from rtudp.shmring.channel import ring_capacities
+from rtudp.shmring.impairment import Impairment
+from rtudp.tools.rtstat_model import Collector
+
+pytestmark = pytest.mark.rtudp(rt_priority=0)
+
+ONE = 1 << 32
+MASK = (1 << 64) - 1
+
+
+def splitmix64(state: int) -> tuple[int, int]:
+    """splitmix64 (Steele, Lea, Flood 2014), as csrc/impair.c draws: (state, output)."""
+    state = (state + 0x9E3779B97F4A7C15) & MASK
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return state, z ^ (z >> 31)
+
+
+def expected_losses(seed: int, loss: float, n: int) -> set[int]:
+    """Which of n datagrams a worker loses for this seed: the first of each datagram's
+    six draws below loss x 2^32 (docs/impairment.md)."""
+    threshold = min(ONE, round(loss * ONE))
+    state, lost = seed, set()
+    for i in range(n):
+        draws = []
+        for _ in range(6):
+            state, out = splitmix64(state)
+            draws.append(out)
+        if (draws[0] >> 32) < threshold:
+            lost.add(i)
+    return lost
+
+
+def pair(pool: rtudp.Pool, capacity: int = 8192, **imp: Any) -> tuple[Any, Any]:
+    """b receives on loopback; a sends to it, impaired as asked."""
+    b = pool.open_channel("b", local=("127.0.0.1", 0), capacity=capacity)
+    a = pool.open_channel("a", remote=b.local, capacity=capacity,
+                          impairment=Impairment(**imp) if imp else None)
+    return a, b
+
+
+def send_numbered(a: Any, first: int, n: int, size: int = 16, at_ns: int | None = None) -> None:
+    """Datagrams first..first+n-1, each its number and padding to `size` bytes."""
+    a.send_many([struct.pack("<I", i).ljust(size, b"\xa5") for i in range(first, first + n)],
+                at_ns=at_ns)
+
+
+def drain(b: Any, quiet_s: float = 0.5) -> list[Any]:
+    """Every datagram b receives until none comes for quiet_s."""
+    got: list[Any] = []
+    while batch := b.recv_many(4096, timeout=quiet_s):
+        got.extend(batch)
+    return got
+
+
+def numbers(pkts: list[Any]) -> list[int]:
+    return [struct.unpack_from("<I", p.data)[0] for p in pkts]
+
+
+def wait_sent(a: Any, n: int, timeout: float = 10.0) -> dict[str, Any]:
+    """a's stats once the worker has taken n records from its ring."""
+    deadline = time.monotonic() + timeout
+    while (st := a.stats())["tx_requested"] < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return st
+
+
+def test_loss_rate_matches_seed_exactly_and_repeats(rtudp_pool) -> None:
+    n, loss, seed = 4000, 0.1, 20261122
+    want = expected_losses(seed, loss, n)
+    runs = []
+    for run in range(2):
+        a, b = pair(rtudp_pool, loss=loss, seed=seed)
+        try:
+            send_numbered(a, 0, n)
+            got = numbers(drain(b))
+            st = wait_sent(a, n)
+            missing = set(range(n)) - set(got)
+            assert len(got) == len(set(got)), "nothing arrives twice without duplicate="
+            assert st["rx_kernel_drops"] == 0 and b.stats()["rx_kernel_drops"] == 0
+            assert st["imp_tx_lost"] == len(missing), st
+            runs.append(missing)
+        finally:
+            a.close()
+            b.close()
+    # binomial(4000, 0.1): mean 400, sd 19; and the very datagrams the seed says
+    assert 300 <= len(runs[0]) <= 500
+    assert runs[0] == runs[1] == want
+
+
+def test_duplicate_corrupt_and_reorder_reach_the_receiver(rtudp_pool) -> None:
+    n, size = 2000, 64
+    a, b = pair(rtudp_pool, duplicate=0.1, corrupt=0.1, reorder=0.1, reorder_ns=3_000_000,
+                seed=5)
+    send_numbered(a, 0, n, size)
+    pkts = drain(b)
+    st = wait_sent(a, n)
+    def sent(i: int) -> bytes:
+        return struct.pack("<I", i).ljust(size, b"\xa5")
+
+    def one_bit_off(data: bytes, ref: bytes) -> bool:
+        return sum(bin(x ^ y).count("1") for x, y in zip(data, ref)) == 1
+
+    order, flipped = [], 0
+    for p in pkts:
+        number = struct.unpack_from("<I", p.data)[0]
+        if number < n and p.data == sent(number):
+            order.append(number)
+            continue
+        # corrupted: one bit off the datagram it was (its number's bits may be the one)
+        near = [number] + [number ^ (1 << k) for k in range(32)]
+        assert any(i < n and one_bit_off(p.data, sent(i)) for i in near), \
+            f"{p.data!r} is not one bit off a datagram sent"
+        flipped += 1
+    assert len(pkts) == n + st["imp_tx_duplicated"]
+    assert flipped >= st["imp_tx_corrupted"] > 100        # 10 % of 2000 (sd 13)
+    assert 100 < st["imp_tx_duplicated"] < 300
+    assert len(order) - len(set(order)) > 0, "no duplicate seen at the receiver"
+    assert 100 < st["imp_tx_reordered"] < 300
+    # held back: each arrives after datagrams sent later than it
+    overtaken, latest = 0, -1
+    for x in order:
+        overtaken += x < latest
+        latest = max(latest, x)
+    assert overtaken >= 0.7 * st["imp_tx_reordered"], (overtaken, st["imp_tx_reordered"])
+
+
+def test_delay_shifts_receive_time(rtudp_pool) -> None:
+    delay = 30_000_000
+
+    def one_way(a: Any, b: Any) -> float:
+        lat = []
+        for i in range(20):
+            at = time.monotonic_ns() + 2_000_000
+            send_numbered(a, i, 1, at_ns=at)
+            p = b.recv(timeout=5)
+            lat.append(p.rx_ns - at)
+        return statistics.median(lat)
+
+    a, b = pair(rtudp_pool)
+    base = one_way(a, b)
+    a.set_impairment(delay_ns=delay, seed=1)
+    delayed = one_way(a, b)
+    st = a.stats()
+    assert st["imp_tx_delayed"] == 20
+    # it cannot leave before its deadline + delay; loose above (a loaded CI machine)
+    assert delayed >= delay
+    assert delay * 0.9 <= delayed - base <= delay + 50_000_000, (base, delayed)
+
+
+def test_rate_limit_holds_throughput(rtudp_pool) -> None:
+    rate, size, n = 2_000_000, 500, 400          # 200 kB at 250 kB/s: 0.8 s
+    a, b = pair(rtudp_pool, rate_bps=rate, seed=2)
+    send_numbered(a, 0, n, size)
+    pkts = drain(b, quiet_s=2.0)
+    assert len(pkts) == n
+    span = pkts[-1].rx_ns - pkts[0].rx_ns
+    bps = (n - 1) * size * 8 / (span / 1e9)
+    print(f"rate limit {rate} bps: measured {bps:.0f} bps over {span / 1e6:.1f} ms")
+    assert 0.5 * rate <= bps <= 1.1 * rate
+    assert a.stats()["imp_tx_rate_held"] >= n - 5
+
+
+def test_change_while_running_and_clear(rtudp_pool) -> None:
+    a, b = pair(rtudp_pool)
+    assert a.impairment is None
+    send_numbered(a, 0, 300)
+    assert len(drain(b, 0.3)) == 300
+    applied = a.set_impairment(loss=1.0)
+    assert applied is not None and applied.seed is not None      # a seed was drawn
+    assert a.impairment == applied
+    send_numbered(a, 300, 300)
+    assert drain(b, 0.3) == []
+    assert wait_sent(a, 600)["imp_tx_lost"] == 300
+    a.set_impairment(None)
+    assert a.impairment is None
+    send_numbered(a, 600, 300)
+    assert numbers(drain(b, 0.3)) == list(range(600, 900))
+    st = a.stats()
+    assert st["imp_tx_lost"] == 300 and st["imp_impaired"] == 300
+    assert st["tx_packets"] == 600
+
+
+def test_receive_side_loss_and_duplicates(rtudp_pool) -> None:
+    b = rtudp_pool.open_channel("b", local=("127.0.0.1", 0),
+                                impairment={"duplicate": 1.0, "direction": "rx", "seed": 4})
+    a = rtudp_pool.open_channel("a", remote=b.local)
+    send_numbered(a, 0, 100)
+    got = numbers(drain(b, 0.3))
+    assert sorted(got) == sorted(list(range(100)) * 2)
+    assert b.stats()["imp_rx_duplicated"] == 100
+    b.set_impairment(loss=1.0, direction="rx")
+    send_numbered(a, 100, 100)
+    assert drain(b, 0.3) == []
+    st = b.stats()
+    # rx_packets counts what the impairment let through to the channel
+    assert st["imp_rx_lost"] == 100 and st["rx_packets"] == 200
+    assert a.stats()["imp_tx_lost"] == 0
+
+
+def test_counters_reach_rtstat_and_metrics(rtudp_pool) -> None:
+    from prometheus_client import generate_latest
+
+    from rtudp.tools.metrics import registry_for
+    a, b = pair(rtudp_pool, loss=1.0, seed=9)
+    send_numbered(a, 0, 10)
+    wait_sent(a, 10)
+    frame = Collector(pool=rtudp_pool.name).frame()
+    chans = {c["name"]: c for p in frame["pools"] for c in p["channels"]}
+    assert chans["a"]["totals"]["imp_tx_lost"] == 10
+    text = generate_latest(registry_for(rtudp_pool.name)).decode()
+    assert any(line.startswith("rtudp_channel_imp_tx_lost_total{") and line.endswith(" 10.0")
+               and 'channel="a"' in line for line in text.splitlines()), text
+
+
+def test_bad_values_are_named() -> None:
+    for kw, what in [({"loss": 1.5}, "loss"), ({"duplicate": -0.1}, "duplicate"),
+                     ({"corrupt": True}, "corrupt"), ({"reorder": "x"}, "reorder"),
+                     ({"delay_ns": -1}, "delay_ns"), ({"jitter_ns": 1.5}, "jitter_ns"),
+                     ({"rate_bps": 10}, "rate_bps"), ({"seed": -3}, "seed"),
+                     ({"seed": 2 ** 64}, "seed"), ({"direction": "up"}, "direction"),
+                     ({"delay_ns": 11_000_000_000}, "delay_ns"),
+                     ({"delay_ns": 5, "direction": "rx"}, "delay_ns")]:
+        with pytest.raises(ValueError, match=what):
+            Impairment(**kw)
+    with pytest.raises(ValueError, match="unknown impairment fields"):
+        Impairment.of({"los": 0.1})
+    with pytest.raises(TypeError, match="impairment"):
+        Impairment.of(0.1)  # type: ignore[arg-type]
+
+
+def test_delay_times_rate_must_fit_the_ring(rtudp_pool) -> None:
+    tx_ring, _ = ring_capacities(64, 1472, 2)
+    too_much = Impairment(delay_ns=1_000_000_000, rate_bps=tx_ring * 8 * 2)
+    with pytest.raises(ValueError, match=r"delay_ns=1000000000.*rate_bps=.*capacity="):
+        rtudp.ChannelConfig("x", capacity=64, impairment=too_much)
+    b = rtudp_pool.open_channel("b", capacity=64)
+    with pytest.raises(ValueError, match="TX ring"):
+        b.set_impairment(too_much)
+    assert b.impairment is None
+
+
+USER_TEST = '''
+import pytest
+
+@pytest.mark.rtudp(rt_priority=0, impairment={"loss": 1.0, "seed": 1})
+@pytest.mark.parametrize("rtudp_channel_pair", ["socket", "channel"], indirect=True)
+def test_lost(rtudp_channel_pair):
+    a, b = rtudp_channel_pair
+    if rtudp_channel_pair.implementation == "socket":
+        a.send_data(b"x")
+        with pytest.raises(TimeoutError):
+            b.receive_data(300_000_000)
+    else:
+        a.send(b"x")
+        assert b.recv_many(8, timeout=0.3) == []
+        assert a.stats()["imp_tx_lost"] == 1
+'''
+
+
+def test_socket_pair_takes_the_marker_impairment(tmp_path) -> None:
+    """The plugin's ``impairment`` marker, on worker channels (a user's test suite)."""
+    (tmp_path / "test_user.py").write_text(USER_TEST)
+    env = dict(os.environ)
+    env.pop("PYTEST_XDIST_WORKER", None)
+    out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+                         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0 and "2 passed" in out.stdout, out.stdout + out.stderr
