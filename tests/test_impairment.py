@@ -3,6 +3,7 @@ reorders and rate-limits a channel's datagrams as rtudp.Impairment says, seeded 
 reproducible, counted in stats(), changeable while the channel runs."""
 from __future__ import annotations
 
+import io
 import os
 import statistics
 import struct
@@ -12,11 +13,13 @@ import time
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 import rtudp
 from rtudp.shmring.channel import ring_capacities
 from rtudp.shmring.impairment import Impairment
 from rtudp.tools.rtstat_model import Collector
+from rtudp.tools.rtstat_view import render_pool
 
 pytestmark = pytest.mark.rtudp(rt_priority=0)
 
@@ -225,6 +228,14 @@ def test_counters_reach_rtstat_and_metrics(rtudp_pool) -> None:
     frame = Collector(pool=rtudp_pool.name).frame()
     chans = {c["name"]: c for p in frame["pools"] for c in p["channels"]}
     assert chans["a"]["totals"]["imp_tx_lost"] == 10
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(render_pool(frame["pools"][0]))
+    screen = console.export_text()
+    assert "impaired (totals)" in screen and "imp tx lost" in screen
+    lines = screen.splitlines()
+    table = next(i for i, line in enumerate(lines) if "impaired channels" in line)
+    row = next(line for line in lines[table:] if line.strip("│ ").startswith("a "))
+    assert row.split("│")[2].strip() == "10", row     # imp tx lost
     text = generate_latest(registry_for(rtudp_pool.name)).decode()
     assert any(line.startswith("rtudp_channel_imp_tx_lost_total{") and line.endswith(" 10.0")
                and 'channel="a"' in line for line in text.splitlines()), text

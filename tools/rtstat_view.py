@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rtudp.shmring.hist import format_ns
-from rtudp.shmring.kinds import Counter, Kind, kinds
+from rtudp.shmring.kinds import CHANNEL_COUNTERS, Counter, Kind, kinds
 
 from .procinfo import fmt_age
 
@@ -95,22 +95,38 @@ def _cells(c: Counter, totals: dict[str, Any], key: str) -> list[str]:
     return [_num(v)]
 
 
+def _counter_table(title: str, shown: list[Counter], rows: list[dict[str, Any]],
+                   prefix: str) -> Table | None:
+    """The counters ``shown`` (stats() keys ``<prefix><name>``), one row a channel;
+    None when there is nothing to show."""
+    if not shown or not rows:
+        return None
+    t = Table(title=f"{title} (totals)", title_justify="left", expand=False, pad_edge=False)
+    t.add_column(f"{title} channels", justify="left", no_wrap=True)
+    for c in shown:
+        for label in _label(c):
+            t.add_column(label, justify="left" if c.type == "state" else "right", no_wrap=True)
+    for ch in rows:
+        cells = [x for c in shown for x in _cells(c, ch["totals"], prefix + c.name)]
+        t.add_row(ch["name"], *cells)
+    return t
+
+
 def _kind_table(kind: Kind, chans: list[dict[str, Any]]) -> Table | None:
     """A kind's own counters (its area), the ones it shows, one row a channel of it;
     None when it shows none or has no channel here."""
     shown = [c for c in kind.layout.counters if c.show]
     rows = [ch for ch in chans if not ch["error"] and ch.get("kind") == kind.name]
-    if not shown or not rows:
-        return None
-    t = Table(title=f"{kind.name} (totals)", title_justify="left", expand=False, pad_edge=False)
-    t.add_column(f"{kind.name} channels", justify="left", no_wrap=True)
-    for c in shown:
-        for label in _label(c):
-            t.add_column(label, justify="left" if c.type == "state" else "right", no_wrap=True)
-    for ch in rows:
-        cells = [x for c in shown for x in _cells(c, ch["totals"], kind.layout.prefix + c.name)]
-        t.add_row(ch["name"], *cells)
-    return t
+    return _counter_table(kind.name, shown, rows, kind.layout.prefix)
+
+
+def _impaired_table(chans: list[dict[str, Any]]) -> Table | None:
+    """The channel block's counters it shows (the impairment's), one row a channel
+    whose counters are not all 0; None when no channel has any."""
+    shown = [c for c in CHANNEL_COUNTERS if c.show]
+    rows = [ch for ch in chans if not ch["error"] and
+            any(ch["totals"].get(c.name) for c in shown)]
+    return _counter_table("impaired", shown, rows, "")
 
 
 def render_pool(pool: dict[str, Any]) -> RenderableType:
@@ -129,10 +145,9 @@ def render_pool(pool: dict[str, Any]) -> RenderableType:
     if "supervisor" in pool:
         if pool["channels"]:
             parts.append(_channels(pool))
-            for kind in kinds():
-                table = _kind_table(kind, pool["channels"])
-                if table is not None:
-                    parts.append(table)
+            tables = [_kind_table(kind, pool["channels"]) for kind in kinds()]
+            tables.append(_impaired_table(pool["channels"]))
+            parts.extend(t for t in tables if t is not None)
         else:
             parts.append(Text("  no channels open (or none match --filter)", style="dim"))
     return Group(*parts)
