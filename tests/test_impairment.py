@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import statistics
 import struct
 import subprocess
@@ -294,3 +295,41 @@ def test_socket_pair_takes_the_marker_impairment(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0 and "2 passed" in out.stdout, out.stdout + out.stderr
+
+
+def test_netflux_sends_are_impaired_too(rtudp_pool) -> None:
+    """A kind that sends from its own cycle (netflux) gets loss and duplicates too."""
+    from netflux_helpers import free_ports
+    pa, pb = free_ports(2)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", pb))
+    peer.setblocking(False)
+    ch = rtudp_pool.open_channel(
+        "nf", local=("127.0.0.1", pa), remote=("127.0.0.1", pb), kind="netflux",
+        options={"send_interval": 0.002, "watch_interval": 0.05, "send_size": 8,
+                 "recv_size": 8}, impairment={"loss": 1.0, "seed": 1})
+
+    def received(seconds: float) -> list[bytes]:
+        out, end = [], time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                out.append(peer.recv(64))
+            except BlockingIOError:
+                time.sleep(0.001)
+        return out
+
+    try:
+        with ch:
+            assert received(0.3) == []
+            lost = ch.stats()["imp_tx_lost"]
+            assert lost >= 20 and ch.stats()["nf_sent"] >= lost
+            ch.set_impairment(duplicate=1.0, seed=1)
+            received(0.05)  # what left before the change
+            got = received(0.3)
+            st = ch.stats()
+    finally:
+        peer.close()
+    assert len(got) >= 40 and st["imp_tx_duplicated"] >= 20
+    seqs = [d[0] for d in got]
+    pairs = sum(1 for x, y in zip(seqs, seqs[1:]) if x == y)
+    assert pairs >= len(got) // 2 - 2, seqs   # each one twice, back to back
