@@ -4,6 +4,9 @@
  */
 #include "harness.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "impair.h"
 #include "inflight.h"
 
@@ -138,7 +141,48 @@ static void test_inflight_duplicate_done_after_both(void)
     rtudp_inflight_free(&f);
 }
 
+/* a writer publishing while a reader copies: every copy is one the writer published */
+#define RACE_ROUNDS 20000u
+static atomic_int race_done;
+
+static void *race_writer(void *arg)
+{
+    struct rtudp_channel_block *b = arg;
+    for (uint64_t k = 1; k <= RACE_ROUNDS; k++) {
+        struct rtudp_impair_cfg c = {.where = RTUDP_IMPAIR_TX, .seed = k, .rate_bps = k,
+                                     .delay_ns = k % 1000, .loss = k % RTUDP_IMPAIR_ONE};
+        CHECK(rtudp_impair_publish(b, &c, 1000000000) == RTUDP_OK);
+    }
+    atomic_store(&race_done, 1);
+    return NULL;
+}
+
+static void test_seqlock_copies_are_whole(void)
+{
+    struct rtudp_channel_block *b = new_block();
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, race_writer, b) == 0);
+    uint64_t copies = 0, last = 0;
+    while (!atomic_load(&race_done)) {
+        struct rtudp_impair_cfg out;
+        if (rtudp_impair_read(&b->impair, &out) != RTUDP_OK)
+            continue;
+        CHECK(out.seed == out.rate_bps && out.delay_ns == out.seed % 1000 &&
+              out.loss == out.seed % RTUDP_IMPAIR_ONE);
+        CHECK(out.seed >= last); /* never an older one after a newer one */
+        last = out.seed;
+        copies++;
+    }
+    CHECK(pthread_join(t, NULL) == 0);
+    struct rtudp_impair_cfg out;
+    CHECK(rtudp_impair_read(&b->impair, &out) == RTUDP_OK && out.seed == RACE_ROUNDS);
+    CHECK(b->impair.seq == 2 * RACE_ROUNDS);
+    (void)copies;
+    free(b);
+}
+
 static const struct test tests[] = {
+    T(test_seqlock_copies_are_whole),
     T(test_splitmix64_reference),
     T(test_publish_read_roundtrip_and_clamp),
     T(test_verdicts_reproducible),
