@@ -48,7 +48,7 @@ class EmulatedNetwork:
         self._counts = dict.fromkeys(
             ("sent", "delivered", "lost", "duplicated", "reordered", "corrupted", "rate_held",
              "unroutable"), 0)
-        self._rate_free_ns = 0  # when the rate limit lets the next datagram go
+        self._rate_tat_ns = 0  # the rate limit's bucket is full from then on
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -99,11 +99,14 @@ class EmulatedNetwork:
                 if imp.reorder and self._rng.random() < imp.reorder:
                     arrive += imp.reorder_ns
                     self._counts["reordered"] += 1
-                if imp.rate_bps:
-                    if self._rate_free_ns > arrive:
-                        arrive = self._rate_free_ns
+                if imp.rate_bps:  # a token bucket, as the worker's (csrc/impair.c)
+                    tolerance = imp.burst_bytes * 8_000_000_000 // imp.rate_bps
+                    depart = max(arrive, self._rate_tat_ns - tolerance)
+                    if depart > arrive:
                         self._counts["rate_held"] += 1
-                    self._rate_free_ns = arrive + len(data) * 8_000_000_000 // imp.rate_bps
+                    self._rate_tat_ns = (max(self._rate_tat_ns, depart)
+                                         + len(data) * 8_000_000_000 // imp.rate_bps)
+                    arrive = depart
                 heapq.heappush(self._in_flight, (arrive, next(self._order), dst, data))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._deliver_loop,

@@ -38,6 +38,7 @@ static void clamp(struct rtudp_impair_cfg *c)
     c->delay_ns = at_most(c->delay_ns, RTUDP_IMPAIR_MAX_DELAY_NS);
     c->jitter_ns = at_most(c->jitter_ns, RTUDP_IMPAIR_MAX_DELAY_NS - c->delay_ns);
     c->reorder_ns = at_most(c->reorder_ns, RTUDP_IMPAIR_MAX_DELAY_NS - c->delay_ns - c->jitter_ns);
+    c->burst_bytes = at_most(c->burst_bytes, RTUDP_IMPAIR_MAX_BURST);
 }
 
 int rtudp_impair_publish(struct rtudp_channel_block *b, const struct rtudp_impair_cfg *cfg,
@@ -157,15 +158,27 @@ void rtudp_impair_decide(struct rtudp_impair *s, uint32_t len, struct rtudp_impa
     v->hold_ns = (int64_t)hold; /* <= RTUDP_IMPAIR_MAX_DELAY_NS (clamp) */
 }
 
+/* ns the link takes for `bytes` at `rate` bits/s (bytes <= 64 MiB: bytes * 8e9 fits in
+ * 64 bits), at most 10 s */
+static int64_t link_ns(uint64_t bytes, uint64_t rate)
+{
+    return (int64_t)at_most(bytes * 8u * 1000000000u / rate, RTUDP_IMPAIR_MAX_DELAY_NS);
+}
+
+/*
+ * A token bucket of burst_bytes + one datagram, filled at rate_bps, as the generic cell
+ * rate algorithm says it (ITU-T I.371): rate_next_ns is the theoretical arrival time, when
+ * the bucket would be full again; a datagram may leave once that is no more than the
+ * burst's worth of link time ahead of it.
+ */
 int64_t rtudp_impair_rate(struct rtudp_impair *s, int64_t at, uint32_t len)
 {
     uint64_t rate = s->cfg.rate_bps;
     if (!rate)
         return at;
-    int64_t t = at > s->rate_next_ns ? at : s->rate_next_ns;
-    /* a datagram's time on the link (len * 8e9 fits in 64 bits below 2^31), at most 10 s */
-    uint64_t bits = (uint64_t)at_most(len, RTUDP_MAX_PAYLOAD) * 8u;
-    uint64_t ns = at_most(bits * 1000000000u / rate, RTUDP_IMPAIR_MAX_DELAY_NS);
-    s->rate_next_ns = t + (int64_t)ns;
+    int64_t tolerance = link_ns(s->cfg.burst_bytes, rate);
+    int64_t t = s->rate_next_ns - tolerance > at ? s->rate_next_ns - tolerance : at;
+    int64_t tat = s->rate_next_ns > t ? s->rate_next_ns : t;
+    s->rate_next_ns = tat + link_ns(at_most(len, RTUDP_MAX_PAYLOAD), rate);
     return t;
 }

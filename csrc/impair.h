@@ -40,7 +40,8 @@ struct rtudp_impair {
     uint64_t seen_seq;                             /* seq of the copy; UINT64_MAX: none yet */
     struct rtudp_impair_cfg cfg;                   /* clamped */
     uint64_t rng;                                  /* splitmix64 state */
-    int64_t rate_next_ns;                          /* the rate limit's next free departure */
+    int64_t rate_next_ns;                          /* the rate limit's theoretical arrival
+                                                      time (GCRA): its bucket is full then */
     int on;                                        /* this side is impaired */
 };
 
@@ -64,8 +65,8 @@ int rtudp_impair_refresh(struct rtudp_impair *s, const struct rtudp_impair_shm *
                          uint32_t side);
 /* The verdict for the next datagram of `len` bytes (RTUDP_IMPAIR_DRAWS draws). */
 void rtudp_impair_decide(struct rtudp_impair *s, uint32_t len, struct rtudp_impair_verdict *v);
-/* When a datagram of `len` bytes ready at `at` may leave under the rate limit (at itself
- * without one); books its time on the link. */
+/* When a datagram of `len` bytes ready at `at` may leave under the rate limit's token
+ * bucket (at itself without one); takes its tokens. */
 int64_t rtudp_impair_rate(struct rtudp_impair *s, int64_t at, uint32_t len);
 
 #endif /* RTUDP_IMPAIR_H */

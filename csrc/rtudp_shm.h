@@ -371,6 +371,7 @@ struct rtudp_direct_tx {
 #define RTUDP_IMPAIR_RX 2                          /* cfg.where: impair what is received */
 #define RTUDP_IMPAIR_ONE 4294967296                /* probability 1.0 (2^32) */
 #define RTUDP_IMPAIR_MAX_DELAY_NS 10000000000      /* 10 s: delay + jitter + reorder_ns at most */
+#define RTUDP_IMPAIR_MAX_BURST 67108864            /* 64 MiB: burst_bytes at most */
 
 struct rtudp_impair_cfg {
     uint64_t where;                                /* RTUDP_IMPAIR_TX | RTUDP_IMPAIR_RX; 0: off */
@@ -382,6 +383,8 @@ struct rtudp_impair_cfg {
     uint64_t jitter_ns;                            /* + uniform 0 .. jitter_ns */
     uint64_t reorder_ns;
     uint64_t rate_bps;                             /* payload bits/s; 0: no limit */
+    uint64_t burst_bytes;                          /* the rate's token bucket: bytes that may
+                                                      leave back to back beyond one datagram */
     uint64_t seed;
 };
 
@@ -389,7 +392,7 @@ struct rtudp_impair_shm {
     uint64_t seq;                                  /* seqlock: odd while a writer writes cfg */
     uint64_t pad0;
     struct rtudp_impair_cfg cfg;
-    uint8_t pad1[32];
+    uint8_t pad1[24];
 };
 
 /* What the impairment did, one line per side: the TX thread writes tx, the RX thread rx. */

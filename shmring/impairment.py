@@ -23,6 +23,8 @@ _WHERE = {"tx": lib.RTUDP_IMPAIR_TX, "rx": lib.RTUDP_IMPAIR_RX,
 _ONE = lib.RTUDP_IMPAIR_ONE
 #: the most delay_ns + jitter_ns + reorder_ns a worker holds a datagram for
 MAX_DELAY_NS = lib.RTUDP_IMPAIR_MAX_DELAY_NS
+#: the largest token bucket beyond one datagram (bytes)
+MAX_BURST = lib.RTUDP_IMPAIR_MAX_BURST
 #: the smallest rate limit (bits/s) other than 0 (none)
 MIN_RATE_BPS = 1000
 #: the largest rate limit (bits/s): 1 Tbit/s
@@ -56,6 +58,7 @@ class Impairment:
     duplicate: float = 0.0
     corrupt: float = 0.0
     rate_bps: int = 0
+    burst_bytes: int = 0
     seed: int | None = None
     direction: str = "tx"
 
@@ -78,6 +81,9 @@ class Impairment:
                 r == 0 or MIN_RATE_BPS <= r <= MAX_RATE_BPS):
             raise ValueError(f"rate_bps must be 0 (no limit) or an int in {MIN_RATE_BPS}.."
                              f"{MAX_RATE_BPS} (bits/s), got {r!r}")
+        b = self.burst_bytes
+        if isinstance(b, bool) or not isinstance(b, int) or not 0 <= b <= MAX_BURST:
+            raise ValueError(f"burst_bytes must be an int in 0..{MAX_BURST}, got {b!r}")
         s = self.seed
         if s is not None and (isinstance(s, bool) or not isinstance(s, int)
                               or not 0 <= s < 2 ** 64):
@@ -151,7 +157,7 @@ def publish(block: Any, imp: Impairment | None) -> Impairment | None:
         cfg.loss, cfg.duplicate = _fraction(imp.loss), _fraction(imp.duplicate)
         cfg.corrupt, cfg.reorder = _fraction(imp.corrupt), _fraction(imp.reorder)
         cfg.delay_ns, cfg.jitter_ns, cfg.reorder_ns = imp.delay_ns, imp.jitter_ns, imp.reorder_ns
-        cfg.rate_bps, cfg.seed = imp.rate_bps, imp.seed
+        cfg.rate_bps, cfg.burst_bytes, cfg.seed = imp.rate_bps, imp.burst_bytes, imp.seed
     lib.rtudp_impair_publish(block, cfg, _PUBLISH_WAIT_NS)
     return imp
 
@@ -173,7 +179,8 @@ def read(block: Any) -> Impairment | None:
                       corrupt=int(cfg.corrupt) / _ONE, reorder=int(cfg.reorder) / _ONE,
                       delay_ns=int(cfg.delay_ns), jitter_ns=int(cfg.jitter_ns),
                       reorder_ns=int(cfg.reorder_ns), rate_bps=int(cfg.rate_bps),
-                      seed=int(cfg.seed), direction=direction)
+                      burst_bytes=int(cfg.burst_bytes), seed=int(cfg.seed),
+                      direction=direction)
 
 
 __all__ = ["DIRECTIONS", "FIELDS", "Impairment", "MAX_DELAY_NS", "publish", "read"]

@@ -182,6 +182,18 @@ def test_rate_limit_holds_throughput(rtudp_pool) -> None:
     assert a.stats()["imp_tx_rate_held"] >= n - 5
 
 
+def test_rate_limit_bucket_lets_a_burst_through(rtudp_pool) -> None:
+    # 1000-byte datagrams take 8 ms each at 1 Mbit/s; the bucket holds 20 + 1 of them
+    a, b = pair(rtudp_pool, rate_bps=1_000_000, burst_bytes=20_000, seed=3)
+    send_numbered(a, 0, 30, 1000)
+    pkts = drain(b, quiet_s=1.0)
+    assert numbers(pkts) == list(range(30))
+    held = a.stats()["imp_tx_rate_held"]
+    assert 30 - 22 <= held <= 30 - 21, held
+    gaps = [(y.rx_ns - x.rx_ns) / 1e6 for x, y in zip(pkts[21:], pkts[22:])]
+    assert 4 <= statistics.median(gaps) <= 16, gaps   # paced at 8 ms after the burst
+
+
 def test_change_while_running_and_clear(rtudp_pool) -> None:
     a, b = pair(rtudp_pool)
     assert a.impairment is None
@@ -247,6 +259,7 @@ def test_bad_values_are_named() -> None:
                      ({"corrupt": True}, "corrupt"), ({"reorder": "x"}, "reorder"),
                      ({"delay_ns": -1}, "delay_ns"), ({"jitter_ns": 1.5}, "jitter_ns"),
                      ({"rate_bps": 10}, "rate_bps"), ({"seed": -3}, "seed"),
+                     ({"burst_bytes": -1}, "burst_bytes"),
                      ({"seed": 2 ** 64}, "seed"), ({"direction": "up"}, "direction"),
                      ({"delay_ns": 11_000_000_000}, "delay_ns"),
                      ({"delay_ns": 5, "direction": "rx"}, "delay_ns")]:

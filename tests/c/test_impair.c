@@ -120,6 +120,18 @@ static void test_rate_limit_spacing(void)
     CHECK(rtudp_impair_rate(&s, 1000, 500) == 1000);
     CHECK(rtudp_impair_rate(&s, 1000, 500) == 501000);   /* after the first's 500 us */
     CHECK(rtudp_impair_rate(&s, 5000000, 10) == 5000000); /* the link was idle */
+    /* a bucket of 1000 bytes beyond one datagram: three of 500 back to back, then paced */
+    rtudp_impair_init(&s);
+    s.cfg.rate_bps = 8000000;
+    s.cfg.burst_bytes = 1000;
+    CHECK(rtudp_impair_rate(&s, 1000, 500) == 1000);
+    CHECK(rtudp_impair_rate(&s, 1000, 500) == 1000);
+    CHECK(rtudp_impair_rate(&s, 1000, 500) == 1000);
+    CHECK(rtudp_impair_rate(&s, 1000, 500) == 501000);
+    CHECK(rtudp_impair_rate(&s, 1000, 500) == 1001000);
+    /* idle long enough: the bucket is full again */
+    CHECK(rtudp_impair_rate(&s, 10000000, 500) == 10000000);
+    CHECK(rtudp_impair_rate(&s, 10000000, 500) == 10000000);
     s.cfg.rate_bps = 0;
     CHECK(rtudp_impair_rate(&s, 7, 1000) == 7);
 }

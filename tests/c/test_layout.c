@@ -281,6 +281,7 @@ static const struct field impair_cfg_fields[] = {
     FIELD(rtudp_impair_cfg, jitter_ns),
     FIELD(rtudp_impair_cfg, reorder_ns),
     FIELD(rtudp_impair_cfg, rate_bps),
+    FIELD(rtudp_impair_cfg, burst_bytes),
     FIELD(rtudp_impair_cfg, seed),
 };
 
