@@ -346,3 +346,29 @@ def test_netflux_sends_are_impaired_too(rtudp_pool) -> None:
     seqs = [d[0] for d in got]
     pairs = sum(1 for x, y in zip(seqs, seqs[1:]) if x == y)
     assert pairs >= len(got) // 2 - 2, seqs   # each one twice, back to back
+
+
+def test_emulated_network_takes_the_same_fields() -> None:
+    """corrupt and the rate's token bucket in the in-process network too."""
+    net = rtudp.EmulatedNetwork(Impairment(corrupt=1.0, rate_bps=800_000, burst_bytes=500,
+                                           seed=6))
+    a = rtudp.RtUdpEmulated("10.0.0.1", 1, "10.0.0.2", 2, network=net, capacity=64)
+    b = rtudp.RtUdpEmulated("10.0.0.2", 2, "10.0.0.1", 1, network=net, capacity=64)
+    try:
+        for e in (a, b):
+            e.init_socket()
+            e.start()
+        sent = bytes(range(100))
+        for _ in range(30):          # 100 bytes: 1 ms each at 800 kbit/s; 6 fit the bucket
+            a.send_data(sent)
+        got = b.receive_batch(30, 5_000_000_000)
+        for data, _ in got:
+            assert sum(bin(x ^ y).count("1") for x, y in zip(data, sent)) == 1
+        stats = net.stats()
+        assert stats["corrupted"] == 30
+        assert 18 <= stats["rate_held"] <= 24, stats
+        assert got[-1][1] - got[0][1] >= 18_000_000   # paced: 1 ms each past the burst
+    finally:
+        for e in (a, b):
+            e.close_socket()
+        net.close()
