@@ -214,6 +214,25 @@ def test_change_while_running_and_clear(rtudp_pool) -> None:
     assert st["tx_packets"] == 600
 
 
+def test_pool_client_and_attach_carry_it(rtudp_pool) -> None:
+    """Through the command ring (a client of the pool), and from another handle."""
+    with rtudp.PoolClient(rtudp_pool.name) as client:
+        b = client.open_channel("b", local=("127.0.0.1", 0))
+        a = client.open_channel("a", remote=b.local, impairment={"loss": 1.0, "seed": 5})
+        try:
+            assert a.impairment == Impairment(loss=1.0, seed=5)
+            other = rtudp.attach("a", pool=rtudp_pool.name)
+            try:
+                assert other.impairment == a.impairment
+                other.set_impairment(None)                # any attached process may change it
+                assert a.impairment is None
+            finally:
+                other.close()
+        finally:
+            a.close()
+            b.close()
+
+
 def test_receive_side_loss_and_duplicates(rtudp_pool) -> None:
     b = rtudp_pool.open_channel("b", local=("127.0.0.1", 0),
                                 impairment={"duplicate": 1.0, "direction": "rx", "seed": 4})
