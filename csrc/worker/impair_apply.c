@@ -95,8 +95,6 @@ int rtudp_impair_rx(struct rtudp_rx_chan *c, struct rtudp_rx_pkt *pkts, int n,
                     struct rtudp_rx_pkt *out, int max)
 {
     struct rtudp_impair *s = &c->impair;
-    if (!rtudp_impair_refresh(s, &c->block->impair, RTUDP_IMPAIR_RX))
-        return -1;
     struct rtudp_impair_counters *k = &c->block->impair_rx;
     int m = 0;
     for (int i = 0; i < n && m < max; i++) {

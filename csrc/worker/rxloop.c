@@ -80,15 +80,24 @@ static struct rtudp_chan *chan_of(struct rtudp_rx_chan *c)
     return (struct rtudp_chan *)((uint8_t *)c - offsetof(struct rtudp_chan, rx));
 }
 
-/* the kind takes pkts[0..n) (n <= SEG_MAX), as the channel's impairment leaves them */
-static void to_kind(struct rtudp_chan *ch, struct rtudp_rx_pkt *pkts, int n)
+/* the kind takes pkts[0..n) (n <= SEG_MAX) as the impairment leaves them (its own
+ * frame: the unimpaired path's stack stays as it was) */
+static __attribute__((noinline)) void to_kind_impaired(struct rtudp_chan *ch,
+                                                       struct rtudp_rx_pkt *pkts, int n)
 {
     struct rtudp_rx_pkt out[2 * SEG_MAX]; /* each one twice at most (duplicated) */
     int m = rtudp_impair_rx(&ch->rx, pkts, n, out, (int)(2 * SEG_MAX));
-    if (m < 0)
-        ch->proto->rx_batch(ch, pkts, n);
-    else if (m > 0)
+    if (m > 0)
         ch->proto->rx_batch(ch, out, m);
+}
+
+/* the kind takes pkts[0..n) (n <= SEG_MAX), through the channel's impairment if any */
+static void to_kind(struct rtudp_chan *ch, struct rtudp_rx_pkt *pkts, int n)
+{
+    if (rtudp_impair_refresh(&ch->rx.impair, &ch->rx.block->impair, RTUDP_IMPAIR_RX))
+        to_kind_impaired(ch, pkts, n);
+    else
+        ch->proto->rx_batch(ch, pkts, n);
 }
 
 /* A receive the kernel coalesced (UDP_GRO): the datagrams it holds, each copied

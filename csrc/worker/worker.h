@@ -239,9 +239,9 @@ int rtudp_impair_tx_queue(struct rtudp_worker *w, struct rtudp_chan *c, struct r
 /* TX thread, a kind's own send: how many times to send *data (0: lost); a corrupted
  * datagram's *data becomes a copy with a bit flipped */
 uint32_t rtudp_impair_tx_now(struct rtudp_chan *c, const void **data, uint32_t len);
-/* RX thread: pkts[0..n) as the impairment says into out[0..max) (lost ones left out,
- * duplicated ones twice, corrupted in place); how many, or -1 when unimpaired (out
- * untouched: hand pkts on as they are) */
+/* RX thread, once rtudp_impair_refresh said the channel's receives are impaired:
+ * pkts[0..n) as the impairment says into out[0..max) (lost ones left out, duplicated
+ * ones twice, corrupted in place); how many */
 int rtudp_impair_rx(struct rtudp_rx_chan *c, struct rtudp_rx_pkt *pkts, int n,
                     struct rtudp_rx_pkt *out, int max);
 
