@@ -395,3 +395,28 @@ def test_emulated_network_takes_the_same_fields() -> None:
         for e in (a, b):
             e.close_socket()
         net.close()
+
+
+def test_rtp_channel_losses_become_erasures(rtudp_pool) -> None:
+    """An rtp channel's paced frames go through the impairment too: the receiver's
+    jitter buffer erases what the sender's worker lost, and drops its duplicates."""
+    rx = rtudp_pool.open_channel("rx", kind="rtp", direction=1, options={"latency_ms": 30})
+    tx = rtudp_pool.open_channel("tx", remote=rx.local, direction=0, kind="rtp",
+                                 options={"ptime_ms": 5},
+                                 impairment={"loss": 0.2, "duplicate": 0.2, "seed": 8})
+    n = 60
+    tx.send_many([b"%02d" % i * 20 for i in range(n)])
+    wait_sent(tx, n)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:                # paced: 5 ms a frame
+        st = tx.stats()
+        if st["tx_packets"] == n - st["imp_tx_lost"] + st["imp_tx_duplicated"]:
+            break
+        time.sleep(0.02)
+    time.sleep(0.2)                                   # the last frames through the buffer
+    tst, rst = tx.stats(), rx.stats()
+    lost, dup = tst["imp_tx_lost"], tst["imp_tx_duplicated"]
+    assert lost > 3 and dup > 3, tst
+    assert rst["rtp_rx_frames"] == n - lost
+    assert rst["rtp_rx_duplicates"] == dup
+    assert 0 < rst["rtp_rx_erased"] <= lost           # lost at the very end: never known
