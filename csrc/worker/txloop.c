@@ -1,6 +1,7 @@
 /*
  * txloop.c - the TX thread (the process's main thread): take records from the
- * sending channels' TX rings into the timer queue, park on the worker's doorbell
+ * sending channels' TX rings into the timer queue (through the channel's impairment,
+ * impair_apply.c, when it has one: lost, duplicated, corrupted, held), park on the worker's doorbell
  * until shortly before the next deadline, spin the rest, and have what is due sent
  * (txsend.c: one sendmmsg per channel; ring space is freed only once a packet has
  * left).  Between turns it serves the command socket and the liveness tick
