@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from rtudp.shmring.kinds import Counter, Kind, kinds
+from rtudp.shmring.kinds import CHANNEL_COUNTERS, Counter, kinds
 
 from .rtstat_columns import Column, fit_table, hidden_note, si, si_ns
 
@@ -124,11 +124,13 @@ def counter_cell(c: Counter, totals: dict[str, Any], key: str, exact: bool = Fal
     return str(v) if exact else si(v)
 
 
-def _kind_columns(kind: Kind) -> list[Column]:
-    cols = [Column(f"{kind.name} channel", "", lambda ch: ch["name"], 0, left=True)]
-    for i, c in enumerate(x for x in kind.layout.counters if x.show):
+def _counter_columns(title: str, counters: Any, prefix: str) -> list[Column]:
+    """Columns of the counters to show (stats() keys ``<prefix><name>``), after the
+    channel's name; their order is their priority."""
+    cols = [Column(f"{title} channel", "", lambda ch: ch["name"], 0, left=True)]
+    for i, c in enumerate(x for x in counters if x.show):
         name, unit = counter_header(c)
-        key = kind.layout.prefix + c.name
+        key = prefix + c.name
         cols.append(Column(name, unit, lambda ch, c=c, key=key: counter_cell(c, ch["totals"],
                                                                              key),
                            i + 1, left=c.type == "state"))
@@ -174,8 +176,17 @@ def render_pool(pool: dict[str, Any], view: View) -> RenderableType:
     for kind in kinds():
         rows = [ch for ch in good if ch.get("kind") == kind.name]
         if rows and any(c.show for c in kind.layout.counters):
-            parts += _fitted(f"{kind.name} (totals)", _kind_columns(kind), rows, view,
-                             _styles(pool, rows, view))
+            parts += _fitted(f"{kind.name} (totals)",
+                             _counter_columns(kind.name, kind.layout.counters,
+                                              kind.layout.prefix),
+                             rows, view, _styles(pool, rows, view))
+    # the channel block's counters it shows (the impairment's), for the channels that
+    # have any
+    shown = [c for c in CHANNEL_COUNTERS if c.show]
+    rows = [ch for ch in good if any(ch["totals"].get(c.name) for c in shown)]
+    if rows and shown:
+        parts += _fitted("impaired (totals)", _counter_columns("impaired", shown, ""), rows,
+                         view, _styles(pool, rows, view))
     return Group(*parts)
 
 
