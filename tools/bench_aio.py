@@ -22,10 +22,10 @@ import asyncio
 import time
 from typing import Any, Callable
 
-from .bench_common import (MSG_SIZE, Child, OthersMeter, add_common_arguments, bench_pool,
-                           fmt_ratio, fmt_us, header, others_col, others_footer, print_table,
-                           ratio, ratio_target_row, run_benchmark, say, target,
-                           worker_policies)
+from .bench_common import (MSG_SIZE, Child, OthersMeter, add_common_arguments,
+                           add_plot_argument, bench_pool, fmt_ratio, fmt_us, header, others_col,
+                           others_footer, print_table, ratio, ratio_target_row, run_benchmark,
+                           say, take_curves, target, worker_policies)
 from .bench_latency import (RECV_TIMEOUT_S, RTT_HEAD, STOP, WARMUP, _channel_pair, _entry,
                             _same_but_stamps, _SEQ, channel_echo, print_placement, rtt_cols)
 
@@ -163,6 +163,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
         if values and key not in failed:
             results[key] = _entry(values, others)
             say(f"  ... {CASES[key][0]}: p50 {fmt_us(results[key]['p50_us'], 0)} µs", quiet)
+    curves = take_curves({"rtt": results})
     p50 = {k: (e or {}).get("p50_us") for k, e in results.items()}
     for key, e in results.items():
         if e:
@@ -173,7 +174,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
         targets["uvloop"]["pass"] = None
     return {"quick": quick, "seconds": seconds, "rounds": rounds, "msg_size": MSG_SIZE,
             "cpu_busy_before": busy, **facts, "results": results, "failed": failed,
-            "skipped": skipped, "targets": targets}
+            "skipped": skipped, "targets": targets, "curves": curves}
 
 
 def print_report(r: dict) -> None:
@@ -193,14 +194,30 @@ def print_report(r: dict) -> None:
                                r["skipped"].get(key, "")))
 
 
+def plot_report(r: dict, curves: dict, path: str) -> None:
+    """--plot: the round-trip CDF of each case, the 1.5x-of-blocking target marked."""
+    from .plot import Curve, Panel, Target, plot_cdfs
+
+    rtt = curves.get("rtt", {})
+    base = (r["results"].get("blocking") or {}).get("p50_us")
+    targets = [Target(f"target: p50 ≤ {TARGET_VS_BLOCKING:g}× blocking recv's",
+                      TARGET_VS_BLOCKING * base * 1e3, 0.5)] if base else []
+    panel = Panel(f"round trip, {r['msg_size']}-byte datagrams, loopback", "round trip (log)",
+                  [Curve(CASES[k][0], rtt[k], k != "blocking") for k in CASES if k in rtt],
+                  targets, "; ".join(r["skipped"].values()))
+    plot_cdfs(path, "rtudp bench aio: a round trip through the event loop vs blocking recv",
+              [panel], "a curve that passes left of and above the red star meets the target")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench aio``."""
     add_common_arguments(parser, f"{QUICK_S:g} s a case instead of {FULL_S:g} s")
+    add_plot_argument(parser, "the round-trip CDF of each case")
 
 
 def run(args: argparse.Namespace) -> int:
     """``rtudp bench aio``: 0 when every case ran (targets met or not)."""
-    return run_benchmark(args, benchmark, print_report)
+    return run_benchmark(args, benchmark, print_report, plot=plot_report)
 
 
 __all__ = ["add_arguments", "run"]
