@@ -219,9 +219,15 @@ void rtudp_tx_send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rt
 
 int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns)
 {
-    struct rtudp_tx_pkt pkt = {.data = data, .len = len};
     const struct sockaddr *dst = c->dst_len ? (const struct sockaddr *)&c->dst : NULL;
-    int r = rtudp_net_send_batch(c->tx_fd, &pkt, 1, dst, c->dst_len);
+    return rtudp_tx_send_to(c, data, len, asked_ns, dst, c->dst_len);
+}
+
+int rtudp_tx_send_to(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns,
+                     const struct sockaddr *dst, socklen_t dst_len)
+{
+    struct rtudp_tx_pkt pkt = {.data = data, .len = len};
+    int r = rtudp_net_send_batch(c->tx_fd, &pkt, 1, dst, dst_len);
     struct rtudp_channel_block *b = c->block;
     if (r != 1) {
         int e = errno;
