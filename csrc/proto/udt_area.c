@@ -258,31 +258,35 @@ int64_t rtudp_udt_get_stream(struct rtudp_udt_area *a, uint32_t i, uint8_t *buf,
     return (int64_t)got;
 }
 
-int64_t rtudp_udt_get_msg(struct rtudp_udt_area *a, uint32_t i, uint8_t *buf, uint64_t cap)
+/* where the message at or after k starts (dropped packets, a message's tail skipped) */
+static uint64_t msg_start(struct rtudp_udt_area *a, uint32_t i, uint64_t k, uint64_t end)
 {
-    struct rtudp_udt_sock *s = rtudp_udt_sock_at(a, i);
-    if (!s)
-        return RTUDP_EINVAL;
-    uint64_t k = load_relaxed(&s->cli.rcv_read), end = k + rcv_avail(a, s);
-    /* skip what cannot start a message: dropped packets, a message's tail */
     for (; k < end; k++) {
         uint32_t len, msg;
         if (rcv_payload(a, i, k, &len, &msg) && (msg >> 31))
             break;
     }
-    store_relaxed(&s->cli.rcv_off, 0u);
-    store_release(&s->cli.rcv_read, k);
+    return k;
+}
+
+int64_t rtudp_udt_get_msg(struct rtudp_udt_area *a, uint32_t i, uint8_t *buf, uint64_t cap)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(a, i);
+    if (!s)
+        return RTUDP_EINVAL;
+    uint64_t end = load_relaxed(&s->cli.rcv_read) + rcv_avail(a, s);
+    uint64_t k = msg_start(a, i, load_relaxed(&s->cli.rcv_read), end);
     uint64_t got = 0, total = 0;
     for (uint64_t j = k; j < end; j++) {
         uint32_t len, msg;
         const uint8_t *p = rcv_payload(a, i, j, &len, &msg);
-        if (!p) { /* dropped in the middle: the message is gone */
-            store_release(&s->cli.rcv_read, j + 1);
-            return RTUDP_EMPTY;
-        }
-        if (j > k && (msg >> 31)) { /* a new message without the last one's end */
-            store_release(&s->cli.rcv_read, j);
-            return RTUDP_EMPTY;
+        if (!p || (j > k && (msg >> 31))) {
+            /* dropped in the middle, or a new message before this one's end: this
+             * one is gone; the next starts after */
+            k = msg_start(a, i, j + (p ? 0 : 1), end);
+            j = k - 1;
+            got = total = 0;
+            continue;
         }
         uint64_t take = got < cap ? (len < cap - got ? len : cap - got) : 0;
         if (take)
@@ -290,10 +294,13 @@ int64_t rtudp_udt_get_msg(struct rtudp_udt_area *a, uint32_t i, uint8_t *buf, ui
         got += take;
         total += len;
         if ((msg >> 30) & 1) {
+            store_relaxed(&s->cli.rcv_off, 0u);
             store_release(&s->cli.rcv_read, j + 1);
             return (int64_t)total;
         }
     }
+    store_relaxed(&s->cli.rcv_off, 0u);
+    store_release(&s->cli.rcv_read, k);
     return RTUDP_EMPTY; /* not complete yet */
 }
 
