@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from rtudp.pool_client import PoolClient
 from rtudp.shmring._native import ffi, lib
 
 from .channel import REQ_CLOSE, REQ_CONNECT, REQ_KICK, REQ_LISTEN, REQ_RECV_FREED, UdtChannel
@@ -24,7 +25,7 @@ from .constants import (BROKEN, CLOSED, CLOSING, CONNECTED, CONNECTING, EASYNCRC
                         EBOUNDSOCK, ECONNLOST, ECONNREJ, ECONNSOCK, EDGRAMILL, EINVOP, EINVPARAM,
                         EINVSOCK, ELARGEMSG, ENOCONN, ENOLISTEN, ENOSERVER, ERDVNOSERV,
                         ESTREAMILL, ETIMEOUT, INIT, LISTENING, NONEXIST, OPENED, UDT_CC, UDT_FC,
-                        UDT_LINGER,
+                        UDT_EVENT, UDT_LINGER,
                         UDT_MAXBW, UDT_MAXMSG, UDT_MSGTTL, UDT_MSS, UDT_RCVBUF, UDT_RCVDATA,
                         UDT_RCVSYN, UDT_RCVTIMEO, UDT_RENDEZVOUS, UDT_REUSEADDR, UDT_SNDBUF,
                         UDT_SNDDATA, UDT_SNDSYN, UDT_SNDTIMEO, UDT_STATE, UDP_RCVBUF, UDP_SNDBUF,
@@ -49,10 +50,10 @@ _DEFAULT_OPTS: dict[int, Any] = {
 
 
 class Ports:
-    """The udt channels (UDP ports) of one program, on pool ``pool`` (None: the
-    default pool, embedded unless one runs standalone)."""
+    """The udt channels (UDP ports) of one program, on pool ``pool``: a name (None: the
+    default pool, embedded unless one runs standalone) or a started ``rtudp.Pool``."""
 
-    def __init__(self, pool: str | None = None, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, pool: Any = None, options: dict[str, Any] | None = None) -> None:
         self.pool = pool
         self.options = dict(options or {})
         self._lock = threading.Lock()
@@ -70,7 +71,8 @@ class Ports:
             if port and (host, port) in self._by_addr:
                 return self._by_addr[(host, port)]
             if self._host is None:
-                self._host = channel_host(self.pool)
+                has_open = hasattr(self.pool, "open_channel")
+                self._host = self.pool if has_open else channel_host(self.pool)
             name = f"udt-{os.getpid()}-{next(self._names)}"
             ch = self._host.open_channel(name, local=(host, port), kind="udt",
                                          max_datagram=MAX_DATAGRAM, capacity=CAPACITY,
@@ -84,8 +86,11 @@ class Ports:
         """Close every channel (their connections end)."""
         with self._lock:
             chans, self._all, self._by_addr = self._all, [], {}
+            host, self._host = self._host, None
         for ch in chans:
             ch.close()
+        if isinstance(host, PoolClient):
+            host.close()
 
 
 class Socket:

@@ -32,9 +32,10 @@ _lock = threading.Lock()
 _ports: Ports | None = None
 
 
-def startup(pool: str | None = None, **options: Any) -> None:
+def startup(pool: Any = None, **options: Any) -> None:
     """Start UDT for this program (idempotent): sockets open udt channels on the rtudp
-    pool ``pool`` with ``options``."""
+    pool ``pool`` (a name, None for the default one, or a started ``rtudp.Pool``) with
+    ``options``."""
     global _ports
     with _lock:
         if _ports is None:
