@@ -59,6 +59,8 @@ class UdtChannel:
         self.max_socks = int(c.max_socks)
         self.buf_pkts = int(c.buf_pkts)
         self.local: tuple[str, int] | None = cfg["local"]
+        #: the worker serving it (its index in the pool's worker table)
+        self.worker: int = cfg["worker"]
         self._tx = seg.tx
         # each request also rings the worker's bell (its TX thread parks on it)
         self._tx._set_wake(int(ffi.cast("uintptr_t", control.bell(cfg["worker"]))))

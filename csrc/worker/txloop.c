@@ -85,7 +85,7 @@ static bool wake_ready(const void *ctx)
 /* TX ring -> in-flight tracker + timer queue */
 static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
 {
-    uint64_t taken = 0, immediate = 0, late = 0;
+    uint64_t taken = 0, immediate = 0, late = 0, kind_took = 0;
     for (int k = 0; k < READ_MAX; k++) {
         uint64_t before = c->cursor;
         struct rtudp_tx_record *rec;
@@ -123,6 +123,9 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
             rtudp_inflight_done_at(&c->inflight, slot, pos);
             if (kr != RTUDP_PROTO_TAKEN)
                 bump(&c->block->tx_errors, 1);
+            else
+                rtudp_mpsc_account(&c->tx, 1, len);
+            kind_took++;
         } else if (rtudp_timerq_push(&w->tq, &t) != RTUDP_OK) {
             /* cannot happen (reserved per channel); drop rather than wedge the ring */
             rtudp_inflight_done_at(&c->inflight, slot, pos);
@@ -137,8 +140,10 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
         if (late)
             bump(&c->block->tx_late, late);
     }
-    if (rtudp_inflight_empty(&c->inflight))
-        rtudp_tx_release(c); /* the cursor may have stepped over padding only */
+    /* records the kind took or refused are done: free them now (no send will); else
+     * the cursor may have stepped over padding only */
+    if (kind_took || rtudp_inflight_empty(&c->inflight))
+        rtudp_tx_release(c);
 }
 
 /* when the stamps waiting on c are to be read at the latest (INT64_MAX: none wait) */

@@ -1,0 +1,153 @@
+"""rtudp.udt under faults: loss, delay and reordering from a relay of our own on
+loopback (netem is not available here), and a worker SIGKILLed mid-transfer, which
+the pool restarts from the sockets' state in shared memory.  Every transfer must
+complete byte-exact."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import rtudp
+import rtudp.udt.udt4 as udt4
+from udt_helpers import LibudtPeer, Relay, build_libudt_peer, pattern, recv_all, send_all
+
+
+@pytest.fixture
+def udt(rtudp_pool: rtudp.Pool) -> Iterator[object]:
+    udt4.startup(rtudp_pool)
+    try:
+        yield udt4
+    finally:
+        udt4.cleanup()
+
+
+def _server(stream: bool = True) -> tuple[object, int]:
+    srv = udt4.socket(socket.AF_INET, socket.SOCK_STREAM if stream else socket.SOCK_DGRAM, 0)
+    udt4.bind(srv, "127.0.0.1", 0)
+    udt4.listen(srv, 4)
+    return srv, udt4.getsockname(srv)[1]
+
+
+def _transfer_through(relay_args: dict, nbytes: int) -> tuple[float, dict]:
+    """rtudp -> relay -> rtudp, stream: the received bytes checked; (seconds, stats)."""
+    srv, port = _server()
+    relay = Relay(("127.0.0.1", port), **relay_args)
+    try:
+        data = pattern(nbytes, seed=nbytes)
+        result: list[object] = []
+
+        def serve() -> None:
+            conn, _ = udt4.accept(srv)
+            recv_all(udt4, conn, True, result)
+            udt4.close(conn)
+
+        t = threading.Thread(target=serve)
+        t.start()
+        c = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+        t0 = time.monotonic()
+        udt4.connect(c, "127.0.0.1", relay.port)
+        send_all(udt4, c, data)
+        while udt4.getsockopt(c, udt4.UDT_SNDDATA) and time.monotonic() - t0 < 120:
+            time.sleep(0.01)
+        dt = time.monotonic() - t0
+        info = udt4.perfmon(c)
+        udt4.close(c)
+        t.join(60)
+        assert not t.is_alive(), "the receiver did not see the end"
+        assert result[1] == udt4.ECONNLOST
+        assert result[0] == data, f"{relay_args}: {len(result[0])} of {len(data)} bytes, not exact"
+        return dt, {"retrans": info.pktRetransTotal, "nak_recv": info.pktRecvNAKTotal,
+                    "dropped": relay.dropped, "passed": relay.passed}
+    finally:
+        relay.close()
+        udt4.close(srv)
+
+
+@pytest.mark.rtudp(rt_priority=0)
+@pytest.mark.parametrize("relay_args", [
+    {"loss": 0.01},
+    {"loss": 0.05},
+    {"loss": 0.02, "delay": 0.02, "jitter": 0.005},   # 40 ms RTT, reordered
+    {"loss": 0.001, "delay": 0.05, "jitter": 0.0},   # 100 ms RTT
+], ids=["1%", "5%", "2%+20ms+reorder", "0.1%+50ms"])
+def test_transfer_through_lossy_relay_is_exact(udt, relay_args: dict) -> None:
+    n = 3_000_000
+    dt, st = _transfer_through(relay_args, n)
+    assert st["dropped"] > 0 and st["retrans"] > 0   # the relay did drop, we did recover
+    print(f"\n{relay_args}: {n} bytes exact in {dt:.2f} s ({n * 8 / dt / 1e6:.1f} Mb/s), {st}")
+
+
+@pytest.mark.rtudp(rt_priority=0)
+def test_rtudp_to_libudt_through_lossy_relay(udt, tmp_path: Path) -> None:
+    exe = build_libudt_peer(tmp_path)
+    out = tmp_path / "received"
+    peer = LibudtPeer(exe, "server", "stream", str(out))
+    relay = None
+    try:
+        relay = Relay(("127.0.0.1", int(peer.line().split()[1])), loss=0.02, delay=0.005,
+                      jitter=0.002)
+        data = pattern(3_000_000, seed=5)
+        c = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+        udt4.connect(c, "127.0.0.1", relay.port)
+        send_all(udt4, c, data)
+        udt4.close(c)
+        assert peer.line(timeout=120) == f"done {len(data)}"
+        assert out.read_bytes() == data
+        assert relay.dropped > 0
+    finally:
+        peer.stop()
+        if relay is not None:
+            relay.close()
+
+
+@pytest.mark.rtudp(rt_priority=0)
+def test_worker_sigkill_mid_transfer_completes(udt, rtudp_pool: rtudp.Pool) -> None:
+    srv, port = _server()
+    data = pattern(40_000_000, seed=9)
+    result: list[object] = []
+
+    def serve() -> None:
+        conn, _ = udt4.accept(srv)
+        recv_all(udt4, conn, True, result)
+        udt4.close(conn)
+
+    t = threading.Thread(target=serve)
+    t.start()
+    c = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+    udt4.connect(c, "127.0.0.1", port)
+    sender = threading.Thread(target=send_all, args=(udt4, c, data))
+    sender.start()
+    # kill every worker serving the two ends, mid-transfer, by PID
+    workers = {c._sock.ch.worker, srv._sock.ch.worker}
+    before = {w["index"] if "index" in w else i: w for i, w in enumerate(rtudp_pool.workers())}
+    time.sleep(0.3)
+    assert sender.is_alive(), "the transfer ended before the kill: make it longer"
+    killed = []
+    for idx in workers:
+        pid = before[idx]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+    sender.join(120)
+    assert not sender.is_alive()
+    deadline = time.monotonic() + 120
+    while udt4.getsockopt(c, udt4.UDT_SNDDATA) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    udt4.close(c)
+    t.join(60)
+    assert not t.is_alive()
+    assert result[0] == data, f"{len(result[0])} of {len(data)} bytes, not exact"
+    after = rtudp_pool.workers()
+    for idx in workers:
+        assert after[idx]["pid"] not in killed and after[idx]["restarts"] >= 1
+    st = c._sock.ch.stats()
+    assert st["udt_takeovers"] >= 1
+    print(f"\nworkers {sorted(workers)} killed mid-transfer; 40 MB exact; "
+          f"retransmitted {st['udt_retransmitted']}")
+    udt4.close(srv)
