@@ -9,6 +9,7 @@ GIL) and waits for the worker's doorbell.  :mod:`rtudp.udt.udt4` and
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Callable
 
@@ -66,6 +67,7 @@ class UdtChannel:
         self._tx._set_wake(int(ffi.cast("uintptr_t", control.bell(cfg["worker"]))))
         self._req = ffi.new("struct rtudp_udt_req *")
         self._req_buf = ffi.buffer(self._req)
+        self._req_lock = threading.Lock()
 
     @classmethod
     def from_control(cls, control: ControlSegment, name: str,
@@ -108,9 +110,11 @@ class UdtChannel:
     def request(self, op: int, i: int) -> None:
         """Queue request ``op`` (REQ_*) for socket ``i`` to the worker."""
         self._check_open()
-        self._req.op = op
-        self._req.sock = i
-        self._tx.put(bytes(self._req_buf), timeout=REQUEST_TIMEOUT_S)
+        with self._req_lock:  # sockets of one channel are used from many threads
+            self._req.op = op
+            self._req.sock = i
+            rec = bytes(self._req_buf)
+        self._tx.put(rec, timeout=REQUEST_TIMEOUT_S)
 
     # ------------------------------------------------------------ waiting
 

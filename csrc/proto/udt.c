@@ -165,8 +165,8 @@ static void req_close(struct udt_ctx *x, uint32_t i)
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
     struct udt_conn *k = udt_conn_of(x, i);
     uint32_t st = load_relaxed(&s->wrk.state);
-    if (st == RTUDP_UDT_CLOSED || st == 0)
-        return;
+    if (st == RTUDP_UDT_CLOSED || st == 0 || k->role == UDT_ROLE_CLOSING)
+        return; /* (the close flag and the close request both come: once is enough) */
     if (k->role == UDT_ROLE_CONNECTED) {
         /* linger: what is queued still goes, then the shutdown (UDT_LINGER) */
         k->role = UDT_ROLE_CLOSING;

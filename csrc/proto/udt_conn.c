@@ -496,7 +496,8 @@ static void drop_msg(struct udt_ctx *x, uint32_t i, uint64_t idx, uint32_t msg)
     uint32_t last = udt_seq_add(k->snd_last_ack, (int32_t)(l - acked));
     udt_ll_remove_range(snd_ll(x, i), first, last);
     uint8_t out[UDT_HDR_LEN + UDT_DROP_LEN];
-    int n = udt_build_dropreq(out, sizeof out, load_relaxed(&s->wrk.peer_id), 0, msg, first, last);
+    int n = udt_build_dropreq(out, sizeof out, load_relaxed(&s->wrk.peer_id), 0, msgno, first,
+                              last);
     if (udt_send_pkt(x, i, out, n) == 0)
         ctrl_sent(x);
     bump(&x->a->cnt.msgs_dropped, 1);
