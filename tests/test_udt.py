@@ -7,25 +7,16 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-import rtudp
 import rtudp.udt.udt4 as udt4
 from rtudp.udt import pyudt
 from udt_helpers import Relay, pattern, recv_all, send_all
+from udt_helpers import udt  # noqa: F401  (the fixture)
 
 STREAM, DGRAM = socket.SOCK_STREAM, socket.SOCK_DGRAM
 
-
-@pytest.fixture
-def udt(rtudp_pool: rtudp.Pool) -> Iterator[object]:
-    udt4.startup(rtudp_pool)
-    try:
-        yield udt4
-    finally:
-        udt4.cleanup()
 
 
 def listener(kind: int = STREAM) -> tuple[udt4.UDTSOCKET, int]:

@@ -10,22 +10,14 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 import rtudp
 import rtudp.udt.udt4 as udt4
-from udt_helpers import LibudtPeer, Relay, build_libudt_peer, pattern, recv_all, send_all
+from udt_helpers import serve_once, LibudtPeer, Relay, build_libudt_peer, pattern, send_all
+from udt_helpers import udt  # noqa: F401  (the fixture)
 
-
-@pytest.fixture
-def udt(rtudp_pool: rtudp.Pool) -> Iterator[object]:
-    udt4.startup(rtudp_pool)
-    try:
-        yield udt4
-    finally:
-        udt4.cleanup()
 
 
 def _server(stream: bool = True) -> tuple[object, int]:
@@ -42,14 +34,7 @@ def _transfer_through(relay_args: dict, nbytes: int) -> tuple[float, dict]:
     try:
         data = pattern(nbytes, seed=nbytes)
         result: list[object] = []
-
-        def serve() -> None:
-            conn, _ = udt4.accept(srv)
-            recv_all(udt4, conn, True, result)
-            udt4.close(conn)
-
-        t = threading.Thread(target=serve)
-        t.start()
+        t = serve_once(udt4, srv, True, result)
         c = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
         t0 = time.monotonic()
         udt4.connect(c, "127.0.0.1", relay.port)
@@ -112,14 +97,7 @@ def test_worker_sigkill_mid_transfer_completes(udt, rtudp_pool: rtudp.Pool) -> N
     srv, port = _server()
     data = pattern(40_000_000, seed=9)
     result: list[object] = []
-
-    def serve() -> None:
-        conn, _ = udt4.accept(srv)
-        recv_all(udt4, conn, True, result)
-        udt4.close(conn)
-
-    t = threading.Thread(target=serve)
-    t.start()
+    t = serve_once(udt4, srv, True, result)
     c = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
     udt4.connect(c, "127.0.0.1", port)
     sender = threading.Thread(target=send_all, args=(udt4, c, data))

@@ -7,13 +7,12 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-import rtudp
 import rtudp.udt.udt4 as udt4
 from udt_helpers import LibudtPeer, build_libudt_peer, frame_messages, pattern, recv_all, send_all
+from udt_helpers import udt  # noqa: F401  (the fixture)
 
 STREAM_BYTES = 8_000_000
 #: message sizes around the payload size (1456) and one of many packets
@@ -24,14 +23,6 @@ MSG_SIZES = [1, 1456, 1457, 3000, 100_000]
 def peer_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_libudt_peer(tmp_path_factory.mktemp("libudt"))
 
-
-@pytest.fixture
-def udt(rtudp_pool: rtudp.Pool) -> Iterator[object]:
-    udt4.startup(rtudp_pool)
-    try:
-        yield udt4
-    finally:
-        udt4.cleanup()
 
 
 def _messages() -> list[bytes]:

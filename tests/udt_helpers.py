@@ -11,9 +11,12 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
+
+import rtudp
+import rtudp.udt.udt4 as udt4_module
 
 HERE = Path(__file__).resolve().parent
 PEER_SRC = HERE / "udt" / "libudt_peer.cpp"
@@ -137,6 +140,30 @@ class Relay:
         self.back.close()
 
 
+@pytest.fixture
+def udt(rtudp_pool: rtudp.Pool) -> Iterator[Any]:
+    """rtudp.udt.udt4 started on the test's pool (cleaned up after)."""
+    udt4_module.startup(rtudp_pool)
+    try:
+        yield udt4_module
+    finally:
+        udt4_module.cleanup()
+
+
+def serve_once(udt4: Any, srv: Any, stream: bool, into: list[Any]) -> threading.Thread:
+    """A started thread that accepts one connection on ``srv``, receives all of it
+    into ``into`` (as :func:`recv_all`) and closes it."""
+
+    def serve() -> None:
+        conn, _ = udt4.accept(srv)
+        recv_all(udt4, conn, stream, into)
+        udt4.close(conn)
+
+    t = threading.Thread(target=serve)
+    t.start()
+    return t
+
+
 def recv_all(udt4: Any, sock: Any, stream: bool, into: list[Any]) -> None:
     """Receive until the peer closes: ``into`` gets the bytes (stream) or the list of
     messages, then the closing error code (a thread's target)."""
@@ -172,4 +199,4 @@ def tmpfile(dir_: Path, name: str, data: bytes) -> Path:
 
 
 __all__ = ["LibudtPeer", "Relay", "build_libudt_peer", "frame_messages", "pattern", "recv_all",
-           "send_all", "tmpfile"]
+           "send_all", "serve_once", "tmpfile", "udt"]

@@ -17,9 +17,8 @@ from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.channel import ChannelSegment, fill_sockaddr, sockaddr_to_tuple
 from rtudp.shmring.control import ControlSegment
 from rtudp.shmring.errors import BadSegmentError, RtUdpError
-from rtudp.shmring.segment import shm_path
 
-from ..handles import check_kind, open_handle
+from ..handles import KindHandle
 
 REQ_KICK = lib.RTUDP_UDT_REQ_KICK
 REQ_LISTEN = lib.RTUDP_UDT_REQ_LISTEN
@@ -36,25 +35,19 @@ def deadline_after(timeout: float | None) -> int:
     return 2**63 - 1 if timeout is None else time.monotonic_ns() + int(timeout * 1e9)
 
 
-class UdtChannel:
+class UdtChannel(KindHandle):
     """One process's handle on a udt channel (a UDP port of UDT sockets)."""
+
+    KIND = lib.RTUDP_KIND_UDT
+    HANDLE_NAME = "rtudp.udt.UdtChannel"
 
     def __init__(self, pool: str, name: str, control: ControlSegment, seg: ChannelSegment,
                  on_close: Callable[[str], None] | None = None) -> None:
-        cfg = seg.config()
-        if cfg["name"] != name:
-            raise BadSegmentError(f"channel segment {shm_path(seg.name)} names channel "
-                                  f"{cfg['name']!r}, not {name!r}")
-        check_kind(name, pool, cfg["kind"], lib.RTUDP_KIND_UDT, "rtudp.udt.UdtChannel")
+        cfg = self._attach(pool, name, control, seg, on_close)
         check = ffi.new("struct rtudp_check *")
         if lib.rtudp_udt_check(ffi.cast("struct rtudp_udt_area *", seg.area), seg.area_bytes,
                                check) != lib.RTUDP_OK:
             raise BadSegmentError(f"channel {name!r}: {ffi.string(check.msg).decode()}")
-        self.pool = pool
-        self.name = name
-        self._control = control
-        self._seg = seg
-        self._on_close = on_close
         self.area: Any = ffi.cast("struct rtudp_udt_area *", seg.area)
         c = self.area.config
         self.max_socks = int(c.max_socks)
@@ -69,18 +62,7 @@ class UdtChannel:
         self._req_buf = ffi.buffer(self._req)
         self._req_lock = threading.Lock()
 
-    @classmethod
-    def from_control(cls, control: ControlSegment, name: str,
-                     on_close: Callable[[str], None] | None = None) -> "UdtChannel":
-        """Map channel ``name`` of the pool ``control`` belongs to; the handle owns
-        ``control`` (closed again if this fails)."""
-        return open_handle(cls, control, name, on_close)
-
     # ------------------------------------------------------------ sockets
-
-    def _check_open(self) -> None:
-        if self._seg.closed:
-            raise ValueError(f"udt channel {self.name!r} is closed")
 
     def sock(self, i: int) -> Any:
         """Socket ``i``'s shared lines (``struct rtudp_udt_sock *``)."""
@@ -150,25 +132,5 @@ class UdtChannel:
         self._check_open()
         return self._seg.stats()
 
-    @property
-    def closed(self) -> bool:
-        """True once closed."""
-        return self._seg.closed
-
-    def close(self) -> None:
-        """Unmap the channel (idempotent); the handle from ``Pool.open_channel`` also
-        closes the channel in the pool (every socket on it goes)."""
-        if self._seg.closed:
-            return
+    def _release(self) -> None:
         self.area = None
-        self._seg.close()
-        self._control.close()
-        if self._on_close is not None:
-            cb, self._on_close = self._on_close, None
-            cb(self.name)
-
-    def __enter__(self) -> "UdtChannel":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -12,6 +12,8 @@
 //       of MSGSIZE bytes, the last one shorter), close (linger: all is delivered)
 #include <udt/udt.h>
 
+#include "../c/udt_peer_util.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <cstdint>
@@ -19,24 +21,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <vector>
-
-static sockaddr_in loopback(int port)
-{
-    sockaddr_in a;
-    std::memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
-
-static int fail(const char *what)
-{
-    std::printf("error %d %s: %s\n", UDT::getlasterror().getErrorCode(), what,
-                UDT::getlasterror().getErrorMessage());
-    std::fflush(stdout);
-    return 2;
-}
 
 static int server(UDTSOCKET s, bool dgram, const char *path)
 {
