@@ -5,8 +5,10 @@ complete byte-exact."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
+import struct
 import threading
 import time
 from pathlib import Path
@@ -129,3 +131,67 @@ def test_worker_sigkill_mid_transfer_completes(udt, rtudp_pool: rtudp.Pool) -> N
     print(f"\nworkers {sorted(workers)} killed mid-transfer; 40 MB exact; "
           f"retransmitted {st['udt_retransmitted']}")
     udt4.close(srv)
+
+
+@pytest.mark.rtudp(rt_priority=0)
+def test_hostile_datagrams_are_counted_and_harmless(udt, rtudp_pool: rtudp.Pool) -> None:
+    srv, port = _server()
+    data = pattern(5_000_000, seed=13)
+    result: list[object] = []
+    t = serve_once(udt4, srv, True, result)
+    c = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+    udt4.connect(c, "127.0.0.1", port)
+    sender = threading.Thread(target=send_all, args=(udt4, c, data))
+    sender.start()
+    rng = random.Random(4)
+    bad = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock_ids = [int(s._sock.ch.sock(s._sock.i).wrk.sock_id) for s in (srv,)]
+    for k in range(3000):
+        kind = k % 4
+        if kind == 0:     # noise of any length
+            pkt = rng.randbytes(rng.randrange(0, 1500))
+        elif kind == 1:   # a data packet to a socket id we may have, from a stranger
+            pkt = struct.pack(">IIII", rng.randrange(1 << 31), rng.randrange(1 << 32), 0,
+                              rng.choice(sock_ids + [rng.randrange(1, 1 << 31)])) + bytes(100)
+        elif kind == 2:   # a handshake with a forged cookie to the listener
+            pkt = struct.pack(">IIII", 0x80000000, 0, 0, 0) + struct.pack(
+                ">IIIIIiII", 4, 1, 5, 1500, 8192, -1, 77, rng.randrange(1 << 32)) + bytes(16)
+        else:             # a NAK with a range far beyond anything sent
+            pkt = struct.pack(">IIIIII", 0x80030000, 0, 0, rng.choice(sock_ids), 0x80000000, 0x7FFFFFFF)
+        bad.sendto(pkt, ("127.0.0.1", port))
+    bad.close()
+    sender.join(60)
+    udt4.close(c)
+    t.join(60)
+    assert result[0] == data
+    st = srv._sock.ch.stats()
+    assert st["udt_malformed"] > 0 and st["udt_unknown"] > 0
+    assert st["udt_accepted"] == 1            # forged handshakes made no connection
+    assert all(w["restarts"] == 0 for w in rtudp_pool.workers())
+    udt4.close(srv)
+
+
+@pytest.mark.rtudp(rt_priority=0)
+def test_peer_killed_is_detected(udt, rtudp_pool: rtudp.Pool, tmp_path: Path) -> None:
+    udt4.cleanup()
+    udt4.startup(rtudp_pool, broken_timeout=2.0)
+    exe = build_libudt_peer(tmp_path)
+    peer = LibudtPeer(exe, "server", "stream", str(tmp_path / "out"))
+    try:
+        port = int(peer.line().split()[1])
+        c = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+        udt4.connect(c, "127.0.0.1", port)
+        udt4.send(c, b"x" * 10_000)
+        peer.proc.kill()                       # SIGKILL by PID: no shutdown is sent
+        peer.proc.wait(5)
+        t0 = time.monotonic()
+        with pytest.raises(udt4.UDTException) as e:
+            while time.monotonic() - t0 < 30:
+                udt4.send(c, b"y" * 100_000)
+        assert e.value.code == udt4.ECONNLOST
+        assert udt4.getsockstate(c) == udt4.BROKEN
+        assert c._sock.ch.stats()["udt_broken"] == 1
+        print(f"\npeer killed: ECONNLOST after {time.monotonic() - t0:.1f} s (broken_timeout 2 s)")
+        udt4.close(c)
+    finally:
+        peer.stop()
