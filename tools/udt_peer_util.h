@@ -1,6 +1,6 @@
 // udt_peer_util.h - what the libudt peer programs share (tests/c/udt_peer.cpp for the C
-// interop test, tests/udt/libudt_peer.cpp for the Python ones): a loopback address and
-// libudt's last error printed as the one result line.
+// interop test, tools/libudt_peer.cpp for the Python tests and `rtudp bench udt`): a
+// loopback address and libudt's last error printed as the one result line.
 #ifndef RTUDP_UDT_PEER_UTIL_H
 #define RTUDP_UDT_PEER_UTIL_H
 

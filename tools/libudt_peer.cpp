@@ -1,18 +1,19 @@
-// libudt_peer.cpp - a real UDT 4.11 peer (Debian's libudt) for tests/test_udt_interop.py.
-//
-// Built by the test at run time (c++ ... -ludt) when libudt-dev is installed; never
-// committed as a binary.  Results go to stdout as lines ("port N", "done N").
+// libudt_peer.cpp - a real UDT 4.11 peer (Debian's libudt) for the udt tests and
+// `rtudp bench udt` (rtudp.tools.udt_peer builds it at run time with c++ -ludt when
+// libudt-dev is installed; never shipped as a binary).  Results go to stdout as lines
+// ("port N", "sent N", "done N").
 //
 //   libudt_peer server stream|dgram OUTFILE
 //       listen on 127.0.0.1:0, print the port, accept one connection, receive until
 //       the peer closes; stream bytes go to OUTFILE as they are, messages each as a
 //       4-byte little-endian length then the message
-//   libudt_peer client stream|dgram PORT INFILE MSGSIZE
+//   libudt_peer client stream|dgram PORT INFILE MSGSIZE [SECONDS]
 //       connect to 127.0.0.1:PORT, send INFILE (stream: as it is; dgram: in messages
-//       of MSGSIZE bytes, the last one shorter), close (linger: all is delivered)
+//       of MSGSIZE bytes, the last one shorter), close (linger: all is delivered);
+//       with SECONDS, send INFILE over and over until then and close without linger
 #include <udt/udt.h>
 
-#include "../c/udt_peer_util.h"
+#include "udt_peer_util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -20,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <vector>
 
 static int server(UDTSOCKET s, bool dgram, const char *path)
@@ -60,7 +62,15 @@ static int server(UDTSOCKET s, bool dgram, const char *path)
     return 0;
 }
 
-static int client(UDTSOCKET s, bool dgram, int port, const char *path, int msgsize)
+static double now_s()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int client(UDTSOCKET s, bool dgram, int port, const char *path, int msgsize,
+                  double seconds)
 {
     FILE *in = std::fopen(path, "rb");
     if (!in)
@@ -74,8 +84,16 @@ static int client(UDTSOCKET s, bool dgram, int port, const char *path, int msgsi
     sockaddr_in a = loopback(port);
     if (UDT::connect(s, (sockaddr *)&a, sizeof a) == UDT::ERROR)
         return fail("connect");
-    size_t off = 0;
-    while (off < data.size()) {
+    size_t off = 0, total = 0;
+    double end = now_s() + seconds;
+    for (;;) {
+        if (off >= data.size()) {
+            if (seconds <= 0 || now_s() >= end)
+                break;
+            off = 0; // again, until the time is up
+        }
+        if (seconds > 0 && now_s() >= end)
+            break;
         int want = (int)(dgram ? std::min((size_t)msgsize, data.size() - off)
                                : std::min((size_t)(1 << 20), data.size() - off));
         int r = dgram ? UDT::sendmsg(s, data.data() + off, want, -1, true)
@@ -83,8 +101,13 @@ static int client(UDTSOCKET s, bool dgram, int port, const char *path, int msgsi
         if (r == UDT::ERROR)
             return fail("send");
         off += (size_t)r;
+        total += (size_t)r;
     }
-    std::printf("sent %zu\n", off);
+    if (seconds > 0) {
+        linger no = {0, 0};
+        UDT::setsockopt(s, 0, UDT_LINGER, &no, sizeof no);
+    }
+    std::printf("sent %zu\n", total);
     std::fflush(stdout);
     return 0;
 }
@@ -100,7 +123,8 @@ int main(int argc, char **argv)
     if (std::strcmp(argv[1], "server") == 0)
         rc = server(s, dgram, argv[3]);
     else if (std::strcmp(argv[1], "client") == 0 && argc >= 6)
-        rc = client(s, dgram, std::atoi(argv[3]), argv[4], std::atoi(argv[5]));
+        rc = client(s, dgram, std::atoi(argv[3]), argv[4], std::atoi(argv[5]),
+                    argc >= 7 ? std::atof(argv[6]) : 0.0);
     UDT::close(s); // linger: what was sent is delivered first
     UDT::cleanup();
     return rc;
