@@ -9,6 +9,7 @@ import random
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -195,3 +196,26 @@ def test_peer_killed_is_detected(udt, rtudp_pool: rtudp.Pool, tmp_path: Path) ->
         udt4.close(c)
     finally:
         peer.stop()
+
+
+@pytest.mark.rtudp(rt_priority=0)
+def test_sockets_of_a_dead_process_are_closed_for_it(udt) -> None:
+    srv, port = _server()
+    c = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+    udt4.connect(c, "127.0.0.1", port)
+    conn, _ = udt4.accept(srv)
+    ch, i = c._sock.ch, c._sock.i
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    ch.sock(i).cli.owner_pid = dead.pid        # as if that process had opened it and died
+    deadline = time.monotonic() + 10
+    while ch.sock(i).cli.claim != 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ch.sock(i).cli.claim == 0, "the dead process's socket was not freed"
+    assert ch.stats()["udt_orphans"] == 1
+    with pytest.raises(udt4.UDTException) as e:   # the peer was told: shutdown
+        udt4.setsockopt(conn, udt4.UDT_RCVTIMEO, 5000)
+        udt4.recv(conn, 10)
+    assert e.value.code == udt4.ECONNLOST
+    for s in (conn, srv):
+        udt4.close(s)

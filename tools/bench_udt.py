@@ -188,8 +188,8 @@ def print_report(r: dict) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench udt``."""
-    add_common_arguments(parser, f"{QUICK_S:g} s a case at 0/1/5 % instead of {FULL_S:g} s "
-                                 f"at 0/1/2/5 %")
+    add_common_arguments(parser, f"{QUICK_S:g} s a case at 0/1/5 %% loss instead of "
+                                 f"{FULL_S:g} s at 0/1/2/5 %%")
 
 
 def run(args: argparse.Namespace) -> int:

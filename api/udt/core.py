@@ -199,11 +199,11 @@ class Socket:
                    UDT_RCVSYN, UDT_RCVTIMEO, EASYNCRCV)
         if self.state() != LISTENING:
             raise UDTException(ENOLISTEN)
-        tail = int(s.cli.acc_tail)
-        j = int(s.wrk.accept_q[tail % lib.RTUDP_UDT_ACCEPT_Q])
-        s.cli.acc_tail = tail + 1
-        if not 0 <= j < ch.max_socks:
-            raise UDTException(EINVSOCK, f"the worker queued socket {j}")
+        j = int(lib.rtudp_udt_accept_take(ch.area, self.i))
+        if j == lib.RTUDP_EMPTY:  # another thread or process took it: wait again
+            return self.accept()
+        if j < 0:
+            raise UDTException(EINVSOCK, f"the listener's accept queue is corrupt ({j})")
         new = Socket(self.ports, self.family, self.type, ch, j)
         new.opts.update({k: self.opts[k] for k in (UDT_SNDSYN, UDT_RCVSYN, UDT_SNDTIMEO,
                                                    UDT_RCVTIMEO, UDT_LINGER)})

@@ -16,7 +16,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +32,11 @@
 #define REQ ((uint32_t)sizeof(struct rtudp_udt_req))
 #define RX_MAX (REQ + 65536u)
 
+#define SWEEP_US 1000000u  /* sockets of dead processes are looked for this often */
+
 struct udt_kind {
     struct rtudp_udt_area *a;
+    uint64_t next_sweep_us;        /* TX thread: the next look for dead owners */
     struct rtudp_udt_config cfg;   /* checked copy: what the worker indexes with */
     struct rtudp_mpsc tx;          /* RX thread: the TX ring as a producer */
     uint8_t *rx_rec;               /* RX thread: one record being built */
@@ -483,12 +488,36 @@ static int udt_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint
     return RTUDP_PROTO_TAKEN;
 }
 
+/* a process that died with sockets open: they are closed for it (a connected one
+ * still delivers what it queued), so max_sockets is not used up by the dead */
+static void sweep_dead_owners(struct udt_ctx *x)
+{
+    for (uint32_t i = 0; i < x->cfg->max_socks; i++) {
+        struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+        uint32_t st = load_relaxed(&s->wrk.state);
+        int32_t pid = load_relaxed(&s->cli.owner_pid);
+        if (load_relaxed(&s->cli.claim) == RTUDP_UDT_FREE || st == 0 ||
+            st == RTUDP_UDT_CLOSED || st == RTUDP_UDT_CLOSING || pid <= 0)
+            continue;
+        if (kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        bump(&x->a->cnt.orphans, 1);
+        store_relaxed(&s->cli.owner_pid, 0);
+        req_close(x, i);
+    }
+}
+
 static int64_t udt_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now_ns)
 {
     (void)w;
+    struct udt_kind *kind = c->state;
     struct udt_ctx x = ctx_of(c);
     x.now_us = (uint64_t)now_ns / 1000u;
-    uint64_t next = UINT64_MAX;
+    if (x.now_us >= kind->next_sweep_us) {
+        kind->next_sweep_us = x.now_us + SWEEP_US;
+        sweep_dead_owners(&x);
+    }
+    uint64_t next = kind->next_sweep_us;
     for (uint32_t i = 0; i < x.cfg->max_socks; i++) {
         struct udt_conn *k = udt_conn_of(&x, i);
         uint64_t at = UINT64_MAX;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kinds.h"
 #include "proto/udt_area.h"
@@ -125,6 +126,7 @@ int rtudp_udt_claim(struct rtudp_udt_area *a, uint32_t sock_type)
         store_relaxed(&s->cli.rendezvous, 0u);
         store_relaxed(&s->cli.close_req, 0u);
         store_relaxed(&s->cli.acc_tail, load_relaxed(&s->wrk.acc_head));
+        store_relaxed(&s->cli.owner_pid, (int32_t)getpid());
         store_release(&s->wrk.state, (uint32_t)RTUDP_UDT_OPENED); /* not the worker's yet */
         return (int)i;
     }
@@ -302,6 +304,29 @@ int64_t rtudp_udt_get_msg(struct rtudp_udt_area *a, uint32_t i, uint8_t *buf, ui
     store_relaxed(&s->cli.rcv_off, 0u);
     store_release(&s->cli.rcv_read, k);
     return RTUDP_EMPTY; /* not complete yet */
+}
+
+int rtudp_udt_accept_take(struct rtudp_udt_area *a, uint32_t i)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(a, i);
+    if (!s)
+        return RTUDP_EINVAL;
+    for (;;) {
+        uint32_t tail = load_acquire(&s->cli.acc_tail), head = load_acquire(&s->wrk.acc_head);
+        if (tail == head)
+            return RTUDP_EMPTY;
+        if (head - tail > RTUDP_UDT_ACCEPT_Q)
+            return RTUDP_ECORRUPT; /* the worker's line is garbage */
+        uint32_t j = load_relaxed(&s->wrk.accept_q[tail % RTUDP_UDT_ACCEPT_Q]);
+        if (!atomic_compare_exchange_weak_explicit(SHARED(&s->cli.acc_tail), &tail, tail + 1,
+                                                   memory_order_acq_rel, memory_order_relaxed))
+            continue;
+        struct rtudp_udt_sock *q = rtudp_udt_sock_at(a, j);
+        if (!q)
+            return RTUDP_ECORRUPT;
+        store_release(&q->cli.owner_pid, (int32_t)getpid());
+        return (int)j;
+    }
 }
 
 uint64_t rtudp_udt_snd_pending(struct rtudp_udt_area *a, uint32_t i)

@@ -137,7 +137,8 @@ struct rtudp_udt_counters {
     uint64_t msgs_dropped;                         /* messages dropped by TTL (sent + received) */
     uint64_t open_socks;                           /* sockets in use now (gauge) */
     uint64_t restarts;                             /* workers that took the area over */
-    uint64_t pad[3];
+    uint64_t orphans;                              /* sockets closed: their process died */
+    uint64_t pad[2];
 };
 
 struct rtudp_udt_area {
@@ -164,6 +165,8 @@ struct rtudp_udt_cli {
     uint32_t acc_tail;                             /* listener: accepted sockets taken */
     uint32_t backlog;
     uint32_t msgno;                                /* next message number to queue */
+    int32_t owner_pid;                             /* the process using it (0: none yet) */
+    uint32_t pad;
 };
 
 /* What the worker writes of a socket. */
@@ -191,7 +194,7 @@ struct rtudp_udt_wrk {
 
 struct rtudp_udt_sock {
     struct rtudp_udt_cli cli;
-    uint8_t pad0[56];
+    uint8_t pad0[48];
     struct rtudp_udt_wrk wrk;
     uint8_t pad1[24];
 };
@@ -224,6 +227,9 @@ int64_t rtudp_udt_get_stream(struct rtudp_udt_area *a, uint32_t i, uint8_t *buf,
 /* read the next whole message: its length (the first cap bytes copied; the rest
  * of a longer one is discarded, as UDT's recvmsg), 0: none complete yet */
 int64_t rtudp_udt_get_msg(struct rtudp_udt_area *a, uint32_t i, uint8_t *buf, uint64_t cap);
+/* take the oldest accepted socket of listener i (a CAS: any thread or process may
+ * accept; the caller becomes its owner): its index, RTUDP_EMPTY when none waits */
+int rtudp_udt_accept_take(struct rtudp_udt_area *a, uint32_t i);
 /* bytes queued and not yet acknowledged / receivable now */
 uint64_t rtudp_udt_snd_pending(struct rtudp_udt_area *a, uint32_t i);
 uint64_t rtudp_udt_rcv_pending(struct rtudp_udt_area *a, uint32_t i);
@@ -261,6 +267,8 @@ _Static_assert(sizeof(struct rtudp_udt_sock) == 640, "udt socket layout");
       "packets for no socket of ours, or from another address", "", "")                         \
     X(cnt.rx_dropped, "rx_dropped", COUNTER, "packets", 0,                                       \
       "datagrams lost between the worker's threads (queue full)", "", "")                       \
-    X(cnt.restarts, "takeovers", COUNTER, "", 0, "workers that took the sockets over", "", "")
+    X(cnt.restarts, "takeovers", COUNTER, "", 0, "workers that took the sockets over", "", "")   \
+    X(cnt.orphans, "orphans", COUNTER, "", 0,                                                     \
+      "sockets closed by the worker because their process died", "", "")
 
 #endif /* RTUDP_UDT_AREA_H */
