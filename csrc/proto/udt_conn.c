@@ -364,7 +364,6 @@ static void on_ack(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)
     k->cc.rtt_us = k->srtt;
     k->cc.rcv_rate = k->delivery_rate;
     k->cc.bandwidth = k->bandwidth;
-    k->cc.max_cwnd = k->peer_fw;
     udt_cc_on_ack(&k->cc, a->ack_seq, x->now_us);
 }
 
