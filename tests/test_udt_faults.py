@@ -219,3 +219,35 @@ def test_sockets_of_a_dead_process_are_closed_for_it(udt) -> None:
     assert e.value.code == udt4.ECONNLOST
     for s in (conn, srv):
         udt4.close(s)
+
+
+@pytest.mark.rtudp(rt_priority=0)
+def test_scribbled_connection_state_never_crashes_the_worker(udt, rtudp_pool: rtudp.Pool) -> None:
+    """A client overwrites the header of a socket's receive loss list (in the kind area,
+    as any client can) with indexes far out of range; the worker's next periodic NAK
+    would read gigabytes past the area.  It must repair the list instead."""
+    from rtudp.shmring._native import ffi
+
+    before = [w["pid"] for w in rtudp_pool.workers()]
+    srv, port = _server()
+    c = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+    udt4.connect(c, "127.0.0.1", port)
+    conn, _ = udt4.accept(srv)
+    ch, i = conn._sock.ch, conn._sock.i
+    cfg = ch.area.config
+    # the receive loss list is the last block of the connection state (udt_conn.h):
+    # a 24-byte header (cap, max_span, head, n, count) and buf/2+1 ranges, 64-aligned
+    ll_bytes = (24 + (cfg.buf_pkts // 2 + 1) * 8 + 63) & ~63
+    hdr = ffi.cast("uint32_t *", ffi.cast("uint8_t *", ch.sock(i)) + cfg.snd_off - ll_bytes)
+    assert hdr[0] == cfg.buf_pkts // 2 + 1 and hdr[1] == cfg.buf_pkts, "layout as described"
+    hdr[0], hdr[2], hdr[3] = 0xFFFFFFF0, 0x7FFFFFF0, 1
+    ffi.cast("uint64_t *", hdr + 4)[0] = 1          # "one loss": the periodic NAK reads it
+    time.sleep(1.0)
+    assert [w["pid"] for w in rtudp_pool.workers()] == before, "a worker died"
+    send_all(udt4, c, b"still works" * 1000)
+    got = b""
+    while len(got) < 11000:
+        got += udt4.recv(conn, 1 << 16)
+    assert got == b"still works" * 1000
+    for s in (c, conn, srv):
+        udt4.close(s)

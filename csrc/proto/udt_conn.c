@@ -42,6 +42,31 @@ static struct udt_losslist *rcv_ll(const struct udt_ctx *x, uint32_t i)
     return (struct udt_losslist *)((uint8_t *)snd_ll(x, i) + udt_conn_ll_bytes(x->cfg->buf_pkts));
 }
 
+/*
+ * The protocol state sits in shared memory, which a client process can scribble
+ * on.  Garbage there may break that one connection, never make the worker index out
+ * of bounds: before each use, the fields that index arrays or size copies are
+ * brought back in range (a loss list whose header is off is emptied: the peer's
+ * NAKs and our EXP rebuild it).
+ */
+static void conn_sane(struct udt_ctx *x, uint32_t i)
+{
+    struct udt_conn *k = udt_conn_of(x, i);
+    uint32_t buf = x->cfg->buf_pkts, cap = udt_conn_ll_cap(buf);
+    struct udt_losslist *lls[2] = {snd_ll(x, i), rcv_ll(x, i)};
+    for (int j = 0; j < 2; j++) {
+        struct udt_losslist *ll = lls[j];
+        if (ll->cap != cap || ll->max_span != buf || ll->head >= cap || ll->n > cap)
+            udt_ll_init(ll, cap, buf);
+    }
+    if (k->aw.head >= UDT_ACKWIN_SIZE || k->aw.n > UDT_ACKWIN_SIZE)
+        udt_ackwin_init(&k->aw);
+    if (k->pw.arr_pos >= UDT_ARRWIN_SIZE || k->pw.probe_pos >= UDT_PROBEWIN_SIZE)
+        udt_pktwin_init(&k->pw, x->now_us);
+    if (k->payload == 0 || k->payload > RTUDP_UDT_PAYLOAD_MAX)
+        k->payload = RTUDP_UDT_PAYLOAD_MAX;
+}
+
 int udt_send_to(struct udt_ctx *x, const struct rtudp_sockaddr *to, const uint8_t *p, int len)
 {
     if (len <= 0)
@@ -423,6 +448,7 @@ void udt_conn_on_packet(struct udt_ctx *x, uint32_t i, const struct udt_pkt *pkt
 {
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
     struct udt_conn *k = udt_conn_of(x, i);
+    conn_sane(x, i);
     udt_timers_heard(&k->tm, x->now_us);
     if (!pkt->is_ctrl) {
         if (len >= UDT_HDR_LEN)
@@ -473,11 +499,12 @@ static void msg_range(struct udt_ctx *x, uint32_t i, uint64_t idx, uint32_t msgn
                       uint64_t hi_idx, uint64_t *first, uint64_t *last)
 {
     uint64_t f = idx, l = idx;
-    while (f > lo_idx &&
-           (load_relaxed(&rtudp_udt_snd_slot(x->a, i, f - 1)->msg) & UDT_MSG_MAX) == msgno)
+    /* a message is at most a buffer long (and the indexes may be garbage) */
+    for (uint32_t n = 0; n < x->cfg->buf_pkts && f > lo_idx &&
+         (load_relaxed(&rtudp_udt_snd_slot(x->a, i, f - 1)->msg) & UDT_MSG_MAX) == msgno; n++)
         f--;
-    while (l + 1 < hi_idx &&
-           (load_relaxed(&rtudp_udt_snd_slot(x->a, i, l + 1)->msg) & UDT_MSG_MAX) == msgno)
+    for (uint32_t n = 0; n < x->cfg->buf_pkts && l + 1 < hi_idx &&
+         (load_relaxed(&rtudp_udt_snd_slot(x->a, i, l + 1)->msg) & UDT_MSG_MAX) == msgno; n++)
         l++;
     *first = f;
     *last = l;
@@ -629,6 +656,7 @@ uint64_t udt_conn_timer(struct udt_ctx *x, uint32_t i)
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
     struct udt_conn *k = udt_conn_of(x, i);
     uint64_t now = x->now_us;
+    conn_sane(x, i);
     enum udt_ack_due due = udt_timers_ack_due(&k->tm, now, k->cc.ack_interval);
     if (due == UDT_ACKDUE_ACK) {
         bool full = udt_timers_ack_full(&k->tm, now);
