@@ -30,6 +30,20 @@ def _server(stream: bool = True) -> tuple[object, int]:
     return srv, udt4.getsockname(srv)[1]
 
 
+def _transfer_in_background(nbytes: int, seed: int) -> tuple:
+    """A listener, a client connected to it sending ``nbytes`` in a thread, and the
+    receiving thread: (listener, client, data, result list, receiver, sender)."""
+    srv, port = _server()
+    data = pattern(nbytes, seed=seed)
+    result: list[object] = []
+    t = serve_once(udt4, srv, True, result)
+    c = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+    udt4.connect(c, "127.0.0.1", port)
+    sender = threading.Thread(target=send_all, args=(udt4, c, data))
+    sender.start()
+    return srv, c, data, result, t, sender
+
+
 def _transfer_through(relay_args: dict, nbytes: int) -> tuple[float, dict]:
     """rtudp -> relay -> rtudp, stream: the received bytes checked; (seconds, stats)."""
     srv, port = _server()
@@ -97,14 +111,7 @@ def test_rtudp_to_libudt_through_lossy_relay(udt, tmp_path: Path) -> None:
 
 @pytest.mark.rtudp(rt_priority=0)
 def test_worker_sigkill_mid_transfer_completes(udt, rtudp_pool: rtudp.Pool) -> None:
-    srv, port = _server()
-    data = pattern(40_000_000, seed=9)
-    result: list[object] = []
-    t = serve_once(udt4, srv, True, result)
-    c = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
-    udt4.connect(c, "127.0.0.1", port)
-    sender = threading.Thread(target=send_all, args=(udt4, c, data))
-    sender.start()
+    srv, c, data, result, t, sender = _transfer_in_background(40_000_000, seed=9)
     # kill every worker serving the two ends, mid-transfer, by PID
     workers = {c._sock.ch.worker, srv._sock.ch.worker}
     before = {w["index"] if "index" in w else i: w for i, w in enumerate(rtudp_pool.workers())}
@@ -136,14 +143,8 @@ def test_worker_sigkill_mid_transfer_completes(udt, rtudp_pool: rtudp.Pool) -> N
 
 @pytest.mark.rtudp(rt_priority=0)
 def test_hostile_datagrams_are_counted_and_harmless(udt, rtudp_pool: rtudp.Pool) -> None:
-    srv, port = _server()
-    data = pattern(5_000_000, seed=13)
-    result: list[object] = []
-    t = serve_once(udt4, srv, True, result)
-    c = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
-    udt4.connect(c, "127.0.0.1", port)
-    sender = threading.Thread(target=send_all, args=(udt4, c, data))
-    sender.start()
+    srv, c, data, result, t, sender = _transfer_in_background(5_000_000, seed=13)
+    port = udt4.getsockname(srv)[1]
     rng = random.Random(4)
     bad = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock_ids = [int(s._sock.ch.sock(s._sock.i).wrk.sock_id) for s in (srv,)]
