@@ -20,7 +20,7 @@ WORKER_SOURCES = [
     # the channel kinds, and the RTP library the rtp kind uses
     *sorted(glob.glob("csrc/proto/*.c")),
     *sorted(f for f in glob.glob("csrc/rtp/*.c") if not f.endswith(("pyrtp.c", "rtp_bench.c"))),
-    # the UDT4 protocol library (pure functions; the udt kind will use it)
+    # the UDT4 protocol library (pure functions; the udt kind uses it)
     *sorted(glob.glob("csrc/udt/*.c")),
 ]
 WORKER_INCLUDES = ["csrc", "csrc/worker"]

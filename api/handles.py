@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.control import ControlSegment, channel_segment_name
-from rtudp.shmring.errors import ChannelNotFoundError, SegmentNotFoundError
+from rtudp.shmring.errors import BadSegmentError, ChannelNotFoundError, SegmentNotFoundError
 from rtudp.shmring.impairment import Impairment
 from rtudp.shmring.kinds import find, kind_name
 from rtudp.shmring.segment import shm_path
@@ -49,25 +49,6 @@ def open_handle(cls: Callable[..., T], control: ControlSegment, name: str,
         raise
 
 
-def handle_for(control: ControlSegment, name: str,
-               on_close: Callable[[str], None] | None = None) -> Any:
-    """The handle of channel ``name``'s kind, owning ``control`` (closed on failure)."""
-    try:
-        index = control.find_channel(name)
-        if index is None:
-            raise ChannelNotFoundError(f"no channel {name!r} in pool {control.pool!r}")
-        code = control.channel_kind(index)
-        kind = find(code)
-        if kind is None:
-            raise TypeError(f"channel {name!r} is a {kind_name(code)} channel, which has no "
-                            f"Python handle")
-        handle = kind.handle_class()
-    except BaseException:
-        control.close()
-        raise
-    return handle.from_control(control, name, on_close=on_close)
-
-
 class Impairable:
     """What every channel handle offers of the impairment (its ``_seg`` is the
     channel's :class:`ChannelSegment`): change it while the channel runs, read it."""
@@ -98,4 +79,85 @@ class Impairable:
         return self._seg.impairment()
 
 
-__all__ = ["Impairable", "check_kind", "handle_for", "open_handle"]
+class KindHandle(Impairable):
+    """What the handles of kinds with their own API (not the rings') share: the
+    segment's name and kind checked on attach, ``from_control``, closing (the
+    segment, the control segment, then ``on_close``), a context manager.  A subclass
+    sets ``KIND`` / ``HANDLE_NAME`` and calls :meth:`_attach` first."""
+
+    KIND: int = -1
+    HANDLE_NAME = "rtudp.KindHandle"
+
+    def _attach(self, pool: str, name: str, control: ControlSegment, seg: ChannelSegment,
+                on_close: Callable[[str], None] | None) -> dict[str, Any]:
+        """Check the segment is channel ``name`` of this kind; its configuration."""
+        cfg = seg.config()
+        if cfg["name"] != name:
+            raise BadSegmentError(f"channel segment {shm_path(seg.name)} names channel "
+                                  f"{cfg['name']!r}, not {name!r}")
+        check_kind(name, pool, cfg["kind"], self.KIND, self.HANDLE_NAME)
+        self.pool = pool
+        self.name = name
+        self._control = control
+        self._seg = seg
+        self._on_close = on_close
+        return cfg
+
+    @classmethod
+    def from_control(cls: type[T], control: ControlSegment, name: str,
+                     on_close: Callable[[str], None] | None = None) -> T:
+        """Map channel ``name`` of the pool ``control`` belongs to; the handle owns
+        ``control`` (closed again if this fails)."""
+        return open_handle(cls, control, name, on_close)
+
+    def _check_open(self) -> None:
+        if self._seg.closed:
+            raise ValueError(f"{kind_name(self.KIND)} channel {self.name!r} is closed")
+
+    def _release(self) -> None:
+        """Drop the handle's views into the segment (before it is unmapped)."""
+
+    @property
+    def closed(self) -> bool:
+        """True once closed."""
+        return self._seg.closed
+
+    def close(self) -> None:
+        """Unmap the channel (idempotent); the handle from ``Pool.open_channel`` also
+        closes the channel in the pool."""
+        if self._seg.closed:
+            return
+        self._release()
+        self._seg.close()
+        self._control.close()
+        if self._on_close is not None:
+            cb, self._on_close = self._on_close, None
+            cb(self.name)
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def handle_for(control: ControlSegment, name: str,
+               on_close: Callable[[str], None] | None = None) -> Any:
+    """The handle of channel ``name``'s kind, owning ``control`` (closed on failure)."""
+    try:
+        index = control.find_channel(name)
+        if index is None:
+            raise ChannelNotFoundError(f"no channel {name!r} in pool {control.pool!r}")
+        code = control.channel_kind(index)
+        kind = find(code)
+        if kind is None:
+            raise TypeError(f"channel {name!r} is a {kind_name(code)} channel, which has no "
+                            f"Python handle")
+        handle = kind.handle_class()
+    except BaseException:
+        control.close()
+        raise
+    return handle.from_control(control, name, on_close=on_close)
+
+
+__all__ = ["Impairable", "KindHandle", "check_kind", "handle_for", "open_handle"]

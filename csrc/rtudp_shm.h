@@ -449,7 +449,7 @@ struct rtudp_async_wait {
  * Netflux's process images; empty for udp) up to ring_offset[0], the TX ring (MPSC:
  * clients -> worker); ring_offset[1] is the RX ring (broadcast: worker -> readers).
  */
-#define RTUDP_KIND_AREA_MAX 1048576                /* 1 MiB */
+#define RTUDP_KIND_AREA_MAX 1073741824             /* 1 GiB: a udt channel holds its sockets' buffers */
 struct rtudp_channel_block {
     /* lines 0-2: configuration, written once by the supervisor */
     char name[56];

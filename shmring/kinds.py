@@ -342,6 +342,7 @@ register("udp", handle="rtudp.channel:Channel")
 register("rtp", pool="rtudp.workers.rtp_kind", handle="rtudp.rtp.channel:RtpChannel")
 register("netflux", pool="rtudp.workers.netflux_kind",
          handle="rtudp.netflux.channel:NetfluxChannel")
+register("udt", pool="rtudp.workers.udt_kind", handle="rtudp.udt.channel:UdtChannel")
 
 __all__ = ["CHANNEL_COUNTERS", "C_LAYOUTS", "Counter", "KINDS", "Kind", "Layout", "counters_from", "find",
            "get", "kind_name", "kinds", "layouts_from", "names", "read_counters", "register",

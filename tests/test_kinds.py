@@ -39,7 +39,7 @@ def test_kinds_def_extension_and_registry_agree() -> None:
     assert len({r["code"] for r in rows}) == len(rows)
     assert kinds.kind_name(99) == "kind 99" and kinds.find(99) is None
     with pytest.raises(ValueError, match="'tcp' is not supported: use one of "
-                                         r"\['netflux', 'rtp', 'udp'\]"):
+                                         r"\['netflux', 'rtp', 'udp', 'udt'\]"):
         kinds.get("tcp")
 
 
@@ -52,8 +52,8 @@ def test_every_kind_has_a_handle_and_takes_its_defaults() -> None:
         kinds.get("udp").check({"x": 1})
     with pytest.raises(ValueError, match="already registered"):
         kinds.register("udp")
-    with pytest.raises(ValueError, match="no kind 'udt' in csrc/proto/kinds.def"):
-        kinds.register("udt")
+    with pytest.raises(ValueError, match="no kind 'sctp' in csrc/proto/kinds.def"):
+        kinds.register("sctp")
 
 
 def test_counter_descriptions_are_complete_and_metric_names_unique() -> None:

@@ -57,6 +57,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "a worker's CPU per packet at 50 kpps: TX only, RX only and full duplex (spin, "
         "bridged gaps, CPU beyond spin) vs a C spin+send loop",
     ),
+    "udt": (
+        "bench_udt",
+        "UDT stream goodput at 0/1/2/5 %% loss: libudt -> libudt, rtudp -> libudt, "
+        "libudt -> rtudp and rtudp -> rtudp in the same run (Debian's libudt built on the fly)",
+    ),
     "rtudp": (
         "bench_rtudp_api",
         "the RtUDP compatibility API at 50 kpps, default pool, alone and with two CPU hogs: "

@@ -15,12 +15,11 @@ from typing import Any, Callable, NamedTuple
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.control import ControlSegment
-from rtudp.shmring.errors import BadSegmentError, RtUdpError
+from rtudp.shmring.errors import RtUdpError
 from rtudp.shmring.hist import Histogram
 from rtudp.shmring.netflux_area import LINK_NAMES, nf_area
-from rtudp.shmring.segment import shm_path
 
-from ..handles import Impairable, check_kind, open_handle
+from ..handles import KindHandle
 
 #: a writer holding the send image longer than this died mid-write: take it over
 TAKEOVER_NS = 100_000_000
@@ -51,22 +50,15 @@ def _deadline(timeout: float | None) -> int:
     return time.monotonic_ns() + int(timeout * 1e9)
 
 
-class NetfluxChannel(Impairable):
+class NetfluxChannel(KindHandle):
     """One process's handle on a netflux channel."""
+
+    KIND = lib.RTUDP_KIND_NETFLUX
+    HANDLE_NAME = "rtudp.netflux.NetfluxChannel"
 
     def __init__(self, pool: str, name: str, control: ControlSegment, seg: ChannelSegment,
                  on_close: Callable[[str], None] | None = None) -> None:
-        cfg = seg.config()
-        if cfg["name"] != name:
-            raise BadSegmentError(f"channel segment {shm_path(seg.name)} names channel "
-                                  f"{cfg['name']!r}, not {name!r}")
-        check_kind(name, pool, cfg["kind"], lib.RTUDP_KIND_NETFLUX,
-                   "rtudp.netflux.NetfluxChannel")
-        self.pool = pool
-        self.name = name
-        self._control = control
-        self._seg = seg
-        self._on_close = on_close
+        cfg = self._attach(pool, name, control, seg, on_close)
         self._a = nf_area(seg.area, seg.area_bytes, f"channel {name!r}")
         c = self._a.config
         self.send_size = int(c.send_size)
@@ -79,18 +71,7 @@ class NetfluxChannel(Impairable):
         self._buf = ffi.new("uint8_t[]", lib.RTUDP_NF_MAX_PAYLOAD)
         self._meta = ffi.new("struct rtudp_nf_image_meta *")
 
-    @classmethod
-    def from_control(cls, control: ControlSegment, name: str,
-                     on_close: Callable[[str], None] | None = None) -> "NetfluxChannel":
-        """Map channel ``name`` of the pool ``control`` belongs to; the handle owns
-        ``control`` (closed again if this fails)."""
-        return open_handle(cls, control, name, on_close)
-
     # ------------------------------------------------------------ images
-
-    def _check_open(self) -> None:
-        if self._seg.closed:
-            raise ValueError(f"netflux channel {self.name!r} is closed")
 
     def write(self, data: bytes) -> None:
         """Make ``data`` (exactly ``send_size`` bytes) the send image: the worker's next
@@ -186,28 +167,8 @@ class NetfluxChannel(Impairable):
 
     # ------------------------------------------------------------ closing
 
-    @property
-    def closed(self) -> bool:
-        """True once closed."""
-        return self._seg.closed
-
-    def close(self) -> None:
-        """Unmap the channel (idempotent); the handle from ``Pool.open_channel`` also
-        closes the channel in the pool (the worker stops sending)."""
-        if self._seg.closed:
-            return
+    def _release(self) -> None:
         self._a = None
-        self._seg.close()
-        self._control.close()
-        if self._on_close is not None:
-            cb, self._on_close = self._on_close, None
-            cb(self.name)
-
-    def __enter__(self) -> "NetfluxChannel":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else self.link

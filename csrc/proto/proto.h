@@ -33,6 +33,7 @@
 #include "timerq.h"
 
 #define RTUDP_PROTO_NEVER INT64_MAX
+#define RTUDP_PROTO_TAKEN 1  /* tx_record: the kind consumed the record */
 
 struct rtudp_worker;
 struct rtudp_chan;
@@ -43,7 +44,9 @@ struct rtudp_proto {
     uint64_t area_min;                             /* kind area bytes open needs at least */
     int (*open)(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t msglen);
     /* 0: queue *t (send_at_ns, asked_ns, payload, len, flags prefilled from the
-     * record as udp sends it); nonzero: drop the record (counted in tx_errors) */
+     * record as udp sends it); RTUDP_PROTO_TAKEN: the record was the kind's own
+     * (a request to it, udt), done with and freed; other nonzero: drop the record
+     * (counted in tx_errors) */
     int (*tx_record)(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint32_t len,
                      int64_t now, struct rtudp_timer *t);
     int64_t (*tx_timer)(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now);

@@ -117,11 +117,16 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
                                 .channel = c->slot, .slot = slot,
                                 .ring_pos = pos, .payload = (const uint8_t *)(rec + 1),
                                 .len = len, .flags = rec->flags};
-        if (c->proto->tx_record && c->proto->tx_record(c, rec, len, now, &t) != 0) {
-            /* the kind refused it: freed, counted, never sent */
+        int kr = c->proto->tx_record ? c->proto->tx_record(c, rec, len, now, &t) : 0;
+        if (kr != 0) {
+            /* the kind took it (a request, not a datagram) or refused it: freed, never
+             * sent; a refusal is counted */
             rtudp_mpsc_mark_sent(&c->tx, pos);
             rtudp_inflight_done_at(&c->inflight, slot, pos);
-            bump(&c->block->tx_errors, 1);
+            if (kr != RTUDP_PROTO_TAKEN)
+                bump(&c->block->tx_errors, 1);
+            else
+                rtudp_mpsc_account(&c->tx, 1, len);
         } else if (rtudp_impair_tx_queue(w, c, &t) != RTUDP_OK) {
             /* cannot happen (reserved per channel); drop rather than wedge the ring */
             rtudp_inflight_done_at(&c->inflight, slot, pos);
@@ -136,7 +141,8 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
         if (late)
             bump(&c->block->tx_late, late);
     }
-    /* records the impairment lost, padding the cursor stepped over: freed */
+    /* records the kind took or refused, the ones the impairment lost, padding the
+     * cursor stepped over: freed */
     rtudp_tx_release(c);
 }
 

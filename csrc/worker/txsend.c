@@ -220,11 +220,12 @@ void rtudp_tx_send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rt
         rtudp_tx_read_stamps(c, now);
 }
 
-static int send_one_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns)
+/* one datagram to dst, now, as it is (the impairment already applied) */
+static int send_raw(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns,
+                    const struct sockaddr *dst, socklen_t dst_len)
 {
     struct rtudp_tx_pkt pkt = {.data = data, .len = len};
-    const struct sockaddr *dst = c->dst_len ? (const struct sockaddr *)&c->dst : NULL;
-    int r = rtudp_net_send_batch(c->tx_fd, &pkt, 1, dst, c->dst_len);
+    int r = rtudp_net_send_batch(c->tx_fd, &pkt, 1, dst, dst_len);
     struct rtudp_channel_block *b = c->block;
     if (r != 1) {
         int e = errno;
@@ -241,10 +242,18 @@ static int send_one_now(struct rtudp_chan *c, const void *data, uint32_t len, in
     return 0;
 }
 
-int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns)
+int rtudp_tx_send_to(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns,
+                     const struct sockaddr *dst, socklen_t dst_len)
 {
+    /* a kind's own sends are impaired like the ring's: lost (0 copies) counts as sent */
     int rc = 0;
     for (uint32_t n = rtudp_impair_tx_now(c, &data, len); n > 0 && rc == 0; n--)
-        rc = send_one_now(c, data, len, asked_ns); /* lost (n 0): as if sent */
+        rc = send_raw(c, data, len, asked_ns, dst, dst_len);
     return rc;
+}
+
+int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns)
+{
+    const struct sockaddr *dst = c->dst_len ? (const struct sockaddr *)&c->dst : NULL;
+    return rtudp_tx_send_to(c, data, len, asked_ns, dst, c->dst_len);
 }

@@ -230,10 +230,13 @@ void rtudp_chan_drop(struct rtudp_worker *w, struct rtudp_chan *c);
  * order); a full socket buffer pushes the rest back and sets w->backoff_until */
 void rtudp_tx_send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_timer *due,
                          const uint32_t *idx, uint32_t n, int64_t now);
-/* send one datagram now on c (a kind's tx_timer), asked for `asked_ns`: counted and
- * timed (lateness) like a TX-ring packet.  0 sent, else -1 with errno (counted in
- * tx_errors unless EAGAIN) */
+/* send one datagram now on c (a kind's tx_timer), asked for `asked_ns`: impaired,
+ * counted and timed (lateness) like a TX-ring packet.  0 sent (or lost to the
+ * impairment), else -1 with errno (counted in tx_errors unless EAGAIN) */
 int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns);
+/* the same to dst (a kind that serves many peers on one socket: udt) */
+int rtudp_tx_send_to(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns,
+                     const struct sockaddr *dst, socklen_t dst_len);
 /* read c's TX stamps that came (and expire those that will not) */
 void rtudp_tx_read_stamps(struct rtudp_chan *c, int64_t now);
 /* free c's TX ring up to the first packet not yet sent */

@@ -13,6 +13,7 @@
 #include "proto/netflux_shm.h"
 #include "ring.h"
 #include "proto/rtp_area.h"
+#include "proto/udt_area.h"
 
 struct field {
     const char *name;
@@ -480,6 +481,133 @@ static const struct field nf_area_fields[] = {
     FIELD(rtudp_nf_area, rtt),
 };
 
+static const struct field udt_req_fields[] = {
+    FIELD(rtudp_udt_req, op),
+    FIELD(rtudp_udt_req, sock),
+    FIELD(rtudp_udt_req, src),
+};
+
+static const struct field udt_config_fields[] = {
+    FIELD(rtudp_udt_config, magic),
+    FIELD(rtudp_udt_config, max_socks),
+    FIELD(rtudp_udt_config, buf_pkts),
+    FIELD(rtudp_udt_config, mss),
+    FIELD(rtudp_udt_config, cc),
+    FIELD(rtudp_udt_config, broken_us),
+    FIELD(rtudp_udt_config, socks_off),
+    FIELD(rtudp_udt_config, sock_stride),
+    FIELD(rtudp_udt_config, conn_off),
+    FIELD(rtudp_udt_config, snd_off),
+    FIELD(rtudp_udt_config, rcv_off),
+    FIELD(rtudp_udt_config, slot_bytes),
+    FIELD(rtudp_udt_config, nak_floor_us),
+};
+
+static const struct field udt_slot_fields[] = {
+    FIELD(rtudp_udt_slot, tag),
+    FIELD(rtudp_udt_slot, len),
+    FIELD(rtudp_udt_slot, msg),
+    FIELD(rtudp_udt_slot, born_us),
+    FIELD(rtudp_udt_slot, ttl_ms),
+    FIELD(rtudp_udt_slot, flags),
+};
+
+static const struct field udt_counters_fields[] = {
+    FIELD(rtudp_udt_counters, rx_datagrams),
+    FIELD(rtudp_udt_counters, rx_malformed),
+    FIELD(rtudp_udt_counters, rx_unknown),
+    FIELD(rtudp_udt_counters, rx_dropped),
+    FIELD(rtudp_udt_counters, tx_data),
+    FIELD(rtudp_udt_counters, tx_retrans),
+    FIELD(rtudp_udt_counters, tx_ctrl),
+    FIELD(rtudp_udt_counters, rx_data),
+    FIELD(rtudp_udt_counters, rx_dup),
+    FIELD(rtudp_udt_counters, rx_no_room),
+    FIELD(rtudp_udt_counters, naks_sent),
+    FIELD(rtudp_udt_counters, naks_recv),
+    FIELD(rtudp_udt_counters, acks_sent),
+    FIELD(rtudp_udt_counters, acks_recv),
+    FIELD(rtudp_udt_counters, handshakes),
+    FIELD(rtudp_udt_counters, accepted),
+    FIELD(rtudp_udt_counters, connected),
+    FIELD(rtudp_udt_counters, broken),
+    FIELD(rtudp_udt_counters, msgs_dropped),
+    FIELD(rtudp_udt_counters, open_socks),
+    FIELD(rtudp_udt_counters, restarts),
+    FIELD(rtudp_udt_counters, orphans),
+    FIELD(rtudp_udt_counters, pad),
+};
+
+static const struct field udt_area_fields[] = {
+    FIELD(rtudp_udt_area, config),
+    FIELD(rtudp_udt_area, pad0),
+    FIELD(rtudp_udt_area, cnt),
+    FIELD(rtudp_udt_area, bell),
+    FIELD(rtudp_udt_area, events),
+    FIELD(rtudp_udt_area, secret_set),
+    FIELD(rtudp_udt_area, secret),
+    FIELD(rtudp_udt_area, pad1),
+};
+
+static const struct field udt_cli_fields[] = {
+    FIELD(rtudp_udt_cli, claim),
+    FIELD(rtudp_udt_cli, sock_type),
+    FIELD(rtudp_udt_cli, rendezvous),
+    FIELD(rtudp_udt_cli, close_req),
+    FIELD(rtudp_udt_cli, peer),
+    FIELD(rtudp_udt_cli, snd_head),
+    FIELD(rtudp_udt_cli, rcv_read),
+    FIELD(rtudp_udt_cli, rcv_off),
+    FIELD(rtudp_udt_cli, acc_tail),
+    FIELD(rtudp_udt_cli, backlog),
+    FIELD(rtudp_udt_cli, msgno),
+    FIELD(rtudp_udt_cli, owner_pid),
+    FIELD(rtudp_udt_cli, pad),
+};
+
+static const struct field udt_wrk_fields[] = {
+    FIELD(rtudp_udt_wrk, state),
+    FIELD(rtudp_udt_wrk, error),
+    FIELD(rtudp_udt_wrk, sock_id),
+    FIELD(rtudp_udt_wrk, peer_id),
+    FIELD(rtudp_udt_wrk, payload),
+    FIELD(rtudp_udt_wrk, peer_closed),
+    FIELD(rtudp_udt_wrk, parent),
+    FIELD(rtudp_udt_wrk, acc_head),
+    FIELD(rtudp_udt_wrk, snd_acked),
+    FIELD(rtudp_udt_wrk, rcv_ready),
+    FIELD(rtudp_udt_wrk, peer),
+    FIELD(rtudp_udt_wrk, accept_q),
+    FIELD(rtudp_udt_wrk, start_us),
+    FIELD(rtudp_udt_wrk, pkt_sent),
+    FIELD(rtudp_udt_wrk, pkt_recv),
+    FIELD(rtudp_udt_wrk, pkt_retrans),
+    FIELD(rtudp_udt_wrk, pkt_snd_loss),
+    FIELD(rtudp_udt_wrk, pkt_rcv_loss),
+    FIELD(rtudp_udt_wrk, ack_sent),
+    FIELD(rtudp_udt_wrk, ack_recv),
+    FIELD(rtudp_udt_wrk, nak_sent),
+    FIELD(rtudp_udt_wrk, nak_recv),
+    FIELD(rtudp_udt_wrk, snd_drop),
+    FIELD(rtudp_udt_wrk, rcv_drop),
+    FIELD(rtudp_udt_wrk, bytes_sent),
+    FIELD(rtudp_udt_wrk, bytes_recv),
+    FIELD(rtudp_udt_wrk, rtt_ms),
+    FIELD(rtudp_udt_wrk, period_us),
+    FIELD(rtudp_udt_wrk, cwnd),
+    FIELD(rtudp_udt_wrk, bandwidth_mbps),
+    FIELD(rtudp_udt_wrk, recv_rate_mbps),
+    FIELD(rtudp_udt_wrk, flow_window),
+    FIELD(rtudp_udt_wrk, snd_avail_pkts),
+};
+
+static const struct field udt_sock_fields[] = {
+    FIELD(rtudp_udt_sock, cli),
+    FIELD(rtudp_udt_sock, pad0),
+    FIELD(rtudp_udt_sock, wrk),
+    FIELD(rtudp_udt_sock, pad1),
+};
+
 #define STRUCT(S, fields) \
     { #S, sizeof(struct S), fields, sizeof(fields) / sizeof((fields)[0]) }
 
@@ -519,6 +647,14 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_nf_image, nf_image_fields),
     STRUCT(rtudp_nf_image_meta, nf_image_meta_fields),
     STRUCT(rtudp_nf_area, nf_area_fields),
+    STRUCT(rtudp_udt_req, udt_req_fields),
+    STRUCT(rtudp_udt_config, udt_config_fields),
+    STRUCT(rtudp_udt_slot, udt_slot_fields),
+    STRUCT(rtudp_udt_counters, udt_counters_fields),
+    STRUCT(rtudp_udt_area, udt_area_fields),
+    STRUCT(rtudp_udt_cli, udt_cli_fields),
+    STRUCT(rtudp_udt_wrk, udt_wrk_fields),
+    STRUCT(rtudp_udt_sock, udt_sock_fields),
 };
 
 int main(void)

@@ -13,6 +13,8 @@
 //   udt_peer rendezvous stream|dgram MYPORT PEERPORT
 #include <udt/udt.h>
 
+#include "../../tools/udt_peer_util.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <cstdio>
@@ -20,24 +22,6 @@
 #include <cstring>
 #include <unistd.h>
 #include <vector>
-
-static sockaddr_in loopback(int port)
-{
-    sockaddr_in a;
-    std::memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
-
-static int fail(const char *what)
-{
-    std::printf("error %d %s: %s\n", UDT::getlasterror().getErrorCode(), what,
-                UDT::getlasterror().getErrorMessage());
-    std::fflush(stdout);
-    return 2;
-}
 
 static unsigned char pattern(long i) { return (unsigned char)(i * 7 + 3); }
 

@@ -1,0 +1,136 @@
+"""The udt channel handle: one UDP port of UDT sockets, as a client sees it.
+
+``pool.open_channel(name, kind="udt", max_datagram=2048, options={...})`` returns a
+:class:`UdtChannel`.  The worker runs the protocol; this handle claims sockets in the
+kind area, queues requests (listen, connect, close, "data queued") on the channel's
+TX ring, moves data through the sockets' buffers in the area (in C, without the
+GIL) and waits for the worker's doorbell.  :mod:`rtudp.udt.udt4` and
+:mod:`rtudp.udt.pyudt` are the user-facing APIs on top of it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from rtudp.shmring._native import ffi, lib
+from rtudp.shmring.channel import ChannelSegment, fill_sockaddr, sockaddr_to_tuple
+from rtudp.shmring.control import ControlSegment
+from rtudp.shmring.errors import BadSegmentError, RtUdpError
+
+from ..handles import KindHandle
+
+REQ_KICK = lib.RTUDP_UDT_REQ_KICK
+REQ_LISTEN = lib.RTUDP_UDT_REQ_LISTEN
+REQ_CONNECT = lib.RTUDP_UDT_REQ_CONNECT
+REQ_CLOSE = lib.RTUDP_UDT_REQ_CLOSE
+REQ_RECV_FREED = lib.RTUDP_UDT_REQ_RECV_FREED
+#: a request that finds the TX ring full waits at most this long for room
+REQUEST_TIMEOUT_S = 5.0
+WAIT_SLICE_NS = 200_000_000  # long waits in slices: Ctrl-C is seen between them
+
+
+def deadline_after(timeout: float | None) -> int:
+    """CLOCK_MONOTONIC ns ``timeout`` s from now (None: never)."""
+    return 2**63 - 1 if timeout is None else time.monotonic_ns() + int(timeout * 1e9)
+
+
+class UdtChannel(KindHandle):
+    """One process's handle on a udt channel (a UDP port of UDT sockets)."""
+
+    KIND = lib.RTUDP_KIND_UDT
+    HANDLE_NAME = "rtudp.udt.UdtChannel"
+
+    def __init__(self, pool: str, name: str, control: ControlSegment, seg: ChannelSegment,
+                 on_close: Callable[[str], None] | None = None) -> None:
+        cfg = self._attach(pool, name, control, seg, on_close)
+        check = ffi.new("struct rtudp_check *")
+        if lib.rtudp_udt_check(ffi.cast("struct rtudp_udt_area *", seg.area), seg.area_bytes,
+                               check) != lib.RTUDP_OK:
+            raise BadSegmentError(f"channel {name!r}: {ffi.string(check.msg).decode()}")
+        self.area: Any = ffi.cast("struct rtudp_udt_area *", seg.area)
+        c = self.area.config
+        self.max_socks = int(c.max_socks)
+        self.buf_pkts = int(c.buf_pkts)
+        self.local: tuple[str, int] | None = cfg["local"]
+        #: the worker serving it (its index in the pool's worker table)
+        self.worker: int = cfg["worker"]
+        self._tx = seg.tx
+        # each request also rings the worker's bell (its TX thread parks on it)
+        self._tx._set_wake(int(ffi.cast("uintptr_t", control.bell(cfg["worker"]))))
+        self._req = ffi.new("struct rtudp_udt_req *")
+        self._req_buf = ffi.buffer(self._req)
+        self._req_lock = threading.Lock()
+
+    # ------------------------------------------------------------ sockets
+
+    def sock(self, i: int) -> Any:
+        """Socket ``i``'s shared lines (``struct rtudp_udt_sock *``)."""
+        self._check_open()
+        s = lib.rtudp_udt_sock_at(self.area, i)
+        if s == ffi.NULL:
+            raise ValueError(f"udt channel {self.name!r} has no socket {i}")
+        return s
+
+    def claim(self, sock_type: int) -> int:
+        """A free socket of ``sock_type`` (STREAM 1 / DGRAM 2): its index."""
+        self._check_open()
+        i = int(lib.rtudp_udt_claim(self.area, sock_type))
+        if i < 0:
+            raise RtUdpError(f"udt channel {self.name!r}: all {self.max_socks} sockets in use "
+                             f"(option max_sockets)")
+        return i
+
+    def set_peer(self, i: int, host: str, port: int, family: int) -> None:
+        """Where socket ``i`` connects to."""
+        fill_sockaddr(self.sock(i).cli.peer, family, host, port)
+
+    def peer(self, i: int) -> tuple[str, int] | None:
+        """The address socket ``i`` is connected to."""
+        return sockaddr_to_tuple(self.sock(i).wrk.peer)
+
+    def request(self, op: int, i: int) -> None:
+        """Queue request ``op`` (REQ_*) for socket ``i`` to the worker."""
+        self._check_open()
+        with self._req_lock:  # sockets of one channel are used from many threads
+            self._req.op = op
+            self._req.sock = i
+            rec = bytes(self._req_buf)
+        self._tx.put(rec, timeout=REQUEST_TIMEOUT_S)
+
+    # ------------------------------------------------------------ waiting
+
+    @property
+    def events(self) -> int:
+        """How often the worker rang the clients' bell (a socket moved)."""
+        return int(self.area.events)
+
+    def wait(self, seen: int, deadline_ns: int) -> int:
+        """Wait (without the GIL) until :attr:`events` differs from ``seen`` or the
+        deadline passes (at most a slice, so signals are seen); the events then."""
+        self._check_open()
+        step = min(deadline_ns, time.monotonic_ns() + WAIT_SLICE_NS)
+        return int(lib.rtudp_udt_wait(self.area, seen, step))
+
+    def wait_for(self, ready: Callable[[], Any], timeout: float | None) -> Any:
+        """``ready()``'s first true value, waiting for the worker between tries;
+        None once ``timeout`` s passed without one."""
+        deadline = deadline_after(timeout)
+        while True:
+            seen = self.events
+            got = ready()
+            if got:
+                return got
+            if time.monotonic_ns() >= deadline:
+                return None
+            self.wait(seen, deadline)
+
+    # ------------------------------------------------------------ statistics and closing
+
+    def stats(self) -> dict[str, Any]:
+        """The kind's counters (``udt_*``) and the channel's own."""
+        self._check_open()
+        return self._seg.stats()
+
+    def _release(self) -> None:
+        self.area = None

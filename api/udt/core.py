@@ -1,0 +1,465 @@
+"""UDT sockets over udt channels: what :mod:`rtudp.udt.udt4` and :mod:`rtudp.udt.pyudt`
+share.
+
+A :class:`Ports` opens one udt channel (a UDP port, served by a worker of the pool)
+for each address a socket binds to, or a fresh one for a socket that connects
+unbound, and keeps it open until :meth:`Ports.close`: connections linger there after
+a socket is closed, as in libudt.  A :class:`Socket` is one UDT socket: a slot of its
+channel's kind area.  Blocking calls wait on the channel's doorbell in C, without the
+GIL; data moves between ``bytes`` and the socket's buffers in one C call each.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+import time
+from typing import Any, Callable
+
+from rtudp.pool_client import PoolClient
+from rtudp.shmring._native import ffi, lib
+
+from .channel import REQ_CLOSE, REQ_CONNECT, REQ_KICK, REQ_LISTEN, REQ_RECV_FREED, UdtChannel
+from .constants import (BROKEN, CLOSED, CLOSING, CONNECTED, CONNECTING, EASYNCRCV, EASYNCSND,
+                        EBOUNDSOCK, ECONNLOST, ECONNREJ, ECONNSOCK, EDGRAMILL, EINVOP, EINVPARAM,
+                        EINVSOCK, ELARGEMSG, ENOCONN, ENOLISTEN, ENOSERVER, ERDVNOSERV,
+                        ESTREAMILL, ETIMEOUT, INIT, LISTENING, NONEXIST, OPENED, UDT_CC, UDT_FC,
+                        UDT_EVENT, UDT_LINGER,
+                        UDT_MAXBW, UDT_MAXMSG, UDT_MSGTTL, UDT_MSS, UDT_RCVBUF, UDT_RCVDATA,
+                        UDT_RCVSYN, UDT_RCVTIMEO, UDT_RENDEZVOUS, UDT_REUSEADDR, UDT_SNDBUF,
+                        UDT_SNDDATA, UDT_SNDSYN, UDT_SNDTIMEO, UDT_STATE, UDP_RCVBUF, UDP_SNDBUF,
+                        UDTException)
+
+SOCK_STREAM = socket.SOCK_STREAM
+SOCK_DGRAM = socket.SOCK_DGRAM
+_TYPES = {SOCK_STREAM: lib.RTUDP_UDT_STREAM, SOCK_DGRAM: lib.RTUDP_UDT_DGRAM}
+#: each channel's datagrams: a UDT packet of MSS 1500 plus the worker's request header
+MAX_DATAGRAM = 2048
+#: TX ring records per channel: received packets wait there for the TX thread
+CAPACITY = 4096
+CHUNK = 1 << 20  # bytes one C call moves at most
+
+#: libudt's defaults for the options a socket only stores
+_DEFAULT_OPTS: dict[int, Any] = {
+    UDT_MSS: 1500, UDT_SNDSYN: True, UDT_RCVSYN: True, UDT_CC: None, UDT_FC: 25600,
+    UDT_LINGER: (1, 180), UDP_SNDBUF: 65536, UDP_RCVBUF: 8 * 1024 * 1024, UDT_MAXMSG: 0,
+    UDT_MSGTTL: -1, UDT_RENDEZVOUS: False, UDT_SNDTIMEO: -1, UDT_RCVTIMEO: -1,
+    UDT_REUSEADDR: True, UDT_MAXBW: -1,
+}
+
+
+class Ports:
+    """The udt channels (UDP ports) of one program, on pool ``pool``: a name (None: the
+    default pool, embedded unless one runs standalone) or a started ``rtudp.Pool``."""
+
+    def __init__(self, pool: Any = None, options: dict[str, Any] | None = None) -> None:
+        self.pool = pool
+        self.options = dict(options or {})
+        self._lock = threading.Lock()
+        self._by_addr: dict[tuple[str, int], UdtChannel] = {}
+        self._all: list[UdtChannel] = []
+        self._names = itertools.count()
+        self._host: Any = None
+
+    def open(self, host: str, port: int) -> UdtChannel:
+        """The channel bound to (host, port): this program's if it has one (port > 0),
+        else a new one."""
+        from rtudp.embedded import channel_host
+
+        with self._lock:
+            if port and (host, port) in self._by_addr:
+                return self._by_addr[(host, port)]
+            if self._host is None:
+                has_open = hasattr(self.pool, "open_channel")
+                self._host = self.pool if has_open else channel_host(self.pool)
+            name = f"udt-{os.getpid()}-{next(self._names)}"
+            ch = self._host.open_channel(name, local=(host, port), kind="udt",
+                                         max_datagram=MAX_DATAGRAM, capacity=CAPACITY,
+                                         options=self.options)
+            self._all.append(ch)
+            assert ch.local is not None
+            self._by_addr[(host, ch.local[1])] = ch
+            return ch
+
+    def close(self) -> None:
+        """Close every channel (their connections end)."""
+        with self._lock:
+            chans, self._all, self._by_addr = self._all, [], {}
+            host, self._host = self._host, None
+        for ch in chans:
+            ch.close()
+        if isinstance(host, PoolClient):
+            host.close()
+
+
+class Socket:
+    """One UDT socket (UDT's UDTSOCKET)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, ports: Ports, family: int, sock_type: int,
+                 ch: UdtChannel | None = None, index: int = -1) -> None:
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            raise UDTException(EINVPARAM, f"address family {family!r}: AF_INET or AF_INET6")
+        if sock_type not in _TYPES:
+            raise UDTException(EINVPARAM, f"socket type {sock_type!r}: SOCK_STREAM or SOCK_DGRAM")
+        self.ports = ports
+        self.family = family
+        self.type = sock_type
+        self.id = next(Socket._ids)
+        self.opts = dict(_DEFAULT_OPTS)
+        self.ch = ch
+        self.i = index
+        self.closed = False
+        self._perf_base: dict[str, float] = {}
+        self._perf_at = time.monotonic()
+
+    # ------------------------------------------------------------ plumbing
+
+    def _s(self) -> Any:
+        if self.closed:
+            raise UDTException(EINVSOCK)
+        if self.ch is None:
+            raise UDTException(ENOCONN)
+        return self.ch.sock(self.i)
+
+    def state(self) -> int:
+        """UDT's socket state (INIT .. NONEXIST)."""
+        if self.closed:
+            return CLOSED
+        if self.ch is None or self.ch.closed:
+            return INIT if self.ch is None else NONEXIST
+        return int(self.ch.sock(self.i).wrk.state)
+
+    def _timeout(self, opt: int) -> float | None:
+        ms = self.opts[opt]
+        return None if ms is None or ms < 0 else ms / 1000.0
+
+    def _wait(self, ready: Callable[[], Any], blocking_opt: int, timeout_opt: int,
+              would_block: int) -> Any:
+        """ready()'s value; EASYNC* at once when the socket does not block, ETIMEOUT
+        after the option's timeout."""
+        assert self.ch is not None
+        if not self.opts[blocking_opt]:
+            got = ready()
+            if not got:
+                raise UDTException(would_block)
+            return got
+        got = self.ch.wait_for(ready, self._timeout(timeout_opt))
+        if not got:
+            raise UDTException(ETIMEOUT)
+        return got
+
+    # ------------------------------------------------------------ setup
+
+    def bind(self, host: str, port: int) -> None:
+        """Bind to (host, port) (port 0: any)."""
+        if self.ch is not None:
+            raise UDTException(EBOUNDSOCK)
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise UDTException(EINVPARAM, f"port {port!r}: 0 .. 65535")
+        try:
+            ch = self.ports.open(host, port)
+        except (OSError, ValueError) as e:
+            raise UDTException(EINVPARAM, f"cannot bind {host}:{port}: {e}") from e
+        self.i = ch.claim(_TYPES[self.type])
+        self.ch = ch
+
+    def _bind_any(self) -> None:
+        if self.ch is None:
+            self.bind("0.0.0.0" if self.family == socket.AF_INET else "::", 0)
+
+    def listen(self, backlog: int) -> None:
+        """Accept connections (at most ``backlog`` waiting)."""
+        if self.ch is None:
+            raise UDTException(EINVOP, "listen on an unbound socket")
+        if self.opts[UDT_RENDEZVOUS]:
+            raise UDTException(ERDVNOSERV)
+        st = self.state()
+        if st == LISTENING:
+            return
+        if st != OPENED:
+            raise UDTException(ECONNSOCK)
+        if not isinstance(backlog, int) or backlog < 1:
+            raise UDTException(EINVPARAM, f"backlog {backlog!r}: at least 1")
+        self._s().cli.backlog = min(backlog, lib.RTUDP_UDT_ACCEPT_Q)
+        self.ch.request(REQ_LISTEN, self.i)
+        if not self.ch.wait_for(lambda: self.state() != OPENED, 5.0) or self.state() != LISTENING:
+            raise UDTException(EINVOP, "the worker did not take the listener")
+
+    def accept(self) -> tuple["Socket", tuple[str, int]]:
+        """The next connection: (its socket, the peer's (host, port))."""
+        if self.state() != LISTENING:
+            raise UDTException(ENOLISTEN)
+        s = self._s()
+        ch = self.ch
+        assert ch is not None
+        self._wait(lambda: self.state() != LISTENING or s.wrk.acc_head != s.cli.acc_tail,
+                   UDT_RCVSYN, UDT_RCVTIMEO, EASYNCRCV)
+        if self.state() != LISTENING:
+            raise UDTException(ENOLISTEN)
+        j = int(lib.rtudp_udt_accept_take(ch.area, self.i))
+        if j == lib.RTUDP_EMPTY:  # another thread or process took it: wait again
+            return self.accept()
+        if j < 0:
+            raise UDTException(EINVSOCK, f"the listener's accept queue is corrupt ({j})")
+        new = Socket(self.ports, self.family, self.type, ch, j)
+        new.opts.update({k: self.opts[k] for k in (UDT_SNDSYN, UDT_RCVSYN, UDT_SNDTIMEO,
+                                                   UDT_RCVTIMEO, UDT_LINGER)})
+        peer = ch.peer(j)
+        return new, peer if peer is not None else ("", 0)
+
+    def connect(self, host: str, port: int) -> None:
+        """Connect to (host, port): a listener, or in rendezvous mode the peer's port."""
+        if self.state() not in (INIT, OPENED):
+            raise UDTException(ECONNSOCK)
+        self._bind_any()
+        ch = self.ch
+        assert ch is not None
+        try:
+            infos = socket.getaddrinfo(host, port, self.family, socket.SOCK_DGRAM)
+        except socket.gaierror as e:
+            raise UDTException(EINVPARAM, f"address {host}:{port}: {e}") from e
+        addr = infos[0][4]
+        ch.set_peer(self.i, addr[0], addr[1], self.family)
+        s = self._s()
+        s.cli.rendezvous = 1 if self.opts[UDT_RENDEZVOUS] else 0
+        ch.request(REQ_CONNECT, self.i)
+        if not self.opts[UDT_SNDSYN]:
+            return
+        ch.wait_for(lambda: self.state() not in (OPENED, CONNECTING), None)
+        if self.state() != CONNECTED:
+            err = int(s.wrk.error)
+            raise UDTException(err if err in (ECONNREJ, ENOSERVER) else ENOSERVER)
+
+    def close(self) -> None:
+        """Close: what is queued is still sent (linger), then the peer is told."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.ch is not None and not self.ch.closed:
+            self.ch.sock(self.i).cli.close_req = 1
+            self.ch.request(REQ_CLOSE, self.i)
+
+    # ------------------------------------------------------------ data
+
+    def _check_connected(self) -> Any:
+        st = self.state()
+        if st in (BROKEN, CLOSING) or (st == CLOSED and not self.closed):
+            raise UDTException(ECONNLOST)
+        if st != CONNECTED:
+            raise UDTException(ENOCONN if not self.closed else EINVSOCK)
+        return self._s()
+
+    def _kick(self) -> None:
+        assert self.ch is not None
+        self.ch.request(REQ_KICK, self.i)
+
+    def _put(self, put: Callable[[], int], would_block: int) -> int:
+        s = self._check_connected()
+        ch = self.ch
+        assert ch is not None
+
+        def ready() -> Any:
+            if int(s.wrk.state) != CONNECTED:
+                return -1
+            n = put()
+            return n if n != 0 else None
+
+        n = self._wait(ready, UDT_SNDSYN, UDT_SNDTIMEO, would_block)
+        if n == -1:
+            raise UDTException(ECONNLOST)
+        if n < 0:
+            raise UDTException(EINVPARAM, f"the send buffer refused the data (code {n})")
+        self._kick()
+        return int(n)
+
+    def send(self, data: bytes | bytearray | memoryview) -> int:
+        """Queue stream data: how many bytes (all that fit, at least one packet's worth
+        when it blocks)."""
+        if self.type != SOCK_STREAM:
+            raise UDTException(EDGRAMILL)
+        view = memoryview(data).cast("B")
+        if not view.nbytes:
+            return 0
+        buf = ffi.from_buffer(view[:CHUNK])
+        return self._put(lambda: int(lib.rtudp_udt_put_stream(self.ch.area, self.i, buf,
+                                                              len(buf))), EASYNCSND)
+
+    def sendmsg(self, data: bytes | bytearray | memoryview, ttl: int = -1,
+                inorder: bool = False) -> int:
+        """Queue one message whole: it is dropped if not delivered within ``ttl`` ms
+        (-1: never); ``inorder`` as UDT's in-order flag.  Its length."""
+        if self.type != SOCK_DGRAM:
+            raise UDTException(ESTREAMILL)
+        view = memoryview(data).cast("B")
+        if not view.nbytes:
+            return 0
+        assert self.ch is not None
+        s = self._check_connected()
+        payload = int(s.wrk.payload) or lib.RTUDP_UDT_PAYLOAD_MAX
+        if (view.nbytes + payload - 1) // payload > self.ch.buf_pkts:
+            raise UDTException(ELARGEMSG, f"message of {view.nbytes} bytes: the send buffer holds "
+                                          f"{self.ch.buf_pkts * payload}")
+        buf = ffi.from_buffer(view)
+        ttl_ms = 0 if ttl is None or ttl < 0 else max(1, int(ttl))
+        return self._put(lambda: int(lib.rtudp_udt_put_msg(self.ch.area, self.i, buf, len(buf),
+                                                           ttl_ms, 1 if inorder else 0,
+                                                           time.monotonic_ns() // 1000)),
+                         EASYNCSND)
+
+    def _get(self, n: int, get: Callable[[Any, int], int | None]) -> bytes:
+        """What get(buffer, cap) returns: a length, or None while nothing is there."""
+        if not isinstance(n, int) or n <= 0:
+            raise UDTException(EINVPARAM, f"length {n!r}: at least 1")
+        st = self.state()
+        if st not in (CONNECTED, BROKEN, CLOSING):
+            raise UDTException(ENOCONN if st != CLOSED else EINVSOCK)
+        s = self._s()
+        ch = self.ch
+        assert ch is not None
+        out = ffi.new("uint8_t[]", min(n, 64 << 20))
+        cap = len(out)
+
+        def ready() -> Any:
+            k = get(out, cap)
+            if k is not None:
+                return (k,)
+            if int(s.wrk.state) != CONNECTED:
+                return (-1,)  # the peer closed (or the link broke) and all is read
+            return None
+
+        (k,) = self._wait(ready, UDT_RCVSYN, UDT_RCVTIMEO, EASYNCRCV)
+        if k < 0:
+            raise UDTException(ECONNLOST)
+        if int(s.wrk.flow_window) < ch.buf_pkts // 2 and int(s.wrk.state) == CONNECTED:
+            ch.request(REQ_RECV_FREED, self.i)  # the sender may be waiting for room
+        return bytes(ffi.buffer(out, min(k, cap)))
+
+    def recv(self, n: int) -> bytes:
+        """Up to ``n`` bytes of the stream (waits for at least one)."""
+        if self.type != SOCK_STREAM:
+            raise UDTException(EDGRAMILL)
+
+        def get(out: Any, cap: int) -> int | None:
+            k = int(lib.rtudp_udt_get_stream(self.ch.area, self.i, out, cap))
+            return k if k > 0 else None
+
+        return self._get(n, get)
+
+    def recvmsg(self, n: int) -> bytes:
+        """The next message (its first ``n`` bytes; the rest is discarded, as UDT does)."""
+        if self.type != SOCK_DGRAM:
+            raise UDTException(ESTREAMILL)
+
+        def get(out: Any, cap: int) -> int | None:
+            k = int(lib.rtudp_udt_get_msg(self.ch.area, self.i, out, cap))
+            return k if k >= 0 else None
+
+        return self._get(n, get)
+
+    # ------------------------------------------------------------ state
+
+    def readable(self) -> bool:
+        """recv/recvmsg/accept would not wait (or would fail at once)."""
+        st = self.state()
+        if st == LISTENING:
+            s = self._s()
+            return int(s.wrk.acc_head) != int(s.cli.acc_tail)
+        if st != CONNECTED:
+            return True
+        assert self.ch is not None
+        return int(lib.rtudp_udt_rcv_pending(self.ch.area, self.i)) > 0
+
+    def writable(self) -> bool:
+        """send would not wait (or would fail at once)."""
+        st = self.state()
+        if st != CONNECTED:
+            return st != LISTENING and st != CONNECTING
+        assert self.ch is not None
+        return int(lib.rtudp_udt_snd_pending(self.ch.area, self.i)) < self.ch.buf_pkts
+
+    def getsockname(self) -> tuple[str, int]:
+        """The local (host, port)."""
+        if self.ch is None:
+            raise UDTException(EINVOP, "the socket is not bound")
+        assert self.ch.local is not None
+        return self.ch.local
+
+    def getpeername(self) -> tuple[str, int]:
+        """The peer's (host, port)."""
+        if self.state() not in (CONNECTED, BROKEN, CLOSING):
+            raise UDTException(ENOCONN)
+        assert self.ch is not None
+        peer = self.ch.peer(self.i)
+        if peer is None:
+            raise UDTException(ENOCONN)
+        return peer
+
+    def getsockopt(self, opt: int) -> Any:
+        """Option ``opt``'s value (UDT_*)."""
+        if opt == UDT_STATE:
+            return self.state()
+        if opt == UDT_EVENT:
+            return ((1 if self.readable() else 0) | (4 if self.writable() else 0) |
+                    (8 if self.state() in (BROKEN, CLOSED, NONEXIST) else 0))
+        if opt == UDT_SNDDATA:
+            return 0 if self.ch is None else int(lib.rtudp_udt_snd_pending(self.ch.area, self.i))
+        if opt == UDT_RCVDATA:
+            return 0 if self.ch is None else int(lib.rtudp_udt_rcv_pending(self.ch.area, self.i))
+        if opt in (UDT_SNDBUF, UDT_RCVBUF):
+            if self.ch is None:
+                return self.opts.get(opt, 0) or 0
+            return self.ch.buf_pkts * lib.RTUDP_UDT_PAYLOAD_MAX
+        if opt not in self.opts:
+            raise UDTException(EINVPARAM, f"socket option {opt!r}")
+        return self.opts[opt]
+
+    def setsockopt(self, opt: int, value: Any) -> None:
+        """Set option ``opt`` (UDT_*).  Buffer sizes, MSS and the congestion control are
+        the channel's (``Ports`` options) and only stored here."""
+        if opt in (UDT_STATE, UDT_EVENT, UDT_SNDDATA, UDT_RCVDATA):
+            raise UDTException(EINVOP, f"socket option {opt} is read-only")
+        if opt not in self.opts and opt not in (UDT_SNDBUF, UDT_RCVBUF):
+            raise UDTException(EINVPARAM, f"socket option {opt!r}")
+        if opt in (UDT_SNDSYN, UDT_RCVSYN, UDT_RENDEZVOUS, UDT_REUSEADDR):
+            value = bool(value)
+        elif opt in (UDT_SNDTIMEO, UDT_RCVTIMEO, UDT_MSGTTL):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UDTException(EINVPARAM, f"option {opt}: milliseconds as an int, not {value!r}")
+        elif opt == UDT_RENDEZVOUS and self.state() not in (INIT, OPENED):
+            raise UDTException(ECONNSOCK)
+        self.opts[opt] = value
+
+    def perf(self, clear: bool) -> dict[str, float]:
+        """The socket's performance counters (TRACEINFO's fields)."""
+        s = self._s()
+        w = s.wrk
+        now = time.monotonic()
+        total = {"pktSentTotal": int(w.pkt_sent), "pktRecvTotal": int(w.pkt_recv),
+                 "pktSndLossTotal": int(w.pkt_snd_loss), "pktRcvLossTotal": int(w.pkt_rcv_loss),
+                 "pktRetransTotal": int(w.pkt_retrans), "pktSentACKTotal": int(w.ack_sent),
+                 "pktRecvACKTotal": int(w.ack_recv), "pktSentNAKTotal": int(w.nak_sent),
+                 "pktRecvNAKTotal": int(w.nak_recv), "pktSndDropTotal": int(w.snd_drop),
+                 "pktRcvDropTotal": int(w.rcv_drop), "byteSentTotal": int(w.bytes_sent),
+                 "byteRecvTotal": int(w.bytes_recv)}
+        base = self._perf_base
+        local = {k.replace("Total", ""): v - base.get(k, 0) for k, v in total.items()}
+        span = max(now - self._perf_at, 1e-9)
+        out: dict[str, float] = {
+            "msTimeStamp": max(0, time.monotonic_ns() // 1000 - int(w.start_us)) // 1000,
+            **total, **local,
+            "mbpsSendRate": local["byteSent"] * 8 / span / 1e6,
+            "mbpsRecvRate": local["byteRecv"] * 8 / span / 1e6,
+            "usPktSndPeriod": float(w.period_us), "pktFlowWindow": int(w.flow_window),
+            "pktCongestionWindow": int(w.cwnd), "pktFlightSize": int(
+                lib.rtudp_udt_snd_pending(self.ch.area, self.i)) if self.ch else 0,
+            "msRTT": float(w.rtt_ms), "mbpsBandwidth": float(w.bandwidth_mbps),
+            "byteAvailSndBuf": int(w.snd_avail_pkts) * lib.RTUDP_UDT_PAYLOAD_MAX,
+            "byteAvailRcvBuf": int(w.flow_window) * lib.RTUDP_UDT_PAYLOAD_MAX,
+        }
+        if clear:
+            self._perf_base = total
+            self._perf_at = now
+        return out

@@ -1,0 +1,274 @@
+/*
+ * udt_area.h - the udt channel kind's shared state (docs/udt.md).
+ *
+ * A udt channel is one UDP port on which many UDT sockets are demultiplexed by
+ * socket id, as libudt does.  Its kind area holds everything of every socket, so a
+ * worker that dies is replaced by one that carries on from the same bytes:
+ *
+ *   struct rtudp_udt_area    configuration, counters, the clients' doorbell
+ *   max_socks x socket       each socket_stride bytes, at area + socks_off:
+ *     struct rtudp_udt_sock  what clients and the worker tell each other
+ *     connection state       the worker's only (struct udt_conn, proto/udt_conn.h):
+ *                            handshake, timers, congestion control, ACK and packet
+ *                            windows, both loss lists; plain data, no pointers
+ *     send buffer            buf_pkts slots (struct rtudp_udt_slot + payload)
+ *     receive buffer         buf_pkts slots
+ *
+ * Who writes what.  A socket's `cli` line is written by clients (Python, through
+ * the functions below), its `wrk` line by the worker; both read both.  The send
+ * buffer is a ring of packets: a client writes slot snd_head % buf_pkts and then
+ * publishes snd_head (release); the worker reads slots below snd_head and frees
+ * them by publishing snd_acked once the peer acknowledged them.  The receive
+ * buffer is indexed by sequence number: the worker writes each arriving packet
+ * into its slot and publishes rcv_ready, the count of packets received without a
+ * gap; a client reads slots below rcv_ready and publishes rcv_read.
+ *
+ * Requests (listen, connect, close) and "data queued" go to the worker as small
+ * records on the channel's TX ring, which is what wakes its TX thread; the RX
+ * thread puts each received datagram on the same ring, so every UDT packet is
+ * handled by the TX thread alone, in arrival order.
+ */
+#ifndef RTUDP_UDT_AREA_H
+#define RTUDP_UDT_AREA_H
+
+#include <stdint.h>
+
+#include "ring.h"
+#include "rtudp_shm.h"
+
+/* BEGIN CDEF */
+#define RTUDP_UDT_MAGIC 0x3154445550545255       /* "RTUPUDT1" */
+#define RTUDP_UDT_PAYLOAD_MAX 1456                 /* bytes a slot holds: MSS 1500 - 28 - 16 */
+#define RTUDP_UDT_ACCEPT_Q 64                      /* pending accepted sockets of a listener */
+
+/* socket states: UDT's UDTSTATUS values */
+#define RTUDP_UDT_INIT 1
+#define RTUDP_UDT_OPENED 2
+#define RTUDP_UDT_LISTENING 3
+#define RTUDP_UDT_CONNECTING 4
+#define RTUDP_UDT_CONNECTED 5
+#define RTUDP_UDT_BROKEN 6
+#define RTUDP_UDT_CLOSING 7
+#define RTUDP_UDT_CLOSED 8
+#define RTUDP_UDT_NONEXIST 9
+
+/* socket types */
+#define RTUDP_UDT_STREAM 1
+#define RTUDP_UDT_DGRAM 2
+
+/* congestion controls (config cc) */
+#define RTUDP_UDT_CC_DAIMD 0
+#define RTUDP_UDT_CC_LT 1
+
+/* struct rtudp_udt_sock.claim */
+#define RTUDP_UDT_FREE 0
+#define RTUDP_UDT_CLAIMED 1                        /* a client's socket */
+#define RTUDP_UDT_ACCEPTED 2                       /* made by the worker for a listener */
+
+/* errors a socket ends with (wrk.error): UDT's codes */
+#define RTUDP_UDT_ECONNREJ 1002
+#define RTUDP_UDT_ENOSERVER 1001
+#define RTUDP_UDT_ECONNLOST 2001
+#define RTUDP_UDT_ENOCONN 2002
+
+/* TX ring records (the worker's requests): struct rtudp_udt_req, then for RX the
+ * datagram */
+#define RTUDP_UDT_REQ_KICK 1                       /* data queued on sock */
+#define RTUDP_UDT_REQ_LISTEN 2
+#define RTUDP_UDT_REQ_CONNECT 3                    /* cli.peer, cli.rendezvous, sock_type */
+#define RTUDP_UDT_REQ_CLOSE 4
+#define RTUDP_UDT_REQ_RX 5                         /* a received datagram (RX thread) */
+#define RTUDP_UDT_REQ_RECV_FREED 6                 /* a client freed receive buffer room */
+
+/* slot flags */
+#define RTUDP_UDT_SLOT_DROPPED 1                   /* receive: the message was dropped */
+
+struct rtudp_udt_req {
+    uint32_t op;                                   /* RTUDP_UDT_REQ_* */
+    uint32_t sock;                                 /* socket index */
+    struct rtudp_sockaddr src;                     /* RX: where the datagram came from */
+};
+
+struct rtudp_udt_config {
+    uint64_t magic;                                /* written last by the supervisor */
+    uint32_t max_socks;
+    uint32_t buf_pkts;                             /* slots of each send/receive buffer */
+    uint32_t mss;                                  /* bytes incl. IP + UDP (1500) */
+    uint32_t cc;                                   /* RTUDP_UDT_CC_* */
+    uint64_t broken_us;                            /* silence that breaks a connection */
+    uint64_t socks_off;                            /* first socket from the area's start */
+    uint64_t sock_stride;                          /* bytes of one socket */
+    uint64_t conn_off;                             /* in a socket: the worker's state */
+    uint64_t snd_off;                              /* in a socket: the send buffer */
+    uint64_t rcv_off;                              /* in a socket: the receive buffer */
+    uint32_t slot_bytes;                           /* one buffer slot */
+    uint32_t nak_floor_us;                         /* periodic NAK at least this often */
+};
+
+struct rtudp_udt_slot {
+    uint64_t tag;                                  /* receive: index + 1 once filled */
+    uint32_t len;                                  /* payload bytes */
+    uint32_t msg;                                  /* data word 1: boundary, in-order, msgno */
+    uint64_t born_us;                              /* send: when queued (TTL) */
+    uint32_t ttl_ms;                               /* send: 0 = forever */
+    uint32_t flags;                                /* RTUDP_UDT_SLOT_* */
+};
+
+/* counters: the worker's, described once in RTUDP_UDT_AREA_COUNTERS */
+struct rtudp_udt_counters {
+    uint64_t rx_datagrams;                         /* UDT packets handled */
+    uint64_t rx_malformed;                         /* datagrams that do not parse */
+    uint64_t rx_unknown;                           /* for no socket of ours / wrong source */
+    uint64_t rx_dropped;                           /* lost: TX ring full */
+    uint64_t tx_data;                              /* data packets sent (incl. retransmitted) */
+    uint64_t tx_retrans;                           /* of them, retransmissions */
+    uint64_t tx_ctrl;                              /* control packets sent */
+    uint64_t rx_data;                              /* data packets received */
+    uint64_t rx_dup;                               /* of them, duplicates or late */
+    uint64_t rx_no_room;                           /* of them, dropped: receive buffer full */
+    uint64_t naks_sent;
+    uint64_t naks_recv;
+    uint64_t acks_sent;
+    uint64_t acks_recv;
+    uint64_t handshakes;                           /* handshake packets received */
+    uint64_t accepted;                             /* connections accepted by listeners */
+    uint64_t connected;                            /* connections established (all roles) */
+    uint64_t broken;                               /* connections broken (EXP, peer gone) */
+    uint64_t msgs_dropped;                         /* messages dropped by TTL (sent + received) */
+    uint64_t open_socks;                           /* sockets in use now (gauge) */
+    uint64_t restarts;                             /* workers that took the area over */
+    uint64_t orphans;                              /* sockets closed: their process died */
+    uint64_t pad[2];
+};
+
+struct rtudp_udt_area {
+    struct rtudp_udt_config config;                /* line 0-1: the supervisor's, read-only */
+    uint8_t pad0[48];
+    struct rtudp_udt_counters cnt;                 /* TX thread (rx_dropped: RX thread) */
+    struct rtudp_doorbell bell;                    /* rung by the worker when a socket moved */
+    uint64_t events;                               /* bumped with each ring */
+    uint64_t secret_set;                           /* the listener secret is chosen */
+    uint8_t secret[16];                            /* SYN cookie key (getrandom) */
+    uint8_t pad1[32];
+};
+
+/* What a client writes of a socket (one line, claim taken by CAS). */
+struct rtudp_udt_cli {
+    uint32_t claim;                                /* RTUDP_UDT_FREE / CLAIMED / ACCEPTED */
+    uint32_t sock_type;                            /* RTUDP_UDT_STREAM / DGRAM */
+    uint32_t rendezvous;
+    uint32_t close_req;                            /* the client closed it */
+    struct rtudp_sockaddr peer;                    /* connect: where to */
+    uint64_t snd_head;                             /* packets queued (release) */
+    uint64_t rcv_read;                             /* packets consumed (release) */
+    uint32_t rcv_off;                              /* bytes consumed of packet rcv_read */
+    uint32_t acc_tail;                             /* listener: accepted sockets taken */
+    uint32_t backlog;
+    uint32_t msgno;                                /* next message number to queue */
+    int32_t owner_pid;                             /* the process using it (0: none yet) */
+    uint32_t pad;
+};
+
+/* What the worker writes of a socket. */
+struct rtudp_udt_wrk {
+    uint32_t state;                                /* RTUDP_UDT_* */
+    uint32_t error;                                /* RTUDP_UDT_E*, 0 none */
+    uint32_t sock_id;                              /* our UDT socket id */
+    uint32_t peer_id;
+    uint32_t payload;                              /* negotiated bytes per data packet */
+    uint32_t peer_closed;                          /* shutdown received */
+    uint32_t parent;                               /* accepted: listener index + 1 */
+    uint32_t acc_head;                             /* listener: accepted sockets queued */
+    uint64_t snd_acked;                            /* packets acknowledged: room freed */
+    uint64_t rcv_ready;                            /* packets receivable without a gap */
+    struct rtudp_sockaddr peer;                    /* connected to */
+    uint32_t accept_q[64];                         /* listener: socket indexes */
+    /* perfmon (TRACEINFO) */
+    uint64_t start_us;
+    uint64_t pkt_sent, pkt_recv, pkt_retrans, pkt_snd_loss, pkt_rcv_loss;
+    uint64_t ack_sent, ack_recv, nak_sent, nak_recv, snd_drop, rcv_drop;
+    uint64_t bytes_sent, bytes_recv;
+    double rtt_ms, period_us, cwnd, bandwidth_mbps, recv_rate_mbps;
+    uint32_t flow_window, snd_avail_pkts;
+};
+
+struct rtudp_udt_sock {
+    struct rtudp_udt_cli cli;
+    uint8_t pad0[48];
+    struct rtudp_udt_wrk wrk;
+    uint8_t pad1[24];
+};
+
+/* the area's layout for these settings (config's sizes filled); 0 = fine,
+ * RTUDP_EINVAL when they do not fit */
+int rtudp_udt_layout(struct rtudp_udt_config *cfg, uint32_t max_socks, uint32_t buf_pkts,
+                     uint32_t mss);
+uint64_t rtudp_udt_area_bytes(const struct rtudp_udt_config *cfg);
+/* the area may be read at all: magic and layout (the worker's open, clients, rtstat) */
+int rtudp_udt_check(const struct rtudp_udt_area *a, uint64_t area_bytes, struct rtudp_check *why);
+/* socket i of the area, NULL when out of range */
+struct rtudp_udt_sock *rtudp_udt_sock_at(struct rtudp_udt_area *a, uint32_t i);
+/* slot k (an absolute index) of socket i's send / receive buffer */
+struct rtudp_udt_slot *rtudp_udt_snd_slot(struct rtudp_udt_area *a, uint32_t i, uint64_t k);
+struct rtudp_udt_slot *rtudp_udt_rcv_slot(struct rtudp_udt_area *a, uint32_t i, uint64_t k);
+
+/* Client calls (Python).  All return >= 0 or a negative RTUDP_* code. */
+/* claim a free socket of type t: its index */
+int rtudp_udt_claim(struct rtudp_udt_area *a, uint32_t sock_type);
+/* queue up to len bytes of stream data: bytes queued (0: the buffer is full) */
+int64_t rtudp_udt_put_stream(struct rtudp_udt_area *a, uint32_t i, const uint8_t *buf,
+                             uint64_t len);
+/* queue one message whole: len, or 0 when the buffer has no room for it yet;
+ * RTUDP_EINVAL when it can never fit */
+int64_t rtudp_udt_put_msg(struct rtudp_udt_area *a, uint32_t i, const uint8_t *buf, uint64_t len,
+                          uint32_t ttl_ms, uint32_t inorder, uint64_t now_us);
+/* read up to cap stream bytes: bytes read (0: nothing receivable yet) */
+int64_t rtudp_udt_get_stream(struct rtudp_udt_area *a, uint32_t i, uint8_t *buf, uint64_t cap);
+/* read the next whole message: its length (the first cap bytes copied; the rest
+ * of a longer one is discarded, as UDT's recvmsg), 0: none complete yet */
+int64_t rtudp_udt_get_msg(struct rtudp_udt_area *a, uint32_t i, uint8_t *buf, uint64_t cap);
+/* take the oldest accepted socket of listener i (a CAS: any thread or process may
+ * accept; the caller becomes its owner): its index, RTUDP_EMPTY when none waits */
+int rtudp_udt_accept_take(struct rtudp_udt_area *a, uint32_t i);
+/* bytes queued and not yet acknowledged / receivable now */
+uint64_t rtudp_udt_snd_pending(struct rtudp_udt_area *a, uint32_t i);
+uint64_t rtudp_udt_rcv_pending(struct rtudp_udt_area *a, uint32_t i);
+/* wait until events differs from seen or the deadline (CLOCK_MONOTONIC ns); events */
+uint64_t rtudp_udt_wait(struct rtudp_udt_area *a, uint64_t seen, int64_t deadline_ns);
+/* END CDEF */
+
+_Static_assert(sizeof(struct rtudp_udt_area) == 448, "udt area layout");
+_Static_assert(sizeof(struct rtudp_udt_sock) == 640, "udt socket layout");
+
+/* its counters (csrc/kinds.h) */
+#define RTUDP_UDT_AREA_COUNTERS(X, SUM)                                                           \
+    X(cnt.open_socks, "sockets", GAUGE, "", SHOW, "UDT sockets in use", "", "")                  \
+    X(cnt.connected, "connected", COUNTER, "", SHOW, "connections established", "", "")          \
+    X(cnt.accepted, "accepted", COUNTER, "", 0, "connections accepted by listeners", "", "")     \
+    X(cnt.broken, "broken", COUNTER, "", SHOW, "connections broken (timeout, peer gone)", "", "") \
+    X(cnt.tx_data, "data_sent", COUNTER, "packets", SHOW, "data packets sent", "", "")           \
+    X(cnt.tx_retrans, "retransmitted", COUNTER, "packets", SHOW,                                 \
+      "data packets sent again (NAK or timeout)", "", "")                                        \
+    X(cnt.tx_ctrl, "ctrl_sent", COUNTER, "packets", 0, "control packets sent", "", "")           \
+    X(cnt.rx_datagrams, "handled", COUNTER, "packets", 0, "UDT packets handled", "", "")          \
+    X(cnt.rx_data, "data_received", COUNTER, "packets", SHOW, "data packets received", "", "")   \
+    X(cnt.rx_dup, "duplicates", COUNTER, "packets", 0, "data packets received twice or late",   \
+      "", "")                                                                                    \
+    X(cnt.rx_no_room, "no_room", COUNTER, "packets", 0,                                          \
+      "data packets dropped: receive buffer full", "", "")                                       \
+    X(cnt.naks_sent, "naks_sent", COUNTER, "packets", SHOW, "loss reports sent", "", "")         \
+    X(cnt.naks_recv, "naks_received", COUNTER, "packets", 0, "loss reports received", "", "")    \
+    X(cnt.acks_sent, "acks_sent", COUNTER, "packets", 0, "ACKs sent", "", "")                    \
+    X(cnt.acks_recv, "acks_received", COUNTER, "packets", 0, "ACKs received", "", "")            \
+    X(cnt.handshakes, "handshakes", COUNTER, "packets", 0, "handshake packets received", "", "") \
+    X(cnt.msgs_dropped, "msgs_dropped", COUNTER, "", 0, "messages dropped by their TTL", "", "") \
+    X(cnt.rx_malformed, "malformed", COUNTER, "packets", 0, "datagrams that are not UDT", "", "") \
+    X(cnt.rx_unknown, "unknown", COUNTER, "packets", 0,                                          \
+      "packets for no socket of ours, or from another address", "", "")                         \
+    X(cnt.rx_dropped, "rx_dropped", COUNTER, "packets", 0,                                       \
+      "datagrams lost between the worker's threads (queue full)", "", "")                       \
+    X(cnt.restarts, "takeovers", COUNTER, "", 0, "workers that took the sockets over", "", "")   \
+    X(cnt.orphans, "orphans", COUNTER, "", 0,                                                     \
+      "sockets closed by the worker because their process died", "", "")
+
+#endif /* RTUDP_UDT_AREA_H */

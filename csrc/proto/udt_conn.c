@@ -1,0 +1,712 @@
+/*
+ * udt_conn.c - a connected UDT socket in the worker: data in (receive buffer, loss
+ * detection, NAK), ACK / light ACK / ACK2 and RTT, NAK in and retransmission,
+ * message drop by TTL, EXP and keep-alive, shutdown, and sending paced by the
+ * congestion control (csrc/udt/udt_cc.c).  libudt's CUDT::processData,
+ * processCtrl, packData and checkTimers are the model (docs/udt-core.md says where
+ * each rule comes from); tests/c/test_udt_cc.c's simulation is the same logic.
+ *
+ * Beyond libudt: the periodic NAK is on (a lost retransmission is reported again
+ * after max(RTT + 4 RTTVar, nak_floor) instead of waiting for EXP), and an ACK goes
+ * out, even a repeated one, when the receive buffer reopened (a client read it).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/udt_area.h"
+#include "proto/udt_conn.h"
+#include "udt/udt_seq.h"
+#include "udt/udt_wire.h"
+#include "worker.h"
+
+#define PUMP_MAX 64          /* packets one timer call sends at most */
+#define NAK_WORDS_MAX 360    /* loss-list words in one NAK (fits 1472 bytes) */
+#define EAGAIN_RETRY_US 100  /* socket buffer full: try again then */
+
+struct udt_conn *udt_conn_of(const struct udt_ctx *x, uint32_t i)
+{
+    return (struct udt_conn *)((uint8_t *)rtudp_udt_sock_at(x->a, i) + x->cfg->conn_off);
+}
+
+static struct udt_losslist *snd_ll(const struct udt_ctx *x, uint32_t i)
+{
+    return (struct udt_losslist *)((uint8_t *)udt_conn_of(x, i) +
+                                   ((sizeof(struct udt_conn) + 63) & ~(uint64_t)63));
+}
+
+static struct udt_losslist *rcv_ll(const struct udt_ctx *x, uint32_t i)
+{
+    return (struct udt_losslist *)((uint8_t *)snd_ll(x, i) + udt_conn_ll_bytes(x->cfg->buf_pkts));
+}
+
+/*
+ * The protocol state sits in shared memory, which a client process can scribble
+ * on.  Garbage there may break that one connection, never make the worker index out
+ * of bounds: before each use, the fields that index arrays or size copies are
+ * brought back in range (a loss list whose header is off is emptied: the peer's
+ * NAKs and our EXP rebuild it).
+ */
+static void conn_sane(struct udt_ctx *x, uint32_t i)
+{
+    struct udt_conn *k = udt_conn_of(x, i);
+    uint32_t buf = x->cfg->buf_pkts, cap = udt_conn_ll_cap(buf);
+    struct udt_losslist *lls[2] = {snd_ll(x, i), rcv_ll(x, i)};
+    for (int j = 0; j < 2; j++) {
+        struct udt_losslist *ll = lls[j];
+        if (ll->cap != cap || ll->max_span != buf || ll->head >= cap || ll->n > cap)
+            udt_ll_init(ll, cap, buf);
+    }
+    if (k->aw.head >= UDT_ACKWIN_SIZE || k->aw.n > UDT_ACKWIN_SIZE)
+        udt_ackwin_init(&k->aw);
+    if (k->pw.arr_pos >= UDT_ARRWIN_SIZE || k->pw.probe_pos >= UDT_PROBEWIN_SIZE)
+        udt_pktwin_init(&k->pw, x->now_us);
+    if (k->payload == 0 || k->payload > RTUDP_UDT_PAYLOAD_MAX)
+        k->payload = RTUDP_UDT_PAYLOAD_MAX;
+}
+
+int udt_send_to(struct udt_ctx *x, const struct rtudp_sockaddr *to, const uint8_t *p, int len)
+{
+    if (len <= 0)
+        return -1;
+    struct sockaddr_storage ss;
+    socklen_t sl = rtudp_to_sockaddr(to, &ss);
+    if (!sl)
+        return -1;
+    return rtudp_tx_send_to(x->c, p, (uint32_t)len, rtudp_now_ns(), (struct sockaddr *)&ss, sl);
+}
+
+int udt_send_pkt(struct udt_ctx *x, uint32_t i, const uint8_t *p, int len)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    return udt_send_to(x, &s->wrk.peer, p, len);
+}
+
+static void ctrl_sent(struct udt_ctx *x) { bump(&x->a->cnt.tx_ctrl, 1); }
+
+void udt_sock_finish(struct udt_ctx *x, uint32_t i, uint32_t state, uint32_t error)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    if (k->role != UDT_ROLE_NONE && k->role != UDT_ROLE_DONE) {
+        uint64_t open = load_relaxed(&x->a->cnt.open_socks);
+        store_relaxed(&x->a->cnt.open_socks, open ? open - 1 : 0);
+    }
+    k->role = state == RTUDP_UDT_CLOSED ? UDT_ROLE_NONE : UDT_ROLE_DONE;
+    if (error)
+        store_relaxed(&s->wrk.error, error);
+    store_release(&s->wrk.state, state);
+    if (state == RTUDP_UDT_CLOSED)
+        store_release(&s->cli.claim, (uint32_t)RTUDP_UDT_FREE);
+    x->moved = 1;
+}
+
+/* ------------------------------------------------------------ establishing */
+
+void udt_conn_established(struct udt_ctx *x, uint32_t i, const struct udt_hs_result *r)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    uint32_t buf = x->cfg->buf_pkts;
+    uint64_t now = x->now_us;
+    k->res = *r;
+    k->role = UDT_ROLE_CONNECTED;
+    uint32_t payload = r->mss - UDT_MSS_OVERHEAD - UDT_HDR_LEN;
+    k->payload = payload < RTUDP_UDT_PAYLOAD_MAX ? payload : RTUDP_UDT_PAYLOAD_MAX;
+    k->peer_fw = r->peer_flow_window;
+    k->start_us = now;
+    k->snd_last_ack = r->isn_send;
+    k->snd_curr = udt_seq_dec(r->isn_send);
+    uint64_t head = load_acquire(&s->cli.snd_head);
+    k->snd_sent = head;
+    k->next_send_us = (double)now;
+    k->srtt = 10 * UDT_SYN_US;
+    k->srtt_var = k->srtt / 2;
+    k->delivery_rate = 16;
+    k->bandwidth = 1;
+    k->last_ack2_ackno = 0;
+    k->rcv_next = r->isn_recv;
+    k->rcv_curr = udt_seq_dec(r->isn_recv);
+    k->rcv_last_ack = k->rcv_last_ackack = r->isn_recv;
+    k->ackno = 0;
+    k->last_ack_us = 0;
+    k->next_nak_us = now + x->cfg->nak_floor_us;
+    k->last_avail = buf;
+    udt_cc_init(&k->cc, x->cfg->cc == RTUDP_UDT_CC_DAIMD ? UDT_CC_DAIMD : UDT_CC_LT, r->mss,
+                k->peer_fw < buf ? k->peer_fw : buf, k->snd_curr, now);
+    udt_timers_init(&k->tm, 0, x->cfg->broken_us, now);
+    udt_ackwin_init(&k->aw);
+    udt_pktwin_init(&k->pw, now);
+    udt_ll_init(snd_ll(x, i), udt_conn_ll_cap(buf), buf);
+    udt_ll_init(rcv_ll(x, i), udt_conn_ll_cap(buf), buf);
+    /* slots of an earlier connection of this socket must not count as received */
+    for (uint64_t j = 0; j < buf; j++)
+        store_relaxed(&rtudp_udt_rcv_slot(x->a, i, j)->tag, (uint64_t)0);
+    store_relaxed(&s->wrk.snd_acked, head);
+    store_relaxed(&s->wrk.rcv_ready, load_acquire(&s->cli.rcv_read));
+    store_relaxed(&s->wrk.peer_id, r->peer_id);
+    store_relaxed(&s->wrk.peer_closed, 0u);
+    store_relaxed(&s->wrk.error, 0u);
+    store_relaxed(&s->wrk.start_us, now);
+    store_relaxed(&s->wrk.flow_window, buf);
+    store_release(&s->wrk.payload, k->payload);
+    store_release(&s->wrk.state, (uint32_t)RTUDP_UDT_CONNECTED);
+    bump(&x->a->cnt.connected, 1);
+    x->moved = 1;
+}
+
+/* ------------------------------------------------------------ receiving data */
+
+static uint32_t rcv_avail_pkts(const struct udt_ctx *x, const struct rtudp_udt_sock *s)
+{
+    uint64_t used = load_relaxed(&s->wrk.rcv_ready) - load_acquire(&s->cli.rcv_read);
+    uint32_t buf = x->cfg->buf_pkts;
+    uint32_t avail = used >= buf ? 0 : buf - (uint32_t)used;
+    return avail < 2 ? 2 : avail; /* libudt: at least 2, so the sender probes */
+}
+
+static void send_nak_range(struct udt_ctx *x, uint32_t i, uint32_t lo, uint32_t hi)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    uint32_t words[2];
+    size_t n = udt_nak_encode_range(lo, hi, words);
+    uint8_t out[UDT_HDR_LEN + 8];
+    int len = udt_build_nak(out, sizeof out, load_relaxed(&s->wrk.peer_id), 0, words, n);
+    if (udt_send_pkt(x, i, out, len) == 0) {
+        ctrl_sent(x);
+        bump(&x->a->cnt.naks_sent, 1);
+        bump(&s->wrk.nak_sent, 1);
+    }
+}
+
+/* move rcv_ready over the slots that are filled (or dropped) */
+static void rcv_advance(struct udt_ctx *x, uint32_t i)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    uint64_t ready = load_relaxed(&s->wrk.rcv_ready), start = ready;
+    uint64_t read = load_acquire(&s->cli.rcv_read);
+    while (ready - read < x->cfg->buf_pkts &&
+           load_relaxed(&rtudp_udt_rcv_slot(x->a, i, ready)->tag) == ready + 1) {
+        ready++;
+        k->rcv_next = udt_seq_inc(k->rcv_next);
+    }
+    if (ready != start) {
+        udt_ll_remove_upto(rcv_ll(x, i), udt_seq_dec(k->rcv_next));
+        store_release(&s->wrk.rcv_ready, ready);
+        x->moved = 1;
+    }
+}
+
+static void send_ack(struct udt_ctx *x, uint32_t i, bool light);
+
+static void on_data(struct udt_ctx *x, uint32_t i, const struct udt_data *d, const uint8_t *payload)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    uint64_t now = x->now_us;
+    udt_pktwin_arrival(&k->pw, d->seq, now);
+    udt_timers_data_arrived(&k->tm, d->payload_len < k->payload, now);
+    bump(&x->a->cnt.rx_data, 1);
+    bump(&s->wrk.pkt_recv, 1);
+    bump(&s->wrk.bytes_recv, d->payload_len);
+    int32_t off = udt_seq_off(k->rcv_next, d->seq);
+    uint64_t ready = load_relaxed(&s->wrk.rcv_ready);
+    if (off < 0 || d->payload_len > RTUDP_UDT_PAYLOAD_MAX) {
+        bump(&x->a->cnt.rx_dup, 1);
+        return;
+    }
+    uint64_t idx = ready + (uint64_t)off;
+    if (idx - load_acquire(&s->cli.rcv_read) >= x->cfg->buf_pkts) {
+        bump(&x->a->cnt.rx_no_room, 1);
+        return;
+    }
+    struct rtudp_udt_slot *sl = rtudp_udt_rcv_slot(x->a, i, idx);
+    if (load_relaxed(&sl->tag) == idx + 1) {
+        bump(&x->a->cnt.rx_dup, 1);
+        return;
+    }
+    store_bytes_relaxed(sl + 1, payload, d->payload_len);
+    store_relaxed(&sl->len, d->payload_len);
+    store_relaxed(&sl->msg, (uint32_t)d->boundary << 30 | (uint32_t)d->inorder << 29 | d->msgno);
+    store_relaxed(&sl->flags, 0u);
+    store_release(&sl->tag, idx + 1);
+    uint32_t next = udt_seq_inc(k->rcv_curr);
+    if (udt_seq_cmp(d->seq, next) > 0) {
+        /* a gap: report it at once (libudt processData) */
+        uint32_t hi = udt_seq_dec(d->seq);
+        int64_t added = udt_ll_insert(rcv_ll(x, i), next, hi);
+        if (added > 0)
+            bump(&s->wrk.pkt_rcv_loss, (uint64_t)added);
+        send_nak_range(x, i, next, hi);
+        k->rcv_curr = d->seq;
+    } else if (udt_seq_cmp(d->seq, k->rcv_curr) > 0) {
+        k->rcv_curr = d->seq;
+    } else {
+        udt_ll_remove(rcv_ll(x, i), d->seq);
+    }
+    rcv_advance(x, i);
+    enum udt_ack_due due = udt_timers_ack_due(&k->tm, now, k->cc.ack_interval);
+    if (due == UDT_ACKDUE_LIGHT) {
+        send_ack(x, i, true);
+        udt_timers_light_done(&k->tm);
+    }
+}
+
+static void on_dropreq(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    uint32_t first = c->u.drop.first, last = c->u.drop.last;
+    if (udt_seq_cmp(last, first) < 0 || udt_seq_len(first, last) > x->cfg->buf_pkts)
+        return;
+    uint64_t ready = load_relaxed(&s->wrk.rcv_ready), read = load_acquire(&s->cli.rcv_read);
+    for (uint32_t q = first;; q = udt_seq_inc(q)) {
+        int32_t off = udt_seq_off(k->rcv_next, q);
+        if (off >= 0 && ready + (uint64_t)off - read < x->cfg->buf_pkts) {
+            uint64_t idx = ready + (uint64_t)off;
+            struct rtudp_udt_slot *sl = rtudp_udt_rcv_slot(x->a, i, idx);
+            if (load_relaxed(&sl->tag) != idx + 1) {
+                store_relaxed(&sl->len, 0u);
+                store_relaxed(&sl->msg, 0u);
+                store_relaxed(&sl->flags, (uint32_t)RTUDP_UDT_SLOT_DROPPED);
+                store_release(&sl->tag, idx + 1);
+            }
+        }
+        if (q == last)
+            break;
+    }
+    udt_ll_remove_range(rcv_ll(x, i), first, last);
+    if (udt_seq_cmp(last, k->rcv_curr) > 0)
+        k->rcv_curr = last;
+    bump(&x->a->cnt.msgs_dropped, 1);
+    bump(&s->wrk.rcv_drop, 1);
+    rcv_advance(x, i);
+}
+
+/* ------------------------------------------------------------ ACK, ACK2 */
+
+static void send_ack(struct udt_ctx *x, uint32_t i, bool light)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    uint64_t now = x->now_us;
+    uint32_t ack = k->rcv_next, avail = rcv_avail_pkts(x, s);
+    /* the buffer reopened since the last ACK told the sender it was (nearly) full */
+    bool reopened = avail > k->last_avail && k->last_avail < x->cfg->buf_pkts / 2;
+    uint8_t out[UDT_HDR_LEN + UDT_ACK_FULL_LEN];
+    uint32_t peer = load_relaxed(&s->wrk.peer_id);
+    if (ack == k->rcv_last_ackack && !reopened)
+        return;
+    if (light) {
+        struct udt_ack a = {.kind = UDT_ACK_LIGHT, .ack_seq = ack};
+        if (udt_send_pkt(x, i, out, udt_build_ack(out, sizeof out, peer, 0, 0, &a)) == 0)
+            ctrl_sent(x);
+        return;
+    }
+    if (udt_seq_cmp(ack, k->rcv_last_ack) > 0) {
+        k->rcv_last_ack = ack;
+    } else if (ack == k->rcv_last_ack) {
+        if (!reopened && now - k->last_ack_us < (uint64_t)k->srtt + 4u * k->srtt_var)
+            return;
+    } else {
+        return;
+    }
+    k->ackno = udt_ackno_inc(k->ackno);
+    if (k->ackno == 0)
+        k->ackno = 1;
+    struct udt_ack a = {.kind = UDT_ACK_SHORT, .ack_seq = ack, .rtt_us = k->srtt,
+                        .rtt_var_us = k->srtt_var, .avail_buf = avail};
+    if (udt_timers_ack_full(&k->tm, now)) {
+        a.kind = UDT_ACK_FULL;
+        a.rcv_rate = udt_pktwin_rcv_speed(&k->pw);
+        a.capacity = udt_pktwin_bandwidth(&k->pw);
+    }
+    k->last_ack_us = now;
+    k->last_avail = avail;
+    store_relaxed(&s->wrk.flow_window, avail);
+    if (udt_send_pkt(x, i, out, udt_build_ack(out, sizeof out, peer, 0, k->ackno, &a)) == 0) {
+        ctrl_sent(x);
+        bump(&x->a->cnt.acks_sent, 1);
+        bump(&s->wrk.ack_sent, 1);
+    }
+    udt_ackwin_store(&k->aw, k->ackno, ack, now);
+}
+
+static void rtt_sample(struct udt_conn *k, uint32_t rtt)
+{
+    uint32_t d = rtt > k->srtt ? rtt - k->srtt : k->srtt - rtt;
+    k->srtt_var = (k->srtt_var * 3 + d) >> 2;
+    k->srtt = (uint32_t)(((uint64_t)k->srtt * 7 + rtt) >> 3);
+}
+
+/* the peer acknowledged everything before ack: free the send slots */
+static void snd_acked_to(struct udt_ctx *x, uint32_t i, uint32_t ack)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    if (udt_seq_cmp(ack, k->snd_last_ack) <= 0 || udt_seq_cmp(ack, udt_seq_inc(k->snd_curr)) > 0)
+        return;
+    uint32_t n = (uint32_t)udt_seq_off(k->snd_last_ack, ack);
+    k->snd_last_ack = ack;
+    udt_ll_remove_upto(snd_ll(x, i), udt_seq_dec(ack));
+    store_release(&s->wrk.snd_acked, load_relaxed(&s->wrk.snd_acked) + n);
+    x->moved = 1;
+}
+
+static void on_ack(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    const struct udt_ack *a = &c->u.ack;
+    bump(&x->a->cnt.acks_recv, 1);
+    bump(&s->wrk.ack_recv, 1);
+    if (udt_seq_cmp(a->ack_seq, udt_seq_inc(k->snd_curr)) > 0)
+        return; /* acknowledges what we never sent: ignored (libudt breaks the connection) */
+    if (a->kind == UDT_ACK_LIGHT) {
+        snd_acked_to(x, i, a->ack_seq);
+        return;
+    }
+    uint8_t out[UDT_HDR_LEN + UDT_PAD_LEN];
+    if (udt_send_pkt(x, i, out, udt_build_ack2(out, sizeof out, load_relaxed(&s->wrk.peer_id), 0,
+                                               c->info)) == 0)
+        ctrl_sent(x);
+    snd_acked_to(x, i, a->ack_seq);
+    if (a->avail_buf)
+        k->peer_fw = a->avail_buf;
+    if (a->rtt_us)
+        rtt_sample(k, a->rtt_us);
+    if (a->kind == UDT_ACK_FULL) {
+        if (a->rcv_rate > 0) {
+            k->delivery_rate = (k->delivery_rate * 7 + a->rcv_rate) >> 3;
+            k->cc.rate_sample = a->rcv_rate;
+        }
+        if (a->capacity > 0)
+            k->bandwidth = (k->bandwidth * 7 + a->capacity) >> 3;
+    }
+    k->cc.rtt_us = k->srtt;
+    k->cc.rcv_rate = k->delivery_rate;
+    k->cc.bandwidth = k->bandwidth;
+    udt_cc_on_ack(&k->cc, a->ack_seq, x->now_us);
+}
+
+static void on_ack2(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)
+{
+    struct udt_conn *k = udt_conn_of(x, i);
+    uint32_t ack;
+    int64_t rtt = udt_ackwin_ack2(&k->aw, c->info, x->now_us, &ack);
+    if (rtt <= 0)
+        return;
+    rtt_sample(k, rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt);
+    if (udt_seq_cmp(ack, k->rcv_last_ackack) > 0)
+        k->rcv_last_ackack = ack;
+}
+
+/* ------------------------------------------------------------ NAK in */
+
+static void on_nak(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c, const uint8_t *raw)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    uint32_t words[NAK_WORDS_MAX];
+    uint32_t n = c->u.nak.nwords < NAK_WORDS_MAX ? c->u.nak.nwords : NAK_WORDS_MAX;
+    for (uint32_t j = 0; j < n; j++)
+        words[j] = udt_nak_word(raw, c, j);
+    struct udt_range r[NAK_WORDS_MAX];
+    int nr = udt_nak_decode(words, n, r, NAK_WORDS_MAX, NULL);
+    bump(&x->a->cnt.naks_recv, 1);
+    bump(&s->wrk.nak_recv, 1);
+    if (nr <= 0)
+        return;
+    for (int j = 0; j < nr; j++)
+        if (udt_seq_cmp(r[j].hi, k->snd_curr) > 0)
+            return; /* reports loss of what we never sent: ignored as a whole */
+    uint64_t fresh = 0;
+    for (int j = 0; j < nr; j++) {
+        uint32_t lo = r[j].lo, hi = r[j].hi;
+        if (udt_seq_cmp(hi, k->snd_last_ack) < 0)
+            continue;
+        if (udt_seq_cmp(lo, k->snd_last_ack) < 0)
+            lo = k->snd_last_ack;
+        int64_t added = udt_ll_insert(snd_ll(x, i), lo, hi);
+        if (added > 0)
+            fresh += (uint64_t)added;
+    }
+    bump(&s->wrk.pkt_snd_loss, fresh);
+    udt_cc_on_loss(&k->cc, r[0].lo, (uint32_t)(fresh > UINT32_MAX ? UINT32_MAX : fresh),
+                   x->now_us);
+    if (k->next_send_us > (double)x->now_us)
+        k->next_send_us = (double)x->now_us; /* retransmissions go first, now */
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+void udt_conn_on_packet(struct udt_ctx *x, uint32_t i, const struct udt_pkt *pkt,
+                        const uint8_t *raw, uint32_t len)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    conn_sane(x, i);
+    udt_timers_heard(&k->tm, x->now_us);
+    if (!pkt->is_ctrl) {
+        if (len >= UDT_HDR_LEN)
+            on_data(x, i, &pkt->data, raw + UDT_HDR_LEN);
+        return;
+    }
+    const struct udt_ctrl *c = &pkt->ctrl;
+    switch (c->type) {
+    case UDT_CT_ACK:
+        on_ack(x, i, c);
+        break;
+    case UDT_CT_ACK2:
+        on_ack2(x, i, c);
+        break;
+    case UDT_CT_NAK:
+        on_nak(x, i, c, raw);
+        break;
+    case UDT_CT_DROPREQ:
+        on_dropreq(x, i, c);
+        break;
+    case UDT_CT_CONGESTION:
+        udt_cc_on_warning(&k->cc);
+        break;
+    case UDT_CT_SHUTDOWN:
+        store_relaxed(&s->wrk.peer_closed, 1u);
+        if (k->role == UDT_ROLE_CLOSING)
+            udt_sock_finish(x, i, RTUDP_UDT_CLOSED, 0);
+        else
+            udt_sock_finish(x, i, RTUDP_UDT_BROKEN, RTUDP_UDT_ECONNLOST);
+        break;
+    case UDT_CT_HANDSHAKE: {
+        /* the peer missed our last handshake answer */
+        uint8_t out[UDT_HS_OUT_MAX];
+        int n = udt_hs_connected_reply(&k->cfg, k->rendezvous, &k->res, &c->u.hs, out, sizeof out);
+        if (n > 0 && udt_send_pkt(x, i, out, n) == 0)
+            ctrl_sent(x);
+        break;
+    }
+    default: /* keep-alive, error, user: heard, nothing else */
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ sending */
+
+/* the seq range [*first, *last] of the message around send index idx */
+static void msg_range(struct udt_ctx *x, uint32_t i, uint64_t idx, uint32_t msgno, uint64_t lo_idx,
+                      uint64_t hi_idx, uint64_t *first, uint64_t *last)
+{
+    uint64_t f = idx, l = idx;
+    /* a message is at most a buffer long (and the indexes may be garbage) */
+    for (uint32_t n = 0; n < x->cfg->buf_pkts && f > lo_idx &&
+         (load_relaxed(&rtudp_udt_snd_slot(x->a, i, f - 1)->msg) & UDT_MSG_MAX) == msgno; n++)
+        f--;
+    for (uint32_t n = 0; n < x->cfg->buf_pkts && l + 1 < hi_idx &&
+         (load_relaxed(&rtudp_udt_snd_slot(x->a, i, l + 1)->msg) & UDT_MSG_MAX) == msgno; n++)
+        l++;
+    *first = f;
+    *last = l;
+}
+
+/* the message of send index idx outlived its TTL: the peer is told to drop it */
+static void drop_msg(struct udt_ctx *x, uint32_t i, uint64_t idx, uint32_t msg)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    uint64_t acked = load_relaxed(&s->wrk.snd_acked), f, l;
+    uint32_t msgno = msg & UDT_MSG_MAX;
+    msg_range(x, i, idx, msgno, acked, k->snd_sent, &f, &l);
+    uint32_t first = udt_seq_add(k->snd_last_ack, (int32_t)(f - acked));
+    uint32_t last = udt_seq_add(k->snd_last_ack, (int32_t)(l - acked));
+    udt_ll_remove_range(snd_ll(x, i), first, last);
+    uint8_t out[UDT_HDR_LEN + UDT_DROP_LEN];
+    int n = udt_build_dropreq(out, sizeof out, load_relaxed(&s->wrk.peer_id), 0, msgno, first,
+                              last);
+    if (udt_send_pkt(x, i, out, n) == 0)
+        ctrl_sent(x);
+    bump(&x->a->cnt.msgs_dropped, 1);
+    bump(&s->wrk.snd_drop, 1);
+}
+
+/* send what pacing and the windows allow now; returns 1 if more is waiting */
+static int pump(struct udt_ctx *x, uint32_t i)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    uint64_t now = x->now_us;
+    uint8_t out[UDT_HDR_LEN + RTUDP_UDT_PAYLOAD_MAX];
+    for (int sent = 0; sent < PUMP_MAX; sent++) {
+        if ((double)now < k->next_send_us)
+            return 1;
+        uint64_t acked = load_relaxed(&s->wrk.snd_acked), idx = 0;
+        uint32_t seq = 0;
+        bool retrans = false;
+        while (udt_ll_pop(snd_ll(x, i), &seq)) {
+            int32_t off = udt_seq_off(k->snd_last_ack, seq);
+            if (off >= 0 && acked + (uint64_t)off < k->snd_sent) {
+                retrans = true;
+                idx = acked + (uint64_t)off;
+                break;
+            }
+        }
+        if (!retrans) {
+            double w = k->cc.cwnd < (double)k->peer_fw ? k->cc.cwnd : (double)k->peer_fw;
+            uint64_t head = load_acquire(&s->cli.snd_head);
+            if (k->snd_sent >= head || head - acked > x->cfg->buf_pkts)
+                return 0; /* nothing new (or a client's garbage) */
+            if ((double)udt_seq_len(k->snd_last_ack, udt_seq_inc(k->snd_curr)) > w)
+                return 0; /* window full: an ACK or NAK wakes us */
+            idx = k->snd_sent;
+            seq = udt_seq_inc(k->snd_curr);
+        }
+        struct rtudp_udt_slot *sl = rtudp_udt_snd_slot(x->a, i, idx);
+        uint32_t len = load_relaxed(&sl->len), msg = load_relaxed(&sl->msg);
+        uint32_t ttl = load_relaxed(&sl->ttl_ms);
+        if (len > k->payload)
+            len = k->payload;
+        if (retrans && ttl && now - load_relaxed(&sl->born_us) > (uint64_t)ttl * 1000u) {
+            drop_msg(x, i, idx, msg);
+            continue;
+        }
+        struct udt_data d = {.seq = seq, .boundary = (uint8_t)(msg >> 30),
+                             .inorder = (msg >> 29) & 1, .msgno = msg & UDT_MSG_MAX,
+                             .timestamp = (uint32_t)(now - k->start_us),
+                             .dst_id = load_relaxed(&s->wrk.peer_id)};
+        uint8_t pay[RTUDP_UDT_PAYLOAD_MAX];
+        load_bytes_relaxed(pay, sl + 1, len);
+        int n = udt_build_data(out, sizeof out, &d, pay, len);
+        if (udt_send_pkt(x, i, out, n) != 0) {
+            if (retrans)
+                udt_ll_insert(snd_ll(x, i), seq, seq);
+            k->next_send_us = (double)(now + EAGAIN_RETRY_US);
+            return 1;
+        }
+        if (!retrans) {
+            k->snd_curr = seq;
+            k->snd_sent++;
+        }
+        udt_cc_on_pkt_sent(&k->cc, seq, retrans, now);
+        bump(&x->a->cnt.tx_data, 1);
+        bump(&s->wrk.pkt_sent, 1);
+        bump(&s->wrk.bytes_sent, len);
+        if (retrans) {
+            bump(&x->a->cnt.tx_retrans, 1);
+            bump(&s->wrk.pkt_retrans, 1);
+        }
+        double p = k->cc.pkt_period_us;
+        if (k->next_send_us < (double)now - p)
+            k->next_send_us = (double)now; /* no credit for idle time */
+        /* libudt: a new packet whose seq ends in 0x0 is followed at once (probe pair) */
+        if (retrans || (seq & 0xF) != 0)
+            k->next_send_us += p;
+    }
+    return 1;
+}
+
+/* the periodic NAK: what is still missing, again */
+static void periodic_nak(struct udt_ctx *x, uint32_t i)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    struct udt_losslist *ll = rcv_ll(x, i);
+    uint64_t loss = udt_ll_count(ll);
+    k->next_nak_us = x->now_us + udt_nak_interval_us(k->srtt, k->srtt_var, loss,
+                                                     udt_pktwin_rcv_speed(&k->pw),
+                                                     x->cfg->nak_floor_us);
+    if (!loss)
+        return;
+    uint32_t words[NAK_WORDS_MAX];
+    size_t n = udt_ll_encode_nak(ll, words, NAK_WORDS_MAX);
+    uint8_t out[UDT_HDR_LEN + 4 * NAK_WORDS_MAX];
+    int len = udt_build_nak(out, sizeof out, load_relaxed(&s->wrk.peer_id), 0, words, n);
+    if (n && udt_send_pkt(x, i, out, len) == 0) {
+        ctrl_sent(x);
+        bump(&x->a->cnt.naks_sent, 1);
+        bump(&s->wrk.nak_sent, 1);
+    }
+}
+
+static void send_empty(struct udt_ctx *x, uint32_t i, uint16_t type)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    uint8_t out[UDT_HDR_LEN + UDT_PAD_LEN];
+    if (udt_send_pkt(x, i, out, udt_build_empty(out, sizeof out, type,
+                                                load_relaxed(&s->wrk.peer_id), 0)) == 0)
+        ctrl_sent(x);
+}
+
+static void perfmon(struct udt_ctx *x, uint32_t i)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    double bits = (double)k->payload * 8.0;
+    store_relaxed(&s->wrk.rtt_ms, k->srtt / 1000.0);
+    store_relaxed(&s->wrk.period_us, k->cc.pkt_period_us);
+    store_relaxed(&s->wrk.cwnd, k->cc.cwnd);
+    store_relaxed(&s->wrk.bandwidth_mbps, k->bandwidth * bits / 1e6);
+    store_relaxed(&s->wrk.recv_rate_mbps, k->delivery_rate * bits / 1e6);
+    store_relaxed(&s->wrk.snd_avail_pkts, (uint32_t)(x->cfg->buf_pkts -
+                                                     rtudp_udt_snd_pending(x->a, i)));
+}
+
+uint64_t udt_conn_timer(struct udt_ctx *x, uint32_t i)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    uint64_t now = x->now_us;
+    conn_sane(x, i);
+    enum udt_ack_due due = udt_timers_ack_due(&k->tm, now, k->cc.ack_interval);
+    if (due == UDT_ACKDUE_ACK) {
+        bool full = udt_timers_ack_full(&k->tm, now);
+        send_ack(x, i, false);
+        udt_timers_ack_done(&k->tm, now, k->cc.ack_period_us, full);
+        perfmon(x, i);
+    } else if (due == UDT_ACKDUE_LIGHT) {
+        send_ack(x, i, true);
+        udt_timers_light_done(&k->tm);
+    }
+    if (now >= k->next_nak_us)
+        periodic_nak(x, i);
+    bool unacked = udt_seq_inc(k->snd_curr) != k->snd_last_ack;
+    switch (udt_timers_check_exp(&k->tm, now, k->srtt, k->srtt_var)) {
+    case UDT_EXP_EXPIRED:
+        if (unacked) {
+            if (udt_ll_count(snd_ll(x, i)) == 0)
+                udt_ll_insert(snd_ll(x, i), k->snd_last_ack, k->snd_curr);
+            udt_cc_on_timeout(&k->cc, now);
+            k->next_send_us = (double)now;
+        } else {
+            send_empty(x, i, UDT_CT_KEEPALIVE);
+        }
+        break;
+    case UDT_EXP_BROKEN:
+        bump(&x->a->cnt.broken, 1);
+        udt_sock_finish(x, i, k->role == UDT_ROLE_CLOSING ? RTUDP_UDT_CLOSED : RTUDP_UDT_BROKEN,
+                        RTUDP_UDT_ECONNLOST);
+        return UINT64_MAX;
+    default:
+        break;
+    }
+    int more = pump(x, i);
+    if (k->role == UDT_ROLE_CLOSING &&
+        (rtudp_udt_snd_pending(x->a, i) == 0 || now >= k->close_at_us)) {
+        send_empty(x, i, UDT_CT_SHUTDOWN);
+        udt_sock_finish(x, i, RTUDP_UDT_CLOSED, 0);
+        return UINT64_MAX;
+    }
+    uint64_t next = k->tm.next_ack_us;
+    uint64_t exp = udt_timers_next_exp_us(&k->tm, k->srtt, k->srtt_var);
+    if (exp < next)
+        next = exp;
+    if (k->next_nak_us < next)
+        next = k->next_nak_us;
+    if (more) {
+        uint64_t ns = k->next_send_us <= (double)now ? now : (uint64_t)k->next_send_us;
+        if (ns < next)
+            next = ns;
+    }
+    (void)s;
+    return next;
+}

@@ -1,0 +1,46 @@
+"""`rtudp bench udt --quick --json` runs end to end and reports every figure.
+
+Figures are checked for presence and plausibility only: speed is never asserted.
+Without libudt-dev or g++ the bench reports why, and this test is skipped saying so.
+"""
+from __future__ import annotations
+
+import glob
+
+import pytest
+from bench_helpers import run_quick_json
+
+CASES = ("libudt>libudt", "rtudp>libudt", "libudt>rtudp", "rtudp>rtudp")
+
+
+@pytest.fixture(scope="module")
+def run() -> tuple[dict, int]:
+    report, pid = run_quick_json("udt", timeout=600)
+    if "libudt" in report["failed"]:
+        print(f"SKIP: {report['failed']['libudt']}")
+        pytest.skip(report["failed"]["libudt"])
+    return report, pid
+
+
+def test_every_pair_measured_at_every_loss(run: tuple[dict, int]) -> None:
+    report = run[0]
+    assert report["failed"] == {}
+    assert sorted(report["results"]) == ["0%", "1%", "5%"]
+    for loss, row in report["results"].items():
+        for case in CASES:
+            e = row[case]
+            assert e is not None and e["bytes"] > 0 and e["mbps"] > 0, (loss, case, e)
+            if loss != "0%":
+                assert e["relay_dropped"] > 0, (loss, case, e)   # the loss was real
+
+
+def test_targets_reported(run: tuple[dict, int]) -> None:
+    targets = run[0]["targets"]
+    assert len(targets) == 3
+    assert all(isinstance(t["pass"], bool) and t["value"] > 0 for t in targets.values())
+
+
+def test_no_segment_left(run: tuple[dict, int]) -> None:
+    report, pid = run
+    assert report["leftover_segments"] == []
+    assert glob.glob(f"/dev/shm/rtudp.bench{pid}*") == []
