@@ -36,6 +36,7 @@
 #endif
 
 #include "harness.h"
+#include "ring_fixture.h"
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -54,43 +55,6 @@ static void sleep_ns(int64_t ns)
 
 
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
-
-/* A fresh MPSC ring of exactly its footprint, initialised and attached. */
-static struct rtudp_mpsc mpsc_new(uint64_t cap)
-{
-    uint64_t fp = rtudp_mpsc_footprint(cap);
-    CHECK_EQ(fp, sizeof(struct rtudp_mpsc_ring) + cap);
-    struct rtudp_mpsc_ring *r = zalloc64(fp);
-    CHECK_EQ(rtudp_mpsc_init(r, cap), RTUDP_OK);
-    struct rtudp_mpsc m;
-    struct rtudp_check why = {0, ""};
-    int rc = rtudp_mpsc_attach(&m, r, fp, &why);
-    if (rc != RTUDP_OK)
-        fprintf(stderr, "attach: %s\n", why.msg);
-    CHECK_EQ(rc, RTUDP_OK);
-    CHECK(m.ring == r);
-    CHECK(m.data == (uint8_t *)(r + 1));
-    CHECK_EQ(m.capacity, cap);
-    return m;
-}
-
-static struct rtudp_bcast bcast_new(uint64_t cap)
-{
-    uint64_t fp = rtudp_bcast_footprint(cap);
-    CHECK_EQ(fp, sizeof(struct rtudp_bcast_ring) + cap);
-    struct rtudp_bcast_ring *r = zalloc64(fp);
-    CHECK_EQ(rtudp_bcast_init(r, cap), RTUDP_OK);
-    struct rtudp_bcast b;
-    struct rtudp_check why = {0, ""};
-    int rc = rtudp_bcast_attach(&b, r, fp, &why);
-    if (rc != RTUDP_OK)
-        fprintf(stderr, "attach: %s\n", why.msg);
-    CHECK_EQ(rc, RTUDP_OK);
-    CHECK(b.ring == r);
-    CHECK(b.data == (uint8_t *)(r + 1));
-    CHECK_EQ(b.capacity, cap);
-    return b;
-}
 
 /* header fields read straight from the data area (a padding record may be only 8
  * bytes long at the very end, so never read a whole struct there) */
