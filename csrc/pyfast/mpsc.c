@@ -1,22 +1,22 @@
 /* mpsc.c - MpscPort, the C base of MpscRing: put and get one record, or a batch. */
 #include "pyfast.h"
 
+static int mpsc_try_put_one(void *ring, const char *data, uint32_t len, int64_t at_ns,
+                            uint16_t flags)
+{
+    return rtudp_mpsc_try_put(ring, data, len, at_ns, flags);
+}
+
 static PyObject *mpsc_try_put(PyfMpscPort *self, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames)
 {
-    struct pyf_payload p;
-    int64_t at_ns;
-    uint16_t flags;
-    if (pyf_record_args(&self->h, "try_put", "at_ns", args, nargs, kwnames, &p, &at_ns,
-                        &flags) < 0)
-        return NULL;
-    int rc = rtudp_mpsc_try_put(&self->m, p.data, (uint32_t)p.len, at_ns, flags);
-    pyf_payload_release(&p);
+    int rc = pyf_record_call(&self->h, "try_put", "at_ns", args, nargs, kwnames,
+                             mpsc_try_put_one, &self->m);
     if (rc == RTUDP_OK)
         Py_RETURN_TRUE;
     if (rc == RTUDP_EFULL)
         Py_RETURN_FALSE;
-    return pyf_ring_error(&self->h, rc, "put");
+    return rc == PYF_ARGS_FAILED ? NULL : pyf_ring_error(&self->h, rc, "put");
 }
 
 /* _set_wake(address | 0): commits also ring the doorbell at address (a worker's) */

@@ -150,12 +150,16 @@ int pyf_port_traverse(PyfPort *self, visitproc visit, void *arg);
     {"_unbind", (PyCFunction)pyf_port_unbind, METH_NOARGS,                              \
      "Forget the mapping (the ring closes)."}
 /*
- * (data, <time>, flags) as try_put and write take them, checked against the ring:
- * on success *p holds the payload and must be released.
+ * One record as try_put and write take it: parse (data, <time_name>=0, flags=0), check
+ * that the ring is bound and the payload fits, then pass it to `one` on `ring`.  Returns
+ * what `one` returned (an RTUDP_ code), or PYF_ARGS_FAILED with a Python error set.
  */
-int pyf_record_args(struct pyf_port_head *h, const char *fn, const char *time_name,
+typedef int (*pyf_one_record)(void *ring, const char *data, uint32_t len, int64_t time_ns,
+                              uint16_t flags);
+#define PYF_ARGS_FAILED INT32_MIN
+int pyf_record_call(struct pyf_port_head *h, const char *fn, const char *time_name,
                     PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                    struct pyf_payload *p, int64_t *time_ns, uint16_t *flags);
+                    pyf_one_record one, void *ring);
 /* A batch for put_many / write_many, all or nothing: items as a fast sequence (a new
  * reference) of buffers of at most max_payload bytes each, on a bound ring; NULL with
  * the error set if not.  fn names the method in the error. */
