@@ -58,8 +58,6 @@ static PyMethodDef bcast_methods[] = {
 };
 
 PyTypeObject pyf_BcastPortType = {
-    PYF_BASE_TYPE(PyfBcastPort, "BcastPort", "C base of BroadcastRing: the writer's paths."),
-    .tp_dealloc = (destructor)pyf_port_dealloc,
-    .tp_traverse = (traverseproc)pyf_port_traverse,
+    PYF_PORT_TYPE(PyfBcastPort, "BcastPort", "C base of BroadcastRing: the writer's paths."),
     .tp_methods = bcast_methods,
 };

@@ -186,8 +186,6 @@ static PyMethodDef mpsc_methods[] = {
 };
 
 PyTypeObject pyf_MpscPortType = {
-    PYF_BASE_TYPE(PyfMpscPort, "MpscPort", "C base of MpscRing: its per-call and batch paths."),
-    .tp_dealloc = (destructor)pyf_port_dealloc,
-    .tp_traverse = (traverseproc)pyf_port_traverse,
+    PYF_PORT_TYPE(PyfMpscPort, "MpscPort", "C base of MpscRing: its per-call and batch paths."),
     .tp_methods = mpsc_methods,
 };

@@ -127,6 +127,10 @@ extern PyTypeObject pyf_MpscPortType, pyf_BcastPortType, pyf_BcastCursorType,
     .tp_name = "rtudp.shmring._fast." pyname, .tp_basicsize = sizeof(ctype),    \
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,   \
     .tp_doc = doc, .tp_new = PyType_GenericNew
+/* a ring port's type (MpscPort, BcastPort): the base, the port's dealloc and traverse */
+#define PYF_PORT_TYPE(ctype, pyname, doc)                                        \
+    PYF_BASE_TYPE(ctype, pyname, doc), .tp_dealloc = (destructor)pyf_port_dealloc, \
+    .tp_traverse = (traverseproc)pyf_port_traverse
 
 /* ValueError "ring <name> is closed"; NULL */
 PyObject *pyf_closed_error(struct pyf_port_head *h);
