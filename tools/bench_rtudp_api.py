@@ -45,6 +45,7 @@ from .bench_common import (LOOPBACK, PACED_HEAD, OthersMeter, add_common_argumen
                         drain_child, fmt_ratio, fmt_us, header, others_col, others_footer,
                         paced_submit, policy_line, ratio, run_benchmark, say, target,
                         target_row, worker_policies)
+from .cli_args import ranged
 from .bench_timing import Receiver as SocketReceiver
 from .bench_timing import _hist_entry, py_scheduler
 from .demo import free_ports
@@ -399,22 +400,12 @@ def print_report(r: dict) -> None:
             print(target_row(f"{CASES[case]}: {labels[figure]}", t, "<=", " µs", fmt))
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid --seconds {text!r}") from None
-    if not 0 < value <= MAX_SECONDS:
-        raise argparse.ArgumentTypeError(f"--seconds {value:g} is out of range "
-                                         f"(0, {MAX_SECONDS:g}]: the receiver's ring holds "
-                                         "every packet of a case")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench rtudp``."""
     add_common_arguments(parser, f"{QUICK_SECONDS:g} s a case instead of {DEFAULT_SECONDS:g}")
-    parser.add_argument("--seconds", type=_seconds, default=None, metavar="S",
+    parser.add_argument("--seconds", default=None, metavar="S",
+                        type=ranged(float, "--seconds", 0, MAX_SECONDS, above_lo=True,
+                                    hint="the receiver's ring holds every packet of a case"),
                         help=f"length of each case (default {DEFAULT_SECONDS:g}; --quick "
                              f"{QUICK_SECONDS:g})")
 

@@ -37,6 +37,8 @@ from rtudp.shmring.hist import Histogram
 from rtudp.shmring.kinds import CHANNEL_COUNTERS, Counter, kind_name, kinds
 from rtudp.shmring.observe import PoolSnapshot, pool_names, snapshot_pool
 
+from .cli_args import ranged
+
 #: histogram bucket bounds (seconds): 1 us .. 60 s, 1-2-5 steps
 BOUNDS_S = (1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2,
             2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 60.0)
@@ -244,16 +246,6 @@ def _textfile(reg: CollectorRegistry, path: str, interval: float | None) -> int:
         return 0
 
 
-def _interval(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid interval {text!r}: seconds") from None
-    if not 0.1 <= v <= 86400:
-        raise argparse.ArgumentTypeError(f"interval {text!r} out of range 0.1..86400 s")
-    return v
-
-
 def add_parser(sub: Any) -> None:
     """``rtudp metrics`` on the CLI's subparsers."""
     from .pool_cli import parse_pool_name
@@ -266,7 +258,8 @@ def add_parser(sub: Any) -> None:
                      help="serve /metrics over HTTP (PORT 0: any free port, printed)")
     out.add_argument("--textfile", metavar="PATH",
                      help="write the metrics to PATH (atomically) for node_exporter")
-    p.add_argument("--interval", type=_interval, metavar="S",
+    p.add_argument("--interval", type=ranged(float, "interval", 0.1, 86400.0, hint="seconds"),
+                   metavar="S",
                    help="with --textfile: rewrite every S seconds (default: once)")
     p.set_defaults(func=run)
 
