@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 import warnings
-from typing import Any, Callable
+from typing import Any
 
 from .cli_args import ranged
 from .procinfo import fmt_age, kernel_policy, policy_text
