@@ -24,6 +24,7 @@ from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.control import HEARTBEAT_STALE_NS, ControlSegment, pid_alive
 from rtudp.shmring.errors import (BackPressureError, BadSegmentError, ChannelNotFoundError,
                                   PoolNotRunningError)
+from rtudp.shmring.kinds import COUNTER_GROUPS, stat_keys
 from rtudp.shmring.segment import shm_path, validate_name
 
 from .handles import check_kind, open_handle
@@ -382,8 +383,8 @@ class Channel(ChannelBase):
         out["rx_lapped"] = int(self._reader.lapped)
         tx = self._tx.stats()
         out["tx_queued_bytes"] = tx["pending_bytes"]
-        out["tx_full_events"] = tx["full_events"]
-        out["tx_unblocked_claims"] = tx["unblocked_claims"]   # claims of dead producers
+        # the TX ring's counters: tx_full_events, tx_unblocked_claims (dead producers), ...
+        out.update(stat_keys(COUNTER_GROUPS["tx_ring"], tx, "tx_"))
         # restarts of the worker serving this channel (the supervisor counts them)
         out["worker_restarts"] = int(self._control.worker(self.worker).restarts)
         return out

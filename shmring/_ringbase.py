@@ -7,6 +7,7 @@ from typing import Any, Callable, TypeVar
 
 from ._native import ffi, lib
 from .errors import BadSegmentError, RtUdpError
+from .kinds import COUNTER_GROUPS, read_counters
 from .segment import Segment, check_message, shm_path
 
 FOREVER = 2**63 - 1
@@ -74,6 +75,7 @@ class RingBase:
     KIND_NAME = ""
     VIEW = ""  # the process-local view: "struct rtudp_mpsc *" / "struct rtudp_bcast *"
     ATTACH: Callable[..., int]  # the C function that validates a ring and fills the view
+    COUNTERS = ""  # its counters' group in COUNTER_GROUPS: "tx_ring" / "rx_ring"
 
     def __init__(self, segment: Segment) -> None:
         self._segment = segment
@@ -182,6 +184,16 @@ class RingBase:
     def unlink(self) -> None:
         """Remove the segment's name; attached processes keep their mapping."""
         self._segment.unlink()
+
+    def stats(self) -> dict[str, int]:
+        """Geometry, positions and the ring's counters (as C describes them), read
+        without locks."""
+        self._check_open()
+        r = self._ring.ring
+        out = {"capacity": self.capacity, "max_payload": self.max_payload, "head": int(r.head),
+               "tail": int(r.tail)}
+        out.update(read_counters(COUNTER_GROUPS[self.COUNTERS], r))
+        return out
 
     def __enter__(self: _T) -> _T:
         return self

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 from ._native import ffi, lib
 from .errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
+from .kinds import COUNTER_GROUPS, read_counters
 from .ringspan import RingSpan, SpanBroadcastRing, SpanMpscRing
 from .segment import DEFAULT_MODE, Segment, check_message, shm_path
 
@@ -202,7 +203,9 @@ class ControlSegment:
         lib.rtudp_worker_post_command(self.worker(index))
 
     def workers(self) -> list[dict[str, Any]]:
-        """Every worker slot as a dict (read without locks)."""
+        """Every worker slot as a dict, read without locks: who it is (index, pid, cpu,
+        policy, priority, state, started_ns, heartbeat_ns), then its counters as
+        rtudp_shm.h describes them (RTUDP_WORKER_COUNTERS)."""
         out = []
         for i in range(self.n_workers):
             w = self.c.workers[i]
@@ -210,15 +213,8 @@ class ControlSegment:
                 "index": i, "pid": int(w.pid), "cpu": int(w.cpu), "policy": int(w.policy),
                 "priority": int(w.priority),
                 "state": WORKER_STATES.get(int(w.state), str(int(w.state))),
-                "restarts": int(w.restarts), "started_ns": int(w.started_ns),
-                "heartbeat_ns": int(w.heartbeat_ns), "loops": int(w.loops),
-                "sleeps": int(w.sleeps), "spin_ns": int(w.spin_ns),
-                "spin_other_ns": int(w.spin_other_ns), "demotions": int(w.demotions),
-                "demote_preempted": int(w.demote_preempted),
-                "spin_margin_ns": int(w.spin_margin_ns), "channels": int(w.channels),
-                "idle_poll": bool(w.idle_poll),
-                "sleep_cpu_ns": int(w.sleep_cpu_ns), "bridge_ns": int(w.bridge_ns),
-                "capped_sleeps": int(w.capped_sleeps), "rx_turns": int(w.rx_turns),
+                "started_ns": int(w.started_ns), "heartbeat_ns": int(w.heartbeat_ns),
+                **read_counters(COUNTER_GROUPS["worker"], ffi.addressof(w)),
             })
         return out
 
