@@ -100,6 +100,16 @@ static void mpsc_get_expect_(struct rtudp_mpsc *m, uint32_t len, uint64_t key, i
     CHECK(verify(buf, len, key));
 }
 
+/* nothing left to get, and head has caught up with tail */
+#define mpsc_expect_drained(m) AT_LINE(mpsc_expect_drained_(m))
+static void mpsc_expect_drained_(struct rtudp_mpsc *m)
+{
+    uint8_t buf[64];
+    uint32_t len;
+    CHECK_EQ(rtudp_mpsc_get(m, buf, sizeof buf, &len, NULL, NULL), RTUDP_EMPTY);
+    CHECK_EQ(mpsc_head(m), mpsc_tail(m));
+}
+
 /*
  * Put-and-get filler records until tail (and head) reach `target`, which must lie
  * in the current lap, so no filler needs padding.  Fillers have a payload of at
@@ -877,10 +887,7 @@ static void test_mpsc_unblock_then_late_commit(void)
     rec->send_at_ns = 2400;
     CHECK_EQ(rtudp_mpsc_commit(&m, late, 2400, 24), RTUDP_ETIMEDOUT);
     mpsc_get_expect(&m, 9, 9, 900, 9); /* the consumer skips the claim all the same */
-    uint8_t buf[64];
-    uint32_t len;
-    CHECK_EQ(rtudp_mpsc_get(&m, buf, sizeof buf, &len, NULL, NULL), RTUDP_EMPTY);
-    CHECK_EQ(mpsc_head(&m), mpsc_tail(&m));
+    mpsc_expect_drained(&m);
     free(m.ring);
 }
 
@@ -915,8 +922,7 @@ static void test_mpsc_unblock_unwritten(void)
         CHECK_EQ(m.ring->unblocked_claims, 1);
         CHECK_EQ(rec_length_at(m.data, start & m.mask), (int32_t)(hole | RTUDP_TX_LEN_UNBLOCKED));
         mpsc_get_expect(&m, 21, 21, 2100, 21);
-        CHECK_EQ(rtudp_mpsc_get(&m, buf, sizeof buf, &len, NULL, NULL), RTUDP_EMPTY);
-        CHECK_EQ(mpsc_head(&m), mpsc_tail(&m));
+        mpsc_expect_drained(&m);
         free(m.ring);
     }
 }
@@ -961,10 +967,7 @@ static void test_mpsc_unblock_unwritten_then_next_claim(void)
     CHECK_EQ(rec_length_at(m.data, start & m.mask), (int32_t)(hole | RTUDP_TX_LEN_UNBLOCKED));
     mpsc_get_expect(&m, late_len, 20, 2000, 20); /* the late producer's record */
     mpsc_get_expect(&m, 11, 11, 1100, 11);
-    uint8_t buf[64];
-    uint32_t len;
-    CHECK_EQ(rtudp_mpsc_get(&m, buf, sizeof buf, &len, NULL, NULL), RTUDP_EMPTY);
-    CHECK_EQ(mpsc_head(&m), mpsc_tail(&m));
+    mpsc_expect_drained(&m);
     free(m.ring);
 }
 
