@@ -8,7 +8,7 @@ from typing import Any, Callable, TypeVar
 from ._native import ffi, lib
 from .errors import BadSegmentError, RtUdpError
 from .kinds import COUNTER_GROUPS, read_counters
-from .segment import Segment, check_message, shm_path
+from .segment import Segment, c_checked, check_message, shm_path
 
 FOREVER = 2**63 - 1
 #: how long a blocking call spins before it parks on the futex: long enough to catch
@@ -123,17 +123,9 @@ class RingBase:
             raise ValueError(
                 f"capacity {capacity} is not a power of two between "
                 f"{lib.RTUDP_RING_MIN_CAPACITY} and {lib.RTUDP_RING_MAX_CAPACITY} bytes")
-        segment = Segment.create(name, size, mode)
-        try:
-            check = ffi.new("struct rtudp_check *")
-            rc = lib.rtudp_ring_segment_init(segment.base, size, cls.KIND, capacity, check)
-            if rc != lib.RTUDP_OK:
-                raise ValueError(check_message(check))
+        with Segment.create(name, size, mode).removed_on_error() as segment:
+            c_checked(lib.rtudp_ring_segment_init, segment.base, size, cls.KIND, capacity)
             return cls(segment)
-        except BaseException:
-            segment.close()
-            segment.unlink()
-            raise
 
     @classmethod
     def attach(cls: type[_T], name: str) -> _T:

@@ -18,7 +18,7 @@ from ._native import ffi, lib
 from .errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
 from .kinds import COUNTER_GROUPS, read_counters
 from .ringspan import RingSpan, SpanBroadcastRing, SpanMpscRing
-from .segment import DEFAULT_MODE, Segment, check_message, shm_path
+from .segment import DEFAULT_MODE, Segment, c_checked, check_message, shm_path
 
 #: pool names: a segment name without '.', which separates pool and channel
 _POOL = re.compile(r"[A-Za-z0-9_-]{1,%d}" % lib.RTUDP_NAME_MAX)
@@ -100,8 +100,7 @@ class ControlSegment:
         if not 1 <= n_workers <= lib.RTUDP_MAX_WORKERS:
             raise ValueError(f"a pool has 1..{lib.RTUDP_MAX_WORKERS} workers, got {n_workers}")
         size = int(lib.rtudp_control_segment_size())
-        seg = Segment.create(pool, size, mode)
-        try:
+        with Segment.create(pool, size, mode).removed_on_error() as seg:
             c = ffi.cast("struct rtudp_control *", seg.base)
             now = time.monotonic_ns()
             c.pool.supervisor_pid = os.getpid()
@@ -109,14 +108,8 @@ class ControlSegment:
             c.pool.started_ns = now
             c.pool.heartbeat_ns = now
             c.pool.max_channels = lib.RTUDP_MAX_CHANNELS
-            check = ffi.new("struct rtudp_check *")
-            if lib.rtudp_control_init(seg.base, size, check) != lib.RTUDP_OK:
-                raise BadSegmentError(check_message(check))
+            c_checked(lib.rtudp_control_init, seg.base, size, error=BadSegmentError)
             return cls(pool, seg)
-        except BaseException:
-            seg.close()
-            seg.unlink()
-            raise
 
     @classmethod
     def open(cls, pool: str | None = None, writable: bool = True) -> "ControlSegment":
