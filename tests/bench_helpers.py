@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+from typing import Any, Callable
+
 import pytest
 
 
@@ -27,3 +29,15 @@ def run_quick_json(name: str, timeout: float = 120) -> tuple[dict, int]:
 def positive(value: object) -> bool:
     """A figure a benchmark reports: a number above zero."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def report_fixture(name: str, run: Callable[..., tuple[dict, int]] = run_quick_json,
+                   **kwargs: Any) -> Any:
+    """A module-scoped fixture: ``run(name, **kwargs)`` once, its (report, pid) shared by
+    every test of the module (a quick run of benchmark ``name``)."""
+
+    @pytest.fixture(scope="module")
+    def report() -> tuple[dict, int]:
+        return run(name, **kwargs)
+
+    return report

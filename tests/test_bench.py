@@ -7,18 +7,15 @@ from __future__ import annotations
 import glob
 import importlib.util
 
-import pytest
-from bench_helpers import positive, run_quick_json
+from bench_helpers import positive, report_fixture
 
 THROUGHPUT_KEYS = ("mp_queue", "faster_fifo", "py_ring", "ours_call", "ours_batch", "c_to_c")
 LATENCY_KEYS = ("ours", "py_ring")
 TARGET_KEYS = ("ours_call_vs_py_ring", "ours_batch_msg_per_s", "ours_latency_p50_us")
 
 
-@pytest.fixture(scope="module")
-def bench_run() -> tuple[dict, int]:
-    """Run the quick benchmark once; returns (report, pid of the benchmark process)."""
-    return run_quick_json("ring")
+#: the quick ring benchmark, run once: (report, pid of the benchmark process)
+bench_run = report_fixture("ring")
 
 
 

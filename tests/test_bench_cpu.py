@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
-from bench_helpers import positive
+from bench_helpers import positive, report_fixture
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -109,9 +109,7 @@ def _target(t: dict) -> None:
 # rtudp bench cpu
 # --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def cpu_run() -> tuple[dict, int]:
-    return run_bench("cpu")
+cpu_run = report_fixture("cpu", run_bench)
 
 
 def test_cpu_cases(cpu_run: tuple[dict, int]) -> None:
@@ -186,9 +184,7 @@ def test_cpu_schedule_too_long() -> None:
 # rtudp bench rtudp
 # --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def api_run() -> tuple[dict, int]:
-    return run_bench("rtudp")
+api_run = report_fixture("rtudp", run_bench)
 
 
 def test_rtudp_api_cases(api_run: tuple[dict, int]) -> None:

@@ -10,7 +10,7 @@ import shutil
 import sys
 
 import pytest
-from bench_helpers import positive, run_quick_json
+from bench_helpers import positive, report_fixture
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -43,19 +43,9 @@ def _workers(report: dict) -> None:
         assert p["policy"] in ("SCHED_FIFO", "SCHED_OTHER", "SCHED_RR"), p
 
 
-@pytest.fixture(scope="module")
-def timing() -> tuple[dict, int]:
-    return run_quick_json("timing")
-
-
-@pytest.fixture(scope="module")
-def latency() -> tuple[dict, int]:
-    return run_quick_json("latency")
-
-
-@pytest.fixture(scope="module")
-def throughput() -> tuple[dict, int]:
-    return run_quick_json("throughput")
+timing = report_fixture("timing")
+latency = report_fixture("latency")
+throughput = report_fixture("throughput")
 
 
 def test_timing(timing: tuple[dict, int]) -> None:

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import glob
 
-import pytest
-from bench_helpers import run_quick_json
+from bench_helpers import report_fixture
 
 CASES = ("ours", "py_sleep", "py_deadline")
 
 
-@pytest.fixture(scope="module")
-def run() -> tuple[dict, int]:
-    return run_quick_json("netflux", timeout=240)
+run = report_fixture("netflux", timeout=240)
 
 
 def test_every_case_measured(run: tuple[dict, int]) -> None:
