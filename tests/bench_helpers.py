@@ -31,6 +31,19 @@ def positive(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
+def case_entry(report: dict, entries: dict, key: str, installed: bool = True) -> dict | None:
+    """Case ``key`` of ``entries`` (a section of ``report``): its figures, or None when
+    the peer it measures is not ``installed`` (then the report must say so, and nothing
+    else may have kept the case from running)."""
+    entry = entries[key]
+    if not installed:
+        assert entry is None
+        assert "not installed" in report["skipped"][key]
+        return None
+    assert entry is not None, f"{key}: {report['skipped'].get(key)}"
+    return entry
+
+
 def report_fixture(name: str, run: Callable[..., tuple[dict, int]] = run_quick_json,
                    **kwargs: Any) -> Any:
     """A module-scoped fixture: ``run(name, **kwargs)`` once, its (report, pid) shared by
