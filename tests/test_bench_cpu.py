@@ -17,18 +17,13 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+
 from bench_helpers import positive, report_fixture
+from rtudp.workers.registry import process_alive
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
 TIMEOUT_S = 60.0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
@@ -266,7 +261,7 @@ def test_rtudp_api_ctrl_c_kills_hogs() -> None:
         _out, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err
         for hog in hogs:
-            assert not _alive(hog.pid), f"CPU hog {hog.pid} survived Ctrl-C"
+            assert not process_alive(hog.pid), f"CPU hog {hog.pid} survived Ctrl-C"
         assert glob.glob(f"/dev/shm/rtudp.bench{proc.pid}*") == []
 
 
@@ -297,10 +292,10 @@ def test_cpu_hogs_killed_on_error() -> None:
     try:
         with pytest.raises(RuntimeError, match="boom"):
             with cpu_hogs([sorted(os.sched_getaffinity(0))[0]], pids):
-                assert len(pids) == 1 and _alive(pids[0])
+                assert len(pids) == 1 and process_alive(pids[0])
                 raise RuntimeError("boom")
-        assert not _alive(pids[0])
+        assert not process_alive(pids[0])
     finally:
         for pid in pids:  # only if the context manager failed to
-            if _alive(pid):
+            if process_alive(pid):
                 os.kill(pid, signal.SIGKILL)

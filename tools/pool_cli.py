@@ -114,12 +114,9 @@ def _err(cmd: str, msg: str) -> int:
 
 
 def _gone(pid: int) -> bool:
-    import psutil
+    from rtudp.workers.registry import process_alive
 
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    return not process_alive(pid)
 
 
 def _is_standalone(pid: int) -> bool:
