@@ -27,7 +27,7 @@ from rtudp.shmring.errors import (BackPressureError, BadSegmentError, ChannelNot
 from rtudp.shmring.kinds import COUNTER_GROUPS, stat_keys
 from rtudp.shmring.segment import shm_path, validate_name
 
-from .handles import check_kind, open_handle
+from .handles import ChannelHandle, check_kind, open_handle
 
 _DIRECTIONS = {0: "send-only", 1: "receive-only", 2: "full duplex"}
 
@@ -99,7 +99,7 @@ def _check_timeout(timeout: object) -> None:
         raise ValueError(f"timeout must be >= 0 seconds, got {timeout!r}")
 
 
-class Channel(ChannelBase):
+class Channel(ChannelBase, ChannelHandle):
     """One process's handle on a channel: its own send side and receive cursor.
 
     ``send()`` and ``recv()`` are the C base type's (``ChannelBase``,
@@ -427,11 +427,6 @@ class Channel(ChannelBase):
                                      f"{self.name!r}'s worker): {exc.strerror}") from None
         return cpu
 
-    @property
-    def closed(self) -> bool:
-        """True once closed."""
-        return self._seg.closed
-
     def close(self) -> None:
         """Unmap the channel (idempotent).  The channel returned by ``Pool.open_channel``
         also closes it in the pool (other processes' handles then get nothing more)."""
@@ -444,17 +439,7 @@ class Channel(ChannelBase):
         # send() and recv() take the Python path from now on (it says "closed")
         self._fast_send(None, self.max_datagram)
         self._fast_recv(None, Packet, self.name, 0)
-        self._seg.close()
-        self._control.close()
-        if self._on_close is not None:
-            cb, self._on_close = self._on_close, None
-            cb(self.name)
-
-    def __enter__(self) -> "Channel":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._release()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else _DIRECTIONS.get(self.direction, "?")

@@ -18,6 +18,41 @@ from rtudp.shmring.segment import shm_path
 T = TypeVar("T")
 
 
+class ChannelHandle:
+    """What the handle of every kind shares: ``closed``, the pool side of closing
+    (:meth:`_release`: unmap, and tell the pool through ``on_close``) and ``with``.
+    A handle sets ``name``, ``_seg`` (its ChannelSegment), ``_control`` and
+    ``_on_close``, and its ``close()`` ends with :meth:`_release`."""
+
+    name: str
+    _seg: ChannelSegment
+    _control: ControlSegment
+    _on_close: Callable[[str], None] | None
+
+    @property
+    def closed(self) -> bool:
+        """True once closed."""
+        return self._seg.closed
+
+    def close(self) -> None:  # pragma: no cover - every handle has its own
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Unmap the channel and the control segment; the handle from
+        ``Pool.open_channel`` also has the pool close the channel (once)."""
+        self._seg.close()
+        self._control.close()
+        if self._on_close is not None:
+            cb, self._on_close = self._on_close, None
+            cb(self.name)
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def check_kind(channel: str, pool: str, code: int, expected: int, handle: str) -> None:
     """TypeError if channel ``channel`` is of kind ``code`` where ``handle`` serves
     ``expected`` (attaching the wrong handle would misread its rings)."""
@@ -67,4 +102,4 @@ def handle_for(control: ControlSegment, name: str,
     return handle.from_control(control, name, on_close=on_close)
 
 
-__all__ = ["check_kind", "handle_for", "open_handle"]
+__all__ = ["ChannelHandle", "check_kind", "handle_for", "open_handle"]

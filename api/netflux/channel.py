@@ -20,7 +20,7 @@ from rtudp.shmring.hist import Histogram
 from rtudp.shmring.netflux_area import LINK_NAMES, nf_area
 from rtudp.shmring.segment import shm_path
 
-from ..handles import check_kind, open_handle
+from ..handles import ChannelHandle, check_kind, open_handle
 
 #: a writer holding the send image longer than this died mid-write: take it over
 TAKEOVER_NS = 100_000_000
@@ -51,7 +51,7 @@ def _deadline(timeout: float | None) -> int:
     return time.monotonic_ns() + int(timeout * 1e9)
 
 
-class NetfluxChannel:
+class NetfluxChannel(ChannelHandle):
     """One process's handle on a netflux channel."""
 
     def __init__(self, pool: str, name: str, control: ControlSegment, seg: ChannelSegment,
@@ -186,28 +186,13 @@ class NetfluxChannel:
 
     # ------------------------------------------------------------ closing
 
-    @property
-    def closed(self) -> bool:
-        """True once closed."""
-        return self._seg.closed
-
     def close(self) -> None:
         """Unmap the channel (idempotent); the handle from ``Pool.open_channel`` also
         closes the channel in the pool (the worker stops sending)."""
         if self._seg.closed:
             return
         self._a = None
-        self._seg.close()
-        self._control.close()
-        if self._on_close is not None:
-            cb, self._on_close = self._on_close, None
-            cb(self.name)
-
-    def __enter__(self) -> "NetfluxChannel":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._release()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else self.link
