@@ -48,12 +48,12 @@ static PyObject *bcast_write_many(PyfBcastPort *self, PyObject *const *args, Py_
 
 static PyMethodDef bcast_methods[] = {
     PYF_PORT_METHODS,
-    {"write", (PyCFunction)(void (*)(void))bcast_write, METH_FASTCALL | METH_KEYWORDS,
+    PYF_FASTCALL_KW("write", bcast_write,
      "write(data, time_ns=0, flags=0)\n\n"
-     "Publish one record; never waits (overwrites the oldest). One writer per ring."},
-    {"write_many", (PyCFunction)(void (*)(void))bcast_write_many, METH_FASTCALL | METH_KEYWORDS,
+     "Publish one record; never waits (overwrites the oldest). One writer per ring."),
+    PYF_FASTCALL_KW("write_many", bcast_write_many,
      "write_many(items, time_ns=0, flags=0) -> int\n\n"
-     "Publish every record of items; all or none if one is too large."},
+     "Publish every record of items; all or none if one is too large."),
     {NULL, NULL, 0, NULL},
 };
 

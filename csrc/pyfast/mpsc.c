@@ -170,18 +170,18 @@ fail:
 
 static PyMethodDef mpsc_methods[] = {
     PYF_PORT_METHODS,
-    {"_set_wake", (PyCFunction)mpsc_set_wake, METH_O,
-     "_set_wake(address | None): commits also ring the doorbell at address."},
-    {"try_put", (PyCFunction)(void (*)(void))mpsc_try_put, METH_FASTCALL | METH_KEYWORDS,
+    PYF_ONEARG("_set_wake", mpsc_set_wake,
+     "_set_wake(address | None): commits also ring the doorbell at address."),
+    PYF_FASTCALL_KW("try_put", mpsc_try_put,
      "try_put(data, at_ns=0, flags=0) -> bool\n\n"
      "Queue one record if there is room now; False if the ring is full.\n"
-     "ValueError if data is larger than max_payload."},
-    {"try_get", (PyCFunction)mpsc_try_get, METH_NOARGS,
-     "try_get() -> bytes | None\n\nThe next record's payload, or None if there is none now."},
-    {"_get_many_nowait", (PyCFunction)(void (*)(void))mpsc_get_many_nowait, METH_FASTCALL,
-     "_get_many_nowait(max_n) -> list[bytes]: what can be read now, up to max_n."},
-    {"_put_many", (PyCFunction)(void (*)(void))mpsc_put_many, METH_FASTCALL,
-     "_put_many(items, at_ns, flags, deadline_ns, spin_ns) -> int"},
+     "ValueError if data is larger than max_payload."),
+    PYF_NOARGS("try_get", mpsc_try_get,
+     "try_get() -> bytes | None\n\nThe next record's payload, or None if there is none now."),
+    PYF_FASTCALL("_get_many_nowait", mpsc_get_many_nowait,
+     "_get_many_nowait(max_n) -> list[bytes]: what can be read now, up to max_n."),
+    PYF_FASTCALL("_put_many", mpsc_put_many,
+     "_put_many(items, at_ns, flags, deadline_ns, spin_ns) -> int"),
     {NULL, NULL, 0, NULL},
 };
 

@@ -147,12 +147,18 @@ PyObject *pyf_port_bind(PyfPort *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *pyf_port_unbind(PyfPort *self, PyObject *unused);
 void pyf_port_dealloc(PyfPort *self);
 int pyf_port_traverse(PyfPort *self, visitproc visit, void *arg);
+/* PyMethodDef entries by calling convention (the cast a METH_FASTCALL function needs) */
+#define PYF_FASTCALL(name, fn, doc) {name, (PyCFunction)(void (*)(void))(fn), METH_FASTCALL, doc}
+#define PYF_FASTCALL_KW(name, fn, doc)                                                 \
+    {name, (PyCFunction)(void (*)(void))(fn), METH_FASTCALL | METH_KEYWORDS, doc}
+#define PYF_NOARGS(name, fn, doc) {name, (PyCFunction)(fn), METH_NOARGS, doc}
+#define PYF_ONEARG(name, fn, doc) {name, (PyCFunction)(fn), METH_O, doc}
+
 /* their _bind and _unbind, first in each port type's method table */
 #define PYF_PORT_METHODS                                                                \
-    {"_bind", (PyCFunction)(void (*)(void))pyf_port_bind, METH_FASTCALL,                \
-     "_bind(name, address, avail): validate and use the ring mapped at address."},      \
-    {"_unbind", (PyCFunction)pyf_port_unbind, METH_NOARGS,                              \
-     "Forget the mapping (the ring closes)."}
+    PYF_FASTCALL("_bind", pyf_port_bind,                                                \
+                 "_bind(name, address, avail): validate and use the ring mapped at address."), \
+    PYF_NOARGS("_unbind", pyf_port_unbind, "Forget the mapping (the ring closes).")
 /*
  * One record as try_put and write take it: parse (data, <time_name>=0, flags=0), check
  * that the ring is bound and the payload fits, then pass it to `one` on `ring`.  Returns
