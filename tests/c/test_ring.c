@@ -1219,10 +1219,7 @@ static void test_mpsc_threaded(void)
     memset(&g_mt, 0, sizeof g_mt);
     g_mt.m = mpsc_new(1 << 16);
     pthread_t t[MT_PRODUCERS];
-    for (int i = 0; i < MT_PRODUCERS; i++) {
-        g_mt.id[i] = i;
-        CHECK_EQ(pthread_create(&t[i], NULL, mt_producer, &g_mt.id[i]), 0);
-    }
+    start_numbered_threads(t, g_mt.id, MT_PRODUCERS, mt_producer);
     const uint64_t total = (uint64_t)MT_PRODUCERS * MT_PER_PRODUCER;
     enum { BATCH = 512 };
     const uint64_t buflen = 1 << 17;
@@ -2262,10 +2259,7 @@ static void test_bcast_threaded(void)
     memset(&g_bt, 0, sizeof g_bt);
     g_bt.b = bcast_new(1 << 18);
     pthread_t t[BT_READERS];
-    for (int i = 0; i < BT_READERS; i++) {
-        g_bt.id[i] = i;
-        CHECK_EQ(pthread_create(&t[i], NULL, bt_reader, &g_bt.id[i]), 0);
-    }
+    start_numbered_threads(t, g_bt.id, BT_READERS, bt_reader);
     while (atomic_load(&g_bt.ready) < BT_READERS)
         sched_yield();
     uint8_t buf[BT_MAX_LEN];
