@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib.util
 import itertools
 import multiprocessing
@@ -367,24 +368,36 @@ def _warmup(n: int) -> int:
     return max(100, n // 10)
 
 
+def _round_trips(n: int, start: StartFn, put: Callable[[bytes], Any],
+                 get: Callable[[], bytes | None], on_empty: Callable[[], Any]) -> dict:
+    """n timed round trips after the warm-up: put the message, get the reply
+    (``on_empty()`` when ``get()`` found none yet, until there is one)."""
+    msg, clock = _message(), time.perf_counter_ns
+    samples = [0] * n
+    warm = _warmup(n)
+    start()
+    for i in range(-warm, n):
+        t = clock()
+        put(msg)
+        if get() is None:
+            on_empty()
+        if i >= 0:
+            samples[i] = clock() - t
+    return _latency(samples)
+
+
 def ours_pinger(names: tuple[str, str], n: int, start: StartFn) -> dict:
     """Ping-pong, rtudp: put on ring a, blocking get(timeout) on ring b."""
     ping, pong = _attach_ours(names[0]), _attach_ours(names[1])
-    try:
-        msg, put, get, clock = _message(), ping.put, pong.get, time.perf_counter_ns
-        samples = [0] * n
-        warm = _warmup(n)
-        start()
-        for i in range(-warm, n):
-            t = clock()
-            put(msg)
-            get(timeout=10.0)
-            if i >= 0:
-                samples[i] = clock() - t
-        return _latency(samples)
+    try:  # get(10 s) waits for the reply: it never returns None
+        return _round_trips(n, start, ping.put, functools.partial(pong.get, 10.0), _never)
     finally:
         ping.close()
         pong.close()
+
+
+def _never() -> None:
+    raise AssertionError("a blocking get returned nothing")
 
 
 def ours_echo(names: tuple[str, str], n: int, start: StartFn) -> dict:
@@ -412,18 +425,8 @@ def pyring_pinger(names: tuple[str, str], n: int, start: StartFn) -> dict:
     """Ping-pong, pure Python: try_put on ring a, spin on try_get of ring b."""
     ping, pong, spin = PyRing.attach(names[0]), PyRing.attach(names[1]), _Spinner()
     try:
-        msg, put, get, clock = _message(), ping.try_put, pong.try_get, time.perf_counter_ns
-        samples = [0] * n
-        warm = _warmup(n)
-        start()
-        for i in range(-warm, n):
-            t = clock()
-            put(msg)
-            if get() is None:
-                _spin_get(pong, spin)
-            if i >= 0:
-                samples[i] = clock() - t
-        return _latency(samples)
+        return _round_trips(n, start, ping.try_put, pong.try_get,
+                            lambda: _spin_get(pong, spin))
     finally:
         ping.close()
         pong.close()
