@@ -21,4 +21,9 @@ int rtudp_reader_release(struct rtudp_channel_block *b, int slot, uint32_t pid);
 uint32_t rtudp_reader_pid(const struct rtudp_channel_block *b, int slot);
 /* END CDEF */
 
+/* the same two steps for any slot that holds a pid (async_wait.c): the process pid
+ * no longer exists; CAS word from expect to pid */
+int rtudp_pid_gone(uint32_t pid);
+int rtudp_pid_take(uint32_t *word, uint32_t expect, uint32_t pid);
+
 #endif /* RTUDP_READERS_H */

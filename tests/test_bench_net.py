@@ -1,4 +1,5 @@
-"""`rtudp bench timing|latency|throughput --quick --json` run end to end and clean up.
+"""`rtudp bench timing|latency|throughput|aio --quick --json` run end to end and clean
+up; timing and latency also draw their CDFs (``--plot``).
 
 Figures are checked for presence and sign only: speed is never asserted.
 """
@@ -10,7 +11,8 @@ import shutil
 import sys
 
 import pytest
-from bench_helpers import case_entry, positive, report_fixture
+from bench_helpers import case_entry, positive, run_quick_json
+from plot_helpers import HAVE_MATPLOTLIB, check_png, needs_matplotlib
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -43,9 +45,34 @@ def _workers(report: dict) -> None:
         assert p["policy"] in ("SCHED_FIFO", "SCHED_OTHER", "SCHED_RR"), p
 
 
-timing = report_fixture("timing")
-latency = report_fixture("latency")
-throughput = report_fixture("throughput")
+@pytest.fixture(scope="module")
+def plots(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Where the runs below draw their plots (when matplotlib is installed)."""
+    return str(tmp_path_factory.mktemp("plots"))
+
+
+def _plot(plots: str, name: str) -> tuple[str, ...]:
+    return ("--plot", os.path.join(plots, f"{name}.png")) if HAVE_MATPLOTLIB else ()
+
+
+@pytest.fixture(scope="module")
+def timing(plots: str) -> tuple[dict, int]:
+    return run_quick_json("timing", extra=_plot(plots, "timing"))
+
+
+@pytest.fixture(scope="module")
+def latency(plots: str) -> tuple[dict, int]:
+    return run_quick_json("latency", extra=_plot(plots, "latency"))
+
+
+@pytest.fixture(scope="module")
+def throughput() -> tuple[dict, int]:
+    return run_quick_json("throughput")
+
+
+@pytest.fixture(scope="module")
+def aio() -> tuple[dict, int]:
+    return run_quick_json("aio")
 
 
 def test_timing(timing: tuple[dict, int]) -> None:
@@ -85,6 +112,18 @@ def test_timing(timing: tuple[dict, int]) -> None:
         e = report["send"][key]
         assert met == int(e["p99_us"] <= 10 and e["p999_us"] <= 50), (key, met)
     _no_leftovers(report, pid)
+
+
+@needs_matplotlib
+def test_timing_plot(timing: tuple[dict, int], plots: str) -> None:
+    """Both panels, five cases each, the targets in red: many colours, a wide image."""
+    assert "curves" not in timing[0]  # drawn, not printed
+    check_png(os.path.join(plots, "timing.png"), colours=8, width=1400)
+
+
+@needs_matplotlib
+def test_latency_plot(latency: tuple[dict, int], plots: str) -> None:
+    check_png(os.path.join(plots, "latency.png"), colours=7)
 
 
 def test_timing_rounds_merge_every_packet() -> None:
@@ -202,6 +241,28 @@ def test_throughput(throughput: tuple[dict, int]) -> None:
         assert c is not None, key
         for figure in ("median_ns", "best_ns", "calls", "vs_sendto"):
             assert positive(c[figure]), f"calls.{key}.{figure} = {c[figure]!r}"
+    rx = report["rx"]
+    assert rx["failed"] == {}
+    for key in ("recv_batch", "recv_many"):
+        e = rx[key]
+        assert e is not None, key
+        for figure in ("pps_best", "pps_median", "packets", "rounds"):
+            assert positive(e[figure]), f"rx.{key}.{figure} = {e[figure]!r}"
     for t in report["targets"].values():
         _target(t)
+    _no_leftovers(report, pid)
+
+
+def test_aio(aio: tuple[dict, int]) -> None:
+    """The asyncio round trips next to the blocking ones (uvloop's when installed)."""
+    report, pid = aio
+    assert report["failed"] == {}
+    _workers(report)
+    cases = ["blocking", "asyncio"] + ([] if "uvloop" in report["skipped"] else ["uvloop"])
+    for key in cases:
+        e = report["results"][key]
+        assert e is not None, key
+        for figure in ("p50_us", "p90_us", "p99_us", "round_trips", "vs_blocking"):
+            assert positive(e[figure]), f"{key}.{figure} = {e[figure]!r}"
+    _target(report["targets"]["asyncio"])
     _no_leftovers(report, pid)

@@ -37,13 +37,15 @@ import shutil
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 from typing import Any, Callable, Iterator
 
 from .bench_common import (LOOPBACK, MSG_SIZE, Child, OthersMeter, add_common_arguments,
-                           bench_pool, fmt_ratio, fmt_us, free_udp_port, header, others_col,
-                           others_footer, percentiles_us, print_table, print_workers, ratio,
-                           run_benchmark, say, target, target_row, worker_policies)
+                           add_plot_argument, bench_pool, fmt_ratio, fmt_us, free_udp_port,
+                           header, others_col, others_footer, percentiles_us, print_table,
+                           print_workers, ratio, ratio_target_row, run_benchmark, say,
+                           take_curves, target, worker_policies)
 
 FULL_S, QUICK_S = 5.0, 1.0
 WARMUP = 200                       # round trips left out at the start
@@ -194,10 +196,13 @@ def _legs(legs: list[tuple[int, ...]]) -> list[dict]:
 
 
 def _entry(rtts: list[int], others: float | None, **extra: Any) -> dict:
+    from rtudp.shmring.hist import Histogram
+
     p = percentiles_us(rtts)
     return {"round_trips": len(rtts), "p50_us": p["p50"], "p90_us": p["p90"],
             "p99_us": p["p99"], "p999_us": p["p999"], "max_us": p["max"],
-            "mean_us": p["mean"], "min_us": p["min"], "others_cpu": others, **extra}
+            "mean_us": p["mean"], "min_us": p["min"], "others_cpu": others,
+            "hist": Histogram.from_values(rtts), **extra}
 
 
 def _channel_pair(pool: Any) -> tuple[Any, Any]:
@@ -330,6 +335,23 @@ def parse_sockperf(text: str) -> dict:
             "mean_us": avg and float(avg.group(1)), "min_us": mn and float(mn.group(1))}
 
 
+_LOG_HEAD = re.compile(r"^packet,\s*txTime\(sec\),\s*rxTime\(sec\),\s*rtt\(usec\)", re.M)
+
+
+def parse_sockperf_log(text: str) -> list[int]:
+    """Every round trip (ns) of a ``sockperf pp --full-rtt --full-log`` file: the CSV
+    ``packet, txTime(sec), rxTime(sec), rtt(usec)`` after its summary."""
+    head = _LOG_HEAD.search(text)
+    if head is None:
+        raise RuntimeError("sockperf's --full-log has no 'packet, txTime, rxTime, rtt' table")
+    out = []
+    for line in text[head.end():].splitlines():
+        fields = line.split(",")
+        if len(fields) == 4:
+            out.append(round(float(fields[3]) * 1000))
+    return out
+
+
 def _on_cpu(cpu: int | None) -> Callable[[], None] | None:
     """A subprocess preexec_fn that pins the child to `cpu` (None: nothing to do)."""
     return None if cpu is None else lambda: os.sched_setaffinity(0, {cpu})
@@ -350,14 +372,18 @@ def run_sockperf(seconds: float, client_cpu: int | None = None,
         if server.poll() is not None:
             raise RuntimeError(f"sockperf server exited with code {server.returncode}")
         secs = max(1, round(seconds))
-        client = subprocess.run([exe, "pp", "-i", LOOPBACK, "-p", str(port), "-t", str(secs),
-                                 "-m", str(MSG_SIZE), "--full-rtt"],
-                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                timeout=secs + 30, preexec_fn=_on_cpu(client_cpu))
-        if client.returncode != 0:
-            raise RuntimeError(f"sockperf pp exited with code {client.returncode}: "
-                               f"{(client.stderr or client.stdout)[-500:]}")
-        figures = parse_sockperf(client.stdout + client.stderr)
+        with tempfile.NamedTemporaryFile("r", prefix="rtudp-sockperf-", suffix=".csv") as log:
+            client = subprocess.run([exe, "pp", "-i", LOOPBACK, "-p", str(port), "-t",
+                                     str(secs), "-m", str(MSG_SIZE), "--full-rtt",
+                                     "--full-log", log.name],
+                                    stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                    timeout=secs + 30, preexec_fn=_on_cpu(client_cpu))
+            if client.returncode != 0:
+                raise RuntimeError(f"sockperf pp exited with code {client.returncode}: "
+                                   f"{(client.stderr or client.stdout)[-500:]}")
+            figures = parse_sockperf(client.stdout + client.stderr)
+            # every round trip, for --plot (the table keeps sockperf's own figures)
+            rtts = parse_sockperf_log(log.read())
     finally:
         server.terminate()
         try:
@@ -365,7 +391,10 @@ def run_sockperf(seconds: float, client_cpu: int | None = None,
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    return {**figures, "others_cpu": meter.others()}  # after the wait: the server is ours
+    from rtudp.shmring.hist import Histogram
+
+    return {**figures, "others_cpu": meter.others(),  # after the wait: the server is ours
+            "hist": Histogram.from_values(rtts)}
 
 
 # --------------------------------------------------------------------------
@@ -442,6 +471,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
     # they would pay the deep-idle wake-ups rtudp does not
     with _idle_poll_held():
         _run_cases(runs, results, failed, skipped, quiet, facts)
+    curves = take_curves({"rtt": results})
     p50 = {k: (e or {}).get("p50_us") for k, e in results.items()}
 
     p99 = {k: (e or {}).get("p99_us") for k, e in results.items()}
@@ -457,7 +487,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
             tgt["pass"] = None  # nothing to compare with: neither PASS nor MISS
     return {"quick": quick, "seconds": seconds, "msg_size": MSG_SIZE, "warmup": WARMUP,
             "cpu_busy_before": busy, **facts, "results": results, "failed": failed,
-            "skipped": skipped, "targets": targets}
+            "skipped": skipped, "targets": targets, "curves": curves}
 
 
 def _share_col(e: dict) -> str:
@@ -465,17 +495,31 @@ def _share_col(e: dict) -> str:
     return f"{'-' if share is None else format(share, '.0%'):>7}"
 
 
+#: the first columns of a round-trip table, and rtt_cols() their values
+RTT_HEAD = f"{'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8}"
+
+
+def rtt_cols(e: dict) -> str:
+    """p50, p90, p99 and p99.9 (µs) of a round-trip entry (:func:`_entry`)."""
+    return (f"{fmt_us(e['p50_us'])} {fmt_us(e['p90_us'])} {fmt_us(e['p99_us'])} "
+            f"{fmt_us(e['p999_us'])}")
+
+
+def print_placement(r: dict, prefix: str = "") -> None:
+    """The workers' line of a round-trip report and the CPU of each channel's worker."""
+    print_workers(r.get("policies", []), r.get("pool_warnings", []))
+    if r.get("channel_cpus"):
+        print(f"  {prefix}" + ", ".join(f"channel {n!r} on the worker of CPU {c}"
+                                        for n, c in r["channel_cpus"].items()))
+
+
 def print_report(r: dict) -> None:
-    print_workers(r["policies"], r["pool_warnings"])
-    if r["channel_cpus"]:
-        print("  rtudp both ends: " + ", ".join(f"channel {n!r} on the worker of CPU {c}"
-                                                 for n, c in r["channel_cpus"].items()))
+    print_placement(r, "rtudp both ends: ")
     print_table(f"round trip (µs), {r['msg_size']}-byte datagrams on {LOOPBACK}, "
                 f"{r['seconds']:g} s a case after {r['warmup']} warm-up round trips",
-                f"{'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'trips':>8} "
+                f"{RTT_HEAD} {'max':>8} {'trips':>8} "
                 f"{'vs py':>7} {'vs sp':>7} {'others':>7} {'direct':>7}   how", CASES, r["results"],
-                lambda e, how: (f"{fmt_us(e['p50_us'])} {fmt_us(e['p90_us'])} "
-                                f"{fmt_us(e['p99_us'])} {fmt_us(e['p999_us'])} "
+                lambda e, how: (f"{rtt_cols(e)} "
                                 f"{fmt_us(e['max_us'])} {e['round_trips']:>8} "
                                 f"{fmt_ratio(e['p50_vs_python']):>7} "
                                 f"{fmt_ratio(e['p50_vs_sockperf']):>7} {others_col(e)} "
@@ -497,23 +541,40 @@ def print_report(r: dict) -> None:
     others_footer([*r["results"].values()])
     print("\ntargets")
     for name, (_ours, _peer, label) in TARGETS.items():
-        t = r["targets"][name]
-        if t["pass"] is None:
-            print(f"  {label:<40} {'-':>14}  (target <= {TARGET_VS_SOCKPERF:g}x)  N/A "
-                  f"({SOCKPERF_MISSING})")
-        else:
-            print(target_row(label, t, "<=", "x", lambda v: f"{v:.2f}"))
+        print(ratio_target_row(label, r["targets"][name], SOCKPERF_MISSING))
+
+
+def plot_report(r: dict, curves: dict, path: str) -> None:
+    """--plot: the round-trip CDF of every case, the targets against sockperf marked."""
+    from .plot import Curve, Panel, Target, plot_cdfs
+
+    rtt = curves.get("rtt", {})
+    targets = []
+    for name, (_ours, peer, label) in TARGETS.items():
+        base = (r["results"].get(peer) or {}).get("p50_us")
+        if base:
+            targets.append(Target(f"target: {label.split(' / ')[0]} ≤ {TARGET_VS_SOCKPERF:g}× "
+                                  f"{label.split(' / ')[1]}", TARGET_VS_SOCKPERF * base * 1e3,
+                                  0.5))
+    missing = [f"{CASES[k][0]}: {r['skipped'].get(k) or r['failed'].get(k) or 'no curve'}"
+               for k in CASES if k not in rtt]
+    panel = Panel(f"round trip, {r['msg_size']}-byte datagrams on {LOOPBACK}", "round trip (log)",
+                  [Curve(CASES[k][0], rtt[k], k.startswith("ours")) for k in CASES if k in rtt],
+                  targets, "; ".join(missing))
+    plot_cdfs(path, f"rtudp bench latency: UDP ping-pong, {r['seconds']:g} s a case", [panel],
+              "a curve that passes left of and above a red star meets that target")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench latency``."""
     add_common_arguments(parser, f"{QUICK_S:g} s a case instead of {FULL_S:g} s")
+    add_plot_argument(parser, "the round-trip CDFs of every case")
 
 
 def run(args: argparse.Namespace) -> int:
     """``rtudp bench latency``: 0 when every case ran (targets met or not; a missing
     sockperf is not a failure)."""
-    return run_benchmark(args, benchmark, print_report)
+    return run_benchmark(args, benchmark, print_report, plot=plot_report)
 
 
 __all__ = ["add_arguments", "run", "parse_sockperf", "socket_echo", "channel_echo"]

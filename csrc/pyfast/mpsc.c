@@ -182,6 +182,9 @@ static PyMethodDef mpsc_methods[] = {
      "_get_many_nowait(max_n) -> list[bytes]: what can be read now, up to max_n."),
     PYF_FASTCALL("_put_many", mpsc_put_many,
      "_put_many(items, at_ns, flags, deadline_ns, spin_ns) -> int"),
+    PYF_FASTCALL("_put_batch", pyf_mpsc_put_batch,
+     "_put_batch(buffer, lengths, at_ns, at_ns_each, limit) -> int: datagrams back to back "
+     "in buffer, as many as there is room for (csrc/pyfast/batch.c)."),
     {NULL, NULL, 0, NULL},
 };
 

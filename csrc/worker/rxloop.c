@@ -80,6 +80,26 @@ static struct rtudp_chan *chan_of(struct rtudp_rx_chan *c)
     return (struct rtudp_chan *)((uint8_t *)c - offsetof(struct rtudp_chan, rx));
 }
 
+/* the kind takes pkts[0..n) (n <= SEG_MAX) as the impairment leaves them (its own
+ * frame: the unimpaired path's stack stays as it was) */
+static __attribute__((noinline)) void to_kind_impaired(struct rtudp_chan *ch,
+                                                       struct rtudp_rx_pkt *pkts, int n)
+{
+    struct rtudp_rx_pkt out[2 * SEG_MAX]; /* each one twice at most (duplicated) */
+    int m = rtudp_impair_rx(&ch->rx, pkts, n, out, (int)(2 * SEG_MAX));
+    if (m > 0)
+        ch->proto->rx_batch(ch, out, m);
+}
+
+/* the kind takes pkts[0..n) (n <= SEG_MAX), through the channel's impairment if any */
+static void to_kind(struct rtudp_chan *ch, struct rtudp_rx_pkt *pkts, int n)
+{
+    if (rtudp_impair_refresh(&ch->rx.impair, &ch->rx.block->impair, RTUDP_IMPAIR_RX))
+        to_kind_impaired(ch, pkts, n);
+    else
+        ch->proto->rx_batch(ch, pkts, n);
+}
+
 /* A receive the kernel coalesced (UDP_GRO): the datagrams it holds, each copied
  * after room for its meta and handed on like any other, in order.  Each keeps cap
  * bytes at most (the rest counted truncated, as for a single datagram). */
@@ -107,7 +127,7 @@ static void hand_on_segments(struct rtudp_rx *rx, struct rtudp_chan *ch, uint32_
             at += (META + keep + 7u) & ~(size_t)7u;
             off += wire;
         }
-        ch->proto->rx_batch(ch, segs, (int)n);
+        to_kind(ch, segs, (int)n);
     }
 }
 
@@ -133,12 +153,12 @@ static void hand_on(struct rtudp_rx *rx, struct rtudp_rx_chan *c, struct rtudp_r
         if (!ch->proto->rx_batch)
             continue;
         if (i > from)
-            ch->proto->rx_batch(ch, pkts + from, i - from);
+            to_kind(ch, pkts + from, i - from);
         hand_on_segments(rx, ch, c->cap, p);
         from = i + 1;
     }
     if (n > from && ch->proto->rx_batch)
-        ch->proto->rx_batch(ch, pkts + from, n - from);
+        to_kind(ch, pkts + from, n - from);
 }
 
 static void drain(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
@@ -249,6 +269,7 @@ static int rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
             struct rtudp_chan *ch = chan_of(c);
             c->timer_ns = ch->proto->rx_timer ? ch->proto->rx_timer(ch, now)
                                               : RTUDP_PROTO_NEVER;
+            rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_RX, &c->waiters);
         }
         if (c->timer_ns < next)
             next = c->timer_ns;
@@ -294,7 +315,10 @@ static int rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
     int read = 0;
     for (uint32_t i = 0; i < rx->n_chans; i++)
         if (rx->chans[i]->pending) {
-            drain(rx, rx->chans[i]);
+            struct rtudp_rx_chan *c = rx->chans[i];
+            drain(rx, c);
+            /* event loops waiting for what was just published (asyncwake.h) */
+            rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_RX, &c->waiters);
             read = 1;
         }
     return read;

@@ -29,9 +29,12 @@ void rtudp_tx_release(struct rtudp_chan *c)
     uint64_t upto = rtudp_inflight_release_point(&c->inflight);
     if (rtudp_inflight_empty(&c->inflight))
         upto = c->cursor; /* padding the tracker never saw */
-    if (upto != load_relaxed(&c->tx.ring->head) && rtudp_mpsc_release(&c->tx, upto) != RTUDP_OK) {
+    if (upto == load_relaxed(&c->tx.ring->head))
+        return;
+    if (rtudp_mpsc_release(&c->tx, upto) != RTUDP_OK)
         rtudp_tx_fault(c, "head moved under us", upto);
-    }
+    else /* event loops waiting for room (asyncwake.h) */
+        rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_TX, &c->tx_waiters);
 }
 
 static void on_stamp(void *ctx, uint32_t key, int64_t mono_ns)
@@ -217,7 +220,7 @@ void rtudp_tx_send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rt
         rtudp_tx_read_stamps(c, now);
 }
 
-int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns)
+static int send_one_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns)
 {
     struct rtudp_tx_pkt pkt = {.data = data, .len = len};
     const struct sockaddr *dst = c->dst_len ? (const struct sockaddr *)&c->dst : NULL;
@@ -236,4 +239,12 @@ int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int6
     if (c->stamps.len >= STAMP_BATCH)
         rtudp_tx_read_stamps(c, pkt.sent_ns);
     return 0;
+}
+
+int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns)
+{
+    int rc = 0;
+    for (uint32_t n = rtudp_impair_tx_now(c, &data, len); n > 0 && rc == 0; n--)
+        rc = send_one_now(c, data, len, asked_ns); /* lost (n 0): as if sent */
+    return rc;
 }

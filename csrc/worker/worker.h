@@ -11,7 +11,11 @@
  *   txsend.c    sending what is due: sendmmsg / GSO per channel, a kind's datagram
  *               now, TX stamps, journal, ring space freed once a packet has left
  *   rxloop.c    the RX thread: epoll, recvmmsg -> RX broadcast ring
+ *   asyncwake.c event loops waiting on a channel: their eventfds, written only while
+ *               they wait (../async_wait.h)
  *   txstamp.c   per channel: sent packets waiting for their kernel TX stamp
+ *   impair_apply.c  a channel's impairment applied: records queued lost, duplicated,
+ *               corrupted, held (TX); datagrams received lost, duplicated, corrupted (RX)
  *   txjournal.c per channel: the records in a send, for a successor if we die in it
  *   netio.c     socket I/O: setup, sendmmsg/GSO, recvmmsg, TX stamps, addresses
  *   sched.c     process-wide scheduling: death signal, memory locking, CPU, priority
@@ -20,7 +24,7 @@
  *
  * Calls between these files go one way, down this list (a file calls only files
  * below it): main -> txloop -> control -> channels -> the kinds -> txsend, rxloop ->
- * txstamp, txjournal, netio, sched, spin, timerq, inflight.  The kinds' hooks are
+ * txstamp, txjournal, asyncwake, netio, sched, spin, timerq, inflight.  The kinds' hooks are
  * called through struct rtudp_proto (by channels, txloop and rxloop); a kind calls
  * back only into what is below it (rtudp_tx_send_now, rtudp_rx_cap_for,
  * rtudp_to_sockaddr).  So the channel table (w->chans / w->active) is written only by
@@ -41,6 +45,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "impair.h"
+#include "asyncwake.h"
 #include "inflight.h"
 #include "netio.h"
 #include "proto/proto.h"
@@ -68,6 +74,8 @@ struct rtudp_rx_chan {
     int pending;       /* may have more datagrams queued (edge-triggered epoll) */
     int listed;        /* in the RX thread's table */
     int64_t timer_ns;  /* the kind's rx_timer is due then (RTUDP_PROTO_NEVER: not) */
+    struct rtudp_impair impair; /* the RX side's impairment (zeroed: none seen yet) */
+    struct rtudp_async_fds waiters; /* event loops waiting for RX data (asyncwake.h) */
 };
 
 struct rtudp_chan {
@@ -96,11 +104,14 @@ struct rtudp_chan {
     struct rtudp_inflight inflight;
     struct rtudp_txstamps stamps;
     int64_t stamps_read_ns;         /* when the TX stamps were last read (txloop.c) */
+    struct rtudp_impair impair;     /* the TX side's impairment (zeroed: none seen yet) */
     struct sockaddr_storage dst;    /* where to send when the socket is not connected */
     socklen_t dst_len;              /* 0: connected (or nowhere to send) */
     /* RX side */
     int recvs;                      /* direction RECV or BOTH */
     struct rtudp_rx_chan rx;
+    /* event loops waiting for TX ring room; registrations answered here (TX thread) */
+    struct rtudp_async_fds tx_waiters;
 };
 
 /* Who does the RX work (rtudp_rx.own): the RX thread (in a turn, or idle: waiting on
@@ -135,6 +146,7 @@ struct rtudp_worker {
     uint32_t id;
     int cmd_fd;
     uint32_t commands_seen;         /* me->commands_posted when the socket was last drained */
+    uint32_t async_seen;            /* me->async_posted when registrations were last answered */
     struct rtudp_control *ctl;
     uint64_t ctl_size;
     struct rtudp_worker_slot *me;
@@ -226,6 +238,22 @@ int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int6
 void rtudp_tx_read_stamps(struct rtudp_chan *c, int64_t now);
 /* free c's TX ring up to the first packet not yet sent */
 void rtudp_tx_release(struct rtudp_chan *c);
+
+/* impair_apply.c: the channel's impairment (impair.h), if it has one now */
+/* TX thread: queue t as the impairment says (unimpaired: as it is); a lost record is
+ * freed as if sent, the caller releases the ring.  RTUDP_OK or the timer queue's code */
+int rtudp_impair_tx_queue(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_timer *t);
+/* TX thread, a kind's own send: how many times to send *data (0: lost); a corrupted
+ * datagram's *data becomes a copy with a bit flipped */
+uint32_t rtudp_impair_tx_now(struct rtudp_chan *c, const void **data, uint32_t len);
+/* RX thread, once rtudp_impair_refresh said the channel's receives are impaired:
+ * pkts[0..n) as the impairment says into out[0..max) (lost ones left out, duplicated
+ * ones twice, corrupted in place); how many */
+int rtudp_impair_rx(struct rtudp_rx_chan *c, struct rtudp_rx_pkt *pkts, int n,
+                    struct rtudp_rx_pkt *out, int max);
+
+/* channels.c: answer the async waiters registered on every channel (asyncwake.h) */
+void rtudp_chan_answer_waiters(struct rtudp_worker *w);
 
 /* rxloop.c */
 int rtudp_rx_start(struct rtudp_rx *rx);
