@@ -24,10 +24,11 @@ from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.control import HEARTBEAT_STALE_NS, ControlSegment, pid_alive
 from rtudp.shmring.errors import (BackPressureError, BadSegmentError, ChannelNotFoundError,
                                   PoolNotRunningError)
+from rtudp.shmring.kinds import COUNTER_GROUPS, stat_keys
 from rtudp.shmring.segment import shm_path, validate_name
 
 from .batch import MAX_BATCH, ColumnCache, PacketBatch, batch_arrays
-from .handles import Impairable, check_kind, open_handle
+from .handles import ChannelHandle, Impairable, check_kind, open_handle
 
 _DIRECTIONS = {0: "send-only", 1: "receive-only", 2: "full duplex"}
 
@@ -99,7 +100,7 @@ def _check_timeout(timeout: object) -> None:
         raise ValueError(f"timeout must be >= 0 seconds, got {timeout!r}")
 
 
-class Channel(ChannelBase, Impairable):
+class Channel(ChannelBase, ChannelHandle, Impairable):
     """One process's handle on a channel: its own send side and receive cursor.
 
     ``send()`` and ``recv()`` are the C base type's (``ChannelBase``,
@@ -423,8 +424,8 @@ class Channel(ChannelBase, Impairable):
         out["rx_lapped"] = int(self._reader.lapped)
         tx = self._tx.stats()
         out["tx_queued_bytes"] = tx["pending_bytes"]
-        out["tx_full_events"] = tx["full_events"]
-        out["tx_unblocked_claims"] = tx["unblocked_claims"]   # claims of dead producers
+        # the TX ring's counters: tx_full_events, tx_unblocked_claims (dead producers), ...
+        out.update(stat_keys(COUNTER_GROUPS["tx_ring"], tx, "tx_"))
         # restarts of the worker serving this channel (the supervisor counts them)
         out["worker_restarts"] = int(self._control.worker(self.worker).restarts)
         return out
@@ -467,11 +468,6 @@ class Channel(ChannelBase, Impairable):
                                      f"{self.name!r}'s worker): {exc.strerror}") from None
         return cpu
 
-    @property
-    def closed(self) -> bool:
-        """True once closed."""
-        return self._seg.closed
-
     def close(self) -> None:
         """Unmap the channel (idempotent).  The channel returned by ``Pool.open_channel``
         also closes it in the pool (other processes' handles then get nothing more)."""
@@ -484,17 +480,7 @@ class Channel(ChannelBase, Impairable):
         # send() and recv() take the Python path from now on (it says "closed")
         self._fast_send(None, self.max_datagram)
         self._fast_recv(None, Packet, self.name, 0)
-        self._seg.close()
-        self._control.close()
-        if self._on_close is not None:
-            cb, self._on_close = self._on_close, None
-            cb(self.name)
-
-    def __enter__(self) -> "Channel":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._release()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else _DIRECTIONS.get(self.direction, "?")

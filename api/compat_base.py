@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from rtudp.shmring._native import lib
+from rtudp.shmring.errors import RtUdpError
 
 #: RtUDP's direction codes
 DIRECTION_SEND, DIRECTION_RECV, DIRECTION_BOTH = (lib.RTUDP_DIR_SEND, lib.RTUDP_DIR_RECV,
@@ -17,6 +18,25 @@ MAX_DATAGRAM = lib.RTUDP_MAX_PAYLOAD
 
 class RtUdpBase(ABC):
     """What every RtUDP implementation offers (``socket`` and ``emulated``)."""
+
+    #: set by each implementation
+    local: tuple[str, int]
+    remote: tuple[str, int]
+    direction: int
+    #: what repr() calls the implementation
+    REPR_NAME = "RtUdp"
+
+    def __hash__(self) -> int:
+        return hash((self.local, self.remote))
+
+    def __repr__(self) -> str:
+        mode = {DIRECTION_SEND: "send", DIRECTION_RECV: "recv", DIRECTION_BOTH: "both"}
+        return (f"{self.REPR_NAME}[{mode[self.direction]}]({self.local[0]}:{self.local[1]} -> "
+                f"{self.remote[0]}:{self.remote[1]})")
+
+    def _not_initialised(self, what: str) -> RtUdpError:
+        """The error of a call that needs init_socket() first."""
+        return RtUdpError(f"{what}: {self!r} is not initialised (call init_socket() first)")
 
     @abstractmethod
     def init_socket(self) -> None:

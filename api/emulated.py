@@ -146,6 +146,8 @@ class EmulatedNetwork:
 class RtUdpEmulated(RtUdpBase):
     """An RtUDP endpoint on an ``EmulatedNetwork`` (default: the process's own)."""
 
+    REPR_NAME = "RtUdpEmulated"
+
     def __init__(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int,
                  cpu: int | None = None, capacity: int = 1024, direction: int = DIRECTION_BOTH,
                  network: EmulatedNetwork | None = None) -> None:
@@ -307,12 +309,4 @@ class RtUdpEmulated(RtUdpBase):
 
     def _need_bound(self, what: str) -> None:
         if not self._bound:
-            raise RtUdpError(f"{what}: {self!r} is not initialised (call init_socket() first)")
-
-    def __hash__(self) -> int:
-        return hash((self.local, self.remote))
-
-    def __repr__(self) -> str:
-        mode = {DIRECTION_SEND: "send", DIRECTION_RECV: "recv", DIRECTION_BOTH: "both"}
-        return (f"RtUdpEmulated[{mode[self.direction]}]({self.local[0]}:{self.local[1]} -> "
-                f"{self.remote[0]}:{self.remote[1]})")
+            raise self._not_initialised(what)

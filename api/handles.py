@@ -19,6 +19,41 @@ from rtudp.shmring.segment import shm_path
 T = TypeVar("T")
 
 
+class ChannelHandle:
+    """What the handle of every kind shares: ``closed``, the pool side of closing
+    (:meth:`_release`: unmap, and tell the pool through ``on_close``) and ``with``.
+    A handle sets ``name``, ``_seg`` (its ChannelSegment), ``_control`` and
+    ``_on_close``, and its ``close()`` ends with :meth:`_release`."""
+
+    name: str
+    _seg: ChannelSegment
+    _control: ControlSegment
+    _on_close: Callable[[str], None] | None
+
+    @property
+    def closed(self) -> bool:
+        """True once closed."""
+        return self._seg.closed
+
+    def close(self) -> None:  # pragma: no cover - every handle has its own
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Unmap the channel and the control segment; the handle from
+        ``Pool.open_channel`` also has the pool close the channel (once)."""
+        self._seg.close()
+        self._control.close()
+        if self._on_close is not None:
+            cb, self._on_close = self._on_close, None
+            cb(self.name)
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def check_kind(channel: str, pool: str, code: int, expected: int, handle: str) -> None:
     """TypeError if channel ``channel`` is of kind ``code`` where ``handle`` serves
     ``expected`` (attaching the wrong handle would misread its rings)."""
@@ -47,6 +82,25 @@ def open_handle(cls: Callable[..., T], control: ControlSegment, name: str,
     except BaseException:
         control.close()
         raise
+
+
+def handle_for(control: ControlSegment, name: str,
+               on_close: Callable[[str], None] | None = None) -> Any:
+    """The handle of channel ``name``'s kind, owning ``control`` (closed on failure)."""
+    try:
+        index = control.find_channel(name)
+        if index is None:
+            raise ChannelNotFoundError(f"no channel {name!r} in pool {control.pool!r}")
+        code = control.channel_kind(index)
+        kind = find(code)
+        if kind is None:
+            raise TypeError(f"channel {name!r} is a {kind_name(code)} channel, which has no "
+                            f"Python handle")
+        handle = kind.handle_class()
+    except BaseException:
+        control.close()
+        raise
+    return handle.from_control(control, name, on_close=on_close)
 
 
 class Impairable:
@@ -79,10 +133,10 @@ class Impairable:
         return self._seg.impairment()
 
 
-class KindHandle(Impairable):
-    """What the handles of kinds with their own API (not the rings') share: the
-    segment's name and kind checked on attach, ``from_control``, closing (the
-    segment, the control segment, then ``on_close``), a context manager.  A subclass
+class KindHandle(ChannelHandle, Impairable):
+    """What the handles of kinds with their own API (not the rings') share, beyond
+    :class:`ChannelHandle`: the segment's name and kind checked on attach,
+    ``from_control``, ``close()`` (the kind's views, then :meth:`_release`).  A subclass
     sets ``KIND`` / ``HANDLE_NAME`` and calls :meth:`_attach` first."""
 
     KIND: int = -1
@@ -114,50 +168,16 @@ class KindHandle(Impairable):
         if self._seg.closed:
             raise ValueError(f"{kind_name(self.KIND)} channel {self.name!r} is closed")
 
-    def _release(self) -> None:
+    def _drop_views(self) -> None:
         """Drop the handle's views into the segment (before it is unmapped)."""
-
-    @property
-    def closed(self) -> bool:
-        """True once closed."""
-        return self._seg.closed
 
     def close(self) -> None:
         """Unmap the channel (idempotent); the handle from ``Pool.open_channel`` also
         closes the channel in the pool."""
         if self._seg.closed:
             return
+        self._drop_views()
         self._release()
-        self._seg.close()
-        self._control.close()
-        if self._on_close is not None:
-            cb, self._on_close = self._on_close, None
-            cb(self.name)
-
-    def __enter__(self: T) -> T:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
-def handle_for(control: ControlSegment, name: str,
-               on_close: Callable[[str], None] | None = None) -> Any:
-    """The handle of channel ``name``'s kind, owning ``control`` (closed on failure)."""
-    try:
-        index = control.find_channel(name)
-        if index is None:
-            raise ChannelNotFoundError(f"no channel {name!r} in pool {control.pool!r}")
-        code = control.channel_kind(index)
-        kind = find(code)
-        if kind is None:
-            raise TypeError(f"channel {name!r} is a {kind_name(code)} channel, which has no "
-                            f"Python handle")
-        handle = kind.handle_class()
-    except BaseException:
-        control.close()
-        raise
-    return handle.from_control(control, name, on_close=on_close)
-
-
-__all__ = ["Impairable", "KindHandle", "check_kind", "handle_for", "open_handle"]
+__all__ = ["ChannelHandle", "Impairable", "KindHandle", "check_kind", "handle_for", "open_handle"]

@@ -48,6 +48,8 @@ class RtUdpSocket(RtUdpBase):
     endpoint sends (and, with ``direction="rx"`` or ``"both"``, receives).
     """
 
+    REPR_NAME = "RtUdpSocket"
+
     def __init__(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int,
                  cpu: int | None = None, capacity: int = 1024, direction: int = DIRECTION_BOTH,
                  pool: Pool | PoolClient | None = None,
@@ -240,13 +242,5 @@ class RtUdpSocket(RtUdpBase):
 
     def _need(self, what: str) -> Channel:
         if self._chan is None:
-            raise RtUdpError(f"{what}: {self!r} is not initialised (call init_socket() first)")
+            raise self._not_initialised(what)
         return self._chan
-
-    def __hash__(self) -> int:
-        return hash((self.local, self.remote))
-
-    def __repr__(self) -> str:
-        mode = {DIRECTION_SEND: "send", DIRECTION_RECV: "recv", DIRECTION_BOTH: "both"}
-        return (f"RtUdpSocket[{mode[self.direction]}]({self.local[0]}:{self.local[1]} -> "
-                f"{self.remote[0]}:{self.remote[1]})")

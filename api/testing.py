@@ -44,11 +44,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-import psutil
 import pytest
 
 from rtudp.shmring.observe import snapshot_pool
-from rtudp.workers.registry import segment_files, unlink_segments
+from rtudp.workers.registry import process_alive, segment_files, unlink_segments
 
 from .compat import create_rtudp
 from .compat_base import RtUdpBase
@@ -103,13 +102,6 @@ def _param_as_options(fixture: str, param: Any) -> dict[str, Any]:
 # ------------------------------------------------------------ leak checks
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def pool_report(pool: Pool) -> str:
     """The pool's workers and each channel's counters and latency, as text."""
     lines = [f"rtudp pool {pool.name!r}:"]
@@ -140,10 +132,10 @@ def check_pool_gone(name: str, pids: set[int]) -> list[str]:
         unlink_segments(name)
         problems.append(f"segments left in /dev/shm: {left}")
     deadline = time.monotonic() + 2.0
-    alive = {p for p in pids if _alive(p)}
+    alive = {p for p in pids if process_alive(p)}
     while alive and time.monotonic() < deadline:
         time.sleep(0.02)
-        alive = {p for p in alive if _alive(p)}
+        alive = {p for p in alive if process_alive(p)}
     for pid in sorted(alive):
         try:
             os.kill(pid, signal.SIGKILL)

@@ -2,8 +2,10 @@
  * kinds.h - the channel kinds and their counters as every reader sees them.
  *
  * A counter is described once, where its struct is defined: an X-macro list next to
- * the struct (RTUDP_CHANNEL_COUNTERS in rtudp_shm.h for the channel block's, one per
- * kind area, e.g. RTUDP_RTP_AREA_COUNTERS in proto/rtp_area.h), one entry a counter:
+ * the struct (in rtudp_shm.h RTUDP_CHANNEL_COUNTERS for the channel block's,
+ * RTUDP_MPSC_RING_COUNTERS / RTUDP_BCAST_RING_COUNTERS for the rings', RTUDP_WORKER_COUNTERS
+ * for a worker slot's; one per kind area, e.g. RTUDP_RTP_AREA_COUNTERS in
+ * proto/rtp_area.h), one entry a counter:
  *
  *   X(member, "name", TYPE, "unit", FLAGS, "help", "plus", "values")
  *   SUM("name", "unit", FLAGS, "help", "plus")          a sum of other counters, no storage
@@ -79,8 +81,19 @@ struct rtudp_kind_info {
 
 /* the kinds of proto/kinds.def, in its order; NULL past the last */
 const struct rtudp_kind_info *rtudp_kind_at(uint32_t index);
-/* the channel block's counters (RTUDP_CHANNEL_COUNTERS); *n gets how many */
-const struct rtudp_counter_desc *rtudp_channel_counters(uint32_t *n);
+/* The counters of a struct of the layout that is not a kind area: the channel block's
+ * (RTUDP_CHANNEL_COUNTERS), the rings' and a worker slot's. */
+struct rtudp_counter_group {
+    const char *name;                              /* "channel", "tx_ring", "rx_ring", "worker" */
+    const char *of;                                /* the struct, as cffi names it */
+    const struct rtudp_counter_desc *counters;
+    uint32_t n_counters;
+    uint32_t pad;
+    uint64_t size;                                 /* sizeof the struct */
+};
+
+/* group number index into *g: 1, or 0 past the last */
+int rtudp_counter_group_at(uint32_t index, struct rtudp_counter_group *g);
 /* END CDEF */
 
 #define RTUDP_CTR_FLAG_0 0
@@ -101,6 +114,17 @@ const struct rtudp_counter_desc *rtudp_channel_counters(uint32_t *n);
 #define RTUDP_COUNTER_TABLE(table, S, LIST)                                                      \
     typedef S rtudp_ctr_struct;                                                                  \
     static const struct rtudp_counter_desc table[] = {LIST(RTUDP_CTR_ENTRY, RTUDP_CTR_SUM_ENTRY)}
+
+/* static const struct rtudp_counter_desc *fn(uint32_t *n): LIST's counters of struct S,
+ * *n of them (the typedef is the function's own, so a file may hold several) */
+#define RTUDP_COUNTER_FUNCTION(fn, S, LIST)                                                      \
+    static const struct rtudp_counter_desc *fn(uint32_t *n)                                      \
+    {                                                                                            \
+        typedef S rtudp_ctr_struct;                                                              \
+        static const struct rtudp_counter_desc t[] = {LIST(RTUDP_CTR_ENTRY, RTUDP_CTR_SUM_ENTRY)}; \
+        *n = (uint32_t)(sizeof t / sizeof t[0]);                                                 \
+        return t;                                                                                \
+    }
 
 /* const struct rtudp_kind_area rtudp_area_<area>: the kind area struct S, its counters
  * LIST, its check (NULL: none) */

@@ -166,10 +166,33 @@ int rtudp_bell_wait(struct rtudp_doorbell *bell, rtudp_ready_fn ready, const voi
     }
 }
 
+/* What tells the two ring kinds apart to the code that creates and attaches them. Both
+ * descriptors lead with the same geometry fields (magic, kind, capacity, max_payload), read
+ * here through the MPSC descriptor's names. */
+struct ring_shape {
+    uint64_t desc_size;  /* the descriptor before the data */
+    uint32_t kind;       /* RTUDP_RING_MPSC or RTUDP_RING_BROADCAST */
+    uint64_t hdr;        /* record header size */
+    size_t head_off;     /* where head and tail sit in the descriptor */
+    size_t tail_off;
+};
+
+static const struct ring_shape MPSC_SHAPE = {
+    sizeof(struct rtudp_mpsc_ring), RTUDP_RING_MPSC, TX_HDR,
+    offsetof(struct rtudp_mpsc_ring, head), offsetof(struct rtudp_mpsc_ring, tail),
+};
+
+static const struct ring_shape BCAST_SHAPE = {
+    sizeof(struct rtudp_bcast_ring), RTUDP_RING_BROADCAST, BC_HDR,
+    offsetof(struct rtudp_bcast_ring, head), offsetof(struct rtudp_bcast_ring, tail),
+};
+
 /* Geometry checks shared by both ring kinds; returns RTUDP_OK or fills why. */
-static int check_geometry(const void *mem, uint64_t avail, uint64_t desc_size, uint32_t want_kind,
-                          uint64_t hdr, struct rtudp_check *why)
+static int check_geometry(const void *mem, uint64_t avail, const struct ring_shape *shape,
+                          struct rtudp_check *why)
 {
+    uint64_t desc_size = shape->desc_size, hdr = shape->hdr;
+    uint32_t want_kind = shape->kind;
     if (!mem || ((uintptr_t)mem % RTUDP_CACHE_LINE) != 0)
         return rtudp_check_set(why, RTUDP_EINVAL, "ring address is null or not 64-byte aligned");
     if (avail < desc_size)
@@ -199,6 +222,44 @@ static int check_geometry(const void *mem, uint64_t avail, uint64_t desc_size, u
     return RTUDP_OK;
 }
 
+/* Zero descriptor and data, write the geometry, publish the magic last. */
+static int init_ring(void *mem, uint64_t capacity, const struct ring_shape *shape)
+{
+    if (!mem || !rtudp_ring_capacity_ok(capacity))
+        return RTUDP_EINVAL;
+    memset(mem, 0, shape->desc_size + capacity);
+    struct rtudp_mpsc_ring *g = mem;
+    g->kind = shape->kind;
+    g->capacity = capacity;
+    g->max_payload = max_payload_for(capacity, shape->hdr);
+    store_release(&g->magic, (uint32_t)RTUDP_RING_MAGIC);
+    return RTUDP_OK;
+}
+
+/* Attach steps shared by both ring kinds: the geometry, then head and tail checked
+ * against the capacity; fills the handle's view of the data and the tail it saw. */
+static int attach_ring(void *mem, uint64_t avail, const struct ring_shape *shape, uint8_t **data,
+                       uint64_t *capacity, uint64_t *mask, uint64_t *max_payload, uint64_t *tail_seen,
+                       struct rtudp_check *why)
+{
+    int rc = check_geometry(mem, avail, shape, why);
+    if (rc != RTUDP_OK)
+        return rc;
+    const struct rtudp_mpsc_ring *g = mem;
+    uint64_t cap = g->capacity;
+    uint64_t head = load_acquire((uint64_t *)((uint8_t *)mem + shape->head_off));
+    uint64_t tail = load_acquire((uint64_t *)((uint8_t *)mem + shape->tail_off));
+    if (head % RTUDP_RECORD_ALIGN || tail % RTUDP_RECORD_ALIGN || tail - head > cap)
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "ring positions head %llu tail %llu do not fit capacity %llu",
+                    (unsigned long long)head, (unsigned long long)tail, (unsigned long long)cap);
+    *data = (uint8_t *)mem + shape->desc_size;
+    *capacity = cap;
+    *mask = cap - 1;
+    *max_payload = max_payload_for(cap, shape->hdr);
+    *tail_seen = tail;
+    return RTUDP_OK;
+}
+
 /* ------------------------------------------------------------------ MPSC: setup */
 
 uint64_t rtudp_mpsc_footprint(uint64_t capacity)
@@ -214,35 +275,17 @@ uint64_t rtudp_bcast_footprint(uint64_t capacity)
 
 int rtudp_mpsc_init(struct rtudp_mpsc_ring *r, uint64_t capacity)
 {
-    if (!r || !rtudp_ring_capacity_ok(capacity))
-        return RTUDP_EINVAL;
-    memset(r, 0, rtudp_mpsc_footprint(capacity));
-    r->kind = RTUDP_RING_MPSC;
-    r->capacity = capacity;
-    r->max_payload = max_payload_for(capacity, TX_HDR);
-    store_release(&r->magic, (uint32_t)RTUDP_RING_MAGIC);
-    return RTUDP_OK;
+    return init_ring(r, capacity, &MPSC_SHAPE);
 }
 
 int rtudp_mpsc_attach(struct rtudp_mpsc *m, void *mem, uint64_t avail, struct rtudp_check *why)
 {
     memset(m, 0, sizeof *m);
-    int rc = check_geometry(mem, avail, sizeof(struct rtudp_mpsc_ring), RTUDP_RING_MPSC, TX_HDR, why);
-    if (rc != RTUDP_OK)
-        return rc;
-    struct rtudp_mpsc_ring *r = mem;
-    uint64_t cap = r->capacity;
-    uint64_t head = load_acquire(&r->head), tail = load_acquire(&r->tail);
-    if (head % RTUDP_RECORD_ALIGN || tail % RTUDP_RECORD_ALIGN || tail - head > cap)
-        return rtudp_check_set(why, RTUDP_ECORRUPT, "ring positions head %llu tail %llu do not fit capacity %llu",
-                    (unsigned long long)head, (unsigned long long)tail, (unsigned long long)cap);
-    m->ring = r;
-    m->data = (uint8_t *)mem + sizeof *r;
-    m->capacity = cap;
-    m->mask = cap - 1;
-    m->max_payload = max_payload_for(cap, TX_HDR);
-    m->tail_seen = tail;
-    return RTUDP_OK;
+    int rc = attach_ring(mem, avail, &MPSC_SHAPE, &m->data, &m->capacity, &m->mask, &m->max_payload,
+                         &m->tail_seen, why);
+    if (rc == RTUDP_OK)
+        m->ring = mem;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ MPSC: produce */
@@ -792,35 +835,18 @@ int rtudp_mpsc_unblock(struct rtudp_mpsc *m, uint64_t pos, int64_t timeout_ns)
 
 int rtudp_bcast_init(struct rtudp_bcast_ring *r, uint64_t capacity)
 {
-    if (!r || !rtudp_ring_capacity_ok(capacity))
-        return RTUDP_EINVAL;
-    memset(r, 0, rtudp_bcast_footprint(capacity));
-    r->kind = RTUDP_RING_BROADCAST;
-    r->capacity = capacity;
-    r->max_payload = max_payload_for(capacity, BC_HDR);
-    store_release(&r->magic, (uint32_t)RTUDP_RING_MAGIC);
-    return RTUDP_OK;
+    return init_ring(r, capacity, &BCAST_SHAPE);
 }
 
 int rtudp_bcast_attach(struct rtudp_bcast *b, void *mem, uint64_t avail, struct rtudp_check *why)
 {
     memset(b, 0, sizeof *b);
-    int rc = check_geometry(mem, avail, sizeof(struct rtudp_bcast_ring), RTUDP_RING_BROADCAST,
-                            BC_HDR, why);
-    if (rc != RTUDP_OK)
-        return rc;
-    struct rtudp_bcast_ring *r = mem;
-    uint64_t cap = r->capacity;
-    uint64_t head = load_acquire(&r->head), tail = load_acquire(&r->tail);
-    if (head % RTUDP_RECORD_ALIGN || tail % RTUDP_RECORD_ALIGN || tail - head > cap)
-        return rtudp_check_set(why, RTUDP_ECORRUPT, "ring positions head %llu tail %llu do not fit capacity %llu",
-                    (unsigned long long)head, (unsigned long long)tail, (unsigned long long)cap);
-    b->ring = r;
-    b->data = (uint8_t *)mem + sizeof *r;
-    b->capacity = cap;
-    b->mask = cap - 1;
-    b->max_payload = max_payload_for(cap, BC_HDR);
-    return RTUDP_OK;
+    uint64_t tail;
+    int rc = attach_ring(mem, avail, &BCAST_SHAPE, &b->data, &b->capacity, &b->mask, &b->max_payload,
+                         &tail, why);
+    if (rc == RTUDP_OK)
+        b->ring = mem;
+    return rc;
 }
 
 /* Move head past every record the write ending at new_end overwrites. */

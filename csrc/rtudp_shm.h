@@ -142,6 +142,24 @@ struct rtudp_mpsc_ring {
     uint64_t full_events;                          /* try_put that found the ring full */
     uint8_t pad7[56];
 };
+/* END CDEF */
+
+/* The MPSC (TX) ring's counters, as MpscRing.stats(), a channel's tx_ring in rtstat's
+ * JSON and `rtudp metrics` (rtudp_channel_tx_<name>) show them; the geometry and the
+ * positions are not counters (csrc/kinds.h says what the columns are). */
+#define RTUDP_MPSC_RING_COUNTERS(X, SUM)                                                          \
+    X(records_consumed, "records_consumed", COUNTER, "records", 0, "records the consumer took",  \
+      "", "")                                                                                    \
+    X(bytes_consumed, "bytes_consumed", COUNTER, "bytes", 0, "payload bytes the consumer took",  \
+      "", "")                                                                                    \
+    X(unblocked_claims, "unblocked_claims", COUNTER, "records", 0,                               \
+      "claims of dead producers turned into padding", "", "")                                    \
+    X(corrupt_records, "corrupt_records", COUNTER, "records", 0,                                 \
+      "record headers that failed validation", "", "")                                           \
+    X(full_events, "full_events", COUNTER, "", 0,                                                \
+      "puts that found the ring full (back-pressure)", "", "")
+
+/* BEGIN CDEF */
 
 /*
  * Broadcast ring (Aeron BroadcastTransmitter style): one writer never waits; each
@@ -172,6 +190,23 @@ struct rtudp_bcast_ring {
     uint64_t records_lost;                         /* summed over readers */
     uint8_t pad4[48];
 };
+/* END CDEF */
+
+/* The broadcast (RX) ring's counters: BroadcastRing.stats(), a channel's rx_ring in
+ * rtstat's JSON, `rtudp metrics` (rtudp_channel_rx_<name>). */
+#define RTUDP_BCAST_RING_COUNTERS(X, SUM)                                                         \
+    X(records_written, "records_written", COUNTER, "records", 0, "records the writer published", \
+      "", "")                                                                                    \
+    X(bytes_written, "bytes_written", COUNTER, "bytes", 0, "payload bytes the writer published", \
+      "", "")                                                                                    \
+    X(corrupt_records, "corrupt_records", COUNTER, "records", 0,                                 \
+      "the writer's own old headers found damaged", "", "")                                      \
+    X(lapped_events, "lapped_events", COUNTER, "", 0,                                            \
+      "times a reader fell a whole ring behind", "", "")                                         \
+    X(records_lost, "records_lost", COUNTER, "records", 0,                                       \
+      "records readers lost by falling a ring behind (summed over readers)", "", "")
+
+/* BEGIN CDEF */
 /*
  * Latency histogram (HdrHistogram-style log-linear buckets, ~0.8 % precision,
  * 1 ns .. 2^36 ns ~ 68.7 s).  Values 0..255 ns have a bucket each; above that each
@@ -281,6 +316,34 @@ struct rtudp_worker_slot {
                                                       channels (async_wait.h); then it rings bell */
     uint8_t pad3[28];
 };
+/* END CDEF */
+
+/* A worker's counters, as Pool.workers(), rtstat's JSON and `rtudp metrics`
+ * (rtudp_worker_<name>) show them.  Who the worker is (pid, cpu, policy, priority,
+ * state) and when it started and last beat are its identity, not counters. */
+#define RTUDP_WORKER_COUNTERS(X, SUM)                                                             \
+    X(restarts, "restarts", COUNTER, "", 0, "worker restarts", "", "")                           \
+    X(loops, "loops", COUNTER, "", 0, "worker main loop iterations", "", "")                     \
+    X(sleeps, "sleeps", COUNTER, "", 0, "times the worker parked", "", "")                       \
+    X(spin_ns, "spin_ns", COUNTER, "ns", 0, "time spun before deadlines", "", "")                \
+    X(spin_other_ns, "spin_other_ns", COUNTER, "ns", 0,                                          \
+      "of spin_ns, spun at SCHED_OTHER past the RT cap", "", "")                                 \
+    X(demotions, "demotions", COUNTER, "", 0, "drops to SCHED_OTHER to spin past the RT cap",    \
+      "", "")                                                                                    \
+    X(demote_preempted, "demote_preempted", COUNTER, "", 0,                                      \
+      "demotions another task cut short", "", "")                                                \
+    X(spin_margin_ns, "spin_margin_ns", GAUGE, "ns", 0, "current adaptive spin margin", "", "")  \
+    X(channels, "channels", GAUGE, "", 0, "channels the worker serves", "", "")                  \
+    X(idle_poll, "idle_poll", GAUGE, "", 0, "1: holding the CPU idle-latency request", "", "")   \
+    X(sleep_cpu_ns, "sleep_cpu_ns", GAUGE, "ns", 0, "CPU time a timed sleep costs (estimate)",  \
+      "", "")                                                                                    \
+    X(bridge_ns, "bridge_ns", COUNTER, "ns", 0,                                                  \
+      "of spin_ns, gaps spun because a sleep would cost as much CPU", "", "")                    \
+    X(capped_sleeps, "capped_sleeps", COUNTER, "", 0, "short sleeps past the RT cap", "", "")    \
+    X(rx_turns, "rx_turns", COUNTER, "", 0, "RX turns the TX thread did for the RX thread", "",  \
+      "")
+
+/* BEGIN CDEF */
 
 /* One channel in the pool's table (128 bytes). */
 struct rtudp_channel_slot {

@@ -7,7 +7,8 @@ from typing import Any, Callable, TypeVar
 
 from ._native import ffi, lib
 from .errors import BadSegmentError, RtUdpError
-from .segment import Segment, check_message, shm_path
+from .kinds import COUNTER_GROUPS, read_counters
+from .segment import Segment, c_checked, check_message, shm_path
 
 FOREVER = 2**63 - 1
 #: how long a blocking call spins before it parks on the futex: long enough to catch
@@ -74,6 +75,7 @@ class RingBase:
     KIND_NAME = ""
     VIEW = ""  # the process-local view: "struct rtudp_mpsc *" / "struct rtudp_bcast *"
     ATTACH: Callable[..., int]  # the C function that validates a ring and fills the view
+    COUNTERS = ""  # its counters' group in COUNTER_GROUPS: "tx_ring" / "rx_ring"
 
     def __init__(self, segment: Segment) -> None:
         self._segment = segment
@@ -121,17 +123,9 @@ class RingBase:
             raise ValueError(
                 f"capacity {capacity} is not a power of two between "
                 f"{lib.RTUDP_RING_MIN_CAPACITY} and {lib.RTUDP_RING_MAX_CAPACITY} bytes")
-        segment = Segment.create(name, size, mode)
-        try:
-            check = ffi.new("struct rtudp_check *")
-            rc = lib.rtudp_ring_segment_init(segment.base, size, cls.KIND, capacity, check)
-            if rc != lib.RTUDP_OK:
-                raise ValueError(check_message(check))
+        with Segment.create(name, size, mode).removed_on_error() as segment:
+            c_checked(lib.rtudp_ring_segment_init, segment.base, size, cls.KIND, capacity)
             return cls(segment)
-        except BaseException:
-            segment.close()
-            segment.unlink()
-            raise
 
     @classmethod
     def attach(cls: type[_T], name: str) -> _T:
@@ -182,6 +176,16 @@ class RingBase:
     def unlink(self) -> None:
         """Remove the segment's name; attached processes keep their mapping."""
         self._segment.unlink()
+
+    def stats(self) -> dict[str, int]:
+        """Geometry, positions and the ring's counters (as C describes them), read
+        without locks."""
+        self._check_open()
+        r = self._ring.ring
+        out = {"capacity": self.capacity, "max_payload": self.max_payload, "head": int(r.head),
+               "tail": int(r.tail)}
+        out.update(read_counters(COUNTER_GROUPS[self.COUNTERS], r))
+        return out
 
     def __enter__(self: _T) -> _T:
         return self

@@ -36,6 +36,7 @@ class BroadcastRing(RingBase, BcastPort):
     KIND = lib.RTUDP_RING_BROADCAST
     KIND_NAME = "broadcast"
     VIEW = "struct rtudp_bcast *"
+    COUNTERS = "rx_ring"
     ATTACH = lib.rtudp_bcast_attach
 
     def reader(self, from_oldest: bool = False) -> "BroadcastReader":
@@ -45,21 +46,11 @@ class BroadcastRing(RingBase, BcastPort):
         return BroadcastReader(self, from_oldest)
 
     def stats(self) -> dict[str, int]:
-        """Positions and counters, read without locks."""
-        self._check_open()
-        r = self._ring.ring
-        return {
-            "capacity": self.capacity,
-            "max_payload": self.max_payload,
-            "tail": int(r.tail),
-            "head": int(r.head),
-            "next_seq": int(r.next_seq),
-            "records_written": int(r.records_written),
-            "bytes_written": int(r.bytes_written),
-            "corrupt_records": int(r.corrupt_records),
-            "lapped_events": int(r.lapped_events),
-            "records_lost": int(r.records_lost),
-        }
+        """Positions and counters, read without locks; ``next_seq``: the seq the next
+        record gets."""
+        out = super().stats()
+        out["next_seq"] = int(self._ring.ring.next_seq)
+        return out
 
 
 class BroadcastReader(BcastCursor):

@@ -21,7 +21,7 @@ from . import impairment
 from .impairment import Impairment
 from .kinds import CHANNEL_COUNTERS, Kind, find, read_counters, stat_keys
 from .ringspan import RingSpan, SpanBroadcastRing, SpanMpscRing
-from .segment import DEFAULT_MODE, Segment, check_message, shm_path
+from .segment import DEFAULT_MODE, Segment, c_checked, check_message, shm_path
 
 TX_RECORD = ffi.sizeof("struct rtudp_tx_record")
 RX_RECORD = ffi.sizeof("struct rtudp_bcast_record")
@@ -270,17 +270,9 @@ class ChannelSegment:
             raise ValueError(f"capacity {capacity} packets of {max_datagram} bytes needs rings "
                              f"of {tx_cap}/{rx_cap} bytes, more than "
                              f"{lib.RTUDP_RING_MAX_CAPACITY}")
-        seg = Segment.create(name, size, mode)
-        try:
-            check = ffi.new("struct rtudp_check *")
-            if lib.rtudp_channel_segment_init(seg.base, size, tx_cap, rx_cap, area_bytes,
-                                              check) != lib.RTUDP_OK:
-                raise ValueError(check_message(check))
+        with Segment.create(name, size, mode).removed_on_error() as seg:
+            c_checked(lib.rtudp_channel_segment_init, seg.base, size, tx_cap, rx_cap, area_bytes)
             return cls(name, seg)
-        except BaseException:
-            seg.close()
-            seg.unlink()
-            raise
 
     @classmethod
     def open(cls, name: str) -> "ChannelSegment":

@@ -16,8 +16,9 @@ from typing import Any, Iterator
 
 from ._native import ffi, lib
 from .errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
+from .kinds import COUNTER_GROUPS, read_counters
 from .ringspan import RingSpan, SpanBroadcastRing, SpanMpscRing
-from .segment import DEFAULT_MODE, Segment, check_message, shm_path
+from .segment import DEFAULT_MODE, Segment, c_checked, check_message, shm_path
 
 #: pool names: a segment name without '.', which separates pool and channel
 _POOL = re.compile(r"[A-Za-z0-9_-]{1,%d}" % lib.RTUDP_NAME_MAX)
@@ -99,8 +100,7 @@ class ControlSegment:
         if not 1 <= n_workers <= lib.RTUDP_MAX_WORKERS:
             raise ValueError(f"a pool has 1..{lib.RTUDP_MAX_WORKERS} workers, got {n_workers}")
         size = int(lib.rtudp_control_segment_size())
-        seg = Segment.create(pool, size, mode)
-        try:
+        with Segment.create(pool, size, mode).removed_on_error() as seg:
             c = ffi.cast("struct rtudp_control *", seg.base)
             now = time.monotonic_ns()
             c.pool.supervisor_pid = os.getpid()
@@ -108,14 +108,8 @@ class ControlSegment:
             c.pool.started_ns = now
             c.pool.heartbeat_ns = now
             c.pool.max_channels = lib.RTUDP_MAX_CHANNELS
-            check = ffi.new("struct rtudp_check *")
-            if lib.rtudp_control_init(seg.base, size, check) != lib.RTUDP_OK:
-                raise BadSegmentError(check_message(check))
+            c_checked(lib.rtudp_control_init, seg.base, size, error=BadSegmentError)
             return cls(pool, seg)
-        except BaseException:
-            seg.close()
-            seg.unlink()
-            raise
 
     @classmethod
     def open(cls, pool: str | None = None, writable: bool = True) -> "ControlSegment":
@@ -202,7 +196,9 @@ class ControlSegment:
         lib.rtudp_worker_post_command(self.worker(index))
 
     def workers(self) -> list[dict[str, Any]]:
-        """Every worker slot as a dict (read without locks)."""
+        """Every worker slot as a dict, read without locks: who it is (index, pid, cpu,
+        policy, priority, state, started_ns, heartbeat_ns), then its counters as
+        rtudp_shm.h describes them (RTUDP_WORKER_COUNTERS)."""
         out = []
         for i in range(self.n_workers):
             w = self.c.workers[i]
@@ -210,15 +206,8 @@ class ControlSegment:
                 "index": i, "pid": int(w.pid), "cpu": int(w.cpu), "policy": int(w.policy),
                 "priority": int(w.priority),
                 "state": WORKER_STATES.get(int(w.state), str(int(w.state))),
-                "restarts": int(w.restarts), "started_ns": int(w.started_ns),
-                "heartbeat_ns": int(w.heartbeat_ns), "loops": int(w.loops),
-                "sleeps": int(w.sleeps), "spin_ns": int(w.spin_ns),
-                "spin_other_ns": int(w.spin_other_ns), "demotions": int(w.demotions),
-                "demote_preempted": int(w.demote_preempted),
-                "spin_margin_ns": int(w.spin_margin_ns), "channels": int(w.channels),
-                "idle_poll": bool(w.idle_poll),
-                "sleep_cpu_ns": int(w.sleep_cpu_ns), "bridge_ns": int(w.bridge_ns),
-                "capped_sleeps": int(w.capped_sleeps), "rx_turns": int(w.rx_turns),
+                "started_ns": int(w.started_ns), "heartbeat_ns": int(w.heartbeat_ns),
+                **read_counters(COUNTER_GROUPS["worker"], ffi.addressof(w)),
             })
         return out
 

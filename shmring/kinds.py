@@ -10,8 +10,8 @@ imported when first used, so this layer imports neither.  :func:`register` pairs
 the three into a :class:`Kind`; the kinds rtudp ships are registered at the end of
 this module, one line each.
 
-The channel block's own counters (:data:`CHANNEL_COUNTERS`) are described the same
-way.  ``stats()``, rtstat (its table per kind), ``rtstat --json`` and ``rtudp
+The channel block's own counters (:data:`CHANNEL_COUNTERS`), the rings' and a worker
+slot's (:data:`COUNTER_GROUPS`) are described the same way.  ``stats()``, rtstat (its table per kind), ``rtstat --json`` and ``rtudp
 metrics`` iterate over these descriptions: none of them names a counter.
 """
 from __future__ import annotations
@@ -186,15 +186,29 @@ def layouts_from(ffi_: Any, lib_: Any) -> dict[str, Layout]:
     return out
 
 
-def _channel_counters() -> tuple[Counter, ...]:
-    n = ffi.new("uint32_t *")
-    table = lib.rtudp_channel_counters(n)
-    return counters_from(ffi, table, int(n[0]), ffi.sizeof("struct rtudp_channel_block"),
-                         "the channel block (RTUDP_CHANNEL_COUNTERS)")
+def _counter_groups() -> dict[str, tuple[Counter, ...]]:
+    """The counter groups C describes besides the kind areas (``rtudp_counter_group_at``),
+    each checked against the struct cffi knows by that name."""
+    out: dict[str, tuple[Counter, ...]] = {}
+    g = ffi.new("struct rtudp_counter_group *")
+    i = 0
+    while lib.rtudp_counter_group_at(i, g):
+        name, of = _text(ffi, g.name), _text(ffi, g.of)
+        if ffi.sizeof(of) != int(g.size):
+            raise ImportError(f"counter group {name!r}: {of} is {int(g.size)} bytes in C, "
+                              f"{ffi.sizeof(of)} in cffi: rebuild")
+        out[name] = counters_from(ffi, g.counters, int(g.n_counters), int(g.size),
+                                  f"the counters of {of} (csrc/kinds.c: {name})")
+        i += 1
+    return out
 
 
+#: the counter groups of the layout that are not kind areas, by name: "channel" (every
+#: channel's block), "tx_ring" (an MPSC ring), "rx_ring" (a broadcast ring), "worker" (a
+#: worker slot); csrc/rtudp_shm.h describes each next to its struct
+COUNTER_GROUPS: dict[str, tuple[Counter, ...]] = _counter_groups()
 #: the counters of every channel's block (rtudp_shm.h: RTUDP_CHANNEL_COUNTERS)
-CHANNEL_COUNTERS: tuple[Counter, ...] = _channel_counters()
+CHANNEL_COUNTERS: tuple[Counter, ...] = COUNTER_GROUPS["channel"]
 #: the kinds of the cffi extension (csrc/proto/kinds.def), by name
 C_LAYOUTS: dict[str, Layout] = layouts_from(ffi, lib)
 
@@ -344,6 +358,6 @@ register("netflux", pool="rtudp.workers.netflux_kind",
          handle="rtudp.netflux.channel:NetfluxChannel")
 register("udt", pool="rtudp.workers.udt_kind", handle="rtudp.udt.channel:UdtChannel")
 
-__all__ = ["CHANNEL_COUNTERS", "C_LAYOUTS", "Counter", "KINDS", "Kind", "Layout", "counters_from", "find",
-           "get", "kind_name", "kinds", "layouts_from", "names", "read_counters", "register",
+__all__ = ["CHANNEL_COUNTERS", "COUNTER_GROUPS", "C_LAYOUTS", "Counter", "KINDS", "Kind", "Layout",
+           "counters_from", "find", "get", "kind_name", "kinds", "layouts_from", "names", "read_counters", "register",
            "stat_keys", "unregister"]

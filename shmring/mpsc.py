@@ -71,6 +71,7 @@ class MpscRing(RingBase, MpscPort):
     KIND = lib.RTUDP_RING_MPSC
     KIND_NAME = "MPSC"
     VIEW = "struct rtudp_mpsc *"
+    COUNTERS = "tx_ring"
     ATTACH = lib.rtudp_mpsc_attach
 
     def __init__(self, segment: Any) -> None:
@@ -203,21 +204,10 @@ class MpscRing(RingBase, MpscPort):
         return int(lib.rtudp_mpsc_pending_bytes(self._ring))
 
     def stats(self) -> dict[str, int]:
-        """Positions and counters, read without locks."""
-        self._check_open()
-        r = self._ring.ring
-        return {
-            "capacity": self.capacity,
-            "max_payload": self.max_payload,
-            "head": int(r.head),
-            "tail": int(r.tail),
-            "pending_bytes": int(lib.rtudp_mpsc_pending_bytes(self._ring)),
-            "records_consumed": int(r.records_consumed),
-            "bytes_consumed": int(r.bytes_consumed),
-            "unblocked_claims": int(r.unblocked_claims),
-            "corrupt_records": int(r.corrupt_records),
-            "full_events": int(r.full_events),
-        }
+        """Positions and counters, read without locks; ``pending_bytes`` as ``len()``."""
+        out = super().stats()
+        out["pending_bytes"] = int(lib.rtudp_mpsc_pending_bytes(self._ring))
+        return out
 
 
 __all__ = ["MpscRing", "TxRecord", "Claim", "FOREVER"]

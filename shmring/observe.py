@@ -25,7 +25,7 @@ from .control import (HEARTBEAT_STALE_NS, ControlSegment, channel_segment_name, 
                       pool_name)
 from .errors import BadSegmentError, SegmentNotFoundError
 from .hist import Histogram
-from .kinds import find
+from .kinds import COUNTER_GROUPS, find, read_counters, stat_keys
 from .segment import PREFIX, Segment, check_message, shm_path
 
 SHM_DIR = "/dev/shm"
@@ -69,8 +69,10 @@ class ChannelSnapshot:
 
     def stats(self) -> dict[str, Any]:
         """What the pool keeps of ``Channel.stats()``: counters, histogram percentiles,
-        the kind's counters (not a reader's own losses)."""
-        return channel_stats(self.counters, self.histograms, self.kind_counters)
+        the kind's counters, the TX ring's as ``tx_<name>`` (not a reader's own losses)."""
+        out = channel_stats(self.counters, self.histograms, self.kind_counters)
+        out.update(stat_keys(COUNTER_GROUPS["tx_ring"], self.tx_ring, "tx_"))
+        return out
 
     def named_histograms(self) -> list[tuple[str, str, Histogram]]:
         """Every histogram of the channel, ``(name, what it measures, histogram)``: its
@@ -106,14 +108,10 @@ class PoolSnapshot:
 def _ring_stats(tx: Any, rx: Any) -> tuple[dict[str, int], dict[str, int]]:
     t = ffi.cast("struct rtudp_mpsc_ring *", tx)
     r = ffi.cast("struct rtudp_bcast_ring *", rx)
-    head, tail = int(t.head), int(t.tail)
     cap = int(t.capacity)
-    tx_ring = {"capacity": cap, "used_bytes": max(0, min(cap, tail - head)),
-               "unblocked_claims": int(t.unblocked_claims), "full_events": int(t.full_events),
-               "corrupt_records": int(t.corrupt_records)}
-    rx_ring = {"capacity": int(r.capacity), "records_written": int(r.records_written),
-               "lapped_events": int(r.lapped_events), "records_lost": int(r.records_lost),
-               "corrupt_records": int(r.corrupt_records)}
+    tx_ring = {"capacity": cap, "used_bytes": max(0, min(cap, int(t.tail) - int(t.head))),
+               **read_counters(COUNTER_GROUPS["tx_ring"], t)}
+    rx_ring = {"capacity": int(r.capacity), **read_counters(COUNTER_GROUPS["rx_ring"], r)}
     return tx_ring, rx_ring
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import errno
 import os
 import re
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import posix_ipc
 
@@ -44,6 +45,14 @@ def shm_path(name: str) -> str:
 def check_message(check: Any) -> str:
     """The C validator's message out of a ``struct rtudp_check``."""
     return ffi.string(check.msg).decode("utf-8", "replace")
+
+
+def c_checked(fn: Callable[..., int], *args: Any, error: type[Exception] = ValueError) -> None:
+    """Call the C ``fn(*args, struct rtudp_check *)``; ``error`` with its message unless
+    it returns RTUDP_OK."""
+    check = ffi.new("struct rtudp_check *")
+    if fn(*args, check) != lib.RTUDP_OK:
+        raise error(check_message(check))
 
 
 def _reserve(fd: int, name: str, size: int) -> None:
@@ -165,6 +174,17 @@ class Segment:
             posix_ipc.unlink_shared_memory(shm_name(self.name))
         except posix_ipc.ExistentialError:
             pass
+
+    @contextmanager
+    def removed_on_error(self) -> Iterator["Segment"]:
+        """The block that makes a new segment valid: if it raises, the segment is closed
+        and its name removed, so a failed create leaves nothing behind."""
+        try:
+            yield self
+        except BaseException:
+            self.close()
+            self.unlink()
+            raise
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{self.size} bytes"

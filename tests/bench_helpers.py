@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+from typing import Any, Callable
+
 import pytest
 
 
@@ -28,3 +30,28 @@ def run_quick_json(name: str, timeout: float = 120, extra: tuple[str, ...] = ()
 def positive(value: object) -> bool:
     """A figure a benchmark reports: a number above zero."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def case_entry(report: dict, entries: dict, key: str, installed: bool = True) -> dict | None:
+    """Case ``key`` of ``entries`` (a section of ``report``): its figures, or None when
+    the peer it measures is not ``installed`` (then the report must say so, and nothing
+    else may have kept the case from running)."""
+    entry = entries[key]
+    if not installed:
+        assert entry is None
+        assert "not installed" in report["skipped"][key]
+        return None
+    assert entry is not None, f"{key}: {report['skipped'].get(key)}"
+    return entry
+
+
+def report_fixture(name: str, run: Callable[..., tuple[dict, int]] = run_quick_json,
+                   **kwargs: Any) -> Any:
+    """A module-scoped fixture: ``run(name, **kwargs)`` once, its (report, pid) shared by
+    every test of the module (a quick run of benchmark ``name``)."""
+
+    @pytest.fixture(scope="module")
+    def report() -> tuple[dict, int]:
+        return run(name, **kwargs)
+
+    return report

@@ -125,6 +125,12 @@ class DuplexLoad:
         self.start_ns = 0
         self.max_step_s = 0.0                     # the longest tick (a stalled client)
 
+    @classmethod
+    def long_run(cls, pool: rtudp.Pool, rate: int, seconds: float) -> "DuplexLoad":
+        """The load of a long run (soak, memory): between a new duplex pair of ``pool``
+        whose rings hold LONG_RUN_CAPACITY packets."""
+        return cls(*open_duplex_pair(pool, LONG_RUN_CAPACITY), rate, seconds)
+
     @property
     def directions(self) -> tuple[Direction, Direction]:
         return self.ab, self.ba

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from background import Background
 from ports import free_ports
 
 
@@ -39,13 +40,14 @@ class Injected:
     outage_dropped: int = 0
 
 
-class ImpairProxy:
+class ImpairProxy(Background):
     """A -> B impairments by packet index i (from ``start_at`` on): drop when
     i % 20 == 5 (5 %), duplicate when i % 50 == 12, swap with the next when
     i % 50 == 31, an extra 1-byte packet when i % 100 == 44; everything dropped during
     :meth:`outage`."""
 
     def __init__(self, a: tuple[str, int], b: tuple[str, int], start_at: int = 100) -> None:
+        super().__init__()
         self.a, self.b = a, b
         self.a_side = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.b_side = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -57,9 +59,7 @@ class ImpairProxy:
         self._i = 0
         self._held: bytes | None = None
         self._outage_until = 0.0
-        self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     @property
     def a_addr(self) -> tuple[str, int]:
@@ -71,13 +71,7 @@ class ImpairProxy:
         """Where B sends."""
         return self.b_side.getsockname()
 
-    def start(self) -> "ImpairProxy":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+    def _close(self) -> None:
         self.a_side.close()
         self.b_side.close()
 

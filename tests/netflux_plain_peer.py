@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import select
 import socket
-import threading
 import time
 
+from background import Background
 
-class PlainPeer:
+
+class PlainPeer(Background):
     """Sends every ``interval`` s (Python sleep) and receives, on one thread."""
 
     def __init__(self, local: tuple[str, int], remote: tuple[str, int], size: int,
                  interval: float = 0.002) -> None:
+        super().__init__()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(local)
         self.remote, self.size, self.interval = remote, size, interval
@@ -27,16 +29,8 @@ class PlainPeer:
         self.feedbacks: list[int] = []   # feedback bytes of accepted packets
         self.sent_seqs: list[int] = []
         self.accepted = self.rejected = self.gaps = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> "PlainPeer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+    def _close(self) -> None:
         self.sock.close()
 
     def _receive(self, pkt: bytes) -> None:

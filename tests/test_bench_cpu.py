@@ -17,18 +17,13 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
-from bench_helpers import positive
+
+from bench_helpers import positive, report_fixture
+from rtudp.workers.registry import process_alive
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
 TIMEOUT_S = 60.0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
@@ -109,9 +104,7 @@ def _target(t: dict) -> None:
 # rtudp bench cpu
 # --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def cpu_run() -> tuple[dict, int]:
-    return run_bench("cpu")
+cpu_run = report_fixture("cpu", run_bench)
 
 
 def test_cpu_cases(cpu_run: tuple[dict, int]) -> None:
@@ -186,9 +179,7 @@ def test_cpu_schedule_too_long() -> None:
 # rtudp bench rtudp
 # --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def api_run() -> tuple[dict, int]:
-    return run_bench("rtudp")
+api_run = report_fixture("rtudp", run_bench)
 
 
 def test_rtudp_api_cases(api_run: tuple[dict, int]) -> None:
@@ -270,7 +261,7 @@ def test_rtudp_api_ctrl_c_kills_hogs() -> None:
         _out, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err
         for hog in hogs:
-            assert not _alive(hog.pid), f"CPU hog {hog.pid} survived Ctrl-C"
+            assert not process_alive(hog.pid), f"CPU hog {hog.pid} survived Ctrl-C"
         assert glob.glob(f"/dev/shm/rtudp.bench{proc.pid}*") == []
 
 
@@ -301,10 +292,10 @@ def test_cpu_hogs_killed_on_error() -> None:
     try:
         with pytest.raises(RuntimeError, match="boom"):
             with cpu_hogs([sorted(os.sched_getaffinity(0))[0]], pids):
-                assert len(pids) == 1 and _alive(pids[0])
+                assert len(pids) == 1 and process_alive(pids[0])
                 raise RuntimeError("boom")
-        assert not _alive(pids[0])
+        assert not process_alive(pids[0])
     finally:
         for pid in pids:  # only if the context manager failed to
-            if _alive(pid):
+            if process_alive(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -1,13 +1,12 @@
 """Broadcast ring: fan-out to reader processes, exact loss accounting, waits."""
 
-import statistics
 import struct
-import threading
 import time
 
 import pytest
 
 from rtudp.shmring import BroadcastRing
+from ring_waits import check_blocked_get_releases_the_gil, check_woken_in_other_process, measure_lateness
 
 SEQ = struct.Struct("<Q")
 
@@ -18,24 +17,6 @@ def payload(seq):
 
 def payload_ok(seq, data):
     return len(data) == 8 + seq % 57 and data == payload(seq)
-
-
-def measure_lateness(call, timeout, tries=21, rounds=5):
-    """Median lateness of ``call`` (which must time out after ``timeout`` s) over
-    ``tries`` tries; up to ``rounds`` rounds so one burst of load on a busy machine
-    does not fail the test. Every single try must return no earlier than the deadline."""
-    medians = []
-    for _ in range(rounds):
-        late = []
-        for _ in range(tries):
-            t0 = time.monotonic()
-            call()
-            late.append(time.monotonic() - t0 - timeout)
-        assert min(late) >= 0, f"returned before the deadline: {sorted(late)}"
-        medians.append(statistics.median(late))
-        if medians[-1] < 0.002:
-            break
-    return min(medians), medians
 
 
 # --------------------------------------------------------------------------- #
@@ -78,22 +59,6 @@ def _reader(name, last_seq, ready, progress, conn, slow):
             dict(received=received, lost_sum=lost_sum, rd_lost=rd.lost, rd_lapped=rd.lapped,
                  last=prev, errors=errors)
         )
-    finally:
-        r.close()
-
-
-def _blocked_reader(name, ready, conn, count):
-    r = BroadcastRing.attach(name)
-    try:
-        rd = r.reader()
-        for _ in range(count):
-            ready.set()
-            try:
-                data = rd.get(timeout=20)
-            except TimeoutError:
-                conn.send(("timeout", time.monotonic()))
-                return
-            conn.send((data, time.monotonic()))
     finally:
         r.close()
 
@@ -260,49 +225,9 @@ def test_reader_get_timeout(shm_name):
 def test_blocked_reader_get_releases_the_gil(shm_name):
     with BroadcastRing.create(shm_name, capacity=4096) as w, BroadcastRing.attach(shm_name) as r:
         rd = r.reader()
-        result = []
-        entering = threading.Event()
-
-        def reader():
-            entering.set()
-            result.append(rd.get(timeout=None))
-
-        t = threading.Thread(target=reader, daemon=True)
-        t.start()
-        try:
-            assert entering.wait(10)
-            time.sleep(0.05)
-            n = 0
-            end = time.monotonic() + 0.2
-            while time.monotonic() < end:
-                n += 1
-            assert t.is_alive() and not result
-            assert n > 1000, f"main thread ran only {n} iterations"
-        finally:
-            w.write(b"wake")
-            t.join(10)
-        assert not t.is_alive()
-        assert result == [b"wake"]
+        check_blocked_get_releases_the_gil(lambda: rd.get(timeout=None), w.write)
 
 
 def test_blocked_reader_in_other_process_woken_by_write(shm_name, children):
-    ctx = children.ctx
-    pings = 7
     with BroadcastRing.create(shm_name, capacity=4096) as w:
-        ready = ctx.Event()
-        parent_conn, child_conn = ctx.Pipe(duplex=False)
-        children.start(_blocked_reader, shm_name, ready, child_conn, pings, name="bcast-reader")
-        latencies = []
-        for k in range(pings):
-            assert ready.wait(60)
-            ready.clear()
-            time.sleep(0.05)
-            t_put = time.monotonic()
-            w.write(b"ping%d" % k)
-            assert parent_conn.poll(20), "blocked reader not woken"
-            data, t_recv = parent_conn.recv()
-            assert data == b"ping%d" % k
-            latencies.append(t_recv - t_put)
-        children.join_all(timeout=20)
-        assert max(latencies) < 2.0, latencies
-        assert statistics.median(latencies) < 0.02, latencies
+        check_woken_in_other_process(children, BroadcastRing, True, shm_name, w.write)

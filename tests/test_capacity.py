@@ -19,7 +19,7 @@ import rtudp
 from ports import free_ports
 from rtudp.shmring._native import lib
 from rtudp.shmring.channel import RX_RING_BYTES_MAX, TX_RING_BYTES_MAX, ring_capacities
-from rtudp.workers.registry import segment_files
+from rtudp.workers.registry import process_alive, segment_files
 from waiting import wait_for
 
 BIG = 1_000_000
@@ -58,10 +58,7 @@ README = textwrap.dedent("""
 
 
 def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    return not process_alive(pid)
 
 
 def test_readme_example_opens_and_round_trips(shm_name: str) -> None:

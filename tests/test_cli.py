@@ -19,6 +19,7 @@ import pytest
 
 from conftest import new_shm_name
 from rtudp.workers import registry
+from rtudp.workers.registry import process_alive
 from waiting import wait_for
 
 CLI = [sys.executable, "-m", "rtudp.tools.cli"]
@@ -35,10 +36,7 @@ def pool_name() -> str:
 
 
 def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    return not process_alive(pid)
 
 
 def kill_pool(name: str, pid: int | None) -> None:

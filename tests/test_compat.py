@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 import random
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import pytest
 
@@ -38,22 +39,27 @@ def _where(impl: str, pool: rtudp.Pool, net: EmulatedNetwork) -> dict[str, Any]:
     return {"pool": pool} if impl == "socket" else {"network": net}
 
 
+@contextmanager
 def _pair(impl: str, pool: rtudp.Pool, net: EmulatedNetwork,
-          capacity: int = 1024) -> tuple[RtUdpBase, RtUdpBase]:
+          capacity: int = 1024) -> Iterator[tuple[RtUdpBase, RtUdpBase]]:
+    """Two started endpoints a <-> b; their sockets are closed on leaving."""
     pa, pb = free_ports(2)
     kw = _where(impl, pool, net)
     a = create_rtudp(impl, "127.0.0.1", pa, "127.0.0.1", pb, capacity=capacity, **kw)
     b = create_rtudp(impl, "127.0.0.1", pb, "127.0.0.1", pa, capacity=capacity, **kw)
-    for end in (a, b):
-        end.init_socket()
-        end.start()
-    return a, b
+    try:
+        for end in (a, b):
+            end.init_socket()
+            end.start()
+        yield a, b
+    finally:
+        a.close_socket()
+        b.close_socket()
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_deadline_order_and_stats(impl: str, pool: rtudp.Pool, net: EmulatedNetwork) -> None:
-    a, b = _pair(impl, pool, net)
-    try:
+    with _pair(impl, pool, net) as (a, b):
         base = time.monotonic_ns() + 20_000_000
         order = list(range(40))
         random.Random(3).shuffle(order)
@@ -74,16 +80,12 @@ def test_deadline_order_and_stats(impl: str, pool: rtudp.Pool, net: EmulatedNetw
         a.send_data(b"now")  # None = now
         assert b.receive_data(2_000_000_000)[0] == b"now"
         assert a.get_packet_stats()["n_immediate_packets"] == 1
-    finally:
-        a.close_socket()
-        b.close_socket()
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_back_pressure_not_silent_drop(impl: str, pool: rtudp.Pool,
                                        net: EmulatedNetwork) -> None:
-    a, b = _pair(impl, pool, net, capacity=8)
-    try:
+    with _pair(impl, pool, net, capacity=8) as (a, b):
         a.stop()  # nothing leaves: the queue fills
         far = time.monotonic_ns() + 10**9
         for i in range(8):
@@ -94,16 +96,12 @@ def test_back_pressure_not_silent_drop(impl: str, pool: rtudp.Pool,
         assert a.get_packet_stats()["n_packets_req"] == 8
         a.purge()
         assert a.get_send_length() == 0
-    finally:
-        a.close_socket()
-        b.close_socket()
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_receive_batch_timeout_consumes_nothing(impl: str, pool: rtudp.Pool,
                                                 net: EmulatedNetwork) -> None:
-    a, b = _pair(impl, pool, net)
-    try:
+    with _pair(impl, pool, net) as (a, b):
         for i in range(3):
             a.send_data(b"%d" % i)
         deadline = time.monotonic() + 5
@@ -114,16 +112,12 @@ def test_receive_batch_timeout_consumes_nothing(impl: str, pool: rtudp.Pool,
         assert [d for d, _ in b.receive_batch(3, 0)] == [b"0", b"1", b"2"]
         with pytest.raises(TimeoutError):
             b.receive_data(1_000_000)
-    finally:
-        a.close_socket()
-        b.close_socket()
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_bad_input_names_the_value(impl: str, pool: rtudp.Pool, net: EmulatedNetwork) -> None:
-    a, b = _pair(impl, pool, net)
     kw = _where(impl, pool, net)
-    try:
+    with _pair(impl, pool, net) as (a, b):
         with pytest.raises(ValueError, match="65508"):
             a.send_data(b"x" * 65508)
         with pytest.raises(TypeError, match="str"):
@@ -138,9 +132,6 @@ def test_bad_input_names_the_value(impl: str, pool: rtudp.Pool, net: EmulatedNet
             create_rtudp(impl, *a.local, *a.remote, **kw).init_socket()
         a.send_data(b"still usable")
         assert b.receive_data(2_000_000_000)[0] == b"still usable"
-    finally:
-        a.close_socket()
-        b.close_socket()
     with pytest.raises(ValueError, match="70000"):
         create_rtudp(impl, "127.0.0.1", 70000, "127.0.0.1", 1, **kw)
     with pytest.raises(ValueError, match="direction"):

@@ -23,6 +23,15 @@ from test_cli import gone, kill_pool, pool_name, run_cli, start_foreground, stop
 WORKERS_EXIT_S = 1.0
 
 
+def _pair_and_workers(lab: rtudp.PoolClient, name: str) -> tuple:
+    """Channels a <- b of pool ``name`` that carry a datagram, and the pool's worker pids."""
+    a = lab.open_channel("a")
+    b = lab.open_channel("b", remote=a.local)
+    b.send(b"before")
+    assert a.recv(timeout=5).data == b"before"
+    return a, b, [w["pid"] for w in registry_workers(name)]
+
+
 @pytest.mark.parametrize("then", ["start", "clean"])
 def test_supervisor_sigkill_workers_exit_and_stale_pool_is_cleaned(then: str) -> None:
     name = pool_name()
@@ -30,11 +39,7 @@ def test_supervisor_sigkill_workers_exit_and_stale_pool_is_cleaned(then: str) ->
     new_pid = None
     try:
         with rtudp.PoolClient(name) as lab:
-            a = lab.open_channel("a")
-            b = lab.open_channel("b", remote=a.local)
-            b.send(b"before")
-            assert a.recv(timeout=5).data == b"before"
-            ctl_workers = [w["pid"] for w in registry_workers(name)]
+            a, b, ctl_workers = _pair_and_workers(lab, name)
             assert ctl_workers and not any(gone(p) for p in ctl_workers)
             t0 = time.monotonic()
             os.kill(proc.pid, signal.SIGKILL)
@@ -79,11 +84,7 @@ def test_supervisor_stopped_for_3_s_keeps_its_workers() -> None:
     proc, _line = start_foreground(name)
     try:
         with rtudp.PoolClient(name) as lab:
-            a = lab.open_channel("a")
-            b = lab.open_channel("b", remote=a.local)
-            b.send(b"before")
-            assert a.recv(timeout=5).data == b"before"
-            pids = [w["pid"] for w in registry_workers(name)]
+            a, b, pids = _pair_and_workers(lab, name)
             os.kill(proc.pid, signal.SIGSTOP)
             try:
                 time.sleep(3.0)

@@ -11,8 +11,8 @@ import pytest
 from rtudp.shmring import kinds
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.channel import block_counters, block_histograms
-from rtudp.shmring.kinds import CHANNEL_COUNTERS, read_counters
-from rtudp.tools.metrics import metric_name
+from rtudp.shmring.kinds import COUNTER_GROUPS, read_counters
+from rtudp.tools.metrics import METRIC_GROUPS, metric_name
 
 from kind_helpers import ROOT
 
@@ -58,7 +58,9 @@ def test_every_kind_has_a_handle_and_takes_its_defaults() -> None:
 
 def test_counter_descriptions_are_complete_and_metric_names_unique() -> None:
     seen: set[str] = set()
-    groups = [("channel", CHANNEL_COUNTERS)] + [(k.name, k.layout.counters) for k in kinds.kinds()]
+    assert set(COUNTER_GROUPS) == set(METRIC_GROUPS) == {"channel", "tx_ring", "rx_ring", "worker"}
+    groups = [(METRIC_GROUPS[g], counters) for g, counters in COUNTER_GROUPS.items()]
+    groups += [(k.name, k.layout.counters) for k in kinds.kinds()]
     for group, counters in groups:
         for c in counters:
             assert c.help and c.type in ("counter", "gauge", "histogram", "state"), c
@@ -69,6 +71,36 @@ def test_counter_descriptions_are_complete_and_metric_names_unique() -> None:
             seen.add(name)
     assert "rtudp_channel_tx_lateness_seconds" in seen and "rtudp_netflux_rtt_seconds" in seen
     assert "rtudp_rtp_rx_frames" in seen and "rtudp_channel_tx_bytes" in seen
+    assert {"rtudp_channel_tx_full_events", "rtudp_channel_tx_unblocked_claims",
+            "rtudp_channel_rx_records_lost", "rtudp_channel_tx_bytes_consumed",
+            "rtudp_worker_restarts", "rtudp_worker_loops", "rtudp_worker_sleeps",
+            "rtudp_worker_spin_seconds"} <= seen
+
+
+def test_ring_and_worker_counters_read_their_fields() -> None:
+    """The rings' and a worker slot's counters, as C describes them, read the fields
+    that the hand-written readers read before (golden lists)."""
+    t = ffi.new("struct rtudp_mpsc_ring *")
+    t.records_consumed, t.bytes_consumed, t.unblocked_claims = 3, 300, 1
+    t.corrupt_records, t.full_events = 2, 9
+    assert read_counters(COUNTER_GROUPS["tx_ring"], t) == {
+        "records_consumed": 3, "bytes_consumed": 300, "unblocked_claims": 1,
+        "corrupt_records": 2, "full_events": 9}
+    r = ffi.new("struct rtudp_bcast_ring *")
+    r.records_written, r.bytes_written, r.corrupt_records = 5, 500, 1
+    r.lapped_events, r.records_lost = 2, 40
+    assert read_counters(COUNTER_GROUPS["rx_ring"], r) == {
+        "records_written": 5, "bytes_written": 500, "corrupt_records": 1, "lapped_events": 2,
+        "records_lost": 40}
+    w = ffi.new("struct rtudp_worker_slot *")
+    names = ("restarts", "loops", "sleeps", "spin_ns", "spin_other_ns", "demotions",
+             "demote_preempted", "channels", "idle_poll", "sleep_cpu_ns", "bridge_ns",
+             "capped_sleeps", "rx_turns")
+    for i, name in enumerate(names, 1):
+        setattr(w, name, i)
+    w.spin_margin_ns = -7  # signed
+    got = read_counters(COUNTER_GROUPS["worker"], w)
+    assert got == {**{n: i for i, n in enumerate(names, 1)}, "spin_margin_ns": -7}
 
 
 def test_block_counters_read_the_fields_and_include_the_direct_sends() -> None:

@@ -9,7 +9,7 @@ import os
 import pytest
 
 import rtudp
-from load_helpers import LONG_RUN_CAPACITY, DuplexLoad, open_duplex_pair, rss_kib, worker_pids
+from load_helpers import DuplexLoad, rss_kib, worker_pids
 from test_fault_worker_kill import RATE
 
 SECONDS = float(os.environ.get("RTUDP_MEMORY_S", "60"))
@@ -22,10 +22,9 @@ CLIENT_DRIFT_KIB = 4096
 @pytest.mark.heavy_load
 @pytest.mark.rtudp(rt_priority=0)
 def test_rss_flat_over_a_run_at_50kpps(rtudp_pool: rtudp.Pool) -> None:
-    pool = rtudp_pool
-    a, b = open_duplex_pair(pool, LONG_RUN_CAPACITY)
-    load = DuplexLoad(a, b, RATE, SECONDS)
-    pids = {"client": os.getpid(), **{f"worker{i}": p for i, p in enumerate(worker_pids(pool))}}
+    load = DuplexLoad.long_run(rtudp_pool, RATE, SECONDS)
+    pids = {"client": os.getpid(),
+            **{f"worker{i}": p for i, p in enumerate(worker_pids(rtudp_pool))}}
     samples: dict[str, list[tuple[float, int, int]]] = {k: [] for k in pids}
     next_sample = [0.0]
 

@@ -83,6 +83,15 @@ def test_serve_prometheus_matches_stats(traffic):
                      before["rx"]["rx_delay_count"], after["rx"]["rx_delay_count"])
     workers = [s for s in fams["rtudp_worker_restarts"].samples]
     assert len(workers) == len(os.sched_getaffinity(0))
+    # the rings' and the workers' counters come from their descriptions, with their help
+    assert _value(fams["rtudp_channel_tx_full_events"], "_total", channel="tx") == 0
+    assert _value(fams["rtudp_channel_rx_records_lost"], "_total", channel="rx") == 0
+    written = _value(fams["rtudp_channel_rx_records_written"], "_total", channel="rx")
+    assert before["rx"]["rx_packets"] <= written <= after["rx"]["rx_packets"]
+    assert fams["rtudp_channel_tx_unblocked_claims"].documentation.startswith("claims of dead")
+    assert sum(s.value for s in fams["rtudp_worker_loops"].samples
+               if s.name.endswith("_total")) > 0
+    assert fams["rtudp_worker_spin_seconds"].type == "counter"
 
 
 def test_textfile_is_written_atomically_and_parses(traffic, tmp_path):

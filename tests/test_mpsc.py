@@ -2,7 +2,6 @@
 
 import os
 import random
-import statistics
 import struct
 import threading
 import time
@@ -13,6 +12,7 @@ import pytest
 import rtudp
 from rtudp.shmring import MpscRing
 from rtudp.shmring.errors import BackPressureError, RtUdpError
+from ring_waits import check_blocked_get_releases_the_gil, check_woken_in_other_process, measure_lateness
 
 # message = header + random body; header: producer id, body size, seq, crc32(body)
 HDR = struct.Struct("<HHII")
@@ -20,24 +20,6 @@ HDR = struct.Struct("<HHII")
 
 def align8(n):
     return (n + 7) & ~7
-
-
-def measure_lateness(call, timeout, tries=21, rounds=5):
-    """Median lateness of ``call`` (which must time out after ``timeout`` s) over
-    ``tries`` tries; up to ``rounds`` rounds so one burst of load on a busy machine
-    does not fail the test. Every single try must return no earlier than the deadline."""
-    medians = []
-    for _ in range(rounds):
-        late = []
-        for _ in range(tries):
-            t0 = time.monotonic()
-            call()
-            late.append(time.monotonic() - t0 - timeout)
-        assert min(late) >= 0, f"returned before the deadline: {sorted(late)}"
-        medians.append(statistics.median(late))
-        if medians[-1] < 0.002:
-            break
-    return min(medians), medians
 
 
 # --------------------------------------------------------------------------- #
@@ -77,21 +59,6 @@ def _claim_and_die(name):
     c = ring.claim(100)
     c.buffer[:] = b"Z" * 100
     os._exit(0)  # dies holding the claim, never commits
-
-
-def _blocked_consumer(name, ready, conn, count):
-    ring = MpscRing.attach(name)
-    try:
-        for _ in range(count):
-            ready.set()
-            try:
-                data = ring.get(timeout=20)
-            except TimeoutError:
-                conn.send(("timeout", time.monotonic()))
-                return
-            conn.send((data, time.monotonic()))
-    finally:
-        ring.close()
 
 
 # --------------------------------------------------------------------------- #
@@ -156,6 +123,15 @@ def _msg(i):
     return struct.pack("<I", i) + bytes([i % 251]) * (i % 90)
 
 
+def _fill(ring):
+    """try_put numbered messages until the ring is full; the messages it took."""
+    sent = []
+    while ring.try_put(_msg(len(sent))):
+        sent.append(_msg(len(sent)))
+        assert len(sent) < 4096, "ring never became full"
+    return sent
+
+
 def test_errors_are_rtudp_errors():
     assert issubclass(BackPressureError, RtUdpError)
     assert rtudp.BackPressureError is BackPressureError
@@ -164,12 +140,8 @@ def test_errors_are_rtudp_errors():
 
 def test_try_put_false_when_full_put_timeout_raises_nothing_dropped(shm_name):
     with MpscRing.create(shm_name, capacity=4096) as ring:
-        sent = []
-        i = 0
-        while ring.try_put(_msg(i)):
-            sent.append(_msg(i))
-            i += 1
-            assert i < 4096, "ring never became full"
+        sent = _fill(ring)
+        i = len(sent)
         assert len(sent) >= 4096 // align8(16 + 4 + 89) - 1
         assert not ring.try_put(_msg(i)), "still full: try_put must keep failing"
         assert ring.stats()["full_events"] >= 2
@@ -197,11 +169,8 @@ def test_try_put_false_when_full_put_timeout_raises_nothing_dropped(shm_name):
 
 def test_put_waits_for_space_and_is_woken_by_consumer(shm_name):
     with MpscRing.create(shm_name, capacity=4096) as ring:
-        sent = []
-        i = 0
-        while ring.try_put(_msg(i)):
-            sent.append(_msg(i))
-            i += 1
+        sent = _fill(ring)
+        i = len(sent)
         blocked = []
         done = threading.Event()
 
@@ -362,49 +331,9 @@ def test_get_timeout_precision(shm_name):
 
 def test_blocked_get_releases_the_gil(shm_name):
     with MpscRing.create(shm_name, capacity=4096) as ring:
-        result = []
-        entering = threading.Event()
-
-        def consumer():
-            entering.set()
-            result.append(ring.get(timeout=None))
-
-        t = threading.Thread(target=consumer, daemon=True)
-        t.start()
-        try:
-            assert entering.wait(10)
-            time.sleep(0.05)
-            n = 0
-            end = time.monotonic() + 0.2
-            while time.monotonic() < end:
-                n += 1
-            assert t.is_alive() and not result, "get(timeout=None) returned on an empty ring"
-            assert n > 1000, f"main thread only ran {n} iterations while get() was blocked"
-        finally:
-            ring.put(b"wake")
-            t.join(10)
-        assert not t.is_alive()
-        assert result == [b"wake"]
+        check_blocked_get_releases_the_gil(lambda: ring.get(timeout=None), ring.put)
 
 
 def test_blocked_reader_in_other_process_woken_by_put(shm_name, children):
-    ctx = children.ctx
-    pings = 7
     with MpscRing.create(shm_name, capacity=4096) as ring:
-        ready = ctx.Event()
-        parent_conn, child_conn = ctx.Pipe(duplex=False)
-        children.start(_blocked_consumer, shm_name, ready, child_conn, pings, name="consumer")
-        latencies = []
-        for k in range(pings):
-            assert ready.wait(60), "consumer never got ready"
-            ready.clear()
-            time.sleep(0.05)  # let it fall asleep
-            t_put = time.monotonic()
-            ring.put(b"ping%d" % k)
-            assert parent_conn.poll(20), "blocked reader not woken"
-            data, t_recv = parent_conn.recv()
-            assert data == b"ping%d" % k
-            latencies.append(t_recv - t_put)
-        children.join_all(timeout=20)
-        assert max(latencies) < 2.0, latencies
-        assert statistics.median(latencies) < 0.02, latencies
+        check_woken_in_other_process(children, MpscRing, False, shm_name, ring.put)

@@ -4,13 +4,13 @@ receiver/sender/statistics, print_status)."""
 from __future__ import annotations
 
 import struct
-import threading
 import time
 from dataclasses import dataclass
 
 import pytest
 
 from netflux_helpers import free_ports
+from waiting import python_keeps_running
 from rtudp.netflux import ImageCodec, NetfluxData, NetfluxMain, as_codec
 from rtudp.workers.netflux_kind import check_options
 
@@ -164,23 +164,8 @@ def test_wait_update_releases_the_gil(rtudp_pool) -> None:
     ch = rtudp_pool.open_channel("nfgil", local=("127.0.0.1", port), kind="netflux",
                                  options={"send_interval": 0, "recv_size": 4})
     with ch:
-        ticks = 0
-        done = threading.Event()
-
-        def spin() -> None:
-            nonlocal ticks
-            while not done.is_set():
-                ticks += 1
-
-        t = threading.Thread(target=spin)
-        t.start()
-        try:
-            with pytest.raises(TimeoutError, match="nfgil"):
-                ch.wait_update(0.3)
-        finally:
-            done.set()
-            t.join()
-        assert ticks > 1000
+        with python_keeps_running(), pytest.raises(TimeoutError, match="nfgil"):
+            ch.wait_update(0.3)
         assert ch.read().data == bytes(4) and ch.read().updates == 0
         with pytest.raises(ValueError, match="sends 0-byte images"):
             ch.write(struct.pack("<I", 1))

@@ -10,11 +10,11 @@ import os
 import signal
 import socket
 import struct
-import threading
 import time
 
 import pytest
 
+from background import Background
 from netflux_helpers import ImpairProxy, free_ports
 from waiting import wait_for
 
@@ -38,24 +38,15 @@ def _pair(pool, a_remote, b_remote, a_port, b_port, **kw):
     return a, b
 
 
-class ImageChecker:
+class ImageChecker(Background):
     """Writes images k (all words k) on one channel and reads the other's as fast as
     it can on a thread: every image read must be whole (all words equal)."""
 
     def __init__(self, writer, reader) -> None:
+        super().__init__()
         self.writer, self.reader = writer, reader
         self.reads = self.torn = 0
         self.k = 0
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> "ImageChecker":
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._t.join()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -57,3 +57,52 @@ def test_cli_version_and_bench_help() -> None:
     out = subprocess.run([sys.executable, "-m", "rtudp.tools.bench", "--help"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and "ring" in out.stdout
+
+
+#: the C extension modules that carry a typing stub next to them
+STUBBED = ("rtudp.shmring._fast", "rtudp.rtp._rtp")
+
+
+def _stub_classes(path: str) -> dict[str, set[str]]:
+    """Each class of a .pyi file and the names it declares (methods, properties, fields)."""
+    import ast
+
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    out: dict[str, set[str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            out[node.name] = {n.name for n in node.body
+                              if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            out[node.name] |= {n.target.id for n in node.body
+                               if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+    return out
+
+
+@pytest.mark.parametrize("module", STUBBED)
+def test_extension_stub_is_packaged(module: str) -> None:
+    """pyproject.toml ships the stub as package data of the extension's package."""
+    import importlib
+    import tomllib
+
+    package, _, name = module.rpartition(".")
+    config = tomllib.load(open(os.path.join(os.path.dirname(__file__), "..", "pyproject.toml"),
+                               "rb"))
+    assert f"{name}.pyi" in config["tool"]["setuptools"]["package-data"][package], module
+    folder = os.path.dirname(importlib.import_module(package).__file__)
+    assert os.path.isfile(os.path.join(folder, f"{name}.pyi")), module
+    assert os.path.isfile(os.path.join(folder, "py.typed")), package
+
+
+def test_fast_stub_declares_what_the_module_exports() -> None:
+    """rtudp.shmring._fast's stub names every type the built module exports and every
+    method and attribute of each, and nothing it lacks."""
+    import inspect
+
+    from rtudp.shmring import _fast
+
+    stub = _stub_classes(os.path.join(os.path.dirname(_fast.__file__), "_fast.pyi"))
+    types = {n: t for n, t in vars(_fast).items() if inspect.isclass(t)}
+    assert set(stub) == set(types)
+    for name, t in types.items():
+        names = {m for m in vars(t) if not (m.startswith("__") and m.endswith("__"))}
+        assert stub[name] == names, (name, sorted(stub[name] ^ names))

@@ -23,6 +23,7 @@ from fake_worker import fake_argv, worker_argv
 from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.control import ControlSegment
 from rtudp.workers import registry
+from rtudp.workers.registry import process_alive
 from waiting import wait_for
 
 SHM = "/dev/shm"
@@ -44,11 +45,8 @@ def pool_files(name):
     return registry.segment_files(name)
 
 
-def gone(pid):
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+def gone(pid: int) -> bool:
+    return not process_alive(pid)
 
 
 def dead_pid():

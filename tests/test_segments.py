@@ -37,6 +37,14 @@ def unlink_quietly(name):
         pass
 
 
+@pytest.fixture
+def shm_name(shm_name):
+    """The conftest's segment name; what a test wrote there by hand is removed after it,
+    pass or fail."""
+    yield shm_name
+    unlink_quietly(shm_name)
+
+
 def template(kind, name, capacity=1024):
     """The bytes of a freshly created, valid ring segment (the segment is removed)."""
     ring = CLASSES[kind].create(name, capacity=capacity)
@@ -192,15 +200,19 @@ def assert_bad(kind, name, *values):
     return msg
 
 
+def assert_each_value_bad(kind, name, good, off, size, values):
+    """Each value written over ``good`` at ``off`` makes attach fail naming the value."""
+    for value in values:
+        write_segment(name, patch(good, off, size, value))
+        assert_bad(kind, name, value)
+
+
 @pytest.mark.parametrize("kind", ["mpsc", "bcast"])
 def test_valid_segment_written_by_hand_attaches(shm_name, kind):
     good = template(kind, shm_name)
     write_segment(shm_name, good)
-    try:
-        with CLASSES[kind].attach(shm_name) as ring:
-            assert ring.stats()["capacity"] == 1024
-    finally:
-        unlink_quietly(shm_name)
+    with CLASSES[kind].attach(shm_name) as ring:
+        assert ring.stats()["capacity"] == 1024
 
 
 @pytest.mark.parametrize("kind", ["mpsc", "bcast"])
@@ -209,35 +221,24 @@ def test_random_bytes_segment(shm_name, kind):
     data = random.Random(1).randbytes(len(good))
     magic = get(data, 0, 8)
     write_segment(shm_name, data)
-    try:
-        assert_bad(kind, shm_name, magic)
-    finally:
-        unlink_quietly(shm_name)
+    assert_bad(kind, shm_name, magic)
 
 
 @pytest.mark.parametrize("kind", ["mpsc", "bcast"])
 def test_truncated_segment(shm_name, kind):
     good = template(kind, shm_name)
-    try:
-        for size in (0, 1, 64, 127, 128, 129, len(good) // 2, len(good) - 8, len(good) - 1):
-            write_segment(shm_name, good)
-            os.truncate(seg_path(shm_name), size)
-            assert_bad(kind, shm_name, size)
-    finally:
-        unlink_quietly(shm_name)
+    for size in (0, 1, 64, 127, 128, 129, len(good) // 2, len(good) - 8, len(good) - 1):
+        write_segment(shm_name, good)
+        os.truncate(seg_path(shm_name), size)
+        assert_bad(kind, shm_name, size)
 
 
 @pytest.mark.parametrize("kind", ["mpsc", "bcast"])
 def test_header_says_larger_than_file(shm_name, kind):
     good = template(kind, shm_name)
-    fields = header_fields(kind, good)
-    name, off, size, _ = field(fields, "total_size")
-    try:
-        for total in (len(good) + 8, len(good) * 1000, 1 << 40, (1 << 64) - 1, len(good) - 64):
-            write_segment(shm_name, patch(good, off, size, total))
-            assert_bad(kind, shm_name, total)
-    finally:
-        unlink_quietly(shm_name)
+    _, off, size, _ = field(header_fields(kind, good), "total_size")
+    totals = (len(good) + 8, len(good) * 1000, 1 << 40, (1 << 64) - 1, len(good) - 64)
+    assert_each_value_bad(kind, shm_name, good, off, size, totals)
 
 
 @pytest.mark.parametrize("kind", ["mpsc", "bcast"])
@@ -246,24 +247,14 @@ def test_wrong_layout_version(shm_name, kind):
     off = ffi.offsetof(HDR_T, "layout_version")
     current = lib.RTUDP_LAYOUT_VERSION
     assert get(good, off, 4) == current
-    try:
-        for version in (0, current - 1, current + 1, 0xFFFFFFFF):
-            write_segment(shm_name, patch(good, off, 4, version))
-            assert_bad(kind, shm_name, version)
-    finally:
-        unlink_quietly(shm_name)
+    assert_each_value_bad(kind, shm_name, good, off, 4, (0, current - 1, current + 1, 0xFFFFFFFF))
 
 
 @pytest.mark.parametrize("kind", ["mpsc", "bcast"])
 def test_wrong_magic(shm_name, kind):
     good = template(kind, shm_name)
     off = ffi.offsetof(HDR_T, "magic")
-    try:
-        for magic in (0, 0x1122334455667788, get(good, off, 8) ^ 1):
-            write_segment(shm_name, patch(good, off, 8, magic))
-            assert_bad(kind, shm_name, magic)
-    finally:
-        unlink_quietly(shm_name)
+    assert_each_value_bad(kind, shm_name, good, off, 8, (0, 0x1122334455667788, get(good, off, 8) ^ 1))
 
 
 @pytest.mark.parametrize("kind", ["mpsc", "bcast"])
@@ -271,12 +262,8 @@ def test_wrong_ring_capacity(shm_name, kind):
     good = template(kind, shm_name)
     _, off, size, _ = field(header_fields(kind, good), "ring.capacity")
     assert get(good, off, size) == 1024
-    try:
-        for cap in (3000, 1023, 1025, 0, 512, 2048, 1 << 40, 1 << 63, (1 << 64) - 1):
-            write_segment(shm_name, patch(good, off, size, cap))
-            assert_bad(kind, shm_name, cap)
-    finally:
-        unlink_quietly(shm_name)
+    capacities = (3000, 1023, 1025, 0, 512, 2048, 1 << 40, 1 << 63, (1 << 64) - 1)
+    assert_each_value_bad(kind, shm_name, good, off, size, capacities)
 
 
 @pytest.mark.parametrize("kind", ["mpsc", "bcast"])
@@ -295,15 +282,12 @@ def test_wrong_ring_geometry(shm_name, kind):
         ("header_size", 64),
         ("kind", 99),
     ]
-    try:
-        for fname, value in cases:
-            _, off, size, _ = field(fields, fname)
-            write_segment(shm_name, patch(good, off, size, value))
-            with pytest.raises(BadSegmentError) as ei:
-                CLASSES[kind].attach(shm_name)
-            assert str(ei.value), fname
-    finally:
-        unlink_quietly(shm_name)
+    for fname, value in cases:
+        _, off, size, _ = field(fields, fname)
+        write_segment(shm_name, patch(good, off, size, value))
+        with pytest.raises(BadSegmentError) as ei:
+            CLASSES[kind].attach(shm_name)
+        assert str(ei.value), fname
 
 
 def test_wrong_ring_kind(shm_names):

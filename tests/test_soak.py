@@ -11,7 +11,7 @@ import statistics
 import pytest
 
 import rtudp
-from load_helpers import LONG_RUN_CAPACITY, DuplexLoad, WorkerKiller, open_duplex_pair
+from load_helpers import DuplexLoad, WorkerKiller
 from test_fault_worker_kill import RATE, RESPAWN_BOUND_S, RESTART_TARGET_S, in_flight_at_kills
 
 SECONDS = float(os.environ.get("RTUDP_SOAK_S", "120"))
@@ -22,8 +22,8 @@ KILL_EVERY_S = 10.0
 @pytest.mark.rtudp(rt_priority=0)
 def test_soak_duplex_with_a_worker_killed_every_10s(rtudp_pool: rtudp.Pool) -> None:
     pool = rtudp_pool
-    a, b = open_duplex_pair(pool, LONG_RUN_CAPACITY)
-    load = DuplexLoad(a, b, RATE, SECONDS)
+    load = DuplexLoad.long_run(pool, RATE, SECONDS)
+    a, b = load.ab.tx, load.ab.rx
     killer = WorkerKiller(pool)
     kills: list[int] = []      # worker index per kill, in order
     n_workers = len(pool.workers())

@@ -1,8 +1,10 @@
 """Polling until a condition holds, for tests that watch another process or thread."""
 from __future__ import annotations
 
+import threading
 import time
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 
 def wait_for(cond: Callable[[], object], timeout: float = 10.0, step: float = 0.01) -> bool:
@@ -13,3 +15,25 @@ def wait_for(cond: Callable[[], object], timeout: float = 10.0, step: float = 0.
             return True
         time.sleep(step)
     return bool(cond())
+
+
+@contextmanager
+def python_keeps_running(at_least: int = 1000) -> Iterator[None]:
+    """A thread counts in Python while the body runs (a call that must release the GIL
+    while it waits); on leaving, it must have counted more than ``at_least``."""
+    count = 0
+    stop = threading.Event()
+
+    def counter() -> None:
+        nonlocal count
+        while not stop.is_set():
+            count += 1
+
+    t = threading.Thread(target=counter)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+    assert count > at_least, f"another thread counted only {count} while the call waited"

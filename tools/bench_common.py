@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import glob
 import json
 import math
@@ -25,6 +26,7 @@ import platform
 import resource
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -320,6 +322,59 @@ def print_workers(policies: list[dict], pool_warnings: list[str]) -> None:
     print(f"\nworkers: {policy_line(policies) or '-'}")
     for w in pool_warnings:
         print(f"  warning: {w}")
+
+
+# --------------------------------------------------------------------------
+# A paced sender
+# --------------------------------------------------------------------------
+
+#: what a paced packet starts with: its index and its deadline (ns)
+PACED_HEAD = struct.Struct("<qq")
+
+
+def paced_submit(send: Callable[[bytes, int], Any], n: int, drain: Callable[[], Any],
+                 gap_ns: int, ahead_ns: int, lead_ns: int, topup_s: float) -> dict:
+    """Queue packet i (MSG_SIZE bytes, :data:`PACED_HEAD` first) with ``send(data,
+    deadline)`` for start + i * gap_ns, never more than ``ahead_ns`` ahead of now,
+    calling ``drain()`` (the receiver) between chunks and sleeping ``topup_s``.
+
+    The garbage collector is paused meanwhile, as a Python program that keeps deadlines
+    tens of ms ahead must run: one full collection took 36 ms, longer than the queue
+    ahead, and the worker then got packets already due.  Returns start (ns), how often
+    the sender was full (BackPressureError), and how many packets this loop queued
+    after their deadline and by how much at most (this process was short of CPU: that
+    lateness is Python's, whatever the worker does)."""
+    from rtudp.shmring.errors import BackPressureError
+
+    now, pack, sleep = time.monotonic_ns, PACED_HEAD.pack_into, time.sleep
+    buf = bytearray(MSG_SIZE)
+    gc.collect()
+    gc.disable()
+    try:
+        start = now() + lead_ns
+        i = full = late = lag = 0
+        while i < n:
+            horizon = now() + ahead_ns
+            while i < n:
+                d = start + i * gap_ns
+                if d >= horizon:
+                    break
+                pack(buf, 0, i, d)
+                try:
+                    send(bytes(buf), d)
+                except BackPressureError:
+                    full += 1
+                    break
+                t = now()
+                if d < t:
+                    late += 1
+                    lag = max(lag, t - d)
+                i += 1
+            drain()
+            sleep(topup_s)
+    finally:
+        gc.enable()
+    return {"start": start, "full": full, "late": late, "lag_ns": lag}
 
 
 # --------------------------------------------------------------------------

@@ -53,6 +53,7 @@ from .bench_common import (OthersMeter, drain_child, add_common_arguments, bench
                         run_benchmark, say, target, target_row, worker_policies)
 from .bench_timing import Receiver as SocketReceiver
 from .bench_timing import _hist_entry
+from .cli_args import ranged
 
 DEFAULT_RATE = 50_000
 DEFAULT_SECONDS = 5.0
@@ -436,33 +437,14 @@ def print_report(r: dict) -> None:
               f"{r['rate_pps']:,} pps)")
 
 
-def _rate(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid rate {text!r}: packets/s, an "
-                                         "integer") from None
-    if not 1 <= value <= 1_000_000:
-        raise argparse.ArgumentTypeError(f"rate {value} is out of range 1..1,000,000")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid --seconds {text!r}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"--seconds {value:g} is out of range (0, 3600]")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench cpu``."""
     add_common_arguments(parser, f"{QUICK_SECONDS:g} s a run instead of {DEFAULT_SECONDS:g}")
-    parser.add_argument("--rate", type=_rate, default=DEFAULT_RATE, metavar="PPS",
+    parser.add_argument("--rate", type=ranged(int, "rate", 1, 1_000_000, hint="packets/s"),
+                        default=DEFAULT_RATE, metavar="PPS",
                         help=f"packets/s a direction (default {DEFAULT_RATE:,})")
-    parser.add_argument("--seconds", type=_seconds, default=None, metavar="S",
+    parser.add_argument("--seconds", type=ranged(float, "--seconds", 0, 3600.0, above_lo=True),
+                        default=None, metavar="S",
                         help=f"length of each run (default {DEFAULT_SECONDS:g}; --quick "
                              f"{QUICK_SECONDS:g})")
 

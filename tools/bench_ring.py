@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib.util
 import itertools
 import multiprocessing
@@ -62,10 +63,18 @@ def _message() -> bytes:
     return bytes(range(MSG_SIZE))
 
 
-def _check_parent(parent_pid: int) -> None:
-    """Leave a spin loop if the benchmark process went away."""
-    if os.getppid() != parent_pid:
-        raise SystemExit("bench: parent process gone")
+class _Spinner:
+    """One turn of a spin loop a call: every SPIN_CHECK_MASK + 1 turns it checks that the
+    benchmark process is still there, and leaves the loop if it went away."""
+
+    def __init__(self) -> None:
+        self.parent = os.getppid()
+        self.spins = 0
+
+    def __call__(self) -> None:
+        self.spins += 1
+        if not self.spins & SPIN_CHECK_MASK and os.getppid() != self.parent:
+            raise SystemExit("bench: parent process gone")
 
 
 # --------------------------------------------------------------------------
@@ -236,15 +245,13 @@ def ff_consumer(q: Any, n: int, start: StartFn) -> dict:
 
 def _spin_producer(ring: Any, n: int, start: StartFn) -> dict:
     """try_put per message, spinning while full (closes the ring)."""
-    msg, parent, spins = _message(), os.getppid(), 0
+    msg, spin = _message(), _Spinner()
     try:
         try_put = ring.try_put
         t0 = start()
         for _ in range(n):
             while not try_put(msg):
-                spins += 1
-                if not spins & SPIN_CHECK_MASK:
-                    _check_parent(parent)
+                spin()
         return _throughput(t0, _now(), n)
     finally:
         ring.close()
@@ -252,7 +259,7 @@ def _spin_producer(ring: Any, n: int, start: StartFn) -> dict:
 
 def _spin_consumer(ring: Any, n: int, start: StartFn) -> dict:
     """try_get per message, spinning while empty (closes the ring)."""
-    parent, spins, got = os.getppid(), 0, 0
+    spin, got = _Spinner(), 0
     try:
         try_get = ring.try_get
         t0 = start()
@@ -260,9 +267,7 @@ def _spin_consumer(ring: Any, n: int, start: StartFn) -> dict:
             if try_get() is not None:
                 got += 1
             else:
-                spins += 1
-                if not spins & SPIN_CHECK_MASK:
-                    _check_parent(parent)
+                spin()
         return _throughput(t0, _now(), got)
     finally:
         ring.close()
@@ -328,32 +333,28 @@ def _native_lib() -> Any:
     return lib
 
 
-def c_producer(name: str, n: int, start: StartFn) -> dict:
-    """C loop: rtudp_bench_produce (try_put, spinning) on the same ring."""
+def _c_loop(func: str, name: str, n: int, start: StartFn, *extra: Any) -> dict:
+    """Run the C loop ``func`` of the native library over n messages of ring ``name``."""
     ring, lib = _attach_ours(name), _native_lib()
     try:
         t0 = start()
-        done = lib.rtudp_bench_produce(ring._ring, n, MSG_SIZE)
+        done = getattr(lib, func)(ring._ring, n, *extra)
         t1 = _now()
         if done != n:
-            raise RuntimeError(f"rtudp_bench_produce put {done} of {n}")
+            raise RuntimeError(f"{func} did {done} of {n} messages")
         return _throughput(t0, t1, done)
     finally:
         ring.close()
+
+
+def c_producer(name: str, n: int, start: StartFn) -> dict:
+    """C loop: rtudp_bench_produce (try_put, spinning) on the same ring."""
+    return _c_loop("rtudp_bench_produce", name, n, start, MSG_SIZE)
 
 
 def c_consumer(name: str, n: int, start: StartFn) -> dict:
     """C loop: rtudp_bench_consume (get_many in batches, spinning) on the same ring."""
-    ring, lib = _attach_ours(name), _native_lib()
-    try:
-        t0 = start()
-        done = lib.rtudp_bench_consume(ring._ring, n)
-        t1 = _now()
-        if done != n:
-            raise RuntimeError(f"rtudp_bench_consume got {done} of {n}")
-        return _throughput(t0, t1, done)
-    finally:
-        ring.close()
+    return _c_loop("rtudp_bench_consume", name, n, start)
 
 
 def _latency(samples: list[int]) -> dict:
@@ -367,24 +368,36 @@ def _warmup(n: int) -> int:
     return max(100, n // 10)
 
 
+def _round_trips(n: int, start: StartFn, put: Callable[[bytes], Any],
+                 get: Callable[[], bytes | None], on_empty: Callable[[], Any]) -> dict:
+    """n timed round trips after the warm-up: put the message, get the reply
+    (``on_empty()`` when ``get()`` found none yet, until there is one)."""
+    msg, clock = _message(), time.perf_counter_ns
+    samples = [0] * n
+    warm = _warmup(n)
+    start()
+    for i in range(-warm, n):
+        t = clock()
+        put(msg)
+        if get() is None:
+            on_empty()
+        if i >= 0:
+            samples[i] = clock() - t
+    return _latency(samples)
+
+
 def ours_pinger(names: tuple[str, str], n: int, start: StartFn) -> dict:
     """Ping-pong, rtudp: put on ring a, blocking get(timeout) on ring b."""
     ping, pong = _attach_ours(names[0]), _attach_ours(names[1])
-    try:
-        msg, put, get, clock = _message(), ping.put, pong.get, time.perf_counter_ns
-        samples = [0] * n
-        warm = _warmup(n)
-        start()
-        for i in range(-warm, n):
-            t = clock()
-            put(msg)
-            get(timeout=10.0)
-            if i >= 0:
-                samples[i] = clock() - t
-        return _latency(samples)
+    try:  # get(10 s) waits for the reply: it never returns None
+        return _round_trips(n, start, ping.put, functools.partial(pong.get, 10.0), _never)
     finally:
         ping.close()
         pong.close()
+
+
+def _never() -> None:
+    raise AssertionError("a blocking get returned nothing")
 
 
 def ours_echo(names: tuple[str, str], n: int, start: StartFn) -> dict:
@@ -401,34 +414,19 @@ def ours_echo(names: tuple[str, str], n: int, start: StartFn) -> dict:
         pong.close()
 
 
-def _spin_get(ring: PyRing, parent: int) -> bytes:
+def _spin_get(ring: PyRing, spin: _Spinner) -> bytes:
     """PyRing get: spin until a record arrives."""
-    spins = 0
-    while True:
-        data = ring.try_get()
-        if data is not None:
-            return data
-        spins += 1
-        if not spins & SPIN_CHECK_MASK:
-            _check_parent(parent)
+    while (data := ring.try_get()) is None:
+        spin()
+    return data
 
 
 def pyring_pinger(names: tuple[str, str], n: int, start: StartFn) -> dict:
     """Ping-pong, pure Python: try_put on ring a, spin on try_get of ring b."""
-    ping, pong, parent = PyRing.attach(names[0]), PyRing.attach(names[1]), os.getppid()
+    ping, pong, spin = PyRing.attach(names[0]), PyRing.attach(names[1]), _Spinner()
     try:
-        msg, put, get, clock = _message(), ping.try_put, pong.try_get, time.perf_counter_ns
-        samples = [0] * n
-        warm = _warmup(n)
-        start()
-        for i in range(-warm, n):
-            t = clock()
-            put(msg)
-            if get() is None:
-                _spin_get(pong, parent)
-            if i >= 0:
-                samples[i] = clock() - t
-        return _latency(samples)
+        return _round_trips(n, start, ping.try_put, pong.try_get,
+                            lambda: _spin_get(pong, spin))
     finally:
         ping.close()
         pong.close()
@@ -436,11 +434,11 @@ def pyring_pinger(names: tuple[str, str], n: int, start: StartFn) -> dict:
 
 def pyring_echo(names: tuple[str, str], n: int, start: StartFn) -> dict:
     """Ping-pong, pure Python: spin on ring a, try_put the message back on ring b."""
-    ping, pong, parent = PyRing.attach(names[0]), PyRing.attach(names[1]), os.getppid()
+    ping, pong, spin = PyRing.attach(names[0]), PyRing.attach(names[1]), _Spinner()
     try:
         start()
         for _ in range(n + _warmup(n)):
-            pong.try_put(_spin_get(ping, parent))
+            pong.try_put(_spin_get(ping, spin))
         return {}
     finally:
         ping.close()

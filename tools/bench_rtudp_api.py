@@ -31,22 +31,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import gc
 import os
 import signal
-import struct
 import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from rtudp.shmring.errors import BackPressureError
 from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import MAX_CAPACITY
 
-from .bench_common import (LOOPBACK, OthersMeter, drain_child, add_common_arguments, bench_pool,
-                        fmt_ratio, fmt_us, header, others_col, others_footer, policy_line,
-                        ratio, run_benchmark, say, target, target_row, worker_policies)
+from .bench_common import (LOOPBACK, PACED_HEAD, OthersMeter, add_common_arguments, bench_pool,
+                        drain_child, fmt_ratio, fmt_us, header, others_col, others_footer,
+                        paced_submit, policy_line, ratio, run_benchmark, say, target,
+                        target_row, worker_policies)
+from .cli_args import ranged
 from .bench_timing import Receiver as SocketReceiver
 from .bench_timing import _hist_entry, py_scheduler
 from .demo import free_ports
@@ -67,7 +66,7 @@ CAPACITY = 32768                           # sender's queue (packets): > AHEAD_N
 # the CPU; a reader lapped by the ring would count as loss the system did not make)
 RX_SLACK = 1024
 MAX_SECONDS = 20.0                         # (MAX_CAPACITY - RX_SLACK) / RATE_PPS, rounded down
-_HEAD = struct.Struct("<qq")               # payload: index, deadline (ns)
+_HEAD = PACED_HEAD                         # payload: index, deadline (ns)
 
 HOG_CPUS = sorted(os.sched_getaffinity(0))   # one hog per CPU this process may use
 CASES = {
@@ -197,37 +196,6 @@ class Checker:
                     self.received += 1
 
 
-def _submit(sock: Any, n: int, checker: Checker) -> dict:
-    """Queue packet i for start + i * GAP_NS, never more than AHEAD_NS ahead of now,
-    reading the receiver between chunks.  Returns start, ring-full events, and how
-    many packets this loop queued after their deadline and by how much at most (this
-    process was short of CPU: that lateness is Python's, whatever the worker does)."""
-    send, now, pack, sleep = sock.send_data, time.monotonic_ns, _HEAD.pack_into, time.sleep
-    buf = bytearray(MSG_SIZE)
-    start = now() + LEAD_NS
-    i = full = late = 0
-    lag = 0
-    while i < n:
-        t = now()
-        horizon = t + AHEAD_NS
-        while i < n:
-            d = start + i * GAP_NS
-            if d >= horizon:
-                break
-            pack(buf, 0, i, d)
-            try:
-                send(bytes(buf), d)
-            except BackPressureError:
-                full += 1
-                break
-            t = now()
-            if d < t:
-                late += 1
-                lag = max(lag, t - d)
-            i += 1
-        checker.drain()
-        sleep(TOPUP_S)
-    return {"start": start, "full": full, "late": late, "lag_ns": lag}
 
 
 def run_rtudp(n: int, tag: str, quiet: bool, extra_pids: list[int]) -> dict:
@@ -263,12 +231,8 @@ def run_rtudp(n: int, tag: str, quiet: bool, extra_pids: list[int]) -> dict:
             policies = worker_policies(pool)
             meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()] + extra_pids)
             checker = Checker(rx, n)
-            gc.collect()
-            gc.disable()
-            try:
-                submitted = _submit(tx, n, checker)
-            finally:
-                gc.enable()
+            submitted = paced_submit(tx.send_data, n, checker.drain, GAP_NS, AHEAD_NS, LEAD_NS,
+                                     TOPUP_S)
             start = submitted["start"]
             end = time.monotonic() + 2.0 + max(0, start + n * GAP_NS - time.monotonic_ns()) / 1e9
             while time.monotonic() < end and (tx.get_send_length() or checker.received < n):
@@ -436,22 +400,12 @@ def print_report(r: dict) -> None:
             print(target_row(f"{CASES[case]}: {labels[figure]}", t, "<=", " µs", fmt))
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid --seconds {text!r}") from None
-    if not 0 < value <= MAX_SECONDS:
-        raise argparse.ArgumentTypeError(f"--seconds {value:g} is out of range "
-                                         f"(0, {MAX_SECONDS:g}]: the receiver's ring holds "
-                                         "every packet of a case")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench rtudp``."""
     add_common_arguments(parser, f"{QUICK_SECONDS:g} s a case instead of {DEFAULT_SECONDS:g}")
-    parser.add_argument("--seconds", type=_seconds, default=None, metavar="S",
+    parser.add_argument("--seconds", default=None, metavar="S",
+                        type=ranged(float, "--seconds", 0, MAX_SECONDS, above_lo=True,
+                                    hint="the receiver's ring holds every packet of a case"),
                         help=f"length of each case (default {DEFAULT_SECONDS:g}; --quick "
                              f"{QUICK_SECONDS:g})")
 

@@ -35,23 +35,21 @@ rtudp p99 <= 10 µs, p99.9 <= 50 µs, reported PASS/MISS, never asserted.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import socket
 import struct
 import time
 from typing import Any, Callable, Sequence
 
-from rtudp.shmring.errors import BackPressureError
 from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
 
-from .bench_common import (LOOPBACK, MSG_SIZE, SCHED_NAMES, OthersMeter, add_common_arguments,
-                           add_plot_argument, add_spin_budget_argument, bench_pool, drain_child,
-                           fmt_ratio, fmt_us, header, others_col, others_footer, print_table,
-                           print_workers, ratio, run_benchmark, say, take_curves, target,
-                           target_row, worker_policies)
+from .bench_common import (LOOPBACK, MSG_SIZE, PACED_HEAD, SCHED_NAMES, OthersMeter,
+                           add_common_arguments, add_plot_argument, add_spin_budget_argument,
+                           bench_pool, drain_child, fmt_ratio, fmt_us, header, others_col,
+                           others_footer, paced_submit, print_table, print_workers, ratio,
+                           run_benchmark, say, take_curves, target, target_row, worker_policies)
 
 RATE_PPS = 50_000
 GAP_NS = 1_000_000_000 // RATE_PPS          # 20 µs
@@ -68,7 +66,7 @@ RCVBUF_FORCE = 128 << 20
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _STAMP = struct.Struct("qq")                # struct timespec (64-bit)
-_HEAD = struct.Struct("<qq")                # payload: index, deadline (ns)
+_HEAD = PACED_HEAD                           # payload: index, deadline (ns)
 
 TARGET_P99_US = 10.0                        # the goal: absolute figures
 TARGET_P999_US = 50.0
@@ -281,40 +279,8 @@ def run_ours(n: int, quiet: bool, spin_budget: float) -> dict:
 
 
 def _submit_without_gc(ch: Any, n: int, rx: Receiver) -> int:
-    """:func:`_submit` with the garbage collector paused, as a Python program that keeps
-    deadlines tens of ms ahead must run: one full collection here took 36 ms, longer
-    than the queue ahead, and the worker then got packets already due."""
-    gc.collect()
-    gc.disable()
-    try:
-        return _submit(ch, n, rx)
-    finally:
-        gc.enable()
-
-
-def _submit(ch: Any, n: int, rx: Receiver) -> int:
-    """Queue packet i for start + i * GAP_NS, never more than AHEAD_NS ahead of now;
-    drain the receiver between chunks.  Returns how often the ring was full."""
-    send, now, pack, sleep = ch.send, time.monotonic_ns, _HEAD.pack_into, time.sleep
-    buf = bytearray(MSG_SIZE)
-    start = now() + LEAD_NS
-    i = full = 0
-    while i < n:
-        horizon = now() + AHEAD_NS
-        while i < n:
-            d = start + i * GAP_NS
-            if d >= horizon:
-                break
-            pack(buf, 0, i, d)
-            try:
-                send(bytes(buf), d)
-            except BackPressureError:
-                full += 1
-                break
-            i += 1
-        rx.drain()
-        sleep(TOPUP_S)
-    return full
+    """:func:`paced_submit` of the schedule on ``ch``; how often its ring was full."""
+    return paced_submit(ch.send, n, rx.drain, GAP_NS, AHEAD_NS, LEAD_NS, TOPUP_S)["full"]
 
 
 # --------------------------------------------------------------------------

@@ -28,6 +28,8 @@ import warnings
 from array import array
 from typing import Any
 
+from .cli_args import ranged
+
 DEFAULT_PACKETS = 100_000
 QUICK_PACKETS = 20_000
 DEFAULT_RATE = 50_000
@@ -47,18 +49,6 @@ PERCENTILES = (50, 90, 99, 99.9)
 TARGET_P99_NS = 100_000
 
 
-def _positive_int(what: str, hi: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text.replace("_", ""))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: an integer") from None
-        if not 1 <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{what} {value} is out of range 1..{hi:,}")
-        return value
-    return parse
-
-
 def add_parser(sub: Any) -> None:
     """Register ``rtudp demo`` on the top-level subparsers."""
     from .pool_cli import parse_pool_name, parse_priority
@@ -71,10 +61,10 @@ def add_parser(sub: Any) -> None:
                     "(p50/p90/p99/p99.9/max), loss, reordering, a text histogram and the "
                     "scheduling policy the workers got. Figures only: timing is never "
                     "asserted.")
-    d.add_argument("--packets", type=_positive_int("packet count", 1_000_000),
+    d.add_argument("--packets", type=ranged(int, "packet count", 1, 1_000_000),
                    default=None, metavar="N",
                    help=f"packets each way (default {DEFAULT_PACKETS:,})")
-    d.add_argument("--rate", type=_positive_int("rate", 1_000_000), default=DEFAULT_RATE,
+    d.add_argument("--rate", type=ranged(int, "rate", 1, 1_000_000), default=DEFAULT_RATE,
                    metavar="PPS", help=f"packets per second each way (default {DEFAULT_RATE:,})")
     d.add_argument("--quick", action="store_true",
                    help=f"{QUICK_PACKETS:,} packets each way (unless --packets says otherwise)")

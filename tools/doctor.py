@@ -22,6 +22,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from .cli_args import ranged
 from .doctor_read import (bracketed, cmdline_params, cpu_list, format_cpus, is_virtual,
                           kernel_config, kernel_release, kernel_version, list_dir, read_int,
                           read_text, under)
@@ -556,16 +557,6 @@ def verdict(measure_seconds: float = 0.0, root: str = "/") -> str:
     return "\n".join(verdict_lines(doctor(measure_seconds, root)))
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: a number") from None
-    if not 0 <= value <= 600:
-        raise argparse.ArgumentTypeError(f"seconds {value:g} is out of range 0..600")
-    return value
-
-
 def _run(args: argparse.Namespace, _rest: list[str]) -> int:
     from .doctor_report import print_checks, print_json, print_rest
 
@@ -592,7 +583,7 @@ def add_parser(sub: Any) -> None:
                     "limit / unknown) and what to change; then measures how often and how "
                     "long the CPU is taken away (a C spin on the clock) and the best send "
                     "lateness a C busy-wait sender gets at 50 kpps.")
-    d.add_argument("--seconds", type=_seconds, default=5.0, metavar="S",
+    d.add_argument("--seconds", type=ranged(float, "seconds", 0, 600.0), default=5.0, metavar="S",
                    help="length of the measurement (default 5; 0 skips it)")
     d.add_argument("--json", action="store_true", help="machine-readable output")
     d.add_argument("--root", default="/", metavar="DIR",

@@ -12,10 +12,12 @@ writes ``_bucket``/``_sum``/``_count`` with cumulative ``le`` buckets and
 only maps rtudp's snapshots (rtudp.shmring.observe, read-only and lock-free) onto
 metric families.  Latencies are in seconds, as Prometheus expects.
 
-The channel block's counters and every kind's are described in C, next to their
-struct (name, type, unit, help: rtudp.shmring.kinds); each becomes a family
-``rtudp_channel_<name>`` / ``rtudp_<kind>_<name>`` of its type with that help, so a
-new counter or kind needs no line here.
+Every counter is described in C, next to its struct (name, type, unit, help:
+rtudp.shmring.kinds): the channel block's, the TX and RX rings', a worker's and every
+kind's; each becomes a family ``rtudp_channel_<name>``, ``rtudp_channel_tx_<name>``,
+``rtudp_channel_rx_<name>``, ``rtudp_worker_<name>`` or ``rtudp_<kind>_<name>`` of its
+type with that help, so a new counter or kind needs no line here.  What is computed
+from them (pool up and uptime, heartbeat age, readers attached, TX ring fill) is.
 """
 from __future__ import annotations
 
@@ -34,19 +36,19 @@ from prometheus_client.registry import Collector
 
 from rtudp.shmring.errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
 from rtudp.shmring.hist import Histogram
-from rtudp.shmring.kinds import CHANNEL_COUNTERS, Counter, kind_name, kinds
+from rtudp.shmring.kinds import COUNTER_GROUPS, Counter, kind_name, kinds
 from rtudp.shmring.observe import PoolSnapshot, pool_names, snapshot_pool
+
+from .cli_args import ranged
 
 #: histogram bucket bounds (seconds): 1 us .. 60 s, 1-2-5 steps
 BOUNDS_S = (1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2,
             2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 60.0)
 _CH = ["pool", "channel"]
-_RING_COUNTERS = (("tx_ring", "full_events", "tx_full_events",
-                   "TX queue full: a send was refused (back-pressure)"),
-                  ("tx_ring", "unblocked_claims", "unblocked_claims",
-                   "claims of dead producers turned into padding"),
-                  ("rx_ring", "records_lost", "rx_overruns",
-                   "records readers lost by falling a ring behind"))
+_WK = ["pool", "worker", "cpu"]
+#: the metric name group of each of COUNTER_GROUPS (rtudp_<group>_<counter>)
+METRIC_GROUPS = {"channel": "channel", "tx_ring": "channel_tx", "rx_ring": "channel_rx",
+                 "worker": "worker"}
 
 
 def cumulative_buckets(h: Histogram) -> list[tuple[str, float]]:
@@ -73,12 +75,12 @@ def cumulative_buckets(h: Histogram) -> list[tuple[str, float]]:
 def metric_name(group: str, c: Counter) -> tuple[str, float]:
     """The Prometheus name of counter ``c`` of ``group`` ("channel": the channel block's,
     else a kind's name) and the factor its values take: ``rtudp_<group>_<name>``, in
-    base units (ns as ``_seconds``; ``_bytes`` when the name does not say it)."""
+    base units (ns as ``_seconds``; ``_bytes`` when the name does not say bytes)."""
     name, scale = c.name, 1.0
     if c.unit == "ns":
         name = (name[:-3] if name.endswith("_ns") else name) + "_seconds"
         scale = 1e-9
-    elif c.unit == "bytes" and not name.endswith("bytes"):
+    elif c.unit == "bytes" and "bytes" not in name.split("_"):
         name += "_bytes"
     return f"rtudp_{group}_{name}", scale
 
@@ -135,19 +137,12 @@ class RtudpCollector(Collector):
                                "stale or unreadable", labels=["pool"])
         uptime = GaugeMetricFamily("rtudp_pool_uptime_seconds", "time since the pool started",
                                    labels=["pool"])
-        wk = ["pool", "worker", "cpu"]
-        restarts = CounterMetricFamily("rtudp_worker_restarts", "worker restarts", labels=wk)
-        loops = CounterMetricFamily("rtudp_worker_loops", "worker main loop iterations",
-                                    labels=wk)
-        sleeps = CounterMetricFamily("rtudp_worker_sleeps", "times the worker parked",
-                                     labels=wk)
         beat = GaugeMetricFamily("rtudp_worker_heartbeat_age_seconds",
-                                 "time since the worker's last heartbeat", labels=wk)
-        block = [CounterFamily("channel", c, _CH) for c in CHANNEL_COUNTERS]
+                                 "time since the worker's last heartbeat", labels=_WK)
+        groups = {g: [CounterFamily(METRIC_GROUPS[g], c, _WK if g == "worker" else _CH)
+                      for c in counters] for g, counters in COUNTER_GROUPS.items()}
         own = {k.name: [CounterFamily(k.name, c, _CH) for c in k.layout.counters]
                for k in kinds()}
-        ring = {k: CounterMetricFamily(f"rtudp_channel_{name}", doc, labels=_CH)
-                for _r, k, name, doc in _RING_COUNTERS}
         readers = GaugeMetricFamily("rtudp_channel_readers", "readers attached", labels=_CH)
         fill = GaugeMetricFamily("rtudp_channel_tx_fill_ratio", "TX ring fill (0..1)",
                                  labels=_CH)
@@ -159,29 +154,29 @@ class RtudpCollector(Collector):
             uptime.add_metric([name], (snap.taken_ns - snap.started_ns) / 1e9)
             for w in snap.workers:
                 lw = [name, str(w["index"]), str(w["cpu"])]
-                restarts.add_metric(lw, w["restarts"])
-                loops.add_metric(lw, w["loops"])
-                sleeps.add_metric(lw, w["sleeps"])
+                _add_all(groups["worker"], lw, w)
                 if w["heartbeat_ns"]:
                     beat.add_metric(lw, (snap.taken_ns - w["heartbeat_ns"]) / 1e9)
             for ch in snap.channels:
                 if ch.error is not None:
                     continue
                 lc = [name, ch.name]
-                for f in block:
-                    f.add(lc, ch.histograms[f.c.name] if f.c.type == "histogram"
-                          else ch.counters[f.c.name])
-                for f in own.get(kind_name(ch.config["kind"]), ()):
-                    if f.c.name in ch.kind_values:
-                        f.add(lc, ch.kind_values[f.c.name])
-                for where, k, _n, _d in _RING_COUNTERS:
-                    ring[k].add_metric(lc, getattr(ch, where)[k])
+                _add_all(groups["channel"], lc, {**ch.counters, **ch.histograms})
+                _add_all(groups["tx_ring"], lc, ch.tx_ring)
+                _add_all(groups["rx_ring"], lc, ch.rx_ring)
+                _add_all(own.get(kind_name(ch.config["kind"]), ()), lc, ch.kind_values)
                 readers.add_metric(lc, ch.readers_attached)
                 cap = ch.tx_ring["capacity"]
                 fill.add_metric(lc, ch.tx_ring["used_bytes"] / cap if cap else 0.0)
-        yield from (up, uptime, restarts, loops, sleeps, beat, *(f.family for f in block),
-                    *ring.values(), readers, fill,
-                    *(f.family for fams in own.values() for f in fams))
+        yield from (up, uptime, beat, *(f.family for fams in groups.values() for f in fams),
+                    readers, fill, *(f.family for fams in own.values() for f in fams))
+
+
+def _add_all(families: Any, labels: list[str], values: dict[str, Any]) -> None:
+    """Each family's value for one channel or worker, of those ``values`` has."""
+    for f in families:
+        if f.c.name in values:
+            f.add(labels, values[f.c.name])
 
 
 def registry_for(pool: str | None) -> CollectorRegistry:
@@ -244,16 +239,6 @@ def _textfile(reg: CollectorRegistry, path: str, interval: float | None) -> int:
         return 0
 
 
-def _interval(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid interval {text!r}: seconds") from None
-    if not 0.1 <= v <= 86400:
-        raise argparse.ArgumentTypeError(f"interval {text!r} out of range 0.1..86400 s")
-    return v
-
-
 def add_parser(sub: Any) -> None:
     """``rtudp metrics`` on the CLI's subparsers."""
     from .pool_cli import parse_pool_name
@@ -266,7 +251,8 @@ def add_parser(sub: Any) -> None:
                      help="serve /metrics over HTTP (PORT 0: any free port, printed)")
     out.add_argument("--textfile", metavar="PATH",
                      help="write the metrics to PATH (atomically) for node_exporter")
-    p.add_argument("--interval", type=_interval, metavar="S",
+    p.add_argument("--interval", type=ranged(float, "interval", 0.1, 86400.0, hint="seconds"),
+                   metavar="S",
                    help="with --textfile: rewrite every S seconds (default: once)")
     p.set_defaults(func=run)
 

@@ -24,8 +24,9 @@ import tempfile
 import threading
 import time
 import warnings
-from typing import Any, Callable
+from typing import Any
 
+from .cli_args import ranged
 from .procinfo import fmt_age, kernel_policy, policy_text
 
 EXIT_ERROR = 1
@@ -74,27 +75,16 @@ def parse_cpus(text: str) -> list[int]:
     return cpus
 
 
-def _ranged(text: str, convert: Callable[[str], Any], hi: float, what: str, hint: str) -> Any:
-    """``text`` as a number in 0..hi, or an argparse error naming it and the range."""
-    try:
-        value = convert(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: 0..{hi} ({hint})") from None
-    if not 0 <= value <= hi:
-        raise argparse.ArgumentTypeError(f"{what} {value} is out of range 0..{hi} ({hint})")
-    return value
-
-
 def parse_priority(text: str) -> int:
     """0 (SCHED_OTHER) .. the largest SCHED_FIFO priority."""
     hi = os.sched_get_priority_max(os.SCHED_FIFO)
-    return int(_ranged(text, int, hi, "priority", f"0 = SCHED_OTHER, 1..{hi} = SCHED_FIFO"))
+    return int(ranged(int, "priority", 0, hi, hint=f"0 = SCHED_OTHER, 1..{hi} = SCHED_FIFO")(text))
 
 
 def parse_spin_budget(text: str) -> float:
     """``0.1`` -> 0.1: the share of a CPU a worker may spin before deadlines."""
     from rtudp.workers.supervisor import MAX_SPIN_BUDGET
-    return float(_ranged(text, float, MAX_SPIN_BUDGET, "spin budget", "a share of one CPU"))
+    return float(ranged(float, "spin budget", 0, MAX_SPIN_BUDGET, hint="a share of one CPU")(text))
 
 
 def parse_pool_name(text: str) -> str:
@@ -124,12 +114,9 @@ def _err(cmd: str, msg: str) -> int:
 
 
 def _gone(pid: int) -> bool:
-    import psutil
+    from rtudp.workers.registry import process_alive
 
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    return not process_alive(pid)
 
 
 def _is_standalone(pid: int) -> bool:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from rtudp.shmring.errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
 from rtudp.shmring.hist import Histogram
-from rtudp.shmring.kinds import kind_name
+from rtudp.shmring.kinds import COUNTER_GROUPS, kind_name, stat_keys
 from rtudp.shmring.observe import (DIRECTION_NAMES, ChannelSnapshot, PoolSnapshot, pool_names,
                                    snapshot_pool)
 
@@ -104,8 +104,7 @@ class Collector:
             "cpu_percent": self._cpu.percent(pid) if pid > 0 else None,
             "heartbeat_age_s": (snap.taken_ns - w["heartbeat_ns"]) / 1e9
             if w["heartbeat_ns"] else None,
-            "restarts": w["restarts"], "loops": w["loops"], "sleeps": w["sleeps"],
-            "spin_margin_ns": w["spin_margin_ns"], "channels": w["channels"],
+            **{c.name: w[c.name] for c in COUNTER_GROUPS["worker"]},
         }
 
     def _channel(self, snap: PoolSnapshot, ch: ChannelSnapshot) -> dict[str, Any]:
@@ -116,11 +115,8 @@ class Collector:
         prev = self._prev.get(key)
         self._prev[key] = ch
         c, cfg = ch.counters, ch.config
-        totals = ch.stats()  # the block's counters and histograms, the kind's own
-        totals.update({"tx_full_events": ch.tx_ring["full_events"],
-                       "rx_records_lost": ch.rx_ring["records_lost"],
-                       "rx_lapped_events": ch.rx_ring["lapped_events"],
-                       "unblocked_claims": ch.tx_ring["unblocked_claims"]})
+        totals = ch.stats()  # the block's counters and histograms, the kind's own, TX ring's
+        totals.update(stat_keys(COUNTER_GROUPS["rx_ring"], ch.rx_ring, "rx_"))
         cap = ch.tx_ring["capacity"]
         out = {
             "name": ch.name, "error": None,

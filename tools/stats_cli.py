@@ -94,7 +94,6 @@ def channel_stats(ch: ChannelSnapshot) -> dict[str, Any]:
     """What the pool keeps of ``Channel.stats()`` (not a reader's own losses)."""
     out = ch.stats()
     out["readers_attached"] = ch.readers_attached
-    out["tx_full_events"] = ch.tx_ring["full_events"]
     return out
 
 

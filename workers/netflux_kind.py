@@ -17,6 +17,8 @@ from typing import Any, Mapping
 
 from rtudp.shmring._native import ffi, lib
 
+from .channel_config import check_int
+
 #: option -> default
 DEFAULTS: dict[str, Any] = {"send_interval": 0.005, "watch_interval": 0.030, "send_size": 0,
                             "recv_size": 0, "keep_values_on_timeout": False, "start_ns": 0}
@@ -37,11 +39,7 @@ def _seconds(name: str, value: object, allow_zero: bool) -> float:
 
 
 def _int(name: str, value: object, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"netflux option {name} must be an int, not {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"netflux option {name}={value!r}: must be {lo} .. {hi}")
-    return value
+    return check_int(value, f"netflux option {name}", lo, hi)
 
 
 def check_options(options: Mapping[str, Any]) -> dict[str, Any]:

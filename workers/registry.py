@@ -41,7 +41,9 @@ def take_lock(pool: str) -> socket.socket | None:
     return sock
 
 
-def _pid_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """``pid`` is a process that has not exited (a zombie has; one we may not inspect
+    counts as alive)."""
     if pid <= 0:
         return False
     try:
@@ -87,7 +89,7 @@ def _supervisor_from_segment(pool: str) -> tuple[int, bool] | None:
         return None
     try:
         pid = ctl.supervisor_pid
-        alive = _pid_alive(pid) and ctl.heartbeat_age_ns() < 2_000_000_000
+        alive = process_alive(pid) and ctl.heartbeat_age_ns() < 2_000_000_000
         return pid, alive
     finally:
         ctl.close()

@@ -167,7 +167,7 @@ class NetfluxChannel(KindHandle):
 
     # ------------------------------------------------------------ closing
 
-    def _release(self) -> None:
+    def _drop_views(self) -> None:
         self._a = None
 
     def __repr__(self) -> str:

@@ -132,5 +132,5 @@ class UdtChannel(KindHandle):
         self._check_open()
         return self._seg.stats()
 
-    def _release(self) -> None:
+    def _drop_views(self) -> None:
         self.area = None

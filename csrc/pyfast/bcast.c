@@ -1,20 +1,20 @@
 /* bcast.c - BcastPort, the C base of BroadcastRing: the writer's paths. */
 #include "pyfast.h"
 
+static int bcast_write_one(void *ring, const char *data, uint32_t len, int64_t time_ns,
+                           uint16_t flags)
+{
+    return rtudp_bcast_write(ring, data, len, flags, time_ns);
+}
+
 static PyObject *bcast_write(PyfBcastPort *self, PyObject *const *args, Py_ssize_t nargs,
                              PyObject *kwnames)
 {
-    struct pyf_payload p;
-    int64_t time_ns;
-    uint16_t flags;
-    if (pyf_record_args(&self->h, "write", "time_ns", args, nargs, kwnames, &p, &time_ns,
-                        &flags) < 0)
-        return NULL;
-    int rc = rtudp_bcast_write(&self->b, p.data, (uint32_t)p.len, flags, time_ns);
-    pyf_payload_release(&p);
+    int rc = pyf_record_call(&self->h, "write", "time_ns", args, nargs, kwnames, bcast_write_one,
+                             &self->b);
     if (rc == RTUDP_OK)
         Py_RETURN_NONE;
-    return pyf_ring_error(&self->h, rc, "write");
+    return rc == PYF_ARGS_FAILED ? NULL : pyf_ring_error(&self->h, rc, "write");
 }
 
 static PyObject *bcast_write_many(PyfBcastPort *self, PyObject *const *args, Py_ssize_t nargs,
@@ -48,18 +48,16 @@ static PyObject *bcast_write_many(PyfBcastPort *self, PyObject *const *args, Py_
 
 static PyMethodDef bcast_methods[] = {
     PYF_PORT_METHODS,
-    {"write", (PyCFunction)(void (*)(void))bcast_write, METH_FASTCALL | METH_KEYWORDS,
+    PYF_FASTCALL_KW("write", bcast_write,
      "write(data, time_ns=0, flags=0)\n\n"
-     "Publish one record; never waits (overwrites the oldest). One writer per ring."},
-    {"write_many", (PyCFunction)(void (*)(void))bcast_write_many, METH_FASTCALL | METH_KEYWORDS,
+     "Publish one record; never waits (overwrites the oldest). One writer per ring."),
+    PYF_FASTCALL_KW("write_many", bcast_write_many,
      "write_many(items, time_ns=0, flags=0) -> int\n\n"
-     "Publish every record of items; all or none if one is too large."},
+     "Publish every record of items; all or none if one is too large."),
     {NULL, NULL, 0, NULL},
 };
 
 PyTypeObject pyf_BcastPortType = {
-    PYF_BASE_TYPE(PyfBcastPort, "BcastPort", "C base of BroadcastRing: the writer's paths."),
-    .tp_dealloc = (destructor)pyf_port_dealloc,
-    .tp_traverse = (traverseproc)pyf_port_traverse,
+    PYF_PORT_TYPE(PyfBcastPort, "BcastPort", "C base of BroadcastRing: the writer's paths."),
     .tp_methods = bcast_methods,
 };

@@ -276,51 +276,50 @@ static PyObject *chan_fast_recv(ChannelBase *self, PyObject *const *args, Py_ssi
 /* ------------------------------------------------------------------ type */
 
 static PyMethodDef chan_methods[] = {
-    {"send", (PyCFunction)(void (*)(void))chan_send, METH_FASTCALL | METH_KEYWORDS,
+    PYF_FASTCALL_KW("send", chan_send,
      "send($self, /, data, at_ns=None)\n--\n\n"
      "Queue one datagram, to leave at ``at_ns`` (CLOCK_MONOTONIC ns; None/0 = now).\n\n"
      "BackPressureError if the TX ring is full (nothing is dropped silently);\n"
      "ValueError if ``data`` is larger than the channel's max_datagram.  The common\n"
      "case runs in C (csrc/pyfast/channel.c), everything else in ``_send_checked``;\n"
-     "an immediate datagram may go out on the socket at once (``direct_send``)."},
-    {"recv", (PyCFunction)(void (*)(void))chan_recv, METH_FASTCALL | METH_KEYWORDS,
+     "an immediate datagram may go out on the socket at once (``direct_send``)."),
+    PYF_FASTCALL_KW("recv", chan_recv,
      "recv($self, /, timeout=None)\n--\n\n"
      "The next datagram, waiting up to ``timeout`` s (None = forever, 0 = poll).\n\n"
      "TimeoutError if none arrives in time.  The wait runs in C without the GIL;\n"
      "the common case is one C call (csrc/pyfast/channel.c), the rest\n"
-     "``_recv_checked``."},
-    {"_fast_send", (PyCFunction)(void (*)(void))chan_fast_send, METH_FASTCALL,
+     "``_recv_checked``."),
+    PYF_FASTCALL("_fast_send", chan_fast_send,
      "_fast_send(tx_ring | None, limit): the MPSC ring send() queues into itself and its\n"
-     "largest datagram; None: every send() goes to _send_checked."},
-    {"_fast_recv", (PyCFunction)(void (*)(void))chan_fast_recv, METH_FASTCALL,
+     "largest datagram; None: every send() goes to _send_checked."),
+    PYF_FASTCALL("_fast_recv", chan_fast_recv,
      "_fast_recv(reader | None, packet_type, channel_name, spin_ns): the cursor recv()\n"
      "reads itself, what it builds, names and spins; None: every recv() goes to\n"
-     "_recv_checked."},
-    {"_configure_direct", (PyCFunction)(void (*)(void))chan_configure_direct, METH_FASTCALL,
+     "_recv_checked."),
+    PYF_FASTCALL("_configure_direct", chan_configure_direct,
      "_configure_direct(pid, fd, family, port, line_address, quiet_ns) -> None | str:\n"
-     "send() makes immediate sends itself on a duplicate of the socket; why not, if not."},
-    {"_close_direct", (PyCFunction)chan_close_direct, METH_NOARGS,
-     "_close_direct(): no more direct sends."},
-    {"_direct_on", (PyCFunction)chan_direct_on, METH_NOARGS,
-     "_direct_on() -> bool: direct sends on (off once the channel revoked them)."},
+     "send() makes immediate sends itself on a duplicate of the socket; why not, if not."),
+    PYF_NOARGS("_close_direct", chan_close_direct,
+     "_close_direct(): no more direct sends."),
+    PYF_NOARGS("_direct_on", chan_direct_on,
+     "_direct_on() -> bool: direct sends on (off once the channel revoked them)."),
     {NULL, NULL, 0, NULL},
 };
 
+/* the objects a ChannelBase holds: traverse and clear go over this one list */
+#define CHAN_REFS(X) X(tx) X(rx) X(packet_type) X(chan_name)
+#define CHAN_VISIT(field) Py_VISIT(self->field);
+#define CHAN_CLEAR(field) Py_CLEAR(self->field);
+
 static int chan_traverse(ChannelBase *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->tx);
-    Py_VISIT(self->rx);
-    Py_VISIT(self->packet_type);
-    Py_VISIT(self->chan_name);
+    CHAN_REFS(CHAN_VISIT)
     return 0;
 }
 
 static int chan_clear(ChannelBase *self)
 {
-    Py_CLEAR(self->tx);
-    Py_CLEAR(self->rx);
-    Py_CLEAR(self->packet_type);
-    Py_CLEAR(self->chan_name);
+    CHAN_REFS(CHAN_CLEAR)
     return 0;
 }
 

@@ -272,32 +272,23 @@ static PyGetSetDef cursor_getset[] = {
 };
 
 static PyMethodDef cursor_methods[] = {
-    {"_bind_reader", (PyCFunction)(void (*)(void))cursor_bind, METH_FASTCALL,
-     "_bind_reader(ring, from_oldest): start a cursor on ring."},
-    {"_try_get_record", (PyCFunction)cursor_try_get_record, METH_NOARGS,
-     "_try_get_record() -> (data, seq, time_ns, flags, lost) | None"},
-    {"_get_many_nowait", (PyCFunction)(void (*)(void))cursor_get_many_nowait, METH_FASTCALL,
-     "_get_many_nowait(max_n) -> list[bytes]: what can be read now, up to max_n."},
-    {"_wait", (PyCFunction)(void (*)(void))cursor_wait, METH_FASTCALL,
-     "_wait(deadline_ns, spin_ns) -> code: wait for a record, GIL released."},
-    {"_recv_packet", (PyCFunction)(void (*)(void))cursor_recv_packet, METH_FASTCALL,
+    PYF_FASTCALL("_bind_reader", cursor_bind,
+     "_bind_reader(ring, from_oldest): start a cursor on ring."),
+    PYF_NOARGS("_try_get_record", cursor_try_get_record,
+     "_try_get_record() -> (data, seq, time_ns, flags, lost) | None"),
+    PYF_FASTCALL("_get_many_nowait", cursor_get_many_nowait,
+     "_get_many_nowait(max_n) -> list[bytes]: what can be read now, up to max_n."),
+    PYF_FASTCALL("_wait", cursor_wait,
+     "_wait(deadline_ns, spin_ns) -> code: wait for a record, GIL released."),
+    PYF_FASTCALL("_recv_packet", cursor_recv_packet,
      "_recv_packet(deadline_ns, spin_ns, packet_type) -> packet | None: the next RX record "
      "as packet_type(data, source, rx_ns, hw_ns, seq, lost), waiting until deadline_ns "
-     "(0 = do not wait) with the GIL released."},
-    {"_recv_batch", (PyCFunction)(void (*)(void))pyf_cursor_recv_batch, METH_FASTCALL,
+     "(0 = do not wait) with the GIL released."),
+    PYF_FASTCALL("_recv_batch", pyf_cursor_recv_batch,
      "_recv_batch(deadline_ns, spin_ns, max_n, columns) -> n: up to max_n RX records into "
-     "the column buffers (csrc/pyfast/batch.c), waiting until deadline_ns for the first."},
+     "the column buffers (csrc/pyfast/batch.c), waiting until deadline_ns for the first."),
     {NULL, NULL, 0, NULL},
 };
-
-static void cursor_dealloc(PyfBcastCursor *self)
-{
-    PyObject_GC_UnTrack(self);
-    Py_CLEAR(self->port);
-    Py_CLEAR(self->last_source);
-    PyMem_Free(self->buf);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
 
 static int cursor_traverse(PyfBcastCursor *self, visitproc visit, void *arg)
 {
@@ -311,6 +302,14 @@ static int cursor_clear(PyfBcastCursor *self)
     Py_CLEAR(self->port);
     Py_CLEAR(self->last_source);
     return 0;
+}
+
+static void cursor_dealloc(PyfBcastCursor *self)
+{
+    PyObject_GC_UnTrack(self);
+    cursor_clear(self);
+    PyMem_Free(self->buf);
+    Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 PyTypeObject pyf_BcastCursorType = {

@@ -1,22 +1,22 @@
 /* mpsc.c - MpscPort, the C base of MpscRing: put and get one record, or a batch. */
 #include "pyfast.h"
 
+static int mpsc_try_put_one(void *ring, const char *data, uint32_t len, int64_t at_ns,
+                            uint16_t flags)
+{
+    return rtudp_mpsc_try_put(ring, data, len, at_ns, flags);
+}
+
 static PyObject *mpsc_try_put(PyfMpscPort *self, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames)
 {
-    struct pyf_payload p;
-    int64_t at_ns;
-    uint16_t flags;
-    if (pyf_record_args(&self->h, "try_put", "at_ns", args, nargs, kwnames, &p, &at_ns,
-                        &flags) < 0)
-        return NULL;
-    int rc = rtudp_mpsc_try_put(&self->m, p.data, (uint32_t)p.len, at_ns, flags);
-    pyf_payload_release(&p);
+    int rc = pyf_record_call(&self->h, "try_put", "at_ns", args, nargs, kwnames,
+                             mpsc_try_put_one, &self->m);
     if (rc == RTUDP_OK)
         Py_RETURN_TRUE;
     if (rc == RTUDP_EFULL)
         Py_RETURN_FALSE;
-    return pyf_ring_error(&self->h, rc, "put");
+    return rc == PYF_ARGS_FAILED ? NULL : pyf_ring_error(&self->h, rc, "put");
 }
 
 /* _set_wake(address | 0): commits also ring the doorbell at address (a worker's) */
@@ -170,27 +170,25 @@ fail:
 
 static PyMethodDef mpsc_methods[] = {
     PYF_PORT_METHODS,
-    {"_set_wake", (PyCFunction)mpsc_set_wake, METH_O,
-     "_set_wake(address | None): commits also ring the doorbell at address."},
-    {"try_put", (PyCFunction)(void (*)(void))mpsc_try_put, METH_FASTCALL | METH_KEYWORDS,
+    PYF_ONEARG("_set_wake", mpsc_set_wake,
+     "_set_wake(address | None): commits also ring the doorbell at address."),
+    PYF_FASTCALL_KW("try_put", mpsc_try_put,
      "try_put(data, at_ns=0, flags=0) -> bool\n\n"
      "Queue one record if there is room now; False if the ring is full.\n"
-     "ValueError if data is larger than max_payload."},
-    {"try_get", (PyCFunction)mpsc_try_get, METH_NOARGS,
-     "try_get() -> bytes | None\n\nThe next record's payload, or None if there is none now."},
-    {"_get_many_nowait", (PyCFunction)(void (*)(void))mpsc_get_many_nowait, METH_FASTCALL,
-     "_get_many_nowait(max_n) -> list[bytes]: what can be read now, up to max_n."},
-    {"_put_many", (PyCFunction)(void (*)(void))mpsc_put_many, METH_FASTCALL,
-     "_put_many(items, at_ns, flags, deadline_ns, spin_ns) -> int"},
-    {"_put_batch", (PyCFunction)(void (*)(void))pyf_mpsc_put_batch, METH_FASTCALL,
+     "ValueError if data is larger than max_payload."),
+    PYF_NOARGS("try_get", mpsc_try_get,
+     "try_get() -> bytes | None\n\nThe next record's payload, or None if there is none now."),
+    PYF_FASTCALL("_get_many_nowait", mpsc_get_many_nowait,
+     "_get_many_nowait(max_n) -> list[bytes]: what can be read now, up to max_n."),
+    PYF_FASTCALL("_put_many", mpsc_put_many,
+     "_put_many(items, at_ns, flags, deadline_ns, spin_ns) -> int"),
+    PYF_FASTCALL("_put_batch", pyf_mpsc_put_batch,
      "_put_batch(buffer, lengths, at_ns, at_ns_each, limit) -> int: datagrams back to back "
-     "in buffer, as many as there is room for (csrc/pyfast/batch.c)."},
+     "in buffer, as many as there is room for (csrc/pyfast/batch.c)."),
     {NULL, NULL, 0, NULL},
 };
 
 PyTypeObject pyf_MpscPortType = {
-    PYF_BASE_TYPE(PyfMpscPort, "MpscPort", "C base of MpscRing: its per-call and batch paths."),
-    .tp_dealloc = (destructor)pyf_port_dealloc,
-    .tp_traverse = (traverseproc)pyf_port_traverse,
+    PYF_PORT_TYPE(PyfMpscPort, "MpscPort", "C base of MpscRing: its per-call and batch paths."),
     .tp_methods = mpsc_methods,
 };

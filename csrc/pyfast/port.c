@@ -64,27 +64,29 @@ int pyf_port_traverse(PyfPort *self, visitproc visit, void *arg)
     return 0;
 }
 
-int pyf_record_args(struct pyf_port_head *h, const char *fn, const char *time_name,
+int pyf_record_call(struct pyf_port_head *h, const char *fn, const char *time_name,
                     PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                    struct pyf_payload *p, int64_t *time_ns, uint16_t *flags)
+                    pyf_one_record one, void *ring)
 {
     const char *const names[] = {"data", time_name, "flags"};
     PyObject *a[3];
+    int64_t time_ns;
+    uint16_t flags;
+    struct pyf_payload p;
     if (pyf_parse(fn, args, nargs, kwnames, names, 3, 1, a) < 0 ||
-        pyf_get_i64(a[1], 0, time_name, time_ns) < 0 || pyf_get_flags(a[2], flags) < 0)
-        return -1;
+        pyf_get_i64(a[1], 0, time_name, &time_ns) < 0 || pyf_get_flags(a[2], &flags) < 0)
+        return PYF_ARGS_FAILED;
     if (!h->bound) {
         pyf_closed_error(h);
-        return -1;
+        return PYF_ARGS_FAILED;
     }
-    if (pyf_payload_get(a[0], p) < 0)
-        return -1;
-    if (p->len > (Py_ssize_t)h->max_payload) {
-        pyf_too_big(h, p->len);
-        pyf_payload_release(p);
-        return -1;
-    }
-    return 0;
+    if (pyf_payload_get(a[0], &p) < 0)
+        return PYF_ARGS_FAILED;
+    int rc = p.len > (Py_ssize_t)h->max_payload
+                 ? (pyf_too_big(h, p.len), PYF_ARGS_FAILED)
+                 : one(ring, p.data, (uint32_t)p.len, time_ns, flags);
+    pyf_payload_release(&p);
+    return rc;
 }
 
 PyObject *pyf_batch(struct pyf_port_head *h, PyObject *items, const char *fn)

@@ -127,6 +127,10 @@ extern PyTypeObject pyf_MpscPortType, pyf_BcastPortType, pyf_BcastCursorType,
     .tp_name = "rtudp.shmring._fast." pyname, .tp_basicsize = sizeof(ctype),    \
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,   \
     .tp_doc = doc, .tp_new = PyType_GenericNew
+/* a ring port's type (MpscPort, BcastPort): the base, the port's dealloc and traverse */
+#define PYF_PORT_TYPE(ctype, pyname, doc)                                        \
+    PYF_BASE_TYPE(ctype, pyname, doc), .tp_dealloc = (destructor)pyf_port_dealloc, \
+    .tp_traverse = (traverseproc)pyf_port_traverse
 
 /* ValueError "ring <name> is closed"; NULL */
 PyObject *pyf_closed_error(struct pyf_port_head *h);
@@ -143,19 +147,29 @@ PyObject *pyf_port_bind(PyfPort *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *pyf_port_unbind(PyfPort *self, PyObject *unused);
 void pyf_port_dealloc(PyfPort *self);
 int pyf_port_traverse(PyfPort *self, visitproc visit, void *arg);
+/* PyMethodDef entries by calling convention (the cast a METH_FASTCALL function needs) */
+#define PYF_FASTCALL(name, fn, doc) {name, (PyCFunction)(void (*)(void))(fn), METH_FASTCALL, doc}
+#define PYF_FASTCALL_KW(name, fn, doc)                                                 \
+    {name, (PyCFunction)(void (*)(void))(fn), METH_FASTCALL | METH_KEYWORDS, doc}
+#define PYF_NOARGS(name, fn, doc) {name, (PyCFunction)(fn), METH_NOARGS, doc}
+#define PYF_ONEARG(name, fn, doc) {name, (PyCFunction)(fn), METH_O, doc}
+
 /* their _bind and _unbind, first in each port type's method table */
 #define PYF_PORT_METHODS                                                                \
-    {"_bind", (PyCFunction)(void (*)(void))pyf_port_bind, METH_FASTCALL,                \
-     "_bind(name, address, avail): validate and use the ring mapped at address."},      \
-    {"_unbind", (PyCFunction)pyf_port_unbind, METH_NOARGS,                              \
-     "Forget the mapping (the ring closes)."}
+    PYF_FASTCALL("_bind", pyf_port_bind,                                                \
+                 "_bind(name, address, avail): validate and use the ring mapped at address."), \
+    PYF_NOARGS("_unbind", pyf_port_unbind, "Forget the mapping (the ring closes).")
 /*
- * (data, <time>, flags) as try_put and write take them, checked against the ring:
- * on success *p holds the payload and must be released.
+ * One record as try_put and write take it: parse (data, <time_name>=0, flags=0), check
+ * that the ring is bound and the payload fits, then pass it to `one` on `ring`.  Returns
+ * what `one` returned (an RTUDP_ code), or PYF_ARGS_FAILED with a Python error set.
  */
-int pyf_record_args(struct pyf_port_head *h, const char *fn, const char *time_name,
+typedef int (*pyf_one_record)(void *ring, const char *data, uint32_t len, int64_t time_ns,
+                              uint16_t flags);
+#define PYF_ARGS_FAILED INT32_MIN
+int pyf_record_call(struct pyf_port_head *h, const char *fn, const char *time_name,
                     PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                    struct pyf_payload *p, int64_t *time_ns, uint16_t *flags);
+                    pyf_one_record one, void *ring);
 /* A batch for put_many / write_many, all or nothing: items as a fast sequence (a new
  * reference) of buffers of at most max_payload bytes each, on a bound ring; NULL with
  * the error set if not.  fn names the method in the error. */

@@ -19,6 +19,7 @@
 #define RTUDP_TEST_HARNESS_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -251,6 +252,15 @@ static inline bool verify(const uint8_t *p, uint32_t len, uint64_t key)
 
 /* zero-filled memory of exactly `size` bytes (a multiple of 64): ASan sees any
  * access past a ring's footprint */
+/* n threads running fn, thread i given &ids[i] (set to i first) */
+static inline void start_numbered_threads(pthread_t *t, int *ids, int n, void *(*fn)(void *))
+{
+    for (int i = 0; i < n; i++) {
+        ids[i] = i;
+        CHECK_EQ(pthread_create(&t[i], NULL, fn, &ids[i]), 0);
+    }
+}
+
 static inline void *zalloc64(uint64_t size)
 {
     /* C11 aligned_alloc wants a multiple of the alignment; footprints are */

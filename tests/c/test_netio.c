@@ -228,7 +228,43 @@ static unsigned recv_n(int fd, struct rtudp_rx_pkt *pkts, unsigned want)
     return got;
 }
 
+/* n receive slots over consecutive buffers of `each` bytes from bufs */
+static void rx_pkts_over(struct rtudp_rx_pkt *rp, unsigned n, uint8_t *bufs, size_t each)
+{
+    memset(rp, 0, n * sizeof *rp);
+    for (unsigned i = 0; i < n; i++) {
+        rp[i].buf = bufs + i * each;
+        rp[i].cap = (uint32_t)each;
+    }
+}
+
 /* ------------------------------------------------------------------ tests */
+
+/* A sender and a receiver on loopback, both through rtudp_net_setup (rx_stamps: and
+ * RX stamps already flowing); returns the sender's capabilities. */
+struct lo_pair {
+    int tx, rx;
+    struct sockaddr_storage ta, ra;
+    socklen_t tl, rl;
+};
+
+static struct rtudp_net_caps pair_open(struct lo_pair *p, int family, bool rx_stamps)
+{
+    p->tx = lo_socket(family, &p->ta, &p->tl);
+    p->rx = lo_socket(family, &p->ra, &p->rl);
+    CHECK(p->tx >= 0 && p->rx >= 0);
+    struct rtudp_net_caps caps = setup_ok(p->tx);
+    setup_ok(p->rx);
+    if (rx_stamps)
+        rx_stamps_on(p->rx, (struct sockaddr *)&p->ra, p->rl);
+    return caps;
+}
+
+static void pair_close(struct lo_pair *p)
+{
+    close(p->tx);
+    close(p->rx);
+}
 
 static void test_setup_caps(void)
 {
@@ -285,17 +321,12 @@ static void test_setup_caps(void)
 /* 64 datagrams of sizes 0..65507 from tx to rx and back checks; tx stamps too */
 static void roundtrip(int family, bool counted)
 {
-    struct sockaddr_storage ta, ra;
-    socklen_t tl, rl;
-    int tx = lo_socket(family, &ta, &tl), rx = lo_socket(family, &ra, &rl);
-    CHECK(tx >= 0 && rx >= 0);
-    setup_ok(tx);
-    setup_ok(rx);
-    rx_stamps_on(rx, (struct sockaddr *)&ra, rl);
+    struct lo_pair p;
+    pair_open(&p, family, true);
     if (counted)
-        CHECK_EQ(rtudp_net_use_tskey_cmsg(tx, 0), RTUDP_OK);
-    big_buffers(tx);
-    big_buffers(rx);
+        CHECK_EQ(rtudp_net_use_tskey_cmsg(p.tx, 0), RTUDP_OK);
+    big_buffers(p.tx);
+    big_buffers(p.rx);
     struct rtudp_clockmap *map = rtudp_net_clockmap();
     const int64_t bound = map->bound_ns;
     CHECK_IN(bound, 1, 1000000);
@@ -318,7 +349,7 @@ static void roundtrip(int family, bool counted)
 
     int64_t t0 = now_ns();
     /* all in one call: loopback delivers inside the send, so no EAGAIN */
-    CHECK_EQ(rtudp_net_send_batch(tx, tp, NPKT, (struct sockaddr *)&ra, rl), NPKT);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp, NPKT, (struct sockaddr *)&p.ra, p.rl), NPKT);
     int64_t t1 = now_ns();
     for (unsigned i = 0; i < NPKT; i++) {
         CHECK_EQ(tp[i].tskey, i);
@@ -327,13 +358,9 @@ static void roundtrip(int family, bool counted)
     }
 
     struct rtudp_rx_pkt rp[NPKT];
-    memset(rp, 0, sizeof rp);
-    for (unsigned i = 0; i < NPKT; i++) {
-        rp[i].buf = in + (size_t)i * 65536;
-        rp[i].cap = 65536;
-    }
+    rx_pkts_over(rp, NPKT, in, 65536);
     g_step = "receive 64";
-    CHECK_EQ(recv_n(rx, rp, NPKT), NPKT);
+    CHECK_EQ(recv_n(p.rx, rp, NPKT), NPKT);
     int64_t t2 = now_ns();
     int64_t prev = 0;
     for (unsigned i = 0; i < NPKT; i++) {
@@ -344,19 +371,19 @@ static void roundtrip(int family, bool counted)
         CHECK(rp[i].flags & RTUDP_RX_KERNEL_TS);
         CHECK_EQ(rp[i].hw_raw_ns, 0);
         CHECK_EQ(rp[i].drops, 0);
-        CHECK_EQ(rp[i].src_len, tl);
-        CHECK(same_addr(&rp[i].src, &ta));
+        CHECK_EQ(rp[i].src_len, p.tl);
+        CHECK(same_addr(&rp[i].src, &p.ta));
         /* stamped between the send call's start and now, in CLOCK_MONOTONIC */
         CHECK_IN(rp[i].rx_ns, t0 - bound, t2 + bound);
         CHECK(rp[i].rx_ns >= prev);
         prev = rp[i].rx_ns;
     }
-    CHECK_EQ(rtudp_net_recv_batch(rx, rp, NPKT), 0); /* nothing more */
+    CHECK_EQ(rtudp_net_recv_batch(p.rx, rp, NPKT), 0); /* nothing more */
 
     g_step = "tx stamps";
     struct stamps *s = calloc(1, sizeof *s);
     CHECK(s);
-    collect_stamps(tx, s, NPKT);
+    collect_stamps(p.tx, s, NPKT);
     CHECK_EQ(s->n, NPKT);
     for (unsigned i = 0; i < NPKT; i++) {
         int at = find_stamp(s, i);
@@ -369,33 +396,32 @@ static void roundtrip(int family, bool counted)
 
     /* keys continue across calls */
     s->n = 0;
-    CHECK_EQ(rtudp_net_send_batch(tx, tp, 8, (struct sockaddr *)&ra, rl), 8);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp, 8, (struct sockaddr *)&p.ra, p.rl), 8);
     for (unsigned i = 0; i < 8; i++)
         CHECK_EQ(tp[i].tskey, NPKT + i);
-    collect_stamps(tx, s, 8);
+    collect_stamps(p.tx, s, 8);
     CHECK_EQ(s->n, 8);
     for (unsigned i = 0; i < 8; i++)
         CHECK(find_stamp(s, NPKT + i) >= 0);
-    CHECK_EQ(recv_n(rx, rp, 8), 8);
+    CHECK_EQ(recv_n(p.rx, rp, 8), 8);
 
     /* setup again resets the key counter to 0, also in the kernel */
-    setup_ok(tx);
+    setup_ok(p.tx);
     if (counted)
-        CHECK_EQ(rtudp_net_use_tskey_cmsg(tx, 0), RTUDP_OK);
+        CHECK_EQ(rtudp_net_use_tskey_cmsg(p.tx, 0), RTUDP_OK);
     s->n = 0;
-    CHECK_EQ(rtudp_net_send_batch(tx, tp, 3, (struct sockaddr *)&ra, rl), 3);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp, 3, (struct sockaddr *)&p.ra, p.rl), 3);
     CHECK_EQ(tp[2].tskey, 2);
-    collect_stamps(tx, s, 3);
+    collect_stamps(p.tx, s, 3);
     CHECK_EQ(s->n, 3);
     for (unsigned i = 0; i < 3; i++)
         CHECK(find_stamp(s, i) >= 0);
-    CHECK_EQ(recv_n(rx, rp, 3), 3);
+    CHECK_EQ(recv_n(p.rx, rp, 3), 3);
 
     free(s);
     free(out);
     free(in);
-    close(tx);
-    close(rx);
+    pair_close(&p);
 }
 
 static void test_roundtrip_ipv4(void) { AT_LINE(roundtrip(AF_INET, false)); }
@@ -417,53 +443,37 @@ static void test_roundtrip_counted(void)
 /* a connected sender: dst NULL */
 static void test_connected(void)
 {
-    struct sockaddr_storage ta, ra;
-    socklen_t tl, rl;
-    int tx = lo_socket(AF_INET, &ta, &tl), rx = lo_socket(AF_INET, &ra, &rl);
-    CHECK(tx >= 0 && rx >= 0);
-    CHECK_EQ(connect(tx, (struct sockaddr *)&ra, rl), 0);
-    setup_ok(tx);
-    setup_ok(rx);
+    struct lo_pair p;
+    pair_open(&p, AF_INET, false);
+    CHECK_EQ(connect(p.tx, (struct sockaddr *)&p.ra, p.rl), 0);
     struct rtudp_tx_pkt tp[4];
     for (unsigned i = 0; i < 4; i++)
         tp[i] = (struct rtudp_tx_pkt){.data = "abcd", .len = i + 1};
-    CHECK_EQ(rtudp_net_send_batch(tx, tp, 4, NULL, 0), 4);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp, 4, NULL, 0), 4);
     uint8_t buf[4][16];
     struct rtudp_rx_pkt rp[4];
-    memset(rp, 0, sizeof rp);
-    for (unsigned i = 0; i < 4; i++) {
-        rp[i].buf = buf[i];
-        rp[i].cap = sizeof buf[i];
-    }
-    CHECK_EQ(recv_n(rx, rp, 4), 4);
+    rx_pkts_over(rp, 4, &buf[0][0], sizeof buf[0]);
+    CHECK_EQ(recv_n(p.rx, rp, 4), 4);
     for (unsigned i = 0; i < 4; i++) {
         CHECK_EQ(rp[i].len, i + 1);
         CHECK(memcmp(buf[i], "abcd", i + 1) == 0);
-        CHECK(same_addr(&rp[i].src, &ta));
+        CHECK(same_addr(&rp[i].src, &p.ta));
     }
     struct stamps s = {0};
-    collect_stamps(tx, &s, 4);
+    collect_stamps(p.tx, &s, 4);
     CHECK_EQ(s.n, 4);
-    close(tx);
-    close(rx);
+    pair_close(&p);
 }
 
 /* a GSO send: n datagrams on the wire, one TX stamp under one key; packets that
  * do not qualify are refused before anything is sent */
 static void test_gso_send(void)
 {
-    struct sockaddr_storage ta, ra;
-    socklen_t tl, rl;
-    int tx = lo_socket(AF_INET, &ta, &tl), rx = lo_socket(AF_INET, &ra, &rl);
-    CHECK(tx >= 0 && rx >= 0);
-    struct rtudp_net_caps caps;
-    struct rtudp_check why = {0};
-    CHECK_EQ(rtudp_net_setup(tx, 0, &caps, &why), RTUDP_OK);
-    setup_ok(rx);
+    struct lo_pair p;
+    struct rtudp_net_caps caps = pair_open(&p, AF_INET, false);
     if (!caps.gso) {
         printf("  (skipped: this kernel has no UDP_SEGMENT)\n");
-        close(tx);
-        close(rx);
+        pair_close(&p);
         return;
     }
     char data[4][100];
@@ -473,12 +483,12 @@ static void test_gso_send(void)
         tp[i] = (struct rtudp_tx_pkt){.data = data[i], .len = sizeof data[i]};
     }
     uint32_t key;
-    CHECK_EQ(rtudp_net_next_key(tx, &key), RTUDP_OK);
-    CHECK_EQ(rtudp_net_send_gso(tx, tp, 4, (struct sockaddr *)&ra, rl), 4);
+    CHECK_EQ(rtudp_net_next_key(p.tx, &key), RTUDP_OK);
+    CHECK_EQ(rtudp_net_send_gso(p.tx, tp, 4, (struct sockaddr *)&p.ra, p.rl), 4);
     for (unsigned i = 0; i < 4; i++)
         CHECK_EQ(tp[i].tskey, key);
     uint32_t next;
-    CHECK_EQ(rtudp_net_next_key(tx, &next), RTUDP_OK);
+    CHECK_EQ(rtudp_net_next_key(p.tx, &next), RTUDP_OK);
     CHECK_EQ(next, key + 1);
     /* setup turned UDP_GRO on for rx: the 4 datagrams may come as one receive that
      * says its segment size, or one by one; either way 4 of 100 bytes */
@@ -487,57 +497,47 @@ static void test_gso_send(void)
     while (datagrams < 4) {
         uint8_t buf[512];
         struct rtudp_rx_pkt rp = {.buf = buf, .cap = sizeof buf};
-        int r = rtudp_net_recv_batch(rx, &rp, 1);
+        int r = rtudp_net_recv_batch(p.rx, &rp, 1);
         CHECK(r >= 0);
         if (r == 1) {
             CHECK(rp.gso_size == 0 || rp.gso_size == 100);
             CHECK_EQ(rp.wire_len % 100, 0);
             datagrams += rp.wire_len / 100;
-        } else if (!wait_ready(rx, POLLIN, deadline)) {
+        } else if (!wait_ready(p.rx, POLLIN, deadline)) {
             break;
         }
     }
     CHECK_EQ(datagrams, 4);
     struct stamps st = {0};
-    collect_stamps(tx, &st, 1);
+    collect_stamps(p.tx, &st, 1);
     CHECK_EQ(st.n, 1);
     CHECK_EQ(st.key[0], key);
     /* refused: sizes differ, 0 bytes, too many */
     tp[1].len = 99;
-    CHECK_EQ(rtudp_net_send_gso(tx, tp, 4, (struct sockaddr *)&ra, rl), RTUDP_EINVAL);
+    CHECK_EQ(rtudp_net_send_gso(p.tx, tp, 4, (struct sockaddr *)&p.ra, p.rl), RTUDP_EINVAL);
     tp[0].len = tp[1].len = 0;
-    CHECK_EQ(rtudp_net_send_gso(tx, tp, 2, (struct sockaddr *)&ra, rl), RTUDP_EINVAL);
-    CHECK_EQ(rtudp_net_send_gso(tx, tp, RTUDP_NET_GSO_MAX + 1, (struct sockaddr *)&ra, rl),
+    CHECK_EQ(rtudp_net_send_gso(p.tx, tp, 2, (struct sockaddr *)&p.ra, p.rl), RTUDP_EINVAL);
+    CHECK_EQ(rtudp_net_send_gso(p.tx, tp, RTUDP_NET_GSO_MAX + 1, (struct sockaddr *)&p.ra, p.rl),
              RTUDP_EINVAL);
-    CHECK_EQ(rtudp_net_next_key(tx, &next), RTUDP_OK);
+    CHECK_EQ(rtudp_net_next_key(p.tx, &next), RTUDP_OK);
     CHECK_EQ(next, key + 1);
-    close(tx);
-    close(rx);
+    pair_close(&p);
 }
 
 static void test_truncation(void)
 {
-    struct sockaddr_storage ta, ra;
-    socklen_t tl, rl;
-    int tx = lo_socket(AF_INET, &ta, &tl), rx = lo_socket(AF_INET, &ra, &rl);
-    CHECK(tx >= 0 && rx >= 0);
-    setup_ok(tx);
-    setup_ok(rx);
-    rx_stamps_on(rx, (struct sockaddr *)&ra, rl);
+    struct lo_pair p;
+    pair_open(&p, AF_INET, true);
     static uint8_t out[3000];
     fill(out, sizeof out, 77);
     struct rtudp_tx_pkt tp[3] = {{.data = out, .len = 1000}, {.data = out, .len = 100},
                                  {.data = out, .len = 3000}};
-    CHECK_EQ(rtudp_net_send_batch(tx, tp, 3, (struct sockaddr *)&ra, rl), 3);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp, 3, (struct sockaddr *)&p.ra, p.rl), 3);
     uint8_t small[3][100];
     struct rtudp_rx_pkt rp[3];
-    memset(rp, 0, sizeof rp);
-    for (unsigned i = 0; i < 3; i++) {
-        rp[i].buf = small[i];
-        rp[i].cap = sizeof small[i];
-    }
+    rx_pkts_over(rp, 3, &small[0][0], sizeof small[0]);
     rp[2].cap = 0; /* nothing kept at all */
-    CHECK_EQ(recv_n(rx, rp, 3), 3);
+    CHECK_EQ(recv_n(p.rx, rp, 3), 3);
     CHECK_EQ(rp[0].len, 100);
     CHECK_EQ(rp[0].wire_len, 1000);
     CHECK(rp[0].flags & RTUDP_RX_TRUNC);
@@ -551,68 +551,58 @@ static void test_truncation(void)
     CHECK(rp[2].flags & RTUDP_RX_TRUNC);
     for (unsigned i = 0; i < 3; i++) {
         CHECK(rp[i].flags & RTUDP_RX_KERNEL_TS);
-        CHECK(same_addr(&rp[i].src, &ta));
+        CHECK(same_addr(&rp[i].src, &p.ta));
     }
-    close(tx);
-    close(rx);
+    pair_close(&p);
 }
 
 /* a packet the kernel refuses mid-batch: the ones before it went, its error is
  * reported (not left to fail the next send), keys stay in step with the kernel */
 static void partial_send(bool counted)
 {
-    struct sockaddr_storage ta, ra;
-    socklen_t tl, rl;
-    int tx = lo_socket(AF_INET, &ta, &tl), rx = lo_socket(AF_INET, &ra, &rl);
-    CHECK(tx >= 0 && rx >= 0);
-    setup_ok(tx);
-    setup_ok(rx);
+    struct lo_pair p;
+    pair_open(&p, AF_INET, false);
     if (counted)
-        CHECK_EQ(rtudp_net_use_tskey_cmsg(tx, 0), RTUDP_OK);
-    big_buffers(rx);
+        CHECK_EQ(rtudp_net_use_tskey_cmsg(p.tx, 0), RTUDP_OK);
+    big_buffers(p.rx);
     uint8_t *big = calloc(1, MAX_DGRAM + 2);
     CHECK(big);
     struct rtudp_tx_pkt tp[4] = {{.data = "a", .len = 1}, {.data = "bb", .len = 2},
                                  {.data = big, .len = MAX_DGRAM + 1}, {.data = "d", .len = 1}};
     errno = 0;
-    CHECK_EQ(rtudp_net_send_batch(tx, tp, 4, (struct sockaddr *)&ra, rl), 2);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp, 4, (struct sockaddr *)&p.ra, p.rl), 2);
     CHECK_EQ(errno, EMSGSIZE);
     CHECK_EQ(tp[1].tskey, 1);
     /* the oversized one first: refused outright */
-    CHECK_EQ(rtudp_net_send_batch(tx, tp + 2, 2, (struct sockaddr *)&ra, rl), RTUDP_ESYS);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp + 2, 2, (struct sockaddr *)&p.ra, p.rl), RTUDP_ESYS);
     CHECK_EQ(errno, EMSGSIZE);
     /* the next good packet goes and gets the next key */
-    CHECK_EQ(rtudp_net_send_batch(tx, tp + 3, 1, (struct sockaddr *)&ra, rl), 1);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp + 3, 1, (struct sockaddr *)&p.ra, p.rl), 1);
     CHECK_EQ(tp[3].tskey, 2);
     int e = -1;
     socklen_t l = sizeof e;
-    CHECK_EQ(getsockopt(tx, SOL_SOCKET, SO_ERROR, &e, &l), 0);
+    CHECK_EQ(getsockopt(p.tx, SOL_SOCKET, SO_ERROR, &e, &l), 0);
     CHECK_EQ(e, 0);
     struct stamps s = {0};
-    collect_stamps(tx, &s, 3);
+    collect_stamps(p.tx, &s, 3);
     CHECK_EQ(s.n, 3);
     for (unsigned k = 0; k < 3; k++)
         CHECK(find_stamp(&s, k) >= 0);
     uint8_t buf[3][8];
     struct rtudp_rx_pkt rp[3];
-    memset(rp, 0, sizeof rp);
-    for (unsigned i = 0; i < 3; i++) {
-        rp[i].buf = buf[i];
-        rp[i].cap = sizeof buf[i];
-    }
-    CHECK_EQ(recv_n(rx, rp, 3), 3);
+    rx_pkts_over(rp, 3, &buf[0][0], sizeof buf[0]);
+    CHECK_EQ(recv_n(p.rx, rp, 3), 3);
     CHECK_EQ(rp[0].len, 1);
     CHECK_EQ(rp[1].len, 2);
     CHECK_EQ(rp[2].len, 1);
     CHECK_EQ(buf[2][0], 'd');
     /* bad arguments */
-    CHECK_EQ(rtudp_net_send_batch(tx, NULL, 1, (struct sockaddr *)&ra, rl), RTUDP_EINVAL);
-    CHECK_EQ(rtudp_net_send_batch(tx, tp, 0, (struct sockaddr *)&ra, rl), 0);
-    CHECK_EQ(rtudp_net_recv_batch(rx, NULL, 1), RTUDP_EINVAL);
-    CHECK_EQ(rtudp_net_recv_batch(rx, rp, 0), 0);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, NULL, 1, (struct sockaddr *)&p.ra, p.rl), RTUDP_EINVAL);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp, 0, (struct sockaddr *)&p.ra, p.rl), 0);
+    CHECK_EQ(rtudp_net_recv_batch(p.rx, NULL, 1), RTUDP_EINVAL);
+    CHECK_EQ(rtudp_net_recv_batch(p.rx, rp, 0), 0);
     free(big);
-    close(tx);
-    close(rx);
+    pair_close(&p);
 }
 
 static void test_partial_send(void) { AT_LINE(partial_send(false)); }
@@ -622,36 +612,27 @@ static void test_partial_send_counted(void) { AT_LINE(partial_send(true)); }
  * socket's drop count */
 static void test_drop_count(void)
 {
-    struct sockaddr_storage ta, ra;
-    socklen_t tl, rl;
-    int tx = lo_socket(AF_INET, &ta, &tl), rx = lo_socket(AF_INET, &ra, &rl);
-    CHECK(tx >= 0 && rx >= 0);
-    setup_ok(tx);
-    setup_ok(rx);
+    struct lo_pair p;
+    pair_open(&p, AF_INET, false);
     struct rtudp_net_bufs b;
-    CHECK_EQ(rtudp_net_size_buffers(rx, 4096, 0, &b, NULL), RTUDP_OK);
+    CHECK_EQ(rtudp_net_size_buffers(p.rx, 4096, 0, &b, NULL), RTUDP_OK);
     static uint8_t out[1000];
     struct rtudp_tx_pkt tp[NPKT];
     for (unsigned i = 0; i < NPKT; i++)
         tp[i] = (struct rtudp_tx_pkt){.data = out, .len = sizeof out};
-    CHECK_EQ(rtudp_net_send_batch(tx, tp, NPKT, (struct sockaddr *)&ra, rl), NPKT);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp, NPKT, (struct sockaddr *)&p.ra, p.rl), NPKT);
     static uint8_t in[NPKT][1000];
     struct rtudp_rx_pkt rp[NPKT];
-    memset(rp, 0, sizeof rp);
-    for (unsigned i = 0; i < NPKT; i++) {
-        rp[i].buf = in[i];
-        rp[i].cap = sizeof in[i];
-    }
-    int got = rtudp_net_recv_batch(rx, rp, NPKT);
+    rx_pkts_over(rp, NPKT, &in[0][0], sizeof in[0]);
+    int got = rtudp_net_recv_batch(p.rx, rp, NPKT);
     CHECK_IN(got, 1, NPKT - 1); /* a 4 KiB buffer holds a few */
     for (int i = 0; i < got; i++)
         CHECK_EQ(rp[i].drops, 0); /* queued before any drop */
-    CHECK_EQ(rtudp_net_send_batch(tx, tp, 1, (struct sockaddr *)&ra, rl), 1);
-    CHECK_EQ(recv_n(rx, rp, 1), 1);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp, 1, (struct sockaddr *)&p.ra, p.rl), 1);
+    CHECK_EQ(recv_n(p.rx, rp, 1), 1);
     CHECK(rp[0].flags & RTUDP_RX_DROPS);
     CHECK_EQ(rp[0].drops, NPKT - got);
-    close(tx);
-    close(rx);
+    pair_close(&p);
 }
 
 static void test_hw_on_loopback(void)
@@ -834,15 +815,10 @@ static int cmp_i64(const void *a, const void *b)
  * (rx_ns - TX stamp); checks only that every packet got both stamps in order */
 static void test_loopback_timing(void)
 {
-    struct sockaddr_storage ta, ra;
-    socklen_t tl, rl;
-    int tx = lo_socket(AF_INET, &ta, &tl), rx = lo_socket(AF_INET, &ra, &rl);
-    CHECK(tx >= 0 && rx >= 0);
-    setup_ok(tx);
-    setup_ok(rx);
-    rx_stamps_on(rx, (struct sockaddr *)&ra, rl);
-    big_buffers(tx);
-    big_buffers(rx);
+    struct lo_pair p;
+    pair_open(&p, AF_INET, true);
+    big_buffers(p.tx);
+    big_buffers(p.rx);
     int64_t *sent = malloc(TIMING_N * sizeof *sent), *txs = malloc(TIMING_N * sizeof *txs);
     int64_t *rxs = malloc(TIMING_N * sizeof *rxs);
     int64_t *d1 = malloc(TIMING_N * sizeof *d1), *d2 = malloc(TIMING_N * sizeof *d2);
@@ -860,7 +836,7 @@ static void test_loopback_timing(void)
         /* one packet per call, as a timed send mostly is */
         struct rtudp_tx_pkt tp = {.data = payload, .len = sizeof payload};
         memcpy(payload, &base, sizeof base);
-        CHECK_EQ(rtudp_net_send_batch(tx, &tp, 1, (struct sockaddr *)&ra, rl), 1);
+        CHECK_EQ(rtudp_net_send_batch(p.tx, &tp, 1, (struct sockaddr *)&p.ra, p.rl), 1);
         CHECK_EQ(tp.tskey, base);
         sent[base] = tp.sent_ns;
         if (base % TIMING_BATCH == TIMING_BATCH - 1 || base == TIMING_N - 1) {
@@ -870,7 +846,7 @@ static void test_loopback_timing(void)
                     rp[i].buf = in[i];
                     rp[i].cap = sizeof in[i];
                 }
-                int r = rtudp_net_recv_batch(rx, rp, TIMING_BATCH);
+                int r = rtudp_net_recv_batch(p.rx, rp, TIMING_BATCH);
                 CHECK(r >= 0);
                 for (int i = 0; i < r; i++) {
                     unsigned k;
@@ -881,18 +857,18 @@ static void test_loopback_timing(void)
                     got_rx++;
                 }
                 if (got_rx <= base)
-                    CHECK(wait_ready(rx, POLLIN, deadline));
+                    CHECK(wait_ready(p.rx, POLLIN, deadline));
             }
             while (got_tx <= base) {
                 s->n = 0;
-                CHECK(rtudp_net_read_tx_stamps(tx, stamp_cb, s) >= 0);
+                CHECK(rtudp_net_read_tx_stamps(p.tx, stamp_cb, s) >= 0);
                 for (unsigned i = 0; i < s->n; i++) {
                     CHECK(s->key[i] < TIMING_N);
                     txs[s->key[i]] = s->ns[i];
                     got_tx++;
                 }
                 if (got_tx <= base)
-                    CHECK(wait_ready(tx, 0, deadline));
+                    CHECK(wait_ready(p.tx, 0, deadline));
             }
         }
     }
@@ -920,8 +896,7 @@ static void test_loopback_timing(void)
     free(rxs);
     free(d1);
     free(d2);
-    close(tx);
-    close(rx);
+    pair_close(&p);
 }
 
 /* ------------------------------------------------------------------ main */

@@ -36,6 +36,7 @@
 #endif
 
 #include "harness.h"
+#include "ring_fixture.h"
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -54,43 +55,6 @@ static void sleep_ns(int64_t ns)
 
 
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
-
-/* A fresh MPSC ring of exactly its footprint, initialised and attached. */
-static struct rtudp_mpsc mpsc_new(uint64_t cap)
-{
-    uint64_t fp = rtudp_mpsc_footprint(cap);
-    CHECK_EQ(fp, sizeof(struct rtudp_mpsc_ring) + cap);
-    struct rtudp_mpsc_ring *r = zalloc64(fp);
-    CHECK_EQ(rtudp_mpsc_init(r, cap), RTUDP_OK);
-    struct rtudp_mpsc m;
-    struct rtudp_check why = {0, ""};
-    int rc = rtudp_mpsc_attach(&m, r, fp, &why);
-    if (rc != RTUDP_OK)
-        fprintf(stderr, "attach: %s\n", why.msg);
-    CHECK_EQ(rc, RTUDP_OK);
-    CHECK(m.ring == r);
-    CHECK(m.data == (uint8_t *)(r + 1));
-    CHECK_EQ(m.capacity, cap);
-    return m;
-}
-
-static struct rtudp_bcast bcast_new(uint64_t cap)
-{
-    uint64_t fp = rtudp_bcast_footprint(cap);
-    CHECK_EQ(fp, sizeof(struct rtudp_bcast_ring) + cap);
-    struct rtudp_bcast_ring *r = zalloc64(fp);
-    CHECK_EQ(rtudp_bcast_init(r, cap), RTUDP_OK);
-    struct rtudp_bcast b;
-    struct rtudp_check why = {0, ""};
-    int rc = rtudp_bcast_attach(&b, r, fp, &why);
-    if (rc != RTUDP_OK)
-        fprintf(stderr, "attach: %s\n", why.msg);
-    CHECK_EQ(rc, RTUDP_OK);
-    CHECK(b.ring == r);
-    CHECK(b.data == (uint8_t *)(r + 1));
-    CHECK_EQ(b.capacity, cap);
-    return b;
-}
 
 /* header fields read straight from the data area (a padding record may be only 8
  * bytes long at the very end, so never read a whole struct there) */
@@ -134,6 +98,16 @@ static void mpsc_get_expect_(struct rtudp_mpsc *m, uint32_t len, uint64_t key, i
     CHECK_EQ(got_at, send_at);
     CHECK_EQ(got_flags, flags);
     CHECK(verify(buf, len, key));
+}
+
+/* nothing left to get, and head has caught up with tail */
+#define mpsc_expect_drained(m) AT_LINE(mpsc_expect_drained_(m))
+static void mpsc_expect_drained_(struct rtudp_mpsc *m)
+{
+    uint8_t buf[64];
+    uint32_t len;
+    CHECK_EQ(rtudp_mpsc_get(m, buf, sizeof buf, &len, NULL, NULL), RTUDP_EMPTY);
+    CHECK_EQ(mpsc_head(m), mpsc_tail(m));
 }
 
 /*
@@ -913,10 +887,7 @@ static void test_mpsc_unblock_then_late_commit(void)
     rec->send_at_ns = 2400;
     CHECK_EQ(rtudp_mpsc_commit(&m, late, 2400, 24), RTUDP_ETIMEDOUT);
     mpsc_get_expect(&m, 9, 9, 900, 9); /* the consumer skips the claim all the same */
-    uint8_t buf[64];
-    uint32_t len;
-    CHECK_EQ(rtudp_mpsc_get(&m, buf, sizeof buf, &len, NULL, NULL), RTUDP_EMPTY);
-    CHECK_EQ(mpsc_head(&m), mpsc_tail(&m));
+    mpsc_expect_drained(&m);
     free(m.ring);
 }
 
@@ -951,8 +922,7 @@ static void test_mpsc_unblock_unwritten(void)
         CHECK_EQ(m.ring->unblocked_claims, 1);
         CHECK_EQ(rec_length_at(m.data, start & m.mask), (int32_t)(hole | RTUDP_TX_LEN_UNBLOCKED));
         mpsc_get_expect(&m, 21, 21, 2100, 21);
-        CHECK_EQ(rtudp_mpsc_get(&m, buf, sizeof buf, &len, NULL, NULL), RTUDP_EMPTY);
-        CHECK_EQ(mpsc_head(&m), mpsc_tail(&m));
+        mpsc_expect_drained(&m);
         free(m.ring);
     }
 }
@@ -997,10 +967,7 @@ static void test_mpsc_unblock_unwritten_then_next_claim(void)
     CHECK_EQ(rec_length_at(m.data, start & m.mask), (int32_t)(hole | RTUDP_TX_LEN_UNBLOCKED));
     mpsc_get_expect(&m, late_len, 20, 2000, 20); /* the late producer's record */
     mpsc_get_expect(&m, 11, 11, 1100, 11);
-    uint8_t buf[64];
-    uint32_t len;
-    CHECK_EQ(rtudp_mpsc_get(&m, buf, sizeof buf, &len, NULL, NULL), RTUDP_EMPTY);
-    CHECK_EQ(mpsc_head(&m), mpsc_tail(&m));
+    mpsc_expect_drained(&m);
     free(m.ring);
 }
 
@@ -1252,10 +1219,7 @@ static void test_mpsc_threaded(void)
     memset(&g_mt, 0, sizeof g_mt);
     g_mt.m = mpsc_new(1 << 16);
     pthread_t t[MT_PRODUCERS];
-    for (int i = 0; i < MT_PRODUCERS; i++) {
-        g_mt.id[i] = i;
-        CHECK_EQ(pthread_create(&t[i], NULL, mt_producer, &g_mt.id[i]), 0);
-    }
+    start_numbered_threads(t, g_mt.id, MT_PRODUCERS, mt_producer);
     const uint64_t total = (uint64_t)MT_PRODUCERS * MT_PER_PRODUCER;
     enum { BATCH = 512 };
     const uint64_t buflen = 1 << 17;
@@ -2295,10 +2259,7 @@ static void test_bcast_threaded(void)
     memset(&g_bt, 0, sizeof g_bt);
     g_bt.b = bcast_new(1 << 18);
     pthread_t t[BT_READERS];
-    for (int i = 0; i < BT_READERS; i++) {
-        g_bt.id[i] = i;
-        CHECK_EQ(pthread_create(&t[i], NULL, bt_reader, &g_bt.id[i]), 0);
-    }
+    start_numbered_threads(t, g_bt.id, BT_READERS, bt_reader);
     while (atomic_load(&g_bt.ready) < BT_READERS)
         sched_yield();
     uint8_t buf[BT_MAX_LEN];

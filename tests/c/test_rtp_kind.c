@@ -13,6 +13,7 @@
 #define align8 harness_align8
 #include "harness.h"
 #undef align8
+#include "ring_fixture.h"
 #include "proto/rtp_area.h"
 #include "rtp/header.h"
 #include "worker.h"
@@ -43,12 +44,8 @@ static void setup(struct fixture *f, uint32_t tx_mode, uint32_t latency_ms, int 
     CHECK(c->proto != NULL);
     c->recvs = recvs;
     if (recvs) {
-        uint64_t cap = 1 << 16, fp = rtudp_bcast_footprint(cap);
-        CHECK_EQ(posix_memalign((void **)&f->ring, 64, fp), 0);
-        memset(f->ring, 0, fp);
-        CHECK_EQ(rtudp_bcast_init(f->ring, cap), RTUDP_OK);
-        struct rtudp_check why = {0, ""};
-        CHECK_EQ(rtudp_bcast_attach(&c->rx.ring, f->ring, fp, &why), RTUDP_OK);
+        c->rx.ring = bcast_new(1 << 16);
+        f->ring = c->rx.ring.ring;
         rtudp_bcast_reader_init(&c->rx.ring, &f->rd, 1);
         c->rx.block = &f->block;
     }

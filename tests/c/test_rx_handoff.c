@@ -14,6 +14,7 @@
 
 #define align8 harness_align8
 #include "harness.h"
+#include "ring_fixture.h"
 #undef align8
 #include "worker.h"
 
@@ -38,12 +39,8 @@ static void setup(struct fixture *f)
     c->proto = rtudp_proto_find(RTUDP_KIND_UDP);
     CHECK(c->proto != NULL);
     c->recvs = 1;
-    uint64_t cap = 1 << 20, fp = rtudp_bcast_footprint(cap);
-    CHECK_EQ(posix_memalign((void **)&f->ring, 64, fp), 0);
-    memset(f->ring, 0, fp);
-    CHECK_EQ(rtudp_bcast_init(f->ring, cap), RTUDP_OK);
-    struct rtudp_check why = {0, ""};
-    CHECK_EQ(rtudp_bcast_attach(&c->rx.ring, f->ring, fp, &why), RTUDP_OK);
+    c->rx.ring = bcast_new(1 << 20);
+    f->ring = c->rx.ring.ring;
     rtudp_bcast_reader_init(&c->rx.ring, &f->rd, 1);
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     CHECK(s >= 0);

@@ -33,6 +33,7 @@
 #include "timerq.h"
 
 #include "harness.h"
+#include "ring_fixture.h"
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -40,21 +41,6 @@
 
 
 
-
-/* A fresh MPSC ring of exactly its footprint, initialised and attached. */
-static struct rtudp_mpsc mpsc_new(uint64_t cap)
-{
-    uint64_t fp = rtudp_mpsc_footprint(cap);
-    struct rtudp_mpsc_ring *r = zalloc64(fp);
-    CHECK_EQ(rtudp_mpsc_init(r, cap), RTUDP_OK);
-    struct rtudp_mpsc m;
-    struct rtudp_check why = {0, ""};
-    int rc = rtudp_mpsc_attach(&m, r, fp, &why);
-    if (rc != RTUDP_OK)
-        fprintf(stderr, "attach: %s\n", why.msg);
-    CHECK_EQ(rc, RTUDP_OK);
-    return m;
-}
 
 /* a timer whose every field derives from id, so a popped timer is checked whole */
 static struct rtudp_timer timer_of(uint64_t id, int64_t at, uint32_t channel)

@@ -87,6 +87,25 @@ static int in_set(void *ctx, uint32_t key)
     return 0;
 }
 
+/* recover f's journal as a successor whose TX stamps carried the keys of `stamped` */
+static struct rtudp_txj_result recover(struct fixture *f, struct keyset *stamped)
+{
+    struct rtudp_txj_result r;
+    rtudp_txj_recover_with(f->j, &f->m, in_set, stamped, &r);
+    return r;
+}
+
+/* the payloads still in f's ring, in order, are `want` */
+#define expect_unsent(f, want) AT_LINE(expect_unsent_(f, want))
+static void expect_unsent_(struct fixture *f, const char *want)
+{
+    char got[64];
+    unsent(f, got, sizeof got);
+    if (strcmp(got, want) != 0)
+        fprintf(stderr, "unsent: %s, expected %s\n", got, want);
+    CHECK(strcmp(got, want) == 0);
+}
+
 /* sent in deadline order r3, r1, r2 with keys 100..102; stamps came for 100 and 101 */
 static void test_stamped_records_are_not_sent_again(void)
 {
@@ -96,23 +115,19 @@ static void test_stamped_records_are_not_sent_again(void)
     rtudp_txj_begin(f.j, 100, 0, batch, 3);
     CHECK_EQ(f.j->count, 3);
     struct keyset stamped = {{100, 101}, 2};
-    struct rtudp_txj_result r;
-    rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
+    struct rtudp_txj_result r = recover(&f, &stamped);
     CHECK_EQ(r.journalled, 3);
     CHECK_EQ(r.left, 2);
     CHECK_EQ(r.resent, 1);
     CHECK_EQ(r.invalid, 0);
-    char got[64];
-    unsent(&f, got, sizeof got);
-    CHECK(strcmp(got, "r0r2r4r5") == 0);
+    expect_unsent(&f, "r0r2r4r5");
     CHECK_EQ(f.j->count, 0);
     CHECK_EQ(f.j->restart_left, 2);
     CHECK_EQ(f.j->restart_resent, 1);
     /* a second successor finds nothing to do */
-    rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
+    r = recover(&f, &stamped);
     CHECK_EQ(r.journalled, 0);
-    unsent(&f, got, sizeof got);
-    CHECK(strcmp(got, "r0r2r4r5") == 0);
+    expect_unsent(&f, "r0r2r4r5");
     teardown(&f);
 }
 
@@ -124,12 +139,9 @@ static void test_ended_send_is_not_recovered(void)
     rtudp_txj_begin(f.j, 7, 0, f.pos, 2);
     rtudp_txj_end(f.j);
     struct keyset stamped = {{7, 8}, 2};
-    struct rtudp_txj_result r;
-    rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
+    struct rtudp_txj_result r = recover(&f, &stamped);
     CHECK_EQ(r.journalled, 0);
-    char got[64];
-    unsent(&f, got, sizeof got);
-    CHECK(strcmp(got, "r0r1r2r3r4r5") == 0);
+    expect_unsent(&f, "r0r1r2r3r4r5");
     teardown(&f);
 }
 
@@ -140,19 +152,16 @@ static void test_one_key_for_a_gso_send(void)
     setup(&f);
     rtudp_txj_begin(f.j, 42, 1, f.pos + 1, 3);
     struct keyset stamped = {{42}, 1};
-    struct rtudp_txj_result r;
-    rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
+    struct rtudp_txj_result r = recover(&f, &stamped);
     CHECK_EQ(r.left, 3);
     CHECK_EQ(r.resent, 0);
-    char got[64];
-    unsent(&f, got, sizeof got);
-    CHECK(strcmp(got, "r0r4r5") == 0);
+    expect_unsent(&f, "r0r4r5");
     /* unstamped: all three again */
     struct fixture g;
     setup(&g);
     rtudp_txj_begin(g.j, 42, 1, g.pos + 1, 3);
     struct keyset other = {{43}, 1};
-    rtudp_txj_recover_with(g.j, &g.m, in_set, &other, &r);
+    r = recover(&g, &other);
     CHECK_EQ(r.left, 0);
     CHECK_EQ(r.resent, 3);
     teardown(&f);
@@ -166,12 +175,9 @@ static void test_keys_wrap(void)
     setup(&f);
     rtudp_txj_begin(f.j, UINT32_MAX, 0, f.pos + 4, 2);
     struct keyset stamped = {{UINT32_MAX, 0}, 2};
-    struct rtudp_txj_result r;
-    rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
+    struct rtudp_txj_result r = recover(&f, &stamped);
     CHECK_EQ(r.left, 2);
-    char got[64];
-    unsent(&f, got, sizeof got);
-    CHECK(strcmp(got, "r0r1r2r3") == 0);
+    expect_unsent(&f, "r0r1r2r3");
     teardown(&f);
 }
 
@@ -187,19 +193,16 @@ static void test_scribbled_journal_marks_nothing(void)
     f.j->pos[6] = f.m.ring->tail;                     /* not yet written */
     f.j->count = 1000;                                /* beyond the array */
     struct keyset stamped = {{0, 1, 2, 3, 4, 5, 6, 7}, 8};
-    struct rtudp_txj_result r;
-    rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
+    struct rtudp_txj_result r = recover(&f, &stamped);
     CHECK_EQ(r.journalled, RTUDP_TX_JOURNAL_MAX);
     CHECK_EQ(r.left, 0);
     CHECK_EQ(r.invalid, RTUDP_TX_JOURNAL_MAX);
     CHECK_EQ(f.j->count, 0);
-    char got[64];
-    unsent(&f, got, sizeof got);
-    CHECK(strcmp(got, "r0r1r2r3r4r5") == 0);
+    expect_unsent(&f, "r0r1r2r3r4r5");
     /* the same record twice is acted on once */
     uint64_t twice[2] = {f.pos[2], f.pos[2]};
     rtudp_txj_begin(f.j, 0, 0, twice, 2);
-    rtudp_txj_recover_with(f.j, &f.m, in_set, &stamped, &r);
+    r = recover(&f, &stamped);
     CHECK_EQ(r.left, 1);
     CHECK_EQ(r.invalid, 1);
     teardown(&f);
@@ -246,9 +249,7 @@ static void test_recover_from_socket_stamps(void)
     CHECK_EQ(r.journalled, 3);
     CHECK_EQ(r.left, 2);
     CHECK_EQ(r.resent, 1);
-    char got[64];
-    unsent(&f, got, sizeof got);
-    CHECK(strcmp(got, "r1r3r4r5") == 0);
+    expect_unsent(&f, "r1r3r4r5");
     teardown(&f);
     rtudp_net_forget(tx);
     close(rx);
