@@ -5,6 +5,7 @@
 #include "direct_send.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -112,6 +113,15 @@ static bool ring_drained(const struct rtudp_mpsc *m)
     return load_acquire(&m->ring->head) == load_acquire(&m->ring->tail);
 }
 
+/* A tap is attached: sends go through the worker, which mirrors them (rtudp_shm.h,
+ * struct rtudp_tap_line) with their kernel TX stamps. */
+static bool tapped(const struct rtudp_direct *d)
+{
+    const struct rtudp_channel_block *b =
+        (const void *)((const uint8_t *)d->shared - offsetof(struct rtudp_channel_block, direct));
+    return load_relaxed(&b->tap.attached) != 0;
+}
+
 bool rtudp_direct_try(struct rtudp_direct *d, const struct rtudp_mpsc *m, const void *data,
                       uint32_t len)
 {
@@ -124,7 +134,7 @@ bool rtudp_direct_try(struct rtudp_direct *d, const struct rtudp_mpsc *m, const 
             rtudp_direct_close(d);
         return false;
     }
-    if (!m->wake || load_relaxed(&m->wake->waiters) == 0 || !ring_drained(m))
+    if (!m->wake || load_relaxed(&m->wake->waiters) == 0 || !ring_drained(m) || tapped(d))
         return false;
     int64_t now = rtudp_now_ns();
     bool quiet = now - d->idle_seen_ns >= d->quiet_ns;

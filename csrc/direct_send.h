@@ -26,6 +26,8 @@
  *  - closing: the supervisor sets REVOKED when it closes the channel; a handle that
  *    sees it closes its duplicate, so no handle left open on a
  *    closed channel keeps the port bound once it tries to send;
+ *  - taps: while a tap is attached (rtudp tap) nothing is sent directly: the worker
+ *    sends it and mirrors it to the tap with its kernel TX stamp;
  *  - failure: any error (a full socket buffer, a pending ICMP error) leaves the packet
  *    to the ring, which handles it as it always has; nothing is lost.
  */

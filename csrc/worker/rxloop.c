@@ -80,6 +80,13 @@ static struct rtudp_chan *chan_of(struct rtudp_rx_chan *c)
     return (struct rtudp_chan *)((uint8_t *)c - offsetof(struct rtudp_chan, rx));
 }
 
+/* the kind gets the datagrams; a tap, while one is attached, a copy first */
+static void deliver(struct rtudp_chan *ch, struct rtudp_rx_pkt *pkts, int n)
+{
+    rtudp_tap_rx(&ch->rx.tap, pkts, n);
+    ch->proto->rx_batch(ch, pkts, n);
+}
+
 /* A receive the kernel coalesced (UDP_GRO): the datagrams it holds, each copied
  * after room for its meta and handed on like any other, in order.  Each keeps cap
  * bytes at most (the rest counted truncated, as for a single datagram). */
@@ -107,7 +114,7 @@ static void hand_on_segments(struct rtudp_rx *rx, struct rtudp_chan *ch, uint32_
             at += (META + keep + 7u) & ~(size_t)7u;
             off += wire;
         }
-        ch->proto->rx_batch(ch, segs, (int)n);
+        deliver(ch, segs, (int)n);
     }
 }
 
@@ -133,12 +140,12 @@ static void hand_on(struct rtudp_rx *rx, struct rtudp_rx_chan *c, struct rtudp_r
         if (!ch->proto->rx_batch)
             continue;
         if (i > from)
-            ch->proto->rx_batch(ch, pkts + from, i - from);
+            deliver(ch, pkts + from, i - from);
         hand_on_segments(rx, ch, c->cap, p);
         from = i + 1;
     }
     if (n > from && ch->proto->rx_batch)
-        ch->proto->rx_batch(ch, pkts + from, n - from);
+        deliver(ch, pkts + from, n - from);
 }
 
 static void drain(struct rtudp_rx *rx, struct rtudp_rx_chan *c)

@@ -12,6 +12,7 @@
  *               now, TX stamps, journal, ring space freed once a packet has left
  *   rxloop.c    the RX thread: epoll, recvmmsg -> RX broadcast ring
  *   txstamp.c   per channel: sent packets waiting for their kernel TX stamp
+ *   tap.c       per channel: copies of what it sends and receives for taps, while attached
  *   txjournal.c per channel: the records in a send, for a successor if we die in it
  *   netio.c     socket I/O: setup, sendmmsg/GSO, recvmmsg, TX stamps, addresses
  *   sched.c     process-wide scheduling: death signal, memory locking, CPU, priority
@@ -20,7 +21,7 @@
  *
  * Calls between these files go one way, down this list (a file calls only files
  * below it): main -> txloop -> control -> channels -> the kinds -> txsend, rxloop ->
- * txstamp, txjournal, netio, sched, spin, timerq, inflight.  The kinds' hooks are
+ * txstamp, txjournal, tap, netio, sched, spin, timerq, inflight.  The kinds' hooks are
  * called through struct rtudp_proto (by channels, txloop and rxloop); a kind calls
  * back only into what is below it (rtudp_tx_send_now, rtudp_rx_cap_for,
  * rtudp_to_sockaddr).  So the channel table (w->chans / w->active) is written only by
@@ -47,6 +48,7 @@
 #include "ring.h"
 #include "rtudp_shm.h"
 #include "spin.h"
+#include "tap.h"
 #include "timerq.h"
 #include "txstamp.h"
 
@@ -68,6 +70,7 @@ struct rtudp_rx_chan {
     int pending;       /* may have more datagrams queued (edge-triggered epoll) */
     int listed;        /* in the RX thread's table */
     int64_t timer_ns;  /* the kind's rx_timer is due then (RTUDP_PROTO_NEVER: not) */
+    struct rtudp_tap tap; /* the RX tap ring (tap.h) */
 };
 
 struct rtudp_chan {
@@ -95,6 +98,7 @@ struct rtudp_chan {
     uint64_t cursor;                /* next ring position to read; starts at head */
     struct rtudp_inflight inflight;
     struct rtudp_txstamps stamps;
+    struct rtudp_tap tap;           /* the TX tap ring (tap.h) */
     int64_t stamps_read_ns;         /* when the TX stamps were last read (txloop.c) */
     struct sockaddr_storage dst;    /* where to send when the socket is not connected */
     socklen_t dst_len;              /* 0: connected (or nowhere to send) */
