@@ -89,6 +89,11 @@ int rtudp_tap_release(struct rtudp_channel_block *b, int slot, uint32_t pid)
     return tap_free(b, slot, pid) ? 0 : -1;
 }
 
+void rtudp_tap_add_lost(struct rtudp_channel_block *b, uint64_t n)
+{
+    fetch_add(&b->tap_count.lost, n);
+}
+
 uint32_t rtudp_tap_pid(const struct rtudp_channel_block *b, int slot)
 {
     if (slot < 0 || slot >= RTUDP_TAP_SLOTS)

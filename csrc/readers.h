@@ -28,6 +28,8 @@ int rtudp_tap_claim(struct rtudp_channel_block *b, uint32_t pid);
 int rtudp_tap_release(struct rtudp_channel_block *b, int slot, uint32_t pid);
 /* take back the slots of taps that no longer exist; how many */
 int rtudp_tap_reap(struct rtudp_channel_block *b);
+/* a tap lost n records (lapped): count them in the channel's tap_lost */
+void rtudp_tap_add_lost(struct rtudp_channel_block *b, uint64_t n);
 /* the pid in tap slot `slot` (0 = free); 0 for a slot out of range */
 uint32_t rtudp_tap_pid(const struct rtudp_channel_block *b, int slot);
 /* END CDEF */

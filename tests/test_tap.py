@@ -1,0 +1,298 @@
+"""``rtudp tap``: pcapng captures of channels, read back by Debian's tshark.
+
+The tap runs as a user runs it (``rtudp tap CHANNEL --pool P -w FILE``, a separate
+process); tshark says what is in the file: how many packets, their times, directions,
+addresses, checksums and payloads, and (for an RTP channel) the RTP headers.  The
+times are checked against the channel's own stamps: the receive stamps readers get,
+the deadlines sends were given and the peer's receive stamps.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from fake_worker import real_worker_built, worker_argv
+from ports import free_ports
+from rtudp.shmring._native import lib
+from rtudp.shmring.channel import ChannelSegment
+from rtudp.shmring.tap import Tap
+from rtudp.tools.tap import realtime_offset_ns
+
+TSHARK = shutil.which("tshark")
+pytestmark = [pytest.mark.rtudp(worker=worker_argv()),
+              pytest.mark.skipif(not real_worker_built(),
+                                 reason="taps need the native rtudp-worker (not built: "
+                                        "pip install -e . builds it)")]
+needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (.ci/run "
+                                  "installs Debian's tshark package)")
+FIELDS = ("frame.time_epoch", "frame.packet_flags_direction", "ip.src", "udp.srcport",
+          "ip.dst", "udp.dstport", "ip.checksum.status", "udp.checksum.status", "udp.length",
+          "udp.payload")
+OUT, IN = 2, 1
+
+
+def tap_cmd(pool: Any, channel: str, path: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "rtudp.tools.cli", "tap", channel, "--pool", pool.name,
+            "-w", path, *extra]
+
+
+def start_tap(pool: Any, channel: str, path: str, *extra: str) -> subprocess.Popen:
+    """Start `rtudp tap` and wait until it is attached to the channel."""
+    p = subprocess.Popen(tap_cmd(pool, channel, path, *extra), stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while p.pid not in tap_pids(pool, channel):
+        if p.poll() is not None:
+            raise AssertionError(f"rtudp tap exited {p.returncode}: {p.stderr.read().decode()}")
+        assert time.monotonic() < deadline, "the tap never attached"
+        time.sleep(0.01)
+    return p
+
+
+def tap_pids(pool: Any, channel: str) -> list[int]:
+    seg = ChannelSegment.open(f"{pool.name}.{channel}")
+    try:
+        return [int(lib.rtudp_tap_pid(seg.block, i)) for i in range(lib.RTUDP_TAP_SLOTS)]
+    finally:
+        seg.close()
+
+
+def taps_attached(pool: Any, channel: str) -> int:
+    seg = ChannelSegment.open(f"{pool.name}.{channel}")
+    try:
+        return int(seg.block.tap.attached)
+    finally:
+        seg.close()
+
+
+def finish(p: subprocess.Popen, timeout: float = 30) -> str:
+    """Wait for the tap; its summary line (stderr)."""
+    try:
+        _, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise
+    assert p.returncode == 0, err.decode()
+    return err.decode()
+
+
+def tshark(path: str, *extra: str, fields: tuple[str, ...] = FIELDS) -> list[list[str]]:
+    """tshark's fields of every packet in `path`, one list a packet."""
+    cmd = [TSHARK, "-r", path, "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
+           *extra, "-T", "fields", "-E", "separator=\t", "-E", "occurrence=f"]
+    for f in fields:
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [line.split("\t") for line in out.stdout.splitlines() if line]
+
+
+def epoch_ns(text: str) -> int:
+    """tshark's frame.time_epoch ("1795374546.024962978") as exact ns."""
+    sec, _, frac = text.partition(".")
+    return int(sec) * 1_000_000_000 + int(frac.ljust(9, "0")[:9])
+
+
+def isb(path: str) -> dict[int, int]:
+    """The options of the file's Interface Statistics Block (code -> u64 value)."""
+    data = open(path, "rb").read()
+    pos, found = 0, {}
+    while pos + 12 <= len(data):
+        btype, total = struct.unpack_from("<II", data, pos)
+        if btype == 5:
+            o = pos + 20
+            while o + 4 <= pos + total - 4:
+                code, ln = struct.unpack_from("<HH", data, o)
+                if code == 0:
+                    break
+                if ln == 8:
+                    found[code] = struct.unpack_from("<Q", data, o + 4)[0]
+                o += 4 + ln + (-ln % 4)
+        pos += total
+    return found
+
+
+@pytest.fixture
+def pair(rtudp_pool):
+    """Channels a and b on loopback, connected to each other, on different workers."""
+    pa, pb = free_ports(2)
+    a = rtudp_pool.open_channel("a", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),
+                                cpu=rtudp_pool.cpus[0])
+    b = rtudp_pool.open_channel("b", local=("127.0.0.1", pb), remote=("127.0.0.1", pa),
+                                cpu=rtudp_pool.cpus[-1])
+    yield a, b
+    b.close()
+    a.close()
+
+
+@needs_tshark
+def test_both_directions_with_kernel_stamps(rtudp_pool, pair, tmp_path):
+    a, b = pair
+    n = 50
+    path = str(tmp_path / "a.pcapng")
+    p = start_tap(rtudp_pool, "a", path, "--count", str(2 * n))
+    offset = realtime_offset_ns()
+    sent = [os.urandom(1 + i * 7) for i in range(n)]
+    t0 = time.monotonic_ns() + 2_000_000
+    deadlines = [t0 + i * 200_000 for i in range(n)]
+    for data, at in zip(sent, deadlines):
+        a.send(data, at_ns=at)
+    at_b = [b.recv(timeout=5) for _ in range(n)]
+    back = [os.urandom(1 + (i * 13) % 1400) for i in range(n)]
+    for data in back:
+        b.send(data)
+        time.sleep(0.0002)
+    at_a = [a.recv(timeout=5) for _ in range(n)]
+    summary = finish(p)
+    assert f"{2 * n} packets ({n} sent, {n} received)" in summary
+
+    rows = tshark(path)
+    assert len(rows) == 2 * n
+    times = [epoch_ns(r[0]) for r in rows]
+    assert times == sorted(times), "packets are written in time order"
+    out = [r for r in rows if int(r[1], 16) == OUT]
+    inn = [r for r in rows if int(r[1], 16) == IN]
+    assert len(out) == n and len(inn) == n
+    # payloads byte-exact, in order, with the channel's addresses and good checksums
+    assert [bytes.fromhex(r[9]) for r in out] == sent
+    assert [bytes.fromhex(r[9]) for r in inn] == back
+    for r in out:
+        assert r[2:6] == ["127.0.0.1", str(a.local[1]), "127.0.0.1", str(b.local[1])]
+    for r in inn:
+        assert r[2:6] == ["127.0.0.1", str(b.local[1]), "127.0.0.1", str(a.local[1])]
+    assert all(r[6] == "1" and r[7] == "1" for r in rows), "IP and UDP checksums are good"
+    assert [int(r[8]) for r in out] == [8 + len(d) for d in sent]
+    # received: exactly the kernel stamps a's readers got, moved by one offset
+    shifts = {epoch_ns(r[0]) - pkt.rx_ns for r, pkt in zip(inn, at_a)}
+    assert len(shifts) == 1, "each received packet carries its reader's rx_ns"
+    shift = shifts.pop()
+    assert abs(shift - offset) < 5_000_000, "monotonic stamps shifted to the epoch"
+    # sent: the departure, between the deadline and b's kernel receive stamp
+    for r, at, got in zip(out, deadlines, at_b):
+        departed = epoch_ns(r[0]) - shift
+        assert at <= departed <= got.rx_ns + 10_000, (at, departed, got.rx_ns)
+    assert a.stats()["tap_tx_packets"] >= n and a.stats()["tap_rx_packets"] >= n
+    stats = isb(path)
+    assert stats[8] == 2 * n and stats[5] == 0, "ISB: delivered all, dropped none"
+
+
+@needs_tshark
+def test_rtp_channel_decodes_as_rtp(rtudp_pool, tmp_path):
+    pa, pb = free_ports(2)
+    rx = rtudp_pool.open_channel("rx", local=("127.0.0.1", pb), kind="rtp")
+    tx = rtudp_pool.open_channel("tx", local=("127.0.0.1", pa), remote=rx.local, kind="rtp",
+                                 direction=0, options={"ptime_ms": 5, "payload_type": 0})
+    path = str(tmp_path / "rtp.pcapng")
+    n = 8
+    p = start_tap(rtudp_pool, "tx", path, "--count", str(n))
+    tx.send_many([bytes([i]) * 40 for i in range(n)])
+    finish(p)
+    rows = tshark(path, "-d", f"udp.port=={pb},rtp",
+                  fields=("rtp.version", "rtp.p_type", "rtp.seq", "rtp.ssrc", "rtp.payload"))
+    assert len(rows) == n
+    assert {r[0] for r in rows} == {"2"} and {r[1] for r in rows} == {"0"}
+    seqs = [int(r[2]) for r in rows]
+    assert seqs == [(seqs[0] + i) % 65536 for i in range(n)]
+    assert len({r[3] for r in rows}) == 1
+    assert [bytes.fromhex(r[4]) for r in rows] == [bytes([i]) * 40 for i in range(n)]
+    tx.close()
+    rx.close()
+
+
+@needs_tshark
+def test_killed_tap_and_several_taps(rtudp_pool, pair, tmp_path):
+    a, b = pair
+    first = start_tap(rtudp_pool, "a", str(tmp_path / "1.pcapng"))
+    second = start_tap(rtudp_pool, "a", str(tmp_path / "2.pcapng"))
+    first.kill()  # SIGKILL: its slot stays taken until someone finds it dead
+    first.wait()
+    first.stderr.close()
+    for i in range(20):
+        a.send(b"after kill %d" % i)
+    assert [b.recv(timeout=5).data for _ in range(20)] == [b"after kill %d" % i for i in range(20)]
+    third = start_tap(rtudp_pool, "a", str(tmp_path / "3.pcapng"), "--count", "10")
+    assert taps_attached(rtudp_pool, "a") == 2, "the killed tap's slot was taken back"
+    for i in range(10):
+        b.send(b"to three %d" % i)
+        time.sleep(0.001)
+    assert [a.recv(timeout=5).data for _ in range(10)] == [b"to three %d" % i for i in range(10)]
+    finish(third)
+    second.send_signal(signal.SIGTERM)
+    finish(second)
+    three = tshark(str(tmp_path / "3.pcapng"))
+    assert [bytes.fromhex(r[9]) for r in three] == [b"to three %d" % i for i in range(10)]
+    two = tshark(str(tmp_path / "2.pcapng"))
+    assert [bytes.fromhex(r[9]) for r in two] == (
+        [b"after kill %d" % i for i in range(20)] + [b"to three %d" % i for i in range(10)])
+    assert isb(str(tmp_path / "2.pcapng"))[8] == 30
+    # no tap left: the worker stops mirroring
+    assert taps_attached(rtudp_pool, "a") == 0
+    before = a.stats()["tap_tx_packets"]
+    for i in range(10):
+        a.send(b"untapped")
+    for _ in range(10):
+        b.recv(timeout=5)
+    assert a.stats()["tap_tx_packets"] == before
+
+
+def test_worker_reaps_a_killed_tap(rtudp_pool, pair, tmp_path):
+    a, b = pair
+    p = start_tap(rtudp_pool, "a", str(tmp_path / "k.pcapng"))
+    p.kill()
+    p.wait()
+    p.stderr.close()
+    deadline = time.monotonic() + 10
+    while taps_attached(rtudp_pool, "a") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert taps_attached(rtudp_pool, "a") == 0, "the worker's tick took the slot back"
+
+
+def test_slow_tap_loses_counted_and_never_slows_the_channel(rtudp_pool):
+    pa, pb = free_ports(2)
+    a = rtudp_pool.open_channel("a", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),
+                                capacity=64)
+    b = rtudp_pool.open_channel("b", local=("127.0.0.1", pb), remote=a.local, capacity=4096)
+    try:
+        with Tap("b", rtudp_pool.name) as tap:
+            n = 3000  # far more than b's tap ring holds: the tap reads nothing meanwhile
+            got = 0
+            for i in range(n):
+                a.send(b"%06d" % i + b"x" * 500)
+                if i % 200 == 199:
+                    got += len(b.recv_many(1000, timeout=0.2))
+            deadline = time.monotonic() + 10
+            while got < n and time.monotonic() < deadline:
+                got += len(b.recv_many(1000, timeout=0.5))
+            assert got == n, "the channel delivered everything"
+            pkts = tap.read(100000)
+            assert pkts and tap.lost > 0 and len(pkts) + tap.lost == n
+            assert [int(p.data[:6]) for p in pkts] == list(range(n - len(pkts), n))
+            assert all(not p.outbound and p.kernel_stamp for p in pkts)
+            assert b.stats()["tap_lost"] == tap.lost
+    finally:
+        b.close()
+        a.close()
+
+
+def test_no_tap_no_mirroring(rtudp_pool, pair):
+    a, b = pair
+    for i in range(20):
+        a.send(b"x")
+        b.recv(timeout=5)
+    s = a.stats()
+    assert s["tap_tx_packets"] == s["tap_rx_packets"] == s["tap_lost"] == 0
+
+
+def test_bad_channel_named(rtudp_pool, tmp_path):
+    out = subprocess.run(tap_cmd(rtudp_pool, "nosuch", str(tmp_path / "x.pcapng")),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "no channel 'nosuch'" in out.stderr and rtudp_pool.name in out.stderr
