@@ -369,13 +369,19 @@ int rtudp_channel_segment_validate(void *base, uint64_t size, struct rtudp_chann
     return RTUDP_OK;
 }
 
-int rtudp_channel_tap_rings(void *base, uint64_t size, void **tx_tap, uint64_t *tx_avail,
-                            void **rx_tap, uint64_t *rx_avail, struct rtudp_check *why)
+/* the whole channel segment is valid (for what only needs to know that) */
+static int channel_valid(void *base, uint64_t size, struct rtudp_check *why)
 {
     struct rtudp_channel_block *block;
     void *tx, *rx;
     uint64_t ta, ra;
-    int rc = rtudp_channel_segment_validate(base, size, &block, &tx, &ta, &rx, &ra, why);
+    return rtudp_channel_segment_validate(base, size, &block, &tx, &ta, &rx, &ra, why);
+}
+
+int rtudp_channel_tap_rings(void *base, uint64_t size, void **tx_tap, uint64_t *tx_avail,
+                            void **rx_tap, uint64_t *rx_avail, struct rtudp_check *why)
+{
+    int rc = channel_valid(base, size, why);
     if (rc != RTUDP_OK)
         return rc;
     const struct rtudp_segment_header *h = base;
@@ -395,10 +401,7 @@ int rtudp_channel_tap_rings(void *base, uint64_t size, void **tx_tap, uint64_t *
 int rtudp_channel_area(void *base, uint64_t size, void **area, uint64_t *area_bytes,
                        struct rtudp_check *why)
 {
-    struct rtudp_channel_block *block;
-    void *tx, *rx;
-    uint64_t ta, ra;
-    int rc = rtudp_channel_segment_validate(base, size, &block, &tx, &ta, &rx, &ra, why);
+    int rc = channel_valid(base, size, why);
     if (rc != RTUDP_OK)
         return rc;
     /* the TX ring starts at or after the area (ring_pair checked it, 64-aligned) */

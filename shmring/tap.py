@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from ._native import ffi, lib
 from .broadcast import BroadcastReader
-from .channel import ChannelSegment, block_config
+from .channel import ChannelSegment, block_config, packed_struct, sockaddr_parts
 from .control import ControlSegment, channel_segment_name, pool_name
 from .errors import BadSegmentError, RtUdpError, SegmentNotFoundError
 from .ringspan import RingSpan, SpanBroadcastRing
@@ -31,22 +31,11 @@ TAP_META = ffi.sizeof("struct rtudp_tap_meta")
 
 def _meta_struct() -> struct.Struct:
     """``struct rtudp_tap_meta`` as a ``struct`` format, from cffi's offsets."""
-    meta, sa = "struct rtudp_tap_meta", "struct rtudp_sockaddr"
-    peer = ffi.offsetof(meta, "peer")
-    parts = [(peer + ffi.offsetof(sa, "family"), "H"), (peer + ffi.offsetof(sa, "port"), "H"),
-             (peer + ffi.offsetof(sa, "addr"), "16s"), (ffi.offsetof(meta, "wire_len"), "I"),
-             (ffi.offsetof(meta, "flags"), "I")]
-    fmt, pos = "<", 0
-    for off, code in parts:
-        if off < pos:
-            raise ImportError("struct rtudp_tap_meta fields overlap: rebuild rtudp")
-        fmt += "x" * (off - pos) + code
-        pos = off + struct.calcsize("<" + code)
-    fmt += "x" * (TAP_META - pos)
-    s = struct.Struct(fmt)
-    if s.size != TAP_META:
-        raise ImportError(f"tap meta is {s.size} bytes in Python, {TAP_META} in C")
-    return s
+    meta = "struct rtudp_tap_meta"
+    parts = sockaddr_parts(ffi.offsetof(meta, "peer"),
+                           (("family", "H"), ("port", "H"), ("addr", "16s")))
+    return packed_struct(meta, parts + [(ffi.offsetof(meta, "wire_len"), "I"),
+                                        (ffi.offsetof(meta, "flags"), "I")])
 
 
 _META = _meta_struct()

@@ -24,7 +24,7 @@ from ports import free_ports
 from rtudp.shmring._native import lib
 from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.tap import Tap
-from rtudp.tools.tap import realtime_offset_ns
+from rtudp.tools.procinfo import realtime_offset_ns
 
 TSHARK = shutil.which("tshark")
 pytestmark = [pytest.mark.rtudp(worker=worker_argv()),
@@ -296,3 +296,102 @@ def test_bad_channel_named(rtudp_pool, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "no channel 'nosuch'" in out.stderr and rtudp_pool.name in out.stderr
+
+
+@needs_tshark
+def test_netflux_channels_both_directions(rtudp_pool, tmp_path):
+    pa, pb = free_ports(2)
+    opts = {"send_interval": 0.002, "send_size": 4, "recv_size": 4}
+    a = rtudp_pool.open_channel("nfa", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),
+                                kind="netflux", options=opts)
+    b = rtudp_pool.open_channel("nfb", local=("127.0.0.1", pb), remote=("127.0.0.1", pa),
+                                kind="netflux", options=opts)
+    try:
+        path = str(tmp_path / "nf.pcapng")
+        finish(start_tap(rtudp_pool, "nfa", path, "--count", "40"))
+        rows = tshark(path)
+        assert len(rows) == 40
+        out = [bytes.fromhex(r[9]) for r in rows if int(r[1], 16) == OUT]
+        inn = [bytes.fromhex(r[9]) for r in rows if int(r[1], 16) == IN]
+        assert len(out) >= 10 and len(inn) >= 10
+        # byte 0 is the sender's sequence number: consecutive in each direction
+        for pkts in (out, inn):
+            assert all(len(p) == 6 for p in pkts)
+            assert [p[0] for p in pkts] == [(pkts[0][0] + i) % 256 for i in range(len(pkts))]
+        assert all(r[6] == "1" and r[7] == "1" for r in rows)
+    finally:
+        b.close()
+        a.close()
+
+
+@needs_tshark
+def test_ipv6_and_datagrams_cut_on_receive(rtudp_pool, tmp_path):
+    sock = __import__("socket")
+    try:
+        probe = sock.socket(sock.AF_INET6, sock.SOCK_DGRAM)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    a = rtudp_pool.open_channel("v6a", local=("::1", 0), max_datagram=100)
+    peer = sock.socket(sock.AF_INET6, sock.SOCK_DGRAM)
+    try:
+        peer.bind(("::1", 0))
+        path = str(tmp_path / "v6.pcapng")
+        p = start_tap(rtudp_pool, "v6a", path, "--count", "2")
+        small, big = os.urandom(50), os.urandom(300)
+        peer.sendto(small, a.local[:2])
+        peer.sendto(big, a.local[:2])
+        assert a.recv(timeout=5).data == small
+        assert a.recv(timeout=5).data == big[:100]
+        finish(p)
+        rows = tshark(path, fields=("ipv6.src", "ipv6.dst", "udp.srcport", "udp.dstport",
+                                    "frame.len", "frame.cap_len", "udp.length",
+                                    "udp.checksum.status"))
+        port = str(peer.getsockname()[1])
+        assert [r[:4] for r in rows] == [["::1", "::1", port, str(a.local[1])]] * 2
+        assert rows[0][4:8] == ["98", "98", "58", "1"]
+        # the channel kept 100 bytes of 300: the file says both
+        assert rows[1][4:7] == [str(48 + 300), str(48 + 100), "308"]
+    finally:
+        peer.close()
+        a.close()
+
+
+@needs_tshark
+def test_stdout_streams_to_a_live_reader(rtudp_pool, pair):
+    a, b = pair
+    # as `rtudp tap a -w - | wireshark -k -i -`: tshark reads the pipe live and stops
+    # after 5 packets; the tap then finds the pipe closed and ends
+    tap = subprocess.Popen(tap_cmd(rtudp_pool, "a", "-"), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    reader = subprocess.Popen([TSHARK, "-i", "-", "-c", "5", "-T", "fields", "-e", "udp.payload"],
+                              stdin=tap.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    tap.stdout.close()
+    try:
+        deadline = time.monotonic() + 30
+        while tap.pid not in tap_pids(rtudp_pool, "a"):
+            assert time.monotonic() < deadline and tap.poll() is None, "the tap never attached"
+            time.sleep(0.01)
+        i = 0
+        while reader.poll() is None and time.monotonic() < deadline:
+            a.send(b"live %d" % i)
+            b.recv(timeout=5)
+            i += 1
+            time.sleep(0.01)
+        out, err = reader.communicate(timeout=30)
+        assert reader.returncode == 0, err.decode()
+        got = [bytes.fromhex(x) for x in out.decode().split()]
+        assert got == [b"live %d" % k for k in range(5)]
+        # the tap notices the closed pipe when it next writes
+        while tap.poll() is None and time.monotonic() < deadline:
+            a.send(b"more")
+            b.recv(timeout=5)
+            time.sleep(0.02)
+        finish(tap)
+        assert taps_attached(rtudp_pool, "a") == 0
+    finally:
+        for proc in (tap, reader):
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()

@@ -51,6 +51,7 @@ from .bench_common import (LOOPBACK, MSG_SIZE, SCHED_NAMES, OthersMeter, drain_c
                            add_common_arguments, add_spin_budget_argument, bench_pool, fmt_ratio,
                            fmt_us, header, others_col, others_footer, print_table, print_workers,
                            ratio, run_benchmark, say, target, target_row, worker_policies)
+from .procinfo import realtime_offset_ns
 
 RATE_PPS = 50_000
 GAP_NS = 1_000_000_000 // RATE_PPS          # 20 µs
@@ -129,15 +130,7 @@ class Receiver:
     @staticmethod
     def _offset() -> int:
         """CLOCK_REALTIME - CLOCK_MONOTONIC (ns), from the tightest of a few readings."""
-        best = None
-        for _ in range(3):
-            m0 = time.monotonic_ns()
-            r = time.time_ns()
-            m1 = time.monotonic_ns()
-            if best is None or m1 - m0 < best[0]:
-                best = (m1 - m0, r - (m0 + m1) // 2)
-        assert best is not None
-        return best[1]
+        return realtime_offset_ns(3)
 
     def drain(self) -> None:
         recvmsg, space = self.sock.recvmsg, socket.CMSG_SPACE(_STAMP.size)

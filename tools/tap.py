@@ -29,6 +29,8 @@ from rtudp.shmring.kinds import find
 from rtudp.shmring.tap import Tap, TapPacket
 
 from .pcapng import PcapngWriter, ip_udp_packet
+from .procinfo import realtime_offset_ns
+from .stats_cli import positive
 
 #: how long a packet waits before it is written: a sent datagram comes in once its TX
 #: stamp has (the worker waits 5 ms for one at most), so an earlier departure can
@@ -38,19 +40,6 @@ HOLD_NS = 50_000_000
 POLL_S = 0.02
 #: how often the tap checks that its channel still exists
 CHECK_NS = 1_000_000_000
-
-
-def realtime_offset_ns() -> int:
-    """CLOCK_REALTIME - CLOCK_MONOTONIC, from the tightest of a few brackets."""
-    best: tuple[int, int] | None = None
-    for _ in range(16):
-        a = time.monotonic_ns()
-        r = time.time_ns()
-        b = time.monotonic_ns()
-        if best is None or b - a < best[0]:
-            best = (b - a, r - (a + b) // 2)
-    assert best is not None
-    return best[1]
 
 
 class Addresses:
@@ -219,18 +208,6 @@ def capture(tap: Tap, out: BinaryIO, count: int | None = None,
     return cap
 
 
-def _positive(kind: type, what: str) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}") from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"{what} must be > 0, got {text!r}")
-        return v
-    return parse
-
-
 def add_parser(sub: Any) -> None:
     """``rtudp tap`` on the CLI's subparsers."""
     from .pool_cli import default_pool, parse_pool_name
@@ -243,9 +220,9 @@ def add_parser(sub: Any) -> None:
                    help="pool name (default: $RTUDP_POOL or 'default')")
     p.add_argument("-w", dest="file", required=True, metavar="FILE",
                    help="the pcapng file to write; - for stdout")
-    p.add_argument("--count", type=_positive(int, "--count"), metavar="N",
+    p.add_argument("--count", type=positive(int, "--count"), metavar="N",
                    help="stop after N packets (both directions)")
-    p.add_argument("--seconds", type=_positive(float, "--seconds"), metavar="S",
+    p.add_argument("--seconds", type=positive(float, "--seconds"), metavar="S",
                    help="stop after S seconds")
     p.set_defaults(func=run)
 
@@ -289,4 +266,4 @@ def run(args: argparse.Namespace, _rest: list[str]) -> int:
         tap.close()
 
 
-__all__ = ["Capture", "add_parser", "capture", "realtime_offset_ns", "run"]
+__all__ = ["Capture", "add_parser", "capture", "run"]
