@@ -395,3 +395,17 @@ def test_stdout_streams_to_a_live_reader(rtudp_pool, pair):
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
+
+
+@needs_tshark
+def test_batches_sent_as_one_gso_send_are_each_captured(rtudp_pool, pair, tmp_path):
+    a, b = pair
+    path = str(tmp_path / "gso.pcapng")
+    p = start_tap(rtudp_pool, "a", path, "--count", "40")
+    batch = [b"%04d" % i + bytes([i]) * 60 for i in range(40)]  # same size: GSO runs
+    a.send_many(batch)
+    assert [b.recv(timeout=5).data for _ in range(40)] == batch
+    finish(p)
+    rows = tshark(path)
+    assert [bytes.fromhex(r[9]) for r in rows] == batch
+    assert all(int(r[1], 16) == OUT and r[7] == "1" for r in rows)
