@@ -9,7 +9,7 @@ Block at the end with what was received and dropped.  Little-endian throughout
 """
 from __future__ import annotations
 
-import ipaddress
+import functools
 import socket
 import struct
 import sys
@@ -67,31 +67,45 @@ def checksum(data: bytes) -> int:
     return ~s & 0xFFFF
 
 
+@functools.lru_cache(maxsize=4096)
+def _packed(host: str) -> bytes:
+    """An address's bytes (4 or 16); the few a capture has are cached."""
+    return socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+
+
 def ip_udp_packet(src: tuple[str, int], dst: tuple[str, int], payload: bytes, wire_len: int,
                   ip_id: int = 0) -> bytes:
     """An IPv4 or IPv6 packet (the family of ``src``) carrying a UDP datagram of
     ``wire_len`` bytes of which ``payload`` is what was kept: lengths say the whole
     datagram; the UDP checksum is computed when the payload is whole, else 0."""
-    s_ip, d_ip = ipaddress.ip_address(src[0]), ipaddress.ip_address(dst[0])
+    s_ip, d_ip = _packed(src[0]), _packed(dst[0])
+    v4 = len(s_ip) == 4
     udp_len = 8 + wire_len
     whole = len(payload) == wire_len
-    if s_ip.version == 4:
-        pseudo = s_ip.packed + d_ip.packed + struct.pack("!BBH", 0, socket.IPPROTO_UDP, udp_len)
+    if v4:
+        pseudo = s_ip + d_ip + struct.pack("!BBH", 0, socket.IPPROTO_UDP, udp_len)
     else:
-        pseudo = s_ip.packed + d_ip.packed + struct.pack("!IxxxB", udp_len, socket.IPPROTO_UDP)
-    udp = struct.pack("!HHHH", src[1], dst[1], udp_len, 0)
-    csum = checksum(pseudo + udp + payload) if whole else 0
+        pseudo = s_ip + d_ip + struct.pack("!IxxxB", udp_len, socket.IPPROTO_UDP)
+    udp = struct.pack("!HHH", src[1], dst[1], udp_len)
+    csum = checksum(pseudo + udp + b"\0\0" + payload) if whole else 0
     if whole and csum == 0:
         csum = 0xFFFF  # 0 means "no checksum" (RFC 768)
-    udp = udp[:6] + struct.pack("!H", csum)
-    if s_ip.version == 4:
+    udp += struct.pack("!H", csum)
+    if v4:
         hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, ip_id & 0xFFFF, 0x4000, IP_TTL,
-                          socket.IPPROTO_UDP, 0, s_ip.packed, d_ip.packed)
+                          socket.IPPROTO_UDP, 0, s_ip, d_ip)
         hdr = hdr[:10] + struct.pack("!H", checksum(hdr)) + hdr[12:]
     else:
         hdr = struct.pack("!IHBB16s16s", 0x60000000, udp_len, socket.IPPROTO_UDP, IP_TTL,
-                          s_ip.packed, d_ip.packed)
+                          s_ip, d_ip)
     return hdr + udp + payload
+
+
+#: an EPB's fixed part: type, length, interface, timestamp high and low, lengths
+_EPB_HEAD = struct.Struct("<IIIIIII")
+#: the options of an EPB without a comment, by direction (outbound?)
+_EPB_OPTS = {o: _options([(EPB_FLAGS, struct.pack("<I", OUTBOUND if o else INBOUND))])
+             for o in (False, True)}
 
 
 class PcapngWriter:
@@ -112,11 +126,14 @@ class PcapngWriter:
                comment: str | None = None) -> None:
         """One Enhanced Packet Block: ``data`` captured of ``orig_len``, at ``ts_ns``
         (ns since the epoch)."""
-        opts = [(EPB_FLAGS, struct.pack("<I", OUTBOUND if outbound else INBOUND))]
-        if comment:
-            opts.append((OPT_COMMENT, comment.encode()))
-        body = struct.pack("<IIIII", 0, *_split_ts(ts_ns), len(data), orig_len) + _pad4(data)
-        self.out.write(_block(EPB, body + _options(opts)))
+        opts = _EPB_OPTS[outbound] if not comment else _options(
+            [(EPB_FLAGS, struct.pack("<I", OUTBOUND if outbound else INBOUND)),
+             (OPT_COMMENT, comment.encode())])
+        pad = -len(data) % 4
+        total = 32 + len(data) + pad + len(opts)
+        self.out.write(_EPB_HEAD.pack(EPB, total, 0, (ts_ns >> 32) & 0xFFFFFFFF,
+                                      ts_ns & 0xFFFFFFFF, len(data), orig_len)
+                       + data + b"\0" * pad + opts + struct.pack("<I", total))
         self.packets += 1
 
     def statistics(self, ts_ns: int, start_ns: int, end_ns: int, received: int,

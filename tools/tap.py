@@ -86,6 +86,7 @@ class Capture:
         self.addr = Addresses(tap.config["local"] or ("0.0.0.0", 0))
         self.offset_ns = realtime_offset_ns()
         self.held: list[tuple[int, int, TapPacket]] = []
+        self._flows: dict[Any, tuple[tuple[str, int], tuple[str, int]]] = {}
         self.order = 0
         self.sent = self.received = 0
         self.start_ns = time.monotonic_ns()
@@ -108,10 +109,19 @@ class Capture:
                 break
             self._write(heapq.heappop(self.held)[2])
 
+    def _ends(self, peer: tuple[str, int] | None, outbound: bool
+              ) -> tuple[tuple[str, int], tuple[str, int]]:
+        """(source, destination) of a packet to or from ``peer`` (cached: few per capture)."""
+        key = (peer, outbound)
+        ends = self._flows.get(key)
+        if ends is None:
+            other = self.addr.peer(peer)
+            ours = self.addr.our(other)
+            ends = self._flows[key] = (ours, other) if outbound else (other, ours)
+        return ends
+
     def _write(self, p: TapPacket) -> None:
-        peer = self.addr.peer(p.peer)
-        ours = self.addr.our(peer)
-        src, dst = (ours, peer) if p.outbound else (peer, ours)
+        src, dst = self._ends(p.peer, p.outbound)
         pkt = ip_udp_packet(src, dst, p.data, p.wire_len, ip_id=self.writer.packets)
         orig = len(pkt) - len(p.data) + p.wire_len
         comment = None if p.kernel_stamp else (
@@ -257,10 +267,11 @@ def run(args: argparse.Namespace, _rest: list[str]) -> int:
         finally:
             if not to_stdout:
                 out.close()
-        lost = tap.dropped
+        lost, lapped = tap.dropped, tap.lost
+        why = f" ({lapped} the tap was too slow for, {lost - lapped} not mirrored)" if lost else ""
         print(f"rtudp tap: {cap.writer.packets} packets ({cap.sent} sent, {cap.received} "
               f"received) of channel {args.channel!r} written to "
-              f"{'stdout' if to_stdout else args.file}; {lost} lost", file=sys.stderr)
+              f"{'stdout' if to_stdout else args.file}; {lost} lost{why}", file=sys.stderr)
         return 0
     finally:
         tap.close()
