@@ -409,3 +409,28 @@ def test_batches_sent_as_one_gso_send_are_each_captured(rtudp_pool, pair, tmp_pa
     rows = tshark(path)
     assert [bytes.fromhex(r[9]) for r in rows] == batch
     assert all(int(r[1], 16) == OUT and r[7] == "1" for r in rows)
+
+
+@needs_tshark
+def test_tap_goes_on_across_a_worker_restart(rtudp_pool, pair, tmp_path):
+    a, b = pair
+    path = str(tmp_path / "restart.pcapng")
+    p = start_tap(rtudp_pool, "a", path, "--count", "20")
+    for i in range(10):
+        a.send(b"before %d" % i)
+        assert b.recv(timeout=5).data == b"before %d" % i
+    old = [w for w in rtudp_pool.workers() if w["cpu"] == rtudp_pool.cpus[0]][0]
+    os.kill(old["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        now = [w for w in rtudp_pool.workers() if w["cpu"] == rtudp_pool.cpus[0]][0]
+        if now["pid"] != old["pid"] and now["state"] == "running":
+            break
+        time.sleep(0.02)
+    for i in range(10):
+        a.send(b"after %d" % i)
+        assert b.recv(timeout=5).data == b"after %d" % i
+    finish(p)
+    rows = tshark(path)
+    assert [bytes.fromhex(r[9]) for r in rows] == (
+        [b"before %d" % i for i in range(10)] + [b"after %d" % i for i in range(10)])
