@@ -26,7 +26,7 @@ from rtudp.shmring.errors import (BackPressureError, BadSegmentError, ChannelNot
                                   PoolNotRunningError)
 from rtudp.shmring.segment import shm_path, validate_name
 
-from .handles import check_kind, open_handle
+from .handles import Impairable, check_kind, open_handle
 
 _DIRECTIONS = {0: "send-only", 1: "receive-only", 2: "full duplex"}
 
@@ -98,7 +98,7 @@ def _check_timeout(timeout: object) -> None:
         raise ValueError(f"timeout must be >= 0 seconds, got {timeout!r}")
 
 
-class Channel(ChannelBase):
+class Channel(ChannelBase, Impairable):
     """One process's handle on a channel: its own send side and receive cursor.
 
     ``send()`` and ``recv()`` are the C base type's (``ChannelBase``,

@@ -1,8 +1,10 @@
 """RtUdpEmulated: RtUDP's API in pure Python, in process, with a seeded impaired network.
 
 Endpoints bind to an ``EmulatedNetwork`` by (ip, port).  The network delivers
-each datagram after its delay, and can lose, delay, jitter, reorder and duplicate
-datagrams; the same seed gives the same impairments.  Useful for tests that
+each datagram after its delay, and can lose, delay, jitter, reorder, duplicate and
+corrupt datagrams and limit the rate (:class:`rtudp.Impairment`, the same fields a
+worker applies to a real channel; ``direction`` does not matter here: one network);
+the same seed gives the same impairments.  Useful for tests that
 need bad networks without netem, and as the reference the ``socket``
 implementation is compared with: the same methods, errors and stats keys.
 """
@@ -14,10 +16,10 @@ import random
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 from rtudp.shmring.errors import BackPressureError, RtUdpError
+from rtudp.shmring.impairment import Impairment
 
 from .compat_base import (DIRECTION_BOTH, DIRECTION_RECV, DIRECTION_SEND, RtUdpBase, check_capacity,
                      check_direction, check_endpoint, check_payload, check_timeout_ns)
@@ -26,34 +28,11 @@ from .packet_stats import LatencyRecorder, packet_stats
 Endpoint = tuple[str, int]
 
 
-@dataclass(frozen=True)
-class Impairment:
-    """What the emulated network does to each datagram (probabilities in 0..1)."""
-
-    loss: float = 0.0
-    delay_ns: int = 0
-    jitter_ns: int = 0          # extra delay, uniform in [0, jitter_ns]
-    reorder: float = 0.0        # held back by reorder_ns, so later datagrams overtake it
-    reorder_ns: int = 1_000_000
-    duplicate: float = 0.0      # delivered twice
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("loss", "reorder", "duplicate"):
-            p = getattr(self, name)
-            if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-                raise ValueError(f"{name} must be a probability in 0..1, got {p!r}")
-        for name in ("delay_ns", "jitter_ns", "reorder_ns"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be an int >= 0 (nanoseconds), got {v!r}")
-
-
 class EmulatedNetwork:
     """An in-process network between RtUdpEmulated endpoints.
 
     ``stats()`` counts what it did: sent, delivered, lost, duplicated, reordered,
-    unroutable (no endpoint bound at the destination).
+    corrupted, rate_held, unroutable (no endpoint bound at the destination).
     """
 
     _default: "EmulatedNetwork | None" = None
@@ -67,7 +46,9 @@ class EmulatedNetwork:
         self._in_flight: list[tuple[int, int, Endpoint, bytes]] = []
         self._order = itertools.count()
         self._counts = dict.fromkeys(
-            ("sent", "delivered", "lost", "duplicated", "reordered", "unroutable"), 0)
+            ("sent", "delivered", "lost", "duplicated", "reordered", "corrupted", "rate_held",
+             "unroutable"), 0)
+        self._rate_tat_ns = 0  # the rate limit's bucket is full from then on
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -105,6 +86,12 @@ class EmulatedNetwork:
             if imp.duplicate and self._rng.random() < imp.duplicate:
                 copies = 2
                 self._counts["duplicated"] += 1
+            if data and imp.corrupt and self._rng.random() < imp.corrupt:
+                bit = self._rng.randrange(len(data) * 8)
+                flipped = bytearray(data)
+                flipped[bit // 8] ^= 1 << (bit % 8)
+                data = bytes(flipped)
+                self._counts["corrupted"] += 1
             for _ in range(copies):
                 arrive = depart_ns + imp.delay_ns
                 if imp.jitter_ns:
@@ -112,6 +99,14 @@ class EmulatedNetwork:
                 if imp.reorder and self._rng.random() < imp.reorder:
                     arrive += imp.reorder_ns
                     self._counts["reordered"] += 1
+                if imp.rate_bps:  # a token bucket, as the worker's (csrc/impair.c)
+                    tolerance = imp.burst_bytes * 8_000_000_000 // imp.rate_bps
+                    depart = max(arrive, self._rate_tat_ns - tolerance)
+                    if depart > arrive:
+                        self._counts["rate_held"] += 1
+                    self._rate_tat_ns = (max(self._rate_tat_ns, depart)
+                                         + len(data) * 8_000_000_000 // imp.rate_bps)
+                    arrive = depart
                 heapq.heappush(self._in_flight, (arrive, next(self._order), dst, data))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._deliver_loop,

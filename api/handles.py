@@ -7,11 +7,12 @@ with ``from_control(control, name, on_close=)`` and a kind check on attach).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.control import ControlSegment, channel_segment_name
 from rtudp.shmring.errors import ChannelNotFoundError, SegmentNotFoundError
+from rtudp.shmring.impairment import Impairment
 from rtudp.shmring.kinds import find, kind_name
 from rtudp.shmring.segment import shm_path
 
@@ -67,4 +68,34 @@ def handle_for(control: ControlSegment, name: str,
     return handle.from_control(control, name, on_close=on_close)
 
 
-__all__ = ["check_kind", "handle_for", "open_handle"]
+class Impairable:
+    """What every channel handle offers of the impairment (its ``_seg`` is the
+    channel's :class:`ChannelSegment`): change it while the channel runs, read it."""
+
+    _seg: ChannelSegment
+    name: str
+
+    def set_impairment(self, impairment: Impairment | Mapping[str, Any] | None = None,
+                       /, **fields: Any) -> Impairment | None:
+        """Make the worker impair this channel's datagrams from now on:
+        ``set_impairment(rtudp.Impairment(...))``, ``set_impairment(loss=0.1, seed=1)``, or
+        ``set_impairment(None)`` to stop.  Returns the impairment as applied (a None
+        seed replaced by the one drawn); ValueError/TypeError naming a bad value."""
+        if fields:
+            if impairment is not None:
+                raise TypeError("set_impairment takes an Impairment or its fields as "
+                                "keywords, not both")
+            impairment = fields
+        if self._seg.closed:
+            raise ValueError(f"channel {self.name!r} is closed")
+        return self._seg.set_impairment(Impairment.of(impairment))
+
+    @property
+    def impairment(self) -> Impairment | None:
+        """The impairment the worker applies now (None: none)."""
+        if self._seg.closed:
+            raise ValueError(f"channel {self.name!r} is closed")
+        return self._seg.impairment()
+
+
+__all__ = ["Impairable", "check_kind", "handle_for", "open_handle"]

@@ -14,9 +14,10 @@ import itertools
 import os
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Mapping
 
 from rtudp.shmring.errors import RtUdpError
+from rtudp.shmring.impairment import Impairment
 
 from .channel import Channel, Packet
 from .compat_base import (DIRECTION_BOTH, DIRECTION_RECV, DIRECTION_SEND, RtUdpBase,
@@ -42,19 +43,24 @@ class RtUdpSocket(RtUdpBase):
     datagrams of ``max_datagram`` bytes, or at most
     ``rtudp.shmring.channel.TX_RING_BYTES_MAX`` bytes (8 MiB) of them, so a large
     capacity of large datagrams gives back-pressure (BackPressureError) before
-    ``capacity`` is reached; nothing is dropped.
+    ``capacity`` is reached; nothing is dropped.  ``impairment``: an
+    :class:`rtudp.Impairment` (or a dict of its fields) the worker applies to what this
+    endpoint sends (and, with ``direction="rx"`` or ``"both"``, receives).
     """
 
     def __init__(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int,
                  cpu: int | None = None, capacity: int = 1024, direction: int = DIRECTION_BOTH,
                  pool: Pool | PoolClient | None = None,
-                 max_datagram: int = DEFAULT_MAX_DATAGRAM) -> None:
+                 max_datagram: int = DEFAULT_MAX_DATAGRAM,
+                 impairment: Impairment | Mapping[str, Any] | None = None) -> None:
         self.local = check_endpoint(local_ip, local_port, "local")
         self.remote = check_endpoint(remote_ip, remote_port, "remote")
         self.capacity = check_capacity(capacity)
         self.direction = check_direction(direction)
         self.cpu = cpu
         self.max_datagram = max_datagram
+        #: what the worker does to this endpoint's datagrams (rtudp.Impairment), or None
+        self.impairment = Impairment.of(impairment)
         self._pool = pool
         self._own_client: PoolClient | None = None  # made by init_socket: closed with us
         self._name = f"rtudp{os.getpid()}_{next(_names)}"
@@ -79,7 +85,8 @@ class RtUdpSocket(RtUdpBase):
         try:
             chan = pool.open_channel(self._name, local=self.local, remote=self.remote,
                                      direction=self.direction, capacity=self.capacity,
-                                     max_datagram=self.max_datagram, cpu=self.cpu)
+                                     max_datagram=self.max_datagram, cpu=self.cpu,
+                                     impairment=self.impairment)
             try:
                 pool.pause_channel(self._name)
             except BaseException:

@@ -16,6 +16,10 @@ only pytest imports this module):
 ``rtudp_emulated_net``
     An :class:`rtudp.EmulatedNetwork` with the :class:`rtudp.Impairment` asked for.
 
+The marker's ``impairment`` (an :class:`rtudp.Impairment` or a dict of its fields)
+applies to every implementation: the emulated network impairs what it carries, and
+on ``"channel"`` and ``"socket"`` pairs each end's worker impairs what that end sends.
+
 Parametrise them indirectly or with the ``rtudp`` marker::
 
     @pytest.mark.parametrize("rtudp_pool", [[0], [0, 1]], indirect=True)   # CPUs
@@ -48,7 +52,9 @@ from rtudp.workers.registry import segment_files, unlink_segments
 
 from .compat import create_rtudp
 from .compat_base import RtUdpBase
-from .emulated import EmulatedNetwork, Impairment
+from rtudp.shmring.impairment import Impairment
+
+from .emulated import EmulatedNetwork
 from .pool import Pool
 
 IMPLEMENTATIONS = ("channel", "socket", "emulated")
@@ -178,18 +184,20 @@ def rtudp_pool(request: pytest.FixtureRequest) -> Iterator[Pool]:
             pytest.fail(f"rtudp_pool {pool.name!r}: " + "; ".join(problems), pytrace=False)
 
 
+def _impairment(opts: dict[str, Any]) -> Impairment | None:
+    """The ``impairment`` option (an Impairment, a dict of its fields, or None)."""
+    try:
+        return Impairment.of(opts.get("impairment"))
+    except (TypeError, ValueError) as exc:
+        raise pytest.UsageError(f"impairment: {exc}") from None
+
+
 @pytest.fixture
 def rtudp_emulated_net(request: pytest.FixtureRequest) -> Iterator[EmulatedNetwork]:
     """An in-process :class:`rtudp.EmulatedNetwork` with the impairment asked for
     (``impairment=`` an Impairment or a dict of its fields); closed at teardown,
     which fails the test if its delivery thread is still running."""
-    opts = _options(request, "rtudp_emulated_net")
-    imp = opts.get("impairment", Impairment())
-    if isinstance(imp, dict):
-        imp = Impairment(**imp)
-    if not isinstance(imp, Impairment):
-        raise pytest.UsageError(f"impairment must be an rtudp.Impairment or a dict of its "
-                                f"fields, got {imp!r}")
+    imp = _impairment(_options(request, "rtudp_emulated_net")) or Impairment()
     before = set(threading.enumerate())
     net = EmulatedNetwork(imp)
     try:
@@ -233,18 +241,20 @@ def rtudp_channel_pair(request: pytest.FixtureRequest) -> Iterator[ChannelPair]:
         raise pytest.UsageError(f"unknown rtudp implementation {impl!r}: use one of "
                                 f"{list(IMPLEMENTATIONS)}")
     capacity = opts.get("capacity", 1024)
+    # a worker impairs what each end sends; the emulated network all it carries
+    imp = {"impairment": _impairment(opts)} if impl != "emulated" else {}
     ends: list[Any] = []
     try:
         if impl == "channel":
             pool: Pool = request.getfixturevalue("rtudp_pool")
             port_b = _free_port()
             a = pool.open_channel("a", remote=("127.0.0.1", port_b), capacity=capacity,
-                                  cpu=pool.cpus[0])
+                                  cpu=pool.cpus[0], **imp)
             ends.append(a)
             ends.append(pool.open_channel("b", local=("127.0.0.1", port_b), remote=a.local,
-                                          capacity=capacity, cpu=pool.cpus[-1]))
+                                          capacity=capacity, cpu=pool.cpus[-1], **imp))
         else:
-            where = ({"pool": request.getfixturevalue("rtudp_pool")} if impl == "socket"
+            where = ({"pool": request.getfixturevalue("rtudp_pool"), **imp} if impl == "socket"
                      else {"network": request.getfixturevalue("rtudp_emulated_net")})
             pa, pb = _free_port(), _free_port()
             for local, remote in ((pa, pb), (pb, pa)):

@@ -134,6 +134,9 @@ bool rtudp_direct_try(struct rtudp_direct *d, const struct rtudp_mpsc *m, const 
             rtudp_direct_close(d);
         return false;
     }
+    /* impaired sends are the worker's to impair */
+    if (load_relaxed(&d->shared->impaired))
+        return false;
     if (!m->wake || load_relaxed(&m->wake->waiters) == 0 || !ring_drained(m) || tapped(d))
         return false;
     int64_t now = rtudp_now_ns();

@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 10                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: tap lines, tap rings */
+#define RTUDP_LAYOUT_VERSION 11                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: taps (channel lines 11-12, tap rings) */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -348,11 +348,62 @@ struct rtudp_direct_tx {
                                                       when it takes the channel on, the
                                                       supervisor NOT_NOW when it pauses it and
                                                       REVOKED when it closes it */
-    uint32_t pad0;
+    uint32_t impaired;                             /* 1 while the channel's sends are impaired:
+                                                      clients leave every send to the worker
+                                                      (written with the impairment) */
     uint64_t packets;                              /* sent directly (also in tx_packets) */
     uint64_t bytes;
     uint64_t fallbacks;                            /* direct send refused by the kernel: queued */
     uint8_t pad[32];
+};
+
+/*
+ * Impairment of a channel's datagrams, done by its worker (docs/impairment.md): loss,
+ * duplication, corruption, delay, jitter, reordering and a rate limit, drawn from a
+ * splitmix64 stream seeded with `seed`.  The configuration is a seqlock: a writer (any
+ * client: Channel.set_impairment, or the supervisor at open) takes `seq` from even to
+ * odd with a compare-and-swap, writes cfg with relaxed atomic stores, and makes `seq`
+ * even again (release); the worker's TX and RX threads copy cfg and keep the copy only
+ * if `seq` was even and unchanged around it (csrc/impair.h).  Every field is a uint64_t
+ * so the copy is word by word; the worker clamps what it reads, so no value can hurt it.
+ */
+#define RTUDP_IMPAIR_TX 1                          /* cfg.where: impair what is sent */
+#define RTUDP_IMPAIR_RX 2                          /* cfg.where: impair what is received */
+#define RTUDP_IMPAIR_ONE 4294967296                /* probability 1.0 (2^32) */
+#define RTUDP_IMPAIR_MAX_DELAY_NS 10000000000      /* 10 s: delay + jitter + reorder_ns at most */
+#define RTUDP_IMPAIR_MAX_BURST 67108864            /* 64 MiB: burst_bytes at most */
+
+struct rtudp_impair_cfg {
+    uint64_t where;                                /* RTUDP_IMPAIR_TX | RTUDP_IMPAIR_RX; 0: off */
+    uint64_t loss;                                 /* probabilities x 2^32 (0 .. RTUDP_IMPAIR_ONE) */
+    uint64_t duplicate;
+    uint64_t corrupt;                              /* one bit flipped */
+    uint64_t reorder;                              /* held back by reorder_ns */
+    uint64_t delay_ns;
+    uint64_t jitter_ns;                            /* + uniform 0 .. jitter_ns */
+    uint64_t reorder_ns;
+    uint64_t rate_bps;                             /* payload bits/s; 0: no limit */
+    uint64_t burst_bytes;                          /* the rate's token bucket: bytes that may
+                                                      leave back to back beyond one datagram */
+    uint64_t seed;
+};
+
+struct rtudp_impair_shm {
+    uint64_t seq;                                  /* seqlock: odd while a writer writes cfg */
+    uint64_t pad0;
+    struct rtudp_impair_cfg cfg;
+    uint8_t pad1[24];
+};
+
+/* What the impairment did, one line per side: the TX thread writes tx, the RX thread rx. */
+struct rtudp_impair_counters {
+    uint64_t lost;                                 /* dropped */
+    uint64_t duplicated;                           /* sent (received) twice: one extra copy each */
+    uint64_t corrupted;                            /* one bit flipped */
+    uint64_t delayed;                              /* held by delay_ns / jitter_ns */
+    uint64_t reordered;                            /* held back by reorder_ns */
+    uint64_t rate_held;                            /* held by the rate limit */
+    uint8_t pad[16];
 };
 
 /*
@@ -447,9 +498,14 @@ struct rtudp_channel_block {
      * add to the counters atomically: many writers, but at most one
      * direct send per handle per quiet gap, so the line is never hot. */
     struct rtudp_direct_tx direct;
-    /* line 7: taps attached (written by taps; the worker reads `attached` per batch) */
+    /* lines 7-8: the impairment's configuration (a seqlock: any client writes it);
+     * lines 9-10: what it did (TX thread, RX thread) */
+    struct rtudp_impair_shm impair;
+    struct rtudp_impair_counters impair_tx;
+    struct rtudp_impair_counters impair_rx;
+    /* line 11: taps attached (written by taps; the worker reads `attached` per batch) */
     struct rtudp_tap_line tap;
-    /* line 8: tap counters */
+    /* line 12: tap counters */
     struct rtudp_tap_counters tap_count;
     /* lateness = departure - send_at_ns; rx delay = published - kernel RX stamp */
     struct rtudp_hist tx_lateness;
@@ -457,6 +513,32 @@ struct rtudp_channel_block {
     struct rtudp_tx_journal tx_journal;            /* written by the worker's TX thread */
 };
 /* END CDEF */
+
+/* The impairment's counters (struct rtudp_impair_counters, above), as members of the
+ * channel block: part of RTUDP_CHANNEL_COUNTERS, shown by rtstat in its impairment table
+ * (SHOW) */
+#define RTUDP_IMPAIR_COUNTERS(X, SUM)                                                             \
+    X(impair_tx.lost, "imp_tx_lost", COUNTER, "packets", SHOW, "sends the impairment dropped",   \
+      "", "")                                                                                    \
+    X(impair_tx.duplicated, "imp_tx_duplicated", COUNTER, "packets", SHOW,                       \
+      "sends the impairment sent twice", "", "")                                                 \
+    X(impair_tx.corrupted, "imp_tx_corrupted", COUNTER, "packets", SHOW,                         \
+      "sends the impairment flipped a bit of", "", "")                                           \
+    X(impair_tx.delayed, "imp_tx_delayed", COUNTER, "packets", SHOW,                             \
+      "sends held by the impairment's delay_ns / jitter_ns", "", "")                             \
+    X(impair_tx.reordered, "imp_tx_reordered", COUNTER, "packets", SHOW,                         \
+      "sends held back by reorder_ns, so later ones overtake them", "", "")                      \
+    X(impair_tx.rate_held, "imp_tx_rate_held", COUNTER, "packets", SHOW,                         \
+      "sends held by the impairment's rate limit", "", "")                                       \
+    X(impair_rx.lost, "imp_rx_lost", COUNTER, "packets", SHOW,                                   \
+      "datagrams received the impairment dropped", "", "")                                       \
+    X(impair_rx.duplicated, "imp_rx_duplicated", COUNTER, "packets", SHOW,                       \
+      "datagrams received the impairment published twice", "", "")                               \
+    X(impair_rx.corrupted, "imp_rx_corrupted", COUNTER, "packets", SHOW,                         \
+      "datagrams received the impairment flipped a bit of", "", "")                              \
+    SUM("imp_impaired", "packets", 0, "impairment events, both ways (a datagram may count in several)",             \
+        "imp_tx_lost imp_tx_duplicated imp_tx_corrupted imp_tx_delayed imp_tx_reordered "        \
+        "imp_tx_rate_held imp_rx_lost imp_rx_duplicated imp_rx_corrupted")
 
 /* The channel block's counters, as stats(), rtstat and `rtudp metrics` show them
  * (csrc/kinds.h says what the columns are).  A client's direct sends are counted in
@@ -493,6 +575,7 @@ struct rtudp_channel_block {
       "direct sends the kernel refused: queued for the worker", "", "")                          \
     X(direct.bytes, "tx_direct_bytes", COUNTER, "bytes", 0,                                      \
       "bytes clients sent themselves on the channel socket", "", "")                             \
+    RTUDP_IMPAIR_COUNTERS(X, SUM)                                                                \
     X(tap_count.tx_packets, "tap_tx_packets", COUNTER, "packets", 0,                            \
       "datagrams sent that the worker mirrored to taps", "", "")                                 \
     X(tap_count.rx_packets, "tap_rx_packets", COUNTER, "packets", 0,                            \
@@ -570,8 +653,13 @@ _Static_assert(offsetof(struct rtudp_channel_block, direct) == 6 * RTUDP_CACHE_L
 _Static_assert(sizeof(((struct rtudp_channel_block *)0)->reader_pid) ==
                    RTUDP_READER_SLOTS * sizeof(uint32_t) &&
                RTUDP_READER_SLOTS * sizeof(uint32_t) == RTUDP_CACHE_LINE, "reader_pid[] is a line");
+_Static_assert(sizeof(struct rtudp_impair_shm) == 2 * RTUDP_CACHE_LINE &&
+                   sizeof(struct rtudp_impair_counters) == RTUDP_CACHE_LINE &&
+                   offsetof(struct rtudp_channel_block, impair) == 7 * RTUDP_CACHE_LINE,
+               "impairment: config on lines 7-8, counters on lines 9 and 10");
+_Static_assert(sizeof(struct rtudp_impair_cfg) % 8 == 0, "impairment cfg is whole words");
 _Static_assert(sizeof(struct rtudp_rx_meta) == 56, "rx meta is 56 bytes");
-_Static_assert(offsetof(struct rtudp_channel_block, tap) == 7 * RTUDP_CACHE_LINE &&
+_Static_assert(offsetof(struct rtudp_channel_block, tap) == 11 * RTUDP_CACHE_LINE &&
                    sizeof(struct rtudp_tap_line) == RTUDP_CACHE_LINE &&
                    sizeof(struct rtudp_tap_counters) == RTUDP_CACHE_LINE,
                "tap slots and tap counters on lines of their own");

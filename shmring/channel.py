@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 from ._native import ffi, lib
 from .errors import BadSegmentError
 from .hist import Histogram
+from . import impairment
+from .impairment import Impairment
 from .kinds import CHANNEL_COUNTERS, Kind, find, read_counters, stat_keys
 from .ringspan import RingSpan, SpanBroadcastRing, SpanMpscRing
 from .segment import DEFAULT_MODE, Segment, check_message, shm_path
@@ -325,6 +327,19 @@ class ChannelSegment:
         worker takes it back (and says so)."""
         if not self.segment.closed:
             self.block.direct.state = lib.RTUDP_DIRECT_NOT_NOW
+
+    def set_impairment(self, imp: "Impairment | None") -> "Impairment | None":
+        """Make ``imp`` the channel's impairment (None: none), at once and while its
+        worker runs; ValueError if what it holds back at its rate would not fit the TX
+        ring.  Returns it as applied (with the seed drawn for a None seed)."""
+        imp = Impairment.of(imp)
+        if imp is not None and imp.direction != "rx":
+            imp.check_fits(self.tx.capacity, f"channel {self.name!r}")
+        return impairment.publish(self.block, imp)
+
+    def impairment(self) -> "Impairment | None":
+        """The channel's impairment as its worker reads it (None: none)."""
+        return impairment.read(self.block)
 
     def config(self) -> dict[str, Any]:
         """The configuration block as a dict."""

@@ -289,15 +289,14 @@ class Histogram:
                 starts.add(i)
         return sorted(starts)
 
-    def text_histogram(self, width: int = 50, rows: int = 20) -> str:
-        """A text bar chart: a summary line, then about ``rows`` log-scale rows
-        ``lower - upper | ####  count  cumulative%`` from min to max."""
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise ValueError(f"width must be an integer >= 1, got {width!r}")
+    def rows(self, rows: int = 20) -> list[tuple[int, int, int]]:
+        """About ``rows`` log-spaced rows ``(lower_ns, upper_ns, count)`` from min to max
+        (rows never split a bucket; the first starts at min, the last ends at max);
+        empty when nothing was recorded.  What bar charts of it draw."""
         if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
             raise ValueError(f"rows must be an integer >= 1, got {rows!r}")
         if not self.count:
-            return "(empty histogram: no values recorded)"
+            return []
         counts = self._bucket_counts()
         nonempty = [i for i, c in enumerate(counts) if c]
         lo, hi = nonempty[0], nonempty[-1]
@@ -305,10 +304,17 @@ class Histogram:
         ends = starts[1:] + [hi + 1]
         # label rows with bucket bounds, except that the chart spans exactly min..max
         mn, mx = int(self._h.min_ns), int(self._h.max_ns)
-        table = []
-        for s, e in zip(starts, ends):
-            table.append((max(int(lib.rtudp_hist_lower(s)), mn),
-                          min(int(lib.rtudp_hist_upper(e - 1)), mx), sum(counts[s:e])))
+        return [(max(int(lib.rtudp_hist_lower(s)), mn), min(int(lib.rtudp_hist_upper(e - 1)), mx),
+                 sum(counts[s:e])) for s, e in zip(starts, ends)]
+
+    def text_histogram(self, width: int = 50, rows: int = 20) -> str:
+        """A text bar chart: a summary line, then about ``rows`` log-scale rows
+        ``lower - upper | ####  count  cumulative%`` from min to max."""
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be an integer >= 1, got {width!r}")
+        table = self.rows(rows)
+        if not table:
+            return "(empty histogram: no values recorded)"
         total = sum(c for _, _, c in table)
         biggest = max(c for _, _, c in table)
         cw = len(str(biggest))

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._native import ffi, lib
-from .channel import (block_config, block_counters, block_histograms, block_readers,
-                      channel_stats)
+from .channel import (BLOCK_HISTOGRAMS, block_config, block_counters, block_histograms,
+                      block_readers, channel_stats)
 from .control import (HEARTBEAT_STALE_NS, ControlSegment, channel_segment_name, pid_alive,
                       pool_name)
 from .errors import BadSegmentError, SegmentNotFoundError
@@ -71,6 +71,17 @@ class ChannelSnapshot:
         """What the pool keeps of ``Channel.stats()``: counters, histogram percentiles,
         the kind's counters (not a reader's own losses)."""
         return channel_stats(self.counters, self.histograms, self.kind_counters)
+
+    def named_histograms(self) -> list[tuple[str, str, Histogram]]:
+        """Every histogram of the channel, ``(name, what it measures, histogram)``: its
+        block's (``tx_lateness``, ...), then its kind's, named as their stats() keys."""
+        out = [(c.name, c.help, self.histograms[c.name]) for c in BLOCK_HISTOGRAMS
+               if c.name in self.histograms]
+        kind = find(self.config["kind"]) if self.config else None
+        for c in kind.layout.counters if kind is not None else ():
+            if c.type == "histogram" and c.name in self.kind_values:
+                out.append((kind.layout.prefix + c.name, c.help, self.kind_values[c.name]))
+        return out
 
 
 @dataclass

@@ -8,10 +8,11 @@ import sys
 import pytest
 
 
-def run_quick_json(name: str, timeout: float = 120) -> tuple[dict, int]:
-    """Run ``rtudp.tools.bench NAME --quick --json``; returns (report, its pid)."""
+def run_quick_json(name: str, timeout: float = 120, extra: tuple[str, ...] = ()
+                   ) -> tuple[dict, int]:
+    """Run ``rtudp.tools.bench NAME --quick --json [EXTRA...]``; returns (report, its pid)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rtudp.tools.bench", name, "--quick", "--json"],
+        [sys.executable, "-m", "rtudp.tools.bench", name, "--quick", "--json", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,12 +25,14 @@ RTSTAT = os.path.join(BIN, "rtstat")
 
 
 class TrafficPool:
-    """``tests/traffic_pool.py`` as a child: pool ``name`` with channels rx and tx."""
+    """``tests/traffic_pool.py`` as a child: pool ``name`` with channels rx and tx (and
+    with ``kinds``, a netflux pair and an rtp pair)."""
 
-    def __init__(self, name: str, rate: int = 2000) -> None:
+    def __init__(self, name: str, rate: int = 2000, kinds: bool = False) -> None:
         self.name = name
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "traffic_pool.py"),
-                                      name, str(rate)], stdin=subprocess.PIPE,
+                                      name, str(rate)] + (["kinds"] if kinds else []),
+                                     stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -121,16 +124,72 @@ class Tmux:
                        timeout=10)
 
 
-def row(screen: str, name: str) -> list[str]:
-    """The cells of the table row that starts with ``name`` (box characters split cells)."""
-    for line in screen.splitlines():
-        cells = [c.strip() for c in line.replace("┃", "│").split("│")]
-        cells = [c for c in cells if c != ""]
-        if cells and cells[0] == name:
-            return cells
-    raise AssertionError(f"no row {name!r} on screen:\n{screen}")
+class Table:
+    """A table rtstat drew, read back from its text: a header (one to three lines over
+    an underline whose runs of ``─`` mark each column's extent), then rows until a
+    line that is not one (blank, or text in the first column's gap)."""
+
+    def __init__(self, names: list[str], rows: dict[str, dict[str, str]], width: int) -> None:
+        #: each column's header lines joined by spaces: ``"TX rate pkt/s"``
+        self.names = names
+        #: first cell -> {column name: cell}
+        self.rows = rows
+        #: columns of the widest line of it
+        self.width = width
+
+    def cell(self, row: str, column: str) -> str:
+        """The cell of row ``row`` (its first cell) in column ``column``."""
+        assert row in self.rows, f"no row {row!r} in {sorted(self.rows)}"
+        assert column in self.names, f"no column {column!r} in {self.names}"
+        return self.rows[row][column]
 
 
-def header(screen: str, first: str) -> list[str]:
-    """The header cells of the table whose first column is ``first``."""
-    return row(screen, first)
+def _runs(line: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer("─+", line)]
+
+
+def tables(screen: str) -> dict[str, Table]:
+    """Every table on ``screen``, by the name of its first column."""
+    lines = screen.splitlines()
+    out: dict[str, Table] = {}
+    for i, line in enumerate(lines):
+        if not line.startswith("─") or set(line.rstrip()) - {"─", " "}:
+            continue
+        ext = _runs(line)
+        cut = lambda ln, a, b: ln[a:b].strip() if len(ln) > a else ""  # noqa: E731
+        gaps = [a - 1 for a, _ in ext[1:]]  # the divider before each column but the first
+        head: list[str] = []
+        j = i - 1
+        # header lines: above the underline, up to a blank line or the table's title (a
+        # line with text where the columns have their dividers)
+        while j >= 0 and lines[j].strip() and all(g >= len(lines[j]) or lines[j][g] == " "
+                                                  for g in gaps):
+            head.insert(0, lines[j])
+            j -= 1
+        names = [" ".join(x for x in (cut(h, a, b) for h in head) if x) for a, b in ext]
+        rows: dict[str, dict[str, str]] = {}
+        k = i + 1
+        while k < len(lines) and lines[k].strip() and not lines[k].startswith(" "):
+            cells = [cut(lines[k], a, b) for a, b in ext]
+            rows[cells[0]] = dict(zip(names, cells))
+            k += 1
+        width = max(len(x.rstrip()) for x in lines[i - len(head):k])
+        out[names[0]] = Table(names, rows, width)
+    return out
+
+
+def table(screen: str, first: str) -> Table:
+    """The table whose first column is ``first`` (AssertionError showing the screen)."""
+    found = tables(screen)
+    assert first in found, f"no table {first!r} ({sorted(found)}) on screen:\n{screen}"
+    return found[first]
+
+
+_SI = {"k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "m": 1e-3, "µ": 1e-6, "n": 1e-9}
+
+
+def si_value(text: str) -> float:
+    """A number rtstat printed with an SI prefix (``1.23k``, ``12.3µ``) as a float."""
+    if text and text[-1] in _SI:
+        return float(text[:-1]) * _SI[text[-1]]
+    return float(text)

@@ -1,4 +1,5 @@
-"""`rtudp bench timing|latency|throughput --quick --json` run end to end and clean up.
+"""`rtudp bench timing|latency|throughput --quick --json` run end to end and clean up;
+timing and latency also draw their CDFs (``--plot``).
 
 Figures are checked for presence and sign only: speed is never asserted.
 """
@@ -11,6 +12,7 @@ import sys
 
 import pytest
 from bench_helpers import positive, run_quick_json
+from plot_helpers import HAVE_MATPLOTLIB, check_png, needs_matplotlib
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -44,13 +46,23 @@ def _workers(report: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def timing() -> tuple[dict, int]:
-    return run_quick_json("timing")
+def plots(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Where the runs below draw their plots (when matplotlib is installed)."""
+    return str(tmp_path_factory.mktemp("plots"))
+
+
+def _plot(plots: str, name: str) -> tuple[str, ...]:
+    return ("--plot", os.path.join(plots, f"{name}.png")) if HAVE_MATPLOTLIB else ()
 
 
 @pytest.fixture(scope="module")
-def latency() -> tuple[dict, int]:
-    return run_quick_json("latency")
+def timing(plots: str) -> tuple[dict, int]:
+    return run_quick_json("timing", extra=_plot(plots, "timing"))
+
+
+@pytest.fixture(scope="module")
+def latency(plots: str) -> tuple[dict, int]:
+    return run_quick_json("latency", extra=_plot(plots, "latency"))
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +107,18 @@ def test_timing(timing: tuple[dict, int]) -> None:
         e = report["send"][key]
         assert met == int(e["p99_us"] <= 10 and e["p999_us"] <= 50), (key, met)
     _no_leftovers(report, pid)
+
+
+@needs_matplotlib
+def test_timing_plot(timing: tuple[dict, int], plots: str) -> None:
+    """Both panels, five cases each, the targets in red: many colours, a wide image."""
+    assert "curves" not in timing[0]  # drawn, not printed
+    check_png(os.path.join(plots, "timing.png"), colours=8, width=1400)
+
+
+@needs_matplotlib
+def test_latency_plot(latency: tuple[dict, int], plots: str) -> None:
+    check_png(os.path.join(plots, "latency.png"), colours=7)
 
 
 def test_timing_rounds_merge_every_packet() -> None:

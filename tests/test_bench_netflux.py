@@ -1,20 +1,37 @@
-"""`rtudp bench netflux --quick --json` runs end to end and reports every figure.
+"""`rtudp bench netflux --quick --json` runs end to end, reports every figure and draws
+its CDFs (``--plot``).
 
 Figures are checked for presence and plausibility only: timing is never asserted.
 """
 from __future__ import annotations
 
 import glob
+import os
 
 import pytest
 from bench_helpers import run_quick_json
+from plot_helpers import HAVE_MATPLOTLIB, check_png, needs_matplotlib
 
 CASES = ("ours", "py_sleep", "py_deadline")
 
 
 @pytest.fixture(scope="module")
-def run() -> tuple[dict, int]:
-    return run_quick_json("netflux", timeout=240)
+def plot_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("plots") / "netflux.png")
+
+
+@pytest.fixture(scope="module")
+def run(plot_file: str) -> tuple[dict, int]:
+    return run_quick_json("netflux", timeout=240,
+                          extra=("--plot", plot_file) if HAVE_MATPLOTLIB else ())
+
+
+@needs_matplotlib
+def test_plot(run: tuple[dict, int], plot_file: str) -> None:
+    """Two panels (1 ms, 5 ms), three cases each, the target in red."""
+    assert "curves" not in run[0]
+    assert os.path.exists(plot_file)
+    check_png(plot_file, colours=6, width=1400)
 
 
 def test_every_case_measured(run: tuple[dict, int]) -> None:

@@ -21,7 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CDIR = ROOT / "tests" / "c"
 CSRC = ROOT / "csrc"
 # headers whose CDEF blocks cffi is given (csrc/build_ffi.py), minus the bench one
-LAYOUT_HEADERS = ("rtudp_shm.h", "ring.h", "proto/rtp_area.h", "proto/netflux_shm.h")
+LAYOUT_HEADERS = ("rtudp_shm.h", "ring.h", "impair.h", "proto/rtp_area.h", "proto/netflux_shm.h")
 
 BUILD_TIMEOUT_S = 300
 RING_TIMEOUT_S = 120  # the program itself should take well under 60 s

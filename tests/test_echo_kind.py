@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import shutil
 import socket
 from typing import Iterator
@@ -16,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import rtudp
 from kind_helpers import ROOT, BuiltKinds, build
+from rtstat_helpers import table
 from rtudp.shmring import kinds
 from rtudp.shmring._native import lib
 from rtudp.testing import check_pool_gone, unique_pool_name
@@ -26,7 +28,9 @@ pytestmark = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make
 
 #: the shared files a kind may touch besides its own (the C and Python registries,
 #: packaging); none of the tools that show it
-TOOLS = ("tools/rtstat.py", "tools/rtstat_model.py", "tools/rtstat_view.py", "tools/metrics.py",
+TOOLS = ("tools/rtstat.py", "tools/rtstat_model.py", "tools/rtstat_view.py",
+         "tools/rtstat_columns.py", "tools/rtstat_detail.py", "tools/rtstat_screen.py",
+         "tools/plot.py", "tools/metrics.py",
          "tools/stats_cli.py", "shmring/observe.py", "shmring/channel.py", "api/channel.py",
          "api/handles.py", "workers/kinds.py", "csrc/kinds.c", "csrc/proto/registry.c")
 
@@ -86,9 +90,12 @@ def test_echo_kind_everywhere_without_a_line_of_its_own(echo_pool, capsys, tmp_p
 
         assert rtstat.main(["--pool", echo_pool.name, "--once", "--interval", "0.1"]) == 0
         screen = capsys.readouterr().out
-        table = screen.split("echo (totals)")[1]  # the kind's own table, after the channels
-        (line,) = [ln for ln in table.splitlines() if ln.startswith("\u2502e ")]
-        assert [c.strip() for c in line.split("\u2502")[1:-1]] == ["e", "3"]
+        echo = table(screen, "echo channel")  # the kind's own table, after the channels
+        assert echo.names == ["echo channel", "echoed pkt"] and echo.cell("e", "echoed pkt") == "3"
+        assert rtstat.main(["--pool", echo_pool.name, "--channel", "e", "--once",
+                            "--interval", "0.1"]) == 0
+        detail = capsys.readouterr().out
+        assert "channel e " in detail and re.search(r"echo echoed pkt +3 ", detail), detail
 
         assert cli.main(["stats", "e", "--pool", echo_pool.name, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["echo_echoed"] == 3

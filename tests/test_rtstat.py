@@ -1,6 +1,7 @@
 """rtstat as a person uses it: in a terminal (tmux) against a live pool with traffic,
-the screen read with ``tmux capture-pane``; ``--json`` and ``--once`` against
-``Channel.stats()``; a pool that vanishes, a corrupt segment, no pool at all."""
+the screen read with ``tmux capture-pane``, at 80, 100 and 200 columns, a channel's
+detail view; ``--json`` and ``--once`` against ``Channel.stats()``; a pool that
+vanishes, a corrupt segment, no pool at all."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,10 @@ import time
 
 import pytest
 
-from rtstat_helpers import RTSTAT, Tmux, TrafficPool, header, row, traffic  # noqa: F401
+from rtstat_helpers import (RTSTAT, Tmux, TrafficPool, si_value, table, tables,  # noqa: F401
+                            traffic)
+
+from rtudp.tools.rtstat_view import CHANNEL_COLUMNS
 
 pytestmark = pytest.mark.skipif(not os.path.exists(RTSTAT),
                                 reason=f"rtstat is not installed beside {sys.executable}")
@@ -25,8 +29,8 @@ needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None,
 def tmux_factory(request):
     started = []
 
-    def make(command: str) -> Tmux:
-        t = Tmux(f"{len(started)}", command)
+    def make(command: str, width: int = 240, height: int = 60) -> Tmux:
+        t = Tmux(f"{len(started)}", command, width, height)
         started.append(t)
         return t
 
@@ -42,40 +46,55 @@ def _rtstat_cmd(*args: str) -> str:
             f"| tr '\\n' ' '; echo MODE; sleep 60")
 
 
-def _run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([RTSTAT, *args], capture_output=True, text=True, timeout=timeout)
+def _run(*args: str, timeout: float = 30, columns: int | None = None
+         ) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.pop("COLUMNS", None)
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
+    return subprocess.run([RTSTAT, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env)
 
 
-def _cell_int(screen: str, channel: str, column: str) -> int:
-    cols = header(screen, "channel")
-    return int(row(screen, channel)[cols.index(column)])
+def _cell(screen: str, channel: str, column: str) -> float:
+    return si_value(table(screen, "channel").cell(channel, column))
+
+
+def _ready(screen: str, *channels: str) -> bool:
+    """The channel table is up with its rates (two samples taken) for ``channels``."""
+    found = tables(screen).get("channel")
+    return (found is not None and all(c in found.rows for c in channels)
+            and all(found.cell(c, "TX rate pkt/s") != "-" for c in channels))
+
+
+def _between(shown: float, low: int, high: int) -> bool:
+    """``shown`` (three significant digits) is a value in [low, high]."""
+    return low * 0.995 <= shown <= high * 1.005
 
 
 @needs_tmux
 def test_live_screen_numbers_move_and_match_stats(traffic, tmux_factory):
     t = tmux_factory(_rtstat_cmd("--pool", traffic.name, "--interval", "0.5"))
     before = traffic.stats()
-    s1 = t.wait_for(lambda s: "TX total" in s and "…" not in s and "tx " in s)
+    s1 = t.wait_for(lambda s: _ready(s, "tx", "rx"))
     after = traffic.stats()
     assert f"pool {traffic.name}" in s1 and "RUNNING" in s1
     # totals on screen lie between the stats() read just before and just after
-    tx1 = _cell_int(s1, "tx", "TX total")
-    rx1 = _cell_int(s1, "rx", "RX total")
-    assert before["tx"]["tx_packets"] <= tx1 <= after["tx"]["tx_packets"]
-    assert before["rx"]["rx_packets"] <= rx1 <= after["rx"]["rx_packets"]
+    tx1 = _cell(s1, "tx", "TX sent pkt")
+    rx1 = _cell(s1, "rx", "RX recv pkt")
+    assert _between(tx1, before["tx"]["tx_packets"], after["tx"]["tx_packets"])
+    assert _between(rx1, before["rx"]["rx_packets"], after["rx"]["rx_packets"])
     # the numbers move
-    s2 = t.wait_for(lambda s: "TX total" in s and _cell_int(s, "tx", "TX total") > tx1 + 200)
-    assert _cell_int(s2, "rx", "RX total") > rx1
+    s2 = t.wait_for(lambda s: _ready(s, "tx") and _cell(s, "tx", "TX sent pkt") > tx1 + 200)
+    assert _cell(s2, "rx", "RX recv pkt") > rx1
     # the rate shown agrees with what stats() counts over a second (loosely: loaded CI)
     a = traffic.stats()["tx"]["tx_packets"]
     time.sleep(1.0)
     rate = traffic.stats()["tx"]["tx_packets"] - a
-    cols = header(s2, "channel")
-    shown = row(s2, "tx")[cols.index("TX pkt/s")]
-    value = float(shown[:-1]) * 1000 if shown.endswith("k") else float(shown)
-    assert 0.5 * rate <= value <= 1.5 * rate, (shown, rate)
+    value = _cell(s2, "tx", "TX rate pkt/s")
+    assert 0.5 * rate <= value <= 1.5 * rate, (value, rate)
     # the reader attached to rx is counted; workers show the kernel's policy
-    assert row(s2, "rx")[cols.index("rd")] == "1"
+    assert table(s2, "channel").cell("rx", "rd") == "1"
     assert "SCHED_OTHER" in s2  # the traffic pool runs rt_priority=0
     t.keys("q")
     done = t.wait_for(lambda s: "MODE" in s)
@@ -141,9 +160,7 @@ def test_once_text_and_filter(traffic):
     out = _run("--pool", traffic.name, "--once", "--interval", "0.2", "--filter", "^t")
     assert out.returncode == 0, out.stderr
     assert f"pool {traffic.name}" in out.stdout and "RUNNING" in out.stdout
-    assert row(out.stdout, "tx") and "workers" in out.stdout
-    with pytest.raises(AssertionError):
-        row(out.stdout, "rx")
+    assert list(table(out.stdout, "channel").rows) == ["tx"] and "workers" in out.stdout
 
 
 def test_once_without_the_pool_exits_1(shm_name):
@@ -187,3 +204,142 @@ def test_corrupt_channel_segment_shows_beside_good_ones(rtudp_pool):
     chans = {c["name"]: c for c in pool["channels"]}
     assert chans["good"]["error"] is None
     assert "unreadable" in chans["bad"]["error"] and "magic" in chans["bad"]["error"]
+
+
+#: what must be on screen at any width of 80 columns or more
+ESSENTIAL = ("channel", "kind", "TX rate pkt/s", "RX rate pkt/s", "late p99 s", "delay p99 s",
+             "drops pkt")
+
+
+@needs_tmux
+def test_fits_80_100_and_200_columns(shm_name, tmux_factory):
+    """Every table fits the terminal: the essential columns at 80, nothing cut to ``…``
+    at 100 and 200, more columns the wider it is, what is left out named."""
+    pool = TrafficPool(shm_name.replace(".", "_")[:24].rstrip("_-"), kinds=True)
+    try:
+        shown: dict[int, dict[str, list[str]]] = {}
+        for width in (80, 100, 200):
+            t = tmux_factory(_rtstat_cmd("--pool", pool.name, "--interval", "0.4"), width)
+            screen = t.wait_for(lambda s: _ready(s, "tx", "rx", "nf_a", "nf_b", "rtp_tx",
+                                                 "rtp_rx")
+                                and {"rtp channel", "netflux channel"} <= set(tables(s)))
+            found = tables(screen)
+            shown[width] = {k: v.names for k, v in found.items()}
+            assert all(len(line) <= width for line in screen.splitlines())
+            for name, tab in found.items():
+                assert tab.width <= width, (width, name, screen)
+            if width >= 100:
+                assert "…" not in screen, f"a cell cut at {width} columns:\n{screen}"
+            assert set(ESSENTIAL) <= set(found["channel"].names), (width, screen)
+            # a kind's table: its first counters; the rest named in a note
+            assert found["netflux channel"].names[:3] == ["netflux channel", "link", "sent pkt"]
+            assert found["netflux channel"].cell("nf_b", "link") == "up"
+            if len(found["channel"].names) < len(CHANNEL_COLUMNS):
+                assert "more (--wide, or a wider terminal)" in screen
+            t.keys("q")
+            t.wait_for(lambda s: "EXIT=0" in s)
+        for name in ("channel", "rtp channel", "netflux channel"):
+            assert len(shown[80][name]) <= len(shown[100][name]) <= len(shown[200][name])
+        assert len(shown[80]["channel"]) < len(shown[200]["channel"])
+    finally:
+        pool.stop()
+
+
+def _bars(screen: str) -> str:
+    """The tx_lateness panel of a detail screen, checked to draw its rows as bars: a
+    row a range of values (``lower - upper``), its bar, its count, its cumulative %."""
+    panel = screen.split("tx_lateness")[1].split("rx_delay")[0]
+    rows = [ln for ln in panel.splitlines() if ln.rstrip().endswith("%")]
+    assert len(rows) >= 2, screen  # lateness spreads over rows
+    assert rows[-1].rstrip().endswith("100.00%")
+    drawn = [ln for ln in rows if set(ln) & set("█▏▎▍▌▋▊▉")]
+    assert len(drawn) >= 2 and "█" in panel, screen  # the biggest row: a whole bar
+    return panel
+
+
+@needs_tmux
+def test_enter_shows_a_channel_with_its_histograms_and_esc_goes_back(traffic, tmux_factory):
+    t = tmux_factory(_rtstat_cmd("--pool", traffic.name, "--interval", "0.4"), 100, 50)
+    t.wait_for(lambda s: _ready(s, "tx", "rx"))
+    t.keys("Down")  # rx is first; tx below it
+    t.keys("Enter")
+    before = traffic.stats()["tx"]
+    screen = t.wait_for(lambda s: "channel tx" in s and "tx_lateness" in s)
+    after = traffic.stats()["tx"]
+    assert "…" not in screen
+    _bars(screen)
+    # every counter of the block, exact
+    line = next(ln for ln in screen.splitlines() if ln.startswith("tx packets "))
+    assert before["tx_packets"] - 5000 <= int(line.split()[2]) <= after["tx_packets"]
+    t.keys("Escape")
+    t.wait_for(lambda s: "channel tx" not in s and _ready(s, "tx", "rx"))
+    t.keys("q")
+    done = t.wait_for(lambda s: "MODE" in s)
+    assert "EXIT=0" in done and "icanon echo" in done, done
+
+
+def test_channel_once_prints_its_detail(traffic):
+    traffic.wait_sent(500)
+    out = _run("--pool", traffic.name, "--channel", "tx", "--once", "--interval", "0.3",
+               columns=100)  # one histogram under the other
+    assert out.returncode == 0, out.stderr
+    assert all(len(line) <= 100 for line in out.stdout.splitlines())
+    text = out.stdout
+    assert "channel tx" in text and f"pool {traffic.name}" in text
+    panel = _bars(text)
+    assert "since open: n " in panel and "p99 " in panel
+    # the JSON has the same histograms, rows of (lower, upper, count) adding up
+    js = _run("--pool", traffic.name, "--channel", "tx", "--once", "--json", "--interval", "0.2")
+    (pool,) = json.loads(js.stdout)["pools"]
+    (ch,) = [c for c in pool["channels"] if "detail" in c]
+    assert ch["name"] == "tx"
+    hists = {h["name"]: h for h in ch["detail"]["histograms"]}
+    late = hists["tx_lateness"]
+    assert sum(r[2] for r in late["rows"]) == late["total"]["count"] > 0
+    assert all(lo <= hi for lo, hi, _ in late["rows"])
+    missing = _run("--pool", traffic.name, "--channel", "nosuch", "--once", "--interval", "0.1")
+    assert missing.returncode == 1 and "no channel 'nosuch'" in missing.stdout
+
+
+def test_wide_shows_every_column(traffic):
+    out = _run("--pool", traffic.name, "--once", "--wide", "--interval", "0.2")
+    assert out.returncode == 0, out.stderr
+    names = table(out.stdout, "channel").names
+    assert names == [" ".join(x for x in (c.name, c.unit) if x) for c in CHANNEL_COLUMNS]
+    assert "more (--wide" not in out.stdout and "…" not in out.stdout
+
+
+@needs_tmux
+def test_wide_in_a_narrow_terminal_cuts_at_the_edge(traffic, tmux_factory):
+    """--wide live at 100 columns: every column in order, the last ones past the edge
+    (as ``less -S``), none dropped from the middle or squeezed to ``…``."""
+    t = tmux_factory(_rtstat_cmd("--pool", traffic.name, "--interval", "0.4", "--wide"), 100)
+    screen = t.wait_for(lambda s: _ready(s, "tx", "rx"))
+    names = table(screen, "channel").names
+    want = [" ".join(x for x in (c.name, c.unit) if x) for c in CHANNEL_COLUMNS]
+    whole = names[:-1]  # the last one may be cut by the edge
+    assert whole == want[:len(whole)] and len(whole) >= 8, names
+    assert "…" not in screen and "more (--wide" not in screen
+    t.keys("q")
+    t.wait_for(lambda s: "EXIT=0" in s)
+
+
+@needs_tmux
+def test_a_screen_taller_than_the_terminal_scrolls(shm_name, tmux_factory):
+    """24 lines, more to show: a last line says where the window is; PgDn shows the
+    kinds' tables below, the selected row stays in view when moved, PgUp goes back."""
+    pool = TrafficPool(shm_name.replace(".", "_")[:24].rstrip("_-"), kinds=True)
+    try:
+        t = tmux_factory(_rtstat_cmd("--pool", pool.name, "--interval", "0.4"), 100, 24)
+        first = t.wait_for(lambda s: "below (PgUp/PgDn)" in s and _ready(s, "tx", "rx"))
+        assert len(first.splitlines()) <= 24 and "lines 1-23 of " in first
+        assert "netflux (totals)" not in first
+        t.keys("PageDown")
+        down = t.wait_for(lambda s: "netflux (totals)" in s)
+        assert " 0 below (PgUp/PgDn)" in down and "rtstat  every" not in down
+        t.keys("PageUp", "PageUp")
+        t.wait_for(lambda s: s.startswith("rtstat  every") and " 0 above" in s)
+        t.keys("q")
+        t.wait_for(lambda s: "EXIT=0" in s)
+    finally:
+        pool.stop()

@@ -394,6 +394,24 @@ def add_spin_budget_argument(parser: argparse.ArgumentParser,
                              f"(default {default:g}, {why})")
 
 
+def add_plot_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--plot FILE.png``: also draw ``what`` (matplotlib, the ``plot`` extra, is
+    imported only when it is given, and checked before the run)."""
+    from .plot import plot_path
+
+    parser.add_argument("--plot", type=plot_path, metavar="FILE.png",
+                        help=f"also draw {what} into FILE (.png, .svg, .pdf; needs "
+                             "matplotlib: pip install 'rtudp[plot]')")
+
+
+def take_curves(tables: Mapping[str, Mapping[str, dict | None]]) -> dict[str, dict[str, Any]]:
+    """The ``hist`` (a Histogram: what --plot draws, not JSON) of every entry of each
+    table, taken out of the entries: ``{table: {case: hist}}``."""
+    return {name: {case: e.pop("hist") for case, e in table.items()
+                   if isinstance(e, dict) and "hist" in e}
+            for name, table in tables.items()}
+
+
 def header(name: str, quick: bool, quiet: bool, extra: str = "",
            busy_note: str = "these figures are worse than on an idle machine") -> float | None:
     """Print the first line (machine, load before the start); returns the busy share."""
@@ -422,10 +440,14 @@ def failed_cases(report: dict) -> bool:
 
 def run_benchmark(args: argparse.Namespace, benchmark: Callable[[bool, bool], dict],
                   print_report: Callable[[dict], None],
-                  failed: Callable[[dict], bool] = failed_cases) -> int:
+                  failed: Callable[[dict], bool] = failed_cases,
+                  plot: Callable[[dict, dict, str], None] | None = None) -> int:
     """Run `benchmark(quick, quiet)`, print the table or the JSON; 0 when every case
-    ran (targets met or not), 1 when one failed (``failed(report)``) or a segment was
-    left in /dev/shm, 130 on Ctrl-C.  SIGTERM ends it as Ctrl-C would, cleaning up."""
+    ran (targets met or not), 1 when one failed (``failed(report)``), a segment was
+    left in /dev/shm or the plot could not be written, 130 on Ctrl-C.  SIGTERM ends it
+    as Ctrl-C would, cleaning up.  The report's ``curves`` (Histograms, of
+    :func:`take_curves`) are taken out of it and, with ``--plot FILE``, drawn by
+    ``plot(report, curves, FILE)``."""
     in_main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _sigterm) if in_main else None
     try:
@@ -437,10 +459,20 @@ def run_benchmark(args: argparse.Namespace, benchmark: Callable[[bool, bool], di
         if in_main:
             signal.signal(signal.SIGTERM, old)
     report["leftover_segments"] = leftovers()
+    curves = report.pop("curves", {})
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print_report(report)
         if report["leftover_segments"]:
             print(f"\nleft in /dev/shm (should be nothing): {report['leftover_segments']}")
-    return 1 if failed(report) or report["leftover_segments"] else 0
+    plotted = True
+    path = getattr(args, "plot", None)
+    if path is not None and plot is not None:
+        try:
+            plot(report, curves, path)
+            print(f"\nplot: {path}", file=sys.stderr if args.json else sys.stdout)
+        except OSError as exc:
+            print(f"cannot write the plot {path!r}: {exc}", file=sys.stderr)
+            plotted = False
+    return 1 if failed(report) or report["leftover_segments"] or not plotted else 0

@@ -37,13 +37,15 @@ import shutil
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 from typing import Any, Callable, Iterator
 
 from .bench_common import (LOOPBACK, MSG_SIZE, Child, OthersMeter, add_common_arguments,
-                           bench_pool, fmt_ratio, fmt_us, free_udp_port, header, others_col,
-                           others_footer, percentiles_us, print_table, print_workers, ratio,
-                           run_benchmark, say, target, target_row, worker_policies)
+                           add_plot_argument, bench_pool, fmt_ratio, fmt_us, free_udp_port,
+                           header, others_col, others_footer, percentiles_us, print_table,
+                           print_workers, ratio, run_benchmark, say, take_curves, target,
+                           target_row, worker_policies)
 
 FULL_S, QUICK_S = 5.0, 1.0
 WARMUP = 200                       # round trips left out at the start
@@ -194,10 +196,13 @@ def _legs(legs: list[tuple[int, ...]]) -> list[dict]:
 
 
 def _entry(rtts: list[int], others: float | None, **extra: Any) -> dict:
+    from rtudp.shmring.hist import Histogram
+
     p = percentiles_us(rtts)
     return {"round_trips": len(rtts), "p50_us": p["p50"], "p90_us": p["p90"],
             "p99_us": p["p99"], "p999_us": p["p999"], "max_us": p["max"],
-            "mean_us": p["mean"], "min_us": p["min"], "others_cpu": others, **extra}
+            "mean_us": p["mean"], "min_us": p["min"], "others_cpu": others,
+            "hist": Histogram.from_values(rtts), **extra}
 
 
 def _channel_pair(pool: Any) -> tuple[Any, Any]:
@@ -330,6 +335,23 @@ def parse_sockperf(text: str) -> dict:
             "mean_us": avg and float(avg.group(1)), "min_us": mn and float(mn.group(1))}
 
 
+_LOG_HEAD = re.compile(r"^packet,\s*txTime\(sec\),\s*rxTime\(sec\),\s*rtt\(usec\)", re.M)
+
+
+def parse_sockperf_log(text: str) -> list[int]:
+    """Every round trip (ns) of a ``sockperf pp --full-rtt --full-log`` file: the CSV
+    ``packet, txTime(sec), rxTime(sec), rtt(usec)`` after its summary."""
+    head = _LOG_HEAD.search(text)
+    if head is None:
+        raise RuntimeError("sockperf's --full-log has no 'packet, txTime, rxTime, rtt' table")
+    out = []
+    for line in text[head.end():].splitlines():
+        fields = line.split(",")
+        if len(fields) == 4:
+            out.append(round(float(fields[3]) * 1000))
+    return out
+
+
 def _on_cpu(cpu: int | None) -> Callable[[], None] | None:
     """A subprocess preexec_fn that pins the child to `cpu` (None: nothing to do)."""
     return None if cpu is None else lambda: os.sched_setaffinity(0, {cpu})
@@ -350,14 +372,18 @@ def run_sockperf(seconds: float, client_cpu: int | None = None,
         if server.poll() is not None:
             raise RuntimeError(f"sockperf server exited with code {server.returncode}")
         secs = max(1, round(seconds))
-        client = subprocess.run([exe, "pp", "-i", LOOPBACK, "-p", str(port), "-t", str(secs),
-                                 "-m", str(MSG_SIZE), "--full-rtt"],
-                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                timeout=secs + 30, preexec_fn=_on_cpu(client_cpu))
-        if client.returncode != 0:
-            raise RuntimeError(f"sockperf pp exited with code {client.returncode}: "
-                               f"{(client.stderr or client.stdout)[-500:]}")
-        figures = parse_sockperf(client.stdout + client.stderr)
+        with tempfile.NamedTemporaryFile("r", prefix="rtudp-sockperf-", suffix=".csv") as log:
+            client = subprocess.run([exe, "pp", "-i", LOOPBACK, "-p", str(port), "-t",
+                                     str(secs), "-m", str(MSG_SIZE), "--full-rtt",
+                                     "--full-log", log.name],
+                                    stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                    timeout=secs + 30, preexec_fn=_on_cpu(client_cpu))
+            if client.returncode != 0:
+                raise RuntimeError(f"sockperf pp exited with code {client.returncode}: "
+                                   f"{(client.stderr or client.stdout)[-500:]}")
+            figures = parse_sockperf(client.stdout + client.stderr)
+            # every round trip, for --plot (the table keeps sockperf's own figures)
+            rtts = parse_sockperf_log(log.read())
     finally:
         server.terminate()
         try:
@@ -365,7 +391,10 @@ def run_sockperf(seconds: float, client_cpu: int | None = None,
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    return {**figures, "others_cpu": meter.others()}  # after the wait: the server is ours
+    from rtudp.shmring.hist import Histogram
+
+    return {**figures, "others_cpu": meter.others(),  # after the wait: the server is ours
+            "hist": Histogram.from_values(rtts)}
 
 
 # --------------------------------------------------------------------------
@@ -442,6 +471,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
     # they would pay the deep-idle wake-ups rtudp does not
     with _idle_poll_held():
         _run_cases(runs, results, failed, skipped, quiet, facts)
+    curves = take_curves({"rtt": results})
     p50 = {k: (e or {}).get("p50_us") for k, e in results.items()}
 
     p99 = {k: (e or {}).get("p99_us") for k, e in results.items()}
@@ -457,7 +487,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
             tgt["pass"] = None  # nothing to compare with: neither PASS nor MISS
     return {"quick": quick, "seconds": seconds, "msg_size": MSG_SIZE, "warmup": WARMUP,
             "cpu_busy_before": busy, **facts, "results": results, "failed": failed,
-            "skipped": skipped, "targets": targets}
+            "skipped": skipped, "targets": targets, "curves": curves}
 
 
 def _share_col(e: dict) -> str:
@@ -505,15 +535,37 @@ def print_report(r: dict) -> None:
             print(target_row(label, t, "<=", "x", lambda v: f"{v:.2f}"))
 
 
+def plot_report(r: dict, curves: dict, path: str) -> None:
+    """--plot: the round-trip CDF of every case, the targets against sockperf marked."""
+    from .plot import Curve, Panel, Target, plot_cdfs
+
+    rtt = curves.get("rtt", {})
+    targets = []
+    for name, (_ours, peer, label) in TARGETS.items():
+        base = (r["results"].get(peer) or {}).get("p50_us")
+        if base:
+            targets.append(Target(f"target: {label.split(' / ')[0]} ≤ {TARGET_VS_SOCKPERF:g}× "
+                                  f"{label.split(' / ')[1]}", TARGET_VS_SOCKPERF * base * 1e3,
+                                  0.5))
+    missing = [f"{CASES[k][0]}: {r['skipped'].get(k) or r['failed'].get(k) or 'no curve'}"
+               for k in CASES if k not in rtt]
+    panel = Panel(f"round trip, {r['msg_size']}-byte datagrams on {LOOPBACK}", "round trip (log)",
+                  [Curve(CASES[k][0], rtt[k], k.startswith("ours")) for k in CASES if k in rtt],
+                  targets, "; ".join(missing))
+    plot_cdfs(path, f"rtudp bench latency: UDP ping-pong, {r['seconds']:g} s a case", [panel],
+              "a curve that passes left of and above a red star meets that target")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench latency``."""
     add_common_arguments(parser, f"{QUICK_S:g} s a case instead of {FULL_S:g} s")
+    add_plot_argument(parser, "the round-trip CDFs of every case")
 
 
 def run(args: argparse.Namespace) -> int:
     """``rtudp bench latency``: 0 when every case ran (targets met or not; a missing
     sockperf is not a failure)."""
-    return run_benchmark(args, benchmark, print_report)
+    return run_benchmark(args, benchmark, print_report, plot=plot_report)
 
 
 __all__ = ["add_arguments", "run", "parse_sockperf", "socket_echo", "channel_echo"]

@@ -32,12 +32,14 @@ import statistics
 import time
 from typing import Any, Callable
 
+from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
 from .bench_common import (LOOPBACK, Child, OthersMeter, add_common_arguments,
-                           add_spin_budget_argument, bench_pool, fmt_ratio, fmt_us, header,
-                           others_col, others_footer, percentiles_us, policy_line, ratio,
-                           run_benchmark, say, target, target_row, worker_policies)
+                           add_plot_argument, add_spin_budget_argument, bench_pool, fmt_ratio,
+                           fmt_us, header, others_col, others_footer, percentiles_us,
+                           policy_line, ratio, run_benchmark, say, take_curves, target,
+                           target_row, worker_policies)
 from .bench_timing import _STAMP, SO_TIMESTAMPNS, Receiver
 
 INTERVALS_MS = (1, 5)
@@ -104,7 +106,9 @@ def schedule_figures(stamps: list[int], interval_ns: int, nearest_slot: bool,
     dev = [abs(o - med) for o in offsets]
     tenth = max(1, len(offsets) // 10)
     drift_ns = statistics.median(offsets[-tenth:]) - statistics.median(offsets[:tenth])
-    out = {f"dev_{k}": v for k, v in percentiles_us([int(d) for d in dev]).items()}
+    whole = [int(d) for d in dev]
+    out: dict[str, Any] = {f"dev_{k}": v for k, v in percentiles_us(whole).items()}
+    out["hist"] = Histogram.from_values(whole)  # for --plot
     out.update(received=len(stamps), due=due, slots_missing=slots[-1] + 1 - len(set(slots)),
                drift_us=drift_ns / 1e3, sent_ratio=len(stamps) / due if due else None)
     return out
@@ -214,6 +218,7 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET
             except (RuntimeError, OSError) as exc:
                 failed[f"{ms}ms/{case}"] = str(exc)
         results[f"{ms}ms"] = row
+    curves = take_curves(results)
     targets = {}
     for key, row in results.items():
         ours = row["ours"] or {}
@@ -224,7 +229,7 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET
                                                            TARGET_DRIFT_US, False)
     return {"benchmark": "netflux", "quick": quick, "seconds": seconds, "busy_before": busy,
             "spin_budget": spin_budget,
-            "results": results, "failed": failed, "targets": targets}
+            "results": results, "failed": failed, "targets": targets, "curves": curves}
 
 
 def print_report(r: dict) -> None:
@@ -258,13 +263,35 @@ def print_report(r: dict) -> None:
         print(target_row(label, t, "<=", " µs", lambda v: f"{v:.1f}"))
 
 
+def plot_report(r: dict, curves: dict, path: str) -> None:
+    """--plot: each interval's |deviation| CDFs of every case, the p99 target marked."""
+    from .plot import Curve, Panel, Target, plot_cdfs
+
+    labels = {"ours": "rtudp netflux channel", "py_sleep": "python sendto + sleep(interval)",
+              "py_deadline": "python sleep to each deadline"}
+    panels = []
+    for key, row in r["results"].items():
+        got = curves.get(key, {})
+        drift = (row.get("ours") or {}).get("drift_us")
+        panels.append(Panel(
+            f"send interval {key}: |deviation| of each arrival from its slot", "|deviation| (log)",
+            [Curve(labels[case], got[case], case == "ours") for case in CASES if case in got],
+            [Target(f"target p99 ≤ {TARGET_P99_US:g} µs", TARGET_P99_US * 1e3, 0.99)],
+            "rtudp drift after the run: " + ("-" if drift is None else f"{drift:.1f} µs")
+            + f" (target ≤ {TARGET_DRIFT_US:g} µs)"))
+    plot_cdfs(path, f"rtudp bench netflux: {r['seconds']:g} s a case, receiver's kernel RX "
+                    "stamps", panels,
+              "a curve that passes left of and above a red star meets that target")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench netflux``."""
     add_common_arguments(parser, f"{QUICK_S:g} s a case instead of {FULL_S:g} s")
     add_spin_budget_argument(parser)
+    add_plot_argument(parser, "each interval's |deviation| CDFs of every case")
 
 
 def run(args: argparse.Namespace) -> int:
     """``rtudp bench netflux``: 0 when every case ran (targets met or not)."""
     return run_benchmark(args, lambda quick, quiet: benchmark(quick, quiet, args.spin_budget),
-                         print_report)
+                         print_report, plot=plot_report)

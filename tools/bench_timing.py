@@ -47,10 +47,11 @@ from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
 
-from .bench_common import (LOOPBACK, MSG_SIZE, SCHED_NAMES, OthersMeter, drain_child,
-                           add_common_arguments, add_spin_budget_argument, bench_pool, fmt_ratio,
-                           fmt_us, header, others_col, others_footer, print_table, print_workers,
-                           ratio, run_benchmark, say, target, target_row, worker_policies)
+from .bench_common import (LOOPBACK, MSG_SIZE, SCHED_NAMES, OthersMeter, add_common_arguments,
+                           add_plot_argument, add_spin_budget_argument, bench_pool, drain_child,
+                           fmt_ratio, fmt_us, header, others_col, others_footer, print_table,
+                           print_workers, ratio, run_benchmark, say, take_curves, target,
+                           target_row, worker_policies)
 from .procinfo import realtime_offset_ns
 
 RATE_PPS = 50_000
@@ -415,9 +416,9 @@ def merge_rounds(rounds: Sequence[dict], seconds: float) -> tuple[dict, dict]:
     received = sum(r["received"] for r in rounds)
     counts = {k: sum(r["counts"][k] for r in rounds) for k in rounds[0]["counts"]}
     send = {**_hist_entry(send_hist), **counts, "received": received, "others_cpu": others,
-            "rounds": send_rounds}
+            "rounds": send_rounds, "hist": send_hist}
     arrival = {**_hist_entry(arrival_hist), "received": received, "others_cpu": others,
-               "rounds": arrival_rounds}
+               "rounds": arrival_rounds, "hist": arrival_hist}
     if "policy" in rounds[0]:
         send["policy"] = rounds[0]["policy"]
     if all("pause_runs" in r for r in rounds):
@@ -497,6 +498,7 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = BENCH_SPIN_BUDGET) 
             facts = {"policies": got[key][0]["policies"],
                      "pool_warnings": got[key][0]["pool_warnings"],
                      "worker": send[key].pop("worker")}
+    curves = take_curves({"send": send, "arrival": arrival})
     ours = send["ours"] or {}
     floor = send["c_floor"] or {}
     ours_arrival = arrival["ours"] or {}
@@ -511,7 +513,7 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = BENCH_SPIN_BUDGET) 
             "round_seconds": ROUND_S, "packets": per_round * rounds,
             "msg_size": MSG_SIZE, "ahead_ms": AHEAD_NS / 1e6, "cpu_busy_before": busy,
             "cases": ran, **facts, "send": send, "arrival": arrival, "ratios": ratios,
-            "failed": failed,
+            "failed": failed, "curves": curves,
             "rounds_met": {key: rounds_met(send.get(key)) for key in ("ours", "c_floor")},
             "targets": {"ours_p99_vs_floor": target(ratio(ours.get("p99_us"), floor.get("p99_us")),
                                                     TARGET_VS_FLOOR, False),
@@ -627,13 +629,43 @@ def print_report(r: dict) -> None:
         print("\n" + verdict())
 
 
+def plot_report(r: dict, curves: dict, path: str) -> None:
+    """--plot: the send and arrival lateness CDFs of every case, the targets marked."""
+    from .plot import Curve, Panel, Target, plot_cdfs
+
+    floor = r["send"].get("c_floor") or {}
+    goals = [Target(f"target p99 ≤ {TARGET_P99_US:g} µs", TARGET_P99_US * 1e3, 0.99),
+             Target(f"target p99.9 ≤ {TARGET_P999_US:g} µs", TARGET_P999_US * 1e3, 0.999)]
+    relative = [Target(f"target p{p} ≤ {TARGET_VS_FLOOR:g}× the C floor's", TARGET_VS_FLOOR
+                       * floor[key] * 1e3, frac)
+                for p, key, frac in (("99", "p99_us", 0.99), ("99.9", "p999_us", 0.999))
+                if floor.get(key)]
+    if "ours_default" in r["cases"]:
+        relative.append(Target(f"target: default budget max ≤ {TARGET_DEFAULT_MAX_US:g} µs",
+                               TARGET_DEFAULT_MAX_US * 1e3, None))
+
+    def cases(table: str) -> list[Curve]:
+        return [Curve(CASES[k][0], curves[table][k], k.startswith("ours"))
+                for k in r["cases"] if k in curves.get(table, {})]
+
+    panels = [Panel("send lateness: departure - deadline", "lateness (log)", cases("send"),
+                    goals + relative, "rtudp: the kernel's TX stamp; peers: clock after sendto"),
+              Panel("arrival lateness: receiver's kernel RX stamp - deadline", "lateness (log)",
+                    cases("arrival"), goals, "every case on the same yardstick")]
+    rounds = f" in {r['rounds']} rounds" if r["rounds"] > 1 else ""
+    plot_cdfs(path, f"rtudp bench timing: {r['msg_size']}-byte datagrams at "
+                    f"{r['rate_pps'] // 1000} kpps, {r['seconds']:g} s a case{rounds}", panels,
+              "a curve that passes left of and above a red star meets that target")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench timing``."""
     add_common_arguments(parser, f"one round ({ROUND_S:g} s a case) instead of {FULL_ROUNDS}")
     add_spin_budget_argument(parser, BENCH_SPIN_BUDGET)
+    add_plot_argument(parser, "the send and arrival lateness CDFs of every case")
 
 
 def run(args: argparse.Namespace) -> int:
     """``rtudp bench timing``: 0 when every case ran (targets met or not)."""
     return run_benchmark(args, lambda quick, quiet: benchmark(quick, quiet, args.spin_budget),
-                         print_report)
+                         print_report, plot=plot_report)

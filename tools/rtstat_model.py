@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable
 
 from rtudp.shmring.errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
+from rtudp.shmring.hist import Histogram
 from rtudp.shmring.kinds import kind_name
 from rtudp.shmring.observe import (DIRECTION_NAMES, ChannelSnapshot, PoolSnapshot, pool_names,
                                    snapshot_pool)
@@ -20,10 +21,20 @@ from .procinfo import CpuMeter, kernel_policy, policy_text
 
 #: a pool that disappeared stays on screen (as vanished) this long
 VANISHED_KEEP_NS = 30_000_000_000
+#: rows of each histogram's bar chart in a channel's detail (the view merges them when
+#: the terminal has fewer lines)
+DETAIL_ROWS = 16
 
 
 def _addr(a: tuple[str, int] | None) -> str | None:
     return None if a is None else f"{a[0]}:{a[1]}"
+
+
+def _figures(h: Histogram) -> dict[str, Any]:
+    """A histogram's count, min, percentiles and max (ns; None when empty)."""
+    p = h.percentiles((50, 90, 99, 99.9))
+    return {"count": h.count, "min_ns": h.min_ns, "p50_ns": p[50], "p90_ns": p[90],
+            "p99_ns": p[99], "p999_ns": p[99.9], "max_ns": h.max_ns}
 
 
 class Collector:
@@ -36,6 +47,9 @@ class Collector:
             rx = re.compile(channel_filter)  # re.error names the bad pattern
             self.filter = lambda name: rx.search(name) is not None
         self._prev: dict[tuple[str, str], ChannelSnapshot] = {}
+        #: the channel ``(pool, name)`` whose frame entry gets a ``detail`` (histograms);
+        #: pool None: the first pool that has a channel of that name
+        self.detail: tuple[str | None, str] | None = None
         self._seen: dict[str, int] = {}  # pool -> last time it was there
         self._cpu = CpuMeter()
 
@@ -108,7 +122,7 @@ class Collector:
                        "rx_lapped_events": ch.rx_ring["lapped_events"],
                        "unblocked_claims": ch.tx_ring["unblocked_claims"]})
         cap = ch.tx_ring["capacity"]
-        return {
+        out = {
             "name": ch.name, "error": None,
             "kind": kind_name(cfg["kind"]),
             "direction": DIRECTION_NAMES.get(cfg["direction"], str(cfg["direction"])),
@@ -120,6 +134,25 @@ class Collector:
             "tx_fill_pct": 100.0 * ch.tx_ring["used_bytes"] / cap if cap else 0.0,
             "interval": self._interval(prev, ch),
             "totals": totals,
+        }
+        if self.detail is not None and self.detail[1] == ch.name \
+                and self.detail[0] in (None, snap.name):
+            out["detail"] = self._detail(prev, ch)
+        return out
+
+    def _detail(self, prev: ChannelSnapshot | None, ch: ChannelSnapshot) -> dict[str, Any]:
+        """What a channel's detail view adds: its rings, each histogram of its block and
+        of its kind (totals as bar-chart rows, and the last interval's summary)."""
+        before = dict((name, h) for name, _, h in prev.named_histograms()) if prev else {}
+        hists = [(name, help_, h, before.get(name)) for name, help_, h in ch.named_histograms()]
+        return {
+            "tx_ring": dict(ch.tx_ring), "rx_ring": dict(ch.rx_ring),
+            "capacity": ch.config["capacity"], "max_datagram": ch.config["max_datagram"],
+            "reader_pids": list(ch.reader_pids),
+            "histograms": [{"name": name, "help": help_, "total": _figures(h),
+                            "interval": None if old is None else _figures(h - old),
+                            "rows": [list(r) for r in h.rows(DETAIL_ROWS)]}
+                           for name, help_, h, old in hists],
         }
 
     @staticmethod

@@ -6,6 +6,8 @@ of ``Channel.stats()`` that the pool keeps).  ``--hdr FILE`` exports one histogr
 a ``.hlog`` interval log (``--every S --count N``: N intervals S seconds apart,
 each what was recorded during it; default one interval since the pool started),
 any other name the ``.hgrm`` percentile distribution of everything so far.
+``--plot FILE.png`` draws every histogram of the channel (its block's and its kind's)
+as bars (tools/plot.py; matplotlib, the ``plot`` extra).
 """
 from __future__ import annotations
 
@@ -61,7 +63,32 @@ def add_parser(sub: Any) -> None:
                    help="with a .hlog: one interval every S seconds")
     p.add_argument("--count", type=positive(int, "--count"), default=1, metavar="N",
                    help="with --every: how many intervals (default 1)")
+    p.add_argument("--plot", type=_plot_path, metavar="FILE.png",
+                   help="draw the channel's histograms into FILE (.png, .svg, .pdf; needs "
+                        "matplotlib: pip install 'rtudp[plot]')")
     p.set_defaults(func=run)
+
+
+def _plot_path(text: str) -> str:
+    """``--plot``'s type (tools/plot.py), imported only when the option is given."""
+    from .plot import plot_path
+
+    return plot_path(text)
+
+
+def _plot(args: argparse.Namespace, ch: ChannelSnapshot) -> int:
+    from rtudp.shmring.kinds import kind_name
+
+    from .plot import plot_histograms
+
+    title = (f"rtudp stats: channel {args.channel!r} of pool {args.pool!r} "
+             f"({kind_name(ch.config['kind'])}), everything since it opened")
+    try:
+        plot_histograms(args.plot, title, ch.named_histograms())
+    except OSError as exc:
+        return _err(f"cannot write --plot {args.plot!r}: {exc}")
+    print(f"plot: {args.plot}", file=sys.stderr if args.json else sys.stdout)
+    return 0
 
 
 def channel_stats(ch: ChannelSnapshot) -> dict[str, Any]:
@@ -116,7 +143,7 @@ def run(args: argparse.Namespace, _rest: list[str]) -> int:
     stats = channel_stats(ch)
     if args.json:
         print(json.dumps(stats))
-        return 0
+        return _plot(args, ch) if args.plot else 0
     for k, v in ch.counters.items():
         print(f"{k:<22} {v}")
     print(f"{'readers_attached':<22} {stats['readers_attached']}")
@@ -124,7 +151,7 @@ def run(args: argparse.Namespace, _rest: list[str]) -> int:
         print(f"{k:<22} {v}")
     for name in HISTS:
         print(f"\n{name}:\n{ch.histograms[name].text_histogram()}")
-    return 0
+    return _plot(args, ch) if args.plot else 0
 
 
 __all__ = ["add_parser", "channel_stats", "positive", "run"]

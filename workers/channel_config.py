@@ -19,7 +19,8 @@ from dataclasses import KW_ONLY, dataclass, fields
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, TypeVar
 
-from ..shmring.channel import DEFAULT_MAX_DATAGRAM, MAX_DATAGRAM
+from ..shmring.channel import DEFAULT_MAX_DATAGRAM, MAX_DATAGRAM, ring_capacities
+from ..shmring.impairment import Impairment
 from ..shmring.segment import validate_name
 from .kinds import kind_spec
 from .sockets import check_address
@@ -67,7 +68,9 @@ class ChannelConfig:
     ``hw_timestamps``: ask the NIC for receive stamps.  ``kind``: the channel kind
     (:mod:`rtudp.workers.kinds`); ``options`` its own options, checked and completed
     by the kind (read-only afterwards).  ``multicast_ttl`` / ``multicast_loop``: hops
-    and loopback of what is sent to a multicast ``remote``.
+    and loopback of what is sent to a multicast ``remote``.  ``impairment``: an
+    :class:`rtudp.Impairment` (or a dict of its fields) the worker applies from the
+    first datagram on (``Channel.set_impairment`` changes it later).
     """
 
     name: str
@@ -83,6 +86,7 @@ class ChannelConfig:
     multicast_ttl: int = 1
     multicast_loop: bool = True
     options: Mapping[str, Any] | None = dataclasses.field(default=None, hash=False)
+    impairment: Impairment | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.name)
@@ -104,6 +108,12 @@ class ChannelConfig:
         check_address(self.local, "local", True)
         if self.remote is not None:
             check_address(self.remote, "remote", False)
+        imp = Impairment.of(self.impairment)
+        object.__setattr__(self, "impairment", imp)
+        if imp is not None and imp.direction != "rx":
+            tx_ring, _ = ring_capacities(self.capacity, self.max_datagram, self.direction)
+            imp.check_fits(tx_ring, f"channel {self.name!r} (capacity={self.capacity}, "
+                                    f"max_datagram={self.max_datagram})")
 
     @classmethod
     def of(cls, *args: Any, **params: Any) -> "ChannelConfig":
@@ -122,6 +132,7 @@ class ChannelConfig:
         [host, port]): what a client sends the supervisor to open this channel."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["options"] = dict(self.options or {})
+        out["impairment"] = None if self.impairment is None else self.impairment.to_dict()
         return out
 
     @classmethod

@@ -138,6 +138,7 @@ class ChannelTable:
                               bound.sock.fileno())
                 if spec.configure is not None:
                     spec.configure(seg.area, seg.area_bytes, opts, config.direction)
+                seg.set_impairment(config.impairment)
                 ctx.control.set_channel(slot, name, spec.code, worker)
             except BaseException:
                 bound.close()

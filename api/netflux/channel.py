@@ -20,7 +20,7 @@ from rtudp.shmring.hist import Histogram
 from rtudp.shmring.netflux_area import LINK_NAMES, nf_area
 from rtudp.shmring.segment import shm_path
 
-from ..handles import check_kind, open_handle
+from ..handles import Impairable, check_kind, open_handle
 
 #: a writer holding the send image longer than this died mid-write: take it over
 TAKEOVER_NS = 100_000_000
@@ -51,7 +51,7 @@ def _deadline(timeout: float | None) -> int:
     return time.monotonic_ns() + int(timeout * 1e9)
 
 
-class NetfluxChannel:
+class NetfluxChannel(Impairable):
     """One process's handle on a netflux channel."""
 
     def __init__(self, pool: str, name: str, control: ControlSegment, seg: ChannelSegment,

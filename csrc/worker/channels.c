@@ -60,13 +60,16 @@ static uint64_t buffer_for(uint64_t ring_bytes)
     return want < (256u << 10) ? (256u << 10) : want;
 }
 
+/* timers an in-flight record may have: two when the impairment duplicates it */
+#define TIMERS_PER_RECORD 2u
+
 /* make room in the timer queue for `more` in-flight records besides the channels' */
 static int reserve_timers(struct rtudp_worker *w, uint32_t more)
 {
-    uint64_t need = more;
+    uint64_t need = (uint64_t)more * TIMERS_PER_RECORD;
     for (uint32_t i = 0; i < w->n_active; i++)
         if (w->active[i]->sends)
-            need += w->active[i]->inflight.capacity;
+            need += (uint64_t)w->active[i]->inflight.capacity * TIMERS_PER_RECORD;
     if (need <= w->tq.capacity)
         return RTUDP_OK;
     if (need > UINT32_MAX / 4)

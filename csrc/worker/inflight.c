@@ -66,6 +66,7 @@ int rtudp_inflight_push(struct rtudp_inflight *f, uint64_t pos, uint64_t end, ui
     x->pos = pos;
     x->end = end;
     x->done = 0;
+    x->more = 0;
     f->len++;
     f->back_end = end;
     *slot = i;
@@ -84,11 +85,32 @@ static struct rtudp_inflight_entry *pending(struct rtudp_inflight *f, uint32_t s
     return NULL;
 }
 
+/* one send of x is over: done after its last */
+static void sent_once(struct rtudp_inflight_entry *x)
+{
+    if (x->more)
+        x->more--;
+    else
+        x->done = 1;
+}
+
 void rtudp_inflight_done(struct rtudp_inflight *f, uint32_t slot)
 {
     struct rtudp_inflight_entry *x = pending(f, slot);
     if (x)
-        x->done = 1;
+        sent_once(x);
+}
+
+int rtudp_inflight_again(struct rtudp_inflight *f, uint32_t slot, uint64_t pos)
+{
+    struct rtudp_inflight_entry *x = pending(f, slot);
+    if (!x || x->pos != pos) {
+        if (x)
+            f->misuse++;
+        return RTUDP_EINVAL;
+    }
+    x->more++;
+    return RTUDP_OK;
 }
 
 int rtudp_inflight_done_at(struct rtudp_inflight *f, uint32_t slot, uint64_t pos)
@@ -100,7 +122,7 @@ int rtudp_inflight_done_at(struct rtudp_inflight *f, uint32_t slot, uint64_t pos
         f->misuse++;
         return RTUDP_EINVAL;
     }
-    x->done = 1;
+    sent_once(x);
     return RTUDP_OK;
 }
 

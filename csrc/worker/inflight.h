@@ -29,7 +29,7 @@ struct rtudp_inflight_entry {
     uint64_t pos;               /* the record's ring position */
     uint64_t end;               /* the position after it */
     uint32_t done;              /* 1 once sent */
-    uint32_t pad_;
+    uint32_t more;              /* sends still due besides one (a duplicate: rtudp_inflight_again) */
 };
 
 struct rtudp_inflight {
@@ -52,6 +52,9 @@ void rtudp_inflight_reset(struct rtudp_inflight *f, uint64_t pos);
 /* record [pos, end) as in flight; pos >= the previous entry's end (padding may lie
  * between).  RTUDP_EFULL when full, RTUDP_EINVAL when out of order or empty. */
 int rtudp_inflight_push(struct rtudp_inflight *f, uint64_t pos, uint64_t end, uint32_t *slot);
+/* the record in `slot` goes out once more (the impairment's duplicate): it is done
+ * only after one more done().  RTUDP_OK, or RTUDP_EINVAL for a slot not pending at pos */
+int rtudp_inflight_again(struct rtudp_inflight *f, uint32_t slot, uint64_t pos);
 /* the record in `slot` has been sent; any order */
 void rtudp_inflight_done(struct rtudp_inflight *f, uint32_t slot);
 /* as done(), but checks the slot still holds the record at ring position pos (the

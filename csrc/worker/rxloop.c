@@ -80,11 +80,26 @@ static struct rtudp_chan *chan_of(struct rtudp_rx_chan *c)
     return (struct rtudp_chan *)((uint8_t *)c - offsetof(struct rtudp_chan, rx));
 }
 
-/* the kind gets the datagrams; a tap, while one is attached, a copy first */
-static void deliver(struct rtudp_chan *ch, struct rtudp_rx_pkt *pkts, int n)
+/* the kind takes pkts[0..n) (n <= SEG_MAX) as the impairment leaves them (its own
+ * frame: the unimpaired path's stack stays as it was) */
+static __attribute__((noinline)) void to_kind_impaired(struct rtudp_chan *ch,
+                                                       struct rtudp_rx_pkt *pkts, int n)
+{
+    struct rtudp_rx_pkt out[2 * SEG_MAX]; /* each one twice at most (duplicated) */
+    int m = rtudp_impair_rx(&ch->rx, pkts, n, out, (int)(2 * SEG_MAX));
+    if (m > 0)
+        ch->proto->rx_batch(ch, out, m);
+}
+
+/* the kind takes pkts[0..n) (n <= SEG_MAX), through the channel's impairment if any; a
+ * tap, while one is attached, a copy of them as they came from the socket */
+static void to_kind(struct rtudp_chan *ch, struct rtudp_rx_pkt *pkts, int n)
 {
     rtudp_tap_rx(&ch->rx.tap, pkts, n);
-    ch->proto->rx_batch(ch, pkts, n);
+    if (rtudp_impair_refresh(&ch->rx.impair, &ch->rx.block->impair, RTUDP_IMPAIR_RX))
+        to_kind_impaired(ch, pkts, n);
+    else
+        ch->proto->rx_batch(ch, pkts, n);
 }
 
 /* A receive the kernel coalesced (UDP_GRO): the datagrams it holds, each copied
@@ -114,7 +129,7 @@ static void hand_on_segments(struct rtudp_rx *rx, struct rtudp_chan *ch, uint32_
             at += (META + keep + 7u) & ~(size_t)7u;
             off += wire;
         }
-        deliver(ch, segs, (int)n);
+        to_kind(ch, segs, (int)n);
     }
 }
 
@@ -140,12 +155,12 @@ static void hand_on(struct rtudp_rx *rx, struct rtudp_rx_chan *c, struct rtudp_r
         if (!ch->proto->rx_batch)
             continue;
         if (i > from)
-            deliver(ch, pkts + from, i - from);
+            to_kind(ch, pkts + from, i - from);
         hand_on_segments(rx, ch, c->cap, p);
         from = i + 1;
     }
     if (n > from && ch->proto->rx_batch)
-        deliver(ch, pkts + from, n - from);
+        to_kind(ch, pkts + from, n - from);
 }
 
 static void drain(struct rtudp_rx *rx, struct rtudp_rx_chan *c)

@@ -1,6 +1,7 @@
 /*
  * txloop.c - the TX thread (the process's main thread): take records from the
- * sending channels' TX rings into the timer queue, park on the worker's doorbell
+ * sending channels' TX rings into the timer queue (through the channel's impairment,
+ * impair_apply.c, when it has one: lost, duplicated, corrupted, held), park on the worker's doorbell
  * until shortly before the next deadline, spin the rest, and have what is due sent
  * (txsend.c: one sendmmsg per channel; ring space is freed only once a packet has
  * left).  Between turns it serves the command socket and the liveness tick
@@ -120,7 +121,7 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
             rtudp_mpsc_mark_sent(&c->tx, pos);
             rtudp_inflight_done_at(&c->inflight, slot, pos);
             bump(&c->block->tx_errors, 1);
-        } else if (rtudp_timerq_push(&w->tq, &t) != RTUDP_OK) {
+        } else if (rtudp_impair_tx_queue(w, c, &t) != RTUDP_OK) {
             /* cannot happen (reserved per channel); drop rather than wedge the ring */
             rtudp_inflight_done_at(&c->inflight, slot, pos);
             bump(&c->block->tx_errors, 1);
@@ -134,8 +135,8 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
         if (late)
             bump(&c->block->tx_late, late);
     }
-    if (rtudp_inflight_empty(&c->inflight))
-        rtudp_tx_release(c); /* the cursor may have stepped over padding only */
+    /* records the impairment lost, padding the cursor stepped over: freed */
+    rtudp_tx_release(c);
 }
 
 /* when the stamps waiting on c are to be read at the latest (INT64_MAX: none wait) */

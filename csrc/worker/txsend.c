@@ -223,7 +223,7 @@ void rtudp_tx_send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rt
         rtudp_tx_read_stamps(c, now);
 }
 
-int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns)
+static int send_one_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns)
 {
     struct rtudp_tx_pkt pkt = {.data = data, .len = len};
     const struct sockaddr *dst = c->dst_len ? (const struct sockaddr *)&c->dst : NULL;
@@ -242,4 +242,12 @@ int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int6
     if (c->stamps.len >= STAMP_BATCH)
         rtudp_tx_read_stamps(c, pkt.sent_ns);
     return 0;
+}
+
+int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns)
+{
+    int rc = 0;
+    for (uint32_t n = rtudp_impair_tx_now(c, &data, len); n > 0 && rc == 0; n--)
+        rc = send_one_now(c, data, len, asked_ns); /* lost (n 0): as if sent */
+    return rc;
 }

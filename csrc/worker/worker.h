@@ -12,6 +12,8 @@
  *               now, TX stamps, journal, ring space freed once a packet has left
  *   rxloop.c    the RX thread: epoll, recvmmsg -> RX broadcast ring
  *   txstamp.c   per channel: sent packets waiting for their kernel TX stamp
+ *   impair_apply.c  a channel's impairment applied: records queued lost, duplicated,
+ *               corrupted, held (TX); datagrams received lost, duplicated, corrupted (RX)
  *   tap.c       per channel: copies of what it sends and receives for taps, while attached
  *   txjournal.c per channel: the records in a send, for a successor if we die in it
  *   netio.c     socket I/O: setup, sendmmsg/GSO, recvmmsg, TX stamps, addresses
@@ -42,6 +44,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "impair.h"
 #include "inflight.h"
 #include "netio.h"
 #include "proto/proto.h"
@@ -70,6 +73,7 @@ struct rtudp_rx_chan {
     int pending;       /* may have more datagrams queued (edge-triggered epoll) */
     int listed;        /* in the RX thread's table */
     int64_t timer_ns;  /* the kind's rx_timer is due then (RTUDP_PROTO_NEVER: not) */
+    struct rtudp_impair impair; /* the RX side's impairment (zeroed: none seen yet) */
     struct rtudp_tap tap; /* the RX tap ring (tap.h) */
 };
 
@@ -100,6 +104,7 @@ struct rtudp_chan {
     struct rtudp_txstamps stamps;
     struct rtudp_tap tap;           /* the TX tap ring (tap.h) */
     int64_t stamps_read_ns;         /* when the TX stamps were last read (txloop.c) */
+    struct rtudp_impair impair;     /* the TX side's impairment (zeroed: none seen yet) */
     struct sockaddr_storage dst;    /* where to send when the socket is not connected */
     socklen_t dst_len;              /* 0: connected (or nowhere to send) */
     /* RX side */
@@ -230,6 +235,19 @@ int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int6
 void rtudp_tx_read_stamps(struct rtudp_chan *c, int64_t now);
 /* free c's TX ring up to the first packet not yet sent */
 void rtudp_tx_release(struct rtudp_chan *c);
+
+/* impair_apply.c: the channel's impairment (impair.h), if it has one now */
+/* TX thread: queue t as the impairment says (unimpaired: as it is); a lost record is
+ * freed as if sent, the caller releases the ring.  RTUDP_OK or the timer queue's code */
+int rtudp_impair_tx_queue(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_timer *t);
+/* TX thread, a kind's own send: how many times to send *data (0: lost); a corrupted
+ * datagram's *data becomes a copy with a bit flipped */
+uint32_t rtudp_impair_tx_now(struct rtudp_chan *c, const void **data, uint32_t len);
+/* RX thread, once rtudp_impair_refresh said the channel's receives are impaired:
+ * pkts[0..n) as the impairment says into out[0..max) (lost ones left out, duplicated
+ * ones twice, corrupted in place); how many */
+int rtudp_impair_rx(struct rtudp_rx_chan *c, struct rtudp_rx_pkt *pkts, int n,
+                    struct rtudp_rx_pkt *out, int max);
 
 /* rxloop.c */
 int rtudp_rx_start(struct rtudp_rx *rx);

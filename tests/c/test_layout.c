@@ -228,7 +228,7 @@ static const struct field tx_journal_fields[] = {
 
 static const struct field direct_tx_fields[] = {
     FIELD(rtudp_direct_tx, state),
-    FIELD(rtudp_direct_tx, pad0),
+    FIELD(rtudp_direct_tx, impaired),
     FIELD(rtudp_direct_tx, packets),
     FIELD(rtudp_direct_tx, bytes),
     FIELD(rtudp_direct_tx, fallbacks),
@@ -283,11 +283,45 @@ static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, pad2),
     FIELD(rtudp_channel_block, reader_pid),
     FIELD(rtudp_channel_block, direct),
+    FIELD(rtudp_channel_block, impair),
+    FIELD(rtudp_channel_block, impair_tx),
+    FIELD(rtudp_channel_block, impair_rx),
     FIELD(rtudp_channel_block, tap),
     FIELD(rtudp_channel_block, tap_count),
     FIELD(rtudp_channel_block, tx_lateness),
     FIELD(rtudp_channel_block, rx_delay),
     FIELD(rtudp_channel_block, tx_journal),
+};
+
+static const struct field impair_cfg_fields[] = {
+    FIELD(rtudp_impair_cfg, where),
+    FIELD(rtudp_impair_cfg, loss),
+    FIELD(rtudp_impair_cfg, duplicate),
+    FIELD(rtudp_impair_cfg, corrupt),
+    FIELD(rtudp_impair_cfg, reorder),
+    FIELD(rtudp_impair_cfg, delay_ns),
+    FIELD(rtudp_impair_cfg, jitter_ns),
+    FIELD(rtudp_impair_cfg, reorder_ns),
+    FIELD(rtudp_impair_cfg, rate_bps),
+    FIELD(rtudp_impair_cfg, burst_bytes),
+    FIELD(rtudp_impair_cfg, seed),
+};
+
+static const struct field impair_shm_fields[] = {
+    FIELD(rtudp_impair_shm, seq),
+    FIELD(rtudp_impair_shm, pad0),
+    FIELD(rtudp_impair_shm, cfg),
+    FIELD(rtudp_impair_shm, pad1),
+};
+
+static const struct field impair_counters_fields[] = {
+    FIELD(rtudp_impair_counters, lost),
+    FIELD(rtudp_impair_counters, duplicated),
+    FIELD(rtudp_impair_counters, corrupted),
+    FIELD(rtudp_impair_counters, delayed),
+    FIELD(rtudp_impair_counters, reordered),
+    FIELD(rtudp_impair_counters, rate_held),
+    FIELD(rtudp_impair_counters, pad),
 };
 
 static const struct field rx_meta_fields[] = {
@@ -468,6 +502,9 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_sockaddr, sockaddr_fields),
     STRUCT(rtudp_tx_journal, tx_journal_fields),
     STRUCT(rtudp_direct_tx, direct_tx_fields),
+    STRUCT(rtudp_impair_cfg, impair_cfg_fields),
+    STRUCT(rtudp_impair_shm, impair_shm_fields),
+    STRUCT(rtudp_impair_counters, impair_counters_fields),
     STRUCT(rtudp_tap_line, tap_line_fields),
     STRUCT(rtudp_tap_counters, tap_counters_fields),
     STRUCT(rtudp_tap_meta, tap_meta_fields),
