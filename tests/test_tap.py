@@ -434,3 +434,32 @@ def test_tap_goes_on_across_a_worker_restart(rtudp_pool, pair, tmp_path):
     rows = tshark(path)
     assert [bytes.fromhex(r[9]) for r in rows] == (
         [b"before %d" % i for i in range(10)] + [b"after %d" % i for i in range(10)])
+
+
+@needs_tshark
+def test_an_impaired_channel_shows_what_went_on_the_wire(rtudp_pool, tmp_path):
+    import rtudp
+
+    pa, pb = free_ports(2)
+    b = rtudp_pool.open_channel("b", local=("127.0.0.1", pb), remote=("127.0.0.1", pa))
+    a = rtudp_pool.open_channel("a", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),
+                                impairment=rtudp.Impairment(loss=0.3, duplicate=0.2, seed=7))
+    try:
+        path = str(tmp_path / "imp.pcapng")
+        p = start_tap(rtudp_pool, "a", path, "--seconds", "3")
+        for i in range(100):
+            a.send(b"imp %d" % i)
+            time.sleep(0.001)
+        got = []
+        while True:
+            try:
+                got.append(b.recv(timeout=0.5).data)
+            except TimeoutError:
+                break
+        finish(p)
+        assert 30 < len(got) < 120 and len(set(got)) < len(got), "some lost, some doubled"
+        rows = tshark(path)
+        assert [bytes.fromhex(r[9]) for r in rows if int(r[1], 16) == OUT] == got
+    finally:
+        a.close()
+        b.close()
