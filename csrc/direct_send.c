@@ -9,18 +9,12 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "pidfd.h"
 #include "shm_access.h"
 #include "sock_cmsg.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
 #ifndef SO_TIMESTAMPING
 #define SO_TIMESTAMPING 37
 #endif
@@ -86,15 +80,11 @@ int rtudp_direct_open(struct rtudp_direct *d, int pid, int their_fd, int family,
     if (pid <= 0 || their_fd < 0 || !shared || quiet_ns < 0)
         return rtudp_check_set(why, RTUDP_EINVAL, "pid %d fd %d: nothing to duplicate", pid,
                                their_fd);
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pidfd < 0)
-        return rtudp_check_set(why, RTUDP_ESYS, "pidfd_open(%d): %s", pid, strerror(errno));
-    int fd = (int)syscall(SYS_pidfd_getfd, pidfd, their_fd, 0);
-    int err = errno;
-    close(pidfd);
+    const char *step;
+    int fd = rtudp_fd_of(pid, their_fd, &step);
     if (fd < 0)
-        return rtudp_check_set(why, RTUDP_ESYS, "pidfd_getfd(pid %d, fd %d): %s", pid, their_fd,
-                               strerror(err));
+        return rtudp_check_set(why, RTUDP_ESYS, "%s(pid %d, fd %d): %s", step, pid, their_fd,
+                               strerror(-fd));
     int rc = check_socket(fd, family, local_port, why);
     if (rc != RTUDP_OK) {
         close(fd);

@@ -7,12 +7,12 @@
 
 #include "shm_access.h"
 
-static int pid_gone(uint32_t pid)
+int rtudp_pid_gone(uint32_t pid)
 {
     return pid != 0 && kill((pid_t)pid, 0) == -1 && errno == ESRCH;
 }
 
-static int try_take(uint32_t *slot, uint32_t expect, uint32_t pid)
+int rtudp_pid_take(uint32_t *slot, uint32_t expect, uint32_t pid)
 {
     return atomic_compare_exchange_strong_explicit(SHARED(slot), &expect, pid,
                                                    memory_order_acq_rel, memory_order_relaxed);
@@ -23,11 +23,11 @@ int rtudp_reader_claim(struct rtudp_channel_block *b, uint32_t pid)
     if (pid == 0)
         return -1;
     for (int i = 0; i < RTUDP_READER_SLOTS; i++)
-        if (load_relaxed(&b->reader_pid[i]) == 0 && try_take(&b->reader_pid[i], 0, pid))
+        if (load_relaxed(&b->reader_pid[i]) == 0 && rtudp_pid_take(&b->reader_pid[i], 0, pid))
             return i;
     for (int i = 0; i < RTUDP_READER_SLOTS; i++) {
         uint32_t old = load_relaxed(&b->reader_pid[i]);
-        if (pid_gone(old) && try_take(&b->reader_pid[i], old, pid))
+        if (rtudp_pid_gone(old) && rtudp_pid_take(&b->reader_pid[i], old, pid))
             return i;
     }
     return -1;
@@ -37,7 +37,7 @@ int rtudp_reader_release(struct rtudp_channel_block *b, int slot, uint32_t pid)
 {
     if (slot < 0 || slot >= RTUDP_READER_SLOTS || pid == 0)
         return -1;
-    return try_take(&b->reader_pid[slot], pid, 0) ? 0 : -1;
+    return rtudp_pid_take(&b->reader_pid[slot], pid, 0) ? 0 : -1;
 }
 
 uint32_t rtudp_reader_pid(const struct rtudp_channel_block *b, int slot)
@@ -52,7 +52,7 @@ uint32_t rtudp_reader_pid(const struct rtudp_channel_block *b, int slot)
 /* slot i emptied of `pid` by us (exactly one party wins the CAS): one tap fewer */
 static int tap_free(struct rtudp_channel_block *b, int i, uint32_t pid)
 {
-    if (!try_take(&b->tap.pid[i], pid, 0))
+    if (!rtudp_pid_take(&b->tap.pid[i], pid, 0))
         return 0;
     atomic_fetch_sub_explicit(SHARED(&b->tap.attached), 1u, memory_order_acq_rel);
     return 1;
@@ -63,7 +63,7 @@ int rtudp_tap_reap(struct rtudp_channel_block *b)
     int n = 0;
     for (int i = 0; i < RTUDP_TAP_SLOTS; i++) {
         uint32_t old = load_relaxed(&b->tap.pid[i]);
-        if (pid_gone(old))
+        if (rtudp_pid_gone(old))
             n += tap_free(b, i, old);
     }
     return n;
@@ -75,7 +75,7 @@ int rtudp_tap_claim(struct rtudp_channel_block *b, uint32_t pid)
         return -1;
     rtudp_tap_reap(b);
     for (int i = 0; i < RTUDP_TAP_SLOTS; i++)
-        if (load_relaxed(&b->tap.pid[i]) == 0 && try_take(&b->tap.pid[i], 0, pid)) {
+        if (load_relaxed(&b->tap.pid[i]) == 0 && rtudp_pid_take(&b->tap.pid[i], 0, pid)) {
             atomic_fetch_add_explicit(SHARED(&b->tap.attached), 1u, memory_order_acq_rel);
             return i;
         }

@@ -34,4 +34,9 @@ void rtudp_tap_add_lost(struct rtudp_channel_block *b, uint64_t n);
 uint32_t rtudp_tap_pid(const struct rtudp_channel_block *b, int slot);
 /* END CDEF */
 
+/* the same two steps for any slot that holds a pid (async_wait.c): the process pid
+ * no longer exists; CAS word from expect to pid */
+int rtudp_pid_gone(uint32_t pid);
+int rtudp_pid_take(uint32_t *word, uint32_t expect, uint32_t pid);
+
 #endif /* RTUDP_READERS_H */

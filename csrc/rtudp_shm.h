@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 11                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: taps (channel lines 11-12, tap rings) */
+#define RTUDP_LAYOUT_VERSION 12                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings) */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -276,7 +276,10 @@ struct rtudp_worker_slot {
                                                       cost as much CPU */
     uint64_t capped_sleeps;                        /* short sleeps past the RT cap */
     uint64_t rx_turns;                             /* RX turns the TX thread did for the RX thread */
-    uint8_t pad3[32];
+    uint32_t async_posted;                         /* bumped by a client after it registers an
+                                                      async waiter on one of this worker's
+                                                      channels (async_wait.h); then it rings bell */
+    uint8_t pad3[28];
 };
 
 /* One channel in the pool's table (128 bytes). */
@@ -407,6 +410,40 @@ struct rtudp_impair_counters {
 };
 
 /*
+ * Async waiters (csrc/async_wait.h): a process whose event loop waits on a channel
+ * registers an eventfd of its own in a slot; the worker takes a duplicate of it
+ * (pidfd_getfd) and writes it when what the slot waits for comes, but only while the
+ * slot's bit is armed: the client sets the bit, looks at the ring again, and only then
+ * lets its loop wait; the worker publishes, then takes the armed bits (exchange) and
+ * writes their eventfds.  So a loop is woken only while it waits, and never misses a
+ * wake-up (both sides order the bit against the ring with a full fence).
+ */
+#define RTUDP_ASYNC_SLOTS 16
+#define RTUDP_ASYNC_RX 0                           /* waits for RX data (or a kind's update) */
+#define RTUDP_ASYNC_TX 1                           /* waits for room in the TX ring */
+/* the worker's answer to a registration (rtudp_async_slot.status) */
+#define RTUDP_ASYNC_PENDING 0                      /* not answered yet */
+#define RTUDP_ASYNC_OK 1                           /* the worker holds a duplicate; woken once */
+#define RTUDP_ASYNC_FAILED 2                       /* it could not take it: error is the errno */
+
+struct rtudp_async_slot {
+    uint32_t pid;                                  /* the waiting process; 0: free (client CAS) */
+    int32_t fd;                                    /* its eventfd's number in that process */
+    uint32_t gen;                                  /* client: bumped at each registration (never 0) */
+    uint32_t answered_gen;                         /* worker: the registration status answers */
+    int32_t status;                                /* RTUDP_ASYNC_* */
+    int32_t error;                                 /* errno when FAILED */
+    uint8_t pad[8];
+};
+
+struct rtudp_async_wait {
+    /* line 0: bit i = slot i waits; set by clients (atomic or), taken by the worker */
+    uint32_t armed[2];                             /* [RTUDP_ASYNC_RX], [RTUDP_ASYNC_TX] */
+    uint8_t pad[56];
+    struct rtudp_async_slot slot[16];              /* RTUDP_ASYNC_SLOTS */
+};
+
+/*
  * Taps (rtudp tap: a pcapng capture of a channel).  While tap.attached > 0 the worker
  * mirrors every datagram it sends and receives into the channel's two tap rings
  * (broadcast: ring_offset[2] for what it sent, [3] for what it received), each record
@@ -511,6 +548,7 @@ struct rtudp_channel_block {
     struct rtudp_hist tx_lateness;
     struct rtudp_hist rx_delay;
     struct rtudp_tx_journal tx_journal;            /* written by the worker's TX thread */
+    struct rtudp_async_wait async_wait;            /* event-loop waiters (async_wait.h) */
 };
 /* END CDEF */
 
@@ -671,6 +709,12 @@ _Static_assert(sizeof(((struct rtudp_tx_journal *)0)->pos) == RTUDP_TX_JOURNAL_M
 _Static_assert(offsetof(struct rtudp_tx_journal, pos) == RTUDP_CACHE_LINE, "journal header is a line");
 _Static_assert(offsetof(struct rtudp_channel_block, tx_journal) % RTUDP_CACHE_LINE == 0,
                "journal on its own lines");
+_Static_assert(offsetof(struct rtudp_channel_block, async_wait) % RTUDP_CACHE_LINE == 0 &&
+                   sizeof(struct rtudp_async_slot) == 32 &&
+                   sizeof(((struct rtudp_async_wait *)0)->slot) ==
+                       RTUDP_ASYNC_SLOTS * sizeof(struct rtudp_async_slot) &&
+                   RTUDP_ASYNC_SLOTS <= 32,
+               "async waiters: armed line, then the slots (a bit each in a 32-bit word)");
 
 _Static_assert(sizeof(((struct rtudp_hist *)0)->buckets) == RTUDP_HIST_BUCKETS * sizeof(uint64_t),
                "buckets[] has RTUDP_HIST_BUCKETS entries");

@@ -176,3 +176,13 @@ def children():
         yield c
     finally:
         c.kill_all()
+
+
+@pytest.fixture
+def loopback_pair(rtudp_pool):
+    """Channels a (receiver, any remote) and b (connected to a) of the test's pool, on
+    loopback, on different workers when the pool has two."""
+    pool = rtudp_pool
+    a = pool.open_channel("a", local=("127.0.0.1", 0), cpu=pool.cpus[0])
+    b = pool.open_channel("b", local=("127.0.0.1", 0), remote=a.local, cpu=pool.cpus[-1])
+    return a, b

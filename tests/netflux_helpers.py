@@ -17,6 +17,16 @@ from dataclasses import dataclass
 from ports import free_ports
 
 
+def netflux_pair(pool, opts: dict) -> tuple:
+    """Netflux channels nfa and nfb of ``pool`` on loopback, each aimed at the other."""
+    pa, pb = free_ports(2)
+    a = pool.open_channel("nfa", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),
+                          kind="netflux", options=opts)
+    b = pool.open_channel("nfb", local=("127.0.0.1", pb), remote=("127.0.0.1", pa),
+                          kind="netflux", options=opts)
+    return a, b
+
+
 @dataclass
 class Injected:
     """What the proxy did to A -> B."""

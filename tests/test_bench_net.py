@@ -1,5 +1,5 @@
-"""`rtudp bench timing|latency|throughput --quick --json` run end to end and clean up;
-timing and latency also draw their CDFs (``--plot``).
+"""`rtudp bench timing|latency|throughput|aio --quick --json` run end to end and clean
+up; timing and latency also draw their CDFs (``--plot``).
 
 Figures are checked for presence and sign only: speed is never asserted.
 """
@@ -68,6 +68,11 @@ def latency(plots: str) -> tuple[dict, int]:
 @pytest.fixture(scope="module")
 def throughput() -> tuple[dict, int]:
     return run_quick_json("throughput")
+
+
+@pytest.fixture(scope="module")
+def aio() -> tuple[dict, int]:
+    return run_quick_json("aio")
 
 
 def test_timing(timing: tuple[dict, int]) -> None:
@@ -238,6 +243,28 @@ def test_throughput(throughput: tuple[dict, int]) -> None:
         assert c is not None, key
         for figure in ("median_ns", "best_ns", "calls", "vs_sendto"):
             assert positive(c[figure]), f"calls.{key}.{figure} = {c[figure]!r}"
+    rx = report["rx"]
+    assert rx["failed"] == {}
+    for key in ("recv_batch", "recv_many"):
+        e = rx[key]
+        assert e is not None, key
+        for figure in ("pps_best", "pps_median", "packets", "rounds"):
+            assert positive(e[figure]), f"rx.{key}.{figure} = {e[figure]!r}"
     for t in report["targets"].values():
         _target(t)
+    _no_leftovers(report, pid)
+
+
+def test_aio(aio: tuple[dict, int]) -> None:
+    """The asyncio round trips next to the blocking ones (uvloop's when installed)."""
+    report, pid = aio
+    assert report["failed"] == {}
+    _workers(report)
+    cases = ["blocking", "asyncio"] + ([] if "uvloop" in report["skipped"] else ["uvloop"])
+    for key in cases:
+        e = report["results"][key]
+        assert e is not None, key
+        for figure in ("p50_us", "p90_us", "p99_us", "round_trips", "vs_blocking"):
+            assert positive(e[figure]), f"{key}.{figure} = {e[figure]!r}"
+    _target(report["targets"]["asyncio"])
     _no_leftovers(report, pid)

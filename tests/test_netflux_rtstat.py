@@ -6,7 +6,7 @@ import json
 import subprocess
 import time
 
-from netflux_helpers import free_ports
+from netflux_helpers import netflux_pair
 from rtstat_helpers import RTSTAT
 
 
@@ -15,12 +15,8 @@ def _rtstat(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_rtstat_shows_netflux_counters(rtudp_pool) -> None:
-    pa, pb = free_ports(2)
     opts = {"send_interval": 0.002, "watch_interval": 0.05, "send_size": 4, "recv_size": 4}
-    a = rtudp_pool.open_channel("nfa", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),
-                                kind="netflux", options=opts)
-    b = rtudp_pool.open_channel("nfb", local=("127.0.0.1", pb), remote=("127.0.0.1", pa),
-                                kind="netflux", options=opts)
+    a, b = netflux_pair(rtudp_pool, opts)
     with a, b:
         b.wait_update(2.0, after=0)
         time.sleep(0.2)

@@ -27,6 +27,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "UDP round trip on loopback: rtudp channels (Python -> worker -> worker -> Python) "
         "vs plain Python sockets and sockperf ping-pong",
     ),
+    "aio": (
+        "bench_aio",
+        "round trip through an asyncio (and uvloop) event loop with rtudp.aio vs the "
+        "blocking recv, on the same channels",
+    ),
     "rtp": (
         "bench_rtp",
         "RTP generation, jitter buffer and G.711 from Python and C: rtudp.rtp vs librtpsynth "

@@ -367,6 +367,14 @@ def target_row(label: str, t: dict, op: str, unit: str, fmt: Callable[[float], s
             f"{'PASS' if t['pass'] else 'MISS'}")
 
 
+def ratio_target_row(label: str, t: dict, why_na: str) -> str:
+    """The row of a ``ratio <= goal x`` target; N/A (``why_na``) when it has nothing to
+    compare with (``t["pass"]`` None)."""
+    if t["pass"] is None:
+        return f"  {label:<40} {'-':>14}  (target <= {t['target']:g}x)  N/A ({why_na})"
+    return target_row(label, t, "<=", "x", lambda v: f"{v:.2f}")
+
+
 # --------------------------------------------------------------------------
 # Entry points
 # --------------------------------------------------------------------------

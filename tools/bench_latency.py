@@ -44,8 +44,8 @@ from typing import Any, Callable, Iterator
 from .bench_common import (LOOPBACK, MSG_SIZE, Child, OthersMeter, add_common_arguments,
                            add_plot_argument, bench_pool, fmt_ratio, fmt_us, free_udp_port,
                            header, others_col, others_footer, percentiles_us, print_table,
-                           print_workers, ratio, run_benchmark, say, take_curves, target,
-                           target_row, worker_policies)
+                           print_workers, ratio, ratio_target_row, run_benchmark, say,
+                           take_curves, target, worker_policies)
 
 FULL_S, QUICK_S = 5.0, 1.0
 WARMUP = 200                       # round trips left out at the start
@@ -495,17 +495,31 @@ def _share_col(e: dict) -> str:
     return f"{'-' if share is None else format(share, '.0%'):>7}"
 
 
+#: the first columns of a round-trip table, and rtt_cols() their values
+RTT_HEAD = f"{'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8}"
+
+
+def rtt_cols(e: dict) -> str:
+    """p50, p90, p99 and p99.9 (µs) of a round-trip entry (:func:`_entry`)."""
+    return (f"{fmt_us(e['p50_us'])} {fmt_us(e['p90_us'])} {fmt_us(e['p99_us'])} "
+            f"{fmt_us(e['p999_us'])}")
+
+
+def print_placement(r: dict, prefix: str = "") -> None:
+    """The workers' line of a round-trip report and the CPU of each channel's worker."""
+    print_workers(r.get("policies", []), r.get("pool_warnings", []))
+    if r.get("channel_cpus"):
+        print(f"  {prefix}" + ", ".join(f"channel {n!r} on the worker of CPU {c}"
+                                        for n, c in r["channel_cpus"].items()))
+
+
 def print_report(r: dict) -> None:
-    print_workers(r["policies"], r["pool_warnings"])
-    if r["channel_cpus"]:
-        print("  rtudp both ends: " + ", ".join(f"channel {n!r} on the worker of CPU {c}"
-                                                 for n, c in r["channel_cpus"].items()))
+    print_placement(r, "rtudp both ends: ")
     print_table(f"round trip (µs), {r['msg_size']}-byte datagrams on {LOOPBACK}, "
                 f"{r['seconds']:g} s a case after {r['warmup']} warm-up round trips",
-                f"{'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'trips':>8} "
+                f"{RTT_HEAD} {'max':>8} {'trips':>8} "
                 f"{'vs py':>7} {'vs sp':>7} {'others':>7} {'direct':>7}   how", CASES, r["results"],
-                lambda e, how: (f"{fmt_us(e['p50_us'])} {fmt_us(e['p90_us'])} "
-                                f"{fmt_us(e['p99_us'])} {fmt_us(e['p999_us'])} "
+                lambda e, how: (f"{rtt_cols(e)} "
                                 f"{fmt_us(e['max_us'])} {e['round_trips']:>8} "
                                 f"{fmt_ratio(e['p50_vs_python']):>7} "
                                 f"{fmt_ratio(e['p50_vs_sockperf']):>7} {others_col(e)} "
@@ -527,12 +541,7 @@ def print_report(r: dict) -> None:
     others_footer([*r["results"].values()])
     print("\ntargets")
     for name, (_ours, _peer, label) in TARGETS.items():
-        t = r["targets"][name]
-        if t["pass"] is None:
-            print(f"  {label:<40} {'-':>14}  (target <= {TARGET_VS_SOCKPERF:g}x)  N/A "
-                  f"({SOCKPERF_MISSING})")
-        else:
-            print(target_row(label, t, "<=", "x", lambda v: f"{v:.2f}"))
+        print(ratio_target_row(label, r["targets"][name], SOCKPERF_MISSING))
 
 
 def plot_report(r: dict, curves: dict, path: str) -> None:

@@ -21,8 +21,13 @@ send to a socket nobody reads (the kernel drops what overflows it), so that no
 receiver runs on the caller's CPU: with the receiving channel there, its RX thread
 preempted the caller and the figure was that thread's work, not the call's.
 
+Then the receive side (tools/bench_rxbatch.py): how fast this process takes 64-byte
+datagrams out of a filled RX ring, ``Channel.recv_batch`` (numpy) next to
+``Channel.recv_many``.
+
 Targets (issue 3): delivered packets/s >= 3x the sendto loop's; one ``send`` call,
-and one ``send_data`` call, <= 0.5 µs (RtUDP's ``send_data`` was quoted at 1.4-3.2 µs; not measured here).
+and one ``send_data`` call, <= 0.5 µs (RtUDP's ``send_data`` was quoted at 1.4-3.2 µs; not measured here);
+(issue 21) recv_batch >= 5 M packets/s.
 Reported PASS/MISS, never asserted.
 """
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import Any, Callable
 
 from rtudp.shmring.errors import BackPressureError
 
+from . import bench_rxbatch
 from .bench_common import (LOOPBACK, MSG_SIZE, OthersMeter, add_common_arguments, bench_pool,
                            fmt_ratio, header, others_col, others_footer, print_table,
                            print_workers, ratio, run_benchmark, say, target, target_row,
@@ -269,6 +275,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
     calls: dict[str, dict | None] = dict.fromkeys(CALLS)
     failed: dict[str, str] = {}
     facts: dict = {}
+    rx: dict = {"failed": {}}
     with bench_pool("throughput") as (pool, pool_warnings):
         for w in pool_warnings:
             say(f"  warning: {w}", quiet)
@@ -306,6 +313,12 @@ def benchmark(quick: bool, quiet: bool) -> dict:
                 except Exception as exc:  # noqa: BLE001
                     failed["calls"] = f"failed: {(str(exc).splitlines() or [repr(exc)])[0]}"
                     say(f"calls: {exc}", quiet)
+                try:
+                    rx = bench_rxbatch.measure(pool, cpus, quick)
+                except Exception as exc:  # noqa: BLE001
+                    why = f"failed: {(str(exc).splitlines() or [repr(exc)])[0]}"
+                    rx = {"failed": dict.fromkeys(bench_rxbatch.CASES, why)}
+                    say(f"receive: {exc}", quiet)
         finally:
             if src is not None:
                 src.close()
@@ -322,11 +335,13 @@ def benchmark(quick: bool, quiet: bool) -> dict:
     send_data_ns = (calls.get("send_data") or {}).get("median_ns")
     return {"quick": quick, "seconds": seconds, "msg_size": MSG_SIZE, "batch": BATCH,
             "cpu_busy_before": busy, **facts, "results": results, "calls": calls,
-            "failed": failed,
+            "failed": failed, "rx": rx,
             "targets": {"ours_vs_python": target(ratio(pps["ours"], pps["python"]),
                                                  TARGET_RATIO, True),
                         "send_call_ns": target(send_ns, TARGET_SEND_NS, False),
-                        "send_data_call_ns": target(send_data_ns, TARGET_SEND_NS, False)}}
+                        "send_data_call_ns": target(send_data_ns, TARGET_SEND_NS, False),
+                        "recv_batch_pps": target((rx.get("recv_batch") or {}).get("pps_median"),
+                                                 bench_rxbatch.TARGET_PPS, True)}}
 
 
 def print_report(r: dict) -> None:
@@ -356,6 +371,7 @@ def print_report(r: dict) -> None:
                 lambda key: r["failed"].get(key, r["failed"].get("calls", "failed")), 28, "call")
     print(f"  (RtUDP's own send_data: {RTUDP_SEND_DATA_QUOTED} per call, as quoted in issue 3; "
           "not measured here)")
+    bench_rxbatch.print_report(r["rx"], print_table, fmt_ratio, ratio)
     others_footer([*r["results"].values(), *r["calls"].values()])
     print("\ntargets")
     print(target_row("rtudp send_many / python sendto, pkt/s", r["targets"]["ours_vs_python"],
@@ -364,6 +380,8 @@ def print_report(r: dict) -> None:
                      lambda v: f"{v:.0f}"))
     print(target_row("one RtUdpSocket.send_data call", r["targets"]["send_data_call_ns"], "<=",
                      " ns", lambda v: f"{v:.0f}"))
+    print(target_row("recv_batch, packets/s (median)", r["targets"]["recv_batch_pps"], ">=",
+                     " M", lambda v: f"{v / 1e6:.2f}"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -163,38 +163,53 @@ out:
     return pkt;
 }
 
-PyObject *pyf_next_packet(PyfBcastCursor *self, int64_t deadline, int64_t spin,
-                          PyTypeObject *type)
+int pyf_cursor_next(PyfBcastCursor *self, int64_t deadline, int64_t spin, uint32_t *len,
+                    uint64_t *lost, const char *what)
 {
     for (;;) {
         /* looked up again after every wait: another thread may close the channel */
         PyfBcastPort *port = pyf_cursor_port(self);
         if (!port)
-            return NULL;
-        uint32_t len;
-        uint64_t lost;
+            return -1;
         int rc = rtudp_bcast_read(&port->b, &self->rd, self->buf, (uint32_t)port->b.max_payload,
-                                  &len, NULL, NULL, NULL, &lost);
+                                  len, NULL, NULL, NULL, lost);
         if (rc == RTUDP_OK)
-            return rx_packet(self, type, len, lost);
-        if (rc != RTUDP_EMPTY)
-            return pyf_ring_error(&port->h, rc, "recv");
+            return 1;
+        if (rc != RTUDP_EMPTY) {
+            pyf_ring_error(&port->h, rc, what);
+            return -1;
+        }
         if (deadline == 0)
-            Py_RETURN_NONE;
+            return 0;
         Py_BEGIN_ALLOW_THREADS
         rc = rtudp_bcast_wait(&port->b, &self->rd, deadline, spin);
         Py_END_ALLOW_THREADS
         if (rc == RTUDP_ETIMEDOUT)
-            Py_RETURN_NONE;
+            return 0;
         if (rc == RTUDP_EINTR) {
             if (PyErr_CheckSignals() < 0) /* Ctrl-C: KeyboardInterrupt from the handler */
-                return NULL;
+                return -1;
         } else if (rc != RTUDP_OK) {
             if (rc == RTUDP_ESYS)
-                return PyErr_Format(PyExc_OSError, "futex wait failed: %s", strerror(errno));
-            return PyErr_Format(pyf_RtUdpError, "wait failed with code %d", rc);
+                PyErr_Format(PyExc_OSError, "futex wait failed: %s", strerror(errno));
+            else
+                PyErr_Format(pyf_RtUdpError, "wait failed with code %d", rc);
+            return -1;
         }
     }
+}
+
+PyObject *pyf_next_packet(PyfBcastCursor *self, int64_t deadline, int64_t spin,
+                          PyTypeObject *type)
+{
+    uint32_t len;
+    uint64_t lost;
+    int got = pyf_cursor_next(self, deadline, spin, &len, &lost, "recv");
+    if (got < 0)
+        return NULL;
+    if (got == 0)
+        Py_RETURN_NONE;
+    return rx_packet(self, type, len, lost);
 }
 
 /*
@@ -269,6 +284,9 @@ static PyMethodDef cursor_methods[] = {
      "_recv_packet(deadline_ns, spin_ns, packet_type) -> packet | None: the next RX record "
      "as packet_type(data, source, rx_ns, hw_ns, seq, lost), waiting until deadline_ns "
      "(0 = do not wait) with the GIL released."},
+    {"_recv_batch", (PyCFunction)(void (*)(void))pyf_cursor_recv_batch, METH_FASTCALL,
+     "_recv_batch(deadline_ns, spin_ns, max_n, columns) -> n: up to max_n RX records into "
+     "the column buffers (csrc/pyfast/batch.c), waiting until deadline_ns for the first."},
     {NULL, NULL, 0, NULL},
 };
 

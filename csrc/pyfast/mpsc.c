@@ -182,6 +182,9 @@ static PyMethodDef mpsc_methods[] = {
      "_get_many_nowait(max_n) -> list[bytes]: what can be read now, up to max_n."},
     {"_put_many", (PyCFunction)(void (*)(void))mpsc_put_many, METH_FASTCALL,
      "_put_many(items, at_ns, flags, deadline_ns, spin_ns) -> int"},
+    {"_put_batch", (PyCFunction)(void (*)(void))pyf_mpsc_put_batch, METH_FASTCALL,
+     "_put_batch(buffer, lengths, at_ns, at_ns_each, limit) -> int: datagrams back to back "
+     "in buffer, as many as there is room for (csrc/pyfast/batch.c)."},
     {NULL, NULL, 0, NULL},
 };
 

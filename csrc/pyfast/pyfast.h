@@ -170,6 +170,17 @@ PyfBcastPort *pyf_cursor_port(PyfBcastCursor *self);
  */
 PyObject *pyf_next_packet(PyfBcastCursor *self, int64_t deadline, int64_t spin,
                           PyTypeObject *type);
+/*
+ * The next RX record into self->buf (*len bytes; *lost records lost just before it),
+ * waiting as pyf_next_packet does: 1, 0 once `deadline` passed (0: do not wait), or -1
+ * with the error set (`what` names the call in it).
+ */
+int pyf_cursor_next(PyfBcastCursor *self, int64_t deadline, int64_t spin, uint32_t *len,
+                    uint64_t *lost, const char *what);
+
+/* batch.c: BcastCursor._recv_batch and MpscPort._put_batch (columns in and out) */
+PyObject *pyf_cursor_recv_batch(PyfBcastCursor *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *pyf_mpsc_put_batch(PyfMpscPort *self, PyObject *const *args, Py_ssize_t nargs);
 
 /* channel.c: ChannelBase ready (its type and the names it calls); -1 with an error */
 int pyf_channel_ready(void);

@@ -112,6 +112,8 @@ static int chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, in
         return failf(msg, msglen, RTUDP_ESYS, "out of memory");
     }
     c->slot = slot;
+    rtudp_async_fds_init(&c->tx_waiters);
+    rtudp_async_fds_init(&c->rx.waiters);
     c->fd = fd; /* ours from here on, even on failure: closed with the channel */
     c->tx_fd = tx_fd >= 0 ? tx_fd : fd;
     snprintf(c->name, sizeof c->name, "%s", name);
@@ -306,6 +308,8 @@ static int chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, in
             goto fail;
         }
     }
+    /* event loops that registered while no worker had the channel wait for an answer */
+    rtudp_async_answer(&b->async_wait, &c->tx_waiters);
     *out = c;
     return RTUDP_OK;
 
@@ -329,6 +333,8 @@ static void chan_close(struct rtudp_worker *w, struct rtudp_chan *c)
             rtudp_txstamps_flush(&c->stamps, c->block);
     }
     /* unsent records stay in the TX ring: whoever serves the channel next sends them */
+    rtudp_async_fds_close(&c->tx_waiters);
+    rtudp_async_fds_close(&c->rx.waiters); /* the RX thread has let go of the channel */
     rtudp_inflight_free(&c->inflight);
     rtudp_txstamps_free(&c->stamps);
     if (c->tx_fd >= 0 && c->tx_fd != c->fd) {
@@ -365,6 +371,14 @@ int rtudp_chan_add(struct rtudp_worker *w, uint32_t slot, const char *name, int 
         publish_channels(w);
     }
     return rc;
+}
+
+void rtudp_chan_answer_waiters(struct rtudp_worker *w)
+{
+    /* read before answering: registrations posted later bump it again */
+    w->async_seen = load_acquire(&w->me->async_posted);
+    for (uint32_t i = 0; i < w->n_active; i++)
+        rtudp_async_answer(&w->active[i]->block->async_wait, &w->active[i]->tx_waiters);
 }
 
 void rtudp_chan_drop(struct rtudp_worker *w, struct rtudp_chan *c)

@@ -271,6 +271,7 @@ static int rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
             struct rtudp_chan *ch = chan_of(c);
             c->timer_ns = ch->proto->rx_timer ? ch->proto->rx_timer(ch, now)
                                               : RTUDP_PROTO_NEVER;
+            rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_RX, &c->waiters);
         }
         if (c->timer_ns < next)
             next = c->timer_ns;
@@ -316,7 +317,10 @@ static int rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
     int read = 0;
     for (uint32_t i = 0; i < rx->n_chans; i++)
         if (rx->chans[i]->pending) {
-            drain(rx, rx->chans[i]);
+            struct rtudp_rx_chan *c = rx->chans[i];
+            drain(rx, c);
+            /* event loops waiting for what was just published (asyncwake.h) */
+            rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_RX, &c->waiters);
             read = 1;
         }
     return read;

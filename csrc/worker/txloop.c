@@ -80,7 +80,8 @@ static int any_readable(const struct rtudp_worker *w)
 static bool wake_ready(const void *ctx)
 {
     const struct rtudp_worker *w = ctx;
-    return rtudp_w_signalled || any_readable(w) || rtudp_w_cmd_ready(w);
+    return rtudp_w_signalled || any_readable(w) || rtudp_w_cmd_ready(w) ||
+           load_acquire(&w->me->async_posted) != w->async_seen;
 }
 
 /* TX ring -> in-flight tracker + timer queue */
@@ -320,6 +321,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
     struct rtudp_worker_slot *me = w->me;
     while (!w->exiting && !rtudp_w_signalled) {
         bump(&me->loops, 1);
+        if (load_acquire(&me->async_posted) != w->async_seen)
+            rtudp_chan_answer_waiters(w); /* an event loop registered on a channel */
         int64_t now = rtudp_now_ns();
         if (now >= w->next_tick) {
             rtudp_w_tick(w, now);

@@ -29,9 +29,12 @@ void rtudp_tx_release(struct rtudp_chan *c)
     uint64_t upto = rtudp_inflight_release_point(&c->inflight);
     if (rtudp_inflight_empty(&c->inflight))
         upto = c->cursor; /* padding the tracker never saw */
-    if (upto != load_relaxed(&c->tx.ring->head) && rtudp_mpsc_release(&c->tx, upto) != RTUDP_OK) {
+    if (upto == load_relaxed(&c->tx.ring->head))
+        return;
+    if (rtudp_mpsc_release(&c->tx, upto) != RTUDP_OK)
         rtudp_tx_fault(c, "head moved under us", upto);
-    }
+    else /* event loops waiting for room (asyncwake.h) */
+        rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_TX, &c->tx_waiters);
 }
 
 static void on_stamp(void *ctx, uint32_t key, int64_t mono_ns)

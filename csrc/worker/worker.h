@@ -11,6 +11,8 @@
  *   txsend.c    sending what is due: sendmmsg / GSO per channel, a kind's datagram
  *               now, TX stamps, journal, ring space freed once a packet has left
  *   rxloop.c    the RX thread: epoll, recvmmsg -> RX broadcast ring
+ *   asyncwake.c event loops waiting on a channel: their eventfds, written only while
+ *               they wait (../async_wait.h)
  *   txstamp.c   per channel: sent packets waiting for their kernel TX stamp
  *   impair_apply.c  a channel's impairment applied: records queued lost, duplicated,
  *               corrupted, held (TX); datagrams received lost, duplicated, corrupted (RX)
@@ -23,7 +25,7 @@
  *
  * Calls between these files go one way, down this list (a file calls only files
  * below it): main -> txloop -> control -> channels -> the kinds -> txsend, rxloop ->
- * txstamp, txjournal, tap, netio, sched, spin, timerq, inflight.  The kinds' hooks are
+ * txstamp, txjournal, asyncwake, tap, netio, sched, spin, timerq, inflight.  The kinds' hooks are
  * called through struct rtudp_proto (by channels, txloop and rxloop); a kind calls
  * back only into what is below it (rtudp_tx_send_now, rtudp_rx_cap_for,
  * rtudp_to_sockaddr).  So the channel table (w->chans / w->active) is written only by
@@ -45,6 +47,7 @@
 #include <sys/socket.h>
 
 #include "impair.h"
+#include "asyncwake.h"
 #include "inflight.h"
 #include "netio.h"
 #include "proto/proto.h"
@@ -74,6 +77,7 @@ struct rtudp_rx_chan {
     int listed;        /* in the RX thread's table */
     int64_t timer_ns;  /* the kind's rx_timer is due then (RTUDP_PROTO_NEVER: not) */
     struct rtudp_impair impair; /* the RX side's impairment (zeroed: none seen yet) */
+    struct rtudp_async_fds waiters; /* event loops waiting for RX data (asyncwake.h) */
     struct rtudp_tap tap; /* the RX tap ring (tap.h) */
 };
 
@@ -110,6 +114,8 @@ struct rtudp_chan {
     /* RX side */
     int recvs;                      /* direction RECV or BOTH */
     struct rtudp_rx_chan rx;
+    /* event loops waiting for TX ring room; registrations answered here (TX thread) */
+    struct rtudp_async_fds tx_waiters;
 };
 
 /* Who does the RX work (rtudp_rx.own): the RX thread (in a turn, or idle: waiting on
@@ -144,6 +150,7 @@ struct rtudp_worker {
     uint32_t id;
     int cmd_fd;
     uint32_t commands_seen;         /* me->commands_posted when the socket was last drained */
+    uint32_t async_seen;            /* me->async_posted when registrations were last answered */
     struct rtudp_control *ctl;
     uint64_t ctl_size;
     struct rtudp_worker_slot *me;
@@ -248,6 +255,9 @@ uint32_t rtudp_impair_tx_now(struct rtudp_chan *c, const void **data, uint32_t l
  * ones twice, corrupted in place); how many */
 int rtudp_impair_rx(struct rtudp_rx_chan *c, struct rtudp_rx_pkt *pkts, int n,
                     struct rtudp_rx_pkt *out, int max);
+
+/* channels.c: answer the async waiters registered on every channel (asyncwake.h) */
+void rtudp_chan_answer_waiters(struct rtudp_worker *w);
 
 /* rxloop.c */
 int rtudp_rx_start(struct rtudp_rx *rx);

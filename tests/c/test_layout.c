@@ -190,6 +190,7 @@ static const struct field worker_slot_fields[] = {
     FIELD(rtudp_worker_slot, bridge_ns),
     FIELD(rtudp_worker_slot, capped_sleeps),
     FIELD(rtudp_worker_slot, rx_turns),
+    FIELD(rtudp_worker_slot, async_posted),
     FIELD(rtudp_worker_slot, pad3),
 };
 
@@ -291,6 +292,23 @@ static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, tx_lateness),
     FIELD(rtudp_channel_block, rx_delay),
     FIELD(rtudp_channel_block, tx_journal),
+    FIELD(rtudp_channel_block, async_wait),
+};
+
+static const struct field async_slot_fields[] = {
+    FIELD(rtudp_async_slot, pid),
+    FIELD(rtudp_async_slot, fd),
+    FIELD(rtudp_async_slot, gen),
+    FIELD(rtudp_async_slot, answered_gen),
+    FIELD(rtudp_async_slot, status),
+    FIELD(rtudp_async_slot, error),
+    FIELD(rtudp_async_slot, pad),
+};
+
+static const struct field async_wait_fields[] = {
+    FIELD(rtudp_async_wait, armed),
+    FIELD(rtudp_async_wait, pad),
+    FIELD(rtudp_async_wait, slot),
 };
 
 static const struct field impair_cfg_fields[] = {
@@ -505,6 +523,8 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_impair_cfg, impair_cfg_fields),
     STRUCT(rtudp_impair_shm, impair_shm_fields),
     STRUCT(rtudp_impair_counters, impair_counters_fields),
+    STRUCT(rtudp_async_slot, async_slot_fields),
+    STRUCT(rtudp_async_wait, async_wait_fields),
     STRUCT(rtudp_tap_line, tap_line_fields),
     STRUCT(rtudp_tap_counters, tap_counters_fields),
     STRUCT(rtudp_tap_meta, tap_meta_fields),

@@ -1,0 +1,159 @@
+"""numpy batches: Channel.recv_batch fills columns, Channel.send_batch queues a buffer.
+
+What a user relies on: every field of every packet is in its column (the same values
+recv() gives), payloads come back byte for byte, per-packet deadlines are kept, a full
+ring says how many went in, bad input names itself, and without numpy the error names
+the extra to install.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+import rtudp
+from fake_worker import worker_argv
+from waiting import wait_for
+
+np = pytest.importorskip("numpy", reason="numpy (the 'numpy' extra) is not installed")
+
+pytestmark = pytest.mark.rtudp(worker=worker_argv())
+
+
+def _arrived(ch, n: int) -> None:
+    assert wait_for(lambda: ch.stats()["rx_packets"] >= n, 5.0), f"{n} datagrams on {ch.name}"
+
+
+def test_recv_batch_columns_match_packets(loopback_pair, rtudp_pool):
+    a, b = loopback_pair
+    # a second reader on the same channel reads the same datagrams one by one
+    other = rtudp.attach("a", pool=rtudp_pool.name)
+    try:
+        payloads = [bytes([i]) * (10 + i) for i in range(20)]  # sizes differ
+        for p in payloads:
+            b.send(p)
+        _arrived(a, 20)
+        batch = a.recv_batch(64, timeout=1.0)
+        pkts = other.recv_many(64, timeout=1.0)
+    finally:
+        other.close()
+    assert len(batch) == 20 == len(pkts)
+    assert [batch.packet(i) for i in range(20)] == payloads
+    assert batch.length.tolist() == [len(p) for p in payloads]
+    assert batch.offsets.tolist() == [0, *np.cumsum([len(p) for p in payloads]).tolist()]
+    assert bytes(batch.payload) == b"".join(payloads)
+    assert batch.seq.tolist() == [p.seq for p in pkts]
+    assert batch.rx_ns.tolist() == [p.rx_ns for p in pkts]
+    assert batch.hw_ns.tolist() == [p.hw_ns for p in pkts]
+    assert batch.lost.tolist() == [0] * 20
+    assert [batch.source(i) for i in range(20)] == [p.source for p in pkts] == [b.local] * 20
+    assert batch.src_port.tolist() == [b.local[1]] * 20
+    assert batch.rx_ns.dtype == np.int64 and batch.length.dtype == np.uint32
+    with pytest.raises(ValueError, match="sizes from 10 to 29"):
+        batch.data
+
+
+def test_equal_sizes_give_a_2d_view_and_max_n_is_kept(loopback_pair):
+    a, b = loopback_pair
+    rows = np.arange(30 * 48, dtype=np.uint32).astype(np.uint8).reshape(30, 48)
+    assert b.send_batch(rows) == 30          # lengths=None: one row a datagram
+    _arrived(a, 30)
+    first = a.recv_batch(25, timeout=1.0)
+    rest = a.recv_batch(25, timeout=1.0)
+    assert (len(first), len(rest)) == (25, 5)
+    assert first.data.shape == (25, 48)
+    assert (np.concatenate([first.data, rest.data]) == rows).all()
+    assert rest.seq[0] == first.seq[-1] + 1
+    assert len(a.recv_batch(8, timeout=0)) == 0  # nothing more: an empty batch
+
+
+def test_recv_batch_waits_then_times_out(loopback_pair):
+    a, _ = loopback_pair
+    t0 = time.monotonic()
+    empty = a.recv_batch(16, timeout=0.2)
+    assert len(empty) == 0 and empty.data.shape == (0, 0)
+    assert time.monotonic() - t0 >= 0.19
+
+
+def test_send_batch_per_packet_deadlines(loopback_pair):
+    a, b = loopback_pair
+    now = time.monotonic_ns()
+    lengths = np.array([3, 5, 2, 6])
+    # deadlines out of order: the worker sends each at its own time
+    at = np.array([now + 40_000_000, now + 10_000_000, now + 30_000_000, now + 20_000_000])
+    assert b.send_batch(b"aaabbbbbccdddddd", lengths, at_ns=at) == 4
+    _arrived(a, 4)
+    got = a.recv_batch(8, timeout=1.0)
+    assert [got.packet(i) for i in range(len(got))] == [b"bbbbb", b"dddddd", b"cc", b"aaa"]
+    assert (got.rx_ns >= np.sort(at) - 1_000_000).all()  # none left before its deadline
+
+
+def test_send_batch_full_ring_says_how_many_went_in(rtudp_pool):
+    sink = rtudp_pool.open_channel("sink", local=("127.0.0.1", 0), direction=1)
+    # a paused-looking sender: every datagram due in an hour stays in the ring
+    src = rtudp_pool.open_channel("src", local=("127.0.0.1", 0), remote=sink.local,
+                                  direction=0, capacity=1024, max_datagram=64)
+    later = time.monotonic_ns() + 3600 * 10**9
+    data = np.zeros((100_000, 64), np.uint8)
+    with pytest.raises(rtudp.BackPressureError) as info:
+        src.send_batch(data, at_ns=later)
+    assert 0 < info.value.sent < 100_000
+    assert src.stats()["tx_queued_bytes"] > 0
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda b: b.send_batch(b"abc", [2, 2]), "add up to 4 bytes, the buffer has 3"),
+    (lambda b: b.send_batch(b"abc", [[1, 2]]), "1-D array of ints"),
+    (lambda b: b.send_batch(b"abc", [-1]), "0..2"),
+    (lambda b: b.send_batch(b"abc", [1, 2], at_ns=[1]), "1 deadlines .* for 2 datagrams"),
+    (lambda b: b.send_batch(b"abc", [1, 2], at_ns=[1, -5]), r"at_ns\[1\] is -5"),
+    (lambda b: b.send_batch(b"abc", None), "lengths=None needs a 2-D buffer"),
+    (lambda b: b.send_batch(np.zeros((2, 2000), np.uint8)), "over the limit"),
+    (lambda b: b.recv_batch(0), "max_n must be an int >= 1, got 0"),
+    (lambda b: b.recv_batch(4, timeout=-1), "timeout must be >= 0"),
+])
+def test_bad_input_is_named(loopback_pair, call, match):
+    _, b = loopback_pair
+    with pytest.raises((ValueError, TypeError), match=match):
+        call(b)
+    assert b.stats()["tx_requested"] == 0  # nothing of a refused batch was queued
+
+
+def test_without_numpy_the_error_names_the_extra(rtudp_pool):
+    """numpy is optional: the rest works without it, these two calls name the extra."""
+    code = (
+        "import sys; sys.modules['numpy'] = None\n"
+        "import rtudp\n"
+        f"ch = rtudp.attach('a', pool={rtudp_pool.name!r})\n"
+        "try:\n"
+        "    ch.recv_batch(4, timeout=0)\n"
+        "except ImportError as e:\n"
+        "    print('ERR', e)\n"
+        "ch.close()\n")
+    rtudp_pool.open_channel("a", local=("127.0.0.1", 0))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "ERR" in out.stdout and "pip install 'rtudp[numpy]'" in out.stdout
+
+
+def test_a_batch_held_is_never_overwritten(loopback_pair):
+    """recv_batch reuses its arrays only once no batch refers to them."""
+    a, b = loopback_pair
+    b.send_batch(np.full((4, 16), 1, np.uint8))
+    _arrived(a, 4)
+    first = a.recv_batch(8, timeout=1.0)
+    b.send_batch(np.full((4, 16), 2, np.uint8))
+    _arrived(a, 8)
+    second = a.recv_batch(8, timeout=1.0)
+    assert (first.data == 1).all() and (second.data == 2).all()
+    assert not np.shares_memory(first.payload, second.payload)
+    held = {id(first.rx_ns.base), id(second.rx_ns.base)}
+    del first, second
+    b.send_batch(np.full((4, 16), 3, np.uint8))
+    _arrived(a, 12)
+    third = a.recv_batch(8, timeout=1.0)
+    assert (third.data == 3).all()
+    assert id(third.rx_ns.base) in held  # dropped: their arrays are used again
