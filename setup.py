@@ -12,11 +12,13 @@ WORKER = "rtudp-worker"
 # every .c the worker links (the engine files it uses, then its own: worker/worker.h)
 WORKER_SOURCES = [
     "csrc/ring.c", "csrc/segment.c", "csrc/hist.c", "csrc/impair.c",
+    "csrc/readers.c",
     "csrc/worker/timerq.c", "csrc/worker/inflight.c", "csrc/worker/netio.c",
     "csrc/worker/main.c", "csrc/worker/control.c", "csrc/worker/sched.c",
     "csrc/worker/channels.c", "csrc/worker/txloop.c", "csrc/worker/txsend.c",
     "csrc/worker/txstamp.c", "csrc/worker/rxloop.c", "csrc/worker/spin.c",
     "csrc/worker/txjournal.c", "csrc/worker/impair_apply.c", "csrc/worker/asyncwake.c",
+    "csrc/worker/tap.c",
     # the channel kinds, and the RTP library the rtp kind uses
     *sorted(glob.glob("csrc/proto/*.c")),
     *sorted(f for f in glob.glob("csrc/rtp/*.c") if not f.endswith(("pyrtp.c", "rtp_bench.c"))),

@@ -5,6 +5,7 @@
 #include "direct_send.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -102,6 +103,15 @@ static bool ring_drained(const struct rtudp_mpsc *m)
     return load_acquire(&m->ring->head) == load_acquire(&m->ring->tail);
 }
 
+/* A tap is attached: sends go through the worker, which mirrors them (rtudp_shm.h,
+ * struct rtudp_tap_line) with their kernel TX stamps. */
+static bool tapped(const struct rtudp_direct *d)
+{
+    const struct rtudp_channel_block *b =
+        (const void *)((const uint8_t *)d->shared - offsetof(struct rtudp_channel_block, direct));
+    return load_relaxed(&b->tap.attached) != 0;
+}
+
 bool rtudp_direct_try(struct rtudp_direct *d, const struct rtudp_mpsc *m, const void *data,
                       uint32_t len)
 {
@@ -117,7 +127,7 @@ bool rtudp_direct_try(struct rtudp_direct *d, const struct rtudp_mpsc *m, const 
     /* impaired sends are the worker's to impair */
     if (load_relaxed(&d->shared->impaired))
         return false;
-    if (!m->wake || load_relaxed(&m->wake->waiters) == 0 || !ring_drained(m))
+    if (!m->wake || load_relaxed(&m->wake->waiters) == 0 || !ring_drained(m) || tapped(d))
         return false;
     int64_t now = rtudp_now_ns();
     bool quiet = now - d->idle_seen_ns >= d->quiet_ns;

@@ -26,6 +26,8 @@
  *  - closing: the supervisor sets REVOKED when it closes the channel; a handle that
  *    sees it closes its duplicate, so no handle left open on a
  *    closed channel keeps the port bound once it tries to send;
+ *  - taps: while a tap is attached (rtudp tap) nothing is sent directly: the worker
+ *    sends it and mirrors it to the tap with its kernel TX stamp;
  *  - failure: any error (a full socket buffer, a pending ICMP error) leaves the packet
  *    to the ring, which handles it as it always has; nothing is lost.
  */
@@ -40,7 +42,8 @@
 
 /* All zero (as a fresh Python object is) = off, like rtudp_direct_init's. */
 struct rtudp_direct {
-    struct rtudp_direct_tx *shared;  /* the channel block's direct line; NULL = off */
+    struct rtudp_direct_tx *shared;  /* the direct line of a channel block (whose tap line
+                                        is read too); NULL = off */
     int fd;                          /* our duplicate of the channel socket, when on */
     int64_t quiet_ns;                /* see above */
     int64_t idle_seen_ns;            /* when this handle last found the worker idle */
@@ -52,7 +55,8 @@ void rtudp_direct_init(struct rtudp_direct *d);
 /*
  * Duplicate fd `their_fd` of process `pid` (pidfd_getfd: needs ptrace access to it)
  * and check that it is a connected UDP socket bound to port `local_port` of family
- * `family`.  RTUDP_OK, else an RTUDP_* code with why filled (d left off).
+ * `family`.  `shared` is the `direct` line of the channel's block (the block's tap line
+ * is read through it).  RTUDP_OK, else an RTUDP_* code with why filled (d left off).
  */
 int rtudp_direct_open(struct rtudp_direct *d, int pid, int their_fd, int family,
                       uint16_t local_port, struct rtudp_direct_tx *shared, int64_t quiet_ns,

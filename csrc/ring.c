@@ -871,10 +871,13 @@ static uint64_t bcast_advance_head(struct rtudp_bcast *b, uint64_t head, uint64_
     return head;
 }
 
-static void bcast_put(struct rtudp_bcast *b, uint64_t *tail, uint64_t *seq, const void *data,
-                      uint32_t len, uint16_t flags, int64_t time_ns)
+/* one record whose payload is `a` (alen bytes) then `d` (dlen bytes) */
+static void bcast_put2(struct rtudp_bcast *b, uint64_t *tail, uint64_t *seq, const void *a,
+                       uint32_t alen, const void *d, uint32_t dlen, uint16_t flags,
+                       int64_t time_ns)
 {
     struct rtudp_bcast_ring *r = b->ring;
+    uint32_t len = alen + dlen;
     uint64_t need = align8(BC_HDR + len);
     uint64_t idx = *tail & b->mask;
     uint64_t to_end = b->capacity - idx;
@@ -900,9 +903,17 @@ static void bcast_put(struct rtudp_bcast *b, uint64_t *tail, uint64_t *seq, cons
     store_relaxed(&rec->flags, flags);
     store_relaxed(&rec->seq, *seq);
     store_relaxed(&rec->time_ns, time_ns);
-    store_bytes_relaxed(rec + 1, data, len);
+    store_bytes_relaxed(rec + 1, a, alen);
+    if (dlen)
+        store_bytes_relaxed((uint8_t *)(rec + 1) + alen, d, dlen);
     *seq += 1;
     *tail = new_end;
+}
+
+static void bcast_put(struct rtudp_bcast *b, uint64_t *tail, uint64_t *seq, const void *data,
+                      uint32_t len, uint16_t flags, int64_t time_ns)
+{
+    bcast_put2(b, tail, seq, data, len, NULL, 0, flags, time_ns);
 }
 
 /* The writer's tail, trusted only if it is sane (a writer restarts from it). */
@@ -954,6 +965,57 @@ int64_t rtudp_bcast_write_many(struct rtudp_bcast *b, const uint8_t *data, const
     }
     bcast_publish(b, tail, seq, n, bytes);
     return (int64_t)n;
+}
+
+/* ---- staged writes (ring.h: struct rtudp_bcast_stage) ---- */
+
+void rtudp_bcast_stage_init(struct rtudp_bcast *b, struct rtudp_bcast_stage *s)
+{
+    s->tail = s->published = bcast_tail(b);
+    s->seq = load_relaxed(&b->ring->next_seq);
+}
+
+int rtudp_bcast_stage(struct rtudp_bcast *b, struct rtudp_bcast_stage *s, const void *a,
+                      uint32_t alen, const void *d, uint32_t dlen, uint16_t flags,
+                      int64_t time_ns)
+{
+    if ((uint64_t)alen + dlen > b->max_payload)
+        return RTUDP_ETOOBIG;
+    /* the most a record can span (padding to the end, then itself): staged bytes stay
+     * within half the ring, so no write overtakes a record not yet published */
+    uint64_t worst = 2 * align8(BC_HDR + (uint64_t)alen + dlen);
+    if (s->tail - s->published + worst > b->capacity / 2)
+        return RTUDP_EFULL;
+    bcast_put2(b, &s->tail, &s->seq, a, alen, d, dlen, flags, time_ns);
+    return RTUDP_OK;
+}
+
+void rtudp_bcast_stage_publish(struct rtudp_bcast *b, struct rtudp_bcast_stage *s, uint64_t upto,
+                               uint64_t seq, int64_t time_ns, uint16_t flags)
+{
+    if (upto - s->published - 1 >= s->tail - s->published)
+        return; /* nothing staged up to there (or already published) */
+    uint64_t n = 0, bytes = 0;
+    for (uint64_t pos = s->published; pos < upto;) {
+        /* our own records, unpublished: still checked, a client may have scribbled */
+        uint64_t idx = pos & b->mask;
+        struct rtudp_bcast_record *rec = (void *)(b->data + idx);
+        int32_t length = load_relaxed(&rec->length);
+        uint64_t span = align8((uint64_t)(uint32_t)length);
+        if (length < (int32_t)PAD_MIN || span > b->capacity - idx || span > upto - pos)
+            break;
+        if (load_relaxed(&rec->type) == RTUDP_REC_DATA && span >= BC_HDR) {
+            if (time_ns) {
+                store_relaxed(&rec->time_ns, time_ns);
+                store_relaxed(&rec->flags, flags);
+            }
+            n++;
+            bytes += (uint64_t)length - BC_HDR;
+        }
+        pos += span;
+    }
+    s->published = upto;
+    bcast_publish(b, upto, seq, n, bytes);
 }
 
 /* The header of the record at idx, read with relaxed atomic loads: the writer may

@@ -154,6 +154,33 @@ int rtudp_bcast_wait(struct rtudp_bcast *r, struct rtudp_bcast_reader *rd,
                      int64_t deadline_ns, int64_t spin_ns);
 /* END CDEF */
 
+/*
+ * A broadcast writer that publishes records later than it writes them (a tap: a sent
+ * datagram is copied when it leaves, and published with its kernel TX stamp as time
+ * once the stamp has come).  Records are staged past the published tail, where readers
+ * do not look (tail_intent covers them, so a lapped reader still notices the writes),
+ * then published in the order staged.  Staged bytes stay within half the ring, so the
+ * writer never overwrites a record it has not published.  One writer per ring; a
+ * stage is process-local (a writer that starts over calls init: what was staged and
+ * not published is dropped, unseen).
+ */
+struct rtudp_bcast_stage {
+    uint64_t tail;          /* end of the last record staged */
+    uint64_t seq;           /* seq of the next record staged */
+    uint64_t published;     /* the tail readers see */
+};
+void rtudp_bcast_stage_init(struct rtudp_bcast *b, struct rtudp_bcast_stage *s);
+/* stage a record whose payload is a (alen bytes) then d (dlen): RTUDP_OK,
+ * RTUDP_ETOOBIG, or RTUDP_EFULL when the staged bytes would pass half the ring */
+int rtudp_bcast_stage(struct rtudp_bcast *b, struct rtudp_bcast_stage *s, const void *a,
+                      uint32_t alen, const void *d, uint32_t dlen, uint16_t flags,
+                      int64_t time_ns);
+/* publish what was staged up to `upto` (s->tail after a stage; seq = s->seq then),
+ * setting each record's time and flags to time_ns and flags on the way (time_ns 0:
+ * each keeps its own); a no-op when upto is not past the published tail */
+void rtudp_bcast_stage_publish(struct rtudp_bcast *b, struct rtudp_bcast_stage *s, uint64_t upto,
+                               uint64_t seq, int64_t time_ns, uint16_t flags);
+
 /* a power of two between RTUDP_RING_MIN_CAPACITY and RTUDP_RING_MAX_CAPACITY */
 bool rtudp_ring_capacity_ok(uint64_t capacity);
 

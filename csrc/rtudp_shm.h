@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 11                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted */
+#define RTUDP_LAYOUT_VERSION 12                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings) */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -507,10 +507,53 @@ struct rtudp_async_wait {
 };
 
 /*
+ * Taps (rtudp tap: a pcapng capture of a channel).  While tap.attached > 0 the worker
+ * mirrors every datagram it sends and receives into the channel's two tap rings
+ * (broadcast: ring_offset[2] for what it sent, [3] for what it received), each record
+ * a struct rtudp_tap_meta then the datagram, its time_ns the kernel's stamp.  With no
+ * tap attached that costs the worker one load and a branch per batch.  A tap claims a
+ * slot with its pid (CAS 0 -> pid), then adds 1 to attached; whoever empties a slot
+ * (its tap leaving, or anyone finding its pid gone: the next tap, the worker's tick)
+ * takes 1 off, so a tap killed with SIGKILL stops the mirroring within a tick.
+ */
+#define RTUDP_TAP_SLOTS 8
+#define RTUDP_TAP_RING_MAX 1048576                 /* a tap ring's bytes at most (1 MiB) */
+struct rtudp_tap_line {
+    uint32_t pid[8];                               /* RTUDP_TAP_SLOTS; 0 = free */
+    uint32_t attached;                             /* slots held (atomic add / sub) */
+    uint8_t pad[28];
+};
+struct rtudp_tap_counters {
+    uint64_t tx_packets;                           /* TX thread: sent datagrams mirrored */
+    uint64_t rx_packets;                           /* RX side: received datagrams mirrored */
+    uint64_t unmirrored;                           /* TX thread: sent while a tap was attached
+                                                      but not mirrored (too many still waiting
+                                                      for their TX stamp, or too big) */
+    uint64_t lost;                                 /* taps (atomic add): records they lost,
+                                                      lapped by the worker */
+    uint8_t pad[32];
+};
+
+/* Before each datagram in a tap ring. */
+struct rtudp_tap_meta {
+    struct rtudp_sockaddr peer;                    /* sent: the destination; received: the source */
+    uint32_t wire_len;                             /* the datagram's length (the record holds
+                                                      fewer bytes when the channel cut it) */
+    uint32_t flags;                                /* RTUDP_TAP_* */
+};
+#define RTUDP_TAP_OUT 1                            /* meta flags: sent by the channel (else
+                                                      received) */
+#define RTUDP_TAP_KERNEL_TS 1                      /* record flags: time_ns is the kernel's
+                                                      stamp (else the time of the send or
+                                                      receive call) */
+
+/*
  * The channel block follows the segment header of /rtudp.<pool>.<channel> (kind
  * RTUDP_SEG_CHANNEL); then the kind area (the channel kind's own shared state, e.g.
  * Netflux's process images; empty for udp) up to ring_offset[0], the TX ring (MPSC:
- * clients -> worker); ring_offset[1] is the RX ring (broadcast: worker -> readers).
+ * clients -> worker); ring_offset[1] is the RX ring (broadcast: worker -> readers);
+ * ring_offset[2] and [3] the tap rings (broadcast: what the worker sent, what it
+ * received; each twice its TX / RX ring's bytes, at most RTUDP_TAP_RING_MAX).
  */
 #define RTUDP_KIND_AREA_MAX 1073741824             /* 1 GiB: a udt channel holds its sockets' buffers */
 struct rtudp_channel_block {
@@ -560,6 +603,10 @@ struct rtudp_channel_block {
     struct rtudp_impair_shm impair;
     struct rtudp_impair_counters impair_tx;
     struct rtudp_impair_counters impair_rx;
+    /* line 11: taps attached (written by taps; the worker reads `attached` per batch) */
+    struct rtudp_tap_line tap;
+    /* line 12: tap counters */
+    struct rtudp_tap_counters tap_count;
     /* lateness = departure - send_at_ns; rx delay = published - kernel RX stamp */
     struct rtudp_hist tx_lateness;
     struct rtudp_hist rx_delay;
@@ -630,6 +677,14 @@ struct rtudp_channel_block {
     X(direct.bytes, "tx_direct_bytes", COUNTER, "bytes", 0,                                      \
       "bytes clients sent themselves on the channel socket", "", "")                             \
     RTUDP_IMPAIR_COUNTERS(X, SUM)                                                                \
+    X(tap_count.tx_packets, "tap_tx_packets", COUNTER, "packets", 0,                            \
+      "datagrams sent that the worker mirrored to taps", "", "")                                 \
+    X(tap_count.rx_packets, "tap_rx_packets", COUNTER, "packets", 0,                            \
+      "datagrams received that the worker mirrored to taps", "", "")                             \
+    X(tap_count.unmirrored, "tap_unmirrored", COUNTER, "packets", 0,                            \
+      "datagrams sent while a tap was attached that the worker could not mirror", "", "")       \
+    X(tap_count.lost, "tap_lost", COUNTER, "packets", 0,                                        \
+      "mirrored datagrams taps lost because they fell a tap ring behind", "", "")               \
     X(tx_lateness, "tx_lateness", HISTOGRAM, "ns", 0, "send lateness: departure - deadline", "", \
       "")                                                                                        \
     X(rx_delay, "rx_delay", HISTOGRAM, "ns", 0,                                                  \
@@ -705,6 +760,13 @@ _Static_assert(sizeof(struct rtudp_impair_shm) == 2 * RTUDP_CACHE_LINE &&
                "impairment: config on lines 7-8, counters on lines 9 and 10");
 _Static_assert(sizeof(struct rtudp_impair_cfg) % 8 == 0, "impairment cfg is whole words");
 _Static_assert(sizeof(struct rtudp_rx_meta) == 56, "rx meta is 56 bytes");
+_Static_assert(offsetof(struct rtudp_channel_block, tap) == 11 * RTUDP_CACHE_LINE &&
+                   sizeof(struct rtudp_tap_line) == RTUDP_CACHE_LINE &&
+                   sizeof(struct rtudp_tap_counters) == RTUDP_CACHE_LINE,
+               "tap slots and tap counters on lines of their own");
+_Static_assert(sizeof(((struct rtudp_tap_line *)0)->pid) == RTUDP_TAP_SLOTS * sizeof(uint32_t),
+               "pid[] has RTUDP_TAP_SLOTS entries");
+_Static_assert(sizeof(struct rtudp_tap_meta) == 32, "tap meta is 32 bytes");
 _Static_assert(sizeof(((struct rtudp_tx_journal *)0)->pos) == RTUDP_TX_JOURNAL_MAX * sizeof(uint64_t),
                "pos[] has RTUDP_TX_JOURNAL_MAX entries");
 _Static_assert(offsetof(struct rtudp_tx_journal, pos) == RTUDP_CACHE_LINE, "journal header is a line");

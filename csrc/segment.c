@@ -192,18 +192,23 @@ static int ring_at(void *base, uint64_t size, uint64_t min_off, uint64_t off, co
  * each ending before the next thing starts; the MPSC ring's bytes end where the
  * broadcast ring begins.
  */
-static int ring_pair(void *base, uint64_t size, uint64_t min_off, const char *first, void **mpsc,
-                     uint64_t *mpsc_avail, const char *second, void **bcast, uint64_t *bcast_avail,
-                     struct rtudp_check *why)
+static int ring_pair(void *base, uint64_t size, uint64_t min_off, uint32_t rings,
+                     const char *first, void **mpsc, uint64_t *mpsc_avail, const char *second,
+                     void **bcast, uint64_t *bcast_avail, struct rtudp_check *why)
 {
     const struct rtudp_segment_header *h = base;
-    if (h->ring_count != 2)
-        return rtudp_check_set(why, RTUDP_ECORRUPT, "segment lists %u rings, expected 2",
-                               h->ring_count);
+    if (h->ring_count != rings)
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "segment lists %u rings, expected %u",
+                               h->ring_count, rings);
     uint64_t off0 = h->ring_offset[0], off1 = h->ring_offset[1];
+    /* the broadcast ring ends where the next ring (if any) begins */
+    uint64_t end = rings > 2 ? h->ring_offset[2] : size;
+    if (end > size)
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "ring offset %llu is outside the %llu-byte "
+                               "segment", (unsigned long long)end, (unsigned long long)size);
     int rc;
     if ((rc = ring_at(base, size, min_off, off0, first, mpsc, mpsc_avail, why)) != RTUDP_OK ||
-        (rc = ring_at(base, size, min_off, off1, second, bcast, bcast_avail, why)) != RTUDP_OK)
+        (rc = ring_at(base, end, min_off, off1, second, bcast, bcast_avail, why)) != RTUDP_OK)
         return rc;
     if (off0 >= off1)
         return rtudp_check_set(why, RTUDP_ECORRUPT, "%s ring at %llu is not before %s ring at %llu",
@@ -286,7 +291,7 @@ int rtudp_control_rings(void *base, uint64_t size, void **cmd, uint64_t *cmd_ava
     int rc = rtudp_control_validate(base, size, why);
     if (rc != RTUDP_OK)
         return rc;
-    return ring_pair(base, size, CONTROL_RINGS_OFF, "command", cmd, cmd_avail, "reply", reply,
+    return ring_pair(base, size, CONTROL_RINGS_OFF, 2, "command", cmd, cmd_avail, "reply", reply,
                      reply_avail, why);
 }
 
@@ -294,6 +299,13 @@ int rtudp_control_rings(void *base, uint64_t size, void **cmd, uint64_t *cmd_ava
 
 #define CHANNEL_BLOCK_OFF SEG_HDR
 #define CHANNEL_AREA_OFF align64(CHANNEL_BLOCK_OFF + sizeof(struct rtudp_channel_block))
+#define CHANNEL_RINGS 4 /* TX, RX, TX tap, RX tap */
+
+uint64_t rtudp_tap_capacity(uint64_t ring_capacity)
+{
+    uint64_t c = ring_capacity * 2;
+    return c > RTUDP_TAP_RING_MAX ? RTUDP_TAP_RING_MAX : c;
+}
 
 uint64_t rtudp_channel_segment_size(uint64_t tx_capacity, uint64_t rx_capacity,
                                     uint64_t area_bytes)
@@ -302,7 +314,9 @@ uint64_t rtudp_channel_segment_size(uint64_t tx_capacity, uint64_t rx_capacity,
         area_bytes > RTUDP_KIND_AREA_MAX)
         return 0;
     return CHANNEL_AREA_OFF + align64(area_bytes) + align64(rtudp_mpsc_footprint(tx_capacity)) +
-           align64(rtudp_bcast_footprint(rx_capacity));
+           align64(rtudp_bcast_footprint(rx_capacity)) +
+           align64(rtudp_bcast_footprint(rtudp_tap_capacity(tx_capacity))) +
+           align64(rtudp_bcast_footprint(rtudp_tap_capacity(rx_capacity)));
 }
 
 int rtudp_channel_segment_init(void *base, uint64_t size, uint64_t tx_capacity,
@@ -321,11 +335,19 @@ int rtudp_channel_segment_init(void *base, uint64_t size, uint64_t tx_capacity,
     if (size != want)
         return rtudp_check_set(why, RTUDP_EINVAL, "channel segment is %llu bytes, needs %llu",
                                (unsigned long long)size, (unsigned long long)want);
-    header_fill(base, size, RTUDP_SEG_CHANNEL, 2);
+    header_fill(base, size, RTUDP_SEG_CHANNEL, CHANNEL_RINGS);
     int rc = ring_pair_init(base, CHANNEL_AREA_OFF + align64(area_bytes), tx_capacity,
                             rx_capacity, why);
     if (rc != RTUDP_OK)
         return rc;
+    struct rtudp_segment_header *h = base;
+    uint64_t tap_tx = rtudp_tap_capacity(tx_capacity), tap_rx = rtudp_tap_capacity(rx_capacity);
+    h->ring_offset[2] = h->ring_offset[1] + align64(rtudp_bcast_footprint(rx_capacity));
+    h->ring_offset[3] = h->ring_offset[2] + align64(rtudp_bcast_footprint(tap_tx));
+    if ((rc = rtudp_bcast_init((void *)((uint8_t *)base + h->ring_offset[2]), tap_tx)) !=
+            RTUDP_OK ||
+        (rc = rtudp_bcast_init((void *)((uint8_t *)base + h->ring_offset[3]), tap_rx)) != RTUDP_OK)
+        return rtudp_check_set(why, rc, "tap ring init failed");
     header_publish(base);
     return RTUDP_OK;
 }
@@ -340,20 +362,46 @@ int rtudp_channel_segment_validate(void *base, uint64_t size, struct rtudp_chann
     if (size < CHANNEL_AREA_OFF)
         return rtudp_check_set(why, RTUDP_ECORRUPT, "channel segment of %llu bytes has no room "
                                "for its block", (unsigned long long)size);
-    if ((rc = ring_pair(base, size, CHANNEL_AREA_OFF, "TX", tx, tx_avail, "RX", rx, rx_avail,
-                        why)) != RTUDP_OK)
+    if ((rc = ring_pair(base, size, CHANNEL_AREA_OFF, CHANNEL_RINGS, "TX", tx, tx_avail, "RX",
+                        rx, rx_avail, why)) != RTUDP_OK)
         return rc;
     *block = (struct rtudp_channel_block *)((uint8_t *)base + CHANNEL_BLOCK_OFF);
+    return RTUDP_OK;
+}
+
+/* the whole channel segment is valid (for what only needs to know that) */
+static int channel_valid(void *base, uint64_t size, struct rtudp_check *why)
+{
+    struct rtudp_channel_block *block;
+    void *tx, *rx;
+    uint64_t ta, ra;
+    return rtudp_channel_segment_validate(base, size, &block, &tx, &ta, &rx, &ra, why);
+}
+
+int rtudp_channel_tap_rings(void *base, uint64_t size, void **tx_tap, uint64_t *tx_avail,
+                            void **rx_tap, uint64_t *rx_avail, struct rtudp_check *why)
+{
+    int rc = channel_valid(base, size, why);
+    if (rc != RTUDP_OK)
+        return rc;
+    const struct rtudp_segment_header *h = base;
+    uint64_t off2 = h->ring_offset[2], off3 = h->ring_offset[3];
+    /* after the RX ring (validate checked that it ends at ring_offset[2]), in order */
+    if ((rc = ring_at(base, off3, h->ring_offset[1] + 1, off2, "TX tap", tx_tap, tx_avail,
+                      why)) != RTUDP_OK ||
+        (rc = ring_at(base, size, off2 + 1, off3, "RX tap", rx_tap, rx_avail, why)) != RTUDP_OK)
+        return rc;
+    struct rtudp_bcast b;
+    if ((rc = rtudp_bcast_attach(&b, *tx_tap, *tx_avail, why)) != RTUDP_OK ||
+        (rc = rtudp_bcast_attach(&b, *rx_tap, *rx_avail, why)) != RTUDP_OK)
+        return rc;
     return RTUDP_OK;
 }
 
 int rtudp_channel_area(void *base, uint64_t size, void **area, uint64_t *area_bytes,
                        struct rtudp_check *why)
 {
-    struct rtudp_channel_block *block;
-    void *tx, *rx;
-    uint64_t ta, ra;
-    int rc = rtudp_channel_segment_validate(base, size, &block, &tx, &ta, &rx, &ra, why);
+    int rc = channel_valid(base, size, why);
     if (rc != RTUDP_OK)
         return rc;
     /* the TX ring starts at or after the area (ring_pair checked it, 64-aligned) */

@@ -48,6 +48,12 @@ int rtudp_channel_segment_init(void *base, uint64_t size, uint64_t tx_capacity,
 int rtudp_channel_segment_validate(void *base, uint64_t size, struct rtudp_channel_block **block,
                                    void **tx, uint64_t *tx_avail, void **rx, uint64_t *rx_avail,
                                    struct rtudp_check *why);
+/* a validated channel segment's tap rings (broadcast): what its worker sent, what it
+ * received; each's memory and bytes available up to the next thing */
+int rtudp_channel_tap_rings(void *base, uint64_t size, void **tx_tap, uint64_t *tx_avail,
+                            void **rx_tap, uint64_t *rx_avail, struct rtudp_check *why);
+/* a tap ring's capacity for a channel ring of ring_capacity bytes */
+uint64_t rtudp_tap_capacity(uint64_t ring_capacity);
 /* a validated channel segment's kind area: from the end of the block to the TX ring
  * (64-aligned; *area_bytes 0 for a kind without one) */
 int rtudp_channel_area(void *base, uint64_t size, void **area, uint64_t *area_bytes,

@@ -97,6 +97,27 @@ def fill_sockaddr(sa: Any, family: int, host: str, port: int, scope_id: int = 0)
     ffi.memmove(sa.addr, packed.ljust(16, b"\0"), 16)
 
 
+def packed_struct(ctype: str, parts: list[tuple[int, str]]) -> struct.Struct:
+    """A ``struct`` format for the C struct ``ctype`` from its fields' (offset, code)
+    pairs in order (cffi's offsets: no constants of our own), padded to its size."""
+    size = ffi.sizeof(ctype)
+    fmt, pos = "<", 0
+    for off, code in parts:
+        if off < pos:
+            raise ImportError(f"{ctype} fields overlap: rebuild rtudp")
+        fmt += "x" * (off - pos) + code
+        pos = off + struct.calcsize("<" + code)
+    s = struct.Struct(fmt + "x" * (size - pos))
+    if s.size != size:
+        raise ImportError(f"{ctype} is {s.size} bytes in Python, {size} in C")
+    return s
+
+
+def sockaddr_parts(at: int, fields: tuple[tuple[str, str], ...]) -> list[tuple[int, str]]:
+    """(offset, code) of a ``struct rtudp_sockaddr``'s ``fields`` when it sits at ``at``."""
+    return [(at + ffi.offsetof("struct rtudp_sockaddr", f), c) for f, c in fields]
+
+
 class _MetaLayout:
     """``struct rtudp_rx_meta`` as a ``struct`` format built from cffi's offsets."""
 
@@ -106,21 +127,10 @@ class _MetaLayout:
 
     @classmethod
     def build(cls) -> struct.Struct:
-        fmt, pos = "<", 0
-        meta, sa = "struct rtudp_rx_meta", "struct rtudp_sockaddr"
-        src = ffi.offsetof(meta, "source")
-        parts: list[tuple[int, str]] = [(src + ffi.offsetof(sa, f), c) for f, c in cls.ADDR]
+        meta = "struct rtudp_rx_meta"
+        parts = sockaddr_parts(ffi.offsetof(meta, "source"), cls.ADDR)
         parts += [(ffi.offsetof(meta, f), c) for f, c in cls.FIELDS if c]
-        for off, code in parts:
-            if off < pos:
-                raise ImportError("struct rtudp_rx_meta fields overlap: rebuild rtudp")
-            fmt += "x" * (off - pos) + code
-            pos = off + struct.calcsize("<" + code)
-        fmt += "x" * (RX_META - pos)
-        s = struct.Struct(fmt)
-        if s.size != RX_META:
-            raise ImportError(f"rx meta is {s.size} bytes in Python, {RX_META} in C")
-        return s
+        return packed_struct(meta, parts)
 
 
 RX_META_STRUCT = _MetaLayout.build()

@@ -26,7 +26,8 @@ BIG = 1_000_000
 #: the worker's resident memory an ADD of one duplex channel may add: its segment (the
 #: two rings at their most), the in-flight array (one 24 B entry per 16 B of TX ring:
 #: 12 MiB), the timer queue's resident part (3.5 MiB) and slack.  Before: 7 GiB for BIG.
-SEGMENT_MAX = TX_RING_BYTES_MAX + RX_RING_BYTES_MAX + (1 << 20)
+#: The two tap rings (rtudp tap) are at most RTUDP_TAP_RING_MAX each.
+SEGMENT_MAX = TX_RING_BYTES_MAX + RX_RING_BYTES_MAX + 2 * lib.RTUDP_TAP_RING_MAX + (1 << 20)
 ADD_RSS_MAX = SEGMENT_MAX + (24 << 20)
 
 README = textwrap.dedent("""

@@ -50,6 +50,7 @@ from .bench_common import (LOOPBACK, MSG_SIZE, PACED_HEAD, SCHED_NAMES, OthersMe
                            bench_pool, drain_child, fmt_ratio, fmt_us, header, others_col,
                            others_footer, paced_submit, print_table, print_workers, ratio,
                            run_benchmark, say, take_curves, target, target_row, worker_policies)
+from .procinfo import realtime_offset_ns
 
 RATE_PPS = 50_000
 GAP_NS = 1_000_000_000 // RATE_PPS          # 20 µs
@@ -128,15 +129,7 @@ class Receiver:
     @staticmethod
     def _offset() -> int:
         """CLOCK_REALTIME - CLOCK_MONOTONIC (ns), from the tightest of a few readings."""
-        best = None
-        for _ in range(3):
-            m0 = time.monotonic_ns()
-            r = time.time_ns()
-            m1 = time.monotonic_ns()
-            if best is None or m1 - m0 < best[0]:
-                best = (m1 - m0, r - (m0 + m1) // 2)
-        assert best is not None
-        return best[1]
+        return realtime_offset_ns(3)
 
     def drain(self) -> None:
         recvmsg, space = self.sock.recvmsg, socket.CMSG_SPACE(_STAMP.size)
@@ -259,6 +252,10 @@ def run_ours(n: int, quiet: bool, spin_budget: float) -> dict:
                     rx.drain()
                     time.sleep(0.002)
                 rx.wait_for(n, 1.0)
+                # a send's lateness is recorded when its kernel TX stamp is read (in
+                # batches, or after the stamp's wait runs out): give the last ones time
+                while ch.lateness().count < n and time.monotonic() < end + 1.0:
+                    time.sleep(0.002)
                 others = meter.others()
                 after = pool.workers()[ch.worker]
                 stats = ch.stats()

@@ -1,5 +1,5 @@
 """The ``rtudp`` command: ``rtudp demo``, ``rtudp pool ...``, ``rtudp bench ...``,
-``rtudp metrics``, ``rtudp stats``, ``rtudp doctor``, ``rtudp version``."""
+``rtudp metrics``, ``rtudp stats``, ``rtudp tap``, ``rtudp doctor``, ``rtudp version``."""
 from __future__ import annotations
 
 import argparse
@@ -29,13 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="run a benchmark (rtudp bench --help lists them)",
                        add_help=False)
     b.set_defaults(func=_bench)
-    from . import demo, doctor, metrics, pool_cli, stats_cli
+    from . import demo, doctor, metrics, pool_cli, stats_cli, tap
 
     demo.add_parser(sub)
     doctor.add_parser(sub)
     pool_cli.add_parser(sub)
     metrics.add_parser(sub)
     stats_cli.add_parser(sub)
+    tap.add_parser(sub)
     v = sub.add_parser("version", help="print the versions of the package and worker")
     v.set_defaults(func=_version)
     return parser

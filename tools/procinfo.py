@@ -1,12 +1,27 @@
-"""What the kernel says about a process: scheduling policy and priority, CPU use, ages."""
+"""What the kernel says about a process: scheduling policy and priority, CPU use, ages;
+and how its clocks relate."""
 from __future__ import annotations
 
 import os
+import time
 
 POLICIES = {
     os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR",
     getattr(os, "SCHED_BATCH", 3): "SCHED_BATCH", getattr(os, "SCHED_IDLE", 5): "SCHED_IDLE",
 }
+
+
+def realtime_offset_ns(tries: int = 16) -> int:
+    """CLOCK_REALTIME - CLOCK_MONOTONIC (ns), from the tightest of ``tries`` brackets."""
+    best: tuple[int, int] | None = None
+    for _ in range(tries):
+        m0 = time.monotonic_ns()
+        r = time.time_ns()
+        m1 = time.monotonic_ns()
+        if best is None or m1 - m0 < best[0]:
+            best = (m1 - m0, r - (m0 + m1) // 2)
+    assert best is not None
+    return best[1]
 
 
 def fmt_age(ns: float) -> str:
@@ -83,4 +98,5 @@ class CpuMeter:
                 del self._procs[pid]
 
 
-__all__ = ["CpuMeter", "POLICIES", "fmt_age", "kernel_policy", "policy_text"]
+__all__ = ["CpuMeter", "POLICIES", "fmt_age", "kernel_policy", "policy_text",
+           "realtime_offset_ns"]

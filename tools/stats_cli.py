@@ -32,7 +32,8 @@ def _err(msg: str) -> int:
     return 1
 
 
-def _positive(kind: type, what: str) -> Any:
+def positive(kind: type, what: str) -> Any:
+    """An argparse type: a number of ``kind`` > 0 (``what`` names it in errors)."""
     def parse(text: str) -> Any:
         try:
             v = kind(text)
@@ -58,9 +59,9 @@ def add_parser(sub: Any) -> None:
                    help="write a histogram: FILE.hlog = interval log, else .hgrm percentiles")
     p.add_argument("--hist", choices=HISTS, default="tx_lateness",
                    help="which histogram --hdr writes (default tx_lateness)")
-    p.add_argument("--every", type=_positive(float, "--every seconds"), metavar="S",
+    p.add_argument("--every", type=positive(float, "--every seconds"), metavar="S",
                    help="with a .hlog: one interval every S seconds")
-    p.add_argument("--count", type=_positive(int, "--count"), default=1, metavar="N",
+    p.add_argument("--count", type=positive(int, "--count"), default=1, metavar="N",
                    help="with --every: how many intervals (default 1)")
     p.add_argument("--plot", type=_plot_path, metavar="FILE.png",
                    help="draw the channel's histograms into FILE (.png, .svg, .pdf; needs "
@@ -152,4 +153,4 @@ def run(args: argparse.Namespace, _rest: list[str]) -> int:
     return _plot(args, ch) if args.plot else 0
 
 
-__all__ = ["add_parser", "channel_stats", "run"]
+__all__ = ["add_parser", "channel_stats", "positive", "run"]

@@ -76,7 +76,5 @@ const struct rtudp_proto *rtudp_proto_find(uint32_t kind);
 /* udp's rx_batch, for any kind that passes datagrams through as they are: each one
  * an RX ring record (meta written into the room before it), counted, delay recorded */
 void rtudp_udp_publish(struct rtudp_chan *c, struct rtudp_rx_pkt *pkts, int n);
-/* a received datagram's source address in the layout's form (family 0: unknown) */
-void rtudp_rx_source(const struct rtudp_rx_pkt *p, struct rtudp_sockaddr *a);
 
 #endif /* RTUDP_PROTO_H */

@@ -153,6 +153,15 @@ static int chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, in
         failf(msg, msglen, rc, "%s: %s", path, why.msg);
         goto fail;
     }
+    void *tap_tx, *tap_rx;
+    uint64_t tap_tx_avail, tap_rx_avail;
+    if ((rc = rtudp_channel_tap_rings(c->base, c->size, &tap_tx, &tap_tx_avail, &tap_rx,
+                                      &tap_rx_avail, &why)) != RTUDP_OK ||
+        (rc = rtudp_tap_init(&c->tap, c->block, tap_tx, tap_tx_avail, 1, &why)) != RTUDP_OK ||
+        (rc = rtudp_tap_init(&c->rx.tap, c->block, tap_rx, tap_rx_avail, 0, &why)) != RTUDP_OK) {
+        failf(msg, msglen, rc, "%s: %s", path, why.msg);
+        goto fail;
+    }
     struct rtudp_channel_block *b = c->block;
     /* configuration is read once, here: the supervisor writes it before the ADD */
     uint32_t kind = b->kind;
@@ -266,6 +275,7 @@ static int chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, in
                   (unsigned long long)n);
             goto fail;
         }
+        c->stamps.tap = &c->tap;
         /* records a previous worker did not release are read (and sent) again, but
          * for those its journal and the socket's TX stamps prove gone */
         struct rtudp_txj_result found;

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "readers.h"
 #include "txfault.h"
 #include "worker.h"
 
@@ -208,6 +209,8 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
     }
     for (uint32_t i = 0; i < w->n_active; i++) {
         struct rtudp_chan *c = w->active[i];
+        if (rtudp_tap_on(&c->tap)) /* a tap killed with SIGKILL: stop mirroring for it */
+            rtudp_tap_reap(c->block);
         if (!c->sends || c->tx_broken)
             continue;
         /* a producer that died between claim and commit must not wedge the ring */

@@ -868,3 +868,21 @@ socklen_t rtudp_to_sockaddr(const struct rtudp_sockaddr *a, struct sockaddr_stor
     }
     return 0;
 }
+
+/* a received datagram's source address in the layout's form (family 0: unknown) */
+void rtudp_rx_source(const struct rtudp_rx_pkt *p, struct rtudp_sockaddr *a)
+{
+    memset(a, 0, sizeof *a);
+    if (p->src.ss_family == AF_INET && p->src_len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)&p->src;
+        a->family = AF_INET;
+        a->port = ntohs(s->sin_port);
+        memcpy(a->addr, &s->sin_addr, 4);
+    } else if (p->src.ss_family == AF_INET6 && p->src_len >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&p->src;
+        a->family = AF_INET6;
+        a->port = ntohs(s->sin6_port);
+        a->scope_id = s->sin6_scope_id;
+        memcpy(a->addr, &s->sin6_addr, 16);
+    }
+}

@@ -199,5 +199,7 @@ int rtudp_net_recv_batch(int fd, struct rtudp_rx_pkt *pkts, unsigned n);
 /* an address of the layout (a channel block's, a kind area's) as a sockaddr; 0 when
  * its family is none we know */
 socklen_t rtudp_to_sockaddr(const struct rtudp_sockaddr *a, struct sockaddr_storage *out);
+/* a received datagram's source address in the layout's form (family 0: unknown) */
+void rtudp_rx_source(const struct rtudp_rx_pkt *p, struct rtudp_sockaddr *a);
 
 #endif /* RTUDP_NETIO_H */

@@ -91,9 +91,11 @@ static __attribute__((noinline)) void to_kind_impaired(struct rtudp_chan *ch,
         ch->proto->rx_batch(ch, out, m);
 }
 
-/* the kind takes pkts[0..n) (n <= SEG_MAX), through the channel's impairment if any */
+/* the kind takes pkts[0..n) (n <= SEG_MAX), through the channel's impairment if any; a
+ * tap, while one is attached, a copy of them as they came from the socket */
 static void to_kind(struct rtudp_chan *ch, struct rtudp_rx_pkt *pkts, int n)
 {
+    rtudp_tap_rx(&ch->rx.tap, pkts, n);
     if (rtudp_impair_refresh(&ch->rx.impair, &ch->rx.block->impair, RTUDP_IMPAIR_RX))
         to_kind_impaired(ch, pkts, n);
     else

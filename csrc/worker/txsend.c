@@ -52,15 +52,21 @@ void rtudp_tx_read_stamps(struct rtudp_chan *c, int64_t now)
     c->stamps_read_ns = now;
 }
 
-/* packets that left under one key (one, or a GSO send's): their lateness comes
- * with the kernel's TX stamp, else from the send */
+/* packets p[0..packets) that left under one key (one, or a GSO send's): their
+ * lateness, and their tap copies' time (tap.h), come with the kernel's TX stamp, else
+ * from the send */
 static void departed(struct rtudp_chan *c, const struct rtudp_tx_pkt *p, int64_t asked_ns,
                      uint64_t packets)
 {
-    if (c->caps.sw_tx)
-        rtudp_txstamps_sent(&c->stamps, c->block, p->tskey, asked_ns, p->sent_ns, packets);
-    else
+    struct rtudp_tap_mark tap = {0, 0};
+    if (rtudp_tap_on(&c->tap))
+        rtudp_tap_tx_stage(&c->tap, p, packets, &tap);
+    if (c->caps.sw_tx) {
+        rtudp_txstamps_sent(&c->stamps, c->block, p->tskey, asked_ns, p->sent_ns, packets, &tap);
+    } else {
         rtudp_txstamps_record(c->block, asked_ns, p->sent_ns, 0, packets);
+        rtudp_tap_tx_publish(&c->tap, &tap, p->sent_ns, 0);
+    }
 }
 
 /* the records about to go, with their TX-stamp keys, for a successor if we die in

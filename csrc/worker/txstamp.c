@@ -48,8 +48,13 @@ static inline struct rtudp_txstamp_entry *at(struct rtudp_txstamps *s, uint32_t 
     return &s->e[(s->first + i) & (s->capacity - 1)];
 }
 
+/* the front entry is resolved: its tap copies go out with its departure, in order */
 static void pop_front(struct rtudp_txstamps *s)
 {
+    struct rtudp_txstamp_entry *e = at(s, 0);
+    if (e->tap.end)
+        rtudp_tap_tx_publish(s->tap, &e->tap, e->departed_ns ? e->departed_ns : e->sent_ns,
+                             e->departed_ns != 0);
     s->first = (s->first + 1) & (s->capacity - 1);
     s->first_key++;
     s->len--;
@@ -80,10 +85,13 @@ void rtudp_txstamps_flush(struct rtudp_txstamps *s, struct rtudp_channel_block *
 }
 
 void rtudp_txstamps_sent(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
-                         int64_t send_at_ns, int64_t sent_ns, uint64_t packets)
+                         int64_t send_at_ns, int64_t sent_ns, uint64_t packets,
+                         const struct rtudp_tap_mark *tap)
 {
     if (!s->capacity) {
         rtudp_txstamps_record(b, send_at_ns, sent_ns, 0, packets);
+        if (tap->end)
+            rtudp_tap_tx_publish(s->tap, tap, sent_ns, 0);
         return;
     }
     if (s->len && key != s->first_key + s->len)
@@ -97,6 +105,7 @@ void rtudp_txstamps_sent(struct rtudp_txstamps *s, struct rtudp_channel_block *b
     e->sent_ns = sent_ns;
     e->departed_ns = 0;
     e->packets = packets;
+    e->tap = *tap;
     s->len++;
 }
 

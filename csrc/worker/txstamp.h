@@ -17,12 +17,15 @@
 #include <stdint.h>
 
 #include "rtudp_shm.h"
+#include "tap.h"
 
 struct rtudp_txstamp_entry {
     int64_t send_at_ns;
     int64_t sent_ns;        /* just after the send call */
     int64_t departed_ns;    /* the kernel's stamp; 0 while waiting */
     uint64_t packets;       /* datagrams the key stands for (a GSO send: several) */
+    struct rtudp_tap_mark tap; /* their copies in the TX tap ring, published with the
+                                  departure when the entry resolves (tap.h) */
 };
 
 struct rtudp_txstamps {
@@ -35,17 +38,19 @@ struct rtudp_txstamps {
     uint64_t stamped;       /* resolved by a kernel stamp */
     uint64_t timed_out;     /* resolved by sent_ns */
     uint64_t unmatched;     /* stamps for no waiting packet */
+    struct rtudp_tap *tap;  /* the channel's TX tap (NULL: none) */
 };
 
 /* capacity rounded up to a power of two; RTUDP_EINVAL / RTUDP_ESYS */
 int rtudp_txstamps_init(struct rtudp_txstamps *s, uint32_t capacity, int64_t wait_ns);
 void rtudp_txstamps_free(struct rtudp_txstamps *s);
 /* `packets` datagrams (1, or a GSO send's) with the same deadline went under key
- * `key`; their lateness is recorded once per datagram.  Keys out of sequence (a
- * reset socket) or a full array resolve the older entries with their send times
- * first. */
+ * `key`; their lateness is recorded once per datagram, and what `tap` staged of them
+ * published with their departure, in key order.  Keys out of sequence (a reset
+ * socket) or a full array resolve the older entries with their send times first. */
 void rtudp_txstamps_sent(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
-                         int64_t send_at_ns, int64_t sent_ns, uint64_t packets);
+                         int64_t send_at_ns, int64_t sent_ns, uint64_t packets,
+                         const struct rtudp_tap_mark *tap);
 /* the kernel stamped `key` at mono_ns (CLOCK_MONOTONIC) */
 void rtudp_txstamps_stamp(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
                           int64_t mono_ns);

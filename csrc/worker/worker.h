@@ -16,6 +16,7 @@
  *   txstamp.c   per channel: sent packets waiting for their kernel TX stamp
  *   impair_apply.c  a channel's impairment applied: records queued lost, duplicated,
  *               corrupted, held (TX); datagrams received lost, duplicated, corrupted (RX)
+ *   tap.c       per channel: copies of what it sends and receives for taps, while attached
  *   txjournal.c per channel: the records in a send, for a successor if we die in it
  *   netio.c     socket I/O: setup, sendmmsg/GSO, recvmmsg, TX stamps, addresses
  *   sched.c     process-wide scheduling: death signal, memory locking, CPU, priority
@@ -24,7 +25,7 @@
  *
  * Calls between these files go one way, down this list (a file calls only files
  * below it): main -> txloop -> control -> channels -> the kinds -> txsend, rxloop ->
- * txstamp, txjournal, asyncwake, netio, sched, spin, timerq, inflight.  The kinds' hooks are
+ * txstamp, txjournal, asyncwake, tap, netio, sched, spin, timerq, inflight.  The kinds' hooks are
  * called through struct rtudp_proto (by channels, txloop and rxloop); a kind calls
  * back only into what is below it (rtudp_tx_send_now, rtudp_rx_cap_for,
  * rtudp_to_sockaddr).  So the channel table (w->chans / w->active) is written only by
@@ -53,6 +54,7 @@
 #include "ring.h"
 #include "rtudp_shm.h"
 #include "spin.h"
+#include "tap.h"
 #include "timerq.h"
 #include "txstamp.h"
 
@@ -76,6 +78,7 @@ struct rtudp_rx_chan {
     int64_t timer_ns;  /* the kind's rx_timer is due then (RTUDP_PROTO_NEVER: not) */
     struct rtudp_impair impair; /* the RX side's impairment (zeroed: none seen yet) */
     struct rtudp_async_fds waiters; /* event loops waiting for RX data (asyncwake.h) */
+    struct rtudp_tap tap; /* the RX tap ring (tap.h) */
 };
 
 struct rtudp_chan {
@@ -103,6 +106,7 @@ struct rtudp_chan {
     uint64_t cursor;                /* next ring position to read; starts at head */
     struct rtudp_inflight inflight;
     struct rtudp_txstamps stamps;
+    struct rtudp_tap tap;           /* the TX tap ring (tap.h) */
     int64_t stamps_read_ns;         /* when the TX stamps were last read (txloop.c) */
     struct rtudp_impair impair;     /* the TX side's impairment (zeroed: none seen yet) */
     struct sockaddr_storage dst;    /* where to send when the socket is not connected */

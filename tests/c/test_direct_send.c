@@ -24,6 +24,7 @@ struct rig {
     uint16_t port;                  /* the channel socket's */
     struct rtudp_mpsc m;
     struct rtudp_doorbell *bell;    /* the worker's: waiters 1 = parked */
+    struct rtudp_channel_block *block; /* the direct line's channel block */
     struct rtudp_direct_tx *line;
     struct rtudp_direct d;
 };
@@ -66,7 +67,8 @@ static void rig_up(struct rig *r, int64_t quiet_ns)
     r->bell = zalloc64(sizeof *r->bell);
     r->bell->waiters = 1;
     rtudp_mpsc_set_wake(&r->m, r->bell);
-    r->line = zalloc64(sizeof *r->line);
+    r->block = zalloc64(sizeof *r->block);
+    r->line = &r->block->direct;
     r->line->state = RTUDP_DIRECT_ON;
     struct rtudp_check why = {0, ""};
     int rc = rtudp_direct_open(&r->d, (int)getpid(), r->chan, AF_INET, r->port, r->line,
@@ -83,7 +85,7 @@ static void rig_down(struct rig *r)
     close(r->chan);
     free(r->m.ring);
     free(r->bell);
-    free(r->line);
+    free(r->block);
 }
 
 /* the next datagram at the sink, or -1 if none is there */
@@ -166,6 +168,10 @@ static void test_not_while_queued_awake_or_held(void)
     CHECK(!rtudp_direct_try(&r.d, &r.m, "x", 1));
     CHECK(rtudp_direct_on(&r.d));
     r.line->state = RTUDP_DIRECT_ON;
+    /* a tap attached: the worker sends, so that the tap gets it with its TX stamp */
+    r.block->tap.attached = 1;
+    CHECK(!rtudp_direct_try(&r.d, &r.m, "x", 1));
+    r.block->tap.attached = 0;
     CHECK(rtudp_direct_try(&r.d, &r.m, "x", 1));
     CHECK_EQ(r.line->packets, 2u);
     CHECK_EQ(sink_read(&r, buf, sizeof buf), 1);

@@ -237,6 +237,26 @@ static const struct field direct_tx_fields[] = {
     FIELD(rtudp_direct_tx, pad),
 };
 
+static const struct field tap_line_fields[] = {
+    FIELD(rtudp_tap_line, pid),
+    FIELD(rtudp_tap_line, attached),
+    FIELD(rtudp_tap_line, pad),
+};
+
+static const struct field tap_counters_fields[] = {
+    FIELD(rtudp_tap_counters, tx_packets),
+    FIELD(rtudp_tap_counters, rx_packets),
+    FIELD(rtudp_tap_counters, unmirrored),
+    FIELD(rtudp_tap_counters, lost),
+    FIELD(rtudp_tap_counters, pad),
+};
+
+static const struct field tap_meta_fields[] = {
+    FIELD(rtudp_tap_meta, peer),
+    FIELD(rtudp_tap_meta, wire_len),
+    FIELD(rtudp_tap_meta, flags),
+};
+
 static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, name),
     FIELD(rtudp_channel_block, kind),
@@ -268,6 +288,8 @@ static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, impair),
     FIELD(rtudp_channel_block, impair_tx),
     FIELD(rtudp_channel_block, impair_rx),
+    FIELD(rtudp_channel_block, tap),
+    FIELD(rtudp_channel_block, tap_count),
     FIELD(rtudp_channel_block, tx_lateness),
     FIELD(rtudp_channel_block, rx_delay),
     FIELD(rtudp_channel_block, tx_journal),
@@ -631,6 +653,9 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_impair_counters, impair_counters_fields),
     STRUCT(rtudp_async_slot, async_slot_fields),
     STRUCT(rtudp_async_wait, async_wait_fields),
+    STRUCT(rtudp_tap_line, tap_line_fields),
+    STRUCT(rtudp_tap_counters, tap_counters_fields),
+    STRUCT(rtudp_tap_meta, tap_meta_fields),
     STRUCT(rtudp_channel_block, channel_block_fields),
     STRUCT(rtudp_rx_meta, rx_meta_fields),
     STRUCT(rtudp_cmd, cmd_fields),

@@ -91,7 +91,14 @@ static void test_channel_roundtrip(void)
              RTUDP_OK);
     CHECK((uint8_t *)blk == (uint8_t *)base + sizeof(struct rtudp_segment_header));
     CHECK((uint8_t *)tx > (uint8_t *)blk && (uint8_t *)rx > (uint8_t *)tx);
-    CHECK((uint8_t *)rx + rx_avail == (uint8_t *)base + size);
+    /* the RX ring ends where the tap rings begin; they end the segment */
+    void *ttx, *trx;
+    uint64_t tta, tra;
+    CHECK_EQ(rtudp_channel_tap_rings(base, size, &ttx, &tta, &trx, &tra, &why), RTUDP_OK);
+    CHECK((uint8_t *)rx + rx_avail == (uint8_t *)ttx && (uint8_t *)ttx + tta == (uint8_t *)trx);
+    CHECK((uint8_t *)trx + tra == (uint8_t *)base + size);
+    CHECK_EQ(rtudp_tap_capacity(1 << 16), 1 << 17);
+    CHECK_EQ(rtudp_tap_capacity(1 << 22), RTUDP_TAP_RING_MAX);
     /* the rings work where validate says they are */
     struct rtudp_mpsc m;
     struct rtudp_bcast b;
@@ -135,8 +142,29 @@ static void test_channel_damaged_fields(void)
     CHECK_EQ(rtudp_channel_segment_validate(base, size, &blk, &tx, &ta, &rx, &ra, &why),
              RTUDP_ECORRUPT);
     CHECK(strstr(why.msg, "1 rings") != NULL);
-    h->ring_count = 2;
+    h->ring_count = 4;
     CHECK_EQ(rtudp_channel_segment_validate(base, size, &blk, &tx, &ta, &rx, &ra, &why), RTUDP_OK);
+    /* the tap rings: after the RX ring, in order, inside the segment */
+    void *ttx, *trx;
+    uint64_t tta, tra;
+    CHECK_EQ(rtudp_channel_tap_rings(base, size, &ttx, &tta, &trx, &tra, &why), RTUDP_OK);
+    CHECK(ttx == (uint8_t *)base + h->ring_offset[2] && trx == (uint8_t *)base + h->ring_offset[3]);
+    CHECK_EQ(tra, size - h->ring_offset[3]);
+    const uint64_t good2 = h->ring_offset[2], good3 = h->ring_offset[3];
+    const uint64_t bad_tap[] = {0, good1, good0, good3, size, size - 64, UINT64_MAX - 63, good2 + 8};
+    for (size_t i = 0; i < sizeof bad_tap / sizeof bad_tap[0]; i++) {
+        h->ring_offset[3] = bad_tap[i] == good3 ? good2 : bad_tap[i];
+        CHECK_EQ(rtudp_channel_tap_rings(base, size, &ttx, &tta, &trx, &tra, &why),
+                 RTUDP_ECORRUPT);
+    }
+    h->ring_offset[3] = good3;
+    for (size_t i = 0; i < sizeof bad_tap / sizeof bad_tap[0]; i++) {
+        h->ring_offset[2] = bad_tap[i];
+        int rc = rtudp_channel_tap_rings(base, size, &ttx, &tta, &trx, &tra, &why);
+        CHECK(rc == RTUDP_ECORRUPT);
+    }
+    h->ring_offset[2] = good2;
+    CHECK_EQ(rtudp_channel_tap_rings(base, size, &ttx, &tta, &trx, &tra, &why), RTUDP_OK);
     free(base);
 }
 

@@ -14,6 +14,9 @@
 
 #include "harness.h"
 
+/* stamps for packets no tap copied */
+static const struct rtudp_tap_mark no_tap = {0, 0};
+
 #define US 1000LL
 
 /* ------------------------------------------------------------------ spin */
@@ -136,7 +139,7 @@ static void test_stamps_match_by_key(void)
     CHECK_EQ(rtudp_txstamps_deadline(&s), INT64_MAX);
     int64_t t0 = 10 * NS_PER_MS;
     for (uint32_t k = 0; k < 10; k++)
-        rtudp_txstamps_sent(&s, b, 40 + k, t0 + k * US, t0 + k * US + 50 * US, 1);
+        rtudp_txstamps_sent(&s, b, 40 + k, t0 + k * US, t0 + k * US + 50 * US, 1, &no_tap);
     CHECK_EQ(s.len, 10);
     CHECK_EQ(rtudp_txstamps_deadline(&s), t0 + 50 * US + 5 * NS_PER_MS);
     /* stamps out of order: each recorded once, with its own send_at */
@@ -168,8 +171,8 @@ static void test_stamps_time_out_to_send_time(void)
     struct rtudp_txstamps s;
     CHECK_EQ(rtudp_txstamps_init(&s, 8, 5 * NS_PER_MS), RTUDP_OK);
     int64_t t0 = 100 * NS_PER_MS;
-    rtudp_txstamps_sent(&s, b, 0, t0, t0 + 30 * US, 1);
-    rtudp_txstamps_sent(&s, b, 1, t0, t0 + 40 * US, 1);
+    rtudp_txstamps_sent(&s, b, 0, t0, t0 + 30 * US, 1, &no_tap);
+    rtudp_txstamps_sent(&s, b, 1, t0, t0 + 40 * US, 1, &no_tap);
     rtudp_txstamps_stamp(&s, b, 1, t0 + 35 * US);
     rtudp_txstamps_expire(&s, b, t0 + 4 * NS_PER_MS); /* not yet */
     CHECK_EQ(s.len, 2);
@@ -193,13 +196,13 @@ static void test_stamps_full_restart_and_flush(void)
     int64_t t0 = NS_PER_MS;
     /* keys wrap at 2^32 like the kernel's */
     for (uint32_t i = 0; i < 6; i++)
-        rtudp_txstamps_sent(&s, b, UINT32_MAX - 2 + i, t0, t0 + i * US, 1);
+        rtudp_txstamps_sent(&s, b, UINT32_MAX - 2 + i, t0, t0 + i * US, 1, &no_tap);
     CHECK_EQ(s.len, 4);                  /* the two oldest were resolved to make room */
     CHECK_EQ(b->tx_lateness.count, 2);
     rtudp_txstamps_stamp(&s, b, 0, t0 + 9 * US); /* key UINT32_MAX - 2 + 3 == 0 */
     CHECK_EQ(b->tx_kernel_stamped, 1);
     /* keys restart (a socket set up again): older ones are resolved first */
-    rtudp_txstamps_sent(&s, b, 7, t0, t0 + 20 * US, 1);
+    rtudp_txstamps_sent(&s, b, 7, t0, t0 + 20 * US, 1, &no_tap);
     CHECK_EQ(s.len, 1);
     CHECK_EQ(s.first_key, 7);
     CHECK_EQ(b->tx_lateness.count, 6);
