@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from rtudp.pool_client import PoolClient
 from rtudp.shmring._native import ffi, lib
+from rtudp.shmring.impairment import Impairment
 
 from .channel import REQ_CLOSE, REQ_CONNECT, REQ_KICK, REQ_LISTEN, REQ_RECV_FREED, UdtChannel
 from .constants import (BROKEN, CLOSED, CLOSING, CONNECTED, CONNECTING, EASYNCRCV, EASYNCSND,
@@ -39,6 +40,9 @@ MAX_DATAGRAM = 2048
 #: TX ring records per channel: received packets wait there for the TX thread
 CAPACITY = 4096
 CHUNK = 1 << 20  # bytes one C call moves at most
+#: impairment fields that hold a datagram back: the worker applies them to TX-ring
+#: records only, and UDT sends its packets itself (rtudp_tx_send_to)
+HELD_FIELDS = ("delay_ns", "jitter_ns", "reorder", "rate_bps")
 
 #: libudt's defaults for the options a socket only stores
 _DEFAULT_OPTS: dict[int, Any] = {
@@ -51,11 +55,20 @@ _DEFAULT_OPTS: dict[int, Any] = {
 
 class Ports:
     """The udt channels (UDP ports) of one program, on pool ``pool``: a name (None: the
-    default pool, embedded unless one runs standalone) or a started ``rtudp.Pool``."""
+    default pool, embedded unless one runs standalone) or a started ``rtudp.Pool``.
+    ``impairment`` (an :class:`rtudp.Impairment` or a dict of its fields): what the
+    worker does to each channel's datagrams (docs/impairment.md)."""
 
-    def __init__(self, pool: Any = None, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, pool: Any = None, options: dict[str, Any] | None = None,
+                 impairment: Any = None) -> None:
         self.pool = pool
         self.options = dict(options or {})
+        self.impairment = Impairment.of(impairment)
+        held = [f for f in HELD_FIELDS if self.impairment and getattr(self.impairment, f)]
+        if held:
+            raise ValueError(f"udt channels impair the datagrams the worker's UDT sends "
+                             f"without holding them: {', '.join(held)} not supported "
+                             f"(loss, duplicate, corrupt are)")
         self._lock = threading.Lock()
         self._by_addr: dict[tuple[str, int], UdtChannel] = {}
         self._all: list[UdtChannel] = []
@@ -76,7 +89,7 @@ class Ports:
             name = f"udt-{os.getpid()}-{next(self._names)}"
             ch = self._host.open_channel(name, local=(host, port), kind="udt",
                                          max_datagram=MAX_DATAGRAM, capacity=CAPACITY,
-                                         options=self.options)
+                                         options=self.options, impairment=self.impairment)
             self._all.append(ch)
             assert ch.local is not None
             self._by_addr[(host, ch.local[1])] = ch
