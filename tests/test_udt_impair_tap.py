@@ -4,14 +4,22 @@ bytes arrive exact), the counters say so; the tap records handshake and data bot
 ways, and tshark decodes them as UDT."""
 from __future__ import annotations
 
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from typing import Any, Iterator
 
 import pytest
 
 import rtudp
 import rtudp.udt.udt4 as udt4
+from fake_worker import real_worker_built, worker_argv
+from rtudp.shmring._native import lib
+from rtudp.shmring.channel import ChannelSegment
 from udt_helpers import pattern, send_all
 
 STREAM = socket.SOCK_STREAM
@@ -104,3 +112,95 @@ def test_holding_impairments_refused_by_name(rtudp_pool: rtudp.Pool) -> None:
     with pytest.raises(ValueError, match="delay_ns, reorder"):
         udt4.startup(rtudp_pool, impairment={"delay_ns": 1_000_000, "reorder": 0.1})
     udt4.cleanup()
+
+
+TSHARK = shutil.which("tshark")
+TAP_SIZE = 200_000
+
+
+def udt_rows(path: str, port: int) -> list[list[str]]:
+    """tshark's UDT fields of every packet in ``path``, decoded with ``-d
+    udp.port==port,udt``: (direction, src port, control?, type, seqno, hs type,
+    payload length)."""
+    fields = ("frame.packet_flags_direction", "udp.srcport", "udt.iscontrol", "udt.type",
+              "udt.seqno", "udt.hs.type", "udp.length", "data.data")
+    cmd = [TSHARK, "-r", path, "-d", f"udp.port=={port},udt", "-T", "fields",
+           "-E", "separator=\t", "-E", "occurrence=f"]
+    for f in fields:
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("\t") for line in out.stdout.splitlines() if line]
+    for r in rows:  # tshark prints flags and types in hex
+        r[0], r[3] = (str(int(r[0], 0) & 3), str(int(r[3], 0)) if r[3] else "")
+    return rows
+
+
+@pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (.ci/run installs "
+                    "Debian's tshark package)")
+@pytest.mark.skipif(not real_worker_built(), reason="taps need the native rtudp-worker (not "
+                    "built: pip install -e . builds it)")
+@pytest.mark.rtudp(worker=worker_argv(), rt_priority=0)
+def test_tap_on_a_udt_channel_decodes_as_udt(rtudp_pool: rtudp.Pool, tmp_path: Any) -> None:
+    """`rtudp tap` on a listener's channel records the handshake and the data both
+    ways; tshark's UDT dissector reads them."""
+    udt4.startup(rtudp_pool)
+    try:
+        srv = udt4.socket(socket.AF_INET, STREAM, 0)
+        udt4.bind(srv, "127.0.0.1", 0)
+        udt4.listen(srv, 4)
+        port = udt4.getsockname(srv)[1]
+        name = udt4._s(srv).ch.name
+        path = str(tmp_path / "udt.pcapng")
+        tap = subprocess.Popen([sys.executable, "-m", "rtudp.tools.cli", "tap", name,
+                                "--pool", rtudp_pool.name, "-w", path],
+                               stderr=subprocess.PIPE)
+        try:
+            wait_attached(rtudp_pool, name, tap)
+            c = udt4.socket(socket.AF_INET, STREAM, 0)
+            udt4.connect(c, "127.0.0.1", port)
+            conn, _ = udt4.accept(srv)
+            up, down = pattern(TAP_SIZE, 1), pattern(TAP_SIZE, 2)
+            assert send_and_receive(c, conn, up) == up
+            assert send_and_receive(conn, c, down) == down
+            for s in (c, conn, srv):
+                udt4.close(s)
+            time.sleep(0.5)  # the closing handshake's packets reach the tap
+        finally:
+            tap.send_signal(signal.SIGINT)
+            _, err = tap.communicate(timeout=30)
+        assert tap.returncode == 0, err.decode()
+    finally:
+        udt4.cleanup()
+    rows = udt_rows(path, port)
+    out = [r for r in rows if r[0] == "2"]  # pcapng EPB direction: 2 outbound, 1 inbound
+    into = [r for r in rows if r[0] == "1"]
+    assert all(r[1] == str(port) for r in out) and all(r[1] != str(port) for r in into)
+    # the handshake: the client's request (and its cookie-carrying repeat) in, the answers out
+    hs_in = [r for r in into if r[2] == "1" and r[3] == "0"]
+    hs_out = [r for r in out if r[2] == "1" and r[3] == "0"]
+    assert hs_in and hs_out, rows[:6]
+    # data both ways, every byte of it: UDT's payloads in order of their sequence numbers
+    for rows_of, sent in ((into, up), (out, down)):
+        data = {int(r[4]): bytes.fromhex(r[7]) for r in rows_of if r[2] == "0"}
+        assert b"".join(data[k] for k in sorted(data)) == sent
+    # the other way, the receivers' ACKs (control type 2)
+    assert any(r[2] == "1" and r[3] == "2" for r in out)
+    assert any(r[2] == "1" and r[3] == "2" for r in into)
+
+
+def wait_attached(pool: rtudp.Pool, name: str, tap: subprocess.Popen) -> None:
+    """Wait until ``tap`` (an `rtudp tap` process) is attached to channel ``name``."""
+    deadline = time.monotonic() + 30
+    while True:
+        seg = ChannelSegment.open(f"{pool.name}.{name}")
+        try:
+            pids = [int(lib.rtudp_tap_pid(seg.block, i)) for i in range(lib.RTUDP_TAP_SLOTS)]
+        finally:
+            seg.close()
+        if tap.pid in pids:
+            return
+        if tap.poll() is not None:
+            raise AssertionError(f"rtudp tap exited {tap.returncode}: {tap.stderr.read().decode()}")
+        assert time.monotonic() < deadline, "the tap never attached"
+        time.sleep(0.01)
