@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import time
+from contextvars import ContextVar
 from typing import Any, Callable
 
 from rtudp.pool_client import PoolClient
@@ -43,6 +44,11 @@ CHUNK = 1 << 20  # bytes one C call moves at most
 #: impairment fields that hold a datagram back: the worker applies them to TX-ring
 #: records only, and UDT sends its packets itself (rtudp_tx_send_to)
 HELD_FIELDS = ("delay_ns", "jitter_ns", "reorder", "rate_bps")
+
+#: True while an async wrapper (rtudp.udt.aio) calls a socket's operation: it never
+#: waits (EASYNCSND/EASYNCRCV at once, connect returns once requested), whatever the
+#: socket's UDT_SNDSYN/UDT_RCVSYN; per thread and per task, so other callers still block
+NEVER_WAIT: ContextVar[bool] = ContextVar("rtudp_udt_never_wait", default=False)
 
 #: libudt's defaults for the options a socket only stores
 _DEFAULT_OPTS: dict[int, Any] = {
@@ -154,7 +160,7 @@ class Socket:
         """ready()'s value; EASYNC* at once when the socket does not block, ETIMEOUT
         after the option's timeout."""
         assert self.ch is not None
-        if not self.opts[blocking_opt]:
+        if NEVER_WAIT.get() or not self.opts[blocking_opt]:
             got = ready()
             if not got:
                 raise UDTException(would_block)
@@ -239,11 +245,19 @@ class Socket:
         s = self._s()
         s.cli.rendezvous = 1 if self.opts[UDT_RENDEZVOUS] else 0
         ch.request(REQ_CONNECT, self.i)
-        if not self.opts[UDT_SNDSYN]:
+        if NEVER_WAIT.get() or not self.opts[UDT_SNDSYN]:
             return
-        ch.wait_for(lambda: self.state() not in (OPENED, CONNECTING), None)
+        ch.wait_for(self.connect_done, None)
+        self.check_connected()
+
+    def connect_done(self) -> bool:
+        """The connection requested by :meth:`connect` is made or failed."""
+        return self.state() not in (OPENED, CONNECTING)
+
+    def check_connected(self) -> None:
+        """After :meth:`connect_done`: the peer's refusal or silence as UDTException."""
         if self.state() != CONNECTED:
-            err = int(s.wrk.error)
+            err = int(self._s().wrk.error)
             raise UDTException(err if err in (ECONNREJ, ENOSERVER) else ENOSERVER)
 
     def close(self) -> None:
