@@ -4,7 +4,9 @@
 opens one (as :func:`rtudp.open_channel`) and wraps it.  Datagram and RTP channels
 get :class:`AsyncChannel` (recv, recv_many, recv_batch, async iteration, send,
 send_many, send_batch); netflux channels get :class:`AsyncNetfluxChannel`
-(``wait_update``).  Every other attribute is the wrapped handle's.
+(``wait_update``); UDT sockets (``udt4.UDTSOCKET``, ``pyudt.UdtSocket``) get
+:class:`rtudp.udt.aio.AsyncUdtSocket` (accept, connect, send, recv, sendmsg, recvmsg;
+``rtudp.aio.udt.socket()`` makes one).  Every other attribute is the wrapped handle's.
 
 How the event loop learns that something came, without a thread or polling: each
 wrapper registers an eventfd of this process in the channel's shared memory (a slot of
@@ -422,7 +424,7 @@ class AsyncNetfluxChannel(_AsyncHandle):
 
 
 #: which wrapper a handle type gets (most specific first).  A kind with handles of its
-#: own (udt sockets, when that kind exists) registers its wrapper with register().
+#: own registers its wrapper with register() (udt sockets: rtudp.udt.aio, imported below).
 _WRAPPERS: list[tuple[type, type]] = [(NetfluxChannel, AsyncNetfluxChannel),
                                       (Channel, AsyncChannel)]
 
@@ -459,4 +461,8 @@ async def open_channel(name: Any, pool: Any = None, **kwargs: Any) -> Any:
         raise
 
 
-__all__ = ["AsyncChannel", "AsyncNetfluxChannel", "open_channel", "register", "wrap"]
+# udt sockets (udt4.UDTSOCKET, pyudt.UdtSocket) -> rtudp.udt.aio.AsyncUdtSocket; last,
+# as it imports what is above
+from .udt import aio as udt  # noqa: E402
+
+__all__ = ["AsyncChannel", "AsyncNetfluxChannel", "open_channel", "register", "udt", "wrap"]

@@ -15,10 +15,12 @@ import os
 import socket
 import threading
 import time
+from contextvars import ContextVar
 from typing import Any, Callable
 
 from rtudp.pool_client import PoolClient
 from rtudp.shmring._native import ffi, lib
+from rtudp.shmring.impairment import Impairment
 
 from .channel import REQ_CLOSE, REQ_CONNECT, REQ_KICK, REQ_LISTEN, REQ_RECV_FREED, UdtChannel
 from .constants import (BROKEN, CLOSED, CLOSING, CONNECTED, CONNECTING, EASYNCRCV, EASYNCSND,
@@ -39,6 +41,14 @@ MAX_DATAGRAM = 2048
 #: TX ring records per channel: received packets wait there for the TX thread
 CAPACITY = 4096
 CHUNK = 1 << 20  # bytes one C call moves at most
+#: impairment fields that hold a datagram back: the worker applies them to TX-ring
+#: records only, and UDT sends its packets itself (rtudp_tx_send_to)
+HELD_FIELDS = ("delay_ns", "jitter_ns", "reorder", "rate_bps")
+
+#: True while an async wrapper (rtudp.udt.aio) calls a socket's operation: it never
+#: waits (EASYNCSND/EASYNCRCV at once, connect returns once requested), whatever the
+#: socket's UDT_SNDSYN/UDT_RCVSYN; per thread and per task, so other callers still block
+NEVER_WAIT: ContextVar[bool] = ContextVar("rtudp_udt_never_wait", default=False)
 
 #: libudt's defaults for the options a socket only stores
 _DEFAULT_OPTS: dict[int, Any] = {
@@ -51,11 +61,20 @@ _DEFAULT_OPTS: dict[int, Any] = {
 
 class Ports:
     """The udt channels (UDP ports) of one program, on pool ``pool``: a name (None: the
-    default pool, embedded unless one runs standalone) or a started ``rtudp.Pool``."""
+    default pool, embedded unless one runs standalone) or a started ``rtudp.Pool``.
+    ``impairment`` (an :class:`rtudp.Impairment` or a dict of its fields): what the
+    worker does to each channel's datagrams (docs/impairment.md)."""
 
-    def __init__(self, pool: Any = None, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, pool: Any = None, options: dict[str, Any] | None = None,
+                 impairment: Any = None) -> None:
         self.pool = pool
         self.options = dict(options or {})
+        self.impairment = Impairment.of(impairment)
+        held = [f for f in HELD_FIELDS if self.impairment and getattr(self.impairment, f)]
+        if held:
+            raise ValueError(f"udt channels impair the datagrams the worker's UDT sends "
+                             f"without holding them: {', '.join(held)} not supported "
+                             f"(loss, duplicate, corrupt are)")
         self._lock = threading.Lock()
         self._by_addr: dict[tuple[str, int], UdtChannel] = {}
         self._all: list[UdtChannel] = []
@@ -76,7 +95,7 @@ class Ports:
             name = f"udt-{os.getpid()}-{next(self._names)}"
             ch = self._host.open_channel(name, local=(host, port), kind="udt",
                                          max_datagram=MAX_DATAGRAM, capacity=CAPACITY,
-                                         options=self.options)
+                                         options=self.options, impairment=self.impairment)
             self._all.append(ch)
             assert ch.local is not None
             self._by_addr[(host, ch.local[1])] = ch
@@ -141,7 +160,7 @@ class Socket:
         """ready()'s value; EASYNC* at once when the socket does not block, ETIMEOUT
         after the option's timeout."""
         assert self.ch is not None
-        if not self.opts[blocking_opt]:
+        if NEVER_WAIT.get() or not self.opts[blocking_opt]:
             got = ready()
             if not got:
                 raise UDTException(would_block)
@@ -226,11 +245,19 @@ class Socket:
         s = self._s()
         s.cli.rendezvous = 1 if self.opts[UDT_RENDEZVOUS] else 0
         ch.request(REQ_CONNECT, self.i)
-        if not self.opts[UDT_SNDSYN]:
+        if NEVER_WAIT.get() or not self.opts[UDT_SNDSYN]:
             return
-        ch.wait_for(lambda: self.state() not in (OPENED, CONNECTING), None)
+        ch.wait_for(self.connect_done, None)
+        self.check_connected()
+
+    def connect_done(self) -> bool:
+        """The connection requested by :meth:`connect` is made or failed."""
+        return self.state() not in (OPENED, CONNECTING)
+
+    def check_connected(self) -> None:
+        """After :meth:`connect_done`: the peer's refusal or silence as UDTException."""
         if self.state() != CONNECTED:
-            err = int(s.wrk.error)
+            err = int(self._s().wrk.error)
             raise UDTException(err if err in (ECONNREJ, ENOSERVER) else ENOSERVER)
 
     def close(self) -> None:

@@ -32,14 +32,16 @@ _lock = threading.Lock()
 _ports: Ports | None = None
 
 
-def startup(pool: Any = None, **options: Any) -> None:
+def startup(pool: Any = None, impairment: Any = None, **options: Any) -> None:
     """Start UDT for this program (idempotent): sockets open udt channels on the rtudp
     pool ``pool`` (a name, None for the default one, or a started ``rtudp.Pool``) with
-    ``options``."""
+    ``options``, impaired by ``impairment`` (an :class:`rtudp.Impairment` or a dict of
+    its fields, docs/impairment.md; a socket's channel also takes
+    ``set_impairment`` while it runs)."""
     global _ports
     with _lock:
         if _ports is None:
-            _ports = Ports(pool, options)
+            _ports = Ports(pool, options, impairment)
 
 
 def cleanup() -> None:

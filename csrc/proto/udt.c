@@ -71,6 +71,9 @@ static void ring_clients(struct udt_ctx *x)
         return;
     store_release(&x->a->events, load_relaxed(&x->a->events) + 1);
     rtudp_bell_ring(&x->a->bell);
+    /* and event loops waiting on a socket (rtudp.udt.aio): the hooks that call this
+     * run in the TX thread, whose copies of their eventfds tx_waiters holds */
+    rtudp_async_wake(&x->c->block->async_wait, RTUDP_ASYNC_TX, &x->c->tx_waiters);
     x->moved = 0;
 }
 
