@@ -313,21 +313,7 @@ static int64_t nf_rx_timer(struct rtudp_chan *c, int64_t now)
     return RTUDP_PROTO_NEVER;
 }
 
-static void nf_close(struct rtudp_worker *w, struct rtudp_chan *c)
-{
-    (void)w;
-    free(c->state);
-    c->state = NULL;
-}
-
-const struct rtudp_proto rtudp_proto_netflux = {
-    .kind = RTUDP_KIND_NETFLUX,
-    .name = "netflux",
-    .area_min = sizeof(struct rtudp_nf_area),
-    .open = nf_open,
-    .tx_record = nf_tx_record,
-    .tx_timer = nf_tx_timer,
-    .rx_batch = nf_rx_batch,
-    .rx_timer = nf_rx_timer,
-    .close = nf_close,
-};
+RTUDP_PROTO_DEFINE(NETFLUX, netflux, struct rtudp_nf_area,
+                   .open = nf_open, .tx_record = nf_tx_record, .tx_timer = nf_tx_timer,
+                   .rx_batch = nf_rx_batch, .rx_timer = nf_rx_timer,
+                   .close = rtudp_proto_free_state);

@@ -555,13 +555,6 @@ static void udt_close(struct rtudp_worker *w, struct rtudp_chan *c)
     c->state = NULL;
 }
 
-const struct rtudp_proto rtudp_proto_udt = {
-    .kind = RTUDP_KIND_UDT,
-    .name = "udt",
-    .area_min = sizeof(struct rtudp_udt_area),
-    .open = udt_open,
-    .tx_record = udt_tx_record,
-    .tx_timer = udt_tx_timer,
-    .rx_batch = udt_rx_batch,
-    .close = udt_close,
-};
+RTUDP_PROTO_DEFINE(UDT, udt, struct rtudp_udt_area, .open = udt_open,
+                   .tx_record = udt_tx_record, .tx_timer = udt_tx_timer,
+                   .rx_batch = udt_rx_batch, .close = udt_close);

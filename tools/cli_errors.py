@@ -1,0 +1,28 @@
+"""How the ``rtudp`` commands that attach to one channel of a running pool (``stats``,
+``tap``) report failure: one line on stderr naming the command, exit status 1."""
+from __future__ import annotations
+
+import sys
+
+from rtudp.shmring.errors import RtUdpError, SegmentNotFoundError
+
+#: what attaching to a channel may raise that is the user's to fix, not a bug: no such
+#: pool or channel, a segment of another layout, no permission, a bad name
+ATTACH_ERRORS = (RtUdpError, PermissionError, ValueError)
+
+
+def cli_error(cmd: str, msg: str) -> int:
+    """Print ``rtudp CMD: error: MSG`` on stderr; the exit status (1)."""
+    print(f"rtudp {cmd}: error: {msg}", file=sys.stderr)
+    return 1
+
+
+def attach_error(cmd: str, exc: BaseException, pool: str, channel: str) -> int:
+    """Report ``exc`` (one of :data:`ATTACH_ERRORS`) raised attaching to ``channel`` of
+    ``pool``: a missing channel by its names, anything else by its own message."""
+    if isinstance(exc, SegmentNotFoundError):
+        return cli_error(cmd, f"no channel {channel!r} in pool {pool!r}")
+    return cli_error(cmd, str(exc))
+
+
+__all__ = ["ATTACH_ERRORS", "attach_error", "cli_error"]
