@@ -2,9 +2,13 @@
 ``tap``) report failure: one line on stderr naming the command, exit status 1."""
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import Callable, Optional, TypeVar
 
 from rtudp.shmring.errors import RtUdpError, SegmentNotFoundError
+
+T = TypeVar("T")
 
 #: what attaching to a channel may raise that is the user's to fix, not a bug: no such
 #: pool or channel, a segment of another layout, no permission, a bad name
@@ -25,4 +29,15 @@ def attach_error(cmd: str, exc: BaseException, pool: str, channel: str) -> int:
     return cli_error(cmd, str(exc))
 
 
-__all__ = ["ATTACH_ERRORS", "attach_error", "cli_error"]
+
+def attach(cmd: str, args: argparse.Namespace, opener: Callable[[str, str], T]) -> Optional[T]:
+    """``opener(args.pool, args.channel)``; None after a failure to attach
+    (:data:`ATTACH_ERRORS`) is reported (the command then exits 1)."""
+    try:
+        return opener(args.pool, args.channel)
+    except ATTACH_ERRORS as exc:
+        attach_error(cmd, exc, args.pool, args.channel)
+        return None
+
+
+__all__ = ["ATTACH_ERRORS", "attach", "attach_error", "cli_error"]

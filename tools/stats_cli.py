@@ -21,7 +21,7 @@ from rtudp.shmring.channel import BLOCK_HISTOGRAMS
 from rtudp.shmring.errors import PoolNotRunningError, SegmentNotFoundError
 from rtudp.shmring.observe import ChannelSnapshot, snapshot_channel, snapshot_pool
 
-from .cli_errors import ATTACH_ERRORS, attach_error, cli_error
+from .cli_errors import attach, cli_error
 from .hdr_export import write_hgrm, write_hlog
 
 #: the channel block's histograms (tx_lateness, rx_delay)
@@ -126,10 +126,9 @@ def _export(args: argparse.Namespace, first: ChannelSnapshot) -> int:
 
 def run(args: argparse.Namespace, _rest: list[str]) -> int:
     """Run ``rtudp stats``."""
-    try:
-        ch = snapshot_channel(args.pool, args.channel)
-    except ATTACH_ERRORS as exc:
-        return attach_error("stats", exc, args.pool, args.channel)
+    ch = attach("stats", args, snapshot_channel)
+    if ch is None:
+        return 1
     try:
         if args.hdr is not None:
             return _export(args, ch)

@@ -27,7 +27,7 @@ from rtudp.shmring.errors import BadSegmentError, PoolNotRunningError
 from rtudp.shmring.kinds import find
 from rtudp.shmring.tap import Tap, TapPacket
 
-from .cli_errors import ATTACH_ERRORS, attach_error, cli_error
+from .cli_errors import attach, cli_error
 from .pcapng import PcapngWriter, ip_udp_packet
 from .procinfo import realtime_offset_ns
 from .stats_cli import positive
@@ -243,10 +243,9 @@ def _err(msg: str) -> int:
 
 def run(args: argparse.Namespace, _rest: list[str]) -> int:
     """Run ``rtudp tap``."""
-    try:
-        tap = Tap(args.channel, args.pool)
-    except ATTACH_ERRORS as exc:
-        return attach_error("tap", exc, args.pool, args.channel)
+    tap = attach("tap", args, lambda pool, channel: Tap(channel, pool))
+    if tap is None:
+        return 1
     try:
         to_stdout = args.file == "-"
         try:
