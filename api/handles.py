@@ -137,10 +137,19 @@ class KindHandle(ChannelHandle, Impairable):
     """What the handles of kinds with their own API (not the rings') share, beyond
     :class:`ChannelHandle`: the segment's name and kind checked on attach,
     ``from_control``, ``close()`` (the kind's views, then :meth:`_release`).  A subclass
-    sets ``KIND`` / ``HANDLE_NAME`` and calls :meth:`_attach` first."""
+    sets ``KIND`` / ``HANDLE_NAME`` and makes its views in :meth:`_open_views` (dropped
+    again in :meth:`_drop_views`)."""
 
     KIND: int = -1
     HANDLE_NAME = "rtudp.KindHandle"
+
+    def __init__(self, pool: str, name: str, control: ControlSegment, seg: ChannelSegment,
+                 on_close: Callable[[str], None] | None = None) -> None:
+        self._open_views(self._attach(pool, name, control, seg, on_close))
+
+    def _open_views(self, cfg: dict[str, Any]) -> None:
+        """Check the kind's area in ``self._seg`` and make the handle's views into it;
+        ``cfg`` is the channel's configuration (``ChannelSegment.config()``)."""
 
     def _attach(self, pool: str, name: str, control: ControlSegment, seg: ChannelSegment,
                 on_close: Callable[[str], None] | None) -> dict[str, Any]:
