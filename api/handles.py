@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, TypeVar
 
 from rtudp.shmring.channel import ChannelSegment
+from rtudp.shmring.closing import Closing
 from rtudp.shmring.control import ControlSegment, channel_segment_name
 from rtudp.shmring.errors import BadSegmentError, ChannelNotFoundError, SegmentNotFoundError
 from rtudp.shmring.impairment import Impairment
@@ -19,7 +20,7 @@ from rtudp.shmring.segment import shm_path
 T = TypeVar("T")
 
 
-class ChannelHandle:
+class ChannelHandle(Closing):
     """What the handle of every kind shares: ``closed``, the pool side of closing
     (:meth:`_release`: unmap, and tell the pool through ``on_close``) and ``with``.
     A handle sets ``name``, ``_seg`` (its ChannelSegment), ``_control`` and
@@ -35,9 +36,6 @@ class ChannelHandle:
         """True once closed."""
         return self._seg.closed
 
-    def close(self) -> None:  # pragma: no cover - every handle has its own
-        raise NotImplementedError
-
     def _release(self) -> None:
         """Unmap the channel and the control segment; the handle from
         ``Pool.open_channel`` also has the pool close the channel (once)."""
@@ -46,12 +44,6 @@ class ChannelHandle:
         if self._on_close is not None:
             cb, self._on_close = self._on_close, None
             cb(self.name)
-
-    def __enter__(self: T) -> T:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def check_kind(channel: str, pool: str, code: int, expected: int, handle: str) -> None:
@@ -137,10 +129,19 @@ class KindHandle(ChannelHandle, Impairable):
     """What the handles of kinds with their own API (not the rings') share, beyond
     :class:`ChannelHandle`: the segment's name and kind checked on attach,
     ``from_control``, ``close()`` (the kind's views, then :meth:`_release`).  A subclass
-    sets ``KIND`` / ``HANDLE_NAME`` and calls :meth:`_attach` first."""
+    sets ``KIND`` / ``HANDLE_NAME`` and makes its views in :meth:`_open_views` (dropped
+    again in :meth:`_drop_views`)."""
 
     KIND: int = -1
     HANDLE_NAME = "rtudp.KindHandle"
+
+    def __init__(self, pool: str, name: str, control: ControlSegment, seg: ChannelSegment,
+                 on_close: Callable[[str], None] | None = None) -> None:
+        self._open_views(self._attach(pool, name, control, seg, on_close))
+
+    def _open_views(self, cfg: dict[str, Any]) -> None:
+        """Check the kind's area in ``self._seg`` and make the handle's views into it;
+        ``cfg`` is the channel's configuration (``ChannelSegment.config()``)."""
 
     def _attach(self, pool: str, name: str, control: ControlSegment, seg: ChannelSegment,
                 on_close: Callable[[str], None] | None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rtudp.shmring.closing import Closing
 from rtudp.shmring.control import ControlSegment, pool_name
 from rtudp.shmring.errors import PoolNotRunningError
 from rtudp.shmring.segment import validate_name
@@ -20,7 +21,7 @@ from rtudp.workers.commands import DEFAULT_TIMEOUT_S, CommandClient
 from .handles import handle_for
 
 
-class PoolClient:
+class PoolClient(Closing):
     """A handle on a running pool of another process, to open channels on it.
 
     ``pool`` None: ``$RTUDP_POOL`` or ``"default"``.  PoolNotRunningError if no live
@@ -103,12 +104,6 @@ class PoolClient:
         if self._control is not None:
             self._control.close()
             self._control = None
-
-    def __enter__(self) -> "PoolClient":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<PoolClient pool={self.pool!r}{' closed' if self._control is None else ''}>"

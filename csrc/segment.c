@@ -414,3 +414,17 @@ int rtudp_channel_area(void *base, uint64_t size, void **area, uint64_t *area_by
     *area_bytes = end - CHANNEL_AREA_OFF;
     return RTUDP_OK;
 }
+
+int rtudp_kind_area_head(const char *kind, const void *area, uint64_t area_bytes,
+                         uint64_t need, size_t magic_off, uint64_t magic,
+                         struct rtudp_check *why)
+{
+    if (!area || area_bytes < need)
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "%s kind area of %llu bytes: needs %llu",
+                               kind, (unsigned long long)area_bytes, (unsigned long long)need);
+    const uint64_t *m = (const uint64_t *)((const char *)area + magic_off);
+    if (load_acquire(m) != magic)
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "%s config magic %#llx is not %#llx", kind,
+                               (unsigned long long)load_relaxed(m), (unsigned long long)magic);
+    return RTUDP_OK;
+}

@@ -13,6 +13,8 @@
 #ifndef RTUDP_SEGMENT_H
 #define RTUDP_SEGMENT_H
 
+#include <stddef.h>
+
 #include "ring.h"
 
 /* BEGIN CDEF */
@@ -64,6 +66,18 @@ int rtudp_channel_area(void *base, uint64_t size, void **area, uint64_t *area_by
  * whose pages are allocated already (posix_fallocate at create), so that nothing
  * faults when it is first touched (the worker, mapping a channel) */
 void *rtudp_map_populate(int fd, uint64_t size);
+
+/* The start of a kind area's check (its rtudp_kind_area.check): the area is at least
+ * `need` bytes and its configuration's 64-bit magic, at magic_off and written last by
+ * the supervisor, is `magic`.  RTUDP_OK, or RTUDP_ECORRUPT naming the kind and the bad
+ * value. */
+int rtudp_kind_area_head(const char *kind, const void *area, uint64_t area_bytes,
+                         uint64_t need, size_t magic_off, uint64_t magic,
+                         struct rtudp_check *why);
+/* the same for an area struct *a whose first-checked field is config.magic */
+#define RTUDP_KIND_AREA_HEAD(kind, a, area_bytes, want_magic, why)                          \
+    rtudp_kind_area_head(kind, a, area_bytes, sizeof *(a),                                  \
+                         offsetof(__typeof__(*(a)), config.magic), want_magic, why)
 
 /* a segment (pool or channel) name: [A-Za-z0-9_.-]{1,RTUDP_NAME_MAX}; s may be a
  * fixed-size field, nothing past RTUDP_NAME_MAX + 1 bytes is read */

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from ._native import ffi, lib
 from .broadcast import BroadcastReader
 from .channel import ChannelSegment, block_config, packed_struct, sockaddr_parts
+from .closing import Closing
 from .control import ControlSegment, channel_segment_name, pool_name
 from .errors import BadSegmentError, RtUdpError, SegmentNotFoundError
 from .ringspan import RingSpan, SpanBroadcastRing
@@ -68,7 +69,7 @@ def parse_tap_record(data: bytes, time_ns: int, flags: int) -> TapPacket:
                      data[TAP_META:])
 
 
-class Tap:
+class Tap(Closing):
     """An attached tap on channel ``channel`` of ``pool``: :meth:`read` returns what the
     channel sent and received since it attached.  Close it (or use ``with``) to stop
     the mirroring it caused.
@@ -171,12 +172,6 @@ class Tap:
         for r in getattr(self, "_rings", []):
             r.close()
         self._seg.close()
-
-    def __enter__(self) -> "Tap":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Tap {self.pool}.{self.channel}{' closed' if self.closed else ''}>"

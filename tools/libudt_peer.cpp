@@ -26,16 +26,9 @@
 
 static int server(UDTSOCKET s, bool dgram, const char *path)
 {
-    sockaddr_in a = loopback(0);
-    if (UDT::bind(s, (sockaddr *)&a, sizeof a) == UDT::ERROR || UDT::listen(s, 4) == UDT::ERROR)
-        return fail("listen");
-    int n = sizeof a;
-    UDT::getsockname(s, (sockaddr *)&a, &n);
-    std::printf("port %d\n", ntohs(a.sin_port));
-    std::fflush(stdout);
-    UDTSOCKET c = UDT::accept(s, (sockaddr *)&a, &n);
+    UDTSOCKET c = listen_accept_one(s);
     if (c == UDT::INVALID_SOCK)
-        return fail("accept");
+        return 2;
     FILE *out = std::fopen(path, "wb");
     if (!out)
         return 3;

@@ -18,9 +18,10 @@ import time
 from typing import Any
 
 from rtudp.shmring.channel import BLOCK_HISTOGRAMS
-from rtudp.shmring.errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
+from rtudp.shmring.errors import PoolNotRunningError, SegmentNotFoundError
 from rtudp.shmring.observe import ChannelSnapshot, snapshot_channel, snapshot_pool
 
+from .cli_errors import attach, cli_error
 from .hdr_export import write_hgrm, write_hlog
 
 #: the channel block's histograms (tx_lateness, rx_delay)
@@ -28,8 +29,7 @@ HISTS = tuple(c.name for c in BLOCK_HISTOGRAMS)
 
 
 def _err(msg: str) -> int:
-    print(f"rtudp stats: error: {msg}", file=sys.stderr)
-    return 1
+    return cli_error("stats", msg)
 
 
 def positive(kind: type, what: str) -> Any:
@@ -126,12 +126,9 @@ def _export(args: argparse.Namespace, first: ChannelSnapshot) -> int:
 
 def run(args: argparse.Namespace, _rest: list[str]) -> int:
     """Run ``rtudp stats``."""
-    try:
-        ch = snapshot_channel(args.pool, args.channel)
-    except SegmentNotFoundError:
-        return _err(f"no channel {args.channel!r} in pool {args.pool!r}")
-    except (BadSegmentError, PoolNotRunningError, PermissionError, ValueError) as exc:
-        return _err(str(exc))
+    ch = attach("stats", args, snapshot_channel)
+    if ch is None:
+        return 1
     try:
         if args.hdr is not None:
             return _export(args, ch)

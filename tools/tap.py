@@ -23,11 +23,11 @@ import time
 from typing import Any, BinaryIO
 
 from rtudp.shmring.control import ControlSegment
-from rtudp.shmring.errors import (BadSegmentError, PoolNotRunningError, RtUdpError,
-                                  SegmentNotFoundError)
+from rtudp.shmring.errors import BadSegmentError, PoolNotRunningError
 from rtudp.shmring.kinds import find
 from rtudp.shmring.tap import Tap, TapPacket
 
+from .cli_errors import attach, cli_error
 from .pcapng import PcapngWriter, ip_udp_packet
 from .procinfo import realtime_offset_ns
 from .stats_cli import positive
@@ -238,19 +238,14 @@ def add_parser(sub: Any) -> None:
 
 
 def _err(msg: str) -> int:
-    print(f"rtudp tap: error: {msg}", file=sys.stderr)
-    return 1
+    return cli_error("tap", msg)
 
 
 def run(args: argparse.Namespace, _rest: list[str]) -> int:
     """Run ``rtudp tap``."""
-    try:
-        tap = Tap(args.channel, args.pool)
-    except SegmentNotFoundError:
-        return _err(f"no channel {args.channel!r} in pool {args.pool!r}")
-    except (PoolNotRunningError, BadSegmentError, RtUdpError, PermissionError,
-            ValueError) as exc:
-        return _err(str(exc))
+    tap = attach("tap", args, lambda pool, channel: Tap(channel, pool))
+    if tap is None:
+        return 1
     try:
         to_stdout = args.file == "-"
         try:

@@ -23,6 +23,8 @@ from typing import Any, Mapping
 
 from rtudp.shmring._native import ffi, lib
 
+from .channel_config import check_int
+
 #: option -> default
 DEFAULTS: dict[str, Any] = {"max_sockets": 8, "buffer_packets": 1024, "mss": 1500,
                             "congestion": "lt", "broken_timeout": 10.0, "nak_interval": 0.02}
@@ -32,11 +34,7 @@ MIN_MAX_DATAGRAM = 1500 - 28 + int(ffi.sizeof("struct rtudp_udt_req"))
 
 
 def _int(name: str, value: object, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"udt option {name} must be an int, not {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"udt option {name}={value!r}: must be {lo} .. {hi}")
-    return value
+    return check_int(value, f"udt option {name}", lo, hi)
 
 
 def _seconds(name: str, value: object, lo: float, hi: float) -> float:

@@ -10,11 +10,9 @@ counters.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from rtudp.shmring._native import ffi, lib
-from rtudp.shmring.channel import ChannelSegment
-from rtudp.shmring.control import ControlSegment
 from rtudp.shmring.errors import RtUdpError
 from rtudp.shmring.hist import Histogram
 from rtudp.shmring.netflux_area import LINK_NAMES, nf_area
@@ -56,10 +54,9 @@ class NetfluxChannel(KindHandle):
     KIND = lib.RTUDP_KIND_NETFLUX
     HANDLE_NAME = "rtudp.netflux.NetfluxChannel"
 
-    def __init__(self, pool: str, name: str, control: ControlSegment, seg: ChannelSegment,
-                 on_close: Callable[[str], None] | None = None) -> None:
-        cfg = self._attach(pool, name, control, seg, on_close)
-        self._a = nf_area(seg.area, seg.area_bytes, f"channel {name!r}")
+    def _open_views(self, cfg: dict[str, Any]) -> None:
+        seg = self._seg
+        self._a = nf_area(seg.area, seg.area_bytes, f"channel {self.name!r}")
         c = self._a.config
         self.send_size = int(c.send_size)
         self.recv_size = int(c.recv_size)

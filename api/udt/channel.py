@@ -14,8 +14,7 @@ import time
 from typing import Any, Callable
 
 from rtudp.shmring._native import ffi, lib
-from rtudp.shmring.channel import ChannelSegment, fill_sockaddr, sockaddr_to_tuple
-from rtudp.shmring.control import ControlSegment
+from rtudp.shmring.channel import fill_sockaddr, sockaddr_to_tuple
 from rtudp.shmring.errors import BadSegmentError, RtUdpError
 
 from ..handles import KindHandle
@@ -41,13 +40,12 @@ class UdtChannel(KindHandle):
     KIND = lib.RTUDP_KIND_UDT
     HANDLE_NAME = "rtudp.udt.UdtChannel"
 
-    def __init__(self, pool: str, name: str, control: ControlSegment, seg: ChannelSegment,
-                 on_close: Callable[[str], None] | None = None) -> None:
-        cfg = self._attach(pool, name, control, seg, on_close)
+    def _open_views(self, cfg: dict[str, Any]) -> None:
+        seg = self._seg
         check = ffi.new("struct rtudp_check *")
         if lib.rtudp_udt_check(ffi.cast("struct rtudp_udt_area *", seg.area), seg.area_bytes,
                                check) != lib.RTUDP_OK:
-            raise BadSegmentError(f"channel {name!r}: {ffi.string(check.msg).decode()}")
+            raise BadSegmentError(f"channel {self.name!r}: {ffi.string(check.msg).decode()}")
         self.area: Any = ffi.cast("struct rtudp_udt_area *", seg.area)
         c = self.area.config
         self.max_socks = int(c.max_socks)
@@ -57,7 +55,7 @@ class UdtChannel(KindHandle):
         self.worker: int = cfg["worker"]
         self._tx = seg.tx
         # each request also rings the worker's bell (its TX thread parks on it)
-        self._tx._set_wake(int(ffi.cast("uintptr_t", control.bell(cfg["worker"]))))
+        self._tx._set_wake(int(ffi.cast("uintptr_t", self._control.bell(cfg["worker"]))))
         self._req = ffi.new("struct rtudp_udt_req *")
         self._req_buf = ffi.buffer(self._req)
         self._req_lock = threading.Lock()

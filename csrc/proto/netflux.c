@@ -29,6 +29,12 @@
 #define BUSY_READ_TRIES 8   /* the TX thread's looks at a send image being written */
 #define RTT_WINDOW 128      /* an echo older than this many of our packets is not an RTT */
 
+/* a stream of intervals (our sends, the partner's packets): the last one and the
+ * RFC 3550-style jitter of consecutive ones */
+struct nf_interval {
+    int64_t last_iv, jitter;
+};
+
 struct nf_state {
     struct rtudp_nf_area *a;
     int64_t interval, watch;
@@ -39,13 +45,15 @@ struct nf_state {
     int64_t start;
     uint64_t cycle;
     uint8_t seq;
-    int64_t last_sent, last_own_iv, own_jitter;
+    int64_t last_sent;
+    struct nf_interval own;      /* between our sends */
     uint8_t pkt[2 + RTUDP_NF_MAX_PAYLOAD]; /* also keeps the last consistent image */
     /* RX thread */
     int link;
     int have_seq, have_fb;
     uint8_t last_seq, last_fb;
-    int64_t last_valid, last_partner_iv, partner_jitter;
+    int64_t last_valid;
+    struct nf_interval partner;  /* between the partner's valid packets */
     int64_t deferred_due;        /* the watchdog deadline already put off once (see rx_timer) */
 };
 
@@ -55,6 +63,18 @@ static int64_t smooth_jitter(int64_t j, int64_t d)
     if (d < 0)
         d = -d;
     return j + (d - j) / 16;
+}
+
+/* one more interval of a stream: into its histogram h, and its jitter (also published
+ * to *shared for the readers) */
+static void track_interval(struct nf_interval *t, struct rtudp_hist *h, int64_t iv,
+                           int64_t *shared)
+{
+    rtudp_hist_record(h, iv);
+    if (t->last_iv)
+        t->jitter = smooth_jitter(t->jitter, iv - t->last_iv);
+    t->last_iv = iv;
+    store_relaxed(shared, t->jitter);
 }
 
 static int nf_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t msglen)
@@ -156,14 +176,9 @@ static int64_t nf_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_t
     store_release(&st->a->sent_ns[st->seq], t0);
     if (rtudp_tx_send_now(c, st->pkt, 2 + st->send_size, due) == 0) {
         bump(&tx->sent, 1);
-        if (st->last_sent) {
-            int64_t iv = t0 - st->last_sent;
-            rtudp_hist_record(&st->a->own_interval, iv);
-            if (st->last_own_iv)
-                st->own_jitter = smooth_jitter(st->own_jitter, iv - st->last_own_iv);
-            st->last_own_iv = iv;
-            store_relaxed(&tx->own_jitter_ns, st->own_jitter);
-        }
+        if (st->last_sent)
+            track_interval(&st->own, &st->a->own_interval, t0 - st->last_sent,
+                           &tx->own_jitter_ns);
         st->last_sent = t0;
         store_relaxed(&tx->last_sent_ns, t0);
     } else {
@@ -241,14 +256,9 @@ static int accept_seq(struct nf_state *st, uint8_t s, int64_t rx_ns)
     }
     if (d > 1)
         bump(&rx->partner_lost, (uint64_t)(d - 1));
-    else if (st->last_valid && st->link == RTUDP_NF_UP) {
-        int64_t iv = rx_ns - st->last_valid;
-        rtudp_hist_record(&st->a->partner_interval, iv);
-        if (st->last_partner_iv)
-            st->partner_jitter = smooth_jitter(st->partner_jitter, iv - st->last_partner_iv);
-        st->last_partner_iv = iv;
-        store_relaxed(&rx->partner_jitter_ns, st->partner_jitter);
-    }
+    else if (st->last_valid && st->link == RTUDP_NF_UP)
+        track_interval(&st->partner, &st->a->partner_interval, rx_ns - st->last_valid,
+                       &rx->partner_jitter_ns);
     return 1;
 }
 
@@ -313,21 +323,7 @@ static int64_t nf_rx_timer(struct rtudp_chan *c, int64_t now)
     return RTUDP_PROTO_NEVER;
 }
 
-static void nf_close(struct rtudp_worker *w, struct rtudp_chan *c)
-{
-    (void)w;
-    free(c->state);
-    c->state = NULL;
-}
-
-const struct rtudp_proto rtudp_proto_netflux = {
-    .kind = RTUDP_KIND_NETFLUX,
-    .name = "netflux",
-    .area_min = sizeof(struct rtudp_nf_area),
-    .open = nf_open,
-    .tx_record = nf_tx_record,
-    .tx_timer = nf_tx_timer,
-    .rx_batch = nf_rx_batch,
-    .rx_timer = nf_rx_timer,
-    .close = nf_close,
-};
+RTUDP_PROTO_DEFINE(NETFLUX, netflux, struct rtudp_nf_area,
+                   .open = nf_open, .tx_record = nf_tx_record, .tx_timer = nf_tx_timer,
+                   .rx_batch = nf_rx_batch, .rx_timer = nf_rx_timer,
+                   .close = rtudp_proto_free_state);

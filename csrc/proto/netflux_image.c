@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kinds.h"
+#include "segment.h"
 #include "netflux_shm.h"
 #include "shm_access.h"
 
@@ -164,14 +165,10 @@ uint64_t rtudp_nf_wait_events(struct rtudp_nf_area *a, uint64_t seen, int64_t de
 int rtudp_nf_check_area(const struct rtudp_nf_area *a, uint64_t area_bytes,
                         struct rtudp_check *why)
 {
-    if (!a || area_bytes < sizeof *a)
-        return rtudp_check_set(why, RTUDP_ECORRUPT, "netflux kind area of %llu bytes: needs %zu",
-                               (unsigned long long)area_bytes, sizeof *a);
+    int rc = RTUDP_KIND_AREA_HEAD("netflux", a, area_bytes, RTUDP_NF_MAGIC, why);
+    if (rc != RTUDP_OK)
+        return rc;
     const struct rtudp_nf_config *c = &a->config;
-    if (load_acquire(&c->magic) != RTUDP_NF_MAGIC)
-        return rtudp_check_set(why, RTUDP_ECORRUPT, "netflux config magic %#llx is not %#llx",
-                               (unsigned long long)load_relaxed(&c->magic),
-                               (unsigned long long)RTUDP_NF_MAGIC);
     if (c->send_size > RTUDP_NF_MAX_PAYLOAD || c->recv_size > RTUDP_NF_MAX_PAYLOAD)
         return rtudp_check_set(why, RTUDP_ECORRUPT, "netflux image sizes %u/%u: at most %d",
                                c->send_size, c->recv_size, RTUDP_NF_MAX_PAYLOAD);

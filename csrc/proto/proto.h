@@ -77,4 +77,15 @@ const struct rtudp_proto *rtudp_proto_find(uint32_t kind);
  * an RX ring record (meta written into the room before it), counted, delay recorded */
 void rtudp_udp_publish(struct rtudp_chan *c, struct rtudp_rx_pkt *pkts, int n);
 
+/* a close hook for a kind whose c->state is one malloc'd block (or NULL) */
+void rtudp_proto_free_state(struct rtudp_worker *w, struct rtudp_chan *c);
+
+/* Defines rtudp_proto_<name>: the code and name come from the kind's kinds.def line
+ * (NAME, name), area_min from the kind area's type, then the hooks as designated
+ * initialisers: RTUDP_PROTO_DEFINE(RTP, rtp, struct rtudp_rtp_area, .open = rtp_open, ...) */
+#define RTUDP_PROTO_DEFINE(NAME, lname, area_type, ...)                                 \
+    const struct rtudp_proto rtudp_proto_##lname = {                                  \
+        .kind = RTUDP_KIND_##NAME, .name = #lname, .area_min = sizeof(area_type),     \
+        __VA_ARGS__}
+
 #endif /* RTUDP_PROTO_H */

@@ -401,13 +401,6 @@ static int rtp_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, siz
     return RTUDP_OK;
 }
 
-const struct rtudp_proto rtudp_proto_rtp = {
-    .kind = RTUDP_KIND_RTP,
-    .name = "rtp",
-    .area_min = sizeof(struct rtudp_rtp_area),
-    .open = rtp_open,
-    .tx_record = rtp_tx_record,
-    .rx_batch = rtp_rx_batch,
-    .rx_timer = rtp_rx_timer,
-    .close = rtp_close,
-};
+RTUDP_PROTO_DEFINE(RTP, rtp, struct rtudp_rtp_area, .open = rtp_open,
+                   .tx_record = rtp_tx_record, .rx_batch = rtp_rx_batch,
+                   .rx_timer = rtp_rx_timer, .close = rtp_close);

@@ -2,11 +2,13 @@
  * udp.c - the udp channel kind: timed datagrams.  A TX-ring record is sent as it
  * is at its send_at_ns (the loop's timer queue does the timing); every datagram
  * received is published to the RX ring as it is, after a struct rtudp_rx_meta.
+ * Its rx_batch and a close for kinds with one block of state serve other kinds too.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hist.h"
@@ -45,6 +47,13 @@ void rtudp_udp_publish(struct rtudp_chan *ch, struct rtudp_rx_pkt *pkts, int n)
         bump(&b->rx_truncated, trunc);
     if (errs)
         bump(&b->rx_errors, errs);
+}
+
+void rtudp_proto_free_state(struct rtudp_worker *w, struct rtudp_chan *c)
+{
+    (void)w;
+    free(c->state);
+    c->state = NULL;
 }
 
 const struct rtudp_proto rtudp_proto_udp = {

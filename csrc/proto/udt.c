@@ -122,41 +122,48 @@ static uint32_t sock_type_of(const struct rtudp_udt_sock *s)
     return t == RTUDP_UDT_DGRAM ? RTUDP_UDT_DGRAM : RTUDP_UDT_STREAM;
 }
 
-static void req_listen(struct udt_ctx *x, uint32_t i)
+/* Socket i, OPENED by its client, starts to listen or connect: its connection state
+ * cleared, a new socket id (published) and its handshake configuration, counted open.
+ * NULL (nothing done) if it is not OPENED. */
+static struct udt_conn *start_sock(struct udt_ctx *x, uint32_t i)
 {
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
-    struct udt_conn *k = udt_conn_of(x, i);
     if (load_relaxed(&s->wrk.state) != RTUDP_UDT_OPENED)
-        return;
+        return NULL;
+    struct udt_conn *k = udt_conn_of(x, i);
     memset(k, 0, sizeof *k);
     uint32_t id = new_sock_id(i);
     hs_config(x, sock_type_of(s), id, &k->cfg);
+    store_relaxed(&s->wrk.sock_id, id);
+    bump(&x->a->cnt.open_socks, 1);
+    return k;
+}
+
+static void req_listen(struct udt_ctx *x, uint32_t i)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = start_sock(x, i);
+    if (!k)
+        return;
     udt_hs_listener_init(&k->ls, &k->cfg, x->a->secret, x->now_us);
     k->role = UDT_ROLE_LISTENER;
-    store_relaxed(&s->wrk.sock_id, id);
     store_relaxed(&s->wrk.acc_head, load_relaxed(&s->cli.acc_tail));
     store_release(&s->wrk.state, (uint32_t)RTUDP_UDT_LISTENING);
-    bump(&x->a->cnt.open_socks, 1);
     x->moved = 1;
 }
 
 static void req_connect(struct udt_ctx *x, uint32_t i)
 {
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
-    struct udt_conn *k = udt_conn_of(x, i);
-    if (load_relaxed(&s->wrk.state) != RTUDP_UDT_OPENED)
+    struct udt_conn *k = start_sock(x, i);
+    if (!k)
         return;
-    memset(k, 0, sizeof *k);
     struct rtudp_sockaddr peer;
     load_bytes_relaxed(&peer, &s->cli.peer, sizeof peer);
-    uint32_t id = new_sock_id(i);
-    hs_config(x, sock_type_of(s), id, &k->cfg);
     k->rendezvous = load_relaxed(&s->cli.rendezvous) != 0;
     to_udt_addr(&peer, &k->peer);
     store_bytes_relaxed(&s->wrk.peer, &peer, sizeof peer);
-    store_relaxed(&s->wrk.sock_id, id);
     store_relaxed(&s->wrk.error, 0u);
-    bump(&x->a->cnt.open_socks, 1);
     uint8_t out[UDT_HS_OUT_MAX];
     int n = udt_hs_connect(&k->hs, &k->cfg, k->rendezvous, &k->peer, x->now_us, out, sizeof out);
     if (n <= 0 || udt_send_pkt(x, i, out, n) != 0) {
@@ -558,13 +565,6 @@ static void udt_close(struct rtudp_worker *w, struct rtudp_chan *c)
     c->state = NULL;
 }
 
-const struct rtudp_proto rtudp_proto_udt = {
-    .kind = RTUDP_KIND_UDT,
-    .name = "udt",
-    .area_min = sizeof(struct rtudp_udt_area),
-    .open = udt_open,
-    .tx_record = udt_tx_record,
-    .tx_timer = udt_tx_timer,
-    .rx_batch = udt_rx_batch,
-    .close = udt_close,
-};
+RTUDP_PROTO_DEFINE(UDT, udt, struct rtudp_udt_area, .open = udt_open,
+                   .tx_record = udt_tx_record, .tx_timer = udt_tx_timer,
+                   .rx_batch = udt_rx_batch, .close = udt_close);

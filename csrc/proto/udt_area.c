@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "kinds.h"
+#include "segment.h"
 #include "proto/udt_area.h"
 #include "proto/udt_conn.h"
 #include "ring.h"
@@ -56,14 +57,10 @@ uint64_t rtudp_udt_area_bytes(const struct rtudp_udt_config *cfg)
 static int check_area(const void *area, uint64_t area_bytes, struct rtudp_check *why)
 {
     const struct rtudp_udt_area *a = area;
-    if (!a || area_bytes < sizeof *a)
-        return rtudp_check_set(why, RTUDP_ECORRUPT, "udt kind area of %llu bytes: needs %zu",
-                               (unsigned long long)area_bytes, sizeof *a);
+    int rc = RTUDP_KIND_AREA_HEAD("udt", a, area_bytes, RTUDP_UDT_MAGIC, why);
+    if (rc != RTUDP_OK)
+        return rc;
     const struct rtudp_udt_config *c = &a->config;
-    if (load_acquire(&c->magic) != RTUDP_UDT_MAGIC)
-        return rtudp_check_set(why, RTUDP_ECORRUPT, "udt config magic %#llx is not %#llx",
-                               (unsigned long long)load_relaxed(&c->magic),
-                               (unsigned long long)RTUDP_UDT_MAGIC);
     struct rtudp_udt_config want;
     if (rtudp_udt_layout(&want, c->max_socks, c->buf_pkts, c->mss) != RTUDP_OK ||
         want.sock_stride != c->sock_stride || want.socks_off != c->socks_off ||

@@ -84,7 +84,15 @@ int udt_send_pkt(struct udt_ctx *x, uint32_t i, const uint8_t *p, int len)
     return udt_send_to(x, &s->wrk.peer, p, len);
 }
 
-static void ctrl_sent(struct udt_ctx *x) { bump(&x->a->cnt.tx_ctrl, 1); }
+/* send a control packet of len bytes (<= 0: none was built, nothing sent) to socket i's
+ * peer, counted in tx_ctrl when it went; 0 when it did (udt_send_pkt's result) */
+static int send_ctrl(struct udt_ctx *x, uint32_t i, const uint8_t *out, int len)
+{
+    int rc = udt_send_pkt(x, i, out, len);
+    if (rc == 0)
+        bump(&x->a->cnt.tx_ctrl, 1);
+    return rc;
+}
 
 void udt_sock_finish(struct udt_ctx *x, uint32_t i, uint32_t state, uint32_t error)
 {
@@ -167,18 +175,22 @@ static uint32_t rcv_avail_pkts(const struct udt_ctx *x, const struct rtudp_udt_s
     return avail < 2 ? 2 : avail; /* libudt: at least 2, so the sender probes */
 }
 
-static void send_nak_range(struct udt_ctx *x, uint32_t i, uint32_t lo, uint32_t hi)
+/* a NAK of n loss-list words (at most NAK_WORDS_MAX) to socket i's peer, counted */
+static void send_nak(struct udt_ctx *x, uint32_t i, const uint32_t *words, size_t n)
 {
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
-    uint32_t words[2];
-    size_t n = udt_nak_encode_range(lo, hi, words);
-    uint8_t out[UDT_HDR_LEN + 8];
+    uint8_t out[UDT_HDR_LEN + 4 * NAK_WORDS_MAX];
     int len = udt_build_nak(out, sizeof out, load_relaxed(&s->wrk.peer_id), 0, words, n);
-    if (udt_send_pkt(x, i, out, len) == 0) {
-        ctrl_sent(x);
+    if (send_ctrl(x, i, out, len) == 0) {
         bump(&x->a->cnt.naks_sent, 1);
         bump(&s->wrk.nak_sent, 1);
     }
+}
+
+static void send_nak_range(struct udt_ctx *x, uint32_t i, uint32_t lo, uint32_t hi)
+{
+    uint32_t words[2];
+    send_nak(x, i, words, udt_nak_encode_range(lo, hi, words));
 }
 
 /* move rcv_ready over the slots that are filled (or dropped) */
@@ -302,8 +314,7 @@ static void send_ack(struct udt_ctx *x, uint32_t i, bool light)
         return;
     if (light) {
         struct udt_ack a = {.kind = UDT_ACK_LIGHT, .ack_seq = ack};
-        if (udt_send_pkt(x, i, out, udt_build_ack(out, sizeof out, peer, 0, 0, &a)) == 0)
-            ctrl_sent(x);
+        send_ctrl(x, i, out, udt_build_ack(out, sizeof out, peer, 0, 0, &a));
         return;
     }
     if (udt_seq_cmp(ack, k->rcv_last_ack) > 0) {
@@ -327,8 +338,7 @@ static void send_ack(struct udt_ctx *x, uint32_t i, bool light)
     k->last_ack_us = now;
     k->last_avail = avail;
     store_relaxed(&s->wrk.flow_window, avail);
-    if (udt_send_pkt(x, i, out, udt_build_ack(out, sizeof out, peer, 0, k->ackno, &a)) == 0) {
-        ctrl_sent(x);
+    if (send_ctrl(x, i, out, udt_build_ack(out, sizeof out, peer, 0, k->ackno, &a)) == 0) {
         bump(&x->a->cnt.acks_sent, 1);
         bump(&s->wrk.ack_sent, 1);
     }
@@ -370,9 +380,8 @@ static void on_ack(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)
         return;
     }
     uint8_t out[UDT_HDR_LEN + UDT_PAD_LEN];
-    if (udt_send_pkt(x, i, out, udt_build_ack2(out, sizeof out, load_relaxed(&s->wrk.peer_id), 0,
-                                               c->info)) == 0)
-        ctrl_sent(x);
+    send_ctrl(x, i, out,
+              udt_build_ack2(out, sizeof out, load_relaxed(&s->wrk.peer_id), 0, c->info));
     snd_acked_to(x, i, a->ack_seq);
     if (a->avail_buf)
         k->peer_fw = a->avail_buf;
@@ -483,8 +492,7 @@ void udt_conn_on_packet(struct udt_ctx *x, uint32_t i, const struct udt_pkt *pkt
         /* the peer missed our last handshake answer */
         uint8_t out[UDT_HS_OUT_MAX];
         int n = udt_hs_connected_reply(&k->cfg, k->rendezvous, &k->res, &c->u.hs, out, sizeof out);
-        if (n > 0 && udt_send_pkt(x, i, out, n) == 0)
-            ctrl_sent(x);
+        send_ctrl(x, i, out, n);
         break;
     }
     default: /* keep-alive, error, user: heard, nothing else */
@@ -524,8 +532,7 @@ static void drop_msg(struct udt_ctx *x, uint32_t i, uint64_t idx, uint32_t msg)
     uint8_t out[UDT_HDR_LEN + UDT_DROP_LEN];
     int n = udt_build_dropreq(out, sizeof out, load_relaxed(&s->wrk.peer_id), 0, msgno, first,
                               last);
-    if (udt_send_pkt(x, i, out, n) == 0)
-        ctrl_sent(x);
+    send_ctrl(x, i, out, n);
     bump(&x->a->cnt.msgs_dropped, 1);
     bump(&s->wrk.snd_drop, 1);
 }
@@ -608,7 +615,6 @@ static int pump(struct udt_ctx *x, uint32_t i)
 /* the periodic NAK: what is still missing, again */
 static void periodic_nak(struct udt_ctx *x, uint32_t i)
 {
-    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
     struct udt_conn *k = udt_conn_of(x, i);
     struct udt_losslist *ll = rcv_ll(x, i);
     uint64_t loss = udt_ll_count(ll);
@@ -619,22 +625,15 @@ static void periodic_nak(struct udt_ctx *x, uint32_t i)
         return;
     uint32_t words[NAK_WORDS_MAX];
     size_t n = udt_ll_encode_nak(ll, words, NAK_WORDS_MAX);
-    uint8_t out[UDT_HDR_LEN + 4 * NAK_WORDS_MAX];
-    int len = udt_build_nak(out, sizeof out, load_relaxed(&s->wrk.peer_id), 0, words, n);
-    if (n && udt_send_pkt(x, i, out, len) == 0) {
-        ctrl_sent(x);
-        bump(&x->a->cnt.naks_sent, 1);
-        bump(&s->wrk.nak_sent, 1);
-    }
+    if (n)
+        send_nak(x, i, words, n);
 }
 
 static void send_empty(struct udt_ctx *x, uint32_t i, uint16_t type)
 {
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
     uint8_t out[UDT_HDR_LEN + UDT_PAD_LEN];
-    if (udt_send_pkt(x, i, out, udt_build_empty(out, sizeof out, type,
-                                                load_relaxed(&s->wrk.peer_id), 0)) == 0)
-        ctrl_sent(x);
+    send_ctrl(x, i, out, udt_build_empty(out, sizeof out, type, load_relaxed(&s->wrk.peer_id), 0));
 }
 
 static void perfmon(struct udt_ctx *x, uint32_t i)

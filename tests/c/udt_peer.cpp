@@ -37,18 +37,9 @@ int main(int argc, char **argv)
     int rc = 0;
 
     if (std::strcmp(mode, "server") == 0) {
-        sockaddr_in a = loopback(0);
-        if (UDT::bind(s, (sockaddr *)&a, sizeof a) == UDT::ERROR || UDT::listen(s, 4) == UDT::ERROR)
-            return fail("listen");
-        int n = sizeof a;
-        UDT::getsockname(s, (sockaddr *)&a, &n);
-        std::printf("port %d\n", ntohs(a.sin_port));
-        std::fflush(stdout);
-        sockaddr_in peer;
-        n = sizeof peer;
-        UDTSOCKET c = UDT::accept(s, (sockaddr *)&peer, &n);
+        UDTSOCKET c = listen_accept_one(s);
         if (c == UDT::INVALID_SOCK)
-            return fail("accept");
+            return 2;
         long total = 0, bad = 0;
         std::vector<char> buf(1 << 16);
         for (;;) {

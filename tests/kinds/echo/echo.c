@@ -48,18 +48,5 @@ static void echo_rx_batch(struct rtudp_chan *c, struct rtudp_rx_pkt *pkts, int n
     rtudp_udp_publish(c, pkts, n);
 }
 
-static void echo_close(struct rtudp_worker *w, struct rtudp_chan *c)
-{
-    (void)w;
-    free(c->state);
-    c->state = NULL;
-}
-
-const struct rtudp_proto rtudp_proto_echo = {
-    .kind = RTUDP_KIND_ECHO,
-    .name = "echo",
-    .area_min = sizeof(struct rtudp_echo_area),
-    .open = echo_open,
-    .rx_batch = echo_rx_batch,
-    .close = echo_close,
-};
+RTUDP_PROTO_DEFINE(ECHO, echo, struct rtudp_echo_area, .open = echo_open,
+                   .rx_batch = echo_rx_batch, .close = rtudp_proto_free_state);
