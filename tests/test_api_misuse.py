@@ -9,6 +9,7 @@ import errno
 import pytest
 
 import rtudp
+from rtudp.shmring._native import lib
 from rtudp.shmring import segment as segment_mod
 from rtudp.shmring.channel import MAX_DATAGRAM, RX_RING_BYTES_MAX, TX_RING_BYTES_MAX
 from rtudp.workers.supervisor import MAX_CAPACITY
@@ -51,8 +52,9 @@ def test_wrong_direction(rtudp_pool: rtudp.Pool) -> None:
 def test_kind_that_does_not_exist_or_another_kind(rtudp_pool: rtudp.Pool) -> None:
     """A kind the workers do not serve names the ones there are; attaching the udp
     handle to a channel of another kind is refused, naming both kinds."""
-    for kind in ("udt", "tcp", ""):
-        with pytest.raises(ValueError, match=repr(kind).replace("'", ".") + ".*'netflux', 'rtp', 'udp'"):
+    for kind in ("sctp", "tcp", ""):
+        with pytest.raises(ValueError, match=repr(kind).replace("'", ".") +
+                           ".*'netflux', 'rtp', 'udp', 'udt'"):
             rtudp_pool.open_channel("k", kind=kind)
     assert rtudp_pool.channels() == []
     with pytest.raises(rtudp.ChannelNotFoundError, match="no channel 'nope'"):
@@ -66,11 +68,13 @@ def test_kind_that_does_not_exist_or_another_kind(rtudp_pool: rtudp.Pool) -> Non
 
 def test_capacity_beyond_memory_is_a_clear_error(rtudp_pool: rtudp.Pool,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    # the largest capacity of the largest datagrams: rings of TX/RX_RING_BYTES_MAX,
-    # not capacity x datagram (64 GiB each), so it opens
+    # the largest capacity of the largest datagrams: rings of TX/RX_RING_BYTES_MAX
+    # (and the two tap rings, 1 MiB each at most), not capacity x datagram (64 GiB
+    # each), so it opens
     with rtudp_pool.open_channel("huge", capacity=MAX_CAPACITY,
                                  max_datagram=MAX_DATAGRAM) as ch:
-        assert ch._seg.segment.size <= TX_RING_BYTES_MAX + RX_RING_BYTES_MAX + (1 << 20)
+        assert ch._seg.segment.size <= (TX_RING_BYTES_MAX + RX_RING_BYTES_MAX +
+                                        2 * lib.RTUDP_TAP_RING_MAX + (1 << 20))
     with pytest.raises(ValueError, match="capacity"):
         rtudp_pool.open_channel("huge", capacity=MAX_CAPACITY + 1)
 
