@@ -58,11 +58,13 @@ static void random_bytes(void *p, size_t n)
     }
 }
 
-static struct udt_ctx ctx_of(struct rtudp_chan *c)
+/* now_ns: the worker loop's clock as the hook was given it (not read here, so every
+ * time the socket code sees comes from one clock: the worker's, or a test's) */
+static struct udt_ctx ctx_of(struct rtudp_chan *c, int64_t now_ns)
 {
     struct udt_kind *k = c->state;
     return (struct udt_ctx){.c = c, .a = k->a, .cfg = &k->cfg,
-                            .now_us = (uint64_t)rtudp_now_ns() / 1000u};
+                            .now_us = (uint64_t)now_ns / 1000u};
 }
 
 static void ring_clients(struct udt_ctx *x)
@@ -191,9 +193,12 @@ static void req_close(struct udt_ctx *x, uint32_t i)
         return;
     }
     if (k->role == UDT_ROLE_LISTENER) {
-        /* accepted sockets nobody took go with it */
-        for (uint32_t t = load_relaxed(&s->cli.acc_tail), h = load_relaxed(&s->wrk.acc_head);
-             t != h; t++) {
+        /* accepted sockets nobody took go with it (at most a queue's worth: acc_tail
+         * is a client's, and garbage there must not make this loop 2^32 long) */
+        uint32_t t = load_relaxed(&s->cli.acc_tail), h = load_relaxed(&s->wrk.acc_head);
+        if (h - t > RTUDP_UDT_ACCEPT_Q)
+            t = h - RTUDP_UDT_ACCEPT_Q;
+        for (; t != h; t++) {
             uint32_t j = load_relaxed(&s->wrk.accept_q[t % RTUDP_UDT_ACCEPT_Q]);
             struct rtudp_udt_sock *q = rtudp_udt_sock_at(x->a, j);
             if (q && udt_conn_of(x, j)->role == UDT_ROLE_CONNECTED) {
@@ -351,8 +356,10 @@ static void on_datagram(struct udt_ctx *x, const struct rtudp_sockaddr *src, con
         i = find_by_peer(x, src, true);
         if (i < 0) {
             int li = find_listener(x);
-            if (li >= 0)
+            if (li >= 0) {
+                udt_conn_sane(x, (uint32_t)li);
                 on_listener(x, li, &pkt, src);
+            }
             else
                 bump(&x->a->cnt.rx_unknown, 1);
             return;
@@ -367,6 +374,7 @@ static void on_datagram(struct udt_ctx *x, const struct rtudp_sockaddr *src, con
         i = (int)j;
     }
     struct udt_conn *k = udt_conn_of(x, (uint32_t)i);
+    udt_conn_sane(x, (uint32_t)i);
     if (k->role == UDT_ROLE_CONNECTING)
         on_connecting(x, (uint32_t)i, &pkt, p, len);
     else if (k->role == UDT_ROLE_CONNECTED || k->role == UDT_ROLE_CLOSING)
@@ -417,7 +425,7 @@ static int udt_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, siz
         store_release(&a->secret_set, (uint64_t)1);
     }
     /* connections a dead worker left: carried on */
-    struct udt_ctx x = ctx_of(c);
+    struct udt_ctx x = ctx_of(c, rtudp_now_ns());
     for (uint32_t i = 0; i < k->cfg.max_socks; i++) {
         uint32_t role = udt_conn_of(&x, i)->role;
         if (role != UDT_ROLE_NONE && role != UDT_ROLE_DONE) {
@@ -458,13 +466,12 @@ static void udt_rx_batch(struct rtudp_chan *c, struct rtudp_rx_pkt *pkts, int n)
 static int udt_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint32_t len,
                          int64_t now, struct rtudp_timer *t)
 {
-    (void)now;
     (void)t;
     if (len < REQ)
         return -1;
     struct rtudp_udt_req r;
     memcpy(&r, rec + 1, REQ);
-    struct udt_ctx x = ctx_of(c);
+    struct udt_ctx x = ctx_of(c, now);
     if (r.op == RTUDP_UDT_REQ_RX) {
         on_datagram(&x, &r.src, (const uint8_t *)(rec + 1) + REQ, len - REQ);
     } else {
@@ -521,8 +528,7 @@ static int64_t udt_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_
 {
     (void)w;
     struct udt_kind *kind = c->state;
-    struct udt_ctx x = ctx_of(c);
-    x.now_us = (uint64_t)now_ns / 1000u;
+    struct udt_ctx x = ctx_of(c, now_ns);
     if (x.now_us >= kind->next_sweep_us) {
         kind->next_sweep_us = x.now_us + SWEEP_US;
         sweep_dead_owners(&x);
@@ -532,6 +538,7 @@ static int64_t udt_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_
         struct udt_conn *k = udt_conn_of(&x, i);
         uint64_t at = UINT64_MAX;
         if (k->role == UDT_ROLE_CONNECTING) {
+            udt_conn_sane(&x, i);
             uint8_t out[UDT_HS_OUT_MAX];
             int n = udt_hs_on_timer(&k->hs, x.now_us, out, sizeof out);
             if (n > 0 && udt_send_pkt(&x, i, out, n) == 0)

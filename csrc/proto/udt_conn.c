@@ -49,14 +49,49 @@ static struct udt_losslist *rcv_ll(const struct udt_ctx *x, uint32_t i)
  * brought back in range (a loss list whose header is off is emptied: the peer's
  * NAKs and our EXP rebuild it).
  */
-static void conn_sane(struct udt_ctx *x, uint32_t i)
+/* a bool of shared memory as 0 or 1: any other byte there is a value the type does
+ * not have, and loading it as a bool is undefined (read and written as a byte) */
+_Static_assert(sizeof(bool) == 1, "bool is one byte");
+static void bool_sane(bool *b)
+{
+    uint8_t v;
+    memcpy(&v, b, 1);
+    v = v != 0;
+    memcpy(b, &v, 1);
+}
+
+/* a double of shared memory that is converted to an integer or compared: finite
+ * and within [lo, hi] (NaN, infinities, huge values: converting them is undefined) */
+static bool double_ok(double v, double lo, double hi) { return v >= lo && v <= hi; }
+
+/* the loss list's ranges are what its code assumes: 31-bit numbers, each range in
+ * order and after the one before, all within max_span, count their sum (a range
+ * "5..3" would have udt_ll_pop count through 2^31 numbers) */
+static bool ll_ranges_ok(const struct udt_losslist *ll)
+{
+    uint64_t count = 0;
+    for (uint32_t j = 0; j < ll->n; j++) {
+        struct udt_range r = udt_ll_range(ll, j);
+        if (((r.lo | r.hi) & ~UDT_SEQ_MAX) || udt_seq_cmp(r.lo, r.hi) > 0)
+            return false;
+        if (j > 0 && udt_seq_cmp(udt_ll_range(ll, j - 1).hi, r.lo) >= 0)
+            return false;
+        count += udt_seq_len(r.lo, r.hi);
+    }
+    return ll->n == 0 ||
+           ((uint64_t)udt_seq_len(udt_ll_range(ll, 0).lo, udt_ll_range(ll, ll->n - 1).hi) <=
+                ll->max_span && count == ll->count);
+}
+
+void udt_conn_sane(struct udt_ctx *x, uint32_t i)
 {
     struct udt_conn *k = udt_conn_of(x, i);
     uint32_t buf = x->cfg->buf_pkts, cap = udt_conn_ll_cap(buf);
     struct udt_losslist *lls[2] = {snd_ll(x, i), rcv_ll(x, i)};
     for (int j = 0; j < 2; j++) {
         struct udt_losslist *ll = lls[j];
-        if (ll->cap != cap || ll->max_span != buf || ll->head >= cap || ll->n > cap)
+        if (ll->cap != cap || ll->max_span != buf || ll->head >= cap || ll->n > cap ||
+            !ll_ranges_ok(ll))
             udt_ll_init(ll, cap, buf);
     }
     if (k->aw.head >= UDT_ACKWIN_SIZE || k->aw.n > UDT_ACKWIN_SIZE)
@@ -65,6 +100,27 @@ static void conn_sane(struct udt_ctx *x, uint32_t i)
         udt_pktwin_init(&k->pw, x->now_us);
     if (k->payload == 0 || k->payload > RTUDP_UDT_PAYLOAD_MAX)
         k->payload = RTUDP_UDT_PAYLOAD_MAX;
+    bool_sane(&k->tm.full_ack_sent);
+    bool_sane(&k->pw.have_probe1);
+    bool_sane(&k->hs.rendezvous);
+    bool_sane(&k->hs.have_res);
+    bool_sane(&k->cc.u.d.slow_start);
+    bool_sane(&k->cc.u.d.loss);
+    bool_sane(&k->cc.u.lt.startup);
+    /* the congestion control's doubles and the pacing clock: restarted when off */
+    if (k->cc.kind > UDT_CC_LT || !double_ok(k->cc.pkt_period_us, 0.0, 1e12) ||
+        !double_ok(k->cc.cwnd, 0.0, 1e9) || !double_ok(k->cc.max_cwnd, 0.0, 1e9) ||
+        !double_ok(k->cc.u.d.last_dec_period, 0.0, 1e12) ||
+        !double_ok(k->cc.u.lt.btl_bw, 0.0, 1e12) || !double_ok(k->cc.u.lt.bw_cur, 0.0, 1e12) ||
+        !double_ok(k->cc.u.lt.bw_prev, 0.0, 1e12) || !double_ok(k->cc.u.lt.full_bw, 0.0, 1e12) ||
+        !double_ok(k->cc.u.lt.last_sample, 0.0, 1e12) ||
+        !double_ok(k->cc.u.lt.loss_base, 0.0, 1e12))
+        udt_cc_init(&k->cc, x->cfg->cc == RTUDP_UDT_CC_DAIMD ? UDT_CC_DAIMD : UDT_CC_LT,
+                    k->res.mss >= UDT_MIN_MSS && k->res.mss <= x->cfg->mss ? k->res.mss
+                                                                          : x->cfg->mss,
+                    k->peer_fw < buf ? k->peer_fw : buf, k->snd_curr, x->now_us);
+    if (!double_ok(k->next_send_us, 0.0, (double)x->now_us + 1e9))
+        k->next_send_us = (double)x->now_us;
 }
 
 int udt_send_to(struct udt_ctx *x, const struct rtudp_sockaddr *to, const uint8_t *p, int len)
@@ -457,7 +513,7 @@ void udt_conn_on_packet(struct udt_ctx *x, uint32_t i, const struct udt_pkt *pkt
 {
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
     struct udt_conn *k = udt_conn_of(x, i);
-    conn_sane(x, i);
+    udt_conn_sane(x, i);
     udt_timers_heard(&k->tm, x->now_us);
     if (!pkt->is_ctrl) {
         if (len >= UDT_HDR_LEN)
@@ -655,7 +711,7 @@ uint64_t udt_conn_timer(struct udt_ctx *x, uint32_t i)
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
     struct udt_conn *k = udt_conn_of(x, i);
     uint64_t now = x->now_us;
-    conn_sane(x, i);
+    udt_conn_sane(x, i);
     enum udt_ack_due due = udt_timers_ack_due(&k->tm, now, k->cc.ack_interval);
     if (due == UDT_ACKDUE_ACK) {
         bool full = udt_timers_ack_full(&k->tm, now);

@@ -96,6 +96,9 @@ struct udt_ctx {
 };
 
 struct udt_conn *udt_conn_of(const struct udt_ctx *x, uint32_t i);
+/* socket i's state (shared memory a client can scribble on) brought back in range:
+ * the fields that index, size copies or hold bools and doubles; before each use */
+void udt_conn_sane(struct udt_ctx *x, uint32_t i);
 /* send one UDT packet to socket i's peer (wrk.peer) or to `to` */
 int udt_send_pkt(struct udt_ctx *x, uint32_t i, const uint8_t *p, int len);
 int udt_send_to(struct udt_ctx *x, const struct rtudp_sockaddr *to, const uint8_t *p, int len);
