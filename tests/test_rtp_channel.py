@@ -218,7 +218,7 @@ def test_rtstat_shows_the_rtp_counters(rtudp_pool, udp_sock):
     from rich.console import Console
 
     from rtudp.tools.rtstat_model import Collector
-    from rtudp.tools.rtstat_view import render_pool
+    from rtudp.tools.rtstat_view import View, render_pool
 
     rx = rtudp_pool.open_channel("rx", kind="rtp", direction=1, options={"latency_ms": 20})
     for s in (1, 2, 4):
@@ -234,10 +234,10 @@ def test_rtstat_shows_the_rtp_counters(rtudp_pool, udp_sock):
     assert (st["rtp_rx_frames"], st["rtp_rx_erasures"], st["rtp_rx_invalid"]) == (3, 1, 1)
     with open(os.devnull, "w") as sink:
         console = Console(width=250, record=True, file=sink)
-        console.print(render_pool(pool))
+        console.print(render_pool(pool, View(width=250)))
     text = console.export_text()
-    assert "rtp channels" in text
+    assert "rtp (totals)" in text
     (line,) = [ln for ln in text.splitlines() if "abcdef01" in ln]
-    cells = [c.strip() for c in line.split("\u2502")[1:-1]]
+    cells = line.split()
     assert cells[0] == "rx" and cells[5] == "abcdef01"
     assert (cells[6], cells[7], cells[9]) == ("3", "1", "1")  # frames, erasures, invalid

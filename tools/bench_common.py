@@ -496,6 +496,20 @@ def _sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+class _CtrlC:
+    """SIGINT that is not lost: Python raises KeyboardInterrupt in whatever code runs,
+    and one raised inside a finalizer or a weakref callback is printed and dropped
+    ("Exception ignored"); the benchmark would then go on and exit 0.  This remembers
+    the signal, so the run still ends as interrupted."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+
 def failed_cases(report: dict) -> bool:
     """Whether a case failed: the report's ``failed`` (case -> why) is not empty."""
     return bool(report.get("failed"))
@@ -512,15 +526,21 @@ def run_benchmark(args: argparse.Namespace, benchmark: Callable[[bool, bool], di
     :func:`take_curves`) are taken out of it and, with ``--plot FILE``, drawn by
     ``plot(report, curves, FILE)``."""
     in_main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, _sigterm) if in_main else None
+    ctrl_c = _CtrlC()
+    if in_main:
+        old = signal.signal(signal.SIGTERM, _sigterm)
+        old_int = signal.signal(signal.SIGINT, ctrl_c)
     try:
         report = benchmark(args.quick, args.json)
+        if ctrl_c.seen:      # raised where it was dropped (see _CtrlC)
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, old)
+            signal.signal(signal.SIGINT, old_int)
     report["leftover_segments"] = leftovers()
     curves = report.pop("curves", {})
     if args.json:
