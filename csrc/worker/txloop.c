@@ -34,8 +34,12 @@
 /* Past the RT cap with no drop to SCHED_OTHER allowed (a task that shares the CPU
  * preempted the dropped thread for a whole slice), the thread must leave the CPU: it
  * sleeps at least this long and then sends everything due.  Packets due meanwhile are
- * late by up to this; the wake-up's CPU cost (~20 us on a VM) is spread over them. */
-#define CAPPED_SLEEP_NS 50000LL
+ * late by up to this plus the wake-up's lateness (~18 us on a VM).  Short, because
+ * the wake-up's CPU cost (~18 us) is paid per sleep whatever its length: 30 us leaves
+ * the CPU to others about half of the capped phase (50 us: a little more), and keeps
+ * the packets due in it (~1 in 7 at the demo's 50 kpps each way) under ~50 us late
+ * (50 us chunks: demo p99 100-160 us; 30 us: 60-84 us, same machine and hour). */
+#define CAPPED_SLEEP_NS 30000LL
 /* the TX thread keeps the RX work over sleeps shorter than this (datagrams wait in
  * the socket meanwhile, stamped by the kernel); over longer ones the RX thread has it */
 #define RX_KEEP_NS 200000LL
