@@ -160,22 +160,23 @@ int rtudp_impair_rx(struct rtudp_rx_chan *c, struct rtudp_rx_pkt *pkts, int n,
 
 /* holds when the impairment holds nothing (a later one that does gets this much) */
 #define HOLD_SMALL_BYTES (64ull << 10)
-/* holding without a rate limit: how much may be held is not known, so a fixed cap */
+/* a hold at least: what waits for a rate limit, or for a delay without one, depends on
+ * how fast datagrams come, which nothing bounds (netem's queue has a limit too) */
 #define HOLD_CAP_BYTES (4ull << 20)
 #define HOLD_MAX_BYTES (64ull << 20)
 
-/* One side's hold: what the rate lets through while a datagram is held its longest,
- * plus the burst, twice (each held datagram takes a header and its metadata too) */
+/* One side's hold: at least the fixed cap; with a rate limit, what the rate lets
+ * through while a datagram is held its longest, plus the burst, twice (each held
+ * datagram takes a header and its metadata too), if that is more */
 static uint64_t hold_bytes_for(const struct rtudp_impair_cfg *cfg, uint32_t side)
 {
-    if (!(cfg->where & side))
-        return HOLD_SMALL_BYTES;
     uint64_t longest = cfg->delay_ns + cfg->jitter_ns + (cfg->reorder ? cfg->reorder_ns : 0);
-    if (!cfg->rate_bps)
-        return longest ? HOLD_CAP_BYTES : HOLD_SMALL_BYTES;
+    if (!(cfg->where & side) || (!longest && !cfg->rate_bps))
+        return HOLD_SMALL_BYTES;
     /* rate <= 1e12 and longest <= 1e10 (clamped): (rate/8) x (longest/1e3) fits */
     uint64_t worth = cfg->rate_bps / 8 * (longest / 1000) / 1000000 + cfg->burst_bytes;
     uint64_t bytes = 2 * worth + HOLD_SMALL_BYTES;
+    bytes = bytes > HOLD_CAP_BYTES ? bytes : HOLD_CAP_BYTES;
     return bytes < HOLD_MAX_BYTES ? bytes : HOLD_MAX_BYTES;
 }
 
