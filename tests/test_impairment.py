@@ -536,3 +536,35 @@ def test_netflux_delayed_sends_show_in_the_peers_rtt(rtudp_pool) -> None:
     assert sa["imp_tx_delayed"] > 100 and sa["imp_tx_hold_dropped"] == 0
     assert sa["nf_link"] == sb["nf_link"] == "up"
     assert 0.9 * delay / 1e6 <= delayed - base <= delay / 1e6 + 15, (base, delayed)
+
+
+def test_netflux_sends_keep_to_the_rate_limit(rtudp_pool) -> None:
+    """A kind's own sends faster than rate_bps wait in the TX hold and leave at the
+    rate (within 10 %): netflux sends 102-byte packets every 1 ms (816 kbit/s) through a
+    408 kbit/s limit."""
+    from netflux_helpers import free_ports
+    rate, size = 408_000, 102
+    pa, pb = free_ports(2)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", pb))
+    peer.settimeout(1.0)
+    ch = rtudp_pool.open_channel(
+        "nf", local=("127.0.0.1", pa), remote=("127.0.0.1", pb), kind="netflux",
+        options={"send_interval": 0.001, "watch_interval": 0.5, "send_size": size - 2,
+                 "recv_size": 8}, impairment={"rate_bps": rate, "seed": 12})
+    try:
+        with ch:
+            times, end = [], time.monotonic() + 1.5
+            while time.monotonic() < end:
+                data = peer.recv(2048)
+                times.append(time.monotonic_ns())
+                assert len(data) == size
+            st = ch.stats()
+    finally:
+        peer.close()
+    times = times[len(times) // 5:]          # past the start
+    bps = (len(times) - 1) * size * 8 / ((times[-1] - times[0]) / 1e9)
+    print(f"netflux through {rate} bps: {bps:.0f} bps, {st['imp_tx_rate_held']} held, "
+          f"{st['nf_sent']} sent by the cycle")
+    assert 0.9 * rate <= bps <= 1.1 * rate
+    assert st["imp_tx_rate_held"] > 0.8 * st["nf_sent"] and st["imp_tx_hold_dropped"] == 0
