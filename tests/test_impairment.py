@@ -568,3 +568,45 @@ def test_netflux_sends_keep_to_the_rate_limit(rtudp_pool) -> None:
           f"{st['nf_sent']} sent by the cycle")
     assert 0.9 * rate <= bps <= 1.1 * rate
     assert st["imp_tx_rate_held"] > 0.8 * st["nf_sent"] and st["imp_tx_hold_dropped"] == 0
+
+
+def expected_draw_hits(seed: int, p: float, n: int, draw: int) -> set[int]:
+    """Which of n datagrams draw number ``draw`` (of six) picks with probability p."""
+    threshold = min(ONE, round(p * ONE))
+    state, hits = seed, set()
+    for i in range(n):
+        draws = []
+        for _ in range(6):
+            state, out = splitmix64(state)
+            draws.append(out)
+        if (draws[draw] >> 32) < threshold:
+            hits.add(i)
+    return hits
+
+
+def test_receive_side_reorder_matches_its_seed(rtudp_pool) -> None:
+    """The RX side's stream (seed ^ "RIAPMIXR", docs/impairment.md) picks exactly the
+    datagrams its fifth draws say for reordering; each is held back reorder_ns, and
+    nothing is lost."""
+    n, seed = 300, 424242
+    want = expected_draw_hits(seed ^ 0x5258494D50414952, 0.2, n, 4)
+    b = rtudp_pool.open_channel("b", local=("127.0.0.1", 0), capacity=1024,
+                                impairment={"reorder": 0.2, "reorder_ns": 3_000_000,
+                                            "direction": "rx", "seed": seed})
+    a = rtudp_pool.open_channel("a", remote=b.local, capacity=1024)
+    with a, b:
+        send_numbered(a, 0, n)
+        got = numbers(drain(b))
+        st = b.stats()
+    assert sorted(got) == list(range(n))
+    assert st["imp_rx_reordered"] == len(want) and st["imp_rx_delayed"] == 0
+    # the others keep their order; each held-back one is overtaken by the next one
+    # not held back (3 ms is far longer than the burst's gaps)
+    pos = {i: k for k, i in enumerate(got)}
+    others = [i for i in got if i not in want]
+    assert others == sorted(others)
+    overtaken = [i for i in want if any(j not in want for j in range(i + 1, n))
+                 and pos[i] > pos[next(j for j in range(i + 1, n) if j not in want)]]
+    print(f"rx reorder: {len(want)} held back, {len(overtaken)} overtaken")
+    assert 40 <= len(want) <= 80
+    assert set(overtaken) == {i for i in want if any(j not in want for j in range(i + 1, n))}
