@@ -175,7 +175,9 @@ static void run_timers(struct rtudp_worker *w, int64_t now)
 
 static int64_t next_timer(const struct rtudp_worker *w)
 {
-    int64_t next = rtudp_timerq_next_deadline(&w->tq);
+    int64_t next = rtudp_timerq_next_deadline(&w->tq), held = rtudp_hold_next_due(w);
+    if (held < next)
+        next = held;
     for (uint32_t i = 0; i < w->n_active; i++)
         if (w->active[i]->tx_timer_ns < next)
             next = w->active[i]->tx_timer_ns;
@@ -357,6 +359,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
         now = rtudp_now_ns();
         send_due(w, now);
         run_timers(w, now);
+        rtudp_hold_release_due(w, now); /* a kind's sends the impairment held */
         if (capped)
             continue;
 
