@@ -434,6 +434,14 @@ def arrivals(b: Any, n: int, timeout_s: float = 10.0) -> list[tuple[int, Any]]:
     return out
 
 
+def paced_bps(times_ns: list[int], size: int) -> float:
+    """The rate (bits/s) of datagrams of `size` bytes that reached a reader at these
+    times: the least-squares slope of arrival time over index, so a late wake-up of the
+    reader (several arriving at once) moves it little."""
+    slope, _ = statistics.linear_regression(range(len(times_ns)), times_ns)
+    return size * 8 / (slope / 1e9)
+
+
 def test_receive_side_delay_is_held_from_the_kernel_stamp(rtudp_pool) -> None:
     """direction='rx': the RX thread holds each datagram delay + jitter after the
     kernel stamped it, then publishes it as it came (rx_ns is still the kernel's), so
@@ -466,7 +474,7 @@ def test_receive_side_delay_is_held_from_the_kernel_stamp(rtudp_pool) -> None:
 
 def test_receive_side_rate_limit_paces_delivery(rtudp_pool) -> None:
     """A burst received all at once reaches readers paced at rate_bps (within 10 %)."""
-    rate, size, n = 2_000_000, 500, 300            # 2 ms apart: 0.6 s
+    rate, size, n = 2_000_000, 500, 500            # 2 ms apart: 1 s
     b = rtudp_pool.open_channel("b", local=("127.0.0.1", 0), capacity=1024,
                                 impairment={"rate_bps": rate, "direction": "rx", "seed": 2})
     a = rtudp_pool.open_channel("a", remote=b.local, capacity=1024)
@@ -476,7 +484,7 @@ def test_receive_side_rate_limit_paces_delivery(rtudp_pool) -> None:
         st = b.stats()
     assert numbers([p for _, p in got]) == list(range(n))   # a rate limit keeps order
     span = got[-1][0] - got[0][0]
-    bps = (n - 1) * size * 8 / (span / 1e9)
+    bps = paced_bps([t for t, _ in got], size)
     print(f"rx rate limit {rate} bps: measured {bps:.0f} bps over {span / 1e6:.1f} ms")
     assert 0.9 * rate <= bps <= 1.1 * rate
     assert st["imp_rx_rate_held"] >= n - 5 and st["imp_rx_hold_dropped"] == 0
@@ -516,26 +524,29 @@ def test_netflux_delayed_sends_show_in_the_peers_rtt(rtudp_pool) -> None:
     a, b = netflux_pair(rtudp_pool, {"send_interval": 0.002, "watch_interval": 0.2,
                                      "send_size": 8, "recv_size": 8})
 
-    def rtt_ms(ch: Any, seconds: float = 0.6) -> float:
+    def rtt_ms(ch: Any, seconds: float = 0.6) -> list[float]:
         samples, end = [], time.monotonic() + seconds
         while time.monotonic() < end:
-            samples.append(ch.stats()["nf_last_rtt_ns"])
+            samples.append(ch.stats()["nf_last_rtt_ns"] / 1e6)
             time.sleep(0.02)
-        return statistics.median(samples) / 1e6
+        return samples
 
     with a, b:
         b.wait_update(2.0)
         time.sleep(0.3)
-        base = rtt_ms(b)
+        base_samples = rtt_ms(b)
         a.set_impairment(delay_ns=delay, seed=11)
         time.sleep(0.3)
-        delayed = rtt_ms(b)
+        delayed_samples = rtt_ms(b)
         sa, sb = a.stats(), b.stats()
+    base, delayed = statistics.median(base_samples), statistics.median(delayed_samples)
     print(f"netflux RTT at the peer: {base:.2f} ms, with A's sends delayed 20 ms "
-          f"{delayed:.2f} ms")
+          f"{delayed:.2f} ms (min {min(delayed_samples):.2f})")
     assert sa["imp_tx_delayed"] > 100 and sa["imp_tx_hold_dropped"] == 0
     assert sa["nf_link"] == sb["nf_link"] == "up"
-    assert 0.9 * delay / 1e6 <= delayed - base <= delay / 1e6 + 15, (base, delayed)
+    # B's packet, A's echo of it held 20 ms: no round trip is shorter; loose above
+    assert min(delayed_samples) >= delay / 1e6
+    assert 0.75 * delay / 1e6 <= delayed - base <= delay / 1e6 + 15, (base, delayed)
 
 
 def test_netflux_sends_keep_to_the_rate_limit(rtudp_pool) -> None:
@@ -562,8 +573,7 @@ def test_netflux_sends_keep_to_the_rate_limit(rtudp_pool) -> None:
             st = ch.stats()
     finally:
         peer.close()
-    times = times[len(times) // 5:]          # past the start
-    bps = (len(times) - 1) * size * 8 / ((times[-1] - times[0]) / 1e9)
+    bps = paced_bps(times[len(times) // 5:], size)          # past the start
     print(f"netflux through {rate} bps: {bps:.0f} bps, {st['imp_tx_rate_held']} held, "
           f"{st['nf_sent']} sent by the cycle")
     assert 0.9 * rate <= bps <= 1.1 * rate
