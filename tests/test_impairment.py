@@ -623,3 +623,48 @@ def test_receive_side_reorder_matches_its_seed(rtudp_pool) -> None:
     overtaken = sum(1 for i in want if any(pos[j] < pos[i] for j in range(i + 1, n)))
     print(f"rx reorder: {len(want)} held back, {overtaken} overtaken; shortest wait of a "
           f"held-back one {min(waited[i] for i in want) / 1e6:.1f} ms")
+
+
+def test_kind_send_hold_overflow_is_counted(rtudp_pool) -> None:
+    """A netflux channel opened without an impairment has a small TX hold (64 KiB); a
+    1 s delay set later on 1 kB sends every 1 ms overflows it: the extra sends are
+    dropped and counted, what it held still leaves after the delay, and the channel
+    goes on."""
+    from netflux_helpers import free_ports
+    pa, pb = free_ports(2)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", pb))
+    peer.settimeout(0.05)
+    ch = rtudp_pool.open_channel(
+        "nf", local=("127.0.0.1", pa), remote=("127.0.0.1", pb), kind="netflux",
+        options={"send_interval": 0.001, "watch_interval": 2.0, "send_size": 1000,
+                 "recv_size": 8})
+
+    def received(seconds: float) -> list[tuple[int, bytes]]:
+        out, end = [], time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                d = peer.recv(2048)
+            except TimeoutError:
+                continue
+            out.append((time.monotonic_ns(), d))
+        return out
+
+    try:
+        with ch:
+            received(0.1)
+            ch.set_impairment(delay_ns=1_000_000_000, seed=13)
+            set_at = time.monotonic_ns()
+            early = received(0.9)                 # nothing may leave before 1 s
+            late = received(0.8)                  # what the hold kept
+            st = ch.stats()
+            ch.set_impairment(None)
+            after = received(0.3)
+    finally:
+        peer.close()
+    dropped, delayed = st["imp_tx_hold_dropped"], st["imp_tx_delayed"]
+    print(f"kind send hold: {delayed} delayed, {dropped} dropped, {len(late)} left late")
+    # sent before the change may still arrive at its start; none from the delay on
+    assert all(t - set_at < 50_000_000 for t, _ in early)
+    assert dropped > delayed // 2 and 20 <= len(late) <= delayed - dropped
+    assert len(after) >= 100                      # 1 ms cycle, undelayed again
