@@ -544,25 +544,32 @@ def test_netflux_delayed_sends_show_in_the_peers_rtt(rtudp_pool) -> None:
           f"{delayed:.2f} ms (min {min(delayed_samples):.2f})")
     assert sa["imp_tx_delayed"] > 100 and sa["imp_tx_hold_dropped"] == 0
     assert sa["nf_link"] == sb["nf_link"] == "up"
-    # B's packet, A's echo of it held 20 ms: no round trip is shorter; loose above
-    assert min(delayed_samples) >= delay / 1e6
+    # A's echo is held 20 ms from its cycle's due time (a late cycle send may carry a
+    # newer echo, so a round trip can be a little shorter); loose above
     assert 0.75 * delay / 1e6 <= delayed - base <= delay / 1e6 + 15, (base, delayed)
+
+
+def netflux_to_peer(pool: rtudp.Pool, options: dict[str, Any], impairment: Any = None,
+                    timeout: float = 1.0) -> tuple[Any, socket.socket]:
+    """Netflux channel "nf" sending to a plain UDP socket (returned, timeout set)."""
+    from netflux_helpers import free_ports
+    pa, pb = free_ports(2)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", pb))
+    peer.settimeout(timeout)
+    ch = pool.open_channel("nf", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),
+                           kind="netflux", options=options, impairment=impairment)
+    return ch, peer
 
 
 def test_netflux_sends_keep_to_the_rate_limit(rtudp_pool) -> None:
     """A kind's own sends faster than rate_bps wait in the TX hold and leave at the
     rate (within 10 %): netflux sends 102-byte packets every 1 ms (816 kbit/s) through a
     408 kbit/s limit."""
-    from netflux_helpers import free_ports
     rate, size = 408_000, 102
-    pa, pb = free_ports(2)
-    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    peer.bind(("127.0.0.1", pb))
-    peer.settimeout(1.0)
-    ch = rtudp_pool.open_channel(
-        "nf", local=("127.0.0.1", pa), remote=("127.0.0.1", pb), kind="netflux",
-        options={"send_interval": 0.001, "watch_interval": 0.5, "send_size": size - 2,
-                 "recv_size": 8}, impairment={"rate_bps": rate, "seed": 12})
+    ch, peer = netflux_to_peer(rtudp_pool, {"send_interval": 0.001, "watch_interval": 0.5,
+                                            "send_size": size - 2, "recv_size": 8},
+                               {"rate_bps": rate, "seed": 12})
     try:
         with ch:
             times, end = [], time.monotonic() + 1.5
@@ -630,15 +637,8 @@ def test_kind_send_hold_overflow_is_counted(rtudp_pool) -> None:
     1 s delay set later on 1 kB sends every 1 ms overflows it: the extra sends are
     dropped and counted, what it held still leaves after the delay, and the channel
     goes on."""
-    from netflux_helpers import free_ports
-    pa, pb = free_ports(2)
-    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    peer.bind(("127.0.0.1", pb))
-    peer.settimeout(0.05)
-    ch = rtudp_pool.open_channel(
-        "nf", local=("127.0.0.1", pa), remote=("127.0.0.1", pb), kind="netflux",
-        options={"send_interval": 0.001, "watch_interval": 2.0, "send_size": 1000,
-                 "recv_size": 8})
+    ch, peer = netflux_to_peer(rtudp_pool, {"send_interval": 0.001, "watch_interval": 2.0,
+                                            "send_size": 1000, "recv_size": 8}, timeout=0.05)
 
     def received(seconds: float) -> list[tuple[int, bytes]]:
         out, end = [], time.monotonic() + seconds
