@@ -207,7 +207,7 @@ struct rtudp_udt_sock {
  * RTUDP_UDT_CONN_ROW_COUNTERS below.  A row per socket that listens, connects or
  * is (or was) connected. */
 struct rtudp_udt_conn_row {
-    char peer[48];                                 /* "host:port", "[v6]:port"; "" none */
+    char peer[64];                                 /* "host:port", "[v6]:port"; "" none */
     uint32_t sock_id;                              /* our UDT socket id */
     uint32_t peer_id;
     uint32_t state;                                /* RTUDP_UDT_* */
@@ -270,7 +270,7 @@ uint64_t rtudp_udt_wait(struct rtudp_udt_area *a, uint64_t seen, int64_t deadlin
 /* END CDEF */
 
 _Static_assert(sizeof(struct rtudp_udt_area) == 448, "udt area layout");
-_Static_assert(sizeof(struct rtudp_udt_conn_row) == 200, "udt connection row");
+_Static_assert(sizeof(struct rtudp_udt_conn_row) == 216, "udt connection row");
 _Static_assert(sizeof(struct rtudp_udt_sock) == 640, "udt socket layout");
 
 /* its counters (csrc/kinds.h) */
