@@ -17,7 +17,7 @@ import pytest
 import rtudp.udt.udt4 as udt4
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.kinds import get
-from rtstat_helpers import BIN, RTSTAT, table
+from rtstat_helpers import BIN, RTSTAT, Tmux, table
 from udt_helpers import Relay, pattern, send_all
 from udt_helpers import udt  # noqa: F401  (the fixture)
 
@@ -112,6 +112,16 @@ def _check_rtstat(pool: str, client_ch: str, server_ch: str, cid: int, sid: int)
     for col in ("rtt s", "cwnd pkt", "lost pkt", "retransmitted pkt", "send rate pkt/s"):
         assert col in t.names, (col, t.names)
     assert t.rows[f"{sid:08x}"]["channel"] == server_ch
+    # live, in a terminal (the rtstat tests' tmux), the same table
+    t = Tmux("udtconn", f"{RTSTAT} --pool {pool} --interval 0.3", 250, 60)
+    try:
+        screen = t.wait_for(lambda sc: "udt connections" in sc and f"{cid:08x}" in sc)
+        live = table(screen, "udt socket hex")
+        assert live.cell(f"{cid:08x}", "state") == "connected"
+        assert live.cell(f"{sid:08x}", "channel") == server_ch
+        t.keys("q")
+    finally:
+        t.close()
     # the channel's detail lists its connections
     det = subprocess.run([RTSTAT, "--pool", pool, "--once", "--interval", "0.1", "--channel",
                           client_ch], capture_output=True, text=True, timeout=30, env=env)
@@ -137,6 +147,11 @@ def _check_metrics(pool: str, tmp_path: Any, client_ch: str, cid: int, relay_por
     rtt = float(lines["rtudp_udt_connections_rtt_seconds"].rsplit(" ", 1)[1])
     assert 0 < rtt < 2
     assert float(lines["rtudp_udt_connections_lost_total"].rsplit(" ", 1)[1]) > 0
+    # and `rtudp stats CHANNEL` lists them under the counters
+    out = subprocess.run([os.path.join(BIN, "rtudp"), "stats", client_ch, "--pool", pool],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "connections: 1" in out.stdout and f"socket={cid}  peer=127.0.0.1:" in out.stdout
     state = [ln for ln in text.splitlines() if ln.startswith("rtudp_udt_connections_state{")
              and f'socket="{cid:08x}"' in ln and 'state="connected"' in ln]
     assert len(state) == 1 and state[0].endswith(" 1.0"), state
