@@ -151,7 +151,7 @@ def test_messages(run: Any) -> None:
         first = asyncio.create_task(conn.recvmsg(1 << 20, timeout=60))
         await asyncio.sleep(0.05)
         for m in msgs:
-            assert await client.sendmsg(m, timeout=30) == len(m)
+            assert await client.sendmsg(m, inorder=True, timeout=30) == len(m)
         got = [await first] + [await conn.recvmsg(1 << 20, timeout=60) for _ in msgs[1:]]
         client.close()
         with pytest.raises(udt4.UDTException) as e:
