@@ -186,18 +186,20 @@ def render_detail(frame: dict[str, Any], view: View, channel: str) -> Renderable
     bands = -(-len(hists) // per_row)
     items = _counter_items(ch)
     counted = "counters (totals since the channel opened; rates: the last interval)"
+    rows_part = _rows_part(ch, width)
+    rows_lines = 0 if not rows_part else 6 + len(kind_rows(KINDS[ch["kind"]], [ch]))
     most = None
     if view.height is not None:  # a live screen: the bars get what the counters leave
-        left = view.height - 7 - -(-len(items) // grid_columns(items, width))
+        left = view.height - 7 - rows_lines - -(-len(items) // grid_columns(items, width))
         if left // bands - PANEL_LINES < 4:  # short of room: counters at 0 go
             shown = [it for it in items if it[1] not in ("0", "0.0", "-")]
             counted += f"; {len(items) - len(shown)} at 0 not shown"
             items = shown or items
-            left = view.height - 7 - -(-len(items) // grid_columns(items, width))
+            left = view.height - 7 - rows_lines - -(-len(items) // grid_columns(items, width))
         most = max(6, left // bands - PANEL_LINES)  # PgDn shows the rest
     parts: list[RenderableType] = [head, Text(""), title, sub, Text(""),
                                    Text(counted, style="bold"), _grid(items, width), Text("")]
-    parts += _rows_part(ch, width)
+    parts += rows_part
     for i in range(0, len(hists), per_row):
         chunk = hists[i:i + per_row]
         if per_row == 1:
