@@ -109,6 +109,7 @@ def _check_rtstat(pool: str, client_ch: str, server_ch: str, cid: int, sid: int)
     row = t.rows[f"{cid:08x}"]
     assert row["channel"] == client_ch and row["state"] == "connected"
     assert row["peer"].startswith("127.0.0.1:")
+    assert row["type"] == "stream"
     for col in ("rtt s", "cwnd pkt", "lost pkt", "retransmitted pkt", "send rate pkt/s"):
         assert col in t.names, (col, t.names)
     assert t.rows[f"{sid:08x}"]["channel"] == server_ch
@@ -137,7 +138,7 @@ def _check_metrics(pool: str, tmp_path: Any, client_ch: str, cid: int, relay_por
     assert out.returncode == 0, out.stderr
     text = path.read_text()
     want = (f'pool="{pool}"', f'channel="{client_ch}"', f'socket="{cid:08x}"',
-            f'peer="127.0.0.1:{relay_port}"')
+            f'peer="127.0.0.1:{relay_port}"', 'type="stream"')
     lines = {ln.split("{")[0]: ln for ln in text.splitlines()
              if all(w in ln for w in want)}
     for name in ("rtudp_udt_connections_rtt_seconds", "rtudp_udt_connections_cwnd",

@@ -312,7 +312,7 @@ _Static_assert(sizeof(struct rtudp_udt_sock) == 640, "udt socket layout");
     X(peer, "peer", TEXT, "", LABEL, "the peer's address", "", "")                               \
     X(state, "state", STATE, "", SHOW, "socket state", "",                                       \
       "none init opened listening connecting connected broken closing closed nonexist")          \
-    X(sock_type, "type", STATE, "", 0, "socket type", "", "none stream dgram")                   \
+    X(sock_type, "type", STATE, "", LABEL, "socket type", "", "none stream dgram")               \
     X(peer_id, "peer_socket", GAUGE, "id", 0, "the peer's UDT socket id", "", "")                \
     X(rtt_ns, "rtt_ns", GAUGE, "ns", SHOW, "smoothed round-trip time", "", "")                   \
     X(rtt_var_ns, "rtt_var_ns", GAUGE, "ns", SHOW, "round-trip time variance", "", "")           \
