@@ -377,17 +377,24 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         """Up to ``max_n`` datagrams as a :class:`~rtudp.batch.PacketBatch` of numpy
         arrays, after waiting up to ``timeout`` s (None = forever, 0 = poll) for the
         first; an empty batch if none came in time.  One C call fills the arrays: no
-        Python object per packet.  Needs numpy (``pip install 'rtudp[numpy]'``)."""
+        Python object per packet.  Needs numpy (``pip install 'rtudp[numpy]'``).
+        A kind whose RX records are not datagrams raises TypeError naming it."""
+        if type(self)._next is not Channel._next:
+            raise TypeError(f"{type(self).__name__} (channel {self.name!r}) delivers its own "
+                            f"records, not datagrams: recv_batch is for channels whose RX "
+                            f"ring holds datagrams (udp, rtp)")
+        return self._recv_records(max_n, timeout, self.max_datagram)
+
+    def _recv_records(self, max_n: int, timeout: float | None, record_bytes: int) -> PacketBatch:
+        """recv_batch's read: up to max_n RX records of at most ``record_bytes`` after
+        their meta, as columns (checked arguments, the wait as recv_batch says)."""
         if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
             raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
-        if type(self)._next is not Channel._next:
-            raise TypeError(f"{type(self).__name__} delivers its own records, not datagrams: "
-                            f"recv_batch is for datagram channels (kind udp)")
         self._check_recv(timeout)
         max_n = min(max_n, MAX_BATCH)
         if self._columns is None:
             self._columns = ColumnCache()
-        cols = self._columns.get(max_n, self.max_datagram)
+        cols = self._columns.get(max_n, record_bytes)
         if timeout is None:
             deadline = FOREVER
         elif timeout == 0:
@@ -404,7 +411,10 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         (CLOCK_MONOTONIC ns).  Returns how many were queued; BackPressureError (``.sent``
         = how many went in) if the TX ring fills up.  Needs numpy."""
         self._check_send()
-        data, lens, at, each = batch_arrays(buffer, lengths, at_ns)
+        return self._put_columns(*batch_arrays(buffer, lengths, at_ns))
+
+    def _put_columns(self, data: Any, lens: Any, at: int, each: Any) -> int:
+        """send_batch's queueing of checked columns (batch_arrays')."""
         n = self._tx._put_batch(data, lens, at, each, self.max_datagram)
         if n < len(lens):
             raise self._full(int(lens[n]), n)

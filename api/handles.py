@@ -172,6 +172,20 @@ class KindHandle(ChannelHandle, Impairable):
     def _drop_views(self) -> None:
         """Drop the handle's views into the segment (before it is unmapped)."""
 
+    #: why the kind's handle has no numpy batches (its traffic is not datagram records)
+    NO_BATCH = "its traffic is not datagram records"
+
+    def recv_batch(self, max_n: int = 1024, timeout: float | None = None) -> Any:
+        """Not for this kind: TypeError naming it and why (rtudp.Channel.recv_batch is
+        for kinds whose RX ring holds datagrams: udp, rtp)."""
+        raise TypeError(f"{kind_name(self.KIND)} channel {self.name!r} has no recv_batch: "
+                        f"{self.NO_BATCH}")
+
+    def send_batch(self, buffer: Any, lengths: Any = None, at_ns: Any = None) -> int:
+        """Not for this kind: TypeError naming it and why."""
+        raise TypeError(f"{kind_name(self.KIND)} channel {self.name!r} has no send_batch: "
+                        f"{self.NO_BATCH}")
+
     def close(self) -> None:
         """Unmap the channel (idempotent); the handle from ``Pool.open_channel`` also
         closes the channel in the pool."""

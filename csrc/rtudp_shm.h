@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 13                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: udt drops_ignored counter */
+#define RTUDP_LAYOUT_VERSION 14                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -469,7 +469,8 @@ struct rtudp_impair_counters {
     uint64_t delayed;                              /* held by delay_ns / jitter_ns */
     uint64_t reordered;                            /* held back by reorder_ns */
     uint64_t rate_held;                            /* held by the rate limit */
-    uint8_t pad[16];
+    uint64_t hold_dropped;                         /* to be held, but the hold was full */
+    uint8_t pad[8];
 };
 
 /*
@@ -631,15 +632,26 @@ struct rtudp_channel_block {
       "sends held back by reorder_ns, so later ones overtake them", "", "")                      \
     X(impair_tx.rate_held, "imp_tx_rate_held", COUNTER, "packets", SHOW,                         \
       "sends held by the impairment's rate limit", "", "")                                       \
+    X(impair_tx.hold_dropped, "imp_tx_hold_dropped", COUNTER, "packets", SHOW,                   \
+      "sends a kind made that the impairment's full hold dropped", "", "")                       \
     X(impair_rx.lost, "imp_rx_lost", COUNTER, "packets", SHOW,                                   \
       "datagrams received the impairment dropped", "", "")                                       \
     X(impair_rx.duplicated, "imp_rx_duplicated", COUNTER, "packets", SHOW,                       \
       "datagrams received the impairment published twice", "", "")                               \
     X(impair_rx.corrupted, "imp_rx_corrupted", COUNTER, "packets", SHOW,                         \
       "datagrams received the impairment flipped a bit of", "", "")                              \
+    X(impair_rx.delayed, "imp_rx_delayed", COUNTER, "packets", SHOW,                             \
+      "datagrams received held by the impairment's delay_ns / jitter_ns", "", "")                \
+    X(impair_rx.reordered, "imp_rx_reordered", COUNTER, "packets", SHOW,                         \
+      "datagrams received held back by reorder_ns", "", "")                                      \
+    X(impair_rx.rate_held, "imp_rx_rate_held", COUNTER, "packets", SHOW,                         \
+      "datagrams received held by the impairment's rate limit", "", "")                          \
+    X(impair_rx.hold_dropped, "imp_rx_hold_dropped", COUNTER, "packets", SHOW,                   \
+      "datagrams received the impairment's full hold dropped", "", "")                           \
     SUM("imp_impaired", "packets", 0, "impairment events, both ways (a datagram may count in several)",             \
         "imp_tx_lost imp_tx_duplicated imp_tx_corrupted imp_tx_delayed imp_tx_reordered "        \
-        "imp_tx_rate_held imp_rx_lost imp_rx_duplicated imp_rx_corrupted")
+        "imp_tx_rate_held imp_tx_hold_dropped imp_rx_lost imp_rx_duplicated imp_rx_corrupted "    \
+        "imp_rx_delayed imp_rx_reordered imp_rx_rate_held imp_rx_hold_dropped")
 
 /* The channel block's counters, as stats(), rtstat and `rtudp metrics` show them
  * (csrc/kinds.h says what the columns are).  A client's direct sends are counted in

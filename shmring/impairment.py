@@ -46,8 +46,7 @@ class Impairment:
     overtake it).  ``rate_bps`` limits the payload bits per second (0: no limit).
     ``seed`` makes the draws reproducible (None: a fresh random seed each time it is
     applied).  ``direction``: ``"tx"`` impairs what the channel sends, ``"rx"`` what it
-    receives, ``"both"`` both ways; on the way in only loss, duplicate and corrupt apply
-    (a worker does not hold received datagrams).
+    receives, ``"both"`` both ways (each way its own stream of draws and rate limit).
     """
 
     loss: float = 0.0
@@ -90,15 +89,6 @@ class Impairment:
             raise ValueError(f"seed must be None or an int in 0..2**64-1, got {s!r}")
         if self.direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
-        if self.direction == "rx":
-            timed = {n: getattr(self, n) for n in ("delay_ns", "jitter_ns", "rate_bps")
-                     if getattr(self, n)}
-            if self.reorder:
-                timed["reorder"] = self.reorder
-            if timed:
-                raise ValueError(f"{timed}: delay, jitter, reorder and rate apply to sends "
-                                 f"only (direction='tx' or 'both'); on the way in a worker "
-                                 f"applies loss, duplicate and corrupt")
 
     @classmethod
     def of(cls, value: "Impairment | Mapping[str, Any] | None") -> "Impairment | None":

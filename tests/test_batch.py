@@ -157,3 +157,105 @@ def test_a_batch_held_is_never_overwritten(loopback_pair):
     third = a.recv_batch(8, timeout=1.0)
     assert (third.data == 3).all()
     assert id(third.rx_ns.base) in held  # dropped: their arrays are used again
+
+
+# ------------------------------------------------------------------ other kinds
+
+def _rtp_packet(seq: int, payload: bytes, marker: int = 0) -> bytes:
+    from rtp_helpers import rtp_packet
+    return rtp_packet(seq, seq * 160, ssrc=0xABCD, pt=8, payload=payload, marker=marker)
+
+
+@pytest.fixture
+def udp_sock():
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(5)
+    yield s
+    s.close()
+
+
+def test_rtp_jbuf_recv_batch_has_the_frame_columns(rtudp_pool, udp_sock):
+    """A jitter-buffered rtp channel's batch: packets in order and the erasure for the
+    gap, each RtpFrame field a column, the same values another reader's recv gives."""
+    rx = rtudp_pool.open_channel("rx", kind="rtp", direction=1,
+                                 options={"latency_ms": 0, "jb_capacity": 4})
+    from rtudp.rtp.channel import RtpChannel
+    other = RtpChannel.attach("rx", pool=rtudp_pool.name)
+    try:
+        sent = [1, 2, 3, 5, 6, 7, 8]  # 4 lost: declared once 4 wait behind it
+        for s in sent:
+            udp_sock.sendto(_rtp_packet(s, bytes([s]) * s, marker=s == 5), rx.local)
+        frames: list = []
+        end = time.monotonic() + 5
+        while len(frames) < 8 and time.monotonic() < end:
+            frames += other.recv_many(8 - len(frames), timeout=0.5)
+        batch = rx.recv_batch(16, timeout=0)  # all 8 are in the ring: the other read them
+    finally:
+        other.close()
+        rx.close()
+    assert len(frames) == 8
+    assert len(batch) == 8, batch
+    assert type(batch).__name__ == "RtpFrameBatch"
+    assert batch.erasure.tolist() == [f.erasure for f in frames] == [False] * 3 + [True] + \
+        [False] * 4
+    for col, field in (("lseq", "lseq"), ("lseq_end", "lseq_end"), ("ts_span", "ts_span"),
+                       ("rtp_seq", "seq"), ("ts", "ts"), ("ssrc", "ssrc"), ("pt", "pt"),
+                       ("marker", "marker"), ("rx_ns", "rx_ns"), ("seq", "rx_seq")):
+        assert getattr(batch, col).tolist() == [getattr(f, field) for f in frames], col
+    assert [batch.packet(i) for i in range(8)] == [f.data for f in frames]
+    assert [batch.rtp_payload(i) for i in range(8)] == [f.payload for f in frames]
+    assert batch.rtp_payload(0) == b"\x01" and batch.rtp_payload(7) == b"\x08" * 8
+    assert batch.length[3] == 0 and batch.ts_span[3] == 160
+
+
+def test_rtp_send_batch_frames_and_raw(rtudp_pool, udp_sock):
+    """send_batch on a framed rtp channel: each row one frame, given its RTP header by
+    the worker; on a raw channel datagrams as they are, and recv_batch reads raw
+    datagrams as a udp channel's."""
+    import struct
+    tx = rtudp_pool.open_channel("tx", remote=udp_sock.getsockname(), direction=0, kind="rtp",
+                                 options={"ptime_ms": 1, "payload_type": 8})
+    rows = np.arange(5 * 20, dtype=np.uint8).reshape(5, 20)
+    assert tx.send_batch(rows) == 5
+    got = [udp_sock.recv(2048) for _ in range(5)]
+    seqs = [struct.unpack_from("!H", d, 2)[0] for d in got]
+    assert [d[12:] for d in got] == [bytes(r) for r in rows]
+    assert [d[1] & 0x7F for d in got] == [8] * 5
+    assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(5)]
+    tx.close()
+    raw = rtudp_pool.open_channel("raw", kind="rtp", local=("127.0.0.1", 0),
+                                  remote=udp_sock.getsockname(),
+                                  options={"tx_mode": "raw", "rx_mode": "raw"})
+    try:
+        assert raw.send_batch(b"abcdefgh", np.array([3, 5])) == 2
+        assert [udp_sock.recv(64) for _ in range(2)] == [b"abc", b"defgh"]
+        for d in (b"one", b"three"):
+            udp_sock.sendto(d, raw.local)
+        _arrived(raw, 2)
+        batch = raw.recv_batch(8, timeout=1.0)
+        assert type(batch).__name__ == "PacketBatch"
+        assert [batch.packet(i) for i in range(len(batch))] == [b"one", b"three"]
+    finally:
+        raw.close()
+
+
+def test_kinds_without_datagrams_say_so(rtudp_pool):
+    """netflux (a latest-value image) and udt (streams) have no datagram records:
+    recv_batch and send_batch raise TypeError naming the kind and what to use."""
+    from netflux_helpers import netflux_pair
+    a, b = netflux_pair(rtudp_pool, {"send_interval": 0.01, "send_size": 8, "recv_size": 8})
+    u = rtudp_pool.open_channel("u", local=("127.0.0.1", 0), kind="udt")
+    try:
+        with pytest.raises(TypeError, match=r"netflux channel 'nfa' has no recv_batch: .*image"):
+            a.recv_batch(8)
+        with pytest.raises(TypeError, match=r"netflux channel 'nfa' has no send_batch"):
+            a.send_batch(b"x" * 8, [8])
+        with pytest.raises(TypeError, match=r"udt channel 'u' has no recv_batch: .*stream"):
+            u.recv_batch(8)
+        with pytest.raises(TypeError, match=r"udt channel 'u' has no send_batch"):
+            u.send_batch(b"x", [1])
+    finally:
+        for ch in (a, b, u):
+            ch.close()

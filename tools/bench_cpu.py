@@ -162,8 +162,8 @@ def run_traffic(duplex: bool, n: int, rate: int, quiet: bool) -> dict:
             before = worker_snapshot(pool)
             t0 = (time.monotonic_ns() + demo.START_DELAY_NS
                   + n * demo.QUEUE_NS_PER_PACKET * len(senders) // 2)
-            full = sum(demo.queue_schedule(tx_ch, direction, n, rate, t0)
-                       for tx_ch, _rx_ch, direction, _label in senders)
+            full = (demo._queue_all(a, b, n, rate, t0) if duplex
+                    else demo.queue_schedule(a, 0, n, rate, t0))
             last = t0 + ((n - 1) * 1_000_000_000) // rate
             if time.monotonic_ns() > t0:
                 say("  note: queueing the schedule took longer than its lead: the first "

@@ -178,14 +178,17 @@ def _pct_line(label: str, hist: Any) -> str:
     return f"  {label:<16} " + "  ".join(parts) + f"  max {_fmt(hist.max_ns):>9}"
 
 
-def queue_schedule(ch: Any, direction: int, n: int, rate: int, t0: int) -> int:
-    """Queue packet i (``direction``, i, deadline) on ``ch`` for ``t0 + i/rate``;
-    returns how many sends found the TX ring full (and were retried after a pause)."""
+def queue_schedule(ch: Any, direction: int, n: int, rate: int, t0: int,
+                   start: int = 0) -> int:
+    """Queue packets ``start`` to ``n - 1`` (``direction``, i, deadline) on ``ch``, packet
+    i for ``t0 + i/rate``; returns how many sends found the TX ring full (and were
+    retried after a pause)."""
     from rtudp import BackPressureError
 
     pack = PAYLOAD.pack
     send = ch.send
-    full = i = 0
+    full = 0
+    i = start
     while i < n:
         dl = t0 + (i * 1_000_000_000) // rate
         try:
@@ -198,10 +201,21 @@ def queue_schedule(ch: Any, direction: int, n: int, rate: int, t0: int) -> int:
     return full
 
 
+#: _queue_all queues the two directions in turns of this many packets
+QUEUE_TURN = 1024
+
+
 def _queue_all(a: Any, b: Any, n: int, rate: int, t0: int) -> int:
-    """Queue packet i of both directions for ``t0 + i/rate``; returns how many sends
-    found the TX ring full (and were retried after a pause)."""
-    return queue_schedule(a, 0, n, rate, t0) + queue_schedule(b, 1, n, rate, t0)
+    """Queue packet i of both directions for ``t0 + i/rate``, the two in turns in
+    deadline order (so that a submitter slower than its lead leaves both directions
+    equally short, not the second one seconds behind); returns how many sends found
+    the TX ring full (and were retried after a pause)."""
+    full = 0
+    for start in range(0, n, QUEUE_TURN):
+        end = min(n, start + QUEUE_TURN)
+        full += queue_schedule(a, 0, end, rate, t0, start)
+        full += queue_schedule(b, 1, end, rate, t0, start)
+    return full
 
 
 def _drain_until_done(rx: list[Receiver], last: int) -> None:

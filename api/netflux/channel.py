@@ -53,6 +53,8 @@ class NetfluxChannel(KindHandle):
 
     KIND = lib.RTUDP_KIND_NETFLUX
     HANDLE_NAME = "rtudp.netflux.NetfluxChannel"
+    NO_BATCH = ("it exchanges the latest process image each cycle (read(), wait_update(), "
+                "write()), not a queue of datagrams")
 
     def _open_views(self, cfg: dict[str, Any]) -> None:
         seg = self._seg

@@ -184,7 +184,29 @@ class RtpChannel(Channel):
             raise RuntimeError(f"channel {self.name!r}: set_target({host!r}, {port}) failed "
                                f"(code {rc})")
 
+    def send_batch(self, buffer: Any, lengths: Any = None, at_ns: Any = None) -> int:
+        """:meth:`rtudp.Channel.send_batch` for frames: each payload of ``buffer`` is one
+        frame's (framed tx modes: the worker gives it its RTP header, with the channel's
+        payload type; raw: one datagram as it is).  Needs numpy."""
+        if not self._framed:
+            return super().send_batch(buffer, lengths, at_ns)
+        from rtudp.batch import batch_arrays
+        from .batch import with_room
+        self._check_send()
+        data, lens, at, each = batch_arrays(buffer, lengths, at_ns)
+        return self._put_columns(*with_room(data, lens), at, each)
+
     # ------------------------------------------------------------ receiving
+
+    def recv_batch(self, max_n: int = 1024, timeout: float | None = None) -> Any:
+        """Up to ``max_n`` received frames as numpy columns, waiting up to ``timeout`` s
+        for the first: rx_mode raw, a :class:`rtudp.batch.PacketBatch` of datagrams;
+        jbuf, an :class:`rtudp.rtp.batch.RtpFrameBatch` (packets in order and erasures,
+        with their RTP fields as columns).  Needs numpy."""
+        if self.rx_mode == "raw":  # datagrams as a udp channel's
+            return self._recv_records(max_n, timeout, self.max_datagram)
+        from .batch import FRAME_BYTES, split_frames
+        return split_frames(self._recv_records(max_n, timeout, FRAME_BYTES + self.max_datagram))
 
     def _try_recv(self) -> Any:
         if self.rx_mode == "raw":

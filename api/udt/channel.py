@@ -39,6 +39,8 @@ class UdtChannel(KindHandle):
 
     KIND = lib.RTUDP_KIND_UDT
     HANDLE_NAME = "rtudp.udt.UdtChannel"
+    NO_BATCH = ("it carries UDT sockets' byte streams and messages (rtudp.udt), not "
+                "datagrams")
 
     def _open_views(self, cfg: dict[str, Any]) -> None:
         seg = self._seg

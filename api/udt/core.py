@@ -41,9 +41,6 @@ MAX_DATAGRAM = 2048
 #: TX ring records per channel: received packets wait there for the TX thread
 CAPACITY = 4096
 CHUNK = 1 << 20  # bytes one C call moves at most
-#: impairment fields that hold a datagram back: the worker applies them to TX-ring
-#: records only, and UDT sends its packets itself (rtudp_tx_send_to)
-HELD_FIELDS = ("delay_ns", "jitter_ns", "reorder", "rate_bps")
 
 #: True while an async wrapper (rtudp.udt.aio) calls a socket's operation: it never
 #: waits (EASYNCSND/EASYNCRCV at once, connect returns once requested), whatever the
@@ -70,11 +67,6 @@ class Ports:
         self.pool = pool
         self.options = dict(options or {})
         self.impairment = Impairment.of(impairment)
-        held = [f for f in HELD_FIELDS if self.impairment and getattr(self.impairment, f)]
-        if held:
-            raise ValueError(f"udt channels impair the datagrams the worker's UDT sends "
-                             f"without holding them: {', '.join(held)} not supported "
-                             f"(loss, duplicate, corrupt are)")
         self._lock = threading.Lock()
         self._by_addr: dict[tuple[str, int], UdtChannel] = {}
         self._all: list[UdtChannel] = []

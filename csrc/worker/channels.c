@@ -288,6 +288,11 @@ static int chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, in
         c->gso_ok = c->caps.gso;
         rtudp_inflight_reset(&c->inflight, c->cursor);
     }
+    /* the impairment's hold queues, before anything may use them */
+    if ((rc = rtudp_impair_holds_init(c)) != RTUDP_OK) {
+        failf(msg, msglen, rc, "out of memory for the impairment's hold queues");
+        goto fail;
+    }
     /* the kind's setup: after the common one, before the RX thread sees the channel */
     if (c->proto->open) {
         char why_kind[160] = "";
@@ -337,6 +342,7 @@ static void chan_close(struct rtudp_worker *w, struct rtudp_chan *c)
     rtudp_async_fds_close(&c->rx.waiters); /* the RX thread has let go of the channel */
     rtudp_inflight_free(&c->inflight);
     rtudp_txstamps_free(&c->stamps);
+    rtudp_impair_holds_free(c);
     if (c->tx_fd >= 0 && c->tx_fd != c->fd) {
         rtudp_net_forget(c->tx_fd);
         close(c->tx_fd);

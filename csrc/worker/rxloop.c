@@ -86,7 +86,7 @@ static __attribute__((noinline)) void to_kind_impaired(struct rtudp_chan *ch,
                                                        struct rtudp_rx_pkt *pkts, int n)
 {
     struct rtudp_rx_pkt out[2 * SEG_MAX]; /* each one twice at most (duplicated) */
-    int m = rtudp_impair_rx(&ch->rx, pkts, n, out, (int)(2 * SEG_MAX));
+    int m = rtudp_impair_rx(&ch->rx, pkts, n, out, (int)(2 * SEG_MAX), rtudp_now_ns());
     if (m > 0)
         ch->proto->rx_batch(ch, out, m);
 }
@@ -100,6 +100,31 @@ static void to_kind(struct rtudp_chan *ch, struct rtudp_rx_pkt *pkts, int n)
         to_kind_impaired(ch, pkts, n);
     else
         ch->proto->rx_batch(ch, pkts, n);
+}
+
+/* The datagrams the impairment held that are due: to the kind as if they had just
+ * come (their kernel RX stamps kept, so readers see the hold in rx_delay), in due
+ * order, SEG_MAX at a time.  A popped datagram's bytes stay where they are until the
+ * next put, which only a drain does, after this. */
+static __attribute__((noinline)) void release_held(struct rtudp_rx_chan *c, int64_t now)
+{
+    struct rtudp_chan *ch = chan_of(c);
+    struct rtudp_rx_pkt pkts[SEG_MAX];
+    struct rtudp_hold_item it;
+    for (;;) {
+        int k = 0;
+        while (k < (int)SEG_MAX && rtudp_holdq_peek_due(&c->hold, now, &it)) {
+            struct rtudp_rx_pkt *p = &pkts[k++];
+            memcpy(p, it.meta, sizeof *p); /* put as sizeof *p: impair_apply.c */
+            p->buf = it.data;
+            p->cap = p->len = it.len;
+            rtudp_holdq_pop(&c->hold);
+        }
+        if (k && ch->proto->rx_batch)
+            ch->proto->rx_batch(ch, pkts, k);
+        if (k < (int)SEG_MAX)
+            return;
+    }
 }
 
 /* A receive the kernel coalesced (UDP_GRO): the datagrams it holds, each copied
@@ -275,6 +300,14 @@ static int rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
         }
         if (c->timer_ns < next)
             next = c->timer_ns;
+        int64_t held = rtudp_holdq_next_due(&c->hold);
+        if (held <= now) {
+            release_held(c, now);
+            rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_RX, &c->waiters);
+            held = rtudp_holdq_next_due(&c->hold);
+        }
+        if (held < next)
+            next = held;
     }
     struct timespec ts = {0, 0};
     if (may_wait && !busy && next > now) {

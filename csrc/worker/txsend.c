@@ -1,6 +1,7 @@
 /*
  * txsend.c - what the TX thread does to send: the due packets of one channel with one
- * sendmmsg (or GSO sends of same-size runs), a kind's datagram sent at once, and what
+ * sendmmsg (or GSO sends of same-size runs), a kind's datagram sent at once (or, held
+ * by the impairment, from the channel's TX hold when due), and what
  * follows a send: TX stamps and lateness, the journal a successor reads if we die in
  * the send, freeing ring space once a packet has left.
  *
@@ -251,11 +252,49 @@ static int send_raw(struct rtudp_chan *c, const void *data, uint32_t len, int64_
 int rtudp_tx_send_to(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns,
                      const struct sockaddr *dst, socklen_t dst_len)
 {
-    /* a kind's own sends are impaired like the ring's: lost (0 copies) counts as sent */
+    /* a kind's own sends are impaired like the ring's: lost (0 copies) and held ones
+     * (in c->tx_hold, sent by rtudp_tx_send_held) count as sent */
     int rc = 0;
-    for (uint32_t n = rtudp_impair_tx_now(c, &data, len); n > 0 && rc == 0; n--)
+    int64_t now = rtudp_now_ns();
+    for (uint32_t n = rtudp_impair_tx_now(c, &data, len, asked_ns, dst, dst_len, now);
+         n > 0 && rc == 0; n--)
         rc = send_raw(c, data, len, asked_ns, dst, dst_len);
     return rc;
+}
+
+void rtudp_tx_send_held(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
+{
+    struct rtudp_hold_item it;
+    while (w->backoff_until <= now && rtudp_holdq_peek_due(&c->tx_hold, now, &it)) {
+        struct rtudp_held_send m = {.dst_len = 0};
+        memcpy(&m, it.meta, it.meta_len < sizeof m ? it.meta_len : sizeof m);
+        const struct sockaddr *dst = m.dst_len ? (const struct sockaddr *)&m.dst : NULL;
+        /* lateness counts from when the impairment let it go */
+        if (send_raw(c, it.data, it.len, it.due_ns, dst, m.dst_len) != 0 &&
+            (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            w->backoff_until = now + EAGAIN_BACKOFF_NS; /* it waits, due as it was */
+            return;
+        }
+        rtudp_holdq_pop(&c->tx_hold); /* sent, or failed for good (tx_errors) */
+    }
+}
+
+void rtudp_hold_release_due(struct rtudp_worker *w, int64_t now)
+{
+    for (uint32_t i = 0; i < w->n_active; i++)
+        if (w->active[i]->tx_hold.n)
+            rtudp_tx_send_held(w, w->active[i], now);
+}
+
+int64_t rtudp_hold_next_due(const struct rtudp_worker *w)
+{
+    int64_t next = INT64_MAX;
+    for (uint32_t i = 0; i < w->n_active; i++) {
+        int64_t due = rtudp_holdq_next_due(&w->active[i]->tx_hold);
+        if (due < next)
+            next = due;
+    }
+    return next;
 }
 
 int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns)

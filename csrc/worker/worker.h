@@ -15,17 +15,19 @@
  *               they wait (../async_wait.h)
  *   txstamp.c   per channel: sent packets waiting for their kernel TX stamp
  *   impair_apply.c  a channel's impairment applied: records queued lost, duplicated,
- *               corrupted, held (TX); datagrams received lost, duplicated, corrupted (RX)
+ *               corrupted, held (TX); a kind's sends and datagrams received lost,
+ *               duplicated, corrupted, or held in the channel's hold queues (holdq.c)
  *   tap.c       per channel: copies of what it sends and receives for taps, while attached
  *   txjournal.c per channel: the records in a send, for a successor if we die in it
  *   netio.c     socket I/O: setup, sendmmsg/GSO, recvmmsg, TX stamps, addresses
  *   sched.c     process-wide scheduling: death signal, memory locking, CPU, priority
  *   spin.c      the adaptive spin margin and its CPU budget
  *   timerq.c, inflight.c   the timer queue, the in-flight records of a TX ring
+ *   holdq.c     a bounded queue of datagram copies, each released at its due time
  *
  * Calls between these files go one way, down this list (a file calls only files
  * below it): main -> txloop -> control -> channels -> the kinds -> txsend, rxloop ->
- * txstamp, txjournal, asyncwake, tap, netio, sched, spin, timerq, inflight.  The kinds' hooks are
+ * txstamp, txjournal, asyncwake, tap, netio, sched, spin, timerq, inflight, holdq.  The kinds' hooks are
  * called through struct rtudp_proto (by channels, txloop and rxloop); a kind calls
  * back only into what is below it (rtudp_tx_send_now, rtudp_rx_cap_for,
  * rtudp_to_sockaddr).  So the channel table (w->chans / w->active) is written only by
@@ -43,11 +45,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 #include "impair.h"
 #include "asyncwake.h"
+#include "holdq.h"
 #include "inflight.h"
 #include "netio.h"
 #include "proto/proto.h"
@@ -77,6 +81,7 @@ struct rtudp_rx_chan {
     int listed;        /* in the RX thread's table */
     int64_t timer_ns;  /* the kind's rx_timer is due then (RTUDP_PROTO_NEVER: not) */
     struct rtudp_impair impair; /* the RX side's impairment (zeroed: none seen yet) */
+    struct rtudp_holdq hold;    /* datagrams received that the impairment holds */
     struct rtudp_async_fds waiters; /* event loops waiting for RX data (asyncwake.h) */
     struct rtudp_tap tap; /* the RX tap ring (tap.h) */
 };
@@ -109,6 +114,7 @@ struct rtudp_chan {
     struct rtudp_tap tap;           /* the TX tap ring (tap.h) */
     int64_t stamps_read_ns;         /* when the TX stamps were last read (txloop.c) */
     struct rtudp_impair impair;     /* the TX side's impairment (zeroed: none seen yet) */
+    struct rtudp_holdq tx_hold;     /* a kind's own sends that the impairment holds */
     struct sockaddr_storage dst;    /* where to send when the socket is not connected */
     socklen_t dst_len;              /* 0: connected (or nowhere to send) */
     /* RX side */
@@ -241,6 +247,12 @@ int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int6
 /* the same to dst (a kind that serves many peers on one socket: udt) */
 int rtudp_tx_send_to(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns,
                      const struct sockaddr *dst, socklen_t dst_len);
+/* TX thread: send what c->tx_hold holds that is due at `now` (a kind's sends the
+ * impairment held); stops early when the socket is full */
+void rtudp_tx_send_held(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now);
+/* the loop's hook: every channel's held sends that are due; and when the next one is */
+void rtudp_hold_release_due(struct rtudp_worker *w, int64_t now);
+int64_t rtudp_hold_next_due(const struct rtudp_worker *w);
 /* read c's TX stamps that came (and expire those that will not) */
 void rtudp_tx_read_stamps(struct rtudp_chan *c, int64_t now);
 /* free c's TX ring up to the first packet not yet sent */
@@ -250,14 +262,31 @@ void rtudp_tx_release(struct rtudp_chan *c);
 /* TX thread: queue t as the impairment says (unimpaired: as it is); a lost record is
  * freed as if sent, the caller releases the ring.  RTUDP_OK or the timer queue's code */
 int rtudp_impair_tx_queue(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_timer *t);
-/* TX thread, a kind's own send: how many times to send *data (0: lost); a corrupted
- * datagram's *data becomes a copy with a bit flipped */
-uint32_t rtudp_impair_tx_now(struct rtudp_chan *c, const void **data, uint32_t len);
+/* TX thread, a kind's own send of *data to dst (dst_len 0: the connected peer), asked
+ * for asked_ns: how many times to send it now (0: lost, or held: the copies the
+ * delay, jitter, reorder or rate hold are copied into c->tx_hold, or counted dropped
+ * when it is full); a corrupted datagram's *data becomes a copy with a bit flipped */
+uint32_t rtudp_impair_tx_now(struct rtudp_chan *c, const void **data, uint32_t len,
+                             int64_t asked_ns, const struct sockaddr *dst, socklen_t dst_len,
+                             int64_t now);
+/* What a kind's held send carries besides its bytes (c->tx_hold's meta) */
+struct rtudp_held_send {
+    socklen_t dst_len;              /* 0: the connected peer */
+    uint32_t pad;
+    struct sockaddr_storage dst;    /* only dst_len bytes are held */
+};
+#define RTUDP_HELD_SEND_META(dst_len) \
+    ((uint32_t)(offsetof(struct rtudp_held_send, dst) + (dst_len)))
 /* RX thread, once rtudp_impair_refresh said the channel's receives are impaired:
  * pkts[0..n) as the impairment says into out[0..max) (lost ones left out, duplicated
- * ones twice, corrupted in place); how many */
+ * ones twice, corrupted in place, held ones copied into c->hold, or counted dropped
+ * when it is full); how many go on now */
 int rtudp_impair_rx(struct rtudp_rx_chan *c, struct rtudp_rx_pkt *pkts, int n,
-                    struct rtudp_rx_pkt *out, int max);
+                    struct rtudp_rx_pkt *out, int max, int64_t now);
+/* channels.c, at a channel's add: its holds, sized for the impairment published then
+ * (docs/impairment.md); RTUDP_OK or RTUDP_EINVAL (no memory) */
+int rtudp_impair_holds_init(struct rtudp_chan *c);
+void rtudp_impair_holds_free(struct rtudp_chan *c);
 
 /* channels.c: answer the async waiters registered on every channel (asyncwake.h) */
 void rtudp_chan_answer_waiters(struct rtudp_worker *w);

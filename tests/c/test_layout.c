@@ -340,6 +340,7 @@ static const struct field impair_counters_fields[] = {
     FIELD(rtudp_impair_counters, delayed),
     FIELD(rtudp_impair_counters, reordered),
     FIELD(rtudp_impair_counters, rate_held),
+    FIELD(rtudp_impair_counters, hold_dropped),
     FIELD(rtudp_impair_counters, pad),
 };
 
