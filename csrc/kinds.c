@@ -11,7 +11,7 @@
 #undef RTUDP_KIND
 
 /* a kind without an area (kinds.def's `none`) */
-const struct rtudp_kind_area rtudp_area_none = {0, NULL, 0, 0, NULL};
+const struct rtudp_kind_area rtudp_area_none = {0, NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL};
 
 static const struct rtudp_kind_info kinds[] = {
 #define RTUDP_KIND(NAME, name, code, prefix, area, ffi) {#name, prefix, code, 0, &rtudp_area_##area},

@@ -13,10 +13,12 @@
  *   member  the field (a path: tx.sent), read where the struct is
  *   name    snake_case, unique in the list; stats() keys, rtstat, Prometheus derive from it
  *   TYPE    COUNTER (only grows), GAUGE (a level, a last value, an id), HISTOGRAM (a
- *           struct rtudp_hist), STATE (one of `values`)
+ *           struct rtudp_hist), STATE (one of `values`), TEXT (a NUL-terminated char
+ *           array: rows only, e.g. an address)
  *   unit    "ns" (exported to Prometheus in seconds), "bytes", "packets", ...; "id" is
  *           an identifier (shown in hex), "" a plain number
- *   FLAGS   0, or SHOW: a column of rtstat's table of the kind
+ *   FLAGS   0, or SHOW: a column of rtstat's table of the kind; LABEL (rows only): the
+ *           value names its row (a Prometheus label, a column rtstat always shows)
  *   plus    "" or the names (space-separated) of counters whose values this one
  *           includes: its value is its field's plus theirs
  *   values  STATE: the names of the values 0, 1, ... (space-separated)
@@ -26,6 +28,12 @@
  * cffi (rtudp.shmring.kinds) and knows no counter by name: stats(), rtstat, its JSON
  * and `rtudp metrics` iterate over the descriptions (Aeron's counters, the same idea).
  * Signedness and size come from the field's type.
+ *
+ * Rows.  A kind may also have rows: one per item it serves (a udt channel's sockets).
+ * RTUDP_KIND_AREA_ROWS adds to the area a list of the row struct's counters, described
+ * the same way, and a function that copies row i out of the area into a row struct,
+ * bounds-checked, every value in range: stats() gives them as a list under the
+ * rows' name, rtstat as a table, Prometheus as series labelled by the LABEL counters.
  */
 #ifndef RTUDP_KINDS_H
 #define RTUDP_KINDS_H
@@ -42,9 +50,11 @@
 #define RTUDP_CTR_GAUGE 2
 #define RTUDP_CTR_HISTOGRAM 3
 #define RTUDP_CTR_STATE 4
+#define RTUDP_CTR_TEXT 5
 /* counter flags */
 #define RTUDP_CTR_SIGNED 1                         /* a signed integer */
 #define RTUDP_CTR_SHOW 2                           /* a column of rtstat's table of the kind */
+#define RTUDP_CTR_LABEL 4                          /* rows: names the row (a Prometheus label) */
 
 /* One counter of a struct in shared memory. */
 struct rtudp_counter_desc {
@@ -68,6 +78,15 @@ struct rtudp_kind_area {
     /* RTUDP_OK, or RTUDP_ECORRUPT with the reason in why; NULL: an area of `size`
      * bytes or more may be read */
     int (*check)(const void *area, uint64_t area_bytes, struct rtudp_check *why);
+    /* its rows (RTUDP_KIND_AREA_ROWS), or rows_name NULL: none */
+    const char *rows_name;                         /* stats() key: "connections" */
+    const struct rtudp_counter_desc *row_counters;
+    uint32_t n_row_counters;
+    uint32_t pad2;
+    uint64_t row_size;                             /* sizeof the row struct */
+    /* row i of an area that passed `check` into *row (row_size bytes): 1 a row, 0 no
+     * row there (a free slot), RTUDP_EINVAL past the last */
+    int (*row_at)(const void *area, uint64_t area_bytes, uint32_t i, void *row);
 };
 
 /* A line of proto/kinds.def. */
@@ -98,6 +117,7 @@ int rtudp_counter_group_at(uint32_t index, struct rtudp_counter_group *g);
 
 #define RTUDP_CTR_FLAG_0 0
 #define RTUDP_CTR_FLAG_SHOW RTUDP_CTR_SHOW
+#define RTUDP_CTR_FLAG_LABEL (RTUDP_CTR_LABEL | RTUDP_CTR_SHOW)
 #define RTUDP_CTR_SIGNED_IF(x) _Generic((x), int64_t: RTUDP_CTR_SIGNED, int32_t: RTUDP_CTR_SIGNED, \
                                         default: 0)
 
@@ -132,6 +152,27 @@ int rtudp_counter_group_at(uint32_t index, struct rtudp_counter_group *g);
     RTUDP_COUNTER_TABLE(rtudp_counters_##area, S, LIST);                                         \
     const struct rtudp_kind_area rtudp_area_##area = {                                           \
         sizeof(S), rtudp_counters_##area,                                                        \
-        (uint32_t)(sizeof rtudp_counters_##area / sizeof rtudp_counters_##area[0]), 0, check_fn}
+        (uint32_t)(sizeof rtudp_counters_##area / sizeof rtudp_counters_##area[0]), 0, check_fn, \
+        NULL, NULL, 0, 0, 0, NULL}
+
+/* the same with rows: their stats() name, the row struct R, its counters ROW_LIST
+ * (their table made by RTUDP_ROW_TABLE(row_table, R, ROW_LIST) in the row function's
+ * file) and the function that fills one (struct rtudp_kind_area.row_at) */
+#define RTUDP_KIND_AREA_ROWS(area, S, LIST, check_fn, rows, R, ROW_LIST, row_table, row_fn)     \
+    RTUDP_COUNTER_TABLE(rtudp_counters_##area, S, LIST);                                         \
+    const struct rtudp_kind_area rtudp_area_##area = {                                           \
+        sizeof(S), rtudp_counters_##area,                                                        \
+        (uint32_t)(sizeof rtudp_counters_##area / sizeof rtudp_counters_##area[0]), 0, check_fn, \
+        rows, row_table, RTUDP_COUNTER_COUNT(ROW_LIST), 0, sizeof(R), row_fn}
+
+/* const struct rtudp_counter_desc row_table[]: LIST's counters of the row struct R (an
+ * extern table, for RTUDP_KIND_AREA_ROWS in the area's file; one a file) */
+#define RTUDP_ROW_TABLE(row_table, R, LIST)                                                     \
+    typedef R rtudp_ctr_struct;                                                                  \
+    const struct rtudp_counter_desc row_table[] = {LIST(RTUDP_CTR_ENTRY, RTUDP_CTR_SUM_ENTRY)}
+
+/* the entries of a list, as a constant expression */
+#define RTUDP_CTR_ONE(...) +1
+#define RTUDP_COUNTER_COUNT(LIST) (0 LIST(RTUDP_CTR_ONE, RTUDP_CTR_ONE))
 
 #endif /* RTUDP_KINDS_H */

@@ -379,10 +379,23 @@ class ChannelSegment:
             return {}
         return kind.read(self.area, self.area_bytes, f"channel segment {shm_path(self.name)}")
 
-    def kind_stats(self) -> dict[str, Any]:
-        """The kind area's counters as ``stats()`` keys (``rtp_rx_frames``, ``nf_sent``)."""
+    def kind_rows(self) -> list[dict[str, Any]]:
+        """The kind's rows (a udt channel's connections), each by counter name, read
+        without locks ([] for a kind with none)."""
         kind = self.kind()
-        return {} if kind is None else kind.layout.stats(self.kind_values())
+        if kind is None:
+            return []
+        return kind.read_rows(self.area, self.area_bytes,
+                              f"channel segment {shm_path(self.name)}")
+
+    def kind_stats(self) -> dict[str, Any]:
+        """The kind area's counters as ``stats()`` keys (``rtp_rx_frames``, ``nf_sent``),
+        and its rows as a list under their name (``connections``)."""
+        kind = self.kind()
+        if kind is None:
+            return {}
+        return {**kind.layout.stats(self.kind_values()),
+                **kind.layout.rows_stats(self.kind_rows())}
 
     def stats(self) -> dict[str, Any]:
         """What the segment says of ``Channel.stats()``: the block's counters, its

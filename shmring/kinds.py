@@ -26,7 +26,10 @@ from .errors import BadSegmentError
 from .hist import Histogram
 
 _TYPES = {lib.RTUDP_CTR_COUNTER: "counter", lib.RTUDP_CTR_GAUGE: "gauge",
-          lib.RTUDP_CTR_HISTOGRAM: "histogram", lib.RTUDP_CTR_STATE: "state"}
+          lib.RTUDP_CTR_HISTOGRAM: "histogram", lib.RTUDP_CTR_STATE: "state",
+          lib.RTUDP_CTR_TEXT: "text"}
+#: the longest text field a row may describe
+_TEXT_MAX = 256
 _HIST_SIZE = ffi.sizeof("struct rtudp_hist")
 _INT_PTR = {(4, False): "uint32_t *", (4, True): "int32_t *", (8, False): "uint64_t *",
             (8, True): "int64_t *"}
@@ -37,7 +40,8 @@ class Counter:
     """One counter as C describes it (``struct rtudp_counter_desc``)."""
 
     name: str
-    #: "counter" (only grows), "gauge", "histogram" (a struct rtudp_hist) or "state"
+    #: "counter" (only grows), "gauge", "histogram" (a struct rtudp_hist), "state" or
+    #: "text" (a NUL-terminated char array: rows only)
     type: str
     #: "ns", "bytes", "packets", ...; "id": an identifier; "": a plain number
     unit: str
@@ -52,6 +56,8 @@ class Counter:
     plus: tuple[str, ...] = ()
     #: a state's value names (value i is ``values[i]``)
     values: tuple[str, ...] = ()
+    #: rows only: the value names its row (a Prometheus label)
+    label: bool = False
 
     def value_name(self, value: int) -> str:
         """A state's value as its name (``"state 7"`` for one it does not have)."""
@@ -74,8 +80,10 @@ def counters_from(ffi_: Any, table: Any, n: int, struct_size: int,
                     size=int(d.size), signed=bool(d.flags & lib.RTUDP_CTR_SIGNED),
                     show=bool(d.flags & lib.RTUDP_CTR_SHOW),
                     plus=tuple(_text(ffi_, d.plus).split()),
-                    values=tuple(_text(ffi_, d.values).split()))
-        want = (_HIST_SIZE,) if c.type == "histogram" else (0,) if not c.size else (4, 8)
+                    values=tuple(_text(ffi_, d.values).split()),
+                    label=bool(d.flags & lib.RTUDP_CTR_LABEL))
+        want: Any = ((_HIST_SIZE,) if c.type == "histogram" else range(1, _TEXT_MAX + 1)
+                     if c.type == "text" else (0,) if not c.size else (4, 8))
         if (not c.name.isidentifier() or not c.type or c.size not in want
                 or c.offset + c.size > struct_size or (c.size == 0 and not c.plus)):
             raise ImportError(f"{where}: counter {i} ({c}) is not a valid description: rebuild")
@@ -97,6 +105,9 @@ def read_counters(counters: tuple[Counter, ...], base: Any) -> dict[str, Any]:
     for c in counters:
         if c.type == "histogram":
             raw[c.name] = Histogram.snapshot(ffi.cast("struct rtudp_hist *", p + c.offset))
+        elif c.type == "text":
+            text = bytes(ffi.buffer(p + c.offset, c.size)).split(b"\0", 1)[0]
+            raw[c.name] = text.decode(errors="replace")
         elif c.size:
             raw[c.name] = int(ffi.cast(_INT_PTR[c.size, c.signed], p + c.offset)[0])
         else:
@@ -126,6 +137,49 @@ def stat_keys(counters: tuple[Counter, ...], values: Mapping[str, Any],
     return out
 
 
+def label_text(c: Counter, value: Any) -> str:
+    """A row's LABEL value as text: an id in hex, a state by name, text as is."""
+    if c.type == "state":
+        return c.value_name(value)
+    if c.unit == "id" and isinstance(value, int):
+        return f"{value:08x}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A kind's rows (one per item it serves, e.g. a udt channel's connections), as C
+    describes them: their counters and the C function that copies one out."""
+
+    #: the stats() key of the list: "connections"
+    name: str
+    counters: tuple[Counter, ...]
+    #: bytes of one row struct
+    size: int
+    #: ``int (*)(const void *area, uint64_t area_bytes, uint32_t i, void *row)`` of
+    #: :attr:`ffi`
+    row_at: Any
+    ffi: Any
+
+    def read(self, area: Any, area_bytes: int) -> list[dict[str, Any]]:
+        """Every row of a checked area, each a dict of its counters by name (the C
+        function bounds-checks the area and brings every value in range)."""
+        out: list[dict[str, Any]] = []
+        buf = self.ffi.new("uint8_t[]", self.size)
+        area_p = self.ffi.cast("void *", int(ffi.cast("uintptr_t", area)))
+        i = 0
+        while (got := self.row_at(area_p, area_bytes, i, buf)) >= 0:
+            if got:
+                out.append(read_counters(self.counters, ffi.cast(
+                    "uint8_t *", int(self.ffi.cast("uintptr_t", buf)))))
+            i += 1
+        return out
+
+    def stats(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``rows`` (of :meth:`read`) as ``stats()`` gives them: a state by its name."""
+        return [stat_keys(self.counters, r) for r in rows]
+
+
 @dataclass(frozen=True)
 class Layout:
     """A kind's shared-memory side, as C describes it (a line of kinds.def)."""
@@ -141,12 +195,11 @@ class Layout:
     #: of :attr:`ffi`), or None
     check: Any = None
     ffi: Any = None
+    #: its rows (None: the kind has none)
+    rows: Rows | None = None
 
-    def read(self, area: Any, area_bytes: int, where: str) -> dict[str, Any]:
-        """The counters of a kind area (``void *``, ``area_bytes`` long), by name
-        (BadSegmentError naming ``where`` if the area may not be read)."""
-        if not self.counters:
-            return {}
+    def _check_area(self, area: Any, area_bytes: int, where: str) -> None:
+        """BadSegmentError naming ``where`` unless the area may be read."""
         if area == ffi.NULL or area_bytes < self.area_size:
             raise BadSegmentError(f"{where}: {self.name} kind area of {area_bytes} bytes, "
                                   f"needs {self.area_size}")
@@ -155,11 +208,31 @@ class Layout:
             if self.check(self.ffi.cast("void *", int(ffi.cast("uintptr_t", area))),
                           area_bytes, why) != lib.RTUDP_OK:
                 raise BadSegmentError(f"{where}: {_text(self.ffi, why.msg)}")
+
+    def read_rows(self, area: Any, area_bytes: int, where: str) -> list[dict[str, Any]]:
+        """Its rows of a kind area, each by counter name ([] for a kind without rows;
+        BadSegmentError naming ``where`` if the area may not be read)."""
+        if self.rows is None:
+            return []
+        self._check_area(area, area_bytes, where)
+        return self.rows.read(area, area_bytes)
+
+    def read(self, area: Any, area_bytes: int, where: str) -> dict[str, Any]:
+        """The counters of a kind area (``void *``, ``area_bytes`` long), by name
+        (BadSegmentError naming ``where`` if the area may not be read)."""
+        if not self.counters:
+            return {}
+        self._check_area(area, area_bytes, where)
         return read_counters(self.counters, area)
 
     def stats(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """``values`` (of :meth:`read`) as ``stats()`` keys, prefixed with :attr:`prefix`."""
         return stat_keys(self.counters, values, self.prefix)
+
+    def rows_stats(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """``rows`` (of :meth:`read_rows`) as the ``stats()`` key of the rows' name
+        (``{"connections": [...]}``); {} for a kind without rows."""
+        return {} if self.rows is None else {self.rows.name: self.rows.stats(rows)}
 
     def counter(self, name: str) -> Counter:
         """The counter called ``name`` (KeyError if none)."""
@@ -177,11 +250,20 @@ def layouts_from(ffi_: Any, lib_: Any) -> dict[str, Layout]:
     while (k := lib_.rtudp_kind_at(i)) != ffi_.NULL:
         name, a = _text(ffi_, k.name), k.area
         where = f"kind {name!r} (csrc/proto/kinds.def)"
+        rows = None
+        if a.rows_name != ffi_.NULL:
+            if a.row_at == ffi_.NULL or not int(a.row_size):
+                raise ImportError(f"{where}: rows without a row function or size: rebuild")
+            rows = Rows(name=_text(ffi_, a.rows_name),
+                        counters=counters_from(ffi_, a.row_counters, int(a.n_row_counters),
+                                               int(a.row_size), f"{where}, its rows"),
+                        size=int(a.row_size), row_at=a.row_at, ffi=ffi_)
         out[name] = Layout(name=name, code=int(k.code), prefix=_text(ffi_, k.prefix),
                            area_size=int(a.size),
                            counters=counters_from(ffi_, a.counters, int(a.n_counters),
                                                   int(a.size), where),
-                           check=None if a.check == ffi_.NULL else a.check, ffi=ffi_)
+                           check=None if a.check == ffi_.NULL else a.check, ffi=ffi_,
+                           rows=rows)
         i += 1
     return out
 
@@ -283,6 +365,10 @@ class Kind:
         """Its area's counters as ``stats()`` keys (``rtp_rx_frames``, ``nf_rtt_p99_ns``)."""
         return self.layout.stats(self.read(area, area_bytes, where))
 
+    def read_rows(self, area: Any, area_bytes: int, where: str) -> list[dict[str, Any]]:
+        """Its area's rows (:meth:`Layout.read_rows`)."""
+        return self.layout.read_rows(area, area_bytes, where)
+
 
 #: names a kind may not have: metrics call their families rtudp_<kind>_..., next to these
 _RESERVED = ("channel", "pool", "worker")
@@ -359,5 +445,5 @@ register("netflux", pool="rtudp.workers.netflux_kind",
 register("udt", pool="rtudp.workers.udt_kind", handle="rtudp.udt.channel:UdtChannel")
 
 __all__ = ["CHANNEL_COUNTERS", "COUNTER_GROUPS", "C_LAYOUTS", "Counter", "KINDS", "Kind", "Layout",
-           "counters_from", "find", "get", "kind_name", "kinds", "layouts_from", "names", "read_counters", "register",
-           "stat_keys", "unregister"]
+           "Rows", "counters_from", "find", "get", "kind_name", "kinds", "label_text",
+           "layouts_from", "names", "read_counters", "register", "stat_keys", "unregister"]

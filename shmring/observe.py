@@ -51,6 +51,8 @@ class ChannelSnapshot:
     kind_values: dict[str, Any] = field(default_factory=dict)
     #: the same as stats() keys, prefixed by kind: ``rtp_rx_frames``, ``nf_valid``, ...
     kind_counters: dict[str, Any] = field(default_factory=dict)
+    #: the kind's rows (a udt channel's connections), each by counter name
+    kind_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def tx_lateness(self) -> Histogram:
@@ -72,6 +74,9 @@ class ChannelSnapshot:
         the kind's counters, the TX ring's as ``tx_<name>`` (not a reader's own losses)."""
         out = channel_stats(self.counters, self.histograms, self.kind_counters)
         out.update(stat_keys(COUNTER_GROUPS["tx_ring"], self.tx_ring, "tx_"))
+        kind = find(self.config["kind"]) if self.config else None
+        if kind is not None:
+            out.update(kind.layout.rows_stats(self.kind_rows))
         return out
 
     def named_histograms(self) -> list[tuple[str, str, Histogram]]:
@@ -136,28 +141,32 @@ def snapshot_channel(pool: str, channel: str) -> ChannelSnapshot:
             raise BadSegmentError(f"channel segment {shm_path(full)} names channel "
                                   f"{config['name']!r}, not {channel!r}")
         tx_ring, rx_ring = _ring_stats(tx[0], rx[0])
-        values = _kind_values(seg, config["kind"], full)
+        values, rows = _kind_values(seg, config["kind"], full)
         kind = find(config["kind"])
         return ChannelSnapshot(
             name=channel, taken_ns=time.monotonic_ns(), config=config,
             counters=block_counters(b), tx_ring=tx_ring, rx_ring=rx_ring,
             reader_pids=block_readers(b), histograms=block_histograms(b),
-            kind_values=values, kind_counters=kind.layout.stats(values) if kind else {})
+            kind_values=values, kind_counters=kind.layout.stats(values) if kind else {},
+            kind_rows=rows)
     finally:
         seg.close()
 
 
-def _kind_values(seg: Segment, code: int, full: str) -> dict[str, Any]:
-    """The kind area's counters by name, of a kind that has them (BadSegmentError if
-    the area is not valid)."""
+def _kind_values(seg: Segment, code: int,
+                 full: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The kind area's counters by name and its rows, of a kind that has them
+    (BadSegmentError if the area is not valid)."""
     kind = find(code)
-    if kind is None or not kind.layout.counters:
-        return {}
+    if kind is None or not (kind.layout.counters or kind.layout.rows):
+        return {}, []
     area, size = ffi.new("void **"), ffi.new("uint64_t *")
     check = ffi.new("struct rtudp_check *")
     if lib.rtudp_channel_area(seg.base, seg.size, area, size, check) != lib.RTUDP_OK:
         raise BadSegmentError(f"channel segment {shm_path(full)}: {check_message(check)}")
-    return kind.read(area[0], int(size[0]), f"channel segment {shm_path(full)}")
+    where = f"channel segment {shm_path(full)}"
+    return (kind.read(area[0], int(size[0]), where),
+            kind.read_rows(area[0], int(size[0]), where))
 
 
 def snapshot_pool(pool: str, channel_filter: Any = None) -> PoolSnapshot:

@@ -97,7 +97,7 @@ def test_messages_keep_their_boundaries(udt) -> None:
     srv, c, conn = pair(DGRAM)
     msgs = [pattern(n, seed=n) for n in (1, 1456, 1457, 3000, 1_000_000, 7)]
     for m in msgs:
-        assert udt4.sendmsg(c, m, len(m), -1, False) == len(m)
+        assert udt4.sendmsg(c, m, len(m), -1, True) == len(m)  # (in order: asserted below)
     got = [udt4.recvmsg(conn, 2_000_000) for _ in msgs]
     assert got == msgs
     udt4.sendmsg(c, b"0123456789")
@@ -124,7 +124,7 @@ def test_message_ttl_drops_what_it_cannot_deliver(udt) -> None:
         conn, _ = udt4.accept(srv)
         msgs = [pattern(4000, seed=i) for i in range(200)]
         for m in msgs:
-            udt4.sendmsg(c, m, len(m), 5, False)         # 5 ms: a lost packet is too late
+            udt4.sendmsg(c, m, len(m), 5, True)          # 5 ms: a lost packet is too late
         deadline = time.monotonic() + 30
         while udt4.getsockopt(c, udt4.UDT_SNDDATA) and time.monotonic() < deadline:
             time.sleep(0.01)

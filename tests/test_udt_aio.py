@@ -6,6 +6,8 @@ thread."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import threading
 import time
@@ -43,7 +45,7 @@ async def connected(kind: int = socket.SOCK_STREAM) -> tuple[Any, Any, Any]:
     """(listener, client, accepted): a pyudt listener, a udt4 client, all wrapped."""
     srv = aio.udt.socket(socket.AF_INET, kind)
     srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
+    await srv.listen(8)
     client = aio.wrap(udt4.socket(socket.AF_INET, kind, 0))
     assert isinstance(client, AsyncUdtSocket) and isinstance(srv, AsyncUdtSocket)
     (conn, addr), _ = await asyncio.gather(srv.accept(timeout=30),
@@ -78,6 +80,37 @@ def test_loop_runs_while_recv_waits(run: Any) -> None:
     assert 0.25 <= waited < 10, f"recv returned after {waited:.3f} s (sent at 0.3 s)"
     # 0.3 s of 5 ms sleeps: a loop blocked in recv would have let it tick ~0 times
     assert ticks >= 10, f"the ticker ran only {ticks} times while recv waited"
+
+
+def test_loop_runs_while_listen_waits_for_the_worker(run: Any, rtudp_pool: rtudp.Pool) -> None:
+    """listen waits for the worker to take the listener: on the eventfd, not in a
+    blocking wait (the worker is stopped for 0.3 s meanwhile, so it must wait)."""
+
+    async def main() -> tuple[float, int, int]:
+        srv = aio.udt.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.bind(("127.0.0.1", 0))
+        ch = srv._core.ch
+        (pid,) = [w["pid"] for w in rtudp_pool.workers() if w["index"] == ch.worker]
+        ticker = Ticker()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            resume = asyncio.get_running_loop().call_later(0.3, os.kill, pid, signal.SIGCONT)
+            t0 = time.monotonic()
+            await srv.listen(8, timeout=30)
+            waited = time.monotonic() - t0
+        finally:
+            os.kill(pid, signal.SIGCONT)  # (also if listen failed early)
+        resume.cancel()
+        ticker.stop()
+        state = udt4.getsockstate(srv.UDTSOCKET)
+        srv.close()
+        return waited, ticker.ticks, state
+
+    waited, ticks, state = run(main())
+    assert state == udt4.LISTENING
+    assert 0.25 <= waited < 10, f"listen returned after {waited:.3f} s (worker resumed at 0.3 s)"
+    # 0.3 s of 5 ms sleeps: a loop blocked in listen would have let it tick ~0 times
+    assert ticks >= 10, f"the ticker ran only {ticks} times while listen waited"
 
 
 def test_stream_both_ways_and_its_end(run: Any) -> None:
@@ -118,7 +151,7 @@ def test_messages(run: Any) -> None:
         first = asyncio.create_task(conn.recvmsg(1 << 20, timeout=60))
         await asyncio.sleep(0.05)
         for m in msgs:
-            assert await client.sendmsg(m, timeout=30) == len(m)
+            assert await client.sendmsg(m, inorder=True, timeout=30) == len(m)
         got = [await first] + [await conn.recvmsg(1 << 20, timeout=60) for _ in msgs[1:]]
         client.close()
         with pytest.raises(udt4.UDTException) as e:

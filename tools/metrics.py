@@ -16,7 +16,9 @@ Every counter is described in C, next to its struct (name, type, unit, help:
 rtudp.shmring.kinds): the channel block's, the TX and RX rings', a worker's and every
 kind's; each becomes a family ``rtudp_channel_<name>``, ``rtudp_channel_tx_<name>``,
 ``rtudp_channel_rx_<name>``, ``rtudp_worker_<name>`` or ``rtudp_<kind>_<name>`` of its
-type with that help, so a new counter or kind needs no line here.  What is computed
+type with that help, so a new counter or kind needs no line here.  A kind's rows (a udt
+channel's connections) become ``rtudp_<kind>_<rows>_<name>`` families with a series per
+row, labelled by the rows' label counters (``socket``, ``peer``).  What is computed
 from them (pool up and uptime, heartbeat age, readers attached, TX ring fill) is.
 """
 from __future__ import annotations
@@ -36,7 +38,7 @@ from prometheus_client.registry import Collector
 
 from rtudp.shmring.errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
 from rtudp.shmring.hist import Histogram
-from rtudp.shmring.kinds import COUNTER_GROUPS, Counter, kind_name, kinds
+from rtudp.shmring.kinds import COUNTER_GROUPS, Counter, Kind, kind_name, kinds, label_text
 from rtudp.shmring.observe import PoolSnapshot, pool_names, snapshot_pool
 
 from .cli_args import ranged
@@ -115,6 +117,25 @@ class CounterFamily:
             fam.add_metric(labels, value * self.scale if self.scale != 1.0 else value)
 
 
+class RowFamilies:
+    """The metric families of a kind's rows (a udt channel's connections): one per
+    counter that is not a label, ``rtudp_<kind>_<rows>_<name>``, labelled by pool,
+    channel and the rows' LABEL counters (socket id, peer)."""
+
+    def __init__(self, kind: Kind) -> None:
+        rows = kind.layout.rows
+        assert rows is not None
+        self.labels = [c for c in rows.counters if c.label]
+        names = _CH + [c.name for c in self.labels]
+        self.families = [CounterFamily(f"{kind.name}_{rows.name}", c, names)
+                         for c in rows.counters if not c.label and c.type != "text"]
+
+    def add(self, base: list[str], values: dict[str, Any]) -> None:
+        """One row's values (of Rows.read) for the channel labelled ``base``."""
+        _add_all(self.families, base + [label_text(c, values[c.name]) for c in self.labels],
+                 values)
+
+
 class RtudpCollector(Collector):
     """Reads the pools at every scrape (``pool`` None: every pool on the machine)."""
 
@@ -143,6 +164,7 @@ class RtudpCollector(Collector):
                       for c in counters] for g, counters in COUNTER_GROUPS.items()}
         own = {k.name: [CounterFamily(k.name, c, _CH) for c in k.layout.counters]
                for k in kinds()}
+        rows = {k.name: RowFamilies(k) for k in kinds() if k.layout.rows is not None}
         readers = GaugeMetricFamily("rtudp_channel_readers", "readers attached", labels=_CH)
         fill = GaugeMetricFamily("rtudp_channel_tx_fill_ratio", "TX ring fill (0..1)",
                                  labels=_CH)
@@ -165,11 +187,15 @@ class RtudpCollector(Collector):
                 _add_all(groups["tx_ring"], lc, ch.tx_ring)
                 _add_all(groups["rx_ring"], lc, ch.rx_ring)
                 _add_all(own.get(kind_name(ch.config["kind"]), ()), lc, ch.kind_values)
+                row_fams = rows.get(kind_name(ch.config["kind"]))
+                for r in ch.kind_rows if row_fams is not None else ():
+                    row_fams.add(lc, r)
                 readers.add_metric(lc, ch.readers_attached)
                 cap = ch.tx_ring["capacity"]
                 fill.add_metric(lc, ch.tx_ring["used_bytes"] / cap if cap else 0.0)
         yield from (up, uptime, beat, *(f.family for fams in groups.values() for f in fams),
-                    readers, fill, *(f.family for fams in own.values() for f in fams))
+                    readers, fill, *(f.family for fams in own.values() for f in fams),
+                    *(f.family for rf in rows.values() for f in rf.families))
 
 
 def _add_all(families: Any, labels: list[str], values: dict[str, Any]) -> None:
@@ -269,5 +295,5 @@ def run(args: argparse.Namespace, _rest: list[str]) -> int:
     return _textfile(reg, args.textfile, args.interval)
 
 
-__all__ = ["BOUNDS_S", "CounterFamily", "RtudpCollector", "add_parser", "cumulative_buckets",
+__all__ = ["BOUNDS_S", "CounterFamily", "RowFamilies", "RtudpCollector", "add_parser", "cumulative_buckets",
            "metric_name", "parse_listen", "registry_for", "run"]

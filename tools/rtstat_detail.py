@@ -16,8 +16,8 @@ from rich.text import Text
 
 from rtudp.shmring.kinds import CHANNEL_COUNTERS, KINDS
 
-from .rtstat_columns import si, si_ns
-from .rtstat_view import View, counter_cell, counter_header, head_line
+from .rtstat_columns import fit_table, hidden_note, si, si_ns
+from .rtstat_view import View, counter_cell, counter_header, head_line, kind_rows, row_columns
 
 #: eighths of a character cell, for bars finer than a whole cell
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -146,6 +146,21 @@ def grid_columns(items: list[tuple[str, str]], width: int) -> int:
     return max(1, min(4, width // cell))
 
 
+def _rows_part(ch: dict[str, Any], width: int) -> list[RenderableType]:
+    """The channel's rows (a udt channel's connections) as a fitted table, if its kind
+    has rows: a title, the table (or "none"), a blank line."""
+    kind = KINDS.get(ch["kind"])
+    if kind is None or kind.layout.rows is None:
+        return []
+    rows = kind_rows(kind, [ch])
+    title = Text(f"{kind.layout.rows.name} ({len(rows)})", style="bold")
+    if not rows:
+        return [title, Text("  none", style="dim"), Text("")]
+    fitted = fit_table(row_columns(kind), rows, width)
+    note = hidden_note(fitted)
+    return [title, fitted.table] + ([note] if note else []) + [Text("")]
+
+
 def render_detail(frame: dict[str, Any], view: View, channel: str) -> RenderableType:
     """The detail screen of ``channel`` (or why it cannot be shown yet)."""
     keys = "  Esc: all channels" if view.live else ""
@@ -171,17 +186,20 @@ def render_detail(frame: dict[str, Any], view: View, channel: str) -> Renderable
     bands = -(-len(hists) // per_row)
     items = _counter_items(ch)
     counted = "counters (totals since the channel opened; rates: the last interval)"
+    rows_part = _rows_part(ch, width)
+    rows_lines = 0 if not rows_part else 6 + len(kind_rows(KINDS[ch["kind"]], [ch]))
     most = None
     if view.height is not None:  # a live screen: the bars get what the counters leave
-        left = view.height - 7 - -(-len(items) // grid_columns(items, width))
+        left = view.height - 7 - rows_lines - -(-len(items) // grid_columns(items, width))
         if left // bands - PANEL_LINES < 4:  # short of room: counters at 0 go
             shown = [it for it in items if it[1] not in ("0", "0.0", "-")]
             counted += f"; {len(items) - len(shown)} at 0 not shown"
             items = shown or items
-            left = view.height - 7 - -(-len(items) // grid_columns(items, width))
+            left = view.height - 7 - rows_lines - -(-len(items) // grid_columns(items, width))
         most = max(6, left // bands - PANEL_LINES)  # PgDn shows the rest
     parts: list[RenderableType] = [head, Text(""), title, sub, Text(""),
                                    Text(counted, style="bold"), _grid(items, width), Text("")]
+    parts += rows_part
     for i in range(0, len(hists), per_row):
         chunk = hists[i:i + per_row]
         if per_row == 1:

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from rtudp.shmring.kinds import CHANNEL_COUNTERS, Counter, kinds
+from rtudp.shmring.kinds import CHANNEL_COUNTERS, Counter, Kind, kinds
 
 from .rtstat_columns import Column, fit_table, hidden_note, si, si_ns
 
@@ -97,7 +97,8 @@ CHANNEL_COLUMNS = (
     Column("TX fill", "%", lambda ch: f"{ch['tx_fill_pct']:.1f}", 16),
 )
 
-_UNITS = {"packets": "pkt", "records": "rec", "bytes": "B", "ns": "s", "id": "hex"}
+_UNITS = {"packets": "pkt", "records": "rec", "bytes": "B", "ns": "s", "id": "hex",
+          "packets/s": "pkt/s"}
 
 
 def counter_header(c: Counter) -> tuple[str, str]:
@@ -115,8 +116,8 @@ def counter_cell(c: Counter, totals: dict[str, Any], key: str, exact: bool = Fal
     if c.type == "histogram":
         return si_ns(totals.get(f"{key}_p99_ns"))
     v = totals.get(key)
-    if v is None or c.type == "state":
-        return "-" if v is None else str(v)
+    if v is None or c.type in ("state", "text"):
+        return "-" if v is None or v == "" else str(v)
     if c.unit == "ns":
         return si_ns(v or None)
     if c.unit == "id":
@@ -135,6 +136,33 @@ def _counter_columns(title: str, counters: Any, prefix: str) -> list[Column]:
                                                                              key),
                            i + 1, left=c.type == "state"))
     return cols
+
+
+def row_columns(kind: Kind) -> list[Column]:
+    """Columns of a kind's rows (a udt channel's connections): the first label (the
+    row's id), the channel, then the counters to show, their order their priority.
+    A table row is ``{"channel": name, "values": the row's stats()}``."""
+    assert kind.layout.rows is not None
+    shown = [c for c in kind.layout.rows.counters if c.show]
+    cols = []
+    for i, c in enumerate(shown):
+        name, unit = counter_header(c)
+        cell = (lambda r, c=c: counter_cell(c, r["values"], c.name))
+        if i == 0:
+            cols.append(Column(f"{kind.name} {name}", unit, cell, 0, left=True))
+            cols.append(Column("channel", "", lambda r: r["channel"], 0, left=True))
+        else:
+            cols.append(Column(name, unit, cell, i, left=c.type in ("state", "text")))
+    return cols
+
+
+def kind_rows(kind: Kind, channels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of ``kind`` of every channel in ``channels`` (frame entries), in order."""
+    if kind.layout.rows is None:
+        return []
+    name = kind.layout.rows.name
+    return [{"channel": ch["name"], "values": r} for ch in channels
+            if ch.get("kind") == kind.name for r in ch["totals"].get(name, ())]
 
 
 def _styles(pool: dict[str, Any], rows: list[dict[str, Any]], view: View) -> list[str | None]:
@@ -180,6 +208,11 @@ def render_pool(pool: dict[str, Any], view: View) -> RenderableType:
                              _counter_columns(kind.name, kind.layout.counters,
                                               kind.layout.prefix),
                              rows, view, _styles(pool, rows, view))
+        conns = kind_rows(kind, good)
+        if conns and kind.layout.rows is not None:
+            parts += _fitted(f"{kind.name} {kind.layout.rows.name}", row_columns(kind), conns,
+                             view, [SELECTED if view.selected == (pool["name"], r["channel"])
+                                    else None for r in conns])
     # the channel block's counters it shows (the impairment's), for the channels that
     # have any
     shown = [c for c in CHANNEL_COUNTERS if c.show]
@@ -208,4 +241,4 @@ def render_frame(frame: dict[str, Any], view: View) -> RenderableType:
 
 
 __all__ = ["CHANNEL_COLUMNS", "SELECTED", "View", "counter_cell", "counter_header",
-           "head_line", "render_frame", "render_pool"]
+           "head_line", "kind_rows", "render_frame", "render_pool", "row_columns"]

@@ -124,6 +124,20 @@ def _export(args: argparse.Namespace, first: ChannelSnapshot) -> int:
     return 0
 
 
+def _print_rows(ch: ChannelSnapshot) -> None:
+    """The kind's rows (a udt channel's connections), one line each."""
+    from rtudp.shmring.kinds import find
+
+    kind = find(ch.config["kind"])
+    rows = kind.layout.rows if kind is not None else None
+    if rows is None:
+        return
+    out = rows.stats(ch.kind_rows)
+    print(f"\n{rows.name}: {len(out)}")
+    for r in out:
+        print("  " + "  ".join(f"{k}={v}" for k, v in r.items()))
+
+
 def run(args: argparse.Namespace, _rest: list[str]) -> int:
     """Run ``rtudp stats``."""
     ch = attach("stats", args, snapshot_channel)
@@ -145,6 +159,7 @@ def run(args: argparse.Namespace, _rest: list[str]) -> int:
     print(f"{'readers_attached':<22} {stats['readers_attached']}")
     for k, v in ch.kind_counters.items():
         print(f"{k:<22} {v}")
+    _print_rows(ch)
     for name in HISTS:
         print(f"\n{name}:\n{ch.histograms[name].text_histogram()}")
     return _plot(args, ch) if args.plot else 0

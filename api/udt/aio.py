@@ -20,8 +20,9 @@ The waits belong to the event loop of the channel's first wait.
 
 A ``timeout`` (seconds, None: as long as it takes) ends a call with ``TimeoutError``.
 Other failures are the wrapped API's (``UDTException``); ``recv`` returns b"" once the
-peer closed and everything was read, as ``pyudt`` and asyncio's streams do.  bind,
-listen, options and close are the wrapped socket's own (they do not wait on the peer).
+peer closed and everything was read, as ``pyudt`` and asyncio's streams do.
+``await listen()`` waits for the worker to take the listener on the eventfd too.  bind,
+options and close are the wrapped socket's own (they do not wait on the peer).
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from rtudp.aio import TX, _deadline, _Waiter, register
 from . import pyudt, udt4
 from .channel import UdtChannel
 from .constants import EASYNCRCV, EASYNCSND, ECONNLOST, UDTException
-from .core import NEVER_WAIT, Socket
+from .core import LISTEN_WAIT_S, NEVER_WAIT, Socket
 
 T = TypeVar("T")
 _WOULD_WAIT = (EASYNCSND, EASYNCRCV)
@@ -102,6 +103,17 @@ class AsyncUdtSocket:
         return await _waiter_of(ch).wait(TX, check, until)
 
     # ------------------------------------------------------------ connections
+
+    async def listen(self, backlog: int = 16, timeout: float | None = LISTEN_WAIT_S) -> None:
+        """Accept connections (at most ``backlog`` waiting); returns once the worker
+        took the listener (UDTException EINVOP if it did not within ``timeout`` s),
+        the loop running meanwhile."""
+        core = self._core
+        if core.request_listen(backlog):
+            return
+        if not core.listen_done():
+            await self._wait(lambda: True if core.listen_done() else None, _deadline(timeout))
+        core.check_listening()
 
     async def accept(self, timeout: float | None = None) -> tuple["AsyncUdtSocket", tuple[str, int]]:
         """The next connection: (its AsyncUdtSocket, the peer's (host, port))."""

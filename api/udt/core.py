@@ -104,6 +104,10 @@ class Ports:
             host.close()
 
 
+#: how long listen waits for the worker to take the listener (it takes ~1 ms)
+LISTEN_WAIT_S = 5.0
+
+
 class Socket:
     """One UDT socket (UDT's UDTSOCKET)."""
 
@@ -183,20 +187,37 @@ class Socket:
 
     def listen(self, backlog: int) -> None:
         """Accept connections (at most ``backlog`` waiting)."""
+        if self.request_listen(backlog):
+            return
+        assert self.ch is not None
+        self.ch.wait_for(self.listen_done, LISTEN_WAIT_S)
+        self.check_listening()
+
+    def request_listen(self, backlog: int) -> bool:
+        """:meth:`listen`'s first half, which never waits for the worker: the checks
+        and the request.  True if the socket listens already."""
         if self.ch is None:
             raise UDTException(EINVOP, "listen on an unbound socket")
         if self.opts[UDT_RENDEZVOUS]:
             raise UDTException(ERDVNOSERV)
         st = self.state()
         if st == LISTENING:
-            return
+            return True
         if st != OPENED:
             raise UDTException(ECONNSOCK)
         if not isinstance(backlog, int) or backlog < 1:
             raise UDTException(EINVPARAM, f"backlog {backlog!r}: at least 1")
         self._s().cli.backlog = min(backlog, lib.RTUDP_UDT_ACCEPT_Q)
         self.ch.request(REQ_LISTEN, self.i)
-        if not self.ch.wait_for(lambda: self.state() != OPENED, 5.0) or self.state() != LISTENING:
+        return False
+
+    def listen_done(self) -> bool:
+        """The worker took (or refused) the listen :meth:`request_listen` asked for."""
+        return self.state() != OPENED
+
+    def check_listening(self) -> None:
+        """After :meth:`listen_done` (or its wait's end): EINVOP unless it listens."""
+        if self.state() != LISTENING:
             raise UDTException(EINVOP, "the worker did not take the listener")
 
     def accept(self) -> tuple["Socket", tuple[str, int]]:

@@ -20,8 +20,12 @@
 
 static int check_area(const void *area, uint64_t area_bytes, struct rtudp_check *why);
 
-/* the udt kind area, for kinds.c (what Python reads of it) */
-RTUDP_KIND_AREA(udt, struct rtudp_udt_area, RTUDP_UDT_AREA_COUNTERS, check_area);
+/* the udt kind area, for kinds.c (what Python reads of it): its counters, and a row
+ * per connection (udt_rows.c) */
+extern const struct rtudp_counter_desc rtudp_udt_row_counters[];
+RTUDP_KIND_AREA_ROWS(udt, struct rtudp_udt_area, RTUDP_UDT_AREA_COUNTERS, check_area, "connections",
+                     struct rtudp_udt_conn_row, RTUDP_UDT_CONN_ROW_COUNTERS, rtudp_udt_row_counters,
+                     rtudp_udt_conn_row);
 
 #define SLOT_HDR ((uint64_t)sizeof(struct rtudp_udt_slot))
 #define MAX_SOCKS 4096u
@@ -207,14 +211,16 @@ int64_t rtudp_udt_put_msg(struct rtudp_udt_area *a, uint32_t i, const uint8_t *b
     return (int64_t)len;
 }
 
-/* the payload of receive slot k, its length bounds-checked; NULL when dropped */
+/* the payload of receive slot k, its length bounds-checked; NULL when dropped or
+ * already read out of order */
 static const uint8_t *rcv_payload(struct rtudp_udt_area *a, uint32_t i, uint64_t k, uint32_t *len,
                                   uint32_t *msg)
 {
     struct rtudp_udt_slot *sl = rtudp_udt_rcv_slot(a, i, k);
     uint32_t n = load_relaxed(&sl->len);
     *msg = load_relaxed(&sl->msg);
-    if ((load_relaxed(&sl->flags) & RTUDP_UDT_SLOT_DROPPED) || n > RTUDP_UDT_PAYLOAD_MAX) {
+    if ((load_relaxed(&sl->flags) & (RTUDP_UDT_SLOT_DROPPED | RTUDP_UDT_SLOT_TAKEN)) ||
+        n > RTUDP_UDT_PAYLOAD_MAX) {
         *len = 0;
         return NULL;
     }
@@ -268,6 +274,67 @@ static uint64_t msg_start(struct rtudp_udt_area *a, uint32_t i, uint64_t k, uint
     return k;
 }
 
+/*
+ * Out-of-order delivery (UDT4's CRcvBuffer::scanMsg): past the in-order point
+ * (rcv_ready, the first gap) a DGRAM socket may read a message that is whole and was
+ * sent with its in-order bit clear.  The worker fills a slot only while its tag is
+ * not the slot's (on_data, on_dropreq), so a filled slot past rcv_ready stays as it
+ * is until rcv_read passes it: the client may read it, and marks it TAKEN so that the
+ * in-order read skips it later, as it skips a dropped message.
+ */
+/* the first whole out-of-order message past rcv_ready: its slots [*first, *last] */
+static bool ooo_msg(struct rtudp_udt_area *a, uint32_t i, const struct rtudp_udt_sock *s,
+                    uint64_t *first, uint64_t *last)
+{
+    if (load_relaxed(&s->cli.sock_type) != RTUDP_UDT_DGRAM)
+        return false;
+    uint64_t read = load_relaxed(&s->cli.rcv_read), ready = load_acquire(&s->wrk.rcv_ready);
+    if (ready - read > a->config.buf_pkts)
+        return false; /* a worker's garbage */
+    bool open = false; /* a message's first packet seen, and all since */
+    for (uint64_t k = ready, end = read + a->config.buf_pkts; k < end; k++) {
+        const struct rtudp_udt_slot *sl = rtudp_udt_rcv_slot(a, i, k);
+        uint32_t len, msg;
+        if (load_acquire(&sl->tag) != k + 1 || !rcv_payload(a, i, k, &len, &msg)) {
+            open = false; /* a gap, dropped or taken: no message across it */
+            continue;
+        }
+        if (msg >> 31) {
+            open = true;
+            *first = k;
+        }
+        if (open && (msg >> 30 & 1)) {
+            if (!(msg >> 29 & 1)) {
+                *last = k;
+                return true;
+            }
+            open = false; /* whole, but it waits for its turn */
+        }
+    }
+    return false;
+}
+
+/* read the message in slots [first, last] (cap bytes of it) and mark it taken */
+static int64_t take_ooo(struct rtudp_udt_area *a, uint32_t i, uint64_t first, uint64_t last,
+                        uint8_t *buf, uint64_t cap)
+{
+    uint64_t got = 0, total = 0;
+    for (uint64_t k = first; k <= last; k++) {
+        uint32_t len, msg;
+        const uint8_t *p = rcv_payload(a, i, k, &len, &msg);
+        uint64_t take = got < cap ? (len < cap - got ? len : cap - got) : 0;
+        if (p && take)
+            load_bytes_relaxed(buf + got, p, take);
+        got += take;
+        total += len;
+    }
+    for (uint64_t k = first; k <= last; k++) {
+        struct rtudp_udt_slot *sl = rtudp_udt_rcv_slot(a, i, k);
+        store_release(&sl->flags, load_relaxed(&sl->flags) | RTUDP_UDT_SLOT_TAKEN);
+    }
+    return (int64_t)total;
+}
+
 int64_t rtudp_udt_get_msg(struct rtudp_udt_area *a, uint32_t i, uint8_t *buf, uint64_t cap)
 {
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(a, i);
@@ -300,6 +367,9 @@ int64_t rtudp_udt_get_msg(struct rtudp_udt_area *a, uint32_t i, uint8_t *buf, ui
     }
     store_relaxed(&s->cli.rcv_off, 0u);
     store_release(&s->cli.rcv_read, k);
+    uint64_t first, last;
+    if (ooo_msg(a, i, s, &first, &last))
+        return take_ooo(a, i, first, last, buf, cap);
     return RTUDP_EMPTY; /* not complete yet */
 }
 
@@ -347,7 +417,16 @@ uint64_t rtudp_udt_rcv_pending(struct rtudp_udt_area *a, uint32_t i)
         bytes += len;
     }
     uint32_t off = load_relaxed(&s->cli.rcv_off);
-    return bytes > off ? bytes - off : 0;
+    bytes = bytes > off ? bytes - off : 0;
+    uint64_t first, last;
+    if (ooo_msg(a, i, s, &first, &last)) {
+        for (k = first; k <= last; k++) {
+            uint32_t len, msg;
+            rcv_payload(a, i, k, &len, &msg);
+            bytes += len;
+        }
+    }
+    return bytes;
 }
 
 struct events_wait {

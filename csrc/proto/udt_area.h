@@ -82,6 +82,8 @@
 
 /* slot flags */
 #define RTUDP_UDT_SLOT_DROPPED 1                   /* receive: the message was dropped */
+#define RTUDP_UDT_SLOT_TAKEN 2                     /* receive: read ahead of its turn (a
+                                                    * message sent with in-order clear) */
 
 struct rtudp_udt_req {
     uint32_t op;                                   /* RTUDP_UDT_REQ_* */
@@ -138,7 +140,8 @@ struct rtudp_udt_counters {
     uint64_t open_socks;                           /* sockets in use now (gauge) */
     uint64_t restarts;                             /* workers that took the area over */
     uint64_t orphans;                              /* sockets closed: their process died */
-    uint64_t pad[2];
+    uint64_t drops_ignored;                        /* drop requests refused (stream, out of range) */
+    uint64_t pad[1];
 };
 
 struct rtudp_udt_area {
@@ -199,6 +202,31 @@ struct rtudp_udt_sock {
     uint8_t pad1[24];
 };
 
+/* One socket as stats(), rtstat and Prometheus see it: a copy made by
+ * rtudp_udt_conn_row (bounds-checked, every value in range), described once in
+ * RTUDP_UDT_CONN_ROW_COUNTERS below.  A row per socket that listens, connects or
+ * is (or was) connected. */
+struct rtudp_udt_conn_row {
+    char peer[64];                                 /* "host:port", "[v6]:port"; "" none */
+    uint32_t sock_id;                              /* our UDT socket id */
+    uint32_t peer_id;
+    uint32_t state;                                /* RTUDP_UDT_* */
+    uint32_t sock_type;                            /* RTUDP_UDT_STREAM / DGRAM */
+    uint64_t rtt_ns, rtt_var_ns;                   /* smoothed RTT and its variance */
+    uint64_t send_period_ns;                       /* pacing: one packet every ... */
+    uint64_t send_rate;                            /* ... that is, packets/s */
+    uint64_t cwnd;                                 /* congestion window, packets */
+    uint64_t flow_window;                          /* the peer's receive room, packets */
+    uint64_t rcv_room;                             /* our receive room (last ACK), packets */
+    uint64_t unacked;                              /* queued and not yet acknowledged, packets */
+    uint64_t pkt_sent, pkt_recv, pkt_retrans, pkt_snd_loss, pkt_rcv_loss;
+    uint64_t bytes_sent, bytes_recv, snd_drop, rcv_drop;
+};
+
+/* row i of a udt kind area (struct rtudp_kind_area.row_at): 1 filled, 0 no row (a
+ * free or idle socket), RTUDP_EINVAL past the last socket or a bad area */
+int rtudp_udt_conn_row(const void *area, uint64_t area_bytes, uint32_t i, void *row);
+
 /* the area's layout for these settings (config's sizes filled); 0 = fine,
  * RTUDP_EINVAL when they do not fit */
 int rtudp_udt_layout(struct rtudp_udt_config *cfg, uint32_t max_socks, uint32_t buf_pkts,
@@ -225,12 +253,16 @@ int64_t rtudp_udt_put_msg(struct rtudp_udt_area *a, uint32_t i, const uint8_t *b
 /* read up to cap stream bytes: bytes read (0: nothing receivable yet) */
 int64_t rtudp_udt_get_stream(struct rtudp_udt_area *a, uint32_t i, uint8_t *buf, uint64_t cap);
 /* read the next whole message: its length (the first cap bytes copied; the rest
- * of a longer one is discarded, as UDT's recvmsg), 0: none complete yet */
+ * of a longer one is discarded, as UDT's recvmsg), RTUDP_EMPTY: none complete yet.
+ * The next in sequence first; when it is not complete, a DGRAM socket's first whole
+ * message past the gap whose in-order bit is clear (UDT4's out-of-order delivery:
+ * its slots are marked taken, and skipped when the sequence reaches them) */
 int64_t rtudp_udt_get_msg(struct rtudp_udt_area *a, uint32_t i, uint8_t *buf, uint64_t cap);
 /* take the oldest accepted socket of listener i (a CAS: any thread or process may
  * accept; the caller becomes its owner): its index, RTUDP_EMPTY when none waits */
 int rtudp_udt_accept_take(struct rtudp_udt_area *a, uint32_t i);
-/* bytes queued and not yet acknowledged / receivable now */
+/* bytes queued and not yet acknowledged / receivable now (a DGRAM socket's: with the
+ * first message it may read out of order) */
 uint64_t rtudp_udt_snd_pending(struct rtudp_udt_area *a, uint32_t i);
 uint64_t rtudp_udt_rcv_pending(struct rtudp_udt_area *a, uint32_t i);
 /* wait until events differs from seen or the deadline (CLOCK_MONOTONIC ns); events */
@@ -238,6 +270,7 @@ uint64_t rtudp_udt_wait(struct rtudp_udt_area *a, uint64_t seen, int64_t deadlin
 /* END CDEF */
 
 _Static_assert(sizeof(struct rtudp_udt_area) == 448, "udt area layout");
+_Static_assert(sizeof(struct rtudp_udt_conn_row) == 216, "udt connection row");
 _Static_assert(sizeof(struct rtudp_udt_sock) == 640, "udt socket layout");
 
 /* its counters (csrc/kinds.h) */
@@ -269,6 +302,41 @@ _Static_assert(sizeof(struct rtudp_udt_sock) == 640, "udt socket layout");
       "datagrams lost between the worker's threads (queue full)", "", "")                       \
     X(cnt.restarts, "takeovers", COUNTER, "", 0, "workers that took the sockets over", "", "")   \
     X(cnt.orphans, "orphans", COUNTER, "", 0,                                                     \
-      "sockets closed by the worker because their process died", "", "")
+      "sockets closed by the worker because their process died", "", "")                        \
+    X(cnt.drops_ignored, "drops_ignored", COUNTER, "", 0,                                         \
+      "message drop requests refused (a stream socket, or outside the receive window)", "", "")
+
+/* a connection's figures (struct rtudp_udt_conn_row), one row per socket */
+#define RTUDP_UDT_CONN_ROW_COUNTERS(X, SUM)                                                       \
+    X(sock_id, "socket", GAUGE, "id", LABEL, "UDT socket id", "", "")                             \
+    X(peer, "peer", TEXT, "", LABEL, "the peer's address", "", "")                               \
+    X(state, "state", STATE, "", SHOW, "socket state", "",                                       \
+      "none init opened listening connecting connected broken closing closed nonexist")          \
+    X(sock_type, "type", STATE, "", LABEL, "socket type", "", "none stream dgram")               \
+    X(peer_id, "peer_socket", GAUGE, "id", 0, "the peer's UDT socket id", "", "")                \
+    X(rtt_ns, "rtt_ns", GAUGE, "ns", SHOW, "smoothed round-trip time", "", "")                   \
+    X(rtt_var_ns, "rtt_var_ns", GAUGE, "ns", SHOW, "round-trip time variance", "", "")           \
+    X(send_rate, "send_rate", GAUGE, "packets/s", SHOW,                                          \
+      "sending rate the pacing allows", "", "")                                                  \
+    X(send_period_ns, "send_period_ns", GAUGE, "ns", 0, "pacing: time between two packets", "", \
+      "")                                                                                        \
+    X(cwnd, "cwnd", GAUGE, "packets", SHOW, "congestion window", "", "")                         \
+    X(flow_window, "flow_window", GAUGE, "packets", SHOW, "the peer's receive room", "", "")     \
+    X(rcv_room, "rcv_room", GAUGE, "packets", 0, "our receive room, as last advertised", "", "") \
+    X(unacked, "unacked", GAUGE, "packets", SHOW, "queued and not yet acknowledged", "", "")     \
+    X(pkt_sent, "sent", COUNTER, "packets", SHOW, "data packets sent (retransmissions included)", \
+      "", "")                                                                                    \
+    X(pkt_recv, "received", COUNTER, "packets", SHOW, "data packets received", "", "")           \
+    X(pkt_snd_loss, "lost", COUNTER, "packets", SHOW, "sent packets the peer reported lost",     \
+      "", "")                                                                                    \
+    X(pkt_retrans, "retransmitted", COUNTER, "packets", SHOW, "data packets sent again", "", "") \
+    X(pkt_rcv_loss, "rcv_lost", COUNTER, "packets", SHOW, "gaps found in what was received",     \
+      "", "")                                                                                    \
+    X(bytes_sent, "bytes_sent", COUNTER, "bytes", 0, "payload bytes sent", "", "")               \
+    X(bytes_recv, "bytes_received", COUNTER, "bytes", 0, "payload bytes received", "", "")       \
+    X(snd_drop, "msgs_dropped_sent", COUNTER, "", 0, "messages dropped by their TTL (sender)",   \
+      "", "")                                                                                    \
+    X(rcv_drop, "msgs_dropped_received", COUNTER, "", 0,                                         \
+      "messages dropped at the sender's request", "", "")
 
 #endif /* RTUDP_UDT_AREA_H */

@@ -301,6 +301,8 @@ static void on_data(struct udt_ctx *x, uint32_t i, const struct udt_data *d, con
     store_relaxed(&sl->msg, (uint32_t)d->boundary << 30 | (uint32_t)d->inorder << 29 | d->msgno);
     store_relaxed(&sl->flags, 0u);
     store_release(&sl->tag, idx + 1);
+    if (idx != ready && !d->inorder && k->cfg.sock_type == UDT_SOCK_DGRAM)
+        x->moved = 1; /* past a gap, a message sent out of order may be whole: readers look */
     uint32_t next = udt_seq_inc(k->rcv_curr);
     if (udt_seq_cmp(d->seq, next) > 0) {
         /* a gap: report it at once (libudt processData) */
@@ -328,9 +330,24 @@ static void on_dropreq(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
     struct udt_conn *k = udt_conn_of(x, i);
     uint32_t first = c->u.drop.first, last = c->u.drop.last;
-    if (udt_seq_cmp(last, first) < 0 || udt_seq_len(first, last) > x->cfg->buf_pkts)
-        return;
     uint64_t ready = load_relaxed(&s->wrk.rcv_ready), read = load_acquire(&s->cli.rcv_read);
+    if (udt_seq_cmp(last, first) >= 0 && udt_seq_off(k->rcv_next, last) < 0)
+        return; /* all of it is behind us: a late copy of one we had */
+    /* What a drop request may give up (anyone who can send from the peer's address
+     * with our id can forge one): never STREAM data (a stream has no messages, and
+     * libudt's STREAM sender never sends one: skipped bytes would corrupt the stream
+     * silently); as libudt, only from the next sequence number expected on
+     * (first <= rcv_curr + 1: a range further ahead would make packets not yet seen
+     * count as dropped and discard the real ones as duplicates); and only within the
+     * receive window, so rcv_curr never passes slots left unmarked. */
+    int32_t off_last = udt_seq_off(k->rcv_next, last);
+    if (k->cfg.sock_type != UDT_SOCK_DGRAM || udt_seq_cmp(last, first) < 0 ||
+        udt_seq_len(first, last) > x->cfg->buf_pkts ||
+        udt_seq_cmp(first, udt_seq_inc(k->rcv_curr)) > 0 ||
+        ready + (uint64_t)off_last - read >= x->cfg->buf_pkts) {
+        bump(&x->a->cnt.drops_ignored, 1);
+        return;
+    }
     for (uint32_t q = first;; q = udt_seq_inc(q)) {
         int32_t off = udt_seq_off(k->rcv_next, q);
         if (off >= 0 && ready + (uint64_t)off - read < x->cfg->buf_pkts) {

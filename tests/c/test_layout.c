@@ -504,6 +504,31 @@ static const struct field nf_area_fields[] = {
     FIELD(rtudp_nf_area, rtt),
 };
 
+static const struct field udt_conn_row_fields[] = {
+    FIELD(rtudp_udt_conn_row, peer),
+    FIELD(rtudp_udt_conn_row, sock_id),
+    FIELD(rtudp_udt_conn_row, peer_id),
+    FIELD(rtudp_udt_conn_row, state),
+    FIELD(rtudp_udt_conn_row, sock_type),
+    FIELD(rtudp_udt_conn_row, rtt_ns),
+    FIELD(rtudp_udt_conn_row, rtt_var_ns),
+    FIELD(rtudp_udt_conn_row, send_period_ns),
+    FIELD(rtudp_udt_conn_row, send_rate),
+    FIELD(rtudp_udt_conn_row, cwnd),
+    FIELD(rtudp_udt_conn_row, flow_window),
+    FIELD(rtudp_udt_conn_row, rcv_room),
+    FIELD(rtudp_udt_conn_row, unacked),
+    FIELD(rtudp_udt_conn_row, pkt_sent),
+    FIELD(rtudp_udt_conn_row, pkt_recv),
+    FIELD(rtudp_udt_conn_row, pkt_retrans),
+    FIELD(rtudp_udt_conn_row, pkt_snd_loss),
+    FIELD(rtudp_udt_conn_row, pkt_rcv_loss),
+    FIELD(rtudp_udt_conn_row, bytes_sent),
+    FIELD(rtudp_udt_conn_row, bytes_recv),
+    FIELD(rtudp_udt_conn_row, snd_drop),
+    FIELD(rtudp_udt_conn_row, rcv_drop),
+};
+
 static const struct field udt_req_fields[] = {
     FIELD(rtudp_udt_req, op),
     FIELD(rtudp_udt_req, sock),
@@ -558,6 +583,7 @@ static const struct field udt_counters_fields[] = {
     FIELD(rtudp_udt_counters, open_socks),
     FIELD(rtudp_udt_counters, restarts),
     FIELD(rtudp_udt_counters, orphans),
+    FIELD(rtudp_udt_counters, drops_ignored),
     FIELD(rtudp_udt_counters, pad),
 };
 
@@ -681,6 +707,7 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_udt_cli, udt_cli_fields),
     STRUCT(rtudp_udt_wrk, udt_wrk_fields),
     STRUCT(rtudp_udt_sock, udt_sock_fields),
+    STRUCT(rtudp_udt_conn_row, udt_conn_row_fields),
 };
 
 int main(void)

@@ -306,6 +306,7 @@ struct losses {
     const uint32_t *which;
     int n;
     uint32_t lost;
+    bool every; /* lose every transmission of them (retransmissions too) */
 };
 
 static bool drop_listed(int from_b, const uint8_t *p, uint32_t len, void *arg)
@@ -314,7 +315,7 @@ static bool drop_listed(int from_b, const uint8_t *p, uint32_t len, void *arg)
     if (!from_b || len < UDT_HDR_LEN || (p[0] & 0x80))
         return false; /* control, or from A */
     uint32_t off = (udt_be32(p) - l->isn) & UDT_SEQ_MAX;
-    if (off >= 64 || (l->seen >> off & 1))
+    if (off >= 64 || (!l->every && (l->seen >> off & 1)))
         return false;
     l->seen |= 1ull << off;
     for (int j = 0; j < l->n; j++)
@@ -529,19 +530,21 @@ static void test_hostile_packets_and_requests(void)
     CHECK(nl > 0);
     inject(&n, &n.B, &n.A.addr, p, (uint32_t)nl);
     /* DROPREQs: a range longer than the buffer, an inverted one (written by hand:
-     * the builder refuses it), one of two packets nobody sent yet */
-    uint64_t dropped = n.A.a->cnt.msgs_dropped;
+     * the builder refuses it), one of two packets nobody sent yet: all refused, this
+     * is a STREAM socket (tests/c: test_forged_dropreq for DGRAM's rules) */
+    uint64_t dropped = n.A.a->cnt.msgs_dropped, ignored = n.A.a->cnt.drops_ignored;
     int dl = udt_build_dropreq(p, sizeof p, id, 0, 1, next, (next + 0x10000) & 0x7FFFFFFF);
     CHECK(dl > 0);
     inject(&n, &n.A, &n.B.addr, p, (uint32_t)dl);
     udt_put32(p + UDT_HDR_LEN + 4, (next - 1) & 0x7FFFFFFF);
     inject(&n, &n.A, &n.B.addr, p, (uint32_t)dl);
-    CHECK_EQ(n.A.a->cnt.msgs_dropped, dropped);
     dl = udt_build_dropreq(p, sizeof p, id, 0, 1, next, (next + 1) & 0x7FFFFFFF);
     CHECK(dl > 0);
     inject(&n, &n.A, &n.B.addr, p, (uint32_t)dl);
-    CHECK_EQ(n.A.a->cnt.msgs_dropped, dropped + 1);
-    CHECK_EQ(sock(&n.A, (uint32_t)acc)->wrk.rcv_ready, 2u); /* both slots given up */
+    CHECK_EQ(n.A.a->cnt.msgs_dropped, dropped);
+    CHECK_EQ(n.A.a->cnt.drops_ignored, ignored + 2); /* (the inverted one does not parse) */
+    CHECK_EQ(sock(&n.A, (uint32_t)acc)->wrk.rcv_ready, 0u); /* no stream byte given up */
+    CHECK_EQ(k->rcv_curr, (next - 1) & 0x7FFFFFFF);
     /* a NAK whose length cuts a range in half */
     nl = udt_build_nak(p, sizeof p, bid, 0, words, nw);
     inject(&n, &n.B, &n.A.addr, p, (uint32_t)nl - 4);
@@ -559,10 +562,10 @@ static void test_hostile_packets_and_requests(void)
     CHECK_EQ(request(&n, &n.A, RTUDP_UDT_REQ_LISTEN, (uint32_t)acc), RTUDP_PROTO_TAKEN);
     CHECK_EQ(request(&n, &n.A, RTUDP_UDT_REQ_CONNECT, (uint32_t)acc), RTUDP_PROTO_TAKEN);
     CHECK_EQ(state(&n.A, (uint32_t)acc), RTUDP_UDT_CONNECTED);
-    /* the connection still works (A to B: B to A lost two packets to the DROPREQ,
-     * as the peer asked) */
+    /* the connection still works, both ways (the refused DROPREQs cost nothing) */
     run(&n, 10 * MS);
     stream_through(&n, &n.A, (uint32_t)acc, &n.B, (uint32_t)cl, 5000, 9);
+    stream_through(&n, &n.B, (uint32_t)cl, &n.A, (uint32_t)acc, 5000, 10);
     CHECK_EQ(state(&n.B, (uint32_t)cl), RTUDP_UDT_CONNECTED);
     net_free(&n);
 }
@@ -667,6 +670,132 @@ static void test_scribbled_area(void)
     }
 }
 
+/* how far past its first sequence number socket i of s received */
+static uint32_t k_rcv_curr_off(struct side *s, uint32_t i)
+{
+    struct udt_conn *k = udt_conn_of(&(struct udt_ctx){.a = s->a, .cfg = &s->a->config}, i);
+    return (k->rcv_curr - k->res.isn_recv) & UDT_SEQ_MAX;
+}
+
+/* UDT4's in-order bit: a whole message sent with it clear is read past a gap before
+ * the messages in front of it; one with it set waits for its turn; nothing is read
+ * twice, and the in-order read skips what was taken */
+static void test_out_of_order_messages(void)
+{
+    struct net n;
+    net_init(&n);
+    int la, acc, cl;
+    connect_pair(&n, RTUDP_UDT_DGRAM, &la, &acc, &cl);
+    const uint32_t which[] = {1}; /* the middle packet of message 1 */
+    struct losses h = {.isn = isn_of(&n.B, cl), .which = which, .n = 1, .every = true};
+    n.drop = drop_listed;
+    n.drop_arg = &h;
+    uint8_t m1[3000], m2[2000], m3[100], m4[50], in[4000];
+    fill(m1, sizeof m1, 31);
+    fill(m2, sizeof m2, 32);
+    fill(m3, sizeof m3, 33);
+    fill(m4, sizeof m4, 34);
+    uint32_t B = (uint32_t)cl, A = (uint32_t)acc;
+    /* packets 0-2, 3-4, 5, 6 */
+    CHECK_EQ(rtudp_udt_put_msg(n.B.a, B, m1, sizeof m1, 0, 0, n.now / 1000), (int64_t)sizeof m1);
+    CHECK_EQ(rtudp_udt_put_msg(n.B.a, B, m2, sizeof m2, 0, 0, n.now / 1000), (int64_t)sizeof m2);
+    CHECK_EQ(rtudp_udt_put_msg(n.B.a, B, m3, sizeof m3, 0, 1, n.now / 1000), (int64_t)sizeof m3);
+    CHECK_EQ(rtudp_udt_put_msg(n.B.a, B, m4, sizeof m4, 0, 0, n.now / 1000), (int64_t)sizeof m4);
+    request(&n, &n.B, RTUDP_UDT_REQ_KICK, B);
+    /* (after the first NAK DAIMD paces at 16 packets/s: simulated seconds) */
+    run(&n, 1500 * MS);
+    CHECK(h.lost >= 2); /* retransmissions lost too */
+    CHECK_EQ(k_rcv_curr_off(&n.A, A), 6u);  /* all the others are here */
+    CHECK_EQ(sock(&n.A, A)->wrk.rcv_ready, 1u); /* the gap at 1 holds the sequence */
+    CHECK(rtudp_udt_rcv_pending(n.A.a, A) >= sizeof m2);
+    /* message 2 and message 4 jump the gap; message 3 (in-order) waits */
+    CHECK_EQ(rtudp_udt_get_msg(n.A.a, A, in, sizeof in), (int64_t)sizeof m2);
+    CHECK(verify(in, sizeof m2, 32));
+    CHECK_EQ(rtudp_udt_get_msg(n.A.a, A, in, 10), (int64_t)sizeof m4); /* cut to 10 */
+    CHECK(verify(in, 10, 34));
+    CHECK_EQ(rtudp_udt_get_msg(n.A.a, A, in, sizeof in), RTUDP_EMPTY);
+    CHECK_EQ(rtudp_udt_rcv_pending(n.A.a, A), 1456u); /* message 1's first packet only */
+    /* the gap is filled: message 1, then 3, and 2 and 4 are not read again */
+    h.every = false; /* (its first transmission was seen: no more losses) */
+    run(&n, 1000 * MS);
+    CHECK_EQ(sock(&n.A, A)->wrk.rcv_ready, 7u);
+    CHECK_EQ(rtudp_udt_get_msg(n.A.a, A, in, sizeof in), (int64_t)sizeof m1);
+    CHECK(verify(in, sizeof m1, 31));
+    CHECK_EQ(rtudp_udt_get_msg(n.A.a, A, in, sizeof in), (int64_t)sizeof m3);
+    CHECK(verify(in, sizeof m3, 33));
+    CHECK_EQ(rtudp_udt_get_msg(n.A.a, A, in, sizeof in), RTUDP_EMPTY);
+    CHECK_EQ(sock(&n.A, A)->cli.rcv_read, 7u); /* all of it consumed */
+    /* a STREAM socket never reads ahead (libudt sends stream data with the bit clear) */
+    net_free(&n);
+    net_init(&n);
+    connect_pair(&n, RTUDP_UDT_STREAM, &la, &acc, &cl);
+    h = (struct losses){.isn = isn_of(&n.B, cl), .which = which, .n = 1, .every = true};
+    n.drop = drop_listed;
+    n.drop_arg = &h;
+    fill(m1, sizeof m1, 35);
+    CHECK_EQ(rtudp_udt_put_stream(n.B.a, (uint32_t)cl, m1, sizeof m1), (int64_t)sizeof m1);
+    request(&n, &n.B, RTUDP_UDT_REQ_KICK, (uint32_t)cl);
+    run(&n, 30 * MS);
+    CHECK_EQ(rtudp_udt_get_msg(n.A.a, (uint32_t)acc, in, sizeof in), RTUDP_EMPTY);
+    CHECK_EQ(rtudp_udt_get_stream(n.A.a, (uint32_t)acc, in, sizeof in), 1456);
+    CHECK_EQ(rtudp_udt_get_stream(n.A.a, (uint32_t)acc, in, sizeof in), 0);
+    net_free(&n);
+}
+
+/* a DGRAM receiver's rules for DROPREQ (libudt's processCtrl, case 7): a range
+ * starting past rcv_curr + 1 or reaching past the receive window is refused, and
+ * the real packets it named are received as they come; a late copy of an honoured
+ * one does nothing */
+static void test_forged_dropreq(void)
+{
+    struct net n;
+    net_init(&n);
+    int la, acc, cl;
+    connect_pair(&n, RTUDP_UDT_DGRAM, &la, &acc, &cl);
+    uint32_t A = (uint32_t)acc, B = (uint32_t)cl;
+    struct udt_conn *k = udt_conn_of(&(struct udt_ctx){.a = n.A.a, .cfg = &n.A.a->config}, A);
+    uint32_t id = sock(&n.A, A)->wrk.sock_id, next = k->rcv_next;
+    uint8_t p[64], msg[1000], in[2000];
+    uint64_t ignored = n.A.a->cnt.drops_ignored, dropped = n.A.a->cnt.msgs_dropped;
+    /* ahead of what was seen: packets 3-5 before anything came */
+    int dl = udt_build_dropreq(p, sizeof p, id, 0, 1, (next + 3) & UDT_SEQ_MAX,
+                               (next + 5) & UDT_SEQ_MAX);
+    CHECK(dl > 0);
+    inject(&n, &n.A, &n.B.addr, p, (uint32_t)dl);
+    /* from the next one, but past the window (64 packets) */
+    dl = udt_build_dropreq(p, sizeof p, id, 0, 1, next, (next + BUF_PKTS) & UDT_SEQ_MAX);
+    CHECK(dl > 0);
+    inject(&n, &n.A, &n.B.addr, p, (uint32_t)dl);
+    CHECK_EQ(n.A.a->cnt.drops_ignored, ignored + 2);
+    CHECK_EQ(n.A.a->cnt.msgs_dropped, dropped);
+    CHECK_EQ(k->rcv_curr, (next - 1) & UDT_SEQ_MAX);
+    /* the real messages (packets 0-7, one each) all arrive */
+    for (uint32_t m = 0; m < 8; m++) {
+        fill(msg, sizeof msg, 40 + m);
+        CHECK_EQ(rtudp_udt_put_msg(n.B.a, B, msg, sizeof msg, 0, 1, n.now / 1000), 1000);
+    }
+    request(&n, &n.B, RTUDP_UDT_REQ_KICK, B);
+    run(&n, 50 * MS);
+    for (uint32_t m = 0; m < 8; m++) {
+        CHECK_EQ(rtudp_udt_get_msg(n.A.a, A, in, sizeof in), 1000);
+        CHECK(verify(in, 1000, 40 + m));
+    }
+    CHECK_EQ(n.A.a->cnt.rx_dup, 0u);
+    /* a late copy of a drop for what is behind: nothing, not even counted */
+    dl = udt_build_dropreq(p, sizeof p, id, 0, 1, next, (next + 2) & UDT_SEQ_MAX);
+    inject(&n, &n.A, &n.B.addr, p, (uint32_t)dl);
+    CHECK_EQ(n.A.a->cnt.drops_ignored, ignored + 2);
+    CHECK_EQ(n.A.a->cnt.msgs_dropped, dropped);
+    /* an honest one at the edge (the next packet, not yet here) is honoured */
+    uint32_t nx = k->rcv_next;
+    dl = udt_build_dropreq(p, sizeof p, id, 0, 9, nx, nx);
+    inject(&n, &n.A, &n.B.addr, p, (uint32_t)dl);
+    CHECK_EQ(n.A.a->cnt.msgs_dropped, dropped + 1);
+    CHECK_EQ(sock(&n.A, A)->wrk.rcv_ready, 9u);
+    CHECK_EQ(k->rcv_curr, nx);
+    net_free(&n);
+}
+
 static const struct test tests[] = {
     T(test_handshake_and_stream_both_ways),
     T(test_dgram_loss_nak_retransmission),
@@ -674,6 +803,8 @@ static const struct test tests[] = {
     T(test_exp_keepalive_and_broken_link),
     T(test_close_lingers_then_shutdown),
     T(test_hostile_packets_and_requests),
+    T(test_out_of_order_messages),
+    T(test_forged_dropreq),
     T(test_rx_batch_truncated),
     T(test_scribbled_area),
 };
