@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 PEER_SRC = HERE / "libudt_peer.cpp"
@@ -85,11 +86,15 @@ class Relay:
     """A UDP relay on loopback between one client and ``server``: drops ``loss`` of
     the datagrams each way at random, delays each by ``delay`` s plus up to
     ``jitter`` s (so datagrams overtake each other), all in a thread of this process.
-    ``port`` is where clients connect to."""
+    ``port`` is where clients connect to.  ``watch``, if given, sees every datagram
+    first as ``watch(to_server, data)`` (in the relay's thread) and drops it by
+    returning True: a test's sniffer, or a filter that loses chosen packets."""
 
     def __init__(self, server: tuple[str, int], loss: float = 0.0, delay: float = 0.0,
-                 jitter: float = 0.0, seed: int = 1) -> None:
+                 jitter: float = 0.0, seed: int = 1,
+                 watch: Callable[[bool, bytes], bool] | None = None) -> None:
         self.server = server
+        self.watch = watch
         self.loss, self.delay, self.jitter = loss, delay, jitter
         self.rng = random.Random(seed)
         self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -109,6 +114,9 @@ class Relay:
         self._thread.start()
 
     def _queue(self, data: bytes, out: socket.socket, to: tuple[str, int]) -> None:
+        if self.watch is not None and self.watch(out is self.back, data):
+            self.dropped += 1
+            return
         if self.loss and self.rng.random() < self.loss:
             self.dropped += 1
             return
