@@ -138,7 +138,8 @@ struct rtudp_udt_counters {
     uint64_t open_socks;                           /* sockets in use now (gauge) */
     uint64_t restarts;                             /* workers that took the area over */
     uint64_t orphans;                              /* sockets closed: their process died */
-    uint64_t pad[2];
+    uint64_t hs_refused;                           /* handshakes a listener ignored (was pad[0]) */
+    uint64_t pad[1];
 };
 
 struct rtudp_udt_area {
@@ -269,6 +270,8 @@ _Static_assert(sizeof(struct rtudp_udt_sock) == 640, "udt socket layout");
       "datagrams lost between the worker's threads (queue full)", "", "")                       \
     X(cnt.restarts, "takeovers", COUNTER, "", 0, "workers that took the sockets over", "", "")   \
     X(cnt.orphans, "orphans", COUNTER, "", 0,                                                     \
-      "sockets closed by the worker because their process died", "", "")
+      "sockets closed by the worker because their process died", "", "")                       \
+    X(cnt.hs_refused, "hs_refused", COUNTER, "packets", 0,                                       \
+      "handshakes a listener ignored: wrong SYN cookie or fields out of range", "", "")
 
 #endif /* RTUDP_UDT_AREA_H */

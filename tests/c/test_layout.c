@@ -557,6 +557,7 @@ static const struct field udt_counters_fields[] = {
     FIELD(rtudp_udt_counters, open_socks),
     FIELD(rtudp_udt_counters, restarts),
     FIELD(rtudp_udt_counters, orphans),
+    FIELD(rtudp_udt_counters, hs_refused),
     FIELD(rtudp_udt_counters, pad),
 };
 
