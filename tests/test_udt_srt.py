@@ -18,7 +18,7 @@ import pytest
 
 import rtudp.udt.udt4 as udt4
 from ports import free_ports
-from udt_helpers import Relay, pattern
+from udt_helpers import Relay, ctrl_type, pattern
 from udt_helpers import udt  # noqa: F401  (the fixture)
 
 #: what srt-live-transmit reads from UDP and sends as one SRT packet each: up to its
@@ -34,12 +34,6 @@ def _srt_exe() -> str:
         print(f"SKIP: {reason}")
         pytest.skip(reason)
     return exe
-
-
-def _ctrl_type(pkt: bytes) -> int | None:
-    """The control type of a UDT/SRT packet, None for data."""
-    word0 = struct.unpack_from(">I", pkt)[0]
-    return (word0 >> 16) & 0x7FFF if word0 >> 31 else None
 
 
 @pytest.mark.rtudp(rt_priority=0)
@@ -91,21 +85,21 @@ def test_srt_live_transmit_caller_delivers_to_rtudp_dgram_listener(udt) -> None:
     down = [d for to_us, d in wire if not to_us]
     # the wire: SRT's induction is a UDT 4 DGRAM request (version 4, type 2, conn type 1)
     induction = struct.unpack_from(">IIIIIi", up[0], 16)
-    assert _ctrl_type(up[0]) == 0 and induction[0] == 4 and induction[1] == 2, up[0].hex()
+    assert ctrl_type(up[0]) == 0 and induction[0] == 4 and induction[1] == 2, up[0].hex()
     assert induction[5] == 1
     # rtudp answered as UDT 4 (so SRT stays on HSv4) and accepted the -1 request
-    answers = [struct.unpack_from(">IIIIIi", d, 16) for d in down if _ctrl_type(d) == 0]
+    answers = [struct.unpack_from(">IIIIIi", d, 16) for d in down if ctrl_type(d) == 0]
     assert answers and all(a[0] == 4 for a in answers)
     assert answers[-1][5] == -1
     # SRT's HSREQ (user type 0x7FFF, extended type 1) came and was ignored gracefully
-    user = [d for d in up if _ctrl_type(d) == 0x7FFF]
+    user = [d for d in up if ctrl_type(d) == 0x7FFF]
     assert user and all(struct.unpack_from(">I", d)[0] & 0xFFFF == 1 for d in user), \
         "srt-live-transmit sent no SRT extension request (HSREQ) this time"
-    data = [d for d in up if _ctrl_type(d) is None]
+    data = [d for d in up if ctrl_type(d) is None]
     assert len(data) >= COUNT
     # each live message is one packet: FF bits 11 (solo); SRT's KK (key) bits stay 0
     assert all(struct.unpack_from(">I", d, 4)[0] >> 30 == 3 for d in data)
-    assert any(_ctrl_type(d) == 5 for d in up), "no shutdown from SRT on close"
+    assert any(ctrl_type(d) == 5 for d in up), "no shutdown from SRT on close"
     assert st["udt_malformed"] == 0 and st["udt_accepted"] == 1
     print(f"\nsrt-live-transmit -> rtudp: {COUNT} messages of {SIZES} bytes exact, "
           f"{len(user)} SRT HSREQ (0x7FFF) ignored, {len(data)} data packets; "
