@@ -55,33 +55,41 @@ class Pair:
 
     def __init__(self, exe: Path, rtudp_role: str, kind: int, peer_args: list[str],
                  relay: bool = False, watch: Any = None) -> None:
-        self.kind, self.relay, self.srv = kind, None, None
+        self.relay: Relay | None = None
+        self.srv: Any = None
+        self.sock: Any = None
+        self.peer: LibudtPeer | None = None
         type_arg = "stream" if kind == STREAM else "dgram"
-        if rtudp_role == "client":
-            self.peer = LibudtPeer(exe, "peer", type_arg, "listen", *peer_args)
-            port = int(self.peer.line().split()[1])
-            if relay:
-                self.relay = Relay(("127.0.0.1", port), watch=watch)
-                port = self.relay.port
-            self.sock = udt4.socket(socket.AF_INET, kind, 0)
-            udt4.connect(self.sock, "127.0.0.1", port)
-        else:
-            self.srv, port = _listener(kind)
-            if relay:
-                self.relay = Relay(("127.0.0.1", port), watch=watch)
-                port = self.relay.port
-            self.peer = LibudtPeer(exe, "peer", type_arg, f"connect:{port}", *peer_args)
-            self.sock, addr = udt4.accept(self.srv)
-            assert addr[0] == "127.0.0.1"
-        assert self.peer.line() == "connected"
-        assert udt4.getsockstate(self.sock) == udt4.CONNECTED
+        try:
+            if rtudp_role == "client":
+                self.peer = LibudtPeer(exe, "peer", type_arg, "listen", *peer_args)
+                port = int(self.peer.line().split()[1])
+                if relay:
+                    self.relay = Relay(("127.0.0.1", port), watch=watch)
+                    port = self.relay.port
+                self.sock = udt4.socket(socket.AF_INET, kind, 0)
+                udt4.connect(self.sock, "127.0.0.1", port)
+            else:
+                self.srv, port = _listener(kind)
+                if relay:
+                    self.relay = Relay(("127.0.0.1", port), watch=watch)
+                    port = self.relay.port
+                self.peer = LibudtPeer(exe, "peer", type_arg, f"connect:{port}", *peer_args)
+                self.sock, addr = udt4.accept(self.srv)
+                assert addr[0] == "127.0.0.1"
+            assert self.peer.line() == "connected"
+            assert udt4.getsockstate(self.sock) == udt4.CONNECTED
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """rtudp's end (lingering) and the listener closed; the peer and relay stopped."""
-        udt4.close(self.sock)
-        if self.srv is not None:
-            udt4.close(self.srv)
-        self.peer.stop()
+        for s in (self.sock, self.srv):
+            if s is not None:
+                udt4.close(s)
+        if self.peer is not None:
+            self.peer.stop()
         if self.relay is not None:
             self.relay.close()
 

@@ -59,7 +59,7 @@ def test_srt_live_transmit_caller_delivers_to_rtudp_dgram_listener(udt) -> None:
         conn, addr = udt4.accept(srv)
         assert addr[0] == "127.0.0.1"
         udt4.setsockopt(conn, udt4.UDT_RCVTIMEO, 10000)
-        time.sleep(0.5)   # srt-live-transmit opens its UDP input once the target is up
+        # (srt-live-transmit binds its UDP input before it connects: it is open now)
         msgs = [pattern(SIZES[i % len(SIZES)], seed=i) for i in range(COUNT)]
         for m in msgs:
             feed.sendto(m, ("127.0.0.1", in_port))
