@@ -4,7 +4,8 @@ UDT 4, so SRT falls back to its HSv4 handshake, then sends its SRT extension req
 as a user-defined control packet (type 0x7FFF, which rtudp ignores) and its live
 stream as one-packet messages, which must arrive whole and in order.  A relay of our
 own between the two records the wire, so the test checks what was said as well as
-what arrived.  Skipped, with the reason printed, without srt-tools."""
+what arrived, and loses every 25th data packet, which SRT must send again on rtudp's
+NAK.  Skipped, with the reason printed, without srt-tools."""
 from __future__ import annotations
 
 import shutil
@@ -45,9 +46,19 @@ def test_srt_live_transmit_caller_delivers_to_rtudp_dgram_listener(udt) -> None:
     udt4.setsockopt(srv, udt4.UDT_RCVTIMEO, 20000)
     wire: list[tuple[bool, bytes]] = []   # (to rtudp, the packet's first 64 bytes)
 
+    lost: list[int] = []   # which data packets to rtudp the relay lost
+    seen = [0]             # data packets to rtudp so far
+
     def record(to_rtudp: bool, data: bytes) -> bool:
+        """Note the packet; lose every 25th data packet to rtudp (retransmissions
+        count too), so rtudp's NAKs and SRT's retransmissions are exercised."""
         wire.append((to_rtudp, data[:64]))
-        return False   # (forwarded)
+        if to_rtudp and ctrl_type(data) is None:
+            seen[0] += 1
+            if seen[0] % 25 == 0:
+                lost.append(seen[0])
+                return True
+        return False
 
     relay = Relay(("127.0.0.1", udt4.getsockname(srv)[1]), watch=record)
     in_port = free_ports(1)[0]
@@ -96,11 +107,15 @@ def test_srt_live_transmit_caller_delivers_to_rtudp_dgram_listener(udt) -> None:
     assert user and all(struct.unpack_from(">I", d)[0] & 0xFFFF == 1 for d in user), \
         "srt-live-transmit sent no SRT extension request (HSREQ) this time"
     data = [d for d in up if ctrl_type(d) is None]
-    assert len(data) >= COUNT
-    # each live message is one packet: FF bits 11 (solo); SRT's KK (key) bits stay 0
-    assert all(struct.unpack_from(">I", d, 4)[0] >> 30 == 3 for d in data)
+    # what the relay lost came again: rtudp's NAKs (type 3), SRT's retransmissions
+    assert lost and len(data) >= COUNT + len(lost)
+    assert any(ctrl_type(d) == 3 for d in down), "rtudp sent no NAK for the lost packets"
+    # each live message is one packet: FF bits 11 (solo), in-order 0; SRT's KK
+    # (encryption) and R (retransmitted) bits are 0 on HSv4 without its HSRSP
+    assert all(struct.unpack_from(">I", d, 4)[0] >> 26 == 0b110000 for d in data)
     assert any(ctrl_type(d) == 5 for d in up), "no shutdown from SRT on close"
     assert st["udt_malformed"] == 0 and st["udt_accepted"] == 1
     print(f"\nsrt-live-transmit -> rtudp: {COUNT} messages of {SIZES} bytes exact, "
-          f"{len(user)} SRT HSREQ (0x7FFF) ignored, {len(data)} data packets; "
+          f"{len(user)} SRT HSREQ (0x7FFF) ignored, {len(data)} data packets "
+          f"({len(lost)} lost by the relay, sent again); "
           f"srt-live-transmit said: {out.strip()[-200:]!r}")
