@@ -3,7 +3,9 @@ rtudp.tools.udt_peer), the udt4 fixture, transfers between rtudp.udt sockets."""
 from __future__ import annotations
 
 import random
+import struct
 import threading
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,11 +27,6 @@ def build_libudt_peer(out_dir: Path) -> Path:
             raise
         print(f"SKIP: {e}")
         pytest.skip(str(e))
-
-
-def frame_messages(msgs: list[bytes]) -> bytes:
-    """Messages as libudt_peer's server writes them: 4-byte LE length, then the bytes."""
-    return b"".join(len(m).to_bytes(4, "little") + m for m in msgs)
 
 
 @pytest.fixture
@@ -83,5 +80,68 @@ def pattern(n: int, seed: int = 7) -> bytes:
     return random.Random(seed).randbytes(n)
 
 
-__all__ = ["LibudtPeer", "Relay", "build_libudt_peer", "frame_messages", "pattern", "recv_all",
-           "send_all", "serve_once", "udt"]
+def report(peer: LibudtPeer, timeout: float = 60.0) -> dict[str, Any]:
+    """What a ``libudt_peer peer`` run said, up to its "done" line: "sent"/"recv" as
+    (bytes, crc32), "sentmsg"/"msg" as lists of (length, crc32), "end" as the error
+    code that ended its connection."""
+    out: dict[str, Any] = {"sentmsg": [], "msg": []}
+    while True:
+        words = peer.line(timeout=timeout).split()
+        if words[0] == "done":
+            return out
+        if words[0] in ("sentmsg", "msg"):
+            out[words[0]].append((int(words[1]), int(words[2])))
+        elif words[0] in ("sent", "recv"):
+            out[words[0]] = (int(words[1]), int(words[2]))
+        elif words[0] in ("end", "port"):
+            out[words[0]] = int(words[1])
+
+
+def crc_of(msgs: list[bytes]) -> list[tuple[int, int]]:
+    """Messages as libudt_peer reports them: (length, crc32)."""
+    return [(len(m), zlib.crc32(m)) for m in msgs]
+
+
+def duplex(udt4: Any, sock: Any, send_n: int, expect_n: int, seed: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Send ``send_n`` pattern bytes (a thread) while receiving ``expect_n`` on a
+    stream socket, holding neither: ((sent, crc32), (received, crc32))."""
+    blocks = [pattern((1 << 20) + 13 * i + 1, seed=seed * 100 + i) for i in range(5)]
+    sent = [0, 0]
+
+    def send() -> None:
+        n, crc, i = 0, 0, 0
+        while n < send_n:
+            chunk = blocks[i % len(blocks)][:send_n - n]
+            send_all(udt4, sock, chunk)
+            crc = zlib.crc32(chunk, crc)
+            n += len(chunk)
+            i += 1
+        sent[:] = [n, crc]
+
+    t = threading.Thread(target=send, name="udt-duplex-send")
+    t.start()
+    got, crc = 0, 0
+    try:
+        while got < expect_n:
+            data = udt4.recv(sock, min(1 << 20, expect_n - got))
+            crc = zlib.crc32(data, crc)
+            got += len(data)
+    finally:
+        t.join(600)
+    return (sent[0], sent[1]), (got, crc)
+
+
+def ctrl_type(pkt: bytes) -> int | None:
+    """The control type of a UDT packet (0x7FFF: user-defined), None for data."""
+    word0 = struct.unpack_from(">I", pkt)[0]
+    return (word0 >> 16) & 0x7FFF if word0 >> 31 else None
+
+
+def handshake_conn_type(pkt: bytes) -> int:
+    """A handshake packet's connection type (1, -1, 0, -2, 1002)."""
+    return struct.unpack_from(">i", pkt, 16 + 20)[0]
+
+
+__all__ = ["LibudtPeer", "Relay", "build_libudt_peer", "crc_of", "ctrl_type", "duplex",
+           "handshake_conn_type", "pattern", "recv_all", "report", "send_all",
+           "serve_once", "udt"]

@@ -11,8 +11,12 @@
 //       connect to 127.0.0.1:PORT, send INFILE (stream: as it is; dgram: in messages
 //       of MSGSIZE bytes, the last one shorter), close (linger: all is delivered);
 //       with SECONDS, send INFILE over and over until then and close without linger
+//   libudt_peer peer stream|dgram listen|connect:PORT|rendezvous:PORT [key=value ...]
+//       one connection that sends and receives at once, reported as CRC-32s (the
+//       interop tests: libudt_peer_scenario.h)
 #include <udt/udt.h>
 
+#include "libudt_peer_scenario.h"
 #include "udt_peer_util.h"
 
 #include <arpa/inet.h>
@@ -111,6 +115,11 @@ int main(int argc, char **argv)
         return 64;
     bool dgram = std::strcmp(argv[2], "dgram") == 0;
     UDT::startup();
+    if (std::strcmp(argv[1], "peer") == 0) {
+        int rc = run_scenario(argc, argv);
+        UDT::cleanup();
+        return rc;
+    }
     UDTSOCKET s = UDT::socket(AF_INET, dgram ? SOCK_DGRAM : SOCK_STREAM, 0);
     int rc = 64;
     if (std::strcmp(argv[1], "server") == 0)

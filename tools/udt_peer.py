@@ -19,10 +19,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 PEER_SRC = HERE / "libudt_peer.cpp"
-PEER_HDR = HERE / "udt_peer_util.h"
+PEER_HDRS = (HERE / "udt_peer_util.h", HERE / "libudt_peer_scenario.h")
 
 
 class PeerUnavailable(RuntimeError):
@@ -37,7 +38,7 @@ def build_libudt_peer(out_dir: Path | None = None) -> Path:
         raise PeerUnavailable("no C++ compiler to build the libudt peer (apt-get install g++)")
     if not Path("/usr/include/udt/udt.h").exists():
         raise PeerUnavailable("libudt-dev is not installed (apt-get install libudt-dev)")
-    tag = hashlib.sha256(PEER_SRC.read_bytes() + PEER_HDR.read_bytes()).hexdigest()[:12]
+    tag = hashlib.sha256(b"".join(p.read_bytes() for p in (PEER_SRC, *PEER_HDRS))).hexdigest()[:12]
     out = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "rtudp-udt-peer"
     out.mkdir(parents=True, exist_ok=True)
     exe = out / f"libudt_peer-{tag}"
@@ -58,14 +59,15 @@ class LibudtPeer:
     def __init__(self, exe: Path, *args: str) -> None:
         self.proc = subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, text=True)
 
-    def line(self, timeout: float = 30.0) -> str:
-        """The next line of output (AssertionError after ``timeout`` s)."""
+    def line(self, timeout: float = 30.0, allow_error: bool = False) -> str:
+        """The next line of output (AssertionError after ``timeout`` s, or on an
+        "error ..." line unless ``allow_error``)."""
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         assert ready, f"libudt peer said nothing for {timeout} s"
         line = self.proc.stdout.readline().strip()
         assert line, f"libudt peer exited ({self.proc.wait(5)}) without a result"
-        assert not line.startswith("error"), f"libudt peer: {line}"
+        assert allow_error or not line.startswith("error"), f"libudt peer: {line}"
         return line
 
     def wait(self, timeout: float = 60.0) -> int:
@@ -85,11 +87,15 @@ class Relay:
     """A UDP relay on loopback between one client and ``server``: drops ``loss`` of
     the datagrams each way at random, delays each by ``delay`` s plus up to
     ``jitter`` s (so datagrams overtake each other), all in a thread of this process.
-    ``port`` is where clients connect to."""
+    ``port`` is where clients connect to.  ``watch``, if given, sees every datagram
+    first as ``watch(to_server, data)`` (in the relay's thread) and drops it by
+    returning True: a test's sniffer, or a filter that loses chosen packets."""
 
     def __init__(self, server: tuple[str, int], loss: float = 0.0, delay: float = 0.0,
-                 jitter: float = 0.0, seed: int = 1) -> None:
+                 jitter: float = 0.0, seed: int = 1,
+                 watch: Callable[[bool, bytes], bool] | None = None) -> None:
         self.server = server
+        self.watch = watch
         self.loss, self.delay, self.jitter = loss, delay, jitter
         self.rng = random.Random(seed)
         self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -109,6 +115,9 @@ class Relay:
         self._thread.start()
 
     def _queue(self, data: bytes, out: socket.socket, to: tuple[str, int]) -> None:
+        if self.watch is not None and self.watch(out is self.back, data):
+            self.dropped += 1
+            return
         if self.loss and self.rng.random() < self.loss:
             self.dropped += 1
             return

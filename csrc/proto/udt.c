@@ -267,8 +267,11 @@ static void on_listener(struct udt_ctx *x, int li, const struct udt_pkt *pkt,
             bump(&x->a->cnt.tx_ctrl, 1);
         return;
     }
-    if (r != UDT_LS_ACCEPT)
+    if (r != UDT_LS_ACCEPT) {
+        /* a forged or stale cookie, or fields out of range: no state, only counted */
+        bump(&x->a->cnt.hs_refused, 1);
         return;
+    }
     /* a repeated request: the connection exists, its answer was lost */
     for (uint32_t i = 0; i < x->cfg->max_socks; i++) {
         struct udt_conn *k = udt_conn_of(x, i);

@@ -141,7 +141,7 @@ struct rtudp_udt_counters {
     uint64_t restarts;                             /* workers that took the area over */
     uint64_t orphans;                              /* sockets closed: their process died */
     uint64_t drops_ignored;                        /* drop requests refused (stream, out of range) */
-    uint64_t pad[1];
+    uint64_t hs_refused;                           /* handshakes a listener ignored */
 };
 
 struct rtudp_udt_area {
@@ -304,7 +304,9 @@ _Static_assert(sizeof(struct rtudp_udt_sock) == 640, "udt socket layout");
     X(cnt.orphans, "orphans", COUNTER, "", 0,                                                     \
       "sockets closed by the worker because their process died", "", "")                        \
     X(cnt.drops_ignored, "drops_ignored", COUNTER, "", 0,                                         \
-      "message drop requests refused (a stream socket, or outside the receive window)", "", "")
+      "message drop requests refused (a stream socket, or outside the receive window)", "", "")  \
+    X(cnt.hs_refused, "hs_refused", COUNTER, "packets", 0,                                       \
+      "handshakes a listener ignored: wrong SYN cookie or fields out of range", "", "")
 
 /* a connection's figures (struct rtudp_udt_conn_row), one row per socket */
 #define RTUDP_UDT_CONN_ROW_COUNTERS(X, SUM)                                                       \

@@ -584,7 +584,7 @@ static const struct field udt_counters_fields[] = {
     FIELD(rtudp_udt_counters, restarts),
     FIELD(rtudp_udt_counters, orphans),
     FIELD(rtudp_udt_counters, drops_ignored),
-    FIELD(rtudp_udt_counters, pad),
+    FIELD(rtudp_udt_counters, hs_refused),
 };
 
 static const struct field udt_area_fields[] = {

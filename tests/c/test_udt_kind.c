@@ -506,6 +506,17 @@ static void test_hostile_packets_and_requests(void)
     inject(&n, &n.A, &other, p, data_pkt(p, sizeof p, id, next, 10));
     CHECK_EQ(n.A.a->cnt.rx_unknown - unk, 4u);
     CHECK_EQ(n.A.a->cnt.rx_data, 0u);
+    /* a -1 request with a forged cookie, and one with MSS 0, to the listener: refused
+     * and counted, no socket made (a forged cookie is right once in 2^32) */
+    struct udt_handshake fh = {.version = UDT_VERSION, .sock_type = UDT_SOCK_STREAM, .isn = 5,
+                               .mss = 1500, .flow_window = 8192, .conn_type = UDT_HS_RESPONSE,
+                               .sock_id = 77, .cookie = 0xDEADBEEFu};
+    uint64_t refused = n.A.a->cnt.hs_refused, accepted = n.A.a->cnt.accepted;
+    inject(&n, &n.A, &other, p, (uint32_t)udt_build_handshake(p, sizeof p, 0, 0, &fh));
+    fh.mss = 0;
+    inject(&n, &n.A, &other, p, (uint32_t)udt_build_handshake(p, sizeof p, 0, 0, &fh));
+    CHECK_EQ(n.A.a->cnt.hs_refused - refused, 2u);
+    CHECK_EQ(n.A.a->cnt.accepted, accepted);
     /* sequence numbers behind, and far ahead of, the window: counted, not stored */
     uint64_t dup = n.A.a->cnt.rx_dup, room = n.A.a->cnt.rx_no_room;
     inject(&n, &n.A, &n.B.addr, p, data_pkt(p, sizeof p, id, (next - 5) & 0x7FFFFFFF, 10));
