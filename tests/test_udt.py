@@ -272,3 +272,65 @@ def test_pyudt_socket_and_counters(udt) -> None:
             assert st["udt_accepted"] == 1 and st["udt_data_received"] >= 69
         assert conn.recv(10) == b""        # the peer closed
         conn.close()
+
+
+CLEANUP_RACE = r"""
+import os, socket, sys, threading
+import rtudp
+import rtudp.udt.udt4 as udt4
+from rtudp.udt.constants import ECONNLOST
+
+pool = rtudp.embedded_pool(f"udtrace{os.getpid()}")
+try:
+    udt4.startup(pool)
+    srv = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+    udt4.bind(srv, "127.0.0.1", 0)
+    udt4.listen(srv, 4)
+    port = udt4.getsockname(srv)[1]
+    cli = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+    udt4.connect(cli, "127.0.0.1", port)
+    conn, _ = udt4.accept(srv)
+    ended = {}
+
+    def blocked(name, call):
+        try:
+            call()
+            ended[name] = "returned"
+        except udt4.UDTException as e:
+            ended[name] = e.args[0]
+
+    threads = [threading.Thread(target=blocked, args=("recv", lambda: udt4.recv(conn, 100))),
+               threading.Thread(target=blocked, args=("accept", lambda: udt4.accept(srv)))]
+    for t in threads:
+        t.start()
+    threading.Event().wait(0.5)  # both are waiting in C now
+    udt4.cleanup()
+    for t in threads:
+        t.join(5)
+    print(sorted(ended.items()), flush=True)
+    sys.exit(0 if ended == {"recv": ECONNLOST, "accept": ECONNLOST} else 1)
+finally:
+    pool.stop()
+"""
+
+
+def test_cleanup_while_other_threads_wait_ends_them_with_connlost() -> None:
+    """udt4.cleanup() (the port's channel unmapped) while other threads wait in recv and
+    accept: they end with ECONNLOST, the process does not crash (it did: SIGSEGV on the
+    unmapped segment).  In a child process, so a crash is reported, not fatal here."""
+    import glob
+    import os
+    import subprocess
+    import sys
+    child = subprocess.Popen([sys.executable, "-c", CLEANUP_RACE], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+        # a child that crashed could not stop its pool: its segments are ours to remove
+        for path in glob.glob(f"/dev/shm/rtudp.udtrace{child.pid}*"):
+            os.unlink(path)
+    assert child.returncode == 0, (child.returncode, out, err[-2000:])
+    assert "('accept', 2001), ('recv', 2001)" in out

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.channel import fill_sockaddr, sockaddr_to_tuple
@@ -27,6 +28,11 @@ REQ_RECV_FREED = lib.RTUDP_UDT_REQ_RECV_FREED
 #: a request that finds the TX ring full waits at most this long for room
 REQUEST_TIMEOUT_S = 5.0
 WAIT_SLICE_NS = 200_000_000  # long waits in slices: Ctrl-C is seen between them
+
+
+class ChannelClosingError(RtUdpError):
+    """The udt channel was closed (``udt4.cleanup()``, the pool stopping) while a call
+    was using it; the call stopped before touching the unmapped segment."""
 
 
 def deadline_after(timeout: float | None) -> int:
@@ -61,6 +67,29 @@ class UdtChannel(KindHandle):
         self._req = ffi.new("struct rtudp_udt_req *")
         self._req_buf = ffi.buffer(self._req)
         self._req_lock = threading.Lock()
+        # calls in progress (using()): close() waits for them to leave before it
+        # unmaps, or a thread blocked in recv would read unmapped memory
+        self._users = 0
+        self._closing = False
+        self._users_cv = threading.Condition()
+        self._mine = threading.local()  # this thread's using() depth
+
+    @contextmanager
+    def using(self) -> Iterator[None]:
+        """Keep the segment mapped for the block: close() waits for it to end (a wait
+        in it ends within WAIT_SLICE_NS).  ChannelClosingError once closing began."""
+        with self._users_cv:
+            if self._closing or self._seg.closed:
+                raise ChannelClosingError(f"udt channel {self.name!r} is closed")
+            self._users += 1
+        self._mine.depth = getattr(self._mine, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            self._mine.depth -= 1
+            with self._users_cv:
+                self._users -= 1
+                self._users_cv.notify_all()
 
     # ------------------------------------------------------------ sockets
 
@@ -117,6 +146,8 @@ class UdtChannel(KindHandle):
         None once ``timeout`` s passed without one."""
         deadline = deadline_after(timeout)
         while True:
+            if self._closing:
+                raise ChannelClosingError(f"udt channel {self.name!r} was closed meanwhile")
             seen = self.events
             got = ready()
             if got:
@@ -131,6 +162,15 @@ class UdtChannel(KindHandle):
         """The kind's counters (``udt_*``) and the channel's own."""
         self._check_open()
         return self._seg.stats()
+
+    def close(self) -> None:
+        """Unmap the channel once the calls using it (other threads') have left; they
+        stop with ChannelClosingError at their next step."""
+        with self._users_cv:
+            self._closing = True
+            mine = getattr(self._mine, "depth", 0)
+            self._users_cv.wait_for(lambda: self._users <= mine)
+        super().close()
 
     def _drop_views(self) -> None:
         self.area = None

@@ -10,19 +10,21 @@ GIL; data moves between ``bytes`` and the socket's buffers in one C call each.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import socket
 import threading
 import time
 from contextvars import ContextVar
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from rtudp.pool_client import PoolClient
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.impairment import Impairment
 
-from .channel import REQ_CLOSE, REQ_CONNECT, REQ_KICK, REQ_LISTEN, REQ_RECV_FREED, UdtChannel
+from .channel import (REQ_CLOSE, REQ_CONNECT, REQ_KICK, REQ_LISTEN, REQ_RECV_FREED,
+                      ChannelClosingError, UdtChannel)
 from .constants import (BROKEN, CLOSED, CLOSING, CONNECTED, CONNECTING, EASYNCRCV, EASYNCSND,
                         EBOUNDSOCK, ECONNLOST, ECONNREJ, ECONNSOCK, EDGRAMILL, EINVOP, EINVPARAM,
                         EINVSOCK, ELARGEMSG, ENOCONN, ENOLISTEN, ENOSERVER, ERDVNOSERV,
@@ -108,6 +110,27 @@ class Ports:
 LISTEN_WAIT_S = 5.0
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _on_channel(method: F) -> F:
+    """Run a socket's operation inside its channel's ``using()``: a cleanup() or pool
+    stop in another thread waits for it to leave the segment, and it ends with
+    ECONNLOST (the port was closed) instead of touching unmapped memory."""
+    @functools.wraps(method)
+    def guarded(self: "Socket", *args: Any, **kwargs: Any) -> Any:
+        ch = self.ch
+        if ch is None:
+            return method(self, *args, **kwargs)
+        try:
+            with ch.using():
+                return method(self, *args, **kwargs)
+        except ChannelClosingError:
+            raise UDTException(ECONNLOST, "the socket's UDP port was closed "
+                                          "(udt4.cleanup() or the pool stopped)") from None
+    return guarded  # type: ignore[return-value]
+
+
 class Socket:
     """One UDT socket (UDT's UDTSOCKET)."""
 
@@ -145,7 +168,11 @@ class Socket:
             return CLOSED
         if self.ch is None or self.ch.closed:
             return INIT if self.ch is None else NONEXIST
-        return int(self.ch.sock(self.i).wrk.state)
+        try:
+            with self.ch.using():
+                return int(self.ch.sock(self.i).wrk.state)
+        except ChannelClosingError:
+            return NONEXIST
 
     def _timeout(self, opt: int) -> float | None:
         ms = self.opts[opt]
@@ -185,6 +212,7 @@ class Socket:
         if self.ch is None:
             self.bind("0.0.0.0" if self.family == socket.AF_INET else "::", 0)
 
+    @_on_channel
     def listen(self, backlog: int) -> None:
         """Accept connections (at most ``backlog`` waiting)."""
         if self.request_listen(backlog):
@@ -193,6 +221,7 @@ class Socket:
         self.ch.wait_for(self.listen_done, LISTEN_WAIT_S)
         self.check_listening()
 
+    @_on_channel
     def request_listen(self, backlog: int) -> bool:
         """:meth:`listen`'s first half, which never waits for the worker: the checks
         and the request.  True if the socket listens already."""
@@ -211,15 +240,18 @@ class Socket:
         self.ch.request(REQ_LISTEN, self.i)
         return False
 
+    @_on_channel
     def listen_done(self) -> bool:
         """The worker took (or refused) the listen :meth:`request_listen` asked for."""
         return self.state() != OPENED
 
+    @_on_channel
     def check_listening(self) -> None:
         """After :meth:`listen_done` (or its wait's end): EINVOP unless it listens."""
         if self.state() != LISTENING:
             raise UDTException(EINVOP, "the worker did not take the listener")
 
+    @_on_channel
     def accept(self) -> tuple["Socket", tuple[str, int]]:
         """The next connection: (its socket, the peer's (host, port))."""
         if self.state() != LISTENING:
@@ -242,6 +274,7 @@ class Socket:
         peer = ch.peer(j)
         return new, peer if peer is not None else ("", 0)
 
+    @_on_channel
     def connect(self, host: str, port: int) -> None:
         """Connect to (host, port): a listener, or in rendezvous mode the peer's port."""
         if self.state() not in (INIT, OPENED):
@@ -263,16 +296,19 @@ class Socket:
         ch.wait_for(self.connect_done, None)
         self.check_connected()
 
+    @_on_channel
     def connect_done(self) -> bool:
         """The connection requested by :meth:`connect` is made or failed."""
         return self.state() not in (OPENED, CONNECTING)
 
+    @_on_channel
     def check_connected(self) -> None:
         """After :meth:`connect_done`: the peer's refusal or silence as UDTException."""
         if self.state() != CONNECTED:
             err = int(self._s().wrk.error)
             raise UDTException(err if err in (ECONNREJ, ENOSERVER) else ENOSERVER)
 
+    @_on_channel
     def close(self) -> None:
         """Close: what is queued is still sent (linger), then the peer is told."""
         if self.closed:
@@ -315,6 +351,7 @@ class Socket:
         self._kick()
         return int(n)
 
+    @_on_channel
     def send(self, data: bytes | bytearray | memoryview) -> int:
         """Queue stream data: how many bytes (all that fit, at least one packet's worth
         when it blocks)."""
@@ -327,6 +364,7 @@ class Socket:
         return self._put(lambda: int(lib.rtudp_udt_put_stream(self.ch.area, self.i, buf,
                                                               len(buf))), EASYNCSND)
 
+    @_on_channel
     def sendmsg(self, data: bytes | bytearray | memoryview, ttl: int = -1,
                 inorder: bool = False) -> int:
         """Queue one message whole: it is dropped if not delivered within ``ttl`` ms
@@ -377,6 +415,7 @@ class Socket:
             ch.request(REQ_RECV_FREED, self.i)  # the sender may be waiting for room
         return bytes(ffi.buffer(out, min(k, cap)))
 
+    @_on_channel
     def recv(self, n: int) -> bytes:
         """Up to ``n`` bytes of the stream (waits for at least one)."""
         if self.type != SOCK_STREAM:
@@ -388,6 +427,7 @@ class Socket:
 
         return self._get(n, get)
 
+    @_on_channel
     def recvmsg(self, n: int) -> bytes:
         """The next message (its first ``n`` bytes; the rest is discarded, as UDT does)."""
         if self.type != SOCK_DGRAM:
@@ -401,6 +441,7 @@ class Socket:
 
     # ------------------------------------------------------------ state
 
+    @_on_channel
     def readable(self) -> bool:
         """recv/recvmsg/accept would not wait (or would fail at once)."""
         st = self.state()
@@ -412,6 +453,7 @@ class Socket:
         assert self.ch is not None
         return int(lib.rtudp_udt_rcv_pending(self.ch.area, self.i)) > 0
 
+    @_on_channel
     def writable(self) -> bool:
         """send would not wait (or would fail at once)."""
         st = self.state()
@@ -420,6 +462,7 @@ class Socket:
         assert self.ch is not None
         return int(lib.rtudp_udt_snd_pending(self.ch.area, self.i)) < self.ch.buf_pkts
 
+    @_on_channel
     def getsockname(self) -> tuple[str, int]:
         """The local (host, port)."""
         if self.ch is None:
@@ -427,6 +470,7 @@ class Socket:
         assert self.ch.local is not None
         return self.ch.local
 
+    @_on_channel
     def getpeername(self) -> tuple[str, int]:
         """The peer's (host, port)."""
         if self.state() not in (CONNECTED, BROKEN, CLOSING):
@@ -437,6 +481,7 @@ class Socket:
             raise UDTException(ENOCONN)
         return peer
 
+    @_on_channel
     def getsockopt(self, opt: int) -> Any:
         """Option ``opt``'s value (UDT_*)."""
         if opt == UDT_STATE:
@@ -456,6 +501,7 @@ class Socket:
             raise UDTException(EINVPARAM, f"socket option {opt!r}")
         return self.opts[opt]
 
+    @_on_channel
     def setsockopt(self, opt: int, value: Any) -> None:
         """Set option ``opt`` (UDT_*).  Buffer sizes, MSS and the congestion control are
         the channel's (``Ports`` options) and only stored here."""
@@ -472,6 +518,7 @@ class Socket:
             raise UDTException(ECONNSOCK)
         self.opts[opt] = value
 
+    @_on_channel
     def perf(self, clear: bool) -> dict[str, float]:
         """The socket's performance counters (TRACEINFO's fields)."""
         s = self._s()
