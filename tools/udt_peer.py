@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import os
 import random
 import select
 import shutil
@@ -37,17 +38,25 @@ def build_libudt_peer(out_dir: Path | None = None) -> Path:
         raise PeerUnavailable("no C++ compiler to build the libudt peer (apt-get install g++)")
     if not Path("/usr/include/udt/udt.h").exists():
         raise PeerUnavailable("libudt-dev is not installed (apt-get install libudt-dev)")
-    tag = hashlib.sha256(PEER_SRC.read_bytes() + PEER_HDR.read_bytes()).hexdigest()[:12]
+    return build_cached("libudt_peer", [PEER_SRC, PEER_HDR],
+                        [cxx, "-O2", "-std=c++11", str(PEER_SRC), "-ludt", "-lpthread"], out_dir)
+
+
+def build_cached(name: str, sources: list[Path], command: list[str],
+                 out_dir: Path | None = None) -> Path:
+    """The program ``name`` built by ``command`` (given ``-o OUT`` at its end) once per
+    version of ``sources``, in ``out_dir`` (default a folder of the temporary
+    directory); PeerUnavailable with the compiler's message when the build fails."""
+    tag = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     out = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "rtudp-udt-peer"
     out.mkdir(parents=True, exist_ok=True)
-    exe = out / f"libudt_peer-{tag}"
+    exe = out / f"{name}-{tag}"
     if exe.exists():
         return exe
-    tmp = out / f".libudt_peer-{tag}.{id(out)}"
-    r = subprocess.run([cxx, "-O2", "-std=c++11", "-o", str(tmp), str(PEER_SRC), "-ludt",
-                        "-lpthread"], capture_output=True, text=True, timeout=180)
+    tmp = out / f".{name}-{tag}.{os.getpid()}"
+    r = subprocess.run([*command, "-o", str(tmp)], capture_output=True, text=True, timeout=180)
     if r.returncode != 0:
-        raise PeerUnavailable(f"building the libudt peer failed:\n{r.stderr}")
+        raise PeerUnavailable(f"building {name} failed:\n{r.stderr}")
     tmp.replace(exe)
     return exe
 
@@ -148,4 +157,4 @@ class Relay:
         self.back.close()
 
 
-__all__ = ["LibudtPeer", "PeerUnavailable", "Relay", "build_libudt_peer"]
+__all__ = ["LibudtPeer", "PeerUnavailable", "Relay", "build_cached", "build_libudt_peer"]
