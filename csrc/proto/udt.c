@@ -33,6 +33,7 @@
 #define RX_MAX (REQ + 65536u)
 
 #define SWEEP_US 1000000u  /* sockets of dead processes are looked for this often */
+#define RX_STAMP_MAX_AGE_US 10000000u /* an older arrival stamp is not believed */
 
 struct udt_kind {
     struct rtudp_udt_area *a;
@@ -451,7 +452,7 @@ static void udt_rx_batch(struct rtudp_chan *c, struct rtudp_rx_pkt *pkts, int n)
         }
         struct rtudp_udt_req *r = (struct rtudp_udt_req *)k->rx_rec;
         r->op = RTUDP_UDT_REQ_RX;
-        r->sock = 0;
+        r->sock = (uint32_t)((uint64_t)p->rx_ns / 1000u) | 1u; /* 1 µs lost: 0 is "none" */
         rtudp_rx_source(p, &r->src);
         memcpy(k->rx_rec + REQ, p->buf, p->len);
         if (rtudp_mpsc_try_put(&k->tx, k->rx_rec, REQ + p->len, 0, 0) != RTUDP_OK)
@@ -473,6 +474,10 @@ static int udt_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint
     memcpy(&r, rec + 1, REQ);
     struct udt_ctx x = ctx_of(c, now);
     if (r.op == RTUDP_UDT_REQ_RX) {
+        /* the arrival stamp (µs mod 2^32): records wait in the ring at most seconds */
+        uint32_t ago = (uint32_t)x.now_us - r.sock;
+        if (r.sock && ago < RX_STAMP_MAX_AGE_US && ago <= x.now_us)
+            x.rx_us = x.now_us - ago;
         on_datagram(&x, &r.src, (const uint8_t *)(rec + 1) + REQ, len - REQ);
     } else {
         if (r.sock >= x.cfg->max_socks)

@@ -85,7 +85,9 @@
 
 struct rtudp_udt_req {
     uint32_t op;                                   /* RTUDP_UDT_REQ_* */
-    uint32_t sock;                                 /* socket index */
+    uint32_t sock;                                 /* socket index; RX: when the datagram
+                                                    * arrived, CLOCK_MONOTONIC µs mod 2^32
+                                                    * with bit 0 set (0: not known) */
     struct rtudp_sockaddr src;                     /* RX: where the datagram came from */
 };
 

@@ -275,7 +275,7 @@ static void on_data(struct udt_ctx *x, uint32_t i, const struct udt_data *d, con
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
     struct udt_conn *k = udt_conn_of(x, i);
     uint64_t now = x->now_us;
-    udt_pktwin_arrival(&k->pw, d->seq, now);
+    udt_pktwin_arrival(&k->pw, d->seq, udt_arrival_us(x));
     udt_timers_data_arrived(&k->tm, d->payload_len < k->payload, now);
     bump(&x->a->cnt.rx_data, 1);
     bump(&s->wrk.pkt_recv, 1);
@@ -461,7 +461,7 @@ static void on_ack2(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)
 {
     struct udt_conn *k = udt_conn_of(x, i);
     uint32_t ack;
-    int64_t rtt = udt_ackwin_ack2(&k->aw, c->info, x->now_us, &ack);
+    int64_t rtt = udt_ackwin_ack2(&k->aw, c->info, udt_arrival_us(x), &ack);
     if (rtt <= 0)
         return;
     rtt_sample(k, rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt);

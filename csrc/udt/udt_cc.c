@@ -254,8 +254,13 @@ static void lt_exit_startup(struct udt_cc *cc)
 {
     struct udt_cc_lt *l = &cc->u.lt;
     l->startup = false;
-    if (l->btl_bw <= 0)
-        l->btl_bw = 1e6 / window_period(cc); /* no rate report yet: what the window carried */
+    /* what the window carried per round, when the peer's reports say less: its first
+     * ones come from a packet window still holding its start values (libudt's: 1 s
+     * intervals, 1 packet/s), and a start that ends on those would pace at the floor,
+     * whose own reports then keep it there */
+    double carried = 1e6 / window_period(cc);
+    if (l->btl_bw < carried)
+        l->btl_bw = carried;
     l->bw_cur = l->bw_prev = l->btl_bw;
     l->bw_rounds = 0;
     double p = l->start_sent ? (double)l->start_lost / (double)l->start_sent : 0;
@@ -303,7 +308,10 @@ static void lt_round_end(struct udt_cc *cc, uint64_t now_us)
 
     /* bottleneck max filter: two buckets of LT_BW_ROUNDS rounds */
     if (++l->bw_rounds >= LT_BW_ROUNDS) {
-        l->bw_prev = l->bw_cur;
+        /* a bucket without a report (none came: the peer's speed window was not
+         * full, or the sender idled) keeps the estimate it had */
+        if (l->bw_cur > 0)
+            l->bw_prev = l->bw_cur;
         l->bw_cur = 0;
         l->bw_rounds = 0;
         l->btl_bw = l->bw_prev;
