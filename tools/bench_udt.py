@@ -8,6 +8,10 @@ closes and lingers until all is acknowledged). Goodput is the bytes the receiver
 divided by the time from the start until the last of them came (not until the end
 was seen: a lost shutdown would cost libudt a timeout that is not transfer time).
 
+rtudp's sockets get libudt's default buffers (8192 packets each way; rtudp's
+default is 1024): a window of 1024 packets stalls behind one hole for a round trip,
+and under this machine's load a round trip is tens of ms.
+
 CPU per GB received: the rtudp workers' (all of the pool's, /proc), this Python
 process's (getrusage: the rtudp sender's and receiver's loops) and the libudt peers'
 (their /proc figures after their last line), each divided by the GB the receiver
@@ -39,6 +43,8 @@ CASES = {"libudt>libudt": "libudt -> libudt", "rtudp>libudt": "rtudp -> libudt",
 #: the issue's targets for rtudp's sender against libudt's (loss -> ratio at least)
 TARGETS = {0.0: 1.0, 0.01: 10.0, 0.05: 20.0}
 CHUNK = 4 << 20
+#: rtudp's udt options: libudt's default buffer sizes (UDT_SNDBUF/UDT_RCVBUF 8192 packets)
+UDT_OPTIONS = {"buffer_packets": 8192, "max_sockets": 4}
 END_WAIT_S = 120.0
 
 
@@ -203,7 +209,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
             bench_pool("udt", rt_priority=0) as (pool, warns):
         block_file = Path(tmp) / "block"
         block_file.write_bytes(os.urandom(CHUNK))
-        udt4.startup(pool)
+        udt4.startup(pool, **UDT_OPTIONS)
         worker_pids = [w["pid"] for w in pool.workers()]
         try:
             for loss in losses:

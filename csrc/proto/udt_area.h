@@ -108,10 +108,13 @@ struct rtudp_udt_config {
 };
 
 struct rtudp_udt_slot {
-    uint64_t tag;                                  /* receive: index + 1 once filled */
+    uint64_t tag;                                  /* receive: index + 1 once filled;
+                                                    * send (the worker's): when it last
+                                                    * left, µs << 1 | 1 if resent */
     uint32_t len;                                  /* payload bytes */
     uint32_t msg;                                  /* data word 1: boundary, in-order, msgno */
-    uint64_t born_us;                              /* send: when queued (TTL) */
+    uint64_t born_us;                              /* send: when queued (TTL); receive,
+                                                    * empty: its loss last reported */
     uint32_t ttl_ms;                               /* send: 0 = forever */
     uint32_t flags;                                /* RTUDP_UDT_SLOT_* */
 };

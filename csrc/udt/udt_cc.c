@@ -180,6 +180,7 @@ static void daimd_on_timeout(struct udt_cc *cc)
 #define LT_HOLD_ROUNDS 3u        /* rounds after a response before the next */
 #define LT_BASE_ALPHA 0.0625     /* base loss EWMA */
 #define LT_BASE_MAX 0.20         /* random loss beyond this is treated as congestion */
+#define LT_MAX_CUT 0.5           /* a response keeps at least this share of the estimate */
 
 static const double lt_gain[8] = {1.25, 0.75, 1, 1, 1, 1, 1, 1};
 enum { LT_PROBE = 0, LT_DRAIN = 1 };
@@ -274,8 +275,13 @@ static void lt_exit_startup(struct udt_cc *cc)
 static void lt_respond(struct udt_cc *cc)
 {
     struct udt_cc_lt *l = &cc->u.lt;
+    /* at most halved per response: a report taken while the window stood still (a
+     * hole at the ACK point, the sender stalled) says how little arrived, not what
+     * the path carries, and trusting it whole dropped the rate to the floor, where
+     * its own reports kept it (seen: a start against libudt at 5 % loss, 80 pkts/s) */
+    double floor = l->btl_bw * LT_MAX_CUT;
     if (l->last_sample > 0 && l->last_sample < l->btl_bw)
-        l->btl_bw = l->last_sample;
+        l->btl_bw = l->last_sample > floor ? l->last_sample : floor;
     l->bw_cur = l->bw_prev = l->btl_bw;
     l->bw_rounds = 0;
     l->phase = LT_DRAIN;
