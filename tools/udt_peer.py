@@ -1,24 +1,17 @@
-"""A real UDT 4.11 peer (Debian's libudt) and an impairment relay, for the udt tests and
-``rtudp bench udt``.
+"""A real UDT 4.11 peer (Debian's libudt), for the udt tests and ``rtudp bench udt``.
 
 :func:`build_libudt_peer` compiles ``libudt_peer.cpp`` (shipped next to this file)
-with ``c++ -ludt``; :class:`LibudtPeer` runs it; :class:`Relay` forwards UDP between
-one client and a server on loopback, dropping, delaying and reordering datagrams (netem
-needs privileges and a network namespace; this needs neither).
+with ``c++ -ludt``; :class:`LibudtPeer` runs it.  The impairment relay is
+:mod:`rtudp.tools.udt_relay` (C, built the same way by :func:`build_cached`).
 """
 from __future__ import annotations
 
 import hashlib
-import heapq
 import os
-import random
 import select
 import shutil
-import socket
 import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -90,71 +83,4 @@ class LibudtPeer:
             self.proc.stdout.close()
 
 
-class Relay:
-    """A UDP relay on loopback between one client and ``server``: drops ``loss`` of
-    the datagrams each way at random, delays each by ``delay`` s plus up to
-    ``jitter`` s (so datagrams overtake each other), all in a thread of this process.
-    ``port`` is where clients connect to."""
-
-    def __init__(self, server: tuple[str, int], loss: float = 0.0, delay: float = 0.0,
-                 jitter: float = 0.0, seed: int = 1) -> None:
-        self.server = server
-        self.loss, self.delay, self.jitter = loss, delay, jitter
-        self.rng = random.Random(seed)
-        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.front.bind(("127.0.0.1", 0))
-        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.back.bind(("127.0.0.1", 0))
-        for s in (self.front, self.back):
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            s.setblocking(False)
-        self.port = self.front.getsockname()[1]
-        self.client: tuple[str, int] | None = None
-        self.passed = self.dropped = 0
-        self._q: list[tuple[float, int, socket.socket, tuple[str, int], bytes]] = []
-        self._n = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="udt-relay", daemon=True)
-        self._thread.start()
-
-    def _queue(self, data: bytes, out: socket.socket, to: tuple[str, int]) -> None:
-        if self.loss and self.rng.random() < self.loss:
-            self.dropped += 1
-            return
-        at = time.monotonic() + self.delay + (self.rng.random() * self.jitter if self.jitter else 0)
-        self._n += 1
-        heapq.heappush(self._q, (at, self._n, out, to, data))
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            now = time.monotonic()
-            while self._q and self._q[0][0] <= now:
-                _, _, out, to, data = heapq.heappop(self._q)
-                try:
-                    out.sendto(data, to)
-                    self.passed += 1
-                except OSError:
-                    self.dropped += 1
-            wait = min(0.01, max(0.0, self._q[0][0] - now)) if self._q else 0.01
-            ready, _, _ = select.select([self.front, self.back], [], [], wait)
-            for s in ready:
-                for _ in range(256):
-                    try:
-                        data, src = s.recvfrom(65536)
-                    except BlockingIOError:
-                        break
-                    if s is self.front:
-                        self.client = src
-                        self._queue(data, self.back, self.server)
-                    elif self.client is not None:
-                        self._queue(data, self.front, self.client)
-
-    def close(self) -> None:
-        """Stop the thread and close the sockets."""
-        self._stop.set()
-        self._thread.join(5)
-        self.front.close()
-        self.back.close()
-
-
-__all__ = ["LibudtPeer", "PeerUnavailable", "Relay", "build_cached", "build_libudt_peer"]
+__all__ = ["LibudtPeer", "PeerUnavailable", "build_cached", "build_libudt_peer"]
