@@ -181,6 +181,9 @@ static void daimd_on_timeout(struct udt_cc *cc)
 #define LT_BASE_ALPHA 0.0625     /* base loss EWMA */
 #define LT_BASE_MAX 0.20         /* random loss beyond this is treated as congestion */
 #define LT_MAX_CUT 0.5           /* a response keeps at least this share of the estimate */
+#define LT_SAMPLE_OVER_SENT 1.25 /* a receive-rate report above this x our send rate is capped */
+#define LT_SAMPLE_MIN_US 2000u   /* ... when measured over at least this long */
+#define LT_SAMPLE_MAX_US 2000000u
 
 static const double lt_gain[8] = {1.25, 0.75, 1, 1, 1, 1, 1, 1};
 enum { LT_PROBE = 0, LT_DRAIN = 1 };
@@ -215,18 +218,37 @@ static void lt_init(struct udt_cc *cc, uint64_t now_us)
     l->round_start_us = now_us;
     l->min_rtt_us = cc->rtt_us;
     l->min_rtt_stamp_us = now_us;
+    l->sample_at_us = (uint32_t)now_us;
     cc->ack_period_us = UDT_SYN_US;
     cc->cwnd = 16;
     cc->pkt_period_us = 1;
 }
 
-static void lt_take_sample(struct udt_cc *cc)
+static void lt_take_sample(struct udt_cc *cc, uint64_t now_us)
 {
     struct udt_cc_lt *l = &cc->u.lt;
     if (cc->rate_sample == 0)
         return;
     double s = cc->rate_sample;
     cc->rate_sample = 0;
+    /* the peer cannot receive faster than we sent: its speed is the median of its
+     * arrival intervals, which within a burst (pacing in micro-bursts, a window sent
+     * at once) are the sender's per-packet cost, and believing that raised the rate
+     * until the receiver's socket overflowed (libudt at 0 % loss).  Only a report
+     * that would raise the estimate is capped so: while a hole stalls the window we
+     * send little, and the peer's report of what still arrives is no overestimate */
+    uint32_t dt = (uint32_t)now_us - l->sample_at_us;
+    if (!l->startup && s > l->btl_bw && dt >= LT_SAMPLE_MIN_US && dt < LT_SAMPLE_MAX_US) {
+        double sent = (double)l->sample_sent * 1e6 / dt * LT_SAMPLE_OVER_SENT;
+        if (sent < l->btl_bw)
+            sent = l->btl_bw;
+        if (s > sent)
+            s = sent;
+    }
+    l->sample_sent = 0;
+    l->sample_at_us = (uint32_t)now_us;
+    if (s <= 0)
+        return;
     l->last_sample = s;
     if (s > l->bw_cur)
         l->bw_cur = s;
@@ -358,7 +380,7 @@ static void lt_on_ack(struct udt_cc *cc, uint32_t ack, uint64_t now_us)
 {
     struct udt_cc_lt *l = &cc->u.lt;
     lt_update_min_rtt(cc, now_us);
-    lt_take_sample(cc);
+    lt_take_sample(cc, now_us);
     if (l->startup && now_us - l->last_rc_us >= UDT_SYN_US) {
         l->last_rc_us = now_us;
         if (udt_seq_cmp(ack, l->last_ack) >= 0)
@@ -443,6 +465,7 @@ void udt_cc_on_pkt_sent(struct udt_cc *cc, uint32_t seq, bool retrans, uint64_t 
         cc->snd_curr_seq = seq;
     if (cc->kind == UDT_CC_LT) {
         cc->u.lt.round_sent++;
+        cc->u.lt.sample_sent++;
         if (cc->u.lt.startup)
             cc->u.lt.start_sent++;
     }

@@ -96,9 +96,11 @@ struct udt_cc_lt {
     /* bottleneck rate: max filter in two buckets of LT_BW_ROUNDS rounds */
     double bw_cur, bw_prev, btl_bw;
     uint32_t bw_rounds;
+    uint32_t sample_sent;      /* packets sent since the last report was taken */
     double last_sample;        /* latest receive-rate report */
     /* min RTT, refreshed every 10 s */
     uint32_t min_rtt_us;
+    uint32_t sample_at_us;     /* when it was taken (µs mod 2^32) */
     uint64_t min_rtt_stamp_us;
     /* loss accounting per round */
     uint64_t round_sent, round_lost;
