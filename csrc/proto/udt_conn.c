@@ -25,6 +25,7 @@
 #define PUMP_MAX 64          /* packets one timer call sends at most */
 #define NAK_WORDS_MAX 360    /* loss-list words in one NAK (fits 1472 bytes) */
 #define EAGAIN_RETRY_US 100  /* socket buffer full: try again then */
+#define STUCK_HEAD_GO_BACK 3 /* head resends in a row before all that is stale goes */
 /* Pacing in micro-bursts: at short periods the worker wakes at most every
  * PACE_BATCH_US and sends what came due meanwhile (a wake-up costs more than several
  * packets' sends), and a late one catches up at most PACE_CATCHUP_US of its schedule
@@ -487,6 +488,8 @@ static void snd_acked_to(struct udt_ctx *x, uint32_t i, uint32_t ack)
     if (udt_seq_cmp(ack, k->snd_last_ack) <= 0 || udt_seq_cmp(ack, udt_seq_inc(k->snd_curr)) > 0)
         return;
     uint32_t n = (uint32_t)udt_seq_off(k->snd_last_ack, ack);
+    if (n > 1)
+        k->head_resends = 0;
     k->snd_last_ack = ack;
     udt_ll_remove_upto(snd_ll(x, i), udt_seq_dec(ack));
     store_release(&s->wrk.snd_acked, load_relaxed(&s->wrk.snd_acked) + n);
@@ -542,8 +545,8 @@ static void on_ack2(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)
 
 /* ------------------------------------------------------------ NAK in */
 
-/* a NAK's seq may be resent: never resent yet, or not within the guard */
-static bool resend_due(struct udt_ctx *x, uint32_t i, uint32_t seq)
+/* seq's send slot tag (when it last left << 1 | resent); false if it is not in flight */
+static bool sent_tag(struct udt_ctx *x, uint32_t i, uint32_t seq, uint64_t *tag)
 {
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
     struct udt_conn *k = udt_conn_of(x, i);
@@ -551,9 +554,19 @@ static bool resend_due(struct udt_ctx *x, uint32_t i, uint32_t seq)
     uint64_t acked = load_relaxed(&s->wrk.snd_acked);
     if (off < 0 || acked + (uint64_t)off >= k->snd_sent)
         return false;
-    uint64_t tag = load_relaxed(&rtudp_udt_snd_slot(x->a, i, acked + (uint64_t)off)->tag);
-    uint64_t at = tag >> 1;
-    return !(tag & 1) || at > x->now_us || x->now_us - at >= report_guard_us(k);
+    *tag = load_relaxed(&rtudp_udt_snd_slot(x->a, i, acked + (uint64_t)off)->tag);
+    return true;
+}
+
+/* a NAK's seq may be resent: never resent yet, or not within the guard */
+static bool resend_due(struct udt_ctx *x, uint32_t i, uint32_t seq)
+{
+    uint64_t tag, at;
+    if (!sent_tag(x, i, seq, &tag))
+        return false;
+    at = tag >> 1;
+    return !(tag & 1) || at > x->now_us ||
+           x->now_us - at >= report_guard_us(udt_conn_of(x, i));
 }
 
 static void queue_resend(struct udt_ctx *x, uint32_t i, uint32_t lo, uint32_t hi, void *fresh)
@@ -784,6 +797,29 @@ static void add_report(struct udt_ctx *x, uint32_t i, uint32_t lo, uint32_t hi, 
     mark_reported(x, i, lo, hi);
 }
 
+/* a retransmission the peer neither acknowledged nor reported again within the
+ * guard and an ACK period */
+static bool stale_tag(struct udt_ctx *x, uint32_t i, uint32_t seq, bool resent_only)
+{
+    uint64_t tag, at;
+    if (!sent_tag(x, i, seq, &tag))
+        return false;
+    at = tag >> 1;
+    return (!resent_only || (tag & 1)) && at <= x->now_us &&
+           x->now_us - at >= report_guard_us(udt_conn_of(x, i)) + UDT_SYN_US;
+}
+
+static bool resend_stale(struct udt_ctx *x, uint32_t i, uint32_t seq)
+{
+    return stale_tag(x, i, seq, true);
+}
+
+/* any packet that left the guard and an ACK period ago */
+static bool sent_long_ago(struct udt_ctx *x, uint32_t i, uint32_t seq)
+{
+    return stale_tag(x, i, seq, false);
+}
+
 /*
  * The oldest unacknowledged packet, sent more than the guard plus an ACK period ago:
  * the peer's ACKs would have moved past it, so it (or the NAK about it) was lost.  It
@@ -803,8 +839,19 @@ static uint64_t resend_stuck_head(struct udt_ctx *x, uint32_t i)
     uint64_t due = at + report_guard_us(k) + UDT_SYN_US;
     if (at > x->now_us || x->now_us < due)
         return at > x->now_us ? x->now_us + UDT_SYN_US : due;
-    if (udt_ll_insert(snd_ll(x, i), k->snd_last_ack, k->snd_last_ack) > 0 &&
-        k->next_send_us > (double)x->now_us)
+    uint64_t added = udt_ll_insert(snd_ll(x, i), k->snd_last_ack, k->snd_last_ack) > 0;
+    /* and every retransmission after it that the peer had time to acknowledge or
+     * report again: the holes behind the head are mostly lost retransmissions, each
+     * of which would otherwise wait until the ACK point reached it.  When the ACK
+     * point has moved by only our head resends STUCK_HEAD_GO_BACK times running, a
+     * whole run was lost with its one NAK (a receiver's socket overflowed): then,
+     * as libudt's EXP but after a round trip instead of 300 ms or more, everything
+     * unacknowledged that left that long ago goes again */
+    k->head_resends = k->head_resends < STUCK_HEAD_GO_BACK ? k->head_resends + 1 : 0;
+    seq_keep_fn which = k->head_resends ? resend_stale : sent_long_ago;
+    if (udt_seq_cmp(k->snd_curr, k->snd_last_ack) > 0)
+        for_runs(x, i, udt_seq_inc(k->snd_last_ack), k->snd_curr, which, queue_resend, &added);
+    if (added && k->next_send_us > (double)x->now_us)
         k->next_send_us = (double)x->now_us;
     return x->now_us + report_guard_us(k) + UDT_SYN_US;
 }
