@@ -111,11 +111,12 @@ def test_rtudp_to_libudt_through_lossy_relay(udt, tmp_path: Path) -> None:
 
 @pytest.mark.rtudp(rt_priority=0)
 def test_worker_sigkill_mid_transfer_completes(udt, rtudp_pool: rtudp.Pool) -> None:
-    srv, c, data, result, t, sender = _transfer_in_background(40_000_000, seed=9)
+    # 120 MB: at the 1+ Gb/s a loopback transfer now reaches, 40 MB was over in 0.3 s
+    srv, c, data, result, t, sender = _transfer_in_background(120_000_000, seed=9)
     # kill every worker serving the two ends, mid-transfer, by PID
     workers = {c._sock.ch.worker, srv._sock.ch.worker}
     before = {w["index"] if "index" in w else i: w for i, w in enumerate(rtudp_pool.workers())}
-    time.sleep(0.3)
+    time.sleep(0.1)
     assert sender.is_alive(), "the transfer ended before the kill: make it longer"
     killed = []
     for idx in workers:
@@ -136,7 +137,7 @@ def test_worker_sigkill_mid_transfer_completes(udt, rtudp_pool: rtudp.Pool) -> N
         assert after[idx]["pid"] not in killed and after[idx]["restarts"] >= 1
     st = c._sock.ch.stats()
     assert st["udt_takeovers"] >= 1
-    print(f"\nworkers {sorted(workers)} killed mid-transfer; 40 MB exact; "
+    print(f"\nworkers {sorted(workers)} killed mid-transfer; 120 MB exact; "
           f"retransmitted {st['udt_retransmitted']}")
     udt4.close(srv)
 

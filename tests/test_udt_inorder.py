@@ -9,7 +9,7 @@ import time
 import pytest
 
 import rtudp.udt.udt4 as udt4
-from udt_helpers import Relay
+from udt_helpers import WatchRelay as Relay
 from udt_helpers import udt  # noqa: F401  (the fixture)
 
 #: the data packet (counted from the first) the relay holds back, and for how long:

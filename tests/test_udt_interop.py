@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 import rtudp.udt.udt4 as udt4
-from udt_helpers import (LibudtPeer, Relay, build_libudt_peer, crc_of, ctrl_type, duplex,
+from udt_helpers import (LibudtPeer, WatchRelay as Relay, build_libudt_peer, crc_of, ctrl_type, duplex,
                          handshake_conn_type, pattern, report)
 from udt_helpers import udt  # noqa: F401  (the fixture)
 

@@ -19,7 +19,7 @@ import pytest
 
 import rtudp.udt.udt4 as udt4
 from ports import free_ports
-from udt_helpers import Relay, ctrl_type, pattern
+from udt_helpers import WatchRelay as Relay, ctrl_type, pattern
 from udt_helpers import udt  # noqa: F401  (the fixture)
 
 #: what srt-live-transmit reads from UDP and sends as one SRT packet each: up to its

@@ -1,5 +1,6 @@
-"""Helpers of the udt tests: the libudt peer program and the impairment relay (from
-rtudp.tools.udt_peer), the udt4 fixture, transfers between rtudp.udt sockets."""
+"""Helpers of the udt tests: the libudt peer program (rtudp.tools.udt_peer) and the
+impairment relay in C (rtudp.tools.udt_relay), the udt4 fixture, transfers between
+rtudp.udt sockets."""
 from __future__ import annotations
 
 import random
@@ -14,7 +15,9 @@ import pytest
 import rtudp
 import rtudp.udt.udt4 as udt4_module
 from rtudp.tools import udt_peer
-from rtudp.tools.udt_peer import LibudtPeer, Relay
+from rtudp.tools.udt_peer import LibudtPeer
+from rtudp.tools.udt_peer import Relay as WatchRelay  # sees every datagram (Python, slower)
+from rtudp.tools.udt_relay import CRelay as Relay
 
 
 def build_libudt_peer(out_dir: Path) -> Path:
@@ -142,6 +145,6 @@ def handshake_conn_type(pkt: bytes) -> int:
     return struct.unpack_from(">i", pkt, 16 + 20)[0]
 
 
-__all__ = ["LibudtPeer", "Relay", "build_libudt_peer", "crc_of", "ctrl_type", "duplex",
+__all__ = ["LibudtPeer", "Relay", "WatchRelay", "build_libudt_peer", "crc_of", "ctrl_type", "duplex",
            "handshake_conn_type", "pattern", "recv_all", "report", "send_all",
            "serve_once", "udt"]

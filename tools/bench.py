@@ -59,8 +59,9 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     ),
     "udt": (
         "bench_udt",
-        "UDT stream goodput at 0/1/2/5 %% loss: libudt -> libudt, rtudp -> libudt, "
-        "libudt -> rtudp and rtudp -> rtudp in the same run (Debian's libudt built on the fly)",
+        "UDT stream goodput and CPU per GB at 0/1/2/5 %% loss (a C relay): libudt -> libudt, "
+        "rtudp -> libudt, libudt -> rtudp and rtudp -> rtudp in the same run (Debian's "
+        "libudt built on the fly)",
     ),
     "rtudp": (
         "bench_rtudp_api",

@@ -242,7 +242,7 @@ def cpu_busy(seconds: float = 0.25) -> float | None:
     return (busy1 - busy0) / max(1, total1 - total0)
 
 
-def _proc_cpu_s(pid: int) -> float:
+def proc_cpu_s(pid: int) -> float:
     """CPU seconds (user + system, all threads) used so far by live process `pid`."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
@@ -269,7 +269,7 @@ class OthersMeter:
         own = sum(ru.ru_utime + ru.ru_stime for ru in
                   (resource.getrusage(resource.RUSAGE_SELF),
                    resource.getrusage(resource.RUSAGE_CHILDREN)))
-        own += sum(_proc_cpu_s(p) for p in self._pids())
+        own += sum(proc_cpu_s(p) for p in self._pids())
         return busy / _CLK_TCK, own, time.monotonic()
 
     def others(self) -> float | None:

@@ -1,19 +1,27 @@
-"""``rtudp bench udt``: UDT stream goodput, libudt vs rtudp, in the same run.
+"""``rtudp bench udt``: UDT stream goodput and CPU, libudt vs rtudp, in the same run.
 
 Four pairs: libudt -> libudt, rtudp -> libudt, libudt -> rtudp, rtudp -> rtudp. They
-run on loopback at 0 % loss and through rtudp.tools.udt_peer's relay at 1, 2 and 5 %
-random loss. Each sender sends for a fixed time (libudt then closes without linger;
-rtudp closes and lingers until all is acknowledged). Goodput is the bytes the receiver
-got, divided by the time from the start until the receiver saw the end.
+run on loopback at 0 % loss and through rtudp.tools.udt_relay's relay (C, its own
+process, batched: it forwards at loopback speed) at 1, 2 and 5 % random loss both
+ways. Each sender sends for a fixed time (libudt then closes without linger; rtudp
+closes and lingers until all is acknowledged). Goodput is the bytes the receiver got,
+divided by the time from the start until the last of them came (not until the end
+was seen: a lost shutdown would cost libudt a timeout that is not transfer time).
 
-The relay is one Python thread and caps what it forwards (about 100 Mb/s here), so the
-lossy figures are lower bounds for the faster side. The ratios print against
-libudt -> libudt.
+rtudp's sockets get libudt's default buffers (8192 packets each way; rtudp's
+default is 1024): a window of 1024 packets stalls behind one hole for a round trip,
+and under this machine's load a round trip is tens of ms.
+
+CPU per GB received: the rtudp workers' (all of the pool's, /proc), this Python
+process's (getrusage: the rtudp sender's and receiver's loops) and the libudt peers'
+(their /proc figures after their last line), each divided by the GB the receiver
+got. The ratios print against libudt -> libudt.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import socket
 import tempfile
 import threading
@@ -21,9 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .bench_common import (add_common_arguments, bench_pool, cpu_busy, fmt_ratio, header, ratio,
-                           run_benchmark, say, target, target_row)
-from .udt_peer import LibudtPeer, PeerUnavailable, Relay, build_libudt_peer
+from .bench_common import (OthersMeter, add_common_arguments, bench_pool, cpu_busy, fmt_ratio,
+                           header, others_col, proc_cpu_s, ratio, run_benchmark, say, target,
+                           target_row)
+from .udt_peer import LibudtPeer, PeerUnavailable, build_libudt_peer
+from .udt_relay import CRelay, build_relay
 
 LOSSES = (0.0, 0.01, 0.02, 0.05)
 QUICK_LOSSES = (0.0, 0.01, 0.05)
@@ -33,7 +43,14 @@ CASES = {"libudt>libudt": "libudt -> libudt", "rtudp>libudt": "rtudp -> libudt",
 #: the issue's targets for rtudp's sender against libudt's (loss -> ratio at least)
 TARGETS = {0.0: 1.0, 0.01: 10.0, 0.05: 20.0}
 CHUNK = 4 << 20
+#: rtudp's udt options: libudt's default buffer sizes (UDT_SNDBUF/UDT_RCVBUF 8192 packets)
+UDT_OPTIONS = {"buffer_packets": 8192, "max_sockets": 4}
 END_WAIT_S = 120.0
+
+
+def _self_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _rtudp_send(udt4: Any, host_port: tuple[str, int], seconds: float, block: bytes) -> None:
@@ -50,76 +67,127 @@ def _rtudp_send(udt4: Any, host_port: tuple[str, int], seconds: float, block: by
 def _rtudp_receive(udt4: Any, srv: Any, into: dict) -> None:
     conn, _ = udt4.accept(srv)
     into["start"] = time.monotonic()
-    n = 0
+    n, last = 0, None
     try:
         while True:
-            n += len(udt4.recv(conn, 1 << 22))
+            got = len(udt4.recv(conn, 1 << 22))
+            if got:
+                n += got
+                last = time.monotonic()
     except udt4.UDTException:
         pass
-    into["bytes"], into["end"] = n, time.monotonic()
+    into["bytes"], into["end"], into["last"] = n, time.monotonic(), last
     udt4.close(conn)
 
 
-def _relay_or_direct(port: int, loss: float) -> tuple[int, Relay | None]:
-    if not loss:
-        return port, None
-    relay = Relay(("127.0.0.1", port), loss=loss, seed=int(loss * 1000) + 1)
-    return relay.port, relay
+class _Case:
+    """What one case runs and measures: the peers, the relay, the CPU they used."""
+
+    def __init__(self, exe: Path, relay_exe: Path | None, worker_pids: list[int]) -> None:
+        self.exe, self.relay_exe, self.worker_pids = exe, relay_exe, worker_pids
+        self.peers: list[LibudtPeer] = []
+        self.libudt_cpu: dict[int, float] = {}
+        self.relay: CRelay | None = None
+        self.relay_cpu = 0.0
+        self.meter = OthersMeter(lambda: list(worker_pids))
+        self.workers0 = self._workers_cpu()
+        self.self0 = _self_cpu_s()
+
+    def _workers_cpu(self) -> float:
+        return sum(proc_cpu_s(p) for p in self.worker_pids)
+
+    def peer(self, *args: str) -> LibudtPeer:
+        p = LibudtPeer(self.exe, *args)
+        self.peers.append(p)
+        return p
+
+    def line(self, peer: LibudtPeer, timeout: float = 30.0) -> str:
+        """The peer's next line; its CPU so far noted (it exits soon after its last)."""
+        out = peer.line(timeout)
+        self.libudt_cpu[peer.proc.pid] = proc_cpu_s(peer.proc.pid)
+        return out
+
+    def via_relay(self, port: int, loss: float) -> int:
+        if not loss:
+            return port
+        self.relay = CRelay(("127.0.0.1", port), loss=loss, seed=int(loss * 1000) + 1,
+                            exe=self.relay_exe)
+        return self.relay.port
+
+    def cpu(self) -> dict:
+        """CPU seconds since the start: workers, this process, libudt peers, relay."""
+        if self.relay is not None:
+            self.relay_cpu = proc_cpu_s(self.relay.proc.pid)
+        return {"worker_cpu_s": self._workers_cpu() - self.workers0,
+                "python_cpu_s": _self_cpu_s() - self.self0,
+                "libudt_cpu_s": sum(self.libudt_cpu.values()), "relay_cpu_s": self.relay_cpu}
+
+    def close(self) -> dict:
+        """Everything stopped; what the relay did."""
+        for p in self.peers:
+            p.stop()
+        out: dict = {}
+        if self.relay is not None:
+            self.relay.close()
+            st = self.relay.final or {}
+            out = {"relay_dropped": self.relay.dropped, "relay_passed": self.relay.passed,
+                   "relay_overflow": st.get("fwd_overflow", 0) + st.get("back_overflow", 0)}
+        out["others_cpu"] = self.meter.others()
+        return out
 
 
-def run_case(case: str, loss: float, seconds: float, exe: Path, block_file: Path,
-             udt4: Any) -> dict:
-    """One pair at one loss rate: goodput in Mb/s and what the relay did."""
+def _libudt_receiver(k: _Case, sender: str, loss: float, seconds: float, block_file: Path,
+                     block: bytes, udt4: Any) -> tuple[int, float, float]:
+    server = k.peer("server", "stream", os.devnull, "times")
+    port = k.via_relay(int(k.line(server).split()[1]), loss)
+    t0 = time.monotonic()
+    if sender == "libudt":
+        client = k.peer("client", "stream", str(port), str(block_file), "0", str(seconds))
+        k.line(client, seconds + END_WAIT_S)
+    else:
+        _rtudp_send(udt4, ("127.0.0.1", port), seconds, block)
+    _, got, _first, last = k.line(server, END_WAIT_S).split()
+    return int(got), t0, float(last)
+
+
+def _rtudp_receiver(k: _Case, sender: str, loss: float, seconds: float, block_file: Path,
+                    block: bytes, udt4: Any) -> tuple[int, float, float]:
+    srv = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+    try:
+        udt4.bind(srv, "127.0.0.1", 0)
+        udt4.listen(srv, 4)
+        port = k.via_relay(udt4.getsockname(srv)[1], loss)
+        into: dict = {}
+        t = threading.Thread(target=_rtudp_receive, args=(udt4, srv, into), daemon=True)
+        t.start()
+        t0 = time.monotonic()
+        if sender == "libudt":
+            client = k.peer("client", "stream", str(port), str(block_file), "0", str(seconds))
+            k.line(client, seconds + END_WAIT_S)
+        else:
+            _rtudp_send(udt4, ("127.0.0.1", port), seconds, block)
+        t.join(END_WAIT_S)
+    finally:
+        udt4.close(srv)
+    if "end" not in into:
+        raise RuntimeError(f"{sender} -> rtudp at {loss:.0%}: the receiver did not see the end")
+    return into["bytes"], t0, into["last"] or into["end"]
+
+
+def run_case(case: str, loss: float, seconds: float, exe: Path, relay_exe: Path | None,
+             block_file: Path, udt4: Any, worker_pids: list[int]) -> dict:
+    """One pair at one loss rate: goodput in Mb/s, CPU used, what the relay did."""
     sender, receiver = case.split(">")
     block = block_file.read_bytes()
-    relay = None
-    peer = None
-    t0 = time.monotonic()
+    k = _Case(exe, relay_exe, worker_pids)
     try:
-        if receiver == "libudt":
-            peer = LibudtPeer(exe, "server", "stream", os.devnull)
-            port, relay = _relay_or_direct(int(peer.line().split()[1]), loss)
-            t0 = time.monotonic()
-            if sender == "libudt":
-                client = LibudtPeer(exe, "client", "stream", str(port), str(block_file), "0",
-                                    str(seconds))
-                try:
-                    client.line(seconds + END_WAIT_S)
-                finally:
-                    client.stop()
-            else:
-                _rtudp_send(udt4, ("127.0.0.1", port), seconds, block)
-            got = int(peer.line(END_WAIT_S).split()[1])
-            dt = time.monotonic() - t0
-        else:
-            srv = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
-            udt4.bind(srv, "127.0.0.1", 0)
-            udt4.listen(srv, 4)
-            port, relay = _relay_or_direct(udt4.getsockname(srv)[1], loss)
-            into: dict = {}
-            t = threading.Thread(target=_rtudp_receive, args=(udt4, srv, into), daemon=True)
-            t.start()
-            t0 = time.monotonic()
-            if sender == "libudt":
-                peer = LibudtPeer(exe, "client", "stream", str(port), str(block_file), "0",
-                                  str(seconds))
-                peer.line(seconds + END_WAIT_S)
-            else:
-                _rtudp_send(udt4, ("127.0.0.1", port), seconds, block)
-            t.join(END_WAIT_S)
-            udt4.close(srv)
-            if "end" not in into:
-                raise RuntimeError(f"{case} at {loss:.0%}: the receiver did not see the end")
-            got, dt = into["bytes"], into["end"] - t0
-        out = {"mbps": got * 8 / dt / 1e6, "bytes": got, "seconds": dt}
-        if relay is not None:
-            out["relay_dropped"], out["relay_passed"] = relay.dropped, relay.passed
-        return out
+        run = _libudt_receiver if receiver == "libudt" else _rtudp_receiver
+        got, t0, last = run(k, sender, loss, seconds, block_file, block, udt4)
+        dt = max(last - t0, 1e-6)
+        out = {"mbps": got * 8 / dt / 1e6, "bytes": got, "seconds": dt, **k.cpu()}
     finally:
-        if peer is not None:
-            peer.stop()
-        if relay is not None:
-            relay.close()
+        closed = k.close()
+    return {**out, **closed}
 
 
 def benchmark(quick: bool, quiet: bool) -> dict:
@@ -133,6 +201,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
     failed: dict[str, str] = {}
     try:
         exe = build_libudt_peer()
+        relay_exe = build_relay()
     except PeerUnavailable as e:
         return {"benchmark": "udt", "quick": quick, "busy_before": busy, "results": {},
                 "failed": {"libudt": str(e)}, "targets": {}}
@@ -140,14 +209,16 @@ def benchmark(quick: bool, quiet: bool) -> dict:
             bench_pool("udt", rt_priority=0) as (pool, warns):
         block_file = Path(tmp) / "block"
         block_file.write_bytes(os.urandom(CHUNK))
-        udt4.startup(pool)
+        udt4.startup(pool, **UDT_OPTIONS)
+        worker_pids = [w["pid"] for w in pool.workers()]
         try:
             for loss in losses:
                 row: dict[str, dict | None] = dict.fromkeys(CASES)
                 for case in CASES:
                     say(f"  {loss:.0%} loss: {CASES[case]} ...", quiet)
                     try:
-                        row[case] = run_case(case, loss, seconds, exe, block_file, udt4)
+                        row[case] = run_case(case, loss, seconds, exe, relay_exe, block_file,
+                                             udt4, worker_pids)
                     except (RuntimeError, OSError, AssertionError) as e:
                         failed[f"{loss:.0%}/{case}"] = str(e)
                 results[f"{loss:.0%}"] = row
@@ -164,6 +235,26 @@ def benchmark(quick: bool, quiet: bool) -> dict:
             "failed": failed, "targets": targets}
 
 
+def cpu_per_gb(e: dict | None) -> dict[str, float] | None:
+    """CPU seconds per GB received of a case: rtudp workers, Python, libudt peers."""
+    if not e or not e.get("bytes"):
+        return None
+    gb = e["bytes"] / 1e9
+    return {"worker": e["worker_cpu_s"] / gb, "python": e["python_cpu_s"] / gb,
+            "libudt": e["libudt_cpu_s"] / gb}
+
+
+def _cpu_cell(case: str, c: dict[str, float] | None) -> str:
+    if c is None:
+        return f"{'-':>22}"
+    parts = []
+    if "rtudp" in case:
+        parts.append(f"{c['worker']:.1f}+{c['python']:.1f}")
+    if "libudt" in case:
+        parts.append(f"{c['libudt']:.1f}")
+    return f"{' | '.join(parts):>22}"
+
+
 def print_report(r: dict) -> None:
     print(f"\nstream goodput, {r.get('seconds', 0):g} s of sending per case (Mb/s; ratio to "
           f"libudt -> libudt)")
@@ -178,6 +269,18 @@ def print_report(r: dict) -> None:
                 continue
             cells.append(f"{e['mbps']:>12.1f} ({fmt_ratio(ratio(e['mbps'], base)):>7})")
         print(f"  {loss:<6}" + "".join(cells))
+    print("\nCPU s per GB received (rtudp: worker + Python | libudt peers); both ends of\n"
+          "rtudp -> rtudp against both of libudt -> libudt; others: CPU of other processes")
+    print(f"  {'loss':<6}" + "".join(f"{CASES[c]:>22}" for c in CASES)
+          + f"{'rtudp/libudt':>14}{'others':>8}")
+    for loss, row in r["results"].items():
+        cpus = {case: cpu_per_gb(row.get(case)) for case in CASES}
+        ours, theirs = cpus["rtudp>rtudp"], cpus["libudt>libudt"]
+        rel = ratio(ours["worker"] + ours["python"] if ours else None,
+                    theirs["libudt"] if theirs else None)
+        others = max((e.get("others_cpu") or 0.0 for e in row.values() if e), default=None)
+        print(f"  {loss:<6}" + "".join(_cpu_cell(case, cpus[case]) for case in CASES)
+              + f"{fmt_ratio(rel):>14}{others_col({'others_cpu': others})}")
     for case, why in r["failed"].items():
         print(f"  {case}: {why}")
     if r["targets"]:

@@ -3,10 +3,11 @@
 // libudt-dev is installed; never shipped as a binary).  Results go to stdout as lines
 // ("port N", "sent N", "done N").
 //
-//   libudt_peer server stream|dgram OUTFILE
+//   libudt_peer server stream|dgram OUTFILE [times]
 //       listen on 127.0.0.1:0, print the port, accept one connection, receive until
 //       the peer closes; stream bytes go to OUTFILE as they are, messages each as a
-//       4-byte little-endian length then the message
+//       4-byte little-endian length then the message; with "times", the done line
+//       also gives when the first and the last bytes came (CLOCK_MONOTONIC s)
 //   libudt_peer client stream|dgram PORT INFILE MSGSIZE [SECONDS]
 //       connect to 127.0.0.1:PORT, send INFILE (stream: as it is; dgram: in messages
 //       of MSGSIZE bytes, the last one shorter), close (linger: all is delivered);
@@ -28,7 +29,14 @@
 #include <ctime>
 #include <vector>
 
-static int server(UDTSOCKET s, bool dgram, const char *path)
+static double now_s()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int server(UDTSOCKET s, bool dgram, const char *path, bool times)
 {
     UDTSOCKET c = listen_accept_one(s);
     if (c == UDT::INVALID_SOCK)
@@ -38,6 +46,7 @@ static int server(UDTSOCKET s, bool dgram, const char *path)
         return 3;
     std::vector<char> buf(4 << 20);
     long total = 0;
+    double first = 0, last = 0;
     for (;;) {
         int r = dgram ? UDT::recvmsg(c, buf.data(), (int)buf.size())
                       : UDT::recv(c, buf.data(), (int)buf.size(), 0);
@@ -51,19 +60,18 @@ static int server(UDTSOCKET s, bool dgram, const char *path)
         }
         std::fwrite(buf.data(), 1, (size_t)r, out);
         total += r;
+        last = now_s();
+        if (first == 0)
+            first = last;
     }
     std::fclose(out);
-    std::printf("done %ld\n", total);
+    if (times)
+        std::printf("done %ld %.6f %.6f\n", total, first, last);
+    else
+        std::printf("done %ld\n", total);
     std::fflush(stdout);
     UDT::close(c);
     return 0;
-}
-
-static double now_s()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int client(UDTSOCKET s, bool dgram, int port, const char *path, int msgsize,
@@ -123,7 +131,7 @@ int main(int argc, char **argv)
     UDTSOCKET s = UDT::socket(AF_INET, dgram ? SOCK_DGRAM : SOCK_STREAM, 0);
     int rc = 64;
     if (std::strcmp(argv[1], "server") == 0)
-        rc = server(s, dgram, argv[3]);
+        rc = server(s, dgram, argv[3], argc >= 5 && std::strcmp(argv[4], "times") == 0);
     else if (std::strcmp(argv[1], "client") == 0 && argc >= 6)
         rc = client(s, dgram, std::atoi(argv[3]), argv[4], std::atoi(argv[5]),
                     argc >= 7 ? std::atof(argv[6]) : 0.0);

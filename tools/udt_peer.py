@@ -1,15 +1,16 @@
-"""A real UDT 4.11 peer (Debian's libudt) and an impairment relay, for the udt tests and
-``rtudp bench udt``.
+"""A real UDT 4.11 peer (Debian's libudt), for the udt tests and ``rtudp bench udt``.
 
 :func:`build_libudt_peer` compiles ``libudt_peer.cpp`` (shipped next to this file)
-with ``c++ -ludt``; :class:`LibudtPeer` runs it; :class:`Relay` forwards UDP between
-one client and a server on loopback, dropping, delaying and reordering datagrams (netem
-needs privileges and a network namespace; this needs neither).
+with ``c++ -ludt``; :class:`LibudtPeer` runs it.  The impairment relay is
+:mod:`rtudp.tools.udt_relay` (C, built the same way by :func:`build_cached`);
+:class:`Relay` here is a slower one in Python whose ``watch`` sees (and may drop)
+every datagram: the tests that check or filter what is on the wire use it.
 """
 from __future__ import annotations
 
 import hashlib
 import heapq
+import os
 import random
 import select
 import shutil
@@ -38,17 +39,25 @@ def build_libudt_peer(out_dir: Path | None = None) -> Path:
         raise PeerUnavailable("no C++ compiler to build the libudt peer (apt-get install g++)")
     if not Path("/usr/include/udt/udt.h").exists():
         raise PeerUnavailable("libudt-dev is not installed (apt-get install libudt-dev)")
-    tag = hashlib.sha256(b"".join(p.read_bytes() for p in (PEER_SRC, *PEER_HDRS))).hexdigest()[:12]
+    return build_cached("libudt_peer", [PEER_SRC, *PEER_HDRS],
+                        [cxx, "-O2", "-std=c++11", str(PEER_SRC), "-ludt", "-lpthread"], out_dir)
+
+
+def build_cached(name: str, sources: list[Path], command: list[str],
+                 out_dir: Path | None = None) -> Path:
+    """The program ``name`` built by ``command`` (given ``-o OUT`` at its end) once per
+    version of ``sources``, in ``out_dir`` (default a folder of the temporary
+    directory); PeerUnavailable with the compiler's message when the build fails."""
+    tag = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     out = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "rtudp-udt-peer"
     out.mkdir(parents=True, exist_ok=True)
-    exe = out / f"libudt_peer-{tag}"
+    exe = out / f"{name}-{tag}"
     if exe.exists():
         return exe
-    tmp = out / f".libudt_peer-{tag}.{id(out)}"
-    r = subprocess.run([cxx, "-O2", "-std=c++11", "-o", str(tmp), str(PEER_SRC), "-ludt",
-                        "-lpthread"], capture_output=True, text=True, timeout=180)
+    tmp = out / f".{name}-{tag}.{os.getpid()}"
+    r = subprocess.run([*command, "-o", str(tmp)], capture_output=True, text=True, timeout=180)
     if r.returncode != 0:
-        raise PeerUnavailable(f"building the libudt peer failed:\n{r.stderr}")
+        raise PeerUnavailable(f"building {name} failed:\n{r.stderr}")
     tmp.replace(exe)
     return exe
 
@@ -157,4 +166,4 @@ class Relay:
         self.back.close()
 
 
-__all__ = ["LibudtPeer", "PeerUnavailable", "Relay", "build_libudt_peer"]
+__all__ = ["LibudtPeer", "PeerUnavailable", "Relay", "build_cached", "build_libudt_peer"]

@@ -87,7 +87,9 @@
 
 struct rtudp_udt_req {
     uint32_t op;                                   /* RTUDP_UDT_REQ_* */
-    uint32_t sock;                                 /* socket index */
+    uint32_t sock;                                 /* socket index; RX: when the datagram
+                                                    * arrived, CLOCK_MONOTONIC µs mod 2^32
+                                                    * with bit 0 set (0: not known) */
     struct rtudp_sockaddr src;                     /* RX: where the datagram came from */
 };
 
@@ -108,10 +110,13 @@ struct rtudp_udt_config {
 };
 
 struct rtudp_udt_slot {
-    uint64_t tag;                                  /* receive: index + 1 once filled */
+    uint64_t tag;                                  /* receive: index + 1 once filled;
+                                                    * send (the worker's): when it last
+                                                    * left, µs << 1 | 1 if resent */
     uint32_t len;                                  /* payload bytes */
     uint32_t msg;                                  /* data word 1: boundary, in-order, msgno */
-    uint64_t born_us;                              /* send: when queued (TTL) */
+    uint64_t born_us;                              /* send: when queued (TTL); receive,
+                                                    * empty: its loss last reported */
     uint32_t ttl_ms;                               /* send: 0 = forever */
     uint32_t flags;                                /* RTUDP_UDT_SLOT_* */
 };

@@ -25,6 +25,13 @@
 #define PUMP_MAX 64          /* packets one timer call sends at most */
 #define NAK_WORDS_MAX 360    /* loss-list words in one NAK (fits 1472 bytes) */
 #define EAGAIN_RETRY_US 100  /* socket buffer full: try again then */
+#define STUCK_HEAD_GO_BACK 3 /* head resends in a row before all that is stale goes */
+/* Pacing in micro-bursts: at short periods the worker wakes at most every
+ * PACE_BATCH_US and sends what came due meanwhile (a wake-up costs more than several
+ * packets' sends), and a late one catches up at most PACE_CATCHUP_US of its schedule
+ * (no burst for time it had nothing to send) */
+#define PACE_BATCH_US 50.0
+#define PACE_CATCHUP_US 150.0
 
 struct udt_conn *udt_conn_of(const struct udt_ctx *x, uint32_t i)
 {
@@ -249,6 +256,70 @@ static void send_nak_range(struct udt_ctx *x, uint32_t i, uint32_t lo, uint32_t 
     send_nak(x, i, words, udt_nak_encode_range(lo, hi, words));
 }
 
+/*
+ * Each loss is reported and resent once per round trip, not once per NAK.  The
+ * receiver's periodic NAK re-reports a loss only when its last report is older than
+ * RTT + 4 RTTVar (the UDT paper's receiver; so a retransmission on its way is not
+ * asked for again, and a libudt sender, whose DAIMD may cut its rate on any NAK, gets
+ * one only for a retransmission that was lost).  The sender resends a number a NAK
+ * reports only when it did not resend it within RTT + 4 RTTVar: a report older than
+ * that retransmission (sent before it could have arrived) asks for nothing.  The
+ * times live in the buffer slots: an empty receive slot's born_us is when its loss
+ * was last reported, a send slot's tag when it last left (bit 0: as a retransmission).
+ */
+static uint64_t report_guard_us(const struct udt_conn *k)
+{
+    return (uint64_t)k->srtt + 4u * (uint64_t)k->srtt_var;
+}
+
+/* the runs of consecutive numbers of lo..hi that keep() accepts, each given to run() */
+typedef bool (*seq_keep_fn)(struct udt_ctx *x, uint32_t i, uint32_t seq);
+typedef void (*seq_run_fn)(struct udt_ctx *x, uint32_t i, uint32_t lo, uint32_t hi, void *arg);
+
+static void for_runs(struct udt_ctx *x, uint32_t i, uint32_t lo, uint32_t hi, seq_keep_fn keep,
+                     seq_run_fn run, void *arg)
+{
+    bool open = false;
+    uint32_t start = lo;
+    for (uint32_t q = lo, n = 0; n <= x->cfg->buf_pkts; q = udt_seq_inc(q), n++) {
+        bool k = keep(x, i, q);
+        if (k && !open) {
+            start = q;
+            open = true;
+        } else if (!k && open) {
+            run(x, i, start, udt_seq_dec(q), arg);
+            open = false;
+        }
+        if (q == hi)
+            break;
+    }
+    if (open)
+        run(x, i, start, hi, arg);
+}
+
+/* the empty receive slot of seq, NULL when it is not in the buffer's window */
+static struct rtudp_udt_slot *rcv_gap_slot(struct udt_ctx *x, uint32_t i, uint32_t seq)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    int32_t off = udt_seq_off(udt_conn_of(x, i)->rcv_next, seq);
+    uint64_t idx = load_relaxed(&s->wrk.rcv_ready) + (uint64_t)off;
+    if (off < 0 || idx - load_acquire(&s->cli.rcv_read) >= x->cfg->buf_pkts)
+        return NULL;
+    return rtudp_udt_rcv_slot(x->a, i, idx);
+}
+
+/* lo..hi were reported lost now */
+static void mark_reported(struct udt_ctx *x, uint32_t i, uint32_t lo, uint32_t hi)
+{
+    for (uint32_t q = lo, n = 0; n < x->cfg->buf_pkts; q = udt_seq_inc(q), n++) {
+        struct rtudp_udt_slot *sl = rcv_gap_slot(x, i, q);
+        if (sl)
+            store_relaxed(&sl->born_us, x->now_us);
+        if (q == hi)
+            break;
+    }
+}
+
 /* move rcv_ready over the slots that are filled (or dropped) */
 static void rcv_advance(struct udt_ctx *x, uint32_t i)
 {
@@ -275,7 +346,7 @@ static void on_data(struct udt_ctx *x, uint32_t i, const struct udt_data *d, con
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
     struct udt_conn *k = udt_conn_of(x, i);
     uint64_t now = x->now_us;
-    udt_pktwin_arrival(&k->pw, d->seq, now);
+    udt_pktwin_arrival(&k->pw, d->seq, udt_arrival_us(x));
     udt_timers_data_arrived(&k->tm, d->payload_len < k->payload, now);
     bump(&x->a->cnt.rx_data, 1);
     bump(&s->wrk.pkt_recv, 1);
@@ -310,6 +381,7 @@ static void on_data(struct udt_ctx *x, uint32_t i, const struct udt_data *d, con
         int64_t added = udt_ll_insert(rcv_ll(x, i), next, hi);
         if (added > 0)
             bump(&s->wrk.pkt_rcv_loss, (uint64_t)added);
+        mark_reported(x, i, next, hi);
         send_nak_range(x, i, next, hi);
         k->rcv_curr = d->seq;
     } else if (udt_seq_cmp(d->seq, k->rcv_curr) > 0) {
@@ -433,6 +505,8 @@ static void snd_acked_to(struct udt_ctx *x, uint32_t i, uint32_t ack)
     if (udt_seq_cmp(ack, k->snd_last_ack) <= 0 || udt_seq_cmp(ack, udt_seq_inc(k->snd_curr)) > 0)
         return;
     uint32_t n = (uint32_t)udt_seq_off(k->snd_last_ack, ack);
+    if (n > 1)
+        k->head_resends = 0;
     k->snd_last_ack = ack;
     udt_ll_remove_upto(snd_ll(x, i), udt_seq_dec(ack));
     store_release(&s->wrk.snd_acked, load_relaxed(&s->wrk.snd_acked) + n);
@@ -478,7 +552,7 @@ static void on_ack2(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)
 {
     struct udt_conn *k = udt_conn_of(x, i);
     uint32_t ack;
-    int64_t rtt = udt_ackwin_ack2(&k->aw, c->info, x->now_us, &ack);
+    int64_t rtt = udt_ackwin_ack2(&k->aw, c->info, udt_arrival_us(x), &ack);
     if (rtt <= 0)
         return;
     rtt_sample(k, rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt);
@@ -487,6 +561,37 @@ static void on_ack2(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)
 }
 
 /* ------------------------------------------------------------ NAK in */
+
+/* seq's send slot tag (when it last left << 1 | resent); false if it is not in flight */
+static bool sent_tag(struct udt_ctx *x, uint32_t i, uint32_t seq, uint64_t *tag)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    int32_t off = udt_seq_off(k->snd_last_ack, seq);
+    uint64_t acked = load_relaxed(&s->wrk.snd_acked);
+    if (off < 0 || acked + (uint64_t)off >= k->snd_sent)
+        return false;
+    *tag = load_relaxed(&rtudp_udt_snd_slot(x->a, i, acked + (uint64_t)off)->tag);
+    return true;
+}
+
+/* a NAK's seq may be resent: never resent yet, or not within the guard */
+static bool resend_due(struct udt_ctx *x, uint32_t i, uint32_t seq)
+{
+    uint64_t tag, at;
+    if (!sent_tag(x, i, seq, &tag))
+        return false;
+    at = tag >> 1;
+    return !(tag & 1) || at > x->now_us ||
+           x->now_us - at >= report_guard_us(udt_conn_of(x, i));
+}
+
+static void queue_resend(struct udt_ctx *x, uint32_t i, uint32_t lo, uint32_t hi, void *fresh)
+{
+    int64_t added = udt_ll_insert(snd_ll(x, i), lo, hi);
+    if (added > 0)
+        *(uint64_t *)fresh += (uint64_t)added;
+}
 
 static void on_nak(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c, const uint8_t *raw)
 {
@@ -512,9 +617,7 @@ static void on_nak(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c, cons
             continue;
         if (udt_seq_cmp(lo, k->snd_last_ack) < 0)
             lo = k->snd_last_ack;
-        int64_t added = udt_ll_insert(snd_ll(x, i), lo, hi);
-        if (added > 0)
-            fresh += (uint64_t)added;
+        for_runs(x, i, lo, hi, resend_due, queue_resend, &fresh);
     }
     bump(&s->wrk.pkt_snd_loss, fresh);
     udt_cc_on_loss(&k->cc, r[0].lo, (uint32_t)(fresh > UINT32_MAX ? UINT32_MAX : fresh),
@@ -663,6 +766,7 @@ static int pump(struct udt_ctx *x, uint32_t i)
             k->next_send_us = (double)(now + EAGAIN_RETRY_US);
             return 1;
         }
+        store_relaxed(&sl->tag, now << 1 | (retrans ? 1u : 0u));
         if (!retrans) {
             k->snd_curr = seq;
             k->snd_sent++;
@@ -675,9 +779,9 @@ static int pump(struct udt_ctx *x, uint32_t i)
             bump(&x->a->cnt.tx_retrans, 1);
             bump(&s->wrk.pkt_retrans, 1);
         }
-        double p = k->cc.pkt_period_us;
-        if (k->next_send_us < (double)now - p)
-            k->next_send_us = (double)now; /* no credit for idle time */
+        double p = k->cc.pkt_period_us, lag = p > PACE_CATCHUP_US ? p : PACE_CATCHUP_US;
+        if (k->next_send_us < (double)now - lag)
+            k->next_send_us = (double)now - lag; /* late: catch up this much, no more */
         /* libudt: a new packet whose seq ends in 0x0 is followed at once (probe pair) */
         if (retrans || (seq & 0xF) != 0)
             k->next_send_us += p;
@@ -685,7 +789,91 @@ static int pump(struct udt_ctx *x, uint32_t i)
     return 1;
 }
 
-/* the periodic NAK: what is still missing, again */
+struct nak_words {
+    size_t n;
+    uint32_t words[NAK_WORDS_MAX];
+};
+
+/* a loss not reported within the guard (or not in the buffer's window: reported,
+ * the sender knows what to do with it) */
+static bool report_due(struct udt_ctx *x, uint32_t i, uint32_t seq)
+{
+    struct rtudp_udt_slot *sl = rcv_gap_slot(x, i, seq);
+    if (!sl)
+        return true;
+    uint64_t at = load_relaxed(&sl->born_us);
+    return at > x->now_us || x->now_us - at >= report_guard_us(udt_conn_of(x, i));
+}
+
+static void add_report(struct udt_ctx *x, uint32_t i, uint32_t lo, uint32_t hi, void *arg)
+{
+    struct nak_words *w = arg;
+    if (w->n + 2 > NAK_WORDS_MAX)
+        return; /* the rest in the next one */
+    w->n += udt_nak_encode_range(lo, hi, w->words + w->n);
+    mark_reported(x, i, lo, hi);
+}
+
+/* a retransmission the peer neither acknowledged nor reported again within the
+ * guard and an ACK period */
+static bool stale_tag(struct udt_ctx *x, uint32_t i, uint32_t seq, bool resent_only)
+{
+    uint64_t tag, at;
+    if (!sent_tag(x, i, seq, &tag))
+        return false;
+    at = tag >> 1;
+    return (!resent_only || (tag & 1)) && at <= x->now_us &&
+           x->now_us - at >= report_guard_us(udt_conn_of(x, i)) + UDT_SYN_US;
+}
+
+static bool resend_stale(struct udt_ctx *x, uint32_t i, uint32_t seq)
+{
+    return stale_tag(x, i, seq, true);
+}
+
+/* any packet that left the guard and an ACK period ago */
+static bool sent_long_ago(struct udt_ctx *x, uint32_t i, uint32_t seq)
+{
+    return stale_tag(x, i, seq, false);
+}
+
+/*
+ * The oldest unacknowledged packet, sent more than the guard plus an ACK period ago:
+ * the peer's ACKs would have moved past it, so it (or the NAK about it) was lost.  It
+ * is resent then, alone, without waiting for EXP (which resends everything, after
+ * 300 ms at least): a libudt receiver sends no periodic NAK and no repeated ACK for a
+ * stuck ACK point, so a lost retransmission, or a lost NAK, would otherwise stall the
+ * window until EXP.  Returns when to look again (UINT64_MAX: nothing in flight).
+ */
+static uint64_t resend_stuck_head(struct udt_ctx *x, uint32_t i)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    uint64_t acked = load_relaxed(&s->wrk.snd_acked);
+    if (acked >= k->snd_sent || k->snd_sent - acked > x->cfg->buf_pkts)
+        return UINT64_MAX;
+    uint64_t at = load_relaxed(&rtudp_udt_snd_slot(x->a, i, acked)->tag) >> 1;
+    uint64_t due = at + report_guard_us(k) + UDT_SYN_US;
+    if (at > x->now_us || x->now_us < due)
+        return at > x->now_us ? x->now_us + UDT_SYN_US : due;
+    uint64_t added = udt_ll_insert(snd_ll(x, i), k->snd_last_ack, k->snd_last_ack) > 0;
+    /* and every retransmission after it that the peer had time to acknowledge or
+     * report again: the holes behind the head are mostly lost retransmissions, each
+     * of which would otherwise wait until the ACK point reached it.  When the ACK
+     * point has moved by only our head resends STUCK_HEAD_GO_BACK times running, a
+     * whole run was lost with its one NAK (a receiver's socket overflowed): then,
+     * as libudt's EXP but after a round trip instead of 300 ms or more, everything
+     * unacknowledged that left that long ago goes again */
+    k->head_resends = k->head_resends < STUCK_HEAD_GO_BACK ? k->head_resends + 1 : 0;
+    seq_keep_fn which = k->head_resends ? resend_stale : sent_long_ago;
+    if (udt_seq_cmp(k->snd_curr, k->snd_last_ack) > 0)
+        for_runs(x, i, udt_seq_inc(k->snd_last_ack), k->snd_curr, which, queue_resend, &added);
+    if (added && k->next_send_us > (double)x->now_us)
+        k->next_send_us = (double)x->now_us;
+    return x->now_us + report_guard_us(k) + UDT_SYN_US;
+}
+
+/* the periodic NAK: what is still missing and was not reported within the guard */
 static void periodic_nak(struct udt_ctx *x, uint32_t i)
 {
     struct udt_conn *k = udt_conn_of(x, i);
@@ -696,10 +884,13 @@ static void periodic_nak(struct udt_ctx *x, uint32_t i)
                                                      x->cfg->nak_floor_us);
     if (!loss)
         return;
-    uint32_t words[NAK_WORDS_MAX];
-    size_t n = udt_ll_encode_nak(ll, words, NAK_WORDS_MAX);
-    if (n)
-        send_nak(x, i, words, n);
+    struct nak_words w = {.n = 0};
+    for (uint32_t j = 0; j < udt_ll_ranges(ll) && w.n + 2 <= NAK_WORDS_MAX; j++) {
+        struct udt_range r = udt_ll_range(ll, j);
+        for_runs(x, i, r.lo, r.hi, report_due, add_report, &w);
+    }
+    if (w.n)
+        send_nak(x, i, w.words, w.n);
 }
 
 static void send_empty(struct udt_ctx *x, uint32_t i, uint16_t type)
@@ -761,6 +952,7 @@ uint64_t udt_conn_timer(struct udt_ctx *x, uint32_t i)
     default:
         break;
     }
+    uint64_t head_at = unacked ? resend_stuck_head(x, i) : UINT64_MAX;
     int more = pump(x, i);
     if (k->role == UDT_ROLE_CLOSING &&
         (rtudp_udt_snd_pending(x->a, i) == 0 || now >= k->close_at_us)) {
@@ -774,8 +966,13 @@ uint64_t udt_conn_timer(struct udt_ctx *x, uint32_t i)
         next = exp;
     if (k->next_nak_us < next)
         next = k->next_nak_us;
+    if (head_at < next)
+        next = head_at;
     if (more) {
-        uint64_t ns = k->next_send_us <= (double)now ? now : (uint64_t)k->next_send_us;
+        double at = k->next_send_us;
+        if (k->cc.pkt_period_us < PACE_BATCH_US)
+            at += PACE_BATCH_US - k->cc.pkt_period_us; /* a few packets a wake-up */
+        uint64_t ns = at <= (double)now ? now : (uint64_t)at;
         if (ns < next)
             next = ns;
     }

@@ -47,7 +47,7 @@ struct udt_conn {
     uint32_t rcv_last_ack;      /* last ACK sent */
     uint32_t rcv_last_ackack;   /* largest ACK whose ACK2 came */
     uint32_t ackno;
-    uint32_t pad0;
+    uint32_t head_resends;      /* stuck-head resends since the ACK point last leapt */
     uint64_t last_ack_us;
     uint64_t next_nak_us;
     struct udt_timers tm;
@@ -92,8 +92,17 @@ struct udt_ctx {
     struct rtudp_udt_area *a;
     const struct rtudp_udt_config *cfg;  /* the worker's checked copy */
     uint64_t now_us;
+    uint64_t rx_us;                      /* the packet being handled arrived then (the
+                                          * kernel's stamp; 0: now), for the receive
+                                          * speed and RTT samples */
     int moved;                           /* a socket changed: ring the clients' bell */
 };
+
+/* when the packet being handled arrived: its stamp, else now */
+static inline uint64_t udt_arrival_us(const struct udt_ctx *x)
+{
+    return x->rx_us && x->rx_us <= x->now_us ? x->rx_us : x->now_us;
+}
 
 struct udt_conn *udt_conn_of(const struct udt_ctx *x, uint32_t i);
 /* socket i's state (shared memory a client can scribble on) brought back in range:

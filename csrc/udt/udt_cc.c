@@ -180,6 +180,10 @@ static void daimd_on_timeout(struct udt_cc *cc)
 #define LT_HOLD_ROUNDS 3u        /* rounds after a response before the next */
 #define LT_BASE_ALPHA 0.0625     /* base loss EWMA */
 #define LT_BASE_MAX 0.20         /* random loss beyond this is treated as congestion */
+#define LT_MAX_CUT 0.5           /* a response keeps at least this share of the estimate */
+#define LT_SAMPLE_OVER_SENT 1.25 /* a receive-rate report above this x our send rate is capped */
+#define LT_SAMPLE_MIN_US 2000u   /* ... when measured over at least this long */
+#define LT_SAMPLE_MAX_US 2000000u
 
 static const double lt_gain[8] = {1.25, 0.75, 1, 1, 1, 1, 1, 1};
 enum { LT_PROBE = 0, LT_DRAIN = 1 };
@@ -214,18 +218,37 @@ static void lt_init(struct udt_cc *cc, uint64_t now_us)
     l->round_start_us = now_us;
     l->min_rtt_us = cc->rtt_us;
     l->min_rtt_stamp_us = now_us;
+    l->sample_at_us = (uint32_t)now_us;
     cc->ack_period_us = UDT_SYN_US;
     cc->cwnd = 16;
     cc->pkt_period_us = 1;
 }
 
-static void lt_take_sample(struct udt_cc *cc)
+static void lt_take_sample(struct udt_cc *cc, uint64_t now_us)
 {
     struct udt_cc_lt *l = &cc->u.lt;
     if (cc->rate_sample == 0)
         return;
     double s = cc->rate_sample;
     cc->rate_sample = 0;
+    /* the peer cannot receive faster than we sent: its speed is the median of its
+     * arrival intervals, which within a burst (pacing in micro-bursts, a window sent
+     * at once) are the sender's per-packet cost, and believing that raised the rate
+     * until the receiver's socket overflowed (libudt at 0 % loss).  Only a report
+     * that would raise the estimate is capped so: while a hole stalls the window we
+     * send little, and the peer's report of what still arrives is no overestimate */
+    uint32_t dt = (uint32_t)now_us - l->sample_at_us;
+    if (!l->startup && s > l->btl_bw && dt >= LT_SAMPLE_MIN_US && dt < LT_SAMPLE_MAX_US) {
+        double sent = (double)l->sample_sent * 1e6 / dt * LT_SAMPLE_OVER_SENT;
+        if (sent < l->btl_bw)
+            sent = l->btl_bw;
+        if (s > sent)
+            s = sent;
+    }
+    l->sample_sent = 0;
+    l->sample_at_us = (uint32_t)now_us;
+    if (s <= 0)
+        return;
     l->last_sample = s;
     if (s > l->bw_cur)
         l->bw_cur = s;
@@ -254,8 +277,13 @@ static void lt_exit_startup(struct udt_cc *cc)
 {
     struct udt_cc_lt *l = &cc->u.lt;
     l->startup = false;
-    if (l->btl_bw <= 0)
-        l->btl_bw = 1e6 / window_period(cc); /* no rate report yet: what the window carried */
+    /* what the window carried per round, when the peer's reports say less: its first
+     * ones come from a packet window still holding its start values (libudt's: 1 s
+     * intervals, 1 packet/s), and a start that ends on those would pace at the floor,
+     * whose own reports then keep it there */
+    double carried = 1e6 / window_period(cc);
+    if (l->btl_bw < carried)
+        l->btl_bw = carried;
     l->bw_cur = l->bw_prev = l->btl_bw;
     l->bw_rounds = 0;
     double p = l->start_sent ? (double)l->start_lost / (double)l->start_sent : 0;
@@ -269,8 +297,13 @@ static void lt_exit_startup(struct udt_cc *cc)
 static void lt_respond(struct udt_cc *cc)
 {
     struct udt_cc_lt *l = &cc->u.lt;
+    /* at most halved per response: a report taken while the window stood still (a
+     * hole at the ACK point, the sender stalled) says how little arrived, not what
+     * the path carries, and trusting it whole dropped the rate to the floor, where
+     * its own reports kept it (seen: a start against libudt at 5 % loss, 80 pkts/s) */
+    double floor = l->btl_bw * LT_MAX_CUT;
     if (l->last_sample > 0 && l->last_sample < l->btl_bw)
-        l->btl_bw = l->last_sample;
+        l->btl_bw = l->last_sample > floor ? l->last_sample : floor;
     l->bw_cur = l->bw_prev = l->btl_bw;
     l->bw_rounds = 0;
     l->phase = LT_DRAIN;
@@ -303,7 +336,10 @@ static void lt_round_end(struct udt_cc *cc, uint64_t now_us)
 
     /* bottleneck max filter: two buckets of LT_BW_ROUNDS rounds */
     if (++l->bw_rounds >= LT_BW_ROUNDS) {
-        l->bw_prev = l->bw_cur;
+        /* a bucket without a report (none came: the peer's speed window was not
+         * full, or the sender idled) keeps the estimate it had */
+        if (l->bw_cur > 0)
+            l->bw_prev = l->bw_cur;
         l->bw_cur = 0;
         l->bw_rounds = 0;
         l->btl_bw = l->bw_prev;
@@ -344,7 +380,7 @@ static void lt_on_ack(struct udt_cc *cc, uint32_t ack, uint64_t now_us)
 {
     struct udt_cc_lt *l = &cc->u.lt;
     lt_update_min_rtt(cc, now_us);
-    lt_take_sample(cc);
+    lt_take_sample(cc, now_us);
     if (l->startup && now_us - l->last_rc_us >= UDT_SYN_US) {
         l->last_rc_us = now_us;
         if (udt_seq_cmp(ack, l->last_ack) >= 0)
@@ -429,6 +465,7 @@ void udt_cc_on_pkt_sent(struct udt_cc *cc, uint32_t seq, bool retrans, uint64_t 
         cc->snd_curr_seq = seq;
     if (cc->kind == UDT_CC_LT) {
         cc->u.lt.round_sent++;
+        cc->u.lt.sample_sent++;
         if (cc->u.lt.startup)
             cc->u.lt.start_sent++;
     }

@@ -48,13 +48,17 @@
  *     congestion), or (b) queueing delay: smoothed RTT above the
  *     minimum RTT by more than max(5 ms, minimum / 2).  The answer is to
  *     believe the current delivery rate: the bottleneck estimate drops to the
- *     latest receive-rate report (what the path carries now) and the next
- *     round drains.  Under random loss that report already is the estimate,
- *     so a false alarm costs nothing; under real congestion it is the new
- *     capacity at once;
+ *     latest receive-rate report (what the path carries now), but to no
+ *     less than half of it (a report taken while a hole at the ACK point
+ *     stalled the window tells how little arrived, not the capacity), and
+ *     the next round drains.  Under random loss that report already is the
+ *     estimate, so a false alarm costs nothing; under real congestion the
+ *     estimate reaches the new capacity within a few responses;
  *   - start: DAIMD's slow start (window +acknowledged per SYN, no pacing),
  *     left when the window passes the flow window, on congestion as above,
  *     or when the receive rate stopped growing (3 rounds under +25 %); the
+ *     estimate is then at least what the window carried per round (the
+ *     peer's first reports can be its start values, 1 packet/s); the
  *     loss rate seen during the start seeds the base.  A timeout (EXP) halves
  *     the estimate.
  *   Inputs it needs beyond DAIMD's: rate_sample (each full ACK's raw receive
@@ -92,9 +96,11 @@ struct udt_cc_lt {
     /* bottleneck rate: max filter in two buckets of LT_BW_ROUNDS rounds */
     double bw_cur, bw_prev, btl_bw;
     uint32_t bw_rounds;
+    uint32_t sample_sent;      /* packets sent since the last report was taken */
     double last_sample;        /* latest receive-rate report */
     /* min RTT, refreshed every 10 s */
     uint32_t min_rtt_us;
+    uint32_t sample_at_us;     /* when it was taken (µs mod 2^32) */
     uint64_t min_rtt_stamp_us;
     /* loss accounting per round */
     uint64_t round_sent, round_lost;

@@ -375,6 +375,120 @@ static void test_dgram_loss_nak_retransmission(void)
     net_free(&n);
 }
 
+/* B's data packet at offset `off` (from B's isn) is lost `times` times; with `naks`
+ * false every NAK from A is lost too */
+struct lose_again {
+    uint32_t isn, off, times, lost;
+    bool naks;
+};
+
+static bool drop_again(int from_b, const uint8_t *p, uint32_t len, void *arg)
+{
+    struct lose_again *l = arg;
+    if (len < UDT_HDR_LEN)
+        return false;
+    if (p[0] & 0x80)
+        return !from_b && !l->naks && (udt_be32(p) >> 16 & 0x7FFF) == UDT_CT_NAK;
+    if (!from_b || ((udt_be32(p) - l->isn) & UDT_SEQ_MAX) != l->off || l->lost >= l->times)
+        return false;
+    l->lost++;
+    return true;
+}
+
+/* two 3-packet messages from B (on the DGRAM pair), B's packet 2 lost `times` times,
+ * the RTT both sides know set to 1 ms (guard: RTT + 4 RTTVar = 1.4 ms) */
+static struct udt_conn *lossy_pair(struct net *n, struct lose_again *l, int *acc, int *cl)
+{
+    int la;
+    connect_pair(n, RTUDP_UDT_DGRAM, &la, acc, cl);
+    l->isn = isn_of(&n->B, *cl);
+    n->drop = drop_again;
+    n->drop_arg = l;
+    struct udt_conn *kb = udt_conn_of(&(struct udt_ctx){.a = n->B.a, .cfg = &n->B.a->config},
+                                      (uint32_t)*cl);
+    struct udt_conn *ka = udt_conn_of(&(struct udt_ctx){.a = n->A.a, .cfg = &n->A.a->config},
+                                      (uint32_t)*acc);
+    ka->srtt = kb->srtt = 1000;
+    ka->srtt_var = kb->srtt_var = 100;
+    uint8_t msg[3000];
+    for (uint32_t m = 0; m < 2; m++) {
+        fill(msg, sizeof msg, 200 + m);
+        CHECK_EQ(rtudp_udt_put_msg(n->B.a, (uint32_t)*cl, msg, sizeof msg, 0, 1, n->now / 1000),
+                 (int64_t)sizeof msg);
+    }
+    request(n, &n->B, RTUDP_UDT_REQ_KICK, (uint32_t)*cl);
+    return kb;
+}
+
+static void check_both_messages(struct net *n, int acc)
+{
+    uint8_t in[4000];
+    for (uint32_t m = 0; m < 2; m++) {
+        CHECK_EQ(rtudp_udt_get_msg(n->A.a, (uint32_t)acc, in, sizeof in), 3000);
+        CHECK(verify(in, 3000, 200 + m));
+    }
+}
+
+/* a NAK about B's packet 2, as A would send it */
+static void nak_packet_2(struct net *n, int cl, uint32_t isn)
+{
+    uint8_t p[64];
+    uint32_t word = (isn + 2) & UDT_SEQ_MAX;
+    int nl = udt_build_nak(p, sizeof p, sock(&n->B, (uint32_t)cl)->wrk.sock_id, 0, &word, 1);
+    CHECK(nl > 0);
+    inject(n, &n->B, &n->A.addr, p, (uint32_t)nl);
+}
+
+/* a loss is resent once per round trip, not once per NAK: a NAK that comes within
+ * RTT + 4 RTTVar of the retransmission (sent before it could have arrived) resends
+ * nothing; one after that does */
+static void test_resend_once_per_round_trip(void)
+{
+    struct net n;
+    net_init(&n);
+    int acc, cl;
+    struct lose_again l = {.off = 2, .times = 2, .naks = false};
+    struct udt_conn *kb = lossy_pair(&n, &l, &acc, &cl);
+    run(&n, 1 * MS);
+    CHECK_EQ(l.lost, 1u);
+    CHECK_EQ(n.B.a->cnt.tx_retrans, 0u); /* A's NAK was lost */
+    nak_packet_2(&n, cl, l.isn);
+    run(&n, STEP_NS);
+    CHECK_EQ(n.B.a->cnt.tx_retrans, 1u); /* resent (and lost again) */
+    kb->srtt = 1000;
+    kb->srtt_var = 100;
+    nak_packet_2(&n, cl, l.isn);         /* stale: 100 µs after the retransmission */
+    run(&n, STEP_NS);
+    CHECK_EQ(n.B.a->cnt.tx_retrans, 1u);
+    CHECK_EQ(l.lost, 2u);
+    run(&n, 2 * MS);
+    kb->srtt = 1000;
+    kb->srtt_var = 100;
+    nak_packet_2(&n, cl, l.isn);         /* 2.2 ms after: that one was lost */
+    run(&n, 2 * MS);
+    CHECK_EQ(n.B.a->cnt.tx_retrans, 2u);
+    check_both_messages(&n, acc);
+    net_free(&n);
+}
+
+/* every NAK lost, and the retransmission too: the sender resends the packet at the
+ * ACK point alone once it is RTT + 4 RTTVar + SYN old, long before EXP (300 ms; a
+ * libudt receiver sends neither a periodic NAK nor a repeated ACK) */
+static void test_stuck_head_resent_before_exp(void)
+{
+    struct net n;
+    net_init(&n);
+    int acc, cl;
+    struct lose_again l = {.off = 2, .times = 2, .naks = false};
+    lossy_pair(&n, &l, &acc, &cl);
+    run(&n, 60 * MS);
+    CHECK_EQ(l.lost, 2u);
+    CHECK_EQ(n.B.a->cnt.tx_retrans, 2u); /* the head twice, nothing else */
+    check_both_messages(&n, acc);
+    CHECK_EQ(rtudp_udt_snd_pending(n.B.a, (uint32_t)cl), 0u);
+    net_free(&n);
+}
+
 /* the first data packet from B is lost; its message's TTL has passed when the NAK
  * for it comes, so the sender drops it (DROPREQ) instead of sending it again */
 static void test_ttl_message_drop(void)
@@ -810,6 +924,8 @@ static void test_forged_dropreq(void)
 static const struct test tests[] = {
     T(test_handshake_and_stream_both_ways),
     T(test_dgram_loss_nak_retransmission),
+    T(test_resend_once_per_round_trip),
+    T(test_stuck_head_resent_before_exp),
     T(test_ttl_message_drop),
     T(test_exp_keepalive_and_broken_link),
     T(test_close_lingers_then_shutdown),
