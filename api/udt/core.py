@@ -19,7 +19,10 @@ import time
 from contextvars import ContextVar
 from typing import Any, Callable, TypeVar
 
+from rtudp.handles import handle_for
 from rtudp.pool_client import PoolClient
+from rtudp.shmring.control import ControlSegment
+from rtudp.shmring.errors import AddressInUseError, BadSegmentError, ChannelNotFoundError
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.impairment import Impairment
 
@@ -87,13 +90,39 @@ class Ports:
                 has_open = hasattr(self.pool, "open_channel")
                 self._host = self.pool if has_open else channel_host(self.pool)
             name = f"udt-{os.getpid()}-{next(self._names)}"
-            ch = self._host.open_channel(name, local=(host, port), kind="udt",
-                                         max_datagram=MAX_DATAGRAM, capacity=CAPACITY,
-                                         options=self.options, impairment=self.impairment)
+            try:
+                ch = self._host.open_channel(name, local=(host, port), kind="udt",
+                                             max_datagram=MAX_DATAGRAM, capacity=CAPACITY,
+                                             options=self.options, impairment=self.impairment)
+            except AddressInUseError:
+                # another program of the pool has this port: its channel is shared
+                # (its sockets, a listener to accept on), not ours to close
+                found = self._attach(host, port) if port else None
+                if found is None:
+                    raise
+                ch = found
             self._all.append(ch)
             assert ch.local is not None
             self._by_addr[(host, ch.local[1])] = ch
             return ch
+
+    def _attach(self, host: str, port: int) -> UdtChannel | None:
+        """The udt channel another program of this pool has on (host, port), mapped
+        here (closing it here only unmaps it), or None."""
+        pool = getattr(self._host, "pool", None) or getattr(self._host, "name", None)
+        if not isinstance(pool, str):
+            return None
+        names = [n for n in ControlSegment.open(pool).channel_names() if n.startswith("udt-")]
+        for name in names:
+            try:
+                ch = handle_for(ControlSegment.open(pool), name, None)
+            except (ChannelNotFoundError, BadSegmentError, TypeError):
+                continue  # closed meanwhile, or not a udt channel after all
+            if isinstance(ch, UdtChannel) and ch.local is not None and ch.local[1] == port \
+                    and ch.local[0] in (host, "0.0.0.0", "::"):
+                return ch
+            ch.close()
+        return None
 
     def close(self) -> None:
         """Close every channel (their connections end)."""
@@ -149,6 +178,8 @@ class Socket:
         self.opts = dict(_DEFAULT_OPTS)
         self.ch = ch
         self.i = index
+        #: this socket's own slot while it is a handle on another program's listener
+        self._own_i: int | None = None
         self.closed = False
         self._perf_base: dict[str, float] = {}
         self._perf_at = time.monotonic()
@@ -236,8 +267,27 @@ class Socket:
             raise UDTException(ECONNSOCK)
         if not isinstance(backlog, int) or backlog < 1:
             raise UDTException(EINVPARAM, f"backlog {backlog!r}: at least 1")
+        if self._share_listener():
+            return True
         self._s().cli.backlog = min(backlog, lib.RTUDP_UDT_ACCEPT_Q)
         self.ch.request(REQ_LISTEN, self.i)
+        return False
+
+    def _share_listener(self) -> bool:
+        """Another program listens on this socket's port (a shared channel): become a
+        second handle on that listener, accepting from its queue (accept takes with a
+        CAS, so each connection goes to one taker); this socket's own slot is freed at
+        close.  True if it did."""
+        assert self.ch is not None
+        want = _TYPES[self.type]
+        for j in range(self.ch.max_socks):
+            if j == self.i:
+                continue
+            s = self.ch.sock(j)
+            if int(s.wrk.state) == LISTENING and int(s.cli.sock_type) == want \
+                    and int(s.cli.owner_pid) != os.getpid():
+                self._own_i, self.i = self.i, j
+                return True
         return False
 
     @_on_channel
@@ -315,8 +365,10 @@ class Socket:
             return
         self.closed = True
         if self.ch is not None and not self.ch.closed:
-            self.ch.sock(self.i).cli.close_req = 1
-            self.ch.request(REQ_CLOSE, self.i)
+            # a shared listener stays its owner's: only this socket's own slot closes
+            i = self._own_i if self._own_i is not None else self.i
+            self.ch.sock(i).cli.close_req = 1
+            self.ch.request(REQ_CLOSE, i)
 
     # ------------------------------------------------------------ data
 
