@@ -15,6 +15,7 @@ import pytest
 
 import rtudp
 from fake_worker import worker_argv
+from test_rtp_channel import udp_sock  # noqa: F401  (the fixture)
 from waiting import wait_for
 
 np = pytest.importorskip("numpy", reason="numpy (the 'numpy' extra) is not installed")
@@ -164,16 +165,6 @@ def test_a_batch_held_is_never_overwritten(loopback_pair):
 def _rtp_packet(seq: int, payload: bytes, marker: int = 0) -> bytes:
     from rtp_helpers import rtp_packet
     return rtp_packet(seq, seq * 160, ssrc=0xABCD, pt=8, payload=payload, marker=marker)
-
-
-@pytest.fixture
-def udp_sock():
-    import socket
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    s.settimeout(5)
-    yield s
-    s.close()
 
 
 def test_rtp_jbuf_recv_batch_has_the_frame_columns(rtudp_pool, udp_sock):

@@ -37,19 +37,24 @@ def splitmix64(state: int) -> tuple[int, int]:
     return state, z ^ (z >> 31)
 
 
-def expected_losses(seed: int, loss: float, n: int) -> set[int]:
-    """Which of n datagrams a worker loses for this seed: the first of each datagram's
-    six draws below loss x 2^32 (docs/impairment.md)."""
-    threshold = min(ONE, round(loss * ONE))
-    state, lost = seed, set()
+def expected_draw_hits(seed: int, p: float, n: int, draw: int) -> set[int]:
+    """Which of n datagrams draw number ``draw`` (of six) picks with probability p."""
+    threshold = min(ONE, round(p * ONE))
+    state, hits = seed, set()
     for i in range(n):
         draws = []
         for _ in range(6):
             state, out = splitmix64(state)
             draws.append(out)
-        if (draws[0] >> 32) < threshold:
-            lost.add(i)
-    return lost
+        if (draws[draw] >> 32) < threshold:
+            hits.add(i)
+    return hits
+
+
+def expected_losses(seed: int, loss: float, n: int) -> set[int]:
+    """Which of n datagrams a worker loses for this seed: the first of each datagram's
+    six draws below loss x 2^32 (docs/impairment.md)."""
+    return expected_draw_hits(seed, loss, n, 0)
 
 
 def pair(pool: rtudp.Pool, capacity: int = 8192, **imp: Any) -> tuple[Any, Any]:
@@ -585,20 +590,6 @@ def test_netflux_sends_keep_to_the_rate_limit(rtudp_pool) -> None:
           f"{st['nf_sent']} sent by the cycle")
     assert 0.9 * rate <= bps <= 1.1 * rate
     assert st["imp_tx_rate_held"] > 0.8 * st["nf_sent"] and st["imp_tx_hold_dropped"] == 0
-
-
-def expected_draw_hits(seed: int, p: float, n: int, draw: int) -> set[int]:
-    """Which of n datagrams draw number ``draw`` (of six) picks with probability p."""
-    threshold = min(ONE, round(p * ONE))
-    state, hits = seed, set()
-    for i in range(n):
-        draws = []
-        for _ in range(6):
-            state, out = splitmix64(state)
-            draws.append(out)
-        if (draws[draw] >> 32) < threshold:
-            hits.add(i)
-    return hits
 
 
 def test_receive_side_reorder_matches_its_seed(rtudp_pool) -> None:

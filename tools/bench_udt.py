@@ -136,16 +136,22 @@ class _Case:
         return out
 
 
-def _libudt_receiver(k: _Case, sender: str, loss: float, seconds: float, block_file: Path,
-                     block: bytes, udt4: Any) -> tuple[int, float, float]:
-    server = k.peer("server", "stream", os.devnull, "times")
-    port = k.via_relay(int(k.line(server).split()[1]), loss)
-    t0 = time.monotonic()
+def _send_for(k: _Case, sender: str, port: int, seconds: float, block_file: Path,
+              block: bytes, udt4: Any) -> None:
+    """``sender`` ("libudt" or "rtudp") streams ``block`` to port for ``seconds``."""
     if sender == "libudt":
         client = k.peer("client", "stream", str(port), str(block_file), "0", str(seconds))
         k.line(client, seconds + END_WAIT_S)
     else:
         _rtudp_send(udt4, ("127.0.0.1", port), seconds, block)
+
+
+def _libudt_receiver(k: _Case, sender: str, loss: float, seconds: float, block_file: Path,
+                     block: bytes, udt4: Any) -> tuple[int, float, float]:
+    server = k.peer("server", "stream", os.devnull, "times")
+    port = k.via_relay(int(k.line(server).split()[1]), loss)
+    t0 = time.monotonic()
+    _send_for(k, sender, port, seconds, block_file, block, udt4)
     _, got, _first, last = k.line(server, END_WAIT_S).split()
     return int(got), t0, float(last)
 
@@ -161,11 +167,7 @@ def _rtudp_receiver(k: _Case, sender: str, loss: float, seconds: float, block_fi
         t = threading.Thread(target=_rtudp_receive, args=(udt4, srv, into), daemon=True)
         t.start()
         t0 = time.monotonic()
-        if sender == "libudt":
-            client = k.peer("client", "stream", str(port), str(block_file), "0", str(seconds))
-            k.line(client, seconds + END_WAIT_S)
-        else:
-            _rtudp_send(udt4, ("127.0.0.1", port), seconds, block)
+        _send_for(k, sender, port, seconds, block_file, block, udt4)
         t.join(END_WAIT_S)
     finally:
         udt4.close(srv)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from rtudp.shmring._native import ffi, lib
+from rtudp.shmring._ringbase import deadline_ns as deadline_of
 from rtudp.shmring.channel import fill_sockaddr, sockaddr_to_tuple
 from rtudp.shmring.errors import BadSegmentError, RtUdpError
 
@@ -33,11 +34,6 @@ WAIT_SLICE_NS = 200_000_000  # long waits in slices: Ctrl-C is seen between them
 class ChannelClosingError(RtUdpError):
     """The udt channel was closed (``udt4.cleanup()``, the pool stopping) while a call
     was using it; the call stopped before touching the unmapped segment."""
-
-
-def deadline_after(timeout: float | None) -> int:
-    """CLOCK_MONOTONIC ns ``timeout`` s from now (None: never)."""
-    return 2**63 - 1 if timeout is None else time.monotonic_ns() + int(timeout * 1e9)
 
 
 class UdtChannel(KindHandle):
@@ -144,7 +140,7 @@ class UdtChannel(KindHandle):
     def wait_for(self, ready: Callable[[], Any], timeout: float | None) -> Any:
         """``ready()``'s first true value, waiting for the worker between tries;
         None once ``timeout`` s passed without one."""
-        deadline = deadline_after(timeout)
+        deadline = deadline_of(timeout)
         while True:
             if self._closing:
                 raise ChannelClosingError(f"udt channel {self.name!r} was closed meanwhile")
