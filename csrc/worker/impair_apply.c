@@ -100,6 +100,8 @@ uint32_t rtudp_impair_tx_now(struct rtudp_chan *c, const void **data, uint32_t l
     struct rtudp_impair *s = &c->impair;
     if (!rtudp_impair_refresh(s, &c->block->impair, RTUDP_IMPAIR_TX))
         return 1;
+    if (!now)
+        now = rtudp_now_ns(); /* an unimpaired send never reads the clock */
     struct rtudp_impair_verdict v;
     rtudp_impair_decide(s, len, &v);
     struct rtudp_impair_counters *k = &c->block->impair_tx;

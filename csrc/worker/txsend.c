@@ -255,8 +255,7 @@ int rtudp_tx_send_to(struct rtudp_chan *c, const void *data, uint32_t len, int64
     /* a kind's own sends are impaired like the ring's: lost (0 copies) and held ones
      * (in c->tx_hold, sent by rtudp_tx_send_held) count as sent */
     int rc = 0;
-    int64_t now = rtudp_now_ns();
-    for (uint32_t n = rtudp_impair_tx_now(c, &data, len, asked_ns, dst, dst_len, now);
+    for (uint32_t n = rtudp_impair_tx_now(c, &data, len, asked_ns, dst, dst_len, 0);
          n > 0 && rc == 0; n--)
         rc = send_raw(c, data, len, asked_ns, dst, dst_len);
     return rc;

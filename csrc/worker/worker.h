@@ -265,7 +265,8 @@ int rtudp_impair_tx_queue(struct rtudp_worker *w, struct rtudp_chan *c, struct r
 /* TX thread, a kind's own send of *data to dst (dst_len 0: the connected peer), asked
  * for asked_ns: how many times to send it now (0: lost, or held: the copies the
  * delay, jitter, reorder or rate hold are copied into c->tx_hold, or counted dropped
- * when it is full); a corrupted datagram's *data becomes a copy with a bit flipped */
+ * when it is full); a corrupted datagram's *data becomes a copy with a bit flipped.
+ * now: the time (0: read the clock, only when the channel is impaired) */
 uint32_t rtudp_impair_tx_now(struct rtudp_chan *c, const void **data, uint32_t len,
                              int64_t asked_ns, const struct sockaddr *dst, socklen_t dst_len,
                              int64_t now);
