@@ -250,3 +250,33 @@ def test_kinds_without_datagrams_say_so(rtudp_pool):
     finally:
         for ch in (a, b, u):
             ch.close()
+
+
+def test_demo_receiver_counts_the_same_from_batches(loopback_pair, rtudp_pool):
+    """The demo's reader checks numpy batches when numpy is there: the same packets,
+    duplicates, reorderings, foreign datagrams and latencies as one packet at a time."""
+    from rtudp.tools import demo
+
+    a, b = loopback_pair
+    other = rtudp.attach("a", pool=rtudp_pool.name)
+    try:
+        now = time.monotonic_ns()
+        seqs = [0, 1, 2, 5, 3, 4, 4, 9, 6, 7, 7, 8, 0]   # 5 below the highest, 3 duplicates
+        for s in seqs:
+            b.send(demo.PAYLOAD.pack(demo.MAGIC, 0, s, now + s))
+        b.send(b"short")                                    # foreign: size
+        b.send(demo.PAYLOAD.pack(b"nope", 0, 1, now))       # foreign: magic
+        b.send(demo.PAYLOAD.pack(demo.MAGIC, 1, 1, now))    # foreign: direction
+        b.send(demo.PAYLOAD.pack(demo.MAGIC, 0, 10, now))   # foreign: past expected
+        _arrived(a, len(seqs) + 4)
+        by_batch = demo.Receiver(a, 0, 10)
+        one_by_one = demo.Receiver(other, 0, 10)
+        one_by_one._np = None
+        assert by_batch._np is not None
+        assert by_batch.drain() == one_by_one.drain() == len(seqs) + 4
+    finally:
+        other.close()
+    for r in (by_batch, one_by_one):
+        assert (r.received, r.duplicates, r.reordered, r.foreign) == (10, 3, 5, 4)
+        assert r.done and bytes(r.seen) == b"\x01" * 10
+    assert list(by_batch.latencies) == list(one_by_one.latencies)

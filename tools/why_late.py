@@ -104,6 +104,14 @@ def findings(before: Snapshot, after: Snapshot) -> list[str]:
             out.append(f"{where} reached its real-time CPU cap {capped} times and slept in "
                        f"short chunks to stay clear of the RT throttle and the fair server: "
                        f"packets due meanwhile left up to ~50 µs late")
+        contended = _delta(w, b, "cpu_contended")
+        if contended:
+            out.append(f"another task on the CPU of {where} wanted more of it than it got, "
+                       f"for {contended * 20} ms: past its cap the worker slept in longer "
+                       f"pieces (up to 100 µs instead of 30), so that the task got enough and "
+                       f"the fair server did not take the CPU for 50 ms; packets due "
+                       f"meanwhile left that much later.  Keep busy programs off the pool's "
+                       f"CPUs (taskset), or give the pool fewer CPUs")
         preempted = _delta(w, b, "demote_preempted")
         if preempted:
             out.append(f"{where} was taken off its CPU {preempted} times by another task while "

@@ -53,7 +53,7 @@ class Pool:
     last microseconds before a deadline: more buys precision at high packet rates
     (a wake-up from sleep is late by tens of µs on a VM) at the price of that CPU;
     1 spins before every deadline.  A SCHED_FIFO worker spins at SCHED_FIFO up to
-    85 % of its CPU (the kernel's RT throttle stops real-time threads at 95 %) and
+    80 % of its CPU (the kernel's RT throttle stops real-time threads at 95 %) and
     the rest of its budget at SCHED_OTHER, nice -20.
     ``idle_poll``: while a worker serves channels it asks the kernel to keep idle CPUs
     polling rather than sleeping (PM QoS CPU latency 0, as cyclictest does), so

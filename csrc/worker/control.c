@@ -199,6 +199,7 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
     store_relaxed(&me->capped_sleeps,
                   w->capped_sleeps + atomic_load_explicit(&w->rx.capped_sleeps, memory_order_relaxed));
     store_relaxed(&me->rx_turns, w->rx_turns);
+    store_relaxed(&me->cpu_contended, (uint32_t)w->share.contended_looks);
     /* the supervisor's process, not its heartbeat: a live supervisor that is slow to
      * beat (a VM that just booted, a SIGSTOP, a long GC) must not lose its workers */
     if (supervisor_gone(w)) {

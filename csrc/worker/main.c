@@ -264,6 +264,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int rc = 0;
+    rtudp_cpuidle_open(&w.cpuidle, cpu);
     if (rtudp_tx_init(&w) != RTUDP_OK || rtudp_rx_start(&w.rx) != 0) {
         fprintf(stderr, "rtudp-worker %u: cannot start (out of memory?)\n", w.id);
         rc = 1;
@@ -277,6 +278,7 @@ int main(int argc, char **argv)
         rtudp_chan_drop(&w, w.active[w.n_active - 1]);
     rtudp_rx_stop(&w.rx);
     rtudp_tx_free(&w);
+    rtudp_cpuidle_close(&w.cpuidle);
     atomic_store_explicit(SHARED(&w.me->state), (uint32_t)RTUDP_WORKER_DEAD,
                           memory_order_release);
     rtudp_unmap(w.ctl, w.ctl_size);

@@ -35,8 +35,11 @@
  * few ms, not for the rest of a second */
 #define RTUDP_SPIN_WINDOW_NS 20000000LL
 /* no spinning once the worker used this share of the window's CPU time (the throttle
- * stops SCHED_FIFO threads at 95 %) */
-#define RTUDP_SPIN_CPU_CAP_PERMILLE 850
+ * stops SCHED_FIFO threads at 95 %).  Not 85 %: the capped sleeps cost CPU too (~12 us
+ * a wake-up on a VM), so a worker capped at 85 % still held its CPU 92-96 % of the time
+ * and left the tasks sharing it ~5 %, which is what the fair server stands up for; at
+ * 80 % they get 7-10 % (cpushare.h gives them more when they need it) */
+#define RTUDP_SPIN_CPU_CAP_PERMILLE 800
 /* a gap up to this share of a sleep's CPU cost is spun rather than slept (at most
  * twice the CPU time, for a deadline kept instead of missed) */
 #define RTUDP_SPIN_BRIDGE_PERCENT 200

@@ -51,6 +51,7 @@
 
 #include "impair.h"
 #include "asyncwake.h"
+#include "cpushare.h"
 #include "holdq.h"
 #include "inflight.h"
 #include "netio.h"
@@ -188,6 +189,8 @@ struct rtudp_worker {
     int64_t backoff_until;          /* EAGAIN: no sends before this */
     int64_t next_tick;              /* heartbeat and liveness checks */
     uint32_t sleeps_seen;           /* timed sleeps, for sampling their cost */
+    struct rtudp_cpuidle cpuidle;   /* the pinned CPU's idle time (cpushare.h) */
+    struct rtudp_cpushare share;    /* do others on that CPU get too little of it? */
     int exiting;
     int32_t sup_pid;                /* the supervisor (the pool block's supervisor_pid) */
     int sup_pidfd;                  /* a pidfd of it, readable once it exited; -1: none */

@@ -192,6 +192,7 @@ static const struct field worker_slot_fields[] = {
     FIELD(rtudp_worker_slot, capped_sleeps),
     FIELD(rtudp_worker_slot, rx_turns),
     FIELD(rtudp_worker_slot, async_posted),
+    FIELD(rtudp_worker_slot, cpu_contended),
     FIELD(rtudp_worker_slot, pad3),
 };
 

@@ -1,12 +1,14 @@
 /*
  * test_worker_units.c - the worker's pure-C parts: the adaptive spin margin and
- * budget (csrc/worker/spin.c) and the TX-stamp matcher (csrc/worker/txstamp.c).
+ * budget (csrc/worker/spin.c), the look at the CPU's share (csrc/worker/cpushare.c)
+ * and the TX-stamp matcher (csrc/worker/txstamp.c).
  * The worker program itself is tested end to end by tests/test_worker.py.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpushare.h"
 #include "hist.h"
 #include "ring.h"
 #include "spin.h"
@@ -121,6 +123,68 @@ static void test_spin_stops_at_the_cpu_cap(void)
     CHECK_EQ(rtudp_spin_room(&s, t + 1 + win, cpu + cap + 1, 1), cap);
 }
 
+/* ------------------------------------------------------------------ cpushare */
+
+/* one 20 ms window: the worker had `ours` of it, the CPU idled `idle`, others the rest */
+static int look(struct rtudp_cpushare *s, int64_t *t, int64_t *cpu, int64_t *idle,
+                int64_t ours_ms10, int64_t idle_ms10)
+{
+    *t += 20 * NS_PER_MS;
+    *cpu += ours_ms10 * NS_PER_MS / 10;
+    *idle += idle_ms10 * NS_PER_MS / 10;
+    return rtudp_share_look(s, *t, *cpu, *idle);
+}
+
+/* others starved (under 10 %, no idle): the capped sleeps grow a step a look, up to
+ * the most; looks with idle to spare shrink them again, and at the base the CPU is no
+ * longer contended */
+static void test_share_sleeps_follow_what_others_need(void)
+{
+    struct rtudp_cpushare s;
+    memset(&s, 0, sizeof s);
+    int64_t t = 1000 * NS_PER_MS, cpu = 5 * NS_PER_MS, idle = 70 * NS_PER_MS;
+    CHECK_EQ(rtudp_share_look(&s, t, cpu, idle), 0);   /* the first look only starts */
+    CHECK_EQ(s.sleep_ns, RTUDP_SHARE_BASE_SLEEP_NS);
+    CHECK_EQ(look(&s, &t, &cpu, &idle, 170, 30), 0);    /* 85 % ours, 15 % idle */
+    CHECK_EQ(look(&s, &t, &cpu, &idle, 196, 4), 0);     /* 2 % idle: nobody waited */
+    CHECK_EQ(look(&s, &t, &cpu, &idle, 176, 0), 0);     /* others had 12 %: enough */
+    CHECK_EQ(s.contended_looks, 0);
+    CHECK_EQ(look(&s, &t, &cpu, &idle, 190, 1), 0);     /* 0.5 % idle: someone was not */
+    CHECK_EQ(look(&s, &t, &cpu, &idle, 191, 0), 1);     /* never idle, others 4.5 % */
+    CHECK_EQ(s.sleep_ns, RTUDP_SHARE_BASE_SLEEP_NS + RTUDP_SHARE_STEP_NS);
+    CHECK_EQ(look(&s, &t, &cpu, &idle, 170, 0), 1);     /* others 15 %, no idle: kept */
+    CHECK_EQ(s.sleep_ns, RTUDP_SHARE_BASE_SLEEP_NS + RTUDP_SHARE_STEP_NS);
+    for (int i = 0; i < 20; i++)
+        CHECK_EQ(look(&s, &t, &cpu, &idle, 195, 0), 1);  /* a busy loop: to the most */
+    CHECK_EQ(s.sleep_ns, RTUDP_SHARE_MAX_SLEEP_NS);
+    int steps = (int)((RTUDP_SHARE_MAX_SLEEP_NS - RTUDP_SHARE_BASE_SLEEP_NS) / RTUDP_SHARE_STEP_NS);
+    for (int i = 0; i < steps - 1; i++)
+        CHECK_EQ(look(&s, &t, &cpu, &idle, 170, 5), 1); /* 2.5 % idle: shorter */
+    CHECK_EQ(look(&s, &t, &cpu, &idle, 170, 3), 1);     /* 1.5 % idle: kept ... */
+    CHECK_EQ(s.sleep_ns, RTUDP_SHARE_BASE_SLEEP_NS + RTUDP_SHARE_STEP_NS);
+    CHECK_EQ(look(&s, &t, &cpu, &idle, 170, 20), 0);    /* ... 10 %: shorter */
+    CHECK_EQ(s.sleep_ns, RTUDP_SHARE_BASE_SLEEP_NS);
+    CHECK_EQ(look(&s, &t, &cpu, &idle, 170, 20), 0);     /* never below the base */
+    CHECK_EQ(s.sleep_ns, RTUDP_SHARE_BASE_SLEEP_NS);
+    CHECK_EQ(s.contended_looks, 2 + 20 + steps);
+}
+
+/* no idle time to read (no cpuidle): never contended; clocks that go back or a look
+ * too soon change nothing */
+static void test_share_edges(void)
+{
+    struct rtudp_cpushare s;
+    memset(&s, 0, sizeof s);
+    int64_t t = 1000 * NS_PER_MS, cpu = 0, idle = 0;
+    CHECK_EQ(rtudp_share_look(&s, t, cpu, idle), 0);
+    CHECK_EQ(look(&s, &t, &cpu, &idle, 200, 0), 1);     /* all ours: others had nothing */
+    CHECK_EQ(rtudp_share_look(&s, t + NS_PER_MS, cpu + NS_PER_MS, idle), 1); /* too soon */
+    CHECK_EQ(rtudp_share_look(&s, t + 30 * NS_PER_MS, cpu - 1, idle), 1); /* went back */
+    CHECK_EQ(rtudp_share_look(&s, t + 60 * NS_PER_MS, cpu, -1), 0);       /* unreadable */
+    CHECK_EQ(s.at_ns, 0);
+    CHECK_EQ(s.sleep_ns, RTUDP_SHARE_BASE_SLEEP_NS);
+}
+
 /* ------------------------------------------------------------------ txstamps */
 
 static struct rtudp_channel_block *new_block(void)
@@ -223,6 +287,8 @@ static const struct test tests[] = {
     T(test_spin_bridges_short_costly_gaps),
     T(test_spin_budget_per_window),
     T(test_spin_stops_at_the_cpu_cap),
+    T(test_share_sleeps_follow_what_others_need),
+    T(test_share_edges),
     T(test_stamps_match_by_key),
     T(test_stamps_time_out_to_send_time),
     T(test_stamps_full_restart_and_flush),

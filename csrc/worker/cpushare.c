@@ -1,0 +1,92 @@
+/*
+ * cpushare.c - does another task on the worker's CPU get too little of it?  (cpushare.h)
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "cpushare.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int64_t idle_ns)
+{
+    if (s->sleep_ns < RTUDP_SHARE_BASE_SLEEP_NS)
+        s->sleep_ns = RTUDP_SHARE_BASE_SLEEP_NS;
+    if (idle_ns < 0) { /* no idle time to read: nothing can be said */
+        s->contended = 0;
+        s->sleep_ns = RTUDP_SHARE_BASE_SLEEP_NS;
+        s->at_ns = 0;
+        return 0;
+    }
+    if (s->at_ns == 0 || now <= s->at_ns || cpu_ns < s->cpu_ns || idle_ns < s->idle_ns) {
+        s->at_ns = now; /* a first look, or counters that went back: start over */
+        s->cpu_ns = cpu_ns;
+        s->idle_ns = idle_ns;
+        return s->contended;
+    }
+    int64_t wall = now - s->at_ns;
+    if (wall < RTUDP_SHARE_MIN_WINDOW_NS)
+        return s->contended;
+    int64_t ours = cpu_ns - s->cpu_ns, idle = idle_ns - s->idle_ns;
+    int64_t others = wall - ours - idle; /* may be < 0: the two clocks are read apart */
+    s->at_ns = now;
+    s->cpu_ns = cpu_ns;
+    s->idle_ns = idle_ns;
+    int64_t per = wall / 1000;
+    if (idle < per * RTUDP_SHARE_IDLE_MAX_PERMILLE &&
+        others < per * RTUDP_SHARE_OTHERS_MIN_PERMILLE) {
+        s->sleep_ns += RTUDP_SHARE_STEP_NS;
+        if (s->sleep_ns > RTUDP_SHARE_MAX_SLEEP_NS)
+            s->sleep_ns = RTUDP_SHARE_MAX_SLEEP_NS;
+    } else if (idle >= per * RTUDP_SHARE_CALM_PERMILLE && s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS)
+        s->sleep_ns -= RTUDP_SHARE_STEP_NS;
+    s->contended = s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS;
+    if (s->contended)
+        s->contended_looks++;
+    return s->contended;
+}
+
+void rtudp_cpuidle_open(struct rtudp_cpuidle *c, long cpu)
+{
+    c->n = 0;
+    if (cpu < 0)
+        return;
+    for (int k = 0; k < RTUDP_CPUIDLE_STATES; k++) {
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/cpuidle/state%d/time", cpu, k);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            break;
+        c->fds[c->n++] = fd;
+    }
+}
+
+void rtudp_cpuidle_close(struct rtudp_cpuidle *c)
+{
+    for (int k = 0; k < c->n; k++)
+        close(c->fds[k]);
+    c->n = 0;
+}
+
+int64_t rtudp_cpuidle_ns(const struct rtudp_cpuidle *c)
+{
+    if (c->n == 0)
+        return -1;
+    int64_t us = 0;
+    for (int k = 0; k < c->n; k++) {
+        char buf[32];
+        ssize_t got = pread(c->fds[k], buf, sizeof buf - 1, 0);
+        if (got <= 0)
+            return -1;
+        buf[got] = 0;
+        char *end;
+        long long v = strtoll(buf, &end, 10);
+        if (end == buf || v < 0)
+            return -1;
+        us += v;
+    }
+    return us * 1000;
+}

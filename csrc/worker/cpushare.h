@@ -1,0 +1,68 @@
+/*
+ * cpushare.h - does another task on the worker's CPU get too little of it?
+ *
+ * A worker at 50 kpps is on its CPU ~95 % of the time (it spins across gaps too short
+ * to sleep).  Past the RT cap it leaves the CPU in short sleeps.  On this kind of VM a
+ * switch to another process and back costs ~25 us, so a 30 us sleep gives a task that
+ * shares the CPU almost nothing: a CPU-bound one (a `while :` loop, a Python reader
+ * with a backlog) then starves, and the kernel's fair server takes the CPU from the
+ * SCHED_FIFO worker for 50 ms at once to give it its 5 % (traced: dl_task_timer fires,
+ * the worker stays runnable, the other task runs 50-54 ms; with 60 us sleeps instead it
+ * never did in the same runs).
+ *
+ * So once per window the TX thread looks at how the last window's time was spent:
+ * its process's CPU time, the CPU's idle time (cpuidle's per-state residency, in us),
+ * and the rest, which other tasks (or the host) had.  Others got under
+ * RTUDP_SHARE_OTHERS_MIN_PERMILLE while the CPU never idled: they want more than they
+ * get, and the CPU is "contended": each such look lengthens the capped sleeps by
+ * RTUDP_SHARE_STEP_NS, up to RTUDP_SHARE_MAX_SLEEP_NS.  Each look with idle time to
+ * spare (they had enough) shortens them again, down to the base; at the base the CPU
+ * is no longer contended.  The sleeps only grow as long as others need them to: a
+ * reader that needs a little more (the demo's) stops them at ~40-50 us, a busy loop
+ * at the most (txloop.c, capped_sleep).  No cpuidle (no driver): never contended, the
+ * behaviour before this.
+ *
+ * rtudp_share_look is pure bookkeeping (tests/c/test_worker_units.c); the reader of the
+ * idle time is separate.
+ */
+#ifndef RTUDP_CPUSHARE_H
+#define RTUDP_CPUSHARE_H
+
+#include <stdint.h>
+
+#define RTUDP_SHARE_OTHERS_MIN_PERMILLE 100 /* others under 10 % of a window ... */
+#define RTUDP_SHARE_IDLE_MAX_PERMILLE 5     /* ... and the CPU never idle (< 0.5 %) */
+#define RTUDP_SHARE_CALM_PERMILLE 20        /* idle at least 2 % of a window: a calm look */
+#define RTUDP_SHARE_BASE_SLEEP_NS 30000LL   /* a capped sleep while nobody else waits */
+#define RTUDP_SHARE_STEP_NS 10000LL         /* longer or shorter by this a look */
+#define RTUDP_SHARE_MAX_SLEEP_NS 60000LL
+#define RTUDP_SHARE_MIN_WINDOW_NS 5000000LL /* shorter looks say too little: skipped */
+#define RTUDP_CPUIDLE_STATES 8
+
+struct rtudp_cpushare {
+    int64_t at_ns;            /* CLOCK_MONOTONIC of the last look; 0 = none yet */
+    int64_t cpu_ns;           /* the worker's CPU time then */
+    int64_t idle_ns;          /* the CPU's idle time then */
+    int contended;            /* sleep_ns > the base */
+    int64_t sleep_ns;         /* a capped sleep's length now (0 before the first look) */
+    uint64_t contended_looks; /* looks that found (or kept) the CPU contended */
+};
+
+/* One look: now, the worker process's CPU time and the CPU's idle time (ns, both
+ * monotonic counters).  Returns the state after it (1 = contended); s->sleep_ns is
+ * how long a capped sleep is to be. */
+int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int64_t idle_ns);
+
+/* The idle time of one CPU, from /sys/devices/system/cpu/cpuN/cpuidle/stateK/time. */
+struct rtudp_cpuidle {
+    int fds[RTUDP_CPUIDLE_STATES];
+    int n;
+};
+
+/* opens what the CPU has (none is fine: rtudp_cpuidle_ns then says -1) */
+void rtudp_cpuidle_open(struct rtudp_cpuidle *c, long cpu);
+void rtudp_cpuidle_close(struct rtudp_cpuidle *c);
+/* the CPU's idle time so far in ns, or -1 when it cannot be read */
+int64_t rtudp_cpuidle_ns(const struct rtudp_cpuidle *c);
+
+#endif
