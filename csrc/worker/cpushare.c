@@ -23,6 +23,7 @@ int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int6
     }
     if (s->at_ns == 0 || now <= s->at_ns || cpu_ns < s->cpu_ns || idle_ns < s->idle_ns) {
         s->at_ns = now; /* a first look, or counters that went back: start over */
+        s->idle_avg = s->others_avg = -1;
         s->cpu_ns = cpu_ns;
         s->idle_ns = idle_ns;
         return s->contended;
@@ -35,13 +36,22 @@ int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int6
     s->at_ns = now;
     s->cpu_ns = cpu_ns;
     s->idle_ns = idle_ns;
-    int64_t per = wall / 1000;
-    if (idle < per * RTUDP_SHARE_IDLE_MAX_PERMILLE &&
-        others < per * RTUDP_SHARE_OTHERS_MIN_PERMILLE) {
+    /* fixed point (x1024) so the averages reach 0 rather than stop a few steps short */
+    int64_t idle_fp = idle * 1000 * 1024 / wall, others_fp = others * 1000 * 1024 / wall;
+    if (s->idle_avg < 0) {
+        s->idle_avg = idle_fp;
+        s->others_avg = others_fp;
+    } else {
+        s->idle_avg += (idle_fp - s->idle_avg) / RTUDP_SHARE_EWMA_DIV;
+        s->others_avg += (others_fp - s->others_avg) / RTUDP_SHARE_EWMA_DIV;
+    }
+    if (s->idle_avg < RTUDP_SHARE_IDLE_MAX_PERMILLE * 1024 &&
+        s->others_avg < RTUDP_SHARE_OTHERS_MIN_PERMILLE * 1024) {
         s->sleep_ns += RTUDP_SHARE_STEP_NS;
         if (s->sleep_ns > RTUDP_SHARE_MAX_SLEEP_NS)
             s->sleep_ns = RTUDP_SHARE_MAX_SLEEP_NS;
-    } else if (idle >= per * RTUDP_SHARE_CALM_PERMILLE && s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS)
+    } else if (s->idle_avg >= RTUDP_SHARE_CALM_PERMILLE * 1024 &&
+               s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS)
         s->sleep_ns -= RTUDP_SHARE_STEP_NS;
     s->contended = s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS;
     if (s->contended)

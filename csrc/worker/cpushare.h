@@ -12,9 +12,11 @@
  *
  * So once per window the TX thread looks at how the last window's time was spent:
  * its process's CPU time, the CPU's idle time (cpuidle's per-state residency, in us),
- * and the rest, which other tasks (or the host) had.  Others got under
- * RTUDP_SHARE_OTHERS_MIN_PERMILLE while the CPU never idled: they want more than they
- * get, and the CPU is "contended": each such look lengthens the capped sleeps by
+ * and the rest, which other tasks (or the host) had, each averaged over the last
+ * looks (an EWMA of 1/RTUDP_SHARE_EWMA_DIV: single windows swing, a reader that drains
+ * every few ms fills some to the last us and leaves the next ones idle).  Others got
+ * under RTUDP_SHARE_OTHERS_MIN_PERMILLE while the CPU hardly idled: they want more
+ * than they get, and the CPU is "contended": each such look lengthens the capped sleeps by
  * RTUDP_SHARE_STEP_NS, up to RTUDP_SHARE_MAX_SLEEP_NS.  Each look with idle time to
  * spare (they had enough) shortens them again, down to the base; at the base the CPU
  * is no longer contended.  The sleeps only grow as long as others need them to: a
@@ -31,8 +33,9 @@
 #include <stdint.h>
 
 #define RTUDP_SHARE_OTHERS_MIN_PERMILLE 100 /* others under 10 % of a window ... */
-#define RTUDP_SHARE_IDLE_MAX_PERMILLE 5     /* ... and the CPU never idle (< 0.5 %) */
-#define RTUDP_SHARE_CALM_PERMILLE 20        /* idle at least 2 % of a window: a calm look */
+#define RTUDP_SHARE_IDLE_MAX_PERMILLE 5     /* ... and the CPU hardly idle (< 0.5 %) */
+#define RTUDP_SHARE_CALM_PERMILLE 20        /* idle at least 2 %: a calm look */
+#define RTUDP_SHARE_EWMA_DIV 8              /* each look weighs 1/8 in the averages */
 #define RTUDP_SHARE_BASE_SLEEP_NS 30000LL   /* a capped sleep while nobody else waits */
 #define RTUDP_SHARE_STEP_NS 10000LL         /* longer or shorter by this a look */
 #define RTUDP_SHARE_MAX_SLEEP_NS 60000LL
@@ -43,6 +46,7 @@ struct rtudp_cpushare {
     int64_t at_ns;            /* CLOCK_MONOTONIC of the last look; 0 = none yet */
     int64_t cpu_ns;           /* the worker's CPU time then */
     int64_t idle_ns;          /* the CPU's idle time then */
+    int64_t idle_avg, others_avg; /* averaged shares, in 1/1024ths of a thousandth; -1 = none */
     int contended;            /* sleep_ns > the base */
     int64_t sleep_ns;         /* a capped sleep's length now (0 before the first look) */
     uint64_t contended_looks; /* looks that found (or kept) the CPU contended */
