@@ -108,7 +108,7 @@ def findings(before: Snapshot, after: Snapshot) -> list[str]:
         if contended:
             out.append(f"another task on the CPU of {where} wanted more of it than it got, "
                        f"for {contended * 20} ms: past its cap the worker slept in longer "
-                       f"pieces (up to 100 µs instead of 30), so that the task got enough and "
+                       f"pieces (up to 60 µs instead of 30), so that the task got enough and "
                        f"the fair server did not take the CPU for 50 ms; packets due "
                        f"meanwhile left that much later.  Keep busy programs off the pool's "
                        f"CPUs (taskset), or give the pool fewer CPUs")

@@ -16,7 +16,6 @@ int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int6
     if (s->sleep_ns < RTUDP_SHARE_BASE_SLEEP_NS)
         s->sleep_ns = RTUDP_SHARE_BASE_SLEEP_NS;
     if (idle_ns < 0) { /* no idle time to read: nothing can be said */
-        s->contended = 0;
         s->sleep_ns = RTUDP_SHARE_BASE_SLEEP_NS;
         s->at_ns = 0;
         return 0;
@@ -26,11 +25,11 @@ int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int6
         s->idle_avg = s->others_avg = -1;
         s->cpu_ns = cpu_ns;
         s->idle_ns = idle_ns;
-        return s->contended;
+        return s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS;
     }
     int64_t wall = now - s->at_ns;
     if (wall < RTUDP_SHARE_MIN_WINDOW_NS)
-        return s->contended;
+        return s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS;
     int64_t ours = cpu_ns - s->cpu_ns, idle = idle_ns - s->idle_ns;
     int64_t others = wall - ours - idle; /* may be < 0: the two clocks are read apart */
     s->at_ns = now;
@@ -53,10 +52,10 @@ int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int6
     } else if (s->idle_avg >= RTUDP_SHARE_CALM_PERMILLE * 1024 &&
                s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS)
         s->sleep_ns -= RTUDP_SHARE_STEP_NS;
-    s->contended = s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS;
-    if (s->contended)
+    int contended = s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS;
+    if (contended)
         s->contended_looks++;
-    return s->contended;
+    return contended;
 }
 
 void rtudp_cpuidle_open(struct rtudp_cpuidle *c, long cpu)

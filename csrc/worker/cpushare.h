@@ -47,8 +47,8 @@ struct rtudp_cpushare {
     int64_t cpu_ns;           /* the worker's CPU time then */
     int64_t idle_ns;          /* the CPU's idle time then */
     int64_t idle_avg, others_avg; /* averaged shares, in 1/1024ths of a thousandth; -1 = none */
-    int contended;            /* sleep_ns > the base */
-    int64_t sleep_ns;         /* a capped sleep's length now (0 before the first look) */
+    int64_t sleep_ns;         /* a capped sleep's length now (0 before the first look);
+                                 longer than the base: the CPU is contended */
     uint64_t contended_looks; /* looks that found (or kept) the CPU contended */
 };
 

@@ -189,10 +189,10 @@ static int64_t next_timer(const struct rtudp_worker *w)
     return next;
 }
 
-static int64_t thread_cpu_ns(void)
+static int64_t clock_ns(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    clock_gettime(clock, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -207,10 +207,8 @@ static int64_t process_cpu_ns(struct rtudp_worker *w, int64_t now)
 {
     if (w->cpu_read_at && now - w->cpu_read_at < CPU_READ_EVERY_NS && now >= w->cpu_read_at)
         return w->cpu_at_read + (now - w->cpu_read_at);
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     w->cpu_read_at = now;
-    w->cpu_at_read = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    w->cpu_at_read = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
     return w->cpu_at_read;
 }
 
@@ -264,8 +262,6 @@ static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin, int bri
         return 1; /* nothing but the budget bounds an ordinary thread's spin */
     if (rtudp_spin_cpu_room(&w->spin, cpu) >= margin)
         return 1;
-    /* not while others want the CPU: at nice -20 the spin would let them in for
-     * whole slices (ms), where capped sleeps give them pieces at known times */
     return budgeted && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0;
 }
 
@@ -297,15 +293,15 @@ static void look_at_share(struct rtudp_worker *w, int64_t now)
 {
     if (w->share.at_ns && now - w->share.at_ns < RTUDP_SPIN_WINDOW_NS)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    int64_t cpu = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    rtudp_share_look(&w->share, now, cpu, rtudp_cpuidle_ns(&w->cpuidle));
+    /* a fresh read, not process_cpu_ns's estimate: others' share is what is left */
+    rtudp_share_look(&w->share, now, clock_ns(CLOCK_PROCESS_CPUTIME_ID),
+                     rtudp_cpuidle_ns(&w->cpuidle));
 }
 
 static void capped_sleep(struct rtudp_worker *w, int64_t now)
 {
-    int64_t until = now + (w->share.contended ? w->share.sleep_ns : CAPPED_SLEEP_NS);
+    int64_t len = w->share.sleep_ns > CAPPED_SLEEP_NS ? w->share.sleep_ns : CAPPED_SLEEP_NS;
+    int64_t until = now + len;
     struct timespec ts = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR &&
            !rtudp_w_signalled)
@@ -438,13 +434,13 @@ void rtudp_tx_run(struct rtudp_worker *w)
             /* what a sleep costs, now and then (reading a thread's CPU time is a
              * system call) */
             int sample = timer_wake && (++w->sleeps_seen % SLEEP_SAMPLE_EVERY) == 0;
-            int64_t cpu0 = sample ? thread_cpu_ns() : 0;
+            int64_t cpu0 = sample ? clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0;
             int rc = rtudp_bell_wait(&me->bell, wake_ready, w, park_until, 0);
             int64_t woke = rtudp_now_ns();
             if (rc == RTUDP_ETIMEDOUT && timer_wake) {
                 rtudp_spin_wake(&w->spin, woke - park_until);
                 if (sample)
-                    rtudp_spin_sleep_cost(&w->spin, thread_cpu_ns() - cpu0);
+                    rtudp_spin_sleep_cost(&w->spin, clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0);
             }
             if (rc == RTUDP_OK && rtudp_w_cmd_ready(w))
                 rtudp_w_poll_commands(w); /* the supervisor posts and rings after each */
