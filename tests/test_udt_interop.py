@@ -12,7 +12,7 @@
 - STREAM against DGRAM refused with connection type 1002, both ways;
 - close sends shutdown: the peer sees the end at once, the packet seen on the wire.
 
-A relay of our own (rtudp.tools.udt_peer.Relay) sits in front of the server where the
+A relay of our own (udt_helpers.WatchRelay) sits in front of the server where the
 wire is checked.  Skipped, with the reason printed, without libudt-dev or g++."""
 from __future__ import annotations
 

@@ -1,14 +1,18 @@
-"""Helpers of the udt tests: the libudt peer program (rtudp.tools.udt_peer) and the
-impairment relay in C (rtudp.tools.udt_relay), the udt4 fixture, transfers between
-rtudp.udt sockets."""
+"""Helpers of the udt tests: the libudt peer program (rtudp.tools.udt_peer), the
+impairment relay in C (rtudp.tools.udt_relay) and a Python one that sees every datagram
+(WatchRelay), the udt4 fixture, transfers between rtudp.udt sockets."""
 from __future__ import annotations
 
+import heapq
 import random
+import select
+import socket
 import struct
 import threading
+import time
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -16,9 +20,82 @@ import rtudp
 import rtudp.udt.udt4 as udt4_module
 from rtudp.tools import udt_peer
 from rtudp.tools.udt_peer import LibudtPeer
-from rtudp.tools.udt_peer import Relay as WatchRelay  # sees every datagram (Python, slower)
 from rtudp.tools.udt_relay import CRelay as Relay
 
+
+
+class WatchRelay:
+    """A UDP relay on loopback between one client and ``server``: drops ``loss`` of
+    the datagrams each way at random, delays each by ``delay`` s plus up to
+    ``jitter`` s (so datagrams overtake each other), all in a thread of this process.
+    ``port`` is where clients connect to.  ``watch``, if given, sees every datagram
+    first as ``watch(to_server, data)`` (in the relay's thread) and drops it by
+    returning True: a test's sniffer, or a filter that loses chosen packets."""
+
+    def __init__(self, server: tuple[str, int], loss: float = 0.0, delay: float = 0.0,
+                 jitter: float = 0.0, seed: int = 1,
+                 watch: Callable[[bool, bytes], bool] | None = None) -> None:
+        self.server = server
+        self.watch = watch
+        self.loss, self.delay, self.jitter = loss, delay, jitter
+        self.rng = random.Random(seed)
+        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.front.bind(("127.0.0.1", 0))
+        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.back.bind(("127.0.0.1", 0))
+        for s in (self.front, self.back):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            s.setblocking(False)
+        self.port = self.front.getsockname()[1]
+        self.client: tuple[str, int] | None = None
+        self.passed = self.dropped = 0
+        self._q: list[tuple[float, int, socket.socket, tuple[str, int], bytes]] = []
+        self._n = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="udt-watch-relay", daemon=True)
+        self._thread.start()
+
+    def _queue(self, data: bytes, out: socket.socket, to: tuple[str, int]) -> None:
+        if self.watch is not None and self.watch(out is self.back, data):
+            self.dropped += 1
+            return
+        if self.loss and self.rng.random() < self.loss:
+            self.dropped += 1
+            return
+        at = time.monotonic() + self.delay + (self.rng.random() * self.jitter if self.jitter else 0)
+        self._n += 1
+        heapq.heappush(self._q, (at, self._n, out, to, data))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic()
+            while self._q and self._q[0][0] <= now:
+                _, _, out, to, data = heapq.heappop(self._q)
+                try:
+                    out.sendto(data, to)
+                    self.passed += 1
+                except OSError:
+                    self.dropped += 1
+            wait = min(0.01, max(0.0, self._q[0][0] - now)) if self._q else 0.01
+            ready, _, _ = select.select([self.front, self.back], [], [], wait)
+            for s in ready:
+                for _ in range(256):
+                    try:
+                        data, src = s.recvfrom(65536)
+                    except BlockingIOError:
+                        break
+                    if s is self.front:
+                        self.client = src
+                        self._queue(data, self.back, self.server)
+                    elif self.client is not None:
+                        self._queue(data, self.front, self.client)
+
+    def close(self) -> None:
+        """Stop the thread and close the sockets."""
+        self._stop.set()
+        self._thread.join(5)
+        self.front.close()
+        self.back.close()
 
 def build_libudt_peer(out_dir: Path) -> Path:
     """rtudp.tools.udt_peer's peer, built in ``out_dir``; the test is skipped (the

@@ -146,19 +146,19 @@ def grid_columns(items: list[tuple[str, str]], width: int) -> int:
     return max(1, min(4, width // cell))
 
 
-def _rows_part(ch: dict[str, Any], width: int) -> list[RenderableType]:
+def _rows_part(ch: dict[str, Any], width: int) -> tuple[list[RenderableType], int]:
     """The channel's rows (a udt channel's connections) as a fitted table, if its kind
-    has rows: a title, the table (or "none"), a blank line."""
+    has rows: a title, the table (or "none"), a blank line; and how many rows."""
     kind = KINDS.get(ch["kind"])
     if kind is None or kind.layout.rows is None:
-        return []
+        return [], 0
     rows = kind_rows(kind, [ch])
     title = Text(f"{kind.layout.rows.name} ({len(rows)})", style="bold")
     if not rows:
-        return [title, Text("  none", style="dim"), Text("")]
+        return [title, Text("  none", style="dim"), Text("")], 0
     fitted = fit_table(row_columns(kind), rows, width)
     note = hidden_note(fitted)
-    return [title, fitted.table] + ([note] if note else []) + [Text("")]
+    return [title, fitted.table] + ([note] if note else []) + [Text("")], len(rows)
 
 
 def render_detail(frame: dict[str, Any], view: View, channel: str) -> RenderableType:
@@ -186,8 +186,8 @@ def render_detail(frame: dict[str, Any], view: View, channel: str) -> Renderable
     bands = -(-len(hists) // per_row)
     items = _counter_items(ch)
     counted = "counters (totals since the channel opened; rates: the last interval)"
-    rows_part = _rows_part(ch, width)
-    rows_lines = 0 if not rows_part else 6 + len(kind_rows(KINDS[ch["kind"]], [ch]))
+    rows_part, n_rows = _rows_part(ch, width)
+    rows_lines = 0 if not rows_part else 6 + n_rows
     most = None
     if view.height is not None:  # a live screen: the bars get what the counters leave
         left = view.height - 7 - rows_lines - -(-len(items) // grid_columns(items, width))

@@ -3,7 +3,7 @@ time with ``cc``) for the udt tests and ``rtudp bench udt``.
 
 :class:`CRelay` forwards UDP between one client and a server on loopback, both ways,
 dropping (seeded), delaying, jittering and reordering datagrams, and counts what it
-did.  It has the interface of the Python :class:`rtudp.tools.udt_peer.Relay` (``port``,
+did.  It has the interface of the tests' Python ``WatchRelay`` (tests/udt_helpers.py) (``port``,
 ``passed``, ``dropped``, ``close``) and forwards at loopback speed in batches, where the
 Python one, one thread of the caller's process, caps at about 100 Mb/s and takes the
 CPU the process under test needs.

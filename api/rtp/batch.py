@@ -111,10 +111,8 @@ def with_room(data: Any, lens: Any) -> tuple[Any, Any]:
     worker writes the RTP header there): (buffer, lengths)."""
     np = numpy_module()
     room = int(lib.RTUDP_RTP_HDR_ROOM)
-    n = len(lens)
     new_lens = lens.astype(np.int64) + room
-    starts = np.concatenate(([0], np.cumsum(new_lens)[:-1])).astype(np.int64) if n else \
-        np.zeros(0, np.int64)
+    starts = np.cumsum(new_lens) - new_lens
     out = np.zeros(int(new_lens.sum()), np.uint8)
     is_payload = np.ones(out.size, bool)
     is_payload[(starts[:, None] + np.arange(room)).reshape(-1)] = False

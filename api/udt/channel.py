@@ -85,7 +85,8 @@ class UdtChannel(KindHandle):
             self._mine.depth -= 1
             with self._users_cv:
                 self._users -= 1
-                self._users_cv.notify_all()
+                if self._closing:  # only close() waits, and it set this first
+                    self._users_cv.notify_all()
 
     # ------------------------------------------------------------ sockets
 

@@ -112,7 +112,7 @@ class Ports:
         pool = getattr(self._host, "pool", None) or getattr(self._host, "name", None)
         if not isinstance(pool, str):
             return None
-        names = [n for n in ControlSegment.open(pool).channel_names() if n.startswith("udt-")]
+        names = [n for n in self._host.channels() if n.startswith("udt-")]
         for name in names:
             try:
                 ch = handle_for(ControlSegment.open(pool), name, None)

@@ -403,7 +403,8 @@ static void on_dropreq(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)
     struct udt_conn *k = udt_conn_of(x, i);
     uint32_t first = c->u.drop.first, last = c->u.drop.last;
     uint64_t ready = load_relaxed(&s->wrk.rcv_ready), read = load_acquire(&s->cli.rcv_read);
-    if (udt_seq_cmp(last, first) >= 0 && udt_seq_off(k->rcv_next, last) < 0)
+    int32_t off_last = udt_seq_off(k->rcv_next, last);
+    if (udt_seq_cmp(last, first) >= 0 && off_last < 0)
         return; /* all of it is behind us: a late copy of one we had */
     /* What a drop request may give up (anyone who can send from the peer's address
      * with our id can forge one): never STREAM data (a stream has no messages, and
@@ -412,7 +413,6 @@ static void on_dropreq(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)
      * (first <= rcv_curr + 1: a range further ahead would make packets not yet seen
      * count as dropped and discard the real ones as duplicates); and only within the
      * receive window, so rcv_curr never passes slots left unmarked. */
-    int32_t off_last = udt_seq_off(k->rcv_next, last);
     if (k->cfg.sock_type != UDT_SOCK_DGRAM || udt_seq_cmp(last, first) < 0 ||
         udt_seq_len(first, last) > x->cfg->buf_pkts ||
         udt_seq_cmp(first, udt_seq_inc(k->rcv_curr)) > 0 ||
@@ -422,7 +422,7 @@ static void on_dropreq(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)
     }
     for (uint32_t q = first;; q = udt_seq_inc(q)) {
         int32_t off = udt_seq_off(k->rcv_next, q);
-        if (off >= 0 && ready + (uint64_t)off - read < x->cfg->buf_pkts) {
+        if (off >= 0) { /* off <= off_last: within the window, checked above */
             uint64_t idx = ready + (uint64_t)off;
             struct rtudp_udt_slot *sl = rtudp_udt_rcv_slot(x->a, i, idx);
             if (load_relaxed(&sl->tag) != idx + 1) {

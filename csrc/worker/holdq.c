@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prefault.h"
 #include "ring.h"
 
 #define MAX_BYTES (1ull << 30)  /* heap entries are 32-bit offsets; 1 GiB is plenty */
@@ -55,15 +56,15 @@ int rtudp_holdq_init(struct rtudp_holdq *q, uint64_t bytes)
         return RTUDP_EINVAL;
     bytes = up8(bytes < RTUDP_HOLDQ_MIN_BYTES ? RTUDP_HOLDQ_MIN_BYTES : bytes);
     uint64_t max = bytes / HDR + 1; /* a chunk is at least a header */
-    /* calloc: zeroed now, so resident before the hot path uses it */
     q->buf = calloc(1, bytes);
     q->heap = calloc(max, sizeof *q->heap);
     if (!q->buf || !q->heap) {
         rtudp_holdq_free(q);
         return RTUDP_EINVAL;
     }
-    memset(q->buf, 0, bytes);
-    memset(q->heap, 0, max * sizeof *q->heap);
+    /* resident now (and locked), not at the first hold on the hot path */
+    rtudp_prefault(q->buf, bytes);
+    rtudp_prefault(q->heap, max * sizeof *q->heap);
     q->bytes = bytes;
     q->max = (uint32_t)max;
     return RTUDP_OK;

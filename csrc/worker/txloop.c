@@ -180,12 +180,15 @@ static void run_timers(struct rtudp_worker *w, int64_t now)
 
 static int64_t next_timer(const struct rtudp_worker *w)
 {
-    int64_t next = rtudp_timerq_next_deadline(&w->tq), held = rtudp_hold_next_due(w);
-    if (held < next)
-        next = held;
-    for (uint32_t i = 0; i < w->n_active; i++)
-        if (w->active[i]->tx_timer_ns < next)
-            next = w->active[i]->tx_timer_ns;
+    int64_t next = rtudp_timerq_next_deadline(&w->tq);
+    for (uint32_t i = 0; i < w->n_active; i++) {
+        const struct rtudp_chan *c = w->active[i];
+        int64_t held = rtudp_holdq_next_due(&c->tx_hold); /* a kind's sends held back */
+        if (c->tx_timer_ns < next)
+            next = c->tx_timer_ns;
+        if (held < next)
+            next = held;
+    }
     return next;
 }
 

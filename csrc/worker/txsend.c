@@ -285,17 +285,6 @@ void rtudp_hold_release_due(struct rtudp_worker *w, int64_t now)
             rtudp_tx_send_held(w, w->active[i], now);
 }
 
-int64_t rtudp_hold_next_due(const struct rtudp_worker *w)
-{
-    int64_t next = INT64_MAX;
-    for (uint32_t i = 0; i < w->n_active; i++) {
-        int64_t due = rtudp_holdq_next_due(&w->active[i]->tx_hold);
-        if (due < next)
-            next = due;
-    }
-    return next;
-}
-
 int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns)
 {
     const struct sockaddr *dst = c->dst_len ? (const struct sockaddr *)&c->dst : NULL;

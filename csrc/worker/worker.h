@@ -253,9 +253,9 @@ int rtudp_tx_send_to(struct rtudp_chan *c, const void *data, uint32_t len, int64
 /* TX thread: send what c->tx_hold holds that is due at `now` (a kind's sends the
  * impairment held); stops early when the socket is full */
 void rtudp_tx_send_held(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now);
-/* the loop's hook: every channel's held sends that are due; and when the next one is */
+/* the loop's hook: every channel's held sends that are due (when the next one is:
+ * txloop.c's next_timer, with the other timers) */
 void rtudp_hold_release_due(struct rtudp_worker *w, int64_t now);
-int64_t rtudp_hold_next_due(const struct rtudp_worker *w);
 /* read c's TX stamps that came (and expire those that will not) */
 void rtudp_tx_read_stamps(struct rtudp_chan *c, int64_t now);
 /* free c's TX ring up to the first packet not yet sent */
