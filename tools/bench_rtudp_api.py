@@ -258,8 +258,7 @@ def run_rtudp(n: int, tag: str, quiet: bool, extra_pids: list[int]) -> dict:
                     "queued_late_max_ms": submitted["lag_ns"] / 1e6, "others_cpu": others,
                     "policies": policies, "pool_warnings": pool_warnings,
                     "spin_budget": pool.spin_budget,
-                    "tx_worker": {"index": wtx["index"], "cpu": wtx["cpu"],
-                                  "spin_margin_us": wtx["spin_margin_ns"] / 1e3}}
+                    "tx_worker": {**wtx, "spin_margin_us": wtx["spin_margin_ns"] / 1e3}}
         finally:
             for s in (tx, rx):
                 if s is not None:

@@ -23,6 +23,7 @@ int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int6
     if (s->at_ns == 0 || now <= s->at_ns || cpu_ns < s->cpu_ns || idle_ns < s->idle_ns) {
         s->at_ns = now; /* a first look, or counters that went back: start over */
         s->idle_avg = s->others_avg = -1;
+        s->quiet_looks = 0;
         s->cpu_ns = cpu_ns;
         s->idle_ns = idle_ns;
         return s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS;
@@ -37,6 +38,10 @@ int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int6
     s->idle_ns = idle_ns;
     /* fixed point (x1024) so the averages reach 0 rather than stop a few steps short */
     int64_t idle_fp = idle * 1000 * 1024 / wall, others_fp = others * 1000 * 1024 / wall;
+    if (others_fp < RTUDP_SHARE_ALONE_PERMILLE * 1024)
+        s->quiet_looks++;
+    else
+        s->quiet_looks = 0;
     if (s->idle_avg < 0) {
         s->idle_avg = idle_fp;
         s->others_avg = others_fp;
@@ -44,18 +49,30 @@ int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int6
         s->idle_avg += (idle_fp - s->idle_avg) / RTUDP_SHARE_EWMA_DIV;
         s->others_avg += (others_fp - s->others_avg) / RTUDP_SHARE_EWMA_DIV;
     }
+    /* a CPU that never idles while others get nothing is not contended when there are
+     * no others (alone: the worker spun all of it past its cap, at SCHED_OTHER) */
     if (s->idle_avg < RTUDP_SHARE_IDLE_MAX_PERMILLE * 1024 &&
-        s->others_avg < RTUDP_SHARE_OTHERS_MIN_PERMILLE * 1024) {
+        s->others_avg < RTUDP_SHARE_OTHERS_MIN_PERMILLE * 1024 && !rtudp_share_alone(s)) {
         s->sleep_ns += RTUDP_SHARE_STEP_NS;
         if (s->sleep_ns > RTUDP_SHARE_MAX_SLEEP_NS)
             s->sleep_ns = RTUDP_SHARE_MAX_SLEEP_NS;
-    } else if (s->idle_avg >= RTUDP_SHARE_CALM_PERMILLE * 1024 &&
+    } else if ((s->idle_avg >= RTUDP_SHARE_CALM_PERMILLE * 1024 || rtudp_share_alone(s)) &&
                s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS)
         s->sleep_ns -= RTUDP_SHARE_STEP_NS;
     int contended = s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS;
     if (contended)
         s->contended_looks++;
     return contended;
+}
+
+int rtudp_share_alone(const struct rtudp_cpushare *s)
+{
+    return s->at_ns != 0 && s->quiet_looks >= RTUDP_SHARE_ALONE_LOOKS;
+}
+
+void rtudp_share_someone(struct rtudp_cpushare *s)
+{
+    s->quiet_looks = 0;
 }
 
 void rtudp_cpuidle_open(struct rtudp_cpuidle *c, long cpu)

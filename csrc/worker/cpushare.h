@@ -40,6 +40,17 @@
 #define RTUDP_SHARE_STEP_NS 10000LL         /* longer or shorter by this a look */
 #define RTUDP_SHARE_MAX_SLEEP_NS 60000LL
 #define RTUDP_SHARE_MIN_WINDOW_NS 5000000LL /* shorter looks say too little: skipped */
+/* others under 3 % in each of the last 8 looks (160 ms): nobody else wants this CPU.
+ * Single looks, not the average: after a channel's set-up (its client busy on this
+ * CPU) the average took ~1 s to fall.  Several of them: the demo's reader (~10 % of
+ * the CPU in bursts) leaves single windows to others' ~0 now and then.  3 %, not less:
+ * one look's figure is off by up to ~1 % (two clocks read apart, the idle loop's own
+ * entry and exit, which count as neither idle nor ours).  The host's steal counts as
+ * others: a worker whose host takes its vCPU away is not alone either.  A task the
+ * worker starves (under 3 %) looks like nobody; past the cap at SCHED_OTHER the
+ * worker then gives it its share, and the guard (guard.h) bounds what that costs */
+#define RTUDP_SHARE_ALONE_PERMILLE 30
+#define RTUDP_SHARE_ALONE_LOOKS 8
 #define RTUDP_CPUIDLE_STATES 8
 
 struct rtudp_cpushare {
@@ -47,6 +58,7 @@ struct rtudp_cpushare {
     int64_t cpu_ns;           /* the worker's CPU time then */
     int64_t idle_ns;          /* the CPU's idle time then */
     int64_t idle_avg, others_avg; /* averaged shares, in 1/1024ths of a thousandth; -1 = none */
+    uint32_t quiet_looks;     /* looks in a row in which others had under the alone share */
     int64_t sleep_ns;         /* a capped sleep's length now (0 before the first look);
                                  longer than the base: the CPU is contended */
     uint64_t contended_looks; /* looks that found (or kept) the CPU contended */
@@ -56,6 +68,16 @@ struct rtudp_cpushare {
  * monotonic counters).  Returns the state after it (1 = contended); s->sleep_ns is
  * how long a capped sleep is to be. */
 int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int64_t idle_ns);
+
+/* 1 when the last looks say nobody else wants this CPU (none yet: 0).  Then the
+ * worker's RT cap is higher (spin.h): its capped sleeps would serve only the RT
+ * throttle. */
+int rtudp_share_alone(const struct rtudp_cpushare *s);
+
+/* another task took the CPU from the worker (it spun at SCHED_OTHER: sched.c): not
+ * alone, whatever the shares said (a task the worker starves gets ~1 %, as little as
+ * the looks' own error), until RTUDP_SHARE_ALONE_LOOKS more quiet looks */
+void rtudp_share_someone(struct rtudp_cpushare *s);
 
 /* The idle time of one CPU, from /sys/devices/system/cpu/cpuN/cpuidle/stateK/time. */
 struct rtudp_cpuidle {

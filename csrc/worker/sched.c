@@ -254,6 +254,7 @@ int rtudp_w_rt_demote(struct rtudp_worker *w, int64_t now, int64_t window)
     if (set_attr(SCHED_OTHER, -20, 0) != 0 && set_attr(SCHED_OTHER, 0, 0) != 0)
         return -1;
     w->demoted = 1;
+    rtudp_guard_arm(&w->guard, now);
     w->demoted_window = window;
     w->demotions++;
     w->demoted_csw = involuntary_switches();
@@ -263,12 +264,19 @@ int rtudp_w_rt_demote(struct rtudp_worker *w, int64_t now, int64_t window)
 
 void rtudp_w_rt_check(struct rtudp_worker *w, int64_t now)
 {
-    /* both: per-CPU kernel threads the SCHED_FIFO spin held off run for microseconds
-     * once the thread drops, and the host's hiccups stop it without a switch */
-    if (!w->demoted || w->demoted_gap <= DEMOTE_LOST_NS ||
-        involuntary_switches() == w->demoted_csw)
+    if (!w->demoted)
         return;
+    if (rtudp_guard_ready(&w->guard)) {
+        /* the guard gave the thread its policy back: another task had the CPU (guard.h;
+         * its own wake-ups are switches too, so the test below would not do) */
+        if (!rtudp_guard_took_back(&w->guard))
+            return;
+    } else if (w->demoted_gap <= DEMOTE_LOST_NS || involuntary_switches() == w->demoted_csw)
+        return; /* both: per-CPU kernel threads the SCHED_FIFO spin held off run for
+                 * microseconds once the thread drops, and the host's hiccups stop it
+                 * without a switch */
     rtudp_w_rt_restore(w);
+    rtudp_share_someone(&w->share);
     w->demote_preempted++;
     w->demote_backoff_ns = w->demote_backoff_ns ? w->demote_backoff_ns * 2
                                                 : DEMOTE_BACKOFF_MIN_NS;
@@ -281,6 +289,7 @@ void rtudp_w_rt_restore(struct rtudp_worker *w)
 {
     if (!w->demoted)
         return;
+    rtudp_guard_disarm(&w->guard);
     if (set_attr(w->rt_policy, 0, w->rt_priority) != 0) {
         /* the right went away (an rlimit lowered from outside): stay SCHED_OTHER, and
          * stop demoting, since the cap no longer applies to an ordinary thread */

@@ -25,6 +25,9 @@
 #include "worker.h"
 
 #define POP_MAX RTUDP_W_POP_MAX     /* timers taken per pop (and per sendmmsg at most) */
+#define DEMOTED_POP 32              /* ... while demoted (~130 us of sends: send_due) */
+#define CAPPED_POP 8                /* ... past the RT cap, per capped sleep */
+#define CONSUME_BEAT_EVERY 128      /* records read between two beats (guard.h) */
 #define READ_MAX 1024               /* records read per channel per loop: send in between */
 #define TQ_MIN 1024
 #define SPIN_START_NS 20000LL
@@ -62,11 +65,14 @@ int rtudp_tx_init(struct rtudp_worker *w)
     rtudp_spin_init(&w->spin, SPIN_START_NS, SPIN_MIN_NS, SPIN_MAX_NS, budget,
                     RTUDP_SPIN_WINDOW_NS, now);
     rtudp_w_rt_probe(w);
+    if (w->rt_policy)
+        rtudp_guard_start(&w->guard, w->rt_policy, w->rt_priority); /* else: never alone */
     return rtudp_timerq_init(&w->tq, TQ_MIN);
 }
 
 void rtudp_tx_free(struct rtudp_worker *w)
 {
+    rtudp_guard_stop(&w->guard);
     rtudp_timerq_free(&w->tq);
 }
 
@@ -98,6 +104,8 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
 {
     uint64_t taken = 0, immediate = 0, late = 0;
     for (int k = 0; k < READ_MAX; k++) {
+        if (k % CONSUME_BEAT_EVERY == CONSUME_BEAT_EVERY - 1)
+            rtudp_guard_beat(&w->guard, rtudp_now_ns());
         uint64_t before = c->cursor;
         struct rtudp_tx_record *rec;
         uint32_t len;
@@ -202,13 +210,16 @@ static int64_t clock_ns(clockid_t clock)
 /*
  * This process's CPU time (both threads: the RT throttle counts them together).  The
  * clock is a system call, not vDSO, so it is read at most every CPU_READ_EVERY_NS;
- * in between the estimate assumes the worker was busy all the time.  A window that
- * starts on an estimate may undercount by up to that period (1 ms of 20: the cap of
- * 80 % stays below the throttle's 95 %).
+ * in between the estimate assumes the worker was busy all the time (it overcounts:
+ * the cap comes early, never late).  A window starts on a fresh read: started on an
+ * estimate, it could undercount by up to that period (1 ms of 20, 5 % of the CPU:
+ * too much for the cap of a worker alone on its CPU, spin.h).
  */
 static int64_t process_cpu_ns(struct rtudp_worker *w, int64_t now)
 {
-    if (w->cpu_read_at && now - w->cpu_read_at < CPU_READ_EVERY_NS && now >= w->cpu_read_at)
+    int window_due = now - w->spin.window_start >= w->spin.window_ns || w->spin.window_cpu < 0;
+    if (!window_due && w->cpu_read_at && now - w->cpu_read_at < CPU_READ_EVERY_NS &&
+        now >= w->cpu_read_at)
         return w->cpu_at_read + (now - w->cpu_read_at);
     w->cpu_read_at = now;
     w->cpu_at_read = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
@@ -228,6 +239,7 @@ static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int brid
             break;
         int64_t prev = now;
         now = rtudp_now_ns();
+        rtudp_guard_beat(&w->guard, now);
         if (w->demoted && now - prev > w->demoted_gap)
             w->demoted_gap = now - prev;
     }
@@ -244,13 +256,21 @@ static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int brid
  * until the next window brings the thread back to SCHED_FIFO.
  *
  * A `bridge` (a gap to the deadline about as short as a sleep's CPU cost) is spun
- * budget or not, within the cap; only a budgeted one may go on at SCHED_OTHER past the
- * cap.  An unbudgeted one there is refused: once the cap is reached the loop sleeps in
- * short chunks instead (over_rt_cap).  Why: at SCHED_OTHER any task that shares the CPU
- * may take it for a whole slice, milliseconds (seen: the demo's reader, p99 2.3 ms),
- * where a chunked sleep at SCHED_FIFO gives it the CPU in pieces and takes it back on
- * time.
+ * budget or not, within the cap.  Past the cap an unbudgeted one goes on at SCHED_OTHER
+ * only while nobody else wants the CPU (cpushare.h) and the guard (guard.h) is there
+ * to take the CPU back from one that comes: at SCHED_OTHER a task that shares the CPU
+ * may take it for a whole slice, milliseconds (seen: the demo's reader, p99 2.3 ms;
+ * its clients move between CPUs, so a worker alone for a while is no proof).
+ * Otherwise it is refused: once the cap is reached the loop sleeps in short chunks
+ * instead (over_rt_cap), which give a task sharing the CPU its pieces and take the CPU
+ * back on time.  Alone on its CPU those chunks gave nobody anything and left the
+ * packets due in them late: at 50 kpps a fifth of each window, p99 66-94 us.
  */
+static int may_demote(struct rtudp_worker *w, int budgeted)
+{
+    return budgeted || (rtudp_share_alone(&w->share) && rtudp_guard_ready(&w->guard));
+}
+
 static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin, int bridge)
 {
     rtudp_w_rt_check(w, now);
@@ -265,7 +285,7 @@ static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin, int bri
         return 1; /* nothing but the budget bounds an ordinary thread's spin */
     if (rtudp_spin_cpu_room(&w->spin, cpu) >= margin)
         return 1;
-    return budgeted && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0;
+    return may_demote(w, budgeted) && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0;
 }
 
 /*
@@ -279,6 +299,7 @@ static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin, int bri
  */
 static int over_rt_cap(struct rtudp_worker *w, int64_t now)
 {
+    rtudp_w_rt_check(w, now); /* a demoted thread the guard made real-time is capped */
     if (!w->rt_policy || w->demoted)
         return 0;
     int64_t cpu = process_cpu_ns(w, now);
@@ -287,8 +308,9 @@ static int over_rt_cap(struct rtudp_worker *w, int64_t now)
     if (rtudp_spin_cpu_room(&w->spin, cpu) > 0)
         return 0;
     /* a pool whose budget pays for spinning past the cap goes on at SCHED_OTHER
-     * (sched.c: the CPU still serves others; back at SCHED_FIFO next window) */
-    return !(budget > 0 && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0);
+     * (sched.c: the CPU still serves others; back at SCHED_FIFO next window), and so
+     * does a worker alone on its CPU (may_spin) */
+    return !(may_demote(w, budget > 0) && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0);
 }
 
 /* once a window: do others on this CPU get too little of it? (cpushare.h) */
@@ -312,7 +334,15 @@ static void capped_sleep(struct rtudp_worker *w, int64_t now)
     w->capped_sleeps++;
 }
 
-static void send_due(struct rtudp_worker *w, int64_t now)
+/* the most sent in one go: a whole POP_MAX batch of a backlog takes ~1 ms on a VM.
+ * Demoted, the guard must hear from the thread more often than that (guard.h); past
+ * the cap, one batch a capped sleep that leaves the CPU to others half the time */
+static uint32_t batch_max(const struct rtudp_worker *w, int capped)
+{
+    return capped ? CAPPED_POP : w->demoted ? DEMOTED_POP : POP_MAX;
+}
+
+static void send_due(struct rtudp_worker *w, int64_t now, int capped)
 {
     struct rtudp_timer due[POP_MAX];
     uint32_t idx[POP_MAX];
@@ -320,9 +350,11 @@ static void send_due(struct rtudp_worker *w, int64_t now)
     for (;;) {
         if (w->backoff_until > now)
             return;
-        uint32_t n = rtudp_timerq_pop_due(&w->tq, now, due, POP_MAX);
+        uint32_t max = batch_max(w, capped);
+        uint32_t n = rtudp_timerq_pop_due(&w->tq, now, due, max);
         if (!n)
             return;
+        rtudp_guard_beat(&w->guard, rtudp_now_ns());
         memset(taken, 0, n);
         for (uint32_t i = 0; i < n; i++) {
             if (taken[i])
@@ -337,7 +369,7 @@ static void send_due(struct rtudp_worker *w, int64_t now)
             if (c) /* a removed channel's timers were dropped with it */
                 rtudp_tx_send_group(w, c, due, idx, k, now);
         }
-        if (n < POP_MAX)
+        if (n < max || capped)
             return;
         /* more due than one batch: a backlog; the loop's top keeps it under the RT cap */
         if (over_rt_cap(w, rtudp_now_ns()))
@@ -353,6 +385,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
         if (load_acquire(&me->async_posted) != w->async_seen)
             rtudp_chan_answer_waiters(w); /* an event loop registered on a channel */
         int64_t now = rtudp_now_ns();
+        rtudp_guard_beat(&w->guard, now);
         if (now >= w->next_tick) {
             rtudp_w_tick(w, now);
             rtudp_w_poll_commands(w);
@@ -376,7 +409,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
                 consume(w, c, now);
         }
         now = rtudp_now_ns();
-        send_due(w, now);
+        send_due(w, now, capped);
         run_timers(w, now);
         rtudp_hold_release_due(w, now); /* a kind's sends the impairment held */
         if (capped)
@@ -431,6 +464,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
             if (w->demoted && park_until - w->spin.window_start >= w->spin.window_ns)
                 rtudp_w_rt_restore(w);
             bump(&me->sleeps, 1);
+            rtudp_guard_beat(&w->guard, park_until); /* silent till then, not lost */
             /* producers need not wake us for packets due at or after `target`: we
              * wake before it and drain the rings first (see notify_consumer) */
             store_relaxed(&me->bell.sleeper_deadline_ns, target);

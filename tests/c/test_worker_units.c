@@ -1,14 +1,19 @@
 /*
  * test_worker_units.c - the worker's pure-C parts: the adaptive spin margin and
- * budget (csrc/worker/spin.c), the look at the CPU's share (csrc/worker/cpushare.c)
- * and the TX-stamp matcher (csrc/worker/txstamp.c).
+ * budget (csrc/worker/spin.c), the look at the CPU's share (csrc/worker/cpushare.c),
+ * the demotion guard's thread (csrc/worker/guard.c) and the TX-stamp matcher
+ * (csrc/worker/txstamp.c).
  * The worker program itself is tested end to end by tests/test_worker.py.
  */
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cpushare.h"
+#include "guard.h"
 #include "hist.h"
 #include "ring.h"
 #include "spin.h"
@@ -20,6 +25,7 @@
 static const struct rtudp_tap_mark no_tap = {0, 0};
 
 #define US 1000LL
+#define NS_PER_S 1000000000LL
 
 /* ------------------------------------------------------------------ spin */
 
@@ -178,6 +184,58 @@ static void test_share_sleeps_follow_what_others_need(void)
     CHECK_EQ(s.sleep_ns, RTUDP_SHARE_BASE_SLEEP_NS);
 }
 
+/* alone: others under 3 % in each of the last 8 looks.  One look with others busy,
+ * or the host stealing, starts the count again; a first look, or clocks that went
+ * back, too; a CPU whose idle time cannot be read is never alone. */
+static void test_share_alone_after_quiet_looks(void)
+{
+    struct rtudp_cpushare s;
+    memset(&s, 0, sizeof s);
+    CHECK_EQ(rtudp_share_alone(&s), 0);                  /* no look yet */
+    int64_t t = 1000 * NS_PER_MS, cpu = 0, idle = 0;
+    CHECK_EQ(rtudp_share_look(&s, t, cpu, idle), 0);
+    CHECK_EQ(rtudp_share_alone(&s), 0);                  /* one look says nothing */
+    for (int i = 1; i < RTUDP_SHARE_ALONE_LOOKS; i++) {
+        look(&s, &t, &cpu, &idle, 180, 19);              /* others 0.5 % */
+        CHECK_EQ(rtudp_share_alone(&s), 0);
+    }
+    look(&s, &t, &cpu, &idle, 180, 19);
+    CHECK_EQ(rtudp_share_alone(&s), 1);
+    look(&s, &t, &cpu, &idle, 180, 14);                  /* others 3 %: somebody */
+    CHECK_EQ(rtudp_share_alone(&s), 0);
+    for (int i = 1; i < RTUDP_SHARE_ALONE_LOOKS; i++)
+        look(&s, &t, &cpu, &idle, 200, 0);               /* all ours (spun at SCHED_OTHER) */
+    CHECK_EQ(rtudp_share_alone(&s), 0);
+    look(&s, &t, &cpu, &idle, 200, 0);
+    CHECK_EQ(rtudp_share_alone(&s), 1);
+    /* never idle, others nothing, for good: nobody is starved, so the capped sleeps do
+     * not grow (they would for a task getting under 10 %: test above) */
+    for (int i = 0; i < 40; i++)
+        CHECK_EQ(look(&s, &t, &cpu, &idle, 200, 0), 0);
+    CHECK_EQ(s.sleep_ns, RTUDP_SHARE_BASE_SLEEP_NS);
+    CHECK_EQ(rtudp_share_alone(&s), 1);
+    /* a task took the CPU from the worker: somebody is there, 8 more looks to be sure */
+    rtudp_share_someone(&s);
+    CHECK_EQ(rtudp_share_alone(&s), 0);
+    for (int i = 1; i < RTUDP_SHARE_ALONE_LOOKS; i++)
+        look(&s, &t, &cpu, &idle, 200, 0);
+    CHECK_EQ(rtudp_share_alone(&s), 0);
+    look(&s, &t, &cpu, &idle, 200, 0);
+    CHECK_EQ(rtudp_share_alone(&s), 1);
+    /* clocks that went back: start over */
+    rtudp_share_look(&s, t + 30 * NS_PER_MS, cpu - 1, idle);
+    CHECK_EQ(rtudp_share_alone(&s), 0);
+    /* no idle time to read: never alone */
+    memset(&s, 0, sizeof s);
+    t += 100 * NS_PER_MS;
+    for (int i = 0; i < 2 * RTUDP_SHARE_ALONE_LOOKS; i++) {
+        t += 20 * NS_PER_MS;
+        cpu += 20 * NS_PER_MS;
+        rtudp_share_look(&s, t, cpu, -1);
+    }
+    CHECK_EQ(rtudp_share_alone(&s), 0);
+}
+
 /* no idle time to read (no cpuidle): never contended; clocks that go back or a look
  * too soon change nothing */
 static void test_share_edges(void)
@@ -192,6 +250,61 @@ static void test_share_edges(void)
     CHECK_EQ(rtudp_share_look(&s, t + 60 * NS_PER_MS, cpu, -1), 0);       /* unreadable */
     CHECK_EQ(s.at_ns, 0);
     CHECK_EQ(s.sleep_ns, RTUDP_SHARE_BASE_SLEEP_NS);
+}
+
+/* ------------------------------------------------------------------ guard */
+
+static int64_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static void nap_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = ms * NS_PER_MS};
+    nanosleep(&ts, NULL);
+}
+
+/* The guard restores the thread's policy only while armed (demoted) and only once the
+ * thread has been silent past its planned beat; a thread that beats, or that parks
+ * until a time it said, is left alone.  (This thread is SCHED_OTHER here: the guard
+ * "restores" SCHED_OTHER, which changes nothing but is what it would do.) */
+static void test_guard_takes_back_a_silent_thread_only(void)
+{
+    struct rtudp_guard g;
+    CHECK_EQ(rtudp_guard_start(&g, SCHED_OTHER, 0), 0);
+    CHECK(rtudp_guard_ready(&g));
+    /* generous for a loaded test machine: silent 50 ms, and never "the host stalled" */
+    g.silent_ns = 50 * NS_PER_MS;
+    g.late_ns = 100 * NS_PER_S;
+    nap_ms(80);                                          /* silent, but not armed */
+    CHECK_EQ(rtudp_guard_took_back(&g), 0);
+    rtudp_guard_arm(&g, mono_now());
+    for (int64_t end = mono_now() + 150 * NS_PER_MS; mono_now() < end;) {
+        rtudp_guard_beat(&g, mono_now());                /* working: beats */
+        nap_ms(5);
+    }
+    CHECK_EQ(rtudp_guard_took_back(&g), 0);
+    rtudp_guard_beat(&g, mono_now() + 100 * NS_PER_MS);  /* parks until then */
+    nap_ms(120);
+    CHECK_EQ(rtudp_guard_took_back(&g), 0);
+    int64_t give_up = mono_now() + 5 * NS_PER_S;         /* now silent for good */
+    while (!rtudp_guard_took_back(&g) && mono_now() < give_up)
+        nap_ms(1);
+    CHECK(mono_now() < give_up);
+    CHECK_EQ(atomic_load(&g.promotions), 1);
+    CHECK_EQ(atomic_load(&g.armed), 0);                  /* once: it disarmed */
+    nap_ms(80);
+    CHECK_EQ(rtudp_guard_took_back(&g), 0);
+    rtudp_guard_arm(&g, mono_now());                     /* restored before it looks */
+    rtudp_guard_disarm(&g);
+    nap_ms(80);
+    CHECK_EQ(rtudp_guard_took_back(&g), 0);
+    CHECK_EQ(atomic_load(&g.promotions), 1);
+    rtudp_guard_stop(&g);
+    CHECK(!rtudp_guard_ready(&g));
 }
 
 /* ------------------------------------------------------------------ txstamps */
@@ -298,6 +411,8 @@ static const struct test tests[] = {
     T(test_spin_stops_at_the_cpu_cap),
     T(test_share_sleeps_follow_what_others_need),
     T(test_share_edges),
+    T(test_share_alone_after_quiet_looks),
+    T(test_guard_takes_back_a_silent_thread_only),
     T(test_stamps_match_by_key),
     T(test_stamps_time_out_to_send_time),
     T(test_stamps_full_restart_and_flush),

@@ -1,0 +1,129 @@
+/*
+ * guard.c - takes the CPU back for a TX thread that spins at SCHED_OTHER (guard.h).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "guard.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GUARD_STACK (64 * 1024) /* mlockall would pin 8 MiB otherwise */
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void sleep_until(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
+static void *guard_main(void *arg)
+{
+    struct rtudp_guard *g = arg;
+    while (!atomic_load_explicit(&g->stop, memory_order_acquire)) {
+        if (!atomic_load_explicit(&g->armed, memory_order_acquire)) {
+            syscall(SYS_futex, &g->armed, FUTEX_WAIT_PRIVATE, 0u, NULL, NULL, 0);
+            continue;
+        }
+        /* the beat may be a park's planned end: no look before it is overdue */
+        int64_t beat = atomic_load_explicit(&g->beat_ns, memory_order_relaxed);
+        int64_t now = mono_ns();
+        if (now - beat <= g->silent_ns) {
+            int64_t at = (beat > now ? beat : now) + g->silent_ns;
+            sleep_until(at);
+            /* woken late itself: the host stopped the vCPU, the TX thread with it (a
+             * real-time wake-up on a CPU that only an ordinary task holds is on time) */
+            if (mono_ns() - at > g->late_ns)
+                atomic_store_explicit(&g->beat_ns, mono_ns(), memory_order_relaxed);
+            continue;
+        }
+        /* overdue: another task has the CPU (this thread, real-time, just preempted it).
+         * Disarm first: a TX thread that restored itself meanwhile keeps its own state */
+        unsigned one = 1;
+        if (!atomic_compare_exchange_strong_explicit(&g->armed, &one, 0u, memory_order_acq_rel,
+                                                     memory_order_acquire))
+            continue;
+        struct sched_param sp = {.sched_priority = g->priority};
+        if (sched_setscheduler(g->tx_tid, g->policy, &sp) == 0) {
+            atomic_fetch_add_explicit(&g->promotions, 1, memory_order_relaxed);
+            atomic_store_explicit(&g->took_back, 1u, memory_order_release);
+        }
+    }
+    return NULL;
+}
+
+int rtudp_guard_start(struct rtudp_guard *g, int policy, int priority)
+{
+    memset(g, 0, sizeof *g);
+    g->tx_tid = (pid_t)syscall(SYS_gettid);
+    g->policy = policy;
+    g->priority = priority;
+    g->silent_ns = RTUDP_GUARD_NS;
+    g->late_ns = RTUDP_GUARD_LATE_NS;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, GUARD_STACK);
+    /* real-time like its creator (the default, said outright); signals are the TX
+     * thread's */
+    pthread_attr_setinheritsched(&attr, PTHREAD_INHERIT_SCHED);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int e = pthread_create(&g->thread, &attr, guard_main, g);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (e) {
+        fprintf(stderr, "rtudp-worker: cannot start the demotion guard: %s; the TX thread "
+                        "stays real-time past its CPU cap (it sleeps in chunks)\n", strerror(e));
+        return -1;
+    }
+    g->running = 1;
+    return 0;
+}
+
+void rtudp_guard_stop(struct rtudp_guard *g)
+{
+    if (!g->running)
+        return;
+    atomic_store_explicit(&g->stop, 1u, memory_order_release);
+    atomic_store_explicit(&g->armed, 1u, memory_order_release); /* out of the futex wait */
+    syscall(SYS_futex, &g->armed, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    pthread_join(g->thread, NULL);
+    g->running = 0;
+}
+
+void rtudp_guard_arm(struct rtudp_guard *g, int64_t now)
+{
+    rtudp_guard_beat(g, now);
+    atomic_store_explicit(&g->took_back, 0u, memory_order_relaxed);
+    atomic_store_explicit(&g->armed, 1u, memory_order_release);
+    syscall(SYS_futex, &g->armed, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+void rtudp_guard_disarm(struct rtudp_guard *g)
+{
+    atomic_store_explicit(&g->armed, 0u, memory_order_release);
+}
+
+int rtudp_guard_took_back(struct rtudp_guard *g)
+{
+    if (!atomic_load_explicit(&g->took_back, memory_order_acquire))
+        return 0;
+    atomic_store_explicit(&g->took_back, 0u, memory_order_relaxed);
+    return 1;
+}

@@ -1,0 +1,72 @@
+/*
+ * guard.h - takes the CPU back for a TX thread that spins at SCHED_OTHER.
+ *
+ * Past its RT cap the TX thread may go on at SCHED_OTHER (sched.c, rtudp_w_rt_demote):
+ * the RT throttle does not count that time.  But an ordinary task that wakes on the
+ * worker's CPU then competes with it as an equal, and once the scheduler gives it the
+ * CPU it keeps it for a whole slice: up to a scheduler tick (4 ms at HZ=250), every
+ * packet due meanwhile late by that much.  The TX thread cannot end that itself: it is
+ * not running.
+ *
+ * The guard is a third thread of the worker, at the worker's real-time priority, that
+ * sleeps on a futex while the TX thread is real-time.  While it is demoted the guard
+ * wakes every RTUDP_GUARD_NS (a wake-up preempts any ordinary task: it is real-time)
+ * and looks at the TX thread's beat, which the TX thread stores as it works (and, before
+ * it parks, the time it means to wake at).  A beat older than RTUDP_GUARD_NS: another
+ * task has the CPU, and the guard gives the TX thread its real-time policy back, which
+ * preempts that task at once.  The TX thread learns of it (rtudp_guard_took_back) and
+ * counts it as a preemption (sched.c: a backoff before it drops again).
+ *
+ * Cost: a wake-up every RTUDP_GUARD_NS only while demoted (~12 us of CPU each on a VM).
+ */
+#ifndef RTUDP_GUARD_H
+#define RTUDP_GUARD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* a TX thread silent this long while demoted has lost its CPU: the longest stall an
+ * ordinary task can cause, against ~4 ms without the guard.  Longer than anything the
+ * TX thread does between beats (a sendmmsg of a full batch: ~100 us) */
+#define RTUDP_GUARD_NS 250000LL
+/* the guard's own wake-up this late: the host stopped the vCPU (a stall of the whole
+ * VM, not another task), and the TX thread's silence says nothing */
+#define RTUDP_GUARD_LATE_NS 100000LL
+
+struct rtudp_guard {
+    pthread_t thread;
+    int running;
+    pid_t tx_tid;             /* the thread it guards */
+    int policy, priority;     /* what it gives that thread back */
+    atomic_uint armed;        /* 1 while the TX thread is demoted (the futex word) */
+    atomic_uint stop;
+    atomic_uint took_back;    /* set by the guard when it restored the policy */
+    _Atomic int64_t beat_ns;  /* the TX thread's last sign of life (or planned wake) */
+    _Atomic uint64_t promotions; /* times it restored the policy */
+    int64_t silent_ns, late_ns; /* RTUDP_GUARD_NS, RTUDP_GUARD_LATE_NS (tests: others) */
+};
+
+/* starts the guard for the calling thread (the TX thread), which must be at its
+ * real-time policy: the guard inherits it.  -1 (and a message) if it cannot start:
+ * the worker then never demotes (rtudp_guard_ready says so) */
+int rtudp_guard_start(struct rtudp_guard *g, int policy, int priority);
+void rtudp_guard_stop(struct rtudp_guard *g);
+static inline int rtudp_guard_ready(const struct rtudp_guard *g)
+{
+    return g->running;
+}
+
+/* the TX thread, as it is demoted (now: its beat) and restored */
+void rtudp_guard_arm(struct rtudp_guard *g, int64_t now);
+void rtudp_guard_disarm(struct rtudp_guard *g);
+/* the TX thread is alive at `ns` (or means to be: a park's end) */
+static inline void rtudp_guard_beat(struct rtudp_guard *g, int64_t ns)
+{
+    atomic_store_explicit(&g->beat_ns, ns, memory_order_relaxed);
+}
+/* 1 once if the guard restored the TX thread's policy since it was armed */
+int rtudp_guard_took_back(struct rtudp_guard *g);
+
+#endif /* RTUDP_GUARD_H */
