@@ -226,12 +226,13 @@ static int64_t process_cpu_ns(struct rtudp_worker *w, int64_t now)
     return w->cpu_at_read;
 }
 
-/* spin to `until` (a deadline within the margin); stops early if a record comes; the
+/* spin to `until` (a deadline within the margin), 1 if it got there; stops early if a
+ * record comes (0); the
  * spin counts in the budget and spin_ns (and, a bridge's, in bridge_ns: the same time).
  * No PAUSE in the loop: on a VM a run of PAUSEs is what the CPU's pause-loop exiting
  * takes for a waiting spinlock, an exit to the host that may run something else
  * meanwhile; the clock read paces the loop instead. */
-static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int bridge)
+static int spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int bridge)
 {
     int64_t start = now;
     while (now < until) {
@@ -248,6 +249,7 @@ static void spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int brid
         w->spin_other_ns += (uint64_t)(now - start);
     if (bridge && now > start)
         w->bridge_ns += (uint64_t)(now - start); /* of the same spin: never more */
+    return now >= until;
 }
 
 /*
@@ -497,7 +499,13 @@ void rtudp_tx_run(struct rtudp_worker *w)
             } else
                 sched_yield();
         }
-        if (spin_ok)
-            spin_to(w, rtudp_now_ns(), target, bridge);
+        if (spin_ok && spin_to(w, rtudp_now_ns(), target, bridge)) {
+            /* spun to the deadline: what is due goes now, not after another round of
+             * the loop's top (its looks at the clocks and the rings cost a few us, more
+             * after a long park with cold caches); the top comes next anyway */
+            now = rtudp_now_ns();
+            send_due(w, now, 0);
+            run_timers(w, now);
+        }
     }
 }
