@@ -35,8 +35,10 @@ static void sleep_until(int64_t ns)
 static void *guard_main(void *arg)
 {
     struct rtudp_guard *g = arg;
+    int second_look = 0;
     while (!atomic_load_explicit(&g->stop, memory_order_acquire)) {
         if (!atomic_load_explicit(&g->armed, memory_order_acquire)) {
+            second_look = 0;
             syscall(SYS_futex, &g->armed, FUTEX_WAIT_PRIVATE, 0u, NULL, NULL, 0);
             continue;
         }
@@ -44,6 +46,7 @@ static void *guard_main(void *arg)
         int64_t beat = atomic_load_explicit(&g->beat_ns, memory_order_relaxed);
         int64_t now = mono_ns();
         if (now - beat <= g->silent_ns) {
+            second_look = 0;
             int64_t at = (beat > now ? beat : now) + g->silent_ns;
             sleep_until(at);
             /* woken late itself: the host stopped the vCPU, the TX thread with it (a
@@ -52,8 +55,17 @@ static void *guard_main(void *arg)
                 atomic_store_explicit(&g->beat_ns, mono_ns(), memory_order_relaxed);
             continue;
         }
-        /* overdue: another task has the CPU (this thread, real-time, just preempted it).
-         * Disarm first: a TX thread that restored itself meanwhile keeps its own state */
+        /* overdue.  Once more after a short nap: this wake-up preempted whatever ran, and
+         * the CPU may go back to the TX thread now (a host stall just ended, or the
+         * scheduler prefers the nice -20 thread to the task it had let in) */
+        if (!second_look) {
+            second_look = 1;
+            sleep_until(now + RTUDP_GUARD_RECHECK_NS);
+            continue;
+        }
+        second_look = 0;
+        /* still silent: another task has the CPU.  Disarm first: a TX thread that
+         * restored itself meanwhile keeps its own state */
         unsigned one = 1;
         if (!atomic_compare_exchange_strong_explicit(&g->armed, &one, 0u, memory_order_acq_rel,
                                                      memory_order_acquire))

@@ -12,9 +12,9 @@
  * sleeps on a futex while the TX thread is real-time.  While it is demoted the guard
  * wakes every RTUDP_GUARD_NS (a wake-up preempts any ordinary task: it is real-time)
  * and looks at the TX thread's beat, which the TX thread stores as it works (and, before
- * it parks, the time it means to wake at).  A beat older than RTUDP_GUARD_NS: another
- * task has the CPU, and the guard gives the TX thread its real-time policy back, which
- * preempts that task at once.  The TX thread learns of it (rtudp_guard_took_back) and
+ * it parks, the time it means to wake at).  A beat older than RTUDP_GUARD_NS, and still
+ * as old after a nap of RTUDP_GUARD_RECHECK_NS: another task has the CPU, and the guard
+ * gives the TX thread its real-time policy back, which preempts that task at once.  The TX thread learns of it (rtudp_guard_took_back) and
  * counts it as a preemption (sched.c: a backoff before it drops again).
  *
  * Cost: a wake-up every RTUDP_GUARD_NS only while demoted (~12 us of CPU each on a VM).
@@ -34,6 +34,9 @@
 /* the guard's own wake-up this late: the host stopped the vCPU (a stall of the whole
  * VM, not another task), and the TX thread's silence says nothing */
 #define RTUDP_GUARD_LATE_NS 100000LL
+/* a silent TX thread gets this long more, the guard asleep, before the guard acts:
+ * after a stall of the host the CPU goes back to it then */
+#define RTUDP_GUARD_RECHECK_NS 30000LL
 
 struct rtudp_guard {
     pthread_t thread;
