@@ -38,8 +38,10 @@ int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int6
     s->idle_ns = idle_ns;
     /* fixed point (x1024) so the averages reach 0 rather than stop a few steps short */
     int64_t idle_fp = idle * 1000 * 1024 / wall, others_fp = others * 1000 * 1024 / wall;
-    if (others_fp < RTUDP_SHARE_ALONE_PERMILLE * 1024)
-        s->quiet_looks++;
+    if (others_fp < RTUDP_SHARE_ALONE_PERMILLE * 1024) {
+        if (s->quiet_looks < UINT32_MAX)
+            s->quiet_looks++;
+    }
     else
         s->quiet_looks = 0;
     if (s->idle_avg < 0) {

@@ -70,8 +70,8 @@ struct rtudp_cpushare {
 int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int64_t idle_ns);
 
 /* 1 when the last looks say nobody else wants this CPU (none yet: 0).  Then the
- * worker's RT cap is higher (spin.h): its capped sleeps would serve only the RT
- * throttle. */
+ * worker may go on past its RT cap at SCHED_OTHER (txloop.c, may_spin): its capped
+ * sleeps would serve nobody, and the RT throttle does not count that time. */
 int rtudp_share_alone(const struct rtudp_cpushare *s);
 
 /* another task took the CPU from the worker (it spun at SCHED_OTHER: sched.c): not

@@ -38,16 +38,20 @@
  * after a stall of the host the CPU goes back to it then */
 #define RTUDP_GUARD_RECHECK_NS 30000LL
 
+#define GUARD_IDLE 0u  /* the TX thread is real-time: the guard waits on the futex */
+#define GUARD_ARMED 1u /* it is demoted: the guard watches its beat */
+#define GUARD_STOP 2u  /* the worker exits */
+
 struct rtudp_guard {
     pthread_t thread;
     int running;
     pid_t tx_tid;             /* the thread it guards */
     int policy, priority;     /* what it gives that thread back */
-    atomic_uint armed;        /* 1 while the TX thread is demoted (the futex word) */
-    atomic_uint stop;
+    atomic_uint armed;        /* GUARD_*: the futex word */
     atomic_uint took_back;    /* set by the guard when it restored the policy */
     _Atomic int64_t beat_ns;  /* the TX thread's last sign of life (or planned wake) */
     _Atomic uint64_t promotions; /* times it restored the policy */
+    _Atomic uint64_t failures;   /* ... and failed to (the thread stays SCHED_OTHER) */
     int64_t silent_ns, late_ns; /* RTUDP_GUARD_NS, RTUDP_GUARD_LATE_NS (tests: others) */
 };
 

@@ -180,23 +180,26 @@ void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
 /*
  * Spinning past the RT throttle.  A SCHED_FIFO thread that holds its CPU for more
  * than sched_rt_runtime_us of a period is stopped for the rest of it (tens of ms),
- * so the TX thread spins at SCHED_FIFO only up to the CPU cap (spin.h).  When the
- * pool's spin budget allows more than that, the thread drops to SCHED_OTHER at nice
- * -20 for the rest of the window and spins there: the throttle does not count that
- * time, and ordinary tasks on the CPU still get their fair share, so nothing starves.
- * It goes back to SCHED_FIFO when the next window starts (txloop.c).
+ * so the TX thread works at SCHED_FIFO only up to the CPU cap (spin.h).  When the
+ * pool's spin budget allows more than that, or nobody else wants the CPU (cpushare.h),
+ * the thread drops to SCHED_OTHER at nice -20 for the rest of the window and goes on
+ * there: the throttle does not count that time, and ordinary tasks on the CPU still
+ * get their fair share, so nothing starves.  It goes back to SCHED_FIFO when the next
+ * window starts, and before serving commands (txloop.c).
  *
  * If another task does take the CPU meanwhile (it shares the worker's CPU: pinned
  * there, or more busy tasks than CPUs), a slice of it costs up to milliseconds, far
- * worse than sleeping at SCHED_FIFO: the thread then returns to SCHED_FIFO at once
- * and does not drop again for a backoff, doubled at each such preemption, so a task
- * that stays costs one slice every DEMOTE_BACKOFF_MAX_NS.
+ * worse than sleeping at SCHED_FIFO: the guard (guard.h) gives the thread SCHED_FIFO
+ * back within ~0.3 ms (without a guard the thread notices once it runs again), and
+ * it does not drop again for a backoff, doubled at each such preemption, so a task
+ * that stays costs one cut-short slice every DEMOTE_BACKOFF_MAX_NS.
  *
  * sched_setattr sets policy and nice in one call and applies to the calling thread
  * only (the RX thread stays SCHED_FIFO).
  */
 #define DEMOTE_BACKOFF_MIN_NS 100000000LL
 #define DEMOTE_BACKOFF_MAX_NS 5000000000LL
+#define DEMOTE_BACKOFF_RESET_NS 10000000000LL
 /* a spin step longer than this while demoted: the thread lost its CPU */
 #define DEMOTE_LOST_NS 100000LL
 
@@ -249,6 +252,10 @@ int rtudp_w_rt_demote(struct rtudp_worker *w, int64_t now, int64_t window)
         return -1;
     if (w->demoted)
         return 0;
+    /* the backoff grows with each preemption, and starts over once none came for a
+     * while: a task that came and went costs a few slices, not demotions for good */
+    if (w->demote_backoff_ns && now - w->no_demote_until > DEMOTE_BACKOFF_RESET_NS)
+        w->demote_backoff_ns = 0;
     /* nice -20 needs CAP_SYS_NICE or an RLIMIT_NICE; nice 0 still spins, just with less
      * weight against other tasks */
     if (set_attr(SCHED_OTHER, -20, 0) != 0 && set_attr(SCHED_OTHER, 0, 0) != 0)

@@ -36,7 +36,7 @@
 #define SPIN_MAX_NS 200000LL
 /* Past the RT cap with no drop to SCHED_OTHER allowed (a task that shares the CPU
  * preempted the dropped thread for a whole slice), the thread must leave the CPU: it
- * sleeps at least this long and then sends everything due.  Packets due meanwhile are
+ * sleeps at least this long and then sends what is due (CAPPED_POP at most).  Packets due meanwhile are
  * late by up to this plus the wake-up's lateness (~18 us on a VM).  Short, because
  * the wake-up's CPU cost (~18 us) is paid per sleep whatever its length: 30 us leaves
  * the CPU to others about half of the capped phase (50 us: a little more), and keeps
@@ -208,16 +208,16 @@ static int64_t clock_ns(clockid_t clock)
 }
 
 /*
- * This process's CPU time (both threads: the RT throttle counts them together).  The
+ * This process's CPU time (all its threads: the RT throttle counts them together).  The
  * clock is a system call, not vDSO, so it is read at most every CPU_READ_EVERY_NS;
  * in between the estimate assumes the worker was busy all the time (it overcounts:
  * the cap comes early, never late).  A window starts on a fresh read: started on an
- * estimate, it could undercount by up to that period (1 ms of 20, 5 % of the CPU:
- * too much for the cap of a worker alone on its CPU, spin.h).
+ * estimate, it could undercount by up to that period (1 ms of 20, 5 % of the CPU).
  */
 static int64_t process_cpu_ns(struct rtudp_worker *w, int64_t now)
 {
-    int window_due = now - w->spin.window_start >= w->spin.window_ns || w->spin.window_cpu < 0;
+    int window_due = now - w->spin.window_start >= w->spin.window_ns ||
+                     now < w->spin.window_start || w->spin.window_cpu < 0;
     if (!window_due && w->cpu_read_at && now - w->cpu_read_at < CPU_READ_EVERY_NS &&
         now >= w->cpu_read_at)
         return w->cpu_at_read + (now - w->cpu_read_at);
@@ -302,8 +302,13 @@ static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin, int bri
 static int over_rt_cap(struct rtudp_worker *w, int64_t now)
 {
     rtudp_w_rt_check(w, now); /* a demoted thread the guard made real-time is capped */
-    if (!w->rt_policy || w->demoted)
+    if (!w->rt_policy)
         return 0;
+    if (w->demoted) {
+        if (now >= w->spin.window_start && now - w->spin.window_start < w->spin.window_ns)
+            return 0; /* an ordinary thread: no cap, till the window ends */
+        rtudp_w_rt_restore(w); /* a new window (a backlog never reaches may_spin's) */
+    }
     int64_t cpu = process_cpu_ns(w, now);
     /* starts a new window when due; what the budget has left of it */
     int64_t budget = rtudp_spin_room(&w->spin, now, cpu, 0);
@@ -389,6 +394,9 @@ void rtudp_tx_run(struct rtudp_worker *w)
         int64_t now = rtudp_now_ns();
         rtudp_guard_beat(&w->guard, now);
         if (now >= w->next_tick) {
+            /* real-time again first: a command may take ms (a channel's ADD faults its
+             * buffers in), silence the guard would take for another task's */
+            rtudp_w_rt_restore(w);
             rtudp_w_tick(w, now);
             rtudp_w_poll_commands(w);
             if (w->exiting)
@@ -426,6 +434,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
                 int64_t by = stamps_read_by(c);
                 if (by <= now || target - now > STAMP_HOLD_NS) {
                     rtudp_tx_read_stamps(c, now);
+                    rtudp_guard_beat(&w->guard, rtudp_now_ns());
                     by = stamps_read_by(c);
                 }
                 if (by < other)
@@ -481,8 +490,10 @@ void rtudp_tx_run(struct rtudp_worker *w)
                 if (sample)
                     rtudp_spin_sleep_cost(&w->spin, clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0);
             }
-            if (rc == RTUDP_OK && rtudp_w_cmd_ready(w))
+            if (rc == RTUDP_OK && rtudp_w_cmd_ready(w)) {
+                rtudp_w_rt_restore(w); /* as for the tick's commands */
                 rtudp_w_poll_commands(w); /* the supervisor posts and rings after each */
+            }
             continue;
         }
         if (!timer_wake)
@@ -495,6 +506,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
         if (bridge && spin_ok && w->n_receiving) {
             if (rtudp_rx_take(&w->rx)) {
                 rtudp_rx_poll(&w->rx);
+                rtudp_guard_beat(&w->guard, rtudp_now_ns());
                 w->rx_turns++;
             } else
                 sched_yield();
