@@ -18,6 +18,7 @@ int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int6
     if (idle_ns < 0) { /* no idle time to read: nothing can be said */
         s->sleep_ns = RTUDP_SHARE_BASE_SLEEP_NS;
         s->at_ns = 0;
+        s->quiet_looks = 0;
         return 0;
     }
     if (s->at_ns == 0 || now <= s->at_ns || cpu_ns < s->cpu_ns || idle_ns < s->idle_ns) {
@@ -53,12 +54,13 @@ int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int6
     }
     /* a CPU that never idles while others get nothing is not contended when there are
      * no others (alone: the worker spun all of it past its cap, at SCHED_OTHER) */
+    int alone = rtudp_share_alone(s);
     if (s->idle_avg < RTUDP_SHARE_IDLE_MAX_PERMILLE * 1024 &&
-        s->others_avg < RTUDP_SHARE_OTHERS_MIN_PERMILLE * 1024 && !rtudp_share_alone(s)) {
+        s->others_avg < RTUDP_SHARE_OTHERS_MIN_PERMILLE * 1024 && !alone) {
         s->sleep_ns += RTUDP_SHARE_STEP_NS;
         if (s->sleep_ns > RTUDP_SHARE_MAX_SLEEP_NS)
             s->sleep_ns = RTUDP_SHARE_MAX_SLEEP_NS;
-    } else if ((s->idle_avg >= RTUDP_SHARE_CALM_PERMILLE * 1024 || rtudp_share_alone(s)) &&
+    } else if ((s->idle_avg >= RTUDP_SHARE_CALM_PERMILLE * 1024 || alone) &&
                s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS)
         s->sleep_ns -= RTUDP_SHARE_STEP_NS;
     int contended = s->sleep_ns > RTUDP_SHARE_BASE_SLEEP_NS;
@@ -69,7 +71,7 @@ int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int6
 
 int rtudp_share_alone(const struct rtudp_cpushare *s)
 {
-    return s->at_ns != 0 && s->quiet_looks >= RTUDP_SHARE_ALONE_LOOKS;
+    return s->quiet_looks >= RTUDP_SHARE_ALONE_LOOKS; /* 0 until looks were made */
 }
 
 void rtudp_share_someone(struct rtudp_cpushare *s)

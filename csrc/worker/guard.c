@@ -5,19 +5,19 @@
 #define _GNU_SOURCE
 #endif
 #include "guard.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#define GUARD_STACK (64 * 1024) /* mlockall would pin 8 MiB otherwise */
+#define GUARD_STACK (64 * 1024)
 
 static int64_t mono_ns(void)
 {
@@ -101,18 +101,7 @@ int rtudp_guard_start(struct rtudp_guard *g, int policy, int priority)
     g->priority = priority;
     g->silent_ns = RTUDP_GUARD_NS;
     g->late_ns = RTUDP_GUARD_LATE_NS;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, GUARD_STACK);
-    /* real-time like its creator (the default, said outright); signals are the TX
-     * thread's */
-    pthread_attr_setinheritsched(&attr, PTHREAD_INHERIT_SCHED);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int e = pthread_create(&g->thread, &attr, guard_main, g);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
+    int e = rtudp_w_thread_start(&g->thread, GUARD_STACK, guard_main, g);
     if (e) {
         fprintf(stderr, "rtudp-worker: cannot start the demotion guard: %s; past its CPU "
                         "cap the TX thread drops to SCHED_OTHER only when the spin budget "

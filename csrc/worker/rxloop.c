@@ -23,7 +23,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "thread.h"
 #include "worker.h"
 
 #define RX_BATCH 32                 /* datagrams per recvmmsg */
@@ -495,16 +495,7 @@ int rtudp_rx_start(struct rtudp_rx *rx)
         fprintf(stderr, "rtudp-worker: RX epoll_ctl(eventfd): %s\n", strerror(errno));
         return -1;
     }
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, RX_STACK); /* mlockall would pin 8 MiB otherwise */
-    /* signals are for the TX thread, which decides when to exit */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int e = pthread_create(&rx->thread, &attr, rx_main, rx);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
+    int e = rtudp_w_thread_start(&rx->thread, RX_STACK, rx_main, rx);
     if (e) {
         fprintf(stderr, "rtudp-worker: cannot start the RX thread: %s\n", strerror(e));
         return -1;

@@ -82,9 +82,14 @@ void rtudp_spin_wake(struct rtudp_spin *s, int64_t late_ns)
     }
 }
 
+int rtudp_spin_window_due(const struct rtudp_spin *s, int64_t now)
+{
+    return now - s->window_start >= s->window_ns || now < s->window_start || s->window_cpu < 0;
+}
+
 int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now, int64_t cpu_now, int capped)
 {
-    if (now - s->window_start >= s->window_ns || now < s->window_start || s->window_cpu < 0) {
+    if (rtudp_spin_window_due(s, now)) {
         s->window_start = now;
         s->window_spent = 0;
         s->window_cpu = cpu_now;

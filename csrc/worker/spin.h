@@ -80,6 +80,9 @@ int rtudp_spin_bridges(const struct rtudp_spin *s, int64_t gap_ns);
  * the budget left, and when `capped` (a SCHED_FIFO spin) no more than the CPU cap
  * leaves; cpu_now is the worker's CPU time (CLOCK_PROCESS_CPUTIME_ID) */
 int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now, int64_t cpu_now, int capped);
+/* 1 when the current window is over (or none began): the next rtudp_spin_room
+ * starts one */
+int rtudp_spin_window_due(const struct rtudp_spin *s, int64_t now);
 /* CPU time the worker may still use at SCHED_FIFO in the current window (the cap) */
 int64_t rtudp_spin_cpu_room(const struct rtudp_spin *s, int64_t cpu_now);
 /* ns were spent spinning */

@@ -77,6 +77,14 @@ void rtudp_tx_free(struct rtudp_worker *w)
 }
 
 /* rtudp_mpsc_wait_at's test: a committed record (or padding) waits at the cursor */
+/* the guard watches only a demoted thread (guard.h): a beat, and its clock read, only
+ * then */
+static void beat(struct rtudp_worker *w)
+{
+    if (w->demoted)
+        rtudp_guard_beat(&w->guard, rtudp_now_ns());
+}
+
 static int tx_readable(const struct rtudp_chan *c)
 {
     if (!c->sends || c->tx_broken)
@@ -105,7 +113,7 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
     uint64_t taken = 0, immediate = 0, late = 0;
     for (int k = 0; k < READ_MAX; k++) {
         if (k % CONSUME_BEAT_EVERY == CONSUME_BEAT_EVERY - 1)
-            rtudp_guard_beat(&w->guard, rtudp_now_ns());
+            beat(w);
         uint64_t before = c->cursor;
         struct rtudp_tx_record *rec;
         uint32_t len;
@@ -216,9 +224,7 @@ static int64_t clock_ns(clockid_t clock)
  */
 static int64_t process_cpu_ns(struct rtudp_worker *w, int64_t now)
 {
-    int window_due = now - w->spin.window_start >= w->spin.window_ns ||
-                     now < w->spin.window_start || w->spin.window_cpu < 0;
-    if (!window_due && w->cpu_read_at && now - w->cpu_read_at < CPU_READ_EVERY_NS &&
+    if (!rtudp_spin_window_due(&w->spin, now) && w->cpu_read_at && now - w->cpu_read_at < CPU_READ_EVERY_NS &&
         now >= w->cpu_read_at)
         return w->cpu_at_read + (now - w->cpu_read_at);
     w->cpu_read_at = now;
@@ -240,9 +246,11 @@ static int spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int bridg
             break;
         int64_t prev = now;
         now = rtudp_now_ns();
-        rtudp_guard_beat(&w->guard, now);
-        if (w->demoted && now - prev > w->demoted_gap)
-            w->demoted_gap = now - prev;
+        if (w->demoted) {
+            rtudp_guard_beat(&w->guard, now);
+            if (now - prev > w->demoted_gap)
+                w->demoted_gap = now - prev;
+        }
     }
     rtudp_spin_used(&w->spin, now - start);
     if (w->demoted && now > start)
@@ -305,7 +313,7 @@ static int over_rt_cap(struct rtudp_worker *w, int64_t now)
     if (!w->rt_policy)
         return 0;
     if (w->demoted) {
-        if (now >= w->spin.window_start && now - w->spin.window_start < w->spin.window_ns)
+        if (!rtudp_spin_window_due(&w->spin, now))
             return 0; /* an ordinary thread: no cap, till the window ends */
         rtudp_w_rt_restore(w); /* a new window (a backlog never reaches may_spin's) */
     }
@@ -361,7 +369,7 @@ static void send_due(struct rtudp_worker *w, int64_t now, int capped)
         uint32_t n = rtudp_timerq_pop_due(&w->tq, now, due, max);
         if (!n)
             return;
-        rtudp_guard_beat(&w->guard, rtudp_now_ns());
+        beat(w);
         memset(taken, 0, n);
         for (uint32_t i = 0; i < n; i++) {
             if (taken[i])
@@ -384,6 +392,14 @@ static void send_due(struct rtudp_worker *w, int64_t now, int capped)
     }
 }
 
+/* everything due by now: timed sends, the kinds' timers, sends the impairment held */
+static void serve_due(struct rtudp_worker *w, int64_t now, int capped)
+{
+    send_due(w, now, capped);
+    run_timers(w, now);
+    rtudp_hold_release_due(w, now);
+}
+
 void rtudp_tx_run(struct rtudp_worker *w)
 {
     struct rtudp_worker_slot *me = w->me;
@@ -392,7 +408,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
         if (load_acquire(&me->async_posted) != w->async_seen)
             rtudp_chan_answer_waiters(w); /* an event loop registered on a channel */
         int64_t now = rtudp_now_ns();
-        rtudp_guard_beat(&w->guard, now);
+        if (w->demoted)
+            rtudp_guard_beat(&w->guard, now);
         if (now >= w->next_tick) {
             /* real-time again first: a command may take ms (a channel's ADD faults its
              * buffers in), silence the guard would take for another task's */
@@ -419,9 +436,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
                 consume(w, c, now);
         }
         now = rtudp_now_ns();
-        send_due(w, now, capped);
-        run_timers(w, now);
-        rtudp_hold_release_due(w, now); /* a kind's sends the impairment held */
+        serve_due(w, now, capped);
         if (capped)
             continue;
 
@@ -434,7 +449,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
                 int64_t by = stamps_read_by(c);
                 if (by <= now || target - now > STAMP_HOLD_NS) {
                     rtudp_tx_read_stamps(c, now);
-                    rtudp_guard_beat(&w->guard, rtudp_now_ns());
+                    beat(w);
                     by = stamps_read_by(c);
                 }
                 if (by < other)
@@ -475,7 +490,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
             if (w->demoted && park_until - w->spin.window_start >= w->spin.window_ns)
                 rtudp_w_rt_restore(w);
             bump(&me->sleeps, 1);
-            rtudp_guard_beat(&w->guard, park_until); /* silent till then, not lost */
+            if (w->demoted)
+                rtudp_guard_beat(&w->guard, park_until); /* silent till then, not lost */
             /* producers need not wake us for packets due at or after `target`: we
              * wake before it and drain the rings first (see notify_consumer) */
             store_relaxed(&me->bell.sleeper_deadline_ns, target);
@@ -506,7 +522,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
         if (bridge && spin_ok && w->n_receiving) {
             if (rtudp_rx_take(&w->rx)) {
                 rtudp_rx_poll(&w->rx);
-                rtudp_guard_beat(&w->guard, rtudp_now_ns());
+                beat(w);
                 w->rx_turns++;
             } else
                 sched_yield();
@@ -515,9 +531,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
             /* spun to the deadline: what is due goes now, not after another round of
              * the loop's top (its looks at the clocks and the rings cost a few us, more
              * after a long park with cold caches); the top comes next anyway */
-            now = rtudp_now_ns();
-            send_due(w, now, 0);
-            run_timers(w, now);
+            serve_due(w, rtudp_now_ns(), 0);
         }
     }
 }
