@@ -8,11 +8,16 @@
 #include "thread.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/perf_event.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,10 +49,120 @@ static void nap_until(struct rtudp_guard *g, int64_t at, int64_t beat)
                                                 memory_order_relaxed);
 }
 
+/* the TX thread is real-time again: disarm first (a TX thread that restored itself
+ * meanwhile keeps its own state), then its policy back */
+static void take_back(struct rtudp_guard *g)
+{
+    unsigned armed = GUARD_ARMED;
+    if (!atomic_compare_exchange_strong_explicit(&g->armed, &armed, GUARD_IDLE,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return;
+    struct sched_param sp = {.sched_priority = g->priority};
+    if (sched_setscheduler(g->tx_tid, g->policy, &sp) == 0) {
+        atomic_fetch_add_explicit(&g->promotions, 1, memory_order_relaxed);
+        atomic_store_explicit(&g->took_back, 1u, memory_order_release);
+    } else {
+        atomic_fetch_add_explicit(&g->failures, 1, memory_order_relaxed);
+    }
+}
+
+/* the timer way (guard.h): one look at the beat, and a nap */
+static void look_at_beat(struct rtudp_guard *g, int *second_look)
+{
+    int64_t beat = atomic_load_explicit(&g->beat_ns, memory_order_relaxed);
+    int64_t now = mono_ns();
+    if (now - beat <= g->silent_ns) {
+        /* heard from lately, or parked until `beat`: look again silent_ns after the
+         * beat, and no later than silent_ns from now (a park may end early, and the
+         * thread then has to be watched again) */
+        *second_look = 0;
+        nap_until(g, (beat > now ? now : beat) + g->silent_ns, beat);
+        return;
+    }
+    /* overdue.  Once more after a short nap: this wake-up preempted whatever ran, and
+     * the CPU may go back to the TX thread now (a host stall just ended, or the
+     * scheduler prefers the nice -20 thread to the task it had let in) */
+    if (!*second_look) {
+        *second_look = 1;
+        nap_until(g, now + RTUDP_GUARD_RECHECK_NS, beat);
+        return;
+    }
+    *second_look = 0;
+    take_back(g); /* still silent: another task has the CPU */
+}
+
+static uint64_t switches(const struct rtudp_guard *g)
+{
+    uint64_t n = 0;
+    return read(g->switch_fd, &n, sizeof n) == (ssize_t)sizeof n ? n : 0;
+}
+
+/* the TX thread's state letter from /proc (R: running or runnable), 0 if unreadable */
+static char tx_state(const struct rtudp_guard *g)
+{
+    char buf[512];
+    ssize_t got = pread(g->stat_fd, buf, sizeof buf - 1, 0);
+    if (got <= 0)
+        return 0;
+    buf[got] = 0;
+    char *paren = strrchr(buf, ')'); /* the name may hold anything: the state follows it */
+    return paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
+/* the TX thread's CPU time so far (ns, /proc schedstat), -1 if unreadable */
+static int64_t tx_runtime(const struct rtudp_guard *g)
+{
+    char buf[96];
+    ssize_t got = pread(g->schedstat_fd, buf, sizeof buf - 1, 0);
+    if (got <= 0)
+        return -1;
+    buf[got] = 0;
+    return strtoll(buf, NULL, 10);
+}
+
+/* the switches way (guard.h): wait for a switch of the TX thread, and judge it */
+static void watch_switches(struct rtudp_guard *g, const sigset_t *sigio)
+{
+    /* a timeout, so a stop or disarm never waits on a signal that does not come */
+    struct timespec wait = {.tv_sec = 0, .tv_nsec = 50000000};
+    if (sigtimedwait(sigio, NULL, &wait) < 0)
+        return;
+    uint64_t n = switches(g);
+    if (n == g->switches_seen)
+        return; /* one this guard's own wake-up caused, already judged */
+    g->switches_seen = n;
+    /* asleep, or in a system call that waits: its own doing.  Runnable: another task
+     * (or this guard, or the worker's RX thread) has the CPU */
+    if (tx_state(g) != 'R')
+        return;
+    int64_t ran = tx_runtime(g);
+    int64_t at = mono_ns() + RTUDP_GUARD_RECHECK_NS;
+    sleep_until(at);
+    int late = mono_ns() - at > g->late_ns; /* the host stopped the vCPU: no judgement */
+    g->switches_seen = switches(g); /* this wake-up may have switched it out itself */
+    if (late || ran < 0 || tx_runtime(g) != ran || tx_state(g) != 'R')
+        return; /* it ran meanwhile (the CPU went back to it), or sleeps now */
+    take_back(g);
+}
+
 static void *guard_main(void *arg)
 {
     struct rtudp_guard *g = arg;
-    int second_look = 0;
+    sigset_t sigio;
+    sigemptyset(&sigio);
+    sigaddset(&sigio, SIGIO); /* blocked in this thread (thread.c): taken by sigtimedwait */
+    int watch = 0, second_look = 0;
+    if (g->switch_fd >= 0) {
+        /* the switch counter signals this thread, and no other */
+        struct f_owner_ex owner = {.type = F_OWNER_TID, .pid = (pid_t)syscall(SYS_gettid)};
+        int fl = fcntl(g->switch_fd, F_GETFL);
+        watch = fl >= 0 && fcntl(g->switch_fd, F_SETOWN_EX, &owner) == 0 &&
+                fcntl(g->switch_fd, F_SETSIG, SIGIO) == 0 &&
+                fcntl(g->switch_fd, F_SETFL, fl | O_ASYNC) == 0;
+        if (!watch) /* arm and disarm still switch the counter on and off: harmless */
+            fprintf(stderr, "rtudp-worker: the demotion guard cannot watch switches: %s; it "
+                            "watches on a timer\n", strerror(errno));
+    }
     for (;;) {
         unsigned state = atomic_load_explicit(&g->armed, memory_order_acquire);
         if (state == GUARD_STOP)
@@ -57,43 +172,60 @@ static void *guard_main(void *arg)
             syscall(SYS_futex, &g->armed, FUTEX_WAIT_PRIVATE, GUARD_IDLE, NULL, NULL, 0);
             continue;
         }
-        int64_t beat = atomic_load_explicit(&g->beat_ns, memory_order_relaxed);
-        int64_t now = mono_ns();
-        if (now - beat <= g->silent_ns) {
-            /* heard from lately, or parked until `beat`: look again silent_ns after the
-             * beat, and no later than silent_ns from now (a park may end early, and the
-             * thread then has to be watched again) */
-            second_look = 0;
-            nap_until(g, (beat > now ? now : beat) + g->silent_ns, beat);
-            continue;
-        }
-        /* overdue.  Once more after a short nap: this wake-up preempted whatever ran, and
-         * the CPU may go back to the TX thread now (a host stall just ended, or the
-         * scheduler prefers the nice -20 thread to the task it had let in) */
-        if (!second_look) {
-            second_look = 1;
-            nap_until(g, now + RTUDP_GUARD_RECHECK_NS, beat);
-            continue;
-        }
-        second_look = 0;
-        /* still silent: another task has the CPU.  Disarm first: a TX thread that
-         * restored itself meanwhile keeps its own state */
-        unsigned armed = GUARD_ARMED;
-        if (!atomic_compare_exchange_strong_explicit(&g->armed, &armed, GUARD_IDLE,
-                                                     memory_order_acq_rel, memory_order_acquire))
-            continue;
-        struct sched_param sp = {.sched_priority = g->priority};
-        if (sched_setscheduler(g->tx_tid, g->policy, &sp) == 0) {
-            atomic_fetch_add_explicit(&g->promotions, 1, memory_order_relaxed);
-            atomic_store_explicit(&g->took_back, 1u, memory_order_release);
-        } else {
-            atomic_fetch_add_explicit(&g->failures, 1, memory_order_relaxed);
-        }
+        if (watch)
+            watch_switches(g, &sigio);
+        else
+            look_at_beat(g, &second_look);
     }
     return NULL;
 }
 
-int rtudp_guard_start(struct rtudp_guard *g, int policy, int priority)
+/* a counter of this thread's context switches that can signal the guard, or -1 */
+static int open_switch_counter(void)
+{
+    struct perf_event_attr a;
+    memset(&a, 0, sizeof a);
+    a.type = PERF_TYPE_SOFTWARE;
+    a.size = sizeof a;
+    a.config = PERF_COUNT_SW_CONTEXT_SWITCHES;
+    a.sample_period = 1; /* an overflow, so a signal, at each switch */
+    a.wakeup_events = 1;
+    a.disabled = 1;
+    int fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    /* does it count?  (one that may not see the kernel would open and never count.)  A
+     * sleep long enough to switch for sure: a timer already due by the time the sleep
+     * starts ends it without one */
+    uint64_t n = 0;
+    struct timespec tiny = {.tv_sec = 0, .tv_nsec = 200000};
+    if (ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) != 0 || nanosleep(&tiny, NULL) != 0 ||
+        ioctl(fd, PERF_EVENT_IOC_DISABLE, 0) != 0 || read(fd, &n, sizeof n) != (ssize_t)sizeof n ||
+        n == 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int open_task_file(pid_t tid, const char *name)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/%s", (int)tid, name);
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static void close_fds(struct rtudp_guard *g)
+{
+    int *fds[] = {&g->switch_fd, &g->stat_fd, &g->schedstat_fd};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+        if (*fds[i] >= 0)
+            close(*fds[i]);
+        *fds[i] = -1;
+    }
+}
+
+int rtudp_guard_start(struct rtudp_guard *g, int policy, int priority, enum rtudp_guard_way way)
 {
     memset(g, 0, sizeof *g); /* the atomics' zero (GUARD_IDLE) before any thread sees them */
     g->tx_tid = (pid_t)syscall(SYS_gettid);
@@ -101,8 +233,20 @@ int rtudp_guard_start(struct rtudp_guard *g, int policy, int priority)
     g->priority = priority;
     g->silent_ns = RTUDP_GUARD_NS;
     g->late_ns = RTUDP_GUARD_LATE_NS;
+    g->switch_fd = g->stat_fd = g->schedstat_fd = -1;
+    if (way == RTUDP_GUARD_SWITCHES) {
+        g->stat_fd = open_task_file(g->tx_tid, "stat");
+        g->schedstat_fd = open_task_file(g->tx_tid, "schedstat");
+        if (g->stat_fd >= 0 && g->schedstat_fd >= 0)
+            g->switch_fd = open_switch_counter();
+        if (g->switch_fd < 0)
+            close_fds(g);
+        else
+            g->switches_seen = switches(g);
+    }
     int e = rtudp_w_thread_start(&g->thread, GUARD_STACK, guard_main, g);
     if (e) {
+        close_fds(g);
         fprintf(stderr, "rtudp-worker: cannot start the demotion guard: %s; past its CPU "
                         "cap the TX thread drops to SCHED_OTHER only when the spin budget "
                         "pays for it\n", strerror(e));
@@ -118,7 +262,12 @@ void rtudp_guard_stop(struct rtudp_guard *g)
         return;
     atomic_store_explicit(&g->armed, GUARD_STOP, memory_order_release);
     syscall(SYS_futex, &g->armed, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    if (g->switch_fd >= 0) {
+        ioctl(g->switch_fd, PERF_EVENT_IOC_DISABLE, 0);
+        pthread_kill(g->thread, SIGIO); /* out of its wait (blocked there: no handler runs) */
+    }
     pthread_join(g->thread, NULL);
+    close_fds(g);
     g->running = 0;
 }
 
@@ -128,6 +277,8 @@ void rtudp_guard_arm(struct rtudp_guard *g, int64_t now)
     atomic_store_explicit(&g->took_back, 0u, memory_order_relaxed);
     atomic_store_explicit(&g->armed, GUARD_ARMED, memory_order_release);
     syscall(SYS_futex, &g->armed, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    if (g->switch_fd >= 0)
+        ioctl(g->switch_fd, PERF_EVENT_IOC_ENABLE, 0);
 }
 
 void rtudp_guard_disarm(struct rtudp_guard *g)
@@ -135,6 +286,8 @@ void rtudp_guard_disarm(struct rtudp_guard *g)
     unsigned armed = GUARD_ARMED; /* never over a stop */
     atomic_compare_exchange_strong_explicit(&g->armed, &armed, GUARD_IDLE, memory_order_acq_rel,
                                             memory_order_relaxed);
+    if (g->switch_fd >= 0) /* also after a take-back, which left it counting */
+        ioctl(g->switch_fd, PERF_EVENT_IOC_DISABLE, 0);
 }
 
 int rtudp_guard_took_back(struct rtudp_guard *g)

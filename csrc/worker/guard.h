@@ -10,14 +10,28 @@
  *
  * The guard is a third thread of the worker, at the worker's real-time priority, that
  * sleeps on a futex while the TX thread is real-time.  While it is demoted the guard
- * wakes every RTUDP_GUARD_NS (a wake-up preempts any ordinary task: it is real-time)
- * and looks at the TX thread's beat, which the TX thread stores as it works (and, before
- * it parks, the time it means to wake at).  A beat older than RTUDP_GUARD_NS, and still
- * as old after a nap of RTUDP_GUARD_RECHECK_NS: another task has the CPU, and the guard
- * gives the TX thread its real-time policy back, which preempts that task at once.  The TX thread learns of it (rtudp_guard_took_back) and
- * counts it as a preemption (sched.c: a backoff before it drops again).
+ * watches it, one of two ways:
  *
- * Cost: a wake-up every RTUDP_GUARD_NS only while demoted (~12 us of CPU each on a VM).
+ * - switches (the way it takes when the kernel lets it): a perf software event counts
+ *   the TX thread's context switches and signals the guard (SIGIO, to the guard's
+ *   thread alone) at each one.  A switch that left the TX thread runnable, not asleep
+ *   (/proc: state R), is another task taking its CPU; the guard naps
+ *   RTUDP_GUARD_RECHECK_NS and, if the TX thread has not run since (its run time in
+ *   /proc's schedstat has not grown), gives it its real-time policy back, which
+ *   preempts that task at once.  Nothing wakes the guard while the TX thread keeps its
+ *   CPU: the timer way's wake-ups (below) each took the CPU from the spinning thread
+ *   for 10-30 us on a VM, and made half the late packets of a spinning worker (traced:
+ *   1,829 of 3,531 over 20 us in 100,000).  A take-back comes ~50-100 us after the
+ *   switch (the signal's self-interrupt on a VM), not ~300 us.
+ * - a timer (no perf events: an unprivileged worker, or a kernel without them): the
+ *   guard wakes every RTUDP_GUARD_NS (a wake-up preempts any ordinary task: it is
+ *   real-time) and looks at the TX thread's beat, which the TX thread stores as it
+ *   works (and, before it parks, the time it means to wake at).  A beat older than
+ *   RTUDP_GUARD_NS, and still as old after a nap of RTUDP_GUARD_RECHECK_NS: another
+ *   task has the CPU, and the guard takes it back as above.
+ *
+ * Either way the TX thread learns of it (rtudp_guard_took_back) and counts it as a
+ * preemption (sched.c: a backoff before it drops again).
  */
 #ifndef RTUDP_GUARD_H
 #define RTUDP_GUARD_H
@@ -42,6 +56,11 @@
 #define GUARD_ARMED 1u /* it is demoted: the guard watches its beat */
 #define GUARD_STOP 2u  /* the worker exits */
 
+enum rtudp_guard_way {
+    RTUDP_GUARD_SWITCHES, /* watch context switches if the kernel lets us, else a timer */
+    RTUDP_GUARD_TIMER,    /* a timer only (tests of that way) */
+};
+
 struct rtudp_guard {
     pthread_t thread;
     int running;
@@ -53,12 +72,20 @@ struct rtudp_guard {
     _Atomic uint64_t promotions; /* times it restored the policy */
     _Atomic uint64_t failures;   /* ... and failed to (the thread stays SCHED_OTHER) */
     int64_t silent_ns, late_ns; /* RTUDP_GUARD_NS, RTUDP_GUARD_LATE_NS (tests: others) */
+    int switch_fd;            /* perf event: the TX thread's context switches; -1 = timer */
+    int stat_fd, schedstat_fd; /* the TX thread's /proc stat (its state) and schedstat */
+    uint64_t switches_seen;   /* the guard's: the switch count it has looked at */
 };
 
 /* starts the guard for the calling thread (the TX thread), which must be at its
  * real-time policy: the guard inherits it.  -1 (and a message) if it cannot start:
  * the worker then never demotes (rtudp_guard_ready says so) */
-int rtudp_guard_start(struct rtudp_guard *g, int policy, int priority);
+int rtudp_guard_start(struct rtudp_guard *g, int policy, int priority, enum rtudp_guard_way way);
+/* 1 when the guard watches switches (else it wakes on a timer) */
+static inline int rtudp_guard_watches_switches(const struct rtudp_guard *g)
+{
+    return g->switch_fd >= 0;
+}
 void rtudp_guard_stop(struct rtudp_guard *g);
 static inline int rtudp_guard_ready(const struct rtudp_guard *g)
 {

@@ -65,8 +65,8 @@ int rtudp_tx_init(struct rtudp_worker *w)
     rtudp_spin_init(&w->spin, SPIN_START_NS, SPIN_MIN_NS, SPIN_MAX_NS, budget,
                     RTUDP_SPIN_WINDOW_NS, now);
     rtudp_w_rt_probe(w);
-    if (w->rt_policy)
-        rtudp_guard_start(&w->guard, w->rt_policy, w->rt_priority); /* else: never alone */
+    if (w->rt_policy) /* else: never alone */
+        rtudp_guard_start(&w->guard, w->rt_policy, w->rt_priority, RTUDP_GUARD_SWITCHES);
     return rtudp_timerq_init(&w->tq, TQ_MIN);
 }
 

@@ -5,12 +5,17 @@
  * (csrc/worker/txstamp.c).
  * The worker program itself is tested end to end by tests/test_worker.py.
  */
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/resource.h>
 
 #include "cpushare.h"
 #include "guard.h"
@@ -278,7 +283,7 @@ static void test_guard_takes_back_a_silent_thread_only(void)
     struct sched_param none = {.sched_priority = 0};
     CHECK_EQ(sched_setscheduler(0, SCHED_BATCH, &none), 0);
     struct rtudp_guard g;
-    CHECK_EQ(rtudp_guard_start(&g, SCHED_OTHER, 0), 0);
+    CHECK_EQ(rtudp_guard_start(&g, SCHED_OTHER, 0, RTUDP_GUARD_TIMER), 0);
     CHECK(rtudp_guard_ready(&g));
     g.silent_ns = 200 * NS_PER_MS;   /* set before the first arm: the guard reads it after */
     g.late_ns = 100 * NS_PER_S;      /* never "the host stalled" */
@@ -312,6 +317,73 @@ static void test_guard_takes_back_a_silent_thread_only(void)
     CHECK_EQ(atomic_load(&g.promotions), 1);
     rtudp_guard_stop(&g);
     CHECK(!rtudp_guard_ready(&g));
+}
+
+/* The switches way: a thread that sleeps on its own is left alone; one that another
+ * task keeps from its CPU is given its policy back.  The guarded thread is one of the
+ * test's own, at SCHED_BATCH and nice 19, and the guard's policy is SCHED_OTHER (no
+ * privilege needed: the take-back shows in the thread's policy); it and a busy thread
+ * (the other task, nice 0, which the scheduler favours) are pinned to one CPU. */
+static atomic_int hog_stop;
+
+static void *hog(void *arg)
+{
+    (void)arg;
+    struct sched_param none = {.sched_priority = 0};
+    pthread_setschedparam(pthread_self(), SCHED_OTHER, &none);
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 0);
+    while (!atomic_load(&hog_stop))
+        ;
+    return NULL;
+}
+
+static void *guarded(void *arg)
+{
+    (void)arg;
+    struct sched_param none = {.sched_priority = 0};
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    CHECK_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    CHECK_EQ(sched_setscheduler(0, SCHED_BATCH, &none), 0);
+    CHECK_EQ(setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19), 0);
+    struct rtudp_guard g;
+    CHECK_EQ(rtudp_guard_start(&g, SCHED_OTHER, 0, RTUDP_GUARD_SWITCHES), 0);
+    if (!rtudp_guard_watches_switches(&g)) {
+        printf("  (no perf software events for this thread here: the guard watches on a "
+               "timer, which the test above covers)\n");
+        rtudp_guard_stop(&g);
+        return NULL;
+    }
+    g.late_ns = 100 * NS_PER_S; /* never "the host stalled" */
+    rtudp_guard_arm(&g, mono_now());
+    for (int i = 0; i < 60; i++)
+        nap_ms(5); /* switches of its own: asleep, not preempted */
+    CHECK_EQ(rtudp_guard_took_back(&g), 0);
+    CHECK_EQ(sched_getscheduler(0), SCHED_BATCH);
+    atomic_store(&hog_stop, 0);
+    pthread_t h;
+    CHECK_EQ(pthread_create(&h, NULL, hog, NULL), 0);
+    int64_t give_up = mono_now() + 10 * NS_PER_S; /* spins, and shares its CPU */
+    while (!rtudp_guard_took_back(&g) && mono_now() < give_up)
+        ;
+    atomic_store(&hog_stop, 1);
+    CHECK_EQ(pthread_join(h, NULL), 0);
+    CHECK(mono_now() < give_up);
+    CHECK_EQ(sched_getscheduler(0), SCHED_OTHER); /* this thread's, given back */
+    CHECK_EQ(atomic_load(&g.promotions), 1);
+    CHECK_EQ(atomic_load(&g.armed), GUARD_IDLE);
+    rtudp_guard_disarm(&g);
+    rtudp_guard_stop(&g);
+    CHECK(!rtudp_guard_ready(&g));
+    return NULL;
+}
+
+static void test_guard_watching_switches_takes_back_a_preempted_thread(void)
+{
+    pthread_t t; /* its policy, nice and CPU end with it */
+    CHECK_EQ(pthread_create(&t, NULL, guarded, NULL), 0);
+    CHECK_EQ(pthread_join(t, NULL), 0);
 }
 
 /* ------------------------------------------------------------------ txstamps */
@@ -420,6 +492,7 @@ static const struct test tests[] = {
     T(test_share_edges),
     T(test_share_alone_after_quiet_looks),
     T(test_guard_takes_back_a_silent_thread_only),
+    T(test_guard_watching_switches_takes_back_a_preempted_thread),
     T(test_stamps_match_by_key),
     T(test_stamps_time_out_to_send_time),
     T(test_stamps_full_restart_and_flush),
