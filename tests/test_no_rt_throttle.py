@@ -9,7 +9,9 @@ priority, to a task that is not real-time.  A worker must never let that happen:
 keeps its SCHED_FIFO time under its cap and leaves the CPU often enough.
 
 The run, on a pool at the spinning budget (spin_budget=1: the most real-time CPU time
-a pool may want), with an ordinary busy task on each CPU so the fair server has
+a pool may want, spun past the cap at SCHED_OTHER) and on one at the default budget
+(past its pace a worker sleeps short pieces at SCHED_FIFO: txloop.c, ahead_of_pace),
+with an ordinary busy task on each CPU so the fair server has
 someone to stand up for: channel A sends 10 s at 50 kpps on a schedule queued ahead
 (steady state), channel B the same packets with every deadline already past (a
 backlog: its worker has more to send than its CPU, and must still leave it).
@@ -24,6 +26,7 @@ import time
 import pytest
 
 from fake_worker import can_fifo, real_worker_built
+from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
 TRACEFS = "/sys/kernel/tracing"
 RATE = 50_000
@@ -70,14 +73,15 @@ def _throttle_lines() -> int | None:
 
 
 @pytest.mark.skipif(not real_worker_built(), reason="needs the real rtudp-worker (C build)")
-def test_workers_never_trip_the_rt_throttle_or_the_fair_server(request) -> None:
+@pytest.mark.parametrize("spin_budget", [1.0, DEFAULT_SPIN_BUDGET])
+def test_workers_never_trip_the_rt_throttle_or_the_fair_server(request, spin_budget) -> None:
     if not can_fifo():
         pytest.skip("SCHED_FIFO needs root or CAP_SYS_NICE: workers are not real-time here")
     tracing = _tracefs()
     if tracing is None:
         pytest.skip(f"no writable tracefs at {TRACEFS}: the scheduler trace is how this "
                     f"test sees a preempted worker")
-    request.applymarker(pytest.mark.rtudp(spin_budget=1.0))
+    request.applymarker(pytest.mark.rtudp(spin_budget=spin_budget))
     pool = request.getfixturevalue("rtudp_pool")
     from rtudp.tools.demo import Receiver, _drain_until_done, _open_pair
 
@@ -121,7 +125,7 @@ def test_workers_never_trip_the_rt_throttle_or_the_fair_server(request) -> None:
     preempted = [m.group(0) for m in SWITCH.finditer(trace)
                  if m.group("pid") in threads and m.group("state").startswith("R")]
     lost = [n - r.received for r in rx]
-    print(f"\n{SECONDS} s, 50 kpps each way, spin budget 1, a busy task on each CPU: "
+    print(f"\n{SECONDS} s, 50 kpps each way, spin budget {spin_budget}, a busy task on each CPU: "
           f"received {[r.received for r in rx]}, queued late (A, B) {late}; real-time worker "
           f"threads switched away while runnable for a task that is not real-time: "
           f"{len(preempted)}")

@@ -82,7 +82,7 @@ def check_rt_throttle(root: str = "/") -> Check:
         "rt_throttle", value, LIMIT,
         f"a SCHED_FIFO task that holds a CPU more than {share:.0%} of a period is stopped "
         f"for the rest of it ({(period - runtime) / 1000:g} ms); rtudp workers spin at FIFO "
-        f"only up to 80 % of a CPU to stay clear of it",
+        f"only up to 88 % of a CPU to stay clear of it",
         "sysctl -w kernel.sched_rt_runtime_us=-1 (persist in /etc/sysctl.d/; a runaway "
         "real-time task can then hold its CPU for good)", data)
 
