@@ -109,40 +109,87 @@ static char tx_state(const struct rtudp_guard *g)
     return paren && paren[1] == ' ' ? paren[2] : 0;
 }
 
-/* the TX thread's CPU time so far (ns, /proc schedstat), -1 if unreadable */
+/* the TX thread's CPU time so far (its CPU clock: right even while it runs), -1 if
+ * unreadable */
 static int64_t tx_runtime(const struct rtudp_guard *g)
 {
-    char buf[96];
-    ssize_t got = pread(g->schedstat_fd, buf, sizeof buf - 1, 0);
-    if (got <= 0)
+    struct timespec ts;
+    if (clock_gettime(g->tx_clock, &ts) != 0)
         return -1;
-    buf[got] = 0;
-    return strtoll(buf, NULL, 10);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* the switches way (guard.h): wait for a switch of the TX thread, and judge it */
+/* The TX thread is runnable and not running: the task that has its CPU is not ours
+ * alone to judge (this guard's own wake-up, or the worker's RX thread, also switch it
+ * out).  A nap: if it did not run meanwhile, another task keeps it from its CPU; if
+ * it ran only a little and lost the CPU again, once more (a wake-up of this guard's
+ * takes it off for a moment, after most of a nap's run). */
+static void judge(struct rtudp_guard *g)
+{
+    for (int round = 0; round < RTUDP_GUARD_JUDGE_ROUNDS; round++) {
+        int64_t ran = tx_runtime(g);
+        int64_t at = mono_ns() + RTUDP_GUARD_RECHECK_NS;
+        sleep_until(at);
+        int late = mono_ns() - at > g->late_ns; /* the host stopped the vCPU: no judgement */
+        g->switches_seen = switches(g); /* this wake-up may have switched it out itself */
+        if (late || ran < 0 || tx_state(g) != 'R')
+            return; /* asleep now, or unknown */
+        int64_t grew = tx_runtime(g) - ran;
+        if (grew == 0) {
+            take_back(g);
+            return;
+        }
+        if (grew >= RTUDP_GUARD_RECHECK_NS / 2)
+            return; /* it had the CPU for most of the nap */
+    }
+}
+
+/* a park the TX thread announced (its beat: when it means to wake) has had time to
+ * end: awake and kept from its CPU?  (A wake-up is no switch: no signal says so) */
+static void look_after_park(struct rtudp_guard *g)
+{
+    g->park_check_at = 0;
+    g->switches_seen = switches(g); /* if it was running, this wake-up switched it out */
+    if (atomic_load_explicit(&g->armed, memory_order_acquire) == GUARD_ARMED &&
+        tx_state(g) == 'R' && tx_runtime(g) == g->park_runtime)
+        judge(g);
+}
+
+/* the switches way (guard.h): wait for a switch of the TX thread (or the end of a
+ * park it announced), and judge it */
 static void watch_switches(struct rtudp_guard *g, const sigset_t *sigio)
 {
-    /* a timeout, so a stop or disarm never waits on a signal that does not come */
-    struct timespec wait = {.tv_sec = 0, .tv_nsec = 50000000};
-    if (sigtimedwait(sigio, NULL, &wait) < 0)
+    if (g->park_check_at) {
+        int64_t left = g->park_check_at - mono_ns();
+        if (left <= 0) {
+            look_after_park(g);
+            return;
+        }
+        struct timespec wait = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+        if (sigtimedwait(sigio, NULL, &wait) < 0) {
+            if (errno == EAGAIN)
+                look_after_park(g);
+            return;
+        }
+    } else if (sigwaitinfo(sigio, NULL) < 0) {
         return;
+    }
     uint64_t n = switches(g);
     if (n == g->switches_seen)
-        return; /* one this guard's own wake-up caused, already judged */
+        return; /* one this guard's own wake-up caused, already judged (or a stop) */
     g->switches_seen = n;
-    /* asleep, or in a system call that waits: its own doing.  Runnable: another task
-     * (or this guard, or the worker's RX thread) has the CPU */
-    if (tx_state(g) != 'R')
+    g->park_check_at = 0;
+    if (tx_state(g) == 'R') {
+        judge(g);
         return;
-    int64_t ran = tx_runtime(g);
-    int64_t at = mono_ns() + RTUDP_GUARD_RECHECK_NS;
-    sleep_until(at);
-    int late = mono_ns() - at > g->late_ns; /* the host stopped the vCPU: no judgement */
-    g->switches_seen = switches(g); /* this wake-up may have switched it out itself */
-    if (late || ran < 0 || tx_runtime(g) != ran || tx_state(g) != 'R')
-        return; /* it ran meanwhile (the CPU went back to it), or sleeps now */
-    take_back(g);
+    }
+    /* asleep, or in a system call that waits: its own doing.  A park it announced ends
+     * at its beat: look then */
+    int64_t beat = atomic_load_explicit(&g->beat_ns, memory_order_relaxed);
+    if (beat > mono_ns()) {
+        g->park_check_at = beat + RTUDP_GUARD_RECHECK_NS;
+        g->park_runtime = tx_runtime(g);
+    }
 }
 
 static void *guard_main(void *arg)
@@ -163,12 +210,16 @@ static void *guard_main(void *arg)
             fprintf(stderr, "rtudp-worker: the demotion guard cannot watch switches: %s; it "
                             "watches on a timer\n", strerror(errno));
     }
+    atomic_store_explicit(&g->way, watch ? GUARD_WAY_SWITCHES : GUARD_WAY_TIMER,
+                          memory_order_release);
+    syscall(SYS_futex, &g->way, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     for (;;) {
         unsigned state = atomic_load_explicit(&g->armed, memory_order_acquire);
         if (state == GUARD_STOP)
             break;
         if (state == GUARD_IDLE) {
             second_look = 0;
+            g->park_check_at = 0;
             syscall(SYS_futex, &g->armed, FUTEX_WAIT_PRIVATE, GUARD_IDLE, NULL, NULL, 0);
             continue;
         }
@@ -217,7 +268,7 @@ static int open_task_file(pid_t tid, const char *name)
 
 static void close_fds(struct rtudp_guard *g)
 {
-    int *fds[] = {&g->switch_fd, &g->stat_fd, &g->schedstat_fd};
+    int *fds[] = {&g->switch_fd, &g->stat_fd};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
         if (*fds[i] >= 0)
             close(*fds[i]);
@@ -233,16 +284,19 @@ int rtudp_guard_start(struct rtudp_guard *g, int policy, int priority, enum rtud
     g->priority = priority;
     g->silent_ns = RTUDP_GUARD_NS;
     g->late_ns = RTUDP_GUARD_LATE_NS;
-    g->switch_fd = g->stat_fd = g->schedstat_fd = -1;
-    if (way == RTUDP_GUARD_SWITCHES) {
+    g->switch_fd = g->stat_fd = -1;
+    if (way == RTUDP_GUARD_SWITCHES && pthread_getcpuclockid(pthread_self(), &g->tx_clock) == 0) {
         g->stat_fd = open_task_file(g->tx_tid, "stat");
-        g->schedstat_fd = open_task_file(g->tx_tid, "schedstat");
-        if (g->stat_fd >= 0 && g->schedstat_fd >= 0)
+        if (g->stat_fd >= 0)
             g->switch_fd = open_switch_counter();
-        if (g->switch_fd < 0)
+        if (g->switch_fd < 0) {
             close_fds(g);
-        else
+            fprintf(stderr, "rtudp-worker: no perf software events for this thread (%s; "
+                            "kernel.perf_event_paranoid, CAP_PERFMON): the demotion guard "
+                            "watches on a timer\n", strerror(errno));
+        } else {
             g->switches_seen = switches(g);
+        }
     }
     int e = rtudp_w_thread_start(&g->thread, GUARD_STACK, guard_main, g);
     if (e) {
@@ -252,6 +306,9 @@ int rtudp_guard_start(struct rtudp_guard *g, int policy, int priority, enum rtud
                         "pays for it\n", strerror(e));
         return -1;
     }
+    /* the guard says which way it watches before anyone asks (or arms it) */
+    while (atomic_load_explicit(&g->way, memory_order_acquire) == GUARD_WAY_STARTING)
+        syscall(SYS_futex, &g->way, FUTEX_WAIT_PRIVATE, GUARD_WAY_STARTING, NULL, NULL, 0);
     g->running = 1;
     return 0;
 }

@@ -16,13 +16,15 @@
  *   the TX thread's context switches and signals the guard (SIGIO, to the guard's
  *   thread alone) at each one.  A switch that left the TX thread runnable, not asleep
  *   (/proc: state R), is another task taking its CPU; the guard naps
- *   RTUDP_GUARD_RECHECK_NS and, if the TX thread has not run since (its run time in
- *   /proc's schedstat has not grown), gives it its real-time policy back, which
- *   preempts that task at once.  Nothing wakes the guard while the TX thread keeps its
- *   CPU: the timer way's wake-ups (below) each took the CPU from the spinning thread
- *   for 10-30 us on a VM, and made half the late packets of a spinning worker (traced:
- *   1,829 of 3,531 over 20 us in 100,000).  A take-back comes ~50-100 us after the
- *   switch (the signal's self-interrupt on a VM), not ~300 us.
+ *   RTUDP_GUARD_RECHECK_NS and, if the TX thread has not run since (its CPU clock),
+ *   gives it its real-time policy back, which preempts that task at once.  A park the
+ *   thread announced (its beat) is looked at once it should have ended: a thread that
+ *   wakes behind another task is not switched out, so no signal says it waits.
+ *   Nothing else wakes the guard while the TX thread keeps its CPU: the timer way's
+ *   wake-ups (below) each took the CPU from the spinning thread for 10-30 us on a VM,
+ *   and made half the late packets of a spinning worker (traced: 1,829 of 3,531 over
+ *   20 us in 100,000).  A take-back comes ~50-100 us after the switch (the signal's
+ *   self-interrupt on a VM), not ~300 us.
  * - a timer (no perf events: an unprivileged worker, or a kernel without them): the
  *   guard wakes every RTUDP_GUARD_NS (a wake-up preempts any ordinary task: it is
  *   real-time) and looks at the TX thread's beat, which the TX thread stores as it
@@ -40,10 +42,12 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
-/* a TX thread silent this long while demoted has lost its CPU: the longest stall an
- * ordinary task can cause, against ~4 ms without the guard.  Longer than anything the
- * TX thread does between beats (a sendmmsg of a full batch: ~100 us) */
+/* the timer way: a TX thread silent this long while demoted has lost its CPU (the
+ * longest stall an ordinary task can cause then, against ~4 ms without the guard).
+ * Longer than anything the TX thread does between beats (a sendmmsg of a full batch:
+ * ~100 us) */
 #define RTUDP_GUARD_NS 250000LL
 /* the guard's own wake-up this late: the host stopped the vCPU (a stall of the whole
  * VM, not another task), and the TX thread's silence says nothing */
@@ -53,8 +57,14 @@
 #define RTUDP_GUARD_RECHECK_NS 30000LL
 
 #define GUARD_IDLE 0u  /* the TX thread is real-time: the guard waits on the futex */
-#define GUARD_ARMED 1u /* it is demoted: the guard watches its beat */
+#define GUARD_ARMED 1u /* it is demoted: the guard watches it */
 #define GUARD_STOP 2u  /* the worker exits */
+
+#define GUARD_WAY_STARTING 0u
+#define GUARD_WAY_TIMER 1u
+#define GUARD_WAY_SWITCHES 2u
+/* a judgement looks this many times at most (guard.c, judge) */
+#define RTUDP_GUARD_JUDGE_ROUNDS 4
 
 enum rtudp_guard_way {
     RTUDP_GUARD_SWITCHES, /* watch context switches if the kernel lets us, else a timer */
@@ -73,8 +83,13 @@ struct rtudp_guard {
     _Atomic uint64_t failures;   /* ... and failed to (the thread stays SCHED_OTHER) */
     int64_t silent_ns, late_ns; /* RTUDP_GUARD_NS, RTUDP_GUARD_LATE_NS (tests: others) */
     int switch_fd;            /* perf event: the TX thread's context switches; -1 = timer */
-    int stat_fd, schedstat_fd; /* the TX thread's /proc stat (its state) and schedstat */
-    uint64_t switches_seen;   /* the guard's: the switch count it has looked at */
+    int stat_fd;              /* the TX thread's /proc stat (its state) */
+    clockid_t tx_clock;       /* the TX thread's CPU clock */
+    atomic_uint way;          /* GUARD_WAY_*: how the guard watches, once it started */
+    /* the guard thread's own */
+    uint64_t switches_seen;   /* the switch count it has looked at */
+    int64_t park_check_at;    /* when an announced park has had time to end; 0 = none */
+    int64_t park_runtime;     /* the TX thread's CPU time as it parked */
 };
 
 /* starts the guard for the calling thread (the TX thread), which must be at its
@@ -82,9 +97,9 @@ struct rtudp_guard {
  * the worker then never demotes (rtudp_guard_ready says so) */
 int rtudp_guard_start(struct rtudp_guard *g, int policy, int priority, enum rtudp_guard_way way);
 /* 1 when the guard watches switches (else it wakes on a timer) */
-static inline int rtudp_guard_watches_switches(const struct rtudp_guard *g)
+static inline int rtudp_guard_watches_switches(struct rtudp_guard *g)
 {
-    return g->switch_fd >= 0;
+    return atomic_load_explicit(&g->way, memory_order_acquire) == GUARD_WAY_SWITCHES;
 }
 void rtudp_guard_stop(struct rtudp_guard *g);
 static inline int rtudp_guard_ready(const struct rtudp_guard *g)

@@ -247,9 +247,14 @@ void rtudp_w_rt_probe(struct rtudp_worker *w)
     w->rt_priority = sp.sched_priority;
 }
 
+int rtudp_w_rt_may_demote(const struct rtudp_worker *w, int64_t now)
+{
+    return w->rt_policy && now >= w->no_demote_until;
+}
+
 int rtudp_w_rt_demote(struct rtudp_worker *w, int64_t now, int64_t window)
 {
-    if (!w->rt_policy || now < w->no_demote_until)
+    if (!rtudp_w_rt_may_demote(w, now))
         return -1;
     if (w->demoted)
         return 0;

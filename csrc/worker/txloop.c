@@ -276,9 +276,10 @@ static int spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int bridg
  * back on time.  Alone on its CPU those chunks gave nobody anything and left the
  * packets due in them late: at 50 kpps a fifth of each window, p99 66-94 us.
  */
-static int may_demote(struct rtudp_worker *w, int budgeted)
+static int may_demote(struct rtudp_worker *w, int64_t now, int budgeted)
 {
-    return budgeted || (rtudp_share_alone(&w->share) && rtudp_guard_ready(&w->guard));
+    return rtudp_w_rt_may_demote(w, now) &&
+           (budgeted || (rtudp_share_alone(&w->share) && rtudp_guard_ready(&w->guard)));
 }
 
 static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin, int bridge)
@@ -295,7 +296,7 @@ static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin, int bri
         return 1; /* nothing but the budget bounds an ordinary thread's spin */
     if (rtudp_spin_cpu_room(&w->spin, cpu) >= margin)
         return 1;
-    return may_demote(w, budgeted) && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0;
+    return may_demote(w, now, budgeted) && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0;
 }
 
 /*
@@ -324,9 +325,11 @@ static int ahead_of_pace(const struct rtudp_worker *w, int64_t now, int64_t cpu)
  * spinning: a worker with more work than its CPU (a flood of sends, or a submitter
  * that queued them after their deadlines) would otherwise hold the CPU at SCHED_FIFO
  * until the kernel's RT throttle or fair server took it away (seen: 500,000 late
- * packets sent back to back).  Past the cap it sleeps in CAPPED_SLEEP_NS pieces, work
- * or not, until the window ends.  A plain clock sleep: a wait on the bell would end at
- * once with records waiting in a ring.  A demoted thread is an ordinary task: no cap.
+ * packets sent back to back).  Unless it may drop to SCHED_OTHER at the cap, it sleeps
+ * a CAPPED_SLEEP_NS piece, work or not, whenever it is ahead of its pace (above); one
+ * that may drop does so at the cap.  A plain clock sleep: a wait on the bell would end
+ * at once with records waiting in a ring.  A demoted thread is an ordinary task: no
+ * cap.
  */
 static int over_rt_cap(struct rtudp_worker *w, int64_t now)
 {
@@ -344,7 +347,7 @@ static int over_rt_cap(struct rtudp_worker *w, int64_t now)
     /* a pool whose budget pays for spinning past the cap goes on at SCHED_OTHER
      * (sched.c: the CPU still serves others; back at SCHED_FIFO next window), and so
      * does a worker alone on its CPU (may_spin) */
-    int may_drop = may_demote(w, budget > 0);
+    int may_drop = may_demote(w, now, budget > 0); /* not in a backoff either: pace then */
     if (rtudp_spin_cpu_room(&w->spin, cpu) > 0)
         return !may_drop && ahead_of_pace(w, now, cpu);
     return !(may_drop && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0);
@@ -376,8 +379,8 @@ static void capped_sleep(struct rtudp_worker *w, int64_t now)
 }
 
 /* the most sent in one go: a whole POP_MAX batch of a backlog takes ~1 ms on a VM.
- * Demoted, the guard must hear from the thread more often than that (guard.h); past
- * the cap, one batch a capped sleep that leaves the CPU to others half the time */
+ * Demoted, the guard's timer way must hear from the thread more often than that
+ * (guard.h); past the pace, one batch a capped sleep */
 static uint32_t batch_max(const struct rtudp_worker *w, int capped)
 {
     return capped ? CAPPED_POP : w->demoted ? DEMOTED_POP : POP_MAX;

@@ -143,6 +143,7 @@ struct rtudp_rx {
     atomic_int rescan;              /* events a wait took after the TX thread took over */
     int rt;                         /* the RX thread is real-time: its CPU time is capped */
     int64_t cap_window_start, cap_window_cpu, cap_read_at;  /* rx_keep_under_cap */
+    int cap_reached;                /* ... in this window: a sleep after each busy turn */
     atomic_ullong capped_sleeps;    /* RX thread's sleeps past the cap (added to the TX's) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -215,6 +216,8 @@ void rtudp_w_rt_probe(struct rtudp_worker *w);
 /* TX thread to SCHED_OTHER, nice -20, for spin window `window` (0 = done or already;
  * -1 = not real-time, not permitted, or backing off); back to its RT policy */
 int rtudp_w_rt_demote(struct rtudp_worker *w, int64_t now, int64_t window);
+/* 1 if rtudp_w_rt_demote would drop the thread now (real-time, no backoff running) */
+int rtudp_w_rt_may_demote(const struct rtudp_worker *w, int64_t now);
 /* demoted and another task took the CPU since: back to the RT policy, and no drop
  * again for a backoff */
 void rtudp_w_rt_check(struct rtudp_worker *w, int64_t now);

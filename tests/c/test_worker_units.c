@@ -324,14 +324,15 @@ static void test_guard_takes_back_a_silent_thread_only(void)
  * test's own, at SCHED_BATCH and nice 19, and the guard's policy is SCHED_OTHER (no
  * privilege needed: the take-back shows in the thread's policy); it and a busy thread
  * (the other task, nice 0, which the scheduler favours) are pinned to one CPU. */
-static atomic_int hog_stop;
+static atomic_int hog_go, hog_stop;
 
+/* made by the test's own thread (SCHED_OTHER, nice 0), pinned to the guarded thread's
+ * CPU; naps until told to go */
 static void *hog(void *arg)
 {
     (void)arg;
-    struct sched_param none = {.sched_priority = 0};
-    pthread_setschedparam(pthread_self(), SCHED_OTHER, &none);
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 0);
+    while (!atomic_load(&hog_go) && !atomic_load(&hog_stop))
+        nap_ms(1);
     while (!atomic_load(&hog_stop))
         ;
     return NULL;
@@ -339,12 +340,9 @@ static void *hog(void *arg)
 
 static void *guarded(void *arg)
 {
-    (void)arg;
+    const cpu_set_t *one = arg;
     struct sched_param none = {.sched_priority = 0};
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(sched_getcpu(), &one);
-    CHECK_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    CHECK_EQ(sched_setaffinity(0, sizeof *one, one), 0);
     CHECK_EQ(sched_setscheduler(0, SCHED_BATCH, &none), 0);
     CHECK_EQ(setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19), 0);
     struct rtudp_guard g;
@@ -361,14 +359,11 @@ static void *guarded(void *arg)
         nap_ms(5); /* switches of its own: asleep, not preempted */
     CHECK_EQ(rtudp_guard_took_back(&g), 0);
     CHECK_EQ(sched_getscheduler(0), SCHED_BATCH);
-    atomic_store(&hog_stop, 0);
-    pthread_t h;
-    CHECK_EQ(pthread_create(&h, NULL, hog, NULL), 0);
+    atomic_store(&hog_go, 1);
     int64_t give_up = mono_now() + 10 * NS_PER_S; /* spins, and shares its CPU */
     while (!rtudp_guard_took_back(&g) && mono_now() < give_up)
         ;
     atomic_store(&hog_stop, 1);
-    CHECK_EQ(pthread_join(h, NULL), 0);
     CHECK(mono_now() < give_up);
     CHECK_EQ(sched_getscheduler(0), SCHED_OTHER); /* this thread's, given back */
     CHECK_EQ(atomic_load(&g.promotions), 1);
@@ -381,9 +376,21 @@ static void *guarded(void *arg)
 
 static void test_guard_watching_switches_takes_back_a_preempted_thread(void)
 {
-    pthread_t t; /* its policy, nice and CPU end with it */
-    CHECK_EQ(pthread_create(&t, NULL, guarded, NULL), 0);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    atomic_store(&hog_go, 0);
+    atomic_store(&hog_stop, 0);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    CHECK_EQ(pthread_attr_setaffinity_np(&attr, sizeof one, &one), 0);
+    pthread_t h, t; /* the guarded thread's policy, nice and CPU end with it */
+    CHECK_EQ(pthread_create(&h, &attr, hog, NULL), 0);
+    pthread_attr_destroy(&attr);
+    CHECK_EQ(pthread_create(&t, NULL, guarded, &one), 0);
     CHECK_EQ(pthread_join(t, NULL), 0);
+    atomic_store(&hog_stop, 1);
+    CHECK_EQ(pthread_join(h, NULL), 0);
 }
 
 /* ------------------------------------------------------------------ txstamps */
