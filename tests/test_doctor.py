@@ -18,9 +18,9 @@ from rtudp.tools.doctor import LIMIT, OK, UNKNOWN, WARN
 from rtudp.tools.doctor_measure import pause_figures, pause_scan
 
 CLI = [sys.executable, "-m", "rtudp.tools.cli", "doctor"]
-CHECK_NAMES = ("rt_throttle", "fair_server", "preempt", "cpuidle", "pm_qos", "hz", "isolation",
-               "clocksource", "sched_fifo", "memlock", "socket_buffers", "shm_hugepages", "cpus",
-               "steal")
+CHECK_NAMES = ("rt_throttle", "fair_server", "preempt", "kdamond", "cpuidle", "pm_qos", "hz",
+               "isolation", "clocksource", "sched_fifo", "memlock", "socket_buffers",
+               "shm_hugepages", "cpus", "steal")
 VERDICTS = {OK, WARN, LIMIT, UNKNOWN}
 
 
@@ -138,6 +138,19 @@ def test_cpuidle_deep_states_warn(tmp_path: Path) -> None:
     c = doctor.check_cpuidle(str(tmp_path))
     assert c.verdict == WARN and "C6" in c.note and "133" in c.note
     assert "cpupower idle-set -D 10" in c.advice
+
+
+def test_a_running_damon_monitor_is_named_with_its_pid(tmp_path: Path) -> None:
+    assert doctor.check_kdamond(str(tmp_path)).verdict == OK  # no DAMON at all
+    put(tmp_path, "/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds", "2")
+    put(tmp_path, "/sys/kernel/mm/damon/admin/kdamonds/0/state", "off")
+    put(tmp_path, "/sys/kernel/mm/damon/admin/kdamonds/0/pid", "-1")
+    assert doctor.check_kdamond(str(tmp_path)).verdict == OK
+    put(tmp_path, "/sys/kernel/mm/damon/admin/kdamonds/1/state", "on")
+    put(tmp_path, "/sys/kernel/mm/damon/admin/kdamonds/1/pid", "77")
+    c = doctor.check_kdamond(str(tmp_path))
+    assert c.verdict == WARN and c.data["pids"] == [77]
+    assert "taskset -pc <other CPUs> 77" in c.advice and "preempt=full" in c.advice
 
 
 def test_missing_files_are_unknown_never_a_traceback(tmp_path: Path) -> None:

@@ -174,6 +174,38 @@ def check_preempt(root: str = "/") -> Check:
                  "a kernel built with CONFIG_PREEMPT (or PREEMPT_RT)", data)
 
 
+DAMON_DIR = "/sys/kernel/mm/damon/admin/kdamonds"
+
+
+def check_kdamond(root: str = "/") -> Check:
+    """A DAMON monitor (kdamond, a kernel thread: memory reclaim on VMs that give freed
+    memory back to their host) that is running."""
+    base = os.path.join(root, DAMON_DIR.lstrip("/"))
+    try:
+        names = sorted(n for n in os.listdir(base) if n.isdigit())
+    except OSError:
+        return Check("kdamond", "none (no DAMON in this kernel)", OK,
+                     "no DAMON monitor can take a worker's CPU", data={"pids": []})
+    pids = []
+    for n in names:
+        state, _ = read_text(root, f"{DAMON_DIR}/{n}/state")
+        pid, _ = read_text(root, f"{DAMON_DIR}/{n}/pid")
+        if state == "on" and pid and pid.isdigit():
+            pids.append(int(pid))
+    data = {"pids": pids}
+    if not pids:
+        return Check("kdamond", "none running", OK,
+                     "no DAMON monitor can take a worker's CPU", data=data)
+    listed = ", ".join(str(p) for p in pids)
+    return Check("kdamond", f"running (pid {listed})", WARN,
+                 "DAMON's kernel thread works in the kernel for ~100 µs at a stretch on "
+                 "whichever CPU it runs; unless the kernel preempts it (preempt=full), a "
+                 "worker that wakes behind it waits that long (traced on a 2-vCPU VM: the "
+                 "worst wake-ups of a worker sharing its CPU)",
+                 f"keep it off the pool's CPUs (taskset -pc <other CPUs> {pids[0]}), or "
+                 "boot with preempt=full", data)
+
+
 # ------------------------------------------------------------------ idle, ticks, clock
 
 
@@ -489,7 +521,8 @@ def check_steal(before: dict[str, list[int]] | None, after: dict[str, list[int]]
 #: the checks that read the machine, in the order they are printed (steal comes after
 #: the measurement, which it brackets)
 CHECKS: tuple[Callable[[str], Check], ...] = (
-    check_rt_throttle, check_fair_server, check_preempt, check_cpuidle, check_pm_qos,
+    check_rt_throttle, check_fair_server, check_preempt, check_kdamond, check_cpuidle,
+    check_pm_qos,
     check_hz, check_isolation, check_clocksource, check_sched_fifo, check_memlock,
     check_socket_buffers, check_shm_hugepages)
 
