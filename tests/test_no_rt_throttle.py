@@ -10,7 +10,7 @@ keeps its SCHED_FIFO time under its cap and leaves the CPU often enough.
 
 The run, on a pool at the spinning budget (spin_budget=1: the most real-time CPU time
 a pool may want, spun past the cap at SCHED_OTHER) and on one at the default budget
-(past its pace a worker sleeps short pieces at SCHED_FIFO: txloop.c, ahead_of_pace),
+(past its pace a worker sleeps short pieces at SCHED_FIFO: spin.c, rtudp_spin_ahead_of_pace),
 with an ordinary busy task on each CPU so the fair server has
 someone to stand up for: channel A sends 10 s at 50 kpps on a schedule queued ahead
 (steady state), channel B the same packets with every deadline already past (a

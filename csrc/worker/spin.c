@@ -111,6 +111,15 @@ int64_t rtudp_spin_cpu_room(const struct rtudp_spin *s, int64_t cpu_now)
     return cpu_room > 0 ? cpu_room : 0;
 }
 
+int rtudp_spin_ahead_of_pace(const struct rtudp_spin *s, int64_t now, int64_t cpu_now)
+{
+    int64_t gone = now - s->window_start, used = cpu_now - s->window_cpu;
+    int64_t cap = s->window_ns / 1000 * RTUDP_SPIN_CPU_CAP_PERMILLE;
+    /* slack + gone x (cap - slack) / window, in us (no overflow) */
+    return used > RTUDP_SPIN_PACE_SLACK_NS +
+                      gone / 1000 * ((cap - RTUDP_SPIN_PACE_SLACK_NS) / (s->window_ns / 1000));
+}
+
 void rtudp_spin_used(struct rtudp_spin *s, int64_t ns)
 {
     if (ns <= 0)

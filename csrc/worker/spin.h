@@ -36,7 +36,7 @@
 #define RTUDP_SPIN_WINDOW_NS 20000000LL
 /* no spinning once the worker used this share of the window's CPU time (the throttle
  * stops SCHED_FIFO threads at 95 %), and a worker that cannot drop to SCHED_OTHER
- * keeps its CPU time under a pace that ends here (txloop.c, ahead_of_pace): the tasks
+ * keeps its CPU time under a pace that ends here (rtudp_spin_ahead_of_pace): the tasks
  * sharing its CPU get the rest, 12 %, well over the 5 % the fair server stands up for
  * (measured: a `while :` loop there got 12 %; the fair server never fired,
  * tests/test_no_rt_throttle.py).  It was 80 %, when the capped sleeps all came at a
@@ -88,6 +88,11 @@ int64_t rtudp_spin_room(struct rtudp_spin *s, int64_t now, int64_t cpu_now, int 
 int rtudp_spin_window_due(const struct rtudp_spin *s, int64_t now);
 /* CPU time the worker may still use at SCHED_FIFO in the current window (the cap) */
 int64_t rtudp_spin_cpu_room(const struct rtudp_spin *s, int64_t cpu_now);
+/* 1 when the worker's CPU time in the current window (cpu_now: its CPU clock) runs
+ * ahead of a pace that starts RTUDP_SPIN_PACE_SLACK_NS up and reaches the cap at the
+ * window's end: a worker that must leave its CPU in capped sleeps takes one now */
+#define RTUDP_SPIN_PACE_SLACK_NS 500000LL /* a burst may run this far ahead of the pace */
+int rtudp_spin_ahead_of_pace(const struct rtudp_spin *s, int64_t now, int64_t cpu_now);
 /* ns were spent spinning */
 void rtudp_spin_used(struct rtudp_spin *s, int64_t ns);
 

@@ -76,7 +76,6 @@ void rtudp_tx_free(struct rtudp_worker *w)
     rtudp_timerq_free(&w->tq);
 }
 
-/* rtudp_mpsc_wait_at's test: a committed record (or padding) waits at the cursor */
 /* the guard watches only a demoted thread (guard.h): a beat, and its clock read, only
  * then */
 static void beat(struct rtudp_worker *w)
@@ -85,6 +84,7 @@ static void beat(struct rtudp_worker *w)
         rtudp_guard_beat(&w->guard, rtudp_now_ns());
 }
 
+/* rtudp_mpsc_wait_at's test: a committed record (or padding) waits at the cursor */
 static int tx_readable(const struct rtudp_chan *c)
 {
     if (!c->sends || c->tx_broken)
@@ -224,8 +224,8 @@ static int64_t clock_ns(clockid_t clock)
  */
 static int64_t process_cpu_ns(struct rtudp_worker *w, int64_t now)
 {
-    if (!rtudp_spin_window_due(&w->spin, now) && w->cpu_read_at && now - w->cpu_read_at < CPU_READ_EVERY_NS &&
-        now >= w->cpu_read_at)
+    if (!rtudp_spin_window_due(&w->spin, now) && w->cpu_read_at &&
+        now - w->cpu_read_at < CPU_READ_EVERY_NS && now >= w->cpu_read_at)
         return w->cpu_at_read + (now - w->cpu_read_at);
     w->cpu_read_at = now;
     w->cpu_at_read = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
@@ -302,25 +302,13 @@ static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin, int bri
 /*
  * A worker that will have to leave its CPU in capped sleeps (nothing lets it drop to
  * SCHED_OTHER) takes them as it goes, not all at its window's end: once its CPU time
- * in the window runs ahead of a pace that starts PACE_SLACK_NS up and reaches the cap
- * at the window's end, it sleeps one piece now.  Each piece delays the packets due in
- * it (~2 at 50 kpps) by up to ~40 us, and the thread catches up by spinning less
+ * in the window runs ahead of a pace that reaches the cap at the window's end
+ * (rtudp_spin_ahead_of_pace), it sleeps one piece now.  Each piece delays the packets
+ * due in it (~2 at 50 kpps) by up to ~40 us, and the thread catches up by spinning less
  * before the next.  At the window's end, in back-to-back pieces, every packet was
  * due in one (traced, two CPU hogs: 4 ms of 75 us cycles a window, each cycle's
  * packets 20-100 us late, a fifth of them all; p99 150-370 us).
- */
-#define PACE_SLACK_NS 500000LL /* a burst may run this far ahead of the pace */
-
-static int ahead_of_pace(const struct rtudp_worker *w, int64_t now, int64_t cpu)
-{
-    const struct rtudp_spin *s = &w->spin;
-    int64_t gone = now - s->window_start, used = cpu - s->window_cpu;
-    int64_t cap = s->window_ns / 1000 * RTUDP_SPIN_CPU_CAP_PERMILLE;
-    /* PACE_SLACK_NS + gone x (cap - PACE_SLACK_NS) / window, in us (no overflow) */
-    return used > PACE_SLACK_NS + gone / 1000 * ((cap - PACE_SLACK_NS) / (s->window_ns / 1000));
-}
-
-/*
+ *
  * The RT cap bounds all of a real-time worker's CPU time in a window, not only its
  * spinning: a worker with more work than its CPU (a flood of sends, or a submitter
  * that queued them after their deadlines) would otherwise hold the CPU at SCHED_FIFO
@@ -349,7 +337,7 @@ static int over_rt_cap(struct rtudp_worker *w, int64_t now)
      * does a worker alone on its CPU (may_spin) */
     int may_drop = may_demote(w, now, budget > 0); /* not in a backoff either: pace then */
     if (rtudp_spin_cpu_room(&w->spin, cpu) > 0)
-        return !may_drop && ahead_of_pace(w, now, cpu);
+        return !may_drop && rtudp_spin_ahead_of_pace(&w->spin, now, cpu);
     return !(may_drop && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0);
 }
 
