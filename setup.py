@@ -18,7 +18,7 @@ WORKER_SOURCES = [
     "csrc/worker/channels.c", "csrc/worker/txloop.c", "csrc/worker/txsend.c",
     "csrc/worker/txstamp.c", "csrc/worker/rxloop.c", "csrc/worker/spin.c",
     "csrc/worker/txjournal.c", "csrc/worker/impair_apply.c", "csrc/worker/asyncwake.c",
-    "csrc/worker/tap.c", "csrc/worker/holdq.c", "csrc/worker/cpushare.c",
+    "csrc/worker/tap.c", "csrc/worker/holdq.c", "csrc/worker/cpushare.c", "csrc/worker/hostpause.c",
     "csrc/worker/guard.c", "csrc/worker/thread.c",
     # the channel kinds, and the RTP library the rtp kind uses
     *sorted(glob.glob("csrc/proto/*.c")),

@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 15                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended */
+#define RTUDP_LAYOUT_VERSION 16                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -316,7 +316,11 @@ struct rtudp_worker_slot {
                                                       channels (async_wait.h); then it rings bell */
     uint32_t cpu_contended;                        /* windows in which others on the worker's
                                                       CPU got too little of it (cpushare.h) */
-    uint8_t pad3[24];
+    uint64_t host_pauses;                          /* spin steps of >= 250 us in which no task
+                                                      took the CPU: the host stopped the vCPU
+                                                      (hostpause.h) */
+    uint64_t host_pause_ns;                        /* their total length */
+    int64_t host_pause_max_ns;                     /* the longest */
 };
 /* END CDEF */
 
@@ -345,7 +349,11 @@ struct rtudp_worker_slot {
     X(rx_turns, "rx_turns", COUNTER, "", 0, "RX turns the TX thread did for the RX thread", "",  \
       "")                                                                                        \
     X(cpu_contended, "cpu_contended", COUNTER, "", 0,                                            \
-      "windows in which others on the worker's CPU got too little of it", "", "")
+      "windows in which others on the worker's CPU got too little of it", "", "")               \
+    X(host_pauses, "host_pauses", COUNTER, "", 0,                                                \
+      "spin steps of 250 us or more no task took the CPU in (the host's)", "", "")               \
+    X(host_pause_ns, "host_pause_ns", COUNTER, "ns", 0, "of them, the total length", "", "")    \
+    X(host_pause_max_ns, "host_pause_max_ns", GAUGE, "ns", 0, "of them, the longest", "", "")
 
 /* BEGIN CDEF */
 

@@ -3,8 +3,8 @@
 ``rtudp demo`` and ``rtudp bench timing`` take a :func:`snapshot` before and after
 the timed part of a run; when a figure misses its target, :func:`explain` turns the
 difference into plain sentences: what was detected (the RT throttle, a worker at its
-CPU cap, the host stealing time, the submitter late, another task on a worker's CPU)
-and what to change, followed by ``rtudp doctor``'s verdict on this machine.
+CPU cap, the host stealing time or stopping a worker's vCPU, the submitter late, another
+task on a worker's CPU) and what to change, followed by ``rtudp doctor``'s verdict on this machine.
 
 Everything here reads counters that exist anyway (``/proc/stat``, the kernel log,
 the pool's worker table, the channels' counters): nothing is measured twice.
@@ -112,6 +112,17 @@ def findings(before: Snapshot, after: Snapshot) -> list[str]:
                        f"the fair server did not take the CPU for 50 ms; packets due "
                        f"meanwhile left that much later.  Keep busy programs off the pool's "
                        f"CPUs (taskset), or give the pool fewer CPUs")
+        pauses = _delta(w, b, "host_pauses")
+        if pauses:
+            total_ms = _delta(w, b, "host_pause_ns") / 1e6
+            longest_ms = int(w.get("host_pause_max_ns", 0)) / 1e6
+            times = "once" if pauses == 1 else f"{pauses} times"
+            out.append(f"the host stopped the vCPU of {where} {times} for 0.25 ms or "
+                       f"more ({total_ms:.1f} ms in all, the longest {longest_ms:.1f} ms): no "
+                       f"task of this machine had the CPU meanwhile, the virtual machine's "
+                       f"host did, and packets due then left that late.  Hosts do it more "
+                       f"often while all of a VM's vCPUs are busy at once; nothing inside the "
+                       f"VM can stop it (a host that gives each vCPU a core of its own can)")
         preempted = _delta(w, b, "demote_preempted")
         if preempted:
             out.append(f"{where} was taken off its CPU {preempted} times by another task while "

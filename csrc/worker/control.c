@@ -200,6 +200,11 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
                   w->capped_sleeps + atomic_load_explicit(&w->rx.capped_sleeps, memory_order_relaxed));
     store_relaxed(&me->rx_turns, w->rx_turns);
     store_relaxed(&me->cpu_contended, (uint32_t)w->share.contended_looks);
+    store_relaxed(&me->host_pauses, w->hostpause.pauses);
+    store_relaxed(&me->host_pause_ns, w->hostpause.pause_ns);
+    store_relaxed(&me->host_pause_max_ns, w->hostpause.max_ns);
+    /* a switch since this baseline makes a long spin step a task's (hostpause.h) */
+    rtudp_hostpause_baseline(&w->hostpause, rtudp_hostpause_switches());
     /* the supervisor's process, not its heartbeat: a live supervisor that is slow to
      * beat (a VM that just booted, a SIGSTOP, a long GC) must not lose its workers */
     if (supervisor_gone(w)) {

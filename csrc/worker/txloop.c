@@ -246,6 +246,8 @@ static int spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int bridg
             break;
         int64_t prev = now;
         now = rtudp_now_ns();
+        if (now - prev >= RTUDP_HOST_PAUSE_MIN_NS) /* the thread did not run: who had it? */
+            rtudp_hostpause_judge(&w->hostpause, now - prev, rtudp_hostpause_switches());
         if (w->demoted) {
             rtudp_guard_beat(&w->guard, now);
             if (now - prev > w->demoted_gap)

@@ -52,6 +52,7 @@
 #include "impair.h"
 #include "asyncwake.h"
 #include "cpushare.h"
+#include "hostpause.h"
 #include "guard.h"
 #include "holdq.h"
 #include "inflight.h"
@@ -194,6 +195,7 @@ struct rtudp_worker {
     struct rtudp_cpuidle cpuidle;   /* the pinned CPU's idle time (cpushare.h) */
     struct rtudp_cpushare share;    /* do others on that CPU get too little of it? */
     struct rtudp_guard guard;       /* takes the CPU back for a demoted TX thread */
+    struct rtudp_hostpause hostpause; /* spin steps the host stopped the vCPU for */
     int exiting;
     int32_t sup_pid;                /* the supervisor (the pool block's supervisor_pid) */
     int sup_pidfd;                  /* a pidfd of it, readable once it exited; -1: none */

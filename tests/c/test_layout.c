@@ -193,7 +193,9 @@ static const struct field worker_slot_fields[] = {
     FIELD(rtudp_worker_slot, rx_turns),
     FIELD(rtudp_worker_slot, async_posted),
     FIELD(rtudp_worker_slot, cpu_contended),
-    FIELD(rtudp_worker_slot, pad3),
+    FIELD(rtudp_worker_slot, host_pauses),
+    FIELD(rtudp_worker_slot, host_pause_ns),
+    FIELD(rtudp_worker_slot, host_pause_max_ns),
 };
 
 static const struct field channel_slot_fields[] = {

@@ -1,8 +1,8 @@
 /*
  * test_worker_units.c - the worker's pure-C parts: the adaptive spin margin and
  * budget (csrc/worker/spin.c), the look at the CPU's share (csrc/worker/cpushare.c),
- * the demotion guard's thread (csrc/worker/guard.c) and the TX-stamp matcher
- * (csrc/worker/txstamp.c).
+ * the demotion guard's thread (csrc/worker/guard.c), the judge of host pauses
+ * (csrc/worker/hostpause.c) and the TX-stamp matcher (csrc/worker/txstamp.c).
  * The worker program itself is tested end to end by tests/test_worker.py.
  */
 #include <pthread.h>
@@ -20,6 +20,7 @@
 #include "cpushare.h"
 #include "guard.h"
 #include "hist.h"
+#include "hostpause.h"
 #include "ring.h"
 #include "spin.h"
 #include "txstamp.h"
@@ -489,6 +490,87 @@ static void test_stamps_full_restart_and_flush(void)
     free(b);
 }
 
+/* ------------------------------------------------------------------ host pauses */
+
+static void test_hostpause_judges_by_switches(void)
+{
+    struct rtudp_hostpause h;
+    memset(&h, 0, sizeof h);
+    rtudp_hostpause_baseline(&h, 5);
+    /* no switch since the baseline: the host's */
+    CHECK_EQ(rtudp_hostpause_judge(&h, 300 * US, 5), 1);
+    CHECK_EQ(rtudp_hostpause_judge(&h, 6 * NS_PER_MS, 5), 1);
+    CHECK_EQ(h.pauses, 2);
+    CHECK_EQ(h.pause_ns, (uint64_t)(300 * US + 6 * NS_PER_MS));
+    CHECK_EQ(h.max_ns, 6 * NS_PER_MS);
+    /* a switch came: a task's; the count is the new baseline, so the next is judged
+     * from there */
+    CHECK_EQ(rtudp_hostpause_judge(&h, 2 * NS_PER_MS, 6), 0);
+    CHECK_EQ(h.taken, 1);
+    CHECK_EQ(rtudp_hostpause_judge(&h, 400 * US, 6), 1);
+    CHECK_EQ(h.pauses, 3);
+    CHECK_EQ(h.max_ns, 6 * NS_PER_MS);
+    /* shorter than the minimum, or an unknown count: nothing judged */
+    CHECK_EQ(rtudp_hostpause_judge(&h, RTUDP_HOST_PAUSE_MIN_NS - 1, 6), 0);
+    CHECK_EQ(rtudp_hostpause_judge(&h, NS_PER_MS, -1), 0);
+    CHECK_EQ(rtudp_hostpause_judge(&h, NS_PER_MS, 6), 0); /* baseline unknown */
+    CHECK_EQ(h.pauses, 3);
+    CHECK_EQ(h.taken, 1);
+    CHECK_EQ(rtudp_hostpause_judge(&h, NS_PER_MS, 6), 1);
+}
+
+static void pin_to(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    CHECK_EQ(pthread_setaffinity_np(pthread_self(), sizeof set, &set), 0);
+}
+
+static atomic_int busy_stop;
+
+static void *busy_on_cpu0(void *arg)
+{
+    (void)arg;
+    pin_to(0);
+    while (!atomic_load(&busy_stop))
+        ;
+    return NULL;
+}
+
+/* the count the judge relies on is this thread's: a busy task on its CPU makes it
+ * grow, and the judge then names the lost time a task's */
+static void test_hostpause_counts_a_task_taking_the_cpu(void)
+{
+    pin_to(0);
+    struct rtudp_hostpause h;
+    memset(&h, 0, sizeof h);
+    long before = rtudp_hostpause_switches();
+    CHECK(before >= 0);
+    rtudp_hostpause_baseline(&h, before);
+    pthread_t t;
+    atomic_store(&busy_stop, 0);
+    CHECK_EQ(pthread_create(&t, NULL, busy_on_cpu0, NULL), 0);
+    /* spin until a step shows the CPU was taken (CFS gives each a few ms) */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = ts.tv_sec * NS_PER_S + ts.tv_nsec, end = now + 5 * NS_PER_S, gap = 0;
+    while (now < end && gap < RTUDP_HOST_PAUSE_MIN_NS) {
+        int64_t prev = now;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        now = ts.tv_sec * NS_PER_S + ts.tv_nsec;
+        gap = now - prev;
+    }
+    atomic_store(&busy_stop, 1);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK(gap >= RTUDP_HOST_PAUSE_MIN_NS); /* the busy thread took the CPU */
+    long after = rtudp_hostpause_switches();
+    CHECK(after > before);
+    CHECK_EQ(rtudp_hostpause_judge(&h, gap, after), 0);
+    CHECK_EQ(h.taken, 1);
+    CHECK_EQ(h.pauses, 0);
+}
+
 static const struct test tests[] = {
     T(test_spin_starts_clamped),
     T(test_spin_follows_high_percentile),
@@ -500,6 +582,8 @@ static const struct test tests[] = {
     T(test_share_alone_after_quiet_looks),
     T(test_guard_takes_back_a_silent_thread_only),
     T(test_guard_watching_switches_takes_back_a_preempted_thread),
+    T(test_hostpause_judges_by_switches),
+    T(test_hostpause_counts_a_task_taking_the_cpu),
     T(test_stamps_match_by_key),
     T(test_stamps_time_out_to_send_time),
     T(test_stamps_full_restart_and_flush),

@@ -1,0 +1,52 @@
+/*
+ * hostpause.h - the host stopping the worker's vCPU, told apart from a task taking it.
+ *
+ * On a virtual machine the host may stop a vCPU for milliseconds: nothing in the guest
+ * runs meanwhile, no trace event marks it, and the guest's steal time shows only part
+ * of it (measured on a 2-vCPU Firecracker VM, nested: a spinning loop on each vCPU saw
+ * 98-121 ms of pauses >= 1 ms in 20 s on one of them, while /proc/stat's steal grew by
+ * 10-20 ms).  Such pauses decide a run's p99.9 and max, so the worker counts them: a
+ * demo or benchmark that missed its target can then say it was the host.
+ *
+ * Where: a step of the TX thread's spin (spin_to in txloop.c), a loop of clock reads
+ * and ring checks with nothing in it that could take RTUDP_HOST_PAUSE_MIN_NS.  A step
+ * that long means the thread did not run: another task took the CPU (an involuntary
+ * context switch: the RT throttle, the fair server, a higher priority, or, demoted, any
+ * task), or nothing in the guest did, and the vCPU was stopped.  The thread's count of
+ * involuntary switches (getrusage, a system call) tells which.  It is read only when
+ * such a step comes and once per heartbeat (the baseline), never per step: a switch
+ * since the baseline makes a pause count as a task's (an undercount, never a false
+ * host pause).  A long interrupt in the guest would count as the host's; on this
+ * kind of machine none comes near 250 us (the scheduler tick: ~40 us).
+ *
+ * The judging is pure bookkeeping (tests/c/test_worker_units.c); reading the count is
+ * rtudp_hostpause_switches.
+ */
+#ifndef RTUDP_HOSTPAUSE_H
+#define RTUDP_HOSTPAUSE_H
+
+#include <stdint.h>
+
+#define RTUDP_HOST_PAUSE_MIN_NS 250000LL /* a spin step this long: the thread did not run */
+
+struct rtudp_hostpause {
+    long switches;      /* the thread's involuntary context switches at the baseline */
+    uint64_t pauses;    /* steps judged the host's */
+    uint64_t pause_ns;  /* their total length */
+    int64_t max_ns;     /* the longest */
+    uint64_t taken;     /* steps judged another task's */
+};
+
+/* the TX thread's involuntary context switches so far (-1: not known) */
+long rtudp_hostpause_switches(void);
+
+/* a new baseline: the count of involuntary switches now */
+void rtudp_hostpause_baseline(struct rtudp_hostpause *h, long switches);
+
+/* A spin step of `step_ns` >= RTUDP_HOST_PAUSE_MIN_NS, with `switches` the count read
+ * after it: counts it as the host's (returns 1) when the count has not moved since the
+ * baseline, else as a task's (0); either way the count becomes the new baseline.  An
+ * unknown count (-1) judges nothing. */
+int rtudp_hostpause_judge(struct rtudp_hostpause *h, int64_t step_ns, long switches);
+
+#endif
