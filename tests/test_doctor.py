@@ -15,7 +15,9 @@ import pytest
 
 from rtudp.tools import doctor
 from rtudp.tools.doctor import LIMIT, OK, UNKNOWN, WARN
-from rtudp.tools.doctor_measure import pause_figures, pause_scan
+from rtudp.tools.doctor_measure import (long_pauses, measure, pause_figures, pause_scan,
+                                       scan_together)
+from rtudp.tools.doctor_report import host_stops_busy_vcpus, verdict_paragraph
 
 CLI = [sys.executable, "-m", "rtudp.tools.cli", "doctor"]
 CHECK_NAMES = ("rt_throttle", "fair_server", "preempt", "kdamond", "cpuidle", "pm_qos", "hz",
@@ -327,6 +329,56 @@ def test_pause_figures_of_a_periodic_pause() -> None:
     assert figures["spacing_ms"] == pytest.approx(4.0) and figures["periodic_share"] == 1.0
     assert figures["p50_us"] == figures["p99_us"] == figures["max_us"] == 30.0
     assert figures["lost_share"] == pytest.approx(250 * 30e3 / 1e9)
+
+
+def _scan(lengths_ns: list[int], seconds: float = 1.0) -> dict:
+    return {"starts_ns": [i * 10_000_000 for i in range(len(lengths_ns))],
+            "lengths_ns": lengths_ns, "count": len(lengths_ns), "seconds": seconds,
+            "switched": 0}
+
+
+def test_long_pauses_are_the_ones_of_a_ms_or_more() -> None:
+    ms = 1_000_000
+    p = long_pauses([_scan([30_000, ms, 6 * ms]), _scan([999_999, 2 * ms])])
+    assert p == {"count": 3, "per_s": 1.5, "max_ms": 6.0, "lost_ms": 9.0}
+    assert long_pauses([_scan([50_000])])["count"] == 0
+
+
+def test_the_scan_on_every_cpu_at_once_runs_one_loop_a_cpu() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    scans = scan_together(0.2, cpus)
+    assert len(scans) == len(cpus)
+    assert all(s["reads"] > 1000 and s["seconds"] == 0.2 for s in scans)
+    assert sorted(os.sched_getaffinity(0)) == cpus  # the caller's own affinity untouched
+    m = measure(0.8, cpus)
+    if len(cpus) > 1:
+        t = m["together"]
+        assert t["seconds"] == pytest.approx(0.2) and len(t["per_cpu"]) == len(cpus)
+        assert m["each_s"] == pytest.approx(0.6 / len(cpus) / 2)
+        assert t["long"]["count"] == sum(e["long"]["count"] for e in t["per_cpu"])
+    else:
+        assert m["together"] is None and m["each_s"] == pytest.approx(0.4)
+
+
+def test_verdict_says_when_the_host_stops_busy_vcpus() -> None:
+    ms = 1_000_000
+    m = {"floor": {"p99_us": 20.0, "p999_us": 300.0, "max_us": 6000.0},
+         "pauses": {"per_s": 500.0, "p50_us": 30.0, "p99_us": 300.0, "count": 10,
+                    "switched": 5},
+         "long_alone": long_pauses([_scan([2 * ms], 2.0)]),                    # 0.5/s
+         "together": {"seconds": 1.0, "long": long_pauses([_scan([6 * ms] * 4), _scan([])]),
+                      "per_cpu": []}}                                         # 2.0/s a CPU
+    result = {"measurement": m, "top": [], "virtual": True}
+    assert host_stops_busy_vcpus(m)
+    text = "\n".join(verdict_paragraph(result))
+    assert "With every CPU busy at once the host stopped a vCPU for 1 ms or more 2.0 times " \
+           "a second a CPU (longest 6.0 ms), against 0.5 one CPU at a time" in text
+    # about as often alone: not the host's answer to busy vCPUs
+    m["long_alone"] = long_pauses([_scan([2 * ms] * 3, 2.0)])                  # 1.5/s
+    assert not host_stops_busy_vcpus(m)
+    assert "With every CPU busy" not in "\n".join(verdict_paragraph(result))
+    m["together"] = None
+    assert not host_stops_busy_vcpus(m)
 
 
 def test_a_failed_measurement_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,22 +14,34 @@ half the time goes to each of two C loops of the cffi extension:
 
 Involuntary context switches of the thread over each scan tell which pauses were
 another task taking the CPU (a real-time worker would not see those).
+
+Then, with more than one CPU, a quarter of the time goes to the pause scan on every
+CPU at once (one thread each): a pool under load keeps all its CPUs busy, and a host
+may stop a VM's vCPUs far more often then.  Measured on a 2-vCPU VM: a loop on one
+vCPU saw 0-2 pauses of 1 ms or more in 20-30 s, a loop on each of the two 20-70 on one
+of them, up to 12 ms each.  The long pauses (LONG_PAUSE_NS) of both phases are
+compared (``long_alone``, ``together``).
 """
 from __future__ import annotations
 
 import os
 import resource
 import socket
+import threading
 import time
 from typing import Any
 
 from rtudp.shmring.hist import Histogram
 
-__all__ = ["PAUSE_OVER_NS", "FLOOR_GAP_NS", "read_cpu_times", "pause_scan", "floor_send",
-           "pause_figures", "measure"]
+__all__ = ["PAUSE_OVER_NS", "LONG_PAUSE_NS", "FLOOR_GAP_NS", "read_cpu_times", "pause_scan",
+           "scan_together", "floor_send", "pause_figures", "long_pauses", "measure"]
 
 #: a gap between two clock reads longer than this is a pause
 PAUSE_OVER_NS = 10_000
+#: a pause at least this long: no interrupt of a guest takes that, the host stopped it
+LONG_PAUSE_NS = 1_000_000
+#: share of the measurement spent with every CPU busy at once
+TOGETHER_SHARE = 0.25
 #: the C floor's packet spacing (50 kpps, as ``rtudp bench timing``)
 FLOOR_GAP_NS = 20_000
 FLOOR_SIZE = 64
@@ -77,6 +89,39 @@ def pause_scan(seconds: float, over_ns: int = PAUSE_OVER_NS) -> dict[str, Any]:
     return {"starts_ns": list(at[0:kept]), "lengths_ns": list(length[0:kept]),
             "count": int(count), "reads": int(reads[0]), "seconds": seconds,
             "switched": switched}
+
+
+def scan_together(seconds: float, cpus: list[int]) -> list[dict[str, Any]]:
+    """:func:`pause_scan` on each of ``cpus`` at once, one thread pinned to each (the C
+    loops run without the GIL); the scans in the order of ``cpus``."""
+    scans: list[dict[str, Any] | None] = [None] * len(cpus)
+    errors: list[BaseException] = []
+
+    def scan(i: int, cpu: int) -> None:
+        try:
+            os.sched_setaffinity(0, {cpu})  # 0: this thread only
+            scans[i] = pause_scan(seconds)
+        except Exception as exc:  # noqa: BLE001 - raised in the caller's thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=scan, args=(i, cpu), name=f"pause-scan-{cpu}")
+               for i, cpu in enumerate(cpus)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return [s for s in scans if s is not None]
+
+
+def long_pauses(scans: list[dict[str, Any]]) -> dict[str, Any]:
+    """The pauses of LONG_PAUSE_NS or more in ``scans``: ``count``, ``per_s`` (a
+    second of one CPU's scan), ``max_ms`` and ``lost_ms`` (their total)."""
+    long = [x for s in scans for x in s["lengths_ns"] if x >= LONG_PAUSE_NS]
+    cpu_seconds = sum(s["seconds"] for s in scans)
+    return {"count": len(long), "per_s": len(long) / cpu_seconds if cpu_seconds else 0.0,
+            "max_ms": max(long) / 1e6 if long else 0.0, "lost_ms": sum(long) / 1e6}
 
 
 def floor_send(seconds: float) -> list[int]:
@@ -131,12 +176,16 @@ def floor_figures(hist: Histogram) -> dict[str, Any]:
 
 
 def measure(seconds: float, cpus: list[int] | None = None) -> dict[str, Any]:
-    """Pause scan and C floor on each CPU in turn (``seconds`` in all, half each):
-    ``per_cpu`` [{cpu, pauses, floor}], ``pauses`` and ``floor`` over all of them."""
+    """Pause scan and C floor on each CPU in turn (half each of what the scan on every
+    CPU at once leaves of ``seconds``): ``per_cpu`` [{cpu, pauses, floor}], ``pauses``
+    and ``floor`` over all of them, ``each_s`` (each scan's and floor's length),
+    ``long_alone`` (:func:`long_pauses` of the scans in turn) and, with more than one
+    CPU, ``together`` ({seconds, long, per_cpu}: the scan on every CPU at once)."""
     allowed = sorted(os.sched_getaffinity(0))
     cpus = allowed if cpus is None else cpus
     cpus = cpus[:max(1, int(seconds / MIN_PER_CPU_S))]
-    share = seconds / len(cpus) / 2
+    together_s = seconds * TOGETHER_SHARE if len(cpus) > 1 else 0.0
+    share = (seconds - together_s) / len(cpus) / 2
     per_cpu, scans, total = [], [], Histogram()
     try:
         for cpu in cpus:
@@ -149,6 +198,13 @@ def measure(seconds: float, cpus: list[int] | None = None) -> dict[str, Any]:
                             "floor": floor_figures(hist)})
     finally:
         os.sched_setaffinity(0, allowed)
-    return {"seconds": seconds, "cpus": cpus, "over_us": PAUSE_OVER_NS / 1e3,
+    together = None
+    if together_s:
+        both = scan_together(together_s, cpus)
+        together = {"seconds": together_s, "long": long_pauses(both),
+                    "per_cpu": [{"cpu": cpu, "long": long_pauses([scan])}
+                                for cpu, scan in zip(cpus, both)]}
+    return {"seconds": seconds, "cpus": cpus, "each_s": share, "over_us": PAUSE_OVER_NS / 1e3,
             "floor_rate_pps": 1_000_000_000 // FLOOR_GAP_NS, "per_cpu": per_cpu,
-            "pauses": pause_figures(scans), "floor": floor_figures(total)}
+            "pauses": pause_figures(scans), "floor": floor_figures(total),
+            "long_alone": long_pauses(scans), "together": together}

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from .doctor_measure import LONG_PAUSE_NS
+
 if TYPE_CHECKING:
     from .doctor import Check
 
-__all__ = ["fmt_us", "check_line", "measurement_lines", "verdict_paragraph", "print_checks",
-           "print_rest", "print_report", "print_json", "verdict_lines"]
+__all__ = ["fmt_us", "check_line", "measurement_lines", "host_stops_busy_vcpus",
+           "verdict_paragraph", "print_checks", "print_rest", "print_report", "print_json",
+           "verdict_lines"]
 
 
 def fmt_us(v: float | None) -> str:
@@ -57,7 +60,7 @@ def _floor_text(f: dict[str, Any]) -> str:
 def measurement_lines(m: dict[str, Any], checks: list[Check]) -> list[str]:
     """The pause and C floor figures, over all CPUs and per CPU."""
     hz = _hz(checks)
-    each = m["seconds"] / len(m["cpus"]) / 2
+    each = m["each_s"]
     lines = [f"pauses: the CPU taken away for more than {m['over_us']:g} µs (a C loop "
              f"spinning on the clock, SCHED_OTHER, {each:.2g} s on each of CPUs "
              f"{', '.join(map(str, m['cpus']))})",
@@ -69,7 +72,36 @@ def measurement_lines(m: dict[str, Any], checks: list[Check]) -> list[str]:
               f"  all   {_floor_text(m['floor'])}"]
     if len(m["per_cpu"]) > 1:
         lines += [f"  cpu{e['cpu']:<2} {_floor_text(e['floor'])}" for e in m["per_cpu"]]
+    together = m.get("together")
+    if together:
+        lines += [f"long pauses ({LONG_MS:g} ms or more: the host stopped the vCPU)",
+                  f"  one CPU at a time       {_long_text(m['long_alone'])}",
+                  f"  every CPU busy at once  {_long_text(together['long'])} "
+                  f"({together['seconds']:.2g} s, a loop on each of CPUs "
+                  f"{', '.join(map(str, m['cpus']))})"]
+        lines += [f"    cpu{e['cpu']:<2} {_long_text(e['long'])}" for e in together["per_cpu"]]
     return lines
+
+
+#: a long pause, in ms (for the text)
+LONG_MS = LONG_PAUSE_NS / 1e6
+
+
+def _long_text(p: dict[str, Any]) -> str:
+    if not p["count"]:
+        return "none"
+    return (f"{p['count']} ({p['per_s']:.1f}/s a CPU), longest {p['max_ms']:.1f} ms, "
+            f"{p['lost_ms']:.1f} ms in all")
+
+
+def host_stops_busy_vcpus(m: dict[str, Any]) -> bool:
+    """True when the scan on every CPU at once saw long pauses at least twice, and at
+    three times the rate of the scans one CPU at a time (or more)."""
+    together = m.get("together")
+    if not together:
+        return False
+    t, alone = together["long"], m["long_alone"]
+    return t["count"] >= 2 and t["per_s"] >= 3 * alone["per_s"]
 
 
 def verdict_paragraph(result: dict[str, Any]) -> list[str]:
@@ -94,6 +126,16 @@ def verdict_paragraph(result: dict[str, Any]) -> list[str]:
                     "off the workers' CPUs)")
             lines.append(f"  Only {p['switched']} of the {p['count']} pauses were another "
                          f"task: the rest were {rest}.")
+        if host_stops_busy_vcpus(m):
+            t, alone = m["together"]["long"], m["long_alone"]
+            lines.append(
+                f"  With every CPU busy at once the host stopped a vCPU for {LONG_MS:g} ms or "
+                f"more {t['per_s']:.1f} times a second a CPU (longest {t['max_ms']:.1f} ms), "
+                f"against {alone['per_s']:.1f} one CPU at a time: this host stops a VM's vCPUs "
+                "when all of them are busy, as a pool's are under load.  Those pauses decide "
+                "rtudp's p99.9 and max here (the workers count them: host_pauses in "
+                "Pool.workers(), rtstat --json, rtudp metrics and the demo's 'why'); nothing inside the VM removes them, a host that "
+                "gives each vCPU a core of its own does.")
     elif result.get("measurement_error"):
         lines.append(f"  (the measurement failed: {result['measurement_error']})")
     else:
