@@ -117,10 +117,11 @@ def findings(before: Snapshot, after: Snapshot) -> list[str]:
             total_ms = _delta(w, b, "host_pause_ns") / 1e6
             longest_ms = int(w.get("host_pause_max_ns", 0)) / 1e6
             times = "once" if pauses == 1 else f"{pauses} times"
-            out.append(f"the host stopped the vCPU of {where} {times} for 0.25 ms or "
-                       f"more ({total_ms:.1f} ms in all, the longest {longest_ms:.1f} ms): no "
-                       f"task of this machine had the CPU meanwhile, the virtual machine's "
-                       f"host did, and packets due then left that late.  Hosts do it more "
+            out.append(f"the host stopped the vCPU of {where} at least {times} for 0.25 ms "
+                       f"or more ({total_ms:.1f} ms in all, the longest {longest_ms:.1f} ms; "
+                       f"seen only while it spun before a deadline): no task of this machine "
+                       f"had the CPU meanwhile, the virtual machine's host did, and packets "
+                       f"due then left that late.  Hosts do it more "
                        f"often while all of a VM's vCPUs are busy at once; nothing inside the "
                        f"VM can stop it (a host that gives each vCPU a core of its own can)")
         preempted = _delta(w, b, "demote_preempted")
