@@ -107,9 +107,13 @@ class Direction:
         return sum(c - 1 for c in self.seen if c > 1)
 
     def report(self) -> dict[str, int]:
+        """The counts, and where a loss would show on the channels' side: the receiving
+        socket's kernel drops and the sender's failed sends."""
         return {"sent": self.sent, "received": self.received, "lost": self.lost(),
                 "duplicates": self.duplicates(), "ring_lost": self.ring_lost,
-                "back_pressure": self.back_pressure, "max_gap_us": self.max_gap_ns // 1000}
+                "back_pressure": self.back_pressure, "max_gap_us": self.max_gap_ns // 1000,
+                "rx_kernel_drops": int(self.rx.stats().get("rx_kernel_drops", 0)),
+                "tx_errors": int(self.tx.stats().get("tx_errors", 0))}
 
 
 class DuplexLoad:

@@ -141,7 +141,8 @@ def test_timing_rounds_merge_every_packet() -> None:
                 "worker": {"index": cpu, "cpu": cpu, "spin_budget": 1.0,
                            "spin_margin_us": 20.0 + cpu, "spin_ns": 10**9, "sleeps": 2,
                            "spin_other_ns": 10**8, "demotions": 3, "demote_preempted": 1,
-                           "loops": 7, "bridge_ns": 5 * 10**8, "capped_sleeps": 11}}
+                           "loops": 7, "bridge_ns": 5 * 10**8, "capped_sleeps": 11,
+                           "host_pauses": cpu, "host_pause_ns": cpu * 6_400_000}}
 
     calm = [1_000] * 1000
     stormy = [1_000] * 1000
@@ -161,6 +162,7 @@ def test_timing_rounds_merge_every_packet() -> None:
     assert (w["spin_s"], w["spin_share"], w["sleeps"], w["demotions"]) == (2.0, 0.5, 4, 6)
     assert w["spin_other_s"] == pytest.approx(0.2)
     assert (w["bridge_s"], w["capped_sleeps"]) == (1.0, 22)
+    assert (w["host_pauses"], w["host_pause_ms"]) == (1, 6.4)
     pauses = send["pauses"]
     assert pauses["count"] == 10 and pauses["spacing_ms"] == 100 * GAP_NS / 1e6
     assert pauses["periodic_share"] == 1.0      # no spacing across the two rounds

@@ -127,6 +127,7 @@ def run_ours(interval_ns: int, seconds: float, spin_budget: float) -> dict[str, 
                 options={"send_interval": interval_ns / 1e9, "watch_interval": 1.0,
                          "send_size": IMAGE_SIZE, "recv_size": IMAGE_SIZE, "start_ns": start})
             meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()])
+            before = pool.workers()
             with ch:
                 ch.write(bytes(range(IMAGE_SIZE)))
                 due = int(seconds * 1e9 // interval_ns)
@@ -135,13 +136,20 @@ def run_ours(interval_ns: int, seconds: float, spin_budget: float) -> dict[str, 
                 s = ch.stats()
             others = meter.others()
             policies = worker_policies(pool)
+            after = pool.workers()
         out = schedule_figures(rx.stamps, interval_ns, True, due)
         out.update(missed_cycles=s["nf_missed"], worker_lateness_p99_us=(
             (s["tx_lateness_p99_ns"] or 0) / 1e3), others_cpu=others, policies=policies,
-            pool_warnings=warns)
+            pool_warnings=warns, host_pauses=_grown(before, after, "host_pauses"),
+            host_pause_ms=_grown(before, after, "host_pause_ns") / 1e6)
         return out
     finally:
         rx.close()
+
+
+def _grown(before: list[dict[str, Any]], after: list[dict[str, Any]], key: str) -> int:
+    """How much the workers' counter ``key`` grew, all workers together."""
+    return sum(int(w[key]) for w in after) - sum(int(w[key]) for w in before)
 
 
 def py_sender(addr: tuple[str, int], interval_ns: int, due: int, deadline: bool,
@@ -255,6 +263,10 @@ def print_report(r: dict) -> None:
             print(f"  rtudp: {ours.get('missed_cycles', 0)} cycles skipped by the worker, "
                   f"worker's own departure lateness p99 {ours['worker_lateness_p99_us']:.1f} µs;"
                   f" {policy_line(ours.get('policies', []))}")
+            if ours.get("host_pauses"):
+                print(f"  the host stopped the workers' vCPUs at least {ours['host_pauses']} "
+                      f"times for 0.25 ms or more while it spun ({ours['host_pause_ms']:.1f} "
+                      f"ms in all): cycles due then left that late")
             for w in ours.get("pool_warnings", []):
                 print(f"  note: {w}")
     others_footer([e for row in r["results"].values() for e in row.values()])

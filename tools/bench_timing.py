@@ -97,7 +97,7 @@ PEERS = ("py_sleep", "py_busy", "c_floor")
 RUN_ORDER = ("ours", "c_floor", "ours_default", "py_busy", "py_sleep")
 # the worker's counters a round reports as differences (and a full run sums)
 WORKER_COUNTERS = ("spin_ns", "sleeps", "spin_other_ns", "demotions", "demote_preempted", "loops",
-                   "bridge_ns", "capped_sleeps")
+                   "bridge_ns", "capped_sleeps", "host_pauses", "host_pause_ns")
 
 
 # --------------------------------------------------------------------------
@@ -407,7 +407,9 @@ def merge_rounds(rounds: Sequence[dict], seconds: float) -> tuple[dict, dict]:
                           "bridge_s": total["bridge_ns"] / 1e9,
                           "capped_sleeps": total["capped_sleeps"],
                           "demotions": total["demotions"],
-                          "demote_preempted": total["demote_preempted"]}
+                          "demote_preempted": total["demote_preempted"],
+                          "host_pauses": total["host_pauses"],
+                          "host_pause_ms": total["host_pause_ns"] / 1e6}
     return send, arrival
 
 
@@ -527,6 +529,10 @@ def print_report(r: dict) -> None:
         if w["demotions"]:
             print(f"    past the RT cap it spun {w['spin_other_s']:.3f} s at SCHED_OTHER in "
                   f"{w['demotions']} drops ({w['demote_preempted']} cut short by another task)")
+        if w["host_pauses"]:
+            print(f"    the host stopped its vCPU at least {w['host_pauses']} times for 0.25 ms "
+                  f"or more while it spun ({w['host_pause_ms']:.1f} ms in all; no task of "
+                  f"this machine had the CPU)")
     peers = [e for e in (r["send"].get(k) for k in PEERS) if e]
     if peers:
         print(f"  python and C schedulers: {peers[0]['policy']}, not pinned")
