@@ -316,9 +316,9 @@ struct rtudp_worker_slot {
                                                       channels (async_wait.h); then it rings bell */
     uint32_t cpu_contended;                        /* windows in which others on the worker's
                                                       CPU got too little of it (cpushare.h) */
-    uint64_t host_pauses;                          /* spin steps of >= 250 us in which no task
-                                                      took the CPU: the host stopped the vCPU
-                                                      (hostpause.h) */
+    uint64_t host_pauses;                          /* stretches of >= 250 us the TX thread held
+                                                      the CPU but did not run: the host stopped
+                                                      the vCPU (hostpause.h) */
     uint64_t host_pause_ns;                        /* their total length */
     int64_t host_pause_max_ns;                     /* the longest */
 };
@@ -351,7 +351,8 @@ struct rtudp_worker_slot {
     X(cpu_contended, "cpu_contended", COUNTER, "", 0,                                            \
       "windows in which others on the worker's CPU got too little of it", "", "")               \
     X(host_pauses, "host_pauses", COUNTER, "", 0,                                                \
-      "spin steps of 250 us or more no task took the CPU in (the host's)", "", "")               \
+      "stretches of 250 us or more the TX thread held the CPU but did not run (the host's)", \
+      "", "")                                                                                    \
     X(host_pause_ns, "host_pause_ns", COUNTER, "ns", 0, "of them, the total length", "", "")    \
     X(host_pause_max_ns, "host_pause_max_ns", GAUGE, "ns", 0, "of them, the longest", "", "")
 

@@ -265,7 +265,7 @@ def print_report(r: dict) -> None:
                   f" {policy_line(ours.get('policies', []))}")
             if ours.get("host_pauses"):
                 print(f"  the host stopped the workers' vCPUs at least {ours['host_pauses']} "
-                      f"times for 0.25 ms or more while it spun ({ours['host_pause_ms']:.1f} "
+                      f"times for 0.25 ms or more ({ours['host_pause_ms']:.1f} "
                       f"ms in all): cycles due then left that late")
             for w in ours.get("pool_warnings", []):
                 print(f"  note: {w}")

@@ -531,7 +531,7 @@ def print_report(r: dict) -> None:
                   f"{w['demotions']} drops ({w['demote_preempted']} cut short by another task)")
         if w["host_pauses"]:
             print(f"    the host stopped its vCPU at least {w['host_pauses']} times for 0.25 ms "
-                  f"or more while it spun ({w['host_pause_ms']:.1f} ms in all; no task of "
+                  f"or more ({w['host_pause_ms']:.1f} ms in all; no task of "
                   f"this machine had the CPU)")
     peers = [e for e in (r["send"].get(k) for k in PEERS) if e]
     if peers:

@@ -119,7 +119,7 @@ def findings(before: Snapshot, after: Snapshot) -> list[str]:
             times = "once" if pauses == 1 else f"{pauses} times"
             out.append(f"the host stopped the vCPU of {where} at least {times} for 0.25 ms "
                        f"or more ({total_ms:.1f} ms in all, the longest {longest_ms:.1f} ms; "
-                       f"seen only while it spun before a deadline): no task of this machine "
+                       f"seen only while its TX thread held the CPU): no task of this machine "
                        f"had the CPU meanwhile, the virtual machine's host did, and packets "
                        f"due then left that late.  Hosts do it more "
                        f"often while all of a VM's vCPUs are busy at once; nothing inside the "

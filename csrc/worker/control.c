@@ -204,7 +204,7 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
     store_relaxed(&me->host_pause_ns, w->hostpause.pause_ns);
     store_relaxed(&me->host_pause_max_ns, w->hostpause.max_ns);
     /* a switch since this baseline makes a long spin step a task's (hostpause.h) */
-    rtudp_hostpause_baseline(&w->hostpause, rtudp_hostpause_switches());
+    rtudp_hostpause_baseline(&w->hostpause, rtudp_hostpause_switches(NULL));
     /* the supervisor's process, not its heartbeat: a live supervisor that is slow to
      * beat (a VM that just booted, a SIGSTOP, a long GC) must not lose its workers */
     if (supervisor_gone(w)) {

@@ -19,7 +19,17 @@
  * host pause).  A long interrupt in the guest would count as the host's; on this
  * kind of machine none comes near 250 us (the scheduler tick: ~40 us).
  *
- * The judging is pure bookkeeping (tests/c/test_worker_units.c); reading the count is
+ * Stalls outside a spin (in a system call, in the loop's own work) are seen over the
+ * intervals between two reads of the process's CPU clock (txloop.c reads it about once
+ * a millisecond while the thread works): when the TX thread had no context switch at
+ * all in one, voluntary or not, nothing else of this machine ran on its CPU, and the
+ * wall time its CPU clock did not count is the host's.  The guest's own interrupts
+ * count as the task's CPU time on a kernel without IRQ_TIME_ACCOUNTING; a stopped vCPU
+ * does not (PARAVIRT_TIME_ACCOUNTING takes it out as steal: measured, the thread's CPU
+ * clock moved ~30 us over host stalls of 1-8 ms).  What a spin step already counted in
+ * the interval is not counted twice.
+ *
+ * The judging is pure bookkeeping (tests/c/test_worker_units.c); reading the counts is
  * rtudp_hostpause_switches.
  */
 #ifndef RTUDP_HOSTPAUSE_H
@@ -31,14 +41,17 @@
 
 struct rtudp_hostpause {
     long switches;      /* the thread's involuntary context switches at the baseline */
+    long all_switches;  /* its switches of both kinds at the last interval's mark; -1: none */
+    uint64_t pause_ns_at_mark; /* pause_ns then */
     uint64_t pauses;    /* steps judged the host's */
     uint64_t pause_ns;  /* their total length */
     int64_t max_ns;     /* the longest */
     uint64_t taken;     /* steps judged another task's */
 };
 
-/* the TX thread's involuntary context switches so far (-1: not known) */
-long rtudp_hostpause_switches(void);
+/* the calling thread's involuntary context switches so far (-1: not known); with
+ * `all`, also its voluntary ones there */
+long rtudp_hostpause_switches(long *all);
 
 /* a new baseline: the count of involuntary switches now */
 void rtudp_hostpause_baseline(struct rtudp_hostpause *h, long switches);
@@ -48,5 +61,14 @@ void rtudp_hostpause_baseline(struct rtudp_hostpause *h, long switches);
  * baseline, else as a task's (0); either way the count becomes the new baseline.  An
  * unknown count (-1) judges nothing. */
 int rtudp_hostpause_judge(struct rtudp_hostpause *h, int64_t step_ns, long switches);
+
+/* An interval between two reads of the process's CPU clock: `wall_ns` long, of which
+ * the clock counted `cpu_ns`; `all_switches` and `switches` are the thread's context
+ * switches (both kinds, involuntary) read at its end.  With no switch since the last
+ * mark, the uncounted time (less what spin steps counted meanwhile) of at least
+ * RTUDP_HOST_PAUSE_MIN_NS is a host pause (returns 1).  Either way the end is the new
+ * mark, and the baseline of the spin steps' judge. */
+int rtudp_hostpause_interval(struct rtudp_hostpause *h, int64_t wall_ns, int64_t cpu_ns,
+                             long all_switches, long switches);
 
 #endif

@@ -227,8 +227,20 @@ static int64_t process_cpu_ns(struct rtudp_worker *w, int64_t now)
     if (!rtudp_spin_window_due(&w->spin, now) && w->cpu_read_at &&
         now - w->cpu_read_at < CPU_READ_EVERY_NS && now >= w->cpu_read_at)
         return w->cpu_at_read + (now - w->cpu_read_at);
+    int64_t cpu_before = w->cpu_at_read, wall_before = w->cpu_read_wall;
     w->cpu_read_at = now;
     w->cpu_at_read = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+    /* the interval since the last read: time its clock did not count, with no switch
+     * of the thread, was the host's (hostpause.h); a fresh wall clock, as `now` may be
+     * a little stale */
+    w->cpu_read_wall = rtudp_now_ns();
+    long all;
+    long involuntary = rtudp_hostpause_switches(&all);
+    if (wall_before)
+        rtudp_hostpause_interval(&w->hostpause, w->cpu_read_wall - wall_before,
+                                 w->cpu_at_read - cpu_before, all, involuntary);
+    else
+        rtudp_hostpause_interval(&w->hostpause, 0, 0, all, involuntary); /* a first mark */
     return w->cpu_at_read;
 }
 
@@ -247,7 +259,7 @@ static int spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int bridg
         int64_t prev = now;
         now = rtudp_now_ns();
         if (now - prev >= RTUDP_HOST_PAUSE_MIN_NS) /* the thread did not run: who had it? */
-            rtudp_hostpause_judge(&w->hostpause, now - prev, rtudp_hostpause_switches());
+            rtudp_hostpause_judge(&w->hostpause, now - prev, rtudp_hostpause_switches(NULL));
         if (w->demoted) {
             rtudp_guard_beat(&w->guard, now);
             if (now - prev > w->demoted_gap)

@@ -175,6 +175,7 @@ struct rtudp_worker {
     int qos_fd;                     /* /dev/cpu_dma_latency while held, else -1 */
     int64_t cpu_read_at;            /* when the process CPU time was last read (0 = never) */
     int64_t cpu_at_read;            /* what it was then */
+    int64_t cpu_read_wall;          /* CLOCK_MONOTONIC right after that read (hostpause.h) */
     int rt_policy;                  /* TX thread's SCHED_FIFO/RR to return to; 0 = none */
     int rt_priority;
     int demoted;                    /* spinning at SCHED_OTHER past the RT cap (sched.c) */

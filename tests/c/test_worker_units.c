@@ -519,6 +519,42 @@ static void test_hostpause_judges_by_switches(void)
     CHECK_EQ(rtudp_hostpause_judge(&h, NS_PER_MS, 6), 1);
 }
 
+static void test_hostpause_intervals_count_what_the_cpu_clock_did_not(void)
+{
+    struct rtudp_hostpause h;
+    memset(&h, 0, sizeof h);
+    /* the first read only marks */
+    CHECK_EQ(rtudp_hostpause_interval(&h, 0, 0, 10, 2), 0);
+    /* 1 ms of which the clock counted 0.2 ms, no switch: 0.8 ms the host's */
+    CHECK_EQ(rtudp_hostpause_interval(&h, NS_PER_MS, 200 * US, 10, 2), 1);
+    CHECK_EQ(h.pauses, 1);
+    CHECK_EQ(h.max_ns, 800 * US);
+    /* the clock counted nearly all of it: nothing */
+    CHECK_EQ(rtudp_hostpause_interval(&h, NS_PER_MS, 900 * US, 10, 2), 0);
+    /* a switch of either kind in the interval: another task (or a park) had the time */
+    CHECK_EQ(rtudp_hostpause_interval(&h, 5 * NS_PER_MS, 0, 11, 2), 0);
+    CHECK_EQ(rtudp_hostpause_interval(&h, 5 * NS_PER_MS, 0, 13, 3), 0);
+    CHECK_EQ(h.pauses, 1);
+    /* a spin step counted in the interval is not counted again: 6 ms uncounted, 6 ms
+     * of it already a step's */
+    CHECK_EQ(rtudp_hostpause_judge(&h, 6 * NS_PER_MS, 3), 1);
+    CHECK_EQ(rtudp_hostpause_interval(&h, 7 * NS_PER_MS, NS_PER_MS, 13, 3), 0);
+    CHECK_EQ(h.pauses, 2);
+    /* ... but what is left beyond it is */
+    CHECK_EQ(rtudp_hostpause_judge(&h, 300 * US, 3), 1);
+    CHECK_EQ(rtudp_hostpause_interval(&h, 2 * NS_PER_MS, 500 * US, 13, 3), 1);
+    CHECK_EQ(h.pauses, 4);
+    CHECK_EQ(h.pause_ns, (uint64_t)(800 * US + 6 * NS_PER_MS + 300 * US + 1200 * US));
+    CHECK_EQ(h.max_ns, 6 * NS_PER_MS);
+    /* the interval's end is the spin steps' baseline too */
+    CHECK_EQ(rtudp_hostpause_interval(&h, 10 * US, 10 * US, 20, 9), 0);
+    CHECK_EQ(rtudp_hostpause_judge(&h, NS_PER_MS, 9), 1);
+    /* unknown counts judge nothing */
+    CHECK_EQ(rtudp_hostpause_interval(&h, 5 * NS_PER_MS, 0, -1, -1), 0);
+    CHECK_EQ(rtudp_hostpause_interval(&h, 5 * NS_PER_MS, 0, 20, 9), 0);
+    CHECK_EQ(h.pauses, 5);
+}
+
 static void pin_to(int cpu)
 {
     cpu_set_t set;
@@ -545,7 +581,7 @@ static void test_hostpause_counts_a_task_taking_the_cpu(void)
     pin_to(0);
     struct rtudp_hostpause h;
     memset(&h, 0, sizeof h);
-    long before = rtudp_hostpause_switches();
+    long before = rtudp_hostpause_switches(NULL);
     CHECK(before >= 0);
     rtudp_hostpause_baseline(&h, before);
     pthread_t t;
@@ -564,7 +600,9 @@ static void test_hostpause_counts_a_task_taking_the_cpu(void)
     atomic_store(&busy_stop, 1);
     CHECK_EQ(pthread_join(t, NULL), 0);
     CHECK(gap >= RTUDP_HOST_PAUSE_MIN_NS); /* the busy thread took the CPU */
-    long after = rtudp_hostpause_switches();
+    long all_after;
+    long after = rtudp_hostpause_switches(&all_after);
+    CHECK(all_after >= after);
     CHECK(after > before);
     CHECK_EQ(rtudp_hostpause_judge(&h, gap, after), 0);
     CHECK_EQ(h.taken, 1);
@@ -583,6 +621,7 @@ static const struct test tests[] = {
     T(test_guard_takes_back_a_silent_thread_only),
     T(test_guard_watching_switches_takes_back_a_preempted_thread),
     T(test_hostpause_judges_by_switches),
+    T(test_hostpause_intervals_count_what_the_cpu_clock_did_not),
     T(test_hostpause_counts_a_task_taking_the_cpu),
     T(test_stamps_match_by_key),
     T(test_stamps_time_out_to_send_time),
