@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 16                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses */
+#define RTUDP_LAYOUT_VERSION 17                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups) */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -279,7 +279,7 @@ struct rtudp_pool_block {
     uint8_t pad1[48];
 };
 
-/* One worker (192 bytes). */
+/* One worker (320 bytes). */
 struct rtudp_worker_slot {
     /* line 0: written by the supervisor */
     uint32_t pid;
@@ -321,6 +321,12 @@ struct rtudp_worker_slot {
                                                       the vCPU (hostpause.h) */
     uint64_t host_pause_ns;                        /* their total length */
     int64_t host_pause_max_ns;                     /* the longest */
+    /* line 4: written by the worker */
+    uint64_t warmups;                              /* datagrams sent through the kernel's send path
+                                                      before a deadline after a long park, to warm
+                                                      it (worker/warmup.h) */
+    int64_t warmup_lead_ns;                        /* how much earlier such a park ends */
+    uint8_t pad4[48];
 };
 /* END CDEF */
 
@@ -354,7 +360,12 @@ struct rtudp_worker_slot {
       "stretches of 250 us or more the TX thread held the CPU but did not run (the host's)", \
       "", "")                                                                                    \
     X(host_pause_ns, "host_pause_ns", COUNTER, "ns", 0, "of them, the total length", "", "")    \
-    X(host_pause_max_ns, "host_pause_max_ns", GAUGE, "ns", 0, "of them, the longest", "", "")
+    X(host_pause_max_ns, "host_pause_max_ns", GAUGE, "ns", 0, "of them, the longest", "", "") \
+    X(warmups, "warmups", COUNTER, "", 0,                                                        \
+      "datagrams sent through the kernel's send path to warm it before a deadline after a long " \
+      "park", "", "")                                                                            \
+    X(warmup_lead_ns, "warmup_lead_ns", GAUGE, "ns", 0, "how much earlier such a park ends", "", \
+      "")
 
 /* BEGIN CDEF */
 
@@ -758,7 +769,7 @@ struct rtudp_reply {
 /* END CDEF */
 
 _Static_assert(sizeof(struct rtudp_pool_block) == 2 * RTUDP_CACHE_LINE, "pool block is 2 lines");
-_Static_assert(sizeof(struct rtudp_worker_slot) == 4 * RTUDP_CACHE_LINE, "worker slot is 4 lines");
+_Static_assert(sizeof(struct rtudp_worker_slot) == 5 * RTUDP_CACHE_LINE, "worker slot is 5 lines");
 _Static_assert(offsetof(struct rtudp_worker_slot, bell) == RTUDP_CACHE_LINE, "bell on its own line");
 _Static_assert(sizeof(struct rtudp_channel_slot) == 2 * RTUDP_CACHE_LINE, "channel slot is 2 lines");
 _Static_assert(sizeof(((struct rtudp_control *)0)->workers) ==

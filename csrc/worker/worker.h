@@ -53,6 +53,7 @@
 #include "asyncwake.h"
 #include "cpushare.h"
 #include "hostpause.h"
+#include "warmup.h"
 #include "guard.h"
 #include "holdq.h"
 #include "inflight.h"
@@ -197,6 +198,7 @@ struct rtudp_worker {
     struct rtudp_cpushare share;    /* do others on that CPU get too little of it? */
     struct rtudp_guard guard;       /* takes the CPU back for a demoted TX thread */
     struct rtudp_hostpause hostpause; /* spin steps the host stopped the vCPU for */
+    struct rtudp_warmup warmup;     /* the send path warmed before a deadline after a long park */
     int exiting;
     int32_t sup_pid;                /* the supervisor (the pool block's supervisor_pid) */
     int sup_pidfd;                  /* a pidfd of it, readable once it exited; -1: none */

@@ -2,7 +2,8 @@
  * test_worker_units.c - the worker's pure-C parts: the adaptive spin margin and
  * budget (csrc/worker/spin.c), the look at the CPU's share (csrc/worker/cpushare.c),
  * the demotion guard's thread (csrc/worker/guard.c), the judge of host pauses
- * (csrc/worker/hostpause.c) and the TX-stamp matcher (csrc/worker/txstamp.c).
+ * (csrc/worker/hostpause.c), the TX-stamp matcher (csrc/worker/txstamp.c) and the
+ * send path's warm-up (csrc/worker/warmup.c).
  * The worker program itself is tested end to end by tests/test_worker.py.
  */
 #include <pthread.h>
@@ -16,6 +17,8 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "cpushare.h"
 #include "guard.h"
@@ -24,6 +27,7 @@
 #include "ring.h"
 #include "spin.h"
 #include "txstamp.h"
+#include "warmup.h"
 
 #include "harness.h"
 
@@ -609,6 +613,67 @@ static void test_hostpause_counts_a_task_taking_the_cpu(void)
     CHECK_EQ(h.pauses, 0);
 }
 
+/* ------------------------------------------------------------------ warm-up */
+
+static void test_warmup_lead_follows_the_longest_recent(void)
+{
+    struct rtudp_warmup wu;
+    rtudp_warmup_init(&wu);
+    CHECK_EQ(wu.lead_ns, RTUDP_WARMUP_LEAD_START_NS);
+    /* no socket: never wanted, however long the park */
+    CHECK_EQ(rtudp_warmup_wanted(&wu, NS_PER_S), 0);
+    /* the longest of the last RTUDP_WARMUP_RECENT, plus the slack */
+    rtudp_warmup_took(&wu, 30 * US);
+    CHECK_EQ(wu.lead_ns, 30 * US + RTUDP_WARMUP_SLACK_NS);
+    for (int i = 0; i < RTUDP_WARMUP_RECENT - 1; i++)
+        rtudp_warmup_took(&wu, 8 * US);
+    CHECK_EQ(wu.lead_ns, 30 * US + RTUDP_WARMUP_SLACK_NS); /* the 30 us is still recent */
+    rtudp_warmup_took(&wu, 8 * US);                        /* ... and now it is not */
+    CHECK_EQ(wu.lead_ns, 8 * US + RTUDP_WARMUP_SLACK_NS);
+    /* clamped both ways; a stall of seconds saturates instead of overflowing */
+    for (int i = 0; i < RTUDP_WARMUP_RECENT; i++)
+        rtudp_warmup_took(&wu, 0);
+    CHECK_EQ(wu.lead_ns, RTUDP_WARMUP_LEAD_MIN_NS);
+    rtudp_warmup_took(&wu, -5);
+    CHECK_EQ(wu.lead_ns, RTUDP_WARMUP_LEAD_MIN_NS);
+    rtudp_warmup_took(&wu, INT64_MAX);
+    CHECK_EQ(wu.lead_ns, RTUDP_WARMUP_LEAD_MAX_NS);
+}
+
+static void test_warmup_sends_through_loopback_and_reads_it_back(void)
+{
+    struct rtudp_warmup wu;
+    CHECK_EQ(rtudp_warmup_open(&wu), 0);
+    CHECK(wu.fd >= 0);
+    /* only a park that is long enough */
+    CHECK_EQ(rtudp_warmup_wanted(&wu, RTUDP_WARMUP_AFTER_NS - 1), 0);
+    CHECK_EQ(rtudp_warmup_wanted(&wu, RTUDP_WARMUP_AFTER_NS), 1);
+    /* more warm-ups than one drain batch reads: each goes through the kernel (the
+     * datagram waits in the socket's queue) and is timed */
+    for (int i = 0; i < 40; i++)
+        rtudp_warmup_run(&wu);
+    CHECK_EQ(wu.count, 40);
+    CHECK_EQ(wu.unread, 40);
+    CHECK(wu.lead_ns >= RTUDP_WARMUP_LEAD_MIN_NS && wu.lead_ns <= RTUDP_WARMUP_LEAD_MAX_NS);
+    int queued = 0;
+    CHECK_EQ(ioctl(wu.fd, FIONREAD, &queued), 0);
+    CHECK(queued > 0);
+    /* read back: nothing left in the queue, nothing counted as dropped */
+    rtudp_warmup_drain(&wu);
+    CHECK_EQ(wu.unread, 0);
+    CHECK_EQ(ioctl(wu.fd, FIONREAD, &queued), 0);
+    CHECK_EQ(queued, 0);
+    char b;
+    CHECK_EQ(recv(wu.fd, &b, 1, MSG_DONTWAIT), -1);
+    /* a drain with nothing to read returns at once */
+    rtudp_warmup_drain(&wu);
+    CHECK_EQ(wu.unread, 0);
+    rtudp_warmup_close(&wu);
+    CHECK_EQ(wu.fd, -1);
+    rtudp_warmup_run(&wu); /* closed: nothing happens */
+    CHECK_EQ(wu.count, 40);
+}
+
 static const struct test tests[] = {
     T(test_spin_starts_clamped),
     T(test_spin_follows_high_percentile),
@@ -626,6 +691,8 @@ static const struct test tests[] = {
     T(test_stamps_match_by_key),
     T(test_stamps_time_out_to_send_time),
     T(test_stamps_full_restart_and_flush),
+    T(test_warmup_lead_follows_the_longest_recent),
+    T(test_warmup_sends_through_loopback_and_reads_it_back),
 };
 
 HARNESS_MAIN(tests)
