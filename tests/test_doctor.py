@@ -123,11 +123,31 @@ def test_cpuidle_haltpoll_warns_with_the_settings(tmp_path: Path) -> None:
     assert "/dev/cpu_dma_latency" in c.advice and "guest_halt_poll_ns" in c.advice
 
 
-def test_cpuidle_none_is_ok(tmp_path: Path) -> None:
+def test_cpuidle_none_warns_that_workers_cannot_see_an_idle_cpu(tmp_path: Path) -> None:
     put(tmp_path, "/sys/devices/system/cpu/cpuidle/current_driver", "none")
+    put(tmp_path, "/proc/cmdline", "console=ttyS0 quiet")
+    c = doctor.check_cpuidle(str(tmp_path))
+    assert c.verdict == WARN and c.data["driver"] == "none"
+    assert "idle time" in c.note and "30 µs pieces" in c.note
+    assert "cpuidle-haltpoll" in c.advice  # no haltpoll driver in this kernel
+    # built in (it only waits for a host hint): the boot parameter that loads it
+    (tmp_path / "sys/module/cpuidle_haltpoll/parameters").mkdir(parents=True)
+    c = doctor.check_cpuidle(str(tmp_path))
+    assert c.advice.startswith("boot with cpuidle_haltpoll.force=1")
+    assert c.data["haltpoll_built_in"] is True
+    # idle=poll: idle CPUs poll, nothing to change
+    put(tmp_path, "/proc/cmdline", "console=ttyS0 idle=poll")
     c = doctor.check_cpuidle(str(tmp_path))
     assert (c.verdict, c.advice) == (OK, "")
-    assert c.data["driver"] == "none"
+
+
+def test_pm_qos_says_when_it_changes_nothing(tmp_path: Path) -> None:
+    put(tmp_path, "/dev/cpu_dma_latency", "")
+    put(tmp_path, "/sys/devices/system/cpu/cpuidle/current_driver", "intel_idle")
+    assert "keep idle CPUs polling" in doctor.check_pm_qos(str(tmp_path)).note
+    put(tmp_path, "/sys/devices/system/cpu/cpuidle/current_driver", "none")
+    c = doctor.check_pm_qos(str(tmp_path))
+    assert c.verdict == OK and "changes nothing" in c.note
 
 
 def test_cpuidle_deep_states_warn(tmp_path: Path) -> None:
