@@ -15,7 +15,7 @@ CASES = ("libudt>libudt", "rtudp>libudt", "libudt>rtudp", "rtudp>rtudp")
 
 @pytest.fixture(scope="module")
 def run() -> tuple[dict, int]:
-    report, pid = run_quick_json("udt", timeout=600)
+    report, pid = run_quick_json("udt", timeout=600, failed_ok=True)
     if "libudt" in report["failed"]:
         print(f"SKIP: {report['failed']['libudt']}")
         pytest.skip(report["failed"]["libudt"])

@@ -196,6 +196,9 @@ static const struct field worker_slot_fields[] = {
     FIELD(rtudp_worker_slot, host_pauses),
     FIELD(rtudp_worker_slot, host_pause_ns),
     FIELD(rtudp_worker_slot, host_pause_max_ns),
+    FIELD(rtudp_worker_slot, warmups),
+    FIELD(rtudp_worker_slot, warmup_lead_ns),
+    FIELD(rtudp_worker_slot, pad4),
 };
 
 static const struct field channel_slot_fields[] = {
