@@ -440,7 +440,7 @@ static void serve_due(struct rtudp_worker *w, int64_t now, int capped)
  * push one datagram through the send path, spin the rest, send what is due, and read
  * the datagram back.  The warm-up comes last before the deadline, not on waking: the
  * margin can be 200 us, and a path warmed that early had cooled again by the send
- * (send to TX stamp p50 40 us instead of ~4).  A wake so late that less than the lead
+ * (sendmmsg to TX stamp p50 40 us instead of 11-13).  A wake so late that less than the lead
  * is left skips it: it could make the send late itself */
 static void warm_and_spin(struct rtudp_worker *w, int64_t target)
 {
