@@ -41,6 +41,7 @@ from .bench_common import (LOOPBACK, Child, OthersMeter, add_common_arguments,
                            policy_line, ratio, run_benchmark, say, take_curves, target,
                            target_row, worker_policies)
 from .bench_timing import _STAMP, SO_TIMESTAMPNS, Receiver
+from .why_late import host_pauses_counted
 
 INTERVALS_MS = (1, 5)
 FULL_S, QUICK_S = 10.0, 2.0
@@ -264,9 +265,9 @@ def print_report(r: dict) -> None:
                   f"worker's own departure lateness p99 {ours['worker_lateness_p99_us']:.1f} µs;"
                   f" {policy_line(ours.get('policies', []))}")
             if ours.get("host_pauses"):
-                print(f"  the host stopped the workers' vCPUs at least {ours['host_pauses']} "
-                      f"times for 0.25 ms or more ({ours['host_pause_ms']:.1f} "
-                      f"ms in all): cycles due then left that late")
+                counted = host_pauses_counted(ours["host_pauses"], ours["host_pause_ms"])
+                print(f"  the host stopped the workers' vCPUs {counted}): cycles due then "
+                      f"left that late")
             for w in ours.get("pool_warnings", []):
                 print(f"  note: {w}")
     others_footer([e for row in r["results"].values() for e in row.values()])

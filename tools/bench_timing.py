@@ -51,6 +51,7 @@ from .bench_common import (LOOPBACK, MSG_SIZE, PACED_HEAD, SCHED_NAMES, OthersMe
                            others_footer, paced_submit, print_table, print_workers, ratio,
                            run_benchmark, say, take_curves, target, target_row, worker_policies)
 from .procinfo import realtime_offset_ns
+from .why_late import host_pauses_counted
 
 RATE_PPS = 50_000
 GAP_NS = 1_000_000_000 // RATE_PPS          # 20 µs
@@ -530,9 +531,9 @@ def print_report(r: dict) -> None:
             print(f"    past the RT cap it spun {w['spin_other_s']:.3f} s at SCHED_OTHER in "
                   f"{w['demotions']} drops ({w['demote_preempted']} cut short by another task)")
         if w["host_pauses"]:
-            print(f"    the host stopped its vCPU at least {w['host_pauses']} times for 0.25 ms "
-                  f"or more ({w['host_pause_ms']:.1f} ms in all; no task of "
-                  f"this machine had the CPU)")
+            counted = host_pauses_counted(w["host_pauses"], w["host_pause_ms"])
+            print(f"    the host stopped its vCPU {counted}; no task of this machine had "
+                  f"the CPU)")
     peers = [e for e in (r["send"].get(k) for k in PEERS) if e]
     if peers:
         print(f"  python and C schedulers: {peers[0]['policy']}, not pinned")

@@ -68,6 +68,18 @@ def snapshot(pool: Any, channels: list[Any]) -> Snapshot:
     return snap
 
 
+#: the shortest stall a worker counts in ``host_pauses`` (RTUDP_HOST_PAUSE_MIN_NS,
+#: csrc/worker/hostpause.h)
+HOST_PAUSE_MIN_MS = 0.25
+
+
+def host_pauses_counted(pauses: int, total_ms: float) -> str:
+    """How the workers' host-pause counters read in a sentence: "at least N times for
+    0.25 ms or more (T ms in all"; the caller adds to the parenthesis and closes it."""
+    times = "once" if pauses == 1 else f"{pauses} times"
+    return f"at least {times} for {HOST_PAUSE_MIN_MS:g} ms or more ({total_ms:.1f} ms in all"
+
+
 def _delta(after: dict[str, Any], before: dict[str, Any], key: str) -> int:
     return int(after.get(key, 0)) - int(before.get(key, 0))
 
@@ -114,11 +126,10 @@ def findings(before: Snapshot, after: Snapshot) -> list[str]:
                        f"CPUs (taskset), or give the pool fewer CPUs")
         pauses = _delta(w, b, "host_pauses")
         if pauses:
-            total_ms = _delta(w, b, "host_pause_ns") / 1e6
+            counted = host_pauses_counted(pauses, _delta(w, b, "host_pause_ns") / 1e6)
             longest_ms = int(w.get("host_pause_max_ns", 0)) / 1e6
-            times = "once" if pauses == 1 else f"{pauses} times"
-            out.append(f"the host stopped the vCPU of {where} at least {times} for 0.25 ms "
-                       f"or more ({total_ms:.1f} ms in all, the longest {longest_ms:.1f} ms; "
+            out.append(f"the host stopped the vCPU of {where} {counted}, the longest "
+                       f"{longest_ms:.1f} ms; "
                        f"seen only while its TX thread held the CPU): no task of this machine "
                        f"had the CPU meanwhile, the virtual machine's host did, and packets "
                        f"due then left that late.  Hosts do it more "
@@ -153,4 +164,5 @@ def explain(before: Snapshot, after: Snapshot, missed: list[str],
     return lines
 
 
-__all__ = ["Snapshot", "snapshot", "findings", "explain"]
+__all__ = ["HOST_PAUSE_MIN_MS", "Snapshot", "snapshot", "findings", "explain",
+           "host_pauses_counted"]

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -213,13 +212,6 @@ struct rtudp_sched_attr { /* the kernel's struct sched_attr, SCHED_ATTR_SIZE_VER
     uint64_t sched_runtime, sched_deadline, sched_period;
 };
 
-/* times another task took this thread's CPU (the host's preemptions do not count) */
-static long involuntary_switches(void)
-{
-    struct rusage ru;
-    return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nivcsw : -1;
-}
-
 static int set_attr(int policy, int nice, int prio)
 {
     struct rtudp_sched_attr a;
@@ -270,7 +262,7 @@ int rtudp_w_rt_demote(struct rtudp_worker *w, int64_t now, int64_t window)
     rtudp_guard_arm(&w->guard, now);
     w->demoted_window = window;
     w->demotions++;
-    w->demoted_csw = involuntary_switches();
+    w->demoted_csw = rtudp_hostpause_switches(NULL); /* another task took the CPU */
     w->demoted_gap = 0;
     return 0;
 }
@@ -284,7 +276,7 @@ void rtudp_w_rt_check(struct rtudp_worker *w, int64_t now)
          * its own wake-ups are switches too, so the test below would not do) */
         if (!rtudp_guard_took_back(&w->guard))
             return;
-    } else if (w->demoted_gap <= DEMOTE_LOST_NS || involuntary_switches() == w->demoted_csw)
+    } else if (w->demoted_gap <= DEMOTE_LOST_NS || rtudp_hostpause_switches(NULL) == w->demoted_csw)
         return; /* both: per-CPU kernel threads the SCHED_FIFO spin held off run for
                  * microseconds once the thread drops, and the host's hiccups stop it
                  * without a switch */

@@ -241,11 +241,9 @@ static int64_t process_cpu_ns(struct rtudp_worker *w, int64_t now)
     w->cpu_read_wall = rtudp_now_ns();
     long all;
     long involuntary = rtudp_hostpause_switches(&all);
-    if (wall_before)
-        rtudp_hostpause_interval(&w->hostpause, w->cpu_read_wall - wall_before,
-                                 w->cpu_at_read - cpu_before, all, involuntary);
-    else
-        rtudp_hostpause_interval(&w->hostpause, 0, 0, all, involuntary); /* a first mark */
+    int first = wall_before == 0; /* a first read only marks: an empty interval */
+    rtudp_hostpause_interval(&w->hostpause, first ? 0 : w->cpu_read_wall - wall_before,
+                             first ? 0 : w->cpu_at_read - cpu_before, all, involuntary);
     return w->cpu_at_read;
 }
 
@@ -438,7 +436,7 @@ static void serve_due(struct rtudp_worker *w, int64_t now, int capped)
 
 /* woken early for a deadline after a long park (warmup.h): spin to `lead` before it,
  * push one datagram through the send path, spin the rest, send what is due, and read
- * the datagram back.  The warm-up comes last before the deadline, not on waking: the
+ * the datagrams back once a batch waits.  The warm-up comes last before the deadline, not on waking: the
  * margin can be 200 us, and a path warmed that early had cooled again by the send
  * (sendmmsg to TX stamp p50 40 us instead of 11-13).  A wake so late that less than the lead
  * is left skips it: it could make the send late itself */
@@ -452,7 +450,8 @@ static void warm_and_spin(struct rtudp_worker *w, int64_t target)
     }
     if (spin_to(w, rtudp_now_ns(), target, 0))
         serve_due(w, rtudp_now_ns(), 0);
-    rtudp_warmup_drain(&w->warmup);
+    if (w->warmup.unread >= RTUDP_WARMUP_DRAIN_BATCH)
+        rtudp_warmup_drain(&w->warmup);
 }
 
 void rtudp_tx_run(struct rtudp_worker *w)

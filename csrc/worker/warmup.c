@@ -16,8 +16,6 @@
 
 #include "ring.h" /* rtudp_now_ns */
 
-#define DRAIN_BATCH 16
-
 void rtudp_warmup_init(struct rtudp_warmup *wu)
 {
     memset(wu, 0, sizeof *wu);
@@ -67,14 +65,11 @@ void rtudp_warmup_took(struct rtudp_warmup *wu, int64_t took_ns)
     for (uint32_t i = 0; i < RTUDP_WARMUP_RECENT; i++)
         if (wu->recent[i] > longest)
             longest = wu->recent[i];
-    /* saturating: a warm-up the host stalled for seconds must not overflow the sum */
-    int64_t lead = longest > RTUDP_WARMUP_LEAD_MAX_NS ? RTUDP_WARMUP_LEAD_MAX_NS
-                                                      : longest + RTUDP_WARMUP_SLACK_NS;
-    if (lead < RTUDP_WARMUP_LEAD_MIN_NS)
-        lead = RTUDP_WARMUP_LEAD_MIN_NS;
-    if (lead > RTUDP_WARMUP_LEAD_MAX_NS)
-        lead = RTUDP_WARMUP_LEAD_MAX_NS;
-    wu->lead_ns = lead;
+    /* compared before adding: a warm-up the host stalled for seconds must not overflow */
+    int64_t lead = longest >= RTUDP_WARMUP_LEAD_MAX_NS - RTUDP_WARMUP_SLACK_NS
+                       ? RTUDP_WARMUP_LEAD_MAX_NS
+                       : longest + RTUDP_WARMUP_SLACK_NS;
+    wu->lead_ns = lead < RTUDP_WARMUP_LEAD_MIN_NS ? RTUDP_WARMUP_LEAD_MIN_NS : lead;
 }
 
 void rtudp_warmup_run(struct rtudp_warmup *wu)
@@ -95,11 +90,11 @@ void rtudp_warmup_drain(struct rtudp_warmup *wu)
 {
     if (wu->fd < 0 || !wu->unread)
         return;
-    uint8_t sink[DRAIN_BATCH];
-    struct iovec iov[DRAIN_BATCH];
-    struct mmsghdr msgs[DRAIN_BATCH];
+    uint8_t sink[RTUDP_WARMUP_DRAIN_BATCH];
+    struct iovec iov[RTUDP_WARMUP_DRAIN_BATCH];
+    struct mmsghdr msgs[RTUDP_WARMUP_DRAIN_BATCH];
     memset(msgs, 0, sizeof msgs);
-    for (int i = 0; i < DRAIN_BATCH; i++) {
+    for (int i = 0; i < RTUDP_WARMUP_DRAIN_BATCH; i++) {
         iov[i] = (struct iovec){.iov_base = &sink[i], .iov_len = 1};
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
@@ -107,7 +102,7 @@ void rtudp_warmup_drain(struct rtudp_warmup *wu)
     /* what was sent is in the queue by now (loopback delivers within the send call);
      * a datagram missing for any reason must not make this spin */
     while (wu->unread) {
-        unsigned want = wu->unread < DRAIN_BATCH ? wu->unread : DRAIN_BATCH;
+        unsigned want = wu->unread < RTUDP_WARMUP_DRAIN_BATCH ? wu->unread : RTUDP_WARMUP_DRAIN_BATCH;
         int n = recvmmsg(wu->fd, msgs, want, MSG_DONTWAIT, NULL);
         if (n <= 0) {
             wu->unread = 0;

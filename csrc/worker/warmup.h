@@ -13,9 +13,10 @@
  *
  * So the TX thread keeps a UDP socket on loopback connected to itself.  When it parks
  * for longer than RTUDP_WARMUP_AFTER_NS with a deadline to spin for, it parks `lead`
- * earlier still, sends one datagram to itself on waking, and spins the rest; after
- * the deadline's send it reads the datagram back (the socket's queue stays empty, no
- * drop is counted anywhere).  A cold warm-up takes ~30 us after 5 ms idle, ~10 us
+ * earlier still, spins to `lead` before the deadline, sends one datagram to itself
+ * there, and spins the rest; after the deadline's send it reads the datagrams back
+ * once RTUDP_WARMUP_DRAIN_BATCH wait (the socket's queue never fills, no drop is
+ * counted anywhere).  A cold warm-up takes ~30 us after 5 ms idle, ~10 us
  * after 1 ms, so the lead follows the longest of the last RTUDP_WARMUP_RECENT ones.
  * It warms what every UDP send shares (system call, socket layer, routing, skb
  * allocation, the loopback device and softirq): a NIC's driver stays as cold as before.
@@ -33,6 +34,9 @@
 #define RTUDP_WARMUP_LEAD_MIN_NS 10000LL
 #define RTUDP_WARMUP_LEAD_MAX_NS 100000LL
 #define RTUDP_WARMUP_LEAD_START_NS 40000LL /* before any warm-up was timed */
+/* the datagrams are read back once this many wait, with one system call (a socket's
+ * queue holds hundreds of them) */
+#define RTUDP_WARMUP_DRAIN_BATCH 16
 
 struct rtudp_warmup {
     int fd;                            /* loopback UDP socket connected to itself; -1: none */
@@ -55,7 +59,7 @@ int rtudp_warmup_wanted(const struct rtudp_warmup *wu, int64_t park_ns);
 void rtudp_warmup_took(struct rtudp_warmup *wu, int64_t took_ns);
 /* push one datagram through the send path now, timed (rtudp_warmup_took) */
 void rtudp_warmup_run(struct rtudp_warmup *wu);
-/* read back what the warm-ups sent (after the deadline's send: off the timed path) */
+/* read back all the warm-ups sent (after a deadline's send: off the timed path) */
 void rtudp_warmup_drain(struct rtudp_warmup *wu);
 
 #endif /* RTUDP_WARMUP_H */
