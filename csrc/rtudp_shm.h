@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 17                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups) */
+#define RTUDP_LAYOUT_VERSION 18                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -326,7 +326,11 @@ struct rtudp_worker_slot {
                                                       before a deadline after a long park, to warm
                                                       it (worker/warmup.h) */
     int64_t warmup_lead_ns;                        /* how much earlier such a park ends */
-    uint8_t pad4[48];
+    uint32_t idle_source;                          /* where the worker reads its CPU's idle time:
+                                                      0 nowhere (it never judges itself alone),
+                                                      1 cpuidle, 2 the scheduler's switches
+                                                      (worker/cpushare.h) */
+    uint8_t pad4[44];
 };
 /* END CDEF */
 
@@ -365,6 +369,9 @@ struct rtudp_worker_slot {
       "datagrams sent through the kernel's send path to warm it before a deadline after a long " \
       "park", "", "")                                                                            \
     X(warmup_lead_ns, "warmup_lead_ns", GAUGE, "ns", 0, "how much earlier such a park ends", "", \
+      "")                                                                                        \
+    X(idle_source, "idle_source", GAUGE, "", 0,                                                  \
+      "where the CPU's idle time is read: 0 nowhere, 1 cpuidle, 2 the scheduler's switches", "", \
       "")
 
 /* BEGIN CDEF */

@@ -123,13 +123,18 @@ def test_cpuidle_haltpoll_warns_with_the_settings(tmp_path: Path) -> None:
     assert "/dev/cpu_dma_latency" in c.advice and "guest_halt_poll_ns" in c.advice
 
 
-def test_cpuidle_none_warns_that_workers_cannot_see_an_idle_cpu(tmp_path: Path) -> None:
+def test_cpuidle_none_says_how_workers_see_an_idle_cpu(tmp_path: Path) -> None:
     put(tmp_path, "/sys/devices/system/cpu/cpuidle/current_driver", "none")
     put(tmp_path, "/proc/cmdline", "console=ttyS0 quiet")
     c = doctor.check_cpuidle(str(tmp_path))
     assert c.verdict == WARN and c.data["driver"] == "none"
-    assert "idle time" in c.note and "30 µs pieces" in c.note
+    assert "30 µs pieces" in c.note and c.data["sched_switch_traced"] is False
     assert "cpuidle-haltpoll" in c.advice  # no haltpoll driver in this kernel
+    # with the scheduler's switch event, workers time the others from it instead
+    put(tmp_path, "/sys/kernel/tracing/events/sched/sched_switch/id", "321")
+    c = doctor.check_cpuidle(str(tmp_path))
+    assert c.verdict == WARN and c.data["sched_switch_traced"] is True
+    assert "scheduler's switches" in c.note and "30 µs pieces" not in c.note
     # built in (it only waits for a host hint): the boot parameter that loads it
     (tmp_path / "sys/module/cpuidle_haltpoll/parameters").mkdir(parents=True)
     c = doctor.check_cpuidle(str(tmp_path))

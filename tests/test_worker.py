@@ -334,6 +334,32 @@ def test_idle_cpu(pool):
     assert pool.slot(w).sleeps > 0
 
 
+def _idle_source_expected(cpu: int) -> int:
+    """Where a worker pinned to ``cpu`` should read its CPU's idle time here."""
+    if os.path.exists(f"/sys/devices/system/cpu/cpu{cpu}/cpuidle/state0/time"):
+        return 1  # cpuidle's residency
+    ids = ("/sys/kernel/tracing/events/sched/sched_switch/id",
+           "/sys/kernel/debug/tracing/events/sched/sched_switch/id")
+    if os.geteuid() == 0 and any(os.access(p, os.R_OK) for p in ids):
+        return 2  # the scheduler's switches (worker/cputrace.h)
+    return 0
+
+
+def test_worker_finds_its_cpus_idle_time_with_or_without_a_cpuidle_driver(pool):
+    """Past its real-time cap a worker goes on at SCHED_OTHER only once it has seen that
+    nobody else wants its CPU, which takes that CPU's idle time: from cpuidle when the
+    kernel has a driver, from the scheduler's switches when it has none (a VM booted
+    without one), as root.  A worker that found neither sleeps capped pieces for nobody."""
+    w = pool.spawn(0, extra=("--cpu", "0"))
+    slot = pool.slot(w)
+    hb = slot.heartbeat_ns
+    assert wait_for(lambda: slot.heartbeat_ns > hb, 2.0), "worker heartbeat does not move"
+    expected = _idle_source_expected(0)
+    print(f"\nidle_source {slot.idle_source} (expected {expected}: 0 none, 1 cpuidle, "
+          f"2 the scheduler's switches)")
+    assert slot.idle_source == expected
+
+
 # ------------------------------------------------------------------ TX
 
 

@@ -244,13 +244,20 @@ def check_cpuidle(root: str = "/") -> Check:
         # KVM_HINTS_REALTIME; its force parameter is read at boot only
         haltpoll = os.path.isdir(under(root, "/sys/module/cpuidle_haltpoll"))
         data["haltpoll_built_in"] = haltpoll
+        # without the idle time, workers time the others on their CPU from the
+        # scheduler's switches (csrc/worker/cputrace.h): tracefs's event id, and root
+        traced = any(os.access(under(root, f"{d}/events/sched/sched_switch/id"), os.R_OK)
+                     for d in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"))
+        data["sched_switch_traced"] = traced
+        seen = ("workers time the other tasks on their CPU from the scheduler's switches "
+                "instead of reading its idle time (worker idle_source 2)" if traced else
+                "and with no sched_switch event in tracefs either, a worker cannot tell "
+                "that nobody else wants its CPU: past its real-time cap it sleeps in 30 µs "
+                "pieces even then (at 50 kpps about 1 packet in 8 up to ~40 µs late) "
+                "instead of going on at SCHED_OTHER")
         return Check("cpuidle", value, WARN,
                      "no cpuidle driver: an idle CPU halts with no state that polls first "
-                     "(/dev/cpu_dma_latency changes nothing), and a worker cannot read its "
-                     "CPU's idle time, so it never sees that nobody else wants the CPU: "
-                     "past its real-time cap it sleeps in 30 µs pieces even then (at 50 kpps "
-                     "about 1 packet in 8 up to ~40 µs late) instead of going on at "
-                     "SCHED_OTHER",
+                     f"(/dev/cpu_dma_latency changes nothing); {seen}",
                      "boot with cpuidle_haltpoll.force=1 (the haltpoll driver is built into "
                      "this kernel)" if haltpoll else
                      "a kernel with a cpuidle driver (cpuidle-haltpoll on a KVM guest)", data)

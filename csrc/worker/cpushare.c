@@ -79,9 +79,10 @@ void rtudp_share_someone(struct rtudp_cpushare *s)
     s->quiet_looks = 0;
 }
 
-void rtudp_cpuidle_open(struct rtudp_cpuidle *c, long cpu)
+void rtudp_cpuidle_open(struct rtudp_cpuidle *c, long cpu, uint32_t self_pid)
 {
     c->n = 0;
+    c->trace.fd = -1;
     if (cpu < 0)
         return;
     for (int k = 0; k < RTUDP_CPUIDLE_STATES; k++) {
@@ -92,6 +93,8 @@ void rtudp_cpuidle_open(struct rtudp_cpuidle *c, long cpu)
             break;
         c->fds[c->n++] = fd;
     }
+    if (c->n == 0)
+        rtudp_cputrace_open(&c->trace, cpu, self_pid);
 }
 
 void rtudp_cpuidle_close(struct rtudp_cpuidle *c)
@@ -99,12 +102,20 @@ void rtudp_cpuidle_close(struct rtudp_cpuidle *c)
     for (int k = 0; k < c->n; k++)
         close(c->fds[k]);
     c->n = 0;
+    rtudp_cputrace_close(&c->trace);
 }
 
-int64_t rtudp_cpuidle_ns(const struct rtudp_cpuidle *c)
+enum rtudp_idle_source rtudp_cpuidle_source(const struct rtudp_cpuidle *c)
+{
+    if (c->n > 0)
+        return RTUDP_IDLE_SOURCE_CPUIDLE;
+    return c->trace.fd >= 0 ? RTUDP_IDLE_SOURCE_SCHED : RTUDP_IDLE_SOURCE_NONE;
+}
+
+int64_t rtudp_cpuidle_ns(struct rtudp_cpuidle *c, int64_t now, int64_t cpu_ns)
 {
     if (c->n == 0)
-        return -1;
+        return rtudp_cputrace_idle_now(&c->trace, now, cpu_ns);
     int64_t us = 0;
     for (int k = 0; k < c->n; k++) {
         char buf[32];

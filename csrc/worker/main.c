@@ -264,7 +264,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int rc = 0;
-    rtudp_cpuidle_open(&w.cpuidle, cpu);
+    rtudp_cpuidle_open(&w.cpuidle, cpu, (uint32_t)getpid());
     if (rtudp_tx_init(&w) != RTUDP_OK || rtudp_rx_start(&w.rx) != 0) {
         fprintf(stderr, "rtudp-worker %u: cannot start (out of memory?)\n", w.id);
         rc = 1;

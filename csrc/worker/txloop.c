@@ -364,8 +364,8 @@ static void look_at_share(struct rtudp_worker *w, int64_t now)
     if (w->share.at_ns && now - w->share.at_ns < RTUDP_SPIN_WINDOW_NS)
         return;
     /* a fresh read, not process_cpu_ns's estimate: others' share is what is left */
-    rtudp_share_look(&w->share, now, clock_ns(CLOCK_PROCESS_CPUTIME_ID),
-                     rtudp_cpuidle_ns(&w->cpuidle));
+    int64_t cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+    rtudp_share_look(&w->share, now, cpu, rtudp_cpuidle_ns(&w->cpuidle, now, cpu));
 }
 
 static void capped_sleep(struct rtudp_worker *w, int64_t now)

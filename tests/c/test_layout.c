@@ -198,6 +198,7 @@ static const struct field worker_slot_fields[] = {
     FIELD(rtudp_worker_slot, host_pause_max_ns),
     FIELD(rtudp_worker_slot, warmups),
     FIELD(rtudp_worker_slot, warmup_lead_ns),
+    FIELD(rtudp_worker_slot, idle_source),
     FIELD(rtudp_worker_slot, pad4),
 };
 

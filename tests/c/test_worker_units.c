@@ -1,6 +1,7 @@
 /*
  * test_worker_units.c - the worker's pure-C parts: the adaptive spin margin and
  * budget (csrc/worker/spin.c), the look at the CPU's share (csrc/worker/cpushare.c),
+ * and others' time on a CPU from the scheduler's switches (csrc/worker/cputrace.c),
  * the demotion guard's thread (csrc/worker/guard.c), the judge of host pauses
  * (csrc/worker/hostpause.c), the TX-stamp matcher (csrc/worker/txstamp.c) and the
  * send path's warm-up (csrc/worker/warmup.c).
@@ -19,11 +20,14 @@
 #include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <linux/perf_event.h>
 
 #include "cpushare.h"
 #include "guard.h"
 #include "hist.h"
 #include "hostpause.h"
+#include "cputrace.h"
 #include "ring.h"
 #include "spin.h"
 #include "txstamp.h"
@@ -151,7 +155,7 @@ static int look(struct rtudp_cpushare *s, int64_t *t, int64_t *cpu, int64_t *idl
     return rtudp_share_look(s, *t, *cpu, *idle);
 }
 
-/* others starved (under 10 % on average, the CPU hardly ever idle): the capped sleeps
+/* others starved (under 6 % on average, the CPU hardly ever idle): the capped sleeps
  * grow a step a look, up to the most; once the CPU idles again on average they shrink
  * back to the base, and the CPU is no longer contended.  A reader that fills some
  * windows and leaves the next ones idle is not starved. */
@@ -219,7 +223,7 @@ static void test_share_alone_after_quiet_looks(void)
     look(&s, &t, &cpu, &idle, 200, 0);
     CHECK_EQ(rtudp_share_alone(&s), 1);
     /* never idle, others nothing, for good: nobody is starved, so the capped sleeps do
-     * not grow (they would for a task getting under 10 %: test above) */
+     * not grow (they would for a task getting under 6 %: test above) */
     for (int i = 0; i < 40; i++)
         CHECK_EQ(look(&s, &t, &cpu, &idle, 200, 0), 0);
     CHECK_EQ(s.sleep_ns, RTUDP_SHARE_BASE_SLEEP_NS);
@@ -674,6 +678,219 @@ static void test_warmup_sends_through_loopback_and_reads_it_back(void)
     CHECK_EQ(wu.count, 40);
 }
 
+/* ------------------------------------------------------------------ cpu trace */
+
+#define SELF 500u /* the worker's pid in the fake records */
+
+/* a ring of 256 bytes, written as perf writes it: records at ever-growing positions */
+struct fake_ring {
+    uint8_t data[256];
+    uint64_t head;
+};
+
+static void put_bytes(struct fake_ring *r, const void *src, size_t n)
+{
+    const uint8_t *in = src;
+    for (size_t i = 0; i < n; i++)
+        r->data[(r->head + i) % sizeof r->data] = in[i];
+    r->head += n;
+}
+
+/* a 24-byte record: a sample is pid, tid, time; a lost record is id (two words), count */
+static void put_record(struct fake_ring *r, uint32_t type, uint32_t w0, uint32_t w1, uint64_t w2)
+{
+    struct perf_event_header h = {.type = type, .misc = 0, .size = RTUDP_CPUTRACE_SAMPLE_BYTES};
+    put_bytes(r, &h, sizeof h);
+    put_bytes(r, &w0, sizeof w0);
+    put_bytes(r, &w1, sizeof w1);
+    put_bytes(r, &w2, sizeof w2);
+}
+
+/* a sched_switch sample: task `tid` of process `pid` leaves the CPU at `at` */
+static void put_switch(struct fake_ring *r, uint32_t pid, uint32_t tid, uint64_t at)
+{
+    put_record(r, PERF_RECORD_SAMPLE, pid, tid, at);
+}
+
+static void put_lost(struct fake_ring *r)
+{
+    put_record(r, PERF_RECORD_LOST, 0, 0, 3);
+}
+
+static void cputrace_init(struct rtudp_cputrace *t)
+{
+    memset(t, 0, sizeof *t);
+    t->fd = -1;
+    t->self_pid = SELF;
+}
+
+/* a trace not opened, fed from a fake ring */
+struct fed_trace {
+    struct rtudp_cputrace t;
+    struct fake_ring r;
+    uint64_t tail;
+};
+
+static void fed_init(struct fed_trace *f)
+{
+    memset(f, 0, sizeof *f);
+    cputrace_init(&f->t);
+}
+
+/* reads what was put since the last call */
+static void fed_drain(struct fed_trace *f)
+{
+    f->tail = rtudp_cputrace_drain(&f->t, f->r.data, sizeof f->r.data, f->tail, f->r.head);
+}
+
+/* others' time: from the switch before a foreign task's to its own; the worker's
+ * threads and the idle task are not others; across the ring's end */
+static void test_cputrace_times_others_across_the_wrap(void)
+{
+    struct fed_trace f;
+    fed_init(&f);
+    /* a foreign task whose start came before the first record: not counted */
+    put_switch(&f.r, 42, 42, 1000);
+    /* the worker's TX thread leaves the CPU to task 42 at 2000, which runs to 2300 */
+    put_switch(&f.r, SELF, SELF, 2000);
+    put_switch(&f.r, 42, 42, 2300);
+    /* its RX thread, then idle: nobody else */
+    put_switch(&f.r, SELF, SELF + 1, 2400);
+    put_switch(&f.r, 0, 0, 2600);
+    /* into idle at 3000; a kernel thread (pid 15) woke on the idle CPU, left at 3100:
+     * the idle time before it counts too (its start is not recorded) */
+    put_switch(&f.r, SELF, SELF, 3000);
+    put_switch(&f.r, 15, 15, 3100);
+    fed_drain(&f);
+    CHECK_EQ(f.tail, f.r.head);
+    CHECK_EQ(f.t.others_ns, 300 + 100);
+    CHECK_EQ(f.t.records, 7);
+    CHECK_EQ(f.t.gap, 0);
+    /* enough records to go round the 256-byte ring twice, some split by its end */
+    for (int i = 0; i < 20; i++) {
+        put_switch(&f.r, SELF, SELF, 10000 + 100 * (uint64_t)i);
+        put_switch(&f.r, 77, 78, 10000 + 100 * (uint64_t)i + 40);
+        fed_drain(&f);
+    }
+    CHECK(f.r.head > 2 * sizeof f.r.data);
+    CHECK_EQ(f.t.others_ns, 400 + 20 * 40);
+    CHECK_EQ(f.t.gap, 0);
+}
+
+static void test_cputrace_lost_or_broken_records_make_a_gap(void)
+{
+    struct fed_trace f;
+    fed_init(&f);
+    /* records were lost: the foreign stretch after them has no known start */
+    put_switch(&f.r, SELF, SELF, 100);
+    put_lost(&f.r);
+    put_switch(&f.r, 42, 42, 900);
+    fed_drain(&f);
+    CHECK_EQ(f.t.others_ns, 0);
+    CHECK_EQ(f.t.gap, 1);
+    f.t.gap = 0;
+    /* a record longer than what the head covers: the rest is skipped, a gap */
+    put_switch(&f.r, SELF, SELF, 1000);
+    struct perf_event_header bad = {.type = PERF_RECORD_SAMPLE, .misc = 0, .size = 200};
+    put_bytes(&f.r, &bad, sizeof bad);
+    fed_drain(&f);
+    CHECK_EQ(f.tail, f.r.head);
+    CHECK_EQ(f.t.gap, 1);
+    CHECK_EQ(f.t.last_ns, 0);
+    f.t.gap = 0;
+    /* a size under a header's (it would never advance) and a head beyond the ring */
+    bad.size = 4;
+    put_bytes(&f.r, &bad, sizeof bad);
+    fed_drain(&f);
+    CHECK_EQ(f.tail, f.r.head);
+    CHECK_EQ(f.t.gap, 1);
+    f.t.gap = 0;
+    CHECK_EQ(rtudp_cputrace_drain(&f.t, f.r.data, sizeof f.r.data, f.tail, f.tail + 2 * sizeof f.r.data),
+             f.tail + 2 * sizeof f.r.data);
+    CHECK_EQ(f.t.gap, 1);
+    f.t.gap = 0;
+    /* a time that went back: a gap, nothing counted; the next stretches are */
+    put_switch(&f.r, SELF, SELF, 5000);
+    put_switch(&f.r, 42, 42, 4000);
+    put_switch(&f.r, SELF, SELF, 6000);
+    put_switch(&f.r, 42, 42, 6250);
+    fed_drain(&f);
+    CHECK_EQ(f.t.others_ns, 250);
+    CHECK_EQ(f.t.gap, 1);
+}
+
+/* the idle time cpushare.h is given: wall - the worker's CPU - others, from the first
+ * call; it never goes back, and a gap makes one -1 and new bases */
+static void test_cputrace_idle_is_what_nobody_had(void)
+{
+    struct rtudp_cputrace t;
+    cputrace_init(&t);
+    int64_t now = 1000 * NS_PER_MS, cpu = 50 * NS_PER_MS;
+    CHECK_EQ(rtudp_cputrace_idle(&t, now, cpu), 0); /* the bases */
+    /* 20 ms: the worker 17, others 1 -> idle 2 */
+    t.others_ns += 1 * NS_PER_MS;
+    CHECK_EQ(rtudp_cputrace_idle(&t, now + 20 * NS_PER_MS, cpu + 17 * NS_PER_MS), 2 * NS_PER_MS);
+    /* clocks read a little apart: a look that would subtract adds nothing */
+    t.others_ns += 3 * NS_PER_MS + 1000;
+    CHECK_EQ(rtudp_cputrace_idle(&t, now + 40 * NS_PER_MS, cpu + 34 * NS_PER_MS), 2 * NS_PER_MS);
+    /* an idle stretch again */
+    CHECK_EQ(rtudp_cputrace_idle(&t, now + 60 * NS_PER_MS, cpu + 44 * NS_PER_MS),
+             12 * NS_PER_MS - 1000);
+    /* a gap: -1 once, then counting starts again from 0 (cpushare starts over) */
+    t.gap = 1;
+    CHECK_EQ(rtudp_cputrace_idle(&t, now + 80 * NS_PER_MS, cpu + 60 * NS_PER_MS), -1);
+    CHECK_EQ(t.gap, 0);
+    CHECK_EQ(rtudp_cputrace_idle(&t, now + 100 * NS_PER_MS, cpu + 70 * NS_PER_MS), 0);
+    CHECK_EQ(rtudp_cputrace_idle(&t, now + 120 * NS_PER_MS, cpu + 80 * NS_PER_MS), 10 * NS_PER_MS);
+}
+
+/* the event itself, on the CPU this test runs on: a task of another process that takes
+ * the CPU from this one is timed as others', this process's own sleeps are not */
+static void test_cputrace_times_another_process_on_this_cpu(void)
+{
+    if (geteuid() != 0) {
+        printf("  (test_cputrace_times_another_process_on_this_cpu: not root, the kernel "
+               "gives the sched_switch event to root only: not run)\n");
+        return;
+    }
+    cpu_set_t one, before;
+    CHECK_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+    int cpu = sched_getcpu();
+    CHECK(cpu >= 0);
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    CHECK_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    struct rtudp_cputrace t;
+    CHECK_EQ(rtudp_cputrace_open(&t, cpu, (uint32_t)getpid()), 0);
+    CHECK(t.fd >= 0);
+    struct timespec nap = {0, 2000000};
+    for (int i = 0; i < 10; i++) /* this process's own sleeps: not others' */
+        nanosleep(&nap, NULL);
+    CHECK(rtudp_cputrace_idle_now(&t, 1, 0) >= 0);
+    CHECK(t.records >= 1);
+    int64_t alone = t.others_ns;
+    /* a child on the same CPU that spins 30 ms while this process sleeps */
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        do
+            clock_gettime(CLOCK_MONOTONIC, &b);
+        while ((b.tv_sec - a.tv_sec) * NS_PER_S + (b.tv_nsec - a.tv_nsec) < 30 * NS_PER_MS);
+        _exit(0);
+    }
+    int status = 0;
+    CHECK_EQ(waitpid(child, &status, 0), child);
+    CHECK(rtudp_cputrace_idle_now(&t, 2, 0) >= -1); /* read what was recorded */
+    /* the child's 30 ms, less what the host or other tasks took */
+    CHECK(t.others_ns - alone >= 20 * NS_PER_MS);
+    rtudp_cputrace_close(&t);
+    CHECK_EQ(t.fd, -1);
+    CHECK_EQ(rtudp_cputrace_idle_now(&t, 3, 0), -1);
+    CHECK_EQ(sched_setaffinity(0, sizeof before, &before), 0);
+}
+
 static const struct test tests[] = {
     T(test_spin_starts_clamped),
     T(test_spin_follows_high_percentile),
@@ -683,6 +900,10 @@ static const struct test tests[] = {
     T(test_share_sleeps_follow_what_others_need),
     T(test_share_edges),
     T(test_share_alone_after_quiet_looks),
+    T(test_cputrace_times_others_across_the_wrap),
+    T(test_cputrace_lost_or_broken_records_make_a_gap),
+    T(test_cputrace_idle_is_what_nobody_had),
+    T(test_cputrace_times_another_process_on_this_cpu),
     T(test_guard_takes_back_a_silent_thread_only),
     T(test_guard_watching_switches_takes_back_a_preempted_thread),
     T(test_hostpause_judges_by_switches),
