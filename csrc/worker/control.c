@@ -205,7 +205,6 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
     store_relaxed(&me->host_pause_max_ns, w->hostpause.max_ns);
     store_relaxed(&me->warmups, w->warmup.count);
     store_relaxed(&me->warmup_lead_ns, w->warmup.lead_ns);
-    store_relaxed(&me->idle_source, (uint32_t)rtudp_cpuidle_source(&w->cpuidle));
     /* a switch since this baseline makes a long spin step a task's (hostpause.h) */
     rtudp_hostpause_baseline(&w->hostpause, rtudp_hostpause_switches(NULL));
     /* the supervisor's process, not its heartbeat: a live supervisor that is slow to

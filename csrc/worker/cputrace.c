@@ -7,11 +7,10 @@
 #include "cputrace.h"
 
 #include "shm_access.h"
+#include "sysfile.h"
 
-#include <fcntl.h>
 #include <linux/perf_event.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -78,28 +77,13 @@ uint64_t rtudp_cputrace_drain(struct rtudp_cputrace *t, const uint8_t *data, uin
     return tail;
 }
 
+/* the tracepoint's id, from tracefs where it is mounted; -1 without one */
 static long sched_switch_id(void)
 {
-    static const char *const paths[] = {
-        "/sys/kernel/tracing/events/sched/sched_switch/id",
-        "/sys/kernel/debug/tracing/events/sched/sched_switch/id",
-    };
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        char buf[24];
-        ssize_t got = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (got <= 0)
-            continue;
-        buf[got] = 0;
-        char *end;
-        long id = strtol(buf, &end, 10);
-        if (end != buf && id > 0)
-            return id;
-    }
-    return -1;
+    uint64_t id = rtudp_read_u64_file("/sys/kernel/tracing/events/sched/sched_switch/id");
+    if (id == 0)
+        id = rtudp_read_u64_file("/sys/kernel/debug/tracing/events/sched/sched_switch/id");
+    return id > 0 && id <= INT32_MAX ? (long)id : -1;
 }
 
 int64_t rtudp_cputrace_idle(struct rtudp_cputrace *t, int64_t now, int64_t cpu_ns)
@@ -158,6 +142,8 @@ int rtudp_cputrace_open(struct rtudp_cputrace *t, long cpu, uint32_t self_pid)
     t->fd = fd;
     t->map = map;
     t->map_len = len;
+    t->data = (const uint8_t *)map + page; /* after the control page */
+    t->data_size = (uint64_t)RTUDP_CPUTRACE_PAGES * (uint64_t)page;
     return 0;
 }
 
@@ -170,6 +156,7 @@ void rtudp_cputrace_close(struct rtudp_cputrace *t)
     close(t->fd);
     t->fd = -1;
     t->map = NULL;
+    t->data = NULL;
 }
 
 int64_t rtudp_cputrace_idle_now(struct rtudp_cputrace *t, int64_t now, int64_t cpu_ns)
@@ -177,12 +164,10 @@ int64_t rtudp_cputrace_idle_now(struct rtudp_cputrace *t, int64_t now, int64_t c
     if (t->fd < 0)
         return -1;
     struct perf_event_mmap_page *ctl = t->map;
-    uint64_t size = (uint64_t)(t->map_len - (size_t)sysconf(_SC_PAGESIZE));
-    const uint8_t *data = (const uint8_t *)t->map + (t->map_len - size);
     /* the kernel's head, then the records it covers (acquire: written before it) */
     uint64_t head = atomic_load_explicit(SHARED(&ctl->data_head), memory_order_acquire);
     uint64_t tail = atomic_load_explicit(SHARED(&ctl->data_tail), memory_order_relaxed);
-    tail = rtudp_cputrace_drain(t, data, size, tail, head);
+    tail = rtudp_cputrace_drain(t, t->data, t->data_size, tail, head);
     /* release: done reading them before the kernel may write there again */
     atomic_store_explicit(SHARED(&ctl->data_tail), tail, memory_order_release);
     return rtudp_cputrace_idle(t, now, cpu_ns);

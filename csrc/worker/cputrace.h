@@ -40,6 +40,8 @@ struct rtudp_cputrace {
     int fd;            /* the perf event; -1 = no source */
     void *map;         /* its ring: a control page, then RTUDP_CPUTRACE_PAGES */
     size_t map_len;
+    const uint8_t *data; /* the records' pages in it, and their size */
+    uint64_t data_size;
     uint32_t self_pid; /* the worker's: its threads' switches are not others' */
     int64_t others_ns; /* others' stretches summed so far */
     int64_t last_ns;   /* the last switch's time; 0 = unknown (none yet, or after a gap) */

@@ -158,6 +158,7 @@ static void announce(struct rtudp_worker *w)
     store_relaxed(&me->channels, 0u);
     store_relaxed(&me->idle_poll, 0u);
     store_relaxed(&me->spin_margin_ns, w->spin.margin_ns);
+    store_relaxed(&me->idle_source, (uint32_t)rtudp_cpuidle_source(&w->cpuidle)); /* fixed */
     /* last, with release: the supervisor that sees RUNNING sees the rest */
     atomic_store_explicit(SHARED(&me->state), (uint32_t)RTUDP_WORKER_RUNNING,
                           memory_order_release);

@@ -18,6 +18,7 @@
 #define _GNU_SOURCE /* sendmmsg, recvmmsg */
 #endif
 #include "netio.h"
+#include "sysfile.h"
 #include "shm_access.h"
 #include "sock_cmsg.h"
 
@@ -220,18 +221,6 @@ static bool parse_scm_ts(const struct msghdr *msg, const struct cmsghdr *c, int6
 }
 
 /* ------------------------------------------------------------------ setup */
-
-static uint64_t read_sysctl_u64(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    unsigned long long v = 0;
-    if (fscanf(f, "%llu", &v) != 1)
-        v = 0;
-    fclose(f);
-    return v;
-}
 
 /*
  * Can this kernel take a key per packet?  Asked once per process with a throwaway
@@ -523,8 +512,8 @@ int rtudp_net_size_buffers(int fd, uint64_t rcv_bytes, uint64_t snd_bytes,
 {
     struct rtudp_net_bufs b;
     memset(&b, 0, sizeof b);
-    b.rmem_max = read_sysctl_u64("/proc/sys/net/core/rmem_max");
-    b.wmem_max = read_sysctl_u64("/proc/sys/net/core/wmem_max");
+    b.rmem_max = rtudp_read_u64_file("/proc/sys/net/core/rmem_max");
+    b.wmem_max = rtudp_read_u64_file("/proc/sys/net/core/wmem_max");
     int v = 0;
     socklen_t l = sizeof v;
     if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &l) != 0)
