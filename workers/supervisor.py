@@ -36,6 +36,7 @@ from .binary import worker_path
 from .channel_config import MAX_CAPACITY, ChannelConfig, check_int, takes_channel_config
 from .channel_table import ChannelTable
 from .command_service import CommandService
+from .placement import ThreadPlacement
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
 from .registry import clean_stale, take_lock, unlink_segments
 from .watcher import DEFAULT_SPIN_BUDGET, MAX_SPIN_BUDGET, RtPriorityWarning, Watcher
@@ -59,13 +60,17 @@ class Pool:
     polling rather than sleeping (PM QoS CPU latency 0, as cyclictest does), so
     wake-ups take about a microsecond instead of tens; it costs the idle CPUs' time
     (to the host or the battery) and needs root; False leaves idle states alone.
+    ``place_threads``: while a worker holds more than 70 % of its CPU, this process's
+    threads are kept on the other CPUs (:mod:`rtudp.workers.placement`: the kernel
+    otherwise moves a submitting thread onto the busy CPU, where it falls behind);
+    False leaves them where the kernel puts them.
     ``worker`` replaces the ``rtudp-worker`` command (tests, debugging).
     """
 
     def __init__(self, name: str | None = None, cpus: Sequence[int] | None = None,
                  rt_priority: int = 50, group: str | int | None = None, *,
                  spin_budget: float = DEFAULT_SPIN_BUDGET, idle_poll: bool = True,
-                 worker: Sequence[str] | None = None) -> None:
+                 place_threads: bool = True, worker: Sequence[str] | None = None) -> None:
         self.name = pool_name(name)
         allowed = sorted(os.sched_getaffinity(0))
         if cpus is None:
@@ -97,6 +102,9 @@ class Pool:
         if not isinstance(idle_poll, bool):
             raise TypeError(f"idle_poll must be a bool, got {idle_poll!r}")
         self.idle_poll = idle_poll
+        if not isinstance(place_threads, bool):
+            raise TypeError(f"place_threads must be a bool, got {place_threads!r}")
+        self.place_threads = place_threads
         self.group = group
         gid = self._resolve_group(group)
         self._ctx = PoolContext(self.name, 0o600 if gid is None else 0o660, gid)
@@ -248,9 +256,25 @@ class Pool:
 
     def _heartbeat_loop(self) -> None:
         ctl = self._ctx.control_segment
-        while ctl is not None and not self._ctx.stopping.is_set():
-            ctl.beat()
-            self._ctx.stopping.wait(HEARTBEAT_S)
+        placement = ThreadPlacement(self._worker_cpus) if self.place_threads else None
+        try:
+            while ctl is not None and not self._ctx.stopping.is_set():
+                ctl.beat()
+                if placement is not None:
+                    placement.look()
+                self._ctx.stopping.wait(HEARTBEAT_S)
+        finally:
+            if placement is not None:
+                placement.restore()
+
+    def _worker_cpus(self) -> list[tuple[int, int]]:
+        """(pid, cpu) of each running worker process (for the thread placement)."""
+        out = []
+        for w in list(self._watcher.workers):
+            spawned = w.spawned  # read once: the watcher may drop it meanwhile
+            if spawned is not None:
+                out.append((spawned.proc.pid, w.cpu))
+        return out
 
     # ------------------------------------------------------------ workers and channels
 

@@ -1,0 +1,142 @@
+"""The pool keeps its process's threads off the CPUs its workers saturate
+(rtudp.workers.placement): a Python submitter on a worker's busy CPU falls behind."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import rtudp
+from rtudp.workers.placement import CALM_SHARE, SATURATED_SHARE, ThreadPlacement
+
+CPUS = sorted(os.sched_getaffinity(0))
+needs_two_cpus = pytest.mark.skipif(
+    len(CPUS) < 2, reason=f"this process may run on CPUs {CPUS} only: there is no other "
+    "CPU to keep its threads on")
+
+
+def _affinity(tid: int) -> set[int]:
+    return os.sched_getaffinity(tid)
+
+
+class _Parked:
+    """A thread of this process that waits until told to end; ``tid`` its native id,
+    ``pin`` an affinity it sets itself first (the program placed it)."""
+
+    def __init__(self, pin: set[int] | None = None) -> None:
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self.tid = 0
+        self.pin = pin
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(5)
+
+    def _run(self) -> None:
+        self.tid = threading.get_native_id()
+        if self.pin is not None:
+            os.sched_setaffinity(0, self.pin)
+        self.ready.set()
+        self.stop.wait()
+
+    def end(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def base_affinity():
+    """Gives this thread its affinity back whatever the test did."""
+    before = os.sched_getaffinity(0)
+    yield before
+    os.sched_setaffinity(0, before)
+
+
+@needs_two_cpus
+def test_threads_are_kept_off_a_busy_cpu_and_given_back(base_affinity):
+    busy = CPUS[-1]
+    rest = set(CPUS) - {busy}
+    plain = _Parked()
+    pinned = _Parked(pin={busy})     # the program put it there: it stays
+    placement = ThreadPlacement(lambda: [])
+    try:
+        placement.place(frozenset({busy}))
+        assert placement.avoided == {busy}
+        me = threading.get_native_id()
+        assert _affinity(me) == rest
+        assert _affinity(plain.tid) == rest
+        assert _affinity(pinned.tid) == {busy}
+        later = _Parked()                # started meanwhile: inherits, is ours too
+        placement.restore()
+        assert placement.avoided == set()
+        for tid in (me, plain.tid, later.tid):
+            assert _affinity(tid) == set(CPUS), tid
+        assert _affinity(pinned.tid) == {busy}
+        later.end()
+    finally:
+        placement.restore()
+        plain.end()
+        pinned.end()
+
+
+@needs_two_cpus
+def test_a_thread_the_program_moves_meanwhile_is_left_where_it_put_it(base_affinity):
+    busy = CPUS[-1]
+    placement = ThreadPlacement(lambda: [])
+    t = _Parked()
+    try:
+        placement.place(frozenset({busy}))
+        assert _affinity(t.tid) == set(CPUS) - {busy}
+        os.sched_setaffinity(t.tid, {busy})  # the program's own choice now
+        placement.restore()
+        assert _affinity(t.tid) == {busy}
+        assert _affinity(threading.get_native_id()) == set(CPUS)
+    finally:
+        t.end()
+
+
+def test_no_thread_moves_when_every_cpu_is_busy(base_affinity):
+    placement = ThreadPlacement(lambda: [])
+    placement.place(frozenset(CPUS))
+    assert placement.avoided == set()
+    assert _affinity(threading.get_native_id()) == set(CPUS)
+
+
+@needs_two_cpus
+def test_a_worker_that_holds_its_cpu_is_measured_and_its_cpu_avoided(base_affinity):
+    """A stand-in worker busy on one CPU: the looks find it over SATURATED_SHARE and
+    move this thread off; stopped, it falls under CALM_SHARE and the thread comes back."""
+    busy = CPUS[-1]
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                           preexec_fn=lambda: os.sched_setaffinity(0, {busy}))
+    placement = ThreadPlacement(lambda: [(hog.pid, busy)])
+    me = threading.get_native_id()
+    try:
+        deadline = time.monotonic() + 10
+        while placement.avoided != {busy} and time.monotonic() < deadline:
+            placement.look()
+            time.sleep(0.05)
+        assert placement.avoided == {busy}, \
+            f"a busy loop alone on CPU {busy} not found over {SATURATED_SHARE:.0%} in 10 s"
+        assert _affinity(me) == set(CPUS) - {busy}
+        os.kill(hog.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while placement.avoided and time.monotonic() < deadline:
+            placement.look()
+            time.sleep(0.05)
+        assert placement.avoided == set(), f"a stopped worker not under {CALM_SHARE:.0%}"
+        assert _affinity(me) == set(CPUS)
+    finally:
+        placement.restore()
+        hog.kill()
+        hog.wait()
+
+
+def test_place_threads_must_be_a_bool():
+    with pytest.raises(TypeError, match="place_threads must be a bool, got 'yes'"):
+        rtudp.Pool("x", place_threads="yes")

@@ -1,0 +1,143 @@
+"""Keeps the threads of the process that runs a pool off the CPUs its workers saturate.
+
+A worker sending 50 kpps on a 2-vCPU VM holds its CPU ~90 % of the time (it spins
+across gaps shorter than a wake-up costs, up to its RT cap).  The program that queues
+those packets (a Python submitter: ~20-30 % of a CPU at that rate) then gets what the
+worker leaves, ~12 %, shared with anything else on that CPU.  The kernel's load
+balancer does not keep it away: traced with two CPU hogs (``rtudp bench rtudp``), it
+moved the submitter between the worker's CPU and the other one every 100-200 ms
+(``sched_balance_rq``, by task count, blind to the real-time load), and on the
+worker's CPU the submitter fell up to 0.86 s behind its schedule.
+
+So the pool's heartbeat thread looks twice a second at each worker's CPU time.  While
+a worker uses more than :data:`SATURATED_SHARE` of its CPU, this process's threads
+that run where the process may run (their affinity untouched by the program) are
+restricted to the other CPUs; when none would be left, or the workers calm down, or
+the pool stops, they get their affinity back.  A thread whose affinity the program
+changed meanwhile is left as the program set it.  ``Pool(place_threads=False)``
+turns it off.
+"""
+from __future__ import annotations
+
+import os
+import time
+import logging
+from typing import Callable, Iterable
+
+log = logging.getLogger("rtudp.workers")
+
+#: a worker that used more than this share of its CPU since the last look saturates it
+SATURATED_SHARE = 0.7
+#: ... and a CPU kept off stays so until its worker uses less than this (a worker at
+#: its cap dips under the first now and then: each dip would move the threads back)
+CALM_SHARE = 0.5
+#: how often the CPU shares are looked at (s): at 50 kpps a submitter on the busy CPU
+#: falls ~80 ms behind in each 100 ms there, so soon; 10 of the worker's 20 ms windows
+LOOK_S = 0.2
+
+
+def _cpu_ns(pid: int) -> int | None:
+    """All of process ``pid``'s threads' time on a CPU (ns), from schedstat; None if
+    it is gone."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                total += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
+def _threads() -> list[int]:
+    try:
+        return [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return []
+
+
+class ThreadPlacement:
+    """One pool's placement of its process's threads (see the module docstring).
+
+    ``workers()`` lists the pool's workers as (pid, cpu) pairs (pid 0: none now).
+    :meth:`look` is called from one thread (the heartbeat's), :meth:`restore` once
+    that thread has stopped.
+    """
+
+    def __init__(self, workers: Callable[[], Iterable[tuple[int, int]]]) -> None:
+        self._workers = workers
+        self._base = frozenset(os.sched_getaffinity(0))  # where the process may run
+        self._last: dict[int, tuple[int, int]] = {}      # worker pid -> (cpu ns, at ns)
+        self._next_at = 0.0
+        self._set: dict[int, frozenset[int]] = {}        # thread -> the affinity given it
+        #: the CPUs this process's threads are kept off now
+        self.avoided: frozenset[int] = frozenset()
+
+    def look(self, now: float | None = None) -> None:
+        """Every :data:`LOOK_S`: measure the workers, move or give back threads."""
+        now = time.monotonic() if now is None else now
+        if now < self._next_at:
+            return
+        self._next_at = now + LOOK_S
+        self.place(self._saturated())
+
+    def _saturated(self) -> frozenset[int]:
+        busy, seen = set(), {}
+        at = time.monotonic_ns()
+        for pid, cpu in self._workers():
+            used = _cpu_ns(pid) if pid > 0 else None
+            if used is None:
+                continue
+            seen[pid] = (used, at)
+            last = self._last.get(pid)
+            if last is None or at <= last[1]:
+                if cpu in self.avoided:
+                    busy.add(cpu)  # a restarted worker: as it was until measured
+                continue
+            share = (used - last[0]) / (at - last[1])
+            if share > SATURATED_SHARE or (cpu in self.avoided and share >= CALM_SHARE):
+                busy.add(cpu)
+        self._last = seen
+        return frozenset(busy)
+
+    def place(self, avoid: frozenset[int]) -> None:
+        """Keep this process's untouched threads off the CPUs ``avoid`` (all of them
+        back where the process may run if that leaves none)."""
+        target = self._base - avoid
+        if not target or target == self._base:
+            target, avoid = self._base, frozenset()
+        if avoid != self.avoided:
+            if avoid:
+                log.info("keeping this process's threads off CPUs %s: their workers use "
+                         "over %d %% of them", sorted(avoid), round(SATURATED_SHARE * 100))
+            else:
+                log.info("this process's threads may run on all its CPUs again")
+        self.avoided = avoid
+        ours = set(self._set.values())  # what we gave threads (taken before any changes)
+        for tid in _threads():
+            try:
+                now = frozenset(os.sched_getaffinity(tid))
+                # ours: the process's own affinity, what we gave it, or what a thread
+                # started since inherited from one we moved
+                if now != self._base and now != self._set.get(tid) and now not in ours:
+                    self._set.pop(tid, None)  # the program placed it: not ours
+                    continue
+                if now != target:
+                    os.sched_setaffinity(tid, target)
+                if target == self._base:
+                    self._set.pop(tid, None)
+                else:
+                    self._set[tid] = target
+            except OSError:  # the thread ended meanwhile
+                self._set.pop(tid, None)
+        alive = set(_threads())
+        for tid in [t for t in self._set if t not in alive]:
+            del self._set[tid]
+
+    def restore(self) -> None:
+        """Give every thread moved back its affinity (the pool stops)."""
+        self.place(frozenset())
+        self._last.clear()
+
+
+__all__ = ["CALM_SHARE", "LOOK_S", "SATURATED_SHARE", "ThreadPlacement"]
