@@ -140,3 +140,18 @@ def test_a_worker_that_holds_its_cpu_is_measured_and_its_cpu_avoided(base_affini
 def test_place_threads_must_be_a_bool():
     with pytest.raises(TypeError, match="place_threads must be a bool, got 'yes'"):
         rtudp.Pool("x", place_threads="yes")
+
+
+@needs_two_cpus
+def test_busy_cpus_are_chosen_with_hysteresis_and_one_is_always_left():
+    a, b = CPUS[0], CPUS[-1]
+    placement = ThreadPlacement(lambda: [])
+    others = frozenset(CPUS) - {a, b}
+    # both workers past the mark (50 kpps each way): the receiver's CPU, which its
+    # worker leaves more of, stays usable, unless a CPU without a worker is left
+    assert placement._busy({a: 0.75, b: 0.9}) == ({b} if not others else {a, b})
+    assert placement._busy({a: 0.2, b: 0.9}) == {b}
+    placement.avoided = frozenset({b})
+    assert placement._busy({a: 0.2, b: 0.6}) == {b}      # kept off till it calms down
+    assert placement._busy({a: 0.2, b: 0.4}) == set()
+    assert placement._busy({a: 0.2}) == {b}              # restarted worker: as it was

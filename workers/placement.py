@@ -12,8 +12,9 @@ worker's CPU the submitter fell up to 0.86 s behind its schedule.
 So the pool's heartbeat thread looks twice a second at each worker's CPU time.  While
 a worker uses more than :data:`SATURATED_SHARE` of its CPU, this process's threads
 that run where the process may run (their affinity untouched by the program) are
-restricted to the other CPUs; when none would be left, or the workers calm down, or
-the pool stops, they get their affinity back.  A thread whose affinity the program
+restricted to the other CPUs; when every CPU is that busy, to the one whose worker
+leaves the most; when the workers calm down, or the pool stops, they get their
+affinity back.  A thread whose affinity the program
 changed meanwhile is left as the program set it.  ``Pool(place_threads=False)``
 turns it off.
 """
@@ -34,6 +35,8 @@ CALM_SHARE = 0.5
 #: how often the CPU shares are looked at (s): at 50 kpps a submitter on the busy CPU
 #: falls ~80 ms behind in each 100 ms there, so soon; 10 of the worker's 20 ms windows
 LOOK_S = 0.2
+#: a worker's CPU time read in longer than this (ns) is not used
+MAX_READ_NS = 1_000_000
 
 
 def _cpu_ns(pid: int) -> int | None:
@@ -79,25 +82,42 @@ class ThreadPlacement:
         if now < self._next_at:
             return
         self._next_at = now + LOOK_S
-        self.place(self._saturated())
+        self.place(self._busy(self._shares()))
 
-    def _saturated(self) -> frozenset[int]:
-        busy, seen = set(), {}
-        at = time.monotonic_ns()
+    def _shares(self) -> dict[int, float]:
+        """Each measured worker's share of its CPU since the last look, by CPU."""
+        shares, seen = {}, {}
         for pid, cpu in self._workers():
+            last = self._last.get(pid)
+            before = time.monotonic_ns()
             used = _cpu_ns(pid) if pid > 0 else None
+            after = time.monotonic_ns()
             if used is None:
                 continue
-            seen[pid] = (used, at)
-            last = self._last.get(pid)
-            if last is None or at <= last[1]:
-                if cpu in self.avoided:
-                    busy.add(cpu)  # a restarted worker: as it was until measured
+            if after - before > MAX_READ_NS:
+                # this thread lost its CPU while it read: the time it took the CPU
+                # time at is not known (seen: shares of 1.16, then 0.33); next look
+                if last is not None:
+                    seen[pid] = last
                 continue
-            share = (used - last[0]) / (at - last[1])
-            if share > SATURATED_SHARE or (cpu in self.avoided and share >= CALM_SHARE):
-                busy.add(cpu)
+            at = (before + after) // 2
+            seen[pid] = (used, at)
+            if last is not None and at > last[1]:
+                shares[cpu] = (used - last[0]) / (at - last[1])
         self._last = seen
+        return shares
+
+    def _busy(self, shares: dict[int, float]) -> frozenset[int]:
+        """The CPUs to keep off: those whose workers saturate them, but never all the
+        process may use: of those, the one whose worker leaves the most stays usable
+        (at 50 kpps each way both workers may pass the mark, the receiver's less)."""
+        busy = {cpu for cpu, share in shares.items()
+                if share > SATURATED_SHARE or (cpu in self.avoided and share >= CALM_SHARE)}
+        # a worker not measured this time (restarted): as it was
+        busy |= {cpu for cpu in self.avoided if cpu not in shares}
+        mine = busy & self._base
+        if mine and mine == set(self._base):
+            busy.discard(min(mine, key=lambda cpu: shares.get(cpu, 1.0)))
         return frozenset(busy)
 
     def place(self, avoid: frozenset[int]) -> None:
