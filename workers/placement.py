@@ -126,6 +126,8 @@ class ThreadPlacement:
         target = self._base - avoid
         if not target or target == self._base:
             target, avoid = self._base, frozenset()
+        if not avoid and not self.avoided and not self._set:
+            return  # nothing kept off, nothing to give back: the usual look
         if avoid != self.avoided:
             if avoid:
                 log.info("keeping this process's threads off CPUs %s: their workers use "
