@@ -266,7 +266,7 @@ def print_report(r: dict) -> None:
                   f" {policy_line(ours.get('policies', []))}")
             if ours.get("host_pauses"):
                 counted = host_pauses_counted(ours["host_pauses"], ours["host_pause_ms"])
-                print(f"  the host stopped the workers' vCPUs {counted}): cycles due then "
+                print(f"  the host stopped the workers' vCPUs {counted}: cycles due then "
                       f"left that late")
             for w in ours.get("pool_warnings", []):
                 print(f"  note: {w}")

@@ -531,9 +531,9 @@ def print_report(r: dict) -> None:
             print(f"    past the RT cap it spun {w['spin_other_s']:.3f} s at SCHED_OTHER in "
                   f"{w['demotions']} drops ({w['demote_preempted']} cut short by another task)")
         if w["host_pauses"]:
-            counted = host_pauses_counted(w["host_pauses"], w["host_pause_ms"])
-            print(f"    the host stopped its vCPU {counted}; no task of this machine had "
-                  f"the CPU)")
+            counted = host_pauses_counted(w["host_pauses"], w["host_pause_ms"],
+                                          "; no task of this machine had the CPU")
+            print(f"    the host stopped its vCPU {counted}")
     peers = [e for e in (r["send"].get(k) for k in PEERS) if e]
     if peers:
         print(f"  python and C schedulers: {peers[0]['policy']}, not pinned")

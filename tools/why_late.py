@@ -73,11 +73,12 @@ def snapshot(pool: Any, channels: list[Any]) -> Snapshot:
 HOST_PAUSE_MIN_MS = 0.25
 
 
-def host_pauses_counted(pauses: int, total_ms: float) -> str:
+def host_pauses_counted(pauses: int, total_ms: float, more: str = "") -> str:
     """How the workers' host-pause counters read in a sentence: "at least N times for
-    0.25 ms or more (T ms in all"; the caller adds to the parenthesis and closes it."""
+    0.25 ms or more (T ms in all<more>)"."""
     times = "once" if pauses == 1 else f"{pauses} times"
-    return f"at least {times} for {HOST_PAUSE_MIN_MS:g} ms or more ({total_ms:.1f} ms in all"
+    return (f"at least {times} for {HOST_PAUSE_MIN_MS:g} ms or more ({total_ms:.1f} ms in "
+            f"all{more})")
 
 
 def _delta(after: dict[str, Any], before: dict[str, Any], key: str) -> int:
@@ -126,11 +127,11 @@ def findings(before: Snapshot, after: Snapshot) -> list[str]:
                        f"CPUs (taskset), or give the pool fewer CPUs")
         pauses = _delta(w, b, "host_pauses")
         if pauses:
-            counted = host_pauses_counted(pauses, _delta(w, b, "host_pause_ns") / 1e6)
             longest_ms = int(w.get("host_pause_max_ns", 0)) / 1e6
-            out.append(f"the host stopped the vCPU of {where} {counted}, the longest "
-                       f"{longest_ms:.1f} ms; "
-                       f"seen only while its TX thread held the CPU): no task of this machine "
+            counted = host_pauses_counted(
+                pauses, _delta(w, b, "host_pause_ns") / 1e6,
+                f", the longest {longest_ms:.1f} ms; seen only while its TX thread held the CPU")
+            out.append(f"the host stopped the vCPU of {where} {counted}: no task of this machine "
                        f"had the CPU meanwhile, the virtual machine's host did, and packets "
                        f"due then left that late.  Hosts do it more "
                        f"often while all of a VM's vCPUs are busy at once; nothing inside the "

@@ -9,20 +9,19 @@ moved the submitter between the worker's CPU and the other one every 100-200 ms
 (``sched_balance_rq``, by task count, blind to the real-time load), and on the
 worker's CPU the submitter fell up to 0.86 s behind its schedule.
 
-So the pool's heartbeat thread looks twice a second at each worker's CPU time.  While
+So the pool's heartbeat thread looks five times a second at each worker's CPU time.  While
 a worker uses more than :data:`SATURATED_SHARE` of its CPU, this process's threads
 that run where the process may run (their affinity untouched by the program) are
 restricted to the other CPUs; when every CPU is that busy, to the one whose worker
 leaves the most; when the workers calm down, or the pool stops, they get their
-affinity back.  A thread whose affinity the program
-changed meanwhile is left as the program set it.  ``Pool(place_threads=False)``
-turns it off.
+affinity back.  A thread whose affinity the program changed meanwhile is left as the
+program set it.  ``Pool(place_threads=False)`` turns it off.
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
-import logging
 from typing import Callable, Iterable
 
 log = logging.getLogger("rtudp.workers")
@@ -62,9 +61,9 @@ def _threads() -> list[int]:
 class ThreadPlacement:
     """One pool's placement of its process's threads (see the module docstring).
 
-    ``workers()`` lists the pool's workers as (pid, cpu) pairs (pid 0: none now).
-    :meth:`look` is called from one thread (the heartbeat's), :meth:`restore` once
-    that thread has stopped.
+    ``workers()`` lists the pool's workers as (pid, cpu) pairs.  :meth:`look` is
+    called from one thread (the heartbeat's), :meth:`restore` once that thread is done
+    looking.
     """
 
     def __init__(self, workers: Callable[[], Iterable[tuple[int, int]]]) -> None:
@@ -72,17 +71,29 @@ class ThreadPlacement:
         self._base = frozenset(os.sched_getaffinity(0))  # where the process may run
         self._last: dict[int, tuple[int, int]] = {}      # worker pid -> (cpu ns, at ns)
         self._next_at = 0.0
+        self._off = False
         self._set: dict[int, frozenset[int]] = {}        # thread -> the affinity given it
         #: the CPUs this process's threads are kept off now
         self.avoided: frozenset[int] = frozenset()
 
-    def look(self, now: float | None = None) -> None:
-        """Every :data:`LOOK_S`: measure the workers, move or give back threads."""
-        now = time.monotonic() if now is None else now
-        if now < self._next_at:
+    def look(self) -> None:
+        """Every :data:`LOOK_S`: measure the workers, move or give back threads.  It
+        never raises (its caller is the pool's heartbeat): a failure is logged, the
+        threads get their affinity back and placement stays off."""
+        now = time.monotonic()
+        if self._off or now < self._next_at:
             return
         self._next_at = now + LOOK_S
-        self.place(self._busy(self._shares()))
+        try:
+            self.place(self._busy(self._shares()))
+        except Exception:  # noqa: BLE001 - the heartbeat must go on
+            log.exception("placing this process's threads failed; leaving them where "
+                          "they are")
+            try:
+                self.restore()
+            except Exception:  # noqa: BLE001 - as good as it gets
+                pass
+            self._off = True
 
     def _shares(self) -> dict[int, float]:
         """Each measured worker's share of its CPU since the last look, by CPU."""
@@ -90,7 +101,7 @@ class ThreadPlacement:
         for pid, cpu in self._workers():
             last = self._last.get(pid)
             before = time.monotonic_ns()
-            used = _cpu_ns(pid) if pid > 0 else None
+            used = _cpu_ns(pid)
             after = time.monotonic_ns()
             if used is None:
                 continue
@@ -115,9 +126,8 @@ class ThreadPlacement:
                 if share > SATURATED_SHARE or (cpu in self.avoided and share >= CALM_SHARE)}
         # a worker not measured this time (restarted): as it was
         busy |= {cpu for cpu in self.avoided if cpu not in shares}
-        mine = busy & self._base
-        if mine and mine == set(self._base):
-            busy.discard(min(mine, key=lambda cpu: shares.get(cpu, 1.0)))
+        if busy >= self._base:
+            busy.discard(min(self._base, key=lambda cpu: shares.get(cpu, 1.0)))
         return frozenset(busy)
 
     def place(self, avoid: frozenset[int]) -> None:
@@ -136,12 +146,13 @@ class ThreadPlacement:
                 log.info("this process's threads may run on all its CPUs again")
         self.avoided = avoid
         ours = set(self._set.values())  # what we gave threads (taken before any changes)
-        for tid in _threads():
+        tids = _threads()
+        for tid in tids:
             try:
                 now = frozenset(os.sched_getaffinity(tid))
-                # ours: the process's own affinity, what we gave it, or what a thread
-                # started since inherited from one we moved
-                if now != self._base and now != self._set.get(tid) and now not in ours:
+                # ours: the process's own affinity, or what we gave it or a thread it
+                # started since (which inherited it)
+                if now != self._base and now not in ours:
                     self._set.pop(tid, None)  # the program placed it: not ours
                     continue
                 if now != target:
@@ -152,12 +163,14 @@ class ThreadPlacement:
                     self._set[tid] = target
             except OSError:  # the thread ended meanwhile
                 self._set.pop(tid, None)
-        alive = set(_threads())
-        for tid in [t for t in self._set if t not in alive]:
-            del self._set[tid]
+        for tid in set(self._set) - set(tids):
+            del self._set[tid]  # ended
 
     def restore(self) -> None:
-        """Give every thread moved back its affinity (the pool stops)."""
+        """Give every thread moved back its affinity (the pool stops; nothing once a
+        failure turned placement off: that gave back what it could)."""
+        if self._off:
+            return
         self.place(frozenset())
         self._last.clear()
 

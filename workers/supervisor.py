@@ -22,7 +22,6 @@ thread serves the command ring.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import signal
@@ -262,14 +261,7 @@ class Pool:
             while ctl is not None and not self._ctx.stopping.is_set():
                 ctl.beat()
                 if placement is not None:
-                    try:
-                        placement.look()
-                    except Exception:  # noqa: BLE001 - the heartbeat must go on
-                        log.exception("pool %r: placing this process's threads failed; "
-                                      "leaving them where they are", self.name)
-                        with contextlib.suppress(Exception):
-                            placement.restore()
-                        placement = None
+                    placement.look()  # never raises
                 self._ctx.stopping.wait(HEARTBEAT_S)
         finally:
             if placement is not None:
