@@ -57,7 +57,8 @@ from .emulated import EmulatedNetwork
 from .pool import Pool
 
 IMPLEMENTATIONS = ("channel", "socket", "emulated")
-_POOL_ARGS = ("cpus", "rt_priority", "group", "spin_budget", "idle_poll", "worker")
+_POOL_ARGS = ("cpus", "rt_priority", "group", "spin_budget", "idle_poll", "rx_coalesce_us",
+              "worker")
 _counter = itertools.count()
 _POOLS_KEY = pytest.StashKey[list]()
 

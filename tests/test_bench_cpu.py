@@ -124,7 +124,8 @@ def test_cpu_cases(cpu_run: tuple[dict, int]) -> None:
             assert 0 <= w["spin_share"] < 2, where
             assert w["bridged_share"] is None or w["bridged_share"] >= 0, where
             assert w["beyond_spin_share"] == pytest.approx(w["cpu_share"] - w["spin_share"])
-            for rate in ("sleeps_per_s", "capped_sleeps_per_s", "rx_turns_per_s"):
+            for rate in ("sleeps_per_s", "capped_sleeps_per_s", "rx_turns_per_s",
+                         "rx_coalesced_per_s"):
                 assert w[rate] >= 0, f"{where}.{rate}"
             assert w["restarted"] is False, where
     tx, rx = report["cases"]["tx_only"][0], report["cases"]["rx_only"][0]

@@ -19,7 +19,8 @@ from before the schedule is queued to after its last packet left, as a share of 
 CPU over the schedule's length; CPU µs per packet it handled (sent or received); the
 share of a CPU it spun (the worker's ``spin_ns``) and, of that, the share that
 bridged gaps (``bridge_ns``); "beyond spin" = CPU share - spin share (what the
-worker costs beyond busy-waiting); sleeps, capped sleeps and RX turns per second.
+worker costs beyond busy-waiting); sleeps, capped sleeps, RX turns and RX gathering waits
+per second.
 For each sending channel: send lateness p50/p99/p99.9/max from the worker's
 histogram (``Channel.lateness()``).
 
@@ -70,7 +71,7 @@ CASES = {
 }
 #: worker counters reported as differences over a run
 COUNTERS = ("spin_ns", "bridge_ns", "spin_other_ns", "sleeps", "loops", "capped_sleeps",
-            "rx_turns", "demotions", "demote_preempted")
+            "rx_turns", "rx_coalesced", "demotions", "demote_preempted")
 
 
 # --------------------------------------------------------------------------
@@ -130,6 +131,7 @@ def worker_entry(before: dict, after: dict, seconds: float, sent: int, received:
         "sleeps_per_s": d["sleeps"] / seconds,
         "capped_sleeps_per_s": d["capped_sleeps"] / seconds,
         "rx_turns_per_s": d["rx_turns"] / seconds,
+        "rx_coalesced_per_s": d["rx_coalesced"] / seconds,
         "loops_per_s": d["loops"] / seconds,
         "demotions": d["demotions"], "demote_preempted": d["demote_preempted"],
         "spin_margin_us": after["spin_margin_ns"] / 1e3,
@@ -356,7 +358,7 @@ def print_report(r: dict) -> None:
           f"'pkts' = sent + received)")
     print(f"  {'case':<12} {'worker':<9} {'role':<19} {'pkts':>7} {'CPU':>6} {'µs/pkt':>7} "
           f"{'spin':>6} {'bridged':>7} {'beyond':>6} {'µs/pkt':>7} {'sleeps/s':>8} "
-          f"{'capped/s':>8} {'rxturn/s':>8} {'others':>7}")
+          f"{'capped/s':>8} {'rxturn/s':>8} {'gather/s':>8} {'others':>7}")
     print(f"  {'':<12} {'':<9} {'':<19} {'':>7} {'':>6} {'':>7} {'':>6} {'of spin':>7} "
           f"{'spin':>6} {'beyond':>7}")
     for key, (name, _how) in CASES.items():
@@ -372,7 +374,8 @@ def print_report(r: dict) -> None:
                   f"{_pct(w['bridged_share'], 7)} {_pct(w['beyond_spin_share'])} "
                   f"{fmt_us(w['beyond_spin_us_per_packet'], 7)} "
                   f"{_num(w['sleeps_per_s'], 8)} {_num(w['capped_sleeps_per_s'], 8)} "
-                  f"{_num(w['rx_turns_per_s'], 8)} {others_col(w)}")
+                  f"{_num(w['rx_turns_per_s'], 8)} {_num(w['rx_coalesced_per_s'], 8)} "
+                  f"{others_col(w)}")
     notes = []
     for key in CASES:
         for w in r["cases"].get(key) or []:
@@ -389,7 +392,9 @@ def print_report(r: dict) -> None:
           "schedule was queued\n  to after its last send, over the schedule's length; "
           "spin: the worker's busy-wait before\n  deadlines; bridged: of the spin, gaps too "
           "short to sleep (timed around the spin call: a little\n  over 100% when every "
-          "spin bridged a gap); beyond spin = CPU - spin")
+          "spin bridged a gap); beyond spin = CPU - spin; rxturn: the TX thread's looks at the\n"
+          "  sockets for the RX thread; gather: the RX thread's waits for datagrams coming fast to "
+          "gather\n  (Pool(rx_coalesce_us=...))")
 
     print("\nsend lateness (µs), the worker's histogram (departure - deadline)")
     print(f"  {'run':<12} {'channel':<8} {'sent':>8} {'lost':>6} {'p50':>8} {'p99':>8} "

@@ -87,6 +87,12 @@ def parse_spin_budget(text: str) -> float:
     return float(ranged(float, "spin budget", 0, MAX_SPIN_BUDGET, hint="a share of one CPU")(text))
 
 
+def parse_rx_coalesce(text: str) -> int:
+    """``50`` -> 50: how long (µs) datagrams coming fast may gather before a worker reads."""
+    from rtudp.workers.supervisor import MAX_RX_COALESCE_US
+    return int(ranged(int, "RX coalescing", 0, MAX_RX_COALESCE_US, hint="µs; 0 = off")(text))
+
+
 def parse_pool_name(text: str) -> str:
     from rtudp.shmring.control import pool_name
 
@@ -179,7 +185,8 @@ def _run_foreground(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", RtPriorityWarning)
         try:
             pool = Pool(args.name, args.cpus, args.rt_priority, args.group,
-                        spin_budget=args.spin_budget, idle_poll=args.idle_poll).start()
+                        spin_budget=args.spin_budget, idle_poll=args.idle_poll,
+                        rx_coalesce_us=args.rx_coalesce_us).start()
         except (RtUdpError, OSError, ValueError, TypeError) as exc:
             msg = str(exc)
             if type(exc).__name__ == "PoolRunningError":
@@ -249,7 +256,7 @@ def _start_daemon(args: argparse.Namespace) -> int:
                              f"stop it first with `rtudp pool stop --name {name}`")
     argv = [sys.executable, "-m", "rtudp.tools.cli", "pool", "start", "--foreground",
             "--name", name, "--rt-priority", str(args.rt_priority),
-            "--spin-budget", str(args.spin_budget)]
+            "--spin-budget", str(args.spin_budget), "--rx-coalesce-us", str(args.rx_coalesce_us)]
     if not args.idle_poll:
         argv.append("--no-idle-poll")
     if args.cpus is not None:
@@ -537,6 +544,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register ``rtudp pool ...`` on the top-level subparsers."""
+    from rtudp.workers.watcher import DEFAULT_RX_COALESCE_US
+
     p = sub.add_parser("pool", help="run and inspect a standalone worker pool",
                        description="Run and inspect a standalone worker pool (shared by many "
                                    "programs). Pool names: [A-Za-z0-9_-]; default "
@@ -567,6 +576,11 @@ def add_parser(sub: Any) -> None:
                    help="let idle CPUs sleep deeply while channels are open (by default the "
                         "workers hold a PM QoS CPU latency request of 0 µs then: wake-ups in "
                         "about 1 µs instead of tens, at the cost of the idle CPUs' time)")
+    s.add_argument("--rx-coalesce-us", type=parse_rx_coalesce, default=DEFAULT_RX_COALESCE_US,
+                   metavar="US",
+                   help="while datagrams come to a worker faster than it wakes, let them gather "
+                        f"this long before it reads (default {DEFAULT_RX_COALESCE_US}: at 50 kpps "
+                        "half the RX CPU; 0 = read each as soon as it wakes the worker)")
     s.add_argument("--group", type=parse_group, default=None, metavar="GROUP",
                    help="a group (name or gid) whose members may use the pool: its "
                         "segments get that group and mode 0660 (default: 0600, only you)")

@@ -33,6 +33,10 @@ WATCH_ERROR_PAUSE_S = 0.05          # after a failed poll: never a tight loop
 #: the share of a CPU a worker may spin before deadlines (rtudp-worker --spin-budget)
 DEFAULT_SPIN_BUDGET = 0.1
 MAX_SPIN_BUDGET = 1.0
+#: how long datagrams that come fast may gather before a worker's RX thread reads them
+#: (rtudp-worker --rx-coalesce-us; worker.h RTUDP_RX_COALESCE_DEFAULT_US / _MAX_US)
+DEFAULT_RX_COALESCE_US = 50
+MAX_RX_COALESCE_US = 1000
 
 
 class RtPriorityWarning(RuntimeWarning):
@@ -70,12 +74,13 @@ class Watcher:
     """
 
     def __init__(self, ctx: PoolContext, cpus: Sequence[int], rt_priority: int,
-                 spin_budget: float, idle_poll: bool, argv: Sequence[str],
-                 readd: Callable[[Worker], int]) -> None:
+                 spin_budget: float, idle_poll: bool, rx_coalesce_us: int,
+                 argv: Sequence[str], readd: Callable[[Worker], int]) -> None:
         self._ctx = ctx
         self.rt_priority = rt_priority
         self.spin_budget = spin_budget
         self.idle_poll = idle_poll
+        self.rx_coalesce_us = rx_coalesce_us
         self._argv_base = list(argv)
         self._readd = readd
         self.workers: list[Worker] = [Worker(i, c) for i, c in enumerate(cpus)]
@@ -231,6 +236,8 @@ class Watcher:
             argv += ["--spin-budget", str(round(self.spin_budget * 1000))]
         if not self.idle_poll:
             argv += ["--idle-poll", "0"]
+        if self.rx_coalesce_us != DEFAULT_RX_COALESCE_US:
+            argv += ["--rx-coalesce-us", str(self.rx_coalesce_us)]
         return argv
 
     def _spawn_worker(self, w: Worker) -> None:

@@ -2,7 +2,7 @@
  * rtudp-worker - the native worker process.
  *
  *   rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] [--rt-priority P]
- *                [--spin-budget PERMILLE] [--idle-poll 0|1]
+ *                [--spin-budget PERMILLE] [--idle-poll 0|1] [--rx-coalesce-us US]
  *
  * Started by the pool's supervisor (rtudp.workers), which hands it the command
  * socket (SOCK_SEQPACKET, fd FD) and, per channel, a bound UDP socket.  It sets
@@ -42,6 +42,7 @@ static int usage(FILE *out)
 {
     fprintf(out, "usage: rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] "
                  "[--rt-priority P] [--spin-budget PERMILLE] [--idle-poll 0|1]\n"
+                 "       [--rx-coalesce-us US]\n"
                  "       rtudp-worker --version\n");
     return out == stderr ? 2 : 0;
 }
@@ -159,6 +160,7 @@ static void announce(struct rtudp_worker *w)
     store_relaxed(&me->idle_poll, 0u);
     store_relaxed(&me->spin_margin_ns, w->spin.margin_ns);
     store_relaxed(&me->idle_source, (uint32_t)rtudp_cpuidle_source(&w->cpuidle)); /* fixed */
+    store_relaxed(&me->rx_coalesce_ns, (uint32_t)w->rx.coalesce_ns);                   /* fixed */
     /* last, with release: the supervisor that sees RUNNING sees the rest */
     atomic_store_explicit(SHARED(&me->state), (uint32_t)RTUDP_WORKER_RUNNING,
                           memory_order_release);
@@ -171,6 +173,7 @@ int main(int argc, char **argv)
     long worker_id = -1, cpu = -1, cmd_fd = -1, prio = 0;
     long spin_permille = RTUDP_SPIN_BUDGET_DEFAULT_PERMILLE;
     long idle_poll = 1;
+    long coalesce_us = RTUDP_RX_COALESCE_DEFAULT_US;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--version")) {
@@ -205,6 +208,9 @@ int main(int argc, char **argv)
                 return 2;
         } else if (!strcmp(a, "--idle-poll")) {
             if (parse_uint(a, v, 1, &idle_poll))
+                return 2;
+        } else if (!strcmp(a, "--rx-coalesce-us")) {
+            if (parse_uint(a, v, RTUDP_RX_COALESCE_MAX_US, &coalesce_us))
                 return 2;
         } else if (!strcmp(a, "--spin-budget")) {
             if (parse_uint(a, v, RTUDP_SPIN_BUDGET_MAX_PERMILLE, &spin_permille))
@@ -266,7 +272,7 @@ int main(int argc, char **argv)
 
     int rc = 0;
     rtudp_cpuidle_open(&w.cpuidle, cpu, (uint32_t)getpid());
-    if (rtudp_tx_init(&w) != RTUDP_OK || rtudp_rx_start(&w.rx) != 0) {
+    if (rtudp_tx_init(&w) != RTUDP_OK || rtudp_rx_start(&w.rx, (int64_t)coalesce_us * 1000) != 0) {
         fprintf(stderr, "rtudp-worker %u: cannot start (out of memory?)\n", w.id);
         rc = 1;
     } else {

@@ -147,6 +147,8 @@ struct rtudp_rx {
     int64_t cap_window_start, cap_window_cpu, cap_read_at;  /* rx_keep_under_cap */
     int cap_reached;                /* ... in this window: a sleep after each busy turn */
     atomic_ullong capped_sleeps;    /* RX thread's sleeps past the cap (added to the TX's) */
+    int64_t coalesce_ns;            /* --rx-coalesce-us: how long datagrams may gather */
+    atomic_ullong coalesced;        /* waits for them to gather (rx_coalesce) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct rtudp_rx_req *req;       /* at most one, guarded by mu */
@@ -306,7 +308,11 @@ void rtudp_impair_holds_free(struct rtudp_chan *c);
 void rtudp_chan_answer_waiters(struct rtudp_worker *w);
 
 /* rxloop.c */
-int rtudp_rx_start(struct rtudp_rx *rx);
+/* --rx-coalesce-us: the default and the most (rxloop.c, rx_coalesce) */
+#define RTUDP_RX_COALESCE_DEFAULT_US 50
+#define RTUDP_RX_COALESCE_MAX_US 1000
+/* start the RX thread; coalesce_ns: how long datagrams coming fast may gather (0: never) */
+int rtudp_rx_start(struct rtudp_rx *rx, int64_t coalesce_ns);
 void rtudp_rx_stop(struct rtudp_rx *rx);
 int rtudp_rx_add(struct rtudp_rx *rx, struct rtudp_rx_chan *c);
 void rtudp_rx_remove(struct rtudp_rx *rx, struct rtudp_rx_chan *c);

@@ -199,6 +199,8 @@ static const struct field worker_slot_fields[] = {
     FIELD(rtudp_worker_slot, warmups),
     FIELD(rtudp_worker_slot, warmup_lead_ns),
     FIELD(rtudp_worker_slot, idle_source),
+    FIELD(rtudp_worker_slot, rx_coalesce_ns),
+    FIELD(rtudp_worker_slot, rx_coalesced),
     FIELD(rtudp_worker_slot, pad4),
 };
 

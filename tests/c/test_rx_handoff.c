@@ -3,7 +3,9 @@
  * (rxloop.c: rtudp_rx_take, rtudp_rx_poll, rtudp_rx_give) on a real loopback socket:
  * taken at once from an RX thread that waits on its sockets, nothing lost or read
  * twice whoever does the work, datagrams that arrive while the TX thread holds it are
- * read by it, and the RX thread reads again once given back.  Run under TSan in CI.
+ * read by it, and the RX thread reads again once given back.  With wake-up coalescing
+ * (rx_coalesce): datagrams found together make the RX thread wait for more, and are
+ * all read in order; one in flight at a time never does.  Run under TSan in CI.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -30,7 +32,9 @@ struct fixture {
     int tx;                         /* a plain socket that sends to the channel */
 };
 
-static void setup(struct fixture *f)
+#define COALESCE_NS 50000 /* the worker's default */
+
+static void setup(struct fixture *f, int64_t coalesce_ns)
 {
     memset(f, 0, sizeof *f);
     struct rtudp_chan *c = &f->c;
@@ -57,7 +61,7 @@ static void setup(struct fixture *f)
     c->rx.timer_ns = RTUDP_PROTO_NEVER;
     f->tx = socket(AF_INET, SOCK_DGRAM, 0);
     CHECK(f->tx >= 0);
-    CHECK_EQ(rtudp_rx_start(&f->rx), 0);
+    CHECK_EQ(rtudp_rx_start(&f->rx, coalesce_ns), 0);
     CHECK_EQ(rtudp_rx_add(&f->rx, &c->rx), RTUDP_OK);
 }
 
@@ -112,7 +116,7 @@ static uint32_t wait_rx_thread(struct fixture *f, uint32_t next, uint32_t want)
 static void test_taken_at_once_from_a_waiting_rx_thread(void)
 {
     struct fixture f;
-    setup(&f);
+    setup(&f, COALESCE_NS);
     send_seq(&f, 0);
     uint32_t next = wait_rx_thread(&f, 0, 1);
     usleep(20000); /* back in its wait */
@@ -167,7 +171,7 @@ static void *sender_main(void *arg)
 static void test_nothing_lost_or_doubled_as_the_work_moves(void)
 {
     struct fixture f;
-    setup(&f);
+    setup(&f, COALESCE_NS);
     struct sender s = {.f = &f};
     pthread_t t;
     CHECK_EQ(pthread_create(&t, NULL, sender_main, &s), 0);
@@ -197,9 +201,46 @@ static void test_nothing_lost_or_doubled_as_the_work_moves(void)
     teardown(&f);
 }
 
+static uint64_t coalesced(struct fixture *f)
+{
+    return atomic_load_explicit(&f->rx.coalesced, memory_order_relaxed);
+}
+
+static void test_datagrams_found_together_make_the_rx_thread_wait_for_more(void)
+{
+    for (int64_t ns = 0; ns <= COALESCE_NS; ns += COALESCE_NS) {
+        struct fixture f;
+        setup(&f, ns);
+        /* held by the "TX thread" while 10 come: given back, the RX thread finds them
+         * all in one read (asked for, it is handed over at the RX thread's next turn) */
+        int64_t until = rtudp_now_ns() + 2000 * NS_PER_MS;
+        while (!rtudp_rx_take(&f.rx) && rtudp_now_ns() < until)
+            usleep(100);
+        CHECK_EQ(rtudp_rx_held(&f.rx), 1);
+        for (uint32_t i = 0; i < 10; i++)
+            send_seq(&f, i);
+        usleep(20000);
+        rtudp_rx_give(&f.rx);
+        uint32_t next = wait_rx_thread(&f, 0, 10);
+        until = rtudp_now_ns() + 2000 * NS_PER_MS;
+        while (ns && coalesced(&f) == 0 && rtudp_now_ns() < until)
+            usleep(1000);
+        CHECK_EQ(coalesced(&f), ns ? 1u : 0u);
+        /* one in flight at a time: each read alone, none waits */
+        for (uint32_t i = 10; i < 110; i++) {
+            send_seq(&f, i);
+            next = wait_rx_thread(&f, next, i + 1);
+        }
+        usleep(2 * COALESCE_NS / 1000);
+        CHECK_EQ(coalesced(&f), ns ? 1u : 0u);
+        teardown(&f);
+    }
+}
+
 static const struct test tests[] = {
     T(test_taken_at_once_from_a_waiting_rx_thread),
     T(test_nothing_lost_or_doubled_as_the_work_moves),
+    T(test_datagrams_found_together_make_the_rx_thread_wait_for_more),
 };
 
 HARNESS_MAIN(tests)
