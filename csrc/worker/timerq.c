@@ -1,9 +1,10 @@
 /*
- * timerq.c - binary min-heap of timed packets (see timerq.h).
+ * timerq.c - the timer queue: a FIFO of in-order timers and a binary min-heap of
+ * the rest (see timerq.h).
  *
- * Sifts move a hole instead of swapping: one 48-byte copy per level instead of
+ * Sifts move a hole instead of swapping: one 56-byte copy per level instead of
  * three.  Keys are compared as (send_at_ns, order); order is unique per queue, so
- * the order of the heap is total and pops are deterministic.
+ * the order of the queue is total and pops are deterministic.
  */
 #include "timerq.h"
 #include "prefault.h"
@@ -59,15 +60,24 @@ int rtudp_timerq_init(struct rtudp_timerq *q, uint32_t capacity)
     memset(q, 0, sizeof *q);
     if (capacity == 0 || capacity > TIMERQ_MAX_CAPACITY)
         return RTUDP_EINVAL;
+    uint32_t fifo_size = capacity < RTUDP_TIMERQ_FIFO_START ? capacity : RTUDP_TIMERQ_FIFO_START;
     q->heap = calloc(capacity, sizeof *q->heap);
-    if (!q->heap)
+    q->fifo = calloc(capacity, sizeof *q->fifo);
+    if (!q->heap || !q->fifo) {
+        free(q->heap);
+        free(q->fifo);
+        memset(q, 0, sizeof *q);
         return RTUDP_ESYS;
+    }
     /* a heap uses a prefix as deep as what is queued: the common depths resident now,
-     * deeper pages on first use (the worker's memory is locked on fault) */
+     * deeper pages on first use (the worker's memory is locked on fault).  The FIFO's
+     * ring goes round all of its length: that resident now, more when it grows */
     rtudp_prefault(q->heap, (size_t)(capacity < RTUDP_TIMERQ_PREFAULT ? capacity
                                                                     : RTUDP_TIMERQ_PREFAULT) *
                                 sizeof *q->heap);
+    rtudp_prefault(q->fifo, (size_t)fifo_size * sizeof *q->fifo);
     q->capacity = capacity;
+    q->fifo_size = fifo_size;
     return RTUDP_OK;
 }
 
@@ -76,30 +86,55 @@ void rtudp_timerq_free(struct rtudp_timerq *q)
     if (!q)
         return;
     free(q->heap);
+    free(q->fifo);
     /* a second free, or a push after free, sees a queue of capacity 0 */
     memset(q, 0, sizeof *q);
 }
 
+static struct rtudp_timer *fifo_at(const struct rtudp_timerq *q, uint32_t k)
+{
+    uint32_t i = q->fifo_head + k; /* both < fifo_size <= UINT32_MAX / 4: no wrap */
+    return &q->fifo[i < q->fifo_size ? i : i - q->fifo_size];
+}
+
 int rtudp_timerq_push(struct rtudp_timerq *q, const struct rtudp_timer *t)
 {
-    if (q->len >= q->capacity)
+    if (q->len + q->fifo_len >= q->capacity)
         return RTUDP_EFULL;
     struct rtudp_timer x = *t;
     x.order = q->next_order++;
+    /* a later order: not before the FIFO's last unless its deadline is earlier */
+    if (q->fifo_len == 0 || x.send_at_ns >= fifo_at(q, q->fifo_len - 1)->send_at_ns) {
+        if (q->fifo_len == q->fifo_size && q->fifo_head == 0 && q->fifo_size < q->capacity)
+            q->fifo_size = q->fifo_size <= q->capacity / 2 ? 2 * q->fifo_size : q->capacity;
+        if (q->fifo_len < q->fifo_size) {
+            *fifo_at(q, q->fifo_len++) = x;
+            return RTUDP_OK;
+        }
+    }
     sift_up(q->heap, q->len++, &x);
     return RTUDP_OK;
 }
 
 const struct rtudp_timer *rtudp_timerq_peek(const struct rtudp_timerq *q)
 {
-    return q->len ? &q->heap[0] : NULL;
+    if (!q->fifo_len)
+        return q->len ? &q->heap[0] : NULL;
+    const struct rtudp_timer *f = &q->fifo[q->fifo_head];
+    return q->len && before(&q->heap[0], f) ? &q->heap[0] : f;
 }
 
 int rtudp_timerq_pop(struct rtudp_timerq *q, struct rtudp_timer *out)
 {
-    if (q->len == 0)
+    const struct rtudp_timer *first = rtudp_timerq_peek(q);
+    if (!first)
         return RTUDP_EMPTY;
-    *out = q->heap[0];
+    *out = *first;
+    if (first != q->heap) {
+        q->fifo_len--;
+        q->fifo_head = q->fifo_len && q->fifo_head + 1 < q->fifo_size ? q->fifo_head + 1 : 0;
+        return RTUDP_OK;
+    }
     uint32_t n = --q->len;
     if (n)
         sift_down(q->heap, n, 0, &q->heap[n]); /* heap[n] is outside the heap now: safe to read */
@@ -110,23 +145,53 @@ uint32_t rtudp_timerq_pop_due(struct rtudp_timerq *q, int64_t now_ns, struct rtu
                               uint32_t max)
 {
     uint32_t n = 0;
-    while (n < max && q->len && q->heap[0].send_at_ns <= now_ns)
+    const struct rtudp_timer *p;
+    while (n < max && (p = rtudp_timerq_peek(q)) && p->send_at_ns <= now_ns)
         rtudp_timerq_pop(q, &out[n++]);
     return n;
 }
 
 int64_t rtudp_timerq_next_deadline(const struct rtudp_timerq *q)
 {
-    return q->len ? q->heap[0].send_at_ns : INT64_MAX;
+    const struct rtudp_timer *p = rtudp_timerq_peek(q);
+    return p ? p->send_at_ns : INT64_MAX;
 }
 
 uint32_t rtudp_timerq_len(const struct rtudp_timerq *q)
 {
-    return q->len;
+    return q->len + q->fifo_len;
+}
+
+static void reverse(struct rtudp_timer *a, uint32_t from, uint32_t to)
+{
+    while (from + 1 < to) {
+        struct rtudp_timer t = a[from];
+        a[from++] = a[--to];
+        a[to] = t;
+    }
+}
+
+/* the FIFO without channel's timers, still in order, from index 0; how many went */
+static uint32_t fifo_remove_channel(struct rtudp_timerq *q, uint32_t channel)
+{
+    uint32_t kept = 0, n = q->fifo_len;
+    /* the ring turned so that its head is at 0 (three reversals: no scratch memory) */
+    if (q->fifo_head) {
+        reverse(q->fifo, 0, q->fifo_head);
+        reverse(q->fifo, q->fifo_head, q->fifo_size);
+        reverse(q->fifo, 0, q->fifo_size);
+        q->fifo_head = 0;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        if (q->fifo[i].channel != channel)
+            q->fifo[kept++] = q->fifo[i];
+    q->fifo_len = kept;
+    return n - kept;
 }
 
 uint32_t rtudp_timerq_remove_channel(struct rtudp_timerq *q, uint32_t channel)
 {
+    uint32_t from_fifo = fifo_remove_channel(q, channel);
     uint32_t kept = 0;
     for (uint32_t i = 0; i < q->len; i++)
         if (q->heap[i].channel != channel)
@@ -134,12 +199,12 @@ uint32_t rtudp_timerq_remove_channel(struct rtudp_timerq *q, uint32_t channel)
     uint32_t removed = q->len - kept;
     q->len = kept;
     if (removed == 0 || kept < 2)
-        return removed;
+        return from_fifo + removed;
     /* Floyd's heapify: O(n).  Keys (with their order) are kept, so ties still
      * leave in push order. */
     for (uint32_t i = kept / 2; i-- > 0;) {
         struct rtudp_timer t = q->heap[i];
         sift_down(q->heap, kept, i, &t);
     }
-    return removed;
+    return from_fifo + removed;
 }

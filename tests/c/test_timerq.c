@@ -160,16 +160,28 @@ static void check_pop_ref_(const struct rtudp_timer *got, const struct ref_timer
     CHECK_EQ(got->order, want->n);
 }
 
-static void test_timerq_model_random(void)
+/* What a model run went through (it must have exercised what its test claims to). */
+struct model_seen {
+    uint64_t ties, fulls, removed;
+    uint32_t fifo_wrapped;      /* times a push found the FIFO's ring wrapped */
+    uint32_t heap_max;          /* the most timers the heap held */
+};
+
+/* OPS random operations on a queue of cap, checked against the sorted reference.
+ * stream_pct of the pushes come in deadline order, a stream queued ahead (through
+ * the FIFO); the rest are near the clock, with lots of ties (through the heap). */
+static struct model_seen model_run(uint32_t cap, uint64_t seed, uint32_t stream_pct)
 {
-    enum { CAP = 256, OPS = 100000 };
-    static struct ref_timer ref[CAP];
+    enum { OPS = 100000 };
+    struct model_seen seen = {0};
+    struct ref_timer *ref = calloc(cap, sizeof *ref);
     static struct rtudp_timer out[64];
+    CHECK(ref != NULL);
     uint32_t rlen = 0;
     struct rtudp_timerq q;
-    CHECK_EQ(rtudp_timerq_init(&q, CAP), RTUDP_OK);
-    uint64_t seed = 4242, pushes = 0, id = 0, ties = 0, fulls = 0, removed_total = 0;
-    int64_t now = 0;
+    CHECK_EQ(rtudp_timerq_init(&q, cap), RTUDP_OK);
+    uint64_t pushes = 0, id = 0;
+    int64_t now = 0, stream_at = 0;
     /* the push share drifts so the queue goes through empty, full and between */
     uint64_t push_pct = 60;
     for (int op = 0; op < OPS; op++) {
@@ -179,20 +191,28 @@ static void test_timerq_model_random(void)
         if (what < push_pct) {
             /* few distinct deadlines near now: lots of ties */
             int64_t at = now + (int64_t)rnd(&seed, 40) - 10;
-            if (rnd(&seed, 50) == 0)
+            if (rnd(&seed, 100) < stream_pct) {
+                stream_at = (stream_at > now ? stream_at : now) + (int64_t)rnd(&seed, 3);
+                at = stream_at;
+            } else if (rnd(&seed, 50) == 0) {
                 at = rnd(&seed, 2) ? INT64_MAX : INT64_MIN;
+            }
             uint32_t ch = (uint32_t)rnd(&seed, 5);
             struct rtudp_timer t = timer_of(id, at, ch);
+            if (q.fifo_head + q.fifo_len > q.fifo_size)
+                seen.fifo_wrapped++;
             int rc = rtudp_timerq_push(&q, &t);
-            if (rlen == CAP) {
+            if (rlen == cap) {
                 CHECK_EQ(rc, RTUDP_EFULL);
-                fulls++;
+                seen.fulls++;
                 continue;
             }
             CHECK_EQ(rc, RTUDP_OK);
+            if (q.len > seen.heap_max)
+                seen.heap_max = q.len;
             for (uint32_t i = 0; i < rlen; i++)
                 if (ref[i].at == at) {
-                    ties++;
+                    seen.ties++;
                     break;
                 }
             ref_insert(ref, &rlen, (struct ref_timer){at, pushes++, id++, ch});
@@ -228,7 +248,7 @@ static void test_timerq_model_random(void)
             }
             rlen = kept;
             CHECK_EQ(rtudp_timerq_remove_channel(&q, ch), gone);
-            removed_total += gone;
+            seen.removed += gone;
         } else { /* pop_due at a clock that moves forward, sometimes with a small max */
             now += (int64_t)rnd(&seed, 8);
             uint32_t max = rnd(&seed, 4) ? 64 : (uint32_t)rnd(&seed, 4);
@@ -251,10 +271,70 @@ static void test_timerq_model_random(void)
         check_pop_ref(&t, &ref[i]);
     }
     CHECK_EQ(rtudp_timerq_len(&q), 0);
-    /* the run must have exercised what it claims to */
-    CHECK(ties > 10000);
-    CHECK(fulls > 0);
-    CHECK(removed_total > 100);
+    rtudp_timerq_free(&q);
+    free(ref);
+    return seen;
+}
+
+static void test_timerq_model_random(void)
+{
+    struct model_seen seen = model_run(256, 4242, 0);
+    CHECK(seen.ties > 10000);
+    CHECK(seen.fulls > 0);
+    CHECK(seen.removed > 100);
+}
+
+/* mostly a stream in deadline order, now and then one out of it: the FIFO and the
+ * heap both hold timers, the FIFO's ring wraps, a channel's removal turns it */
+static void test_timerq_model_stream(void)
+{
+    for (uint32_t pct = 80; pct <= 98; pct += 18) {
+        struct model_seen seen = model_run(256, 99 + pct, pct);
+        CHECK(seen.fifo_wrapped > 100);
+        CHECK(seen.heap_max > 10);
+        CHECK(seen.fulls > 0);
+        CHECK(seen.removed > 100);
+    }
+}
+
+/* a whole schedule queued at once: the FIFO grows to hold it.  A stream that finds
+ * the FIFO full and wrapped round goes on in the heap.  Either way all leave in order. */
+static void test_timerq_stream_longer_than_the_fifo(void)
+{
+    enum { START = RTUDP_TIMERQ_FIFO_START, N = START + 3000 };
+    struct rtudp_timerq q;
+    CHECK_EQ(rtudp_timerq_init(&q, 4 * START), RTUDP_OK);
+    CHECK_EQ(q.fifo_size, START);
+    uint64_t id = 0, next = 0;
+    for (; id < N; id++) {
+        struct rtudp_timer t = timer_of(id, (int64_t)id * 10, 0);
+        CHECK_EQ(rtudp_timerq_push(&q, &t), RTUDP_OK);
+    }
+    CHECK_EQ(q.fifo_size, 2 * START);
+    CHECK_EQ(q.fifo_len, N);
+    CHECK_EQ(q.len, 0);
+    struct rtudp_timer out;
+    /* wrapped round and full: the rest of the stream goes to the heap */
+    for (; next < 5; next++) {
+        CHECK_EQ(rtudp_timerq_pop(&q, &out), RTUDP_OK);
+        check_timer(&out, next, (int64_t)next * 10, 0);
+    }
+    for (; id < 2 * START + 1000; id++) {
+        struct rtudp_timer t = timer_of(id, (int64_t)id * 10, 0);
+        CHECK_EQ(rtudp_timerq_push(&q, &t), RTUDP_OK);
+    }
+    CHECK_EQ(q.fifo_size, 2 * START);
+    CHECK_EQ(q.fifo_len, 2 * START);
+    CHECK_EQ(q.len, 1000 - 5);
+    for (; next < id; next++) {
+        CHECK_EQ(rtudp_timerq_pop(&q, &out), RTUDP_OK);
+        check_timer(&out, next, (int64_t)next * 10, 0);
+    }
+    CHECK_EQ(rtudp_timerq_pop(&q, &out), RTUDP_EMPTY);
+    /* a queue smaller than the FIFO's start: its ring is the whole queue */
+    rtudp_timerq_free(&q);
+    CHECK_EQ(rtudp_timerq_init(&q, 10), RTUDP_OK);
+    CHECK_EQ(q.fifo_size, 10);
     rtudp_timerq_free(&q);
 }
 
@@ -918,6 +998,8 @@ static void test_e2e_ring_threaded(void)
 static const struct test tests[] = {
     T(test_timerq_basic),
     T(test_timerq_model_random),
+    T(test_timerq_model_stream),
+    T(test_timerq_stream_longer_than_the_fifo),
     T(test_timerq_pop_due_bounds),
     T(test_timerq_remove_channel),
     T(test_inflight_basic),
