@@ -208,6 +208,25 @@ def test_rtudp_api_cases(api_run: tuple[dict, int]) -> None:
         assert p["policy"] in ("SCHED_FIFO", "SCHED_OTHER", "SCHED_RR"), p
 
 
+def test_rtudp_api_report_says_when_the_host_stopped_the_sender(
+        api_run: tuple[dict, int], capsys: pytest.CaptureFixture[str]) -> None:
+    """A stall no task of the VM caused is named with its case, not left unexplained."""
+    from rtudp.tools.bench_rtudp_api import print_report
+
+    report = json.loads(json.dumps(api_run[0]))  # a copy
+    for case in report["cases"]:
+        w = report["results"][case]["rtudp"]["tx_worker"]
+        assert w["host_pause_ms"] >= 0 and w["host_pause_max_ms"] <= w["host_pause_ms"]
+        w.update(host_pauses=0)
+    report["results"]["default"]["rtudp"]["tx_worker"].update(
+        host_pauses=2, host_pause_ms=3.5, host_pause_max_ms=2.0)
+    print_report(report)
+    out = capsys.readouterr().out
+    assert ("default pool: the host stopped the sending worker's vCPU at least 2 times for "
+            "0.25 ms or more (3.5 ms in all, the longest 2.0 ms)") in out, out
+    assert out.count("the host stopped") == 1, out
+
+
 def test_rtudp_api_targets(api_run: tuple[dict, int]) -> None:
     report, _ = api_run
     assert set(report["targets"]) == {"default_p99_us", "default_p999_us", "default_max_us",

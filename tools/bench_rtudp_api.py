@@ -49,6 +49,7 @@ from .cli_args import ranged
 from .bench_timing import Receiver as SocketReceiver
 from .bench_timing import _hist_entry, py_scheduler
 from .demo import free_ports
+from .why_late import host_pauses_counted
 
 RATE_PPS = 50_000
 GAP_NS = 1_000_000_000 // RATE_PPS         # 20 µs
@@ -258,7 +259,9 @@ def run_rtudp(n: int, tag: str, quiet: bool, extra_pids: list[int]) -> dict:
                     "queued_late_max_ms": submitted["lag_ns"] / 1e6, "others_cpu": others,
                     "policies": policies, "pool_warnings": pool_warnings,
                     "spin_budget": pool.spin_budget,
-                    "tx_worker": {**wtx, "spin_margin_us": wtx["spin_margin_ns"] / 1e3}}
+                    "tx_worker": {**wtx, "spin_margin_us": wtx["spin_margin_ns"] / 1e3,
+                                  "host_pause_ms": wtx["host_pause_ns"] / 1e6,
+                                  "host_pause_max_ms": wtx["host_pause_max_ns"] / 1e6}}
         finally:
             for s in (tx, rx):
                 if s is not None:
@@ -381,6 +384,12 @@ def print_report(r: dict) -> None:
                   f"deadline (up to {e['queued_late_max_ms']:.1f} ms late): it was short of "
                   "CPU\n    (SCHED_OTHER, behind the SCHED_FIFO workers and the hogs); their "
                   "lateness is Python's, not the worker's")
+        w = e["tx_worker"] if e else {}
+        if w.get("host_pauses"):
+            counted = host_pauses_counted(w["host_pauses"], w["host_pause_ms"],
+                                          f", the longest {w['host_pause_max_ms']:.1f} ms")
+            print(f"  {name}: the host stopped the sending worker's vCPU {counted}: no task "
+                  "of this machine had the CPU, and packets due then left that late")
     print("\nratios, python sleep+sendto / rtudp (> 1: rtudp is closer to the deadline)")
     for key, rs in r["ratios"].items():
         print(f"  {CASES[key]:<26} " + "  ".join(
