@@ -175,13 +175,16 @@ static void reverse(struct rtudp_timer *a, uint32_t from, uint32_t to)
 static uint32_t fifo_remove_channel(struct rtudp_timerq *q, uint32_t channel)
 {
     uint32_t kept = 0, n = q->fifo_len;
-    /* the ring turned so that its head is at 0 (three reversals: no scratch memory) */
-    if (q->fifo_head) {
+    /* its head moved to index 0: in one piece, a move; wrapped round (every entry of
+     * the ring has been used), turned by three reversals (no scratch memory) */
+    if (q->fifo_head + n <= q->fifo_size) {
+        memmove(q->fifo, q->fifo + q->fifo_head, (size_t)n * sizeof *q->fifo);
+    } else {
         reverse(q->fifo, 0, q->fifo_head);
         reverse(q->fifo, q->fifo_head, q->fifo_size);
         reverse(q->fifo, 0, q->fifo_size);
-        q->fifo_head = 0;
     }
+    q->fifo_head = 0;
     for (uint32_t i = 0; i < n; i++)
         if (q->fifo[i].channel != channel)
             q->fifo[kept++] = q->fifo[i];
