@@ -124,20 +124,26 @@ const struct rtudp_timer *rtudp_timerq_peek(const struct rtudp_timerq *q)
     return q->len && before(&q->heap[0], f) ? &q->heap[0] : f;
 }
 
+/* copy out first (what peek returned) and take it off its part */
+static void take(struct rtudp_timerq *q, const struct rtudp_timer *first, struct rtudp_timer *out)
+{
+    *out = *first;
+    if (first != q->heap) {
+        q->fifo_len--;
+        q->fifo_head = q->fifo_len && q->fifo_head + 1 < q->fifo_size ? q->fifo_head + 1 : 0;
+        return;
+    }
+    uint32_t n = --q->len;
+    if (n)
+        sift_down(q->heap, n, 0, &q->heap[n]); /* heap[n] is outside the heap now: safe to read */
+}
+
 int rtudp_timerq_pop(struct rtudp_timerq *q, struct rtudp_timer *out)
 {
     const struct rtudp_timer *first = rtudp_timerq_peek(q);
     if (!first)
         return RTUDP_EMPTY;
-    *out = *first;
-    if (first != q->heap) {
-        q->fifo_len--;
-        q->fifo_head = q->fifo_len && q->fifo_head + 1 < q->fifo_size ? q->fifo_head + 1 : 0;
-        return RTUDP_OK;
-    }
-    uint32_t n = --q->len;
-    if (n)
-        sift_down(q->heap, n, 0, &q->heap[n]); /* heap[n] is outside the heap now: safe to read */
+    take(q, first, out);
     return RTUDP_OK;
 }
 
@@ -147,7 +153,7 @@ uint32_t rtudp_timerq_pop_due(struct rtudp_timerq *q, int64_t now_ns, struct rtu
     uint32_t n = 0;
     const struct rtudp_timer *p;
     while (n < max && (p = rtudp_timerq_peek(q)) && p->send_at_ns <= now_ns)
-        rtudp_timerq_pop(q, &out[n++]);
+        take(q, p, &out[n++]);
     return n;
 }
 
