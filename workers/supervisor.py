@@ -70,7 +70,8 @@ class Pool:
     it reads again, as a NIC's interrupt coalescing does: at 50 kpps that cut its CPU
     from 61 % to 29 %.  They are published up to this much later (``rx_delay``); their
     kernel stamps stay exact.  A request and its reply, one datagram in flight, never
-    wait.  0 reads every datagram as soon as it wakes the thread.
+    wait.  0 reads every datagram as soon as it wakes the thread; so does a worker
+    that runs SCHED_OTHER, whose short sleeps are not short (``rx_coalesce_ns`` 0).
     ``worker`` replaces the ``rtudp-worker`` command (tests, debugging).
     """
 
