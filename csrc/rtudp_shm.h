@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 19                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced */
+#define RTUDP_LAYOUT_VERSION 20                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -333,7 +333,11 @@ struct rtudp_worker_slot {
     uint32_t rx_coalesce_ns;                       /* how long datagrams coming fast may gather
                                                       before the RX thread reads them (fixed) */
     uint64_t rx_coalesced;                         /* the RX thread's waits for them to gather */
-    uint8_t pad4[32];
+    uint64_t idle_poller_cpu_ns;                   /* CPU time its idle pollers had: the CPU's
+                                                      idle time, not work (per heartbeat) */
+    uint32_t idle_poller_pid;                      /* its idle poller process, keeping the CPU
+                                                      from halting (worker/idlepoller.h); 0 none */
+    uint8_t pad4[20];
 };
 /* END CDEF */
 
@@ -379,7 +383,11 @@ struct rtudp_worker_slot {
     X(rx_coalesce_ns, "rx_coalesce_ns", GAUGE, "ns", 0,                                          \
       "how long datagrams coming fast may gather before the RX thread reads them", "", "")       \
     X(rx_coalesced, "rx_coalesced", COUNTER, "", 0,                                              \
-      "the RX thread's waits for datagrams coming fast to gather", "", "")
+      "the RX thread's waits for datagrams coming fast to gather", "", "")                      \
+    X(idle_poller_pid, "idle_poller_pid", GAUGE, "", 0,                                          \
+      "its idle poller process, keeping the CPU from halting (0: none)", "", "")               \
+    X(idle_poller_cpu_ns, "idle_poller_cpu_ns", COUNTER, "ns", 0,                                \
+      "CPU time its idle pollers had: the CPU's idle time, not work", "", "")
 
 /* BEGIN CDEF */
 

@@ -1,16 +1,24 @@
-"""The CPU idle-latency request (PM QoS, /dev/cpu_dma_latency): a worker holds it
-while it serves channels, drops it when it has none, and never with idle_poll=False."""
+"""Idle polling: a worker keeps its CPU from halting while it serves channels, and
+never with idle_poll=False.  With a cpuidle driver it holds the CPU idle-latency
+request (PM QoS, /dev/cpu_dma_latency); without one (this kind of VM) the request
+changes nothing, and it runs an idle poller process instead (csrc/worker/idlepoller.h)."""
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 
+import psutil
 import pytest
 
 import rtudp
 from waiting import wait_for
 
 QOS = "/dev/cpu_dma_latency"
+CPUIDLE_DRIVER = "/sys/devices/system/cpu/cpuidle/current_driver"
 
 
 def _holds_qos(pid: int) -> bool:
@@ -62,3 +70,143 @@ def test_no_request_when_turned_off(rtudp_pool: rtudp.Pool) -> None:
 def test_idle_poll_must_be_a_bool() -> None:
     with pytest.raises(TypeError, match="idle_poll must be a bool, got 'yes'"):
         rtudp.Pool("x", idle_poll="yes")  # type: ignore[arg-type]
+
+
+def _no_polling_idle_state() -> bool:
+    """No cpuidle driver: an idle CPU halts whatever the request says."""
+    try:
+        with open(CPUIDLE_DRIVER) as f:
+            return f.read().strip() == "none"
+    except OSError:
+        return True
+
+
+def _need_poller() -> None:
+    if not _no_polling_idle_state():
+        pytest.skip("this machine has a cpuidle driver: the worker's PM QoS request makes "
+                    "idle CPUs poll, and it runs no idle poller (test_idle_poller_... "
+                    "_only_while_serving checks that)")
+
+
+def _alive(pid: int) -> bool:
+    """True while process ``pid`` exists and is not a zombie."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _poller(pool: rtudp.Pool) -> int:
+    return pool.workers()[0]["idle_poller_pid"]
+
+
+@pytest.mark.rtudp(rt_priority=0, cpus=[0])
+def test_idle_poller_runs_only_while_serving(rtudp_pool: rtudp.Pool) -> None:
+    worker = rtudp_pool.workers()[0]["pid"]
+    assert _poller(rtudp_pool) == 0, "a poller before any channel was open"
+    with rtudp_pool.open_channel("polled", direction=1):
+        if not _no_polling_idle_state():
+            time.sleep(0.2)
+            assert _poller(rtudp_pool) == 0, "a poller although the cpuidle driver polls"
+            return
+        assert wait_for(lambda: _poller(rtudp_pool) != 0), "no idle poller while serving"
+        pid = _poller(rtudp_pool)
+        proc = psutil.Process(pid)
+        assert proc.ppid() == worker
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE, "it must yield to every task"
+        assert proc.cpu_affinity() == [0], "it polls on the worker's CPU only"
+        # none of the worker's descriptors (the channel's socket) stays open in it
+        assert sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd")) == [0, 1, 2]
+    assert wait_for(lambda: not _alive(pid)), "the poller outlived the last channel"
+    assert _poller(rtudp_pool) == 0
+
+
+@pytest.mark.rtudp(rt_priority=0, cpus=[0], idle_poll=False)
+def test_no_idle_poller_when_turned_off(rtudp_pool: rtudp.Pool) -> None:
+    with rtudp_pool.open_channel("free", direction=1):
+        time.sleep(0.2)
+        assert _poller(rtudp_pool) == 0
+
+
+@pytest.mark.rtudp(rt_priority=0, cpus=[0])
+def test_idle_poller_dies_with_a_killed_worker(rtudp_pool: rtudp.Pool) -> None:
+    _need_poller()
+    with rtudp_pool.open_channel("kept", direction=1):
+        assert wait_for(lambda: _poller(rtudp_pool) != 0)
+        old, worker = _poller(rtudp_pool), rtudp_pool.workers()[0]["pid"]
+        os.kill(worker, signal.SIGKILL)
+        assert wait_for(lambda: not _alive(old), 5.0), "a killed worker's poller lives on"
+        # the successor serves the channel again, with a poller of its own
+        assert wait_for(lambda: rtudp_pool.workers()[0]["pid"] != worker
+                        and _poller(rtudp_pool) not in (0, old), 15.0)
+
+
+BUSY = "import time\nend = time.monotonic() + 1.0\nwhile time.monotonic() < end:\n    pass\n"
+
+
+@pytest.mark.rtudp(rt_priority=0, cpus=[0])
+def test_idle_poller_gives_way_to_other_tasks(rtudp_pool: rtudp.Pool) -> None:
+    """A program on the worker's CPU gets it: the poller takes only what nobody wants."""
+    _need_poller()
+    with rtudp_pool.open_channel("shared", direction=1):
+        assert wait_for(lambda: _poller(rtudp_pool) != 0)
+        poller = psutil.Process(_poller(rtudp_pool))
+        before = sum(poller.cpu_times()[:2])
+        busy = subprocess.Popen([sys.executable, "-c", BUSY],
+                                preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+        try:
+            busy.wait(timeout=30)
+        finally:
+            if busy.poll() is None:
+                busy.kill()
+                busy.wait()
+        took = sum(poller.cpu_times()[:2]) - before
+        print(f"the poller's CPU over a 1 s busy loop beside it: {took:.3f} s")
+        # SCHED_IDLE against an ordinary task: ~0.3 % of the CPU (weight 3 vs 1024);
+        # a loaded machine's other tasks and the clock's 10 ms ticks are the slack
+        assert took < 0.25, f"the poller took {took:.2f} s of CPU 0 from a 1 s busy loop"
+
+
+def _naps(pid: int) -> int:
+    """The poller's voluntary context switches: one a nap."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no voluntary_ctxt_switches in /proc/{pid}/status")
+
+
+def _naps_over(pid: int, seconds: float) -> int:
+    before = _naps(pid)
+    time.sleep(seconds)
+    return _naps(pid) - before
+
+
+@pytest.mark.rtudp(rt_priority=0, cpus=[0])
+def test_idle_poller_naps_only_while_the_worker_parks(rtudp_pool: rtudp.Pool) -> None:
+    """It naps (wakes every 100 µs: the CPU never halts for long) while the worker
+    waits for long, and waits on its gate while the worker is busy with short gaps."""
+    _need_poller()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    try:
+        with rtudp_pool.open_channel("busy", local=("127.0.0.1", 0), capacity=32_768,
+                                     remote=sink.getsockname()) as ch:
+            assert wait_for(lambda: _poller(rtudp_pool) != 0)
+            pid = _poller(rtudp_pool)
+            # nothing to send: the worker parks till its next tick, the poller naps
+            parked = _naps_over(pid, 0.5)
+            # 20,000 sends 50 µs apart: gaps too short for a long park, the gate stays shut
+            n, gap = 20_000, 50_000
+            t0 = time.monotonic_ns() + 300_000_000
+            for i in range(n):
+                ch.send(b"x" * 16, at_ns=t0 + i * gap)
+            while time.monotonic_ns() < t0 + 100_000_000:
+                time.sleep(0.01)
+            busy = _naps_over(pid, 0.5)  # inside the schedule (it ends 1 s after t0)
+            print(f"the poller's naps in 0.5 s: {parked} while the worker parks, {busy} "
+                  f"while it sends every 50 µs")
+            assert parked > 100, f"{parked} naps in 0.5 s while the worker parked"
+            assert busy < parked / 4, f"{busy} naps while the worker was busy ({parked} parked)"
+    finally:
+        sink.close()

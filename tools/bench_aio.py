@@ -22,7 +22,7 @@ import asyncio
 import time
 from typing import Any, Callable
 
-from .bench_common import (MSG_SIZE, Child, OthersMeter, add_common_arguments,
+from .bench_common import (MSG_SIZE, Child, OthersMeter, pool_idle_s, add_common_arguments,
                            add_plot_argument, bench_pool, fmt_ratio, fmt_us, header, others_col,
                            others_footer, print_table, ratio, ratio_target_row, run_benchmark,
                            say, take_curves, target, worker_policies)
@@ -141,7 +141,8 @@ def benchmark(quick: bool, quiet: bool) -> dict:
             facts = {"policies": worker_policies(pool), "pool_warnings": pool_warnings,
                      "channel_cpus": {ch.name: pool.workers()[ch.worker]["cpu"]
                                       for ch in (ping, pong)}}
-            meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()] + [child.proc.pid])
+            meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()] + [child.proc.pid],
+                                pool_idle_s(pool))
             for r in range(rounds):
                 for key, fn in runners.items():
                     if key in failed:

@@ -255,10 +255,14 @@ def proc_cpu_s(pid: int) -> float:
 class OthersMeter:
     """CPU used by processes that are not this one, its reaped children, or the live
     processes listed in `pids` (e.g. the pool's workers): the share of the machine
-    that someone else took while a figure was measured (in CPUs)."""
+    that someone else took while a figure was measured (in CPUs).  `idle` gives the
+    CPU seconds so far that were idle time although a process had them: a pool's idle
+    pollers (pool_idle_s), which run only when nobody else wants the CPU."""
 
-    def __init__(self, pids: Callable[[], list[int]] = list) -> None:
+    def __init__(self, pids: Callable[[], list[int]] = list,
+                 idle: Callable[[], float] = float) -> None:
         self._pids = pids
+        self._idle = idle
         self._start = self._sample()
 
     def _sample(self) -> tuple[float, float, float] | None:
@@ -269,7 +273,7 @@ class OthersMeter:
         own = sum(ru.ru_utime + ru.ru_stime for ru in
                   (resource.getrusage(resource.RUSAGE_SELF),
                    resource.getrusage(resource.RUSAGE_CHILDREN)))
-        own += sum(proc_cpu_s(p) for p in self._pids())
+        own += sum(proc_cpu_s(p) for p in self._pids()) + self._idle()
         return busy / _CLK_TCK, own, time.monotonic()
 
     def others(self) -> float | None:
@@ -279,6 +283,12 @@ class OthersMeter:
             return None
         (busy0, own0, t0), (busy1, own1, t1) = self._start, end
         return max(0.0, ((busy1 - busy0) - (own1 - own0)) / max(t1 - t0, 1e-3))
+
+
+def pool_idle_s(pool: Any) -> Callable[[], float]:
+    """For OthersMeter(idle=...): CPU seconds the pool's workers' idle pollers had
+    (csrc/worker/idlepoller.h: where idle CPUs halt, they keep them polling)."""
+    return lambda: sum(w["idle_poller_cpu_ns"] for w in pool.workers()) / 1e9
 
 
 def noisy(entry: dict | None) -> bool:

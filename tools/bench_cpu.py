@@ -49,9 +49,9 @@ from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import MAX_CAPACITY
 
 from . import demo
-from .bench_common import (OthersMeter, drain_child, add_common_arguments, bench_pool, fmt_ratio,
-                        fmt_us, header, others_col, others_footer, policy_line, ratio,
-                        run_benchmark, say, target, target_row, worker_policies)
+from .bench_common import (OthersMeter, pool_idle_s, drain_child, add_common_arguments, bench_pool,
+                           fmt_ratio, fmt_us, header, others_col, others_footer, policy_line, ratio,
+                           run_benchmark, say, target, target_row, worker_policies)
 from .bench_timing import Receiver as SocketReceiver
 from .bench_timing import _hist_entry
 from .cli_args import ranged
@@ -160,7 +160,7 @@ def run_traffic(duplex: bool, n: int, rate: int, quiet: bool) -> dict:
             receivers = [demo.Receiver(rx_ch, direction, n)
                          for _tx_ch, rx_ch, direction, _label in senders]
             policies = worker_policies(pool)
-            meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()])
+            meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()], pool_idle_s(pool))
             before = worker_snapshot(pool)
             t0 = (time.monotonic_ns() + demo.START_DELAY_NS
                   + n * demo.QUEUE_NS_PER_PACKET * len(senders) // 2)

@@ -41,10 +41,10 @@ import tempfile
 import time
 from typing import Any, Callable, Iterator
 
-from .bench_common import (LOOPBACK, MSG_SIZE, Child, OthersMeter, add_common_arguments,
-                           add_plot_argument, bench_pool, fmt_ratio, fmt_us, free_udp_port,
-                           header, others_col, others_footer, percentiles_us, print_table,
-                           print_workers, ratio, ratio_target_row, run_benchmark, say,
+from .bench_common import (LOOPBACK, MSG_SIZE, Child, OthersMeter, pool_idle_s,
+                           add_common_arguments, add_plot_argument, bench_pool, fmt_ratio, fmt_us,
+                           free_udp_port, header, others_col, others_footer, percentiles_us,
+                           print_table, print_workers, ratio, ratio_target_row, run_benchmark, say,
                            take_curves, target, worker_policies)
 
 FULL_S, QUICK_S = 5.0, 1.0
@@ -262,7 +262,7 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool,
 
 
             meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()] +
-                                ([child.proc.pid] if child else []))
+                                ([child.proc.pid] if child else []), pool_idle_s(pool))
             same = bytes.__eq__ if python_echo else _same_but_stamps
             affinity = os.sched_getaffinity(0)
             if pinned:

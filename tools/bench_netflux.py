@@ -35,7 +35,7 @@ from typing import Any, Callable
 from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
-from .bench_common import (LOOPBACK, Child, OthersMeter, add_common_arguments,
+from .bench_common import (LOOPBACK, Child, OthersMeter, pool_idle_s, add_common_arguments,
                            add_plot_argument, add_spin_budget_argument, bench_pool, fmt_ratio,
                            fmt_us, header, others_col, others_footer, percentiles_us,
                            policy_line, ratio, run_benchmark, say, take_curves, target,
@@ -127,7 +127,7 @@ def run_ours(interval_ns: int, seconds: float, spin_budget: float) -> dict[str, 
                 max_datagram=2 + IMAGE_SIZE,
                 options={"send_interval": interval_ns / 1e9, "watch_interval": 1.0,
                          "send_size": IMAGE_SIZE, "recv_size": IMAGE_SIZE, "start_ns": start})
-            meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()])
+            meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()], pool_idle_s(pool))
             before = pool.workers()
             with ch:
                 ch.write(bytes(range(IMAGE_SIZE)))

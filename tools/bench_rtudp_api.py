@@ -41,10 +41,10 @@ from typing import Any
 from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import MAX_CAPACITY
 
-from .bench_common import (LOOPBACK, PACED_HEAD, OthersMeter, add_common_arguments, bench_pool,
-                        drain_child, fmt_ratio, fmt_us, header, others_col, others_footer,
-                        paced_submit, policy_line, ratio, run_benchmark, say, target,
-                        target_row, worker_policies)
+from .bench_common import (LOOPBACK, PACED_HEAD, OthersMeter, pool_idle_s, add_common_arguments,
+                           bench_pool, drain_child, fmt_ratio, fmt_us, header, others_col,
+                           others_footer, paced_submit, policy_line, ratio, run_benchmark, say,
+                           target, target_row, worker_policies)
 from .cli_args import ranged
 from .bench_timing import Receiver as SocketReceiver
 from .bench_timing import _hist_entry, py_scheduler
@@ -230,7 +230,8 @@ def run_rtudp(n: int, tag: str, quiet: bool, extra_pids: list[int]) -> dict:
             rx.start()
             tx.start()
             policies = worker_policies(pool)
-            meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()] + extra_pids)
+            meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()] + extra_pids,
+                                pool_idle_s(pool))
             checker = Checker(rx, n)
             submitted = paced_submit(tx.send_data, n, checker.drain, GAP_NS, AHEAD_NS, LEAD_NS,
                                      TOPUP_S)

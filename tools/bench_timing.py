@@ -45,7 +45,7 @@ from rtudp.shmring.hist import Histogram
 from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
 
-from .bench_common import (LOOPBACK, MSG_SIZE, PACED_HEAD, SCHED_NAMES, OthersMeter,
+from .bench_common import (LOOPBACK, MSG_SIZE, PACED_HEAD, SCHED_NAMES, OthersMeter, pool_idle_s,
                            add_common_arguments, add_plot_argument, add_spin_budget_argument,
                            bench_pool, drain_child, fmt_ratio, fmt_us, header, others_col,
                            others_footer, paced_submit, print_table, print_workers, ratio,
@@ -245,7 +245,7 @@ def run_ours(n: int, quiet: bool, spin_budget: float) -> dict:
             try:
                 policies = worker_policies(pool)
                 before = pool.workers()[ch.worker]
-                meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()])
+                meter = OthersMeter(lambda: [w["pid"] for w in pool.workers()], pool_idle_s(pool))
                 full_events = _submit_without_gc(ch, n, rx)
                 last_deadline_s = LEAD_NS / 1e9 + n * GAP_NS / 1e9
                 end = time.monotonic() + 2.0 + last_deadline_s

@@ -27,11 +27,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from .bench_common import (OthersMeter, add_common_arguments, bench_pool, cpu_busy, fmt_ratio,
-                           header, others_col, proc_cpu_s, ratio, run_benchmark, say, target,
-                           target_row)
+from .bench_common import (OthersMeter, pool_idle_s, add_common_arguments, bench_pool, cpu_busy,
+                           fmt_ratio, header, others_col, proc_cpu_s, ratio, run_benchmark, say,
+                           target, target_row)
 from .udt_peer import LibudtPeer, PeerUnavailable, build_libudt_peer
 from .udt_relay import CRelay, build_relay
 
@@ -83,13 +83,14 @@ def _rtudp_receive(udt4: Any, srv: Any, into: dict) -> None:
 class _Case:
     """What one case runs and measures: the peers, the relay, the CPU they used."""
 
-    def __init__(self, exe: Path, relay_exe: Path | None, worker_pids: list[int]) -> None:
+    def __init__(self, exe: Path, relay_exe: Path | None, worker_pids: list[int],
+                 idle: Callable[[], float]) -> None:
         self.exe, self.relay_exe, self.worker_pids = exe, relay_exe, worker_pids
         self.peers: list[LibudtPeer] = []
         self.libudt_cpu: dict[int, float] = {}
         self.relay: CRelay | None = None
         self.relay_cpu = 0.0
-        self.meter = OthersMeter(lambda: list(worker_pids))
+        self.meter = OthersMeter(lambda: list(worker_pids), idle)
         self.workers0 = self._workers_cpu()
         self.self0 = _self_cpu_s()
 
@@ -177,11 +178,12 @@ def _rtudp_receiver(k: _Case, sender: str, loss: float, seconds: float, block_fi
 
 
 def run_case(case: str, loss: float, seconds: float, exe: Path, relay_exe: Path | None,
-             block_file: Path, udt4: Any, worker_pids: list[int]) -> dict:
+             block_file: Path, udt4: Any, worker_pids: list[int],
+             idle: Callable[[], float]) -> dict:
     """One pair at one loss rate: goodput in Mb/s, CPU used, what the relay did."""
     sender, receiver = case.split(">")
     block = block_file.read_bytes()
-    k = _Case(exe, relay_exe, worker_pids)
+    k = _Case(exe, relay_exe, worker_pids, idle)
     try:
         run = _libudt_receiver if receiver == "libudt" else _rtudp_receiver
         got, t0, last = run(k, sender, loss, seconds, block_file, block, udt4)
@@ -220,7 +222,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
                     say(f"  {loss:.0%} loss: {CASES[case]} ...", quiet)
                     try:
                         row[case] = run_case(case, loss, seconds, exe, relay_exe, block_file,
-                                             udt4, worker_pids)
+                                             udt4, worker_pids, pool_idle_s(pool))
                     except (RuntimeError, OSError, AssertionError) as e:
                         failed[f"{loss:.0%}/{case}"] = str(e)
                 results[f"{loss:.0%}"] = row

@@ -257,7 +257,10 @@ def check_cpuidle(root: str = "/") -> Check:
                 "instead of going on at SCHED_OTHER")
         return Check("cpuidle", value, WARN,
                      "no cpuidle driver: an idle CPU halts with no state that polls first "
-                     f"(/dev/cpu_dma_latency changes nothing); {seen}",
+                     "(/dev/cpu_dma_latency changes nothing), and the host wakes it tens of "
+                     "µs late; rtudp workers keep their own CPUs polling while they serve "
+                     "channels (an idle poller process at SCHED_IDLE: Pool(idle_poll=True), "
+                     f"the default), other CPUs halt; {seen}",
                      "boot with cpuidle_haltpoll.force=1 (the haltpoll driver is built into "
                      "this kernel)" if haltpoll else
                      "a kernel with a cpuidle driver (cpuidle-haltpoll on a KVM guest)", data)
@@ -293,7 +296,8 @@ def check_pm_qos(root: str = "/") -> Check:
         if driver == "none":  # the idle loop asks no governor: the request is never read
             return Check("pm_qos", f"{path} writable", OK,
                          "pools hold the request while workers serve channels, but without "
-                         "a cpuidle driver it changes nothing (see cpuidle)")
+                         "a cpuidle driver it changes nothing: workers run an idle poller "
+                         "instead (see cpuidle)")
         return Check("pm_qos", f"{path} writable", OK,
                      "pools keep idle CPUs polling while workers serve channels")
     return Check("pm_qos", f"{path} not writable", WARN,

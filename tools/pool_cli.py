@@ -574,8 +574,10 @@ def add_parser(sub: Any) -> None:
                         "that CPU)")
     s.add_argument("--no-idle-poll", dest="idle_poll", action="store_false",
                    help="let idle CPUs sleep deeply while channels are open (by default the "
-                        "workers hold a PM QoS CPU latency request of 0 µs then: wake-ups in "
-                        "about 1 µs instead of tens, at the cost of the idle CPUs' time)")
+                        "workers hold a PM QoS CPU latency request of 0 µs then, or run an "
+                        "idle poller at SCHED_IDLE on their CPU where there is no cpuidle "
+                        "driver: wake-ups in about 1 µs instead of tens, at the cost of the "
+                        "idle CPUs' time)")
     s.add_argument("--rx-coalesce-us", type=parse_rx_coalesce, default=DEFAULT_RX_COALESCE_US,
                    metavar="US",
                    help="while datagrams come to a worker faster than it wakes, let them gather "

@@ -59,8 +59,11 @@ class Pool:
     the rest of its budget at SCHED_OTHER, nice -20.
     ``idle_poll``: while a worker serves channels it asks the kernel to keep idle CPUs
     polling rather than sleeping (PM QoS CPU latency 0, as cyclictest does), so
-    wake-ups take about a microsecond instead of tens; it costs the idle CPUs' time
-    (to the host or the battery) and needs root; False leaves idle states alone.
+    wake-ups take about a microsecond instead of tens; where the kernel has no cpuidle
+    driver (the request changes nothing there) the worker runs an idle poller process
+    on its CPU instead, at SCHED_IDLE (any other task takes the CPU from it at once;
+    ``workers()[i]["idle_poller_pid"]``).  It costs the idle CPUs' time (to the host
+    or the battery) and needs root for the request; False leaves idle states alone.
     ``place_threads``: while a worker holds more than 70 % of its CPU, this process's
     threads are kept on the other CPUs (:mod:`rtudp.workers.placement`: the kernel
     otherwise moves a submitting thread onto the busy CPU, where it falls behind);

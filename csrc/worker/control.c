@@ -200,6 +200,7 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
                   w->capped_sleeps + atomic_load_explicit(&w->rx.capped_sleeps, memory_order_relaxed));
     store_relaxed(&me->rx_turns, w->rx_turns);
     store_relaxed(&me->rx_coalesced, atomic_load_explicit(&w->rx.coalesced, memory_order_relaxed));
+    store_relaxed(&me->idle_poller_cpu_ns, (uint64_t)rtudp_idlepoller_cpu_ns(&w->poller));
     store_relaxed(&me->cpu_contended, (uint32_t)w->share.contended_looks);
     store_relaxed(&me->host_pauses, w->hostpause.pauses);
     store_relaxed(&me->host_pause_ns, w->hostpause.pause_ns);

@@ -39,7 +39,7 @@ static void on_switch(struct rtudp_cputrace *t, uint32_t pid, uint32_t tid, uint
         return;
     }
     /* another task ran since the switch before (it began after that one) */
-    if (tid != 0 && pid != t->self_pid && t->last_ns)
+    if (tid != 0 && pid != t->self_pid && pid != t->idle_pid && t->last_ns)
         t->others_ns += (int64_t)at - t->last_ns;
     t->last_ns = (int64_t)at;
 }

@@ -15,7 +15,8 @@
  * What sched_switch does record is enough to time the others instead.  A perf event
  * on it for the worker's CPU writes, for each switch, the task that leaves the CPU
  * (the one running when it fires: pid and tid) and a CLOCK_MONOTONIC time.  A task
- * that is neither the worker's (its pid) nor the idle task (tid 0) ran from some
+ * that is neither the worker's (its pid) nor the idle task (tid 0) nor the worker's
+ * idle poller (idlepoller.h: it stands in for the idle task) ran from some
  * point after the switch before (a switch to it, or one into idle it woke from) up to
  * its own: that stretch is counted as others' time.  Exact when it took the CPU from
  * the worker; when it woke on an idle CPU, the idle time before it counts too, which
@@ -43,6 +44,7 @@ struct rtudp_cputrace {
     const uint8_t *data; /* the records' pages in it, and their size */
     uint64_t data_size;
     uint32_t self_pid; /* the worker's: its threads' switches are not others' */
+    uint32_t idle_pid; /* the idle poller's (idlepoller.h): its time is idle; 0 = none */
     int64_t others_ns; /* others' stretches summed so far */
     int64_t last_ns;   /* the last switch's time; 0 = unknown (none yet, or after a gap) */
     int gap;           /* records were lost (or made no sense): the sum is short */

@@ -158,6 +158,7 @@ static void announce(struct rtudp_worker *w)
     store_relaxed(&me->heartbeat_ns, now);
     store_relaxed(&me->channels, 0u);
     store_relaxed(&me->idle_poll, 0u);
+    store_relaxed(&me->idle_poller_pid, 0u);
     store_relaxed(&me->spin_margin_ns, w->spin.margin_ns);
     store_relaxed(&me->idle_source, (uint32_t)rtudp_cpuidle_source(&w->cpuidle)); /* fixed */
     store_relaxed(&me->rx_coalesce_ns, (uint32_t)w->rx.coalesce_ns);                   /* fixed */
@@ -174,6 +175,8 @@ int main(int argc, char **argv)
     long spin_permille = RTUDP_SPIN_BUDGET_DEFAULT_PERMILLE;
     long idle_poll = 1;
     long coalesce_us = RTUDP_RX_COALESCE_DEFAULT_US;
+    if (argc == 3 && !strcmp(argv[1], RTUDP_IDLEPOLLER_ARG))
+        return rtudp_idlepoller_main(argv[2]); /* a worker's idle poller (idlepoller.h) */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--version")) {
@@ -253,6 +256,7 @@ int main(int argc, char **argv)
     w.spin_budget_permille = (int)spin_permille;
     w.idle_poll = (int)idle_poll;
     w.qos_fd = -1;
+    w.poller_needed = rtudp_idlepoller_needed();
     fcntl(w.cmd_fd, F_SETFD, FD_CLOEXEC);
     w.sup_pidfd = -1;
     if (map_pool(&w) != 0 || watch_supervisor(&w) != 0) {
@@ -287,6 +291,7 @@ int main(int argc, char **argv)
 
     while (w.n_active)
         rtudp_chan_drop(&w, w.active[w.n_active - 1]);
+    rtudp_w_idle_poll(&w, 0); /* dropping the last channel did, unless none was added */
     rtudp_rx_stop(&w.rx);
     rtudp_tx_free(&w);
     rtudp_cpuidle_close(&w.cpuidle);

@@ -151,7 +151,8 @@ int rtudp_w_set_priority(long prio)
  * in about one; cyclictest holds the same request while it measures.  The kernel
  * keeps it while the file is open, so it ends with the worker, however it exits.
  * It costs the host the idle CPUs' time, so it is held only while channels are
- * served, and --idle-poll 0 turns it off.
+ * served, and --idle-poll 0 turns it off.  Without a cpuidle driver the request
+ * changes nothing: the worker's idle poller does the polling then (idlepoller.h).
  */
 void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
 {
@@ -174,6 +175,19 @@ void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
         w->qos_fd = -1;
     }
     store_relaxed(&w->me->idle_poll, (uint32_t)(w->qos_fd >= 0));
+    if (want && w->poller_needed && !w->poller.pid) {
+        if (rtudp_idlepoller_start(&w->poller) != 0) {
+            fprintf(stderr, "rtudp-worker %u: warning: cannot start the idle poller: %s; "
+                            "this CPU halts when idle (slower wakeups); not trying again\n",
+                    w->id, strerror(errno));
+            w->poller_needed = 0;
+        }
+    } else if (!want) {
+        rtudp_idlepoller_stop(&w->poller);
+    }
+    /* its time on the CPU is idle time, not others' (cpushare.h) */
+    w->cpuidle.trace.idle_pid = (uint32_t)w->poller.pid;
+    store_relaxed(&w->me->idle_poller_pid, (uint32_t)w->poller.pid);
 }
 
 /*

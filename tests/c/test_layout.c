@@ -201,6 +201,8 @@ static const struct field worker_slot_fields[] = {
     FIELD(rtudp_worker_slot, idle_source),
     FIELD(rtudp_worker_slot, rx_coalesce_ns),
     FIELD(rtudp_worker_slot, rx_coalesced),
+    FIELD(rtudp_worker_slot, idle_poller_cpu_ns),
+    FIELD(rtudp_worker_slot, idle_poller_pid),
     FIELD(rtudp_worker_slot, pad4),
 };
 

@@ -680,7 +680,8 @@ static void test_warmup_sends_through_loopback_and_reads_it_back(void)
 
 /* ------------------------------------------------------------------ cpu trace */
 
-#define SELF 500u /* the worker's pid in the fake records */
+#define SELF 500u   /* the worker's pid in the fake records */
+#define POLLER 600u /* its idle poller's */
 
 /* a ring of 256 bytes, written as perf writes it: records at ever-growing positions */
 struct fake_ring {
@@ -775,6 +776,30 @@ static void test_cputrace_times_others_across_the_wrap(void)
     CHECK(f.r.head > 2 * sizeof f.r.data);
     CHECK_EQ(f.t.others_ns, 400 + 20 * 40);
     CHECK_EQ(f.t.gap, 0);
+}
+
+/* the worker's idle poller (idlepoller.h) stands in for the idle task: its time is
+ * nobody's, while another process's beside it still counts */
+static void test_cputrace_idle_poller_time_is_idle(void)
+{
+    struct fed_trace f;
+    fed_init(&f);
+    f.t.idle_pid = POLLER;
+    put_switch(&f.r, SELF, SELF, 1000);
+    put_switch(&f.r, POLLER, POLLER, 1800); /* the poller ran 800 */
+    put_switch(&f.r, SELF, SELF, 2000);
+    put_switch(&f.r, 42, 42, 2300);   /* a task ran 300 */
+    put_switch(&f.r, POLLER, POLLER, 2350); /* the poller 50 */
+    fed_drain(&f);
+    CHECK_EQ(f.t.others_ns, 300);
+    CHECK_EQ(f.t.gap, 0);
+    /* without it (before the poller started, or none): the same switches are others' */
+    struct fed_trace g;
+    fed_init(&g);
+    put_switch(&g.r, SELF, SELF, 1000);
+    put_switch(&g.r, POLLER, POLLER, 1800);
+    fed_drain(&g);
+    CHECK_EQ(g.t.others_ns, 800);
 }
 
 static void test_cputrace_lost_or_broken_records_make_a_gap(void)
@@ -901,6 +926,7 @@ static const struct test tests[] = {
     T(test_share_edges),
     T(test_share_alone_after_quiet_looks),
     T(test_cputrace_times_others_across_the_wrap),
+    T(test_cputrace_idle_poller_time_is_idle),
     T(test_cputrace_lost_or_broken_records_make_a_gap),
     T(test_cputrace_idle_is_what_nobody_had),
     T(test_cputrace_times_another_process_on_this_cpu),

@@ -1,0 +1,212 @@
+/*
+ * idlepoller.c - keep the worker's vCPU from halting (see idlepoller.h).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* close_range, memfd_create, SCHED_IDLE */
+#endif
+#include "idlepoller.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CPUIDLE_DRIVER "/sys/devices/system/cpu/cpuidle/current_driver"
+#define GATE_BYTES 4096
+
+extern char **environ;
+
+int rtudp_idlepoller_needed(void)
+{
+    FILE *f = fopen(CPUIDLE_DRIVER, "r");
+    if (!f)
+        return 1; /* no cpuidle at all: the idle loop halts */
+    char name[64] = "";
+    int got = fgets(name, sizeof name, f) != NULL;
+    fclose(f);
+    return !got || strncmp(name, "none", 4) == 0;
+}
+
+/* the gate's page, shared with the poller through a memfd; -1 with errno */
+static int make_gate(struct rtudp_idlegate **gate)
+{
+    int fd = memfd_create("rtudp-idle-gate", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    void *m = MAP_FAILED;
+    if (ftruncate(fd, GATE_BYTES) != 0 ||
+        (m = mmap(NULL, GATE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    *gate = m;
+    atomic_init(&(*gate)->open, 0u); /* the first write: its page is there before a park */
+    atomic_init(&(*gate)->waiting, 0u);
+    return fd;
+}
+
+static int spawn(pid_t *pid, int gate_fd)
+{
+    char parent[24];
+    snprintf(parent, sizeof parent, "%ld", (long)getpid());
+    char *argv[] = {"rtudp-worker", RTUDP_IDLEPOLLER_ARG, parent, NULL};
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_t files;
+    if (posix_spawnattr_init(&attr) != 0)
+        return ENOMEM;
+    if (posix_spawn_file_actions_init(&files) != 0) {
+        posix_spawnattr_destroy(&attr);
+        return ENOMEM;
+    }
+    /* SCHED_OTHER from the start: it never runs at the worker's SCHED_FIFO (glibc's
+     * spawn refuses SCHED_IDLE; the poller takes that itself); the worker's blocked
+     * and handled signals are not its own */
+    struct sched_param sp = {.sched_priority = 0};
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    int rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSCHEDULER | POSIX_SPAWN_SETSIGMASK |
+                                                 POSIX_SPAWN_SETSIGDEF);
+    if (!rc)
+        rc = posix_spawnattr_setschedpolicy(&attr, SCHED_OTHER);
+    if (!rc)
+        rc = posix_spawnattr_setschedparam(&attr, &sp);
+    if (!rc)
+        rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (!rc)
+        rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (!rc) /* dup2 clears close-on-exec on the copy */
+        rc = posix_spawn_file_actions_adddup2(&files, gate_fd, RTUDP_IDLEPOLLER_GATE_FD);
+    /* glibc spawns with CLONE_VM | CLONE_VFORK: the worker's (locked) memory is not
+     * marked copy-on-write, as a fork would, to fault on its next writes */
+    if (!rc)
+        rc = posix_spawn(pid, "/proc/self/exe", &files, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&files);
+    posix_spawnattr_destroy(&attr);
+    return rc;
+}
+
+int rtudp_idlepoller_start(struct rtudp_idlepoller *p)
+{
+    if (p->pid > 0)
+        return 0;
+    struct rtudp_idlegate *gate;
+    int fd = make_gate(&gate);
+    if (fd < 0)
+        return -1;
+    pid_t pid = 0;
+    int rc = spawn(&pid, fd);
+    close(fd); /* the mapping stays */
+    if (rc) {
+        munmap(gate, GATE_BYTES);
+        errno = rc;
+        return -1;
+    }
+    if (clock_getcpuclockid(pid, &p->clock) != 0)
+        p->clock = -1;
+    p->gate = gate;
+    p->pid = pid;
+    return 0;
+}
+
+void rtudp_idlepoller_stop(struct rtudp_idlepoller *p)
+{
+    if (p->pid <= 0)
+        return;
+    kill(p->pid, SIGKILL);
+    struct rusage ru;
+    pid_t got;
+    while ((got = wait4(p->pid, NULL, 0, &ru)) < 0 && errno == EINTR)
+        ;
+    if (got == p->pid)
+        p->stopped_ns += ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+                         ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+    munmap(p->gate, GATE_BYTES);
+    p->gate = NULL;
+    p->pid = 0;
+}
+
+static long futex(atomic_uint *word, int op, uint32_t value)
+{
+    /* shared (no FUTEX_PRIVATE_FLAG): the word is in a page of two processes */
+    return syscall(SYS_futex, word, op, value, NULL, NULL, 0);
+}
+
+void rtudp_idlepoller_open(struct rtudp_idlepoller *p)
+{
+    if (!p->gate)
+        return;
+    /* seq_cst, both sides: either the poller sees it open before it waits, or this
+     * thread sees it waiting and wakes it */
+    atomic_store(&p->gate->open, 1u);
+    if (atomic_load(&p->gate->waiting))
+        futex(&p->gate->open, FUTEX_WAKE, 1);
+}
+
+int64_t rtudp_idlepoller_cpu_ns(const struct rtudp_idlepoller *p)
+{
+    struct timespec ts;
+    if (p->pid <= 0 || p->clock == (clockid_t)-1 || clock_gettime(p->clock, &ts) != 0)
+        return p->stopped_ns;
+    return p->stopped_ns + (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int rtudp_idlepoller_main(const char *parent_pid)
+{
+    char *end;
+    errno = 0;
+    long parent = strtol(parent_pid, &end, 10);
+    if (errno || end == parent_pid || *end || parent <= 1 || parent > INT_MAX) {
+        fprintf(stderr, "rtudp-worker: %s needs the worker's pid, not '%s'\n",
+                RTUDP_IDLEPOLLER_ARG, parent_pid);
+        return 2;
+    }
+    struct stat st;
+    struct rtudp_idlegate *gate = MAP_FAILED;
+    if (fstat(RTUDP_IDLEPOLLER_GATE_FD, &st) == 0 && st.st_size >= (off_t)sizeof *gate)
+        gate = mmap(NULL, sizeof *gate, PROT_READ | PROT_WRITE, MAP_SHARED,
+                    RTUDP_IDLEPOLLER_GATE_FD, 0);
+    if (gate == MAP_FAILED) {
+        fprintf(stderr, "rtudp-worker: idle poller: no gate on descriptor %d\n",
+                RTUDP_IDLEPOLLER_GATE_FD);
+        return 2;
+    }
+    /* none of the worker's descriptors (channels' sockets) stay open here */
+    if (close_range(RTUDP_IDLEPOLLER_GATE_FD, ~0U, 0) != 0)
+        for (int fd = RTUDP_IDLEPOLLER_GATE_FD; fd < 1024; fd++)
+            close(fd);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != (pid_t)parent)
+        return 0; /* the worker is gone already, or would never take us with it */
+    prctl(PR_SET_TIMERSLACK, 1UL); /* naps of RTUDP_IDLEPOLLER_NAP_NS, not 50 us more */
+    struct sched_param sp = {.sched_priority = 0};
+    if (sched_setscheduler(0, SCHED_IDLE, &sp) != 0) {
+        fprintf(stderr, "rtudp-worker: idle poller: sched_setscheduler(SCHED_IDLE): %s\n",
+                strerror(errno));
+        return 1; /* at SCHED_OTHER it would take a fair share from every other task */
+    }
+    for (;;) {
+        if (!atomic_load(&gate->open)) {
+            atomic_store(&gate->waiting, 1u);
+            if (!atomic_load(&gate->open))
+                futex(&gate->open, FUTEX_WAIT, 0);
+            atomic_store(&gate->waiting, 0u);
+            continue;
+        }
+        struct timespec nap = {0, RTUDP_IDLEPOLLER_NAP_NS};
+        nanosleep(&nap, NULL);
+    }
+}

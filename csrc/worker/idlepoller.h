@@ -1,0 +1,97 @@
+/*
+ * idlepoller.h - keep the worker's vCPU from halting where the kernel cannot.
+ *
+ * An idle CPU of a virtual machine halts, and the host has to run the vCPU again to
+ * deliver the timer or the wake-up that ends a worker's park: measured on the 2-vCPU
+ * Firecracker VM (a SCHED_FIFO thread on an idle CPU, clock_nanosleep to absolute
+ * deadlines), woken late by p50 31 / p99 147 us after 1 ms parks and 56 / 111 us
+ * after 5 ms.  With a cpuidle driver a PM QoS request of 0 (sched.c, rtudp_w_idle_poll)
+ * makes idle CPUs poll instead; this kind of VM boots without one (current_driver
+ * "none": the haltpoll driver registers only when the host hints), the request then
+ * changes nothing (measured: 27 / 48 and 54 / 90 us), and the idle loop halts.
+ *
+ * A halt the host ends within its own halt-polling window costs little (a 30 us sleep
+ * woke as fast halting as with the CPU busy), a long one does not.  So there the
+ * worker keeps its CPU from long halts itself: a child process on its CPU, SCHED_IDLE,
+ * that naps RTUDP_IDLEPOLLER_NAP_NS in a loop.  Every halt then ends within 100 us,
+ * and a timer or a wake-up in it comes as quickly: measured (a SCHED_FIFO thread
+ * parking to absolute deadlines on a CPU with such a napper) 1 ms parks woke late by
+ * p50 5.4 / p99 10.7 us against 15.2 / 43.5 alone, 5 ms parks 6.4 / 20.3 against
+ * 39.1 / 93.3 us, as good as a task spinning there (5.2 / 9.1 at 1 ms).  It costs
+ * ~10,000 wake-ups a second, a few % of the CPU, while the worker parks for long.
+ * Not a spinning task: one at SCHED_IDLE beside ordinary ones made them wait seconds
+ * for their CPU on this kernel (its vruntime grew without bound, and rtstat, runnable,
+ * got 24 ms of CPU in 3 s).  SCHED_IDLE: its wake-ups never preempt another task.
+ * A process of its own, not a thread: the worker's CPU clock (its real-time cap,
+ * rtstat's CPU) stays the worker's; the CPU-share look (cputrace.h) counts the
+ * poller's time as idle.
+ *
+ * It naps only while the TX thread parks for long (the gate, a word the two share in
+ * a memfd page): a halt as short as a capped sleep costs nothing, and naps beside a
+ * busy worker would only add wake-ups.  Closed, it waits on the gate (a futex); the
+ * TX thread opens it before a long park (a wake-up only when the poller waits) and
+ * closes it when it wakes (a store).
+ *
+ * It runs only while the worker serves channels and Pool(idle_poll=True) (the
+ * default).  It dies with the worker's thread that started it (PR_SET_PDEATHSIG), so a
+ * killed worker leaves none behind.
+ */
+#ifndef RTUDP_IDLEPOLLER_H
+#define RTUDP_IDLEPOLLER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* the worker's argv[1] that makes it the poller: rtudp-worker --idle-poller PARENT_PID;
+ * the gate's memfd is its descriptor 3 */
+#define RTUDP_IDLEPOLLER_ARG "--idle-poller"
+#define RTUDP_IDLEPOLLER_GATE_FD 3
+/* a nap of the poller's loop: well inside the host's halt polling (a 200 us one was
+ * already as good, measured) */
+#define RTUDP_IDLEPOLLER_NAP_NS 100000L
+
+/* the page the worker and its poller share */
+struct rtudp_idlegate {
+    atomic_uint open;    /* 1: the TX thread parks for long: poll */
+    atomic_uint waiting; /* 1: the poller waits on `open` (a futex): wake it */
+};
+
+struct rtudp_idlepoller {
+    pid_t pid;                  /* the running poller; 0 = none */
+    clockid_t clock;            /* its CPU clock, while it runs */
+    int64_t stopped_ns;         /* CPU time the stopped ones had */
+    struct rtudp_idlegate *gate; /* mapped while it runs */
+};
+
+/* 1 when idle CPUs here halt with no polling state a PM QoS request could select:
+ * no cpuidle driver (current_driver "none", or no cpuidle at all) */
+int rtudp_idlepoller_needed(void);
+
+/* Starts the poller on the calling thread's CPUs (it inherits the affinity), its gate
+ * closed: 0, or -1 with errno.  Already running: 0. */
+int rtudp_idlepoller_start(struct rtudp_idlepoller *p);
+
+/* Stops it (SIGKILL, reaped); none running: nothing. */
+void rtudp_idlepoller_stop(struct rtudp_idlepoller *p);
+
+/* The TX thread is about to park for long: poll meanwhile (none running: nothing). */
+void rtudp_idlepoller_open(struct rtudp_idlepoller *p);
+
+/* ... and is awake again: the poller waits (none running: nothing). */
+static inline void rtudp_idlepoller_close(struct rtudp_idlepoller *p)
+{
+    if (p->gate)
+        atomic_store_explicit(&p->gate->open, 0u, memory_order_relaxed);
+}
+
+/* CPU time the pollers had so far, the running one's included: the CPU's idle time,
+ * which benchmarks take out of what "others" used (workers[].idle_poller_cpu_ns) */
+int64_t rtudp_idlepoller_cpu_ns(const struct rtudp_idlepoller *p);
+
+/* The poller's own program (main() hands argv[2] over): returns only on bad input or
+ * when the parent is already gone. */
+int rtudp_idlepoller_main(const char *parent_pid);
+
+#endif
