@@ -291,7 +291,6 @@ int main(int argc, char **argv)
 
     while (w.n_active)
         rtudp_chan_drop(&w, w.active[w.n_active - 1]);
-    rtudp_w_idle_poll(&w, 0); /* dropping the last channel did, unless none was added */
     rtudp_rx_stop(&w.rx);
     rtudp_tx_free(&w);
     rtudp_cpuidle_close(&w.cpuidle);
