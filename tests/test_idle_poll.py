@@ -210,3 +210,24 @@ def test_idle_poller_naps_only_while_the_worker_parks(rtudp_pool: rtudp.Pool) ->
             assert busy < parked / 4, f"{busy} naps while the worker was busy ({parked} parked)"
     finally:
         sink.close()
+
+
+@pytest.mark.rtudp(rt_priority=0, cpus=[0])
+def test_a_poller_that_dies_is_reaped_and_not_shown(rtudp_pool: rtudp.Pool) -> None:
+    """Killed (or refused SCHED_IDLE), the poller is reaped within a heartbeat; the
+    worker table stops naming it and the worker serves on without one."""
+    _need_poller()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(5)
+    with sink, rtudp_pool.open_channel("served", local=("127.0.0.1", 0),
+                                       remote=sink.getsockname()) as ch:
+        assert wait_for(lambda: _poller(rtudp_pool) != 0)
+        pid = _poller(rtudp_pool)
+        os.kill(pid, signal.SIGKILL)
+        assert wait_for(lambda: _poller(rtudp_pool) == 0, 2.0), "a dead poller still shown"
+        assert wait_for(lambda: not psutil.pid_exists(pid), 2.0), "the poller was not reaped"
+        ch.send(b"still served")
+        assert sink.recv(64) == b"still served"
+        time.sleep(0.3)
+        assert _poller(rtudp_pool) == 0, "another poller after one died"

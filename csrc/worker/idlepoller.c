@@ -123,21 +123,34 @@ int rtudp_idlepoller_start(struct rtudp_idlepoller *p)
     return 0;
 }
 
+/* the poller was reaped (rusage: what it had): its CPU time kept, its gate unmapped */
+static void forget(struct rtudp_idlepoller *p, const struct rusage *ru)
+{
+    p->stopped_ns += ((int64_t)ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1000000000 +
+                     ((int64_t)ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) * 1000;
+    munmap(p->gate, GATE_BYTES);
+    p->gate = NULL;
+    p->pid = 0;
+}
+
 void rtudp_idlepoller_stop(struct rtudp_idlepoller *p)
 {
     if (p->pid <= 0)
         return;
     kill(p->pid, SIGKILL);
-    struct rusage ru;
-    pid_t got;
-    while ((got = wait4(p->pid, NULL, 0, &ru)) < 0 && errno == EINTR)
+    struct rusage ru = {0};
+    while (wait4(p->pid, NULL, 0, &ru) < 0 && errno == EINTR)
         ;
-    if (got == p->pid)
-        p->stopped_ns += ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
-                         ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
-    munmap(p->gate, GATE_BYTES);
-    p->gate = NULL;
-    p->pid = 0;
+    forget(p, &ru);
+}
+
+int rtudp_idlepoller_exited(struct rtudp_idlepoller *p, int *status)
+{
+    struct rusage ru = {0};
+    if (p->pid <= 0 || wait4(p->pid, status, WNOHANG, &ru) != p->pid)
+        return 0;
+    forget(p, &ru);
+    return 1;
 }
 
 static long futex(atomic_uint *word, int op, uint32_t value)

@@ -76,6 +76,11 @@ int rtudp_idlepoller_start(struct rtudp_idlepoller *p);
 /* Stops it (SIGKILL, reaped); none running: nothing. */
 void rtudp_idlepoller_stop(struct rtudp_idlepoller *p);
 
+/* Reaps a poller that exited by itself (killed, or refused SCHED_IDLE): 1 then (its
+ * status in *status; the worker goes on without one), else 0.  A system call: once
+ * a heartbeat. */
+int rtudp_idlepoller_exited(struct rtudp_idlepoller *p, int *status);
+
 /* The TX thread is about to park for long: poll meanwhile (none running: nothing). */
 void rtudp_idlepoller_open(struct rtudp_idlepoller *p);
 
