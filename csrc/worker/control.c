@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "readers.h"
@@ -201,16 +200,7 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
                   w->capped_sleeps + atomic_load_explicit(&w->rx.capped_sleeps, memory_order_relaxed));
     store_relaxed(&me->rx_turns, w->rx_turns);
     store_relaxed(&me->rx_coalesced, atomic_load_explicit(&w->rx.coalesced, memory_order_relaxed));
-    int poller_status;
-    if (rtudp_idlepoller_exited(&w->poller, &poller_status)) {
-        fprintf(stderr, "rtudp-worker %u: warning: the idle poller exited (%s %d); this CPU "
-                        "halts when idle (slower wakeups); not starting another\n", w->id,
-                WIFSIGNALED(poller_status) ? "signal" : "status",
-                WIFSIGNALED(poller_status) ? WTERMSIG(poller_status) : WEXITSTATUS(poller_status));
-        w->poller_needed = 0;
-        w->cpuidle.trace.idle_pid = 0;
-        store_relaxed(&me->idle_poller_pid, 0u);
-    }
+    rtudp_w_idle_poller_check(w);
     store_relaxed(&me->idle_poller_cpu_ns, (uint64_t)rtudp_idlepoller_cpu_ns(&w->poller));
     store_relaxed(&me->cpu_contended, (uint32_t)w->share.contended_looks);
     store_relaxed(&me->host_pauses, w->hostpause.pauses);

@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define QOS_DEVICE "/dev/cpu_dma_latency"
@@ -154,6 +155,14 @@ int rtudp_w_set_priority(long prio)
  * served, and --idle-poll 0 turns it off.  Without a cpuidle driver the request
  * changes nothing: the worker's idle poller does the polling then (idlepoller.h).
  */
+/* the poller's pid where the CPU-share look (its time is idle, not others') and the
+ * worker table see it */
+static void show_poller(struct rtudp_worker *w)
+{
+    w->cpuidle.trace.idle_pid = (uint32_t)w->poller.pid;
+    store_relaxed(&w->me->idle_poller_pid, (uint32_t)w->poller.pid);
+}
+
 void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
 {
     want = want && w->idle_poll;
@@ -185,9 +194,20 @@ void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
     } else if (!want) {
         rtudp_idlepoller_stop(&w->poller);
     }
-    /* its time on the CPU is idle time, not others' (cpushare.h) */
-    w->cpuidle.trace.idle_pid = (uint32_t)w->poller.pid;
-    store_relaxed(&w->me->idle_poller_pid, (uint32_t)w->poller.pid);
+    show_poller(w);
+}
+
+void rtudp_w_idle_poller_check(struct rtudp_worker *w)
+{
+    int status;
+    if (!rtudp_idlepoller_exited(&w->poller, &status))
+        return;
+    fprintf(stderr, "rtudp-worker %u: warning: the idle poller exited (%s %d); this CPU halts "
+                    "when idle (slower wakeups); not starting another\n", w->id,
+            WIFSIGNALED(status) ? "signal" : "status",
+            WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    w->poller_needed = 0;
+    show_poller(w);
 }
 
 /*

@@ -221,6 +221,8 @@ int rtudp_w_pin_cpu(long cpu);
 int rtudp_w_set_priority(long prio);
 /* hold (want 1) or drop (0) the CPU idle-latency request, if --idle-poll allows */
 void rtudp_w_idle_poll(struct rtudp_worker *w, int want);
+/* once a heartbeat: reaps an idle poller that exited by itself (idlepoller.h) */
+void rtudp_w_idle_poller_check(struct rtudp_worker *w);
 /* the TX thread's real-time policy, if it can leave it and come back (else none) */
 void rtudp_w_rt_probe(struct rtudp_worker *w);
 /* TX thread to SCHED_OTHER, nice -20, for spin window `window` (0 = done or already;
