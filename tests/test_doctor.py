@@ -130,10 +130,12 @@ def test_cpuidle_none_says_how_workers_see_an_idle_cpu(tmp_path: Path) -> None:
     assert c.verdict == WARN and c.data["driver"] == "none"
     assert "30 µs pieces" in c.note and c.data["sched_switch_traced"] is False
     assert "cpuidle-haltpoll" in c.advice  # no haltpoll driver in this kernel
+    assert "mount -t tracefs" in c.advice  # the switches' source, left unmounted at boot
     # with the scheduler's switch event, workers time the others from it instead
     put(tmp_path, "/sys/kernel/tracing/events/sched/sched_switch/id", "321")
     c = doctor.check_cpuidle(str(tmp_path))
     assert c.verdict == WARN and c.data["sched_switch_traced"] is True
+    assert "tracefs" not in c.advice
     assert "scheduler's switches" in c.note and "30 µs pieces" not in c.note
     # built in (it only waits for a host hint): the boot parameter that loads it
     (tmp_path / "sys/module/cpuidle_haltpoll/parameters").mkdir(parents=True)

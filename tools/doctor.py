@@ -261,9 +261,12 @@ def check_cpuidle(root: str = "/") -> Check:
                      "µs late; rtudp workers keep their own CPUs polling while they serve "
                      "channels (an idle poller process at SCHED_IDLE: Pool(idle_poll=True), "
                      f"the default), other CPUs halt; {seen}",
-                     "boot with cpuidle_haltpoll.force=1 (the haltpoll driver is built into "
-                     "this kernel)" if haltpoll else
-                     "a kernel with a cpuidle driver (cpuidle-haltpoll on a KVM guest)", data)
+                     ("boot with cpuidle_haltpoll.force=1 (the haltpoll driver is built into "
+                      "this kernel)" if haltpoll else
+                      "a kernel with a cpuidle driver (cpuidle-haltpoll on a KVM guest)")
+                     + ("" if traced else "; meanwhile mount tracefs (mount -t tracefs nodev "
+                        "/sys/kernel/tracing) so that workers see the scheduler's switches"),
+                     data)
     if driver == "haltpoll":
         poll_ns = read_int(root, "/sys/module/haltpoll/parameters/guest_halt_poll_ns")[0]
         data["guest_halt_poll_ns"] = poll_ns

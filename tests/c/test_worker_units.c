@@ -7,6 +7,7 @@
  * send path's warm-up (csrc/worker/warmup.c).
  * The worker program itself is tested end to end by tests/test_worker.py.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -19,6 +20,7 @@
 #include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <linux/perf_event.h>
@@ -871,6 +873,23 @@ static void test_cputrace_idle_is_what_nobody_had(void)
 
 /* the event itself, on the CPU this test runs on: a task of another process that takes
  * the CPU from this one is timed as others', this process's own sleeps are not */
+#define SCHED_SWITCH_ID "/sys/kernel/tracing/events/sched/sched_switch/id"
+
+/* tracefs where the worker looks for the event, mounted if a boot left it out (as
+ * tests/test_no_rt_throttle.py does); 0, with the reason printed, when it cannot be */
+static int tracefs_mounted(const char *test)
+{
+    if (access(SCHED_SWITCH_ID, R_OK) == 0)
+        return 1;
+    const char *why = mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) != 0
+                          ? strerror(errno) : "mounted, but the event is not there";
+    if (access(SCHED_SWITCH_ID, R_OK) == 0)
+        return 1;
+    printf("  (%s: no %s (tracefs at /sys/kernel/tracing: %s): not run)\n", test,
+           SCHED_SWITCH_ID, why);
+    return 0;
+}
+
 static void test_cputrace_times_another_process_on_this_cpu(void)
 {
     if (geteuid() != 0) {
@@ -878,6 +897,8 @@ static void test_cputrace_times_another_process_on_this_cpu(void)
                "gives the sched_switch event to root only: not run)\n");
         return;
     }
+    if (!tracefs_mounted(__func__))
+        return;
     cpu_set_t one, before;
     CHECK_EQ(sched_getaffinity(0, sizeof before, &before), 0);
     int cpu = sched_getcpu();
