@@ -189,7 +189,7 @@ def test_rtudp_api_cases(api_run: tuple[dict, int]) -> None:
     n = report["packets"]
     assert n == 100_000 and report["seconds"] == 2
     assert report["cases"] == ["default", "hogs"]
-    assert report["senders"] == ["rtudp", "py_sleep"]
+    assert report["senders"] == ["rtudp", "py_sleep", "c_floor"]
     assert report["ahead_ms"] > 0
     for case in report["cases"]:
         for sender in report["senders"]:
@@ -200,6 +200,9 @@ def test_rtudp_api_cases(api_run: tuple[dict, int]) -> None:
             assert 0 <= e["lost"] <= n and e["received"] == n - e["lost"], where
             _lateness(e, where)
             assert e["p50_us"] <= e["p90_us"] <= e["p99_us"], where
+        floor = report["results"][case]["c_floor"]
+        assert floor["stalls"] >= 0 and floor["stalls_ms"] >= floor["stalls"] * 1.0, floor
+        assert set(report["ratios"][case]) == {"py_sleep", "c_floor"}
         r = report["results"][case]["rtudp"]
         assert r["requested"] == n and r["duplicates"] == 0 and r["foreign"] == 0
         assert 0 <= r["queued_late"] <= n and r["queued_late_max_ms"] >= 0
@@ -220,8 +223,15 @@ def test_rtudp_api_report_says_when_the_host_stopped_the_sender(
         w.update(host_pauses=0)
     report["results"]["default"]["rtudp"]["tx_worker"].update(
         host_pauses=2, host_pause_ms=3.5, host_pause_max_ms=2.0)
+    for case in report["cases"]:
+        report["results"][case]["c_floor"].update(stalls=0)
+    report["results"]["default"]["c_floor"].update(stalls=3, stalls_ms=4.25)
     print_report(report)
     out = capsys.readouterr().out
+    # the floor in the same case met the machine's stalls too: said beside them
+    assert ("default pool: the C floor lost its CPU 3 times for 1 ms or more (4.2 ms in "
+            "all)") in out, out
+    assert out.count("the C floor lost its CPU") == 1, out
     assert ("default pool: the host stopped the sending worker's vCPU at least 2 times for "
             "0.25 ms or more (3.5 ms in all, the longest 2.0 ms)") in out, out
     assert out.count("the host stopped") == 1, out

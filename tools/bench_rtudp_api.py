@@ -18,8 +18,12 @@ Each case sends 64-byte datagrams at 50 kpps (one every 20 µs) for ``--seconds`
   a whole case) is read by the same loop, which checks every packet.  Lateness =
   ``get_packet_stats()`` (the worker's histogram: departure, from the kernel's TX
   timestamp when it gives one, - deadline); p90 from the histogram it returns.
-- peer: a Python ``time.sleep`` + ``sendto`` scheduler in its own process (as in
-  ``rtudp bench timing``), lateness = clock after ``sendto`` - deadline.
+- peers: a Python ``time.sleep`` + ``sendto`` scheduler in its own process (as in
+  ``rtudp bench timing``), lateness = clock after ``sendto`` - deadline; and the C floor
+  (``rtudp bench timing``'s): a C loop in its own process that spins on the clock to
+  each deadline and sends, SCHED_OTHER, not pinned.  Its max is what the machine itself
+  allows in that case: the host stops busy vCPUs for milliseconds at times, and a loop
+  that never sleeps meets those stops as any sender does.
 
 Cases: "default pool", then "default pool + 2 CPU hogs": ``taskset -c N bash -c
 'while :; do :; done'`` on each CPU (SCHED_OTHER; they die with this process and
@@ -47,7 +51,7 @@ from .bench_common import (LOOPBACK, PACED_HEAD, OthersMeter, pool_idle_s, add_c
                            target, target_row, worker_policies)
 from .cli_args import ranged
 from .bench_timing import Receiver as SocketReceiver
-from .bench_timing import _hist_entry, py_scheduler
+from .bench_timing import _hist_entry, c_scheduler, py_scheduler
 from .demo import free_ports
 from .why_late import host_pauses_counted
 
@@ -79,13 +83,17 @@ SENDERS = {
                                    "ahead; worker's histogram"),
     "py_sleep": ("python sleep+sendto", "own process: time.sleep to the deadline, sendto; "
                                         "clock after sendto"),
+    "c_floor": ("C busy-wait+send", "own process: C spin on the clock, send; clock after send "
+                                    "(the floor: 1 CPU)"),
 }
+PEERS = ("py_sleep", "c_floor")
 #: the issue's figures (µs; lost: packets)
 TARGETS = {
     "default": {"p99_us": 50.0, "p999_us": 300.0, "max_us": 2000.0},
     "hogs": {"p99_us": 100.0, "p999_us": 1000.0, "lost": 0},
 }
 HOG_CMD = "while :; do :; done"
+FLOOR_STALL_NS = 1_000_000                 # a C floor packet this late: a stall, counted
 PR_SET_PDEATHSIG = 1
 
 
@@ -270,17 +278,27 @@ def run_rtudp(n: int, tag: str, quiet: bool, extra_pids: list[int]) -> dict:
                         s.close_socket()
 
 
-def run_py_sleep(n: int, extra_pids: list[int]) -> dict:
-    """The Python sleep + sendto scheduler (bench timing's) in its own process."""
+def run_peer(sender: str, n: int, extra_pids: list[int]) -> dict:
+    """A peer sender (bench timing's) in its own process: "py_sleep" (Python sleep +
+    sendto) or "c_floor" (C spin + send)."""
     rx = SocketReceiver()
+    meter = OthersMeter(lambda: list(extra_pids))
     try:
-        result, others = drain_child(rx, n, "bench-rtudp-py-sleep", py_scheduler, rx.addr, n,
-                                  False, meter=OthersMeter(lambda: list(extra_pids)))
+        if sender == "c_floor":
+            result, others = drain_child(rx, n, "bench-rtudp-c", c_scheduler, rx.addr, n,
+                                         meter=meter)
+        else:
+            result, others = drain_child(rx, n, "bench-rtudp-py-sleep", py_scheduler, rx.addr,
+                                         n, False, meter=meter)
     finally:
         rx.close()
-    return {**_hist_entry(Histogram.snapshot(result["hist"])), "sent": result["sent"],
-            "received": rx.count, "lost": result["sent"] - rx.count, "others_cpu": others,
-            "policy": result["policy"]}
+    out = {**_hist_entry(Histogram.snapshot(result["hist"])), "sent": result["sent"],
+           "received": rx.count, "lost": result["sent"] - rx.count, "others_cpu": others,
+           "policy": result["policy"]}
+    if "pause_runs" in result:  # the floor: its stalls of a millisecond or more
+        stalls = [x for x in result["pause_runs"][1] if x >= FLOOR_STALL_NS]
+        out.update(stalls=len(stalls), stalls_ms=sum(stalls) / 1e6)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -301,7 +319,7 @@ def _case(key: str, n: int, quiet: bool, hog_pids: list[int],
                 if sender == "rtudp":
                     out[sender] = run_rtudp(n, f"rtudp{key}", quiet, mine)
                 else:
-                    out[sender] = run_py_sleep(n, mine)
+                    out[sender] = run_peer(sender, n, mine)
             except Exception as exc:  # noqa: BLE001 - report the case failed and go on
                 failed[f"{key}.{sender}"] = f"failed: {(str(exc).splitlines() or [repr(exc)])[0]}"
                 say(f"{key}.{sender}: {exc}", quiet)
@@ -327,9 +345,10 @@ def benchmark(quick: bool, quiet: bool, seconds: float | None = None) -> dict:
         e = results[key]["rtudp"] or {}
         for figure, goal in goals.items():
             targets[f"{key}_{figure}"] = target(e.get(figure), goal, False)
-    ratios = {key: {p: ratio((r["py_sleep"] or {}).get(f"{p}_us"),
-                             (r["rtudp"] or {}).get(f"{p}_us"))
-                    for p in ("p50", "p99", "p999", "max")}
+    ratios = {key: {peer: {p: ratio((r[peer] or {}).get(f"{p}_us"),
+                                    (r["rtudp"] or {}).get(f"{p}_us"))
+                           for p in ("p50", "p99", "p999", "max")}
+                    for peer in PEERS}
               for key, r in results.items()}
     first = next((r["rtudp"] for r in results.values() if r["rtudp"]), {})
     return {"quick": quick, "rate_pps": RATE_PPS, "seconds": seconds, "packets": n,
@@ -350,9 +369,10 @@ def print_report(r: dict) -> None:
         print(f"  rtudp: a pool with the default settings (spin budget "
               f"{first['spin_budget']:g}); sender queue {r['capacity']} packets, "
               f"{r['ahead_ms']:g} ms of deadlines queued ahead")
-    py = next((x["py_sleep"] for x in r["results"].values() if x["py_sleep"]), None)
-    if py:
-        print(f"  python sleep+sendto: {py['policy']}, not pinned")
+    for peer in PEERS:
+        e = next((x[peer] for x in r["results"].values() if x[peer]), None)
+        if e:
+            print(f"  {SENDERS[peer][0]}: {e['policy']}, not pinned")
     print(f"  hogs: 'taskset -c CPU bash -c \"{HOG_CMD}\"' on each CPU, SCHED_OTHER "
           f"(pids {', '.join(map(str, r['hog_pids'])) or '-'}; "
           + (f"STILL RUNNING: {r['hogs_left']}" if r["hogs_left"] else "all killed") + ")")
@@ -391,10 +411,17 @@ def print_report(r: dict) -> None:
                                           f", the longest {w['host_pause_max_ms']:.1f} ms")
             print(f"  {name}: the host stopped the sending worker's vCPU {counted}: no task "
                   "of this machine had the CPU, and packets due then left that late")
-    print("\nratios, python sleep+sendto / rtudp (> 1: rtudp is closer to the deadline)")
-    for key, rs in r["ratios"].items():
-        print(f"  {CASES[key]:<26} " + "  ".join(
-            f"{p.replace('p999', 'p99.9')} {fmt_ratio(v):>8}" for p, v in rs.items()))
+    for key, name in CASES.items():
+        e = r["results"][key].get("c_floor")
+        if e and e.get("stalls"):
+            print(f"  {name}: the C floor lost its CPU {e['stalls']} times for 1 ms or more "
+                  f"({e['stalls_ms']:.1f} ms in all): to the host stopping its vCPU, or to "
+                  "tasks sharing that CPU\n    (it is SCHED_OTHER: the hogs' slices)")
+    print("\nratios, peer / rtudp (> 1: rtudp is closer to the deadline)")
+    for key, by_peer in r["ratios"].items():
+        for peer, rs in by_peer.items():
+            print(f"  {CASES[key]:<26} {SENDERS[peer][0]:<20} " + "  ".join(
+                f"{p.replace('p999', 'p99.9')} {fmt_ratio(v):>8}" for p, v in rs.items()))
     others_footer([e for x in r["results"].values() for e in x.values()])
     print("\ntargets (the issue's acceptance figures, rtudp through the RtUDP API)")
     fmt = lambda v: f"{v:.1f}"  # noqa: E731
