@@ -155,3 +155,30 @@ def test_busy_cpus_are_chosen_with_hysteresis_and_one_is_always_left():
     assert placement._busy({a: 0.2, b: 0.6}) == {b}      # kept off till it calms down
     assert placement._busy({a: 0.2, b: 0.4}) == set()
     assert placement._busy({a: 0.2}) == {b}              # restarted worker: as it was
+
+
+@needs_two_cpus
+def test_a_channel_that_sends_keeps_the_threads_off_its_worker_at_once(rtudp_pool,
+                                                                       base_affinity,
+                                                                       monkeypatch):
+    """Before any look could measure it (two of their periods), a channel that sends
+    keeps this process's threads off its worker's CPU from the moment it opens: in its
+    first tenth of a second, the kernel's idle balancing once pulled a submitter onto a
+    busy worker's CPU, where it fell 20 ms behind.  A channel that only receives does
+    not; the hold ends after EXPECT_S when the worker stays calm."""
+    from rtudp.workers import placement as placement_module
+
+    monkeypatch.setattr(placement_module, "EXPECT_S", 0.5)
+    me = threading.get_native_id()
+    rx = rtudp_pool.open_channel("rx", direction=1)
+    assert _affinity(me) == set(CPUS), "a channel that only receives moved this thread"
+    tx = rtudp_pool.open_channel("tx", remote=rx.local, direction=0,
+                                 cpu=rtudp_pool.cpus[-1])
+    busy = rtudp_pool.workers()[tx.worker]["cpu"]
+    assert busy == rtudp_pool.cpus[-1]
+    assert _affinity(me) == set(CPUS) - {busy}, "not kept off the sending worker's CPU"
+    # an idle worker: the looks find it calm once the hold is over
+    deadline = time.monotonic() + 10
+    while _affinity(me) != set(CPUS) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _affinity(me) == set(CPUS), "the hold on an idle worker's CPU did not end"

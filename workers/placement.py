@@ -16,11 +16,22 @@ restricted to the other CPUs; when every CPU is that busy, to the one whose work
 leaves the most; when the workers calm down, or the pool stops, they get their
 affinity back.  A thread whose affinity the program changed meanwhile is left as the
 program set it.  ``Pool(place_threads=False)`` turns it off.
+
+The looks need two of their periods to see a worker that just got busy, and the
+first tenth of a second is when it happens most: traced on ``rtudp bench timing``'s
+default-budget case, the worker's CPU went idle for one of its 30 µs capped sleeps
+while the submitter, just woken on the other CPU, waited behind a kernel thread
+there, and the kernel's idle balancing pulled it onto the worker's CPU, where it got
+35 µs in each 200 µs for 20-185 ms (4 of 19 fresh pools; in one, 3,637 packets of 20 ms
+queued ahead left late).  So a channel that sends, opened from this process, keeps
+the threads off its worker's CPU at once, for :data:`EXPECT_S`, before any look;
+the looks decide after that.
 """
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from typing import Callable, Iterable
 
@@ -36,6 +47,11 @@ CALM_SHARE = 0.5
 LOOK_S = 0.2
 #: a worker's CPU time read in longer than this (ns) is not used
 MAX_READ_NS = 1_000_000
+#: how long a channel that sends keeps the threads off its worker's CPU once opened,
+#: whatever the looks find: a program starts sending soon after it opens a channel,
+#: and the looks have taken over by then (a CPU kept off stays so while its worker
+#: uses over CALM_SHARE)
+EXPECT_S = 1.0
 
 
 def _cpu_ns(pid: int) -> int | None:
@@ -62,8 +78,9 @@ class ThreadPlacement:
     """One pool's placement of its process's threads (see the module docstring).
 
     ``workers()`` lists the pool's workers as (pid, cpu) pairs.  :meth:`look` is
-    called from one thread (the heartbeat's), :meth:`restore` once that thread is done
-    looking.
+    called from the heartbeat's thread, :meth:`expect` from the one that opens a
+    channel, :meth:`restore` once the heartbeat is done looking; a lock keeps them
+    apart.
     """
 
     def __init__(self, workers: Callable[[], Iterable[tuple[int, int]]]) -> None:
@@ -73,6 +90,9 @@ class ThreadPlacement:
         self._next_at = 0.0
         self._off = False
         self._set: dict[int, frozenset[int]] = {}        # thread -> the affinity given it
+        self._shares: dict[int, float] = {}              # cpu -> share at the last look
+        self._expected: dict[int, float] = {}            # cpu -> kept off until (monotonic)
+        self._lock = threading.RLock()  # restore() is also called from a failed update
         #: the CPUs this process's threads are kept off now
         self.avoided: frozenset[int] = frozenset()
 
@@ -84,8 +104,26 @@ class ThreadPlacement:
         if self._off or now < self._next_at:
             return
         self._next_at = now + LOOK_S
+        with self._lock:
+            self._update(measure=True)
+
+    def expect(self, cpu: int) -> None:
+        """A channel that sends was just put on the worker of ``cpu``: keep the threads
+        off that CPU now, for :data:`EXPECT_S` (see the module docstring).  Never
+        raises (its caller has just opened a channel)."""
+        with self._lock:
+            if self._off:
+                return
+            self._expected[cpu] = time.monotonic() + EXPECT_S
+            self._update(measure=False)
+
+    def _update(self, measure: bool) -> None:
+        """Place by the shares (measured now, or the last look's) and what is expected;
+        on a failure, give back what was moved and stay off."""
         try:
-            self.place(self._busy(self._shares()))
+            if measure:
+                self._shares = self._measure()
+            self.place(self._busy(self._shares))
         except Exception:  # noqa: BLE001 - the heartbeat must go on
             log.exception("placing this process's threads failed; leaving them where "
                           "they are")
@@ -95,7 +133,7 @@ class ThreadPlacement:
                 pass
             self._off = True
 
-    def _shares(self) -> dict[int, float]:
+    def _measure(self) -> dict[int, float]:
         """Each measured worker's share of its CPU since the last look, by CPU."""
         shares, seen = {}, {}
         for pid, cpu in self._workers():
@@ -126,6 +164,9 @@ class ThreadPlacement:
                 if share > SATURATED_SHARE or (cpu in self.avoided and share >= CALM_SHARE)}
         # a worker not measured this time (restarted): as it was
         busy |= {cpu for cpu in self.avoided if cpu not in shares}
+        now = time.monotonic()
+        self._expected = {cpu: until for cpu, until in self._expected.items() if until > now}
+        busy |= set(self._expected)
         if busy >= self._base:
             busy.discard(min(self._base, key=lambda cpu: shares.get(cpu, 1.0)))
         return frozenset(busy)
@@ -141,7 +182,8 @@ class ThreadPlacement:
         if avoid != self.avoided:
             if avoid:
                 log.info("keeping this process's threads off CPUs %s: their workers use "
-                         "over %d %% of them", sorted(avoid), round(SATURATED_SHARE * 100))
+                         "over %d %% of them, or have just been given a channel that sends",
+                         sorted(avoid), round(SATURATED_SHARE * 100))
             else:
                 log.info("this process's threads may run on all its CPUs again")
         self.avoided = avoid
@@ -169,10 +211,12 @@ class ThreadPlacement:
     def restore(self) -> None:
         """Give every thread moved back its affinity (the pool stops; nothing once a
         failure turned placement off: that gave back what it could)."""
-        if self._off:
-            return
-        self.place(frozenset())
-        self._last.clear()
+        with self._lock:
+            if self._off:
+                return
+            self._expected.clear()
+            self.place(frozenset())
+            self._last.clear()
 
 
-__all__ = ["CALM_SHARE", "LOOK_S", "SATURATED_SHARE", "ThreadPlacement"]
+__all__ = ["CALM_SHARE", "EXPECT_S", "LOOK_S", "SATURATED_SHARE", "ThreadPlacement"]

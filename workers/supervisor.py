@@ -126,6 +126,7 @@ class Pool:
                                 list(worker) if worker is not None else [worker_path()],
                                 readd=lambda w: self._table.readd(w))
         self._table = ChannelTable(self._ctx, self._watcher.workers)
+        self._placement: ThreadPlacement | None = None  # while started, if place_threads
         self._commands = CommandService(self._ctx, self._table)
         self._pool_lock: Any = None
         self._threads: list[threading.Thread] = []
@@ -188,6 +189,7 @@ class Pool:
         atexit.register(self.stop)
         self._install_sigterm()
         self._watcher.open_wake_pipe()
+        self._placement = ThreadPlacement(self._worker_cpus) if self.place_threads else None
         try:
             self._spawn_thread("heartbeat", self._heartbeat_loop)
             self._spawn_thread("supervisor", self._watcher.run)
@@ -270,7 +272,7 @@ class Pool:
 
     def _heartbeat_loop(self) -> None:
         ctl = self._ctx.control_segment
-        placement = ThreadPlacement(self._worker_cpus) if self.place_threads else None
+        placement = self._placement
         try:
             while ctl is not None and not self._ctx.stopping.is_set():
                 ctl.beat()
@@ -324,10 +326,15 @@ class Pool:
         config = ChannelConfig.of(*args, **params)
         ch = self._table.open(config)
         try:
-            return self._make_channel(config.name)
+            made = self._make_channel(config.name)
         except BaseException:
             self._table.drop(ch, tell_worker=True)
             raise
+        placement = self._placement
+        if placement is not None and config.direction != 1:  # it sends
+            placement.expect(next(w.cpu for w in self._watcher.workers
+                                  if w.index == ch.worker))
+        return made
 
     def _make_channel(self, name: str) -> Any:
         """What open_channel returns; rtudp.Pool overrides it to return a Channel."""
