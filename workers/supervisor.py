@@ -66,8 +66,9 @@ class Pool:
     or the battery) and needs root for the request; False leaves idle states alone.
     ``place_threads``: while a worker holds more than 70 % of its CPU, this process's
     threads are kept on the other CPUs (:mod:`rtudp.workers.placement`: the kernel
-    otherwise moves a submitting thread onto the busy CPU, where it falls behind);
-    False leaves them where the kernel puts them.
+    otherwise moves a submitting thread onto the busy CPU, where it falls behind), and
+    for the first second after a channel that sends is opened here, off its worker's
+    CPU whatever that worker uses yet; False leaves them where the kernel puts them.
     ``rx_coalesce_us``: while datagrams come to a worker faster than its RX thread
     wakes up (a read finds two or more), it lets the next ones gather this long before
     it reads again, as a NIC's interrupt coalescing does: at 50 kpps that cut its CPU
