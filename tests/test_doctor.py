@@ -120,7 +120,12 @@ def test_cpuidle_haltpoll_warns_with_the_settings(tmp_path: Path) -> None:
     c = doctor.check_cpuidle(str(tmp_path))
     assert c.verdict == WARN
     assert "haltpoll" in c.value and "guest_halt_poll_ns 0" in c.value
-    assert "/dev/cpu_dma_latency" in c.advice and "guest_halt_poll_ns" in c.advice
+    # haltpoll never polls here: the workers' idle pollers do, and no PM QoS request
+    assert "idle poller" in c.note and "hold no /dev/cpu_dma_latency" in c.note
+    assert "do not hold /dev/cpu_dma_latency" in c.advice
+    put(tmp_path, "/sys/module/haltpoll/parameters/guest_halt_poll_ns", "200000")
+    c = doctor.check_cpuidle(str(tmp_path))
+    assert "idle poller" not in c.note and "poll up to guest_halt_poll_ns" in c.note
 
 
 def test_cpuidle_none_says_how_workers_see_an_idle_cpu(tmp_path: Path) -> None:
@@ -155,6 +160,18 @@ def test_pm_qos_says_when_it_changes_nothing(tmp_path: Path) -> None:
     put(tmp_path, "/sys/devices/system/cpu/cpuidle/current_driver", "none")
     c = doctor.check_pm_qos(str(tmp_path))
     assert c.verdict == OK and "changes nothing" in c.note
+
+
+def test_pm_qos_on_a_virtual_machine_is_not_held(tmp_path: Path) -> None:
+    put(tmp_path, "/dev/cpu_dma_latency", "")
+    put(tmp_path, "/sys/devices/system/cpu/cpuidle/current_driver", "none")
+    put(tmp_path, "/proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu vme hypervisor lahf_lm\n")
+    c = doctor.check_pm_qos(str(tmp_path))
+    assert c.verdict == OK and "do not hold the request" in c.note and "stops" in c.note
+    # the KVM guest's cpuidle driver says so as well
+    put(tmp_path, "/proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu vme lahf_lm\n")
+    put(tmp_path, "/sys/devices/system/cpu/cpuidle/current_driver", "haltpoll")
+    assert "do not hold the request" in doctor.check_pm_qos(str(tmp_path)).note
 
 
 def test_cpuidle_deep_states_warn(tmp_path: Path) -> None:

@@ -57,13 +57,15 @@ class Pool:
     1 spins before every deadline.  A SCHED_FIFO worker spins at SCHED_FIFO up to
     80 % of its CPU (the kernel's RT throttle stops real-time threads at 95 %) and
     the rest of its budget at SCHED_OTHER, nice -20.
-    ``idle_poll``: while a worker serves channels it asks the kernel to keep idle CPUs
-    polling rather than sleeping (PM QoS CPU latency 0, as cyclictest does), so
-    wake-ups take about a microsecond instead of tens; where the kernel has no cpuidle
-    driver (the request changes nothing there) the worker runs an idle poller process
-    on its CPU instead, at SCHED_IDLE (any other task takes the CPU from it at once;
-    ``workers()[i]["idle_poller_pid"]``).  It costs the idle CPUs' time (to the host
-    or the battery) and needs root for the request; False leaves idle states alone.
+    ``idle_poll``: while a worker serves channels it keeps idle CPUs from sleeping
+    deeply, so that wake-ups take about a microsecond instead of tens.  Off a virtual
+    machine it asks the kernel for it (PM QoS CPU latency 0, as cyclictest does; needs
+    root).  On a VM it does not: every idle vCPU would then poll, and a host that caps
+    the VM's CPU time stops it for milliseconds (measured: up to 9.7 ms, several times
+    a minute).  Where idle CPUs halt without polling first (no cpuidle driver, or
+    haltpoll with guest_halt_poll_ns 0) the worker runs an idle poller process on its
+    own CPU instead, at SCHED_IDLE (any other task takes the CPU from it at once;
+    ``workers()[i]["idle_poller_pid"]``).  False leaves idle states alone.
     ``place_threads``: while a worker holds more than 70 % of its CPU, this process's
     threads are kept on the other CPUs (:mod:`rtudp.workers.placement`: the kernel
     otherwise moves a submitting thread onto the busy CPU, where it falls behind), and

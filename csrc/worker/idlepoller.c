@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* close_range, memfd_create, SCHED_IDLE */
 #endif
 #include "idlepoller.h"
+#include "sysfile.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -24,19 +25,60 @@
 #include <unistd.h>
 
 #define CPUIDLE_DRIVER "/sys/devices/system/cpu/cpuidle/current_driver"
+#define HALTPOLL_NS "/sys/module/haltpoll/parameters/guest_halt_poll_ns"
 #define GATE_BYTES 4096
 
 extern char **environ;
 
-int rtudp_idlepoller_needed(void)
+/* the cpuidle driver's name into name[len]; 0 when there is no cpuidle at all */
+static int cpuidle_driver(char *name, size_t len)
 {
+    name[0] = '\0';
     FILE *f = fopen(CPUIDLE_DRIVER, "r");
     if (!f)
-        return 1; /* no cpuidle at all: the idle loop halts */
-    char name[64] = "";
-    int got = fgets(name, sizeof name, f) != NULL;
+        return 0;
+    int got = fgets(name, (int)len, f) != NULL;
     fclose(f);
-    return !got || strncmp(name, "none", 4) == 0;
+    name[strcspn(name, "\n")] = '\0';
+    return got;
+}
+
+int rtudp_idlepoller_needed(void)
+{
+    char name[64];
+    if (!cpuidle_driver(name, sizeof name) || strcmp(name, "none") == 0)
+        return 1; /* the idle loop halts */
+    /* haltpoll polls for up to guest_halt_poll_ns (adaptively) before it halts:
+     * with 0 (this VM's boot line) it never does */
+    return strcmp(name, "haltpoll") == 0 && rtudp_read_u64_file(HALTPOLL_NS) == 0;
+}
+
+int rtudp_idlepoller_on_vm(void)
+{
+    char name[64];
+    if (cpuidle_driver(name, sizeof name) && strcmp(name, "haltpoll") == 0)
+        return 1; /* a KVM guest's driver */
+    FILE *f = fopen("/sys/hypervisor/type", "r"); /* Xen's, e.g. */
+    if (f) {
+        int named = fgetc(f) != EOF;
+        fclose(f);
+        if (named)
+            return 1;
+    }
+    f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return 0;
+    /* x86 names the CPUID hypervisor bit among the first CPU's flags */
+    char line[8192];
+    int vm = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "flags", 5) != 0)
+            continue;
+        vm = strstr(line, " hypervisor") != NULL;
+        break;
+    }
+    fclose(f);
+    return vm;
 }
 
 /* the gate's page, shared with the poller through a memfd; -1 with errno */

@@ -6,9 +6,11 @@
  * Firecracker VM (a SCHED_FIFO thread on an idle CPU, clock_nanosleep to absolute
  * deadlines), woken late by p50 31 / p99 147 us after 1 ms parks and 56 / 111 us
  * after 5 ms.  With a cpuidle driver a PM QoS request of 0 (sched.c, rtudp_w_idle_poll)
- * makes idle CPUs poll instead; this kind of VM boots without one (current_driver
- * "none": the haltpoll driver registers only when the host hints), the request then
- * changes nothing (measured: 27 / 48 and 54 / 90 us), and the idle loop halts.
+ * makes idle CPUs poll instead, but not on a VM, whose host stops it for the time its
+ * polling vCPUs take (sched.c); and this kind of VM boots either without a driver
+ * (current_driver "none": the request then changes nothing, measured 27 / 48 and
+ * 54 / 90 us) or with haltpoll told never to poll (guest_halt_poll_ns 0): either way
+ * its idle loop halts.
  *
  * A halt the host ends within its own halt-polling window costs little (a 30 us sleep
  * woke as fast halting as with the CPU busy), a long one does not.  So there the
@@ -65,9 +67,14 @@ struct rtudp_idlepoller {
     struct rtudp_idlegate *gate; /* mapped while it runs */
 };
 
-/* 1 when idle CPUs here halt with no polling state a PM QoS request could select:
- * no cpuidle driver (current_driver "none", or no cpuidle at all) */
+/* 1 when idle CPUs here halt without polling first: no cpuidle driver
+ * (current_driver "none", or no cpuidle at all), or haltpoll with
+ * guest_halt_poll_ns 0 */
 int rtudp_idlepoller_needed(void);
+
+/* 1 on a virtual machine (the haltpoll driver, or the CPU's hypervisor flag): there a
+ * PM QoS request that makes idle vCPUs poll is not held (sched.c, rtudp_w_idle_poll) */
+int rtudp_idlepoller_on_vm(void);
 
 /* Starts the poller on the calling thread's CPUs (it inherits the affinity), its gate
  * closed: 0, or -1 with errno.  Already running: 0. */

@@ -257,6 +257,7 @@ int main(int argc, char **argv)
     w.idle_poll = (int)idle_poll;
     w.qos_fd = -1;
     w.poller_needed = rtudp_idlepoller_needed();
+    w.qos_costs_host = rtudp_idlepoller_on_vm();
     fcntl(w.cmd_fd, F_SETFD, FD_CLOEXEC);
     w.sup_pidfd = -1;
     if (map_pool(&w) != 0 || watch_supervisor(&w) != 0) {

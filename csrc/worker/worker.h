@@ -177,7 +177,9 @@ struct rtudp_worker {
     int spin_budget_permille;       /* --spin-budget: share of a CPU the TX thread may spin */
     int idle_poll;                  /* --idle-poll: hold the idle-latency request while serving */
     int qos_fd;                     /* /dev/cpu_dma_latency while held, else -1 */
-    int poller_needed;              /* no cpuidle driver: poll with a process (idlepoller.h) */
+    int poller_needed;              /* idle halts without polling: poll with a process
+                                     * (idlepoller.h) */
+    int qos_costs_host;             /* a VM: no PM QoS request (sched.c, rtudp_w_idle_poll) */
     struct rtudp_idlepoller poller; /* ... running while idle polling is held */
     int64_t cpu_read_at;            /* when the process CPU time was last read (0 = never) */
     int64_t cpu_at_read;            /* what it was then */
