@@ -27,6 +27,8 @@
 #define CPUIDLE_DRIVER "/sys/devices/system/cpu/cpuidle/current_driver"
 #define HALTPOLL_NS "/sys/module/haltpoll/parameters/guest_halt_poll_ns"
 #define GATE_BYTES 4096
+/* a park's last stretch shorter than this is not napped (a system call for nothing) */
+#define NAP_MIN_NS 2000
 
 extern char **environ;
 
@@ -96,8 +98,9 @@ static int make_gate(struct rtudp_idlegate **gate)
         return -1;
     }
     *gate = m;
-    atomic_init(&(*gate)->open, 0u); /* the first write: its page is there before a park */
+    atomic_init(&(*gate)->park, 0u); /* the first write: its page is there before a park */
     atomic_init(&(*gate)->waiting, 0u);
+    atomic_init(&(*gate)->until_ns, 0);
     return fd;
 }
 
@@ -201,15 +204,18 @@ static long futex(atomic_uint *word, int op, uint32_t value)
     return syscall(SYS_futex, word, op, value, NULL, NULL, 0);
 }
 
-void rtudp_idlepoller_open(struct rtudp_idlepoller *p)
+void rtudp_idlepoller_open(struct rtudp_idlepoller *p, int64_t until_ns)
 {
     if (!p->gate)
         return;
-    /* seq_cst, both sides: either the poller sees it open before it waits, or this
-     * thread sees it waiting and wakes it */
-    atomic_store(&p->gate->open, 1u);
+    atomic_store(&p->gate->until_ns, until_ns);
+    /* a new odd value, also if the last park was never closed: a poller done with
+     * that one waits for the word to change.  seq_cst, both sides: either the poller
+     * sees it before it waits, or this thread sees it waiting and wakes it */
+    unsigned park = atomic_load_explicit(&p->gate->park, memory_order_relaxed);
+    atomic_store(&p->gate->park, park + ((park & 1u) ? 2u : 1u));
     if (atomic_load(&p->gate->waiting))
-        futex(&p->gate->open, FUTEX_WAKE, 1);
+        futex(&p->gate->park, FUTEX_WAKE, 1);
 }
 
 int64_t rtudp_idlepoller_cpu_ns(const struct rtudp_idlepoller *p)
@@ -218,6 +224,33 @@ int64_t rtudp_idlepoller_cpu_ns(const struct rtudp_idlepoller *p)
     if (p->pid <= 0 || p->clock == (clockid_t)-1 || clock_gettime(p->clock, &ts) != 0)
         return p->stopped_ns;
     return p->stopped_ns + (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t rtudp_idlepoller_round(struct rtudp_idlegate *gate)
+{
+    unsigned park = atomic_load(&gate->park);
+    int64_t until = atomic_load(&gate->until_ns);
+    /* `until` is this park's only if `park` did not move meanwhile (the TX thread
+     * stores it before a new park's value) */
+    if ((park & 1u) && atomic_load(&gate->park) == park) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        if (until - now >= NAP_MIN_NS) {
+            int64_t end = until - now > RTUDP_IDLEPOLLER_NAP_NS ? now + RTUDP_IDLEPOLLER_NAP_NS
+                                                               : until;
+            struct timespec at = {(time_t)(end / 1000000000LL), (long)(end % 1000000000LL)};
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
+                ;
+            return end;
+        }
+    }
+    /* closed, or this park's naps done: wait for the next park */
+    atomic_store(&gate->waiting, 1u);
+    if (atomic_load(&gate->park) == park)
+        futex(&gate->park, FUTEX_WAIT, park);
+    atomic_store(&gate->waiting, 0u);
+    return 0;
 }
 
 int rtudp_idlepoller_main(const char *parent_pid)
@@ -253,15 +286,6 @@ int rtudp_idlepoller_main(const char *parent_pid)
                 strerror(errno));
         return 1; /* at SCHED_OTHER it would take a fair share from every other task */
     }
-    for (;;) {
-        if (!atomic_load(&gate->open)) {
-            atomic_store(&gate->waiting, 1u);
-            if (!atomic_load(&gate->open))
-                futex(&gate->open, FUTEX_WAIT, 0);
-            atomic_store(&gate->waiting, 0u);
-            continue;
-        }
-        struct timespec nap = {0, RTUDP_IDLEPOLLER_NAP_NS};
-        nanosleep(&nap, NULL);
-    }
+    for (;;)
+        rtudp_idlepoller_round(gate);
 }

@@ -550,7 +550,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
             int long_park = park_until - now >= RX_KEEP_NS;
             if (long_park) {
                 rtudp_rx_give(&w->rx); /* a long sleep: the RX thread does the RX work */
-                rtudp_idlepoller_open(&w->poller); /* and the CPU must not halt meanwhile */
+                rtudp_idlepoller_open(&w->poller, park_until); /* the CPU must not halt */
             }
             /* a park into the next window ends at SCHED_FIFO, so the wake-up preempts */
             if (w->demoted && park_until - w->spin.window_start >= w->spin.window_ns)

@@ -1,0 +1,165 @@
+/*
+ * test_idlepoller.c - the idle poller's loop against its gate (csrc/worker/idlepoller.h),
+ * run in a thread of this process: it naps only while a park is open, its naps end by
+ * the park's end and never after it (a nap's timer that fired while the worker spins
+ * to its deadline would interrupt the spin), then it waits on the gate until the next
+ * park, also while the worker has not closed the last one yet.
+ * That the worker starts, stops and reaps the poller process is tested end to end by
+ * tests/test_idle_poll.py.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "idlepoller.h"
+
+#include "harness.h"
+
+struct poller_run {
+    struct rtudp_idlegate gate;
+    struct rtudp_idlepoller p; /* the TX thread's side: only its gate */
+    atomic_int stop;
+    atomic_int exited;
+    atomic_long naps;
+    _Atomic int64_t latest_end; /* the latest end a nap was made to */
+    pthread_t thread;
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void *poll_loop(void *arg)
+{
+    struct poller_run *r = arg;
+    while (!atomic_load(&r->stop)) {
+        int64_t end = rtudp_idlepoller_round(&r->gate);
+        if (end) {
+            atomic_fetch_add(&r->naps, 1);
+            if (end > atomic_load(&r->latest_end))
+                atomic_store(&r->latest_end, end);
+        }
+    }
+    atomic_store(&r->exited, 1);
+    return NULL;
+}
+
+static void start(struct poller_run *r)
+{
+    atomic_init(&r->gate.park, 0u);
+    atomic_init(&r->gate.waiting, 0u);
+    atomic_init(&r->gate.until_ns, 0);
+    r->p = (struct rtudp_idlepoller){.gate = &r->gate};
+    atomic_init(&r->stop, 0);
+    atomic_init(&r->exited, 0);
+    atomic_init(&r->naps, 0);
+    atomic_init(&r->latest_end, 0);
+    CHECK(pthread_create(&r->thread, NULL, poll_loop, r) == 0);
+}
+
+static void finish(struct poller_run *r)
+{
+    atomic_store(&r->stop, 1);
+    /* parks that end at once wake a waiting loop to see `stop` (again and again: one
+     * it read before `stop` was set finds the loop waiting for the next) */
+    while (!atomic_load(&r->exited)) {
+        rtudp_idlepoller_open(&r->p, 0);
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    CHECK(pthread_join(r->thread, NULL) == 0);
+}
+
+/* until the poller waits on its gate, having napped more than `naps` times first
+ * (-1: whatever it did): `waiting` is set only after a park's last nap, and stays set
+ * from the wait before a park until the poller wakes for it (a bound: STEP_TIMEOUT_S) */
+static void await_waiting(struct poller_run *r, long naps)
+{
+    int64_t give_up = mono_ns() + (int64_t)STEP_TIMEOUT_S * 1000000000LL;
+    while (!(atomic_load(&r->naps) > naps && atomic_load(&r->gate.waiting))) {
+        CHECK(mono_ns() < give_up);
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+}
+
+static long naps_over(struct poller_run *r, long ms)
+{
+    long before = atomic_load(&r->naps);
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+    return atomic_load(&r->naps) - before;
+}
+
+static void test_closed_gate_waits_without_napping(void)
+{
+    struct poller_run r;
+    start(&r);
+    await_waiting(&r, -1);
+    CHECK_EQ(naps_over(&r, 20), 0);
+    finish(&r);
+}
+
+static void test_naps_end_by_the_park_end_then_it_waits(void)
+{
+    struct poller_run r;
+    start(&r);
+    await_waiting(&r, -1);
+    int64_t until = mono_ns() + 30 * NS_PER_MS;
+    rtudp_idlepoller_open(&r.p, until);
+    /* the gate stays open (the worker has not woken to close it): the poller still
+     * stops at the park's end */
+    await_waiting(&r, 0);
+    CHECK(mono_ns() >= until - 2000); /* not before its end (less than a nap's minimum) */
+    CHECK(atomic_load(&r.naps) >= 1);
+    CHECK(atomic_load(&r.latest_end) <= until); /* no nap reached past it */
+    CHECK_EQ(naps_over(&r, 20), 0);
+    /* the next park wakes it, the gate closed in between as the TX thread does */
+    rtudp_idlepoller_close(&r.p);
+    int64_t next = mono_ns() + 20 * NS_PER_MS;
+    long naps = atomic_load(&r.naps);
+    rtudp_idlepoller_open(&r.p, next);
+    await_waiting(&r, naps);
+    CHECK(atomic_load(&r.latest_end) <= next);
+    CHECK(atomic_load(&r.latest_end) > until);
+    finish(&r);
+}
+
+static void test_a_park_opened_again_without_a_close_is_a_new_park(void)
+{
+    struct poller_run r;
+    start(&r);
+    await_waiting(&r, -1);
+    rtudp_idlepoller_open(&r.p, mono_ns() + 5 * NS_PER_MS);
+    await_waiting(&r, 0);
+    long naps = atomic_load(&r.naps);
+    int64_t next = mono_ns() + 10 * NS_PER_MS;
+    rtudp_idlepoller_open(&r.p, next); /* no close since: `park` moves on anyway */
+    await_waiting(&r, naps);
+    CHECK(atomic_load(&r.latest_end) <= next);
+    finish(&r);
+}
+
+static void test_a_park_already_over_is_not_napped(void)
+{
+    struct poller_run r;
+    start(&r);
+    await_waiting(&r, -1);
+    rtudp_idlepoller_open(&r.p, mono_ns() - 1000);
+    CHECK_EQ(naps_over(&r, 20), 0);
+    finish(&r);
+}
+
+static const struct test tests[] = {
+    T(test_closed_gate_waits_without_napping),
+    T(test_naps_end_by_the_park_end_then_it_waits),
+    T(test_a_park_opened_again_without_a_close_is_a_new_park),
+    T(test_a_park_already_over_is_not_napped),
+};
+
+HARNESS_MAIN(tests)
