@@ -146,6 +146,8 @@ def test_idle_poller_runs_only_while_serving(rtudp_pool: rtudp.Pool) -> None:
         pid = _poller(rtudp_pool)
         proc = psutil.Process(pid)
         assert proc.ppid() == worker
+        # named for what it is in top and ps (it is spawned through /proc/self/exe)
+        assert wait_for(lambda: proc.name() == "rtudp-idlepoll"), proc.name()
         assert proc.cpu_affinity() == [0], "it polls on the worker's CPU only"
         # it takes SCHED_IDLE and closes what it inherited itself, just after it starts
         assert wait_for(lambda: os.sched_getscheduler(pid) == os.SCHED_IDLE), \

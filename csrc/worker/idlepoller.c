@@ -279,6 +279,8 @@ int rtudp_idlepoller_main(const char *parent_pid)
             close(fd);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != (pid_t)parent)
         return 0; /* the worker is gone already, or would never take us with it */
+    /* spawned through /proc/self/exe, it would show as "exe" in top, ps and traces */
+    prctl(PR_SET_NAME, (unsigned long)RTUDP_IDLEPOLLER_COMM);
     prctl(PR_SET_TIMERSLACK, 1UL); /* naps of RTUDP_IDLEPOLLER_NAP_NS, not 50 us more */
     struct sched_param sp = {.sched_priority = 0};
     if (sched_setscheduler(0, SCHED_IDLE, &sp) != 0) {

@@ -58,6 +58,8 @@
  * the gate's memfd is its descriptor 3 */
 #define RTUDP_IDLEPOLLER_ARG "--idle-poller"
 #define RTUDP_IDLEPOLLER_GATE_FD 3
+/* its name (comm) in top, ps and traces */
+#define RTUDP_IDLEPOLLER_COMM "rtudp-idlepoll"
 /* a nap of the poller's loop: well inside the host's halt polling (a 200 us one was
  * already as good, measured) */
 #define RTUDP_IDLEPOLLER_NAP_NS 100000L
