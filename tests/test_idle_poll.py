@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 import rtudp
+from rtudp.tools.doctor_read import is_virtual
 from waiting import wait_for
 
 QOS = "/dev/cpu_dma_latency"
@@ -42,23 +43,6 @@ def _need_qos_device() -> None:
                     f"request (it warns and runs without)")
 
 
-def _on_vm() -> bool:
-    """A virtual machine, as the worker tells (csrc/worker/idlepoller.c): the haltpoll
-    cpuidle driver, or the CPU's hypervisor flag."""
-    try:
-        with open(CPUIDLE_DRIVER) as f:
-            if f.read().strip() == "haltpoll":
-                return True
-    except OSError:
-        pass
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return " hypervisor" in flags
-
-
 @pytest.mark.rtudp(rt_priority=0, cpus=[0])
 def test_worker_holds_the_request_only_while_serving(rtudp_pool: rtudp.Pool) -> None:
     _need_qos_device()
@@ -66,7 +50,7 @@ def test_worker_holds_the_request_only_while_serving(rtudp_pool: rtudp.Pool) -> 
     assert not _holds_qos(pid) and not rtudp_pool.workers()[0]["idle_poll"], \
         "held before any channel was open"
     ch = rtudp_pool.open_channel("held", direction=1)
-    if _on_vm():  # every idle vCPU would poll, and the host stops the VM for it
+    if is_virtual("/"):  # every idle vCPU would poll, and the host stops the VM for it
         time.sleep(0.3)
         assert not _holds_qos(pid) and not rtudp_pool.workers()[0]["idle_poll"], \
             "the request is held on a virtual machine"
@@ -116,8 +100,10 @@ def _no_polling_idle_state() -> bool:
 
 def _need_poller() -> None:
     if not _no_polling_idle_state():
-        pytest.skip("this machine's idle CPUs poll before they halt (a cpuidle driver "
-                    "that does, or PM QoS off a VM): the worker runs no idle poller "
+        with open(CPUIDLE_DRIVER) as f:
+            driver = f.read().strip()
+        pytest.skip(f"this machine's cpuidle driver ({driver}) polls before an idle CPU "
+                    "halts: the worker runs no idle poller here "
                     "(test_idle_poller_runs_only_while_serving checks that)")
 
 

@@ -140,9 +140,11 @@ def bracketed(text: str | None) -> str | None:
 
 
 def is_virtual(root: str) -> bool | None:
-    """True in a virtual machine (the CPU's ``hypervisor`` flag, or /sys/hypervisor/type),
-    False on bare metal, None if /proc/cpuinfo is unreadable."""
-    if read_text(root, "/sys/hypervisor/type")[0]:
+    """True in a virtual machine (the haltpoll cpuidle driver, /sys/hypervisor/type, or
+    the CPU's ``hypervisor`` flag: the workers' rule, csrc/worker/idlepoller.c), False on
+    bare metal, None if /proc/cpuinfo is unreadable."""
+    driver = read_text(root, "/sys/devices/system/cpu/cpuidle/current_driver")[0]
+    if driver == "haltpoll" or read_text(root, "/sys/hypervisor/type")[0]:
         return True
     text = read_text(root, "/proc/cpuinfo")[0]
     if text is None:

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* close_range, memfd_create, SCHED_IDLE */
 #endif
 #include "idlepoller.h"
+#include "ring.h" /* rtudp_now_ns */
 #include "sysfile.h"
 
 #include <errno.h>
@@ -233,9 +234,7 @@ int64_t rtudp_idlepoller_round(struct rtudp_idlegate *gate)
     /* `until` is this park's only if `park` did not move meanwhile (the TX thread
      * stores it before a new park's value) */
     if ((park & 1u) && atomic_load(&gate->park) == park) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        int64_t now = rtudp_now_ns();
         if (until - now >= NAP_MIN_NS) {
             int64_t end = until - now > RTUDP_IDLEPOLLER_NAP_NS ? now + RTUDP_IDLEPOLLER_NAP_NS
                                                                : until;

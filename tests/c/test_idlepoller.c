@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "idlepoller.h"
+#include "ring.h"
 
 #include "harness.h"
 
@@ -26,13 +27,6 @@ struct poller_run {
     _Atomic int64_t latest_end; /* the latest end a nap was made to */
     pthread_t thread;
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void *poll_loop(void *arg)
 {
@@ -80,9 +74,9 @@ static void finish(struct poller_run *r)
  * from the wait before a park until the poller wakes for it (a bound: STEP_TIMEOUT_S) */
 static void await_waiting(struct poller_run *r, long naps)
 {
-    int64_t give_up = mono_ns() + (int64_t)STEP_TIMEOUT_S * 1000000000LL;
+    int64_t give_up = rtudp_now_ns() + (int64_t)STEP_TIMEOUT_S * 1000000000LL;
     while (!(atomic_load(&r->naps) > naps && atomic_load(&r->gate.waiting))) {
-        CHECK(mono_ns() < give_up);
+        CHECK(rtudp_now_ns() < give_up);
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
     }
@@ -110,18 +104,18 @@ static void test_naps_end_by_the_park_end_then_it_waits(void)
     struct poller_run r;
     start(&r);
     await_waiting(&r, -1);
-    int64_t until = mono_ns() + 30 * NS_PER_MS;
+    int64_t until = rtudp_now_ns() + 30 * NS_PER_MS;
     rtudp_idlepoller_open(&r.p, until);
     /* the gate stays open (the worker has not woken to close it): the poller still
      * stops at the park's end */
     await_waiting(&r, 0);
-    CHECK(mono_ns() >= until - 2000); /* not before its end (less than a nap's minimum) */
+    CHECK(rtudp_now_ns() >= until - 2000); /* not before its end (less than a nap's minimum) */
     CHECK(atomic_load(&r.naps) >= 1);
     CHECK(atomic_load(&r.latest_end) <= until); /* no nap reached past it */
     CHECK_EQ(naps_over(&r, 20), 0);
     /* the next park wakes it, the gate closed in between as the TX thread does */
     rtudp_idlepoller_close(&r.p);
-    int64_t next = mono_ns() + 20 * NS_PER_MS;
+    int64_t next = rtudp_now_ns() + 20 * NS_PER_MS;
     long naps = atomic_load(&r.naps);
     rtudp_idlepoller_open(&r.p, next);
     await_waiting(&r, naps);
@@ -135,10 +129,10 @@ static void test_a_park_opened_again_without_a_close_is_a_new_park(void)
     struct poller_run r;
     start(&r);
     await_waiting(&r, -1);
-    rtudp_idlepoller_open(&r.p, mono_ns() + 5 * NS_PER_MS);
+    rtudp_idlepoller_open(&r.p, rtudp_now_ns() + 5 * NS_PER_MS);
     await_waiting(&r, 0);
     long naps = atomic_load(&r.naps);
-    int64_t next = mono_ns() + 10 * NS_PER_MS;
+    int64_t next = rtudp_now_ns() + 10 * NS_PER_MS;
     rtudp_idlepoller_open(&r.p, next); /* no close since: `park` moves on anyway */
     await_waiting(&r, naps);
     CHECK(atomic_load(&r.latest_end) <= next);
@@ -150,7 +144,7 @@ static void test_a_park_already_over_is_not_napped(void)
     struct poller_run r;
     start(&r);
     await_waiting(&r, -1);
-    rtudp_idlepoller_open(&r.p, mono_ns() - 1000);
+    rtudp_idlepoller_open(&r.p, rtudp_now_ns() - 1000);
     CHECK_EQ(naps_over(&r, 20), 0);
     finish(&r);
 }
