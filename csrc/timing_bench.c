@@ -3,6 +3,8 @@
  * rate: spin on the clock to each deadline, then send(2).  No sleeping, no queue, no
  * timestamps: what is left of its lateness is the machine's (interrupts, the host
  * taking the CPU), and `rtudp bench timing` prints it next to the worker's figures.
+ * Its parking variant sleeps to shortly before each deadline first: the floor of a
+ * program that leaves its CPU idle between sends (`rtudp bench netflux`).
  * The pause scan is the same spin without the sends: `rtudp doctor` uses it to time
  * each spell the CPU was taken away.
  */
@@ -12,6 +14,7 @@
 #include "timing_bench.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -30,18 +33,27 @@ static void put_le64(uint8_t *p, int64_t v)
         p[i] = (uint8_t)(u >> (8 * i));
 }
 
-int64_t rtudp_bench_spin_send(int fd, uint64_t n, uint32_t size, int64_t start_ns,
-                              int64_t gap_ns, int64_t *late_ns)
+int64_t rtudp_bench_park_send(int fd, uint64_t n, uint32_t size, int64_t start_ns,
+                              int64_t gap_ns, int64_t spin_ns, int64_t *late_ns)
 {
     uint8_t buf[65507];
-    if (fd < 0 || size < 16 || size > sizeof buf || gap_ns < 0 || !late_ns ||
-        n > (uint64_t)INT64_MAX / (uint64_t)(gap_ns ? gap_ns : 1))
+    if (fd < 0 || size < 16 || size > sizeof buf || gap_ns < 0 || spin_ns < 0 || !late_ns ||
+        n > (uint64_t)INT64_MAX / (uint64_t)(gap_ns ? gap_ns : 1) ||
+        start_ns > INT64_MAX - (int64_t)n * gap_ns)
         return -EINVAL;
     memset(buf, 0, size);
     for (uint64_t i = 0; i < n; i++) {
         int64_t deadline = start_ns + (int64_t)i * gap_ns;
         put_le64(buf, (int64_t)i);
         put_le64(buf + 8, deadline);
+        /* spin_ns < gap_ns <= INT64_MAX: deadline - spin_ns cannot overflow for the
+         * clock's (positive) times */
+        if (spin_ns < gap_ns && deadline > spin_ns && now_ns() < deadline - spin_ns) {
+            int64_t wake = deadline - spin_ns;
+            struct timespec at = {(time_t)(wake / 1000000000), (long)(wake % 1000000000)};
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
+                ;
+        }
         while (now_ns() < deadline)
             ;
         /* a signal: send it again, its lateness shows the delay */
@@ -51,6 +63,12 @@ int64_t rtudp_bench_spin_send(int fd, uint64_t n, uint32_t size, int64_t start_n
         late_ns[i] = now_ns() - deadline;
     }
     return (int64_t)n;
+}
+
+int64_t rtudp_bench_spin_send(int fd, uint64_t n, uint32_t size, int64_t start_ns,
+                              int64_t gap_ns, int64_t *late_ns)
+{
+    return rtudp_bench_park_send(fd, n, size, start_ns, gap_ns, INT64_MAX, late_ns);
 }
 
 int64_t rtudp_bench_pause_scan(int64_t duration_ns, int64_t over_ns, uint64_t max,

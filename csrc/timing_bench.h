@@ -1,4 +1,5 @@
-/* timing_bench.h - the machine's floor for `rtudp bench timing`: a C busy-wait sender. */
+/* timing_bench.h - the machine's floor for the timing benchmarks: C senders that spin
+ * (or park, then spin) to each deadline. */
 #ifndef RTUDP_TIMING_BENCH_H
 #define RTUDP_TIMING_BENCH_H
 
@@ -14,6 +15,16 @@
  */
 int64_t rtudp_bench_spin_send(int fd, uint64_t n, uint32_t size, int64_t start_ns,
                               int64_t gap_ns, int64_t *late_ns);
+/*
+ * The same, but parking between sends: it sleeps (clock_nanosleep, absolute) until
+ * spin_ns before each deadline and spins only the rest, as a program that does not
+ * hold its CPU all the time must; spin_ns >= gap_ns: it never sleeps (the spinning
+ * loop above).  What is left of its lateness is the machine's wake-up from an idle
+ * CPU: `rtudp bench netflux` prints it next to the worker's.  Returns as above
+ * (-EINVAL also for spin_ns < 0).
+ */
+int64_t rtudp_bench_park_send(int fd, uint64_t n, uint32_t size, int64_t start_ns,
+                              int64_t gap_ns, int64_t spin_ns, int64_t *late_ns);
 /*
  * Spins on CLOCK_MONOTONIC for duration_ns and records every gap between two
  * successive clock reads longer than over_ns: the times the CPU was taken from the

@@ -12,7 +12,7 @@ import pytest
 from bench_helpers import run_quick_json
 from plot_helpers import HAVE_MATPLOTLIB, check_png, needs_matplotlib
 
-CASES = ("ours", "py_sleep", "py_deadline")
+CASES = ("ours", "py_sleep", "py_deadline", "c_park", "c_spin")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def run(plot_file: str) -> tuple[dict, int]:
 
 @needs_matplotlib
 def test_plot(run: tuple[dict, int], plot_file: str) -> None:
-    """Two panels (1 ms, 5 ms), three cases each, the target in red."""
+    """Two panels (1 ms, 5 ms), five cases each, the target in red."""
     assert "curves" not in run[0]
     assert os.path.exists(plot_file)
     check_png(plot_file, colours=6, width=1400)
@@ -47,6 +47,14 @@ def test_every_case_measured(run: tuple[dict, int]) -> None:
             assert 0 <= e["dev_p50"] <= e["dev_p99"] <= e["dev_max"]
             assert isinstance(e["drift_us"], float)
         assert row["ours"]["policies"], "the pool's workers are reported"
+        assert row["c_park"]["policy"].startswith(("SCHED_FIFO", "SCHED_OTHER"))
+        # rtudp against each C loop of the same run, as a ratio of the p99s
+        for c in ("c_park", "c_spin"):
+            got = report["vs_c"][key][c]
+            if row[c]["dev_p99"]:
+                assert got == pytest.approx(row["ours"]["dev_p99"] / row[c]["dev_p99"]), (key, c)
+            else:
+                assert got is None, (key, c)
 
 
 def test_targets_reported(run: tuple[dict, int]) -> None:

@@ -11,6 +11,12 @@ Cases, one after the other in the same run:
    ``time.sleep(interval)``, as the Python reference implementation does.
 3. python deadline sleep: its own process, ``time.sleep`` until start + n x interval,
    then ``sendto`` (the best a sleeping Python loop can do).
+4. C park + spin: its own process, SCHED_FIFO when permitted (as the workers),
+   ``clock_nanosleep`` until 200 µs before each slot, spin, ``send``
+   (``rtudp_bench_park_send``): the floor of a program that leaves its CPU idle
+   between cycles, as the worker does.
+5. C spin (the machine's floor): the same without the sleeps, spinning on the clock
+   all the time at SCHED_OTHER (``rtudp_bench_spin_send``): what is left is the host's.
 
 From the receive stamps alone: packet k's schedule slot n_k (rtudp: the nearest slot,
 so a cycle the worker skipped shows as a missing slot; the Python senders never skip:
@@ -22,11 +28,13 @@ n_k = k), its offset t_k - n_k x interval, and
   behind schedule at the end), and sent / due (packets sent of those due in the run).
 
 Target (issue 7): rtudp p99 |deviation| <= 20 µs and zero drift (<= 20 µs after the
-run), reported PASS/MISS, never asserted.
+run), reported PASS/MISS, never asserted; next to it, rtudp's p99 over each C loop's in
+the same run: whether the machine lets any sleeping sender (or any sender) meet it.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import statistics
 import time
@@ -54,7 +62,11 @@ CASES = {
     "ours": "rtudp netflux channel (worker TX thread, absolute schedule)",
     "py_sleep": "python sendto + time.sleep(interval) (the reference's loop)",
     "py_deadline": "python time.sleep to start + n x interval, then sendto",
+    "c_park": "C sleep to 200 µs before each slot, spin, send (SCHED_FIFO)",
+    "c_spin": "C spin on the clock to each slot, send (the machine's floor)",
 }
+C_PARK_SPIN_NS = 200_000        # the parking C loop spins this long before each slot
+C_PARK_PRIORITY = 50            # ... at SCHED_FIFO, as the workers (bench_pool's default)
 
 
 class StampReceiver(Receiver):
@@ -183,13 +195,50 @@ def py_sender(addr: tuple[str, int], interval_ns: int, due: int, deadline: bool,
     return {"sent": sent}
 
 
-def run_peer(interval_ns: int, seconds: float, deadline: bool) -> dict[str, Any]:
+def c_sender(addr: tuple[str, int], interval_ns: int, due: int, park: bool,
+             ready: Callable[..., None]) -> dict[str, Any]:
+    """A C sender (child process) of `due` Netflux-sized datagrams, one a slot: parking
+    at SCHED_FIFO between them (`park`, when permitted), else spinning throughout."""
+    from rtudp.shmring._native import ffi, lib
+
+    policy = "SCHED_OTHER"
+    if park:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(C_PARK_PRIORITY))
+            policy = f"SCHED_FIFO {C_PARK_PRIORITY}"
+        except PermissionError:
+            pass  # as a worker without the permission: it parks at SCHED_OTHER
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.connect(addr)
+        late = ffi.new("int64_t[]", due)
+        ready()
+        start = time.monotonic_ns() + LEAD_NS
+        if park:
+            rc = lib.rtudp_bench_park_send(sock.fileno(), due, 2 + IMAGE_SIZE, start,
+                                           interval_ns, C_PARK_SPIN_NS, late)
+        else:
+            rc = lib.rtudp_bench_spin_send(sock.fileno(), due, 2 + IMAGE_SIZE, start,
+                                           interval_ns, late)
+        if rc < 0:
+            raise OSError(-rc, f"the C sender: {os.strerror(-rc)}")
+        return {"sent": int(rc), "policy": policy}
+    finally:
+        sock.close()
+
+
+def run_peer(interval_ns: int, seconds: float, sender: str) -> dict[str, Any]:
+    """One peer case: `sender` "py_sleep", "py_deadline", "c_park" or "c_spin"."""
     rx = StampReceiver()
     try:
         due = int(seconds * 1e9 // interval_ns)
         meter = OthersMeter()
-        child = Child(f"bench-netflux-{'deadline' if deadline else 'sleep'}", py_sender,
-                      rx.addr, interval_ns, due, deadline)
+        if sender.startswith("c_"):
+            child = Child(f"bench-netflux-{sender}", c_sender, rx.addr, interval_ns, due,
+                          sender == "c_park")
+        else:
+            child = Child(f"bench-netflux-{sender}", py_sender, rx.addr, interval_ns, due,
+                          sender == "py_deadline")
         try:
             child.ready()
             result = child.result(idle=rx.drain)
@@ -199,6 +248,8 @@ def run_peer(interval_ns: int, seconds: float, deadline: bool) -> dict[str, Any]
         others = meter.others()
         out = schedule_figures(rx.stamps, interval_ns, False, due)
         out.update(sent=result["sent"], others_cpu=others)
+        if "policy" in result:
+            out["policy"] = result["policy"]
         return out
     finally:
         rx.close()
@@ -217,8 +268,10 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET
         row: dict[str, dict | None] = dict.fromkeys(CASES)
         runs: dict[str, Callable[[], dict]] = {
             "ours": lambda: run_ours(iv, seconds, spin_budget),
-            "py_sleep": lambda: run_peer(iv, seconds, False),
-            "py_deadline": lambda: run_peer(iv, seconds, True),
+            "py_sleep": lambda: run_peer(iv, seconds, "py_sleep"),
+            "py_deadline": lambda: run_peer(iv, seconds, "py_deadline"),
+            "c_park": lambda: run_peer(iv, seconds, "c_park"),
+            "c_spin": lambda: run_peer(iv, seconds, "c_spin"),
         }
         for case, fn in runs.items():
             say(f"  {ms} ms: {CASES[case]} ...", quiet)
@@ -236,8 +289,11 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET
         d = ours.get("drift_us")
         targets[f"{key} drift after the run (µs)"] = target(None if d is None else abs(d),
                                                            TARGET_DRIFT_US, False)
+    # rtudp's p99 over each C loop's, same interval, same run (None: a case missing)
+    vs_c = {key: {c: ratio((row["ours"] or {}).get("dev_p99"), (row[c] or {}).get("dev_p99"))
+                  for c in ("c_park", "c_spin")} for key, row in results.items()}
     return {"benchmark": "netflux", "quick": quick, "seconds": seconds, "busy_before": busy,
-            "spin_budget": spin_budget,
+            "spin_budget": spin_budget, "vs_c": vs_c,
             "results": results, "failed": failed, "targets": targets, "curves": curves}
 
 
@@ -260,6 +316,11 @@ def print_report(r: dict) -> None:
         print(f"  p99 ratio: python sleep / rtudp "
               f"{fmt_ratio(ratio(peer.get('dev_p99'), ours.get('dev_p99')))}, python deadline "
               f"/ rtudp {fmt_ratio(ratio(deadline.get('dev_p99'), ours.get('dev_p99')))}")
+        floors = r.get("vs_c", {}).get(key, {})
+        print(f"  p99 ratio: rtudp / C park + spin {fmt_ratio(floors.get('c_park'))}, "
+              f"rtudp / C spin (the machine's floor) {fmt_ratio(floors.get('c_spin'))}"
+              + (f"; the C park loop ran at {row['c_park']['policy']}"
+                 if (row.get("c_park") or {}).get("policy") else ""))
         if ours:
             print(f"  rtudp: {ours.get('missed_cycles', 0)} cycles skipped by the worker, "
                   f"worker's own departure lateness p99 {ours['worker_lateness_p99_us']:.1f} µs;"
@@ -281,7 +342,8 @@ def plot_report(r: dict, curves: dict, path: str) -> None:
     from .plot import Curve, Panel, Target, plot_cdfs
 
     labels = {"ours": "rtudp netflux channel", "py_sleep": "python sendto + sleep(interval)",
-              "py_deadline": "python sleep to each deadline"}
+              "py_deadline": "python sleep to each deadline",
+              "c_park": "C park, spin 200 µs, send", "c_spin": "C spin, send (floor)"}
     panels = []
     for key, row in r["results"].items():
         got = curves.get(key, {})
