@@ -16,10 +16,12 @@ import time
 from collections.abc import Iterator
 
 import psutil
+
 import pytest
 
 from bench_helpers import positive, report_fixture
 from rtudp.workers.registry import process_alive
+from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -206,7 +208,7 @@ def test_rtudp_api_cases(api_run: tuple[dict, int]) -> None:
         r = report["results"][case]["rtudp"]
         assert r["requested"] == n and r["duplicates"] == 0 and r["foreign"] == 0
         assert 0 <= r["queued_late"] <= n and r["queued_late_max_ms"] >= 0
-        assert r["spin_budget"] == 0.1  # the default pool's
+        assert r["spin_budget"] == DEFAULT_SPIN_BUDGET  # the default pool's
     for p in report["policies"]:
         assert p["policy"] in ("SCHED_FIFO", "SCHED_OTHER", "SCHED_RR"), p
 

@@ -10,9 +10,11 @@ import os
 import shutil
 import sys
 
+
 import pytest
 from bench_helpers import case_entry, positive, run_quick_json
 from plot_helpers import HAVE_MATPLOTLIB, check_png, needs_matplotlib
+from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -83,7 +85,7 @@ def test_timing(timing: tuple[dict, int]) -> None:
     assert positive(w["spin_margin_us"]) and w["spin_s"] >= 0 and w["sleeps"] >= 0
     assert w["spin_budget"] == 1.0  # the targeted case gives the worker its CPU
     assert 0 <= w["spin_other_s"] <= w["spin_s"] and w["demote_preempted"] <= w["demotions"]
-    assert report["send"]["ours_default"]["worker"]["spin_budget"] == 0.1
+    assert report["send"]["ours_default"]["worker"]["spin_budget"] == DEFAULT_SPIN_BUDGET
     assert report["cases"] == ["ours", "ours_default", "py_sleep", "py_busy", "c_floor"]
     for table in ("send", "arrival"):
         for key in report["cases"]:

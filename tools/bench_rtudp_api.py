@@ -9,7 +9,7 @@ Each case sends 64-byte datagrams at 50 kpps (one every 20 µs) for ``--seconds`
 (default 10, --quick 2), packet i due at ``start + i * 20 µs`` (CLOCK_MONOTONIC):
 
 - rtudp: ``create_rtudp("socket", ...)`` sender and receiver on a pool with the default
-  settings (its own name, workers pinned, SCHED_FIFO when permitted, spin budget 0.1):
+  settings (its own name, workers pinned, SCHED_FIFO when permitted, spin budget 0.3):
   the sender (direction 0) gets ``send_data(data, ts_ns)`` from a Python loop that
   keeps 500 ms of deadlines queued (tops up every 2 ms, the garbage collector paused),
   so what is measured is the worker, not Python (at 50 kpps the workers leave this

@@ -16,7 +16,7 @@ the machine's.  Cases:
    (far less than the channel's ring holds).  Lateness = the worker's figure from
    ``Channel.stats()``: departure (the kernel's TX timestamp when it gives one) -
    deadline.  The targets are about this case.
-2. the same on a pool with the default spin budget (0.1 of a CPU), for the price of
+2. the same on a pool with the default spin budget (0.3 of a CPU), for the price of
    precision (left out when ``--spin-budget`` is the default).
 3. plain Python in its own process: ``time.sleep`` until each deadline, then
    ``sendto``; lateness = clock read right after ``sendto`` - deadline.

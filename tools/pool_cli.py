@@ -26,6 +26,7 @@ import time
 import warnings
 from typing import Any
 
+from ..workers.watcher import DEFAULT_SPIN_BUDGET
 from .cli_args import ranged
 from .procinfo import fmt_age, kernel_policy, policy_text
 
@@ -568,10 +569,11 @@ def add_parser(sub: Any) -> None:
                    help="CPUs for the workers, e.g. 0,1 or 0-1 (default: every CPU allowed)")
     s.add_argument("--rt-priority", type=parse_priority, default=50, metavar="N",
                    help="SCHED_FIFO priority of the workers (default 50; 0 = SCHED_OTHER)")
-    s.add_argument("--spin-budget", type=parse_spin_budget, default=0.1, metavar="SHARE",
+    s.add_argument("--spin-budget", type=parse_spin_budget, default=DEFAULT_SPIN_BUDGET,
+                   metavar="SHARE",
                    help="share of a CPU each worker may busy-wait before deadlines (default "
-                        "0.1; up to 1: more is more precise at high packet rates and costs "
-                        "that CPU)")
+                        f"{DEFAULT_SPIN_BUDGET:g}; up to 1: more is more precise at high packet "
+                        "rates and costs that CPU)")
     s.add_argument("--no-idle-poll", dest="idle_poll", action="store_false",
                    help="let idle CPUs sleep deeply while channels are open (by default the "
                         "workers hold a PM QoS CPU latency request of 0 µs then, or run an "

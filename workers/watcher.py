@@ -31,7 +31,7 @@ log = logging.getLogger("rtudp.workers")
 
 WATCH_ERROR_PAUSE_S = 0.05          # after a failed poll: never a tight loop
 #: the share of a CPU a worker may spin before deadlines (rtudp-worker --spin-budget)
-DEFAULT_SPIN_BUDGET = 0.1
+DEFAULT_SPIN_BUDGET = 0.3  # = RTUDP_SPIN_BUDGET_DEFAULT_PERMILLE (spin.h)
 MAX_SPIN_BUDGET = 1.0
 #: how long datagrams that come fast may gather before a worker's RX thread reads them
 #: (rtudp-worker --rx-coalesce-us; worker.h RTUDP_RX_COALESCE_DEFAULT_US / _MAX_US)
