@@ -44,6 +44,11 @@ int rtudp_spin_bridges(const struct rtudp_spin *s, int64_t gap_ns)
            gap_ns <= s->sleep_cpu_ns / 100 * RTUDP_SPIN_BRIDGE_PERCENT;
 }
 
+int64_t rtudp_spin_margin(const struct rtudp_spin *s, int64_t gap_ns)
+{
+    return gap_ns >= RTUDP_SPIN_LONG_PARK_NS ? s->max_ns : s->margin_ns;
+}
+
 /* nearest-rank percentile of the samples (at most RTUDP_SPIN_SAMPLES: a copy and an
  * insertion sort are cheaper than anything cleverer) */
 static int64_t percentile(const struct rtudp_spin *s)

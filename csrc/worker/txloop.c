@@ -34,15 +34,6 @@
 #define CPU_READ_EVERY_NS 1000000LL /* process CPU time: a fresh read at most this often */
 #define SPIN_MIN_NS 5000LL
 #define SPIN_MAX_NS 200000LL
-/* A park this long lets the vCPU halt for long, and the wake-ups from such halts have
- * a tail past the margin (the p99 of all wake-ups, most of them from short parks):
- * it ends at least LONG_PARK_MARGIN_NS before its deadline.  Measured on the 2-vCPU VM,
- * a netflux channel at 5 ms, 3 rounds interleaved with a C loop parking to 200 us
- * before each slot: p99 deviation 33.3 / 12.7 / 20.8 us with the margin alone,
- * 7.5 / 14.0 / 8.7 with 200 us, the C loop 10.8 / 4.4 / 10.5.  It costs at most a
- * tenth of the time parked. */
-#define LONG_PARK_NS 2000000LL
-#define LONG_PARK_MARGIN_NS SPIN_MAX_NS
 /* Past the RT cap with no drop to SCHED_OTHER allowed (a task that shares the CPU
  * preempted the dropped thread for a whole slice), the thread must leave the CPU: it
  * sleeps at least this long and then sends what is due (CAPPED_POP at most).  Packets due meanwhile are
@@ -528,9 +519,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
         now = rtudp_now_ns();
         if (target <= now)
             continue;
-        int64_t margin = w->spin.margin_ns;
-        if (target - now >= LONG_PARK_NS && margin < LONG_PARK_MARGIN_NS)
-            margin = LONG_PARK_MARGIN_NS;
+        int64_t margin = rtudp_spin_margin(&w->spin, target - now);
         /*
          * Spin only if the whole spin fits the budget; else sleep to the deadline.  But a
          * gap about as short as a sleep's CPU cost is bridged by spinning whatever the

@@ -108,6 +108,18 @@ static void test_spin_bridges_short_costly_gaps(void)
     CHECK(!rtudp_spin_bridges(&s, 1 * US));
 }
 
+static void test_spin_long_parks_end_the_largest_margin_early(void)
+{
+    struct rtudp_spin s;
+    rtudp_spin_init(&s, 30 * US, 5 * US, 200 * US, 100 * NS_PER_MS, 1000 * NS_PER_MS, 0);
+    /* a short park: the margin the wake-ups taught */
+    CHECK(rtudp_spin_margin(&s, 1 * NS_PER_MS) == 30 * US);
+    CHECK(rtudp_spin_margin(&s, RTUDP_SPIN_LONG_PARK_NS - 1) == 30 * US);
+    /* a long one (the vCPU halts long, its wake-up's tail is longer): the largest */
+    CHECK(rtudp_spin_margin(&s, RTUDP_SPIN_LONG_PARK_NS) == 200 * US);
+    CHECK(rtudp_spin_margin(&s, 5 * NS_PER_MS) == 200 * US);
+}
+
 static void test_spin_budget_per_window(void)
 {
     struct rtudp_spin s;
@@ -941,6 +953,7 @@ static const struct test tests[] = {
     T(test_spin_starts_clamped),
     T(test_spin_follows_high_percentile),
     T(test_spin_bridges_short_costly_gaps),
+    T(test_spin_long_parks_end_the_largest_margin_early),
     T(test_spin_budget_per_window),
     T(test_spin_stops_at_the_cpu_cap),
     T(test_share_sleeps_follow_what_others_need),
