@@ -14,7 +14,6 @@
 #include "timing_bench.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -46,8 +45,7 @@ int64_t rtudp_bench_park_send(int fd, uint64_t n, uint32_t size, int64_t start_n
         int64_t deadline = start_ns + (int64_t)i * gap_ns;
         put_le64(buf, (int64_t)i);
         put_le64(buf + 8, deadline);
-        /* spin_ns < gap_ns <= INT64_MAX: deadline - spin_ns cannot overflow for the
-         * clock's (positive) times */
+        /* deadline > spin_ns >= 0: deadline - spin_ns cannot overflow */
         if (spin_ns < gap_ns && deadline > spin_ns && now_ns() < deadline - spin_ns) {
             int64_t wake = deadline - spin_ns;
             struct timespec at = {(time_t)(wake / 1000000000), (long)(wake % 1000000000)};

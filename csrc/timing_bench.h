@@ -21,7 +21,8 @@ int64_t rtudp_bench_spin_send(int fd, uint64_t n, uint32_t size, int64_t start_n
  * hold its CPU all the time must; spin_ns >= gap_ns: it never sleeps (the spinning
  * loop above).  What is left of its lateness is the machine's wake-up from an idle
  * CPU: `rtudp bench netflux` prints it next to the worker's.  Returns as above
- * (-EINVAL also for spin_ns < 0).
+ * (-EINVAL also for spin_ns < 0).  A SCHED_FIFO caller must park (spin_ns < gap_ns):
+ * a real-time thread spinning throughout is stopped by the RT throttle.
  */
 int64_t rtudp_bench_park_send(int fd, uint64_t n, uint32_t size, int64_t start_ns,
                               int64_t gap_ns, int64_t spin_ns, int64_t *late_ns);

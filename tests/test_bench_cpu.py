@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 
 import psutil
-
 import pytest
 
 from bench_helpers import positive, report_fixture

@@ -10,7 +10,6 @@ import os
 import shutil
 import sys
 
-
 import pytest
 from bench_helpers import case_entry, positive, run_quick_json
 from plot_helpers import HAVE_MATPLOTLIB, check_png, needs_matplotlib

@@ -12,7 +12,7 @@ Cases, one after the other in the same run:
 3. python deadline sleep: its own process, ``time.sleep`` until start + n x interval,
    then ``sendto`` (the best a sleeping Python loop can do).
 4. C park + spin: its own process, SCHED_FIFO when permitted (as the workers),
-   ``clock_nanosleep`` until 200 µs before each slot, spin, ``send``
+   ``clock_nanosleep`` until 200 µs (C_PARK_SPIN_NS) before each slot, spin, ``send``
    (``rtudp_bench_park_send``): the floor of a program that leaves its CPU idle
    between cycles, as the worker does.
 5. C spin (the machine's floor): the same without the sleeps, spinning on the clock
@@ -58,15 +58,16 @@ LEAD_NS = 50_000_000            # the schedule starts this long after setup
 TARGET_P99_US = 20.0
 TARGET_DRIFT_US = 20.0
 
+C_PARK_SPIN_NS = 200_000        # the parking C loop spins this long before each slot
+C_PARK_PRIORITY = 50            # ... at SCHED_FIFO, as the workers (bench_pool's default)
 CASES = {
     "ours": "rtudp netflux channel (worker TX thread, absolute schedule)",
     "py_sleep": "python sendto + time.sleep(interval) (the reference's loop)",
     "py_deadline": "python time.sleep to start + n x interval, then sendto",
-    "c_park": "C sleep to 200 µs before each slot, spin, send (SCHED_FIFO)",
+    "c_park": f"C sleep to {C_PARK_SPIN_NS // 1000} µs before each slot, spin, send "
+              "(SCHED_FIFO)",
     "c_spin": "C spin on the clock to each slot, send (the machine's floor)",
 }
-C_PARK_SPIN_NS = 200_000        # the parking C loop spins this long before each slot
-C_PARK_PRIORITY = 50            # ... at SCHED_FIFO, as the workers (bench_pool's default)
 
 
 class StampReceiver(Receiver):
@@ -227,18 +228,20 @@ def c_sender(addr: tuple[str, int], interval_ns: int, due: int, park: bool,
         sock.close()
 
 
+#: each peer case's sender (a child process) and its flag (deadline / park)
+PEERS: dict[str, tuple[Callable[..., dict[str, Any]], bool]] = {
+    "py_sleep": (py_sender, False), "py_deadline": (py_sender, True),
+    "c_park": (c_sender, True), "c_spin": (c_sender, False)}
+
+
 def run_peer(interval_ns: int, seconds: float, sender: str) -> dict[str, Any]:
-    """One peer case: `sender` "py_sleep", "py_deadline", "c_park" or "c_spin"."""
+    """One peer case: `sender` one of PEERS."""
     rx = StampReceiver()
     try:
         due = int(seconds * 1e9 // interval_ns)
         meter = OthersMeter()
-        if sender.startswith("c_"):
-            child = Child(f"bench-netflux-{sender}", c_sender, rx.addr, interval_ns, due,
-                          sender == "c_park")
-        else:
-            child = Child(f"bench-netflux-{sender}", py_sender, rx.addr, interval_ns, due,
-                          sender == "py_deadline")
+        fn, flag = PEERS[sender]
+        child = Child(f"bench-netflux-{sender}", fn, rx.addr, interval_ns, due, flag)
         try:
             child.ready()
             result = child.result(idle=rx.drain)
@@ -268,10 +271,7 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET
         row: dict[str, dict | None] = dict.fromkeys(CASES)
         runs: dict[str, Callable[[], dict]] = {
             "ours": lambda: run_ours(iv, seconds, spin_budget),
-            "py_sleep": lambda: run_peer(iv, seconds, "py_sleep"),
-            "py_deadline": lambda: run_peer(iv, seconds, "py_deadline"),
-            "c_park": lambda: run_peer(iv, seconds, "c_park"),
-            "c_spin": lambda: run_peer(iv, seconds, "c_spin"),
+            **{peer: (lambda peer=peer: run_peer(iv, seconds, peer)) for peer in PEERS},
         }
         for case, fn in runs.items():
             say(f"  {ms} ms: {CASES[case]} ...", quiet)
@@ -343,7 +343,8 @@ def plot_report(r: dict, curves: dict, path: str) -> None:
 
     labels = {"ours": "rtudp netflux channel", "py_sleep": "python sendto + sleep(interval)",
               "py_deadline": "python sleep to each deadline",
-              "c_park": "C park, spin 200 µs, send", "c_spin": "C spin, send (floor)"}
+              "c_park": f"C park, spin {C_PARK_SPIN_NS // 1000} µs, send",
+              "c_spin": "C spin, send (floor)"}
     panels = []
     for key, row in r["results"].items():
         got = curves.get(key, {})
