@@ -237,6 +237,37 @@ def test_idle_poller_naps_only_while_the_worker_parks(rtudp_pool: rtudp.Pool) ->
 
 
 @pytest.mark.rtudp(rt_priority=0, cpus=[0])
+def test_idle_poller_leaves_long_parks_before_deadlines_alone(rtudp_pool: rtudp.Pool) -> None:
+    """A park of 2 ms or more before a deadline ends 200 µs early, which a halted CPU's
+    late wake-up fits in: the poller does not nap through it (its naps made the spin
+    before such a deadline worse), while it does through a park with nothing due."""
+    _need_poller()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    try:
+        with rtudp_pool.open_channel("sparse", local=("127.0.0.1", 0),
+                                     remote=sink.getsockname()) as ch:
+            assert wait_for(lambda: _poller(rtudp_pool) != 0)
+            pid = _poller(rtudp_pool)
+            parked = _naps_over(pid, 0.5)  # nothing due: it naps
+            # a send every 5 ms for 1.5 s: parks of ~4.8 ms, each before a deadline
+            n, gap = 300, 5_000_000
+            t0 = time.monotonic_ns() + 300_000_000
+            for i in range(n):
+                ch.send(b"x" * 16, at_ns=t0 + i * gap)
+            while time.monotonic_ns() < t0 + 200_000_000:
+                time.sleep(0.01)
+            timed = _naps_over(pid, 0.5)  # inside the schedule (it ends 1.5 s after t0)
+            print(f"the poller's naps in 0.5 s: {parked} with nothing due, {timed} while "
+                  f"the worker parks 5 ms at a time before its deadlines")
+            assert parked > 100, f"{parked} naps in 0.5 s while the worker parked"
+            assert timed < parked / 4, \
+                f"{timed} naps between deadlines 5 ms apart ({parked} with nothing due)"
+    finally:
+        sink.close()
+
+
+@pytest.mark.rtudp(rt_priority=0, cpus=[0])
 def test_a_poller_that_dies_is_reaped_and_not_shown(rtudp_pool: rtudp.Pool) -> None:
     """Killed (or refused SCHED_IDLE), the poller is reaped within a heartbeat; the
     worker table stops naming it and the worker serves on without one."""
