@@ -12,6 +12,8 @@ import pytest
 from bench_helpers import run_quick_json
 from plot_helpers import HAVE_MATPLOTLIB, check_png, needs_matplotlib
 
+from rtudp.tools.bench_netflux import schedule_figures
+
 CASES = ("ours", "py_sleep", "py_deadline", "c_park", "c_spin")
 
 
@@ -59,8 +61,38 @@ def test_every_case_measured(run: tuple[dict, int]) -> None:
 
 def test_targets_reported(run: tuple[dict, int]) -> None:
     targets = run[0]["targets"]
-    assert len(targets) == 4
-    assert all(isinstance(t["pass"], bool) and t["target"] == 20.0 for t in targets.values())
+    assert len(targets) == 6
+    assert all(isinstance(t["pass"], bool) for t in targets.values())
+    for key in ("1ms", "5ms"):
+        assert targets[f"{key} p99 |deviation| (µs)"]["target"] == 20.0
+        assert targets[f"{key} drift after the run (µs)"]["target"] == 20.0
+        missed = targets[f"{key} cycles missed"]
+        assert missed["target"] == 0
+        assert missed["value"] == run[0]["results"][key]["ours"]["slots_missing"]
+
+
+def _stamps(offsets_us: list[float], interval_ns: int = 1_000_000) -> list[int]:
+    """Receive stamps of packet k at slot k plus its offset (plus a constant delay)."""
+    return [10**12 + 37_000 + k * interval_ns + int(o * 1000) for k, o in enumerate(offsets_us)]
+
+
+def test_schedule_figures_take_the_phase_from_all_packets() -> None:
+    """A first packet 450 µs late of a 1 ms cycle does not shift the others' slots:
+    each punctual packet keeps its own slot, none is counted missing."""
+    offsets = [450.0] + [(-1) ** k * 60.0 for k in range(1, 400)]
+    f = schedule_figures(_stamps(offsets), 1_000_000, True, 400)
+    assert f["slots_missing"] == 0
+    assert f["received"] == 400
+    assert f["dev_max"] == pytest.approx(450.0, abs=61.0)
+
+
+def test_schedule_figures_count_a_skipped_cycle() -> None:
+    """A slot without a packet (the worker skipped it) is one cycle missed."""
+    stamps = _stamps([0.0] * 100)
+    del stamps[40]
+    f = schedule_figures(stamps, 1_000_000, True, 100)
+    assert f["slots_missing"] == 1
+    assert f["dev_p99"] == 0.0
 
 
 def test_no_segment_left(run: tuple[dict, int]) -> None:
