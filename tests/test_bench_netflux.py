@@ -99,3 +99,13 @@ def test_no_segment_left(run: tuple[dict, int]) -> None:
     report, pid = run
     assert report["leftover_segments"] == []
     assert glob.glob(f"/dev/shm/rtudp.bench{pid}*") == []
+
+
+def test_schedule_figures_count_a_late_cycle_of_a_sender_that_never_skips() -> None:
+    """A sender that sends every cycle, one 700 µs late of 1 ms: deviation by index (its
+    own slot), but the slot it left empty counts as missed, as for the worker."""
+    offsets = [0.0] * 100
+    offsets[40] = 700.0
+    f = schedule_figures(_stamps(offsets), 1_000_000, False, 100)
+    assert f["dev_max"] == pytest.approx(700.0, abs=0.01)
+    assert f["slots_missing"] == 1

@@ -19,13 +19,16 @@ Cases, one after the other in the same run:
    all the time at SCHED_OTHER (``rtudp_bench_spin_send``): what is left is the host's.
 
 From the receive stamps alone: packet k's schedule slot n_k (rtudp: the nearest slot,
-so a cycle the worker skipped shows as a missing slot; the Python senders never skip:
+so a cycle the worker skipped shows as a missing slot; the other senders never skip:
 n_k = k), its offset t_k - n_k x interval, and
 
 * deviation: offset - the median offset (the constant loopback delay drops out), as
   |deviation| p50 / p99 / max;
 * drift: the median offset of the last 10 % of packets - that of the first 10 % (µs
-  behind schedule at the end), and sent / due (packets sent of those due in the run).
+  behind schedule at the end), and sent / due (packets sent of those due in the run);
+* gaps (cycles missed): slots of the schedule's phase that no packet arrived nearest
+  to, for every sender alike: a cycle skipped, or one sent so late (half an interval)
+  that it and the next share a slot.
 
 Target (issue 7): rtudp p99 |deviation| <= 20 µs, zero drift (<= 20 µs after the
 run) and no cycle missed (no slot without a packet), reported PASS/MISS, never asserted; next to it, rtudp's p99 over each C loop's in
@@ -115,16 +118,18 @@ def schedule_figures(stamps: list[int], interval_ns: int, nearest_slot: bool,
     if len(stamps) < 10:
         return {"received": len(stamps), "due": due, "error": "too few packets"}
     t0 = stamps[0]
-    if nearest_slot:
-        # the schedule's phase: the median of every stamp's offset from its nearest slot
-        # as seen from the first (a first packet late by half an interval would
-        # otherwise put every punctual one in the slot before its own)
-        t0 += int(statistics.median(_wrapped(t - t0, interval_ns) for t in stamps))
-    slots = [round((t - t0) / interval_ns) if nearest_slot else k
-             for k, t in enumerate(stamps)]
+    # the schedule's phase: the median of every stamp's offset from its nearest slot as
+    # seen from the first (a first packet late by half an interval would otherwise put
+    # every punctual one in the slot before its own)
+    phase = int(statistics.median(_wrapped(t - t0, interval_ns) for t in stamps))
+    nearest = [round((t - t0 - phase) / interval_ns) for t in stamps]
     if nearest_slot:  # only the run's `due` slots (the channel runs on until closed)
-        kept = [(t, n) for t, n in zip(stamps, slots) if n < due]
+        t0 += phase
+        kept = [(t, n) for t, n in zip(stamps, nearest) if n < due]
         stamps, slots = [t for t, _ in kept], [n for _, n in kept]
+        nearest = slots
+    else:
+        slots = list(range(len(stamps)))
     offsets = [t - t0 - n * interval_ns for t, n in zip(stamps, slots)]
     med = statistics.median(offsets)
     dev = [abs(o - med) for o in offsets]
@@ -133,7 +138,10 @@ def schedule_figures(stamps: list[int], interval_ns: int, nearest_slot: bool,
     whole = [int(d) for d in dev]
     out: dict[str, Any] = {f"dev_{k}": v for k, v in percentiles_us(whole).items()}
     out["hist"] = Histogram.from_values(whole)  # for --plot
-    out.update(received=len(stamps), due=due, slots_missing=max(slots) - min(slots) + 1 - len(set(slots)),
+    # slots no packet arrived nearest to, the same yardstick for every sender: a skipped
+    # cycle, or one sent so late that it and the next share a slot
+    missing = max(nearest) - min(nearest) + 1 - len(set(nearest))
+    out.update(received=len(stamps), due=due, slots_missing=missing,
                drift_us=drift_ns / 1e3, sent_ratio=len(stamps) / due if due else None)
     return out
 
