@@ -31,8 +31,9 @@ n_k = k), its offset t_k - n_k x interval, and
   that it and the next share a slot.
 
 Target (issue 7): rtudp p99 |deviation| <= 20 µs, zero drift (<= 20 µs after the
-run) and no cycle missed (no slot without a packet), reported PASS/MISS, never asserted; next to it, rtudp's p99 over each C loop's in
-the same run: whether the machine lets any sleeping sender (or any sender) meet it.
+run) and no cycle missed (no slot without a packet), reported PASS/MISS, never
+asserted; next to it, rtudp's p99 over each C loop's in the same run: whether the
+machine lets any sleeping sender (or any sender) meet it.
 """
 from __future__ import annotations
 
@@ -126,10 +127,8 @@ def schedule_figures(stamps: list[int], interval_ns: int, nearest_slot: bool,
     if nearest_slot:  # only the run's `due` slots (the channel runs on until closed)
         t0 += phase
         kept = [(t, n) for t, n in zip(stamps, nearest) if n < due]
-        stamps, slots = [t for t, _ in kept], [n for _, n in kept]
-        nearest = slots
-    else:
-        slots = list(range(len(stamps)))
+        stamps, nearest = [t for t, _ in kept], [n for _, n in kept]
+    slots = nearest if nearest_slot else list(range(len(stamps)))
     offsets = [t - t0 - n * interval_ns for t, n in zip(stamps, slots)]
     med = statistics.median(offsets)
     dev = [abs(o - med) for o in offsets]

@@ -40,9 +40,9 @@
  * (the C loop 6.3).  At 1 ms, parks too short for that margin, no clear difference
  * (pooled 24.3 / 12.5 us, medians 5.0 / 17.6): the naps stay there.  Why, not traced:
  * the late sends were host stops (no guest event for 100-200 us) while the worker
- * spun; a vCPU that woke ~10,000 times a second may be the host's first to stop.  Closed, it waits on the gate (a futex); the
- * TX thread opens it before a long park (a wake-up only when the poller waits) and
- * closes it when it wakes (a store).
+ * spun; a vCPU that woke ~10,000 times a second may be the host's first to stop.
+ * Closed, it waits on the gate (a futex); the TX thread opens it before a long park (a
+ * wake-up only when the poller waits) and closes it when it wakes (a store).
  *
  * Its naps end at the park's end at the latest (the gate says when), never after:
  * a nap's timer that expired while the worker spins to its deadline interrupts the

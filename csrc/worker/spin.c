@@ -44,9 +44,14 @@ int rtudp_spin_bridges(const struct rtudp_spin *s, int64_t gap_ns)
            gap_ns <= s->sleep_cpu_ns / 100 * RTUDP_SPIN_BRIDGE_PERCENT;
 }
 
+int rtudp_spin_long_park(int64_t gap_ns)
+{
+    return gap_ns >= RTUDP_SPIN_LONG_PARK_NS;
+}
+
 int64_t rtudp_spin_margin(const struct rtudp_spin *s, int64_t gap_ns)
 {
-    return gap_ns >= RTUDP_SPIN_LONG_PARK_NS ? s->max_ns : s->margin_ns;
+    return rtudp_spin_long_park(gap_ns) ? s->max_ns : s->margin_ns;
 }
 
 /* nearest-rank percentile of the samples (at most RTUDP_SPIN_SAMPLES: a copy and an

@@ -91,8 +91,11 @@ void rtudp_spin_sleep_cost(struct rtudp_spin *s, int64_t cpu_ns);
  * at most RTUDP_SPIN_BRIDGE_PERCENT of the CPU time the sleep would; never with a
  * budget of 0 */
 int rtudp_spin_bridges(const struct rtudp_spin *s, int64_t gap_ns);
+/* whether a park before a deadline gap_ns away is a long one (RTUDP_SPIN_LONG_PARK_NS
+ * or more): it ends max_ns early, which also holds a halted vCPU's wake-up (idlepoller.h) */
+int rtudp_spin_long_park(int64_t gap_ns);
 /* how long before a deadline gap_ns away a park should end: the margin, or max_ns for
- * a park of RTUDP_SPIN_LONG_PARK_NS or more */
+ * a long park */
 int64_t rtudp_spin_margin(const struct rtudp_spin *s, int64_t gap_ns);
 /* spin nanoseconds still allowed in the current window (starts a new one if due):
  * the budget left, and when `capped` (a SCHED_FIFO spin) no more than the CPU cap

@@ -548,14 +548,13 @@ void rtudp_tx_run(struct rtudp_worker *w)
         }
         if (park_until > now) {
             int long_park = park_until - now >= RX_KEEP_NS;
-            /* a park that ends the largest margin before a deadline (spin.h) absorbs a
-             * halted vCPU's late wake-up itself: the CPU may halt (idlepoller.h) */
-            int may_halt = timer_wake && spin_ok && target - now >= RTUDP_SPIN_LONG_PARK_NS;
-            if (long_park) {
+            /* the CPU must not halt, unless the park ends the largest margin before a
+             * deadline (spin.h), which holds a halted vCPU's late wake-up (idlepoller.h) */
+            int nap = long_park && !(timer_wake && spin_ok && rtudp_spin_long_park(target - now));
+            if (long_park)
                 rtudp_rx_give(&w->rx); /* a long sleep: the RX thread does the RX work */
-                if (!may_halt)
-                    rtudp_idlepoller_open(&w->poller, park_until); /* the CPU must not halt */
-            }
+            if (nap)
+                rtudp_idlepoller_open(&w->poller, park_until);
             /* a park into the next window ends at SCHED_FIFO, so the wake-up preempts */
             if (w->demoted && park_until - w->spin.window_start >= w->spin.window_ns)
                 rtudp_w_rt_restore(w);
@@ -571,7 +570,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
             int64_t cpu0 = sample ? clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0;
             int rc = rtudp_bell_wait(&me->bell, wake_ready, w, park_until, 0);
             int64_t woke = rtudp_now_ns();
-            if (long_park && !may_halt)
+            if (nap)
                 rtudp_idlepoller_close(&w->poller);
             if (rc == RTUDP_ETIMEDOUT && timer_wake) {
                 rtudp_spin_wake(&w->spin, woke - park_until);
