@@ -775,6 +775,9 @@ struct rtudp_rx_meta {
 #define RTUDP_CMD_ADD 1
 #define RTUDP_CMD_REMOVE 2
 #define RTUDP_CMD_STOP 3
+/* ADD a standby copy of a channel another worker serves (a kind that can: proto.h); it
+ * carries the channel socket as ADD does */
+#define RTUDP_CMD_ADD_STANDBY 4
 
 struct rtudp_cmd {
     uint32_t op;                                   /* RTUDP_CMD_* */

@@ -314,8 +314,10 @@ class Kind:
     name: str
     layout: Layout
     #: the pool side: a module (or its name) with ``check_options(options) -> dict``,
-    #: and optionally ``area_bytes(options) -> int`` (default: the layout's area size)
-    #: and ``configure(area, size, options, direction)``; None: no options, no area
+    #: and optionally ``area_bytes(options) -> int`` (default: the layout's area size),
+    #: ``configure(area, size, options, direction)`` and ``standby(options) -> bool``
+    #: (whether a second worker should guard such a channel: csrc/proto/proto.h);
+    #: None: no options, no area
     pool: ModuleType | str | None = None
     #: the handle class (or "module:Class")
     handle: type | str = "rtudp.channel:Channel"
@@ -352,6 +354,12 @@ class Kind:
         side = self._pool()
         if side is not None and hasattr(side, "configure"):
             side.configure(area, size, options, direction)
+
+    def standby(self, options: Mapping[str, Any]) -> bool:
+        """Whether a channel with these (checked) options gets a standby copy on a
+        second worker (when the pool has one): the kind's pool side says."""
+        side = self._pool()
+        return bool(side is not None and hasattr(side, "standby") and side.standby(options))
 
     def handle_class(self) -> type:
         """The class of its handle (imported now if it was named as text)."""

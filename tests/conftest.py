@@ -49,7 +49,15 @@ def _our_segments():
 
 def pytest_sessionstart(session):
     """Remove segments left by earlier runs whose pytest process is gone (a run that
-    was killed, or that the hang watchdog ended, cannot clean up after itself)."""
+    was killed, or that the hang watchdog ended, cannot clean up after itself).
+
+    Also give SIGINT back its default: a shell without job control starts a command
+    run in the background (``cmd &``) with SIGINT ignored, every process it starts
+    inherits that, and a Python program then never raises KeyboardInterrupt.  The
+    tests that interrupt a demo or an embedded pool would fail for how the suite was
+    started (seen: ``.ci/run`` started with ``&`` from a script), not for rtudp."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     stale = re.compile(r"rtudp\.t(\d+)_")
     try:
         entries = os.listdir(SHM_DIR)

@@ -104,34 +104,43 @@ def test_pair_at_1ms_sequence_feedback_rtt_no_loss(rtudp_pool) -> None:
         assert s["nf_feedback_lost"] < s["nf_sent"] // 10
 
 
-def test_a_stalled_worker_trips_the_watchdog_and_the_stall_shows(rtudp_pool) -> None:
-    """What _no_trip_but_a_stall accepts, made to happen: B's worker stopped for 60 ms
-    (SIGSTOP), as a VM stall would.  A's watchdog trips (B sent nothing for 60 ms) and
-    recovers, and B's stats show the cycles it skipped.  B's does not trip: A's packets
-    arrived in time and waited in B's socket, so B reads them before it judges."""
-    cpus = rtudp_pool.cpus
+def _stop_b_for_60ms(pool, standby: bool) -> tuple[dict, dict]:
+    """A on the first CPU's worker, B on the second's, B's worker stopped (SIGSTOP) for
+    60 ms, as a VM stall would; both channels' stats after."""
+    cpus = pool.cpus
     if len(cpus) < 2:
         pytest.skip("one CPU: both sides share a worker, and stopping it stalls both alike")
     pa, pb = free_ports(2)
     t0 = time.monotonic_ns() + 50 * MS
-    a = rtudp_pool.open_channel("nfa", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),
-                                kind="netflux", cpu=cpus[0], options=_opts(start_ns=t0))
-    b = rtudp_pool.open_channel("nfb", local=("127.0.0.1", pb), remote=("127.0.0.1", pa),
-                                kind="netflux", cpu=cpus[1],
-                                options=_opts(start_ns=t0 + MS // 2))
+    a = pool.open_channel("nfa", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),
+                          kind="netflux", cpu=cpus[0], options=_opts(start_ns=t0, standby=standby))
+    b = pool.open_channel("nfb", local=("127.0.0.1", pb), remote=("127.0.0.1", pa),
+                          kind="netflux", cpu=cpus[1],
+                          options=_opts(start_ns=t0 + MS // 2, standby=standby))
     with a, b:
+        # each worker serves one channel and stands by for the other, or only serves
+        assert [w["channels"] for w in pool.workers()] == [2 if standby else 1] * 2
         b.wait_update(2.0)
         a.wait_update(2.0)
         time.sleep(0.1)
-        b_pid = next(w["pid"] for w in rtudp_pool.workers() if w["cpu"] == cpus[1])
+        b_pid = next(w["pid"] for w in pool.workers() if w["cpu"] == cpus[1])
         os.kill(b_pid, signal.SIGSTOP)
         try:
             time.sleep(0.06)
         finally:
             os.kill(b_pid, signal.SIGCONT)
         time.sleep(0.2)
-        sa, sb = a.stats(), b.stats()
+        return a.stats(), b.stats()
+
+
+def test_a_stalled_worker_trips_the_watchdog_and_the_stall_shows(rtudp_pool) -> None:
+    """What _no_trip_but_a_stall accepts, made to happen, without a standby: A's watchdog
+    trips (B sent nothing for 60 ms) and recovers, and B's stats show the cycles it
+    skipped.  B's does not trip: A's packets arrived in time and waited in B's socket,
+    so B reads them before it judges."""
+    sa, sb = _stop_b_for_60ms(rtudp_pool, standby=False)
     assert sa["nf_watchdog_trips"] == 1 and sb["nf_watchdog_trips"] == 0, (sa, sb)
+    assert sb["nf_standby_sent"] == 0
     for s, other in ((sa, sb), (sb, sa)):
         assert s["nf_partner_lost"] == 0 and s["nf_rejected"] == 0, s
         assert s["nf_link"] == "up"
@@ -140,6 +149,25 @@ def test_a_stalled_worker_trips_the_watchdog_and_the_stall_shows(rtudp_pool) -> 
     # worker was not stopped, but a stall of this VM (1-10 ms ones are seen here) can make
     # it skip a cycle or a few: CI once saw A miss 1 while B missed 59
     assert sb["nf_missed"] >= 25 and sa["nf_missed"] <= 5, (sa["nf_missed"], sb["nf_missed"])
+
+
+def test_the_standby_sends_the_cycles_of_a_stalled_worker(rtudp_pool) -> None:
+    """The same 60 ms stop with the standby (the default): A's worker sends B's cycles
+    for it, with B's next sequence bytes, so A sees no gap and its watchdog stays quiet;
+    B's stats show who sent them.  (A VM stall of the whole machine for the watch
+    interval would still trip it: _no_trip_but_a_stall.)"""
+    sa, sb = _stop_b_for_60ms(rtudp_pool, standby=True)
+    assert sa["nf_partner_lost"] == 0 and sa["nf_rejected"] == 0, sa
+    _no_trip_but_a_stall(sa, sb)
+    assert sb["nf_standby_sent"] >= 25 and sb["nf_standby_errors"] == 0, sb
+    # B's worker skipped what it slept through, and A's standby had nothing to do
+    assert sb["nf_missed"] >= 25 and sa["nf_standby_sent"] <= 5, sa
+    # every cycle B's worker did not send, its standby did (a VM's stall of both workers
+    # may leave a few to nobody)
+    unsent = sb["nf_cycle"] - sb["nf_sent"] - sb["nf_standby_sent"]
+    print(f"B: {sb['nf_sent']} sent, {sb['nf_standby_sent']} by the standby, "
+          f"{sb['nf_missed']} skipped, {sb['nf_yielded']} yielded, {unsent} unsent")
+    assert unsent <= 3, sb
 
 
 def test_invalid_packets_do_not_hold_off_the_watchdog(rtudp_pool) -> None:
@@ -242,3 +270,54 @@ def test_watchdog_zeroes_or_keeps_the_image(rtudp_pool, keep: bool) -> None:
             assert ch.link == "up" and s["nf_recoveries"] == 1 and s["nf_duplicate"] == 1
     finally:
         peer.close()
+
+
+def test_the_standby_keeps_the_cycle_through_a_worker_restart(rtudp_pool) -> None:
+    """The serving worker killed (SIGKILL): until its restart the standby sends every
+    cycle, then the restarted worker goes on; the partner sees each sequence byte once
+    and in order, none missing.  The standby's worker killed in turn gets its standby
+    copy back when it restarts."""
+    cpus = rtudp_pool.cpus
+    if len(cpus) < 2:
+        pytest.skip("one CPU: a pool of one worker has nobody to stand by")
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(0.05)
+    seqs: list[int] = []
+
+    def collect(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                seqs.append(rx.recv(2048)[0])
+            except socket.timeout:
+                pass
+
+    def worker_pid(cpu: int) -> int:
+        return next(w["pid"] for w in rtudp_pool.workers() if w["cpu"] == cpu)
+
+    try:
+        ch = rtudp_pool.open_channel("nf", local=("127.0.0.1", 0), remote=rx.getsockname(),
+                                     kind="netflux", cpu=cpus[0], options=_opts(8))
+        with ch:
+            collect(0.3)
+            serving = worker_pid(cpus[0])
+            os.kill(serving, signal.SIGKILL)
+            assert wait_for(lambda: worker_pid(cpus[0]) != serving, 10)
+            collect(0.5)
+            s = ch.stats()
+            standby = worker_pid(cpus[1])
+            os.kill(standby, signal.SIGKILL)
+            assert wait_for(lambda: worker_pid(cpus[1]) != standby, 10)
+            assert wait_for(lambda: [w["channels"] for w in rtudp_pool.workers()] == [1, 1], 10)
+    finally:
+        rx.close()
+    gaps = [(a, b) for a, b in zip(seqs, seqs[1:]) if (b - a) & 0xFF != 1]
+    print(f"{len(seqs)} packets, standby sent {s['nf_standby_sent']}, gaps {gaps}")
+    assert not gaps
+    assert s["nf_standby_sent"] >= 1 and s["nf_standby_errors"] == 0, s
+    # the cycles the dead worker did not send, its standby did (a stall of the whole VM
+    # may leave a few to nobody)
+    assert s["nf_cycle"] - s["nf_sent"] - s["nf_standby_sent"] <= 3, s
+    assert len(seqs) >= 500  # 0.8 s of 1 ms cycles, and more while the workers restarted

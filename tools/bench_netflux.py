@@ -6,7 +6,9 @@ feedback, a 20-byte image) for 10 s (--quick: 2 s) to a plain UDP socket on
 Cases, one after the other in the same run:
 
 1. rtudp: a netflux worker channel (embedded pool, SCHED_FIFO when permitted); the
-   worker's TX thread sends packet n at start + n x interval.
+   worker's TX thread sends packet n at start + n x interval, and with more than one
+   CPU a standby worker sends a cycle the serving one is 200 µs late for (the
+   channel's default: workers/netflux_kind.py).
 2. python sleep (reference style): its own process, ``sendto`` then
    ``time.sleep(interval)``, as the Python reference implementation does.
 3. python deadline sleep: its own process, ``time.sleep`` until start + n x interval,
@@ -169,7 +171,8 @@ def run_ours(interval_ns: int, seconds: float, spin_budget: float) -> dict[str, 
             policies = worker_policies(pool)
             after = pool.workers()
         out = schedule_figures(rx.stamps, interval_ns, True, due)
-        out.update(missed_cycles=s["nf_missed"], worker_lateness_p99_us=(
+        out.update(missed_cycles=s["nf_missed"], standby_sent=s["nf_standby_sent"],
+                   worker_lateness_p99_us=(
             (s["tx_lateness_p99_ns"] or 0) / 1e3), others_cpu=others, policies=policies,
             pool_warnings=warns, host_pauses=_grown(before, after, "host_pauses"),
             host_pause_ms=_grown(before, after, "host_pause_ns") / 1e6)
@@ -342,8 +345,9 @@ def print_report(r: dict) -> None:
                  if (row.get("c_park") or {}).get("policy") else ""))
         if ours:
             print(f"  rtudp: {ours.get('missed_cycles', 0)} cycles skipped by the worker, "
-                  f"worker's own departure lateness p99 {ours['worker_lateness_p99_us']:.1f} µs;"
-                  f" {policy_line(ours.get('policies', []))}")
+                  f"{ours.get('standby_sent', 0)} sent by its standby, worker's own departure "
+                  f"lateness p99 {ours['worker_lateness_p99_us']:.1f} µs; "
+                  f"{policy_line(ours.get('policies', []))}")
             if ours.get("host_pauses"):
                 counted = host_pauses_counted(ours["host_pauses"], ours["host_pause_ms"])
                 print(f"  the host stopped the workers' vCPUs {counted}: cycles due then "

@@ -3,8 +3,9 @@
 :class:`ChannelTable` opens a channel from a checked
 :class:`~rtudp.workers.channel_config.ChannelConfig` (place it on a worker, bind its
 socket, create and configure its segment, enter it in the control segment's channel
-table, ADD it to the worker), pauses, resumes and closes channels, and gives a
-restarted worker its channels back (:meth:`ChannelTable.readd`).
+table, ADD it to the worker, and a standby copy to a second worker where its kind
+wants one: csrc/proto/proto.h), pauses, resumes and closes channels, and gives a
+restarted worker its channels and standbys back (:meth:`ChannelTable.readd`).
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ class ChannelEntry:
     added_gen: int = -1
     paused: bool = False  # taken off its worker; queued records wait in the TX ring
     owner: "psutil.Process | None" = None  # the client that asked for it (command ring)
+    standby: int | None = None  # the worker guarding it (its kind's standby), if any
 
 
 class ChannelTable:
@@ -101,6 +103,16 @@ class ChannelTable:
         raise ValueError(f"cpu={cpu!r} is not one of pool {self.name!r}'s CPUs {cpus} "
                          f"(this machine has {os.cpu_count()} CPUs, numbered from 0)")
 
+    def _place_standby(self, worker: int) -> int | None:
+        """The worker to guard a channel served by ``worker``: the one with the fewest
+        channels and standbys of the others; None if the pool has no other."""
+        load = {w.index: 0 for w in self._workers if w.index != worker}
+        for ch in self._chans.values():
+            for i in (ch.worker, ch.standby):
+                if i in load:
+                    load[i] += 1
+        return min(load, key=lambda i: (load[i], i)) if load else None
+
     def open(self, config: ChannelConfig, owner: psutil.Process | None = None) -> ChannelEntry:
         """The channel ``config`` describes, on its worker, in the table."""
         ctx = self._ctx
@@ -145,13 +157,16 @@ class ChannelTable:
                 seg.close()
                 seg.unlink()
                 raise
-            ch = ChannelEntry(name, slot, worker, bound, seg, owner=owner)
+            standby = (self._place_standby(worker) if spec.standby(opts) and
+                       config.direction != lib.RTUDP_DIR_RECV else None)
+            ch = ChannelEntry(name, slot, worker, bound, seg, owner=owner, standby=standby)
             self._chans[name] = ch
         try:
             self._add_to_worker(ch)
         except BaseException:
             self.drop(ch, tell_worker=True)
             raise
+        self._add_standby(ch)
         return ch
 
     # ------------------------------------------------------------ workers' side
@@ -185,13 +200,52 @@ class ChannelTable:
             except WorkerGone:
                 time.sleep(0.01)  # the supervisor thread sees the death and restarts it
 
+    def _send_standby(self, w: Worker, ch: ChannelEntry) -> None:
+        """ADD_STANDBY ``ch`` to ``w`` (the channel socket only: the standby sends on it);
+        a refusal is logged: the channel goes on without its standby."""
+        if w.link is None:
+            raise WorkerGone(f"worker {w.index} is not running")
+        status, msg = w.link.command(lib.RTUDP_CMD_ADD_STANDBY, ch.slot, ch.name,
+                                     ch.sock.fds()[:1], REPLY_TIMEOUT_S)
+        if status != 0:
+            log.warning("pool %r: worker %d refused to stand by for channel %r: %s", self.name,
+                        w.index, ch.name, msg or status)
+
+    def _add_standby(self, ch: ChannelEntry) -> None:
+        """Give ``ch``'s standby worker its copy; one not running now gets it when it
+        has restarted (:meth:`readd`)."""
+        if ch.standby is None:
+            return
+        w = self._workers[ch.standby]
+        if not w.ready.wait(START_TIMEOUT_S):
+            return
+        try:
+            self._send_standby(w, ch)
+        except (WorkerGone, TimeoutError) as exc:
+            log.warning("pool %r: channel %r has no standby until worker %d restarts: %s",
+                        self.name, ch.name, w.index, exc)
+
+    def _remove_standby(self, ch: ChannelEntry) -> None:
+        """Take ``ch``'s standby copy off its worker (a worker that is gone has none)."""
+        if ch.standby is None:
+            return
+        w = self._workers[ch.standby]
+        if not (self._ctx.running and w.ready.is_set() and w.link):
+            return
+        try:
+            self._remove_from_worker(w, ch)
+        except (WorkerError, TimeoutError) as exc:
+            log.warning("pool %r: REMOVE of channel %r's standby: %s", self.name, ch.name, exc)
+
     def readd(self, w: Worker) -> int:
-        """ADD its channels (those not paused) to a restarted worker; how many.  A
-        channel the worker refuses (its segment fails validation: a client scribbled
-        over it) stays off the worker; the worker and its other channels must not
-        suffer for it.  WorkerGone if the worker died again."""
+        """ADD its channels (those not paused) to a restarted worker, and the standby
+        copies it keeps; how many channels.  A channel the worker refuses (its segment
+        fails validation: a client scribbled over it) stays off the worker; the worker
+        and its other channels must not suffer for it.  WorkerGone if the worker died
+        again."""
         with self._ctx.lock:
-            chans = [c for c in self._chans.values() if c.worker == w.index and not c.paused]
+            live = [c for c in self._chans.values() if not c.paused]
+        chans = [c for c in live if c.worker == w.index]
         for ch in chans:
             try:
                 self._send_add(w, ch)
@@ -200,6 +254,9 @@ class ChannelTable:
             except WorkerError as exc:
                 log.error("pool %r: channel %r stays off restarted worker %d: %s", self.name,
                           ch.name, w.index, exc)
+        for ch in live:
+            if ch.standby == w.index:
+                self._send_standby(w, ch)
         return len(chans)
 
     def _remove_from_worker(self, w: Worker, ch: ChannelEntry) -> tuple[int, str]:
@@ -217,6 +274,7 @@ class ChannelTable:
                 return
             ch.paused = True
             ch.seg.hold_direct_sends()  # before the worker lets go: nothing leaves meanwhile
+        self._remove_standby(ch)  # a paused channel sends nothing
         w = self._workers[ch.worker]
         if w.ready.wait(START_TIMEOUT_S) and w.link:
             status, msg = self._remove_from_worker(w, ch)
@@ -235,6 +293,7 @@ class ChannelTable:
                 return
             ch.paused = False
         self._add_to_worker(ch)
+        self._add_standby(ch)
 
     def close(self, name: str) -> None:
         """REMOVE the channel from its worker, free its slot, unlink its segment."""
@@ -252,6 +311,8 @@ class ChannelTable:
                 del self._chans[ch.name]
         w = self._workers[ch.worker]
         try:
+            if tell_worker and not ch.paused:
+                self._remove_standby(ch)
             if (tell_worker and not ch.paused and ctx.running and w.ready.wait(START_TIMEOUT_S)
                     and w.link):
                 status, msg = self._remove_from_worker(w, ch)

@@ -18,8 +18,8 @@ from ..shmring.errors import WorkerError
 
 CMD_SIZE = ffi.sizeof("struct rtudp_cmd")
 REPLY_SIZE = ffi.sizeof("struct rtudp_reply")
-OP_NAMES = {lib.RTUDP_CMD_ADD: "ADD", lib.RTUDP_CMD_REMOVE: "REMOVE",
-            lib.RTUDP_CMD_STOP: "STOP"}
+OP_NAMES = {lib.RTUDP_CMD_ADD: "ADD", lib.RTUDP_CMD_ADD_STANDBY: "ADD_STANDBY",
+            lib.RTUDP_CMD_REMOVE: "REMOVE", lib.RTUDP_CMD_STOP: "STOP"}
 DEFAULT_TIMEOUT = 5.0
 
 

@@ -8,6 +8,13 @@ Options (``open_channel(..., kind="netflux", options={...})``):
 ``recv_size``       payload bytes a partner's packet must carry (the received image)
 ``keep_values_on_timeout``  keep the last received image when the watchdog trips
 ``start_ns``        CLOCK_MONOTONIC origin of the schedule (0: when the worker opens it)
+``standby``         a second worker guards the schedule (default True; used when the
+                    pool has another worker and send_interval >= 0.5 ms): a cycle the
+                    serving worker has not sent a quarter interval (at most 200 µs)
+                    after it was due, the standby sends, with the next sequence byte.
+                    A host that stops one vCPU for a millisecond (a VM) then costs no
+                    cycle, and neither does a serving worker that died, until its
+                    restart.  Its sends bypass the channel's impairment and taps.
 
 The area layout is ``struct rtudp_nf_area`` (``csrc/proto/netflux_shm.h``).
 """
@@ -21,8 +28,12 @@ from .channel_config import check_int
 
 #: option -> default
 DEFAULTS: dict[str, Any] = {"send_interval": 0.005, "watch_interval": 0.030, "send_size": 0,
-                            "recv_size": 0, "keep_values_on_timeout": False, "start_ns": 0}
+                            "recv_size": 0, "keep_values_on_timeout": False, "start_ns": 0,
+                            "standby": True}
 MIN_INTERVAL_S = 50e-6
+#: shorter cycles get no standby: its lag (a quarter of the interval) would be within
+#: a wake-up's lateness on a VM (tens of µs), so it would send cycles that were on time
+STANDBY_MIN_INTERVAL_S = 0.5e-3
 MAX_INTERVAL_S = 3600.0
 
 
@@ -48,17 +59,23 @@ def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown netflux option(s) {unknown}: known are {sorted(DEFAULTS)}")
     o = {**DEFAULTS, **options}
-    keep = o["keep_values_on_timeout"]
-    if not isinstance(keep, bool):
-        raise TypeError(f"netflux option keep_values_on_timeout must be a bool, not {keep!r}")
+    for flag in ("keep_values_on_timeout", "standby"):
+        if not isinstance(o[flag], bool):
+            raise TypeError(f"netflux option {flag} must be a bool, not {o[flag]!r}")
     return {
         "send_interval": _seconds("send_interval", o["send_interval"], True),
         "watch_interval": _seconds("watch_interval", o["watch_interval"], False),
         "send_size": _int("send_size", o["send_size"], 0, lib.RTUDP_NF_MAX_PAYLOAD),
         "recv_size": _int("recv_size", o["recv_size"], 0, lib.RTUDP_NF_MAX_PAYLOAD),
-        "keep_values_on_timeout": keep,
+        "keep_values_on_timeout": o["keep_values_on_timeout"],
         "start_ns": _int("start_ns", o["start_ns"], 0, 2**63 - 1),
+        "standby": o["standby"],
     }
+
+
+def standby(options: dict[str, Any]) -> bool:
+    """Whether a channel with these checked options gets a standby worker."""
+    return bool(options["standby"]) and options["send_interval"] >= STANDBY_MIN_INTERVAL_S
 
 
 def area_bytes(_options: dict[str, Any]) -> int:
@@ -82,4 +99,5 @@ def configure(area: Any, size: int, options: dict[str, Any], _direction: int) ->
     c.magic = lib.RTUDP_NF_MAGIC
 
 
-__all__ = ["DEFAULTS", "area_bytes", "check_options", "configure"]
+__all__ = ["DEFAULTS", "STANDBY_MIN_INTERVAL_S", "area_bytes", "check_options", "configure",
+           "standby"]

@@ -185,5 +185,22 @@ static int check_area(const void *area, uint64_t area_bytes, struct rtudp_check 
     return rtudp_nf_check_area(area, area_bytes, why);
 }
 
+int rtudp_nf_claim(uint64_t *claim, uint64_t n, uint64_t upto, uint8_t *seq)
+{
+    uint64_t old = load_acquire(claim);
+    for (;;) {
+        uint64_t done = old >> 8;
+        if (done > n && done <= upto)
+            return 0;
+        /* n < 2^56: a cycle number is (now - start) / interval, under 2^63 / 50 us */
+        uint64_t want = (n + 1) << 8 | (uint8_t)(old + 1);
+        if (atomic_compare_exchange_weak_explicit(SHARED(claim), &old, want,
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+            *seq = (uint8_t)want;
+            return 1;
+        }
+    }
+}
+
 /* the netflux kind area, for kinds.c (what Python reads of it) */
 RTUDP_KIND_AREA(netflux, struct rtudp_nf_area, RTUDP_NF_AREA_COUNTERS, check_area);

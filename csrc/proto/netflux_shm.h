@@ -64,7 +64,15 @@ struct rtudp_nf_tx {
     uint32_t seq;                                  /* sequence byte of the last packet sent */
     uint32_t feedback;                             /* feedback byte it carried */
     int64_t max_lateness_ns;                       /* worst departure - schedule so far */
-    uint8_t pad[48];
+    /* Who sends each cycle, when a standby worker guards the schedule (netflux.c): the
+     * cycles claimed so far << 8 | the sequence byte of the last claimed packet.  The
+     * one word two writers share: both change it only by compare-and-swap, so exactly
+     * one of them sends each cycle and the sequence stays gapless between them. */
+    uint64_t claim;
+    uint64_t standby_sent;                         /* written by the standby worker only */
+    uint64_t yielded;                              /* cycles the standby had sent already */
+    uint64_t standby_errors;                       /* standby sends that failed (standby only) */
+    uint8_t pad[16];
 };
 
 /* The RX thread's state and counters. */
@@ -143,6 +151,8 @@ struct rtudp_nf_area {
       "times no valid packet came within watch_interval", "", "")                                \
     X(tx.missed, "missed", COUNTER, "cycles", SHOW,                                              \
       "cycles skipped: the worker was a whole interval late", "", "")                            \
+    X(tx.standby_sent, "standby_sent", COUNTER, "packets", SHOW,                                 \
+      "cycles the standby worker sent: the serving worker was late by the standby's lag", "", "") \
     X(rx.last_rtt_ns, "last_rtt_ns", GAUGE, "ns", SHOW, "last round-trip time (0: none yet)",   \
       "", "")                                                                                    \
     X(rtt, "rtt", HISTOGRAM, "ns", SHOW,                                                         \
@@ -161,6 +171,10 @@ struct rtudp_nf_area {
       "smoothed |interval - send_interval| of our departures (RFC 3550 style)", "", "")          \
     X(tx.seq, "seq", GAUGE, "", 0, "sequence byte of the last packet sent", "", "")              \
     X(tx.feedback, "feedback", GAUGE, "", 0, "feedback byte the last packet carried", "", "")    \
+    X(tx.standby_errors, "standby_errors", COUNTER, "packets", 0,                               \
+      "standby sends that failed (EAGAIN too)", "", "")                                          \
+    X(tx.yielded, "yielded", COUNTER, "cycles", 0,                                               \
+      "cycles the serving worker found sent by the standby", "", "")                            \
     X(tx.cycle, "cycle", COUNTER, "cycles", 0, "number of the next packet of the schedule", "", \
       "")                                                                                        \
     X(tx.start_ns, "start_ns", GAUGE, "ns", 0, "schedule origin (CLOCK_MONOTONIC)", "", "")      \
@@ -186,6 +200,14 @@ struct rtudp_nf_area {
     X(rx.recovered_at_ns, "recovered_at_ns", GAUGE, "ns", 0, "when the link last came back", "", \
       "")                                                                                        \
     X(rx.events, "events", COUNTER, "", 0, "images published + link transitions", "", "")
+
+/*
+ * The claim of cycle n (tx.claim): 1 and *seq the packet's sequence byte when cycle n is
+ * the caller's to send, 0 when it was claimed already (the other worker sent it).  A
+ * claim word that says more than `upto` cycles were claimed cannot be (cycles are
+ * claimed only once due): a client scribbled on it, and it is overwritten.
+ */
+int rtudp_nf_claim(uint64_t *claim, uint64_t n, uint64_t upto, uint8_t *seq);
 
 /* BEGIN CDEF */
 

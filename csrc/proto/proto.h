@@ -17,6 +17,11 @@
  *              playout deadlines); returns the next time.
  *   close      TX thread, after the RX thread has let go of the channel.
  *
+ * A kind with `standby` set may also be opened as a standby copy of a channel on a
+ * second worker (c->standby: RTUDP_CMD_ADD_STANDBY): only open, tx_timer and close are
+ * called, the timer is not spun for, and the copy neither receives nor reads the TX
+ * ring; what it may send and how it agrees with the serving worker is the kind's.
+ *
  * A NULL hook means the kind has nothing to do there (for tx_record: the record
  * is sent as it is, so the per-record path costs udp no call).  State the two
  * threads share (e.g. Netflux's feedback byte) is the kind's to synchronise, with
@@ -42,6 +47,7 @@ struct rtudp_proto {
     uint32_t kind;                                 /* RTUDP_KIND_* */
     const char *name;
     uint64_t area_min;                             /* kind area bytes open needs at least */
+    int standby;                                   /* may run as a standby copy (above) */
     int (*open)(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t msglen);
     /* 0: queue *t (send_at_ns, asked_ns, payload, len, flags prefilled from the
      * record as udp sends it); RTUDP_PROTO_TAKEN: the record was the kind's own

@@ -90,10 +90,42 @@ static int reserve_timers(struct rtudp_worker *w, uint32_t more)
 
 static void chan_close(struct rtudp_worker *w, struct rtudp_chan *c);
 
-/* open the channel `name`; takes fd and tx_fd (-1: send on fd) over: on failure they
- * are closed too, and msg says why */
+/* a standby copy (proto.h): the kind's own open, after the common checks; nothing of the
+ * socket is touched (its options, buffers and TX stamps are the serving worker's) but its
+ * peer, and neither ring is read */
+static int standby_open(struct rtudp_worker *w, struct rtudp_chan *c, const char *path,
+                        char *msg, size_t msglen)
+{
+    const struct rtudp_channel_block *b = c->block;
+    if (!c->proto->standby || !c->proto->tx_timer)
+        return failf(msg, msglen, RTUDP_EINVAL, "%s: a %s channel has no standby", path,
+                     c->proto->name);
+    if (b->direction == RTUDP_DIR_RECV)
+        return failf(msg, msglen, RTUDP_EINVAL, "%s: a standby of a channel that only "
+                     "receives has nothing to do", path);
+    if (b->remote.family != 0) {
+        struct sockaddr_storage peer;
+        socklen_t pl = sizeof peer;
+        if (getpeername(c->fd, (struct sockaddr *)&peer, &pl) != 0) {
+            c->dst_len = rtudp_to_sockaddr(&b->remote, &c->dst);
+            if (!c->dst_len)
+                return failf(msg, msglen, RTUDP_EINVAL, "%s: remote address family %u unknown",
+                             path, b->remote.family);
+        }
+    }
+    char why_kind[160] = "";
+    int rc = c->proto->open(w, c, why_kind, sizeof why_kind);
+    if (rc != RTUDP_OK)
+        return failf(msg, msglen, rc, "%s: %s", path, why_kind);
+    c->kind_open = 1;
+    snprintf(msg, msglen, "standby of fd %d", c->fd);
+    return RTUDP_OK;
+}
+
+/* open the channel `name` (a standby copy of it if `standby`); takes fd and tx_fd (-1:
+ * send on fd) over: on failure they are closed too, and msg says why */
 static int chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,
-                     struct rtudp_chan **out, char *msg, size_t msglen)
+                     int standby, struct rtudp_chan **out, char *msg, size_t msglen)
 {
     *out = NULL;
     msg[0] = '\0';
@@ -183,6 +215,13 @@ static int chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, in
     }
     c->tx_timer_ns = RTUDP_PROTO_NEVER;
     c->rx.timer_ns = c->proto->rx_timer ? 0 : RTUDP_PROTO_NEVER; /* 0: its first turn */
+    if (standby) {
+        c->standby = 1; /* c->sends and c->recvs stay 0: no ring, no RX thread */
+        if ((rc = standby_open(w, c, path, msg, msglen)) != RTUDP_OK)
+            goto fail;
+        *out = c;
+        return RTUDP_OK;
+    }
     uint32_t dir = b->direction;
     if (dir != RTUDP_DIR_SEND && dir != RTUDP_DIR_RECV && dir != RTUDP_DIR_BOTH) {
         rc = failf(msg, msglen, RTUDP_EINVAL, "%s: direction %u is none of send/recv/both",
@@ -362,15 +401,16 @@ static void publish_channels(struct rtudp_worker *w)
     w->n_receiving = 0;
     for (uint32_t i = 0; i < w->n_active; i++)
         w->n_receiving += w->active[i]->recvs != 0;
+    /* a standby counts: it keeps timers, and the idle poller keeps its wake-ups prompt */
     store_relaxed(&w->me->channels, w->n_active);
     rtudp_w_idle_poll(w, w->n_active > 0);
 }
 
 int rtudp_chan_add(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,
-                   char *msg, size_t msglen)
+                   int standby, char *msg, size_t msglen)
 {
     struct rtudp_chan *c;
-    int rc = chan_open(w, slot, name, fd, tx_fd, &c, msg, msglen);
+    int rc = chan_open(w, slot, name, fd, tx_fd, standby, &c, msg, msglen);
     if (rc == RTUDP_OK) {
         w->chans[slot] = c;
         w->active[w->n_active++] = c;
@@ -384,7 +424,8 @@ void rtudp_chan_answer_waiters(struct rtudp_worker *w)
     /* read before answering: registrations posted later bump it again */
     w->async_seen = load_acquire(&w->me->async_posted);
     for (uint32_t i = 0; i < w->n_active; i++)
-        rtudp_async_answer(&w->active[i]->block->async_wait, &w->active[i]->tx_waiters);
+        if (!w->active[i]->standby) /* the serving worker answers for the channel */
+            rtudp_async_answer(&w->active[i]->block->async_wait, &w->active[i]->tx_waiters);
 }
 
 void rtudp_chan_drop(struct rtudp_worker *w, struct rtudp_chan *c)

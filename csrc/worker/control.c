@@ -1,6 +1,6 @@
 /*
  * control.c - what the supervisor tells the worker and how the worker tells it it
- * lives: the command socket (ADD / REMOVE / STOP and their replies) and the
+ * lives: the command socket (ADD, ADD_STANDBY, REMOVE, STOP and their replies) and the
  * 100 ms tick (our heartbeat, the supervisor's liveness, dead-claim recovery).
  * TX thread only, between the loop's turns (txloop.c); the channel table it changes
  * is channels.c's.
@@ -70,7 +70,12 @@ static void add_channel(struct rtudp_worker *w, const struct rtudp_cmd *cmd, con
         reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, msg);
         return;
     }
-    int rc = rtudp_chan_add(w, cmd->slot, name, fd, tx_fd, msg, sizeof msg);
+    int standby = cmd->op == RTUDP_CMD_ADD_STANDBY;
+    if (standby && tx_fd >= 0) { /* it sends on the channel socket only */
+        close(tx_fd);
+        tx_fd = -1;
+    }
+    int rc = rtudp_chan_add(w, cmd->slot, name, fd, tx_fd, standby, msg, sizeof msg);
     if (rc != RTUDP_OK)
         fprintf(stderr, "rtudp-worker %u: channel '%s' (slot %u) not added: %s\n", w->id, name,
                 cmd->slot, msg);
@@ -81,6 +86,7 @@ static void handle(struct rtudp_worker *w, const struct rtudp_cmd *cmd, const in
 {
     switch (cmd->op) {
     case RTUDP_CMD_ADD:
+    case RTUDP_CMD_ADD_STANDBY:
         add_channel(w, cmd, fds, nfd);
         return;
     case RTUDP_CMD_REMOVE: {

@@ -107,6 +107,8 @@ struct rtudp_chan {
     uint64_t area_bytes;
     void *state;
     int kind_open;                  /* open succeeded: close is due */
+    int standby;                    /* a standby copy (proto.h): the kind's timer only, not
+                                     * spun for; no RX, no TX ring, no socket setup */
     int64_t tx_timer_ns;            /* proto->tx_timer is due then (RTUDP_PROTO_NEVER: not) */
     /* TX side (TX thread only) */
     int sends;                      /* direction SEND or BOTH */
@@ -252,7 +254,7 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now);
  * tx_fd (-1: send on fd) over: on failure they are closed too.  msg gets what was set
  * up, or why not. */
 int rtudp_chan_add(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,
-                   char *msg, size_t msglen);
+                   int standby, char *msg, size_t msglen);
 /* take c out of the table and close it (its unsent records stay in its TX ring) */
 void rtudp_chan_drop(struct rtudp_worker *w, struct rtudp_chan *c);
 

@@ -1,5 +1,6 @@
 /*
- * test_netflux.c - the netflux seqlock images and area check (proto/netflux_image.c).
+ * test_netflux.c - the netflux seqlock images, area check and cycle claims
+ * (proto/netflux_image.c).
  *
  * The torn-read tests run a writer and a reader thread on one image for a while: every
  * image written has all its words equal (and a length that says which), so a reader
@@ -144,7 +145,73 @@ static void test_nf_check_area(void)
     CHECK_EQ(rtudp_nf_check_area(&a, sizeof a, &why), RTUDP_ECORRUPT);
 }
 
+/* the serving worker and its standby claim cycles (tx.claim): one sender a cycle, and
+ * the sequence byte goes on by one whoever sends */
+static void test_nf_claim_one_sender_per_cycle(void)
+{
+    uint64_t claim = 0;
+    uint8_t seq = 0;
+    CHECK_EQ(rtudp_nf_claim(&claim, 0, 1, &seq), 1); /* the serving worker, on time */
+    CHECK_EQ(seq, 1);
+    CHECK_EQ(rtudp_nf_claim(&claim, 0, 1, &seq), 0); /* its standby, lag later: done */
+    CHECK_EQ(rtudp_nf_claim(&claim, 1, 2, &seq), 1); /* the standby: cycle 1 was late */
+    CHECK_EQ(seq, 2);
+    CHECK_EQ(rtudp_nf_claim(&claim, 1, 2, &seq), 0); /* ... so the serving worker yields */
+    CHECK_EQ(rtudp_nf_claim(&claim, 3, 4, &seq), 1); /* cycle 2 skipped by both */
+    CHECK_EQ(seq, 3);                                /* no gap in the sequence */
+    CHECK_EQ(claim >> 8, 4u);
+    claim = 1000ull << 8 | 5; /* a client scribbled: 1000 cycles claimed by cycle 4 */
+    CHECK_EQ(rtudp_nf_claim(&claim, 4, 5, &seq), 1);
+    CHECK_EQ(seq, 6);
+    CHECK_EQ(claim, 5ull << 8 | 6);
+    claim = 0xFFull; /* the sequence byte wraps */
+    CHECK_EQ(rtudp_nf_claim(&claim, 0, 1, &seq), 1);
+    CHECK_EQ(seq, 0);
+}
+
+/* Two threads claiming every cycle in turn, as fast as they can (no clock: any claim is
+ * legitimate): never two senders of one cycle, and the sequence bytes of the cycles
+ * sent go on by one in cycle order.  (A thread that ran ahead may leave cycles nobody
+ * sends, as a worker late by an interval skips them.) */
+#define RACE_CYCLES 200000
+static uint64_t g_claim;
+static uint8_t g_seq_of[2][RACE_CYCLES];
+static uint8_t g_won[2][RACE_CYCLES];
+
+static void *claimer(void *arg)
+{
+    int me = *(int *)arg;
+    for (uint64_t n = 0; n < RACE_CYCLES; n++)
+        g_won[me][n] = (uint8_t)rtudp_nf_claim(&g_claim, n, RACE_CYCLES, &g_seq_of[me][n]);
+    return NULL;
+}
+
+static void test_nf_claim_race_at_most_once(void)
+{
+    g_claim = 0;
+    memset(g_won, 0, sizeof g_won);
+    pthread_t t[2];
+    int ids[2];
+    start_numbered_threads(t, ids, 2, claimer);
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(pthread_join(t[i], NULL), 0);
+    uint8_t want = 1;
+    uint64_t sent = 0;
+    for (uint64_t n = 0; n < RACE_CYCLES; n++) {
+        CHECK(g_won[0][n] + g_won[1][n] <= 1); /* never both */
+        if (!g_won[0][n] && !g_won[1][n])
+            continue;
+        CHECK_EQ(g_seq_of[g_won[1][n]][n], want); /* the next sequence byte */
+        want++;
+        sent++;
+    }
+    CHECK(sent > 0);
+    CHECK_EQ(g_claim >> 8, (uint64_t)RACE_CYCLES);
+}
+
 static const struct test tests[] = {
+    T(test_nf_claim_one_sender_per_cycle),
+    T(test_nf_claim_race_at_most_once),
     T(test_nf_no_torn_reads_client_writer),
     T(test_nf_no_torn_reads_worker_writer),
     T(test_nf_shorter_image_leaves_no_tail),
