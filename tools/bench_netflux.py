@@ -7,7 +7,7 @@ Cases, one after the other in the same run:
 
 1. rtudp: a netflux worker channel (embedded pool, SCHED_FIFO when permitted); the
    worker's TX thread sends packet n at start + n x interval, and with more than one
-   CPU a standby worker sends a cycle the serving one is 200 µs late for (the
+   CPU a standby worker sends a cycle the serving one is 100 µs late for (the
    channel's default: workers/netflux_kind.py).
 2. python sleep (reference style): its own process, ``sendto`` then
    ``time.sleep(interval)``, as the Python reference implementation does.

@@ -10,7 +10,7 @@ Options (``open_channel(..., kind="netflux", options={...})``):
 ``start_ns``        CLOCK_MONOTONIC origin of the schedule (0: when the worker opens it)
 ``standby``         a second worker guards the schedule (default True; used when the
                     pool has another worker and send_interval >= 0.5 ms): a cycle the
-                    serving worker has not sent a quarter interval (at most 200 µs)
+                    serving worker has not sent a quarter interval (at most 100 µs)
                     after it was due, the standby sends, with the next sequence byte.
                     A host that stops one vCPU for a millisecond (a VM) then costs no
                     cycle, and neither does a serving worker that died, until its
