@@ -14,7 +14,8 @@ Options (``open_channel(..., kind="netflux", options={...})``):
                     after it was due, the standby sends, with the next sequence byte.
                     A host that stops one vCPU for a millisecond (a VM) then costs no
                     cycle, and neither does a serving worker that died, until its
-                    restart.  Its sends bypass the channel's impairment and taps.
+                    restart.  Not while the channel has an impairment set or a tap
+                    attached (both are the serving worker's: docs/netflux.md).
 
 The area layout is ``struct rtudp_nf_area`` (``csrc/proto/netflux_shm.h``).
 """

@@ -191,6 +191,20 @@ static uint64_t claimable(const struct nf_state *st, int64_t start)
     return now < start ? 0 : (uint64_t)((now - start) / st->interval) + 1;
 }
 
+/* Whether the standby may send now: on the terms of a client's direct send
+ * (direct_send.h), since it too sends beside the serving worker.  The serving worker has
+ * the channel, or had it when it died (not paused or closed), and its TX stamps carry
+ * keys of their own; no impairment is set (the serving worker's to apply); no tap is
+ * attached (the TX tap ring has one writer, the serving worker's TX thread, and a tap
+ * must see every packet that left).  Otherwise late cycles stay late, as without a
+ * standby. */
+static int standby_may_send(const struct rtudp_chan *c)
+{
+    const struct rtudp_channel_block *b = c->block;
+    return load_relaxed(&b->direct.state) == RTUDP_DIRECT_ON &&
+           load_relaxed(&b->direct.impaired) == 0 && load_relaxed(&b->tap.attached) == 0;
+}
+
 /* the standby's send: on the channel socket, asking for no TX stamp (its error queue
  * and stamp keys are the serving worker's: direct_send.h) */
 static int standby_send(struct rtudp_chan *c, const uint8_t *pkt, uint32_t len)
@@ -230,7 +244,8 @@ static int64_t nf_standby_timer(struct rtudp_chan *c, int64_t now)
         n = current; /* an interval late or more: as the serving worker, skip it */
     int64_t due = start + (int64_t)n * st->interval;
     uint8_t seq;
-    if (now >= due + st->lag && rtudp_nf_claim(&tx->claim, n, claimable(st, start), &seq)) {
+    if (now >= due + st->lag && standby_may_send(c) &&
+        rtudp_nf_claim(&tx->claim, n, claimable(st, start), &seq)) {
         load_send_image(st);
         st->pkt[0] = seq;
         st->pkt[1] = (uint8_t)load_relaxed(&st->a->rx.partner_seq);

@@ -90,6 +90,22 @@ static int reserve_timers(struct rtudp_worker *w, uint32_t more)
 
 static void chan_close(struct rtudp_worker *w, struct rtudp_chan *c);
 
+/* an unconnected socket `fd` of a channel with a remote: every send names it (c->dst) */
+static int set_destination(struct rtudp_chan *c, int fd, const char *path, char *msg,
+                           size_t msglen)
+{
+    const struct rtudp_channel_block *b = c->block;
+    struct sockaddr_storage peer;
+    socklen_t pl = sizeof peer;
+    if (b->remote.family == 0 || getpeername(fd, (struct sockaddr *)&peer, &pl) == 0)
+        return RTUDP_OK;
+    c->dst_len = rtudp_to_sockaddr(&b->remote, &c->dst);
+    if (!c->dst_len)
+        return failf(msg, msglen, RTUDP_EINVAL, "%s: remote address family %u unknown", path,
+                     b->remote.family);
+    return RTUDP_OK;
+}
+
 /* a standby copy (proto.h): the kind's own open, after the common checks; nothing of the
  * socket is touched (its options, buffers and TX stamps are the serving worker's) but its
  * peer, and neither ring is read */
@@ -103,19 +119,17 @@ static int standby_open(struct rtudp_worker *w, struct rtudp_chan *c, const char
     if (b->direction == RTUDP_DIR_RECV)
         return failf(msg, msglen, RTUDP_EINVAL, "%s: a standby of a channel that only "
                      "receives has nothing to do", path);
-    if (b->remote.family != 0) {
-        struct sockaddr_storage peer;
-        socklen_t pl = sizeof peer;
-        if (getpeername(c->fd, (struct sockaddr *)&peer, &pl) != 0) {
-            c->dst_len = rtudp_to_sockaddr(&b->remote, &c->dst);
-            if (!c->dst_len)
-                return failf(msg, msglen, RTUDP_EINVAL, "%s: remote address family %u unknown",
-                             path, b->remote.family);
-        }
-    }
-    char why_kind[160] = "";
-    int rc = c->proto->open(w, c, why_kind, sizeof why_kind);
+    /* its sends must not shift the serving worker's TX stamp keys (direct_send.h): only
+     * where that worker's stamps carry keys of their own */
+    if (load_relaxed(&b->direct.state) == RTUDP_DIRECT_NEVER)
+        return failf(msg, msglen, RTUDP_EINVAL, "%s: the serving worker's TX stamps are "
+                     "keyed by the kernel's count of sends here: a standby's sends would "
+                     "shift them", path);
+    int rc = set_destination(c, c->fd, path, msg, msglen);
     if (rc != RTUDP_OK)
+        return rc;
+    char why_kind[160] = "";
+    if ((rc = c->proto->open(w, c, why_kind, sizeof why_kind)) != RTUDP_OK)
         return failf(msg, msglen, rc, "%s: %s", path, why_kind);
     c->kind_open = 1;
     snprintf(msg, msglen, "standby of fd %d", c->fd);
@@ -287,19 +301,8 @@ static int chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, in
     if (c->caps.hw)
         appendf(msg, msglen, "; hardware stamps on %s", c->caps.ifname);
 
-    /* unconnected socket with a remote: every send names it */
-    if (b->remote.family != 0) {
-        struct sockaddr_storage peer;
-        socklen_t pl = sizeof peer;
-        if (getpeername(c->tx_fd, (struct sockaddr *)&peer, &pl) != 0) {
-            c->dst_len = rtudp_to_sockaddr(&b->remote, &c->dst);
-            if (!c->dst_len) {
-                rc = failf(msg, msglen, RTUDP_EINVAL, "%s: remote address family %u unknown",
-                           path, b->remote.family);
-                goto fail;
-            }
-        }
-    }
+    if ((rc = set_destination(c, c->tx_fd, path, msg, msglen)) != RTUDP_OK)
+        goto fail;
 
     if (c->sends) {
         /* a record takes >= 16 ring bytes: capacity/16 in flight can never overflow */

@@ -457,6 +457,10 @@ static const struct field nf_tx_fields[] = {
     FIELD(rtudp_nf_tx, seq),
     FIELD(rtudp_nf_tx, feedback),
     FIELD(rtudp_nf_tx, max_lateness_ns),
+    FIELD(rtudp_nf_tx, claim),
+    FIELD(rtudp_nf_tx, standby_sent),
+    FIELD(rtudp_nf_tx, yielded),
+    FIELD(rtudp_nf_tx, standby_errors),
     FIELD(rtudp_nf_tx, pad),
 };
 
