@@ -103,13 +103,11 @@ static bool ring_drained(const struct rtudp_mpsc *m)
     return load_acquire(&m->ring->head) == load_acquire(&m->ring->tail);
 }
 
-/* A tap is attached: sends go through the worker, which mirrors them (rtudp_shm.h,
- * struct rtudp_tap_line) with their kernel TX stamps. */
-static bool tapped(const struct rtudp_direct *d)
+/* the channel block whose direct line d uses */
+static const struct rtudp_channel_block *block_of(const struct rtudp_direct *d)
 {
-    const struct rtudp_channel_block *b =
-        (const void *)((const uint8_t *)d->shared - offsetof(struct rtudp_channel_block, direct));
-    return load_relaxed(&b->tap.attached) != 0;
+    return (const void *)((const uint8_t *)d->shared -
+                          offsetof(struct rtudp_channel_block, direct));
 }
 
 bool rtudp_direct_try(struct rtudp_direct *d, const struct rtudp_mpsc *m, const void *data,
@@ -124,10 +122,11 @@ bool rtudp_direct_try(struct rtudp_direct *d, const struct rtudp_mpsc *m, const 
             rtudp_direct_close(d);
         return false;
     }
-    /* impaired sends are the worker's to impair */
-    if (load_relaxed(&d->shared->impaired))
+    /* impaired or tapped: the worker sends it (impairs it, mirrors it to the tap with
+     * its kernel TX stamp) */
+    if (!rtudp_direct_terms(block_of(d)))
         return false;
-    if (!m->wake || load_relaxed(&m->wake->waiters) == 0 || !ring_drained(m) || tapped(d))
+    if (!m->wake || load_relaxed(&m->wake->waiters) == 0 || !ring_drained(m))
         return false;
     int64_t now = rtudp_now_ns();
     bool quiet = now - d->idle_seen_ns >= d->quiet_ns;

@@ -37,8 +37,28 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stdatomic.h>
+
 #include "ring.h"
 #include "rtudp_shm.h"
+
+/*
+ * The terms of any send made beside the channel's worker, on its socket (a client's
+ * direct send; a netflux standby's, proto/netflux.c): the worker's TX stamps carry keys
+ * of their own (state ON: not paused, closed, or keyed by the kernel's count), no
+ * impairment is set (the worker's to apply), no tap is attached (the TX tap ring has one
+ * writer, the worker's TX thread, and a tap must see every packet that left).
+ */
+static inline bool rtudp_direct_terms(const struct rtudp_channel_block *b)
+{
+    /* (shm_access.h's load_relaxed, spelled out: this header is included by tests that
+     * define their own helpers of those names) */
+#define RTUDP_DIRECT_LOAD(p)                                                                 \
+    atomic_load_explicit((const _Atomic uint32_t *)(p), memory_order_relaxed)
+    return RTUDP_DIRECT_LOAD(&b->direct.state) == RTUDP_DIRECT_ON &&
+           RTUDP_DIRECT_LOAD(&b->direct.impaired) == 0 && RTUDP_DIRECT_LOAD(&b->tap.attached) == 0;
+#undef RTUDP_DIRECT_LOAD
+}
 
 /* All zero (as a fresh Python object is) = off, like rtudp_direct_init's. */
 struct rtudp_direct {

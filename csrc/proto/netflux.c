@@ -35,6 +35,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include "direct_send.h"
 #include "hist.h"
 #include "netflux_shm.h"
 #include "prefault.h"
@@ -191,20 +192,6 @@ static uint64_t claimable(const struct nf_state *st, int64_t start)
     return now < start ? 0 : (uint64_t)((now - start) / st->interval) + 1;
 }
 
-/* Whether the standby may send now: on the terms of a client's direct send
- * (direct_send.h), since it too sends beside the serving worker.  The serving worker has
- * the channel, or had it when it died (not paused or closed), and its TX stamps carry
- * keys of their own; no impairment is set (the serving worker's to apply); no tap is
- * attached (the TX tap ring has one writer, the serving worker's TX thread, and a tap
- * must see every packet that left).  Otherwise late cycles stay late, as without a
- * standby. */
-static int standby_may_send(const struct rtudp_chan *c)
-{
-    const struct rtudp_channel_block *b = c->block;
-    return load_relaxed(&b->direct.state) == RTUDP_DIRECT_ON &&
-           load_relaxed(&b->direct.impaired) == 0 && load_relaxed(&b->tap.attached) == 0;
-}
-
 /* the standby's send: on the channel socket, asking for no TX stamp (its error queue
  * and stamp keys are the serving worker's: direct_send.h) */
 static int standby_send(struct rtudp_chan *c, const uint8_t *pkt, uint32_t len)
@@ -243,8 +230,11 @@ static int64_t nf_standby_timer(struct rtudp_chan *c, int64_t now)
     if (n < current)
         n = current; /* an interval late or more: as the serving worker, skip it */
     int64_t due = start + (int64_t)n * st->interval;
+    int its_turn = now >= due + st->lag;
     uint8_t seq;
-    if (now >= due + st->lag && standby_may_send(c) &&
+    /* on a client's direct-send terms (direct_send.h), since it too sends beside the
+     * serving worker; otherwise late cycles stay late, as without a standby */
+    if (its_turn && rtudp_direct_terms(c->block) &&
         rtudp_nf_claim(&tx->claim, n, claimable(st, start), &seq)) {
         load_send_image(st);
         st->pkt[0] = seq;
@@ -255,7 +245,7 @@ static int64_t nf_standby_timer(struct rtudp_chan *c, int64_t now)
         else
             bump(&tx->standby_errors, 1);
     }
-    if (now >= due + st->lag)
+    if (its_turn)
         n++;
     st->cycle = n;
     return start + (int64_t)n * st->interval + st->lag;

@@ -201,29 +201,23 @@ static void run_timers(struct rtudp_worker *w, int64_t now)
     }
 }
 
-/* the next deadline spun for: timed sends, the kinds' timers, held sends */
-static int64_t next_timer(const struct rtudp_worker *w)
+/* the next deadline spun for (timed sends, the kinds' timers, held sends), and in
+ * *standby the next standby timer (proto.h): a plain timeout, never spun for, since a
+ * standby steps in only for a cycle already late and a spin would cost this CPU's
+ * budget for it */
+static int64_t next_timer(const struct rtudp_worker *w, int64_t *standby)
 {
     int64_t next = rtudp_timerq_next_deadline(&w->tq);
+    *standby = INT64_MAX;
     for (uint32_t i = 0; i < w->n_active; i++) {
         const struct rtudp_chan *c = w->active[i];
         int64_t held = rtudp_holdq_next_due(&c->tx_hold); /* a kind's sends held back */
-        if (c->tx_timer_ns < next && !c->standby)
-            next = c->tx_timer_ns;
+        int64_t *mine = c->standby ? standby : &next;
+        if (c->tx_timer_ns < *mine)
+            *mine = c->tx_timer_ns;
         if (held < next)
             next = held;
     }
-    return next;
-}
-
-/* the next standby timer (proto.h): a plain timeout, never spun for: a standby steps in
- * only for a cycle already late, and a spin would cost this CPU's budget for it */
-static int64_t next_standby_timer(const struct rtudp_worker *w)
-{
-    int64_t next = INT64_MAX;
-    for (uint32_t i = 0; i < w->n_active; i++)
-        if (w->active[i]->standby && w->active[i]->tx_timer_ns < next)
-            next = w->active[i]->tx_timer_ns;
     return next;
 }
 
@@ -509,8 +503,9 @@ void rtudp_tx_run(struct rtudp_worker *w)
             continue;
 
         /* what comes next: a timer (maybe spun for), or only a timeout */
-        int64_t target = next_timer(w);
-        int64_t other = w->next_tick, standby = next_standby_timer(w);
+        int64_t standby;
+        int64_t target = next_timer(w, &standby);
+        int64_t other = w->next_tick;
         if (standby < other)
             other = standby;
         for (uint32_t i = 0; i < w->n_active; i++) {
