@@ -307,6 +307,27 @@ def test_cpus_shared_with_workers() -> None:
     assert doctor.check_cpus({0}, max_workers=64).verdict == LIMIT
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to move a thread")
+def test_why_names_the_pools_cpus_while_placement_holds_this_thread_on_one() -> None:
+    """The demo prints the verdict while its pool runs, when the pool's thread placement
+    may hold the calling thread on one CPU: the cpus check must still name the CPUs the
+    process may use (it said "1 CPUs (0)" in a CI run), the pool's ``allowed_cpus``."""
+    from rtudp.tools.why_late import Snapshot, explain
+
+    allowed = frozenset(os.sched_getaffinity(0))
+    snap = Snapshot(0.0, 0.0, None, allowed_cpus=allowed)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        lines = explain(snap, snap, ["A -> B p99 1 ms"])
+    finally:
+        os.sched_setaffinity(0, allowed)
+    text = "\n".join(lines)
+    assert "1 CPUs" not in text, text
+    if doctor.check_cpus().verdict != OK:  # listed among what limits timing
+        assert f"{len(allowed)} CPUs ({doctor.format_cpus(sorted(allowed))})" in text, text
+    assert doctor.check_cpus().data["cpus"] == sorted(allowed)
+
+
 def test_sched_fifo_refused_names_the_fix() -> None:
     c = doctor.check_sched_fifo(attempt=lambda: "Operation not permitted")
     assert c.verdict == LIMIT and "refused" in c.value

@@ -20,7 +20,7 @@ import os
 import resource
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .cli_args import ranged
 from .doctor_read import (bracketed, cmdline_params, cpu_list, format_cpus, is_virtual,
@@ -572,11 +572,13 @@ CHECKS: tuple[Callable[[str], Check], ...] = (
     check_socket_buffers, check_shm_hugepages)
 
 
-def run_checks(root: str = "/") -> list[Check]:
+def run_checks(root: str = "/", cpus: Iterable[int] | None = None) -> list[Check]:
     """Every machine check (without steal and the measurement); a check that fails in
-    an unforeseen way is reported ``unknown`` with the error, never raised."""
+    an unforeseen way is reported ``unknown`` with the error, never raised.  ``cpus``:
+    the CPUs this process may use (default: this thread's affinity)."""
     out = []
-    for fn in (*CHECKS, lambda _root: check_cpus()):
+    allowed = None if cpus is None else set(cpus)
+    for fn in (*CHECKS, lambda _root: check_cpus(allowed)):
         try:
             out.append(fn(root))
         except Exception as exc:  # noqa: BLE001 - one broken check must not hide the rest
@@ -586,15 +588,16 @@ def run_checks(root: str = "/") -> list[Check]:
 
 
 def doctor(seconds: float = 0.0, root: str = "/",
-           on_checks: Callable[[list[Check]], None] | None = None) -> dict[str, Any]:
+           on_checks: Callable[[list[Check]], None] | None = None,
+           cpus: Iterable[int] | None = None) -> dict[str, Any]:
     """All checks, steal time and (``seconds`` > 0) the pause measurement, as data:
     ``checks`` (list of :class:`Check`, steal last), ``measurement`` (dict or None),
     ``measurement_error`` (why it failed, or ""), ``top`` (the checks worth changing
     first), ``virtual`` (True in a virtual machine, None if unknown).  ``on_checks`` gets the machine checks
-    before the measurement starts."""
+    before the measurement starts; ``cpus``: as :func:`run_checks`."""
     from . import doctor_measure
 
-    checks = run_checks(root)
+    checks = run_checks(root, cpus)
     if on_checks:
         on_checks(checks)
     before = doctor_measure.read_cpu_times(root)
@@ -624,15 +627,17 @@ def top_checks(checks: list[Check], n: int = 5) -> list[Check]:
     return sorted(bad, key=lambda c: rank.get(c.name, len(rank)))[:n]
 
 
-def verdict(measure_seconds: float = 0.0, root: str = "/") -> str:
+def verdict(measure_seconds: float = 0.0, root: str = "/",
+            cpus: Iterable[int] | None = None) -> str:
     """A few lines naming what limits timing on this machine (for ``rtudp demo`` and
     ``rtudp bench timing`` when their figures are off): the checks that are not ok,
     most important first, and with ``measure_seconds`` > 0 the C floor's p99 / p99.9
     and pause rate.  Never raises for an unreadable file; takes ~0.1 s plus
-    ``measure_seconds``."""
+    ``measure_seconds``.  ``cpus``: as :func:`run_checks` (a pool's
+    ``allowed_cpus`` while its thread placement may have moved this thread)."""
     from .doctor_report import verdict_lines
 
-    return "\n".join(verdict_lines(doctor(measure_seconds, root)))
+    return "\n".join(verdict_lines(doctor(measure_seconds, root, cpus=cpus)))
 
 
 def _run(args: argparse.Namespace, _rest: list[str]) -> int:

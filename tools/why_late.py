@@ -35,6 +35,8 @@ class Snapshot:
     workers: dict[int, dict[str, Any]] = field(default_factory=dict)
     worker_cpu_s: dict[int, float] = field(default_factory=dict)
     late_queued: int = 0
+    #: the CPUs the process may run on, whatever the pool's thread placement does
+    allowed_cpus: frozenset[int] | None = None
 
 
 def _steal_seconds() -> float:
@@ -56,7 +58,8 @@ def snapshot(pool: Any, channels: list[Any]) -> Snapshot:
     """The counters of ``pool``'s workers and of ``channels`` (those that send) now."""
     import time
 
-    snap = Snapshot(time.monotonic(), _steal_seconds(), _throttle_lines())
+    snap = Snapshot(time.monotonic(), _steal_seconds(), _throttle_lines(),
+                    allowed_cpus=getattr(pool, "allowed_cpus", None))
     for w in pool.workers():
         snap.workers[w["index"]] = dict(w)
         try:
@@ -161,7 +164,8 @@ def explain(before: Snapshot, after: Snapshot, missed: list[str],
     if with_doctor:
         from .doctor import verdict
 
-        lines += ["", *verdict().splitlines()]
+        # the pool's CPUs, not this thread's: its placement may keep it on one of them
+        lines += ["", *verdict(cpus=before.allowed_cpus).splitlines()]
     return lines
 
 

@@ -106,6 +106,9 @@ class Pool:
         if len(cpus) > lib.RTUDP_MAX_WORKERS:
             raise ValueError(f"cpus={cpus!r}: at most {lib.RTUDP_MAX_WORKERS} workers")
         self.cpus: list[int] = cpus
+        #: the CPUs this process could run on when the pool was made: its thread
+        #: placement may keep this process's threads off some of them while it runs
+        self.allowed_cpus: frozenset[int] = frozenset(allowed)
         lo, hi = 0, os.sched_get_priority_max(os.SCHED_FIFO)
         self.rt_priority = check_int(rt_priority, "rt_priority", lo, hi)
         if isinstance(spin_budget, bool) or not isinstance(spin_budget, (int, float)):
