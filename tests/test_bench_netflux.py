@@ -12,7 +12,7 @@ import pytest
 from bench_helpers import run_quick_json
 from plot_helpers import HAVE_MATPLOTLIB, check_png, needs_matplotlib
 
-from rtudp.tools.bench_netflux import schedule_figures
+from rtudp.tools.bench_netflux import pool_rounds, schedule_figures
 
 CASES = ("ours", "py_sleep", "py_deadline", "c_park", "c_spin")
 
@@ -39,6 +39,7 @@ def test_plot(run: tuple[dict, int], plot_file: str) -> None:
 def test_every_case_measured(run: tuple[dict, int]) -> None:
     report = run[0]
     assert report["failed"] == {}
+    assert report["rounds"] == 1  # --quick: one round of 2 s a case
     assert sorted(report["results"]) == ["1ms", "5ms"]
     for key, row in report["results"].items():
         for case in CASES:
@@ -48,6 +49,7 @@ def test_every_case_measured(run: tuple[dict, int]) -> None:
             assert e["received"] > 0.3 * e["due"], (key, case, e)
             assert 0 <= e["dev_p50"] <= e["dev_p99"] <= e["dev_max"]
             assert isinstance(e["drift_us"], float)
+            assert [b["slots_missing"] for b in e["by_round"]] == [e["slots_missing"]]
         assert row["ours"]["policies"], "the pool's workers are reported"
         assert row["c_park"]["policy"].startswith(("SCHED_FIFO", "SCHED_OTHER"))
         # rtudp against each C loop of the same run, as a ratio of the p99s
@@ -109,3 +111,33 @@ def test_schedule_figures_count_a_late_cycle_of_a_sender_that_never_skips() -> N
     f = schedule_figures(_stamps(offsets), 1_000_000, False, 100)
     assert f["dev_max"] == pytest.approx(700.0, abs=0.01)
     assert f["slots_missing"] == 1
+
+
+def test_rounds_pool_into_one_case() -> None:
+    """A full run's rounds (every case in turn, so that all meet the host's spells) make
+    one row: percentiles over every round's packets, gaps and the worker's counters
+    summed, the drift of the round that drifted most, each round's p99 and gaps kept."""
+    quiet = schedule_figures(_stamps([0.0] * 100), 1_000_000, True, 100)
+    late = [0.0] * 100
+    late[10:20] = [300.0] * 10
+    stamps = _stamps(late)
+    del stamps[50]
+    spell = schedule_figures(stamps, 1_000_000, True, 100)
+    for part, skipped, sby in ((quiet, 0, 0), (spell, 1, 3)):
+        part.update(missed_cycles=skipped, standby_sent=sby, others_cpu=0.1 + skipped,
+                    pool_warnings=["w"])
+    got = pool_rounds([quiet, spell])
+    assert (got["received"], got["due"], got["slots_missing"]) == (199, 200, 1)
+    assert got["sent_ratio"] == pytest.approx(199 / 200)
+    assert (got["missed_cycles"], got["standby_sent"]) == (1, 3)
+    assert got["others_cpu"] == pytest.approx(1.1) and got["pool_warnings"] == ["w"]
+    # 10 of 199 packets 300 us off: p99 over both rounds, not either round's own
+    assert got["dev_p99"] == pytest.approx(300.0, abs=1.0) and got["dev_p50"] == 0.0
+    assert got["drift_us"] in (quiet["drift_us"], spell["drift_us"])
+    assert abs(got["drift_us"]) == max(abs(quiet["drift_us"]), abs(spell["drift_us"]))
+    assert [b["slots_missing"] for b in got["by_round"]] == [0, 1]
+    assert got["by_round"][1]["dev_p99"] == spell["dev_p99"]
+    assert "dev_ns" not in got and got["hist"].count == 199
+    # a round too short to measure makes the case that round's error
+    short = schedule_figures(_stamps([0.0] * 5), 1_000_000, True, 100)
+    assert pool_rounds([quiet, short])["error"] == "too few packets"

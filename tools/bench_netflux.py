@@ -3,7 +3,13 @@
 For a send interval of 1 ms and of 5 ms, each case sends Netflux packets (sequence,
 feedback, a 20-byte image) for 10 s (--quick: 2 s) to a plain UDP socket on
 127.0.0.1 that takes the kernel's receive timestamp of each (SO_TIMESTAMPNS).
-Cases, one after the other in the same run:
+A full run goes in five rounds of 2 s a case; each round runs every case once, one
+after the other.  This VM's host has spells (tens of ms) in which every vCPU that
+halts wakes 0.3-0.9 ms late: interleaved, every case meets the same spells, and the
+by-round lines show how much of a figure is the machine's (measured: 10 s cases one
+after the other, rtudp missed 17 cycles at 1 ms in a run whose C loops missed none;
+interleaved over 5 rounds of 10 s, rtudp 16 in all, the parking C loop 23, the
+spinning one 2).  Cases:
 
 1. rtudp: a netflux worker channel (embedded pool, SCHED_FIFO when permitted); the
    worker's TX thread sends packet n at start + n x interval, and with more than one
@@ -32,6 +38,9 @@ n_k = k), its offset t_k - n_k x interval, and
   to, for every sender alike: a cycle skipped, or one sent so late (half an interval)
   that it and the next share a slot.
 
+Pooled over the rounds: the percentiles over every round's packets, the gaps summed,
+the drift of the round that drifted most.
+
 Target (issue 7): rtudp p99 |deviation| <= 20 µs, zero drift (<= 20 µs after the
 run) and no cycle missed (no slot without a packet), reported PASS/MISS, never
 asserted; next to it, rtudp's p99 over each C loop's in the same run: whether the
@@ -59,6 +68,7 @@ from .why_late import host_pauses_counted
 
 INTERVALS_MS = (1, 5)
 FULL_S, QUICK_S = 10.0, 2.0
+ROUND_S = 2.0                   # one case's run in a round: a full run has 5 rounds
 IMAGE_SIZE = 20
 LEAD_NS = 50_000_000            # the schedule starts this long after setup
 TARGET_P99_US = 20.0
@@ -117,7 +127,8 @@ def _wrapped(offset_ns: int, interval_ns: int) -> int:
 
 def schedule_figures(stamps: list[int], interval_ns: int, nearest_slot: bool,
                      due: int) -> dict[str, Any]:
-    """Deviation and drift of arrival stamps from a cyclic schedule (see the module doc)."""
+    """Deviation and drift of arrival stamps from a cyclic schedule (see the module doc);
+    ``dev_ns`` holds every packet's |deviation| for :func:`pool_rounds`."""
     if len(stamps) < 10:
         return {"received": len(stamps), "due": due, "error": "too few packets"}
     t0 = stamps[0]
@@ -138,12 +149,50 @@ def schedule_figures(stamps: list[int], interval_ns: int, nearest_slot: bool,
     drift_ns = statistics.median(offsets[-tenth:]) - statistics.median(offsets[:tenth])
     whole = [int(d) for d in dev]
     out: dict[str, Any] = {f"dev_{k}": v for k, v in percentiles_us(whole).items()}
-    out["hist"] = Histogram.from_values(whole)  # for --plot
+    out["dev_ns"] = whole  # for pool_rounds (which takes it out)
     # slots no packet arrived nearest to, the same yardstick for every sender: a skipped
     # cycle, or one sent so late that it and the next share a slot
     missing = max(nearest) - min(nearest) + 1 - len(set(nearest))
     out.update(received=len(stamps), due=due, slots_missing=missing,
                drift_us=drift_ns / 1e3, sent_ratio=len(stamps) / due if due else None)
+    return out
+
+
+#: per-case figures of a round that pool_rounds sums, and those it takes the worst of
+SUMMED = ("missed_cycles", "standby_sent", "host_pauses", "host_pause_ms", "sent")
+WORST = ("others_cpu", "worker_lateness_p99_us")
+
+
+def pool_rounds(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One case's figures over its rounds (each from :func:`schedule_figures` plus the
+    case's own): percentiles over every round's deviations, counts summed, the drift of
+    the round that drifted most, the worst of :data:`WORST`; ``by_round`` keeps each
+    round's p99 and gaps.  A round without figures (too few packets) makes the whole
+    case that round's error."""
+    bad = next((p for p in parts if "error" in p), None)
+    if bad is not None:
+        return {k: v for k, v in bad.items() if k != "dev_ns"}
+    devs = [d for p in parts for d in p["dev_ns"]]
+    out: dict[str, Any] = {**parts[-1]}  # policies and the like: the last round's
+    del out["dev_ns"]
+    out.update({f"dev_{k}": v for k, v in percentiles_us(devs).items()})
+    out["hist"] = Histogram.from_values(devs)  # for --plot
+    received, due = sum(p["received"] for p in parts), sum(p["due"] for p in parts)
+    out.update(received=received, due=due, sent_ratio=received / due if due else None,
+               slots_missing=sum(p["slots_missing"] for p in parts),
+               drift_us=max((p["drift_us"] for p in parts), key=abs),
+               by_round=[{"dev_p99": p["dev_p99"], "slots_missing": p["slots_missing"]}
+                         for p in parts])
+    for key in SUMMED:
+        if key in out:
+            out[key] = sum(p.get(key) or 0 for p in parts)
+    for key in WORST:
+        got = [p[key] for p in parts if p.get(key) is not None]
+        if key in out:
+            out[key] = max(got) if got else None
+    warns = [w for p in parts for w in p.get("pool_warnings", [])]
+    if "pool_warnings" in out:
+        out["pool_warnings"] = list(dict.fromkeys(warns))
     return out
 
 
@@ -282,23 +331,33 @@ def run_peer(interval_ns: int, seconds: float, sender: str) -> dict[str, Any]:
 
 def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET) -> dict:
     seconds = QUICK_S if quick else FULL_S
+    rounds = max(1, round(seconds / ROUND_S))
     busy = header("netflux", quick, quiet,
-                  f", {seconds:g} s a case, worker spin budget {spin_budget:g}")
+                  f", {seconds:g} s a case in {rounds} round{'s' * (rounds > 1)}, worker "
+                  f"spin budget {spin_budget:g}")
     results: dict[str, dict[str, dict | None]] = {}
     failed: dict[str, str] = {}
+    each = seconds / rounds
     for ms in INTERVALS_MS:
         iv = ms * 1_000_000
-        row: dict[str, dict | None] = dict.fromkeys(CASES)
         runs: dict[str, Callable[[], dict]] = {
-            "ours": lambda: run_ours(iv, seconds, spin_budget),
-            **{peer: (lambda peer=peer: run_peer(iv, seconds, peer)) for peer in PEERS},
+            "ours": lambda: run_ours(iv, each, spin_budget),
+            **{peer: (lambda peer=peer: run_peer(iv, each, peer)) for peer in PEERS},
         }
-        for case, fn in runs.items():
-            say(f"  {ms} ms: {CASES[case]} ...", quiet)
-            try:
-                row[case] = fn()
-            except (RuntimeError, OSError) as exc:
-                failed[f"{ms}ms/{case}"] = str(exc)
+        parts: dict[str, list[dict]] = {case: [] for case in runs}
+        for r in range(rounds):
+            for case, fn in runs.items():
+                if f"{ms}ms/{case}" in failed:
+                    continue  # it failed in an earlier round
+                say(f"  {ms} ms, round {r + 1} of {rounds}: {CASES[case]} ...", quiet)
+                try:
+                    parts[case].append(fn())
+                except (RuntimeError, OSError) as exc:
+                    failed[f"{ms}ms/{case}"] = str(exc)
+        row: dict[str, dict | None] = dict.fromkeys(CASES)
+        for case, got in parts.items():
+            if got and f"{ms}ms/{case}" not in failed:
+                row[case] = pool_rounds(got)
         results[f"{ms}ms"] = row
     curves = take_curves(results)
     targets = {}
@@ -314,7 +373,8 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = DEFAULT_SPIN_BUDGET
     # rtudp's p99 over each C loop's, same interval, same run (None: a case missing)
     vs_c = {key: {c: ratio((row["ours"] or {}).get("dev_p99"), (row[c] or {}).get("dev_p99"))
                   for c in ("c_park", "c_spin")} for key, row in results.items()}
-    return {"benchmark": "netflux", "quick": quick, "seconds": seconds, "busy_before": busy,
+    return {"benchmark": "netflux", "quick": quick, "seconds": seconds, "rounds": rounds,
+            "busy_before": busy,
             "spin_budget": spin_budget, "vs_c": vs_c,
             "results": results, "failed": failed, "targets": targets, "curves": curves}
 
@@ -333,6 +393,14 @@ def print_report(r: dict) -> None:
             print(f"  {case:<16}{e['sent_ratio']:>10.1%}{fmt_us(e['dev_p50'], 10)}"
                   f"{fmt_us(e['dev_p99'], 10)}{fmt_us(e['dev_max'], 10)}"
                   f"{e['drift_us']:>10.1f}{e['slots_missing']:>10}  {others_col(e)}")
+        if r.get("rounds", 1) > 1:
+            print(f"  p99 µs / gaps by round ({r['seconds'] / r['rounds']:g} s a case, every "
+                  "case in turn): the spread is the host's, which every case meets")
+            for case, e in row.items():
+                if e and e.get("by_round"):
+                    print(f"  {case:<16}" + "".join(
+                        f"{fmt_us(b['dev_p99'], 9)} /{b['slots_missing']:>2}"
+                        for b in e["by_round"]))
         ours, peer = row.get("ours") or {}, row.get("py_sleep") or {}
         deadline = row.get("py_deadline") or {}
         print(f"  p99 ratio: python sleep / rtudp "
