@@ -18,6 +18,9 @@
  *     0.2-2.5 ms now and then (measured on a 2-vCPU VM, two parked loops on a 1 ms
  *     schedule, 20-30 s: 7-10 wake-ups over 200 us late on one vCPU, none on both at
  *     once); a cycle that late shares the next one's slot, a cycle lost to the partner.
+ *     It cannot cover the host's spells that wake every halted vCPU 0.3-0.9 ms late
+ *     (traced at 1 ms: its own turns came 230-630 us late in the same cycles), in which
+ *     a C loop parking between cycles misses as much (docs/netflux.md).
  *     The standby needs no precise timing (its timer is not spun for: worker.h,
  *     c->standby), sends on the channel socket without a TX stamp (the error queue is
  *     the serving worker's), and neither receives nor reads the TX ring.
