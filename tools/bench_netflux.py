@@ -187,12 +187,12 @@ def pool_rounds(parts: list[dict[str, Any]]) -> dict[str, Any]:
         if key in out:
             out[key] = sum(p.get(key) or 0 for p in parts)
     for key in WORST:
-        got = [p[key] for p in parts if p.get(key) is not None]
         if key in out:
+            got = [p[key] for p in parts if p.get(key) is not None]
             out[key] = max(got) if got else None
-    warns = [w for p in parts for w in p.get("pool_warnings", [])]
-    if "pool_warnings" in out:
-        out["pool_warnings"] = list(dict.fromkeys(warns))
+    if "pool_warnings" in out:  # each warning once
+        out["pool_warnings"] = list(dict.fromkeys(
+            w for p in parts for w in p.get("pool_warnings", [])))
     return out
 
 
