@@ -146,9 +146,13 @@ def test_a_stalled_worker_trips_the_watchdog_and_the_stall_shows(rtudp_pool) -> 
         assert s["nf_link"] == "up"
         _no_trip_but_a_stall(s, other)
     # B skipped the cycles it slept through; A found B's packets stop for them.  A's own
-    # worker was not stopped, but a stall of this VM (1-10 ms ones are seen here) can make
-    # it skip a cycle or a few: CI once saw A miss 1 while B missed 59
-    assert sb["nf_missed"] >= 25 and sa["nf_missed"] <= 5, (sa["nf_missed"], sb["nf_missed"])
+    # worker was not stopped and kept most of its schedule, but a stall of this VM (1-10
+    # ms ones are seen here) can make it skip a few: CI saw A miss 1 while B missed 59,
+    # and 8 while B missed 63 (a bound of 5 failed there); a worker stopped along with
+    # B's would have missed as many as B
+    print(f"cycles missed: A {sa['nf_missed']}, B (stopped) {sb['nf_missed']}")
+    assert sb["nf_missed"] >= 25 and 2 * sa["nf_missed"] < sb["nf_missed"], (
+        sa["nf_missed"], sb["nf_missed"])
 
 
 def test_the_standby_sends_the_cycles_of_a_stalled_worker(rtudp_pool) -> None:
