@@ -117,9 +117,10 @@ def findings(before: Snapshot, after: Snapshot) -> list[str]:
                        f"give the pool a CPU of its own")
         capped = _delta(w, b, "capped_sleeps")
         if capped:
-            out.append(f"{where} reached its real-time CPU cap {capped} times and slept in "
-                       f"short chunks to stay clear of the RT throttle and the fair server: "
-                       f"packets due meanwhile left up to ~50 µs late")
+            out.append(f"{where} reached its real-time CPU cap {capped} times and slept "
+                       f"up to the next deadline (30 µs at most) to stay clear of the RT "
+                       f"throttle and the fair server: the packet due then left as late as "
+                       f"the wake-up came (~20 µs on a VM)")
         contended = _delta(w, b, "cpu_contended")
         if contended:
             out.append(f"another task on the CPU of {where} wanted more of it than it got, "

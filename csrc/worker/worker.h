@@ -191,6 +191,7 @@ struct rtudp_worker {
     int demoted;                    /* spinning at SCHED_OTHER past the RT cap (sched.c) */
     uint64_t bridge_ns;             /* gaps spun because a sleep would cost as much */
     uint64_t capped_sleeps;
+    int capped_sent_first;          /* the last capped turn sent instead of sleeping */
     uint64_t rx_turns;              /* RX turns done here for the RX thread */
     int64_t demoted_window;         /* the spin window it was demoted in */
     uint64_t demotions;
