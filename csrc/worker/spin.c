@@ -130,6 +130,20 @@ int rtudp_spin_ahead_of_pace(const struct rtudp_spin *s, int64_t now, int64_t cp
                       gone / 1000 * ((cap - RTUDP_SPIN_PACE_SLACK_NS) / (s->window_ns / 1000));
 }
 
+int64_t rtudp_spin_capped_sleep(int64_t gap, int64_t piece, int64_t base, int *sent_first)
+{
+    if (piece == base) {
+        if (gap < RTUDP_SPIN_CAPPED_GAP_MIN_NS && !*sent_first) {
+            *sent_first = 1;
+            return 0;
+        }
+        if (gap > 0 && gap < piece)
+            piece = gap;
+    }
+    *sent_first = 0;
+    return piece;
+}
+
 void rtudp_spin_used(struct rtudp_spin *s, int64_t ns)
 {
     if (ns <= 0)

@@ -43,10 +43,7 @@
  * the packets due in it (~1 in 7 at the demo's 50 kpps each way) under ~50 us late
  * (50 us chunks: demo p99 100-160 us; 30 us: 60-84 us, same machine and hour). */
 #define CAPPED_SLEEP_NS RTUDP_SHARE_BASE_SLEEP_NS /* 30 us */
-/* ... and no longer than to the next deadline, which then leaves late by the wake-up's
- * lateness alone; one nearer than this is sent first, and the sleep comes after it
- * (capped_sleep) */
-#define CAPPED_GAP_MIN_NS 10000LL
+/* ... or to the next deadline, if that comes first (rtudp_spin_capped_sleep) */
 /* ... unless another task on the CPU wants more of it than it gets: then longer pieces
  * it can use, as long as it needs them (cpushare.h; a switch there and back costs ~25 us
  * on a VM).  30 us pieces left a `while :` loop pinned there so little that the fair
@@ -380,34 +377,17 @@ static void look_at_share(struct rtudp_worker *w, int64_t now)
     rtudp_share_look(&w->share, now, cpu, rtudp_cpuidle_ns(&w->cpuidle, now, cpu));
 }
 
-/*
- * A capped sleep ends at the next deadline if that comes first: only that packet is
- * late, by the wake-up's lateness (~18 us on a VM).  A fixed 30 us piece, wherever it
- * fell, held the ~2 packets due in it (at 50 kpps) up to 30 us plus that: demo p99
- * 48-51 us against 26-31 with this rule, 3 runs each interleaved (the 2-vCPU VM), and
- * fewer packets late (15 % against 20 % of the channel whose worker shares its CPU
- * with the demo's reader).  A deadline nearer than CAPPED_GAP_MIN_NS (the one after
- * the last wake-up, typically) is spun to and sent first, so that the sleep spans the
- * whole gap after it: a sleep that short leaves the CPU to nobody for longer than it
- * holds the packet back.  Never twice in a row: a backlog (due now, turn after turn)
- * still sleeps every other turn.  Pieces made longer for a task that shares the CPU
- * (cpushare.h) keep their length: that task needs them whole.
- */
+/* past the cap: a sleep, or the next deadline first if it is near (spin.h) */
 static void capped_sleep(struct rtudp_worker *w, int64_t now)
 {
-    int64_t len = w->share.sleep_ns > CAPPED_SLEEP_NS ? w->share.sleep_ns : CAPPED_SLEEP_NS;
-    if (len == CAPPED_SLEEP_NS) {
-        int64_t standby, gap = next_timer(w, &standby) - now;
-        if (gap < CAPPED_GAP_MIN_NS && !w->capped_sent_first) {
-            w->capped_sent_first = 1;
-            if (gap > 0)
-                spin_to(w, now, now + gap, 0);
-            return;
-        }
-        if (gap > 0 && gap < len)
-            len = gap;
+    int64_t piece = w->share.sleep_ns > CAPPED_SLEEP_NS ? w->share.sleep_ns : CAPPED_SLEEP_NS;
+    int64_t standby, gap = next_timer(w, &standby) - now;
+    int64_t len = rtudp_spin_capped_sleep(gap, piece, CAPPED_SLEEP_NS, &w->capped_sent_first);
+    if (!len) {
+        if (gap > 0)
+            spin_to(w, now, now + gap, 0); /* then sent by the loop (serve_due) */
+        return;
     }
-    w->capped_sent_first = 0;
     int64_t until = now + len;
     struct timespec ts = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR &&

@@ -157,6 +157,30 @@ static void test_spin_stops_at_the_cpu_cap(void)
     CHECK_EQ(rtudp_spin_room(&s, t + 1 + win, cpu + cap + 1, 1), cap);
 }
 
+/* past the cap: a base sleep ends at the next deadline if that comes first; a near
+ * deadline is sent first, but never twice in a row; longer pieces keep their length */
+static void test_capped_sleep_ends_at_the_next_deadline(void)
+{
+    const int64_t base = 30 * US, gap_min = RTUDP_SPIN_CAPPED_GAP_MIN_NS;
+    int first = 0;
+    CHECK_EQ(rtudp_spin_capped_sleep(18 * US, base, base, &first), 18 * US);
+    CHECK_EQ(first, 0);
+    CHECK_EQ(rtudp_spin_capped_sleep(500 * US, base, base, &first), base); /* far: a piece */
+    CHECK_EQ(rtudp_spin_capped_sleep(gap_min - 1, base, base, &first), 0); /* near: send it */
+    CHECK_EQ(first, 1);
+    CHECK_EQ(rtudp_spin_capped_sleep(2 * US, base, base, &first), 2 * US); /* not twice */
+    CHECK_EQ(first, 0);
+    /* a backlog (due already): every other turn sleeps a whole piece */
+    CHECK_EQ(rtudp_spin_capped_sleep(-5 * US, base, base, &first), 0);
+    CHECK_EQ(rtudp_spin_capped_sleep(-25 * US, base, base, &first), base);
+    CHECK_EQ(rtudp_spin_capped_sleep(-45 * US, base, base, &first), 0);
+    /* a longer piece for a task that shares the CPU: whole, whatever the deadline */
+    first = 0;
+    CHECK_EQ(rtudp_spin_capped_sleep(2 * US, 50 * US, base, &first), 50 * US);
+    CHECK_EQ(rtudp_spin_capped_sleep(18 * US, 50 * US, base, &first), 50 * US);
+    CHECK_EQ(first, 0);
+}
+
 /* ------------------------------------------------------------------ cpushare */
 
 /* one 20 ms window: the worker had `ours` of it, the CPU idled `idle`, others the rest */
@@ -956,6 +980,7 @@ static const struct test tests[] = {
     T(test_spin_long_parks_end_the_largest_margin_early),
     T(test_spin_budget_per_window),
     T(test_spin_stops_at_the_cpu_cap),
+    T(test_capped_sleep_ends_at_the_next_deadline),
     T(test_share_sleeps_follow_what_others_need),
     T(test_share_edges),
     T(test_share_alone_after_quiet_looks),
