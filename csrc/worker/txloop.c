@@ -36,14 +36,14 @@
 #define SPIN_MAX_NS 200000LL
 /* Past the RT cap with no drop to SCHED_OTHER allowed (a task that shares the CPU
  * preempted the dropped thread for a whole slice), the thread must leave the CPU: it
- * sleeps this long at most and then sends what is due (CAPPED_POP at most).  Packets due meanwhile are
- * late by up to this plus the wake-up's lateness (~18 us on a VM).  Short, because
- * the wake-up's CPU cost (~18 us) is paid per sleep whatever its length: 30 us leaves
- * the CPU to others about half of the capped phase (50 us: a little more), and keeps
- * the packets due in it (~1 in 7 at the demo's 50 kpps each way) under ~50 us late
- * (50 us chunks: demo p99 100-160 us; 30 us: 60-84 us, same machine and hour). */
+ * sleeps this long at most, or to the next deadline if that comes first (spin.h,
+ * rtudp_spin_capped_sleep: that packet is then late by the wake-up's lateness, ~18 us
+ * on a VM), and then sends what is due (CAPPED_POP at most).  Short, because the
+ * wake-up's CPU cost (~18 us) is paid per sleep whatever its length: 30 us leaves the
+ * CPU to others about half of the capped phase (50 us: a little more).  When pieces
+ * were fixed, wherever they fell, 50 us ones gave demo p99 100-160 us and 30 us ones
+ * 60-84 us (same machine and hour). */
 #define CAPPED_SLEEP_NS RTUDP_SHARE_BASE_SLEEP_NS /* 30 us */
-/* ... or to the next deadline, if that comes first (rtudp_spin_capped_sleep) */
 /* ... unless another task on the CPU wants more of it than it gets: then longer pieces
  * it can use, as long as it needs them (cpushare.h; a switch there and back costs ~25 us
  * on a VM).  30 us pieces left a `while :` loop pinned there so little that the fair
@@ -385,7 +385,7 @@ static void capped_sleep(struct rtudp_worker *w, int64_t now)
     int64_t len = rtudp_spin_capped_sleep(gap, piece, CAPPED_SLEEP_NS, &w->capped_sent_first);
     if (!len) {
         if (gap > 0)
-            spin_to(w, now, now + gap, 0); /* then sent by the loop (serve_due) */
+            spin_to(w, now, now + gap, 0); /* to the deadline; the loop sends it */
         return;
     }
     int64_t until = now + len;
