@@ -21,7 +21,7 @@ ENGINE_HEADERS = ("rtudp_shm.h", "ring.h", "kinds.h", "segment.h", "ring_bench.h
 ENGINE_SOURCES = ("ring.c", "segment.c", "kinds.c", "ring_bench.c", "timing_bench.c", "hist.c",
                   "readers.c", "async_wait.c", "rtp/rtp_bench.c", "rtp/jbuf.c", "rtp/header.c",
                   "impair.c")
-CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra"]
+CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"]
 
 _CDEF = re.compile(r"/\* BEGIN CDEF \*/(.*?)/\* END CDEF \*/", re.S)
 _KIND = re.compile(r"^RTUDP_KIND\((.*)\)\s*$")

@@ -1,4 +1,7 @@
 /* readers.c - claim and release the reader and tap slots of a channel block (readers.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* kill() under -std=c11 (the cffi build defines no feature macro) */
+#endif
 #include "readers.h"
 
 #include <errno.h>

@@ -500,6 +500,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
                 w->rx_turns++;
             }
             capped_sleep(w, now);
+        } else {
+            w->capped_sent_first = 0; /* "never twice in a row" counts capped turns only */
         }
         for (uint32_t i = 0; i < w->n_active; i++) {
             struct rtudp_chan *c = w->active[i];
