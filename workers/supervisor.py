@@ -78,6 +78,7 @@ class Pool:
     kernel stamps stay exact.  A request and its reply, one datagram in flight, never
     wait.  0 reads every datagram as soon as it wakes the thread; so does a worker
     that runs SCHED_OTHER, whose short sleeps are not short (``rx_coalesce_ns`` 0).
+    A TX thread that does the RX work between its sends spaces its reads alike.
     ``worker`` replaces the ``rtudp-worker`` command (tests, debugging).
     """
 

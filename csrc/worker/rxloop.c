@@ -506,10 +506,10 @@ int rtudp_rx_held(struct rtudp_rx *rx)
     return atomic_load_explicit(&rx->own, memory_order_acquire) == RX_OWN_TX;
 }
 
-void rtudp_rx_poll(struct rtudp_rx *rx)
+int rtudp_rx_poll(struct rtudp_rx *rx)
 {
     struct epoll_event ev[RX_EVENTS];
-    rx_turn(rx, ev, 0);
+    return rx_turn(rx, ev, 0);
 }
 
 void rtudp_rx_give(struct rtudp_rx *rx)

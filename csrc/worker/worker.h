@@ -193,6 +193,8 @@ struct rtudp_worker {
     uint64_t capped_sleeps;
     int capped_sent_first;          /* the last capped turn sent instead of sleeping */
     uint64_t rx_turns;              /* RX turns done here for the RX thread */
+    int64_t rx_turn_at;             /* when the last of them ran */
+    int rx_turn_got;                /* and the receives it read */
     int64_t demoted_window;         /* the spin window it was demoted in */
     uint64_t demotions;
     uint64_t demote_preempted;
@@ -331,7 +333,7 @@ int rtudp_rx_take(struct rtudp_rx *rx);
 /* TX thread: whether it has the RX work now */
 int rtudp_rx_held(struct rtudp_rx *rx);
 /* TX thread, while it has the RX work: one turn without waiting */
-void rtudp_rx_poll(struct rtudp_rx *rx);
+int rtudp_rx_poll(struct rtudp_rx *rx); /* the receives it read */
 /* TX thread: give the RX work back (before it sleeps) */
 void rtudp_rx_give(struct rtudp_rx *rx);
 /* one datagram -> one RX ring record (meta + payload); exposed for tests */
