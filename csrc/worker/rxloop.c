@@ -435,9 +435,11 @@ static int rx_keep_under_cap(struct rtudp_rx *rx, int busy)
  * wait shows in rx_delay.  A channel still left with data is read at once.  While it
  * waits the thread is idle, so a spinning TX thread may take the RX work meanwhile.
  */
+#define RX_GATHER_MIN 2 /* receives in one turn that say they come faster than turns */
+
 static void rx_coalesce(struct rtudp_rx *rx, int got)
 {
-    if (!rx->coalesce_ns || got < 2)
+    if (!rx->coalesce_ns || got < RX_GATHER_MIN)
         return;
     for (uint32_t i = 0; i < rx->n_chans; i++)
         if (rx->chans[i]->pending)
@@ -504,6 +506,11 @@ int rtudp_rx_take(struct rtudp_rx *rx)
 int rtudp_rx_held(struct rtudp_rx *rx)
 {
     return atomic_load_explicit(&rx->own, memory_order_acquire) == RX_OWN_TX;
+}
+
+int rtudp_rx_turn_waits(int last_got, int64_t since_ns, int64_t coalesce_ns)
+{
+    return coalesce_ns > 0 && last_got >= RX_GATHER_MIN && since_ns < coalesce_ns;
 }
 
 int rtudp_rx_poll(struct rtudp_rx *rx)

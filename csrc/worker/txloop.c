@@ -389,7 +389,7 @@ static void look_at_share(struct rtudp_worker *w, int64_t now)
  */
 static void rx_turn_here(struct rtudp_worker *w, int64_t now)
 {
-    if (w->rx_turn_got >= 2 && now - w->rx_turn_at < w->rx.coalesce_ns)
+    if (rtudp_rx_turn_waits(w->rx_turn_got, now - w->rx_turn_at, w->rx.coalesce_ns))
         return;
     w->rx_turn_got = rtudp_rx_poll(&w->rx);
     w->rx_turn_at = now;

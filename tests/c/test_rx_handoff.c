@@ -5,7 +5,8 @@
  * twice whoever does the work, datagrams that arrive while the TX thread holds it are
  * read by it, and the RX thread reads again once given back.  With wake-up coalescing
  * (rx_coalesce): datagrams found together make the RX thread wait for more, and are
- * all read in order; one in flight at a time never does.  Run under TSan in CI.
+ * all read in order; one in flight at a time never does.  The TX thread's turns wait
+ * alike (rtudp_rx_turn_waits).  Run under TSan in CI.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -237,10 +238,47 @@ static void test_datagrams_found_together_make_the_rx_thread_wait_for_more(void)
     }
 }
 
+/* the TX thread's turns (txloop.c, rx_turn_here): after one that read several, the
+ * next waits coalesce_ns; after one that read one, or with coalescing off, none does */
+static void test_tx_turns_after_several_reads_wait_as_the_rx_thread_does(void)
+{
+    struct fixture f;
+    setup(&f, COALESCE_NS);
+    int64_t until = rtudp_now_ns() + 2000 * NS_PER_MS;
+    while (!rtudp_rx_take(&f.rx) && rtudp_now_ns() < until)
+        usleep(100);
+    CHECK_EQ(rtudp_rx_held(&f.rx), 1);
+    for (uint32_t i = 0; i < 5; i++)
+        send_seq(&f, i);
+    usleep(20000);
+    int got = 0;
+    until = rtudp_now_ns() + 2000 * NS_PER_MS;
+    while (got < 5 && rtudp_now_ns() < until)
+        got += rtudp_rx_poll(&f.rx); /* the rescan may take a second turn */
+    CHECK_EQ(got, 5);
+    CHECK_EQ(read_in_order(&f, 0), 5u);
+    CHECK_EQ(rtudp_rx_turn_waits(got, 0, COALESCE_NS), 1);
+    CHECK_EQ(rtudp_rx_turn_waits(got, COALESCE_NS - 1, COALESCE_NS), 1);
+    CHECK_EQ(rtudp_rx_turn_waits(got, COALESCE_NS, COALESCE_NS), 0);
+    CHECK_EQ(rtudp_rx_turn_waits(got, 0, 0), 0);
+    send_seq(&f, 5);
+    usleep(20000);
+    got = 0;
+    until = rtudp_now_ns() + 2000 * NS_PER_MS;
+    while (!got && rtudp_now_ns() < until)
+        got = rtudp_rx_poll(&f.rx);
+    CHECK_EQ(got, 1);
+    CHECK_EQ(rtudp_rx_turn_waits(got, 0, COALESCE_NS), 0); /* one in flight: no wait */
+    CHECK_EQ(rtudp_rx_turn_waits(0, 0, COALESCE_NS), 0);
+    rtudp_rx_give(&f.rx);
+    teardown(&f);
+}
+
 static const struct test tests[] = {
     T(test_taken_at_once_from_a_waiting_rx_thread),
     T(test_nothing_lost_or_doubled_as_the_work_moves),
     T(test_datagrams_found_together_make_the_rx_thread_wait_for_more),
+    T(test_tx_turns_after_several_reads_wait_as_the_rx_thread_does),
 };
 
 HARNESS_MAIN(tests)
