@@ -207,23 +207,30 @@ static uint64_t coalesced(struct fixture *f)
     return atomic_load_explicit(&f->rx.coalesced, memory_order_relaxed);
 }
 
+/* the "TX thread" takes the RX work (asked for, it is handed over at the RX thread's
+ * next turn) and holds it while datagrams first .. end-1 come */
+static void hold_while_sent(struct fixture *f, uint32_t first, uint32_t end)
+{
+    int64_t until = rtudp_now_ns() + 2000 * NS_PER_MS;
+    while (!rtudp_rx_take(&f->rx) && rtudp_now_ns() < until)
+        usleep(100);
+    CHECK_EQ(rtudp_rx_held(&f->rx), 1);
+    for (uint32_t i = first; i < end; i++)
+        send_seq(f, i);
+    usleep(20000);
+}
+
 static void test_datagrams_found_together_make_the_rx_thread_wait_for_more(void)
 {
     for (int64_t ns = 0; ns <= COALESCE_NS; ns += COALESCE_NS) {
         struct fixture f;
         setup(&f, ns);
         /* held by the "TX thread" while 10 come: given back, the RX thread finds them
-         * all in one read (asked for, it is handed over at the RX thread's next turn) */
-        int64_t until = rtudp_now_ns() + 2000 * NS_PER_MS;
-        while (!rtudp_rx_take(&f.rx) && rtudp_now_ns() < until)
-            usleep(100);
-        CHECK_EQ(rtudp_rx_held(&f.rx), 1);
-        for (uint32_t i = 0; i < 10; i++)
-            send_seq(&f, i);
-        usleep(20000);
+         * all in one read */
+        hold_while_sent(&f, 0, 10);
         rtudp_rx_give(&f.rx);
         uint32_t next = wait_rx_thread(&f, 0, 10);
-        until = rtudp_now_ns() + 2000 * NS_PER_MS;
+        int64_t until = rtudp_now_ns() + 2000 * NS_PER_MS;
         while (ns && coalesced(&f) == 0 && rtudp_now_ns() < until)
             usleep(1000);
         CHECK_EQ(coalesced(&f), ns ? 1u : 0u);
@@ -244,15 +251,9 @@ static void test_tx_turns_after_several_reads_wait_as_the_rx_thread_does(void)
 {
     struct fixture f;
     setup(&f, COALESCE_NS);
-    int64_t until = rtudp_now_ns() + 2000 * NS_PER_MS;
-    while (!rtudp_rx_take(&f.rx) && rtudp_now_ns() < until)
-        usleep(100);
-    CHECK_EQ(rtudp_rx_held(&f.rx), 1);
-    for (uint32_t i = 0; i < 5; i++)
-        send_seq(&f, i);
-    usleep(20000);
+    hold_while_sent(&f, 0, 5);
     int got = 0;
-    until = rtudp_now_ns() + 2000 * NS_PER_MS;
+    int64_t until = rtudp_now_ns() + 2000 * NS_PER_MS;
     while (got < 5 && rtudp_now_ns() < until)
         got += rtudp_rx_poll(&f.rx); /* the rescan may take a second turn */
     CHECK_EQ(got, 5);
