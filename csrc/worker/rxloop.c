@@ -439,8 +439,8 @@ static int rx_keep_under_cap(struct rtudp_rx *rx, int busy)
 
 static void rx_coalesce(struct rtudp_rx *rx, int got)
 {
-    if (!rx->coalesce_ns || got < RX_GATHER_MIN)
-        return;
+    if (!rtudp_rx_turn_waits(got, 0, rx->coalesce_ns))
+        return; /* the rule the TX thread's turns follow too */
     for (uint32_t i = 0; i < rx->n_chans; i++)
         if (rx->chans[i]->pending)
             return;
