@@ -26,6 +26,7 @@ from rtudp.shmring.channel import ChannelSegment, parse_rx_record
 from rtudp.shmring.hist import Histogram
 from rtudp.shmring.segment import Segment
 from rtudp.workers import worker_path
+from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
 from conftest import new_shm_name
 from waiting import wait_for
@@ -604,9 +605,13 @@ def test_lateness_at_20kpps(pool, sched, capsys):
               f"{stats['elapsed_ns'] / 1e6:.0f} ms (bridging gaps {stats['bridge_ns'] / 1e6:.1f} ms), "
               f"margin {stats['margin_ns'] / 1e3:.1f} us")
     assert h.negative == 0
-    # the spin budget holds for the spinning it pays for (margins before deadlines):
-    # well under 20 % of one CPU.  Gaps spun because a sleep there would cost about as
-    # much CPU and wake after the deadline (bridges) are not the budget's
+    # the spin budget (the worker's default, DEFAULT_SPIN_BUDGET of each window) holds
+    # for the spinning it pays for (margins before deadlines).  Gaps spun because a sleep
+    # there would cost about as much CPU and wake after the deadline (bridges) are not
+    # the budget's.  The bound is the budget itself: a SCHED_OTHER worker woken late on a
+    # loaded machine raises its margin past the 50 us gap (seen: 65 us, fresh-boot CI)
+    # and then spins all of it, 30 % of the traffic's second (the bound was 20 % of the
+    # run from when the budget was 10 %)
     assert 0 <= stats["bridge_ns"] <= stats["spin_ns"]
-    assert stats["spin_ns"] - stats["bridge_ns"] < 0.2 * stats["elapsed_ns"]
+    assert stats["spin_ns"] - stats["bridge_ns"] < DEFAULT_SPIN_BUDGET * stats["elapsed_ns"]
     assert p[50] < 2_000_000
