@@ -198,10 +198,11 @@ def check_kdamond(root: str = "/") -> Check:
                      "no DAMON monitor can take a worker's CPU", data=data)
     listed = ", ".join(str(p) for p in pids)
     return Check("kdamond", f"running (pid {listed})", WARN,
-                 "DAMON's kernel thread works in the kernel for ~100 µs at a stretch on "
-                 "whichever CPU it runs; unless the kernel preempts it (preempt=full), a "
-                 "worker that wakes behind it waits that long (traced on a 2-vCPU VM: the "
-                 "worst wake-ups of a worker sharing its CPU)",
+                 "DAMON's kernel thread works in the kernel for 0.1-2.5 ms at a stretch "
+                 "on whichever CPU it runs; unless the kernel preempts it (preempt=full), "
+                 "a worker that wakes behind it waits that long (traced on a 2-vCPU VM: "
+                 "180-300 µs after a worker's short sleep, up to 2.5 ms after it dropped "
+                 "to SCHED_OTHER at its CPU cap)",
                  f"keep it off the pool's CPUs (taskset -pc <other CPUs> {pids[0]}), or "
                  "boot with preempt=full", data)
 
