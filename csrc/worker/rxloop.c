@@ -422,6 +422,8 @@ static int rx_keep_under_cap(struct rtudp_rx *rx, int busy)
     return 1;
 }
 
+#define RX_GATHER_MIN 2 /* receives in one turn that say they come faster than turns */
+
 /*
  * Wake-up coalescing.  Each wake-up costs this thread, and the sender whose datagram
  * woke it, several µs on a VM (an interrupt between CPUs, two switches): one per
@@ -435,8 +437,6 @@ static int rx_keep_under_cap(struct rtudp_rx *rx, int busy)
  * wait shows in rx_delay.  A channel still left with data is read at once.  While it
  * waits the thread is idle, so a spinning TX thread may take the RX work meanwhile.
  */
-#define RX_GATHER_MIN 2 /* receives in one turn that say they come faster than turns */
-
 static void rx_coalesce(struct rtudp_rx *rx, int got)
 {
     if (!rtudp_rx_turn_waits(got, 0, rx->coalesce_ns))

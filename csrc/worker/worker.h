@@ -334,8 +334,9 @@ int rtudp_rx_take(struct rtudp_rx *rx);
 int rtudp_rx_held(struct rtudp_rx *rx);
 /* TX thread, while it has the RX work: one turn without waiting */
 int rtudp_rx_poll(struct rtudp_rx *rx); /* the receives it read */
-/* TX thread: 1 while its next turn waits, as the RX thread's reads do (rx_coalesce):
- * the last turn read two or more (last_got) only since_ns ago, under coalesce_ns */
+/* both threads' coalescing rule: 1 while the next RX turn waits, because the last one
+ * read two or more (last_got) only since_ns ago, under coalesce_ns (rxloop.c,
+ * rx_coalesce; txloop.c, rx_turn_here) */
 int rtudp_rx_turn_waits(int last_got, int64_t since_ns, int64_t coalesce_ns);
 /* TX thread: give the RX work back (before it sleeps) */
 void rtudp_rx_give(struct rtudp_rx *rx);
