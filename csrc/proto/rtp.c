@@ -6,6 +6,13 @@
  * PACED one ptime after the previous frame, TIMED the record's deadline.  The loop's
  * timer queue does the timing, so frames queued ahead cost nothing until due.
  *
+ * A worker that takes the channel over (a restart) carries the numbering on from the
+ * TX line (rtp_area.h, tx_resume): the same SSRC, the next sequence number and
+ * timestamp, TIMED's origin.  Records the dead worker numbered but did not send are
+ * still in the ring with their headers; they leave with those headers (a receiver
+ * sees the sequence the frames were queued in, whoever sends them).  PACED starts its
+ * schedule afresh: frames already queued are consecutive media, not an underrun.
+ *
  * RX thread: each datagram is copied into a buffer of a fixed pool (the jitter
  * buffer keeps references, not bytes, and the loop's receive buffers are reused)
  * and pushed into the jitter buffer; frames it releases become RX ring records
@@ -45,6 +52,7 @@ struct rtp_kind {
     int64_t t0;
     uint32_t ts0;
     uint64_t target_gen;      /* the area's target generation last applied */
+    int resumed;              /* took the channel over: records may carry our headers */
     /* RX thread */
     struct rtudp_chan *c;
     int jb_on;
@@ -95,6 +103,53 @@ static int64_t paced_time(struct rtp_kind *k, int64_t asked, int64_t now)
     return at;
 }
 
+/* the generator's next values, where a successor finds them */
+static void publish_gen(struct rtudp_rtp_area *a, const struct rtp_gen *g)
+{
+    store_relaxed(&a->tx_frac, (uint32_t)g->frac);
+    store_relaxed(&a->tx_next_ts, g->ts);
+    store_relaxed(&a->tx_next_seq, (uint32_t)g->seq);
+}
+
+/* TIMED: the deadline and timestamp later frames' timestamps count from */
+static void timed_origin(struct rtp_kind *k, int64_t at)
+{
+    if (k->timed_started)
+        return;
+    k->timed_started = 1;
+    k->t0 = at;
+    k->ts0 = k->gen.ts;
+    store_relaxed(&k->area->tx_t0_ns, at);
+    store_relaxed(&k->area->tx_ts0, k->ts0);
+    store_release(&k->area->tx_resume, RTUDP_RTP_RESUME_GEN | RTUDP_RTP_RESUME_TIMED);
+}
+
+/*
+ * After a takeover: whether hdr is a header the dead worker wrote (version 2 and our
+ * SSRC; clients leave the room zeroed).  Such a record keeps it, and the generator
+ * moves past its sequence number should the dead worker have died before it said
+ * so in the area.  The first record without one ends the takeover: the dead worker
+ * numbered a prefix of the ring, and records behind it are new.
+ */
+static int numbered_before(struct rtp_kind *k, const uint8_t *hdr)
+{
+    if (!k->resumed)
+        return 0;
+    if (hdr[0] != 0x80 || rtp_be32(hdr + 8) != k->gen.ssrc) {
+        k->resumed = 0;
+        return 0;
+    }
+    uint16_t next = (uint16_t)(rtp_be16(hdr + 2) + 1);
+    if ((int16_t)(uint16_t)(next - k->gen.seq) > 0) {
+        k->gen.seq = next;
+        k->gen.ts = rtp_be32(hdr + 4);
+        k->gen.ts += rtp_gen_step(&k->gen);
+        k->gen.marker = false;
+        publish_gen(k->area, &k->gen);
+    }
+    return 1;
+}
+
 static int rtp_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint32_t len,
                          int64_t now, struct rtudp_timer *t)
 {
@@ -107,23 +162,26 @@ static int rtp_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint
         bump(&k->area->tx_bad_records, 1);
         return -1;
     }
+    uint8_t *hdr = (uint8_t *)(rec + 1); /* the record is the worker's until released */
     int64_t asked = rec->send_at_ns;
     int64_t at;
+    if (numbered_before(k, hdr)) {
+        /* numbered and counted by the dead worker: it leaves as it was numbered */
+        at = k->tx_mode == RTUDP_RTP_TX_PACED ? paced_time(k, asked, now) : (asked ? asked : now);
+        t->send_at_ns = at > now ? at : now;
+        t->asked_ns = at;
+        return 0;
+    }
     if (k->tx_mode == RTUDP_RTP_TX_PACED) {
         at = paced_time(k, asked, now);
     } else {
         at = asked ? asked : now;
-        if (!k->timed_started) {
-            k->timed_started = 1;
-            k->t0 = at;
-            k->ts0 = k->gen.ts;
-        }
+        timed_origin(k, at);
         /* the timestamp is the frame's sampling instant: its deadline */
         k->gen.ts = k->ts0 + (uint32_t)(uint64_t)ticks_in(at - k->t0, k->gen.clock_rate);
     }
     if (rec->flags & RTUDP_RTP_F_MARKER)
         rtp_gen_set_marker(&k->gen, true);
-    uint8_t *hdr = (uint8_t *)(rec + 1); /* the record is the worker's until released */
     if (rtp_gen_header(&k->gen, hdr, pt, at) < 0) {
         bump(&k->area->tx_bad_records, 1);
         return -1;
@@ -131,8 +189,7 @@ static int rtp_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint
     t->send_at_ns = at > now ? at : now;
     t->asked_ns = at;
     struct rtudp_rtp_area *a = k->area;
-    store_relaxed(&a->tx_next_seq, (uint32_t)k->gen.seq);
-    store_relaxed(&a->tx_next_ts, k->gen.ts);
+    publish_gen(a, &k->gen);
     bump(&a->tx_frames, 1);
     return 0;
 }
@@ -369,6 +426,24 @@ static void rtp_close(struct rtudp_worker *w, struct rtudp_chan *c)
     c->state = NULL;
 }
 
+/* a takeover: the numbering the dead worker left in the area, carried on */
+static void resume_gen(struct rtp_kind *k, struct rtudp_rtp_area *a)
+{
+    uint32_t resume = load_acquire(&a->tx_resume);
+    k->gen.ssrc = load_relaxed(&a->tx_ssrc);
+    k->gen.seq = (uint16_t)load_relaxed(&a->tx_next_seq);
+    k->gen.ts = load_relaxed(&a->tx_next_ts);
+    uint32_t frac = load_relaxed(&a->tx_frac);
+    k->gen.frac = frac < 1000000u ? frac : 0; /* a fraction of a tick, in 1e-6 */
+    k->gen.marker = false;
+    if (resume & RTUDP_RTP_RESUME_TIMED) {
+        k->timed_started = 1;
+        k->t0 = load_relaxed(&a->tx_t0_ns);
+        k->ts0 = load_relaxed(&a->tx_ts0);
+    }
+    k->resumed = 1;
+}
+
 static int rtp_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t len)
 {
     struct rtudp_rtp_area *a = c->area;
@@ -390,9 +465,13 @@ static int rtp_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, siz
         rtp_close(w, c);
         return RTUDP_EINVAL;
     }
-    store_relaxed(&a->tx_ssrc, k->gen.ssrc);
-    store_relaxed(&a->tx_next_seq, (uint32_t)k->gen.seq);
-    store_relaxed(&a->tx_next_ts, k->gen.ts);
+    if (load_acquire(&a->tx_resume) & RTUDP_RTP_RESUME_GEN) {
+        resume_gen(k, a);
+    } else {
+        store_relaxed(&a->tx_ssrc, k->gen.ssrc);
+        publish_gen(a, &k->gen);
+        store_release(&a->tx_resume, RTUDP_RTP_RESUME_GEN);
+    }
     if (c->recvs && a->rx_mode == RTUDP_RTP_RX_JBUF &&
         (rc = open_rx(c, k, a, msg, len)) != RTUDP_OK) {
         rtp_close(w, c);
