@@ -71,6 +71,13 @@ def worker_pids(pool: Any) -> list[int]:
     return _running_worker_pids(pool)
 
 
+def channel_worker_pid(pool: Any, channel: Any) -> list[int]:
+    """The pid of the worker serving ``channel`` now (a list: empty while none runs),
+    for a :class:`Staller` that stops only that worker."""
+    w = pool.workers()[channel.worker]
+    return [w["pid"]] if w["pid"] > 0 and w["state"] == "running" else []
+
+
 def _worker_index(pool: Any, pid: int) -> int:
     for w in pool.workers():
         if w["pid"] == pid:
@@ -225,6 +232,11 @@ class Staller(Background):
         if pid is not None:
             _signal(pid, signal.SIGCONT)
 
+    def wait_stalls(self, count: int, timeout: float) -> None:
+        """Return once ``count`` stalls are done (a test's traffic runs until then, so it
+        sees that many however fast the machine is); AssertionError after ``timeout`` s."""
+        wait_until(lambda: len(self.stalls) >= count, timeout, f"{count} stalls of a worker")
+
     def summary(self) -> str:
         """How many stalls, of how long in all and at most (for a test's report)."""
         if not self.stalls:
@@ -300,5 +312,5 @@ class WireObserver(Background):
         return [p for p, _ in list(self.packets)]
 
 
-__all__ = ["SEED", "DEFAULT_SEED", "CpuHogs", "Staller", "WireObserver", "kill_worker",
+__all__ = ["SEED", "DEFAULT_SEED", "CpuHogs", "channel_worker_pid", "Staller", "WireObserver", "kill_worker",
            "rng", "seed_note", "stall_once", "wait_until", "worker_pids"]
