@@ -13,6 +13,11 @@
  * sees the sequence the frames were queued in, whoever sends them).  PACED starts its
  * schedule afresh: frames already queued are consecutive media, not an underrun.
  *
+ * The RX side keeps the jitter buffer's position in the area (rx_resume: the next
+ * extended sequence number it releases, the last timestamp), so a worker that takes
+ * the channel over goes on from there: what the dead one held and never released is
+ * erased like any gap, and extended sequence numbers go on where they were.
+ *
  * RX thread: each datagram is copied into a buffer of a fixed pool (the jitter
  * buffer keeps references, not bytes, and the loop's receive buffers are reused)
  * and pushed into the jitter buffer; frames it releases become RX ring records
@@ -219,6 +224,21 @@ static void publish(struct rtp_kind *k, uint8_t *rec, uint32_t len, int64_t rx_n
     rtudp_hist_record(&rx->block->rx_delay, rtudp_now_ns() - rx_ns);
 }
 
+/*
+ * Where a successor resumes: after the frame just published.  Stored after the
+ * publish, so a kill between the two can at most make a successor erase that one
+ * frame again (never skip one without a word).
+ */
+static void note_released(struct rtudp_rtp_area *a, uint64_t next_ext, int has_ts, uint32_t ts)
+{
+    uint64_t flag = load_relaxed(&a->rx_resume) & RTUDP_RTP_RX_RESUME_TS;
+    if (has_ts) {
+        store_relaxed(&a->rx_last_ts, ts);
+        flag = RTUDP_RTP_RX_RESUME_TS;
+    }
+    store_relaxed(&a->rx_resume, ((next_ext + 1) & ~RTUDP_RTP_RX_RESUME_TS) | flag);
+}
+
 /* the jitter buffer's frames, in order, to the RX ring */
 static void emit(void *ctx, const struct rtp_jb_frame *f)
 {
@@ -234,6 +254,7 @@ static void emit(void *ctx, const struct rtp_jb_frame *f)
                                        .payload_len = f->pkt.payload_len};
         publish(k, b, PREFIX + f->pkt.len, ((struct rtudp_rx_meta *)b)->rx_ns);
         bump(&a->rx_frames, 1);
+        note_released(a, f->lseq + 1, 1, f->pkt.ts);
         give_back(k, f->pkt.ref);
     } else if (f->kind == RTP_JB_ERASURE) {
         union {
@@ -251,6 +272,7 @@ static void emit(void *ctx, const struct rtp_jb_frame *f)
         publish(k, u.bytes, PREFIX, m->rx_ns);
         bump(&a->rx_erasures, 1);
         bump(&a->rx_erased, f->lseq_end - f->lseq + 1);
+        note_released(a, f->lseq_end + 1, 0, 0);
     } else {
         give_back(k, f->pkt.ref); /* dropped: replaced by a restart or a new source */
     }
@@ -266,6 +288,10 @@ static void export_stats(struct rtp_kind *k)
     store_relaxed(&a->rx_lost, st.lost);
     store_relaxed(&a->rx_expected, st.expected);
     store_relaxed(&a->rx_jitter, st.jitter);
+    /* a new source or epoch moves the position without a frame released */
+    uint64_t next;
+    if (rtp_jbuf_position(&k->jb, &next))
+        note_released(a, next, 0, 0);
 }
 
 /* time mode: when the jitter buffer has a playout deadline to act on */
@@ -377,6 +403,18 @@ static int check_config(const struct rtudp_rtp_area *a, char *msg, size_t len)
     return 0;
 }
 
+/* a takeover: the jitter buffer goes on where the dead worker's stood */
+static void resume_rx(struct rtp_kind *k)
+{
+    struct rtudp_rtp_area *a = k->area;
+    uint64_t resume = load_relaxed(&a->rx_resume);
+    uint64_t pos = resume & ~RTUDP_RTP_RX_RESUME_TS;
+    if (pos == 0)
+        return; /* no source heard yet */
+    rtp_jbuf_resume(&k->jb, load_relaxed(&a->rx_ssrc), pos - 1,
+                    (resume & RTUDP_RTP_RX_RESUME_TS) != 0, load_relaxed(&a->rx_last_ts));
+}
+
 static int open_rx(struct rtudp_chan *c, struct rtp_kind *k, const struct rtudp_rtp_area *a,
                    char *msg, size_t len)
 {
@@ -387,6 +425,7 @@ static int open_rx(struct rtudp_chan *c, struct rtp_kind *k, const struct rtudp_
         return rc == RTP_E_ARG ? RTUDP_EINVAL : RTUDP_ESYS;
     }
     k->jb_on = 1;
+    resume_rx(k);
     uint64_t room = c->rx.ring.max_payload > PREFIX ? c->rx.ring.max_payload - PREFIX : 0;
     uint64_t want = c->block->max_datagram ? c->block->max_datagram : RTUDP_MAX_PAYLOAD;
     k->max_len = (uint32_t)(want < room ? want : room);

@@ -88,16 +88,23 @@ struct rtudp_rtp_area {
     uint64_t rx_reordered;
     uint64_t rx_restarts;                          /* A.1 restarts and SSRC changes */
     uint32_t rx_ssrc;                              /* the source being received */
-    uint32_t pad4;
+    uint32_t rx_last_ts;                           /* timestamp of the last frame released */
     int64_t rx_lost;                               /* A.3 cumulative lost, current source */
     uint64_t rx_expected;                          /* A.3 expected, current source */
     uint64_t rx_jitter;                            /* A.8 interarrival jitter, ts units */
     uint64_t rx_other_ssrc;                        /* packets of another SSRC, not taken */
     uint64_t rx_no_buffer;                         /* could not be held (cannot happen) */
     uint64_t rx_published_errors;                  /* RX ring refused a record */
-    uint8_t pad5[8];
+    uint64_t rx_resume;                            /* next lseq to release + 1 (0: none), and
+                                                      RTUDP_RTP_RX_RESUME_TS */
 };
 /* END CDEF */
+
+/* rx_resume: where the jitter buffer's numbering stands (the next extended sequence
+ * number it releases, + 1; 0: no source yet), with this bit when rx_last_ts holds the
+ * last released frame's timestamp.  A worker that takes the channel over resumes
+ * there: what the dead one held unreleased becomes an erasure, not a silent gap */
+#define RTUDP_RTP_RX_RESUME_TS (1ull << 63)
 
 /* The area's counters (csrc/kinds.h), in the order rtstat's rtp table shows them. */
 #define RTUDP_RTP_AREA_COUNTERS(X, SUM)                                                           \

@@ -409,14 +409,14 @@ static const struct field rtp_area_fields[] = {
     FIELD(rtudp_rtp_area, rx_reordered),
     FIELD(rtudp_rtp_area, rx_restarts),
     FIELD(rtudp_rtp_area, rx_ssrc),
-    FIELD(rtudp_rtp_area, pad4),
+    FIELD(rtudp_rtp_area, rx_last_ts),
     FIELD(rtudp_rtp_area, rx_lost),
     FIELD(rtudp_rtp_area, rx_expected),
     FIELD(rtudp_rtp_area, rx_jitter),
     FIELD(rtudp_rtp_area, rx_other_ssrc),
     FIELD(rtudp_rtp_area, rx_no_buffer),
     FIELD(rtudp_rtp_area, rx_published_errors),
-    FIELD(rtudp_rtp_area, pad5),
+    FIELD(rtudp_rtp_area, rx_resume),
 };
 
 static const struct field rtp_frame_fields[] = {

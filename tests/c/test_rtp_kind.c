@@ -228,6 +228,59 @@ static void test_rx_orders_erases_and_counts_invalid(void)
     teardown(&f);
 }
 
+/* A worker that takes a receiving channel over (close, then open on the same area)
+ * resumes the jitter buffer where the dead one stood: the frames the dead one held
+ * behind a gap, never released, are erased with the gap; extended sequence numbers
+ * and the erasure's timestamp span go on as before. */
+static void test_rx_takeover_erases_what_the_dead_worker_held(void)
+{
+    struct fixture f;
+    setup(&f, RTUDP_RTP_TX_PACED, 50, 1);
+    uint8_t d[64], data[2048];
+    uint32_t dlen;
+    int64_t t = 100 * MS;
+    uint16_t before[] = {10, 11, 12, 14, 15}; /* 13 lost: 14 and 15 wait behind it */
+    for (unsigned i = 0; i < 5; i++)
+        push(&f, d, rtp(d, before[i]), t + i * MS);
+    f.c.proto->rx_timer(&f.c, t + 50 * MS);
+    struct rtudp_rtp_frame fr;
+    uint64_t lseq10 = 0;
+    for (unsigned i = 0; i < 3; i++) {
+        CHECK_EQ(read_frame(&f, &fr, data, &dlen), RTUDP_OK);
+        CHECK_EQ(fr.seq, before[i]);
+        if (i == 0)
+            lseq10 = fr.lseq;
+    }
+    CHECK_EQ(read_frame(&f, &fr, data, &dlen), RTUDP_EMPTY); /* 14, 15 held */
+    /* the worker dies (its buffers with it); a successor opens the same area */
+    struct rtudp_bcast_ring *ring = f.ring;
+    f.c.proto->close(NULL, &f.c); /* writes nothing to the area, as a SIGKILL */
+    char msg[160] = "";
+    CHECK_EQ(f.c.proto->open(NULL, &f.c, msg, sizeof msg), RTUDP_OK);
+    CHECK(f.ring == ring);
+    push(&f, d, rtp(d, 16), t + 100 * MS);
+    push(&f, d, rtp(d, 17), t + 101 * MS);
+    f.c.proto->rx_timer(&f.c, t + 200 * MS);
+    CHECK_EQ(read_frame(&f, &fr, data, &dlen), RTUDP_OK);
+    CHECK_EQ(fr.kind, RTUDP_RTP_FRAME_ERASURE);
+    CHECK_EQ(fr.lseq, lseq10 + 3);          /* 13, 14, 15: the gap and what was held */
+    CHECK_EQ(fr.lseq_end, lseq10 + 5);
+    CHECK_EQ(fr.ts_span, 3u * 160u);        /* from 12's timestamp, kept for the successor */
+    for (uint16_t s = 16; s <= 17; s++) {
+        CHECK_EQ(read_frame(&f, &fr, data, &dlen), RTUDP_OK);
+        CHECK_EQ(fr.kind, RTUDP_RTP_FRAME_PACKET);
+        CHECK_EQ(fr.seq, s);
+        CHECK_EQ(fr.lseq, lseq10 + (s - 10));
+    }
+    CHECK_EQ(f.area.rx_frames, 5u);
+    CHECK_EQ(f.area.rx_erased, 3u);
+    /* one from before the takeover point is late, never delivered twice */
+    push(&f, d, rtp(d, 11), t + 300 * MS);
+    CHECK_EQ(f.area.rx_late, 1u);
+    CHECK_EQ(read_frame(&f, &fr, data, &dlen), RTUDP_EMPTY);
+    teardown(&f);
+}
+
 static void test_target_seqlock(void)
 {
     struct rtudp_rtp_area a;
@@ -341,6 +394,7 @@ static const struct test tests[] = {
     T(test_paced_headers_and_spacing),
     T(test_timed_timestamps_follow_deadlines),
     T(test_rx_orders_erases_and_counts_invalid),
+    T(test_rx_takeover_erases_what_the_dead_worker_held),
     T(test_target_seqlock),
     T(test_bad_config_is_refused),
     T(test_takeover_paced),
