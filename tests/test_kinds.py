@@ -151,7 +151,8 @@ def test_netflux_and_rtp_keys_are_the_ones_stats_had() -> None:
     old = ("tx_ssrc", "tx_next_seq", "tx_next_ts", "tx_frames", "tx_underruns",
            "tx_bad_records", "rx_frames", "rx_erasures", "rx_erased", "rx_invalid",
            "rx_duplicates", "rx_late", "rx_reordered", "rx_restarts", "rx_ssrc", "rx_lost",
-           "rx_expected", "rx_jitter", "rx_other_ssrc", "rx_no_buffer", "rx_published_errors")
+           "rx_expected", "rx_jitter", "rx_other_ssrc", "rx_no_buffer", "rx_published_errors",
+           "rx_bad_seq", "rx_probation_dropped", "rx_held_aside")
     assert sorted(got) == sorted(f"rtp_{k}" for k in old)
     assert (got["rtp_rx_lost"], got["rtp_tx_ssrc"]) == (-2, 0xABCDEF01)
 

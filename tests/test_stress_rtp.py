@@ -18,6 +18,7 @@ Each test asserts guarantees, never timings: they must hold on a loaded 2-vCPU V
 """
 from __future__ import annotations
 
+import socket
 import struct
 import time
 from typing import Any, Iterable
@@ -238,8 +239,10 @@ def check_frames(frames: list[RtpFrame], n: int, first_seq: int) -> tuple[set[in
 def test_receiver_accounts_for_every_frame(rtudp_pool: rtudp.Pool, latency_ms: int) -> None:
     """Head frames clean, then a body the sending worker loses 5 %, duplicates 2 % and
     reorders 3 % of, then a clean tail (so the jitter buffer knows the last gap),
-    with both workers stopped 1-20 ms now and then and every CPU busy.  Every frame is
-    delivered once or erased once, in order; the counters add up."""
+    with both workers stopped 1-20 ms now and then and every CPU busy.  During the
+    body a plain socket also sends strays: junk, another SSRC's packets, and our
+    SSRC's packets far off the sequence.  Every frame is delivered once or erased
+    once, in order; the counters add up, strays included."""
     head, body, tail = 50, 2000, 200
     n = head + body + tail
     pool = rtudp_pool
@@ -258,11 +261,13 @@ def test_receiver_accounts_for_every_frame(rtudp_pool: rtudp.Pool, latency_ms: i
         wait_until(lambda: sent_records(tx.stats()) >= head, 30, "the head sent")
         tx.set_impairment(loss=0.05, duplicate=0.02, reorder=0.03, reorder_ns=3_000_000,
                           seed=rnd.getrandbits(32))
+        # the source is validated (2 packets in) before strays can come
+        wait_until(lambda: rx.stats()["rx_packets"] >= head, 30, "the head received")
         queue_frames(tx, range(head, head + body))
-        wait_until(lambda: tx.stats()["tx_requested"] >= head + body, 30, "the body taken")
         # every body record left or was lost before the impairment goes (held ones
         # keep their ring space until they leave: tx_packets counts them)
-        wait_until(lambda: sent_records(tx.stats()) >= head + body, 30, "the body sent")
+        strays = send_strays(rx, tx, first_seq, rnd,
+                             until=lambda: sent_records(tx.stats()) >= head + body)
         tx.set_impairment(None)
         queue_frames(tx, range(head + body, n))
         frames = read_frames(rx, n)
@@ -275,13 +280,21 @@ def test_receiver_accounts_for_every_frame(rtudp_pool: rtudp.Pool, latency_ms: i
               f"{rxs['rtp_rx_erasures']} erasures; tx lost {lost} duplicated {dups} "
               f"reordered {txs['imp_tx_reordered']}; rx dup {rxs['rtp_rx_duplicates']} late "
               f"{rxs['rtp_rx_late']} reordered {rxs['rtp_rx_reordered']} kernel drops "
-              f"{rxs['rx_kernel_drops']}; {staller.summary()} {seed_note()}")
+              f"{rxs['rx_kernel_drops']}; strays {strays}, bad_seq {rxs['rtp_rx_bad_seq']} held "
+              f"aside {rxs['rtp_rx_held_aside']}; {staller.summary()} {seed_note()}")
     # the sender: every frame given a header; each left once, twice or was lost
     assert txs["rtp_tx_frames"] == n and txs["tx_errors"] == 0, report
     assert txs["tx_packets"] == n - lost + dups, report
     assert lost > 0 and dups > 0, f"the impairment did nothing: {report}"
     # the wire (loopback): what left arrived, or the receiving kernel counted its drop
-    assert rxs["rx_packets"] + rxs["rx_kernel_drops"] == txs["tx_packets"], report
+    assert rxs["rx_packets"] + rxs["rx_kernel_drops"] == txs["tx_packets"] + \
+        sum(strays.values()), report
+    # the strays, each counted as what it is (a far jump: given up, or held aside
+    # until the next one)
+    assert rxs["rtp_rx_invalid"] == strays["junk"], (strays, report)
+    assert rxs["rtp_rx_other_ssrc"] == strays["other_ssrc"], (strays, report)
+    assert rxs["rtp_rx_bad_seq"] + rxs["rtp_rx_held_aside"] == strays["far_jump"], \
+        (strays, report)
     # the receiver: what the reader got is what the counters say
     assert rxs["rtp_rx_frames"] == len(delivered), report
     assert rxs["rtp_rx_erasures"] == sum(f.erasure for f in frames), report
@@ -289,13 +302,39 @@ def test_receiver_accounts_for_every_frame(rtudp_pool: rtudp.Pool, latency_ms: i
     # each datagram that arrived: a frame, a duplicate, late (its place erased), or
     # counted as not RTP / another source / without a buffer
     accounted = (rxs["rtp_rx_frames"] + rxs["rtp_rx_duplicates"] + rxs["rtp_rx_late"] +
-                 rxs["rtp_rx_invalid"] + rxs["rtp_rx_other_ssrc"] + rxs["rtp_rx_no_buffer"])
+                 rxs["rtp_rx_invalid"] + rxs["rtp_rx_other_ssrc"] + rxs["rtp_rx_no_buffer"] +
+                 rxs["rtp_rx_bad_seq"] + rxs["rtp_rx_probation_dropped"] +
+                 rxs["rtp_rx_held_aside"])
     assert rxs["rx_packets"] == accounted, report
     # erased: the ones lost on the way, and ones that came after their place was given
     # up (late) or that the kernel dropped; never one that simply vanished
     assert len(erased) >= lost, report
     assert len(erased) - lost <= rxs["rtp_rx_late"] + rxs["rx_kernel_drops"], report
     print(f"\nrtp receiver ({'count' if not latency_ms else 'time'} mode): {report}")
+
+
+def send_strays(rx: RtpChannel, tx: RtpChannel, first_seq: int, rnd: Any,
+                until: Any) -> dict[str, int]:
+    """From a plain socket, a stray datagram into ``rx`` every 5-30 ms until
+    ``until()``: junk (not RTP), a packet of another SSRC, or one of the stream's SSRC
+    far ahead of its sequence (never two in a row that continue each other, which
+    would be a sender restart).  How many of each."""
+    sent = {"junk": 0, "other_ssrc": 0, "far_jump": 0}
+    ssrc = tx.ssrc
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        while not until():
+            kind = rnd.choice(sorted(sent))
+            if kind == "junk":
+                data = bytes([0x40]) + rnd.randbytes(rnd.randint(0, 40))  # version 1
+            else:
+                other = (ssrc + 1 + rnd.getrandbits(16)) & 0xFFFFFFFF
+                seq = (first_seq + 30000 + 2 * rnd.randint(0, 10000)) & 0xFFFF
+                data = RTP.pack(0x80, 0, seq, rnd.getrandbits(32),
+                                other if kind == "other_ssrc" else ssrc) + payload(0)
+            s.sendto(data, rx.local)
+            sent[kind] += 1
+            time.sleep(rnd.uniform(0.005, 0.03))
+    return sent
 
 
 def sent_records(st: dict[str, int]) -> int:

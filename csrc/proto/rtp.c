@@ -361,13 +361,16 @@ static void rtp_rx_batch(struct rtudp_chan *c, struct rtudp_rx_pkt *pkts, int n)
     rtp_jbuf_stats(&k->jb, &after);
     if (after.ssrc == before.ssrc && after.restarts >= before.restarts) {
         bump(&a->rx_reordered, after.reordered - before.reordered);
-        bump(&a->rx_restarts, after.restarts - before.restarts);
         bump(&a->rx_other_ssrc, after.other_ssrc - before.other_ssrc);
     } else { /* a new source: its counters started again */
         bump(&a->rx_reordered, after.reordered);
-        bump(&a->rx_restarts, after.restarts);
         bump(&a->rx_other_ssrc, after.other_ssrc);
     }
+    /* these count on across sources (jbuf.h) */
+    bump(&a->rx_restarts, after.restarts - before.restarts);
+    bump(&a->rx_bad_seq, after.bad_seq - before.bad_seq);
+    bump(&a->rx_probation_dropped, after.probation_dropped - before.probation_dropped);
+    store_relaxed(&a->rx_held_aside, (uint32_t)k->jb.jump_held);
     export_stats(k);
     int64_t now = rtudp_now_ns();
     c->rx.timer_ns = next_deadline(&k->jb, now);

@@ -97,6 +97,11 @@ struct rtudp_rtp_area {
     uint64_t rx_published_errors;                  /* RX ring refused a record */
     uint64_t rx_resume;                            /* next lseq to release + 1 (0: none), and
                                                       RTUDP_RTP_RX_RESUME_TS */
+    /* line 5: RX counters of packets the jitter buffer gave up, written by the RX thread */
+    uint64_t rx_bad_seq;                           /* far jumps no next packet confirmed */
+    uint64_t rx_probation_dropped;                 /* held while on probation, which restarted */
+    uint32_t rx_held_aside;                        /* a far jump waiting for its confirmation */
+    uint8_t pad6[44];
 };
 /* END CDEF */
 
@@ -139,7 +144,13 @@ struct rtudp_rtp_area {
     X(rx_no_buffer, "rx_no_buffer", COUNTER, "packets", 0, "packets that could not be held",   \
       "", "")                                                                                    \
     X(rx_published_errors, "rx_published_errors", COUNTER, "records", 0,                         \
-      "records the RX ring refused", "", "")
+      "records the RX ring refused", "", "")                                                     \
+    X(rx_bad_seq, "rx_bad_seq", COUNTER, "packets", 0,                                           \
+      "packets far off the sequence that no next packet confirmed (A.1), not delivered", "", "")  \
+    X(rx_probation_dropped, "rx_probation_dropped", COUNTER, "packets", 0,                       \
+      "packets of a source on probation dropped when its probation restarted (A.1)", "", "")     \
+    X(rx_held_aside, "rx_held_aside", GAUGE, "packets", 0,                                       \
+      "a far jump held until the next packet says whether the sender restarted", "", "")
 
 /* BEGIN CDEF */
 
@@ -170,7 +181,7 @@ int rtudp_rtp_get_target(const void *area, uint64_t area_bytes, uint64_t *gen,
                          struct rtudp_sockaddr *a);
 /* END CDEF */
 
-_Static_assert(sizeof(struct rtudp_rtp_area) == 5 * RTUDP_CACHE_LINE, "rtp area is 5 lines");
+_Static_assert(sizeof(struct rtudp_rtp_area) == 6 * RTUDP_CACHE_LINE, "rtp area is 6 lines");
 _Static_assert(sizeof(struct rtudp_rtp_frame) == 48, "rtp frame record is 48 bytes");
 
 #endif /* RTUDP_RTP_AREA_H */

@@ -386,12 +386,17 @@ static int other_ssrc(struct rtp_jbuf *jb, const struct rtp_jb_pkt *p, int64_t n
         if (jb->jump_held) {
             give_back(&jb->jump_pkt, emit, ctx);
             jb->jump_held = false;
+            jb->st.bad_seq++;
         }
+        /* what was given up stays counted across sources, as restarts and invalid */
         uint64_t restarts = jb->st.restarts + 1, invalid = jb->st.invalid;
+        uint64_t bad_seq = jb->st.bad_seq, dropped = jb->st.probation_dropped;
         memset(&jb->st, 0, sizeof jb->st);
         jb->st.ssrc = first.ssrc;
         jb->st.restarts = restarts;
         jb->st.invalid = invalid;
+        jb->st.bad_seq = bad_seq;
+        jb->st.probation_dropped = dropped;
         return confirm_epoch(jb, &first, p, now, emit, ctx);
     }
     if (jb->cand_held)

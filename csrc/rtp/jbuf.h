@@ -73,7 +73,8 @@ struct rtp_jb_frame {
 
 typedef void (*rtp_jb_emit_fn)(void *ctx, const struct rtp_jb_frame *f);
 
-/* Per-SSRC receiver statistics (reset when a new SSRC takes over). */
+/* Per-SSRC receiver statistics (reset when a new SSRC takes over; restarts, invalid,
+ * bad_seq and probation_dropped go on counting across sources). */
 struct rtp_jb_stats {
     uint32_t ssrc;
     uint64_t received;      /* packets accepted (not duplicates, not late) */

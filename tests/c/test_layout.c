@@ -417,6 +417,10 @@ static const struct field rtp_area_fields[] = {
     FIELD(rtudp_rtp_area, rx_no_buffer),
     FIELD(rtudp_rtp_area, rx_published_errors),
     FIELD(rtudp_rtp_area, rx_resume),
+    FIELD(rtudp_rtp_area, rx_bad_seq),
+    FIELD(rtudp_rtp_area, rx_probation_dropped),
+    FIELD(rtudp_rtp_area, rx_held_aside),
+    FIELD(rtudp_rtp_area, pad6),
 };
 
 static const struct field rtp_frame_fields[] = {

@@ -281,6 +281,26 @@ static void test_rx_takeover_erases_what_the_dead_worker_held(void)
     teardown(&f);
 }
 
+/* Packets far off the sequence that no next packet confirms as a sender restart are
+ * given up and counted (rx_bad_seq); the one still waiting shows in rx_held_aside */
+static void test_far_jumps_are_counted(void)
+{
+    struct fixture f;
+    setup(&f, RTUDP_RTP_TX_PACED, 50, 1);
+    uint8_t d[64];
+    int64_t t = 100 * MS;
+    uint16_t order[] = {10, 11, 30000, 12, 40000, 13};
+    for (unsigned i = 0; i < 6; i++)
+        push(&f, d, rtp(d, order[i]), t + i * MS);
+    CHECK_EQ(f.area.rx_bad_seq, 1u);    /* 30000, replaced by 40000 */
+    CHECK_EQ(f.area.rx_held_aside, 1u); /* 40000 waits for 40001 */
+    CHECK_EQ(f.block.rx_packets, 6u);
+    f.c.proto->rx_timer(&f.c, t + 100 * MS);
+    CHECK_EQ(f.area.rx_frames, 4u);
+    CHECK_EQ(f.area.rx_frames + f.area.rx_bad_seq + f.area.rx_held_aside, f.block.rx_packets);
+    teardown(&f);
+}
+
 static void test_target_seqlock(void)
 {
     struct rtudp_rtp_area a;
@@ -395,6 +415,7 @@ static const struct test tests[] = {
     T(test_timed_timestamps_follow_deadlines),
     T(test_rx_orders_erases_and_counts_invalid),
     T(test_rx_takeover_erases_what_the_dead_worker_held),
+    T(test_far_jumps_are_counted),
     T(test_target_seqlock),
     T(test_bad_config_is_refused),
     T(test_takeover_paced),
