@@ -461,7 +461,8 @@ static const struct field nf_tx_fields[] = {
     FIELD(rtudp_nf_tx, standby_sent),
     FIELD(rtudp_nf_tx, yielded),
     FIELD(rtudp_nf_tx, standby_errors),
-    FIELD(rtudp_nf_tx, pad),
+    FIELD(rtudp_nf_tx, claim_ns),
+    FIELD(rtudp_nf_tx, claim_breaks),
 };
 
 static const struct field nf_rx_fields[] = {
