@@ -425,7 +425,8 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
     def stats(self) -> dict[str, Any]:
         """The worker's counters for this channel, send lateness and receive delay
         percentiles (ns, None when nothing was measured), the channel kind's own
-        counters, and this reader's losses."""
+        counters, the rings' counters (``tx_``/``rx_`` prefixed), and this reader's
+        losses (``rx_lost``; ``rx_records_lost`` sums every reader's)."""
         if self._seg.closed:
             raise ValueError(f"channel {self.name!r} is closed")
         out: dict[str, Any] = self._seg.stats()
@@ -436,6 +437,8 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         out["tx_queued_bytes"] = tx["pending_bytes"]
         # the TX ring's counters: tx_full_events, tx_unblocked_claims (dead producers), ...
         out.update(stat_keys(COUNTER_GROUPS["tx_ring"], tx, "tx_"))
+        # the RX ring's, as rtstat's totals: rx_records_lost (all readers' losses), ...
+        out.update(stat_keys(COUNTER_GROUPS["rx_ring"], self._seg.rx.stats(), "rx_"))
         # restarts of the worker serving this channel (the supervisor counts them)
         out["worker_restarts"] = int(self._control.worker(self.worker).restarts)
         return out

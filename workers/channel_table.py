@@ -132,10 +132,11 @@ class ChannelTable:
                                  f"open, the most it can hold")
             bound = bind_socket(name, config.local, config.remote, config.direction,
                                 config.capacity, config.max_datagram, config.multicast_ttl,
-                                config.multicast_loop)
+                                config.multicast_loop, config.rx_capacity)
             try:
                 seg = ChannelSegment.create(full, config.capacity, config.max_datagram,
-                                            ctx.mode, spec.area_bytes(opts), config.direction)
+                                            ctx.mode, spec.area_bytes(opts), config.direction,
+                                            config.rx_capacity)
             except BaseException:
                 bound.close()
                 raise

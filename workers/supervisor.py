@@ -320,10 +320,10 @@ class Pool:
         group use ``multicast_ttl`` hops and loop back to this host's members when
         ``multicast_loop``.  ``kind`` names the channel kind (:mod:`rtudp.workers.kinds`),
         ``options`` are that kind's own.  ``capacity`` packets of ``max_datagram`` bytes
-        size the TX and RX rings, up to 8 MiB and 64 MiB (``TX_RING_BYTES_MAX``,
-        ``RX_RING_BYTES_MAX``: then they hold fewer datagrams that large, more small
-        ones): a full TX ring is back-pressure, a reader a whole RX ring behind is told
-        what it lost.
+        size the TX and RX rings (the RX ring ``rx_capacity``, when given), up to 8 MiB
+        and 64 MiB (``TX_RING_BYTES_MAX``, ``RX_RING_BYTES_MAX``: then they hold fewer
+        datagrams that large, more small ones): a full TX ring is back-pressure, a
+        reader a whole RX ring behind is told what it lost.
         Returns what :meth:`_make_channel` makes of it
         (``rtudp.Pool`` returns a ``Channel``).  Bad arguments raise ValueError/TypeError
         naming the value, a local address in use :class:`AddressInUseError`; the pool
