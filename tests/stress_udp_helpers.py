@@ -22,6 +22,11 @@ STEP_NS = 150_000         # deadlines of a group are this far apart
 LEAD_NS = 2_000_000       # a group's first deadline is this far ahead of its queueing
 BACKOFF_S = 0.0005        # a full TX ring: wait this long, then try again
 RESULT_S = 90.0           # a child that has not reported by then is hung
+#: the TX ring of a channel whose deadline order a test checks holds this many datagrams
+#: of PKT.size (32-byte records, a 32 KiB ring): the worker reads at most 1024 records
+#: of a channel a pass (READ_MAX, csrc/worker/txloop.c) and deadline order holds among
+#: what it has read, so a backlog the ring bounds to one pass keeps the order whole
+TX_CAPACITY = 1024
 
 
 def send_retrying(ch: Any, payload: bytes, at_ns: int | None) -> int:

@@ -15,7 +15,7 @@ import pytest
 
 import rtudp
 from stress_harness import CpuHogs, Staller, rng, seed_note, wait_until, worker_pids
-from stress_udp_helpers import (PKT, Producers, check_reader, collect_reads, count_wire,
+from stress_udp_helpers import (PKT, TX_CAPACITY, Producers, check_reader, collect_reads, count_wire,
                                 missing, now_producer, order_violations, start_readers,
                                 timed_producer)
 
@@ -31,7 +31,7 @@ def test_six_producers_three_readers_every_datagram_once_in_order(rtudp_pool: rt
     pool = rtudp_pool
     rx = pool.open_channel("in", local=("127.0.0.1", 0), direction=1, capacity=CAPACITY,
                            max_datagram=PKT.size, cpu=pool.cpus[-1])
-    tx = pool.open_channel("out", remote=rx.local, direction=0, capacity=CAPACITY,
+    tx = pool.open_channel("out", remote=rx.local, direction=0, capacity=TX_CAPACITY,
                            max_datagram=PKT.size, cpu=pool.cpus[0])
     stop = children.ctx.Event()
     readers = start_readers(children, pool, "in", 3, stop)

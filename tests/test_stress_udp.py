@@ -25,7 +25,7 @@ import rtudp
 from rtudp.shmring.channel import RX_META, RX_RECORD
 from stress_harness import (CpuHogs, Staller, WireObserver, channel_worker_pid, kill_worker,
                             rng, seed_note, wait_until, worker_pids)
-from stress_udp_helpers import (PKT, Producers, Sent, check_reader, claim_and_hang,
+from stress_udp_helpers import (PKT, TX_CAPACITY, Producers, Sent, check_reader, claim_and_hang,
                                 collect_reads, count_wire, drops_counted, inverted_pairs,
                                 missing, now_producer, order_violations, start_readers,
                                 timed_producer)
@@ -104,7 +104,7 @@ def test_udp_every_datagram_leaves_once_in_deadline_order(rtudp_pool: rtudp.Pool
     stopped 1-20 ms at random (STALLS times) and a busy loop runs on every CPU."""
     pool = rtudp_pool
     with WireObserver(rcvbuf=OBSERVER_BUF) as obs:
-        tx = pool.open_channel("tx", remote=obs.addr, direction=0, capacity=8192,
+        tx = pool.open_channel("tx", remote=obs.addr, direction=0, capacity=TX_CAPACITY,
                                max_datagram=PKT.size)
         producers = Producers(children, timed_producer, pool, "tx", [1, 2, 3], "udp-order")
         with CpuHogs(), Staller(lambda: channel_worker_pid(pool, tx),
@@ -258,7 +258,7 @@ def test_udp_worker_killed_loses_nothing_queued(rtudp_pool: rtudp.Pool, children
     pool = rtudp_pool
     kills = 2
     with WireObserver(rcvbuf=OBSERVER_BUF) as obs:
-        tx = pool.open_channel("tx", remote=obs.addr, direction=0, capacity=8192,
+        tx = pool.open_channel("tx", remote=obs.addr, direction=0, capacity=TX_CAPACITY,
                                max_datagram=PKT.size)
         producers = Producers(children, timed_producer, pool, "tx", [1, 2], "udp-wkill")
         with CpuHogs(), Staller(lambda: channel_worker_pid(pool, tx),
