@@ -15,9 +15,9 @@ import pytest
 
 import rtudp
 from stress_harness import CpuHogs, Staller, rng, seed_note, wait_until, worker_pids
-from stress_udp_helpers import (PKT, TX_CAPACITY, Producers, check_reader, collect_reads, count_wire,
-                                missing, now_producer, order_violations, start_readers,
-                                timed_producer)
+from stress_udp_helpers import (PKT, TX_CAPACITY, Producers, check_reader, collect_reads,
+                                count_wire, missing, now_producer, order_violations,
+                                start_readers, timed_producer)
 
 pytestmark = pytest.mark.stress
 
