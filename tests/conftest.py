@@ -94,6 +94,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "heavy_load: the test loads both CPUs for long (soak, memory, worker kill "
                    "at 50 kpps): it runs alone, no other test of this run beside it")
+    config.addinivalue_line(
+        "markers", "stress: an invariant checked under the stress harness (stalled workers, "
+                   "CPU hogs, killed processes; tests/stress_harness.py): `pytest -m stress`")
 
 
 @pytest.fixture(autouse=True)

@@ -415,7 +415,16 @@ def test_send_at_zero_is_immediate(pool):
     for i in range(10):
         pool.put(w, seg, b"n%d" % i, 0 if i % 2 == 0 else past)
     got = _recv_all(rx, 10, 3.0)
-    assert [d for _, d in got] == [b"n%d" % i for i in range(10)]
+    order = [d for _, d in got]
+    assert sorted(order) == [b"n%d" % i for i in range(10)], order
+    # each way in submission order; a past deadline keeps its key (deadline order with
+    # other late ones), a "now" takes the drain time: it never jumps ahead of what was
+    # queued before it, late or not (which of a later past and an earlier "now" leaves
+    # first depends on whether the worker read them in one pass)
+    assert [d for d in order if int(d[1:]) % 2 == 0] == [b"n%d" % i for i in range(0, 10, 2)]
+    assert [d for d in order if int(d[1:]) % 2 == 1] == [b"n%d" % i for i in range(1, 10, 2)]
+    for i in range(0, 10, 2):
+        assert all(order.index(b"n%d" % j) < order.index(b"n%d" % i) for j in range(i)), order
     assert wait_for(lambda: lateness(seg).count == 10, 2.0)
     assert seg.block.tx_immediate == 10
     assert lateness(seg).max_ns < 100_000_000

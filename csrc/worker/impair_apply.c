@@ -58,7 +58,8 @@ static void copy_times(struct rtudp_impair *s, struct rtudp_impair_counters *k,
     }
 }
 
-int rtudp_impair_tx_queue(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_timer *t)
+int rtudp_impair_tx_queue(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_timer *t,
+                          int64_t now)
 {
     struct rtudp_impair *s = &c->impair;
     if (!rtudp_impair_refresh(s, &c->block->impair, RTUDP_IMPAIR_TX))
@@ -76,14 +77,14 @@ int rtudp_impair_tx_queue(struct rtudp_worker *w, struct rtudp_chan *c, struct r
     }
     if (v.corrupt) /* the record is the worker's until it is released (proto.h) */
         ((uint8_t *)t->payload)[v.byte] ^= (uint8_t)(1u << v.bit);
-    int64_t at[2];
-    copy_times(s, k, &v, t->send_at_ns, t->len, at);
+    int64_t at[2], ready = t->send_at_ns > now ? t->send_at_ns : now;
+    copy_times(s, k, &v, ready, t->len, at);
     for (uint32_t i = 0; i < v.copies; i++) {
         struct rtudp_timer x = *t;
-        x.send_at_ns = at[i];
-        /* lateness counts from when the impairment let it go */
-        if (x.send_at_ns != t->send_at_ns)
-            x.asked_ns = x.send_at_ns;
+        /* lateness counts from when the impairment let it go; a copy it did not hold
+         * keeps its key (a late one's deadline: deadline order) */
+        if (at[i] != ready)
+            x.send_at_ns = x.asked_ns = at[i];
         int rc = rtudp_timerq_push(&w->tq, &x); /* room for two a record: channels.c */
         if (rc != RTUDP_OK)
             return i ? RTUDP_OK : rc;

@@ -140,11 +140,12 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
         }
         int64_t asked = rec->send_at_ns, at = asked;
         if (at <= now) {
-            /* 0 or past = send now, in submission order (a "now" must not jump ahead of
-             * packets already late); lateness still counts from what the user asked */
+            /* 0 = now: the drain time, so a "now" never jumps ahead of packets already
+             * late; a past deadline stays the timer's key, so what a stall made late
+             * still leaves in deadline order (issue 41), all of it at once */
             immediate++;
             late += asked != 0;
-            at = now;
+            at = asked ? asked : now;
         }
         struct rtudp_timer t = {.send_at_ns = at, .asked_ns = asked ? asked : at,
                                 .channel = c->slot, .slot = slot,
@@ -160,7 +161,7 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
                 bump(&c->block->tx_errors, 1);
             else
                 rtudp_mpsc_account(&c->tx, 1, len);
-        } else if (rtudp_impair_tx_queue(w, c, &t) != RTUDP_OK) {
+        } else if (rtudp_impair_tx_queue(w, c, &t, now) != RTUDP_OK) {
             /* cannot happen (reserved per channel); drop rather than wedge the ring */
             rtudp_inflight_done_at(&c->inflight, slot, pos);
             bump(&c->block->tx_errors, 1);
@@ -256,18 +257,23 @@ static int64_t process_cpu_ns(struct rtudp_worker *w, int64_t now)
     return w->cpu_at_read;
 }
 
-/* spin to `until` (a deadline within the margin), 1 if it got there; stops early if a
- * record comes (0); the
+/* spin to `until` (a deadline within the margin): the clock it got there at, or 0 if a
+ * record came first.  The rings are looked at after each clock read, so whatever was
+ * committed by the time returned has been seen: sent with it, in deadline order.  The
  * spin counts in the budget and spin_ns (and, a bridge's, in bridge_ns: the same time).
  * No PAUSE in the loop: on a VM a run of PAUSEs is what the CPU's pause-loop exiting
  * takes for a waiting spinlock, an exit to the host that may run something else
  * meanwhile; the clock read paces the loop instead. */
-static int spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int bridge)
+static int64_t spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int bridge)
 {
-    int64_t start = now;
-    while (now < until) {
+    int64_t start = now, reached = 0;
+    for (;;) {
         if (any_readable(w))
             break;
+        if (now >= until) {
+            reached = now;
+            break;
+        }
         int64_t prev = now;
         now = rtudp_now_ns();
         if (now - prev >= RTUDP_HOST_PAUSE_MIN_NS) /* the thread did not run: who had it? */
@@ -283,7 +289,7 @@ static int spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int bridg
         w->spin_other_ns += (uint64_t)(now - start);
     if (bridge && now > start)
         w->bridge_ns += (uint64_t)(now - start); /* of the same spin: never more */
-    return now >= until;
+    return reached;
 }
 
 /*
@@ -484,8 +490,9 @@ static void warm_and_spin(struct rtudp_worker *w, int64_t target)
             return; /* a record came: the loop's top takes it, and spins again */
         rtudp_warmup_run(&w->warmup);
     }
-    if (spin_to(w, rtudp_now_ns(), target, 0))
-        serve_due(w, rtudp_now_ns(), 0);
+    int64_t reached = spin_to(w, rtudp_now_ns(), target, 0);
+    if (reached)
+        serve_due(w, reached, 0);
     if (w->warmup.unread >= RTUDP_WARMUP_DRAIN_BATCH)
         rtudp_warmup_drain(&w->warmup);
 }
@@ -520,12 +527,16 @@ void rtudp_tx_run(struct rtudp_worker *w)
         } else {
             w->capped_sent_first = 0; /* "never twice in a row" counts capped turns only */
         }
+        /* the clock first, then the rings: what was committed by `now` is read, and
+         * what is due by it leaves in deadline order with what was queued before (a
+         * clock read after the rings would let a stall between them send a later
+         * deadline ahead of an earlier one committed in the stall) */
+        now = rtudp_now_ns();
         for (uint32_t i = 0; i < w->n_active; i++) {
             struct rtudp_chan *c = w->active[i];
             if (c->sends && !c->tx_broken)
                 consume(w, c, now);
         }
-        now = rtudp_now_ns();
         serve_due(w, now, capped);
         if (capped)
             continue;
@@ -638,11 +649,12 @@ void rtudp_tx_run(struct rtudp_worker *w)
             } else
                 sched_yield();
         }
-        if (spin_ok && spin_to(w, rtudp_now_ns(), target, bridge)) {
+        int64_t reached = spin_ok ? spin_to(w, rtudp_now_ns(), target, bridge) : 0;
+        if (reached) {
             /* spun to the deadline: what is due goes now, not after another round of
              * the loop's top (its looks at the clocks and the rings cost a few us, more
              * after a long park with cold caches); the top comes next anyway */
-            serve_due(w, rtudp_now_ns(), 0);
+            serve_due(w, reached, 0);
         }
     }
 }

@@ -287,8 +287,10 @@ void rtudp_tx_release(struct rtudp_chan *c);
 
 /* impair_apply.c: the channel's impairment (impair.h), if it has one now */
 /* TX thread: queue t as the impairment says (unimpaired: as it is); a lost record is
- * freed as if sent, the caller releases the ring.  RTUDP_OK or the timer queue's code */
-int rtudp_impair_tx_queue(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_timer *t);
+ * freed as if sent, the caller releases the ring.  A held copy is held from `now` if t
+ * is already due (its key may be a past deadline).  RTUDP_OK or the timer queue's code */
+int rtudp_impair_tx_queue(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_timer *t,
+                          int64_t now);
 /* TX thread, a kind's own send of *data to dst (dst_len 0: the connected peer), asked
  * for asked_ns: how many times to send it now (0: lost, or held: the copies the
  * delay, jitter, reorder or rate hold are copied into c->tx_hold, or counted dropped
