@@ -164,6 +164,11 @@ static int nf_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size
             start = load_relaxed(&cfg->start_ns) > 0 ? load_relaxed(&cfg->start_ns) : now;
         st->start = start;
         st->cycle = start >= now ? 0 : (uint64_t)((now - start + st->interval - 1) / st->interval);
+        /* cycles due before this open (a late open, a restart, a pause) were skipped:
+         * counted, so that every cycle is sent, yielded or missed */
+        uint64_t passed = load_relaxed(&a->tx.cycle);
+        if (st->cycle > passed)
+            bump(&a->tx.missed, st->cycle - passed);
         store_relaxed(&a->tx.start_ns, start);
         store_relaxed(&a->tx.cycle, st->cycle);
         rtudp_nf_claim_recover(&a->tx, RTUDP_NF_ROLE_SERVING); /* died mid-send */

@@ -56,7 +56,7 @@ struct rtudp_nf_tx {
     int64_t start_ns;                              /* packet n is due at start + n x interval */
     uint64_t cycle;                                /* n of the next packet */
     uint64_t sent;                                 /* packets sent */
-    uint64_t missed;                               /* cycles skipped: the worker was a whole interval late */
+    uint64_t missed;                               /* cycles skipped: a whole interval late, or due before the open */
     uint64_t send_errors;                          /* sends that failed (EAGAIN included) */
     uint64_t image_busy;                           /* send image mid-write: the previous one went */
     int64_t last_sent_ns;                          /* when the last packet left (just before the call) */
@@ -152,7 +152,8 @@ struct rtudp_nf_area {
     X(rx.watchdog_trips, "watchdog_trips", COUNTER, "", SHOW,                                    \
       "times no valid packet came within watch_interval", "", "")                                \
     X(tx.missed, "missed", COUNTER, "cycles", SHOW,                                              \
-      "cycles skipped: the worker was a whole interval late", "", "")                            \
+      "cycles skipped: a whole interval late, or due before the worker opened the channel", "", \
+      "")                                                                                        \
     X(tx.standby_sent, "standby_sent", COUNTER, "packets", SHOW,                                 \
       "cycles the standby worker sent: the serving worker was late by the standby's lag", "", "") \
     X(rx.last_rtt_ns, "last_rtt_ns", GAUGE, "ns", SHOW, "last round-trip time (0: none yet)",   \
