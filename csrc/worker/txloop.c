@@ -598,7 +598,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
             int long_park = park_until - now >= RX_KEEP_NS;
             /* the CPU must not halt, unless the park ends the largest margin before a
              * deadline (spin.h), which holds a halted vCPU's late wake-up (idlepoller.h) */
-            int nap = long_park && !(timer_wake && spin_ok && rtudp_spin_long_park(target - now));
+            int nap = rtudp_spin_park_naps(park_until - now, RX_KEEP_NS, timer_wake && spin_ok,
+                                           target - now);
             if (long_park)
                 rtudp_rx_give(&w->rx); /* a long sleep: the RX thread does the RX work */
             if (nap)
