@@ -172,8 +172,8 @@ def batch_arrays(buffer: Any, lengths: Any, at_ns: Any,
     if at_ns is None or (isinstance(at_ns, int) and not isinstance(at_ns, bool)):
         return data, lens, horizon.check(at_ns), None
     each = np.asarray(at_ns)
-    if each.ndim == 1 and each.dtype == object:
-        _check_python_ints(each, horizon)
+    if each.dtype.kind not in "iu" and isinstance(at_ns, (list, tuple)):
+        _check_python_ints(at_ns, horizon)
     if each.ndim != 1 or each.dtype.kind not in "iu":
         raise TypeError(f"send_batch: at_ns must be None, an int or a 1-D array of ints, got "
                         f"{each.dtype} of shape {each.shape}")
@@ -182,11 +182,12 @@ def batch_arrays(buffer: Any, lengths: Any, at_ns: Any,
     return data, lens, 0, _checked_deadlines(np, each, horizon)
 
 
-def _check_python_ints(each: Any, horizon: Horizon) -> None:
-    """Deadlines numpy keeps as Python ints (beyond int64 and uint64): each checked, so
-    the first one out of range is named (no such int is a valid deadline)."""
-    for i, v in enumerate(each):
-        if isinstance(v, int) and not isinstance(v, bool):
+def _check_python_ints(items: list | tuple, horizon: Horizon) -> None:
+    """Deadlines given as Python ints that numpy could not keep as int64 or uint64 (one
+    beyond int64 makes the array float or object): the first of them beyond int64 is
+    named, as no valid deadline is."""
+    for i, v in enumerate(items):
+        if isinstance(v, int) and not isinstance(v, bool) and not 0 <= v < 2**63:
             horizon.check(v, f"send_batch: at_ns[{i}]")
 
 
