@@ -393,3 +393,18 @@ def test_cli_refuses_a_bad_horizon() -> None:
     out = run_cli("pool", "start", "--foreground", "--name", pool_name(), "--horizon-s", "0")
     assert out.returncode != 0
     assert "deadline horizon 0 is out of range (0, 86400]" in out.stderr, out.stderr
+
+
+def test_a_netflux_schedule_origin_is_a_deadline_too(rtudp_pool: rtudp.Pool) -> None:
+    """A netflux channel's start_ns (its schedule's first cycle) is checked as a send's
+    deadline when the pool opens it: from the wrong clock, no cycle would ever be sent."""
+    remote = ("127.0.0.1", free_ports(1)[0])
+    at = time.time_ns()
+    with pytest.raises(ValueError, match=re.escape(f"netflux option start_ns {at}: ") +
+                       r".*time\.monotonic_ns\(\).*horizon_s=0\.5 of pool"):
+        rtudp_pool.open_channel("nf", local=("127.0.0.1", 0), remote=remote, kind="netflux",
+                                options={"start_ns": at})
+    assert rtudp_pool.channels() == []
+    ch = rtudp_pool.open_channel("nf", local=("127.0.0.1", 0), remote=remote, kind="netflux",
+                                 options={"start_ns": monotonic_ns() + HORIZON_NS})
+    ch.close()
