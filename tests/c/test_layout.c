@@ -160,6 +160,7 @@ static const struct field pool_block_fields[] = {
     FIELD(rtudp_pool_block, started_ns),
     FIELD(rtudp_pool_block, max_channels),
     FIELD(rtudp_pool_block, flags),
+    FIELD(rtudp_pool_block, horizon_ns),
     FIELD(rtudp_pool_block, pad0),
     FIELD(rtudp_pool_block, heartbeat_ns),
     FIELD(rtudp_pool_block, channel_generation),
