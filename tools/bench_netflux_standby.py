@@ -36,7 +36,7 @@ INTERVAL_NS = 1_000_000
 IMAGE_SIZE = 20
 LEAD_NS = 50_000_000
 FULL_ROUNDS, QUICK_ROUNDS = 5, 1
-ROUND_S = 4.0
+ROUND_S, QUICK_ROUND_S = 4.0, 2.0
 STALL_MS = (1.0, 20.0)
 GAP_MS = (50.0, 300.0)
 SEED = 41
@@ -135,11 +135,13 @@ def run_case(standby: bool, stalled: bool, seconds: float, rnd: random.Random) -
                     staller.halt.set()
                     if staller.is_alive():
                         staller.join()
+                pool.pause_channel("nf")  # its counters stand still from here
                 s = ch.stats()
-                rx.collect_until(time.monotonic() + 0.05)
+                rx.collect_until(time.monotonic() + 0.1)
         due = s["nf_cycle"]
         received = len(rx.seqs)
         return {"due": due, "received": received, "missed": max(0, due - received),
+                "sent": s["nf_sent"] + s["nf_standby_sent"],
                 **sequence_faults(rx.seqs), "standby_sent": s["nf_standby_sent"],
                 "skipped": s["nf_missed"], "claim_breaks": s.get("nf_claim_breaks", 0),
                 "stalls": staller.stalls, "stalled_ms": staller.stalled_ms}
@@ -149,7 +151,8 @@ def run_case(standby: bool, stalled: bool, seconds: float, rnd: random.Random) -
 
 def benchmark(quick: bool, quiet: bool) -> dict:
     rounds = QUICK_ROUNDS if quick else FULL_ROUNDS
-    header("netflux-standby", quick, quiet, f", {rounds} round(s) of {ROUND_S:g} s a case, "
+    round_s = QUICK_ROUND_S if quick else ROUND_S
+    header("netflux-standby", quick, quiet, f", {rounds} round(s) of {round_s:g} s a case, "
            f"1 ms cycles, stalls of {STALL_MS[0]:g}-{STALL_MS[1]:g} ms")
     rnd = random.Random(SEED)
     totals: dict[str, dict[str, float]] = {c: {} for c in CASES}
@@ -159,7 +162,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
         for case, (standby, stalled) in CASES.items():
             say(f"  round {r + 1} of {rounds}: {case} ...", quiet)
             try:
-                got = run_case(standby, stalled, ROUND_S, rnd)
+                got = run_case(standby, stalled, round_s, rnd)
             except (RuntimeError, OSError) as exc:
                 failed[case] = str(exc)
                 continue
@@ -173,7 +176,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
         per = 10_000 * t["missed"] / t["due"] if t["due"] else None
         results[case] = {**t, "missed_per_10k": per, "missed_by_round": by_round[case]}
     return {"benchmark": "netflux-standby", "quick": quick, "rounds": rounds,
-            "round_s": ROUND_S, "results": results, "failed": failed}
+            "round_s": round_s, "results": results, "failed": failed}
 
 
 def print_report(r: dict) -> None:
@@ -193,7 +196,8 @@ def print_report(r: dict) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench netflux-standby``."""
-    add_common_arguments(parser, f"{QUICK_ROUNDS} round instead of {FULL_ROUNDS}")
+    add_common_arguments(parser, f"{QUICK_ROUNDS} round of {QUICK_ROUND_S:g} s a case "
+                                 f"instead of {FULL_ROUNDS} of {ROUND_S:g} s")
 
 
 def run(args: argparse.Namespace) -> int:
