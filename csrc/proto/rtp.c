@@ -6,6 +6,18 @@
  * PACED one ptime after the previous frame, TIMED the record's deadline.  The loop's
  * timer queue does the timing, so frames queued ahead cost nothing until due.
  *
+ * A worker that takes the channel over (a restart) carries the numbering on from the
+ * TX line (rtp_area.h, tx_resume): the same SSRC, the next sequence number and
+ * timestamp, TIMED's origin.  Records the dead worker numbered but did not send are
+ * still in the ring with their headers; they leave with those headers (a receiver
+ * sees the sequence the frames were queued in, whoever sends them).  PACED starts its
+ * schedule afresh: frames already queued are consecutive media, not an underrun.
+ *
+ * The RX side keeps the jitter buffer's position in the area (rx_resume: the next
+ * extended sequence number it releases, the last timestamp), so a worker that takes
+ * the channel over goes on from there: what the dead one held and never released is
+ * erased like any gap, and extended sequence numbers go on where they were.
+ *
  * RX thread: each datagram is copied into a buffer of a fixed pool (the jitter
  * buffer keeps references, not bytes, and the loop's receive buffers are reused)
  * and pushed into the jitter buffer; frames it releases become RX ring records
@@ -45,6 +57,7 @@ struct rtp_kind {
     int64_t t0;
     uint32_t ts0;
     uint64_t target_gen;      /* the area's target generation last applied */
+    int resumed;              /* took the channel over: records may carry our headers */
     /* RX thread */
     struct rtudp_chan *c;
     int jb_on;
@@ -95,6 +108,53 @@ static int64_t paced_time(struct rtp_kind *k, int64_t asked, int64_t now)
     return at;
 }
 
+/* the generator's next values, where a successor finds them */
+static void publish_gen(struct rtudp_rtp_area *a, const struct rtp_gen *g)
+{
+    store_relaxed(&a->tx_frac, (uint32_t)g->frac);
+    store_relaxed(&a->tx_next_ts, g->ts);
+    store_relaxed(&a->tx_next_seq, (uint32_t)g->seq);
+}
+
+/* TIMED: the deadline and timestamp later frames' timestamps count from */
+static void timed_origin(struct rtp_kind *k, int64_t at)
+{
+    if (k->timed_started)
+        return;
+    k->timed_started = 1;
+    k->t0 = at;
+    k->ts0 = k->gen.ts;
+    store_relaxed(&k->area->tx_t0_ns, at);
+    store_relaxed(&k->area->tx_ts0, k->ts0);
+    store_release(&k->area->tx_resume, RTUDP_RTP_RESUME_GEN | RTUDP_RTP_RESUME_TIMED);
+}
+
+/*
+ * After a takeover: whether hdr is a header the dead worker wrote (version 2 and our
+ * SSRC; clients leave the room zeroed).  Such a record keeps it, and the generator
+ * moves past its sequence number should the dead worker have died before it said
+ * so in the area.  The first record without one ends the takeover: the dead worker
+ * numbered a prefix of the ring, and records behind it are new.
+ */
+static int numbered_before(struct rtp_kind *k, const uint8_t *hdr)
+{
+    if (!k->resumed)
+        return 0;
+    if (hdr[0] != 0x80 || rtp_be32(hdr + 8) != k->gen.ssrc) {
+        k->resumed = 0;
+        return 0;
+    }
+    uint16_t next = (uint16_t)(rtp_be16(hdr + 2) + 1);
+    if ((int16_t)(uint16_t)(next - k->gen.seq) > 0) {
+        k->gen.seq = next;
+        k->gen.ts = rtp_be32(hdr + 4);
+        k->gen.ts += rtp_gen_step(&k->gen);
+        k->gen.marker = false;
+        publish_gen(k->area, &k->gen);
+    }
+    return 1;
+}
+
 static int rtp_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint32_t len,
                          int64_t now, struct rtudp_timer *t)
 {
@@ -107,23 +167,26 @@ static int rtp_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint
         bump(&k->area->tx_bad_records, 1);
         return -1;
     }
+    uint8_t *hdr = (uint8_t *)(rec + 1); /* the record is the worker's until released */
     int64_t asked = rec->send_at_ns;
     int64_t at;
+    if (numbered_before(k, hdr)) {
+        /* numbered and counted by the dead worker: it leaves as it was numbered */
+        at = k->tx_mode == RTUDP_RTP_TX_PACED ? paced_time(k, asked, now) : (asked ? asked : now);
+        t->send_at_ns = at > now ? at : now;
+        t->asked_ns = at;
+        return 0;
+    }
     if (k->tx_mode == RTUDP_RTP_TX_PACED) {
         at = paced_time(k, asked, now);
     } else {
         at = asked ? asked : now;
-        if (!k->timed_started) {
-            k->timed_started = 1;
-            k->t0 = at;
-            k->ts0 = k->gen.ts;
-        }
+        timed_origin(k, at);
         /* the timestamp is the frame's sampling instant: its deadline */
         k->gen.ts = k->ts0 + (uint32_t)(uint64_t)ticks_in(at - k->t0, k->gen.clock_rate);
     }
     if (rec->flags & RTUDP_RTP_F_MARKER)
         rtp_gen_set_marker(&k->gen, true);
-    uint8_t *hdr = (uint8_t *)(rec + 1); /* the record is the worker's until released */
     if (rtp_gen_header(&k->gen, hdr, pt, at) < 0) {
         bump(&k->area->tx_bad_records, 1);
         return -1;
@@ -131,8 +194,7 @@ static int rtp_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint
     t->send_at_ns = at > now ? at : now;
     t->asked_ns = at;
     struct rtudp_rtp_area *a = k->area;
-    store_relaxed(&a->tx_next_seq, (uint32_t)k->gen.seq);
-    store_relaxed(&a->tx_next_ts, k->gen.ts);
+    publish_gen(a, &k->gen);
     bump(&a->tx_frames, 1);
     return 0;
 }
@@ -162,6 +224,21 @@ static void publish(struct rtp_kind *k, uint8_t *rec, uint32_t len, int64_t rx_n
     rtudp_hist_record(&rx->block->rx_delay, rtudp_now_ns() - rx_ns);
 }
 
+/*
+ * Where a successor resumes: after the frame just published.  Stored after the
+ * publish, so a kill between the two can at most make a successor erase that one
+ * frame again (never skip one without a word).
+ */
+static void note_released(struct rtudp_rtp_area *a, uint64_t next_ext, int has_ts, uint32_t ts)
+{
+    uint64_t flag = load_relaxed(&a->rx_resume) & RTUDP_RTP_RX_RESUME_TS;
+    if (has_ts) {
+        store_relaxed(&a->rx_last_ts, ts);
+        flag = RTUDP_RTP_RX_RESUME_TS;
+    }
+    store_relaxed(&a->rx_resume, ((next_ext + 1) & ~RTUDP_RTP_RX_RESUME_TS) | flag);
+}
+
 /* the jitter buffer's frames, in order, to the RX ring */
 static void emit(void *ctx, const struct rtp_jb_frame *f)
 {
@@ -177,6 +254,7 @@ static void emit(void *ctx, const struct rtp_jb_frame *f)
                                        .payload_len = f->pkt.payload_len};
         publish(k, b, PREFIX + f->pkt.len, ((struct rtudp_rx_meta *)b)->rx_ns);
         bump(&a->rx_frames, 1);
+        note_released(a, f->lseq + 1, 1, f->pkt.ts);
         give_back(k, f->pkt.ref);
     } else if (f->kind == RTP_JB_ERASURE) {
         union {
@@ -194,6 +272,7 @@ static void emit(void *ctx, const struct rtp_jb_frame *f)
         publish(k, u.bytes, PREFIX, m->rx_ns);
         bump(&a->rx_erasures, 1);
         bump(&a->rx_erased, f->lseq_end - f->lseq + 1);
+        note_released(a, f->lseq_end + 1, 0, 0);
     } else {
         give_back(k, f->pkt.ref); /* dropped: replaced by a restart or a new source */
     }
@@ -209,6 +288,10 @@ static void export_stats(struct rtp_kind *k)
     store_relaxed(&a->rx_lost, st.lost);
     store_relaxed(&a->rx_expected, st.expected);
     store_relaxed(&a->rx_jitter, st.jitter);
+    /* a new source or epoch moves the position without a frame released */
+    uint64_t next;
+    if (rtp_jbuf_position(&k->jb, &next))
+        note_released(a, next, 0, 0);
 }
 
 /* time mode: when the jitter buffer has a playout deadline to act on */
@@ -320,6 +403,18 @@ static int check_config(const struct rtudp_rtp_area *a, char *msg, size_t len)
     return 0;
 }
 
+/* a takeover: the jitter buffer goes on where the dead worker's stood */
+static void resume_rx(struct rtp_kind *k)
+{
+    struct rtudp_rtp_area *a = k->area;
+    uint64_t resume = load_relaxed(&a->rx_resume);
+    uint64_t pos = resume & ~RTUDP_RTP_RX_RESUME_TS;
+    if (pos == 0)
+        return; /* no source heard yet */
+    rtp_jbuf_resume(&k->jb, load_relaxed(&a->rx_ssrc), pos - 1,
+                    (resume & RTUDP_RTP_RX_RESUME_TS) != 0, load_relaxed(&a->rx_last_ts));
+}
+
 static int open_rx(struct rtudp_chan *c, struct rtp_kind *k, const struct rtudp_rtp_area *a,
                    char *msg, size_t len)
 {
@@ -330,6 +425,7 @@ static int open_rx(struct rtudp_chan *c, struct rtp_kind *k, const struct rtudp_
         return rc == RTP_E_ARG ? RTUDP_EINVAL : RTUDP_ESYS;
     }
     k->jb_on = 1;
+    resume_rx(k);
     uint64_t room = c->rx.ring.max_payload > PREFIX ? c->rx.ring.max_payload - PREFIX : 0;
     uint64_t want = c->block->max_datagram ? c->block->max_datagram : RTUDP_MAX_PAYLOAD;
     k->max_len = (uint32_t)(want < room ? want : room);
@@ -369,6 +465,24 @@ static void rtp_close(struct rtudp_worker *w, struct rtudp_chan *c)
     c->state = NULL;
 }
 
+/* a takeover: the numbering the dead worker left in the area, carried on */
+static void resume_gen(struct rtp_kind *k, struct rtudp_rtp_area *a)
+{
+    uint32_t resume = load_acquire(&a->tx_resume);
+    k->gen.ssrc = load_relaxed(&a->tx_ssrc);
+    k->gen.seq = (uint16_t)load_relaxed(&a->tx_next_seq);
+    k->gen.ts = load_relaxed(&a->tx_next_ts);
+    uint32_t frac = load_relaxed(&a->tx_frac);
+    k->gen.frac = frac < 1000000u ? frac : 0; /* a fraction of a tick, in 1e-6 */
+    k->gen.marker = false;
+    if (resume & RTUDP_RTP_RESUME_TIMED) {
+        k->timed_started = 1;
+        k->t0 = load_relaxed(&a->tx_t0_ns);
+        k->ts0 = load_relaxed(&a->tx_ts0);
+    }
+    k->resumed = 1;
+}
+
 static int rtp_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t len)
 {
     struct rtudp_rtp_area *a = c->area;
@@ -390,9 +504,13 @@ static int rtp_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, siz
         rtp_close(w, c);
         return RTUDP_EINVAL;
     }
-    store_relaxed(&a->tx_ssrc, k->gen.ssrc);
-    store_relaxed(&a->tx_next_seq, (uint32_t)k->gen.seq);
-    store_relaxed(&a->tx_next_ts, k->gen.ts);
+    if (load_acquire(&a->tx_resume) & RTUDP_RTP_RESUME_GEN) {
+        resume_gen(k, a);
+    } else {
+        store_relaxed(&a->tx_ssrc, k->gen.ssrc);
+        publish_gen(a, &k->gen);
+        store_release(&a->tx_resume, RTUDP_RTP_RESUME_GEN);
+    }
     if (c->recvs && a->rx_mode == RTUDP_RTP_RX_JBUF &&
         (rc = open_rx(c, k, a, msg, len)) != RTUDP_OK) {
         rtp_close(w, c);

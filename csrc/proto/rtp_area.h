@@ -42,6 +42,12 @@
 #define RTUDP_RTP_F_PT 128                         /* use the record's payload type */
 #define RTUDP_RTP_F_MARKER 256                     /* set the marker bit */
 
+/* tx_resume: the TX line holds a generator's state (SSRC, next seq/ts, fraction) and
+ * TIMED's origin (first deadline and timestamp); a worker that takes the channel over
+ * (a restart) carries them on instead of starting a new numbering */
+#define RTUDP_RTP_RESUME_GEN 1u
+#define RTUDP_RTP_RESUME_TIMED 2u
+
 /* RX frame kinds (struct rtudp_rtp_frame.kind) */
 #define RTUDP_RTP_FRAME_PACKET 0
 #define RTUDP_RTP_FRAME_ERASURE 1
@@ -64,11 +70,14 @@ struct rtudp_rtp_area {
     uint32_t tx_ssrc;
     uint32_t tx_next_ts;                           /* timestamp of the next frame */
     uint32_t tx_next_seq;                          /* sequence number of the next frame */
-    uint32_t pad2;
+    uint32_t tx_resume;                            /* RTUDP_RTP_RESUME_*: what a successor takes */
     uint64_t tx_frames;                            /* frames given a header and queued */
     uint64_t tx_underruns;                         /* PACED: no frame when one was due */
     uint64_t tx_bad_records;                       /* shorter than the header room */
-    uint8_t pad3[24];
+    int64_t tx_t0_ns;                              /* TIMED: the first frame's deadline */
+    uint32_t tx_ts0;                               /* TIMED: the first frame's timestamp */
+    uint32_t tx_frac;                              /* the generator's carried tick fraction */
+    uint8_t pad3[8];
     /* lines 3-4: RX counters, written by the worker's RX thread */
     uint64_t rx_frames;                            /* packets delivered in order */
     uint64_t rx_erasures;                          /* erasure records delivered */
@@ -79,16 +88,23 @@ struct rtudp_rtp_area {
     uint64_t rx_reordered;
     uint64_t rx_restarts;                          /* A.1 restarts and SSRC changes */
     uint32_t rx_ssrc;                              /* the source being received */
-    uint32_t pad4;
+    uint32_t rx_last_ts;                           /* timestamp of the last frame released */
     int64_t rx_lost;                               /* A.3 cumulative lost, current source */
     uint64_t rx_expected;                          /* A.3 expected, current source */
     uint64_t rx_jitter;                            /* A.8 interarrival jitter, ts units */
     uint64_t rx_other_ssrc;                        /* packets of another SSRC, not taken */
     uint64_t rx_no_buffer;                         /* could not be held (cannot happen) */
     uint64_t rx_published_errors;                  /* RX ring refused a record */
-    uint8_t pad5[8];
+    uint64_t rx_resume;                            /* next lseq to release + 1 (0: none), and
+                                                      RTUDP_RTP_RX_RESUME_TS */
 };
 /* END CDEF */
+
+/* rx_resume: where the jitter buffer's numbering stands (the next extended sequence
+ * number it releases, + 1; 0: no source yet), with this bit when rx_last_ts holds the
+ * last released frame's timestamp.  A worker that takes the channel over resumes
+ * there: what the dead one held unreleased becomes an erasure, not a silent gap */
+#define RTUDP_RTP_RX_RESUME_TS (1ull << 63)
 
 /* The area's counters (csrc/kinds.h), in the order rtstat's rtp table shows them. */
 #define RTUDP_RTP_AREA_COUNTERS(X, SUM)                                                           \

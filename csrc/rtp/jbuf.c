@@ -440,6 +440,27 @@ int rtp_jbuf_push(struct rtp_jbuf *jb, const uint8_t *buf, size_t len, uint64_t 
     return large_jump(jb, &p, now, emit, ctx);
 }
 
+bool rtp_jbuf_position(const struct rtp_jbuf *jb, uint64_t *next_ext)
+{
+    if (!jb->have_src)
+        return false;
+    *next_ext = jb->started ? jb->next_ext : jb->lo_ext;
+    return true;
+}
+
+void rtp_jbuf_resume(struct rtp_jbuf *jb, uint32_t ssrc, uint64_t next_ext, bool have_last_ts,
+                     uint32_t last_ts)
+{
+    jb->have_src = jb->validated = jb->started = true;
+    jb->st.ssrc = ssrc;
+    /* no packet is held at next_ext: the first one at or past it is accepted as the
+     * continuation, one before it is late */
+    jb->max_ext = jb->base_ext = jb->lo_ext = jb->next_ext = next_ext;
+    jb->max_seq = (uint16_t)next_ext;
+    jb->have_last_ts = have_last_ts;
+    jb->last_ts = last_ts;
+}
+
 void rtp_jbuf_stats(const struct rtp_jbuf *jb, struct rtp_jb_stats *out)
 {
     *out = jb->st;

@@ -153,5 +153,14 @@ void rtp_jbuf_poll(struct rtp_jbuf *jb, int64_t now_ns, rtp_jb_emit_fn emit, voi
 void rtp_jbuf_flush(struct rtp_jbuf *jb, rtp_jb_emit_fn emit, void *ctx);
 /* Statistics with lost and jitter brought up to date. */
 void rtp_jbuf_stats(const struct rtp_jbuf *jb, struct rtp_jb_stats *out);
+/* Where the numbering stands: the next extended seq it releases (before the start:
+ * the lowest one held).  False while no source was heard. */
+bool rtp_jbuf_position(const struct rtp_jbuf *jb, uint64_t *next_ext);
+/* A fresh buffer (just initialised) carries on another's numbering: source `ssrc`,
+ * validated and started at next_ext, the last released timestamp `last_ts` when
+ * have_last_ts.  What the other held but never released is then a gap below the
+ * first packet that comes, declared lost as any gap (an erasure). */
+void rtp_jbuf_resume(struct rtp_jbuf *jb, uint32_t ssrc, uint64_t next_ext, bool have_last_ts,
+                     uint32_t last_ts);
 
 #endif

@@ -228,6 +228,59 @@ static void test_rx_orders_erases_and_counts_invalid(void)
     teardown(&f);
 }
 
+/* A worker that takes a receiving channel over (close, then open on the same area)
+ * resumes the jitter buffer where the dead one stood: the frames the dead one held
+ * behind a gap, never released, are erased with the gap; extended sequence numbers
+ * and the erasure's timestamp span go on as before. */
+static void test_rx_takeover_erases_what_the_dead_worker_held(void)
+{
+    struct fixture f;
+    setup(&f, RTUDP_RTP_TX_PACED, 50, 1);
+    uint8_t d[64], data[2048];
+    uint32_t dlen;
+    int64_t t = 100 * MS;
+    uint16_t before[] = {10, 11, 12, 14, 15}; /* 13 lost: 14 and 15 wait behind it */
+    for (unsigned i = 0; i < 5; i++)
+        push(&f, d, rtp(d, before[i]), t + i * MS);
+    f.c.proto->rx_timer(&f.c, t + 50 * MS);
+    struct rtudp_rtp_frame fr;
+    uint64_t lseq10 = 0;
+    for (unsigned i = 0; i < 3; i++) {
+        CHECK_EQ(read_frame(&f, &fr, data, &dlen), RTUDP_OK);
+        CHECK_EQ(fr.seq, before[i]);
+        if (i == 0)
+            lseq10 = fr.lseq;
+    }
+    CHECK_EQ(read_frame(&f, &fr, data, &dlen), RTUDP_EMPTY); /* 14, 15 held */
+    /* the worker dies (its buffers with it); a successor opens the same area */
+    struct rtudp_bcast_ring *ring = f.ring;
+    f.c.proto->close(NULL, &f.c); /* writes nothing to the area, as a SIGKILL */
+    char msg[160] = "";
+    CHECK_EQ(f.c.proto->open(NULL, &f.c, msg, sizeof msg), RTUDP_OK);
+    CHECK(f.ring == ring);
+    push(&f, d, rtp(d, 16), t + 100 * MS);
+    push(&f, d, rtp(d, 17), t + 101 * MS);
+    f.c.proto->rx_timer(&f.c, t + 200 * MS);
+    CHECK_EQ(read_frame(&f, &fr, data, &dlen), RTUDP_OK);
+    CHECK_EQ(fr.kind, RTUDP_RTP_FRAME_ERASURE);
+    CHECK_EQ(fr.lseq, lseq10 + 3);          /* 13, 14, 15: the gap and what was held */
+    CHECK_EQ(fr.lseq_end, lseq10 + 5);
+    CHECK_EQ(fr.ts_span, 3u * 160u);        /* from 12's timestamp, kept for the successor */
+    for (uint16_t s = 16; s <= 17; s++) {
+        CHECK_EQ(read_frame(&f, &fr, data, &dlen), RTUDP_OK);
+        CHECK_EQ(fr.kind, RTUDP_RTP_FRAME_PACKET);
+        CHECK_EQ(fr.seq, s);
+        CHECK_EQ(fr.lseq, lseq10 + (s - 10));
+    }
+    CHECK_EQ(f.area.rx_frames, 5u);
+    CHECK_EQ(f.area.rx_erased, 3u);
+    /* one from before the takeover point is late, never delivered twice */
+    push(&f, d, rtp(d, 11), t + 300 * MS);
+    CHECK_EQ(f.area.rx_late, 1u);
+    CHECK_EQ(read_frame(&f, &fr, data, &dlen), RTUDP_EMPTY);
+    teardown(&f);
+}
+
 static void test_target_seqlock(void)
 {
     struct rtudp_rtp_area a;
@@ -266,12 +319,87 @@ static void test_bad_config_is_refused(void)
     CHECK(c.state == NULL);
 }
 
+/* one more frame; *hdr points at the header the kind wrote (or kept) */
+static uint8_t *hdr_of(uint8_t *mem) { return mem + sizeof(struct rtudp_tx_record); }
+
+/* A worker that takes the channel over (close, then open on the same area, as a
+ * restart does) carries the numbering on: the same SSRC; records the dead worker
+ * numbered keep their headers, also when it died before it said so in the area;
+ * new records follow them, one sequence number each. */
+static void test_takeover_keeps_the_numbering(uint32_t tx_mode)
+{
+    struct fixture f;
+    setup(&f, tx_mode, 0, 0);
+    _Alignas(8) uint8_t mem[6][64];
+    int64_t now = 1000 * MS;
+    int rc;
+    for (int i = 0; i < 4; i++) { /* numbered; say 0 and 1 left, 2 and 3 did not */
+        frame(&f, mem[i], tx_mode == RTUDP_RTP_TX_TIMED ? now + i * 20 * MS : 0, now, 0, &rc);
+        CHECK_EQ(rc, 0);
+    }
+    uint32_t ssrc = f.area.tx_ssrc;
+    uint16_t seq0 = rtp_be16(hdr_of(mem[0]) + 2);
+    uint32_t ts0 = rtp_be32(hdr_of(mem[0]) + 4);
+    /* the dead worker wrote frame 3's header but not the area's next values */
+    f.area.tx_next_seq = (uint16_t)(seq0 + 3);
+    f.area.tx_next_ts = ts0 + 3 * 160;
+    f.c.proto->close(NULL, &f.c);
+    char msg[160] = "";
+    CHECK_EQ(f.c.proto->open(NULL, &f.c, msg, sizeof msg), RTUDP_OK);
+    CHECK_EQ(f.area.tx_ssrc, ssrc);
+    uint8_t before[2][12];
+    memcpy(before[0], hdr_of(mem[2]), 12);
+    memcpy(before[1], hdr_of(mem[3]), 12);
+    /* the successor reads records 2 and 3 again (frame() would zero their room) */
+    for (int i = 2; i < 4; i++) {
+        struct rtudp_tx_record *rec = (struct rtudp_tx_record *)mem[i];
+        struct rtudp_timer t = {0};
+        CHECK_EQ(f.c.proto->tx_record(&f.c, rec, RTUDP_RTP_HDR_ROOM + 3, now + 200 * MS, &t), 0);
+        CHECK(memcmp(hdr_of(mem[i]), before[i - 2], 12) == 0); /* kept as numbered */
+        CHECK(t.send_at_ns >= now + 200 * MS);
+    }
+    uint64_t frames = f.area.tx_frames;
+    CHECK_EQ(frames, 4u); /* counted once, by the dead worker */
+    for (int i = 4; i < 6; i++) { /* new ones follow */
+        frame(&f, mem[i], tx_mode == RTUDP_RTP_TX_TIMED ? now + i * 20 * MS : 0,
+              now + 200 * MS, 0, &rc);
+        CHECK_EQ(rc, 0);
+        uint8_t *h = hdr_of(mem[i]);
+        CHECK_EQ(rtp_be16(h + 2), (uint16_t)(seq0 + i));
+        CHECK_EQ(rtp_be32(h + 4), ts0 + (uint32_t)i * 160u);
+        CHECK_EQ(rtp_be32(h + 8), ssrc);
+        CHECK_EQ(h[1] & 0x80, 0); /* no talkspurt: the same stream */
+    }
+    CHECK_EQ(f.area.tx_frames, 6u);
+    CHECK_EQ(f.area.tx_next_seq, (uint16_t)(seq0 + 6));
+    teardown(&f);
+}
+
+static void test_takeover_paced(void) { test_takeover_keeps_the_numbering(RTUDP_RTP_TX_PACED); }
+static void test_takeover_timed(void) { test_takeover_keeps_the_numbering(RTUDP_RTP_TX_TIMED); }
+
+/* a first open starts a numbering of its own (nothing in the area to carry on) */
+static void test_first_open_numbers_afresh(void)
+{
+    struct fixture a, b;
+    setup(&a, RTUDP_RTP_TX_PACED, 0, 0);
+    setup(&b, RTUDP_RTP_TX_PACED, 0, 0);
+    CHECK_EQ(a.area.tx_resume, RTUDP_RTP_RESUME_GEN);
+    CHECK(a.area.tx_ssrc != b.area.tx_ssrc); /* random: equal once in 2^32 */
+    teardown(&a);
+    teardown(&b);
+}
+
 static const struct test tests[] = {
     T(test_paced_headers_and_spacing),
     T(test_timed_timestamps_follow_deadlines),
     T(test_rx_orders_erases_and_counts_invalid),
+    T(test_rx_takeover_erases_what_the_dead_worker_held),
     T(test_target_seqlock),
     T(test_bad_config_is_refused),
+    T(test_takeover_paced),
+    T(test_takeover_timed),
+    T(test_first_open_numbers_afresh),
 };
 
 HARNESS_MAIN(tests)
