@@ -142,7 +142,7 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
         if (at <= now) {
             /* 0 = now: the drain time, so a "now" never jumps ahead of packets already
              * late; a past deadline stays the timer's key, so what a stall made late
-             * still leaves in deadline order (issue 41), all of it at once */
+             * still leaves in deadline order, all of it at once */
             immediate++;
             late += asked != 0;
             at = asked ? asked : now;
