@@ -368,7 +368,7 @@ class AsyncChannel(_AsyncHandle):
         ring is full; returns how many (all)."""
         from .batch import batch_arrays
 
-        data, lens, at, each = batch_arrays(buffer, lengths, at_ns)
+        data, lens, at, each = batch_arrays(buffer, lengths, at_ns, self.channel.horizon)
         flat = data.reshape(-1)
         sent = off = 0
 

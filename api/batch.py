@@ -17,6 +17,8 @@ import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
+from rtudp.shmring.deadline import Horizon
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -140,9 +142,11 @@ class ColumnCache:
         return cols
 
 
-def batch_arrays(buffer: Any, lengths: Any, at_ns: Any) -> tuple[Any, Any, int, Any]:
+def batch_arrays(buffer: Any, lengths: Any, at_ns: Any,
+                 horizon: Horizon) -> tuple[Any, Any, int, Any]:
     """send_batch's arguments as (payload buffer, uint32 lengths, at_ns, per-packet at_ns
-    int64 array or None), each checked, with the bad value named."""
+    int64 array or None), each checked (deadlines against ``horizon``: one clock read
+    for the batch), with the bad value named."""
     np = numpy_module()
     data = np.ascontiguousarray(np.frombuffer(buffer, np.uint8) if isinstance(
         buffer, (bytes, bytearray, memoryview)) else np.asarray(buffer))
@@ -165,19 +169,36 @@ def batch_arrays(buffer: Any, lengths: Any, at_ns: Any) -> tuple[Any, Any, int, 
         if int(lens.sum(dtype=np.uint64)) > data.nbytes:
             raise ValueError(f"send_batch: lengths add up to {int(lens.sum(dtype=np.uint64))} "
                              f"bytes, the buffer has {data.nbytes}")
-    if at_ns is None:
-        return data, lens, 0, None
-    if isinstance(at_ns, int) and not isinstance(at_ns, bool):
-        if at_ns < 0:
-            raise ValueError(f"at_ns must be >= 0 (CLOCK_MONOTONIC ns), got {at_ns!r}")
-        return data, lens, at_ns, None
+    if at_ns is None or (isinstance(at_ns, int) and not isinstance(at_ns, bool)):
+        return data, lens, horizon.check(at_ns), None
     each = np.asarray(at_ns)
+    if each.dtype.kind not in "iu" and isinstance(at_ns, (list, tuple)):
+        _check_python_ints(at_ns, horizon)
     if each.ndim != 1 or each.dtype.kind not in "iu":
         raise TypeError(f"send_batch: at_ns must be None, an int or a 1-D array of ints, got "
                         f"{each.dtype} of shape {each.shape}")
     if len(each) != len(lens):
         raise ValueError(f"send_batch: {len(each)} deadlines (at_ns) for {len(lens)} datagrams")
-    return data, lens, 0, np.ascontiguousarray(each, np.int64)
+    return data, lens, 0, _checked_deadlines(np, each, horizon)
+
+
+def _check_python_ints(items: list | tuple, horizon: Horizon) -> None:
+    """Deadlines given as Python ints that numpy could not keep as int64 or uint64 (one
+    beyond int64 makes the array float or object): the first of them beyond int64 is
+    named, as no valid deadline is."""
+    for i, v in enumerate(items):
+        if isinstance(v, int) and not isinstance(v, bool) and not 0 <= v < 2**63:
+            horizon.check(v, f"send_batch: at_ns[{i}]")
+
+
+def _checked_deadlines(np: Any, each: Any, horizon: Horizon) -> Any:
+    """A deadline per datagram as int64, the latest checked against ``horizon`` before
+    the cast (a uint64 beyond int64 is named as it is); a negative one is the C loop's
+    to name."""
+    if each.size:
+        i = int(np.argmax(each))
+        horizon.check_latest(int(each[i]), f"send_batch: at_ns[{i}]")
+    return np.ascontiguousarray(each, np.int64)
 
 
 __all__ = ["ColumnCache", "PacketBatch", "MAX_BATCH"]

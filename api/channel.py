@@ -22,6 +22,7 @@ from rtudp.shmring._native import ffi, lib
 from rtudp.shmring._ringbase import FOREVER
 from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.control import HEARTBEAT_STALE_NS, ControlSegment, pid_alive
+from rtudp.shmring.deadline import Horizon
 from rtudp.shmring.errors import (BackPressureError, BadSegmentError, ChannelNotFoundError,
                                   PoolNotRunningError)
 from rtudp.shmring.kinds import COUNTER_GROUPS, stat_keys
@@ -70,16 +71,6 @@ def _cpu_left_for_spinning(control: ControlSegment) -> bool:
 #: a handle that found the worker idle less than this long ago is in a burst: it
 #: queues (one wake-up then serves the batch) instead of sending directly
 DIRECT_QUIET_NS = 5_000
-
-
-def _check_at(at_ns: object) -> int:
-    if at_ns is None:
-        return 0
-    if isinstance(at_ns, bool) or not isinstance(at_ns, int):
-        raise TypeError(f"at_ns must be an int (CLOCK_MONOTONIC ns) or None, not {at_ns!r}")
-    if at_ns < 0:
-        raise ValueError(f"at_ns must be >= 0 (CLOCK_MONOTONIC ns), got {at_ns!r}")
-    return at_ns
 
 
 #: the types recv() takes as seconds without the full check (bool is neither)
@@ -143,9 +134,10 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         # every commit into the TX ring also rings the worker's bell, in C
         self._tx._set_wake(int(ffi.cast("uintptr_t", self._bell)))
         self._can_send = self.direction != lib.RTUDP_DIR_RECV
+        self._horizon = Horizon(control.horizon_ns, f"pool {pool!r}")
         if self._can_send:
             # send() queues into the TX ring in C; the rest goes to _send_checked
-            self._fast_send(self._tx, self.max_datagram)
+            self._fast_send(self._tx, self.max_datagram, self._horizon.ns)
         self._columns: ColumnCache | None = None  # recv_batch's arrays, made on first use
         self._direct_off: str | None = "not enabled yet"
         self.direct_send = True
@@ -214,6 +206,13 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
                                       int(block.local.family), int(block.local.port),
                                       line, DIRECT_QUIET_NS)
 
+    @property
+    def horizon(self) -> Horizon:
+        """The deadlines sends on this channel take: ``time.monotonic_ns()`` values at
+        most ``horizon.ns`` ahead of now (the pool's ``horizon_s``); a later one is
+        refused with a ValueError naming it."""
+        return self._horizon
+
     # ------------------------------------------------------------ attach
 
     @classmethod
@@ -266,20 +265,20 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
             f"are far ahead", sent)
 
     # send(data, at_ns=None) is ChannelBase's (C): queue one datagram, to leave at
-    # at_ns (CLOCK_MONOTONIC ns; None/0 = now), or send an immediate one on the socket
-    # at once (direct_send); whatever it does not do itself it hands to _send_checked.
+    # at_ns (CLOCK_MONOTONIC ns; None/0 = now; at most the horizon ahead), or send an
+    # immediate one on the socket at once (direct_send); whatever it does not do itself
+    # it hands to _send_checked.
 
     def _send_checked(self, data: bytes, at_ns: int | None = None) -> None:
         """send() in Python: every check, each failure its own error (BackPressureError
-        if the TX ring is full, ValueError if ``data`` is larger than max_datagram)."""
-        at = 0 if at_ns is None else at_ns
+        if the TX ring is full, ValueError if ``data`` is larger than max_datagram or
+        ``at_ns`` beyond the horizon)."""
         try:
-            if not self._can_send or len(data) > self.max_datagram or at < 0:
+            if not self._can_send or len(data) > self.max_datagram:
                 self._send_error(data, at_ns)
-            ok = self._try_put(data, at)
+            ok = self._try_put(data, self._horizon.check(at_ns))
         except (TypeError, ValueError, OverflowError):
-            self._check_send()
-            _check_at(at_ns)
+            self._check_send()  # a closed channel says so before any other error
             raise
         if not ok:
             raise self._full(len(data))
@@ -287,7 +286,7 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
     def _send_error(self, data: Any, at_ns: object) -> None:
         """Raise the error a send of ``data`` at ``at_ns`` deserves."""
         self._check_send()
-        _check_at(at_ns)
+        self._horizon.check(at_ns)
         size = len(data)
         if size > self.max_datagram:
             raise ValueError(f"datagram of {size} bytes is larger than channel "
@@ -299,7 +298,7 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         BackPressureError (``.sent`` = how many went in) if the ring fills up.
         """
         self._check_send()
-        at = _check_at(at_ns)
+        at = self._horizon.check(at_ns)
         if not isinstance(items, (list, tuple)):
             items = list(items)
         if items:
@@ -408,10 +407,11 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         """Queue the datagrams of ``buffer`` (bytes-like or a numpy array, payloads back to
         back), ``lengths[i]`` bytes each (None: a 2-D buffer, one row a datagram), due at
         ``at_ns``: None (now), one int, or an array with a deadline per datagram
-        (CLOCK_MONOTONIC ns).  Returns how many were queued; BackPressureError (``.sent``
-        = how many went in) if the TX ring fills up.  Needs numpy."""
+        (CLOCK_MONOTONIC ns, each at most the horizon ahead).  Returns how many were
+        queued; BackPressureError (``.sent`` = how many went in) if the TX ring fills up.
+        Needs numpy."""
         self._check_send()
-        return self._put_columns(*batch_arrays(buffer, lengths, at_ns))
+        return self._put_columns(*batch_arrays(buffer, lengths, at_ns, self._horizon))
 
     def _put_columns(self, data: Any, lens: Any, at: int, each: Any) -> int:
         """send_batch's queueing of checked columns (batch_arrays')."""
@@ -425,7 +425,8 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
     def stats(self) -> dict[str, Any]:
         """The worker's counters for this channel, send lateness and receive delay
         percentiles (ns, None when nothing was measured), the channel kind's own
-        counters, and this reader's losses."""
+        counters, the rings' counters (``tx_``/``rx_`` prefixed), and this reader's
+        losses (``rx_lost``; ``rx_records_lost`` sums every reader's)."""
         if self._seg.closed:
             raise ValueError(f"channel {self.name!r} is closed")
         out: dict[str, Any] = self._seg.stats()
@@ -436,6 +437,8 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         out["tx_queued_bytes"] = tx["pending_bytes"]
         # the TX ring's counters: tx_full_events, tx_unblocked_claims (dead producers), ...
         out.update(stat_keys(COUNTER_GROUPS["tx_ring"], tx, "tx_"))
+        # the RX ring's, as rtstat's totals: rx_records_lost (all readers' losses), ...
+        out.update(stat_keys(COUNTER_GROUPS["rx_ring"], self._seg.rx.stats(), "rx_"))
         # restarts of the worker serving this channel (the supervisor counts them)
         out["worker_restarts"] = int(self._control.worker(self.worker).restarts)
         return out
@@ -488,7 +491,7 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         self._close_direct()  # our duplicate must not keep the port bound
         self._direct_off = "the channel is closed"
         # send() and recv() take the Python path from now on (it says "closed")
-        self._fast_send(None, self.max_datagram)
+        self._fast_send(None, self.max_datagram, self._horizon.ns)
         self._fast_recv(None, Packet, self.name, 0)
         self._release()
 

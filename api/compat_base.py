@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from rtudp.shmring._native import lib
+from rtudp.shmring.deadline import Horizon
 from rtudp.shmring.errors import RtUdpError
 
 #: RtUDP's direction codes
@@ -67,7 +68,9 @@ class RtUdpBase(ABC):
         """Queue ``data`` to leave at CLOCK_MONOTONIC ``ts_ns`` (None or 0 = now).
 
         Raises BackPressureError when ``capacity`` packets are already queued, or
-        earlier when the send queue's bytes are full (see ``RtUdpSocket``).
+        earlier when the send queue's bytes are full (see ``RtUdpSocket``); ValueError
+        naming ``ts_ns`` when it is not a ``time.monotonic_ns()`` value within the
+        horizon (rtudp.shmring.deadline: 10 s ahead unless the pool says otherwise).
         """
 
     @abstractmethod
@@ -118,6 +121,16 @@ def check_timeout_ns(timeout_ns: object) -> int:
     if timeout_ns < 0:
         raise ValueError(f"timeout_ns must be >= 0, got {timeout_ns}")
     return timeout_ns
+
+
+def check_ts_ns(horizon: Horizon, ts_ns: object) -> int:
+    """send_data's deadline checked as every send's is (``horizon``: a
+    ``time.monotonic_ns()`` value, None or 0 = now); ValueError naming any bad value,
+    a wrong type too, as RtUDP raised."""
+    try:
+        return horizon.check(ts_ns, "ts_ns")
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def check_payload(data: object) -> bytes:

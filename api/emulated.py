@@ -18,11 +18,13 @@ import time
 from collections import deque
 from typing import Any
 
+from rtudp.shmring.deadline import DEFAULT_HORIZON_NS, Horizon, horizon_ns_of
 from rtudp.shmring.errors import BackPressureError, RtUdpError
 from rtudp.shmring.impairment import Impairment
 
 from .compat_base import (DIRECTION_BOTH, DIRECTION_RECV, DIRECTION_SEND, RtUdpBase, check_capacity,
-                     check_direction, check_endpoint, check_payload, check_timeout_ns)
+                     check_direction, check_endpoint, check_payload, check_timeout_ns,
+                     check_ts_ns)
 from .packet_stats import LatencyRecorder, packet_stats
 
 Endpoint = tuple[str, int]
@@ -144,17 +146,23 @@ class EmulatedNetwork:
 
 
 class RtUdpEmulated(RtUdpBase):
-    """An RtUDP endpoint on an ``EmulatedNetwork`` (default: the process's own)."""
+    """An RtUDP endpoint on an ``EmulatedNetwork`` (default: the process's own).
+
+    ``horizon_s``: how far ahead of now a ``send_data`` deadline may be, as a pool's
+    (``rtudp.Pool(horizon_s=)``, the same default): a later one is a ValueError."""
 
     REPR_NAME = "RtUdpEmulated"
 
     def __init__(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int,
                  cpu: int | None = None, capacity: int = 1024, direction: int = DIRECTION_BOTH,
-                 network: EmulatedNetwork | None = None) -> None:
+                 network: EmulatedNetwork | None = None,
+                 horizon_s: float = DEFAULT_HORIZON_NS / 1e9) -> None:
         self.local = check_endpoint(local_ip, local_port, "local")
         self.remote = check_endpoint(remote_ip, remote_port, "remote")
         self.capacity = check_capacity(capacity)
         self.direction = check_direction(direction)
+        #: the deadlines send_data takes (as a pool's channels do)
+        self.horizon = Horizon(horizon_ns_of(horizon_s), repr(self))
         self.cpu = cpu  # accepted for API compatibility: no worker to pin in process
         self.network = network or EmulatedNetwork.default()
         self._cond = threading.Condition()
@@ -219,17 +227,14 @@ class RtUdpEmulated(RtUdpBase):
     # ---- sending
 
     def send_data(self, data: bytes, ts_ns: int | None = None) -> None:
-        """Queue ``data`` to leave at ``ts_ns`` (None/0 = now); BackPressureError if
+        """Queue ``data`` to leave at ``ts_ns`` (None/0 = now; a ``time.monotonic_ns()``
+        value at most ``horizon_s`` ahead, else ValueError); BackPressureError if
         ``capacity`` packets are already queued."""
         self._need_bound("send_data")
         if self.direction == DIRECTION_RECV:
             raise ValueError(f"{self!r} is receive-only (direction=1): it cannot send")
         payload = check_payload(data)
-        if ts_ns is None:
-            ts_ns = 0
-        elif isinstance(ts_ns, bool) or not isinstance(ts_ns, int) or ts_ns < 0:
-            raise ValueError(f"ts_ns must be an int >= 0 (CLOCK_MONOTONIC ns) or None, "
-                             f"got {ts_ns!r}")
+        ts_ns = check_ts_ns(self.horizon, ts_ns)
         with self._cond:
             if len(self._outbox) >= self.capacity:
                 raise BackPressureError(f"{self!r}: {self.capacity} packets already queued")

@@ -22,7 +22,7 @@ from rtudp.shmring.impairment import Impairment
 from .channel import Channel, Packet
 from .compat_base import (DIRECTION_BOTH, DIRECTION_RECV, DIRECTION_SEND, RtUdpBase,
                           check_capacity, check_direction, check_endpoint, check_payload,
-                          check_timeout_ns)
+                          check_timeout_ns, check_ts_ns)
 from .embedded import channel_host
 from .packet_stats import packet_stats
 from .pool import Pool
@@ -161,8 +161,9 @@ class RtUdpSocket(RtUdpBase):
     # ---- sending
 
     def send_data(self, data: bytes, ts_ns: int | None = None) -> None:
-        """Queue ``data`` to leave at ``ts_ns`` (None/0 = now); BackPressureError if the
-        queue is full."""
+        """Queue ``data`` to leave at ``ts_ns`` (None/0 = now; a ``time.monotonic_ns()``
+        value at most the pool's ``horizon_s`` ahead, else ValueError); BackPressureError
+        if the queue is full."""
         chan = self._chan
         # the common case without a Python check per argument: bytes, a deadline that
         # is None or an int (Channel.send checks the rest), room by a count kept here
@@ -170,16 +171,17 @@ class RtUdpSocket(RtUdpBase):
         if (chan is not None and type(data) is bytes and self.direction != DIRECTION_RECV
                 and (ts_ns is None or type(ts_ns) is int)
                 and self._requested - self._purged - self._done_seen < self.capacity):
-            chan.send(data, ts_ns)
+            try:
+                chan.send(data, ts_ns)
+            except ValueError:
+                check_ts_ns(chan.horizon, ts_ns)  # a bad deadline named as send_data calls it
+                raise
             self._requested += 1
             return
         chan = self._need("send_data")
         if self.direction == DIRECTION_RECV:
             raise ValueError(f"{self!r} is receive-only (direction=1): it cannot send")
-        if ts_ns is not None and (isinstance(ts_ns, bool) or not isinstance(ts_ns, int)
-                                  or ts_ns < 0):
-            raise ValueError(f"ts_ns must be an int >= 0 (CLOCK_MONOTONIC ns) or None, "
-                             f"got {ts_ns!r}")
+        check_ts_ns(chan.horizon, ts_ns)
         payload = check_payload(data)
         if self.get_send_length() >= self.capacity:
             raise chan._full(len(payload))

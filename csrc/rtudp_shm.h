@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 20                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns */
+#define RTUDP_LAYOUT_VERSION 21                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -264,15 +264,24 @@ enum rtudp_kind_code {
 #define RTUDP_CHAN_HW_TIMESTAMPS 1
 #define RTUDP_CHAN_MULTICAST 2
 
+/* The deadline horizon: how far ahead of now (CLOCK_MONOTONIC) a send may be due.  A
+ * deadline beyond it is refused at the call: it is almost always a value from another
+ * clock (time.time_ns() is decades ahead), which would otherwise hold its ring space for
+ * ever.  The default is the fq qdisc's horizon; a pool may set 1 ns .. the maximum. */
+#define RTUDP_HORIZON_DEFAULT_NS 10000000000       /* 10 s */
+#define RTUDP_HORIZON_MAX_NS 86400000000000        /* one day */
+
 /* The pool block follows the segment header of /rtudp.<pool> (kind RTUDP_SEG_CONTROL). */
 struct rtudp_pool_block {
-    /* line 0: identity, written once by the supervisor */
+    /* line 0: identity and settings, written once by the supervisor */
     uint32_t supervisor_pid;
     uint32_t n_workers;                            /* used entries of workers[] */
     int64_t started_ns;                            /* CLOCK_MONOTONIC */
     uint32_t max_channels;                         /* RTUDP_MAX_CHANNELS */
     uint32_t flags;
-    uint8_t pad0[40];
+    int64_t horizon_ns;                            /* sends due later than now + this are
+                                                      refused (RTUDP_HORIZON_*) */
+    uint8_t pad0[32];
     /* line 1: the supervisor's liveness */
     int64_t heartbeat_ns;                          /* CLOCK_MONOTONIC, every ~100 ms */
     uint64_t channel_generation;                   /* bumped on every channel table change */

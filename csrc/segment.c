@@ -258,6 +258,8 @@ int rtudp_control_init(void *base, uint64_t size, struct rtudp_check *why)
     struct rtudp_control *c = base;
     if (c->pool.max_channels == 0)
         c->pool.max_channels = RTUDP_MAX_CHANNELS;
+    if (c->pool.horizon_ns == 0)
+        c->pool.horizon_ns = RTUDP_HORIZON_DEFAULT_NS;
     int rc = ring_pair_init(base, CONTROL_RINGS_OFF, RTUDP_CONTROL_RING_CAPACITY,
                             RTUDP_CONTROL_RING_CAPACITY, why);
     if (rc != RTUDP_OK)
@@ -282,6 +284,10 @@ int rtudp_control_validate(void *base, uint64_t size, struct rtudp_check *why)
     if (c->pool.max_channels == 0 || c->pool.max_channels > RTUDP_MAX_CHANNELS)
         return rtudp_check_set(why, RTUDP_ECORRUPT, "pool allows %u channels, must be 1..%d",
                                c->pool.max_channels, RTUDP_MAX_CHANNELS);
+    if (c->pool.horizon_ns <= 0 || c->pool.horizon_ns > RTUDP_HORIZON_MAX_NS)
+        return rtudp_check_set(why, RTUDP_ECORRUPT, "pool's deadline horizon is %lld ns, must be "
+                               "1..%lld", (long long)c->pool.horizon_ns,
+                               (long long)RTUDP_HORIZON_MAX_NS);
     return RTUDP_OK;
 }
 

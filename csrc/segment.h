@@ -33,6 +33,8 @@ int rtudp_ring_segment_validate(void *base, uint64_t size, uint32_t *ring_kind, 
                                 uint64_t *ring_avail, struct rtudp_check *why);
 
 uint64_t rtudp_control_segment_size(void);
+/* header and rings of a new control segment; pool settings the supervisor left 0
+ * (max_channels, horizon_ns) get their defaults */
 int rtudp_control_init(void *base, uint64_t size, struct rtudp_check *why);
 int rtudp_control_validate(void *base, uint64_t size, struct rtudp_check *why);
 /* a validated control segment's command (MPSC) and reply (broadcast) rings */

@@ -53,8 +53,10 @@ RX_RING_BYTES_MAX = 64 << 20
 
 
 def ring_capacities(capacity: int, max_datagram: int,
-                    direction: int = lib.RTUDP_DIR_BOTH) -> tuple[int, int]:
-    """(TX, RX) ring sizes in bytes for ``capacity`` packets of up to ``max_datagram``.
+                    direction: int = lib.RTUDP_DIR_BOTH,
+                    rx_capacity: int | None = None) -> tuple[int, int]:
+    """(TX, RX) ring sizes in bytes for ``capacity`` packets of up to ``max_datagram``
+    (the RX ring for ``rx_capacity`` packets, when given).
 
     Each is a power of two holding ``capacity`` full-size records, but no more than
     :data:`TX_RING_BYTES_MAX` / :data:`RX_RING_BYTES_MAX` bytes (then it holds fewer
@@ -66,7 +68,8 @@ def ring_capacities(capacity: int, max_datagram: int,
     tx_rec = _align8(TX_RECORD + max_datagram)
     rx_rec = _align8(RX_RECORD + RX_META + max_datagram)
     tx_want = 0 if direction == lib.RTUDP_DIR_RECV else min(capacity * tx_rec, TX_RING_BYTES_MAX)
-    rx_want = 0 if direction == lib.RTUDP_DIR_SEND else min(capacity * rx_rec, RX_RING_BYTES_MAX)
+    rx_packets = capacity if rx_capacity is None else rx_capacity
+    rx_want = 0 if direction == lib.RTUDP_DIR_SEND else min(rx_packets * rx_rec, RX_RING_BYTES_MAX)
     tx = _pow2_at_least(max(tx_want, 4 * (TX_RECORD + max_datagram)))
     rx = _pow2_at_least(max(rx_want, 4 * (RX_RECORD + RX_META + max_datagram)))
     return tx, rx
@@ -262,11 +265,13 @@ class ChannelSegment:
     @classmethod
     def create(cls, name: str, capacity: int, max_datagram: int,
                mode: int = DEFAULT_MODE, area_bytes: int = 0,
-               direction: int = lib.RTUDP_DIR_BOTH) -> "ChannelSegment":
+               direction: int = lib.RTUDP_DIR_BOTH,
+               rx_capacity: int | None = None) -> "ChannelSegment":
         """Create ``/rtudp.<name>`` sized for ``capacity`` packets of ``max_datagram`` bytes
-        (:func:`ring_capacities`: a channel of ``direction`` that only sends or only
-        receives gets the smallest ring for the other way), with ``area_bytes`` (rounded
-        up to cache lines) for the channel kind's own state.
+        (the RX ring for ``rx_capacity``, when given; :func:`ring_capacities`: a channel
+        of ``direction`` that only sends or only receives gets the smallest ring for the
+        other way), with ``area_bytes`` (rounded up to cache lines) for the channel
+        kind's own state.
 
         The caller fills the configuration (:meth:`configure`) before publishing the
         channel in the pool's table.
@@ -274,7 +279,7 @@ class ChannelSegment:
         if not 0 <= area_bytes <= lib.RTUDP_KIND_AREA_MAX:
             raise ValueError(f"kind area of {area_bytes} bytes: must be 0.."
                              f"{lib.RTUDP_KIND_AREA_MAX}")
-        tx_cap, rx_cap = ring_capacities(capacity, max_datagram, direction)
+        tx_cap, rx_cap = ring_capacities(capacity, max_datagram, direction, rx_capacity)
         size = int(lib.rtudp_channel_segment_size(tx_cap, rx_cap, area_bytes))
         if size == 0:
             raise ValueError(f"capacity {capacity} packets of {max_datagram} bytes needs rings "

@@ -94,11 +94,18 @@ class ControlSegment:
     # ---- life cycle
 
     @classmethod
-    def create(cls, pool: str, n_workers: int, mode: int = DEFAULT_MODE) -> "ControlSegment":
-        """Create ``/rtudp.<pool>`` for this process as supervisor (FileExistsError if taken)."""
+    def create(cls, pool: str, n_workers: int, mode: int = DEFAULT_MODE,
+               horizon_ns: int = lib.RTUDP_HORIZON_DEFAULT_NS) -> "ControlSegment":
+        """Create ``/rtudp.<pool>`` for this process as supervisor (FileExistsError if taken).
+
+        ``horizon_ns``: how far ahead of now a send may be due on the pool's channels
+        (1 .. RTUDP_HORIZON_MAX_NS)."""
         pool = pool_name(pool)
         if not 1 <= n_workers <= lib.RTUDP_MAX_WORKERS:
             raise ValueError(f"a pool has 1..{lib.RTUDP_MAX_WORKERS} workers, got {n_workers}")
+        if not 1 <= horizon_ns <= lib.RTUDP_HORIZON_MAX_NS:
+            raise ValueError(f"a pool's deadline horizon is 1..{lib.RTUDP_HORIZON_MAX_NS} ns, "
+                             f"got {horizon_ns}")
         size = int(lib.rtudp_control_segment_size())
         with Segment.create(pool, size, mode).removed_on_error() as seg:
             c = ffi.cast("struct rtudp_control *", seg.base)
@@ -108,6 +115,7 @@ class ControlSegment:
             c.pool.started_ns = now
             c.pool.heartbeat_ns = now
             c.pool.max_channels = lib.RTUDP_MAX_CHANNELS
+            c.pool.horizon_ns = horizon_ns
             c_checked(lib.rtudp_control_init, seg.base, size, error=BadSegmentError)
             return cls(pool, seg)
 
@@ -156,6 +164,16 @@ class ControlSegment:
         if n > lib.RTUDP_MAX_WORKERS:
             raise BadSegmentError(f"control segment {shm_path(self.pool)} lists {n} workers")
         return n
+
+    @property
+    def horizon_ns(self) -> int:
+        """How far ahead of now (ns) a send may be due on this pool's channels, checked
+        against the range a valid segment has (the supervisor writes it once)."""
+        ns = int(self.c.pool.horizon_ns)
+        if not 1 <= ns <= lib.RTUDP_HORIZON_MAX_NS:
+            raise BadSegmentError(f"control segment {shm_path(self.pool)}: deadline horizon "
+                                  f"{ns} ns is outside 1..{lib.RTUDP_HORIZON_MAX_NS}")
+        return ns
 
     @property
     def supervisor_pid(self) -> int:

@@ -315,9 +315,10 @@ class Kind:
     layout: Layout
     #: the pool side: a module (or its name) with ``check_options(options) -> dict``,
     #: and optionally ``area_bytes(options) -> int`` (default: the layout's area size),
-    #: ``configure(area, size, options, direction)`` and ``standby(options) -> bool``
-    #: (whether a second worker should guard such a channel: csrc/proto/proto.h);
-    #: None: no options, no area
+    #: ``configure(area, size, options, direction)``, ``standby(options) -> bool``
+    #: (whether a second worker should guard such a channel: csrc/proto/proto.h) and
+    #: ``deadlines(options) -> dict`` (options that are CLOCK_MONOTONIC deadlines, by
+    #: name: the pool refuses one beyond its horizon); None: no options, no area
     pool: ModuleType | str | None = None
     #: the handle class (or "module:Class")
     handle: type | str = "rtudp.channel:Channel"
@@ -360,6 +361,14 @@ class Kind:
         second worker (when the pool has one): the kind's pool side says."""
         side = self._pool()
         return bool(side is not None and hasattr(side, "standby") and side.standby(options))
+
+    def deadlines(self, options: Mapping[str, Any]) -> dict[str, int]:
+        """The (checked) options that are deadlines, by name (0, now, left out): the
+        pool checks them against its horizon when it opens the channel."""
+        side = self._pool()
+        if side is None or not hasattr(side, "deadlines"):
+            return {}
+        return dict(side.deadlines(options))
 
     def handle_class(self) -> type:
         """The class of its handle (imported now if it was named as text)."""

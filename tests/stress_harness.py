@@ -25,7 +25,6 @@ import signal
 import socket
 import struct
 import subprocess
-import threading
 import time
 from typing import Any, Callable
 
@@ -312,5 +311,5 @@ class WireObserver(Background):
         return [p for p, _ in list(self.packets)]
 
 
-__all__ = ["SEED", "DEFAULT_SEED", "CpuHogs", "channel_worker_pid", "Staller", "WireObserver", "kill_worker",
-           "rng", "seed_note", "stall_once", "wait_until", "worker_pids"]
+__all__ = ["SEED", "DEFAULT_SEED", "CpuHogs", "Staller", "WireObserver", "channel_worker_pid",
+           "kill_worker", "rng", "seed_note", "stall_once", "wait_until", "worker_pids"]

@@ -11,7 +11,7 @@ import random
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import rtudp
 
@@ -21,6 +21,12 @@ GROUP = 8                 # datagrams a timed producer queues with shuffled dead
 STEP_NS = 150_000         # deadlines of a group are this far apart
 LEAD_NS = 2_000_000       # a group's first deadline is this far ahead of its queueing
 BACKOFF_S = 0.0005        # a full TX ring: wait this long, then try again
+RESULT_S = 90.0           # a child that has not reported by then is hung
+#: the TX ring of a channel whose deadline order a test checks holds this many datagrams
+#: of PKT.size (32-byte records, a 32 KiB ring): the worker reads at most 1024 records
+#: of a channel a pass (READ_MAX, csrc/worker/txloop.c) and deadline order holds among
+#: what it has read, so a backlog the ring bounds to one pass keeps the order whole
+TX_CAPACITY = 1024
 
 
 def send_retrying(ch: Any, payload: bytes, at_ns: int | None) -> int:
@@ -104,6 +110,67 @@ def reader(pool: str, name: str, ready: Any, stop: Any, conn: Any) -> None:
     st = ch.stats()
     ch.close()
     conn.send({"got": got, "rx_lost": st["rx_lost"], "rx_lapped": st["rx_lapped"]})
+
+
+# ------------------------------------------------------------------ starting them
+
+
+class Producers:
+    """Producer processes (``target``, one per tag) on channel ``name``, attached before
+    :meth:`go`, sending until :meth:`stop`; :meth:`collect` is what each queued."""
+
+    def __init__(self, children: Any, target: Callable[..., None], pool: rtudp.Pool,
+                 name: str, tags: list[int], test: str) -> None:
+        self.children = children
+        self._go = children.ctx.Event()
+        self._stop = children.ctx.Event()
+        self.pipes: list[tuple[int, Any]] = []
+        for tag in tags:
+            ready = children.ctx.Event()
+            parent, child = children.ctx.Pipe(duplex=False)
+            children.start(target, pool.name, name, tag, f"{test}:{tag}", ready, self._go,
+                           self._stop, child, name=f"producer{tag}")
+            assert ready.wait(60), f"producer {tag} never attached"
+            self.pipes.append((tag, parent))
+
+    def go(self) -> None:
+        self._go.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def collect(self) -> dict[int, Sent]:
+        """What each producer reports it queued (AssertionError if one fails or hangs)."""
+        self.stop()
+        sent = {}
+        for tag, conn in self.pipes:
+            assert conn.poll(RESULT_S), (f"producer {tag} sent no result (exit codes "
+                                         f"{[p.exitcode for p in self.children.procs]})")
+            sent[tag] = Sent(tag, conn.recv()["sent"])
+        return sent
+
+
+def start_readers(children: Any, pool: rtudp.Pool, name: str, n: int,
+                  stop: Any) -> list[tuple[Any, Any]]:
+    """``n`` reader processes on channel ``name``, attached; (process, pipe) of each."""
+    out = []
+    for i in range(n):
+        ready = children.ctx.Event()
+        parent, child = children.ctx.Pipe(duplex=False)
+        proc = children.start(reader, pool.name, name, ready, stop, child, name=f"reader{i}")
+        assert ready.wait(60), f"reader {i} never attached"
+        out.append((proc, parent))
+    return out
+
+
+def collect_reads(children: Any, readers: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """What each reader reports (AssertionError if one fails or hangs)."""
+    out = []
+    for i, (_, conn) in enumerate(readers):
+        assert conn.poll(RESULT_S), \
+            f"reader {i} sent no result (exit codes {[p.exitcode for p in children.procs]})"
+        out.append(conn.recv())
+    return out
 
 
 # ------------------------------------------------------------------ checks

@@ -210,6 +210,7 @@ def test_send_waits_for_room(rtudp_pool, run):
     assert got == queued + 1
 
 
+@pytest.mark.rtudp(horizon_s=7200)  # deadlines an hour ahead: within this pool's horizon
 def test_send_timeout_raises_back_pressure(rtudp_pool, run):
     src = rtudp_pool.open_channel("src", remote=("127.0.0.1", 9), direction=0, capacity=1024,
                                   max_datagram=64)

@@ -91,6 +91,7 @@ def test_send_batch_per_packet_deadlines(loopback_pair):
     assert (got.rx_ns >= np.sort(at) - 1_000_000).all()  # none left before its deadline
 
 
+@pytest.mark.rtudp(horizon_s=7200)  # deadlines an hour ahead: within this pool's horizon
 def test_send_batch_full_ring_says_how_many_went_in(rtudp_pool):
     sink = rtudp_pool.open_channel("sink", local=("127.0.0.1", 0), direction=1)
     # a paused-looking sender: every datagram due in an hour stays in the ring

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 import shutil
@@ -61,7 +62,8 @@ def c_build(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
         print(reason, file=sys.stderr)
         pytest.skip(reason)
     build = tmp_path_factory.mktemp("ctest")
-    proc = _run(["make", "-C", str(CDIR), f"BUILD={build}", "all"], BUILD_TIMEOUT_S)
+    jobs = str(len(os.sched_getaffinity(0)))
+    proc = _run(["make", "-j", jobs, "-C", str(CDIR), f"BUILD={build}", "all"], BUILD_TIMEOUT_S)
     assert proc.returncode == 0, f"building the C tests failed:\n{proc.stdout}\n{proc.stderr}"
     return build
 

@@ -168,5 +168,7 @@ def test_ring_sizes() -> None:
     assert tx == TX_RING_BYTES_MAX and rx == 8192
     tx, rx = ring_capacities(BIG, 1472, lib.RTUDP_DIR_RECV)
     assert tx == 8192 and rx == RX_RING_BYTES_MAX
+    # rx_capacity sizes the RX ring alone
+    assert ring_capacities(4, 1472, both, rx_capacity=1024) == (8192, 2 << 20)
     big = ring_capacities(1, 65507, both)  # four of the largest datagram, whatever the cap
     assert big[0] >= 4 * 65507 and big[1] >= 4 * 65507

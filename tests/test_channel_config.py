@@ -31,6 +31,7 @@ def test_defaults_and_the_kinds_options_completed() -> None:
     ({"name": "bad/name"}, ValueError, "invalid segment name"),
     ({"name": "a", "direction": 7}, ValueError, "direction=7"),
     ({"name": "a", "capacity": 0}, ValueError, "capacity=0"),
+    ({"name": "a", "rx_capacity": 0}, ValueError, "rx_capacity=0"),
     ({"name": "a", "max_datagram": "x"}, TypeError, "max_datagram"),
     ({"name": "a", "hw_timestamps": "yes"}, TypeError, "hw_timestamps"),
     ({"name": "a", "multicast_ttl": 256}, ValueError, "multicast_ttl=256"),
@@ -50,7 +51,7 @@ def test_bad_values_are_named(args: dict, error: type, match: str) -> None:
 
 def test_through_json_and_back() -> None:
     c = ChannelConfig("n", ("127.0.0.1", 0), ("127.0.0.1", 9), 0, 64, 200, None, False,
-                      "netflux", multicast_ttl=3, options={"send_size": 4})
+                      "netflux", multicast_ttl=3, options={"send_size": 4}, rx_capacity=8)
     again = ChannelConfig.from_dict(json.loads(json.dumps(c.to_dict())))
     assert again == c and again.remote == ("127.0.0.1", 9)
     with pytest.raises(ValueError, match="local must be"):

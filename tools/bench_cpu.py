@@ -149,7 +149,8 @@ def run_traffic(duplex: bool, n: int, rate: int, quiet: bool) -> dict:
     ``duplex``), the whole schedule queued first.  Returns workers (figures of each
     worker that serves A or B), channels (lateness of each sender), policies."""
     seconds = n / rate
-    with bench_pool("cpu2" if duplex else "cpu1") as (pool, pool_warnings):
+    with bench_pool("cpu2" if duplex else "cpu1",
+                    horizon_s=demo.schedule_horizon_s(n, rate)) as (pool, pool_warnings):
         for w in pool_warnings:
             say(f"  warning: {w}", quiet)
         a = b = None

@@ -239,6 +239,17 @@ def _pct_line(label: str, hist: Any) -> str:
     return f"  {label:<16} " + "  ".join(parts) + f"  max {_fmt(hist.max_ns):>9}"
 
 
+def schedule_horizon_s(n: int, rate: int) -> float:
+    """The deadline horizon (s) of a pool that takes a schedule of ``n`` packets at
+    ``rate`` queued whole before it starts: the pool's default, or the schedule's span
+    and a second more, at most the largest a pool allows (then the packets beyond it
+    are refused at the send, naming their deadline)."""
+    from rtudp.shmring.deadline import DEFAULT_HORIZON_NS, MAX_HORIZON_NS
+
+    span = START_DELAY_NS + n * QUEUE_NS_PER_PACKET + (n * 1_000_000_000) // rate + 10**9
+    return min(max(DEFAULT_HORIZON_NS, span), MAX_HORIZON_NS) / 1e9
+
+
 def queue_schedule(ch: Any, direction: int, n: int, rate: int, t0: int,
                    start: int = 0) -> int:
     """Queue packets ``start`` to ``n - 1`` (``direction``, i, deadline) on ``ch``, packet
@@ -316,7 +327,8 @@ def run(args: argparse.Namespace, _rest: list[str] | None = None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RtPriorityWarning)
             try:
-                pool = rtudp.embedded_pool(name, rt_priority=args.rt_priority)
+                pool = rtudp.embedded_pool(name, rt_priority=args.rt_priority,
+                                           horizon_s=schedule_horizon_s(n, rate))
             except (rtudp.RtUdpError, OSError, ValueError) as exc:
                 print(f"rtudp demo: error: the pool could not start: {exc}", file=sys.stderr)
                 return 1

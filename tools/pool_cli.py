@@ -94,6 +94,13 @@ def parse_rx_coalesce(text: str) -> int:
     return int(ranged(int, "RX coalescing", 0, MAX_RX_COALESCE_US, hint="µs; 0 = off")(text))
 
 
+def parse_horizon(text: str) -> float:
+    """``10`` -> 10.0: how far ahead of now (s) a send may be due on the pool."""
+    from rtudp.shmring.deadline import MAX_HORIZON_NS
+    return float(ranged(float, "deadline horizon", 0, MAX_HORIZON_NS / 1e9, above_lo=True,
+                        hint="seconds ahead of time.monotonic_ns()")(text))
+
+
 def parse_pool_name(text: str) -> str:
     from rtudp.shmring.control import pool_name
 
@@ -187,7 +194,7 @@ def _run_foreground(args: argparse.Namespace) -> int:
         try:
             pool = Pool(args.name, args.cpus, args.rt_priority, args.group,
                         spin_budget=args.spin_budget, idle_poll=args.idle_poll,
-                        rx_coalesce_us=args.rx_coalesce_us).start()
+                        rx_coalesce_us=args.rx_coalesce_us, horizon_s=args.horizon_s).start()
         except (RtUdpError, OSError, ValueError, TypeError) as exc:
             msg = str(exc)
             if type(exc).__name__ == "PoolRunningError":
@@ -257,7 +264,8 @@ def _start_daemon(args: argparse.Namespace) -> int:
                              f"stop it first with `rtudp pool stop --name {name}`")
     argv = [sys.executable, "-m", "rtudp.tools.cli", "pool", "start", "--foreground",
             "--name", name, "--rt-priority", str(args.rt_priority),
-            "--spin-budget", str(args.spin_budget), "--rx-coalesce-us", str(args.rx_coalesce_us)]
+            "--spin-budget", str(args.spin_budget), "--rx-coalesce-us", str(args.rx_coalesce_us),
+            "--horizon-s", repr(args.horizon_s)]
     if not args.idle_poll:
         argv.append("--no-idle-poll")
     if args.cpus is not None:
@@ -411,6 +419,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  supervisor  pid {pid}, up {fmt_age(now - started)}, heartbeat "
               f"{fmt_age(ctl.heartbeat_age_ns())} ago, "
               f"{'standalone' if _is_standalone(pid) else 'embedded in: ' + _cmdline(pid)}")
+        print(f"  deadlines   at most {ctl.horizon_ns / 1e9:g} s ahead of time.monotonic_ns() "
+              f"(horizon_s)")
         workers = ctl.workers()
         print(f"  workers ({len(workers)}):")
         print(f"    {'#':>2} {'pid':>8} {'cpu':>4}  {'state':<9}{'policy (kernel)':<17}"
@@ -545,6 +555,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register ``rtudp pool ...`` on the top-level subparsers."""
+    from rtudp.shmring.deadline import DEFAULT_HORIZON_NS
     from rtudp.workers.watcher import DEFAULT_RX_COALESCE_US
 
     p = sub.add_parser("pool", help="run and inspect a standalone worker pool",
@@ -585,6 +596,11 @@ def add_parser(sub: Any) -> None:
                    help="while datagrams come to a worker faster than it wakes, let them gather "
                         f"this long before it reads (default {DEFAULT_RX_COALESCE_US}: at 50 kpps "
                         "half the RX CPU; 0 = read each as soon as it wakes the worker)")
+    s.add_argument("--horizon-s", type=parse_horizon, default=DEFAULT_HORIZON_NS / 1e9,
+                   metavar="S",
+                   help="how far ahead of now (time.monotonic_ns()) a send may be due; a later "
+                        "deadline is refused at the call (default "
+                        f"{DEFAULT_HORIZON_NS / 1e9:g}, the fq qdisc's default horizon)")
     s.add_argument("--group", type=parse_group, default=None, metavar="GROUP",
                    help="a group (name or gid) whose members may use the pool: its "
                         "segments get that group and mode 0660 (default: 0600, only you)")

@@ -70,7 +70,9 @@ class ChannelConfig:
     by the kind (read-only afterwards).  ``multicast_ttl`` / ``multicast_loop``: hops
     and loopback of what is sent to a multicast ``remote``.  ``impairment``: an
     :class:`rtudp.Impairment` (or a dict of its fields) the worker applies from the
-    first datagram on (``Channel.set_impairment`` changes it later).
+    first datagram on (``Channel.set_impairment`` changes it later).  ``rx_capacity``:
+    packets the RX ring and the socket's receive buffer are sized for, when the receive
+    side needs another size than the send side (None: ``capacity``).
     """
 
     name: str
@@ -87,6 +89,7 @@ class ChannelConfig:
     multicast_loop: bool = True
     options: Mapping[str, Any] | None = dataclasses.field(default=None, hash=False)
     impairment: Impairment | None = None
+    rx_capacity: int | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.name)
@@ -98,6 +101,8 @@ class ChannelConfig:
         object.__setattr__(self, "options", MappingProxyType(dict(spec.check(options))))
         check_int(self.direction, "direction", 0, 2)
         check_int(self.capacity, "capacity", 1, MAX_CAPACITY)
+        if self.rx_capacity is not None:
+            check_int(self.rx_capacity, "rx_capacity", 1, MAX_CAPACITY)
         check_int(self.max_datagram, "max_datagram", 1, MAX_DATAGRAM)
         _check_bool(self.hw_timestamps, "hw_timestamps")
         check_int(self.multicast_ttl, "multicast_ttl", 0, 255)

@@ -20,6 +20,7 @@ import psutil
 from ..shmring._native import lib
 from ..shmring.channel import ChannelSegment
 from ..shmring.control import channel_segment_name
+from ..shmring.deadline import Horizon
 from ..shmring.errors import ChannelNotFoundError, WorkerError
 from .channel_config import ChannelConfig
 from .kinds import kind_spec
@@ -121,6 +122,9 @@ class ChannelTable:
         full = channel_segment_name(self.name, name)
         spec = kind_spec(config.kind)
         opts = dict(config.options or {})
+        horizon = Horizon(ctx.control.horizon_ns, f"pool {self.name!r}")
+        for option, at in spec.deadlines(opts).items():
+            horizon.check(at, f"{config.kind} option {option}")
         with ctx.lock:
             ctx.check_running()
             if name in self._chans:
@@ -132,10 +136,11 @@ class ChannelTable:
                                  f"open, the most it can hold")
             bound = bind_socket(name, config.local, config.remote, config.direction,
                                 config.capacity, config.max_datagram, config.multicast_ttl,
-                                config.multicast_loop)
+                                config.multicast_loop, config.rx_capacity)
             try:
                 seg = ChannelSegment.create(full, config.capacity, config.max_datagram,
-                                            ctx.mode, spec.area_bytes(opts), config.direction)
+                                            ctx.mode, spec.area_bytes(opts), config.direction,
+                                            config.rx_capacity)
             except BaseException:
                 bound.close()
                 raise

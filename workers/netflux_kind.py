@@ -7,7 +7,8 @@ Options (``open_channel(..., kind="netflux", options={...})``):
 ``send_size``       payload bytes we send (the send image)
 ``recv_size``       payload bytes a partner's packet must carry (the received image)
 ``keep_values_on_timeout``  keep the last received image when the watchdog trips
-``start_ns``        CLOCK_MONOTONIC origin of the schedule (0: when the worker opens it)
+``start_ns``        CLOCK_MONOTONIC origin of the schedule (0: when the worker opens it;
+                    at most the pool's deadline horizon ahead, as a send's deadline)
 ``standby``         a second worker guards the schedule (default True; used when the
                     pool has another worker and send_interval >= 0.5 ms): a cycle the
                     serving worker has not sent a quarter interval (at most 100 µs)
@@ -79,6 +80,11 @@ def standby(options: dict[str, Any]) -> bool:
     return bool(options["standby"]) and options["send_interval"] >= STANDBY_MIN_INTERVAL_S
 
 
+def deadlines(options: dict[str, Any]) -> dict[str, int]:
+    """The schedule's origin, a deadline like a send's (not when 0: the worker's now)."""
+    return {"start_ns": options["start_ns"]} if options["start_ns"] else {}
+
+
 def area_bytes(_options: dict[str, Any]) -> int:
     """Bytes of kind area a netflux channel needs."""
     return int(ffi.sizeof("struct rtudp_nf_area"))
@@ -101,4 +107,4 @@ def configure(area: Any, size: int, options: dict[str, Any], _direction: int) ->
 
 
 __all__ = ["DEFAULTS", "STANDBY_MIN_INTERVAL_S", "area_bytes", "check_options", "configure",
-           "standby"]
+           "deadlines", "standby"]

@@ -123,6 +123,12 @@ def _join(sock: socket.socket, fam: int, group: str, scope: int) -> None:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
 
 
+def _buffer_bytes(packets: int, max_datagram: int) -> int:
+    """A socket buffer for ``packets`` datagrams of ``max_datagram`` bytes: at most what
+    the kernel takes (INT_MAX / 2: it doubles what it is given)."""
+    return min(packets * (max_datagram + _PER_PACKET_OVERHEAD), 0x7FFFFFFF // 2)
+
+
 def _size_buffer(sock: socket.socket, force: int, plain: int, want: int, sysctl: str,
                  channel: str) -> None:
     try:
@@ -231,13 +237,15 @@ def _holders(host: str, port: int) -> str:
 
 def bind_socket(channel: str, local: object, remote: object, direction: int, capacity: int,
                 max_datagram: int, multicast_ttl: int = 1,
-                multicast_loop: bool = True) -> BoundSocket:
+                multicast_loop: bool = True, rx_capacity: int | None = None) -> BoundSocket:
     """Check the addresses, bind a UDP socket to ``local``, connect it to ``remote``;
     a channel that sends to a fixed unicast remote and also receives gets a second,
     send-only socket on the same address (:func:`_send_socket`).
 
-    A multicast ``local`` is a group to join; a multicast ``remote`` gets the TTL
-    (hop limit) ``multicast_ttl`` and loopback ``multicast_loop``.
+    Its buffers hold ``capacity`` datagrams of ``max_datagram`` bytes (the receive
+    buffer ``rx_capacity``, when given).  A multicast ``local`` is a group to join; a
+    multicast ``remote`` gets the TTL (hop limit) ``multicast_ttl`` and loopback
+    ``multicast_loop``.
 
     Bad addresses raise ValueError/TypeError naming them; an address in use raises
     :class:`AddressInUseError` (an OSError) naming it.
@@ -279,10 +287,10 @@ def bind_socket(channel: str, local: object, remote: object, direction: int, cap
             except OSError as exc:
                 raise ValueError(f"remote address {remote!r} of channel {channel!r} cannot be "
                                  f"reached: {exc.strerror}") from None
-        # the kernel takes at most INT_MAX / 2 (it doubles what it is given)
-        want = min(capacity * (max_datagram + _PER_PACKET_OVERHEAD), 0x7FFFFFFF // 2)
+        want = _buffer_bytes(capacity, max_datagram)
         if direction in (lib.RTUDP_DIR_RECV, lib.RTUDP_DIR_BOTH):
-            _size_buffer(sock, SO_RCVBUFFORCE, socket.SO_RCVBUF, want, "rmem_max", channel)
+            rx_want = want if rx_capacity is None else _buffer_bytes(rx_capacity, max_datagram)
+            _size_buffer(sock, SO_RCVBUFFORCE, socket.SO_RCVBUF, rx_want, "rmem_max", channel)
         if direction in (lib.RTUDP_DIR_SEND, lib.RTUDP_DIR_BOTH):
             _size_buffer(sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, want, "wmem_max", channel)
         sock.setblocking(False)

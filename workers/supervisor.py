@@ -31,6 +31,7 @@ from typing import Any, Callable, Sequence
 from ..shmring._native import lib
 from ..shmring.channel import ChannelSegment
 from ..shmring.control import ControlSegment, channel_segment_name, pool_name
+from ..shmring.deadline import DEFAULT_HORIZON_NS, horizon_ns_of
 from ..shmring.errors import PoolRunningError
 from .binary import worker_path
 from .channel_config import MAX_CAPACITY, ChannelConfig, check_int, takes_channel_config
@@ -79,6 +80,12 @@ class Pool:
     wait.  0 reads every datagram as soon as it wakes the thread; so does a worker
     that runs SCHED_OTHER, whose short sleeps are not short (``rx_coalesce_ns`` 0).
     A TX thread that does the RX work between its sends spaces its reads alike.
+    ``horizon_s``: how far ahead of now (``time.monotonic_ns()``) a send may be due on
+    the pool's channels (default 10 s, the fq qdisc's default horizon; more than 0, at
+    most a day).  A later deadline is refused at the call with a ValueError naming it:
+    it is almost always from another clock (``time.time_ns()`` is decades ahead), and
+    queued it would hold its ring space for ever.  Programs attaching to the pool read
+    it from the control segment.
     ``worker`` replaces the ``rtudp-worker`` command (tests, debugging).
     """
 
@@ -86,6 +93,7 @@ class Pool:
                  rt_priority: int = 50, group: str | int | None = None, *,
                  spin_budget: float = DEFAULT_SPIN_BUDGET, idle_poll: bool = True,
                  place_threads: bool = True, rx_coalesce_us: int = DEFAULT_RX_COALESCE_US,
+                 horizon_s: float = DEFAULT_HORIZON_NS / 1e9,
                  worker: Sequence[str] | None = None) -> None:
         self.name = pool_name(name)
         allowed = sorted(os.sched_getaffinity(0))
@@ -125,6 +133,9 @@ class Pool:
             raise TypeError(f"place_threads must be a bool, got {place_threads!r}")
         self.place_threads = place_threads
         self.rx_coalesce_us = check_int(rx_coalesce_us, "rx_coalesce_us", 0, MAX_RX_COALESCE_US)
+        #: the deadline horizon in ns (``horizon_s`` rounded to whole ns)
+        self.horizon_ns = horizon_ns_of(horizon_s)
+        self.horizon_s = self.horizon_ns / 1e9
         self.group = group
         gid = self._resolve_group(group)
         self._ctx = PoolContext(self.name, 0o600 if gid is None else 0o660, gid)
@@ -186,7 +197,8 @@ class Pool:
             if removed:
                 log.warning("pool %r: removed segments left by a dead supervisor: %s",
                             self.name, ", ".join(removed))
-            ctx.control_segment = ControlSegment.create(self.name, len(self.cpus), ctx.mode)
+            ctx.control_segment = ControlSegment.create(self.name, len(self.cpus), ctx.mode,
+                                                          self.horizon_ns)
             self._pool_lock = lock
             ctx.share(self.name)
         except BaseException:
@@ -320,10 +332,10 @@ class Pool:
         group use ``multicast_ttl`` hops and loop back to this host's members when
         ``multicast_loop``.  ``kind`` names the channel kind (:mod:`rtudp.workers.kinds`),
         ``options`` are that kind's own.  ``capacity`` packets of ``max_datagram`` bytes
-        size the TX and RX rings, up to 8 MiB and 64 MiB (``TX_RING_BYTES_MAX``,
-        ``RX_RING_BYTES_MAX``: then they hold fewer datagrams that large, more small
-        ones): a full TX ring is back-pressure, a reader a whole RX ring behind is told
-        what it lost.
+        size the TX and RX rings (the RX ring ``rx_capacity``, when given), up to 8 MiB
+        and 64 MiB (``TX_RING_BYTES_MAX``, ``RX_RING_BYTES_MAX``: then they hold fewer
+        datagrams that large, more small ones): a full TX ring is back-pressure, a
+        reader a whole RX ring behind is told what it lost.
         Returns what :meth:`_make_channel` makes of it
         (``rtudp.Pool`` returns a ``Channel``).  Bad arguments raise ValueError/TypeError
         naming the value, a local address in use :class:`AddressInUseError`; the pool

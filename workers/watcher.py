@@ -10,6 +10,7 @@ the same rings.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -19,7 +20,9 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
+
+import psutil
 
 from ..shmring._native import lib
 from ..shmring.errors import PoolNotRunningError, WorkerError
@@ -28,6 +31,56 @@ from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContex
 from .process import Spawned, check_threads, fifo_privilege_hint, spawn
 
 log = logging.getLogger("rtudp.workers")
+
+
+@contextlib.contextmanager
+def normal_priority() -> Iterator[None]:
+    """Run the block with the calling thread at SCHED_OTHER, then give it its policy back
+    (a no-op for a thread that is not real-time).
+
+    Why: reaping a process makes the kernel drop its /proc dentries, and that waits
+    (d_invalidate, busy with cond_resched) for any task that holds one of them on a
+    shrink list: memory reclaim, another process's exit.  A reaper at SCHED_FIFO above
+    that task on the same CPU never lets it finish, and spins in the kernel for good,
+    its CPU lost to every task below it (the pool's workers included).  Every wait for a
+    process of the watching thread goes through here.
+    """
+    tid = threading.get_native_id()
+    try:
+        policy = os.sched_getscheduler(tid)
+        param = os.sched_getparam(tid)
+    except OSError:
+        policy = os.SCHED_OTHER
+    if policy & ~os.SCHED_RESET_ON_FORK == os.SCHED_OTHER:
+        yield
+        return
+    os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+    try:
+        yield
+    finally:
+        try:
+            os.sched_setscheduler(tid, policy, param)
+        except OSError as exc:  # the limit was lowered under us: watch on at SCHED_OTHER
+            log.warning("the supervisor thread stays SCHED_OTHER: %s", exc)
+
+
+def exited(proc: psutil.Popen) -> int | None:
+    """The exit code of ``proc`` once it has exited (it is reaped, at normal priority:
+    :func:`normal_priority`), else None.  Asking costs one system call."""
+    try:
+        if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+            return None
+    except ChildProcessError:
+        pass  # reaped already: poll() returns its code
+    with normal_priority():
+        return proc.poll()
+
+
+def wait_reaped(proc: psutil.Popen, timeout: float) -> None:
+    """Wait up to ``timeout`` s for ``proc`` to exit and reap it, at normal priority
+    (:func:`normal_priority`); psutil.TimeoutExpired if it has not."""
+    with normal_priority():
+        proc.wait(timeout)
 
 WATCH_ERROR_PAUSE_S = 0.05          # after a failed poll: never a tight loop
 #: the share of a CPU a worker may spin before deadlines (rtudp-worker --spin-budget)
@@ -124,7 +177,7 @@ class Watcher:
                 continue
             proc = w.spawned.proc
             try:
-                proc.wait(max(0.0, deadline - time.monotonic()))
+                wait_reaped(proc, max(0.0, deadline - time.monotonic()))
             except Exception:  # psutil.TimeoutExpired / subprocess.TimeoutExpired
                 log.warning("pool %r: worker %d (pid %d) did not stop, killing it",
                             self.name, w.index, proc.pid)
@@ -133,7 +186,7 @@ class Watcher:
                 except ProcessLookupError:
                     pass
                 try:
-                    proc.wait(5)
+                    wait_reaped(proc, 5)
                 except Exception:
                     pass
 
@@ -220,7 +273,7 @@ class Watcher:
             return
         now = time.monotonic()
         for w in self.workers:
-            if w.spawned is not None and w.spawned.proc.poll() is not None:
+            if w.spawned is not None and exited(w.spawned.proc) is not None:
                 self._on_death(w)
             if w.spawned is None and now >= w.retry_at and not self._ctx.stopping.is_set():
                 self._restart(w)
@@ -273,7 +326,7 @@ class Watcher:
                 if ctl.worker(w.index).state == lib.RTUDP_WORKER_RUNNING:
                     pending.remove(w)  # (if it dies from now on, the watcher restarts it)
                     continue
-                rc = w.spawned.proc.poll()
+                rc = exited(w.spawned.proc)
                 if rc is not None:
                     raise WorkerError(
                         f"worker {w.index} of pool {self.name!r} (CPU {w.cpu}) exited with "
@@ -358,7 +411,7 @@ class Watcher:
             if w.spawned is not None:
                 try:
                     os.kill(w.spawned.proc.pid, signal.SIGKILL)
-                    w.spawned.proc.wait(5)
+                    wait_reaped(w.spawned.proc, 5)
                 except Exception:
                     pass
             with self._ctx.lock:

@@ -19,7 +19,7 @@ import socket
 import struct
 from typing import Any, NamedTuple, Sequence
 
-from rtudp.channel import Channel, _check_at
+from rtudp.channel import Channel
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring._ringbase import wait_for
 from rtudp.shmring.channel import RX_META, fill_sockaddr, parse_rx_record
@@ -158,7 +158,7 @@ class RtpChannel(Channel):
         frame = _ROOM + bytes(data)
         if not self._can_send or len(frame) > self.max_datagram:
             self._send_error(frame, at_ns)
-        if not self._try_put(frame, _check_at(at_ns), flags):
+        if not self._try_put(frame, self._horizon.check(at_ns), flags):
             raise self._full(len(frame))
 
     def send_many(self, items: Sequence[bytes], at_ns: int | None = None) -> int:
@@ -193,7 +193,7 @@ class RtpChannel(Channel):
         from rtudp.batch import batch_arrays
         from .batch import with_room
         self._check_send()
-        data, lens, at, each = batch_arrays(buffer, lengths, at_ns)
+        data, lens, at, each = batch_arrays(buffer, lengths, at_ns, self._horizon)
         return self._put_columns(*with_room(data, lens), at, each)
 
     # ------------------------------------------------------------ receiving

@@ -15,6 +15,16 @@ packets of up to ``max_datagram`` bytes (a keyword librtpsynth does not have; de
 1472, larger datagrams raise ValueError), and ``pool=`` picks the pool (a
 :class:`rtudp.Pool`, a pool name, or None for ``$RTUDP_POOL``/``"default"``: a
 standalone pool if one runs, else this program's embedded one).
+
+Receiving: ``queue_size`` is the send side's only.  The RX ring and the socket's
+receive buffer hold ``rx_queue_size`` packets (a keyword; default
+:data:`DEFAULT_RX_QUEUE_SIZE`), where librtpsynth has the kernel's socket buffer.  The
+worker never waits for the dispatcher: when ``pkt_in`` falls a whole RX ring behind,
+the oldest datagrams are overwritten.  Nothing goes unseen: what never reached
+``pkt_in`` is counted in :meth:`RtpServerChannel.stats` (``rx_lost``; the kernel's
+drops in ``rx_kernel_drops``), in rtstat and ``rtudp metrics`` (the channel's RX ring
+``records_lost``), and logged as a warning on the ``rtudp.rtp.server`` logger (at most
+once a second per channel; librtpsynth's ``pkt_in`` has no place for it).
 """
 from __future__ import annotations
 
@@ -37,7 +47,11 @@ log = logging.getLogger("rtudp.rtp.server")
 DEFAULT_TICK_HZ = 200
 DEFAULT_QUEUE_SIZE = 32
 DEFAULT_MAX_DATAGRAM = 1472
+#: packets a channel's receive side holds for ``pkt_in`` (a pool channel's default capacity)
+DEFAULT_RX_QUEUE_SIZE = 1024
 MAX_QUEUE_SIZE = 1 << 20  # the pool's channel capacity limit
+#: a channel's losses are logged at most once in this many ns (with the count since)
+LOSS_WARN_NS = 1_000_000_000
 _FAMILIES: dict[Any, int] = {None: socket.AF_UNSPEC, 0: socket.AF_UNSPEC, 4: socket.AF_INET,
                              6: socket.AF_INET6, socket.AF_INET: socket.AF_INET,
                              socket.AF_INET6: socket.AF_INET6, "auto": socket.AF_UNSPEC,
@@ -48,6 +62,46 @@ _FAMILIES: dict[Any, int] = {None: socket.AF_UNSPEC, 0: socket.AF_UNSPEC, 4: soc
 _ids = itertools.count(1)
 
 PktIn = Callable[[bytes, tuple[str, int], int], Any]
+
+
+class _Entry:
+    """A channel as the dispatcher keeps it: its handle, its callback, and the losses
+    it has not yet logged."""
+
+    __slots__ = ("handle", "pkt_in", "unlogged", "logged_ns")
+
+    def __init__(self, handle: RtpChannel, pkt_in: PktIn) -> None:
+        self.handle = handle
+        self.pkt_in = pkt_in
+        self.unlogged = 0
+        self.logged_ns = 0
+
+    def lost(self, n: int, now: int) -> None:
+        """``n`` more datagrams never reached pkt_in: log those not yet logged, at most
+        once per LOSS_WARN_NS (the rest at a later call, n = 0 or not); ``now`` is
+        time.monotonic_ns()."""
+        self.unlogged += n
+        if not self.unlogged or (self.logged_ns and now - self.logged_ns < LOSS_WARN_NS):
+            return
+        log.warning("RtpServer: channel %s: %d datagram(s) never reached pkt_in (it fell a "
+                    "whole receive queue behind; a larger rx_queue_size holds more); "
+                    "RtpServerChannel.stats()['rx_lost'] counts them all",
+                    self.handle.name, self.unlogged)
+        self.unlogged = 0
+        self.logged_ns = now
+
+
+def _check_size(value: object, what: str, power_of_two: bool) -> int:
+    """A queue size: an int 1..MAX_QUEUE_SIZE (a power of two if asked)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {value!r}")
+    if value <= 0:
+        raise ValueError(f"{what} must be > 0, got {value}")
+    if power_of_two and value & (value - 1):
+        raise ValueError(f"{what} must be a power of two, got {value}")
+    if value > MAX_QUEUE_SIZE:
+        raise OverflowError(f"{what} {value} is more than a channel holds ({MAX_QUEUE_SIZE})")
+    return value
 
 
 def _family(bind_family: object) -> int:
@@ -109,6 +163,20 @@ class RtpServerChannel:
         except BackPressureError as exc:
             raise RtpQueueFullError(f"channel send queue is full: {exc}") from None
 
+    def stats(self) -> dict[str, Any]:
+        """The channel's counters (:meth:`rtudp.Channel.stats`; an rtudp extension).
+
+        They add up: every ``send_pkt`` either raised RtpQueueFullError or is, once
+        sent, in ``tx_packets`` (or ``tx_errors``: the kernel refused it).  Every
+        datagram that reached the socket is in ``rx_packets`` or ``rx_kernel_drops``
+        (socket buffer full; the kernel reports its count with the next datagram), and
+        ``rx_packets - rx_errors`` = pkt_in calls + ``rx_lost`` (overwritten in the RX
+        ring before the dispatcher read them: ``rx_queue_size`` was too small for how
+        far pkt_in fell behind).  RuntimeError after close.
+        """
+        self._check_open()
+        return self._handle.stats()
+
     def close(self) -> None:
         """Close the channel (RuntimeError if it already is); no pkt_in call follows."""
         self._check_open()
@@ -142,7 +210,7 @@ class RtpServer:
         self.tick_ns = max(1, 1_000_000_000 // tick_hz)
         self._pool = pool
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[RtpChannel, Any]] = {}  # name -> (handle, pkt_in)
+        self._entries: dict[str, _Entry] = {}  # by channel name
         self._orphans: list[RtpChannel] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rtudp-RtpServer", daemon=True)
@@ -152,34 +220,29 @@ class RtpServer:
 
     def create_channel(self, pkt_in: PktIn, bind_host: str | None = None, bind_port: int = 0,
                        queue_size: int = DEFAULT_QUEUE_SIZE, bind_family: Any = None, *,
-                       max_datagram: int = DEFAULT_MAX_DATAGRAM) -> RtpServerChannel:
+                       max_datagram: int = DEFAULT_MAX_DATAGRAM,
+                       rx_queue_size: int = DEFAULT_RX_QUEUE_SIZE) -> RtpServerChannel:
         """A channel bound to (bind_host, bind_port) whose datagrams go to
         ``pkt_in(pkt, addr, rtime)``.  ``queue_size`` (a power of two) packets may wait
-        to be sent."""
+        to be sent; ``rx_queue_size`` received ones may wait for pkt_in (what falls
+        further behind is counted in ``stats()["rx_lost"]``)."""
         if not callable(pkt_in):
             raise TypeError(f"pkt_in must be callable, not {pkt_in!r}")
-        if isinstance(queue_size, bool) or not isinstance(queue_size, int):
-            raise TypeError(f"queue_size must be an int, not {queue_size!r}")
-        if queue_size <= 0:
-            raise ValueError(f"queue_size must be > 0, got {queue_size}")
-        if queue_size & (queue_size - 1):
-            raise ValueError(f"queue_size must be a power of two, got {queue_size}")
-        if queue_size > MAX_QUEUE_SIZE:
-            raise OverflowError(f"queue_size {queue_size} is more than a channel holds "
-                                f"({MAX_QUEUE_SIZE})")
+        _check_size(queue_size, "queue_size", power_of_two=True)
+        _check_size(rx_queue_size, "rx_queue_size", power_of_two=False)
         _fam, host = _resolve(bind_host, bind_port, _family(bind_family), passive=True)
         if self._stop.is_set():
             raise RuntimeError("RtpServer is shutting down")
         name = f"rtpsrv-{os.getpid()}-{next(_ids)}"
         opts = {"tx_mode": "raw", "rx_mode": "raw"}
-        kwargs = dict(local=(host, bind_port), capacity=queue_size, max_datagram=max_datagram,
-                      kind="rtp", options=opts)
+        kwargs = dict(local=(host, bind_port), capacity=queue_size, rx_capacity=rx_queue_size,
+                      max_datagram=max_datagram, kind="rtp", options=opts)
         if self._pool is None or isinstance(self._pool, str):
             handle = open_channel(name, pool=self._pool, **kwargs)
         else:
             handle = self._pool.open_channel(name, **kwargs)
         with self._lock:
-            self._entries[name] = (handle, pkt_in)
+            self._entries[name] = _Entry(handle, pkt_in)
         return RtpServerChannel(self, handle)
 
     def _drop(self, ch: RtpServerChannel) -> None:
@@ -200,22 +263,31 @@ class RtpServer:
             orphans, self._orphans = self._orphans, []
         for handle in orphans:
             handle.close()
-        for handle, pkt_in in entries:
-            if handle.closed:
-                continue
-            for _ in range(4096):  # bounded per tick: one flooded channel cannot starve
-                try:
-                    pkt = handle._try_recv()
-                except ValueError:  # closed meanwhile by its owner
-                    break
-                if pkt is None:
-                    break
-                if handle.name not in self._entries:
-                    break  # closed by another thread: no more calls for it
-                try:
-                    pkt_in(pkt.data, pkt.source, pkt.rx_ns)
-                except Exception:  # noqa: BLE001 - librtpsynth reports and goes on
-                    log.exception("RtpServer: pkt_in of channel %s raised", handle.name)
+        for entry in entries:
+            self._deliver(entry)
+
+    def _deliver(self, entry: _Entry) -> None:
+        """Hand one channel's new datagrams to its pkt_in; log what it lost."""
+        handle, pkt_in = entry.handle, entry.pkt_in
+        if handle.closed:
+            return
+        lost = 0
+        for _ in range(4096):  # bounded per tick: one flooded channel cannot starve
+            try:
+                pkt = handle._try_recv()
+            except ValueError:  # closed meanwhile by its owner
+                break
+            if pkt is None:
+                break
+            lost += pkt.lost
+            if handle.name not in self._entries:
+                break  # closed by another thread: no more calls for it
+            try:
+                pkt_in(pkt.data, pkt.source, pkt.rx_ns)
+            except Exception:  # noqa: BLE001 - librtpsynth reports and goes on
+                log.exception("RtpServer: pkt_in of channel %s raised", handle.name)
+        if lost or entry.unlogged:
+            entry.lost(lost, time.monotonic_ns())
 
     def _run(self) -> None:
         next_tick = time.monotonic_ns()
@@ -233,7 +305,7 @@ class RtpServer:
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join()
         with self._lock:
-            handles = [h for h, _cb in self._entries.values()] + self._orphans
+            handles = [e.handle for e in self._entries.values()] + self._orphans
             self._entries.clear()
             self._orphans = []
         for handle in handles:

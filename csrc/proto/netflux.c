@@ -14,7 +14,10 @@
  *     STANDBY_LAG_MAX_NS) and sends the cycle itself if the serving worker has not
  *     claimed it by then.  Both claim a cycle in tx.claim by compare-and-swap before
  *     sending it (rtudp_nf_claim), so exactly one of them sends it and the sequence
- *     byte goes on without a gap.  Why: a virtual machine's host stops one vCPU for
+ *     byte goes on without a gap, and each holds its claim until its send has
+ *     returned, so that neither hands the kernel a later sequence byte before an
+ *     earlier one (a worker stopped between claim and send makes the other wait).
+ *     Why: a virtual machine's host stops one vCPU for
  *     0.2-2.5 ms now and then (measured on a 2-vCPU VM, two parked loops on a 1 ms
  *     schedule, 20-30 s: 7-10 wake-ups over 200 us late on one vCPU, none on both at
  *     once); a cycle that late shares the next one's slot, a cycle lost to the partner.
@@ -55,6 +58,9 @@
  * the host's noise, not the lag */
 #define STANDBY_LAG_MAX_NS 100000LL
 #define RTT_WINDOW 128      /* an echo older than this many of our packets is not an RTT */
+/* the serving worker finding the standby mid-send looks again this soon: a send
+ * returns within microseconds unless the standby's CPU was taken away */
+#define HELD_RETRY_NS 20000LL
 
 /* a stream of intervals (our sends, the partner's packets): the last one and the
  * RFC 3550-style jitter of consecutive ones */
@@ -139,7 +145,9 @@ static int nf_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size
             free(st);
             return RTUDP_EINVAL;
         }
-        /* the serving worker's state and the link are its own: nothing written here */
+        /* the serving worker's state and the link are its own: nothing written here
+         * but a claim a dead predecessor of this standby held */
+        rtudp_nf_claim_recover(&a->tx, RTUDP_NF_ROLE_STANDBY);
         st->lag = st->interval / 4 < STANDBY_LAG_MAX_NS ? st->interval / 4 : STANDBY_LAG_MAX_NS;
         c->tx_timer_ns = 0; /* its first turn finds the schedule */
         c->state = st;
@@ -156,8 +164,14 @@ static int nf_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size
             start = load_relaxed(&cfg->start_ns) > 0 ? load_relaxed(&cfg->start_ns) : now;
         st->start = start;
         st->cycle = start >= now ? 0 : (uint64_t)((now - start + st->interval - 1) / st->interval);
+        /* cycles due before this open (a late open, a restart, a pause) were skipped:
+         * counted, so that every cycle is sent, yielded or missed */
+        uint64_t passed = load_relaxed(&a->tx.cycle);
+        if (st->cycle > passed)
+            bump(&a->tx.missed, st->cycle - passed);
         store_relaxed(&a->tx.start_ns, start);
         store_relaxed(&a->tx.cycle, st->cycle);
+        rtudp_nf_claim_recover(&a->tx, RTUDP_NF_ROLE_SERVING); /* died mid-send */
         c->tx_timer_ns = start + (int64_t)st->cycle * st->interval;
     }
     c->state = st;
@@ -186,13 +200,15 @@ static int nf_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint3
     return -1;
 }
 
-/* how many cycles may have been claimed by now (rtudp_nf_claim's `upto`): every cycle
- * due so far.  A fresh clock read: the other worker may have claimed cycles while this
- * one was stopped since its own last read. */
-static uint64_t claimable(const struct nf_state *st, int64_t start)
+/* claim cycle n as `role` (rtudp_nf_claim), with `upto` every cycle due so far.  A
+ * fresh clock read: the other worker may have claimed cycles while this one was
+ * stopped since its own last read. */
+static int claim_cycle(const struct nf_state *st, int64_t start, uint64_t n, int role,
+                       uint64_t *held)
 {
     int64_t now = rtudp_now_ns();
-    return now < start ? 0 : (uint64_t)((now - start) / st->interval) + 1;
+    uint64_t upto = now < start ? 0 : (uint64_t)((now - start) / st->interval) + 1;
+    return rtudp_nf_claim(&st->a->tx, n, upto, role, now, held);
 }
 
 /* the standby's send: on the channel socket, asking for no TX stamp (its error queue
@@ -226,7 +242,7 @@ static int64_t nf_standby_timer(struct rtudp_chan *c, int64_t now)
     if (start > now) /* not begun */
         return start < INT64_MAX - st->lag ? start + st->lag : now + st->interval;
     uint64_t current = (uint64_t)((now - start) / st->interval); /* due most recently */
-    uint64_t done = load_acquire(&tx->claim) >> 8;
+    uint64_t done = load_acquire(&tx->claim) >> RTUDP_NF_CLAIM_SHIFT;
     uint64_t n = st->cycle;
     if (done > n && done <= current + 1)
         n = done; /* the serving worker is on time: the first cycle it has not claimed */
@@ -234,19 +250,20 @@ static int64_t nf_standby_timer(struct rtudp_chan *c, int64_t now)
         n = current; /* an interval late or more: as the serving worker, skip it */
     int64_t due = start + (int64_t)n * st->interval;
     int its_turn = now >= due + st->lag;
-    uint8_t seq;
+    uint64_t held;
     /* on a client's direct-send terms (direct_send.h), since it too sends beside the
-     * serving worker; otherwise late cycles stay late, as without a standby */
+     * serving worker; otherwise late cycles stay late, as without a standby.  A cycle
+     * the serving worker holds (mid-send of an earlier one) is left to it. */
     if (its_turn && rtudp_direct_terms(c->block) &&
-        rtudp_nf_claim(&tx->claim, n, claimable(st, start), &seq)) {
+        claim_cycle(st, start, n, RTUDP_NF_ROLE_STANDBY, &held) == RTUDP_NF_MINE) {
+        uint8_t seq = (uint8_t)held;
         load_send_image(st);
         st->pkt[0] = seq;
         st->pkt[1] = (uint8_t)load_relaxed(&st->a->rx.partner_seq);
         store_release(&st->a->sent_ns[seq], rtudp_now_ns());
-        if (standby_send(c, st->pkt, 2 + st->send_size) == 0)
-            bump(&tx->standby_sent, 1);
-        else
-            bump(&tx->standby_errors, 1);
+        int rc = standby_send(c, st->pkt, 2 + st->send_size);
+        rtudp_nf_claim_done(tx, held);
+        bump(rc == 0 ? &tx->standby_sent : &tx->standby_errors, 1);
     }
     if (its_turn)
         n++;
@@ -274,13 +291,17 @@ static int64_t nf_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_t
         due += (int64_t)skip * st->interval;
         bump(&tx->missed, skip);
     }
-    uint8_t seq;
-    if (!rtudp_nf_claim(&tx->claim, st->cycle, claimable(st, st->start), &seq)) {
+    uint64_t held;
+    int claim = claim_cycle(st, st->start, st->cycle, RTUDP_NF_ROLE_SERVING, &held);
+    if (claim == RTUDP_NF_WAIT)
+        return now + HELD_RETRY_NS; /* the standby is sending an earlier cycle */
+    if (claim == RTUDP_NF_TAKEN) {
         bump(&tx->yielded, 1); /* the standby sent it: we were later than its lag */
         st->cycle++;
         store_relaxed(&tx->cycle, st->cycle);
         return st->start + (int64_t)st->cycle * st->interval;
     }
+    uint8_t seq = (uint8_t)held;
     load_send_image(st);
     uint8_t fb = (uint8_t)atomic_load_explicit(&st->feedback, memory_order_relaxed);
     st->pkt[0] = seq;
@@ -288,7 +309,9 @@ static int64_t nf_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_t
     int64_t t0 = rtudp_now_ns();
     /* before the send: the echo may come back before the call returns */
     store_release(&st->a->sent_ns[seq], t0);
-    if (rtudp_tx_send_now(c, st->pkt, 2 + st->send_size, due) == 0) {
+    int rc = rtudp_tx_send_now(c, st->pkt, 2 + st->send_size, due);
+    rtudp_nf_claim_done(tx, held);
+    if (rc == 0) {
         bump(&tx->sent, 1);
         if (st->last_sent)
             track_interval(&st->own, &st->a->own_interval, t0 - st->last_sent,

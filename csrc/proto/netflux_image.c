@@ -185,21 +185,59 @@ static int check_area(const void *area, uint64_t area_bytes, struct rtudp_check 
     return rtudp_nf_check_area(area, area_bytes, why);
 }
 
-int rtudp_nf_claim(uint64_t *claim, uint64_t n, uint64_t upto, uint8_t *seq)
+/* a hold that stands: taken by a live claimer, not yet done */
+static int hold_stands(const struct rtudp_nf_tx *tx, int64_t now)
 {
-    uint64_t old = load_acquire(claim);
+    return now - load_relaxed(&tx->claim_ns) < RTUDP_NF_HOLD_MAX_NS;
+}
+
+int rtudp_nf_claim(struct rtudp_nf_tx *tx, uint64_t n, uint64_t upto, int role, int64_t now,
+                   uint64_t *held)
+{
+    uint64_t old = load_acquire(&tx->claim);
     for (;;) {
-        uint64_t done = old >> 8;
-        if (done > n && done <= upto)
-            return 0;
-        /* n < 2^56: a cycle number is (now - start) / interval, under 2^63 / 50 us */
-        uint64_t want = (n + 1) << 8 | (uint8_t)(old + 1);
-        if (atomic_compare_exchange_weak_explicit(SHARED(claim), &old, want,
+        int sane = (old >> RTUDP_NF_CLAIM_SHIFT) <= upto;
+        if (sane && (old >> RTUDP_NF_CLAIM_SHIFT) > n)
+            return RTUDP_NF_TAKEN;
+        if (sane && (old & RTUDP_NF_CLAIM_HELD)) {
+            if (hold_stands(tx, now))
+                return RTUDP_NF_WAIT;
+            fetch_add(&tx->claim_breaks, 1);
+        }
+        /* n < 2^54: a cycle number is (now - start) / interval, under 2^63 / 50 us */
+        uint64_t want = (n + 1) << RTUDP_NF_CLAIM_SHIFT | RTUDP_NF_CLAIM_HELD |
+                        (role == RTUDP_NF_ROLE_STANDBY ? RTUDP_NF_CLAIM_STANDBY : 0) |
+                        (uint8_t)(old + 1);
+        /* stamped before the word: whoever sees the hold sees its time (a losing
+         * claimer's stamp, written just before, is as recent) */
+        store_relaxed(&tx->claim_ns, now);
+        if (atomic_compare_exchange_weak_explicit(SHARED(&tx->claim), &old, want,
                                                   memory_order_acq_rel, memory_order_acquire)) {
-            *seq = (uint8_t)want;
-            return 1;
+            *held = want;
+            return RTUDP_NF_MINE;
         }
     }
+}
+
+void rtudp_nf_claim_done(struct rtudp_nf_tx *tx, uint64_t held)
+{
+    /* the word as this claim left it, or a hold broken and taken over since, which is
+     * not ours to clear */
+    atomic_compare_exchange_strong_explicit(SHARED(&tx->claim), &held,
+                                            held & ~RTUDP_NF_CLAIM_HELD,
+                                            memory_order_release, memory_order_relaxed);
+}
+
+int rtudp_nf_claim_recover(struct rtudp_nf_tx *tx, int role)
+{
+    uint64_t old = load_acquire(&tx->claim);
+    uint64_t mine = role == RTUDP_NF_ROLE_STANDBY ? RTUDP_NF_CLAIM_STANDBY : 0;
+    while ((old & RTUDP_NF_CLAIM_HELD) && (old & RTUDP_NF_CLAIM_STANDBY) == mine)
+        if (atomic_compare_exchange_weak_explicit(SHARED(&tx->claim), &old,
+                                                  old & ~RTUDP_NF_CLAIM_HELD,
+                                                  memory_order_acq_rel, memory_order_acquire))
+            return 1;
+    return 0;
 }
 
 /* the netflux kind area, for kinds.c (what Python reads of it) */

@@ -56,7 +56,7 @@ struct rtudp_nf_tx {
     int64_t start_ns;                              /* packet n is due at start + n x interval */
     uint64_t cycle;                                /* n of the next packet */
     uint64_t sent;                                 /* packets sent */
-    uint64_t missed;                               /* cycles skipped: the worker was a whole interval late */
+    uint64_t missed;                               /* cycles skipped: a whole interval late, or due before the open */
     uint64_t send_errors;                          /* sends that failed (EAGAIN included) */
     uint64_t image_busy;                           /* send image mid-write: the previous one went */
     int64_t last_sent_ns;                          /* when the last packet left (just before the call) */
@@ -65,14 +65,16 @@ struct rtudp_nf_tx {
     uint32_t feedback;                             /* feedback byte it carried */
     int64_t max_lateness_ns;                       /* worst departure - schedule so far */
     /* Who sends each cycle, when a standby worker guards the schedule (netflux.c): the
-     * cycles claimed so far << 8 | the sequence byte of the last claimed packet.  The
-     * one word two writers share: both change it only by compare-and-swap, so exactly
-     * one of them sends each cycle and the sequence stays gapless between them. */
+     * claim word (RTUDP_NF_CLAIM_* below).  The one word two writers share: both change
+     * it only by compare-and-swap, so exactly one of them sends each cycle, the
+     * sequence stays gapless between them, and a claim is held until its send has
+     * returned, so that the wire order follows the sequence. */
     uint64_t claim;
     uint64_t standby_sent;                         /* written by the standby worker only */
     uint64_t yielded;                              /* cycles the standby had sent already */
     uint64_t standby_errors;                       /* standby sends that failed (standby only) */
-    uint8_t pad[16];
+    int64_t claim_ns;                              /* when the claim word was last taken (either worker) */
+    uint64_t claim_breaks;                         /* holds broken: older than RTUDP_NF_HOLD_MAX_NS */
 };
 
 /* The RX thread's state and counters. */
@@ -150,7 +152,8 @@ struct rtudp_nf_area {
     X(rx.watchdog_trips, "watchdog_trips", COUNTER, "", SHOW,                                    \
       "times no valid packet came within watch_interval", "", "")                                \
     X(tx.missed, "missed", COUNTER, "cycles", SHOW,                                              \
-      "cycles skipped: the worker was a whole interval late", "", "")                            \
+      "cycles skipped: a whole interval late, or due before the worker opened the channel", "", \
+      "")                                                                                        \
     X(tx.standby_sent, "standby_sent", COUNTER, "packets", SHOW,                                 \
       "cycles the standby worker sent: the serving worker was late by the standby's lag", "", "") \
     X(rx.last_rtt_ns, "last_rtt_ns", GAUGE, "ns", SHOW, "last round-trip time (0: none yet)",   \
@@ -175,6 +178,8 @@ struct rtudp_nf_area {
       "standby sends that failed (EAGAIN too)", "", "")                                          \
     X(tx.yielded, "yielded", COUNTER, "cycles", 0,                                               \
       "cycles the serving worker found sent by the standby", "", "")                            \
+    X(tx.claim_breaks, "claim_breaks", COUNTER, "", 0,                                           \
+      "cycle claims held past RTUDP_NF_HOLD_MAX_NS and broken", "", "")                          \
     X(tx.cycle, "cycle", COUNTER, "cycles", 0, "number of the next packet of the schedule", "", \
       "")                                                                                        \
     X(tx.start_ns, "start_ns", GAUGE, "ns", 0, "schedule origin (CLOCK_MONOTONIC)", "", "")      \
@@ -202,12 +207,45 @@ struct rtudp_nf_area {
     X(rx.events, "events", COUNTER, "", 0, "images published + link transitions", "", "")
 
 /*
- * The claim of cycle n (tx.claim): 1 and *seq the packet's sequence byte when cycle n is
- * the caller's to send, 0 when it was claimed already (the other worker sent it).  A
- * claim word that says more than `upto` cycles were claimed cannot be (cycles are
- * claimed only once due): a client scribbled on it, and it is overwritten.
+ * The claim word (tx.claim):
+ *     bits 0-7   the sequence byte of the last claimed packet
+ *     bit 8      HELD: its claimer has not yet returned from sending it
+ *     bit 9      the holder's role (RTUDP_NF_CLAIM_STANDBY: the standby)
+ *     bits 10..  the cycles claimed so far
+ * A cycle is claimed (and its sequence byte taken) only while no claim is held, and
+ * the claim is held until the claimer's send has returned (rtudp_nf_claim_done).  So
+ * the packet of a later sequence byte is handed to the kernel only after the earlier
+ * one: a worker stopped between its claim and its send keeps the other waiting
+ * (cycles missed, counted) instead of letting it send ahead.
  */
-int rtudp_nf_claim(uint64_t *claim, uint64_t n, uint64_t upto, uint8_t *seq);
+#define RTUDP_NF_CLAIM_HELD (1ull << 8)
+#define RTUDP_NF_CLAIM_STANDBY (1ull << 9)
+#define RTUDP_NF_CLAIM_SHIFT 10
+#define RTUDP_NF_ROLE_SERVING 0
+#define RTUDP_NF_ROLE_STANDBY 1
+/* A hold older than this is broken (claim_breaks): only a client scribbling HELD on
+ * the word, or a holder that died and was never restarted, holds this long; a worker
+ * restarted after dying mid-send clears its own hold at once (rtudp_nf_claim_recover). */
+#define RTUDP_NF_HOLD_MAX_NS 1000000000LL
+
+/* rtudp_nf_claim's results */
+#define RTUDP_NF_TAKEN 0   /* cycle n was claimed already (the other worker sends it) */
+#define RTUDP_NF_MINE 1    /* cycle n is the caller's: *held the word it holds, whose low
+                            * byte is the packet's sequence byte; _done after the send */
+#define RTUDP_NF_WAIT 2    /* the other worker is sending an earlier cycle: not now */
+
+/*
+ * Claim cycle n as `role` at time now.  A claim word that says more than `upto` cycles
+ * were claimed cannot be (cycles are claimed only once due): a client scribbled on it,
+ * and it is overwritten.
+ */
+int rtudp_nf_claim(struct rtudp_nf_tx *tx, uint64_t n, uint64_t upto, int role, int64_t now,
+                   uint64_t *held);
+/* the claimer's send has returned: the next cycle may be claimed */
+void rtudp_nf_claim_done(struct rtudp_nf_tx *tx, uint64_t held);
+/* a worker of `role` (re)opening the channel: a hold its dead predecessor left is
+ * cleared (1), any other left alone (0) */
+int rtudp_nf_claim_recover(struct rtudp_nf_tx *tx, int role);
 
 /* BEGIN CDEF */
 

@@ -194,8 +194,8 @@ PyObject *pyf_mpsc_put_batch(PyfMpscPort *self, PyObject *const *args, Py_ssize_
             goto out;
         }
         if (has_each && at[i] < 0) {
-            PyErr_Format(PyExc_ValueError, "send_batch: at_ns[%zd] is %lld, must be >= 0", i,
-                         (long long)at[i]);
+            PyErr_Format(PyExc_ValueError, "send_batch: at_ns[%zd] is %lld, must be >= 0 (a "
+                         "time.monotonic_ns() value)", i, (long long)at[i]);
             goto out;
         }
         off += len[i];

@@ -4,14 +4,15 @@
  * (direct_send.h).
  *
  * What the type does itself: send(data, at_ns=None) with data bytes (or a buffer) of at
- * most the send limit, at_ns None or an int >= 0 and room in the TX ring; recv(timeout)
+ * most the send limit, at_ns None or an int >= 0 within the pool's deadline horizon
+ * (rtudp_shm.h) and room in the TX ring; recv(timeout)
  * with timeout None or an exact float/int >= 0 on a mapped RX ring.  Everything else
  * (a bad argument, a full or closed ring, a channel that cannot send or receive) it
  * hands to the subclass's own Python methods, _send_checked(data, at_ns) and
  * _recv_checked(timeout), which make every check and raise the API's errors: the type
  * names those two hooks, it knows nothing else of the class above it.
  *
- * The subclass turns the fast paths on with _fast_send(tx_ring, limit) and
+ * The subclass turns the fast paths on with _fast_send(tx_ring, limit, horizon_ns) and
  * _fast_recv(reader, packet_type, name, spin_ns); until then, and after
  * _fast_send(None, ...) / _fast_recv(None, ...), every call takes the Python path.
  */
@@ -23,6 +24,9 @@ typedef struct {
     PyObject_HEAD
     PyfMpscPort *tx;            /* send()'s TX ring; NULL: send() always goes to Python */
     Py_ssize_t send_limit;      /* the largest datagram send() queues itself */
+    int64_t horizon_ns;         /* how far ahead of now a deadline may be */
+    int64_t at_ok_to;           /* a deadline up to this is within the horizon (the last
+                                   clock read + horizon_ns: now only grows, so it stays so) */
     struct rtudp_direct direct; /* immediates on the socket itself (off: all zero) */
     PyfBcastCursor *rx;         /* recv()'s cursor; NULL: recv() always goes to Python */
     PyObject *packet_type;      /* what recv() builds (a tuple type) */
@@ -41,9 +45,23 @@ static PyObject *send_slow(ChannelBase *self, PyObject *data, PyObject *at_ns)
 }
 
 /*
+ * Whether deadline `at` (> 0) is at most the horizon ahead of now.  The clock is read
+ * only for a deadline beyond the bound the last read gave: a stream of deadlines a
+ * little ahead reads it about once per horizon.
+ */
+static int within_horizon(ChannelBase *self, int64_t at)
+{
+    if (at <= self->at_ok_to)
+        return 1;
+    int64_t now = rtudp_now_ns();
+    self->at_ok_to = now > INT64_MAX - self->horizon_ns ? INT64_MAX : now + self->horizon_ns;
+    return at <= self->at_ok_to;
+}
+
+/*
  * send(data, at_ns=None): queues data (ringing the worker's bell), or sends it on the
- * socket at once when direct sends allow (direct_send.h); the rest goes to
- * _send_checked(data, at_ns).
+ * socket at once when direct sends allow (direct_send.h); the rest (a deadline beyond
+ * the horizon too: _send_checked's error names it) goes to _send_checked(data, at_ns).
  */
 static PyObject *chan_send(ChannelBase *self, PyObject *const *args, Py_ssize_t nargs,
                            PyObject *kwnames)
@@ -71,7 +89,7 @@ static PyObject *chan_send(ChannelBase *self, PyObject *const *args, Py_ssize_t 
             return send_slow(self, data, at_obj);
         int overflow;
         long long v = PyLong_AsLongLongAndOverflow(at_obj, &overflow);
-        if (overflow || v < 0)
+        if (overflow || v < 0 || !within_horizon(self, v))
             return send_slow(self, data, at_obj);
         at = v;
     }
@@ -99,24 +117,33 @@ static PyObject *chan_send(ChannelBase *self, PyObject *const *args, Py_ssize_t 
     return send_slow(self, data, at_obj);
 }
 
-/* _fast_send(tx_ring | None, limit): send()'s ring and largest datagram (None: off) */
+/* _fast_send(tx_ring | None, limit, horizon_ns): send()'s ring, largest datagram and
+ * deadline horizon (None: off) */
 static PyObject *chan_fast_send(ChannelBase *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_ssize_t limit;
-    if (nargs != 2 || (args[0] != Py_None && !PyObject_TypeCheck(args[0], &pyf_MpscPortType)) ||
-        pyf_get_count(args[1], PY_SSIZE_T_MAX, "limit", &limit) < 0) {
+    int64_t horizon;
+    if (nargs != 3 || (args[0] != Py_None && !PyObject_TypeCheck(args[0], &pyf_MpscPortType)) ||
+        pyf_get_count(args[1], PY_SSIZE_T_MAX, "limit", &limit) < 0 ||
+        pyf_get_i64(args[2], 0, "horizon_ns", &horizon) < 0) {
         if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "_fast_send(tx_ring: MpscPort | None, limit)");
+            PyErr_SetString(PyExc_TypeError, "_fast_send(tx_ring: MpscPort | None, limit, "
+                                             "horizon_ns)");
         return NULL;
     }
     PyfMpscPort *tx = args[0] == Py_None ? NULL : (PyfMpscPort *)args[0];
     if (tx && (uint64_t)limit > tx->h.max_payload)
         return PyErr_Format(PyExc_ValueError, "send limit %zd is over the ring's max payload "
                             "%llu", limit, (unsigned long long)tx->h.max_payload);
+    if (horizon < 1 || horizon > RTUDP_HORIZON_MAX_NS)
+        return PyErr_Format(PyExc_ValueError, "horizon_ns %lld is outside 1..%lld",
+                            (long long)horizon, (long long)RTUDP_HORIZON_MAX_NS);
     if (tx != self->tx)
         rtudp_direct_close(&self->direct); /* it sent for the old ring only */
     Py_XSETREF(self->tx, (PyfMpscPort *)Py_XNewRef(tx));
     self->send_limit = limit;
+    self->horizon_ns = horizon;
+    self->at_ok_to = 0; /* read the clock at the next timed send */
     Py_RETURN_NONE;
 }
 
@@ -280,7 +307,8 @@ static PyMethodDef chan_methods[] = {
      "send($self, /, data, at_ns=None)\n--\n\n"
      "Queue one datagram, to leave at ``at_ns`` (CLOCK_MONOTONIC ns; None/0 = now).\n\n"
      "BackPressureError if the TX ring is full (nothing is dropped silently);\n"
-     "ValueError if ``data`` is larger than the channel's max_datagram.  The common\n"
+     "ValueError if ``data`` is larger than the channel's max_datagram, or ``at_ns``\n"
+     "is further ahead of time.monotonic_ns() than the pool's horizon.  The common\n"
      "case runs in C (csrc/pyfast/channel.c), everything else in ``_send_checked``;\n"
      "an immediate datagram may go out on the socket at once (``direct_send``)."),
     PYF_FASTCALL_KW("recv", chan_recv,
@@ -290,8 +318,9 @@ static PyMethodDef chan_methods[] = {
      "the common case is one C call (csrc/pyfast/channel.c), the rest\n"
      "``_recv_checked``."),
     PYF_FASTCALL("_fast_send", chan_fast_send,
-     "_fast_send(tx_ring | None, limit): the MPSC ring send() queues into itself and its\n"
-     "largest datagram; None: every send() goes to _send_checked."),
+     "_fast_send(tx_ring | None, limit, horizon_ns): the MPSC ring send() queues into\n"
+     "itself, its largest datagram and how far ahead of now a deadline may be; None:\n"
+     "every send() goes to _send_checked."),
     PYF_FASTCALL("_fast_recv", chan_fast_recv,
      "_fast_recv(reader | None, packet_type, channel_name, spin_ns): the cursor recv()\n"
      "reads itself, what it builds, names and spins; None: every recv() goes to\n"

@@ -49,6 +49,11 @@ int rtudp_spin_long_park(int64_t gap_ns)
     return gap_ns >= RTUDP_SPIN_LONG_PARK_NS;
 }
 
+int rtudp_spin_park_naps(int64_t park_ns, int64_t long_ns, int spun, int64_t gap_ns)
+{
+    return park_ns >= long_ns && !(spun && rtudp_spin_long_park(gap_ns));
+}
+
 int64_t rtudp_spin_margin(const struct rtudp_spin *s, int64_t gap_ns)
 {
     return rtudp_spin_long_park(gap_ns) ? s->max_ns : s->margin_ns;

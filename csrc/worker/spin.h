@@ -94,6 +94,10 @@ int rtudp_spin_bridges(const struct rtudp_spin *s, int64_t gap_ns);
 /* whether a park before a deadline gap_ns away is a long one (RTUDP_SPIN_LONG_PARK_NS
  * or more): it ends max_ns early, which also holds a halted vCPU's wake-up (idlepoller.h) */
 int rtudp_spin_long_park(int64_t gap_ns);
+/* whether the idle poller may nap through a park (idlepoller.h): a park of at least
+ * long_ns, unless it ends before a deadline gap_ns away that the worker will spin to
+ * (`spun`) from a long park's early end, which a halted vCPU's late wake-up fits in */
+int rtudp_spin_park_naps(int64_t park_ns, int64_t long_ns, int spun, int64_t gap_ns);
 /* how long before a deadline gap_ns away a park should end: the margin, or max_ns for
  * a long park */
 int64_t rtudp_spin_margin(const struct rtudp_spin *s, int64_t gap_ns);

@@ -142,7 +142,7 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
         if (at <= now) {
             /* 0 = now: the drain time, so a "now" never jumps ahead of packets already
              * late; a past deadline stays the timer's key, so what a stall made late
-             * still leaves in deadline order (issue 41), all of it at once */
+             * still leaves in deadline order, all of it at once */
             immediate++;
             late += asked != 0;
             at = asked ? asked : now;
@@ -598,7 +598,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
             int long_park = park_until - now >= RX_KEEP_NS;
             /* the CPU must not halt, unless the park ends the largest margin before a
              * deadline (spin.h), which holds a halted vCPU's late wake-up (idlepoller.h) */
-            int nap = long_park && !(timer_wake && spin_ok && rtudp_spin_long_park(target - now));
+            int nap = rtudp_spin_park_naps(park_until - now, RX_KEEP_NS, timer_wake && spin_ok,
+                                           target - now);
             if (long_park)
                 rtudp_rx_give(&w->rx); /* a long sleep: the RX thread does the RX work */
             if (nap)

@@ -160,6 +160,7 @@ static const struct field pool_block_fields[] = {
     FIELD(rtudp_pool_block, started_ns),
     FIELD(rtudp_pool_block, max_channels),
     FIELD(rtudp_pool_block, flags),
+    FIELD(rtudp_pool_block, horizon_ns),
     FIELD(rtudp_pool_block, pad0),
     FIELD(rtudp_pool_block, heartbeat_ns),
     FIELD(rtudp_pool_block, channel_generation),
@@ -468,7 +469,8 @@ static const struct field nf_tx_fields[] = {
     FIELD(rtudp_nf_tx, standby_sent),
     FIELD(rtudp_nf_tx, yielded),
     FIELD(rtudp_nf_tx, standby_errors),
-    FIELD(rtudp_nf_tx, pad),
+    FIELD(rtudp_nf_tx, claim_ns),
+    FIELD(rtudp_nf_tx, claim_breaks),
 };
 
 static const struct field nf_rx_fields[] = {

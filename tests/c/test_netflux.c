@@ -145,51 +145,114 @@ static void test_nf_check_area(void)
     CHECK_EQ(rtudp_nf_check_area(&a, sizeof a, &why), RTUDP_ECORRUPT);
 }
 
-/* the serving worker and its standby claim cycles (tx.claim): one sender a cycle, and
- * the sequence byte goes on by one whoever sends */
+#define SHIFT RTUDP_NF_CLAIM_SHIFT
+#define SERVING RTUDP_NF_ROLE_SERVING
+#define STANDBY RTUDP_NF_ROLE_STANDBY
+
+/* the serving worker and its standby claim cycles (tx.claim): one sender a cycle, the
+ * sequence byte goes on by one whoever sends, and no claim while one is held */
 static void test_nf_claim_one_sender_per_cycle(void)
 {
-    uint64_t claim = 0;
-    uint8_t seq = 0;
-    CHECK_EQ(rtudp_nf_claim(&claim, 0, 1, &seq), 1); /* the serving worker, on time */
-    CHECK_EQ(seq, 1);
-    CHECK_EQ(rtudp_nf_claim(&claim, 0, 1, &seq), 0); /* its standby, lag later: done */
-    CHECK_EQ(rtudp_nf_claim(&claim, 1, 2, &seq), 1); /* the standby: cycle 1 was late */
-    CHECK_EQ(seq, 2);
-    CHECK_EQ(rtudp_nf_claim(&claim, 1, 2, &seq), 0); /* ... so the serving worker yields */
-    CHECK_EQ(rtudp_nf_claim(&claim, 3, 4, &seq), 1); /* cycle 2 skipped by both */
-    CHECK_EQ(seq, 3);                                /* no gap in the sequence */
-    CHECK_EQ(claim >> 8, 4u);
-    claim = 1000ull << 8 | 5; /* a client scribbled: 1000 cycles claimed by cycle 4 */
-    CHECK_EQ(rtudp_nf_claim(&claim, 4, 5, &seq), 1);
-    CHECK_EQ(seq, 6);
-    CHECK_EQ(claim, 5ull << 8 | 6);
-    claim = 0xFFull; /* the sequence byte wraps */
-    CHECK_EQ(rtudp_nf_claim(&claim, 0, 1, &seq), 1);
-    CHECK_EQ(seq, 0);
+    struct rtudp_nf_tx tx = {0};
+    uint64_t held = 0, other = 0;
+    CHECK_EQ(rtudp_nf_claim(&tx, 0, 1, SERVING, 10, &held), RTUDP_NF_MINE); /* on time */
+    CHECK_EQ((uint8_t)held, 1);
+    CHECK_EQ(rtudp_nf_claim(&tx, 0, 1, STANDBY, 20, &other), RTUDP_NF_TAKEN); /* lag later */
+    /* the serving worker stopped before its send returned: the standby must not send
+     * cycle 1 (sequence byte 2) ahead of cycle 0's packet */
+    CHECK_EQ(rtudp_nf_claim(&tx, 1, 2, STANDBY, 30, &other), RTUDP_NF_WAIT);
+    rtudp_nf_claim_done(&tx, held);
+    CHECK_EQ(rtudp_nf_claim(&tx, 1, 2, STANDBY, 40, &held), RTUDP_NF_MINE); /* 1 was late */
+    CHECK_EQ((uint8_t)held, 2);
+    CHECK(held & RTUDP_NF_CLAIM_STANDBY);
+    CHECK_EQ(rtudp_nf_claim(&tx, 1, 2, SERVING, 50, &other), RTUDP_NF_TAKEN); /* yields */
+    rtudp_nf_claim_done(&tx, held);
+    CHECK_EQ(rtudp_nf_claim(&tx, 3, 4, SERVING, 60, &held), RTUDP_NF_MINE); /* 2 skipped */
+    CHECK_EQ((uint8_t)held, 3);                                            /* no gap */
+    rtudp_nf_claim_done(&tx, held);
+    CHECK_EQ(tx.claim, 4ull << SHIFT | 3);
+    tx.claim = 1000ull << SHIFT | RTUDP_NF_CLAIM_HELD | 5; /* a client scribbled */
+    CHECK_EQ(rtudp_nf_claim(&tx, 4, 5, SERVING, 70, &held), RTUDP_NF_MINE);
+    CHECK_EQ(tx.claim, 5ull << SHIFT | RTUDP_NF_CLAIM_HELD | 6);
+    rtudp_nf_claim_done(&tx, held);
+    tx.claim = 0xFFull; /* the sequence byte wraps */
+    CHECK_EQ(rtudp_nf_claim(&tx, 0, 1, SERVING, 80, &held), RTUDP_NF_MINE);
+    CHECK_EQ((uint8_t)held, 0);
+}
+
+/* a worker restarted after dying mid-send clears its own hold, never the other's */
+static void test_nf_claim_recover_own_hold_only(void)
+{
+    struct rtudp_nf_tx tx = {0};
+    uint64_t held = 0;
+    CHECK_EQ(rtudp_nf_claim(&tx, 0, 1, SERVING, 10, &held), RTUDP_NF_MINE);
+    CHECK_EQ(rtudp_nf_claim_recover(&tx, STANDBY), 0);
+    CHECK(tx.claim & RTUDP_NF_CLAIM_HELD);
+    CHECK_EQ(rtudp_nf_claim_recover(&tx, SERVING), 1);
+    CHECK_EQ(tx.claim, 1ull << SHIFT | 1);
+    CHECK_EQ(rtudp_nf_claim(&tx, 1, 2, STANDBY, 20, &held), RTUDP_NF_MINE);
+    CHECK_EQ(rtudp_nf_claim_recover(&tx, SERVING), 0);
+    CHECK_EQ(rtudp_nf_claim_recover(&tx, STANDBY), 1);
+    CHECK_EQ(rtudp_nf_claim_recover(&tx, STANDBY), 0); /* nothing held */
+}
+
+/* a hold older than RTUDP_NF_HOLD_MAX_NS is broken and counted; the late holder's done
+ * then leaves the new hold alone */
+static void test_nf_claim_stale_hold_broken(void)
+{
+    struct rtudp_nf_tx tx = {0};
+    uint64_t stale = 0, held = 0;
+    int64_t t0 = 5 * NS_PER_MS;
+    CHECK_EQ(rtudp_nf_claim(&tx, 0, 1, STANDBY, t0, &stale), RTUDP_NF_MINE);
+    CHECK_EQ(rtudp_nf_claim(&tx, 1, 2, SERVING, t0 + RTUDP_NF_HOLD_MAX_NS - 1, &held),
+             RTUDP_NF_WAIT);
+    CHECK_EQ(tx.claim_breaks, 0u);
+    CHECK_EQ(rtudp_nf_claim(&tx, 1, 2, SERVING, t0 + RTUDP_NF_HOLD_MAX_NS, &held),
+             RTUDP_NF_MINE);
+    CHECK_EQ(tx.claim_breaks, 1u);
+    CHECK_EQ((uint8_t)held, 2);
+    rtudp_nf_claim_done(&tx, stale); /* the stopped standby resumes: not its hold now */
+    CHECK(tx.claim & RTUDP_NF_CLAIM_HELD);
+    rtudp_nf_claim_done(&tx, held);
+    CHECK_EQ(tx.claim, 2ull << SHIFT | 2);
 }
 
 /* Two threads claiming every cycle in turn, as fast as they can (no clock: any claim is
- * legitimate): never two senders of one cycle, and the sequence bytes of the cycles
- * sent go on by one in cycle order.  (A thread that ran ahead may leave cycles nobody
- * sends, as a worker late by an interval skips them.) */
+ * legitimate), each "sending" what it won by appending its sequence byte to one shared
+ * wire log before it calls done: never two senders of one cycle, the sequence bytes of
+ * the cycles sent go on by one in cycle order, and the wire log is in sequence order.
+ * (A thread that ran ahead may leave cycles nobody sends, as a worker late by an
+ * interval skips them.) */
 #define RACE_CYCLES 200000
-static uint64_t g_claim;
+static struct rtudp_nf_tx g_tx;
 static uint8_t g_seq_of[2][RACE_CYCLES];
 static uint8_t g_won[2][RACE_CYCLES];
+static uint8_t g_wire[RACE_CYCLES];
+static atomic_uint_fast64_t g_wire_len;
 
 static void *claimer(void *arg)
 {
     int me = *(int *)arg;
-    for (uint64_t n = 0; n < RACE_CYCLES; n++)
-        g_won[me][n] = (uint8_t)rtudp_nf_claim(&g_claim, n, RACE_CYCLES, &g_seq_of[me][n]);
+    for (uint64_t n = 0; n < RACE_CYCLES; n++) {
+        uint64_t held = 0;
+        int r;
+        while ((r = rtudp_nf_claim(&g_tx, n, RACE_CYCLES, me, 0, &held)) == RTUDP_NF_WAIT)
+            sched_yield();
+        if (r != RTUDP_NF_MINE)
+            continue;
+        g_won[me][n] = 1;
+        g_seq_of[me][n] = (uint8_t)held;
+        g_wire[atomic_fetch_add(&g_wire_len, 1)] = (uint8_t)held;
+        rtudp_nf_claim_done(&g_tx, held);
+    }
     return NULL;
 }
 
-static void test_nf_claim_race_at_most_once(void)
+static void test_nf_claim_race_at_most_once_in_order(void)
 {
-    g_claim = 0;
+    memset(&g_tx, 0, sizeof g_tx);
     memset(g_won, 0, sizeof g_won);
+    atomic_store(&g_wire_len, 0);
     pthread_t t[2];
     int ids[2];
     start_numbered_threads(t, ids, 2, claimer);
@@ -206,12 +269,18 @@ static void test_nf_claim_race_at_most_once(void)
         sent++;
     }
     CHECK(sent > 0);
-    CHECK_EQ(g_claim >> 8, (uint64_t)RACE_CYCLES);
+    CHECK_EQ(atomic_load(&g_wire_len), sent);
+    for (uint64_t i = 0; i < sent; i++)
+        CHECK_EQ(g_wire[i], (uint8_t)(i + 1)); /* the wire in sequence order */
+    CHECK_EQ(g_tx.claim >> SHIFT, (uint64_t)RACE_CYCLES);
+    CHECK_EQ(g_tx.claim & RTUDP_NF_CLAIM_HELD, 0u);
 }
 
 static const struct test tests[] = {
     T(test_nf_claim_one_sender_per_cycle),
-    T(test_nf_claim_race_at_most_once),
+    T(test_nf_claim_recover_own_hold_only),
+    T(test_nf_claim_stale_hold_broken),
+    T(test_nf_claim_race_at_most_once_in_order),
     T(test_nf_no_torn_reads_client_writer),
     T(test_nf_no_torn_reads_worker_writer),
     T(test_nf_shorter_image_leaves_no_tail),

@@ -36,6 +36,16 @@ static void test_control_roundtrip(void)
     CHECK_EQ(rtudp_control_init(c, size - 8, &why), RTUDP_EINVAL);
     CHECK_EQ(rtudp_control_init(c, size, &why), RTUDP_OK);
     CHECK_EQ(c->pool.max_channels, RTUDP_MAX_CHANNELS);
+    CHECK_EQ(c->pool.horizon_ns, RTUDP_HORIZON_DEFAULT_NS); /* left 0: the default */
+    CHECK_EQ(rtudp_control_validate(c, size, &why), RTUDP_OK);
+    /* a deadline horizon outside 1 ns .. RTUDP_HORIZON_MAX_NS is a corrupt segment */
+    int64_t bad_horizons[] = {0, -1, RTUDP_HORIZON_MAX_NS + 1, INT64_MAX};
+    for (size_t i = 0; i < sizeof bad_horizons / sizeof bad_horizons[0]; i++) {
+        c->pool.horizon_ns = bad_horizons[i];
+        CHECK_EQ(rtudp_control_validate(c, size, &why), RTUDP_ECORRUPT);
+        CHECK(strstr(why.msg, "deadline horizon") != NULL);
+    }
+    c->pool.horizon_ns = RTUDP_HORIZON_MAX_NS;
     CHECK_EQ(rtudp_control_validate(c, size, &why), RTUDP_OK);
     /* the command and reply rings: in order, aligned, inside, usable */
     void *cmd, *reply;

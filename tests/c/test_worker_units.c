@@ -120,6 +120,19 @@ static void test_spin_long_parks_end_the_largest_margin_early(void)
     CHECK(rtudp_spin_margin(&s, 5 * NS_PER_MS) == 200 * US);
 }
 
+/* the idle poller naps through long parks, but not through one before a deadline the
+ * worker spins to from a long park's early end (that end holds a halted vCPU's late
+ * wake-up); with the spin refused (budget spent, as on a loaded CPU) it may */
+static void test_spin_park_naps_only_where_no_spin_follows(void)
+{
+    int64_t keep = 200 * US;
+    CHECK(rtudp_spin_park_naps(5 * NS_PER_MS, keep, 0, 5 * NS_PER_MS));   /* nothing spun */
+    CHECK(!rtudp_spin_park_naps(5 * NS_PER_MS, keep, 1, 5 * NS_PER_MS));  /* spun to */
+    CHECK(rtudp_spin_park_naps(1500 * US, keep, 1, RTUDP_SPIN_LONG_PARK_NS - 1));
+    CHECK(!rtudp_spin_park_naps(keep - 1, keep, 0, 5 * NS_PER_MS));       /* short park */
+    CHECK(rtudp_spin_park_naps(keep, keep, 0, keep));
+}
+
 static void test_spin_budget_per_window(void)
 {
     struct rtudp_spin s;
@@ -978,6 +991,7 @@ static const struct test tests[] = {
     T(test_spin_follows_high_percentile),
     T(test_spin_bridges_short_costly_gaps),
     T(test_spin_long_parks_end_the_largest_margin_early),
+    T(test_spin_park_naps_only_where_no_spin_follows),
     T(test_spin_budget_per_window),
     T(test_spin_stops_at_the_cpu_cap),
     T(test_capped_sleep_ends_at_the_next_deadline),
