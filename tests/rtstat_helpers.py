@@ -47,7 +47,7 @@ class TrafficPool:
         self.proc.stdin.flush()
         return json.loads(self.proc.stdout.readline())
 
-    def wait_sent(self, n: int, timeout: float = 15.0) -> dict[str, Any]:
+    def wait_sent(self, n: int, timeout: float = 60.0) -> dict[str, Any]:
         """stats() once at least ``n`` packets have left on tx."""
         deadline = time.monotonic() + timeout
         while True:
@@ -94,7 +94,7 @@ class Tmux:
 
     def _run(self, *args: str) -> str:
         out = subprocess.run([self.tmux, "-L", self.sock, *args], capture_output=True,
-                             text=True, timeout=10)
+                             text=True, timeout=30)
         if out.returncode != 0:
             raise AssertionError(f"tmux {' '.join(args)} failed: {out.stderr.strip()}")
         return out.stdout
@@ -107,8 +107,11 @@ class Tmux:
         """Type ``keys`` (tmux key names, e.g. ``q``, ``C-c``)."""
         self._run("send-keys", "-t", "t", *keys)
 
-    def wait_for(self, pred: Callable[[str], bool], timeout: float = 15.0) -> str:
-        """The first screen for which ``pred`` holds; AssertionError with the last one."""
+    def wait_for(self, pred: Callable[[str], bool], timeout: float = 60.0) -> str:
+        """The first screen for which ``pred`` holds; AssertionError with the last one.
+        The bound is generous: beside a busy loop on each CPU, rtstat's start (Python,
+        cffi) and its first rates take seconds, and a machine that is slower still must
+        not fail a test of what the screen shows."""
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import rtudp
 from kind_helpers import ROOT, BuiltKinds, build
 from rtstat_helpers import table
+from waiting import wait_for
 from rtudp.shmring import kinds
 from rtudp.shmring._native import lib
 from rtudp.testing import check_pool_gone, unique_pool_name
@@ -72,14 +73,19 @@ def _echo(pool: rtudp.Pool, n: int) -> tuple[rtudp.Channel, socket.socket]:
     return ch, peer
 
 
+def _counts(ch: rtudp.Channel) -> tuple[int, int, int]:
+    st = ch.stats()
+    return st["echo_echoed"], st["rx_packets"], st["tx_requested"]
+
+
 def test_echo_kind_everywhere_without_a_line_of_its_own(echo_pool, capsys, tmp_path):
     layout = kinds.get("echo").layout
     assert [(c.name, c.type, c.show) for c in layout.counters] == [("echoed", "counter", True)]
     ch, peer = _echo(echo_pool, 3)
     with ch, peer:
         assert type(ch).__name__ == "EchoChannel"
-        st = ch.stats()
-        assert (st["echo_echoed"], st["rx_packets"], st["tx_requested"]) == (3, 3, 3)
+        # the worker counts an echo once it has sent it: the peer may have it first
+        assert wait_for(lambda: _counts(ch) == (3, 3, 3), 10.0), _counts(ch)
         assert ch.recv(timeout=1).data == b"ping 0"  # published to readers too
 
         assert rtstat.main(["--pool", echo_pool.name, "--once", "--json",

@@ -555,7 +555,7 @@ def test_netflux_delayed_sends_show_in_the_peers_rtt(rtudp_pool) -> None:
 
 
 def netflux_to_peer(pool: rtudp.Pool, options: dict[str, Any], impairment: Any = None,
-                    timeout: float = 1.0) -> tuple[Any, socket.socket]:
+                    timeout: float = 5.0) -> tuple[Any, socket.socket]:
     """Netflux channel "nf" sending to a plain UDP socket (returned, timeout set)."""
     from netflux_helpers import free_ports
     pa, pb = free_ports(2)

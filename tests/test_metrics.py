@@ -184,7 +184,9 @@ def test_hdr_interval_log_decodes(traffic, tmp_path):
         h = HdrHistogram.decode(payload)
         counts.append(h.get_total_count())
         assert abs(h.get_max_value() / 1e6 - float(mx)) <= 0.002 * max(1.0, float(mx))
-    assert all(c > 0 for c in counts)
+    # an interval may be empty: the traffic's Python sender, starved by a loaded CPU,
+    # may queue nothing in 0.3 s; what the intervals hold was all recorded in the run
+    assert sum(counts) > 0
     assert sum(counts) <= last - first
     starts = [float(d[0]) for d in data]
     assert starts == sorted(starts)

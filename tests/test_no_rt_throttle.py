@@ -81,7 +81,8 @@ def test_workers_never_trip_the_rt_throttle_or_the_fair_server(request, spin_bud
     if tracing is None:
         pytest.skip(f"no writable tracefs at {TRACEFS}: the scheduler trace is how this "
                     f"test sees a preempted worker")
-    request.applymarker(pytest.mark.rtudp(spin_budget=spin_budget))
+    # the schedule is queued whole, up to ~17 s ahead: past the default 10 s horizon
+    request.applymarker(pytest.mark.rtudp(spin_budget=spin_budget, horizon_s=60))
     pool = request.getfixturevalue("rtudp_pool")
     from rtudp.tools.demo import Receiver, _drain_until_done, _open_pair
 
