@@ -103,7 +103,9 @@ def test_a_dead_clients_channels_are_closed(standalone):
     assert out.returncode == 0, out.stderr
     with rtudp.PoolClient(name) as client:
         assert wait_for(lambda: client.channels() == [], timeout=10), client.channels()
-    assert not any(f.startswith(f"rtudp.{name}.orphan") for f in os.listdir("/dev/shm"))
+    # the table forgets the channel before its segment is unlinked: wait for both
+    assert wait_for(lambda: not any(f.startswith(f"rtudp.{name}.orphan")
+                                    for f in os.listdir("/dev/shm")), timeout=10)
 
 
 def test_garbage_in_the_command_ring_is_answered_or_ignored(local_pool):
