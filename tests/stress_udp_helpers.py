@@ -42,18 +42,33 @@ def send_retrying(ch: Any, payload: bytes, at_ns: int | None) -> int:
             time.sleep(BACKOFF_S)
 
 
-def timed_producer(pool: str, name: str, tag: int, seed: str, ready: Any, go: Any,
-                   stop: Any, conn: Any) -> None:
-    """From ``go`` until ``stop``, queue groups of GROUP datagrams on channel ``name``,
-    each group's deadlines shuffled (submission order is not deadline order); send
-    back ``[(index, deadline, ns when send() returned)]``."""
-    rnd = random.Random(seed)
+def _produce(pool: str, name: str, ready: Any, go: Any, stop: Any, conn: Any,
+             burst: Callable[[Any, list[tuple[int, int, int]]], int], rnd: random.Random
+             ) -> None:
+    """Attach to channel ``name``, then from ``go`` until ``stop`` call ``burst(ch,
+    sent)`` (it appends what it sent and returns how many sends were refused) with a
+    pause of up to 2 ms between bursts; send back ``{"sent", "refused"}``."""
     ch = rtudp.attach(name, pool=pool)
     ready.set()
     go.wait(60)
     sent: list[tuple[int, int, int]] = []
     refused = 0
     while not stop.is_set():
+        refused += burst(ch, sent)
+        time.sleep(rnd.uniform(0.0, 0.002))
+    ch.close()
+    conn.send({"sent": sent, "refused": refused})
+
+
+def timed_producer(pool: str, name: str, tag: int, seed: str, ready: Any, go: Any,
+                   stop: Any, conn: Any) -> None:
+    """From ``go`` until ``stop``, queue groups of GROUP datagrams on channel ``name``,
+    each group's deadlines shuffled (submission order is not deadline order); send
+    back ``[(index, deadline, ns when send() returned)]``."""
+    rnd = random.Random(seed)
+
+    def burst(ch: Any, sent: list[tuple[int, int, int]]) -> int:
+        refused = 0
         base = time.monotonic_ns() + LEAD_NS
         steps = list(range(GROUP))
         rnd.shuffle(steps)
@@ -61,9 +76,9 @@ def timed_producer(pool: str, name: str, tag: int, seed: str, ready: Any, go: An
             deadline = base + k * STEP_NS
             refused += send_retrying(ch, PKT.pack(tag, len(sent), deadline), deadline)
             sent.append((len(sent), deadline, time.monotonic_ns()))
-        time.sleep(rnd.uniform(0.0, 0.002))
-    ch.close()
-    conn.send({"sent": sent, "refused": refused})
+        return refused
+
+    _produce(pool, name, ready, go, stop, conn, burst, rnd)
 
 
 def now_producer(pool: str, name: str, tag: int, seed: str, ready: Any, go: Any,
@@ -71,18 +86,15 @@ def now_producer(pool: str, name: str, tag: int, seed: str, ready: Any, go: Any,
     """From ``go`` until ``stop``, send datagrams "now" on channel ``name`` (direct sends
     when the handle may) in bursts; send back ``[(index, 0, ns when send() returned)]``."""
     rnd = random.Random(seed)
-    ch = rtudp.attach(name, pool=pool)
-    ready.set()
-    go.wait(60)
-    sent: list[tuple[int, int, int]] = []
-    refused = 0
-    while not stop.is_set():
+
+    def burst(ch: Any, sent: list[tuple[int, int, int]]) -> int:
+        refused = 0
         for _ in range(rnd.randint(1, 16)):
             refused += send_retrying(ch, PKT.pack(tag, len(sent), 0), None)
             sent.append((len(sent), 0, time.monotonic_ns()))
-        time.sleep(rnd.uniform(0.0, 0.002))
-    ch.close()
-    conn.send({"sent": sent, "refused": refused})
+        return refused
+
+    _produce(pool, name, ready, go, stop, conn, burst, rnd)
 
 
 def claim_and_hang(pool: str, name: str, ready: Any) -> None:
