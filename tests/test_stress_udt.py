@@ -24,7 +24,7 @@ import pytest
 import rtudp
 import rtudp.udt.udt4 as udt4
 from stress_harness import CpuHogs, rng, seed_note, stall_once
-from udt_helpers import pattern
+from udt_helpers import pair, pattern
 from udt_helpers import udt  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.stress, pytest.mark.rtudp(rt_priority=0)]
@@ -35,17 +35,6 @@ STALL_S = 0.020
 STALLS = 8
 #: a transfer that outlives this has hung (normally a few seconds under load)
 HANG_S = 60.0
-
-
-def pair(kind: int) -> tuple[Any, Any, Any]:
-    """(listener, client, accepted) of socket type ``kind`` on loopback."""
-    srv = udt4.socket(socket.AF_INET, kind, 0)
-    udt4.bind(srv, "127.0.0.1", 0)
-    udt4.listen(srv, 4)
-    c = udt4.socket(socket.AF_INET, kind, 0)
-    udt4.connect(c, "127.0.0.1", udt4.getsockname(srv)[1])
-    conn, _ = udt4.accept(srv)
-    return srv, c, conn
 
 
 def channel(sock: Any) -> Any:

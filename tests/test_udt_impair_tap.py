@@ -20,7 +20,7 @@ import rtudp.udt.udt4 as udt4
 from fake_worker import real_worker_built, worker_argv
 from rtudp.shmring._native import lib
 from rtudp.shmring.channel import ChannelSegment
-from udt_helpers import pattern, send_all
+from udt_helpers import pair, pattern, send_all
 
 STREAM = socket.SOCK_STREAM
 SIZE = 3_000_000
@@ -42,17 +42,6 @@ def recv_exactly(sock: Any, n: int, into: list[bytes]) -> None:
     while len(got) < n:
         got += udt4.recv(sock, min(1 << 20, n - len(got)))
     into.append(bytes(got))
-
-
-def pair() -> tuple[Any, Any, Any]:
-    """(listener, client, accepted) on 127.0.0.1."""
-    srv = udt4.socket(socket.AF_INET, STREAM, 0)
-    udt4.bind(srv, "127.0.0.1", 0)
-    udt4.listen(srv, 4)
-    c = udt4.socket(socket.AF_INET, STREAM, 0)
-    udt4.connect(c, "127.0.0.1", udt4.getsockname(srv)[1])
-    conn, _ = udt4.accept(srv)
-    return srv, c, conn
 
 
 def send_and_receive(c: Any, conn: Any, data: bytes) -> bytes:

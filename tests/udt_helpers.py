@@ -119,6 +119,17 @@ def udt(rtudp_pool: rtudp.Pool) -> Iterator[Any]:
         udt4_module.cleanup()
 
 
+def pair(kind: int = socket.SOCK_STREAM) -> tuple[Any, Any, Any]:
+    """(listener, client, accepted) of rtudp UDT sockets of type ``kind`` on 127.0.0.1."""
+    srv = udt4_module.socket(socket.AF_INET, kind, 0)
+    udt4_module.bind(srv, "127.0.0.1", 0)
+    udt4_module.listen(srv, 4)
+    c = udt4_module.socket(socket.AF_INET, kind, 0)
+    udt4_module.connect(c, "127.0.0.1", udt4_module.getsockname(srv)[1])
+    conn, _ = udt4_module.accept(srv)
+    return srv, c, conn
+
+
 def serve_once(udt4: Any, srv: Any, stream: bool, into: list[Any]) -> threading.Thread:
     """A started thread that accepts one connection on ``srv``, receives all of it
     into ``into`` (as :func:`recv_all`) and closes it."""
