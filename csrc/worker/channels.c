@@ -23,7 +23,10 @@
 #include "txjournal.h"
 #include "worker.h"
 
-#define TX_STAMP_RCVBUF (1u << 20) /* a send-only socket's room for TX stamps */
+/* a sending socket's room for TX stamps, besides what it receives: the kernel counts
+ * ~830 bytes a stamp against SO_RCVBUF and drops those past it */
+#define TX_STAMP_RCVBUF (1u << 20)
+#define TX_STAMP_COST 1024u /* bytes of SO_RCVBUF a waiting TX stamp takes, rounded up */
 #define STAMP_WAITERS 4096 /* packets waiting for a TX stamp at once, per channel */
 
 static int failf(char *msg, size_t len, int code, const char *fmt, ...)
@@ -270,6 +273,8 @@ static int chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, in
     struct rtudp_net_bufs bufs;
     uint64_t rcv = c->recvs ? buffer_for(c->rx.ring.capacity) : 0;
     uint64_t snd = c->sends ? buffer_for(c->tx.capacity) : 0;
+    if (c->sends && c->tx_fd == fd)
+        rcv += TX_STAMP_RCVBUF;
     struct rtudp_net_bufs txb;
     memset(&txb, 0, sizeof txb);
     if (c->tx_fd != fd) {
@@ -285,6 +290,12 @@ static int chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, in
         failf(msg, msglen, rc, "%s", why.msg);
         goto fail;
     }
+    /* stamps the error queue keeps for sure (rtudp_tx_send_group reads before more);
+     * a socket that also receives keeps its stamps' share of the buffer */
+    uint64_t stamp_bytes = c->tx_fd != fd ? txb.rcvbuf : bufs.rcvbuf;
+    if (c->tx_fd == fd && stamp_bytes > TX_STAMP_RCVBUF)
+        stamp_bytes = TX_STAMP_RCVBUF;
+    c->stamp_room = (uint32_t)(stamp_bytes / TX_STAMP_COST);
     if (c->tx_fd != fd) {
         bufs.sndbuf = txb.sndbuf;
         bufs.snd_limited = txb.snd_limited;

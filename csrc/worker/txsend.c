@@ -155,6 +155,10 @@ void rtudp_tx_send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rt
                          const uint32_t *idx, uint32_t n, int64_t now)
 {
     struct rtudp_tx_pkt pkts[RTUDP_W_POP_MAX];
+    /* the kernel drops stamps past its error queue's room, and a send the journal names
+     * without its stamp goes again after a kill: read the waiting ones first */
+    if (c->caps.sw_tx && c->stamps.len && c->stamps.len + n > c->stamp_room)
+        rtudp_tx_read_stamps(c, now);
     for (uint32_t k = 0; k < n; k++)
         pkts[k] = (struct rtudp_tx_pkt){.data = due[idx[k]].payload, .len = due[idx[k]].len};
     const struct sockaddr *dst = c->dst_len ? (const struct sockaddr *)&c->dst : NULL;

@@ -120,6 +120,7 @@ struct rtudp_chan {
     struct rtudp_txstamps stamps;
     struct rtudp_tap tap;           /* the TX tap ring (tap.h) */
     int64_t stamps_read_ns;         /* when the TX stamps were last read (txloop.c) */
+    uint32_t stamp_room;            /* TX stamps its socket's error queue keeps for sure */
     struct rtudp_impair impair;     /* the TX side's impairment (zeroed: none seen yet) */
     struct rtudp_holdq tx_hold;     /* a kind's own sends that the impairment holds */
     struct sockaddr_storage dst;    /* where to send when the socket is not connected */
