@@ -159,11 +159,13 @@ RtUdpType = RtUdpBase
 
 
 def check_endpoint(ip: object, port: object, what: str) -> tuple[str, int]:
-    """Validate an (ip, port) pair for messages that name the bad value."""
+    """Validate an (ip, port) pair for messages that name the bad value: a local port
+    may be 0 (any), a remote one may not (sends need a destination)."""
     if not isinstance(ip, str) or not ip:
         raise TypeError(f"{what}_ip must be a non-empty str, not {ip!r}")
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"{what}_port must be an int in 0..65535, got {port!r}")
+    low = 0 if what == "local" else 1
+    if isinstance(port, bool) or not isinstance(port, int) or not low <= port <= 65535:
+        raise ValueError(f"{what}_port must be an int in {low}..65535, got {port!r}")
     return ip, port
 
 

@@ -59,6 +59,7 @@ BAD_ARGUMENTS = [
     ({"max_datagram": 70000}, ValueError, r"max_datagram=70000"),
     ({"local_port": 70000}, ValueError, r"local_port .*70000"),
     ({"remote_ip": ""}, TypeError, r"remote_ip"),
+    ({"remote_port": 0}, ValueError, r"remote_port must be an int in 1\.\.65535, got 0"),
 ]
 
 
