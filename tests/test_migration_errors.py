@@ -126,3 +126,20 @@ def test_netflux_sound_intervals_warn_nothing() -> None:
     assert _warnings_of() == []
     assert _warnings_of(send_interval=0.01, watch_interval=0.02) == []
     assert _warnings_of(send_interval=5, watch_interval=10) == []  # 10 s is no warning
+
+
+def test_rtpserver_oversized_packet_names_max_datagram(rtudp_pool: rtudp.Pool) -> None:
+    from rtudp.compat.rtpsynth.RtpServer import RtpServer
+
+    srv = RtpServer(pool=rtudp_pool)
+    ch = srv.create_channel(lambda *_: None, "127.0.0.1", 0)
+    try:
+        ch.set_target("127.0.0.1", 9)
+        with pytest.raises(ValueError, match=re.escape(
+                "1500 bytes is larger than this channel's max_datagram=1472: create the "
+                "channel with create_channel(..., max_datagram=9000)")):
+            ch.send_pkt(b"x" * 1500)
+        ch.send_pkt(b"x" * 1472)  # the channel stays usable
+    finally:
+        ch.close()
+        srv.shutdown()
