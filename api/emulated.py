@@ -22,9 +22,8 @@ from rtudp.shmring.deadline import DEFAULT_HORIZON_NS, Horizon, horizon_ns_of
 from rtudp.shmring.errors import BackPressureError, RtUdpError
 from rtudp.shmring.impairment import Impairment
 
-from .compat_base import (DIRECTION_BOTH, DIRECTION_RECV, DIRECTION_SEND, RtUdpBase, check_capacity,
-                     check_direction, check_endpoint, check_payload, check_timeout_ns,
-                     check_ts_ns)
+from .compat_base import (DEFAULT_MAX_DATAGRAM, DIRECTION_BOTH, DIRECTION_RECV, DIRECTION_SEND,
+                          RtUdpBase)
 from .packet_stats import LatencyRecorder, packet_stats
 
 Endpoint = tuple[str, int]
@@ -149,21 +148,22 @@ class RtUdpEmulated(RtUdpBase):
     """An RtUDP endpoint on an ``EmulatedNetwork`` (default: the process's own).
 
     ``horizon_s``: how far ahead of now a ``send_data`` deadline may be, as a pool's
-    (``rtudp.Pool(horizon_s=)``, the same default): a later one is a ValueError."""
+    (``rtudp.Pool(horizon_s=)``, the same default): a later one is a ValueError.
+    ``cpu``, ``capacity``, ``direction`` and ``max_datagram`` are checked as
+    :class:`RtUdpSocket` checks them (the same ranges and errors), so code that runs here
+    runs on the network; ``cpu`` places nothing (no worker in process)."""
 
     REPR_NAME = "RtUdpEmulated"
 
     def __init__(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int,
-                 cpu: int | None = None, capacity: int = 1024, direction: int = DIRECTION_BOTH,
-                 network: EmulatedNetwork | None = None,
-                 horizon_s: float = DEFAULT_HORIZON_NS / 1e9) -> None:
-        self.local = check_endpoint(local_ip, local_port, "local")
-        self.remote = check_endpoint(remote_ip, remote_port, "remote")
-        self.capacity = check_capacity(capacity)
-        self.direction = check_direction(direction)
+                 cpu: int | None = None, capacity: int = 1024,
+                 direction: int | str = DIRECTION_BOTH, network: EmulatedNetwork | None = None,
+                 horizon_s: float = DEFAULT_HORIZON_NS / 1e9,
+                 max_datagram: int = DEFAULT_MAX_DATAGRAM) -> None:
+        self._take_arguments(local_ip, local_port, remote_ip, remote_port, cpu, capacity,
+                             direction, max_datagram)
         #: the deadlines send_data takes (as a pool's channels do)
         self.horizon = Horizon(horizon_ns_of(horizon_s), repr(self))
-        self.cpu = cpu  # accepted for API compatibility: no worker to pin in process
         self.network = network or EmulatedNetwork.default()
         self._cond = threading.Condition()
         self._outbox: list[tuple[int, int, bytes]] = []
@@ -190,6 +190,7 @@ class RtUdpEmulated(RtUdpBase):
         """Stop, and release the local endpoint."""
         self.stop()
         if self._bound:
+            self._keep_final_stats()
             self.network.unbind(self.local)
             self._bound = False
 
@@ -220,6 +221,7 @@ class RtUdpEmulated(RtUdpBase):
 
     def purge(self) -> None:
         """Drop what is queued to send and what was received but not read."""
+        self._need_bound("purge")
         with self._cond:
             self._outbox.clear()
             self._inbox.clear()
@@ -231,10 +233,7 @@ class RtUdpEmulated(RtUdpBase):
         value at most ``horizon_s`` ahead, else ValueError); BackPressureError if
         ``capacity`` packets are already queued."""
         self._need_bound("send_data")
-        if self.direction == DIRECTION_RECV:
-            raise ValueError(f"{self!r} is receive-only (direction=1): it cannot send")
-        payload = check_payload(data)
-        ts_ns = check_ts_ns(self.horizon, ts_ns)
+        payload, ts_ns = self._check_send(self.horizon, data, ts_ns)
         with self._cond:
             if len(self._outbox) >= self.capacity:
                 raise BackPressureError(f"{self!r}: {self.capacity} packets already queued")
@@ -280,11 +279,8 @@ class RtUdpEmulated(RtUdpBase):
     def receive_batch(self, n: int, timeout_ns: int) -> list[tuple[bytes, int]]:
         """Exactly ``n`` packets, or TimeoutError consuming none."""
         self._need_bound("receive")
-        if self.direction == DIRECTION_SEND:
-            raise ValueError(f"{self!r} is send-only (direction=0): it cannot receive")
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= self.capacity:
-            raise ValueError(f"n must be an int in 1..capacity ({self.capacity}), got {n!r}")
-        deadline = time.monotonic_ns() + check_timeout_ns(timeout_ns)
+        n, timeout_ns = self._check_receive(n, timeout_ns)
+        deadline = time.monotonic_ns() + timeout_ns
         with self._cond:
             while len(self._inbox) < n:
                 left = deadline - time.monotonic_ns()
@@ -296,7 +292,10 @@ class RtUdpEmulated(RtUdpBase):
 
     # ---- observation
 
-    def get_packet_stats(self) -> dict[str, Any]:
+    def _is_open(self) -> bool:
+        return self._bound
+
+    def _read_packet_stats(self) -> dict[str, Any]:
         """RtUDP's statistics (the same keys as the socket implementation)."""
         with self._cond:
             counts = dict(self._counts)
@@ -304,11 +303,13 @@ class RtUdpEmulated(RtUdpBase):
 
     def get_send_length(self) -> int:
         """Packets queued, not yet sent."""
+        self._need_bound("get_send_length")
         with self._cond:
             return len(self._outbox)
 
     def get_receive_length(self) -> int:
         """Packets arrived, not yet read."""
+        self._need_bound("get_receive_length")
         with self._cond:
             return len(self._inbox)
 

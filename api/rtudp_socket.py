@@ -20,16 +20,13 @@ from rtudp.shmring.errors import RtUdpError
 from rtudp.shmring.impairment import Impairment
 
 from .channel import Channel, Packet
-from .compat_base import (DIRECTION_BOTH, DIRECTION_RECV, DIRECTION_SEND, RtUdpBase,
-                          check_capacity, check_direction, check_endpoint, check_payload,
-                          check_timeout_ns, check_ts_ns)
+from .compat_base import (DEFAULT_MAX_DATAGRAM, DIRECTION_BOTH, DIRECTION_RECV, DIRECTION_SEND,
+                          RtUdpBase)
 from .embedded import channel_host
 from .packet_stats import packet_stats
 from .pool import Pool
 from .pool_client import PoolClient
 
-#: datagram size the TX/RX rings are sized for unless max_datagram= says otherwise
-DEFAULT_MAX_DATAGRAM = 1472
 _names = itertools.count()
 
 
@@ -51,16 +48,12 @@ class RtUdpSocket(RtUdpBase):
     REPR_NAME = "RtUdpSocket"
 
     def __init__(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int,
-                 cpu: int | None = None, capacity: int = 1024, direction: int = DIRECTION_BOTH,
-                 pool: Pool | PoolClient | None = None,
+                 cpu: int | None = None, capacity: int = 1024,
+                 direction: int | str = DIRECTION_BOTH, pool: Pool | PoolClient | None = None,
                  max_datagram: int = DEFAULT_MAX_DATAGRAM,
                  impairment: Impairment | Mapping[str, Any] | None = None) -> None:
-        self.local = check_endpoint(local_ip, local_port, "local")
-        self.remote = check_endpoint(remote_ip, remote_port, "remote")
-        self.capacity = check_capacity(capacity)
-        self.direction = check_direction(direction)
-        self.cpu = cpu
-        self.max_datagram = max_datagram
+        self._take_arguments(local_ip, local_port, remote_ip, remote_port, cpu, capacity,
+                             direction, max_datagram)
         #: what the worker does to this endpoint's datagrams (rtudp.Impairment), or None
         self.impairment = Impairment.of(impairment)
         self._pool = pool
@@ -103,6 +96,7 @@ class RtUdpSocket(RtUdpBase):
         """Stop, close the channel, release the address."""
         if self._chan is None:
             return
+        self._keep_final_stats()
         chan, self._chan = self._chan, None
         self._running = False
         try:
@@ -174,15 +168,12 @@ class RtUdpSocket(RtUdpBase):
             try:
                 chan.send(data, ts_ns)
             except ValueError:
-                check_ts_ns(chan.horizon, ts_ns)  # a bad deadline named as send_data calls it
+                self._check_send(chan.horizon, data, ts_ns)  # named as send_data calls them
                 raise
             self._requested += 1
             return
         chan = self._need("send_data")
-        if self.direction == DIRECTION_RECV:
-            raise ValueError(f"{self!r} is receive-only (direction=1): it cannot send")
-        check_ts_ns(chan.horizon, ts_ns)
-        payload = check_payload(data)
+        payload, ts_ns = self._check_send(chan.horizon, data, ts_ns)
         if self.get_send_length() >= self.capacity:
             raise chan._full(len(payload))
         chan.send(payload, ts_ns)
@@ -198,11 +189,8 @@ class RtUdpSocket(RtUdpBase):
         """Exactly ``n`` packets, or TimeoutError consuming none (what arrived is kept
         for the next call)."""
         chan = self._need("receive")
-        if self.direction == DIRECTION_SEND:
-            raise ValueError(f"{self!r} is send-only (direction=0): it cannot receive")
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= self.capacity:
-            raise ValueError(f"n must be an int in 1..capacity ({self.capacity}), got {n!r}")
-        timeout_s = check_timeout_ns(timeout_ns) / 1e9
+        n, timeout_ns = self._check_receive(n, timeout_ns)
+        timeout_s = timeout_ns / 1e9
         deadline = time.monotonic() + timeout_s
         while len(self._pending) < n:
             left = deadline - time.monotonic()
@@ -215,7 +203,10 @@ class RtUdpSocket(RtUdpBase):
 
     # ---- observation
 
-    def get_packet_stats(self) -> dict[str, Any]:
+    def _is_open(self) -> bool:
+        return self._chan is not None
+
+    def _read_packet_stats(self) -> dict[str, Any]:
         """RtUDP's statistics (the same keys as the emulated implementation)."""
         chan = self._need("get_packet_stats")
         s = chan.stats()

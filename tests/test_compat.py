@@ -225,11 +225,10 @@ def test_pair_and_stop_keeps_queue(impl: str, pool: rtudp.Pool, net: EmulatedNet
 
 def test_udpcom_name_and_cpu_outside_pool(pool: rtudp.Pool) -> None:
     """UDPCom's class is there; cpu= names a worker's CPU, and a CPU outside the pool is a
-    ValueError naming it (RtUDP failed with a bare OSError)."""
+    ValueError naming it (RtUDP failed with a bare OSError), when the endpoint is made."""
     pa, pb = free_ports(2)
-    bad = UdpCom("127.0.0.1", pa, "127.0.0.1", pb, cpu=99, pool=pool)
     with pytest.raises(ValueError, match="cpu=99"):
-        bad.init_socket()
+        UdpCom("127.0.0.1", pa, "127.0.0.1", pb, cpu=99, pool=pool)
     good = UdpCom("127.0.0.1", pa, "127.0.0.1", pb, cpu=os.sched_getaffinity(0).pop(), pool=pool)
     good.init_socket()
     good.close_socket()

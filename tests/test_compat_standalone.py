@@ -90,9 +90,8 @@ def test_pair_and_errors_come_back_from_the_standalone_pool(standalone: str) -> 
         dup = create_rtudp("socket", "127.0.0.1", pa, "127.0.0.1", pb)
         with pytest.raises(rtudp.AddressInUseError):
             dup.init_socket()
-        bad = create_rtudp("socket", "127.0.0.1", 0, "127.0.0.1", pb, cpu=4095)
-        with pytest.raises(ValueError, match="cpu=4095"):
-            bad.init_socket()
+        with pytest.raises(ValueError, match="cpu=4095"):  # checked as the emulation checks it
+            create_rtudp("socket", "127.0.0.1", 0, "127.0.0.1", pb, cpu=4095)
         assert sorted(_channels(standalone)) == sorted([tx._name, rx._name])
     finally:
         tx.close_socket()

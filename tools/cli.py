@@ -1,5 +1,6 @@
 """The ``rtudp`` command: ``rtudp demo``, ``rtudp pool ...``, ``rtudp bench ...``,
-``rtudp metrics``, ``rtudp stats``, ``rtudp tap``, ``rtudp doctor``, ``rtudp version``."""
+``rtudp metrics``, ``rtudp stats``, ``rtudp tap``, ``rtudp doctor``, ``rtudp rtstat``
+(the ``rtstat`` command), ``rtudp version``."""
 from __future__ import annotations
 
 import argparse
@@ -21,6 +22,16 @@ def _bench(_args: argparse.Namespace, rest: list[str]) -> int:
     return bench.main(rest)
 
 
+def _rtstat(_args: argparse.Namespace, rest: list[str]) -> int:
+    from . import rtstat
+
+    return rtstat.main(rest, prog="rtudp rtstat")
+
+
+#: subcommands that parse their own arguments (what follows them is handed on)
+PASS_THROUGH = frozenset({"bench", "rtstat"})
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser; subcommands hand their remaining arguments on."""
     parser = argparse.ArgumentParser(prog="rtudp", description="rtudp: real-time UDP for Python")
@@ -29,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="run a benchmark (rtudp bench --help lists them)",
                        add_help=False)
     b.set_defaults(func=_bench)
+    r = sub.add_parser("rtstat", help="live view of pools, workers and channels (the rtstat "
+                       "command; rtudp rtstat --help)", add_help=False)
+    r.set_defaults(func=_rtstat)
     from . import demo, doctor, metrics, pool_cli, stats_cli, tap
 
     demo.add_parser(sub)
@@ -45,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rtudp`` command."""
     args, rest = build_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
-    if args.command != "bench" and rest:
+    if args.command not in PASS_THROUGH and rest:
         build_parser().error(f"unrecognized arguments: {' '.join(rest)}")
     return int(args.func(args, rest))
 

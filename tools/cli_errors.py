@@ -7,6 +7,7 @@ import sys
 from typing import Callable, Optional, TypeVar
 
 from rtudp.shmring.errors import RtUdpError, SegmentNotFoundError
+from rtudp.shmring.observe import pool_names
 
 T = TypeVar("T")
 
@@ -23,11 +24,14 @@ def cli_error(cmd: str, msg: str) -> int:
 
 def attach_error(cmd: str, exc: BaseException, pool: str, channel: str) -> int:
     """Report ``exc`` (one of :data:`ATTACH_ERRORS`) raised attaching to ``channel`` of
-    ``pool``: a missing channel by its names, anything else by its own message."""
+    ``pool``: a missing pool or channel by its names, anything else by its own message."""
     if isinstance(exc, SegmentNotFoundError):
+        running = pool_names()
+        if pool not in running:
+            return cli_error(cmd, f"no pool {pool!r} is running (running: "
+                                  f"{', '.join(running) or 'none'}; --pool names another)")
         return cli_error(cmd, f"no channel {channel!r} in pool {pool!r}")
     return cli_error(cmd, str(exc))
-
 
 
 def attach(cmd: str, args: argparse.Namespace, opener: Callable[[str, str], T]) -> Optional[T]:

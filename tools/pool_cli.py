@@ -432,8 +432,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                   f"{w['channels']}")
         chans = ctl.channel_names()
         if not chans:
-            print("  channels: none (channels of a standalone pool can only be opened inside "
-                  "its supervisor process for now)")
+            print(f"  channels: none (a program opens them: rtudp.open_channel(NAME, "
+                  f"pool={name!r}, ...) or rtudp.PoolClient({name!r}))")
             return 0
         print(f"  channels ({len(chans)}):")
         for ch in chans:

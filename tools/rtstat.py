@@ -56,9 +56,9 @@ def _regex(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """rtstat's command line."""
-    p = argparse.ArgumentParser(prog="rtstat", description="live view of rtudp pools: "
+def build_parser(prog: str = "rtstat") -> argparse.ArgumentParser:
+    """rtstat's command line (``prog``: what usage and errors call the command)."""
+    p = argparse.ArgumentParser(prog=prog, description="live view of rtudp pools: "
                                 "workers, channels, rates, lateness, losses")
     p.add_argument("--pool", type=parse_pool_name, help="show only this pool (default: every pool)")
     p.add_argument("--interval", type=_interval, default=1.0, metavar="S",
@@ -227,9 +227,9 @@ def _pipe_width() -> int:
     return int(text) if text.isdigit() and int(text) >= 20 else PIPE_WIDTH
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``rtstat`` command."""
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "rtstat") -> int:
+    """Entry point of the ``rtstat`` command (and of ``rtudp rtstat``)."""
+    args = build_parser(prog).parse_args(argv)
     collector = Collector(args.pool, args.filter)
     if args.channel is not None:
         collector.detail = (args.pool, args.channel)

@@ -41,6 +41,27 @@ def check_int(value: object, what: str, low: int, high: int) -> int:
     return value
 
 
+#: the names a direction may be given by, with RtUDP's numbers (0, 1, 2) for them
+DIRECTIONS = {"tx": 0, "rx": 1, "both": 2}
+
+
+def check_direction(value: object, what: str = "direction") -> int:
+    """A channel's direction as its number: 0/"tx" send only, 1/"rx" receive only,
+    2/"both"; ValueError/TypeError naming ``what`` and the value."""
+    if isinstance(value, str):
+        if value not in DIRECTIONS:
+            raise ValueError(f"{what}={value!r} is not a direction: use \"tx\" (or 0, send "
+                             f"only), \"rx\" (1, receive only) or \"both\" (2)")
+        return DIRECTIONS[value]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be \"tx\", \"rx\", \"both\" or 0, 1, 2, not "
+                        f"{type(value).__name__}: {value!r}")
+    if value not in DIRECTIONS.values():
+        raise ValueError(f"{what}={value!r} is out of range 0..2: use \"tx\" (or 0, send "
+                         f"only), \"rx\" (1, receive only) or \"both\" (2)")
+    return value
+
+
 def _check_bool(value: object, what: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{what} must be a bool, not {value!r}")
@@ -62,7 +83,8 @@ class ChannelConfig:
 
     ``name``: the channel's name (``[A-Za-z0-9_.-]{1,48}``).  ``local``: the (host,
     port) to bind (port 0: any; a multicast group is joined).  ``remote``: the (host,
-    port) sends go to, or None.  ``direction``: 0 send only, 1 receive only, 2 both.
+    port) sends go to, or None.  ``direction``: ``"tx"`` (0) send only, ``"rx"`` (1)
+    receive only, ``"both"`` (2); a name given is kept as its number.
     ``capacity`` packets of ``max_datagram`` bytes size the TX and RX rings (up to 8
     and 64 MiB).  ``cpu``: the CPU of the worker to serve it (None: the least loaded).
     ``hw_timestamps``: ask the NIC for receive stamps.  ``kind``: the channel kind
@@ -78,7 +100,7 @@ class ChannelConfig:
     name: str
     local: HostPort = ("127.0.0.1", 0)
     remote: HostPort | None = None
-    direction: int = 2
+    direction: int | str = 2
     capacity: int = 1024
     max_datagram: int = DEFAULT_MAX_DATAGRAM
     cpu: int | None = None
@@ -99,7 +121,7 @@ class ChannelConfig:
             raise TypeError(f"options must be a mapping of {self.kind} channel options, not "
                             f"{options!r}")
         object.__setattr__(self, "options", MappingProxyType(dict(spec.check(options))))
-        check_int(self.direction, "direction", 0, 2)
+        object.__setattr__(self, "direction", check_direction(self.direction))
         check_int(self.capacity, "capacity", 1, MAX_CAPACITY)
         if self.rx_capacity is not None:
             check_int(self.rx_capacity, "rx_capacity", 1, MAX_CAPACITY)
@@ -169,4 +191,5 @@ def takes_channel_config(method: F) -> F:
     return method
 
 
-__all__ = ["FIELDS", "MAX_CAPACITY", "ChannelConfig", "check_int", "takes_channel_config"]
+__all__ = ["DIRECTIONS", "FIELDS", "MAX_CAPACITY", "ChannelConfig", "check_direction", "check_int",
+           "takes_channel_config"]

@@ -17,7 +17,8 @@ from __future__ import annotations
 from .channel import Image, NetfluxChannel
 from .codec import ImageCodec, as_codec
 from .data import NetfluxData, NetfluxStatistics, ReceiverStats, SenderStats
-from .main import NetfluxMain
+from .main import NetfluxIntervalWarning, NetfluxMain
 
-__all__ = ["Image", "ImageCodec", "NetfluxChannel", "NetfluxData", "NetfluxMain",
+__all__ = ["Image", "ImageCodec", "NetfluxChannel", "NetfluxData", "NetfluxIntervalWarning",
+           "NetfluxMain",
            "NetfluxStatistics", "ReceiverStats", "SenderStats", "as_codec"]

@@ -16,6 +16,10 @@ import struct
 from typing import Any, Sequence
 
 
+#: what packing a value that does not fit its field raises
+_PACK_ERRORS = (struct.error, OverflowError, TypeError)
+
+
 class ImageCodec:
     """Encode/decode one process image: a ``struct`` layout with named fields."""
 
@@ -81,30 +85,37 @@ class ImageCodec:
         return dict(values)
 
     def encode(self, values: dict[str, Any]) -> bytes:
-        """The payload of an image with these field values (all fields)."""
-        if self._type is not None:
-            obj = self._type(**values)
-            try:
-                data = obj.to_bytes()
-            except (struct.error, OverflowError, TypeError) as exc:
-                raise ValueError(f"image {values!r} does not fit "
-                                 f"{self._type.__name__}: {exc}") from None
-            if len(data) != self._size:
-                raise ValueError(f"{self._type.__name__}.to_bytes() gave {len(data)} bytes, "
-                                 f"not get_size() = {self._size}")
-            return bytes(data)
+        """The payload of an image with these field values (all fields); ValueError
+        naming the field whose value does not fit."""
         try:
-            return self._struct.pack(*(values[f] for f in self.fields))
-        except (struct.error, OverflowError) as exc:
-            for f in self.fields:  # name the field that does not fit
-                try:
-                    self._struct.pack(*(values[g] if g == f else self.defaults[g]
-                                        for g in self.fields))
-                except (struct.error, OverflowError):
-                    raise ValueError(f"image field {f}={values[f]!r} does not fit format "
-                                     f"{self.fmt!r}: {exc}") from None
-            raise ValueError(f"image {values!r} does not fit format {self.fmt!r}: "
-                             f"{exc}") from None
+            data = self._pack(values)
+        except _PACK_ERRORS as exc:
+            raise self._misfit(values, exc) from None
+        if len(data) != self._size:
+            raise ValueError(f"{self._name}.to_bytes() gave {len(data)} bytes, "
+                             f"not get_size() = {self._size}")
+        return data
+
+    @property
+    def _name(self) -> str:
+        """What messages call this image definition."""
+        return self._type.__name__ if self._type is not None else f"format {self.fmt!r}"
+
+    def _pack(self, values: dict[str, Any]) -> bytes:
+        if self._type is not None:
+            return bytes(self._type(**values).to_bytes())
+        return self._struct.pack(*(values[f] for f in self.fields))
+
+    def _misfit(self, values: dict[str, Any], exc: Exception) -> ValueError:
+        """The error of ``values`` that do not pack: it names the first field that does
+        not pack on its own (among the defaults), else the whole image."""
+        for f in self.fields:
+            try:
+                self._pack({**self.defaults, f: values[f]})
+            except _PACK_ERRORS:
+                return ValueError(f"image field {f}={values[f]!r} does not fit {self._name}: "
+                                  f"{exc}")
+        return ValueError(f"image {values!r} does not fit {self._name}: {exc}")
 
     def decode(self, data: bytes) -> Any:
         """An image's fields: an object of the data type, or a dict for a struct codec."""

@@ -13,6 +13,7 @@ import itertools
 import os
 import threading
 import time
+import warnings
 from typing import Any, Callable, Sequence
 
 from rtudp.workers.netflux_kind import check_options
@@ -23,6 +24,34 @@ from .data import NetfluxData, NetfluxStatistics, ReceiverStats, SenderStats
 
 _names = itertools.count()
 STALL_NS = 50_000_000  # the sender is in error when nothing left for this long (or 3 cycles)
+
+
+#: an interval above this many seconds is more likely milliseconds given as seconds
+LONG_INTERVAL_S = 10.0
+
+
+class NetfluxIntervalWarning(UserWarning):
+    """Intervals the reference accepts that are likely a mistake (milliseconds given as
+    seconds, a watchdog that trips on one late packet)."""
+
+
+def interval_warnings(send_interval: float, watch_interval: float) -> list[str]:
+    """What is suspicious about these intervals (seconds), one sentence each."""
+    out = [f"{name}={value!r} is {value:g} s: NetfluxMain takes seconds "
+           f"({name}={value / 1000:g} is {value:g} ms)"
+           for name, value in (("send_interval", send_interval),
+                               ("watch_interval", watch_interval))
+           if isinstance(value, (int, float)) and value > LONG_INTERVAL_S]
+    if (isinstance(send_interval, (int, float)) and isinstance(watch_interval, (int, float))
+            and 0 < watch_interval < 2 * send_interval):
+        out.append(f"watch_interval={watch_interval!r} s is shorter than two send_intervals "
+                   f"(2 x {send_interval!r} s): the watchdog trips whenever one packet is "
+                   f"late or lost; use watch_interval >= {2 * send_interval:g} (the "
+                   f"defaults are send_interval=0.005, watch_interval=0.030)"
+                   + (f"; intervals are seconds: send_interval={send_interval!r} is "
+                      f"{send_interval:g} s, {send_interval:g} ms is "
+                      f"{send_interval / 1000:g}" if send_interval >= 1 else ""))
+    return out
 
 
 def _ms(ns: float | None) -> float:
@@ -167,6 +196,8 @@ class NetfluxMain:
                         "send_size": self.send_codec.size, "recv_size": self.recv_codec.size,
                         "keep_values_on_timeout": keep_values_on_timeout, "start_ns": start_ns}
         check_options(self.options)  # bad values fail here, before anything opens
+        for message in interval_warnings(send_interval, watch_interval):
+            warnings.warn(message, NetfluxIntervalWarning, stacklevel=2)
         self.pool, self.cpu = pool, cpu
         self.name = name or f"netflux-{os.getpid()}-{next(_names)}"
         self.on_data, self.on_watchdog = on_data, on_watchdog
@@ -316,4 +347,4 @@ class NetfluxMain:
         print("\n".join(lines))
 
 
-__all__ = ["NetfluxMain"]
+__all__ = ["LONG_INTERVAL_S", "NetfluxIntervalWarning", "NetfluxMain", "interval_warnings"]

@@ -162,6 +162,14 @@ class RtpServerChannel:
             self._handle.send(data)
         except BackPressureError as exc:
             raise RtpQueueFullError(f"channel send queue is full: {exc}") from None
+        except ValueError:
+            limit = self._handle.max_datagram
+            if len(data) > limit:  # named as create_channel's argument that allows it
+                raise ValueError(f"send_pkt: datagram of {len(data)} bytes is larger than "
+                                 f"this channel's max_datagram={limit}: create the channel "
+                                 f"with create_channel(..., max_datagram="
+                                 f"{max(9000, len(data))})") from None
+            raise
 
     def stats(self) -> dict[str, Any]:
         """The channel's counters (:meth:`rtudp.Channel.stats`; an rtudp extension).

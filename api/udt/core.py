@@ -231,7 +231,7 @@ class Socket:
         if self.ch is not None:
             raise UDTException(EBOUNDSOCK)
         if not isinstance(port, int) or not 0 <= port <= 65535:
-            raise UDTException(EINVPARAM, f"port {port!r}: 0 .. 65535")
+            raise UDTException(EINVPARAM, f"port must be an int in 0..65535, got {port!r}")
         try:
             ch = self.ports.open(host, port)
         except (OSError, ValueError) as e:

@@ -16,6 +16,20 @@ from .constants import (ECONNLOST, ETIMEOUT, UDT_RCVSYN, UDT_RCVTIMEO, UDT_SNDSY
                         UDTException)
 
 
+def _address(address: object, call: str) -> tuple[str, int]:
+    """``address`` as socket methods take it, (host, port); TypeError naming the call and
+    the value otherwise (with the tuple a "host:port" string meant)."""
+    if (isinstance(address, (tuple, list)) and len(address) == 2
+            and isinstance(address[0], str)):
+        return address[0], address[1]
+    hint = ""
+    if isinstance(address, str) and address.rpartition(":")[2].isdigit():
+        host, _, port = address.rpartition(":")
+        hint = f": use {call}(({host!r}, {int(port)}))"
+    raise TypeError(f"{call}() takes a (host, port) tuple as socket.{call}() does, not "
+                    f"{address!r}{hint}")
+
+
 class UdtSocket:
     """A UDT socket with the socket module's methods (``timeout`` in seconds as
     ``settimeout``: it sets UDT_SNDTIMEO/UDT_RCVTIMEO; a timeout raises
@@ -33,7 +47,7 @@ class UdtSocket:
 
     def bind(self, address: tuple[str, int]) -> None:
         """Bind to (host, port)."""
-        udt4.bind(self.UDTSOCKET, address[0], address[1])
+        udt4.bind(self.UDTSOCKET, *_address(address, "bind"))
 
     def listen(self, backlog: int = 16) -> None:
         """Accept connections."""
@@ -48,7 +62,7 @@ class UdtSocket:
 
     def connect(self, address: tuple[str, int]) -> None:
         """Connect to (host, port)."""
-        udt4.connect(self.UDTSOCKET, address[0], address[1])
+        udt4.connect(self.UDTSOCKET, *_address(address, "connect"))
 
     def connect_ex(self, address: tuple[str, int]) -> int:
         """connect, returning 0 or UDT's error code instead of raising."""
@@ -99,8 +113,11 @@ class UdtSocket:
 
     def settimeout(self, timeout: float | None) -> None:
         """Seconds blocking calls wait (None: forever, 0: non-blocking)."""
-        if timeout is not None and (isinstance(timeout, bool) or timeout < 0):
-            raise ValueError(f"timeout must be None or >= 0 seconds, not {timeout!r}")
+        if timeout is not None and (isinstance(timeout, bool)
+                                    or not isinstance(timeout, (int, float))):
+            raise TypeError(f"settimeout() takes None or a number of seconds, not {timeout!r}")
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"settimeout() takes None or seconds >= 0, not {timeout!r}")
         self._timeout = timeout
         blocking = timeout != 0
         ms = -1 if timeout is None else int(timeout * 1000)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .compat_base import RtUdpBase, RtUdpType
-from .emulated import EmulatedNetwork, Impairment, RtUdpEmulated
-from .rtudp_socket import RtUdpSocket
+from ..compat_base import RtUdpBase, RtUdpType
+from ..emulated import EmulatedNetwork, Impairment, RtUdpEmulated
+from ..rtudp_socket import RtUdpSocket
 
 IMPLEMENTATIONS = {"socket": RtUdpSocket, "emulated": RtUdpEmulated}
 
