@@ -224,6 +224,7 @@ static int64_t rtp_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_
 {
     (void)w;
     struct rtp_kind *k = kind_of(c);
+    apply_target(c, k); /* reports follow a target set on a channel that sends no frames */
     return rtp_rtcp_timer(c, &k->rtcp, k->gen.ssrc, now, rtp_sender, k);
 }
 
