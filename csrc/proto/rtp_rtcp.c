@@ -18,8 +18,6 @@
 #include "worker.h"
 
 #define READS_PER_TURN 16         /* PORT: datagrams read at most in one timer turn */
-#define POLL_MIN_NS 20000000LL    /* PORT: the socket is read at least this far apart */
-#define POLL_MAX_NS 200000000LL   /* ... and at most this far */
 #define RTCP_BW_SHARE 0.05        /* RFC 3550 6.2: RTCP takes 5 % of the session */
 #define NS 1000000000LL
 
@@ -106,8 +104,6 @@ int rtp_rtcp_open(struct rtudp_chan *c, struct rtp_rtcp *s, struct rtudp_rtp_are
     }
     s->mode = mode; /* from here on close sends a BYE */
     s->tmin_s = a->rtcp_interval_ms / 1000.0;
-    int64_t poll = (int64_t)a->rtcp_interval_ms * 1000000 / 5;
-    s->poll_ns = poll < POLL_MIN_NS ? POLL_MIN_NS : poll > POLL_MAX_NS ? POLL_MAX_NS : poll;
     s->initial = 1;
     int64_t now = rtudp_now_ns();
     s->rng = (uint64_t)now ^ ((uint64_t)ssrc << 32) ^ 0x9E3779B97F4A7C15ULL;
@@ -378,10 +374,7 @@ int64_t rtp_rtcp_timer(struct rtudp_chan *c, struct rtp_rtcp *s, uint32_t ssrc, 
         s->initial = 0;
         s->next_ns = now + next_interval(c, s, sr, now);
     }
-    if (s->fd < 0)
-        return s->next_ns;
-    int64_t poll = now + s->poll_ns;
-    return poll < s->next_ns ? poll : s->next_ns;
+    return s->next_ns;
 }
 
 void rtp_rtcp_close(struct rtudp_chan *c, struct rtp_rtcp *s, uint32_t ssrc,

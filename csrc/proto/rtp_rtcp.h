@@ -6,8 +6,9 @@
  * A.7 draws, and a BYE when the channel closes.  Received compound packets are
  * validated (csrc/rtp/rtcp.c) and read by one thread: the RX thread when RTCP is
  * muxed on the RTP port (RFC 5761: it sorts them out of the batch), the TX thread
- * when it has its own port (RTP port + 1: the TX thread's timer reads that socket,
- * with the kernel's arrival stamps).  What they say goes into the kind area: the
+ * when it has its own port (RTP port + 1: the TX thread reads that socket at each
+ * report, no timer of its own; the kernel's arrival stamps keep the RTT and DLSR
+ * exact however late they are read).  What they say goes into the kind area: the
  * counters, the RTT, the remote's view of our stream, its last SR (for our LSR and
  * DLSR) and its NTP/RTP mapping (rtudp_rtp_remote_clock).
  */
@@ -31,7 +32,6 @@ struct rtp_rtcp {
     uint32_t clock_rate;
     /* TX thread */
     int64_t next_ns;                /* the next report */
-    int64_t poll_ns;                /* PORT: how often the socket is read between reports */
     int initial;                    /* no report sent yet (A.7: Tmin halved) */
     double avg_size;
     uint64_t rng;
