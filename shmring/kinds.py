@@ -59,6 +59,12 @@ class Counter:
     #: rows only: the value names its row (a Prometheus label)
     label: bool = False
 
+    @property
+    def scale(self) -> float:
+        """What a stored value is multiplied by for ``stats()``: 1, or 1/256 for a fraction
+        kept in 256ths (unit ``"1/256"``, RTCP's fraction lost): 0..1 then."""
+        return 1 / 256 if self.unit == "1/256" else 1.0
+
     def value_name(self, value: int) -> str:
         """A state's value as its name (``"state 7"`` for one it does not have)."""
         return self.values[value] if 0 <= value < len(self.values) else f"state {value}"
@@ -133,7 +139,7 @@ def stat_keys(counters: tuple[Counter, ...], values: Mapping[str, Any],
         elif c.type == "state":
             out[prefix + c.name] = c.value_name(v)
         else:
-            out[prefix + c.name] = v
+            out[prefix + c.name] = v * c.scale if c.scale != 1.0 else v
     return out
 
 
@@ -316,7 +322,8 @@ class Kind:
     #: the pool side: a module (or its name) with ``check_options(options) -> dict``,
     #: and optionally ``area_bytes(options) -> int`` (default: the layout's area size),
     #: ``configure(area, size, options, direction)``, ``standby(options) -> bool``
-    #: (whether a second worker should guard such a channel: csrc/proto/proto.h) and
+    #: (whether a second worker should guard such a channel: csrc/proto/proto.h),
+    #: ``port_pair(options) -> bool`` (the channel also uses its port + 1) and
     #: ``deadlines(options) -> dict`` (options that are CLOCK_MONOTONIC deadlines, by
     #: name: the pool refuses one beyond its horizon); None: no options, no area
     pool: ModuleType | str | None = None
@@ -361,6 +368,12 @@ class Kind:
         second worker (when the pool has one): the kind's pool side says."""
         side = self._pool()
         return bool(side is not None and hasattr(side, "standby") and side.standby(options))
+
+    def port_pair(self, options: Mapping[str, Any]) -> bool:
+        """Whether a channel with these (checked) options also uses its port + 1 (rtp's
+        RTCP): a pool-chosen port is then even, with the one above it free."""
+        side = self._pool()
+        return bool(side is not None and hasattr(side, "port_pair") and side.port_pair(options))
 
     def deadlines(self, options: Mapping[str, Any]) -> dict[str, int]:
         """The (checked) options that are deadlines, by name (0, now, left out): the

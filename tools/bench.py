@@ -42,6 +42,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "many RTP channels at 50 pps: librtpsynth's RtpServer vs rtudp's RtpServer on worker "
         "channels and worker-paced rtp channels (loss, CPU, arrival spacing)",
     ),
+    "rtcp": (
+        "bench_rtcp",
+        "RTCP on rtp channels: the RTT it reports vs a UDP ping-pong on loopback, and the "
+        "worker CPU it costs (RTCP off vs on at 100 ms)",
+    ),
     "netflux": (
         "bench_netflux",
         "Netflux send-interval accuracy at 1 ms and 5 ms (receiver's kernel stamps): the "

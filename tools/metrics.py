@@ -84,6 +84,8 @@ def metric_name(group: str, c: Counter) -> tuple[str, float]:
         scale = 1e-9
     elif c.unit == "bytes" and "bytes" not in name.split("_"):
         name += "_bytes"
+    else:
+        scale = c.scale
     return f"rtudp_{group}_{name}", scale
 
 

@@ -136,7 +136,8 @@ class ChannelTable:
                                  f"open, the most it can hold")
             bound = bind_socket(name, config.local, config.remote, config.direction,
                                 config.capacity, config.max_datagram, config.multicast_ttl,
-                                config.multicast_loop, config.rx_capacity)
+                                config.multicast_loop, config.rx_capacity,
+                                port_pair=spec.port_pair(opts))
             try:
                 seg = ChannelSegment.create(full, config.capacity, config.max_datagram,
                                             ctx.mode, spec.area_bytes(opts), config.direction,

@@ -14,6 +14,12 @@ Options of ``open_channel(..., kind="rtp", options={...})``:
 ``jb_capacity``  jitter buffer size in packets (default 64).
 ``latency_ms``   jitter buffer playout latency (default 60; 0 = count mode, a gap is
                  lost when ``jb_capacity`` packets wait behind it, as librtpsynth).
+``rtcp``         ``"port"`` (RTCP on the RTP port + 1, RFC 3550; a pool-chosen RTP
+                 port is then even), ``"mux"`` (RTCP on the RTP port, RFC 5761) or
+                 ``"off"``.  Default: ``"port"``, but ``"off"`` for a raw channel
+                 (``tx_mode`` and ``rx_mode`` both ``"raw"``: RtpServer's).
+``rtcp_interval_ms`` the RTCP report interval's minimum (RFC 3550 6.2, randomised
+                 over 0.5..1.5 of it; default 5000, at least 100).
 """
 from __future__ import annotations
 
@@ -24,9 +30,11 @@ from rtudp.shmring._native import ffi, lib
 TX_MODES = {"paced": lib.RTUDP_RTP_TX_PACED, "timed": lib.RTUDP_RTP_TX_TIMED,
             "raw": lib.RTUDP_RTP_TX_RAW}
 RX_MODES = {"jbuf": lib.RTUDP_RTP_RX_JBUF, "raw": lib.RTUDP_RTP_RX_RAW}
+RTCP_MODES = {"off": lib.RTUDP_RTCP_OFF, "port": lib.RTUDP_RTCP_PORT, "mux": lib.RTUDP_RTCP_MUX}
+#: ``rtcp``'s default depends on the modes (:func:`check_options`): None until then
 DEFAULTS: dict[str, Any] = {"tx_mode": "paced", "rx_mode": "jbuf", "clock_rate": 8000,
                             "ptime_ms": 20, "payload_type": 0, "jb_capacity": 64,
-                            "latency_ms": 60}
+                            "latency_ms": 60, "rtcp": None, "rtcp_interval_ms": 5000}
 MAX_CLOCK_RATE = 10_000_000   # RTP_GEN_MAX_RATE
 MAX_PTIME_US = 10_000_000     # RTP_GEN_MAX_PTIME_US
 MAX_JB_CAPACITY = 1 << 20     # RTP_JB_MAX_CAPACITY
@@ -70,7 +78,18 @@ def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
                          f"(RFC 5761)")
     _int(opts, "jb_capacity", 1, MAX_JB_CAPACITY)
     _int(opts, "latency_ms", 0, 60_000)
+    if opts["rtcp"] is None:
+        raw = opts["tx_mode"] == "raw" and opts["rx_mode"] == "raw"
+        opts["rtcp"] = "off" if raw else "port"
+    _choice(opts, "rtcp", RTCP_MODES)
+    _int(opts, "rtcp_interval_ms", lib.RTUDP_RTCP_MIN_INTERVAL_MS, 3_600_000)
     return opts
+
+
+def port_pair(options: Mapping[str, Any]) -> bool:
+    """Whether the channel's port needs its neighbour: RTCP on the RTP port + 1 (a
+    pool-chosen RTP port is then even, with the odd one above it free)."""
+    return bool(options.get("rtcp") == "port")
 
 
 def area_bytes(_options: Mapping[str, Any]) -> int:
@@ -90,6 +109,10 @@ def configure(area: Any, size: int, options: Mapping[str, Any], _direction: int)
     a.payload_type = options["payload_type"]
     a.jb_capacity = options["jb_capacity"]
     a.jb_latency_ms = options["latency_ms"]
+    a.rtcp_mode = RTCP_MODES[options["rtcp"]]
+    a.rtcp_interval_ms = options["rtcp_interval_ms"]
+    a.rtcp_rtt_ns = -1
 
 
-__all__ = ["DEFAULTS", "RX_MODES", "TX_MODES", "area_bytes", "check_options", "configure"]
+__all__ = ["DEFAULTS", "RTCP_MODES", "RX_MODES", "TX_MODES", "area_bytes", "check_options",
+           "configure", "port_pair"]

@@ -235,9 +235,35 @@ def _holders(host: str, port: int) -> str:
     return f" (bound by {'; '.join(names)}{more})"
 
 
+#: tries at an even port whose odd neighbour is free (:func:`_even_port`)
+PAIR_TRIES = 64
+
+
+def _even_port(fam: int, host: str, scope: int) -> int:
+    """An even port of ``host`` that is free with the odd one above it (both bound
+    for a moment, then let go for the channel: RTP and its RTCP, RFC 3550 11)."""
+    def at(port: int) -> tuple:
+        return (host, port) if fam == socket.AF_INET else (host, port, 0, scope)
+    for _ in range(PAIR_TRIES):
+        with socket.socket(fam, socket.SOCK_DGRAM) as low:
+            low.bind(at(0))
+            port = int(low.getsockname()[1])
+            if port % 2 or port >= 65535:
+                continue
+            with socket.socket(fam, socket.SOCK_DGRAM) as high:
+                try:
+                    high.bind(at(port + 1))
+                except OSError:
+                    continue
+            return port
+    raise AddressInUseError(errno.EADDRINUSE, f"no even port with a free neighbour on "
+                            f"{host!r} in {PAIR_TRIES} tries")
+
+
 def bind_socket(channel: str, local: object, remote: object, direction: int, capacity: int,
                 max_datagram: int, multicast_ttl: int = 1,
-                multicast_loop: bool = True, rx_capacity: int | None = None) -> BoundSocket:
+                multicast_loop: bool = True, rx_capacity: int | None = None,
+                port_pair: bool = False) -> BoundSocket:
     """Check the addresses, bind a UDP socket to ``local``, connect it to ``remote``;
     a channel that sends to a fixed unicast remote and also receives gets a second,
     send-only socket on the same address (:func:`_send_socket`).
@@ -247,6 +273,9 @@ def bind_socket(channel: str, local: object, remote: object, direction: int, cap
     multicast ``remote`` gets the TTL (hop limit) ``multicast_ttl`` and loopback
     ``multicast_loop``.
 
+    ``port_pair``: the channel also uses the port above (rtp's RTCP): a port left to
+    the pool (0) is an even one with the odd one above it free.
+
     Bad addresses raise ValueError/TypeError naming them; an address in use raises
     :class:`AddressInUseError` (an OSError) naming it.
     """
@@ -255,6 +284,8 @@ def bind_socket(channel: str, local: object, remote: object, direction: int, cap
     la, ra = _pick(lcands, rcands, local, remote)
     fam, host, port, scope = la
     multicast = _is_multicast(host)
+    if port_pair and port == 0 and not multicast:
+        port = _even_port(fam, host, scope)
     sock = socket.socket(fam, socket.SOCK_DGRAM)
     try:
         if multicast:

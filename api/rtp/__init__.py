@@ -29,7 +29,8 @@ extension elements.
 
 ``RtpServer`` runs on the worker's ``rtp`` channels (:mod:`rtudp.rtp.server`),
 ``RtpProc`` schedules callbacks (:mod:`rtudp.rtp.proc`); ``RtpChannel`` is the handle
-of an ``rtp`` channel (:mod:`rtudp.rtp.channel`).  They load on first use.
+of an ``rtp`` channel (:mod:`rtudp.rtp.channel`); ``build_rtcp``/``parse_rtcp`` make
+and read RTCP compound packets (:mod:`rtudp.rtp.rtcp`).  They load on first use.
 """
 from __future__ import annotations
 
@@ -75,12 +76,16 @@ __all__ = [
     "RtpError", "RtpFrame", "RtpJBuf", "RtpParseError", "RtpProc", "RtpProcChannel",
     "RtpQueueFullError", "RtpServer", "RtpServerChannel", "RtpSynth", "RtpUtils", "alaw2linear",
     "alaw2pcm", "linear2alaw", "linear2ulaw", "parse", "resample_linear", "strerror",
-    "ulaw2linear", "ulaw2pcm",
+    "ulaw2linear", "ulaw2pcm", "ReportBlock", "Rtcp", "RtcpParseError", "SenderInfo",
+    "build_rtcp", "is_rtcp", "ntp_from_ns", "parse_rtcp", "rtt_ns",
 ]
 
 
 _LAZY = {"RtpServer": "server", "RtpServerChannel": "server", "RtpProc": "proc",
-         "RtpProcChannel": "proc", "RtpChannel": "channel", "RtpFrame": "channel"}
+         "RtpProcChannel": "proc", "RtpChannel": "channel", "RtpFrame": "channel",
+         **{n: "rtcp" for n in ("ReportBlock", "Rtcp", "RtcpParseError", "SenderInfo",
+                                "build_rtcp", "is_rtcp", "ntp_from_ns", "parse_rtcp",
+                                "rtt_ns")}}
 
 
 def __getattr__(name: str) -> object:

@@ -103,6 +103,26 @@ def parse_frame_record(record: bytes, lost: int = 0) -> RtpFrame:
                     data, meta.source, meta.rx_ns, meta.rx_seq, lost)
 
 
+_NTP_UNIX_S = 2208988800
+
+
+def ntp_to_ns(ntp: int) -> int:
+    """An NTP timestamp (32.32 fixed point, seconds since 1900) as CLOCK_REALTIME ns."""
+    return ((ntp >> 32) - _NTP_UNIX_S) * 1_000_000_000 + ((ntp & 0xFFFFFFFF) * 1_000_000_000
+                                                           + (1 << 31) >> 32)
+
+
+def place_on_sender_clock(ts: int, sr_ns: int, sr_ts: int, clock_rate: int) -> int:
+    """The wall-clock time (ns) of RTP timestamp ``ts`` of a sender whose SR said that
+    ``sr_ts`` was sampled at ``sr_ns``: timestamps differ by a signed 32-bit amount."""
+    if clock_rate <= 0:
+        raise ValueError(f"clock_rate must be positive, got {clock_rate!r}")
+    d = (ts - sr_ts) & 0xFFFFFFFF
+    if d >= 1 << 31:
+        d -= 1 << 32
+    return sr_ns + d * 1_000_000_000 // clock_rate
+
+
 def _flags(pt: int | None, marker: bool) -> int:
     flags = lib.RTUDP_RTP_F_MARKER if marker else 0
     if pt is not None:
@@ -239,6 +259,34 @@ class RtpChannel(Channel):
         (``stats()`` has them too, prefixed ``rtp_``.)"""
         self._check_open()
         return self._seg.kind_values()
+
+    def rtcp_stats(self) -> dict[str, Any]:
+        """The RTCP counters by their own names (``rtcp_sr_sent``, ``rtcp_rtt_ns``,
+        ``rtcp_remote_fraction_lost`` as 0..1, ...): ``stats()``'s ``rtp_rtcp_*`` keys."""
+        return {k[len("rtp_"):]: v for k, v in self.stats().items() if k.startswith("rtp_rtcp_")}
+
+    def remote_clock(self) -> tuple[int, int, int] | None:
+        """The remote sender's clock from its last RTCP SR: (NTP time as CLOCK_REALTIME
+        ns, the RTP timestamp of that instant, its SSRC); None before an SR came."""
+        self._check_open()
+        ntp = ffi.new("uint64_t *")
+        ts = ffi.new("uint32_t *")
+        ssrc = ffi.new("uint32_t *")
+        for _ in range(100):  # a write in progress: read again
+            if lib.rtudp_rtp_remote_clock(self._seg.area, self._seg.area_bytes, ntp, ts, ssrc):
+                return ntp_to_ns(int(ntp[0])), int(ts[0]), int(ssrc[0])
+            if int(self._area.rtcp_clock_gen) == 0:
+                return None
+        return None
+
+    def sender_time_ns(self, frame: RtpFrame) -> int | None:
+        """When ``frame`` was sampled on its sender's wall clock (CLOCK_REALTIME ns), from
+        the sender's last SR (its NTP/RTP mapping: RFC 3550 6.4.1); None for an erasure,
+        before an SR came, or for a frame of another source."""
+        clock = self.remote_clock()
+        if frame.erasure or clock is None or clock[2] != frame.ssrc:
+            return None
+        return place_on_sender_clock(frame.ts, clock[0], clock[1], self.clock_rate)
 
     def __repr__(self) -> str:
         return (f"<RtpChannel {self.name!r} pool={self.pool!r} local={self.local} "

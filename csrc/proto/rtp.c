@@ -35,6 +35,7 @@
 
 #include "hist.h"
 #include "proto/rtp_area.h"
+#include "proto/rtp_rtcp.h"
 #include "rtp/generator.h"
 #include "rtp/jbuf.h"
 #include "prefault.h"
@@ -67,6 +68,8 @@ struct rtp_kind {
     uint32_t max_len;         /* datagrams longer than this are counted invalid */
     uint32_t *free_bufs;
     uint32_t n_free, n_bufs;
+    /* RTCP (rtp_rtcp.h): sent by the TX thread, received by one of the two */
+    struct rtp_rtcp rtcp;
 };
 
 static struct rtp_kind *kind_of(struct rtudp_chan *c) { return c->state; }
@@ -199,6 +202,32 @@ static int rtp_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint
     return 0;
 }
 
+/* RTCP's SR: the RTP timestamp of the instant mono_ns on the clock frames are
+ * stamped by (PACED: the schedule the next frame is due on; TIMED: its origin) */
+static int rtp_sender(void *ctx, int64_t mono_ns, uint64_t ntp, struct rtcp_sender_info *si)
+{
+    struct rtp_kind *k = ctx;
+    uint32_t rate = k->gen.clock_rate;
+    if (k->tx_mode == RTUDP_RTP_TX_RAW)
+        return 0; /* the client writes the headers: the clock is not ours */
+    if (k->tx_mode == RTUDP_RTP_TX_TIMED && k->timed_started)
+        si->rtp_ts = k->ts0 + (uint32_t)(uint64_t)ticks_in(mono_ns - k->t0, rate);
+    else if (k->tx_mode == RTUDP_RTP_TX_PACED && k->next_at)
+        si->rtp_ts = k->gen.ts + (uint32_t)(uint64_t)ticks_in(mono_ns - k->next_at, rate);
+    else
+        si->rtp_ts = k->gen.ts;
+    si->ntp = ntp;
+    return 1;
+}
+
+static int64_t rtp_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
+{
+    (void)w;
+    struct rtp_kind *k = kind_of(c);
+    apply_target(c, k); /* reports follow a target set on a channel that sends no frames */
+    return rtp_rtcp_timer(c, &k->rtcp, k->gen.ssrc, now, rtp_sender, k);
+}
+
 /* ------------------------------------------------------------------ RX */
 
 static uint8_t *buf_of(struct rtp_kind *k, uint64_t ref)
@@ -288,6 +317,7 @@ static void export_stats(struct rtp_kind *k)
     store_relaxed(&a->rx_lost, st.lost);
     store_relaxed(&a->rx_expected, st.expected);
     store_relaxed(&a->rx_jitter, st.jitter);
+    store_relaxed(&a->rx_ext_max, (uint32_t)k->jb.max_ext);
     /* a new source or epoch moves the position without a frame released */
     uint64_t next;
     if (rtp_jbuf_position(&k->jb, &next))
@@ -315,11 +345,39 @@ static void count_push(struct rtp_kind *k, int rc)
         bump(&a->rx_late, 1);
 }
 
+/* MUX: an RTCP datagram of the batch to the RTCP session (RX thread); 1 it was one */
+static int take_rtcp(struct rtp_kind *k, const struct rtudp_rx_pkt *p)
+{
+    if (k->rtcp.mode != RTUDP_RTCP_MUX || !rtcp_is_rtcp(p->buf, p->len))
+        return 0;
+    if (p->flags & RTUDP_RX_TRUNC)
+        bump(&k->area->rtcp_bad, 1);
+    else
+        rtp_rtcp_take(&k->rtcp, p->buf, p->len, rtp_rtcp_mono_to_real(p->rx_ns),
+                      (const struct sockaddr *)&p->src, p->src_len);
+    return 1;
+}
+
+/* a raw receiver: the datagrams as they are, RTCP (MUX) sorted out */
+static void publish_raw(struct rtudp_chan *c, struct rtp_kind *k, struct rtudp_rx_pkt *pkts, int n)
+{
+    int from = 0;
+    for (int i = 0; i < n; i++) {
+        if (!take_rtcp(k, &pkts[i]))
+            continue;
+        if (i > from)
+            rtudp_udp_publish(c, pkts + from, i - from);
+        from = i + 1;
+    }
+    if (n > from)
+        rtudp_udp_publish(c, pkts + from, n - from);
+}
+
 static void rtp_rx_batch(struct rtudp_chan *c, struct rtudp_rx_pkt *pkts, int n)
 {
     struct rtp_kind *k = kind_of(c);
     if (!k->jb_on) {
-        rtudp_udp_publish(c, pkts, n);
+        publish_raw(c, k, pkts, n);
         return;
     }
     struct rtudp_channel_block *b = c->rx.block;
@@ -333,6 +391,8 @@ static void rtp_rx_batch(struct rtudp_chan *c, struct rtudp_rx_pkt *pkts, int n)
     rtp_jbuf_stats(&k->jb, &before);
     for (int i = 0; i < n; i++) {
         struct rtudp_rx_pkt *p = &pkts[i];
+        if (take_rtcp(k, p))
+            continue;
         if ((p->flags & RTUDP_RX_TRUNC) || p->len > k->max_len) {
             bump(&b->rx_truncated, (p->flags & RTUDP_RX_TRUNC) != 0);
             bump(&a->rx_invalid, 1);
@@ -460,6 +520,7 @@ static void rtp_close(struct rtudp_worker *w, struct rtudp_chan *c)
     struct rtp_kind *k = kind_of(c);
     if (!k)
         return;
+    rtp_rtcp_close(c, &k->rtcp, k->gen.ssrc, rtp_sender, k);
     if (k->jb_on)
         rtp_jbuf_destroy(&k->jb, NULL, NULL); /* refs are pool indices: nothing to free */
     free(k->pool);
@@ -495,6 +556,7 @@ static int rtp_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, siz
     if (!k)
         return snprintf(msg, len, "out of memory"), RTUDP_ESYS;
     c->state = k;
+    k->rtcp.fd = -1; /* no RTCP socket until rtp_rtcp_open */
     k->area = a;
     k->c = c;
     k->tx_mode = a->tx_mode;
@@ -519,9 +581,14 @@ static int rtp_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, siz
         rtp_close(w, c);
         return rc;
     }
+    if ((rc = rtp_rtcp_open(c, &k->rtcp, a, k->gen.ssrc, msg, len)) != RTUDP_OK) {
+        rtp_close(w, c);
+        return rc;
+    }
     return RTUDP_OK;
 }
 
 RTUDP_PROTO_DEFINE(RTP, rtp, struct rtudp_rtp_area, .open = rtp_open,
-                   .tx_record = rtp_tx_record, .rx_batch = rtp_rx_batch,
+                   .tx_record = rtp_tx_record, .tx_timer = rtp_tx_timer,
+                   .rx_batch = rtp_rx_batch,
                    .rx_timer = rtp_rx_timer, .close = rtp_close);

@@ -35,6 +35,10 @@
 #define RTUDP_RTP_TX_RAW 2
 #define RTUDP_RTP_RX_JBUF 0
 #define RTUDP_RTP_RX_RAW 1
+#define RTUDP_RTCP_OFF 0
+#define RTUDP_RTCP_PORT 1                          /* RTCP on the RTP port + 1 */
+#define RTUDP_RTCP_MUX 2                           /* RTCP on the RTP port (RFC 5761) */
+#define RTUDP_RTCP_MIN_INTERVAL_MS 100
 #define RTUDP_RTP_HDR_ROOM 12                      /* bytes before the payload in a TX record */
 
 /* TX record flags (struct rtudp_tx_record.flags) of PACED/TIMED records */
@@ -61,7 +65,9 @@ struct rtudp_rtp_area {
     uint32_t jb_capacity;                          /* jitter buffer packets */
     uint32_t jb_latency_ms;                        /* 0: count mode, else time mode */
     uint32_t payload_type;                         /* default PT of sent frames */
-    uint32_t pad0[9];
+    uint32_t rtcp_mode;                            /* RTUDP_RTCP_* */
+    uint32_t rtcp_interval_ms;                     /* RFC 3550 6.2 Tmin */
+    uint32_t pad0[7];
     /* line 1: the send target, any client writes it (seqlock: gen odd while written) */
     uint64_t target_gen;
     uint64_t target_word[3];                       /* family | port << 16 | scope << 32, addr */
@@ -101,7 +107,26 @@ struct rtudp_rtp_area {
     uint64_t rx_bad_seq;                           /* far jumps no next packet confirmed */
     uint64_t rx_probation_dropped;                 /* held while on probation, which restarted */
     uint32_t rx_held_aside;                        /* a far jump waiting for its confirmation */
-    uint8_t pad6[44];
+    uint32_t rx_ext_max;                           /* extended highest seq received (RTCP RR) */
+    uint8_t pad6[40];
+    /* line 6: RTCP counters: *_sent by the TX thread, the others by the thread that
+     * receives RTCP (the RX thread when muxed, the TX thread on its own port) */
+    uint64_t rtcp_sr_sent;
+    uint64_t rtcp_rr_sent;
+    uint64_t rtcp_sr_received;
+    uint64_t rtcp_rr_received;
+    uint64_t rtcp_bad;                             /* compound packets that failed validation */
+    int64_t rtcp_rtt_ns;                           /* last RTT from a report block's LSR/DLSR */
+    uint32_t rtcp_remote_fraction_lost;            /* of our stream, in 256ths (the RR's) */
+    int32_t rtcp_remote_cumulative_lost;
+    uint64_t rtcp_remote_jitter_ns;
+    /* line 7: what the receiving thread learned, for the TX thread and clients */
+    uint64_t rtcp_peer_gen;                        /* seqlock: where RTCP came from */
+    uint64_t rtcp_peer_word[3];                    /* as target_word */
+    uint64_t rtcp_last_sr;                         /* LSR << 32 | its arrival (NTP middle bits) */
+    uint64_t rtcp_clock_gen;                       /* seqlock over the remote's SR mapping: */
+    uint64_t rtcp_clock[2];                        /* its NTP time; the RTP timestamp of
+                                                      the same instant | its SSRC << 32 */
 };
 /* END CDEF */
 
@@ -150,7 +175,25 @@ struct rtudp_rtp_area {
     X(rx_probation_dropped, "rx_probation_dropped", COUNTER, "packets", 0,                       \
       "packets of a source on probation dropped when its probation restarted (A.1)", "", "")     \
     X(rx_held_aside, "rx_held_aside", GAUGE, "packets", 0,                                       \
-      "a far jump held until the next packet says whether the sender restarted", "", "")
+      "a far jump held until the next packet says whether the sender restarted", "", "")     \
+    X(rtcp_sr_sent, "rtcp_sr_sent", COUNTER, "packets", SHOW, "RTCP sender reports sent", "",   \
+      "")                                                                                        \
+    X(rtcp_rr_sent, "rtcp_rr_sent", COUNTER, "packets", 0, "RTCP receiver reports sent", "",   \
+      "")                                                                                        \
+    X(rtcp_sr_received, "rtcp_sr_received", COUNTER, "packets", SHOW,                            \
+      "RTCP sender reports received", "", "")                                                    \
+    X(rtcp_rr_received, "rtcp_rr_received", COUNTER, "packets", 0,                              \
+      "RTCP receiver reports received", "", "")                                                  \
+    X(rtcp_bad, "rtcp_bad", COUNTER, "packets", SHOW,                                            \
+      "RTCP compound packets that failed validation (RFC 3550 A.2), ignored", "", "")          \
+    X(rtcp_rtt_ns, "rtcp_rtt_ns", GAUGE, "ns", SHOW,                                             \
+      "round-trip time from the last report block's LSR/DLSR (-1: none yet)", "", "")           \
+    X(rtcp_remote_fraction_lost, "rtcp_remote_fraction_lost", GAUGE, "1/256", 0,                 \
+      "fraction of our packets the remote lost in its last report interval (0..1)", "", "")     \
+    X(rtcp_remote_cumulative_lost, "rtcp_remote_cumulative_lost", GAUGE, "packets", 0,           \
+      "packets of ours the remote counts lost", "", "")                                          \
+    X(rtcp_remote_jitter_ns, "rtcp_remote_jitter_ns", GAUGE, "ns", 0,                            \
+      "interarrival jitter of our stream the remote reports", "", "")
 
 /* BEGIN CDEF */
 
@@ -179,9 +222,22 @@ int rtudp_rtp_set_target(void *area, uint64_t area_bytes, const struct rtudp_soc
  * *gen or a write in progress (try again later). */
 int rtudp_rtp_get_target(const void *area, uint64_t area_bytes, uint64_t *gen,
                          struct rtudp_sockaddr *a);
+/* Where the channel's RTCP last came from (rtcp_peer_*), the same way: 1 read, 0 not. */
+int rtudp_rtp_get_rtcp_peer(const void *area, uint64_t area_bytes, uint64_t *gen,
+                            struct rtudp_sockaddr *a);
+/* The remote sender's clock: the NTP time and RTP timestamp of its last SR, and its
+ * SSRC.  1 read, 0 no SR yet (or a write kept it busy: try again). */
+int rtudp_rtp_remote_clock(const void *area, uint64_t area_bytes, uint64_t *ntp,
+                           uint32_t *rtp_ts, uint32_t *ssrc);
 /* END CDEF */
 
-_Static_assert(sizeof(struct rtudp_rtp_area) == 6 * RTUDP_CACHE_LINE, "rtp area is 6 lines");
+/* The thread that receives RTCP (one at a time: rtp.c) records where it came from
+ * and the remote sender's clock (0, or -1 when other writers kept the lock busy). */
+int rtudp_rtp_set_rtcp_peer(struct rtudp_rtp_area *r, const struct rtudp_sockaddr *a);
+int rtudp_rtp_set_remote_clock(struct rtudp_rtp_area *r, uint64_t ntp, uint32_t rtp_ts,
+                               uint32_t ssrc);
+
+_Static_assert(sizeof(struct rtudp_rtp_area) == 8 * RTUDP_CACHE_LINE, "rtp area is 8 lines");
 _Static_assert(sizeof(struct rtudp_rtp_frame) == 48, "rtp frame record is 48 bytes");
 
 #endif /* RTUDP_RTP_AREA_H */
