@@ -5,6 +5,7 @@ from typing import Any
 
 from rtudp.shmring.control import ControlSegment
 from rtudp.workers.supervisor import Pool as _SupervisorPool
+from rtudp.workers.tunables import describe
 
 from .channel import Channel
 from .handles import handle_for
@@ -26,5 +27,7 @@ class Pool(_SupervisorPool):
         if self.running and name in self.channels():
             self.close_channel(name)
 
+# the idle strategies and tunables, as C describes them
+Pool.__doc__ = f"{Pool.__doc__}\n{describe(indent='    ')}\n"
 
 __all__ = ["Pool"]

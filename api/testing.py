@@ -57,7 +57,7 @@ from .emulated import EmulatedNetwork
 from .pool import Pool
 
 IMPLEMENTATIONS = ("channel", "socket", "emulated")
-_POOL_ARGS = ("cpus", "rt_priority", "group", "spin_budget", "idle_poll", "rx_coalesce_us",
+_POOL_ARGS = ("cpus", "rt_priority", "group", "idle", "spin_budget", "idle_poll", "rx_coalesce_us",
               "horizon_s", "worker")
 _counter = itertools.count()
 _POOLS_KEY = pytest.StashKey[list]()
@@ -271,7 +271,7 @@ def rtudp_channel_pair(request: pytest.FixtureRequest) -> Iterator[ChannelPair]:
 def pytest_configure(config: pytest.Config) -> None:
     """Declare the ``rtudp`` marker."""
     config.addinivalue_line(
-        "markers", "rtudp(cpus=None, rt_priority=50, implementation='channel', "
+        "markers", "rtudp(cpus=None, idle=None, rt_priority=None, implementation='channel', "
                    "impairment=None, capacity=1024): options for the rtudp fixtures")
 
 

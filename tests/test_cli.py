@@ -240,7 +240,8 @@ def test_bad_arguments_name_the_value():
     assert "-3" in out.stderr and "--rt-priority" in out.stderr, out.stderr
     out = run_cli("pool", "start", "--name", pool_name(), "--rx-coalesce-us", "5000")
     assert out.returncode != 0
-    assert "5,000" in out.stderr and "--rx-coalesce-us" in out.stderr, out.stderr
+    assert "5000" in out.stderr and "0..1000" in out.stderr, out.stderr
+    assert "--rx-coalesce-us" in out.stderr, out.stderr
     out = run_cli("pool", "start", "--name", pool_name(), "--cpus", "1-0")
     assert out.returncode != 0 and "1-0" in out.stderr
     out = run_cli("pool", "status", "--name", "bad.name")

@@ -61,16 +61,17 @@ def leftovers(prefix: str | None = None) -> list[str]:
 
 
 @contextlib.contextmanager
-def bench_pool(tag: str, rt_priority: int = 50, spin_budget: float | None = None,
-               horizon_s: float | None = None) -> Iterator[tuple[Any, list[str]]]:
+def bench_pool(tag: str, rt_priority: int | None = None, spin_budget: float | None = None,
+               horizon_s: float | None = None, idle: str | None = None
+               ) -> Iterator[tuple[Any, list[str]]]:
     """A started embedded :class:`rtudp.Pool` named ``bench<pid><tag>``; yields
     (pool, warnings it gave at start, e.g. SCHED_FIFO not permitted).  Always stopped.
-    ``spin_budget``, ``horizon_s`` None: the pool's default."""
+    ``idle``, ``rt_priority``, ``spin_budget``, ``horizon_s`` None: the pool's default."""
     from rtudp import Pool
 
-    given = {"spin_budget": spin_budget, "horizon_s": horizon_s}
-    extra = {k: v for k, v in given.items() if v is not None}
-    pool = Pool(name=f"{pool_prefix()}{tag}", rt_priority=rt_priority, **extra)
+    extra = {"horizon_s": horizon_s} if horizon_s is not None else {}
+    pool = Pool(name=f"{pool_prefix()}{tag}", idle=idle, rt_priority=rt_priority,
+                spin_budget=spin_budget, **extra)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -457,7 +458,7 @@ def add_spin_budget_argument(parser: argparse.ArgumentParser,
                              default: float | None = None) -> None:
     """``--spin-budget``: the bench pool's spin budget (as ``rtudp pool start``'s;
     default None: a pool's default)."""
-    from rtudp.workers.watcher import DEFAULT_SPIN_BUDGET
+    from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
     from .pool_cli import parse_spin_budget
 

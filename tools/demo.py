@@ -53,7 +53,7 @@ TARGET_P99_NS = 100_000
 
 def add_parser(sub: Any) -> None:
     """Register ``rtudp demo`` on the top-level subparsers."""
-    from .pool_cli import parse_pool_name, parse_priority
+    from .pool_cli import add_tunable_arguments, parse_pool_name
 
     d = sub.add_parser(
         "demo", help="timed full-duplex UDP on loopback: lateness, latency, loss",
@@ -70,8 +70,7 @@ def add_parser(sub: Any) -> None:
                    metavar="PPS", help=f"packets per second each way (default {DEFAULT_RATE:,})")
     d.add_argument("--quick", action="store_true",
                    help=f"{QUICK_PACKETS:,} packets each way (unless --packets says otherwise)")
-    d.add_argument("--rt-priority", type=parse_priority, default=50, metavar="N",
-                   help="SCHED_FIFO priority of the workers (default 50; 0 = SCHED_OTHER)")
+    add_tunable_arguments(d)
     d.add_argument("--pool", type=parse_pool_name, default=None, metavar="NAME",
                    help="name of the demo's own pool (default demo<pid>)")
     d.set_defaults(func=run)
@@ -327,8 +326,10 @@ def run(args: argparse.Namespace, _rest: list[str] | None = None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RtPriorityWarning)
             try:
-                pool = rtudp.embedded_pool(name, rt_priority=args.rt_priority,
-                                           horizon_s=schedule_horizon_s(n, rate))
+                from ..workers.tunables import TUNABLES
+                pool = rtudp.embedded_pool(name, idle=args.idle,
+                                           horizon_s=schedule_horizon_s(n, rate),
+                                           **{t: getattr(args, t) for t in TUNABLES})
             except (rtudp.RtUdpError, OSError, ValueError) as exc:
                 print(f"rtudp demo: error: the pool could not start: {exc}", file=sys.stderr)
                 return 1

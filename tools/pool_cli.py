@@ -26,7 +26,7 @@ import time
 import warnings
 from typing import Any
 
-from ..workers.watcher import DEFAULT_SPIN_BUDGET
+from ..workers.tunables import DEFAULT_IDLE, IDLE_STRATEGIES, TUNABLES, Tunable
 from .cli_args import ranged
 from .procinfo import fmt_age, kernel_policy, policy_text
 
@@ -76,22 +76,48 @@ def parse_cpus(text: str) -> list[int]:
     return cpus
 
 
-def parse_priority(text: str) -> int:
-    """0 (SCHED_OTHER) .. the largest SCHED_FIFO priority."""
-    hi = os.sched_get_priority_max(os.SCHED_FIFO)
-    return int(ranged(int, "priority", 0, hi, hint=f"0 = SCHED_OTHER, 1..{hi} = SCHED_FIFO")(text))
+def tunable_parser(t: Tunable) -> Any:
+    """The argparse ``type`` of tunable ``t``: its value checked against its range."""
+    def parse(text: str) -> Any:
+        try:
+            return t.check((float if t.scale > 1 else int)(text))
+        except (TypeError, ValueError) as e:
+            raise argparse.ArgumentTypeError(f"{t.option} {text!r}: {e}") from None
+    parse.__name__ = t.name
+    return parse
 
 
 def parse_spin_budget(text: str) -> float:
     """``0.1`` -> 0.1: the share of a CPU a worker may spin before deadlines."""
-    from rtudp.workers.supervisor import MAX_SPIN_BUDGET
-    return float(ranged(float, "spin budget", 0, MAX_SPIN_BUDGET, hint="a share of one CPU")(text))
+    return float(tunable_parser(TUNABLES["spin_budget"])(text))
 
 
-def parse_rx_coalesce(text: str) -> int:
-    """``50`` -> 50: how long (µs) datagrams coming fast may gather before a worker reads."""
-    from rtudp.workers.supervisor import MAX_RX_COALESCE_US
-    return int(ranged(int, "RX coalescing", 0, MAX_RX_COALESCE_US, hint="µs; 0 = off")(text))
+def add_tunable_arguments(q: argparse.ArgumentParser) -> None:
+    """``--idle`` and one option per tunable, described by csrc/worker/tunables.h; each
+    left None takes the idle strategy's value."""
+    q.add_argument("--idle", choices=list(IDLE_STRATEGIES), default=None,
+                   help=f"idle strategy (default {DEFAULT_IDLE}): " + "; ".join(
+                       f"{s.name}: {s.help}" for s in IDLE_STRATEGIES.values()))
+    for t in TUNABLES.values():
+        text = f"{t.help} ({t.range_text()}; default: the idle strategy's, {t.default!r} " \
+               f"for {DEFAULT_IDLE})"
+        if t.unit == "bool":
+            q.add_argument(t.option, dest=t.name, action=argparse.BooleanOptionalAction,
+                           default=None, help=text)
+        else:
+            q.add_argument(t.option, dest=t.name, type=tunable_parser(t), default=None,
+                           metavar=t.name.split("_")[-1].upper(), help=text)
+
+
+def tunable_argv(args: argparse.Namespace) -> list[str]:
+    """The options of ``add_tunable_arguments`` that ``args`` gives, as a command line."""
+    out = ["--idle", args.idle] if args.idle else []
+    for t in TUNABLES.values():
+        v = getattr(args, t.name)
+        if v is not None:
+            out += [t.option if v is not False else "--no-" + t.option[2:]] if t.unit == "bool" \
+                else [t.option, repr(v)]
+    return out
 
 
 def parse_horizon(text: str) -> float:
@@ -192,9 +218,9 @@ def _run_foreground(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RtPriorityWarning)
         try:
-            pool = Pool(args.name, args.cpus, args.rt_priority, args.group,
-                        spin_budget=args.spin_budget, idle_poll=args.idle_poll,
-                        rx_coalesce_us=args.rx_coalesce_us, horizon_s=args.horizon_s).start()
+            pool = Pool(args.name, args.cpus, group=args.group, idle=args.idle,
+                        horizon_s=args.horizon_s,
+                        **{t: getattr(args, t) for t in TUNABLES}).start()
         except (RtUdpError, OSError, ValueError, TypeError) as exc:
             msg = str(exc)
             if type(exc).__name__ == "PoolRunningError":
@@ -263,11 +289,7 @@ def _start_daemon(args: argparse.Namespace) -> int:
         return _err("start", f"pool {name!r} is already running (supervisor pid {pid}); "
                              f"stop it first with `rtudp pool stop --name {name}`")
     argv = [sys.executable, "-m", "rtudp.tools.cli", "pool", "start", "--foreground",
-            "--name", name, "--rt-priority", str(args.rt_priority),
-            "--spin-budget", str(args.spin_budget), "--rx-coalesce-us", str(args.rx_coalesce_us),
-            "--horizon-s", repr(args.horizon_s)]
-    if not args.idle_poll:
-        argv.append("--no-idle-poll")
+            "--name", name, *tunable_argv(args), "--horizon-s", repr(args.horizon_s)]
     if args.cpus is not None:
         argv += ["--cpus", ",".join(map(str, args.cpus))]
     if args.group is not None:
@@ -556,7 +578,6 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     """Register ``rtudp pool ...`` on the top-level subparsers."""
     from rtudp.shmring.deadline import DEFAULT_HORIZON_NS
-    from rtudp.workers.watcher import DEFAULT_RX_COALESCE_US
 
     p = sub.add_parser("pool", help="run and inspect a standalone worker pool",
                        description="Run and inspect a standalone worker pool (shared by many "
@@ -578,24 +599,7 @@ def add_parser(sub: Any) -> None:
     name_arg(s)
     s.add_argument("--cpus", type=parse_cpus, default=None,
                    help="CPUs for the workers, e.g. 0,1 or 0-1 (default: every CPU allowed)")
-    s.add_argument("--rt-priority", type=parse_priority, default=50, metavar="N",
-                   help="SCHED_FIFO priority of the workers (default 50; 0 = SCHED_OTHER)")
-    s.add_argument("--spin-budget", type=parse_spin_budget, default=DEFAULT_SPIN_BUDGET,
-                   metavar="SHARE",
-                   help="share of a CPU each worker may busy-wait before deadlines (default "
-                        f"{DEFAULT_SPIN_BUDGET:g}; up to 1: more is more precise at high packet "
-                        "rates and costs that CPU)")
-    s.add_argument("--no-idle-poll", dest="idle_poll", action="store_false",
-                   help="let idle CPUs sleep deeply while channels are open (by default the "
-                        "workers hold a PM QoS CPU latency request of 0 µs then, or run an "
-                        "idle poller at SCHED_IDLE on their CPU where there is no cpuidle "
-                        "driver: wake-ups in about 1 µs instead of tens, at the cost of the "
-                        "idle CPUs' time)")
-    s.add_argument("--rx-coalesce-us", type=parse_rx_coalesce, default=DEFAULT_RX_COALESCE_US,
-                   metavar="US",
-                   help="while datagrams come to a worker faster than it wakes, let them gather "
-                        f"this long before it reads (default {DEFAULT_RX_COALESCE_US}: at 50 kpps "
-                        "half the RX CPU; 0 = read each as soon as it wakes the worker)")
+    add_tunable_arguments(s)
     s.add_argument("--horizon-s", type=parse_horizon, default=DEFAULT_HORIZON_NS / 1e9,
                    metavar="S",
                    help="how far ahead of now (time.monotonic_ns()) a send may be due; a later "
@@ -640,4 +644,4 @@ def run(args: argparse.Namespace, _rest: list[str]) -> int:
     return int(args.pool_func(args))
 
 
-__all__ = ["add_parser", "parse_cpus", "parse_priority", "run"]
+__all__ = ["add_parser", "add_tunable_arguments", "parse_cpus", "run"]

@@ -40,46 +40,31 @@ from .command_service import CommandService
 from .placement import ThreadPlacement
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
 from .registry import clean_stale, take_lock, unlink_segments
-from .watcher import (DEFAULT_RX_COALESCE_US, DEFAULT_SPIN_BUDGET, MAX_RX_COALESCE_US,
-                      MAX_SPIN_BUDGET, RtPriorityWarning, Watcher)
+from .tunables import DEFAULT_IDLE, TUNABLES, describe, resolve
+from .watcher import RtPriorityWarning, Watcher
 
 log = logging.getLogger("rtudp.workers")
+
+#: the default share of a CPU a worker may spin, and the most (tunables.h, spin_budget)
+DEFAULT_SPIN_BUDGET: float = TUNABLES["spin_budget"].default
+MAX_SPIN_BUDGET: float = TUNABLES["spin_budget"].to_python(TUNABLES["spin_budget"].worker_max)
 
 
 class Pool:
     """A pool of workers, one per CPU, and the channels they serve.
 
     ``name`` None -> ``$RTUDP_POOL`` or ``"default"``; ``cpus`` None -> every CPU
-    this process may run on; ``rt_priority`` the SCHED_FIFO priority (0 = SCHED_OTHER);
-    ``group`` a group name or gid that may use the segments (mode 0660, else 0600).
-    ``spin_budget`` the share of a CPU (0 .. 1) each worker may busy-wait in the
-    last microseconds before a deadline: more buys precision at high packet rates
-    (a wake-up from sleep is late by tens of µs on a VM) at the price of that CPU;
-    1 spins before every deadline.  A SCHED_FIFO worker spins at SCHED_FIFO up to
-    80 % of its CPU (the kernel's RT throttle stops real-time threads at 95 %) and
-    the rest of its budget at SCHED_OTHER, nice -20.
-    ``idle_poll``: while a worker serves channels it keeps idle CPUs from sleeping
-    deeply, so that wake-ups take about a microsecond instead of tens.  Off a virtual
-    machine it asks the kernel for it (PM QoS CPU latency 0, as cyclictest does; needs
-    root).  On a VM it does not: every idle vCPU would then poll, and a host that caps
-    the VM's CPU time stops it for milliseconds (measured: up to 9.7 ms, several times
-    a minute).  Where idle CPUs halt without polling first (no cpuidle driver, or
-    haltpoll with guest_halt_poll_ns 0) the worker runs an idle poller process on its
-    own CPU instead, at SCHED_IDLE (any other task takes the CPU from it at once;
-    ``workers()[i]["idle_poller_pid"]``).  False leaves idle states alone.
+    this process may run on; ``group`` a group name or gid that may use the segments
+    (mode 0660, else 0600).
+    ``idle`` the idle strategy, picked by name, and the tunables ``rt_priority``,
+    ``spin_budget``, ``idle_poll``, ``rx_coalesce_us``: each None takes the strategy's
+    value; the strategies and tunables, with their defaults and ranges, are listed at
+    the end (from csrc/worker/tunables.h; docs/scheduling.md says what each costs).
     ``place_threads``: while a worker holds more than 70 % of its CPU, this process's
     threads are kept on the other CPUs (:mod:`rtudp.workers.placement`: the kernel
     otherwise moves a submitting thread onto the busy CPU, where it falls behind), and
     for the first second after a channel that sends is opened here, off its worker's
     CPU whatever that worker uses yet; False leaves them where the kernel puts them.
-    ``rx_coalesce_us``: while datagrams come to a worker faster than its RX thread
-    wakes up (a read finds two or more), it lets the next ones gather this long before
-    it reads again, as a NIC's interrupt coalescing does: at 50 kpps that cut its CPU
-    from 61 % to 29 %.  They are published up to this much later (``rx_delay``); their
-    kernel stamps stay exact.  A request and its reply, one datagram in flight, never
-    wait.  0 reads every datagram as soon as it wakes the thread; so does a worker
-    that runs SCHED_OTHER, whose short sleeps are not short (``rx_coalesce_ns`` 0).
-    A TX thread that does the RX work between its sends spaces its reads alike.
     ``horizon_s``: how far ahead of now (``time.monotonic_ns()``) a send may be due on
     the pool's channels (default 10 s, the fq qdisc's default horizon; more than 0, at
     most a day).  A later deadline is refused at the call with a ValueError naming it:
@@ -90,9 +75,10 @@ class Pool:
     """
 
     def __init__(self, name: str | None = None, cpus: Sequence[int] | None = None,
-                 rt_priority: int = 50, group: str | int | None = None, *,
-                 spin_budget: float = DEFAULT_SPIN_BUDGET, idle_poll: bool = True,
-                 place_threads: bool = True, rx_coalesce_us: int = DEFAULT_RX_COALESCE_US,
+                 rt_priority: int | None = None, group: str | int | None = None, *,
+                 idle: str | None = None, spin_budget: float | None = None,
+                 idle_poll: bool | None = None, place_threads: bool = True,
+                 rx_coalesce_us: int | None = None,
                  horizon_s: float = DEFAULT_HORIZON_NS / 1e9,
                  worker: Sequence[str] | None = None) -> None:
         self.name = pool_name(name)
@@ -118,29 +104,24 @@ class Pool:
         #: the CPUs this process could run on when the pool was made: its thread
         #: placement may keep this process's threads off some of them while it runs
         self.allowed_cpus: frozenset[int] = frozenset(allowed)
-        lo, hi = 0, os.sched_get_priority_max(os.SCHED_FIFO)
-        self.rt_priority = check_int(rt_priority, "rt_priority", lo, hi)
-        if isinstance(spin_budget, bool) or not isinstance(spin_budget, (int, float)):
-            raise TypeError(f"spin_budget must be a number (share of a CPU), got {spin_budget!r}")
-        if not 0 <= spin_budget <= MAX_SPIN_BUDGET:
-            raise ValueError(f"spin_budget={spin_budget!r} is out of range 0..{MAX_SPIN_BUDGET:g} "
-                             f"(a share of one CPU)")
-        self.spin_budget = float(spin_budget)
-        if not isinstance(idle_poll, bool):
-            raise TypeError(f"idle_poll must be a bool, got {idle_poll!r}")
-        self.idle_poll = idle_poll
+        #: every tunable's value: the idle strategy's, with those given in its place
+        self.tunables = resolve(idle, {"rt_priority": rt_priority, "spin_budget": spin_budget,
+                                       "idle_poll": idle_poll, "rx_coalesce_us": rx_coalesce_us})
+        self.idle: str = idle or DEFAULT_IDLE
+        self.rt_priority: int = self.tunables["rt_priority"]
+        self.spin_budget: float = self.tunables["spin_budget"]
+        self.idle_poll: bool = self.tunables["idle_poll"]
+        self.rx_coalesce_us: int = self.tunables["rx_coalesce_us"]
         if not isinstance(place_threads, bool):
             raise TypeError(f"place_threads must be a bool, got {place_threads!r}")
         self.place_threads = place_threads
-        self.rx_coalesce_us = check_int(rx_coalesce_us, "rx_coalesce_us", 0, MAX_RX_COALESCE_US)
         #: the deadline horizon in ns (``horizon_s`` rounded to whole ns)
         self.horizon_ns = horizon_ns_of(horizon_s)
         self.horizon_s = self.horizon_ns / 1e9
         self.group = group
         gid = self._resolve_group(group)
         self._ctx = PoolContext(self.name, 0o600 if gid is None else 0o660, gid)
-        self._watcher = Watcher(self._ctx, cpus, self.rt_priority, self.spin_budget, idle_poll,
-                                self.rx_coalesce_us,
+        self._watcher = Watcher(self._ctx, cpus, self.tunables,
                                 list(worker) if worker is not None else [worker_path()],
                                 readd=lambda w: self._table.readd(w))
         self._table = ChannelTable(self._ctx, self._watcher.workers)
@@ -377,5 +358,8 @@ class Pool:
         """REMOVE the channel from its worker, free its slot, unlink its segment."""
         self._table.close(name)
 
+
+# the idle strategies and tunables, as C describes them
+Pool.__doc__ = f"{Pool.__doc__}\n{describe(indent='    ')}\n"
 
 __all__ = ["DEFAULT_SPIN_BUDGET", "MAX_CAPACITY", "MAX_SPIN_BUDGET", "Pool", "RtPriorityWarning"]

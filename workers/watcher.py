@@ -20,7 +20,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import psutil
 
@@ -29,6 +29,7 @@ from ..shmring.errors import PoolNotRunningError, WorkerError
 from .link import WorkerLink
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
 from .process import Spawned, check_threads, fifo_privilege_hint, spawn
+from .tunables import worker_args
 
 log = logging.getLogger("rtudp.workers")
 
@@ -83,13 +84,6 @@ def wait_reaped(proc: psutil.Popen, timeout: float) -> None:
         proc.wait(timeout)
 
 WATCH_ERROR_PAUSE_S = 0.05          # after a failed poll: never a tight loop
-#: the share of a CPU a worker may spin before deadlines (rtudp-worker --spin-budget)
-DEFAULT_SPIN_BUDGET = 0.3  # = RTUDP_SPIN_BUDGET_DEFAULT_PERMILLE (spin.h)
-MAX_SPIN_BUDGET = 1.0
-#: how long datagrams that come fast may gather before a worker's RX thread reads them
-#: (rtudp-worker --rx-coalesce-us; worker.h RTUDP_RX_COALESCE_DEFAULT_US / _MAX_US)
-DEFAULT_RX_COALESCE_US = 50
-MAX_RX_COALESCE_US = 1000
 
 
 class RtPriorityWarning(RuntimeWarning):
@@ -126,14 +120,12 @@ class Watcher:
     channels back and returns how many (it may raise, which fails the restart).
     """
 
-    def __init__(self, ctx: PoolContext, cpus: Sequence[int], rt_priority: int,
-                 spin_budget: float, idle_poll: bool, rx_coalesce_us: int,
+    def __init__(self, ctx: PoolContext, cpus: Sequence[int], tunables: Mapping[str, Any],
                  argv: Sequence[str], readd: Callable[[Worker], int]) -> None:
         self._ctx = ctx
-        self.rt_priority = rt_priority
-        self.spin_budget = spin_budget
-        self.idle_poll = idle_poll
-        self.rx_coalesce_us = rx_coalesce_us
+        #: every tunable's value (tunables.resolve), given to each worker
+        self.tunables = dict(tunables)
+        self.rt_priority: int = self.tunables["rt_priority"]
         self._argv_base = list(argv)
         self._readd = readd
         self.workers: list[Worker] = [Worker(i, c) for i, c in enumerate(cpus)]
@@ -283,15 +275,7 @@ class Watcher:
     def _argv(self, w: Worker, cmd_fd: int) -> list[str]:
         argv = [*self._argv_base, "--pool", self.name, "--worker-id", str(w.index),
                 "--cmd-fd", str(cmd_fd), "--cpu", str(w.cpu)]
-        if self.rt_priority > 0:
-            argv += ["--rt-priority", str(self.rt_priority)]
-        if self.spin_budget != DEFAULT_SPIN_BUDGET:
-            argv += ["--spin-budget", str(round(self.spin_budget * 1000))]
-        if not self.idle_poll:
-            argv += ["--idle-poll", "0"]
-        if self.rx_coalesce_us != DEFAULT_RX_COALESCE_US:
-            argv += ["--rx-coalesce-us", str(self.rx_coalesce_us)]
-        return argv
+        return argv + worker_args(self.tunables)
 
     def _spawn_worker(self, w: Worker) -> None:
         ctl = self._ctx.control if not self._ctx.stopping.is_set() else None
@@ -426,4 +410,4 @@ class Watcher:
                  w.index, slot.pid, readded)
 
 
-__all__ = ["DEFAULT_SPIN_BUDGET", "MAX_SPIN_BUDGET", "RtPriorityWarning", "Watcher", "Worker"]
+__all__ = ["RtPriorityWarning", "Watcher", "Worker"]

@@ -1,8 +1,9 @@
 /*
  * rtudp-worker - the native worker process.
  *
- *   rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] [--rt-priority P]
- *                [--spin-budget PERMILLE] [--idle-poll 0|1] [--rx-coalesce-us US]
+ *   rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] [--TUNABLE VALUE ...]
+ *
+ * (the tunables and their ranges: tunables.h)
  *
  * Started by the pool's supervisor (rtudp.workers), which hands it the command
  * socket (SOCK_SEQPACKET, fd FD) and, per channel, a bound UDP socket.  It sets
@@ -32,6 +33,7 @@
 
 #include "rtudp_shm.h"
 #include "segment.h"
+#include "tunables.h"
 #include "worker.h"
 
 #ifndef SYS_pidfd_open
@@ -40,24 +42,60 @@
 
 static int usage(FILE *out)
 {
-    fprintf(out, "usage: rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] "
-                 "[--rt-priority P] [--spin-budget PERMILLE] [--idle-poll 0|1]\n"
-                 "       [--rx-coalesce-us US]\n"
-                 "       rtudp-worker --version\n");
+    fprintf(out, "usage: rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] [TUNABLES]\n"
+                 "       rtudp-worker --version\n"
+                 "tunables (tunables.h), each --name VALUE in its range:\n");
+    uint32_t n;
+    const struct rtudp_tunable_desc *t = rtudp_tunable_table(&n);
+    for (uint32_t i = 0; i < n; i++) {
+        fputs("  --", out);
+        for (const char *c = t[i].name; *c; c++)
+            fputc(*c == '_' ? '-' : *c, out);
+        fprintf(out, " %lld..%lld, default %lld", (long long)t[i].min, (long long)t[i].max,
+                (long long)t[i].default_value);
+        if (t[i].scale > 1)
+            fprintf(out, " (1/%u of a unit)", (unsigned)t[i].scale);
+        fputc('\n', out);
+    }
     return out == stderr ? 2 : 0;
 }
 
-static int parse_uint(const char *opt, const char *s, long max, long *out)
+static int parse_range(const char *opt, const char *s, long min, long max, long *out)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || *s == '\0' || *end != '\0' || v < 0 || v > max) {
-        fprintf(stderr, "rtudp-worker: %s must be an integer in 0..%ld, got '%s'\n", opt, max, s);
+    if (errno || *s == '\0' || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "rtudp-worker: %s must be an integer in %ld..%ld, got '%s'\n", opt, min,
+                max, s);
         return -1;
     }
     *out = v;
     return 0;
+}
+
+static int parse_uint(const char *opt, const char *s, long max, long *out)
+{
+    return parse_range(opt, s, 0, max, out);
+}
+
+/* the tunable an option names ("--spin-budget": spin_budget), or -1 */
+static int tunable_of(const char *opt)
+{
+    if (strncmp(opt, "--", 2) != 0)
+        return -1;
+    uint32_t n;
+    const struct rtudp_tunable_desc *t = rtudp_tunable_table(&n);
+    for (uint32_t i = 0; i < n; i++) {
+        const char *a = opt + 2, *b = t[i].name;
+        while (*a && (*a == *b || (*a == '-' && *b == '_'))) {
+            a++;
+            b++;
+        }
+        if (!*a && !*b)
+            return (int)i;
+    }
+    return -1;
 }
 
 static void on_signal(int sig)
@@ -171,10 +209,12 @@ static void announce(struct rtudp_worker *w)
 int main(int argc, char **argv)
 {
     const char *pool = NULL;
-    long worker_id = -1, cpu = -1, cmd_fd = -1, prio = 0;
-    long spin_permille = RTUDP_SPIN_BUDGET_DEFAULT_PERMILLE;
-    long idle_poll = 1;
-    long coalesce_us = RTUDP_RX_COALESCE_DEFAULT_US;
+    long worker_id = -1, cpu = -1, cmd_fd = -1;
+    long tune[RTUDP_TUNE_COUNT];
+    uint32_t n_tunables;
+    const struct rtudp_tunable_desc *tunables = rtudp_tunable_table(&n_tunables);
+    for (uint32_t i = 0; i < RTUDP_TUNE_COUNT && i < n_tunables; i++)
+        tune[i] = (long)tunables[i].default_value; /* the table is RTUDP_TUNE_COUNT long */
     if (argc == 3 && !strcmp(argv[1], RTUDP_IDLEPOLLER_ARG))
         return rtudp_idlepoller_main(argv[2]); /* a worker's idle poller (idlepoller.h) */
     for (int i = 1; i < argc; i++) {
@@ -206,17 +246,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--cmd-fd")) {
             if (parse_uint(a, v, 1 << 20, &cmd_fd))
                 return 2;
-        } else if (!strcmp(a, "--rt-priority")) {
-            if (parse_uint(a, v, 99, &prio))
-                return 2;
-        } else if (!strcmp(a, "--idle-poll")) {
-            if (parse_uint(a, v, 1, &idle_poll))
-                return 2;
-        } else if (!strcmp(a, "--rx-coalesce-us")) {
-            if (parse_uint(a, v, RTUDP_RX_COALESCE_MAX_US, &coalesce_us))
-                return 2;
-        } else if (!strcmp(a, "--spin-budget")) {
-            if (parse_uint(a, v, RTUDP_SPIN_BUDGET_MAX_PERMILLE, &spin_permille))
+        } else if (tunable_of(a) >= 0) {
+            const struct rtudp_tunable_desc *t = &tunables[tunable_of(a)];
+            if (parse_range(a, v, (long)t->min, (long)t->max, &tune[tunable_of(a)]))
                 return 2;
         } else {
             fprintf(stderr, "rtudp-worker: unknown option '%s'\n", a);
@@ -246,15 +278,15 @@ int main(int argc, char **argv)
     rtudp_w_lock_memory();
     if (cpu >= 0 && rtudp_w_pin_cpu(cpu) != 0)
         return 2;
-    if (rtudp_w_set_priority(prio) != 0)
+    if (rtudp_w_set_priority(tune[RTUDP_TUNE_RT_PRIORITY]) != 0)
         return 2;
 
     static struct rtudp_worker w; /* large (channel tables): not on the stack */
     w.pool_name = pool;
     w.id = (uint32_t)worker_id;
     w.cmd_fd = (int)cmd_fd;
-    w.spin_budget_permille = (int)spin_permille;
-    w.idle_poll = (int)idle_poll;
+    w.spin_budget_permille = (int)tune[RTUDP_TUNE_SPIN_BUDGET];
+    w.idle_poll = (int)tune[RTUDP_TUNE_IDLE_POLL];
     w.qos_fd = -1;
     w.poller_needed = rtudp_idlepoller_needed();
     w.qos_costs_host = rtudp_idlepoller_on_vm();
@@ -280,7 +312,9 @@ int main(int argc, char **argv)
     /* a real-time worker only: at SCHED_OTHER a 50 us sleep ends after the timer slack
      * (50 us) and whatever the scheduler adds, often a millisecond under load (seen:
      * reads of 51 datagrams), so the wait would not be bounded */
-    int64_t coalesce_ns = sched_getscheduler(0) == SCHED_FIFO ? (int64_t)coalesce_us * 1000 : 0;
+    int64_t coalesce_ns = sched_getscheduler(0) == SCHED_FIFO
+                              ? (int64_t)tune[RTUDP_TUNE_RX_COALESCE_US] * 1000
+                              : 0;
     if (rtudp_tx_init(&w) != RTUDP_OK || rtudp_rx_start(&w.rx, coalesce_ns) != 0) {
         fprintf(stderr, "rtudp-worker %u: cannot start (out of memory?)\n", w.id);
         rc = 1;

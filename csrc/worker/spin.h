@@ -26,15 +26,10 @@
 #define RTUDP_SPIN_UPDATE_EVERY 8   /* recompute after this many new samples */
 #define RTUDP_SPIN_PERCENTILE 99    /* of the samples: the margin covers this share */
 #define RTUDP_SPIN_SLACK_NS 2000    /* added to the percentile: the spin loop's own step */
-/* the spin budget, in thousandths of a CPU: 30 % unless the pool says otherwise; up
- * to all of it (1000: spin before every deadline), since what the RT throttle would
- * not allow is spun at SCHED_OTHER.  It was 10 %: a netflux channel at 1 ms, whose
- * margin rises to 200 us for a while after a late wake-up, then found its window's
- * budget spent and slept to its later deadlines (p99 26-48 us in 4 rounds against
- * 2.4-4.8 us at 30 %, interleaved, the 2-vCPU VM).  A worker spins only what its
- * deadlines need: the same channel spun ~4 % of a CPU on average */
-#define RTUDP_SPIN_BUDGET_DEFAULT_PERMILLE 300
-#define RTUDP_SPIN_BUDGET_MAX_PERMILLE 1000
+/* the spin budget is in thousandths of a CPU, up to all of it (1000: spin before
+ * every deadline), since what the RT throttle would not allow is spun at SCHED_OTHER;
+ * its default and range: tunables.h (spin_budget).  A worker spins only what its
+ * deadlines need, so a generous budget costs little where deadlines are few */
 /* the budget is per window this long: short, so a spent budget costs precision for a
  * few ms, not for the rest of a second */
 #define RTUDP_SPIN_WINDOW_NS 20000000LL

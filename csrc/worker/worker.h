@@ -323,9 +323,7 @@ void rtudp_impair_holds_free(struct rtudp_chan *c);
 void rtudp_chan_answer_waiters(struct rtudp_worker *w);
 
 /* rxloop.c */
-/* --rx-coalesce-us: the default and the most (rxloop.c, rx_coalesce) */
-#define RTUDP_RX_COALESCE_DEFAULT_US 50
-#define RTUDP_RX_COALESCE_MAX_US 1000
+/* (--rx-coalesce-us, its default and range: tunables.h) */
 /* start the RX thread; coalesce_ns: how long datagrams coming fast may gather (0: never) */
 int rtudp_rx_start(struct rtudp_rx *rx, int64_t coalesce_ns);
 void rtudp_rx_stop(struct rtudp_rx *rx);
