@@ -85,7 +85,9 @@ def test_timing(timing: tuple[dict, int]) -> None:
     assert w["spin_budget"] == 1.0  # the targeted case gives the worker its CPU
     assert 0 <= w["spin_other_s"] <= w["spin_s"] and w["demote_preempted"] <= w["demotions"]
     assert report["send"]["ours_default"]["worker"]["spin_budget"] == DEFAULT_SPIN_BUDGET
-    assert report["cases"] == ["ours", "ours_default", "py_sleep", "py_busy", "c_floor"]
+    assert report["send"]["ours_park"]["worker"]["spin_budget"] == 0  # idle="park"
+    assert report["cases"] == ["ours", "ours_default", "ours_park", "py_sleep", "py_busy",
+                               "c_floor"]
     for table in ("send", "arrival"):
         for key in report["cases"]:
             e = report[table][key]

@@ -85,6 +85,8 @@ CASES = {
              "kernel TX stamp"),
     "ours_default": ("rtudp, default budget",
                      f"the same, pool spin budget {DEFAULT_SPIN_BUDGET:g} (the default)"),
+    "ours_park": ("rtudp, idle='park'",
+                  "the same, the pool's idle strategy 'park' (no busy-wait)"),
     "py_sleep": ("python sleep+sendto",
                  "own process: time.sleep to the deadline, sendto; clock after sendto"),
     "py_busy": ("python busy-wait+sendto",
@@ -95,7 +97,9 @@ CASES = {
 PEERS = ("py_sleep", "py_busy", "c_floor")
 # the order within a round: the targeted case and the floor side by side, so that they
 # meet the same spell of host noise as nearly as can be
-RUN_ORDER = ("ours", "c_floor", "ours_default", "py_busy", "py_sleep")
+RUN_ORDER = ("ours", "c_floor", "ours_default", "ours_park", "py_busy", "py_sleep")
+#: the rtudp cases, each a pool of its own
+OURS = ("ours", "ours_default", "ours_park")
 # the worker's counters a round reports as differences (and a full run sums)
 WORKER_COUNTERS = ("spin_ns", "sleeps", "spin_other_ns", "demotions", "demote_preempted", "loops",
                    "bridge_ns", "capped_sleeps", "host_pauses", "host_pause_ns")
@@ -232,12 +236,13 @@ def _hist_entry(hist: Histogram) -> dict:
 # Case 1: rtudp
 # --------------------------------------------------------------------------
 
-def run_ours(n: int, quiet: bool, spin_budget: float) -> dict:
-    """One round of the rtudp case (a fresh embedded pool): see :func:`merge_rounds`
-    for the keys; ``worker`` holds the channel's worker's counters over the round."""
+def run_ours(n: int, quiet: bool, spin_budget: float | None, idle: str | None = None) -> dict:
+    """One round of an rtudp case (a fresh embedded pool with idle strategy ``idle``
+    and ``spin_budget``, None: the strategy's): see :func:`merge_rounds` for the keys;
+    ``worker`` holds the channel's worker's counters over the round."""
     rx = Receiver()
     try:
-        with bench_pool("timing", spin_budget=spin_budget) as (pool, pool_warnings):
+        with bench_pool("timing", spin_budget=spin_budget, idle=idle) as (pool, pool_warnings):
             for w in pool_warnings:
                 say(f"  warning: {w}", quiet)
             ch = pool.open_channel("timing", local=(LOOPBACK, 0), remote=rx.addr,
@@ -438,6 +443,7 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = BENCH_SPIN_BUDGET) 
     runners: dict[str, Callable[[], dict]] = {
         "ours": lambda: run_ours(per_round, quiet, spin_budget),
         "ours_default": lambda: run_ours(per_round, quiet, DEFAULT_SPIN_BUDGET),
+        "ours_park": lambda: run_ours(per_round, quiet, None, "park"),
         "py_sleep": lambda: run_peer(per_round, "sleep"),
         "py_busy": lambda: run_peer(per_round, "busy"),
         "c_floor": lambda: run_peer(per_round, "c"),
@@ -516,8 +522,8 @@ def _table(title: str, cases: list[str], table: dict, failed: dict, how: bool) -
 
 def print_report(r: dict) -> None:
     print_workers(r["policies"], r["pool_warnings"])
-    for key, w in (("ours", r["worker"]), ("ours_default", (r["send"].get("ours_default")
-                                                             or {}).get("worker"))):
+    for key, w in (("ours", r["worker"]), *((k, (r["send"].get(k) or {}).get("worker"))
+                                            for k in OURS[1:])):
         if not w:
             continue
         cpus = "s " + ", ".join(map(str, w["cpus"])) if len(w["cpus"]) > 1 else f" {w['cpu']}"
@@ -540,14 +546,14 @@ def print_report(r: dict) -> None:
     _table(f"send lateness (µs), {r['packets']} x {r['msg_size']}-byte datagrams at "
            f"{r['rate_pps'] // 1000} kpps to a UDP socket on {LOOPBACK}; rx = packets received",
            r["cases"], r["send"], r["failed"], True)
-    for key in ("ours", "ours_default"):
+    for key in OURS:
         e = r["send"].get(key)
         if not e:
             continue
         print(f"  {CASES[key][0]}: {e['kernel_stamped']} of {e['sent']} departures from kernel "
               f"TX stamps, {e['immediate']} already due when the worker took them from the "
               f"ring, {e['back_pressure_events']} ring-full events")
-    if any((r["send"].get(k) or {}).get("immediate") for k in ("ours", "ours_default")):
+    if any((r["send"].get(k) or {}).get("immediate") for k in OURS):
         print("  (every packet was queued ~20 ms before its deadline: one 'already due' "
               "means the worker\n  read its ring late, or this process stalled for longer; "
               "the arrival table below checks\n  these figures independently)")
