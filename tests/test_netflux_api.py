@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from netflux_helpers import free_ports
-from waiting import python_keeps_running
+from waiting import python_keeps_running, wait_for
 from rtudp.netflux import ImageCodec, NetfluxData, NetfluxMain, as_codec
 from rtudp.workers.netflux_kind import check_options
 
@@ -122,7 +122,14 @@ def test_netflux_main_pair(rtudp_pool, capsys) -> None:
         st = b.statistics.get_stats()
         assert 0.5 < st.avg_partner_interval < 1.5 and 0.5 < st.avg_own_interval < 1.5
         assert 0 < st.last_rtt < 50
-        assert st.total_partner_lost_packets == 0
+        # a sequence gap is a datagram that comes later (reordered: two workers' packets
+        # go through two CPUs' loopback queues), one the kernel dropped, or a failed send;
+        # never one rtudp lost on its own
+        def gaps_explained() -> bool:
+            bs, sa = b.channel.stats(), a.channel.stats()
+            return st.total_partner_lost_packets <= (bs["nf_old"] + bs["rx_kernel_drops"]
+                                                     + sa["nf_send_errors"])
+        assert wait_for(gaps_explained, 2.0), (st, b.channel.stats(), a.channel.stats())
         assert not b.receiver.error and b.receiver.error_message == ""
         assert not b.sender.error, b.sender.error_message
         assert b.sender.get_stats().total_packets_sent > 200
