@@ -55,6 +55,8 @@
 #define RTUDP_CTR_SIGNED 1                         /* a signed integer */
 #define RTUDP_CTR_SHOW 2                           /* a column of rtstat's table of the kind */
 #define RTUDP_CTR_LABEL 4                          /* rows: names the row (a Prometheus label) */
+#define RTUDP_CTR_BARE 8                           /* its name is its stats key: no kind prefix
+                                                    * (a protocol's own names, e.g. rtcp_*) */
 
 /* One counter of a struct in shared memory. */
 struct rtudp_counter_desc {
@@ -118,6 +120,8 @@ int rtudp_counter_group_at(uint32_t index, struct rtudp_counter_group *g);
 #define RTUDP_CTR_FLAG_0 0
 #define RTUDP_CTR_FLAG_SHOW RTUDP_CTR_SHOW
 #define RTUDP_CTR_FLAG_LABEL (RTUDP_CTR_LABEL | RTUDP_CTR_SHOW)
+#define RTUDP_CTR_FLAG_BARE RTUDP_CTR_BARE
+#define RTUDP_CTR_FLAG_SHOW_BARE (RTUDP_CTR_SHOW | RTUDP_CTR_BARE)
 #define RTUDP_CTR_SIGNED_IF(x) _Generic((x), int64_t: RTUDP_CTR_SIGNED, int32_t: RTUDP_CTR_SIGNED, \
                                         default: 0)
 

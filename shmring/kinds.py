@@ -58,6 +58,12 @@ class Counter:
     values: tuple[str, ...] = ()
     #: rows only: the value names its row (a Prometheus label)
     label: bool = False
+    #: its name is its stats key as it stands, without the kind's prefix
+    bare: bool = False
+
+    def key(self, prefix: str) -> str:
+        """Its ``stats()`` key on a kind whose keys start with ``prefix``."""
+        return self.name if self.bare else prefix + self.name
 
     @property
     def scale(self) -> float:
@@ -87,7 +93,8 @@ def counters_from(ffi_: Any, table: Any, n: int, struct_size: int,
                     show=bool(d.flags & lib.RTUDP_CTR_SHOW),
                     plus=tuple(_text(ffi_, d.plus).split()),
                     values=tuple(_text(ffi_, d.values).split()),
-                    label=bool(d.flags & lib.RTUDP_CTR_LABEL))
+                    label=bool(d.flags & lib.RTUDP_CTR_LABEL),
+                    bare=bool(d.flags & lib.RTUDP_CTR_BARE))
         want: Any = ((_HIST_SIZE,) if c.type == "histogram" else range(1, _TEXT_MAX + 1)
                      if c.type == "text" else (0,) if not c.size else (4, 8))
         if (not c.name.isidentifier() or not c.type or c.size not in want
@@ -127,7 +134,7 @@ def read_counters(counters: tuple[Counter, ...], base: Any) -> dict[str, Any]:
 
 def stat_keys(counters: tuple[Counter, ...], values: Mapping[str, Any],
               prefix: str = "") -> dict[str, Any]:
-    """``values`` (of :func:`read_counters`) as ``stats()`` keys: ``<prefix><name>``; a
+    """``values`` (of :func:`read_counters`) as ``stats()`` keys (:meth:`Counter.key`); a
     state's value by its name; a histogram as its count, min, mean, percentiles, max."""
     out: dict[str, Any] = {}
     for c in counters:
@@ -135,11 +142,11 @@ def stat_keys(counters: tuple[Counter, ...], values: Mapping[str, Any],
             continue
         v = values[c.name]
         if c.type == "histogram":
-            out.update(v.stat_keys(prefix + c.name))
+            out.update(v.stat_keys(c.key(prefix)))
         elif c.type == "state":
-            out[prefix + c.name] = c.value_name(v)
+            out[c.key(prefix)] = c.value_name(v)
         else:
-            out[prefix + c.name] = v * c.scale if c.scale != 1.0 else v
+            out[c.key(prefix)] = v * c.scale if c.scale != 1.0 else v
     return out
 
 

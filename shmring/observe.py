@@ -87,7 +87,7 @@ class ChannelSnapshot:
         kind = find(self.config["kind"]) if self.config else None
         for c in kind.layout.counters if kind is not None else ():
             if c.type == "histogram" and c.name in self.kind_values:
-                out.append((kind.layout.prefix + c.name, c.help, self.kind_values[c.name]))
+                out.append((c.key(kind.layout.prefix), c.help, self.kind_values[c.name]))
         return out
 
 

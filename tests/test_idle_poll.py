@@ -77,7 +77,7 @@ def test_no_request_when_turned_off(rtudp_pool: rtudp.Pool) -> None:
 
 
 def test_idle_poll_must_be_a_bool() -> None:
-    with pytest.raises(TypeError, match="idle_poll must be a bool, got 'yes'"):
+    with pytest.raises(TypeError, match="idle_poll must be True or False, got 'yes'"):
         rtudp.Pool("x", idle_poll="yes")  # type: ignore[arg-type]
 
 

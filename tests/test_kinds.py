@@ -152,13 +152,15 @@ def test_netflux_and_rtp_keys_are_the_ones_stats_had() -> None:
            "tx_bad_records", "rx_frames", "rx_erasures", "rx_erased", "rx_invalid",
            "rx_duplicates", "rx_late", "rx_reordered", "rx_restarts", "rx_ssrc", "rx_lost",
            "rx_expected", "rx_jitter", "rx_other_ssrc", "rx_no_buffer", "rx_published_errors",
-           "rx_bad_seq", "rx_probation_dropped", "rx_held_aside", "rtcp_sr_sent",
-           "rtcp_rr_sent", "rtcp_sr_received", "rtcp_rr_received", "rtcp_bad", "rtcp_rtt_ns",
-           "rtcp_remote_fraction_lost", "rtcp_remote_cumulative_lost", "rtcp_remote_jitter_ns")
-    assert sorted(got) == sorted(f"rtp_{k}" for k in old)
+           "rx_bad_seq", "rx_probation_dropped", "rx_held_aside")
+    # RTCP's counters keep RFC 3550's names, unprefixed (flag BARE)
+    rtcp = ("rtcp_sr_sent", "rtcp_rr_sent", "rtcp_sr_received", "rtcp_rr_received", "rtcp_bad",
+            "rtcp_rtt_ns", "rtcp_remote_fraction_lost", "rtcp_remote_cumulative_lost",
+            "rtcp_remote_jitter_ns")
+    assert sorted(got) == sorted([f"rtp_{k}" for k in old] + list(rtcp))
     assert (got["rtp_rx_lost"], got["rtp_tx_ssrc"]) == (-2, 0xABCDEF01)
     r.rtcp_remote_fraction_lost = 64  # kept in 256ths, given as 0..1
-    assert rtp.stats(read_counters(rtp.counters, r))["rtp_rtcp_remote_fraction_lost"] == 0.25
+    assert rtp.stats(read_counters(rtp.counters, r))["rtcp_remote_fraction_lost"] == 0.25
 
 
 def test_an_area_that_fails_its_check_is_an_error_not_counters() -> None:

@@ -118,7 +118,7 @@ def _counter_items(ch: dict[str, Any]) -> list[tuple[str, str]]:
                 continue
             name, unit = counter_header(c)
             label = f"{kind.name} {name}" + (f" {unit}" if unit and unit != "hex" else "")
-            items.append((label, counter_cell(c, tot, kind.layout.prefix + c.name, exact=True)))
+            items.append((label, counter_cell(c, tot, c.key(kind.layout.prefix), exact=True)))
     return items
 
 

@@ -126,12 +126,12 @@ def counter_cell(c: Counter, totals: dict[str, Any], key: str, exact: bool = Fal
 
 
 def _counter_columns(title: str, counters: Any, prefix: str) -> list[Column]:
-    """Columns of the counters to show (stats() keys ``<prefix><name>``), after the
+    """Columns of the counters to show (their stats() keys), after the
     channel's name; their order is their priority."""
     cols = [Column(f"{title} channel", "", lambda ch: ch["name"], 0, left=True)]
     for i, c in enumerate(x for x in counters if x.show):
         name, unit = counter_header(c)
-        key = prefix + c.name
+        key = c.key(prefix)
         cols.append(Column(name, unit, lambda ch, c=c, key=key: counter_cell(c, ch["totals"],
                                                                              key),
                            i + 1, left=c.type == "state"))

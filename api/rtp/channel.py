@@ -261,9 +261,9 @@ class RtpChannel(Channel):
         return self._seg.kind_values()
 
     def rtcp_stats(self) -> dict[str, Any]:
-        """The RTCP counters by their own names (``rtcp_sr_sent``, ``rtcp_rtt_ns``,
-        ``rtcp_remote_fraction_lost`` as 0..1, ...): ``stats()``'s ``rtp_rtcp_*`` keys."""
-        return {k[len("rtp_"):]: v for k, v in self.stats().items() if k.startswith("rtp_rtcp_")}
+        """The RTCP counters (``rtcp_sr_sent``, ``rtcp_rtt_ns``,
+        ``rtcp_remote_fraction_lost`` as 0..1, ...): ``stats()``'s ``rtcp_*`` keys."""
+        return {k: v for k, v in self.stats().items() if k.startswith("rtcp_")}
 
     def remote_clock(self) -> tuple[int, int, int] | None:
         """The remote sender's clock from its last RTCP SR: (NTP time as CLOCK_REALTIME

@@ -176,23 +176,23 @@ struct rtudp_rtp_area {
       "packets of a source on probation dropped when its probation restarted (A.1)", "", "")     \
     X(rx_held_aside, "rx_held_aside", GAUGE, "packets", 0,                                       \
       "a far jump held until the next packet says whether the sender restarted", "", "")     \
-    X(rtcp_sr_sent, "rtcp_sr_sent", COUNTER, "packets", SHOW, "RTCP sender reports sent", "",   \
+    X(rtcp_sr_sent, "rtcp_sr_sent", COUNTER, "packets", SHOW_BARE, "RTCP sender reports sent", "",   \
       "")                                                                                        \
-    X(rtcp_rr_sent, "rtcp_rr_sent", COUNTER, "packets", 0, "RTCP receiver reports sent", "",   \
+    X(rtcp_rr_sent, "rtcp_rr_sent", COUNTER, "packets", BARE, "RTCP receiver reports sent", "",   \
       "")                                                                                        \
-    X(rtcp_sr_received, "rtcp_sr_received", COUNTER, "packets", SHOW,                            \
+    X(rtcp_sr_received, "rtcp_sr_received", COUNTER, "packets", SHOW_BARE,                            \
       "RTCP sender reports received", "", "")                                                    \
-    X(rtcp_rr_received, "rtcp_rr_received", COUNTER, "packets", 0,                              \
+    X(rtcp_rr_received, "rtcp_rr_received", COUNTER, "packets", BARE,                              \
       "RTCP receiver reports received", "", "")                                                  \
-    X(rtcp_bad, "rtcp_bad", COUNTER, "packets", SHOW,                                            \
+    X(rtcp_bad, "rtcp_bad", COUNTER, "packets", SHOW_BARE,                                            \
       "RTCP compound packets that failed validation (RFC 3550 A.2), ignored", "", "")          \
-    X(rtcp_rtt_ns, "rtcp_rtt_ns", GAUGE, "ns", SHOW,                                             \
+    X(rtcp_rtt_ns, "rtcp_rtt_ns", GAUGE, "ns", SHOW_BARE,                                             \
       "round-trip time from the last report block's LSR/DLSR (-1: none yet)", "", "")           \
-    X(rtcp_remote_fraction_lost, "rtcp_remote_fraction_lost", GAUGE, "1/256", 0,                 \
+    X(rtcp_remote_fraction_lost, "rtcp_remote_fraction_lost", GAUGE, "1/256", BARE,                 \
       "fraction of our packets the remote lost in its last report interval (0..1)", "", "")     \
-    X(rtcp_remote_cumulative_lost, "rtcp_remote_cumulative_lost", GAUGE, "packets", 0,           \
+    X(rtcp_remote_cumulative_lost, "rtcp_remote_cumulative_lost", GAUGE, "packets", BARE,           \
       "packets of ours the remote counts lost", "", "")                                          \
-    X(rtcp_remote_jitter_ns, "rtcp_remote_jitter_ns", GAUGE, "ns", 0,                            \
+    X(rtcp_remote_jitter_ns, "rtcp_remote_jitter_ns", GAUGE, "ns", BARE,                            \
       "interarrival jitter of our stream the remote reports", "", "")
 
 /* BEGIN CDEF */
