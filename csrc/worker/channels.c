@@ -109,6 +109,17 @@ static int set_destination(struct rtudp_chan *c, int fd, const char *path, char 
     return RTUDP_OK;
 }
 
+/* the kind's own open (proto.h), its refusal told in msg */
+static int open_kind(struct rtudp_worker *w, struct rtudp_chan *c, const char *path, char *msg,
+                     size_t msglen)
+{
+    char why_kind[160] = "";
+    int rc = c->proto->open(w, c, why_kind, sizeof why_kind);
+    if (rc != RTUDP_OK)
+        return failf(msg, msglen, rc, "%s: %s", path, why_kind);
+    return RTUDP_OK;
+}
+
 /* a standby copy (proto.h): the kind's own open, after the common checks; nothing of the
  * socket is touched (its options, buffers and TX stamps are the serving worker's) but its
  * peer, and neither ring is read */
@@ -131,11 +142,266 @@ static int standby_open(struct rtudp_worker *w, struct rtudp_chan *c, const char
     int rc = set_destination(c, c->fd, path, msg, msglen);
     if (rc != RTUDP_OK)
         return rc;
-    char why_kind[160] = "";
-    if ((rc = c->proto->open(w, c, why_kind, sizeof why_kind)) != RTUDP_OK)
-        return failf(msg, msglen, rc, "%s: %s", path, why_kind);
+    if ((rc = open_kind(w, c, path, msg, msglen)) != RTUDP_OK)
+        return rc;
     c->kind_open = 1;
     snprintf(msg, msglen, "standby of fd %d", c->fd);
+    return RTUDP_OK;
+}
+
+/* a new, empty channel that owns fd and tx_fd (-1: send on fd); on failure they are
+ * closed, as they would be with the channel */
+static int chan_new(uint32_t slot, const char *name, int fd, int tx_fd, struct rtudp_chan **out,
+                    char *msg, size_t msglen)
+{
+    struct rtudp_chan *c = NULL;
+    int rc = RTUDP_OK;
+    if (!rtudp_name_valid(name))
+        rc = failf(msg, msglen, RTUDP_EINVAL, "channel name must match [A-Za-z0-9_.-]{1,%d}",
+                   RTUDP_NAME_MAX);
+    else if (!(c = calloc(1, sizeof *c)))
+        rc = failf(msg, msglen, RTUDP_ESYS, "out of memory");
+    if (rc != RTUDP_OK) {
+        close(fd);
+        if (tx_fd >= 0)
+            close(tx_fd);
+        return rc;
+    }
+    c->slot = slot;
+    rtudp_async_fds_init(&c->tx_waiters);
+    rtudp_async_fds_init(&c->rx.waiters);
+    c->fd = fd; /* ours from here on, even on failure: closed with the channel */
+    c->tx_fd = tx_fd >= 0 ? tx_fd : fd;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    *out = c;
+    return RTUDP_OK;
+}
+
+/* the channel's segment `path` mapped and made resident */
+static int map_segment(struct rtudp_chan *c, const char *path, char *msg, size_t msglen)
+{
+    int sfd = shm_open(path, O_RDWR, 0);
+    if (sfd < 0)
+        return failf(msg, msglen, RTUDP_ESYS, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(sfd, &st) != 0 || st.st_size <= 0) {
+        int rc = failf(msg, msglen, RTUDP_ECORRUPT, "%s: cannot size it (%s)", path,
+                       st.st_size <= 0 ? "empty" : strerror(errno));
+        close(sfd);
+        return rc;
+    }
+    c->size = (uint64_t)st.st_size;
+    /* the supervisor allocated every page (posix_fallocate): this fills our page
+     * tables, it allocates nothing (sched.c, rtudp_w_lock_on_fault) */
+    c->base = rtudp_map_populate(sfd, c->size);
+    close(sfd);
+    if (!c->base)
+        return failf(msg, msglen, RTUDP_ESYS, "%s: mmap: %s", path, strerror(errno));
+    rtudp_w_make_resident(c->base, c->size);
+    return RTUDP_OK;
+}
+
+/* the segment validated and its TX, RX and tap rings attached */
+static int attach_rings(struct rtudp_chan *c, const char *path, char *msg, size_t msglen)
+{
+    struct rtudp_check why = {0};
+    void *tx, *rx;
+    uint64_t tx_avail, rx_avail;
+    int rc;
+    if ((rc = rtudp_channel_segment_validate(c->base, c->size, &c->block, &tx, &tx_avail, &rx,
+                                             &rx_avail, &why)) != RTUDP_OK ||
+        (rc = rtudp_mpsc_attach(&c->tx, tx, tx_avail, &why)) != RTUDP_OK ||
+        (rc = rtudp_bcast_attach(&c->rx.ring, rx, rx_avail, &why)) != RTUDP_OK)
+        return failf(msg, msglen, rc, "%s: %s", path, why.msg);
+    void *tap_tx, *tap_rx;
+    uint64_t tap_tx_avail, tap_rx_avail;
+    if ((rc = rtudp_channel_tap_rings(c->base, c->size, &tap_tx, &tap_tx_avail, &tap_rx,
+                                      &tap_rx_avail, &why)) != RTUDP_OK ||
+        (rc = rtudp_tap_init(&c->tap, c->block, tap_tx, tap_tx_avail, 1, &why)) != RTUDP_OK ||
+        (rc = rtudp_tap_init(&c->rx.tap, c->block, tap_rx, tap_rx_avail, 0, &why)) != RTUDP_OK)
+        return failf(msg, msglen, rc, "%s: %s", path, why.msg);
+    return RTUDP_OK;
+}
+
+/* the channel's kind, and its area big enough for it; the kind's timers not yet due */
+static int find_kind(struct rtudp_chan *c, const char *path, char *msg, size_t msglen)
+{
+    /* configuration is read once, here: the supervisor writes it before the ADD */
+    uint32_t kind = c->block->kind;
+    c->proto = rtudp_proto_find(kind);
+    if (!c->proto)
+        return failf(msg, msglen, RTUDP_EINVAL,
+                     "%s: channel kind %u is not one this worker serves", path, kind);
+    struct rtudp_check why = {0};
+    int rc = rtudp_channel_area(c->base, c->size, &c->area, &c->area_bytes, &why);
+    if (rc != RTUDP_OK)
+        return failf(msg, msglen, rc, "%s: %s", path, why.msg);
+    if (c->area_bytes < c->proto->area_min)
+        return failf(msg, msglen, RTUDP_ECORRUPT, "%s: %s channel's kind area is %llu bytes, "
+                     "needs %llu", path, c->proto->name, (unsigned long long)c->area_bytes,
+                     (unsigned long long)c->proto->area_min);
+    c->tx_timer_ns = RTUDP_PROTO_NEVER;
+    c->rx.timer_ns = c->proto->rx_timer ? 0 : RTUDP_PROTO_NEVER; /* 0: its first turn */
+    return RTUDP_OK;
+}
+
+static int read_direction(struct rtudp_chan *c, const char *path, char *msg, size_t msglen)
+{
+    uint32_t dir = c->block->direction;
+    if (dir != RTUDP_DIR_SEND && dir != RTUDP_DIR_RECV && dir != RTUDP_DIR_BOTH)
+        return failf(msg, msglen, RTUDP_EINVAL, "%s: direction %u is none of send/recv/both",
+                     path, dir);
+    c->sends = dir != RTUDP_DIR_RECV;
+    c->recvs = dir != RTUDP_DIR_SEND;
+    return RTUDP_OK;
+}
+
+/* the sockets' options (timestamps, GRO/GSO) set, and what they can do in c->caps */
+static int set_up_sockets(struct rtudp_chan *c, char *msg, size_t msglen)
+{
+    struct rtudp_check why = {0};
+    int want_hw = (c->block->flags & RTUDP_CHAN_HW_TIMESTAMPS) != 0;
+    int rc = rtudp_net_setup(c->fd, want_hw, &c->caps, &why);
+    if (rc != RTUDP_OK)
+        return failf(msg, msglen, rc, "%s", why.msg);
+    if (c->tx_fd != c->fd) {
+        /* the send-only socket: what it can do for sends is what counts */
+        struct rtudp_net_caps txc;
+        if ((rc = rtudp_net_setup(c->tx_fd, want_hw, &txc, &why)) != RTUDP_OK)
+            return failf(msg, msglen, rc, "send socket: %s", why.msg);
+        c->caps.sw_tx = txc.sw_tx;
+        c->caps.tskey_cmsg = txc.tskey_cmsg;
+        c->caps.gso = txc.gso;
+    }
+    /* clients may send immediates on the socket themselves only while our TX stamps
+     * carry their own keys: their unstamped sends then cannot shift the keys */
+    store_release(&c->block->direct.state, c->sends && c->caps.tskey_cmsg
+                                               ? (uint32_t)RTUDP_DIRECT_ON
+                                               : (uint32_t)RTUDP_DIRECT_NEVER);
+    return RTUDP_OK;
+}
+
+/* what the socket buffers came to, and where a sysctl limits them, into msg */
+static void tell_buffers(const struct rtudp_chan *c, const struct rtudp_net_bufs *bufs,
+                         char *msg, size_t msglen)
+{
+    appendf(msg, msglen, "fd %d: sndbuf %llu, rcvbuf %llu", c->fd,
+            (unsigned long long)bufs->sndbuf, (unsigned long long)bufs->rcvbuf);
+    if (bufs->snd_limited)
+        appendf(msg, msglen, "; SO_SNDBUF limited by net.core.wmem_max %llu",
+                (unsigned long long)bufs->wmem_max);
+    if (bufs->rcv_limited)
+        appendf(msg, msglen, "; SO_RCVBUF limited by net.core.rmem_max %llu",
+                (unsigned long long)bufs->rmem_max);
+    if (c->caps.hw)
+        appendf(msg, msglen, "; hardware stamps on %s", c->caps.ifname);
+}
+
+/* the sockets' buffers sized for the rings and the TX stamps, and c->stamp_room set */
+static int size_buffers(struct rtudp_chan *c, char *msg, size_t msglen)
+{
+    struct rtudp_check why = {0};
+    struct rtudp_net_bufs bufs;
+    uint64_t rcv = c->recvs ? buffer_for(c->rx.ring.capacity) : 0;
+    uint64_t snd = c->sends ? buffer_for(c->tx.capacity) : 0;
+    int split = c->tx_fd != c->fd, rc;
+    if (c->sends && !split)
+        rcv += TX_STAMP_RCVBUF;
+    struct rtudp_net_bufs txb;
+    memset(&txb, 0, sizeof txb);
+    if (split) {
+        /* its receive buffer holds only TX stamps, ~1 KiB each in the kernel's count,
+         * read every 32 or every ms: room for a few hundred sends in one call */
+        if ((rc = rtudp_net_size_buffers(c->tx_fd, TX_STAMP_RCVBUF, snd, &txb, &why)) != RTUDP_OK)
+            return failf(msg, msglen, rc, "send socket: %s", why.msg);
+        snd = 0;
+    }
+    if ((rc = rtudp_net_size_buffers(c->fd, rcv, snd, &bufs, &why)) != RTUDP_OK)
+        return failf(msg, msglen, rc, "%s", why.msg);
+    /* stamps the error queue keeps for sure (rtudp_tx_send_group reads before more);
+     * a socket that also receives keeps its stamps' share of the buffer */
+    uint64_t stamp_bytes = split ? txb.rcvbuf : bufs.rcvbuf;
+    if (!split && stamp_bytes > TX_STAMP_RCVBUF)
+        stamp_bytes = TX_STAMP_RCVBUF;
+    c->stamp_room = (uint32_t)(stamp_bytes / TX_STAMP_COST);
+    if (split) {
+        bufs.sndbuf = txb.sndbuf;
+        bufs.snd_limited = txb.snd_limited;
+        bufs.wmem_max = txb.wmem_max;
+    }
+    tell_buffers(c, &bufs, msg, msglen);
+    return RTUDP_OK;
+}
+
+/* a sending channel's in-flight tracker, TX stamp waiters and timer room, and its
+ * cursor where the previous worker's journal says the ring is to be read again */
+static int open_tx_state(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t msglen)
+{
+    /* a record takes >= 16 ring bytes: capacity/16 in flight can never overflow */
+    uint64_t n = c->tx.capacity / sizeof(struct rtudp_tx_record);
+    if (n > UINT32_MAX / 4)
+        n = UINT32_MAX / 4;
+    int rc;
+    if ((rc = rtudp_inflight_init(&c->inflight, (uint32_t)n)) != RTUDP_OK ||
+        (rc = rtudp_txstamps_init(&c->stamps, c->caps.sw_tx ? STAMP_WAITERS : 1,
+                                  RTUDP_W_STAMP_WAIT_NS)) != RTUDP_OK ||
+        (rc = reserve_timers(w, (uint32_t)n)) != RTUDP_OK)
+        return failf(msg, msglen, rc, "out of memory for %llu in-flight packets",
+                     (unsigned long long)n);
+    c->stamps.tap = &c->tap;
+    /* records a previous worker did not release are read (and sent) again, but
+     * for those its journal and the socket's TX stamps prove gone */
+    struct rtudp_txj_result found;
+    rtudp_txj_recover(&c->block->tx_journal, &c->tx, c->tx_fd, &found);
+    if (found.journalled)
+        appendf(msg, msglen, "; %u packets were in flight: %u had left, %u sent again%s",
+                found.journalled, found.left, found.resent,
+                found.invalid ? " (journal entries not in the ring ignored)" : "");
+    c->cursor = atomic_load_explicit(SHARED(&c->tx.ring->head), memory_order_acquire);
+    c->gso_ok = c->caps.gso;
+    rtudp_inflight_reset(&c->inflight, c->cursor);
+    return RTUDP_OK;
+}
+
+/* a receiving channel handed to the RX thread, which reads its socket from then on */
+static int hand_to_rx(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t msglen)
+{
+    c->rx.fd = c->fd;
+    c->rx.block = c->block;
+    c->rx.cap = rtudp_rx_cap_for(&c->rx.ring, c->block->max_datagram);
+    c->rx.gro = c->caps.gro;
+    c->rx.seq = 0;
+    int rc = rtudp_rx_add(&w->rx, &c->rx);
+    if (rc != RTUDP_OK)
+        return failf(msg, msglen, rc, "RX thread refused the channel (epoll: %s)",
+                     strerror(errno));
+    return RTUDP_OK;
+}
+
+/* a serving channel: its sockets, TX state, impairment, kind and RX thread, in that
+ * order (each step may use what the ones before set up) */
+static int serving_open(struct rtudp_worker *w, struct rtudp_chan *c, const char *path,
+                        char *msg, size_t msglen)
+{
+    int rc;
+    if ((rc = read_direction(c, path, msg, msglen)) != RTUDP_OK ||
+        (rc = set_up_sockets(c, msg, msglen)) != RTUDP_OK ||
+        (rc = size_buffers(c, msg, msglen)) != RTUDP_OK ||
+        (rc = set_destination(c, c->tx_fd, path, msg, msglen)) != RTUDP_OK)
+        return rc;
+    if (c->sends && (rc = open_tx_state(w, c, msg, msglen)) != RTUDP_OK)
+        return rc;
+    /* the impairment's hold queues, before anything may use them */
+    if ((rc = rtudp_impair_holds_init(c)) != RTUDP_OK)
+        return failf(msg, msglen, rc, "out of memory for the impairment's hold queues");
+    /* the kind's setup: after the common one, before the RX thread sees the channel */
+    if (c->proto->open && (rc = open_kind(w, c, path, msg, msglen)) != RTUDP_OK)
+        return rc;
+    c->kind_open = 1;
+    if (c->recvs && (rc = hand_to_rx(w, c, msg, msglen)) != RTUDP_OK)
+        return rc;
+    /* event loops that registered while no worker had the channel wait for an answer */
+    rtudp_async_answer(&c->block->async_wait, &c->tx_waiters);
     return RTUDP_OK;
 }
 
@@ -146,235 +412,26 @@ static int chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, in
 {
     *out = NULL;
     msg[0] = '\0';
-    if (!rtudp_name_valid(name)) {
-        close(fd);
-        if (tx_fd >= 0)
-            close(tx_fd);
-        return failf(msg, msglen, RTUDP_EINVAL, "channel name must match [A-Za-z0-9_.-]{1,%d}",
-                     RTUDP_NAME_MAX);
-    }
-    struct rtudp_chan *c = calloc(1, sizeof *c);
-    if (!c) {
-        close(fd);
-        if (tx_fd >= 0)
-            close(tx_fd);
-        return failf(msg, msglen, RTUDP_ESYS, "out of memory");
-    }
-    c->slot = slot;
-    rtudp_async_fds_init(&c->tx_waiters);
-    rtudp_async_fds_init(&c->rx.waiters);
-    c->fd = fd; /* ours from here on, even on failure: closed with the channel */
-    c->tx_fd = tx_fd >= 0 ? tx_fd : fd;
-    snprintf(c->name, sizeof c->name, "%s", name);
-
+    struct rtudp_chan *c;
+    int rc = chan_new(slot, name, fd, tx_fd, &c, msg, msglen);
+    if (rc != RTUDP_OK)
+        return rc;
     char path[8 + 2 * RTUDP_NAME_MAX + 8];
     snprintf(path, sizeof path, "/rtudp.%s.%s", w->pool_name, name);
-    int rc = RTUDP_OK;
-    int sfd = shm_open(path, O_RDWR, 0);
-    if (sfd < 0) {
-        rc = failf(msg, msglen, RTUDP_ESYS, "%s: %s", path, strerror(errno));
-        goto fail;
+    if ((rc = map_segment(c, path, msg, msglen)) == RTUDP_OK &&
+        (rc = attach_rings(c, path, msg, msglen)) == RTUDP_OK &&
+        (rc = find_kind(c, path, msg, msglen)) == RTUDP_OK) {
+        c->standby = standby != 0; /* a standby: c->sends and c->recvs stay 0, no ring read */
+        rc = standby ? standby_open(w, c, path, msg, msglen)
+                     : serving_open(w, c, path, msg, msglen);
     }
-    struct stat st;
-    if (fstat(sfd, &st) != 0 || st.st_size <= 0) {
-        rc = failf(msg, msglen, RTUDP_ECORRUPT, "%s: cannot size it (%s)", path,
-                   st.st_size <= 0 ? "empty" : strerror(errno));
-        close(sfd);
-        goto fail;
+    if (rc != RTUDP_OK) {
+        c->recvs = 0; /* never handed to the RX thread, or refused by it */
+        chan_close(w, c);
+        return rc;
     }
-    c->size = (uint64_t)st.st_size;
-    /* the supervisor allocated every page (posix_fallocate): this fills our page
-     * tables, it allocates nothing (sched.c, rtudp_w_lock_on_fault) */
-    c->base = rtudp_map_populate(sfd, c->size);
-    close(sfd);
-    if (!c->base) {
-        rc = failf(msg, msglen, RTUDP_ESYS, "%s: mmap: %s", path, strerror(errno));
-        goto fail;
-    }
-    rtudp_w_make_resident(c->base, c->size);
-    struct rtudp_check why = {0};
-    void *tx, *rx;
-    uint64_t tx_avail, rx_avail;
-    if ((rc = rtudp_channel_segment_validate(c->base, c->size, &c->block, &tx, &tx_avail, &rx,
-                                             &rx_avail, &why)) != RTUDP_OK ||
-        (rc = rtudp_mpsc_attach(&c->tx, tx, tx_avail, &why)) != RTUDP_OK ||
-        (rc = rtudp_bcast_attach(&c->rx.ring, rx, rx_avail, &why)) != RTUDP_OK) {
-        failf(msg, msglen, rc, "%s: %s", path, why.msg);
-        goto fail;
-    }
-    void *tap_tx, *tap_rx;
-    uint64_t tap_tx_avail, tap_rx_avail;
-    if ((rc = rtudp_channel_tap_rings(c->base, c->size, &tap_tx, &tap_tx_avail, &tap_rx,
-                                      &tap_rx_avail, &why)) != RTUDP_OK ||
-        (rc = rtudp_tap_init(&c->tap, c->block, tap_tx, tap_tx_avail, 1, &why)) != RTUDP_OK ||
-        (rc = rtudp_tap_init(&c->rx.tap, c->block, tap_rx, tap_rx_avail, 0, &why)) != RTUDP_OK) {
-        failf(msg, msglen, rc, "%s: %s", path, why.msg);
-        goto fail;
-    }
-    struct rtudp_channel_block *b = c->block;
-    /* configuration is read once, here: the supervisor writes it before the ADD */
-    uint32_t kind = b->kind;
-    c->proto = rtudp_proto_find(kind);
-    if (!c->proto) {
-        rc = failf(msg, msglen, RTUDP_EINVAL, "%s: channel kind %u is not one this worker serves",
-                   path, kind);
-        goto fail;
-    }
-    if ((rc = rtudp_channel_area(c->base, c->size, &c->area, &c->area_bytes, &why)) != RTUDP_OK) {
-        failf(msg, msglen, rc, "%s: %s", path, why.msg);
-        goto fail;
-    }
-    if (c->area_bytes < c->proto->area_min) {
-        rc = failf(msg, msglen, RTUDP_ECORRUPT, "%s: %s channel's kind area is %llu bytes, "
-                   "needs %llu", path, c->proto->name, (unsigned long long)c->area_bytes,
-                   (unsigned long long)c->proto->area_min);
-        goto fail;
-    }
-    c->tx_timer_ns = RTUDP_PROTO_NEVER;
-    c->rx.timer_ns = c->proto->rx_timer ? 0 : RTUDP_PROTO_NEVER; /* 0: its first turn */
-    if (standby) {
-        c->standby = 1; /* c->sends and c->recvs stay 0: no ring, no RX thread */
-        if ((rc = standby_open(w, c, path, msg, msglen)) != RTUDP_OK)
-            goto fail;
-        *out = c;
-        return RTUDP_OK;
-    }
-    uint32_t dir = b->direction;
-    if (dir != RTUDP_DIR_SEND && dir != RTUDP_DIR_RECV && dir != RTUDP_DIR_BOTH) {
-        rc = failf(msg, msglen, RTUDP_EINVAL, "%s: direction %u is none of send/recv/both",
-                   path, dir);
-        goto fail;
-    }
-    c->sends = dir != RTUDP_DIR_RECV;
-    c->recvs = dir != RTUDP_DIR_SEND;
-
-    int want_hw = (b->flags & RTUDP_CHAN_HW_TIMESTAMPS) != 0;
-    if ((rc = rtudp_net_setup(fd, want_hw, &c->caps, &why)) != RTUDP_OK) {
-        failf(msg, msglen, rc, "%s", why.msg);
-        goto fail;
-    }
-    if (c->tx_fd != fd) {
-        /* the send-only socket: what it can do for sends is what counts */
-        struct rtudp_net_caps txc;
-        if ((rc = rtudp_net_setup(c->tx_fd, want_hw, &txc, &why)) != RTUDP_OK) {
-            failf(msg, msglen, rc, "send socket: %s", why.msg);
-            goto fail;
-        }
-        c->caps.sw_tx = txc.sw_tx;
-        c->caps.tskey_cmsg = txc.tskey_cmsg;
-        c->caps.gso = txc.gso;
-    }
-
-    /* clients may send immediates on the socket themselves only while our TX stamps
-     * carry their own keys: their unstamped sends then cannot shift the keys */
-    store_release(&b->direct.state, c->sends && c->caps.tskey_cmsg ? (uint32_t)RTUDP_DIRECT_ON
-                                                                   : (uint32_t)RTUDP_DIRECT_NEVER);
-
-    struct rtudp_net_bufs bufs;
-    uint64_t rcv = c->recvs ? buffer_for(c->rx.ring.capacity) : 0;
-    uint64_t snd = c->sends ? buffer_for(c->tx.capacity) : 0;
-    if (c->sends && c->tx_fd == fd)
-        rcv += TX_STAMP_RCVBUF;
-    struct rtudp_net_bufs txb;
-    memset(&txb, 0, sizeof txb);
-    if (c->tx_fd != fd) {
-        /* its receive buffer holds only TX stamps, ~1 KiB each in the kernel's count,
-         * read every 32 or every ms: room for a few hundred sends in one call */
-        if ((rc = rtudp_net_size_buffers(c->tx_fd, TX_STAMP_RCVBUF, snd, &txb, &why)) != RTUDP_OK) {
-            failf(msg, msglen, rc, "send socket: %s", why.msg);
-            goto fail;
-        }
-        snd = 0;
-    }
-    if ((rc = rtudp_net_size_buffers(fd, rcv, snd, &bufs, &why)) != RTUDP_OK) {
-        failf(msg, msglen, rc, "%s", why.msg);
-        goto fail;
-    }
-    /* stamps the error queue keeps for sure (rtudp_tx_send_group reads before more);
-     * a socket that also receives keeps its stamps' share of the buffer */
-    uint64_t stamp_bytes = c->tx_fd != fd ? txb.rcvbuf : bufs.rcvbuf;
-    if (c->tx_fd == fd && stamp_bytes > TX_STAMP_RCVBUF)
-        stamp_bytes = TX_STAMP_RCVBUF;
-    c->stamp_room = (uint32_t)(stamp_bytes / TX_STAMP_COST);
-    if (c->tx_fd != fd) {
-        bufs.sndbuf = txb.sndbuf;
-        bufs.snd_limited = txb.snd_limited;
-        bufs.wmem_max = txb.wmem_max;
-    }
-    appendf(msg, msglen, "fd %d: sndbuf %llu, rcvbuf %llu", fd, (unsigned long long)bufs.sndbuf,
-            (unsigned long long)bufs.rcvbuf);
-    if (bufs.snd_limited)
-        appendf(msg, msglen, "; SO_SNDBUF limited by net.core.wmem_max %llu",
-                (unsigned long long)bufs.wmem_max);
-    if (bufs.rcv_limited)
-        appendf(msg, msglen, "; SO_RCVBUF limited by net.core.rmem_max %llu",
-                (unsigned long long)bufs.rmem_max);
-    if (c->caps.hw)
-        appendf(msg, msglen, "; hardware stamps on %s", c->caps.ifname);
-
-    if ((rc = set_destination(c, c->tx_fd, path, msg, msglen)) != RTUDP_OK)
-        goto fail;
-
-    if (c->sends) {
-        /* a record takes >= 16 ring bytes: capacity/16 in flight can never overflow */
-        uint64_t n = c->tx.capacity / sizeof(struct rtudp_tx_record);
-        if (n > UINT32_MAX / 4)
-            n = UINT32_MAX / 4;
-        if ((rc = rtudp_inflight_init(&c->inflight, (uint32_t)n)) != RTUDP_OK ||
-            (rc = rtudp_txstamps_init(&c->stamps, c->caps.sw_tx ? STAMP_WAITERS : 1,
-                                      RTUDP_W_STAMP_WAIT_NS)) != RTUDP_OK ||
-            (rc = reserve_timers(w, (uint32_t)n)) != RTUDP_OK) {
-            failf(msg, msglen, rc, "out of memory for %llu in-flight packets",
-                  (unsigned long long)n);
-            goto fail;
-        }
-        c->stamps.tap = &c->tap;
-        /* records a previous worker did not release are read (and sent) again, but
-         * for those its journal and the socket's TX stamps prove gone */
-        struct rtudp_txj_result found;
-        rtudp_txj_recover(&b->tx_journal, &c->tx, c->tx_fd, &found);
-        if (found.journalled)
-            appendf(msg, msglen, "; %u packets were in flight: %u had left, %u sent again%s",
-                    found.journalled, found.left, found.resent,
-                    found.invalid ? " (journal entries not in the ring ignored)" : "");
-        c->cursor = atomic_load_explicit(SHARED(&c->tx.ring->head), memory_order_acquire);
-        c->gso_ok = c->caps.gso;
-        rtudp_inflight_reset(&c->inflight, c->cursor);
-    }
-    /* the impairment's hold queues, before anything may use them */
-    if ((rc = rtudp_impair_holds_init(c)) != RTUDP_OK) {
-        failf(msg, msglen, rc, "out of memory for the impairment's hold queues");
-        goto fail;
-    }
-    /* the kind's setup: after the common one, before the RX thread sees the channel */
-    if (c->proto->open) {
-        char why_kind[160] = "";
-        if ((rc = c->proto->open(w, c, why_kind, sizeof why_kind)) != RTUDP_OK) {
-            failf(msg, msglen, rc, "%s: %s", path, why_kind);
-            goto fail;
-        }
-    }
-    c->kind_open = 1;
-    if (c->recvs) {
-        c->rx.fd = fd;
-        c->rx.block = b;
-        c->rx.cap = rtudp_rx_cap_for(&c->rx.ring, b->max_datagram);
-        c->rx.gro = c->caps.gro;
-        c->rx.seq = 0;
-        if ((rc = rtudp_rx_add(&w->rx, &c->rx)) != RTUDP_OK) {
-            failf(msg, msglen, rc, "RX thread refused the channel (epoll: %s)", strerror(errno));
-            goto fail;
-        }
-    }
-    /* event loops that registered while no worker had the channel wait for an answer */
-    rtudp_async_answer(&b->async_wait, &c->tx_waiters);
     *out = c;
     return RTUDP_OK;
-
-fail:
-    c->recvs = 0; /* never handed to the RX thread, or refused by it */
-    chan_close(w, c);
-    return rc;
 }
 
 static void chan_close(struct rtudp_worker *w, struct rtudp_chan *c)

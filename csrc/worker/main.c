@@ -206,17 +206,66 @@ static void announce(struct rtudp_worker *w)
     w->next_tick = now + RTUDP_W_HEARTBEAT_NS;
 }
 
-int main(int argc, char **argv)
-{
-    const char *pool = NULL;
-    long worker_id = -1, cpu = -1, cmd_fd = -1;
+/* what the command line asks for (-1: not given) */
+struct options {
+    const char *pool;
+    long worker_id, cpu, cmd_fd;
     long tune[RTUDP_TUNE_COUNT];
+};
+
+/* an exit code no step returns: the worker goes on to its next step */
+#define GO_ON (-1)
+
+/* one `--option value` into *o: GO_ON, or the exit code of a bad one */
+static int parse_option(const char *a, const char *v, struct options *o)
+{
     uint32_t n_tunables;
     const struct rtudp_tunable_desc *tunables = rtudp_tunable_table(&n_tunables);
-    for (uint32_t i = 0; i < RTUDP_TUNE_COUNT && i < n_tunables; i++)
-        tune[i] = (long)tunables[i].default_value; /* the table is RTUDP_TUNE_COUNT long */
-    if (argc == 3 && !strcmp(argv[1], RTUDP_IDLEPOLLER_ARG))
-        return rtudp_idlepoller_main(argv[2]); /* a worker's idle poller (idlepoller.h) */
+    if (!strcmp(a, "--pool")) {
+        if (!rtudp_name_valid(v)) {
+            fprintf(stderr, "rtudp-worker: pool name '%s' must match [A-Za-z0-9_.-]{1,%d}\n", v,
+                    RTUDP_NAME_MAX);
+            return 2;
+        }
+        o->pool = v;
+    } else if (!strcmp(a, "--worker-id")) {
+        if (parse_uint(a, v, RTUDP_MAX_WORKERS - 1, &o->worker_id))
+            return 2;
+    } else if (!strcmp(a, "--cpu")) {
+        if (parse_uint(a, v, 4095, &o->cpu))
+            return 2;
+    } else if (!strcmp(a, "--cmd-fd")) {
+        if (parse_uint(a, v, 1 << 20, &o->cmd_fd))
+            return 2;
+    } else if (tunable_of(a) >= 0) {
+        const struct rtudp_tunable_desc *t = &tunables[tunable_of(a)];
+        if (parse_range(a, v, (long)t->min, (long)t->max, &o->tune[tunable_of(a)]))
+            return 2;
+    } else {
+        fprintf(stderr, "rtudp-worker: unknown option '%s'\n", a);
+        return usage(stderr);
+    }
+    return GO_ON;
+}
+
+/* the command socket must be the supervisor's SOCK_SEQPACKET end: a wrong fd would
+ * have the worker read commands from something else */
+static int check_cmd_fd(long cmd_fd)
+{
+    struct stat st;
+    int type = 0;
+    socklen_t tl = sizeof type;
+    if (fstat((int)cmd_fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+        getsockopt((int)cmd_fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_SEQPACKET) {
+        fprintf(stderr, "rtudp-worker: --cmd-fd %ld is not a SOCK_SEQPACKET socket\n", cmd_fd);
+        return 2;
+    }
+    return GO_ON;
+}
+
+/* the command line into *o: GO_ON, or the exit code (--version and --help end here too) */
+static int parse_options(int argc, char **argv, struct options *o)
+{
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--version")) {
@@ -229,75 +278,58 @@ int main(int argc, char **argv)
             fprintf(stderr, "rtudp-worker: %s needs a value\n", a);
             return usage(stderr);
         }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--pool")) {
-            if (!rtudp_name_valid(v)) {
-                fprintf(stderr, "rtudp-worker: pool name '%s' must match [A-Za-z0-9_.-]{1,%d}\n",
-                        v, RTUDP_NAME_MAX);
-                return 2;
-            }
-            pool = v;
-        } else if (!strcmp(a, "--worker-id")) {
-            if (parse_uint(a, v, RTUDP_MAX_WORKERS - 1, &worker_id))
-                return 2;
-        } else if (!strcmp(a, "--cpu")) {
-            if (parse_uint(a, v, 4095, &cpu))
-                return 2;
-        } else if (!strcmp(a, "--cmd-fd")) {
-            if (parse_uint(a, v, 1 << 20, &cmd_fd))
-                return 2;
-        } else if (tunable_of(a) >= 0) {
-            const struct rtudp_tunable_desc *t = &tunables[tunable_of(a)];
-            if (parse_range(a, v, (long)t->min, (long)t->max, &tune[tunable_of(a)]))
-                return 2;
-        } else {
-            fprintf(stderr, "rtudp-worker: unknown option '%s'\n", a);
-            return usage(stderr);
-        }
+        int rc = parse_option(a, argv[++i], o);
+        if (rc != GO_ON)
+            return rc;
     }
-    if (!pool || worker_id < 0) {
+    if (!o->pool || o->worker_id < 0) {
         fprintf(stderr, "rtudp-worker: --pool and --worker-id are required\n");
         return usage(stderr);
     }
-    if (cmd_fd < 0) {
+    if (o->cmd_fd < 0) {
         fprintf(stderr, "rtudp-worker: --cmd-fd is required (the supervisor's command socket)\n");
         return usage(stderr);
     }
-    struct stat st;
-    int type = 0;
-    socklen_t tl = sizeof type;
-    if (fstat((int)cmd_fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
-        getsockopt((int)cmd_fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_SEQPACKET) {
-        fprintf(stderr, "rtudp-worker: --cmd-fd %ld is not a SOCK_SEQPACKET socket\n", cmd_fd);
-        return 2;
-    }
+    return check_cmd_fd(o->cmd_fd);
+}
 
-    /* process-wide, before any thread exists, so the RX thread inherits it all */
+/* process-wide, before any thread exists, so the RX thread inherits it all */
+static int set_up_process(const struct options *o)
+{
     if (rtudp_w_die_with_parent() != 0)
         return 2;
     rtudp_w_lock_memory();
-    if (cpu >= 0 && rtudp_w_pin_cpu(cpu) != 0)
+    if (o->cpu >= 0 && rtudp_w_pin_cpu(o->cpu) != 0)
         return 2;
-    if (rtudp_w_set_priority(tune[RTUDP_TUNE_RT_PRIORITY]) != 0)
+    if (rtudp_w_set_priority(o->tune[RTUDP_TUNE_RT_PRIORITY]) != 0)
         return 2;
+    return GO_ON;
+}
 
-    static struct rtudp_worker w; /* large (channel tables): not on the stack */
-    w.pool_name = pool;
-    w.id = (uint32_t)worker_id;
-    w.cmd_fd = (int)cmd_fd;
-    w.spin_budget_permille = (int)tune[RTUDP_TUNE_SPIN_BUDGET];
-    w.idle_poll = (int)tune[RTUDP_TUNE_IDLE_POLL];
-    w.qos_fd = -1;
-    w.poller_needed = rtudp_idlepoller_needed();
-    w.qos_costs_host = rtudp_idlepoller_on_vm();
-    fcntl(w.cmd_fd, F_SETFD, FD_CLOEXEC);
-    w.sup_pidfd = -1;
-    if (map_pool(&w) != 0 || watch_supervisor(&w) != 0) {
-        if (w.ctl)
-            rtudp_unmap(w.ctl, w.ctl_size);
+/* the worker's settings, then its pool and worker slot mapped and its supervisor
+ * watched: GO_ON, or the exit code with nothing left mapped */
+static int attach_pool(struct rtudp_worker *w, const struct options *o)
+{
+    w->pool_name = o->pool;
+    w->id = (uint32_t)o->worker_id;
+    w->cmd_fd = (int)o->cmd_fd;
+    w->spin_budget_permille = (int)o->tune[RTUDP_TUNE_SPIN_BUDGET];
+    w->idle_poll = (int)o->tune[RTUDP_TUNE_IDLE_POLL];
+    w->qos_fd = -1;
+    w->poller_needed = rtudp_idlepoller_needed();
+    w->qos_costs_host = rtudp_idlepoller_on_vm();
+    fcntl(w->cmd_fd, F_SETFD, FD_CLOEXEC);
+    w->sup_pidfd = -1;
+    if (map_pool(w) != 0 || watch_supervisor(w) != 0) {
+        if (w->ctl)
+            rtudp_unmap(w->ctl, w->ctl_size);
         return 2;
     }
+    return GO_ON;
+}
 
+static void catch_signals(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal; /* no SA_RESTART: a parked wait returns to the loop */
@@ -306,34 +338,65 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
 
-    int rc = 0;
-    rtudp_cpuidle_open(&w.cpuidle, cpu, (uint32_t)getpid());
+/* start the RX thread and serve on this one until told to stop: the exit code */
+static int serve(struct rtudp_worker *w, const struct options *o)
+{
+    rtudp_cpuidle_open(&w->cpuidle, o->cpu, (uint32_t)getpid());
     /* a real-time worker only: at SCHED_OTHER a 50 us sleep ends after the timer slack
      * (50 us) and whatever the scheduler adds, often a millisecond under load (seen:
      * reads of 51 datagrams), so the wait would not be bounded */
     int64_t coalesce_ns = sched_getscheduler(0) == SCHED_FIFO
-                              ? (int64_t)tune[RTUDP_TUNE_RX_COALESCE_US] * 1000
+                              ? (int64_t)o->tune[RTUDP_TUNE_RX_COALESCE_US] * 1000
                               : 0;
-    if (rtudp_tx_init(&w) != RTUDP_OK || rtudp_rx_start(&w.rx, coalesce_ns) != 0) {
-        fprintf(stderr, "rtudp-worker %u: cannot start (out of memory?)\n", w.id);
-        rc = 1;
-    } else {
-        rtudp_w_lock_on_fault(); /* set up: channels' memory is locked as it is used */
-        announce(&w);
-        rtudp_tx_run(&w);
+    if (rtudp_tx_init(w) != RTUDP_OK || rtudp_rx_start(&w->rx, coalesce_ns) != 0) {
+        fprintf(stderr, "rtudp-worker %u: cannot start (out of memory?)\n", w->id);
+        return 1;
     }
+    rtudp_w_lock_on_fault(); /* set up: channels' memory is locked as it is used */
+    announce(w);
+    rtudp_tx_run(w);
+    return 0;
+}
 
-    while (w.n_active)
-        rtudp_chan_drop(&w, w.active[w.n_active - 1]);
-    rtudp_rx_stop(&w.rx);
-    rtudp_tx_free(&w);
-    rtudp_cpuidle_close(&w.cpuidle);
-    atomic_store_explicit(SHARED(&w.me->state), (uint32_t)RTUDP_WORKER_DEAD,
+/* every channel dropped and both threads stopped, then the slot marked DEAD and the
+ * pool let go */
+static void tear_down(struct rtudp_worker *w)
+{
+    while (w->n_active)
+        rtudp_chan_drop(w, w->active[w->n_active - 1]);
+    rtudp_rx_stop(&w->rx);
+    rtudp_tx_free(w);
+    rtudp_cpuidle_close(&w->cpuidle);
+    atomic_store_explicit(SHARED(&w->me->state), (uint32_t)RTUDP_WORKER_DEAD,
                           memory_order_release);
-    rtudp_unmap(w.ctl, w.ctl_size);
-    close(w.cmd_fd);
-    if (w.sup_pidfd >= 0)
-        close(w.sup_pidfd);
+    rtudp_unmap(w->ctl, w->ctl_size);
+    close(w->cmd_fd);
+    if (w->sup_pidfd >= 0)
+        close(w->sup_pidfd);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {.pool = NULL, .worker_id = -1, .cpu = -1, .cmd_fd = -1};
+    uint32_t n_tunables;
+    const struct rtudp_tunable_desc *tunables = rtudp_tunable_table(&n_tunables);
+    for (uint32_t i = 0; i < RTUDP_TUNE_COUNT && i < n_tunables; i++)
+        o.tune[i] = (long)tunables[i].default_value; /* the table is RTUDP_TUNE_COUNT long */
+    if (argc == 3 && !strcmp(argv[1], RTUDP_IDLEPOLLER_ARG))
+        return rtudp_idlepoller_main(argv[2]); /* a worker's idle poller (idlepoller.h) */
+    int rc = parse_options(argc, argv, &o);
+    if (rc == GO_ON)
+        rc = set_up_process(&o);
+    if (rc != GO_ON)
+        return rc;
+
+    static struct rtudp_worker w; /* large (channel tables): not on the stack */
+    if ((rc = attach_pool(&w, &o)) != GO_ON)
+        return rc;
+    catch_signals();
+    rc = serve(&w, &o);
+    tear_down(&w);
     return rc;
 }

@@ -497,6 +497,210 @@ static void warm_and_spin(struct rtudp_worker *w, int64_t target)
         rtudp_warmup_drain(&w->warmup);
 }
 
+/* the liveness tick and the commands, when the tick is due: 0 once told to exit */
+static int tick(struct rtudp_worker *w, int64_t now)
+{
+    if (w->demoted)
+        rtudp_guard_beat(&w->guard, now);
+    if (now < w->next_tick)
+        return 1;
+    /* real-time again first: a command may take ms (a channel's ADD faults its
+     * buffers in), silence the guard would take for another task's */
+    rtudp_w_rt_restore(w);
+    rtudp_w_tick(w, now);
+    rtudp_w_poll_commands(w);
+    return !w->exiting;
+}
+
+/* past the cap: a short sleep, then what is due (read, sent), and round again */
+static int capped_turn(struct rtudp_worker *w, int64_t now)
+{
+    int capped = over_rt_cap(w, now);
+    if (capped) {
+        if (rtudp_rx_held(&w->rx))
+            rx_turn_here(w, now); /* it still reads, in capped turns too */
+        capped_sleep(w, now);
+    } else {
+        w->capped_sent_first = 0; /* "never twice in a row" counts capped turns only */
+    }
+    return capped;
+}
+
+/* every sending channel's TX ring read up to what was committed by `now` */
+static void consume_all(struct rtudp_worker *w, int64_t now)
+{
+    for (uint32_t i = 0; i < w->n_active; i++) {
+        struct rtudp_chan *c = w->active[i];
+        if (c->sends && !c->tx_broken)
+            consume(w, c, now);
+    }
+}
+
+/* the TX stamps that are to be read now, or before a park longer than STAMP_HOLD_NS
+ * to `target`, read; the earlier of `other` and when the rest are to be read by */
+static int64_t read_stamps(struct rtudp_worker *w, int64_t now, int64_t target, int64_t other)
+{
+    for (uint32_t i = 0; i < w->n_active; i++) {
+        struct rtudp_chan *c = w->active[i];
+        if (c->sends && c->stamps.len) {
+            int64_t by = stamps_read_by(c);
+            if (by <= now || target - now > STAMP_HOLD_NS) {
+                rtudp_tx_read_stamps(c, now);
+                beat(w);
+                by = stamps_read_by(c);
+            }
+            if (by < other)
+                other = by;
+        }
+    }
+    return other;
+}
+
+/* what a turn of the loop decided to wait for, and how */
+struct tx_wait {
+    int64_t now;        /* the clock the decision was taken at */
+    int64_t target;     /* the next deadline, maybe spun for */
+    int64_t park_until; /* the park's end: before target, or a timeout's */
+    int bridge;         /* the gap to target is bridged by spinning */
+    int spin_ok;        /* the spin to target is allowed */
+    int warm;           /* the park ends early for the warm-up (warmup.h) */
+    int timer_wake;     /* the park ends for target, not for a timeout */
+};
+
+/* how to wait for t->target, with `other` the first timeout: park, spin or both */
+static void plan_wait(struct rtudp_worker *w, int64_t other, struct tx_wait *t)
+{
+    int64_t now = t->now, target = t->target;
+    int64_t margin = rtudp_spin_margin(&w->spin, target - now);
+    /*
+     * Spin only if the whole spin fits the budget; else sleep to the deadline.  But a
+     * gap about as short as a sleep's CPU cost is bridged by spinning whatever the
+     * budget says: on a VM the thread is charged that much for each wake-up
+     * (measured on a 2-vCPU VM: a 20 us sleep at SCHED_FIFO cost 18 us of CPU and
+     * woke 18 us late), so sleeping such a gap saves nothing and misses the deadline.
+     * Without this a worker at 50 kpps spent all its CPU in wake-ups, at SCHED_FIFO,
+     * until the RT throttle stopped it for 50 ms.
+     */
+    t->bridge = rtudp_spin_bridges(&w->spin, target - now);
+    /* a long park: it ends earlier still, by the warm-up's lead, if the budget pays
+     * for that spin too (warmup.h); else as always */
+    int64_t lead = margin + w->warmup.lead_ns;
+    t->warm = !t->bridge && rtudp_warmup_wanted(&w->warmup, target - lead - now) &&
+              may_spin(w, now, lead, 0);
+    if (!t->warm)
+        lead = margin;
+    t->spin_ok = t->warm || may_spin(w, now, t->bridge ? target - now : margin, t->bridge);
+    if (!t->spin_ok && t->bridge)
+        w->spin.over_budget++;
+    t->park_until = t->spin_ok ? target - lead : target;
+    t->timer_wake = 1;
+    if (other < t->park_until) {
+        t->park_until = other;
+        t->timer_wake = t->warm = 0;
+    }
+}
+
+/* decide what comes next: a timer (maybe spun for), or only a timeout.  0: nothing to
+ * wait for (a record waits, or the deadline has come): the loop goes round again */
+static int decide(struct rtudp_worker *w, int64_t now, struct tx_wait *t)
+{
+    int64_t standby;
+    int64_t target = next_timer(w, &standby);
+    int64_t other = w->next_tick;
+    if (standby < other)
+        other = standby;
+    other = read_stamps(w, now, target, other);
+    if (w->backoff_until > now && target < w->backoff_until)
+        target = w->backoff_until;
+    if (any_readable(w))
+        return 0;
+    now = rtudp_now_ns();
+    if (target <= now)
+        return 0;
+    t->now = now;
+    t->target = target;
+    plan_wait(w, other, t);
+    return 1;
+}
+
+/* ready the park: the RX work handed over for a long one, the CPU kept from halting,
+ * real-time for a wake-up in the next window; whether the idle poller runs */
+static int before_park(struct rtudp_worker *w, const struct tx_wait *t)
+{
+    struct rtudp_worker_slot *me = w->me;
+    int64_t now = t->now, park_until = t->park_until;
+    int long_park = park_until - now >= RX_KEEP_NS;
+    /* the CPU must not halt, unless the park ends the largest margin before a
+     * deadline (spin.h), which holds a halted vCPU's late wake-up (idlepoller.h) */
+    int nap = rtudp_spin_park_naps(park_until - now, RX_KEEP_NS, t->timer_wake && t->spin_ok,
+                                   t->target - now);
+    if (long_park)
+        rtudp_rx_give(&w->rx); /* a long sleep: the RX thread does the RX work */
+    if (nap)
+        rtudp_idlepoller_open(&w->poller, park_until);
+    /* a park into the next window ends at SCHED_FIFO, so the wake-up preempts */
+    if (w->demoted && park_until - w->spin.window_start >= w->spin.window_ns)
+        rtudp_w_rt_restore(w);
+    bump(&me->sleeps, 1);
+    if (w->demoted)
+        rtudp_guard_beat(&w->guard, park_until); /* silent till then, not lost */
+    /* producers need not wake us for packets due at or after `target`: we
+     * wake before it and drain the rings first (see notify_consumer) */
+    store_relaxed(&me->bell.sleeper_deadline_ns, t->target);
+    return nap;
+}
+
+/* act: park on the bell until t->park_until, then what the wake-up calls for */
+static void park(struct rtudp_worker *w, const struct tx_wait *t)
+{
+    int nap = before_park(w, t);
+    /* what a sleep costs, now and then (reading a thread's CPU time is a
+     * system call) */
+    int sample = t->timer_wake && (++w->sleeps_seen % SLEEP_SAMPLE_EVERY) == 0;
+    int64_t cpu0 = sample ? clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0;
+    int rc = rtudp_bell_wait(&w->me->bell, wake_ready, w, t->park_until, 0);
+    int64_t woke = rtudp_now_ns();
+    if (nap)
+        rtudp_idlepoller_close(&w->poller);
+    if (rc == RTUDP_ETIMEDOUT && t->timer_wake) {
+        rtudp_spin_wake(&w->spin, woke - t->park_until);
+        if (sample)
+            rtudp_spin_sleep_cost(&w->spin, clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0);
+    }
+    if (rc == RTUDP_OK && rtudp_w_cmd_ready(w)) {
+        rtudp_w_rt_restore(w); /* as for the tick's commands */
+        rtudp_w_poll_commands(w); /* the supervisor posts and rings after each */
+    }
+    /* straight on to the deadline: at the loop's top the rest of the lead could
+     * look long enough for another park */
+    if (rc == RTUDP_ETIMEDOUT && t->warm)
+        warm_and_spin(w, t->target);
+}
+
+/* act: no park, so spin to t->target if allowed and send what is due there */
+static void spin_and_send(struct rtudp_worker *w, const struct tx_wait *t)
+{
+    /* A bridged gap: this thread is awake anyway, so it does the RX work (a turn
+     * without waiting), and the RX thread sleeps: a datagram then costs no wake-up,
+     * which on a VM costs ~10 us of CPU.  It takes the work at once from an RX
+     * thread waiting on its sockets; one in the middle of a turn hands over at its
+     * end, which a yield lets come (both threads have the same priority). */
+    if (t->bridge && t->spin_ok && w->n_receiving) {
+        if (rtudp_rx_take(&w->rx)) {
+            rx_turn_here(w, rtudp_now_ns());
+            beat(w);
+        } else
+            sched_yield();
+    }
+    int64_t reached = t->spin_ok ? spin_to(w, rtudp_now_ns(), t->target, t->bridge) : 0;
+    if (reached) {
+        /* spun to the deadline: what is due goes now, not after another round of
+         * the loop's top (its looks at the clocks and the rings cost a few us, more
+         * after a long park with cold caches); the top comes next anyway */
+        serve_due(w, reached, 0);
+    }
+}
+
 void rtudp_tx_run(struct rtudp_worker *w)
 {
     struct rtudp_worker_slot *me = w->me;
@@ -505,157 +709,28 @@ void rtudp_tx_run(struct rtudp_worker *w)
         if (load_acquire(&me->async_posted) != w->async_seen)
             rtudp_chan_answer_waiters(w); /* an event loop registered on a channel */
         int64_t now = rtudp_now_ns();
-        if (w->demoted)
-            rtudp_guard_beat(&w->guard, now);
-        if (now >= w->next_tick) {
-            /* real-time again first: a command may take ms (a channel's ADD faults its
-             * buffers in), silence the guard would take for another task's */
-            rtudp_w_rt_restore(w);
-            rtudp_w_tick(w, now);
-            rtudp_w_poll_commands(w);
-            if (w->exiting)
-                break;
-        }
+        if (!tick(w, now))
+            break;
         if (w->rt_policy)
             look_at_share(w, now);
-        /* past the cap: a short sleep, then what is due (read, sent), and round again */
-        int capped = over_rt_cap(w, now);
-        if (capped) {
-            if (rtudp_rx_held(&w->rx))
-                rx_turn_here(w, now); /* it still reads, in capped turns too */
-            capped_sleep(w, now);
-        } else {
-            w->capped_sent_first = 0; /* "never twice in a row" counts capped turns only */
-        }
-        /* the clock first, then the rings: what was committed by `now` is read, and
-         * what is due by it leaves in deadline order with what was queued before (a
-         * clock read after the rings would let a stall between them send a later
-         * deadline ahead of an earlier one committed in the stall) */
+        int capped = capped_turn(w, now);
+        /* consume.  The clock first, then the rings: what was committed by `now` is
+         * read, and what is due by it leaves in deadline order with what was queued
+         * before (a clock read after the rings would let a stall between them send a
+         * later deadline ahead of an earlier one committed in the stall) */
         now = rtudp_now_ns();
-        for (uint32_t i = 0; i < w->n_active; i++) {
-            struct rtudp_chan *c = w->active[i];
-            if (c->sends && !c->tx_broken)
-                consume(w, c, now);
-        }
+        consume_all(w, now);
         serve_due(w, now, capped);
         if (capped)
             continue;
-
-        /* what comes next: a timer (maybe spun for), or only a timeout */
-        int64_t standby;
-        int64_t target = next_timer(w, &standby);
-        int64_t other = w->next_tick;
-        if (standby < other)
-            other = standby;
-        for (uint32_t i = 0; i < w->n_active; i++) {
-            struct rtudp_chan *c = w->active[i];
-            if (c->sends && c->stamps.len) {
-                int64_t by = stamps_read_by(c);
-                if (by <= now || target - now > STAMP_HOLD_NS) {
-                    rtudp_tx_read_stamps(c, now);
-                    beat(w);
-                    by = stamps_read_by(c);
-                }
-                if (by < other)
-                    other = by;
-            }
-        }
-        if (w->backoff_until > now && target < w->backoff_until)
-            target = w->backoff_until;
-        if (any_readable(w))
+        /* decide, then act: park, or spin to the deadline; a timeout that is already
+         * due (the tick) is the loop's top's */
+        struct tx_wait t;
+        if (!decide(w, now, &t))
             continue;
-        now = rtudp_now_ns();
-        if (target <= now)
-            continue;
-        int64_t margin = rtudp_spin_margin(&w->spin, target - now);
-        /*
-         * Spin only if the whole spin fits the budget; else sleep to the deadline.  But a
-         * gap about as short as a sleep's CPU cost is bridged by spinning whatever the
-         * budget says: on a VM the thread is charged that much for each wake-up
-         * (measured on a 2-vCPU VM: a 20 us sleep at SCHED_FIFO cost 18 us of CPU and
-         * woke 18 us late), so sleeping such a gap saves nothing and misses the deadline.
-         * Without this a worker at 50 kpps spent all its CPU in wake-ups, at SCHED_FIFO,
-         * until the RT throttle stopped it for 50 ms.
-         */
-        int bridge = rtudp_spin_bridges(&w->spin, target - now);
-        /* a long park: it ends earlier still, by the warm-up's lead, if the budget pays
-         * for that spin too (warmup.h); else as always */
-        int64_t lead = margin + w->warmup.lead_ns;
-        int warm = !bridge && rtudp_warmup_wanted(&w->warmup, target - lead - now) &&
-                   may_spin(w, now, lead, 0);
-        if (!warm)
-            lead = margin;
-        int spin_ok = warm || may_spin(w, now, bridge ? target - now : margin, bridge);
-        if (!spin_ok && bridge)
-            w->spin.over_budget++;
-        int64_t park_until = spin_ok ? target - lead : target;
-        int timer_wake = 1;
-        if (other < park_until) {
-            park_until = other;
-            timer_wake = warm = 0;
-        }
-        if (park_until > now) {
-            int long_park = park_until - now >= RX_KEEP_NS;
-            /* the CPU must not halt, unless the park ends the largest margin before a
-             * deadline (spin.h), which holds a halted vCPU's late wake-up (idlepoller.h) */
-            int nap = rtudp_spin_park_naps(park_until - now, RX_KEEP_NS, timer_wake && spin_ok,
-                                           target - now);
-            if (long_park)
-                rtudp_rx_give(&w->rx); /* a long sleep: the RX thread does the RX work */
-            if (nap)
-                rtudp_idlepoller_open(&w->poller, park_until);
-            /* a park into the next window ends at SCHED_FIFO, so the wake-up preempts */
-            if (w->demoted && park_until - w->spin.window_start >= w->spin.window_ns)
-                rtudp_w_rt_restore(w);
-            bump(&me->sleeps, 1);
-            if (w->demoted)
-                rtudp_guard_beat(&w->guard, park_until); /* silent till then, not lost */
-            /* producers need not wake us for packets due at or after `target`: we
-             * wake before it and drain the rings first (see notify_consumer) */
-            store_relaxed(&me->bell.sleeper_deadline_ns, target);
-            /* what a sleep costs, now and then (reading a thread's CPU time is a
-             * system call) */
-            int sample = timer_wake && (++w->sleeps_seen % SLEEP_SAMPLE_EVERY) == 0;
-            int64_t cpu0 = sample ? clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0;
-            int rc = rtudp_bell_wait(&me->bell, wake_ready, w, park_until, 0);
-            int64_t woke = rtudp_now_ns();
-            if (nap)
-                rtudp_idlepoller_close(&w->poller);
-            if (rc == RTUDP_ETIMEDOUT && timer_wake) {
-                rtudp_spin_wake(&w->spin, woke - park_until);
-                if (sample)
-                    rtudp_spin_sleep_cost(&w->spin, clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0);
-            }
-            if (rc == RTUDP_OK && rtudp_w_cmd_ready(w)) {
-                rtudp_w_rt_restore(w); /* as for the tick's commands */
-                rtudp_w_poll_commands(w); /* the supervisor posts and rings after each */
-            }
-            /* straight on to the deadline: at the loop's top the rest of the lead could
-             * look long enough for another park */
-            if (rc == RTUDP_ETIMEDOUT && warm)
-                warm_and_spin(w, target);
-            continue;
-        }
-        if (!timer_wake)
-            continue; /* the tick is due: the top of the loop does it */
-        /* A bridged gap: this thread is awake anyway, so it does the RX work (a turn
-         * without waiting), and the RX thread sleeps: a datagram then costs no wake-up,
-         * which on a VM costs ~10 us of CPU.  It takes the work at once from an RX
-         * thread waiting on its sockets; one in the middle of a turn hands over at its
-         * end, which a yield lets come (both threads have the same priority). */
-        if (bridge && spin_ok && w->n_receiving) {
-            if (rtudp_rx_take(&w->rx)) {
-                rx_turn_here(w, rtudp_now_ns());
-                beat(w);
-            } else
-                sched_yield();
-        }
-        int64_t reached = spin_ok ? spin_to(w, rtudp_now_ns(), target, bridge) : 0;
-        if (reached) {
-            /* spun to the deadline: what is due goes now, not after another round of
-             * the loop's top (its looks at the clocks and the rings cost a few us, more
-             * after a long park with cold caches); the top comes next anyway */
-            serve_due(w, reached, 0);
-        }
+        if (t.park_until > t.now)
+            park(w, &t);
+        else if (t.timer_wake)
+            spin_and_send(w, &t);
     }
 }
