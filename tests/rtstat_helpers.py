@@ -96,6 +96,17 @@ class Tmux:
         # the pane's group gets the weight of nice -10 where we may set it (root).
         command = "{ echo -10 > /proc/self/autogroup; } 2>/dev/null; " + command
         self._run("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), command)
+        self._favour(self._run("display-message", "-p", "#{pid}").strip())
+
+    @staticmethod
+    def _favour(pid: str) -> None:
+        """The tmux server is a session (an autogroup) of its own too, and every
+        capture-pane waits on it: its group gets the pane's weight (root only)."""
+        try:
+            with open(f"/proc/{int(pid)}/autogroup", "w") as f:
+                f.write("-10")
+        except (OSError, ValueError):
+            pass  # not permitted: the scheduler's plain share then
 
     def _run(self, *args: str) -> str:
         out = subprocess.run([self.tmux, "-L", self.sock, *args], capture_output=True,
@@ -120,7 +131,10 @@ class Tmux:
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:
-            screen = self.screen()
+            try:
+                screen = self.screen()
+            except subprocess.TimeoutExpired:
+                continue  # a starved tmux server: no screen yet, wait on to the deadline
             if pred(screen):
                 return screen
             time.sleep(0.1)
