@@ -13,6 +13,7 @@ import rtudp
 from rtudp.compat import (EmulatedNetwork, Impairment, RtUdpBase, RtUdpEmulated, UdpCom,
                           create_rtudp, create_rtudp_pair)
 from ports import free_ports
+from waiting import wait_for
 from rtudp.packet_stats import PACKET_STATS_KEYS
 
 IMPLS = ["socket", "emulated"]
@@ -68,6 +69,11 @@ def test_deadline_order_and_stats(impl: str, pool: rtudp.Pool, net: EmulatedNetw
         got = b.receive_batch(40, 5_000_000_000)
         assert [int(d) for d, _ in got] == list(range(40)), "packets left out of deadline order"
         assert all(t >= base for _, t in got), "a packet arrived before its deadline"
+        # the worker counts a send group once it has left, and times each packet when its
+        # kernel TX stamp is read: both may come a little after the packets arrive
+        assert wait_for(lambda: a.get_packet_stats()["n_packets_sent"] == 40 and
+                        sum(a.get_packet_stats()["histogram"]["counts"]) == 40, 10.0), \
+            a.get_packet_stats()
         stats = a.get_packet_stats()
         assert list(stats) == list(PACKET_STATS_KEYS)
         assert stats["n_packets_req"] == stats["n_packets_sent"] == 40
