@@ -90,18 +90,17 @@ class Tmux:
         self.tmux = shutil.which("tmux")
         assert self.tmux, "tmux is not installed"
         self.sock = f"rtstat-test-{os.getpid()}-{label}"
-        # A pane is a new session, so the scheduler's autogroup of its own; beside a busy
-        # loop on every CPU such a group can wait tens of seconds for its turn while its
-        # weight ramps up.  These tests check what rtstat draws, not the scheduler, so
-        # the pane's group gets the weight of nice -10 where we may set it (root).
-        command = "{ echo -10 > /proc/self/autogroup; } 2>/dev/null; " + command
+        # The pane and the tmux server are sessions, so scheduler autogroups, of their
+        # own; beside a busy loop on every CPU such a group can wait tens of seconds for
+        # its turn, and every capture-pane waits on the server.  These tests check what
+        # rtstat draws, not the scheduler: both groups get the weight of nice -10.
         self._run("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), command)
-        self._favour(self._run("display-message", "-p", "#{pid}").strip())
+        for pid in self._run("display-message", "-p", "-t", "t", "#{pid} #{pane_pid}").split():
+            self._favour(pid)
 
     @staticmethod
     def _favour(pid: str) -> None:
-        """The tmux server is a session (an autogroup) of its own too, and every
-        capture-pane waits on it: its group gets the pane's weight (root only)."""
+        """Process ``pid``'s autogroup weighs as nice -10 (root only)."""
         try:
             with open(f"/proc/{int(pid)}/autogroup", "w") as f:
                 f.write("-10")
