@@ -114,9 +114,12 @@ def tunable_argv(args: argparse.Namespace) -> list[str]:
     out = ["--idle", args.idle] if args.idle else []
     for t in TUNABLES.values():
         v = getattr(args, t.name)
-        if v is not None:
-            out += [t.option if v is not False else "--no-" + t.option[2:]] if t.unit == "bool" \
-                else [t.option, repr(v)]
+        if v is None:
+            continue
+        if t.unit != "bool":
+            out += [t.option, repr(v)]
+        else:
+            out.append(t.option if v else "--no-" + t.option[2:])
     return out
 
 
