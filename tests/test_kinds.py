@@ -132,7 +132,7 @@ def test_netflux_and_rtp_keys_are_the_ones_stats_had() -> None:
     got = nf.stats(read_counters(nf.counters, a))
     tx = ("sent", "missed", "send_errors", "image_busy", "max_lateness_ns", "own_jitter_ns",
           "seq", "feedback", "cycle", "start_ns", "last_sent_ns", "standby_sent",
-          "standby_errors", "yielded", "claim_breaks")
+          "standby_errors", "yielded", "claim_breaks", "standby_held")
     rx = ("valid", "duplicate", "old", "short_pkts", "partner_lost", "feedback_lost",
           "watchdog_trips", "recoveries", "resyncs", "last_rtt_ns", "partner_jitter_ns",
           "partner_seq", "partner_feedback", "last_valid_ns", "lost_at_ns",

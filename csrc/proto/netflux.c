@@ -254,8 +254,12 @@ static int64_t nf_standby_timer(struct rtudp_chan *c, int64_t now)
     /* on a client's direct-send terms (direct_send.h), since it too sends beside the
      * serving worker; otherwise late cycles stay late, as without a standby.  A cycle
      * the serving worker holds (mid-send of an earlier one) is left to it. */
-    if (its_turn && rtudp_direct_terms(c->block) &&
-        claim_cycle(st, start, n, RTUDP_NF_ROLE_STANDBY, &held) == RTUDP_NF_MINE) {
+    int claim = its_turn && rtudp_direct_terms(c->block)
+                    ? claim_cycle(st, start, n, RTUDP_NF_ROLE_STANDBY, &held)
+                    : RTUDP_NF_TAKEN;
+    if (claim == RTUDP_NF_WAIT)
+        bump(&tx->standby_held, 1); /* stopped between its claim and its send */
+    if (claim == RTUDP_NF_MINE) {
         uint8_t seq = (uint8_t)held;
         load_send_image(st);
         st->pkt[0] = seq;

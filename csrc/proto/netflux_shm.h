@@ -75,6 +75,7 @@ struct rtudp_nf_tx {
     uint64_t standby_errors;                       /* standby sends that failed (standby only) */
     int64_t claim_ns;                              /* when the claim word was last taken (either worker) */
     uint64_t claim_breaks;                         /* holds broken: older than RTUDP_NF_HOLD_MAX_NS */
+    uint64_t standby_held;                         /* standby turns the serving worker's hold took (standby only) */
 };
 
 /* The RX thread's state and counters. */
@@ -180,6 +181,8 @@ struct rtudp_nf_area {
       "cycles the serving worker found sent by the standby", "", "")                            \
     X(tx.claim_breaks, "claim_breaks", COUNTER, "", 0,                                           \
       "cycle claims held past RTUDP_NF_HOLD_MAX_NS and broken", "", "")                          \
+    X(tx.standby_held, "standby_held", COUNTER, "cycles", 0,                                     \
+      "standby turns left unsent: the serving worker held an earlier cycle's claim", "", "")    \
     X(tx.cycle, "cycle", COUNTER, "cycles", 0, "number of the next packet of the schedule", "", \
       "")                                                                                        \
     X(tx.start_ns, "start_ns", GAUGE, "ns", 0, "schedule origin (CLOCK_MONOTONIC)", "", "")      \

@@ -488,6 +488,7 @@ static const struct field nf_tx_fields[] = {
     FIELD(rtudp_nf_tx, standby_errors),
     FIELD(rtudp_nf_tx, claim_ns),
     FIELD(rtudp_nf_tx, claim_breaks),
+    FIELD(rtudp_nf_tx, standby_held),
 };
 
 static const struct field nf_rx_fields[] = {
