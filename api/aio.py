@@ -1,12 +1,13 @@
 """asyncio for channels: ``await ch.recv()``, ``async for pkt in ch``, ``await ch.send()``.
 
 ``AsyncChannel(channel)`` wraps a channel handle, ``await rtudp.aio.open_channel(...)``
-opens one (as :func:`rtudp.open_channel`) and wraps it.  Datagram and RTP channels
-get :class:`AsyncChannel` (recv, recv_many, recv_batch, async iteration, send,
-send_many, send_batch); netflux channels get :class:`AsyncNetfluxChannel`
-(``wait_update``); UDT sockets (``udt4.UDTSOCKET``, ``pyudt.UdtSocket``) get
-:class:`rtudp.udt.aio.AsyncUdtSocket` (accept, connect, send, recv, sendmsg, recvmsg;
-``rtudp.aio.udt.socket()`` makes one).  Every other attribute is the wrapped handle's.
+opens one (as :func:`rtudp.open_channel`) and wraps it.  :func:`wrap` gives a handle
+the wrapper its kind's registry entry names (``aio=`` in :mod:`rtudp.shmring.kinds`),
+or :class:`AsyncChannel` (recv, recv_many, recv_batch, async iteration, send,
+send_many, send_batch) for a kind whose handle is an :class:`rtudp.Channel` and whose
+entry names none.  A kind's asyncio module is ``rtudp.aio.<kind>`` and the wrapper it
+names ``rtudp.aio.<its class name>``, both imported when first used, so this module
+imports no kind's.  Every other attribute of a wrapper is the wrapped handle's.
 
 How the event loop learns that something came, without a thread or polling: each
 wrapper registers an eventfd of this process in the channel's shared memory (a slot of
@@ -36,10 +37,10 @@ from typing import Any, AsyncIterator, Callable, Sequence, TypeVar
 
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.errors import BackPressureError, RtUdpError
+from rtudp.shmring.kinds import Kind, find, kinds
 
 from .batch import PacketBatch
 from .channel import Channel, Packet, _check_timeout
-from .netflux.channel import Image, NetfluxChannel
 
 #: how long a wrapper waits, at its first wait, for the worker to take its eventfd
 ANSWER_TIMEOUT_S = 5.0
@@ -207,8 +208,8 @@ class _Waiter:
 
 
 class _AsyncHandle:
-    """What both wrappers share: the registration, closing, the wrapped handle's other
-    attributes."""
+    """What every channel handle's wrapper shares: the registration, closing, the
+    wrapped handle's other attributes."""
 
     def __init__(self, handle: Any, worker: int) -> None:
         if handle.closed:
@@ -244,18 +245,19 @@ class _AsyncHandle:
 
 
 class AsyncChannel(_AsyncHandle):
-    """A datagram or RTP channel for asyncio: every wait is an await, never a block.
+    """An :class:`rtudp.Channel` (of any kind whose handle is one) for asyncio: every
+    wait is an await, never a block.
 
     ``recv`` and ``__anext__`` give what the channel's ``recv`` gives (:class:`Packet`,
-    or RtpFrame on an RTP channel).  ``send`` waits for room in the TX ring instead of
+    or the kind's own record).  ``send`` waits for room in the TX ring instead of
     raising BackPressureError (``timeout`` s at most: then it raises it)."""
 
     def __init__(self, channel: Channel) -> None:
         if not isinstance(channel, Channel):
-            raise TypeError(f"AsyncChannel wraps an rtudp.Channel, not {type(channel).__name__}"
-                            f" (netflux: AsyncNetfluxChannel)")
+            raise TypeError(f"AsyncChannel wraps an rtudp.Channel, not "
+                            f"{type(channel).__name__}{_wrap_hint(channel)}")
         super().__init__(channel, channel.worker)
-        self._try_recv = channel._try_recv  # (the kind's own, e.g. an RTP frame's)
+        self._try_recv = channel._try_recv  # (the kind's own, e.g. a frame's)
 
     # ---- receiving
 
@@ -389,58 +391,78 @@ class AsyncChannel(_AsyncHandle):
         return sent
 
 
-class AsyncNetfluxChannel(_AsyncHandle):
-    """A netflux channel for asyncio: ``await wait_update()`` for the next image."""
-
-    def __init__(self, channel: NetfluxChannel) -> None:
-        if not isinstance(channel, NetfluxChannel):
-            raise TypeError(f"AsyncNetfluxChannel wraps a NetfluxChannel, not "
-                            f"{type(channel).__name__}")
-        super().__init__(channel, channel._seg.config()["worker"])
-
-    async def wait_update(self, timeout: float | None = None, after: int | None = None) -> Image:
-        """The next received image after update number ``after`` (None: the current
-        one); TimeoutError if none comes within ``timeout`` s."""
-        nf = self.channel
-        last = nf.read().updates if after is None else after
-
-        def check() -> Image | None:
-            img = nf.read()
-            return img if img.updates != last else None
-
-        img = check() or await self._waiter.wait(RX, check, _deadline(timeout))
-        if img is None:
-            raise TimeoutError(f"no new image on netflux channel {nf.name!r} within "
-                               f"{timeout} s")
-        return img
-
-    async def wait_event(self, seen: int, timeout: float | None = None) -> int:
-        """Wait until ``events`` differs from ``seen`` (an image or a watchdog
-        transition) or ``timeout`` s pass; returns ``events`` as it then is."""
-        nf = self.channel
-        now = await self._waiter.wait(RX, lambda: e if (e := nf.events) != seen else None,
-                                      _deadline(timeout))
-        return nf.events if now is None else now
-
-
-#: which wrapper a handle type gets (most specific first).  A kind with handles of its
-#: own registers its wrapper with register() (udt sockets: rtudp.udt.aio, imported below).
-_WRAPPERS: list[tuple[type, type]] = [(NetfluxChannel, AsyncNetfluxChannel),
-                                      (Channel, AsyncChannel)]
+#: wrappers :func:`register` added, by the type they wrap (the latest first); checked
+#: before a kind's registry entry
+_WRAPPERS: list[tuple[type, type]] = []
 
 
 def register(handle_type: type, wrapper: type) -> None:
-    """Wrap handles of ``handle_type`` in ``wrapper`` (a class taking the handle) in
-    :func:`wrap` and :func:`open_channel`; checked before the built-in ones."""
+    """Wrap objects of ``handle_type`` in ``wrapper`` (a class taking the object) in
+    :func:`wrap` and :func:`open_channel`; checked before the kinds' entries.  A kind
+    names its handle's wrapper in its registry entry instead (``aio=``); a kind's
+    asyncio module registers the other objects it wraps (sockets, say) here."""
     _WRAPPERS.insert(0, (handle_type, wrapper))
 
 
-def wrap(handle: Any) -> Any:
-    """The async wrapper for a channel handle of any kind."""
+def _registered(handle: Any) -> type | None:
+    """The wrapper :func:`register` gave ``handle``'s type, None if none."""
     for handle_type, wrapper in _WRAPPERS:
         if isinstance(handle, handle_type):
-            return wrapper(handle)
-    raise TypeError(f"no async wrapper for {type(handle).__name__} handles")
+            return wrapper
+    return None
+
+
+def _kind_of(handle: Any) -> Kind | None:
+    """The registered kind ``handle`` is a channel handle of (its class's ``KIND``)."""
+    code = getattr(type(handle), "KIND", None)
+    return find(code) if isinstance(code, int) else None
+
+
+def _kind_wrapper(kind: Kind, handle: Any) -> type:
+    """The wrapper kind ``kind``'s entry names, else the generic one for a Channel."""
+    wrapper = kind.aio_class()
+    if wrapper is not None:
+        return wrapper
+    if isinstance(handle, Channel):
+        return AsyncChannel
+    side = f" (its asyncio side: rtudp.aio.{kind.name})" if kind.aio is not None else ""
+    raise TypeError(f"no async wrapper for {kind.name} channel handles "
+                    f"({type(handle).__name__}): the kind's registry entry names no wrapper "
+                    f"class (aio=){side} and the handle is no rtudp.Channel")
+
+
+def _wrap_hint(handle: Any) -> str:
+    """What to use instead of AsyncChannel for ``handle``, from its kind's entry."""
+    kind = _kind_of(handle)
+    if kind is None or kind.aio_class() is None:
+        return ""
+    return f" (a {kind.name} channel handle: rtudp.aio.wrap gives it {_class_name(kind)})"
+
+
+def wrapper_for(handle: Any) -> type:
+    """The class :func:`wrap` wraps ``handle`` in: the one :func:`register` gave its
+    type; else, for a channel handle, the one its kind's registry entry names
+    (:class:`AsyncChannel` for an :class:`rtudp.Channel` whose entry names none); else
+    one a kind's asyncio module registers when imported.  TypeError if none."""
+    wrapper = _registered(handle)
+    if wrapper is not None:
+        return wrapper
+    kind = _kind_of(handle)
+    if kind is not None:
+        return _kind_wrapper(kind, handle)
+    for each in kinds():
+        each.aio_module()  # registers the objects of its kind it wraps (if not yet)
+    wrapper = _registered(handle)
+    if wrapper is None:
+        raise TypeError(f"no async wrapper for {type(handle).__name__} objects: not a "
+                        f"channel handle of a registered kind, nor a type a kind's "
+                        f"asyncio module or rtudp.aio.register gave one")
+    return wrapper
+
+
+def wrap(handle: Any) -> Any:
+    """The async wrapper for a channel handle of any kind (:func:`wrapper_for`)."""
+    return wrapper_for(handle)(handle)
 
 
 async def open_channel(name: Any, pool: Any = None, **kwargs: Any) -> Any:
@@ -461,8 +483,27 @@ async def open_channel(name: Any, pool: Any = None, **kwargs: Any) -> Any:
         raise
 
 
-# udt sockets (udt4.UDTSOCKET, pyudt.UdtSocket) -> rtudp.udt.aio.AsyncUdtSocket; last,
-# as it imports what is above
-from .udt import aio as udt  # noqa: E402
+def _class_name(kind: Kind) -> str:
+    """The name of the wrapper class kind ``kind``'s entry names ("" if none)."""
+    aio = kind.aio
+    if isinstance(aio, type):
+        return aio.__name__
+    return "" if aio is None else aio.partition(":")[2]
 
-__all__ = ["AsyncChannel", "AsyncNetfluxChannel", "open_channel", "register", "udt", "wrap"]
+
+def __getattr__(name: str) -> Any:
+    """A kind's asyncio side, imported when first asked for: ``rtudp.aio.<kind>`` is
+    the module its registry entry names, ``rtudp.aio.<class>`` the wrapper class."""
+    for kind in kinds():
+        if kind.aio is not None and name == kind.name:
+            return kind.aio_module()
+        if name and name == _class_name(kind):
+            return kind.aio_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: the kinds' asyncio sides this module gives (:func:`__getattr__`), as registered now
+_KIND_EXPORTS = [n for k in kinds() if k.aio is not None
+                 for n in (k.name, _class_name(k)) if n]
+
+__all__ = ["AsyncChannel", "open_channel", "register", "wrap", "wrapper_for", *_KIND_EXPORTS]

@@ -5,10 +5,10 @@ the prefix of its stats keys; ``csrc/kinds.h``: its kind area's size and counter
 each described once next to its struct): :class:`Layout` and :class:`Counter`, read
 through cffi.  Its pool side (the module whose ``check_options``, ``area_bytes`` and
 ``configure`` the supervisor calls, in :mod:`rtudp.workers`) and its handle (the
-class ``Pool.open_channel`` returns, in :mod:`rtudp`) are named here as text and
-imported when first used, so this layer imports neither.  :func:`register` pairs
-the three into a :class:`Kind`; the kinds rtudp ships are registered at the end of
-this module, one line each.
+class ``Pool.open_channel`` returns, in :mod:`rtudp`, and the async wrapper
+:mod:`rtudp.aio` gives it) are named here as text and imported when first used, so
+this layer imports neither.  :func:`register` pairs the three into a :class:`Kind`;
+the kinds rtudp ships are registered at the end of this module, one line each.
 
 The channel block's own counters (:data:`CHANNEL_COUNTERS`), the rings' and a worker
 slot's (:data:`COUNTER_GROUPS`) are described the same way.  ``stats()``, rtstat (its table per kind), ``rtstat --json`` and ``rtudp
@@ -322,7 +322,7 @@ def _load(target: Any) -> Any:
 
 @dataclass(frozen=True)
 class Kind:
-    """One channel kind: its layout, its pool side, its handle."""
+    """One channel kind: its layout, its pool side, its handle (and its asyncio side)."""
 
     name: str
     layout: Layout
@@ -336,6 +336,12 @@ class Kind:
     pool: ModuleType | str | None = None
     #: the handle class (or "module:Class")
     handle: type | str = "rtudp.channel:Channel"
+    #: its asyncio side, for :mod:`rtudp.aio`: the class that wraps its handle (or
+    #: "module:Class"); or "module" alone, for a kind whose handle has no wrapper but
+    #: which wraps other objects (udt's sockets: the module registers them with
+    #: ``rtudp.aio.register``).  The module is ``rtudp.aio.<name>``.  None: the handle
+    #: gets the generic ``rtudp.aio.AsyncChannel`` (a handle that is an rtudp.Channel).
+    aio: type | str | None = None
 
     @property
     def code(self) -> int:
@@ -394,6 +400,21 @@ class Kind:
         """The class of its handle (imported now if it was named as text)."""
         return _load(self.handle)
 
+    def aio_class(self) -> type | None:
+        """The async wrapper of its handle (imported now if named as text); None if
+        its entry names none (the generic one serves it)."""
+        if self.aio is None or (isinstance(self.aio, str) and ":" not in self.aio):
+            return None
+        return _load(self.aio)
+
+    def aio_module(self) -> ModuleType | None:
+        """Its asyncio module (imported now), None if its entry names none."""
+        if self.aio is None:
+            return None
+        if isinstance(self.aio, str):
+            return importlib.import_module(self.aio.partition(":")[0])
+        return importlib.import_module(self.aio.__module__)
+
     def read(self, area: Any, area_bytes: int, where: str) -> dict[str, Any]:
         """Its area's counters by name (:meth:`Layout.read`)."""
         return self.layout.read(area, area_bytes, where)
@@ -417,9 +438,10 @@ KINDS: Mapping[str, Kind] = _BY_NAME
 
 def register(name: str, pool: ModuleType | str | None = None,
              handle: type | str = "rtudp.channel:Channel",
-             layout: Layout | None = None) -> Kind:
+             layout: Layout | None = None, aio: type | str | None = None) -> Kind:
     """Make kind ``name`` known: its layout (the cffi extension's kind of that name unless
-    given), pool side and handle.  ValueError if its name or code is taken."""
+    given), pool side, handle and asyncio side (:attr:`Kind.aio`).  ValueError if its
+    name or code is taken."""
     if layout is None:
         if name not in C_LAYOUTS:
             raise ValueError(f"no kind {name!r} in csrc/proto/kinds.def (the cffi extension "
@@ -431,7 +453,10 @@ def register(name: str, pool: ModuleType | str | None = None,
         raise ValueError(f"kind name {name!r}: must be an identifier, not one of {_RESERVED}")
     if name in _BY_NAME or layout.code in _BY_CODE:
         raise ValueError(f"kind {name!r} (code {layout.code}) is already registered")
-    kind = Kind(name, layout, pool, handle)
+    if aio is not None and not isinstance(aio, (type, str)):
+        raise TypeError(f"kind {name!r}: aio= names a class or \"module[:Class]\", not "
+                        f"{type(aio).__name__}")
+    kind = Kind(name, layout, pool, handle, aio)
     _BY_NAME[name] = kind
     _BY_CODE[layout.code] = kind
     return kind
@@ -478,8 +503,10 @@ def kind_name(code: int) -> str:
 register("udp", handle="rtudp.channel:Channel")
 register("rtp", pool="rtudp.workers.rtp_kind", handle="rtudp.rtp.channel:RtpChannel")
 register("netflux", pool="rtudp.workers.netflux_kind",
-         handle="rtudp.netflux.channel:NetfluxChannel")
-register("udt", pool="rtudp.workers.udt_kind", handle="rtudp.udt.channel:UdtChannel")
+         handle="rtudp.netflux.channel:NetfluxChannel",
+         aio="rtudp.netflux.aio:AsyncNetfluxChannel")
+register("udt", pool="rtudp.workers.udt_kind", handle="rtudp.udt.channel:UdtChannel",
+         aio="rtudp.udt.aio")
 
 __all__ = ["CHANNEL_COUNTERS", "COUNTER_GROUPS", "C_LAYOUTS", "Counter", "KINDS", "Kind", "Layout",
            "Rows", "counters_from", "find", "get", "kind_name", "kinds", "label_text",
