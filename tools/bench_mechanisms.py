@@ -33,7 +33,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
 
 from rtudp.shmring.hist import Histogram
 from rtudp.workers.mechanisms import MECHANISMS
@@ -41,6 +41,7 @@ from rtudp.workers.mechanisms import MECHANISMS
 from .bench_common import (LOOPBACK, MSG_SIZE, add_common_arguments, bench_pool, drain_child,
                            fmt_ratio, fmt_us, header, paced_submit, proc_cpu_s, ratio,
                            run_benchmark, say)
+from .bench_timing import c_scheduler
 
 ROUNDS = 3
 LEAD_NS = 30_000_000                        # first deadline this long after setup
@@ -159,28 +160,6 @@ def run_pool_case(gap_ns: int, seconds: float, hog: bool, args: dict[str, Any]) 
     return {"hist": hist, "cpu": used}
 
 
-def c_floor(addr: tuple[str, int], n: int, gap_ns: int, cpu: int | None,
-            ready: Callable[[Any], None]) -> dict:
-    """A C loop spinning to each deadline, then send (rtudp_bench_spin_send), pinned to
-    ``cpu`` if given; lateness = clock right after send - deadline."""
-    from rtudp.shmring._native import ffi, lib
-
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        sock.connect(addr)
-        late = ffi.new("int64_t[]", n)
-        ready(None)
-        rc = lib.rtudp_bench_spin_send(sock.fileno(), n, MSG_SIZE,
-                                       time.monotonic_ns() + LEAD_NS, gap_ns, late)
-        if rc < 0:
-            raise OSError(-rc, f"rtudp_bench_spin_send: {os.strerror(-rc)}")
-        return {"hist": Histogram.from_values(list(late)).to_bytes()}
-    finally:
-        sock.close()
-
-
 def run_floor_case(gap_ns: int, seconds: float, hog: bool) -> dict:
     """One run of the C floor, beside a hog on its CPU when ``hog``."""
     n = int(seconds * 1e9 // gap_ns)
@@ -188,8 +167,8 @@ def run_floor_case(gap_ns: int, seconds: float, hog: bool) -> dict:
     sink = Sink()
     try:
         with Hog(cpu):
-            result, _ = drain_child(sink, n, "bench-mech-floor", c_floor, sink.addr, n, gap_ns,
-                                    cpu)
+            result, _ = drain_child(sink, n, "bench-mech-floor", c_scheduler, sink.addr, n,
+                                    gap_ns, cpu)
     finally:
         sink.close()
     return {"hist": Histogram.snapshot(result["hist"]), "cpu": None}
