@@ -73,6 +73,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "rtudp -> libudt, libudt -> rtudp and rtudp -> rtudp in the same run (Debian's "
         "libudt built on the fly)",
     ),
+    "mechanisms": (
+        "bench_mechanisms",
+        "each of the pacer's mechanisms switched off in turn against the default pool, "
+        "at 50 kpps alone and beside a busy loop and at 200 pps: lateness and CPU",
+    ),
     "rtudp": (
         "bench_rtudp_api",
         "the RtUDP compatibility API at 50 kpps, default pool, alone and with two CPU hogs: "

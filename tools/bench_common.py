@@ -62,16 +62,17 @@ def leftovers(prefix: str | None = None) -> list[str]:
 
 @contextlib.contextmanager
 def bench_pool(tag: str, rt_priority: int | None = None, spin_budget: float | None = None,
-               horizon_s: float | None = None, idle: str | None = None
+               horizon_s: float | None = None, idle: str | None = None, **pool_args: Any
                ) -> Iterator[tuple[Any, list[str]]]:
     """A started embedded :class:`rtudp.Pool` named ``bench<pid><tag>``; yields
     (pool, warnings it gave at start, e.g. SCHED_FIFO not permitted).  Always stopped.
-    ``idle``, ``rt_priority``, ``spin_budget``, ``horizon_s`` None: the pool's default."""
+    ``idle``, ``rt_priority``, ``spin_budget``, ``horizon_s`` None: the pool's default;
+    ``pool_args`` go to the Pool as they are."""
     from rtudp import Pool
 
     extra = {"horizon_s": horizon_s} if horizon_s is not None else {}
     pool = Pool(name=f"{pool_prefix()}{tag}", idle=idle, rt_priority=rt_priority,
-                spin_budget=spin_budget, **extra)
+                spin_budget=spin_budget, **extra, **pool_args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -286,7 +286,7 @@ def run_peer(sender: str, n: int, extra_pids: list[int]) -> dict:
     try:
         if sender == "c_floor":
             result, others = drain_child(rx, n, "bench-rtudp-c", c_scheduler, rx.addr, n,
-                                         meter=meter)
+                                         GAP_NS, None, meter=meter)
         else:
             result, others = drain_child(rx, n, "bench-rtudp-py-sleep", py_scheduler, rx.addr,
                                          n, False, meter=meter)

@@ -320,18 +320,21 @@ def py_scheduler(addr: tuple[str, int], n: int, busy: bool,
         sock.close()
 
 
-def c_scheduler(addr: tuple[str, int], n: int, ready: Callable[[Any], None]) -> dict:
-    """Send packet i at start + i * GAP_NS from C (rtudp_bench_spin_send): spin, send;
-    lateness = clock right after send - deadline."""
+def c_scheduler(addr: tuple[str, int], n: int, gap_ns: int, cpu: int | None,
+                ready: Callable[[Any], None]) -> dict:
+    """Send packet i at start + i * gap_ns from C (rtudp_bench_spin_send): spin, send;
+    lateness = clock right after send - deadline.  Pinned to ``cpu`` unless None."""
     from rtudp.shmring._native import ffi, lib
 
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.connect(addr)
         late = ffi.new("int64_t[]", n)
         ready(None)
         rc = lib.rtudp_bench_spin_send(sock.fileno(), n, MSG_SIZE,
-                                       time.monotonic_ns() + LEAD_NS, GAP_NS, late)
+                                       time.monotonic_ns() + LEAD_NS, gap_ns, late)
         if rc < 0:
             raise OSError(-rc, f"rtudp_bench_spin_send: {os.strerror(-rc)}")
         values = list(late)
@@ -352,7 +355,8 @@ def run_peer(n: int, kind: str) -> dict:
     rx = Receiver()
     try:
         if kind == "c":
-            result, others = drain_child(rx, n, "bench-timing-c", c_scheduler, rx.addr, n)
+            result, others = drain_child(rx, n, "bench-timing-c", c_scheduler, rx.addr, n,
+                                          GAP_NS, None)
         else:
             result, others = drain_child(rx, n, f"bench-timing-{kind}", py_scheduler, rx.addr, n,
                                       kind == "busy")

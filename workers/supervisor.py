@@ -40,6 +40,7 @@ from .command_service import CommandService
 from .placement import ThreadPlacement
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
 from .registry import clean_stale, take_lock, unlink_segments
+from .mechanisms import check_off
 from .tunables import DEFAULT_IDLE, TUNABLES, describe, resolve
 from .watcher import RtPriorityWarning, Watcher
 
@@ -72,6 +73,8 @@ class Pool:
     queued it would hold its ring space for ever.  Programs attaching to the pool read
     it from the control segment.
     ``worker`` replaces the ``rtudp-worker`` command (tests, debugging).
+    ``pacer_off`` names pacer mechanisms to switch off, for measuring what each buys
+    (:mod:`rtudp.workers.mechanisms`, ``rtudp bench mechanisms``); all are on by default.
     """
 
     def __init__(self, name: str | None = None, cpus: Sequence[int] | None = None,
@@ -80,7 +83,8 @@ class Pool:
                  idle_poll: bool | None = None, place_threads: bool = True,
                  rx_coalesce_us: int | None = None,
                  horizon_s: float = DEFAULT_HORIZON_NS / 1e9,
-                 worker: Sequence[str] | None = None) -> None:
+                 worker: Sequence[str] | None = None,
+                 pacer_off: Sequence[str] | None = None) -> None:
         self.name = pool_name(name)
         allowed = sorted(os.sched_getaffinity(0))
         if cpus is None:
@@ -121,7 +125,9 @@ class Pool:
         self.group = group
         gid = self._resolve_group(group)
         self._ctx = PoolContext(self.name, 0o600 if gid is None else 0o660, gid)
-        self._watcher = Watcher(self._ctx, cpus, self.tunables,
+        #: the pacer mechanisms switched off (none by default)
+        self.pacer_off: tuple[str, ...] = check_off(pacer_off)
+        self._watcher = Watcher(self._ctx, cpus, self.tunables, self.pacer_off,
                                 list(worker) if worker is not None else [worker_path()],
                                 readd=lambda w: self._table.readd(w))
         self._table = ChannelTable(self._ctx, self._watcher.workers)

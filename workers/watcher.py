@@ -29,6 +29,7 @@ from ..shmring.errors import PoolNotRunningError, WorkerError
 from .link import WorkerLink
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
 from .process import Spawned, check_threads, fifo_privilege_hint, spawn
+from .mechanisms import worker_args as mechanism_args
 from .tunables import worker_args
 
 log = logging.getLogger("rtudp.workers")
@@ -121,11 +122,14 @@ class Watcher:
     """
 
     def __init__(self, ctx: PoolContext, cpus: Sequence[int], tunables: Mapping[str, Any],
-                 argv: Sequence[str], readd: Callable[[Worker], int]) -> None:
+                 pacer_off: Sequence[str], argv: Sequence[str],
+                 readd: Callable[[Worker], int]) -> None:
         self._ctx = ctx
         #: every tunable's value (tunables.resolve), given to each worker
         self.tunables = dict(tunables)
         self.rt_priority: int = self.tunables["rt_priority"]
+        #: the pacer mechanisms switched off (mechanisms.check_off)
+        self.pacer_off = tuple(pacer_off)
         self._argv_base = list(argv)
         self._readd = readd
         self.workers: list[Worker] = [Worker(i, c) for i, c in enumerate(cpus)]
@@ -275,7 +279,7 @@ class Watcher:
     def _argv(self, w: Worker, cmd_fd: int) -> list[str]:
         argv = [*self._argv_base, "--pool", self.name, "--worker-id", str(w.index),
                 "--cmd-fd", str(cmd_fd), "--cpu", str(w.cpu)]
-        return argv + worker_args(self.tunables)
+        return argv + worker_args(self.tunables) + mechanism_args(self.pacer_off)
 
     def _spawn_worker(self, w: Worker) -> None:
         ctl = self._ctx.control if not self._ctx.stopping.is_set() else None

@@ -57,6 +57,10 @@ static int usage(FILE *out)
             fprintf(out, " (1/%u of a unit)", (unsigned)t[i].scale);
         fputc('\n', out);
     }
+    fputs("mechanisms, all on unless named in --off NAME[,NAME] (mechanisms.h):\n", out);
+    const struct rtudp_mechanism_desc *m = rtudp_mechanism_table(&n);
+    for (uint32_t i = 0; i < n; i++)
+        fprintf(out, "  %-16s %s\n", m[i].name, m[i].help);
     return out == stderr ? 2 : 0;
 }
 
@@ -211,6 +215,7 @@ struct options {
     const char *pool;
     long worker_id, cpu, cmd_fd;
     long tune[RTUDP_TUNE_COUNT];
+    uint32_t off;           /* --off: mechanisms switched off (mechanisms.h) */
 };
 
 /* an exit code no step returns: the worker goes on to its next step */
@@ -237,6 +242,13 @@ static int parse_option(const char *a, const char *v, struct options *o)
     } else if (!strcmp(a, "--cmd-fd")) {
         if (parse_uint(a, v, 1 << 20, &o->cmd_fd))
             return 2;
+    } else if (!strcmp(a, "--off")) {
+        char bad[64];
+        if (rtudp_mechanisms_parse(v, &o->off, bad, sizeof bad) != 0) {
+            fprintf(stderr, "rtudp-worker: --off: no mechanism named '%s' (rtudp-worker --help "
+                            "lists them)\n", bad);
+            return 2;
+        }
     } else if (tunable_of(a) >= 0) {
         const struct rtudp_tunable_desc *t = &tunables[tunable_of(a)];
         if (parse_range(a, v, (long)t->min, (long)t->max, &o->tune[tunable_of(a)]))
@@ -314,6 +326,7 @@ static int attach_pool(struct rtudp_worker *w, const struct options *o)
     w->id = (uint32_t)o->worker_id;
     w->cmd_fd = (int)o->cmd_fd;
     w->spin_budget_permille = (int)o->tune[RTUDP_TUNE_SPIN_BUDGET];
+    w->off = o->off;
     w->idle_poll = (int)o->tune[RTUDP_TUNE_IDLE_POLL];
     w->qos_fd = -1;
     w->poller_needed = rtudp_idlepoller_needed();
@@ -350,7 +363,7 @@ static int serve(struct rtudp_worker *w, const struct options *o)
     int64_t coalesce_ns = sched_getscheduler(0) == SCHED_FIFO
                               ? (int64_t)o->tune[RTUDP_TUNE_RX_COALESCE_US] * 1000
                               : 0;
-    if (rtudp_tx_init(w) != RTUDP_OK || rtudp_rx_start(&w->rx, coalesce_ns) != 0) {
+    if (rtudp_tx_init(w) != RTUDP_OK || rtudp_rx_start(&w->rx, coalesce_ns, w->off) != 0) {
         fprintf(stderr, "rtudp-worker %u: cannot start (out of memory?)\n", w->id);
         return 1;
     }

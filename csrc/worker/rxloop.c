@@ -395,7 +395,7 @@ static int64_t process_cpu_ns(void)
 #define RX_CPU_CAP_PERMILLE 800
 static int rx_keep_under_cap(struct rtudp_rx *rx, int busy)
 {
-    if (!rx->rt)
+    if (!rx->rt || !rtudp_mech_on(rx->off, RTUDP_MECH_RX_CAP))
         return 0;
     int64_t now = rtudp_now_ns();
     if (now - rx->cap_window_start >= RTUDP_SPIN_WINDOW_NS) {
@@ -531,10 +531,11 @@ void rtudp_rx_give(struct rtudp_rx *rx)
     }
 }
 
-int rtudp_rx_start(struct rtudp_rx *rx, int64_t coalesce_ns)
+int rtudp_rx_start(struct rtudp_rx *rx, int64_t coalesce_ns, uint32_t off)
 {
     memset(rx, 0, sizeof *rx);
     rx->coalesce_ns = coalesce_ns;
+    rx->off = off;
     rx->epfd = rx->efd = -1;
     pthread_mutex_init(&rx->mu, NULL);
     pthread_cond_init(&rx->cv, NULL);

@@ -285,7 +285,7 @@ void rtudp_w_rt_probe(struct rtudp_worker *w)
 
 int rtudp_w_rt_may_demote(const struct rtudp_worker *w, int64_t now)
 {
-    return w->rt_policy && now >= w->no_demote_until;
+    return w->rt_policy && now >= w->no_demote_until && rtudp_mech_on(w->off, RTUDP_MECH_DEMOTE);
 }
 
 int rtudp_w_rt_demote(struct rtudp_worker *w, int64_t now, int64_t window)

@@ -72,7 +72,7 @@ int rtudp_tx_init(struct rtudp_worker *w)
         fprintf(stderr, "rtudp-worker %u: no loopback socket to warm the send path with (%s): "
                 "a send after a long park pays for a cold kernel path (warmup.h)\n",
                 w->id, strerror(errno));
-    if (w->rt_policy) /* else: never alone */
+    if (w->rt_policy && rtudp_mech_on(w->off, RTUDP_MECH_GUARD)) /* else: never alone */
         rtudp_guard_start(&w->guard, w->rt_policy, w->rt_priority, RTUDP_GUARD_SWITCHES);
     return rtudp_timerq_init(&w->tq, TQ_MIN);
 }
@@ -249,6 +249,8 @@ static int64_t process_cpu_ns(struct rtudp_worker *w, int64_t now)
      * of the thread, was the host's (hostpause.h); a fresh wall clock, as `now` may be
      * a little stale */
     w->cpu_read_wall = rtudp_now_ns();
+    if (!rtudp_mech_on(w->off, RTUDP_MECH_HOST_PAUSE))
+        return w->cpu_at_read;
     long all;
     long involuntary = rtudp_hostpause_switches(&all);
     int first = wall_before == 0; /* a first read only marks: an empty interval */
@@ -276,7 +278,8 @@ static int64_t spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int b
         }
         int64_t prev = now;
         now = rtudp_now_ns();
-        if (now - prev >= RTUDP_HOST_PAUSE_MIN_NS) /* the thread did not run: who had it? */
+        if (now - prev >= RTUDP_HOST_PAUSE_MIN_NS && rtudp_mech_on(w->off, RTUDP_MECH_HOST_PAUSE))
+            /* the thread did not run: who had it? */
             rtudp_hostpause_judge(&w->hostpause, now - prev, rtudp_hostpause_switches(NULL));
         if (w->demoted) {
             rtudp_guard_beat(&w->guard, now);
@@ -311,7 +314,8 @@ static int64_t spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int b
 static int may_demote(struct rtudp_worker *w, int64_t now, int budgeted)
 {
     return rtudp_w_rt_may_demote(w, now) &&
-           (budgeted || (rtudp_share_alone(&w->share) && rtudp_guard_ready(&w->guard)));
+           (budgeted || (rtudp_mech_on(w->off, RTUDP_MECH_ALONE) &&
+                         rtudp_share_alone(&w->share) && rtudp_guard_ready(&w->guard)));
 }
 
 static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin, int bridge)
@@ -369,7 +373,8 @@ static int over_rt_cap(struct rtudp_worker *w, int64_t now)
      * does a worker alone on its CPU (may_spin) */
     int may_drop = may_demote(w, now, budget > 0); /* not in a backoff either: pace then */
     if (rtudp_spin_cpu_room(&w->spin, cpu) > 0)
-        return !may_drop && rtudp_spin_ahead_of_pace(&w->spin, now, cpu);
+        return !may_drop && rtudp_mech_on(w->off, RTUDP_MECH_CAP_PACE) &&
+               rtudp_spin_ahead_of_pace(&w->spin, now, cpu);
     return !(may_drop && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0);
 }
 
@@ -406,6 +411,10 @@ static void rx_turn_here(struct rtudp_worker *w, int64_t now)
 static void capped_sleep(struct rtudp_worker *w, int64_t now)
 {
     int64_t piece = w->share.sleep_ns > CAPPED_SLEEP_NS ? w->share.sleep_ns : CAPPED_SLEEP_NS;
+    if (!rtudp_mech_on(w->off, RTUDP_MECH_SHARE_SLEEPS))
+        piece = CAPPED_SLEEP_NS;
+    if (!rtudp_mech_on(w->off, RTUDP_MECH_SENT_FIRST))
+        w->capped_sent_first = 1; /* as if it had: the sleep comes first */
     int64_t standby, gap = next_timer(w, &standby) - now;
     int64_t len = rtudp_spin_capped_sleep(gap, piece, CAPPED_SLEEP_NS, &w->capped_sent_first);
     if (!len) {
@@ -571,7 +580,8 @@ struct tx_wait {
 static void plan_wait(struct rtudp_worker *w, int64_t other, struct tx_wait *t)
 {
     int64_t now = t->now, target = t->target;
-    int64_t margin = rtudp_spin_margin(&w->spin, target - now);
+    int64_t margin = rtudp_spin_margin(
+        &w->spin, rtudp_mech_on(w->off, RTUDP_MECH_LONG_PARK_EARLY) ? target - now : 0);
     /*
      * Spin only if the whole spin fits the budget; else sleep to the deadline.  But a
      * gap about as short as a sleep's CPU cost is bridged by spinning whatever the
@@ -581,11 +591,12 @@ static void plan_wait(struct rtudp_worker *w, int64_t other, struct tx_wait *t)
      * Without this a worker at 50 kpps spent all its CPU in wake-ups, at SCHED_FIFO,
      * until the RT throttle stopped it for 50 ms.
      */
-    t->bridge = rtudp_spin_bridges(&w->spin, target - now);
+    t->bridge = rtudp_mech_on(w->off, RTUDP_MECH_BRIDGE) && rtudp_spin_bridges(&w->spin, target - now);
     /* a long park: it ends earlier still, by the warm-up's lead, if the budget pays
      * for that spin too (warmup.h); else as always */
     int64_t lead = margin + w->warmup.lead_ns;
-    t->warm = !t->bridge && rtudp_warmup_wanted(&w->warmup, target - lead - now) &&
+    t->warm = !t->bridge && rtudp_mech_on(w->off, RTUDP_MECH_WARMUP) &&
+              rtudp_warmup_wanted(&w->warmup, target - lead - now) &&
               may_spin(w, now, lead, 0);
     if (!t->warm)
         lead = margin;
@@ -663,7 +674,8 @@ static void park(struct rtudp_worker *w, const struct tx_wait *t)
     if (nap)
         rtudp_idlepoller_close(&w->poller);
     if (rc == RTUDP_ETIMEDOUT && t->timer_wake) {
-        rtudp_spin_wake(&w->spin, woke - t->park_until);
+        if (rtudp_mech_on(w->off, RTUDP_MECH_ADAPTIVE_MARGIN))
+            rtudp_spin_wake(&w->spin, woke - t->park_until);
         if (sample)
             rtudp_spin_sleep_cost(&w->spin, clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0);
     }
@@ -685,7 +697,7 @@ static void spin_and_send(struct rtudp_worker *w, const struct tx_wait *t)
      * which on a VM costs ~10 us of CPU.  It takes the work at once from an RX
      * thread waiting on its sockets; one in the middle of a turn hands over at its
      * end, which a yield lets come (both threads have the same priority). */
-    if (t->bridge && t->spin_ok && w->n_receiving) {
+    if (t->bridge && t->spin_ok && w->n_receiving && rtudp_mech_on(w->off, RTUDP_MECH_RX_TURNS)) {
         if (rtudp_rx_take(&w->rx)) {
             rx_turn_here(w, rtudp_now_ns());
             beat(w);
@@ -711,7 +723,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
         int64_t now = rtudp_now_ns();
         if (!tick(w, now))
             break;
-        if (w->rt_policy)
+        if (w->rt_policy && rtudp_mech_on(w->off, RTUDP_MECH_CPU_SHARE))
             look_at_share(w, now);
         int capped = capped_turn(w, now);
         /* consume.  The clock first, then the rings: what was committed by `now` is

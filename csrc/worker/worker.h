@@ -62,6 +62,7 @@
 #include "proto/proto.h"
 #include "ring.h"
 #include "rtudp_shm.h"
+#include "mechanisms.h"
 #include "spin.h"
 #include "tap.h"
 #include "timerq.h"
@@ -152,6 +153,7 @@ struct rtudp_rx {
     int cap_reached;                /* ... in this window: a sleep after each busy turn */
     atomic_ullong capped_sleeps;    /* RX thread's sleeps past the cap (added to the TX's) */
     int64_t coalesce_ns;            /* --rx-coalesce-us: how long datagrams may gather */
+    uint32_t off;                   /* mechanisms switched off (mechanisms.h) */
     atomic_ullong coalesced;        /* waits for them to gather (rx_coalesce) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -178,6 +180,7 @@ struct rtudp_worker {
     struct rtudp_timerq tq;
     struct rtudp_spin spin;
     int spin_budget_permille;       /* --spin-budget: share of a CPU the TX thread may spin */
+    uint32_t off;                   /* --off: mechanisms switched off (mechanisms.h) */
     int idle_poll;                  /* --idle-poll: hold the idle-latency request while serving */
     int qos_fd;                     /* /dev/cpu_dma_latency while held, else -1 */
     int poller_needed;              /* idle halts without polling: poll with a process
@@ -325,7 +328,7 @@ void rtudp_chan_answer_waiters(struct rtudp_worker *w);
 /* rxloop.c */
 /* (--rx-coalesce-us, its default and range: tunables.h) */
 /* start the RX thread; coalesce_ns: how long datagrams coming fast may gather (0: never) */
-int rtudp_rx_start(struct rtudp_rx *rx, int64_t coalesce_ns);
+int rtudp_rx_start(struct rtudp_rx *rx, int64_t coalesce_ns, uint32_t off);
 void rtudp_rx_stop(struct rtudp_rx *rx);
 int rtudp_rx_add(struct rtudp_rx *rx, struct rtudp_rx_chan *c);
 void rtudp_rx_remove(struct rtudp_rx *rx, struct rtudp_rx_chan *c);

@@ -62,7 +62,7 @@ static void setup(struct fixture *f, int64_t coalesce_ns)
     c->rx.timer_ns = RTUDP_PROTO_NEVER;
     f->tx = socket(AF_INET, SOCK_DGRAM, 0);
     CHECK(f->tx >= 0);
-    CHECK_EQ(rtudp_rx_start(&f->rx, coalesce_ns), 0);
+    CHECK_EQ(rtudp_rx_start(&f->rx, coalesce_ns, 0), 0);
     CHECK_EQ(rtudp_rx_add(&f->rx, &c->rx), RTUDP_OK);
 }
 

@@ -1,0 +1,282 @@
+"""``rtudp bench mechanisms``: what each of the pacer's mechanisms buys, and costs.
+
+Every case is the default pool (idle strategy ``balanced``) sending 64-byte datagrams
+on one channel at absolute CLOCK_MONOTONIC deadlines to a plain socket on loopback,
+with one thing changed: a mechanism switched off (``Pool(pacer_off=[...])``,
+csrc/worker/mechanisms.h), or one of the tunables that switch a mechanism (the idle
+poller and PM QoS: ``idle_poll``; RX coalescing: ``rx_coalesce_us``), or the thread
+placement (``place_threads``).  The case ``all on`` is the pool as users get it, and
+``C floor`` a C loop spinning to each deadline in its own process (the machine's
+floor, its CPU not counted).
+
+Three scenarios, each a traffic pattern a mechanism was made for:
+
+- ``50kpps``: one datagram every 20 µs (the budget runs out, the RT cap comes into play);
+- ``50kpps+hog``: the same with a busy loop pinned to the worker's CPU (and to the C
+  floor's: the floor shares its CPU alike);
+- ``200pps``: one datagram every 5 ms (long parks: warm-up, the idle poller, a long
+  park's early end).
+
+A round runs every case of every scenario once, in an order shuffled per round (seeded:
+``--seed``), so that each meets the same spells of host noise; the report gives each
+case's figures over all rounds and its worst and best round's p99.  Lateness = the
+kernel's TX stamp - deadline (the worker's histogram); CPU = the pool's worker
+processes and their idle pollers, in CPUs, over the case's run.  Figures only; nothing
+is asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from rtudp.shmring.hist import Histogram
+from rtudp.workers.mechanisms import MECHANISMS
+
+from .bench_common import (LOOPBACK, MSG_SIZE, add_common_arguments, bench_pool, drain_child,
+                           fmt_ratio, fmt_us, header, paced_submit, proc_cpu_s, ratio,
+                           run_benchmark, say)
+from .bench_timing import c_scheduler
+
+ROUNDS = 3
+LEAD_NS = 30_000_000                        # first deadline this long after setup
+AHEAD_NS = 20_000_000                       # keep this much of the schedule queued
+TOPUP_S = 0.002
+CAPACITY = 4096
+#: scenario -> (gap between deadlines in ns, seconds a case, hog on the worker's CPU)
+SCENARIOS: dict[str, tuple[int, float, bool]] = {
+    "50kpps": (20_000, 1.0, False),
+    "50kpps+hog": (20_000, 1.0, True),
+    "200pps": (5_000_000, 2.0, False),
+}
+#: the cases besides the mechanisms switched off: label -> Pool arguments
+TUNABLE_CASES: dict[str, dict[str, Any]] = {
+    "all on": {},
+    "idle_poll=False": {"idle_poll": False},
+    "rx_coalesce_us=0": {"rx_coalesce_us": 0},
+    "place_threads=False": {"place_threads": False},
+}
+FLOOR = "C floor"
+
+
+def cases(only: list[str] | None) -> dict[str, dict[str, Any] | None]:
+    """label -> Pool arguments (None: the C floor), the mechanisms as ``-name``."""
+    out: dict[str, dict[str, Any] | None] = dict(TUNABLE_CASES)
+    out.update({f"-{m}": {"pacer_off": [m]} for m in MECHANISMS})
+    if only:
+        unknown = [o for o in only if o not in MECHANISMS and o not in TUNABLE_CASES]
+        if unknown:
+            raise SystemExit(f"--only: no mechanism or case named {', '.join(unknown)}: "
+                             f"pick from {', '.join([*MECHANISMS, *TUNABLE_CASES])}")
+        out = {k: v for k, v in out.items()
+               if k == "all on" or k in only or k.lstrip("-") in only}
+    out[FLOOR] = None
+    return out
+
+
+class Hog:
+    """A busy loop in its own process, pinned to one CPU (None: no hog)."""
+
+    def __init__(self, cpu: int | None) -> None:
+        self.proc = None
+        if cpu is not None:
+            code = f"import os\nos.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
+            self.proc = subprocess.Popen([sys.executable, "-c", code])
+
+    def __enter__(self) -> "Hog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Sink:
+    """The receiving socket: read and counted, so that nothing backs up."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sock.bind((LOOPBACK, 0))
+        self.sock.setblocking(False)
+        self.addr = self.sock.getsockname()
+        self.count = 0
+
+    def drain(self) -> None:
+        while True:
+            try:
+                self.sock.recv(2048)
+            except BlockingIOError:
+                return
+            self.count += 1
+
+    def wait_for(self, n: int, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while self.count < n and time.monotonic() < end:
+            self.drain()
+            time.sleep(0.001)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _pool_cpu_s(pool: Any) -> float:
+    """CPU seconds the pool's workers and their idle pollers used so far."""
+    total = 0.0
+    for w in pool.workers():
+        total += proc_cpu_s(w["pid"]) + w["idle_poller_cpu_ns"] / 1e9
+    return total
+
+
+def run_pool_case(gap_ns: int, seconds: float, hog: bool, args: dict[str, Any]) -> dict:
+    """One run of a pool case: its lateness histogram and the pool's CPU (in CPUs)."""
+    n = int(seconds * 1e9 // gap_ns)
+    sink = Sink()
+    try:
+        with bench_pool("mech", **args) as (pool, _warnings):
+            ch = pool.open_channel("mech", local=(LOOPBACK, 0), remote=sink.addr, direction=0,
+                                   capacity=CAPACITY, max_datagram=MSG_SIZE)
+            try:
+                cpu = pool.workers()[ch.worker]["cpu"]
+                with Hog(cpu if hog else None):
+                    cpu0, t0 = _pool_cpu_s(pool), time.monotonic()
+                    paced_submit(ch.send, n, sink.drain, gap_ns, AHEAD_NS, LEAD_NS, TOPUP_S)
+                    end = time.monotonic() + 2.0 + (LEAD_NS + n * gap_ns) / 1e9
+                    while ch.lateness().count < n and time.monotonic() < end:
+                        sink.drain()
+                        time.sleep(0.002)
+                    used = (_pool_cpu_s(pool) - cpu0) / (time.monotonic() - t0)
+                hist = ch.lateness()
+            finally:
+                ch.close()
+    finally:
+        sink.close()
+    return {"hist": hist, "cpu": used}
+
+
+def run_floor_case(gap_ns: int, seconds: float, hog: bool) -> dict:
+    """One run of the C floor, beside a hog on its CPU when ``hog``."""
+    n = int(seconds * 1e9 // gap_ns)
+    cpu = min(os.sched_getaffinity(0)) if hog else None
+    sink = Sink()
+    try:
+        with Hog(cpu):
+            result, _ = drain_child(sink, n, "bench-mech-floor", c_scheduler, sink.addr, n,
+                                    gap_ns, cpu)
+    finally:
+        sink.close()
+    return {"hist": Histogram.snapshot(result["hist"]), "cpu": None}
+
+
+def _figures(hist: Histogram) -> dict:
+    """A lateness histogram's figures in µs."""
+    pct = hist.percentiles((50, 99, 99.9))
+
+    def us(v: float | None) -> float | None:
+        return None if v is None else v / 1e3
+
+    return {"count": hist.count, "p50_us": us(pct[50]), "p99_us": us(pct[99]),
+            "p999_us": us(pct[99.9]), "max_us": us(hist.max_ns)}
+
+
+def merge(runs: list[dict]) -> dict:
+    """A case's figures over its runs, with its rounds' p99s and mean CPU."""
+    total = Histogram()
+    for r in runs:
+        total = total + r["hist"]
+    p99s = [_figures(r["hist"])["p99_us"] for r in runs]
+    cpus = [r["cpu"] for r in runs if r["cpu"] is not None]
+    return {**_figures(total), "round_p99_us": p99s,
+            "cpu": sum(cpus) / len(cpus) if cpus else None}
+
+
+def benchmark(quick: bool, quiet: bool, rounds: int, only: list[str] | None,
+              scenarios: list[str], seed: int) -> dict:
+    """Every case of every scenario, ``rounds`` times interleaved (``quick``: once)."""
+    rounds = 1 if quick else rounds
+    table = cases(only)
+    busy = header("mechanisms", quick, quiet, f", {len(table)} cases x {len(scenarios)} "
+                  f"scenarios in {rounds} round(s), shuffled (seed {seed})")
+    rng = random.Random(seed)
+    got: dict[str, dict[str, list[dict]]] = {s: {c: [] for c in table} for s in scenarios}
+    failed: dict[str, str] = {}
+    for i in range(rounds):
+        order = [(s, c) for s in scenarios for c in table]
+        rng.shuffle(order)
+        for s, c in order:
+            gap, seconds, hog = SCENARIOS[s]
+            key = f"{s} / {c}"
+            if key in failed:
+                continue
+            try:
+                args = table[c]
+                run = (run_floor_case(gap, seconds, hog) if args is None
+                       else run_pool_case(gap, seconds, hog, args))
+            except Exception as exc:  # noqa: BLE001 - report the case failed and go on
+                failed[key] = f"failed in round {i + 1}: {(str(exc).splitlines() or [repr(exc)])[0]}"
+                say(f"{key}: {exc}", quiet)
+                continue
+            got[s][c].append(run)
+            say(f"  ... round {i + 1}/{rounds} {key}: p99 "
+                f"{fmt_us(_figures(run['hist'])['p99_us'], 0)} µs", quiet)
+    results = {s: {c: merge(runs) for c, runs in by_case.items() if runs}
+               for s, by_case in got.items()}
+    return {"quick": quick, "rounds": rounds, "seed": seed, "cpu_busy_before": busy,
+            "scenarios": {s: {"gap_us": SCENARIOS[s][0] / 1e3, "seconds": SCENARIOS[s][1],
+                              "hog": SCENARIOS[s][2]} for s in scenarios},
+            "cases": list(table), "results": results, "failed": failed,
+            "mechanisms": MECHANISMS}
+
+
+def print_report(report: dict) -> None:
+    """One table per scenario: each case's p50 / p99 / p99.9 / max, its rounds' worst and
+    best p99, its CPU, and its p99 and CPU against ``all on``."""
+    for s, meta in report["scenarios"].items():
+        res = report["results"].get(s, {})
+        base = res.get("all on", {})
+        print(f"\n{s}: a datagram every {meta['gap_us']:g} µs, {meta['seconds']:g} s a case"
+              f"{', a busy loop on the CPU' if meta['hog'] else ''} ({report['rounds']} rounds)")
+        print(f"  {'case':<22} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8} "
+              f"{'p99 rounds':>19} {'CPU':>6} {'p99/on':>7} {'CPU/on':>7}")
+        for c in report["cases"]:
+            e = res.get(c)
+            if not e:
+                print(f"  {c:<22} {report['failed'].get(f'{s} / {c}', 'no run')}")
+                continue
+            rp = [p for p in e["round_p99_us"] if p is not None]
+            rounds = f"{fmt_us(max(rp), 0)}..{fmt_us(min(rp), 0)}" if rp else "-"
+            cpu = f"{e['cpu']:6.3f}" if e["cpu"] is not None else f"{'-':>6}"
+            print(f"  {c:<22} {fmt_us(e['p50_us'])} {fmt_us(e['p99_us'])} "
+                  f"{fmt_us(e['p999_us'])} {fmt_us(e['max_us'])} {rounds:>19} {cpu} "
+                  f"{fmt_ratio(ratio(e['p99_us'], base.get('p99_us'))):>7} "
+                  f"{fmt_ratio(ratio(e['cpu'], base.get('cpu'))):>7}")
+    print("\nlateness in µs (kernel TX stamp - deadline; the C floor: clock after send); "
+          "p99 rounds: worst..best; CPU: the pool's workers and idle pollers, in CPUs; "
+          "-name: that mechanism off (rtudp-worker --help says what each does)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``rtudp bench mechanisms``."""
+    add_common_arguments(parser, f"one round instead of {ROUNDS}")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds (default %(default)s)")
+    parser.add_argument("--only", type=lambda v: [x for x in v.split(",") if x], default=None,
+                        metavar="NAME,...", help="these mechanisms or cases only (with 'all on' "
+                        "and the C floor)")
+    parser.add_argument("--scenario", action="append", choices=list(SCENARIOS), default=None,
+                        help="run this scenario (repeat for more; default: all)")
+    parser.add_argument("--seed", type=int, default=1, help="the shuffle's seed")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``rtudp bench mechanisms``: 0 when every case ran."""
+    if args.rounds < 1:
+        raise SystemExit(f"--rounds must be 1 or more, got {args.rounds}")
+    scenarios = args.scenario or list(SCENARIOS)
+    return run_benchmark(args, lambda quick, quiet: benchmark(
+        quick, quiet, args.rounds, args.only, scenarios, args.seed), print_report)
