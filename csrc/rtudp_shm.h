@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 23                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held */
+#define RTUDP_LAYOUT_VERSION 24                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -288,7 +288,7 @@ struct rtudp_pool_block {
     uint8_t pad1[48];
 };
 
-/* One worker (320 bytes). */
+/* One worker (384 bytes). */
 struct rtudp_worker_slot {
     /* line 0: written by the supervisor */
     uint32_t pid;
@@ -347,6 +347,13 @@ struct rtudp_worker_slot {
     uint32_t idle_poller_pid;                      /* its idle poller process, keeping the CPU
                                                       from halting (worker/idlepoller.h); 0 none */
     uint8_t pad4[20];
+    /* line 5: the settings the worker runs with, written by the worker before it is
+       RUNNING and fixed after (worker/tunables.h describes them) */
+    int64_t tunables[4];                           /* RTUDP_TUNE_COUNT: each tunable's value in
+                                                      the worker's unit, in the table's order */
+    uint32_t idle_strategy;                        /* its pool's idle strategy: an index in the
+                                                      idle strategy table */
+    uint8_t pad5[28];
 };
 /* END CDEF */
 
@@ -803,8 +810,10 @@ struct rtudp_reply {
 /* END CDEF */
 
 _Static_assert(sizeof(struct rtudp_pool_block) == 2 * RTUDP_CACHE_LINE, "pool block is 2 lines");
-_Static_assert(sizeof(struct rtudp_worker_slot) == 5 * RTUDP_CACHE_LINE, "worker slot is 5 lines");
+_Static_assert(sizeof(struct rtudp_worker_slot) == 6 * RTUDP_CACHE_LINE, "worker slot is 6 lines");
 _Static_assert(offsetof(struct rtudp_worker_slot, bell) == RTUDP_CACHE_LINE, "bell on its own line");
+_Static_assert(offsetof(struct rtudp_worker_slot, tunables) == 5 * RTUDP_CACHE_LINE,
+               "the worker's settings on their own line");
 _Static_assert(sizeof(struct rtudp_channel_slot) == 2 * RTUDP_CACHE_LINE, "channel slot is 2 lines");
 _Static_assert(sizeof(((struct rtudp_control *)0)->workers) ==
                    RTUDP_MAX_WORKERS * sizeof(struct rtudp_worker_slot), "workers[] size");

@@ -215,8 +215,11 @@ class ControlSegment:
 
     def workers(self) -> list[dict[str, Any]]:
         """Every worker slot as a dict, read without locks: who it is (index, pid, cpu,
-        policy, priority, state, started_ns, heartbeat_ns), then its counters as
-        rtudp_shm.h describes them (RTUDP_WORKER_COUNTERS)."""
+        policy, priority, state, started_ns, heartbeat_ns), its counters as rtudp_shm.h
+        describes them (RTUDP_WORKER_COUNTERS), and the settings it published as the
+        slot holds them: ``idle_strategy`` (an index in the idle strategy table) and
+        ``tunable_values`` (the worker's integers, in the tunable table's order);
+        :func:`rtudp.workers.tunables.with_settings` names them."""
         out = []
         for i in range(self.n_workers):
             w = self.c.workers[i]
@@ -226,6 +229,8 @@ class ControlSegment:
                 "state": WORKER_STATES.get(int(w.state), str(int(w.state))),
                 "started_ns": int(w.started_ns), "heartbeat_ns": int(w.heartbeat_ns),
                 **read_counters(COUNTER_GROUPS["worker"], ffi.addressof(w)),
+                "idle_strategy": int(w.idle_strategy),
+                "tunable_values": [int(v) for v in w.tunables],
             })
         return out
 

@@ -1,9 +1,10 @@
 """A stand-in for ``rtudp-worker`` written in Python, following the same contract.
 
-    fake_worker.py --pool NAME --worker-id N --cmd-fd FD [--cpu N] [--rt-priority P]
+    fake_worker.py --pool NAME --worker-id N --cmd-fd FD [--cpu N] [--idle NAME]
+                   [--rt-priority P] [TUNABLES]
 
 It pins itself and asks for SCHED_FIFO when told, maps ``/rtudp.<pool>``, fills its
-worker slot and sets RUNNING; answers ADD/REMOVE/STOP on its command socket; exits
+worker slot (with the idle strategy and tunables it was given) and sets RUNNING; answers ADD/REMOVE/STOP on its command socket; exits
 on STOP, on EOF of the command socket, when the supervisor dies (PR_SET_PDEATHSIG,
 and a pidfd of the supervisor the pool block names), never because the pool heartbeat
 is old (a live supervisor may be slow to beat).  It also moves data, slowly but
@@ -31,6 +32,7 @@ import time
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.channel import ChannelSegment, build_rx_record
 from rtudp.shmring.control import ControlSegment
+from rtudp.workers.tunables import DEFAULT_IDLE, IDLE_STRATEGIES, TUNABLES
 
 PR_SET_PDEATHSIG = 1
 _MAIN_C = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "csrc", "worker",
@@ -100,6 +102,7 @@ def main() -> int:
     ap.add_argument("--worker-id", type=int, required=True)
     ap.add_argument("--cmd-fd", type=int, required=True)
     ap.add_argument("--cpu", type=int)
+    ap.add_argument("--idle", choices=list(IDLE_STRATEGIES), default=DEFAULT_IDLE)
     ap.add_argument("--rt-priority", type=int, default=0)
     ap.add_argument("--spin-budget", type=int, default=100)
     ap.add_argument("--idle-poll", type=int, default=1)
@@ -127,6 +130,9 @@ def main() -> int:
     slot.policy = os.sched_getscheduler(0)
     slot.priority = os.sched_getparam(0).sched_priority
     slot.heartbeat_ns = time.monotonic_ns()
+    slot.idle_strategy = list(IDLE_STRATEGIES).index(a.idle)
+    for i, name in enumerate(TUNABLES):
+        slot.tunables[i] = getattr(a, name)
     if os.environ.get("FAKE_WORKER_HANG"):
         time.sleep(60)
         return 0

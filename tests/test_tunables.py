@@ -65,7 +65,7 @@ def test_docstring_cli_and_worker_show_the_one_table() -> None:
     worker = subprocess.run([worker_path(), "--help"], capture_output=True, text=True, timeout=30)
     assert cli.returncode == 0 and worker.returncode == 0, (cli.stderr, worker.stderr)
     for s in IDLE_STRATEGIES:
-        assert repr(s) in doc and s in cli.stdout
+        assert repr(s) in doc and s in cli.stdout and f" {s}" in worker.stdout
     for t in TUNABLES.values():
         assert f"{t.name}:" in doc and f"default {t.default!r}" in doc
         assert t.option in cli.stdout
@@ -80,6 +80,13 @@ def test_the_worker_refuses_a_value_out_of_range() -> None:
     assert out.returncode == 2
     assert f"{t.option} must be an integer in {t.worker_min}..{t.worker_max}, got " \
            f"'{t.worker_max + 1}'" in out.stderr
+
+
+def test_the_worker_refuses_an_unknown_idle_strategy() -> None:
+    out = subprocess.run([worker_path(), "--pool", "x", "--worker-id", "0", "--idle", "fast"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert f"--idle must be one of {', '.join(IDLE_STRATEGIES)}; got 'fast'" in out.stderr
 
 
 def _venv_path() -> str:

@@ -15,6 +15,7 @@ lives until the program that opened it closes it or dies.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import select
 import signal
@@ -418,8 +419,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from rtudp.shmring.channel import ChannelSegment
-    from rtudp.shmring.control import channel_segment_name
+    from rtudp.shmring.errors import BadSegmentError
     from rtudp.workers import pool_state, segment_files
 
     name = args.name
@@ -433,53 +433,102 @@ def cmd_status(args: argparse.Namespace) -> int:
                                   f"no valid control segment): `rtudp pool clean --name {name}`")
         return _err("status", f"pool {name!r} is starting or stopping: try again")
     try:
-        now = time.monotonic_ns()
-        pid = ctl.supervisor_pid
-        if state == "stale":
-            print(f"pool {name!r}: STALE (supervisor pid {pid} is dead); "
-                  f"remove it with `rtudp pool clean --name {name}`")
-            return EXIT_ERROR
-        started = int(ctl.c.pool.started_ns)
-        print(f"pool {name!r}: running")
-        print(f"  supervisor  pid {pid}, up {fmt_age(now - started)}, heartbeat "
-              f"{fmt_age(ctl.heartbeat_age_ns())} ago, "
-              f"{'standalone' if _is_standalone(pid) else 'embedded in: ' + _cmdline(pid)}")
-        print(f"  deadlines   at most {ctl.horizon_ns / 1e9:g} s ahead of time.monotonic_ns() "
-              f"(horizon_s)")
-        workers = ctl.workers()
-        print(f"  workers ({len(workers)}):")
-        print(f"    {'#':>2} {'pid':>8} {'cpu':>4}  {'state':<9}{'policy (kernel)':<17}"
-              f"{'restarts':>8}  {'heartbeat':>10}  channels")
-        for w in workers:
-            hb = fmt_age(now - w["heartbeat_ns"]) + " ago" if w["heartbeat_ns"] else "-"
-            print(f"    {w['index']:>2} {w['pid']:>8} {w['cpu']:>4}  {w['state']:<9}"
-                  f"{policy_text(kernel_policy(w['pid'])):<17}{w['restarts']:>8}  {hb:>10}  "
-                  f"{w['channels']}")
-        chans = ctl.channel_names()
-        if not chans:
-            print(f"  channels: none (a program opens them: rtudp.open_channel(NAME, "
-                  f"pool={name!r}, ...) or rtudp.PoolClient({name!r}))")
-            return 0
-        print(f"  channels ({len(chans)}):")
-        for ch in chans:
-            try:
-                seg = ChannelSegment.open(channel_segment_name(name, ch))
-            except Exception as exc:  # closed meanwhile, or unreadable
-                print(f"    {ch}: ({exc})")
-                continue
-            try:
-                cfg, cnt = seg.config(), seg.counters()
-            finally:
-                seg.close()
-            local = "%s:%s" % cfg["local"] if cfg["local"] else "-"
-            remote = "%s:%s" % cfg["remote"] if cfg["remote"] else "-"
-            print(f"    {ch}: worker {cfg['worker']}, "
-                  f"{_DIRECTIONS.get(cfg['direction'], cfg['direction'])}, {local} -> {remote}, "
-                  f"tx {cnt['tx_packets']} rx {cnt['rx_packets']} packets, "
-                  f"kernel drops {cnt['rx_kernel_drops']}")
-        return 0
+        status = _status(ctl, name, state == "stale")
+    except BadSegmentError as exc:  # a worker slot the tables do not allow
+        return _err("status", f"pool {name!r}: {exc}")
     finally:
         ctl.close()
+    if args.json:
+        print(json.dumps(status))
+    else:
+        _print_status(status)
+    return EXIT_ERROR if state == "stale" else 0
+
+
+def _status(ctl: Any, name: str, stale: bool) -> dict[str, Any]:
+    """What ``status`` shows of the pool ``ctl`` maps, as JSON-ready data."""
+    from rtudp.workers.tunables import with_settings
+
+    now = time.monotonic_ns()
+    pid = ctl.supervisor_pid
+    if stale:
+        return {"name": name, "state": "stale", "supervisor": {"pid": pid}}
+    return {
+        "name": name, "state": "running",
+        "supervisor": {"pid": pid, "uptime_s": (now - int(ctl.c.pool.started_ns)) / 1e9,
+                       "heartbeat_age_s": ctl.heartbeat_age_ns() / 1e9,
+                       "embedded_in": None if _is_standalone(pid) else _cmdline(pid)},
+        "horizon_s": ctl.horizon_ns / 1e9,
+        "workers": [_worker_status(with_settings(w), now) for w in ctl.workers()],
+        "channels": [_channel_status(name, ch) for ch in ctl.channel_names()],
+    }
+
+
+def _worker_status(w: dict[str, Any], now: int) -> dict[str, Any]:
+    return {"index": w["index"], "pid": w["pid"], "cpu": w["cpu"], "state": w["state"],
+            "policy": policy_text(kernel_policy(w["pid"])), "restarts": w["restarts"],
+            "heartbeat_age_s": (now - w["heartbeat_ns"]) / 1e9 if w["heartbeat_ns"] else None,
+            "channels": w["channels"], "idle": w["idle"], "tunables": w["tunables"]}
+
+
+def _channel_status(pool: str, ch: str) -> dict[str, Any]:
+    from rtudp.shmring.channel import ChannelSegment
+    from rtudp.shmring.control import channel_segment_name
+
+    try:
+        seg = ChannelSegment.open(channel_segment_name(pool, ch))
+    except Exception as exc:  # closed meanwhile, or unreadable
+        return {"name": ch, "error": str(exc)}
+    try:
+        cfg, cnt = seg.config(), seg.counters()
+    finally:
+        seg.close()
+    return {"name": ch, "error": None, "worker": cfg["worker"],
+            "direction": _DIRECTIONS.get(cfg["direction"], cfg["direction"]),
+            "local": "%s:%s" % cfg["local"] if cfg["local"] else None,
+            "remote": "%s:%s" % cfg["remote"] if cfg["remote"] else None,
+            "tx_packets": cnt["tx_packets"], "rx_packets": cnt["rx_packets"],
+            "rx_kernel_drops": cnt["rx_kernel_drops"]}
+
+
+def _print_status(st: dict[str, Any]) -> None:
+    from rtudp.workers.tunables import settings_lines
+
+    name, sup = st["name"], st["supervisor"]
+    if st["state"] == "stale":
+        print(f"pool {name!r}: STALE (supervisor pid {sup['pid']} is dead); "
+              f"remove it with `rtudp pool clean --name {name}`")
+        return
+    print(f"pool {name!r}: running")
+    where = "standalone" if sup["embedded_in"] is None else "embedded in: " + sup["embedded_in"]
+    print(f"  supervisor  pid {sup['pid']}, up {fmt_age(sup['uptime_s'] * 1e9)}, heartbeat "
+          f"{fmt_age(sup['heartbeat_age_s'] * 1e9)} ago, {where}")
+    print(f"  deadlines   at most {st['horizon_s']:g} s ahead of time.monotonic_ns() "
+          f"(horizon_s)")
+    workers = st["workers"]
+    print(f"  workers ({len(workers)}):")
+    print(f"    {'#':>2} {'pid':>8} {'cpu':>4}  {'state':<9}{'policy (kernel)':<17}"
+          f"{'restarts':>8}  {'heartbeat':>10}  channels")
+    for w in workers:
+        age = w["heartbeat_age_s"]
+        hb = "-" if age is None else fmt_age(age * 1e9) + " ago"
+        print(f"    {w['index']:>2} {w['pid']:>8} {w['cpu']:>4}  {w['state']:<9}"
+              f"{w['policy']:<17}{w['restarts']:>8}  {hb:>10}  {w['channels']}")
+    for line in settings_lines(workers):
+        print(f"  settings    {line}")
+    if not st["channels"]:
+        print(f"  channels: none (a program opens them: rtudp.open_channel(NAME, "
+              f"pool={name!r}, ...) or rtudp.PoolClient({name!r}))")
+        return
+    print(f"  channels ({len(st['channels'])}):")
+    for ch in st["channels"]:
+        if ch["error"] is not None:
+            print(f"    {ch['name']}: ({ch['error']})")
+            continue
+        print(f"    {ch['name']}: worker {ch['worker']}, {ch['direction']}, "
+              f"{ch['local'] or '-'} -> {ch['remote'] or '-'}, "
+              f"tx {ch['tx_packets']} rx {ch['rx_packets']} packets, "
+              f"kernel drops {ch['rx_kernel_drops']}")
 
 
 # ------------------------------------------------------------ list / clean
@@ -629,6 +678,9 @@ def add_parser(sub: Any) -> None:
     st = ps.add_parser("status", help="supervisor, workers and channels of a pool",
                        description=STATUS_HELP)
     name_arg(st)
+    st.add_argument("--json", action="store_true",
+                    help="print the status as one JSON object (each worker's idle strategy "
+                         "and tunables: the values it runs with, in Pool's terms)")
     st.set_defaults(pool_func=cmd_status)
 
     li = ps.add_parser("list", help="list the pools on this machine (live or stale)")

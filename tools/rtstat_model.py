@@ -17,6 +17,8 @@ from rtudp.shmring.kinds import COUNTER_GROUPS, kind_name, stat_keys
 from rtudp.shmring.observe import (DIRECTION_NAMES, ChannelSnapshot, PoolSnapshot, pool_names,
                                    snapshot_pool)
 
+from rtudp.workers.tunables import with_settings
+
 from .procinfo import CpuMeter, kernel_policy, policy_text
 
 #: a pool that disappeared stays on screen (as vanished) this long
@@ -75,6 +77,7 @@ class Collector:
     def _pool(self, name: str, now: int) -> dict[str, Any]:
         try:
             snap = snapshot_pool(name, self.filter)
+            workers = [with_settings(w) for w in snap.workers]  # their settings named
         except (PoolNotRunningError, SegmentNotFoundError):
             return {"name": name, "state": "vanished", "workers": [], "channels": [],
                     "error": f"pool {name!r} vanished (segment removed while reading)"}
@@ -89,7 +92,7 @@ class Collector:
             "supervisor": {"pid": snap.supervisor_pid,
                            "uptime_s": (snap.taken_ns - snap.started_ns) / 1e9,
                            "heartbeat_age_s": (snap.taken_ns - snap.heartbeat_ns) / 1e9},
-            "workers": [self._worker(w, snap) for w in snap.workers],
+            "workers": [self._worker(w, snap) for w in workers],
             "channels": [self._channel(snap, ch) for ch in snap.channels],
         }
         return out
@@ -105,6 +108,7 @@ class Collector:
             "heartbeat_age_s": (snap.taken_ns - w["heartbeat_ns"]) / 1e9
             if w["heartbeat_ns"] else None,
             **{c.name: w[c.name] for c in COUNTER_GROUPS["worker"]},
+            "idle": w["idle"], "tunables": w["tunables"],
         }
 
     def _channel(self, snap: PoolSnapshot, ch: ChannelSnapshot) -> dict[str, Any]:

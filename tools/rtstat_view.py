@@ -11,6 +11,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from rtudp.shmring.kinds import CHANNEL_COUNTERS, Counter, Kind, kinds
+from rtudp.workers.tunables import settings_lines
 
 from .rtstat_columns import Column, fit_table, hidden_note, si, si_ns
 
@@ -190,6 +191,8 @@ def render_pool(pool: dict[str, Any], view: View) -> RenderableType:
         parts.append(Text(f"  {pool['error']}", style="red"))
     if pool["workers"]:
         parts += _fitted("workers", _WORKER_COLUMNS, pool["workers"], view)
+        parts += [Text(f"  settings: {line}", style="dim", no_wrap=True, overflow="ellipsis")
+                  for line in settings_lines(pool["workers"])]
     if "supervisor" not in pool:
         return Group(*parts)
     good = [ch for ch in pool["channels"] if not ch["error"]]

@@ -41,7 +41,7 @@ from .placement import ThreadPlacement
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
 from .registry import clean_stale, take_lock, unlink_segments
 from .mechanisms import check_off
-from .tunables import DEFAULT_IDLE, TUNABLES, describe, resolve
+from .tunables import DEFAULT_IDLE, TUNABLES, describe, resolve, with_settings
 from .watcher import RtPriorityWarning, Watcher
 
 log = logging.getLogger("rtudp.workers")
@@ -127,7 +127,7 @@ class Pool:
         self._ctx = PoolContext(self.name, 0o600 if gid is None else 0o660, gid)
         #: the pacer mechanisms switched off (none by default)
         self.pacer_off: tuple[str, ...] = check_off(pacer_off)
-        self._watcher = Watcher(self._ctx, cpus, self.tunables, self.pacer_off,
+        self._watcher = Watcher(self._ctx, cpus, self.idle, self.tunables, self.pacer_off,
                                 list(worker) if worker is not None else [worker_path()],
                                 readd=lambda w: self._table.readd(w))
         self._table = ChannelTable(self._ctx, self._watcher.workers)
@@ -301,8 +301,9 @@ class Pool:
     # ------------------------------------------------------------ workers and channels
 
     def workers(self) -> list[dict[str, Any]]:
-        """The worker table (pid, cpu, policy, priority, state, restarts, counters)."""
-        return self.control.workers()
+        """The worker table (pid, cpu, policy, priority, state, restarts, counters), and
+        the settings each running worker published: ``idle`` and ``tunables``."""
+        return [with_settings(w) for w in self.control.workers()]
 
     def channels(self) -> list[str]:
         """Names of this pool's open channels."""

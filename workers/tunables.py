@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..shmring._native import ffi, lib
+from ..shmring.errors import BadSegmentError
 
 
 @dataclass(frozen=True)
@@ -134,13 +135,75 @@ def resolve(idle: str | None, given: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def worker_args(values: Mapping[str, Any]) -> list[str]:
-    """The worker's options for ``values`` (from :func:`resolve`): every tunable given,
-    so the worker's defaults never matter."""
-    out: list[str] = []
+def worker_args(idle: str, values: Mapping[str, Any]) -> list[str]:
+    """The worker's options for idle strategy ``idle`` and ``values`` (from
+    :func:`resolve`): every tunable given, so the worker's defaults never matter; the
+    worker publishes both in its slot."""
+    out: list[str] = ["--idle", idle]
     for t in TUNABLES.values():
         out += [t.option, str(t.to_worker(values[t.name]))]
     return out
+
+
+#: the keys of a ControlSegment.workers() dict that hold the slot's settings as integers
+_SLOT_KEYS = ("idle_strategy", "tunable_values")
+
+
+def with_settings(worker: Mapping[str, Any]) -> dict[str, Any]:
+    """A worker dict of ``ControlSegment.workers()`` with the settings its worker
+    published named through the tables: ``idle`` (the idle strategy's name) and
+    ``tunables`` ({name: value in Python's terms}) in place of the slot's integers.
+    Both are None while the worker is not running (it publishes them as it starts).
+    A strategy index or a value the tables do not allow raises BadSegmentError."""
+    out = {k: v for k, v in worker.items() if k not in _SLOT_KEYS}
+    running = worker["state"] == "running"
+    out["idle"] = _strategy_name(worker) if running else None
+    out["tunables"] = _tunable_values(worker) if running else None
+    return out
+
+
+def _strategy_name(worker: Mapping[str, Any]) -> str:
+    names = list(IDLE_STRATEGIES)
+    index = worker["idle_strategy"]
+    if not 0 <= index < len(names):
+        raise BadSegmentError(f"worker {worker['index']} names idle strategy {index}, "
+                              f"not one of the {len(names)} the table has")
+    return names[index]
+
+
+def _tunable_values(worker: Mapping[str, Any]) -> dict[str, Any]:
+    values = worker["tunable_values"]
+    if len(values) != len(TUNABLES):
+        raise BadSegmentError(f"worker {worker['index']} holds {len(values)} tunables, "
+                              f"the table has {len(TUNABLES)}")
+    out: dict[str, Any] = {}
+    for t, v in zip(TUNABLES.values(), values):
+        if not t.worker_min <= v <= t.worker_max:
+            raise BadSegmentError(f"worker {worker['index']} runs with {t.name} {v}, outside "
+                                  f"{t.worker_min}..{t.worker_max}")
+        out[t.name] = t.to_python(v)
+    return out
+
+
+def settings_text(idle: str, values: Mapping[str, Any]) -> str:
+    """``idle=park rt_priority=50 spin_budget=0.0 ...``: a worker's settings on one line,
+    as Pool's keywords take them."""
+    return " ".join([f"idle={idle}"] + [f"{t.name}={values[t.name]!r}"
+                                        for t in TUNABLES.values()])
+
+
+def settings_lines(workers: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The settings of the running workers among ``workers`` (dicts with ``idle`` and
+    ``tunables``, as :func:`with_settings` makes them): one line when they agree, as
+    they do unless a worker was started otherwise, else one line per set of workers
+    (``workers 0, 2: idle=...``); none running: none."""
+    groups: dict[str, list[int]] = {}
+    for w in workers:
+        if w["idle"] is not None and w["tunables"] is not None:
+            groups.setdefault(settings_text(w["idle"], w["tunables"]), []).append(w["index"])
+    if len(groups) == 1:
+        return list(groups)
+    return [f"workers {', '.join(map(str, ix))}: {text}" for text, ix in groups.items()]
 
 
 def describe(width: int = 88, indent: str = "") -> str:

@@ -121,10 +121,12 @@ class Watcher:
     channels back and returns how many (it may raise, which fails the restart).
     """
 
-    def __init__(self, ctx: PoolContext, cpus: Sequence[int], tunables: Mapping[str, Any],
-                 pacer_off: Sequence[str], argv: Sequence[str],
+    def __init__(self, ctx: PoolContext, cpus: Sequence[int], idle: str,
+                 tunables: Mapping[str, Any], pacer_off: Sequence[str], argv: Sequence[str],
                  readd: Callable[[Worker], int]) -> None:
         self._ctx = ctx
+        #: the pool's idle strategy, given to each worker
+        self.idle = idle
         #: every tunable's value (tunables.resolve), given to each worker
         self.tunables = dict(tunables)
         self.rt_priority: int = self.tunables["rt_priority"]
@@ -279,7 +281,7 @@ class Watcher:
     def _argv(self, w: Worker, cmd_fd: int) -> list[str]:
         argv = [*self._argv_base, "--pool", self.name, "--worker-id", str(w.index),
                 "--cmd-fd", str(cmd_fd), "--cpu", str(w.cpu)]
-        return argv + worker_args(self.tunables) + mechanism_args(self.pacer_off)
+        return argv + worker_args(self.idle, self.tunables) + mechanism_args(self.pacer_off)
 
     def _spawn_worker(self, w: Worker) -> None:
         ctl = self._ctx.control if not self._ctx.stopping.is_set() else None

@@ -1,18 +1,20 @@
 /*
  * rtudp-worker - the native worker process.
  *
- *   rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] [--TUNABLE VALUE ...]
+ *   rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] [--idle NAME]
+ *                [--TUNABLE VALUE ...]
  *
- * (the tunables and their ranges: tunables.h)
+ * (the idle strategies, the tunables and their ranges: tunables.h; a tunable not given
+ * takes the idle strategy's value, else its default)
  *
  * Started by the pool's supervisor (rtudp.workers), which hands it the command
  * socket (SOCK_SEQPACKET, fd FD) and, per channel, a bound UDP socket.  It sets
- * itself up (worker.h lists the files), maps /rtudp.<pool>, marks its worker slot
- * RUNNING and serves channels until the supervisor is gone (death signal, its
- * process exiting: a pidfd checked every 100 ms, or its command socket closing) or
- * says STOP; a supervisor that is only slow to beat keeps its workers.  Then it
- * marks the slot DEAD and exits 0.  Bad arguments or a bad pool: exit 2 with the
- * reason on stderr.  It is built and installed inside the package
+ * itself up (worker.h lists the files), maps /rtudp.<pool>, publishes the settings it
+ * runs with in its worker slot, marks the slot RUNNING and serves channels until the
+ * supervisor is gone (death signal, its process exiting: a pidfd checked every 100 ms,
+ * or its command socket closing) or says STOP; a supervisor that is only slow to beat
+ * keeps its workers.  Then it marks the slot DEAD and exits 0.  Bad arguments or a bad
+ * pool: exit 2 with the reason on stderr.  It is built and installed inside the package
  * (rtudp/workers/rtudp-worker) so the supervisor finds it without PATH tricks.
  */
 #ifndef _GNU_SOURCE
@@ -42,10 +44,16 @@
 
 static int usage(FILE *out)
 {
-    fprintf(out, "usage: rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N] [TUNABLES]\n"
+    fprintf(out, "usage: rtudp-worker --pool NAME --worker-id N --cmd-fd FD [--cpu N]\n"
+                 "                    [--idle NAME] [TUNABLES]\n"
                  "       rtudp-worker --version\n"
-                 "tunables (tunables.h), each --name VALUE in its range:\n");
+                 "idle strategies (tunables.h), --idle NAME:");
     uint32_t n;
+    const struct rtudp_idle_strategy_desc *s = rtudp_idle_strategy_table(&n);
+    for (uint32_t i = 0; i < n; i++)
+        fprintf(out, " %s%s", s[i].name, i == 0 ? " (default)" : "");
+    fprintf(out, "\ntunables (tunables.h), each --name VALUE in its range; one not given takes\n"
+                 "the idle strategy's value, else its default:\n");
     const struct rtudp_tunable_desc *t = rtudp_tunable_table(&n);
     for (uint32_t i = 0; i < n; i++) {
         fputs("  --", out);
@@ -100,6 +108,28 @@ static int tunable_of(const char *opt)
             return (int)i;
     }
     return -1;
+}
+
+/* the index of the idle strategy named `name`, or -1 */
+static int strategy_of(const char *name)
+{
+    uint32_t n;
+    const struct rtudp_idle_strategy_desc *s = rtudp_idle_strategy_table(&n);
+    for (uint32_t i = 0; i < n; i++)
+        if (!strcmp(name, s[i].name))
+            return (int)i;
+    return -1;
+}
+
+static int bad_strategy(const char *name)
+{
+    uint32_t n;
+    const struct rtudp_idle_strategy_desc *s = rtudp_idle_strategy_table(&n);
+    fprintf(stderr, "rtudp-worker: --idle must be one of");
+    for (uint32_t i = 0; i < n; i++)
+        fprintf(stderr, "%s %s", i ? "," : "", s[i].name);
+    fprintf(stderr, "; got '%s'\n", name);
+    return 2;
 }
 
 static void on_signal(int sig)
@@ -187,7 +217,24 @@ static int watch_supervisor(struct rtudp_worker *w)
     return 0;
 }
 
-static void announce(struct rtudp_worker *w)
+/* what the command line asks for (-1: not given; a tunable: RTUDP_TUNE_KEEP) */
+struct options {
+    const char *pool;
+    long worker_id, cpu, cmd_fd;
+    long idle;                      /* index in the idle strategy table */
+    long tune[RTUDP_TUNE_COUNT];
+    uint32_t off;                   /* --off: mechanisms switched off (mechanisms.h) */
+};
+
+/* the settings the worker runs with, for readers (fixed while it runs) */
+static void publish_settings(struct rtudp_worker_slot *me, const struct options *o)
+{
+    for (int i = 0; i < RTUDP_TUNE_COUNT; i++)
+        store_relaxed(&me->tunables[i], (int64_t)o->tune[i]);
+    store_relaxed(&me->idle_strategy, (uint32_t)o->idle);
+}
+
+static void announce(struct rtudp_worker *w, const struct options *o)
 {
     struct rtudp_worker_slot *me = w->me;
     struct sched_param sp = {0};
@@ -204,19 +251,12 @@ static void announce(struct rtudp_worker *w)
     store_relaxed(&me->spin_margin_ns, w->spin.margin_ns);
     store_relaxed(&me->idle_source, (uint32_t)rtudp_cpuidle_source(&w->cpuidle)); /* fixed */
     store_relaxed(&me->rx_coalesce_ns, (uint32_t)w->rx.coalesce_ns);                   /* fixed */
+    publish_settings(me, o);
     /* last, with release: the supervisor that sees RUNNING sees the rest */
     atomic_store_explicit(SHARED(&me->state), (uint32_t)RTUDP_WORKER_RUNNING,
                           memory_order_release);
     w->next_tick = now + RTUDP_W_HEARTBEAT_NS;
 }
-
-/* what the command line asks for (-1: not given) */
-struct options {
-    const char *pool;
-    long worker_id, cpu, cmd_fd;
-    long tune[RTUDP_TUNE_COUNT];
-    uint32_t off;           /* --off: mechanisms switched off (mechanisms.h) */
-};
 
 /* an exit code no step returns: the worker goes on to its next step */
 #define GO_ON (-1)
@@ -249,6 +289,9 @@ static int parse_option(const char *a, const char *v, struct options *o)
                             "lists them)\n", bad);
             return 2;
         }
+    } else if (!strcmp(a, "--idle")) {
+        if ((o->idle = strategy_of(v)) < 0)
+            return bad_strategy(v);
     } else if (tunable_of(a) >= 0) {
         const struct rtudp_tunable_desc *t = &tunables[tunable_of(a)];
         if (parse_range(a, v, (long)t->min, (long)t->max, &o->tune[tunable_of(a)]))
@@ -275,6 +318,19 @@ static int check_cmd_fd(long cmd_fd)
     return GO_ON;
 }
 
+/* each tunable not given: the idle strategy's value, else the table's default */
+static void settle_tunables(struct options *o)
+{
+    uint32_t n_tunables, n_strategies;
+    const struct rtudp_tunable_desc *t = rtudp_tunable_table(&n_tunables);
+    const struct rtudp_idle_strategy_desc *s = &rtudp_idle_strategy_table(&n_strategies)[o->idle];
+    for (uint32_t i = 0; i < RTUDP_TUNE_COUNT && i < n_tunables; i++) {
+        if (o->tune[i] != RTUDP_TUNE_KEEP)
+            continue;
+        o->tune[i] = (long)(s->values[i] != RTUDP_TUNE_KEEP ? s->values[i] : t[i].default_value);
+    }
+}
+
 /* the command line into *o: GO_ON, or the exit code (--version and --help end here too) */
 static int parse_options(int argc, char **argv, struct options *o)
 {
@@ -294,6 +350,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         if (rc != GO_ON)
             return rc;
     }
+    settle_tunables(o);
     if (!o->pool || o->worker_id < 0) {
         fprintf(stderr, "rtudp-worker: --pool and --worker-id are required\n");
         return usage(stderr);
@@ -368,7 +425,7 @@ static int serve(struct rtudp_worker *w, const struct options *o)
         return 1;
     }
     rtudp_w_lock_on_fault(); /* set up: channels' memory is locked as it is used */
-    announce(w);
+    announce(w, o);
     rtudp_tx_run(w);
     return 0;
 }
@@ -392,11 +449,9 @@ static void tear_down(struct rtudp_worker *w)
 
 int main(int argc, char **argv)
 {
-    struct options o = {.pool = NULL, .worker_id = -1, .cpu = -1, .cmd_fd = -1};
-    uint32_t n_tunables;
-    const struct rtudp_tunable_desc *tunables = rtudp_tunable_table(&n_tunables);
-    for (uint32_t i = 0; i < RTUDP_TUNE_COUNT && i < n_tunables; i++)
-        o.tune[i] = (long)tunables[i].default_value; /* the table is RTUDP_TUNE_COUNT long */
+    struct options o = {.pool = NULL, .worker_id = -1, .cpu = -1, .cmd_fd = -1, .idle = 0};
+    for (int i = 0; i < RTUDP_TUNE_COUNT; i++)
+        o.tune[i] = RTUDP_TUNE_KEEP; /* not given (settle_tunables) */
     if (argc == 3 && !strcmp(argv[1], RTUDP_IDLEPOLLER_ARG))
         return rtudp_idlepoller_main(argv[2]); /* a worker's idle poller (idlepoller.h) */
     int rc = parse_options(argc, argv, &o);

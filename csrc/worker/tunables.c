@@ -1,6 +1,9 @@
 /*
  * tunables.c - the tables tunables.h describes, for the worker and for Python.
  */
+#include <stddef.h>
+
+#include "rtudp_shm.h"
 #include "tunables.h"
 
 static const struct rtudp_tunable_desc tunables[] = {
@@ -20,6 +23,9 @@ static const struct rtudp_idle_strategy_desc strategies[] = {
 
 _Static_assert(RTUDP_TUNE_COUNT == sizeof strategies[0].values / sizeof strategies[0].values[0],
                "an idle strategy gives every tunable a value");
+_Static_assert(RTUDP_TUNE_COUNT == sizeof ((struct rtudp_worker_slot *)0)->tunables /
+                                     sizeof ((struct rtudp_worker_slot *)0)->tunables[0],
+               "the worker slot holds every tunable (rtudp_shm.h, line 5)");
 
 const struct rtudp_tunable_desc *rtudp_tunable_table(uint32_t *n)
 {

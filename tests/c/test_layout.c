@@ -205,6 +205,9 @@ static const struct field worker_slot_fields[] = {
     FIELD(rtudp_worker_slot, idle_poller_cpu_ns),
     FIELD(rtudp_worker_slot, idle_poller_pid),
     FIELD(rtudp_worker_slot, pad4),
+    FIELD(rtudp_worker_slot, tunables),
+    FIELD(rtudp_worker_slot, idle_strategy),
+    FIELD(rtudp_worker_slot, pad5),
 };
 
 static const struct field channel_slot_fields[] = {
