@@ -195,27 +195,27 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
     w->next_tick = now + RTUDP_W_HEARTBEAT_NS;
     struct rtudp_worker_slot *me = w->me;
     store_relaxed(&me->heartbeat_ns, now);
-    store_relaxed(&me->spin_margin_ns, w->spin.margin_ns);
-    store_relaxed(&me->spin_ns, w->spin.total_ns);
-    store_relaxed(&me->spin_other_ns, w->spin_other_ns);
-    store_relaxed(&me->demotions, (uint32_t)w->demotions);
-    store_relaxed(&me->demote_preempted, (uint32_t)w->demote_preempted);
-    store_relaxed(&me->sleep_cpu_ns, w->spin.sleep_cpu_ns);
-    store_relaxed(&me->bridge_ns, w->bridge_ns);
+    store_relaxed(&me->spin_margin_ns, w->pacer.spin.margin_ns);
+    store_relaxed(&me->spin_ns, w->pacer.spin.total_ns);
+    store_relaxed(&me->spin_other_ns, w->pacer.spin_other_ns);
+    store_relaxed(&me->demotions, (uint32_t)w->pacer.demotions);
+    store_relaxed(&me->demote_preempted, (uint32_t)w->pacer.demote_preempted);
+    store_relaxed(&me->sleep_cpu_ns, w->pacer.spin.sleep_cpu_ns);
+    store_relaxed(&me->bridge_ns, w->pacer.bridge_ns);
     store_relaxed(&me->capped_sleeps,
-                  w->capped_sleeps + atomic_load_explicit(&w->rx.capped_sleeps, memory_order_relaxed));
-    store_relaxed(&me->rx_turns, w->rx_turns);
+                  w->pacer.capped_sleeps + atomic_load_explicit(&w->rx.capped_sleeps, memory_order_relaxed));
+    store_relaxed(&me->rx_turns, w->pacer.rx_turns);
     store_relaxed(&me->rx_coalesced, atomic_load_explicit(&w->rx.coalesced, memory_order_relaxed));
     rtudp_w_idle_poller_check(w);
-    store_relaxed(&me->idle_poller_cpu_ns, (uint64_t)rtudp_idlepoller_cpu_ns(&w->poller));
-    store_relaxed(&me->cpu_contended, (uint32_t)w->share.contended_looks);
-    store_relaxed(&me->host_pauses, w->hostpause.pauses);
-    store_relaxed(&me->host_pause_ns, w->hostpause.pause_ns);
-    store_relaxed(&me->host_pause_max_ns, w->hostpause.max_ns);
-    store_relaxed(&me->warmups, w->warmup.count);
-    store_relaxed(&me->warmup_lead_ns, w->warmup.lead_ns);
+    store_relaxed(&me->idle_poller_cpu_ns, (uint64_t)rtudp_idlepoller_cpu_ns(&w->pacer.poller));
+    store_relaxed(&me->cpu_contended, (uint32_t)w->pacer.share.contended_looks);
+    store_relaxed(&me->host_pauses, w->pacer.hostpause.pauses);
+    store_relaxed(&me->host_pause_ns, w->pacer.hostpause.pause_ns);
+    store_relaxed(&me->host_pause_max_ns, w->pacer.hostpause.max_ns);
+    store_relaxed(&me->warmups, w->pacer.warmup.count);
+    store_relaxed(&me->warmup_lead_ns, w->pacer.warmup.lead_ns);
     /* a switch since this baseline makes a long spin step a task's (hostpause.h) */
-    rtudp_hostpause_baseline(&w->hostpause, rtudp_hostpause_switches(NULL));
+    rtudp_hostpause_baseline(&w->pacer.hostpause, rtudp_hostpause_switches(NULL));
     /* the supervisor's process, not its heartbeat: a live supervisor that is slow to
      * beat (a VM that just booted, a SIGSTOP, a long GC) must not lose its workers */
     if (supervisor_gone(w)) {

@@ -1,7 +1,7 @@
 /*
  * guard.h - takes the CPU back for a TX thread that spins at SCHED_OTHER.
  *
- * Past its RT cap the TX thread may go on at SCHED_OTHER (sched.c, rtudp_w_rt_demote):
+ * Past its RT cap the TX thread may go on at SCHED_OTHER (sched.c, rtudp_pacer_rt_demote):
  * the RT throttle does not count that time.  But an ordinary task that wakes on the
  * worker's CPU then competes with it as an equal, and once the scheduler gives it the
  * CPU it keeps it for a whole slice: up to a scheduler tick (4 ms at HZ=250), every

@@ -248,8 +248,8 @@ static void announce(struct rtudp_worker *w, const struct options *o)
     store_relaxed(&me->channels, 0u);
     store_relaxed(&me->idle_poll, 0u);
     store_relaxed(&me->idle_poller_pid, 0u);
-    store_relaxed(&me->spin_margin_ns, w->spin.margin_ns);
-    store_relaxed(&me->idle_source, (uint32_t)rtudp_cpuidle_source(&w->cpuidle)); /* fixed */
+    store_relaxed(&me->spin_margin_ns, w->pacer.spin.margin_ns);
+    store_relaxed(&me->idle_source, (uint32_t)rtudp_cpuidle_source(&w->pacer.cpuidle)); /* fixed */
     store_relaxed(&me->rx_coalesce_ns, (uint32_t)w->rx.coalesce_ns);                   /* fixed */
     publish_settings(me, o);
     /* last, with release: the supervisor that sees RUNNING sees the rest */
@@ -382,12 +382,13 @@ static int attach_pool(struct rtudp_worker *w, const struct options *o)
     w->pool_name = o->pool;
     w->id = (uint32_t)o->worker_id;
     w->cmd_fd = (int)o->cmd_fd;
-    w->spin_budget_permille = (int)o->tune[RTUDP_TUNE_SPIN_BUDGET];
-    w->off = o->off;
-    w->idle_poll = (int)o->tune[RTUDP_TUNE_IDLE_POLL];
-    w->qos_fd = -1;
-    w->poller_needed = rtudp_idlepoller_needed();
-    w->qos_costs_host = rtudp_idlepoller_on_vm();
+    w->pacer.spin_budget_permille = (int)o->tune[RTUDP_TUNE_SPIN_BUDGET];
+    w->pacer.off = o->off;
+    w->pacer.id = w->id;
+    w->pacer.idle_poll = (int)o->tune[RTUDP_TUNE_IDLE_POLL];
+    w->pacer.qos_fd = -1;
+    w->pacer.poller_needed = rtudp_idlepoller_needed();
+    w->pacer.qos_costs_host = rtudp_idlepoller_on_vm();
     fcntl(w->cmd_fd, F_SETFD, FD_CLOEXEC);
     w->sup_pidfd = -1;
     if (map_pool(w) != 0 || watch_supervisor(w) != 0) {
@@ -413,14 +414,14 @@ static void catch_signals(void)
 /* start the RX thread and serve on this one until told to stop: the exit code */
 static int serve(struct rtudp_worker *w, const struct options *o)
 {
-    rtudp_cpuidle_open(&w->cpuidle, o->cpu, (uint32_t)getpid());
+    rtudp_cpuidle_open(&w->pacer.cpuidle, o->cpu, (uint32_t)getpid());
     /* a real-time worker only: at SCHED_OTHER a 50 us sleep ends after the timer slack
      * (50 us) and whatever the scheduler adds, often a millisecond under load (seen:
      * reads of 51 datagrams), so the wait would not be bounded */
     int64_t coalesce_ns = sched_getscheduler(0) == SCHED_FIFO
                               ? (int64_t)o->tune[RTUDP_TUNE_RX_COALESCE_US] * 1000
                               : 0;
-    if (rtudp_tx_init(w) != RTUDP_OK || rtudp_rx_start(&w->rx, coalesce_ns, w->off) != 0) {
+    if (rtudp_tx_init(w) != RTUDP_OK || rtudp_rx_start(&w->rx, coalesce_ns, w->pacer.off) != 0) {
         fprintf(stderr, "rtudp-worker %u: cannot start (out of memory?)\n", w->id);
         return 1;
     }
@@ -438,7 +439,7 @@ static void tear_down(struct rtudp_worker *w)
         rtudp_chan_drop(w, w->active[w->n_active - 1]);
     rtudp_rx_stop(&w->rx);
     rtudp_tx_free(w);
-    rtudp_cpuidle_close(&w->cpuidle);
+    rtudp_cpuidle_close(&w->pacer.cpuidle);
     atomic_store_explicit(SHARED(&w->me->state), (uint32_t)RTUDP_WORKER_DEAD,
                           memory_order_release);
     rtudp_unmap(w->ctl, w->ctl_size);

@@ -169,14 +169,14 @@ int rtudp_w_set_priority(long prio)
  * worker table see it */
 static void show_poller(struct rtudp_worker *w)
 {
-    w->cpuidle.trace.idle_pid = (uint32_t)w->poller.pid;
-    store_relaxed(&w->me->idle_poller_pid, (uint32_t)w->poller.pid);
+    w->pacer.cpuidle.trace.idle_pid = (uint32_t)w->pacer.poller.pid;
+    store_relaxed(&w->me->idle_poller_pid, (uint32_t)w->pacer.poller.pid);
 }
 
 void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
 {
-    want = want && w->idle_poll;
-    if (want && w->qos_fd < 0 && !w->qos_costs_host) {
+    want = want && w->pacer.idle_poll;
+    if (want && w->pacer.qos_fd < 0 && !w->pacer.qos_costs_host) {
         int fd = open(QOS_DEVICE, O_WRONLY | O_CLOEXEC);
         int32_t zero_us = 0;
         if (fd < 0 || write(fd, &zero_us, sizeof zero_us) != (ssize_t)sizeof zero_us) {
@@ -185,24 +185,24 @@ void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
                     strerror(errno));
             if (fd >= 0)
                 close(fd);
-            w->idle_poll = 0;
+            w->pacer.idle_poll = 0;
             return;
         }
-        w->qos_fd = fd;
-    } else if (!want && w->qos_fd >= 0) {
-        close(w->qos_fd);
-        w->qos_fd = -1;
+        w->pacer.qos_fd = fd;
+    } else if (!want && w->pacer.qos_fd >= 0) {
+        close(w->pacer.qos_fd);
+        w->pacer.qos_fd = -1;
     }
-    store_relaxed(&w->me->idle_poll, (uint32_t)(w->qos_fd >= 0));
-    if (want && w->poller_needed && !w->poller.pid) {
-        if (rtudp_idlepoller_start(&w->poller) != 0) {
+    store_relaxed(&w->me->idle_poll, (uint32_t)(w->pacer.qos_fd >= 0));
+    if (want && w->pacer.poller_needed && !w->pacer.poller.pid) {
+        if (rtudp_idlepoller_start(&w->pacer.poller) != 0) {
             fprintf(stderr, "rtudp-worker %u: warning: cannot start the idle poller: %s; "
                             "this CPU halts when idle (slower wakeups); not trying again\n",
                     w->id, strerror(errno));
-            w->poller_needed = 0;
+            w->pacer.poller_needed = 0;
         }
     } else if (!want) {
-        rtudp_idlepoller_stop(&w->poller);
+        rtudp_idlepoller_stop(&w->pacer.poller);
     }
     show_poller(w);
 }
@@ -210,142 +210,12 @@ void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
 void rtudp_w_idle_poller_check(struct rtudp_worker *w)
 {
     int status;
-    if (!rtudp_idlepoller_exited(&w->poller, &status))
+    if (!rtudp_idlepoller_exited(&w->pacer.poller, &status))
         return;
     fprintf(stderr, "rtudp-worker %u: warning: the idle poller exited (%s %d); this CPU halts "
                     "when idle (slower wakeups); not starting another\n", w->id,
             WIFSIGNALED(status) ? "signal" : "status",
             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-    w->poller_needed = 0;
+    w->pacer.poller_needed = 0;
     show_poller(w);
-}
-
-/*
- * Spinning past the RT throttle.  A SCHED_FIFO thread that holds its CPU for more
- * than sched_rt_runtime_us of a period is stopped for the rest of it (tens of ms),
- * so the TX thread works at SCHED_FIFO only up to the CPU cap (spin.h).  When the
- * pool's spin budget allows more than that, or nobody else wants the CPU (cpushare.h),
- * the thread drops to SCHED_OTHER at nice -20 for the rest of the window and goes on
- * there: the throttle does not count that time, and ordinary tasks on the CPU still
- * get their fair share, so nothing starves.  It goes back to SCHED_FIFO when the next
- * window starts, and before serving commands (txloop.c).
- *
- * If another task does take the CPU meanwhile (it shares the worker's CPU: pinned
- * there, or more busy tasks than CPUs), a slice of it costs up to milliseconds, far
- * worse than sleeping at SCHED_FIFO: the guard (guard.h) gives the thread SCHED_FIFO
- * back within ~0.1 ms, ~0.3 ms where it has to watch on a timer (without a guard the
- * thread notices once it runs again), and
- * it does not drop again for a backoff, doubled at each such preemption, so a task
- * that stays costs one cut-short slice every DEMOTE_BACKOFF_MAX_NS.
- *
- * sched_setattr sets policy and nice in one call and applies to the calling thread
- * only (the RX thread stays SCHED_FIFO).
- */
-#define DEMOTE_BACKOFF_MIN_NS 100000000LL
-#define DEMOTE_BACKOFF_MAX_NS 5000000000LL
-#define DEMOTE_BACKOFF_RESET_NS 10000000000LL
-/* a spin step longer than this while demoted: the thread lost its CPU */
-#define DEMOTE_LOST_NS 100000LL
-
-struct rtudp_sched_attr { /* the kernel's struct sched_attr, SCHED_ATTR_SIZE_VER0 */
-    uint32_t size;
-    uint32_t sched_policy;
-    uint64_t sched_flags;
-    int32_t sched_nice;
-    uint32_t sched_priority;
-    uint64_t sched_runtime, sched_deadline, sched_period;
-};
-
-static int set_attr(int policy, int nice, int prio)
-{
-    struct rtudp_sched_attr a;
-    memset(&a, 0, sizeof a);
-    a.size = sizeof a;
-    a.sched_policy = (uint32_t)policy;
-    a.sched_nice = nice;
-    a.sched_priority = (uint32_t)prio;
-    return (int)syscall(SYS_sched_setattr, 0, &a, 0u);
-}
-
-void rtudp_w_rt_probe(struct rtudp_worker *w)
-{
-    struct sched_param sp = {0};
-    int policy = sched_getscheduler(0);
-    w->rt_policy = 0;
-    w->demoted = 0;
-    if ((policy != SCHED_FIFO && policy != SCHED_RR) || sched_getparam(0, &sp) != 0)
-        return;
-    /* coming back needs the same right as getting there (CAP_SYS_NICE or an
-     * RLIMIT_RTPRIO): setting what we have proves it */
-    if (set_attr(policy, 0, sp.sched_priority) != 0)
-        return;
-    w->rt_policy = policy;
-    w->rt_priority = sp.sched_priority;
-}
-
-int rtudp_w_rt_may_demote(const struct rtudp_worker *w, int64_t now)
-{
-    return w->rt_policy && now >= w->no_demote_until && rtudp_mech_on(w->off, RTUDP_MECH_DEMOTE);
-}
-
-int rtudp_w_rt_demote(struct rtudp_worker *w, int64_t now, int64_t window)
-{
-    if (!rtudp_w_rt_may_demote(w, now))
-        return -1;
-    if (w->demoted)
-        return 0;
-    /* the backoff grows with each preemption, and starts over once none came for a
-     * while: a task that came and went costs a few slices, not demotions for good */
-    if (w->demote_backoff_ns && now - w->no_demote_until > DEMOTE_BACKOFF_RESET_NS)
-        w->demote_backoff_ns = 0;
-    /* nice -20 needs CAP_SYS_NICE or an RLIMIT_NICE; nice 0 still spins, just with less
-     * weight against other tasks */
-    if (set_attr(SCHED_OTHER, -20, 0) != 0 && set_attr(SCHED_OTHER, 0, 0) != 0)
-        return -1;
-    w->demoted = 1;
-    rtudp_guard_arm(&w->guard, now);
-    w->demoted_window = window;
-    w->demotions++;
-    w->demoted_csw = rtudp_hostpause_switches(NULL); /* another task took the CPU */
-    w->demoted_gap = 0;
-    return 0;
-}
-
-void rtudp_w_rt_check(struct rtudp_worker *w, int64_t now)
-{
-    if (!w->demoted)
-        return;
-    if (rtudp_guard_ready(&w->guard)) {
-        /* the guard gave the thread its policy back: another task had the CPU (guard.h;
-         * its own wake-ups are switches too, so the test below would not do) */
-        if (!rtudp_guard_took_back(&w->guard))
-            return;
-    } else if (w->demoted_gap <= DEMOTE_LOST_NS || rtudp_hostpause_switches(NULL) == w->demoted_csw)
-        return; /* both: per-CPU kernel threads the SCHED_FIFO spin held off run for
-                 * microseconds once the thread drops, and the host's hiccups stop it
-                 * without a switch */
-    rtudp_w_rt_restore(w);
-    rtudp_share_someone(&w->share);
-    w->demote_preempted++;
-    w->demote_backoff_ns = w->demote_backoff_ns ? w->demote_backoff_ns * 2
-                                                : DEMOTE_BACKOFF_MIN_NS;
-    if (w->demote_backoff_ns > DEMOTE_BACKOFF_MAX_NS)
-        w->demote_backoff_ns = DEMOTE_BACKOFF_MAX_NS;
-    w->no_demote_until = now + w->demote_backoff_ns;
-}
-
-void rtudp_w_rt_restore(struct rtudp_worker *w)
-{
-    if (!w->demoted)
-        return;
-    rtudp_guard_disarm(&w->guard);
-    if (set_attr(w->rt_policy, 0, w->rt_priority) != 0) {
-        /* the right went away (an rlimit lowered from outside): stay SCHED_OTHER, and
-         * stop demoting, since the cap no longer applies to an ordinary thread */
-        fprintf(stderr, "rtudp-worker %u: warning: cannot return to real-time priority %d: "
-                        "%s; the TX thread stays SCHED_OTHER\n", w->id, w->rt_priority,
-                strerror(errno));
-        w->rt_policy = 0;
-    }
-    w->demoted = 0;
 }

@@ -13,7 +13,7 @@
  * the spinning: so a SCHED_FIFO worker stops spinning at SCHED_FIFO once its CPU
  * time in the window passes RTUDP_SPIN_CPU_CAP_PERMILLE of it, whatever budget is
  * left; the TX thread may spin the rest of its budget as SCHED_OTHER, which the
- * throttle does not count (sched.c, rtudp_w_rt_demote).
+ * throttle does not count (sched.c, rtudp_pacer_rt_demote).
  *
  * Pure bookkeeping (no clock reads, no shared memory): the caller passes times in.
  */

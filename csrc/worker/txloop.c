@@ -30,31 +30,11 @@
 #define CONSUME_BEAT_EVERY 128      /* records read between two beats (guard.h) */
 #define READ_MAX 1024               /* records read per channel per loop: send in between */
 #define TQ_MIN 1024
-#define SPIN_START_NS 20000LL
-#define CPU_READ_EVERY_NS 1000000LL /* process CPU time: a fresh read at most this often */
-#define SPIN_MIN_NS 5000LL
-#define SPIN_MAX_NS 200000LL
-/* Past the RT cap with no drop to SCHED_OTHER allowed (a task that shares the CPU
- * preempted the dropped thread for a whole slice), the thread must leave the CPU: it
- * sleeps this long at most, or to the next deadline if that comes first (spin.h,
- * rtudp_spin_capped_sleep: that packet is then late by the wake-up's lateness, ~18 us
- * on a VM), and then sends what is due (CAPPED_POP at most).  Short, because the
- * wake-up's CPU cost (~18 us) is paid per sleep whatever its length: 30 us leaves the
- * CPU to others about half of the capped phase (50 us: a little more).  When pieces
- * were fixed, wherever they fell, 50 us ones gave demo p99 100-160 us and 30 us ones
- * 60-84 us (same machine and hour). */
-#define CAPPED_SLEEP_NS RTUDP_SHARE_BASE_SLEEP_NS /* 30 us */
-/* ... unless another task on the CPU wants more of it than it gets: then longer pieces
- * it can use, as long as it needs them (cpushare.h; a switch there and back costs ~25 us
- * on a VM).  30 us pieces left a `while :` loop pinned there so little that the fair
- * server took the CPU from the worker for 50 ms once or more in each 6 s run; 45 us in
- * 1 of 3 runs; 60 us and 100 us in none (p99 131 and 219 us at 50 kpps) */
 /* the TX thread keeps the RX work over sleeps shorter than this (datagrams wait in
  * the socket meanwhile, stamped by the kernel); over longer ones the RX thread has it,
  * and the idle poller keeps the CPU from halting (idlepoller.h: a halt of 200 us
  * already woke 1.5 us later at p50, of 1 ms 19 us) */
 #define RX_KEEP_NS 200000LL
-#define SLEEP_SAMPLE_EVERY 8        /* timed sleeps: the CPU cost of one in this many */
 /* TX stamps are read in batches, each read being a system call: when a send leaves a
  * batch of them waiting (txsend.c), before a park longer than STAMP_HOLD_NS, and at
  * least every STAMP_HOLD_NS while any waits (a socket's error queue holds a few hundred
@@ -63,24 +43,13 @@
 
 int rtudp_tx_init(struct rtudp_worker *w)
 {
-    int64_t now = rtudp_now_ns();
-    int64_t budget = RTUDP_SPIN_WINDOW_NS / 1000 * w->spin_budget_permille;
-    rtudp_spin_init(&w->spin, SPIN_START_NS, SPIN_MIN_NS, SPIN_MAX_NS, budget,
-                    RTUDP_SPIN_WINDOW_NS, now);
-    rtudp_w_rt_probe(w);
-    if (rtudp_warmup_open(&w->warmup) != 0)
-        fprintf(stderr, "rtudp-worker %u: no loopback socket to warm the send path with (%s): "
-                "a send after a long park pays for a cold kernel path (warmup.h)\n",
-                w->id, strerror(errno));
-    if (w->rt_policy && rtudp_mech_on(w->off, RTUDP_MECH_GUARD)) /* else: never alone */
-        rtudp_guard_start(&w->guard, w->rt_policy, w->rt_priority, RTUDP_GUARD_SWITCHES);
+    rtudp_pacer_init(&w->pacer, rtudp_now_ns());
     return rtudp_timerq_init(&w->tq, TQ_MIN);
 }
 
 void rtudp_tx_free(struct rtudp_worker *w)
 {
-    rtudp_guard_stop(&w->guard);
-    rtudp_warmup_close(&w->warmup);
+    rtudp_pacer_free(&w->pacer);
     rtudp_timerq_free(&w->tq);
 }
 
@@ -88,8 +57,8 @@ void rtudp_tx_free(struct rtudp_worker *w)
  * then */
 static void beat(struct rtudp_worker *w)
 {
-    if (w->demoted)
-        rtudp_guard_beat(&w->guard, rtudp_now_ns());
+    if (w->pacer.demoted)
+        rtudp_guard_beat(&w->pacer.guard, rtudp_now_ns());
 }
 
 /* rtudp_mpsc_wait_at's test: a committed record (or padding) waits at the cursor */
@@ -223,42 +192,6 @@ static int64_t next_timer(const struct rtudp_worker *w, int64_t *standby)
     return next;
 }
 
-static int64_t clock_ns(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/*
- * This process's CPU time (all its threads: the RT throttle counts them together).  The
- * clock is a system call, not vDSO, so it is read at most every CPU_READ_EVERY_NS;
- * in between the estimate assumes the worker was busy all the time (it overcounts:
- * the cap comes early, never late).  A window starts on a fresh read: started on an
- * estimate, it could undercount by up to that period (1 ms of 20, 5 % of the CPU).
- */
-static int64_t process_cpu_ns(struct rtudp_worker *w, int64_t now)
-{
-    if (!rtudp_spin_window_due(&w->spin, now) && w->cpu_read_at &&
-        now - w->cpu_read_at < CPU_READ_EVERY_NS && now >= w->cpu_read_at)
-        return w->cpu_at_read + (now - w->cpu_read_at);
-    int64_t cpu_before = w->cpu_at_read, wall_before = w->cpu_read_wall;
-    w->cpu_read_at = now;
-    w->cpu_at_read = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
-    /* the interval since the last read: time its clock did not count, with no switch
-     * of the thread, was the host's (hostpause.h); a fresh wall clock, as `now` may be
-     * a little stale */
-    w->cpu_read_wall = rtudp_now_ns();
-    if (!rtudp_mech_on(w->off, RTUDP_MECH_HOST_PAUSE))
-        return w->cpu_at_read;
-    long all;
-    long involuntary = rtudp_hostpause_switches(&all);
-    int first = wall_before == 0; /* a first read only marks: an empty interval */
-    rtudp_hostpause_interval(&w->hostpause, first ? 0 : w->cpu_read_wall - wall_before,
-                             first ? 0 : w->cpu_at_read - cpu_before, all, involuntary);
-    return w->cpu_at_read;
-}
-
 /* spin to `until` (a deadline within the margin): the clock it got there at, or 0 if a
  * record came first.  The rings are looked at after each clock read, so whatever was
  * committed by the time returned has been seen: sent with it, in deadline order.  The
@@ -278,114 +211,10 @@ static int64_t spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int b
         }
         int64_t prev = now;
         now = rtudp_now_ns();
-        if (now - prev >= RTUDP_HOST_PAUSE_MIN_NS && rtudp_mech_on(w->off, RTUDP_MECH_HOST_PAUSE))
-            /* the thread did not run: who had it? */
-            rtudp_hostpause_judge(&w->hostpause, now - prev, rtudp_hostpause_switches(NULL));
-        if (w->demoted) {
-            rtudp_guard_beat(&w->guard, now);
-            if (now - prev > w->demoted_gap)
-                w->demoted_gap = now - prev;
-        }
+        rtudp_pacer_spin_step(&w->pacer, prev, now);
     }
-    rtudp_spin_used(&w->spin, now - start);
-    if (w->demoted && now > start)
-        w->spin_other_ns += (uint64_t)(now - start);
-    if (bridge && now > start)
-        w->bridge_ns += (uint64_t)(now - start); /* of the same spin: never more */
+    rtudp_pacer_spun(&w->pacer, start, now, bridge);
     return reached;
-}
-
-/*
- * May the thread spin `margin` before a deadline?  At SCHED_FIFO within the budget
- * and the CPU cap; past the cap, what budget is left is spun at SCHED_OTHER (sched.c),
- * until the next window brings the thread back to SCHED_FIFO.
- *
- * A `bridge` (a gap to the deadline about as short as a sleep's CPU cost) is spun
- * budget or not, within the cap.  Past the cap an unbudgeted one goes on at SCHED_OTHER
- * only while nobody else wants the CPU (cpushare.h) and the guard (guard.h) is there
- * to take the CPU back from one that comes: at SCHED_OTHER a task that shares the CPU
- * may take it for a whole slice, milliseconds (seen: the demo's reader, p99 2.3 ms;
- * its clients move between CPUs, so a worker alone for a while is no proof).
- * Otherwise it is refused: once the cap is reached the loop sleeps in short chunks
- * instead (over_rt_cap), which give a task sharing the CPU its pieces and take the CPU
- * back on time.  Alone on its CPU those chunks gave nobody anything and left the
- * packets due in them late: at 50 kpps a fifth of each window, p99 66-94 us.
- */
-static int may_demote(struct rtudp_worker *w, int64_t now, int budgeted)
-{
-    return rtudp_w_rt_may_demote(w, now) &&
-           (budgeted || (rtudp_mech_on(w->off, RTUDP_MECH_ALONE) &&
-                         rtudp_share_alone(&w->share) && rtudp_guard_ready(&w->guard)));
-}
-
-static int may_spin(struct rtudp_worker *w, int64_t now, int64_t margin, int bridge)
-{
-    rtudp_w_rt_check(w, now);
-    int64_t cpu = process_cpu_ns(w, now);
-    int64_t budget = rtudp_spin_room(&w->spin, now, cpu, 0); /* starts a window when due */
-    if (w->demoted && w->spin.window_start != w->demoted_window)
-        rtudp_w_rt_restore(w); /* a new window: the cap has room again */
-    int budgeted = budget >= margin;
-    if (!budgeted && !bridge)
-        return 0;
-    if (!w->rt_policy || w->demoted)
-        return 1; /* nothing but the budget bounds an ordinary thread's spin */
-    if (rtudp_spin_cpu_room(&w->spin, cpu) >= margin)
-        return 1;
-    return may_demote(w, now, budgeted) && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0;
-}
-
-/*
- * A worker that will have to leave its CPU in capped sleeps (nothing lets it drop to
- * SCHED_OTHER) takes them as it goes, not all at its window's end: once its CPU time
- * in the window runs ahead of a pace that reaches the cap at the window's end
- * (rtudp_spin_ahead_of_pace), it sleeps one piece now.  Each piece delays the packets
- * due in it (~2 at 50 kpps) by up to ~40 us, and the thread catches up by spinning less
- * before the next.  At the window's end, in back-to-back pieces, every packet was
- * due in one (traced, two CPU hogs: 4 ms of 75 us cycles a window, each cycle's
- * packets 20-100 us late, a fifth of them all; p99 150-370 us).
- *
- * The RT cap bounds all of a real-time worker's CPU time in a window, not only its
- * spinning: a worker with more work than its CPU (a flood of sends, or a submitter
- * that queued them after their deadlines) would otherwise hold the CPU at SCHED_FIFO
- * until the kernel's RT throttle or fair server took it away (seen: 500,000 late
- * packets sent back to back).  Unless it may drop to SCHED_OTHER at the cap, it sleeps
- * a CAPPED_SLEEP_NS piece, work or not, whenever it is ahead of its pace (above); one
- * that may drop does so at the cap.  A plain clock sleep: a wait on the bell would end
- * at once with records waiting in a ring.  A demoted thread is an ordinary task: no
- * cap.
- */
-static int over_rt_cap(struct rtudp_worker *w, int64_t now)
-{
-    rtudp_w_rt_check(w, now); /* a demoted thread the guard made real-time is capped */
-    if (!w->rt_policy)
-        return 0;
-    if (w->demoted) {
-        if (!rtudp_spin_window_due(&w->spin, now))
-            return 0; /* an ordinary thread: no cap, till the window ends */
-        rtudp_w_rt_restore(w); /* a new window (a backlog never reaches may_spin's) */
-    }
-    int64_t cpu = process_cpu_ns(w, now);
-    /* starts a new window when due; what the budget has left of it */
-    int64_t budget = rtudp_spin_room(&w->spin, now, cpu, 0);
-    /* a pool whose budget pays for spinning past the cap goes on at SCHED_OTHER
-     * (sched.c: the CPU still serves others; back at SCHED_FIFO next window), and so
-     * does a worker alone on its CPU (may_spin) */
-    int may_drop = may_demote(w, now, budget > 0); /* not in a backoff either: pace then */
-    if (rtudp_spin_cpu_room(&w->spin, cpu) > 0)
-        return !may_drop && rtudp_mech_on(w->off, RTUDP_MECH_CAP_PACE) &&
-               rtudp_spin_ahead_of_pace(&w->spin, now, cpu);
-    return !(may_drop && rtudp_w_rt_demote(w, now, w->spin.window_start) == 0);
-}
-
-/* once a window: do others on this CPU get too little of it? (cpushare.h) */
-static void look_at_share(struct rtudp_worker *w, int64_t now)
-{
-    if (w->share.at_ns && now - w->share.at_ns < RTUDP_SPIN_WINDOW_NS)
-        return;
-    /* a fresh read, not process_cpu_ns's estimate: others' share is what is left */
-    int64_t cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
-    rtudp_share_look(&w->share, now, cpu, rtudp_cpuidle_ns(&w->cpuidle, now, cpu));
 }
 
 /*
@@ -400,23 +229,18 @@ static void look_at_share(struct rtudp_worker *w, int64_t now)
  */
 static void rx_turn_here(struct rtudp_worker *w, int64_t now)
 {
-    if (rtudp_rx_turn_waits(w->rx_turn_got, now - w->rx_turn_at, w->rx.coalesce_ns))
+    if (rtudp_rx_turn_waits(w->pacer.rx_turn_got, now - w->pacer.rx_turn_at, w->rx.coalesce_ns))
         return;
-    w->rx_turn_got = rtudp_rx_poll(&w->rx);
-    w->rx_turn_at = now;
-    w->rx_turns++;
+    w->pacer.rx_turn_got = rtudp_rx_poll(&w->rx);
+    w->pacer.rx_turn_at = now;
+    w->pacer.rx_turns++;
 }
 
 /* past the cap: a sleep, or the next deadline first if it is near (spin.h) */
 static void capped_sleep(struct rtudp_worker *w, int64_t now)
 {
-    int64_t piece = w->share.sleep_ns > CAPPED_SLEEP_NS ? w->share.sleep_ns : CAPPED_SLEEP_NS;
-    if (!rtudp_mech_on(w->off, RTUDP_MECH_SHARE_SLEEPS))
-        piece = CAPPED_SLEEP_NS;
-    if (!rtudp_mech_on(w->off, RTUDP_MECH_SENT_FIRST))
-        w->capped_sent_first = 1; /* as if it had: the sleep comes first */
     int64_t standby, gap = next_timer(w, &standby) - now;
-    int64_t len = rtudp_spin_capped_sleep(gap, piece, CAPPED_SLEEP_NS, &w->capped_sent_first);
+    int64_t len = rtudp_pacer_capped_sleep_ns(&w->pacer, gap);
     if (!len) {
         if (gap > 0)
             spin_to(w, now, now + gap, 0); /* to the deadline; the loop sends it */
@@ -427,11 +251,7 @@ static void capped_sleep(struct rtudp_worker *w, int64_t now)
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR &&
            !rtudp_w_signalled)
         ;
-    w->capped_sleeps++;
-    /* process_cpu_ns's estimate counts all time since its last read as CPU time: not
-     * the sleep (else the pace would see the worker ahead until the next read, 1 ms) */
-    if (w->cpu_read_at)
-        w->cpu_read_at += len;
+    rtudp_pacer_slept(&w->pacer, len);
 }
 
 /* the most sent in one go: a whole POP_MAX batch of a backlog takes ~1 ms on a VM.
@@ -439,7 +259,7 @@ static void capped_sleep(struct rtudp_worker *w, int64_t now)
  * (guard.h); past the pace, one batch a capped sleep */
 static uint32_t batch_max(const struct rtudp_worker *w, int capped)
 {
-    return capped ? CAPPED_POP : w->demoted ? DEMOTED_POP : POP_MAX;
+    return capped ? CAPPED_POP : w->pacer.demoted ? DEMOTED_POP : POP_MAX;
 }
 
 static void send_due(struct rtudp_worker *w, int64_t now, int capped)
@@ -472,7 +292,7 @@ static void send_due(struct rtudp_worker *w, int64_t now, int capped)
         if (n < max || capped)
             return;
         /* more due than one batch: a backlog; the loop's top keeps it under the RT cap */
-        if (over_rt_cap(w, rtudp_now_ns()))
+        if (rtudp_pacer_capped(&w->pacer, rtudp_now_ns()))
             return;
     }
 }
@@ -493,29 +313,29 @@ static void serve_due(struct rtudp_worker *w, int64_t now, int capped)
  * is left skips it: it could make the send late itself */
 static void warm_and_spin(struct rtudp_worker *w, int64_t target)
 {
-    int64_t warm_at = target - w->warmup.lead_ns, now = rtudp_now_ns();
+    int64_t warm_at = target - w->pacer.warmup.lead_ns, now = rtudp_now_ns();
     if (now <= warm_at) {
         if (!spin_to(w, now, warm_at, 0))
             return; /* a record came: the loop's top takes it, and spins again */
-        rtudp_warmup_run(&w->warmup);
+        rtudp_warmup_run(&w->pacer.warmup);
     }
     int64_t reached = spin_to(w, rtudp_now_ns(), target, 0);
     if (reached)
         serve_due(w, reached, 0);
-    if (w->warmup.unread >= RTUDP_WARMUP_DRAIN_BATCH)
-        rtudp_warmup_drain(&w->warmup);
+    if (w->pacer.warmup.unread >= RTUDP_WARMUP_DRAIN_BATCH)
+        rtudp_warmup_drain(&w->pacer.warmup);
 }
 
 /* the liveness tick and the commands, when the tick is due: 0 once told to exit */
 static int tick(struct rtudp_worker *w, int64_t now)
 {
-    if (w->demoted)
-        rtudp_guard_beat(&w->guard, now);
+    if (w->pacer.demoted)
+        rtudp_guard_beat(&w->pacer.guard, now);
     if (now < w->next_tick)
         return 1;
     /* real-time again first: a command may take ms (a channel's ADD faults its
      * buffers in), silence the guard would take for another task's */
-    rtudp_w_rt_restore(w);
+    rtudp_pacer_rt_restore(&w->pacer);
     rtudp_w_tick(w, now);
     rtudp_w_poll_commands(w);
     return !w->exiting;
@@ -524,13 +344,13 @@ static int tick(struct rtudp_worker *w, int64_t now)
 /* past the cap: a short sleep, then what is due (read, sent), and round again */
 static int capped_turn(struct rtudp_worker *w, int64_t now)
 {
-    int capped = over_rt_cap(w, now);
+    int capped = rtudp_pacer_capped(&w->pacer, now);
     if (capped) {
         if (rtudp_rx_held(&w->rx))
             rx_turn_here(w, now); /* it still reads, in capped turns too */
         capped_sleep(w, now);
     } else {
-        w->capped_sent_first = 0; /* "never twice in a row" counts capped turns only */
+        rtudp_pacer_uncapped(&w->pacer);
     }
     return capped;
 }
@@ -565,55 +385,9 @@ static int64_t read_stamps(struct rtudp_worker *w, int64_t now, int64_t target, 
     return other;
 }
 
-/* what a turn of the loop decided to wait for, and how */
-struct tx_wait {
-    int64_t now;        /* the clock the decision was taken at */
-    int64_t target;     /* the next deadline, maybe spun for */
-    int64_t park_until; /* the park's end: before target, or a timeout's */
-    int bridge;         /* the gap to target is bridged by spinning */
-    int spin_ok;        /* the spin to target is allowed */
-    int warm;           /* the park ends early for the warm-up (warmup.h) */
-    int timer_wake;     /* the park ends for target, not for a timeout */
-};
-
-/* how to wait for t->target, with `other` the first timeout: park, spin or both */
-static void plan_wait(struct rtudp_worker *w, int64_t other, struct tx_wait *t)
-{
-    int64_t now = t->now, target = t->target;
-    int64_t margin = rtudp_spin_margin(
-        &w->spin, rtudp_mech_on(w->off, RTUDP_MECH_LONG_PARK_EARLY) ? target - now : 0);
-    /*
-     * Spin only if the whole spin fits the budget; else sleep to the deadline.  But a
-     * gap about as short as a sleep's CPU cost is bridged by spinning whatever the
-     * budget says: on a VM the thread is charged that much for each wake-up
-     * (measured on a 2-vCPU VM: a 20 us sleep at SCHED_FIFO cost 18 us of CPU and
-     * woke 18 us late), so sleeping such a gap saves nothing and misses the deadline.
-     * Without this a worker at 50 kpps spent all its CPU in wake-ups, at SCHED_FIFO,
-     * until the RT throttle stopped it for 50 ms.
-     */
-    t->bridge = rtudp_mech_on(w->off, RTUDP_MECH_BRIDGE) && rtudp_spin_bridges(&w->spin, target - now);
-    /* a long park: it ends earlier still, by the warm-up's lead, if the budget pays
-     * for that spin too (warmup.h); else as always */
-    int64_t lead = margin + w->warmup.lead_ns;
-    t->warm = !t->bridge && rtudp_mech_on(w->off, RTUDP_MECH_WARMUP) &&
-              rtudp_warmup_wanted(&w->warmup, target - lead - now) &&
-              may_spin(w, now, lead, 0);
-    if (!t->warm)
-        lead = margin;
-    t->spin_ok = t->warm || may_spin(w, now, t->bridge ? target - now : margin, t->bridge);
-    if (!t->spin_ok && t->bridge)
-        w->spin.over_budget++;
-    t->park_until = t->spin_ok ? target - lead : target;
-    t->timer_wake = 1;
-    if (other < t->park_until) {
-        t->park_until = other;
-        t->timer_wake = t->warm = 0;
-    }
-}
-
 /* decide what comes next: a timer (maybe spun for), or only a timeout.  0: nothing to
  * wait for (a record waits, or the deadline has come): the loop goes round again */
-static int decide(struct rtudp_worker *w, int64_t now, struct tx_wait *t)
+static int decide(struct rtudp_worker *w, int64_t now, struct rtudp_pace_plan *t)
 {
     int64_t standby;
     int64_t target = next_timer(w, &standby);
@@ -630,13 +404,13 @@ static int decide(struct rtudp_worker *w, int64_t now, struct tx_wait *t)
         return 0;
     t->now = now;
     t->target = target;
-    plan_wait(w, other, t);
+    rtudp_pacer_plan(&w->pacer, other, t);
     return 1;
 }
 
 /* ready the park: the RX work handed over for a long one, the CPU kept from halting,
  * real-time for a wake-up in the next window; whether the idle poller runs */
-static int before_park(struct rtudp_worker *w, const struct tx_wait *t)
+static int before_park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
 {
     struct rtudp_worker_slot *me = w->me;
     int64_t now = t->now, park_until = t->park_until;
@@ -648,13 +422,13 @@ static int before_park(struct rtudp_worker *w, const struct tx_wait *t)
     if (long_park)
         rtudp_rx_give(&w->rx); /* a long sleep: the RX thread does the RX work */
     if (nap)
-        rtudp_idlepoller_open(&w->poller, park_until);
+        rtudp_idlepoller_open(&w->pacer.poller, park_until);
     /* a park into the next window ends at SCHED_FIFO, so the wake-up preempts */
-    if (w->demoted && park_until - w->spin.window_start >= w->spin.window_ns)
-        rtudp_w_rt_restore(w);
+    if (w->pacer.demoted && park_until - w->pacer.spin.window_start >= w->pacer.spin.window_ns)
+        rtudp_pacer_rt_restore(&w->pacer);
     bump(&me->sleeps, 1);
-    if (w->demoted)
-        rtudp_guard_beat(&w->guard, park_until); /* silent till then, not lost */
+    if (w->pacer.demoted)
+        rtudp_guard_beat(&w->pacer.guard, park_until); /* silent till then, not lost */
     /* producers need not wake us for packets due at or after `target`: we
      * wake before it and drain the rings first (see notify_consumer) */
     store_relaxed(&me->bell.sleeper_deadline_ns, t->target);
@@ -662,25 +436,21 @@ static int before_park(struct rtudp_worker *w, const struct tx_wait *t)
 }
 
 /* act: park on the bell until t->park_until, then what the wake-up calls for */
-static void park(struct rtudp_worker *w, const struct tx_wait *t)
+static void park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
 {
     int nap = before_park(w, t);
     /* what a sleep costs, now and then (reading a thread's CPU time is a
      * system call) */
-    int sample = t->timer_wake && (++w->sleeps_seen % SLEEP_SAMPLE_EVERY) == 0;
-    int64_t cpu0 = sample ? clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0;
+    int64_t cpu0;
+    int sample = rtudp_pacer_sample_sleep(&w->pacer, t->timer_wake, &cpu0);
     int rc = rtudp_bell_wait(&w->me->bell, wake_ready, w, t->park_until, 0);
     int64_t woke = rtudp_now_ns();
     if (nap)
-        rtudp_idlepoller_close(&w->poller);
-    if (rc == RTUDP_ETIMEDOUT && t->timer_wake) {
-        if (rtudp_mech_on(w->off, RTUDP_MECH_ADAPTIVE_MARGIN))
-            rtudp_spin_wake(&w->spin, woke - t->park_until);
-        if (sample)
-            rtudp_spin_sleep_cost(&w->spin, clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0);
-    }
+        rtudp_idlepoller_close(&w->pacer.poller);
+    if (rc == RTUDP_ETIMEDOUT && t->timer_wake)
+        rtudp_pacer_woke(&w->pacer, woke - t->park_until, sample, cpu0);
     if (rc == RTUDP_OK && rtudp_w_cmd_ready(w)) {
-        rtudp_w_rt_restore(w); /* as for the tick's commands */
+        rtudp_pacer_rt_restore(&w->pacer); /* as for the tick's commands */
         rtudp_w_poll_commands(w); /* the supervisor posts and rings after each */
     }
     /* straight on to the deadline: at the loop's top the rest of the lead could
@@ -690,14 +460,14 @@ static void park(struct rtudp_worker *w, const struct tx_wait *t)
 }
 
 /* act: no park, so spin to t->target if allowed and send what is due there */
-static void spin_and_send(struct rtudp_worker *w, const struct tx_wait *t)
+static void spin_and_send(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
 {
     /* A bridged gap: this thread is awake anyway, so it does the RX work (a turn
      * without waiting), and the RX thread sleeps: a datagram then costs no wake-up,
      * which on a VM costs ~10 us of CPU.  It takes the work at once from an RX
      * thread waiting on its sockets; one in the middle of a turn hands over at its
      * end, which a yield lets come (both threads have the same priority). */
-    if (t->bridge && t->spin_ok && w->n_receiving && rtudp_mech_on(w->off, RTUDP_MECH_RX_TURNS)) {
+    if (t->bridge && t->spin_ok && w->n_receiving && rtudp_pacer_on(&w->pacer, RTUDP_MECH_RX_TURNS)) {
         if (rtudp_rx_take(&w->rx)) {
             rx_turn_here(w, rtudp_now_ns());
             beat(w);
@@ -723,8 +493,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
         int64_t now = rtudp_now_ns();
         if (!tick(w, now))
             break;
-        if (w->rt_policy && rtudp_mech_on(w->off, RTUDP_MECH_CPU_SHARE))
-            look_at_share(w, now);
+        rtudp_pacer_look_at_share(&w->pacer, now);
         int capped = capped_turn(w, now);
         /* consume.  The clock first, then the rings: what was committed by `now` is
          * read, and what is due by it leaves in deadline order with what was queued
@@ -737,7 +506,7 @@ void rtudp_tx_run(struct rtudp_worker *w)
             continue;
         /* decide, then act: park, or spin to the deadline; a timeout that is already
          * due (the tick) is the loop's top's */
-        struct tx_wait t;
+        struct rtudp_pace_plan t;
         if (!decide(w, now, &t))
             continue;
         if (t.park_until > t.now)

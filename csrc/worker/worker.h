@@ -20,14 +20,18 @@
  *   tap.c       per channel: copies of what it sends and receives for taps, while attached
  *   txjournal.c per channel: the records in a send, for a successor if we die in it
  *   netio.c     socket I/O: setup, sendmmsg/GSO, recvmmsg, TX stamps, addresses
- *   sched.c     process-wide scheduling: death signal, memory locking, CPU, priority
+ *   sched.c     process-wide scheduling: death signal, memory locking, CPU, priority,
+ *               the CPU's idle states
+ *   pacer.c     the timing policy (pacer.h): park, spin or sleep, the RT cap; its
+ *               mechanisms switched off by name for measuring (mechanisms.h)
+ *   pacer_rt.c  the TX thread's real-time policy, left and taken back past the cap
  *   spin.c      the adaptive spin margin and its CPU budget
  *   timerq.c, inflight.c   the timer queue, the in-flight records of a TX ring
  *   holdq.c     a bounded queue of datagram copies, each released at its due time
  *
  * Calls between these files go one way, down this list (a file calls only files
  * below it): main -> txloop -> control -> channels -> the kinds -> txsend, rxloop ->
- * txstamp, txjournal, asyncwake, tap, netio, sched, spin, timerq, inflight, holdq.  The kinds' hooks are
+ * txstamp, txjournal, asyncwake, tap, netio, sched, pacer, spin, timerq, inflight, holdq.  The kinds' hooks are
  * called through struct rtudp_proto (by channels, txloop and rxloop); a kind calls
  * back only into what is below it (rtudp_tx_send_now, rtudp_rx_cap_for,
  * rtudp_to_sockaddr).  So the channel table (w->chans / w->active) is written only by
@@ -51,19 +55,13 @@
 
 #include "impair.h"
 #include "asyncwake.h"
-#include "cpushare.h"
-#include "hostpause.h"
-#include "idlepoller.h"
-#include "warmup.h"
-#include "guard.h"
 #include "holdq.h"
 #include "inflight.h"
 #include "netio.h"
 #include "proto/proto.h"
 #include "ring.h"
 #include "rtudp_shm.h"
-#include "mechanisms.h"
-#include "spin.h"
+#include "pacer.h"
 #include "tap.h"
 #include "timerq.h"
 #include "txstamp.h"
@@ -178,43 +176,9 @@ struct rtudp_worker {
     uint32_t n_active;
     uint32_t n_receiving;           /* of them, those that receive (RX thread's) */
     struct rtudp_timerq tq;
-    struct rtudp_spin spin;
-    int spin_budget_permille;       /* --spin-budget: share of a CPU the TX thread may spin */
-    uint32_t off;                   /* --off: mechanisms switched off (mechanisms.h) */
-    int idle_poll;                  /* --idle-poll: hold the idle-latency request while serving */
-    int qos_fd;                     /* /dev/cpu_dma_latency while held, else -1 */
-    int poller_needed;              /* idle halts without polling: poll with a process
-                                     * (idlepoller.h) */
-    int qos_costs_host;             /* a VM: no PM QoS request (sched.c, rtudp_w_idle_poll) */
-    struct rtudp_idlepoller poller; /* ... running while idle polling is held */
-    int64_t cpu_read_at;            /* when the process CPU time was last read (0 = never) */
-    int64_t cpu_at_read;            /* what it was then */
-    int64_t cpu_read_wall;          /* CLOCK_MONOTONIC right after that read (hostpause.h) */
-    int rt_policy;                  /* TX thread's SCHED_FIFO/RR to return to; 0 = none */
-    int rt_priority;
-    int demoted;                    /* spinning at SCHED_OTHER past the RT cap (sched.c) */
-    uint64_t bridge_ns;             /* gaps spun because a sleep would cost as much */
-    uint64_t capped_sleeps;
-    int capped_sent_first;          /* the last capped turn sent instead of sleeping */
-    uint64_t rx_turns;              /* RX turns done here for the RX thread */
-    int64_t rx_turn_at;             /* when the last of them ran */
-    int rx_turn_got;                /* and the receives it read */
-    int64_t demoted_window;         /* the spin window it was demoted in */
-    uint64_t demotions;
-    uint64_t demote_preempted;
-    long demoted_csw;               /* involuntary context switches when demoted */
-    int64_t demoted_gap;            /* longest step of a spin since (it lost the CPU) */
-    int64_t no_demote_until;        /* after a preemption while demoted: no drop before */
-    int64_t demote_backoff_ns;      /* how long the next preemption stops demotions */
-    uint64_t spin_other_ns;         /* spun while demoted (workers[].spin_other_ns) */
+    struct rtudp_pacer pacer;       /* the timing policy's state (pacer.h) */
     int64_t backoff_until;          /* EAGAIN: no sends before this */
     int64_t next_tick;              /* heartbeat and liveness checks */
-    uint32_t sleeps_seen;           /* timed sleeps, for sampling their cost */
-    struct rtudp_cpuidle cpuidle;   /* the pinned CPU's idle time (cpushare.h) */
-    struct rtudp_cpushare share;    /* do others on that CPU get too little of it? */
-    struct rtudp_guard guard;       /* takes the CPU back for a demoted TX thread */
-    struct rtudp_hostpause hostpause; /* spin steps the host stopped the vCPU for */
-    struct rtudp_warmup warmup;     /* the send path warmed before a deadline after a long park */
     int exiting;
     int32_t sup_pid;                /* the supervisor (the pool block's supervisor_pid) */
     int sup_pidfd;                  /* a pidfd of it, readable once it exited; -1: none */
@@ -234,17 +198,6 @@ int rtudp_w_set_priority(long prio);
 void rtudp_w_idle_poll(struct rtudp_worker *w, int want);
 /* once a heartbeat: reaps an idle poller that exited by itself (idlepoller.h) */
 void rtudp_w_idle_poller_check(struct rtudp_worker *w);
-/* the TX thread's real-time policy, if it can leave it and come back (else none) */
-void rtudp_w_rt_probe(struct rtudp_worker *w);
-/* TX thread to SCHED_OTHER, nice -20, for spin window `window` (0 = done or already;
- * -1 = not real-time, not permitted, or backing off); back to its RT policy */
-int rtudp_w_rt_demote(struct rtudp_worker *w, int64_t now, int64_t window);
-/* 1 if rtudp_w_rt_demote would drop the thread now (real-time, no backoff running) */
-int rtudp_w_rt_may_demote(const struct rtudp_worker *w, int64_t now);
-/* demoted and another task took the CPU since: back to the RT policy, and no drop
- * again for a backoff */
-void rtudp_w_rt_check(struct rtudp_worker *w, int64_t now);
-void rtudp_w_rt_restore(struct rtudp_worker *w);
 
 /* txloop.c: the TX thread's loop */
 int rtudp_tx_init(struct rtudp_worker *w);
