@@ -24,7 +24,8 @@
 #include "worker.h"
 
 /* a sending socket's room for TX stamps, besides what it receives: the kernel counts
- * ~830 bytes a stamp against SO_RCVBUF and drops those past it */
+ * each stamp against SO_RCVBUF and drops those past it (a stamp's size:
+ * docs/measurements.md) */
 #define TX_STAMP_RCVBUF (1u << 20)
 #define TX_STAMP_COST 1024u /* bytes of SO_RCVBUF a waiting TX stamp takes, rounded up */
 #define STAMP_WAITERS 4096 /* packets waiting for a TX stamp at once, per channel */
@@ -310,8 +311,9 @@ static int size_buffers(struct rtudp_chan *c, char *msg, size_t msglen)
     struct rtudp_net_bufs txb;
     memset(&txb, 0, sizeof txb);
     if (split) {
-        /* its receive buffer holds only TX stamps, ~1 KiB each in the kernel's count,
-         * read every 32 or every ms: room for a few hundred sends in one call */
+        /* its receive buffer holds only TX stamps, up to TX_STAMP_COST each in the
+         * kernel's count, read every 32 or every ms: room for a few hundred sends in
+         * one call */
         if ((rc = rtudp_net_size_buffers(c->tx_fd, TX_STAMP_RCVBUF, snd, &txb, &why)) != RTUDP_OK)
             return failf(msg, msglen, rc, "send socket: %s", why.msg);
         snd = 0;
@@ -476,8 +478,9 @@ static void publish_channels(struct rtudp_worker *w)
         serving += !w->active[i]->standby;
     }
     store_relaxed(&w->me->channels, w->n_active);
-    /* not for standbys alone: they step in 100 us late anyway, and the poller beside a
-     * 1 ms netflux standby cost 15 % of a CPU (with the worker) against ~0 without */
+    /* not for standbys alone: they step in only after their lag anyway, and a poller
+     * beside a standby costs a large share of a CPU that it does not otherwise use
+     * (docs/measurements.md) */
     rtudp_w_idle_poll(w, serving > 0);
 }
 

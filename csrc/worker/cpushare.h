@@ -1,14 +1,14 @@
 /*
  * cpushare.h - does another task on the worker's CPU get too little of it?
  *
- * A worker at 50 kpps is on its CPU ~95 % of the time (it spins across gaps too short
- * to sleep).  Past the RT cap it leaves the CPU in short sleeps.  On this kind of VM a
- * switch to another process and back costs ~25 us, so a 30 us sleep gives a task that
- * shares the CPU almost nothing: a CPU-bound one (a `while :` loop, a Python reader
- * with a backlog) then starves, and the kernel's fair server takes the CPU from the
- * SCHED_FIFO worker for 50 ms at once to give it its 5 % (traced: dl_task_timer fires,
- * the worker stays runnable, the other task runs 50-54 ms; with 60 us sleeps instead it
- * never did in the same runs).
+ * A busy worker is on its CPU nearly all the time (it spins across gaps too short to
+ * sleep).  Past the RT cap it leaves the CPU in short sleeps.  On a VM a switch to
+ * another process and back takes most of such a sleep, so it gives a task that shares
+ * the CPU almost nothing: a CPU-bound one (a `while :` loop, a Python reader with a
+ * backlog) then starves, and the kernel's fair server takes the CPU from the
+ * SCHED_FIFO worker for its whole runtime at once (by default 50 ms of each second)
+ * to give it its share.  Longer sleeps leave such a task enough that the fair server
+ * stays out (docs/measurements.md, "A task sharing the worker's CPU").
  *
  * So once per window the TX thread looks at how the last window's time was spent:
  * its process's CPU time, the CPU's idle time (cpuidle's per-state residency, in us),
@@ -19,11 +19,12 @@
  * than they get, and the CPU is "contended": each such look lengthens the capped sleeps by
  * RTUDP_SHARE_STEP_NS, up to RTUDP_SHARE_MAX_SLEEP_NS.  Each look with idle time to
  * spare (they had enough) shortens them again, down to the base; at the base the CPU
- * is no longer contended.  The sleeps only grow as long as others need them to: a
- * reader that needs a little more (the demo's) stops them at ~40-50 us, a busy loop
- * at the most (txloop.c, capped_sleep).  No cpuidle driver: the idle time is what
- * neither the worker nor others had, others' time timed from the scheduler's switches
- * (cputrace.h); with neither source, never contended and never alone.
+ * counts as not contended.  The sleeps only grow as long as others need them to: a
+ * reader that needs a little more (the demo's) stops them between the base and the
+ * maximum, a busy loop at the maximum (spin.h, rtudp_spin_capped_sleep).  No cpuidle
+ * driver: the idle time is what neither the worker nor others had, others' time timed
+ * from the scheduler's switches (cputrace.h); with neither source, never contended and
+ * never alone.
  *
  * rtudp_share_look is pure bookkeeping (tests/c/test_worker_units.c); the reader of the
  * idle time is separate.
@@ -36,9 +37,10 @@
 #include "cputrace.h"
 
 /* others under 6 % of a window ...: the fair server stands up for ordinary tasks that
- * got under 5 % of a second.  It was 10 %; the paced pieces (txloop.c) give a busy loop
- * 8-12 %, timed by the scheduler's switches, and at 10 % the sleeps grew for it in 3
- * of 5 runs (p99 368-880 us against 95-145) while it never needed them */
+ * get under its 5 % of a second, so a starving task shows before it does.  Not much
+ * more: the paced capped sleeps already give a busy loop a share near this bound, and
+ * a higher one grows the sleeps (and the worker's latency) for a loop that does not
+ * need them (docs/measurements.md) */
 #define RTUDP_SHARE_OTHERS_MIN_PERMILLE 60
 #define RTUDP_SHARE_IDLE_MAX_PERMILLE 5     /* ... and the CPU hardly idle (< 0.5 %) */
 #define RTUDP_SHARE_CALM_PERMILLE 20        /* idle at least 2 %: a calm look */
@@ -47,15 +49,16 @@
 #define RTUDP_SHARE_STEP_NS 10000LL         /* longer or shorter by this a look */
 #define RTUDP_SHARE_MAX_SLEEP_NS 60000LL
 #define RTUDP_SHARE_MIN_WINDOW_NS 5000000LL /* shorter looks say too little: skipped */
-/* others under 3 % in each of the last 8 looks (160 ms): nobody else wants this CPU.
- * Single looks, not the average: after a channel's set-up (its client busy on this
- * CPU) the average took ~1 s to fall.  Several of them: the demo's reader (~10 % of
- * the CPU in bursts) leaves single windows to others' ~0 now and then.  3 %, not less:
- * one look's figure is off by up to ~1 % (two clocks read apart, the idle loop's own
- * entry and exit, which count as neither idle nor ours).  The host's steal counts as
- * others: a worker whose host takes its vCPU away is not alone either.  A task the
- * worker starves (under 3 %) looks like nobody; past the cap at SCHED_OTHER the
- * worker then gives it its share, and the guard (guard.h) bounds what that costs */
+/* others under 3 % in each of the last 8 looks: nobody else wants this CPU.  Single
+ * looks, not the average: after a channel's set-up (its client busy on this CPU) the
+ * average is slow to fall.  Several of them: a reader that runs in bursts (the demo's)
+ * leaves single windows almost wholly to the worker now and then.  3 %, not less: one
+ * look's figure has an error of its own (two clocks read apart, the idle loop's own
+ * entry and exit, which count as neither idle nor ours; its size:
+ * docs/measurements.md).  The host's steal counts as others: a worker whose host takes
+ * its vCPU away is not alone either.  A task the worker starves (under 3 %) looks like
+ * nobody; past the cap at SCHED_OTHER the worker then gives it its share, and the
+ * guard (guard.h) bounds what that costs */
 #define RTUDP_SHARE_ALONE_PERMILLE 30
 #define RTUDP_SHARE_ALONE_LOOKS 8
 #define RTUDP_CPUIDLE_STATES 8
@@ -82,8 +85,8 @@ int rtudp_share_look(struct rtudp_cpushare *s, int64_t now, int64_t cpu_ns, int6
 int rtudp_share_alone(const struct rtudp_cpushare *s);
 
 /* another task took the CPU from the worker (it spun at SCHED_OTHER: sched.c): not
- * alone, whatever the shares said (a task the worker starves gets ~1 %, as little as
- * the looks' own error), until RTUDP_SHARE_ALONE_LOOKS more quiet looks */
+ * alone, whatever the shares said (a task the worker starves gets as little as the
+ * looks' own error), until RTUDP_SHARE_ALONE_LOOKS more quiet looks */
 void rtudp_share_someone(struct rtudp_cpushare *s);
 
 /* The idle time of one CPU, from /sys/devices/system/cpu/cpuN/cpuidle/stateK/time, or

@@ -6,11 +6,11 @@
  * the idle time when the kernel runs a cpuidle driver.  This kind of VM boots
  * sometimes without one (current_driver "none": the haltpoll driver registers only
  * when the host hints), and then no file has it: /proc/stat rounds it to 10 ms, PSI
- * loses waits read under a jiffy apart, power:cpu_idle never fires on CPU 1 of these
- * VMs (docs/measurements.md, fifth session), and sched:sched_switch records the
- * switches into the idle task but not (on this kernel, on either CPU) those out of it.
- * The worker never judged itself alone there: at 50 kpps it slept ~4,500 capped
- * pieces a second on a CPU nobody else wanted (p99 65-98 us).
+ * loses waits read under a jiffy apart, power:cpu_idle does not fire on every vCPU of
+ * these VMs (docs/measurements.md, "a VM without a cpuidle driver"), and
+ * sched:sched_switch records the switches into the idle task but not (on this kernel)
+ * those out of it.  Without an idle time the worker never judges itself alone, and
+ * sleeps capped pieces on a CPU nobody else wants.
  *
  * What sched_switch does record is enough to time the others instead.  A perf event
  * on it for the worker's CPU writes, for each switch, the task that leaves the CPU
@@ -20,8 +20,8 @@
  * point after the switch before (a switch to it, or one into idle it woke from) up to
  * its own: that stretch is counted as others' time.  Exact when it took the CPU from
  * the worker; when it woke on an idle CPU, the idle time before it counts too, which
- * errs towards "not alone".  The worker reads the records once a look (~20 ms).  Root
- * (or CAP_PERFMON) and tracefs are needed; without them there is no source, as before.
+ * errs towards "not alone".  The worker reads the records once a look (a spin window).
+ * Root (or CAP_PERFMON) and tracefs are needed; without them there is no source.
  *
  * rtudp_cputrace_drain and rtudp_cputrace_idle are pure bookkeeping (tests/c/
  * test_worker_units.c); open, read and close touch the kernel.
@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RTUDP_CPUTRACE_PAGES 16 /* data pages: 2,730 records; a 20 ms look sees ~100-300 */
+#define RTUDP_CPUTRACE_PAGES 16 /* data pages: 2,730 records, many looks' switches */
 /* what perf writes for each switch: its header, then pid, tid (PERF_SAMPLE_TID) and
  * time (PERF_SAMPLE_TIME) */
 #define RTUDP_CPUTRACE_SAMPLE_BYTES 24

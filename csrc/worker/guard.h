@@ -20,11 +20,11 @@
  *   gives it its real-time policy back, which preempts that task at once.  A park the
  *   thread announced (its beat) is looked at once it should have ended: a thread that
  *   wakes behind another task is not switched out, so no signal says it waits.
- *   Nothing else wakes the guard while the TX thread keeps its CPU: the timer way's
- *   wake-ups (below) each took the CPU from the spinning thread for 10-30 us on a VM,
- *   and made half the late packets of a spinning worker (traced: 1,829 of 3,531 over
- *   20 us in 100,000).  A take-back comes ~50-100 us after the switch (the signal's
- *   self-interrupt on a VM), not ~300 us.
+ *   Nothing else wakes the guard while the TX thread keeps its CPU: on a VM each of
+ *   the timer way's wake-ups (below) takes the CPU from the spinning thread for a
+ *   while, and together they make a large share of a spinning worker's late packets.
+ *   A take-back comes as soon as the signal's self-interrupt lets it, well before the
+ *   timer way's (docs/measurements.md).
  * - a timer (no perf events: an unprivileged worker, or a kernel without them): the
  *   guard wakes every RTUDP_GUARD_NS (a wake-up preempts any ordinary task: it is
  *   real-time) and looks at the TX thread's beat, which the TX thread stores as it
@@ -45,9 +45,9 @@
 #include <time.h>
 
 /* the timer way: a TX thread silent this long while demoted has lost its CPU (the
- * longest stall an ordinary task can cause then, against ~4 ms without the guard).
- * Longer than anything the TX thread does between beats (a sendmmsg of a full batch:
- * ~100 us) */
+ * longest stall an ordinary task can cause then, against a scheduler tick without the
+ * guard).  Longer than anything the TX thread does between beats (a sendmmsg of a full
+ * batch: docs/measurements.md), which a shorter one would take for a lost CPU */
 #define RTUDP_GUARD_NS 250000LL
 /* the guard's own wake-up this late: the host stopped the vCPU (a stall of the whole
  * VM, not another task), and the TX thread's silence says nothing */

@@ -3,10 +3,9 @@
  *
  * On a virtual machine the host may stop a vCPU for milliseconds: nothing in the guest
  * runs meanwhile, no trace event marks it, and the guest's steal time shows only part
- * of it (measured on a 2-vCPU Firecracker VM, nested: a spinning loop on each vCPU saw
- * 98-121 ms of pauses >= 1 ms in 20 s on one of them, while /proc/stat's steal grew by
- * 10-20 ms).  Such pauses decide a run's p99.9 and max, so the worker counts them: a
- * demo or benchmark that missed its target can then say it was the host.
+ * of it (docs/measurements.md, "The host stops busy vCPUs").  Such pauses decide a
+ * run's tail and its maximum, so the worker counts them: a demo or benchmark that
+ * missed its target can then say it was the host.
  *
  * Where: a step of the TX thread's spin (spin_to in txloop.c), a loop of clock reads
  * and ring checks with nothing in it that could take RTUDP_HOST_PAUSE_MIN_NS.  A step
@@ -16,17 +15,17 @@
  * involuntary switches (getrusage, a system call) tells which.  It is read only when
  * such a step comes and once per heartbeat (the baseline), never per step: a switch
  * since the baseline makes a pause count as a task's (an undercount, never a false
- * host pause).  A long interrupt in the guest would count as the host's; on this
- * kind of machine none comes near 250 us (the scheduler tick: ~40 us).
+ * host pause).  A long interrupt in the guest would count as the host's; none, the
+ * scheduler tick's included, comes near RTUDP_HOST_PAUSE_MIN_NS.
  *
  * Stalls outside a spin (in a system call, in the loop's own work) are seen over the
- * intervals between two reads of the process's CPU clock (txloop.c reads it about once
- * a millisecond while the thread works): when the TX thread had no context switch at
+ * intervals between two reads of the process's CPU clock (pacer.c reads it every
+ * CPU_READ_EVERY_NS while the thread works): when the TX thread had no context switch at
  * all in one, voluntary or not, nothing else of this machine ran on its CPU, and the
  * wall time its CPU clock did not count is the host's.  The guest's own interrupts
  * count as the task's CPU time on a kernel without IRQ_TIME_ACCOUNTING; a stopped vCPU
- * does not (PARAVIRT_TIME_ACCOUNTING takes it out as steal: measured, the thread's CPU
- * clock moved ~30 us over host stalls of 1-8 ms).  What a spin step already counted in
+ * does not (PARAVIRT_TIME_ACCOUNTING takes it out as steal: docs/measurements.md, "The
+ * host stops busy vCPUs").  What a spin step already counted in
  * the interval is not counted twice.
  *
  * The judging is pure bookkeeping (tests/c/test_worker_units.c); reading the counts is

@@ -415,9 +415,9 @@ static void catch_signals(void)
 static int serve(struct rtudp_worker *w, const struct options *o)
 {
     rtudp_cpuidle_open(&w->pacer.cpuidle, o->cpu, (uint32_t)getpid());
-    /* a real-time worker only: at SCHED_OTHER a 50 us sleep ends after the timer slack
-     * (50 us) and whatever the scheduler adds, often a millisecond under load (seen:
-     * reads of 51 datagrams), so the wait would not be bounded */
+    /* a real-time worker only: at SCHED_OTHER a short sleep ends after the timer slack
+     * (by default 50 us) and whatever the scheduler adds, under load many times what
+     * was asked, so the wait would not be bounded */
     int64_t coalesce_ns = sched_getscheduler(0) == SCHED_FIFO
                               ? (int64_t)o->tune[RTUDP_TUNE_RX_COALESCE_US] * 1000
                               : 0;

@@ -28,10 +28,10 @@
  * If another task does take the CPU meanwhile (it shares the worker's CPU: pinned
  * there, or more busy tasks than CPUs), a slice of it costs up to milliseconds, far
  * worse than sleeping at SCHED_FIFO: the guard (guard.h) gives the thread SCHED_FIFO
- * back within ~0.1 ms, ~0.3 ms where it has to watch on a timer (without a guard the
- * thread notices once it runs again), and
- * it does not drop again for a backoff, doubled at each such preemption, so a task
- * that stays costs one cut-short slice every DEMOTE_BACKOFF_MAX_NS.
+ * back soon after the switch, or within RTUDP_GUARD_NS where it has to watch on a
+ * timer (without a guard the thread notices once it runs again), and it does not drop
+ * again for a backoff, doubled at each such preemption, so a task that stays costs
+ * one cut-short slice every DEMOTE_BACKOFF_MAX_NS.
  *
  * sched_setattr sets policy and nice in one call and applies to the calling thread
  * only (the RX thread stays SCHED_FIFO).
@@ -136,7 +136,7 @@ void rtudp_pacer_rt_restore(struct rtudp_pacer *p)
     rtudp_guard_disarm(&p->guard);
     if (set_attr(p->rt_policy, 0, p->rt_priority) != 0) {
         /* the right went away (an rlimit lowered from outside): stay SCHED_OTHER, and
-         * stop demoting, since the cap no longer applies to an ordinary thread */
+         * stop demoting, since the cap does not apply to an ordinary thread */
         fprintf(stderr, "rtudp-worker %u: warning: cannot return to real-time priority %d: "
                         "%s; the TX thread stays SCHED_OTHER\n", p->id, p->rt_priority,
                 strerror(errno));

@@ -294,7 +294,7 @@ static int rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
     int busy = 0;
     /* no timeout unless a channel's timer asks: stop and requests come on the
      * eventfd, and a periodic wake-up at SCHED_FIFO would wait behind the TX
-     * thread's deadline spin, then cut into it (seen: every 100 ms, 11-41 us) */
+     * thread's deadline spin, then cut into it */
     int64_t now = rtudp_now_ns(), next = INT64_MAX;
     for (uint32_t i = 0; i < rx->n_chans; i++) {
         struct rtudp_rx_chan *c = rx->chans[i];
@@ -384,13 +384,13 @@ static int64_t process_cpu_ns(void)
 
 /*
  * The RX thread under a flood: the worker's real-time CPU time is capped as the TX
- * thread's is (txloop.c, over_rt_cap), or the kernel's RT throttle or fair server would
- * take the CPU for tens of ms.  Past RX_CPU_CAP_PERMILLE of a window it sleeps
- * RX_CAPPED_SLEEP_NS after each busy turn until the window ends: datagrams wait in the
- * socket meanwhile, stamped by the kernel when they came.  Not the TX thread's 88 %:
- * that one paces its sleeps through the window, this one takes them at its end.  The
- * process's CPU time is a system call: read at most every RX_CPU_READ_NS, and only
- * after busy turns.
+ * thread's is (pacer.c, rtudp_pacer_capped), or the kernel's RT throttle or fair
+ * server would take the CPU for tens of ms.  Past RX_CPU_CAP_PERMILLE of a window it
+ * sleeps RX_CAPPED_SLEEP_NS after each busy turn until the window ends: datagrams wait
+ * in the socket meanwhile, stamped by the kernel when they came.  Lower than the TX
+ * thread's cap (RTUDP_SPIN_CPU_CAP_PERMILLE): that one paces its sleeps through the
+ * window, this one takes them at its end.  The process's CPU time is a system call:
+ * read at most every RX_CPU_READ_NS, and only after busy turns.
  */
 #define RX_CPU_CAP_PERMILLE 800
 static int rx_keep_under_cap(struct rtudp_rx *rx, int busy)
@@ -426,9 +426,9 @@ static int rx_keep_under_cap(struct rtudp_rx *rx, int busy)
 
 /*
  * Wake-up coalescing.  Each wake-up costs this thread, and the sender whose datagram
- * woke it, several µs on a VM (an interrupt between CPUs, two switches): one per
- * datagram at 50 kpps was 12 µs of this thread's CPU a datagram, 61 % of a CPU
- * (`rtudp bench cpu`, RX only), and left too little of its CPU to the programs there.
+ * woke it, CPU time on a VM (an interrupt between CPUs, two switches): at a high
+ * packet rate one per datagram takes most of a CPU and leaves too little of it to
+ * the programs there (docs/measurements.md, "RX wake-ups coalesced").
  * A turn that read two or more receives says they come faster than this thread wakes:
  * it then waits coalesce_ns for the next ones to gather before it looks again, and
  * goes on doing so while each turn finds two or more.  A turn with one ends it, so a

@@ -64,11 +64,11 @@ void rtudp_w_lock_memory(void)
 /*
  * After the setup: memory mapped from now on (what a channel's ADD allocates, and
  * its segment) is locked as its pages are faulted in, not faulted in whole when it
- * is mapped.  With MCL_FUTURE alone, mapping a channel faulted in every page of it
- * at once, at real-time priority: every byte of its rings and a timer queue sized
- * for every record those rings could hold, across all channels of the worker
- * (seconds for a large capacity on a VM, past the supervisor's ADD timeout).  Now
- * the ADD makes resident what the hot path will touch (the segment, mapped with
+ * is mapped.  MCL_FUTURE alone would fault in every page of a channel at once as it
+ * is mapped, at real-time priority: every byte of its rings and a timer queue sized
+ * for every record those rings could hold, across all channels of the worker (for a
+ * large capacity on a VM, longer than the supervisor's ADD timeout).  So the ADD
+ * makes resident what the hot path will touch (the segment, mapped with
  * MAP_POPULATE, whose pages the supervisor has already allocated; the in-flight
  * array; the first part of the timer queue: prefault.h), and the rest follows what
  * is actually queued.  Memory already locked stays locked.
@@ -146,24 +146,20 @@ int rtudp_w_set_priority(long prio)
 
 /*
  * Why: an idle CPU that sleeps deeply, or a vCPU that halts, wakes late for a timer, a
- * futex or a packet: tens of microseconds on every wakeup of a worker, or of a client
- * the worker wakes on another CPU.  A PM QoS CPU latency request of 0 us makes idle
- * CPUs poll instead (the cpuidle POLL state), which wakes in about one; cyclictest
- * holds the same request while it measures.  The kernel keeps it while the file is
- * open, so it ends with the worker, however it exits.  It is held only while channels
- * are served, and --idle-poll 0 turns it off.
+ * futex or a packet: on every wakeup of a worker, or of a client the worker wakes on
+ * another CPU.  A PM QoS CPU latency request of 0 us makes idle CPUs poll instead
+ * (the cpuidle POLL state), which wakes almost at once; cyclictest holds the same
+ * request while it measures.  The kernel keeps it while the file is open, so it ends
+ * with the worker, however it exits.  It is held only while channels are served, and
+ * --idle-poll 0 turns it off.
  *
  * Not on a virtual machine: there every idle vCPU then polls, all of them, and a host
- * that caps the VM's CPU time stops it for it.  Measured on the 2-vCPU Firecracker VM
- * (haltpoll driver): a C loop spinning on CPU 0 for 3 x 20 s was stopped 8 / 3 / 4
- * times for 1 ms or more (up to 9.6 ms) with the request held, against 0 / 1 / 0 (up
- * to 1.6 ms) without; `rtudp bench rtudp`'s default pool had max 3.8 / 9.6 / 9.7 ms
- * late with it, 0.11-0.19 ms in 4 runs without, and bench netflux skipped 4-5
- * cycles in 10 s at 1 ms with it, none without.  A halted vCPU woke later without it
- * (1 ms parks p50 25 / p99 60 us against 13 / 23), which the spin before each
- * deadline covers.  Where idle halts without polling, the worker's idle poller keeps
- * its own CPU from long halts instead (idlepoller.h), which the host does not
- * punish (the same loop beside a napping poller: 0-2 stops, as without).
+ * that caps the VM's CPU time stops it for it: a busy vCPU beside polling ones is
+ * stopped for milliseconds far more often, which makes the worst sends late by as
+ * much and skips netflux cycles.  A halted vCPU wakes later without the request,
+ * which the spin before each deadline covers (docs/measurements.md, "PM QoS on a
+ * VM").  Where idle halts without polling, the worker's idle poller keeps its own CPU
+ * from long halts instead (idlepoller.h), which the host does not punish.
  */
 /* the poller's pid where the CPU-share look (its time is idle, not others') and the
  * worker table see it */

@@ -1,7 +1,7 @@
 /*
  * spin.h - how long the TX thread spins before a deadline, and how much it may.
  *
- * A futex sleep ends late by a varying amount (tens of µs on a VM, sometimes ms).
+ * A futex sleep ends late by a varying amount, more on a VM, at times by far more.
  * The TX thread therefore parks until `margin` before a deadline and spins the
  * rest.  The margin follows a high percentile of the wake-up lateness it has seen
  * recently, clamped to [min, max].  Spinning is capped by a budget per window (e.g.
@@ -34,13 +34,14 @@
  * few ms, not for the rest of a second */
 #define RTUDP_SPIN_WINDOW_NS 20000000LL
 /* no spinning once the worker used this share of the window's CPU time (the throttle
- * stops SCHED_FIFO threads at 95 %), and a worker that cannot drop to SCHED_OTHER
- * keeps its CPU time under a pace that ends here (rtudp_spin_ahead_of_pace): the tasks
- * sharing its CPU get the rest, 12 %, well over the 5 % the fair server stands up for
- * (measured: a `while :` loop there got 12 %; the fair server never fired,
- * tests/test_no_rt_throttle.py).  It was 80 %, when the capped sleeps all came at a
- * window's end and their wake-ups' CPU (~12 us each on a VM) came on top: capped at
- * 85 % a worker then held its CPU 92-96 % of the time; paced, its CPU time counts them */
+ * stops SCHED_FIFO threads at 95 %, sched_rt_runtime_us's default), and a worker that
+ * cannot drop to SCHED_OTHER keeps its CPU time under a pace that ends here
+ * (rtudp_spin_ahead_of_pace): the tasks sharing its CPU get the rest, 12 %, well over
+ * the 5 % the fair server stands up for, so it never has to
+ * (tests/test_no_rt_throttle.py).
+ * The capped sleeps are paced through the window, so the CPU their wake-ups cost
+ * counts in this share rather than on top of it; higher leaves others too little,
+ * lower spins less than the throttle allows (docs/measurements.md) */
 #define RTUDP_SPIN_CPU_CAP_PERMILLE 880
 /* a gap up to this share of a sleep's CPU cost is spun rather than slept (at most
  * twice the CPU time, for a deadline kept instead of missed) */
@@ -49,11 +50,10 @@
 #define RTUDP_SPIN_SLEEP_CPU_START_NS 10000
 /* A park this long lets the vCPU halt for long, and the wake-ups from such halts have
  * a tail past the margin (the p99 of all wake-ups, most of them from short parks): it
- * ends the largest margin (max_ns) before its deadline.  Measured on the 2-vCPU VM, a
- * netflux channel at 5 ms, 3 rounds interleaved with a C loop parking to 200 us before
- * each slot: p99 deviation 33.3 / 12.7 / 20.8 us with the margin alone, 7.5 / 14.0 /
- * 8.7 with 200 us, the C loop 10.8 / 4.4 / 10.5.  It costs at most a tenth of the time
- * parked (max_ns 200 us). */
+ * ends the largest margin (max_ns) before its deadline, as a C loop that parks to a
+ * fixed margin before each slot does (docs/measurements.md, "the margin of long
+ * parks").  Shorter would spin longer before more deadlines; as it is, the extra spin
+ * costs at most a tenth of the time parked (max_ns against this). */
 #define RTUDP_SPIN_LONG_PARK_NS 2000000LL
 
 struct rtudp_spin {
@@ -118,16 +118,15 @@ int rtudp_spin_ahead_of_pace(const struct rtudp_spin *s, int64_t now, int64_t cp
  * sleep the next turn.
  *
  * A sleep of the base piece ends at the next deadline if that comes first: only that
- * packet is late, by the wake-up's lateness (~18 us on a VM).  A fixed 30 us piece,
- * wherever it fell, held the ~2 packets due in it (at 50 kpps) up to 30 us plus that:
- * demo p99 48-51 us against 26-31 with this rule, 3 runs each interleaved (the 2-vCPU
- * VM), and fewer packets late (15 % against 20 % on the channel whose worker shares
- * its CPU with the demo's reader).  A deadline nearer than RTUDP_SPIN_CAPPED_GAP_MIN_NS
- * (the one after a wake-up, typically) is sent first, so that the sleep spans the whole
- * gap after it: a sleep that short leaves the CPU to nobody for longer than it holds
- * the packet back.  Never twice in a row (*sent_first remembers): a backlog, due turn
- * after turn, still sleeps every other turn.  Longer pieces keep their length: the
- * task they are for needs them whole.
+ * packet is late, by the wake-up's lateness.  A fixed piece, wherever it falls, holds
+ * every packet due in it up to its whole length plus that, and makes more packets
+ * late (docs/measurements.md, "Capped sleeps that end at the next deadline").  A
+ * deadline nearer than RTUDP_SPIN_CAPPED_GAP_MIN_NS (the one after a wake-up,
+ * typically) is sent first, so that the sleep spans the whole gap after it: a sleep
+ * that short leaves the CPU to nobody for longer than it holds the packet back.  Never
+ * twice in a row (*sent_first remembers): a backlog, due turn after turn, still sleeps
+ * every other turn.  Longer pieces keep their length: the task they are for needs
+ * them whole.
  */
 #define RTUDP_SPIN_CAPPED_GAP_MIN_NS 10000LL
 int64_t rtudp_spin_capped_sleep(int64_t gap, int64_t piece, int64_t base, int *sent_first);

@@ -9,9 +9,9 @@
  *
  * Two parts: a FIFO of timers pushed in deadline order, and a binary min-heap of the
  * rest; a pop takes the earlier of their heads.  A stream queued ahead (deadlines
- * that only grow, the usual case) goes through the FIFO at O(1) a timer; a heap of
- * 100,000 such timers, 5.6 MB, cost a cache-missing sift of 17 levels a pop (its
- * sift_down was the worker's hottest function of its own in `rtudp demo`).  A push
+ * that only grow, the usual case) goes through the FIFO at O(1) a timer, where a heap
+ * that deep costs a cache-missing sift of one level per doubling a pop
+ * (docs/measurements.md, "a FIFO for deadlines in order").  A push
  * earlier than the FIFO's last timer, or one that finds the FIFO full, goes to the
  * heap.
  *

@@ -25,15 +25,15 @@
 #include "worker.h"
 
 #define POP_MAX RTUDP_W_POP_MAX     /* timers taken per pop (and per sendmmsg at most) */
-#define DEMOTED_POP 32              /* ... while demoted (~130 us of sends: send_due) */
+#define DEMOTED_POP 32              /* ... while demoted: short for the guard (send_due) */
 #define CAPPED_POP 8                /* ... past the RT cap, per capped sleep */
 #define CONSUME_BEAT_EVERY 128      /* records read between two beats (guard.h) */
 #define READ_MAX 1024               /* records read per channel per loop: send in between */
 #define TQ_MIN 1024
 /* the TX thread keeps the RX work over sleeps shorter than this (datagrams wait in
  * the socket meanwhile, stamped by the kernel); over longer ones the RX thread has it,
- * and the idle poller keeps the CPU from halting (idlepoller.h: a halt of 200 us
- * already woke 1.5 us later at p50, of 1 ms 19 us) */
+ * and the idle poller keeps the CPU from halting for long (idlepoller.h): a halt as
+ * short as this wakes almost on time, a longer one does not (docs/measurements.md) */
 #define RX_KEEP_NS 200000LL
 /* TX stamps are read in batches, each read being a system call: when a send leaves a
  * batch of them waiting (txsend.c), before a park longer than STAMP_HOLD_NS, and at
@@ -222,8 +222,9 @@ static int64_t spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int b
  * RX thread's waits are (rxloop.c, rx_coalesce): after a turn that read two or more
  * receives, which says they come faster than the turns, the next turn waits until the
  * pool's coalesce_ns (--rx-coalesce-us, 0: never) has passed since it.  Each turn is an
- * epoll_pwait2 and a recvmmsg a channel with data: at 50 kpps full duplex a turn each
- * 20 us gap read one datagram for them, ~46,000 turns a second.  A turn that read one
+ * epoll_pwait2 and a recvmmsg a channel with data: uncoalesced, a worker that sends
+ * and receives at a high rate takes a turn in nearly every gap between its sends, for
+ * one datagram each (docs/measurements.md, "RX coalescing").  A turn that read one
  * or none ends the wait, so a request and its reply, or a slow stream, never wait.  The
  * kernel stamped each datagram when it came: arrival times stay exact.
  */
@@ -254,9 +255,9 @@ static void capped_sleep(struct rtudp_worker *w, int64_t now)
     rtudp_pacer_slept(&w->pacer, len);
 }
 
-/* the most sent in one go: a whole POP_MAX batch of a backlog takes ~1 ms on a VM.
+/* the most sent in one go: a whole POP_MAX batch of a backlog takes long on a VM.
  * Demoted, the guard's timer way must hear from the thread more often than that
- * (guard.h); past the pace, one batch a capped sleep */
+ * (guard.h, RTUDP_GUARD_NS); past the pace, one batch a capped sleep */
 static uint32_t batch_max(const struct rtudp_worker *w, int capped)
 {
     return capped ? CAPPED_POP : w->pacer.demoted ? DEMOTED_POP : POP_MAX;
@@ -307,10 +308,11 @@ static void serve_due(struct rtudp_worker *w, int64_t now, int capped)
 
 /* woken early for a deadline after a long park (warmup.h): spin to `lead` before it,
  * push one datagram through the send path, spin the rest, send what is due, and read
- * the datagrams back once a batch waits.  The warm-up comes last before the deadline, not on waking: the
- * margin can be 200 us, and a path warmed that early had cooled again by the send
- * (sendmmsg to TX stamp p50 40 us instead of 11-13).  A wake so late that less than the lead
- * is left skips it: it could make the send late itself */
+ * the datagrams back once a batch waits.  The warm-up comes last before the deadline,
+ * not on waking: the margin can be the spin's largest, and a path warmed that early
+ * cools again by the send (docs/measurements.md, "A cold send path after a park").  A
+ * wake so late that less than the lead is left skips it: it could make the send late
+ * itself */
 static void warm_and_spin(struct rtudp_worker *w, int64_t target)
 {
     int64_t warm_at = target - w->pacer.warmup.lead_ns, now = rtudp_now_ns();
@@ -464,9 +466,9 @@ static void spin_and_send(struct rtudp_worker *w, const struct rtudp_pace_plan *
 {
     /* A bridged gap: this thread is awake anyway, so it does the RX work (a turn
      * without waiting), and the RX thread sleeps: a datagram then costs no wake-up,
-     * which on a VM costs ~10 us of CPU.  It takes the work at once from an RX
-     * thread waiting on its sockets; one in the middle of a turn hands over at its
-     * end, which a yield lets come (both threads have the same priority). */
+     * which on a VM costs real CPU (rxloop.c, rx_coalesce).  It takes the work at
+     * once from an RX thread waiting on its sockets; one in the middle of a turn hands
+     * over at its end, which a yield lets come (both threads have the same priority). */
     if (t->bridge && t->spin_ok && w->n_receiving && rtudp_pacer_on(&w->pacer, RTUDP_MECH_RX_TURNS)) {
         if (rtudp_rx_take(&w->rx)) {
             rx_turn_here(w, rtudp_now_ns());
@@ -477,7 +479,7 @@ static void spin_and_send(struct rtudp_worker *w, const struct rtudp_pace_plan *
     int64_t reached = t->spin_ok ? spin_to(w, rtudp_now_ns(), t->target, t->bridge) : 0;
     if (reached) {
         /* spun to the deadline: what is due goes now, not after another round of
-         * the loop's top (its looks at the clocks and the rings cost a few us, more
+         * the loop's top (its looks at the clocks and the rings take time, more
          * after a long park with cold caches); the top comes next anyway */
         serve_due(w, reached, 0);
     }

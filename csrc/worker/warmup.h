@@ -2,32 +2,29 @@
  * warmup.h - warm the kernel's send path before a deadline that follows a long park.
  *
  * After the vCPU has been idle for a while, the first send pays for caches and TLBs
- * that the host's other work evicted meanwhile.  Measured on the 2-vCPU VM (a C loop
- * that parks, spins the last 200 us to the deadline, then sends on loopback; time
- * from the send call to its kernel TX stamp): after 5 ms idle p50 21-25 us, p99
- * 44-54 us; after 1 ms 6.3 / 19 us; after 250 us 3.3 / 6.6 us; warm 2.6 / 3.8 us.
- * The spin does not warm it: it runs no kernel code.  One datagram pushed through
- * the stack a little before the deadline does: the same 5 ms case then sent in
- * 3.4 / 6.2 us.  (A MSG_PROBE send, which stops before the packet is built, did not:
- * 14 / 98 us.)
+ * that the host's other work evicted meanwhile, and the longer the park, the more it
+ * pays.  The spin does not warm it: it runs no kernel code.  One datagram pushed
+ * through the stack a little before the deadline does, nearly to a warm send's time;
+ * a MSG_PROBE send, which stops before the packet is built, does not
+ * (docs/measurements.md, "The cold send path").
  *
  * So the TX thread keeps a UDP socket on loopback connected to itself.  When it parks
  * for longer than RTUDP_WARMUP_AFTER_NS with a deadline to spin for, it parks `lead`
  * earlier still, spins to `lead` before the deadline, sends one datagram to itself
  * there, and spins the rest; after the deadline's send it reads the datagrams back
  * once RTUDP_WARMUP_DRAIN_BATCH wait (the socket's queue never fills, no drop is
- * counted anywhere).  A cold warm-up takes ~30 us after 5 ms idle, ~10 us
- * after 1 ms, so the lead follows the longest of the last RTUDP_WARMUP_RECENT ones.
- * It warms what every UDP send shares (system call, socket layer, routing, skb
- * allocation, the loopback device and softirq): a NIC's driver stays as cold as before.
+ * counted anywhere).  A warm-up takes longer the longer the park was, so the lead
+ * follows the longest of the last RTUDP_WARMUP_RECENT ones.  It warms what every UDP
+ * send shares (system call, socket layer, routing, skb allocation, the loopback
+ * device and softirq): a NIC's driver stays cold.
  */
 #ifndef RTUDP_WARMUP_H
 #define RTUDP_WARMUP_H
 
 #include <stdint.h>
 
-/* a park at least this long ends with a warm-up (below it the send path is still
- * warm enough: 250 us idle cost ~0.7 us at p50) */
+/* a park at least this long ends with a warm-up: below it the send path stays warm
+ * enough that a warm-up would cost more than it saves (docs/measurements.md) */
 #define RTUDP_WARMUP_AFTER_NS 300000LL
 #define RTUDP_WARMUP_RECENT 8          /* warm-ups the lead is taken from */
 #define RTUDP_WARMUP_SLACK_NS 5000LL   /* added to the longest of them */
