@@ -95,7 +95,9 @@ class Tmux:
         # its turn, and every capture-pane waits on the server.  These tests check what
         # rtstat draws, not the scheduler: both groups get the weight of nice -10.
         self._run("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), command)
-        for pid in self._run("display-message", "-p", "-t", "t", "#{pid} #{pane_pid}").split():
+        #: the tmux server's and the pane's process
+        self.pids = self._run("display-message", "-p", "-t", "t", "#{pid} #{pane_pid}").split()
+        for pid in self.pids:
             self._favour(pid)
 
     @staticmethod
@@ -122,22 +124,46 @@ class Tmux:
         """Type ``keys`` (tmux key names, e.g. ``q``, ``C-c``)."""
         self._run("send-keys", "-t", "t", *keys)
 
-    def wait_for(self, pred: Callable[[str], bool], timeout: float = 60.0) -> str:
-        """The first screen for which ``pred`` holds; AssertionError with the last one.
-        The bound is generous: beside a busy loop on each CPU, rtstat's start (Python,
-        cffi) and its first rates take seconds, and a machine that is slower still must
-        not fail a test of what the screen shows."""
+    def wait_for(self, pred: Callable[[str], bool], timeout: float = 180.0) -> str:
+        """The first screen for which ``pred`` holds; AssertionError with the last one
+        and how the server and the pane were scheduled meanwhile.  The bound is
+        generous: beside a busy loop on each CPU, rtstat's start (Python, cffi) and its
+        first rates take seconds, and a starved tmux server answers late; only a
+        failure waits it out."""
         deadline = time.monotonic() + timeout
-        screen = ""
+        screen, captured, timed_out = "", 0, 0
+        before = self._schedstat()
         while time.monotonic() < deadline:
             try:
                 screen = self.screen()
             except subprocess.TimeoutExpired:
-                continue  # a starved tmux server: no screen yet, wait on to the deadline
+                timed_out += 1  # a starved tmux server: no screen yet, wait on
+                continue
+            captured += 1
             if pred(screen):
                 return screen
             time.sleep(0.1)
-        raise AssertionError(f"screen never matched within {timeout} s; it shows:\n{screen}")
+        raise AssertionError(
+            f"screen never matched within {timeout} s ({captured} captures, {timed_out} "
+            f"timed out; CPU ms run / waited per process since: "
+            f"{self._sched_delta(before, self._schedstat())}); it shows:\n{screen}")
+
+    def _schedstat(self) -> dict[str, tuple[int, int]]:
+        """(ns run, ns waited to run) so far of the server and the pane's process."""
+        out = {}
+        for pid in self.pids:
+            try:
+                with open(f"/proc/{pid}/schedstat", encoding="ascii") as f:
+                    run, wait = f.read().split()[:2]
+                out[pid] = (int(run), int(wait))
+            except (OSError, ValueError):
+                pass
+        return out
+
+    @staticmethod
+    def _sched_delta(a: dict[str, tuple[int, int]], b: dict[str, tuple[int, int]]) -> str:
+        return ", ".join(f"{pid} {(b[pid][0] - a[pid][0]) / 1e6:.0f}/"
+                         f"{(b[pid][1] - a[pid][1]) / 1e6:.0f}" for pid in a if pid in b) or "-"
 
     def close(self) -> None:
         """Kill this private server (and so rtstat in it)."""

@@ -383,16 +383,14 @@ static int64_t process_cpu_ns(void)
 }
 
 /*
- * The RX thread under a flood: the worker's real-time CPU time is capped as the TX
- * thread's is (pacer.c, rtudp_pacer_capped), or the kernel's RT throttle or fair
- * server would take the CPU for tens of ms.  Past RX_CPU_CAP_PERMILLE of a window it
- * sleeps RX_CAPPED_SLEEP_NS after each busy turn until the window ends: datagrams wait
- * in the socket meanwhile, stamped by the kernel when they came.  Lower than the TX
- * thread's cap (RTUDP_SPIN_CPU_CAP_PERMILLE): that one paces its sleeps through the
- * window, this one takes them at its end.  The process's CPU time is a system call:
- * read at most every RX_CPU_READ_NS, and only after busy turns.
+ * The RX thread under a flood: the worker's real-time CPU time is capped by the TX
+ * thread's rule (spin.h, rtudp_cap_ahead), or the kernel's RT throttle or fair
+ * server would take the CPU for tens of ms.  While the worker runs ahead of the pace
+ * to the cap the RX thread sleeps RX_CAPPED_SLEEP_NS after each busy turn: datagrams
+ * wait in the socket meanwhile, stamped by the kernel when they came.  The process's
+ * CPU time is a system call: read at most every RX_CPU_READ_NS, and only after busy
+ * turns; the verdict holds until the next read.
  */
-#define RX_CPU_CAP_PERMILLE 800
 static int rx_keep_under_cap(struct rtudp_rx *rx, int busy)
 {
     if (!rx->rt || !rtudp_mech_on(rx->off, RTUDP_MECH_RX_CAP))
@@ -402,20 +400,19 @@ static int rx_keep_under_cap(struct rtudp_rx *rx, int busy)
         rx->cap_window_start = now;
         rx->cap_window_cpu = process_cpu_ns();
         rx->cap_read_at = now;
-        rx->cap_reached = 0;
+        rx->cap_ahead = 0;
         return 0;
     }
     if (!busy)
         return 0;
-    if (!rx->cap_reached) {
-        if (now - rx->cap_read_at < RX_CPU_READ_NS)
-            return 0;
+    if (now - rx->cap_read_at >= RX_CPU_READ_NS) {
         rx->cap_read_at = now;
-        int64_t used = process_cpu_ns() - rx->cap_window_cpu;
-        if (used < RTUDP_SPIN_WINDOW_NS / 1000 * RX_CPU_CAP_PERMILLE)
-            return 0;
-        rx->cap_reached = 1;
+        rx->cap_ahead = rtudp_cap_ahead(now - rx->cap_window_start,
+                                        process_cpu_ns() - rx->cap_window_cpu,
+                                        RTUDP_SPIN_WINDOW_NS);
     }
+    if (!rx->cap_ahead)
+        return 0;
     struct timespec pause = {0, RX_CAPPED_SLEEP_NS};
     nanosleep(&pause, NULL);
     atomic_fetch_add_explicit(&rx->capped_sleeps, 1, memory_order_relaxed);

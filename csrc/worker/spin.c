@@ -126,13 +126,17 @@ int64_t rtudp_spin_cpu_room(const struct rtudp_spin *s, int64_t cpu_now)
     return cpu_room > 0 ? cpu_room : 0;
 }
 
-int rtudp_spin_ahead_of_pace(const struct rtudp_spin *s, int64_t now, int64_t cpu_now)
+int rtudp_cap_ahead(int64_t gone, int64_t used, int64_t window_ns)
 {
-    int64_t gone = now - s->window_start, used = cpu_now - s->window_cpu;
-    int64_t cap = s->window_ns / 1000 * RTUDP_SPIN_CPU_CAP_PERMILLE;
+    int64_t cap = window_ns / 1000 * RTUDP_SPIN_CPU_CAP_PERMILLE;
     /* slack + gone x (cap - slack) / window, in us (no overflow) */
     return used > RTUDP_SPIN_PACE_SLACK_NS +
-                      gone / 1000 * ((cap - RTUDP_SPIN_PACE_SLACK_NS) / (s->window_ns / 1000));
+                      gone / 1000 * ((cap - RTUDP_SPIN_PACE_SLACK_NS) / (window_ns / 1000));
+}
+
+int rtudp_spin_ahead_of_pace(const struct rtudp_spin *s, int64_t now, int64_t cpu_now)
+{
+    return rtudp_cap_ahead(now - s->window_start, cpu_now - s->window_cpu, s->window_ns);
 }
 
 int64_t rtudp_spin_capped_sleep(int64_t gap, int64_t piece, int64_t base, int *sent_first)

@@ -110,6 +110,9 @@ int64_t rtudp_spin_cpu_room(const struct rtudp_spin *s, int64_t cpu_now);
  * window's end: a worker that must leave its CPU in capped sleeps takes one now */
 #define RTUDP_SPIN_PACE_SLACK_NS 500000LL /* a burst may run this far ahead of the pace */
 int rtudp_spin_ahead_of_pace(const struct rtudp_spin *s, int64_t now, int64_t cpu_now);
+/* the one real-time cap rule, for both threads: the worker's CPU time `used` in the
+ * first `gone` ns of a window of window_ns runs ahead of that pace */
+int rtudp_cap_ahead(int64_t gone, int64_t used, int64_t window_ns);
 
 /*
  * One turn past the cap, in sleeps of `piece` ns (`base`, or longer for a task that

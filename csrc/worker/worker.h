@@ -148,7 +148,8 @@ struct rtudp_rx {
     atomic_int rescan;              /* events a wait took after the TX thread took over */
     int rt;                         /* the RX thread is real-time: its CPU time is capped */
     int64_t cap_window_start, cap_window_cpu, cap_read_at;  /* rx_keep_under_cap */
-    int cap_reached;                /* ... in this window: a sleep after each busy turn */
+    int cap_ahead;                  /* ... ahead of the pace to the cap: a sleep after each
+                                     * busy turn (spin.h, rtudp_cap_ahead) */
     atomic_ullong capped_sleeps;    /* RX thread's sleeps past the cap (added to the TX's) */
     int64_t coalesce_ns;            /* --rx-coalesce-us: how long datagrams may gather */
     uint32_t off;                   /* mechanisms switched off (mechanisms.h) */
