@@ -14,6 +14,7 @@ import rtudp.udt.udt4 as udt4
 from rtudp.udt import pyudt
 from udt_helpers import Relay, pattern, recv_all, send_all
 from udt_helpers import udt  # noqa: F401  (the fixture)
+from waiting import wait_for
 
 STREAM, DGRAM = socket.SOCK_STREAM, socket.SOCK_DGRAM
 
@@ -266,6 +267,9 @@ def test_pyudt_socket_and_counters(udt) -> None:
             while len(got) < 100_000:
                 got += conn.recv(1 << 20)
             assert got == b"x" * 100_000
+            # the sender's worker counts a packet once its send returned, which on
+            # loopback can be after the receiver has read it: wait for the count
+            assert wait_for(lambda: cl.perfmon().pktSentTotal >= 69, 10), cl.perfmon()
             info = cl.perfmon()
             assert info.pktSentTotal >= 69 and info.byteSentTotal >= 100_000
             st = srv.UDTSOCKET._sock.ch.stats()
