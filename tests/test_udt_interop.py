@@ -142,8 +142,16 @@ def test_messages_both_ways_keep_boundaries(udt, peer_exe: Path, rtudp_role: str
     pair = Pair(peer_exe, rtudp_role, DGRAM, peer_args, relay=True, watch=watch)
     try:
         got: list[bytes] = []
-        t = threading.Thread(target=lambda: got.extend(udt4.recvmsg(pair.sock, 2 << 20)
-                                                       for _ in msgs))
+        failed: list[BaseException] = []
+
+        def receive() -> None:
+            try:
+                for _ in msgs:
+                    got.append(udt4.recvmsg(pair.sock, 2 << 20))
+            except BaseException as exc:  # noqa: BLE001 - shown by the assertion below
+                failed.append(exc)
+
+        t = threading.Thread(target=receive)
         t.start()
         for m in msgs:
             assert udt4.sendmsg(pair.sock, m, len(m), -1, inorder) == len(m)
@@ -154,6 +162,7 @@ def test_messages_both_ways_keep_boundaries(udt, peer_exe: Path, rtudp_role: str
         assert udt4.sendmsg(pair.sock, after, len(after), -1, inorder) == len(after)
         t.join(60)
         assert not t.is_alive()
+        assert not failed, f"receiving message {len(got) + 1} of {len(msgs)}: {failed[0]!r}"
         said = report(pair.peer, timeout=60)
         assert pair.peer.wait() == 0
         want_there = crc_of(msgs + [after])
