@@ -94,7 +94,9 @@ class Tmux:
         # own; beside a busy loop on every CPU such a group can wait tens of seconds for
         # its turn, and every capture-pane waits on the server.  These tests check what
         # rtstat draws, not the scheduler: both groups get the weight of nice -10.
-        self._run("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), command)
+        # the new server's group is not weighted yet: it may start slowly beside busy loops
+        self._run("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), command,
+                  timeout=120)
         #: the tmux server's and the pane's process
         self.pids = self._run("display-message", "-p", "-t", "t", "#{pid} #{pane_pid}").split()
         for pid in self.pids:
@@ -109,9 +111,9 @@ class Tmux:
         except (OSError, ValueError):
             pass  # not permitted: the scheduler's plain share then
 
-    def _run(self, *args: str) -> str:
+    def _run(self, *args: str, timeout: float = 30) -> str:
         out = subprocess.run([self.tmux, "-L", self.sock, *args], capture_output=True,
-                             text=True, timeout=30)
+                             text=True, timeout=timeout)
         if out.returncode != 0:
             raise AssertionError(f"tmux {' '.join(args)} failed: {out.stderr.strip()}")
         return out.stdout
