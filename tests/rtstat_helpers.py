@@ -90,17 +90,33 @@ class Tmux:
         self.tmux = shutil.which("tmux")
         assert self.tmux, "tmux is not installed"
         self.sock = f"rtstat-test-{os.getpid()}-{label}"
-        # The pane and the tmux server are sessions, so scheduler autogroups, of their
-        # own; beside a busy loop on every CPU such a group can wait tens of seconds for
-        # its turn, and every capture-pane waits on the server.  These tests check what
-        # rtstat draws, not the scheduler: both groups get the weight of nice -10.
-        # the new server's group is not weighted yet: it may start slowly beside busy loops
-        self._run("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), command,
-                  timeout=120)
+        # A daemon tmux server is a session, so a scheduler autogroup, of its own: beside
+        # a busy loop on every CPU such a new group can wait tens of seconds for its
+        # first turn, and every tmux command waits on the server.  Run in the foreground
+        # (-D), the server shares this process's group and starts at its pace.
+        self.server = subprocess.Popen([self.tmux, "-D", "-L", self.sock],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+        self._wait_for_socket()
+        self._run("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), command)
         #: the tmux server's and the pane's process
         self.pids = self._run("display-message", "-p", "-t", "t", "#{pid} #{pane_pid}").split()
-        for pid in self.pids:
-            self._favour(pid)
+        # The pane is a session, so an autogroup, too.  These tests check what rtstat
+        # draws, not the scheduler: the pane's group gets the weight of nice -10.
+        self._favour(self.pids[1])
+
+    def _wait_for_socket(self, timeout: float = 120.0) -> None:
+        """Until the foreground server listens (its socket exists)."""
+        tmpdir = os.environ.get("TMUX_TMPDIR", "/tmp")
+        path = os.path.join(tmpdir, f"tmux-{os.getuid()}", self.sock)
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(path):
+            if self.server.poll() is not None:
+                raise AssertionError(f"tmux -D exited with {self.server.returncode}")
+            if time.monotonic() > deadline:
+                self.close()
+                raise AssertionError(f"tmux server made no socket {path} in {timeout} s")
+            time.sleep(0.05)
 
     @staticmethod
     def _favour(pid: str) -> None:
@@ -171,6 +187,8 @@ class Tmux:
         """Kill this private server (and so rtstat in it)."""
         subprocess.run([self.tmux, "-L", self.sock, "kill-server"], capture_output=True,
                        timeout=10)
+        self.server.kill()  # a no-op once kill-server has ended it
+        self.server.wait(timeout=30)
 
 
 class Table:

@@ -456,9 +456,12 @@ class Socket:
             k = get(out, cap)
             if k is not None:
                 return (k,)
-            if int(s.wrk.state) != CONNECTED:
-                return (-1,)  # the peer closed (or the link broke) and all is read
-            return None
+            if int(s.wrk.state) == CONNECTED:
+                return None
+            # The worker completes what it received before it records the close, so a
+            # message that completed between the first look and the state is read now.
+            k = get(out, cap)
+            return (k,) if k is not None else (-1,)  # -1: the peer closed and all is read
 
         (k,) = self._wait(ready, UDT_RCVSYN, UDT_RCVTIMEO, EASYNCRCV)
         if k < 0:
