@@ -78,6 +78,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "each of the pacer's mechanisms switched off in turn against the default pool, "
         "at 50 kpps alone and beside a busy loop and at 200 pps: lateness and CPU",
     ),
+    "placement": (
+        "bench_placement",
+        "the default pool (a worker on every CPU) against the doctor's advice (the pool "
+        "off the first CPU, callers on it): timed sends and round trips",
+    ),
     "rtudp": (
         "bench_rtudp_api",
         "the RtUDP compatibility API at 50 kpps, default pool, alone and with two CPU hogs: "

@@ -62,11 +62,14 @@ def leftovers(prefix: str | None = None) -> list[str]:
 
 @contextlib.contextmanager
 def bench_pool(tag: str, rt_priority: int | None = None, spin_budget: float | None = None,
-               horizon_s: float | None = None, idle: str | None = None, **pool_args: Any
+               horizon_s: float | None = None, idle: str | None = None,
+               caller_cpu: int | None = None, **pool_args: Any
                ) -> Iterator[tuple[Any, list[str]]]:
     """A started embedded :class:`rtudp.Pool` named ``bench<pid><tag>``; yields
     (pool, warnings it gave at start, e.g. SCHED_FIFO not permitted).  Always stopped.
     ``idle``, ``rt_priority``, ``spin_budget``, ``horizon_s`` None: the pool's default;
+    ``caller_cpu``: once the pool runs, this process (and what it starts) runs there
+    until the pool stops (a pool's CPUs must be this process's when it starts);
     ``pool_args`` go to the Pool as they are."""
     from rtudp import Pool
 
@@ -80,9 +83,13 @@ def bench_pool(tag: str, rt_priority: int | None = None, spin_budget: float | No
         except BaseException:
             pool.stop()
             raise
+    affinity = os.sched_getaffinity(0)
     try:
+        if caller_cpu is not None:
+            os.sched_setaffinity(0, {caller_cpu})
         yield pool, [str(w.message) for w in caught]
     finally:
+        os.sched_setaffinity(0, affinity)
         pool.stop()
 
 

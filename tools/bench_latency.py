@@ -222,10 +222,12 @@ def _channel_pair(pool: Any) -> tuple[Any, Any]:
 
 
 def run_ours(seconds: float, python_echo: bool, quiet: bool,
-             pinned: bool = False, direct: bool = True) -> tuple[dict, dict]:
+             pinned: bool = False, direct: bool = True,
+             pool_args: dict[str, Any] | None = None) -> tuple[dict, dict]:
     """The rtudp cases: (entry, pool facts); `pinned`: each end on its worker's CPU;
-    `direct`: the channels' direct_send."""
-    with bench_pool("latency" + ("p" if python_echo else "")) as (pool, pool_warnings):
+    `direct`: the channels' direct_send; `pool_args`: the Pool's (default: none)."""
+    with bench_pool("latency" + ("p" if python_echo else ""), **(pool_args or {})) as (
+            pool, pool_warnings):
         for w in pool_warnings:
             say(f"  warning: {w}", quiet)
         child: Child | None = None

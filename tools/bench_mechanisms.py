@@ -9,13 +9,17 @@ placement (``place_threads``).  The case ``all on`` is the pool as users get it,
 ``C floor`` a C loop spinning to each deadline in its own process (the machine's
 floor, its CPU not counted).
 
-Three scenarios, each a traffic pattern a mechanism was made for:
+Five scenarios, each a traffic pattern a mechanism was made for:
 
 - ``50kpps``: one datagram every 20 µs (the budget runs out, the RT cap comes into play);
 - ``50kpps+hog``: the same with a busy loop pinned to the worker's CPU (and to the C
   floor's: the floor shares its CPU alike);
-- ``200pps``: one datagram every 5 ms (long parks: warm-up, the idle poller, a long
-  park's early end).
+- ``1000pps`` and ``200pps``: one datagram every 1 ms or 5 ms (long parks: warm-up,
+  the idle poller, a long park's early end);
+- ``rx 50kpps``: the channel receives, from a C sender in another process, one
+  datagram every 20 µs, and a reader here drains it (the RX thread, its turns on the
+  TX thread, its cap, coalescing).  The figure is the receive delay: the worker's
+  publish in the ring - the kernel's RX stamp.  It has no C floor.
 
 A round runs every case of every scenario once, in an order shuffled per round (seeded:
 ``--seed``), so that each meets the same spells of host noise; the report gives each
@@ -33,7 +37,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 from rtudp.shmring.hist import Histogram
 from rtudp.workers.mechanisms import MECHANISMS
@@ -48,11 +52,14 @@ LEAD_NS = 30_000_000                        # first deadline this long after set
 AHEAD_NS = 20_000_000                       # keep this much of the schedule queued
 TOPUP_S = 0.002
 CAPACITY = 4096
-#: scenario -> (gap between deadlines in ns, seconds a case, hog on the worker's CPU)
-SCENARIOS: dict[str, tuple[int, float, bool]] = {
-    "50kpps": (20_000, 1.0, False),
-    "50kpps+hog": (20_000, 1.0, True),
-    "200pps": (5_000_000, 2.0, False),
+#: scenario -> (gap between deadlines in ns, seconds a case, hog on the worker's CPU,
+#: the channel receives)
+SCENARIOS: dict[str, tuple[int, float, bool, bool]] = {
+    "50kpps": (20_000, 1.0, False, False),
+    "50kpps+hog": (20_000, 1.0, True, False),
+    "1000pps": (1_000_000, 2.0, False, False),
+    "200pps": (5_000_000, 2.0, False, False),
+    "rx 50kpps": (20_000, 1.0, False, True),
 }
 #: the cases besides the mechanisms switched off: label -> Pool arguments
 TUNABLE_CASES: dict[str, dict[str, Any]] = {
@@ -91,6 +98,10 @@ class Hog:
     def __enter__(self) -> "Hog":
         return self
 
+    def cpu_s(self) -> float | None:
+        """CPU seconds the busy loop got so far (None: no hog)."""
+        return None if self.proc is None else proc_cpu_s(self.proc.pid)
+
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:
             self.proc.kill()
@@ -126,6 +137,27 @@ class Sink:
         self.sock.close()
 
 
+class ChannelReader:
+    """A reader draining a receiving channel, counted (``drain_child``'s receiver)."""
+
+    def __init__(self, ch: Any) -> None:
+        self.ch = ch
+        self.count = 0
+
+    def drain(self) -> None:
+        while True:
+            got = len(self.ch.recv_batch(1024, timeout=0))
+            if not got:
+                return
+            self.count += got
+
+    def wait_for(self, n: int, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while self.count < n and time.monotonic() < end:
+            self.drain()
+            time.sleep(0.001)
+
+
 def _pool_cpu_s(pool: Any) -> float:
     """CPU seconds the pool's workers and their idle pollers used so far."""
     total = 0.0
@@ -144,20 +176,42 @@ def run_pool_case(gap_ns: int, seconds: float, hog: bool, args: dict[str, Any]) 
                                    capacity=CAPACITY, max_datagram=MSG_SIZE)
             try:
                 cpu = pool.workers()[ch.worker]["cpu"]
-                with Hog(cpu if hog else None):
-                    cpu0, t0 = _pool_cpu_s(pool), time.monotonic()
+                with Hog(cpu if hog else None) as busy:
+                    cpu0, hog0, t0 = _pool_cpu_s(pool), busy.cpu_s(), time.monotonic()
                     paced_submit(ch.send, n, sink.drain, gap_ns, AHEAD_NS, LEAD_NS, TOPUP_S)
                     end = time.monotonic() + 2.0 + (LEAD_NS + n * gap_ns) / 1e9
                     while ch.lateness().count < n and time.monotonic() < end:
                         sink.drain()
                         time.sleep(0.002)
-                    used = (_pool_cpu_s(pool) - cpu0) / (time.monotonic() - t0)
+                    took = time.monotonic() - t0
+                    used = (_pool_cpu_s(pool) - cpu0) / took
+                    hog1 = busy.cpu_s()
+                    hog_share = None if hog1 is None else (hog1 - hog0) / took
                 hist = ch.lateness()
             finally:
                 ch.close()
     finally:
         sink.close()
-    return {"hist": hist, "cpu": used}
+    return {"hist": hist, "cpu": used, "hog_cpu": hog_share}
+
+
+def run_rx_case(gap_ns: int, seconds: float, args: dict[str, Any]) -> dict:
+    """One run of a receiving pool case: its receive delay histogram and the pool's CPU."""
+    n = int(seconds * 1e9 // gap_ns)
+    with bench_pool("mech", **args) as (pool, _warnings):
+        ch = pool.open_channel("mech", local=(LOOPBACK, 0), direction=1, capacity=CAPACITY,
+                               max_datagram=MSG_SIZE)
+        try:
+            reader = ChannelReader(ch)
+            cpu0, t0 = _pool_cpu_s(pool), time.monotonic()
+            drain_child(reader, n, "bench-mech-rx-sender", c_scheduler, ch.local, n,
+                        gap_ns, None)
+            used = (_pool_cpu_s(pool) - cpu0) / (time.monotonic() - t0)
+            hist = ch.rx_delay()
+            drops = ch.stats()["rx_kernel_drops"]
+        finally:
+            ch.close()
+    return {"hist": hist, "cpu": used, "kernel_drops": drops}
 
 
 def run_floor_case(gap_ns: int, seconds: float, hog: bool) -> dict:
@@ -174,7 +228,7 @@ def run_floor_case(gap_ns: int, seconds: float, hog: bool) -> dict:
     return {"hist": Histogram.snapshot(result["hist"]), "cpu": None}
 
 
-def _figures(hist: Histogram) -> dict:
+def figures(hist: Histogram) -> dict:
     """A lateness histogram's figures in µs."""
     pct = hist.percentiles((50, 99, 99.9))
 
@@ -190,10 +244,45 @@ def merge(runs: list[dict]) -> dict:
     total = Histogram()
     for r in runs:
         total = total + r["hist"]
-    p99s = [_figures(r["hist"])["p99_us"] for r in runs]
+    p99s = [figures(r["hist"])["p99_us"] for r in runs]
     cpus = [r["cpu"] for r in runs if r["cpu"] is not None]
-    return {**_figures(total), "round_p99_us": p99s,
-            "cpu": sum(cpus) / len(cpus) if cpus else None}
+    hogs = [r["hog_cpu"] for r in runs if r.get("hog_cpu") is not None]
+    return {**figures(total), "round_p99_us": p99s,
+            "cpu": sum(cpus) / len(cpus) if cpus else None,
+            "hog_cpu": sum(hogs) / len(hogs) if hogs else None,
+            "kernel_drops": sum(r.get("kernel_drops", 0) for r in runs)}
+
+
+def shuffled_rounds(rounds: int, scenarios: list[str], case_names: list[str], seed: int,
+                    run_one: Callable[[str, str], dict | None], quiet: bool
+                    ) -> tuple[dict[str, dict[str, list[dict]]], dict[str, str]]:
+    """``run_one(scenario, case)`` for every pair, ``rounds`` times, in an order shuffled
+    per round (seeded) so that each case meets the same spells of host noise: (the runs
+    by scenario and case, ``"scenario / case"`` -> why it failed).  A case that fails is
+    not run again; one that returns None has no run in that scenario."""
+    rng = random.Random(seed)
+    got: dict[str, dict[str, list[dict]]] = {s: {c: [] for c in case_names} for s in scenarios}
+    failed: dict[str, str] = {}
+    for i in range(rounds):
+        order = [(s, c) for s in scenarios for c in case_names]
+        rng.shuffle(order)
+        for s, c in order:
+            key = f"{s} / {c}"
+            if key in failed:
+                continue
+            try:
+                run = run_one(s, c)
+            except Exception as exc:  # noqa: BLE001 - report the case failed and go on
+                first = (str(exc).splitlines() or [repr(exc)])[0]
+                failed[key] = f"failed in round {i + 1}: {first}"
+                say(f"{key}: {exc}", quiet)
+                continue
+            if run is None:
+                continue
+            got[s][c].append(run)
+            say(f"  ... round {i + 1}/{rounds} {key}: p99 "
+                f"{fmt_us(figures(run['hist'])['p99_us'], 0)} µs", quiet)
+    return got, failed
 
 
 def benchmark(quick: bool, quiet: bool, rounds: int, only: list[str] | None,
@@ -203,50 +292,45 @@ def benchmark(quick: bool, quiet: bool, rounds: int, only: list[str] | None,
     table = cases(only)
     busy = header("mechanisms", quick, quiet, f", {len(table)} cases x {len(scenarios)} "
                   f"scenarios in {rounds} round(s), shuffled (seed {seed})")
-    rng = random.Random(seed)
-    got: dict[str, dict[str, list[dict]]] = {s: {c: [] for c in table} for s in scenarios}
-    failed: dict[str, str] = {}
-    for i in range(rounds):
-        order = [(s, c) for s in scenarios for c in table]
-        rng.shuffle(order)
-        for s, c in order:
-            gap, seconds, hog = SCENARIOS[s]
-            key = f"{s} / {c}"
-            if key in failed:
-                continue
-            try:
-                args = table[c]
-                run = (run_floor_case(gap, seconds, hog) if args is None
-                       else run_pool_case(gap, seconds, hog, args))
-            except Exception as exc:  # noqa: BLE001 - report the case failed and go on
-                failed[key] = f"failed in round {i + 1}: {(str(exc).splitlines() or [repr(exc)])[0]}"
-                say(f"{key}: {exc}", quiet)
-                continue
-            got[s][c].append(run)
-            say(f"  ... round {i + 1}/{rounds} {key}: p99 "
-                f"{fmt_us(_figures(run['hist'])['p99_us'], 0)} µs", quiet)
+    def run_one(s: str, c: str) -> dict | None:
+        gap, seconds, hog, receives = SCENARIOS[s]
+        args = table[c]
+        if args is None:
+            return None if receives else run_floor_case(gap, seconds, hog)
+        if receives:
+            return run_rx_case(gap, seconds, args)
+        return run_pool_case(gap, seconds, hog, args)
+
+    got, failed = shuffled_rounds(rounds, scenarios, list(table), seed, run_one, quiet)
     results = {s: {c: merge(runs) for c, runs in by_case.items() if runs}
                for s, by_case in got.items()}
     return {"quick": quick, "rounds": rounds, "seed": seed, "cpu_busy_before": busy,
             "scenarios": {s: {"gap_us": SCENARIOS[s][0] / 1e3, "seconds": SCENARIOS[s][1],
-                              "hog": SCENARIOS[s][2]} for s in scenarios},
+                              "hog": SCENARIOS[s][2], "receives": SCENARIOS[s][3]}
+                          for s in scenarios},
             "cases": list(table), "results": results, "failed": failed,
             "mechanisms": MECHANISMS}
 
 
 def print_report(report: dict) -> None:
     """One table per scenario: each case's p50 / p99 / p99.9 / max, its rounds' worst and
-    best p99, its CPU, and its p99 and CPU against ``all on``."""
+    best p99, its CPU, its p99 and CPU against ``all on``, and beside a hog, the hog's
+    share of its CPU (what the worker left to others)."""
     for s, meta in report["scenarios"].items():
         res = report["results"].get(s, {})
         base = res.get("all on", {})
         print(f"\n{s}: a datagram every {meta['gap_us']:g} µs, {meta['seconds']:g} s a case"
-              f"{', a busy loop on the CPU' if meta['hog'] else ''} ({report['rounds']} rounds)")
+              f"{', a busy loop on the CPU' if meta['hog'] else ''}"
+              f"{', received: receive delay' if meta.get('receives') else ''} "
+              f"({report['rounds']} rounds)")
         print(f"  {'case':<22} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8} "
-              f"{'p99 rounds':>19} {'CPU':>6} {'p99/on':>7} {'CPU/on':>7}")
+              f"{'p99 rounds':>19} {'CPU':>6} {'p99/on':>7} {'CPU/on':>7}"
+              f"{'  hog' if meta['hog'] else ''}")
         for c in report["cases"]:
             e = res.get(c)
             if not e:
+                if meta.get("receives") and c == FLOOR:
+                    continue
                 print(f"  {c:<22} {report['failed'].get(f'{s} / {c}', 'no run')}")
                 continue
             rp = [p for p in e["round_p99_us"] if p is not None]
@@ -255,9 +339,12 @@ def print_report(report: dict) -> None:
             print(f"  {c:<22} {fmt_us(e['p50_us'])} {fmt_us(e['p99_us'])} "
                   f"{fmt_us(e['p999_us'])} {fmt_us(e['max_us'])} {rounds:>19} {cpu} "
                   f"{fmt_ratio(ratio(e['p99_us'], base.get('p99_us'))):>7} "
-                  f"{fmt_ratio(ratio(e['cpu'], base.get('cpu'))):>7}")
-    print("\nlateness in µs (kernel TX stamp - deadline; the C floor: clock after send); "
+                  f"{fmt_ratio(ratio(e['cpu'], base.get('cpu'))):>7}"
+                  + (f" {e['hog_cpu']:5.3f}" if e.get("hog_cpu") is not None else ""))
+    print("\nlateness in µs (kernel TX stamp - deadline; the C floor: clock after send; "
+          "received: the worker's publish - kernel RX stamp); "
           "p99 rounds: worst..best; CPU: the pool's workers and idle pollers, in CPUs; "
+          "hog: what the busy loop got of its CPU; "
           "-name: that mechanism off (rtudp-worker --help says what each does)")
 
 
