@@ -535,9 +535,12 @@ def check_cpus(allowed: set[int] | None = None, max_workers: int | None = None) 
                  f"one SCHED_FIFO worker on each of the {len(cpus)} CPUs: a Python caller "
                  "always shares a CPU with a real-time worker, which takes it whenever it "
                  "has work",
-                 f"give the pool fewer CPUs (rtudp.Pool(cpus=[{format_cpus(cpus[1:])}]), rtudp "
-                 f"pool start --cpus {format_cpus(cpus[1:])}) and keep callers on CPU "
-                 f"{cpus[0]} (os.sched_setaffinity)", data)
+                 f"for the lowest timed-send p99, give the pool fewer CPUs "
+                 f"(rtudp.Pool(cpus=[{format_cpus(cpus[1:])}]), rtudp pool start --cpus "
+                 f"{format_cpus(cpus[1:])}) and keep callers on CPU {cpus[0]} "
+                 "(os.sched_setaffinity); the default, a worker on each CPU, keeps round "
+                 "trips between channels fast and gives netflux its standby worker "
+                 "(rtudp bench placement measures both here)", data)
 
 
 def check_steal(before: dict[str, list[int]] | None, after: dict[str, list[int]] | None,
