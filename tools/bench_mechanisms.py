@@ -5,7 +5,8 @@ on one channel at absolute CLOCK_MONOTONIC deadlines to a plain socket on loopba
 with one thing changed: a mechanism switched off (``Pool(pacer_off=[...])``,
 csrc/worker/mechanisms.h), or one of the tunables that switch a mechanism (the idle
 poller and PM QoS: ``idle_poll``; RX coalescing: ``rx_coalesce_us``), or the thread
-placement (``place_threads``).  The case ``all on`` is the pool as users get it, and
+placement (``place_threads``), or the idle strategy (``idle=spin``, ``idle=park``;
+``all on`` is ``balanced``).  The case ``all on`` is the pool as users get it, and
 ``C floor`` a C loop spinning to each deadline in its own process (the machine's
 floor, its CPU not counted).
 
@@ -67,6 +68,8 @@ TUNABLE_CASES: dict[str, dict[str, Any]] = {
     "idle_poll=False": {"idle_poll": False},
     "rx_coalesce_us=0": {"rx_coalesce_us": 0},
     "place_threads=False": {"place_threads": False},
+    "idle=spin": {"idle": "spin"},
+    "idle=park": {"idle": "park"},
 }
 FLOOR = "C floor"
 
