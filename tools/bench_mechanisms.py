@@ -20,7 +20,9 @@ Five scenarios, each a traffic pattern a mechanism was made for:
 - ``rx 50kpps``: the channel receives, from a C sender in another process, one
   datagram every 20 µs, and a reader here drains it (the RX thread, its turns on the
   TX thread, its cap, coalescing).  The figure is the receive delay: the worker's
-  publish in the ring - the kernel's RX stamp.  It has no C floor.
+  publish in the ring - the kernel's RX stamp.  It has no C floor;
+- ``rx flood+hog``: the same as fast as the C sender can (a datagram due every 2 µs)
+  beside a busy loop on the worker's CPU: what the RX thread's cap leaves the loop.
 
 A round runs every case of every scenario once, in an order shuffled per round (seeded:
 ``--seed``), so that each meets the same spells of host noise; the report gives each
@@ -61,6 +63,7 @@ SCENARIOS: dict[str, tuple[int, float, bool, bool]] = {
     "1000pps": (1_000_000, 2.0, False, False),
     "200pps": (5_000_000, 2.0, False, False),
     "rx 50kpps": (20_000, 1.0, False, True),
+    "rx flood+hog": (2_000, 1.0, True, True),
 }
 #: the cases besides the mechanisms switched off: label -> Pool arguments
 TUNABLE_CASES: dict[str, dict[str, Any]] = {
@@ -198,23 +201,29 @@ def run_pool_case(gap_ns: int, seconds: float, hog: bool, args: dict[str, Any]) 
     return {"hist": hist, "cpu": used, "hog_cpu": hog_share}
 
 
-def run_rx_case(gap_ns: int, seconds: float, args: dict[str, Any]) -> dict:
-    """One run of a receiving pool case: its receive delay histogram and the pool's CPU."""
+def run_rx_case(gap_ns: int, seconds: float, hog: bool, args: dict[str, Any]) -> dict:
+    """One run of a receiving pool case: its receive delay histogram, the pool's CPU, and
+    with ``hog`` a busy loop on the worker's CPU and its share of that CPU."""
     n = int(seconds * 1e9 // gap_ns)
     with bench_pool("mech", **args) as (pool, _warnings):
         ch = pool.open_channel("mech", local=(LOOPBACK, 0), direction=1, capacity=CAPACITY,
                                max_datagram=MSG_SIZE)
         try:
             reader = ChannelReader(ch)
-            cpu0, t0 = _pool_cpu_s(pool), time.monotonic()
-            drain_child(reader, n, "bench-mech-rx-sender", c_scheduler, ch.local, n,
-                        gap_ns, None)
-            used = (_pool_cpu_s(pool) - cpu0) / (time.monotonic() - t0)
+            cpu = pool.workers()[ch.worker]["cpu"]
+            with Hog(cpu if hog else None) as busy:
+                cpu0, hog0, t0 = _pool_cpu_s(pool), busy.cpu_s(), time.monotonic()
+                drain_child(reader, n, "bench-mech-rx-sender", c_scheduler, ch.local, n,
+                            gap_ns, None)
+                took = time.monotonic() - t0
+                used = (_pool_cpu_s(pool) - cpu0) / took
+                hog1 = busy.cpu_s()
             hist = ch.rx_delay()
             drops = ch.stats()["rx_kernel_drops"]
         finally:
             ch.close()
-    return {"hist": hist, "cpu": used, "kernel_drops": drops}
+    return {"hist": hist, "cpu": used, "kernel_drops": drops,
+            "hog_cpu": None if hog1 is None else (hog1 - hog0) / took}
 
 
 def run_floor_case(gap_ns: int, seconds: float, hog: bool) -> dict:
@@ -301,7 +310,7 @@ def benchmark(quick: bool, quiet: bool, rounds: int, only: list[str] | None,
         if args is None:
             return None if receives else run_floor_case(gap, seconds, hog)
         if receives:
-            return run_rx_case(gap, seconds, args)
+            return run_rx_case(gap, seconds, hog, args)
         return run_pool_case(gap, seconds, hog, args)
 
     got, failed = shuffled_rounds(rounds, scenarios, list(table), seed, run_one, quiet)
