@@ -29,19 +29,22 @@ def test_bench_mechanisms_quick_counts_every_packet() -> None:
     assert glob.glob(f"/dev/shm/rtudp.bench{pid}*") == []
 
 
-def test_bench_mechanisms_rx_scenario_counts_every_datagram() -> None:
+def test_bench_mechanisms_rx_scenarios_count_every_datagram() -> None:
+    scenarios = ("rx 50kpps", "duplex 50kpps")
     report, pid = run_quick_json("mechanisms", timeout=240,
-                                 extra=("--only", "rx_turns", "--scenario", "rx 50kpps"))
+                                 extra=("--only", "rx_turns", "--scenario", scenarios[0],
+                                        "--scenario", scenarios[1]))
     assert report["failed"] == {}
-    meta = report["scenarios"]["rx 50kpps"]
-    assert meta["receives"]
-    n = int(meta["seconds"] * 1e6 // meta["gap_us"])
-    results = report["results"]["rx 50kpps"]
-    assert set(results) == {"all on", "-rx_turns"}  # a receiving scenario has no C floor
-    for case, e in results.items():
-        # every datagram sent is published (its receive delay counted) or a kernel drop
-        assert e["count"] + e["kernel_drops"] == n, (case, e)
-        assert e["p50_us"] is not None and e["max_us"] >= e["p99_us"] >= e["p50_us"]
-        assert e["cpu"] > 0
+    for scenario in scenarios:
+        meta = report["scenarios"][scenario]
+        assert meta["receives"]
+        n = int(meta["seconds"] * 1e6 // meta["gap_us"])
+        results = report["results"][scenario]
+        assert set(results) == {"all on", "-rx_turns"}  # receiving: no C floor
+        for case, e in results.items():
+            # every datagram sent is published (its receive delay counted) or a kernel drop
+            assert e["count"] + e["kernel_drops"] == n, (scenario, case, e)
+            assert e["p50_us"] is not None and e["max_us"] >= e["p99_us"] >= e["p50_us"]
+            assert e["cpu"] > 0
     assert report["leftover_segments"] == []
     assert glob.glob(f"/dev/shm/rtudp.bench{pid}*") == []

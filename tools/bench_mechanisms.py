@@ -22,7 +22,10 @@ Five scenarios, each a traffic pattern a mechanism was made for:
   TX thread, its cap, coalescing).  The figure is the receive delay: the worker's
   publish in the ring - the kernel's RX stamp.  It has no C floor;
 - ``rx flood+hog``: the same as fast as the C sender can (a datagram due every 2 µs)
-  beside a busy loop on the worker's CPU: what the RX thread's cap leaves the loop.
+  beside a busy loop on the worker's CPU: what the RX thread's cap leaves the loop;
+- ``duplex 50kpps``: the channel sends at 50 kpps (as ``50kpps``) to the C sender's
+  socket while receiving its 50 kpps: the receive delay while the TX thread spins
+  (the TX thread's RX turns).
 
 A round runs every case of every scenario once, in an order shuffled per round (seeded:
 ``--seed``), so that each meets the same spells of host noise; the report gives each
@@ -34,6 +37,7 @@ is asserted.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import socket
@@ -45,9 +49,9 @@ from typing import Any, Callable
 from rtudp.shmring.hist import Histogram
 from rtudp.workers.mechanisms import MECHANISMS
 
-from .bench_common import (LOOPBACK, MSG_SIZE, add_common_arguments, bench_pool, drain_child,
-                           fmt_ratio, fmt_us, header, paced_submit, proc_cpu_s, ratio,
-                           run_benchmark, say)
+from .bench_common import (LOOPBACK, MSG_SIZE, Child, add_common_arguments, bench_pool,
+                           drain_child, fmt_ratio, fmt_us, free_udp_port, header, paced_submit,
+                           proc_cpu_s, ratio, run_benchmark, say)
 from .bench_timing import c_scheduler
 
 ROUNDS = 3
@@ -55,15 +59,17 @@ LEAD_NS = 30_000_000                        # first deadline this long after set
 AHEAD_NS = 20_000_000                       # keep this much of the schedule queued
 TOPUP_S = 0.002
 CAPACITY = 4096
+SEND, RECEIVE, DUPLEX = "send", "receive", "duplex"
 #: scenario -> (gap between deadlines in ns, seconds a case, hog on the worker's CPU,
-#: the channel receives)
-SCENARIOS: dict[str, tuple[int, float, bool, bool]] = {
-    "50kpps": (20_000, 1.0, False, False),
-    "50kpps+hog": (20_000, 1.0, True, False),
-    "1000pps": (1_000_000, 2.0, False, False),
-    "200pps": (5_000_000, 2.0, False, False),
-    "rx 50kpps": (20_000, 1.0, False, True),
-    "rx flood+hog": (2_000, 1.0, True, True),
+#: what the channel does)
+SCENARIOS: dict[str, tuple[int, float, bool, str]] = {
+    "50kpps": (20_000, 1.0, False, SEND),
+    "50kpps+hog": (20_000, 1.0, True, SEND),
+    "1000pps": (1_000_000, 2.0, False, SEND),
+    "200pps": (5_000_000, 2.0, False, SEND),
+    "rx 50kpps": (20_000, 1.0, False, RECEIVE),
+    "rx flood+hog": (2_000, 1.0, True, RECEIVE),
+    "duplex 50kpps": (20_000, 1.0, False, DUPLEX),
 }
 #: the cases besides the mechanisms switched off: label -> Pool arguments
 TUNABLE_CASES: dict[str, dict[str, Any]] = {
@@ -226,6 +232,37 @@ def run_rx_case(gap_ns: int, seconds: float, hog: bool, args: dict[str, Any]) ->
             "hog_cpu": None if hog1 is None else (hog1 - hog0) / took}
 
 
+def run_duplex_case(gap_ns: int, seconds: float, args: dict[str, Any]) -> dict:
+    """One run of a full-duplex pool case: timed sends to a C peer that sends back at
+    the same rate; the receive delay histogram and the pool's CPU."""
+    n = int(seconds * 1e9 // gap_ns)
+    peer = (LOOPBACK, free_udp_port())
+    with bench_pool("mech", **args) as (pool, _warnings):
+        ch = pool.open_channel("mech", local=(LOOPBACK, 0), remote=peer, direction=2,
+                               capacity=CAPACITY, max_datagram=MSG_SIZE)
+        try:
+            reader = ChannelReader(ch)
+            cpu0, t0 = _pool_cpu_s(pool), time.monotonic()
+            child = Child("bench-mech-duplex-peer", functools.partial(c_scheduler, bind=peer),
+                          ch.local, n, gap_ns, None)
+            try:
+                child.ready()
+                paced_submit(ch.send, n, reader.drain, gap_ns, AHEAD_NS, LEAD_NS, TOPUP_S)
+                child.result(idle=reader.drain)
+                end = time.monotonic() + 2.0
+                while (reader.count < n or ch.lateness().count < n) and time.monotonic() < end:
+                    reader.drain()
+                    time.sleep(0.002)
+            finally:
+                child.stop()
+            used = (_pool_cpu_s(pool) - cpu0) / (time.monotonic() - t0)
+            hist = ch.rx_delay()
+            drops = ch.stats()["rx_kernel_drops"]
+        finally:
+            ch.close()
+    return {"hist": hist, "cpu": used, "kernel_drops": drops}
+
+
 def run_floor_case(gap_ns: int, seconds: float, hog: bool) -> dict:
     """One run of the C floor, beside a hog on its CPU when ``hog``."""
     n = int(seconds * 1e9 // gap_ns)
@@ -305,12 +342,14 @@ def benchmark(quick: bool, quiet: bool, rounds: int, only: list[str] | None,
     busy = header("mechanisms", quick, quiet, f", {len(table)} cases x {len(scenarios)} "
                   f"scenarios in {rounds} round(s), shuffled (seed {seed})")
     def run_one(s: str, c: str) -> dict | None:
-        gap, seconds, hog, receives = SCENARIOS[s]
+        gap, seconds, hog, mode = SCENARIOS[s]
         args = table[c]
         if args is None:
-            return None if receives else run_floor_case(gap, seconds, hog)
-        if receives:
+            return run_floor_case(gap, seconds, hog) if mode == SEND else None
+        if mode == RECEIVE:
             return run_rx_case(gap, seconds, hog, args)
+        if mode == DUPLEX:
+            return run_duplex_case(gap, seconds, args)
         return run_pool_case(gap, seconds, hog, args)
 
     got, failed = shuffled_rounds(rounds, scenarios, list(table), seed, run_one, quiet)
@@ -318,7 +357,8 @@ def benchmark(quick: bool, quiet: bool, rounds: int, only: list[str] | None,
                for s, by_case in got.items()}
     return {"quick": quick, "rounds": rounds, "seed": seed, "cpu_busy_before": busy,
             "scenarios": {s: {"gap_us": SCENARIOS[s][0] / 1e3, "seconds": SCENARIOS[s][1],
-                              "hog": SCENARIOS[s][2], "receives": SCENARIOS[s][3]}
+                              "hog": SCENARIOS[s][2], "receives": SCENARIOS[s][3] != SEND,
+                              "mode": SCENARIOS[s][3]}
                           for s in scenarios},
             "cases": list(table), "results": results, "failed": failed,
             "mechanisms": MECHANISMS}

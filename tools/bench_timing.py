@@ -321,15 +321,18 @@ def py_scheduler(addr: tuple[str, int], n: int, busy: bool,
 
 
 def c_scheduler(addr: tuple[str, int], n: int, gap_ns: int, cpu: int | None,
-                ready: Callable[[Any], None]) -> dict:
+                ready: Callable[[Any], None], bind: tuple[str, int] | None = None) -> dict:
     """Send packet i at start + i * gap_ns from C (rtudp_bench_spin_send): spin, send;
-    lateness = clock right after send - deadline.  Pinned to ``cpu`` unless None."""
+    lateness = clock right after send - deadline.  Pinned to ``cpu`` unless None; from
+    address ``bind`` when given (a peer that a connected channel accepts)."""
     from rtudp.shmring._native import ffi, lib
 
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
+        if bind is not None:
+            sock.bind(bind)
         sock.connect(addr)
         late = ffi.new("int64_t[]", n)
         ready(None)
