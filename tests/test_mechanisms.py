@@ -42,6 +42,15 @@ def test_names_switched_off_reach_the_workers_in_the_table_order() -> None:
         assert "--off" not in psutil.Process(pool.workers()[0]["pid"]).cmdline()
 
 
+def test_a_pool_given_none_takes_them_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("RTUDP_PACER_OFF", " guard, bridge ,")
+    assert _pool().pacer_off == ("bridge", "guard")
+    assert _pool(pacer_off=[]).pacer_off == ()   # given: the environment is not read
+    monkeypatch.setenv("RTUDP_PACER_OFF", "bridge,nope")
+    with pytest.raises(ValueError, match=r"\$RTUDP_PACER_OFF='bridge,nope': .*'nope'"):
+        _pool()
+
+
 def test_bad_names_are_named() -> None:
     with pytest.raises(ValueError, match="no mechanism named 'nope'"):
         check_off(["bridge", "nope"])

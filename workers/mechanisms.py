@@ -4,9 +4,12 @@
 Every mechanism is on by default.  ``Pool(pacer_off=["bridge"])`` starts the pool's
 workers with it off, so that ``rtudp bench mechanisms`` can measure what each one
 buys against the same pool with it on; it is a measuring aid, not a tuning knob.
+A pool given no ``pacer_off`` takes the names in ``$RTUDP_PACER_OFF`` (comma
+separated), so that any program (another benchmark, the demo) can be measured so.
 """
 from __future__ import annotations
 
+import os
 from typing import Iterable
 
 from ..shmring._native import ffi, lib
@@ -36,6 +39,20 @@ def check_off(names: Iterable[str] | None) -> tuple[str, ...]:
             raise ValueError(f"pacer_off: no mechanism named {name!r}: the mechanisms are "
                              f"{', '.join(MECHANISMS)}")
     return tuple(m for m in MECHANISMS if m in given)
+
+
+#: the environment variable a pool given no ``pacer_off`` reads
+ENV = "RTUDP_PACER_OFF"
+
+
+def off_from_env() -> tuple[str, ...]:
+    """The mechanisms ``$RTUDP_PACER_OFF`` names, checked as :func:`check_off` does
+    (the error names the variable and its value)."""
+    value = os.environ.get(ENV, "")
+    try:
+        return check_off([n.strip() for n in value.split(",") if n.strip()])
+    except ValueError as exc:
+        raise ValueError(f"${ENV}={value!r}: {exc}") from None
 
 
 def worker_args(off: Iterable[str]) -> list[str]:

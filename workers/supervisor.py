@@ -40,7 +40,7 @@ from .command_service import CommandService
 from .placement import ThreadPlacement
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
 from .registry import clean_stale, take_lock, unlink_segments
-from .mechanisms import check_off
+from .mechanisms import check_off, off_from_env
 from .tunables import DEFAULT_IDLE, TUNABLES, describe, resolve, with_settings
 from .watcher import RtPriorityWarning, Watcher
 
@@ -74,7 +74,8 @@ class Pool:
     it from the control segment.
     ``worker`` replaces the ``rtudp-worker`` command (tests, debugging).
     ``pacer_off`` names pacer mechanisms to switch off, for measuring what each buys
-    (:mod:`rtudp.workers.mechanisms`, ``rtudp bench mechanisms``); all are on by default.
+    (:mod:`rtudp.workers.mechanisms`, ``rtudp bench mechanisms``); all are on by default
+    (None: those ``$RTUDP_PACER_OFF`` names, comma separated).
     """
 
     def __init__(self, name: str | None = None, cpus: Sequence[int] | None = None,
@@ -126,7 +127,8 @@ class Pool:
         gid = self._resolve_group(group)
         self._ctx = PoolContext(self.name, 0o600 if gid is None else 0o660, gid)
         #: the pacer mechanisms switched off (none by default)
-        self.pacer_off: tuple[str, ...] = check_off(pacer_off)
+        self.pacer_off: tuple[str, ...] = (check_off(pacer_off) if pacer_off is not None
+                                           else off_from_env())
         self._watcher = Watcher(self._ctx, cpus, self.idle, self.tunables, self.pacer_off,
                                 list(worker) if worker is not None else [worker_path()],
                                 readd=lambda w: self._table.readd(w))
