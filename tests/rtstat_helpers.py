@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -89,7 +90,10 @@ class Tmux:
     def __init__(self, label: str, command: str, width: int = 240, height: int = 60) -> None:
         self.tmux = shutil.which("tmux")
         assert self.tmux, "tmux is not installed"
-        self.sock = f"rtstat-test-{os.getpid()}-{label}"
+        # unique per server: a name reused by the next test could find the last
+        # server's socket still there while it shuts down, and the client would then
+        # start a daemon server of its own
+        self.sock = f"rtstat-test-{os.getpid()}-{label}-{uuid.uuid4().hex[:8]}"
         # A daemon tmux server is a session, so a scheduler autogroup, of its own: beside
         # a busy loop on every CPU such a new group can wait tens of seconds for its
         # first turn, and every tmux command waits on the server.  Run in the foreground
