@@ -120,7 +120,22 @@ class Hog:
             self.proc.wait()
 
 
-class Sink:
+class Counted:
+    """A receiver that counts what ``drain()`` reads (``drain_child``'s receiver)."""
+
+    count = 0
+
+    def drain(self) -> None:
+        raise NotImplementedError
+
+    def wait_for(self, n: int, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while self.count < n and time.monotonic() < end:
+            self.drain()
+            time.sleep(0.001)
+
+
+class Sink(Counted):
     """The receiving socket: read and counted, so that nothing backs up."""
 
     def __init__(self) -> None:
@@ -139,18 +154,12 @@ class Sink:
                 return
             self.count += 1
 
-    def wait_for(self, n: int, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while self.count < n and time.monotonic() < end:
-            self.drain()
-            time.sleep(0.001)
-
     def close(self) -> None:
         self.sock.close()
 
 
-class ChannelReader:
-    """A reader draining a receiving channel, counted (``drain_child``'s receiver)."""
+class ChannelReader(Counted):
+    """A reader draining a receiving channel, counted."""
 
     def __init__(self, ch: Any) -> None:
         self.ch = ch
@@ -163,11 +172,21 @@ class ChannelReader:
                 return
             self.count += got
 
-    def wait_for(self, n: int, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while self.count < n and time.monotonic() < end:
-            self.drain()
-            time.sleep(0.001)
+
+
+class CpuMeter:
+    """From now on: the pool's CPU and the busy loop's share of its CPU, in CPUs."""
+
+    def __init__(self, pool: Any, hog: "Hog") -> None:
+        self.pool, self.hog = pool, hog
+        self.pool0, self.hog0, self.t0 = _pool_cpu_s(pool), hog.cpu_s(), time.monotonic()
+
+    def read(self) -> tuple[float, float | None]:
+        """(the pool's CPU, the hog's share or None) since this meter started."""
+        took = time.monotonic() - self.t0
+        hog1 = self.hog.cpu_s()
+        return ((_pool_cpu_s(self.pool) - self.pool0) / took,
+                None if hog1 is None or self.hog0 is None else (hog1 - self.hog0) / took)
 
 
 def _pool_cpu_s(pool: Any) -> float:
@@ -189,16 +208,13 @@ def run_pool_case(gap_ns: int, seconds: float, hog: bool, args: dict[str, Any]) 
             try:
                 cpu = pool.workers()[ch.worker]["cpu"]
                 with Hog(cpu if hog else None) as busy:
-                    cpu0, hog0, t0 = _pool_cpu_s(pool), busy.cpu_s(), time.monotonic()
+                    meter = CpuMeter(pool, busy)
                     paced_submit(ch.send, n, sink.drain, gap_ns, AHEAD_NS, LEAD_NS, TOPUP_S)
                     end = time.monotonic() + 2.0 + (LEAD_NS + n * gap_ns) / 1e9
                     while ch.lateness().count < n and time.monotonic() < end:
                         sink.drain()
                         time.sleep(0.002)
-                    took = time.monotonic() - t0
-                    used = (_pool_cpu_s(pool) - cpu0) / took
-                    hog1 = busy.cpu_s()
-                    hog_share = None if hog1 is None else (hog1 - hog0) / took
+                    used, hog_share = meter.read()
                 hist = ch.lateness()
             finally:
                 ch.close()
@@ -218,18 +234,15 @@ def run_rx_case(gap_ns: int, seconds: float, hog: bool, args: dict[str, Any]) ->
             reader = ChannelReader(ch)
             cpu = pool.workers()[ch.worker]["cpu"]
             with Hog(cpu if hog else None) as busy:
-                cpu0, hog0, t0 = _pool_cpu_s(pool), busy.cpu_s(), time.monotonic()
+                meter = CpuMeter(pool, busy)
                 drain_child(reader, n, "bench-mech-rx-sender", c_scheduler, ch.local, n,
                             gap_ns, None)
-                took = time.monotonic() - t0
-                used = (_pool_cpu_s(pool) - cpu0) / took
-                hog1 = busy.cpu_s()
+                used, hog_share = meter.read()
             hist = ch.rx_delay()
             drops = ch.stats()["rx_kernel_drops"]
         finally:
             ch.close()
-    return {"hist": hist, "cpu": used, "kernel_drops": drops,
-            "hog_cpu": None if hog1 is None else (hog1 - hog0) / took}
+    return {"hist": hist, "cpu": used, "kernel_drops": drops, "hog_cpu": hog_share}
 
 
 def run_duplex_case(gap_ns: int, seconds: float, args: dict[str, Any]) -> dict:
@@ -242,7 +255,7 @@ def run_duplex_case(gap_ns: int, seconds: float, args: dict[str, Any]) -> dict:
                                capacity=CAPACITY, max_datagram=MSG_SIZE)
         try:
             reader = ChannelReader(ch)
-            cpu0, t0 = _pool_cpu_s(pool), time.monotonic()
+            meter = CpuMeter(pool, Hog(None))
             child = Child("bench-mech-duplex-peer", functools.partial(c_scheduler, bind=peer),
                           ch.local, n, gap_ns, None)
             try:
@@ -255,7 +268,7 @@ def run_duplex_case(gap_ns: int, seconds: float, args: dict[str, Any]) -> dict:
                     time.sleep(0.002)
             finally:
                 child.stop()
-            used = (_pool_cpu_s(pool) - cpu0) / (time.monotonic() - t0)
+            used, _ = meter.read()
             hist = ch.rx_delay()
             drops = ch.stats()["rx_kernel_drops"]
         finally:
