@@ -11,7 +11,7 @@ from setuptools.command.build_ext import build_ext
 WORKER = "rtudp-worker"
 # every .c the worker links (the engine files it uses, then its own: worker/worker.h)
 WORKER_SOURCES = [
-    "csrc/ring.c", "csrc/segment.c", "csrc/hist.c", "csrc/impair.c",
+    "csrc/ring.c", "csrc/segment.c", "csrc/hist.c", "csrc/impair.c", "csrc/rx_publish.c",
     "csrc/readers.c",
     "csrc/worker/timerq.c", "csrc/worker/inflight.c", "csrc/worker/netio.c",
     "csrc/worker/main.c", "csrc/worker/control.c", "csrc/worker/sched.c",
@@ -38,7 +38,8 @@ WORKER_LDFLAGS = ["-pthread"]
 FAST = Extension(
     "rtudp.shmring._fast",
     sources=["csrc/pyfast.c", *sorted(glob.glob("csrc/pyfast/*.c")), "csrc/ring.c",
-             "csrc/direct_send.c"],
+             "csrc/direct_send.c", "csrc/direct_recv.c", "csrc/rx_publish.c", "csrc/hist.c",
+             "csrc/worker/netio.c", "csrc/worker/sysfile.c"],
     include_dirs=["csrc"],
     extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",
                         "-Wno-missing-field-initializers", "-fvisibility=hidden"],

@@ -147,6 +147,8 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         if self._rx_open and type(self)._next is Channel._next:  # (a kind's own reads stay)
             # recv() reads the RX ring in C; the rest goes to _recv_checked
             self._fast_recv(self._reader, Packet, self.name, self._reader.spin_ns)
+        self._direct_recv_off: str | None = "not enabled yet"
+        self.direct_recv = True
 
     # ------------------------------------------------------------ direct sends
 
@@ -205,6 +207,58 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         return self._configure_direct(self._control.supervisor_pid, cfg["socket_fd"],
                                       int(block.local.family), int(block.local.port),
                                       line, DIRECT_QUIET_NS)
+
+    # ------------------------------------------------------------ direct receive
+
+    @property
+    def direct_recv(self) -> bool:
+        """Whether a wait in ``recv()`` may read the channel socket itself (default True).
+
+        A reader that finds the RX ring empty waits on its own duplicate of the channel
+        socket (taken with ``pidfd_getfd``, as for :attr:`direct_send`) and publishes
+        what comes into the ring as the worker would: one wake-up, its own, where the
+        worker's path has two.  Every attached reader still gets every datagram, in
+        order, with its kernel RX stamp, counted in ``stats()`` (``rx_direct`` says how
+        many a reader read itself).  The reader keeps the socket between calls for a
+        short lease, so the reply to its next send comes to it too; the worker reads
+        again when the lease passes, and whenever a tap, an impairment of received
+        datagrams or an event-loop reader needs it (docs/direct-receive.md).  Setting
+        False leaves every receive to the worker; :attr:`direct_recv_off` says why it
+        is off when it cannot be on.
+        """
+        return self.direct_recv_off is None
+
+    @property
+    def direct_recv_off(self) -> str | None:
+        """Why waits in ``recv()`` do not read the channel socket themselves (None: they do)."""
+        if self._direct_recv_off is None and not self._reader._direct_recv_on():
+            return "the pool closed the channel"
+        return self._direct_recv_off
+
+    @direct_recv.setter
+    def direct_recv(self, on: bool) -> None:
+        if not isinstance(on, bool):
+            raise TypeError(f"direct_recv must be True or False, not {on!r}")
+        if self._seg.closed:
+            raise ValueError(f"channel {self.name!r} is closed")
+        self._reader._close_direct_recv()
+        self._direct_recv_off = (self._open_direct_recv() if on
+                                 else "turned off (direct_recv = False)")
+
+    def _open_direct_recv(self) -> str | None:
+        """Turn direct receive on: None, or why it cannot be."""
+        if not self._rx_open:
+            return "the channel is send-only"
+        if self.KIND != lib.RTUDP_KIND_UDP or type(self)._next is not Channel._next:
+            return f"{type(self).__name__} receives through its kind's own work in the worker"
+        cfg = self._seg.config()
+        if cfg["socket_fd"] < 0:
+            return "the supervisor published no socket"
+        block = self._seg.block
+        address = int(ffi.cast("uintptr_t", block))
+        return self._reader._configure_direct_recv(self._control.supervisor_pid,
+                                                   cfg["socket_fd"], int(block.local.family),
+                                                   int(block.local.port), address)
 
     @property
     def horizon(self) -> Horizon:
@@ -488,8 +542,9 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
             return
         self._rx_open = False
         self._seg.release_reader(self._reader_slot)
-        self._close_direct()  # our duplicate must not keep the port bound
-        self._direct_off = "the channel is closed"
+        self._close_direct()  # our duplicates must not keep the port bound
+        self._reader._close_direct_recv()
+        self._direct_off = self._direct_recv_off = "the channel is closed"
         # send() and recv() take the Python path from now on (it says "closed")
         self._fast_send(None, self.max_datagram, self._horizon.ns)
         self._fast_recv(None, Packet, self.name, 0)

@@ -47,8 +47,10 @@ static int sock_port(const struct sockaddr_storage *ss, int *family)
     return -1;
 }
 
-/* fd is a connected UDP socket bound to family/port, or why says what it is not */
-static int check_socket(int fd, int family, uint16_t port, struct rtudp_check *why)
+/* fd is a UDP socket bound to family/port (and connected if asked), or why says what
+ * it is not */
+static int check_socket(int fd, int family, uint16_t port, bool connected,
+                        struct rtudp_check *why)
 {
     int type = 0;
     socklen_t tl = sizeof type;
@@ -66,9 +68,30 @@ static int check_socket(int fd, int family, uint16_t port, struct rtudp_check *w
                                "family %d port %u (the channel was replaced?)",
                                fam, got, family, (unsigned)port);
     sl = sizeof ss;
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+    if (connected && getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
         return rtudp_check_set(why, RTUDP_EINVAL, "socket is not connected: each send would "
                                                   "have to name the remote");
+    return RTUDP_OK;
+}
+
+int rtudp_channel_socket_dup(int pid, int their_fd, int family, uint16_t local_port,
+                             bool connected, int *fd_out, struct rtudp_check *why)
+{
+    *fd_out = -1;
+    if (pid <= 0 || their_fd < 0)
+        return rtudp_check_set(why, RTUDP_EINVAL, "pid %d fd %d: nothing to duplicate", pid,
+                               their_fd);
+    const char *step;
+    int fd = rtudp_fd_of(pid, their_fd, &step);
+    if (fd < 0)
+        return rtudp_check_set(why, RTUDP_ESYS, "%s(pid %d, fd %d): %s", step, pid, their_fd,
+                               strerror(-fd));
+    int rc = check_socket(fd, family, local_port, connected, why);
+    if (rc != RTUDP_OK) {
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
     return RTUDP_OK;
 }
 
@@ -77,19 +100,13 @@ int rtudp_direct_open(struct rtudp_direct *d, int pid, int their_fd, int family,
                       struct rtudp_check *why)
 {
     rtudp_direct_init(d);
-    if (pid <= 0 || their_fd < 0 || !shared || quiet_ns < 0)
-        return rtudp_check_set(why, RTUDP_EINVAL, "pid %d fd %d: nothing to duplicate", pid,
-                               their_fd);
-    const char *step;
-    int fd = rtudp_fd_of(pid, their_fd, &step);
-    if (fd < 0)
-        return rtudp_check_set(why, RTUDP_ESYS, "%s(pid %d, fd %d): %s", step, pid, their_fd,
-                               strerror(-fd));
-    int rc = check_socket(fd, family, local_port, why);
-    if (rc != RTUDP_OK) {
-        close(fd);
+    if (!shared || quiet_ns < 0)
+        return rtudp_check_set(why, RTUDP_EINVAL, "no direct line, or quiet_ns %lld < 0",
+                               (long long)quiet_ns);
+    int fd;
+    int rc = rtudp_channel_socket_dup(pid, their_fd, family, local_port, true, &fd, why);
+    if (rc != RTUDP_OK)
         return rc;
-    }
     d->fd = fd;
     d->shared = shared;
     d->quiet_ns = quiet_ns;

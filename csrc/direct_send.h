@@ -82,6 +82,15 @@ int rtudp_direct_open(struct rtudp_direct *d, int pid, int their_fd, int family,
                       uint16_t local_port, struct rtudp_direct_tx *shared, int64_t quiet_ns,
                       struct rtudp_check *why);
 
+/*
+ * Our duplicate (*fd_out) of fd `their_fd` of process `pid` (pidfd_getfd: needs ptrace
+ * access to it), checked to be a UDP socket bound to port `local_port` of `family`, and
+ * connected when `connected`.  RTUDP_OK, else an RTUDP_* code with why filled.  Direct
+ * receive (direct_recv.h) takes its socket this way too.
+ */
+int rtudp_channel_socket_dup(int pid, int their_fd, int family, uint16_t local_port,
+                             bool connected, int *fd_out, struct rtudp_check *why);
+
 /* Close our duplicate (direct sends off). */
 void rtudp_direct_close(struct rtudp_direct *d);
 

@@ -71,6 +71,7 @@ int rtudp_impair_publish(struct rtudp_channel_block *b, const struct rtudp_impai
     for (size_t i = 0; i < CFG_WORDS; i++)
         store_relaxed(&dst[i], src[i]);
     store_relaxed(&b->direct.impaired, (c.where & RTUDP_IMPAIR_TX) ? 1u : 0u);
+    store_relaxed(&b->direct_rx.impaired, (c.where & RTUDP_IMPAIR_RX) ? 1u : 0u);
     store_release(&shm->seq, held + 1);
     return RTUDP_OK;
 }

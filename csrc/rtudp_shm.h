@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 24                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables */
+#define RTUDP_LAYOUT_VERSION 25                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -486,6 +486,47 @@ struct rtudp_direct_tx {
 };
 
 /*
+ * Who reads the channel socket (direct_rx.state), the token of direct receive
+ * (docs/direct-receive.md, csrc/rx_publish.h): a reader waiting on an empty RX ring may
+ * read the socket itself, on its own duplicate, and publish what it reads into the RX
+ * ring exactly as the worker would, so every reader, counter and histogram sees every
+ * datagram.  The token makes the socket's reader, and so the RX ring's one writer, a
+ * single party at a time; each hand-over is a compare-and-swap (acquire / release).
+ */
+#define RTUDP_DRX_FREE 0                           /* nobody reads: the worker may */
+#define RTUDP_DRX_WORKER 1                         /* the worker reads and publishes */
+#define RTUDP_DRX_WAIT 2                           /* a reader waits for the socket (poll); the
+                                                      worker may take it once lease_until_ns
+                                                      passed (a stopped reader) */
+#define RTUDP_DRX_READING 3                        /* a reader reads and publishes; only its
+                                                      exit (holder_pid gone) frees it */
+#define RTUDP_DRX_LEASE 4                          /* a reader between calls keeps it until
+                                                      lease_until_ns, so the worker stays asleep
+                                                      across a request and its reply */
+
+/* Direct receive: the token and what readers did with it (line after the channel's
+ * async waiters).  `allowed` and `impaired` are written by the worker and by
+ * Channel.set_impairment; the token by its holders; the counters by the token's holder
+ * (one at a time: bumped with a load and a store). */
+struct rtudp_direct_rx {
+    uint32_t state;                                /* RTUDP_DRX_* */
+    uint32_t holder_pid;                           /* the reader holding WAIT / READING / LEASE */
+    int64_t lease_until_ns;                        /* CLOCK_MONOTONIC: the holder's lease */
+    uint64_t next_seq;                             /* rx_seq of the next datagram published */
+    uint32_t allowed;                              /* 1: the worker serves the channel and its
+                                                      kind publishes every datagram as it came
+                                                      (udp): readers may take */
+    uint32_t impaired;                             /* 1 while received datagrams are impaired
+                                                      (the worker's to apply) */
+    uint64_t packets;                              /* datagrams readers read themselves (in
+                                                      rx_packets) */
+    uint64_t takes;                                /* times a reader took the socket from FREE */
+    uint64_t reclaims;                             /* times the worker took it from a reader
+                                                      whose lease had passed */
+    uint8_t pad[8];
+};
+
+/*
  * Impairment of a channel's datagrams, done by its worker (docs/impairment.md): loss,
  * duplication, corruption, delay, jitter, reordering and a rate limit, drawn from a
  * splitmix64 stream seeded with `seed`.  The configuration is a seqlock: a writer (any
@@ -675,6 +716,7 @@ struct rtudp_channel_block {
     struct rtudp_hist rx_delay;
     struct rtudp_tx_journal tx_journal;            /* written by the worker's TX thread */
     struct rtudp_async_wait async_wait;            /* event-loop waiters (async_wait.h) */
+    struct rtudp_direct_rx direct_rx;              /* direct receive (rx_publish.h) */
 };
 /* END CDEF */
 
@@ -750,6 +792,12 @@ struct rtudp_channel_block {
       "direct sends the kernel refused: queued for the worker", "", "")                          \
     X(direct.bytes, "tx_direct_bytes", COUNTER, "bytes", 0,                                      \
       "bytes clients sent themselves on the channel socket", "", "")                             \
+    X(direct_rx.packets, "rx_direct", COUNTER, "packets", 0,                                     \
+      "datagrams readers read themselves from the channel socket (in rx_packets)", "", "")       \
+    X(direct_rx.takes, "rx_direct_takes", COUNTER, "", 0,                                        \
+      "times a reader took the channel socket from the worker", "", "")                          \
+    X(direct_rx.reclaims, "rx_direct_reclaims", COUNTER, "", 0,                                  \
+      "times the worker took the socket back from a reader whose lease had passed", "", "")      \
     RTUDP_IMPAIR_COUNTERS(X, SUM)                                                                \
     X(tap_count.tx_packets, "tap_tx_packets", COUNTER, "packets", 0,                            \
       "datagrams sent that the worker mirrored to taps", "", "")                                 \
@@ -857,6 +905,10 @@ _Static_assert(offsetof(struct rtudp_channel_block, async_wait) % RTUDP_CACHE_LI
                        RTUDP_ASYNC_SLOTS * sizeof(struct rtudp_async_slot) &&
                    RTUDP_ASYNC_SLOTS <= 32,
                "async waiters: armed line, then the slots (a bit each in a 32-bit word)");
+
+_Static_assert(sizeof(struct rtudp_direct_rx) == RTUDP_CACHE_LINE &&
+                   offsetof(struct rtudp_channel_block, direct_rx) % RTUDP_CACHE_LINE == 0,
+               "direct receive on a line of its own");
 
 _Static_assert(sizeof(((struct rtudp_hist *)0)->buckets) == RTUDP_HIST_BUCKETS * sizeof(uint64_t),
                "buckets[] has RTUDP_HIST_BUCKETS entries");

@@ -1,7 +1,9 @@
 """RX wake-up coalescing (Pool(rx_coalesce_us=...)): a real-time worker whose RX thread
 finds two or more datagrams at once lets the next ones gather before it reads again; a
 request and its reply, one datagram in flight, never wait; 0 turns it off, and a
-SCHED_OTHER worker never waits.  Nothing is lost or reordered either way."""
+SCHED_OTHER worker never waits.  Nothing is lost or reordered either way.  The worker's
+RX thread is what is tested: each channel here leaves every receive to it
+(``direct_recv = False``), or its reader would read the socket itself."""
 from __future__ import annotations
 
 import os
@@ -55,6 +57,7 @@ def test_datagrams_found_together_make_the_worker_wait_for_more(rtudp_pool: rtud
     w = rtudp_pool.workers()[0]
     assert w["rx_coalesce_ns"] == 50_000, "the default: 50 µs"
     with rtudp_pool.open_channel("gather", direction=1) as ch:
+        ch.direct_recv = False
         before = rtudp_pool.workers()[0]["rx_coalesced"]
         for k in range(3):
             _burst_while_stopped(rtudp_pool, ch, k * BURST)
@@ -70,6 +73,7 @@ def test_one_datagram_in_flight_never_waits(rtudp_pool: rtudp.Pool) -> None:
     """Request and reply: the worker reads each alone, so it never holds one back."""
     _need_fifo(rtudp_pool)
     with rtudp_pool.open_channel("pingpong", direction=1) as ch, _peer() as peer:
+        ch.direct_recv = False
         for i in range(300):
             peer.sendto(struct.pack("<I", i), ch.local)
             assert struct.unpack("<I", ch.recv(timeout=5).data)[0] == i
@@ -80,6 +84,7 @@ def test_one_datagram_in_flight_never_waits(rtudp_pool: rtudp.Pool) -> None:
 def _never_waits(pool: rtudp.Pool) -> None:
     assert pool.workers()[0]["rx_coalesce_ns"] == 0
     with pool.open_channel("eager", direction=1) as ch:
+        ch.direct_recv = False
         _burst_while_stopped(pool, ch, 0)
         _read_in_order(ch, 0, BURST)
         time.sleep(0.3)

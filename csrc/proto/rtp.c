@@ -245,7 +245,7 @@ static void publish(struct rtp_kind *k, uint8_t *rec, uint32_t len, int64_t rx_n
 {
     struct rtudp_rx_chan *rx = &k->c->rx;
     struct rtudp_rx_meta *m = (struct rtudp_rx_meta *)rec;
-    m->rx_seq = rx->seq++;
+    m->rx_seq = rtudp_rx_seq_next(rx->block);
     if (rtudp_bcast_write(&rx->ring, rec, len, 0, rx_ns) != RTUDP_OK) {
         bump(&k->area->rx_published_errors, 1); /* cannot happen: sized in open */
         return;

@@ -112,6 +112,8 @@ static PyObject *chan_send(ChannelBase *self, PyObject *const *args, Py_ssize_t 
                  : rtudp_mpsc_try_put(&tx->m, p.data, (uint32_t)p.len, at, 0);
     pyf_payload_release(&p);
     Py_DECREF(tx);
+    if (self->rx)
+        rtudp_drx_on(&self->rx->drx); /* a closed channel: our receive duplicate goes too */
     if (rc == RTUDP_OK)
         Py_RETURN_NONE;
     return send_slow(self, data, at_obj);

@@ -163,6 +163,25 @@ out:
     return pkt;
 }
 
+int pyf_cursor_wait(PyfBcastCursor *self, PyfBcastPort *port, int64_t deadline, int64_t spin)
+{
+    int rc = RTUDP_EMPTY;
+    if (self->drx.block) {
+        /* (with deadline 0 too: a poll must see what waits in a socket we hold) */
+        Py_BEGIN_ALLOW_THREADS
+        rc = rtudp_drx_wait(&self->drx, &port->b, &self->rd, deadline);
+        Py_END_ALLOW_THREADS
+    }
+    if (rc != RTUDP_EMPTY)
+        return rc;
+    if (deadline == 0)
+        return RTUDP_ETIMEDOUT;
+    Py_BEGIN_ALLOW_THREADS
+    rc = rtudp_bcast_wait(&port->b, &self->rd, deadline, spin);
+    Py_END_ALLOW_THREADS
+    return rc;
+}
+
 int pyf_cursor_next(PyfBcastCursor *self, int64_t deadline, int64_t spin, uint32_t *len,
                     uint64_t *lost, const char *what)
 {
@@ -179,11 +198,7 @@ int pyf_cursor_next(PyfBcastCursor *self, int64_t deadline, int64_t spin, uint32
             pyf_ring_error(&port->h, rc, what);
             return -1;
         }
-        if (deadline == 0)
-            return 0;
-        Py_BEGIN_ALLOW_THREADS
-        rc = rtudp_bcast_wait(&port->b, &self->rd, deadline, spin);
-        Py_END_ALLOW_THREADS
+        rc = pyf_cursor_wait(self, port, deadline, spin);
         if (rc == RTUDP_ETIMEDOUT)
             return 0;
         if (rc == RTUDP_EINTR) {
@@ -245,11 +260,65 @@ static PyObject *cursor_wait(PyfBcastCursor *self, PyObject *const *args, Py_ssi
     PyfBcastPort *port = pyf_cursor_port(self);
     if (!port)
         return NULL;
+    return PyLong_FromLong(pyf_cursor_wait(self, port, deadline, spin));
+}
+
+/*
+ * _configure_direct_recv(pid, fd, family, port, block_address) -> None | str: let waits
+ * on an empty ring read the channel socket themselves (direct_recv.h), on a duplicate
+ * of fd `fd` of process `pid`, for the channel block at block_address.  None when on;
+ * else why not (a str: waits stay on the ring, nothing else changes).
+ */
+static PyObject *cursor_configure_direct_recv(PyfBcastCursor *self, PyObject *const *args,
+                                              Py_ssize_t nargs)
+{
+    int64_t pid, fd, family, lport;
+    if (nargs != 5 || pyf_get_i64(args[0], 0, "pid", &pid) < 0 ||
+        pyf_get_i64(args[1], 0, "fd", &fd) < 0 ||
+        pyf_get_i64(args[2], 0, "family", &family) < 0 ||
+        pyf_get_i64(args[3], 0, "port", &lport) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_configure_direct_recv(pid, fd, family, port, "
+                                             "block_address)");
+        return NULL;
+    }
+    void *block = PyLong_AsVoidPtr(args[4]);
+    if (PyErr_Occurred())
+        return NULL;
+    PyfBcastPort *port = pyf_cursor_port(self);
+    if (!port)
+        return NULL;
+    if (pid > INT32_MAX || fd > INT32_MAX || family > INT32_MAX || lport > UINT16_MAX || !block)
+        return PyErr_Format(PyExc_ValueError, "_configure_direct_recv: pid %lld fd %lld "
+                            "family %lld port %lld out of range", (long long)pid, (long long)fd,
+                            (long long)family, (long long)lport);
+    rtudp_drx_close(&self->drx);
+    struct rtudp_check why = {0};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = rtudp_bcast_wait(&port->b, &self->rd, deadline, spin);
+    rc = rtudp_drx_open(&self->drx, (int)pid, (int)fd, (int)family, (uint16_t)lport, block,
+                        &port->b, &why);
     Py_END_ALLOW_THREADS
-    return PyLong_FromLong(rc);
+    if (rc != RTUDP_OK)
+        return PyUnicode_FromString(why.msg);
+    Py_RETURN_NONE;
+}
+
+/* _direct_recv_on() -> bool: direct receive on (off once the channel revoked it) */
+static PyObject *cursor_direct_recv_on(PyfBcastCursor *self, PyObject *unused)
+{
+    (void)unused;
+    if (self->port && !self->port->h.bound)
+        rtudp_drx_close(&self->drx);
+    return PyBool_FromLong(rtudp_drx_on(&self->drx));
+}
+
+/* _close_direct_recv(): waits stay on the ring (the duplicate socket is closed) */
+static PyObject *cursor_close_direct_recv(PyfBcastCursor *self, PyObject *unused)
+{
+    (void)unused;
+    rtudp_drx_close(&self->drx);
+    Py_RETURN_NONE;
 }
 
 static PyObject *cursor_get_lost(PyfBcastCursor *self, void *unused)
@@ -280,6 +349,13 @@ static PyMethodDef cursor_methods[] = {
      "_get_many_nowait(max_n) -> list[bytes]: what can be read now, up to max_n."),
     PYF_FASTCALL("_wait", cursor_wait,
      "_wait(deadline_ns, spin_ns) -> code: wait for a record, GIL released."),
+    PYF_FASTCALL("_configure_direct_recv", cursor_configure_direct_recv,
+     "_configure_direct_recv(pid, fd, family, port, block_address) -> None | str: waits "
+     "read the channel socket themselves (csrc/direct_recv.h); a str says why not."),
+    PYF_NOARGS("_close_direct_recv", cursor_close_direct_recv,
+     "_close_direct_recv(): waits on the ring only."),
+    PYF_NOARGS("_direct_recv_on", cursor_direct_recv_on,
+     "_direct_recv_on() -> bool: direct receive on (off once the pool closed the channel)."),
     PYF_FASTCALL("_recv_packet", cursor_recv_packet,
      "_recv_packet(deadline_ns, spin_ns, packet_type) -> packet | None: the next RX record "
      "as packet_type(data, source, rx_ns, hw_ns, seq, lost), waiting until deadline_ns "
@@ -308,6 +384,7 @@ static void cursor_dealloc(PyfBcastCursor *self)
 {
     PyObject_GC_UnTrack(self);
     cursor_clear(self);
+    rtudp_drx_close(&self->drx);
     PyMem_Free(self->buf);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }

@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "direct_recv.h"
 #include "ring.h"
 #include "rtudp_shm.h"
 
@@ -114,6 +115,8 @@ typedef struct {
      * come from one peer, and formatting an address costs more than the rest */
     struct rtudp_sockaddr last_addr;
     PyObject *last_source;
+    /* waits on an empty ring made on the channel socket itself (off: all zero) */
+    struct rtudp_drx_reader drx;
 } PyfBcastCursor;
 
 extern PyTypeObject pyf_MpscPortType, pyf_BcastPortType, pyf_BcastCursorType,
@@ -177,6 +180,10 @@ PyObject *pyf_batch(struct pyf_port_head *h, PyObject *items, const char *fn);
 
 /* cursor.c: the cursor's ring if it is still mapped, else NULL with the error set */
 PyfBcastPort *pyf_cursor_port(PyfBcastCursor *self);
+/* wait (GIL released) until the ring has a record for self: on the channel socket
+ * itself when direct receive is on and can be had, else on the ring's doorbell;
+ * deadline 0: look once.  RTUDP_OK, RTUDP_ETIMEDOUT, RTUDP_EINTR or RTUDP_ESYS. */
+int pyf_cursor_wait(PyfBcastCursor *self, PyfBcastPort *port, int64_t deadline, int64_t spin);
 /*
  * The next RX record as packet type `type` (a tuple type: packet_type(data, source,
  * rx_ns, hw_ns, seq, lost)), or None once `deadline` (CLOCK_MONOTONIC ns; 0: do not

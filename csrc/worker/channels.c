@@ -372,11 +372,14 @@ static int hand_to_rx(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, s
     c->rx.block = c->block;
     c->rx.cap = rtudp_rx_cap_for(&c->rx.ring, c->block->max_datagram);
     c->rx.gro = c->caps.gro;
-    c->rx.seq = 0;
+    rtudp_drx_worker_reset(c->block); /* a token the last worker held is free again */
     int rc = rtudp_rx_add(&w->rx, &c->rx);
     if (rc != RTUDP_OK)
         return failf(msg, msglen, rc, "RX thread refused the channel (epoll: %s)",
                      strerror(errno));
+    /* readers may read a udp socket themselves: each datagram is published as it came,
+     * which they do the same way (a kind's own receive work stays here) */
+    store_release(&c->block->direct_rx.allowed, c->block->kind == RTUDP_KIND_UDP ? 1u : 0u);
     return RTUDP_OK;
 }
 
@@ -440,8 +443,11 @@ static void chan_close(struct rtudp_worker *w, struct rtudp_chan *c)
 {
     if (!c)
         return;
-    if (c->recvs)
+    if (c->recvs) {
+        /* readers stop taking the socket; one that holds it lets go at its next look */
+        store_release(&c->block->direct_rx.allowed, 0u);
         rtudp_rx_remove(&w->rx, &c->rx); /* returns once the RX thread let go */
+    }
     if (c->kind_open && c->proto->close)
         c->proto->close(w, c);
     if (c->sends) {

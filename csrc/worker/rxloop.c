@@ -48,15 +48,11 @@
 #define RX_CPU_READ_NS 1000000LL
 #define RX_STACK (512u << 10)       /* recvmmsg's arrays are on the stack (~60 KiB) */
 #define META ((uint32_t)sizeof(struct rtudp_rx_meta))
-/* the most one receive can carry: a datagram, or (GRO) several coalesced, which the
- * kernel keeps within one 64 KiB IP datagram */
-#define RX_RECV_MAX 65536u
+#define RX_RECV_MAX RTUDP_RX_RECV_MAX
 /* one receive slot: meta, then RX_RECV_MAX, 8-aligned so the next meta is */
 #define RX_SLOT ((META + RX_RECV_MAX + 7u) & ~7u)
-/* a coalesced receive is split into records of META + segment, at most this many at
- * a time (the kernel coalesces at most 64; more are handled in rounds) */
-#define SEG_MAX 128u
-#define SEG_BUF (RX_RECV_MAX + SEG_MAX * (META + 8u))
+#define SEG_MAX RTUDP_RX_SEG_MAX
+#define SEG_BUF RTUDP_RX_SEG_BUF
 
 enum { RX_ADD = 1, RX_REMOVE = 2 };
 
@@ -67,15 +63,6 @@ struct rtudp_rx_req {
     int rc;
     int err;
 };
-
-uint32_t rtudp_rx_cap_for(const struct rtudp_bcast *ring, uint32_t max_datagram)
-{
-    uint64_t room = ring->max_payload > META ? ring->max_payload - META : 0;
-    uint64_t cap = max_datagram ? max_datagram : RTUDP_MAX_PAYLOAD;
-    if (cap > RTUDP_MAX_PAYLOAD)
-        cap = RTUDP_MAX_PAYLOAD;
-    return (uint32_t)(cap < room ? cap : room);
-}
 
 /* the channel an RX view belongs to (it is embedded in it) */
 static struct rtudp_chan *chan_of(struct rtudp_rx_chan *c)
@@ -131,34 +118,15 @@ static __attribute__((noinline)) void release_held(struct rtudp_rx_chan *c, int6
 }
 
 /* A receive the kernel coalesced (UDP_GRO): the datagrams it holds, each copied
- * after room for its meta and handed on like any other, in order.  Each keeps cap
- * bytes at most (the rest counted truncated, as for a single datagram). */
+ * after room for its meta and handed on like any other, in order, SEG_MAX at a time */
 static void hand_on_segments(struct rtudp_rx *rx, struct rtudp_chan *ch, uint32_t cap,
                              const struct rtudp_rx_pkt *p)
 {
     struct rtudp_rx_pkt segs[SEG_MAX];
-    const uint8_t *src = p->buf;
-    uint32_t off = 0, total = p->len; /* p->len <= RX_RECV_MAX: the receive's cap */
-    while (off < total) {
-        unsigned n = 0;
-        size_t at = 0;
-        while (off < total && n < SEG_MAX) {
-            uint32_t wire = total - off < p->gso_size ? total - off : p->gso_size;
-            uint32_t keep = wire < cap ? wire : cap;
-            struct rtudp_rx_pkt *s = &segs[n++];
-            *s = *p;
-            s->gso_size = 0;
-            s->buf = rx->seg_buf + at + META;
-            s->cap = keep;
-            s->len = keep;
-            s->wire_len = wire;
-            s->flags = (p->flags & ~(uint32_t)RTUDP_RX_TRUNC) | (keep < wire ? RTUDP_RX_TRUNC : 0);
-            memcpy(s->buf, src + off, keep);
-            at += (META + keep + 7u) & ~(size_t)7u;
-            off += wire;
-        }
+    uint32_t off = 0;
+    unsigned n;
+    while ((n = rtudp_rx_split(p, cap, &off, rx->seg_buf, segs, SEG_MAX)) > 0)
         to_kind(ch, segs, (int)n);
-    }
 }
 
 /* hand pkts[0..n) to the kind in order: each datagram kept to the channel's cap
@@ -170,9 +138,7 @@ static void hand_on(struct rtudp_rx *rx, struct rtudp_rx_chan *c, struct rtudp_r
     int from = 0;
     for (int i = 0; i < n; i++) {
         struct rtudp_rx_pkt *p = &pkts[i];
-        /* the socket's running total of drops, as the kernel counts it: every kind */
-        if (p->flags & RTUDP_RX_DROPS)
-            store_relaxed(&c->block->rx_kernel_drops, (uint64_t)p->drops);
+        rtudp_rx_note_drops(c->block, p);
         if (!p->gso_size) {
             if (p->len > c->cap) {
                 p->len = c->cap;
@@ -191,8 +157,76 @@ static void hand_on(struct rtudp_rx *rx, struct rtudp_rx_chan *c, struct rtudp_r
         to_kind(ch, pkts + from, n - from);
 }
 
-/* read c until the kernel has nothing more (or RX_ROUNDS batches); the receives read */
+/* A reader holds c's socket (rx_publish.h): keep it out of the epoll interest, so a
+ * datagram wakes that reader alone, and look at the token again when its lease ends.
+ * EPOLLET stays: the error queue's TX stamps must not report level-triggered. */
+static void reader_holds(struct rtudp_rx *rx, struct rtudp_rx_chan *c, int64_t now)
+{
+    c->pending = 0;
+    c->reader_check_ns = rtudp_drx_check_at(c->block, now);
+    if (c->reader_holds)
+        return;
+    struct epoll_event ev = {.events = EPOLLET, .data.ptr = c};
+    if (epoll_ctl(rx->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) {
+        c->reader_holds = 1;
+        atomic_fetch_add_explicit(&rx->readers_hold, 1, memory_order_relaxed);
+    }
+}
+
+/* Back from a reader: the socket in the epoll interest again.  Re-arming looks at
+ * the socket, so what came meanwhile is reported; it is read at once anyway. */
+static void worker_reads(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = c};
+    if (c->reader_holds && epoll_ctl(rx->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) {
+        c->reader_holds = 0;
+        atomic_fetch_sub_explicit(&rx->readers_hold, 1, memory_order_relaxed);
+    }
+    c->pending = 1;
+}
+
+/*
+ * A socket a reader holds, when its check is due: taken back if the reader let it go
+ * or its lease passed (the drain that follows reads what waits).  A reader that waits
+ * in a call and read nothing since the last check (a quiet channel) keeps it, but the
+ * socket goes back into the epoll interest: the next datagram wakes this thread once,
+ * which keeps it out again, instead of a check every lease while nothing comes.
+ */
+static void check_reader(struct rtudp_rx *rx, struct rtudp_rx_chan *c, int64_t now)
+{
+    if (now < c->reader_check_ns)
+        return;
+    uint64_t published = load_relaxed(&c->block->rx_packets);
+    if (rtudp_drx_worker_take(c->block, now)) {
+        worker_reads(rx, c);
+    } else if (rtudp_drx_reader_waits(c->block) && published == c->reader_seen) {
+        worker_reads(rx, c);
+        c->pending = 0; /* the reader reads it: only wake-ups are wanted back */
+    } else {
+        c->reader_check_ns = rtudp_drx_check_at(c->block, now);
+    }
+    c->reader_seen = published;
+}
+
+/* read c until the kernel has nothing more (or RX_ROUNDS batches); the receives read.
+ * Only while the RX side's token is the worker's (rx_publish.h). */
+static int drain_held(struct rtudp_rx *rx, struct rtudp_rx_chan *c);
+
 static int drain(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
+{
+    int64_t now = rtudp_now_ns();
+    if (!rtudp_drx_worker_take(c->block, now)) {
+        reader_holds(rx, c, now);
+        return 0;
+    }
+    if (c->reader_holds)
+        worker_reads(rx, c);
+    int got = drain_held(rx, c);
+    rtudp_drx_worker_give(c->block);
+    return got;
+}
+
+static int drain_held(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
 {
     int got = 0;
     struct rtudp_rx_pkt pkts[RX_BATCH];
@@ -240,10 +274,14 @@ static void apply(struct rtudp_rx *rx, struct rtudp_rx_req *q)
             return;
         }
         c->pending = 1; /* whatever queued before registration */
+        c->reader_holds = 0;
         c->listed = 1;
         rx->chans[rx->n_chans++] = c;
     } else if (q->op == RX_REMOVE && c->listed) {
         epoll_ctl(rx->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        if (c->reader_holds)
+            atomic_fetch_sub_explicit(&rx->readers_hold, 1, memory_order_relaxed);
+        c->reader_holds = 0;
         for (uint32_t i = 0; i < rx->n_chans; i++)
             if (rx->chans[i] == c) {
                 rx->chans[i] = rx->chans[--rx->n_chans];
@@ -309,12 +347,25 @@ static int rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
             next = c->timer_ns;
         int64_t held = rtudp_holdq_next_due(&c->hold);
         if (held <= now) {
-            release_held(c, now);
-            rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_RX, &c->waiters);
-            held = rtudp_holdq_next_due(&c->hold);
+            /* published as received ones are: only while the RX side is the worker's */
+            if (rtudp_drx_worker_take(c->block, now)) {
+                release_held(c, now);
+                rtudp_drx_worker_give(c->block);
+                rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_RX, &c->waiters);
+                held = rtudp_holdq_next_due(&c->hold);
+            } else {
+                reader_holds(rx, c, now);
+                held = c->reader_check_ns;
+            }
         }
         if (held < next)
             next = held;
+        if (c->reader_holds) {
+            check_reader(rx, c, now);
+            busy |= c->pending;
+            if (c->reader_holds && c->reader_check_ns < next)
+                next = c->reader_check_ns;
+        }
     }
     struct timespec ts = {0, 0};
     if (may_wait && !busy && next > now) {

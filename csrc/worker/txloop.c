@@ -423,7 +423,10 @@ static int before_park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
                                    t->target - now);
     if (long_park)
         rtudp_rx_give(&w->rx); /* a long sleep: the RX thread does the RX work */
-    if (nap)
+    /* nor while readers read this worker's sockets themselves (direct_recv.h): the
+     * naps' timer interrupts then only delay the readers' own wake-ups, which the host
+     * ends within its halt polling in a request and its reply */
+    if (nap && !atomic_load_explicit(&w->rx.readers_hold, memory_order_relaxed))
         rtudp_idlepoller_open(&w->pacer.poller, park_until);
     /* a park into the next window ends at SCHED_FIFO, so the wake-up preempts */
     if (w->pacer.demoted && park_until - w->pacer.spin.window_start >= w->pacer.spin.window_ns)

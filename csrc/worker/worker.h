@@ -61,6 +61,7 @@
 #include "proto/proto.h"
 #include "ring.h"
 #include "rtudp_shm.h"
+#include "rx_publish.h"
 #include "pacer.h"
 #include "tap.h"
 #include "timerq.h"
@@ -80,7 +81,9 @@ struct rtudp_rx_chan {
     struct rtudp_bcast ring;
     uint32_t cap;      /* payload bytes kept per datagram */
     int gro;           /* the socket may coalesce datagrams (netio caps.gro) */
-    uint64_t seq;      /* rx_seq of the next datagram */
+    int reader_holds;  /* a reader holds the socket (rx_publish.h): out of epoll */
+    int64_t reader_check_ns; /* then: when to look at the token again */
+    uint64_t reader_seen;    /* rx_packets at the last look */
     int pending;       /* may have more datagrams queued (edge-triggered epoll) */
     int listed;        /* in the RX thread's table */
     int64_t timer_ns;  /* the kind's rx_timer is due then (RTUDP_PROTO_NEVER: not) */
@@ -154,6 +157,7 @@ struct rtudp_rx {
     int64_t coalesce_ns;            /* --rx-coalesce-us: how long datagrams may gather */
     uint32_t off;                   /* mechanisms switched off (mechanisms.h) */
     atomic_ullong coalesced;        /* waits for them to gather (rx_coalesce) */
+    atomic_uint readers_hold;       /* channels whose socket a reader holds (rx_publish.h) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct rtudp_rx_req *req;       /* at most one, guarded by mu */
@@ -298,7 +302,5 @@ int rtudp_rx_poll(struct rtudp_rx *rx); /* the receives it read */
 int rtudp_rx_turn_waits(int last_got, int64_t since_ns, int64_t coalesce_ns);
 /* TX thread: give the RX work back (before it sleeps) */
 void rtudp_rx_give(struct rtudp_rx *rx);
-/* one datagram -> one RX ring record (meta + payload); exposed for tests */
-uint32_t rtudp_rx_cap_for(const struct rtudp_bcast *ring, uint32_t max_datagram);
 
 #endif /* RTUDP_WORKER_H */

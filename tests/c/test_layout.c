@@ -243,6 +243,19 @@ static const struct field tx_journal_fields[] = {
     FIELD(rtudp_tx_journal, pos),
 };
 
+static const struct field direct_rx_fields[] = {
+    FIELD(rtudp_direct_rx, state),
+    FIELD(rtudp_direct_rx, holder_pid),
+    FIELD(rtudp_direct_rx, lease_until_ns),
+    FIELD(rtudp_direct_rx, next_seq),
+    FIELD(rtudp_direct_rx, allowed),
+    FIELD(rtudp_direct_rx, impaired),
+    FIELD(rtudp_direct_rx, packets),
+    FIELD(rtudp_direct_rx, takes),
+    FIELD(rtudp_direct_rx, reclaims),
+    FIELD(rtudp_direct_rx, pad),
+};
+
 static const struct field direct_tx_fields[] = {
     FIELD(rtudp_direct_tx, state),
     FIELD(rtudp_direct_tx, impaired),
@@ -309,6 +322,7 @@ static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, rx_delay),
     FIELD(rtudp_channel_block, tx_journal),
     FIELD(rtudp_channel_block, async_wait),
+    FIELD(rtudp_channel_block, direct_rx),
 };
 
 static const struct field async_slot_fields[] = {
@@ -720,6 +734,7 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_sockaddr, sockaddr_fields),
     STRUCT(rtudp_tx_journal, tx_journal_fields),
     STRUCT(rtudp_direct_tx, direct_tx_fields),
+    STRUCT(rtudp_direct_rx, direct_rx_fields),
     STRUCT(rtudp_impair_cfg, impair_cfg_fields),
     STRUCT(rtudp_impair_shm, impair_shm_fields),
     STRUCT(rtudp_impair_counters, impair_counters_fields),

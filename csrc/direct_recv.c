@@ -1,0 +1,266 @@
+/* direct_recv.c - a reader's wait made on the channel socket itself (direct_recv.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* ppoll */
+#endif
+#include "direct_recv.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "direct_send.h"
+#include "rx_publish.h"
+#include "shm_access.h"
+#include "worker/netio.h"
+
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+#define META_ROOM ((uint32_t)sizeof(struct rtudp_rx_meta))
+/* a slot: meta room, then cap bytes, 8-aligned so the next meta is */
+#define SLOT(cap) (((size_t)META_ROOM + (cap) + 7u) & ~(size_t)7u)
+
+void rtudp_drx_init(struct rtudp_drx_reader *r)
+{
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+}
+
+int rtudp_drx_open(struct rtudp_drx_reader *r, int pid, int their_fd, int family,
+                   uint16_t local_port, struct rtudp_channel_block *block,
+                   const struct rtudp_bcast *ring, struct rtudp_check *why)
+{
+    rtudp_drx_init(r);
+    if (!block || !ring)
+        return rtudp_check_set(why, RTUDP_EINVAL, "no channel block or RX ring");
+    uint32_t cap = rtudp_rx_cap_for(ring, load_relaxed(&block->max_datagram));
+    if (cap == 0)
+        return rtudp_check_set(why, RTUDP_EINVAL, "the RX ring holds no datagram");
+    int fd;
+    int rc = rtudp_channel_socket_dup(pid, their_fd, family, local_port, false, &fd, why);
+    if (rc != RTUDP_OK)
+        return rc;
+    /* with UDP_GRO a receive must take the whole 64 KiB: a shorter buffer would cut
+     * whole datagrams off a coalesced one */
+    int gro = 0;
+    socklen_t gl = sizeof gro;
+    if (getsockopt(fd, SOL_UDP, UDP_GRO, &gro, &gl) != 0)
+        gro = 0;
+    uint32_t recv_cap = gro ? RTUDP_RX_RECV_MAX : cap;
+    r->buf = malloc(RTUDP_DRX_BATCH * SLOT(recv_cap));
+    r->seg_buf = gro ? malloc(RTUDP_RX_SEG_BUF) : NULL;
+    if (!r->buf || (gro && !r->seg_buf)) {
+        free(r->buf);
+        free(r->seg_buf);
+        close(fd);
+        rtudp_drx_init(r);
+        return rtudp_check_set(why, RTUDP_ESYS, "no memory for %d receive slots of %u bytes",
+                               RTUDP_DRX_BATCH, recv_cap);
+    }
+    r->block = block;
+    r->fd = fd;
+    r->pid = (uint32_t)getpid();
+    r->cap = cap;
+    r->recv_cap = recv_cap;
+    return RTUDP_OK;
+}
+
+static bool cas(struct rtudp_drx_reader *r, uint32_t from, uint32_t to)
+{
+    return atomic_compare_exchange_strong_explicit(SHARED(&r->block->direct_rx.state), &from, to,
+                                                   memory_order_acq_rel, memory_order_acquire);
+}
+
+void rtudp_drx_close(struct rtudp_drx_reader *r)
+{
+    if (!r->block)
+        return; /* off (all zero: fd 0 is not ours) */
+    if (load_relaxed(&r->block->direct_rx.holder_pid) == r->pid)
+        cas(r, RTUDP_DRX_LEASE, RTUDP_DRX_FREE);
+    close(r->fd);
+    free(r->buf);
+    free(r->seg_buf);
+    rtudp_drx_init(r);
+}
+
+bool rtudp_drx_on(struct rtudp_drx_reader *r)
+{
+    if (r->block && load_relaxed(&r->block->direct.state) == RTUDP_DIRECT_REVOKED)
+        rtudp_drx_close(r);
+    return r->block != NULL;
+}
+
+/* a record waits for rd (or its cursor is off the ring: the read says how) */
+static bool ring_has(const struct rtudp_bcast *ring, const struct rtudp_bcast_reader *rd)
+{
+    return load_acquire(&ring->ring->tail) != rd->cursor;
+}
+
+/* hold the socket until now + for_ns */
+static void renew(struct rtudp_drx_reader *r, int64_t now, int64_t for_ns)
+{
+    store_relaxed(&r->block->direct_rx.lease_until_ns, now + for_ns);
+}
+
+/* FREE, or anyone's lease -> WAIT, ours */
+static bool take(struct rtudp_drx_reader *r, int64_t now)
+{
+    uint32_t state = load_acquire(&r->block->direct_rx.state);
+    if ((state != RTUDP_DRX_FREE && state != RTUDP_DRX_LEASE) || !cas(r, state, RTUDP_DRX_WAIT))
+        return false;
+    store_relaxed(&r->block->direct_rx.holder_pid, r->pid);
+    renew(r, now, RTUDP_DRX_STALE_NS);
+    if (state == RTUDP_DRX_FREE)
+        bump(&r->block->direct_rx.takes, 1);
+    return true;
+}
+
+/* publish pkts[0..n) in order, as the worker hands them on (rxloop.c): each kept to
+ * the channel's cap, a coalesced receive split into its datagrams */
+static void publish_in_order(struct rtudp_drx_reader *r, struct rtudp_bcast *ring,
+                             struct rtudp_rx_pkt *pkts, int n)
+{
+    int from = 0;
+    for (int i = 0; i < n; i++) {
+        struct rtudp_rx_pkt *p = &pkts[i];
+        rtudp_rx_note_drops(r->block, p);
+        if (!p->gso_size || !r->seg_buf) {
+            if (p->len > r->cap) {
+                p->len = r->cap;
+                p->flags |= RTUDP_RX_TRUNC;
+            }
+            continue;
+        }
+        if (i > from)
+            rtudp_rx_publish(r->block, ring, pkts + from, i - from);
+        struct rtudp_rx_pkt segs[RTUDP_RX_SEG_MAX];
+        uint32_t off = 0;
+        unsigned k;
+        while ((k = rtudp_rx_split(p, r->cap, &off, r->seg_buf, segs, RTUDP_RX_SEG_MAX)) > 0)
+            rtudp_rx_publish(r->block, ring, segs, (int)k);
+        from = i + 1;
+    }
+    if (n > from)
+        rtudp_rx_publish(r->block, ring, pkts + from, n - from);
+}
+
+/* one receive of up to RTUDP_DRX_BATCH datagrams, published: how many, 0 when none
+ * waited (or an error the worker would have counted too) */
+static int read_batch(struct rtudp_drx_reader *r, struct rtudp_bcast *ring)
+{
+    struct rtudp_rx_pkt pkts[RTUDP_DRX_BATCH];
+    for (unsigned i = 0; i < RTUDP_DRX_BATCH; i++) {
+        pkts[i].buf = r->buf + i * SLOT(r->recv_cap) + META_ROOM;
+        pkts[i].cap = r->recv_cap;
+    }
+    int n;
+    do {
+        n = rtudp_net_recv_batch(r->fd, pkts, RTUDP_DRX_BATCH);
+        if (n < 0)
+            bump(&r->block->rx_errors, 1); /* as the worker counts them */
+        /* an ICMP error reported on a connected socket: data may still wait */
+    } while (n < 0 && errno == ECONNREFUSED);
+    if (n <= 0)
+        return 0;
+    uint64_t before = load_relaxed(&r->block->rx_packets);
+    publish_in_order(r, ring, pkts, n);
+    bump(&r->block->direct_rx.packets, load_relaxed(&r->block->rx_packets) - before);
+    return n;
+}
+
+/*
+ * Read the socket while we wait (WAIT -> READING -> WAIT) until it has nothing more,
+ * or RTUDP_DRX_ROUNDS receives: nothing is left behind under our lease.  The
+ * datagrams read, 0 when none waited, -1 when the token is no longer ours (the worker
+ * took a hold we had not renewed in time).
+ */
+static int read_socket(struct rtudp_drx_reader *r, struct rtudp_bcast *ring)
+{
+    if (!cas(r, RTUDP_DRX_WAIT, RTUDP_DRX_READING))
+        return -1;
+    int got = 0, n = RTUDP_DRX_BATCH;
+    for (int round = 0; round < RTUDP_DRX_ROUNDS && n == RTUDP_DRX_BATCH; round++)
+        got += n = read_batch(r, ring);
+    store_release(&r->block->direct_rx.state, RTUDP_DRX_WAIT);
+    return got;
+}
+
+/* whether we hold the socket between calls */
+static bool our_lease(const struct rtudp_drx_reader *r)
+{
+    return load_acquire(&r->block->direct_rx.state) == RTUDP_DRX_LEASE &&
+           load_relaxed(&r->block->direct_rx.holder_pid) == r->pid;
+}
+
+/* sleep until the socket is readable, a signal, or until (absolute) */
+static int sleep_on_socket(struct rtudp_drx_reader *r, int64_t now, int64_t until)
+{
+    struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+    int64_t d = until - now;
+    struct timespec ts = {d / 1000000000, d % 1000000000};
+    int rc = ppoll(&pfd, 1, &ts, NULL);
+    if (rc < 0 && errno == EINTR)
+        return RTUDP_EINTR;
+    return rc < 0 ? RTUDP_ESYS : RTUDP_OK;
+}
+
+int rtudp_drx_wait(struct rtudp_drx_reader *r, struct rtudp_bcast *ring,
+                   const struct rtudp_bcast_reader *rd, int64_t deadline_ns)
+{
+    if (!rtudp_drx_on(r) || !rtudp_drx_terms(r->block))
+        return RTUDP_EMPTY;
+    /* a look without a wait saves no wake-up: the socket is taken only to read what
+     * came under our own lease */
+    if (deadline_ns == 0 && !our_lease(r))
+        return RTUDP_EMPTY;
+    int64_t now = rtudp_now_ns();
+    if (!take(r, now))
+        return RTUDP_EMPTY;
+    int rc;
+    for (;;) {
+        /* what the worker published before we took the socket comes first */
+        if (ring_has(ring, rd)) {
+            rc = RTUDP_OK;
+            break;
+        }
+        /* a tap, an impairment, a pause since: the worker reads again */
+        if (!rtudp_drx_terms(r->block)) {
+            cas(r, RTUDP_DRX_WAIT, RTUDP_DRX_FREE);
+            return RTUDP_EMPTY;
+        }
+        int got = read_socket(r, ring);
+        if (got < 0)
+            return RTUDP_EMPTY;
+        if (got > 0) {
+            rc = RTUDP_OK;
+            break;
+        }
+        now = rtudp_now_ns();
+        if (now >= deadline_ns) {
+            rc = RTUDP_ETIMEDOUT;
+            break;
+        }
+        /* in slices, each renewing the hold: a reader that stops renewing it (a
+         * stopped process) loses the socket to the worker */
+        renew(r, now, RTUDP_DRX_STALE_NS);
+        int64_t slice_end = now + RTUDP_DRX_STALE_NS / 2;
+        rc = sleep_on_socket(r, now, deadline_ns < slice_end ? deadline_ns : slice_end);
+        if (rc == RTUDP_ESYS) { /* cannot happen on a socket we hold; the worker reads */
+            cas(r, RTUDP_DRX_WAIT, RTUDP_DRX_FREE);
+            return RTUDP_EMPTY;
+        }
+        if (rc != RTUDP_OK)
+            break;
+    }
+    /* kept between calls: the reply to what the caller sends next comes to us too */
+    renew(r, rtudp_now_ns(), RTUDP_DRX_LEASE_NS);
+    cas(r, RTUDP_DRX_WAIT, RTUDP_DRX_LEASE);
+    return rc;
+}
