@@ -199,17 +199,21 @@ def test_latency(latency: tuple[dict, int]) -> None:
     have_sockperf = shutil.which("sockperf") is not None
     # where the round trip goes: four legs on one clock, together about the round trip
     for legs, case in ((report["legs"], "ours"), (report["legs_pinned"], "ours_pinned"),
-                       (report["legs_queued"], "ours_queued")):
+                       (report["legs_queued"], "ours_queued"), (report["legs_hog"], "ours_hog")):
         assert len(legs) == 4 and all(positive(leg["p50_us"]) for leg in legs)
         assert sum(leg["p50_us"] for leg in legs) < 3 * report["results"][case]["p90_us"]
-    # the queued case sent nothing directly; the others did, unless the kernel refused
-    # pidfd_getfd (then every send was queued, which the share says)
+    # the queued case sent and received nothing directly; the others did, unless the
+    # kernel refused pidfd_getfd (then every datagram went through a worker, which the
+    # shares say)
     assert report["results"]["ours_queued"]["direct_share"] == 0
-    assert 0 <= report["results"]["ours"]["direct_share"] <= 1
+    assert report["results"]["ours_queued"]["direct_rx_share"] == 0
+    for key in ("ours", "ours_pinned", "ours_hog"):
+        assert 0 <= report["results"][key]["direct_share"] <= 1
+        assert 0 <= report["results"][key]["direct_rx_share"] <= 1
     # the pinned case ran where it says: each end on its channel's worker CPU
     assert set(report["results"]["ours_pinned"]["channel_cpus"]) == {"ping", "pong"}
     for key in ("ours", "ours_pinned", "ours_queued", "ours_py_echo", "python", "sockperf",
-                "sockperf_pinned"):
+                "sockperf_pinned", "ours_hog", "python_hog"):
         e = case_entry(report, report["results"], key,
                        not key.startswith("sockperf") or have_sockperf)
         if e is None:
@@ -219,12 +223,13 @@ def test_latency(latency: tuple[dict, int]) -> None:
         assert e["p99_us"] >= e["p50_us"]
         if have_sockperf:
             assert positive(e["p50_vs_sockperf"])
-    for t in (report["targets"]["ours_p50_vs_sockperf"],
-              report["targets"]["ours_pinned_p50_vs_sockperf_pinned"]):
-        if have_sockperf:
-            _target(t)
-        else:
-            assert t["pass"] is None
+    for name in ("ours_p50_vs_python", "ours_p99_vs_python", "ours_pinned_p50_vs_python",
+                 "ours_hog_p99_vs_python_hog"):
+        _target(report["targets"][name])
+    if have_sockperf:
+        _target(report["targets"]["ours_p50_vs_sockperf"])
+    else:
+        assert report["targets"]["ours_p50_vs_sockperf"]["pass"] is None
     _no_leftovers(report, pid)
 
 
@@ -248,7 +253,7 @@ def test_throughput(throughput: tuple[dict, int]) -> None:
             assert positive(c[figure]), f"calls.{key}.{figure} = {c[figure]!r}"
     rx = report["rx"]
     assert rx["failed"] == {}
-    for key in ("recv_batch", "recv_many"):
+    for key in ("recv_batch", "recv_many", "recv", "python_socket", "c_recvmmsg"):
         e = rx[key]
         assert e is not None, key
         for figure in ("pps_best", "pps_median", "packets", "rounds"):

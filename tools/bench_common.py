@@ -27,6 +27,7 @@ import resource
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -450,6 +451,29 @@ def ratio_target_row(label: str, t: dict, why_na: str) -> str:
     if t["pass"] is None:
         return f"  {label:<40} {'-':>14}  (target <= {t['target']:g}x)  N/A ({why_na})"
     return target_row(label, t, "<=", "x", lambda v: f"{v:.2f}")
+
+
+class Hog:
+    """A busy loop in its own process, pinned to one CPU (None: no hog)."""
+
+    def __init__(self, cpu: int | None) -> None:
+        self.proc = None
+        if cpu is not None:
+            code = f"import os\nos.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
+            self.proc = subprocess.Popen([sys.executable, "-c", code])
+
+    def __enter__(self) -> "Hog":
+        return self
+
+    def cpu_s(self) -> float | None:
+        """CPU seconds the busy loop got so far (None: no hog)."""
+        return None if self.proc is None else proc_cpu_s(self.proc.pid)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
 
 
 # --------------------------------------------------------------------------

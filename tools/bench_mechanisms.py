@@ -41,15 +41,13 @@ import functools
 import os
 import random
 import socket
-import subprocess
-import sys
 import time
 from typing import Any, Callable
 
 from rtudp.shmring.hist import Histogram
 from rtudp.workers.mechanisms import MECHANISMS
 
-from .bench_common import (LOOPBACK, MSG_SIZE, Child, add_common_arguments, bench_pool,
+from .bench_common import (LOOPBACK, MSG_SIZE, Child, Hog, add_common_arguments, bench_pool,
                            drain_child, fmt_ratio, fmt_us, free_udp_port, header, paced_submit,
                            proc_cpu_s, ratio, run_benchmark, say)
 from .bench_timing import c_scheduler
@@ -96,28 +94,6 @@ def cases(only: list[str] | None) -> dict[str, dict[str, Any] | None]:
                if k == "all on" or k in only or k.lstrip("-") in only}
     out[FLOOR] = None
     return out
-
-
-class Hog:
-    """A busy loop in its own process, pinned to one CPU (None: no hog)."""
-
-    def __init__(self, cpu: int | None) -> None:
-        self.proc = None
-        if cpu is not None:
-            code = f"import os\nos.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
-            self.proc = subprocess.Popen([sys.executable, "-c", code])
-
-    def __enter__(self) -> "Hog":
-        return self
-
-    def cpu_s(self) -> float | None:
-        """CPU seconds the busy loop got so far (None: no hog)."""
-        return None if self.proc is None else proc_cpu_s(self.proc.pid)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 class Counted:

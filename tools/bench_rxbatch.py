@@ -1,19 +1,29 @@
 """``rtudp bench throughput``'s receive side: how fast one Python process takes 64-byte
-datagrams out of a channel, ``Channel.recv_batch`` (numpy columns) next to
-``Channel.recv_many`` (a Packet per datagram), in the same run.
+datagrams out of a channel, next to plain Python and C reading a socket, in the same run.
 
-Each round fills the receiving channel's RX ring first (a sending channel queues
-FILL packets with ``send_many``; the worker receives them and publishes each to the
-ring; the round waits until the worker has counted them all, or dropped some), then
-times this process draining the ring with one of the two calls (``timeout=0``, BATCH
-a call) until it is empty.  So the figure is the reader's own rate, not the network's:
-packets read / seconds spent reading.  Rounds alternate between the two calls;
-the best and the median of ROUNDS each are reported.
+Channel cases: each round fills the receiving channel's RX ring first (a sending channel
+queues FILL packets with ``send_many``; the worker receives them and publishes each to
+the ring; the round waits until the worker has counted them all, or dropped some), then
+times this process draining the ring (``timeout=0``) until it is empty:
+``Channel.recv_batch`` (numpy columns, BATCH a call), ``Channel.recv_many`` (a Packet per
+datagram, BATCH a call) and ``Channel.recv`` (one call a datagram).
 
-Target (issue 21): recv_batch >= 5 M packets/s.  Reported PASS/MISS, never asserted.
+Socket cases, the peers: each round fills a plain UDP socket (a big receive buffer,
+SOCKET_FILL datagrams sent to it from this process), then times draining it: a plain
+Python loop of ``socket.recv`` (no recvmmsg in Python's socket module) and a C loop of
+``recvmmsg``, 64 a call (csrc/recv_bench.c).
+
+So each figure is the reader's own rate, not the network's: packets read / seconds
+spent reading.  Rounds alternate between the cases; the best and the median of ROUNDS
+each are reported.
+
+Targets (issues 21, 43): recv_batch >= 5 M packets/s; ``recv`` per call against the
+plain Python loop.  Reported PASS/MISS, never asserted.
 """
 from __future__ import annotations
 
+import os
+import socket
 import statistics
 import time
 from typing import Any, Callable
@@ -29,10 +39,20 @@ SEND_CHUNK = 1000
 FILL_TIMEOUT_S = 10.0
 TARGET_PPS = 5e6
 
+SOCKET_FILL = 20_000
+SOCKET_RCVBUF = 64 << 20
+
 CASES = {
     "recv_batch": ("Channel.recv_batch", f"{BATCH} a call -> numpy columns, no object a packet"),
     "recv_many": ("Channel.recv_many", f"{BATCH} a call -> list of Packet tuples"),
+    "recv": ("Channel.recv", "one call a datagram -> a Packet"),
+    "python_socket": ("python socket.recv", "plain socket, one recv a datagram (the "
+                                            "module has no recvmmsg)"),
+    "c_recvmmsg": ("C recvmmsg", "plain socket, recvmmsg 64 a call, payloads copied "
+                                 "(csrc/recv_bench.c)"),
 }
+#: the channel cases; the rest read a plain socket
+CHANNEL_CASES = ("recv_batch", "recv_many", "recv")
 
 
 def _fill(src: Any, sink: Any, n: int) -> int:
@@ -75,8 +95,70 @@ def _drain(take: Callable[[int, float], Any]) -> tuple[int, int]:
     return n, clock() - t0
 
 
+def _recv_each(ch: Any) -> Callable[[int, float], list[Any]]:
+    """recv() one call a datagram, as _drain's take: up to n, [] once the ring is empty."""
+    recv = ch.recv
+
+    def take(n: int, _timeout: float) -> list[Any]:
+        got = []
+        try:
+            for _ in range(n):
+                got.append(recv(0))
+        except TimeoutError:
+            pass
+        return got
+    return take
+
+
+class SocketPeer:
+    """A plain UDP socket with a big receive buffer, and a socket that fills it."""
+
+    def __init__(self) -> None:
+        self.rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self.rx.setsockopt(socket.SOL_SOCKET, 33, SOCKET_RCVBUF)  # SO_RCVBUFFORCE
+        except OSError:
+            self.rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_RCVBUF)
+        self.rx.bind((LOOPBACK, 0))
+        self.rx.setblocking(False)
+        self.tx.connect(self.rx.getsockname())
+
+    def fill(self, n: int) -> None:
+        msg, send = bytes(range(MSG_SIZE)), self.tx.send
+        for _ in range(n):
+            send(msg)
+
+    def python_drain(self) -> tuple[int, int]:
+        recv, n = self.rx.recv, 0
+        clock = time.perf_counter_ns
+        t0 = clock()
+        try:
+            while True:
+                recv(2048)
+                n += 1
+        except BlockingIOError:
+            pass
+        return n, clock() - t0
+
+    def c_drain(self) -> tuple[int, int]:
+        from rtudp.shmring._native import lib
+
+        clock = time.perf_counter_ns
+        t0 = clock()
+        n = lib.rtudp_bench_recvmmsg(self.rx.fileno(), 1 << 40, 2048)
+        took = clock() - t0
+        if n < 0:
+            raise OSError(-n, os.strerror(-n))
+        return n, took
+
+    def close(self) -> None:
+        self.rx.close()
+        self.tx.close()
+
+
 def measure(pool: Any, cpus: list[int], quick: bool) -> dict:
-    """{case: entry | None, "failed": {case: why}} for both cases of CASES."""
+    """{case: entry | None, "failed": {case: why}} for every case of CASES."""
     out: dict[str, Any] = dict.fromkeys(CASES)
     failed: dict[str, str] = {}
     try:
@@ -91,16 +173,30 @@ def measure(pool: Any, cpus: list[int], quick: bool) -> dict:
         src = pool.open_channel("rxbatch_src", local=(LOOPBACK, 0), remote=sink.local,
                                 direction=0, capacity=1 << 16, max_datagram=MSG_SIZE,
                                 cpu=cpus[0])
+        peer = SocketPeer()
         try:
-            drains = {"recv_batch": sink.recv_batch, "recv_many": sink.recv_many}
+            drains: dict[str, Callable[[], tuple[int, int]]] = {
+                "recv_batch": lambda: _drain(sink.recv_batch),
+                "recv_many": lambda: _drain(sink.recv_many),
+                "recv": lambda: _drain(_recv_each(sink)),
+                "python_socket": peer.python_drain,
+                "c_recvmmsg": peer.c_drain,
+            }
             rates: dict[str, list[float]] = {k: [] for k in CASES}
             counts = dict.fromkeys(CASES, 0)
             for _ in range(rounds):
-                for key, take in drains.items():
+                for key, drain in drains.items():
                     if key in failed:
                         continue
-                    _fill(src, sink, fill)
-                    n, ns = _drain(take)
+                    if key in CHANNEL_CASES:
+                        _fill(src, sink, fill)
+                    else:
+                        peer.fill(min(fill, SOCKET_FILL))
+                    try:
+                        n, ns = drain()
+                    except OSError as exc:
+                        failed[key] = f"failed: {exc}"
+                        continue
                     if n and ns:
                         rates[key].append(n / (ns / 1e9))
                         counts[key] += n
@@ -111,6 +207,7 @@ def measure(pool: Any, cpus: list[int], quick: bool) -> dict:
                 elif key not in failed:
                     failed[key] = "failed: nothing received"
         finally:
+            peer.close()
             src.close()
     finally:
         sink.close()
@@ -120,14 +217,19 @@ def measure(pool: Any, cpus: list[int], quick: bool) -> dict:
 
 def print_report(r: dict, print_table: Callable[..., None], fmt_ratio: Callable[[Any], str],
                  ratio: Callable[[Any, Any], Any]) -> None:
-    """The table of both cases and the ratio (print_table etc. from bench_common)."""
-    many = (r.get("recv_many") or {}).get("pps_median")
-    rows = {k: (dict(e, vs=ratio(e["pps_median"], many)) if e else None)
+    """The table of every case and its ratios (print_table etc. from bench_common)."""
+    py = (r.get("python_socket") or {}).get("pps_median")
+    c = (r.get("c_recvmmsg") or {}).get("pps_median")
+    rows = {k: (dict(e, vs_py=ratio(e["pps_median"], py), vs_c=ratio(e["pps_median"], c))
+                if e else None)
             for k, e in r.items() if k in CASES}
     print_table("receive, one Python process: 64-byte datagrams/s taken from a filled RX "
-                "ring (reader's own rate)",
-                f"{'median/s':>10} {'best/s':>10} {'vs many':>8} {'packets':>9}   how", CASES,
-                rows,
+                "ring or socket (reader's own rate)",
+                f"{'median/s':>10} {'best/s':>10} {'vs py':>7} {'vs C':>7} {'packets':>9}   how",
+                CASES, rows,
                 lambda e, how: (f"{e['pps_median'] / 1e6:8.2f} M {e['pps_best'] / 1e6:8.2f} M "
-                                f"{fmt_ratio(e['vs']):>8} {e['packets']:>9}   {how}"),
+                                f"{fmt_ratio(e['vs_py']):>7} {fmt_ratio(e['vs_c']):>7} "
+                                f"{e['packets']:>9}   {how}"),
                 lambda key: r.get("failed", {}).get(key, "failed"), 22)
+    print("  vs py / vs C: median rate divided by the plain Python loop's / the C recvmmsg "
+          "loop's (> 1: faster)")

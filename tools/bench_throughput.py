@@ -341,7 +341,11 @@ def benchmark(quick: bool, quiet: bool) -> dict:
                         "send_call_ns": target(send_ns, TARGET_SEND_NS, False),
                         "send_data_call_ns": target(send_data_ns, TARGET_SEND_NS, False),
                         "recv_batch_pps": target((rx.get("recv_batch") or {}).get("pps_median"),
-                                                 bench_rxbatch.TARGET_PPS, True)}}
+                                                 bench_rxbatch.TARGET_PPS, True),
+                        "recv_vs_python_socket": target(
+                            ratio((rx.get("recv") or {}).get("pps_median"),
+                                  (rx.get("python_socket") or {}).get("pps_median")),
+                            1.0, True)}}
 
 
 def print_report(r: dict) -> None:
@@ -382,6 +386,8 @@ def print_report(r: dict) -> None:
                      " ns", lambda v: f"{v:.0f}"))
     print(target_row("recv_batch, packets/s (median)", r["targets"]["recv_batch_pps"], ">=",
                      " M", lambda v: f"{v / 1e6:.2f}"))
+    print(target_row("Channel.recv / python socket.recv, pkt/s", r["targets"]["recv_vs_python_socket"],
+                     ">=", "x", lambda v: f"{v:.2f}"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
