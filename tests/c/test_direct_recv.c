@@ -43,6 +43,26 @@ static int udp_bound(uint16_t *port)
     return fd;
 }
 
+/* The kernel turns RX stamping on for everyone a moment after the first socket asks
+ * (a deferred static key): probe until a datagram comes stamped. */
+static void wait_for_stamps(struct rig *r)
+{
+    uint8_t buf[16];
+    for (int i = 0; i < 500; i++) {
+        uint32_t v = 0;
+        CHECK_EQ(send(r->sender, &v, sizeof v, 0), (ssize_t)sizeof v);
+        struct rtudp_rx_pkt p = {.buf = buf, .cap = sizeof buf};
+        int n = 0;
+        for (int k = 0; k < 1000 && n == 0; k++)
+            n = rtudp_net_recv_batch(r->chan, &p, 1);
+        CHECK_EQ(n, 1);
+        if (p.flags & RTUDP_RX_KERNEL_TS)
+            return;
+        usleep(1000);
+    }
+    CHECK(!"the kernel never stamped a datagram");
+}
+
 static void rig_up(struct rig *r)
 {
     memset(r, 0, sizeof *r);
@@ -53,6 +73,7 @@ static void rig_up(struct rig *r)
     struct rtudp_net_caps caps;
     struct rtudp_check nwhy = {0, ""};
     CHECK_EQ(rtudp_net_setup(r->chan, 0, &caps, &nwhy), RTUDP_OK);
+    CHECK(caps.sw_rx);
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     CHECK_EQ(connect(r->sender, (struct sockaddr *)&to, sizeof to), 0);
@@ -61,6 +82,7 @@ static void rig_up(struct rig *r)
     CHECK_EQ(rtudp_bcast_init(r->mem, CAP), RTUDP_OK);
     CHECK_EQ(rtudp_bcast_attach(&r->ring, r->mem, fp, NULL), RTUDP_OK);
     rtudp_bcast_reader_init(&r->ring, &r->rd, 0);
+    wait_for_stamps(r);
     r->block = zalloc64((sizeof *r->block + 63) & ~(size_t)63);
     r->block->kind = RTUDP_KIND_UDP;
     r->block->max_datagram = 256;
