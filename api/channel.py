@@ -73,6 +73,27 @@ def _cpu_left_for_spinning(control: ControlSegment) -> bool:
 DIRECT_QUIET_NS = 5_000
 
 
+#: how long a direct receive may spin before it sleeps, when recent waits say a spin
+#: catches the datagram (csrc/direct_recv.c); $RTUDP_DIRECT_RECV_SPIN_US overrides it
+DIRECT_RECV_SPIN_NS = 50_000
+
+
+def direct_recv_spin_ns() -> int:
+    """The spin budget of a direct receive: DIRECT_RECV_SPIN_NS, or
+    ``$RTUDP_DIRECT_RECV_SPIN_US`` (µs, 0: never spin) when set."""
+    raw = os.environ.get("RTUDP_DIRECT_RECV_SPIN_US")
+    if raw is None:
+        return DIRECT_RECV_SPIN_NS
+    try:
+        us = int(raw)
+    except ValueError:
+        us = -1
+    if us < 0:
+        raise ValueError(f"$RTUDP_DIRECT_RECV_SPIN_US must be a whole number of µs >= 0, "
+                         f"got {raw!r}")
+    return us * 1000
+
+
 #: the types recv() takes as seconds without the full check (bool is neither)
 _SECONDS = (float, int)
 
@@ -258,7 +279,8 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         address = int(ffi.cast("uintptr_t", block))
         return self._reader._configure_direct_recv(self._control.supervisor_pid,
                                                    cfg["socket_fd"], int(block.local.family),
-                                                   int(block.local.port), address)
+                                                   int(block.local.port), address,
+                                                   direct_recv_spin_ns())
 
     @property
     def horizon(self) -> Horizon:

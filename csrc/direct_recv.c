@@ -1,16 +1,16 @@
 /* direct_recv.c - a reader's wait made on the channel socket itself (direct_recv.h). */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* ppoll */
+#define _GNU_SOURCE /* epoll_pwait2 */
 #endif
 #include "direct_recv.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,12 +30,12 @@
 void rtudp_drx_init(struct rtudp_drx_reader *r)
 {
     memset(r, 0, sizeof *r);
-    r->fd = -1;
+    r->fd = r->epfd = -1;
 }
 
 int rtudp_drx_open(struct rtudp_drx_reader *r, int pid, int their_fd, int family,
                    uint16_t local_port, struct rtudp_channel_block *block,
-                   const struct rtudp_bcast *ring, struct rtudp_check *why)
+                   const struct rtudp_bcast *ring, int64_t spin_ns, struct rtudp_check *why)
 {
     rtudp_drx_init(r);
     if (!block || !ring)
@@ -64,6 +64,21 @@ int rtudp_drx_open(struct rtudp_drx_reader *r, int pid, int their_fd, int family
         return rtudp_check_set(why, RTUDP_ESYS, "no memory for %d receive slots of %u bytes",
                                RTUDP_DRX_BATCH, recv_cap);
     }
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN};
+    if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        rc = rtudp_check_set(why, RTUDP_ESYS, "epoll for the socket: %s", strerror(errno));
+        if (epfd >= 0)
+            close(epfd);
+        free(r->buf);
+        free(r->seg_buf);
+        close(fd);
+        rtudp_drx_init(r);
+        return rc;
+    }
+    r->epfd = epfd;
+    r->spin_ns = spin_ns > 0 ? spin_ns : 0;
+    r->need = RTUDP_DRX_SPIN_HITS;
     r->block = block;
     r->fd = fd;
     r->pid = (uint32_t)getpid();
@@ -84,6 +99,7 @@ void rtudp_drx_close(struct rtudp_drx_reader *r)
         return; /* off (all zero: fd 0 is not ours) */
     if (load_relaxed(&r->block->direct_rx.holder_pid) == r->pid)
         cas(r, RTUDP_DRX_LEASE, RTUDP_DRX_FREE);
+    close(r->epfd);
     close(r->fd);
     free(r->buf);
     free(r->seg_buf);
@@ -200,15 +216,42 @@ static bool our_lease(const struct rtudp_drx_reader *r)
 }
 
 /* sleep until the socket is readable, a signal, or until (absolute) */
+/*
+ * Sleep until the socket is readable, a signal, or until (absolute): on our own epoll
+ * set, where the socket stays registered, so a wait adds and removes no wait-queue
+ * entry as poll() does each time.  (A blocking receive cannot wait here: the socket's
+ * file is non-blocking for everyone who shares it.)
+ */
 static int sleep_on_socket(struct rtudp_drx_reader *r, int64_t now, int64_t until)
 {
-    struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+    struct epoll_event ev;
     int64_t d = until - now;
     struct timespec ts = {d / 1000000000, d % 1000000000};
-    int rc = ppoll(&pfd, 1, &ts, NULL);
+    int rc = epoll_pwait2(r->epfd, &ev, 1, &ts, NULL);
     if (rc < 0 && errno == EINTR)
         return RTUDP_EINTR;
     return rc < 0 ? RTUDP_ESYS : RTUDP_OK;
+}
+
+/*
+ * Whether the next wait spins: after RTUDP_DRX_SPIN_HITS waits in a row that a spin of
+ * spin_ns would have caught (the datagram came within it).  A spin that caught nothing
+ * doubles that count (up to RTUDP_DRX_SPIN_HITS_MAX), so where spinning only delays
+ * the peer that is to answer (both on one CPU) it stays rare; a spin that caught its
+ * datagram sets it back.
+ */
+static void learn_spin(struct rtudp_drx_reader *r, int64_t waited, int64_t spun)
+{
+    if (waited <= r->spin_ns) {
+        if (r->hits < UINT32_MAX)
+            r->hits++;
+        if (spun)
+            r->need = RTUDP_DRX_SPIN_HITS;
+    } else {
+        r->hits = 0;
+        if (spun && r->need < RTUDP_DRX_SPIN_HITS_MAX)
+            r->need *= 2;
+    }
 }
 
 int rtudp_drx_wait(struct rtudp_drx_reader *r, struct rtudp_bcast *ring,
@@ -223,6 +266,8 @@ int rtudp_drx_wait(struct rtudp_drx_reader *r, struct rtudp_bcast *ring,
     int64_t now = rtudp_now_ns();
     if (!take(r, now))
         return RTUDP_EMPTY;
+    int64_t start = now, spun = r->spin_ns > 0 && r->hits >= r->need ? r->spin_ns : 0;
+    int64_t spin_end = now + spun;
     int rc;
     for (;;) {
         /* what the worker published before we took the socket comes first */
@@ -247,10 +292,12 @@ int rtudp_drx_wait(struct rtudp_drx_reader *r, struct rtudp_bcast *ring,
             rc = RTUDP_ETIMEDOUT;
             break;
         }
+        if (now < spin_end)
+            continue;
         /* in slices, each renewing the hold: a reader that stops renewing it (a
          * stopped process) loses the socket to the worker */
         renew(r, now, RTUDP_DRX_STALE_NS);
-        int64_t slice_end = now + RTUDP_DRX_STALE_NS / 2;
+        int64_t slice_end = now + RTUDP_DRX_SLICE_NS;
         rc = sleep_on_socket(r, now, deadline_ns < slice_end ? deadline_ns : slice_end);
         if (rc == RTUDP_ESYS) { /* cannot happen on a socket we hold; the worker reads */
             cas(r, RTUDP_DRX_WAIT, RTUDP_DRX_FREE);
@@ -259,8 +306,11 @@ int rtudp_drx_wait(struct rtudp_drx_reader *r, struct rtudp_bcast *ring,
         if (rc != RTUDP_OK)
             break;
     }
+    now = rtudp_now_ns();
+    if (r->spin_ns > 0 && rc != RTUDP_EINTR)
+        learn_spin(r, rc == RTUDP_OK ? now - start : INT64_MAX, spun);
     /* kept between calls: the reply to what the caller sends next comes to us too */
-    renew(r, rtudp_now_ns(), RTUDP_DRX_LEASE_NS);
+    renew(r, now, RTUDP_DRX_LEASE_NS);
     cas(r, RTUDP_DRX_WAIT, RTUDP_DRX_LEASE);
     return rc;
 }

@@ -45,18 +45,28 @@ struct rtudp_drx_reader {
                                           the socket all of a coalesced one */
     uint8_t *buf;                      /* RTUDP_DRX_BATCH slots: meta room, then recv_cap */
     uint8_t *seg_buf;                  /* RTUDP_RX_SEG_BUF bytes with UDP_GRO, else NULL */
+    int epfd;                          /* an epoll set of its own holding fd, to sleep on */
+    int64_t spin_ns;                   /* the longest spin before a wait sleeps (0: none) */
+    uint32_t hits;                     /* waits in a row a spin would have caught */
+    uint32_t need;                     /* hits before a wait spins */
 };
+
+/* a wait spins only after this many in a row that a spin would have caught, doubled
+ * after each spin that caught nothing, up to the maximum */
+#define RTUDP_DRX_SPIN_HITS 8u
+#define RTUDP_DRX_SPIN_HITS_MAX 1024u
 
 void rtudp_drx_init(struct rtudp_drx_reader *r);
 
 /*
  * Duplicate fd `their_fd` of process `pid`, check that it is a UDP socket bound to
- * `local_port` of `family`, and read into records of `ring` for channel block `block`.
+ * `local_port` of `family`, and read into records of `ring` for channel block `block`;
+ * a wait spins up to spin_ns before it sleeps, when spinning pays (rtudp_drx_wait).
  * RTUDP_OK, else an RTUDP_* code with why filled (r left off).
  */
 int rtudp_drx_open(struct rtudp_drx_reader *r, int pid, int their_fd, int family,
                    uint16_t local_port, struct rtudp_channel_block *block,
-                   const struct rtudp_bcast *ring, struct rtudp_check *why);
+                   const struct rtudp_bcast *ring, int64_t spin_ns, struct rtudp_check *why);
 
 /* Let go of the socket if we hold it between calls, and close our duplicate. */
 void rtudp_drx_close(struct rtudp_drx_reader *r);
@@ -66,11 +76,12 @@ bool rtudp_drx_on(struct rtudp_drx_reader *r);
 
 /*
  * Wait until `ring` has a record for `rd`, reading the socket meanwhile if the terms
- * allow and the token can be had, sleeping until the absolute CLOCK_MONOTONIC deadline
- * (INT64_MAX: forever).  It never spins: a reader spinning on its socket measured
- * slower round trips than one that sleeps (docs/measurements.md, "Direct receive").
- * Deadline 0 looks once, and reads the socket only if this reader holds it between
- * calls.
+ * allow and the token can be had: spinning up to r->spin_ns when recent waits say a
+ * spin catches the datagram (RTUDP_DRX_SPIN_HITS), then sleeping until the absolute
+ * CLOCK_MONOTONIC deadline (INT64_MAX: forever).  A reader that spins saves its own
+ * wake-up when the answer comes from another CPU; beside the peer on one CPU it would
+ * only hold the peer off, which the doubling count keeps rare.  Deadline 0 looks once,
+ * and reads the socket only if this reader holds it between calls.
  * RTUDP_OK (a record waits), RTUDP_ETIMEDOUT, RTUDP_EINTR (a signal: the caller runs
  * its handlers and calls again), or RTUDP_EMPTY: the socket is not ours to read now,
  * wait on the ring (the worker, or another reader, publishes).

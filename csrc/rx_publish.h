@@ -34,14 +34,17 @@
 
 struct rtudp_rx_pkt; /* netio.h */
 
-/* A reader's lease: how long it keeps the socket after a call.  Long enough for the
- * reply to its next send, short enough that a reader that stops reading leaves the
- * socket to the worker before a burst fills the socket buffer: the worker looks at a
- * socket a reader holds at least this often. */
-#define RTUDP_DRX_LEASE_NS 2000000LL
+/* A reader's lease: how long it keeps the socket after a call, and how often the
+ * worker looks at a socket a reader holds.  Long enough for the reply to the reader's
+ * next send, and for the worker's looks to be rare beside a request and its reply (each
+ * look is a real-time wake-up that can preempt the reader).  What a reader that stops
+ * reading leaves in the socket meanwhile stays there, kernel-stamped: the pool sizes
+ * the socket buffer to hold what the RX ring holds. */
+#define RTUDP_DRX_LEASE_NS 20000000LL
 /* A reader in WAIT renews its hold every RTUDP_DRX_STALE_NS / 2 (its poll slices); one
  * that has not for RTUDP_DRX_STALE_NS (a stopped process) loses it to the worker. */
 #define RTUDP_DRX_STALE_NS 200000000LL
+#define RTUDP_DRX_SLICE_NS (RTUDP_DRX_STALE_NS / 2)
 
 /*
  * Whether a reader may read the socket now: the worker allows it (a udp channel it

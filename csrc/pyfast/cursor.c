@@ -272,14 +272,15 @@ static PyObject *cursor_wait(PyfBcastCursor *self, PyObject *const *args, Py_ssi
 static PyObject *cursor_configure_direct_recv(PyfBcastCursor *self, PyObject *const *args,
                                               Py_ssize_t nargs)
 {
-    int64_t pid, fd, family, lport;
-    if (nargs != 5 || pyf_get_i64(args[0], 0, "pid", &pid) < 0 ||
+    int64_t pid, fd, family, lport, spin;
+    if (nargs != 6 || pyf_get_i64(args[0], 0, "pid", &pid) < 0 ||
         pyf_get_i64(args[1], 0, "fd", &fd) < 0 ||
         pyf_get_i64(args[2], 0, "family", &family) < 0 ||
-        pyf_get_i64(args[3], 0, "port", &lport) < 0) {
+        pyf_get_i64(args[3], 0, "port", &lport) < 0 ||
+        pyf_get_i64(args[5], 0, "spin_ns", &spin) < 0) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_TypeError, "_configure_direct_recv(pid, fd, family, port, "
-                                             "block_address)");
+                                             "block_address, spin_ns)");
         return NULL;
     }
     void *block = PyLong_AsVoidPtr(args[4]);
@@ -297,7 +298,7 @@ static PyObject *cursor_configure_direct_recv(PyfBcastCursor *self, PyObject *co
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = rtudp_drx_open(&self->drx, (int)pid, (int)fd, (int)family, (uint16_t)lport, block,
-                        &port->b, &why);
+                        &port->b, spin, &why);
     Py_END_ALLOW_THREADS
     if (rc != RTUDP_OK)
         return PyUnicode_FromString(why.msg);
@@ -350,7 +351,7 @@ static PyMethodDef cursor_methods[] = {
     PYF_FASTCALL("_wait", cursor_wait,
      "_wait(deadline_ns, spin_ns) -> code: wait for a record, GIL released."),
     PYF_FASTCALL("_configure_direct_recv", cursor_configure_direct_recv,
-     "_configure_direct_recv(pid, fd, family, port, block_address) -> None | str: waits "
+     "_configure_direct_recv(pid, fd, family, port, block_address, spin_ns) -> None | str: waits "
      "read the channel socket themselves (csrc/direct_recv.h); a str says why not."),
     PYF_NOARGS("_close_direct_recv", cursor_close_direct_recv,
      "_close_direct_recv(): waits on the ring only."),

@@ -90,7 +90,7 @@ static void rig_up(struct rig *r)
     r->block->direct_rx.allowed = 1;
     struct rtudp_check why = {0, ""};
     int rc = rtudp_drx_open(&r->r, (int)getpid(), r->chan, AF_INET, port, r->block, &r->ring,
-                            &why);
+                            0, &why);
     if (rc != RTUDP_OK)
         fprintf(stderr, "open: %s\n", why.msg);
     CHECK_EQ(rc, RTUDP_OK);
