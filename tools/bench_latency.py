@@ -6,7 +6,8 @@ the first WARMUP round trips are left out.  Cases, one after the other in the sa
 
 1. rtudp, both ends: Python -> loopback -> Python and back.  Two channels of one
    embedded pool ("ping" here, "pong" attached by the echo process with
-   ``rtudp.attach``); the echo process does ``recv()`` then ``send()``.  An immediate
+   ``rtudp.attach``); the echo process does ``recv()`` then ``send()`` of the same
+   bytes (one reply in LEG_EVERY carries its stamps, for the legs).  An immediate
    send finding nothing queued and the worker parked goes out on the channel socket
    from the sending process (``Channel.direct_send``), and a ``recv()`` that finds the
    RX ring empty waits on the channel socket itself (``Channel.direct_recv``); the
