@@ -131,6 +131,7 @@ static bool take(struct rtudp_drx_reader *r, int64_t now)
     uint32_t state = load_acquire(&r->block->direct_rx.state);
     if ((state != RTUDP_DRX_FREE && state != RTUDP_DRX_LEASE) || !cas(r, state, RTUDP_DRX_WAIT))
         return false;
+    r->pid = (uint32_t)getpid(); /* a handle a forked child goes on using is the child's */
     store_relaxed(&r->block->direct_rx.holder_pid, r->pid);
     renew(r, now, RTUDP_DRX_STALE_NS);
     if (state == RTUDP_DRX_FREE)

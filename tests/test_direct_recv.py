@@ -212,3 +212,32 @@ def test_a_reader_stopped_or_killed_in_its_wait_keeps_nothing_from_the_others(pa
             child.kill()
             os.kill(child.pid, signal.SIGCONT)
         child.wait(WAIT_S)
+
+
+def test_a_forked_child_waits_as_itself(pair):
+    """A handle a forked child goes on using holds the socket under the child's pid, so
+    the worker judges the child's liveness, not its parent's."""
+    a, b = pair
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one receive on the inherited handle, its bytes to the pipe
+        code = 1
+        try:
+            os.write(w, a.recv(timeout=WAIT_S).data)
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        os.close(w)
+        assert wait_for(_socket_held_by(a, pid), WAIT_S)
+        b.send(SEQ.pack(42))
+        assert SEQ.unpack(os.read(r, 64))[0] == 42
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        os.close(r)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
