@@ -23,9 +23,6 @@
 #define UDP_GRO 104
 #endif
 
-#define META_ROOM ((uint32_t)sizeof(struct rtudp_rx_meta))
-/* a slot: meta room, then cap bytes, 8-aligned so the next meta is */
-#define SLOT(cap) (((size_t)META_ROOM + (cap) + 7u) & ~(size_t)7u)
 
 void rtudp_drx_init(struct rtudp_drx_reader *r)
 {
@@ -54,7 +51,7 @@ int rtudp_drx_open(struct rtudp_drx_reader *r, int pid, int their_fd, int family
     if (getsockopt(fd, SOL_UDP, UDP_GRO, &gro, &gl) != 0)
         gro = 0;
     uint32_t recv_cap = gro ? RTUDP_RX_RECV_MAX : cap;
-    r->buf = malloc(RTUDP_DRX_BATCH * SLOT(recv_cap));
+    r->buf = malloc(RTUDP_DRX_BATCH * RTUDP_RX_SLOT(recv_cap));
     r->seg_buf = gro ? malloc(RTUDP_RX_SEG_BUF) : NULL;
     if (!r->buf || (gro && !r->seg_buf)) {
         free(r->buf);
@@ -139,33 +136,15 @@ static bool take(struct rtudp_drx_reader *r, int64_t now)
     return true;
 }
 
-/* publish pkts[0..n) in order, as the worker hands them on (rxloop.c): each kept to
- * the channel's cap, a coalesced receive split into its datagrams */
-static void publish_in_order(struct rtudp_drx_reader *r, struct rtudp_bcast *ring,
-                             struct rtudp_rx_pkt *pkts, int n)
+struct publish_to {
+    struct rtudp_channel_block *block;
+    struct rtudp_bcast *ring;
+};
+
+static void publish_sink(void *ctx, struct rtudp_rx_pkt *run, int k)
 {
-    int from = 0;
-    for (int i = 0; i < n; i++) {
-        struct rtudp_rx_pkt *p = &pkts[i];
-        rtudp_rx_note_drops(r->block, p);
-        if (!p->gso_size || !r->seg_buf) {
-            if (p->len > r->cap) {
-                p->len = r->cap;
-                p->flags |= RTUDP_RX_TRUNC;
-            }
-            continue;
-        }
-        if (i > from)
-            rtudp_rx_publish(r->block, ring, pkts + from, i - from);
-        struct rtudp_rx_pkt segs[RTUDP_RX_SEG_MAX];
-        uint32_t off = 0;
-        unsigned k;
-        while ((k = rtudp_rx_split(p, r->cap, &off, r->seg_buf, segs, RTUDP_RX_SEG_MAX)) > 0)
-            rtudp_rx_publish(r->block, ring, segs, (int)k);
-        from = i + 1;
-    }
-    if (n > from)
-        rtudp_rx_publish(r->block, ring, pkts + from, n - from);
+    struct publish_to *to = ctx;
+    rtudp_rx_publish(to->block, to->ring, run, k);
 }
 
 /* one receive of up to RTUDP_DRX_BATCH datagrams, published: how many, 0 when none
@@ -174,7 +153,7 @@ static int read_batch(struct rtudp_drx_reader *r, struct rtudp_bcast *ring)
 {
     struct rtudp_rx_pkt pkts[RTUDP_DRX_BATCH];
     for (unsigned i = 0; i < RTUDP_DRX_BATCH; i++) {
-        pkts[i].buf = r->buf + i * SLOT(r->recv_cap) + META_ROOM;
+        pkts[i].buf = r->buf + i * RTUDP_RX_SLOT(r->recv_cap) + RTUDP_RX_META_ROOM;
         pkts[i].cap = r->recv_cap;
     }
     int n;
@@ -187,7 +166,8 @@ static int read_batch(struct rtudp_drx_reader *r, struct rtudp_bcast *ring)
     if (n <= 0)
         return 0;
     uint64_t before = load_relaxed(&r->block->rx_packets);
-    publish_in_order(r, ring, pkts, n);
+    struct publish_to to = {r->block, ring};
+    rtudp_rx_in_order(r->block, pkts, n, r->cap, r->seg_buf, publish_sink, &to);
     bump(&r->block->direct_rx.packets, load_relaxed(&r->block->rx_packets) - before);
     return n;
 }

@@ -13,8 +13,6 @@
 #include "shm_access.h"
 #include "worker/netio.h"
 
-#define META_ROOM ((uint32_t)sizeof(struct rtudp_rx_meta))
-
 static bool async_waiters(const struct rtudp_channel_block *b)
 {
     for (int i = 0; i < RTUDP_ASYNC_SLOTS; i++)
@@ -99,7 +97,7 @@ bool rtudp_drx_reader_waits(const struct rtudp_channel_block *b)
 
 uint32_t rtudp_rx_cap_for(const struct rtudp_bcast *ring, uint32_t max_datagram)
 {
-    uint64_t room = ring->max_payload > META_ROOM ? ring->max_payload - META_ROOM : 0;
+    uint64_t room = ring->max_payload > RTUDP_RX_META_ROOM ? ring->max_payload - RTUDP_RX_META_ROOM : 0;
     uint64_t cap = max_datagram ? max_datagram : RTUDP_MAX_PAYLOAD;
     if (cap > RTUDP_MAX_PAYLOAD)
         cap = RTUDP_MAX_PAYLOAD;
@@ -125,7 +123,7 @@ void rtudp_rx_publish(struct rtudp_channel_block *b, struct rtudp_bcast *ring,
     bump(&b->rx_bytes, bytes);
     for (int i = 0; i < n; i++) {
         struct rtudp_rx_pkt *p = &pkts[i];
-        struct rtudp_rx_meta *m = (struct rtudp_rx_meta *)((uint8_t *)p->buf - META_ROOM);
+        struct rtudp_rx_meta *m = (struct rtudp_rx_meta *)((uint8_t *)p->buf - RTUDP_RX_META_ROOM);
         rtudp_rx_source(p, &m->source);
         m->rx_ns = p->rx_ns;
         m->hw_ns = p->hw_raw_ns;
@@ -133,7 +131,7 @@ void rtudp_rx_publish(struct rtudp_channel_block *b, struct rtudp_bcast *ring,
         m->flags = ((p->flags & RTUDP_RX_TRUNC) ? RTUDP_RX_TRUNCATED : 0) |
                    ((p->flags & RTUDP_RX_KERNEL_TS) ? RTUDP_RX_SOFTWARE_STAMP : 0);
         m->pad = 0;
-        if (rtudp_bcast_write(ring, m, META_ROOM + p->len, 0, p->rx_ns) != RTUDP_OK) {
+        if (rtudp_bcast_write(ring, m, RTUDP_RX_META_ROOM + p->len, 0, p->rx_ns) != RTUDP_OK) {
             errs++; /* cannot happen while cap fits the ring; counted, never a crash */
             continue;
         }
@@ -167,14 +165,41 @@ unsigned rtudp_rx_split(const struct rtudp_rx_pkt *p, uint32_t cap, uint32_t *of
         struct rtudp_rx_pkt *s = &segs[n++];
         *s = *p;
         s->gso_size = 0;
-        s->buf = seg_buf + at + META_ROOM;
+        s->buf = seg_buf + at + RTUDP_RX_META_ROOM;
         s->cap = keep;
         s->len = keep;
         s->wire_len = wire;
         s->flags = (p->flags & ~(uint32_t)RTUDP_RX_TRUNC) | (keep < wire ? RTUDP_RX_TRUNC : 0);
         memcpy(s->buf, src + *off, keep);
-        at += (META_ROOM + keep + 7u) & ~(size_t)7u;
+        at += (RTUDP_RX_META_ROOM + keep + 7u) & ~(size_t)7u;
         *off += wire;
     }
     return n;
+}
+
+void rtudp_rx_in_order(struct rtudp_channel_block *b, struct rtudp_rx_pkt *pkts, int n,
+                       uint32_t cap, uint8_t *seg_buf, rtudp_rx_sink sink, void *ctx)
+{
+    int from = 0;
+    for (int i = 0; i < n; i++) {
+        struct rtudp_rx_pkt *p = &pkts[i];
+        rtudp_rx_note_drops(b, p);
+        if (!p->gso_size || !seg_buf) {
+            if (p->len > cap) {
+                p->len = cap;
+                p->flags |= RTUDP_RX_TRUNC;
+            }
+            continue;
+        }
+        if (i > from)
+            sink(ctx, pkts + from, i - from);
+        struct rtudp_rx_pkt segs[RTUDP_RX_SEG_MAX];
+        uint32_t off = 0;
+        unsigned k;
+        while ((k = rtudp_rx_split(p, cap, &off, seg_buf, segs, RTUDP_RX_SEG_MAX)) > 0)
+            sink(ctx, segs, (int)k);
+        from = i + 1;
+    }
+    if (n > from)
+        sink(ctx, pkts + from, n - from);
 }

@@ -70,6 +70,12 @@ bool rtudp_drx_reader_waits(const struct rtudp_channel_block *b);
  * max_payload; max_datagram 0: as much as a datagram can be) */
 uint32_t rtudp_rx_cap_for(const struct rtudp_bcast *ring, uint32_t max_datagram);
 
+/* the room before a received datagram's bytes for its RX record's meta, so a datagram
+ * is published without a copy */
+#define RTUDP_RX_META_ROOM ((uint32_t)sizeof(struct rtudp_rx_meta))
+/* one receive slot of a buffer of several: meta room, then cap bytes, 8-aligned so the
+ * next meta is */
+#define RTUDP_RX_SLOT(cap) (((size_t)RTUDP_RX_META_ROOM + (cap) + 7u) & ~(size_t)7u)
 /* the most one receive can carry: a datagram, or (UDP_GRO) several coalesced, which
  * the kernel keeps within one 64 KiB IP datagram */
 #define RTUDP_RX_RECV_MAX 65536u
@@ -101,5 +107,16 @@ void rtudp_rx_publish(struct rtudp_channel_block *b, struct rtudp_bcast *ring,
                       struct rtudp_rx_pkt *pkts, int n);
 /* the socket's running total of drops the kernel reported with p, if it did (every kind) */
 void rtudp_rx_note_drops(struct rtudp_channel_block *b, const struct rtudp_rx_pkt *p);
+
+/*
+ * The datagrams of one receive, pkts[0..n) (n <= RTUDP_RX_SEG_MAX), handed to
+ * sink(ctx, run, k) in order, in runs of at most RTUDP_RX_SEG_MAX: each kept to cap bytes (the rest counted truncated),
+ * a coalesced one (UDP_GRO) split into its datagrams in seg_buf (RTUDP_RX_SEG_BUF bytes;
+ * NULL: the socket coalesces nothing), the kernel's drop count noted in b.  The worker's
+ * sink is the channel's kind, a reader's rtudp_rx_publish.
+ */
+typedef void (*rtudp_rx_sink)(void *ctx, struct rtudp_rx_pkt *run, int k);
+void rtudp_rx_in_order(struct rtudp_channel_block *b, struct rtudp_rx_pkt *pkts, int n,
+                       uint32_t cap, uint8_t *seg_buf, rtudp_rx_sink sink, void *ctx);
 
 #endif /* RTUDP_RX_PUBLISH_H */

@@ -35,6 +35,7 @@
 
 #include "netio.h"
 #include "ring.h"
+#include "rx_publish.h" /* RTUDP_RX_META_ROOM */
 #include "timerq.h"
 
 #define RTUDP_PROTO_NEVER INT64_MAX
@@ -62,8 +63,6 @@ struct rtudp_proto {
     int64_t (*rx_timer)(struct rtudp_chan *c, int64_t now);
     void (*close)(struct rtudp_worker *w, struct rtudp_chan *c);
 };
-
-#define RTUDP_RX_META_ROOM ((uint32_t)sizeof(struct rtudp_rx_meta))
 
 /* Where the hooks find the channel (worker.h, struct rtudp_chan): c->proto, c->block
  * (configuration and counters), c->area / c->area_bytes (the kind area in the

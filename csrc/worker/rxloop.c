@@ -47,10 +47,7 @@
 #define RX_CAPPED_SLEEP_NS 50000L   /* past the RT cap: sleeps this long (rx_keep_under_cap) */
 #define RX_CPU_READ_NS 1000000LL
 #define RX_STACK (512u << 10)       /* recvmmsg's arrays are on the stack (~60 KiB) */
-#define META ((uint32_t)sizeof(struct rtudp_rx_meta))
-#define RX_RECV_MAX RTUDP_RX_RECV_MAX
-/* one receive slot: meta, then RX_RECV_MAX, 8-aligned so the next meta is */
-#define RX_SLOT ((META + RX_RECV_MAX + 7u) & ~7u)
+#define RX_SLOT RTUDP_RX_SLOT(RTUDP_RX_RECV_MAX)
 #define SEG_MAX RTUDP_RX_SEG_MAX
 #define SEG_BUF RTUDP_RX_SEG_BUF
 
@@ -117,44 +114,24 @@ static __attribute__((noinline)) void release_held(struct rtudp_rx_chan *c, int6
     }
 }
 
-/* A receive the kernel coalesced (UDP_GRO): the datagrams it holds, each copied
- * after room for its meta and handed on like any other, in order, SEG_MAX at a time */
-static void hand_on_segments(struct rtudp_rx *rx, struct rtudp_chan *ch, uint32_t cap,
-                             const struct rtudp_rx_pkt *p)
+static void kind_sink(void *ch, struct rtudp_rx_pkt *run, int k)
 {
-    struct rtudp_rx_pkt segs[SEG_MAX];
-    uint32_t off = 0;
-    unsigned n;
-    while ((n = rtudp_rx_split(p, cap, &off, rx->seg_buf, segs, SEG_MAX)) > 0)
-        to_kind(ch, segs, (int)n);
+    to_kind(ch, run, k);
 }
 
-/* hand pkts[0..n) to the kind in order: each datagram kept to the channel's cap
- * (a GRO receive was taken whole, into a bigger buffer), coalesced ones split */
+/* hand pkts[0..n) to the kind in order (rx_publish.h): each datagram kept to the
+ * channel's cap (a GRO receive was taken whole, into a bigger buffer), coalesced ones
+ * split; a kind that takes none still has the kernel's drop count noted */
 static void hand_on(struct rtudp_rx *rx, struct rtudp_rx_chan *c, struct rtudp_rx_pkt *pkts,
                     int n)
 {
     struct rtudp_chan *ch = chan_of(c);
-    int from = 0;
-    for (int i = 0; i < n; i++) {
-        struct rtudp_rx_pkt *p = &pkts[i];
-        rtudp_rx_note_drops(c->block, p);
-        if (!p->gso_size) {
-            if (p->len > c->cap) {
-                p->len = c->cap;
-                p->flags |= RTUDP_RX_TRUNC;
-            }
-            continue;
-        }
-        if (!ch->proto->rx_batch)
-            continue;
-        if (i > from)
-            to_kind(ch, pkts + from, i - from);
-        hand_on_segments(rx, ch, c->cap, p);
-        from = i + 1;
+    if (ch->proto->rx_batch) {
+        rtudp_rx_in_order(c->block, pkts, n, c->cap, rx->seg_buf, kind_sink, ch);
+        return;
     }
-    if (n > from && ch->proto->rx_batch)
-        to_kind(ch, pkts + from, n - from);
+    for (int i = 0; i < n; i++)
+        rtudp_rx_note_drops(c->block, &pkts[i]);
 }
 
 /* A reader holds c's socket (rx_publish.h): keep it out of the epoll interest, so a
@@ -232,10 +209,10 @@ static int drain_held(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
     struct rtudp_rx_pkt pkts[RX_BATCH];
     /* with GRO a receive must take the whole 64 KiB: a shorter buffer would cut
      * whole datagrams off a coalesced one (hand_on applies cap per datagram) */
-    uint32_t recv_cap = c->gro ? RX_RECV_MAX : c->cap;
+    uint32_t recv_cap = c->gro ? RTUDP_RX_RECV_MAX : c->cap;
     for (int round = 0; round < RX_ROUNDS; round++) {
         for (unsigned i = 0; i < RX_BATCH; i++) {
-            pkts[i].buf = rx->buf + (size_t)i * RX_SLOT + META;
+            pkts[i].buf = rx->buf + (size_t)i * RX_SLOT + RTUDP_RX_META_ROOM;
             pkts[i].cap = recv_cap;
         }
         int r = rtudp_net_recv_batch(c->fd, pkts, RX_BATCH);
