@@ -106,14 +106,16 @@ static PyObject *chan_send(ChannelBase *self, PyObject *const *args, Py_ssize_t 
         return send_slow(self, data, at_obj);
     }
     int rc = RTUDP_EINVAL;
+    bool direct = rtudp_direct_on(&self->direct);
     if (p.len <= self->send_limit && tx->h.bound)
         rc = at == 0 && rtudp_direct_try(&self->direct, &tx->m, p.data, (uint32_t)p.len)
                  ? RTUDP_OK
                  : rtudp_mpsc_try_put(&tx->m, p.data, (uint32_t)p.len, at, 0);
     pyf_payload_release(&p);
     Py_DECREF(tx);
-    if (self->rx)
-        rtudp_drx_on(&self->rx->drx); /* a closed channel: our receive duplicate goes too */
+    /* direct sends just went off (the channel closed?): our receive duplicate may go too */
+    if (direct && !rtudp_direct_on(&self->direct) && self->rx)
+        rtudp_drx_on(&self->rx->drx);
     if (rc == RTUDP_OK)
         Py_RETURN_NONE;
     return send_slow(self, data, at_obj);
