@@ -198,12 +198,16 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
                     lib.RTUDP_DIRECT_REVOKED else "its worker cannot key TX stamps per packet")
         return self._direct_off
 
-    @direct_send.setter
-    def direct_send(self, on: bool) -> None:
+    def _check_switch(self, what: str, on: object) -> None:
+        """A direct_send / direct_recv value: a bool, on a channel still open."""
         if not isinstance(on, bool):
-            raise TypeError(f"direct_send must be True or False, not {on!r}")
+            raise TypeError(f"{what} must be True or False, not {on!r}")
         if self._seg.closed:
             raise ValueError(f"channel {self.name!r} is closed")
+
+    @direct_send.setter
+    def direct_send(self, on: bool) -> None:
+        self._check_switch("direct_send", on)
         self._close_direct()
         self._direct_off = self._open_direct() if on else "turned off (direct_send = False)"
 
@@ -258,10 +262,7 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
 
     @direct_recv.setter
     def direct_recv(self, on: bool) -> None:
-        if not isinstance(on, bool):
-            raise TypeError(f"direct_recv must be True or False, not {on!r}")
-        if self._seg.closed:
-            raise ValueError(f"channel {self.name!r} is closed")
+        self._check_switch("direct_recv", on)
         self._reader._close_direct_recv()
         self._direct_recv_off = (self._open_direct_recv() if on
                                  else "turned off (direct_recv = False)")

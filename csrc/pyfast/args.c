@@ -121,3 +121,34 @@ PyObject *pyf_ring_error(struct pyf_port_head *h, int rc, const char *what)
         PyErr_Format(pyf_RtUdpError, "%s: ring %R returned code %d", what, h->name, rc);
     return NULL;
 }
+
+int pyf_socket_args(PyObject *const *args, Py_ssize_t nargs, const char *call,
+                    const char *address_name, const char *extra_name,
+                    struct pyf_socket_args *out)
+{
+    int64_t pid, fd, family, port;
+    if (nargs != 6 || pyf_get_i64(args[0], 0, "pid", &pid) < 0 ||
+        pyf_get_i64(args[1], 0, "fd", &fd) < 0 ||
+        pyf_get_i64(args[2], 0, "family", &family) < 0 ||
+        pyf_get_i64(args[3], 0, "port", &port) < 0 ||
+        pyf_get_i64(args[5], 0, extra_name, &out->extra) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "%s(pid, fd, family, port, %s, %s)", call,
+                         address_name, extra_name);
+        return -1;
+    }
+    out->address = PyLong_AsVoidPtr(args[4]);
+    if (PyErr_Occurred())
+        return -1;
+    if (pid > INT32_MAX || fd > INT32_MAX || family > INT32_MAX || port > UINT16_MAX ||
+        !out->address) {
+        PyErr_Format(PyExc_ValueError, "%s: pid %lld fd %lld family %lld port %lld out of range",
+                     call, (long long)pid, (long long)fd, (long long)family, (long long)port);
+        return -1;
+    }
+    out->pid = (int)pid;
+    out->fd = (int)fd;
+    out->family = (int)family;
+    out->port = (uint16_t)port;
+    return 0;
+}

@@ -162,19 +162,8 @@ static PyObject *chan_fast_send(ChannelBase *self, PyObject *const *args, Py_ssi
 static PyObject *chan_configure_direct(ChannelBase *self, PyObject *const *args,
                                        Py_ssize_t nargs)
 {
-    int64_t pid, fd, family, port, quiet;
-    if (nargs != 6 || pyf_get_i64(args[0], 0, "pid", &pid) < 0 ||
-        pyf_get_i64(args[1], 0, "fd", &fd) < 0 ||
-        pyf_get_i64(args[2], 0, "family", &family) < 0 ||
-        pyf_get_i64(args[3], 0, "port", &port) < 0 ||
-        pyf_get_i64(args[5], 0, "quiet_ns", &quiet) < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "_configure_direct(pid, fd, family, port, "
-                                             "line_address, quiet_ns)");
-        return NULL;
-    }
-    void *line = PyLong_AsVoidPtr(args[4]);
-    if (PyErr_Occurred())
+    struct pyf_socket_args a;
+    if (pyf_socket_args(args, nargs, "_configure_direct", "line_address", "quiet_ns", &a) < 0)
         return NULL;
     if (!self->tx) {
         PyErr_SetString(PyExc_ValueError, "_configure_direct() before _fast_send()");
@@ -182,16 +171,12 @@ static PyObject *chan_configure_direct(ChannelBase *self, PyObject *const *args,
     }
     if (!self->tx->h.bound)
         return pyf_closed_error(&self->tx->h);
-    if (pid > INT32_MAX || fd > INT32_MAX || family > INT32_MAX || port > UINT16_MAX || !line)
-        return PyErr_Format(PyExc_ValueError, "_configure_direct: pid %lld fd %lld family %lld "
-                            "port %lld out of range", (long long)pid, (long long)fd,
-                            (long long)family, (long long)port);
     rtudp_direct_close(&self->direct);
     struct rtudp_check why = {0};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = rtudp_direct_open(&self->direct, (int)pid, (int)fd, (int)family, (uint16_t)port, line,
-                           quiet, &why);
+    rc = rtudp_direct_open(&self->direct, a.pid, a.fd, a.family, a.port, a.address, a.extra,
+                           &why);
     Py_END_ALLOW_THREADS
     if (rc != RTUDP_OK)
         return PyUnicode_FromString(why.msg);

@@ -272,33 +272,19 @@ static PyObject *cursor_wait(PyfBcastCursor *self, PyObject *const *args, Py_ssi
 static PyObject *cursor_configure_direct_recv(PyfBcastCursor *self, PyObject *const *args,
                                               Py_ssize_t nargs)
 {
-    int64_t pid, fd, family, lport, spin;
-    if (nargs != 6 || pyf_get_i64(args[0], 0, "pid", &pid) < 0 ||
-        pyf_get_i64(args[1], 0, "fd", &fd) < 0 ||
-        pyf_get_i64(args[2], 0, "family", &family) < 0 ||
-        pyf_get_i64(args[3], 0, "port", &lport) < 0 ||
-        pyf_get_i64(args[5], 0, "spin_ns", &spin) < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "_configure_direct_recv(pid, fd, family, port, "
-                                             "block_address, spin_ns)");
-        return NULL;
-    }
-    void *block = PyLong_AsVoidPtr(args[4]);
-    if (PyErr_Occurred())
+    struct pyf_socket_args a;
+    if (pyf_socket_args(args, nargs, "_configure_direct_recv", "block_address", "spin_ns",
+                        &a) < 0)
         return NULL;
     PyfBcastPort *port = pyf_cursor_port(self);
     if (!port)
         return NULL;
-    if (pid > INT32_MAX || fd > INT32_MAX || family > INT32_MAX || lport > UINT16_MAX || !block)
-        return PyErr_Format(PyExc_ValueError, "_configure_direct_recv: pid %lld fd %lld "
-                            "family %lld port %lld out of range", (long long)pid, (long long)fd,
-                            (long long)family, (long long)lport);
     rtudp_drx_close(&self->drx);
     struct rtudp_check why = {0};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = rtudp_drx_open(&self->drx, (int)pid, (int)fd, (int)family, (uint16_t)lport, block,
-                        &port->b, spin, &why);
+    rc = rtudp_drx_open(&self->drx, a.pid, a.fd, a.family, a.port, a.address, &port->b,
+                        a.extra, &why);
     Py_END_ALLOW_THREADS
     if (rc != RTUDP_OK)
         return PyUnicode_FromString(why.msg);

@@ -40,6 +40,21 @@ int pyf_get_count(PyObject *o, Py_ssize_t dflt, const char *what, Py_ssize_t *v)
 /* _get_many_nowait(max_n)'s one argument */
 int pyf_max_n_arg(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t *max_n);
 
+/* The arguments of a call that duplicates the channel socket (direct sends, direct
+ * receive): call(pid, fd, family, port, <address_name>, <extra_name>), the socket's fd
+ * in process pid, the family and port it is bound to, the address of a line of the
+ * channel block, and one more int. */
+struct pyf_socket_args {
+    int pid, fd, family;
+    uint16_t port;
+    void *address;
+    int64_t extra;
+};
+/* 0, or -1 with a TypeError (the call's signature) or ValueError (out of range) */
+int pyf_socket_args(PyObject *const *args, Py_ssize_t nargs, const char *call,
+                    const char *address_name, const char *extra_name,
+                    struct pyf_socket_args *out);
+
 /* A payload argument: bytes directly, anything else through the buffer protocol. */
 struct pyf_payload {
     Py_buffer view;
