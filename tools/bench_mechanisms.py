@@ -42,6 +42,7 @@ import os
 import random
 import socket
 import time
+from abc import ABC, abstractmethod
 from typing import Any, Callable
 
 from rtudp.shmring.hist import Histogram
@@ -96,13 +97,14 @@ def cases(only: list[str] | None) -> dict[str, dict[str, Any] | None]:
     return out
 
 
-class Counted:
+class Counted(ABC):
     """A receiver that counts what ``drain()`` reads (``drain_child``'s receiver)."""
 
     count = 0
 
+    @abstractmethod
     def drain(self) -> None:
-        raise NotImplementedError
+        """Read what waits, adding it to ``count``."""
 
     def wait_for(self, n: int, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -149,11 +151,10 @@ class ChannelReader(Counted):
             self.count += got
 
 
-
 class CpuMeter:
     """From now on: the pool's CPU and the busy loop's share of its CPU, in CPUs."""
 
-    def __init__(self, pool: Any, hog: "Hog") -> None:
+    def __init__(self, pool: Any, hog: Hog) -> None:
         self.pool, self.hog = pool, hog
         self.pool0, self.hog0, self.t0 = _pool_cpu_s(pool), hog.cpu_s(), time.monotonic()
 
