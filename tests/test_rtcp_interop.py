@@ -31,13 +31,17 @@ def _gi_gst() -> str | None:
 
 
 # Runs a pipeline holding an rtpbin named rb for `secs`, then prints the stats of its
-# session 0 (one line a source) and exits.
+# session 0 (one line a source) and exits. Its session reports every 500 ms: rtpbin's
+# default minimum of 5 s puts the first report anywhere from 1 to 3 s after the start
+# (RFC 3550's randomised half interval), which a run of a few seconds may not see.
 PEER = r"""
 import sys, gi
 gi.require_version('Gst', '1.0')
 from gi.repository import Gst, GLib
 Gst.init(None)
 pipe = Gst.parse_launch(sys.argv[1])
+pipe.get_by_name('rb').emit('get-internal-session', 0).set_property(
+    'rtcp-min-interval', 500 * Gst.MSECOND)
 pipe.set_state(Gst.State.PLAYING)
 loop = GLib.MainLoop()
 def done():
@@ -108,8 +112,9 @@ def test_rtpbin_receiver_sees_our_sr(rtudp_pool):
     assert field(ours[0], "have-sr") == "true", ours[0]
     assert int(field(ours[0], "sr-packet-count") or 0) > 0, ours[0]
     # and its receiver reports came back to us: the RTT is known
-    st = ch.rtcp_stats()
-    assert st["rtcp_rr_received"] + st["rtcp_sr_received"] >= 1 and st["rtcp_rtt_ns"] >= 0, st
+    assert wait_for(lambda: ch.rtcp_stats()["rtcp_rr_received"]
+                    + ch.rtcp_stats()["rtcp_sr_received"] >= 1, timeout=5), ch.rtcp_stats()
+    assert ch.rtcp_stats()["rtcp_rtt_ns"] >= 0, ch.rtcp_stats()
 
 
 @needs_gst
