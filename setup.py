@@ -38,7 +38,8 @@ WORKER_LDFLAGS = ["-pthread"]
 FAST = Extension(
     "rtudp.shmring._fast",
     sources=["csrc/pyfast.c", *sorted(glob.glob("csrc/pyfast/*.c")), "csrc/ring.c",
-             "csrc/direct_send.c", "csrc/direct_recv.c", "csrc/rx_publish.c", "csrc/hist.c",
+             "csrc/direct_send.c", "csrc/direct_recv.c", "csrc/rx_publish.c", "csrc/rt_wait.c",
+             "csrc/hist.c",
              "csrc/worker/netio.c", "csrc/worker/sysfile.c"],
     include_dirs=["csrc"],
     extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",

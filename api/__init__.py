@@ -4,7 +4,8 @@ Native worker processes own the sockets; Python processes talk to them through
 lock-free rings in POSIX shared memory.  This is what users import:
 ``rtudp.Pool`` (start workers, open channels: :class:`ChannelConfig` says how),
 ``rtudp.attach`` (use a channel from any process), :class:`Channel` and
-:class:`Packet`, and the errors (all derive from :class:`RtUdpError`).
+:class:`Packet`, :class:`RealtimeWaits` (a thread that waits at real-time priority),
+and the errors (all derive from :class:`RtUdpError`).
 """
 from rtudp.shmring import (BackPressureError, BadSegmentError, BroadcastReader, BroadcastRecord,
                            BroadcastRing, ClaimExpiredError, MpscRing, RtUdpError,
@@ -20,6 +21,7 @@ from .compat import (EmulatedNetwork, Impairment, RtUdpBase, RtUdpEmulated, RtUd
 from .embedded import embedded_pool, open_channel
 from .pool import Pool
 from .pool_client import PoolClient
+from .realtime import RealtimeWaitCounts, RealtimeWaits
 
 __version__ = "0.1.0"
 
@@ -29,6 +31,7 @@ __all__ = [
     "AddressInUseError", "BackPressureError", "BadSegmentError", "BroadcastReader",
     "BroadcastRecord", "BroadcastRing", "Channel", "ChannelConfig", "ChannelNotFoundError",
     "ClaimExpiredError",
-    "MpscRing", "Packet", "Pool", "PoolClient", "PoolNotRunningError", "PoolRunningError", "RtPriorityWarning",
+    "MpscRing", "Packet", "Pool", "PoolClient", "PoolNotRunningError", "PoolRunningError",
+    "RealtimeWaitCounts", "RealtimeWaits", "RtPriorityWarning",
     "RtUdpError", "SegmentNotFoundError", "TxRecord", "WorkerError", "__version__", "attach", "embedded_pool", "open_channel",
 ]

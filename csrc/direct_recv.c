@@ -208,6 +208,8 @@ static int sleep_on_socket(struct rtudp_drx_reader *r, int64_t now, int64_t unti
     struct epoll_event ev;
     int64_t d = until - now;
     struct timespec ts = {d / 1000000000, d % 1000000000};
+    if (rtudp_before_sleep)
+        rtudp_before_sleep();
     int rc = epoll_pwait2(r->epfd, &ev, 1, &ts, NULL);
     if (rc < 0 && errno == EINTR)
         return RTUDP_EINTR;

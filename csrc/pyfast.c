@@ -26,6 +26,8 @@
  *   pyfast/channel.c   ChannelBase, C base of rtudp.Channel: send() / recv() in C
  *                      for the common case (the rest in the subclass's Python), and
  *                      direct sends on the channel socket (../direct_send.h)
+ *   pyfast/rtwait.c    the module's functions: a thread that waits at real-time
+ *                      priority (../rt_wait.h)
  * They are in a folder of their own because the C unit tests (tests/c/Makefile)
  * link every .c directly in csrc/ but this file into each test program, without Python.
  */
@@ -34,7 +36,7 @@
 static struct PyModuleDef fast_module = {
     PyModuleDef_HEAD_INIT, "rtudp.shmring._fast",
     "The rings' per-call and batch paths and Channel's send/recv as CPython methods "
-    "(see csrc/pyfast.c).", -1, NULL, NULL, NULL, NULL, NULL,
+    "(see csrc/pyfast.c).", -1, pyf_rtwait_methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__fast(void)

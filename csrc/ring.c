@@ -90,6 +90,8 @@ static int futex_wait_until(uint32_t *word, uint32_t expected, int64_t deadline_
     return RTUDP_ESYS;
 }
 
+_Thread_local void (*rtudp_before_sleep)(void);
+
 /* Wake sleepers, and only make the system call if someone sleeps. */
 void rtudp_bell_ring(struct rtudp_doorbell *bell)
 {
@@ -155,8 +157,11 @@ int rtudp_bell_wait(struct rtudp_doorbell *bell, rtudp_ready_fn ready, const voi
         atomic_thread_fence(memory_order_seq_cst);
         uint32_t seq = load_acquire(&bell->seq);
         int rc = RTUDP_OK;
-        if (!ready(ctx))
+        if (!ready(ctx)) {
+            if (rtudp_before_sleep)
+                rtudp_before_sleep();
             rc = futex_wait_until(&bell->seq, seq, deadline_ns);
+        }
         atomic_fetch_sub_explicit(SHARED(&bell->waiters), 1, memory_order_relaxed);
         if (ready(ctx))
             return RTUDP_OK;

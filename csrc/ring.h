@@ -191,6 +191,11 @@ typedef bool (*rtudp_ready_fn)(const void *ctx);
 int rtudp_bell_wait(struct rtudp_doorbell *bell, rtudp_ready_fn ready, const void *ctx,
                     int64_t deadline_ns, int64_t spin_ns);
 
+/* Called by this thread's waits right before they sleep (rtudp_bell_wait, and a
+ * direct reader's sleep on its socket); NULL = nothing.  rt_wait.h sets it for a
+ * thread that waits at real-time priority. */
+extern _Thread_local void (*rtudp_before_sleep)(void);
+
 /* fill why (code + printf-style message naming the bad value); returns code */
 int rtudp_check_set(struct rtudp_check *why, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -199,7 +199,8 @@ def test_latency(latency: tuple[dict, int]) -> None:
     have_sockperf = shutil.which("sockperf") is not None
     # where the round trip goes: four legs on one clock, together about the round trip
     for legs, case in ((report["legs"], "ours"), (report["legs_pinned"], "ours_pinned"),
-                       (report["legs_queued"], "ours_queued"), (report["legs_hog"], "ours_hog")):
+                       (report["legs_queued"], "ours_queued"), (report["legs_hog"], "ours_hog"),
+                       (report["legs_hog_rt"], "ours_hog_rt")):
         assert len(legs) == 4 and all(positive(leg["p50_us"]) for leg in legs)
         assert sum(leg["p50_us"] for leg in legs) < 3 * report["results"][case]["p90_us"]
     # the queued case sent and received nothing directly; the others did, unless the
@@ -207,13 +208,13 @@ def test_latency(latency: tuple[dict, int]) -> None:
     # shares say)
     assert report["results"]["ours_queued"]["direct_share"] == 0
     assert report["results"]["ours_queued"]["direct_rx_share"] == 0
-    for key in ("ours", "ours_pinned", "ours_hog"):
+    for key in ("ours", "ours_pinned", "ours_hog", "ours_hog_rt"):
         assert 0 <= report["results"][key]["direct_share"] <= 1
         assert 0 <= report["results"][key]["direct_rx_share"] <= 1
     # the pinned case ran where it says: each end on its channel's worker CPU
     assert set(report["results"]["ours_pinned"]["channel_cpus"]) == {"ping", "pong"}
     for key in ("ours", "ours_pinned", "ours_queued", "ours_py_echo", "python", "sockperf",
-                "sockperf_pinned", "ours_hog", "python_hog"):
+                "sockperf_pinned", "ours_hog", "ours_hog_rt", "python_hog", "python_hog_fifo"):
         e = case_entry(report, report["results"], key,
                        not key.startswith("sockperf") or have_sockperf)
         if e is None:

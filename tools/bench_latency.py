@@ -24,12 +24,15 @@ the first WARMUP round trips are left out.  Cases, one after the other in the sa
    ``--full-rtt``) when the ``sockperf`` binary is installed.
 7. The same, pinned like case 2: the client on the pinger's CPU, the server on the
    echo's.
-8. Cases 1 and 5 again beside a busy loop pinned to each CPU (a CPU hog each).
+8. Cases 1 and 5 again beside a busy loop pinned to each CPU (a CPU hog each); case 1
+   there also with both ends' threads in ``rtudp.RealtimeWaits()`` (they sleep in
+   rtudp's waits at SCHED_FIFO 1, within a CPU budget), and case 5 with both ends at
+   SCHED_FIFO 1 throughout (what plain Python can do, without a bound).
 
 Figures: p50 / p99 round trip (µs), ratios against plain Python and sockperf.  Targets
 (issue 43), reported PASS/MISS, never asserted: rtudp both ends p50 and p99 <= 1.0x
-plain Python's; pinned p50 <= 0.8x plain Python's; beside the hogs, rtudp p99 <= 0.5x
-plain Python's; rtudp p50 <= 1.5x sockperf's (a goal).
+plain Python's; pinned p50 <= 0.8x plain Python's; beside the hogs, rtudp (with
+RealtimeWaits) p99 <= 0.5x plain Python's; rtudp p50 <= 1.5x sockperf's (a goal).
 """
 from __future__ import annotations
 
@@ -85,7 +88,11 @@ CASES = {
 HOG_CASES = {
     "ours_hog": ("rtudp both ends, CPU hogs", "'rtudp both ends' beside a busy loop pinned "
                                               "to each CPU"),
+    "ours_hog_rt": ("rtudp + RealtimeWaits, hogs", "'rtudp both ends, CPU hogs' with both "
+                                                  "ends' threads in rtudp.RealtimeWaits()"),
     "python_hog": ("python sockets, CPU hogs", "'python sockets' beside the same busy loops"),
+    "python_hog_fifo": ("python at SCHED_FIFO, hogs", "'python sockets, CPU hogs' with both "
+                                                      "ends at SCHED_FIFO 1 throughout"),
 }
 CASES.update(HOG_CASES)
 #: each target: (our case, the case it is compared with, percentile, goal, its label)
@@ -94,8 +101,8 @@ TARGETS = {
     "ours_p99_vs_python": ("ours", "python", "p99_us", 1.0, "rtudp p99 / python p99"),
     "ours_pinned_p50_vs_python": ("ours_pinned", "python", "p50_us", 0.8,
                                   "rtudp pinned p50 / python p50"),
-    "ours_hog_p99_vs_python_hog": ("ours_hog", "python_hog", "p99_us", 0.5,
-                                   "with CPU hogs: rtudp p99 / python p99"),
+    "ours_hog_p99_vs_python_hog": ("ours_hog_rt", "python_hog", "p99_us", 0.5,
+                                   "with CPU hogs: rtudp + RealtimeWaits p99 / python p99"),
     "ours_p50_vs_sockperf": ("ours", "sockperf", "p50_us", 1.5, "rtudp p50 / sockperf p50"),
 }
 
@@ -107,32 +114,65 @@ def _rcvtimeo(sock: socket.socket, seconds: float) -> None:
                     struct.pack("ll", sec, int((seconds - sec) * 1e6)))
 
 
+def _fifo_permitted() -> None:
+    """PermissionError (the case is skipped, saying why) where this process may not use
+    SCHED_FIFO, before a case starts its echo process."""
+    import rtudp
+
+    with rtudp.RealtimeWaits():
+        pass
+
+
+def _waits(realtime: bool) -> contextlib.AbstractContextManager[Any]:
+    """rtudp.RealtimeWaits() for the calling thread, or nothing."""
+    import rtudp
+
+    return rtudp.RealtimeWaits() if realtime else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _at_fifo(on: bool) -> Iterator[None]:
+    """The calling thread at SCHED_FIFO 1 throughout (`on`), its own policy back after."""
+    if not on:
+        yield
+        return
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(1))
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, policy, param)
+
+
 # --------------------------------------------------------------------------
 # Echo processes
 # --------------------------------------------------------------------------
 
-def socket_echo(ready: Callable[[Any], None]) -> dict:
-    """Echo every datagram to its source with blocking recvfrom/sendto until STOP."""
+def socket_echo(fifo: bool, ready: Callable[[Any], None]) -> dict:
+    """Echo every datagram to its source with blocking recvfrom/sendto until STOP;
+    `fifo`: at SCHED_FIFO 1 throughout."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.bind((LOOPBACK, 0))
         _rcvtimeo(sock, 30.0)
         ready(sock.getsockname())
         recvfrom, sendto, n = sock.recvfrom, sock.sendto, 0
-        while True:
-            data, src = recvfrom(2048)
-            if data == STOP:
-                return {"echoed": n}
-            sendto(data, src)
-            n += 1
+        with _at_fifo(fifo):
+            while True:
+                data, src = recvfrom(2048)
+                if data == STOP:
+                    return {"echoed": n}
+                sendto(data, src)
+                n += 1
     finally:
         sock.close()
 
 
-def channel_echo(pool: str, name: str, pin: bool, direct: bool,
+def channel_echo(pool: str, name: str, pin: bool, direct: bool, realtime: bool,
                  ready: Callable[[Any], None]) -> dict:
     """Attach channel `name` of `pool`; recv() then send() the same bytes until STOP;
-    `pin`: on the channel's worker CPU; `direct`: its direct_send and direct_recv."""
+    `pin`: on the channel's worker CPU; `direct`: its direct_send and direct_recv;
+    `realtime`: in rtudp.RealtimeWaits()."""
     import rtudp
 
     ch = rtudp.attach(name, pool=pool)
@@ -142,18 +182,19 @@ def channel_echo(pool: str, name: str, pin: bool, direct: bool,
         ch.direct_send = ch.direct_recv = direct
         ready(None)
         recv, send, now, pack, n = ch.recv, ch.send, time.monotonic_ns, _LEGS.pack_into, 0
-        while True:
-            pkt = recv(timeout=30.0)
-            got = now()
-            data = pkt.data
-            if data == STOP:
-                return {"echoed": n}
-            if data[_LEG_FLAG]:
-                reply = bytearray(data)
-                pack(reply, _SEQ.size, pkt.rx_ns, got)  # for the pinger's per-leg figures
-                data = bytes(reply)
-            send(data)
-            n += 1
+        with _waits(realtime):
+            while True:
+                pkt = recv(timeout=30.0)
+                got = now()
+                data = pkt.data
+                if data == STOP:
+                    return {"echoed": n}
+                if data[_LEG_FLAG]:
+                    reply = bytearray(data)
+                    pack(reply, _SEQ.size, pkt.rx_ns, got)  # for the pinger's per-leg figures
+                    data = bytes(reply)
+                send(data)
+                n += 1
     finally:
         ch.close()
 
@@ -248,11 +289,13 @@ def _channel_pair(pool: Any) -> tuple[Any, Any]:
 
 
 def run_ours(seconds: float, python_echo: bool, quiet: bool,
-             pinned: bool = False, direct: bool = True,
+             pinned: bool = False, direct: bool = True, realtime: bool = False,
              pool_args: dict[str, Any] | None = None) -> tuple[dict, dict]:
     """The rtudp cases: (entry, pool facts); `pinned`: each end on its worker's CPU;
-    `direct`: the channels' direct_send and direct_recv; `pool_args`: the Pool's
-    (default: none)."""
+    `direct`: the channels' direct_send and direct_recv; `realtime`: both ends in
+    rtudp.RealtimeWaits(); `pool_args`: the Pool's (default: none)."""
+    if realtime:
+        _fifo_permitted()
     with bench_pool("latency" + ("p" if python_echo else ""), **(pool_args or {})) as (
             pool, pool_warnings):
         for w in pool_warnings:
@@ -261,7 +304,7 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool,
         chans: list[Any] = []
         try:
             if python_echo:
-                child = Child("bench-latency-socket-echo", socket_echo)
+                child = Child("bench-latency-socket-echo", socket_echo, False)
                 echo_addr = tuple(child.ready())
                 ping = pool.open_channel("ping", local=(LOOPBACK, 0), remote=echo_addr,
                                          direction=2, max_datagram=MSG_SIZE)
@@ -270,7 +313,7 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool,
                 ping, pong = _channel_pair(pool)
                 chans += [ping, pong]
                 child = Child("bench-latency-channel-echo", channel_echo, pool.name, "pong",
-                              pinned, direct)
+                              pinned, direct, realtime)
                 child.ready()
             placement = {ch.name: pool.workers()[ch.worker]["cpu"] for ch in chans}
             ping.direct_send = ping.direct_recv = direct
@@ -299,7 +342,8 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool,
             if pinned:
                 ping.pin_to_worker()
             try:
-                rtts = _ping_loop(exchange, seconds, same, None if python_echo else add_legs)
+                with _waits(realtime):
+                    rtts = _ping_loop(exchange, seconds, same, None if python_echo else add_legs)
             finally:
                 os.sched_setaffinity(0, affinity)
             others = meter.others()
@@ -321,14 +365,16 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool,
                   direct_rx_share=direct_rx_share), facts
 
 
-def run_python(seconds: float) -> dict:
-    """Plain Python sockets at both ends."""
+def run_python(seconds: float, fifo: bool = False) -> dict:
+    """Plain Python sockets at both ends; `fifo`: both at SCHED_FIFO 1 throughout."""
+    if fifo:
+        _fifo_permitted()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     child: Child | None = None
     try:
         sock.bind((LOOPBACK, 0))
         _rcvtimeo(sock, RECV_TIMEOUT_S)
-        child = Child("bench-latency-python-echo", socket_echo)
+        child = Child("bench-latency-python-echo", socket_echo, fifo)
         addr = tuple(child.ready())
         sendto, recvfrom = sock.sendto, sock.recvfrom
 
@@ -337,7 +383,8 @@ def run_python(seconds: float) -> dict:
             return recvfrom(2048)[0]
 
         meter = OthersMeter(lambda: [child.proc.pid] if child else [])
-        rtts = _ping_loop(exchange, seconds)
+        with _at_fifo(fifo):
+            rtts = _ping_loop(exchange, seconds)
         others = meter.others()
         sendto(STOP, addr)
         child.result(timeout=10.0)
@@ -456,7 +503,7 @@ def _run_cases(runs: list[tuple[str, Callable[[], Any]]], results: dict[str, dic
     for key, fn in runs:
         try:
             out = fn()
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, PermissionError) as exc:
             skipped[key] = str(exc)
             say(str(exc), quiet)
             continue
@@ -472,8 +519,8 @@ def _run_cases(runs: list[tuple[str, Callable[[], Any]]], results: dict[str, dic
                 facts["legs_pinned"] = case_facts["legs"]
             elif key == "ours_queued":
                 facts["legs_queued"] = case_facts["legs"]
-            elif key == "ours_hog":
-                facts["legs_hog"] = case_facts["legs"]
+            elif key in ("ours_hog", "ours_hog_rt"):
+                facts["legs_" + key[5:]] = case_facts["legs"]
         results[key] = out
         say(f"  ... {CASES[key][0]}: p50 {fmt_us(out['p50_us'], 0)} µs", quiet)
 
@@ -485,7 +532,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
     failed: dict[str, str] = {}
     skipped: dict[str, str] = {}
     facts: dict = {"policies": [], "pool_warnings": [], "channel_cpus": {}, "legs": []}
-    facts["legs_pinned"] = facts["legs_queued"] = facts["legs_hog"] = []
+    facts["legs_pinned"] = facts["legs_queued"] = facts["legs_hog"] = facts["legs_hog_rt"] = []
 
     def pinned_cpus() -> tuple[int, int]:
         """(pinger's, echo's) CPU as the pinned rtudp case had them."""
@@ -502,7 +549,10 @@ def benchmark(quick: bool, quiet: bool) -> dict:
         ("sockperf", lambda: run_sockperf(seconds)),
         ("sockperf_pinned", lambda: run_sockperf(seconds, *pinned_cpus())),
         ("ours_hog", lambda: _beside_hogs(lambda: run_ours(seconds, False, quiet))),
+        ("ours_hog_rt", lambda: _beside_hogs(lambda: run_ours(seconds, False, quiet,
+                                                               realtime=True))),
         ("python_hog", lambda: _beside_hogs(lambda: run_python(seconds))),
+        ("python_hog_fifo", lambda: _beside_hogs(lambda: run_python(seconds, fifo=True))),
     ]
     # every case on the same footing: the pool's workers keep idle CPUs polling (PM
     # QoS) while they serve channels; hold the same request for the peers' cases, or
@@ -582,7 +632,8 @@ def print_report(r: dict) -> None:
     for title, legs in (("rtudp both ends", r["legs"]),
                         ("rtudp both ends, pinned", r.get("legs_pinned") or []),
                         ("rtudp via workers", r.get("legs_queued") or []),
-                        ("rtudp both ends, CPU hogs", r.get("legs_hog") or [])):
+                        ("rtudp both ends, CPU hogs", r.get("legs_hog") or []),
+                        ("rtudp + RealtimeWaits, hogs", r.get("legs_hog_rt") or [])):
         if not legs:
             continue
         print(f"\n{title}, where a round trip goes (µs; the echo stamps one reply in "
@@ -596,6 +647,11 @@ def print_report(r: dict) -> None:
         print(ratio_target_row(label, r["targets"][name],
                                SOCKPERF_MISSING if peer.startswith("sockperf") else
                                r["failed"].get(peer, "no figure")))
+    hog = {k: (r["results"].get(k) or {}).get("p99_us") for k in ("ours_hog", "python_hog",
+                                                                    "python_hog_fifo")}
+    print(f"  beside the hogs, p99 / python's: rtudp without RealtimeWaits "
+          f"{fmt_ratio(ratio(hog['ours_hog'], hog['python_hog']))}, python at SCHED_FIFO "
+          f"{fmt_ratio(ratio(hog['python_hog_fifo'], hog['python_hog']))}")
 
 
 def plot_report(r: dict, curves: dict, path: str) -> None:

@@ -21,6 +21,9 @@
 #include "ring.h"
 #include "rtudp_shm.h"
 
+/* the module's functions (rtwait.c) */
+extern PyMethodDef pyf_rtwait_methods[];
+
 /* rtudp.shmring.errors' classes, looked up once when the module loads */
 extern PyObject *pyf_RtUdpError, *pyf_BadSegmentError, *pyf_BackPressureError;
 
