@@ -5,6 +5,7 @@
 #include "direct_recv.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdbool.h>
@@ -23,6 +24,31 @@
 #define UDP_GRO 104
 #endif
 
+/* this process's pid, read once and again in a forked child: a take reads it each time,
+ * and getpid() is a system call */
+static atomic_uint cached_pid;
+static pthread_once_t fork_watch = PTHREAD_ONCE_INIT;
+
+static void forget_pid(void)
+{
+    atomic_store_explicit(&cached_pid, 0u, memory_order_relaxed);
+}
+
+static void watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, forget_pid);
+}
+
+static uint32_t this_pid(void)
+{
+    uint32_t pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+    if (!pid) {
+        pthread_once(&fork_watch, watch_forks);
+        pid = (uint32_t)getpid();
+        atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
+    }
+    return pid;
+}
 
 void rtudp_drx_init(struct rtudp_drx_reader *r)
 {
@@ -78,7 +104,7 @@ int rtudp_drx_open(struct rtudp_drx_reader *r, int pid, int their_fd, int family
     r->need = RTUDP_DRX_SPIN_HITS;
     r->block = block;
     r->fd = fd;
-    r->pid = (uint32_t)getpid();
+    r->pid = this_pid();
     r->cap = cap;
     r->recv_cap = recv_cap;
     return RTUDP_OK;
@@ -128,7 +154,7 @@ static bool take(struct rtudp_drx_reader *r, int64_t now)
     uint32_t state = load_acquire(&r->block->direct_rx.state);
     if ((state != RTUDP_DRX_FREE && state != RTUDP_DRX_LEASE) || !cas(r, state, RTUDP_DRX_WAIT))
         return false;
-    r->pid = (uint32_t)getpid(); /* a handle a forked child goes on using is the child's */
+    r->pid = this_pid(); /* a handle a forked child goes on using is the child's */
     store_relaxed(&r->block->direct_rx.holder_pid, r->pid);
     renew(r, now, RTUDP_DRX_STALE_NS);
     if (state == RTUDP_DRX_FREE)
@@ -196,7 +222,6 @@ static bool our_lease(const struct rtudp_drx_reader *r)
            load_relaxed(&r->block->direct_rx.holder_pid) == r->pid;
 }
 
-/* sleep until the socket is readable, a signal, or until (absolute) */
 /*
  * Sleep until the socket is readable, a signal, or until (absolute): on our own epoll
  * set, where the socket stays registered, so a wait adds and removes no wait-queue
