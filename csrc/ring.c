@@ -139,7 +139,7 @@ int rtudp_bell_wait(struct rtudp_doorbell *bell, rtudp_ready_fn ready, const voi
     if (ready(ctx))
         return RTUDP_OK;
     int64_t now = rtudp_now_ns();
-    int64_t spin_end = now + (spin_ns > 0 ? spin_ns : 0);
+    int64_t spin_end = now + (spin_ns > 0 && !rtudp_before_sleep ? spin_ns : 0);
     if (spin_end > deadline_ns)
         spin_end = deadline_ns;
     while (now < spin_end) {

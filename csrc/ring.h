@@ -193,7 +193,9 @@ int rtudp_bell_wait(struct rtudp_doorbell *bell, rtudp_ready_fn ready, const voi
 
 /* Called by this thread's waits right before they sleep (rtudp_bell_wait, and a
  * direct reader's sleep on its socket); NULL = nothing.  rt_wait.h sets it for a
- * thread that waits at real-time priority. */
+ * thread that waits at real-time priority, and such a thread's waits do not spin: its
+ * wake-up is prompt anyway, and a spin at real-time priority would hold off every
+ * ordinary task of its CPU until the fair server takes the CPU back for them. */
 extern _Thread_local void (*rtudp_before_sleep)(void);
 
 /* fill why (code + printf-style message naming the bad value); returns code */

@@ -1,7 +1,7 @@
 /*
  * test_rt_wait.c - a thread that waits at real-time priority (rt_wait.h): it runs at
  * SCHED_FIFO from enter, the CPU budget puts it back to its own policy, its next
- * sleep in a wait makes it real-time again, leave restores what it had, a forked child
+ * sleep in a wait makes it real-time again, its waits do not spin, leave restores what it had, a forked child
  * starts outside the mode, and a SIGXCPU that is not the budget's keeps its handler.
  *
  * The tests run as root in CI; without CAP_SYS_NICE they say so and check only what
@@ -142,6 +142,21 @@ static void test_the_budget_ends_and_a_sleep_in_a_wait_renews_it(void)
     CHECK_EQ(policy(), SCHED_OTHER);
 }
 
+static void test_its_waits_sleep_without_spinning(void)
+{
+    if (!enter_or_say(1, 50 * NS_PER_MS))
+        return;
+    /* asked to spin the whole 20 ms wait, the thread sleeps it instead: a spin at
+     * real-time priority would hold off the CPU's ordinary tasks */
+    struct rtudp_doorbell bell = {0};
+    int64_t cpu0 = cpu_ns();
+    CHECK_EQ(rtudp_bell_wait(&bell, never_ready, NULL, harness_now_ns() + 20 * NS_PER_MS,
+                             20 * NS_PER_MS),
+             RTUDP_ETIMEDOUT);
+    CHECK_IN(cpu_ns() - cpu0, 0, 5 * NS_PER_MS);
+    CHECK_EQ(rtudp_rt_wait_leave(NULL), RTUDP_OK);
+}
+
 static void test_a_forked_child_starts_outside_the_mode(void)
 {
     if (!enter_or_say(1, 50 * NS_PER_MS))
@@ -187,6 +202,7 @@ static const struct test tests[] = {
     T(test_bad_values_are_named),
     T(test_enter_is_real_time_and_leave_restores),
     T(test_the_budget_ends_and_a_sleep_in_a_wait_renews_it),
+    T(test_its_waits_sleep_without_spinning),
     T(test_a_forked_child_starts_outside_the_mode),
     T(test_another_sigxcpu_reaches_the_handler_it_had),
 };
