@@ -279,6 +279,10 @@ int rtudp_drx_wait(struct rtudp_drx_reader *r, struct rtudp_bcast *ring,
             spun = r->spin_ns > 0 && r->hits >= r->need && !rtudp_before_sleep ? r->spin_ns : 0;
     int64_t spin_end = now + spun;
     int rc;
+    /* without a spin the first look is the sleep itself: the epoll set reports at once
+     * what waits already, and a read before it finds nothing when the caller has just
+     * sent the request this waits to be answered */
+    bool read_now = spun || deadline_ns <= now;
     for (;;) {
         /* what the worker published before we took the socket comes first */
         if (ring_has(ring, rd)) {
@@ -290,7 +294,8 @@ int rtudp_drx_wait(struct rtudp_drx_reader *r, struct rtudp_bcast *ring,
             cas(r, RTUDP_DRX_WAIT, RTUDP_DRX_FREE);
             return RTUDP_EMPTY;
         }
-        int got = read_socket(r, ring);
+        int got = read_now ? read_socket(r, ring) : 0;
+        read_now = true;
         if (got < 0)
             return RTUDP_EMPTY;
         if (got > 0) {
