@@ -135,7 +135,8 @@ def benchmark(quick: bool, quiet: bool) -> dict:
         for w in pool_warnings:
             say(f"  warning: {w}", quiet)
         ping, pong = _channel_pair(pool)
-        child = Child("bench-aio-channel-echo", channel_echo, pool.name, "pong", False, True)
+        child = Child("bench-aio-channel-echo", channel_echo, pool.name, "pong", False, True,
+                      False)
         try:
             child.ready()
             facts = {"policies": worker_policies(pool), "pool_warnings": pool_warnings,
