@@ -31,8 +31,8 @@ class RealtimeWaitCounts:
 
 
 class RealtimeWaits:
-    """Inside ``with RealtimeWaits():`` the calling thread sleeps in rtudp's receive
-    waits (``recv``, ``recv_many``, ``recv_batch``, every kind's blocking reads) at
+    """Inside ``with RealtimeWaits():`` the calling thread sleeps in a channel's receive
+    waits (``recv``, ``recv_many``, ``recv_batch`` of udp and rtp channels) at
     SCHED_FIFO ``priority``, so a datagram wakes it at once even beside busy normal
     tasks on its CPU; and it stays real-time after the wake-up, so what it sends in
     answer does not queue behind them either.
