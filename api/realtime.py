@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from rtudp.shmring import _fast
+from rtudp.shmring._native import lib
 
 #: SCHED_FIFO priorities a thread may ask for; the pool's workers run at 50 unless
 #: told otherwise, and a waiting thread below them never delays their timed sends
@@ -32,7 +33,7 @@ class RealtimeWaitCounts:
 
 class RealtimeWaits:
     """Inside ``with RealtimeWaits():`` the calling thread sleeps in a channel's receive
-    waits (``recv``, ``recv_many``, ``recv_batch`` of udp and rtp channels) at
+    waits (``recv``, ``recv_many``, ``recv_batch``, UDT's reads) at
     SCHED_FIFO ``priority``, so a datagram wakes it at once even beside busy normal
     tasks on its CPU; and it stays real-time after the wake-up, so what it sends in
     answer does not queue behind them either.
@@ -69,6 +70,8 @@ class RealtimeWaits:
         if self._thread is not None:
             raise RuntimeError("this RealtimeWaits is entered already")
         _fast.rt_wait_enter(self.priority, round(self.cpu_budget_ms * 1e6))
+        # the waits reached through cffi (UDT's) are another copy of the engine's
+        lib.rtudp_set_before_sleep(_fast.rt_wait_hook())
         self._thread = threading.get_ident()
         self._final = None
         return self
@@ -78,6 +81,7 @@ class RealtimeWaits:
         self._own_thread("leave")
         self._final = self._live()
         self._thread = None
+        lib.rtudp_set_before_sleep(0)
         _fast.rt_wait_leave()
 
     def counts(self) -> RealtimeWaitCounts:

@@ -92,6 +92,11 @@ static int futex_wait_until(uint32_t *word, uint32_t expected, int64_t deadline_
 
 _Thread_local void (*rtudp_before_sleep)(void);
 
+void rtudp_set_before_sleep(uintptr_t fn)
+{
+    rtudp_before_sleep = (void (*)(void))fn;
+}
+
 /* Wake sleepers, and only make the system call if someone sleeps. */
 void rtudp_bell_ring(struct rtudp_doorbell *bell)
 {

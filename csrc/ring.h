@@ -152,6 +152,9 @@ int64_t rtudp_bcast_read_many(struct rtudp_bcast *r, struct rtudp_bcast_reader *
                               uint64_t max_n);
 int rtudp_bcast_wait(struct rtudp_bcast *r, struct rtudp_bcast_reader *rd,
                      int64_t deadline_ns, int64_t spin_ns);
+/* this thread's rtudp_before_sleep (below) in this copy of the engine: each extension
+ * module links its own, and rt_wait.h lives in rtudp.shmring._fast; 0 = none */
+void rtudp_set_before_sleep(uintptr_t fn);
 /* END CDEF */
 
 /*

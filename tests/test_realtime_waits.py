@@ -116,6 +116,21 @@ def test_the_budget_ends_and_a_sleep_in_a_wait_renews_it(rtudp_pool) -> None:
 
 
 @needs_fifo
+@pytest.mark.rtudp(worker=worker_argv())
+def test_a_udt_wait_renews_it_too(rtudp_pool) -> None:
+    """UDT's reads wait through the cffi module's copy of the waits."""
+    u = rtudp_pool.open_channel("u", local=("127.0.0.1", 0), kind="udt")
+    with rtudp.RealtimeWaits(cpu_budget_ms=1) as rt:
+        burn_until_demoted(rt)
+        assert rt.counts() == rtudp.RealtimeWaitCounts(False, 1, 0)
+        assert u.wait_for(lambda: False, 0.05) is None  # sleeps: nothing comes
+        assert rt.counts() == rtudp.RealtimeWaitCounts(True, 1, 1)
+    # and outside, the same wait leaves the policy alone
+    assert u.wait_for(lambda: False, 0.01) is None
+    assert policy()[0] == os.SCHED_OTHER
+
+
+@needs_fifo
 def test_what_it_starts_runs_at_normal_priority() -> None:
     with rtudp.RealtimeWaits():
         out = subprocess.run([sys.executable, "-c", "import os; print(os.sched_getscheduler(0))"],

@@ -57,12 +57,23 @@ static PyObject *rt_wait_counts(PyObject *mod, PyObject *unused)
                          (unsigned long long)c.promotions);
 }
 
+/* rt_wait_hook() -> int: this thread's before-sleep hook in this module (0: none), for
+ * the cffi module's copy of the waits (ring.h, rtudp_set_before_sleep) */
+static PyObject *rt_wait_hook(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    return PyLong_FromVoidPtr((void *)(uintptr_t)rtudp_before_sleep);
+}
+
 PyMethodDef pyf_rtwait_methods[] = {
     {"rt_wait_enter", (PyCFunction)(void (*)(void))rt_wait_enter, METH_FASTCALL,
      "rt_wait_enter(priority, budget_ns): this thread waits at SCHED_FIFO priority "
      "(csrc/rt_wait.h)"},
     {"rt_wait_leave", rt_wait_leave, METH_NOARGS,
      "rt_wait_leave(): the policy this thread had at rt_wait_enter back"},
+    {"rt_wait_hook", rt_wait_hook, METH_NOARGS,
+     "rt_wait_hook() -> int: this thread's before-sleep hook (0: none)"},
     {"rt_wait_counts", rt_wait_counts, METH_NOARGS,
      "rt_wait_counts() -> (on, realtime, priority, budget_ns, demotions, promotions)"},
     {NULL, NULL, 0, NULL},
