@@ -6,6 +6,7 @@ when it pays and what it costs; csrc/rt_wait.h is the mechanism.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from dataclasses import dataclass
 from types import TracebackType
@@ -15,9 +16,11 @@ from rtudp.shmring._native import lib
 
 #: SCHED_FIFO priorities a thread may ask for; the pool's workers run at 50 unless
 #: told otherwise, and a waiting thread below them never delays their timed sends
-PRIORITY_RANGE = (1, 99)
-#: the CPU budget's bounds, ms: a CPU-time timer's useful floor, the RT throttle's period
-BUDGET_RANGE_MS = (0.1, 1000.0)
+PRIORITY_RANGE = (os.sched_get_priority_min(os.SCHED_FIFO),
+                  os.sched_get_priority_max(os.SCHED_FIFO))
+#: the CPU budget's bounds, ms (csrc/rt_wait.h): a CPU-time timer's useful floor, the RT
+#: throttle's period
+BUDGET_RANGE_MS = (_fast.RT_WAIT_MIN_BUDGET_NS / 1e6, _fast.RT_WAIT_MAX_BUDGET_NS / 1e6)
 
 
 @dataclass(frozen=True)

@@ -274,9 +274,7 @@ int rtudp_drx_wait(struct rtudp_drx_reader *r, struct rtudp_bcast *ring,
     int64_t now = rtudp_now_ns();
     if (!take(r, now))
         return RTUDP_EMPTY;
-    /* (none at real-time priority: ring.h, rtudp_before_sleep) */
-    int64_t start = now,
-            spun = r->spin_ns > 0 && r->hits >= r->need && !rtudp_before_sleep ? r->spin_ns : 0;
+    int64_t start = now, spun = r->hits >= r->need ? rtudp_wait_spin_ns(r->spin_ns) : 0;
     int64_t spin_end = now + spun;
     int rc;
     /* without a spin the first look is the sleep itself: the epoll set reports at once

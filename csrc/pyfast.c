@@ -56,7 +56,8 @@ PyMODINIT_FUNC PyInit__fast(void)
     PyObject *m = PyModule_Create(&fast_module);
     if (!m)
         return NULL;
-    if (PyModule_AddObjectRef(m, "MpscPort", (PyObject *)&pyf_MpscPortType) < 0 ||
+    if (pyf_rtwait_constants(m) < 0 ||
+        PyModule_AddObjectRef(m, "MpscPort", (PyObject *)&pyf_MpscPortType) < 0 ||
         PyModule_AddObjectRef(m, "BcastPort", (PyObject *)&pyf_BcastPortType) < 0 ||
         PyModule_AddObjectRef(m, "BcastCursor", (PyObject *)&pyf_BcastCursorType) < 0 ||
         PyModule_AddObjectRef(m, "ChannelBase", (PyObject *)&pyf_ChannelBaseType) < 0) {

@@ -144,7 +144,7 @@ int rtudp_bell_wait(struct rtudp_doorbell *bell, rtudp_ready_fn ready, const voi
     if (ready(ctx))
         return RTUDP_OK;
     int64_t now = rtudp_now_ns();
-    int64_t spin_end = now + (spin_ns > 0 && !rtudp_before_sleep ? spin_ns : 0);
+    int64_t spin_end = now + rtudp_wait_spin_ns(spin_ns);
     if (spin_end > deadline_ns)
         spin_end = deadline_ns;
     while (now < spin_end) {

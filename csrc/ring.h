@@ -201,6 +201,12 @@ int rtudp_bell_wait(struct rtudp_doorbell *bell, rtudp_ready_fn ready, const voi
  * ordinary task of its CPU until the fair server takes the CPU back for them. */
 extern _Thread_local void (*rtudp_before_sleep)(void);
 
+/* how long this thread's wait may spin, asked for spin_ns: none at real-time priority */
+static inline int64_t rtudp_wait_spin_ns(int64_t spin_ns)
+{
+    return spin_ns > 0 && !rtudp_before_sleep ? spin_ns : 0;
+}
+
 /* fill why (code + printf-style message naming the bad value); returns code */
 int rtudp_check_set(struct rtudp_check *why, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -171,7 +171,7 @@ unsigned rtudp_rx_split(const struct rtudp_rx_pkt *p, uint32_t cap, uint32_t *of
         s->wire_len = wire;
         s->flags = (p->flags & ~(uint32_t)RTUDP_RX_TRUNC) | (keep < wire ? RTUDP_RX_TRUNC : 0);
         memcpy(s->buf, src + *off, keep);
-        at += (RTUDP_RX_META_ROOM + keep + 7u) & ~(size_t)7u;
+        at += RTUDP_RX_SLOT(keep);
         *off += wire;
     }
     return n;

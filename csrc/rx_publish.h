@@ -110,10 +110,11 @@ void rtudp_rx_note_drops(struct rtudp_channel_block *b, const struct rtudp_rx_pk
 
 /*
  * The datagrams of one receive, pkts[0..n) (n <= RTUDP_RX_SEG_MAX), handed to
- * sink(ctx, run, k) in order, in runs of at most RTUDP_RX_SEG_MAX: each kept to cap bytes (the rest counted truncated),
- * a coalesced one (UDP_GRO) split into its datagrams in seg_buf (RTUDP_RX_SEG_BUF bytes;
- * NULL: the socket coalesces nothing), the kernel's drop count noted in b.  The worker's
- * sink is the channel's kind, a reader's rtudp_rx_publish.
+ * sink(ctx, run, k) in order, in runs of at most RTUDP_RX_SEG_MAX: each kept to cap
+ * bytes (the rest counted truncated), a coalesced one (UDP_GRO) split into its
+ * datagrams in seg_buf (RTUDP_RX_SEG_BUF bytes; NULL: the socket coalesces nothing),
+ * the kernel's drop count noted in b.  The worker's sink is the channel's kind, a
+ * reader's rtudp_rx_publish.
  */
 typedef void (*rtudp_rx_sink)(void *ctx, struct rtudp_rx_pkt *run, int k);
 void rtudp_rx_in_order(struct rtudp_channel_block *b, struct rtudp_rx_pkt *pkts, int n,

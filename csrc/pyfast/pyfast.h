@@ -21,8 +21,9 @@
 #include "ring.h"
 #include "rtudp_shm.h"
 
-/* the module's functions (rtwait.c) */
+/* the module's functions (rtwait.c), and the constants they check against */
 extern PyMethodDef pyf_rtwait_methods[];
+int pyf_rtwait_constants(PyObject *module);
 
 /* rtudp.shmring.errors' classes, looked up once when the module loads */
 extern PyObject *pyf_RtUdpError, *pyf_BadSegmentError, *pyf_BackPressureError;

@@ -1,6 +1,6 @@
 /*
  * rtwait.c - the module's functions for a thread that waits at real-time priority
- * (../rt_wait.h); rtudp.realtime_waits() is the API above them.
+ * (../rt_wait.h); rtudp.RealtimeWaits is the API above them.
  */
 #include "pyfast.h"
 #include "rt_wait.h"
@@ -64,6 +64,13 @@ static PyObject *rt_wait_hook(PyObject *mod, PyObject *unused)
     (void)mod;
     (void)unused;
     return PyLong_FromVoidPtr((void *)(uintptr_t)rtudp_before_sleep);
+}
+
+int pyf_rtwait_constants(PyObject *module)
+{
+    if (PyModule_AddIntConstant(module, "RT_WAIT_MIN_BUDGET_NS", RTUDP_RT_WAIT_MIN_BUDGET_NS) < 0)
+        return -1;
+    return PyModule_AddIntConstant(module, "RT_WAIT_MAX_BUDGET_NS", RTUDP_RT_WAIT_MAX_BUDGET_NS);
 }
 
 PyMethodDef pyf_rtwait_methods[] = {
