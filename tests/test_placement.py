@@ -165,8 +165,56 @@ def test_busy_cpus_are_chosen_with_hysteresis_and_one_is_always_left():
     assert placement._busy({a: 0.2, b: 0.9}) == {b}
     placement.avoided = frozenset({b})
     assert placement._busy({a: 0.2, b: 0.6}) == {b}      # kept off till it calms down
-    assert placement._busy({a: 0.2, b: 0.4}) == set()
     assert placement._busy({a: 0.2}) == {b}              # restarted worker: as it was
+    assert placement._busy({a: 0.2, b: 0.4}) == set()
+    assert placement._busy({a: 0.2}) == set()            # ... and once it calmed down
+
+
+@needs_two_cpus
+def test_sending_channels_expected_on_every_cpu_keep_the_threads_nowhere(base_affinity):
+    """Channels that send, opened on every worker (the ends of a request and its
+    reply): the guess tells no CPU from another, so it does not squeeze the process,
+    and the children it starts, onto one of them."""
+    placement = ThreadPlacement(lambda: [])
+    me = threading.get_native_id()
+    try:
+        placement.expect(CPUS[0])
+        assert placement.avoided == {CPUS[0]}
+        for cpu in CPUS[1:]:
+            placement.expect(cpu)
+        assert placement.avoided == set()
+        assert _affinity(me) == set(CPUS)
+        # a CPU measured busy is still kept off, the expectations aside
+        assert placement._busy({CPUS[-1]: 0.9}) == {CPUS[-1]}
+    finally:
+        placement.restore()
+
+
+@needs_two_cpus
+def test_a_child_forked_while_threads_are_kept_off_gets_the_whole_affinity(base_affinity):
+    """A forked child inherits its forking thread's affinity for good: it must get the
+    process's own, not the placement's passing restriction; the parent's thread keeps
+    the restriction after the fork."""
+    busy = CPUS[-1]
+    placement = ThreadPlacement(lambda: [])
+    me = threading.get_native_id()
+    try:
+        placement.place(frozenset({busy}))
+        assert _affinity(me) == set(CPUS) - {busy}
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report its affinity, and go
+            os.close(r)
+            os.write(w, ",".join(map(str, sorted(os.sched_getaffinity(0)))).encode())
+            os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            child = {int(c) for c in f.read().decode().split(",")}
+        assert os.waitpid(pid, 0)[1] == 0
+        assert child == set(CPUS), f"the child runs on CPUs {sorted(child)} only"
+        assert _affinity(me) == set(CPUS) - {busy}, "the parent's thread lost its placement"
+    finally:
+        placement.restore()
 
 
 @needs_two_cpus

@@ -127,11 +127,15 @@ def free_udp_port(host: str = LOOPBACK) -> int:
 # Child processes (multiprocessing "spawn": nothing of the pool is inherited)
 # --------------------------------------------------------------------------
 
-def _child_main(fn: Callable[..., dict], args: tuple, conn: Any) -> None:
+def _child_main(fn: Callable[..., dict], args: tuple, conn: Any,
+                cpus: frozenset[int] | None = None) -> None:
     """Run fn(*args, ready) in a child; send its result (or the traceback) to the parent.
-    ``ready(info)`` tells the parent the child is set up (sends {"ready": info})."""
+    ``ready(info)`` tells the parent the child is set up (sends {"ready": info});
+    ``cpus``: where the child runs (None: where its parent's thread ran)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     try:
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
         conn.send({"result": fn(*args, lambda info=None: conn.send({"ready": info}))})
     except BaseException:  # noqa: BLE001 - report anything to the parent
         with contextlib.suppress(OSError):
@@ -141,12 +145,17 @@ def _child_main(fn: Callable[..., dict], args: tuple, conn: Any) -> None:
 
 
 class Child:
-    """One helper process: started at once, reaped (terminate, then kill) by :meth:`stop`."""
+    """One helper process: started at once, reaped (terminate, then kill) by :meth:`stop`.
 
-    def __init__(self, name: str, fn: Callable[..., dict], *args: Any) -> None:
+    It inherits the affinity of the thread that starts it, which a pool's thread
+    placement may hold off a worker's CPU for a while (rtudp.workers.placement):
+    ``cpus`` sets where it runs instead."""
+
+    def __init__(self, name: str, fn: Callable[..., dict], *args: Any,
+                 cpus: frozenset[int] | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child_end = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=_child_main, args=(fn, args, child_end),
+        self.proc = ctx.Process(target=_child_main, args=(fn, args, child_end, cpus),
                                 name=name, daemon=True)
         self.proc.start()
         child_end.close()

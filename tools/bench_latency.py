@@ -296,6 +296,9 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool,
     rtudp.RealtimeWaits(); `pool_args`: the Pool's (default: none)."""
     if realtime:
         _fifo_permitted()
+    # the echo runs where this process may, not where the pool's placement holds
+    # this thread while its channels are new
+    cpus = frozenset(os.sched_getaffinity(0))
     with bench_pool("latency" + ("p" if python_echo else ""), **(pool_args or {})) as (
             pool, pool_warnings):
         for w in pool_warnings:
@@ -304,7 +307,7 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool,
         chans: list[Any] = []
         try:
             if python_echo:
-                child = Child("bench-latency-socket-echo", socket_echo, False)
+                child = Child("bench-latency-socket-echo", socket_echo, False, cpus=cpus)
                 echo_addr = tuple(child.ready())
                 ping = pool.open_channel("ping", local=(LOOPBACK, 0), remote=echo_addr,
                                          direction=2, max_datagram=MSG_SIZE)
@@ -313,7 +316,7 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool,
                 ping, pong = _channel_pair(pool)
                 chans += [ping, pong]
                 child = Child("bench-latency-channel-echo", channel_echo, pool.name, "pong",
-                              pinned, direct, realtime)
+                              pinned, direct, realtime, cpus=cpus)
                 child.ready()
             placement = {ch.name: pool.workers()[ch.worker]["cpu"] for ch in chans}
             ping.direct_send = ping.direct_recv = direct

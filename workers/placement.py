@@ -25,7 +25,16 @@ there, and the kernel's idle balancing pulled it onto the worker's CPU, where it
 35 µs in each 200 µs for 20-185 ms (4 of 19 fresh pools; in one, 3,637 packets of 20 ms
 queued ahead left late).  So a channel that sends, opened from this process, keeps
 the threads off its worker's CPU at once, for :data:`EXPECT_S`, before any look;
-the looks decide after that.
+the looks decide after that.  Expected CPUs are not kept off when that would leave
+only CPUs measured or expected busy: a program that opens a sending channel on every
+worker (the two ends of a request and its reply) would be squeezed onto one CPU by a
+guess, with the ends of its ping-pong together on it.
+
+A child inherits the affinity of the thread that starts it, for good.  A thread that
+forks (``os.fork``, ``multiprocessing``'s default ``fork``) does so with the process's
+own affinity, and gets the one it was given back after; a child started without
+Python's fork hooks (``subprocess``, ``multiprocessing``'s ``spawn``) inherits the
+thread's affinity as it is at that moment.
 """
 from __future__ import annotations
 
@@ -33,6 +42,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from typing import Callable, Iterable
 
 log = logging.getLogger("rtudp.workers")
@@ -67,6 +77,13 @@ def _cpu_ns(pid: int) -> int | None:
     return total
 
 
+def _each(ref: "weakref.ReferenceType[ThreadPlacement]", method: str) -> None:
+    """A fork hook: ``method`` of the placement ``ref`` refers to, if it still exists."""
+    placement = ref()
+    if placement is not None:
+        getattr(placement, method)()
+
+
 def _threads() -> list[int]:
     try:
         return [int(t) for t in os.listdir("/proc/self/task")]
@@ -92,9 +109,42 @@ class ThreadPlacement:
         self._set: dict[int, frozenset[int]] = {}        # thread -> the affinity given it
         self._shares: dict[int, float] = {}              # cpu -> share at the last look
         self._expected: dict[int, float] = {}            # cpu -> kept off until (monotonic)
+        self._saturated: frozenset[int] = frozenset()    # cpus measured busy at the last look
         self._lock = threading.RLock()  # restore() is also called from a failed update
         #: the CPUs this process's threads are kept off now
         self.avoided: frozenset[int] = frozenset()
+        ref = weakref.ref(self)
+        os.register_at_fork(before=lambda: _each(ref, "_before_fork"),
+                            after_in_parent=lambda: _each(ref, "_after_fork"),
+                            after_in_child=lambda: _each(ref, "_after_fork_child"))
+
+    # A forked child inherits the forking thread's affinity for good, and no
+    # placement of its own gives it back: the thread forks with the process's own
+    # affinity, and gets the one it was given back afterwards.  The lock is held
+    # across the fork, so that no look restricts the thread meanwhile.
+    def _before_fork(self) -> None:
+        self._lock.acquire()
+        given = self._set.get(threading.get_native_id())
+        if given is not None and not self._off:
+            try:
+                os.sched_setaffinity(0, self._base)
+            except OSError:
+                pass
+
+    def _after_fork(self) -> None:
+        try:
+            given = self._set.get(threading.get_native_id())
+            if given is not None and not self._off:
+                os.sched_setaffinity(0, given)
+        except OSError:
+            pass
+        finally:
+            self._lock.release()
+
+    def _after_fork_child(self) -> None:
+        self._set.clear()  # the child's threads are not the ones this placement moved
+        self._off = True
+        self._lock.release()
 
     def look(self) -> None:
         """Every :data:`LOOK_S`: measure the workers, move or give back threads.  It
@@ -159,14 +209,21 @@ class ThreadPlacement:
     def _busy(self, shares: dict[int, float]) -> frozenset[int]:
         """The CPUs to keep off: those whose workers saturate them, but never all the
         process may use: of those, the one whose worker leaves the most stays usable
-        (at 50 kpps each way both workers may pass the mark, the receiver's less)."""
+        (at 50 kpps each way both workers may pass the mark, the receiver's less).
+        Expected CPUs are kept off only while some CPU is neither measured busy nor
+        expected: with a sending channel on every worker the expectation tells no
+        CPU from another, and squeezing the process (and the children it starts
+        meanwhile, which inherit the mask) onto one of them by a guess would put the
+        two ends of a request and its reply on one CPU."""
         busy = {cpu for cpu, share in shares.items()
                 if share > SATURATED_SHARE or (cpu in self.avoided and share >= CALM_SHARE)}
         # a worker not measured this time (restarted): as it was
-        busy |= {cpu for cpu in self.avoided if cpu not in shares}
+        busy |= {cpu for cpu in self._saturated if cpu not in shares}
+        self._saturated = frozenset(busy)
         now = time.monotonic()
         self._expected = {cpu: until for cpu, until in self._expected.items() if until > now}
-        busy |= set(self._expected)
+        if not busy | set(self._expected) >= self._base:
+            busy |= set(self._expected)
         if busy >= self._base:
             busy.discard(min(self._base, key=lambda cpu: shares.get(cpu, 1.0)))
         return frozenset(busy)
