@@ -65,7 +65,9 @@ class Pool:
     threads are kept on the other CPUs (:mod:`rtudp.workers.placement`: the kernel
     otherwise moves a submitting thread onto the busy CPU, where it falls behind), and
     for the first second after a channel that sends is opened here, off its worker's
-    CPU whatever that worker uses yet; False leaves them where the kernel puts them.
+    CPU whatever that worker uses yet, unless channels that send are then open on
+    every worker's CPU; a thread forks with the process's own affinity; False leaves
+    them where the kernel puts them.
     ``horizon_s``: how far ahead of now (``time.monotonic_ns()``) a send may be due on
     the pool's channels (default 10 s, the fq qdisc's default horizon; more than 0, at
     most a day).  A later deadline is refused at the call with a ValueError naming it:
