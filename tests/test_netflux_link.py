@@ -362,3 +362,53 @@ def test_the_standby_keeps_the_cycle_through_a_worker_restart(rtudp_pool) -> Non
     # machine's: a figure, rtudp bench netflux-standby
     print(f"unsent: {s['nf_cycle'] - s['nf_sent'] - s['nf_standby_sent']}")
     assert len(seqs) >= 500  # 0.8 s of 1 ms cycles, and more while the workers restarted
+
+
+def test_a_read_beside_another_threads_read_gets_a_whole_image(rtudp_pool, monkeypatch) -> None:
+    """Two threads read one handle: the read runs without the GIL, and one thread's
+    read must not take the other's counts beside its own data.  Made to happen: the
+    first read looks before any image came (0 bytes, 0 updates), then, before it
+    returns, the first image lands and another thread reads it.  The first read must
+    still give recv_size bytes (zeros, update 0), never an empty image."""
+    import threading
+
+    from rtudp.netflux import channel as nf_channel
+
+    pa, pb = free_ports(2)
+    t0 = time.monotonic_ns() + 1500 * MS  # the first read comes well before this
+    a = rtudp_pool.open_channel("nfa", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),
+                                kind="netflux", options=_opts(start_ns=t0))
+    b = rtudp_pool.open_channel("nfb", local=("127.0.0.1", pb), remote=("127.0.0.1", pa),
+                                kind="netflux", options=_opts(start_ns=t0 + MS // 2))
+    real = nf_channel.lib
+    other: list[object] = []
+
+    class RacingLib:
+        """The channel's lib, but its first image read lets another read in late."""
+
+        def __init__(self) -> None:
+            self.first = True
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def rtudp_nf_image_read(self, *args: object) -> int:
+            n = real.rtudp_nf_image_read(*args)
+            if self.first:
+                self.first = False
+                assert n == 0, "an image came before the first read"
+                assert wait_for(lambda: int(b._a.recv_image.updates) > 0, timeout=10.0), \
+                    "no image came to B"
+
+                reader = threading.Thread(target=lambda: other.append(b.read()))
+                reader.start()
+                reader.join(5.0)
+            return n
+
+    with a, b:
+        a.write(IMAGE.pack(*[7] * WORDS))
+        monkeypatch.setattr(nf_channel, "lib", RacingLib())
+        first = b.read()
+        monkeypatch.setattr(nf_channel, "lib", real)
+    assert len(other) == 1 and other[0].updates >= 1 and len(other[0].data) == IMAGE.size
+    assert first.updates == 0 and first.data == bytes(IMAGE.size), first

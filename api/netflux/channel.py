@@ -67,8 +67,6 @@ class NetfluxChannel(KindHandle):
         self.keep_values_on_timeout = bool(c.flags & lib.RTUDP_NF_KEEP_VALUES)
         self.local: tuple[str, int] | None = cfg["local"]
         self.remote: tuple[str, int] | None = cfg["remote"]
-        self._buf = ffi.new("uint8_t[]", lib.RTUDP_NF_MAX_PAYLOAD)
-        self._meta = ffi.new("struct rtudp_nf_image_meta *")
 
     # ------------------------------------------------------------ images
 
@@ -88,12 +86,16 @@ class NetfluxChannel(KindHandle):
 
     def _read(self, field: str) -> Image:
         self._check_open()
-        n = lib.rtudp_nf_image_read(ffi.addressof(self._a, field), self._buf,
-                                    lib.RTUDP_NF_MAX_PAYLOAD, self._meta, READ_TRIES)
+        # scratch of this call's own: the read runs without the GIL, and another
+        # thread's read of the same handle would write a shared one meanwhile (its
+        # updates count beside this call's data: an empty image taken for a real one)
+        buf = ffi.new("uint8_t[]", lib.RTUDP_NF_MAX_PAYLOAD)
+        m = ffi.new("struct rtudp_nf_image_meta *")
+        n = lib.rtudp_nf_image_read(ffi.addressof(self._a, field), buf,
+                                    lib.RTUDP_NF_MAX_PAYLOAD, m, READ_TRIES)
         if n < 0:
             raise RtUdpError(f"channel {self.name!r}: {field} busy after {READ_TRIES} tries")
-        m = self._meta
-        return Image(bytes(ffi.buffer(self._buf, n)), int(m.stamp_ns), int(m.tag) & 0xFF,
+        return Image(bytes(ffi.buffer(buf, n)), int(m.stamp_ns), int(m.tag) & 0xFF,
                      (int(m.tag) >> 8) & 0xFF, int(m.updates))
 
     def read(self) -> Image:
