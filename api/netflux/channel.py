@@ -9,6 +9,7 @@ counters.
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, NamedTuple
 
@@ -67,6 +68,7 @@ class NetfluxChannel(KindHandle):
         self.keep_values_on_timeout = bool(c.flags & lib.RTUDP_NF_KEEP_VALUES)
         self.local: tuple[str, int] | None = cfg["local"]
         self.remote: tuple[str, int] | None = cfg["remote"]
+        self._scratch = threading.local()  # each thread's buffer and meta for reads
 
     # ------------------------------------------------------------ images
 
@@ -84,13 +86,19 @@ class NetfluxChannel(KindHandle):
         if rc != lib.RTUDP_OK:
             raise RtUdpError(f"channel {self.name!r}: send image not written (code {rc})")
 
+    def _read_scratch(self) -> tuple[Any, Any]:
+        """This thread's buffer and meta for reads: a read runs without the GIL, and
+        another thread's read of the same handle would write shared ones meanwhile (its
+        updates count beside this read's data: an empty image taken for a real one)."""
+        s = getattr(self._scratch, "s", None)
+        if s is None:
+            s = self._scratch.s = (ffi.new("uint8_t[]", lib.RTUDP_NF_MAX_PAYLOAD),
+                                   ffi.new("struct rtudp_nf_image_meta *"))
+        return s
+
     def _read(self, field: str) -> Image:
         self._check_open()
-        # scratch of this call's own: the read runs without the GIL, and another
-        # thread's read of the same handle would write a shared one meanwhile (its
-        # updates count beside this call's data: an empty image taken for a real one)
-        buf = ffi.new("uint8_t[]", lib.RTUDP_NF_MAX_PAYLOAD)
-        m = ffi.new("struct rtudp_nf_image_meta *")
+        buf, m = self._read_scratch()
         n = lib.rtudp_nf_image_read(ffi.addressof(self._a, field), buf,
                                     lib.RTUDP_NF_MAX_PAYLOAD, m, READ_TRIES)
         if n < 0:
