@@ -124,22 +124,22 @@ class ThreadPlacement:
     # across the fork, so that no look restricts the thread meanwhile.
     def _before_fork(self) -> None:
         self._lock.acquire()
-        given = self._set.get(threading.get_native_id())
-        if given is not None and not self._off:
-            try:
-                os.sched_setaffinity(0, self._base)
-            except OSError:
-                pass
+        self._set_this_thread(self._base)
 
     def _after_fork(self) -> None:
         try:
-            given = self._set.get(threading.get_native_id())
-            if given is not None and not self._off:
-                os.sched_setaffinity(0, given)
-        except OSError:
-            pass
+            self._set_this_thread(self._set.get(threading.get_native_id(), self._base))
         finally:
             self._lock.release()
+
+    def _set_this_thread(self, cpus: frozenset[int]) -> None:
+        """The calling thread to ``cpus``, if this placement moved it."""
+        if self._off or threading.get_native_id() not in self._set:
+            return
+        try:
+            os.sched_setaffinity(0, cpus)
+        except OSError:
+            pass
 
     def _after_fork_child(self) -> None:
         self._set.clear()  # the child's threads are not the ones this placement moved
@@ -222,8 +222,9 @@ class ThreadPlacement:
         self._saturated = frozenset(busy)
         now = time.monotonic()
         self._expected = {cpu: until for cpu, until in self._expected.items() if until > now}
-        if not busy | set(self._expected) >= self._base:
-            busy |= set(self._expected)
+        guessed = busy | set(self._expected)
+        if not guessed >= self._base:
+            busy = guessed
         if busy >= self._base:
             busy.discard(min(self._base, key=lambda cpu: shares.get(cpu, 1.0)))
         return frozenset(busy)
