@@ -35,6 +35,9 @@ MEM_FLOOR_SHARE = 0.15
 MEM_FLOOR_BYTES = 2 << 30
 MEM_CHECK_EVERY = 32
 OPEN_BATCH = 512         # channels a pool.open_channels call gets at most
+#: opening stops (reported) after this long: channels that run while others open can
+#: take the CPUs the opening needs, and the machine with them
+OPEN_BUDGET_S = 60.0
 
 
 def shm_bytes(pool_name: str) -> int:
@@ -88,7 +91,8 @@ def memory_short() -> str | None:
 
 def open_all(pool: Any, configs: list[Any]) -> tuple[list[Any], str | None, float]:
     """Open every config: with ``pool.open_channels`` (batches of OPEN_BATCH) where
-    the pool has it, else one by one, stopping at the memory floor (:func:`memory_short`).
+    the pool has it, else one by one, stopping at the memory floor (:func:`memory_short`)
+    or after OPEN_BUDGET_S.
     Returns (channels open, why the first refused one was, seconds)."""
     chans: list[Any] = []
     refused = None
@@ -99,6 +103,8 @@ def open_all(pool: Any, configs: list[Any]) -> tuple[list[Any], str | None, floa
         for at in range(0, len(configs), OPEN_BATCH):
             got, refused, _ = open_all(pool, configs[at:at + OPEN_BATCH])
             chans += got
+            if refused is None and time.perf_counter() - t0 > OPEN_BUDGET_S:
+                refused = f"stopped by the bench: opening took over {OPEN_BUDGET_S:.0f} s"
             if refused is not None:
                 refused = f"from channel {at + 1}: {refused}"
                 break
@@ -113,6 +119,8 @@ def open_all(pool: Any, configs: list[Any]) -> tuple[list[Any], str | None, floa
     else:
         for i, config in enumerate(configs):
             short = memory_short() if i % MEM_CHECK_EVERY == 0 else None
+            if time.perf_counter() - t0 > OPEN_BUDGET_S:
+                short = f"stopped by the bench: opening took over {OPEN_BUDGET_S:.0f} s"
             if short is not None:
                 refused = f"channel {i + 1} of {len(configs)} not opened: {short}"
                 break
