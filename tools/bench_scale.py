@@ -104,15 +104,16 @@ def run_rtudp(case: str, n: int, seconds: float, exe: Any) -> dict[str, Any]:
                          shm_per_chan=(mem1[0] - mem0[0]) / k,
                          locked_per_chan=(mem1[1] - mem0[1]) / k)
             if refused is None:
-                cpu0, t0 = _own_cpu() + sum(map(proc_cpu_s, pids)), time.monotonic()
+                own0, wk0, t0 = _own_cpu(), sum(map(proc_cpu_s, pids)), time.monotonic()
                 t0_ns = time.monotonic_ns()
                 if spec.drive is None:
                     entry.update(_receive(chans, gap, count, exe))
                 else:
                     entry["client"] = spec.drive(chans, gap, count)
                 wall = time.monotonic() - t0
-                cpu = _own_cpu() + sum(map(proc_cpu_s, pids)) - cpu0
-                entry["counters"] = _counters(chans)
+                workers = sum(map(proc_cpu_s, pids)) - wk0
+                cpu = _own_cpu() - own0 + workers
+                entry.update(counters=_counters(chans), workers_cpu_s_per_s=workers / wall)
             entry["close_ms_per_chan"] = close_all(pool, chans) * 1e3 / k
         if obs is not None and refused is None:
             window = None
@@ -309,12 +310,13 @@ def _row(e: dict[str, Any]) -> str:
     if e.get("refused"):
         return f"opened {e['opened']:,} of {e['channels']:,}: {e['refused']}"
     got = f"{e.get('delivered', 0):,}/{e['expected']:,}"
-    extra = [f"{k}={v}" for k, v in (("dup", e.get("duplicates")), ("reord", e.get("reordered")))
-             if v]
+    extra = [f"workers {e['workers_cpu_s_per_s']:.3f}"] if "workers_cpu_s_per_s" in e else []
+    extra += [f"{k}={v}" for k, v in (("dup", e.get("duplicates")),
+                                      ("reord", e.get("reordered"))) if v]
     extra += [f"{k}={v}" for k, v in (e.get("counters") or {}).items()
               if k in ("rtp_tx_underruns", "tx_errors", "nf_missed", "rx_kernel_drops") and v]
-    if (e.get("client") or {}).get("ring_full"):
-        extra.append(f"ring_full={e['client']['ring_full']}")
+    extra += [f"{k}={v}" for k, v in (e.get("client") or {}).items()
+              if k in ("ring_full", "late_submits") and v]
     return (f"{got:>17} {_num(e.get('err_p50_us'), 8, ',.0f')} "
             f"{_num(e.get('err_p99_us'), 9, ',.0f')} {_num(e.get('err_max_us'), 10, ',.0f')} "
             f"{_num(e.get('cpu_s_per_s'), 7, '.3f')} {_num(e.get('cpu_ms_per_1k'), 8, '.1f')} "
@@ -342,7 +344,8 @@ def _print_udt(table: dict[str, dict[str, Any]]) -> None:
 
 def print_report(r: dict[str, Any]) -> None:
     """One table a case: a row per N and sender; CPU ratios against the peers."""
-    print(f"\nrtudp bench scale: N = {', '.join(map(str, r['ns']))}, {r['seconds']:g} s a row")
+    print("\nrtudp bench scale" + (f": N = {', '.join(map(str, r['ns']))}, {r['seconds']:g} s a row"
+                                 if r["cases"] else ""))
     entries: list[dict | None] = []
     for case, table in r["cases"].items():
         if case == "udt":

@@ -150,16 +150,18 @@ def _sleep_to(t: float) -> None:
 
 def drive_timed(chans: list[Any], gap_ns: int, count: int) -> dict[str, int]:
     """udp: packet k of channel i sent with ``at_ns`` = start + k x gap + i x gap / N,
-    each channel topped up every TICK_S to AHEAD_NS ahead."""
+    each channel topped up every TICK_S to AHEAD_NS ahead; ``late_submits`` counts the
+    packets this loop queued after their deadline (the client was held off its CPU)."""
     from rtudp.shmring.errors import BackPressureError
 
     n = len(chans)
     start = time.monotonic_ns() + LEAD_NS
     done = [0] * n
-    full = 0
+    full = late = 0
     tick = time.monotonic()
     while min(done) < count:
-        horizon = time.monotonic_ns() + AHEAD_NS
+        now = time.monotonic_ns()
+        horizon = now + AHEAD_NS
         for i, ch in enumerate(chans):
             k = done[i]
             while k < count:
@@ -171,12 +173,13 @@ def drive_timed(chans: list[Any], gap_ns: int, count: int) -> dict[str, int]:
                 except BackPressureError:
                     full += 1
                     break
+                late += due < now
                 k += 1
             done[i] = k
         tick += TICK_S
         _sleep_to(tick)
     _sleep_to(time.monotonic() + max(0, start + count * gap_ns - time.monotonic_ns()) / 1e9)
-    return {"ring_full": full}
+    return {"ring_full": full, "late_submits": late}
 
 
 def drive_paced(chans: list[Any], gap_ns: int, count: int) -> dict[str, int]:
