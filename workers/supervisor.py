@@ -42,6 +42,7 @@ from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContex
 from .registry import clean_stale, take_lock, unlink_segments
 from .mechanisms import check_off, off_from_env
 from .tunables import DEFAULT_IDLE, TUNABLES, describe, resolve, with_settings
+from .kernel_features import KernelFallbackWarning, warn_fallbacks
 from .watcher import RtPriorityWarning, Watcher
 
 log = logging.getLogger("rtudp.workers")
@@ -195,6 +196,7 @@ class Pool:
         except BaseException:
             lock.close()
             raise
+        warn_fallbacks(self.name)
         self._owner_pid = os.getpid()
         atexit.register(self.stop)
         self._install_sigterm()
@@ -373,4 +375,5 @@ class Pool:
 # the idle strategies and tunables, as C describes them
 Pool.__doc__ = f"{Pool.__doc__}\n{describe(indent='    ')}\n"
 
-__all__ = ["DEFAULT_SPIN_BUDGET", "MAX_CAPACITY", "MAX_SPIN_BUDGET", "Pool", "RtPriorityWarning"]
+__all__ = ["DEFAULT_SPIN_BUDGET", "KernelFallbackWarning", "MAX_CAPACITY", "MAX_SPIN_BUDGET",
+           "Pool", "RtPriorityWarning"]
