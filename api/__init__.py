@@ -10,10 +10,11 @@ and the errors (all derive from :class:`RtUdpError`).
 from rtudp.shmring import (BackPressureError, BadSegmentError, BroadcastReader, BroadcastRecord,
                            BroadcastRing, ClaimExpiredError, MpscRing, RtUdpError,
                            SegmentNotFoundError, TxRecord)
-from rtudp.shmring.errors import (AddressInUseError, ChannelNotFoundError, PoolNotRunningError,
-                                  PoolRunningError, WorkerError)
+from rtudp.shmring.errors import (AddressInUseError, ChannelClosedError, ChannelNotFoundError,
+                                  PoolNotRunningError, PoolRunningError, WorkerError)
 from rtudp.workers.channel_config import ChannelConfig
-from rtudp.workers.supervisor import KernelFallbackWarning, RtPriorityWarning
+from rtudp.workers.supervisor import (KernelFallbackWarning, MemoryLockWarning, PrivilegeWarning,
+                                     RtPriorityWarning)
 
 from .channel import Channel, Packet, attach
 from .compat import (EmulatedNetwork, Impairment, RtUdpBase, RtUdpEmulated, RtUdpSocket, RtUdpType,
@@ -29,7 +30,8 @@ __all__ = [
     "EmulatedNetwork", "Impairment", "RtUdpBase", "RtUdpEmulated", "RtUdpSocket", "RtUdpType",
     "UdpCom", "create_rtudp", "create_rtudp_pair",
     "AddressInUseError", "BackPressureError", "BadSegmentError", "BroadcastReader",
-    "BroadcastRecord", "BroadcastRing", "Channel", "ChannelConfig", "ChannelNotFoundError",
+    "BroadcastRecord", "BroadcastRing", "Channel", "ChannelClosedError", "ChannelConfig",
+    "ChannelNotFoundError", "MemoryLockWarning", "PrivilegeWarning",
     "ClaimExpiredError", "KernelFallbackWarning",
     "MpscRing", "Packet", "Pool", "PoolClient", "PoolNotRunningError", "PoolRunningError",
     "RealtimeWaitCounts", "RealtimeWaits", "RtPriorityWarning",

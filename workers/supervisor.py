@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import threading
+import warnings
 from typing import Any, Callable, Sequence
 
 from ..shmring._native import lib
@@ -40,10 +41,12 @@ from .command_service import CommandService
 from .placement import ThreadPlacement
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
 from .registry import clean_stale, take_lock, unlink_segments
+from .sockets import short_buffers_message
 from .mechanisms import check_off, off_from_env
 from .tunables import DEFAULT_IDLE, TUNABLES, describe, resolve, with_settings
 from .kernel_features import KernelFallbackWarning, warn_fallbacks
-from .watcher import RtPriorityWarning, Watcher
+from .privileges import MemoryLockWarning, PrivilegeWarning, RtPriorityWarning
+from .watcher import Watcher
 
 log = logging.getLogger("rtudp.workers")
 
@@ -142,6 +145,7 @@ class Pool:
         self._threads: list[threading.Thread] = []
         self._owner_pid = 0
         self._old_sigterm: Any = None
+        self._warned_buffers = False  # socket buffers the sysctls capped: said once
 
     # ------------------------------------------------------------ properties
 
@@ -222,13 +226,21 @@ class Pool:
 
     def _install_sigterm(self) -> None:
         """An embedded pool must be cleaned up on SIGTERM too: make it raise SystemExit
-        when nobody handles it (only from the main thread, only if it is SIG_DFL)."""
+        when nobody handles it (only from the main thread, only if it is SIG_DFL).  A
+        pool started in another thread asks again from the main thread
+        (:meth:`cleanup_on_sigterm`; rtudp.aio does, after opening in a thread)."""
         if threading.current_thread() is not threading.main_thread():
             return
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             def on_term(signum: int, frame: Any) -> None:
                 raise SystemExit(128 + signum)
             self._old_sigterm = signal.signal(signal.SIGTERM, on_term)
+
+    def cleanup_on_sigterm(self) -> None:
+        """Called from the main thread of a running pool started in another one: SIGTERM
+        (when nobody handles it) stops the pool, as for one started in the main thread."""
+        if self.running and self._old_sigterm is None and os.getpid() == self._owner_pid:
+            self._install_sigterm()
 
     def stop(self) -> None:
         """Stop every worker, close the sockets, unlink every segment (idempotent)."""
@@ -338,6 +350,10 @@ class Pool:
         self._ctx.check_running()
         config = ChannelConfig.of(*args, **params)
         ch = self._table.open(config)
+        if ch.sock.short and not self._warned_buffers:  # said once a pool
+            self._warned_buffers = True
+            warnings.warn(short_buffers_message(self.name, ch.name, ch.sock.short),
+                          RuntimeWarning, stacklevel=3)
         try:
             made = self._make_channel(config.name)
         except BaseException:
@@ -376,4 +392,4 @@ class Pool:
 Pool.__doc__ = f"{Pool.__doc__}\n{describe(indent='    ')}\n"
 
 __all__ = ["DEFAULT_SPIN_BUDGET", "KernelFallbackWarning", "MAX_CAPACITY", "MAX_SPIN_BUDGET",
-           "Pool", "RtPriorityWarning"]
+           "MemoryLockWarning", "Pool", "PrivilegeWarning", "RtPriorityWarning"]
