@@ -205,6 +205,17 @@ class ControlSegment:
         """The TX doorbell of worker ``index``: ring it after queueing for that worker."""
         return ffi.addressof(self.worker(index), "bell")
 
+    def ready_set(self, index: int) -> Any:
+        """``struct rtudp_ready_set *`` of worker ``index``: where its producers mark
+        the channels they queued into (csrc/readyset.h)."""
+        self.worker(index)  # checks the index
+        return ffi.addressof(self.c.ready[index])
+
+    def wire_producer(self, tx: Any, index: int, table_slot: int) -> None:
+        """Make ``tx`` (a channel's TX ring) wake worker ``index`` on each commit: mark
+        the channel's ``table_slot`` in the worker's ready set, then ring its bell."""
+        tx.wire_consumer(self.bell(index), self.ready_set(index), table_slot)
+
     def ring_worker(self, index: int) -> None:
         """Wake worker ``index`` (TX records are waiting for it)."""
         lib.rtudp_bell_ring(self.bell(index))

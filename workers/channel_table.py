@@ -153,7 +153,7 @@ class ChannelTable:
                     (bound.remote[0], bound.remote[1], bound.remote[2], bound.remote[3])
                 seg.configure(name, spec.code, config.direction, bound.local, remote_cfg,
                               config.capacity, flags, worker, config.max_datagram,
-                              bound.sock.fileno())
+                              bound.sock.fileno(), slot)
                 if spec.configure is not None:
                     spec.configure(seg.area, seg.area_bytes, opts, config.direction)
                 seg.set_impairment(config.impairment)

@@ -177,6 +177,7 @@ static int map_pool(struct rtudp_worker *w)
         return -1;
     }
     w->me = &w->ctl->workers[w->id];
+    w->ready = &w->ctl->ready[w->id];
     return 0;
 }
 
