@@ -230,7 +230,7 @@ struct rtudp_hist {
 /* ---------------------------------------------------------------- pools */
 
 #define RTUDP_MAX_WORKERS 64
-#define RTUDP_MAX_CHANNELS 1024
+#define RTUDP_MAX_CHANNELS 16384
 
 /* worker states (rtudp_worker_slot.state) */
 #define RTUDP_WORKER_EMPTY 0
@@ -425,11 +425,11 @@ struct rtudp_channel_slot {
  * producer marks bits[w] first, then the summary (readyset.h); the worker clears the
  * summary first, then the words it names: a mark is never lost, at worst seen twice.
  */
-#define RTUDP_READY_WORDS 16                       /* RTUDP_MAX_CHANNELS / 64 */
+#define RTUDP_READY_WORDS 256                      /* RTUDP_MAX_CHANNELS / 64 */
 #define RTUDP_READY_SUMMARY 8                      /* summary words: one line, 32768 slots */
 struct rtudp_ready_set {
     uint64_t summary[8];                           /* RTUDP_READY_SUMMARY */
-    uint64_t bits[16];                             /* RTUDP_READY_WORDS */
+    uint64_t bits[256];                            /* RTUDP_READY_WORDS */
 };
 
 /* Control segment: header, pool block, worker table, channel table, ready sets. */
@@ -445,7 +445,7 @@ struct rtudp_control {
     struct rtudp_segment_header header;
     struct rtudp_pool_block pool;
     struct rtudp_worker_slot workers[64];          /* RTUDP_MAX_WORKERS */
-    struct rtudp_channel_slot channels[1024];      /* RTUDP_MAX_CHANNELS */
+    struct rtudp_channel_slot channels[16384];      /* RTUDP_MAX_CHANNELS */
     struct rtudp_ready_set ready[64];              /* RTUDP_MAX_WORKERS: each worker's */
 };
 
