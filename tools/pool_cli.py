@@ -205,7 +205,7 @@ def _log_path(name: str) -> str:
 def _run_foreground(args: argparse.Namespace) -> int:
     """Run the supervisor in this process until SIGINT/SIGTERM."""
     from rtudp.shmring.errors import RtUdpError
-    from rtudp.workers import Pool, RtPriorityWarning
+    from rtudp.workers import Pool, PrivilegeWarning
 
     ready_fd: int | None = args.ready_fd
     stop = threading.Event()
@@ -220,7 +220,7 @@ def _run_foreground(args: argparse.Namespace) -> int:
     if ready_fd is not None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RtPriorityWarning)
+        warnings.simplefilter("always", PrivilegeWarning)
         try:
             pool = Pool(args.name, args.cpus, group=args.group, idle=args.idle,
                         horizon_s=args.horizon_s,
