@@ -74,15 +74,25 @@ def _meminfo() -> dict[str, int]:
     return out
 
 
-def memory_short() -> str | None:
-    """Why no more channels should be opened (available memory below the floor), or
-    None; None where /proc/meminfo cannot be read."""
+def mem_available() -> int | None:
+    """MemAvailable in bytes (None where /proc/meminfo cannot be read)."""
+    try:
+        return _meminfo()["MemAvailable"]
+    except (OSError, KeyError, ValueError, IndexError):
+        return None
+
+
+def memory_short(at_start: int | None = None) -> str | None:
+    """Why no more channels should be opened, or None: available memory below the
+    floor, or (``at_start``: what was available before the opening began) below half
+    of that, so that a run never takes more than half of what others had left it;
+    None where /proc/meminfo cannot be read."""
     try:
         info = _meminfo()
         total, avail = info["MemTotal"], info["MemAvailable"]
     except (OSError, KeyError, ValueError, IndexError):
         return None
-    floor = max(MEM_FLOOR_BYTES, int(total * MEM_FLOOR_SHARE))
+    floor = max(MEM_FLOOR_BYTES, int(total * MEM_FLOOR_SHARE), (at_start or 0) // 2)
     if avail >= floor:
         return None
     return (f"stopped by the bench: {avail >> 20} MiB of memory available, below its floor "
@@ -97,10 +107,15 @@ def open_all(pool: Any, configs: list[Any]) -> tuple[list[Any], str | None, floa
     chans: list[Any] = []
     refused = None
     t0 = time.perf_counter()
+    at_start = mem_available()
     batch = getattr(pool, "open_channels", None)
     if batch is not None and len(configs) > OPEN_BATCH:
         # in batches, so that the memory floor is checked between them
         for at in range(0, len(configs), OPEN_BATCH):
+            short = memory_short(at_start)
+            if short is not None:
+                refused = f"from channel {at + 1}: {short}"
+                break
             got, refused, _ = open_all(pool, configs[at:at + OPEN_BATCH])
             chans += got
             if refused is None and time.perf_counter() - t0 > OPEN_BUDGET_S:
@@ -118,7 +133,7 @@ def open_all(pool: Any, configs: list[Any]) -> tuple[list[Any], str | None, floa
             refused = f"open_channels of {len(configs)} refused: {exc}"
     else:
         for i, config in enumerate(configs):
-            short = memory_short() if i % MEM_CHECK_EVERY == 0 else None
+            short = memory_short(at_start) if i % MEM_CHECK_EVERY == 0 else None
             if time.perf_counter() - t0 > OPEN_BUDGET_S:
                 short = f"stopped by the bench: opening took over {OPEN_BUDGET_S:.0f} s"
             if short is not None:

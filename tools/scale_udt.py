@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from .bench_common import bench_pool, proc_cpu_s
-from .scale_cases import locked_bytes, memory_short, shm_bytes
+from .scale_cases import locked_bytes, mem_available, memory_short, shm_bytes
 
 BUFFER_PACKETS = 32
 BLOCK = 1 << 16
@@ -74,8 +74,9 @@ def _send(udt4: Any, sock: Any, end: float) -> None:
 def _connect(udt4: Any, n: int, server_port: int) -> tuple[list[Any], str | None]:
     clients: list[Any] = []
     port = 0
+    at_start = mem_available()
     for i in range(n):
-        short = memory_short() if i % 32 == 0 else None
+        short = memory_short(at_start) if i % 32 == 0 else None
         if short is not None:
             return clients, f"connection {i + 1} of {n} not opened: {short}"
         try:
