@@ -13,7 +13,8 @@ from rtudp.shmring import (BackPressureError, BadSegmentError, BroadcastReader, 
 from rtudp.shmring.errors import (AddressInUseError, ChannelClosedError, ChannelNotFoundError,
                                   PoolNotRunningError, PoolRunningError, WorkerError)
 from rtudp.workers.channel_config import ChannelConfig
-from rtudp.workers.supervisor import MemoryLockWarning, PrivilegeWarning, RtPriorityWarning
+from rtudp.workers.supervisor import (KernelFallbackWarning, MemoryLockWarning, PrivilegeWarning,
+                                     RtPriorityWarning)
 
 from .channel import Channel, Packet, attach
 from .compat import (EmulatedNetwork, Impairment, RtUdpBase, RtUdpEmulated, RtUdpSocket, RtUdpType,
@@ -23,7 +24,7 @@ from .pool import Pool
 from .pool_client import PoolClient
 from .realtime import RealtimeWaitCounts, RealtimeWaits
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "EmulatedNetwork", "Impairment", "RtUdpBase", "RtUdpEmulated", "RtUdpSocket", "RtUdpType",
@@ -31,7 +32,7 @@ __all__ = [
     "AddressInUseError", "BackPressureError", "BadSegmentError", "BroadcastReader",
     "BroadcastRecord", "BroadcastRing", "Channel", "ChannelClosedError", "ChannelConfig",
     "ChannelNotFoundError", "MemoryLockWarning", "PrivilegeWarning",
-    "ClaimExpiredError",
+    "ClaimExpiredError", "KernelFallbackWarning",
     "MpscRing", "Packet", "Pool", "PoolClient", "PoolNotRunningError", "PoolRunningError",
     "RealtimeWaitCounts", "RealtimeWaits", "RtPriorityWarning",
     "RtUdpError", "SegmentNotFoundError", "TxRecord", "WorkerError", "__version__", "attach", "embedded_pool", "open_channel",

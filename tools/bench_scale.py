@@ -14,6 +14,8 @@ Cases (``--cases``), for each N of ``--n`` (default 10, 100, 1,000, 4,000):
   the same streams: asyncio (a datagram endpoint a stream) and C (one epoll).
 - ``netflux``: Netflux channels (20-byte images) whose partner is the observer: the
   workers run the cycles; delivery and pacing are counted over a window of the run.
+- ``udt``: N concurrent UDT connections, rtudp to rtudp (``scale_udt``): fair share,
+  none starved; no peer (asyncio has no UDT; the libudt peer runs one connection).
 - ``open``: ``--open-n`` (16,000) udp channels opened, then closed: open and close time,
   memory per channel.
 
@@ -48,13 +50,16 @@ from .scale_cases import (CASES, SETTLE_NS, close_all, drive_receive, locked_byt
                           shm_bytes)
 from .scale_peer import CReceiver, CSender, Observer, PeerUnavailable, build_peer
 from .scale_streams import asyncio_receiver, asyncio_sender, raise_nofile, stream_figures
+from .scale_udt import run_udt
 
 FULL_N = (10, 100, 1000, 4000)
 QUICK_N = (10, 50)
 FULL_S, QUICK_S = 5.0, 1.0
 OPEN_N, QUICK_OPEN_N = 16_000, 100
 MAX_TOTAL_PPS = 50_000
-ALL_CASES = (*CASES, "open")
+ALL_CASES = (*CASES, "udt", "open")
+UDT_PEERS_MISSING = ("udt: no peers (asyncio has no UDT; the libudt peer, libudt_peer.cpp, "
+                     "runs one connection): rtudp's rows only")
 VARIANTS = ("rtudp", "asyncio", "C")
 
 
@@ -99,15 +104,16 @@ def run_rtudp(case: str, n: int, seconds: float, exe: Any) -> dict[str, Any]:
                          shm_per_chan=(mem1[0] - mem0[0]) / k,
                          locked_per_chan=(mem1[1] - mem0[1]) / k)
             if refused is None:
-                cpu0, t0 = _own_cpu() + sum(map(proc_cpu_s, pids)), time.monotonic()
+                own0, wk0, t0 = _own_cpu(), sum(map(proc_cpu_s, pids)), time.monotonic()
                 t0_ns = time.monotonic_ns()
                 if spec.drive is None:
                     entry.update(_receive(chans, gap, count, exe))
                 else:
                     entry["client"] = spec.drive(chans, gap, count)
                 wall = time.monotonic() - t0
-                cpu = _own_cpu() + sum(map(proc_cpu_s, pids)) - cpu0
-                entry["counters"] = _counters(chans)
+                workers = sum(map(proc_cpu_s, pids)) - wk0
+                cpu = _own_cpu() - own0 + workers
+                entry.update(counters=_counters(chans), workers_cpu_s_per_s=workers / wall)
             entry["close_ms_per_chan"] = close_all(pool, chans) * 1e3 / k
         if obs is not None and refused is None:
             window = None
@@ -239,6 +245,8 @@ def run_open(n: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 
 def _one(case: str, n: int, seconds: float, variant: str, exe: Any) -> dict[str, Any]:
+    if case == "udt":
+        return run_udt(n, seconds)
     if variant == "rtudp":
         return run_rtudp(case, n, seconds, exe)
     if case == "rtp_rx":
@@ -264,14 +272,19 @@ def benchmark(quick: bool, quiet: bool, ns: tuple[int, ...] | None = None,
         return report
     for case in (c for c in cases if c != "open"):
         table = report["cases"].setdefault(case, {})
+        if case == "udt":
+            report["skipped"]["udt"] = UDT_PEERS_MISSING
         for n in ns:
-            for variant in VARIANTS:
+            for variant in VARIANTS if case != "udt" else ("rtudp",):
                 key = f"{case} N={n} {variant}"
-                say(f"  {key} ...", quiet)
                 try:
-                    table.setdefault(str(n), {})[variant] = _one(case, n, seconds, variant, exe)
+                    e = table.setdefault(str(n), {})[variant] = _one(case, n, seconds, variant,
+                                                                      exe)
                 except Exception as exc:  # noqa: BLE001 - a failed row is reported, not fatal
                     report["failed"][key] = f"{type(exc).__name__}: {exc}"
+                else:
+                    if case != "udt":
+                        say(f"  {case:8} {int(n):>5} {e['gap_ms']:>5g} {variant:8} {_row(e)}", quiet)
     if "open" in cases:
         say(f"  open N={open_n} ...", quiet)
         try:
@@ -297,12 +310,13 @@ def _row(e: dict[str, Any]) -> str:
     if e.get("refused"):
         return f"opened {e['opened']:,} of {e['channels']:,}: {e['refused']}"
     got = f"{e.get('delivered', 0):,}/{e['expected']:,}"
-    extra = [f"{k}={v}" for k, v in (("dup", e.get("duplicates")), ("reord", e.get("reordered")))
-             if v]
+    extra = [f"workers {e['workers_cpu_s_per_s']:.3f}"] if "workers_cpu_s_per_s" in e else []
+    extra += [f"{k}={v}" for k, v in (("dup", e.get("duplicates")),
+                                      ("reord", e.get("reordered"))) if v]
     extra += [f"{k}={v}" for k, v in (e.get("counters") or {}).items()
               if k in ("rtp_tx_underruns", "tx_errors", "nf_missed", "rx_kernel_drops") and v]
-    if (e.get("client") or {}).get("ring_full"):
-        extra.append(f"ring_full={e['client']['ring_full']}")
+    extra += [f"{k}={v}" for k, v in (e.get("client") or {}).items()
+              if k in ("ring_full", "late_submits") and v]
     return (f"{got:>17} {_num(e.get('err_p50_us'), 8, ',.0f')} "
             f"{_num(e.get('err_p99_us'), 9, ',.0f')} {_num(e.get('err_max_us'), 10, ',.0f')} "
             f"{_num(e.get('cpu_s_per_s'), 7, '.3f')} {_num(e.get('cpu_ms_per_1k'), 8, '.1f')} "
@@ -310,11 +324,33 @@ def _row(e: dict[str, Any]) -> str:
             f"{_kib(e.get('locked_per_chan'))} {others_col(e)} {' '.join(extra)}")
 
 
+def _print_udt(table: dict[str, dict[str, Any]]) -> None:
+    print("\nUDT connections (rtudp -> rtudp, one stream each, concurrent)")
+    print(f"  {'N':>5} {'served':>11} {'starved':>7} {'Jain':>5} {'MB min':>7} {'MB mean':>7} "
+          f"{'MB max':>7} {'Mbit/s':>7} {'CPU-s/s':>7} {'ms/1kpkt':>8} {'open ms':>7} "
+          f"{'shm KiB':>8} {'lck KiB':>8}")
+    for n, rows in table.items():
+        e = rows.get("rtudp") or {}
+        if e.get("refused") or "served" not in e:
+            print(f"  {int(n):>5} opened {e.get('opened', 0):,} of {int(n):,}: {e.get('refused')}")
+            continue
+        print(f"  {int(n):>5} {e['served']:>5,}/{int(n):<5,} {e['starved']:>7} "
+              f"{_num(e['jain'], 5, '.2f')} {e['bytes_min'] / 1e6:7.1f} "
+              f"{e['bytes_mean'] / 1e6:7.1f} {e['bytes_max'] / 1e6:7.1f} "
+              f"{e['mbit_s_total']:7.0f} {_num(e['cpu_s_per_s'], 7, '.3f')} "
+              f"{_num(e['cpu_ms_per_1k'], 8, '.1f')} {_num(e['open_ms_per_chan'], 7, '.2f')} "
+              f"{_kib(e['shm_per_chan'])} {_kib(e['locked_per_chan'])}")
+
+
 def print_report(r: dict[str, Any]) -> None:
     """One table a case: a row per N and sender; CPU ratios against the peers."""
-    print(f"\nrtudp bench scale: N = {', '.join(map(str, r['ns']))}, {r['seconds']:g} s a row")
+    print("\nrtudp bench scale" + (f": N = {', '.join(map(str, r['ns']))}, {r['seconds']:g} s a row"
+                                 if r["cases"] else ""))
     entries: list[dict | None] = []
     for case, table in r["cases"].items():
+        if case == "udt":
+            _print_udt(table)
+            continue
         print(f"\n{CASES[case].title}")
         print(f"  {'N':>5} {'gap':>5} {'sender':8} {'delivered/expected':>17} {'p50 µs':>8} "
               f"{'p99 µs':>9} {'max µs':>10} {'CPU-s/s':>7} {'ms/1kpkt':>8} {'open ms':>7} "

@@ -49,12 +49,6 @@
 #define SCM_TS_OPT_ID 81
 #endif
 #endif
-#ifndef UDP_SEGMENT /* Linux 4.18 */
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO /* Linux 5.0 */
-#define UDP_GRO 104
-#endif
 #ifndef SO_TIMESTAMPING_OLD
 #define SO_TIMESTAMPING_OLD 37
 #endif
@@ -443,8 +437,10 @@ int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtu
      * as one (recv_batch reports the segment size; the caller splits). */
     int seg = 0;
     l = sizeof seg;
-    c.gso = !c.hw && getsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, &l) == 0;
-    c.gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+    c.gso = !c.hw && !rtudp_compat_forced("udp_segment") &&
+            getsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, &l) == 0;
+    c.gro = !rtudp_compat_forced("udp_gro") &&
+            setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
 
     c.tskey_cmsg = probe_tskey_cmsg();
     st->next_key = 0;
