@@ -31,7 +31,8 @@ module doc of ``scale_streams`` says how the ideal schedule is found); CPU secon
 second and CPU ms per 1,000 packets delivered (rtudp: the pool's workers + this client
 process; the peers: their own process; the observer and, for ``rtp_rx``, the feeding
 C sender are not counted); open time per channel; shared memory (/dev/shm sizes) and
-locked memory (VmLck of the workers and this process) per channel; others' CPU
+locked memory (VmLck of the workers and this process) per channel beyond the first
+(the first one's, with what a worker sets up once, is in the JSON); others' CPU
 meanwhile.  A refused open (a full channel table, no file descriptors) is a row that
 says so; the run goes on.  Figures only: nothing is asserted.
 """
@@ -57,6 +58,7 @@ QUICK_N = (10, 50)
 FULL_S, QUICK_S = 5.0, 1.0
 OPEN_N, QUICK_OPEN_N = 16_000, 100
 MAX_TOTAL_PPS = 50_000
+MEM_SETTLE_S = 2.0
 ALL_CASES = (*CASES, "udt", "open")
 UDT_PEERS_MISSING = ("udt: no peers (asyncio has no UDT; the libudt peer, libudt_peer.cpp, "
                      "runs one connection): rtudp's rows only")
@@ -83,6 +85,59 @@ def _cost(entry: dict[str, Any], cpu_s: float, wall_s: float) -> None:
 # rtudp
 # --------------------------------------------------------------------------
 
+def _open_measured(pool: Any, configs: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Open ``configs`` on ``pool``: the channels, and what opening them took: time a
+    channel, the first channel's memory (with what a worker sets up once) and each
+    further one's, the refusal if one came."""
+    pids = [w["pid"] for w in pool.workers()]
+
+    def memory() -> tuple[int, int]:
+        """The pool's memory once it holds still: a worker maps and locks a channel's
+        memory after the open returns (for at most MEM_SETTLE_S)."""
+        now = shm_bytes(pool.name), locked_bytes([*pids, os.getpid()])
+        end = time.monotonic() + MEM_SETTLE_S
+        while time.monotonic() < end:
+            time.sleep(0.05)
+            now, before = (shm_bytes(pool.name), locked_bytes([*pids, os.getpid()])), now
+            if now == before:
+                break
+        return now
+
+    mem0 = memory()
+    chans, refused, open_s = open_all(pool, configs[:1])
+    mem1 = memory()
+    if refused is None:
+        more, refused, more_s = open_all(pool, configs[1:])
+        chans += more
+        open_s += more_s
+    mem2 = memory()
+    k = max(1, len(chans) - 1)
+    return chans, {"opened": len(chans), "refused": refused,
+                   "open_ms_per_chan": open_s * 1e3 / max(1, len(chans)),
+                   "shm_first": mem1[0] - mem0[0], "locked_first": mem1[1] - mem0[1],
+                   "shm_per_chan": (mem2[0] - mem1[0]) / k,
+                   "locked_per_chan": (mem2[1] - mem1[1]) / k}
+
+
+def _traffic(case: str, pool: Any, chans: list[Any], gap: int, count: int,
+             exe: Any) -> dict[str, Any]:
+    """Run the case's client over the open channels: its counters, the channels',
+    CPU (workers + this process) and when it began (``t0_ns``)."""
+    pids = [w["pid"] for w in pool.workers()]
+    own0, wk0, t0 = _own_cpu(), sum(map(proc_cpu_s, pids)), time.monotonic()
+    out: dict[str, Any] = {"t0_ns": time.monotonic_ns()}
+    drive = CASES[case].drive
+    if drive is None:
+        out.update(_receive(chans, gap, count, exe))
+    else:
+        out["client"] = drive(chans, gap, count)
+    wall = time.monotonic() - t0
+    workers = sum(map(proc_cpu_s, pids)) - wk0
+    out.update(counters=_counters(chans), workers_cpu_s_per_s=workers / wall,
+               cpu_s=_own_cpu() - own0 + workers, wall_s=wall)
+    return out
+
+
 def run_rtudp(case: str, n: int, seconds: float, exe: Any) -> dict[str, Any]:
     """N channels of ``case`` on a fresh default pool, driven by this process."""
     spec, gap = CASES[case], gap_ns(case, n)
@@ -92,40 +147,23 @@ def run_rtudp(case: str, n: int, seconds: float, exe: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {"channels": n, "expected": n * count, "gap_ms": gap / 1e6}
     try:
         with bench_pool(f"sc{case.replace('_', '')}{n}") as (pool, warns):
-            pids = [w["pid"] for w in pool.workers()]
-            entry["pool_warnings"] = warns
-            mem0 = shm_bytes(pool.name), locked_bytes([*pids, os.getpid()])
             dest = obs.addr if obs is not None else None
-            chans, refused, open_s = open_all(
+            chans, opened = _open_measured(
                 pool, [spec.config(f"s{case}", i, gap, dest) for i in range(n)])
-            mem1 = shm_bytes(pool.name), locked_bytes([*pids, os.getpid()])
-            k = max(1, len(chans))
-            entry.update(opened=len(chans), refused=refused, open_ms_per_chan=open_s * 1e3 / k,
-                         shm_per_chan=(mem1[0] - mem0[0]) / k,
-                         locked_per_chan=(mem1[1] - mem0[1]) / k)
-            if refused is None:
-                own0, wk0, t0 = _own_cpu(), sum(map(proc_cpu_s, pids)), time.monotonic()
-                t0_ns = time.monotonic_ns()
-                if spec.drive is None:
-                    entry.update(_receive(chans, gap, count, exe))
-                else:
-                    entry["client"] = spec.drive(chans, gap, count)
-                wall = time.monotonic() - t0
-                workers = sum(map(proc_cpu_s, pids)) - wk0
-                cpu = _own_cpu() - own0 + workers
-                entry.update(counters=_counters(chans), workers_cpu_s_per_s=workers / wall)
-            entry["close_ms_per_chan"] = close_all(pool, chans) * 1e3 / k
-        if obs is not None and refused is None:
-            window = None
-            if case == "netflux":   # the channels run from open to close: a window of it
-                window = (t0_ns + SETTLE_NS, t0_ns + SETTLE_NS + count * gap)
-                entry["client"] = {}
-            arrivals, seen = obs.stop()
-            entry.update(stream_figures(arrivals, spec.fmt, gap, count, window,
-                                        by_time=spec.fmt == "netflux"),
-                         observer=seen)
-        if refused is None:
-            _cost(entry, cpu, wall)
+            entry.update(opened, pool_warnings=warns)
+            if entry["refused"] is None:
+                entry.update(_traffic(case, pool, chans, gap, count, exe))
+            entry["close_ms_per_chan"] = close_all(pool, chans) * 1e3 / max(1, len(chans))
+        if entry["refused"] is None:
+            if obs is not None:
+                window = None
+                if case == "netflux":   # the channels run from open to close: a window
+                    t0 = entry["t0_ns"] + SETTLE_NS
+                    window = (t0, t0 + count * gap)
+                arrivals, seen = obs.stop()
+                entry.update(stream_figures(arrivals, spec.fmt, gap, count, window,
+                                            by_time=spec.fmt == "netflux"), observer=seen)
+            _cost(entry, entry.pop("cpu_s"), entry.pop("wall_s"))
     finally:
         if obs is not None:
             obs.close()
@@ -227,16 +265,10 @@ def run_open(n: int) -> dict[str, Any]:
     """Open ``n`` udp channels on a fresh default pool, then close them."""
     spec = CASES["udp"]
     with bench_pool("scopen") as (pool, warns):
-        pids = [w["pid"] for w in pool.workers()]
-        mem0 = shm_bytes(pool.name), locked_bytes([*pids, os.getpid()])
-        chans, refused, open_s = open_all(pool, [spec.config("so", i, spec.gap_ns, None)
-                                                 for i in range(n)])
-        mem1 = shm_bytes(pool.name), locked_bytes([*pids, os.getpid()])
-        k = max(1, len(chans))
-        entry = {"expected": n, "opened": len(chans), "refused": refused,
-                 "open_ms_per_chan": open_s * 1e3 / k, "shm_per_chan": (mem1[0] - mem0[0]) / k,
-                 "locked_per_chan": (mem1[1] - mem0[1]) / k, "pool_warnings": warns}
-        entry["close_ms_per_chan"] = close_all(pool, chans) * 1e3 / k
+        chans, opened = _open_measured(pool, [spec.config("so", i, spec.gap_ns, None)
+                                              for i in range(n)])
+        entry = {"expected": n, **opened, "pool_warnings": warns}
+        entry["close_ms_per_chan"] = close_all(pool, chans) * 1e3 / max(1, len(chans))
     return entry
 
 
