@@ -153,3 +153,27 @@ def test_epoll_pwait2_fallback_receives_and_says_so_once(monkeypatch: pytest.Mon
                 if w.spawned is not None}
         assert outs[pool.cpus[0]].count(note) == 1, outs  # its RX thread waited
         assert all(o.count(note) <= 1 for o in outs.values()), outs
+
+
+@pytest.mark.parametrize("force", ["", "so_timestamping"])
+def test_so_timestamping_fallback_times_packets_by_the_clock(monkeypatch: pytest.MonkeyPatch,
+                                                             force: str) -> None:
+    """Without kernel stamps (an emulator, a sandbox) packets still flow, each with an
+    arrival time, and none is counted kernel-stamped; the control is stamped."""
+    pool, msgs = _pool(monkeypatch, force)
+    with pool:
+        a = pool.open_channel("a", local=("127.0.0.1", 0))
+        b = pool.open_channel("b", local=("127.0.0.1", 0), remote=a.local)
+        a.direct_recv = False
+        b.direct_send = False
+        t0 = time.monotonic_ns()
+        sent = [struct.pack("<I", i) for i in range(20)]
+        for d in sent:
+            b.send(d, at_ns=time.monotonic_ns() + 1_000_000)
+        got = [a.recv(timeout=5.0) for _ in sent]
+        assert [p.data for p in got] == sent and all(p.rx_ns >= t0 for p in got)
+        from waiting import wait_for
+        wait_for(lambda: b.stats()["tx_packets"] >= len(sent))
+        stamped = b.stats()["tx_kernel_stamped"]
+        assert (stamped == 0) if force else (stamped > 0), b.stats()
+        assert any("so_timestamping" in m for m in msgs) == bool(force)
