@@ -139,7 +139,6 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
                                   f"{cfg['name']!r}, not {name!r}")
         check_kind(name, pool, cfg["kind"], self.KIND, self.HANDLE_NAME)
         self.worker: int = cfg["worker"]
-        self._bell = control.bell(self.worker)  # checked against the worker table
         self.direction: int = cfg["direction"]
         self.max_datagram: int = cfg["max_datagram"]
         if not 0 < self.max_datagram <= seg.tx.max_payload:
@@ -152,8 +151,9 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         if not _cpu_left_for_spinning(control):
             self._reader.spin_ns = 0
         self._try_put = seg.tx.try_put
-        # every commit into the TX ring also rings the worker's bell, in C
-        self._tx._set_wake(int(ffi.cast("uintptr_t", self._bell)))
+        # every commit into the TX ring also marks the channel in the worker's ready
+        # set and rings its bell, in C
+        control.wire_producer(self._tx, self.worker, cfg["table_slot"])
         self._can_send = self.direction != lib.RTUDP_DIR_RECV
         self._horizon = Horizon(control.horizon_ns, f"pool {pool!r}")
         if self._can_send:

@@ -14,6 +14,8 @@ Cases (``--cases``), for each N of ``--n`` (default 10, 100, 1,000, 4,000):
   the same streams: asyncio (a datagram endpoint a stream) and C (one epoll).
 - ``netflux``: Netflux channels (20-byte images) whose partner is the observer: the
   workers run the cycles; delivery and pacing are counted over a window of the run.
+- ``udt``: N concurrent UDT connections, rtudp to rtudp (``scale_udt``): fair share,
+  none starved; no peer (asyncio has no UDT; the libudt peer runs one connection).
 - ``open``: ``--open-n`` (16,000) udp channels opened, then closed: open and close time,
   memory per channel.
 
@@ -29,7 +31,8 @@ module doc of ``scale_streams`` says how the ideal schedule is found); CPU secon
 second and CPU ms per 1,000 packets delivered (rtudp: the pool's workers + this client
 process; the peers: their own process; the observer and, for ``rtp_rx``, the feeding
 C sender are not counted); open time per channel; shared memory (/dev/shm sizes) and
-locked memory (VmLck of the workers and this process) per channel; others' CPU
+locked memory (VmLck of the workers and this process) per channel beyond the first
+(the first one's, with what a worker sets up once, is in the JSON); others' CPU
 meanwhile.  A refused open (a full channel table, no file descriptors) is a row that
 says so; the run goes on.  Figures only: nothing is asserted.
 """
@@ -48,13 +51,17 @@ from .scale_cases import (CASES, SETTLE_NS, close_all, drive_receive, locked_byt
                           shm_bytes)
 from .scale_peer import CReceiver, CSender, Observer, PeerUnavailable, build_peer
 from .scale_streams import asyncio_receiver, asyncio_sender, raise_nofile, stream_figures
+from .scale_udt import run_udt
 
 FULL_N = (10, 100, 1000, 4000)
 QUICK_N = (10, 50)
 FULL_S, QUICK_S = 5.0, 1.0
 OPEN_N, QUICK_OPEN_N = 16_000, 100
 MAX_TOTAL_PPS = 50_000
-ALL_CASES = (*CASES, "open")
+MEM_SETTLE_S = 2.0
+ALL_CASES = (*CASES, "udt", "open")
+UDT_PEERS_MISSING = ("udt: no peers (asyncio has no UDT; the libudt peer, libudt_peer.cpp, "
+                     "runs one connection): rtudp's rows only")
 VARIANTS = ("rtudp", "asyncio", "C")
 
 
@@ -78,6 +85,59 @@ def _cost(entry: dict[str, Any], cpu_s: float, wall_s: float) -> None:
 # rtudp
 # --------------------------------------------------------------------------
 
+def _open_measured(pool: Any, configs: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Open ``configs`` on ``pool``: the channels, and what opening them took: time a
+    channel, the first channel's memory (with what a worker sets up once) and each
+    further one's, the refusal if one came."""
+    pids = [w["pid"] for w in pool.workers()]
+
+    def memory() -> tuple[int, int]:
+        """The pool's memory once it holds still: a worker maps and locks a channel's
+        memory after the open returns (for at most MEM_SETTLE_S)."""
+        now = shm_bytes(pool.name), locked_bytes([*pids, os.getpid()])
+        end = time.monotonic() + MEM_SETTLE_S
+        while time.monotonic() < end:
+            time.sleep(0.05)
+            now, before = (shm_bytes(pool.name), locked_bytes([*pids, os.getpid()])), now
+            if now == before:
+                break
+        return now
+
+    mem0 = memory()
+    chans, refused, open_s = open_all(pool, configs[:1])
+    mem1 = memory()
+    if refused is None:
+        more, refused, more_s = open_all(pool, configs[1:])
+        chans += more
+        open_s += more_s
+    mem2 = memory()
+    k = max(1, len(chans) - 1)
+    return chans, {"opened": len(chans), "refused": refused,
+                   "open_ms_per_chan": open_s * 1e3 / max(1, len(chans)),
+                   "shm_first": mem1[0] - mem0[0], "locked_first": mem1[1] - mem0[1],
+                   "shm_per_chan": (mem2[0] - mem1[0]) / k,
+                   "locked_per_chan": (mem2[1] - mem1[1]) / k}
+
+
+def _traffic(case: str, pool: Any, chans: list[Any], gap: int, count: int,
+             exe: Any) -> dict[str, Any]:
+    """Run the case's client over the open channels: its counters, the channels',
+    CPU (workers + this process) and when it began (``t0_ns``)."""
+    pids = [w["pid"] for w in pool.workers()]
+    own0, wk0, t0 = _own_cpu(), sum(map(proc_cpu_s, pids)), time.monotonic()
+    out: dict[str, Any] = {"t0_ns": time.monotonic_ns()}
+    drive = CASES[case].drive
+    if drive is None:
+        out.update(_receive(chans, gap, count, exe))
+    else:
+        out["client"] = drive(chans, gap, count)
+    wall = time.monotonic() - t0
+    workers = sum(map(proc_cpu_s, pids)) - wk0
+    out.update(counters=_counters(chans), workers_cpu_s_per_s=workers / wall,
+               cpu_s=_own_cpu() - own0 + workers, wall_s=wall)
+    return out
+
+
 def run_rtudp(case: str, n: int, seconds: float, exe: Any) -> dict[str, Any]:
     """N channels of ``case`` on a fresh default pool, driven by this process."""
     spec, gap = CASES[case], gap_ns(case, n)
@@ -87,39 +147,23 @@ def run_rtudp(case: str, n: int, seconds: float, exe: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {"channels": n, "expected": n * count, "gap_ms": gap / 1e6}
     try:
         with bench_pool(f"sc{case.replace('_', '')}{n}") as (pool, warns):
-            pids = [w["pid"] for w in pool.workers()]
-            entry["pool_warnings"] = warns
-            mem0 = shm_bytes(pool.name), locked_bytes([*pids, os.getpid()])
             dest = obs.addr if obs is not None else None
-            chans, refused, open_s = open_all(
+            chans, opened = _open_measured(
                 pool, [spec.config(f"s{case}", i, gap, dest) for i in range(n)])
-            mem1 = shm_bytes(pool.name), locked_bytes([*pids, os.getpid()])
-            k = max(1, len(chans))
-            entry.update(opened=len(chans), refused=refused, open_ms_per_chan=open_s * 1e3 / k,
-                         shm_per_chan=(mem1[0] - mem0[0]) / k,
-                         locked_per_chan=(mem1[1] - mem0[1]) / k)
-            if refused is None:
-                cpu0, t0 = _own_cpu() + sum(map(proc_cpu_s, pids)), time.monotonic()
-                t0_ns = time.monotonic_ns()
-                if spec.drive is None:
-                    entry.update(_receive(chans, gap, count, exe))
-                else:
-                    entry["client"] = spec.drive(chans, gap, count)
-                wall = time.monotonic() - t0
-                cpu = _own_cpu() + sum(map(proc_cpu_s, pids)) - cpu0
-                entry["counters"] = _counters(chans)
-            entry["close_ms_per_chan"] = close_all(pool, chans) * 1e3 / k
-        if obs is not None and refused is None:
-            window = None
-            if case == "netflux":   # the channels run from open to close: a window of it
-                window = (t0_ns + SETTLE_NS, t0_ns + SETTLE_NS + count * gap)
-                entry["client"] = {}
-            arrivals, seen = obs.stop()
-            entry.update(stream_figures(arrivals, spec.fmt, gap, count, window,
-                                        by_time=spec.fmt == "netflux"),
-                         observer=seen)
-        if refused is None:
-            _cost(entry, cpu, wall)
+            entry.update(opened, pool_warnings=warns)
+            if entry["refused"] is None:
+                entry.update(_traffic(case, pool, chans, gap, count, exe))
+            entry["close_ms_per_chan"] = close_all(pool, chans) * 1e3 / max(1, len(chans))
+        if entry["refused"] is None:
+            if obs is not None:
+                window = None
+                if case == "netflux":   # the channels run from open to close: a window
+                    t0 = entry["t0_ns"] + SETTLE_NS
+                    window = (t0, t0 + count * gap)
+                arrivals, seen = obs.stop()
+                entry.update(stream_figures(arrivals, spec.fmt, gap, count, window,
+                                            by_time=spec.fmt == "netflux"), observer=seen)
+            _cost(entry, entry.pop("cpu_s"), entry.pop("wall_s"))
     finally:
         if obs is not None:
             obs.close()
@@ -221,16 +265,10 @@ def run_open(n: int) -> dict[str, Any]:
     """Open ``n`` udp channels on a fresh default pool, then close them."""
     spec = CASES["udp"]
     with bench_pool("scopen") as (pool, warns):
-        pids = [w["pid"] for w in pool.workers()]
-        mem0 = shm_bytes(pool.name), locked_bytes([*pids, os.getpid()])
-        chans, refused, open_s = open_all(pool, [spec.config("so", i, spec.gap_ns, None)
-                                                 for i in range(n)])
-        mem1 = shm_bytes(pool.name), locked_bytes([*pids, os.getpid()])
-        k = max(1, len(chans))
-        entry = {"expected": n, "opened": len(chans), "refused": refused,
-                 "open_ms_per_chan": open_s * 1e3 / k, "shm_per_chan": (mem1[0] - mem0[0]) / k,
-                 "locked_per_chan": (mem1[1] - mem0[1]) / k, "pool_warnings": warns}
-        entry["close_ms_per_chan"] = close_all(pool, chans) * 1e3 / k
+        chans, opened = _open_measured(pool, [spec.config("so", i, spec.gap_ns, None)
+                                              for i in range(n)])
+        entry = {"expected": n, **opened, "pool_warnings": warns}
+        entry["close_ms_per_chan"] = close_all(pool, chans) * 1e3 / max(1, len(chans))
     return entry
 
 
@@ -239,6 +277,8 @@ def run_open(n: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 
 def _one(case: str, n: int, seconds: float, variant: str, exe: Any) -> dict[str, Any]:
+    if case == "udt":
+        return run_udt(n, seconds)
     if variant == "rtudp":
         return run_rtudp(case, n, seconds, exe)
     if case == "rtp_rx":
@@ -264,14 +304,19 @@ def benchmark(quick: bool, quiet: bool, ns: tuple[int, ...] | None = None,
         return report
     for case in (c for c in cases if c != "open"):
         table = report["cases"].setdefault(case, {})
+        if case == "udt":
+            report["skipped"]["udt"] = UDT_PEERS_MISSING
         for n in ns:
-            for variant in VARIANTS:
+            for variant in VARIANTS if case != "udt" else ("rtudp",):
                 key = f"{case} N={n} {variant}"
-                say(f"  {key} ...", quiet)
                 try:
-                    table.setdefault(str(n), {})[variant] = _one(case, n, seconds, variant, exe)
+                    e = table.setdefault(str(n), {})[variant] = _one(case, n, seconds, variant,
+                                                                      exe)
                 except Exception as exc:  # noqa: BLE001 - a failed row is reported, not fatal
                     report["failed"][key] = f"{type(exc).__name__}: {exc}"
+                else:
+                    if case != "udt":
+                        say(f"  {case:8} {int(n):>5} {e['gap_ms']:>5g} {variant:8} {_row(e)}", quiet)
     if "open" in cases:
         say(f"  open N={open_n} ...", quiet)
         try:
@@ -297,12 +342,13 @@ def _row(e: dict[str, Any]) -> str:
     if e.get("refused"):
         return f"opened {e['opened']:,} of {e['channels']:,}: {e['refused']}"
     got = f"{e.get('delivered', 0):,}/{e['expected']:,}"
-    extra = [f"{k}={v}" for k, v in (("dup", e.get("duplicates")), ("reord", e.get("reordered")))
-             if v]
+    extra = [f"workers {e['workers_cpu_s_per_s']:.3f}"] if "workers_cpu_s_per_s" in e else []
+    extra += [f"{k}={v}" for k, v in (("dup", e.get("duplicates")),
+                                      ("reord", e.get("reordered"))) if v]
     extra += [f"{k}={v}" for k, v in (e.get("counters") or {}).items()
               if k in ("rtp_tx_underruns", "tx_errors", "nf_missed", "rx_kernel_drops") and v]
-    if (e.get("client") or {}).get("ring_full"):
-        extra.append(f"ring_full={e['client']['ring_full']}")
+    extra += [f"{k}={v}" for k, v in (e.get("client") or {}).items()
+              if k in ("ring_full", "late_submits") and v]
     return (f"{got:>17} {_num(e.get('err_p50_us'), 8, ',.0f')} "
             f"{_num(e.get('err_p99_us'), 9, ',.0f')} {_num(e.get('err_max_us'), 10, ',.0f')} "
             f"{_num(e.get('cpu_s_per_s'), 7, '.3f')} {_num(e.get('cpu_ms_per_1k'), 8, '.1f')} "
@@ -310,11 +356,33 @@ def _row(e: dict[str, Any]) -> str:
             f"{_kib(e.get('locked_per_chan'))} {others_col(e)} {' '.join(extra)}")
 
 
+def _print_udt(table: dict[str, dict[str, Any]]) -> None:
+    print("\nUDT connections (rtudp -> rtudp, one stream each, concurrent)")
+    print(f"  {'N':>5} {'served':>11} {'starved':>7} {'Jain':>5} {'MB min':>7} {'MB mean':>7} "
+          f"{'MB max':>7} {'Mbit/s':>7} {'CPU-s/s':>7} {'ms/1kpkt':>8} {'open ms':>7} "
+          f"{'shm KiB':>8} {'lck KiB':>8}")
+    for n, rows in table.items():
+        e = rows.get("rtudp") or {}
+        if e.get("refused") or "served" not in e:
+            print(f"  {int(n):>5} opened {e.get('opened', 0):,} of {int(n):,}: {e.get('refused')}")
+            continue
+        print(f"  {int(n):>5} {e['served']:>5,}/{int(n):<5,} {e['starved']:>7} "
+              f"{_num(e['jain'], 5, '.2f')} {e['bytes_min'] / 1e6:7.1f} "
+              f"{e['bytes_mean'] / 1e6:7.1f} {e['bytes_max'] / 1e6:7.1f} "
+              f"{e['mbit_s_total']:7.0f} {_num(e['cpu_s_per_s'], 7, '.3f')} "
+              f"{_num(e['cpu_ms_per_1k'], 8, '.1f')} {_num(e['open_ms_per_chan'], 7, '.2f')} "
+              f"{_kib(e['shm_per_chan'])} {_kib(e['locked_per_chan'])}")
+
+
 def print_report(r: dict[str, Any]) -> None:
     """One table a case: a row per N and sender; CPU ratios against the peers."""
-    print(f"\nrtudp bench scale: N = {', '.join(map(str, r['ns']))}, {r['seconds']:g} s a row")
+    print("\nrtudp bench scale" + (f": N = {', '.join(map(str, r['ns']))}, {r['seconds']:g} s a row"
+                                 if r["cases"] else ""))
     entries: list[dict | None] = []
     for case, table in r["cases"].items():
+        if case == "udt":
+            _print_udt(table)
+            continue
         print(f"\n{CASES[case].title}")
         print(f"  {'N':>5} {'gap':>5} {'sender':8} {'delivered/expected':>17} {'p50 µs':>8} "
               f"{'p99 µs':>9} {'max µs':>10} {'CPU-s/s':>7} {'ms/1kpkt':>8} {'open ms':>7} "

@@ -35,6 +35,9 @@ MEM_FLOOR_SHARE = 0.15
 MEM_FLOOR_BYTES = 2 << 30
 MEM_CHECK_EVERY = 32
 OPEN_BATCH = 512         # channels a pool.open_channels call gets at most
+#: opening stops (reported) after this long: channels that run while others open can
+#: take the CPUs the opening needs, and the machine with them
+OPEN_BUDGET_S = 60.0
 
 
 def shm_bytes(pool_name: str) -> int:
@@ -71,15 +74,25 @@ def _meminfo() -> dict[str, int]:
     return out
 
 
-def memory_short() -> str | None:
-    """Why no more channels should be opened (available memory below the floor), or
-    None; None where /proc/meminfo cannot be read."""
+def mem_available() -> int | None:
+    """MemAvailable in bytes (None where /proc/meminfo cannot be read)."""
+    try:
+        return _meminfo()["MemAvailable"]
+    except (OSError, KeyError, ValueError, IndexError):
+        return None
+
+
+def memory_short(at_start: int | None = None) -> str | None:
+    """Why no more channels should be opened, or None: available memory below the
+    floor, or (``at_start``: what was available before the opening began) below half
+    of that, so that a run never takes more than half of what others had left it;
+    None where /proc/meminfo cannot be read."""
     try:
         info = _meminfo()
         total, avail = info["MemTotal"], info["MemAvailable"]
     except (OSError, KeyError, ValueError, IndexError):
         return None
-    floor = max(MEM_FLOOR_BYTES, int(total * MEM_FLOOR_SHARE))
+    floor = max(MEM_FLOOR_BYTES, int(total * MEM_FLOOR_SHARE), (at_start or 0) // 2)
     if avail >= floor:
         return None
     return (f"stopped by the bench: {avail >> 20} MiB of memory available, below its floor "
@@ -88,17 +101,25 @@ def memory_short() -> str | None:
 
 def open_all(pool: Any, configs: list[Any]) -> tuple[list[Any], str | None, float]:
     """Open every config: with ``pool.open_channels`` (batches of OPEN_BATCH) where
-    the pool has it, else one by one, stopping at the memory floor (:func:`memory_short`).
+    the pool has it, else one by one, stopping at the memory floor (:func:`memory_short`)
+    or after OPEN_BUDGET_S.
     Returns (channels open, why the first refused one was, seconds)."""
     chans: list[Any] = []
     refused = None
     t0 = time.perf_counter()
+    at_start = mem_available()
     batch = getattr(pool, "open_channels", None)
     if batch is not None and len(configs) > OPEN_BATCH:
         # in batches, so that the memory floor is checked between them
         for at in range(0, len(configs), OPEN_BATCH):
+            short = memory_short(at_start)
+            if short is not None:
+                refused = f"from channel {at + 1}: {short}"
+                break
             got, refused, _ = open_all(pool, configs[at:at + OPEN_BATCH])
             chans += got
+            if refused is None and time.perf_counter() - t0 > OPEN_BUDGET_S:
+                refused = f"stopped by the bench: opening took over {OPEN_BUDGET_S:.0f} s"
             if refused is not None:
                 refused = f"from channel {at + 1}: {refused}"
                 break
@@ -112,7 +133,9 @@ def open_all(pool: Any, configs: list[Any]) -> tuple[list[Any], str | None, floa
             refused = f"open_channels of {len(configs)} refused: {exc}"
     else:
         for i, config in enumerate(configs):
-            short = memory_short() if i % MEM_CHECK_EVERY == 0 else None
+            short = memory_short(at_start) if i % MEM_CHECK_EVERY == 0 else None
+            if time.perf_counter() - t0 > OPEN_BUDGET_S:
+                short = f"stopped by the bench: opening took over {OPEN_BUDGET_S:.0f} s"
             if short is not None:
                 refused = f"channel {i + 1} of {len(configs)} not opened: {short}"
                 break
@@ -142,16 +165,18 @@ def _sleep_to(t: float) -> None:
 
 def drive_timed(chans: list[Any], gap_ns: int, count: int) -> dict[str, int]:
     """udp: packet k of channel i sent with ``at_ns`` = start + k x gap + i x gap / N,
-    each channel topped up every TICK_S to AHEAD_NS ahead."""
+    each channel topped up every TICK_S to AHEAD_NS ahead; ``late_submits`` counts the
+    packets this loop queued after their deadline (the client was held off its CPU)."""
     from rtudp.shmring.errors import BackPressureError
 
     n = len(chans)
     start = time.monotonic_ns() + LEAD_NS
     done = [0] * n
-    full = 0
+    full = late = 0
     tick = time.monotonic()
     while min(done) < count:
-        horizon = time.monotonic_ns() + AHEAD_NS
+        now = time.monotonic_ns()
+        horizon = now + AHEAD_NS
         for i, ch in enumerate(chans):
             k = done[i]
             while k < count:
@@ -163,12 +188,13 @@ def drive_timed(chans: list[Any], gap_ns: int, count: int) -> dict[str, int]:
                 except BackPressureError:
                     full += 1
                     break
+                late += due < now
                 k += 1
             done[i] = k
         tick += TICK_S
         _sleep_to(tick)
     _sleep_to(time.monotonic() + max(0, start + count * gap_ns - time.monotonic_ns()) / 1e9)
-    return {"ring_full": full}
+    return {"ring_full": full, "late_submits": late}
 
 
 def drive_paced(chans: list[Any], gap_ns: int, count: int) -> dict[str, int]:

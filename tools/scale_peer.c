@@ -8,7 +8,8 @@
  *   scale_peer send GAP_NS COUNT START_NS SIZE FORMAT
  *       N streams read from stdin ("HOST PORT" lines, then "end"), a connected socket
  *       each; stream i's packet k is due at START_NS + k * GAP_NS + i * GAP_NS / N
- *       (CLOCK_MONOTONIC; START_NS 0: 50 ms after setup). One thread: clock_nanosleep to each due time, then send.
+ *       (CLOCK_MONOTONIC; START_NS 0: 50 ms after setup). One thread, no timer slack:
+ *       clock_nanosleep to each due time (none when it has passed), then send.
  *       FORMAT "rtp": a 12-byte RTP header (PT 0, seq k, ts k * 160, SSRC i + 1), then
  *       0xff; "netflux": sequence byte k, feedback 0, then zeros. Prints "ready", and
  *       at the end "done sent=S errors=E cpu_ns=C late_max_ns=L".
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -225,6 +227,10 @@ static int send_streams(int argc, char **argv)
     if (n == 0)
         return fprintf(stderr, "scale_peer send: no streams\n"), 2;
     unsigned char pkt[MAX_SIZE];
+    /* a sleep of a SCHED_OTHER thread ends up to its timer slack (50 us) late, and one
+     * to a time already past still costs a trip through the scheduler: as a real-time
+     * sender, no slack, and no sleep when the packet is due already */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     if (start <= 0) /* 0: 50 ms after the sockets are set up */
         start = now_ns(CLOCK_MONOTONIC) + 50000000LL;
     printf("ready\n");
@@ -236,7 +242,8 @@ static int send_streams(int argc, char **argv)
         for (long i = 0; i < n; i++) {
             int64_t due = start + k * gap + i * gap / n;
             struct timespec ts = {.tv_sec = due / 1000000000LL, .tv_nsec = due % 1000000000LL};
-            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            while (now_ns(CLOCK_MONOTONIC) < due
+                   && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
                 ;
             fill(pkt, size, format, i, k);
             if (send(fds[i], pkt, size, 0) == (ssize_t)size)

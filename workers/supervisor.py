@@ -27,7 +27,7 @@ import os
 import signal
 import threading
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..shmring._native import lib
 from ..shmring.channel import ChannelSegment
@@ -348,21 +348,43 @@ class Pool:
         stays usable.
         """
         self._ctx.check_running()
-        config = ChannelConfig.of(*args, **params)
-        ch = self._table.open(config)
-        if ch.sock.short and not self._warned_buffers:  # said once a pool
-            self._warned_buffers = True
-            warnings.warn(short_buffers_message(self.name, ch.name, ch.sock.short),
-                          RuntimeWarning, stacklevel=3)
+        return self._open([ChannelConfig.of(*args, **params)])[0]
+
+    def open_channels(self, configs: Iterable[ChannelConfig | Mapping[str, Any]]) -> list[Any]:
+        """Open many channels at once: each item a :class:`ChannelConfig`, or a mapping
+        of its fields (``{"name": "s1", "remote": ..., "kind": "rtp"}``).  Returns what
+        :meth:`open_channel` would for each, in order.
+
+        All or nothing: if one item is bad (ValueError/TypeError naming it, as
+        open_channel raises) or a worker refuses one, none of the batch stays open and
+        that error is raised.  The workers get their channels in pipelined batches, so
+        opening thousands costs the workers' setup, not a round trip each.
+        """
+        self._ctx.check_running()
+        batch = [c if isinstance(c, ChannelConfig) else ChannelConfig.of(**c)
+                 for c in configs]
+        return self._open(batch)
+
+    def _open(self, configs: list[ChannelConfig]) -> list[Any]:
+        entries = self._table.open_many(configs)
+        made: list[Any] = []
         try:
-            made = self._make_channel(config.name)
+            for config, ch in zip(configs, entries):
+                if ch.sock.short and not self._warned_buffers:  # said once a pool
+                    self._warned_buffers = True
+                    warnings.warn(short_buffers_message(self.name, ch.name, ch.sock.short),
+                                  RuntimeWarning, stacklevel=4)
+                made.append(self._make_channel(config.name))
         except BaseException:
-            self._table.drop(ch, tell_worker=True)
+            for ch in entries:
+                self._table.drop(ch, tell_worker=True)
             raise
         placement = self._placement
-        if placement is not None and config.direction != 1:  # it sends
-            placement.expect(next(w.cpu for w in self._watcher.workers
-                                  if w.index == ch.worker))
+        if placement is not None:
+            cpu_of = {w.index: w.cpu for w in self._watcher.workers}
+            for config, ch in zip(configs, entries):
+                if config.direction != 1:  # it sends
+                    placement.expect(cpu_of[ch.worker])
         return made
 
     def _make_channel(self, name: str) -> Any:

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "readers.h"
+#include "readyset.h"
 #include "txfault.h"
 #include "worker.h"
 
@@ -233,8 +234,16 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
         /* a producer that died between claim and commit must not wedge the ring */
         if (rtudp_mpsc_unblock(&c->tx, c->cursor, RTUDP_W_UNBLOCK_NS) < 0)
             rtudp_tx_fault(c, "claim corrupt", c->cursor);
-        if (c->caps.sw_tx) /* stamps that came after their packet timed out */
-            rtudp_net_read_tx_stamps(c->tx_fd, NULL, NULL);
+        /* the ready set's safety net: a commit whose producer did not mark it (one that
+         * stalled between its mark's two words, or wired to no ready set) is read now */
+        if (rtudp_mpsc_readable_at(&c->tx, c->cursor))
+            rtudp_ready_mark(w->ready, c->slot);
+        /* stamps that came after their packet timed out, from a socket that sent since
+         * the last tick (an idle one costs no system call) */
+        if (c->caps.sw_tx && c->stamps_read_ns >= now - RTUDP_W_HEARTBEAT_NS) {
+            rtudp_tx_read_stamps(c, now);
+            rtudp_chan_rekey(w, c);
+        }
     }
 }
 
