@@ -74,7 +74,10 @@ def test_pidfd_getfd_fallback_keeps_every_packet_on_the_worker(
         a = pool.open_channel("a", local=("127.0.0.1", 0))
         b = pool.open_channel("b", local=("127.0.0.1", 0), remote=a.local)
         assert not b.direct_send and not a.direct_recv
-        for off in (b.direct_send_off, a.direct_recv_off):
+        offs = [a.direct_recv_off]
+        if "cannot key TX stamps" not in b.direct_send_off:  # off already, for that
+            offs.append(b.direct_send_off)
+        for off in offs:
             assert "pidfd_getfd" in off and os.strerror(38) in off, off
         _exchange(a, b)
         assert a.stats()["rx_direct"] == 0
@@ -175,5 +178,6 @@ def test_so_timestamping_fallback_times_packets_by_the_clock(monkeypatch: pytest
         from waiting import wait_for
         wait_for(lambda: b.stats()["tx_packets"] >= len(sent))
         stamped = b.stats()["tx_kernel_stamped"]
-        assert (stamped == 0) if force else (stamped > 0), b.stats()
-        assert any("so_timestamping" in m for m in msgs) == bool(force)
+        without = force or "so_timestamping" in kernel_features.missing()  # (qemu-user)
+        assert (stamped == 0) if without else (stamped > 0), b.stats()
+        assert any("so_timestamping" in m for m in msgs) == without
