@@ -22,7 +22,6 @@ from rtudp.shmring.errors import PoolNotRunningError, SegmentNotFoundError
 from rtudp.shmring.observe import ChannelSnapshot, snapshot_channel, snapshot_pool
 
 from .cli_errors import attach, cli_error
-from .hdr_export import write_hgrm, write_hlog
 
 #: the channel block's histograms (tx_lateness, rx_delay)
 HISTS = tuple(c.name for c in BLOCK_HISTOGRAMS)
@@ -99,6 +98,11 @@ def channel_stats(ch: ChannelSnapshot) -> dict[str, Any]:
 
 
 def _export(args: argparse.Namespace, first: ChannelSnapshot) -> int:
+    try:  # an optional dependency where no wheel of it exists (aarch64)
+        from .hdr_export import write_hgrm, write_hlog
+    except ImportError as exc:
+        return _err(f"--hdr needs the hdrhistogram package ({exc}): pip install 'rtudp[hdr]' "
+                    "(on aarch64 it builds from source, with a C compiler)")
     if not args.hdr.endswith(".hlog"):
         if args.every is not None:
             return _err("--every makes an interval log: give --hdr a FILE ending in .hlog")
