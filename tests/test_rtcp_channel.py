@@ -14,13 +14,10 @@ import time
 
 import pytest
 
-from fake_worker import real_worker_built, worker_argv
+from fake_worker import worker_argv
 from waiting import wait_for
 
-pytestmark = [pytest.mark.rtudp(worker=worker_argv()),
-              pytest.mark.skipif(not real_worker_built(),
-                                 reason="rtp channels need the native rtudp-worker "
-                                        "(not built: pip install -e . builds it)")]
+pytestmark = [pytest.mark.rtudp(worker=worker_argv())]
 
 OPTS = {"ptime_ms": 10, "rtcp_interval_ms": 100, "latency_ms": 20}
 
