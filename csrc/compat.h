@@ -45,7 +45,7 @@
 #endif
 
 /* Whether RTUDP_FORCE_FALLBACK (a comma-separated list of feature names: pidfd_getfd,
- * udp_gro, udp_segment, epoll_pwait2) names `feature`: the tests take each fallback
+ * udp_gro, udp_segment, epoll_pwait2, so_timestamping) names `feature`: the tests take each fallback
  * on a kernel that has the feature, as a kernel without it would */
 static inline int rtudp_compat_forced(const char *feature)
 {

@@ -1,6 +1,6 @@
 # Shared by tools/build-wheels and tools/test-wheels (sourced, not run).
 
-step() { printf '\n=== %s: %s\n' "$(basename "$0")" "$*"; }
+step() { printf '\n=== %s: %s (at %d s)\n' "$(basename "$0")" "$*" "$SECONDS"; }
 
 # the interpreter of Python $1 (3.10 ...): pyenv's, else python$1 on PATH, else nothing
 find_python() {

@@ -25,11 +25,15 @@ FALLBACKS = {
     "udp_segment": "a batch due at once leaves as one send per datagram (no GSO)",
     "udp_gro": "each datagram is a receive of its own (no GRO coalescing)",
     "epoll_pwait2": "the worker's RX waits round up to whole milliseconds",
+    "so_timestamping": "send and receive times come from the clock at the call, not the "
+                       "kernel's stamps",
 }
 
 _SOL_UDP = 17
 _UDP_SEGMENT = 103
 _UDP_GRO = 104
+_SO_TIMESTAMPING = 37
+_TS_FLAGS = 0x2 | 0x8 | 0x10  # TX_SOFTWARE, RX_SOFTWARE, SOFTWARE (what the worker asks)
 # the same numbers on x86_64 and aarch64 (the common table), the CPUs of the wheels
 _SYS = {"pidfd_getfd": 438, "epoll_pwait2": 441}
 
@@ -85,13 +89,13 @@ def _probe_epoll_pwait2() -> int:
         ep.close()
 
 
-def _probe_udp_option(get: bool, option: int) -> int:
+def _probe_option(get: bool, level: int, option: int, value: int = 1) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
             if get:
-                s.getsockopt(_SOL_UDP, option)
+                s.getsockopt(level, option)
             else:
-                s.setsockopt(_SOL_UDP, option, 1)
+                s.setsockopt(level, option, value)
         except OSError as exc:
             return exc.errno or errno.ENOPROTOOPT
     return 0
@@ -101,9 +105,11 @@ def missing() -> dict[str, str]:
     """The features this kernel lacks (or RTUDP_FORCE_FALLBACK names): feature -> why."""
     probes = {
         "pidfd_getfd": _probe_pidfd_getfd,
-        "udp_segment": lambda: _probe_udp_option(True, _UDP_SEGMENT),
-        "udp_gro": lambda: _probe_udp_option(False, _UDP_GRO),
+        "udp_segment": lambda: _probe_option(True, _SOL_UDP, _UDP_SEGMENT),
+        "udp_gro": lambda: _probe_option(False, _SOL_UDP, _UDP_GRO),
         "epoll_pwait2": _probe_epoll_pwait2,
+        "so_timestamping": lambda: _probe_option(False, socket.SOL_SOCKET, _SO_TIMESTAMPING,
+                                                 _TS_FLAGS),
     }
     force = forced()
     out: dict[str, str] = {}

@@ -29,7 +29,22 @@
  * docs/measurements.md) */
 #define TX_STAMP_RCVBUF (1u << 20)
 #define TX_STAMP_COST 1024u /* bytes of SO_RCVBUF a waiting TX stamp takes, rounded up */
-#define STAMP_WAITERS 4096 /* packets waiting for a TX stamp at once, per channel */
+#define STAMP_WAITERS 4096 /* packets waiting for a TX stamp at once, per channel, at most */
+#define STAMP_WAITERS_MIN 256
+#define STAMP_WAITERS_PER_PACKET 4 /* of the channel's capacity: what a ring's worth sent
+                                    * again and again within a stamp read's wait needs */
+
+/* TX stamp waiters for c: with its capacity, so a small channel's locked memory is
+ * small; a burst past them resolves the oldest by the send call's time (txstamp.h) */
+static uint32_t stamp_waiters(const struct rtudp_chan *c)
+{
+    if (!c->caps.sw_tx)
+        return 1;
+    uint64_t want = (uint64_t)c->block->capacity_packets * STAMP_WAITERS_PER_PACKET;
+    return want < STAMP_WAITERS_MIN ? STAMP_WAITERS_MIN
+           : want > STAMP_WAITERS  ? STAMP_WAITERS
+                                   : (uint32_t)want;
+}
 
 static int failf(char *msg, size_t len, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -361,7 +376,7 @@ static int open_tx_state(struct rtudp_worker *w, struct rtudp_chan *c, char *msg
         n = UINT32_MAX / 4;
     int rc;
     if ((rc = rtudp_inflight_init(&c->inflight, (uint32_t)n)) != RTUDP_OK ||
-        (rc = rtudp_txstamps_init(&c->stamps, c->caps.sw_tx ? STAMP_WAITERS : 1,
+        (rc = rtudp_txstamps_init(&c->stamps, stamp_waiters(c),
                                   RTUDP_W_STAMP_WAIT_NS)) != RTUDP_OK ||
         (rc = reserve_timers(w, c, (uint32_t)n)) != RTUDP_OK)
         return failf(msg, msglen, rc, "out of memory for %llu in-flight packets",
