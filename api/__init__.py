@@ -10,10 +10,11 @@ and the errors (all derive from :class:`RtUdpError`).
 from rtudp.shmring import (BackPressureError, BadSegmentError, BroadcastReader, BroadcastRecord,
                            BroadcastRing, ClaimExpiredError, MpscRing, RtUdpError,
                            SegmentNotFoundError, TxRecord)
-from rtudp.shmring.errors import (AddressInUseError, ChannelNotFoundError, PoolNotRunningError,
-                                  PoolRunningError, WorkerError)
+from rtudp.shmring.errors import (AddressInUseError, ChannelClosedError, ChannelNotFoundError,
+                                  PoolNotRunningError, PoolRunningError, WorkerError)
 from rtudp.workers.channel_config import ChannelConfig
-from rtudp.workers.supervisor import RtPriorityWarning
+from rtudp.workers.supervisor import (KernelFallbackWarning, MemoryLockWarning, PrivilegeWarning,
+                                     RtPriorityWarning)
 
 from .channel import Channel, Packet, attach
 from .compat import (EmulatedNetwork, Impairment, RtUdpBase, RtUdpEmulated, RtUdpSocket, RtUdpType,
@@ -23,14 +24,15 @@ from .pool import Pool
 from .pool_client import PoolClient
 from .realtime import RealtimeWaitCounts, RealtimeWaits
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "EmulatedNetwork", "Impairment", "RtUdpBase", "RtUdpEmulated", "RtUdpSocket", "RtUdpType",
     "UdpCom", "create_rtudp", "create_rtudp_pair",
     "AddressInUseError", "BackPressureError", "BadSegmentError", "BroadcastReader",
-    "BroadcastRecord", "BroadcastRing", "Channel", "ChannelConfig", "ChannelNotFoundError",
-    "ClaimExpiredError",
+    "BroadcastRecord", "BroadcastRing", "Channel", "ChannelClosedError", "ChannelConfig",
+    "ChannelNotFoundError", "MemoryLockWarning", "PrivilegeWarning",
+    "ClaimExpiredError", "KernelFallbackWarning",
     "MpscRing", "Packet", "Pool", "PoolClient", "PoolNotRunningError", "PoolRunningError",
     "RealtimeWaitCounts", "RealtimeWaits", "RtPriorityWarning",
     "RtUdpError", "SegmentNotFoundError", "TxRecord", "WorkerError", "__version__", "attach", "embedded_pool", "open_channel",

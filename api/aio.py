@@ -469,6 +469,7 @@ async def open_channel(name: Any, pool: Any = None, **kwargs: Any) -> Any:
     """Open a channel as :func:`rtudp.open_channel` does (``pool`` may also be a
     :class:`rtudp.Pool` or :class:`rtudp.PoolClient`), in a thread so the event loop
     never blocks, and wrap it (:func:`wrap`)."""
+    from .embedded import cleanup_on_sigterm
     from .embedded import open_channel as open_sync
 
     if pool is not None and hasattr(pool, "open_channel"):
@@ -476,6 +477,8 @@ async def open_channel(name: Any, pool: Any = None, **kwargs: Any) -> Any:
     else:
         opener = functools.partial(open_sync, name, pool, **kwargs)
     handle = await asyncio.get_running_loop().run_in_executor(None, opener)
+    # an embedded pool started in that thread could not catch SIGTERM: from here it can
+    cleanup_on_sigterm()
     try:
         return wrap(handle)
     except BaseException:

@@ -14,6 +14,7 @@ a full TX ring raises :class:`BackPressureError`.
 from __future__ import annotations
 
 import os
+import socket
 from time import monotonic_ns
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -23,13 +24,14 @@ from rtudp.shmring._ringbase import FOREVER
 from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.control import HEARTBEAT_STALE_NS, ControlSegment, pid_alive
 from rtudp.shmring.deadline import Horizon
-from rtudp.shmring.errors import (BackPressureError, BadSegmentError, ChannelNotFoundError,
-                                  PoolNotRunningError)
+from rtudp.shmring.errors import (BackPressureError, BadSegmentError, ChannelClosedError,
+                                  ChannelNotFoundError, PoolNotRunningError, RtUdpError)
 from rtudp.shmring.kinds import COUNTER_GROUPS, stat_keys
 from rtudp.shmring.segment import shm_path, validate_name
 
 from .batch import MAX_BATCH, ColumnCache, PacketBatch, batch_arrays
 from .handles import ChannelHandle, Impairable, check_kind, open_handle
+from .reply import count_direct_send, duplicate_socket
 
 _DIRECTIONS = {0: "send-only", 1: "receive-only", 2: "full duplex"}
 
@@ -94,6 +96,15 @@ def direct_recv_spin_ns() -> int:
     return us * 1000
 
 
+def payload_size(data: object) -> int:
+    """The size of a datagram to send; TypeError naming anything that is not bytes-like."""
+    try:
+        return memoryview(data).nbytes  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"a datagram must be bytes-like (bytes, bytearray, memoryview), "
+                        f"not {type(data).__name__}: {data!r:.60}") from None
+
+
 #: the types recv() takes as seconds without the full check (bool is neither)
 _SECONDS = (float, int)
 
@@ -139,7 +150,6 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
                                   f"{cfg['name']!r}, not {name!r}")
         check_kind(name, pool, cfg["kind"], self.KIND, self.HANDLE_NAME)
         self.worker: int = cfg["worker"]
-        self._bell = control.bell(self.worker)  # checked against the worker table
         self.direction: int = cfg["direction"]
         self.max_datagram: int = cfg["max_datagram"]
         if not 0 < self.max_datagram <= seg.tx.max_payload:
@@ -152,13 +162,16 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         if not _cpu_left_for_spinning(control):
             self._reader.spin_ns = 0
         self._try_put = seg.tx.try_put
-        # every commit into the TX ring also rings the worker's bell, in C
-        self._tx._set_wake(int(ffi.cast("uintptr_t", self._bell)))
+        # every commit into the TX ring also marks the channel in the worker's ready
+        # set and rings its bell, in C
+        control.wire_producer(self._tx, self.worker, cfg["table_slot"])
         self._can_send = self.direction != lib.RTUDP_DIR_RECV
         self._horizon = Horizon(control.horizon_ns, f"pool {pool!r}")
-        if self._can_send:
-            # send() queues into the TX ring in C; the rest goes to _send_checked
+        if self._can_send and not self._needs_remote():
+            # send() queues into the TX ring in C; the rest goes to _send_checked (all
+            # of it without a remote: it says to use send_to)
             self._fast_send(self._tx, self.max_datagram, self._horizon.ns)
+        self._reply_sock: socket.socket | None = None  # send_to's, made on first use
         self._columns: ColumnCache | None = None  # recv_batch's arrays, made on first use
         self._direct_off: str | None = "not enabled yet"
         self.direct_send = True
@@ -170,6 +183,54 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
             self._fast_recv(self._reader, Packet, self.name, self._reader.spin_ns)
         self._direct_recv_off: str | None = "not enabled yet"
         self.direct_recv = True
+        self._watch_liveness(True)
+
+    # ------------------------------------------------------------ liveness
+
+    def _watch_liveness(self, on: bool) -> None:
+        """Have send() and recv() (in C: csrc/pyfast/liveness.c) check that the channel
+        can still carry traffic: its block's closed word at each call, the pool's
+        heartbeat every few sends and while a receive waits.  Off before unmapping."""
+        if not on:
+            self._watch(0, 0, 0)
+            self._reader._watch(0, 0, 0, None)
+            return
+        state = int(ffi.cast("uintptr_t", ffi.addressof(self._seg.block.direct, "state")))
+        beat = int(ffi.cast("uintptr_t", ffi.addressof(self._control.c.pool, "heartbeat_ns")))
+        self._watch(state, beat, HEARTBEAT_STALE_NS)
+        self._reader._watch(state, beat, HEARTBEAT_STALE_NS, self.name)
+
+    def _gone(self) -> RtUdpError | None:
+        """Why nothing can be sent or received any more (the error to raise), or None."""
+        if self._seg.block.direct.state == lib.RTUDP_DIRECT_REVOKED:
+            return ChannelClosedError(f"channel {self.name!r} was closed by pool {self.pool!r} "
+                                      f"(or the pool stopped): nothing more can be sent or "
+                                      f"received on it")
+        if self._control.heartbeat_age_ns() > HEARTBEAT_STALE_NS:
+            return PoolNotRunningError(f"pool {self.pool!r} is not running (its supervisor "
+                                       f"stopped beating): channel {self.name!r} can send and "
+                                       f"receive nothing more")
+        return None
+
+    def _raise_if_gone(self) -> None:
+        """Raise :meth:`_gone`'s error, if any, having let go of our duplicates of the
+        channel socket (they must not keep its port bound)."""
+        gone = self._gone()
+        if gone is not None:
+            self._close_direct()
+            self._reader._close_direct_recv()
+            if self._reply_sock is not None:
+                self._reply_sock.close()
+                self._reply_sock = None
+            raise gone
+
+    @property
+    def closed(self) -> bool:
+        """True once closed: by this handle, or by the pool from elsewhere (it closed the
+        channel or stopped), or when the pool's supervisor is gone.  Sends and receives
+        on a closed channel raise (ValueError here; ChannelClosedError or
+        PoolNotRunningError when it was closed from elsewhere)."""
+        return self._seg.closed or self._gone() is not None
 
     # ------------------------------------------------------------ direct sends
 
@@ -325,17 +386,28 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
 
     # ------------------------------------------------------------ sending
 
-    def _check_send(self) -> None:
+    def _needs_remote(self) -> bool:
+        """A plain udp channel without a remote: send() has nowhere to send (a kind
+        with targets of its own, rtp's set_target, decides itself)."""
+        return self.remote is None and self.KIND == lib.RTUDP_KIND_UDP
+
+    def _check_send(self, to: object = None) -> None:
+        """Raise if nothing can be sent (to ``to``, None: to the remote)."""
         if self._seg.closed:
             raise ValueError(f"channel {self.name!r} is closed")
+        self._raise_if_gone()
         if self.direction == lib.RTUDP_DIR_RECV:
             raise ValueError(f"channel {self.name!r} is receive-only (direction=1): "
                              f"it cannot send")
+        if to is None and self._needs_remote():
+            raise ValueError(f"channel {self.name!r} has no remote address, so send() has "
+                             f"nowhere to send: answer a packet with send_to(data, "
+                             f"pkt.source), or open the channel with remote=(host, port)")
 
     def _full(self, size: int, sent: int = 0) -> BackPressureError:
-        if self._control.heartbeat_age_ns() > HEARTBEAT_STALE_NS:
-            return PoolNotRunningError(f"pool {self.pool!r} is not running: channel "
-                                       f"{self.name!r} cannot send")  # type: ignore[return-value]
+        gone = self._gone()
+        if gone is not None:
+            return gone  # type: ignore[return-value]
         return BackPressureError(
             f"channel {self.name!r}: TX ring full ({self._tx.capacity} bytes), a "
             f"{size}-byte datagram was not queued; the worker is behind or the deadlines "
@@ -351,11 +423,13 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         if the TX ring is full, ValueError if ``data`` is larger than max_datagram or
         ``at_ns`` beyond the horizon)."""
         try:
-            if not self._can_send or len(data) > self.max_datagram:
+            if not self._can_send or self._needs_remote() or len(data) > self.max_datagram:
                 self._send_error(data, at_ns)
+            self._raise_if_gone()
             ok = self._try_put(data, self._horizon.check(at_ns))
         except (TypeError, ValueError, OverflowError):
             self._check_send()  # a closed channel says so before any other error
+            payload_size(data)  # data that is not bytes says so plainly
             raise
         if not ok:
             raise self._full(len(data))
@@ -364,10 +438,49 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         """Raise the error a send of ``data`` at ``at_ns`` deserves."""
         self._check_send()
         self._horizon.check(at_ns)
-        size = len(data)
+        size = payload_size(data)
         if size > self.max_datagram:
-            raise ValueError(f"datagram of {size} bytes is larger than channel "
-                             f"{self.name!r}'s max_datagram of {self.max_datagram}")
+            raise ValueError(f"datagram of {size} bytes is larger than the "
+                             f"max_datagram {self.max_datagram} of channel {self.name!r}")
+
+    def send_to(self, data: bytes, addr: tuple[str, int]) -> None:
+        """Send ``data`` now to ``addr`` (host, port), from the channel's own socket and
+        address: the answer to a received packet is ``ch.send_to(reply, pkt.source)``.
+
+        It leaves at once on this process's duplicate of the channel socket (as a
+        direct send does: counted in ``tx_packets``, ``tx_direct``; no TX timestamp),
+        ahead of anything still queued in the TX ring.  Works with or without a
+        ``remote``.  ValueError/TypeError name a bad ``data`` or ``addr``;
+        ChannelClosedError / PoolNotRunningError when the channel can send nothing more.
+        """
+        self._check_send(to=addr)
+        size = payload_size(data)
+        if size > self.max_datagram:
+            raise ValueError(f"datagram of {size} bytes is larger than the "
+                             f"max_datagram {self.max_datagram} of channel {self.name!r}")
+        if (not isinstance(addr, tuple) or len(addr) not in (2, 4)
+                or not isinstance(addr[0], str) or isinstance(addr[1], bool)
+                or not isinstance(addr[1], int) or not 0 < addr[1] < 65536):
+            raise ValueError(f"send_to: addr must be a (host, port) tuple with a port in "
+                             f"1..65535, got {addr!r}")
+        sock = self._reply_socket()
+        try:
+            sent = sock.sendto(data, addr)
+        except socket.gaierror as exc:
+            raise ValueError(f"send_to: address {addr!r} cannot be resolved: "
+                             f"{exc.strerror}") from None
+        except OSError as exc:
+            raise OSError(exc.errno, f"send_to {addr!r} on channel {self.name!r}: "
+                                     f"{exc.strerror}") from None
+        count_direct_send(self, self._seg.block, sent)
+
+    def _reply_socket(self) -> socket.socket:
+        """send_to's duplicate of the channel socket (pidfd_getfd), taken once."""
+        if self._reply_sock is None:
+            cfg = self._seg.config()
+            self._reply_sock = duplicate_socket(self._control.supervisor_pid,
+                                                cfg["socket_fd"], self.name)
+        return self._reply_sock
 
     def send_many(self, items: Sequence[bytes], at_ns: int | None = None) -> int:
         """Queue every datagram of ``items`` (all with deadline ``at_ns``); returns how many.
@@ -381,9 +494,9 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         if items:
             big = max(map(len, items))
             if big > self.max_datagram:
-                raise ValueError(f"a datagram of {big} bytes in send_many is larger than "
-                                 f"channel {self.name!r}'s max_datagram of "
-                                 f"{self.max_datagram}")
+                raise ValueError(f"a datagram of {big} bytes in send_many is larger than the "
+                                 f"max_datagram {self.max_datagram} of channel "
+                                 f"{self.name!r}")
         try:
             n = self._tx.put_many(list(items), at, 0, 0)
         except BackPressureError as exc:
@@ -554,8 +667,8 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         try:
             os.sched_setaffinity(0, {cpu})  # 0: the calling thread only
         except OSError as exc:
-            raise OSError(exc.errno, f"cannot pin this thread to CPU {cpu} (channel "
-                                     f"{self.name!r}'s worker): {exc.strerror}") from None
+            raise OSError(exc.errno, f"cannot pin this thread to CPU {cpu}, where channel "
+                                     f"{self.name!r} has its worker: {exc.strerror}") from None
         return cpu
 
     def close(self) -> None:
@@ -563,6 +676,10 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         also closes it in the pool (other processes' handles then get nothing more)."""
         if self._seg.closed:
             return
+        self._watch_liveness(False)  # before the block and the pool's segment go
+        if self._reply_sock is not None:
+            self._reply_sock.close()  # it must not keep the port bound
+            self._reply_sock = None
         self._rx_open = False
         self._seg.release_reader(self._reader_slot)
         self._close_direct()  # our duplicates must not keep the port bound

@@ -38,6 +38,15 @@ def embedded_pool(pool: str | None = None, **pool_args: Any) -> Pool:
         return p
 
 
+def cleanup_on_sigterm() -> None:
+    """From the main thread: SIGTERM stops this program's embedded pools even when they
+    were started in another thread (where no signal handler can be set)."""
+    with _lock:
+        pools = [p for p in _pools.values() if p.running]
+    for p in pools:
+        p.cleanup_on_sigterm()
+
+
 def channel_host(pool: str | None = None) -> Pool | PoolClient:
     """What opens channels of pool ``pool`` (None: ``$RTUDP_POOL`` or ``"default"``)
     for this program: its embedded pool if it runs one; else a new
@@ -66,4 +75,4 @@ def open_channel(name: str | ChannelConfig, pool: str | None = None, **kwargs: A
     return host.open_channel(name, **kwargs)
 
 
-__all__ = ["channel_host", "embedded_pool", "open_channel"]
+__all__ = ["channel_host", "cleanup_on_sigterm", "embedded_pool", "open_channel"]

@@ -104,17 +104,23 @@ class Impairable:
 
     def set_impairment(self, impairment: Impairment | Mapping[str, Any] | None = None,
                        /, **fields: Any) -> Impairment | None:
-        """Make the worker impair this channel's datagrams from now on:
-        ``set_impairment(rtudp.Impairment(...))``, ``set_impairment(loss=0.1, seed=1)``, or
-        ``set_impairment(None)`` to stop.  Returns the impairment as applied (a None
-        seed replaced by the one drawn); ValueError/TypeError naming a bad value."""
+        """Make the worker impair this channel's datagrams from now on.
+
+        ``set_impairment(loss=0.1, seed=1)`` changes only the fields given and keeps the
+        others as they are (none set yet: the defaults); ``set_impairment(
+        rtudp.Impairment(...))`` (or a dict of its fields) replaces the whole
+        impairment; ``set_impairment(None)`` stops it.  Returns the impairment as
+        applied (a None seed replaced by the one drawn); ValueError/TypeError naming a
+        bad value."""
+        if self._seg.closed:
+            raise ValueError(f"channel {self.name!r} is closed")
         if fields:
             if impairment is not None:
                 raise TypeError("set_impairment takes an Impairment or its fields as "
                                 "keywords, not both")
-            impairment = fields
-        if self._seg.closed:
-            raise ValueError(f"channel {self.name!r} is closed")
+            Impairment.of(fields)  # unknown or bad fields named before anything changes
+            current = self._seg.impairment()
+            impairment = {**(current.to_dict() if current else {}), **fields}
         return self._seg.set_impairment(Impairment.of(impairment))
 
     @property

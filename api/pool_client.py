@@ -9,7 +9,7 @@ pool, and the supervisor closes it by itself if this process dies.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from rtudp.shmring.closing import Closing
 from rtudp.shmring.control import ControlSegment, pool_name
@@ -61,6 +61,21 @@ class PoolClient(Closing):
         except BaseException:
             self._close_quietly(config.name)
             raise
+
+    def open_channels(self, configs: Iterable[ChannelConfig | Mapping[str, Any]]) -> list[Any]:
+        """Open many channels (as ``Pool.open_channels``: ChannelConfigs or mappings of
+        their fields): all of them, or, the first error raised, none.  Each is one
+        request to the supervisor."""
+        opened: list[Any] = []
+        try:
+            for c in configs:
+                opened.append(self.open_channel(c) if isinstance(c, ChannelConfig)
+                              else self.open_channel(**c))
+        except BaseException:
+            for ch in opened:
+                ch.close()  # closes it in the pool too
+            raise
+        return opened
 
     def close_channel(self, name: str) -> None:
         """Close channel ``name`` in the pool (ChannelNotFoundError if it is not open)."""

@@ -7,21 +7,19 @@
 #define RTUDP_PIDFD_H
 
 #include <errno.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
+#include "compat.h" /* SYS_pidfd_open, SYS_pidfd_getfd; RTUDP_FORCE_FALLBACK */
 
 /* our duplicate of fd `their_fd` of process `pid` (close-on-exec), or -errno with
  * *step naming the call that failed */
 static inline int rtudp_fd_of(pid_t pid, int their_fd, const char **step)
 {
+    if (rtudp_compat_forced("pidfd_getfd")) {
+        *step = "pidfd_getfd";
+        return -ENOSYS; /* as a kernel before 5.6 answers */
+    }
     *step = "pidfd_open";
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0)

@@ -12,6 +12,7 @@
 #endif
 #include "ring.h"
 #include "shm_access.h"
+#include "readyset.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -124,6 +125,11 @@ void rtudp_worker_post_command(struct rtudp_worker_slot *slot)
 static void notify_consumer(struct rtudp_mpsc *m, int64_t send_at_ns)
 {
     atomic_thread_fence(memory_order_seq_cst);
+    if (m->ready) {
+        /* the mark first: a worker woken by the bell finds the ring in its set */
+        rtudp_ready_mark(m->ready, m->ready_bit);
+        atomic_thread_fence(memory_order_seq_cst);
+    }
     struct rtudp_doorbell *bells[2] = {&m->ring->data_bell, m->wake};
     for (int i = 0; i < 2; i++) {
         struct rtudp_doorbell *bell = bells[i];
@@ -435,6 +441,12 @@ void rtudp_mpsc_wake(struct rtudp_mpsc *m)
 void rtudp_mpsc_set_wake(struct rtudp_mpsc *m, struct rtudp_doorbell *bell)
 {
     m->wake = bell;
+}
+
+void rtudp_mpsc_set_ready(struct rtudp_mpsc *m, struct rtudp_ready_set *set, uint32_t bit)
+{
+    m->ready = set;
+    m->ready_bit = bit;
 }
 
 int rtudp_mpsc_try_put(struct rtudp_mpsc *m, const void *data, uint32_t len,

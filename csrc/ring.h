@@ -47,6 +47,8 @@ struct rtudp_mpsc {
     uint64_t max_payload;
     uint64_t tail_seen;         /* consumer: last tail read, for bounds checks only */
     struct rtudp_doorbell *wake; /* producers: also ring this on commit (a worker's bell) */
+    struct rtudp_ready_set *ready; /* producers: mark ready_bit here on commit (NULL: none) */
+    uint32_t ready_bit;
     uint64_t stuck_span;        /* consumer: the header-less claim's extent when its unblock
                                    clock started (0: none seen); see rtudp_mpsc_unblock */
 };
@@ -95,6 +97,9 @@ void rtudp_mpsc_wake(struct rtudp_mpsc *r);
 /* commits also ring `bell` (NULL: only the ring's own): a worker serving many rings
  * sleeps on one bell of its own, which producers must ring */
 void rtudp_mpsc_set_wake(struct rtudp_mpsc *r, struct rtudp_doorbell *bell);
+/* commits also mark `bit` in `set` (NULL: none), before ringing: a worker serving many
+ * rings reads only the ones marked (readyset.h) */
+void rtudp_mpsc_set_ready(struct rtudp_mpsc *r, struct rtudp_ready_set *set, uint32_t bit);
 int rtudp_mpsc_put(struct rtudp_mpsc *r, const void *data, uint32_t len,
                    int64_t send_at_ns, uint16_t flags, int64_t deadline_ns, int64_t spin_ns);
 /* puts n records (payload i at data + offs[i], lens[i] bytes; offs NULL = back to

@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 25                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line */
+#define RTUDP_LAYOUT_VERSION 26                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line; 26: ready sets, table_slot, 16384 channels */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -230,7 +230,7 @@ struct rtudp_hist {
 /* ---------------------------------------------------------------- pools */
 
 #define RTUDP_MAX_WORKERS 64
-#define RTUDP_MAX_CHANNELS 1024
+#define RTUDP_MAX_CHANNELS 16384
 
 /* worker states (rtudp_worker_slot.state) */
 #define RTUDP_WORKER_EMPTY 0
@@ -417,7 +417,22 @@ struct rtudp_channel_slot {
     uint8_t pad[56];
 };
 
-/* Control segment: header, pool block, worker table, channel table. */
+/*
+ * A worker's ready set: the channels whose TX ring a producer committed into since the
+ * worker last looked, one bit per channel-table slot (the channel block's table_slot).
+ * bits[w] holds slots 64w .. 64w+63; summary bit w says bits[w] may be non-zero, so the
+ * worker finds its work in the words marked, never by walking every channel.  A
+ * producer marks bits[w] first, then the summary (readyset.h); the worker clears the
+ * summary first, then the words it names: a mark is never lost, at worst seen twice.
+ */
+#define RTUDP_READY_WORDS 256                      /* RTUDP_MAX_CHANNELS / 64 */
+#define RTUDP_READY_SUMMARY 8                      /* summary words: one line, 32768 slots */
+struct rtudp_ready_set {
+    uint64_t summary[8];                           /* RTUDP_READY_SUMMARY */
+    uint64_t bits[256];                            /* RTUDP_READY_WORDS */
+};
+
+/* Control segment: header, pool block, worker table, channel table, ready sets. */
 /*
  * /rtudp.<pool> (kind RTUDP_SEG_CONTROL) is this struct, then two rings:
  * ring_offset[0] the command ring (MPSC, RTUDP_CONTROL_RING_CAPACITY bytes: clients
@@ -430,7 +445,8 @@ struct rtudp_control {
     struct rtudp_segment_header header;
     struct rtudp_pool_block pool;
     struct rtudp_worker_slot workers[64];          /* RTUDP_MAX_WORKERS */
-    struct rtudp_channel_slot channels[1024];      /* RTUDP_MAX_CHANNELS */
+    struct rtudp_channel_slot channels[16384];      /* RTUDP_MAX_CHANNELS */
+    struct rtudp_ready_set ready[64];              /* RTUDP_MAX_WORKERS: each worker's */
 };
 
 /* ---------------------------------------------------------------- channels */
@@ -675,7 +691,10 @@ struct rtudp_channel_block {
                                                       supervisor (pool block's supervisor_pid),
                                                       which clients duplicate for direct sends;
                                                       -1: none */
-    uint8_t pad0[60];                              /* line 2: room for more configuration */
+    uint32_t table_slot;                           /* its index in the pool's channel table:
+                                                      the bit producers mark in its worker's
+                                                      ready set */
+    uint8_t pad0[56];                              /* line 2: room for more configuration */
     /* line 3: TX counters, written by the worker */
     uint64_t tx_packets;
     uint64_t tx_bytes;
@@ -868,6 +887,12 @@ _Static_assert(sizeof(((struct rtudp_control *)0)->workers) ==
 _Static_assert(sizeof(((struct rtudp_control *)0)->channels) ==
                    RTUDP_MAX_CHANNELS * sizeof(struct rtudp_channel_slot), "channels[] size");
 _Static_assert(offsetof(struct rtudp_control, workers) % RTUDP_CACHE_LINE == 0, "aligned workers");
+_Static_assert(RTUDP_READY_WORDS * 64 == RTUDP_MAX_CHANNELS, "a ready bit per channel slot");
+_Static_assert(RTUDP_READY_WORDS <= RTUDP_READY_SUMMARY * 64, "the summary covers every word");
+_Static_assert(sizeof(((struct rtudp_ready_set *)0)->bits) == RTUDP_READY_WORDS * 8, "bits[] size");
+_Static_assert(sizeof(((struct rtudp_control *)0)->ready) ==
+                   RTUDP_MAX_WORKERS * sizeof(struct rtudp_ready_set), "ready[] size");
+_Static_assert(offsetof(struct rtudp_control, ready) % RTUDP_CACHE_LINE == 0, "aligned ready");
 _Static_assert(sizeof(struct rtudp_sockaddr) == 24, "sockaddr is 24 bytes");
 _Static_assert(offsetof(struct rtudp_channel_block, tx_packets) == 3 * RTUDP_CACHE_LINE,
                "TX counters on their own line");

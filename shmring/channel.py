@@ -201,7 +201,7 @@ def block_config(b: Any) -> dict[str, Any]:
         "local": sockaddr_to_tuple(b.local), "remote": sockaddr_to_tuple(b.remote),
         "capacity": int(b.capacity_packets), "flags": int(b.flags),
         "worker": int(b.worker), "max_datagram": int(b.max_datagram),
-        "socket_fd": int(b.socket_fd),
+        "socket_fd": int(b.socket_fd), "table_slot": int(b.table_slot),
     }
 
 
@@ -296,10 +296,12 @@ class ChannelSegment:
 
     def configure(self, channel: str, kind: int, direction: int, local: tuple[int, str, int],
                   remote: tuple[int, str, int] | None, capacity: int, flags: int,
-                  worker: int, max_datagram: int, socket_fd: int = -1) -> None:
+                  worker: int, max_datagram: int, socket_fd: int = -1,
+                  table_slot: int = 0) -> None:
         """Supervisor: write the configuration (addresses as (family, host, port));
         ``socket_fd``: the channel socket's fd number in the supervisor (clients
-        duplicate it for their direct sends), -1 for none."""
+        duplicate it for their direct sends), -1 for none; ``table_slot``: its index
+        in the pool's channel table (its bit in the worker's ready set)."""
         b = self.block
         raw = channel.encode()
         ffi.memmove(b.name, raw, len(raw))
@@ -312,6 +314,7 @@ class ChannelSegment:
         b.worker = worker
         b.max_datagram = max_datagram
         b.socket_fd = socket_fd
+        b.table_slot = table_slot
 
     def revoke_direct_sends(self) -> None:
         """Supervisor, closing the channel: clients stop sending on their duplicates of

@@ -68,8 +68,18 @@ def pid_alive(pid: int) -> bool:
 
 def _cstr(arr: Any, size: int) -> str:
     """A NUL-terminated char array from shared memory, never read past ``size``."""
-    raw = bytes(ffi.buffer(arr, size))
+    return _cstr_bytes(bytes(ffi.buffer(arr, size)))
+
+
+def _cstr_bytes(raw: bytes) -> str:
+    """A NUL-terminated name copied out of shared memory."""
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+# a channel slot's geometry, from the C layout
+_SLOT_SIZE = ffi.sizeof("struct rtudp_channel_slot")
+_STATE_AT = ffi.offsetof("struct rtudp_channel_slot", "state")
+_NAME_SIZE = ffi.sizeof(ffi.new("struct rtudp_channel_slot *").name)
 
 
 class ControlSegment:
@@ -79,6 +89,7 @@ class ControlSegment:
     def __init__(self, pool: str, segment: Segment) -> None:
         self.pool = pool
         self.segment = segment
+        self._free_hint = 0  # free_slot starts looking here
         cmd, reply = ffi.new("void **"), ffi.new("void **")
         cmd_avail, reply_avail = ffi.new("uint64_t *"), ffi.new("uint64_t *")
         check = ffi.new("struct rtudp_check *")
@@ -205,6 +216,17 @@ class ControlSegment:
         """The TX doorbell of worker ``index``: ring it after queueing for that worker."""
         return ffi.addressof(self.worker(index), "bell")
 
+    def ready_set(self, index: int) -> Any:
+        """``struct rtudp_ready_set *`` of worker ``index``: where its producers mark
+        the channels they queued into (csrc/readyset.h)."""
+        self.worker(index)  # checks the index
+        return ffi.addressof(self.c.ready[index])
+
+    def wire_producer(self, tx: Any, index: int, table_slot: int) -> None:
+        """Make ``tx`` (a channel's TX ring) wake worker ``index`` on each commit: mark
+        the channel's ``table_slot`` in the worker's ready set, then ring its bell."""
+        tx.wire_consumer(self.bell(index), self.ready_set(index), table_slot)
+
     def ring_worker(self, index: int) -> None:
         """Wake worker ``index`` (TX records are waiting for it)."""
         lib.rtudp_bell_ring(self.bell(index))
@@ -241,16 +263,24 @@ class ControlSegment:
         for i in range(n):
             yield i, self.c.channels[i]
 
+    def _table(self) -> memoryview:
+        """The channel table's bytes, in place: thousands of slots are searched in C
+        (a regex, a strided view), not slot by slot through cffi."""
+        n = min(int(self.c.pool.max_channels), lib.RTUDP_MAX_CHANNELS)
+        return memoryview(ffi.buffer(self.c.channels, n * _SLOT_SIZE))
+
     def slot_name(self, index: int) -> str:
         """The name in channel slot ``index``."""
         return _cstr(self.c.channels[index].name, ffi.sizeof(self.c.channels[index].name))
 
     def find_channel(self, name: str) -> int | None:
         """Index of the open channel ``name``, or None."""
-        want = name.encode()
-        for i, s in self._slots():
-            if s.state == lib.RTUDP_CHANNEL_OPEN and ffi.string(s.name, 56) == want:
-                return i
+        table = self._table()
+        states = table.cast("I")[_STATE_AT // 4::_SLOT_SIZE // 4]
+        for m in re.finditer(re.escape(name.encode()) + b"\0", table):
+            at = m.start()
+            if at % _SLOT_SIZE == 0 and states[at // _SLOT_SIZE] == lib.RTUDP_CHANNEL_OPEN:
+                return at // _SLOT_SIZE
         return None
 
     def channel_kind(self, index: int) -> int:
@@ -259,13 +289,22 @@ class ControlSegment:
 
     def channel_names(self) -> list[str]:
         """Names of the open channels."""
-        return [self.slot_name(i) for i, s in self._slots()
-                if s.state == lib.RTUDP_CHANNEL_OPEN]
+        table = self._table()
+        states = table.cast("I")[_STATE_AT // 4::_SLOT_SIZE // 4].tolist()
+        return [_cstr_bytes(bytes(table[i * _SLOT_SIZE:i * _SLOT_SIZE + _NAME_SIZE]))
+                for i, st in enumerate(states) if st == lib.RTUDP_CHANNEL_OPEN]
 
     def free_slot(self) -> int | None:
-        """Index of a free channel slot, or None if the table is full."""
-        for i, s in self._slots():
-            if s.state == lib.RTUDP_CHANNEL_FREE:
+        """Index of a free channel slot, or None if the table is full.  The search
+        starts after the slot last handed out, so opening many channels one after the
+        other finds each at once."""
+        table = self._table()
+        states = table.cast("I")[_STATE_AT // 4::_SLOT_SIZE // 4]
+        n = len(states)
+        for k in range(n):
+            i = (self._free_hint + k) % n
+            if states[i] == lib.RTUDP_CHANNEL_FREE:
+                self._free_hint = (i + 1) % n
                 return i
         return None
 

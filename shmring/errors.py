@@ -42,6 +42,11 @@ class PoolNotRunningError(RtUdpError):
     """The pool has no control segment, or its supervisor is gone."""
 
 
+class ChannelClosedError(RtUdpError):
+    """The channel was closed (here, or by its pool from elsewhere): nothing sent on
+    it can leave, nothing more arrives."""
+
+
 class PoolRunningError(RtUdpError):
     """A live supervisor already runs a pool of that name: it is left untouched."""
 

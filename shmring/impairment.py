@@ -152,6 +152,18 @@ def publish(block: Any, imp: Impairment | None) -> Impairment | None:
     return imp
 
 
+def _probability(fixed: int) -> float:
+    """A probability the worker holds as a multiple of 2**-32, as the shortest decimal
+    that the worker would hold the same way (0.05, not 0.05000000004656613)."""
+    fixed = int(fixed)
+    exact = fixed / _ONE
+    for digits in range(1, 12):
+        short = round(exact, digits)
+        if round(short * _ONE) == fixed:
+            return short
+    return exact
+
+
 def read(block: Any) -> Impairment | None:
     """The impairment published in a ``struct rtudp_channel_block *`` (None: none).
     Probabilities come back as the worker uses them (multiples of 2**-32)."""
@@ -165,8 +177,8 @@ def read(block: Any) -> Impairment | None:
     if not where:
         return None
     direction = next(d for d, w in _WHERE.items() if w == where)
-    return Impairment(loss=int(cfg.loss) / _ONE, duplicate=int(cfg.duplicate) / _ONE,
-                      corrupt=int(cfg.corrupt) / _ONE, reorder=int(cfg.reorder) / _ONE,
+    return Impairment(loss=_probability(cfg.loss), duplicate=_probability(cfg.duplicate),
+                      corrupt=_probability(cfg.corrupt), reorder=_probability(cfg.reorder),
                       delay_ns=int(cfg.delay_ns), jitter_ns=int(cfg.jitter_ns),
                       reorder_ns=int(cfg.reorder_ns), rate_bps=int(cfg.rate_bps),
                       burst_bytes=int(cfg.burst_bytes), seed=int(cfg.seed),

@@ -86,6 +86,15 @@ class MpscRing(RingBase, MpscPort):
     def _wait(self, deadline: int, spin_ns: int) -> int:
         return lib.rtudp_mpsc_wait(self._ring, deadline, spin_ns)
 
+    def wire_consumer(self, bell: Any, ready_set: Any, bit: int) -> None:
+        """Every commit from here on also marks ``bit`` in ``ready_set`` and rings
+        ``bell`` (cdata pointers: a worker's, which reads only the rings marked)."""
+        self._check_open()
+        self._set_ready(int(ffi.cast("uintptr_t", ready_set)), bit)
+        self._set_wake(int(ffi.cast("uintptr_t", bell)))
+        lib.rtudp_mpsc_set_ready(self._ring, ready_set, bit)  # the claim/commit view
+        lib.rtudp_mpsc_set_wake(self._ring, bell)
+
     # ---- producers
 
     def put(self, data: bytes, at_ns: int = 0, flags: int = 0, timeout: float | None = None) -> None:

@@ -190,7 +190,9 @@ def test_no_handle_keeps_a_closed_channels_port(rtudp_pool):
         # meanwhile the port is this process's: reopening it says so
         with pytest.raises(rtudp.AddressInUseError, match=f"bound by pid {os.getpid()}, "):
             rtudp_pool.open_channel("c", local=("127.0.0.1", port))
-        left_open.send(b"y")  # sees the channel revoked: closes its duplicate, queues
+        # sees the channel revoked: closes its duplicate and raises (it cannot leave)
+        with pytest.raises(rtudp.ChannelClosedError):
+            left_open.send(b"y")
         assert left_open.direct_send_off == "the pool closed the channel"
         assert _port_free(port)
         left_open.close()

@@ -345,7 +345,11 @@ def test_sched_fifo_refused_names_the_fix() -> None:
 def test_memlock(tmp_path: Path) -> None:
     put(tmp_path, "/proc/self/status", "Name:\tx\nCapEff:\t0000000000000000")
     c = doctor.check_memlock(str(tmp_path), limit=8 << 20)
-    assert c.verdict == WARN and "memlock unlimited" in c.advice
+    # an ordinary user's limit: what it costs and every way to lift it
+    assert c.verdict == LIMIT and "8 MiB" in c.value and "run unlocked" in c.note
+    for fix in ("ulimit -l unlimited", "memlock unlimited", "LimitMEMLOCK=infinity",
+                "CAP_IPC_LOCK"):
+        assert fix in c.advice, fix
     put(tmp_path, "/proc/self/status", f"CapEff:\t{1 << 14:016x}")      # CAP_IPC_LOCK
     assert doctor.check_memlock(str(tmp_path), limit=8 << 20).verdict == OK
 

@@ -365,7 +365,7 @@ def test_netflux_sends_are_impaired_too(rtudp_pool) -> None:
             assert received(0.3) == []
             lost = ch.stats()["imp_tx_lost"]
             assert lost >= 20 and ch.stats()["nf_sent"] >= lost
-            ch.set_impairment(duplicate=1.0, seed=1)
+            ch.set_impairment(loss=0.0, duplicate=1.0, seed=1)   # (the rest stays)
             received(0.05)  # what left before the change
             got = received(0.3)
             st = ch.stats()
@@ -659,3 +659,23 @@ def test_kind_send_hold_overflow_is_counted(rtudp_pool) -> None:
     assert all(t - set_at < 50_000_000 for t, _ in early)
     assert dropped > delayed // 2 and 20 <= len(late) <= delayed - dropped
     assert len(after) >= 100                      # 1 ms cycle, undelayed again
+
+
+def test_keywords_change_only_the_fields_given(rtudp_pool) -> None:
+    """set_impairment(field=...) keeps every other field; an Impairment replaces all;
+    what is read back is what was asked (0.05, not its 2**-32 approximation)."""
+    a, _b = pair(rtudp_pool)
+    a.set_impairment(rtudp.Impairment(loss=0.05, delay_ns=2_000_000, jitter_ns=100_000,
+                                      rate_bps=10_000_000, burst_bytes=15_000, seed=42))
+    assert a.impairment.loss == 0.05
+    a.set_impairment(loss=0.5, seed=7)
+    imp = a.impairment
+    assert (imp.loss, imp.seed) == (0.5, 7)
+    assert (imp.delay_ns, imp.jitter_ns, imp.rate_bps, imp.burst_bytes) == \
+        (2_000_000, 100_000, 10_000_000, 15_000)
+    a.set_impairment(rtudp.Impairment(duplicate=0.25, seed=1))
+    imp = a.impairment
+    assert (imp.duplicate, imp.loss, imp.delay_ns, imp.rate_bps) == (0.25, 0.0, 0, 0)
+    with pytest.raises(ValueError, match="unknown impairment fields"):
+        a.set_impairment(los=0.1)
+    assert a.impairment.duplicate == 0.25                 # a bad call changed nothing

@@ -153,7 +153,10 @@ class Pool:
         local = s.getsockname()
         seg.configure(name, lib.RTUDP_KIND_UDP, direction, (socket.AF_INET, *local),
                       None if remote is None else (socket.AF_INET, *remote), capacity, 0, w.id,
-                      max_datagram)
+                      max_datagram, table_slot=slot)
+        # as a client does: each commit marks the channel in the worker's ready set
+        seg.tx.wire_consumer(ffi.addressof(self.ctl.workers[w.id], "bell"),
+                             ffi.addressof(self.ctl.ready[w.id]), slot)
         try:
             status, msg = self.command(w, lib.RTUDP_CMD_ADD, slot, name, s.fileno())
         finally:

@@ -83,6 +83,12 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "the default pool (a worker on every CPU) against the doctor's advice (the pool "
         "off the first CPU, callers on it): timed sends and round trips",
     ),
+    "scale": (
+        "bench_scale",
+        "N = 10 .. 4,000 channels (udp timed, paced rtp, rtp receive, Netflux) on the default "
+        "pool vs the same streams in asyncio and a C sender: delivery, pacing at an observer, "
+        "CPU per 1,000 packets, open time and memory per channel",
+    ),
     "rtudp": (
         "bench_rtudp_api",
         "the RtUDP compatibility API at 50 kpps, default pool, alone and with two CPU hogs: "

@@ -319,12 +319,13 @@ def run(args: argparse.Namespace, _rest: list[str] | None = None) -> int:
     pool = a = b = None
     try:
         import rtudp
-        from rtudp.workers import RtPriorityWarning
 
         from .procinfo import kernel_policy, policy_text
 
+        # what the pool and the channels warn of (this user's limits, capped socket
+        # buffers) is printed once, with the report
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", RtPriorityWarning)
+            warnings.simplefilter("always", RuntimeWarning)
             try:
                 from ..workers.tunables import TUNABLES
                 pool = rtudp.embedded_pool(name, idle=args.idle,
@@ -333,7 +334,12 @@ def run(args: argparse.Namespace, _rest: list[str] | None = None) -> int:
             except (rtudp.RtUdpError, OSError, ValueError) as exc:
                 print(f"rtudp demo: error: the pool could not start: {exc}", file=sys.stderr)
                 return 1
-        a, b = _open_pair(pool, n)
+            try:
+                a, b = _open_pair(pool, n)
+            except (rtudp.RtUdpError, OSError, ValueError) as exc:
+                print(f"rtudp demo: error: the channels could not open: {exc}",
+                      file=sys.stderr)
+                return 1
         # A's packets (direction 0) arrive on B, B's (direction 1) on A
         receivers = [Receiver(b, 0, n), Receiver(a, 1, n)]
         # queue the whole schedule first (the worker holds it in its timer heap and sends

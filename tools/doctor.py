@@ -454,22 +454,30 @@ def check_sched_fifo(root: str = "/", attempt: Callable[[], str] = _try_fifo) ->
 
 
 def check_memlock(root: str = "/", limit: int | None = None) -> Check:
-    """RLIMIT_MEMLOCK / CAP_IPC_LOCK: whether a worker's mlockall can lock its memory."""
+    """RLIMIT_MEMLOCK / CAP_IPC_LOCK: how much of a worker's memory can be locked.
+
+    With no limit binding, a worker locks everything; under a finite limit without
+    CAP_IPC_LOCK it locks its own start-up memory and each channel's rings while they
+    fit (csrc/worker/sched.c, LOCK_BOUNDED): channels past the limit open and run,
+    unlocked.  A pool started by this user warns once of the same
+    (rtudp.workers.privileges)."""
+    from rtudp.workers.privileges import memlock_fix, memlock_text
+
     soft = resource.getrlimit(resource.RLIMIT_MEMLOCK)[0] if limit is None else limit
     cap = _capability(root, CAP_IPC_LOCK)
-    limit_text = "unlimited" if soft == resource.RLIM_INFINITY else f"{soft / MIB:g} MiB"
+    limit_text = "unlimited" if soft == resource.RLIM_INFINITY else memlock_text(soft)
     data = {"rlimit_memlock": soft, "cap_ipc_lock": cap}
     if cap or soft == resource.RLIM_INFINITY:
         why = "CAP_IPC_LOCK" if cap else "RLIMIT_MEMLOCK unlimited"
-        return Check("memlock", f"mlockall without limit ({why}; RLIMIT_MEMLOCK {limit_text})",
-                     OK, "workers lock their memory: no page faults on the real-time path",
+        return Check("memlock", f"no limit ({why}; RLIMIT_MEMLOCK {limit_text})",
+                     OK, "workers lock all their memory: no page faults on the real-time path",
                      data=data)
-    return Check("memlock", f"RLIMIT_MEMLOCK {limit_text}, no CAP_IPC_LOCK", WARN,
-                 "a worker whose memory (rings included) outgrows the limit runs unlocked and "
-                 "can take page faults on its real-time path",
-                 "ulimit -l unlimited before starting the pool, or '<user> - memlock "
-                 "unlimited' in /etc/security/limits.conf (LimitMEMLOCK=infinity for a "
-                 "systemd unit)", data)
+    return Check("memlock", f"RLIMIT_MEMLOCK {limit_text}, no CAP_IPC_LOCK", LIMIT,
+                 f"workers lock their own memory and each channel's rings only while the "
+                 f"total fits in {limit_text} (a channel of the default size takes about 6 "
+                 f"MiB); channels past it run unlocked: a page fault (reclaim, "
+                 f"swap) can then delay a send by milliseconds",
+                 memlock_fix(), data)
 
 
 # ------------------------------------------------------------------ memory, network, CPUs
@@ -554,7 +562,8 @@ def check_steal(before: dict[str, list[int]] | None, after: dict[str, list[int]]
         then = (before or {}).get(cpu, [0] * len(now))
         total = sum(now) - sum(then)
         shares[cpu] = ((now[7] - then[7]) / total if total > 0 and len(now) > 7 else 0.0)
-    per_cpu = ", ".join(f"{c} {s:.1%}" for c, s in shares.items() if c != "cpu")
+    # per CPU with the total's precision: "0.00% (cpu0 0.0%, cpu1 0.4%)" reads as a sum
+    per_cpu = ", ".join(f"{c} {s:.2%}" for c, s in shares.items() if c != "cpu")
     when = "during the measurement" if during else "since boot"
     value = f"{shares['cpu']:.2%} of CPU time {when}" + (f" ({per_cpu})" if per_cpu else "")
     data = {"share": shares, "during_measurement": during}
@@ -644,12 +653,28 @@ def verdict(measure_seconds: float = 0.0, root: str = "/",
     return "\n".join(verdict_lines(doctor(measure_seconds, root, cpus=cpus)))
 
 
+def what_it_measures(seconds: float) -> str:
+    """The first lines of the report: what is read and measured, for whom."""
+    user = f"uid {os.geteuid()}" + (" (root)" if os.geteuid() == 0 else "")
+    text = (f"rtudp doctor: reads the kernel's scheduling, idle, clock, timer and network "
+            f"settings and this user's limits ({user}: RLIMIT_RTPRIO, RLIMIT_MEMLOCK, "
+            f"capabilities), rates each (ok / warn / limit / unknown) and says what to "
+            f"change")
+    if seconds > 0:
+        text += (f"; then, for {seconds:g} s, spins a C loop on each CPU to time the pauses "
+                 f"the CPUs are taken away for, and runs a C sender that busy-waits to each "
+                 f"deadline (50 kpps on loopback): the best send lateness here.  Figures are "
+                 f"this run's; other load on the machine shows in them")
+    return text + "."
+
+
 def _run(args: argparse.Namespace, _rest: list[str]) -> int:
     from .doctor_report import print_checks, print_json, print_rest
 
     if args.json:
         print_json(doctor(args.seconds, args.root))
         return 0
+    print(what_it_measures(args.seconds) + "\n", flush=True)
 
     def early(checks: list[Check]) -> None:
         print_checks(checks)

@@ -205,7 +205,7 @@ def _log_path(name: str) -> str:
 def _run_foreground(args: argparse.Namespace) -> int:
     """Run the supervisor in this process until SIGINT/SIGTERM."""
     from rtudp.shmring.errors import RtUdpError
-    from rtudp.workers import Pool, RtPriorityWarning
+    from rtudp.workers import Pool, PrivilegeWarning
 
     ready_fd: int | None = args.ready_fd
     stop = threading.Event()
@@ -220,7 +220,7 @@ def _run_foreground(args: argparse.Namespace) -> int:
     if ready_fd is not None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RtPriorityWarning)
+        warnings.simplefilter("always", PrivilegeWarning)
         try:
             pool = Pool(args.name, args.cpus, group=args.group, idle=args.idle,
                         horizon_s=args.horizon_s,
@@ -683,7 +683,11 @@ def add_parser(sub: Any) -> None:
                          "and tunables: the values it runs with, in Pool's terms)")
     st.set_defaults(pool_func=cmd_status)
 
-    li = ps.add_parser("list", help="list the pools on this machine (live or stale)")
+    li = ps.add_parser("list", help="list the pools on this machine (live or stale)",
+                       description="List the pools on this machine: each pool's name, whether "
+                                   "its supervisor is live or gone (stale: `rtudp pool clean` "
+                                   "removes what it left), its supervisor's pid and its "
+                                   "segments in /dev/shm.")
     li.set_defaults(pool_func=cmd_list)
 
     c = ps.add_parser("clean", help="remove segments of pools whose supervisor is dead",

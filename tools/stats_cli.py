@@ -21,8 +21,8 @@ from rtudp.shmring.channel import BLOCK_HISTOGRAMS
 from rtudp.shmring.errors import PoolNotRunningError, SegmentNotFoundError
 from rtudp.shmring.observe import ChannelSnapshot, snapshot_channel, snapshot_pool
 
+from .cli_args import plain_doc
 from .cli_errors import attach, cli_error
-from .hdr_export import write_hgrm, write_hlog
 
 #: the channel block's histograms (tx_lateness, rx_delay)
 HISTS = tuple(c.name for c in BLOCK_HISTOGRAMS)
@@ -50,7 +50,7 @@ def add_parser(sub: Any) -> None:
     from .pool_cli import default_pool, parse_pool_name
 
     p = sub.add_parser("stats", help="a channel's counters and histograms (HdrHistogram "
-                       "export with --hdr)", description=__doc__.split("\n\n")[0])
+                       "export with --hdr)", description=plain_doc(__doc__))
     p.add_argument("channel", help="channel name")
     p.add_argument("--pool", type=parse_pool_name, default=default_pool(),
                    help="pool name (default: $RTUDP_POOL or 'default')")
@@ -99,6 +99,11 @@ def channel_stats(ch: ChannelSnapshot) -> dict[str, Any]:
 
 
 def _export(args: argparse.Namespace, first: ChannelSnapshot) -> int:
+    try:  # an optional dependency where no wheel of it exists (aarch64)
+        from .hdr_export import write_hgrm, write_hlog
+    except ImportError as exc:
+        return _err(f"--hdr needs the hdrhistogram package ({exc}): pip install 'rtudp[hdr]' "
+                    "(on aarch64 it builds from source, with a C compiler)")
     if not args.hdr.endswith(".hlog"):
         if args.every is not None:
             return _err("--every makes an interval log: give --hdr a FILE ending in .hlog")

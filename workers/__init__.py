@@ -6,7 +6,7 @@ and cleans the latter (for the CLI); ``worker_path`` finds the native
 """
 from .binary import WORKER_NAME, worker_path, worker_version
 from .registry import clean_stale, list_pools, pool_state, segment_files
-from .supervisor import Pool, RtPriorityWarning
+from .supervisor import MemoryLockWarning, Pool, PrivilegeWarning, RtPriorityWarning
 
-__all__ = ["Pool", "RtPriorityWarning", "WORKER_NAME", "clean_stale", "list_pools",
+__all__ = ["MemoryLockWarning", "Pool", "PrivilegeWarning", "RtPriorityWarning", "WORKER_NAME", "clean_stale", "list_pools",
            "pool_state", "segment_files", "worker_path", "worker_version"]

@@ -54,6 +54,8 @@ class ChannelTable:
         self._ctx = ctx
         self._workers = workers
         self._chans: dict[str, ChannelEntry] = {}
+        # channels each worker serves (placement's measure), kept with _chans
+        self._load: dict[int, int] = {w.index: 0 for w in workers}
 
     @property
     def name(self) -> str:
@@ -93,15 +95,13 @@ class ChannelTable:
 
     def _place(self, cpu: int | None) -> int:
         if cpu is None:
-            load = {w.index: 0 for w in self._workers}
-            for ch in self._chans.values():
-                load[ch.worker] += 1
+            load = self._load
             return min(load, key=lambda i: (load[i], i))
         for w in self._workers:
             if w.cpu == cpu:
                 return w.index
         cpus = [w.cpu for w in self._workers]
-        raise ValueError(f"cpu={cpu!r} is not one of pool {self.name!r}'s CPUs {cpus} "
+        raise ValueError(f"cpu={cpu!r} is not one of the CPUs {cpus} of pool {self.name!r} "
                          f"(this machine has {os.cpu_count()} CPUs, numbered from 0)")
 
     def _place_standby(self, worker: int) -> int | None:
@@ -116,6 +116,42 @@ class ChannelTable:
 
     def open(self, config: ChannelConfig, owner: psutil.Process | None = None) -> ChannelEntry:
         """The channel ``config`` describes, on its worker, in the table."""
+        return self.open_many([config], owner)[0]
+
+    def open_many(self, configs: list[ChannelConfig],
+                  owner: psutil.Process | None = None) -> list[ChannelEntry]:
+        """The channels ``configs`` describe, on their workers, in the table: all of
+        them, or (the first failure raised) none.  Each worker gets its ADDs pipelined
+        (Link.commands), so a batch costs the workers' work, not a round trip each."""
+        names = [c.name for c in configs]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"channel names {twice} appear more than once in one batch")
+        made: list[ChannelEntry] = []
+        try:
+            for config in configs:
+                made.append(self._prepare(config, owner))
+        except BaseException:
+            for ch in made:
+                self.drop(ch, tell_worker=False)
+            raise
+        added: list[ChannelEntry] = []
+        try:
+            for w in self._workers:
+                mine = [ch for ch in made if ch.worker == w.index]
+                if mine:
+                    self._add_all_to_worker(w, mine, added)
+        except BaseException:
+            on_worker = {id(ch) for ch in added}
+            for ch in made:
+                self.drop(ch, tell_worker=id(ch) in on_worker)
+            raise
+        for ch in made:
+            self._add_standby(ch)
+        return made
+
+    def _prepare(self, config: ChannelConfig, owner: psutil.Process | None) -> ChannelEntry:
+        """The channel's slot, socket and segment, in the table: not on a worker yet."""
         ctx = self._ctx
         ctx.check_running()
         name = config.name
@@ -153,7 +189,7 @@ class ChannelTable:
                     (bound.remote[0], bound.remote[1], bound.remote[2], bound.remote[3])
                 seg.configure(name, spec.code, config.direction, bound.local, remote_cfg,
                               config.capacity, flags, worker, config.max_datagram,
-                              bound.sock.fileno())
+                              bound.sock.fileno(), slot)
                 if spec.configure is not None:
                     spec.configure(seg.area, seg.area_bytes, opts, config.direction)
                 seg.set_impairment(config.impairment)
@@ -167,12 +203,7 @@ class ChannelTable:
                        config.direction != lib.RTUDP_DIR_RECV else None)
             ch = ChannelEntry(name, slot, worker, bound, seg, owner=owner, standby=standby)
             self._chans[name] = ch
-        try:
-            self._add_to_worker(ch)
-        except BaseException:
-            self.drop(ch, tell_worker=True)
-            raise
-        self._add_standby(ch)
+            self._load[worker] += 1
         return ch
 
     # ------------------------------------------------------------ workers' side
@@ -187,6 +218,29 @@ class ChannelTable:
             raise WorkerError(f"worker {w.index} refused channel {ch.name!r}: {msg or status}")
         with self._ctx.lock:
             ch.added_gen = max(ch.added_gen, gen)
+
+    def _add_all_to_worker(self, w: Worker, chans: list[ChannelEntry],
+                           added: list[ChannelEntry]) -> None:
+        """ADD chans to w in one pipelined batch (each added one appended to ``added``);
+        a worker not running, or gone meanwhile, gets them one by one, riding out its
+        restart (_add_to_worker)."""
+        link, gen = w.link, w.gen
+        if link is not None and w.ready.is_set():
+            try:
+                replies = link.commands([(lib.RTUDP_CMD_ADD, ch.slot, ch.name, ch.sock.fds())
+                                         for ch in chans], REPLY_TIMEOUT_S)
+            except WorkerGone:
+                replies = []
+            for ch, (status, msg) in zip(chans, replies):
+                if status != 0:
+                    raise WorkerError(f"worker {w.index} refused channel {ch.name!r}: "
+                                      f"{msg or status}")
+                with self._ctx.lock:
+                    ch.added_gen = max(ch.added_gen, gen)
+                added.append(ch)
+        for ch in chans[len(replies):]:
+            self._add_to_worker(ch)
+            added.append(ch)
 
     def _add_to_worker(self, ch: ChannelEntry) -> None:
         """ADD the channel to its worker, riding out a worker restart meanwhile."""
@@ -315,6 +369,7 @@ class ChannelTable:
         with ctx.lock:
             if self._chans.get(ch.name) is ch:
                 del self._chans[ch.name]
+                self._load[ch.worker] -= 1
         w = self._workers[ch.worker]
         try:
             if tell_worker and not ch.paused:

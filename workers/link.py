@@ -23,6 +23,15 @@ OP_NAMES = {lib.RTUDP_CMD_ADD: "ADD", lib.RTUDP_CMD_ADD_STANDBY: "ADD_STANDBY",
 DEFAULT_TIMEOUT = 5.0
 
 
+# commands sent ahead of their replies (Link.commands): few enough that neither side's
+# socket buffer fills, so the worker never blocks on a reply we are not reading yet
+PIPELINE = 16
+
+
+def _what(op: int, slot: int, name: str) -> str:
+    return f"{OP_NAMES.get(op, op)} of channel {name!r} (slot {slot})"
+
+
 class WorkerGone(WorkerError):
     """The worker's command socket closed (the worker exited) before it answered."""
 
@@ -76,40 +85,62 @@ class WorkerLink:
 
         WorkerGone if the worker exits first, TimeoutError if it does not answer.
         """
-        what = f"{OP_NAMES.get(op, op)} of channel {name!r} (slot {slot})"
-        data = encode_cmd(op, slot, name)
+        return self.commands([(op, slot, name, fds)], timeout)[0]
+
+    def commands(self, cmds: list[tuple[int, int, str, list[int] | None]],
+                 timeout: float = DEFAULT_TIMEOUT) -> list[tuple[int, str]]:
+        """Send commands (op, slot, name, fds) and wait for each one's reply, in order:
+        their (status, msg).  Up to PIPELINE of them are in flight at once, so a batch
+        costs the worker's work, not one round trip each; ``timeout`` is per reply.
+
+        WorkerGone if the worker exits first, TimeoutError if it does not answer.
+        """
+        replies: list[tuple[int, str]] = []
         with self.lock:
+            sent = 0
+            while len(replies) < len(cmds):
+                while sent < len(cmds) and sent - len(replies) < PIPELINE:
+                    self._send(*cmds[sent])
+                    sent += 1
+                self._ring_bell()
+                replies.append(self._reply(*cmds[len(replies)][:3], timeout))
+        return replies
+
+    def _send(self, op: int, slot: int, name: str, fds: list[int] | None) -> None:
+        data = encode_cmd(op, slot, name)
+        try:
+            if not fds:
+                self.ours.send(data)
+            else:
+                socket.send_fds(self.ours, [data], fds)
+        except OSError as exc:
+            raise WorkerGone(f"worker {self.index} is gone: cannot send "
+                             f"{_what(op, slot, name)}: {exc}") from None
+
+    def _reply(self, op: int, slot: int, name: str, timeout: float) -> tuple[int, str]:
+        what = _what(op, slot, name)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"worker {self.index} did not answer {what} within "
+                                   f"{timeout} s")
+            # poll, not select: a pool with many channels has fds past FD_SETSIZE
+            poller = select.poll()
+            poller.register(self.ours, select.POLLIN)
+            if not poller.poll(max(1, int(left * 1000))):
+                continue
             try:
-                if not fds:
-                    self.ours.send(data)
-                else:
-                    socket.send_fds(self.ours, [data], fds)
+                reply = self.ours.recv(REPLY_SIZE + 1)
             except OSError as exc:
-                raise WorkerGone(f"worker {self.index} is gone: cannot send {what}: "
+                raise WorkerGone(f"worker {self.index} is gone while doing {what}: "
                                  f"{exc}") from None
-            self._ring_bell()
-            deadline = time.monotonic() + timeout
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"worker {self.index} did not answer {what} within "
-                                       f"{timeout} s")
-                # poll, not select: a pool with many channels has fds past FD_SETSIZE
-                poller = select.poll()
-                poller.register(self.ours, select.POLLIN)
-                if not poller.poll(max(1, int(left * 1000))):
-                    continue
-                try:
-                    reply = self.ours.recv(REPLY_SIZE + 1)
-                except OSError as exc:
-                    raise WorkerGone(f"worker {self.index} is gone while doing {what}: "
-                                     f"{exc}") from None
-                if not reply:
-                    raise WorkerGone(f"worker {self.index} exited before answering {what}")
-                r_op, r_slot, status, msg = decode_reply(reply)
-                if (r_op, r_slot) == (op, slot):
-                    return status, msg
-                # a late answer to an earlier command that timed out: skip it
+            if not reply:
+                raise WorkerGone(f"worker {self.index} exited before answering {what}")
+            r_op, r_slot, status, msg = decode_reply(reply)
+            if (r_op, r_slot) == (op, slot):
+                return status, msg
+            # a late answer to an earlier command that timed out: skip it
 
     def send_stop(self) -> None:
         """Ask the worker to exit (no wait for the reply); ignores a closed socket."""

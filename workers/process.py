@@ -16,6 +16,7 @@ from typing import IO, Sequence
 import psutil
 
 from ..shmring.errors import WorkerError
+from .privileges import CAP_SYS_NICE, has_capability, rt_fix
 
 
 @dataclass
@@ -43,11 +44,16 @@ class Spawned:
 
 
 def spawn(argv: Sequence[str], cmd_fd: int) -> Spawned:
-    """Start a worker with ``cmd_fd`` inherited; its output goes to a temporary file."""
+    """Start a worker with ``cmd_fd`` inherited, in a session of its own; its output goes
+    to a temporary file."""
     out = tempfile.TemporaryFile(prefix="rtudp-worker-")
     try:
+        # a session of its own: Ctrl-C at the terminal, or a signal to the program's
+        # process group (`timeout`, a shell's job control), reaches the program, which
+        # stops its pool and so its workers; were they in its group they would exit
+        # first and be seen dying (the supervisor's death still ends them: sched.c)
         proc = psutil.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                            pass_fds=(cmd_fd,), close_fds=True)
+                            pass_fds=(cmd_fd,), close_fds=True, start_new_session=True)
     except BaseException:
         out.close()
         raise
@@ -64,27 +70,22 @@ class ThreadCheck:
     problems: list[str] = field(default_factory=list)
 
 
-def _has_cap_sys_nice() -> bool:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) & (1 << 23))  # CAP_SYS_NICE
-    except OSError:
-        pass
-    return os.geteuid() == 0
+def fifo_refusal(priority: int) -> str:
+    """Why SCHED_FIFO at ``priority`` is not allowed here (the limit that binds)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_RTPRIO)
+    if has_capability(CAP_SYS_NICE):
+        return (f"the kernel refused it although CAP_SYS_NICE is held: a container or "
+                f"cgroup without real-time runtime (check cpu.rt_runtime_us / "
+                f"kernel.sched_rt_runtime_us)")
+    return f"RLIMIT_RTPRIO is {soft}, no CAP_SYS_NICE"
 
 
 def fifo_privilege_hint(priority: int) -> str:
     """Why SCHED_FIFO at ``priority`` is not allowed here, and how to allow it."""
-    soft, _hard = resource.getrlimit(resource.RLIMIT_RTPRIO)
-    if _has_cap_sys_nice():
-        return (f"the kernel refused SCHED_FIFO priority {priority} although CAP_SYS_NICE is "
-                f"held (a container or cgroup without real-time runtime: check "
-                f"cpu.rt_runtime_us / kernel.sched_rt_runtime_us)")
-    return (f"SCHED_FIFO priority {priority} needs CAP_SYS_NICE or RLIMIT_RTPRIO >= {priority} "
-            f"(soft limit here is {soft}): run as root, `setcap cap_sys_nice+ep` the "
-            f"interpreter, or raise rtprio in /etc/security/limits.conf")
+    why = fifo_refusal(priority)
+    if has_capability(CAP_SYS_NICE):
+        return why
+    return f"SCHED_FIFO priority {priority} needs more: {why}; allow it with {rt_fix(priority)}"
 
 
 def check_threads(pid: int, cpu: int, priority: int) -> ThreadCheck:
@@ -121,4 +122,5 @@ def check_threads(pid: int, cpu: int, priority: int) -> ThreadCheck:
     return ThreadCheck(policy, prio, len(tids), problems)
 
 
-__all__ = ["Spawned", "ThreadCheck", "check_threads", "fifo_privilege_hint", "spawn"]
+__all__ = ["Spawned", "ThreadCheck", "check_threads", "fifo_privilege_hint", "fifo_refusal",
+           "spawn"]

@@ -12,8 +12,7 @@ import ipaddress
 import logging
 import socket
 import struct
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -41,6 +40,8 @@ class BoundSocket:
     remote: Address | None
     multicast: bool
     tx: socket.socket | None = None
+    #: buffers the sysctls capped below what the capacity needs: (sysctl, got, want)
+    short: list[tuple[str, int, int]] = field(default_factory=list)
 
     def fds(self) -> list[int]:
         """What the worker is given: the channel socket, then the send-only one."""
@@ -130,7 +131,9 @@ def _buffer_bytes(packets: int, max_datagram: int) -> int:
 
 
 def _size_buffer(sock: socket.socket, force: int, plain: int, want: int, sysctl: str,
-                 channel: str) -> None:
+                 short: list[tuple[str, int, int]]) -> None:
+    """Give ``sock`` a ``want``-byte buffer (forced past the sysctl with CAP_NET_ADMIN);
+    one the sysctl caps lower is added to ``short`` as (sysctl, got, want)."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, force, want)
         return
@@ -139,10 +142,19 @@ def _size_buffer(sock: socket.socket, force: int, plain: int, want: int, sysctl:
     sock.setsockopt(socket.SOL_SOCKET, plain, want)
     got = sock.getsockopt(socket.SOL_SOCKET, plain) // 2  # the kernel reports double
     if got < want:
-        warnings.warn(f"channel {channel!r}: socket buffer is {got} bytes, the channel's "
-                      f"capacity needs {want}; raise net.core.{sysctl} (or run with "
-                      f"CAP_NET_ADMIN) so a full burst is not dropped by the kernel",
-                      RuntimeWarning, stacklevel=4)
+        short.append((sysctl, got, want))
+
+
+def short_buffers_message(pool: str, channel: str, short: list[tuple[str, int, int]]) -> str:
+    """The warning for buffers the sysctls capped (``BoundSocket.short``)."""
+    got = min(g for _, g, _ in short)
+    want = max(w for _, _, w in short)
+    names = sorted({f"net.core.{s}" for s, _, _ in short})
+    sets = " ".join(f"{n}={want}" for n in names)
+    return (f"rtudp pool {pool!r}: socket buffers are capped at {got} bytes ({', '.join(names)}) "
+            f"but channel {channel!r} may hold {want} bytes in flight: a burst that large can "
+            f"be dropped by the kernel (counted in rx_kernel_drops); `sysctl -w {sets}` as "
+            f"root (or CAP_NET_ADMIN) lifts the cap.  Said once per pool")
 
 
 def _multicast_send_options(sock: socket.socket, fam: int, local_host: str, scope: int,
@@ -319,11 +331,12 @@ def bind_socket(channel: str, local: object, remote: object, direction: int, cap
                 raise ValueError(f"remote address {remote!r} of channel {channel!r} cannot be "
                                  f"reached: {exc.strerror}") from None
         want = _buffer_bytes(capacity, max_datagram)
+        short: list[tuple[str, int, int]] = []
         if direction in (lib.RTUDP_DIR_RECV, lib.RTUDP_DIR_BOTH):
             rx_want = want if rx_capacity is None else _buffer_bytes(rx_capacity, max_datagram)
-            _size_buffer(sock, SO_RCVBUFFORCE, socket.SO_RCVBUF, rx_want, "rmem_max", channel)
+            _size_buffer(sock, SO_RCVBUFFORCE, socket.SO_RCVBUF, rx_want, "rmem_max", short)
         if direction in (lib.RTUDP_DIR_SEND, lib.RTUDP_DIR_BOTH):
-            _size_buffer(sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, want, "wmem_max", channel)
+            _size_buffer(sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, want, "wmem_max", short)
         sock.setblocking(False)
         bound = sock.getsockname()
         actual: Address = (fam, host, int(bound[1]), scope)
@@ -331,11 +344,11 @@ def bind_socket(channel: str, local: object, remote: object, direction: int, cap
         if ra is not None and direction == lib.RTUDP_DIR_BOTH and not multicast:
             tx = _send_socket(sock, fam, bound, ra[0], ra[1], scope or ra[3], multicast_ttl,
                               multicast_loop)
-            _size_buffer(tx, SO_SNDBUFFORCE, socket.SO_SNDBUF, want, "wmem_max", channel)
-        return BoundSocket(sock, actual, ra, multicast, tx)
+            _size_buffer(tx, SO_SNDBUFFORCE, socket.SO_SNDBUF, want, "wmem_max", short)
+        return BoundSocket(sock, actual, ra, multicast, tx, short)
     except BaseException:
         sock.close()
         raise
 
 
-__all__ = ["Address", "BoundSocket", "bind_socket", "check_address"]
+__all__ = ["Address", "BoundSocket", "bind_socket", "check_address", "short_buffers_message"]

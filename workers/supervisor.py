@@ -26,9 +26,11 @@ import logging
 import os
 import signal
 import threading
-from typing import Any, Callable, Sequence
+import warnings
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..shmring._native import lib
+from ..shmring._fast import term_cleanup
+from ..shmring._native import ffi, lib
 from ..shmring.channel import ChannelSegment
 from ..shmring.control import ControlSegment, channel_segment_name, pool_name
 from ..shmring.deadline import DEFAULT_HORIZON_NS, horizon_ns_of
@@ -40,9 +42,12 @@ from .command_service import CommandService
 from .placement import ThreadPlacement
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
 from .registry import clean_stale, take_lock, unlink_segments
+from .sockets import short_buffers_message
 from .mechanisms import check_off, off_from_env
 from .tunables import DEFAULT_IDLE, TUNABLES, describe, resolve, with_settings
-from .watcher import RtPriorityWarning, Watcher
+from .kernel_features import KernelFallbackWarning, warn_fallbacks
+from .privileges import MemoryLockWarning, PrivilegeWarning, RtPriorityWarning
+from .watcher import Watcher
 
 log = logging.getLogger("rtudp.workers")
 
@@ -141,6 +146,8 @@ class Pool:
         self._threads: list[threading.Thread] = []
         self._owner_pid = 0
         self._old_sigterm: Any = None
+        self._warned_buffers = False  # socket buffers the sysctls capped: said once
+        self._term_cleanup = False  # SIGTERM's C cleanup holds this pool (not main thread)
 
     # ------------------------------------------------------------ properties
 
@@ -195,6 +202,7 @@ class Pool:
         except BaseException:
             lock.close()
             raise
+        warn_fallbacks(self.name)
         self._owner_pid = os.getpid()
         atexit.register(self.stop)
         self._install_sigterm()
@@ -220,13 +228,26 @@ class Pool:
 
     def _install_sigterm(self) -> None:
         """An embedded pool must be cleaned up on SIGTERM too: make it raise SystemExit
-        when nobody handles it (only from the main thread, only if it is SIG_DFL)."""
+        when nobody handles it (only from the main thread, only if it is SIG_DFL).  A
+        pool started in another thread asks again from the main thread
+        (:meth:`cleanup_on_sigterm`; rtudp.aio does, after opening in a thread)."""
         if threading.current_thread() is not threading.main_thread():
+            # no Python handler from here: a C one unlinks our segments, then the signal
+            # ends the process as it would have (csrc/pyfast/termclean.c)
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                self._term_cleanup = term_cleanup(
+                    self.name, int(ffi.cast("uintptr_t", self._ctx.control.c)))
             return
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             def on_term(signum: int, frame: Any) -> None:
                 raise SystemExit(128 + signum)
             self._old_sigterm = signal.signal(signal.SIGTERM, on_term)
+
+    def cleanup_on_sigterm(self) -> None:
+        """Called from the main thread of a running pool started in another one: SIGTERM
+        (when nobody handles it) stops the pool, as for one started in the main thread."""
+        if self.running and self._old_sigterm is None and os.getpid() == self._owner_pid:
+            self._install_sigterm()
 
     def stop(self) -> None:
         """Stop every worker, close the sockets, unlink every segment (idempotent)."""
@@ -250,6 +271,9 @@ class Pool:
 
     def _release(self) -> None:
         ctx = self._ctx
+        if self._term_cleanup:
+            term_cleanup(self.name, 0)  # before the control segment is unmapped
+            self._term_cleanup = False
         with ctx.lock:
             self._table.release()
             self._watcher.forget_all()
@@ -334,17 +358,43 @@ class Pool:
         stays usable.
         """
         self._ctx.check_running()
-        config = ChannelConfig.of(*args, **params)
-        ch = self._table.open(config)
+        return self._open([ChannelConfig.of(*args, **params)])[0]
+
+    def open_channels(self, configs: Iterable[ChannelConfig | Mapping[str, Any]]) -> list[Any]:
+        """Open many channels at once: each item a :class:`ChannelConfig`, or a mapping
+        of its fields (``{"name": "s1", "remote": ..., "kind": "rtp"}``).  Returns what
+        :meth:`open_channel` would for each, in order.
+
+        All or nothing: if one item is bad (ValueError/TypeError naming it, as
+        open_channel raises) or a worker refuses one, none of the batch stays open and
+        that error is raised.  The workers get their channels in pipelined batches, so
+        opening thousands costs the workers' setup, not a round trip each.
+        """
+        self._ctx.check_running()
+        batch = [c if isinstance(c, ChannelConfig) else ChannelConfig.of(**c)
+                 for c in configs]
+        return self._open(batch)
+
+    def _open(self, configs: list[ChannelConfig]) -> list[Any]:
+        entries = self._table.open_many(configs)
+        made: list[Any] = []
         try:
-            made = self._make_channel(config.name)
+            for config, ch in zip(configs, entries):
+                if ch.sock.short and not self._warned_buffers:  # said once a pool
+                    self._warned_buffers = True
+                    warnings.warn(short_buffers_message(self.name, ch.name, ch.sock.short),
+                                  RuntimeWarning, stacklevel=4)
+                made.append(self._make_channel(config.name))
         except BaseException:
-            self._table.drop(ch, tell_worker=True)
+            for ch in entries:
+                self._table.drop(ch, tell_worker=True)
             raise
         placement = self._placement
-        if placement is not None and config.direction != 1:  # it sends
-            placement.expect(next(w.cpu for w in self._watcher.workers
-                                  if w.index == ch.worker))
+        if placement is not None:
+            cpu_of = {w.index: w.cpu for w in self._watcher.workers}
+            for config, ch in zip(configs, entries):
+                if config.direction != 1:  # it sends
+                    placement.expect(cpu_of[ch.worker])
         return made
 
     def _make_channel(self, name: str) -> Any:
@@ -373,4 +423,5 @@ class Pool:
 # the idle strategies and tunables, as C describes them
 Pool.__doc__ = f"{Pool.__doc__}\n{describe(indent='    ')}\n"
 
-__all__ = ["DEFAULT_SPIN_BUDGET", "MAX_CAPACITY", "MAX_SPIN_BUDGET", "Pool", "RtPriorityWarning"]
+__all__ = ["DEFAULT_SPIN_BUDGET", "KernelFallbackWarning", "MAX_CAPACITY", "MAX_SPIN_BUDGET",
+           "MemoryLockWarning", "Pool", "PrivilegeWarning", "RtPriorityWarning"]

@@ -18,7 +18,6 @@ import select
 import signal
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -28,7 +27,8 @@ from ..shmring._native import lib
 from ..shmring.errors import PoolNotRunningError, WorkerError
 from .link import WorkerLink
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
-from .process import Spawned, check_threads, fifo_privilege_hint, spawn
+from .privileges import RtPriorityWarning, memlock_bounded, warn_privileges
+from .process import Spawned, check_threads, fifo_refusal, spawn
 from .mechanisms import worker_args as mechanism_args
 from .tunables import worker_args
 
@@ -85,10 +85,6 @@ def wait_reaped(proc: psutil.Popen, timeout: float) -> None:
         proc.wait(timeout)
 
 WATCH_ERROR_PAUSE_S = 0.05          # after a failed poll: never a tight loop
-
-
-class RtPriorityWarning(RuntimeWarning):
-    """Workers run SCHED_OTHER because SCHED_FIFO was not permitted."""
 
 
 @dataclass
@@ -342,12 +338,15 @@ class Watcher:
             log.warning("pool %r worker %d: %s", self.name, w.index, p)
         slot = self._ctx.control.worker(w.index)
         slot.policy, slot.priority = check.policy, check.priority
-        if self.rt_priority > 0 and check.policy != os.SCHED_FIFO and not self._warned_policy:
+        if not self._warned_policy:
+            # once a pool: each limit the user's privileges put on it, and the fix
             self._warned_policy = True
-            msg = (f"rtudp pool {self.name!r}: workers run SCHED_OTHER, not SCHED_FIFO: "
-                   f"{fifo_privilege_hint(self.rt_priority)}")
-            log.warning("%s", msg)
-            warnings.warn(msg, RtPriorityWarning, stacklevel=2)
+            refused = (fifo_refusal(self.rt_priority)
+                       if self.rt_priority > 0 and check.policy != os.SCHED_FIFO else None)
+            msg = warn_privileges(self.name, self.rt_priority, refused,
+                                  memlock_bounded(w.spawned.proc.pid))
+            if msg is not None:
+                log.info("%s", msg)  # (the warning is what users see: not twice)
 
     def _forget_process(self, w: Worker) -> None:
         if w.pidfd is not None:

@@ -58,8 +58,9 @@ class UdtChannel(KindHandle):
         #: the worker serving it (its index in the pool's worker table)
         self.worker: int = cfg["worker"]
         self._tx = seg.tx
-        # each request also rings the worker's bell (its TX thread parks on it)
-        self._tx._set_wake(int(ffi.cast("uintptr_t", self._control.bell(cfg["worker"]))))
+        # each request also marks the channel in the worker's ready set and rings its
+        # bell (its TX thread parks on it)
+        self._control.wire_producer(self._tx, cfg["worker"], cfg["table_slot"])
         self._req = ffi.new("struct rtudp_udt_req *")
         self._req_buf = ffi.buffer(self._req)
         self._req_lock = threading.Lock()

@@ -32,7 +32,13 @@ typedef struct {
     PyObject *packet_type;      /* what recv() builds (a tuple type) */
     PyObject *chan_name;        /* for recv()'s TimeoutError */
     int64_t spin_ns;            /* how long recv() spins before it parks */
+    struct pyf_liveness live;   /* closed or pool gone: send() goes to _send_checked */
+    uint32_t unchecked;         /* sends since the pool's heartbeat was last looked at */
 } ChannelBase;
+
+/* send() looks at the pool's heartbeat (a clock read) once every this many sends; the
+ * channel's closed word it reads at every send (one load of a line nobody writes) */
+#define PYF_SEND_CHECK_EVERY 256
 
 static PyObject *str_send_checked, *str_recv_checked;
 
@@ -98,6 +104,10 @@ static PyObject *chan_send(ChannelBase *self, PyObject *const *args, Py_ssize_t 
         rtudp_direct_close(&self->direct);
         return send_slow(self, data, at_obj);
     }
+    /* a channel that cannot carry it any more: _send_checked raises why */
+    if (pyf_revoked(&self->live) ||
+        (++self->unchecked % PYF_SEND_CHECK_EVERY == 0 && pyf_gone(&self->live)))
+        return send_slow(self, data, at_obj);
     struct pyf_payload p;
     Py_INCREF(tx); /* a buffer's exporter may run Python code, which may reconfigure us */
     if (pyf_payload_get(data, &p) < 0) {
@@ -289,6 +299,40 @@ static PyObject *chan_fast_recv(ChannelBase *self, PyObject *const *args, Py_ssi
     Py_RETURN_NONE;
 }
 
+/* _watch(state_address, heartbeat_address, stale_ns): what says the channel is gone
+ * (pyfast.h, struct pyf_liveness); 0, 0, 0: nothing (before the block is unmapped) */
+static PyObject *chan_watch(ChannelBase *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (pyf_watch_args(args, nargs, &self->live) < 0)
+        return NULL;
+    self->unchecked = 0;
+    Py_RETURN_NONE;
+}
+
+/* _count_direct(line_address, nbytes): one datagram of nbytes a client sent itself on
+ * the channel socket (send_to), counted in the block's direct line as a direct send is */
+static PyObject *chan_count_direct(ChannelBase *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    unsigned long long addr, bytes;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_count_direct(line_address, nbytes)");
+        return NULL;
+    }
+    addr = PyLong_AsUnsignedLongLong(args[0]);
+    bytes = PyLong_AsUnsignedLongLong(args[1]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (!addr || addr % 8) {
+        PyErr_SetString(PyExc_ValueError, "_count_direct: bad line address");
+        return NULL;
+    }
+    struct rtudp_direct_tx *line = (struct rtudp_direct_tx *)(uintptr_t)addr;
+    atomic_fetch_add_explicit((_Atomic uint64_t *)&line->packets, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit((_Atomic uint64_t *)&line->bytes, bytes, memory_order_relaxed);
+    Py_RETURN_NONE;
+}
+
 /* ------------------------------------------------------------------ type */
 
 static PyMethodDef chan_methods[] = {
@@ -317,6 +361,11 @@ static PyMethodDef chan_methods[] = {
     PYF_FASTCALL("_configure_direct", chan_configure_direct,
      "_configure_direct(pid, fd, family, port, line_address, quiet_ns) -> None | str:\n"
      "send() makes immediate sends itself on a duplicate of the socket; why not, if not."),
+    PYF_FASTCALL("_count_direct", chan_count_direct,
+     "_count_direct(line_address, nbytes): count one datagram sent on the socket itself."),
+    PYF_FASTCALL("_watch", chan_watch,
+     "_watch(state_address, heartbeat_address, stale_ns): send() hands a closed channel\n"
+     "or a dead pool's to _send_checked (0, 0, 0: stop watching)."),
     PYF_NOARGS("_close_direct", chan_close_direct,
      "_close_direct(): no more direct sends."),
     PYF_NOARGS("_direct_on", chan_direct_on,

@@ -185,6 +185,7 @@ int pyf_cursor_wait(PyfBcastCursor *self, PyfBcastPort *port, int64_t deadline, 
 int pyf_cursor_next(PyfBcastCursor *self, int64_t deadline, int64_t spin, uint32_t *len,
                     uint64_t *lost, const char *what)
 {
+    int sliced = 0; /* the last wait ended at a slice, not the deadline */
     for (;;) {
         /* looked up again after every wait: another thread may close the channel */
         PyfBcastPort *port = pyf_cursor_port(self);
@@ -198,7 +199,31 @@ int pyf_cursor_next(PyfBcastCursor *self, int64_t deadline, int64_t spin, uint32
             pyf_ring_error(&port->h, rc, what);
             return -1;
         }
-        rc = pyf_cursor_wait(self, port, deadline, spin);
+        /* what was queued is read first; then a closed channel, or (after a slice of
+         * waiting) a dead pool, raises.  Looked at with the GIL held and the port
+         * bound: close() stops the watch before it unmaps */
+        int gone = sliced ? pyf_gone(&self->live)
+                          : (pyf_revoked(&self->live) ? PYF_GONE_CLOSED : PYF_LIVE);
+        if (gone) {
+            pyf_gone_error(gone, self->live_name ? self->live_name : Py_None);
+            return -1;
+        }
+        /* a closed channel, or a dead pool, wakes nobody: a long wait looks again
+         * every PYF_WATCH_SLICE_NS */
+        int64_t until = deadline;
+        if (self->live.state && deadline != 0) {
+            int64_t look = rtudp_now_ns() + PYF_WATCH_SLICE_NS;
+            if (look < until)
+                until = look;
+        }
+        rc = pyf_cursor_wait(self, port, until, spin);
+        sliced = rc == RTUDP_ETIMEDOUT && until != deadline;
+        if (sliced) {
+            /* a signal that came as the slice ended woke no EINTR: its handler runs now */
+            if (PyErr_CheckSignals() < 0)
+                return -1;
+            continue;
+        }
         if (rc == RTUDP_ETIMEDOUT)
             return 0;
         if (rc == RTUDP_EINTR) {
@@ -308,6 +333,21 @@ static PyObject *cursor_close_direct_recv(PyfBcastCursor *self, PyObject *unused
     Py_RETURN_NONE;
 }
 
+/* _watch(state_address, heartbeat_address, stale_ns, name): a wait on a closed channel
+ * or a dead pool raises, naming the channel (pyfast.h); 0, 0, 0, None: no more */
+static PyObject *cursor_watch(PyfBcastCursor *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_watch(state_address, heartbeat_address, stale_ns, name)");
+        return NULL;
+    }
+    if (pyf_watch_args(args, 3, &self->live) < 0)
+        return NULL;
+    Py_XSETREF(self->live_name, Py_NewRef(args[3]));
+    Py_RETURN_NONE;
+}
+
 static PyObject *cursor_get_lost(PyfBcastCursor *self, void *unused)
 {
     (void)unused;
@@ -341,6 +381,9 @@ static PyMethodDef cursor_methods[] = {
      "read the channel socket themselves (csrc/direct_recv.h); a str says why not."),
     PYF_NOARGS("_close_direct_recv", cursor_close_direct_recv,
      "_close_direct_recv(): waits on the ring only."),
+    PYF_FASTCALL("_watch", cursor_watch,
+     "_watch(state_address, heartbeat_address, stale_ns, name): a read or wait on a closed "
+     "channel or a dead pool raises (0, 0, 0, None: no more)."),
     PYF_NOARGS("_direct_recv_on", cursor_direct_recv_on,
      "_direct_recv_on() -> bool: direct receive on (off once the pool closed the channel)."),
     PYF_FASTCALL("_recv_packet", cursor_recv_packet,
@@ -357,6 +400,7 @@ static int cursor_traverse(PyfBcastCursor *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->port);
     Py_VISIT(self->last_source);
+    Py_VISIT(self->live_name);
     return 0;
 }
 
@@ -364,6 +408,7 @@ static int cursor_clear(PyfBcastCursor *self)
 {
     Py_CLEAR(self->port);
     Py_CLEAR(self->last_source);
+    Py_CLEAR(self->live_name);
     return 0;
 }
 

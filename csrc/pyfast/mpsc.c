@@ -31,6 +31,31 @@ static PyObject *mpsc_set_wake(PyfMpscPort *self, PyObject *address)
     Py_RETURN_NONE;
 }
 
+/* _set_ready(address | None, bit): commits also mark bit in the ready set at address
+ * (its worker's), before ringing: the worker reads only the rings marked */
+static PyObject *mpsc_set_ready(PyfMpscPort *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!self->h.bound)
+        return pyf_closed_error(&self->h);
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "_set_ready takes 2 arguments, got %zd", nargs);
+        return NULL;
+    }
+    void *set = args[0] == Py_None ? NULL : PyLong_AsVoidPtr(args[0]);
+    if (PyErr_Occurred())
+        return NULL;
+    unsigned long bit = PyLong_AsUnsignedLong(args[1]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (bit >= RTUDP_MAX_CHANNELS) {
+        PyErr_Format(PyExc_ValueError, "ready bit %lu out of range 0..%d", bit,
+                     RTUDP_MAX_CHANNELS - 1);
+        return NULL;
+    }
+    rtudp_mpsc_set_ready(&self->m, set, (uint32_t)bit);
+    Py_RETURN_NONE;
+}
+
 /* drain sink: one bytes object per record, into a list or a single slot */
 struct bytes_sink {
     PyObject *list;
@@ -172,6 +197,8 @@ static PyMethodDef mpsc_methods[] = {
     PYF_PORT_METHODS,
     PYF_ONEARG("_set_wake", mpsc_set_wake,
      "_set_wake(address | None): commits also ring the doorbell at address."),
+    PYF_FASTCALL("_set_ready", mpsc_set_ready,
+     "_set_ready(address | None, bit): commits also mark bit in the ready set at address."),
     PYF_FASTCALL_KW("try_put", mpsc_try_put,
      "try_put(data, at_ns=0, flags=0) -> bool\n\n"
      "Queue one record if there is room now; False if the ring is full.\n"

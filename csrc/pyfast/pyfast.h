@@ -15,6 +15,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "direct_recv.h"
@@ -124,6 +125,41 @@ typedef struct {
     struct rtudp_bcast b;
 } PyfBcastPort;
 
+/*
+ * What tells a handle that its channel can carry nothing more (liveness.c): the channel
+ * block's direct.state, which the supervisor sets REVOKED when it closes the channel
+ * or stops the pool, and the pool's heartbeat, which stops when the supervisor dies
+ * without a word.  All zero: not watched.
+ */
+struct pyf_liveness {
+    const uint32_t *state;      /* the channel block's direct.state */
+    const int64_t *heartbeat;   /* the pool block's heartbeat_ns */
+    int64_t stale_ns;           /* a heartbeat older than this: the pool is gone */
+};
+
+#define PYF_LIVE 0
+#define PYF_GONE_CLOSED 1       /* the pool closed the channel, or stopped */
+#define PYF_GONE_POOL 2         /* the supervisor stopped beating */
+/* a wait without end re-checks liveness this often (a stopped pool wakes nobody) */
+#define PYF_WATCH_SLICE_NS 200000000
+
+/* Revoked?  One relaxed load: for the hot paths. */
+static inline int pyf_revoked(const struct pyf_liveness *l)
+{
+    return l->state &&
+           atomic_load_explicit((const _Atomic uint32_t *)l->state, memory_order_relaxed) ==
+               RTUDP_DIRECT_REVOKED;
+}
+/* PYF_LIVE or why not (reads the clock: off the hot paths) */
+int pyf_gone(const struct pyf_liveness *l);
+/* Sets ChannelClosedError / PoolNotRunningError for `why` naming channel `name`; NULL */
+PyObject *pyf_gone_error(int why, PyObject *name);
+/* _watch(state_address, heartbeat_address, stale_ns) parsed into `l` (0, 0, 0: off) */
+int pyf_watch_args(PyObject *const *args, Py_ssize_t nargs, struct pyf_liveness *l);
+
+/* the module's term_cleanup (termclean.c) */
+extern PyMethodDef pyf_term_methods[];
+
 /* C base of BroadcastReader: one reader's cursor (cursor.c) */
 typedef struct {
     PyObject_HEAD
@@ -136,6 +172,8 @@ typedef struct {
     PyObject *last_source;
     /* waits on an empty ring made on the channel socket itself (off: all zero) */
     struct rtudp_drx_reader drx;
+    struct pyf_liveness live;   /* a wait on a closed channel or a dead pool raises */
+    PyObject *live_name;        /* the channel's name, for that error */
 } PyfBcastCursor;
 
 extern PyTypeObject pyf_MpscPortType, pyf_BcastPortType, pyf_BcastCursorType,

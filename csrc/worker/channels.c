@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "readyset.h"
 #include "segment.h"
 #include "shm_access.h"
 #include "txjournal.h"
@@ -28,7 +29,22 @@
  * docs/measurements.md) */
 #define TX_STAMP_RCVBUF (1u << 20)
 #define TX_STAMP_COST 1024u /* bytes of SO_RCVBUF a waiting TX stamp takes, rounded up */
-#define STAMP_WAITERS 4096 /* packets waiting for a TX stamp at once, per channel */
+#define STAMP_WAITERS 4096 /* packets waiting for a TX stamp at once, per channel, at most */
+#define STAMP_WAITERS_MIN 256
+#define STAMP_WAITERS_PER_PACKET 4 /* of the channel's capacity: what a ring's worth sent
+                                    * again and again within a stamp read's wait needs */
+
+/* TX stamp waiters for c: with its capacity, so a small channel's locked memory is
+ * small; a burst past them resolves the oldest by the send call's time (txstamp.h) */
+static uint32_t stamp_waiters(const struct rtudp_chan *c)
+{
+    if (!c->caps.sw_tx)
+        return 1;
+    uint64_t want = (uint64_t)c->block->capacity_packets * STAMP_WAITERS_PER_PACKET;
+    return want < STAMP_WAITERS_MIN ? STAMP_WAITERS_MIN
+           : want > STAMP_WAITERS  ? STAMP_WAITERS
+                                   : (uint32_t)want;
+}
 
 static int failf(char *msg, size_t len, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -67,21 +83,12 @@ static uint64_t buffer_for(uint64_t ring_bytes)
 /* timers an in-flight record may have: two when the impairment duplicates it */
 #define TIMERS_PER_RECORD 2u
 
-/* make room in the timer queue for `more` in-flight records besides the channels' */
-static int reserve_timers(struct rtudp_worker *w, uint32_t more)
+/* the timer queue moved into one of `capacity` (no resize in timerq: pops come out in
+ * (deadline, order) order, so pushing them back keeps ties in order) */
+static int grow_timers(struct rtudp_worker *w, uint32_t capacity)
 {
-    uint64_t need = (uint64_t)more * TIMERS_PER_RECORD;
-    for (uint32_t i = 0; i < w->n_active; i++)
-        if (w->active[i]->sends)
-            need += (uint64_t)w->active[i]->inflight.capacity * TIMERS_PER_RECORD;
-    if (need <= w->tq.capacity)
-        return RTUDP_OK;
-    if (need > UINT32_MAX / 4)
-        return RTUDP_EINVAL;
-    /* no resize in timerq: move everything into a bigger queue (pops come out in
-     * (deadline, order) order, so pushing them back keeps ties in order) */
     struct rtudp_timerq bigger;
-    int rc = rtudp_timerq_init(&bigger, (uint32_t)need);
+    int rc = rtudp_timerq_init(&bigger, capacity);
     if (rc != RTUDP_OK)
         return rc;
     struct rtudp_timer t;
@@ -91,6 +98,29 @@ static int reserve_timers(struct rtudp_worker *w, uint32_t more)
     w->tq = bigger;
     return RTUDP_OK;
 }
+
+/* make room in the timer queue for channel c's `more` in-flight records besides the
+ * other channels' (w->tq_need: what they reserved) */
+static int reserve_timers(struct rtudp_worker *w, struct rtudp_chan *c, uint32_t more)
+{
+    uint64_t add = (uint64_t)more * TIMERS_PER_RECORD, need = w->tq_need + add;
+    if (need > UINT32_MAX / 4)
+        return RTUDP_EINVAL;
+    if (need > w->tq.capacity) {
+        /* doubled, so a worker given thousands of channels one by one moves its queue
+         * O(log n) times, not at every add */
+        uint64_t cap = (uint64_t)w->tq.capacity * 2;
+        if (cap < need || cap > UINT32_MAX / 4)
+            cap = need;
+        int rc = grow_timers(w, (uint32_t)cap);
+        if (rc != RTUDP_OK)
+            return rc;
+    }
+    w->tq_need = need;
+    c->tq_reserved = add;
+    return RTUDP_OK;
+}
+
 
 static void chan_close(struct rtudp_worker *w, struct rtudp_chan *c);
 
@@ -169,6 +199,7 @@ static int chan_new(uint32_t slot, const char *name, int fd, int tx_fd, struct r
         return rc;
     }
     c->slot = slot;
+    c->timer_node.at = c->standby_node.at = c->stamp_node.at = RTUDP_CHANHEAP_NONE;
     rtudp_async_fds_init(&c->tx_waiters);
     rtudp_async_fds_init(&c->rx.waiters);
     c->fd = fd; /* ours from here on, even on failure: closed with the channel */
@@ -345,9 +376,9 @@ static int open_tx_state(struct rtudp_worker *w, struct rtudp_chan *c, char *msg
         n = UINT32_MAX / 4;
     int rc;
     if ((rc = rtudp_inflight_init(&c->inflight, (uint32_t)n)) != RTUDP_OK ||
-        (rc = rtudp_txstamps_init(&c->stamps, c->caps.sw_tx ? STAMP_WAITERS : 1,
+        (rc = rtudp_txstamps_init(&c->stamps, stamp_waiters(c),
                                   RTUDP_W_STAMP_WAIT_NS)) != RTUDP_OK ||
-        (rc = reserve_timers(w, (uint32_t)n)) != RTUDP_OK)
+        (rc = reserve_timers(w, c, (uint32_t)n)) != RTUDP_OK)
         return failf(msg, msglen, rc, "out of memory for %llu in-flight packets",
                      (unsigned long long)n);
     c->stamps.tap = &c->tap;
@@ -455,6 +486,8 @@ static void chan_close(struct rtudp_worker *w, struct rtudp_chan *c)
         if (c->block)
             rtudp_txstamps_flush(&c->stamps, c->block);
     }
+    w->tq_need -= c->tq_reserved;
+    rtudp_chan_times_clear(w, c);
     /* unsent records stay in the TX ring: whoever serves the channel next sends them */
     rtudp_async_fds_close(&c->tx_waiters);
     rtudp_async_fds_close(&c->rx.waiters); /* the RX thread has let go of the channel */
@@ -474,31 +507,38 @@ static void chan_close(struct rtudp_worker *w, struct rtudp_chan *c)
     free(c);
 }
 
-/* the table's size where the supervisor and the idle-latency request see it */
-static void publish_channels(struct rtudp_worker *w)
+/* c counted in (sign 1) or out (-1) of the table's size, published where the
+ * supervisor and the idle-latency request see it */
+static void count_channel(struct rtudp_worker *w, const struct rtudp_chan *c, int sign)
 {
-    uint32_t serving = 0;
-    w->n_receiving = 0;
-    for (uint32_t i = 0; i < w->n_active; i++) {
-        w->n_receiving += w->active[i]->recvs != 0;
-        serving += !w->active[i]->standby;
-    }
+    w->n_receiving += (uint32_t)sign * (c->recvs != 0);
+    w->n_serving += (uint32_t)sign * !c->standby;
     store_relaxed(&w->me->channels, w->n_active);
     /* not for standbys alone: they step in only after their lag anyway, and a poller
      * beside a standby costs a large share of a CPU that it does not otherwise use
      * (docs/measurements.md) */
-    rtudp_w_idle_poll(w, serving > 0);
+    rtudp_w_idle_poll(w, w->n_serving > 0);
 }
 
 int rtudp_chan_add(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,
                    int standby, char *msg, size_t msglen)
 {
+    if (rtudp_chan_times_reserve(w, w->n_active + 1) != RTUDP_OK) {
+        close(fd);
+        if (tx_fd >= 0)
+            close(tx_fd);
+        return failf(msg, msglen, RTUDP_ESYS, "out of memory for the timer heaps");
+    }
     struct rtudp_chan *c;
     int rc = chan_open(w, slot, name, fd, tx_fd, standby, &c, msg, msglen);
     if (rc == RTUDP_OK) {
         w->chans[slot] = c;
+        c->active_at = w->n_active;
         w->active[w->n_active++] = c;
-        publish_channels(w);
+        count_channel(w, c, 1);
+        rtudp_chan_rekey(w, c); /* the kind's first timer */
+        /* records queued while no worker served it are read at once */
+        rtudp_ready_mark(w->ready, slot);
     }
     return rc;
 }
@@ -515,11 +555,9 @@ void rtudp_chan_answer_waiters(struct rtudp_worker *w)
 void rtudp_chan_drop(struct rtudp_worker *w, struct rtudp_chan *c)
 {
     w->chans[c->slot] = NULL;
-    for (uint32_t i = 0; i < w->n_active; i++)
-        if (w->active[i] == c) {
-            w->active[i] = w->active[--w->n_active];
-            break;
-        }
+    struct rtudp_chan *last = w->active[--w->n_active];
+    w->active[c->active_at] = last;
+    last->active_at = c->active_at;
+    count_channel(w, c, -1);
     chan_close(w, c);
-    publish_channels(w);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "readers.h"
+#include "readyset.h"
 #include "txfault.h"
 #include "worker.h"
 
@@ -233,8 +234,12 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
         /* a producer that died between claim and commit must not wedge the ring */
         if (rtudp_mpsc_unblock(&c->tx, c->cursor, RTUDP_W_UNBLOCK_NS) < 0)
             rtudp_tx_fault(c, "claim corrupt", c->cursor);
-        if (c->caps.sw_tx) /* stamps that came after their packet timed out */
-            rtudp_net_read_tx_stamps(c->tx_fd, NULL, NULL);
+        /* the ready set's safety net: a commit whose producer did not mark it (one that
+         * stalled between its mark's two words, or wired to no ready set) is read now */
+        if (rtudp_mpsc_readable_at(&c->tx, c->cursor))
+            rtudp_ready_mark(w->ready, c->slot);
+        /* (a stamp that came after its packet timed out waits in the error queue until
+         * the channel's next read of it, which drops it: no system call a tick here) */
     }
 }
 

@@ -2,9 +2,10 @@
  * idlepoller.c - keep the worker's vCPU from halting (see idlepoller.h).
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* close_range, memfd_create, SCHED_IDLE */
+#define _GNU_SOURCE /* memfd_create, SCHED_IDLE */
 #endif
 #include "idlepoller.h"
+#include "compat.h" /* rtudp_close_range */
 #include "ring.h" /* rtudp_now_ns */
 #include "sysfile.h"
 
@@ -273,7 +274,7 @@ int rtudp_idlepoller_main(const char *parent_pid)
         return 2;
     }
     /* none of the worker's descriptors (channels' sockets) stay open here */
-    if (close_range(RTUDP_IDLEPOLLER_GATE_FD, ~0U, 0) != 0)
+    if (rtudp_close_range(RTUDP_IDLEPOLLER_GATE_FD, ~0U, 0) != 0)
         for (int fd = RTUDP_IDLEPOLLER_GATE_FD; fd < 1024; fd++)
             close(fd);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != (pid_t)parent)

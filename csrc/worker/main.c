@@ -140,6 +140,17 @@ static void on_signal(int sig)
 
 /* ------------------------------------------------------------------ main */
 
+/* the pool's channel table (thousands of slots) is the supervisor's and its clients':
+ * the worker never reads it, so its pages do not count in the worker's locked memory */
+static void unlock_channel_table(struct rtudp_control *ctl)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t)ctl->channels + page - 1) & ~(page - 1);
+    uintptr_t to = (uintptr_t)(ctl->channels + RTUDP_MAX_CHANNELS) & ~(page - 1);
+    if (to > from)
+        munlock((void *)from, to - from);
+}
+
 static int map_pool(struct rtudp_worker *w)
 {
     char path[8 + RTUDP_NAME_MAX + 1];
@@ -177,6 +188,8 @@ static int map_pool(struct rtudp_worker *w)
         return -1;
     }
     w->me = &w->ctl->workers[w->id];
+    w->ready = &w->ctl->ready[w->id];
+    unlock_channel_table(w->ctl);
     return 0;
 }
 

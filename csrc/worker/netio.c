@@ -49,12 +49,6 @@
 #define SCM_TS_OPT_ID 81
 #endif
 #endif
-#ifndef UDP_SEGMENT /* Linux 4.18 */
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO /* Linux 5.0 */
-#define UDP_GRO 104
-#endif
 #ifndef SO_TIMESTAMPING_OLD
 #define SO_TIMESTAMPING_OLD 37
 #endif
@@ -422,13 +416,26 @@ int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtu
     /* OPT_ID zeroes the kernel's key counter only when it was off: turn it off first
      * so the count we mirror starts at 0 even on a socket set up before */
     int zero = 0;
-    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &zero, sizeof zero) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) != 0)
-        return rtudp_check_set(why, RTUDP_ESYS, "fd %d: SO_TIMESTAMPING 0x%x: %s", fd, (unsigned)flags,
-                    strerror(errno));
+    int stamps = !rtudp_compat_forced("so_timestamping");
+    if (stamps && (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &zero, sizeof zero) != 0 ||
+                   setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) != 0)) {
+        /* hardware stamps were asked for: no fallback; else (an emulator, a sandbox
+         * without it) departures and arrivals are read from the clock at the call */
+        if (want_hw || errno != ENOPROTOOPT)
+            return rtudp_check_set(why, RTUDP_ESYS, "fd %d: SO_TIMESTAMPING 0x%x: %s", fd,
+                                   (unsigned)flags, strerror(errno));
+        stamps = 0;
+    }
+    if (!stamps) {
+        static atomic_int said;
+        rtudp_compat_note(&said, "SO_TIMESTAMPING", rtudp_compat_forced("so_timestamping") ? 0 :
+                          ENOPROTOOPT, "send and receive times come from the clock at the call");
+    }
     int got = 0;
     l = sizeof got;
-    if (getsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &got, &l) != 0)
+    if (!stamps)
+        got = 0;
+    else if (getsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &got, &l) != 0)
         got = flags;
     c.tsflags = (uint32_t)got;
     c.sw_tx = (got & SOF_TIMESTAMPING_TX_SOFTWARE) != 0;
@@ -443,10 +450,12 @@ int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtu
      * as one (recv_batch reports the segment size; the caller splits). */
     int seg = 0;
     l = sizeof seg;
-    c.gso = !c.hw && getsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, &l) == 0;
-    c.gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+    c.gso = !c.hw && !rtudp_compat_forced("udp_segment") &&
+            getsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, &l) == 0;
+    c.gro = !rtudp_compat_forced("udp_gro") &&
+            setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
 
-    c.tskey_cmsg = probe_tskey_cmsg();
+    c.tskey_cmsg = stamps && probe_tskey_cmsg(); /* keys mean nothing without stamps */
     st->next_key = 0;
     st->use_cmsg = (uint32_t)c.tskey_cmsg;
     st->gso = (uint32_t)c.gso;

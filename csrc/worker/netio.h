@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "compat.h" /* what glibc 2.28 lacks (the wheels) */
 #include "ring.h" /* result codes, struct rtudp_check */
 
 /* packets per sendmmsg / recvmmsg call (the kernel's own cap is UIO_MAXIOV, 1024);

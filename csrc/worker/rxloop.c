@@ -43,6 +43,8 @@
 #define RX_BATCH 32                 /* datagrams per recvmmsg */
 #define RX_ROUNDS 16                /* batches per channel per turn */
 #define RX_EVENTS 64
+_Static_assert(RX_EVENTS == sizeof(((struct rtudp_rx *)0)->lost) / sizeof(uint64_t), "lost[]");
+#define RX_TIMERS_MAX 256           /* due timers taken in one turn at most */
 #define RX_PAUSE_NS 100000000LL     /* after a failed epoll wait: never spin on it */
 #define RX_CAPPED_SLEEP_NS 50000L   /* past the RT cap: sleeps this long (rx_keep_under_cap) */
 #define RX_CPU_READ_NS 1000000LL
@@ -65,6 +67,40 @@ struct rtudp_rx_req {
 static struct rtudp_chan *chan_of(struct rtudp_rx_chan *c)
 {
     return (struct rtudp_chan *)((uint8_t *)c - offsetof(struct rtudp_chan, rx));
+}
+
+/* c may have data: in the pending list, read this turn or the next (the list holds
+ * each channel once; one found drained is dropped from it at the turn's end) */
+static void set_pending(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
+{
+    c->pending = 1;
+    if (!c->in_pend) {
+        c->in_pend = 1;
+        rx->pend[rx->n_pend++] = c;
+    }
+}
+
+/* what an epoll event of c's socket carries: its table slot + 1 (0: the eventfd), so
+ * an event that outlives the channel names a slot, never freed memory */
+static uint64_t event_key(struct rtudp_rx_chan *c)
+{
+    return (uint64_t)chan_of(c)->slot + 1;
+}
+
+/* the channel an event names pending (none, if it left the table meanwhile) */
+static void pending_by_key(struct rtudp_rx *rx, uint64_t key)
+{
+    if (key >= 1 && key <= RTUDP_MAX_CHANNELS && rx->chans[key - 1])
+        set_pending(rx, rx->chans[key - 1]);
+}
+
+/* c's next time in rx->timers: its kind's timer, and its held datagrams' release or,
+ * while a reader holds its socket, the next look at that reader */
+static void rekey(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
+{
+    int64_t held = c->reader_holds ? c->reader_check_ns : rtudp_holdq_next_due(&c->hold);
+    int64_t at = c->timer_ns < held ? c->timer_ns : held;
+    rtudp_chanheap_set(&rx->timers, &c->timer_node, at == RTUDP_PROTO_NEVER ? RTUDP_CHANHEAP_NONE : at);
 }
 
 /* the kind takes pkts[0..n) (n <= SEG_MAX) as the impairment leaves them (its own
@@ -143,7 +179,7 @@ static void reader_holds(struct rtudp_rx *rx, struct rtudp_rx_chan *c, int64_t n
     c->reader_check_ns = rtudp_drx_check_at(c->block, now);
     if (c->reader_holds)
         return;
-    struct epoll_event ev = {.events = EPOLLET, .data.ptr = c};
+    struct epoll_event ev = {.events = EPOLLET, .data.u64 = event_key(c)};
     if (epoll_ctl(rx->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) {
         c->reader_holds = 1;
         atomic_fetch_add_explicit(&rx->readers_hold, 1, memory_order_relaxed);
@@ -154,12 +190,12 @@ static void reader_holds(struct rtudp_rx *rx, struct rtudp_rx_chan *c, int64_t n
  * the socket, so what came meanwhile is reported; it is read at once anyway. */
 static void worker_reads(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
 {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = c};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = event_key(c)};
     if (c->reader_holds && epoll_ctl(rx->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) {
         c->reader_holds = 0;
         atomic_fetch_sub_explicit(&rx->readers_hold, 1, memory_order_relaxed);
     }
-    c->pending = 1;
+    set_pending(rx, c);
 }
 
 /*
@@ -244,26 +280,39 @@ static void apply(struct rtudp_rx *rx, struct rtudp_rx_req *q)
             q->rc = RTUDP_EFULL;
             return;
         }
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = c};
+        if (rtudp_chanheap_reserve(&rx->timers, rx->n_chans + 1) != RTUDP_OK) {
+            q->err = ENOMEM;
+            q->rc = RTUDP_ESYS;
+            return;
+        }
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = event_key(c)};
         if (epoll_ctl(rx->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
             q->err = errno;
             q->rc = RTUDP_ESYS;
             return;
         }
-        c->pending = 1; /* whatever queued before registration */
         c->reader_holds = 0;
         c->listed = 1;
-        rx->chans[rx->n_chans++] = c;
+        c->in_pend = 0;
+        c->timer_node.at = RTUDP_CHANHEAP_NONE;
+        c->timer_node.index = 0;
+        set_pending(rx, c); /* whatever queued before registration */
+        rekey(rx, c);
+        rx->chans[chan_of(c)->slot] = c;
+        rx->n_chans++;
     } else if (q->op == RX_REMOVE && c->listed) {
         epoll_ctl(rx->epfd, EPOLL_CTL_DEL, c->fd, NULL);
         if (c->reader_holds)
             atomic_fetch_sub_explicit(&rx->readers_hold, 1, memory_order_relaxed);
         c->reader_holds = 0;
-        for (uint32_t i = 0; i < rx->n_chans; i++)
-            if (rx->chans[i] == c) {
-                rx->chans[i] = rx->chans[--rx->n_chans];
-                break;
+        rx->chans[chan_of(c)->slot] = NULL;
+        rx->n_chans--;
+        for (uint32_t i = 0; c->in_pend && i < rx->n_pend; i++)
+            if (rx->pend[i] == c) {
+                rx->pend[i] = rx->pend[--rx->n_pend];
+                c->in_pend = 0;
             }
+        rtudp_chanheap_set(&rx->timers, &c->timer_node, RTUDP_CHANHEAP_NONE);
         c->listed = 0;
     }
 }
@@ -301,49 +350,102 @@ static int rx_reclaim(struct rtudp_rx *rx)
     }
 }
 
+/* a channel whose time in rx->timers came: its kind's timer, its held datagrams, the
+ * reader that holds its socket */
+static void serve_timer(struct rtudp_rx *rx, struct rtudp_rx_chan *c, int64_t now)
+{
+    if (c->timer_ns <= now) {
+        struct rtudp_chan *ch = chan_of(c);
+        c->timer_ns = ch->proto->rx_timer ? ch->proto->rx_timer(ch, now) : RTUDP_PROTO_NEVER;
+        rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_RX, &c->waiters);
+    }
+    if (!c->reader_holds && rtudp_holdq_next_due(&c->hold) <= now) {
+        /* published as received ones are: only while the RX side is the worker's */
+        if (rtudp_drx_worker_take(c->block, now)) {
+            release_held(c, now);
+            rtudp_drx_worker_give(c->block);
+            rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_RX, &c->waiters);
+        } else {
+            reader_holds(rx, c, now);
+        }
+    }
+    if (c->reader_holds)
+        check_reader(rx, c, now);
+}
+
+/* the channels whose time came (each once a turn), served; the next time any comes */
+static int64_t serve_timers(struct rtudp_rx *rx, int64_t now)
+{
+    struct rtudp_rx_chan *due[RX_TIMERS_MAX];
+    uint32_t n = 0;
+    while (n < RX_TIMERS_MAX && rtudp_chanheap_next(&rx->timers) <= now) {
+        struct rtudp_chanheap_node *node = rtudp_chanheap_first(&rx->timers);
+        due[n++] = (struct rtudp_rx_chan *)((char *)node - offsetof(struct rtudp_rx_chan, timer_node));
+        rtudp_chanheap_set(&rx->timers, node, RTUDP_CHANHEAP_NONE);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        serve_timer(rx, due[i], now);
+    for (uint32_t i = 0; i < n; i++)
+        rekey(rx, due[i]);
+    return n == RX_TIMERS_MAX ? now : rtudp_chanheap_next(&rx->timers);
+}
+
+/* whether a channel in the pending list still has data to read */
+static int any_pending(const struct rtudp_rx *rx)
+{
+    for (uint32_t i = 0; i < rx->n_pend; i++)
+        if (rx->pend[i]->pending)
+            return 1;
+    return 0;
+}
+
+/* the events a wait took after it lost the RX work (rx->lost): their channels pending */
+static void take_lost(struct rtudp_rx *rx)
+{
+    int n = atomic_exchange_explicit(&rx->rescan, 0, memory_order_acq_rel);
+    for (int i = 0; i < n && i < RX_EVENTS; i++)
+        pending_by_key(rx, rx->lost[i]);
+}
+
+/* every pending channel read (a flooded one up to RX_ROUNDS batches); the list keeps
+ * those left with data, and those marked while it was read */
+static int read_pending(struct rtudp_rx *rx)
+{
+    int read = 0;
+    uint32_t n = rx->n_pend;
+    for (uint32_t i = 0; i < n; i++) {
+        struct rtudp_rx_chan *c = rx->pend[i];
+        if (!c->pending)
+            continue;
+        read += drain(rx, c);
+        /* event loops waiting for what was just published (asyncwake.h) */
+        rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_RX, &c->waiters);
+        rekey(rx, c); /* the kind may have set its timer, the impairment held some */
+    }
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < rx->n_pend; i++) {
+        struct rtudp_rx_chan *c = rx->pend[i];
+        if (c->pending)
+            rx->pend[kept++] = c;
+        else
+            c->in_pend = 0;
+    }
+    rx->n_pend = kept;
+    return read;
+}
+
 /* One turn: the kinds' timers, a wait on the sockets (may_wait: as long as no timer
  * asks; else none), then every channel with data.  Run by the RX thread, or by the TX
  * thread while it owns the RX side (rtudp_rx_poll).  Returns the receives it read. */
 static int rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
 {
-    int busy = 0;
     /* no timeout unless a channel's timer asks: stop and requests come on the
      * eventfd, and a periodic wake-up at SCHED_FIFO would wait behind the TX
      * thread's deadline spin, then cut into it */
-    int64_t now = rtudp_now_ns(), next = INT64_MAX;
-    for (uint32_t i = 0; i < rx->n_chans; i++) {
-        struct rtudp_rx_chan *c = rx->chans[i];
-        busy |= c->pending;
-        if (c->timer_ns <= now) {
-            struct rtudp_chan *ch = chan_of(c);
-            c->timer_ns = ch->proto->rx_timer ? ch->proto->rx_timer(ch, now)
-                                              : RTUDP_PROTO_NEVER;
-            rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_RX, &c->waiters);
-        }
-        if (c->timer_ns < next)
-            next = c->timer_ns;
-        int64_t held = rtudp_holdq_next_due(&c->hold);
-        if (held <= now) {
-            /* published as received ones are: only while the RX side is the worker's */
-            if (rtudp_drx_worker_take(c->block, now)) {
-                release_held(c, now);
-                rtudp_drx_worker_give(c->block);
-                rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_RX, &c->waiters);
-                held = rtudp_holdq_next_due(&c->hold);
-            } else {
-                reader_holds(rx, c, now);
-                held = c->reader_check_ns;
-            }
-        }
-        if (held < next)
-            next = held;
-        if (c->reader_holds) {
-            check_reader(rx, c, now);
-            busy |= c->pending;
-            if (c->reader_holds && c->reader_check_ns < next)
-                next = c->reader_check_ns;
-        }
-    }
+    take_lost(rx);
+    int64_t now = rtudp_now_ns();
+    int64_t next = serve_timers(rx, now);
+    int busy = any_pending(rx);
     struct timespec ts = {0, 0};
     if (may_wait && !busy && next > now) {
         ts.tv_sec = (next - now) / 1000000000;
@@ -357,15 +459,14 @@ static int rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
         if (!atomic_compare_exchange_strong_explicit(&rx->own, &own, RX_OWN_IDLE,
                                                      memory_order_acq_rel, memory_order_acquire))
             return 0; /* asked for it: hand over first (rx_main) */
-    } else if (atomic_exchange_explicit(&rx->rescan, 0, memory_order_acq_rel)) {
-        /* the RX thread took events in a wait it no longer owned: look everywhere */
-        for (uint32_t i = 0; i < rx->n_chans; i++)
-            rx->chans[i]->pending = 1;
     }
     int n = epoll_pwait2(rx->epfd, ev, RX_EVENTS, forever ? NULL : &ts, NULL);
     if (may_wait && !rx_reclaim(rx)) {
+        /* the TX thread has the RX work now: it reads these channels (take_lost) */
+        for (int i = 0; i < n; i++)
+            rx->lost[i] = ev[i].events & EPOLLIN ? ev[i].data.u64 : 0;
         if (n > 0)
-            atomic_store_explicit(&rx->rescan, 1, memory_order_release);
+            atomic_store_explicit(&rx->rescan, n, memory_order_release);
         return 0;
     }
     if (n < 0 && errno != EINTR) {
@@ -377,20 +478,12 @@ static int rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
         return 0;
     }
     for (int i = 0; i < n; i++) {
-        if (!ev[i].data.ptr)
+        if (!ev[i].data.u64)
             serve_request(rx);
         else if (ev[i].events & EPOLLIN)
-            ((struct rtudp_rx_chan *)ev[i].data.ptr)->pending = 1;
+            pending_by_key(rx, ev[i].data.u64);
     }
-    int read = 0;
-    for (uint32_t i = 0; i < rx->n_chans; i++)
-        if (rx->chans[i]->pending) {
-            struct rtudp_rx_chan *c = rx->chans[i];
-            read += drain(rx, c);
-            /* event loops waiting for what was just published (asyncwake.h) */
-            rtudp_async_wake(&c->block->async_wait, RTUDP_ASYNC_RX, &c->waiters);
-        }
-    return read;
+    return read_pending(rx);
 }
 
 static void futex_wait_while(atomic_uint *word, uint32_t value)
@@ -466,9 +559,8 @@ static void rx_coalesce(struct rtudp_rx *rx, int got)
 {
     if (!rtudp_rx_turn_waits(got, 0, rx->coalesce_ns))
         return; /* the rule the TX thread's turns follow too */
-    for (uint32_t i = 0; i < rx->n_chans; i++)
-        if (rx->chans[i]->pending)
-            return;
+    if (any_pending(rx))
+        return;
     uint32_t own = RX_OWN_RX;
     if (!atomic_compare_exchange_strong_explicit(&rx->own, &own, RX_OWN_IDLE,
                                                  memory_order_acq_rel, memory_order_acquire))
@@ -498,9 +590,9 @@ static void *rx_main(void *arg)
             while (atomic_load_explicit(&rx->own, memory_order_acquire) == RX_OWN_TX &&
                    !atomic_load_explicit(&rx->stop, memory_order_acquire))
                 futex_wait_while(&rx->own, RX_OWN_TX);
-            /* what came meanwhile and was not read: edge-triggered, so look */
-            for (uint32_t i = 0; i < rx->n_chans; i++)
-                rx->chans[i]->pending = 1;
+            /* what came meanwhile and was not read stays reported by epoll (an edge
+             * not yet taken) or in the pending list; a wait of ours that took events
+             * after the handover left them in rx->lost (take_lost) */
             continue;
         }
         int got = rx_turn(rx, ev, 1);
@@ -572,7 +664,7 @@ int rtudp_rx_start(struct rtudp_rx *rx, int64_t coalesce_ns, uint32_t off)
         fprintf(stderr, "rtudp-worker: RX thread setup: %s\n", strerror(errno));
         return -1;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0}; /* 0: the eventfd */
     if (epoll_ctl(rx->epfd, EPOLL_CTL_ADD, rx->efd, &ev) != 0) {
         fprintf(stderr, "rtudp-worker: RX epoll_ctl(eventfd): %s\n", strerror(errno));
         return -1;
@@ -611,6 +703,7 @@ void rtudp_rx_stop(struct rtudp_rx *rx)
     rx->buf = NULL;
     free(rx->seg_buf);
     rx->seg_buf = NULL;
+    rtudp_chanheap_free(&rx->timers);
     pthread_mutex_destroy(&rx->mu);
     pthread_cond_destroy(&rx->cv);
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,7 +25,42 @@
 
 #include "worker.h"
 
-static int memory_locked; /* rtudp_w_lock_memory succeeded */
+/*
+ * How the worker locks its memory (rtudp_w_lock_memory):
+ *  LOCK_ALL: no limit binds (RLIMIT_MEMLOCK unlimited, or CAP_IPC_LOCK): everything,
+ *    now and later (mlockall MCL_FUTURE, then lock on fault);
+ *  LOCK_BOUNDED: a finite RLIMIT_MEMLOCK without CAP_IPC_LOCK (an ordinary user):
+ *    what is mapped at the start, then each channel's segment while it fits.  Never
+ *    MCL_FUTURE there: it makes every later mapping fail (EAGAIN) once the limit is
+ *    reached, so a channel could not open.  The supervisor says so once
+ *    (rtudp.workers.process.memlock_hint); the worker stays quiet about it;
+ *  LOCK_NONE: nothing locked (a sanitized build, or the first lock refused).
+ */
+enum { LOCK_NONE, LOCK_BOUNDED, LOCK_ALL };
+static int lock_mode = LOCK_NONE;
+
+/* CAP_IPC_LOCK in this process's effective set (/proc/self/status CapEff) */
+static int has_cap_ipc_lock(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long eff = 0;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = sscanf(line, "CapEff: %llx", &eff) == 1;
+    fclose(f);
+    return found && (eff >> 14 & 1); /* CAP_IPC_LOCK */
+}
+
+static int memlock_unbounded(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY)
+        return 1;
+    return has_cap_ipc_lock();
+}
 
 int rtudp_w_die_with_parent(void)
 {
@@ -50,15 +86,18 @@ void rtudp_w_lock_memory(void)
     fprintf(stderr, "rtudp-worker: AddressSanitizer build: memory not locked\n");
     return;
 #endif
-    /* page faults on the hot path cost more than the memory; without the privilege
-     * or the RLIMIT_MEMLOCK we run unlocked and say so once.  MCL_FUTURE for now:
-     * what the setup allocates (timer queue, RX buffers, the RX thread's stack) is
-     * faulted in and locked as it is mapped; rtudp_w_lock_on_fault ends that */
+    /* page faults on the hot path cost more than the memory.  MCL_FUTURE where no
+     * limit binds: what the setup allocates (timer queue, RX buffers, the RX thread's
+     * stack) is faulted in and locked as it is mapped; rtudp_w_lock_on_fault ends that */
+    if (!memlock_unbounded()) {
+        lock_mode = mlockall(MCL_CURRENT) == 0 ? LOCK_BOUNDED : LOCK_NONE;
+        return;
+    }
     if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
         fprintf(stderr, "rtudp-worker: warning: mlockall: %s; running with unlocked memory\n",
                 strerror(errno));
     else
-        memory_locked = 1;
+        lock_mode = LOCK_ALL;
 }
 
 /*
@@ -75,7 +114,7 @@ void rtudp_w_lock_memory(void)
  */
 void rtudp_w_lock_on_fault(void)
 {
-    if (!memory_locked)
+    if (lock_mode != LOCK_ALL)
         return;
 #ifdef MCL_ONFAULT
     if (mlockall(MCL_FUTURE | MCL_ONFAULT) != 0)
@@ -87,8 +126,13 @@ void rtudp_w_lock_on_fault(void)
 void rtudp_w_make_resident(void *p, size_t len)
 {
     /* a lock-on-fault mapping ignores MAP_POPULATE (the kernel populates only what is
-     * locked outright): mlock faults it in, and it stays locked */
-    if (memory_locked && mlock(p, len) != 0)
+     * locked outright): mlock faults it in, and it stays locked.  Under a bounded
+     * limit MAP_POPULATE has made it resident already; it is locked if it still fits */
+    if (lock_mode == LOCK_BOUNDED) {
+        (void)mlock(p, len);
+        return;
+    }
+    if (lock_mode == LOCK_ALL && mlock(p, len) != 0)
         fprintf(stderr, "rtudp-worker: warning: mlock of %zu bytes: %s; its pages fault in "
                         "when first used\n", len, strerror(errno));
 }

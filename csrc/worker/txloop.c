@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "readyset.h"
 #include "txfault.h"
 #include "worker.h"
 
@@ -38,18 +39,26 @@
 /* TX stamps are read in batches, each read being a system call: when a send leaves a
  * batch of them waiting (txsend.c), before a park longer than STAMP_HOLD_NS, and at
  * least every STAMP_HOLD_NS while any waits (a socket's error queue holds a few hundred
- * stamps) */
-#define STAMP_HOLD_NS 1000000LL
+ * stamps); w->stamp_reads says which channels are to be read when */
+#define STAMP_HOLD_NS RTUDP_W_STAMP_HOLD_NS
+/* due timers taken from the heaps in one go (each channel's at most once a turn) */
+#define TIMERS_MAX 256
 
 int rtudp_tx_init(struct rtudp_worker *w)
 {
     rtudp_pacer_init(&w->pacer, rtudp_now_ns());
+    rtudp_chanheap_init(&w->timers);
+    rtudp_chanheap_init(&w->standby_timers);
+    rtudp_chanheap_init(&w->stamp_reads);
     return rtudp_timerq_init(&w->tq, TQ_MIN);
 }
 
 void rtudp_tx_free(struct rtudp_worker *w)
 {
     rtudp_pacer_free(&w->pacer);
+    rtudp_chanheap_free(&w->timers);
+    rtudp_chanheap_free(&w->standby_timers);
+    rtudp_chanheap_free(&w->stamp_reads);
     rtudp_timerq_free(&w->tq);
 }
 
@@ -61,20 +70,10 @@ static void beat(struct rtudp_worker *w)
         rtudp_guard_beat(&w->pacer.guard, rtudp_now_ns());
 }
 
-/* rtudp_mpsc_wait_at's test: a committed record (or padding) waits at the cursor */
-static int tx_readable(const struct rtudp_chan *c)
-{
-    if (!c->sends || c->tx_broken)
-        return 0;
-    return rtudp_mpsc_readable_at(&c->tx, c->cursor);
-}
-
+/* a producer marked a channel since the last look (readyset.h): its ring has records */
 static int any_readable(const struct rtudp_worker *w)
 {
-    for (uint32_t i = 0; i < w->n_active; i++)
-        if (tx_readable(w->active[i]))
-            return 1;
-    return 0;
+    return rtudp_ready_any(w->ready);
 }
 
 static bool wake_ready(const void *ctx)
@@ -84,9 +83,10 @@ static bool wake_ready(const void *ctx)
            load_acquire(&w->me->async_posted) != w->async_seen;
 }
 
-/* TX ring -> in-flight tracker + timer queue */
-static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
+/* TX ring -> in-flight tracker + timer queue; 1 if records are left for another turn */
+static int consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
 {
+    int left = 1;
     uint64_t taken = 0, immediate = 0, late = 0;
     for (int k = 0; k < READ_MAX; k++) {
         if (k % CONSUME_BEAT_EVERY == CONSUME_BEAT_EVERY - 1)
@@ -95,10 +95,13 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
         struct rtudp_tx_record *rec;
         uint32_t len;
         int rc = rtudp_mpsc_next(&c->tx, &c->cursor, &rec, &len);
-        if (rc == RTUDP_EMPTY)
+        if (rc == RTUDP_EMPTY) {
+            left = 0;
             break;
+        }
         if (rc != RTUDP_OK) {
             rtudp_tx_fault(c, "corrupt", c->cursor);
+            left = 0;
             break;
         }
         uint64_t pos = c->cursor - align8(sizeof *rec + len);
@@ -147,28 +150,39 @@ static void consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
     /* records the kind took or refused, the ones the impairment lost, padding the
      * cursor stepped over: freed */
     rtudp_tx_release(c);
+    return left;
 }
 
-/* when the stamps waiting on c are to be read at the latest (INT64_MAX: none wait) */
-static int64_t stamps_read_by(const struct rtudp_chan *c)
+/* up to max channels whose time in h has come, taken out of it (each once a turn,
+ * however often its time comes again in it): how many */
+static uint32_t take_due(struct rtudp_chanheap *h, int64_t now, struct rtudp_chan **out,
+                         uint32_t max, size_t member)
 {
-    if (!c->stamps.len)
-        return INT64_MAX;
-    int64_t expire = rtudp_txstamps_deadline(&c->stamps);
-    int64_t oldest_sent = expire - c->stamps.wait_ns;
-    int64_t by = (oldest_sent > c->stamps_read_ns ? oldest_sent : c->stamps_read_ns) +
-                 STAMP_HOLD_NS;
-    return by < expire ? by : expire;
+    uint32_t n = 0;
+    while (n < max && rtudp_chanheap_next(h) <= now) {
+        struct rtudp_chanheap_node *node = rtudp_chanheap_first(h);
+        out[n++] = (struct rtudp_chan *)((char *)node - member);
+        rtudp_chanheap_set(h, node, RTUDP_CHANHEAP_NONE);
+    }
+    return n;
 }
 
-/* the kinds' own timers (e.g. Netflux's cycle) that have come */
+/* the kinds' own timers (e.g. Netflux's cycle) that have come, and the sends their
+ * impairment held that are due (w->timers, w->standby_timers) */
 static void run_timers(struct rtudp_worker *w, int64_t now)
 {
-    for (uint32_t i = 0; i < w->n_active; i++) {
-        struct rtudp_chan *c = w->active[i];
+    struct rtudp_chan *due[TIMERS_MAX];
+    uint32_t n = take_due(&w->timers, now, due, TIMERS_MAX, offsetof(struct rtudp_chan, timer_node));
+    n += take_due(&w->standby_timers, now, due + n, TIMERS_MAX - n,
+                  offsetof(struct rtudp_chan, standby_node));
+    for (uint32_t i = 0; i < n; i++) {
+        struct rtudp_chan *c = due[i];
         if (c->tx_timer_ns <= now)
             c->tx_timer_ns = c->proto->tx_timer ? c->proto->tx_timer(w, c, now)
                                                 : RTUDP_PROTO_NEVER;
+        if (c->tx_hold.n)
+            rtudp_tx_send_held(w, c, now);
+        rtudp_chan_rekey(w, c);
     }
 }
 
@@ -179,17 +193,9 @@ static void run_timers(struct rtudp_worker *w, int64_t now)
 static int64_t next_timer(const struct rtudp_worker *w, int64_t *standby)
 {
     int64_t next = rtudp_timerq_next_deadline(&w->tq);
-    *standby = INT64_MAX;
-    for (uint32_t i = 0; i < w->n_active; i++) {
-        const struct rtudp_chan *c = w->active[i];
-        int64_t held = rtudp_holdq_next_due(&c->tx_hold); /* a kind's sends held back */
-        int64_t *mine = c->standby ? standby : &next;
-        if (c->tx_timer_ns < *mine)
-            *mine = c->tx_timer_ns;
-        if (held < next)
-            next = held;
-    }
-    return next;
+    int64_t kinds = rtudp_chanheap_next(&w->timers);
+    *standby = rtudp_chanheap_next(&w->standby_timers);
+    return kinds < next ? kinds : next;
 }
 
 /* spin to `until` (a deadline within the margin): the clock it got there at, or 0 if a
@@ -287,8 +293,10 @@ static void send_due(struct rtudp_worker *w, int64_t now, int capped)
                     idx[k++] = j;
                 }
             struct rtudp_chan *c = ch < RTUDP_MAX_CHANNELS ? w->chans[ch] : NULL;
-            if (c) /* a removed channel's timers were dropped with it */
+            if (c) { /* a removed channel's timers were dropped with it */
                 rtudp_tx_send_group(w, c, due, idx, k, now);
+                rtudp_chan_rekey(w, c); /* its TX stamps wait now */
+            }
         }
         if (n < max || capped)
             return;
@@ -303,7 +311,6 @@ static void serve_due(struct rtudp_worker *w, int64_t now, int capped)
 {
     send_due(w, now, capped);
     run_timers(w, now);
-    rtudp_hold_release_due(w, now);
 }
 
 /* woken early for a deadline after a long park (warmup.h): spin to `lead` before it,
@@ -357,34 +364,54 @@ static int capped_turn(struct rtudp_worker *w, int64_t now)
     return capped;
 }
 
-/* every sending channel's TX ring read up to what was committed by `now` */
-static void consume_all(struct rtudp_worker *w, int64_t now)
+struct consume_turn {
+    struct rtudp_worker *w;
+    int64_t now;
+};
+
+/* a channel a producer marked: its TX ring read up to what was committed by `now`
+ * (marked again if a turn's share was left in it) */
+static void consume_marked(void *ctx, uint32_t slot)
 {
-    for (uint32_t i = 0; i < w->n_active; i++) {
-        struct rtudp_chan *c = w->active[i];
-        if (c->sends && !c->tx_broken)
-            consume(w, c, now);
-    }
+    struct consume_turn *t = ctx;
+    struct rtudp_chan *c = slot < RTUDP_MAX_CHANNELS ? t->w->chans[slot] : NULL;
+    if (!c || !c->sends || c->tx_broken)
+        return; /* gone, or not read: a stale mark */
+    if (consume(t->w, c, t->now))
+        rtudp_ready_mark(t->w->ready, slot);
+    rtudp_chan_rekey(t->w, c); /* the kind may have set its timer from a record */
 }
 
-/* the TX stamps that are to be read now, or before a park longer than STAMP_HOLD_NS
- * to `target`, read; the earlier of `other` and when the rest are to be read by */
+/* the TX rings producers marked, read up to what was committed by `now` */
+static void consume_all(struct rtudp_worker *w, int64_t now)
+{
+    struct consume_turn t = {w, now};
+    rtudp_ready_take(w->ready, consume_marked, &t);
+}
+
+/* the TX stamps that are to be read now, or (all that wait) before a park longer than
+ * STAMP_HOLD_NS to `target`, read; the earlier of `other` and when the rest are to be
+ * read by */
 static int64_t read_stamps(struct rtudp_worker *w, int64_t now, int64_t target, int64_t other)
 {
-    for (uint32_t i = 0; i < w->n_active; i++) {
-        struct rtudp_chan *c = w->active[i];
-        if (c->sends && c->stamps.len) {
-            int64_t by = stamps_read_by(c);
-            if (by <= now || target - now > STAMP_HOLD_NS) {
-                rtudp_tx_read_stamps(c, now);
-                beat(w);
-                by = stamps_read_by(c);
-            }
-            if (by < other)
-                other = by;
+    /* every stamp that waits is to be read by now + STAMP_HOLD_NS at the latest; one
+     * read at `now` puts its channel back at exactly that, so it is not read twice */
+    int64_t upto = target - now > STAMP_HOLD_NS ? now + STAMP_HOLD_NS - 1 : now;
+    struct rtudp_chan *due[TIMERS_MAX];
+    uint32_t n;
+    do {
+        n = take_due(&w->stamp_reads, upto, due, TIMERS_MAX,
+                     offsetof(struct rtudp_chan, stamp_node));
+        for (uint32_t i = 0; i < n; i++) {
+            rtudp_tx_read_stamps(due[i], now);
+            beat(w);
         }
-    }
-    return other;
+        /* back in (the stamps still awaited) only after the batch: each is read once */
+        for (uint32_t i = 0; i < n; i++)
+            rtudp_chan_rekey(w, due[i]);
+    } while (n == TIMERS_MAX);
+    int64_t by = rtudp_chanheap_next(&w->stamp_reads);
+    return by < other ? by : other;
 }
 
 /* decide what comes next: a timer (maybe spun for), or only a timeout.  0: nothing to

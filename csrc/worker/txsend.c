@@ -282,13 +282,6 @@ void rtudp_tx_send_held(struct rtudp_worker *w, struct rtudp_chan *c, int64_t no
     }
 }
 
-void rtudp_hold_release_due(struct rtudp_worker *w, int64_t now)
-{
-    for (uint32_t i = 0; i < w->n_active; i++)
-        if (w->active[i]->tx_hold.n)
-            rtudp_tx_send_held(w, w->active[i], now);
-}
-
 int rtudp_tx_send_now(struct rtudp_chan *c, const void *data, uint32_t len, int64_t asked_ns)
 {
     const struct sockaddr *dst = c->dst_len ? (const struct sockaddr *)&c->dst : NULL;

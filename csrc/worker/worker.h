@@ -55,6 +55,7 @@
 
 #include "impair.h"
 #include "asyncwake.h"
+#include "chanheap.h"
 #include "holdq.h"
 #include "inflight.h"
 #include "netio.h"
@@ -85,6 +86,9 @@ struct rtudp_rx_chan {
     int64_t reader_check_ns; /* then: when to look at the token again */
     uint64_t reader_seen;    /* rx_packets at the last look */
     int pending;       /* may have more datagrams queued (edge-triggered epoll) */
+    int in_pend;       /* in the RX side's pending list (rxloop.c, set_pending) */
+    struct rtudp_chanheap_node timer_node; /* in rx->timers: its next timer, held
+                                            * datagram or reader check */
     int listed;        /* in the RX thread's table */
     int64_t timer_ns;  /* the kind's rx_timer is due then (RTUDP_PROTO_NEVER: not) */
     struct rtudp_impair impair; /* the RX side's impairment (zeroed: none seen yet) */
@@ -112,6 +116,12 @@ struct rtudp_chan {
     int standby;                    /* a standby copy (proto.h): the kind's timer only, not
                                      * spun for; no RX, no TX ring, no socket setup */
     int64_t tx_timer_ns;            /* proto->tx_timer is due then (RTUDP_PROTO_NEVER: not) */
+    /* its places in the TX thread's timer heaps (chantimes.c keeps them in step) */
+    struct rtudp_chanheap_node timer_node;   /* w->timers: the kind's timer, held sends */
+    struct rtudp_chanheap_node standby_node; /* w->standby_timers: a standby's timer */
+    struct rtudp_chanheap_node stamp_node;   /* w->stamp_reads: its TX stamps' read-by */
+    uint32_t active_at;             /* its index in w->active */
+    uint64_t tq_reserved;           /* its share of w->tq_need */
     /* TX side (TX thread only) */
     int sends;                      /* direction SEND or BOTH */
     int tx_broken;                  /* the TX ring failed validation: no longer read */
@@ -148,7 +158,9 @@ struct rtudp_rx {
     int efd;                        /* eventfd: a request is waiting */
     atomic_int stop;
     atomic_uint own;                /* RX_OWN_* */
-    atomic_int rescan;              /* events a wait took after the TX thread took over */
+    atomic_int rescan;              /* events a wait took after the TX thread took over:
+                                     * lost[0..rescan) says whose (rxloop.c) */
+    uint64_t lost[64];              /* their epoll keys (rxloop.c, event_key) */
     int rt;                         /* the RX thread is real-time: its CPU time is capped */
     int64_t cap_window_start, cap_window_cpu, cap_read_at;  /* rx_keep_under_cap */
     int cap_ahead;                  /* ... ahead of the pace to the cap: a sleep after each
@@ -161,8 +173,13 @@ struct rtudp_rx {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct rtudp_rx_req *req;       /* at most one, guarded by mu */
-    struct rtudp_rx_chan *chans[RTUDP_MAX_CHANNELS]; /* RX thread only */
-    uint32_t n_chans;
+    struct rtudp_rx_chan *chans[RTUDP_MAX_CHANNELS]; /* by table slot; RX thread only */
+    uint32_t n_chans;               /* of them, not NULL */
+    /* the RX work's owner's: channels that may have data (pending), and channels by
+     * their next timer, so a turn looks only at those with work */
+    struct rtudp_rx_chan *pend[RTUDP_MAX_CHANNELS];
+    uint32_t n_pend;
+    struct rtudp_chanheap timers;
     uint8_t *buf;                   /* RX thread's receive buffers */
     uint8_t *seg_buf;               /* where a coalesced (GRO) receive is split */
 };
@@ -180,6 +197,15 @@ struct rtudp_worker {
     struct rtudp_chan *active[RTUDP_MAX_CHANNELS]; /* the non-NULL ones, compact */
     uint32_t n_active;
     uint32_t n_receiving;           /* of them, those that receive (RX thread's) */
+    uint32_t n_serving;             /* of them, those not standby */
+    /* the channels that producers marked since the TX thread last looked: the only
+     * TX rings it reads (readyset.h; the tick's sweep is the safety net) */
+    struct rtudp_ready_set *ready;
+    /* channels by the time they next need the TX thread (chantimes.c) */
+    struct rtudp_chanheap timers;         /* kinds' timers and held sends (spun for) */
+    struct rtudp_chanheap standby_timers; /* standbys' timers (a plain timeout) */
+    struct rtudp_chanheap stamp_reads;    /* when their waiting TX stamps are read by */
+    uint64_t tq_need;               /* timers the sending channels may queue at most */
     struct rtudp_timerq tq;
     struct rtudp_pacer pacer;       /* the timing policy's state (pacer.h) */
     int64_t backoff_until;          /* EAGAIN: no sends before this */
@@ -223,6 +249,17 @@ int rtudp_chan_add(struct rtudp_worker *w, uint32_t slot, const char *name, int 
 /* take c out of the table and close it (its unsent records stay in its TX ring) */
 void rtudp_chan_drop(struct rtudp_worker *w, struct rtudp_chan *c);
 
+/* chantimes.c: a channel's places in the timer heaps, from its kind's timer, its held
+ * sends and its waiting TX stamps: called whenever the TX thread changed one of them */
+void rtudp_chan_rekey(struct rtudp_worker *w, struct rtudp_chan *c);
+/* room in each heap for one more channel: RTUDP_OK or RTUDP_ESYS */
+int rtudp_chan_times_reserve(struct rtudp_worker *w, uint32_t n);
+/* c out of every heap (it is being dropped) */
+void rtudp_chan_times_clear(struct rtudp_worker *w, struct rtudp_chan *c);
+/* when c's waiting TX stamps are to be read at the latest (INT64_MAX: none wait) */
+int64_t rtudp_chan_stamps_read_by(const struct rtudp_chan *c);
+#define RTUDP_W_STAMP_HOLD_NS 1000000LL /* TX stamps wait at most this long to be read */
+
 /* txsend.c: sending (the loop's, and a kind's from its hooks) */
 #define RTUDP_W_POP_MAX 256 /* due timers sent in one go at most */
 /* send the due timers due[idx[0..n)] of channel c (n <= RTUDP_W_POP_MAX, in deadline
@@ -239,9 +276,6 @@ int rtudp_tx_send_to(struct rtudp_chan *c, const void *data, uint32_t len, int64
 /* TX thread: send what c->tx_hold holds that is due at `now` (a kind's sends the
  * impairment held); stops early when the socket is full */
 void rtudp_tx_send_held(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now);
-/* the loop's hook: every channel's held sends that are due (when the next one is:
- * txloop.c's next_timer, with the other timers) */
-void rtudp_hold_release_due(struct rtudp_worker *w, int64_t now);
 /* read c's TX stamps that came (and expire those that will not) */
 void rtudp_tx_read_stamps(struct rtudp_chan *c, int64_t now);
 /* free c's TX ring up to the first packet not yet sent */

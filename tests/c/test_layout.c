@@ -125,6 +125,8 @@ static const struct field mpsc_view_fields[] = {
     FIELD(rtudp_mpsc, max_payload),
     FIELD(rtudp_mpsc, tail_seen),
     FIELD(rtudp_mpsc, wake),
+    FIELD(rtudp_mpsc, ready),
+    FIELD(rtudp_mpsc, ready_bit),
     FIELD(rtudp_mpsc, stuck_span),
 };
 
@@ -224,6 +226,12 @@ static const struct field control_fields[] = {
     FIELD(rtudp_control, pool),
     FIELD(rtudp_control, workers),
     FIELD(rtudp_control, channels),
+    FIELD(rtudp_control, ready),
+};
+
+static const struct field ready_set_fields[] = {
+    FIELD(rtudp_ready_set, summary),
+    FIELD(rtudp_ready_set, bits),
 };
 
 static const struct field sockaddr_fields[] = {
@@ -296,6 +304,7 @@ static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, worker),
     FIELD(rtudp_channel_block, max_datagram),
     FIELD(rtudp_channel_block, socket_fd),
+    FIELD(rtudp_channel_block, table_slot),
     FIELD(rtudp_channel_block, pad0),
     FIELD(rtudp_channel_block, tx_packets),
     FIELD(rtudp_channel_block, tx_bytes),
@@ -747,6 +756,7 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_rx_meta, rx_meta_fields),
     STRUCT(rtudp_cmd, cmd_fields),
     STRUCT(rtudp_reply, reply_fields),
+    STRUCT(rtudp_ready_set, ready_set_fields),
     STRUCT(rtudp_check, check_fields),
     STRUCT(rtudp_mpsc, mpsc_view_fields),
     STRUCT(rtudp_bcast, bcast_view_fields),

@@ -1,0 +1,62 @@
+/*
+ * liveness.c - whether a channel handle may still send and receive (pyfast.h,
+ * struct pyf_liveness), and the error that says it may not.
+ */
+#include "pyfast.h"
+
+int pyf_gone(const struct pyf_liveness *l)
+{
+    if (pyf_revoked(l))
+        return PYF_GONE_CLOSED;
+    if (l->heartbeat) {
+        int64_t beat = atomic_load_explicit((const _Atomic int64_t *)l->heartbeat,
+                                            memory_order_relaxed);
+        if (rtudp_now_ns() - beat > l->stale_ns)
+            return PYF_GONE_POOL;
+    }
+    return PYF_LIVE;
+}
+
+PyObject *pyf_gone_error(int why, PyObject *name)
+{
+    PyObject *mod = PyImport_ImportModule("rtudp.shmring.errors");
+    if (!mod)
+        return NULL;
+    PyObject *cls = PyObject_GetAttrString(mod, why == PYF_GONE_CLOSED ? "ChannelClosedError"
+                                                                       : "PoolNotRunningError");
+    Py_DECREF(mod);
+    if (!cls)
+        return NULL;
+    if (why == PYF_GONE_CLOSED)
+        PyErr_Format(cls, "channel %R was closed by its pool (or the pool stopped): nothing "
+                          "more can be sent or received on it", name);
+    else
+        PyErr_Format(cls, "the pool of channel %R is not running (its supervisor stopped "
+                          "beating): nothing more can be sent or received on it", name);
+    Py_DECREF(cls);
+    return NULL;
+}
+
+int pyf_watch_args(PyObject *const *args, Py_ssize_t nargs, struct pyf_liveness *l)
+{
+    unsigned long long state, beat;
+    long long stale;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "_watch(state_address, heartbeat_address, stale_ns)");
+        return -1;
+    }
+    state = PyLong_AsUnsignedLongLong(args[0]);
+    beat = PyLong_AsUnsignedLongLong(args[1]);
+    stale = PyLong_AsLongLong(args[2]);
+    if (PyErr_Occurred())
+        return -1;
+    if (stale < 0 || (state % 4) || (beat % 8)) {
+        PyErr_Format(PyExc_ValueError, "_watch: misaligned address or stale_ns %lld < 0",
+                     stale);
+        return -1;
+    }
+    l->state = (const uint32_t *)(uintptr_t)state;
+    l->heartbeat = (const int64_t *)(uintptr_t)beat;
+    l->stale_ns = stale;
+    return 0;
+}

@@ -1,0 +1,105 @@
+"""``rtudp bench scale``: its figures from the observer's arrivals (exact, on made-up
+arrivals), and ``--quick --json`` end to end with every field (figures checked for
+presence and sign only: speed and loss are never asserted)."""
+from __future__ import annotations
+
+import pytest
+
+from bench_helpers import run_quick_json
+from rtudp.tools.bench_scale import ALL_CASES, QUICK_N, VARIANTS, gap_ns
+from rtudp.tools.scale_peer import Arrival
+from rtudp.tools.scale_streams import packet, stream_figures
+
+GAP = 20_000_000
+
+
+def _rtp(port: int, seq: int, t: int) -> Arrival:
+    return Arrival(port, 172, packet("rtp", 0, seq, 172)[:4], t)
+
+
+def test_figures_count_each_slot_once_and_measure_from_the_schedule() -> None:
+    # stream 1: seq 65534.. wrapping, slot 2 lost, slot 3 twice, slot 5 before 4,
+    # slot 1 100 µs late; stream 2: on time throughout
+    base = 1_000_000_000
+    s1 = [(65534, 0), (65535, GAP + 100_000), (1, 3 * GAP), (1, 3 * GAP), (3, 5 * GAP),
+          (2, 4 * GAP)]
+    rows = [_rtp(1000, s, base + t) for s, t in s1]
+    rows += [_rtp(1001, 7 + k, base + 5_000 + k * GAP) for k in range(6)]
+    f = stream_figures(rows, "rtp", GAP, 6)
+    assert f["streams_seen"] == 2
+    assert f["delivered"] == 5 + 6 and f["duplicates"] == 1 and f["reordered"] == 1
+    assert f["beyond"] == 0
+    assert f["err_max_us"] == pytest.approx(100.0)
+    assert f["err_p50_us"] == 0
+
+
+def test_figures_by_time_take_the_nearest_slot() -> None:
+    # a Netflux sender skipped cycle 2 and numbered on: by its sequence the last
+    # packets would be a whole gap late, by time they are on schedule
+    base = 2_000_000_000
+    rows = [Arrival(7, 22, bytes([seq, 0, 0, 0]), base + slot * 5_000_000)
+            for seq, slot in ((250, 0), (251, 1), (252, 3), (253, 4), (254, 5), (255, 6))]
+    f = stream_figures(rows, "netflux", 5_000_000, 7, by_time=True)
+    assert f["delivered"] == 6 and f["duplicates"] == 0 and f["reordered"] == 0
+    assert f["err_max_us"] == 0
+    f = stream_figures(rows, "netflux", 5_000_000, 7)
+    assert f["err_max_us"] >= 2_500
+
+
+def test_fairness_counts_the_starved() -> None:
+    from rtudp.tools.scale_udt import fairness
+
+    f = fairness([100, 100, 100, 5, 0])
+    assert f["served"] == 3 and f["starved"] == 2 and f["bytes_max"] == 100
+    assert f["jain"] == pytest.approx(305 ** 2 / (5 * 30025))
+
+
+def test_gap_keeps_the_total_rate() -> None:
+    assert gap_ns("rtp", 1000) == 20_000_000
+    assert gap_ns("rtp", 4000) == 80_000_000
+    assert gap_ns("netflux", 100) == 5_000_000
+
+
+def test_bad_options_name_the_value(capsys: pytest.CaptureFixture[str]) -> None:
+    from rtudp.tools.bench import main
+
+    for argv, word in ((["--n", "10,x"], "'10,x'"), (["--cases", "udp,tcp"], "'tcp'"),
+                       (["--seconds", "0"], "'0'")):
+        with pytest.raises(SystemExit):
+            main(["scale", *argv])
+        assert word in capsys.readouterr().err, argv
+
+
+def test_quick_json_has_every_field() -> None:
+    report, _pid = run_quick_json("scale", timeout=600)
+    assert report["failed"] == {} and report["leftover_segments"] == []
+    if "all" in report["skipped"]:
+        pytest.skip(f"the C peer cannot be built: {report['skipped']}")
+    assert report["ns"] == list(QUICK_N)
+    assert set(report["cases"]) == set(ALL_CASES) - {"open"}
+    for case, table in report["cases"].items():
+        assert set(table) == {str(n) for n in QUICK_N}, case
+        if case == "udt":
+            assert "no peers" in report["skipped"]["udt"]
+            for n, rows in table.items():
+                e = rows["rtudp"]
+                assert set(rows) == {"rtudp"} and e["opened"] == int(n), (case, n)
+                assert e["served"] + e["starved"] == int(n) and e["bytes_max"] > 0, (case, n)
+                assert 0 < e["jain"] <= 1 and e["cpu_s_per_s"] > 0, (case, n)
+            continue
+        for n, rows in table.items():
+            assert set(rows) == set(VARIANTS), (case, n)
+            for variant, e in rows.items():
+                where = (case, n, variant)
+                assert e["expected"] > 0 and 0 <= e["delivered"] <= e["expected"], where
+                assert e["cpu_s_per_s"] >= 0 and e["cpu_ms_per_1k"] is not None, where
+                if case != "rtp_rx":
+                    assert e["err_p99_us"] is not None and e["err_p99_us"] >= 0, where
+                    assert e["observer"]["received"] >= e["delivered"], where
+            ours = rows["rtudp"]
+            assert ours["opened"] == int(n) and ours["refused"] is None, (case, n)
+            assert ours["open_ms_per_chan"] > 0 and ours["shm_per_chan"] > 0, (case, n)
+            assert ours["locked_per_chan"] >= 0 and "counters" in ours, (case, n)
+    opened = report["open"]
+    assert opened["opened"] + (opened["refused"] is not None) >= 1
+    assert opened["open_ms_per_chan"] > 0 and opened["close_ms_per_chan"] >= 0

@@ -1,0 +1,65 @@
+"""Pool.open_channels: a batch opens whole or not at all, and its channels work."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+import rtudp
+from rtudp.shmring.control import ControlSegment
+
+
+def _sink() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(5.0)
+    return s
+
+
+def test_a_batch_opens_in_order_and_every_channel_sends(rtudp_pool):
+    sink = _sink()
+    try:
+        chans = rtudp_pool.open_channels(
+            [{"name": f"b{i}", "remote": sink.getsockname(), "direction": 0, "capacity": 64}
+             for i in range(40)])
+        assert [c.name for c in chans] == [f"b{i}" for i in range(40)]
+        assert sorted(rtudp_pool.channels()) == sorted(f"b{i}" for i in range(40))
+        for i, c in enumerate(chans):
+            c.send(b"%d" % i)
+        got = sorted(int(sink.recv(64)) for _ in range(40))
+        assert got == list(range(40))
+    finally:
+        sink.close()
+
+
+def test_a_bad_item_leaves_nothing_of_the_batch_open(rtudp_pool):
+    rtudp_pool.open_channel("kept", direction=1)
+    good = [{"name": f"g{i}", "direction": 1} for i in range(5)]
+    with pytest.raises(ValueError, match="capacity"):
+        rtudp_pool.open_channels([*good, {"name": "bad", "direction": 1, "capacity": -3}])
+    assert rtudp_pool.channels() == ["kept"]
+    # a name already open is refused the same way, naming it
+    with pytest.raises(ValueError, match="'kept'"):
+        rtudp_pool.open_channels([*good, {"name": "kept", "direction": 1}])
+    assert rtudp_pool.channels() == ["kept"]
+    with pytest.raises(ValueError, match="more than once"):
+        rtudp_pool.open_channels([{"name": "x", "direction": 1}, {"name": "x", "direction": 1}])
+    # the slots of the refused batches are free again: a whole batch fits after them
+    assert len(rtudp_pool.open_channels(good)) == 5
+
+
+def test_the_table_finds_names_and_free_slots_past_a_thousand(rtudp_pool):
+    chans = rtudp_pool.open_channels([{"name": f"n{i}", "direction": 1, "capacity": 16}
+                                      for i in range(1100)])
+    ctl = ControlSegment.open(rtudp_pool.name)
+    try:
+        slot = ctl.find_channel("n1099")
+        assert slot is not None and ctl.slot_name(slot) == "n1099"
+        assert ctl.find_channel("n10") != ctl.find_channel("n1")  # no prefix match
+        assert ctl.find_channel("n1100") is None
+        chans[5].close()
+        assert ctl.find_channel("n5") is None
+        assert len(rtudp_pool.channels()) == 1099
+    finally:
+        ctl.close()
+    assert rtudp.attach("n700", pool=rtudp_pool.name).name == "n700"
