@@ -440,8 +440,8 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         self._horizon.check(at_ns)
         size = payload_size(data)
         if size > self.max_datagram:
-            raise ValueError(f"datagram of {size} bytes is larger than channel "
-                             f"{self.name!r}'s max_datagram of {self.max_datagram}")
+            raise ValueError(f"datagram of {size} bytes is larger than the "
+                             f"max_datagram {self.max_datagram} of channel {self.name!r}")
 
     def send_to(self, data: bytes, addr: tuple[str, int]) -> None:
         """Send ``data`` now to ``addr`` (host, port), from the channel's own socket and
@@ -456,8 +456,8 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         self._check_send(to=addr)
         size = payload_size(data)
         if size > self.max_datagram:
-            raise ValueError(f"datagram of {size} bytes is larger than channel "
-                             f"{self.name!r}'s max_datagram of {self.max_datagram}")
+            raise ValueError(f"datagram of {size} bytes is larger than the "
+                             f"max_datagram {self.max_datagram} of channel {self.name!r}")
         if (not isinstance(addr, tuple) or len(addr) not in (2, 4)
                 or not isinstance(addr[0], str) or isinstance(addr[1], bool)
                 or not isinstance(addr[1], int) or not 0 < addr[1] < 65536):
@@ -494,9 +494,9 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         if items:
             big = max(map(len, items))
             if big > self.max_datagram:
-                raise ValueError(f"a datagram of {big} bytes in send_many is larger than "
-                                 f"channel {self.name!r}'s max_datagram of "
-                                 f"{self.max_datagram}")
+                raise ValueError(f"a datagram of {big} bytes in send_many is larger than the "
+                                 f"max_datagram {self.max_datagram} of channel "
+                                 f"{self.name!r}")
         try:
             n = self._tx.put_many(list(items), at, 0, 0)
         except BackPressureError as exc:
@@ -667,8 +667,8 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         try:
             os.sched_setaffinity(0, {cpu})  # 0: the calling thread only
         except OSError as exc:
-            raise OSError(exc.errno, f"cannot pin this thread to CPU {cpu} (channel "
-                                     f"{self.name!r}'s worker): {exc.strerror}") from None
+            raise OSError(exc.errno, f"cannot pin this thread to CPU {cpu}, where channel "
+                                     f"{self.name!r} has its worker: {exc.strerror}") from None
         return cpu
 
     def close(self) -> None:

@@ -28,6 +28,8 @@
  *                      direct sends on the channel socket (../direct_send.h)
  *   pyfast/rtwait.c    the module's functions: a thread that waits at real-time
  *                      priority (../rt_wait.h)
+ *   pyfast/liveness.c  whether a channel handle may still send and receive
+ *   pyfast/termclean.c SIGTERM unlinks the segments of pools started off the main thread
  * They are in a folder of their own because the C unit tests (tests/c/Makefile)
  * link every .c directly in csrc/ but this file into each test program, without Python.
  */
@@ -56,6 +58,10 @@ PyMODINIT_FUNC PyInit__fast(void)
     PyObject *m = PyModule_Create(&fast_module);
     if (!m)
         return NULL;
+    if (PyModule_AddFunctions(m, pyf_term_methods) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     if (pyf_rtwait_constants(m) < 0 ||
         PyModule_AddObjectRef(m, "MpscPort", (PyObject *)&pyf_MpscPortType) < 0 ||
         PyModule_AddObjectRef(m, "BcastPort", (PyObject *)&pyf_BcastPortType) < 0 ||

@@ -22,13 +22,16 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]{1,%d}" % lib.RTUDP_NAME_MAX)
 DEFAULT_MODE = 0o600
 
 
-def validate_name(name: object) -> str:
-    """Return ``name`` if it is a valid segment name, else raise ValueError/TypeError."""
+def validate_name(name: object, what: str = "segment name") -> str:
+    """Return ``name`` if it is a valid segment name, else raise ValueError/TypeError
+    (``what`` names it in the message: "channel name", "pool name", ...)."""
     if not isinstance(name, str):
-        raise TypeError(f"segment name must be a str, not {type(name).__name__}: {name!r}")
+        raise TypeError(f"{what} must be a str, not {type(name).__name__}: {name!r}")
     if not _NAME.fullmatch(name):
-        raise ValueError(
-            f"invalid segment name {name!r}: must match [A-Za-z0-9_.-]{{1,{lib.RTUDP_NAME_MAX}}}")
+        why = "is empty" if not name else "has other characters" if \
+            len(name) <= lib.RTUDP_NAME_MAX else f"is longer than {lib.RTUDP_NAME_MAX}"
+        raise ValueError(f"{what} {name!r} {why}: it must be 1 to {lib.RTUDP_NAME_MAX} of "
+                         f"A-Z a-z 0-9 _ . -")
     return name
 
 

@@ -176,16 +176,35 @@ AIO_PROGRAM = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("program", ["sync", "aio"])
+THREAD_PROGRAM = textwrap.dedent("""
+    import threading, rtudp
+
+    def run():                                 # the pool starts in this thread
+        a = rtudp.open_channel("a", local=("127.0.0.1", 0))
+        b = rtudp.open_channel("b", local=("127.0.0.1", 0), remote=a.local)
+        b.send(b"ping")
+        print(a.recv(timeout=5).data.decode(), flush=True)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    threading.Event().wait()                   # the main thread blocked for good
+""")
+
+PROGRAMS = {"sync": SYNC_PROGRAM, "aio": AIO_PROGRAM, "thread": THREAD_PROGRAM}
+
+
+@pytest.mark.parametrize("program", list(PROGRAMS))
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_sigterm_to_the_group_leaves_nothing(shm_name, program, sig):
-    """A program on its embedded pool, signalled with its whole process group (Ctrl-C at
-    a terminal, `timeout`): it ends without restart or pipe noise, leaving no segment
-    and no stale pool."""
+    """A program on its embedded pool (started in its main thread, by rtudp.aio, or in
+    another thread), signalled with its whole process group (Ctrl-C at a terminal,
+    `timeout`): it ends without restart or pipe noise, leaving no segment and no stale
+    pool."""
     from rtudp.workers.registry import pool_state, segment_files
 
     name = shm_name.replace(".", "_")[:30]
-    code = SYNC_PROGRAM if program == "sync" else AIO_PROGRAM
+    code = PROGRAMS[program]
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "RTUDP_POOL": name})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from typing import Callable, Union
 
 Number = Union[int, float]
@@ -37,3 +38,11 @@ def ranged(kind: type, what: str, lo: Number, hi: Number = math.inf, *,
 
 
 __all__ = ["ranged"]
+
+
+def plain_doc(doc: str | None) -> str:
+    """A module docstring's first paragraph as ``--help`` text: the RST markup
+    (````literal````, ``:mod:`x```) left out, the lines joined."""
+    first = (doc or "").strip().split("\n\n")[0]
+    first = re.sub(r":\w+:`([^`]*)`", r"\1", first).replace("``", "")
+    return " ".join(first.split())

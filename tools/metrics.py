@@ -269,10 +269,11 @@ def _textfile(reg: CollectorRegistry, path: str, interval: float | None) -> int:
 
 def add_parser(sub: Any) -> None:
     """``rtudp metrics`` on the CLI's subparsers."""
+    from .cli_args import plain_doc
     from .pool_cli import parse_pool_name
 
     p = sub.add_parser("metrics", help="export pool metrics for Prometheus",
-                       description=__doc__.split("\n\n")[0])
+                       description=plain_doc(__doc__))
     p.add_argument("--pool", type=parse_pool_name, help="only this pool (default: all)")
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("--serve", type=parse_listen, metavar="HOST:PORT",
@@ -287,6 +288,12 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace, _rest: list[str]) -> int:
     """Run ``rtudp metrics``."""
+    if args.pool is not None and args.pool not in pool_names():
+        # a scrape of a pool that never ran is a typo, not an empty page
+        known = ", ".join(pool_names()) or "none"
+        print(f"rtudp metrics: error: no pool {args.pool!r} on this machine (pools: {known})",
+              file=sys.stderr)
+        return 1
     reg = registry_for(args.pool)
     if args.serve is not None:
         if args.interval is not None:

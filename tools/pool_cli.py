@@ -683,7 +683,11 @@ def add_parser(sub: Any) -> None:
                          "and tunables: the values it runs with, in Pool's terms)")
     st.set_defaults(pool_func=cmd_status)
 
-    li = ps.add_parser("list", help="list the pools on this machine (live or stale)")
+    li = ps.add_parser("list", help="list the pools on this machine (live or stale)",
+                       description="List the pools on this machine: each pool's name, whether "
+                                   "its supervisor is live or gone (stale: `rtudp pool clean` "
+                                   "removes what it left), its supervisor's pid and its "
+                                   "segments in /dev/shm.")
     li.set_defaults(pool_func=cmd_list)
 
     c = ps.add_parser("clean", help="remove segments of pools whose supervisor is dead",

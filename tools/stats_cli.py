@@ -21,6 +21,7 @@ from rtudp.shmring.channel import BLOCK_HISTOGRAMS
 from rtudp.shmring.errors import PoolNotRunningError, SegmentNotFoundError
 from rtudp.shmring.observe import ChannelSnapshot, snapshot_channel, snapshot_pool
 
+from .cli_args import plain_doc
 from .cli_errors import attach, cli_error
 
 #: the channel block's histograms (tx_lateness, rx_delay)
@@ -49,7 +50,7 @@ def add_parser(sub: Any) -> None:
     from .pool_cli import default_pool, parse_pool_name
 
     p = sub.add_parser("stats", help="a channel's counters and histograms (HdrHistogram "
-                       "export with --hdr)", description=__doc__.split("\n\n")[0])
+                       "export with --hdr)", description=plain_doc(__doc__))
     p.add_argument("channel", help="channel name")
     p.add_argument("--pool", type=parse_pool_name, default=default_pool(),
                    help="pool name (default: $RTUDP_POOL or 'default')")

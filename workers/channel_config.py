@@ -114,7 +114,7 @@ class ChannelConfig:
     rx_capacity: int | None = None
 
     def __post_init__(self) -> None:
-        validate_name(self.name)
+        validate_name(self.name, "channel name")
         spec = kind_spec(self.kind)
         options = {} if self.options is None else self.options
         if not isinstance(options, Mapping):

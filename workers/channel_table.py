@@ -101,7 +101,7 @@ class ChannelTable:
             if w.cpu == cpu:
                 return w.index
         cpus = [w.cpu for w in self._workers]
-        raise ValueError(f"cpu={cpu!r} is not one of pool {self.name!r}'s CPUs {cpus} "
+        raise ValueError(f"cpu={cpu!r} is not one of the CPUs {cpus} of pool {self.name!r} "
                          f"(this machine has {os.cpu_count()} CPUs, numbered from 0)")
 
     def _place_standby(self, worker: int) -> int | None:

@@ -29,7 +29,8 @@ import threading
 import warnings
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..shmring._native import lib
+from ..shmring._fast import term_cleanup
+from ..shmring._native import ffi, lib
 from ..shmring.channel import ChannelSegment
 from ..shmring.control import ControlSegment, channel_segment_name, pool_name
 from ..shmring.deadline import DEFAULT_HORIZON_NS, horizon_ns_of
@@ -146,6 +147,7 @@ class Pool:
         self._owner_pid = 0
         self._old_sigterm: Any = None
         self._warned_buffers = False  # socket buffers the sysctls capped: said once
+        self._term_cleanup = False  # SIGTERM's C cleanup holds this pool (not main thread)
 
     # ------------------------------------------------------------ properties
 
@@ -230,6 +232,11 @@ class Pool:
         pool started in another thread asks again from the main thread
         (:meth:`cleanup_on_sigterm`; rtudp.aio does, after opening in a thread)."""
         if threading.current_thread() is not threading.main_thread():
+            # no Python handler from here: a C one unlinks our segments, then the signal
+            # ends the process as it would have (csrc/pyfast/termclean.c)
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                self._term_cleanup = term_cleanup(
+                    self.name, int(ffi.cast("uintptr_t", self._ctx.control.c)))
             return
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             def on_term(signum: int, frame: Any) -> None:
@@ -264,6 +271,9 @@ class Pool:
 
     def _release(self) -> None:
         ctx = self._ctx
+        if self._term_cleanup:
+            term_cleanup(self.name, 0)  # before the control segment is unmapped
+            self._term_cleanup = False
         with ctx.lock:
             self._table.release()
             self._watcher.forget_all()

@@ -1,13 +1,6 @@
-"""Netflux's ``netflux_sender`` on rtudp: ``SenderStats`` (:mod:`rtudp.netflux`).
+"""Netflux's ``netflux_sender`` on rtudp: ``NetfluxSender`` (a send-only netflux channel
+on a worker, which sends on its own clock, with the reference's constructor and
+attributes) and ``SenderStats`` (:mod:`rtudp.netflux`)."""
+from rtudp.netflux import NetfluxSender, SenderStats
 
-The sending thread is the worker's: a ``NetfluxMain``'s ``sender`` attribute shows
-its state (``error``, ``error_message``, ``get_stats()``)."""
-from rtudp.netflux import SenderStats
-
-from ._absent import absent_names
-
-__getattr__ = absent_names(__name__, {
-    "NetfluxSender": "the worker sends on its own clock; use NetfluxMain(...).sender "
-                     "(error, error_message, get_stats()) and set_send_data()"})
-
-__all__ = ["SenderStats"]
+__all__ = ["NetfluxSender", "SenderStats"]

@@ -1,13 +1,6 @@
-"""Netflux's ``netflux_statistics`` on rtudp: ``NetfluxStatistics`` (:mod:`rtudp.netflux`).
+"""Netflux's ``netflux_statistics`` on rtudp: ``NetfluxStatisticsTracker`` (what the
+worker measures of a netflux channel, with the reference's constructor and methods)
+and ``NetfluxStatistics`` (:mod:`rtudp.netflux`)."""
+from rtudp.netflux import NetfluxStatistics, NetfluxStatisticsTracker
 
-The worker measures intervals, RTT and loss: ``NetfluxMain(...).statistics.get_stats()``
-returns them."""
-from rtudp.netflux import NetfluxStatistics
-
-from ._absent import absent_names
-
-__getattr__ = absent_names(__name__, {
-    "NetfluxStatisticsTracker": "the worker measures; use "
-                                "NetfluxMain(...).statistics.get_stats()"})
-
-__all__ = ["NetfluxStatistics"]
+__all__ = ["NetfluxStatistics", "NetfluxStatisticsTracker"]

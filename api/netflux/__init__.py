@@ -10,6 +10,8 @@ and measures intervals, RTT and loss; this package writes and reads the images.
   ``statistics``), plus ``wait_update`` and callbacks.
 * :class:`NetfluxChannel`: the handle ``Pool.open_channel(..., kind="netflux")``
   returns (raw images, events, ``stats()``).
+* :class:`NetfluxReceiver`, :class:`NetfluxSender`, :class:`NetfluxStatisticsTracker`:
+  the reference's parts on their own (a receive-only monitor, a send-only sender).
 * :class:`ImageCodec`: image definitions (a data class or a struct format + fields).
 """
 from __future__ import annotations
@@ -18,7 +20,8 @@ from .channel import Image, NetfluxChannel
 from .codec import ImageCodec, as_codec
 from .data import NetfluxData, NetfluxStatistics, ReceiverStats, SenderStats
 from .main import NetfluxIntervalWarning, NetfluxMain
+from .parts import NetfluxReceiver, NetfluxSender, NetfluxStatisticsTracker
 
 __all__ = ["Image", "ImageCodec", "NetfluxChannel", "NetfluxData", "NetfluxIntervalWarning",
-           "NetfluxMain",
-           "NetfluxStatistics", "ReceiverStats", "SenderStats", "as_codec"]
+           "NetfluxMain", "NetfluxReceiver", "NetfluxSender", "NetfluxStatistics",
+           "NetfluxStatisticsTracker", "ReceiverStats", "SenderStats", "as_codec"]

@@ -48,6 +48,22 @@ class NetfluxStatistics:
     watchdog_trips: int = 0
 
 
+def _ms(ns: float | None) -> float:
+    return 0.0 if not ns else ns / 1e6
+
+
+def statistics_of(s: dict) -> NetfluxStatistics:
+    """A netflux channel's ``stats()`` as the reference's statistics record (ms)."""
+    return NetfluxStatistics(
+        avg_partner_interval=_ms(s["nf_partner_interval_mean_ns"]),
+        avg_own_interval=_ms(s["nf_own_interval_mean_ns"]),
+        last_rtt=_ms(s["nf_last_rtt_ns"]),
+        total_partner_lost_packets=s["nf_partner_lost"],
+        total_feedback_lost_packets=s["nf_feedback_lost"],
+        partner_jitter=_ms(s["nf_partner_jitter_ns"]), own_jitter=_ms(s["nf_own_jitter_ns"]),
+        rtt_p99=_ms(s["nf_rtt_p99_ns"]), watchdog_trips=s["nf_watchdog_trips"])
+
+
 @dataclass
 class ReceiverStats:
     """``receiver.get_stats()``."""
@@ -71,4 +87,18 @@ class SenderStats:
     missed_cycles: int = 0
 
 
-__all__ = ["NetfluxData", "NetfluxStatistics", "ReceiverStats", "SenderStats"]
+def receiver_stats_of(s: dict) -> ReceiverStats:
+    """A netflux channel's ``stats()`` as the receiver's record (empty: all zero)."""
+    return ReceiverStats(s.get("nf_valid", 0), s.get("nf_rejected", 0),
+                         s.get("nf_link") == "lost", s.get("nf_duplicate", 0),
+                         s.get("nf_old", 0), s.get("nf_short_pkts", 0),
+                         s.get("nf_watchdog_trips", 0), s.get("nf_recoveries", 0))
+
+
+def sender_stats_of(s: dict) -> SenderStats:
+    """A netflux channel's ``stats()`` as the sender's record (empty: all zero)."""
+    return SenderStats(s.get("nf_sent", 0), s.get("nf_send_errors", 0), s.get("nf_missed", 0))
+
+
+__all__ = ["NetfluxData", "NetfluxStatistics", "ReceiverStats", "SenderStats",
+           "receiver_stats_of", "sender_stats_of", "statistics_of"]

@@ -20,7 +20,8 @@ from rtudp.workers.netflux_kind import check_options
 
 from .channel import NetfluxChannel
 from .codec import ImageCodec, as_codec
-from .data import NetfluxData, NetfluxStatistics, ReceiverStats, SenderStats
+from .data import (NetfluxData, NetfluxStatistics, ReceiverStats, SenderStats,
+                   receiver_stats_of, sender_stats_of, statistics_of)
 
 _names = itertools.count()
 STALL_NS = 50_000_000  # the sender is in error when nothing left for this long (or 3 cycles)
@@ -52,10 +53,6 @@ def interval_warnings(send_interval: float, watch_interval: float) -> list[str]:
                       f"{send_interval:g} s, {send_interval:g} ms is "
                       f"{send_interval / 1000:g}" if send_interval >= 1 else ""))
     return out
-
-
-def _ms(ns: float | None) -> float:
-    return 0.0 if not ns else ns / 1e6
 
 
 class _Side:
@@ -99,11 +96,7 @@ class _Receiver(_Side):
 
     def get_stats(self) -> ReceiverStats:
         """Counts of received, rejected (by reason) and watchdog events."""
-        s = self._stats()
-        return ReceiverStats(s.get("nf_valid", 0), s.get("nf_rejected", 0), self.error and
-                             s.get("nf_link") == "lost", s.get("nf_duplicate", 0),
-                             s.get("nf_old", 0), s.get("nf_short_pkts", 0),
-                             s.get("nf_watchdog_trips", 0), s.get("nf_recoveries", 0))
+        return receiver_stats_of(self._stats())
 
 
 class _Sender(_Side):
@@ -136,9 +129,7 @@ class _Sender(_Side):
 
     def get_stats(self) -> SenderStats:
         """Packets sent, failed, and cycles skipped because the worker was late."""
-        s = self._stats()
-        return SenderStats(s.get("nf_sent", 0), s.get("nf_send_errors", 0),
-                           s.get("nf_missed", 0))
+        return sender_stats_of(self._stats())
 
 
 class _Statistics:
@@ -152,15 +143,7 @@ class _Statistics:
         ch = self._m.channel
         if ch is None or ch.closed:
             return NetfluxStatistics()
-        s = ch.stats()
-        return NetfluxStatistics(
-            avg_partner_interval=_ms(s["nf_partner_interval_mean_ns"]),
-            avg_own_interval=_ms(s["nf_own_interval_mean_ns"]),
-            last_rtt=_ms(s["nf_last_rtt_ns"]),
-            total_partner_lost_packets=s["nf_partner_lost"],
-            total_feedback_lost_packets=s["nf_feedback_lost"],
-            partner_jitter=_ms(s["nf_partner_jitter_ns"]), own_jitter=_ms(s["nf_own_jitter_ns"]),
-            rtt_p99=_ms(s["nf_rtt_p99_ns"]), watchdog_trips=s["nf_watchdog_trips"])
+        return statistics_of(ch.stats())
 
 
 class NetfluxMain:

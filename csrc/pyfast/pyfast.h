@@ -157,6 +157,9 @@ PyObject *pyf_gone_error(int why, PyObject *name);
 /* _watch(state_address, heartbeat_address, stale_ns) parsed into `l` (0, 0, 0: off) */
 int pyf_watch_args(PyObject *const *args, Py_ssize_t nargs, struct pyf_liveness *l);
 
+/* the module's term_cleanup (termclean.c) */
+extern PyMethodDef pyf_term_methods[];
+
 /* C base of BroadcastReader: one reader's cursor (cursor.c) */
 typedef struct {
     PyObject_HEAD

@@ -238,12 +238,8 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
          * stalled between its mark's two words, or wired to no ready set) is read now */
         if (rtudp_mpsc_readable_at(&c->tx, c->cursor))
             rtudp_ready_mark(w->ready, c->slot);
-        /* stamps that came after their packet timed out, from a socket that sent since
-         * the last tick (an idle one costs no system call) */
-        if (c->caps.sw_tx && c->stamps_read_ns >= now - RTUDP_W_HEARTBEAT_NS) {
-            rtudp_tx_read_stamps(c, now);
-            rtudp_chan_rekey(w, c);
-        }
+        /* (a stamp that came after its packet timed out waits in the error queue until
+         * the channel's next read of it, which drops it: no system call a tick here) */
     }
 }
 
