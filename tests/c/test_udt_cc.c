@@ -737,6 +737,33 @@ static void lt_climbs_back_after_a_fall(void)
     }
 }
 
+/* a timeout before the peer reported any rate does not end LT's start (the estimate
+ * would come from the first 16-packet window); one after a report does */
+static void lt_timeout_before_any_report_keeps_the_start(void)
+{
+    struct udt_cc cc;
+    udt_cc_init(&cc, UDT_CC_LT, 1500, 8192, 100, 0);
+    udt_cc_on_pkt_sent(&cc, 101, false, 1000);
+    udt_cc_on_timeout(&cc, 310000);
+    CHECK(cc.u.lt.startup);
+    CHECK_EQ(cc.pkt_period_us, 1.0);
+    CHECK_EQ(cc.cwnd, 16.0);
+    /* the ACKs come: the window grows, and a report sets the estimate */
+    uint64_t now = 320000;
+    uint32_t ack = 101;
+    for (int k = 0; k < 5; k++, now += 20000) {
+        ack += (uint32_t)cc.cwnd;
+        cc.rtt_us = 50000;
+        cc.rate_sample = 5000;
+        udt_cc_on_ack(&cc, ack, now);
+    }
+    CHECK(cc.cwnd > 100);
+    CHECK(cc.u.lt.btl_bw >= 5000);
+    udt_cc_on_timeout(&cc, now);
+    CHECK(!cc.u.lt.startup);
+    CHECK(1e6 / cc.pkt_period_us >= 4000); /* the estimate, not the first window */
+}
+
 static const struct test tests[] = {
     T(slow_start_ends_past_flow_window),
     T(slow_start_ends_at_first_loss),
@@ -747,6 +774,7 @@ static const struct test tests[] = {
     T(lt_yields_when_capacity_halves),
     T(lt_longer_rtt),
     T(lt_climbs_back_after_a_fall),
+    T(lt_timeout_before_any_report_keeps_the_start),
 };
 
 HARNESS_MAIN(tests)
