@@ -6,6 +6,12 @@
 * an autouse fixture that, after every test, unlinks leaked segments and fails
   the test if there were any, and kills (by PID) multiprocessing children that
   are still alive, failing the test as well.
+* the skip policy: a skip says what this machine lacks (a package, tool, privilege or
+  kernel feature, found by probing the machine).  In CI (``CI`` set, not "false" or
+  "0": ``.ci/run`` sets it) every capability the suite uses is expected present, so a
+  skip fails the test unless ``RTUDP_EXPECTED_SKIPS`` names it: one pattern a line, a
+  skip is expected when its reason contains one (``.ci/run`` lists what its machine
+  lacks, each with why).  The C harness (tests/c/harness.h) applies the same rule.
 """
 
 import faulthandler
@@ -45,6 +51,49 @@ def _our_segments():
         return []
     want = SEG_PREFIX + NAME_PREFIX
     return [e for e in entries if e.startswith(want)]
+
+
+def in_ci():
+    """Whether this run is CI's, where a skip not expected is a failure."""
+    return os.environ.get("CI", "") not in ("", "false", "0")
+
+
+def expected_skip(reason):
+    """Whether ``RTUDP_EXPECTED_SKIPS`` names this skip (a line of it is in the reason)."""
+    patterns = [line.strip() for line in os.environ.get("RTUDP_EXPECTED_SKIPS", "").splitlines()]
+    return any(p and p in reason for p in patterns)
+
+
+def _skip_reason(report):
+    """The reason of a skipped report (pytest keeps it as (path, line, "Skipped: why"))."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _fail_unexpected_skip(report):
+    """In CI, turn a skip that RTUDP_EXPECTED_SKIPS does not name into a failure."""
+    if not (report.skipped and in_ci()) or hasattr(report, "wasxfail"):
+        return
+    reason = _skip_reason(report)
+    if expected_skip(reason):
+        return
+    report.outcome = "failed"
+    report.longrepr = (f"skipped in CI, where this machine is expected to have what the test "
+                       f"needs (RTUDP_EXPECTED_SKIPS names no part of the reason): {reason}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_unexpected_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_unexpected_skip(outcome.get_result())
 
 
 def pytest_sessionstart(session):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import heapq
 import itertools
 import os
@@ -35,8 +36,6 @@ from rtudp.shmring.control import ControlSegment
 from rtudp.workers.tunables import DEFAULT_IDLE, IDLE_STRATEGIES, TUNABLES
 
 PR_SET_PDEATHSIG = 1
-_MAIN_C = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "csrc", "worker",
-                       "main.c")
 
 
 def can_fifo() -> bool:
@@ -53,20 +52,34 @@ def can_fifo() -> bool:
 
 
 def real_worker_built() -> bool:
-    """True once csrc/worker/main.c is the real worker (not the argument-checking stub)
-    and the installed ``rtudp-worker`` was built from it (it knows ``--cmd-fd``)."""
+    """True: the installed ``rtudp-worker`` starts and knows ``--cmd-fd``.
+
+    Installing rtudp compiles the worker (setup.py), so every machine that runs this
+    suite has one: a worker that is missing, does not start or lacks ``--cmd-fd`` is a
+    broken build, and this fails the test that asks (raises AssertionError; at import
+    time that fails the module's collection), never turns the native suite into skips.
+    The answer is computed once per process."""
+    broken = _check_real_worker()
+    if broken:
+        raise AssertionError(broken)
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def _check_real_worker() -> str:
+    """"" when the installed worker runs and knows --cmd-fd, else what is wrong."""
     import subprocess
 
     from rtudp.workers import worker_path
     try:
-        with open(_MAIN_C) as f:
-            if "the worker loop is not built yet" in f.read():
-                return False
-        out = subprocess.run([worker_path(), "--help"], capture_output=True, text=True,
-                             timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return "--cmd-fd" in out.stdout + out.stderr
+        path = worker_path()
+        out = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=30)
+    except Exception as exc:  # noqa: BLE001 - any failure here is the broken build to report
+        return f"the installed rtudp-worker does not start: {type(exc).__name__}: {exc}"
+    if "--cmd-fd" not in out.stdout + out.stderr:
+        return (f"the installed rtudp-worker ({path}) does not know --cmd-fd: its --help "
+                f"(exit {out.returncode}) says:\n{out.stdout}{out.stderr}")
+    return ""
 
 
 def fake_argv() -> list[str]:
@@ -76,10 +89,11 @@ def fake_argv() -> list[str]:
 
 def worker_argv() -> list[str] | None:
     """For end-to-end tests: ``$RTUDP_TEST_WORKER`` if set (a worker program to try),
-    else the real worker (None = the pool's default) once it is built, else this fake."""
+    else the real worker (None = the pool's default; a broken build fails the caller)."""
     if os.environ.get("RTUDP_TEST_WORKER"):
         return [os.environ["RTUDP_TEST_WORKER"]]
-    return None if real_worker_built() else fake_argv()
+    real_worker_built()
+    return None
 
 
 class Chan:

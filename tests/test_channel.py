@@ -1,9 +1,10 @@
 """Channels end to end: loopback traffic, timed sends, attach from other processes,
 back-pressure, lapped readers, bad input.
 
-They run through the real ``rtudp-worker`` once it is built (see
-``fake_worker.worker_argv``), else through the Python fake that follows the same
-contract.  Timing is asserted loosely: a loaded 2-core machine must pass.
+They run through the installed ``rtudp-worker`` (a broken build fails them, see
+``fake_worker.worker_argv``), or through the program ``$RTUDP_TEST_WORKER`` names (the
+Python fake, tests/fake_worker.py, follows the same contract but never spins).  Timing
+is asserted loosely: a loaded 2-core machine must pass.
 """
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ import time
 import pytest
 
 import rtudp
-from fake_worker import real_worker_built, worker_argv
+from fake_worker import worker_argv
+from rtudp.workers import worker_path
 from waiting import wait_for
 
-WORKER = "real" if real_worker_built() or os.environ.get("RTUDP_TEST_WORKER") else "fake"
+#: the worker program these tests run through, and whether it is the Python fake
+WORKER_PROGRAM = os.environ.get("RTUDP_TEST_WORKER") or worker_path()
+WORKER = "fake" if os.path.basename(WORKER_PROGRAM) == "fake_worker.py" else "real"
 SEQ = struct.Struct("<Q")
 
 
@@ -40,8 +44,19 @@ def pair(pool):
     yield a, b
 
 
-def test_which_worker_runs_these_tests():
-    print(f"end-to-end tests use the {WORKER} worker")
+def test_every_worker_process_runs_the_program_these_tests_name(pool):
+    """Each of the pool's worker processes executes WORKER_PROGRAM (the installed
+    rtudp-worker unless $RTUDP_TEST_WORKER names another): what these tests check is
+    that program's behaviour."""
+    print(f"end-to-end tests use the {WORKER} worker: {WORKER_PROGRAM}")
+    want = os.path.realpath(WORKER_PROGRAM)
+    workers = pool.workers()
+    assert len(workers) == len(pool.cpus), workers
+    for w in workers:
+        with open(f"/proc/{w['pid']}/cmdline", "rb") as f:
+            argv = [a.decode() for a in f.read().split(b"\0") if a]
+        # a program runs as argv[0], a script as its interpreter's argv[1]
+        assert want in [os.path.realpath(a) for a in argv[:2]], (w, argv)
 
 
 def test_loopback_send_recv(pair):

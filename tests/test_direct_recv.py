@@ -22,7 +22,8 @@ from typing import Any, Callable
 import pytest
 
 import rtudp
-from fake_worker import real_worker_built, worker_argv
+from env_probes import direct_recv_missing
+from fake_worker import worker_argv
 from rtudp.shmring._native import lib
 from waiting import wait_for
 
@@ -35,14 +36,13 @@ pytestmark = pytest.mark.rtudp(worker=worker_argv())
 @pytest.fixture
 def pair(rtudp_pool):
     """Channel a (receiver) and b (connected to a), each on its own worker."""
-    if not real_worker_built():
-        pytest.skip("direct receive needs the real rtudp-worker (the Python fake never "
-                    "allows it): build it with pip install -e .")
+    why = direct_recv_missing(os.getpid())  # the pool's supervisor is this process
+    if why:
+        pytest.skip(f"direct receive needs what this machine lacks: {why}")
     a = rtudp_pool.open_channel("a", local=("127.0.0.1", 0), cpu=rtudp_pool.cpus[0])
     b = rtudp_pool.open_channel("b", local=("127.0.0.1", 0), remote=a.local,
                                 cpu=rtudp_pool.cpus[-1])
-    if not a.direct_recv:
-        pytest.skip(f"direct receive unavailable here: {a.direct_recv_off}")
+    assert a.direct_recv, f"direct receive off where the kernel allows it: {a.direct_recv_off}"
     return a, b
 
 
@@ -157,8 +157,6 @@ def test_direct_recv_off_leaves_every_datagram_to_the_worker(pair):
 
 
 def test_bad_values_and_send_only_channels_are_named(rtudp_pool):
-    if not real_worker_built():
-        pytest.skip("needs the real rtudp-worker: build it with pip install -e .")
     ch = rtudp_pool.open_channel("s", local=("127.0.0.1", 0), remote=("127.0.0.1", 9),
                                  direction=0)
     assert not ch.direct_recv and ch.direct_recv_off == "the channel is send-only"

@@ -16,7 +16,8 @@ import pytest
 
 import rtudp
 import rtudp.channel as channel_module
-from fake_worker import real_worker_built, worker_argv
+from env_probes import direct_send_missing
+from fake_worker import worker_argv
 from ports import free_ports
 
 SEQ = struct.Struct("<Q")
@@ -27,16 +28,22 @@ pytestmark = pytest.mark.rtudp(worker=worker_argv())
 
 @pytest.fixture
 def pair(rtudp_pool):
-    """Channel a (receiver) and b (connected to a), each on its own worker."""
-    if not real_worker_built():
-        pytest.skip("direct sends need the real rtudp-worker (the Python fake never "
-                    "allows them): build it with pip install -e .")
+    """Channel a (receiver) and b (connected to a), each on its own worker; b sends
+    directly (skipped only where the kernel lacks what that needs)."""
+    need_direct_send()
     a = rtudp_pool.open_channel("a", local=("127.0.0.1", 0), cpu=rtudp_pool.cpus[0])
     b = rtudp_pool.open_channel("b", local=("127.0.0.1", 0), remote=a.local,
                                 cpu=rtudp_pool.cpus[-1])
-    if not b.direct_send:
-        pytest.skip(f"direct sends unavailable here: {b.direct_send_off}")
+    assert b.direct_send, f"direct sends off where the kernel allows them: {b.direct_send_off}"
     return a, b
+
+
+def need_direct_send() -> None:
+    """Skip where this machine cannot give direct sends (probed: kernel, ptrace policy);
+    the pool's supervisor is this process."""
+    why = direct_send_missing(os.getpid())
+    if why:
+        pytest.skip(f"direct sends need what this machine lacks: {why}")
 
 
 def _isolated(b, a, first: int, n: int) -> list[int]:
@@ -162,16 +169,13 @@ def _port_free(port: int) -> bool:
 def test_no_handle_keeps_a_closed_channels_port(rtudp_pool):
     """A handle's duplicate of the socket goes when the handle closes, and when the
     pool closes the channel under a handle left open (at that handle's next send)."""
-    if not real_worker_built():
-        pytest.skip("direct sends need the real rtudp-worker (the Python fake never "
-                    "allows them): build it with pip install -e .")
+    need_direct_send()
     port, peer = free_ports(2)
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink.bind(("127.0.0.1", peer))
     try:
         ch = rtudp_pool.open_channel("c", local=("127.0.0.1", port), remote=("127.0.0.1", peer))
-        if not ch.direct_send:
-            pytest.skip(f"direct sends unavailable here: {ch.direct_send_off}")
+        assert ch.direct_send, ch.direct_send_off
         other = rtudp.attach("c", pool=rtudp_pool.name)
         assert other.direct_send
         other.close()

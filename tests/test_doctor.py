@@ -16,8 +16,8 @@ import pytest
 
 from rtudp.tools import doctor
 from rtudp.tools.doctor import LIMIT, OK, UNKNOWN, WARN
-from rtudp.tools.doctor_measure import (long_pauses, measure, pause_figures, pause_scan,
-                                       scan_together)
+from rtudp.tools.doctor_measure import (MAX_PAUSES, long_pauses, measure, pause_figures,
+                                       pause_scan, scan_together)
 from rtudp.tools.doctor_report import host_stops_busy_vcpus, verdict_paragraph
 
 CLI = [sys.executable, "-m", "rtudp.tools.cli", "doctor"]
@@ -71,7 +71,9 @@ def test_json_has_checks_and_measurement() -> None:
     assert report["virtual"] in (True, False, None)
     m = report["measurement"]
     pauses, floor = m["pauses"], m["floor"]
-    assert pauses["count"] >= 0 and pauses["per_s"] >= 0
+    # the rate is the count over the CPU-seconds scanned (a share of the 0.5 s run)
+    assert isinstance(pauses["count"], int) and 0 < pauses["seconds"] <= 0.5 * 64, pauses
+    assert pauses["per_s"] == pytest.approx(pauses["count"] / pauses["seconds"]), pauses
     if pauses["count"]:
         # a pause is a gap over the threshold; its median is no longer than the longest
         assert m["over_us"] < pauses["p50_us"] <= pauses["p99_us"] <= pauses["max_us"]
@@ -380,10 +382,14 @@ def test_verdict_with_a_measurement() -> None:
 
 def test_pause_scan_reports_pauses_over_the_threshold() -> None:
     scan = pause_scan(0.2)
-    assert scan["count"] >= 0 and scan["reads"] > 1000
-    assert len(scan["lengths_ns"]) == min(scan["count"], len(scan["lengths_ns"]))
+    assert scan["reads"] > 1000
+    # every pause counted is kept (up to MAX_PAUSES), each with its start
+    assert len(scan["lengths_ns"]) == len(scan["starts_ns"]) == min(scan["count"], MAX_PAUSES)
     assert all(x > 10_000 for x in scan["lengths_ns"])
     assert all(0 <= t < 0.2e9 for t in scan["starts_ns"])
+    # pauses are gaps between clock reads: in order, none overlapping the next
+    ends = [t + x for t, x in zip(scan["starts_ns"], scan["lengths_ns"])]
+    assert all(end <= nxt for end, nxt in zip(ends, scan["starts_ns"][1:])), scan["starts_ns"]
 
 
 def test_pause_scan_rejects_bad_arguments() -> None:

@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from fake_worker import can_fifo, real_worker_built
+from fake_worker import can_fifo
 from rtudp.workers.supervisor import DEFAULT_SPIN_BUDGET
 
 TRACEFS = "/sys/kernel/tracing"
@@ -72,7 +72,6 @@ def _throttle_lines() -> int | None:
     return out.stdout.count("RT throttling activated") if out.returncode == 0 else None
 
 
-@pytest.mark.skipif(not real_worker_built(), reason="needs the real rtudp-worker (C build)")
 @pytest.mark.parametrize("spin_budget", [1.0, DEFAULT_SPIN_BUDGET])
 def test_workers_never_trip_the_rt_throttle_or_the_fair_server(request, spin_budget) -> None:
     if not can_fifo():

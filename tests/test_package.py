@@ -82,7 +82,10 @@ def _stub_classes(path: str) -> dict[str, set[str]]:
 def test_extension_stub_is_packaged(module: str) -> None:
     """pyproject.toml ships the stub as package data of the extension's package."""
     import importlib
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: pytest's own TOML reader
+        import tomli as tomllib
 
     package, _, name = module.rpartition(".")
     config = tomllib.load(open(os.path.join(os.path.dirname(__file__), "..", "pyproject.toml"),

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from fake_worker import real_worker_built, worker_argv
+from fake_worker import worker_argv
 from waiting import wait_for
 
 SYS_PY = "/usr/bin/python3"
@@ -72,9 +72,7 @@ def field(src: str, name: str) -> str | None:
 
 gst_why = _gi_gst()
 needs_gst = pytest.mark.skipif(gst_why is not None, reason=str(gst_why))
-needs_worker = [pytest.mark.rtudp(worker=worker_argv()),
-                pytest.mark.skipif(not real_worker_built(), reason="rtp channels need the "
-                                   "native rtudp-worker (pip install -e . builds it)")]
+needs_worker = [pytest.mark.rtudp(worker=worker_argv())]
 
 
 def free_pair() -> int:
@@ -86,7 +84,6 @@ def free_pair() -> int:
 
 @needs_gst
 @pytest.mark.rtudp(worker=worker_argv())
-@pytest.mark.skipif(not real_worker_built(), reason="needs the native rtudp-worker")
 def test_rtpbin_receiver_sees_our_sr(rtudp_pool):
     port = free_pair()
     caps = "application/x-rtp,media=audio,clock-rate=8000,encoding-name=PCMU,payload=0"
@@ -119,7 +116,6 @@ def test_rtpbin_receiver_sees_our_sr(rtudp_pool):
 
 @needs_gst
 @pytest.mark.rtudp(worker=worker_argv())
-@pytest.mark.skipif(not real_worker_built(), reason="needs the native rtudp-worker")
 def test_rtpbin_sender_gets_our_rr(rtudp_pool):
     gport = free_pair()
     ch = rtudp_pool.open_channel("rx", kind="rtp", local=("127.0.0.1", 0),

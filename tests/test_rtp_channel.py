@@ -15,15 +15,12 @@ import time
 
 import pytest
 
-from fake_worker import real_worker_built, worker_argv
+from fake_worker import worker_argv
 from rtp_helpers import rtp_packet
 from waiting import wait_for
 from rtudp.rtp.channel import RtpChannel, RtpFrame
 
-pytestmark = [pytest.mark.rtudp(worker=worker_argv()),
-              pytest.mark.skipif(not real_worker_built(),
-                                 reason="rtp channels need the native rtudp-worker "
-                                        "(not built: pip install -e . builds it)")]
+pytestmark = [pytest.mark.rtudp(worker=worker_argv())]
 
 HDR = struct.Struct("!BBHII")
 

@@ -15,15 +15,13 @@ import wave
 
 import pytest
 
-from fake_worker import real_worker_built, worker_argv
+from fake_worker import worker_argv
 from waiting import wait_for
 from rtudp.rtp import linear2ulaw, ulaw2linear
 
 GST = shutil.which("gst-launch-1.0")
 pytestmark = [
     pytest.mark.rtudp(worker=worker_argv()),
-    pytest.mark.skipif(not real_worker_built(),
-                       reason="rtp channels need the native rtudp-worker (not built)"),
     pytest.mark.skipif(GST is None, reason="gst-launch-1.0 is not installed (Debian "
                                            "gstreamer1.0-tools; .ci/run installs it)"),
 ]

@@ -12,15 +12,13 @@ import time
 
 import pytest
 
-from fake_worker import real_worker_built, worker_argv
+from fake_worker import worker_argv
 
 N_CHANNELS = 500
 FRAMES = 150          # 3 s at 50 packets/s
 PAYLOAD = 160         # 20 ms of PCMU
 
-pytestmark = [pytest.mark.rtudp(worker=worker_argv()),
-              pytest.mark.skipif(not real_worker_built(),
-                                 reason="rtp channels need the native rtudp-worker (not built)")]
+pytestmark = [pytest.mark.rtudp(worker=worker_argv())]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from fake_worker import real_worker_built, worker_argv
+from fake_worker import worker_argv
 from waiting import wait_for
 from rtudp.rtp import ChannelProcError, RtpProc, RtpQueueFullError, RtpServer
 from rtudp.rtp.server import DEFAULT_RX_QUEUE_SIZE
@@ -28,10 +28,7 @@ RTSTAT = os.path.join(os.path.dirname(sys.executable), "rtstat")
 #: loaded 2-CPU machine may stop either for seconds; the counts, not the time, are tested
 SETTLE_S = 120.0
 
-pytestmark = [pytest.mark.rtudp(worker=worker_argv()),
-              pytest.mark.skipif(not real_worker_built(),
-                                 reason="RtpServer runs on rtp channels, which need the "
-                                        "native rtudp-worker (not built)")]
+pytestmark = [pytest.mark.rtudp(worker=worker_argv())]
 
 
 @pytest.fixture

@@ -19,8 +19,13 @@ from rtstat_helpers import (RTSTAT, Tmux, TrafficPool, si_value, table, tables, 
 
 from rtudp.tools.rtstat_view import CHANNEL_COLUMNS
 
-pytestmark = pytest.mark.skipif(not os.path.exists(RTSTAT),
-                                reason=f"rtstat is not installed beside {sys.executable}")
+
+@pytest.fixture(autouse=True)
+def _rtstat_installed() -> None:
+    """Installing rtudp installs the rtstat script: missing, the install is broken."""
+    assert os.path.exists(RTSTAT), f"rtstat is not installed beside {sys.executable}"
+
+
 needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None,
                                 reason="tmux is not installed (apt-get install tmux; .ci/run does)")
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from fake_worker import can_fifo, real_worker_built
+from fake_worker import can_fifo
 
 SEQ = struct.Struct("<Q")
 GAP_NS = 20_000          # 50 kpps: a deadline every 20 µs, so the worker never parks
@@ -29,7 +29,6 @@ def _count(cpu: int, seconds: float, out: multiprocessing.Queue) -> None:
     out.put(n)
 
 
-@pytest.mark.skipif(not real_worker_built(), reason="needs the real rtudp-worker (C build)")
 def test_budget_1_spins_past_the_rt_cap_and_the_cpu_still_serves_others(request):
     if not can_fifo():
         pytest.skip("SCHED_FIFO needs root or CAP_SYS_NICE: without it there is no RT cap")

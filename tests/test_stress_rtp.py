@@ -26,16 +26,13 @@ from typing import Any, Iterable
 import pytest
 
 import rtudp
-from fake_worker import real_worker_built, worker_argv
+from fake_worker import worker_argv
 from rtudp.rtp.channel import RtpChannel, RtpFrame
 from stress_harness import (CpuHogs, Staller, WireObserver, channel_worker_pid, kill_worker,
                             rng, seed_note, wait_until)
 
 pytestmark = [pytest.mark.stress,
-              pytest.mark.rtudp(worker=worker_argv(), rt_priority=0),
-              pytest.mark.skipif(not real_worker_built(),
-                                 reason="rtp channels need the native rtudp-worker "
-                                        "(not built: pip install -e . builds it)")]
+              pytest.mark.rtudp(worker=worker_argv(), rt_priority=0)]
 
 RTP = struct.Struct("!BBHII")
 INDEX = struct.Struct("!I")

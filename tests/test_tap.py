@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from fake_worker import real_worker_built, worker_argv
+from fake_worker import worker_argv
 from ports import free_ports
 from rtudp.shmring._native import lib
 from rtudp.shmring.errors import BackPressureError
@@ -28,10 +28,7 @@ from rtudp.shmring.tap import Tap
 from rtudp.tools.procinfo import realtime_offset_ns
 
 TSHARK = shutil.which("tshark")
-pytestmark = [pytest.mark.rtudp(worker=worker_argv()),
-              pytest.mark.skipif(not real_worker_built(),
-                                 reason="taps need the native rtudp-worker (not built: "
-                                        "pip install -e . builds it)")]
+pytestmark = [pytest.mark.rtudp(worker=worker_argv())]
 needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (.ci/run "
                                   "installs Debian's tshark package)")
 FIELDS = ("frame.time_epoch", "frame.packet_flags_direction", "ip.src", "udp.srcport",

@@ -175,9 +175,9 @@ def drive_timed(chans: list[Any], gap_ns: int, count: int) -> dict[str, int]:
     full = late = 0
     tick = time.monotonic()
     while min(done) < count:
-        now = time.monotonic_ns()
-        horizon = now + AHEAD_NS
+        horizon = time.monotonic_ns() + AHEAD_NS
         for i, ch in enumerate(chans):
+            now = time.monotonic_ns()
             k = done[i]
             while k < count:
                 due = start + k * gap_ns + i * gap_ns // n
@@ -193,18 +193,24 @@ def drive_timed(chans: list[Any], gap_ns: int, count: int) -> dict[str, int]:
             done[i] = k
         tick += TICK_S
         _sleep_to(tick)
-    _sleep_to(time.monotonic() + max(0, start + count * gap_ns - time.monotonic_ns()) / 1e9)
+    # the last deadline, and a tick for the packets the workers send late
+    _sleep_to(time.monotonic() + max(0, start + count * gap_ns - time.monotonic_ns()) / 1e9
+              + TICK_S)
     return {"ring_full": full, "late_submits": late}
 
 
 def drive_paced(chans: list[Any], gap_ns: int, count: int) -> dict[str, int]:
-    """rtp paced: PREFILL frames each, then TOPUP frames each every TOPUP ptimes
-    (100 ms at 20 ms ptime) until ``count`` are queued; the workers keep the time."""
+    """rtp paced: PREFILL frames each, then every TOPUP ptimes (100 ms at 20 ms ptime)
+    each channel topped up to PREFILL + TOPUP frames a TOPUP ptimes gone since the
+    start, until ``count`` are queued; the workers keep the time.  A top-up that comes
+    late (this process held off its CPU) catches up, and ``late_topups`` counts it:
+    the frames it brings may have been due already."""
     from rtudp.shmring.errors import BackPressureError
 
     frame = b"\xff" * RTP_PAYLOAD
     queued = [0] * len(chans)
-    full = 0
+    full = late = 0
+    period = TOPUP * gap_ns / 1e9
 
     def top_up(want: int) -> None:
         nonlocal full
@@ -217,15 +223,19 @@ def drive_paced(chans: list[Any], gap_ns: int, count: int) -> dict[str, int]:
                     queued[i] += exc.sent
                     full += 1
 
+    start = time.monotonic()
     top_up(PREFILL)
-    tick, want = time.monotonic(), PREFILL
+    tick = start
     while min(queued) < count:
-        tick += TOPUP * gap_ns / 1e9
+        tick += period
         _sleep_to(tick)
-        want += TOPUP
-        top_up(want)
-    _sleep_to(tick + (PREFILL + 2) * gap_ns / 1e9)
-    return {"ring_full": full}
+        gone = int((time.monotonic() - start) / period)
+        if gone * period > tick - start + period / 2:   # a period or more late
+            late += 1
+            tick = start + gone * period
+        top_up(PREFILL + TOPUP * gone)
+    _sleep_to(time.monotonic() + (PREFILL + 2) * gap_ns / 1e9)
+    return {"ring_full": full, "late_topups": late}
 
 
 def drive_receive(chans: list[Any], feed: Callable[[], bool], seconds: float) -> dict[str, int]:

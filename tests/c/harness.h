@@ -3,9 +3,17 @@
  *
  * CHECK() prints file:line and the failing expression and exits non-zero.  Each
  * test function runs in its own forked child, so one failure (or a crash, or a
- * hang caught by the watchdog) names its test and the others still run; the last
- * line is "N passed, M failed" (what tests/test_c_units.py reads) and the exit
- * status is non-zero unless M is 0.
+ * hang caught by the watchdog) names its test and the others still run.
+ *
+ * SKIP("why %s", ...) ends a test as skipped.  A skip is only for what this machine
+ * lacks (a kernel feature, a privilege, a package), found by probing the machine
+ * itself, never by what the code under test reports.  Each skip is counted and
+ * named with its reason at the end: lines "skipped NAME: REASON", then the last
+ * line "N passed, M failed, K skipped" (what tests/test_c_units.py reads).  The
+ * exit status is non-zero when M > 0, and also, where CI is set (to anything but
+ * "" or "false"), when a skip is not expected: RTUDP_EXPECTED_SKIPS holds one
+ * pattern a line and a skip is expected when "NAME: REASON" contains one of them
+ * (.ci/run names there what its machine lacks, and why).
  *
  *   test_x                 run every test
  *   test_x NAME...         run only the tests whose names contain a NAME
@@ -26,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +44,8 @@
 #endif
 #define STEP_TIMEOUT_S 5u  /* bound for a single call that must not block */
 #define NS_PER_MS 1000000LL
+#define HARNESS_SKIP_STATUS 77 /* a child that exits with it was skipped */
+#define HARNESS_REASON_MAX 512
 
 static const char *volatile g_test = "?";
 /* what the test is doing now: the watchdog names it when something hangs */
@@ -88,6 +99,30 @@ static inline void check_failed(const char *file, int line, const char *what)
             check_failed(__FILE__, __LINE__, m_);                                     \
         }                                                                             \
     } while (0)
+
+/* why the running test skipped: shared with the parent across fork() */
+static char *g_skip_reason;
+static bool g_forked; /* this process is a test's forked child */
+
+/* End the running test as skipped, saying why (printf format).  Callable from any
+ * thread of a forked test; with --no-fork it ends the whole run. */
+#define SKIP(...)                                                                     \
+    do {                                                                              \
+        char r_[HARNESS_REASON_MAX];                                                  \
+        snprintf(r_, sizeof r_, __VA_ARGS__);                                         \
+        harness_skip(r_);                                                             \
+    } while (0)
+
+static inline void harness_skip(const char *reason)
+{
+    if (g_skip_reason)
+        snprintf(g_skip_reason, HARNESS_REASON_MAX, "%s", reason);
+    if (!g_forked) /* --no-fork: the run ends here, so say why */
+        printf("skip %s: %s\n", g_test, reason);
+    fflush(stdout);
+    fflush(stderr);
+    _exit(HARNESS_SKIP_STATUS); /* not exit(): other threads may still be running */
+}
 
 /* helpers that check things say which test line called them */
 #define AT_LINE(call) ((void)(g_caller = __LINE__), (void)(call), (void)(g_caller = 0))
@@ -152,6 +187,70 @@ static inline void harness_run_in_process(const struct test *t)
     alarm(0);
 }
 
+/* whether CI is set: there, a skip must be one RTUDP_EXPECTED_SKIPS names */
+static inline bool harness_in_ci(void)
+{
+    const char *ci = getenv("CI");
+    return ci && *ci && strcmp(ci, "false") != 0 && strcmp(ci, "0") != 0;
+}
+
+/* whether "name: reason" contains one of RTUDP_EXPECTED_SKIPS's lines */
+static inline bool harness_skip_expected(const char *name, const char *reason)
+{
+    const char *list = getenv("RTUDP_EXPECTED_SKIPS");
+    if (!list)
+        return false;
+    char what[HARNESS_REASON_MAX + 128];
+    snprintf(what, sizeof what, "%s: %s", name, reason);
+    while (*list) {
+        const char *end = strchr(list, '\n');
+        size_t len = end ? (size_t)(end - list) : strlen(list);
+        char pat[HARNESS_REASON_MAX];
+        if (len > 0 && len < sizeof pat) {
+            memcpy(pat, list, len);
+            pat[len] = 0;
+            if (strstr(what, pat))
+                return true;
+        }
+        if (!end)
+            break;
+        list = end + 1;
+    }
+    return false;
+}
+
+struct harness_skipped {
+    const char *name;
+    char reason[HARNESS_REASON_MAX];
+};
+
+/* run one test in a forked child: 1 passed, 0 failed, -1 skipped (reason in g_skip_reason) */
+static inline int harness_run_forked(const struct test *t)
+{
+    fflush(stdout);
+    fflush(stderr);
+    g_skip_reason[0] = 0;
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        exit(2);
+    }
+    if (pid == 0) {
+        g_forked = true;
+        harness_run_in_process(t);
+        fflush(stdout);
+        exit(0); /* exit, not _exit: lets LeakSanitizer check the test */
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "%s: killed by signal %d\n", t->name, WTERMSIG(status));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == HARNESS_SKIP_STATUS && g_skip_reason[0])
+        return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 static inline int harness_main(const struct test *tests, size_t n, int argc, char **argv)
 {
     int first = 1;
@@ -161,45 +260,53 @@ static inline int harness_main(const struct test *tests, size_t n, int argc, cha
         first = 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int passed = 0, failed = 0;
+    g_skip_reason = mmap(NULL, HARNESS_REASON_MAX, PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (g_skip_reason == MAP_FAILED) {
+        perror("mmap");
+        return 2;
+    }
+    struct harness_skipped *skipped = calloc(n ? n : 1, sizeof *skipped);
+    if (!skipped) {
+        perror("calloc");
+        return 2;
+    }
+    int passed = 0, failed = 0, nskipped = 0;
     for (size_t i = 0; i < n; i++) {
         const struct test *t = &tests[i];
         if (!harness_selected(t->name, argc, argv, first))
             continue;
         int64_t t0 = harness_now_ns();
-        bool ok;
-        if (!fork_each) {
-            harness_run_in_process(t);
-            ok = true;
-        } else {
-            fflush(stdout);
-            fflush(stderr);
-            pid_t pid = fork();
-            if (pid < 0) {
-                perror("fork");
-                return 2;
-            }
-            if (pid == 0) {
-                harness_run_in_process(t);
-                fflush(stdout);
-                exit(0); /* exit, not _exit: lets LeakSanitizer check the test */
-            }
-            int status = 0;
-            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-            if (WIFSIGNALED(status))
-                fprintf(stderr, "%s: killed by signal %d\n", t->name, WTERMSIG(status));
-        }
-        printf("%s %s (%lld ms)\n", ok ? "ok  " : "FAIL", t->name,
-               (long long)((harness_now_ns() - t0) / NS_PER_MS));
-        if (ok)
-            passed++;
+        int result = 1;
+        if (fork_each)
+            result = harness_run_forked(t);
         else
+            harness_run_in_process(t);
+        const char *word = result > 0 ? "ok  " : result < 0 ? "skip" : "FAIL";
+        printf("%s %s (%lld ms)%s%s\n", word, t->name,
+               (long long)((harness_now_ns() - t0) / NS_PER_MS), result < 0 ? ": " : "",
+               result < 0 ? g_skip_reason : "");
+        if (result > 0) {
+            passed++;
+        } else if (result < 0) {
+            skipped[nskipped].name = t->name;
+            snprintf(skipped[nskipped].reason, HARNESS_REASON_MAX, "%s", g_skip_reason);
+            nskipped++;
+        } else {
             failed++;
+        }
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    int unexpected = 0;
+    for (int i = 0; i < nskipped; i++) {
+        bool expected = harness_skip_expected(skipped[i].name, skipped[i].reason);
+        if (harness_in_ci() && !expected)
+            unexpected++;
+        printf("skipped %s: %s%s\n", skipped[i].name, skipped[i].reason,
+               harness_in_ci() && !expected ? " [not in RTUDP_EXPECTED_SKIPS: fails in CI]" : "");
+    }
+    free(skipped);
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, nskipped);
+    return failed || unexpected ? 1 : 0;
 }
 
 #define HARNESS_MAIN(tests)                                                           \

@@ -4,14 +4,15 @@
  * Same harness as test_ring.c: CHECK() prints file:line and the failing
  * expression and exits non-zero; each test runs in its own forked child (a crash
  * or hang caught by the watchdog names its test); the last line is
- * "N passed, M failed".
+ * "N passed, M failed, K skipped".
  *
  *   test_netio                 run every test
  *   test_netio NAME...         run only the tests whose names contain a NAME
  *   test_netio --no-fork ...   run in-process (for a debugger)
  *
  * All traffic is between sockets bound to 127.0.0.1 / ::1 in this process.
- * IPv6 tests pass with a "skip" line when ::1 cannot be bound.  Every wait is a
+ * IPv6 tests are skipped (saying why) when ::1 cannot be bound, the GSO test when
+ * the kernel refuses the UDP_SEGMENT option.  Every wait is a
  * poll() with a deadline, so a lost datagram or stamp fails a CHECK, never hangs.
  */
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <linux/capability.h>
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -38,6 +40,13 @@
 #include "harness.h"
 
 /* ------------------------------------------------------------------ helpers */
+
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT /* Linux 4.18 */
+#define UDP_SEGMENT 103
+#endif
 
 #define MAX_DGRAM 65507u /* largest UDP payload over IPv4 */
 #define WAIT_NS (2000 * NS_PER_MS)
@@ -81,18 +90,30 @@ static int lo_socket(int family, struct sockaddr_storage *addr, socklen_t *len)
     return fd;
 }
 
-/* false (with a printed reason) when ::1 cannot be used here */
-static bool ipv6_usable(void)
+/* skip the test (saying why) when ::1 cannot be bound here */
+static void need_ipv6(void)
 {
     struct sockaddr_storage a;
     socklen_t l;
     int fd = lo_socket(AF_INET6, &a, &l);
-    if (fd < 0) {
-        printf("skip %s: IPv6 loopback ::1 unavailable (%s)\n", g_test, strerror(errno));
-        return false;
-    }
+    if (fd < 0)
+        SKIP("IPv6 loopback ::1 unavailable (%s)", strerror(errno));
     close(fd);
-    return true;
+}
+
+/* skip the test when this kernel has no UDP_SEGMENT (asked of the kernel itself,
+ * not of netio.c, whose answer is what the test checks) */
+static void need_gso(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0);
+    int seg = 0;
+    socklen_t l = sizeof seg;
+    int rc = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, &l);
+    int e = errno;
+    close(fd);
+    if (rc != 0)
+        SKIP("this kernel has no UDP_SEGMENT (getsockopt: %s)", strerror(e));
 }
 
 static struct rtudp_net_caps setup_ok(int fd)
@@ -428,16 +449,16 @@ static void test_roundtrip_ipv4(void) { AT_LINE(roundtrip(AF_INET, false)); }
 
 static void test_roundtrip_ipv6(void)
 {
-    if (ipv6_usable())
-        AT_LINE(roundtrip(AF_INET6, false));
+    need_ipv6();
+    AT_LINE(roundtrip(AF_INET6, false));
 }
 
 /* keys mirrored from the kernel's counter (kernels without SCM_TS_OPT_ID) */
 static void test_roundtrip_counted(void)
 {
     AT_LINE(roundtrip(AF_INET, true));
-    if (ipv6_usable())
-        AT_LINE(roundtrip(AF_INET6, true));
+    need_ipv6();
+    AT_LINE(roundtrip(AF_INET6, true));
 }
 
 /* a connected sender: dst NULL */
@@ -469,13 +490,10 @@ static void test_connected(void)
  * do not qualify are refused before anything is sent */
 static void test_gso_send(void)
 {
+    need_gso();
     struct lo_pair p;
     struct rtudp_net_caps caps = pair_open(&p, AF_INET, false);
-    if (!caps.gso) {
-        printf("  (skipped: this kernel has no UDP_SEGMENT)\n");
-        pair_close(&p);
-        return;
-    }
+    CHECK(caps.gso); /* the kernel takes UDP_SEGMENT: netio.c must say so */
     char data[4][100];
     struct rtudp_tx_pkt tp[4];
     for (unsigned i = 0; i < 4; i++) {
@@ -670,13 +688,12 @@ static void test_hw_on_loopback(void)
     close(w);
 
     /* ::1 names lo too */
-    if (ipv6_usable()) {
-        int v6 = lo_socket(AF_INET6, &a, &al);
-        CHECK(v6 >= 0);
-        CHECK(rtudp_net_setup(v6, 1, NULL, &why) != RTUDP_OK);
-        CHECK(strstr(why.msg, "interface lo") != NULL);
-        close(v6);
-    }
+    need_ipv6();
+    int v6 = lo_socket(AF_INET6, &a, &al);
+    CHECK(v6 >= 0);
+    CHECK(rtudp_net_setup(v6, 1, NULL, &why) != RTUDP_OK);
+    CHECK(strstr(why.msg, "interface lo") != NULL);
+    close(v6);
 }
 
 static uint64_t read_u64(const char *path)

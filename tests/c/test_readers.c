@@ -2,7 +2,7 @@
  * test_readers.c - unit tests for the reader slots of a channel block (csrc/readers.c).
  *
  * Same harness as the other C tests: each test runs in a forked child; the last
- * line is "N passed, M failed".
+ * line is "N passed, M failed, K skipped".
  */
 #include <signal.h>
 #include <stdint.h>

@@ -4,7 +4,7 @@
  * No framework: CHECK() prints file:line and the failing expression and exits
  * non-zero.  Each test function runs in its own forked child, so one failure (or
  * a crash, or a hang caught by the watchdog) names its test and the others still
- * run; the last line is "N passed, M failed" and the exit status is non-zero
+ * run; the last line is "N passed, M failed, K skipped" and the exit status is non-zero
  * unless M is 0.
  *
  *   test_ring                 run every test

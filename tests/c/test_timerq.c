@@ -6,7 +6,7 @@
  * Same harness as test_ring.c: CHECK() prints file:line and the failing
  * expression and exits non-zero; each test runs in its own forked child (a crash
  * or a hang caught by the watchdog names its test, the others still run); the
- * last line is "N passed, M failed" and the exit status is non-zero unless M is 0.
+ * last line is "N passed, M failed, K skipped" and the exit status is non-zero unless M is 0.
  *
  *   test_timerq                 run every test
  *   test_timerq NAME...         run only the tests whose names contain a NAME

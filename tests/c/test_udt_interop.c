@@ -4,7 +4,8 @@
  *
  * The test builds tests/c/udt_peer.cpp with c++ -ludt next to itself (never
  * committed as a binary) and runs it as a child process.  Without libudt-dev
- * or a C++ compiler each test says so and passes (.ci/run installs them).
+ * or a C++ compiler each test is skipped, saying which (.ci/run installs them);
+ * a peer that does not build where both are present fails.
  *
  *   relay:       libudt client -> our UDP relay -> libudt server; every
  *                datagram both ways must parse with udt_parse and carry what
@@ -36,13 +37,20 @@
 
 static char g_peer[PATH_MAX + 64];
 
-/* Build the peer once per test program run (the first test that needs it). */
-static bool peer_ready(void)
+/* whether `c++` is on PATH */
+static bool have_cxx(void)
 {
-    if (access("/usr/include/udt/udt.h", R_OK) != 0) {
-        printf("SKIP: libudt-dev is not installed (/usr/include/udt/udt.h)\n");
-        return false;
-    }
+    return system("command -v c++ >/dev/null 2>&1") == 0;
+}
+
+/* Build the peer once per test program run (the first test that needs it); skip the
+ * test where this machine lacks libudt-dev or a C++ compiler. */
+static void need_peer(void)
+{
+    if (access("/usr/include/udt/udt.h", R_OK) != 0)
+        SKIP("libudt-dev is not installed (no /usr/include/udt/udt.h)");
+    if (!have_cxx())
+        SKIP("no C++ compiler: `c++` is not on PATH");
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     CHECK(n > 0);
@@ -60,19 +68,19 @@ static bool peer_ready(void)
     struct stat ss, sp;
     CHECK(stat(src, &ss) == 0);
     if (stat(g_peer, &sp) == 0 && sp.st_mtime >= ss.st_mtime)
-        return true;
+        return;
     /* built under a temporary name, then renamed: concurrent runs never see
      * a half-written program */
     char tmp[PATH_MAX + 96], cmd[3 * PATH_MAX + 256];
     snprintf(tmp, sizeof tmp, "%s.%d", g_peer, (int)getpid());
     snprintf(cmd, sizeof cmd, "c++ -O1 -o '%s' '%s' -ludt -lpthread", tmp, src);
-    if (system(cmd) != 0) {
-        printf("SKIP: cannot build the libudt peer (%s)\n", cmd);
+    int built = system(cmd);
+    if (built != 0) {
         unlink(tmp);
-        return false;
+        fprintf(stderr, "building the libudt peer failed (status %d): %s\n", built, cmd);
     }
+    CHECK_EQ(built, 0);
     CHECK(rename(tmp, g_peer) == 0);
-    return true;
 }
 
 /* ------------------------------------------------------------------ children */
@@ -369,8 +377,7 @@ static void relay_server_packet(struct tally *t, const uint8_t *b, int n)
 
 static void libudt_through_relay(void)
 {
-    if (!peer_ready())
-        return;
+    need_peer();
     struct child srv, cli;
     const char *sargs[] = {g_peer, "server", "stream", NULL};
     spawn(&srv, sargs);
@@ -448,8 +455,7 @@ static void libudt_through_relay(void)
 
 static void our_client_libudt_server(void)
 {
-    if (!peer_ready())
-        return;
+    need_peer();
     struct child srv;
     const char *sargs[] = {g_peer, "server", "stream", NULL};
     spawn(&srv, sargs);
@@ -574,8 +580,7 @@ static void serve(const char *type, struct child *cli, int *status, int *shutdow
 
 static void libudt_client_our_listener(void)
 {
-    if (!peer_ready())
-        return;
+    need_peer();
     struct child cli;
     int st, shut, rej;
     serve("stream", &cli, &st, &shut, &rej);
@@ -588,8 +593,7 @@ static void libudt_client_our_listener(void)
 
 static void libudt_client_type_mismatch(void)
 {
-    if (!peer_ready())
-        return;
+    need_peer();
     struct child cli;
     int st, shut, rej;
     serve("dgram", &cli, &st, &shut, &rej);
@@ -611,8 +615,7 @@ static uint16_t free_port(void)
 
 static void rendezvous_with_libudt(bool libudt_first)
 {
-    if (!peer_ready())
-        return;
+    need_peer();
     uint16_t uport, pport = free_port();
     int u = udp_socket(&uport);
     char a1[16], a2[16];
