@@ -38,7 +38,7 @@ def test_metrics_of_a_pool_that_does_not_run_is_an_error(tmp_path: Path) -> None
 @pytest.mark.parametrize("name, why", [("", "is empty"), ("a b", "has other characters"),
                                        ("x" * 49, "is longer than 48")])
 def test_a_bad_channel_name_is_named_as_a_channel_name(name: str, why: str) -> None:
-    with pytest.raises(ValueError, match=f"channel name {name!r} {why}"):
+    with pytest.raises(ValueError, match=f"invalid channel name {name!r}: it {why}"):
         rtudp.ChannelConfig(name)
 
 
