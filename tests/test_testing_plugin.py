@@ -175,4 +175,4 @@ def test_readme_example_passes(tmp_path):
     code = readme[start + len("```python"):readme.index("```", start + 1)]
     (tmp_path / "test_readme.py").write_text(code)
     out = _pytest(tmp_path)
-    assert out.returncode == 0 and "5 passed" in out.stdout, out.stdout + out.stderr
+    assert out.returncode == 0 and "3 passed" in out.stdout, out.stdout + out.stderr
