@@ -125,7 +125,7 @@ def test_netflux_sender_to_receiver_on_workers(rtudp_pool) -> None:
             time.sleep(0.01)
         assert rx.get_last_data() == b"abcd"
         assert rx.partner_seq_number == tx.sequence_number or tx.sequence_number > 0
-        tx.stop()
+        rtudp_pool.pause_channel(tx.name)          # off its worker: the count is final
         sent = tx.get_stats().total_packets_sent
         while rx.get_stats().total_packets_received < sent and time.monotonic() < deadline:
             time.sleep(0.01)
