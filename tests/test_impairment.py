@@ -194,13 +194,16 @@ def test_rate_limit_holds_throughput(rtudp_pool) -> None:
 def test_rate_limit_bucket_lets_a_burst_through(rtudp_pool) -> None:
     # 1000-byte datagrams take 8 ms each at 1 Mbit/s; the bucket holds 20 + 1 of them
     a, b = pair(rtudp_pool, rate_bps=1_000_000, burst_bytes=20_000, seed=3)
+    t0 = time.monotonic_ns()
     send_numbered(a, 0, 30, 1000)
     pkts = drain(b, quiet_s=1.0)
     assert numbers(pkts) == list(range(30))
     held = a.stats()["imp_tx_rate_held"]
     assert 30 - 22 <= held <= 30 - 21, held
-    gaps = [(y.rx_ns - x.rx_ns) / 1e6 for x, y in zip(pkts[21:], pkts[22:])]
-    assert 4 <= statistics.median(gaps) <= 16, gaps   # paced at 8 ms after the burst
+    # the 8 or 9 beyond the bucket wait 8 ms each for tokens: the last cannot arrive
+    # sooner than 8 x 8 ms after the first send, however fast or loaded the machine
+    # (how much later is the machine's, not asserted)
+    assert pkts[-1].rx_ns - t0 >= 8 * 8_000_000, (pkts[-1].rx_ns - t0) / 1e6
 
 
 def test_change_while_running_and_clear(rtudp_pool) -> None:
@@ -643,7 +646,7 @@ def test_kind_send_hold_overflow_is_counted(rtudp_pool) -> None:
 
     try:
         with ch:
-            received(0.1)
+            before = received(0.1)
             ch.set_impairment(delay_ns=1_000_000_000, seed=13)
             set_at = time.monotonic_ns()
             early = received(0.9)                 # nothing may leave before 1 s
@@ -655,8 +658,14 @@ def test_kind_send_hold_overflow_is_counted(rtudp_pool) -> None:
         peer.close()
     dropped, delayed = st["imp_tx_hold_dropped"], st["imp_tx_delayed"]
     print(f"kind send hold: {delayed} delayed, {dropped} dropped, {len(late)} left late")
-    # sent before the change may still arrive at its start; none from the delay on
-    assert all(t - set_at < 50_000_000 for t, _ in early)
+    # sent before the change may still arrive at its start, none from the delay on: what
+    # comes early continues the sequence (byte 0) from the last datagram before, one
+    # each, and is no more than the 1 ms cycle sent until the change (50 cycles' slack
+    # for the worker to take it), however late this reader reads them
+    assert before, "nothing arrived before the change"
+    seqs = [before[-1][1][0]] + [d[0] for _, d in early]
+    assert all((b - a) & 0xFF == 1 for a, b in zip(seqs, seqs[1:])), seqs
+    assert len(early) <= (set_at - before[-1][0]) // 1_000_000 + 50, (len(early), set_at)
     assert dropped > delayed // 2 and 20 <= len(late) <= delayed - dropped
     assert len(after) >= 100                      # 1 ms cycle, undelayed again
 

@@ -121,7 +121,10 @@ def test_netflux_main_pair(rtudp_pool, capsys) -> None:
         time.sleep(0.4)
         st = b.statistics.get_stats()
         assert 0.5 < st.avg_partner_interval < 1.5 and 0.5 < st.avg_own_interval < 1.5
-        assert 0 < st.last_rtt < 50
+        # the RTT's median over the run's hundreds of samples: one stall moves few of them
+        assert st.last_rtt > 0
+        rtt = b.channel.histograms()["rtt"]
+        assert rtt.count >= 200 and 0 < rtt.percentile(50) < 50_000_000, rtt.percentiles([50])
         # a sequence gap is a datagram that comes later (reordered: two workers' packets
         # go through two CPUs' loopback queues), one the kernel dropped, or a failed send;
         # never one rtudp lost on its own

@@ -94,6 +94,7 @@ def test_pair_at_1ms_sequence_feedback_rtt_no_loss(rtudp_pool) -> None:
         b.wait_update(2.0)
         time.sleep(1.0)  # > 256 packets: both sequence bytes wrap at least 3 times
         sa, sb = a.stats(), b.stats()
+        rtts = {id(sa): a.histograms()["rtt"], id(sb): b.histograms()["rtt"]}
     chk.check()
     for s, other in ((sa, sb), (sb, sa)):
         assert s["nf_link"] == "up"
@@ -109,9 +110,13 @@ def test_pair_at_1ms_sequence_feedback_rtt_no_loss(rtudp_pool) -> None:
         # sent between the two snapshots, either way)
         d = (other["nf_seq"] - s["nf_partner_seq"]) & 0xFF
         assert min(d, 256 - d) < 64, (d, s, other)
-        # RTT: send of s -> first echo of s, a loopback round trip within the cycle
+        # RTT: send of s -> first echo of s, a loopback round trip within the cycle; the
+        # median of the > 500 samples (a stall of the loaded machine moves a few, not it)
         assert s["nf_rtt_count"] > 500
-        assert 0 < s["nf_last_rtt_ns"] < 50 * MS
+        assert s["nf_last_rtt_ns"] > 0
+        rtt = rtts[id(s)]
+        assert rtt.count >= 500, rtt.count
+        assert 0 < rtt.percentile(50) < 50 * MS, rtt.percentiles([50, 99])
         assert 0.5 * MS < s["nf_own_interval_mean_ns"] < 1.5 * MS
         assert 0.5 * MS < s["nf_partner_interval_mean_ns"] < 1.5 * MS
         # a stall of the loaded machine makes the echo skip ours: loose bound only
@@ -233,12 +238,17 @@ def test_invalid_packets_do_not_hold_off_the_watchdog(rtudp_pool) -> None:
             while time.monotonic() < end:
                 for _ in range(50):
                     send(b"x", dst)
+            stream_end_ns = time.monotonic_ns()
             s = ch.stats()
     finally:
         peer.close()
     assert s["nf_short_pkts"] > 1000 and s["nf_watchdog_trips"] == 1, s
     assert s["nf_link"] != "up"
-    assert 25 * MS <= s["nf_lost_at_ns"] - s["nf_last_valid_ns"] < 100 * MS, s
+    # never before the watch interval (25 ms) without a valid packet; and while the
+    # invalid stream still ran: it defers a trip once, it cannot hold it off (how soon
+    # after the interval depends on this machine's load, so no fixed upper bound)
+    assert 25 * MS <= s["nf_lost_at_ns"] - s["nf_last_valid_ns"], s
+    assert s["nf_lost_at_ns"] < stream_end_ns, (s, stream_end_ns)
 
 
 def test_impairments_counted_watchdog_trips_and_recovers(rtudp_pool) -> None:

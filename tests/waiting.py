@@ -37,3 +37,15 @@ def python_keeps_running(at_least: int = 1000) -> Iterator[None]:
         stop.set()
         t.join()
     assert count > at_least, f"another thread counted only {count} while the call waited"
+
+
+def sleep_overshoot_s(samples: int = 21, sleep_s: float = 0.001) -> float:
+    """The median by which a plain ``time.sleep(sleep_s)`` overshoots here, now: what
+    this machine's scheduler costs a wake-up, the reference a test's latency bound is
+    set against (a loaded machine raises both alike)."""
+    over = []
+    for _ in range(samples):
+        t0 = time.monotonic()
+        time.sleep(sleep_s)
+        over.append(time.monotonic() - t0 - sleep_s)
+    return sorted(over)[len(over) // 2]
