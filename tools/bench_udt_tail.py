@@ -145,7 +145,7 @@ def summary(times: list[float], failed: int) -> dict:
     all_ = times + [LIMIT_S] * failed
     return {"n": len(all_), "failed": failed, "p50": percentile(all_, 50),
             "p99": percentile(all_, 99), "slowest": max(all_) if all_ else None,
-            "times": [round(t, 3) for t in times]}
+            "times": list(times)}
 
 
 def run_tail(udt4: Any, pool: Any, options: dict, exe: Path, relay_exe: Path,
