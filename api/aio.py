@@ -46,6 +46,9 @@ from .channel import Channel, Packet, _check_timeout
 ANSWER_TIMEOUT_S = 5.0
 #: how often it looks at the answer meanwhile (the answer also wakes it)
 ANSWER_STEP_S = 0.05
+#: a wait without end looks again this often whether the channel can still carry
+#: traffic (as Channel.recv's wait does: csrc/pyfast/liveness.c)
+WATCH_SLICE_S = 0.2
 
 RX = lib.RTUDP_ASYNC_RX
 TX = lib.RTUDP_ASYNC_TX
@@ -160,8 +163,14 @@ class _Waiter:
                 got = check()  # after arming: what came before is seen here, later wakes us
                 if got is not None:
                     return got
-                if not await self._poked(loop, until):
-                    return check()
+                # a closed channel or a dead pool pokes nobody: check() (which raises
+                # then) runs again every WATCH_SLICE_S of a long wait
+                look = monotonic() + WATCH_SLICE_S
+                if not await self._poked(loop, look if until is None or until > look
+                                         else until):
+                    if until is not None and monotonic() >= until:
+                        return check()
+                    continue
                 self._check_mapped()  # another task may have closed the channel meanwhile
                 armed = False  # woken: the worker took the bit (or another wait's was)
                 got = check()

@@ -391,15 +391,18 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         with targets of its own, rtp's set_target, decides itself)."""
         return self.remote is None and self.KIND == lib.RTUDP_KIND_UDP
 
-    def _check_send(self, to: object = None) -> None:
-        """Raise if nothing can be sent (to ``to``, None: to the remote)."""
+    def _check_send(self) -> None:
+        """Raise if this handle can send nothing at all (closed, gone, receive-only)."""
         if self._seg.closed:
             raise ValueError(f"channel {self.name!r} is closed")
         self._raise_if_gone()
         if self.direction == lib.RTUDP_DIR_RECV:
             raise ValueError(f"channel {self.name!r} is receive-only (direction=1): "
                              f"it cannot send")
-        if to is None and self._needs_remote():
+
+    def _check_destination(self) -> None:
+        """Raise if send() has nowhere to send (checked after the arguments)."""
+        if self._needs_remote():
             raise ValueError(f"channel {self.name!r} has no remote address, so send() has "
                              f"nowhere to send: answer a packet with send_to(data, "
                              f"pkt.source), or open the channel with remote=(host, port)")
@@ -440,8 +443,9 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         self._horizon.check(at_ns)
         size = payload_size(data)
         if size > self.max_datagram:
-            raise ValueError(f"datagram of {size} bytes is larger than the "
-                             f"max_datagram {self.max_datagram} of channel {self.name!r}")
+            raise ValueError(f"datagram of {size} bytes is larger than channel {self.name!r} "
+                             f"takes: max_datagram of {self.max_datagram}")
+        self._check_destination()
 
     def send_to(self, data: bytes, addr: tuple[str, int]) -> None:
         """Send ``data`` now to ``addr`` (host, port), from the channel's own socket and
@@ -453,11 +457,11 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         ``remote``.  ValueError/TypeError name a bad ``data`` or ``addr``;
         ChannelClosedError / PoolNotRunningError when the channel can send nothing more.
         """
-        self._check_send(to=addr)
+        self._check_send()
         size = payload_size(data)
         if size > self.max_datagram:
-            raise ValueError(f"datagram of {size} bytes is larger than the "
-                             f"max_datagram {self.max_datagram} of channel {self.name!r}")
+            raise ValueError(f"datagram of {size} bytes is larger than channel {self.name!r} "
+                             f"takes: max_datagram of {self.max_datagram}")
         if (not isinstance(addr, tuple) or len(addr) not in (2, 4)
                 or not isinstance(addr[0], str) or isinstance(addr[1], bool)
                 or not isinstance(addr[1], int) or not 0 < addr[1] < 65536):
@@ -494,9 +498,10 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         if items:
             big = max(map(len, items))
             if big > self.max_datagram:
-                raise ValueError(f"a datagram of {big} bytes in send_many is larger than the "
-                                 f"max_datagram {self.max_datagram} of channel "
-                                 f"{self.name!r}")
+                raise ValueError(f"a datagram of {big} bytes in send_many is larger than "
+                                 f"channel {self.name!r} takes: max_datagram of "
+                                 f"{self.max_datagram}")
+        self._check_destination()
         try:
             n = self._tx.put_many(list(items), at, 0, 0)
         except BackPressureError as exc:
@@ -601,7 +606,9 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         queued; BackPressureError (``.sent`` = how many went in) if the TX ring fills up.
         Needs numpy."""
         self._check_send()
-        return self._put_columns(*batch_arrays(buffer, lengths, at_ns, self._horizon))
+        columns = batch_arrays(buffer, lengths, at_ns, self._horizon)
+        self._check_destination()
+        return self._put_columns(*columns)
 
     def _put_columns(self, data: Any, lens: Any, at: int, each: Any) -> int:
         """send_batch's queueing of checked columns (batch_arrays')."""

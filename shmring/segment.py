@@ -30,8 +30,8 @@ def validate_name(name: object, what: str = "segment name") -> str:
     if not _NAME.fullmatch(name):
         why = "is empty" if not name else "has other characters" if \
             len(name) <= lib.RTUDP_NAME_MAX else f"is longer than {lib.RTUDP_NAME_MAX}"
-        raise ValueError(f"{what} {name!r} {why}: it must be 1 to {lib.RTUDP_NAME_MAX} of "
-                         f"A-Z a-z 0-9 _ . -")
+        raise ValueError(f"invalid {what} {name!r}: it {why}; it must be 1 to "
+                         f"{lib.RTUDP_NAME_MAX} of A-Z a-z 0-9 _ . -")
     return name
 
 

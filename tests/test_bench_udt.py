@@ -22,7 +22,7 @@ def run() -> tuple[dict, int]:
         pytest.skip("no C++ compiler to build the libudt peer (apt-get install g++)")
     if not Path("/usr/include/udt/udt.h").exists():
         pytest.skip("libudt-dev is not installed (apt-get install libudt-dev)")
-    report, pid = run_quick_json("udt", timeout=600, failed_ok=True)
+    report, pid = run_quick_json("udt", timeout=900, failed_ok=True)
     assert "libudt" not in report["failed"], \
         f"the libudt peer failed where libudt-dev and c++ are present: {report['failed']}"
     return report, pid
@@ -50,3 +50,20 @@ def test_no_segment_left(run: tuple[dict, int]) -> None:
     report, pid = run
     assert report["leftover_segments"] == []
     assert glob.glob(f"/dev/shm/rtudp.bench{pid}*") == []
+
+
+def test_tail_of_seeded_transfers_reported(run: tuple[dict, int]) -> None:
+    """Issue 55's tail: every pair on every path ran its transfers (none failed), and
+    the percentiles and goals are there and consistent."""
+    tail = run[0]["tail"]
+    assert tail["failed"] == {}
+    assert sorted(tail["cells"]) == ["0%", "1%", "1% 50ms", "5%"]
+    for path, row in tail["cells"].items():
+        assert sorted(row) == sorted(CASES), path
+        for pair, c in row.items():
+            want = tail["baseline_transfers"] if pair == "libudt>libudt" else tail["transfers"]
+            assert c["n"] == want and c["failed"] == 0 and len(c["times"]) == want, (path, pair)
+            assert 0 < c["p50"] <= c["p99"] <= c["slowest"] == max(c["times"]), (path, pair, c)
+    goals = tail["goals"]
+    assert len(goals) == 4 * 3 * 2
+    assert all(g["pass"] in (True, False) and g["value"] > 0 for g in goals.values())

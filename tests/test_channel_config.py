@@ -28,8 +28,8 @@ def test_defaults_and_the_kinds_options_completed() -> None:
 
 
 @pytest.mark.parametrize("args, error, match", [
-    ({"name": "bad/name"}, ValueError, "channel name 'bad/name' has other characters"),
-    ({"name": ""}, ValueError, "channel name '' is empty"),
+    ({"name": "bad/name"}, ValueError, "invalid channel name 'bad/name': it has other characters"),
+    ({"name": ""}, ValueError, "invalid channel name '': it is empty"),
     ({"name": "a", "direction": 7}, ValueError, "direction=7"),
     ({"name": "a", "capacity": 0}, ValueError, "capacity=0"),
     ({"name": "a", "rx_capacity": 0}, ValueError, "rx_capacity=0"),

@@ -38,7 +38,7 @@ def test_metrics_of_a_pool_that_does_not_run_is_an_error(tmp_path: Path) -> None
 @pytest.mark.parametrize("name, why", [("", "is empty"), ("a b", "has other characters"),
                                        ("x" * 49, "is longer than 48")])
 def test_a_bad_channel_name_is_named_as_a_channel_name(name: str, why: str) -> None:
-    with pytest.raises(ValueError, match=f"channel name {name!r} {why}"):
+    with pytest.raises(ValueError, match=f"invalid channel name {name!r}: it {why}"):
         rtudp.ChannelConfig(name)
 
 
@@ -50,3 +50,15 @@ def test_messages_have_no_doubled_quotes(rtudp_pool) -> None:
     with pytest.raises(ValueError) as err:
         b.send(b"x" * (b.max_datagram + 1))
     assert "'s max_datagram" not in str(err.value) and "max_datagram" in str(err.value)
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    """`rtudp doctor | head -1`: the pipe closes under the command, which stops without
+    a traceback and exits as a shell tool killed by SIGPIPE would (141)."""
+    proc = subprocess.Popen([*CLI, "doctor", "--seconds", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()                       # the reader is gone before the first line
+    err = proc.stderr.read()
+    assert proc.wait(120) == 141, err
+    assert "Traceback" not in err and "Broken pipe" not in err, err

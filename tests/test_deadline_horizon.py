@@ -257,7 +257,7 @@ def test_default_horizon_is_the_fq_default_and_names_the_pool() -> None:
     assert DEFAULT_HORIZON_NS == lib.RTUDP_HORIZON_DEFAULT_NS == 10 * SECOND
     with rtudp.Pool(unique_pool_name(), cpus=[0], rt_priority=0) as pool:
         assert pool.horizon_s == 10 and pool.control.horizon_ns == 10 * SECOND
-        ch = pool.open_channel("c", local=("127.0.0.1", 0))
+        ch = pool.open_channel("c", local=("127.0.0.1", 0), remote=("127.0.0.1", 9))
         assert ch.horizon.ns == 10 * SECOND
         at = time.time_ns()
         with pytest.raises(ValueError, match=re.escape(f"at_ns {at}: ") + r"5\d\.\d years after "
@@ -272,7 +272,7 @@ def test_default_horizon_is_the_fq_default_and_names_the_pool() -> None:
 def test_a_custom_horizon_is_honoured(rtudp_pool: rtudp.Pool) -> None:
     assert rtudp_pool.horizon_s == HORIZON_S and rtudp_pool.horizon_ns == HORIZON_NS
     assert rtudp_pool.control.horizon_ns == HORIZON_NS
-    ch = rtudp_pool.open_channel("c", local=("127.0.0.1", 0))
+    ch = rtudp_pool.open_channel("c", local=("127.0.0.1", 0), remote=("127.0.0.1", 9))
     other = rtudp.attach("c", pool=rtudp_pool.name)
     try:
         for handle in (ch, other):

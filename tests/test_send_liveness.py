@@ -219,3 +219,28 @@ def test_sigterm_to_the_group_leaves_nothing(shm_name, program, sig):
         assert noise not in err, err
     assert segment_files(name) == [], err
     assert pool_state(name) == "absent"
+
+
+def test_an_asyncio_recv_raises_when_the_pool_stops(rtudp_pool):
+    import asyncio
+
+    import rtudp.aio
+
+    a = rtudp_pool.open_channel("a", local=("127.0.0.1", 0))
+    other = rtudp.attach("a", pool=rtudp_pool.name)
+
+    async def main() -> BaseException:
+        async_other = rtudp.aio.wrap(other)
+        waiting = asyncio.ensure_future(async_other.recv())      # no timeout
+        await asyncio.sleep(0.2)
+        await asyncio.get_running_loop().run_in_executor(None, rtudp_pool.stop)
+        try:
+            await asyncio.wait_for(waiting, BOUND_S)
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            return exc
+        raise AssertionError("recv() returned on a stopped pool")
+
+    exc = asyncio.run(main())
+    assert isinstance(exc, rtudp.ChannelClosedError), repr(exc)
+    other.close()
+    a.close()

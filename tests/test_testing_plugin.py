@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -174,5 +175,11 @@ def test_readme_example_passes(tmp_path):
     start = readme.index("```python", readme.index("## Testing your code with rtudp"))
     code = readme[start + len("```python"):readme.index("```", start + 1)]
     (tmp_path / "test_readme.py").write_text(code)
+    defs = code.count("\ndef test_")
+    assert defs >= 1, "the README's testing example has no test"
     out = _pytest(tmp_path)
-    assert out.returncode == 0 and "5 passed" in out.stdout, out.stdout + out.stderr
+    # every test the example defines ran and passed (parametrized ones count each case);
+    # nothing skipped, failed or errored
+    summary = re.search(r"^(\d+) passed in [\d.]+s$", out.stdout, re.M)
+    assert out.returncode == 0 and summary and int(summary.group(1)) >= defs, \
+        out.stdout + out.stderr

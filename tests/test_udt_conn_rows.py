@@ -10,6 +10,7 @@ import random
 import socket
 import subprocess
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -156,6 +157,78 @@ def _check_metrics(pool: str, tmp_path: Any, client_ch: str, cid: int, relay_por
     state = [ln for ln in text.splitlines() if ln.startswith("rtudp_udt_connections_state{")
              and f'socket="{cid:08x}"' in ln and 'state="connected"' in ln]
     assert len(state) == 1 and state[0].endswith(" 1.0"), state
+
+
+def _rows_of(sock: Any) -> tuple[Any, list[dict[str, Any]]]:
+    s = udt4._s(sock)
+    return s, s.ch.stats()["connections"]
+
+
+def _wait_row(sock: Any, sock_id: int, cond: Any, timeout: float) -> dict[str, Any]:
+    """The socket's row once ``cond(row)`` holds (polled); fails naming the last one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = _row(_rows_of(sock)[1], sock_id)
+        if cond(row):
+            return row
+        assert time.monotonic() < deadline, f"not within {timeout} s: {row}"
+        time.sleep(0.05)
+
+
+@pytest.mark.rtudp(rt_priority=0)
+def test_a_stalled_sender_is_shown_with_what_it_waits_for(udt, rtudp_pool, tmp_path) -> None:
+    """Issue 55: a connection whose sending has made no progress for a second shows as
+    stalled, with the reason (here the peer's receive buffer: its reader does not
+    read), in stats(), rtstat and Prometheus; once the reader reads, it moves again."""
+    srv = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+    udt4.bind(srv, "127.0.0.1", 0)
+    udt4.listen(srv, 4)
+    c = udt4.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+    udt4.connect(c, "127.0.0.1", udt4.getsockname(srv)[1])
+    conn, _ = udt4.accept(srv)
+    data = pattern(4_000_000, 3)  # more than both buffers (1024 packets each) hold
+    sender = threading.Thread(target=send_all, args=(udt4, c, data), daemon=True)
+    try:
+        cs, rows = _rows_of(c)
+        cid = int(cs.ch.sock(cs.i).wrk.sock_id)
+        assert _row(rows, cid)["stalled"] == "no" and _row(rows, cid)["stalled_ms"] == 0
+        sender.start()
+        row = _wait_row(c, cid, lambda r: r["stalled"] == "yes", 15.0)
+        assert row["stalled_ms"] >= 1000 and row["waits_on"] == "rcv_buffer", row
+        assert row["unacked"] > 0 and row["flow_window"] <= 2
+        env = {**os.environ, "COLUMNS": "250"}
+        out = subprocess.run([RTSTAT, "--pool", rtudp_pool.name, "--once", "--json",
+                              "--interval", "0.1"], capture_output=True, text=True, timeout=30,
+                             env=env)
+        assert out.returncode == 0, out.stderr
+        (p,) = json.loads(out.stdout)["pools"]
+        shown = _row({c_["name"]: c_ for c_ in p["channels"]}[cs.ch.name]["totals"]["connections"],
+                     cid)
+        assert shown["stalled"] == "yes" and shown["waits_on"] == "rcv_buffer"
+        assert shown["stalled_ms"] >= 1000
+        path = tmp_path / "rtudp.prom"
+        out = subprocess.run([os.path.join(BIN, "rtudp"), "metrics", "--pool", rtudp_pool.name,
+                              "--textfile", str(path)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        mine = [ln for ln in path.read_text().splitlines() if f'socket="{cid:08x}"' in ln]
+        stalled = [ln for ln in mine if ln.startswith("rtudp_udt_connections_stalled{")
+                   and 'state="yes"' in ln]
+        waits = [ln for ln in mine if ln.startswith("rtudp_udt_connections_waits_on{")
+                 and 'state="rcv_buffer"' in ln]
+        ms = [ln for ln in mine if ln.startswith("rtudp_udt_connections_stalled_ms")]
+        assert len(stalled) == 1 and stalled[0].endswith(" 1.0"), mine
+        assert len(waits) == 1 and waits[0].endswith(" 1.0"), mine
+        assert len(ms) == 1 and float(ms[0].rsplit(" ", 1)[1]) >= 1000, mine
+        # the reader reads: the sender moves, and once all is through waits for nothing
+        got = _recv_n(conn, len(data))
+        sender.join(30)
+        assert got == data
+        row = _wait_row(c, cid, lambda r: r["unacked"] == 0, 10.0)
+        assert row["stalled"] == "no" and row["stalled_ms"] == 0 and row["waits_on"] == "nothing"
+    finally:
+        for s_ in (c, conn, srv):
+            udt4.close(s_)
+        sender.join(10)
 
 
 def test_scribbled_area_gives_rows_never_a_crash() -> None:

@@ -8,7 +8,8 @@ Cases (``--cases``), for each N of ``--n`` (default 10, 100, 1,000, 4,000):
   every channel up every 100 ms to 200 ms ahead.
 - ``rtp``: paced rtp streams (``kind="rtp"``, ``direction="tx"``, capacity 64,
   ``rtcp="off"``, G.711: 160-byte payloads); the client queues 10 frames a channel,
-  then 5 more every 5 ptimes (100 ms at 20 ms).
+  then every 5 ptimes (100 ms at 20 ms) tops each up to 10 + 5 a period gone (a late
+  top-up catches up, and is counted).
 - ``rtp_rx``: rtp receive channels (jitter buffer, latency 60 ms) fed by the C sender;
   the client reads every channel's released frames every 100 ms.  Its peers receive
   the same streams: asyncio (a datagram endpoint a stream) and C (one epoll).
@@ -348,7 +349,7 @@ def _row(e: dict[str, Any]) -> str:
     extra += [f"{k}={v}" for k, v in (e.get("counters") or {}).items()
               if k in ("rtp_tx_underruns", "tx_errors", "nf_missed", "rx_kernel_drops") and v]
     extra += [f"{k}={v}" for k, v in (e.get("client") or {}).items()
-              if k in ("ring_full", "late_submits") and v]
+              if k in ("ring_full", "late_submits", "late_topups") and v]
     return (f"{got:>17} {_num(e.get('err_p50_us'), 8, ',.0f')} "
             f"{_num(e.get('err_p99_us'), 9, ',.0f')} {_num(e.get('err_max_us'), 10, ',.0f')} "
             f"{_num(e.get('cpu_s_per_s'), 7, '.3f')} {_num(e.get('cpu_ms_per_1k'), 8, '.1f')} "

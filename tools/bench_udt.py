@@ -1,4 +1,5 @@
-"""``rtudp bench udt``: UDT stream goodput and CPU, libudt vs rtudp, in the same run.
+"""``rtudp bench udt``: UDT stream goodput and CPU, libudt vs rtudp, in the same run,
+then the completion-time tail of many seeded transfers (tools/bench_udt_tail.py).
 
 Four pairs: libudt -> libudt, rtudp -> libudt, libudt -> rtudp, rtudp -> rtudp. They
 run on loopback at 0 % loss and through rtudp.tools.udt_relay's relay (C, its own
@@ -20,6 +21,7 @@ got. The ratios print against libudt -> libudt.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import resource
 import socket
@@ -34,6 +36,7 @@ from .bench_common import (OthersMeter, pool_idle_s, add_common_arguments, bench
                            target, target_row)
 from .udt_peer import LibudtPeer, PeerUnavailable, build_libudt_peer
 from .udt_relay import CRelay, build_relay
+from .bench_udt_tail import print_tail, run_tail
 
 LOSSES = (0.0, 0.01, 0.02, 0.05)
 QUICK_LOSSES = (0.0, 0.01, 0.05)
@@ -194,8 +197,9 @@ def run_case(case: str, loss: float, seconds: float, exe: Path, relay_exe: Path 
     return {**out, **closed}
 
 
-def benchmark(quick: bool, quiet: bool) -> dict:
-    """Every pair at every loss rate; the report."""
+def benchmark(quick: bool, quiet: bool, tail: str = "yes", transfers: int | None = None) -> dict:
+    """Every pair at every loss rate, then the tail (``tail``: "yes", "no", "only";
+    ``transfers`` per rtudp pair and path, None: the run's default); the report."""
     import rtudp.udt.udt4 as udt4
 
     busy = header("udt", quick, quiet)
@@ -203,6 +207,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
     losses = QUICK_LOSSES if quick else LOSSES
     results: dict[str, dict[str, dict | None]] = {}
     failed: dict[str, str] = {}
+    tail_report: dict | None = None
     try:
         exe = build_libudt_peer()
         relay_exe = build_relay()
@@ -216,7 +221,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
         udt4.startup(pool, **UDT_OPTIONS)
         worker_pids = [w["pid"] for w in pool.workers()]
         try:
-            for loss in losses:
+            for loss in (losses if tail != "only" else ()):
                 row: dict[str, dict | None] = dict.fromkeys(CASES)
                 for case in CASES:
                     say(f"  {loss:.0%} loss: {CASES[case]} ...", quiet)
@@ -226,17 +231,20 @@ def benchmark(quick: bool, quiet: bool) -> dict:
                     except (RuntimeError, OSError, AssertionError) as e:
                         failed[f"{loss:.0%}/{case}"] = str(e)
                 results[f"{loss:.0%}"] = row
+            udt4.cleanup()
+            tail_report = None if tail == "no" else run_tail(
+                udt4, pool, UDT_OPTIONS, exe, relay_exe, block_file, quick, transfers, quiet, say)
         finally:
             udt4.cleanup()
     targets = {}
-    for loss, want in TARGETS.items():
+    for loss, want in TARGETS.items() if results else ():
         row = results.get(f"{loss:.0%}") or {}
         ours, theirs = (row.get("rtudp>libudt") or {}), (row.get("libudt>libudt") or {})
         r = ratio(ours.get("mbps"), theirs.get("mbps"))
         targets[f"{loss:.0%} loss: rtudp's sender / libudt's"] = target(r, want, True)
     return {"benchmark": "udt", "quick": quick, "seconds": seconds, "busy_before": busy,
             "busy_after": cpu_busy(), "pool_warnings": warns, "results": results,
-            "failed": failed, "targets": targets}
+            "failed": failed, "targets": targets, "tail": tail_report}
 
 
 def cpu_per_gb(e: dict | None) -> dict[str, float] | None:
@@ -260,6 +268,17 @@ def _cpu_cell(case: str, c: dict[str, float] | None) -> str:
 
 
 def print_report(r: dict) -> None:
+    """The goodput and CPU tables, the targets, and the tail's table."""
+    if r["results"]:
+        _print_goodput(r)
+    else:
+        for case, why in r["failed"].items():
+            print(f"  {case}: {why}")
+    if r.get("tail"):
+        print_tail(r["tail"])
+
+
+def _print_goodput(r: dict) -> None:
     print(f"\nstream goodput, {r.get('seconds', 0):g} s of sending per case (Mb/s; ratio to "
           f"libudt -> libudt)")
     print(f"  {'loss':<6}" + "".join(f"{CASES[c]:>22}" for c in CASES))
@@ -296,9 +315,27 @@ def print_report(r: dict) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench udt``."""
     add_common_arguments(parser, f"{QUICK_S:g} s a case at 0/1/5 %% loss instead of "
-                                 f"{FULL_S:g} s at 0/1/2/5 %%")
+                                 f"{FULL_S:g} s at 0/1/2/5 %%; the tail: 2 MB transfers, 3 a "
+                                 f"pair and path, instead of 16 MB, 18")
+    parser.add_argument("--tail", choices=("yes", "no", "only"), default="yes",
+                        help="the completion-time tail of many seeded transfers: after the "
+                             "goodput (yes), not at all (no), or alone (only)")
+    parser.add_argument("--transfers", type=_positive, default=None,
+                        help="tail transfers per rtudp pair and path (libudt -> libudt: at "
+                             "most 4, 2 with --quick)")
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--transfers takes a count >= 1, not {text!r}")
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
     """``rtudp bench udt``: 0 when every case ran (targets met or not)."""
-    return run_benchmark(args, benchmark, print_report)
+    bench = functools.partial(benchmark, tail=args.tail, transfers=args.transfers)
+    return run_benchmark(args, bench, print_report)

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 
@@ -61,7 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = build_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
     if args.command not in PASS_THROUGH and rest:
         build_parser().error(f"unrecognized arguments: {' '.join(rest)}")
-    return int(args.func(args, rest))
+    try:
+        return int(args.func(args, rest))
+    except BrokenPipeError:
+        # the reader went away (`rtudp demo | head`): stop quietly, as a shell tool does;
+        # stdout goes to /dev/null so the flush at exit raises nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from .data import (NetfluxStatistics, ReceiverStats, SenderStats, receiver_stats
 
 _names = itertools.count()
 #: how long after a sender's channel opens its first cycle is due
-FIRST_CYCLE_LEAD_NS = 20_000_000
+FIRST_CYCLE_LEAD_NS = 50_000_000
 
 
 def _open(name: str, pool: Any, **args: Any) -> NetfluxChannel:
@@ -212,8 +212,9 @@ class NetfluxSender(_Part):
                    options={"send_interval": self.send_interval,
                             "watch_interval": max(1.0, 2 * self.send_interval),
                             "send_size": self.data_size, "recv_size": 0,
-                            # the first cycle after the first image is written, as the
-                            # reference's first packet carries the provider's data
+                            # the first cycle after the first image is written (as the
+                            # reference's first packet carries the provider's data),
+                            # unless this thread is held off the CPU that long
                             "start_ns": time.monotonic_ns() + FIRST_CYCLE_LEAD_NS})
         try:
             self._provide(ch)

@@ -439,8 +439,7 @@ static int udt_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, siz
     k->a = a;
     k->cfg = a->config;
     k->rx_rec = rec;
-    k->tx = c->tx;
-    rtudp_mpsc_set_wake(&k->tx, &w->me->bell);
+    rtudp_chan_tx_producer(w, c, &k->tx);
     c->state = k;
     if (!load_acquire(&a->secret_set)) {
         uint8_t secret[16];

@@ -207,6 +207,18 @@ struct rtudp_udt_sock {
     uint8_t pad1[24];
 };
 
+/* What a connection's sender waits for (struct udt_conn snd_wait; a row's waits_on):
+ * nothing queued; its pacing; its congestion window; the peer's flow window; the
+ * peer's receive buffer (full: the peer's reader is behind); a lost packet at the ACK
+ * point, resent and not yet acknowledged (the loss list); the acknowledgement of what
+ * it sent (all queued data is out). */
+enum { RTUDP_UDT_WAIT_NONE = 0, RTUDP_UDT_WAIT_PACING = 1, RTUDP_UDT_WAIT_CWND = 2,
+       RTUDP_UDT_WAIT_FLOW = 3, RTUDP_UDT_WAIT_RCVBUF = 4, RTUDP_UDT_WAIT_LOSS = 5,
+       RTUDP_UDT_WAIT_ACK = 6 };
+/* a row shows a sender as stalled when its ACK point has not moved this long with
+ * data queued */
+#define RTUDP_UDT_STALL_MS 1000u
+
 /* One socket as stats(), rtstat and Prometheus see it: a copy made by
  * rtudp_udt_conn_row (bounds-checked, every value in range), described once in
  * RTUDP_UDT_CONN_ROW_COUNTERS below.  A row per socket that listens, connects or
@@ -226,6 +238,10 @@ struct rtudp_udt_conn_row {
     uint64_t unacked;                              /* queued and not yet acknowledged, packets */
     uint64_t pkt_sent, pkt_recv, pkt_retrans, pkt_snd_loss, pkt_rcv_loss;
     uint64_t bytes_sent, bytes_recv, snd_drop, rcv_drop;
+    uint64_t stalled_ms;                           /* ACK point still, data queued: this
+                                                    * long (0: it moves, or idle) */
+    uint32_t stalled;                              /* 1: stalled_ms >= RTUDP_UDT_STALL_MS */
+    uint32_t snd_wait;                             /* RTUDP_UDT_WAIT_* */
 };
 
 /* row i of a udt kind area (struct rtudp_kind_area.row_at): 1 filled, 0 no row (a
@@ -275,7 +291,7 @@ uint64_t rtudp_udt_wait(struct rtudp_udt_area *a, uint64_t seen, int64_t deadlin
 /* END CDEF */
 
 _Static_assert(sizeof(struct rtudp_udt_area) == 448, "udt area layout");
-_Static_assert(sizeof(struct rtudp_udt_conn_row) == 216, "udt connection row");
+_Static_assert(sizeof(struct rtudp_udt_conn_row) == 232, "udt connection row");
 _Static_assert(sizeof(struct rtudp_udt_sock) == 640, "udt socket layout");
 
 /* its counters (csrc/kinds.h) */
@@ -331,6 +347,12 @@ _Static_assert(sizeof(struct rtudp_udt_sock) == 640, "udt socket layout");
     X(flow_window, "flow_window", GAUGE, "packets", SHOW, "the peer's receive room", "", "")     \
     X(rcv_room, "rcv_room", GAUGE, "packets", 0, "our receive room, as last advertised", "", "") \
     X(unacked, "unacked", GAUGE, "packets", SHOW, "queued and not yet acknowledged", "", "")     \
+    X(stalled, "stalled", STATE, "", SHOW,                                                       \
+      "sending made no progress for a second or more, data queued", "", "no yes")               \
+    X(stalled_ms, "stalled_ms", GAUGE, "ms", SHOW,                                               \
+      "how long the ACK point has not moved with data queued", "", "")                           \
+    X(snd_wait, "waits_on", STATE, "", SHOW, "what the sender waits for", "",                    \
+      "nothing pacing cwnd flow_window rcv_buffer loss_list ack")                                \
     X(pkt_sent, "sent", COUNTER, "packets", SHOW, "data packets sent (retransmissions included)", \
       "", "")                                                                                    \
     X(pkt_recv, "received", COUNTER, "packets", SHOW, "data packets received", "", "")           \

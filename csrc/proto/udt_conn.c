@@ -115,13 +115,16 @@ void udt_conn_sane(struct udt_ctx *x, uint32_t i)
     bool_sane(&k->cc.u.d.loss);
     bool_sane(&k->cc.u.lt.startup);
     /* the congestion control's doubles and the pacing clock: restarted when off */
-    if (k->cc.kind > UDT_CC_LT || !double_ok(k->cc.pkt_period_us, 0.0, 1e12) ||
+    if (k->cc.kind > UDT_CC_LT || k->cc.u.lt.phase >= UDT_LT_PHASES ||
+        !double_ok(k->cc.pkt_period_us, 0.0, 1e12) ||
         !double_ok(k->cc.cwnd, 0.0, 1e9) || !double_ok(k->cc.max_cwnd, 0.0, 1e9) ||
         !double_ok(k->cc.u.d.last_dec_period, 0.0, 1e12) ||
         !double_ok(k->cc.u.lt.btl_bw, 0.0, 1e12) || !double_ok(k->cc.u.lt.bw_cur, 0.0, 1e12) ||
         !double_ok(k->cc.u.lt.bw_prev, 0.0, 1e12) || !double_ok(k->cc.u.lt.full_bw, 0.0, 1e12) ||
         !double_ok(k->cc.u.lt.last_sample, 0.0, 1e12) ||
-        !double_ok(k->cc.u.lt.loss_base, 0.0, 1e12))
+        !double_ok(k->cc.u.lt.loss_base, 0.0, 1e12) ||
+        !double_ok(k->cc.u.lt.peak_bw, 0.0, 1e12) || !double_ok(k->cc.u.lt.probe_base, 0.0, 1e12) ||
+        !double_ok(k->cc.u.lt.probe_max, 0.0, 1e12))
         udt_cc_init(&k->cc, x->cfg->cc == RTUDP_UDT_CC_DAIMD ? UDT_CC_DAIMD : UDT_CC_LT,
                     k->res.mss >= UDT_MIN_MSS && k->res.mss <= x->cfg->mss ? k->res.mss
                                                                           : x->cfg->mss,
@@ -193,6 +196,9 @@ void udt_conn_established(struct udt_ctx *x, uint32_t i, const struct udt_hs_res
     uint64_t head = load_acquire(&s->cli.snd_head);
     k->snd_sent = head;
     k->next_send_us = (double)now;
+    k->snd_wait = RTUDP_UDT_WAIT_NONE;
+    k->snd_progress_us = now;
+    k->head_resends = 0;
     k->srtt = 10 * UDT_SYN_US;
     k->srtt_var = k->srtt / 2;
     k->delivery_rate = 16;
@@ -508,6 +514,7 @@ static void snd_acked_to(struct udt_ctx *x, uint32_t i, uint32_t ack)
     if (n > 1)
         k->head_resends = 0;
     k->snd_last_ack = ack;
+    k->snd_progress_us = x->now_us;
     udt_ll_remove_upto(snd_ll(x, i), udt_seq_dec(ack));
     store_release(&s->wrk.snd_acked, load_relaxed(&s->wrk.snd_acked) + n);
     x->moved = 1;
@@ -717,16 +724,59 @@ static void drop_msg(struct udt_ctx *x, uint32_t i, uint64_t idx, uint32_t msg)
     bump(&s->wrk.snd_drop, 1);
 }
 
-/* send what pacing and the windows allow now; returns 1 if more is waiting */
+/* what holds the sender when it cannot send anything new (RTUDP_UDT_WAIT_*): the
+ * peer's full receive buffer (its reader is behind: what it cannot take is dropped
+ * and resent, so this comes first), the packet at the ACK point when it was lost and
+ * resent (the loss list), else the window that is full (window_full) or the
+ * acknowledgement of what is out */
+static uint32_t snd_held_by(struct udt_ctx *x, uint32_t i, bool window_full)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    uint64_t acked = load_relaxed(&s->wrk.snd_acked);
+    if (acked >= k->snd_sent)
+        return RTUDP_UDT_WAIT_NONE;
+    if (k->peer_fw <= 2)
+        return RTUDP_UDT_WAIT_RCVBUF; /* libudt's floor: the peer's buffer is full */
+    if (k->snd_sent - acked <= x->cfg->buf_pkts &&
+        (load_relaxed(&rtudp_udt_snd_slot(x->a, i, acked)->tag) & 1))
+        return RTUDP_UDT_WAIT_LOSS;
+    if (!window_full)
+        return RTUDP_UDT_WAIT_ACK;
+    return (double)k->peer_fw <= k->cc.cwnd ? RTUDP_UDT_WAIT_FLOW : RTUDP_UDT_WAIT_CWND;
+}
+
+/* what the sender waits for while its pacing holds it: lost packets to resend (its
+ * loss list); a new packet the windows allow: the pacing; else what snd_held_by says */
+static uint32_t snd_paced_wait(struct udt_ctx *x, uint32_t i)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    struct udt_conn *k = udt_conn_of(x, i);
+    if (udt_ll_count(snd_ll(x, i)))
+        return k->peer_fw <= 2 ? RTUDP_UDT_WAIT_RCVBUF : RTUDP_UDT_WAIT_LOSS;
+    uint64_t head = load_acquire(&s->cli.snd_head), acked = load_relaxed(&s->wrk.snd_acked);
+    if (k->snd_sent >= head || head - acked > x->cfg->buf_pkts)
+        return snd_held_by(x, i, false);
+    double w = k->cc.cwnd < (double)k->peer_fw ? k->cc.cwnd : (double)k->peer_fw;
+    if ((double)udt_seq_len(k->snd_last_ack, udt_seq_inc(k->snd_curr)) > w)
+        return snd_held_by(x, i, true);
+    return RTUDP_UDT_WAIT_PACING;
+}
+
+/* send what pacing and the windows allow now; returns 1 if more is waiting (and
+ * notes in snd_wait what the sender waits for) */
 static int pump(struct udt_ctx *x, uint32_t i)
 {
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
     struct udt_conn *k = udt_conn_of(x, i);
     uint64_t now = x->now_us;
     uint8_t out[UDT_HDR_LEN + RTUDP_UDT_PAYLOAD_MAX];
+    k->snd_wait = RTUDP_UDT_WAIT_PACING;
     for (int sent = 0; sent < PUMP_MAX; sent++) {
-        if ((double)now < k->next_send_us)
+        if ((double)now < k->next_send_us) {
+            k->snd_wait = snd_paced_wait(x, i);
             return 1;
+        }
         uint64_t acked = load_relaxed(&s->wrk.snd_acked), idx = 0;
         uint32_t seq = 0;
         bool retrans = false;
@@ -741,10 +791,14 @@ static int pump(struct udt_ctx *x, uint32_t i)
         if (!retrans) {
             double w = k->cc.cwnd < (double)k->peer_fw ? k->cc.cwnd : (double)k->peer_fw;
             uint64_t head = load_acquire(&s->cli.snd_head);
-            if (k->snd_sent >= head || head - acked > x->cfg->buf_pkts)
+            if (k->snd_sent >= head || head - acked > x->cfg->buf_pkts) {
+                k->snd_wait = snd_held_by(x, i, false);
                 return 0; /* nothing new (or a client's garbage) */
-            if ((double)udt_seq_len(k->snd_last_ack, udt_seq_inc(k->snd_curr)) > w)
+            }
+            if ((double)udt_seq_len(k->snd_last_ack, udt_seq_inc(k->snd_curr)) > w) {
+                k->snd_wait = snd_held_by(x, i, true);
                 return 0; /* window full: an ACK or NAK wakes us */
+            }
             idx = k->snd_sent;
             seq = udt_seq_inc(k->snd_curr);
         }
@@ -772,6 +826,8 @@ static int pump(struct udt_ctx *x, uint32_t i)
         }
         store_relaxed(&sl->tag, now << 1 | (retrans ? 1u : 0u));
         if (!retrans) {
+            if (acked == k->snd_sent)
+                k->snd_progress_us = now; /* out of idle: the stall clock starts now */
             k->snd_curr = seq;
             k->snd_sent++;
         }
@@ -958,6 +1014,8 @@ uint64_t udt_conn_timer(struct udt_ctx *x, uint32_t i)
     }
     uint64_t head_at = unacked ? resend_stuck_head(x, i) : UINT64_MAX;
     int more = pump(x, i);
+    if (rtudp_udt_snd_pending(x->a, i) == 0)
+        k->snd_progress_us = now; /* idle is no stall */
     if (k->role == UDT_ROLE_CLOSING &&
         (rtudp_udt_snd_pending(x->a, i) == 0 || now >= k->close_at_us)) {
         send_empty(x, i, UDT_CT_SHUTDOWN);

@@ -56,7 +56,9 @@ struct udt_conn {
     struct udt_hs_config cfg;   /* what we offer (also for replies once connected) */
     double next_send_us;        /* pacing: when the next packet may leave */
     uint32_t last_avail;        /* available buffer in the last ACK */
-    uint32_t pad1;
+    uint32_t snd_wait;          /* what the sender waits for: RTUDP_UDT_WAIT_* */
+    uint64_t snd_progress_us;   /* the sender last moved then: the ACK point advanced,
+                                 * or nothing was queued (a row's stall time) */
 };
 
 enum { UDT_ROLE_NONE = 0, UDT_ROLE_LISTENER = 1, UDT_ROLE_CONNECTING = 2,

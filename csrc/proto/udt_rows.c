@@ -12,10 +12,14 @@
  * garbage, never a crash.  Compiled into the cffi extension (and the worker, which
  * does not use it).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* clock_gettime under -std=c11 */
+#endif
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "kinds.h"
 #include "proto/udt_area.h"
@@ -43,6 +47,18 @@ static void addr_text(const struct rtudp_sockaddr *sa, char *out, size_t cap)
         snprintf(out, cap, "%s:%u", host, (unsigned)a.port);
     else if (a.family == AF_INET6 && inet_ntop(AF_INET6, a.addr, host, sizeof host))
         snprintf(out, cap, "[%s]:%u", host, (unsigned)a.port);
+}
+
+/* how long the sender has not moved (ms; the worker's times are CLOCK_MONOTONIC µs),
+ * 0 when nothing is unacknowledged; a time ahead of the clock (garbage) counts 0 */
+static uint64_t stalled_ms(const struct udt_conn *k, uint64_t unacked)
+{
+    struct timespec ts;
+    if (!unacked || clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0;
+    uint64_t now_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    uint64_t since = load_relaxed(&k->snd_progress_us);
+    return since && since <= now_us ? (now_us - since) / 1000u : 0;
 }
 
 int rtudp_udt_conn_row(const void *area, uint64_t area_bytes, uint32_t i, void *row)
@@ -87,6 +103,10 @@ int rtudp_udt_conn_row(const void *area, uint64_t area_bytes, uint32_t i, void *
     r->rcv_room = load_relaxed(&s->wrk.flow_window);
     uint64_t unacked = load_relaxed(&s->cli.snd_head) - load_relaxed(&s->wrk.snd_acked);
     r->unacked = unacked <= c.buf_pkts ? unacked : 0;
+    r->stalled_ms = stalled_ms(k, r->unacked);
+    r->stalled = r->stalled_ms >= RTUDP_UDT_STALL_MS;
+    uint32_t wait = load_relaxed(&k->snd_wait);
+    r->snd_wait = r->unacked && wait <= RTUDP_UDT_WAIT_ACK ? wait : RTUDP_UDT_WAIT_NONE;
     r->pkt_sent = load_relaxed(&s->wrk.pkt_sent);
     r->pkt_recv = load_relaxed(&s->wrk.pkt_recv);
     r->pkt_retrans = load_relaxed(&s->wrk.pkt_retrans);

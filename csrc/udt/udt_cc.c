@@ -184,13 +184,35 @@ static void daimd_on_timeout(struct udt_cc *cc)
 #define LT_SAMPLE_OVER_SENT 1.25 /* a receive-rate report above this x our send rate is capped */
 #define LT_SAMPLE_MIN_US 2000u   /* ... when measured over at least this long */
 #define LT_SAMPLE_MAX_US 2000000u
+#define LT_PROBE_PKTS 24.0       /* a probe (and its drain) sends at least this many packets */
+#define LT_PROBE_OK 1.1          /* a climb reported this x the estimate: the path took it */
+#define LT_FALLEN 0.5            /* an estimate under this x the peak climbs (gain 2) ... */
+#define LT_CLIMBED 0.7           /* ... until it is back at this x the peak */
 
-static const double lt_gain[8] = {1.25, 0.75, 1, 1, 1, 1, 1, 1};
-enum { LT_PROBE = 0, LT_DRAIN = 1 };
+
+/* the gain cycle (phases 0..7), and the climb back after a fall (LT_CLIMB) */
+static const double lt_gain[UDT_LT_PHASES] = {1.25, 0.75, 1, 1, 1, 1, 1, 1, 2.0};
+enum { LT_PROBE = 0, LT_DRAIN = 1, LT_CYCLE = 8, LT_CLIMB = 8 };
+_Static_assert(LT_CLIMB < UDT_LT_PHASES, "every phase has its gain");
 
 static double lt_round_us(const struct udt_cc *cc)
 {
-    return cc->rtt_us > UDT_SYN_US ? (double)cc->rtt_us : SYN;
+    double r = cc->rtt_us > UDT_SYN_US ? (double)cc->rtt_us : SYN;
+    const struct udt_cc_lt *l = &cc->u.lt;
+    /* The probe and the drain last long enough for the peer's reports to see
+     * them: a report is the mean of its last 16 arrival intervals, and comes in a
+     * full ACK, at most one per SYN (every other one when the ACK timer runs at
+     * exactly SYN).  Shorter, at a low rate and a short RTT, a probe hardly moves
+     * the reports, which at gain 1 are 15/16 of the estimate (UDT's probe pairs),
+     * and the estimate only falls. */
+    if (!l->startup && (l->phase == LT_PROBE || l->phase == LT_DRAIN || l->phase == LT_CLIMB) &&
+        l->btl_bw > 0) {
+        double gain = l->phase == LT_CLIMB ? lt_gain[LT_CLIMB] : lt_gain[LT_PROBE];
+        double need = LT_PROBE_PKTS * 1e6 / (gain * l->btl_bw) + 2 * SYN;
+        if (need > r)
+            r = need;
+    }
+    return r;
 }
 
 static void lt_apply(struct udt_cc *cc)
@@ -250,6 +272,12 @@ static void lt_take_sample(struct udt_cc *cc, uint64_t now_us)
     if (s <= 0)
         return;
     l->last_sample = s;
+    if (s > l->probe_max)
+        l->probe_max = s;
+    /* the peak is what the peer reported outside the start, whose bursts make
+     * reports of the sender's per-packet cost */
+    if (!l->startup && s > l->peak_bw)
+        l->peak_bw = s;
     if (s > l->bw_cur)
         l->bw_cur = s;
     l->btl_bw = l->bw_cur > l->bw_prev ? l->bw_cur : l->bw_prev;
@@ -289,6 +317,7 @@ static void lt_exit_startup(struct udt_cc *cc)
     double p = l->start_sent ? (double)l->start_lost / (double)l->start_sent : 0;
     l->loss_base = p < LT_LOSS_MARGIN ? p : LT_LOSS_MARGIN;
     l->phase = LT_DRAIN; /* empty what the start queued */
+    l->probe_base = 0;
     l->hold = LT_HOLD_ROUNDS;
     l->round_sent = l->round_lost = 0;
 }
@@ -307,8 +336,38 @@ static void lt_respond(struct udt_cc *cc)
     l->bw_cur = l->bw_prev = l->btl_bw;
     l->bw_rounds = 0;
     l->phase = LT_DRAIN;
+    l->probe_base = 0; /* a drain after a response, no probe to judge */
     l->hold = LT_HOLD_ROUNDS;
     cc->decreases++;
+}
+
+/*
+ * Climbing back after a fall.  When the estimate is far below the connection's peak,
+ * the cycle's probe is a round at gain 2 instead of 1.25; each round the path takes
+ * it all (its reports show up to 15/16 x 2 of the estimate), another follows, until
+ * the estimate is back near the peak.  Without it an estimate that fell (a timeout,
+ * responses to a loaded host's delay spikes, a report taken while a hole stalled the
+ * window: not the path) climbs 1.17 x per cycle at best, seconds from the floor.  A
+ * climb the path does not take shows that it shrank: the peak is forgotten, and the
+ * cycle goes on from the estimate.
+ */
+static bool lt_fallen(const struct udt_cc_lt *l, double below)
+{
+    return l->btl_bw < l->peak_bw * below;
+}
+
+/* the phase after the probe, the drain or a climbing round */
+static uint8_t lt_after_probe(struct udt_cc *cc)
+{
+    struct udt_cc_lt *l = &cc->u.lt;
+    bool took = l->probe_base > 0 && l->probe_max >= l->probe_base * LT_PROBE_OK;
+    if (l->phase != LT_CLIMB)
+        return l->phase == LT_PROBE ? LT_DRAIN : (uint8_t)(LT_DRAIN + 1);
+    if (!took) {
+        l->peak_bw = l->btl_bw;
+        return LT_DRAIN;
+    }
+    return lt_fallen(l, LT_CLIMBED) ? LT_CLIMB : LT_DRAIN;
 }
 
 static void lt_round_end(struct udt_cc *cc, uint64_t now_us)
@@ -370,10 +429,22 @@ static void lt_round_end(struct udt_cc *cc, uint64_t now_us)
     if (have_loss)
         l->round_sent = l->round_lost = 0;
 
-    if (congested)
+    if (congested) {
         lt_respond(cc);
+        return;
+    }
+    if (l->phase == LT_PROBE || l->phase == LT_DRAIN || l->phase == LT_CLIMB)
+        l->phase = lt_after_probe(cc);
     else
-        l->phase = (uint8_t)((l->phase + 1) % 8);
+        l->phase = (uint8_t)((l->phase + 1) % LT_CYCLE);
+    if (l->phase == LT_PROBE && lt_fallen(l, LT_FALLEN)) {
+        l->phase = LT_CLIMB;
+        l->restarts++;
+    }
+    if (l->phase == LT_PROBE || l->phase == LT_CLIMB) {
+        l->probe_base = l->btl_bw;
+        l->probe_max = 0;
+    }
 }
 
 static void lt_on_ack(struct udt_cc *cc, uint32_t ack, uint64_t now_us)
@@ -398,7 +469,13 @@ static void lt_on_timeout(struct udt_cc *cc)
 {
     struct udt_cc_lt *l = &cc->u.lt;
     if (l->startup) {
-        lt_exit_startup(cc);
+        /* Before the peer reported any rate the start goes on: ending it would set
+         * the estimate from the first window (16 packets per RTT + SYN, the RTT still
+         * its 100 ms start value), and no peak exists yet to climb back to.  A first
+         * packet lost with its NAK leaves the peer nothing to acknowledge, so EXP is
+         * the first event (seen: 136 packets/s, 52 s for 16 MB at 50 ms RTT). */
+        if (l->btl_bw >= LT_MIN_BW)
+            lt_exit_startup(cc);
     } else {
         l->btl_bw /= 2;
         l->bw_cur = l->bw_prev = l->btl_bw;

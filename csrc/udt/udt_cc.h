@@ -60,7 +60,11 @@
  *     estimate is then at least what the window carried per round (the
  *     peer's first reports can be its start values, 1 packet/s); the
  *     loss rate seen during the start seeds the base.  A timeout (EXP) halves
- *     the estimate.
+ *     the estimate;
+ *   - the probe and the drain last long enough (24 packets at the probe rate
+ *     and 2 SYN) for the peer's reports to see them; an estimate under half
+ *     the connection's peak climbs back at gain 2 a round while the path
+ *     takes it all (on a short RTT a fallen estimate otherwise only falls).
  *   Inputs it needs beyond DAIMD's: rate_sample (each full ACK's raw receive
  *   rate) and nlost in on_loss (the numbers a NAK newly added to the sender's
  *   loss list).  Measured in tests/c/test_udt_cc.c's simulated path (10000
@@ -75,6 +79,9 @@
 #include <stdint.h>
 
 enum udt_cc_kind { UDT_CC_DAIMD = 0, UDT_CC_LT = 1 };
+
+/* LT's phases: the 8 of its gain cycle and the climb after a fall */
+#define UDT_LT_PHASES 9
 
 struct udt_cc_daimd {
     uint64_t last_rc_us;
@@ -92,7 +99,7 @@ struct udt_cc_lt {
     uint64_t last_rc_us;
     /* rounds and the gain cycle */
     uint64_t round_start_us;
-    uint8_t phase;             /* index into the gain cycle */
+    uint8_t phase;             /* index into the gains: < UDT_LT_PHASES */
     /* bottleneck rate: max filter in two buckets of LT_BW_ROUNDS rounds */
     double bw_cur, bw_prev, btl_bw;
     uint32_t bw_rounds;
@@ -110,6 +117,10 @@ struct udt_cc_lt {
     double full_bw;
     uint32_t full_cnt;
     uint32_t hold;             /* rounds left before another response */
+    uint32_t restarts;         /* climbs after a fall (udt_cc.c lt_after_probe) */
+    double peak_bw;            /* the highest estimate of the connection */
+    double probe_base;         /* the estimate when the last probe began */
+    double probe_max;          /* the highest report during that probe and its drain */
 };
 
 struct udt_cc {

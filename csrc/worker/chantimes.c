@@ -46,3 +46,10 @@ void rtudp_chan_times_clear(struct rtudp_worker *w, struct rtudp_chan *c)
     rtudp_chanheap_set(&w->standby_timers, &c->standby_node, RTUDP_CHANHEAP_NONE);
     rtudp_chanheap_set(&w->stamp_reads, &c->stamp_node, RTUDP_CHANHEAP_NONE);
 }
+
+void rtudp_chan_tx_producer(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_mpsc *view)
+{
+    *view = c->tx;
+    rtudp_mpsc_set_ready(view, w->ready, c->slot);
+    rtudp_mpsc_set_wake(view, &w->me->bell);
+}

@@ -256,6 +256,9 @@ void rtudp_chan_rekey(struct rtudp_worker *w, struct rtudp_chan *c);
 int rtudp_chan_times_reserve(struct rtudp_worker *w, uint32_t n);
 /* c out of every heap (it is being dropped) */
 void rtudp_chan_times_clear(struct rtudp_worker *w, struct rtudp_chan *c);
+/* a kind's RX hook queueing into c's own TX ring: *view, a producer's view of it that
+ * marks c in the worker's ready set and rings its bell, as a client's does */
+void rtudp_chan_tx_producer(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_mpsc *view);
 /* when c's waiting TX stamps are to be read at the latest (INT64_MAX: none wait) */
 int64_t rtudp_chan_stamps_read_by(const struct rtudp_chan *c);
 #define RTUDP_W_STAMP_HOLD_NS 1000000LL /* TX stamps wait at most this long to be read */

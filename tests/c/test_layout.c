@@ -595,6 +595,9 @@ static const struct field udt_conn_row_fields[] = {
     FIELD(rtudp_udt_conn_row, bytes_recv),
     FIELD(rtudp_udt_conn_row, snd_drop),
     FIELD(rtudp_udt_conn_row, rcv_drop),
+    FIELD(rtudp_udt_conn_row, stalled_ms),
+    FIELD(rtudp_udt_conn_row, stalled),
+    FIELD(rtudp_udt_conn_row, snd_wait),
 };
 
 static const struct field udt_req_fields[] = {

@@ -219,6 +219,8 @@ struct sim_cfg {
     double seconds;
     double measure_from_s;
     uint64_t seed;
+    double fall_s;          /* > 0: then LT's estimate falls to its floor, and the
+                             * receiver's reports start over (see lt_climbs_back) */
 };
 
 struct sim_out {
@@ -506,6 +508,22 @@ static void receiver_on_ack2(struct sim *m, uint32_t ackno)
         m->rcv_last_ackack = ack;
 }
 
+/* LT's estimate falls to its floor, as several responses or timeouts in a row make
+ * it, and no report of the time before comes after (the peer's speed window starts
+ * over, the reports on their way are lost): only LT's own probing brings it back */
+static void fall(struct sim *m)
+{
+    struct udt_cc_lt *l = &m->cc.u.lt;
+    CHECK(m->cc.kind == UDT_CC_LT && !l->startup);
+    l->btl_bw = l->bw_cur = l->bw_prev = l->last_sample = 16;
+    l->phase = 2;
+    l->hold = 3;
+    m->cc.rate_sample = 0;
+    udt_pktwin_init(&m->pw, m->now);
+    for (uint32_t k = 0; k < m->cn; k++)
+        m->ctl[(m->ch + k) % CTL].rate = 0;
+}
+
 /* ---- the loop */
 
 static struct sim_out simulate(const struct sim_cfg *c)
@@ -551,6 +569,8 @@ static struct sim_out simulate(const struct sim_cfg *c)
             m->cn--;
             sender_on_ctl(m, &x);
         }
+        if (c->fall_s > 0 && m->now == (uint64_t)(c->fall_s * 1e6) / SIM_DT * SIM_DT)
+            fall(m);
         while (m->a2n && m->a2[m->a2h].at <= m->now) {
             uint32_t a = m->a2[m->a2h].ackno;
             m->a2h = (m->a2h + 1) % CTL;
@@ -592,8 +612,8 @@ static struct sim_out simulate(const struct sim_cfg *c)
         receiver_timers(m);
         /* UDT_SIM_TRACE=1: the loss-tolerant state every 100 ms (for tuning) */
         if (trace && m->now % 100000 == 0 && m->cc.kind == UDT_CC_LT)
-            fprintf(stderr, "t=%.1f btl=%.0f phase=%d rate=%.0f cwnd=%.0f q=%u srtt=%u minrtt=%u base=%.3f samp=%.0f dec=%llu start=%d\n",
-                    m->now / 1e6, m->cc.u.lt.btl_bw, m->cc.u.lt.phase, 1e6 / m->cc.pkt_period_us,
+            fprintf(stderr, "t=%.2f peak=%.0f pmax=%.0f btl=%.0f phase=%d rate=%.0f cwnd=%.0f q=%u srtt=%u minrtt=%u base=%.3f samp=%.0f dec=%llu start=%d\n",
+                    m->now / 1e6, m->cc.u.lt.peak_bw, m->cc.u.lt.probe_max, m->cc.u.lt.btl_bw, m->cc.u.lt.phase, 1e6 / m->cc.pkt_period_us,
                     m->cc.cwnd, m->qn, m->srtt, m->cc.u.lt.min_rtt_us, m->cc.u.lt.loss_base,
                     m->cc.u.lt.last_sample, (unsigned long long)m->cc.decreases, m->cc.u.lt.startup);
     }
@@ -694,6 +714,56 @@ static void lt_longer_rtt(void)
     CHECK(l.goodput >= 2.0 * d.goodput);
 }
 
+/* issue 55: at a short RTT, LT's estimate, once fallen (responses to a loaded
+ * host's delay spikes, timeouts), only fell further: the probe round held less than
+ * a packet, too few to move the peer's speed window, and the reports at gain 1 are
+ * 15/16 of the estimate (UDT's probe pairs).  A 16 MB transfer through 1 % loss
+ * crawled for minutes at under 1 Mb/s.  From the floor it must climb back within 2 s. */
+static void lt_climbs_back_after_a_fall(void)
+{
+    const double losses[] = {0.0, 0.01, 0.05};
+    for (size_t i = 0; i < sizeof losses / sizeof *losses; i++) {
+        struct sim_cfg c = base_cfg(UDT_CC_LT, losses[i]);
+        c.one_way_us = 200; /* loopback: the round is the 10 ms SYN */
+        c.queue = 1000;
+        c.seconds = 9;
+        c.fall_s = 5;
+        c.measure_from_s = 7;
+        struct sim_out o;
+        BOUNDED("lt fall", o = simulate(&c));
+        printf("RTT 0.4 ms, %2.0f %% loss, the estimate down to 16 pkts/s at 5 s: %.0f pkts/s "
+               "over 7..9 s\n", losses[i] * 100, o.goodput);
+        CHECK(o.goodput >= 0.75 * 10000 * (1 - losses[i]));
+    }
+}
+
+/* a timeout before the peer reported any rate does not end LT's start (the estimate
+ * would come from the first 16-packet window); one after a report does */
+static void lt_timeout_before_any_report_keeps_the_start(void)
+{
+    struct udt_cc cc;
+    udt_cc_init(&cc, UDT_CC_LT, 1500, 8192, 100, 0);
+    udt_cc_on_pkt_sent(&cc, 101, false, 1000);
+    udt_cc_on_timeout(&cc, 310000);
+    CHECK(cc.u.lt.startup);
+    CHECK_EQ(cc.pkt_period_us, 1.0);
+    CHECK_EQ(cc.cwnd, 16.0);
+    /* the ACKs come: the window grows, and a report sets the estimate */
+    uint64_t now = 320000;
+    uint32_t ack = 101;
+    for (int k = 0; k < 5; k++, now += 20000) {
+        ack += (uint32_t)cc.cwnd;
+        cc.rtt_us = 50000;
+        cc.rate_sample = 5000;
+        udt_cc_on_ack(&cc, ack, now);
+    }
+    CHECK(cc.cwnd > 100);
+    CHECK(cc.u.lt.btl_bw >= 5000);
+    udt_cc_on_timeout(&cc, now);
+    CHECK(!cc.u.lt.startup);
+    CHECK(1e6 / cc.pkt_period_us >= 4000); /* the estimate, not the first window */
+}
+
 static const struct test tests[] = {
     T(slow_start_ends_past_flow_window),
     T(slow_start_ends_at_first_loss),
@@ -703,6 +773,8 @@ static const struct test tests[] = {
     T(lt_keeps_rate_under_random_loss),
     T(lt_yields_when_capacity_halves),
     T(lt_longer_rtt),
+    T(lt_climbs_back_after_a_fall),
+    T(lt_timeout_before_any_report_keeps_the_start),
 };
 
 HARNESS_MAIN(tests)

@@ -921,6 +921,84 @@ static void test_forged_dropreq(void)
     net_free(&n);
 }
 
+/* issue 55: what a sender waits for, and since when it has not moved (a row's
+ * waits_on and stalled_ms) */
+static bool drop_from_a(int from_b, const uint8_t *p, uint32_t len, void *arg)
+{
+    (void)p, (void)len, (void)arg;
+    return !from_b;
+}
+
+static struct udt_conn *conn_of(struct side *s, uint32_t i)
+{
+    return udt_conn_of(&(struct udt_ctx){.a = s->a, .cfg = &s->a->config}, i);
+}
+
+/* the sender (B, cl) has not moved for at least `us` of simulated time */
+static bool still_for(struct net *n, int cl, uint64_t us)
+{
+    uint64_t now_us = (uint64_t)n->now / 1000u;
+    return now_us - conn_of(&n->B, (uint32_t)cl)->snd_progress_us >= us;
+}
+
+static void queue(struct net *n, int cl, uint32_t len)
+{
+    static uint8_t data[BUF_PKTS * 1456];
+    CHECK(len <= sizeof data);
+    fill(data, len, 9);
+    CHECK_EQ(rtudp_udt_put_stream(n->B.a, (uint32_t)cl, data, len), (int64_t)len);
+    request(n, &n->B, RTUDP_UDT_REQ_KICK, (uint32_t)cl);
+}
+
+static void test_sender_waits_and_stalls(void)
+{
+    struct net n;
+    net_init(&n);
+    int la, acc, cl;
+    connect_pair(&n, RTUDP_UDT_STREAM, &la, &acc, &cl);
+    struct udt_conn *kb = conn_of(&n.B, (uint32_t)cl);
+    CHECK_EQ(kb->snd_wait, (uint32_t)RTUDP_UDT_WAIT_NONE);
+    run(&n, 3000 * MS); /* idle is no stall */
+    CHECK(!still_for(&n, cl, 1000));
+    /* the receiver's reader does not read: its buffer fills, the sender waits on it */
+    for (int k = 0; k < 3; k++) {
+        queue(&n, cl, 30 * 1456);
+        run(&n, 20 * MS);
+    }
+    run(&n, 1500 * MS);
+    CHECK_EQ(kb->snd_wait, (uint32_t)RTUDP_UDT_WAIT_RCVBUF);
+    CHECK(still_for(&n, cl, 1000000));
+    /* it reads: the sender moves again, and waits for nothing once all is through */
+    uint8_t in[BUF_PKTS * 1456];
+    for (int k = 0; k < 20; k++) {
+        if (rtudp_udt_get_stream(n.A.a, (uint32_t)acc, in, sizeof in) > 0)
+            request(&n, &n.A, RTUDP_UDT_REQ_RECV_FREED, (uint32_t)acc);
+        run(&n, 50 * MS);
+    }
+    CHECK_EQ(rtudp_udt_snd_pending(n.B.a, (uint32_t)cl), 0u);
+    CHECK_EQ(kb->snd_wait, (uint32_t)RTUDP_UDT_WAIT_NONE);
+    CHECK(!still_for(&n, cl, 100000));
+    /* no ACK comes back (so neither window changes): the peer's flow window fills
+     * when it is the smaller ... */
+    n.drop = drop_from_a;
+    kb->cc.cwnd = 8;
+    kb->peer_fw = 4;
+    queue(&n, cl, 40 * 1456);
+    run(&n, 2 * MS);
+    CHECK_EQ(kb->snd_wait, (uint32_t)RTUDP_UDT_WAIT_FLOW);
+    /* ... the congestion window when it is (before the head is resent) */
+    kb->peer_fw = BUF_PKTS;
+    request(&n, &n.B, RTUDP_UDT_REQ_KICK, (uint32_t)cl);
+    run(&n, 2 * MS);
+    CHECK_EQ(kb->snd_wait, (uint32_t)RTUDP_UDT_WAIT_CWND);
+    /* and once the packet at the ACK point went again (EXP), the loss holds it */
+    run(&n, 1200 * MS);
+    CHECK(n.B.a->cnt.tx_retrans > 0);
+    CHECK_EQ(kb->snd_wait, (uint32_t)RTUDP_UDT_WAIT_LOSS);
+    CHECK(still_for(&n, cl, 1000000));
+    net_free(&n);
+}
+
 static const struct test tests[] = {
     T(test_handshake_and_stream_both_ways),
     T(test_dgram_loss_nak_retransmission),
@@ -934,6 +1012,7 @@ static const struct test tests[] = {
     T(test_forged_dropreq),
     T(test_rx_batch_truncated),
     T(test_scribbled_area),
+    T(test_sender_waits_and_stalls),
 };
 
 HARNESS_MAIN(tests)

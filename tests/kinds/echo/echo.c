@@ -30,8 +30,7 @@ static int echo_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, si
         snprintf(msg, len, "out of memory");
         return RTUDP_ESYS;
     }
-    s->tx = c->tx;                                 /* the validated view, copied */
-    rtudp_mpsc_set_wake(&s->tx, &w->me->bell);     /* the TX thread parks on its bell */
+    rtudp_chan_tx_producer(w, c, &s->tx);          /* marks c ready, rings the bell */
     c->state = s;
     return RTUDP_OK;
 }
