@@ -105,8 +105,8 @@ def test_supervisor_killed_sends_raise_within_a_bounded_time(shm_name):
             while time.monotonic() - t0 < BOUND_S:
                 b.send(b"into the void")
                 sends += 1
-                time.sleep(0.002)
-        # accepted only until the heartbeat went stale, and a few hundred more at most
+                time.sleep(0.25)  # a rare sender: noticed by time, not by a count of sends
+        # accepted only until the heartbeat went stale, then one look later
         assert time.monotonic() - t0 < BOUND_S
         assert b.closed and a.closed
         # what arrived is read (sends on the socket itself reach it with no worker), then

@@ -33,16 +33,38 @@ typedef struct {
     PyObject *chan_name;        /* for recv()'s TimeoutError */
     int64_t spin_ns;            /* how long recv() spins before it parks */
     struct pyf_liveness live;   /* closed or pool gone: send() goes to _send_checked */
-    uint32_t unchecked;         /* sends since the pool's heartbeat was last looked at */
+    int64_t beat_seen;          /* the pool's heartbeat at the last send */
+    uint32_t unchanged;         /* sends since, that found it unchanged */
 } ChannelBase;
 
-/* send() looks at the pool's heartbeat (a clock read) once every this many sends; the
- * channel's closed word it reads at every send (one load of a line nobody writes) */
+/* send() reads the pool's heartbeat word at every send (one load of a line the
+ * supervisor writes ten times a second) and the clock only when that word has not moved
+ * since the sends before: at the 1st, 2nd, 4th, 8th ... such send, then every
+ * PYF_SEND_CHECK_EVERY.  A live pool's beat resets the count, so a busy sender reads
+ * the clock a few times a beat; after a pool died without a word, a sender notices
+ * within about twice the heartbeat's staleness however rarely it sends.  The channel's
+ * closed word it reads at every send. */
 #define PYF_SEND_CHECK_EVERY 256
 
 static PyObject *str_send_checked, *str_recv_checked;
 
 /* ------------------------------------------------------------------ send */
+
+/* whether this send looks at the pool's heartbeat with the clock (above) */
+static int heartbeat_check_due(ChannelBase *self)
+{
+    const int64_t *hb = self->live.heartbeat;
+    if (!hb)
+        return 0;
+    int64_t beat = atomic_load_explicit((const _Atomic int64_t *)hb, memory_order_relaxed);
+    if (beat != self->beat_seen) {
+        self->beat_seen = beat;
+        self->unchanged = 0;
+        return 0;
+    }
+    uint32_t n = ++self->unchanged;
+    return (n & (n - 1)) == 0 || n % PYF_SEND_CHECK_EVERY == 0;
+}
 
 static PyObject *send_slow(ChannelBase *self, PyObject *data, PyObject *at_ns)
 {
@@ -106,7 +128,7 @@ static PyObject *chan_send(ChannelBase *self, PyObject *const *args, Py_ssize_t 
     }
     /* a channel that cannot carry it any more: _send_checked raises why */
     if (pyf_revoked(&self->live) ||
-        (++self->unchecked % PYF_SEND_CHECK_EVERY == 0 && pyf_gone(&self->live)))
+        (heartbeat_check_due(self) && pyf_gone(&self->live)))
         return send_slow(self, data, at_obj);
     struct pyf_payload p;
     Py_INCREF(tx); /* a buffer's exporter may run Python code, which may reconfigure us */
@@ -305,7 +327,8 @@ static PyObject *chan_watch(ChannelBase *self, PyObject *const *args, Py_ssize_t
 {
     if (pyf_watch_args(args, nargs, &self->live) < 0)
         return NULL;
-    self->unchecked = 0;
+    self->beat_seen = 0;
+    self->unchanged = 0;
     Py_RETURN_NONE;
 }
 
