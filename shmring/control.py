@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any, Iterator
+from typing import Any
 
 from ._native import ffi, lib
 from .errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
@@ -257,11 +257,6 @@ class ControlSegment:
         return out
 
     # ---- channels
-
-    def _slots(self) -> Iterator[tuple[int, Any]]:
-        n = min(int(self.c.pool.max_channels), lib.RTUDP_MAX_CHANNELS)
-        for i in range(n):
-            yield i, self.c.channels[i]
 
     def _table(self) -> memoryview:
         """The channel table's bytes, in place: thousands of slots are searched in C

@@ -276,8 +276,8 @@ static void apply(struct rtudp_rx *rx, struct rtudp_rx_req *q)
     struct rtudp_rx_chan *c = q->ch;
     q->rc = RTUDP_OK;
     if (q->op == RX_ADD) {
-        if (rx->n_chans >= RTUDP_MAX_CHANNELS) {
-            q->rc = RTUDP_EFULL;
+        if (rx->chans[chan_of(c)->slot]) {
+            q->rc = RTUDP_EFULL; /* its table slot is another channel's still */
             return;
         }
         if (rtudp_chanheap_reserve(&rx->timers, rx->n_chans + 1) != RTUDP_OK) {
