@@ -190,15 +190,17 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
     def _watch_liveness(self, on: bool) -> None:
         """Have send() and recv() (in C: csrc/pyfast/liveness.c) check that the channel
         can still carry traffic: its block's closed word at each call, the pool's
-        heartbeat every few sends and while a receive waits.  Off before unmapping."""
+        heartbeat every few sends and while a receive waits, and when that is stale,
+        whether the supervisor's process has exited.  Off before unmapping."""
         if not on:
-            self._watch(0, 0, 0)
-            self._reader._watch(0, 0, 0, None)
+            self._watch(0, 0, 0, 0, 0)
+            self._reader._watch(0, 0, 0, 0, 0, None)
             return
         state = int(ffi.cast("uintptr_t", ffi.addressof(self._seg.block.direct, "state")))
         beat = int(ffi.cast("uintptr_t", ffi.addressof(self._control.c.pool, "heartbeat_ns")))
-        self._watch(state, beat, HEARTBEAT_STALE_NS)
-        self._reader._watch(state, beat, HEARTBEAT_STALE_NS, self.name)
+        sup = (self._control.supervisor_pid, self._control.supervisor_start)
+        self._watch(state, beat, HEARTBEAT_STALE_NS, *sup)
+        self._reader._watch(state, beat, HEARTBEAT_STALE_NS, *sup, self.name)
 
     def _gone(self) -> RtUdpError | None:
         """Why nothing can be sent or received any more (the error to raise), or None."""
@@ -206,9 +208,9 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
             return ChannelClosedError(f"channel {self.name!r} was closed by pool {self.pool!r} "
                                       f"(or the pool stopped): nothing more can be sent or "
                                       f"received on it")
-        if self._control.heartbeat_age_ns() > HEARTBEAT_STALE_NS:
+        if self._control.supervisor_exited():
             return PoolNotRunningError(f"pool {self.pool!r} is not running (its supervisor "
-                                       f"stopped beating): channel {self.name!r} can send and "
+                                       f"has exited): channel {self.name!r} can send and "
                                        f"receive nothing more")
         return None
 

@@ -66,6 +66,33 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def process_start_ticks(pid: int) -> int:
+    """When process ``pid`` started (clock ticks after boot, field 22 of
+    ``/proc/<pid>/stat``); 0 if there is no such process or it has exited (a zombie)."""
+    if pid <= 0:
+        return 0
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read(4096)
+    except OSError:
+        return 0
+    # the command name in parentheses may hold spaces and ')': fields follow the last ')'
+    fields = stat[stat.rfind(b")") + 2:].split()
+    if len(fields) < 20 or fields[0] in (b"Z", b"X"):
+        return 0
+    try:
+        return int(fields[19])
+    except ValueError:
+        return 0
+
+
+def process_exited(pid: int, start_ticks: int) -> bool:
+    """True unless process ``pid``, started at ``start_ticks``
+    (:func:`process_start_ticks`), still runs: a stopped process runs, a zombie or a
+    pid now another process's does not.  ``start_ticks`` 0 (unknown): True."""
+    return start_ticks == 0 or process_start_ticks(pid) != start_ticks
+
+
 def _cstr(arr: Any, size: int) -> str:
     """A NUL-terminated char array from shared memory, never read past ``size``."""
     return _cstr_bytes(bytes(ffi.buffer(arr, size)))
@@ -97,6 +124,10 @@ class ControlSegment:
                                    reply_avail, check) != lib.RTUDP_OK:
             raise BadSegmentError(f"control segment {shm_path(pool)}: {check_message(check)}")
         self.c: Any = ffi.cast("struct rtudp_control *", segment.base)
+        #: the supervisor's start time (process_start_ticks), taken while its heartbeat
+        #: is fresh, so that it is the process that beats; 0: unknown
+        self.supervisor_start = (process_start_ticks(self.supervisor_pid)
+                                 if self.heartbeat_age_ns() < HEARTBEAT_STALE_NS else 0)
         self.commands = SpanMpscRing(RingSpan(pool + "/commands", cmd[0],  # type: ignore[arg-type]
                                               int(cmd_avail[0])))
         self.replies = SpanBroadcastRing(RingSpan(pool + "/replies", reply[0],  # type: ignore[arg-type]
@@ -198,6 +229,13 @@ class ControlSegment:
     def beat(self) -> None:
         """Supervisor: write the heartbeat now."""
         self.c.pool.heartbeat_ns = time.monotonic_ns()
+
+    def supervisor_exited(self) -> bool:
+        """True if the supervisor's heartbeat is stale and its process has exited: the
+        pool is gone.  A supervisor that is only slow to beat (stopped, starved) is not;
+        its workers carry on serving the channels."""
+        return (self.heartbeat_age_ns() > HEARTBEAT_STALE_NS
+                and process_exited(self.supervisor_pid, self.supervisor_start))
 
     def supervisor_alive(self) -> bool:
         """True if the supervisor process exists and its heartbeat is fresh."""
@@ -330,4 +368,5 @@ class ControlSegment:
 
 
 __all__ = ["ControlSegment", "DEFAULT_POOL", "HEARTBEAT_STALE_NS", "channel_segment_name",
+           "process_exited", "process_start_ticks",
            "pid_alive", "pool_name"]

@@ -91,6 +91,11 @@ def test_supervisor_stopped_for_3_s_keeps_its_workers() -> None:
                 assert not any(gone(p) for p in pids), "a worker left its stopped supervisor"
                 b.send(b"while stopped")  # the workers carry on without it
                 assert a.recv(timeout=5).data == b"while stopped"
+                # a wait that looks at the stale heartbeat ends by its timeout, not by
+                # calling the pool dead
+                with pytest.raises(TimeoutError):
+                    a.recv(timeout=0.5)
+                assert not a.closed and not b.closed
             finally:
                 os.kill(proc.pid, signal.SIGCONT)
             assert [w["pid"] for w in registry_workers(name)] == pids

@@ -42,7 +42,8 @@ typedef struct {
  * since the sends before: at the 1st, 2nd, 4th, 8th ... such send, then every
  * PYF_SEND_CHECK_EVERY.  A live pool's beat resets the count, so a busy sender reads
  * the clock a few times a beat; after a pool died without a word, a sender notices
- * within about twice the heartbeat's staleness however rarely it sends.  The channel's
+ * within about twice the heartbeat's staleness however rarely it sends (a stale beat
+ * from a supervisor whose process still runs is no death: liveness.c).  The channel's
  * closed word it reads at every send. */
 #define PYF_SEND_CHECK_EVERY 256
 
@@ -321,8 +322,9 @@ static PyObject *chan_fast_recv(ChannelBase *self, PyObject *const *args, Py_ssi
     Py_RETURN_NONE;
 }
 
-/* _watch(state_address, heartbeat_address, stale_ns): what says the channel is gone
- * (pyfast.h, struct pyf_liveness); 0, 0, 0: nothing (before the block is unmapped) */
+/* _watch(state_address, heartbeat_address, stale_ns, supervisor_pid, supervisor_start):
+ * what says the channel is gone (pyfast.h, struct pyf_liveness); all 0: nothing (before
+ * the block is unmapped) */
 static PyObject *chan_watch(ChannelBase *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (pyf_watch_args(args, nargs, &self->live) < 0)

@@ -333,18 +333,19 @@ static PyObject *cursor_close_direct_recv(PyfBcastCursor *self, PyObject *unused
     Py_RETURN_NONE;
 }
 
-/* _watch(state_address, heartbeat_address, stale_ns, name): a wait on a closed channel
- * or a dead pool raises, naming the channel (pyfast.h); 0, 0, 0, None: no more */
+/* _watch(state_address, heartbeat_address, stale_ns, supervisor_pid, supervisor_start,
+ * name): a wait on a closed channel or a dead pool raises, naming the channel
+ * (pyfast.h); 0, 0, 0, 0, 0, None: no more */
 static PyObject *cursor_watch(PyfBcastCursor *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError,
-                        "_watch(state_address, heartbeat_address, stale_ns, name)");
+    if (nargs != PYF_WATCH_NARGS + 1) {
+        PyErr_SetString(PyExc_TypeError, "_watch(state_address, heartbeat_address, stale_ns, "
+                                         "supervisor_pid, supervisor_start, name)");
         return NULL;
     }
-    if (pyf_watch_args(args, 3, &self->live) < 0)
+    if (pyf_watch_args(args, PYF_WATCH_NARGS, &self->live) < 0)
         return NULL;
-    Py_XSETREF(self->live_name, Py_NewRef(args[3]));
+    Py_XSETREF(self->live_name, Py_NewRef(args[PYF_WATCH_NARGS]));
     Py_RETURN_NONE;
 }
 

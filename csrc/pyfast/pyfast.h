@@ -134,12 +134,14 @@ typedef struct {
 struct pyf_liveness {
     const uint32_t *state;      /* the channel block's direct.state */
     const int64_t *heartbeat;   /* the pool block's heartbeat_ns */
-    int64_t stale_ns;           /* a heartbeat older than this: the pool is gone */
+    int64_t stale_ns;           /* a heartbeat older than this: is the supervisor gone? */
+    int32_t sup_pid;            /* the supervisor, and its start time (/proc/pid/stat */
+    uint64_t sup_start;         /* field 22; 0: unknown): exited, the pool is gone */
 };
 
 #define PYF_LIVE 0
 #define PYF_GONE_CLOSED 1       /* the pool closed the channel, or stopped */
-#define PYF_GONE_POOL 2         /* the supervisor stopped beating */
+#define PYF_GONE_POOL 2         /* the supervisor stopped beating and has exited */
 /* a wait without end re-checks liveness this often (a stopped pool wakes nobody) */
 #define PYF_WATCH_SLICE_NS 200000000
 
@@ -154,7 +156,9 @@ static inline int pyf_revoked(const struct pyf_liveness *l)
 int pyf_gone(const struct pyf_liveness *l);
 /* Sets ChannelClosedError / PoolNotRunningError for `why` naming channel `name`; NULL */
 PyObject *pyf_gone_error(int why, PyObject *name);
-/* _watch(state_address, heartbeat_address, stale_ns) parsed into `l` (0, 0, 0: off) */
+/* _watch(state_address, heartbeat_address, stale_ns, supervisor_pid, supervisor_start)
+ * parsed into `l` (all 0: off) */
+#define PYF_WATCH_NARGS 5
 int pyf_watch_args(PyObject *const *args, Py_ssize_t nargs, struct pyf_liveness *l);
 
 /* the module's term_cleanup (termclean.c) */
