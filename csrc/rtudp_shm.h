@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 26                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line; 26: ready sets, table_slot, 16384 channels */
+#define RTUDP_LAYOUT_VERSION 27                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line; 26: ready sets, table_slot, 16384 channels; 27: worker tx_coalesce_ns, tx_coalesced, 5 tunables */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -346,14 +346,17 @@ struct rtudp_worker_slot {
                                                       idle time, not work (per heartbeat) */
     uint32_t idle_poller_pid;                      /* its idle poller process, keeping the CPU
                                                       from halting (worker/idlepoller.h); 0 none */
-    uint8_t pad4[20];
+    uint32_t tx_coalesce_ns;                       /* how early a deadline close behind another
+                                                      may leave with it (fixed; worker/pacer.h) */
+    uint8_t pad4[4];
+    uint64_t tx_coalesced;                         /* deadlines sent early with an earlier one */
     /* line 5: the settings the worker runs with, written by the worker before it is
        RUNNING and fixed after (worker/tunables.h describes them) */
-    int64_t tunables[4];                           /* RTUDP_TUNE_COUNT: each tunable's value in
+    int64_t tunables[5];                           /* RTUDP_TUNE_COUNT: each tunable's value in
                                                       the worker's unit, in the table's order */
     uint32_t idle_strategy;                        /* its pool's idle strategy: an index in the
                                                       idle strategy table */
-    uint8_t pad5[28];
+    uint8_t pad5[20];
 };
 /* END CDEF */
 
@@ -403,7 +406,12 @@ struct rtudp_worker_slot {
     X(idle_poller_pid, "idle_poller_pid", GAUGE, "", 0,                                          \
       "its idle poller process, keeping the CPU from halting (0: none)", "", "")               \
     X(idle_poller_cpu_ns, "idle_poller_cpu_ns", COUNTER, "ns", 0,                                \
-      "CPU time its idle pollers had: the CPU's idle time, not work", "", "")
+      "CPU time its idle pollers had: the CPU's idle time, not work", "", "")                   \
+    X(tx_coalesce_ns, "tx_coalesce_ns", GAUGE, "ns", 0,                                          \
+      "how early a deadline close behind another may leave with it", "", "")                     \
+    X(tx_coalesced, "tx_coalesced", COUNTER, "", 0,                                              \
+      "deadlines sent early, with an earlier one, because the spin budget could not wait for "  \
+      "them", "", "")
 
 /* BEGIN CDEF */
 

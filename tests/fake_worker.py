@@ -121,6 +121,7 @@ def main() -> int:
     ap.add_argument("--spin-budget", type=int, default=100)
     ap.add_argument("--idle-poll", type=int, default=1)
     ap.add_argument("--rx-coalesce-us", type=int, default=50)
+    ap.add_argument("--tx-coalesce-us", type=int, default=50)
     a = ap.parse_args()
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if a.cpu is not None:

@@ -264,6 +264,7 @@ static void announce(struct rtudp_worker *w, const struct options *o)
     store_relaxed(&me->spin_margin_ns, w->pacer.spin.margin_ns);
     store_relaxed(&me->idle_source, (uint32_t)rtudp_cpuidle_source(&w->pacer.cpuidle)); /* fixed */
     store_relaxed(&me->rx_coalesce_ns, (uint32_t)w->rx.coalesce_ns);                   /* fixed */
+    store_relaxed(&me->tx_coalesce_ns, (uint32_t)w->pacer.coalesce_ns);                /* fixed */
     publish_settings(me, o);
     /* last, with release: the supervisor that sees RUNNING sees the rest */
     atomic_store_explicit(SHARED(&me->state), (uint32_t)RTUDP_WORKER_RUNNING,
@@ -399,6 +400,7 @@ static int attach_pool(struct rtudp_worker *w, const struct options *o)
     w->pacer.off = o->off;
     w->pacer.id = w->id;
     w->pacer.idle_poll = (int)o->tune[RTUDP_TUNE_IDLE_POLL];
+    w->pacer.coalesce_ns = (int64_t)o->tune[RTUDP_TUNE_TX_COALESCE_US] * 1000;
     w->pacer.qos_fd = -1;
     w->pacer.poller_needed = rtudp_idlepoller_needed();
     w->pacer.qos_costs_host = rtudp_idlepoller_on_vm();

@@ -184,9 +184,47 @@ void rtudp_pacer_look_at_share(struct rtudp_pacer *p, int64_t now)
     rtudp_share_look(&p->share, now, cpu, rtudp_cpuidle_ns(&p->cpuidle, now, cpu));
 }
 
+/*
+ * Deadlines closer together than the budget can spin for (many channels, each with its
+ * own schedule) would each cost a wake-up, or a bridge spun beyond the budget; on a VM
+ * either costs about as much CPU as the gap, so the worker would take its whole CPU
+ * for a rate one thread sends at a fraction of one, and starve the processes that
+ * feed it.  Instead a deadline within coalesce_ns of now, right after what was due,
+ * leaves now with it: early by at most coalesce_ns, one wake-up for the group.  At
+ * first only when the budget cannot pay for the wait; once a group was sent so, the
+ * deadlines are dense (for RTUDP_PACER_DENSE_NS after the last such group): then
+ * every close deadline joins its group, and a park ends at its deadline with no spin
+ * before it, since a margin spun for the first of a group whose others leave early
+ * buys nothing and would take the CPU the senders feeding the rings need.  A lone
+ * deadline, or a few the budget covers, still leave at their own time.
+ */
+static int coalesce(struct rtudp_pacer *p, const struct rtudp_pace_plan *t, int dense)
+{
+    int64_t gap = t->target - t->now;
+    return t->after_due && gap <= p->coalesce_ns &&
+           (dense || !rtudp_pacer_may_spin(p, t->now, gap, 0));
+}
+
+void rtudp_pacer_coalesced(struct rtudp_pacer *p, int64_t now)
+{
+    p->dense_until = now + RTUDP_PACER_DENSE_NS;
+}
+
 void rtudp_pacer_plan(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t)
 {
     int64_t now = t->now, target = t->target;
+    int dense = now < p->dense_until;
+    t->coalesce = coalesce(p, t, dense);
+    if (t->coalesce || dense) { /* now, or a park to the deadline itself */
+        t->bridge = t->warm = t->spin_ok = 0;
+        t->timer_wake = !t->coalesce;
+        t->park_until = t->coalesce ? now : target;
+        if (!t->coalesce && other < t->park_until) {
+            t->park_until = other;
+            t->timer_wake = 0;
+        }
+        return;
+    }
     int64_t margin = rtudp_spin_margin(
         &p->spin, rtudp_pacer_on(p, RTUDP_MECH_LONG_PARK_EARLY) ? target - now : 0);
     /*

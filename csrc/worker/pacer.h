@@ -4,7 +4,7 @@
  *
  * One state (struct rtudp_pacer, the TX thread's) and its decisions (pacer.c):
  *   rtudp_pacer_plan      the next deadline and the first timeout -> park until,
- *                         spin to, or both
+ *                         spin to, or both; or send it now, early (coalesce)
  *   rtudp_pacer_capped    past the real-time cap this turn? (then a capped sleep,
  *                         rtudp_pacer_capped_sleep_ns long, or the near deadline first)
  *   rtudp_pacer_may_spin  a spin of so long allowed now (budget, cap, a drop below
@@ -32,6 +32,9 @@ struct rtudp_pacer {
     uint32_t off;                   /* --off: mechanisms switched off (mechanisms.h) */
     struct rtudp_spin spin;         /* the park margin and the spin budget (spin.h) */
     int spin_budget_permille;       /* --spin-budget: share of a CPU the TX thread may spin */
+    int64_t coalesce_ns;            /* --tx-coalesce-us: how early a deadline close behind
+                                       another may go with it (rtudp_pacer_plan) */
+    int64_t dense_until;            /* deadlines are dense till then: a group was coalesced */
     /* the worker's CPU time, read at most every CPU_READ_EVERY_NS (pacer.c) */
     int64_t cpu_read_at;            /* when the process CPU time was last read (0 = never) */
     int64_t cpu_at_read;            /* what it was then */
@@ -86,16 +89,22 @@ struct rtudp_pace_plan {
     int spin_ok;        /* the spin to target is allowed */
     int warm;           /* the park ends early for the warm-up (warmup.h) */
     int timer_wake;     /* the park ends for target, not for a timeout */
+    int after_due;      /* set by the caller: what was due has just been served */
+    int coalesce;       /* target is served now, early, with what was just due */
 };
 
 #define RTUDP_PACER_SLEEP_SAMPLE_EVERY 8 /* timed sleeps: the CPU cost of one in this many */
+#define RTUDP_PACER_DENSE_NS 1000000LL   /* deadlines stay dense this long after a group */
 
 /* pacer.c: set up (spin_budget_permille, off and id set) and torn down */
 void rtudp_pacer_init(struct rtudp_pacer *p, int64_t now);
 void rtudp_pacer_free(struct rtudp_pacer *p);
-/* decide: how to wait for t->target (t->now set), with `other` the first timeout: park
- * until t->park_until, then spin to target if t->spin_ok */
+/* decide: how to wait for t->target (t->now and t->after_due set), with `other` the
+ * first timeout: park until t->park_until, then spin to target if t->spin_ok; or (with
+ * t->after_due) serve it now, t->coalesce */
 void rtudp_pacer_plan(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t);
+/* a deadline was sent early with its group (t->coalesce): deadlines are dense */
+void rtudp_pacer_coalesced(struct rtudp_pacer *p, int64_t now);
 /* may the thread spin `len` ns now (a `bridge` is spun budget or not, within the cap)?
  * Past the cap, what budget is left is spun at SCHED_OTHER (pacer_rt.c) */
 int rtudp_pacer_may_spin(struct rtudp_pacer *p, int64_t now, int64_t len, int bridge);

@@ -30,7 +30,11 @@
       "takes about a microsecond instead of tens")                                             \
     X(RX_COALESCE_US, "rx_coalesce_us", 50, 0, 1000, "us", 1,                                  \
       "while datagrams come faster than the RX thread wakes, let them gather this long "       \
-      "before reading again (their kernel stamps stay exact; 0: read at once)")
+      "before reading again (their kernel stamps stay exact; 0: read at once)")               \
+    X(TX_COALESCE_US, "tx_coalesce_us", 50, 0, 1000, "us", 1,                                  \
+      "while deadlines come closer together than the spin budget can wait for, send those "  \
+      "due within this long of one together with it, early by at most this (0: each at its " \
+      "own time)")
 
 enum rtudp_tunable_id {
 #define RTUDP_TUNABLE_ENUM(id, name, def, min, max, unit, scale, help) RTUDP_TUNE_##id,
@@ -39,16 +43,18 @@ enum rtudp_tunable_id {
     RTUDP_TUNE_COUNT
 };
 
-/* X(name, rt_priority, spin_budget, idle_poll, rx_coalesce_us, help): what the strategy
+/* X(name, rt_priority, spin_budget, idle_poll, rx_coalesce_us, tx_coalesce_us, help): what
+ * the strategy
  * sets (RTUDP_TUNE_KEEP, below: the tunable's default); the first is the default strategy */
 #define RTUDP_IDLE_STRATEGIES(X)                                                               \
     X("balanced", RTUDP_TUNE_KEEP, RTUDP_TUNE_KEEP, RTUDP_TUNE_KEEP, RTUDP_TUNE_KEEP,          \
+      RTUDP_TUNE_KEEP,                                                                         \
       "spins a bounded share of a CPU just before deadlines and parks on a futex "            \
       "otherwise; keeps idle CPUs responsive while channels are served")                       \
-    X("spin", RTUDP_TUNE_KEEP, 1000, RTUDP_TUNE_KEEP, 0,                                       \
+    X("spin", RTUDP_TUNE_KEEP, 1000, RTUDP_TUNE_KEEP, 0, 0,                                    \
       "spins before every deadline as long as the real-time cap allows, and reads datagrams "  \
       "as soon as they come: the least lateness, for a core given to the pool")                \
-    X("park", RTUDP_TUNE_KEEP, 0, 0, RTUDP_TUNE_KEEP,                                          \
+    X("park", RTUDP_TUNE_KEEP, 0, 0, RTUDP_TUNE_KEEP, RTUDP_TUNE_KEEP,                         \
       "never busy-waits and leaves idle states alone: the least CPU, wake-ups as late as "     \
       "the machine's sleep states make them")
 
@@ -68,7 +74,7 @@ struct rtudp_tunable_desc {
 struct rtudp_idle_strategy_desc {
     const char *name;
     const char *help;
-    int64_t values[4];          /* per tunable, in the table's order */
+    int64_t values[5];          /* per tunable, in the table's order */
 };
 
 /* the tables and their lengths */

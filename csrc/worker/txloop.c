@@ -167,23 +167,27 @@ static uint32_t take_due(struct rtudp_chanheap *h, int64_t now, struct rtudp_cha
     return n;
 }
 
-/* the kinds' own timers (e.g. Netflux's cycle) that have come, and the sends their
- * impairment held that are due (w->timers, w->standby_timers) */
-static void run_timers(struct rtudp_worker *w, int64_t now)
+/* the kinds' own timers (e.g. Netflux's cycle) that have come by `upto`, and the sends
+ * their impairment held that are due by it (w->timers); the standby timers that have
+ * come by `now` (w->standby_timers: a standby steps in for a cycle already late, never
+ * early).  A kind's timer is run as of `upto` (now, or a coalesced deadline just ahead:
+ * rtudp_pacer_plan), so that it sends what its schedule has due then */
+static uint32_t run_timers(struct rtudp_worker *w, int64_t now, int64_t upto)
 {
     struct rtudp_chan *due[TIMERS_MAX];
-    uint32_t n = take_due(&w->timers, now, due, TIMERS_MAX, offsetof(struct rtudp_chan, timer_node));
+    uint32_t n = take_due(&w->timers, upto, due, TIMERS_MAX, offsetof(struct rtudp_chan, timer_node));
     n += take_due(&w->standby_timers, now, due + n, TIMERS_MAX - n,
                   offsetof(struct rtudp_chan, standby_node));
     for (uint32_t i = 0; i < n; i++) {
         struct rtudp_chan *c = due[i];
-        if (c->tx_timer_ns <= now)
-            c->tx_timer_ns = c->proto->tx_timer ? c->proto->tx_timer(w, c, now)
+        if (c->tx_timer_ns <= upto)
+            c->tx_timer_ns = c->proto->tx_timer ? c->proto->tx_timer(w, c, upto)
                                                 : RTUDP_PROTO_NEVER;
         if (c->tx_hold.n)
-            rtudp_tx_send_held(w, c, now);
+            rtudp_tx_send_held(w, c, upto);
         rtudp_chan_rekey(w, c);
     }
+    return n;
 }
 
 /* the next deadline spun for (timed sends, the kinds' timers, held sends), and in
@@ -269,18 +273,22 @@ static uint32_t batch_max(const struct rtudp_worker *w, int capped)
     return capped ? CAPPED_POP : w->pacer.demoted ? DEMOTED_POP : POP_MAX;
 }
 
-static void send_due(struct rtudp_worker *w, int64_t now, int capped)
+/* the timed sends due by `upto` (now, or a coalesced deadline just ahead), sent now:
+ * how many records came due */
+static uint32_t send_due(struct rtudp_worker *w, int64_t now, int64_t upto, int capped)
 {
     struct rtudp_timer due[POP_MAX];
     uint32_t idx[POP_MAX];
     uint8_t taken[POP_MAX];
+    uint32_t total = 0;
     for (;;) {
         if (w->backoff_until > now)
-            return;
+            return total;
         uint32_t max = batch_max(w, capped);
-        uint32_t n = rtudp_timerq_pop_due(&w->tq, now, due, max);
+        uint32_t n = rtudp_timerq_pop_due(&w->tq, upto, due, max);
         if (!n)
-            return;
+            return total;
+        total += n;
         beat(w);
         memset(taken, 0, n);
         for (uint32_t i = 0; i < n; i++) {
@@ -299,18 +307,19 @@ static void send_due(struct rtudp_worker *w, int64_t now, int capped)
             }
         }
         if (n < max || capped)
-            return;
+            return total;
         /* more due than one batch: a backlog; the loop's top keeps it under the RT cap */
         if (rtudp_pacer_capped(&w->pacer, rtudp_now_ns()))
-            return;
+            return total;
     }
 }
 
-/* everything due by now: timed sends, the kinds' timers, sends the impairment held */
-static void serve_due(struct rtudp_worker *w, int64_t now, int capped)
+/* everything due by `upto` (now, or a coalesced deadline just ahead): timed sends, the
+ * kinds' timers, sends the impairment held.  How many came due */
+static uint32_t serve_due(struct rtudp_worker *w, int64_t now, int64_t upto, int capped)
 {
-    send_due(w, now, capped);
-    run_timers(w, now);
+    uint32_t n = send_due(w, now, upto, capped);
+    return n + run_timers(w, now, upto);
 }
 
 /* woken early for a deadline after a long park (warmup.h): spin to `lead` before it,
@@ -330,7 +339,7 @@ static void warm_and_spin(struct rtudp_worker *w, int64_t target)
     }
     int64_t reached = spin_to(w, rtudp_now_ns(), target, 0);
     if (reached)
-        serve_due(w, reached, 0);
+        serve_due(w, reached, reached, 0);
     if (w->pacer.warmup.unread >= RTUDP_WARMUP_DRAIN_BATCH)
         rtudp_warmup_drain(&w->pacer.warmup);
 }
@@ -414,9 +423,10 @@ static int64_t read_stamps(struct rtudp_worker *w, int64_t now, int64_t target, 
     return by < other ? by : other;
 }
 
-/* decide what comes next: a timer (maybe spun for), or only a timeout.  0: nothing to
- * wait for (a record waits, or the deadline has come): the loop goes round again */
-static int decide(struct rtudp_worker *w, int64_t now, struct rtudp_pace_plan *t)
+/* decide what comes next: a timer (maybe spun for, or coalesced with what was just due,
+ * `after_due`), or only a timeout.  0: nothing to wait for (a record waits, or the
+ * deadline has come): the loop goes round again */
+static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtudp_pace_plan *t)
 {
     int64_t standby;
     int64_t target = next_timer(w, &standby);
@@ -424,8 +434,11 @@ static int decide(struct rtudp_worker *w, int64_t now, struct rtudp_pace_plan *t
     if (standby < other)
         other = standby;
     other = read_stamps(w, now, target, other);
-    if (w->backoff_until > now && target < w->backoff_until)
+    t->after_due = after_due;
+    if (w->backoff_until > now && target < w->backoff_until) {
         target = w->backoff_until;
+        t->after_due = 0; /* a send backoff ends at its time */
+    }
     if (any_readable(w))
         return 0;
     now = rtudp_now_ns();
@@ -511,13 +524,14 @@ static void spin_and_send(struct rtudp_worker *w, const struct rtudp_pace_plan *
         /* spun to the deadline: what is due goes now, not after another round of
          * the loop's top (its looks at the clocks and the rings take time, more
          * after a long park with cold caches); the top comes next anyway */
-        serve_due(w, reached, 0);
+        serve_due(w, reached, reached, 0);
     }
 }
 
 void rtudp_tx_run(struct rtudp_worker *w)
 {
     struct rtudp_worker_slot *me = w->me;
+    int chained = 0; /* the last turn sent a deadline early: what follows may join it */
     while (!w->exiting && !rtudp_w_signalled) {
         bump(&me->loops, 1);
         if (load_acquire(&me->async_posted) != w->async_seen)
@@ -533,14 +547,21 @@ void rtudp_tx_run(struct rtudp_worker *w)
          * later deadline ahead of an earlier one committed in the stall) */
         now = rtudp_now_ns();
         consume_all(w, now);
-        serve_due(w, now, capped);
+        int served = serve_due(w, now, now, capped) > 0 || chained;
+        chained = 0;
         if (capped)
             continue;
-        /* decide, then act: park, or spin to the deadline; a timeout that is already
-         * due (the tick) is the loop's top's */
+        /* decide, then act: park, spin to the deadline, or send it now with what was
+         * due; a timeout that is already due (the tick) is the loop's top's */
         struct rtudp_pace_plan t;
-        if (!decide(w, now, &t))
+        if (!decide(w, now, served, &t))
             continue;
+        if (t.coalesce) { /* the next deadline is close: it goes now, with what went */
+            rtudp_pacer_coalesced(&w->pacer, t.now);
+            bump(&me->tx_coalesced, serve_due(w, t.now, t.target, 0));
+            chained = 1;
+            continue;
+        }
         if (t.park_until > t.now)
             park(w, &t);
         else if (t.timer_wake)

@@ -1,0 +1,119 @@
+/*
+ * test_pacer_plan.c - the TX thread's plan for the next deadline (csrc/worker/pacer.c,
+ * rtudp_pacer_plan): when a deadline close behind what was just sent joins it early
+ * (tx_coalesce_us), and when it still gets a wait of its own.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "pacer.h"
+
+#include "harness.h"
+
+#define US 1000LL
+#define T0 (1000 * NS_PER_MS)
+#define NEVER INT64_MAX
+
+/* a pacer as a worker's at SCHED_OTHER (no real-time cap to keep), spinning at most
+ * budget_permille of a CPU, sending deadlines within coalesce_ns of one together */
+static void pacer_with(struct rtudp_pacer *p, int budget_permille, int64_t coalesce_ns)
+{
+    memset(p, 0, sizeof *p);
+    p->spin_budget_permille = budget_permille;
+    p->coalesce_ns = coalesce_ns;
+    p->qos_fd = -1;
+    rtudp_spin_init(&p->spin, 20 * US, 5 * US, 200 * US,
+                    RTUDP_SPIN_WINDOW_NS / 1000 * budget_permille, RTUDP_SPIN_WINDOW_NS, T0);
+}
+
+static struct rtudp_pace_plan plan(struct rtudp_pacer *p, int64_t now, int64_t gap, int after_due)
+{
+    struct rtudp_pace_plan t = {.now = now, .target = now + gap, .after_due = after_due};
+    rtudp_pacer_plan(p, NEVER, &t);
+    return t;
+}
+
+/* with no budget to wait with, a deadline within the window after what was due goes
+ * now; one further off, or not following a send, or with coalescing off, waits */
+static void test_close_deadlines_join_what_was_due(void)
+{
+    struct rtudp_pacer p;
+    pacer_with(&p, 0, 50 * US);
+    struct rtudp_pace_plan t = plan(&p, T0, 30 * US, 1);
+    CHECK(t.coalesce);
+    CHECK_EQ(t.park_until, T0);
+    CHECK(!t.spin_ok && !t.bridge);
+
+    t = plan(&p, T0, 50 * US, 1);
+    CHECK(t.coalesce); /* the window's edge is in it */
+
+    pacer_with(&p, 0, 50 * US);
+    t = plan(&p, T0, 51 * US, 1);
+    CHECK(!t.coalesce);
+    CHECK_EQ(t.park_until, T0 + 51 * US); /* no budget: parked to the deadline */
+
+    t = plan(&p, T0, 30 * US, 0); /* nothing was due: a lone deadline, at its time */
+    CHECK(!t.coalesce);
+    CHECK_EQ(t.park_until, T0 + 30 * US);
+    CHECK(t.timer_wake);
+
+    pacer_with(&p, 0, 0); /* off */
+    t = plan(&p, T0, 1 * US, 1);
+    CHECK(!t.coalesce);
+}
+
+/* while the budget pays for the wait, a close deadline is spun for, exact */
+static void test_a_budget_that_pays_keeps_each_deadline(void)
+{
+    struct rtudp_pacer p;
+    pacer_with(&p, 1000, 50 * US);
+    struct rtudp_pace_plan t = plan(&p, T0, 30 * US, 1);
+    CHECK(!t.coalesce);
+    CHECK(t.spin_ok);
+    CHECK(t.park_until <= T0 + 30 * US);
+}
+
+/* once a group went early, deadlines are dense: close ones join whatever the budget,
+ * and a park ends at its deadline with no margin spun; RTUDP_PACER_DENSE_NS later
+ * without a group, the budget decides again */
+static void test_dense_deadlines_join_and_park_without_spin(void)
+{
+    struct rtudp_pacer p;
+    pacer_with(&p, 1000, 50 * US);
+    rtudp_pacer_coalesced(&p, T0);
+    struct rtudp_pace_plan t = plan(&p, T0 + 10 * US, 30 * US, 1);
+    CHECK(t.coalesce);
+
+    t = plan(&p, T0 + 10 * US, 500 * US, 1);
+    CHECK(!t.coalesce);
+    CHECK(!t.spin_ok);
+    CHECK_EQ(t.park_until, T0 + 510 * US);
+    CHECK(t.timer_wake);
+
+    int64_t later = T0 + RTUDP_PACER_DENSE_NS;
+    t = plan(&p, later, 30 * US, 1);
+    CHECK(!t.coalesce);
+    CHECK(t.spin_ok);
+}
+
+/* a timeout before the deadline ends a dense park first, as any park */
+static void test_a_dense_park_ends_at_an_earlier_timeout(void)
+{
+    struct rtudp_pacer p;
+    pacer_with(&p, 0, 50 * US);
+    rtudp_pacer_coalesced(&p, T0);
+    struct rtudp_pace_plan t = {.now = T0, .target = T0 + 800 * US, .after_due = 1};
+    rtudp_pacer_plan(&p, T0 + 300 * US, &t);
+    CHECK(!t.coalesce);
+    CHECK_EQ(t.park_until, T0 + 300 * US);
+    CHECK(!t.timer_wake);
+}
+
+static const struct test tests[] = {
+    T(test_close_deadlines_join_what_was_due),
+    T(test_a_budget_that_pays_keeps_each_deadline),
+    T(test_dense_deadlines_join_and_park_without_spin),
+    T(test_a_dense_park_ends_at_an_earlier_timeout),
+};
+
+HARNESS_MAIN(tests)
