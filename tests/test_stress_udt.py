@@ -67,13 +67,16 @@ class SideStaller:
         name = self.order[len(self.done)]
         pid = self.pid(name)
         self.done.append((name, pid))
-        self._thread = threading.Thread(target=stall_once, args=(pid, STALL_S),
-                                        name="udt-stall", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=stall_once, args=(pid, STALL_S), name="udt-stall",
+                                  daemon=True)
+        thread.start()
+        self._thread = thread  # started first: the other side's sender may join it at once
 
     def join(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
+        """Wait for the stall under way, if any (both sides' senders may call it)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join()
             self._thread = None
 
     def summary(self) -> str:
