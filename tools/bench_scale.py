@@ -21,7 +21,10 @@ Cases (``--cases``), for each N of ``--n`` (default 10, 100, 1,000, 4,000):
   memory per channel.
 
 The gap is 20 ms (rtp, udp; 5 ms netflux) up to 1,000 streams and grows beyond so that
-the total stays 50,000 packets/s (4,000 streams: 80 ms).  The sending peers, the same
+the total stays 50,000 packets/s (4,000 streams: 80 ms).  In the cases where the
+workers keep the deadlines (udp, rtp, netflux) a second rtudp row, ``exact``, is a pool
+with ``tx_coalesce_us=0``: every deadline at its own time, none sent early with another
+(what a group of close deadlines buys).  The sending peers, the same
 streams: ``asyncio`` (one loop, a coroutine a stream, ``asyncio.sleep`` to each due
 time, ``sendto``) and ``C`` (one thread, ``clock_nanosleep`` to each due time,
 ``send``: ``scale_peer.c``), both in processes of their own.
@@ -63,7 +66,12 @@ MEM_SETTLE_S = 2.0
 ALL_CASES = (*CASES, "udt", "open")
 UDT_PEERS_MISSING = ("udt: no peers (asyncio has no UDT; the libudt peer, libudt_peer.cpp, "
                      "runs one connection): rtudp's rows only")
-VARIANTS = ("rtudp", "asyncio", "C")
+VARIANTS = ("rtudp", "exact", "asyncio", "C")
+#: the variants that are rtudp pools, with what their pool is given: ``exact`` sends each
+#: deadline at its own time (tx_coalesce_us=0), as the workers did before groups
+RTUDP_VARIANTS: dict[str, dict[str, Any]] = {"rtudp": {}, "exact": {"tx_coalesce_us": 0}}
+#: the cases in which the workers keep deadlines (only there ``exact`` differs)
+TIMED_CASES = ("udp", "rtp", "netflux")
 
 
 def gap_ns(case: str, n: int) -> int:
@@ -139,15 +147,17 @@ def _traffic(case: str, pool: Any, chans: list[Any], gap: int, count: int,
     return out
 
 
-def run_rtudp(case: str, n: int, seconds: float, exe: Any) -> dict[str, Any]:
-    """N channels of ``case`` on a fresh default pool, driven by this process."""
+def run_rtudp(case: str, n: int, seconds: float, exe: Any,
+              pool_args: dict[str, Any] | None = None) -> dict[str, Any]:
+    """N channels of ``case`` on a fresh default pool (given ``pool_args``), driven by this
+    process."""
     spec, gap = CASES[case], gap_ns(case, n)
     count = max(1, int(seconds * 1e9 // gap))
     meter = OthersMeter()
     obs = Observer(exe) if spec.drive is not None else None
     entry: dict[str, Any] = {"channels": n, "expected": n * count, "gap_ms": gap / 1e6}
     try:
-        with bench_pool(f"sc{case.replace('_', '')}{n}") as (pool, warns):
+        with bench_pool(f"sc{case.replace('_', '')}{n}", **(pool_args or {})) as (pool, warns):
             dest = obs.addr if obs is not None else None
             chans, opened = _open_measured(
                 pool, [spec.config(f"s{case}", i, gap, dest) for i in range(n)])
@@ -280,11 +290,17 @@ def run_open(n: int) -> dict[str, Any]:
 def _one(case: str, n: int, seconds: float, variant: str, exe: Any) -> dict[str, Any]:
     if case == "udt":
         return run_udt(n, seconds)
-    if variant == "rtudp":
-        return run_rtudp(case, n, seconds, exe)
+    if variant in RTUDP_VARIANTS:
+        return run_rtudp(case, n, seconds, exe, RTUDP_VARIANTS[variant])
     if case == "rtp_rx":
         return run_receiver_peer(n, seconds, variant, exe)
     return run_sender_peer(case, n, seconds, variant, exe)
+
+
+def _variants(case: str) -> tuple[str, ...]:
+    if case == "udt":
+        return ("rtudp",)
+    return tuple(v for v in VARIANTS if v != "exact" or case in TIMED_CASES)
 
 
 def benchmark(quick: bool, quiet: bool, ns: tuple[int, ...] | None = None,
@@ -308,7 +324,7 @@ def benchmark(quick: bool, quiet: bool, ns: tuple[int, ...] | None = None,
         if case == "udt":
             report["skipped"]["udt"] = UDT_PEERS_MISSING
         for n in ns:
-            for variant in VARIANTS if case != "udt" else ("rtudp",):
+            for variant in _variants(case):
                 key = f"{case} N={n} {variant}"
                 try:
                     e = table.setdefault(str(n), {})[variant] = _one(case, n, seconds, variant,
@@ -409,7 +425,8 @@ def print_report(r: dict[str, Any]) -> None:
               f"{e['close_ms_per_chan']:.2f} ms to close; {e['shm_per_chan'] / 1024:.1f} KiB "
               f"shared, {e['locked_per_chan'] / 1024:.1f} KiB locked a channel")
     print("\n  p50/p99/max: |arrival - the stream's ideal schedule| at the observer "
-          "(kernel stamps); CPU: rtudp = workers + client, peers = their process")
+          "(kernel stamps); CPU: rtudp = workers + client, peers = their process;\n"
+          "  exact: rtudp with tx_coalesce_us=0, every deadline at its own time")
     others_footer(entries)
     for key, why in r["failed"].items():
         print(f"failed: {key}: {why}")
