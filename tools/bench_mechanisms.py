@@ -75,6 +75,7 @@ TUNABLE_CASES: dict[str, dict[str, Any]] = {
     "all on": {},
     "idle_poll=False": {"idle_poll": False},
     "rx_coalesce_us=0": {"rx_coalesce_us": 0},
+    "tx_coalesce_us=0": {"tx_coalesce_us": 0},
     "place_threads=False": {"place_threads": False},
     "idle=spin": {"idle": "spin"},
     "idle=park": {"idle": "park"},
@@ -275,7 +276,8 @@ def figures(hist: Histogram) -> dict:
         return None if v is None else v / 1e3
 
     return {"count": hist.count, "p50_us": us(pct[50]), "p99_us": us(pct[99]),
-            "p999_us": us(pct[99.9]), "max_us": us(hist.max_ns)}
+            "p999_us": us(pct[99.9]), "max_us": us(hist.max_ns),
+            "early_pct": 100 * hist.negative / hist.count if hist.count else None}
 
 
 def merge(runs: list[dict]) -> dict:
@@ -382,11 +384,13 @@ def print_report(report: dict) -> None:
                   f"{fmt_us(e['p999_us'])} {fmt_us(e['max_us'])} {rounds:>19} {cpu} "
                   f"{fmt_ratio(ratio(e['p99_us'], base.get('p99_us'))):>7} "
                   f"{fmt_ratio(ratio(e['cpu'], base.get('cpu'))):>7}"
-                  + (f" {e['hog_cpu']:5.3f}" if e.get("hog_cpu") is not None else ""))
+                  + (f" {e['hog_cpu']:5.3f}" if e.get("hog_cpu") is not None else "")
+                  + (f"  early {e['early_pct']:.1f} %" if e.get("early_pct") else ""))
     print("\nlateness in µs (kernel TX stamp - deadline; the C floor: clock after send; "
           "received: the worker's publish - kernel RX stamp); "
           "p99 rounds: worst..best; CPU: the pool's workers and idle pollers, in CPUs; "
-          "hog: what the busy loop got of its CPU; "
+          "hog: what the busy loop got of its CPU; early: sent before the deadline, with "
+          "a group (tx_coalesce_us), counted as 0 lateness in the percentiles; "
           "-name: that mechanism off (rtudp-worker --help says what each does)")
 
 
