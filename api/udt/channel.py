@@ -139,20 +139,37 @@ class UdtChannel(KindHandle):
         step = min(deadline_ns, time.monotonic_ns() + WAIT_SLICE_NS)
         return int(lib.rtudp_udt_wait(self.area, seen, step))
 
-    def wait_for(self, ready: Callable[[], Any], timeout: float | None) -> Any:
-        """``ready()``'s first true value, waiting for the worker between tries;
-        None once ``timeout`` s passed without one."""
+    def sock_events(self, i: int) -> int:
+        """How often the worker moved socket ``i`` (its state, buffers or accept
+        queue)."""
+        return int(self.sock(i).wrk.events)
+
+    def sock_wait(self, i: int, seen: int, deadline_ns: int) -> int:
+        """:meth:`wait` for socket ``i`` alone: only its moves wake the caller, so
+        threads blocked on other sockets of the channel sleep on."""
+        self._check_open()
+        step = min(deadline_ns, time.monotonic_ns() + WAIT_SLICE_NS)
+        return int(lib.rtudp_udt_sock_wait(self.area, i, seen, step))
+
+    def wait_for(self, ready: Callable[[], Any], timeout: float | None,
+                 sock: int | None = None) -> Any:
+        """``ready()``'s first true value, waiting for the worker between tries (for a
+        move of socket ``sock`` if given, else of any socket); None once ``timeout``
+        s passed without one."""
         deadline = deadline_of(timeout)
         while True:
             if self._closing:
                 raise ChannelClosingError(f"udt channel {self.name!r} was closed meanwhile")
-            seen = self.events
+            seen = self.events if sock is None else self.sock_events(sock)
             got = ready()
             if got:
                 return got
             if time.monotonic_ns() >= deadline:
                 return None
-            self.wait(seen, deadline)
+            if sock is None:
+                self.wait(seen, deadline)
+            else:
+                self.sock_wait(sock, seen, deadline)
 
     # ------------------------------------------------------------ statistics and closing
 

@@ -40,6 +40,7 @@
 struct udt_kind {
     struct rtudp_udt_area *a;
     uint64_t next_sweep_us;        /* TX thread: the next look for dead owners */
+    uint32_t walk_from;            /* TX thread: where the next timer walk starts */
     struct rtudp_udt_config cfg;   /* checked copy: what the worker indexes with */
     struct rtudp_mpsc tx;          /* RX thread: the TX ring as a producer */
     uint8_t *rx_rec;               /* RX thread: one record being built */
@@ -154,7 +155,7 @@ static void req_listen(struct udt_ctx *x, uint32_t i)
     k->role = UDT_ROLE_LISTENER;
     store_relaxed(&s->wrk.acc_head, load_relaxed(&s->cli.acc_tail));
     store_release(&s->wrk.state, (uint32_t)RTUDP_UDT_LISTENING);
-    x->moved = 1;
+    udt_moved(x, i);
 }
 
 static void req_connect(struct udt_ctx *x, uint32_t i)
@@ -177,7 +178,7 @@ static void req_connect(struct udt_ctx *x, uint32_t i)
     }
     k->role = UDT_ROLE_CONNECTING;
     store_release(&s->wrk.state, (uint32_t)RTUDP_UDT_CONNECTING);
-    x->moved = 1;
+    udt_moved(x, i);
 }
 
 static void req_close(struct udt_ctx *x, uint32_t i)
@@ -320,6 +321,7 @@ static void on_listener(struct udt_ctx *x, int li, const struct udt_pkt *pkt,
         bump(&x->a->cnt.tx_ctrl, 1);
     store_relaxed(&ls->wrk.accept_q[head % RTUDP_UDT_ACCEPT_Q], i);
     store_release(&ls->wrk.acc_head, head + 1);
+    udt_moved(x, (uint32_t)li);
     bump(&x->a->cnt.accepted, 1);
 }
 
@@ -561,7 +563,11 @@ static int64_t udt_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_
         sweep_dead_owners(&x);
     }
     uint64_t next = kind->next_sweep_us;
-    for (uint32_t i = 0; i < x.cfg->max_socks; i++) {
+    /* each call starts one socket further on: when the socket buffer refuses packets
+     * (EAGAIN) late in a walk, the same sockets must not always be the ones late */
+    uint32_t n = x.cfg->max_socks, first = kind->walk_from++ % n;
+    for (uint32_t step = 0; step < n; step++) {
+        uint32_t i = first + step < n ? first + step : first + step - n;
         struct udt_conn *k = udt_conn_of(&x, i);
         uint64_t at = UINT64_MAX;
         if (k->role == UDT_ROLE_CONNECTING) {

@@ -446,3 +446,25 @@ uint64_t rtudp_udt_wait(struct rtudp_udt_area *a, uint64_t seen, int64_t deadlin
     rtudp_bell_wait(&a->bell, events_moved, &e, deadline_ns, 0);
     return load_acquire(&a->events);
 }
+
+struct sock_wait {
+    const struct rtudp_udt_sock *s;
+    uint64_t seen;
+};
+
+static bool sock_moved(const void *ctx)
+{
+    const struct sock_wait *e = ctx;
+    return load_acquire(&e->s->wrk.events) != e->seen;
+}
+
+uint64_t rtudp_udt_sock_wait(struct rtudp_udt_area *a, uint32_t i, uint64_t seen,
+                             int64_t deadline_ns)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(a, i);
+    if (!s)
+        return UINT64_MAX;
+    struct sock_wait e = {s, seen};
+    rtudp_bell_wait(&s->bell, sock_moved, &e, deadline_ns, 0);
+    return load_acquire(&s->wrk.events);
+}
