@@ -22,6 +22,7 @@ N = 50
 TOTAL = 640 * 1456         # bytes each connection sends: 20 receive buffers
 BUFFER_PACKETS = 32
 JOIN_S = 120.0
+CLOSE_S = 10.0
 
 
 def _listener(n: int) -> Any:
@@ -157,5 +158,42 @@ def test_a_blocked_socket_sleeps_through_the_others_traffic(rtudp_pool) -> None:
         assert waits.get("got") == b"x"
         for s in (idle, busy, idle_c, busy_c, srv):
             udt4.close(s)
+    finally:
+        udt4.cleanup()
+
+
+@pytest.mark.rtudp(rt_priority=0)
+def test_cleanup_ends_a_threads_wait_at_once(rtudp_pool, monkeypatch) -> None:
+    """A thread's wait is not sliced for signals (only the main thread sees them):
+    closing the channel's handle ends it, however long its slice."""
+    import rtudp.udt.channel as channel
+
+    # a wait that only its slice ended would hold close() for 30 s; one that close()
+    # ends goes within a wake-up (JOIN_S is for a loaded machine)
+    monkeypatch.setattr(channel, "THREAD_SLICE_NS", 30 * 10**9)
+    udt4.startup(rtudp_pool, max_sockets=4, buffer_packets=BUFFER_PACKETS)
+    try:
+        srv = _listener(1)
+        (c,) = _clients(1, udt4.getsockname(srv)[1])
+        conn, _ = udt4.accept(srv)
+        ended: list[Any] = []
+
+        def blocked() -> None:
+            try:
+                udt4.recv(conn, 16)
+            except Exception as e:  # noqa: BLE001  (whatever it ends with, it ends)
+                ended.append(e)
+
+        t = threading.Thread(target=blocked, daemon=True)
+        t.start()
+        ch = udt4._s(conn).ch
+        while not ch.sock(udt4._s(conn).i).bell.waiters:  # the thread sleeps in its wait
+            time.sleep(0.01)
+        # this process's handle only: the worker moves no socket
+        closer = threading.Thread(target=ch.close, daemon=True)
+        closer.start()
+        closer.join(CLOSE_S)
+        t.join(CLOSE_S)
+        assert not closer.is_alive() and not t.is_alive() and len(ended) == 1, ended
     finally:
         udt4.cleanup()

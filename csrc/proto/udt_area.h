@@ -294,10 +294,13 @@ uint64_t rtudp_udt_snd_pending(struct rtudp_udt_area *a, uint32_t i);
 uint64_t rtudp_udt_rcv_pending(struct rtudp_udt_area *a, uint32_t i);
 /* wait until events differs from seen or the deadline (CLOCK_MONOTONIC ns); events */
 uint64_t rtudp_udt_wait(struct rtudp_udt_area *a, uint64_t seen, int64_t deadline_ns);
-/* the same for socket i alone (its wrk.events and bell); UINT64_MAX if there is no
- * socket i */
+/* the same for socket i alone (its wrk.events and bell), or until *cancel (the
+ * caller's own word, may be NULL) is nonzero; UINT64_MAX if there is no socket i */
 uint64_t rtudp_udt_sock_wait(struct rtudp_udt_area *a, uint32_t i, uint64_t seen,
-                             int64_t deadline_ns);
+                             int64_t deadline_ns, const uint32_t *cancel);
+/* set *cancel, then ring every socket's bell and the area's: the waits given that
+ * word end, the others look and sleep on */
+void rtudp_udt_cancel_waits(struct rtudp_udt_area *a, uint32_t *cancel);
 /* END CDEF */
 
 _Static_assert(sizeof(struct rtudp_udt_area) == 448, "udt area layout");
