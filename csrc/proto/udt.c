@@ -446,7 +446,9 @@ static int udt_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, siz
     }
     struct udt_kind *k = calloc(1, sizeof *k);
     uint8_t *rec = malloc(RX_MAX);
-    uint64_t *due = calloc(a->config.max_socks, sizeof *due); /* all at once */
+    if (k)
+        k->cfg = a->config; /* the copy the worker indexes with: due_us is sized by it */
+    uint64_t *due = k ? calloc(k->cfg.max_socks, sizeof *due) : NULL; /* all due at once */
     if (!k || !rec || !due) {
         free(k);
         free(rec);
@@ -456,7 +458,6 @@ static int udt_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, siz
     }
     tx_stamps_off(c);
     k->a = a;
-    k->cfg = a->config;
     k->rx_rec = rec;
     k->due_us = due;
     rtudp_chan_tx_producer(w, c, &k->tx);
