@@ -1,6 +1,7 @@
-"""Deadlines in groups (Pool(tx_coalesce_us=...), docs/scheduling.md): deadlines close
-behind one another on a worker whose budget cannot wait for each leave together, early
-by at most tx_coalesce_us; 0 sends every one at its own time, never before it.  Either
+"""Deadlines in groups (Pool(tx_coalesce_us=...), docs/scheduling.md): other channels'
+deadlines close behind one another on a worker whose budget cannot wait for each leave
+together, early by at most tx_coalesce_us, while a channel's own keep their spacing; 0
+sends every one at its own time, never before it.  Either
 way every datagram arrives once, each channel's in deadline order.  The pools here
 spin nothing (idle="park"), so any close deadline is one the budget cannot pay for."""
 from __future__ import annotations
@@ -20,42 +21,42 @@ SPACING_NS = 5_000        # one deadline every 5 µs across the channels: dense
 LEAD_NS = 50_000_000      # the first deadline this far ahead: all are queued by then
 
 
-def _send_dense(pool: rtudp.Pool, sink: socket.socket) -> list[rtudp.Channel]:
-    """CHANNELS channels to `sink`, each sent PER_CHANNEL numbered datagrams whose
-    deadlines interleave SPACING_NS apart."""
+def _send_dense(pool: rtudp.Pool, sink: socket.socket, channels: int) -> list[rtudp.Channel]:
+    """`channels` channels to `sink`, each sent PER_CHANNEL numbered datagrams whose
+    deadlines interleave SPACING_NS apart (one channel: its own, SPACING_NS apart)."""
     chans = [pool.open_channel(f"c{i}", local=("127.0.0.1", 0), remote=sink.getsockname(),
                                direction="tx", capacity=PER_CHANNEL)
-             for i in range(CHANNELS)]
+             for i in range(channels)]
     t0 = time.monotonic_ns() + LEAD_NS
     for k in range(PER_CHANNEL):
         for i, ch in enumerate(chans):
-            at = t0 + (k * CHANNELS + i) * SPACING_NS
+            at = t0 + (k * channels + i) * SPACING_NS
             ch.send(struct.pack("<HI", i, k), at_ns=at)
     return chans
 
 
-def _receive_all(sink: socket.socket) -> dict[int, list[int]]:
+def _receive_all(sink: socket.socket, channels: int) -> dict[int, list[int]]:
     """Every datagram the sink gets, by channel: the numbers in arrival order."""
-    got: dict[int, list[int]] = {i: [] for i in range(CHANNELS)}
+    got: dict[int, list[int]] = {i: [] for i in range(channels)}
     sink.settimeout(5)
-    for _ in range(CHANNELS * PER_CHANNEL):
+    for _ in range(channels * PER_CHANNEL):
         i, k = struct.unpack("<HI", sink.recv(64))
         got[i].append(k)
     return got
 
 
-def _run(pool: rtudp.Pool) -> tuple[dict[int, list[int]], int, int]:
+def _run(pool: rtudp.Pool, channels: int = CHANNELS) -> tuple[dict[int, list[int]], int, int]:
     """(what arrived, datagrams stamped before their deadline, tx_coalesced)"""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
         sink.bind(("127.0.0.1", 0))
         sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         before = pool.workers()[0]["tx_coalesced"]
-        chans = _send_dense(pool, sink)
+        chans = _send_dense(pool, sink, channels)
         try:
-            got = _receive_all(sink)
+            got = _receive_all(sink, channels)
             stamped = lambda: sum(ch.lateness().count for ch in chans)  # noqa: E731
-            assert wait_for(lambda: stamped() == CHANNELS * PER_CHANNEL, 5.0), \
-                f"{stamped()} of {CHANNELS * PER_CHANNEL} sends stamped"
+            assert wait_for(lambda: stamped() == channels * PER_CHANNEL, 5.0), \
+                f"{stamped()} of {channels * PER_CHANNEL} sends stamped"
             early = sum(ch.lateness().negative for ch in chans)
         finally:
             for ch in chans:
@@ -72,6 +73,15 @@ def test_close_deadlines_leave_together_and_in_order(rtudp_pool: rtudp.Pool) -> 
     assert coalesced > 0, "deadlines 5 µs apart with no budget to spin: some went in groups"
     assert early > 0, "a deadline sent with an earlier one is stamped before it"
     assert early <= coalesced, f"{early} early sends, but only {coalesced} were grouped"
+
+
+@pytest.mark.rtudp(cpus=[0], idle="park")
+def test_a_stream_keeps_its_own_spacing(rtudp_pool: rtudp.Pool) -> None:
+    """One channel's deadlines 5 µs apart: a group takes other channels' deadlines
+    only, so none of its own leaves early."""
+    got, early, coalesced = _run(rtudp_pool, channels=1)
+    assert got == {0: list(range(PER_CHANNEL))}
+    assert coalesced == 0 and early == 0, f"{coalesced} grouped, {early} early"
 
 
 @pytest.mark.rtudp(cpus=[0], idle="park", tx_coalesce_us=0)

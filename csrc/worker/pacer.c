@@ -18,6 +18,9 @@
 #define SPIN_MIN_NS 5000LL
 #define SPIN_MAX_NS 200000LL
 #define CPU_READ_EVERY_NS 1000000LL /* process CPU time: a fresh read at most this often */
+/* ... but an estimate that would make a capped sleep is first checked by a fresh read,
+ * unless the last one is this recent (its overcount is then below the pace's slack) */
+#define CPU_CONFIRM_AFTER_NS 50000LL
 /* Past the RT cap with no drop to SCHED_OTHER allowed, the thread leaves the CPU in
  * sleeps this long at most, or to the next deadline if that comes first (spin.h,
  * rtudp_spin_capped_sleep), then sends what is due.  Short, because a wake-up costs
@@ -141,9 +144,18 @@ int rtudp_pacer_capped(struct rtudp_pacer *p, int64_t now)
     /* starts a new window when due; what the budget has left of it */
     int64_t budget = rtudp_spin_room(&p->spin, now, cpu, 0);
     int may_drop = may_demote(p, now, budget > 0); /* not in a backoff either: pace then */
-    if (rtudp_spin_cpu_room(&p->spin, cpu) > 0)
-        return !may_drop && rtudp_pacer_on(p, RTUDP_MECH_CAP_PACE) &&
-               rtudp_spin_ahead_of_pace(&p->spin, now, cpu);
+    if (rtudp_spin_cpu_room(&p->spin, cpu) > 0) {
+        if (may_drop || !rtudp_pacer_on(p, RTUDP_MECH_CAP_PACE) ||
+            !rtudp_spin_ahead_of_pace(&p->spin, now, cpu))
+            return 0;
+        /* the estimate counts every ns since the last read as CPU time: a worker that
+         * parks between sends would sleep for its own parks.  A fresh read decides */
+        if (now - p->cpu_read_at > CPU_CONFIRM_AFTER_NS) {
+            p->cpu_read_at = 0;
+            cpu = cpu_ns(p, now);
+        }
+        return rtudp_spin_ahead_of_pace(&p->spin, now, cpu);
+    }
     return !(may_drop && rtudp_pacer_rt_demote(p, now, p->spin.window_start) == 0);
 }
 
@@ -196,7 +208,9 @@ void rtudp_pacer_look_at_share(struct rtudp_pacer *p, int64_t now)
  * every close deadline joins its group, and a park ends at its deadline with no spin
  * before it, since a margin spun for the first of a group whose others leave early
  * buys nothing and would take the CPU the senders feeding the rings need.  A lone
- * deadline, or a few the budget covers, still leave at their own time.
+ * deadline, or a few the budget covers, still leave at their own time.  The caller
+ * says whether the deadline may join (t->after_due): only another channel's does, so a
+ * stream keeps its own spacing (txloop.c, next_is_in_group).
  */
 static int coalesce(struct rtudp_pacer *p, const struct rtudp_pace_plan *t, int dense)
 {

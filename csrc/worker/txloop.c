@@ -180,6 +180,7 @@ static uint32_t run_timers(struct rtudp_worker *w, int64_t now, int64_t upto)
                   offsetof(struct rtudp_chan, standby_node));
     for (uint32_t i = 0; i < n; i++) {
         struct rtudp_chan *c = due[i];
+        c->tx_group = w->tx_group;
         if (c->tx_timer_ns <= upto)
             c->tx_timer_ns = c->proto->tx_timer ? c->proto->tx_timer(w, c, upto)
                                                 : RTUDP_PROTO_NEVER;
@@ -302,6 +303,7 @@ static uint32_t send_due(struct rtudp_worker *w, int64_t now, int64_t upto, int 
                 }
             struct rtudp_chan *c = ch < RTUDP_MAX_CHANNELS ? w->chans[ch] : NULL;
             if (c) { /* a removed channel's timers were dropped with it */
+                c->tx_group = w->tx_group;
                 rtudp_tx_send_group(w, c, due, idx, k, now);
                 rtudp_chan_rekey(w, c); /* its TX stamps wait now */
             }
@@ -423,6 +425,21 @@ static int64_t read_stamps(struct rtudp_worker *w, int64_t now, int64_t target, 
     return by < other ? by : other;
 }
 
+/* whether the first deadline, at `target`, is a channel's that has sent in this group
+ * of deadlines already: its own next packet, which a group never takes (a stream keeps
+ * its spacing; only other streams' deadlines join) */
+static int next_is_in_group(struct rtudp_worker *w, int64_t target)
+{
+    const struct rtudp_timer *rec = rtudp_timerq_peek(&w->tq);
+    struct rtudp_chanheap_node *node = rtudp_chanheap_first(&w->timers);
+    struct rtudp_chan *c = NULL;
+    if (rec && rec->send_at_ns == target)
+        c = rec->channel < RTUDP_MAX_CHANNELS ? w->chans[rec->channel] : NULL;
+    else if (node && node->at == target)
+        c = (struct rtudp_chan *)((char *)node - offsetof(struct rtudp_chan, timer_node));
+    return c && c->tx_group == w->tx_group;
+}
+
 /* decide what comes next: a timer (maybe spun for, or coalesced with what was just due,
  * `after_due`), or only a timeout.  0: nothing to wait for (a record waits, or the
  * deadline has come): the loop goes round again */
@@ -434,7 +451,7 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
     if (standby < other)
         other = standby;
     other = read_stamps(w, now, target, other);
-    t->after_due = after_due;
+    t->after_due = after_due && !next_is_in_group(w, target);
     if (w->backoff_until > now && target < w->backoff_until) {
         target = w->backoff_until;
         t->after_due = 0; /* a send backoff ends at its time */
@@ -547,6 +564,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
          * later deadline ahead of an earlier one committed in the stall) */
         now = rtudp_now_ns();
         consume_all(w, now);
+        if (!chained)
+            w->tx_group++; /* a group starts with what is due now */
         int served = serve_due(w, now, now, capped) > 0 || chained;
         chained = 0;
         if (capped)

@@ -122,6 +122,7 @@ struct rtudp_chan {
     struct rtudp_chanheap_node stamp_node;   /* w->stamp_reads: its TX stamps' read-by */
     uint32_t active_at;             /* its index in w->active */
     uint64_t tq_reserved;           /* its share of w->tq_need */
+    uint32_t tx_group;              /* the group of deadlines it last sent in (w->tx_group) */
     /* TX side (TX thread only) */
     int sends;                      /* direction SEND or BOTH */
     int tx_broken;                  /* the TX ring failed validation: no longer read */
@@ -209,6 +210,8 @@ struct rtudp_worker {
     struct rtudp_timerq tq;
     struct rtudp_pacer pacer;       /* the timing policy's state (pacer.h) */
     int64_t backoff_until;          /* EAGAIN: no sends before this */
+    uint32_t tx_group;              /* the deadlines sent together now: one a channel, so a
+                                       stream's own packets keep their spacing (txloop.c) */
     int64_t next_tick;              /* heartbeat and liveness checks */
     int exiting;
     int32_t sup_pid;                /* the supervisor (the pool block's supervisor_pid) */
