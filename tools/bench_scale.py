@@ -21,7 +21,9 @@ Cases (``--cases``), for each N of ``--n`` (default 10, 100, 1,000, 4,000):
   memory per channel.
 
 The gap is 20 ms (rtp, udp; 5 ms netflux) up to 1,000 streams and grows beyond so that
-the total stays 50,000 packets/s (4,000 streams: 80 ms).  In the cases where the
+the total stays 50,000 packets/s (4,000 streams: 80 ms).  ``--same-rate`` makes the
+udp case send 50,000 packets/s at every N (a gap of N x 20 µs; its channels' capacity
+grows to hold what the client queues ahead), so that CPU per packet compares across N.  In the cases where the
 workers keep the deadlines (udp, rtp, netflux) a second rtudp row, ``exact``, is a pool
 with ``tx_coalesce_us=0``: every deadline at its own time, none sent early with another
 (what a group of close deadlines buys).  The sending peers, the same
@@ -74,8 +76,15 @@ RTUDP_VARIANTS: dict[str, dict[str, Any]] = {"rtudp": {}, "exact": {"tx_coalesce
 TIMED_CASES = ("udp", "rtp", "netflux")
 
 
-def gap_ns(case: str, n: int) -> int:
-    """The case's gap, widened so that N streams stay within MAX_TOTAL_PPS."""
+#: the cases ``--same-rate`` applies to (an rtp stream's gap is its ptime: whole ms)
+SAME_RATE_CASES = ("udp",)
+
+
+def gap_ns(case: str, n: int, same_rate: bool = False) -> int:
+    """The case's gap, widened so that N streams stay within MAX_TOTAL_PPS; with
+    ``same_rate`` (udp) exactly N x 1 s / MAX_TOTAL_PPS, so every N sends the same total."""
+    if same_rate and case in SAME_RATE_CASES:
+        return n * 1_000_000_000 // MAX_TOTAL_PPS
     return max(CASES[case].gap_ns, n * 1_000_000_000 // MAX_TOTAL_PPS)
 
 
@@ -148,10 +157,11 @@ def _traffic(case: str, pool: Any, chans: list[Any], gap: int, count: int,
 
 
 def run_rtudp(case: str, n: int, seconds: float, exe: Any,
-              pool_args: dict[str, Any] | None = None) -> dict[str, Any]:
+              pool_args: dict[str, Any] | None = None, same_rate: bool = False
+              ) -> dict[str, Any]:
     """N channels of ``case`` on a fresh default pool (given ``pool_args``), driven by this
     process."""
-    spec, gap = CASES[case], gap_ns(case, n)
+    spec, gap = CASES[case], gap_ns(case, n, same_rate)
     count = max(1, int(seconds * 1e9 // gap))
     meter = OthersMeter()
     obs = Observer(exe) if spec.drive is not None else None
@@ -209,9 +219,10 @@ def _counters(chans: list[Any]) -> dict[str, int]:
 # the peers
 # --------------------------------------------------------------------------
 
-def run_sender_peer(case: str, n: int, seconds: float, variant: str, exe: Any) -> dict[str, Any]:
+def run_sender_peer(case: str, n: int, seconds: float, variant: str, exe: Any,
+                    same_rate: bool = False) -> dict[str, Any]:
     """The same N streams from asyncio or the C sender, to the observer."""
-    spec, gap = CASES[case], gap_ns(case, n)
+    spec, gap = CASES[case], gap_ns(case, n, same_rate)
     count = max(1, int(seconds * 1e9 // gap))
     meter = OthersMeter()
     obs = Observer(exe)
@@ -287,14 +298,15 @@ def run_open(n: int) -> dict[str, Any]:
 # the run
 # --------------------------------------------------------------------------
 
-def _one(case: str, n: int, seconds: float, variant: str, exe: Any) -> dict[str, Any]:
+def _one(case: str, n: int, seconds: float, variant: str, exe: Any,
+         same_rate: bool = False) -> dict[str, Any]:
     if case == "udt":
         return run_udt(n, seconds)
     if variant in RTUDP_VARIANTS:
-        return run_rtudp(case, n, seconds, exe, RTUDP_VARIANTS[variant])
+        return run_rtudp(case, n, seconds, exe, RTUDP_VARIANTS[variant], same_rate)
     if case == "rtp_rx":
         return run_receiver_peer(n, seconds, variant, exe)
-    return run_sender_peer(case, n, seconds, variant, exe)
+    return run_sender_peer(case, n, seconds, variant, exe, same_rate)
 
 
 def _variants(case: str) -> tuple[str, ...]:
@@ -305,14 +317,16 @@ def _variants(case: str) -> tuple[str, ...]:
 
 def benchmark(quick: bool, quiet: bool, ns: tuple[int, ...] | None = None,
               cases: tuple[str, ...] = ALL_CASES, seconds: float | None = None,
-              open_n: int | None = None) -> dict[str, Any]:
-    """Every (case, N, variant) row; a row that fails is in ``failed`` with its error."""
+              open_n: int | None = None, same_rate: bool = False) -> dict[str, Any]:
+    """Every (case, N, variant) row; a row that fails is in ``failed`` with its error.
+    ``same_rate``: the udp case sends the same total rate at every N (gap_ns)."""
     ns = ns or (QUICK_N if quick else FULL_N)
     seconds = seconds or (QUICK_S if quick else FULL_S)
     open_n = open_n or (QUICK_OPEN_N if quick else OPEN_N)
     raise_nofile()
     busy = header("scale", quick, quiet, f", N = {', '.join(map(str, ns))}, {seconds:g} s a row")
     report: dict[str, Any] = {"ns": list(ns), "seconds": seconds, "busy_before": busy,
+                              "same_rate": same_rate,
                               "cases": {}, "failed": {}, "skipped": {}}
     try:
         exe = build_peer()
@@ -328,7 +342,7 @@ def benchmark(quick: bool, quiet: bool, ns: tuple[int, ...] | None = None,
                 key = f"{case} N={n} {variant}"
                 try:
                     e = table.setdefault(str(n), {})[variant] = _one(case, n, seconds, variant,
-                                                                      exe)
+                                                                      exe, same_rate)
                 except Exception as exc:  # noqa: BLE001 - a failed row is reported, not fatal
                     report["failed"][key] = f"{type(exc).__name__}: {exc}"
                 else:
@@ -476,12 +490,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"seconds of traffic a row (default {FULL_S:g}; --quick {QUICK_S:g})")
     parser.add_argument("--open-n", type=int, metavar="N",
                         help=f"channels the 'open' case opens (default {OPEN_N})")
+    parser.add_argument("--same-rate", action="store_true",
+                        help=f"udp: every N sends {MAX_TOTAL_PPS:,} packets/s in all (a gap of "
+                             f"N x {1_000_000 // MAX_TOTAL_PPS} µs), so CPU per packet compares "
+                             "across N")
 
 
 def run(args: argparse.Namespace) -> int:
     """Measure and print (a table, or JSON with --json); 1 when a row failed."""
     return run_benchmark(args, lambda quick, quiet: benchmark(
-        quick, quiet, args.n, args.cases, args.seconds, args.open_n), print_report)
+        quick, quiet, args.n, args.cases, args.seconds, args.open_n, args.same_rate),
+        print_report)
 
 
 __all__ = ["ALL_CASES", "benchmark", "gap_ns", "print_report"]

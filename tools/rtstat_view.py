@@ -191,7 +191,8 @@ def render_pool(pool: dict[str, Any], view: View) -> RenderableType:
         parts.append(Text(f"  {pool['error']}", style="red"))
     if pool["workers"]:
         parts += _fitted("workers", _WORKER_COLUMNS, pool["workers"], view)
-        parts += [Text(f"  settings: {line}", style="dim", no_wrap=True, overflow="ellipsis")
+        # wrapped between settings, not cut: each is a name=value a user may look for
+        parts += [Text(f"  settings: {line}", style="dim", overflow="fold")
                   for line in settings_lines(pool["workers"])]
     if "supervisor" not in pool:
         return Group(*parts)

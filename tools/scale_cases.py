@@ -276,10 +276,17 @@ class Case:
     drive: Callable[[list[Any], int, int], dict[str, int]] | None
 
 
+def timed_capacity(gap_ns: int) -> int:
+    """A timed channel's capacity: CAPACITY, or the power of two that holds twice what
+    the client queues ahead (AHEAD_NS) at this gap, so that it never waits for room."""
+    need = 2 * AHEAD_NS // max(1, gap_ns)
+    return max(CAPACITY, 1 << max(0, need - 1).bit_length())
+
+
 def _udp(prefix: str, i: int, gap_ns: int, dest: tuple[str, int] | None) -> Any:
     from rtudp.workers.channel_config import ChannelConfig
     return ChannelConfig(f"{prefix}{i}", local=("127.0.0.1", 0), remote=dest, direction="tx",
-                         capacity=CAPACITY, max_datagram=256)
+                         capacity=timed_capacity(gap_ns), max_datagram=256)
 
 
 def _rtp_tx(prefix: str, i: int, gap_ns: int, dest: tuple[str, int] | None) -> Any:

@@ -60,10 +60,11 @@ def _receive(udt4: Any, srv: Any, got: list[int], i: int) -> None:
         udt4.close(conn)
 
 
-def _send(udt4: Any, sock: Any, end: float) -> None:
+def _send(udt4: Any, sock: Any, go: threading.Event, end: list[float]) -> None:
     block = bytes(BLOCK)
+    go.wait()
     try:
-        while time.monotonic() < end:
+        while time.monotonic() < end[0]:
             udt4.send(sock, block)
     except udt4.UDTException:
         pass
@@ -120,12 +121,18 @@ def run_udt(n: int, seconds: float) -> dict[str, Any]:
                          open_ms_per_chan=(time.perf_counter() - t0) * 1e3 / k,
                          shm_per_chan=(mem1[0] - mem0[0]) / k,
                          locked_per_chan=(mem1[1] - mem0[1]) / k)
-            cpu0, w0 = _own_cpu() + sum(map(proc_cpu_s, pids)), time.monotonic()
-            end = w0 + seconds
-            senders = [threading.Thread(target=_send, args=(udt4, s, end), daemon=True)
+            # The senders start together: Thread.start() waits for the new thread to
+            # take the GIL, which the running senders hold most of the time, so
+            # threads started one by one into a running transfer would start seconds
+            # apart and the last ones find the time over before they sent anything.
+            go, end = threading.Event(), [0.0]
+            senders = [threading.Thread(target=_send, args=(udt4, s, go, end), daemon=True)
                        for s in clients]
             for t in senders:
                 t.start()
+            cpu0, w0 = _own_cpu() + sum(map(proc_cpu_s, pids)), time.monotonic()
+            end[0] = w0 + seconds
+            go.set()
             for t in senders:
                 t.join(seconds + 30)
             for t in readers[:len(clients)]:

@@ -29,6 +29,11 @@ REQ_RECV_FREED = lib.RTUDP_UDT_REQ_RECV_FREED
 #: a request that finds the TX ring full waits at most this long for room
 REQUEST_TIMEOUT_S = 5.0
 WAIT_SLICE_NS = 200_000_000  # long waits in slices: Ctrl-C is seen between them
+#: a socket's wait outside the main thread, which sees no signals (Python runs their
+#: handlers in the main thread), in slices this long, only as a safety net: close()
+#: wakes such waits itself, and a thousand idle threads waking five times a second
+#: would keep the GIL busy
+THREAD_SLICE_NS = 5_000_000_000
 
 
 class ChannelClosingError(RtUdpError):
@@ -70,6 +75,7 @@ class UdtChannel(KindHandle):
         self._closing = False
         self._users_cv = threading.Condition()
         self._mine = threading.local()  # this thread's using() depth
+        self._cancel = ffi.new("uint32_t *")  # set by close(): this process's waits end
 
     @contextmanager
     def using(self) -> Iterator[None]:
@@ -139,20 +145,38 @@ class UdtChannel(KindHandle):
         step = min(deadline_ns, time.monotonic_ns() + WAIT_SLICE_NS)
         return int(lib.rtudp_udt_wait(self.area, seen, step))
 
-    def wait_for(self, ready: Callable[[], Any], timeout: float | None) -> Any:
-        """``ready()``'s first true value, waiting for the worker between tries;
-        None once ``timeout`` s passed without one."""
+    def sock_events(self, i: int) -> int:
+        """How often the worker moved socket ``i`` (its state, buffers or accept
+        queue)."""
+        return int(self.sock(i).wrk.events)
+
+    def sock_wait(self, i: int, seen: int, deadline_ns: int) -> int:
+        """:meth:`wait` for socket ``i`` alone: only its moves wake the caller, so
+        threads blocked on other sockets of the channel sleep on."""
+        self._check_open()
+        main = threading.current_thread() is threading.main_thread()
+        step = min(deadline_ns, time.monotonic_ns() + (WAIT_SLICE_NS if main else THREAD_SLICE_NS))
+        return int(lib.rtudp_udt_sock_wait(self.area, i, seen, step, self._cancel))
+
+    def wait_for(self, ready: Callable[[], Any], timeout: float | None,
+                 sock: int | None = None) -> Any:
+        """``ready()``'s first true value, waiting for the worker between tries (for a
+        move of socket ``sock`` if given, else of any socket); None once ``timeout``
+        s passed without one."""
         deadline = deadline_of(timeout)
         while True:
             if self._closing:
                 raise ChannelClosingError(f"udt channel {self.name!r} was closed meanwhile")
-            seen = self.events
+            seen = self.events if sock is None else self.sock_events(sock)
             got = ready()
             if got:
                 return got
             if time.monotonic_ns() >= deadline:
                 return None
-            self.wait(seen, deadline)
+            if sock is None:
+                self.wait(seen, deadline)
+            else:
+                self.sock_wait(sock, seen, deadline)
 
     # ------------------------------------------------------------ statistics and closing
 
@@ -166,6 +190,8 @@ class UdtChannel(KindHandle):
         stop with ChannelClosingError at their next step."""
         with self._users_cv:
             self._closing = True
+            if self.area is not None and not self._seg.closed:
+                lib.rtudp_udt_cancel_waits(self.area, self._cancel)  # blocked calls end now
             mine = getattr(self._mine, "depth", 0)
             self._users_cv.wait_for(lambda: self._users <= mine)
         super().close()

@@ -181,6 +181,9 @@ class Socket:
         #: this socket's own slot while it is a handle on another program's listener
         self._own_i: int | None = None
         self.closed = False
+        #: held by the one thread that waits in accept: the others queue on it, so a
+        #: connection wakes one waiter, not every thread blocked on the listener
+        self._accept_turn = threading.Lock()
         self._perf_base: dict[str, float] = {}
         self._perf_at = time.monotonic()
 
@@ -209,17 +212,22 @@ class Socket:
         ms = self.opts[opt]
         return None if ms is None or ms < 0 else ms / 1000.0
 
+    def _blocks(self, blocking_opt: int) -> bool:
+        return not NEVER_WAIT.get() and bool(self.opts[blocking_opt])
+
     def _wait(self, ready: Callable[[], Any], blocking_opt: int, timeout_opt: int,
-              would_block: int) -> Any:
+              would_block: int, timeout: float | None = -1.0) -> Any:
         """ready()'s value; EASYNC* at once when the socket does not block, ETIMEOUT
-        after the option's timeout."""
+        after the option's timeout (or ``timeout`` s when given: None forever)."""
         assert self.ch is not None
-        if NEVER_WAIT.get() or not self.opts[blocking_opt]:
+        if not self._blocks(blocking_opt):
             got = ready()
             if not got:
                 raise UDTException(would_block)
             return got
-        got = self.ch.wait_for(ready, self._timeout(timeout_opt))
+        if timeout is not None and timeout < 0:
+            timeout = self._timeout(timeout_opt)
+        got = self.ch.wait_for(ready, timeout, self.i)
         if not got:
             raise UDTException(ETIMEOUT)
         return got
@@ -249,7 +257,7 @@ class Socket:
         if self.request_listen(backlog):
             return
         assert self.ch is not None
-        self.ch.wait_for(self.listen_done, LISTEN_WAIT_S)
+        self.ch.wait_for(self.listen_done, LISTEN_WAIT_S, self.i)
         self.check_listening()
 
     @_on_channel
@@ -309,13 +317,25 @@ class Socket:
         s = self._s()
         ch = self.ch
         assert ch is not None
-        self._wait(lambda: self.state() != LISTENING or s.wrk.acc_head != s.cli.acc_tail,
-                   UDT_RCVSYN, UDT_RCVTIMEO, EASYNCRCV)
-        if self.state() != LISTENING:
-            raise UDTException(ENOLISTEN)
-        j = int(lib.rtudp_udt_accept_take(ch.area, self.i))
-        if j == lib.RTUDP_EMPTY:  # another thread or process took it: wait again
-            return self.accept()
+        blocks = self._blocks(UDT_RCVSYN)
+        timeout = self._timeout(UDT_RCVTIMEO)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if blocks and not self._accept_turn.acquire(timeout=-1 if timeout is None else timeout):
+            raise UDTException(ETIMEOUT)
+        try:
+            while True:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                self._wait(lambda: self.state() != LISTENING or s.wrk.acc_head != s.cli.acc_tail,
+                           UDT_RCVSYN, UDT_RCVTIMEO, EASYNCRCV, left)
+                if self.state() != LISTENING:
+                    raise UDTException(ENOLISTEN)
+                j = int(lib.rtudp_udt_accept_take(ch.area, self.i))
+                if j != lib.RTUDP_EMPTY:
+                    break
+                # another process (or a non-blocking call here) took it: wait again
+        finally:
+            if blocks:
+                self._accept_turn.release()
         if j < 0:
             raise UDTException(EINVSOCK, f"the listener's accept queue is corrupt ({j})")
         new = Socket(self.ports, self.family, self.type, ch, j)
@@ -343,7 +363,7 @@ class Socket:
         ch.request(REQ_CONNECT, self.i)
         if NEVER_WAIT.get() or not self.opts[UDT_SNDSYN]:
             return
-        ch.wait_for(self.connect_done, None)
+        ch.wait_for(self.connect_done, None, self.i)
         self.check_connected()
 
     @_on_channel

@@ -40,6 +40,9 @@
 struct udt_kind {
     struct rtudp_udt_area *a;
     uint64_t next_sweep_us;        /* TX thread: the next look for dead owners */
+    uint32_t walk_from;            /* TX thread: where the next timer walk starts */
+    uint64_t *due_us;              /* TX thread: each socket's next timer, µs (0: at
+                                    * once; UINT64_MAX: none until a record for it) */
     struct rtudp_udt_config cfg;   /* checked copy: what the worker indexes with */
     struct rtudp_mpsc tx;          /* RX thread: the TX ring as a producer */
     uint8_t *rx_rec;               /* RX thread: one record being built */
@@ -68,6 +71,15 @@ static struct udt_ctx ctx_of(struct rtudp_chan *c, int64_t now_ns)
     struct udt_kind *k = c->state;
     return (struct udt_ctx){.c = c, .a = k->a, .cfg = &k->cfg,
                             .now_us = (uint64_t)now_ns / 1000u};
+}
+
+/* socket i has news (a request, a packet, a new connection): its timers and sending
+ * run in the next walk, whatever time they asked for */
+static void touch(struct udt_ctx *x, uint32_t i)
+{
+    struct udt_kind *k = x->c->state;
+    if (i < k->cfg.max_socks)
+        k->due_us[i] = 0;
 }
 
 static void ring_clients(struct udt_ctx *x)
@@ -154,7 +166,7 @@ static void req_listen(struct udt_ctx *x, uint32_t i)
     k->role = UDT_ROLE_LISTENER;
     store_relaxed(&s->wrk.acc_head, load_relaxed(&s->cli.acc_tail));
     store_release(&s->wrk.state, (uint32_t)RTUDP_UDT_LISTENING);
-    x->moved = 1;
+    udt_moved(x, i);
 }
 
 static void req_connect(struct udt_ctx *x, uint32_t i)
@@ -177,13 +189,14 @@ static void req_connect(struct udt_ctx *x, uint32_t i)
     }
     k->role = UDT_ROLE_CONNECTING;
     store_release(&s->wrk.state, (uint32_t)RTUDP_UDT_CONNECTING);
-    x->moved = 1;
+    udt_moved(x, i);
 }
 
 static void req_close(struct udt_ctx *x, uint32_t i)
 {
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
     struct udt_conn *k = udt_conn_of(x, i);
+    touch(x, i);
     uint32_t st = load_relaxed(&s->wrk.state);
     if (st == RTUDP_UDT_CLOSED || st == 0 || k->role == UDT_ROLE_CLOSING)
         return; /* (the close flag and the close request both come: once is enough) */
@@ -207,6 +220,7 @@ static void req_close(struct udt_ctx *x, uint32_t i)
             if (q && udt_conn_of(x, j)->role == UDT_ROLE_CONNECTED) {
                 udt_conn_of(x, j)->role = UDT_ROLE_CLOSING;
                 udt_conn_of(x, j)->close_at_us = x->now_us;
+                touch(x, j);
             }
         }
     }
@@ -314,12 +328,14 @@ static void on_listener(struct udt_ctx *x, int li, const struct udt_pkt *pkt,
     struct udt_hs_result res;
     udt_hs_accept_result(&lk->ls, &acc, &res);
     bump(&x->a->cnt.open_socks, 1);
+    touch(x, i);
     udt_conn_established(x, i, &res);
     int n = udt_hs_build_response(out, sizeof out, &lk->ls, id, &acc);
     if (n > 0 && udt_send_to(x, src, out, n) == 0)
         bump(&x->a->cnt.tx_ctrl, 1);
     store_relaxed(&ls->wrk.accept_q[head % RTUDP_UDT_ACCEPT_Q], i);
     store_release(&ls->wrk.acc_head, head + 1);
+    udt_moved(x, (uint32_t)li);
     bump(&x->a->cnt.accepted, 1);
 }
 
@@ -381,6 +397,7 @@ static void on_datagram(struct udt_ctx *x, const struct rtudp_sockaddr *src, con
     }
     struct udt_conn *k = udt_conn_of(x, (uint32_t)i);
     udt_conn_sane(x, (uint32_t)i);
+    touch(x, (uint32_t)i);
     if (k->role == UDT_ROLE_CONNECTING)
         on_connecting(x, (uint32_t)i, &pkt, p, len);
     else if (k->role == UDT_ROLE_CONNECTED || k->role == UDT_ROLE_CLOSING)
@@ -429,9 +446,11 @@ static int udt_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, siz
     }
     struct udt_kind *k = calloc(1, sizeof *k);
     uint8_t *rec = malloc(RX_MAX);
-    if (!k || !rec) {
+    uint64_t *due = calloc(a->config.max_socks, sizeof *due); /* all at once */
+    if (!k || !rec || !due) {
         free(k);
         free(rec);
+        free(due);
         snprintf(msg, msglen, "out of memory");
         return RTUDP_ESYS;
     }
@@ -439,6 +458,7 @@ static int udt_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, siz
     k->a = a;
     k->cfg = a->config;
     k->rx_rec = rec;
+    k->due_us = due;
     rtudp_chan_tx_producer(w, c, &k->tx);
     c->state = k;
     if (!load_acquire(&a->secret_set)) {
@@ -504,6 +524,7 @@ static int udt_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint
     } else {
         if (r.sock >= x.cfg->max_socks)
             return -1;
+        touch(&x, r.sock);
         switch (r.op) {
         case RTUDP_UDT_REQ_KICK:
             break; /* the timer below looks at every socket */
@@ -561,7 +582,16 @@ static int64_t udt_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_
         sweep_dead_owners(&x);
     }
     uint64_t next = kind->next_sweep_us;
-    for (uint32_t i = 0; i < x.cfg->max_socks; i++) {
+    /* each call starts one socket further on: when the socket buffer refuses packets
+     * (EAGAIN) late in a walk, the same sockets must not always be the ones late */
+    uint32_t socks = x.cfg->max_socks, first = kind->walk_from++ % socks;
+    for (uint32_t step = 0; step < socks; step++) {
+        uint32_t i = first + step < socks ? first + step : first + step - socks;
+        if (kind->due_us[i] > x.now_us) { /* nothing for it yet: a compare, not a look */
+            if (kind->due_us[i] < next)
+                next = kind->due_us[i];
+            continue;
+        }
         struct udt_conn *k = udt_conn_of(&x, i);
         uint64_t at = UINT64_MAX;
         if (k->role == UDT_ROLE_CONNECTING) {
@@ -580,6 +610,7 @@ static int64_t udt_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_
                 req_close(&x, i);
             at = udt_conn_timer(&x, i);
         }
+        kind->due_us[i] = at;
         if (at < next)
             next = at;
     }
@@ -593,8 +624,10 @@ static void udt_close(struct rtudp_worker *w, struct rtudp_chan *c)
 {
     (void)w;
     struct udt_kind *k = c->state;
-    if (k)
+    if (k) {
         free(k->rx_rec);
+        free(k->due_us);
+    }
     free(k);
     c->state = NULL;
 }

@@ -446,3 +446,35 @@ uint64_t rtudp_udt_wait(struct rtudp_udt_area *a, uint64_t seen, int64_t deadlin
     rtudp_bell_wait(&a->bell, events_moved, &e, deadline_ns, 0);
     return load_acquire(&a->events);
 }
+
+struct sock_wait {
+    const struct rtudp_udt_sock *s;
+    uint64_t seen;
+    const uint32_t *cancel;
+};
+
+static bool sock_moved(const void *ctx)
+{
+    const struct sock_wait *e = ctx;
+    return load_acquire(&e->s->wrk.events) != e->seen ||
+           (e->cancel && load_acquire(e->cancel));
+}
+
+uint64_t rtudp_udt_sock_wait(struct rtudp_udt_area *a, uint32_t i, uint64_t seen,
+                             int64_t deadline_ns, const uint32_t *cancel)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(a, i);
+    if (!s)
+        return UINT64_MAX;
+    struct sock_wait e = {s, seen, cancel};
+    rtudp_bell_wait(&s->bell, sock_moved, &e, deadline_ns, 0);
+    return load_acquire(&s->wrk.events);
+}
+
+void rtudp_udt_cancel_waits(struct rtudp_udt_area *a, uint32_t *cancel)
+{
+    store_release(cancel, 1u);
+    for (uint32_t i = 0; i < a->config.max_socks; i++)
+        rtudp_bell_ring(&rtudp_udt_sock_at(a, i)->bell);
+    rtudp_bell_ring(&a->bell);
+}

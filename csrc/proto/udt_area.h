@@ -198,13 +198,19 @@ struct rtudp_udt_wrk {
     uint64_t bytes_sent, bytes_recv;
     double rtt_ms, period_us, cwnd, bandwidth_mbps, recv_rate_mbps;
     uint32_t flow_window, snd_avail_pkts;
+    uint64_t events;                               /* bumped (release) each time this
+                                                    * socket moved, before bell rings */
 };
 
+/* A socket's own doorbell: a client blocked on one socket (send, recv, accept,
+ * connect) sleeps on it, so the worker wakes only the threads of the socket that
+ * moved; the area's bell is for waits across sockets (epoll, asyncio). */
 struct rtudp_udt_sock {
     struct rtudp_udt_cli cli;
     uint8_t pad0[48];
     struct rtudp_udt_wrk wrk;
-    uint8_t pad1[24];
+    uint8_t pad1[16];
+    struct rtudp_doorbell bell;                    /* rung after wrk.events moved */
 };
 
 /* What a connection's sender waits for (struct udt_conn snd_wait; a row's waits_on):
@@ -288,11 +294,18 @@ uint64_t rtudp_udt_snd_pending(struct rtudp_udt_area *a, uint32_t i);
 uint64_t rtudp_udt_rcv_pending(struct rtudp_udt_area *a, uint32_t i);
 /* wait until events differs from seen or the deadline (CLOCK_MONOTONIC ns); events */
 uint64_t rtudp_udt_wait(struct rtudp_udt_area *a, uint64_t seen, int64_t deadline_ns);
+/* the same for socket i alone (its wrk.events and bell), or until *cancel (the
+ * caller's own word, may be NULL) is nonzero; UINT64_MAX if there is no socket i */
+uint64_t rtudp_udt_sock_wait(struct rtudp_udt_area *a, uint32_t i, uint64_t seen,
+                             int64_t deadline_ns, const uint32_t *cancel);
+/* set *cancel, then ring every socket's bell and the area's: the waits given that
+ * word end, the others look and sleep on */
+void rtudp_udt_cancel_waits(struct rtudp_udt_area *a, uint32_t *cancel);
 /* END CDEF */
 
 _Static_assert(sizeof(struct rtudp_udt_area) == 448, "udt area layout");
 _Static_assert(sizeof(struct rtudp_udt_conn_row) == 232, "udt connection row");
-_Static_assert(sizeof(struct rtudp_udt_sock) == 640, "udt socket layout");
+_Static_assert(sizeof(struct rtudp_udt_sock) == 704, "udt socket layout");
 
 /* its counters (csrc/kinds.h) */
 #define RTUDP_UDT_AREA_COUNTERS(X, SUM)                                                           \

@@ -161,6 +161,14 @@ static int send_ctrl(struct udt_ctx *x, uint32_t i, const uint8_t *out, int len)
     return rc;
 }
 
+void udt_moved(struct udt_ctx *x, uint32_t i)
+{
+    struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
+    store_release(&s->wrk.events, load_relaxed(&s->wrk.events) + 1);
+    rtudp_bell_ring(&s->bell);
+    x->moved = 1;
+}
+
 void udt_sock_finish(struct udt_ctx *x, uint32_t i, uint32_t state, uint32_t error)
 {
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
@@ -175,7 +183,7 @@ void udt_sock_finish(struct udt_ctx *x, uint32_t i, uint32_t state, uint32_t err
     store_release(&s->wrk.state, state);
     if (state == RTUDP_UDT_CLOSED)
         store_release(&s->cli.claim, (uint32_t)RTUDP_UDT_FREE);
-    x->moved = 1;
+    udt_moved(x, i);
 }
 
 /* ------------------------------------------------------------ establishing */
@@ -232,7 +240,7 @@ void udt_conn_established(struct udt_ctx *x, uint32_t i, const struct udt_hs_res
     store_release(&s->wrk.payload, k->payload);
     store_release(&s->wrk.state, (uint32_t)RTUDP_UDT_CONNECTED);
     bump(&x->a->cnt.connected, 1);
-    x->moved = 1;
+    udt_moved(x, i);
 }
 
 /* ------------------------------------------------------------ receiving data */
@@ -342,7 +350,7 @@ static void rcv_advance(struct udt_ctx *x, uint32_t i)
     if (ready != start) {
         udt_ll_remove_upto(rcv_ll(x, i), udt_seq_dec(k->rcv_next));
         store_release(&s->wrk.rcv_ready, ready);
-        x->moved = 1;
+        udt_moved(x, i);
     }
 }
 
@@ -380,7 +388,7 @@ static void on_data(struct udt_ctx *x, uint32_t i, const struct udt_data *d, con
     store_relaxed(&sl->flags, 0u);
     store_release(&sl->tag, idx + 1);
     if (idx != ready && !d->inorder && k->cfg.sock_type == UDT_SOCK_DGRAM)
-        x->moved = 1; /* past a gap, a message sent out of order may be whole: readers look */
+        udt_moved(x, i); /* past a gap, a message sent out of order may be whole: readers look */
     uint32_t next = udt_seq_inc(k->rcv_curr);
     if (udt_seq_cmp(d->seq, next) > 0) {
         /* a gap: report it at once (libudt processData) */
@@ -518,7 +526,7 @@ static void snd_acked_to(struct udt_ctx *x, uint32_t i, uint32_t ack)
     k->snd_progress_us = x->now_us;
     udt_ll_remove_upto(snd_ll(x, i), udt_seq_dec(ack));
     store_release(&s->wrk.snd_acked, load_relaxed(&s->wrk.snd_acked) + n);
-    x->moved = 1;
+    udt_moved(x, i);
 }
 
 static void on_ack(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)

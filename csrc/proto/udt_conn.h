@@ -120,6 +120,9 @@ void udt_conn_on_packet(struct udt_ctx *x, uint32_t i, const struct udt_pkt *pkt
                         const uint8_t *raw, uint32_t len);
 /* timers and sending of connected (or closing) socket i: the next time, µs */
 uint64_t udt_conn_timer(struct udt_ctx *x, uint32_t i);
+/* socket i moved (its state, buffers or accept queue): its events bumped and its own
+ * bell rung now, the area's bell at the hook's end (x->moved) */
+void udt_moved(struct udt_ctx *x, uint32_t i);
 /* socket i is done: state (CLOSED frees it for clients), error, the bell */
 void udt_sock_finish(struct udt_ctx *x, uint32_t i, uint32_t state, uint32_t error);
 

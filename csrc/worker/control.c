@@ -182,6 +182,11 @@ void rtudp_w_poll_commands(struct rtudp_worker *w)
  * that is not our parent, or a death signal that did not come.  A pidfd names the
  * process, not the number, so a reused pid cannot pass for it; without one (a kernel
  * before 5.3) kill(pid, 0) has to do. */
+/* the tick's sweep of the channels: a tenth of them a tick (each at least once a second
+ * at RTUDP_W_HEARTBEAT_NS = 100 ms), and never fewer than SWEEP_MIN */
+#define SWEEP_TICKS 10u
+#define SWEEP_MIN 64u
+
 static int supervisor_gone(const struct rtudp_worker *w)
 {
     if (w->sup_pidfd >= 0) {
@@ -225,8 +230,15 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
         w->exiting = 1;
         return;
     }
-    for (uint32_t i = 0; i < w->n_active; i++) {
-        struct rtudp_chan *c = w->active[i];
+    /* a slice of the channels a tick, so that the sweep costs a worker of thousands of
+     * channels little, and each channel is looked at at least once a second */
+    uint32_t n = w->n_active, slice = n / SWEEP_TICKS + 1;
+    if (slice < SWEEP_MIN)
+        slice = SWEEP_MIN;
+    for (uint32_t k = 0; k < slice && k < n; k++) {
+        if (w->sweep_next >= n)
+            w->sweep_next = 0;
+        struct rtudp_chan *c = w->active[w->sweep_next++];
         if (rtudp_tap_on(&c->tap)) /* a tap killed with SIGKILL: stop mirroring for it */
             rtudp_tap_reap(c->block);
         if (!c->sends || c->tx_broken)

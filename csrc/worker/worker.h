@@ -197,6 +197,7 @@ struct rtudp_worker {
     struct rtudp_chan *chans[RTUDP_MAX_CHANNELS];  /* by slot; TX thread only */
     struct rtudp_chan *active[RTUDP_MAX_CHANNELS]; /* the non-NULL ones, compact */
     uint32_t n_active;
+    uint32_t sweep_next;            /* where the tick's sweep of active[] goes on (control.c) */
     uint32_t n_receiving;           /* of them, those that receive (RX thread's) */
     uint32_t n_serving;             /* of them, those not standby */
     /* the channels that producers marked since the TX thread last looked: the only

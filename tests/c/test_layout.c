@@ -721,6 +721,7 @@ static const struct field udt_wrk_fields[] = {
     FIELD(rtudp_udt_wrk, recv_rate_mbps),
     FIELD(rtudp_udt_wrk, flow_window),
     FIELD(rtudp_udt_wrk, snd_avail_pkts),
+    FIELD(rtudp_udt_wrk, events),
 };
 
 static const struct field udt_sock_fields[] = {
@@ -728,6 +729,7 @@ static const struct field udt_sock_fields[] = {
     FIELD(rtudp_udt_sock, pad0),
     FIELD(rtudp_udt_sock, wrk),
     FIELD(rtudp_udt_sock, pad1),
+    FIELD(rtudp_udt_sock, bell),
 };
 
 #define STRUCT(S, fields) \
