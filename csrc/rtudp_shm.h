@@ -348,8 +348,9 @@ struct rtudp_worker_slot {
                                                       from halting (worker/idlepoller.h); 0 none */
     uint32_t tx_coalesce_ns;                       /* how early a deadline close behind another
                                                       may leave with it (fixed; worker/pacer.h) */
-    uint8_t pad4[4];
-    uint64_t tx_coalesced;                         /* deadlines sent early with an earlier one */
+    uint8_t pad4[8];
+    uint64_t tx_coalesced;                         /* timed sends sent early with another
+                                                      channel's (worker/txloop.c) */
     /* line 5: the settings the worker runs with, written by the worker before it is
        RUNNING and fixed after (worker/tunables.h describes them) */
     int64_t tunables[5];                           /* RTUDP_TUNE_COUNT: each tunable's value in
@@ -410,8 +411,7 @@ struct rtudp_worker_slot {
     X(tx_coalesce_ns, "tx_coalesce_ns", GAUGE, "ns", 0,                                          \
       "how early a deadline close behind another may leave with it", "", "")                     \
     X(tx_coalesced, "tx_coalesced", COUNTER, "", 0,                                              \
-      "deadlines sent early, with an earlier one, because the spin budget could not wait for "  \
-      "them", "", "")
+      "timed sends sent early, with another channel's just before them", "", "")
 
 /* BEGIN CDEF */
 

@@ -66,16 +66,18 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def process_start_ticks(pid: int) -> int:
-    """When process ``pid`` started (clock ticks after boot, field 22 of
-    ``/proc/<pid>/stat``); 0 if there is no such process or it has exited (a zombie)."""
+def _read_start_ticks(pid: int) -> int | None:
+    """Field 22 of ``/proc/<pid>/stat``; 0: no such process, or it has exited (a
+    zombie); None: it could not be read for another reason (no file descriptor left)."""
     if pid <= 0:
         return 0
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read(4096)
-    except OSError:
+    except (FileNotFoundError, ProcessLookupError):
         return 0
+    except OSError:
+        return None
     # the command name in parentheses may hold spaces and ')': fields follow the last ')'
     fields = stat[stat.rfind(b")") + 2:].split()
     if len(fields) < 20 or fields[0] in (b"Z", b"X"):
@@ -83,14 +85,26 @@ def process_start_ticks(pid: int) -> int:
     try:
         return int(fields[19])
     except ValueError:
-        return 0
+        return None
+
+
+def process_start_ticks(pid: int) -> int:
+    """When process ``pid`` started (clock ticks after boot, field 22 of
+    ``/proc/<pid>/stat``); 0 if there is no such process, it has exited (a zombie) or
+    it cannot be told."""
+    return _read_start_ticks(pid) or 0
 
 
 def process_exited(pid: int, start_ticks: int) -> bool:
     """True unless process ``pid``, started at ``start_ticks``
     (:func:`process_start_ticks`), still runs: a stopped process runs, a zombie or a
-    pid now another process's does not.  ``start_ticks`` 0 (unknown): True."""
-    return start_ticks == 0 or process_start_ticks(pid) != start_ticks
+    pid now another process's does not.  ``start_ticks`` 0 (unknown): True; a stat
+    that cannot be read for another reason (no file descriptor left) is no proof of
+    death: False."""
+    if start_ticks == 0:
+        return True
+    now = _read_start_ticks(pid)
+    return now is not None and now != start_ticks
 
 
 def _cstr(arr: Any, size: int) -> str:

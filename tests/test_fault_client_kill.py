@@ -1,7 +1,8 @@
 """Fault: a client SIGKILLed between claim and commit on a channel's TX ring.
 
 The other producers keep going: what they queued behind the dead claim waits at
-most the worker's unblock timeout (1 s), is then sent, none of it lost; the dead
+most the worker's unblock timeout (1 s) and the tick's sweep (each channel once a
+second), is then sent, none of it lost; the dead
 claim becomes padding and is counted (``tx_unblocked_claims`` in ``stats()``).
 """
 from __future__ import annotations

@@ -17,20 +17,25 @@ from waiting import wait_for
 
 CHANNELS = 8
 PER_CHANNEL = 200
-SPACING_NS = 5_000        # one deadline every 5 µs across the channels: dense
+SPACING_NS = 20_000       # one deadline every 20 µs across the channels: closer than the
+                          # 50 µs window, and a round longer than a late wake-up
+ROUND_NS = 2_000_000      # a round of the channels' deadlines every 2 ms: a worker that
+                          # wakes late for one round (a loaded machine) is on time for others
 LEAD_NS = 50_000_000      # the first deadline this far ahead: all are queued by then
 
 
 def _send_dense(pool: rtudp.Pool, sink: socket.socket, channels: int) -> list[rtudp.Channel]:
-    """`channels` channels to `sink`, each sent PER_CHANNEL numbered datagrams whose
-    deadlines interleave SPACING_NS apart (one channel: its own, SPACING_NS apart)."""
+    """`channels` channels to `sink`, each sent PER_CHANNEL numbered datagrams: round k
+    of their deadlines at k x ROUND_NS, the channels' SPACING_NS apart in it (one
+    channel: its own deadlines SPACING_NS apart, throughout)."""
     chans = [pool.open_channel(f"c{i}", local=("127.0.0.1", 0), remote=sink.getsockname(),
                                direction="tx", capacity=PER_CHANNEL)
              for i in range(channels)]
     t0 = time.monotonic_ns() + LEAD_NS
     for k in range(PER_CHANNEL):
         for i, ch in enumerate(chans):
-            at = t0 + (k * channels + i) * SPACING_NS
+            at = (t0 + k * SPACING_NS if channels == 1
+                  else t0 + k * ROUND_NS + i * SPACING_NS)
             ch.send(struct.pack("<HI", i, k), at_ns=at)
     return chans
 
@@ -70,14 +75,14 @@ def test_close_deadlines_leave_together_and_in_order(rtudp_pool: rtudp.Pool) -> 
     got, early, coalesced = _run(rtudp_pool)
     assert got == {i: list(range(PER_CHANNEL)) for i in range(CHANNELS)}, \
         "each channel's datagrams once, in deadline order"
-    assert coalesced > 0, "deadlines 5 µs apart with no budget to spin: some went in groups"
+    assert coalesced > 0, "rounds of deadlines 20 µs apart, no budget to spin: some in groups"
     assert early > 0, "a deadline sent with an earlier one is stamped before it"
     assert early <= coalesced, f"{early} early sends, but only {coalesced} were grouped"
 
 
 @pytest.mark.rtudp(cpus=[0], idle="park")
 def test_a_stream_keeps_its_own_spacing(rtudp_pool: rtudp.Pool) -> None:
-    """One channel's deadlines 5 µs apart: a group takes other channels' deadlines
+    """One channel's deadlines 20 µs apart: a group takes other channels' deadlines
     only, so none of its own leaves early."""
     got, early, coalesced = _run(rtudp_pool, channels=1)
     assert got == {0: list(range(PER_CHANNEL))}

@@ -124,7 +124,8 @@ void udt_conn_sane(struct udt_ctx *x, uint32_t i)
         !double_ok(k->cc.u.lt.last_sample, 0.0, 1e12) ||
         !double_ok(k->cc.u.lt.loss_base, 0.0, 1e12) ||
         !double_ok(k->cc.u.lt.peak_bw, 0.0, 1e12) || !double_ok(k->cc.u.lt.probe_base, 0.0, 1e12) ||
-        !double_ok(k->cc.u.lt.probe_max, 0.0, 1e12))
+        !double_ok(k->cc.u.lt.probe_max, 0.0, 1e12) ||
+        !double_ok(k->cc.u.lt.passed, 0.0, 1e12) || !double_ok(k->cc.u.lt.passed_prev, 0.0, 1e12))
         udt_cc_init(&k->cc, x->cfg->cc == RTUDP_UDT_CC_DAIMD ? UDT_CC_DAIMD : UDT_CC_LT,
                     k->res.mss >= UDT_MIN_MSS && k->res.mss <= x->cfg->mss ? k->res.mss
                                                                           : x->cfg->mss,
@@ -936,6 +937,9 @@ static uint64_t resend_stuck_head(struct udt_ctx *x, uint32_t i)
     seq_keep_fn which = k->head_resends ? resend_stale : sent_long_ago;
     if (udt_seq_cmp(k->snd_curr, k->snd_last_ack) > 0)
         for_runs(x, i, udt_seq_inc(k->snd_last_ack), k->snd_curr, which, queue_resend, &added);
+    /* lost without a report: the congestion control must see it (a go-back that
+     * overflows the path again is otherwise invisible to it) */
+    udt_cc_on_resend(&k->cc, (uint32_t)(added > UINT32_MAX ? UINT32_MAX : added));
     if (added && k->next_send_us > (double)x->now_us)
         k->next_send_us = (double)x->now_us;
     return x->now_us + report_guard_us(k) + UDT_SYN_US;

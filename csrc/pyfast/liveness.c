@@ -13,7 +13,9 @@
 
 /* Whether process `pid`, which started at `start` (clock ticks after boot, field 22 of
  * /proc/pid/stat), has exited: no such process, a zombie, or the pid is another
- * process's now.  A stopped process has not.  `start` 0 (unknown): exited. */
+ * process's now.  A stopped process has not, nor is a stat that cannot be read for
+ * another reason (no file descriptor left) a proof of death.  `start` 0 (unknown):
+ * exited. */
 static int process_exited(int32_t pid, uint64_t start)
 {
     char path[32], stat[1024];
@@ -22,11 +24,12 @@ static int process_exited(int32_t pid, uint64_t start)
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 1;
+        return errno == ENOENT || errno == ESRCH;
     ssize_t n = read(fd, stat, sizeof stat - 1);
+    int read_errno = errno;
     close(fd);
     if (n <= 0)
-        return 1;
+        return n == 0 || read_errno == ESRCH;
     stat[n] = '\0';
     /* the command name in parentheses may hold spaces and ')': fields follow the last */
     const char *p = strrchr(stat, ')');

@@ -215,6 +215,18 @@ static double lt_round_us(const struct udt_cc *cc)
     return r;
 }
 
+/* The fastest rate the flow window allows: the peer accepts max_cwnd packets per round
+ * trip (its ACKs come at least a SYN apart).  The peer's report can be far above it: it
+ * times arrivals, and a path that hands packets over in batches (a relay's recvmmsg and
+ * sendmmsg, a NIC's interrupt moderation) makes them the batch's speed, 10^6 packets/s.
+ * An estimate above this rate sends no more, only sooner: the window leaves in a burst
+ * at the start of each round trip, which is what overflows the buffers on the way. */
+static double lt_flow_cap(const struct udt_cc *cc)
+{
+    double rtt = (double)cc->u.lt.min_rtt_us + SYN;
+    return cc->max_cwnd >= 1 ? cc->max_cwnd * 1e6 / rtt : 1e9;
+}
+
 static void lt_apply(struct udt_cc *cc)
 {
     struct udt_cc_lt *l = &cc->u.lt;
@@ -226,7 +238,10 @@ static void lt_apply(struct udt_cc *cc)
         l->btl_bw = LT_MIN_BW;
     /* 16 packets leave per 15 periods (every 16th pair goes back to back as
      * a capacity probe), so the period is stretched to keep the average */
-    cc->pkt_period_us = clamp_period(1e6 / (lt_gain[l->phase] * l->btl_bw) * 16.0 / 15.0);
+    double rate = lt_gain[l->phase] * l->btl_bw, cap = lt_flow_cap(cc);
+    if (rate > cap)
+        rate = cap;
+    cc->pkt_period_us = clamp_period(1e6 / rate * 16.0 / 15.0);
     cc->cwnd = 2.0 * l->btl_bw * ((double)cc->rtt_us + SYN) / 1e6 + 16;
 }
 
@@ -246,6 +261,22 @@ static void lt_init(struct udt_cc *cc, uint64_t now_us)
     cc->pkt_period_us = 1;
 }
 
+/* what the path passed per second in the last two rounds, the higher (0: none yet) */
+static double lt_passed(const struct udt_cc_lt *l)
+{
+    return l->passed > l->passed_prev ? l->passed : l->passed_prev;
+}
+
+static void lt_measure_passed(struct udt_cc_lt *l, uint64_t now_us)
+{
+    if (now_us <= l->round_start_us)
+        return;
+    double n = l->pass_sent > l->pass_lost ? (double)(l->pass_sent - l->pass_lost) : 0;
+    l->passed_prev = l->passed;
+    l->passed = n * 1e6 / (double)(now_us - l->round_start_us);
+    l->pass_sent = l->pass_lost = 0;
+}
+
 static void lt_take_sample(struct udt_cc *cc, uint64_t now_us)
 {
     struct udt_cc_lt *l = &cc->u.lt;
@@ -261,14 +292,20 @@ static void lt_take_sample(struct udt_cc *cc, uint64_t now_us)
      * send little, and the peer's report of what still arrives is no overestimate */
     uint32_t dt = (uint32_t)now_us - l->sample_at_us;
     if (!l->startup && s > l->btl_bw && dt >= LT_SAMPLE_MIN_US && dt < LT_SAMPLE_MAX_US) {
-        double sent = (double)l->sample_sent * 1e6 / dt * LT_SAMPLE_OVER_SENT;
+        /* less what was lost meanwhile: a report of a batch's speed (see
+         * lt_flow_cap) otherwise raised the estimate past what got through */
+        double got = l->sample_sent > l->sample_lost ? l->sample_sent - l->sample_lost : 0;
+        double sent = got * 1e6 / dt * LT_SAMPLE_OVER_SENT;
         if (sent < l->btl_bw)
             sent = l->btl_bw;
         if (s > sent)
             s = sent;
     }
-    l->sample_sent = 0;
+    l->sample_sent = l->sample_lost = 0;
     l->sample_at_us = (uint32_t)now_us;
+    double cap = lt_flow_cap(cc);
+    if (s > cap)
+        s = cap;
     if (s <= 0)
         return;
     l->last_sample = s;
@@ -312,6 +349,8 @@ static void lt_exit_startup(struct udt_cc *cc)
     double carried = 1e6 / window_period(cc);
     if (l->btl_bw < carried)
         l->btl_bw = carried;
+    if (l->btl_bw > lt_flow_cap(cc))
+        l->btl_bw = lt_flow_cap(cc);
     l->bw_cur = l->bw_prev = l->btl_bw;
     l->bw_rounds = 0;
     double p = l->start_sent ? (double)l->start_lost / (double)l->start_sent : 0;
@@ -330,9 +369,13 @@ static void lt_respond(struct udt_cc *cc)
      * hole at the ACK point, the sender stalled) says how little arrived, not what
      * the path carries, and trusting it whole dropped the rate to the floor, where
      * its own reports kept it (seen: a start against libudt at 5 % loss, 80 pkts/s) */
-    double floor = l->btl_bw * LT_MAX_CUT;
-    if (l->last_sample > 0 && l->last_sample < l->btl_bw)
-        l->btl_bw = l->last_sample > floor ? l->last_sample : floor;
+    /* the report, or what passed when less: a report of a batch's speed (see
+     * lt_flow_cap) is no delivery rate, and cut nothing */
+    double floor = l->btl_bw * LT_MAX_CUT, now = l->last_sample, passed = lt_passed(l);
+    if (passed > 0 && (now <= 0 || passed < now))
+        now = passed;
+    if (now > 0 && now < l->btl_bw)
+        l->btl_bw = now > floor ? now : floor;
     l->bw_cur = l->bw_prev = l->btl_bw;
     l->bw_rounds = 0;
     l->phase = LT_DRAIN;
@@ -373,6 +416,7 @@ static uint8_t lt_after_probe(struct udt_cc *cc)
 static void lt_round_end(struct udt_cc *cc, uint64_t now_us)
 {
     struct udt_cc_lt *l = &cc->u.lt;
+    lt_measure_passed(l, now_us);
     l->round_start_us = now_us;
     bool have_loss = l->round_sent >= LT_MIN_ROUND_PKTS;
     double p = have_loss ? (double)l->round_lost / (double)l->round_sent : 0;
@@ -485,6 +529,16 @@ static void lt_on_timeout(struct udt_cc *cc)
     lt_apply(cc);
 }
 
+/* lost packets: the round's loss rate, what passed, the next report's cap */
+static void lt_count_lost(struct udt_cc_lt *l, uint32_t n)
+{
+    l->round_lost += n;
+    l->pass_lost += n;
+    l->sample_lost = n > UINT32_MAX - l->sample_lost ? UINT32_MAX : l->sample_lost + n;
+    if (l->startup)
+        l->start_lost += n;
+}
+
 /* ================================================================ interface */
 
 void udt_cc_init(struct udt_cc *cc, enum udt_cc_kind kind, uint32_t mss, uint32_t flow_window,
@@ -517,12 +571,16 @@ void udt_cc_on_loss(struct udt_cc *cc, uint32_t first_lost, uint32_t nlost, uint
 {
     (void)now_us;
     if (cc->kind == UDT_CC_LT) {
-        cc->u.lt.round_lost += nlost;
-        if (cc->u.lt.startup)
-            cc->u.lt.start_lost += nlost;
+        lt_count_lost(&cc->u.lt, nlost);
     } else {
         daimd_on_loss(cc, first_lost & UDT_SEQ_MAX);
     }
+}
+
+void udt_cc_on_resend(struct udt_cc *cc, uint32_t n)
+{
+    if (cc->kind == UDT_CC_LT)
+        lt_count_lost(&cc->u.lt, n);
 }
 
 void udt_cc_on_timeout(struct udt_cc *cc, uint64_t now_us)
@@ -542,6 +600,7 @@ void udt_cc_on_pkt_sent(struct udt_cc *cc, uint32_t seq, bool retrans, uint64_t 
         cc->snd_curr_seq = seq;
     if (cc->kind == UDT_CC_LT) {
         cc->u.lt.round_sent++;
+        cc->u.lt.pass_sent++;
         cc->u.lt.sample_sent++;
         if (cc->u.lt.startup)
             cc->u.lt.start_sent++;

@@ -53,7 +53,19 @@
  *     stalled the window tells how little arrived, not the capacity), and
  *     the next round drains.  Under random loss that report already is the
  *     estimate, so a false alarm costs nothing; under real congestion the
- *     estimate reaches the new capacity within a few responses;
+ *     estimate reaches the new capacity within a few responses.  When what the
+ *     path passed in the last two rounds (sent less lost) is lower than the
+ *     report, the response takes that instead (next point);
+ *   - reports can be a batch's speed: the peer times arrivals, and a path that
+ *     hands packets over in batches (a relay's recvmmsg/sendmmsg, a NIC's
+ *     interrupt moderation) shows back-to-back arrivals, 10^6 packets/s, however
+ *     little it carries.  So the rate never exceeds what the flow window allows
+ *     per round trip (flow window / (minimum RTT + SYN)): faster sends nothing
+ *     more, only the window in one burst per round trip; a report raises the
+ *     estimate to at most 1.25 x what got through meanwhile (sent less lost);
+ *     and a response cuts to what passed.  Packets the sender resends on its
+ *     own timers (a stuck ACK point: a libudt receiver reports no lost
+ *     retransmission) count as lost here;
  *   - start: DAIMD's slow start (window +acknowledged per SYN, no pacing),
  *     left when the window passes the flow window, on congestion as above,
  *     or when the receive rate stopped growing (3 rounds under +25 %); the
@@ -66,8 +78,8 @@
  *     the connection's peak climbs back at gain 2 a round while the path
  *     takes it all (on a short RTT a fallen estimate otherwise only falls).
  *   Inputs it needs beyond DAIMD's: rate_sample (each full ACK's raw receive
- *   rate) and nlost in on_loss (the numbers a NAK newly added to the sender's
- *   loss list).  Measured in tests/c/test_udt_cc.c's simulated path (10000
+ *   rate), nlost in on_loss (the numbers a NAK newly added to the sender's
+ *   loss list) and on_resend (what the sender's own timers queued again).  Measured in tests/c/test_udt_cc.c's simulated path (10000
  *   packets/s, RTT 20 ms): 97 % of capacity at 1 % random loss, 88 % at 5 %,
  *   where DAIMD gets 10 % and 2 %; after the capacity halves it settles on
  *   the new one with one response and no standing queue loss.
@@ -103,7 +115,8 @@ struct udt_cc_lt {
     /* bottleneck rate: max filter in two buckets of LT_BW_ROUNDS rounds */
     double bw_cur, bw_prev, btl_bw;
     uint32_t bw_rounds;
-    uint32_t sample_sent;      /* packets sent since the last report was taken */
+    uint32_t sample_sent;      /* packets sent since the last report was taken ... */
+    uint32_t sample_lost;      /* ... and reported lost or resent meanwhile */
     double last_sample;        /* latest receive-rate report */
     /* min RTT, refreshed every 10 s */
     uint32_t min_rtt_us;
@@ -121,6 +134,9 @@ struct udt_cc_lt {
     double peak_bw;            /* the highest estimate of the connection */
     double probe_base;         /* the estimate when the last probe began */
     double probe_max;          /* the highest report during that probe and its drain */
+    /* what the path passed per round: sent less what the peer reported lost */
+    uint64_t pass_sent, pass_lost;  /* this round so far */
+    double passed, passed_prev;     /* packets/s of the last round that ended, the one before */
 };
 
 struct udt_cc {
@@ -154,6 +170,10 @@ void udt_cc_on_ack(struct udt_cc *cc, uint32_t ack_seq, uint64_t now_us);
 /* A loss report: its first lost sequence number and how many numbers it
  * newly reported. */
 void udt_cc_on_loss(struct udt_cc *cc, uint32_t first_lost, uint32_t nlost, uint64_t now_us);
+/* n packets were queued again without a loss report, by the sender's own timers (the
+ * stuck head and what was sent before it): LT counts them as lost, DAIMD (libudt's
+ * CUDTCC, which has no such timers) ignores them. */
+void udt_cc_on_resend(struct udt_cc *cc, uint32_t n);
 /* The EXP timer expired with data unacknowledged. */
 void udt_cc_on_timeout(struct udt_cc *cc, uint64_t now_us);
 /* A packet left; retrans: a retransmission (does not move snd_curr_seq). */

@@ -178,15 +178,16 @@ void rtudp_w_poll_commands(struct rtudp_worker *w)
 
 /* ------------------------------------------------------------------ liveness */
 
+/* the tick's sweep of the channels: a tenth of them a tick (each at least once a second
+ * at RTUDP_W_HEARTBEAT_NS = 100 ms; one moved into a swept place by a removal waits one
+ * round more), and never fewer than SWEEP_MIN */
+#define SWEEP_TICKS 10u
+#define SWEEP_MIN 64u
+
 /* The death signal (sched.c) normally ends us first; this also covers a supervisor
  * that is not our parent, or a death signal that did not come.  A pidfd names the
  * process, not the number, so a reused pid cannot pass for it; without one (a kernel
  * before 5.3) kill(pid, 0) has to do. */
-/* the tick's sweep of the channels: a tenth of them a tick (each at least once a second
- * at RTUDP_W_HEARTBEAT_NS = 100 ms), and never fewer than SWEEP_MIN */
-#define SWEEP_TICKS 10u
-#define SWEEP_MIN 64u
-
 static int supervisor_gone(const struct rtudp_worker *w)
 {
     if (w->sup_pidfd >= 0) {

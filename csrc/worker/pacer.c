@@ -176,6 +176,13 @@ void rtudp_pacer_uncapped(struct rtudp_pacer *p)
     p->capped_sent_first = 0; /* "never twice in a row" counts capped turns only */
 }
 
+void rtudp_pacer_parked(struct rtudp_pacer *p, int64_t len)
+{
+    /* as a capped sleep (below): a park is no CPU time of the estimate's */
+    if (p->cpu_read_at && len > 0)
+        p->cpu_read_at += len;
+}
+
 void rtudp_pacer_slept(struct rtudp_pacer *p, int64_t len)
 {
     p->capped_sleeps++;

@@ -120,6 +120,8 @@ void rtudp_pacer_look_at_share(struct rtudp_pacer *p, int64_t now);
  * (a bridge's or not); a park's wake-up late ns after its end, its CPU cost sampled
  * when rtudp_pacer_sample_sleep said so before it (cpu0: its reading) */
 void rtudp_pacer_slept(struct rtudp_pacer *p, int64_t len);
+/* a park of len ns (on the bell): not CPU time in the estimate of cpu_ns */
+void rtudp_pacer_parked(struct rtudp_pacer *p, int64_t len);
 void rtudp_pacer_spin_step(struct rtudp_pacer *p, int64_t prev, int64_t now);
 void rtudp_pacer_spun(struct rtudp_pacer *p, int64_t start, int64_t end, int bridge);
 int rtudp_pacer_sample_sleep(struct rtudp_pacer *p, int timer_wake, int64_t *cpu0);

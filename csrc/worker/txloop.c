@@ -167,28 +167,25 @@ static uint32_t take_due(struct rtudp_chanheap *h, int64_t now, struct rtudp_cha
     return n;
 }
 
-/* the kinds' own timers (e.g. Netflux's cycle) that have come by `upto`, and the sends
- * their impairment held that are due by it (w->timers); the standby timers that have
- * come by `now` (w->standby_timers: a standby steps in for a cycle already late, never
- * early).  A kind's timer is run as of `upto` (now, or a coalesced deadline just ahead:
- * rtudp_pacer_plan), so that it sends what its schedule has due then */
-static uint32_t run_timers(struct rtudp_worker *w, int64_t now, int64_t upto)
+/* the kinds' own timers (e.g. Netflux's cycle) that have come, and the sends their
+ * impairment held that are due (w->timers, w->standby_timers).  Never early: a kind
+ * times its protocol by the clock it is given (UDT's ACKs, a standby's step-in) */
+static void run_timers(struct rtudp_worker *w, int64_t now)
 {
     struct rtudp_chan *due[TIMERS_MAX];
-    uint32_t n = take_due(&w->timers, upto, due, TIMERS_MAX, offsetof(struct rtudp_chan, timer_node));
+    uint32_t n = take_due(&w->timers, now, due, TIMERS_MAX, offsetof(struct rtudp_chan, timer_node));
     n += take_due(&w->standby_timers, now, due + n, TIMERS_MAX - n,
                   offsetof(struct rtudp_chan, standby_node));
     for (uint32_t i = 0; i < n; i++) {
         struct rtudp_chan *c = due[i];
         c->tx_group = w->tx_group;
-        if (c->tx_timer_ns <= upto)
-            c->tx_timer_ns = c->proto->tx_timer ? c->proto->tx_timer(w, c, upto)
+        if (c->tx_timer_ns <= now)
+            c->tx_timer_ns = c->proto->tx_timer ? c->proto->tx_timer(w, c, now)
                                                 : RTUDP_PROTO_NEVER;
         if (c->tx_hold.n)
-            rtudp_tx_send_held(w, c, upto);
+            rtudp_tx_send_held(w, c, now);
         rtudp_chan_rekey(w, c);
     }
-    return n;
 }
 
 /* the next deadline spun for (timed sends, the kinds' timers, held sends), and in
@@ -274,8 +271,18 @@ static uint32_t batch_max(const struct rtudp_worker *w, int capped)
     return capped ? CAPPED_POP : w->pacer.demoted ? DEMOTED_POP : POP_MAX;
 }
 
+/* records of a channel that sent in this group already, popped with a coalesced
+ * deadline they tie with: back in the queue, for their own time */
+static void requeue(struct rtudp_worker *w, const struct rtudp_timer *due, const uint32_t *idx,
+                    uint32_t k)
+{
+    for (uint32_t j = 0; j < k; j++)
+        rtudp_timerq_push(&w->tq, &due[idx[j]]); /* just popped: there is room */
+}
+
 /* the timed sends due by `upto` (now, or a coalesced deadline just ahead), sent now:
- * how many records came due */
+ * how many were sent.  Ahead of now, a channel that sent in this group keeps its
+ * records for their own time (a stream keeps its spacing) */
 static uint32_t send_due(struct rtudp_worker *w, int64_t now, int64_t upto, int capped)
 {
     struct rtudp_timer due[POP_MAX];
@@ -289,7 +296,6 @@ static uint32_t send_due(struct rtudp_worker *w, int64_t now, int64_t upto, int 
         uint32_t n = rtudp_timerq_pop_due(&w->tq, upto, due, max);
         if (!n)
             return total;
-        total += n;
         beat(w);
         memset(taken, 0, n);
         for (uint32_t i = 0; i < n; i++) {
@@ -302,8 +308,13 @@ static uint32_t send_due(struct rtudp_worker *w, int64_t now, int64_t upto, int 
                     idx[k++] = j;
                 }
             struct rtudp_chan *c = ch < RTUDP_MAX_CHANNELS ? w->chans[ch] : NULL;
+            if (c && upto > now && c->tx_group == w->tx_group) {
+                requeue(w, due, idx, k);
+                continue;
+            }
             if (c) { /* a removed channel's timers were dropped with it */
                 c->tx_group = w->tx_group;
+                total += k;
                 rtudp_tx_send_group(w, c, due, idx, k, now);
                 rtudp_chan_rekey(w, c); /* its TX stamps wait now */
             }
@@ -316,12 +327,13 @@ static uint32_t send_due(struct rtudp_worker *w, int64_t now, int64_t upto, int 
     }
 }
 
-/* everything due by `upto` (now, or a coalesced deadline just ahead): timed sends, the
- * kinds' timers, sends the impairment held.  How many came due */
+/* everything due: timed sends by `upto` (now, or a coalesced deadline just ahead), the
+ * kinds' timers and sends the impairment held by now.  How many timed sends went */
 static uint32_t serve_due(struct rtudp_worker *w, int64_t now, int64_t upto, int capped)
 {
     uint32_t n = send_due(w, now, upto, capped);
-    return n + run_timers(w, now, upto);
+    run_timers(w, now);
+    return n;
 }
 
 /* woken early for a deadline after a long park (warmup.h): spin to `lead` before it,
@@ -425,19 +437,16 @@ static int64_t read_stamps(struct rtudp_worker *w, int64_t now, int64_t target, 
     return by < other ? by : other;
 }
 
-/* whether the first deadline, at `target`, is a channel's that has sent in this group
- * of deadlines already: its own next packet, which a group never takes (a stream keeps
- * its spacing; only other streams' deadlines join) */
-static int next_is_in_group(struct rtudp_worker *w, int64_t target)
+/* whether the first deadline, at `target`, may join the group of deadlines just sent:
+ * a timed send of a channel that has not sent in the group (a stream keeps its own
+ * spacing), not a kind's timer (those run by the clock: run_timers) */
+static int may_join_group(struct rtudp_worker *w, int64_t target)
 {
     const struct rtudp_timer *rec = rtudp_timerq_peek(&w->tq);
-    struct rtudp_chanheap_node *node = rtudp_chanheap_first(&w->timers);
-    struct rtudp_chan *c = NULL;
-    if (rec && rec->send_at_ns == target)
-        c = rec->channel < RTUDP_MAX_CHANNELS ? w->chans[rec->channel] : NULL;
-    else if (node && node->at == target)
-        c = (struct rtudp_chan *)((char *)node - offsetof(struct rtudp_chan, timer_node));
-    return c && c->tx_group == w->tx_group;
+    if (!rec || rec->send_at_ns != target || rtudp_chanheap_next(&w->timers) <= target)
+        return 0;
+    struct rtudp_chan *c = rec->channel < RTUDP_MAX_CHANNELS ? w->chans[rec->channel] : NULL;
+    return c && c->tx_group != w->tx_group;
 }
 
 /* decide what comes next: a timer (maybe spun for, or coalesced with what was just due,
@@ -451,9 +460,10 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
     if (standby < other)
         other = standby;
     other = read_stamps(w, now, target, other);
-    t->after_due = after_due && !next_is_in_group(w, target);
-    if (w->backoff_until > now && target < w->backoff_until) {
-        target = w->backoff_until;
+    t->after_due = after_due && may_join_group(w, target);
+    if (w->backoff_until > now) {
+        if (target < w->backoff_until)
+            target = w->backoff_until;
         t->after_due = 0; /* a send backoff ends at its time */
     }
     if (any_readable(w))
@@ -507,6 +517,7 @@ static void park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
     int sample = rtudp_pacer_sample_sleep(&w->pacer, t->timer_wake, &cpu0);
     int rc = rtudp_bell_wait(&w->me->bell, wake_ready, w, t->park_until, 0);
     int64_t woke = rtudp_now_ns();
+    rtudp_pacer_parked(&w->pacer, woke - t->now);
     if (nap)
         rtudp_idlepoller_close(&w->pacer.poller);
     if (rc == RTUDP_ETIMEDOUT && t->timer_wake)
@@ -548,7 +559,8 @@ static void spin_and_send(struct rtudp_worker *w, const struct rtudp_pace_plan *
 void rtudp_tx_run(struct rtudp_worker *w)
 {
     struct rtudp_worker_slot *me = w->me;
-    int chained = 0; /* the last turn sent a deadline early: what follows may join it */
+    int chained = 0; /* a deadline went early since the last wait: what follows may join */
+    int waited = 1;  /* the thread parked or spun since the group began: a new one begins */
     while (!w->exiting && !rtudp_w_signalled) {
         bump(&me->loops, 1);
         if (load_acquire(&me->async_posted) != w->async_seen)
@@ -558,16 +570,18 @@ void rtudp_tx_run(struct rtudp_worker *w)
             break;
         rtudp_pacer_look_at_share(&w->pacer, now);
         int capped = capped_turn(w, now);
+        waited |= capped; /* a capped sleep is a wait */
         /* consume.  The clock first, then the rings: what was committed by `now` is
          * read, and what is due by it leaves in deadline order with what was queued
          * before (a clock read after the rings would let a stall between them send a
          * later deadline ahead of an earlier one committed in the stall) */
         now = rtudp_now_ns();
         consume_all(w, now);
-        if (!chained)
-            w->tx_group++; /* a group starts with what is due now */
+        if (waited) { /* a group is what goes out between two waits */
+            w->tx_group++;
+            waited = chained = 0;
+        }
         int served = serve_due(w, now, now, capped) > 0 || chained;
-        chained = 0;
         if (capped)
             continue;
         /* decide, then act: park, spin to the deadline, or send it now with what was
@@ -581,6 +595,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
             chained = 1;
             continue;
         }
+        if (t.park_until > t.now || t.timer_wake)
+            waited = 1;
         if (t.park_until > t.now)
             park(w, &t);
         else if (t.timer_wake)

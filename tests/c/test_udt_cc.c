@@ -221,6 +221,9 @@ struct sim_cfg {
     uint64_t seed;
     double fall_s;          /* > 0: then LT's estimate falls to its floor, and the
                              * receiver's reports start over (see lt_climbs_back) */
+    uint32_t batch_us;      /* > 0: the path hands packets over in batches, as the
+                             * bench's relay does (recvmmsg/sendmmsg): what it gathered
+                             * arrives every batch_us, back to back, 1 µs apart */
 };
 
 struct sim_out {
@@ -229,6 +232,7 @@ struct sim_out {
     double queue_drop_frac; /* drops at the queue / packets sent, measured part */
     uint64_t decreases;
     uint64_t retrans;
+    double max_rate;        /* LT: the highest rate it paced at after its start */
 };
 
 struct ctl_msg {            /* receiver -> sender: ACK (light or full) or NAK */
@@ -260,6 +264,7 @@ struct sim {
     double link_free;
     struct { uint32_t seq; uint64_t at; } pipe[PIPE];
     uint32_t ph, pn;
+    uint64_t pipe_last;     /* arrival time of the latest packet in the pipe */
     /* receiver */
     struct udt_losslist *rll;
     struct udt_pktwin pw;
@@ -277,6 +282,7 @@ struct sim {
     uint32_t a2h, a2n;
     /* measurement */
     uint64_t m_unique, m_sent, m_qdrop, retrans;
+    double max_rate;
 };
 
 static double urand(uint64_t *s) { return (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0); }
@@ -459,10 +465,10 @@ static void receiver_periodic_nak(struct sim *m)
         ctl_push(m, &x);
 }
 
-static void receiver_on_data(struct sim *m, uint32_t seq)
+static void receiver_on_data(struct sim *m, uint32_t seq, uint64_t at)
 {
     udt_timers_heard(&m->rt, m->now);
-    udt_pktwin_arrival(&m->pw, seq, m->now);
+    udt_pktwin_arrival(&m->pw, seq, m->c.batch_us ? at : m->now);
     udt_timers_data_arrived(&m->rt, false, m->now);
     uint64_t i = seq_index(m, seq);
     CHECK(i < m->got_cap);
@@ -599,17 +605,27 @@ static struct sim_out simulate(const struct sim_cfg *c)
             if (urand(&m->rng) < c->loss)
                 continue;
             CHECK(m->pn < PIPE);
+            uint64_t at = (uint64_t)done + c->one_way_us;
+            if (c->batch_us) {
+                at = (at + c->batch_us - 1) / c->batch_us * c->batch_us;
+                if (at <= m->pipe_last)
+                    at = m->pipe_last + 1;
+            }
+            m->pipe_last = at;
             m->pipe[(m->ph + m->pn) % PIPE].seq = seq;
-            m->pipe[(m->ph + m->pn++) % PIPE].at = (uint64_t)done + c->one_way_us;
+            m->pipe[(m->ph + m->pn++) % PIPE].at = at;
         }
         /* the receiver */
         while (m->pn && m->pipe[m->ph].at <= m->now) {
             uint32_t seq = m->pipe[m->ph].seq;
+            uint64_t at = m->pipe[m->ph].at;
             m->ph = (m->ph + 1) % PIPE;
             m->pn--;
-            receiver_on_data(m, seq);
+            receiver_on_data(m, seq, at);
         }
         receiver_timers(m);
+        if (m->cc.kind == UDT_CC_LT && !m->cc.u.lt.startup && udt_cc_rate(&m->cc) > m->max_rate)
+            m->max_rate = udt_cc_rate(&m->cc);
         /* UDT_SIM_TRACE=1: the loss-tolerant state every 100 ms (for tuning) */
         if (trace && m->now % 100000 == 0 && m->cc.kind == UDT_CC_LT)
             fprintf(stderr, "t=%.2f peak=%.0f pmax=%.0f btl=%.0f phase=%d rate=%.0f cwnd=%.0f q=%u srtt=%u minrtt=%u base=%.3f samp=%.0f dec=%llu start=%d\n",
@@ -624,6 +640,7 @@ static struct sim_out simulate(const struct sim_cfg *c)
         .queue_drop_frac = m->m_sent ? (double)m->m_qdrop / (double)m->m_sent : 0,
         .decreases = m->cc.decreases,
         .retrans = m->retrans,
+        .max_rate = m->max_rate,
     };
     free(m->got);
     free(m->sll);
@@ -764,6 +781,86 @@ static void lt_timeout_before_any_report_keeps_the_start(void)
     CHECK(1e6 / cc.pkt_period_us >= 4000); /* the estimate, not the first window */
 }
 
+/* issue 55: a path that hands packets over in batches (the bench's relay: recvmmsg,
+ * sendmmsg) makes the peer's reports the batches' speed, 10^6 packets/s, whatever the
+ * path carries.  LT believed them: it paced at 10^6/s, so its flow window left in one
+ * burst per round trip, and its responses to loss, taking the report as the delivery
+ * rate, cut nothing.  When a burst (or the stuck head's go-back) met a relay that was
+ * not scheduled, its socket overflowed, the resends overflowed it again, and a 16 MB
+ * transfer took 12-24 s instead of 1-2.  LT paces at most the flow window per round
+ * trip (min RTT + SYN): faster sends no more, only in bursts. */
+static void lt_batched_reports_stay_paced(void)
+{
+    const double losses[] = {0.0, 0.01, 0.05};
+    for (size_t i = 0; i < sizeof losses / sizeof *losses; i++) {
+        struct sim_cfg c = base_cfg(UDT_CC_LT, losses[i]);
+        c.cap = 100000;   /* what the relay forwards */
+        c.queue = 1800;   /* its socket buffer, in packets */
+        c.one_way_us = 25000;
+        c.batch_us = 1000;
+        c.seconds = 4;
+        c.measure_from_s = 1;
+        struct sim_out o;
+        BOUNDED("lt batched", o = simulate(&c));
+        /* the flow window (8192) per the path's round trip plus a SYN */
+        double window_rate = 8192 * 1e6 / (2.0 * c.one_way_us + UDT_SYN_US);
+        printf("RTT 50 ms, delivered in 1 ms batches, %2.0f %% loss: %.0f pkts/s over 1..4 s, "
+               "paced at most %.0f pkts/s (the flow window's rate: %.0f)\n", losses[i] * 100,
+               o.goodput, o.max_rate, window_rate);
+        CHECK(o.max_rate <= window_rate);
+        CHECK(o.goodput >= 0.3 * c.cap * (1 - losses[i])); /* the window bounds it: ~0.5 x */
+    }
+}
+
+/* issue 55: the same batch-speed reports made LT's responses to loss cut nothing (a
+ * response took the report as what the path delivers), and losses the sender's own
+ * timers find (the stuck head's go-back: a libudt receiver reports no lost resend)
+ * reached no response at all.  A path that passes 50000 packets/s, reports of 10^6, the
+ * loss reported by NAKs or only found by resending: LT settles near what passes. */
+static void lt_responds_to_what_passed(void)
+{
+    const double cap = 50000, step_s = UDT_SYN_US / 1e6;
+    for (int by_resend = 0; by_resend < 2; by_resend++) {
+        struct udt_cc cc;
+        udt_cc_init(&cc, UDT_CC_LT, 1500, 8192, 0, 0);
+        uint32_t ack = 1, curr = 0;
+        uint64_t sent = 0, lost = 0;
+        for (uint64_t t = UDT_SYN_US; t <= 4000000; t += UDT_SYN_US) {
+            /* each step's packets pass or are lost within it: the window is all room */
+            double n = udt_cc_rate(&cc) * step_s;
+            n = n < cc.cwnd ? n : cc.cwnd;
+            uint32_t k = n > 0 ? (uint32_t)n : 0;
+            for (uint32_t j = 0; j < k; j++)
+                udt_cc_on_pkt_sent(&cc, curr = udt_seq_inc(curr), false, t);
+            uint32_t pass = k < cap * step_s ? k : (uint32_t)(cap * step_s);
+            if (k > pass) {
+                if (by_resend)
+                    udt_cc_on_resend(&cc, k - pass);
+                else
+                    udt_cc_on_loss(&cc, udt_seq_add(ack, pass), k - pass, t);
+            }
+            ack = udt_seq_add(ack, pass); /* what was lost passes later, not modelled */
+            curr = udt_seq_dec(ack);
+            if (t > 2000000) {
+                sent += k;
+                lost += k - pass;
+            }
+            cc.rtt_us = 20000;
+            cc.rate_sample = 1000000;
+            udt_cc_on_ack(&cc, ack, t);
+        }
+        double p = sent ? (double)lost / (double)sent : 1;
+        printf("reports of 10^6 pkts/s, a path of %.0f, losses %s: %.0f pkts/s sent over "
+               "2..4 s, %.1f %% lost\n", cap, by_resend ? "found by resends" : "reported",
+               (double)sent / 2, p * 100);
+        CHECK(!cc.u.lt.startup);
+        /* a steady loss up to 20 % LT takes for the path's own (LT_BASE_MAX): it
+         * settles where a little more than that is lost */
+        CHECK(p < 0.25);
+        CHECK((double)sent / 2 >= 0.8 * cap);
+    }
+}
+
 static const struct test tests[] = {
     T(slow_start_ends_past_flow_window),
     T(slow_start_ends_at_first_loss),
@@ -775,6 +872,8 @@ static const struct test tests[] = {
     T(lt_longer_rtt),
     T(lt_climbs_back_after_a_fall),
     T(lt_timeout_before_any_report_keeps_the_start),
+    T(lt_batched_reports_stay_paced),
+    T(lt_responds_to_what_passed),
 };
 
 HARNESS_MAIN(tests)
