@@ -92,8 +92,9 @@ def test_connections_on_one_channel_share_it(rtudp_pool) -> None:
         for t in senders:
             t.start()
         go.set()  # all at once (a thread started into a running transfer starts late)
+        end = time.monotonic() + JOIN_S  # one bound for all: a stuck test fails, not hangs
         for t in senders + readers:
-            t.join(JOIN_S)
+            t.join(max(0.0, end - time.monotonic()))
         assert not any(t.is_alive() for t in senders + readers), progress.got
         # every byte once: each connection's count and content, the sum
         assert progress.got == [TOTAL] * N
@@ -142,7 +143,7 @@ def test_a_blocked_socket_sleeps_through_the_others_traffic(rtudp_pool) -> None:
         sender = threading.Thread(target=send_all, args=(udt4, busy_c, data), daemon=True)
         sender.start()
         got = bytearray()
-        while len(got) < size:
+        while len(got) < size and time.monotonic() - t0 < JOIN_S:
             got += udt4.recv(busy, size - len(got))
         elapsed = time.monotonic() - t0
         sender.join(JOIN_S)
@@ -187,7 +188,9 @@ def test_cleanup_ends_a_threads_wait_at_once(rtudp_pool, monkeypatch) -> None:
         t = threading.Thread(target=blocked, daemon=True)
         t.start()
         ch = udt4._s(conn).ch
+        end = time.monotonic() + CLOSE_S
         while not ch.sock(udt4._s(conn).i).bell.waiters:  # the thread sleeps in its wait
+            assert time.monotonic() < end, "the thread never waited"
             time.sleep(0.01)
         # this process's handle only: the worker moves no socket
         closer = threading.Thread(target=ch.close, daemon=True)
