@@ -12,7 +12,7 @@ WORKER = "rtudp-worker"
 # every .c the worker links (the engine files it uses, then its own: worker/worker.h)
 WORKER_SOURCES = [
     "csrc/ring.c", "csrc/segment.c", "csrc/hist.c", "csrc/impair.c", "csrc/rx_publish.c",
-    "csrc/readers.c",
+    "csrc/readers.c", "csrc/procstat.c",
     "csrc/worker/timerq.c", "csrc/worker/inflight.c", "csrc/worker/netio.c",
     "csrc/worker/main.c", "csrc/worker/control.c", "csrc/worker/sched.c",
     "csrc/worker/channels.c", "csrc/worker/txloop.c", "csrc/worker/txsend.c",
@@ -39,7 +39,7 @@ FAST = Extension(
     "rtudp.shmring._fast",
     sources=["csrc/pyfast.c", *sorted(glob.glob("csrc/pyfast/*.c")), "csrc/ring.c",
              "csrc/direct_send.c", "csrc/direct_recv.c", "csrc/rx_publish.c", "csrc/rt_wait.c",
-             "csrc/hist.c",
+             "csrc/hist.c", "csrc/procstat.c",
              "csrc/worker/netio.c", "csrc/worker/sysfile.c"],
     include_dirs=["csrc"],
     extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",

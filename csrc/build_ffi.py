@@ -20,7 +20,7 @@ ENGINE_HEADERS = ("rtudp_shm.h", "ring.h", "kinds.h", "segment.h", "ring_bench.h
                   "impair.h", "worker/tunables.h", "worker/mechanisms.h")
 ENGINE_SOURCES = ("ring.c", "segment.c", "kinds.c", "ring_bench.c", "recv_bench.c",
                   "timing_bench.c", "hist.c",
-                  "readers.c", "async_wait.c", "rtp/rtp_bench.c", "rtp/jbuf.c", "rtp/header.c",
+                  "readers.c", "procstat.c", "async_wait.c", "rtp/rtp_bench.c", "rtp/jbuf.c", "rtp/header.c",
                   "impair.c", "worker/tunables.c", "worker/mechanisms.c")
 CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"]
 

@@ -1,18 +1,15 @@
 /* readers.c - claim and release the reader and tap slots of a channel block (readers.h). */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* kill() under -std=c11 (the cffi build defines no feature macro) */
-#endif
 #include "readers.h"
 
-#include <errno.h>
-#include <signal.h>
-#include <sys/types.h>
+#include <stdint.h>
 
+#include "procstat.h"
 #include "shm_access.h"
 
 int rtudp_pid_gone(uint32_t pid)
 {
-    return pid != 0 && kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+    /* no process has a pid above INT32_MAX: a word that says so is nobody's */
+    return pid != 0 && (pid > INT32_MAX || rtudp_pid_exited((int32_t)pid));
 }
 
 int rtudp_pid_take(uint32_t *slot, uint32_t expect, uint32_t pid)

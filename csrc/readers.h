@@ -3,7 +3,7 @@
  *
  * A process that reads a channel claims a slot with its pid and clears it when it
  * closes.  A process that dies without closing leaves its pid behind; the next
- * claim takes such a slot over (kill(pid, 0) says ESRCH), and monitors count only
+ * claim takes such a slot over (procstat.h: gone, or a zombie), and monitors count only
  * slots whose pid exists.  Everything is one CAS on a 32-bit word: no locks, and
  * the worker never looks at these slots.
  */
@@ -35,7 +35,7 @@ uint32_t rtudp_tap_pid(const struct rtudp_channel_block *b, int slot);
 /* END CDEF */
 
 /* the same two steps for any slot that holds a pid (async_wait.c): the process pid
- * no longer exists; CAS word from expect to pid */
+ * has exited (0, a free slot: no); CAS word from expect to pid */
 int rtudp_pid_gone(uint32_t pid);
 int rtudp_pid_take(uint32_t *word, uint32_t expect, uint32_t pid);
 

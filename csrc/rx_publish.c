@@ -4,12 +4,11 @@
 #endif
 #include "rx_publish.h"
 
-#include <errno.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/types.h>
 
 #include "hist.h"
+#include "procstat.h"
 #include "shm_access.h"
 #include "worker/netio.h"
 
@@ -38,8 +37,7 @@ static bool cas(struct rtudp_channel_block *b, uint32_t from, uint32_t to)
 /* a reader whose process is gone (its lease no longer says anything) */
 static bool holder_gone(const struct rtudp_channel_block *b)
 {
-    pid_t pid = (pid_t)load_relaxed(&b->direct_rx.holder_pid);
-    return pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH);
+    return rtudp_pid_exited((int32_t)load_relaxed(&b->direct_rx.holder_pid));
 }
 
 bool rtudp_drx_worker_take(struct rtudp_channel_block *b, int64_t now)

@@ -54,7 +54,8 @@ def channel_segment_name(pool: str, channel: str) -> str:
 
 
 def pid_alive(pid: int) -> bool:
-    """True if a process ``pid`` exists (a zombie counts; EPERM means it exists)."""
+    """True if a process ``pid`` exists and has not exited: a zombie (killed, not yet
+    waited for by its parent) has; EPERM means it exists."""
     if pid <= 0:
         return False
     try:
@@ -63,7 +64,7 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         pass
-    return True
+    return _read_start_ticks(pid) != 0
 
 
 def _read_start_ticks(pid: int) -> int | None:

@@ -19,17 +19,24 @@ import itertools
 import multiprocessing
 import os
 import re
+import secrets
 import signal
 
 import pytest
 
 SHM_DIR = "/dev/shm"
 SEG_PREFIX = "rtudp."
-NAME_PREFIX = f"t{os.getpid()}_"
+# the pid keeps concurrent runs apart; the random part keeps this run from a leftover
+# pool of an earlier run that had the same pid (a pool's lock is named after the pool)
+NAME_PREFIX = f"t{os.getpid()}{secrets.token_hex(2)}_"
 _counter = itertools.count()
 #: a test still running after this many seconds is hung (normally: a few seconds):
 #: dump every thread's stack and exit, so a hang is a visible failure, not a stall
 HANG_TIMEOUT = 300
+#: where that dump goes: pytest's capture holds stderr, and exiting loses what it holds,
+#: so $RTUDP_HANG_LOG names a file to append it to (.ci/run prints it when the suite fails)
+_HANG_LOG = (open(os.environ["RTUDP_HANG_LOG"], "a") if os.environ.get("RTUDP_HANG_LOG")
+             else None)
 _bad_chars = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -166,7 +173,10 @@ def _heavy_load_alone(request):
 
 @pytest.fixture(autouse=True)
 def _no_leaks():
-    faulthandler.dump_traceback_later(HANG_TIMEOUT, exit=True)
+    if _HANG_LOG is not None:
+        faulthandler.dump_traceback_later(HANG_TIMEOUT, exit=True, file=_HANG_LOG)
+    else:
+        faulthandler.dump_traceback_later(HANG_TIMEOUT, exit=True)
     try:
         yield
     finally:

@@ -26,6 +26,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
+#include "procstat.h"
 #include "proto/udt_area.h"
 #include "proto/udt_conn.h"
 #include "udt/udt_seq.h"
@@ -565,7 +566,7 @@ static void sweep_dead_owners(struct udt_ctx *x)
         if (load_relaxed(&s->cli.claim) == RTUDP_UDT_FREE || st == 0 ||
             st == RTUDP_UDT_CLOSED || st == RTUDP_UDT_CLOSING || pid <= 0)
             continue;
-        if (kill(pid, 0) == 0 || errno != ESRCH)
+        if (!rtudp_pid_exited(pid))
             continue;
         bump(&x->a->cnt.orphans, 1);
         store_relaxed(&s->cli.owner_pid, 0);

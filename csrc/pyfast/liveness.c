@@ -4,49 +4,7 @@
  */
 #include "pyfast.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-/* Whether process `pid`, which started at `start` (clock ticks after boot, field 22 of
- * /proc/pid/stat), has exited: no such process, a zombie, or the pid is another
- * process's now.  A stopped process has not, nor is a stat that cannot be read for
- * another reason (no file descriptor left) a proof of death.  `start` 0 (unknown):
- * exited. */
-static int process_exited(int32_t pid, uint64_t start)
-{
-    char path[32], stat[1024];
-    if (pid <= 0 || start == 0)
-        return 1;
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT || errno == ESRCH;
-    ssize_t n = read(fd, stat, sizeof stat - 1);
-    int read_errno = errno;
-    close(fd);
-    if (n <= 0)
-        return n == 0 || read_errno == ESRCH;
-    stat[n] = '\0';
-    /* the command name in parentheses may hold spaces and ')': fields follow the last */
-    const char *p = strrchr(stat, ')');
-    if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
-        return 1;
-    p += 2; /* field 3, the state; starttime is 19 fields on */
-    for (int field = 3; field < 22; field++) {
-        p = strchr(p, ' ');
-        if (!p)
-            return 1;
-        p++;
-    }
-    char *end;
-    errno = 0;
-    unsigned long long ticks = strtoull(p, &end, 10);
-    return errno != 0 || end == p || ticks != start;
-}
+#include "procstat.h"
 
 int pyf_gone(const struct pyf_liveness *l)
 {
@@ -57,7 +15,7 @@ int pyf_gone(const struct pyf_liveness *l)
                                             memory_order_relaxed);
         /* a stale heartbeat alone is a supervisor slow to beat (stopped, starved): its
          * workers carry on, and so do its channels, until its process is gone */
-        if (rtudp_now_ns() - beat > l->stale_ns && process_exited(l->sup_pid, l->sup_start))
+        if (rtudp_now_ns() - beat > l->stale_ns && rtudp_pid_exited_since(l->sup_pid, l->sup_start))
             return PYF_GONE_POOL;
     }
     return PYF_LIVE;

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "procstat.h"
 #include "readers.h"
 #include "readyset.h"
 #include "txfault.h"
@@ -187,14 +188,14 @@ void rtudp_w_poll_commands(struct rtudp_worker *w)
 /* The death signal (sched.c) normally ends us first; this also covers a supervisor
  * that is not our parent, or a death signal that did not come.  A pidfd names the
  * process, not the number, so a reused pid cannot pass for it; without one (a kernel
- * before 5.3) kill(pid, 0) has to do. */
+ * before 5.3) its pid has to do. */
 static int supervisor_gone(const struct rtudp_worker *w)
 {
     if (w->sup_pidfd >= 0) {
         struct pollfd p = {.fd = w->sup_pidfd, .events = POLLIN};
         return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
     }
-    return w->sup_pid > 0 && kill((pid_t)w->sup_pid, 0) != 0 && errno == ESRCH;
+    return w->sup_pid > 0 && rtudp_pid_exited((int32_t)w->sup_pid);
 }
 
 void rtudp_w_tick(struct rtudp_worker *w, int64_t now)

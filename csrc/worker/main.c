@@ -214,7 +214,7 @@ static int watch_supervisor(struct rtudp_worker *w)
     }
     if (fd < 0) {
         fprintf(stderr, "rtudp-worker: warning: pidfd_open(%d): %s; watching the supervisor "
-                        "with kill(pid, 0)\n", (int)pid, strerror(errno));
+                        "by its pid\n", (int)pid, strerror(errno));
         return 0;
     }
     /* the pid names our parent, the supervisor that spawned us, unless it died before

@@ -218,6 +218,20 @@ static void test_a_dead_holder_and_a_stale_hold_lose_the_socket(void)
     CHECK(rtudp_drx_worker_take(b, rtudp_now_ns()));
     CHECK_EQ(b->direct_rx.reclaims, 2u);
     rtudp_drx_worker_give(b);
+    /* a reader killed inside a read whose parent has not waited for it yet (a zombie:
+     * kill(pid, 0) still succeeds) has exited too */
+    pid_t zombie = fork();
+    CHECK(zombie >= 0);
+    if (zombie == 0)
+        _exit(0);
+    CHECK_EQ(waitid(P_PID, (id_t)zombie, &(siginfo_t){0}, WEXITED | WNOWAIT), 0);
+    CHECK_EQ(kill(zombie, 0), 0);
+    b->direct_rx.state = RTUDP_DRX_READING;
+    b->direct_rx.holder_pid = (uint32_t)zombie;
+    CHECK(rtudp_drx_worker_take(b, rtudp_now_ns()));
+    CHECK_EQ(b->direct_rx.reclaims, 3u);
+    rtudp_drx_worker_give(b);
+    CHECK_EQ(waitpid(zombie, NULL, 0), zombie);
     /* a worker that died draining: its successor frees the token */
     b->direct_rx.state = RTUDP_DRX_WORKER;
     rtudp_drx_worker_reset(b);
