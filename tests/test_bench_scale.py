@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bench_helpers import run_quick_json
-from rtudp.tools.bench_scale import ALL_CASES, QUICK_N, TIMED_CASES, VARIANTS, gap_ns
+from rtudp.tools.bench_scale import (ALL_CASES, QUICK_N, TIMED_CASES, VARIANTS, gap_ns,
+                                    pick_rounds, print_report)
 from rtudp.tools.scale_peer import Arrival
 from rtudp.tools.scale_streams import packet, stream_figures
 
@@ -64,10 +65,31 @@ def test_bad_options_name_the_value(capsys: pytest.CaptureFixture[str]) -> None:
     from rtudp.tools.bench import main
 
     for argv, word in ((["--n", "10,x"], "'10,x'"), (["--cases", "udp,tcp"], "'tcp'"),
-                       (["--seconds", "0"], "'0'")):
+                       (["--seconds", "0"], "'0'"), (["--rounds", "0"], "'0'"),
+                       (["--rounds", "two"], "'two'")):
         with pytest.raises(SystemExit):
             main(["scale", *argv])
         assert word in capsys.readouterr().err, argv
+
+
+def _round(delivered: int, p99: float, cpu: float) -> dict:
+    return {"expected": 100, "delivered": delivered, "err_p99_us": p99, "err_p50_us": 1.0,
+            "err_max_us": p99, "cpu_s_per_s": cpu, "cpu_ms_per_1k": cpu, "gap_ms": 20}
+
+
+def test_rounds_keep_the_worst_and_name_the_best(capsys: pytest.CaptureFixture[str]) -> None:
+    rounds = [_round(100, 50.0, 0.5), _round(99, 10.0, 0.4), _round(100, 70.0, 0.6)]
+    worst = pick_rounds(rounds)
+    # an undelivered packet is worse than any p99; among full deliveries the higher p99
+    assert worst["delivered"] == 99 and worst["rounds"] == rounds
+    assert rounds[worst["best_round"]]["err_p99_us"] == 50.0
+    assert pick_rounds(rounds[:1]) is rounds[0]
+    report = {"ns": [10], "seconds": 1.0, "rounds": 3, "drop_caches": True, "failed": {},
+              "skipped": {}, "cases": {"udp": {"10": {"rtudp": worst}}}}
+    print_report(report)
+    out = capsys.readouterr().out
+    assert "worst of 3 rounds, page cache dropped before each" in out
+    assert "best of 3:" in out and "p99 10..70 µs, CPU 0.400..0.600" in out
 
 
 def test_quick_json_has_every_field() -> None:

@@ -41,6 +41,12 @@ locked memory (VmLck of the workers and this process) per channel beyond the fir
 (the first one's, with what a worker sets up once, is in the JSON); others' CPU
 meanwhile.  A refused open (a full channel table, no file descriptors) is a row that
 says so; the run goes on.  Figures only: nothing is asserted.
+
+``--rounds K`` runs every row K times, the rounds of one N interleaved (round 1 of each
+sender, then round 2 ...); the table shows each sender's worst round (most undelivered,
+then highest p99) and, under it, the best and the spread.  ``--drop-caches`` empties the
+page cache before every round (``sync; echo 3 > /proc/sys/vm/drop_caches``, as a boot
+does: root only), so each round starts as on a freshly started machine.
 """
 from __future__ import annotations
 
@@ -65,6 +71,7 @@ FULL_S, QUICK_S = 5.0, 1.0
 OPEN_N, QUICK_OPEN_N = 16_000, 100
 MAX_TOTAL_PPS = 50_000
 MEM_SETTLE_S = 2.0
+DROP_CACHES = "/proc/sys/vm/drop_caches"
 ALL_CASES = (*CASES, "udt", "open")
 UDT_PEERS_MISSING = ("udt: no peers (asyncio has no UDT; the libudt peer, libudt_peer.cpp, "
                      "runs one connection): rtudp's rows only")
@@ -315,18 +322,72 @@ def _variants(case: str) -> tuple[str, ...]:
     return tuple(v for v in VARIANTS if v != "exact" or case in TIMED_CASES)
 
 
+def drop_caches() -> None:
+    """Write back and drop the page cache, dentries and inodes, as a boot leaves them."""
+    os.sync()
+    try:
+        with open(DROP_CACHES, "w") as f:
+            f.write("3\n")
+    except OSError as exc:
+        raise RuntimeError(f"--drop-caches: cannot write {DROP_CACHES} ({exc.strerror}): "
+                           "it takes root") from None
+
+
+def _badness(e: dict[str, Any]) -> tuple[float, float]:
+    """How bad a round went: what it did not deliver, then its p99 (worst: largest)."""
+    missed = e.get("expected", 0) - (e.get("delivered") or e.get("served") or 0)
+    return float(missed), float(e.get("err_p99_us") or 0.0)
+
+
+def pick_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The worst of a row's rounds, with every round's figures in ``rounds`` and the
+    best one's index in ``best_round`` (one round: itself, no ``rounds``)."""
+    if len(rounds) == 1:
+        return rounds[0]
+    order = sorted(range(len(rounds)), key=lambda i: _badness(rounds[i]))
+    worst = dict(rounds[order[-1]])
+    worst["rounds"] = rounds
+    worst["best_round"] = order[0]
+    return worst
+
+
+def _round_rows(case: str, n: int, seconds: float, exe: Any, same_rate: bool, rounds: int,
+                cold: bool, failed: dict[str, str], quiet: bool) -> dict[str, Any]:
+    """Every variant of one (case, N), ``rounds`` times interleaved: the worst round of
+    each (pick_rounds); a failed round is in ``failed`` and counts as no round."""
+    got: dict[str, list[dict[str, Any]]] = {}
+    for k in range(rounds):
+        for variant in _variants(case):
+            key = f"{case} N={n} {variant}" + (f" round {k + 1}" if rounds > 1 else "")
+            try:
+                if cold:
+                    drop_caches()
+                e = _one(case, n, seconds, variant, exe, same_rate)
+            except Exception as exc:  # noqa: BLE001 - a failed row is reported, not fatal
+                failed[key] = f"{type(exc).__name__}: {exc}"
+                continue
+            got.setdefault(variant, []).append(e)
+            if case != "udt":
+                tag = f"{variant}" + (f" r{k + 1}" if rounds > 1 else "")
+                say(f"  {case:8} {int(n):>5} {e['gap_ms']:>5g} {tag:8} {_row(e)}", quiet)
+    return {variant: pick_rounds(es) for variant, es in got.items()}
+
+
 def benchmark(quick: bool, quiet: bool, ns: tuple[int, ...] | None = None,
               cases: tuple[str, ...] = ALL_CASES, seconds: float | None = None,
-              open_n: int | None = None, same_rate: bool = False) -> dict[str, Any]:
-    """Every (case, N, variant) row; a row that fails is in ``failed`` with its error.
-    ``same_rate``: the udp case sends the same total rate at every N (gap_ns)."""
+              open_n: int | None = None, same_rate: bool = False, rounds: int = 1,
+              cold: bool = False) -> dict[str, Any]:
+    """Every (case, N, variant) row, ``rounds`` times each (the worst kept, every round in
+    it); a row that fails is in ``failed`` with its error.  ``same_rate``: the udp case
+    sends the same total rate at every N (gap_ns); ``cold``: the page cache dropped
+    before every round."""
     ns = ns or (QUICK_N if quick else FULL_N)
     seconds = seconds or (QUICK_S if quick else FULL_S)
     open_n = open_n or (QUICK_OPEN_N if quick else OPEN_N)
     raise_nofile()
     busy = header("scale", quick, quiet, f", N = {', '.join(map(str, ns))}, {seconds:g} s a row")
     report: dict[str, Any] = {"ns": list(ns), "seconds": seconds, "busy_before": busy,
-                              "same_rate": same_rate,
+                              "same_rate": same_rate, "rounds": rounds, "drop_caches": cold,
                               "cases": {}, "failed": {}, "skipped": {}}
     try:
         exe = build_peer()
@@ -338,16 +399,8 @@ def benchmark(quick: bool, quiet: bool, ns: tuple[int, ...] | None = None,
         if case == "udt":
             report["skipped"]["udt"] = UDT_PEERS_MISSING
         for n in ns:
-            for variant in _variants(case):
-                key = f"{case} N={n} {variant}"
-                try:
-                    e = table.setdefault(str(n), {})[variant] = _one(case, n, seconds, variant,
-                                                                      exe, same_rate)
-                except Exception as exc:  # noqa: BLE001 - a failed row is reported, not fatal
-                    report["failed"][key] = f"{type(exc).__name__}: {exc}"
-                else:
-                    if case != "udt":
-                        say(f"  {case:8} {int(n):>5} {e['gap_ms']:>5g} {variant:8} {_row(e)}", quiet)
+            table[str(n)] = _round_rows(case, n, seconds, exe, same_rate, rounds, cold,
+                                        report["failed"], quiet)
     if "open" in cases:
         say(f"  open N={open_n} ...", quiet)
         try:
@@ -387,6 +440,18 @@ def _row(e: dict[str, Any]) -> str:
             f"{_kib(e.get('locked_per_chan'))} {others_col(e)} {' '.join(extra)}")
 
 
+def _spread(e: dict[str, Any]) -> str:
+    """Under a row of several rounds: the best round, and the range of p99 and CPU."""
+    rounds = e["rounds"]
+    best = rounds[e["best_round"]]
+    p99s = [r["err_p99_us"] for r in rounds if r.get("err_p99_us") is not None]
+    cpus = [r["cpu_s_per_s"] for r in rounds if r.get("cpu_s_per_s") is not None]
+    spans = [f"p99 {min(p99s):,.0f}..{max(p99s):,.0f} µs" if p99s else "",
+             f"CPU {min(cpus):.3f}..{max(cpus):.3f}" if cpus else ""]
+    return (f"best of {len(rounds)}: {_row(best).strip()}\n  {'':>5} {'':>5} {'':8} "
+            f"{len(rounds)} rounds: {', '.join(x for x in spans if x)}")
+
+
 def _print_udt(table: dict[str, dict[str, Any]]) -> None:
     print("\nUDT connections (rtudp -> rtudp, one stream each, concurrent)")
     print(f"  {'N':>5} {'served':>11} {'starved':>7} {'Jain':>5} {'MB min':>7} {'MB mean':>7} "
@@ -408,7 +473,9 @@ def _print_udt(table: dict[str, dict[str, Any]]) -> None:
 def print_report(r: dict[str, Any]) -> None:
     """One table a case: a row per N and sender; CPU ratios against the peers."""
     print("\nrtudp bench scale" + (f": N = {', '.join(map(str, r['ns']))}, {r['seconds']:g} s a row"
-                                 if r["cases"] else ""))
+                                 if r["cases"] else "")
+          + (f", worst of {r['rounds']} rounds" if r.get("rounds", 1) > 1 else "")
+          + (", page cache dropped before each" if r.get("drop_caches") else ""))
     entries: list[dict | None] = []
     for case, table in r["cases"].items():
         if case == "udt":
@@ -425,6 +492,8 @@ def print_report(r: dict[str, Any]) -> None:
                     continue
                 entries.append(e)
                 print(f"  {int(n):>5} {e['gap_ms']:>5g} {variant:8} {_row(e)}")
+                if "rounds" in e:
+                    print(f"  {'':>5} {'':>5} {'':8} {_spread(e)}")
             ours = rows.get("rtudp") or {}
             ratios = [f"{v} {ours['cpu_s_per_s'] / rows[v]['cpu_s_per_s']:.2f}x"
                       for v in VARIANTS[1:] if rows.get(v, {}).get("cpu_s_per_s")
@@ -478,6 +547,16 @@ def _seconds(text: str) -> float:
     return v
 
 
+def _rounds(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if not 1 <= v <= 100:
+        raise argparse.ArgumentTypeError(f"--rounds {text!r}: a whole number of rounds, 1..100")
+    return v
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench scale``."""
     add_common_arguments(parser, f"N = {', '.join(map(str, QUICK_N))}, {QUICK_S:g} s a row, "
@@ -494,13 +573,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"udp: every N sends {MAX_TOTAL_PPS:,} packets/s in all (a gap of "
                              f"N x {1_000_000 // MAX_TOTAL_PPS} µs), so CPU per packet compares "
                              "across N")
+    parser.add_argument("--rounds", type=_rounds, default=1, metavar="K",
+                        help="run every row K times, interleaved; show the worst and the best "
+                             "(default 1)")
+    parser.add_argument("--drop-caches", action="store_true",
+                        help="empty the page cache before every round, as a boot does (root)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Measure and print (a table, or JSON with --json); 1 when a row failed."""
+    if args.drop_caches and not os.access(DROP_CACHES, os.W_OK):
+        raise SystemExit(f"rtudp bench scale: --drop-caches writes {DROP_CACHES}, which this "
+                         "user may not (it takes root)")
     return run_benchmark(args, lambda quick, quiet: benchmark(
-        quick, quiet, args.n, args.cases, args.seconds, args.open_n, args.same_rate),
+        quick, quiet, args.n, args.cases, args.seconds, args.open_n, args.same_rate,
+        args.rounds, args.drop_caches),
         print_report)
 
 
-__all__ = ["ALL_CASES", "benchmark", "gap_ns", "print_report"]
+__all__ = ["ALL_CASES", "benchmark", "drop_caches", "gap_ns", "pick_rounds", "print_report"]
