@@ -143,6 +143,19 @@ static void notify_consumer(struct rtudp_mpsc *m, int64_t send_at_ns)
     }
 }
 
+/* notify_consumer for records just committed with deadline send_at_ns (the earliest
+ * of a batch; 0 = now): they leave no earlier than the view's not_before either */
+static void notify_committed(struct rtudp_mpsc *m, int64_t send_at_ns)
+{
+    if (m->not_before) {
+        /* it only grows, so a stale read is an earlier time: at worst a needless wake */
+        int64_t not_before = load_relaxed(m->not_before);
+        if (not_before > send_at_ns)
+            send_at_ns = not_before;
+    }
+    notify_consumer(m, send_at_ns);
+}
+
 /* Spin up to spin_ns (never past the deadline), then park on the futex. */
 int rtudp_bell_wait(struct rtudp_doorbell *bell, rtudp_ready_fn ready, const void *ctx,
                     int64_t deadline_ns, int64_t spin_ns)
@@ -415,7 +428,7 @@ int rtudp_mpsc_commit(struct rtudp_mpsc *m, uint64_t pos, int64_t send_at_ns, ui
 {
     int rc = commit_quiet(m, pos, send_at_ns, flags);
     if (rc == RTUDP_OK)
-        notify_consumer(m, send_at_ns);
+        notify_committed(m, send_at_ns);
     return rc;
 }
 
@@ -435,12 +448,22 @@ int rtudp_mpsc_try_put_quiet(struct rtudp_mpsc *m, const void *data, uint32_t le
 
 void rtudp_mpsc_wake(struct rtudp_mpsc *m)
 {
-    notify_consumer(m, 0);
+    notify_committed(m, 0);
+}
+
+void rtudp_mpsc_wake_at(struct rtudp_mpsc *m, int64_t send_at_ns)
+{
+    notify_committed(m, send_at_ns);
 }
 
 void rtudp_mpsc_set_wake(struct rtudp_mpsc *m, struct rtudp_doorbell *bell)
 {
     m->wake = bell;
+}
+
+void rtudp_mpsc_set_not_before(struct rtudp_mpsc *m, const int64_t *not_before)
+{
+    m->not_before = not_before;
 }
 
 void rtudp_mpsc_set_ready(struct rtudp_mpsc *m, struct rtudp_ready_set *set, uint32_t bit)
@@ -454,7 +477,7 @@ int rtudp_mpsc_try_put(struct rtudp_mpsc *m, const void *data, uint32_t len,
 {
     int rc = rtudp_mpsc_try_put_quiet(m, data, len, send_at_ns, flags);
     if (rc == RTUDP_OK)
-        notify_consumer(m, send_at_ns);
+        notify_committed(m, send_at_ns);
     return rc;
 }
 
@@ -488,7 +511,7 @@ static int put_one(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t
                 memcpy(rtudp_mpsc_claim_payload(m, pos), data, len);
             rc = commit_quiet(m, pos, send_at_ns, flags);
             if (rc == RTUDP_OK && ring_now)
-                notify_consumer(m, send_at_ns);
+                notify_committed(m, send_at_ns);
             return rc;
         }
         if (rc != RTUDP_EFULL)
@@ -530,7 +553,7 @@ int64_t rtudp_mpsc_put_many(struct rtudp_mpsc *m, const uint8_t *data, const uin
         packed += lens[i];
     }
     if (i)
-        notify_consumer(m, send_at_ns);
+        notify_committed(m, send_at_ns);
     return i ? (int64_t)i : rc;
 }
 

@@ -49,6 +49,8 @@ struct rtudp_mpsc {
     struct rtudp_doorbell *wake; /* producers: also ring this on commit (a worker's bell) */
     struct rtudp_ready_set *ready; /* producers: mark ready_bit here on commit (NULL: none) */
     uint32_t ready_bit;
+    const int64_t *not_before;  /* producers: no record committed now is due before this
+                                   (a paced stream's clock; NULL: none, 0: not known) */
     uint64_t stuck_span;        /* consumer: the header-less claim's extent when its unblock
                                    clock started (0: none seen); see rtudp_mpsc_unblock */
 };
@@ -94,12 +96,19 @@ int rtudp_mpsc_try_put(struct rtudp_mpsc *r, const void *data, uint32_t len,
 int rtudp_mpsc_try_put_quiet(struct rtudp_mpsc *r, const void *data, uint32_t len,
                              int64_t send_at_ns, uint16_t flags);
 void rtudp_mpsc_wake(struct rtudp_mpsc *r);
+/* the same after records whose earliest deadline is send_at_ns (0 = now): a consumer
+ * asleep until no later than that is left asleep (it drains the ring when it wakes) */
+void rtudp_mpsc_wake_at(struct rtudp_mpsc *r, int64_t send_at_ns);
 /* commits also ring `bell` (NULL: only the ring's own): a worker serving many rings
  * sleeps on one bell of its own, which producers must ring */
 void rtudp_mpsc_set_wake(struct rtudp_mpsc *r, struct rtudp_doorbell *bell);
 /* commits also mark `bit` in `set` (NULL: none), before ringing: a worker serving many
  * rings reads only the ones marked (readyset.h) */
 void rtudp_mpsc_set_ready(struct rtudp_mpsc *r, struct rtudp_ready_set *set, uint32_t bit);
+/* records committed now leave no earlier than *not_before (a time the consumer
+ * publishes, e.g. a paced stream's clock; NULL: nothing known): a commit then wakes a
+ * consumer asleep until before that time no more than one asleep until after it */
+void rtudp_mpsc_set_not_before(struct rtudp_mpsc *r, const int64_t *not_before);
 int rtudp_mpsc_put(struct rtudp_mpsc *r, const void *data, uint32_t len,
                    int64_t send_at_ns, uint16_t flags, int64_t deadline_ns, int64_t spin_ns);
 /* puts n records (payload i at data + offs[i], lens[i] bytes; offs NULL = back to

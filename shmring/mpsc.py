@@ -95,6 +95,15 @@ class MpscRing(RingBase, MpscPort):
         lib.rtudp_mpsc_set_ready(self._ring, ready_set, bit)  # the claim/commit view
         lib.rtudp_mpsc_set_wake(self._ring, bell)
 
+    def wire_not_before(self, clock: Any) -> None:
+        """Records committed from here on leave no earlier than the ``int64_t`` at
+        ``clock`` (cdata pointer: a time the consumer publishes, such as a paced
+        stream's clock; None: nothing known), so a commit leaves a consumer asleep until
+        before that time asleep: it drains the ring when it wakes."""
+        self._check_open()
+        self._set_not_before(None if clock is None else int(ffi.cast("uintptr_t", clock)))
+        lib.rtudp_mpsc_set_not_before(self._ring, ffi.NULL if clock is None else clock)
+
     # ---- producers
 
     def put(self, data: bytes, at_ns: int = 0, flags: int = 0, timeout: float | None = None) -> None:

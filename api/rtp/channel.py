@@ -154,6 +154,10 @@ class RtpChannel(Channel):
         self.ptime_us = int(a.ptime_us)
         self.payload_type = int(a.payload_type)
         self._framed = a.tx_mode != lib.RTUDP_RTP_TX_RAW
+        if a.tx_mode == lib.RTUDP_RTP_TX_PACED:
+            # a paced frame leaves no earlier than the stream's clock: a top-up wakes a
+            # worker asleep until before then no more
+            self._tx.wire_not_before(ffi.addressof(a, "tx_next_at_ns"))
 
     # ------------------------------------------------------------ sending
 

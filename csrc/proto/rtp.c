@@ -108,6 +108,8 @@ static int64_t paced_time(struct rtp_kind *k, int64_t asked, int64_t now)
     }
     int64_t at = k->next_at;
     k->next_at += k->ptime_ns;
+    /* producers leave this worker asleep for a frame it could not send before then */
+    store_relaxed(&k->area->tx_next_at_ns, k->next_at);
     return at;
 }
 
@@ -562,6 +564,7 @@ static int rtp_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, siz
     k->tx_mode = a->tx_mode;
     k->pt = (uint8_t)a->payload_type;
     k->ptime_ns = (int64_t)a->ptime_us * 1000;
+    store_relaxed(&a->tx_next_at_ns, 0); /* a dead worker's clock is not ours */
     int rc = rtp_gen_init(&k->gen, a->clock_rate, a->ptime_us);
     if (rc != 0) {
         snprintf(msg, len, "rtp generator: %s", rc == RTP_E_ARG ? "bad clock/ptime"

@@ -83,7 +83,8 @@ struct rtudp_rtp_area {
     int64_t tx_t0_ns;                              /* TIMED: the first frame's deadline */
     uint32_t tx_ts0;                               /* TIMED: the first frame's timestamp */
     uint32_t tx_frac;                              /* the generator's carried tick fraction */
-    uint8_t pad3[8];
+    int64_t tx_next_at_ns;                         /* PACED: no frame queued now leaves before
+                                                      this (the pacing clock); 0: not known */
     /* lines 3-4: RX counters, written by the worker's RX thread */
     uint64_t rx_frames;                            /* packets delivered in order */
     uint64_t rx_erasures;                          /* erasure records delivered */

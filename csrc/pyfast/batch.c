@@ -201,6 +201,7 @@ PyObject *pyf_mpsc_put_batch(PyfMpscPort *self, PyObject *const *args, Py_ssize_
         off += len[i];
     }
     off = 0;
+    int64_t earliest = INT64_MAX; /* of what went in (0 = now) */
     for (; sent < n; sent++) {
         int64_t when = has_each ? at[sent] : at_ns;
         int rc = rtudp_mpsc_try_put_quiet(&self->m, (const uint8_t *)data.buf + off, len[sent],
@@ -212,9 +213,11 @@ PyObject *pyf_mpsc_put_batch(PyfMpscPort *self, PyObject *const *args, Py_ssize_
             break;
         }
         off += len[sent];
+        if (when < earliest)
+            earliest = when;
     }
     if (sent)
-        rtudp_mpsc_wake(&self->m);
+        rtudp_mpsc_wake_at(&self->m, earliest);
     if (!PyErr_Occurred())
         ret = PyLong_FromSsize_t(sent);
 out:

@@ -31,6 +31,24 @@ static PyObject *mpsc_set_wake(PyfMpscPort *self, PyObject *address)
     Py_RETURN_NONE;
 }
 
+/* _set_not_before(address | None): records committed leave no earlier than the
+ * int64 at address (a paced stream's clock the worker publishes), so commits wake a
+ * worker asleep until before it no more (ring.h, rtudp_mpsc_set_not_before) */
+static PyObject *mpsc_set_not_before(PyfMpscPort *self, PyObject *address)
+{
+    if (!self->h.bound)
+        return pyf_closed_error(&self->h);
+    void *at = address == Py_None ? NULL : PyLong_AsVoidPtr(address);
+    if (PyErr_Occurred())
+        return NULL;
+    if ((uintptr_t)at % _Alignof(int64_t)) {
+        PyErr_Format(PyExc_ValueError, "_set_not_before: address %p is not 8-byte aligned", at);
+        return NULL;
+    }
+    rtudp_mpsc_set_not_before(&self->m, at);
+    Py_RETURN_NONE;
+}
+
 /* _set_ready(address | None, bit): commits also mark bit in the ready set at address
  * (its worker's), before ringing: the worker reads only the rings marked */
 static PyObject *mpsc_set_ready(PyfMpscPort *self, PyObject *const *args, Py_ssize_t nargs)
@@ -185,7 +203,7 @@ static PyObject *mpsc_put_many(PyfMpscPort *self, PyObject *const *args, Py_ssiz
         }
     }
     if (n)
-        rtudp_mpsc_wake(&self->m);
+        rtudp_mpsc_wake_at(&self->m, at_ns);
     Py_DECREF(seq);
     return PyLong_FromSsize_t(n);
 fail:
@@ -197,6 +215,9 @@ static PyMethodDef mpsc_methods[] = {
     PYF_PORT_METHODS,
     PYF_ONEARG("_set_wake", mpsc_set_wake,
      "_set_wake(address | None): commits also ring the doorbell at address."),
+    PYF_ONEARG("_set_not_before", mpsc_set_not_before,
+     "_set_not_before(address | None): committed records leave no earlier than the int64 "
+     "at address."),
     PYF_FASTCALL("_set_ready", mpsc_set_ready,
      "_set_ready(address | None, bit): commits also mark bit in the ready set at address."),
     PYF_FASTCALL_KW("try_put", mpsc_try_put,

@@ -127,6 +127,7 @@ static const struct field mpsc_view_fields[] = {
     FIELD(rtudp_mpsc, wake),
     FIELD(rtudp_mpsc, ready),
     FIELD(rtudp_mpsc, ready_bit),
+    FIELD(rtudp_mpsc, not_before),
     FIELD(rtudp_mpsc, stuck_span),
 };
 
@@ -430,7 +431,7 @@ static const struct field rtp_area_fields[] = {
     FIELD(rtudp_rtp_area, tx_t0_ns),
     FIELD(rtudp_rtp_area, tx_ts0),
     FIELD(rtudp_rtp_area, tx_frac),
-    FIELD(rtudp_rtp_area, pad3),
+    FIELD(rtudp_rtp_area, tx_next_at_ns),
     FIELD(rtudp_rtp_area, rx_frames),
     FIELD(rtudp_rtp_area, rx_erasures),
     FIELD(rtudp_rtp_area, rx_erased),

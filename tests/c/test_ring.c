@@ -1105,6 +1105,61 @@ static void test_mpsc_wake_bell(void)
     free(m.ring);
 }
 
+/* how often a commit rang `bell` for the sleeper it stands for (waiters 1, asleep
+ * until `until`) */
+static uint32_t rings_of(struct rtudp_doorbell *bell)
+{
+    return __atomic_load_n(&bell->seq, __ATOMIC_ACQUIRE);
+}
+
+static void test_mpsc_not_before_leaves_an_early_sleeper_asleep(void)
+{
+    struct rtudp_mpsc m = mpsc_new(4096);
+    static struct rtudp_doorbell bell; /* a worker's, asleep until `until` */
+    int64_t until = rtudp_now_ns() + 1000 * NS_PER_MS;
+    bell.waiters = 1;
+    bell.sleeper_deadline_ns = until;
+    struct rtudp_mpsc producer = m;
+    rtudp_mpsc_set_wake(&producer, &bell);
+    int64_t clock = 0; /* the paced stream's clock: 0, not known */
+    rtudp_mpsc_set_not_before(&producer, &clock);
+    uint32_t seq = rings_of(&bell);
+    /* nothing known: a record for now wakes the sleeper */
+    CHECK_EQ(rtudp_mpsc_try_put(&producer, "a", 1, 0, 0), RTUDP_OK);
+    CHECK_EQ(rings_of(&bell), ++seq);
+    /* the stream's next frame is due after the sleeper wakes: no commit path rings */
+    clock = until + NS_PER_MS;
+    CHECK_EQ(rtudp_mpsc_try_put(&producer, "b", 1, 0, 0), RTUDP_OK);
+    CHECK_EQ(rtudp_mpsc_try_put_quiet(&producer, "c", 1, 0, 0), RTUDP_OK);
+    rtudp_mpsc_wake(&producer);
+    uint32_t lens[2] = {1, 1};
+    CHECK_EQ(rtudp_mpsc_put_many(&producer, (const uint8_t *)"de", NULL, lens, 2, 0, 0,
+                                 INT64_MAX, 0), 2);
+    CHECK_EQ(rings_of(&bell), seq);
+    /* due before the sleeper wakes: it is woken */
+    clock = until - NS_PER_MS;
+    CHECK_EQ(rtudp_mpsc_try_put(&producer, "f", 1, 0, 0), RTUDP_OK);
+    CHECK_EQ(rings_of(&bell), ++seq);
+    /* a full ring wakes its consumer whatever the clock says (it is to make room) */
+    clock = until + NS_PER_MS;
+    uint8_t big[512] = {0};
+    int rc;
+    while ((rc = rtudp_mpsc_try_put(&producer, big, sizeof big, 0, 0)) == RTUDP_OK)
+        ;
+    CHECK_EQ(rc, RTUDP_EFULL);
+    CHECK_EQ(rings_of(&bell), seq);
+    CHECK_EQ(rtudp_mpsc_put(&producer, big, sizeof big, 0, 0, rtudp_now_ns() + NS_PER_MS, 0),
+             RTUDP_ETIMEDOUT);
+    CHECK_EQ(rings_of(&bell), ++seq);
+    /* a batch's earliest deadline, without a clock: after the sleeper wakes, no ring */
+    rtudp_mpsc_set_not_before(&producer, NULL);
+    rtudp_mpsc_wake_at(&producer, until);
+    CHECK_EQ(rings_of(&bell), seq);
+    rtudp_mpsc_wake_at(&producer, until - 1);
+    CHECK_EQ(rings_of(&bell), ++seq);
+    free(m.ring);
+}
+
 struct late_put {
     struct rtudp_mpsc *m;
     int64_t delay_ns;
@@ -2544,6 +2599,7 @@ static const struct test tests[] = {
     T(test_mpsc_wait_timeout),
     T(test_mpsc_wait_at_cursor),
     T(test_mpsc_wake_bell),
+    T(test_mpsc_not_before_leaves_an_early_sleeper_asleep),
     T(test_mpsc_mark_sent_skipped_after_restart),
     T(test_mpsc_wait_wakes),
     T(test_mpsc_threaded),

@@ -90,6 +90,8 @@ static void test_paced_headers_and_spacing(void)
     }
     for (int i = 0; i < 4; i++)
         CHECK_EQ(at[i], now + i * 20 * MS); /* queued at once, sent one ptime apart */
+    /* the clock producers read: a frame queued now leaves no earlier than this */
+    CHECK_EQ(f.area.tx_next_at_ns, now + 4 * 20 * MS);
     uint8_t *h0 = mem[0] + sizeof(struct rtudp_tx_record), *h1 = h0 + 64, *h2 = h1 + 64;
     CHECK_EQ(h0[0], 0x80);
     CHECK_EQ(h0[1], 0x80);   /* marker on the first frame, PT 0 */
@@ -105,6 +107,7 @@ static void test_paced_headers_and_spacing(void)
     CHECK_EQ(rtp_be32(mem[3] + sizeof(struct rtudp_tx_record) + 4), ts_before);
     struct rtudp_timer t = frame(&f, mem[0], 0, now + 4 * 20 * MS + 10 * 20 * MS, 0, &rc);
     CHECK_EQ(t.send_at_ns, now + 14 * 20 * MS);
+    CHECK_EQ(f.area.tx_next_at_ns, now + 15 * 20 * MS);
     CHECK_EQ(h0[1], 0x80);
     CHECK_EQ(rtp_be32(h0 + 4) - ts_before, 11u * 160u);
     CHECK_EQ(f.area.tx_underruns, 1u);
@@ -365,8 +368,11 @@ static void test_takeover_keeps_the_numbering(uint32_t tx_mode)
     f.area.tx_next_ts = ts0 + 3 * 160;
     f.c.proto->close(NULL, &f.c);
     char msg[160] = "";
+    f.area.tx_next_at_ns = now + 10 * 1000 * MS; /* the dead worker's clock, far ahead */
     CHECK_EQ(f.c.proto->open(NULL, &f.c, msg, sizeof msg), RTUDP_OK);
     CHECK_EQ(f.area.tx_ssrc, ssrc);
+    /* not the successor's: producers must not leave it asleep by that clock */
+    CHECK_EQ(f.area.tx_next_at_ns, 0);
     uint8_t before[2][12];
     memcpy(before[0], hdr_of(mem[2]), 12);
     memcpy(before[1], hdr_of(mem[3]), 12);
