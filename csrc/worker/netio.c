@@ -706,6 +706,12 @@ int rtudp_net_next_key(int fd, uint32_t *key)
 int rtudp_net_read_tx_stamps(int fd, void (*cb)(void *ctx, uint32_t tskey, int64_t mono_ns),
                              void *ctx)
 {
+    return rtudp_net_read_tx_stamps_n(fd, UINT32_MAX, cb, ctx);
+}
+
+int rtudp_net_read_tx_stamps_n(int fd, uint32_t expect,
+                               void (*cb)(void *ctx, uint32_t tskey, int64_t mono_ns), void *ctx)
+{
     struct mmsghdr mm[ERRQ_BATCH];
     union {
         char buf[CTL_ERRQ];
@@ -713,13 +719,18 @@ int rtudp_net_read_tx_stamps(int fd, void (*cb)(void *ctx, uint32_t tskey, int64
     } ctl[ERRQ_BATCH];
     struct rtudp_clockmap *map = rtudp_net_clockmap();
     int total = 0;
+    uint64_t taken = 0; /* entries received, stamps or not */
+    if (expect == 0)
+        expect = 1;
     for (;;) {
-        for (unsigned i = 0; i < ERRQ_BATCH; i++) {
+        uint64_t left = expect - taken;
+        unsigned vlen = left < ERRQ_BATCH ? (unsigned)left : ERRQ_BATCH;
+        for (unsigned i = 0; i < vlen; i++) {
             memset(&mm[i], 0, sizeof mm[i]);
             mm[i].msg_hdr.msg_control = ctl[i].buf;
             mm[i].msg_hdr.msg_controllen = sizeof ctl[i].buf;
         }
-        int r = recvmmsg(fd, mm, ERRQ_BATCH, MSG_ERRQUEUE | MSG_DONTWAIT, NULL);
+        int r = recvmmsg(fd, mm, vlen, MSG_ERRQUEUE | MSG_DONTWAIT, NULL);
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
@@ -758,7 +769,8 @@ int rtudp_net_read_tx_stamps(int fd, void (*cb)(void *ctx, uint32_t tskey, int64
                 total++;
             }
         }
-        if (r < ERRQ_BATCH)
+        taken += (unsigned)r;
+        if ((unsigned)r < vlen || taken >= expect)
             break;
     }
     return total;

@@ -165,6 +165,12 @@ int rtudp_net_next_key(int fd, uint32_t *key);
  */
 int rtudp_net_read_tx_stamps(int fd, void (*cb)(void *ctx, uint32_t tskey, int64_t mono_ns),
                              void *ctx);
+/* the same, but reads no more than about `expect` entries (the stamps awaited; at
+ * least 1): a channel that sent one packet since its last read then costs one
+ * receive, not that and a second that finds the queue empty.  What it leaves waits
+ * in the queue for the next read. */
+int rtudp_net_read_tx_stamps_n(int fd, uint32_t expect,
+                               void (*cb)(void *ctx, uint32_t tskey, int64_t mono_ns), void *ctx);
 
 /* ---- receive ---- */
 

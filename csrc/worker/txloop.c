@@ -280,6 +280,18 @@ static void requeue(struct rtudp_worker *w, const struct rtudp_timer *due, const
         rtudp_timerq_push(&w->tq, &due[idx[j]]); /* just popped: there is room */
 }
 
+/* the channels of due[0..n), asked for all at once before the first is sent: the
+ * later ones' misses then overlap the earlier ones' sends (rtudp_tx_prefetch) */
+static void prefetch_due(const struct rtudp_worker *w, const struct rtudp_timer *due, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        const struct rtudp_chan *c =
+            due[i].channel < RTUDP_MAX_CHANNELS ? w->chans[due[i].channel] : NULL;
+        if (c)
+            rtudp_tx_prefetch(c, &due[i]);
+    }
+}
+
 /* the timed sends due by `upto` (now, or a coalesced deadline just ahead), sent now:
  * how many were sent.  Ahead of now, a channel that sent in this group keeps its
  * records for their own time (a stream keeps its spacing) */
@@ -298,6 +310,7 @@ static uint32_t send_due(struct rtudp_worker *w, int64_t now, int64_t upto, int 
             return total;
         beat(w);
         memset(taken, 0, n);
+        prefetch_due(w, due, n);
         for (uint32_t i = 0; i < n; i++) {
             if (taken[i])
                 continue;
@@ -504,6 +517,10 @@ static int before_park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
     /* producers need not wake us for packets due at or after `target`: we
      * wake before it and drain the rings first (see notify_consumer) */
     store_relaxed(&me->bell.sleeper_deadline_ns, t->target);
+    /* the next send's memory, fetched while we sleep rather than after the wake-up */
+    const struct rtudp_timer *next = rtudp_timerq_peek(&w->tq);
+    if (next)
+        prefetch_due(w, next, 1);
     return nap;
 }
 

@@ -48,7 +48,8 @@ void rtudp_tx_read_stamps(struct rtudp_chan *c, int64_t now)
 {
     if (!c->caps.sw_tx)
         return;
-    rtudp_net_read_tx_stamps(c->tx_fd, on_stamp, c);
+    /* as many as are awaited: one receive for a channel that sent one packet */
+    rtudp_net_read_tx_stamps_n(c->tx_fd, c->stamps.len ? c->stamps.len : UINT32_MAX, on_stamp, c);
     rtudp_txstamps_expire(&c->stamps, c->block, now);
     c->stamps_read_ns = now;
 }
@@ -149,6 +150,45 @@ static int send_gso(struct rtudp_chan *c, struct rtudp_timer *due, const uint32_
     if (r == (int)k)
         return 1;
     return e == EAGAIN || e == EWOULDBLOCK ? 0 : -1;
+}
+
+/*
+ * A channel's state is spread over its own pages: the worker's struct, the channel
+ * block, the ring's header and record, the in-flight and TX-stamp entries.  With
+ * thousands of channels all of it is cold by a channel's next packet, and a send
+ * that meets each miss in turn waits out one memory latency (and, on a VM, one
+ * two-level page walk) after another.  Asked for together, ahead of the send, they
+ * overlap.  Only what the send path itself reads or writes is asked for.
+ */
+void rtudp_tx_prefetch(const struct rtudp_chan *c, const struct rtudp_timer *t)
+{
+    __builtin_prefetch(&c->tx_fd, 0, 3);
+    __builtin_prefetch(&c->tx_group, 1, 3);
+    __builtin_prefetch(&c->tx, 0, 3);
+    __builtin_prefetch(&c->inflight, 1, 3);
+    __builtin_prefetch(&c->stamps, 1, 3);
+    __builtin_prefetch(&c->dst, 0, 3);
+    const struct rtudp_channel_block *b = c->block;
+    if (b) {
+        __builtin_prefetch(&b->tx_packets, 1, 3);
+        __builtin_prefetch(&b->tx_journal, 1, 3);
+        __builtin_prefetch(&b->tx_lateness, 1, 3);
+        __builtin_prefetch(&b->async_wait, 0, 3);
+        __builtin_prefetch(&b->tap, 0, 3);
+    }
+    const struct rtudp_mpsc_ring *r = c->tx.ring;
+    if (r) {
+        __builtin_prefetch(&r->head, 1, 3);
+        __builtin_prefetch(&r->space_bell, 0, 3);
+        __builtin_prefetch(&r->records_consumed, 1, 3);
+    }
+    if (t->payload)
+        __builtin_prefetch(t->payload - sizeof(struct rtudp_tx_record), 1, 3);
+    if (c->inflight.e && t->slot < c->inflight.capacity)
+        __builtin_prefetch(&c->inflight.e[t->slot], 1, 3);
+    if (c->stamps.e && c->stamps.capacity)
+        __builtin_prefetch(&c->stamps.e[(c->stamps.first + c->stamps.len) &
+                                        (c->stamps.capacity - 1)], 1, 3);
 }
 
 void rtudp_tx_send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_timer *due,

@@ -271,6 +271,9 @@ int64_t rtudp_chan_stamps_read_by(const struct rtudp_chan *c);
 #define RTUDP_W_POP_MAX 256 /* due timers sent in one go at most */
 /* send the due timers due[idx[0..n)] of channel c (n <= RTUDP_W_POP_MAX, in deadline
  * order); a full socket buffer pushes the rest back and sets w->backoff_until */
+/* ask for the memory sending t's packet on c touches (cache lines, and their pages'
+ * TLB entries) ahead of the send */
+void rtudp_tx_prefetch(const struct rtudp_chan *c, const struct rtudp_timer *t);
 void rtudp_tx_send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rtudp_timer *due,
                          const uint32_t *idx, uint32_t n, int64_t now);
 /* send one datagram now on c (a kind's tx_timer), asked for `asked_ns`: impaired,

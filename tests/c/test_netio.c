@@ -486,6 +486,28 @@ static void test_connected(void)
     pair_close(&p);
 }
 
+/* a read for the stamps awaited takes no more than those; the rest wait in the queue */
+static void test_stamps_read_as_many_as_awaited(void)
+{
+    struct lo_pair p;
+    struct rtudp_net_caps caps = pair_open(&p, AF_INET, false);
+    if (!caps.sw_tx)
+        SKIP("this kernel gives loopback no software TX stamps");
+    struct rtudp_tx_pkt tp[3];
+    for (unsigned i = 0; i < 3; i++)
+        tp[i] = (struct rtudp_tx_pkt){.data = "abc", .len = 3};
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp, 3, (struct sockaddr *)&p.ra, p.rl), 3);
+    CHECK(wait_ready(p.tx, 0, now_ns() + WAIT_NS)); /* the stamps are queued */
+    struct stamps s = {0};
+    CHECK_EQ(rtudp_net_read_tx_stamps_n(p.tx, 1, stamp_cb, &s), 1);
+    CHECK_EQ(s.n, 1);
+    collect_stamps(p.tx, &s, 3);
+    CHECK_EQ(s.n, 3); /* the other two were left, not lost */
+    for (unsigned i = 0; i < 3; i++)
+        CHECK_EQ(s.key[i], s.key[0] + i);
+    pair_close(&p);
+}
+
 /* a GSO send: n datagrams on the wire, one TX stamp under one key; packets that
  * do not qualify are refused before anything is sent */
 static void test_gso_send(void)
@@ -925,6 +947,7 @@ static const struct test tests[] = {
     T(test_roundtrip_ipv6),
     T(test_roundtrip_counted),
     T(test_connected),
+    T(test_stamps_read_as_many_as_awaited),
     T(test_gso_send),
     T(test_truncation),
     T(test_partial_send),
