@@ -36,12 +36,16 @@ def _open(pool, remote: tuple[str, int]):
     return ch, start
 
 
-def _wire(obs: WireObserver, s: dict, unrecorded: int = 0) -> list[int]:
+def _wire(obs: WireObserver, s: dict, unrecorded: int = 0,
+          timeline: list[float] | None = None) -> list[int]:
     """The sequence bytes the observer saw, once every packet the channel counts as
     sent (by either worker) has arrived: no more than that, but for `unrecorded` (a
-    worker killed after its send and before it counted it)."""
+    worker killed after its send and before it counted it).  A failure names the
+    observer's own drops, the channel's counters and the test's `timeline` (s)."""
     sent = s["nf_sent"] + s["nf_standby_sent"]
-    assert obs.wait_for(sent, 10.0), (len(obs.packets), sent, seed_note())
+    assert obs.wait_for(sent, 10.0), (len(obs.packets), sent, obs.kernel_drops,
+                                      {k: v for k, v in s.items() if k.startswith("nf_")},
+                                      timeline, seed_note())
     time.sleep(0.05)  # anything sent past the count would be here by now
     assert obs.kernel_drops == 0, obs.kernel_drops
     seqs = [p[0] for p in obs.payloads()]
@@ -92,6 +96,8 @@ def test_netflux_sequence_advances_across_worker_kills(rtudp_pool) -> None:
         ch, _start = _open(rtudp_pool, obs.addr)
         with ch:
             kills = 0
+            t0 = time.monotonic()
+            phases: list[float] = []
             with Staller(lambda: worker_pids(rtudp_pool), rng("netflux-kills"),
                          gap_ms=(20.0, 80.0)):
                 for cpu in (cpus[0], cpus[0], cpus[-1]):
@@ -99,10 +105,14 @@ def test_netflux_sequence_advances_across_worker_kills(rtudp_pool) -> None:
                     pid = next(w["pid"] for w in rtudp_pool.workers() if w["cpu"] == cpu)
                     kill_worker(rtudp_pool, pid)
                     kills += 1
+                    phases.append(round(time.monotonic() - t0, 2))
                 time.sleep(0.4)
+            phases.append(round(time.monotonic() - t0, 2))
             rtudp_pool.pause_channel("nf")
+            phases.append(round(time.monotonic() - t0, 2))
             s = ch.stats()
-            seqs = _wire(obs, s, unrecorded=kills)
+            print(f"phases {phases} s, cycle {s['nf_cycle']}")
+            seqs = _wire(obs, s, unrecorded=kills, timeline=phases)
     steps = sequence_faults(seqs)
     print(f"{len(seqs)} packets, {kills} kills, {steps} {seed_note()}")
     assert steps["repeats"] == 0 and steps["back"] == 0, (steps, seed_note())
