@@ -490,6 +490,9 @@ static int open_rx(struct rtudp_chan *c, struct rtp_kind *k, const struct rtudp_
         return rc == RTP_E_ARG ? RTUDP_EINVAL : RTUDP_ESYS;
     }
     k->jb_on = 1;
+    /* frames leave on the buffer's clock, a latency after their kernel stamps: a read
+     * a little late changes nothing while that latency is ten times the wait */
+    c->rx.may_gather = (int64_t)a->jb_latency_ms * 1000000 >= 10 * RTUDP_RX_GATHER_NS;
     resume_rx(k);
     uint64_t room = c->rx.ring.max_payload > PREFIX ? c->rx.ring.max_payload - PREFIX : 0;
     uint64_t want = c->block->max_datagram ? c->block->max_datagram : RTUDP_MAX_PAYLOAD;

@@ -213,7 +213,8 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
     store_relaxed(&me->capped_sleeps,
                   w->pacer.capped_sleeps + atomic_load_explicit(&w->rx.capped_sleeps, memory_order_relaxed));
     store_relaxed(&me->rx_turns, w->pacer.rx_turns);
-    store_relaxed(&me->rx_coalesced, atomic_load_explicit(&w->rx.coalesced, memory_order_relaxed));
+    store_relaxed(&me->rx_coalesced, atomic_load_explicit(&w->rx.coalesced, memory_order_relaxed) +
+                                         atomic_load_explicit(&w->rx.gathered, memory_order_relaxed));
     rtudp_w_idle_poller_check(w);
     store_relaxed(&me->idle_poller_cpu_ns, (uint64_t)rtudp_idlepoller_cpu_ns(&w->pacer.poller));
     store_relaxed(&me->cpu_contended, (uint32_t)w->pacer.share.contended_looks);

@@ -12,7 +12,8 @@
  * without waiting.
  *
  * Wake-ups are coalesced while datagrams come faster than this thread wakes
- * (rx_coalesce).
+ * (rx_coalesce), and gathered for up to RTUDP_RX_GATHER_NS while only channels that
+ * may wait receive (rx_gather).
  *
  * Channels arrive and leave through one request at a time (mutex + condition),
  * announced on an eventfd in the same epoll set; the TX thread's add/remove
@@ -181,6 +182,8 @@ static void reader_holds(struct rtudp_rx *rx, struct rtudp_rx_chan *c, int64_t n
         return;
     struct epoll_event ev = {.events = EPOLLET, .data.u64 = event_key(c)};
     if (epoll_ctl(rx->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) {
+        if (!c->may_gather) /* what the reader reads ends no gather */
+            epoll_ctl(rx->urgent_epfd, EPOLL_CTL_MOD, c->fd, &ev);
         c->reader_holds = 1;
         atomic_fetch_add_explicit(&rx->readers_hold, 1, memory_order_relaxed);
     }
@@ -192,6 +195,8 @@ static void worker_reads(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
 {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = event_key(c)};
     if (c->reader_holds && epoll_ctl(rx->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) {
+        if (!c->may_gather)
+            epoll_ctl(rx->urgent_epfd, EPOLL_CTL_MOD, c->fd, &ev);
         c->reader_holds = 0;
         atomic_fetch_sub_explicit(&rx->readers_hold, 1, memory_order_relaxed);
     }
@@ -236,6 +241,8 @@ static int drain(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
         worker_reads(rx, c);
     int got = drain_held(rx, c);
     rtudp_drx_worker_give(c->block);
+    if (got > 0 && !c->may_gather)
+        rx->turn_urgent = 1;
     return got;
 }
 
@@ -291,6 +298,12 @@ static void apply(struct rtudp_rx *rx, struct rtudp_rx_req *q)
             q->rc = RTUDP_ESYS;
             return;
         }
+        if (!c->may_gather && epoll_ctl(rx->urgent_epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+            q->err = errno;
+            q->rc = RTUDP_ESYS;
+            epoll_ctl(rx->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+            return;
+        }
         c->reader_holds = 0;
         c->listed = 1;
         c->in_pend = 0;
@@ -302,6 +315,8 @@ static void apply(struct rtudp_rx *rx, struct rtudp_rx_req *q)
         rx->n_chans++;
     } else if (q->op == RX_REMOVE && c->listed) {
         epoll_ctl(rx->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        if (!c->may_gather)
+            epoll_ctl(rx->urgent_epfd, EPOLL_CTL_DEL, c->fd, NULL);
         if (c->reader_holds)
             atomic_fetch_sub_explicit(&rx->readers_hold, 1, memory_order_relaxed);
         c->reader_holds = 0;
@@ -443,6 +458,7 @@ static int rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
      * eventfd, and a periodic wake-up at SCHED_FIFO would wait behind the TX
      * thread's deadline spin, then cut into it */
     take_lost(rx);
+    rx->turn_urgent = 0;
     int64_t now = rtudp_now_ns();
     int64_t next = serve_timers(rx, now);
     int busy = any_pending(rx);
@@ -461,6 +477,10 @@ static int rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
             return 0; /* asked for it: hand over first (rx_main) */
     }
     int n = epoll_pwait2(rx->epfd, ev, RX_EVENTS, forever ? NULL : &ts, NULL);
+    if (may_wait) {
+        rx->prev_woke_ns = rx->woke_ns;
+        rx->woke_ns = rtudp_now_ns();
+    }
     if (may_wait && !rx_reclaim(rx)) {
         /* the TX thread has the RX work now: it reads these channels (take_lost) */
         for (int i = 0; i < n; i++)
@@ -571,6 +591,52 @@ static void rx_coalesce(struct rtudp_rx *rx, int got)
     rx_reclaim(rx); /* taken meanwhile: rx_main waits until it is given back */
 }
 
+/*
+ * Gathering.  Channels whose kind reads on a clock of its own (an RTP jitter buffer
+ * releases each frame a latency after its kernel stamp) lose nothing when a datagram
+ * waits in the socket a little: they say so with may_gather.  Many such channels at
+ * a modest rate each (a thousand RTP streams) wake this thread once per datagram,
+ * each wake-up on its own socket, so rx_coalesce's two-at-once rule never holds;
+ * their wake-ups, not their datagrams, then take most of the RX thread's CPU.
+ * While a turn read only such channels and came soon after the one before
+ * (rtudp_rx_gathers), the thread waits up to RTUDP_RX_GATHER_NS, and not past the
+ * next kind timer, on urgent_epfd: the eventfd and every channel that may not wait.
+ * A datagram for one of those, or a request, ends the wait at once; the rest gather
+ * and are read in the next turn, their stamps exact.
+ */
+static int rx_gather(struct rtudp_rx *rx, int got)
+{
+    if (!rtudp_rx_gathers(got, rx->turn_urgent, rx->woke_ns - rx->prev_woke_ns,
+                          rx->coalesce_ns) ||
+        any_pending(rx))
+        return 0;
+    int64_t now = rtudp_now_ns();
+    int64_t until = now + RTUDP_RX_GATHER_NS;
+    int64_t timer = rtudp_chanheap_next(&rx->timers);
+    if (timer < until)
+        until = timer;
+    if (until <= now)
+        return 0;
+    uint32_t own = RX_OWN_RX;
+    if (!atomic_compare_exchange_strong_explicit(&rx->own, &own, RX_OWN_IDLE,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return 1; /* asked for the RX work: hand it over first (rx_main) */
+    struct timespec ts = {(until - now) / 1000000000, (until - now) % 1000000000};
+    struct epoll_event ev[8];
+    /* what it reports is only a reason to stop waiting: the main set reports the
+     * same datagrams and requests to the turn that follows */
+    epoll_pwait2(rx->urgent_epfd, ev, 8, &ts, NULL);
+    atomic_fetch_add_explicit(&rx->gathered, 1, memory_order_relaxed);
+    rx_reclaim(rx); /* taken meanwhile: rx_main waits until it is given back */
+    return 1;
+}
+
+int rtudp_rx_gathers(int got, int urgent, int64_t since_ns, int64_t coalesce_ns)
+{
+    return coalesce_ns > 0 && got > 0 && !urgent && since_ns >= 0 &&
+           since_ns < RTUDP_RX_GATHER_NS;
+}
+
 static void *rx_main(void *arg)
 {
     struct rtudp_rx *rx = arg;
@@ -596,7 +662,7 @@ static void *rx_main(void *arg)
             continue;
         }
         int got = rx_turn(rx, ev, 1);
-        if (!rx_keep_under_cap(rx, got > 0))
+        if (!rx_keep_under_cap(rx, got > 0) && !rx_gather(rx, got))
             rx_coalesce(rx, got);
     }
     return NULL;
@@ -653,19 +719,21 @@ int rtudp_rx_start(struct rtudp_rx *rx, int64_t coalesce_ns, uint32_t off)
     memset(rx, 0, sizeof *rx);
     rx->coalesce_ns = coalesce_ns;
     rx->off = off;
-    rx->epfd = rx->efd = -1;
+    rx->epfd = rx->efd = rx->urgent_epfd = -1;
     pthread_mutex_init(&rx->mu, NULL);
     pthread_cond_init(&rx->cv, NULL);
     rx->buf = malloc((size_t)RX_BATCH * RX_SLOT);
     rx->seg_buf = malloc(SEG_BUF);
     rx->epfd = epoll_create1(EPOLL_CLOEXEC);
     rx->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!rx->buf || !rx->seg_buf || rx->epfd < 0 || rx->efd < 0) {
+    rx->urgent_epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (!rx->buf || !rx->seg_buf || rx->epfd < 0 || rx->efd < 0 || rx->urgent_epfd < 0) {
         fprintf(stderr, "rtudp-worker: RX thread setup: %s\n", strerror(errno));
         return -1;
     }
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0}; /* 0: the eventfd */
-    if (epoll_ctl(rx->epfd, EPOLL_CTL_ADD, rx->efd, &ev) != 0) {
+    if (epoll_ctl(rx->epfd, EPOLL_CTL_ADD, rx->efd, &ev) != 0 ||
+        epoll_ctl(rx->urgent_epfd, EPOLL_CTL_ADD, rx->efd, &ev) != 0) {
         fprintf(stderr, "rtudp-worker: RX epoll_ctl(eventfd): %s\n", strerror(errno));
         return -1;
     }
@@ -698,7 +766,9 @@ void rtudp_rx_stop(struct rtudp_rx *rx)
         close(rx->epfd);
     if (rx->efd >= 0)
         close(rx->efd);
-    rx->epfd = rx->efd = -1;
+    if (rx->urgent_epfd >= 0)
+        close(rx->urgent_epfd);
+    rx->epfd = rx->efd = rx->urgent_epfd = -1;
     free(rx->buf);
     rx->buf = NULL;
     free(rx->seg_buf);

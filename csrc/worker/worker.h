@@ -85,6 +85,8 @@ struct rtudp_rx_chan {
     int reader_holds;  /* a reader holds the socket (rx_publish.h): out of epoll */
     int64_t reader_check_ns; /* then: when to look at the token again */
     uint64_t reader_seen;    /* rx_packets at the last look */
+    int may_gather;    /* its datagrams may wait RTUDP_RX_GATHER_NS in the socket (set by
+                        * its kind before the RX thread sees it: rxloop.c, rx_gather) */
     int pending;       /* may have more datagrams queued (edge-triggered epoll) */
     int in_pend;       /* in the RX side's pending list (rxloop.c, set_pending) */
     struct rtudp_chanheap_node timer_node; /* in rx->timers: its next timer, held
@@ -157,6 +159,10 @@ struct rtudp_rx {
     int running;
     int epfd;
     int efd;                        /* eventfd: a request is waiting */
+    int urgent_epfd;                /* the eventfd and the channels that may not gather:
+                                     * what ends a gather (rxloop.c, rx_gather) */
+    int turn_urgent;                /* this turn read a channel that may not gather */
+    int64_t woke_ns, prev_woke_ns;  /* when the last two waits of the RX thread ended */
     atomic_int stop;
     atomic_uint own;                /* RX_OWN_* */
     atomic_int rescan;              /* events a wait took after the TX thread took over:
@@ -170,6 +176,8 @@ struct rtudp_rx {
     int64_t coalesce_ns;            /* --rx-coalesce-us: how long datagrams may gather */
     uint32_t off;                   /* mechanisms switched off (mechanisms.h) */
     atomic_ullong coalesced;        /* waits for them to gather (rx_coalesce) */
+    atomic_ullong gathered;         /* waits while only channels that may gather read
+                                     * (rx_gather); published with coalesced */
     atomic_uint readers_hold;       /* channels whose socket a reader holds (rx_publish.h) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -344,6 +352,12 @@ int rtudp_rx_poll(struct rtudp_rx *rx); /* the receives it read */
  * read two or more (last_got) only since_ns ago, under coalesce_ns (rxloop.c,
  * rx_coalesce; txloop.c, rx_turn_here) */
 int rtudp_rx_turn_waits(int last_got, int64_t since_ns, int64_t coalesce_ns);
+/* How long channels that may gather (rtudp_rx_chan.may_gather) let datagrams wait in
+ * their sockets at most, and the rule: 1 when the RX thread gathers after a turn that
+ * read `got` receives, `urgent` of them on channels that may not wait, woken only
+ * `since_ns` after its wake before, with gathering allowed (`coalesce_ns` > 0) */
+#define RTUDP_RX_GATHER_NS 1000000LL
+int rtudp_rx_gathers(int got, int urgent, int64_t since_ns, int64_t coalesce_ns);
 /* TX thread: give the RX work back (before it sleeps) */
 void rtudp_rx_give(struct rtudp_rx *rx);
 

@@ -6,7 +6,9 @@
  * read by it, and the RX thread reads again once given back.  With wake-up coalescing
  * (rx_coalesce): datagrams found together make the RX thread wait for more, and are
  * all read in order; one in flight at a time never does.  The TX thread's turns wait
- * alike (rtudp_rx_turn_waits).  Run under TSan in CI.
+ * alike (rtudp_rx_turn_waits).  A channel that may gather (rx_gather) makes the RX
+ * thread wait between datagrams that come one at a time but often; one that may not
+ * never does.  Run under TSan in CI.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -35,9 +37,12 @@ struct fixture {
 
 #define COALESCE_NS 50000 /* the worker's default */
 
-static void setup(struct fixture *f, int64_t coalesce_ns)
+/* the channel (may_gather: its datagrams may wait, as a kind says) on a started RX
+ * thread */
+static void setup_with(struct fixture *f, int64_t coalesce_ns, int may_gather)
 {
     memset(f, 0, sizeof *f);
+    f->c.rx.may_gather = may_gather;
     struct rtudp_chan *c = &f->c;
     c->block = &f->block;
     f->block.max_datagram = 64;
@@ -64,6 +69,11 @@ static void setup(struct fixture *f, int64_t coalesce_ns)
     CHECK(f->tx >= 0);
     CHECK_EQ(rtudp_rx_start(&f->rx, coalesce_ns, 0), 0);
     CHECK_EQ(rtudp_rx_add(&f->rx, &c->rx), RTUDP_OK);
+}
+
+static void setup(struct fixture *f, int64_t coalesce_ns)
+{
+    setup_with(f, coalesce_ns, 0);
 }
 
 static void teardown(struct fixture *f)
@@ -275,11 +285,48 @@ static void test_tx_turns_after_several_reads_wait_as_the_rx_thread_does(void)
     teardown(&f);
 }
 
+/* n datagrams, one about every 100 us, read in order by the RX thread; the gathers
+ * it counted meanwhile */
+static uint64_t trickle(int may_gather, uint32_t n)
+{
+    struct fixture f;
+    setup_with(&f, COALESCE_NS, may_gather);
+    uint64_t before = atomic_load(&f.rx.gathered);
+    uint32_t next = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        send_seq(&f, i);
+        struct timespec gap = {0, 100000};
+        nanosleep(&gap, NULL);
+        next = read_in_order(&f, next);
+    }
+    next = wait_rx_thread(&f, next, n);
+    uint64_t gathers = atomic_load(&f.rx.gathered) - before;
+    teardown(&f);
+    return gathers;
+}
+
+static void test_a_channel_that_may_gather_lets_datagrams_wait(void)
+{
+    CHECK(trickle(1, 2000) > 0);
+}
+
+static void test_a_channel_that_may_not_gather_is_read_at_once(void)
+{
+    CHECK_EQ(trickle(0, 2000), 0);
+    CHECK_EQ(rtudp_rx_gathers(1, 0, RTUDP_RX_GATHER_NS - 1, COALESCE_NS), 1);
+    CHECK_EQ(rtudp_rx_gathers(1, 1, 0, COALESCE_NS), 0);  /* an urgent read in the turn */
+    CHECK_EQ(rtudp_rx_gathers(0, 0, 0, COALESCE_NS), 0);  /* nothing read */
+    CHECK_EQ(rtudp_rx_gathers(1, 0, RTUDP_RX_GATHER_NS, COALESCE_NS), 0); /* slow */
+    CHECK_EQ(rtudp_rx_gathers(5, 0, 0, 0), 0);            /* coalescing off */
+}
+
 static const struct test tests[] = {
     T(test_taken_at_once_from_a_waiting_rx_thread),
     T(test_nothing_lost_or_doubled_as_the_work_moves),
     T(test_datagrams_found_together_make_the_rx_thread_wait_for_more),
     T(test_tx_turns_after_several_reads_wait_as_the_rx_thread_does),
+    T(test_a_channel_that_may_gather_lets_datagrams_wait),
+    T(test_a_channel_that_may_not_gather_is_read_at_once),
 };
 
 HARNESS_MAIN(tests)
