@@ -145,6 +145,24 @@ def test_idle_poller_runs_only_while_serving(rtudp_pool: rtudp.Pool) -> None:
     assert _poller(rtudp_pool) == 0
 
 
+@pytest.mark.rtudp(cpus=[0])
+def test_no_idle_poller_for_receivers_that_gather_alone(rtudp_pool: rtudp.Pool) -> None:
+    """rtp receivers with a jitter buffer let their reads wait (rxloop.c, rx_gather): a
+    prompt wake-up buys them nothing, so they alone start no poller; a udp channel
+    beside them does, and closing it stops it again."""
+    _need_poller()
+    opts = {"ptime_ms": 20, "latency_ms": 60, "rtcp": "off"}
+    with rtudp_pool.open_channel("jb", local=("127.0.0.1", 0), direction="rx", kind="rtp",
+                                 options=opts):
+        time.sleep(0.3)
+        assert _poller(rtudp_pool) == 0, "a poller for gathering receivers alone"
+        with rtudp_pool.open_channel("plain", direction=1):
+            assert wait_for(lambda: _poller(rtudp_pool) != 0), "no poller for a udp channel"
+            pid = _poller(rtudp_pool)
+        assert wait_for(lambda: not _alive(pid)), "the poller outlived the udp channel"
+        assert _poller(rtudp_pool) == 0
+
+
 @pytest.mark.rtudp(rt_priority=0, cpus=[0], idle_poll=False)
 def test_no_idle_poller_when_turned_off(rtudp_pool: rtudp.Pool) -> None:
     with rtudp_pool.open_channel("free", direction=1):

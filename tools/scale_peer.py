@@ -40,8 +40,11 @@ def build_peer(out_dir: Path | None = None) -> Path:
 
 def _line(proc: subprocess.Popen, timeout: float, what: str) -> str:
     assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    if not ready:
+    # poll, not select: with thousands of channels open this pipe's descriptor is
+    # past select's FD_SETSIZE
+    poller = select.poll()
+    poller.register(proc.stdout, select.POLLIN)
+    if not poller.poll(timeout * 1000):
         raise RuntimeError(f"{what} said nothing for {timeout:.0f} s")
     line = proc.stdout.readline().strip()
     if not line:

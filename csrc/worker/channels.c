@@ -513,11 +513,13 @@ static void count_channel(struct rtudp_worker *w, const struct rtudp_chan *c, in
 {
     w->n_receiving += (uint32_t)sign * (c->recvs != 0);
     w->n_serving += (uint32_t)sign * !c->standby;
+    w->n_prompt += (uint32_t)sign * (!c->standby && (c->sends || (c->recvs && !c->rx.may_gather)));
     store_relaxed(&w->me->channels, w->n_active);
     /* not for standbys alone: they step in only after their lag anyway, and a poller
      * beside a standby costs a large share of a CPU that it does not otherwise use
-     * (docs/measurements.md) */
-    rtudp_w_idle_poll(w, w->n_serving > 0);
+     * (docs/measurements.md).  Nor for receivers that gather (rxloop.c, rx_gather)
+     * alone: their reads wait on purpose, a prompt wake-up buys them nothing. */
+    rtudp_w_idle_poll(w, w->n_prompt > 0);
 }
 
 int rtudp_chan_add(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,

@@ -41,8 +41,9 @@
  * the interrupt that ends the park.  The last one done, it waits on the gate until the
  * next park.
  *
- * It runs only while the worker serves channels and Pool(idle_poll=True) (the
- * default).  It dies with the worker's thread that started it (PR_SET_PDEATHSIG), so a
+ * It runs only while the worker serves channels whose wake-ups must be prompt (they
+ * send, or receive without gathering: rxloop.c, rx_gather) and Pool(idle_poll=True)
+ * (the default).  It dies with the worker's thread that started it (PR_SET_PDEATHSIG), so a
  * killed worker leaves none behind.
  */
 #ifndef RTUDP_IDLEPOLLER_H

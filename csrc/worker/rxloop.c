@@ -96,11 +96,18 @@ static void pending_by_key(struct rtudp_rx *rx, uint64_t key)
 }
 
 /* c's next time in rx->timers: its kind's timer, and its held datagrams' release or,
- * while a reader holds its socket, the next look at that reader */
+ * while a reader holds its socket, the next look at that reader.  A channel that
+ * gathers has its kind's timer run at the next multiple of RTUDP_RX_GATHER_NS: late
+ * by no more than its reads may be, and together with the other gathering channels'
+ * timers, so that a thousand streams' releases take one wake-up a gather, not one
+ * each (rx_gather) */
 static void rekey(struct rtudp_rx *rx, struct rtudp_rx_chan *c)
 {
     int64_t held = c->reader_holds ? c->reader_check_ns : rtudp_holdq_next_due(&c->hold);
-    int64_t at = c->timer_ns < held ? c->timer_ns : held;
+    int64_t timer = c->timer_ns;
+    if (c->may_gather && rx->coalesce_ns > 0)
+        timer = rtudp_rx_gather_grid(timer);
+    int64_t at = timer < held ? timer : held;
     rtudp_chanheap_set(&rx->timers, &c->timer_node, at == RTUDP_PROTO_NEVER ? RTUDP_CHANHEAP_NONE : at);
 }
 
@@ -598,17 +605,20 @@ static void rx_coalesce(struct rtudp_rx *rx, int got)
  * a modest rate each (a thousand RTP streams) wake this thread once per datagram,
  * each wake-up on its own socket, so rx_coalesce's two-at-once rule never holds;
  * their wake-ups, not their datagrams, then take most of the RX thread's CPU.
- * While a turn read only such channels and came soon after the one before
- * (rtudp_rx_gathers), the thread waits up to RTUDP_RX_GATHER_NS, and not past the
- * next kind timer, on urgent_epfd: the eventfd and every channel that may not wait.
+ * When a turn read only such channels and woke soon after the one before, and from
+ * then on while each turn finds some (rtudp_rx_gathers), the thread waits up to
+ * RTUDP_RX_GATHER_NS, and not past the next kind timer (gathering channels' timers
+ * keep to that grid: rekey), on urgent_epfd: the eventfd and every channel that may
+ * not wait.
  * A datagram for one of those, or a request, ends the wait at once; the rest gather
  * and are read in the next turn, their stamps exact.
  */
 static int rx_gather(struct rtudp_rx *rx, int got)
 {
-    if (!rtudp_rx_gathers(got, rx->turn_urgent, rx->woke_ns - rx->prev_woke_ns,
-                          rx->coalesce_ns) ||
-        any_pending(rx))
+    int go = rtudp_rx_gathers(got, rx->turn_urgent, rx->gathering,
+                              rx->woke_ns - rx->prev_woke_ns, rx->coalesce_ns);
+    rx->gathering = go;
+    if (!go || any_pending(rx))
         return 0;
     int64_t now = rtudp_now_ns();
     int64_t until = now + RTUDP_RX_GATHER_NS;
@@ -631,10 +641,17 @@ static int rx_gather(struct rtudp_rx *rx, int got)
     return 1;
 }
 
-int rtudp_rx_gathers(int got, int urgent, int64_t since_ns, int64_t coalesce_ns)
+int64_t rtudp_rx_gather_grid(int64_t at)
 {
-    return coalesce_ns > 0 && got > 0 && !urgent && since_ns >= 0 &&
-           since_ns < RTUDP_RX_GATHER_NS;
+    if (at <= 0 || at >= INT64_MAX - RTUDP_RX_GATHER_NS)
+        return at; /* RTUDP_PROTO_NEVER and the like stay as they are */
+    return (at + RTUDP_RX_GATHER_NS - 1) / RTUDP_RX_GATHER_NS * RTUDP_RX_GATHER_NS;
+}
+
+int rtudp_rx_gathers(int got, int urgent, int gathering, int64_t since_ns, int64_t coalesce_ns)
+{
+    return coalesce_ns > 0 && got > 0 && !urgent &&
+           (gathering || (since_ns >= 0 && since_ns < RTUDP_RX_GATHER_NS));
 }
 
 static void *rx_main(void *arg)

@@ -85,8 +85,9 @@ struct rtudp_rx_chan {
     int reader_holds;  /* a reader holds the socket (rx_publish.h): out of epoll */
     int64_t reader_check_ns; /* then: when to look at the token again */
     uint64_t reader_seen;    /* rx_packets at the last look */
-    int may_gather;    /* its datagrams may wait RTUDP_RX_GATHER_NS in the socket (set by
-                        * its kind before the RX thread sees it: rxloop.c, rx_gather) */
+    int may_gather;    /* its datagrams may wait RTUDP_RX_GATHER_NS in the socket, and its
+                        * kind's timer as long (set by its kind before the RX thread
+                        * sees it: rxloop.c, rx_gather) */
     int pending;       /* may have more datagrams queued (edge-triggered epoll) */
     int in_pend;       /* in the RX side's pending list (rxloop.c, set_pending) */
     struct rtudp_chanheap_node timer_node; /* in rx->timers: its next timer, held
@@ -162,6 +163,7 @@ struct rtudp_rx {
     int urgent_epfd;                /* the eventfd and the channels that may not gather:
                                      * what ends a gather (rxloop.c, rx_gather) */
     int turn_urgent;                /* this turn read a channel that may not gather */
+    int gathering;                  /* the last turn was followed by a gather */
     int64_t woke_ns, prev_woke_ns;  /* when the last two waits of the RX thread ended */
     atomic_int stop;
     atomic_uint own;                /* RX_OWN_* */
@@ -208,6 +210,9 @@ struct rtudp_worker {
     uint32_t sweep_next;            /* where the tick's sweep of active[] goes on (control.c) */
     uint32_t n_receiving;           /* of them, those that receive (RX thread's) */
     uint32_t n_serving;             /* of them, those not standby */
+    uint32_t n_prompt;              /* of those, the ones whose wake-ups must come at once:
+                                     * they send, or receive without gathering (the idle
+                                     * poller runs for them: channels.c, count_channel) */
     /* the channels that producers marked since the TX thread last looked: the only
      * TX rings it reads (readyset.h; the tick's sweep is the safety net) */
     struct rtudp_ready_set *ready;
@@ -354,10 +359,14 @@ int rtudp_rx_poll(struct rtudp_rx *rx); /* the receives it read */
 int rtudp_rx_turn_waits(int last_got, int64_t since_ns, int64_t coalesce_ns);
 /* How long channels that may gather (rtudp_rx_chan.may_gather) let datagrams wait in
  * their sockets at most, and the rule: 1 when the RX thread gathers after a turn that
- * read `got` receives, `urgent` of them on channels that may not wait, woken only
- * `since_ns` after its wake before, with gathering allowed (`coalesce_ns` > 0) */
+ * read `got` receives, `urgent` of them on channels that may not wait, and either
+ * followed a gather (`gathering`) or woke only `since_ns` after its wake before; with
+ * gathering allowed (`coalesce_ns` > 0) */
 #define RTUDP_RX_GATHER_NS 1000000LL
-int rtudp_rx_gathers(int got, int urgent, int64_t since_ns, int64_t coalesce_ns);
+int rtudp_rx_gathers(int got, int urgent, int gathering, int64_t since_ns, int64_t coalesce_ns);
+/* when a gathering channel's kind timer due at `at` runs: the next multiple of
+ * RTUDP_RX_GATHER_NS (never times stay never) */
+int64_t rtudp_rx_gather_grid(int64_t at);
 /* TX thread: give the RX work back (before it sleeps) */
 void rtudp_rx_give(struct rtudp_rx *rx);
 

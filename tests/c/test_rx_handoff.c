@@ -313,11 +313,26 @@ static void test_a_channel_that_may_gather_lets_datagrams_wait(void)
 static void test_a_channel_that_may_not_gather_is_read_at_once(void)
 {
     CHECK_EQ(trickle(0, 2000), 0);
-    CHECK_EQ(rtudp_rx_gathers(1, 0, RTUDP_RX_GATHER_NS - 1, COALESCE_NS), 1);
-    CHECK_EQ(rtudp_rx_gathers(1, 1, 0, COALESCE_NS), 0);  /* an urgent read in the turn */
-    CHECK_EQ(rtudp_rx_gathers(0, 0, 0, COALESCE_NS), 0);  /* nothing read */
-    CHECK_EQ(rtudp_rx_gathers(1, 0, RTUDP_RX_GATHER_NS, COALESCE_NS), 0); /* slow */
-    CHECK_EQ(rtudp_rx_gathers(5, 0, 0, 0), 0);            /* coalescing off */
+    const int64_t g = RTUDP_RX_GATHER_NS;
+    CHECK_EQ(rtudp_rx_gathers(1, 0, 0, g - 1, COALESCE_NS), 1);
+    CHECK_EQ(rtudp_rx_gathers(1, 1, 0, 0, COALESCE_NS), 0);  /* an urgent read in the turn */
+    CHECK_EQ(rtudp_rx_gathers(1, 1, 1, 0, COALESCE_NS), 0);
+    CHECK_EQ(rtudp_rx_gathers(0, 0, 0, 0, COALESCE_NS), 0);  /* nothing read */
+    CHECK_EQ(rtudp_rx_gathers(0, 0, 1, 0, COALESCE_NS), 0);  /* nothing came: it ends */
+    CHECK_EQ(rtudp_rx_gathers(1, 0, 0, g, COALESCE_NS), 0);  /* slow */
+    CHECK_EQ(rtudp_rx_gathers(1, 0, 1, g, COALESCE_NS), 1);  /* a gather goes on */
+    CHECK_EQ(rtudp_rx_gathers(5, 0, 1, 0, 0), 0);            /* coalescing off */
+}
+
+/* gathering channels' kind timers run together, on a grid of the gather's length */
+static void test_gathering_timers_run_on_the_gather_grid(void)
+{
+    const int64_t g = RTUDP_RX_GATHER_NS;
+    CHECK_EQ(rtudp_rx_gather_grid(1), g);
+    CHECK_EQ(rtudp_rx_gather_grid(g), g);
+    CHECK_EQ(rtudp_rx_gather_grid(g + 1), 2 * g);
+    CHECK_EQ(rtudp_rx_gather_grid(7 * g - 1), 7 * g);
+    CHECK_EQ(rtudp_rx_gather_grid(RTUDP_PROTO_NEVER), RTUDP_PROTO_NEVER);
 }
 
 static const struct test tests[] = {
@@ -327,6 +342,7 @@ static const struct test tests[] = {
     T(test_tx_turns_after_several_reads_wait_as_the_rx_thread_does),
     T(test_a_channel_that_may_gather_lets_datagrams_wait),
     T(test_a_channel_that_may_not_gather_is_read_at_once),
+    T(test_gathering_timers_run_on_the_gather_grid),
 };
 
 HARNESS_MAIN(tests)
