@@ -19,13 +19,20 @@ static PyObject *mpsc_try_put(PyfMpscPort *self, PyObject *const *args, Py_ssize
     return rc == PYF_ARGS_FAILED ? NULL : pyf_ring_error(&self->h, rc, "put");
 }
 
+/* an address argument of the _set_* calls: None (NULL) or an int; -1 with the error set */
+static int address_arg(PyObject *arg, void **out)
+{
+    *out = arg == Py_None ? NULL : PyLong_AsVoidPtr(arg);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
 /* _set_wake(address | 0): commits also ring the doorbell at address (a worker's) */
 static PyObject *mpsc_set_wake(PyfMpscPort *self, PyObject *address)
 {
     if (!self->h.bound)
         return pyf_closed_error(&self->h);
-    void *bell = address == Py_None ? NULL : PyLong_AsVoidPtr(address);
-    if (PyErr_Occurred())
+    void *bell;
+    if (address_arg(address, &bell) < 0)
         return NULL;
     rtudp_mpsc_set_wake(&self->m, bell);
     Py_RETURN_NONE;
@@ -38,8 +45,8 @@ static PyObject *mpsc_set_not_before(PyfMpscPort *self, PyObject *address)
 {
     if (!self->h.bound)
         return pyf_closed_error(&self->h);
-    void *at = address == Py_None ? NULL : PyLong_AsVoidPtr(address);
-    if (PyErr_Occurred())
+    void *at;
+    if (address_arg(address, &at) < 0)
         return NULL;
     if ((uintptr_t)at % _Alignof(int64_t)) {
         PyErr_Format(PyExc_ValueError, "_set_not_before: address %p is not 8-byte aligned", at);
@@ -59,8 +66,8 @@ static PyObject *mpsc_set_ready(PyfMpscPort *self, PyObject *const *args, Py_ssi
         PyErr_Format(PyExc_TypeError, "_set_ready takes 2 arguments, got %zd", nargs);
         return NULL;
     }
-    void *set = args[0] == Py_None ? NULL : PyLong_AsVoidPtr(args[0]);
-    if (PyErr_Occurred())
+    void *set;
+    if (address_arg(args[0], &set) < 0)
         return NULL;
     unsigned long bit = PyLong_AsUnsignedLong(args[1]);
     if (PyErr_Occurred())
