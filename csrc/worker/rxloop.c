@@ -615,6 +615,12 @@ static void rx_coalesce(struct rtudp_rx *rx, int got)
  */
 static int rx_gather(struct rtudp_rx *rx, int got)
 {
+    /* nothing read: the turn may have lost the RX work to the TX thread, whose turns
+     * write turn_urgent; only a turn that read (and so still has the work) looks */
+    if (got <= 0) {
+        rx->gathering = 0;
+        return 0;
+    }
     int go = rtudp_rx_gathers(got, rx->turn_urgent, rx->gathering,
                               rx->woke_ns - rx->prev_woke_ns, rx->coalesce_ns);
     rx->gathering = go;
