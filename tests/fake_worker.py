@@ -51,6 +51,22 @@ def can_fifo() -> bool:
     return True
 
 
+def need_fifo(pool: object, what: str) -> None:
+    """Skip (saying why) where this machine denies SCHED_FIFO, probed by
+    :func:`can_fifo`, not asked of the workers; where it allows it, ``pool``'s first
+    worker must run at it.  ``what``: the behaviour only a real-time worker has."""
+    import os
+
+    import pytest
+
+    if not can_fifo():
+        pytest.skip("SCHED_FIFO is not permitted here (no root, CAP_SYS_NICE or "
+                    f"RLIMIT_RTPRIO): {what}")
+    worker = pool.workers()[0]  # type: ignore[attr-defined]
+    assert worker["policy"] == os.SCHED_FIFO, \
+        f"the worker is not SCHED_FIFO where it is permitted: {worker}"
+
+
 def real_worker_built() -> bool:
     """True: the installed ``rtudp-worker`` starts and knows ``--cmd-fd``.
 

@@ -15,7 +15,7 @@ import time
 import pytest
 
 import rtudp
-from fake_worker import can_fifo
+from fake_worker import need_fifo
 from waiting import wait_for
 
 BURST = 20
@@ -41,13 +41,7 @@ def _burst_while_stopped(pool: rtudp.Pool, ch: rtudp.Channel, first: int) -> Non
 
 
 def _need_fifo(pool: rtudp.Pool) -> None:
-    """Skip where this machine denies SCHED_FIFO (probed, not asked of the workers);
-    where it allows it, the pool's workers must run at it."""
-    if not can_fifo():
-        pytest.skip("SCHED_FIFO is not permitted here (no root, CAP_SYS_NICE or "
-                    "RLIMIT_RTPRIO): only a real-time worker coalesces")
-    assert pool.workers()[0]["policy"] == os.SCHED_FIFO, \
-        f"the worker is not SCHED_FIFO where it is permitted: {pool.workers()[0]}"
+    need_fifo(pool, "only a real-time worker coalesces")
 
 
 def _read_in_order(ch: rtudp.Channel, first: int, n: int) -> None:

@@ -4,7 +4,6 @@ a time reads them in groups.  A udp channel on the same worker may not wait: its
 datagram ends a gather at once.  Nothing is lost either way."""
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -12,7 +11,7 @@ import time
 import pytest
 
 import rtudp
-from fake_worker import can_fifo
+from fake_worker import need_fifo
 from rtp_helpers import rtp_packet
 
 STREAMS = 40               # at 50 packets/s each: one every 500 µs in all
@@ -37,10 +36,7 @@ def _feed(ports: list[int], stop: threading.Event, sent: list[int]) -> None:
 @pytest.mark.rtudp(cpus=[0])
 def test_udp_datagrams_are_read_at_once_while_rtp_streams_gather(
         rtudp_pool: rtudp.Pool) -> None:
-    if not can_fifo():
-        pytest.skip("SCHED_FIFO is not permitted here (no root, CAP_SYS_NICE or "
-                    "RLIMIT_RTPRIO): only a real-time worker gathers")
-    assert rtudp_pool.workers()[0]["policy"] == os.SCHED_FIFO
+    need_fifo(rtudp_pool, "only a real-time worker gathers")
     streams = [rtudp_pool.open_channel(f"g{i}", local=("127.0.0.1", 0), direction="rx",
                                        kind="rtp", capacity=256, max_datagram=256,
                                        options={"ptime_ms": 20, "latency_ms": 60,
