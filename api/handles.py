@@ -77,10 +77,11 @@ def open_handle(cls: Callable[..., T], control: ControlSegment, name: str,
 
 
 def handle_for(control: ControlSegment, name: str,
-               on_close: Callable[[str], None] | None = None) -> Any:
-    """The handle of channel ``name``'s kind, owning ``control`` (closed on failure)."""
+               on_close: Callable[[str], None] | None = None, slot: int | None = None) -> Any:
+    """The handle of channel ``name``'s kind, owning ``control`` (closed on failure).
+    ``slot``: the table slot the channel was opened in, if known (looked at first)."""
     try:
-        index = control.find_channel(name)
+        index = control.find_channel(name, hint=slot)
         if index is None:
             raise ChannelNotFoundError(f"no channel {name!r} in pool {control.pool!r}")
         code = control.channel_kind(index)

@@ -19,12 +19,13 @@ class Pool(_SupervisorPool):
     closes it in the pool.  Use it as a context manager, or call ``start()``/``stop()``.
     """
 
-    def _make_channel(self, name: str) -> Channel | Any:
-        return handle_for(ControlSegment.open(self.name), name, on_close=self._close_quietly)
+    def _make_channel(self, name: str, slot: int | None = None) -> Channel | Any:
+        return handle_for(ControlSegment.open(self.name), name, on_close=self._close_quietly,
+                          slot=slot)
 
     def _close_quietly(self, name: str) -> None:
         """A Channel from open_channel was closed: close it in the pool (if still open)."""
-        if self.running and name in self.channels():
+        if self.running and self._table.has(name):
             self.close_channel(name)
 
 # the idle strategies and tunables, as C describes them

@@ -55,9 +55,11 @@ class PoolClient(Closing):
         free, the address): the same errors come back here."""
         config = ChannelConfig.of(*args, **params)
         self._check_open()
-        self._client.call("open", config.to_dict())
+        reply = self._client.call("open", config.to_dict())
+        slot = reply.get("slot")
         try:
-            return handle_for(ControlSegment.open(self.pool), config.name, self._close_quietly)
+            return handle_for(ControlSegment.open(self.pool), config.name, self._close_quietly,
+                              slot=slot if isinstance(slot, int) else None)
         except BaseException:
             self._close_quietly(config.name)
             raise

@@ -321,8 +321,13 @@ class ControlSegment:
         """The name in channel slot ``index``."""
         return _cstr(self.c.channels[index].name, ffi.sizeof(self.c.channels[index].name))
 
-    def find_channel(self, name: str) -> int | None:
-        """Index of the open channel ``name``, or None."""
+    def find_channel(self, name: str, hint: int | None = None) -> int | None:
+        """Index of the open channel ``name``, or None.  ``hint``: the slot it likely
+        holds (what an open answered), read first: the table is searched only if the
+        channel is not there, so a handle for a channel just opened costs one slot's
+        read whatever the number of channels."""
+        if hint is not None and self._slot_holds(hint, name):
+            return hint
         table = self._table()
         states = table.cast("I")[_STATE_AT // 4::_SLOT_SIZE // 4]
         for m in re.finditer(re.escape(name.encode()) + b"\0", table):
@@ -330,6 +335,12 @@ class ControlSegment:
             if at % _SLOT_SIZE == 0 and states[at // _SLOT_SIZE] == lib.RTUDP_CHANNEL_OPEN:
                 return at // _SLOT_SIZE
         return None
+
+    def _slot_holds(self, index: int, name: str) -> bool:
+        """Channel slot ``index`` exists and holds the open channel ``name``."""
+        n = min(int(self.c.pool.max_channels), lib.RTUDP_MAX_CHANNELS)
+        return (0 <= index < n and int(self.c.channels[index].state) == lib.RTUDP_CHANNEL_OPEN
+                and self.slot_name(index) == name)
 
     def channel_kind(self, index: int) -> int:
         """The RTUDP_KIND_* code of channel slot ``index``."""

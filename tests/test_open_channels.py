@@ -57,8 +57,16 @@ def test_the_table_finds_names_and_free_slots_past_a_thousand(rtudp_pool):
         assert slot is not None and ctl.slot_name(slot) == "n1099"
         assert ctl.find_channel("n10") != ctl.find_channel("n1")  # no prefix match
         assert ctl.find_channel("n1100") is None
+        # a hint is read first and never trusted: a slot of another name, a slot
+        # out of the table, a freed slot all fall back to the search
+        assert ctl.find_channel("n1099", hint=slot) == slot
+        assert ctl.find_channel("n1099", hint=ctl.find_channel("n3")) == slot
+        assert ctl.find_channel("n1099", hint=10**6) == slot
+        assert ctl.find_channel("n1099", hint=-1) == slot
+        five = ctl.find_channel("n5")
         chans[5].close()
         assert ctl.find_channel("n5") is None
+        assert ctl.find_channel("n5", hint=five) is None
         assert len(rtudp_pool.channels()) == 1099
     finally:
         ctl.close()

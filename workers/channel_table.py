@@ -68,6 +68,11 @@ class ChannelTable:
         with self._ctx.lock:
             return sorted(self._chans)
 
+    def has(self, name: str) -> bool:
+        """Whether channel ``name`` is open (a lookup: names() lists and sorts them all)."""
+        with self._ctx.lock:
+            return name in self._chans
+
     def find(self, name: str) -> ChannelEntry:
         """The open channel ``name`` (ChannelNotFoundError naming the open ones)."""
         ch = self._chans.get(name)

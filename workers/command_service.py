@@ -58,7 +58,7 @@ class CommandService:
             raise ValueError(f"the client asking for channel {args.get('name')!r} (pid "
                              f"{pid}) is gone") from None
         ch = self._table.open(ChannelConfig.from_dict(args), owner=owner)
-        return {"name": ch.name, "worker": ch.worker, "cpu": self._table.cpu(ch)}
+        return {"name": ch.name, "worker": ch.worker, "cpu": self._table.cpu(ch), "slot": ch.slot}
 
     @staticmethod
     def _by_name(action: Callable[[str], None]) -> Handler:

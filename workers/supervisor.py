@@ -387,7 +387,7 @@ class Pool:
                     self._warned_buffers = True
                     warnings.warn(short_buffers_message(self.name, ch.name, ch.sock.short),
                                   RuntimeWarning, stacklevel=4)
-                made.append(self._make_channel(config.name))
+                made.append(self._make_channel(config.name, ch.slot))
         except BaseException:
             for ch in entries:
                 self._table.drop(ch, tell_worker=True)
@@ -400,8 +400,9 @@ class Pool:
                     placement.expect(cpu_of[ch.worker])
         return made
 
-    def _make_channel(self, name: str) -> Any:
-        """What open_channel returns; rtudp.Pool overrides it to return a Channel."""
+    def _make_channel(self, name: str, slot: int | None = None) -> Any:
+        """What open_channel returns; rtudp.Pool overrides it to return a Channel
+        (``slot``: the channel's table slot, where its handle looks first)."""
         return ChannelSegment.open(channel_segment_name(self.name, name))
 
     def channel_info(self, name: str) -> dict[str, Any]:
