@@ -54,8 +54,10 @@ class ChannelTable:
         self._ctx = ctx
         self._workers = workers
         self._chans: dict[str, ChannelEntry] = {}
-        # channels each worker serves (placement's measure), kept with _chans
+        # channels each worker serves (placement's measure) and standbys it holds,
+        # kept with _chans: a placement reads them, it does not count the table
         self._load: dict[int, int] = {w.index: 0 for w in workers}
+        self._guarding: dict[int, int] = {w.index: 0 for w in workers}
 
     @property
     def name(self) -> str:
@@ -112,11 +114,8 @@ class ChannelTable:
     def _place_standby(self, worker: int) -> int | None:
         """The worker to guard a channel served by ``worker``: the one with the fewest
         channels and standbys of the others; None if the pool has no other."""
-        load = {w.index: 0 for w in self._workers if w.index != worker}
-        for ch in self._chans.values():
-            for i in (ch.worker, ch.standby):
-                if i in load:
-                    load[i] += 1
+        load = {w.index: self._load[w.index] + self._guarding[w.index]
+                for w in self._workers if w.index != worker}
         return min(load, key=lambda i: (load[i], i)) if load else None
 
     def open(self, config: ChannelConfig, owner: psutil.Process | None = None) -> ChannelEntry:
@@ -209,6 +208,8 @@ class ChannelTable:
             ch = ChannelEntry(name, slot, worker, bound, seg, owner=owner, standby=standby)
             self._chans[name] = ch
             self._load[worker] += 1
+            if standby is not None:
+                self._guarding[standby] += 1
         return ch
 
     # ------------------------------------------------------------ workers' side
@@ -375,6 +376,8 @@ class ChannelTable:
             if self._chans.get(ch.name) is ch:
                 del self._chans[ch.name]
                 self._load[ch.worker] -= 1
+                if ch.standby is not None:
+                    self._guarding[ch.standby] -= 1
         w = self._workers[ch.worker]
         try:
             if tell_worker and not ch.paused:

@@ -173,6 +173,10 @@ static int nf_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size
         store_relaxed(&a->tx.cycle, st->cycle);
         rtudp_nf_claim_recover(&a->tx, RTUDP_NF_ROLE_SERVING); /* died mid-send */
         c->tx_timer_ns = start + (int64_t)st->cycle * st->interval;
+        /* a cycle is a deadline like a timed send's: it may leave with a group, early by
+         * at most tx_coalesce_us (the claim and the sequence follow the cycle number,
+         * not the clock; a standby steps in only a lag after a cycle's due time) */
+        c->timer_may_lead = 1;
     }
     c->state = st;
     return RTUDP_OK;

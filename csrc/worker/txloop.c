@@ -167,25 +167,41 @@ static uint32_t take_due(struct rtudp_chanheap *h, int64_t now, struct rtudp_cha
     return n;
 }
 
+/* the clock channel c's kind timer runs by in a group that reaches `upto` (now, or a
+ * coalesced deadline just ahead): upto for a kind that may lead (timer_may_lead) and
+ * has not run in this group (it keeps its own spacing), else now */
+static int64_t timer_clock(const struct rtudp_worker *w, const struct rtudp_chan *c,
+                           int64_t now, int64_t upto)
+{
+    return c->timer_may_lead && c->tx_group != w->tx_group ? upto : now;
+}
+
 /* the kinds' own timers (e.g. Netflux's cycle) that have come, and the sends their
- * impairment held that are due (w->timers, w->standby_timers).  Never early: a kind
- * times its protocol by the clock it is given (UDT's ACKs, a standby's step-in) */
-static void run_timers(struct rtudp_worker *w, int64_t now)
+ * impairment held that are due (w->timers, w->standby_timers): how many kind timers
+ * ran.  By `upto` only for a kind whose timer may lead (timer_clock); the rest
+ * run by the clock they are given (UDT's ACKs, a standby's step-in), and held sends
+ * leave at their time */
+static uint32_t run_timers(struct rtudp_worker *w, int64_t now, int64_t upto)
 {
     struct rtudp_chan *due[TIMERS_MAX];
-    uint32_t n = take_due(&w->timers, now, due, TIMERS_MAX, offsetof(struct rtudp_chan, timer_node));
+    uint32_t ran = 0;
+    uint32_t n = take_due(&w->timers, upto, due, TIMERS_MAX, offsetof(struct rtudp_chan, timer_node));
     n += take_due(&w->standby_timers, now, due + n, TIMERS_MAX - n,
                   offsetof(struct rtudp_chan, standby_node));
     for (uint32_t i = 0; i < n; i++) {
         struct rtudp_chan *c = due[i];
-        c->tx_group = w->tx_group;
-        if (c->tx_timer_ns <= now)
-            c->tx_timer_ns = c->proto->tx_timer ? c->proto->tx_timer(w, c, now)
+        int64_t clock = c->standby ? now : timer_clock(w, c, now, upto);
+        if (c->tx_timer_ns <= clock) {
+            c->tx_group = w->tx_group;
+            ran++;
+            c->tx_timer_ns = c->proto->tx_timer ? c->proto->tx_timer(w, c, clock)
                                                 : RTUDP_PROTO_NEVER;
+        }
         if (c->tx_hold.n)
             rtudp_tx_send_held(w, c, now);
-        rtudp_chan_rekey(w, c);
+        rtudp_chan_rekey(w, c); /* one taken ahead of its time goes back */
     }
+    return ran;
 }
 
 /* the next deadline spun for (timed sends, the kinds' timers, held sends), and in
@@ -340,13 +356,13 @@ static uint32_t send_due(struct rtudp_worker *w, int64_t now, int64_t upto, int 
     }
 }
 
-/* everything due: timed sends by `upto` (now, or a coalesced deadline just ahead), the
- * kinds' timers and sends the impairment held by now.  How many timed sends went */
+/* everything due: timed sends and the kinds' timers that may lead by `upto` (now, or a
+ * coalesced deadline just ahead), the other kinds' timers and sends the impairment
+ * held by now.  How many timed sends and kind timers went */
 static uint32_t serve_due(struct rtudp_worker *w, int64_t now, int64_t upto, int capped)
 {
     uint32_t n = send_due(w, now, upto, capped);
-    run_timers(w, now);
-    return n;
+    return n + run_timers(w, now, upto);
 }
 
 /* woken early for a deadline after a long park (warmup.h): spin to `lead` before it,
@@ -451,15 +467,23 @@ static int64_t read_stamps(struct rtudp_worker *w, int64_t now, int64_t target, 
 }
 
 /* whether the first deadline, at `target`, may join the group of deadlines just sent:
- * a timed send of a channel that has not sent in the group (a stream keeps its own
- * spacing), not a kind's timer (those run by the clock: run_timers) */
+ * a timed send, or a kind's timer that may lead (run_timers), of a channel that has
+ * not sent in the group (a stream keeps its own spacing).  Other kind timers and held
+ * sends run by the clock */
 static int may_join_group(struct rtudp_worker *w, int64_t target)
 {
     const struct rtudp_timer *rec = rtudp_timerq_peek(&w->tq);
-    if (!rec || rec->send_at_ns != target || rtudp_chanheap_next(&w->timers) <= target)
-        return 0;
-    struct rtudp_chan *c = rec->channel < RTUDP_MAX_CHANNELS ? w->chans[rec->channel] : NULL;
-    return c && c->tx_group != w->tx_group;
+    if (rec && rec->send_at_ns == target) {
+        if (rtudp_chanheap_next(&w->timers) <= target)
+            return 0;
+        struct rtudp_chan *c = rec->channel < RTUDP_MAX_CHANNELS ? w->chans[rec->channel] : NULL;
+        return c && c->tx_group != w->tx_group;
+    }
+    struct rtudp_chanheap_node *node = rtudp_chanheap_first(&w->timers);
+    if (!node || rtudp_chanheap_next(&w->timers) != target)
+        return 0; /* nothing waits: target is no deadline of these heaps */
+    struct rtudp_chan *c = (struct rtudp_chan *)((char *)node - offsetof(struct rtudp_chan, timer_node));
+    return c->timer_may_lead && c->tx_timer_ns == target && c->tx_group != w->tx_group;
 }
 
 /* decide what comes next: a timer (maybe spun for, or coalesced with what was just due,
@@ -470,7 +494,10 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
     int64_t standby;
     int64_t target = next_timer(w, &standby);
     int64_t other = w->next_tick;
-    if (standby < other)
+    /* a standby's look waits for this thread's next deadline when that comes within
+     * RTUDP_STANDBY_SLACK_NS of it: one wake-up for both, where many channels' cycles
+     * interleave with their standbys' looks (it only matters if a cycle was missed) */
+    if (standby < other && target - standby > RTUDP_STANDBY_SLACK_NS)
         other = standby;
     other = read_stamps(w, now, target, other);
     t->after_due = after_due && may_join_group(w, target);

@@ -119,6 +119,9 @@ struct rtudp_chan {
     int standby;                    /* a standby copy (proto.h): the kind's timer only, not
                                      * spun for; no RX, no TX ring, no socket setup */
     int64_t tx_timer_ns;            /* proto->tx_timer is due then (RTUDP_PROTO_NEVER: not) */
+    int timer_may_lead;             /* the kind's timer may run with a group of deadlines,
+                                     * up to tx_coalesce_us early (its timing is a schedule
+                                     * the clock it is given may lead, as a timed send's) */
     /* its places in the TX thread's timer heaps (chantimes.c keeps them in step) */
     struct rtudp_chanheap_node timer_node;   /* w->timers: the kind's timer, held sends */
     struct rtudp_chanheap_node standby_node; /* w->standby_timers: a standby's timer */
@@ -357,6 +360,11 @@ int rtudp_rx_poll(struct rtudp_rx *rx); /* the receives it read */
  * read two or more (last_got) only since_ns ago, under coalesce_ns (rxloop.c,
  * rx_coalesce; txloop.c, rx_turn_here) */
 int rtudp_rx_turn_waits(int last_got, int64_t since_ns, int64_t coalesce_ns);
+/* How much later than its time a standby's timer may run, to run at the wake-up of a
+ * deadline of this worker's own (txloop.c, decide): a standby's step-in is that much
+ * later at most, and only where the serving worker missed a cycle */
+#define RTUDP_STANDBY_SLACK_NS 100000LL
+
 /* How long channels that may gather (rtudp_rx_chan.may_gather) let datagrams wait in
  * their sockets at most, and the rule: 1 when the RX thread gathers after a turn that
  * read `got` receives, `urgent` of them on channels that may not wait, and either
