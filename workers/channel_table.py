@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,8 +128,7 @@ class ChannelTable:
         """The channels ``configs`` describe, on their workers, in the table: all of
         them, or (the first failure raised) none.  Each worker gets its ADDs pipelined
         (Link.commands), so a batch costs the workers' work, not a round trip each."""
-        names = [c.name for c in configs]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = sorted(n for n, k in Counter(c.name for c in configs).items() if k > 1)
         if twice:
             raise ValueError(f"channel names {twice} appear more than once in one batch")
         made: list[ChannelEntry] = []
@@ -150,8 +150,7 @@ class ChannelTable:
             for ch in made:
                 self.drop(ch, tell_worker=id(ch) in on_worker)
             raise
-        for ch in made:
-            self._add_standby(ch)
+        self._add_standbys(made)
         return made
 
     def _prepare(self, config: ChannelConfig, owner: psutil.Process | None) -> ChannelEntry:
@@ -276,6 +275,30 @@ class ChannelTable:
         if status != 0:
             log.warning("pool %r: worker %d refused to stand by for channel %r: %s", self.name,
                         w.index, ch.name, msg or status)
+
+    def _add_standbys(self, chans: list[ChannelEntry]) -> None:
+        """Give each of ``chans`` that has a standby its copy, pipelined per standby
+        worker (Link.commands) as the ADDs are; a refusal is logged (the channel goes
+        on without its standby), and a worker not running now gets its copies when it
+        has restarted (:meth:`readd`)."""
+        for w in self._workers:
+            mine = [ch for ch in chans if ch.standby == w.index]
+            if not mine or not w.ready.wait(START_TIMEOUT_S):
+                continue
+            link = w.link
+            try:
+                if link is None:
+                    raise WorkerGone(f"worker {w.index} is not running")
+                replies = link.commands([(lib.RTUDP_CMD_ADD_STANDBY, ch.slot, ch.name,
+                                          ch.sock.fds()[:1]) for ch in mine], REPLY_TIMEOUT_S)
+            except (WorkerGone, TimeoutError) as exc:
+                log.warning("pool %r: %d channels have no standby until worker %d restarts: "
+                            "%s", self.name, len(mine), w.index, exc)
+                continue
+            for ch, (status, msg) in zip(mine, replies):
+                if status != 0:
+                    log.warning("pool %r: worker %d refused to stand by for channel %r: %s",
+                                self.name, w.index, ch.name, msg or status)
 
     def _add_standby(self, ch: ChannelEntry) -> None:
         """Give ``ch``'s standby worker its copy; one not running now gets it when it
