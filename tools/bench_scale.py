@@ -75,11 +75,15 @@ DROP_CACHES = "/proc/sys/vm/drop_caches"
 ALL_CASES = (*CASES, "udt", "open")
 UDT_PEERS_MISSING = ("udt: no peers (asyncio has no UDT; the libudt peer, libudt_peer.cpp, "
                      "runs one connection): rtudp's rows only")
-VARIANTS = ("rtudp", "exact", "asyncio", "C")
+VARIANTS = ("rtudp", "exact", "asyncio", "C", "C-1ms")
+#: the C sender on a tick (ns): it wakes on that grid and sends what is due by then, as
+#: asyncio's loop does; the CPU any sender pays for asyncio's schedule
+C_TICK_VARIANTS: dict[str, int] = {"C-1ms": 1_000_000}
 #: the variants that are rtudp pools, with what their pool is given: ``exact`` sends each
 #: deadline at its own time (tx_coalesce_us=0), as the workers did before groups
 RTUDP_VARIANTS: dict[str, dict[str, Any]] = {"rtudp": {}, "exact": {"tx_coalesce_us": 0}}
-#: the cases in which the workers keep deadlines (only there ``exact`` differs)
+#: the cases in which the workers keep deadlines (only there ``exact`` and the ticked C
+#: sender differ)
 TIMED_CASES = ("udp", "rtp", "netflux")
 
 
@@ -245,7 +249,8 @@ def run_sender_peer(case: str, n: int, seconds: float, variant: str, exe: Any,
                 child.stop()
             cpu = res["cpu_s"]
         else:
-            sender = CSender(exe, [obs.addr] * n, gap, count, 0, spec.size, spec.fmt)
+            sender = CSender(exe, [obs.addr] * n, gap, count, 0, spec.size, spec.fmt,
+                             tick_ns=C_TICK_VARIANTS.get(variant, 0))
             res = sender.result(seconds + 120.0)
             cpu = res["cpu_ns"] / 1e9
         wall = time.monotonic() - t0
@@ -316,10 +321,13 @@ def _one(case: str, n: int, seconds: float, variant: str, exe: Any,
     return run_sender_peer(case, n, seconds, variant, exe, same_rate)
 
 
-def _variants(case: str) -> tuple[str, ...]:
+def variants_of(case: str) -> tuple[str, ...]:
+    """The senders a case's rows compare: ``exact`` and the ticked C sender only where
+    deadlines are kept (TIMED_CASES)."""
     if case == "udt":
         return ("rtudp",)
-    return tuple(v for v in VARIANTS if v != "exact" or case in TIMED_CASES)
+    timed_only = ("exact", *C_TICK_VARIANTS)
+    return tuple(v for v in VARIANTS if v not in timed_only or case in TIMED_CASES)
 
 
 def drop_caches() -> None:
@@ -357,7 +365,7 @@ def _round_rows(case: str, n: int, seconds: float, exe: Any, same_rate: bool, ro
     each (pick_rounds); a failed round is in ``failed`` and counts as no round."""
     got: dict[str, list[dict[str, Any]]] = {}
     for k in range(rounds):
-        for variant in _variants(case):
+        for variant in variants_of(case):
             key = f"{case} N={n} {variant}" + (f" round {k + 1}" if rounds > 1 else "")
             try:
                 if cold:
@@ -509,7 +517,8 @@ def print_report(r: dict[str, Any]) -> None:
               f"shared, {e['locked_per_chan'] / 1024:.1f} KiB locked a channel")
     print("\n  p50/p99/max: |arrival - the stream's ideal schedule| at the observer "
           "(kernel stamps); CPU: rtudp = workers + client, peers = their process;\n"
-          "  exact: rtudp with tx_coalesce_us=0, every deadline at its own time")
+          "  exact: rtudp with tx_coalesce_us=0, every deadline at its own time; "
+          "C-1ms: the C sender waking every 1 ms, as asyncio's loop")
     others_footer(entries)
     for key, why in r["failed"].items():
         print(f"failed: {key}: {why}")

@@ -200,13 +200,17 @@ static void fill(unsigned char *pkt, size_t size, const char *format, long i, lo
 
 static int send_streams(int argc, char **argv)
 {
-    if (argc != 7)
-        return fprintf(stderr, "usage: scale_peer send GAP_NS COUNT START_NS SIZE FORMAT\n"), 2;
+    if (argc != 7 && argc != 8)
+        return fprintf(stderr, "usage: scale_peer send GAP_NS COUNT START_NS SIZE FORMAT "
+                               "[TICK_NS]\n"), 2;
     int64_t gap = atoll(argv[2]), start = atoll(argv[4]);
+    /* TICK_NS > 0: wake on a grid of that step and send what is due by then, as an
+     * event loop with a millisecond timeout does (asyncio): the CPU of that schedule */
+    int64_t tick = argc == 8 ? atoll(argv[7]) : 0;
     long count = atol(argv[3]);
     size_t size = (size_t)atol(argv[5]);
     const char *format = argv[6];
-    if (gap <= 0 || count <= 0 || start < 0 || size < 12 || size > MAX_SIZE
+    if (gap <= 0 || count <= 0 || start < 0 || size < 12 || size > MAX_SIZE || tick < 0
         || (strcmp(format, "rtp") != 0 && strcmp(format, "netflux") != 0))
         return fprintf(stderr, "scale_peer send: bad arguments\n"), 2;
     static int fds[MAX_STREAMS];
@@ -241,7 +245,8 @@ static int send_streams(int argc, char **argv)
     for (long k = 0; k < count; k++) {
         for (long i = 0; i < n; i++) {
             int64_t due = start + k * gap + i * gap / n;
-            struct timespec ts = {.tv_sec = due / 1000000000LL, .tv_nsec = due % 1000000000LL};
+            int64_t wake = tick ? start + (due - start + tick - 1) / tick * tick : due;
+            struct timespec ts = {.tv_sec = wake / 1000000000LL, .tv_nsec = wake % 1000000000LL};
             while (now_ns(CLOCK_MONOTONIC) < due
                    && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
                 ;

@@ -123,12 +123,14 @@ class Observer:
 class CSender:
     """The C sender: ``streams`` (host, port) destinations, packet k of stream i due at
     ``start_ns + k * gap_ns + i * gap_ns / N``, ``count`` packets a stream of ``size``
-    bytes in ``fmt`` ("rtp" or "netflux")."""
+    bytes in ``fmt`` ("rtp" or "netflux").  ``tick_ns`` > 0: it wakes on a grid of that
+    step and sends what is due by each wake-up (an event loop's schedule)."""
 
     def __init__(self, exe: Path, streams: list[tuple[str, int]], gap_ns: int, count: int,
-                 start_ns: int, size: int, fmt: str) -> None:
+                 start_ns: int, size: int, fmt: str, tick_ns: int = 0) -> None:
+        tick = [str(tick_ns)] if tick_ns > 0 else []
         self.proc = subprocess.Popen([str(exe), "send", str(gap_ns), str(count), str(start_ns),
-                                      str(size), fmt], stdin=subprocess.PIPE,
+                                      str(size), fmt, *tick], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
         self.pid = self.proc.pid
         try:

@@ -211,9 +211,9 @@ void rtudp_pacer_look_at_share(struct rtudp_pacer *p, int64_t now)
  * feed it.  Instead a deadline within coalesce_ns of now, right after what was due,
  * leaves now with it: early by at most coalesce_ns, one wake-up for the group.  At
  * first only when the budget cannot pay for the wait; once a group was sent so, the
- * deadlines are dense (for RTUDP_PACER_DENSE_NS after the last such group): then
- * every close deadline joins its group, and a park ends at its deadline with no spin
- * before it, since a margin spun for the first of a group whose others leave early
+ * deadlines are dense (for RTUDP_PACER_DENSE_NS + coalesce_ns after the last such
+ * group): then every close deadline joins its group, and a park ends at its deadline
+ * with no spin before it, since a margin spun for the first of a group whose others leave early
  * buys nothing and would take the CPU the senders feeding the rings need.  A lone
  * deadline, or a few the budget covers, still leave at their own time.  The caller
  * says whether the deadline may join (t->after_due): only another channel's does, so a
@@ -228,7 +228,8 @@ static int coalesce(struct rtudp_pacer *p, const struct rtudp_pace_plan *t, int 
 
 void rtudp_pacer_coalesced(struct rtudp_pacer *p, int64_t now)
 {
-    p->dense_until = now + RTUDP_PACER_DENSE_NS;
+    /* a group reaches coalesce_ns ahead: the next one can come that much after it */
+    p->dense_until = now + RTUDP_PACER_DENSE_NS + p->coalesce_ns;
 }
 
 void rtudp_pacer_plan(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t)

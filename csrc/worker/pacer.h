@@ -94,7 +94,8 @@ struct rtudp_pace_plan {
 };
 
 #define RTUDP_PACER_SLEEP_SAMPLE_EVERY 8 /* timed sleeps: the CPU cost of one in this many */
-#define RTUDP_PACER_DENSE_NS 1000000LL   /* deadlines stay dense this long after a group */
+#define RTUDP_PACER_DENSE_NS 1000000LL   /* deadlines stay dense this long (and the
+                                          * window) after a group */
 
 /* pacer.c: set up (spin_budget_permille, off and id set) and torn down */
 void rtudp_pacer_init(struct rtudp_pacer *p, int64_t now);

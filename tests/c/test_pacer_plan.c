@@ -74,8 +74,8 @@ static void test_a_budget_that_pays_keeps_each_deadline(void)
 }
 
 /* once a group went early, deadlines are dense: close ones join whatever the budget,
- * and a park ends at its deadline with no margin spun; RTUDP_PACER_DENSE_NS later
- * without a group, the budget decides again */
+ * and a park ends at its deadline with no margin spun; RTUDP_PACER_DENSE_NS and the
+ * window later without a group, the budget decides again */
 static void test_dense_deadlines_join_and_park_without_spin(void)
 {
     struct rtudp_pacer p;
@@ -90,10 +90,25 @@ static void test_dense_deadlines_join_and_park_without_spin(void)
     CHECK_EQ(t.park_until, T0 + 510 * US);
     CHECK(t.timer_wake);
 
-    int64_t later = T0 + RTUDP_PACER_DENSE_NS;
+    int64_t later = T0 + RTUDP_PACER_DENSE_NS + 50 * US;
+    t = plan(&p, later - 1, 30 * US, 1);
+    CHECK(t.coalesce); /* still dense: a group can come a window after the last */
     t = plan(&p, later, 30 * US, 1);
     CHECK(!t.coalesce);
     CHECK(t.spin_ok);
+}
+
+/* a wide window (a group reaching 1 ms ahead): deadlines stay dense for the window
+ * beyond RTUDP_PACER_DENSE_NS, so the next group, a window after, is one too */
+static void test_a_wide_window_stays_dense_until_the_next_group(void)
+{
+    struct rtudp_pacer p;
+    pacer_with(&p, 1000, 1000 * US);
+    rtudp_pacer_coalesced(&p, T0);
+    struct rtudp_pace_plan t = plan(&p, T0 + RTUDP_PACER_DENSE_NS + 900 * US, 50 * US, 1);
+    CHECK(t.coalesce);
+    t = plan(&p, T0 + RTUDP_PACER_DENSE_NS + 1000 * US, 50 * US, 1);
+    CHECK(!t.coalesce); /* the budget pays again */
 }
 
 /* a timeout before the deadline ends a dense park first, as any park */
@@ -113,6 +128,7 @@ static const struct test tests[] = {
     T(test_close_deadlines_join_what_was_due),
     T(test_a_budget_that_pays_keeps_each_deadline),
     T(test_dense_deadlines_join_and_park_without_spin),
+    T(test_a_wide_window_stays_dense_until_the_next_group),
     T(test_a_dense_park_ends_at_an_earlier_timeout),
 };
 
