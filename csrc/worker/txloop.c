@@ -197,8 +197,10 @@ static uint32_t run_timers(struct rtudp_worker *w, int64_t now, int64_t upto)
             c->tx_timer_ns = c->proto->tx_timer ? c->proto->tx_timer(w, c, clock)
                                                 : RTUDP_PROTO_NEVER;
         }
-        if (c->tx_hold.n)
+        if (c->tx_hold.n && rtudp_holdq_next_due(&c->tx_hold) <= now) {
+            c->tx_group = w->tx_group; /* it sends in this group */
             rtudp_tx_send_held(w, c, now);
+        }
         rtudp_chan_rekey(w, c); /* one taken ahead of its time goes back */
     }
     return ran;
