@@ -213,11 +213,11 @@ void rtudp_pacer_look_at_share(struct rtudp_pacer *p, int64_t now)
  * first only when the budget cannot pay for the wait; once a group was sent so, the
  * deadlines are dense (for RTUDP_PACER_DENSE_NS + coalesce_ns after the last such
  * group): then every close deadline joins its group, and a park ends at its deadline
- * with no spin before it, since a margin spun for the first of a group whose others leave early
- * buys nothing and would take the CPU the senders feeding the rings need.  A lone
- * deadline, or a few the budget covers, still leave at their own time.  The caller
- * says whether the deadline may join (t->after_due): only another channel's does, so a
- * stream keeps its own spacing (txloop.c, next_is_in_group).
+ * with no spin before it, since a margin spun for the first of a group whose others
+ * leave early buys nothing and would take the CPU the senders feeding the rings
+ * need.  A lone deadline, or a few the budget covers, still leave at their own time.
+ * The caller says whether the deadline may join (t->after_due): only another
+ * channel's does, so a stream keeps its own spacing (txloop.c, may_join_group).
  */
 static int coalesce(struct rtudp_pacer *p, const struct rtudp_pace_plan *t, int dense)
 {

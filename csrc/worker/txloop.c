@@ -177,8 +177,9 @@ static int64_t timer_clock(const struct rtudp_worker *w, const struct rtudp_chan
 }
 
 /* the kinds' own timers (e.g. Netflux's cycle) that have come, and the sends their
- * impairment held that are due (w->timers, w->standby_timers): how many kind timers
- * ran.  By `upto` only for a kind whose timer may lead (timer_clock); the rest
+ * impairment held that are due (w->timers, w->standby_timers): how many serving kind
+ * timers ran (a standby's look is no deadline of this worker's own, and runs only
+ * by the clock).  By `upto` only for a kind whose timer may lead (timer_clock); the rest
  * run by the clock they are given (UDT's ACKs, a standby's step-in), and held sends
  * leave at their time */
 static uint32_t run_timers(struct rtudp_worker *w, int64_t now, int64_t upto)
@@ -193,7 +194,7 @@ static uint32_t run_timers(struct rtudp_worker *w, int64_t now, int64_t upto)
         int64_t clock = c->standby ? now : timer_clock(w, c, now, upto);
         if (c->tx_timer_ns <= clock) {
             c->tx_group = w->tx_group;
-            ran++;
+            ran += !c->standby;
             c->tx_timer_ns = c->proto->tx_timer ? c->proto->tx_timer(w, c, clock)
                                                 : RTUDP_PROTO_NEVER;
         }
