@@ -314,8 +314,11 @@ class ControlSegment:
     def _table(self) -> memoryview:
         """The channel table's bytes, in place: thousands of slots are searched in C
         (a regex, a strided view), not slot by slot through cffi."""
-        n = min(int(self.c.pool.max_channels), lib.RTUDP_MAX_CHANNELS)
-        return memoryview(ffi.buffer(self.c.channels, n * _SLOT_SIZE))
+        return memoryview(ffi.buffer(self.c.channels, self._slot_count() * _SLOT_SIZE))
+
+    def _slot_count(self) -> int:
+        """Slots of the channel table: the pool's size, within what the layout holds."""
+        return min(int(self.c.pool.max_channels), lib.RTUDP_MAX_CHANNELS)
 
     def slot_name(self, index: int) -> str:
         """The name in channel slot ``index``."""
@@ -338,8 +341,8 @@ class ControlSegment:
 
     def _slot_holds(self, index: int, name: str) -> bool:
         """Channel slot ``index`` exists and holds the open channel ``name``."""
-        n = min(int(self.c.pool.max_channels), lib.RTUDP_MAX_CHANNELS)
-        return (0 <= index < n and int(self.c.channels[index].state) == lib.RTUDP_CHANNEL_OPEN
+        return (0 <= index < self._slot_count()
+                and int(self.c.channels[index].state) == lib.RTUDP_CHANNEL_OPEN
                 and self.slot_name(index) == name)
 
     def channel_kind(self, index: int) -> int:

@@ -40,10 +40,6 @@ def _burst_while_stopped(pool: rtudp.Pool, ch: rtudp.Channel, first: int) -> Non
             os.kill(pid, signal.SIGCONT)
 
 
-def _need_fifo(pool: rtudp.Pool) -> None:
-    need_fifo(pool, "only a real-time worker coalesces")
-
-
 def _read_in_order(ch: rtudp.Channel, first: int, n: int) -> None:
     for i in range(first, first + n):
         got = ch.recv(timeout=5)
@@ -52,7 +48,7 @@ def _read_in_order(ch: rtudp.Channel, first: int, n: int) -> None:
 
 @pytest.mark.rtudp(cpus=[0])
 def test_datagrams_found_together_make_the_worker_wait_for_more(rtudp_pool: rtudp.Pool) -> None:
-    _need_fifo(rtudp_pool)
+    need_fifo(rtudp_pool, "only a real-time worker coalesces")
     w = rtudp_pool.workers()[0]
     assert w["rx_coalesce_ns"] == 50_000, "the default: 50 µs"
     with rtudp_pool.open_channel("gather", direction=1) as ch:
@@ -70,7 +66,7 @@ def test_datagrams_found_together_make_the_worker_wait_for_more(rtudp_pool: rtud
 @pytest.mark.rtudp(cpus=[0])
 def test_one_datagram_in_flight_never_waits(rtudp_pool: rtudp.Pool) -> None:
     """Request and reply: the worker reads each alone, so it never holds one back."""
-    _need_fifo(rtudp_pool)
+    need_fifo(rtudp_pool, "only a real-time worker coalesces")
     with rtudp_pool.open_channel("pingpong", direction=1) as ch, _peer() as peer:
         ch.direct_recv = False
         for i in range(300):

@@ -265,54 +265,36 @@ class ChannelTable:
             except WorkerGone:
                 time.sleep(0.01)  # the supervisor thread sees the death and restarts it
 
-    def _send_standby(self, w: Worker, ch: ChannelEntry) -> None:
-        """ADD_STANDBY ``ch`` to ``w`` (the channel socket only: the standby sends on it);
-        a refusal is logged: the channel goes on without its standby."""
-        if w.link is None:
+    def _send_standbys(self, w: Worker, chans: list[ChannelEntry]) -> None:
+        """ADD_STANDBY ``chans`` to ``w`` (the channel socket only: the standby sends on
+        it), pipelined (Link.commands) as the ADDs are; a refusal is logged: that channel
+        goes on without its standby.  WorkerGone/TimeoutError if ``w`` is not there."""
+        if not chans:
+            return
+        link = w.link
+        if link is None:
             raise WorkerGone(f"worker {w.index} is not running")
-        status, msg = w.link.command(lib.RTUDP_CMD_ADD_STANDBY, ch.slot, ch.name,
-                                     ch.sock.fds()[:1], REPLY_TIMEOUT_S)
-        if status != 0:
-            log.warning("pool %r: worker %d refused to stand by for channel %r: %s", self.name,
-                        w.index, ch.name, msg or status)
+        replies = link.commands([(lib.RTUDP_CMD_ADD_STANDBY, ch.slot, ch.name,
+                                  ch.sock.fds()[:1]) for ch in chans], REPLY_TIMEOUT_S)
+        for ch, (status, msg) in zip(chans, replies):
+            if status != 0:
+                log.warning("pool %r: worker %d refused to stand by for channel %r: %s",
+                            self.name, w.index, ch.name, msg or status)
 
     def _add_standbys(self, chans: list[ChannelEntry]) -> None:
-        """Give each of ``chans`` that has a standby its copy, pipelined per standby
-        worker (Link.commands) as the ADDs are; a refusal is logged (the channel goes
-        on without its standby), and a worker not running now gets its copies when it
-        has restarted (:meth:`readd`)."""
+        """Give each of ``chans`` that has a standby its copy, a batch per standby
+        worker; a worker not running now gets its copies when it has restarted
+        (:meth:`readd`)."""
         for w in self._workers:
             mine = [ch for ch in chans if ch.standby == w.index]
             if not mine or not w.ready.wait(START_TIMEOUT_S):
                 continue
-            link = w.link
             try:
-                if link is None:
-                    raise WorkerGone(f"worker {w.index} is not running")
-                replies = link.commands([(lib.RTUDP_CMD_ADD_STANDBY, ch.slot, ch.name,
-                                          ch.sock.fds()[:1]) for ch in mine], REPLY_TIMEOUT_S)
+                self._send_standbys(w, mine)
             except (WorkerGone, TimeoutError) as exc:
-                log.warning("pool %r: %d channels have no standby until worker %d restarts: "
-                            "%s", self.name, len(mine), w.index, exc)
-                continue
-            for ch, (status, msg) in zip(mine, replies):
-                if status != 0:
-                    log.warning("pool %r: worker %d refused to stand by for channel %r: %s",
-                                self.name, w.index, ch.name, msg or status)
-
-    def _add_standby(self, ch: ChannelEntry) -> None:
-        """Give ``ch``'s standby worker its copy; one not running now gets it when it
-        has restarted (:meth:`readd`)."""
-        if ch.standby is None:
-            return
-        w = self._workers[ch.standby]
-        if not w.ready.wait(START_TIMEOUT_S):
-            return
-        try:
-            self._send_standby(w, ch)
-        except (WorkerGone, TimeoutError) as exc:
-            log.warning("pool %r: channel %r has no standby until worker %d restarts: %s",
-                        self.name, ch.name, w.index, exc)
+                log.warning("pool %r: %d channels (the first %r) have no standby until "
+                            "worker %d restarts: %s", self.name, len(mine), mine[0].name,
+                            w.index, exc)
 
     def _remove_standby(self, ch: ChannelEntry) -> None:
         """Take ``ch``'s standby copy off its worker (a worker that is gone has none)."""
@@ -343,9 +325,7 @@ class ChannelTable:
             except WorkerError as exc:
                 log.error("pool %r: channel %r stays off restarted worker %d: %s", self.name,
                           ch.name, w.index, exc)
-        for ch in live:
-            if ch.standby == w.index:
-                self._send_standby(w, ch)
+        self._send_standbys(w, [ch for ch in live if ch.standby == w.index])
         return len(chans)
 
     def _remove_from_worker(self, w: Worker, ch: ChannelEntry) -> tuple[int, str]:
@@ -382,7 +362,7 @@ class ChannelTable:
                 return
             ch.paused = False
         self._add_to_worker(ch)
-        self._add_standby(ch)
+        self._add_standbys([ch])
 
     def close(self, name: str) -> None:
         """REMOVE the channel from its worker, free its slot, unlink its segment."""
