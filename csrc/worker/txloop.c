@@ -167,21 +167,20 @@ static uint32_t take_due(struct rtudp_chanheap *h, int64_t now, struct rtudp_cha
     return n;
 }
 
-/* the clock channel c's kind timer runs by in a group that reaches `upto` (now, or a
- * coalesced deadline just ahead): upto for a kind that may lead (timer_may_lead) and
- * has not run in this group (it keeps its own spacing), else now */
-static int64_t timer_clock(const struct rtudp_worker *w, const struct rtudp_chan *c,
-                           int64_t now, int64_t upto)
+/* whether channel c's kind timer may run ahead with the group of deadlines now being
+ * sent: its kind lets it lead (timer_may_lead) and it has not run in this group (it
+ * keeps its own spacing) */
+static bool timer_joins_group(const struct rtudp_worker *w, const struct rtudp_chan *c)
 {
-    return c->timer_may_lead && c->tx_group != w->tx_group ? upto : now;
+    return c->timer_may_lead && c->tx_group != w->tx_group;
 }
 
 /* the kinds' own timers (e.g. Netflux's cycle) that have come, and the sends their
  * impairment held that are due (w->timers, w->standby_timers): how many serving kind
- * timers ran (a standby's look is no deadline of this worker's own, and runs only
- * by the clock).  By `upto` only for a kind whose timer may lead (timer_clock); the rest
- * run by the clock they are given (UDT's ACKs, a standby's step-in), and held sends
- * leave at their time */
+ * timers ran (a standby's look is no deadline of this worker's own, and runs only by
+ * the clock).  By `upto` only for a timer that joins the group (timer_joins_group);
+ * the rest run by the clock they are given (UDT's ACKs, a standby's step-in), and held
+ * sends leave at their time */
 static uint32_t run_timers(struct rtudp_worker *w, int64_t now, int64_t upto)
 {
     struct rtudp_chan *due[TIMERS_MAX];
@@ -191,7 +190,7 @@ static uint32_t run_timers(struct rtudp_worker *w, int64_t now, int64_t upto)
                   offsetof(struct rtudp_chan, standby_node));
     for (uint32_t i = 0; i < n; i++) {
         struct rtudp_chan *c = due[i];
-        int64_t clock = c->standby ? now : timer_clock(w, c, now, upto);
+        int64_t clock = timer_joins_group(w, c) ? upto : now; /* a standby never leads */
         if (c->tx_timer_ns <= clock) {
             c->tx_group = w->tx_group;
             ran += !c->standby;
@@ -486,7 +485,7 @@ static int may_join_group(struct rtudp_worker *w, int64_t target)
     if (!node || rtudp_chanheap_next(&w->timers) != target)
         return 0; /* nothing waits: target is no deadline of these heaps */
     struct rtudp_chan *c = (struct rtudp_chan *)((char *)node - offsetof(struct rtudp_chan, timer_node));
-    return c->timer_may_lead && c->tx_timer_ns == target && c->tx_group != w->tx_group;
+    return c->tx_timer_ns == target && timer_joins_group(w, c);
 }
 
 /* decide what comes next: a timer (maybe spun for, or coalesced with what was just due,
