@@ -114,6 +114,16 @@ def _plainly_seconds(timeout: object) -> bool:
     return timeout is None or (type(timeout) in _SECONDS and timeout >= 0)  # type: ignore[operator]
 
 
+def _deadline_ns(timeout: float | None) -> int:
+    """A receive's deadline for the C reads: FOREVER for None, 0 (poll) for 0, else
+    CLOCK_MONOTONIC ns ``timeout`` s from now."""
+    if timeout is None:
+        return FOREVER
+    if timeout == 0:
+        return 0
+    return monotonic_ns() + int(timeout * 1e9)
+
+
 def _check_timeout(timeout: object) -> None:
     if timeout is None:
         return
@@ -526,13 +536,7 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
     def _next(self, timeout: float | None) -> Packet | None:
         """The next packet within ``timeout`` s (checked), or None: read, parse and wait
         are one C call (csrc/pyfast/cursor.c), the GIL released while it waits."""
-        if timeout is None:
-            deadline = FOREVER
-        elif timeout == 0:
-            deadline = 0  # poll
-        else:
-            deadline = monotonic_ns() + int(timeout * 1e9)
-        return self._reader._recv_packet(deadline, self._reader.spin_ns, Packet)
+        return self._reader._recv_packet(_deadline_ns(timeout), self._reader.spin_ns, Packet)
 
     # recv(timeout=None) is ChannelBase's (C): the next datagram, waiting up to timeout
     # s (None = forever, 0 = poll), TimeoutError if none arrives in time; the wait runs
@@ -556,16 +560,12 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
             raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
         if not self._rx_open or not _plainly_seconds(timeout):
             self._check_recv(timeout)  # raises, unless timeout is a float subclass
-        first = self._next(timeout)
-        if first is None:
-            return []
-        out = [first]
-        while len(out) < max_n:
-            pkt = self._try_recv()
-            if pkt is None:
-                break
-            out.append(pkt)
-        return out
+        return self._recv_list(max_n, timeout)
+
+    def _recv_list(self, max_n: int, timeout: float | None) -> list[Packet]:
+        """recv_many's read (checked arguments): one C call (csrc/pyfast/cursor.c)."""
+        return self._reader._recv_many(_deadline_ns(timeout), self._reader.spin_ns, max_n,
+                                       Packet)
 
     # ------------------------------------------------------------ numpy batches
 

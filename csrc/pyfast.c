@@ -22,6 +22,7 @@
  *   pyfast/bcast.c     BcastPort, C base of BroadcastRing: the writer
  *   pyfast/cursor.c    BcastCursor, C base of BroadcastReader: reads, waits, and
  *                      RX records as packet tuples
+ *   pyfast/rtpframe.c  a jitter-buffered rtp channel's RX records as frame tuples
  *   pyfast/batch.c     packets as columns: recv_batch / send_batch (numpy arrays)
  *   pyfast/channel.c   ChannelBase, C base of rtudp.Channel: send() / recv() in C
  *                      for the common case (the rest in the subclass's Python), and

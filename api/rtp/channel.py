@@ -19,9 +19,8 @@ import socket
 import struct
 from typing import Any, NamedTuple, Sequence
 
-from rtudp.channel import Channel
+from rtudp.channel import Channel, _deadline_ns
 from rtudp.shmring._native import ffi, lib
-from rtudp.shmring._ringbase import wait_for
 from rtudp.shmring.channel import RX_META, fill_sockaddr, parse_rx_record
 from rtudp.shmring.errors import BadSegmentError
 from rtudp.shmring.kinds import get as kind
@@ -232,19 +231,24 @@ class RtpChannel(Channel):
         from .batch import FRAME_BYTES, split_frames
         return split_frames(self._recv_records(max_n, timeout, FRAME_BYTES + self.max_datagram))
 
+    # jbuf: each RX record becomes an RtpFrame in C (csrc/pyfast/rtpframe.c), as
+    # parse_frame_record does in Python
+
     def _try_recv(self) -> Any:
         if self.rx_mode == "raw":
             return super()._try_recv()
-        rec = self._reader._try_get_record()
-        if rec is None:
-            return None
-        data, _seq, _time_ns, _flags, lost = rec
-        return parse_frame_record(data, lost)
+        return self._reader._recv_frame(0, 0, RtpFrame)
 
     def _next(self, timeout: float | None) -> Any:
         if self.rx_mode == "raw":
             return super()._next(timeout)
-        return wait_for(self._try_recv, self._reader._wait, timeout, self._reader.spin_ns)
+        return self._reader._recv_frame(_deadline_ns(timeout), self._reader.spin_ns, RtpFrame)
+
+    def _recv_list(self, max_n: int, timeout: float | None) -> list[Any]:
+        if self.rx_mode == "raw":
+            return super()._recv_list(max_n, timeout)
+        return self._reader._recv_frames(_deadline_ns(timeout), self._reader.spin_ns, max_n,
+                                         RtpFrame)
 
     # ------------------------------------------------------------ observation
 

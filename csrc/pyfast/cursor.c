@@ -1,7 +1,7 @@
 /*
  * cursor.c - BcastCursor, the C base of BroadcastReader: one reader's cursor on a
  * broadcast ring, and the RX record -> packet tuple conversion the channel's recv
- * uses too (pyf_next_packet).
+ * uses too (pyf_next_packet), one record a call or a list of them.
  */
 #include "pyfast.h"
 
@@ -100,8 +100,7 @@ static PyObject *cursor_get_many_nowait(PyfBcastCursor *self, PyObject *const *a
     return list;
 }
 
-/* (host, port) of a datagram source, None when the record names none */
-static PyObject *source_tuple(PyfBcastCursor *self, const struct rtudp_sockaddr *a)
+PyObject *pyf_source_tuple(PyfBcastCursor *self, const struct rtudp_sockaddr *a)
 {
     if (self->last_source && memcmp(a, &self->last_addr, sizeof *a) == 0)
         return Py_NewRef(self->last_source);
@@ -136,31 +135,36 @@ static PyObject *rx_packet(PyfBcastCursor *self, PyTypeObject *type, uint32_t le
     memcpy(&m, self->buf, sizeof m);
     PyObject *items[6] = {
         PyBytes_FromStringAndSize((const char *)self->buf + sizeof m, len - sizeof m),
-        source_tuple(self, &m.source),
+        pyf_source_tuple(self, &m.source),
         PyLong_FromLongLong(m.rx_ns),
         PyLong_FromLongLong(m.hw_ns),
         PyLong_FromUnsignedLongLong(m.rx_seq),
         PyLong_FromUnsignedLongLong(lost),
     };
-    PyObject *pkt = NULL;
-    for (int i = 0; i < 6; i++)
+    return pyf_tuple_of(type, items, 6);
+}
+
+PyObject *pyf_tuple_of(PyTypeObject *type, PyObject **items, int n)
+{
+    PyObject *t = NULL;
+    for (int i = 0; i < n; i++)
         if (!items[i])
             goto out;
     if (type->tp_basicsize == PyTuple_Type.tp_basicsize &&
         type->tp_itemsize == sizeof(PyObject *)) {
-        pkt = type->tp_alloc(type, 6);
-        if (pkt) {
-            for (int i = 0; i < 6; i++)
-                PyTuple_SET_ITEM(pkt, i, items[i]); /* steals */
-            return pkt;
+        t = type->tp_alloc(type, n);
+        if (t) {
+            for (int i = 0; i < n; i++)
+                PyTuple_SET_ITEM(t, i, items[i]); /* steals */
+            return t;
         }
     } else {
-        pkt = PyObject_Vectorcall((PyObject *)type, items, 6, NULL);
+        t = PyObject_Vectorcall((PyObject *)type, items, (size_t)n, NULL);
     }
 out:
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < n; i++)
         Py_XDECREF(items[i]);
-    return pkt;
+    return t;
 }
 
 int pyf_cursor_wait(PyfBcastCursor *self, PyfBcastPort *port, int64_t deadline, int64_t spin)
@@ -182,9 +186,47 @@ int pyf_cursor_wait(PyfBcastCursor *self, PyfBcastPort *port, int64_t deadline, 
     return rc;
 }
 
+/* keep the error set now for the cursor's next read (one at most: a later one is
+ * dropped, as it would have been raised after the first) */
+static void keep_pending(PyfBcastCursor *self)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();
+#else
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (exc && tb)
+        PyException_SetTraceback(exc, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+#endif
+    if (!self->pending)
+        self->pending = exc;
+    else
+        Py_XDECREF(exc);
+}
+
+/* raise the kept error, if any: -1 with it set, else 0 */
+static int raise_pending(PyfBcastCursor *self)
+{
+    PyObject *exc = self->pending;
+    if (!exc)
+        return 0;
+    self->pending = NULL;
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+    return -1;
+}
+
 int pyf_cursor_next(PyfBcastCursor *self, int64_t deadline, int64_t spin, uint32_t *len,
                     uint64_t *lost, const char *what)
 {
+    if (raise_pending(self) < 0)
+        return -1;
     int sliced = 0; /* the last wait ended at a slice, not the deadline */
     for (;;) {
         /* looked up again after every wait: another thread may close the channel */
@@ -239,8 +281,9 @@ int pyf_cursor_next(PyfBcastCursor *self, int64_t deadline, int64_t spin, uint32
     }
 }
 
-PyObject *pyf_next_packet(PyfBcastCursor *self, int64_t deadline, int64_t spin,
-                          PyTypeObject *type)
+/* the next RX record built by `build`, or None once deadline passed */
+static PyObject *next_record(PyfBcastCursor *self, int64_t deadline, int64_t spin,
+                             PyTypeObject *type, pyf_record_builder build)
 {
     uint32_t len;
     uint64_t lost;
@@ -249,7 +292,27 @@ PyObject *pyf_next_packet(PyfBcastCursor *self, int64_t deadline, int64_t spin,
         return NULL;
     if (got == 0)
         Py_RETURN_NONE;
-    return rx_packet(self, type, len, lost);
+    return build(self, type, len, lost);
+}
+
+PyObject *pyf_next_packet(PyfBcastCursor *self, int64_t deadline, int64_t spin,
+                          PyTypeObject *type)
+{
+    return next_record(self, deadline, spin, type, rx_packet);
+}
+
+PyObject *pyf_recv_one(PyfBcastCursor *self, PyObject *const *args, Py_ssize_t nargs,
+                       const char *usage, pyf_record_builder build)
+{
+    int64_t deadline, spin;
+    if (nargs != 3 || pyf_get_i64(args[0], INT64_MAX, "deadline_ns", &deadline) < 0 ||
+        pyf_get_i64(args[1], 0, "spin_ns", &spin) < 0 || !PyType_Check(args[2]) ||
+        !PyType_IsSubtype((PyTypeObject *)args[2], &PyTuple_Type)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, usage);
+        return NULL;
+    }
+    return next_record(self, deadline, spin, (PyTypeObject *)args[2], build);
 }
 
 /*
@@ -260,16 +323,75 @@ PyObject *pyf_next_packet(PyfBcastCursor *self, int64_t deadline, int64_t spin,
 static PyObject *cursor_recv_packet(PyfBcastCursor *self, PyObject *const *args,
                                     Py_ssize_t nargs)
 {
+    return pyf_recv_one(self, args, nargs,
+                        "_recv_packet(deadline_ns, spin_ns, packet_type: a tuple type)", rx_packet);
+}
+
+/* up to max_n records built by `build`, the first waited for until deadline */
+static PyObject *recv_list(PyfBcastCursor *self, int64_t deadline, int64_t spin,
+                           Py_ssize_t max_n, PyTypeObject *type, pyf_record_builder build)
+{
+    PyObject *list = PyList_New(0);
+    if (!list)
+        return NULL;
+    while (PyList_GET_SIZE(list) < max_n) {
+        uint32_t len;
+        uint64_t lost;
+        /* the first record may be waited for, the rest are what is there */
+        int got = pyf_cursor_next(self, PyList_GET_SIZE(list) ? 0 : deadline, spin, &len, &lost,
+                                  "recv_many");
+        if (got == 0)
+            break;
+        PyObject *item = got > 0 ? build(self, type, len, lost) : NULL;
+        if (!item) {
+            /* hand over what we have: a ring's or a channel's error recurs at the next
+             * read; a bad record, already taken, is kept for it.  An interrupt is not
+             * kept waiting */
+            if (PyList_GET_SIZE(list) && PyErr_ExceptionMatches(PyExc_Exception)) {
+                if (got > 0)
+                    keep_pending(self);
+                else
+                    PyErr_Clear();
+                break;
+            }
+            Py_DECREF(list);
+            return NULL;
+        }
+        int rc = PyList_Append(list, item);
+        Py_DECREF(item);
+        if (rc < 0) {
+            Py_DECREF(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+PyObject *pyf_recv_list(PyfBcastCursor *self, PyObject *const *args, Py_ssize_t nargs,
+                        const char *usage, pyf_record_builder build)
+{
     int64_t deadline, spin;
-    if (nargs != 3 || pyf_get_i64(args[0], INT64_MAX, "deadline_ns", &deadline) < 0 ||
-        pyf_get_i64(args[1], 0, "spin_ns", &spin) < 0 || !PyType_Check(args[2]) ||
-        !PyType_IsSubtype((PyTypeObject *)args[2], &PyTuple_Type)) {
+    Py_ssize_t max_n;
+    if (nargs != 4 || pyf_get_i64(args[0], INT64_MAX, "deadline_ns", &deadline) < 0 ||
+        pyf_get_i64(args[1], 0, "spin_ns", &spin) < 0 ||
+        pyf_get_count(args[2], 1, "max_n", &max_n) < 0 || !PyType_Check(args[3]) ||
+        !PyType_IsSubtype((PyTypeObject *)args[3], &PyTuple_Type)) {
         if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError,
-                            "_recv_packet(deadline_ns, spin_ns, packet_type: a tuple type)");
+            PyErr_SetString(PyExc_TypeError, usage);
         return NULL;
     }
-    return pyf_next_packet(self, deadline, spin, (PyTypeObject *)args[2]);
+    return recv_list(self, deadline, spin, max_n, (PyTypeObject *)args[3], build);
+}
+
+/*
+ * _recv_many(deadline_ns, spin_ns, max_n, packet_type) -> list: up to max_n RX records
+ * as packets, the first waited for until deadline_ns (0: do not wait), the rest what is
+ * there.  One C call for recv_many's loop of reads.
+ */
+static PyObject *cursor_recv_many(PyfBcastCursor *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return pyf_recv_list(self, args, nargs, "_recv_many(deadline_ns, spin_ns, max_n, packet_type)",
+                         rx_packet);
 }
 
 /* _wait(deadline_ns, spin_ns) -> RTUDP_* code, with the GIL released */
@@ -391,6 +513,15 @@ static PyMethodDef cursor_methods[] = {
      "_recv_packet(deadline_ns, spin_ns, packet_type) -> packet | None: the next RX record "
      "as packet_type(data, source, rx_ns, hw_ns, seq, lost), waiting until deadline_ns "
      "(0 = do not wait) with the GIL released."),
+    PYF_FASTCALL("_recv_many", cursor_recv_many,
+     "_recv_many(deadline_ns, spin_ns, max_n, packet_type) -> list: up to max_n RX records as "
+     "packets, the first waited for until deadline_ns (0 = do not wait)."),
+    PYF_FASTCALL("_recv_frame", pyf_cursor_recv_frame,
+     "_recv_frame(deadline_ns, spin_ns, frame_type) -> frame | None: the next RX record of a "
+     "jitter-buffered rtp channel as frame_type (csrc/pyfast/rtpframe.c)."),
+    PYF_FASTCALL("_recv_frames", pyf_cursor_recv_frames,
+     "_recv_frames(deadline_ns, spin_ns, max_n, frame_type) -> list: up to max_n rtp frames, "
+     "the first waited for until deadline_ns (0 = do not wait)."),
     PYF_FASTCALL("_recv_batch", pyf_cursor_recv_batch,
      "_recv_batch(deadline_ns, spin_ns, max_n, columns) -> n: up to max_n RX records into "
      "the column buffers (csrc/pyfast/batch.c), waiting until deadline_ns for the first."),
@@ -402,6 +533,7 @@ static int cursor_traverse(PyfBcastCursor *self, visitproc visit, void *arg)
     Py_VISIT(self->port);
     Py_VISIT(self->last_source);
     Py_VISIT(self->live_name);
+    Py_VISIT(self->pending);
     return 0;
 }
 
@@ -410,6 +542,7 @@ static int cursor_clear(PyfBcastCursor *self)
     Py_CLEAR(self->port);
     Py_CLEAR(self->last_source);
     Py_CLEAR(self->live_name);
+    Py_CLEAR(self->pending);
     return 0;
 }
 

@@ -178,6 +178,9 @@ typedef struct {
     struct rtudp_drx_reader drx;
     struct pyf_liveness live;   /* a wait on a closed channel or a dead pool raises */
     PyObject *live_name;        /* the channel's name, for that error */
+    /* what a record a list read had already taken could not become (a bad record):
+     * the list hands over the records before it, the next read raises this */
+    PyObject *pending;
 } PyfBcastCursor;
 
 extern PyTypeObject pyf_MpscPortType, pyf_BcastPortType, pyf_BcastCursorType,
@@ -259,6 +262,31 @@ PyObject *pyf_next_packet(PyfBcastCursor *self, int64_t deadline, int64_t spin,
  */
 int pyf_cursor_next(PyfBcastCursor *self, int64_t deadline, int64_t spin, uint32_t *len,
                     uint64_t *lost, const char *what);
+
+/* (host, port) of a datagram source, None when the record names none (the last one
+ * is kept: a channel's packets mostly come from one peer) */
+PyObject *pyf_source_tuple(PyfBcastCursor *self, const struct rtudp_sockaddr *a);
+/* an instance of tuple type `type` holding items[0..n), new references it steals
+ * (all of them, on failure too); NULL with the error set if one is NULL */
+PyObject *pyf_tuple_of(PyTypeObject *type, PyObject **items, int n);
+/* one RX record of len bytes in self->buf as an instance of `type` (NULL: error set) */
+typedef PyObject *(*pyf_record_builder)(PyfBcastCursor *self, PyTypeObject *type, uint32_t len,
+                                        uint64_t lost);
+/* _recv_many and its kin: (deadline_ns, spin_ns, max_n, type) parsed (a TypeError
+ * naming `usage` if not), then up to max_n RX records built by `build`, the first
+ * waited for until deadline_ns (0: do not wait), the rest what is there; an error
+ * after the first is left for the next read */
+PyObject *pyf_recv_list(PyfBcastCursor *self, PyObject *const *args, Py_ssize_t nargs,
+                        const char *usage, pyf_record_builder build);
+/* _recv_packet and its kin: (deadline_ns, spin_ns, type) parsed (a TypeError naming
+ * `usage` if not), then the next RX record built by `build`, or None once deadline_ns
+ * passed, waiting as pyf_next_packet does */
+PyObject *pyf_recv_one(PyfBcastCursor *self, PyObject *const *args, Py_ssize_t nargs,
+                       const char *usage, pyf_record_builder build);
+
+/* rtpframe.c: a jitter-buffered rtp channel's RX records as frames */
+PyObject *pyf_cursor_recv_frame(PyfBcastCursor *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *pyf_cursor_recv_frames(PyfBcastCursor *self, PyObject *const *args, Py_ssize_t nargs);
 
 /* batch.c: BcastCursor._recv_batch and MpscPort._put_batch (columns in and out) */
 PyObject *pyf_cursor_recv_batch(PyfBcastCursor *self, PyObject *const *args, Py_ssize_t nargs);
