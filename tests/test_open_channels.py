@@ -71,3 +71,29 @@ def test_the_table_finds_names_and_free_slots_past_a_thousand(rtudp_pool):
     finally:
         ctl.close()
     assert rtudp.attach("n700", pool=rtudp_pool.name).name == "n700"
+
+
+def test_a_worker_refusing_one_leaves_nothing_of_the_batch_on_any_worker(rtudp_pool,
+                                                                          monkeypatch):
+    """The workers take a batch side by side; one's refusal still undoes the whole
+    batch on every worker."""
+    from rtudp.workers.channel_table import ChannelTable
+    prepare = ChannelTable._prepare
+
+    def spoil_bad(self, config, owner):
+        ch = prepare(self, config, owner)
+        if config.name == "bad":
+            ch.seg.block.direction = 7  # as a client scribbling on the segment would
+        return ch
+
+    rtudp_pool.open_channel("kept", direction=1)
+    before = [w["channels"] for w in rtudp_pool.workers()]
+    monkeypatch.setattr(ChannelTable, "_prepare", spoil_bad)
+    batch = [{"name": f"g{i}", "direction": 1} for i in range(8)]
+    batch.insert(5, {"name": "bad", "direction": 1})
+    with pytest.raises(rtudp.WorkerError, match="refused channel 'bad'.*direction 7"):
+        rtudp_pool.open_channels(batch)
+    assert rtudp_pool.channels() == ["kept"]
+    assert len(before) > 1 and [w["channels"] for w in rtudp_pool.workers()] == before
+    monkeypatch.undo()
+    assert len(rtudp_pool.open_channels(batch)) == 9  # names and slots are free again

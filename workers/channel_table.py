@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import psutil
 
@@ -31,6 +32,36 @@ from .sockets import BoundSocket, bind_socket
 from .watcher import Worker
 
 log = logging.getLogger("rtudp.workers")
+
+
+def _on_each_worker(workers: list[Worker], chans: list[ChannelEntry],
+                    worker_of: Callable[[ChannelEntry], int | None],
+                    work: Callable[[Worker, list[ChannelEntry]], None]) -> None:
+    """``work(w, mine)`` for each worker that ``worker_of`` gives some of ``chans``, all
+    at once: a worker's commands are its own CPU's work and the caller only waits for
+    the replies, so workers that work side by side open a batch in the time of the
+    slowest, not of all in turn.  The first exception raised is raised here, once
+    every worker's part is over."""
+    groups = [(w, mine) for w in workers
+              if (mine := [ch for ch in chans if worker_of(ch) == w.index])]
+    errors: list[BaseException] = []
+
+    def run(w: Worker, mine: list[ChannelEntry]) -> None:
+        try:
+            work(w, mine)
+        except BaseException as exc:  # raised below, in the caller's thread
+            errors.append(exc)
+
+    helpers = [threading.Thread(target=run, args=group, name=f"rtudp-open-w{group[0].index}",
+                                daemon=True) for group in groups[1:]]
+    for t in helpers:
+        t.start()
+    if groups:
+        run(*groups[0])
+    for t in helpers:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 @dataclass
@@ -141,10 +172,8 @@ class ChannelTable:
             raise
         added: list[ChannelEntry] = []
         try:
-            for w in self._workers:
-                mine = [ch for ch in made if ch.worker == w.index]
-                if mine:
-                    self._add_all_to_worker(w, mine, added)
+            _on_each_worker(self._workers, made, lambda ch: ch.worker,
+                            lambda w, mine: self._add_all_to_worker(w, mine, added))
         except BaseException:
             on_worker = {id(ch) for ch in added}
             for ch in made:
@@ -236,13 +265,17 @@ class ChannelTable:
                                          for ch in chans], REPLY_TIMEOUT_S)
             except WorkerGone:
                 replies = []
+            refused = None
             for ch, (status, msg) in zip(chans, replies):
-                if status != 0:
-                    raise WorkerError(f"worker {w.index} refused channel {ch.name!r}: "
-                                      f"{msg or status}")
+                if status != 0:  # those after it went on: each one added must be known
+                    refused = refused or WorkerError(f"worker {w.index} refused channel "
+                                                     f"{ch.name!r}: {msg or status}")
+                    continue
                 with self._ctx.lock:
                     ch.added_gen = max(ch.added_gen, gen)
                 added.append(ch)
+            if refused is not None:
+                raise refused
         for ch in chans[len(replies):]:
             self._add_to_worker(ch)
             added.append(ch)
@@ -285,16 +318,17 @@ class ChannelTable:
         """Give each of ``chans`` that has a standby its copy, a batch per standby
         worker; a worker not running now gets its copies when it has restarted
         (:meth:`readd`)."""
-        for w in self._workers:
-            mine = [ch for ch in chans if ch.standby == w.index]
-            if not mine or not w.ready.wait(START_TIMEOUT_S):
-                continue
+        def give(w: Worker, mine: list[ChannelEntry]) -> None:
+            if not w.ready.wait(START_TIMEOUT_S):
+                return
             try:
                 self._send_standbys(w, mine)
             except (WorkerGone, TimeoutError) as exc:
                 log.warning("pool %r: %d channels (the first %r) have no standby until "
                             "worker %d restarts: %s", self.name, len(mine), mine[0].name,
                             w.index, exc)
+
+        _on_each_worker(self._workers, chans, lambda ch: ch.standby, give)
 
     def _remove_standby(self, ch: ChannelEntry) -> None:
         """Take ``ch``'s standby copy off its worker (a worker that is gone has none)."""
