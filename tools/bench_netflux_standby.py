@@ -138,10 +138,13 @@ def run_case(standby: bool, stalled: bool, seconds: float, rnd: random.Random) -
                 pool.pause_channel("nf")  # its counters stand still from here
                 s = ch.stats()
                 rx.collect_until(time.monotonic() + 0.1)
-        due = s["nf_cycle"]
+        sent = s["nf_sent"] + s["nf_standby_sent"]
+        # the serving worker's next cycle, unless the standby sent a later one it has
+        # not yet yielded (the pause came first): then that one was due too
+        due = max(s["nf_cycle"], sent + s["nf_missed"])
         received = len(rx.seqs)
         return {"due": due, "received": received, "missed": max(0, due - received),
-                "sent": s["nf_sent"] + s["nf_standby_sent"],
+                "sent": sent,
                 **sequence_faults(rx.seqs), "standby_sent": s["nf_standby_sent"],
                 "skipped": s["nf_missed"], "claim_breaks": s.get("nf_claim_breaks", 0),
                 "stalls": staller.stalls, "stalled_ms": staller.stalled_ms}
