@@ -232,8 +232,45 @@ void rtudp_pacer_coalesced(struct rtudp_pacer *p, int64_t now)
     p->dense_until = now + RTUDP_PACER_DENSE_NS + p->coalesce_ns;
 }
 
+/*
+ * A deadline that may leave up to coalesce_ns early on its own (t->lead: a kind's
+ * timer that may lead, such as a Netflux cycle) and comes within
+ * RTUDP_PACER_LEAD_GAP_NS is not spun for: the park ends the spin margin before it (at
+ * most coalesce_ns) and the timer runs when the thread wakes, early by what the
+ * wake-up's lateness leaves of that margin; within coalesce_ns it runs now.  Many
+ * channels' cycles a hundred µs apart would otherwise cost the worker a spin margin
+ * each, thousands a second: most of its CPU.  A farther one, such as a lone channel's
+ * cycle, is spun for as any deadline: its park may be long enough for the vCPU to
+ * halt, and a margin spun now and then costs little.  Once deadlines are dense the
+ * dense plan holds for it too: a park to the deadline itself, which gathers more of
+ * those after it into the wake-up's group.
+ */
+static int plan_lead(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t)
+{
+    int64_t gap = t->target - t->now;
+    if (!t->lead || p->coalesce_ns <= 0 || gap >= RTUDP_PACER_LEAD_GAP_NS ||
+        t->now < p->dense_until)
+        return 0;
+    t->bridge = t->warm = t->spin_ok = 0;
+    t->coalesce = gap <= p->coalesce_ns;
+    t->timer_wake = !t->coalesce;
+    if (t->coalesce) {
+        t->park_until = t->now;
+        return 1;
+    }
+    int64_t margin = rtudp_spin_margin(&p->spin, gap);
+    t->park_until = t->target - (margin < p->coalesce_ns ? margin : p->coalesce_ns);
+    if (other < t->park_until) {
+        t->park_until = other;
+        t->timer_wake = 0;
+    }
+    return 1;
+}
+
 void rtudp_pacer_plan(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t)
 {
+    if (plan_lead(p, other, t))
+        return;
     int64_t now = t->now, target = t->target;
     int dense = now < p->dense_until;
     t->coalesce = coalesce(p, t, dense);

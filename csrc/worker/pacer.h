@@ -90,19 +90,24 @@ struct rtudp_pace_plan {
     int warm;           /* the park ends early for the warm-up (warmup.h) */
     int timer_wake;     /* the park ends for target, not for a timeout */
     int after_due;      /* set by the caller: what was due has just been served */
-    int coalesce;       /* target is served now, early, with what was just due */
+    int lead;           /* set by the caller: target may leave up to coalesce_ns early
+                         * on its own (a kind's timer that may lead, worker.h) */
+    int coalesce;       /* target is served now, early, with what was just due (or on
+                         * its own, when it may lead) */
 };
 
 #define RTUDP_PACER_SLEEP_SAMPLE_EVERY 8 /* timed sleeps: the CPU cost of one in this many */
 #define RTUDP_PACER_DENSE_NS 1000000LL   /* deadlines stay dense this long (and the
                                           * window) after a group */
+#define RTUDP_PACER_LEAD_GAP_NS 500000LL  /* a timer that may lead is not spun for when
+                                          * it comes sooner than this (pacer.c) */
 
 /* pacer.c: set up (spin_budget_permille, off and id set) and torn down */
 void rtudp_pacer_init(struct rtudp_pacer *p, int64_t now);
 void rtudp_pacer_free(struct rtudp_pacer *p);
-/* decide: how to wait for t->target (t->now and t->after_due set), with `other` the
- * first timeout: park until t->park_until, then spin to target if t->spin_ok; or (with
- * t->after_due) serve it now, t->coalesce */
+/* decide: how to wait for t->target (t->now, t->after_due and t->lead set), with
+ * `other` the first timeout: park until t->park_until, then spin to target if
+ * t->spin_ok; or (with t->after_due or t->lead) serve it now, t->coalesce */
 void rtudp_pacer_plan(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t);
 /* a deadline was sent early with its group (t->coalesce): deadlines are dense */
 void rtudp_pacer_coalesced(struct rtudp_pacer *p, int64_t now);

@@ -468,6 +468,20 @@ static int64_t read_stamps(struct rtudp_worker *w, int64_t now, int64_t target, 
     return by < other ? by : other;
 }
 
+/* whether the first deadline, at `target`, is a kind's timer that may lead and joins
+ * this group (timer_joins_group): no timed send is due with it */
+static int first_timer_may_lead(struct rtudp_worker *w, int64_t target)
+{
+    const struct rtudp_timer *rec = rtudp_timerq_peek(&w->tq);
+    if (rec && rec->send_at_ns <= target)
+        return 0;
+    struct rtudp_chanheap_node *node = rtudp_chanheap_first(&w->timers);
+    if (!node || rtudp_chanheap_next(&w->timers) != target)
+        return 0; /* nothing waits: target is no deadline of these heaps */
+    struct rtudp_chan *c = (struct rtudp_chan *)((char *)node - offsetof(struct rtudp_chan, timer_node));
+    return c->tx_timer_ns == target && timer_joins_group(w, c);
+}
+
 /* whether the first deadline, at `target`, may join the group of deadlines just sent:
  * a timed send, or a kind's timer that may lead (run_timers), of a channel that has
  * not sent in the group (a stream keeps its own spacing).  Other kind timers and held
@@ -481,11 +495,7 @@ static int may_join_group(struct rtudp_worker *w, int64_t target)
         struct rtudp_chan *c = rec->channel < RTUDP_MAX_CHANNELS ? w->chans[rec->channel] : NULL;
         return c && c->tx_group != w->tx_group;
     }
-    struct rtudp_chanheap_node *node = rtudp_chanheap_first(&w->timers);
-    if (!node || rtudp_chanheap_next(&w->timers) != target)
-        return 0; /* nothing waits: target is no deadline of these heaps */
-    struct rtudp_chan *c = (struct rtudp_chan *)((char *)node - offsetof(struct rtudp_chan, timer_node));
-    return c->tx_timer_ns == target && timer_joins_group(w, c);
+    return first_timer_may_lead(w, target);
 }
 
 /* decide what comes next: a timer (maybe spun for, or coalesced with what was just due,
@@ -503,10 +513,11 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
         other = standby;
     other = read_stamps(w, now, target, other);
     t->after_due = after_due && may_join_group(w, target);
+    t->lead = first_timer_may_lead(w, target); /* not spun for when close (pacer.c) */
     if (w->backoff_until > now) {
         if (target < w->backoff_until)
             target = w->backoff_until;
-        t->after_due = 0; /* a send backoff ends at its time */
+        t->after_due = t->lead = 0; /* a send backoff ends at its time */
     }
     if (any_readable(w))
         return 0;
@@ -636,7 +647,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
         if (!decide(w, now, served, &t))
             continue;
         if (t.coalesce) { /* the next deadline is close: it goes now, with what went */
-            rtudp_pacer_coalesced(&w->pacer, t.now);
+            if (t.after_due) /* (a lone timer that leads makes no group) */
+                rtudp_pacer_coalesced(&w->pacer, t.now);
             bump(&me->tx_coalesced, serve_due(w, t.now, t.target, 0));
             chained = 1;
             continue;

@@ -124,12 +124,54 @@ static void test_a_dense_park_ends_at_an_earlier_timeout(void)
     CHECK(!t.timer_wake);
 }
 
+static struct rtudp_pace_plan plan_lead(struct rtudp_pacer *p, int64_t gap, int64_t other)
+{
+    struct rtudp_pace_plan t = {.now = T0, .target = T0 + gap, .lead = 1};
+    rtudp_pacer_plan(p, other, &t);
+    return t;
+}
+
+/* a close timer that may lead (many channels' Netflux cycles) is not spun for, even
+ * with a budget that pays: within the window it runs now; further off the park ends
+ * the spin margin before it, at most the window, and it runs at the wake-up.  A far
+ * one (a lone channel's cycle), one with coalescing off and one among dense deadlines
+ * are planned as any deadline */
+static void test_a_close_timer_that_may_lead_is_not_spun_for(void)
+{
+    struct rtudp_pacer p;
+    pacer_with(&p, 1000, 50 * US);
+    struct rtudp_pace_plan t = plan_lead(&p, 40 * US, NEVER);
+    CHECK(t.coalesce);
+    CHECK_EQ(t.park_until, T0);
+
+    t = plan_lead(&p, 300 * US, NEVER);
+    CHECK(!t.coalesce && !t.spin_ok && !t.bridge && !t.warm && t.timer_wake);
+    CHECK_EQ(t.park_until, T0 + 280 * US); /* the 20 µs margin */
+
+    t = plan_lead(&p, 300 * US, T0 + 100 * US); /* an earlier timeout ends the park */
+    CHECK_EQ(t.park_until, T0 + 100 * US);
+    CHECK(!t.timer_wake);
+
+    t = plan_lead(&p, RTUDP_PACER_LEAD_GAP_NS, NEVER); /* far: spun for */
+    CHECK(!t.coalesce && t.spin_ok);
+
+    rtudp_pacer_coalesced(&p, T0); /* dense: parked to the deadline itself */
+    t = plan_lead(&p, 300 * US, NEVER);
+    CHECK(!t.coalesce && !t.spin_ok);
+    CHECK_EQ(t.park_until, T0 + 300 * US);
+
+    pacer_with(&p, 1000, 0); /* coalescing off: exact, spun for */
+    t = plan_lead(&p, 30 * US, NEVER);
+    CHECK(!t.coalesce && t.spin_ok);
+}
+
 static const struct test tests[] = {
     T(test_close_deadlines_join_what_was_due),
     T(test_a_budget_that_pays_keeps_each_deadline),
     T(test_dense_deadlines_join_and_park_without_spin),
     T(test_a_wide_window_stays_dense_until_the_next_group),
     T(test_a_dense_park_ends_at_an_earlier_timeout),
+    T(test_a_close_timer_that_may_lead_is_not_spun_for),
 };
 
 HARNESS_MAIN(tests)
