@@ -89,6 +89,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "pool vs the same streams in asyncio and a C sender: delivery, pacing at an observer, "
         "CPU per 1,000 packets, open time and memory per channel",
     ),
+    "sendpath": (
+        "bench_sendpath",
+        "CPU per datagram of a group due together: K x send(), K x sendmmsg(1) (the worker), "
+        "sendmmsg(K) on one socket and io_uring, on K sockets or one, TX stamps off and on",
+    ),
     "rtudp": (
         "bench_rtudp_api",
         "the RtUDP compatibility API at 50 kpps, default pool, alone and with two CPU hogs: "
