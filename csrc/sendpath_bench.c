@@ -47,12 +47,6 @@
 #endif
 #endif
 
-/* older uapi headers lack it (the worker's netio.c needs it too); asm-generic value */
-#if !defined(SCM_TS_OPT_ID) && !defined(__alpha__) && !defined(__mips__) && \
-    !defined(__hppa__) && !defined(__sparc__)
-#define SCM_TS_OPT_ID 81
-#endif
-
 #define MAX_K RTUDP_SENDPATH_MAX_K
 #define PATHS RTUDP_SENDPATH_PATHS
 #define MAX_SIZE 1472u

@@ -6,6 +6,13 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* Older uapi headers lack it; the value is the asm-generic one (x86, arm, riscv...) */
+#ifndef SCM_TS_OPT_ID
+#if !defined(__alpha__) && !defined(__mips__) && !defined(__hppa__) && !defined(__sparc__)
+#define SCM_TS_OPT_ID 81
+#endif
+#endif
+
 union rtudp_cmsg_u32 {
     char buf[CMSG_SPACE(sizeof(uint32_t))];
     struct cmsghdr align;

@@ -43,12 +43,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Older uapi headers lack it; the value is the asm-generic one (x86, arm, riscv...) */
-#ifndef SCM_TS_OPT_ID
-#if !defined(__alpha__) && !defined(__mips__) && !defined(__hppa__) && !defined(__sparc__)
-#define SCM_TS_OPT_ID 81
-#endif
-#endif
 #ifndef SO_TIMESTAMPING_OLD
 #define SO_TIMESTAMPING_OLD 37
 #endif
