@@ -168,30 +168,6 @@ static int worker_stamps(int fd)
     return 1;
 }
 
-/* Does the kernel take a key per datagram (SCM_TS_OPT_ID, Linux 6.13+)?  Asked as the
- * worker asks: one empty datagram with the cmsg, from a stamped socket to itself. */
-static int probe_key_cmsg(void)
-{
-#ifndef SCM_TS_OPT_ID
-    return 0;
-#else
-    int ok = 0, s = udp_socket();
-    if (s < 0)
-        return 0;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    if (bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(s, (struct sockaddr *)&a, &al) == 0 && worker_stamps(s) == 1) {
-        union rtudp_cmsg_u32 ctl;
-        struct msghdr mh = {.msg_name = &a, .msg_namelen = sizeof a};
-        rtudp_cmsg_u32_set(&mh, &ctl, SCM_TS_OPT_ID, 0);
-        ok = sendmsg(s, &mh, MSG_DONTWAIT) == 0;
-    }
-    close(s);
-    return ok;
-#endif
-}
-
 /* ------------------------------------------------------------------ draining */
 
 /* reads fd's waiting datagrams (or, errq, its error queue's messages); how many were
@@ -784,7 +760,7 @@ static int open_sockets(struct bench *b, struct rtudp_sendpath_result *out)
             b->stamps = s == 0 ? rc : b->stamps && rc;
         }
     }
-    b->key_cmsg = b->stamps && probe_key_cmsg();
+    b->key_cmsg = b->stamps && rtudp_tskey_cmsg_works();
     out->stamps_on = b->stamps;
     out->key_cmsg = b->key_cmsg;
     out->rcvbuf = rcvbuf;

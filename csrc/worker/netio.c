@@ -210,41 +210,16 @@ static bool parse_scm_ts(const struct msghdr *msg, const struct cmsghdr *c, int6
 
 /* ------------------------------------------------------------------ setup */
 
-/*
- * Can this kernel take a key per packet?  Asked once per process with a throwaway
- * socket sending one empty datagram to itself on 127.0.0.1: a kernel without
- * SCM_TS_OPT_ID refuses the cmsg with EINVAL.  Any other failure (no IPv4
- * loopback) answers "no", which only means keys are counted instead.
- */
+/* whether this kernel takes a key per packet (sock_cmsg.h), asked once per process */
 static int probe_tskey_cmsg(void)
 {
-#ifndef SCM_TS_OPT_ID
-    return 0;
-#else
     static _Atomic int known = -1;
     int k = atomic_load_explicit(&known, memory_order_relaxed);
-    if (k >= 0)
-        return k;
-    int ok = 0;
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (s >= 0) {
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t al = sizeof a;
-        int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
-                    SOF_TIMESTAMPING_OPT_TSONLY;
-        if (bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
-            getsockname(s, (struct sockaddr *)&a, &al) == 0 &&
-            setsockopt(s, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0) {
-            union rtudp_cmsg_u32 ctl;
-            struct msghdr mh = {.msg_name = &a, .msg_namelen = sizeof a};
-            rtudp_cmsg_u32_set(&mh, &ctl, SCM_TS_OPT_ID, 0);
-            ok = sendmsg(s, &mh, MSG_DONTWAIT) == 0;
-        }
-        close(s);
+    if (k < 0) {
+        k = rtudp_tskey_cmsg_works();
+        atomic_store_explicit(&known, k, memory_order_relaxed);
     }
-    atomic_store_explicit(&known, ok, memory_order_relaxed);
-    return ok;
-#endif
+    return k;
 }
 
 /* the interface fd is bound to (SO_BINDTODEVICE, else the one holding its address) */
