@@ -217,7 +217,7 @@ void rtudp_pacer_look_at_share(struct rtudp_pacer *p, int64_t now)
  * leave early buys nothing and would take the CPU the senders feeding the rings
  * need.  A lone deadline, or a few the budget covers, still leave at their own time.
  * The caller says whether the deadline may join (t->after_due): only another
- * channel's does, so a stream keeps its own spacing (txloop.c, may_join_group).
+ * channel's does, so a stream keeps its own spacing (txloop.c, record_joins_group).
  */
 static int coalesce(struct rtudp_pacer *p, const struct rtudp_pace_plan *t, int dense)
 {

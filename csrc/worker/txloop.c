@@ -482,20 +482,17 @@ static int first_timer_may_lead(struct rtudp_worker *w, int64_t target)
     return c->tx_timer_ns == target && timer_joins_group(w, c);
 }
 
-/* whether the first deadline, at `target`, may join the group of deadlines just sent:
- * a timed send, or a kind's timer that may lead (run_timers), of a channel that has
- * not sent in the group (a stream keeps its own spacing).  Other kind timers and held
- * sends run by the clock */
-static int may_join_group(struct rtudp_worker *w, int64_t target)
+/* whether the first deadline, at `target`, is a timed send that may join the group of
+ * deadlines just sent: of a channel that has not sent in the group (a stream keeps its
+ * own spacing), with no kind timer or held send due with it (those run by the clock,
+ * or lead: first_timer_may_lead) */
+static int record_joins_group(struct rtudp_worker *w, int64_t target)
 {
     const struct rtudp_timer *rec = rtudp_timerq_peek(&w->tq);
-    if (rec && rec->send_at_ns == target) {
-        if (rtudp_chanheap_next(&w->timers) <= target)
-            return 0;
-        struct rtudp_chan *c = rec->channel < RTUDP_MAX_CHANNELS ? w->chans[rec->channel] : NULL;
-        return c && c->tx_group != w->tx_group;
-    }
-    return first_timer_may_lead(w, target);
+    if (!rec || rec->send_at_ns != target || rtudp_chanheap_next(&w->timers) <= target)
+        return 0;
+    struct rtudp_chan *c = rec->channel < RTUDP_MAX_CHANNELS ? w->chans[rec->channel] : NULL;
+    return c && c->tx_group != w->tx_group;
 }
 
 /* decide what comes next: a timer (maybe spun for, or coalesced with what was just due,
@@ -512,8 +509,9 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
     if (standby < other && target - standby > RTUDP_STANDBY_SLACK_NS)
         other = standby;
     other = read_stamps(w, now, target, other);
-    t->after_due = after_due && may_join_group(w, target);
-    t->lead = first_timer_may_lead(w, target); /* not spun for when close (pacer.c) */
+    /* a timer that may lead joins a group, and is not spun for when close (pacer.c) */
+    t->lead = first_timer_may_lead(w, target);
+    t->after_due = after_due && (t->lead || record_joins_group(w, target));
     if (w->backoff_until > now) {
         if (target < w->backoff_until)
             target = w->backoff_until;
