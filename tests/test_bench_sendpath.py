@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import errno
 import os
-import sys
 
 import pytest
 
 from bench_helpers import positive, report_fixture
 from rtudp.shmring._native import ffi, lib
-
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
 URING = ("RTUDP_SENDPATH_URING_SENDMSG", "RTUDP_SENDPATH_URING_FIXED")
 ACROSS = ("RTUDP_SENDPATH_SEND", "RTUDP_SENDPATH_SENDMMSG1") + URING
