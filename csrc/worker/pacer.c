@@ -221,9 +221,22 @@ void rtudp_pacer_look_at_share(struct rtudp_pacer *p, int64_t now)
  */
 static int coalesce(struct rtudp_pacer *p, const struct rtudp_pace_plan *t, int dense)
 {
+    if (dense)
+        return rtudp_pacer_joins_group(p, t);
     int64_t gap = t->target - t->now;
-    return t->after_due && gap <= p->coalesce_ns &&
-           (dense || !rtudp_pacer_may_spin(p, t->now, gap, 0));
+    return t->after_due && gap <= p->coalesce_ns && !rtudp_pacer_may_spin(p, t->now, gap, 0);
+}
+
+int rtudp_pacer_joins_group(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t)
+{
+    return rtudp_pacer_dense(p, t->now) && t->after_due && t->target - t->now <= p->coalesce_ns;
+}
+
+int64_t rtudp_pacer_wake_by(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t)
+{
+    if (rtudp_pacer_dense(p, t->now))
+        return t->target; /* the dense plan parks to the deadline itself */
+    return t->target - rtudp_spin_margin(&p->spin, t->target - t->now);
 }
 
 void rtudp_pacer_coalesced(struct rtudp_pacer *p, int64_t now)
@@ -272,7 +285,7 @@ void rtudp_pacer_plan(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_pl
     if (plan_lead(p, other, t))
         return;
     int64_t now = t->now, target = t->target;
-    int dense = now < p->dense_until;
+    int dense = rtudp_pacer_dense(p, now);
     t->coalesce = coalesce(p, t, dense);
     if (t->coalesce || dense) { /* now, or a park to the deadline itself */
         t->bridge = t->warm = t->spin_ok = 0;

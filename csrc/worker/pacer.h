@@ -102,6 +102,12 @@ struct rtudp_pace_plan {
 #define RTUDP_PACER_LEAD_GAP_NS 500000LL  /* a timer that may lead is not spun for when
                                           * it comes sooner than this (pacer.c) */
 
+/* whether deadlines are dense at `now`: a group was coalesced lately */
+static inline int rtudp_pacer_dense(const struct rtudp_pacer *p, int64_t now)
+{
+    return now < p->dense_until;
+}
+
 /* pacer.c: set up (spin_budget_permille, off and id set) and torn down */
 void rtudp_pacer_init(struct rtudp_pacer *p, int64_t now);
 void rtudp_pacer_free(struct rtudp_pacer *p);
@@ -109,6 +115,12 @@ void rtudp_pacer_free(struct rtudp_pacer *p);
  * `other` the first timeout: park until t->park_until, then spin to target if
  * t->spin_ok; or (with t->after_due or t->lead) serve it now, t->coalesce */
 void rtudp_pacer_plan(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t);
+/* whether t->target (t->now and t->after_due set) goes now with the dense group being
+ * sent (pacer.c, coalesce): pure, as the plan would decide it */
+int rtudp_pacer_joins_group(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t);
+/* by when the thread should be parked for t->target at the latest (t->now set): the
+ * deadline, or the spin margin before it */
+int64_t rtudp_pacer_wake_by(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t);
 /* a deadline was sent early with its group (t->coalesce): deadlines are dense */
 void rtudp_pacer_coalesced(struct rtudp_pacer *p, int64_t now);
 /* may the thread spin `len` ns now (a `bridge` is spun budget or not, within the cap)?

@@ -41,6 +41,12 @@
  * least every STAMP_HOLD_NS while any waits (a socket's error queue holds a few hundred
  * stamps); w->stamp_reads says which channels are to be read when */
 #define STAMP_HOLD_NS RTUDP_W_STAMP_HOLD_NS
+/* ... and while deadlines are dense, those to be read within this long are read at
+ * any wake-up, so that reads ride on the wake-ups for deadlines rather than each
+ * costing one of their own */
+#define STAMP_EARLY_NS (STAMP_HOLD_NS / 2)
+/* ... until this long before the thread is to park for the next deadline */
+#define STAMP_GUARD_NS 30000LL
 /* due timers taken from the heaps in one go (each channel's at most once a turn) */
 #define TIMERS_MAX 256
 
@@ -444,26 +450,35 @@ static void consume_all(struct rtudp_worker *w, int64_t now)
 }
 
 /* the TX stamps that are to be read now, or (all that wait) before a park longer than
- * STAMP_HOLD_NS to `target`, read; the earlier of `other` and when the rest are to be
- * read by */
-static int64_t read_stamps(struct rtudp_worker *w, int64_t now, int64_t target, int64_t other)
+ * STAMP_HOLD_NS to `target`, read, and those to be read within STAMP_EARLY_NS while the
+ * clock is before `stop_at`; the earlier of `other` and when the rest are to be read by */
+static int64_t read_stamps(struct rtudp_worker *w, int64_t now, int64_t target, int64_t other,
+                           int64_t stop_at)
 {
     /* every stamp that waits is to be read by now + STAMP_HOLD_NS at the latest; one
      * read at `now` puts its channel back at exactly that, so it is not read twice */
-    int64_t upto = target - now > STAMP_HOLD_NS ? now + STAMP_HOLD_NS - 1 : now;
+    int long_park = target - now > STAMP_HOLD_NS;
+    int64_t upto = long_park                               ? now + STAMP_HOLD_NS - 1
+                   : rtudp_pacer_dense(&w->pacer, now) ? now + STAMP_EARLY_NS
+                                                           : now;
     struct rtudp_chan *due[TIMERS_MAX];
-    uint32_t n;
+    uint32_t n, read;
     do {
         n = take_due(&w->stamp_reads, upto, due, TIMERS_MAX,
                      offsetof(struct rtudp_chan, stamp_node));
-        for (uint32_t i = 0; i < n; i++) {
-            rtudp_tx_read_stamps(due[i], now);
+        for (read = 0; read < n; read++) {
+            /* one not due yet waits for a later wake-up once the next deadline nears:
+             * reads' system calls must not make its sends late */
+            if (!long_park && rtudp_chan_stamps_read_by(due[read]) > now &&
+                rtudp_now_ns() >= stop_at)
+                break;
+            rtudp_tx_read_stamps(due[read], now);
             beat(w);
         }
         /* back in (the stamps still awaited) only after the batch: each is read once */
         for (uint32_t i = 0; i < n; i++)
             rtudp_chan_rekey(w, due[i]);
-    } while (n == TIMERS_MAX);
+    } while (n == TIMERS_MAX && read == n);
     int64_t by = rtudp_chanheap_next(&w->stamp_reads);
     return by < other ? by : other;
 }
@@ -508,7 +523,6 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
      * interleave with their standbys' looks (it only matters if a cycle was missed) */
     if (standby < other && target - standby > RTUDP_STANDBY_SLACK_NS)
         other = standby;
-    other = read_stamps(w, now, target, other);
     /* a timer that may lead joins a group, and is not spun for when close (pacer.c) */
     t->lead = first_timer_may_lead(w, target);
     t->after_due = after_due && (t->lead || record_joins_group(w, target));
@@ -519,11 +533,22 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
     }
     if (any_readable(w))
         return 0;
-    now = rtudp_now_ns();
-    if (target <= now)
-        return 0;
-    t->now = now;
     t->target = target;
+    t->now = rtudp_now_ns();
+    if (target <= t->now)
+        return 0;
+    if (rtudp_pacer_joins_group(&w->pacer, t)) {
+        /* the group goes on before any stamp is read: a read's system calls would
+         * delay its sends by as many as wait; they are read before the next wait */
+        int64_t stamps_by = rtudp_chanheap_next(&w->stamp_reads);
+        other = stamps_by < other ? stamps_by : other;
+    } else {
+        int64_t stop_at = rtudp_pacer_wake_by(&w->pacer, t) - STAMP_GUARD_NS;
+        other = read_stamps(w, t->now, target, other, stop_at);
+        t->now = rtudp_now_ns();
+        if (target <= t->now)
+            return 0;
+    }
     rtudp_pacer_plan(&w->pacer, other, t);
     return 1;
 }

@@ -165,6 +165,36 @@ static void test_a_close_timer_that_may_lead_is_not_spun_for(void)
     CHECK(!t.coalesce && t.spin_ok);
 }
 
+/* what the TX loop asks before it reads TX stamps: whether the next deadline goes now
+ * with the dense group (then no read may delay it), and by when the thread must park
+ * for it (reads that are not due yet stop short of that) agree with the plan */
+static void test_the_loop_knows_a_group_goes_on_and_when_to_park(void)
+{
+    struct rtudp_pacer p;
+    pacer_with(&p, 0, 50 * US);
+    struct rtudp_pace_plan t = {.now = T0, .target = T0 + 30 * US, .after_due = 1};
+    CHECK(!rtudp_pacer_joins_group(&p, &t)); /* not dense yet: stamps first, as before */
+
+    rtudp_pacer_coalesced(&p, T0);
+    CHECK(rtudp_pacer_joins_group(&p, &t));
+    CHECK(plan(&p, T0, 30 * US, 1).coalesce);
+    CHECK_EQ(rtudp_pacer_wake_by(&p, &t), T0 + 30 * US); /* dense: no margin */
+
+    t.after_due = 0; /* a stream's own next record: not in the group */
+    CHECK(!rtudp_pacer_joins_group(&p, &t));
+    CHECK(!plan(&p, T0, 30 * US, 0).coalesce);
+    t.after_due = 1;
+    t.target = T0 + 51 * US; /* beyond the window */
+    CHECK(!rtudp_pacer_joins_group(&p, &t));
+    CHECK(!plan(&p, T0, 51 * US, 1).coalesce);
+
+    pacer_with(&p, 1000, 50 * US); /* a budget that pays: parked a margin before */
+    t = (struct rtudp_pace_plan){.now = T0, .target = T0 + 500 * US, .after_due = 1};
+    struct rtudp_pace_plan planned = plan(&p, T0, 500 * US, 1);
+    CHECK(planned.spin_ok);
+    CHECK_EQ(rtudp_pacer_wake_by(&p, &t), planned.park_until);
+}
+
 static const struct test tests[] = {
     T(test_close_deadlines_join_what_was_due),
     T(test_a_budget_that_pays_keeps_each_deadline),
@@ -172,6 +202,7 @@ static const struct test tests[] = {
     T(test_a_wide_window_stays_dense_until_the_next_group),
     T(test_a_dense_park_ends_at_an_earlier_timeout),
     T(test_a_close_timer_that_may_lead_is_not_spun_for),
+    T(test_the_loop_knows_a_group_goes_on_and_when_to_park),
 };
 
 HARNESS_MAIN(tests)
