@@ -534,9 +534,7 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
     if (any_readable(w))
         return 0;
     t->target = target;
-    t->now = rtudp_now_ns();
-    if (target <= t->now)
-        return 0;
+    t->now = now;
     if (rtudp_pacer_joins_group(&w->pacer, t)) {
         /* the group goes on before any stamp is read: a read's system calls would
          * delay its sends by as many as wait; they are read before the next wait */
@@ -544,11 +542,11 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
         other = stamps_by < other ? stamps_by : other;
     } else {
         int64_t stop_at = rtudp_pacer_wake_by(&w->pacer, t) - STAMP_GUARD_NS;
-        other = read_stamps(w, t->now, target, other, stop_at);
-        t->now = rtudp_now_ns();
-        if (target <= t->now)
-            return 0;
+        other = read_stamps(w, now, target, other, stop_at);
     }
+    t->now = rtudp_now_ns();
+    if (target <= t->now)
+        return 0;
     rtudp_pacer_plan(&w->pacer, other, t);
     return 1;
 }
