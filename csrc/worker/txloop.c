@@ -531,8 +531,6 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
             target = w->backoff_until;
         t->after_due = t->lead = 0; /* a send backoff ends at its time */
     }
-    if (any_readable(w))
-        return 0;
     t->target = target;
     t->now = now;
     if (rtudp_pacer_joins_group(&w->pacer, t)) {
@@ -541,9 +539,13 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
         int64_t stamps_by = rtudp_chanheap_next(&w->stamp_reads);
         other = stamps_by < other ? stamps_by : other;
     } else {
+        /* before the rings are looked at: a producer that keeps them readable must
+         * not keep the stamps of the channels that sent from being read */
         int64_t stop_at = rtudp_pacer_wake_by(&w->pacer, t) - STAMP_GUARD_NS;
         other = read_stamps(w, now, target, other, stop_at);
     }
+    if (any_readable(w))
+        return 0;
     t->now = rtudp_now_ns();
     if (target <= t->now)
         return 0;
