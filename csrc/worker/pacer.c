@@ -232,11 +232,18 @@ int rtudp_pacer_joins_group(const struct rtudp_pacer *p, const struct rtudp_pace
     return rtudp_pacer_dense(p, t->now) && t->after_due && t->target - t->now <= p->coalesce_ns;
 }
 
+/* the margin a park for `target` ends before it, so that the spin reaches it */
+static int64_t park_margin(const struct rtudp_pacer *p, int64_t now, int64_t target)
+{
+    return rtudp_spin_margin(
+        &p->spin, rtudp_pacer_on(p, RTUDP_MECH_LONG_PARK_EARLY) ? target - now : 0);
+}
+
 int64_t rtudp_pacer_wake_by(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t)
 {
     if (rtudp_pacer_dense(p, t->now))
         return t->target; /* the dense plan parks to the deadline itself */
-    return t->target - rtudp_spin_margin(&p->spin, t->target - t->now);
+    return t->target - park_margin(p, t->now, t->target);
 }
 
 void rtudp_pacer_coalesced(struct rtudp_pacer *p, int64_t now)
@@ -297,8 +304,7 @@ void rtudp_pacer_plan(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_pl
         }
         return;
     }
-    int64_t margin = rtudp_spin_margin(
-        &p->spin, rtudp_pacer_on(p, RTUDP_MECH_LONG_PARK_EARLY) ? target - now : 0);
+    int64_t margin = park_margin(p, now, target);
     /*
      * Spin only if the whole spin fits the budget; else sleep to the deadline.  But a
      * gap about as short as a sleep's CPU cost is bridged by spinning whatever the

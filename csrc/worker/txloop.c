@@ -449,38 +449,50 @@ static void consume_all(struct rtudp_worker *w, int64_t now)
     rtudp_ready_take(w->ready, consume_marked, &t);
 }
 
+/* the earlier of `other` and when the next TX stamps are to be read */
+static int64_t before_stamp_reads(const struct rtudp_worker *w, int64_t other)
+{
+    int64_t by = rtudp_chanheap_next(&w->stamp_reads);
+    return by < other ? by : other;
+}
+
 /* the TX stamps that are to be read now, or (all that wait) before a park longer than
- * STAMP_HOLD_NS to `target`, read, and those to be read within STAMP_EARLY_NS while the
- * clock is before `stop_at`; the earlier of `other` and when the rest are to be read by */
+ * STAMP_HOLD_NS to `target`, read; while deadlines are dense, also those to be read
+ * within STAMP_EARLY_NS, one channel at a time while the clock is before `stop_at`
+ * (reads' system calls must not make the next sends late).  The earlier of `other` and
+ * when the rest are to be read by */
 static int64_t read_stamps(struct rtudp_worker *w, int64_t now, int64_t target, int64_t other,
                            int64_t stop_at)
 {
     /* every stamp that waits is to be read by now + STAMP_HOLD_NS at the latest; one
      * read at `now` puts its channel back at exactly that, so it is not read twice */
     int long_park = target - now > STAMP_HOLD_NS;
-    int64_t upto = long_park                               ? now + STAMP_HOLD_NS - 1
-                   : rtudp_pacer_dense(&w->pacer, now) ? now + STAMP_EARLY_NS
-                                                           : now;
+    int64_t upto = long_park ? now + STAMP_HOLD_NS - 1 : now;
     struct rtudp_chan *due[TIMERS_MAX];
-    uint32_t n, read;
+    uint32_t n;
     do {
         n = take_due(&w->stamp_reads, upto, due, TIMERS_MAX,
                      offsetof(struct rtudp_chan, stamp_node));
-        for (read = 0; read < n; read++) {
-            /* one not due yet waits for a later wake-up once the next deadline nears:
-             * reads' system calls must not make its sends late */
-            if (!long_park && rtudp_chan_stamps_read_by(due[read]) > now &&
-                rtudp_now_ns() >= stop_at)
-                break;
-            rtudp_tx_read_stamps(due[read], now);
+        for (uint32_t i = 0; i < n; i++) {
+            rtudp_tx_read_stamps(due[i], now);
             beat(w);
         }
         /* back in (the stamps still awaited) only after the batch: each is read once */
         for (uint32_t i = 0; i < n; i++)
             rtudp_chan_rekey(w, due[i]);
-    } while (n == TIMERS_MAX && read == n);
-    int64_t by = rtudp_chanheap_next(&w->stamp_reads);
-    return by < other ? by : other;
+    } while (n == TIMERS_MAX);
+    if (!long_park && rtudp_pacer_dense(&w->pacer, now)) {
+        n = 0;
+        while (n < TIMERS_MAX && rtudp_now_ns() < stop_at &&
+               take_due(&w->stamp_reads, now + STAMP_EARLY_NS, &due[n], 1,
+                        offsetof(struct rtudp_chan, stamp_node))) {
+            rtudp_tx_read_stamps(due[n++], now);
+            beat(w);
+        }
+        for (uint32_t i = 0; i < n; i++) /* as above: each is read once */
+            rtudp_chan_rekey(w, due[i]);
+    }
+    return before_stamp_reads(w, other);
 }
 
 /* whether the first deadline, at `target`, is a kind's timer that may lead and joins
@@ -536,8 +548,7 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
     if (rtudp_pacer_joins_group(&w->pacer, t)) {
         /* the group goes on before any stamp is read: a read's system calls would
          * delay its sends by as many as wait; they are read before the next wait */
-        int64_t stamps_by = rtudp_chanheap_next(&w->stamp_reads);
-        other = stamps_by < other ? stamps_by : other;
+        other = before_stamp_reads(w, other);
     } else {
         /* before the rings are looked at: a producer that keeps them readable must
          * not keep the stamps of the channels that sent from being read */
