@@ -28,6 +28,11 @@ import subprocess
 import time
 from typing import Any, Callable
 
+import psutil
+
+from rtudp.workers.pool_context import START_TIMEOUT_S
+from rtudp.workers.process import describe_threads
+
 from background import Background
 from load_helpers import worker_pids as _running_worker_pids
 from waiting import wait_for
@@ -85,7 +90,8 @@ def _worker_index(pool: Any, pid: int) -> int:
                      f"{[w['pid'] for w in pool.workers()]}")
 
 
-def kill_worker(pool: Any, pid: int, wait: bool = True, timeout: float = 15.0) -> None:
+def kill_worker(pool: Any, pid: int, wait: bool = True,
+                timeout: float = START_TIMEOUT_S + 5.0) -> None:
     """SIGKILL worker ``pid`` of ``pool``; the supervisor restarts it.  With ``wait``,
     return only once a successor runs in its slot (AssertionError after ``timeout`` s)."""
     index = _worker_index(pool, pid)
@@ -97,7 +103,18 @@ def kill_worker(pool: Any, pid: int, wait: bool = True, timeout: float = 15.0) -
         w = pool.workers()[index]
         return w["pid"] not in (0, pid) and w["state"] == "running"
 
-    wait_until(successor_runs, timeout, f"a successor of worker {index} (pid {pid}) running")
+    try:
+        wait_until(successor_runs, timeout, f"a successor of worker {index} (pid {pid}) running")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the pool's worker table: {pool.workers()[index]}; "
+                             f"this process and its children:\n{_where_all()}") from None
+
+
+def _where_all() -> str:
+    """Where each thread of this process and of its children waits (describe_threads)."""
+    me = psutil.Process()
+    return "\n".join(f"pid {p.pid} {p.name()}:\n{describe_threads(p.pid)}"
+                     for p in [me, *me.children(recursive=True)])
 
 
 def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:

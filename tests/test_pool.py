@@ -6,6 +6,7 @@ traffic through the real worker.
 """
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import signal
@@ -22,7 +23,7 @@ import rtudp
 from fake_worker import fake_argv, worker_argv
 from rtudp.shmring.channel import ChannelSegment
 from rtudp.shmring.control import ControlSegment
-from rtudp.workers import registry
+from rtudp.workers import pool_context, registry
 from rtudp.workers.registry import process_alive
 from waiting import wait_for
 
@@ -130,12 +131,22 @@ def test_worker_that_fails_to_start_is_reported(pool_name, monkeypatch):
     assert pool_files(pool_name) == []
 
 
-def test_worker_that_never_runs_times_out(pool_name, monkeypatch):
+def test_worker_that_never_runs_times_out(pool_name, monkeypatch, caplog):
+    """A worker slow to start is logged with where it waits, and given up only after
+    START_TIMEOUT_S (shortened here), the error saying where it waited."""
     monkeypatch.setenv("FAKE_WORKER_HANG", "1")
+    monkeypatch.setattr(pool_context, "START_SLOW_S", 0.5)
+    monkeypatch.setattr(pool_context, "START_TIMEOUT_S", 2.0)
     t0 = time.monotonic()
-    with pytest.raises(rtudp.WorkerError, match="did not report RUNNING within 5"):
+    with caplog.at_level(logging.WARNING, logger="rtudp.workers"), \
+            pytest.raises(rtudp.WorkerError, match="did not report RUNNING within 2.0 s") as exc:
         rtudp.Pool(pool_name, cpus=[0], worker=fake_argv()).start()
-    assert time.monotonic() - t0 < 30
+    took = time.monotonic() - t0
+    assert 2.0 <= took < 20
+    slow = [r.getMessage() for r in caplog.records if "has not reported RUNNING" in r.getMessage()]
+    assert len(slow) == 1, slow
+    for text in (slow[0], str(exc.value)):
+        assert "its threads:" in text and "state S" in text, text
     assert pool_files(pool_name) == []
 
 

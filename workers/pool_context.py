@@ -17,8 +17,13 @@ from ..shmring.segment import shm_path
 
 #: the pool's heartbeat period, and how often the command thread looks for orphans
 HEARTBEAT_S = 0.1
-#: how long a worker may take to report RUNNING
-START_TIMEOUT_S = 5.0
+#: how long a worker may take to report RUNNING before it is given up (killed; a
+#: restart is retried).  Long: a start slowed by a busy host is not sped up by being
+#: begun again
+START_TIMEOUT_S = 30.0
+#: how long a worker may take to report RUNNING before the wait is logged, with where
+#: the worker's threads wait
+START_SLOW_S = 5.0
 #: how long a worker may take to answer a command (ADD, REMOVE)
 REPLY_TIMEOUT_S = 5.0
 #: how long stopping workers may take before they are killed
@@ -71,4 +76,5 @@ class PoolContext:
             os.chown(shm_path(segment_name), -1, self.gid)
 
 
-__all__ = ["HEARTBEAT_S", "PoolContext", "REPLY_TIMEOUT_S", "START_TIMEOUT_S", "STOP_GRACE_S"]
+__all__ = ["HEARTBEAT_S", "PoolContext", "REPLY_TIMEOUT_S", "START_SLOW_S", "START_TIMEOUT_S",
+           "STOP_GRACE_S"]

@@ -9,14 +9,27 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
-from typing import IO, Sequence
+from typing import IO, Any, Sequence
 
 import psutil
 
 from ..shmring.errors import WorkerError
 from .privileges import CAP_SYS_NICE, has_capability, rt_fix
+
+
+#: A worker runs in a process group of its own: Ctrl-C at the terminal, or a signal to
+#: the program's process group (`timeout`, a shell's job control), reaches the program,
+#: which stops its pool and so its workers; were they in its group they would exit
+#: first and be seen dying (the supervisor's death still ends them: sched.c).  Not in a
+#: session of its own: setsid() moves a process into a new scheduler autogroup, and a
+#: worker so moved beside busy tasks on a CPU was seen never to run again (Linux 6.18,
+#: kernel.sched_autogroup_enabled=1: the restart hung).  Python 3.10 has no
+#: process_group: there the worker gets a session.
+_OWN_GROUP: dict[str, Any] = ({"process_group": 0} if sys.version_info >= (3, 11)
+                              else {"start_new_session": True})
 
 
 @dataclass
@@ -44,16 +57,12 @@ class Spawned:
 
 
 def spawn(argv: Sequence[str], cmd_fd: int) -> Spawned:
-    """Start a worker with ``cmd_fd`` inherited, in a session of its own; its output goes
-    to a temporary file."""
+    """Start a worker with ``cmd_fd`` inherited, in a process group of its own; its
+    output goes to a temporary file."""
     out = tempfile.TemporaryFile(prefix="rtudp-worker-")
     try:
-        # a session of its own: Ctrl-C at the terminal, or a signal to the program's
-        # process group (`timeout`, a shell's job control), reaches the program, which
-        # stops its pool and so its workers; were they in its group they would exit
-        # first and be seen dying (the supervisor's death still ends them: sched.c)
         proc = psutil.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                            pass_fds=(cmd_fd,), close_fds=True, start_new_session=True)
+                            pass_fds=(cmd_fd,), close_fds=True, **_OWN_GROUP)
     except BaseException:
         out.close()
         raise
@@ -122,5 +131,51 @@ def check_threads(pid: int, cpu: int, priority: int) -> ThreadCheck:
     return ThreadCheck(policy, prio, len(tids), problems)
 
 
-__all__ = ["Spawned", "ThreadCheck", "check_threads", "fifo_privilege_hint", "fifo_refusal",
-           "spawn"]
+def describe_threads(pid: int) -> str:
+    """Where each thread of ``pid`` is, as /proc tells it: state, CPU, policy and the
+    kernel function it waits in (its kernel stack where readable), for the error of a
+    worker that does not start in time."""
+    lines: list[str] = []
+    try:
+        tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    except OSError as exc:
+        return f"(its threads cannot be read: {exc})"
+    for tid in tids:
+        base = f"/proc/{pid}/task/{tid}"
+        try:
+            with open(f"{base}/stat") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(")") + 2:].split()
+            state, cpu, policy = fields[0], fields[36], fields[38]
+        except (OSError, ValueError, IndexError) as exc:
+            lines.append(f"thread {tid}: gone or unreadable ({exc})")
+            continue
+        wchan = _read_text(f"{base}/wchan") or "-"
+        ran, waited = _schedstat_s(f"{base}/schedstat")
+        stack = " < ".join(ln.split("]", 1)[-1].strip().split("+")[0]
+                           for ln in _read_text(f"{base}/stack").splitlines()[:8])
+        lines.append(f"thread {tid}: state {state}, CPU {cpu}, policy {policy}, ran "
+                     f"{ran:.3f} s, waited to run {waited:.3f} s, waits in {wchan}"
+                     + (f" ({stack})" if stack else ""))
+    return "\n".join(lines)
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _schedstat_s(path: str) -> tuple[float, float]:
+    """(time on a CPU, time runnable but waiting for one) in s, from a schedstat file."""
+    try:
+        ran, waited = _read_text(path).split()[:2]
+        return int(ran) / 1e9, int(waited) / 1e9
+    except ValueError:
+        return float("nan"), float("nan")
+
+
+__all__ = ["Spawned", "ThreadCheck", "check_threads", "describe_threads", "fifo_privilege_hint",
+           "fifo_refusal", "spawn"]

@@ -26,9 +26,10 @@ import psutil
 from ..shmring._native import lib
 from ..shmring.errors import PoolNotRunningError, WorkerError
 from .link import WorkerLink
-from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
+from . import pool_context
+from .pool_context import HEARTBEAT_S, STOP_GRACE_S, PoolContext
 from .privileges import RtPriorityWarning, memlock_bounded, warn_privileges
-from .process import Spawned, check_threads, fifo_refusal, spawn
+from .process import Spawned, check_threads, describe_threads, fifo_refusal, spawn
 from .mechanisms import worker_args as mechanism_args
 from .tunables import worker_args
 
@@ -303,7 +304,12 @@ class Watcher:
         slot.started_ns = time.monotonic_ns()
 
     def _wait_running(self, workers: list[Worker]) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
+        """Return once each of ``workers`` reports RUNNING.  One still starting after
+        START_SLOW_S is logged (with where its threads wait); WorkerError if one exits
+        first, or has not reported RUNNING after START_TIMEOUT_S."""
+        started = time.monotonic()
+        slow_at = started + pool_context.START_SLOW_S
+        deadline = started + pool_context.START_TIMEOUT_S
         ctl = self._ctx.control
         pending = list(workers)
         while pending:
@@ -322,14 +328,29 @@ class Watcher:
                 return
             if self._ctx.stopping.is_set():
                 raise PoolNotRunningError(f"pool {self.name!r} stopped while workers started")
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 w = pending[0]
-                assert w.spawned is not None
-                raise WorkerError(
-                    f"worker {w.index} of pool {self.name!r} (CPU {w.cpu}, pid "
-                    f"{w.spawned.proc.pid}) did not report RUNNING within {START_TIMEOUT_S} s; "
-                    f"its output:\n{w.spawned.output_text() or '(nothing)'}")
+                raise WorkerError(f"{self._describe(w)} did not report RUNNING within "
+                                  f"{pool_context.START_TIMEOUT_S} s; {self._where(w)}")
+            if now > slow_at:
+                slow_at = deadline  # once a wait
+                for w in pending:
+                    log.warning("pool %r: %s has not reported RUNNING after %.1f s, waiting on "
+                                "(%.0f s at most); %s", self.name, self._describe(w),
+                                now - started, pool_context.START_TIMEOUT_S, self._where(w))
             time.sleep(0.002)
+
+    def _describe(self, w: Worker) -> str:
+        assert w.spawned is not None
+        return f"worker {w.index} of pool {self.name!r} (CPU {w.cpu}, pid {w.spawned.proc.pid})"
+
+    @staticmethod
+    def _where(w: Worker) -> str:
+        """Where a starting worker's threads wait, and what it printed."""
+        assert w.spawned is not None
+        return (f"its threads:\n{describe_threads(w.spawned.proc.pid)}\n"
+                f"its output:\n{w.spawned.output_text() or '(nothing)'}")
 
     def _verify(self, w: Worker) -> None:
         assert w.spawned is not None
@@ -386,10 +407,11 @@ class Watcher:
             if ctl is None:
                 return  # the pool stopped since the death was seen: nothing to restart
             slot = ctl.worker(w.index)
-            slot.restarts += 1
         try:
             self._spawn_worker(w)
             self._wait_running([w])
+            # a restart is a successor that runs: an attempt given up is not one
+            slot.restarts += 1
             self._verify(w)
             readded = self._readd(w)
         except BaseException as exc:
