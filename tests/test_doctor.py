@@ -21,8 +21,8 @@ from rtudp.tools.doctor_measure import (MAX_PAUSES, long_pauses, measure, pause_
 from rtudp.tools.doctor_report import host_stops_busy_vcpus, verdict_paragraph
 
 CLI = [sys.executable, "-m", "rtudp.tools.cli", "doctor"]
-CHECK_NAMES = ("rt_throttle", "fair_server", "preempt", "kdamond", "cpuidle", "pm_qos", "hz",
-               "isolation", "clocksource", "sched_fifo", "memlock", "socket_buffers",
+CHECK_NAMES = ("rt_throttle", "fair_server", "preempt", "autogroup", "kdamond", "cpuidle", "pm_qos",
+               "hz", "isolation", "clocksource", "sched_fifo", "memlock", "socket_buffers",
                "shm_hugepages", "cpus", "steal")
 VERDICTS = {OK, WARN, LIMIT, UNKNOWN}
 
@@ -294,6 +294,18 @@ def test_preempt_none_on_a_dynamic_kernel(tmp_path: Path) -> None:
     assert doctor.check_preempt(str(tmp_path)).verdict == OK
     hz = doctor.check_hz(str(tmp_path))
     assert hz.verdict == OK and hz.data["hz"] == 250 and "4 ms" in hz.note
+
+
+def test_autogroup(tmp_path: Path) -> None:
+    put(tmp_path, "/proc/sys/kernel/sched_autogroup_enabled", "1")
+    c = doctor.check_autogroup(str(tmp_path))
+    assert c.verdict == WARN and "sched_autogroup_enabled=0" in c.advice
+    put(tmp_path, "/proc/sys/kernel/sched_autogroup_enabled", "0")
+    assert doctor.check_autogroup(str(tmp_path)).verdict == OK
+    os.remove(tmp_path / "proc/sys/kernel/sched_autogroup_enabled")
+    c = doctor.check_autogroup(str(tmp_path))
+    assert c.verdict == OK and c.value == "not in this kernel"
+    assert doctor.check_autogroup(str(tmp_path / "nothing")).verdict == UNKNOWN
 
 
 def test_shm_hugepages(tmp_path: Path) -> None:

@@ -174,6 +174,31 @@ def check_preempt(root: str = "/") -> Check:
                  "a kernel built with CONFIG_PREEMPT (or PREEMPT_RT)", data)
 
 
+AUTOGROUP_FILE = "/proc/sys/kernel/sched_autogroup_enabled"
+
+
+def check_autogroup(root: str = "/") -> Check:
+    """Scheduler autogroups: each session (a terminal, a daemon, a ``setsid``) scheduled
+    as one group."""
+    on, why = read_int(root, AUTOGROUP_FILE)
+    if on is None:
+        if not os.path.exists(under(root, "/proc/sys/kernel")):
+            return _unknown("autogroup", why)
+        return Check("autogroup", "not in this kernel", OK,
+                     "every task competes on its own, whatever its session")
+    if not on:
+        return Check("autogroup", "off", OK, "every task competes on its own, whatever its "
+                     "session", data={"enabled": False})
+    return Check("autogroup", f"on ({AUTOGROUP_FILE})", WARN,
+                 "each session (a terminal, a daemon, a setsid process) is scheduled as one "
+                 "group; a process starting a session beside busy tasks was seen to wait "
+                 "seconds for its first turn, its group runnable but not run (Linux 6.18: "
+                 "a monitor in a tmux pane, a worker restart). rtudp's workers start no "
+                 "session of their own",
+                 "sysctl -w kernel.sched_autogroup_enabled=0 (or boot with noautogroup)",
+                 {"enabled": True})
+
+
 DAMON_DIR = "/sys/kernel/mm/damon/admin/kdamonds"
 
 
@@ -579,8 +604,8 @@ def check_steal(before: dict[str, list[int]] | None, after: dict[str, list[int]]
 #: the checks that read the machine, in the order they are printed (steal comes after
 #: the measurement, which it brackets)
 CHECKS: tuple[Callable[[str], Check], ...] = (
-    check_rt_throttle, check_fair_server, check_preempt, check_kdamond, check_cpuidle,
-    check_pm_qos,
+    check_rt_throttle, check_fair_server, check_preempt, check_autogroup, check_kdamond,
+    check_cpuidle, check_pm_qos,
     check_hz, check_isolation, check_clocksource, check_sched_fifo, check_memlock,
     check_socket_buffers, check_shm_hugepages)
 
