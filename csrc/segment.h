@@ -46,6 +46,8 @@ int rtudp_control_rings(void *base, uint64_t size, void **cmd, uint64_t *cmd_ava
  * and the TX ring) is rounded up to whole cache lines */
 uint64_t rtudp_channel_segment_size(uint64_t tx_capacity, uint64_t rx_capacity,
                                     uint64_t area_bytes);
+/* base: `size` bytes of zero-filled memory (a new segment); its rings' data is not
+ * written */
 int rtudp_channel_segment_init(void *base, uint64_t size, uint64_t tx_capacity,
                                uint64_t rx_capacity, uint64_t area_bytes, struct rtudp_check *why);
 /* on success: the block, and each ring's memory and bytes available from there */
