@@ -20,8 +20,8 @@ class Pool(_SupervisorPool):
     """
 
     def _make_channel(self, name: str, slot: int | None = None) -> Channel | Any:
-        return handle_for(ControlSegment.open(self.name), name, on_close=self._close_quietly,
-                          slot=slot)
+        control = ControlSegment.open(self.name, supervisor=self._supervisor_identity())
+        return handle_for(control, name, on_close=self._close_quietly, slot=slot)
 
     def _close_quietly(self, name: str) -> None:
         """A Channel from open_channel was closed: close it in the pool (if still open)."""

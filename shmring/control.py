@@ -128,7 +128,8 @@ class ControlSegment:
     """A mapped control segment; ``c`` is the ``struct rtudp_control *``, ``commands``
     the command ring (MPSC) and ``replies`` the reply ring (broadcast)."""
 
-    def __init__(self, pool: str, segment: Segment) -> None:
+    def __init__(self, pool: str, segment: Segment,
+                 supervisor: tuple[int, int] | None = None) -> None:
         self.pool = pool
         self.segment = segment
         self._free_hint = 0  # free_slot starts looking here
@@ -140,9 +141,14 @@ class ControlSegment:
             raise BadSegmentError(f"control segment {shm_path(pool)}: {check_message(check)}")
         self.c: Any = ffi.cast("struct rtudp_control *", segment.base)
         #: the supervisor's start time (process_start_ticks), taken while its heartbeat
-        #: is fresh, so that it is the process that beats; 0: unknown
-        self.supervisor_start = (process_start_ticks(self.supervisor_pid)
-                                 if self.heartbeat_age_ns() < HEARTBEAT_STALE_NS else 0)
+        #: is fresh, so that it is the process that beats; 0: unknown.  ``supervisor``
+        #: (pid, start ticks), from a caller that is the supervisor, spares reading
+        #: /proc for it (a /proc/<pid>/stat read costs more than the rest of an open)
+        if supervisor is not None and supervisor[0] == self.supervisor_pid:
+            self.supervisor_start = supervisor[1]
+        else:
+            self.supervisor_start = (process_start_ticks(self.supervisor_pid)
+                                     if self.heartbeat_age_ns() < HEARTBEAT_STALE_NS else 0)
         self.commands = SpanMpscRing(RingSpan(pool + "/commands", cmd[0],  # type: ignore[arg-type]
                                               int(cmd_avail[0])))
         self.replies = SpanBroadcastRing(RingSpan(pool + "/replies", reply[0],  # type: ignore[arg-type]
@@ -177,9 +183,11 @@ class ControlSegment:
             return cls(pool, seg)
 
     @classmethod
-    def open(cls, pool: str | None = None, writable: bool = True) -> "ControlSegment":
+    def open(cls, pool: str | None = None, writable: bool = True,
+             supervisor: tuple[int, int] | None = None) -> "ControlSegment":
         """Map and validate a running pool's control segment (``writable=False``:
-        read-only, for monitors).
+        read-only, for monitors).  ``supervisor``: (pid, start ticks) of the pool's
+        supervisor, from the supervisor's own process (used if the pid matches).
 
         PoolNotRunningError if there is none; BadSegmentError if it is not valid.
         """
@@ -190,7 +198,7 @@ class ControlSegment:
             raise PoolNotRunningError(f"pool {pool!r} is not running (no {shm_path(pool)})") \
                 from None
         try:
-            return cls(pool, seg)
+            return cls(pool, seg, supervisor)
         except BaseException:
             seg.close()
             raise

@@ -332,3 +332,20 @@ def test_spin_budget_bounds_the_busy_wait(request, budget):
         assert spun == 0
     else:  # it did spin, and never past its budget (+ one window of slack)
         assert 0 < spun <= (window_s + 0.52) * budget * 1e9
+
+
+def test_a_handle_knows_its_supervisor_without_asking_proc(rtudp_pool):
+    """The pool's own handles take the supervisor's start time from the pool (it is
+    this process), the value /proc gives; a pid that is not the segment's supervisor's
+    is not believed: /proc is read then.  The liveness checks rest on that value."""
+    from rtudp.shmring.control import ControlSegment, process_start_ticks
+
+    ch = rtudp_pool.open_channel("a", local=("127.0.0.1", 0))
+    mine = process_start_ticks(os.getpid())
+    assert mine != 0 and ch._control.supervisor_start == mine
+    assert ch._gone() is None
+    other = ControlSegment.open(rtudp_pool.name, supervisor=(os.getpid() + 1, 12345))
+    try:
+        assert other.supervisor_start == mine
+    finally:
+        other.close()

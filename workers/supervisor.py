@@ -32,7 +32,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..shmring._fast import term_cleanup
 from ..shmring._native import ffi, lib
 from ..shmring.channel import ChannelSegment
-from ..shmring.control import ControlSegment, channel_segment_name, pool_name
+from ..shmring.control import (ControlSegment, channel_segment_name, pool_name,
+                               process_start_ticks)
 from ..shmring.deadline import DEFAULT_HORIZON_NS, horizon_ns_of
 from ..shmring.errors import PoolRunningError
 from .binary import worker_path
@@ -148,6 +149,7 @@ class Pool:
         self._pool_lock: Any = None
         self._threads: list[threading.Thread] = []
         self._owner_pid = 0
+        self._owner_start = 0
         self._old_sigterm: Any = None
         self._warned_buffers = False  # socket buffers the sysctls capped: said once
         self._term_cleanup = False  # SIGTERM's C cleanup holds this pool (not main thread)
@@ -207,6 +209,7 @@ class Pool:
             raise
         warn_fallbacks(self.name)
         self._owner_pid = os.getpid()
+        self._owner_start = process_start_ticks(self._owner_pid)
         atexit.register(self.stop)
         self._install_sigterm()
         self._watcher.open_wake_pipe()
@@ -399,6 +402,13 @@ class Pool:
                 if config.direction != 1:  # it sends
                     placement.expect(cpu_of[ch.worker])
         return made
+
+    def _supervisor_identity(self) -> tuple[int, int] | None:
+        """(pid, start ticks) of this pool's supervisor, this process, for the control
+        segments of the handles it makes (None in a forked child: not the supervisor)."""
+        if os.getpid() != self._owner_pid or not self._owner_start:
+            return None
+        return self._owner_pid, self._owner_start
 
     def _make_channel(self, name: str, slot: int | None = None) -> Any:
         """What open_channel returns; rtudp.Pool overrides it to return a Channel
