@@ -19,11 +19,6 @@
 
 /* BEGIN CDEF */
 void *rtudp_map(int fd, uint64_t size, int writable);
-/* read-write, every page faulted in now (MAP_POPULATE): a tmpfs page that
- * posix_fallocate reserved is zeroed at its first fault, so the creator of a segment
- * maps it so (the zeroing is its, not a worker's that maps and locks it later), and
- * a worker's mapping of an allocated segment faults nothing when first touched */
-void *rtudp_map_populate(int fd, uint64_t size);
 int rtudp_unmap(void *base, uint64_t size);
 /* magic, version, total size == size, header size, kind */
 int rtudp_segment_check_header(const void *base, uint64_t size, uint32_t kind,
@@ -70,6 +65,11 @@ uint64_t rtudp_tap_capacity(uint64_t ring_capacity);
 int rtudp_channel_area(void *base, uint64_t size, void **area, uint64_t *area_bytes,
                        struct rtudp_check *why);
 /* END CDEF */
+
+/* read-write, with every page table entry filled now (MAP_POPULATE): for a segment
+ * whose pages are allocated already (posix_fallocate at create), so that nothing
+ * faults when it is first touched (the worker, mapping a channel) */
+void *rtudp_map_populate(int fd, uint64_t size);
 
 /* The start of a kind area's check (its rtudp_kind_area.check): the area is at least
  * `need` bytes and its configuration's 64-bit magic, at magic_off and written last by

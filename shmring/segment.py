@@ -121,7 +121,7 @@ class Segment:
         try:
             os.fchmod(shm.fd, mode)  # shm_open applies the umask; the mode is what we say
             _reserve(shm.fd, name, size)
-            base = lib.rtudp_map_populate(shm.fd, size)  # zeroed here, not in a worker
+            base = lib.rtudp_map(shm.fd, size, 1)
             if base == ffi.NULL:
                 raise OSError(ffi.errno, f"mmap of {shm_path(name)} ({size} bytes) failed: "
                               f"{os.strerror(ffi.errno)}")
