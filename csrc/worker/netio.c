@@ -464,8 +464,10 @@ void rtudp_net_forget(int fd)
 
 /* ------------------------------------------------------------------ buffers */
 
-static int size_one(int fd, int force_opt, int opt, uint64_t want, uint64_t sysmax,
-                     uint64_t *got, int *limited)
+/* the sysctl maximum (sysmax_path) is read only where it binds: when the forced size
+ * is not permitted (no CAP_NET_ADMIN); a worker that may force reads no file per ADD */
+static int size_one(int fd, int force_opt, int opt, uint64_t want, const char *sysmax_path,
+                    uint64_t *sysmax, uint64_t *got, int *limited)
 {
     /* the kernel doubles the value into an int: INT_MAX / 2 is the most it takes */
     int v = want > INT_MAX / 2 ? INT_MAX / 2 : (int)want;
@@ -475,7 +477,8 @@ static int size_one(int fd, int force_opt, int opt, uint64_t want, uint64_t sysm
             return -errno;
         if (setsockopt(fd, SOL_SOCKET, opt, &v, sizeof v) != 0)
             return -errno;
-        *limited = sysmax && (uint64_t)v > sysmax;
+        *sysmax = rtudp_read_u64_file(sysmax_path);
+        *limited = *sysmax && (uint64_t)v > *sysmax;
     }
     int now = 0;
     socklen_t l = sizeof now;
@@ -490,8 +493,6 @@ int rtudp_net_size_buffers(int fd, uint64_t rcv_bytes, uint64_t snd_bytes,
 {
     struct rtudp_net_bufs b;
     memset(&b, 0, sizeof b);
-    b.rmem_max = rtudp_read_u64_file("/proc/sys/net/core/rmem_max");
-    b.wmem_max = rtudp_read_u64_file("/proc/sys/net/core/wmem_max");
     int v = 0;
     socklen_t l = sizeof v;
     if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &l) != 0)
@@ -502,13 +503,13 @@ int rtudp_net_size_buffers(int fd, uint64_t rcv_bytes, uint64_t snd_bytes,
         b.sndbuf = (uint64_t)v;
     int e;
     if (rcv_bytes &&
-        (e = size_one(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcv_bytes, b.rmem_max, &b.rcvbuf,
-                      &b.rcv_limited)) != 0)
+        (e = size_one(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcv_bytes, "/proc/sys/net/core/rmem_max",
+                      &b.rmem_max, &b.rcvbuf, &b.rcv_limited)) != 0)
         return rtudp_check_set(why, RTUDP_ESYS, "fd %d: SO_RCVBUF %llu: %s", fd,
                     (unsigned long long)rcv_bytes, strerror(-e));
     if (snd_bytes &&
-        (e = size_one(fd, SO_SNDBUFFORCE, SO_SNDBUF, snd_bytes, b.wmem_max, &b.sndbuf,
-                      &b.snd_limited)) != 0)
+        (e = size_one(fd, SO_SNDBUFFORCE, SO_SNDBUF, snd_bytes, "/proc/sys/net/core/wmem_max",
+                      &b.wmem_max, &b.sndbuf, &b.snd_limited)) != 0)
         return rtudp_check_set(why, RTUDP_ESYS, "fd %d: SO_SNDBUF %llu: %s", fd,
                     (unsigned long long)snd_bytes, strerror(-e));
     if (got)

@@ -92,7 +92,7 @@ struct rtudp_net_bufs {
     uint64_t rcvbuf;       /* kernel's accounting limit now (getsockopt: twice what
                               was set, covering per-packet overhead) */
     uint64_t sndbuf;
-    uint64_t rmem_max;     /* net.core.rmem_max / wmem_max (0 if unreadable) */
+    uint64_t rmem_max;     /* net.core.rmem_max / wmem_max where they bind (else 0) */
     uint64_t wmem_max;
     int rcv_limited;       /* 1: the request was clipped to net.core.rmem_max
                               (no CAP_NET_ADMIN for SO_RCVBUFFORCE) */
