@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import resource
 import signal
 import socket
@@ -135,18 +136,20 @@ def test_worker_that_never_runs_times_out(pool_name, monkeypatch, caplog):
     """A worker slow to start is logged with where it waits, and given up only after
     START_TIMEOUT_S (shortened here), the error saying where it waited."""
     monkeypatch.setenv("FAKE_WORKER_HANG", "1")
-    monkeypatch.setattr(pool_context, "START_SLOW_S", 0.5)
-    monkeypatch.setattr(pool_context, "START_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(pool_context, "START_SLOW_S", 1.0)
+    monkeypatch.setattr(pool_context, "START_TIMEOUT_S", 3.0)
     t0 = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="rtudp.workers"), \
-            pytest.raises(rtudp.WorkerError, match="did not report RUNNING within 2.0 s") as exc:
+            pytest.raises(rtudp.WorkerError, match="did not report RUNNING within 3.0 s") as exc:
         rtudp.Pool(pool_name, cpus=[0], worker=fake_argv()).start()
     took = time.monotonic() - t0
-    assert 2.0 <= took < 20
+    assert 3.0 <= took < 30
     slow = [r.getMessage() for r in caplog.records if "has not reported RUNNING" in r.getMessage()]
     assert len(slow) == 1, slow
+    # where the worker waits (its state is the machine's: still importing, or asleep)
+    where = re.compile(r"its threads:\nthread \d+: state \w, CPU \d+, policy \d+, ran [\d.]+ s")
     for text in (slow[0], str(exc.value)):
-        assert "its threads:" in text and "state S" in text, text
+        assert where.search(text), text
     assert pool_files(pool_name) == []
 
 
