@@ -111,8 +111,8 @@ int rtudp_ring_segment_init(void *base, uint64_t size, uint32_t ring_kind, uint6
     header_fill(base, size, RTUDP_SEG_RING, 1);
     ((struct rtudp_segment_header *)base)->ring_offset[0] = SEG_HDR;
     void *ring = (uint8_t *)base + SEG_HDR;
-    int rc = ring_kind == RTUDP_RING_MPSC ? rtudp_mpsc_init(ring, capacity)
-                                          : rtudp_bcast_init(ring, capacity);
+    int rc = ring_kind == RTUDP_RING_MPSC ? rtudp_mpsc_init_zeroed(ring, capacity)
+                                          : rtudp_bcast_init_zeroed(ring, capacity);
     if (rc != RTUDP_OK)
         return rtudp_check_set(why, rc, "ring init failed");
     header_publish(base);
@@ -222,21 +222,17 @@ static int ring_pair(void *base, uint64_t size, uint64_t min_off, uint32_t rings
     return RTUDP_OK;
 }
 
-/* lays out ring_offset[0] (MPSC) and [1] (broadcast) from `off`, and inits both rings
- * (data_zero: their data is zero already, and is left unwritten) */
+/* lays out ring_offset[0] (MPSC) and [1] (broadcast) from `off`, and inits both rings */
 static int ring_pair_init(void *base, uint64_t off, uint64_t mpsc_capacity, uint64_t bcast_capacity,
-                          bool data_zero, struct rtudp_check *why)
+                          struct rtudp_check *why)
 {
     struct rtudp_segment_header *h = base;
     uint64_t off1 = off + align64(rtudp_mpsc_footprint(mpsc_capacity));
     h->ring_offset[0] = off;
     h->ring_offset[1] = off1;
-    void *mpsc = (uint8_t *)base + off, *bcast = (uint8_t *)base + off1;
-    int rc = data_zero ? rtudp_mpsc_init_zeroed(mpsc, mpsc_capacity)
-                       : rtudp_mpsc_init(mpsc, mpsc_capacity);
+    int rc = rtudp_mpsc_init_zeroed((void *)((uint8_t *)base + off), mpsc_capacity);
     if (rc == RTUDP_OK)
-        rc = data_zero ? rtudp_bcast_init_zeroed(bcast, bcast_capacity)
-                       : rtudp_bcast_init(bcast, bcast_capacity);
+        rc = rtudp_bcast_init_zeroed((void *)((uint8_t *)base + off1), bcast_capacity);
     if (rc != RTUDP_OK)
         return rtudp_check_set(why, rc, "ring init failed");
     return RTUDP_OK;
@@ -265,7 +261,7 @@ int rtudp_control_init(void *base, uint64_t size, struct rtudp_check *why)
     if (c->pool.horizon_ns == 0)
         c->pool.horizon_ns = RTUDP_HORIZON_DEFAULT_NS;
     int rc = ring_pair_init(base, CONTROL_RINGS_OFF, RTUDP_CONTROL_RING_CAPACITY,
-                            RTUDP_CONTROL_RING_CAPACITY, false, why);
+                            RTUDP_CONTROL_RING_CAPACITY, why);
     if (rc != RTUDP_OK)
         return rc;
     header_publish(base);
@@ -346,10 +342,8 @@ int rtudp_channel_segment_init(void *base, uint64_t size, uint64_t tx_capacity,
         return rtudp_check_set(why, RTUDP_EINVAL, "channel segment is %llu bytes, needs %llu",
                                (unsigned long long)size, (unsigned long long)want);
     header_fill(base, size, RTUDP_SEG_CHANNEL, CHANNEL_RINGS);
-    /* a new segment is zero-filled: a channel's four rings are left unwritten, as
-     * opening many channels would otherwise write every page of them */
     int rc = ring_pair_init(base, CHANNEL_AREA_OFF + align64(area_bytes), tx_capacity,
-                            rx_capacity, true, why);
+                            rx_capacity, why);
     if (rc != RTUDP_OK)
         return rc;
     struct rtudp_segment_header *h = base;

@@ -7,7 +7,9 @@
  *
  * Creators fill what they own (e.g. the channel block's configuration) in the
  * zero-filled memory first, then call *_init, which publishes the magic last: an
- * attacher that sees the magic sees a complete segment.  Validators check every
+ * attacher that sees the magic sees a complete segment.  The memory is zero already
+ * (a new shm object), so *_init leaves the rings' data unwritten: opening many
+ * channels would otherwise write every page of their rings.  Validators check every
  * offset and size against the mapped size before anything else is read.
  */
 #ifndef RTUDP_SEGMENT_H
@@ -46,8 +48,6 @@ int rtudp_control_rings(void *base, uint64_t size, void **cmd, uint64_t *cmd_ava
  * and the TX ring) is rounded up to whole cache lines */
 uint64_t rtudp_channel_segment_size(uint64_t tx_capacity, uint64_t rx_capacity,
                                     uint64_t area_bytes);
-/* base: `size` bytes of zero-filled memory (a new segment); its rings' data is not
- * written */
 int rtudp_channel_segment_init(void *base, uint64_t size, uint64_t tx_capacity,
                                uint64_t rx_capacity, uint64_t area_bytes, struct rtudp_check *why);
 /* on success: the block, and each ring's memory and bytes available from there */
