@@ -67,6 +67,13 @@ def pid_alive(pid: int) -> bool:
     return _read_start_ticks(pid) != 0
 
 
+def stat_fields(stat: bytes) -> list[bytes]:
+    """The fields of a ``/proc/<pid>[/task/<tid>]/stat`` from the state on (field 3,
+    index 0): the command name before them, in parentheses, may hold spaces and ')',
+    so they follow the last ')'."""
+    return stat[stat.rfind(b")") + 2:].split()
+
+
 def _read_start_ticks(pid: int) -> int | None:
     """Field 22 of ``/proc/<pid>/stat``; 0: no such process, or it has exited (a
     zombie); None: it could not be read for another reason (no file descriptor left)."""
@@ -79,8 +86,7 @@ def _read_start_ticks(pid: int) -> int | None:
         return 0
     except OSError:
         return None
-    # the command name in parentheses may hold spaces and ')': fields follow the last ')'
-    fields = stat[stat.rfind(b")") + 2:].split()
+    fields = stat_fields(stat)
     if len(fields) < 20 or fields[0] in (b"Z", b"X"):
         return 0
     try:
@@ -405,5 +411,5 @@ class ControlSegment:
 
 
 __all__ = ["ControlSegment", "DEFAULT_POOL", "HEARTBEAT_STALE_NS", "channel_segment_name",
-           "process_exited", "process_start_ticks",
+           "process_exited", "process_start_ticks", "stat_fields",
            "pid_alive", "pool_name"]

@@ -181,14 +181,13 @@ def check_autogroup(root: str = "/") -> Check:
     """Scheduler autogroups: each session (a terminal, a daemon, a ``setsid``) scheduled
     as one group."""
     on, why = read_int(root, AUTOGROUP_FILE)
+    alone = "every task competes on its own, whatever its session"
     if on is None:
         if not os.path.exists(under(root, "/proc/sys/kernel")):
             return _unknown("autogroup", why)
-        return Check("autogroup", "not in this kernel", OK,
-                     "every task competes on its own, whatever its session")
+        return Check("autogroup", "not in this kernel", OK, alone)
     if not on:
-        return Check("autogroup", "off", OK, "every task competes on its own, whatever its "
-                     "session", data={"enabled": False})
+        return Check("autogroup", "off", OK, alone, data={"enabled": False})
     return Check("autogroup", f"on ({AUTOGROUP_FILE})", WARN,
                  "each session (a terminal, a daemon, a setsid process) is scheduled as one "
                  "group; a process starting a session beside busy tasks was seen to wait "

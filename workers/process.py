@@ -16,6 +16,7 @@ from typing import IO, Any, Sequence
 
 import psutil
 
+from ..shmring.control import stat_fields
 from ..shmring.errors import WorkerError
 from .privileges import CAP_SYS_NICE, has_capability, rt_fix
 
@@ -143,10 +144,9 @@ def describe_threads(pid: int) -> str:
     for tid in tids:
         base = f"/proc/{pid}/task/{tid}"
         try:
-            with open(f"{base}/stat") as f:
-                stat = f.read()
-            fields = stat[stat.rindex(")") + 2:].split()
-            state, cpu, policy = fields[0], fields[36], fields[38]
+            with open(f"{base}/stat", "rb") as f:
+                fields = stat_fields(f.read())
+            state, cpu, policy = (fields[i].decode() for i in (0, 36, 38))
         except (OSError, ValueError, IndexError) as exc:
             lines.append(f"thread {tid}: gone or unreadable ({exc})")
             continue
