@@ -39,7 +39,7 @@ FAST = Extension(
     "rtudp.shmring._fast",
     sources=["csrc/pyfast.c", *sorted(glob.glob("csrc/pyfast/*.c")), "csrc/ring.c",
              "csrc/direct_send.c", "csrc/direct_recv.c", "csrc/rx_publish.c", "csrc/rt_wait.c",
-             "csrc/hist.c", "csrc/procstat.c",
+             "csrc/hist.c", "csrc/procstat.c", "csrc/readers.c",
              "csrc/worker/netio.c", "csrc/worker/sysfile.c"],
     include_dirs=["csrc"],
     extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",

@@ -18,7 +18,7 @@ import socket
 from time import monotonic_ns
 from typing import Any, Callable, NamedTuple, Sequence
 
-from rtudp.shmring._fast import ChannelBase
+from rtudp.shmring._fast import ChannelBase, drx_reader_joined
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring._ringbase import FOREVER
 from rtudp.shmring.channel import ChannelSegment
@@ -168,9 +168,6 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         self.local: tuple[str, int] | None = cfg["local"]
         self.remote: tuple[str, int] | None = cfg["remote"]
         self._tx = seg.tx
-        self._reader = seg.rx.reader()
-        if not _cpu_left_for_spinning(control):
-            self._reader.spin_ns = 0
         self._try_put = seg.tx.try_put
         # every commit into the TX ring also marks the channel in the worker's ready
         # set and rings its bell, in C
@@ -185,15 +182,69 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         self._columns: ColumnCache | None = None  # recv_batch's arrays, made on first use
         self._direct_off: str | None = "not enabled yet"
         self.direct_send = True
-        # counted in the channel's "readers attached" (rtstat) while open
-        self._reader_slot = seg.claim_reader() if self.direction != lib.RTUDP_DIR_SEND else -1
-        self._rx_open = self.direction != lib.RTUDP_DIR_SEND  # False once closed
-        if self._rx_open and type(self)._next is Channel._next:  # (a kind's own reads stay)
-            # recv() reads the RX ring in C; the rest goes to _recv_checked
-            self._fast_recv(self._reader, Packet, self.name, self._reader.spin_ns)
+        self._reader_slot = -1
+        self._rx_open = False  # True while this handle receives (not closed, receives)
+        self._start_receiving()
         self._direct_recv_off: str | None = "not enabled yet"
         self.direct_recv = True
         self._watch_liveness(True)
+
+    def _start_receiving(self) -> None:
+        """Count as a reader and place the cursor (the ring's tail), for a channel that
+        receives.  The reader slot (the channel's "readers attached") is claimed before
+        the cursor is placed: a read of the socket another process makes now is
+        published first, and every later one is the worker's (csrc/direct_recv.h)."""
+        seg = self._seg
+        if self.direction != lib.RTUDP_DIR_SEND:
+            self._reader_slot = seg.claim_reader()
+            if self._reader_slot >= 0:
+                drx_reader_joined(int(ffi.cast("uintptr_t", seg.block)))
+        self._reader = seg.rx.reader()
+        if not _cpu_left_for_spinning(self._control):
+            self._reader.spin_ns = 0
+        self._rx_open = self.direction != lib.RTUDP_DIR_SEND
+        if self._rx_open and type(self)._next is Channel._next:  # (a kind's own reads stay)
+            # recv() reads the RX ring in C; the rest goes to _recv_checked
+            self._fast_recv(self._reader, Packet, self.name, self._reader.spin_ns)
+
+    @property
+    def receives(self) -> bool:
+        """Whether this handle receives (default: True where the channel does).
+
+        Set False on a handle that will not receive, such as the one a program keeps
+        open while another process reads the channel: it stops counting as a reader
+        (``readers_attached``), and the other process may then read the channel socket
+        itself (:attr:`direct_recv`: a reader does only while no other process is
+        attached as one).  Its receives raise ValueError until set True again, which
+        receives from then on.
+        """
+        return self._rx_open
+
+    @receives.setter
+    def receives(self, on: bool) -> None:
+        self._check_switch("receives", on)
+        if on == self._rx_open:
+            return
+        if not on:
+            self._stop_receiving()
+            self._direct_recv_off = "this handle does not receive (receives = False)"
+            return
+        if self.direction == lib.RTUDP_DIR_SEND:
+            raise ValueError(f"channel {self.name!r} is send-only (direction=0): "
+                             f"it cannot receive")
+        self._start_receiving()
+        self._watch_liveness(True)
+        self.direct_recv = True
+
+    def _stop_receiving(self) -> None:
+        """No more receives on this handle: its reader slot, direct receive and the C
+        recv() go."""
+        self._rx_open = False
+        self._seg.release_reader(self._reader_slot)
+        self._reader_slot = -1
+        self._reader._close_direct_recv()
+        # recv() takes the Python path from now on (it says why it cannot)
+        self._fast_recv(None, Packet, self.name, 0)
 
     # ------------------------------------------------------------ liveness
 
@@ -272,7 +323,7 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         return self._direct_off
 
     def _check_switch(self, what: str, on: object) -> None:
-        """A direct_send / direct_recv value: a bool, on a channel still open."""
+        """A direct_send / direct_recv / receives value: a bool, on a channel still open."""
         if not isinstance(on, bool):
             raise TypeError(f"{what} must be True or False, not {on!r}")
         if self._seg.closed:
@@ -342,8 +393,10 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
 
     def _open_direct_recv(self) -> str | None:
         """Turn direct receive on: None, or why it cannot be."""
-        if not self._rx_open:
+        if self.direction == lib.RTUDP_DIR_SEND:
             return "the channel is send-only"
+        if not self._rx_open:
+            return "this handle does not receive (receives = False)"
         if self.KIND != lib.RTUDP_KIND_UDP or type(self)._next is not Channel._next:
             return f"{type(self).__name__} receives through its kind's own work in the worker"
         cfg = self._seg.config()
@@ -528,6 +581,9 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         if self.direction == lib.RTUDP_DIR_SEND:
             raise ValueError(f"channel {self.name!r} is send-only (direction=0): "
                              f"it cannot receive")
+        if not self._rx_open:
+            raise ValueError(f"channel {self.name!r}: this handle does not receive "
+                             f"(receives = False)")
         _check_timeout(timeout)
 
     def _try_recv(self) -> Packet | None:
@@ -689,14 +745,11 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         if self._reply_sock is not None:
             self._reply_sock.close()  # it must not keep the port bound
             self._reply_sock = None
-        self._rx_open = False
-        self._seg.release_reader(self._reader_slot)
+        self._stop_receiving()
         self._close_direct()  # our duplicates must not keep the port bound
-        self._reader._close_direct_recv()
         self._direct_off = self._direct_recv_off = "the channel is closed"
-        # send() and recv() take the Python path from now on (it says "closed")
+        # send() takes the Python path from now on (it says "closed"), as recv() does
         self._fast_send(None, self.max_datagram, self._horizon.ns)
-        self._fast_recv(None, Packet, self.name, 0)
         self._release()
 
     def __repr__(self) -> str:

@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdbool.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "direct_send.h"
+#include "readers.h"
 #include "rx_publish.h"
 #include "shm_access.h"
 #include "worker/netio.h"
@@ -48,6 +51,29 @@ static uint32_t this_pid(void)
         atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
     }
     return pid;
+}
+
+static atomic_int stop_after_receive;
+
+void rtudp_drx_stop_after_receive(int on)
+{
+    atomic_store_explicit(&stop_after_receive, on != 0, memory_order_relaxed);
+}
+
+void rtudp_drx_reader_joined(struct rtudp_channel_block *b)
+{
+    /* pairs with read_socket's fence: either that reader sees our slot before it reads
+     * again, or we see it READING here and wait for what it read to be published */
+    atomic_thread_fence(memory_order_seq_cst);
+    for (int64_t waited = 0; waited < RTUDP_DRX_STALE_NS; waited += RTUDP_DRX_JOIN_POLL_NS) {
+        uint32_t holder = load_relaxed(&b->direct_rx.holder_pid);
+        /* a thread of ours reading: what it read dies only with us */
+        if (load_acquire(&b->direct_rx.state) != RTUDP_DRX_READING || holder == this_pid() ||
+            rtudp_pid_gone(holder))
+            return;
+        struct timespec ts = {0, RTUDP_DRX_JOIN_POLL_NS};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void rtudp_drx_init(struct rtudp_drx_reader *r)
@@ -148,13 +174,44 @@ static void renew(struct rtudp_drx_reader *r, int64_t now, int64_t for_ns)
     store_relaxed(&r->block->direct_rx.lease_until_ns, now + for_ns);
 }
 
+/*
+ * Whether a process other than ours is attached as a reader (a live pid in a reader
+ * slot).  Datagrams a reader has taken from the socket live in its own memory until
+ * they are published, and die with it: so a reader reads the socket only while no
+ * other process reads the channel, and where several do, the worker reads it.  A dead
+ * reader's slot is emptied on the way (nobody else would: it cannot release it).
+ */
+static bool another_reader(const struct rtudp_drx_reader *r)
+{
+    for (int i = 0; i < RTUDP_READER_SLOTS; i++) {
+        uint32_t pid = load_acquire(&r->block->reader_pid[i]);
+        if (pid == 0 || pid == r->pid)
+            continue;
+        /* kill(pid, 0) only: it runs at every wait of a reader beside others, and a
+         * zombie it takes for alive only leaves the reading to the worker a while;
+         * a word above any pid is nobody's */
+        if (pid <= INT32_MAX && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+            return true;
+        rtudp_pid_take(&r->block->reader_pid[i], pid, 0);
+    }
+    return false;
+}
+
 /* FREE, or anyone's lease -> WAIT, ours */
 static bool take(struct rtudp_drx_reader *r, int64_t now)
 {
     uint32_t state = load_acquire(&r->block->direct_rx.state);
-    if ((state != RTUDP_DRX_FREE && state != RTUDP_DRX_LEASE) || !cas(r, state, RTUDP_DRX_WAIT))
+    if (state != RTUDP_DRX_FREE && state != RTUDP_DRX_LEASE)
         return false;
     r->pid = this_pid(); /* a handle a forked child goes on using is the child's */
+    if (another_reader(r)) {
+        /* our own lease from before that reader came: the worker's at once */
+        if (state == RTUDP_DRX_LEASE && load_relaxed(&r->block->direct_rx.holder_pid) == r->pid)
+            cas(r, state, RTUDP_DRX_FREE);
+        return false;
+    }
+    if (!cas(r, state, RTUDP_DRX_WAIT))
+        return false;
     store_relaxed(&r->block->direct_rx.holder_pid, r->pid);
     renew(r, now, RTUDP_DRX_STALE_NS);
     if (state == RTUDP_DRX_FREE)
@@ -191,6 +248,8 @@ static int read_batch(struct rtudp_drx_reader *r, struct rtudp_bcast *ring)
     } while (n < 0 && errno == ECONNREFUSED);
     if (n <= 0)
         return 0;
+    if (atomic_load_explicit(&stop_after_receive, memory_order_relaxed))
+        raise(SIGSTOP); /* tests: stopped (and killed) with datagrams not yet published */
     uint64_t before = load_relaxed(&r->block->rx_packets);
     struct publish_to to = {r->block, ring};
     rtudp_rx_in_order(r->block, pkts, n, r->cap, r->seg_buf, publish_sink, &to);
@@ -209,10 +268,20 @@ static int read_socket(struct rtudp_drx_reader *r, struct rtudp_bcast *ring)
     if (!cas(r, RTUDP_DRX_WAIT, RTUDP_DRX_READING))
         return -1;
     int got = 0, n = RTUDP_DRX_BATCH;
-    for (int round = 0; round < RTUDP_DRX_ROUNDS && n == RTUDP_DRX_BATCH; round++)
+    bool alone = true;
+    for (int round = 0; round < RTUDP_DRX_ROUNDS && n == RTUDP_DRX_BATCH; round++) {
+        /* a reader that attached before this look is seen here; one that attaches
+         * after it waits until we are no longer READING (rtudp_drx_reader_joined) */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (another_reader(r)) {
+            alone = false;
+            break;
+        }
         got += n = read_batch(r, ring);
-    store_release(&r->block->direct_rx.state, RTUDP_DRX_WAIT);
-    return got;
+    }
+    /* with another reader attached the socket goes back to the worker */
+    store_release(&r->block->direct_rx.state, alone ? RTUDP_DRX_WAIT : RTUDP_DRX_FREE);
+    return alone || got > 0 ? got : -1;
 }
 
 /* whether we hold the socket between calls */

@@ -18,6 +18,10 @@
  *  - the reader's own lease keeps the socket across a request and its reply, so the
  *    worker stays asleep; a lease that passes goes back to the worker, which reads what
  *    waits (kernel-stamped when it came, so rx_delay shows the wait);
+ *  - one reader process at a time: what a reader has taken from the socket and not yet
+ *    published dies with it, so while another process is attached as a reader (a live
+ *    pid in reader_pid[]) the worker reads the socket, and a reader that attaches waits
+ *    for a read in progress to be published (rtudp_drx_reader_joined);
  *  - failure: anything unexpected leaves the socket to the worker and the reader waits
  *    on the ring as before.  Nothing is read that is not published.
  */
@@ -57,6 +61,21 @@ struct rtudp_drx_reader {
 #define RTUDP_DRX_SPIN_HITS_MAX 1024u
 
 void rtudp_drx_init(struct rtudp_drx_reader *r);
+
+/* how often rtudp_drx_reader_joined looks again at a read in progress */
+#define RTUDP_DRX_JOIN_POLL_NS 50000L
+
+/*
+ * Call once this process's reader slot is claimed and before its cursor is placed: if
+ * a reader of another process is reading the socket now, wait (up to
+ * RTUDP_DRX_STALE_NS) until what it read is published, so that the new cursor starts
+ * after it.  Every read after this one leaves the socket to the worker.
+ */
+void rtudp_drx_reader_joined(struct rtudp_channel_block *b);
+
+/* tests: a reader stops itself (SIGSTOP) after each receive from the socket, before it
+ * publishes what it received (non-zero: on) */
+void rtudp_drx_stop_after_receive(int on);
 
 /*
  * Duplicate fd `their_fd` of process `pid`, check that it is a UDP socket bound to

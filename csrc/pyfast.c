@@ -31,6 +31,7 @@
  *                      priority (../rt_wait.h)
  *   pyfast/liveness.c  whether a channel handle may still send and receive
  *   pyfast/termclean.c SIGTERM unlinks the segments of pools started off the main thread
+ *   pyfast/drx.c       direct receive's functions: a reader joining, a test's stop
  * They are in a folder of their own because the C unit tests (tests/c/Makefile)
  * link every .c directly in csrc/ but this file into each test program, without Python.
  */
@@ -59,7 +60,8 @@ PyMODINIT_FUNC PyInit__fast(void)
     PyObject *m = PyModule_Create(&fast_module);
     if (!m)
         return NULL;
-    if (PyModule_AddFunctions(m, pyf_term_methods) < 0) {
+    if (PyModule_AddFunctions(m, pyf_term_methods) < 0 ||
+        PyModule_AddFunctions(m, pyf_drx_methods) < 0) {
         Py_DECREF(m);
         return NULL;
     }

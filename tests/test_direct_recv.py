@@ -6,10 +6,12 @@ What a user relies on: every attached reader gets every datagram, once and in or
 with its kernel RX stamp and a receive sequence without gaps, whichever party read the
 socket; the counters count every datagram; an impairment of received datagrams still
 applies; and a reader that stops reading, is stopped or dies never keeps the datagrams
-from the others.
+from the others: a reader reads the socket only while no other process reads the
+channel (what it has read and not yet published would die with it).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import struct
@@ -17,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -169,15 +171,19 @@ def test_bad_values_and_send_only_channels_are_named(rtudp_pool):
 
 _CHILD_READER = """
 import sys, rtudp
+from rtudp.shmring import _fast
 ch = rtudp.attach(sys.argv[1], pool=sys.argv[2])
+_fast.drx_stop_after_receive(sys.argv[3] == "stop-after-receive")
 print("attached", flush=True)
 while True:
     ch.recv()
 """
 
 
-def _child_reader(pool: Any, name: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD_READER, name, pool.name],
+def _child_reader(pool: Any, name: str, how: str = "plain") -> subprocess.Popen:
+    """A process reading channel ``name``; ``how="stop-after-receive"``: it stops itself
+    whenever it has read the socket, before it publishes what it read."""
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD_READER, name, pool.name, how],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "attached"
     return proc
@@ -188,23 +194,15 @@ def _socket_held_by(ch: Any, pid: int) -> Callable[[], bool]:
                     int(ch._seg.block.direct_rx.holder_pid) == pid)
 
 
-@pytest.mark.parametrize("how", ["stopped", "killed"])
-def test_a_reader_stopped_or_killed_in_its_wait_keeps_nothing_from_the_others(pair, rtudp_pool,
-                                                                              how):
-    a, b = pair
-    child = _child_reader(rtudp_pool, "a")
+@contextlib.contextmanager
+def _lone_child_reader(pool: Any, a: Any) -> Iterator[subprocess.Popen]:
+    """A child process reading channel a, its one reader (a's handle here does not
+    receive), once it waits on the socket itself; killed (and continued) after."""
+    a.receives = False
+    child = _child_reader(pool, "a")
     try:
-        # the child waits on the socket; a (this process) is a second reader
         assert wait_for(_socket_held_by(a, child.pid), WAIT_S)
-        os.kill(child.pid, signal.SIGSTOP if how == "stopped" else signal.SIGKILL)
-        if how == "killed":
-            child.wait(WAIT_S)
-        t, got = _recv_in_thread(a, 50)
-        for i in range(50):
-            b.send(SEQ.pack(i))
-        t.join(WAIT_S * 2)
-        assert _seqs(got) == list(range(50))
-        assert a.stats()["rx_packets"] == 50
+        yield child
     finally:
         if child.poll() is None:
             child.kill()
@@ -212,15 +210,89 @@ def test_a_reader_stopped_or_killed_in_its_wait_keeps_nothing_from_the_others(pa
         child.wait(WAIT_S)
 
 
+def _process_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_reader_killed_with_what_it_read_unpublished_costs_the_others_nothing(pair,
+                                                                                rtudp_pool):
+    """With two reader processes attached neither reads the socket: the worker does, so
+    a reader that dies holds no datagram the other has not got.  The child stops itself
+    if it ever reads the socket, before it publishes: killed there, what it read would
+    be lost to this process's reader."""
+    a, b = pair
+    child = _child_reader(rtudp_pool, "a", "stop-after-receive")
+    try:
+        got = []
+        for i in range(100):
+            b.send(SEQ.pack(i))
+            if i % 10 == 9:
+                time.sleep(0.002)  # gaps: the child waits in recv between bursts
+            if i == 49:
+                got += [a.recv(timeout=WAIT_S) for _ in range(50)]
+                assert _process_state(child.pid) != "T", "the child read the socket"
+                child.kill()
+                child.wait(WAIT_S)
+        got += [a.recv(timeout=WAIT_S) for _ in range(50)]
+        assert _seqs(got) == list(range(100))
+        assert [p.seq for p in got] == list(range(got[0].seq, got[0].seq + 100))
+        st = a.stats()
+        assert st["rx_packets"] == 100 and st["rx_direct"] == 0, st
+    finally:
+        if child.poll() is None:
+            child.kill()
+            os.kill(child.pid, signal.SIGCONT)
+        child.wait(WAIT_S)
+
+
+def test_a_reader_that_attaches_takes_the_socket_from_a_lone_reader(pair, rtudp_pool):
+    """A lone reader process reads the socket itself; once another process attaches as a
+    reader, the socket goes back to the worker, and both get every datagram."""
+    a, b = pair
+    with _lone_child_reader(rtudp_pool, a):
+        b.send(SEQ.pack(0))
+        assert wait_for(lambda: a.stats()["rx_direct"] == 1, WAIT_S), a.stats()
+        with rtudp.attach("a", pool=rtudp_pool.name) as other:
+            for i in range(1, 51):
+                b.send(SEQ.pack(i))
+            got = [other.recv(timeout=WAIT_S) for _ in range(50)]
+        assert _seqs(got) == list(range(1, 51))
+        st = a.stats()
+        assert st["rx_packets"] == 51 and st["rx_direct"] == 1, st
+
+
+@pytest.mark.parametrize("how", ["stopped", "killed"])
+def test_a_reader_stopped_or_killed_in_its_wait_keeps_nothing_from_the_others(pair, rtudp_pool,
+                                                                              how):
+    a, b = pair
+    # the child, the channel's only reader, waits on the socket; then a second reader
+    # attaches
+    with _lone_child_reader(rtudp_pool, a) as child, \
+            rtudp.attach("a", pool=rtudp_pool.name) as other:
+        os.kill(child.pid, signal.SIGSTOP if how == "stopped" else signal.SIGKILL)
+        if how == "killed":
+            child.wait(WAIT_S)
+        t, got = _recv_in_thread(other, 50)
+        for i in range(50):
+            b.send(SEQ.pack(i))
+        t.join(WAIT_S * 2)
+    assert _seqs(got) == list(range(50))
+    assert a.stats()["rx_packets"] == 50
+
+
 def test_a_forked_child_waits_as_itself(pair):
     """A handle a forked child goes on using holds the socket under the child's pid, so
-    the worker judges the child's liveness, not its parent's."""
+    the worker judges the child's liveness, not its parent's.  The parent only sends
+    (receives = False) and the child receives on the inherited handle: the one reader."""
     a, b = pair
+    a.receives = False
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: one receive on the inherited handle, its bytes to the pipe
         code = 1
         try:
+            a.receives = True
             os.write(w, a.recv(timeout=WAIT_S).data)
             code = 0
         finally:
@@ -239,3 +311,27 @@ def test_a_forked_child_waits_as_itself(pair):
             os.waitpid(pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
+
+
+def test_a_handle_that_does_not_receive_leaves_the_socket_to_the_reader(pair, rtudp_pool):
+    """``receives = False`` on the handle a program keeps open while a child reads: the
+    child is the one reader and reads the socket itself; the handle's receives raise,
+    and once it receives again it counts as a reader and reads through the worker."""
+    a, b = pair
+    assert a.receives and a.stats()["readers_attached"] == 1
+    a.receives = False
+    assert not a.receives and a.stats()["readers_attached"] == 0
+    assert a.direct_recv_off == "this handle does not receive (receives = False)"
+    for call in (lambda: a.recv(timeout=0), lambda: a.recv_many(4, timeout=0)):
+        with pytest.raises(ValueError, match="this handle does not receive"):
+            call()
+    with pytest.raises(TypeError, match="receives must be True or False, not 1"):
+        a.receives = 1  # type: ignore[assignment]
+    with _lone_child_reader(rtudp_pool, a):
+        b.send(SEQ.pack(0))
+        assert wait_for(lambda: a.stats()["rx_direct"] == 1, WAIT_S), a.stats()
+        a.receives = True
+        assert a.receives and a.stats()["readers_attached"] == 2
+        b.send(SEQ.pack(1))  # a receives from here on: the worker reads it for both
+        assert _seqs([a.recv(timeout=WAIT_S)]) == [1]
+        assert a.stats()["rx_direct"] == 1

@@ -135,6 +135,7 @@ def benchmark(quick: bool, quiet: bool) -> dict:
         for w in pool_warnings:
             say(f"  warning: {w}", quiet)
         ping, pong = _channel_pair(pool)
+        pong.receives = False  # the echo process is pong's one reader
         child = Child("bench-aio-channel-echo", channel_echo, pool.name, "pong", False, True,
                       False)
         try:

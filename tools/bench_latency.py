@@ -315,6 +315,7 @@ def run_ours(seconds: float, python_echo: bool, quiet: bool,
             else:
                 ping, pong = _channel_pair(pool)
                 chans += [ping, pong]
+                pong.receives = False  # the echo process is pong's one reader
                 child = Child("bench-latency-channel-echo", channel_echo, pool.name, "pong",
                               pinned, direct, realtime, cpus=cpus)
                 child.ready()

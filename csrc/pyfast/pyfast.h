@@ -163,6 +163,8 @@ int pyf_watch_args(PyObject *const *args, Py_ssize_t nargs, struct pyf_liveness 
 
 /* the module's term_cleanup (termclean.c) */
 extern PyMethodDef pyf_term_methods[];
+/* drx.c: direct receive's module functions */
+extern PyMethodDef pyf_drx_methods[];
 
 /* C base of BroadcastReader: one reader's cursor (cursor.c) */
 typedef struct {

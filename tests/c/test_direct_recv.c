@@ -269,11 +269,52 @@ static void test_what_only_the_worker_does_keeps_readers_off(void)
     rig_down(&r);
 }
 
+static void test_a_reader_leaves_the_socket_while_another_process_reads(void)
+{
+    struct rig r;
+    rig_up(&r);
+    struct rtudp_channel_block *b = r.block;
+    /* another live process attached as a reader (our parent): the worker reads */
+    b->reader_pid[0] = (uint32_t)getpid();
+    b->reader_pid[5] = (uint32_t)getppid();
+    send_u32(&r, 7);
+    CHECK_EQ(rtudp_drx_wait(&r.r, &r.ring, &r.rd, in_ms(10)), RTUDP_EMPTY);
+    CHECK_EQ(b->direct_rx.state, (uint32_t)RTUDP_DRX_FREE);
+    CHECK_EQ(b->rx_packets, 0u);
+    /* one that took the socket alone gives it back at its next read, reading nothing */
+    b->direct_rx.state = RTUDP_DRX_LEASE;
+    b->direct_rx.holder_pid = (uint32_t)getpid();
+    b->direct_rx.lease_until_ns = INT64_MAX / 2;
+    CHECK_EQ(rtudp_drx_wait(&r.r, &r.ring, &r.rd, 0), RTUDP_EMPTY);
+    CHECK_EQ(b->direct_rx.state, (uint32_t)RTUDP_DRX_FREE);
+    CHECK_EQ(b->rx_packets, 0u);
+    /* that reader gone, its slot is emptied and we read the socket again */
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0)
+        _exit(0);
+    CHECK_EQ(waitpid(child, NULL, 0), child);
+    b->reader_pid[5] = (uint32_t)child;
+    int rc;
+    BOUNDED("a wait with a datagram there", rc = rtudp_drx_wait(&r.r, &r.ring, &r.rd, in_ms(2000)));
+    CHECK_EQ(rc, RTUDP_OK);
+    CHECK_EQ(b->reader_pid[5], 0u);
+    CHECK_EQ(b->direct_rx.packets, 1u);
+    struct rtudp_rx_meta m;
+    CHECK_EQ(read_u32(&r, &m), 7u);
+    /* a reader that joins while nobody reads the socket does not wait */
+    int64_t t0 = rtudp_now_ns();
+    rtudp_drx_reader_joined(b);
+    CHECK(rtudp_now_ns() - t0 < RTUDP_DRX_STALE_NS);
+    rig_down(&r);
+}
+
 static const struct test tests[] = {
     T(test_a_waiting_reader_publishes_as_the_worker_does),
     T(test_the_worker_and_a_reader_take_turns),
     T(test_a_dead_holder_and_a_stale_hold_lose_the_socket),
     T(test_what_only_the_worker_does_keeps_readers_off),
+    T(test_a_reader_leaves_the_socket_while_another_process_reads),
 };
 
 HARNESS_MAIN(tests)
