@@ -251,12 +251,14 @@ static int check_geometry(const void *mem, uint64_t avail, const struct ring_sha
     return RTUDP_OK;
 }
 
-/* Zero descriptor and data, write the geometry, publish the magic last. */
-static int init_ring(void *mem, uint64_t capacity, const struct ring_shape *shape)
+/* Zero the descriptor and (unless it is known to be zero) the data, write the
+ * geometry, publish the magic last. */
+static int init_ring(void *mem, uint64_t capacity, const struct ring_shape *shape,
+                     bool data_zero)
 {
     if (!mem || !rtudp_ring_capacity_ok(capacity))
         return RTUDP_EINVAL;
-    memset(mem, 0, shape->desc_size + capacity);
+    memset(mem, 0, shape->desc_size + (data_zero ? 0 : capacity));
     struct rtudp_mpsc_ring *g = mem;
     g->kind = shape->kind;
     g->capacity = capacity;
@@ -304,7 +306,12 @@ uint64_t rtudp_bcast_footprint(uint64_t capacity)
 
 int rtudp_mpsc_init(struct rtudp_mpsc_ring *r, uint64_t capacity)
 {
-    return init_ring(r, capacity, &MPSC_SHAPE);
+    return init_ring(r, capacity, &MPSC_SHAPE, false);
+}
+
+int rtudp_mpsc_init_zeroed(struct rtudp_mpsc_ring *r, uint64_t capacity)
+{
+    return init_ring(r, capacity, &MPSC_SHAPE, true);
 }
 
 int rtudp_mpsc_attach(struct rtudp_mpsc *m, void *mem, uint64_t avail, struct rtudp_check *why)
@@ -880,7 +887,12 @@ int rtudp_mpsc_unblock(struct rtudp_mpsc *m, uint64_t pos, int64_t timeout_ns)
 
 int rtudp_bcast_init(struct rtudp_bcast_ring *r, uint64_t capacity)
 {
-    return init_ring(r, capacity, &BCAST_SHAPE);
+    return init_ring(r, capacity, &BCAST_SHAPE, false);
+}
+
+int rtudp_bcast_init_zeroed(struct rtudp_bcast_ring *r, uint64_t capacity)
+{
+    return init_ring(r, capacity, &BCAST_SHAPE, true);
 }
 
 int rtudp_bcast_attach(struct rtudp_bcast *b, void *mem, uint64_t avail, struct rtudp_check *why)

@@ -83,6 +83,9 @@ void rtudp_worker_post_command(struct rtudp_worker_slot *slot);
 /* ---- MPSC ring ---- */
 uint64_t rtudp_mpsc_footprint(uint64_t capacity);
 int rtudp_mpsc_init(struct rtudp_mpsc_ring *r, uint64_t capacity);
+/* as rtudp_mpsc_init on memory already zero (a new shared memory segment): the data
+ * is not written, so its pages stay untouched until records use them */
+int rtudp_mpsc_init_zeroed(struct rtudp_mpsc_ring *r, uint64_t capacity);
 /* validate the ring at `mem` (avail bytes mapped from there) and fill the view */
 int rtudp_mpsc_attach(struct rtudp_mpsc *m, void *mem, uint64_t avail, struct rtudp_check *why);
 /* producers */
@@ -150,6 +153,8 @@ int rtudp_mpsc_unblock(struct rtudp_mpsc *r, uint64_t pos, int64_t timeout_ns);
 /* ---- broadcast ring ---- */
 uint64_t rtudp_bcast_footprint(uint64_t capacity);
 int rtudp_bcast_init(struct rtudp_bcast_ring *r, uint64_t capacity);
+/* as rtudp_bcast_init on memory already zero (rtudp_mpsc_init_zeroed) */
+int rtudp_bcast_init_zeroed(struct rtudp_bcast_ring *r, uint64_t capacity);
 int rtudp_bcast_attach(struct rtudp_bcast *b, void *mem, uint64_t avail, struct rtudp_check *why);
 int rtudp_bcast_write(struct rtudp_bcast *r, const void *data, uint32_t len,
                       uint16_t flags, int64_t time_ns);

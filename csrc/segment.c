@@ -111,8 +111,8 @@ int rtudp_ring_segment_init(void *base, uint64_t size, uint32_t ring_kind, uint6
     header_fill(base, size, RTUDP_SEG_RING, 1);
     ((struct rtudp_segment_header *)base)->ring_offset[0] = SEG_HDR;
     void *ring = (uint8_t *)base + SEG_HDR;
-    int rc = ring_kind == RTUDP_RING_MPSC ? rtudp_mpsc_init(ring, capacity)
-                                          : rtudp_bcast_init(ring, capacity);
+    int rc = ring_kind == RTUDP_RING_MPSC ? rtudp_mpsc_init_zeroed(ring, capacity)
+                                          : rtudp_bcast_init_zeroed(ring, capacity);
     if (rc != RTUDP_OK)
         return rtudp_check_set(why, rc, "ring init failed");
     header_publish(base);
@@ -230,9 +230,9 @@ static int ring_pair_init(void *base, uint64_t off, uint64_t mpsc_capacity, uint
     uint64_t off1 = off + align64(rtudp_mpsc_footprint(mpsc_capacity));
     h->ring_offset[0] = off;
     h->ring_offset[1] = off1;
-    int rc = rtudp_mpsc_init((void *)((uint8_t *)base + off), mpsc_capacity);
+    int rc = rtudp_mpsc_init_zeroed((void *)((uint8_t *)base + off), mpsc_capacity);
     if (rc == RTUDP_OK)
-        rc = rtudp_bcast_init((void *)((uint8_t *)base + off1), bcast_capacity);
+        rc = rtudp_bcast_init_zeroed((void *)((uint8_t *)base + off1), bcast_capacity);
     if (rc != RTUDP_OK)
         return rtudp_check_set(why, rc, "ring init failed");
     return RTUDP_OK;
@@ -350,9 +350,10 @@ int rtudp_channel_segment_init(void *base, uint64_t size, uint64_t tx_capacity,
     uint64_t tap_tx = rtudp_tap_capacity(tx_capacity), tap_rx = rtudp_tap_capacity(rx_capacity);
     h->ring_offset[2] = h->ring_offset[1] + align64(rtudp_bcast_footprint(rx_capacity));
     h->ring_offset[3] = h->ring_offset[2] + align64(rtudp_bcast_footprint(tap_tx));
-    if ((rc = rtudp_bcast_init((void *)((uint8_t *)base + h->ring_offset[2]), tap_tx)) !=
+    if ((rc = rtudp_bcast_init_zeroed((void *)((uint8_t *)base + h->ring_offset[2]), tap_tx)) !=
             RTUDP_OK ||
-        (rc = rtudp_bcast_init((void *)((uint8_t *)base + h->ring_offset[3]), tap_rx)) != RTUDP_OK)
+        (rc = rtudp_bcast_init_zeroed((void *)((uint8_t *)base + h->ring_offset[3]), tap_rx)) !=
+            RTUDP_OK)
         return rtudp_check_set(why, rc, "tap ring init failed");
     header_publish(base);
     return RTUDP_OK;

@@ -7,7 +7,9 @@
  *
  * Creators fill what they own (e.g. the channel block's configuration) in the
  * zero-filled memory first, then call *_init, which publishes the magic last: an
- * attacher that sees the magic sees a complete segment.  Validators check every
+ * attacher that sees the magic sees a complete segment.  The memory is zero already
+ * (a new shm object), so *_init leaves the rings' data unwritten: opening many
+ * channels would otherwise write every page of their rings.  Validators check every
  * offset and size against the mapped size before anything else is read.
  */
 #ifndef RTUDP_SEGMENT_H

@@ -243,12 +243,53 @@ static void test_channel_kind_area(void)
     free(base);
 }
 
+/* the rings' data of a new (zero-filled) channel segment is left unwritten by the
+ * init, so opening a channel touches no page of it: a pattern put there first
+ * survives, and the rings still work (a record through the TX ring) */
+static void test_channel_init_leaves_ring_data_unwritten(void)
+{
+    uint64_t tx_cap = 8192, rx_cap = 4096;
+    uint64_t size = rtudp_channel_segment_size(tx_cap, rx_cap, 0);
+    uint8_t *base = zeroed(size);
+    struct rtudp_check why;
+    CHECK_EQ(rtudp_channel_segment_init(base, size, tx_cap, rx_cap, 0, &why), RTUDP_OK);
+    const struct rtudp_segment_header *h = (const void *)base;
+    uint64_t caps[4] = {tx_cap, rx_cap, rtudp_tap_capacity(tx_cap), rtudp_tap_capacity(rx_cap)};
+    uint64_t feet[4] = {rtudp_mpsc_footprint(caps[0]), rtudp_bcast_footprint(caps[1]),
+                        rtudp_bcast_footprint(caps[2]), rtudp_bcast_footprint(caps[3])};
+    for (int i = 0; i < 4; i++) /* a pattern in each ring's data ... */
+        memset(base + h->ring_offset[i] + feet[i] - caps[i], 0xAB, caps[i]);
+    CHECK_EQ(rtudp_channel_segment_init(base, size, tx_cap, rx_cap, 0, &why), RTUDP_OK);
+    for (int i = 0; i < 4; i++) { /* ... is still there after a second init */
+        const uint8_t *data = base + h->ring_offset[i] + feet[i] - caps[i];
+        int intact = 1;
+        for (uint64_t k = 0; k < caps[i]; k++)
+            intact &= data[k] == 0xAB;
+        CHECK(intact);
+    }
+    free(base);
+    /* on zero-filled memory the rings carry records */
+    base = zeroed(size);
+    CHECK_EQ(rtudp_channel_segment_init(base, size, tx_cap, rx_cap, 0, &why), RTUDP_OK);
+    struct rtudp_channel_block *blk;
+    void *tx, *rx;
+    uint64_t ta, ra;
+    CHECK_EQ(rtudp_channel_segment_validate(base, size, &blk, &tx, &ta, &rx, &ra, &why), RTUDP_OK);
+    struct rtudp_mpsc m;
+    CHECK_EQ(rtudp_mpsc_attach(&m, tx, ta, &why), RTUDP_OK);
+    uint64_t pos;
+    CHECK_EQ(rtudp_mpsc_claim(&m, 100, &pos), RTUDP_OK);
+    CHECK(rtudp_mpsc_claim_payload(&m, pos) != NULL);
+    free(base);
+}
+
 static const struct test tests[] = {
     T(test_control_roundtrip),
     T(test_channel_kind_area),
     T(test_channel_roundtrip),
     T(test_channel_damaged_fields),
     T(test_channel_fuzz),
+    T(test_channel_init_leaves_ring_data_unwritten),
 };
 
 HARNESS_MAIN(tests)
