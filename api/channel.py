@@ -79,6 +79,9 @@ DIRECT_QUIET_NS = 5_000
 #: catches the datagram (csrc/direct_recv.c); $RTUDP_DIRECT_RECV_SPIN_US overrides it
 DIRECT_RECV_SPIN_NS = 50_000
 
+#: why a handle with ``receives = False`` cannot receive (its errors, direct_recv_off)
+_NOT_RECEIVING = "this handle does not receive (receives = False)"
+
 
 def direct_recv_spin_ns() -> int:
     """The spin budget of a direct receive: DIRECT_RECV_SPIN_NS, or
@@ -227,7 +230,7 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
             return
         if not on:
             self._stop_receiving()
-            self._direct_recv_off = "this handle does not receive (receives = False)"
+            self._direct_recv_off = _NOT_RECEIVING
             return
         if self.direction == lib.RTUDP_DIR_SEND:
             raise ValueError(f"channel {self.name!r} is send-only (direction=0): "
@@ -396,7 +399,7 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         if self.direction == lib.RTUDP_DIR_SEND:
             return "the channel is send-only"
         if not self._rx_open:
-            return "this handle does not receive (receives = False)"
+            return _NOT_RECEIVING
         if self.KIND != lib.RTUDP_KIND_UDP or type(self)._next is not Channel._next:
             return f"{type(self).__name__} receives through its kind's own work in the worker"
         cfg = self._seg.config()
@@ -582,8 +585,7 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
             raise ValueError(f"channel {self.name!r} is send-only (direction=0): "
                              f"it cannot receive")
         if not self._rx_open:
-            raise ValueError(f"channel {self.name!r}: this handle does not receive "
-                             f"(receives = False)")
+            raise ValueError(f"channel {self.name!r}: {_NOT_RECEIVING}")
         _check_timeout(timeout)
 
     def _try_recv(self) -> Packet | None:

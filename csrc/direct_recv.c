@@ -267,21 +267,19 @@ static int read_socket(struct rtudp_drx_reader *r, struct rtudp_bcast *ring)
 {
     if (!cas(r, RTUDP_DRX_WAIT, RTUDP_DRX_READING))
         return -1;
-    int got = 0, n = RTUDP_DRX_BATCH;
-    bool alone = true;
-    for (int round = 0; round < RTUDP_DRX_ROUNDS && n == RTUDP_DRX_BATCH; round++) {
-        /* a reader that attached before this look is seen here; one that attaches
-         * after it waits until we are no longer READING (rtudp_drx_reader_joined) */
-        atomic_thread_fence(memory_order_seq_cst);
-        if (another_reader(r)) {
-            alone = false;
-            break;
-        }
-        got += n = read_batch(r, ring);
+    /* a reader that attached before this look is seen here; one that attaches after it
+     * waits until we are no longer READING (rtudp_drx_reader_joined), so what this
+     * read takes is published before its cursor */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (another_reader(r)) {
+        store_release(&r->block->direct_rx.state, RTUDP_DRX_FREE); /* the worker reads */
+        return -1;
     }
-    /* with another reader attached the socket goes back to the worker */
-    store_release(&r->block->direct_rx.state, alone ? RTUDP_DRX_WAIT : RTUDP_DRX_FREE);
-    return alone || got > 0 ? got : -1;
+    int got = 0, n = RTUDP_DRX_BATCH;
+    for (int round = 0; round < RTUDP_DRX_ROUNDS && n == RTUDP_DRX_BATCH; round++)
+        got += n = read_batch(r, ring);
+    store_release(&r->block->direct_rx.state, RTUDP_DRX_WAIT);
+    return got;
 }
 
 /* whether we hold the socket between calls */
