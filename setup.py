@@ -1,4 +1,4 @@
-"""Only what pyproject.toml cannot say: the cffi extension and the worker executable."""
+"""Only what pyproject.toml cannot say: the C and cffi extensions and the worker executable."""
 from __future__ import annotations
 
 import glob
@@ -25,7 +25,7 @@ WORKER_SOURCES = [
     "csrc/worker/pacer_rt.c", "csrc/worker/chanheap.c", "csrc/worker/chantimes.c",
     # the channel kinds, and the RTP library the rtp kind uses
     *sorted(glob.glob("csrc/proto/*.c")),
-    *sorted(f for f in glob.glob("csrc/rtp/*.c") if not f.endswith(("pyrtp.c", "rtp_bench.c"))),
+    *sorted(f for f in glob.glob("csrc/rtp/*.c") if not f.endswith("pyrtp.c")),
     # the UDT4 protocol library (pure functions; the udt kind uses it)
     *sorted(glob.glob("csrc/udt/*.c")),
 ]
@@ -91,6 +91,7 @@ class BuildExtAndWorker(build_ext):
 
 setup(
     ext_modules=[FAST, RTP],
-    cffi_modules=["csrc/build_ffi.py:ffibuilder"],
+    # the product's extension, and the benchmarks' C loops in one of their own
+    cffi_modules=["csrc/build_ffi.py:ffibuilder", "csrc/bench/build_ffi.py:ffibuilder"],
     cmdclass={"build_ext": BuildExtAndWorker},
 )

@@ -1,6 +1,6 @@
 /*
  * compat.h - what an older C library lacks, brought here so the engine builds against
- * glibc 2.28 (the manylinux_2_28 wheels, tools/build-wheels) and still uses each
+ * glibc 2.28 (the manylinux_2_28 wheels, packaging/build-wheels) and still uses each
  * newer kernel feature where the running kernel has it.  Each call goes through
  * syscall(2) rather than a glibc wrapper: a wheel built on an old glibc runs on a new
  * one and the other way round, and a kernel without the call answers ENOSYS, which

@@ -215,7 +215,7 @@ def test_rtudp_api_cases(api_run: tuple[dict, int]) -> None:
 def test_rtudp_api_report_says_when_the_host_stopped_the_sender(
         api_run: tuple[dict, int], capsys: pytest.CaptureFixture[str]) -> None:
     """A stall no task of the VM caused is named with its case, not left unexplained."""
-    from rtudp.tools.bench_rtudp_api import print_report
+    from rtudp.tools.bench.rtudp_api import print_report
 
     report = json.loads(json.dumps(api_run[0]))  # a copy
     for case in report["cases"]:
@@ -305,7 +305,7 @@ def test_percentile_from_packet_stats_matches_histogram() -> None:
     percentile code (the p50/p99/p99.9 it reports)."""
     from rtudp.packet_stats import packet_stats
     from rtudp.shmring.hist import Histogram
-    from rtudp.tools.bench_rtudp_api import _pct_from_buckets
+    from rtudp.tools.bench.rtudp_api import _pct_from_buckets
 
     values = [1_000 + (i * 7919) % 250_000 for i in range(10_000)] + [3_000_000]
     hist = Histogram.from_values(values)
@@ -317,7 +317,7 @@ def test_percentile_from_packet_stats_matches_histogram() -> None:
 
 def test_cpu_hogs_killed_on_error() -> None:
     """The hogs die by pid when the code running under them raises."""
-    from rtudp.tools.bench_rtudp_api import cpu_hogs
+    from rtudp.tools.bench.rtudp_api import cpu_hogs
 
     pids: list[int] = []
     try:

@@ -134,7 +134,7 @@ def test_timing_rounds_merge_every_packet() -> None:
     worker counters summed, pauses spaced within a round only, and a round meets the
     targets on its own figures."""
     from rtudp.shmring.hist import Histogram
-    from rtudp.tools.bench_timing import GAP_NS, merge_rounds, pause_runs, rounds_met
+    from rtudp.tools.bench.timing import GAP_NS, merge_rounds, pause_runs, rounds_met
 
     def one(late: list[int], cpu: int) -> dict:
         return {"hist": Histogram.from_values(late), "arrival": [x + 100 for x in late],
@@ -176,7 +176,7 @@ def test_machine_pauses_found_counted_and_spaced() -> None:
     """The floor's pause analysis: runs of late packets are pauses, their spacing and
     length are read off the packets (20 µs apart), a long one is counted as over the
     p99.9 target."""
-    from rtudp.tools.bench_timing import machine_pauses
+    from rtudp.tools.bench.timing import machine_pauses
 
     late = [1_000] * 2000
     for start in range(100, 2000, 500):        # every 10 ms: 60, 40 µs late, then back

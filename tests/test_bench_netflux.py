@@ -12,7 +12,7 @@ import pytest
 from bench_helpers import run_quick_json
 from plot_helpers import HAVE_MATPLOTLIB, check_png, needs_matplotlib
 
-from rtudp.tools.bench_netflux import pool_rounds, schedule_figures
+from rtudp.tools.bench.netflux import pool_rounds, schedule_figures
 
 CASES = ("ours", "py_sleep", "py_deadline", "c_park", "c_spin")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from bench_helpers import run_quick_json
 
-from rtudp.tools.bench_netflux_standby import CASES, sequence_faults
+from rtudp.tools.bench.netflux_standby import CASES, sequence_faults
 
 
 @pytest.fixture(scope="module")

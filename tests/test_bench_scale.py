@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from bench_helpers import run_quick_json
-from rtudp.tools.bench_scale import (ALL_CASES, C_TICK_VARIANTS, QUICK_N, TIMED_CASES,
+from rtudp.tools.bench.scale import (ALL_CASES, C_TICK_VARIANTS, QUICK_N, TIMED_CASES,
                                      VARIANTS, gap_ns, pick_rounds, print_report,
                                      variants_of)
-from rtudp.tools.scale_peer import Arrival
-from rtudp.tools.scale_streams import packet, stream_figures
+from rtudp.tools.bench.scale_peer import Arrival
+from rtudp.tools.bench.scale_streams import packet, stream_figures
 
 GAP = 20_000_000
 
@@ -49,7 +49,7 @@ def test_figures_by_time_take_the_nearest_slot() -> None:
 
 
 def test_fairness_counts_the_starved() -> None:
-    from rtudp.tools.scale_udt import fairness
+    from rtudp.tools.bench.scale_udt import fairness
 
     f = fairness([100, 100, 100, 5, 0])
     assert f["served"] == 3 and f["starved"] == 2 and f["bytes_max"] == 100

@@ -1,4 +1,4 @@
-"""`rtudp bench sendpath` (csrc/sendpath_bench.c): every path it measures delivers every
+"""`rtudp bench sendpath` (csrc/bench/sendpath_bench.c): every path it measures delivers every
 datagram (and, with stamps, gets every TX stamp back), and io_uring is either measured
 or reported not available with the reason.
 
@@ -12,7 +12,7 @@ import os
 import pytest
 
 from bench_helpers import positive, report_fixture
-from rtudp.shmring._native import ffi, lib
+from rtudp.tools.bench._native import ffi, lib
 
 URING = ("RTUDP_SENDPATH_URING_SENDMSG", "RTUDP_SENDPATH_URING_FIXED")
 ACROSS = ("RTUDP_SENDPATH_SEND", "RTUDP_SENDPATH_SENDMMSG1") + URING

@@ -5,7 +5,7 @@ rtudp.workers.kernel_features) must still run every channel: this kernel has the
 all, so RTUDP_FORCE_FALLBACK makes the engine take each fallback as an older kernel
 would, and each test checks both that traffic still arrives whole and in order and
 that the fallback path (not the feature) carried it. The wheels' smoke run
-(tools/test-wheels) includes this file.
+(packaging/test-wheels) includes this file.
 """
 from __future__ import annotations
 

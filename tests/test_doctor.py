@@ -405,7 +405,7 @@ def test_pause_scan_reports_pauses_over_the_threshold() -> None:
 
 
 def test_pause_scan_rejects_bad_arguments() -> None:
-    from rtudp.shmring._native import ffi, lib
+    from rtudp.tools.bench._native import ffi, lib
 
     reads = ffi.new("uint64_t *")
     assert lib.rtudp_bench_pause_scan(-1, 10_000, 0, ffi.NULL, ffi.NULL, reads) < 0

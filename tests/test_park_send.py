@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rtudp.shmring._native import ffi, lib
+from rtudp.tools.bench._native import ffi, lib
 
 GAP_NS = 5_000_000
 N = 40                     # 0.2 s of 5 ms slots

@@ -9,7 +9,7 @@ import pytest
 from rtp_helpers import rtp_packet, summarize
 
 from rtudp import rtp
-from rtudp.tools.bench_rtp import shuffle_in_windows
+from rtudp.tools.bench.rtp import shuffle_in_windows
 
 if importlib.util.find_spec("rtpsynth") is None:
     REASON = "rtpsynth is not installed (pip install 'rtudp[test]'): interop not checked"

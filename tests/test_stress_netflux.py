@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from rtudp.tools.bench_netflux_standby import sequence_faults
+from rtudp.tools.bench.netflux_standby import sequence_faults
 from stress_harness import (CpuHogs, Staller, WireObserver, kill_worker, rng, seed_note,
                             wait_until, worker_pids)
 

@@ -15,7 +15,7 @@ import pytest
 
 import rtudp.udt.udt4 as udt4
 from rtudp.udt.channel import WAIT_SLICE_NS
-from rtudp.tools.scale_udt import fairness
+from rtudp.tools.bench.scale_udt import fairness
 from udt_helpers import pattern, send_all
 
 N = 50

@@ -1,5 +1,5 @@
-"""rtudp.udt against a real UDT 4.11 peer (Debian's libudt; tools/libudt_peer.cpp's
-``peer`` mode, tools/libudt_peer_scenario.h), rtudp as client and as server each time:
+"""rtudp.udt against a real UDT 4.11 peer (Debian's libudt; tools/bench/libudt_peer.cpp's
+``peer`` mode, tools/bench/libudt_peer_scenario.h), rtudp as client and as server each time:
 
 - streams of 1, 1456, 1457 and 200 000 000 bytes, both directions at once, checked by
   CRC-32 on both sides (neither side holds the 200 MB);

@@ -1,4 +1,4 @@
-"""The impairment relay in C (rtudp.tools.udt_relay) that the udt tests and
+"""The impairment relay in C (rtudp.tools.bench.udt_relay) that the udt tests and
 ``rtudp bench udt`` use: it forwards both ways, drops what its seed says (the same
 datagrams for the same seed), delays, reorders, and counts what it did."""
 from __future__ import annotations
@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from rtudp.tools.udt_peer import PeerUnavailable
-from rtudp.tools.udt_relay import CRelay, build_relay
+from rtudp.tools.bench.udt_peer import PeerUnavailable
+from rtudp.tools.bench.udt_relay import CRelay, build_relay
 
 
 @pytest.fixture(scope="module")

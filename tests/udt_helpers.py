@@ -1,5 +1,5 @@
-"""Helpers of the udt tests: the libudt peer program (rtudp.tools.udt_peer), the
-impairment relay in C (rtudp.tools.udt_relay) and a Python one that sees every datagram
+"""Helpers of the udt tests: the libudt peer program (rtudp.tools.bench.udt_peer), the
+impairment relay in C (rtudp.tools.bench.udt_relay) and a Python one that sees every datagram
 (WatchRelay), the udt4 fixture, transfers between rtudp.udt sockets."""
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ import pytest
 
 import rtudp
 import rtudp.udt.udt4 as udt4_module
-from rtudp.tools import udt_peer
-from rtudp.tools.udt_peer import LibudtPeer
-from rtudp.tools.udt_relay import CRelay as Relay
+from rtudp.tools.bench import udt_peer
+from rtudp.tools.bench.udt_peer import LibudtPeer
+from rtudp.tools.bench.udt_relay import CRelay as Relay
 
 
 
@@ -98,7 +98,7 @@ class WatchRelay:
         self.back.close()
 
 def build_libudt_peer(out_dir: Path) -> Path:
-    """rtudp.tools.udt_peer's peer, built in ``out_dir``; the test is skipped (the
+    """rtudp.tools.bench.udt_peer's peer, built in ``out_dir``; the test is skipped (the
     reason printed) when libudt-dev or a C++ compiler is missing."""
     try:
         return udt_peer.build_libudt_peer(out_dir)

@@ -1,1 +1,1 @@
-"""rtudp.tools: the ``rtudp`` command line, benchmarks, and (later) the rtstat monitor."""
+"""rtudp.tools: the ``rtudp`` command line and ``rtstat``; the benchmarks are ``bench/``."""

@@ -74,7 +74,7 @@ def pause_scan(seconds: float, over_ns: int = PAUSE_OVER_NS) -> dict[str, Any]:
     """Spin on the clock for ``seconds`` (C, GIL released) and return the pauses:
     ``starts_ns`` / ``lengths_ns`` (of the first MAX_PAUSES), ``count``, ``reads``,
     ``seconds`` and ``switched`` (involuntary context switches of this thread)."""
-    from rtudp.shmring._native import ffi, lib
+    from rtudp.tools.bench._native import ffi, lib
 
     at = ffi.new("int64_t[]", MAX_PAUSES)
     length = ffi.new("int64_t[]", MAX_PAUSES)
@@ -127,7 +127,7 @@ def long_pauses(scans: list[dict[str, Any]]) -> dict[str, Any]:
 def floor_send(seconds: float) -> list[int]:
     """The C floor of ``rtudp bench timing`` for ``seconds``: lateness (ns) of each
     datagram, sent at one every FLOOR_GAP_NS to a loopback socket nobody reads."""
-    from rtudp.shmring._native import ffi, lib
+    from rtudp.tools.bench._native import ffi, lib
 
     n = max(1, int(seconds * 1e9) // FLOOR_GAP_NS)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink, \
@@ -147,7 +147,7 @@ def pause_figures(scans: list[dict[str, Any]]) -> dict[str, Any]:
     and the share of spacings within 2 % of it (``periodic_share``), lengths
     ``p50_us`` / ``p99_us`` / ``max_us``, ``over_50us``, ``lost_share`` (of the time,
     the CPU was away) and ``switched`` (how many were other tasks)."""
-    from .bench_timing import summarize_pauses
+    from .bench.timing import summarize_pauses
 
     rounds = [(s["starts_ns"], s["lengths_ns"], int(s["seconds"] * 1e9)) for s in scans]
     base = summarize_pauses(rounds, 1)

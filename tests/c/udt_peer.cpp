@@ -13,7 +13,7 @@
 //   udt_peer rendezvous stream|dgram MYPORT PEERPORT
 #include <udt/udt.h>
 
-#include "../../tools/udt_peer_util.h"
+#include "../../tools/bench/udt_peer_util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
