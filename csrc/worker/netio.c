@@ -329,14 +329,9 @@ static int enable_hw(int fd, const char *ifname, int *phc_index, struct rtudp_ch
     return RTUDP_OK;
 }
 
-int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtudp_check *why)
+/* fd's address family, if fd is a UDP socket of AF_INET or AF_INET6; else why not */
+static int check_udp_socket(int fd, int *family, struct rtudp_check *why)
 {
-    struct rtudp_net_caps c;
-    memset(&c, 0, sizeof c);
-    c.phc_index = -1;
-    if (fd < 0 || fd >= RTUDP_NET_MAX_FD)
-        return rtudp_check_set(why, RTUDP_EINVAL, "fd %d: out of range [0, %d)", fd, RTUDP_NET_MAX_FD);
-
     int type = 0, proto = 0, dom = 0;
     socklen_t l = sizeof type;
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) != 0)
@@ -351,18 +346,129 @@ int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtu
         return rtudp_check_set(why, RTUDP_EINVAL,
                     "fd %d: not a UDP socket (domain %d, type %d, protocol %d)", fd, dom, type,
                     proto);
-    c.family = dom;
+    *family = dom;
+    return RTUDP_OK;
+}
+
+/* hardware stamps on the interface fd is bound to, named in c->ifname with its PTP
+ * clock in c->phc_index */
+static int set_up_hw(int fd, struct rtudp_net_caps *c, struct rtudp_check *why)
+{
+    char ifname[IF_NAMESIZE];
+    int rc = bound_ifname(fd, ifname, why);
+    if (rc != RTUDP_OK)
+        return rc;
+    rc = enable_hw(fd, ifname, &c->phc_index, why);
+    if (rc != RTUDP_OK)
+        return rc;
+    snprintf(c->ifname, sizeof c->ifname, "%s", ifname);
+    return RTUDP_OK;
+}
+
+/* the SO_TIMESTAMPING flags setup asks for */
+static int stamp_flags(int want_hw)
+{
+    /* OPT_CMSG is not asked for: with OPT_TSONLY and OPT_ID the stamp, the key and
+     * its type are all we read, and those come without it. */
+    int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE |
+                SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
+    if (want_hw)
+        /* OPT_TX_SWHW: without it the kernel skips the software TX stamp of a
+         * packet the NIC stamps, and the callback needs the software one */
+        flags |= SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_RX_HARDWARE |
+                 SOF_TIMESTAMPING_RAW_HARDWARE | SOF_TIMESTAMPING_OPT_TX_SWHW;
+    return flags;
+}
+
+/* Set flags as fd's SO_TIMESTAMPING.  *stamps says whether the kernel stamps: 0 where
+ * it has no SO_TIMESTAMPING (or RTUDP_FORCE_FALLBACK names it), said once. */
+static int turn_on_stamps(int fd, int want_hw, int flags, int *stamps, struct rtudp_check *why)
+{
+    /* OPT_ID zeroes the kernel's key counter only when it was off: turn it off first
+     * so the count we mirror starts at 0 even on a socket set up before */
+    int zero = 0;
+    int on = !rtudp_compat_forced("so_timestamping");
+    if (on && (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &zero, sizeof zero) != 0 ||
+               setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) != 0)) {
+        /* hardware stamps were asked for: no fallback; else (an emulator, a sandbox
+         * without it) departures and arrivals are read from the clock at the call */
+        if (want_hw || errno != ENOPROTOOPT)
+            return rtudp_check_set(why, RTUDP_ESYS, "fd %d: SO_TIMESTAMPING 0x%x: %s", fd,
+                                   (unsigned)flags, strerror(errno));
+        on = 0;
+    }
+    if (!on) {
+        static atomic_int said;
+        rtudp_compat_note(&said, "SO_TIMESTAMPING", rtudp_compat_forced("so_timestamping") ? 0 :
+                          ENOPROTOOPT, "send and receive times come from the clock at the call");
+    }
+    *stamps = on;
+    return RTUDP_OK;
+}
+
+/* the SO_TIMESTAMPING flags fd has now: as the kernel reads them back, else those
+ * just set; none without stamps */
+static uint32_t stamps_set(int fd, int stamps, int flags)
+{
+    if (!stamps)
+        return 0;
+    int got = 0;
+    socklen_t l = sizeof got;
+    if (getsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &got, &l) != 0)
+        got = flags;
+    return (uint32_t)got;
+}
+
+/* Software (and with want_hw hardware) stamps with OPT_ID keys, recorded in c's
+ * tsflags, sw_tx and sw_rx; *stamps says whether the kernel stamps at all. */
+static int set_up_stamps(int fd, int want_hw, struct rtudp_net_caps *c, int *stamps,
+                         struct rtudp_check *why)
+{
+    int flags = stamp_flags(want_hw);
+    int rc = turn_on_stamps(fd, want_hw, flags, stamps, why);
+    if (rc != RTUDP_OK)
+        return rc;
+    c->tsflags = stamps_set(fd, *stamps, flags);
+    c->sw_tx = (c->tsflags & SOF_TIMESTAMPING_TX_SOFTWARE) != 0;
+    c->sw_rx = (c->tsflags & SOF_TIMESTAMPING_RX_SOFTWARE) != 0;
+    return RTUDP_OK;
+}
+
+/* What fd can do besides stamps, each where the kernel has it: drop counts on
+ * received packets, segmented sends, coalesced receives.  c->hw must be set: with
+ * hardware stamps sends are never segmented. */
+static void enable_counts_and_offloads(int fd, struct rtudp_net_caps *c)
+{
+    int one = 1;
+    c->rxq_ovfl = setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) == 0;
+
+    /* UDP_SEGMENT is a per-send cmsg: the socket option answering says the kernel
+     * knows it.  GRO: the kernel may then hand over several same-sized datagrams
+     * as one (recv_batch reports the segment size; the caller splits). */
+    int seg = 0;
+    socklen_t l = sizeof seg;
+    c->gso = !c->hw && !rtudp_compat_forced("udp_segment") &&
+             getsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, &l) == 0;
+    c->gro = !rtudp_compat_forced("udp_gro") &&
+             setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+}
+
+int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtudp_check *why)
+{
+    struct rtudp_net_caps c;
+    memset(&c, 0, sizeof c);
+    c.phc_index = -1;
+    if (fd < 0 || fd >= RTUDP_NET_MAX_FD)
+        return rtudp_check_set(why, RTUDP_EINVAL, "fd %d: out of range [0, %d)", fd, RTUDP_NET_MAX_FD);
+    int rc = check_udp_socket(fd, &c.family, why);
+    if (rc != RTUDP_OK)
+        return rc;
 
     /* hardware first: if it cannot be had, the socket stays as it was */
     if (want_hw) {
-        char ifname[IF_NAMESIZE];
-        int rc = bound_ifname(fd, ifname, why);
+        rc = set_up_hw(fd, &c, why);
         if (rc != RTUDP_OK)
             return rc;
-        rc = enable_hw(fd, ifname, &c.phc_index, why);
-        if (rc != RTUDP_OK)
-            return rc;
-        snprintf(c.ifname, sizeof c.ifname, "%s", ifname);
     }
 
     struct fd_state *st = fd_state(fd, true);
@@ -373,56 +479,12 @@ int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtu
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
         return rtudp_check_set(why, RTUDP_ESYS, "fd %d: O_NONBLOCK: %s", fd, strerror(errno));
 
-    /* OPT_CMSG is not asked for: with OPT_TSONLY and OPT_ID the stamp, the key and
-     * its type are all we read, and those come without it. */
-    int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE |
-                SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
-    if (want_hw)
-        /* OPT_TX_SWHW: without it the kernel skips the software TX stamp of a
-         * packet the NIC stamps, and the callback needs the software one */
-        flags |= SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_RX_HARDWARE |
-                 SOF_TIMESTAMPING_RAW_HARDWARE | SOF_TIMESTAMPING_OPT_TX_SWHW;
-    /* OPT_ID zeroes the kernel's key counter only when it was off: turn it off first
-     * so the count we mirror starts at 0 even on a socket set up before */
-    int zero = 0;
-    int stamps = !rtudp_compat_forced("so_timestamping");
-    if (stamps && (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &zero, sizeof zero) != 0 ||
-                   setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) != 0)) {
-        /* hardware stamps were asked for: no fallback; else (an emulator, a sandbox
-         * without it) departures and arrivals are read from the clock at the call */
-        if (want_hw || errno != ENOPROTOOPT)
-            return rtudp_check_set(why, RTUDP_ESYS, "fd %d: SO_TIMESTAMPING 0x%x: %s", fd,
-                                   (unsigned)flags, strerror(errno));
-        stamps = 0;
-    }
-    if (!stamps) {
-        static atomic_int said;
-        rtudp_compat_note(&said, "SO_TIMESTAMPING", rtudp_compat_forced("so_timestamping") ? 0 :
-                          ENOPROTOOPT, "send and receive times come from the clock at the call");
-    }
-    int got = 0;
-    l = sizeof got;
-    if (!stamps)
-        got = 0;
-    else if (getsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &got, &l) != 0)
-        got = flags;
-    c.tsflags = (uint32_t)got;
-    c.sw_tx = (got & SOF_TIMESTAMPING_TX_SOFTWARE) != 0;
-    c.sw_rx = (got & SOF_TIMESTAMPING_RX_SOFTWARE) != 0;
+    int stamps = 0;
+    rc = set_up_stamps(fd, want_hw, &c, &stamps, why);
+    if (rc != RTUDP_OK)
+        return rc;
     c.hw = want_hw != 0;
-
-    int one = 1;
-    c.rxq_ovfl = setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) == 0;
-
-    /* UDP_SEGMENT is a per-send cmsg: the socket option answering says the kernel
-     * knows it.  GRO: the kernel may then hand over several same-sized datagrams
-     * as one (recv_batch reports the segment size; the caller splits). */
-    int seg = 0;
-    l = sizeof seg;
-    c.gso = !c.hw && !rtudp_compat_forced("udp_segment") &&
-            getsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, &l) == 0;
-    c.gro = !rtudp_compat_forced("udp_gro") &&
-            setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+    enable_counts_and_offloads(fd, &c);
 
     c.tskey_cmsg = stamps && probe_tskey_cmsg(); /* keys mean nothing without stamps */
     st->next_key = 0;
