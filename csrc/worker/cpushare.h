@@ -8,7 +8,7 @@
  * backlog) then starves, and the kernel's fair server takes the CPU from the
  * SCHED_FIFO worker for its whole runtime at once (by default 50 ms of each second)
  * to give it its share.  Longer sleeps leave such a task enough that the fair server
- * stays out (docs/measurements.md, "A task sharing the worker's CPU").
+ * stays out (docs/measurements.md at d3e5a6a, "A task sharing the worker's CPU").
  *
  * So once per window the TX thread looks at how the last window's time was spent:
  * its process's CPU time, the CPU's idle time (cpuidle's per-state residency, in us),

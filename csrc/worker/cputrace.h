@@ -7,7 +7,7 @@
  * sometimes without one (current_driver "none": the haltpoll driver registers only
  * when the host hints), and then no file has it: /proc/stat rounds it to 10 ms, PSI
  * loses waits read under a jiffy apart, power:cpu_idle does not fire on every vCPU of
- * these VMs (docs/measurements.md, "a VM without a cpuidle driver"), and
+ * these VMs (docs/measurements.md at d3e5a6a, "a VM without a cpuidle driver"), and
  * sched:sched_switch records the switches into the idle task but not (on this kernel)
  * those out of it.  Without an idle time the worker never judges itself alone, and
  * sleeps capped pieces on a CPU nobody else wants.

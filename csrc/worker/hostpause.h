@@ -3,7 +3,7 @@
  *
  * On a virtual machine the host may stop a vCPU for milliseconds: nothing in the guest
  * runs meanwhile, no trace event marks it, and the guest's steal time shows only part
- * of it (docs/measurements.md, "The host stops busy vCPUs").  Such pauses decide a
+ * of it (docs/measurements.md at d3e5a6a, "The host stops busy vCPUs").  Such pauses decide a
  * run's tail and its maximum, so the worker counts them: a demo or benchmark that
  * missed its target can then say it was the host.
  *
@@ -24,7 +24,7 @@
  * all in one, voluntary or not, nothing else of this machine ran on its CPU, and the
  * wall time its CPU clock did not count is the host's.  The guest's own interrupts
  * count as the task's CPU time on a kernel without IRQ_TIME_ACCOUNTING; a stopped vCPU
- * does not (PARAVIRT_TIME_ACCOUNTING takes it out as steal: docs/measurements.md, "The
+ * does not (PARAVIRT_TIME_ACCOUNTING takes it out as steal: docs/measurements.md at d3e5a6a, "The
  * host stops busy vCPUs").  What a spin step already counted in
  * the interval is not counted twice.
  *

@@ -14,7 +14,7 @@
  * on its CPU, SCHED_IDLE, that naps RTUDP_IDLEPOLLER_NAP_NS in a loop.  Every halt then
  * ends within a nap, and a timer or a wake-up in it comes about as quickly as beside a
  * task spinning there.  It costs a wake-up a nap, a few % of the CPU, while the worker
- * parks for long (docs/measurements.md, "An idle poller where no cpuidle driver is").
+ * parks for long (docs/measurements.md at d3e5a6a, "An idle poller where no cpuidle driver is").
  * Not a spinning task: one at SCHED_IDLE beside ordinary ones makes them wait seconds
  * for their CPU on this kernel (its vruntime grows without bound).  SCHED_IDLE: its
  * wake-ups never preempt another task.  A process of its own, not a thread: the
@@ -27,7 +27,7 @@
  * spin margin before a deadline (RTUDP_SPIN_LONG_PARK_NS or more, spin.h): that margin
  * holds a halted vCPU's late wake-up, and the naps make the spin that follows worse.
  * Parks too short for that margin show no clear difference, so the naps stay there
- * (docs/measurements.md, "The idle poller's naps before a 5 ms deadline").  Why the
+ * (docs/measurements.md at d3e5a6a, "The idle poller's naps before a 5 ms deadline").  Why the
  * naps hurt is not traced: the late sends are host stops while the worker spins, and
  * a vCPU that wakes that often may be the host's first to stop.
  * Closed, it waits on the gate (a futex); the TX thread opens it before a long park (a
@@ -36,7 +36,7 @@
  * Its naps end at the park's end at the latest (the gate says when), never after:
  * a nap's timer that expires while the worker spins to its deadline interrupts the
  * spin, and a timer interrupt costs this VM's guest about as much as a wake-up, which
- * leaves a netflux cycle's packets late far more often (docs/measurements.md, "the
+ * leaves a netflux cycle's packets late far more often (docs/measurements.md at d3e5a6a, "the
  * idle poller's naps ending with the park").  A nap that ends with the park expires in
  * the interrupt that ends the park.  The last one done, it waits on the gate until the
  * next park.

@@ -573,7 +573,7 @@ static int rx_keep_under_cap(struct rtudp_rx *rx, int busy)
  * Wake-up coalescing.  Each wake-up costs this thread, and the sender whose datagram
  * woke it, CPU time on a VM (an interrupt between CPUs, two switches): at a high
  * packet rate one per datagram takes most of a CPU and leaves too little of it to
- * the programs there (docs/measurements.md, "RX wake-ups coalesced").
+ * the programs there (docs/measurements.md at d3e5a6a, "RX wake-ups coalesced").
  * A turn that read two or more receives says they come faster than this thread wakes:
  * it then waits coalesce_ns for the next ones to gather before it looks again, and
  * goes on doing so while each turn finds two or more.  A turn with one ends it, so a

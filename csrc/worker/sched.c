@@ -201,7 +201,7 @@ int rtudp_w_set_priority(long prio)
  * that caps the VM's CPU time stops it for it: a busy vCPU beside polling ones is
  * stopped for milliseconds far more often, which makes the worst sends late by as
  * much and skips netflux cycles.  A halted vCPU wakes later without the request,
- * which the spin before each deadline covers (docs/measurements.md, "PM QoS on a
+ * which the spin before each deadline covers (docs/measurements.md at d3e5a6a, "PM QoS on a
  * VM").  Where idle halts without polling, the worker's idle poller keeps its own CPU
  * from long halts instead (idlepoller.h), which the host does not punish.
  */

@@ -51,7 +51,7 @@
 /* A park this long lets the vCPU halt for long, and the wake-ups from such halts have
  * a tail past the margin (the p99 of all wake-ups, most of them from short parks): it
  * ends the largest margin (max_ns) before its deadline, as a C loop that parks to a
- * fixed margin before each slot does (docs/measurements.md, "the margin of long
+ * fixed margin before each slot does (docs/measurements.md at d3e5a6a, "the margin of long
  * parks").  Shorter would spin longer before more deadlines; as it is, the extra spin
  * costs at most a tenth of the time parked (max_ns against this). */
 #define RTUDP_SPIN_LONG_PARK_NS 2000000LL
@@ -123,7 +123,7 @@ int rtudp_cap_ahead(int64_t gone, int64_t used, int64_t window_ns);
  * A sleep of the base piece ends at the next deadline if that comes first: only that
  * packet is late, by the wake-up's lateness.  A fixed piece, wherever it falls, holds
  * every packet due in it up to its whole length plus that, and makes more packets
- * late (docs/measurements.md, "Capped sleeps that end at the next deadline").  A
+ * late (docs/measurements.md at d3e5a6a, "Capped sleeps that end at the next deadline").  A
  * deadline nearer than RTUDP_SPIN_CAPPED_GAP_MIN_NS (the one after a wake-up,
  * typically) is sent first, so that the sleep spans the whole gap after it: a sleep
  * that short leaves the CPU to nobody for longer than it holds the packet back.  Never

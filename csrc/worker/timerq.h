@@ -11,7 +11,7 @@
  * rest; a pop takes the earlier of their heads.  A stream queued ahead (deadlines
  * that only grow, the usual case) goes through the FIFO at O(1) a timer, where a heap
  * that deep costs a cache-missing sift of one level per doubling a pop
- * (docs/measurements.md, "a FIFO for deadlines in order").  A push
+ * (docs/measurements.md at d3e5a6a, "a FIFO for deadlines in order").  A push
  * earlier than the FIFO's last timer, or one that finds the FIFO full, goes to the
  * heap.
  *

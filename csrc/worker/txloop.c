@@ -256,7 +256,7 @@ static int64_t spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int b
  * pool's coalesce_ns (--rx-coalesce-us, 0: never) has passed since it.  Each turn is an
  * epoll_pwait2 and a recvmmsg a channel with data: uncoalesced, a worker that sends
  * and receives at a high rate takes a turn in nearly every gap between its sends, for
- * one datagram each (docs/measurements.md, "RX coalescing").  A turn that read one
+ * one datagram each (docs/measurements.md at d3e5a6a, "RX coalescing").  A turn that read one
  * or none ends the wait, so a request and its reply, or a slow stream, never wait.  The
  * kernel stamped each datagram when it came: arrival times stay exact.
  */
@@ -377,7 +377,7 @@ static uint32_t serve_due(struct rtudp_worker *w, int64_t now, int64_t upto, int
  * push one datagram through the send path, spin the rest, send what is due, and read
  * the datagrams back once a batch waits.  The warm-up comes last before the deadline,
  * not on waking: the margin can be the spin's largest, and a path warmed that early
- * cools again by the send (docs/measurements.md, "A cold send path after a park").  A
+ * cools again by the send (docs/measurements.md at d3e5a6a, "A cold send path after a park").  A
  * wake so late that less than the lead is left skips it: it could make the send late
  * itself */
 static void warm_and_spin(struct rtudp_worker *w, int64_t target)

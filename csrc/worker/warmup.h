@@ -6,7 +6,7 @@
  * pays.  The spin does not warm it: it runs no kernel code.  One datagram pushed
  * through the stack a little before the deadline does, nearly to a warm send's time;
  * a MSG_PROBE send, which stops before the packet is built, does not
- * (docs/measurements.md, "The cold send path").
+ * (docs/measurements.md at d3e5a6a, "The cold send path").
  *
  * So the TX thread keeps a UDP socket on loopback connected to itself.  When it parks
  * for longer than RTUDP_WARMUP_AFTER_NS with a deadline to spin for, it parks `lead`
