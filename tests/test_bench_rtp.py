@@ -41,3 +41,19 @@ def test_targets_reported(report: dict) -> None:
     for name, t in report["targets"].items():
         assert isinstance(t["pass"], bool), name
         assert positive(t["target"]), name
+
+
+def test_markdown_is_the_table_with_its_command_commit_and_machine() -> None:
+    """``--markdown`` prints what docs/measurements.md pastes: the command, the commit
+    and the machine in a line, then the table exactly as the plain run prints it."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "rtudp.tools.bench", "rtp", "--quick",
+                           "--markdown"], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    head, blank, fence, *table = proc.stdout.splitlines()
+    assert head.startswith("`rtudp bench rtp --quick` at ") and not blank
+    assert " at " in head and "CPUs" in head and "kernel" in head
+    assert fence == "```text" and table[-1] == "```"
+    assert any(line.startswith("jitter buffer, udp_in in order") for line in table)

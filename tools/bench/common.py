@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import gc
 import glob
+import io
 import json
 import math
 import multiprocessing
@@ -493,6 +494,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, quick_help: str) -> No
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object with every figure instead of the table")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the table as a section to paste into docs/measurements.md: "
+                             "the command, the commit, the machine, then the table")
 
 
 def add_spin_budget_argument(parser: argparse.ArgumentParser,
@@ -570,6 +574,49 @@ def failed_cases(report: dict) -> bool:
     return bool(report.get("failed"))
 
 
+def _commit() -> str:
+    """The checkout's commit (with ``+`` if it has changes), else the package version."""
+    import rtudp
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        rev = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return rev + ("+" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return f"rtudp {rtudp.__version__}"
+
+
+def _machine() -> str:
+    """The machine a figure was taken on, in a line: CPUs, kernel, uptime, load."""
+    uname = os.uname()
+    try:
+        with open("/proc/uptime") as f:
+            up_min = float(f.read().split()[0]) / 60
+    except (OSError, ValueError, IndexError):
+        up_min = float("nan")
+    load = os.getloadavg()[0]
+    return (f"{os.cpu_count()} CPUs, {uname.machine}, kernel {uname.release}, "
+            f"up {up_min:.0f} min, load {load:.2f}")
+
+
+def print_markdown(report: dict, print_report: Callable[[dict], None], name: str) -> None:
+    """The report of benchmark ``name`` as a section of docs/measurements.md: the
+    command that made it, the commit and the machine, then the table as printed."""
+    table = io.StringIO()
+    with contextlib.redirect_stdout(table):
+        print_report(report)
+    given = sys.argv[sys.argv.index(name) + 1:] if name in sys.argv else []
+    argv = ["bench", name, *(a for a in given if a != "--markdown")]
+    print(f"`rtudp {' '.join(argv)}` at {_commit()}, "
+          f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC; {_machine()}.\n")
+    print("```text")
+    print(table.getvalue().strip("\n"))
+    print("```")
+
+
 def run_benchmark(args: argparse.Namespace, benchmark: Callable[[bool, bool], dict],
                   print_report: Callable[[dict], None],
                   failed: Callable[[dict], bool] = failed_cases,
@@ -600,6 +647,8 @@ def run_benchmark(args: argparse.Namespace, benchmark: Callable[[bool, bool], di
     curves = report.pop("curves", {})
     if args.json:
         print(json.dumps(report, indent=2))
+    elif getattr(args, "markdown", False):
+        print_markdown(report, print_report, getattr(args, "benchmark", "?"))
     else:
         print_report(report)
         if report["leftover_segments"]:
