@@ -15,7 +15,7 @@ import pytest
 
 from rtudp.tools.bench.netflux_standby import sequence_faults
 from stress_harness import (CpuHogs, Staller, WireObserver, kill_worker, rng, seed_note,
-                            wait_until, worker_pids)
+                            stall_once, wait_until, worker_pids)
 
 pytestmark = pytest.mark.stress
 
@@ -84,6 +84,45 @@ def test_netflux_sequence_advances_on_the_wire_through_stalls_and_hogs(rtudp_poo
     assert s["nf_cycle"] == (s["nf_sent"] + s["nf_send_errors"] + s["nf_yielded"]
                              + s["nf_missed"]), s
     assert len(st.stalls) > 20, st.summary()
+
+
+def test_netflux_cycles_the_standby_sent_are_not_counted_missed(rtudp_pool) -> None:
+    """The serving worker stopped for 30 intervals, three times, while its standby sends
+    the cycles: on waking, a whole interval late, the worker skips to the current slot,
+    and the cycles it skipped that the standby sent count as the standby's
+    (``nf_yielded``), not as missed.  So every cycle is counted once, as what the wire
+    has of it: ``nf_missed`` is exactly the cycles a plain socket got no packet for."""
+    if len(rtudp_pool.cpus) < 2:
+        pytest.skip("one CPU: no second worker to stand by")
+    with WireObserver() as obs:
+        ch, start = _open(rtudp_pool, obs.addr)
+        with ch:
+            assert obs.wait_for(20, 5.0), len(obs.packets)
+            serving = next(w["pid"] for w in rtudp_pool.workers()
+                           if w["cpu"] == rtudp_pool.cpus[0])
+            for _ in range(3):
+                stall_once(serving, 30 * INTERVAL_NS / 1e9)
+                time.sleep(0.05)
+            rtudp_pool.pause_channel("nf")  # counters stand still: they add up when read
+            due = _cycle_due(start)
+            s = ch.stats()
+            seqs = _wire(obs, s)
+    print(f"{s['nf_cycle']} cycles: {s['nf_sent']} sent, {s['nf_standby_sent']} by the "
+          f"standby, {s['nf_missed']} missed; {len(seqs)} packets on the wire")
+    steps = sequence_faults(seqs)
+    assert steps["repeats"] == 0 and steps["back"] == 0, steps
+    # the standby sent cycles of the stopped worker, unless that worker stopped holding
+    # its claim (between its claim and its send): then it left its turns, counted
+    assert s["nf_standby_sent"] >= 1 or s["nf_standby_held"] >= 1, s
+    # the standby's cycles (sent or failed) are yielded, whenever the worker passed them
+    assert s["nf_yielded"] == s["nf_standby_sent"] + s["nf_standby_errors"], s
+    assert s["nf_cycle"] == (s["nf_sent"] + s["nf_send_errors"] + s["nf_yielded"]
+                             + s["nf_missed"]), s
+    # missed: the cycles counted that no packet went out for
+    assert s["nf_missed"] == (s["nf_cycle"] - len(seqs) - s["nf_send_errors"]
+                              - s["nf_standby_errors"]), (s, len(seqs))
+    # no cycle counted before it was due (but for one run early, by tx_coalesce_us)
+    assert s["nf_cycle"] <= due + 1, (s, due)
 
 
 def test_netflux_sequence_advances_across_worker_kills(rtudp_pool) -> None:

@@ -76,7 +76,9 @@ struct nf_state {
     _Atomic uint32_t feedback;   /* RX -> TX: the partner's last accepted sequence byte */
     /* TX thread */
     int64_t start;
-    uint64_t cycle;
+    uint64_t cycle;              /* the next cycle to send (standby: to look at) */
+    uint64_t counted;            /* serving: cycles counted sent, failed, yielded or missed */
+    uint64_t yielded;            /* serving: the standby's claims counted as yielded */
     int64_t lag;                 /* standby: how long after a cycle is due it steps in */
     int64_t last_sent;
     struct nf_interval own;      /* between our sends */
@@ -164,13 +166,11 @@ static int nf_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size
             start = load_relaxed(&cfg->start_ns) > 0 ? load_relaxed(&cfg->start_ns) : now;
         st->start = start;
         st->cycle = start >= now ? 0 : (uint64_t)((now - start + st->interval - 1) / st->interval);
-        /* cycles due before this open (a late open, a restart, a pause) were skipped:
-         * counted, so that every cycle is sent, yielded or missed */
-        uint64_t passed = load_relaxed(&a->tx.cycle);
-        if (st->cycle > passed)
-            bump(&a->tx.missed, st->cycle - passed);
+        /* the count goes on where it stood: cycles due before this open (a late open, a
+         * restart, a pause) are counted with the next claim, as the standby's or missed */
+        st->counted = load_relaxed(&a->tx.cycle);
+        st->yielded = load_relaxed(&a->tx.yielded);
         store_relaxed(&a->tx.start_ns, start);
-        store_relaxed(&a->tx.cycle, st->cycle);
         rtudp_nf_claim_recover(&a->tx, RTUDP_NF_ROLE_SERVING); /* died mid-send */
         c->tx_timer_ns = start + (int64_t)st->cycle * st->interval;
         /* a cycle is a deadline like a timed send's: it may leave with a group, early by
@@ -204,15 +204,71 @@ static int nf_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint3
     return -1;
 }
 
-/* claim cycle n as `role` (rtudp_nf_claim), with `upto` every cycle due so far.  A
- * fresh clock read: the other worker may have claimed cycles while this one was
- * stopped since its own last read. */
+/* claim cycle n as `role` (rtudp_nf_claim), with `upto` every cycle that may have been
+ * claimed so far: those due, and those the serving worker may have run early (by
+ * RTUDP_NF_LEAD_MAX_NS at most).  A fresh clock read: the other worker may have
+ * claimed cycles while this one was stopped since its own last read. */
 static int claim_cycle(const struct nf_state *st, int64_t start, uint64_t n, int role,
                        uint64_t *held)
 {
     int64_t now = rtudp_now_ns();
-    uint64_t upto = now < start ? 0 : (uint64_t)((now - start) / st->interval) + 1;
+    int64_t by = now + RTUDP_NF_LEAD_MAX_NS;
+    uint64_t upto = by < start ? 0 : (uint64_t)((by - start) / st->interval) + 1;
     return rtudp_nf_claim(&st->a->tx, n, upto, role, now, held);
+}
+
+/*
+ * Counting cycles as what happened to them on the wire.  Every cycle the claim word has
+ * passed is over: sent (or failed) by the serving worker, by the standby, or by nobody.
+ * The serving worker keeps the count (tx.cycle = sent + send_errors + yielded +
+ * missed): yielded are the standby's claims (it counts each, sent or failed, before it
+ * lets go of the claim), missed the rest.  A cycle the serving worker skips while a
+ * whole interval late may be one the standby sent, so cycles are counted from the
+ * claim word, never from the skip.
+ */
+
+/* the standby's claims so far */
+static uint64_t standby_claims(const struct rtudp_nf_tx *tx)
+{
+    return load_relaxed(&tx->standby_sent) + load_relaxed(&tx->standby_errors);
+}
+
+/* cycles counted up to `upto` (exclusive): no claim of one of them is held, and the
+ * standby had made `claims` claims when they were passed */
+static void count_passed(struct nf_state *st, uint64_t upto, uint64_t claims)
+{
+    struct rtudp_nf_tx *tx = &st->a->tx;
+    if (upto <= st->counted)
+        return;
+    uint64_t n = upto - st->counted;
+    /* more than n only where a claim was counted late (its hold broken after
+     * RTUDP_NF_HOLD_MAX_NS) or a client scribbled on the counters: the rest goes to
+     * the next count */
+    uint64_t y = claims > st->yielded ? claims - st->yielded : 0;
+    if (y > n)
+        y = n;
+    st->yielded += y;
+    bump(&tx->yielded, y);
+    bump(&tx->missed, n - y);
+    st->counted = upto;
+    store_relaxed(&tx->cycle, upto);
+}
+
+/* cycles counted up to what the claim word `seen` (read with acquire) has passed, if
+ * the standby's counters can be matched with it: no claim held (its claimer counts it
+ * before letting go), and the word unchanged once they are read (a claim since may
+ * be counted in them already).  Else later, at a claim of our own. */
+static void count_claimed(struct nf_state *st, uint64_t seen)
+{
+    struct rtudp_nf_tx *tx = &st->a->tx;
+    if (seen & RTUDP_NF_CLAIM_HELD)
+        return;
+    uint64_t claims = standby_claims(tx);
+    /* the counters before the second look: a count read from a claim made after
+     * `seen` (stored with release after its claim) shows that claim here */
+    atomic_thread_fence(memory_order_acquire);
+    if (load_relaxed(&tx->claim) == seen)
+        count_passed(st, seen >> RTUDP_NF_CLAIM_SHIFT, claims);
 }
 
 /* the standby's send: on the channel socket, asking for no TX stamp (its error queue
@@ -270,8 +326,11 @@ static int64_t nf_standby_timer(struct rtudp_chan *c, int64_t now)
         st->pkt[1] = (uint8_t)load_relaxed(&st->a->rx.partner_seq);
         store_release(&st->a->sent_ns[seq], rtudp_now_ns());
         int rc = standby_send(c, st->pkt, 2 + st->send_size);
+        /* counted while the claim is held, with release: the serving worker counts this
+         * cycle as the standby's from these counters (count_claimed) */
+        uint64_t *count = rc == 0 ? &tx->standby_sent : &tx->standby_errors;
+        store_release(count, load_relaxed(count) + 1);
         rtudp_nf_claim_done(tx, held);
-        bump(rc == 0 ? &tx->standby_sent : &tx->standby_errors, 1);
     }
     if (its_turn)
         n++;
@@ -293,22 +352,26 @@ static int64_t nf_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_t
         return due;
     if (now - due >= st->interval) {
         /* a whole cycle late (a stall): skip to the current slot, never a burst of
-         * stale images; the schedule keeps its phase */
+         * stale images; the schedule keeps its phase.  The standby may have sent the
+         * cycles skipped: they are counted from the claim word (count_passed) */
         uint64_t skip = (uint64_t)((now - due) / st->interval);
         st->cycle += skip;
         due += (int64_t)skip * st->interval;
-        bump(&tx->missed, skip);
     }
     uint64_t held;
     int claim = claim_cycle(st, st->start, st->cycle, RTUDP_NF_ROLE_SERVING, &held);
     if (claim == RTUDP_NF_WAIT)
         return now + HELD_RETRY_NS; /* the standby is sending an earlier cycle */
     if (claim == RTUDP_NF_TAKEN) {
-        bump(&tx->yielded, 1); /* the standby sent it: we were later than its lag */
-        st->cycle++;
-        store_relaxed(&tx->cycle, st->cycle);
+        /* the standby claimed this cycle or a later one: we were later than its lag.
+         * On from the first cycle it has not claimed */
+        count_claimed(st, held);
+        st->cycle = held >> RTUDP_NF_CLAIM_SHIFT;
         return st->start + (int64_t)st->cycle * st->interval;
     }
+    /* ours: no cycle before it can be claimed now, and the standby's claims of them
+     * are counted (it counts before letting go of a claim; ours took the word after) */
+    count_passed(st, st->cycle, standby_claims(tx));
     uint8_t seq = (uint8_t)held;
     load_send_image(st);
     uint8_t fb = (uint8_t)atomic_load_explicit(&st->feedback, memory_order_relaxed);
@@ -334,8 +397,20 @@ static int64_t nf_tx_timer(struct rtudp_worker *w, struct rtudp_chan *c, int64_t
     store_relaxed(&tx->seq, (uint32_t)seq);
     store_relaxed(&tx->feedback, (uint32_t)fb);
     st->cycle++;
+    st->counted = st->cycle;
     store_relaxed(&tx->cycle, st->cycle);
     return st->start + (int64_t)st->cycle * st->interval;
+}
+
+/* The channel leaves this worker (pause, close): the cycles the claim word has passed
+ * are counted, so that the counters, standing still, add up.  (The standby is taken
+ * off first.) */
+static void nf_close(struct rtudp_worker *w, struct rtudp_chan *c)
+{
+    struct nf_state *st = c->state;
+    if (st && !c->standby && c->sends && st->interval > 0)
+        count_claimed(st, load_acquire(&st->a->tx.claim));
+    rtudp_proto_free_state(w, c);
 }
 
 /* a link transition: counted, stamped, readers woken by the caller */
@@ -471,4 +546,4 @@ static int64_t nf_rx_timer(struct rtudp_chan *c, int64_t now)
 RTUDP_PROTO_DEFINE(NETFLUX, netflux, struct rtudp_nf_area, .standby = 1,
                    .open = nf_open, .tx_record = nf_tx_record, .tx_timer = nf_tx_timer,
                    .rx_batch = nf_rx_batch, .rx_timer = nf_rx_timer,
-                   .close = rtudp_proto_free_state);
+                   .close = nf_close);

@@ -197,6 +197,7 @@ int rtudp_nf_claim(struct rtudp_nf_tx *tx, uint64_t n, uint64_t upto, int role, 
     uint64_t old = load_acquire(&tx->claim);
     for (;;) {
         int sane = (old >> RTUDP_NF_CLAIM_SHIFT) <= upto;
+        *held = old;
         if (sane && (old >> RTUDP_NF_CLAIM_SHIFT) > n)
             return RTUDP_NF_TAKEN;
         if (sane && (old & RTUDP_NF_CLAIM_HELD)) {

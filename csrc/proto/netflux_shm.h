@@ -54,9 +54,9 @@ struct rtudp_nf_config {
 /* The TX thread's state and counters (one cache line pair). */
 struct rtudp_nf_tx {
     int64_t start_ns;                              /* packet n is due at start + n x interval */
-    uint64_t cycle;                                /* n of the next packet */
+    uint64_t cycle;                                /* cycles counted (sent, failed, yielded, missed) */
     uint64_t sent;                                 /* packets sent */
-    uint64_t missed;                               /* cycles skipped: a whole interval late, or due before the open */
+    uint64_t missed;                               /* cycles nobody sent: skipped, or due before the open */
     uint64_t send_errors;                          /* sends that failed (EAGAIN included) */
     uint64_t image_busy;                           /* send image mid-write: the previous one went */
     int64_t last_sent_ns;                          /* when the last packet left (just before the call) */
@@ -71,7 +71,7 @@ struct rtudp_nf_tx {
      * returned, so that the wire order follows the sequence. */
     uint64_t claim;
     uint64_t standby_sent;                         /* written by the standby worker only */
-    uint64_t yielded;                              /* cycles the standby had sent already */
+    uint64_t yielded;                              /* cycles the standby sent (or failed to) */
     uint64_t standby_errors;                       /* standby sends that failed (standby only) */
     int64_t claim_ns;                              /* when the claim word was last taken (either worker) */
     uint64_t claim_breaks;                         /* holds broken: older than RTUDP_NF_HOLD_MAX_NS */
@@ -153,8 +153,8 @@ struct rtudp_nf_area {
     X(rx.watchdog_trips, "watchdog_trips", COUNTER, "", SHOW,                                    \
       "times no valid packet came within watch_interval", "", "")                                \
     X(tx.missed, "missed", COUNTER, "cycles", SHOW,                                              \
-      "cycles skipped: a whole interval late, or due before the worker opened the channel", "", \
-      "")                                                                                        \
+      "cycles no worker sent: skipped a whole interval late, or due before the channel opened", \
+      "", "")                                                                                    \
     X(tx.standby_sent, "standby_sent", COUNTER, "packets", SHOW,                                 \
       "cycles the standby worker sent: the serving worker was late by the standby's lag", "", "") \
     X(rx.last_rtt_ns, "last_rtt_ns", GAUGE, "ns", SHOW, "last round-trip time (0: none yet)",   \
@@ -178,13 +178,14 @@ struct rtudp_nf_area {
     X(tx.standby_errors, "standby_errors", COUNTER, "packets", 0,                               \
       "standby sends that failed (EAGAIN too)", "", "")                                          \
     X(tx.yielded, "yielded", COUNTER, "cycles", 0,                                               \
-      "cycles the serving worker found sent by the standby", "", "")                            \
+      "cycles the standby worker claimed: standby_sent + standby_errors of the cycles counted", \
+      "", "")                                                                                    \
     X(tx.claim_breaks, "claim_breaks", COUNTER, "", 0,                                           \
       "cycle claims held past RTUDP_NF_HOLD_MAX_NS and broken", "", "")                          \
     X(tx.standby_held, "standby_held", COUNTER, "cycles", 0,                                     \
       "standby turns left unsent: the serving worker held an earlier cycle's claim", "", "")    \
-    X(tx.cycle, "cycle", COUNTER, "cycles", 0, "number of the next packet of the schedule", "", \
-      "")                                                                                        \
+    X(tx.cycle, "cycle", COUNTER, "cycles", 0,                                                   \
+      "cycles counted so far: sent + send_errors + yielded + missed", "", "")                    \
     X(tx.start_ns, "start_ns", GAUGE, "ns", 0, "schedule origin (CLOCK_MONOTONIC)", "", "")      \
     X(tx.last_sent_ns, "last_sent_ns", GAUGE, "ns", 0,                                           \
       "when the last packet left (CLOCK_MONOTONIC)", "", "")                                     \
@@ -230,17 +231,27 @@ struct rtudp_nf_area {
  * the word, or a holder that died and was never restarted, holds this long; a worker
  * restarted after dying mid-send clears its own hold at once (rtudp_nf_claim_recover). */
 #define RTUDP_NF_HOLD_MAX_NS 1000000000LL
+/* The serving worker may run a cycle this early at most: its cycle leads a group of
+ * deadlines by up to tx_coalesce_us (at most 1 ms: worker/tunables.h), or runs when
+ * it wakes, by up to its spin margin (200 us at most: worker/pacer.c), so the claim
+ * word may be ahead of the clock by that much.  A claimer that took such a word for
+ * scribbled would overwrite it with an earlier cycle and send that cycle again. */
+#define RTUDP_NF_LEAD_MAX_NS 10000000LL
 
 /* rtudp_nf_claim's results */
-#define RTUDP_NF_TAKEN 0   /* cycle n was claimed already (the other worker sends it) */
+#define RTUDP_NF_TAKEN 0   /* the word is past cycle n: the other worker claimed n or a
+                            * later cycle (*held: the word as found) */
 #define RTUDP_NF_MINE 1    /* cycle n is the caller's: *held the word it holds, whose low
                             * byte is the packet's sequence byte; _done after the send */
-#define RTUDP_NF_WAIT 2    /* the other worker is sending an earlier cycle: not now */
+#define RTUDP_NF_WAIT 2    /* the other worker is sending an earlier cycle: not now
+                            * (*held: the word as found) */
 
 /*
  * Claim cycle n as `role` at time now.  A claim word that says more than `upto` cycles
- * were claimed cannot be (cycles are claimed only once due): a client scribbled on it,
- * and it is overwritten.
+ * were claimed cannot be (cycles are claimed only once due, or RTUDP_NF_LEAD_MAX_NS
+ * before at most): a client scribbled on it, and it is overwritten.  The word is read
+ * with acquire ordering: what its last claimer wrote before letting go of its claim is
+ * visible to the caller.
  */
 int rtudp_nf_claim(struct rtudp_nf_tx *tx, uint64_t n, uint64_t upto, int role, int64_t now,
                    uint64_t *held);

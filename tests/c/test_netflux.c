@@ -1,17 +1,26 @@
 /*
  * test_netflux.c - the netflux seqlock images, area check and cycle claims
- * (proto/netflux_image.c).
+ * (proto/netflux_image.c), and how the kind's TX hooks (proto/netflux.c) count cycles
+ * when the serving worker and its standby share them.
  *
  * The torn-read tests run a writer and a reader thread on one image for a while: every
  * image written has all its words equal (and a length that says which), so a reader
  * that ever returns a mix of two images fails.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 
+/* harness.h and the worker's shm_access.h both define align8(): the harness's is
+ * renamed here, this test uses the engine's */
+#define align8 harness_align8
 #include "harness.h"
+#undef align8
 #include "proto/netflux_shm.h"
+#include "worker.h"
 
 #define MIN_READS 2000
 #define MIN_IMAGES 3            /* distinct images the reader must have seen */
@@ -276,7 +285,191 @@ static void test_nf_claim_race_at_most_once_in_order(void)
     CHECK_EQ(g_tx.claim & RTUDP_NF_CLAIM_HELD, 0u);
 }
 
+/*
+ * The TX hooks of a serving channel and of its standby copy (two channels on one kind
+ * area and one socket, as two workers have them), called at chosen times; a plain
+ * socket is the wire.  The hooks decide from their `now` argument; a claim also reads
+ * the clock (only to reject a claim word too far ahead of it), so each call waits
+ * until the clock has reached its `now` (but for a lead: a cycle run early).
+ */
+#define IV (2 * NS_PER_MS)
+#define LAG 100000LL /* the standby's: a quarter interval, at most 100 us */
+
+struct nf_pair {
+    struct rtudp_nf_area *a;
+    struct rtudp_channel_block block;
+    struct rtudp_chan serving, standby;
+    int fd, wire;
+    int64_t start;
+};
+
+static void nf_chan(struct nf_pair *p, struct rtudp_chan *c, int standby,
+                    const struct sockaddr_in *dst)
+{
+    c->block = &p->block;
+    c->area = p->a;
+    c->area_bytes = sizeof *p->a;
+    c->fd = c->tx_fd = p->fd;
+    c->sends = 1;
+    c->standby = standby;
+    memcpy(&c->dst, dst, sizeof *dst);
+    c->dst_len = sizeof *dst;
+    c->proto = rtudp_proto_find(RTUDP_KIND_NETFLUX);
+    CHECK(c->proto != NULL);
+    char msg[200] = "";
+    int rc = c->proto->open(NULL, c, msg, sizeof msg);
+    if (rc != RTUDP_OK)
+        fprintf(stderr, "open: %s\n", msg);
+    CHECK_EQ(rc, RTUDP_OK);
+}
+
+static void nf_pair_open(struct nf_pair *p)
+{
+    memset(p, 0, sizeof *p);
+    p->a = calloc(1, sizeof *p->a);
+    CHECK(p->a != NULL);
+    p->start = harness_now_ns() + 100 * NS_PER_MS; /* cycle 0 due after both opens */
+    p->a->config = (struct rtudp_nf_config){.magic = RTUDP_NF_MAGIC, .send_interval_ns = IV,
+                                            .watch_interval_ns = 1000 * NS_PER_MS,
+                                            .send_size = 4, .recv_size = 4,
+                                            .start_ns = p->start};
+    p->block.max_datagram = 64;
+    p->block.direct.state = RTUDP_DIRECT_ON; /* the standby may send */
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    p->wire = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    p->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    CHECK(p->wire >= 0 && p->fd >= 0);
+    CHECK_EQ(bind(p->wire, (struct sockaddr *)&sin, sizeof sin), 0);
+    CHECK_EQ(bind(p->fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    struct sockaddr_in dst;
+    socklen_t len = sizeof dst;
+    CHECK_EQ(getsockname(p->wire, (struct sockaddr *)&dst, &len), 0);
+    struct rtudp_check why = {0};
+    CHECK_EQ(rtudp_net_setup(p->fd, 0, &p->serving.caps, &why), RTUDP_OK);
+    p->serving.caps.sw_tx = 0; /* no TX stamps to read back */
+    nf_chan(p, &p->serving, 0, &dst);
+    nf_chan(p, &p->standby, 1, &dst);
+}
+
+static void nf_pair_close(struct nf_pair *p)
+{
+    p->standby.proto->close(NULL, &p->standby);
+    rtudp_net_forget(p->fd);
+    close(p->fd);
+    close(p->wire);
+    free(p->a);
+}
+
+/* the serving worker's (standby 0) or the standby's turn at start + at, run `lead` ns
+ * before that by the clock (the serving worker's cycle may lead: it runs with a group
+ * of deadlines, early by at most tx_coalesce_us, or by its spin margin) */
+static void turn_early(struct nf_pair *p, int standby, int64_t at, int64_t lead)
+{
+    int64_t now = p->start + at;
+    while (harness_now_ns() < now - lead)
+        sched_yield();
+    struct rtudp_chan *c = standby ? &p->standby : &p->serving;
+    c->proto->tx_timer(NULL, c, now);
+}
+
+static void turn(struct nf_pair *p, int standby, int64_t at) { turn_early(p, standby, at, 0); }
+
+/* the sequence bytes on the wire since the last look, appended to seqs[*n] */
+static void wire(struct nf_pair *p, uint8_t *seqs, int *n)
+{
+    uint8_t buf[64];
+    ssize_t r;
+    while ((r = recv(p->wire, buf, sizeof buf, 0)) > 0) {
+        CHECK_EQ(r, 2 + 4);
+        seqs[(*n)++] = buf[0];
+    }
+    CHECK(errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* what each cycle became: the serving worker's count (tx.cycle = sent + send_errors
+ * + yielded + missed) */
+static void check_count(const struct rtudp_nf_tx *tx, uint64_t cycle, uint64_t sent,
+                        uint64_t yielded, uint64_t missed)
+{
+    CHECK_EQ(tx->cycle, cycle);
+    CHECK_EQ(tx->sent, sent);
+    CHECK_EQ(tx->send_errors, 0u);
+    CHECK_EQ(tx->yielded, yielded);
+    CHECK_EQ(tx->missed, missed);
+}
+
+/* A serving worker a whole interval late skips to the current slot: the cycles it
+ * skipped that the standby sent are the standby's (yielded), only those nobody sent
+ * are missed; so missed is what the wire lacks, whoever was late */
+static void test_nf_cycles_counted_as_the_wire_has_them(void)
+{
+    struct nf_pair p;
+    nf_pair_open(&p);
+    const struct rtudp_nf_tx *tx = &p.a->tx;
+    uint8_t seqs[16];
+    int n = 0;
+    /* check_count(tx, cycles counted, sent, yielded, missed) */
+    turn(&p, 0, 0); /* cycle 0: the serving worker sends it */
+    for (int k = 1; k <= 3; k++)
+        turn(&p, 1, k * IV + LAG); /* it stops: the standby sends cycles 1-3 */
+    CHECK_EQ(tx->standby_sent, 3u);
+    turn(&p, 0, 3 * IV + IV / 2); /* back 2.5 intervals late: skips 1-2, finds 3 taken */
+    AT_LINE(check_count(tx, 4, 1, 3, 0)); /* nothing missed: the standby sent 1-3 */
+    turn(&p, 0, 6 * IV + IV / 4); /* stopped again, the standby too: 4-5 nobody sent */
+    AT_LINE(check_count(tx, 7, 2, 3, 2));
+    turn(&p, 1, 6 * IV + LAG); /* the standby, late: cycle 6 is sent already */
+    turn(&p, 1, 9 * IV + LAG); /* later still: it skips 7-8 and sends 9 */
+    turn(&p, 0, 9 * IV + IV / 2); /* the serving worker finds 9 taken */
+    AT_LINE(check_count(tx, 10, 2, 4, 4));
+    turn(&p, 1, 10 * IV + LAG); /* cycle 10 by the standby, then the channel leaves */
+    p.serving.proto->close(NULL, &p.serving); /* the serving worker's (a pause) */
+    AT_LINE(check_count(tx, 11, 2, 5, 4));
+    CHECK_EQ(tx->standby_sent, 5u);
+    CHECK_EQ(tx->standby_errors, 0u);
+    wire(&p, seqs, &n);
+    /* cycles 0, 1-3, 6, 9, 10 on the wire, the sequence byte on by one each */
+    CHECK_EQ(n, 7);
+    for (int i = 0; i < n; i++)
+        CHECK_EQ(seqs[i], (uint8_t)(i + 1));
+    /* each cycle counted once, as the wire has it: missed = cycles - packets */
+    CHECK_EQ(tx->missed, tx->cycle - (uint64_t)n);
+    nf_pair_close(&p);
+}
+
+/* The serving worker's cycle ran early (it led a group of deadlines) while the standby,
+ * late, looks at the cycle before: that one is sent, and the claim word ahead of the
+ * clock by the lead is no scribble to overwrite, so neither cycle goes out again */
+static void test_nf_early_cycle_is_not_sent_again(void)
+{
+    struct nf_pair p;
+    nf_pair_open(&p);
+    const struct rtudp_nf_tx *tx = &p.a->tx;
+    uint8_t seqs[16];
+    int n = 0;
+    turn(&p, 0, 0);                   /* cycle 0 */
+    turn_early(&p, 0, IV, NS_PER_MS); /* cycle 1, a millisecond early */
+    /* the standby's turn for cycle 0, late, before cycle 1 is due by the clock: the
+     * clock must not pass that before the claim (0.9 ms later), or this proves nothing */
+    turn(&p, 1, IV - 9 * NS_PER_MS / 10);
+    int64_t late = harness_now_ns() - (p.start + IV);
+    turn(&p, 1, IV + LAG); /* its turn for cycle 1 */
+    turn(&p, 0, 2 * IV);   /* cycle 2 */
+    p.serving.proto->close(NULL, &p.serving);
+    wire(&p, seqs, &n);
+    if (late >= 0)
+        printf("  the standby's first look came after cycle 1 was due (%lld ns): "
+               "it saw no early claim\n", (long long)late);
+    CHECK_EQ(tx->standby_sent, 0u);
+    AT_LINE(check_count(tx, 3, 3, 0, 0));
+    CHECK_EQ(n, 3); /* one packet a cycle */
+    for (int i = 0; i < n; i++)
+        CHECK_EQ(seqs[i], (uint8_t)(i + 1));
+    nf_pair_close(&p);
+}
+
 static const struct test tests[] = {
+    T(test_nf_cycles_counted_as_the_wire_has_them),
+    T(test_nf_early_cycle_is_not_sent_again),
     T(test_nf_claim_one_sender_per_cycle),
     T(test_nf_claim_recover_own_hold_only),
     T(test_nf_claim_stale_hold_broken),
