@@ -162,7 +162,6 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
             raise BadSegmentError(f"channel segment {shm_path(seg.name)} names channel "
                                   f"{cfg['name']!r}, not {name!r}")
         check_kind(name, pool, cfg["kind"], self.KIND, self.HANDLE_NAME)
-        self.worker: int = cfg["worker"]
         self.direction: int = cfg["direction"]
         self.max_datagram: int = cfg["max_datagram"]
         if not 0 < self.max_datagram <= seg.tx.max_payload:
@@ -174,7 +173,7 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         self._try_put = seg.tx.try_put
         # every commit into the TX ring also marks the channel in the worker's ready
         # set and rings its bell, in C
-        control.wire_producer(self._tx, self.worker, cfg["table_slot"])
+        control.wire_producer(self._tx, seg.block, cfg["table_slot"])
         self._can_send = self.direction != lib.RTUDP_DIR_RECV
         self._horizon = Horizon(control.horizon_ns, f"pool {pool!r}")
         if self._can_send and not self._needs_remote():
@@ -709,6 +708,13 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         return self._seg.rx_delay()
 
     # ------------------------------------------------------------ placement
+
+    @property
+    def worker(self) -> int:
+        """The index of the worker serving this channel now (the pool may move it)."""
+        if self._seg.closed:
+            raise ValueError(f"channel {self.name!r} is closed")
+        return int(self._seg.block.worker)
 
     @property
     def worker_cpu(self) -> int:

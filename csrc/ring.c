@@ -122,15 +122,41 @@ void rtudp_worker_post_command(struct rtudp_worker_slot *slot)
  * that published a deadline no later than send_at_ns is left asleep: it drains the
  * rings when it wakes for that deadline, before anything in them is due.  On 2 CPUs
  * this keeps a SCHED_FIFO worker from preempting the sender at every queued packet. */
+/* The worker's bell and ready set a commit goes to: the route's, looked up now (after
+ * the commit's fence: a mover that stores the new index, fences, then hands the ring
+ * to the new worker makes it see every commit whose producer read the old index), or
+ * the fixed ones. */
+static void consumer_now(const struct rtudp_mpsc *m, struct rtudp_doorbell **wake,
+                         struct rtudp_ready_set **ready)
+{
+    const struct rtudp_mpsc_route *r = &m->route;
+    if (!r->worker) {
+        *wake = m->wake;
+        *ready = m->ready;
+        return;
+    }
+    int32_t w = load_acquire(r->worker);
+    if (w < 0 || (uint32_t)w >= r->n) {
+        *wake = NULL;
+        *ready = NULL;
+        return;
+    }
+    *wake = (struct rtudp_doorbell *)(r->bells + (uint64_t)w * r->bell_stride);
+    *ready = (struct rtudp_ready_set *)(r->ready_sets + (uint64_t)w * r->ready_stride);
+}
+
 static void notify_consumer(struct rtudp_mpsc *m, int64_t send_at_ns)
 {
     atomic_thread_fence(memory_order_seq_cst);
-    if (m->ready) {
+    struct rtudp_doorbell *wake;
+    struct rtudp_ready_set *ready;
+    consumer_now(m, &wake, &ready);
+    if (ready) {
         /* the mark first: a worker woken by the bell finds the ring in its set */
-        rtudp_ready_mark(m->ready, m->ready_bit);
+        rtudp_ready_mark(ready, m->ready_bit);
         atomic_thread_fence(memory_order_seq_cst);
     }
-    struct rtudp_doorbell *bells[2] = {&m->ring->data_bell, m->wake};
+    struct rtudp_doorbell *bells[2] = {&m->ring->data_bell, wake};
     for (int i = 0; i < 2; i++) {
         struct rtudp_doorbell *bell = bells[i];
         if (bell && load_acquire(&bell->waiters) != 0) {
@@ -476,6 +502,13 @@ void rtudp_mpsc_set_not_before(struct rtudp_mpsc *m, const int64_t *not_before)
 void rtudp_mpsc_set_ready(struct rtudp_mpsc *m, struct rtudp_ready_set *set, uint32_t bit)
 {
     m->ready = set;
+    m->ready_bit = bit;
+}
+
+void rtudp_mpsc_set_route(struct rtudp_mpsc *m, const struct rtudp_mpsc_route *route,
+                          uint32_t bit)
+{
+    m->route = *route;
     m->ready_bit = bit;
 }
 

@@ -39,6 +39,20 @@ struct rtudp_check {
  * shared geometry cannot make us index outside the mapping.  Every ring function
  * takes one of these, never the raw shared struct.
  */
+/* producers: the consumer a commit wakes, found at each commit (a channel moves between
+ * a pool's workers while producers keep their views): *worker is the index, read from
+ * the channel's segment; it picks a bell and a ready set from the pool's tables (index
+ * i at base + i * stride; an index outside 0..n-1 wakes none).  worker NULL: no route,
+ * the fixed wake / ready of rtudp_mpsc_set_wake / _set_ready. */
+struct rtudp_mpsc_route {
+    const int32_t *worker;
+    uint8_t *bells;
+    uint64_t bell_stride;
+    uint8_t *ready_sets;
+    uint64_t ready_stride;
+    uint32_t n;
+};
+
 struct rtudp_mpsc {
     struct rtudp_mpsc_ring *ring;
     uint8_t *data;              /* capacity bytes of records */
@@ -49,6 +63,7 @@ struct rtudp_mpsc {
     struct rtudp_doorbell *wake; /* producers: also ring this on commit (a worker's bell) */
     struct rtudp_ready_set *ready; /* producers: mark ready_bit here on commit (NULL: none) */
     uint32_t ready_bit;
+    struct rtudp_mpsc_route route; /* producers: overrides wake and ready when set */
     const int64_t *not_before;  /* producers: no record committed now is due before this
                                    (a paced stream's clock; NULL: none, 0: not known) */
     uint64_t stuck_span;        /* consumer: the header-less claim's extent when its unblock
@@ -108,6 +123,10 @@ void rtudp_mpsc_set_wake(struct rtudp_mpsc *r, struct rtudp_doorbell *bell);
 /* commits also mark `bit` in `set` (NULL: none), before ringing: a worker serving many
  * rings reads only the ones marked (readyset.h) */
 void rtudp_mpsc_set_ready(struct rtudp_mpsc *r, struct rtudp_ready_set *set, uint32_t bit);
+/* commits wake the consumer `route` names at that moment, marking `bit` in its ready
+ * set (route->worker NULL: back to the fixed wake and ready set) */
+void rtudp_mpsc_set_route(struct rtudp_mpsc *r, const struct rtudp_mpsc_route *route,
+                          uint32_t bit);
 /* records committed now leave no earlier than *not_before (a time the consumer
  * publishes, e.g. a paced stream's clock; NULL: nothing known): a commit then wakes a
  * consumer asleep until before that time no more than one asleep until after it */

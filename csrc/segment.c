@@ -435,3 +435,12 @@ int rtudp_kind_area_head(const char *kind, const void *area, uint64_t area_bytes
                                (unsigned long long)load_relaxed(m), (unsigned long long)magic);
     return RTUDP_OK;
 }
+
+void rtudp_channel_set_worker(struct rtudp_channel_block *b, int32_t worker)
+{
+    /* seq_cst, then a full fence: a producer whose commit's fence came after this reads
+     * the new index; one that read the old index committed before the new worker is
+     * handed the ring, which then sees the commit */
+    atomic_store_explicit(SHARED(&b->worker), worker, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+}

@@ -64,6 +64,9 @@ uint64_t rtudp_tap_capacity(uint64_t ring_capacity);
  * (64-aligned; *area_bytes 0 for a kind without one) */
 int rtudp_channel_area(void *base, uint64_t size, void **area, uint64_t *area_bytes,
                        struct rtudp_check *why);
+/* supervisor, moving a channel: producers' commits go to `worker` from now on (their
+ * routes read this field after each commit's fence; ring.h, struct rtudp_mpsc_route) */
+void rtudp_channel_set_worker(struct rtudp_channel_block *b, int32_t worker);
 /* END CDEF */
 
 /* read-write, with every page table entry filled now (MAP_POPULATE): for a segment

@@ -322,6 +322,12 @@ class ChannelSegment:
         if not self.segment.closed:
             self.block.direct.state = lib.RTUDP_DIRECT_REVOKED
 
+    def set_worker(self, worker: int) -> None:
+        """Supervisor, moving the channel: its producers wake worker ``worker`` from
+        now on (before the channel is handed to it)."""
+        if not self.segment.closed:
+            lib.rtudp_channel_set_worker(self.block, worker)
+
     def hold_direct_sends(self) -> None:
         """Supervisor, pausing the channel: clients send nothing on the socket until its
         worker takes it back (and says so)."""

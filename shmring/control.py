@@ -289,10 +289,19 @@ class ControlSegment:
         self.worker(index)  # checks the index
         return ffi.addressof(self.c.ready[index])
 
-    def wire_producer(self, tx: Any, index: int, table_slot: int) -> None:
-        """Make ``tx`` (a channel's TX ring) wake worker ``index`` on each commit: mark
-        the channel's ``table_slot`` in the worker's ready set, then ring its bell."""
-        tx.wire_consumer(self.bell(index), self.ready_set(index), table_slot)
+    def wire_producer(self, tx: Any, block: Any, table_slot: int) -> None:
+        """Make ``tx`` (a channel's TX ring) wake the channel's worker on each commit:
+        the one its channel ``block`` names at that moment (the pool moves channels
+        between workers), marking ``table_slot`` in that worker's ready set, then
+        ringing its bell.  An index outside the pool's workers wakes none."""
+        route = ffi.new("struct rtudp_mpsc_route *")
+        route.worker = ffi.addressof(block, "worker")
+        route.bells = ffi.cast("uint8_t *", self.bell(0))
+        route.bell_stride = ffi.sizeof("struct rtudp_worker_slot")
+        route.ready_sets = ffi.cast("uint8_t *", self.ready_set(0))
+        route.ready_stride = ffi.sizeof("struct rtudp_ready_set")
+        route.n = self.n_workers
+        tx.wire_route(route, table_slot)
 
     def ring_worker(self, index: int) -> None:
         """Wake worker ``index`` (TX records are waiting for it)."""
@@ -395,6 +404,15 @@ class ControlSegment:
         s.generation += 1
         s.state = lib.RTUDP_CHANNEL_OPEN
         self.c.pool.channel_generation += 1
+
+    def set_channel_worker(self, index: int, worker: int) -> None:
+        """Supervisor: channel slot ``index`` is served by worker ``worker`` now (a
+        move: the slot stays the same channel, its generation unchanged)."""
+        self.c.channels[index].worker = worker
+
+    def count_moves(self, n: int) -> None:
+        """Supervisor: ``n`` more channels moved between workers (rtstat shows it)."""
+        self.c.pool.channel_moves += n
 
     def clear_channel(self, index: int) -> None:
         """Supervisor: free channel slot ``index``."""

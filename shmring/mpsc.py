@@ -95,6 +95,14 @@ class MpscRing(RingBase, MpscPort):
         lib.rtudp_mpsc_set_ready(self._ring, ready_set, bit)  # the claim/commit view
         lib.rtudp_mpsc_set_wake(self._ring, bell)
 
+    def wire_route(self, route: Any, bit: int) -> None:
+        """Every commit from here on marks ``bit`` in the ready set of the worker that
+        ``route`` (a cdata ``struct rtudp_mpsc_route *``, copied) names at that moment
+        and rings its bell: the channel's worker, wherever the pool moves it."""
+        self._check_open()
+        self._set_route(int(ffi.cast("uintptr_t", route)), bit)
+        lib.rtudp_mpsc_set_route(self._ring, route, bit)  # the claim/commit view
+
     def wire_not_before(self, clock: Any) -> None:
         """Records committed from here on leave no earlier than the ``int64_t`` at
         ``clock`` (cdata pointer: a time the consumer publishes, such as a paced

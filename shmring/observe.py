@@ -102,6 +102,8 @@ class PoolSnapshot:
     heartbeat_ns: int
     workers: list[dict[str, Any]]
     channels: list[ChannelSnapshot]
+    #: channels moved between workers since the pool started
+    channel_moves: int = 0
 
     @property
     def supervisor_alive(self) -> bool:
@@ -181,7 +183,7 @@ def snapshot_pool(pool: str, channel_filter: Any = None) -> PoolSnapshot:
         snap = PoolSnapshot(name=ctl.pool, taken_ns=time.monotonic_ns(),
                             supervisor_pid=ctl.supervisor_pid, started_ns=int(p.started_ns),
                             heartbeat_ns=int(p.heartbeat_ns), workers=ctl.workers(),
-                            channels=[])
+                            channels=[], channel_moves=int(p.channel_moves))
         names = ctl.channel_names()
     finally:
         ctl.close()

@@ -28,6 +28,7 @@ import warnings
 from typing import Any
 
 from ..workers.tunables import DEFAULT_IDLE, IDLE_STRATEGIES, TUNABLES, Tunable
+from ..workers.packing import PLACEMENTS
 from .cli_args import ranged
 from .procinfo import fmt_age, kernel_policy, policy_text
 
@@ -223,7 +224,7 @@ def _run_foreground(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", PrivilegeWarning)
         try:
             pool = Pool(args.name, args.cpus, group=args.group, idle=args.idle,
-                        horizon_s=args.horizon_s,
+                        horizon_s=args.horizon_s, placement=args.placement,
                         **{t: getattr(args, t) for t in TUNABLES}).start()
         except (RtUdpError, OSError, ValueError, TypeError) as exc:
             msg = str(exc)
@@ -293,7 +294,8 @@ def _start_daemon(args: argparse.Namespace) -> int:
         return _err("start", f"pool {name!r} is already running (supervisor pid {pid}); "
                              f"stop it first with `rtudp pool stop --name {name}`")
     argv = [sys.executable, "-m", "rtudp.tools.cli", "pool", "start", "--foreground",
-            "--name", name, *tunable_argv(args), "--horizon-s", repr(args.horizon_s)]
+            "--name", name, *tunable_argv(args), "--horizon-s", repr(args.horizon_s),
+            "--placement", args.placement]
     if args.cpus is not None:
         argv += ["--cpus", ",".join(map(str, args.cpus))]
     if args.group is not None:
@@ -657,6 +659,10 @@ def add_parser(sub: Any) -> None:
                    help="how far ahead of now (time.monotonic_ns()) a send may be due; a later "
                         "deadline is refused at the call (default "
                         f"{DEFAULT_HORIZON_NS / 1e9:g}, the fq qdisc's default horizon)")
+    s.add_argument("--placement", choices=PLACEMENTS, default="packed",
+                   help="where channels opened without cpu= go: packed (the first worker "
+                        "with headroom; they spread and gather as their load asks; the "
+                        "default) or spread (the worker with the fewest, for good)")
     s.add_argument("--group", type=parse_group, default=None, metavar="GROUP",
                    help="a group (name or gid) whose members may use the pool: its "
                         "segments get that group and mode 0660 (default: 0600, only you)")

@@ -91,7 +91,8 @@ class Collector:
             f"supervisor pid {snap.supervisor_pid} is gone or silent: `rtudp pool clean`",
             "supervisor": {"pid": snap.supervisor_pid,
                            "uptime_s": (snap.taken_ns - snap.started_ns) / 1e9,
-                           "heartbeat_age_s": (snap.taken_ns - snap.heartbeat_ns) / 1e9},
+                           "heartbeat_age_s": (snap.taken_ns - snap.heartbeat_ns) / 1e9,
+                           "channel_moves": snap.channel_moves},
             "workers": [self._worker(w, snap) for w in workers],
             "channels": [self._channel(snap, ch) for ch in snap.channels],
         }

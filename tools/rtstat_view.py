@@ -185,7 +185,8 @@ def render_pool(pool: dict[str, Any], view: View) -> RenderableType:
     if "supervisor" in pool:
         sup = pool["supervisor"]
         title.append(f"  supervisor pid {sup['pid']}  up {_secs(sup['uptime_s'])}s  "
-                     f"heartbeat {_secs(sup['heartbeat_age_s'])}s ago")
+                     f"heartbeat {_secs(sup['heartbeat_age_s'])}s ago  "
+                     f"channel moves {sup.get('channel_moves', 0)}")
     parts: list[RenderableType] = [title]
     if pool.get("error"):
         parts.append(Text(f"  {pool['error']}", style="red"))

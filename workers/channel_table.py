@@ -77,6 +77,7 @@ class ChannelEntry:
     paused: bool = False  # taken off its worker; queued records wait in the TX ring
     owner: "psutil.Process | None" = None  # the client that asked for it (command ring)
     standby: int | None = None  # the worker guarding it (its kind's standby), if any
+    pinned: bool = False  # opened with cpu=: it never moves by itself
 
 
 class ChannelTable:
@@ -90,6 +91,12 @@ class ChannelTable:
         # kept with _chans: a placement reads them, it does not count the table
         self._load: dict[int, int] = {w.index: 0 for w in workers}
         self._guarding: dict[int, int] = {w.index: 0 for w in workers}
+        #: channels moved between workers since the pool started
+        self.moves = 0
+        #: where a channel opened without cpu= goes (the packer's choice; None: to the
+        #: worker with the fewest channels)
+        self.open_target: Callable[[dict[int, int]], int] | None = None
+        self._packets: dict[str, int] = {}  # a channel's packets at the last weighing
 
     @property
     def name(self) -> str:
@@ -134,6 +141,8 @@ class ChannelTable:
 
     def _place(self, cpu: int | None) -> int:
         if cpu is None:
+            if self.open_target is not None:
+                return self.open_target(self._load)
             load = self._load
             return min(load, key=lambda i: (load[i], i))
         for w in self._workers:
@@ -233,7 +242,8 @@ class ChannelTable:
                 raise
             standby = (self._place_standby(worker) if spec.standby(opts) and
                        config.direction != lib.RTUDP_DIR_RECV else None)
-            ch = ChannelEntry(name, slot, worker, bound, seg, owner=owner, standby=standby)
+            ch = ChannelEntry(name, slot, worker, bound, seg, owner=owner, standby=standby,
+                              pinned=config.cpu is not None)
             self._chans[name] = ch
             self._load[worker] += 1
             if standby is not None:
@@ -241,6 +251,30 @@ class ChannelTable:
         return ch
 
     # ------------------------------------------------------------ workers' side
+
+    def served(self) -> dict[int, tuple[int, list[str]]]:
+        """Each worker's (channels it serves, the names of those that may move)."""
+        with self._ctx.lock:
+            movable: dict[int, list[str]] = {i: [] for i in self._load}
+            for ch in self._chans.values():
+                if not ch.pinned and not ch.paused:
+                    movable[ch.worker].append(ch.name)
+            return {i: (n, movable[i]) for i, n in self._load.items()}
+
+    def weigh(self, names: list[str]) -> dict[str, int]:
+        """The packets (sent and received) each of ``names`` carried since it was last
+        weighed (all it carried, the first time); a channel closed meanwhile is left out."""
+        out: dict[str, int] = {}
+        with self._ctx.lock:
+            for name in names:
+                ch = self._chans.get(name)
+                if ch is None:
+                    continue
+                c = ch.seg.counters()
+                total = int(c["tx_packets"]) + int(c["rx_packets"])
+                out[name] = total - self._packets.get(name, 0)
+                self._packets[name] = total
+        return out
 
     def _send_add(self, w: Worker, ch: ChannelEntry) -> None:
         link, gen = w.link, w.gen
@@ -378,12 +412,7 @@ class ChannelTable:
             ch.paused = True
             ch.seg.hold_direct_sends()  # before the worker lets go: nothing leaves meanwhile
         self._remove_standby(ch)  # a paused channel sends nothing
-        w = self._workers[ch.worker]
-        if w.ready.wait(START_TIMEOUT_S) and w.link:
-            status, msg = self._remove_from_worker(w, ch)
-            if status != 0:
-                raise WorkerError(f"worker {w.index} could not pause channel {name!r}: "
-                                  f"{msg or status}")
+        self._take_off_worker(ch)
         with self._ctx.lock:
             ch.added_gen = -1
 
@@ -397,6 +426,82 @@ class ChannelTable:
             ch.paused = False
         self._add_to_worker(ch)
         self._add_standbys([ch])
+
+    def move(self, name: str, cpu: int) -> None:
+        """Move the channel to the worker on ``cpu`` while it runs (see
+        ``Pool.move_channel``)."""
+        self._ctx.check_running()
+        to = self._place(cpu)
+        with self._ctx.lock:
+            self.find(name)
+        self.move_many([name], to)
+
+    def move_many(self, names: list[str], to: int) -> int:
+        """Move the channels ``names`` to worker ``to`` while they run; how many moved
+        (one closed meanwhile, or already there, is left out).  Each is taken off its
+        worker as a pause takes it (direct sends held first), its producers are routed
+        to the new worker (the segment's worker index), then it is given to that worker
+        as a restart gives a worker its channels back: what is queued leaves once and
+        in order, and its kind's state (rtp numbering, Netflux sequence, UDT
+        connections) and its counters, which live in the segment, go on.  A standby on
+        the new worker changes places with it.  REMOVEs and ADDs go to each worker in
+        one pipelined batch."""
+        self._ctx.check_running()
+        with self._ctx.lock:
+            chans = [ch for n in names if (ch := self._chans.get(n)) is not None
+                     and ch.worker != to]
+            for ch in chans:
+                if not ch.paused:
+                    ch.seg.hold_direct_sends()  # before its worker lets go: nothing leaves
+        swapped = [ch for ch in chans if ch.standby == to]
+        for ch in swapped:
+            self._remove_standby(ch)
+        live = [ch for ch in chans if not ch.paused]
+        _on_each_worker(self._workers, live, lambda ch: ch.worker, self._take_all_off)
+        with self._ctx.lock:
+            for ch in chans:
+                frm = ch.worker
+                self._load[frm] -= 1
+                self._load[to] += 1
+                ch.worker = to
+                ch.added_gen = -1
+                if ch.standby == to:
+                    self._guarding[to] -= 1
+                    self._guarding[frm] += 1
+                    ch.standby = frm
+                ch.seg.set_worker(to)
+                self._ctx.control.set_channel_worker(ch.slot, to)
+            self.moves += len(chans)
+            self._ctx.control.count_moves(len(chans))
+        added: list[ChannelEntry] = []
+        self._add_all_to_worker(self._workers[to], live, added)
+        self._add_standbys([ch for ch in swapped if not ch.paused])
+        return len(chans)
+
+    def _take_all_off(self, w: Worker, chans: list[ChannelEntry]) -> None:
+        """REMOVE ``chans`` from ``w`` in one pipelined batch (a worker not running has
+        them no more: it gets them back only from readd, which looks at ch.worker)."""
+        link = w.link
+        if not (w.ready.wait(START_TIMEOUT_S) and link):
+            return
+        try:
+            replies = link.commands([(lib.RTUDP_CMD_REMOVE, ch.slot, ch.name, None)
+                                     for ch in chans], REPLY_TIMEOUT_S)
+        except WorkerGone:
+            return  # it died holding them: its restart gives it back only its own
+        for ch, (status, msg) in zip(chans, replies):
+            if status != 0:
+                raise WorkerError(f"worker {w.index} could not let go of channel "
+                                  f"{ch.name!r}: {msg or status}")
+
+    def _take_off_worker(self, ch: ChannelEntry) -> None:
+        """REMOVE ``ch`` from its worker (one not running has it no more)."""
+        w = self._workers[ch.worker]
+        if w.ready.wait(START_TIMEOUT_S) and w.link:
+            status, msg = self._remove_from_worker(w, ch)
+            if status != 0:
+                raise WorkerError(f"worker {w.index} could not let go of channel "
+                                  f"{ch.name!r}: {msg or status}")
 
     def close(self, name: str) -> None:
         """REMOVE the channel from its worker, free its slot, unlink its segment."""
@@ -412,6 +517,7 @@ class ChannelTable:
         with ctx.lock:
             if self._chans.get(ch.name) is ch:
                 del self._chans[ch.name]
+                self._packets.pop(ch.name, None)
                 self._load[ch.worker] -= 1
                 if ch.standby is not None:
                     self._guarding[ch.standby] -= 1

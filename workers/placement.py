@@ -45,6 +45,8 @@ import time
 import weakref
 from typing import Callable, Iterable
 
+from .cpu_meter import ShareMeter
+
 log = logging.getLogger("rtudp.workers")
 
 #: a worker that used more than this share of its CPU since the last look saturates it
@@ -55,26 +57,11 @@ CALM_SHARE = 0.5
 #: how often the CPU shares are looked at (s): at 50 kpps a submitter on the busy CPU
 #: falls ~80 ms behind in each 100 ms there, so soon; 10 of the worker's 20 ms windows
 LOOK_S = 0.2
-#: a worker's CPU time read in longer than this (ns) is not used
-MAX_READ_NS = 1_000_000
 #: how long a channel that sends keeps the threads off its worker's CPU once opened,
 #: whatever the looks find: a program starts sending soon after it opens a channel,
 #: and the looks have taken over by then (a CPU kept off stays so while its worker
 #: uses over CALM_SHARE)
 EXPECT_S = 1.0
-
-
-def _cpu_ns(pid: int) -> int | None:
-    """All of process ``pid``'s threads' time on a CPU (ns), from schedstat; None if
-    it is gone."""
-    total = 0
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
-                total += int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return total
 
 
 def _each(ref: "weakref.ReferenceType[ThreadPlacement]", method: str) -> None:
@@ -103,7 +90,7 @@ class ThreadPlacement:
     def __init__(self, workers: Callable[[], Iterable[tuple[int, int]]]) -> None:
         self._workers = workers
         self._base = frozenset(os.sched_getaffinity(0))  # where the process may run
-        self._last: dict[int, tuple[int, int]] = {}      # worker pid -> (cpu ns, at ns)
+        self._meter = ShareMeter()                       # the workers' shares, by CPU
         self._next_at = 0.0
         self._off = False
         self._set: dict[int, frozenset[int]] = {}        # thread -> the affinity given it
@@ -185,26 +172,7 @@ class ThreadPlacement:
 
     def _measure(self) -> dict[int, float]:
         """Each measured worker's share of its CPU since the last look, by CPU."""
-        shares, seen = {}, {}
-        for pid, cpu in self._workers():
-            last = self._last.get(pid)
-            before = time.monotonic_ns()
-            used = _cpu_ns(pid)
-            after = time.monotonic_ns()
-            if used is None:
-                continue
-            if after - before > MAX_READ_NS:
-                # this thread lost its CPU while it read: the time it took the CPU
-                # time at is not known (seen: shares of 1.16, then 0.33); next look
-                if last is not None:
-                    seen[pid] = last
-                continue
-            at = (before + after) // 2
-            seen[pid] = (used, at)
-            if last is not None and at > last[1]:
-                shares[cpu] = (used - last[0]) / (at - last[1])
-        self._last = seen
-        return shares
+        return self._meter.look((cpu, pid) for pid, cpu in self._workers())  # type: ignore[return-value]
 
     def _busy(self, shares: dict[int, float]) -> frozenset[int]:
         """The CPUs to keep off: those whose workers saturate them, but never all the
@@ -274,7 +242,7 @@ class ThreadPlacement:
                 return
             self._expected.clear()
             self.place(frozenset())
-            self._last.clear()
+            self._meter.forget()
 
 
 __all__ = ["CALM_SHARE", "EXPECT_S", "LOOK_S", "SATURATED_SHARE", "ThreadPlacement"]

@@ -40,6 +40,7 @@ from .binary import worker_path
 from .channel_config import MAX_CAPACITY, ChannelConfig, check_int, takes_channel_config
 from .channel_table import ChannelTable
 from .command_service import CommandService
+from .packing import LOOK_S, PLACEMENTS, Packer, PoolLoads
 from .placement import ThreadPlacement
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
 from .registry import clean_stale, take_lock, unlink_segments
@@ -80,6 +81,11 @@ class Pool:
     it is almost always from another clock (``time.time_ns()`` is decades ahead), and
     queued it would hold its ring space for ever.  Programs attaching to the pool read
     it from the control segment.
+    ``placement``: where channels opened without ``cpu=`` go: ``"packed"`` (the
+    default: the first worker that serves and has headroom; a busy worker's channels
+    spread to the next, and gather again when load falls, moved live by
+    :meth:`move_channel`'s means: :mod:`rtudp.workers.packing`) or ``"spread"`` (the
+    worker with the fewest channels, for good).
     ``worker`` replaces the ``rtudp-worker`` command (tests, debugging).
     ``pacer_off`` names pacer mechanisms to switch off, for measuring what each buys
     (:mod:`rtudp.workers.mechanisms`, ``rtudp bench mechanisms``); all are on by default
@@ -94,7 +100,8 @@ class Pool:
                  tx_coalesce_us: int | None = None,
                  horizon_s: float = DEFAULT_HORIZON_NS / 1e9,
                  worker: Sequence[str] | None = None,
-                 pacer_off: Sequence[str] | None = None) -> None:
+                 pacer_off: Sequence[str] | None = None,
+                 placement: str = "packed") -> None:
         self.name = pool_name(name)
         allowed = sorted(os.sched_getaffinity(0))
         if cpus is None:
@@ -131,6 +138,12 @@ class Pool:
         if not isinstance(place_threads, bool):
             raise TypeError(f"place_threads must be a bool, got {place_threads!r}")
         self.place_threads = place_threads
+        if placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}, got "
+                             f"{placement!r}")
+        #: where channels opened without cpu= go: "packed" (the first worker with
+        #: headroom; the pool spreads and gathers them as their load asks) or "spread"
+        self.placement = placement
         #: the deadline horizon in ns (``horizon_s`` rounded to whole ns)
         self.horizon_ns = horizon_ns_of(horizon_s)
         self.horizon_s = self.horizon_ns / 1e9
@@ -145,6 +158,7 @@ class Pool:
                                 readd=lambda w: self._table.readd(w))
         self._table = ChannelTable(self._ctx, self._watcher.workers)
         self._placement: ThreadPlacement | None = None  # while started, if place_threads
+        self._packer: Packer | None = None  # while started, if placement == "packed"
         self._commands = CommandService(self._ctx, self._table)
         self._pool_lock: Any = None
         self._threads: list[threading.Thread] = []
@@ -218,10 +232,17 @@ class Pool:
             self._spawn_thread("heartbeat", self._heartbeat_loop)
             self._spawn_thread("supervisor", self._watcher.run)
             self._spawn_thread("commands", self._commands.serve)
+            if placement_packed := self.placement == "packed":
+                self._packer = Packer(PoolLoads(self._table, self._watcher.workers,
+                                                lambda: self._ctx.control),
+                                      lambda m: self._table.move_many(list(m.names), m.to))
+                self._table.open_target = self._packer.open_target
             while not ctx.started.wait(0.05):
                 pass
             if ctx.start_error is not None:
                 raise ctx.start_error
+            if placement_packed:
+                self._spawn_thread("packing", self._packing_loop)
         except BaseException:
             self.stop()
             raise
@@ -323,6 +344,17 @@ class Pool:
             if placement is not None:
                 placement.restore()
 
+    def _packing_loop(self) -> None:
+        """Every LOOK_S: the packer's look (never raises: a failed look is logged, and
+        packing goes on at the next)."""
+        packer = self._packer
+        while packer is not None and not self._ctx.stopping.wait(LOOK_S):
+            try:
+                packer.look()
+            except Exception:  # noqa: BLE001 - the pool must go on; moves are retried
+                if not self._ctx.stopping.is_set():
+                    log.exception("pool %r: packing channels failed", self.name)
+
     def _worker_cpus(self) -> list[tuple[int, int]]:
         """(pid, cpu) of each running worker process (for the thread placement)."""
         out = []
@@ -342,6 +374,11 @@ class Pool:
     def channels(self) -> list[str]:
         """Names of this pool's open channels."""
         return self._table.names()
+
+    @property
+    def channel_moves(self) -> int:
+        """How many times a channel has moved between workers since the pool started."""
+        return self._table.moves
 
     @takes_channel_config
     def open_channel(self, *args: Any, **params: Any) -> Any:
@@ -418,6 +455,12 @@ class Pool:
     def channel_info(self, name: str) -> dict[str, Any]:
         """Configuration and counters of an open channel."""
         return self._table.info(name)
+
+    def move_channel(self, name: str, cpu: int) -> None:
+        """Move channel ``name`` to the worker on ``cpu`` while it runs: nothing queued
+        is lost, sent twice or reordered, and its kind's state and counters go on
+        (ValueError if ``cpu`` is not one of the pool's)."""
+        self._table.move(name, cpu)
 
     def pause_channel(self, name: str) -> None:
         """Take the channel off its worker: nothing is sent or read until

@@ -60,12 +60,10 @@ class UdtChannel(KindHandle):
         self.max_socks = int(c.max_socks)
         self.buf_pkts = int(c.buf_pkts)
         self.local: tuple[str, int] | None = cfg["local"]
-        #: the worker serving it (its index in the pool's worker table)
-        self.worker: int = cfg["worker"]
         self._tx = seg.tx
         # each request also marks the channel in the worker's ready set and rings its
         # bell (its TX thread parks on it)
-        self._control.wire_producer(self._tx, cfg["worker"], cfg["table_slot"])
+        self._control.wire_producer(self._tx, seg.block, cfg["table_slot"])
         self._req = ffi.new("struct rtudp_udt_req *")
         self._req_buf = ffi.buffer(self._req)
         self._req_lock = threading.Lock()

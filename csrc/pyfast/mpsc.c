@@ -81,6 +81,35 @@ static PyObject *mpsc_set_ready(PyfMpscPort *self, PyObject *const *args, Py_ssi
     Py_RETURN_NONE;
 }
 
+/* _set_route(address, bit): commits wake the worker the struct rtudp_mpsc_route at
+ * address names at that moment (copied here), marking bit in its ready set */
+static PyObject *mpsc_set_route(PyfMpscPort *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!self->h.bound)
+        return pyf_closed_error(&self->h);
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "_set_route takes 2 arguments, got %zd", nargs);
+        return NULL;
+    }
+    void *route;
+    if (address_arg(args[0], &route) < 0)
+        return NULL;
+    if (!route) {
+        PyErr_SetString(PyExc_ValueError, "_set_route: the route's address is NULL");
+        return NULL;
+    }
+    unsigned long bit = PyLong_AsUnsignedLong(args[1]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (bit >= RTUDP_MAX_CHANNELS) {
+        PyErr_Format(PyExc_ValueError, "ready bit %lu out of range 0..%d", bit,
+                     RTUDP_MAX_CHANNELS - 1);
+        return NULL;
+    }
+    rtudp_mpsc_set_route(&self->m, route, (uint32_t)bit);
+    Py_RETURN_NONE;
+}
+
 /* drain sink: one bytes object per record, into a list or a single slot */
 struct bytes_sink {
     PyObject *list;
@@ -227,6 +256,8 @@ static PyMethodDef mpsc_methods[] = {
      "at address."),
     PYF_FASTCALL("_set_ready", mpsc_set_ready,
      "_set_ready(address | None, bit): commits also mark bit in the ready set at address."),
+    PYF_FASTCALL("_set_route", mpsc_set_route,
+     "_set_route(address, bit): commits wake the worker the route at address names then."),
     PYF_FASTCALL_KW("try_put", mpsc_try_put,
      "try_put(data, at_ns=0, flags=0) -> bool\n\n"
      "Queue one record if there is room now; False if the ring is full.\n"

@@ -20,6 +20,7 @@
 #define align8 harness_align8 /* shm_access.h has its own */
 #include "harness.h"
 #undef align8
+#include "ring_fixture.h"
 
 /* ------------------------------------------------------------------ ready set */
 
@@ -134,6 +135,49 @@ static void test_no_mark_is_lost_between_producers_and_the_taker(void)
     CHECK_EQ(total, (uint64_t)PRODUCERS * ROUNDS);
 }
 
+/* ------------------------------------------------------------------ routes */
+
+/* what a route's tables look like to it: a bell in a larger slot, a ready set each */
+struct fake_slot {
+    uint64_t before;
+    struct rtudp_doorbell bell;
+    uint64_t after;
+};
+
+static uint32_t marks_in(struct rtudp_ready_set *set)
+{
+    struct seen s = {.n = 0};
+    return rtudp_ready_take(set, note, &s);
+}
+
+static void test_a_commit_marks_the_worker_the_route_names_then(void)
+{
+    static struct rtudp_ready_set sets[2];
+    static struct fake_slot slots[2];
+    memset(sets, 0, sizeof sets);
+    memset(slots, 0, sizeof slots);
+    struct rtudp_mpsc m = mpsc_new(4096);
+    int32_t worker = 0;
+    struct rtudp_mpsc_route route = {
+        .worker = &worker, .bells = (uint8_t *)&slots[0].bell, .bell_stride = sizeof slots[0],
+        .ready_sets = (uint8_t *)sets, .ready_stride = sizeof sets[0], .n = 2};
+    rtudp_mpsc_set_route(&m, &route, 77);
+    CHECK_EQ(rtudp_mpsc_try_put(&m, "a", 1, 0, 0), RTUDP_OK);
+    CHECK_EQ(marks_in(&sets[0]), 1u);
+    CHECK_EQ(marks_in(&sets[1]), 0u);
+    worker = 1; /* the channel moved: the same view now wakes the other worker */
+    CHECK_EQ(rtudp_mpsc_try_put(&m, "b", 1, 0, 0), RTUDP_OK);
+    CHECK_EQ(marks_in(&sets[0]), 0u);
+    CHECK_EQ(marks_in(&sets[1]), 1u);
+    worker = 2; /* outside the table (a corrupt segment): wakes no one, reads nothing */
+    CHECK_EQ(rtudp_mpsc_try_put(&m, "c", 1, 0, 0), RTUDP_OK);
+    worker = -1;
+    CHECK_EQ(rtudp_mpsc_try_put(&m, "d", 1, 0, 0), RTUDP_OK);
+    CHECK_EQ(marks_in(&sets[0]) + marks_in(&sets[1]), 0u);
+    CHECK_EQ(slots[0].before + slots[0].after + slots[1].before + slots[1].after, 0u);
+    free(m.ring);
+}
+
 /* ------------------------------------------------------------------ chanheap */
 
 #define NODES 300
@@ -218,6 +262,7 @@ static const struct test tests[] = {
     T(test_marks_are_taken_once_in_slot_order),
     T(test_a_slot_out_of_range_marks_nothing),
     T(test_no_mark_is_lost_between_producers_and_the_taker),
+    T(test_a_commit_marks_the_worker_the_route_names_then),
     T(test_heap_against_a_model),
     T(test_heap_reserve_grows_and_keeps_its_nodes),
 };

@@ -464,12 +464,16 @@ def ratio_target_row(label: str, t: dict, why_na: str) -> str:
 
 
 class Hog:
-    """A busy loop in its own process, pinned to one CPU (None: no hog)."""
+    """A busy loop in its own process, pinned to one CPU (None: no hog; ``ANYWHERE``:
+    where the kernel puts it, as an ordinary program's)."""
+
+    ANYWHERE = -1
 
     def __init__(self, cpu: int | None) -> None:
         self.proc = None
         if cpu is not None:
-            code = f"import os\nos.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
+            pin = "" if cpu == self.ANYWHERE else f"os.sched_setaffinity(0, {{{cpu}}})\n"
+            code = f"import os\n{pin}while True: pass"
             self.proc = subprocess.Popen([sys.executable, "-c", code])
 
     def __enter__(self) -> "Hog":

@@ -54,9 +54,10 @@ import argparse
 import os
 import resource
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from .common import (Child, OthersMeter, add_common_arguments, bench_pool, header,
+from .common import (Child, Hog, OthersMeter, add_common_arguments, bench_pool, header,
                            others_col, others_footer, pool_prefix, proc_cpu_s, run_benchmark,
                            say)
 from .scale_cases import (CASES, SETTLE_NS, close_all, drive_receive, locked_bytes, open_all,
@@ -75,7 +76,7 @@ DROP_CACHES = "/proc/sys/vm/drop_caches"
 ALL_CASES = (*CASES, "udt", "open")
 UDT_PEERS_MISSING = ("udt: no peers (asyncio has no UDT; the libudt peer, libudt_peer.cpp, "
                      "runs one connection): rtudp's rows only")
-VARIANTS = ("rtudp", "exact", "asyncio", "C", "C-1ms", "C-100us")
+VARIANTS = ("rtudp", "spread", "exact", "asyncio", "C", "C-1ms", "C-100us")
 #: the C sender on a tick (ns): it wakes on that grid and sends what is due by then.
 #: At 1 ms it keeps asyncio's loop's schedule: the CPU any sender pays for asyncio's
 #: pacing.  At 100 µs its error stays within about the issue's p99 bound: the least
@@ -83,7 +84,36 @@ VARIANTS = ("rtudp", "exact", "asyncio", "C", "C-1ms", "C-100us")
 C_TICK_VARIANTS: dict[str, int] = {"C-1ms": 1_000_000, "C-100us": 100_000}
 #: the variants that are rtudp pools, with what their pool is given: ``exact`` sends each
 #: deadline at its own time (tx_coalesce_us=0), as the workers did before groups
-RTUDP_VARIANTS: dict[str, dict[str, Any]] = {"rtudp": {}, "exact": {"tx_coalesce_us": 0}}
+RTUDP_VARIANTS: dict[str, dict[str, Any]] = {"rtudp": {}, "exact": {"tx_coalesce_us": 0},
+                                              "spread": {"placement": "spread"}}
+#: the senders a run compares unless --senders says otherwise (``spread``, the pool
+#: that puts each channel on the worker with the fewest, is asked for by name)
+DEFAULT_SENDERS = tuple(v for v in VARIANTS if v != "spread")
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """What runs beside each row: ``python_reader``: the observer is an ordinary Python
+    process (scale_reader.py) instead of the C one; ``busy_loop``: a SCHED_OTHER busy
+    loop, placed by the kernel, whose share of a CPU the row reports."""
+
+    python_reader: bool = False
+    busy_loop: bool = False
+
+
+class _BusyShare:
+    """The busy loop's share of a CPU between start() and share() (None: no loop)."""
+
+    def __init__(self, hog: Hog) -> None:
+        self._hog = hog
+        self._t0 = self._cpu0 = 0.0
+
+    def start(self) -> None:
+        self._t0, self._cpu0 = time.monotonic(), self._hog.cpu_s() or 0.0
+
+    def share(self) -> float | None:
+        cpu = self._hog.cpu_s()
+        return None if cpu is None else (cpu - self._cpu0) / max(time.monotonic() - self._t0, 1e-3)
 #: the cases in which the workers keep deadlines (only there ``exact`` and the ticked C
 #: sender differ)
 TIMED_CASES = ("udp", "rtp", "netflux")
@@ -170,23 +200,29 @@ def _traffic(case: str, pool: Any, chans: list[Any], gap: int, count: int,
 
 
 def run_rtudp(case: str, n: int, seconds: float, exe: Any,
-              pool_args: dict[str, Any] | None = None, same_rate: bool = False
-              ) -> dict[str, Any]:
+              pool_args: dict[str, Any] | None = None, same_rate: bool = False,
+              nb: Neighbours = Neighbours()) -> dict[str, Any]:
     """N channels of ``case`` on a fresh default pool (given ``pool_args``), driven by this
     process."""
     spec, gap = CASES[case], gap_ns(case, n, same_rate)
     count = max(1, int(seconds * 1e9 // gap))
     meter = OthersMeter()
-    obs = Observer(exe) if spec.drive is not None else None
+    obs = Observer(exe, nb.python_reader) if spec.drive is not None else None
     entry: dict[str, Any] = {"channels": n, "expected": n * count, "gap_ms": gap / 1e6}
     try:
-        with bench_pool(f"sc{case.replace('_', '')}{n}", **(pool_args or {})) as (pool, warns):
+        with bench_pool(f"sc{case.replace('_', '')}{n}", **(pool_args or {})) as (pool, warns), \
+                Hog(Hog.ANYWHERE if nb.busy_loop else None) as hog:
             dest = obs.addr if obs is not None else None
             chans, opened = _open_measured(
                 pool, [spec.config(f"s{case}", i, gap, dest) for i in range(n)])
             entry.update(opened, pool_warnings=warns)
             if entry["refused"] is None:
+                busy = _BusyShare(hog)
+                busy.start()
                 entry.update(_traffic(case, pool, chans, gap, count, exe))
+                entry.update(busy_loop_share=busy.share(), moves=pool.channel_moves,
+                             workers_used=len({pool.channel_info(ch.name)["cpu"]
+                                               for ch in chans[:: max(1, len(chans) // 64)]}))
             entry["close_ms_per_chan"] = close_all(pool, chans) * 1e3 / max(1, len(chans))
         if entry["refused"] is None:
             if obs is not None:
@@ -233,13 +269,16 @@ def _counters(chans: list[Any]) -> dict[str, int]:
 # --------------------------------------------------------------------------
 
 def run_sender_peer(case: str, n: int, seconds: float, variant: str, exe: Any,
-                    same_rate: bool = False) -> dict[str, Any]:
+                    same_rate: bool = False, nb: Neighbours = Neighbours()) -> dict[str, Any]:
     """The same N streams from asyncio or the C sender, to the observer."""
     spec, gap = CASES[case], gap_ns(case, n, same_rate)
     count = max(1, int(seconds * 1e9 // gap))
     meter = OthersMeter()
-    obs = Observer(exe)
+    obs = Observer(exe, nb.python_reader)
+    hog = Hog(Hog.ANYWHERE if nb.busy_loop else None)
+    busy = _BusyShare(hog)
     try:
+        busy.start()
         t0 = time.monotonic()
         if variant == "asyncio":
             child = Child("scale-asyncio", asyncio_sender, obs.addr, n, gap, count, spec.size,
@@ -256,12 +295,14 @@ def run_sender_peer(case: str, n: int, seconds: float, variant: str, exe: Any,
             res = sender.result(seconds + 120.0)
             cpu = res["cpu_ns"] / 1e9
         wall = time.monotonic() - t0
+        share = busy.share()
         time.sleep(0.1)
         arrivals, seen = obs.stop()
     finally:
         obs.close()
+        hog.__exit__()
     entry = {"expected": n * count, "gap_ms": gap / 1e6, "sender": res, "observer": seen,
-             **stream_figures(arrivals, spec.fmt, gap, count)}
+             "busy_loop_share": share, **stream_figures(arrivals, spec.fmt, gap, count)}
     _cost(entry, cpu, min(wall, count * gap / 1e9 + 0.1))
     entry["others_cpu"] = meter.others()
     return entry
@@ -313,23 +354,24 @@ def run_open(n: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 
 def _one(case: str, n: int, seconds: float, variant: str, exe: Any,
-         same_rate: bool = False) -> dict[str, Any]:
+         same_rate: bool = False, nb: Neighbours = Neighbours()) -> dict[str, Any]:
     if case == "udt":
         return run_udt(n, seconds)
     if variant in RTUDP_VARIANTS:
-        return run_rtudp(case, n, seconds, exe, RTUDP_VARIANTS[variant], same_rate)
+        return run_rtudp(case, n, seconds, exe, RTUDP_VARIANTS[variant], same_rate, nb)
     if case == "rtp_rx":
         return run_receiver_peer(n, seconds, variant, exe)
-    return run_sender_peer(case, n, seconds, variant, exe, same_rate)
+    return run_sender_peer(case, n, seconds, variant, exe, same_rate, nb)
 
 
-def variants_of(case: str) -> tuple[str, ...]:
-    """The senders a case's rows compare: ``exact`` and the ticked C sender only where
-    deadlines are kept (TIMED_CASES)."""
+def variants_of(case: str, senders: tuple[str, ...] = DEFAULT_SENDERS) -> tuple[str, ...]:
+    """The senders a case's rows compare (of ``senders``): ``exact`` and the ticked C
+    sender only where deadlines are kept (TIMED_CASES)."""
     if case == "udt":
         return ("rtudp",)
     timed_only = ("exact", *C_TICK_VARIANTS)
-    return tuple(v for v in VARIANTS if v not in timed_only or case in TIMED_CASES)
+    return tuple(v for v in VARIANTS if v in senders
+                 and (v not in timed_only or case in TIMED_CASES))
 
 
 def drop_caches() -> None:
@@ -362,17 +404,19 @@ def pick_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _round_rows(case: str, n: int, seconds: float, exe: Any, same_rate: bool, rounds: int,
-                cold: bool, failed: dict[str, str], quiet: bool) -> dict[str, Any]:
+                cold: bool, failed: dict[str, str], quiet: bool,
+                senders: tuple[str, ...] = DEFAULT_SENDERS,
+                nb: Neighbours = Neighbours()) -> dict[str, Any]:
     """Every variant of one (case, N), ``rounds`` times interleaved: the worst round of
     each (pick_rounds); a failed round is in ``failed`` and counts as no round."""
     got: dict[str, list[dict[str, Any]]] = {}
     for k in range(rounds):
-        for variant in variants_of(case):
+        for variant in variants_of(case, senders):
             key = f"{case} N={n} {variant}" + (f" round {k + 1}" if rounds > 1 else "")
             try:
                 if cold:
                     drop_caches()
-                e = _one(case, n, seconds, variant, exe, same_rate)
+                e = _one(case, n, seconds, variant, exe, same_rate, nb)
             except Exception as exc:  # noqa: BLE001 - a failed row is reported, not fatal
                 failed[key] = f"{type(exc).__name__}: {exc}"
                 continue
@@ -386,7 +430,8 @@ def _round_rows(case: str, n: int, seconds: float, exe: Any, same_rate: bool, ro
 def benchmark(quick: bool, quiet: bool, ns: tuple[int, ...] | None = None,
               cases: tuple[str, ...] = ALL_CASES, seconds: float | None = None,
               open_n: int | None = None, same_rate: bool = False, rounds: int = 1,
-              cold: bool = False) -> dict[str, Any]:
+              cold: bool = False, senders: tuple[str, ...] = DEFAULT_SENDERS,
+              nb: Neighbours = Neighbours()) -> dict[str, Any]:
     """Every (case, N, variant) row, ``rounds`` times each (the worst kept, every round in
     it); a row that fails is in ``failed`` with its error.  ``same_rate``: the udp case
     sends the same total rate at every N (gap_ns); ``cold``: the page cache dropped
@@ -398,6 +443,7 @@ def benchmark(quick: bool, quiet: bool, ns: tuple[int, ...] | None = None,
     busy = header("scale", quick, quiet, f", N = {', '.join(map(str, ns))}, {seconds:g} s a row")
     report: dict[str, Any] = {"ns": list(ns), "seconds": seconds, "busy_before": busy,
                               "same_rate": same_rate, "rounds": rounds, "drop_caches": cold,
+                              "python_reader": nb.python_reader, "busy_loop": nb.busy_loop,
                               "cases": {}, "failed": {}, "skipped": {}}
     try:
         exe = build_peer()
@@ -410,7 +456,7 @@ def benchmark(quick: bool, quiet: bool, ns: tuple[int, ...] | None = None,
             report["skipped"]["udt"] = UDT_PEERS_MISSING
         for n in ns:
             table[str(n)] = _round_rows(case, n, seconds, exe, same_rate, rounds, cold,
-                                        report["failed"], quiet)
+                                        report["failed"], quiet, senders, nb)
     if "open" in cases:
         say(f"  open N={open_n} ...", quiet)
         try:
@@ -443,6 +489,12 @@ def _row(e: dict[str, Any]) -> str:
               if k in ("rtp_tx_underruns", "tx_errors", "nf_missed", "rx_kernel_drops") and v]
     extra += [f"{k}={v}" for k, v in (e.get("client") or {}).items()
               if k in ("ring_full", "late_submits", "late_topups") and v]
+    if e.get("busy_loop_share") is not None:
+        extra.append(f"busy_loop={e['busy_loop_share']:.2f}")
+    if (e.get("observer") or {}).get("dropped"):
+        extra.append(f"reader_dropped={e['observer']['dropped']}")
+    if e.get("workers_used") is not None:
+        extra.append(f"workers_used={e['workers_used']} moves={e.get('moves', 0)}")
     return (f"{got:>17} {_num(e.get('err_p50_us'), 8, ',.0f')} "
             f"{_num(e.get('err_p99_us'), 9, ',.0f')} {_num(e.get('err_max_us'), 10, ',.0f')} "
             f"{_num(e.get('cpu_s_per_s'), 7, '.3f')} {_num(e.get('cpu_ms_per_1k'), 8, '.1f')} "
@@ -485,7 +537,9 @@ def print_report(r: dict[str, Any]) -> None:
     print("\nrtudp bench scale" + (f": N = {', '.join(map(str, r['ns']))}, {r['seconds']:g} s a row"
                                  if r["cases"] else "")
           + (f", worst of {r['rounds']} rounds" if r.get("rounds", 1) > 1 else "")
-          + (", page cache dropped before each" if r.get("drop_caches") else ""))
+          + (", page cache dropped before each" if r.get("drop_caches") else "")
+          + (", a Python reader observes" if r.get("python_reader") else "")
+          + (", a busy loop beside" if r.get("busy_loop") else ""))
     entries: list[dict | None] = []
     for case, table in r["cases"].items():
         if case == "udt":
@@ -519,6 +573,8 @@ def print_report(r: dict[str, Any]) -> None:
               f"shared, {e['locked_per_chan'] / 1024:.1f} KiB locked a channel")
     print("\n  p50/p99/max: |arrival - the stream's ideal schedule| at the observer "
           "(kernel stamps); CPU: rtudp = workers + client, peers = their process;\n"
+          "  spread: rtudp with placement=\"spread\" (each channel on the worker with the "
+          "fewest, for good; rtudp packs, then spreads);\n"
           "  exact: rtudp with tx_coalesce_us=0, every deadline at its own time; "
           "C-1ms / C-100us: the C sender waking every 1 ms (as asyncio's loop) / 100 µs")
     others_footer(entries)
@@ -545,6 +601,15 @@ def _case_list(text: str) -> tuple[str, ...]:
     if bad or not values:
         raise argparse.ArgumentTypeError(f"--cases {text!r}: unknown {bad or text!r}; "
                                          f"choose from {', '.join(ALL_CASES)}")
+    return values
+
+
+def _sender_list(text: str) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [v for v in values if v not in VARIANTS]
+    if bad or not values:
+        raise argparse.ArgumentTypeError(f"--senders {text!r}: unknown {bad or text!r}; "
+                                         f"choose from {', '.join(VARIANTS)}")
     return values
 
 
@@ -589,6 +654,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 1)")
     parser.add_argument("--drop-caches", action="store_true",
                         help="empty the page cache before every round, as a boot does (root)")
+    parser.add_argument("--senders", type=_sender_list, default=DEFAULT_SENDERS, metavar="LIST",
+                        help=f"the senders to compare (default {','.join(DEFAULT_SENDERS)}; "
+                             f"also: spread, the pool that puts each channel on the worker "
+                             f"with the fewest, for good)")
+    parser.add_argument("--observer", choices=("c", "python"), default="c",
+                        help="who reads every datagram: the C observer (default) or an "
+                             "ordinary Python process with the buffer the kernel grants "
+                             "(the neighbour a pool must leave CPU to; its drops are counted)")
+    parser.add_argument("--busy-loop", action="store_true",
+                        help="run a SCHED_OTHER busy loop beside each row and report its "
+                             "share of a CPU")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -598,7 +674,8 @@ def run(args: argparse.Namespace) -> int:
                          "user may not (it takes root)")
     return run_benchmark(args, lambda quick, quiet: benchmark(
         quick, quiet, args.n, args.cases, args.seconds, args.open_n, args.same_rate,
-        args.rounds, args.drop_caches),
+        args.rounds, args.drop_caches, args.senders,
+        Neighbours(args.observer == "python", args.busy_loop)),
         print_report)
 
 

@@ -16,6 +16,7 @@ import select
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
@@ -82,13 +83,18 @@ class Arrival(NamedTuple):
 
 class Observer:
     """The independent observer: a process with one plain socket on 127.0.0.1
-    (``addr``) recording every datagram's kernel arrival stamp."""
+    (``addr``) recording every datagram's kernel arrival stamp: the C program (a
+    256 MiB buffer), or with ``python`` an ordinary Python reader
+    (``scale_reader.py``: the buffer the kernel grants any program), the neighbour a
+    pool must leave CPU to."""
 
-    def __init__(self, exe: Path) -> None:
+    def __init__(self, exe: Path, python: bool = False) -> None:
         fd, self._path = tempfile.mkstemp(prefix="rtudp-scale-obs-")
         os.close(fd)
-        self.proc = subprocess.Popen([str(exe), "observe", self._path], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        argv = ([sys.executable, "-m", "rtudp.tools.bench.scale_reader", self._path] if python
+                else [str(exe), "observe", self._path])
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
         try:
             line = _line(self.proc, 10.0, "the observer")
             if not line.startswith("port "):

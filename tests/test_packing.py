@@ -1,0 +1,135 @@
+"""Packed, then spread (rtudp.workers.packing, docs/scheduling.md): where a pool puts a
+channel opened without cpu=, when it spreads a busy worker's channels and when it
+gathers them again.  The policy is a pure function, checked here on made-up loads; a
+live pool's packing is checked by counts and moves, never by timings."""
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+import pytest
+
+import rtudp
+from rtudp.workers.packing import (GATHER_S, SPREAD_SHARE, Move, Packer, WorkerLoad,
+                                   half_the_packets, open_target, plan)
+from waiting import wait_for
+
+
+def load(index: int, work: float | None, channels: int = 0, capped: bool = False,
+         **movable: int) -> WorkerLoad:
+    return WorkerLoad(index, work, dict(movable), channels or len(movable), capped)
+
+
+def test_a_new_channel_goes_to_the_first_serving_worker_with_headroom() -> None:
+    assert open_target([load(0, None), load(1, None)]) == 0            # a fresh pool
+    assert open_target([load(0, 0.1, 5), load(1, 0.0)]) == 0           # packed
+    assert open_target([load(0, 0.0), load(1, 0.1, 3)]) == 1           # where work is
+    assert open_target([load(0, 0.9, 5), load(1, 0.0)]) == 1           # full: the idle one
+    assert open_target([load(0, 0.2, 5, capped=True), load(1, 0.0)]) == 1
+    assert open_target([load(0, 0.9, 5), load(1, 0.8, 5)]) == 1        # all full: least busy
+
+
+def test_half_the_packets_moves_the_busiest_first_and_keeps_one() -> None:
+    assert half_the_packets({"a": 10, "b": 10, "c": 10, "d": 10}) == ("a", "b")
+    assert half_the_packets({"big": 90, "s1": 5, "s2": 5}) == ("big",)
+    assert half_the_packets({"only": 7}) == ("only",)
+    assert half_the_packets({"a": 0, "b": 0}) == ("a",)
+
+
+def test_a_busy_worker_spreads_only_when_busy_twice_and_to_a_worker_with_room() -> None:
+    busy = [load(0, 0.9, a=100, b=100, c=1), load(1, 0.0)]
+    assert plan(busy, hot=set(), calm_since=None, now=0.0) is None     # once: a burst
+    move = plan(busy, hot={0}, calm_since=None, now=0.0)
+    assert move == Move(("a",), 0, 1, move.why) and "spread" in move.why
+    both = [load(0, 0.9, a=100, b=100), load(1, SPREAD_SHARE, c=1)]
+    assert plan(both, hot={0, 1}, calm_since=None, now=0.0) is None    # nowhere to go
+    capped = [load(0, 0.3, capped=True, a=5, b=5), load(1, 0.0)]
+    assert plan(capped, hot=set(), calm_since=None, now=0.0).frm == 0  # the cap says so
+
+
+def test_calm_workers_gather_onto_the_first_after_a_while() -> None:
+    calm = [load(0, 0.05, a=1), load(1, 0.05, b=1, c=1)]
+    assert plan(calm, hot=set(), calm_since=10.0, now=10.0 + GATHER_S / 2) is None
+    move = plan(calm, hot=set(), calm_since=10.0, now=10.0 + GATHER_S)
+    assert move == Move(("b", "c"), 1, 0, move.why) and "gather" in move.why
+    pinned = [load(0, 0.05, a=1), load(1, 0.05, 2, b=1)]   # one of worker 1's is pinned
+    assert plan(pinned, hot=set(), calm_since=0.0, now=GATHER_S * 2) is None
+
+
+def test_the_packer_moves_what_the_plan_says_and_lets_the_workers_settle() -> None:
+    moves: list[Move] = []
+    loads = [load(0, 0.9, a=10, b=10), load(1, 0.0)]
+    packer = Packer(lambda: loads, moves.append)
+    assert packer.look() is None            # busy once
+    assert packer.look() is not None        # busy twice: spread
+    assert packer.look() is None            # both just moved: left alone
+    assert [m.names for m in moves] == [("a",)]
+    assert packer.open_target({0: 1, 1: 1}) == 1   # worker 0 is full
+
+
+@pytest.mark.parametrize("rtudp_pool", [[0, 1]], indirect=True)
+def test_a_packed_pool_puts_light_channels_on_one_worker(rtudp_pool: rtudp.Pool) -> None:
+    assert rtudp_pool.placement == "packed"
+    chans = [rtudp_pool.open_channel(f"light{i}", local=("127.0.0.1", 0)) for i in range(8)]
+    pinned = rtudp_pool.open_channel("pinned", local=("127.0.0.1", 0), cpu=rtudp_pool.cpus[1])
+    try:
+        assert {ch.worker for ch in chans} == {0}
+        assert pinned.worker_cpu == rtudp_pool.cpus[1]
+    finally:
+        for ch in chans + [pinned]:
+            ch.close()
+
+
+@pytest.mark.parametrize("rtudp_pool", [[0, 1]], indirect=True)
+def test_channels_spread_from_a_worker_at_its_cap_and_gather_back(rtudp_pool: rtudp.Pool) -> None:
+    """Two channels send back to back from one worker, flat out: its work passes the
+    mark (or it meets its cap) and one channel moves to the other worker; when they
+    stop, they gather on one worker again.  Every datagram arrives once, in order."""
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+    chans = [rtudp_pool.open_channel(f"hot{i}", remote=sink.getsockname(), direction="tx",
+                                     capacity=8192) for i in range(2)]
+    got: dict[int, list[int]] = {0: [], 1: []}
+    sent = [0, 0]
+    try:
+        assert {ch.worker for ch in chans} == {0}
+        deadline = time.monotonic() + 20
+        while rtudp_pool.channel_moves == 0 and time.monotonic() < deadline:
+            for i, ch in enumerate(chans):
+                try:
+                    while True:
+                        ch.send(struct.pack("<HI", i, sent[i]))
+                        sent[i] += 1
+                except rtudp.BackPressureError:
+                    pass
+            sink.setblocking(False)
+            try:
+                while True:
+                    i, k = struct.unpack("<HI", sink.recv(64))
+                    got[i].append(k)
+            except BlockingIOError:
+                pass
+        assert rtudp_pool.channel_moves >= 1, "a worker sending flat out never spread"
+        assert {ch.worker for ch in chans} == {0, 1}
+        assert wait_for(lambda: rtudp_pool.channel_moves >= 2, timeout=20), \
+            "the channels did not gather once idle"
+        assert len({ch.worker for ch in chans}) == 1
+        for i, ch in enumerate(chans):
+            # every record queued left once: none lost or doubled across the moves
+            assert wait_for(lambda: ch.stats()["tx_packets"] == sent[i], timeout=10), \
+                (i, ch.stats()["tx_packets"], sent[i])
+        sink.settimeout(0.5)
+        try:
+            while True:
+                i, k = struct.unpack("<HI", sink.recv(64))
+                got[i].append(k)
+        except socket.timeout:
+            pass
+        for i in (0, 1):   # what the sink kept of each (it may overflow) is in order
+            assert all(a < b for a, b in zip(got[i], got[i][1:])), f"channel {i} out of order"
+    finally:
+        for ch in chans:
+            ch.close()
+        sink.close()

@@ -1,0 +1,66 @@
+"""How much of a CPU a process used between two looks, from the kernel's schedstat.
+
+Both the thread placement (``placement.py``) and the packer (``packing.py``) judge a
+worker by its share of its CPU; this is where that share is measured.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Hashable, Iterable
+
+#: a process's CPU time read in longer than this (ns) is not used: the reader lost its
+#: CPU while it read, so the time it took the reading at is not known (seen: shares of
+#: 1.16, then 0.33)
+MAX_READ_NS = 1_000_000
+
+
+def process_cpu_ns(pid: int) -> int | None:
+    """All of process ``pid``'s threads' time on a CPU (ns), from schedstat; None if
+    it is gone."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                total += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
+class ShareMeter:
+    """Each process's share of a CPU since the previous :meth:`look` (by a key of the
+    caller's: a worker's CPU or index)."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[int, int]] = {}  # pid -> (cpu ns, at ns)
+
+    def look(self, procs: Iterable[tuple[Hashable, int]]) -> dict[Hashable, float]:
+        """``{key: share}`` for each ``(key, pid)`` measured at the previous look too
+        (a process seen for the first time, gone, or read too slowly has none)."""
+        shares: dict[Hashable, float] = {}
+        seen: dict[int, tuple[int, int]] = {}
+        for key, pid in procs:
+            last = self._last.get(pid)
+            before = time.monotonic_ns()
+            used = process_cpu_ns(pid)
+            after = time.monotonic_ns()
+            if used is None:
+                continue
+            if after - before > MAX_READ_NS:
+                if last is not None:
+                    seen[pid] = last  # next look measures from the last good reading
+                continue
+            at = (before + after) // 2
+            seen[pid] = (used, at)
+            if last is not None and at > last[1]:
+                shares[key] = (used - last[0]) / (at - last[1])
+        self._last = seen
+        return shares
+
+    def forget(self) -> None:
+        """Start over: the next look measures nothing, the one after from it."""
+        self._last.clear()
+
+
+__all__ = ["MAX_READ_NS", "ShareMeter", "process_cpu_ns"]

@@ -1,0 +1,234 @@
+"""Packed, then spread: which worker serves each channel (docs/scheduling.md).
+
+A pool's footprint follows its work.  A channel opened without ``cpu=`` goes to the
+first worker, in the pool's CPU order, that already serves and has headroom; an idle
+worker (parked, its CPU left to the programs the pool serves) is given channels only
+when those that serve have none.  The packer looks at the workers every
+:data:`LOOK_S` and moves channels while they run (``ChannelTable.move_many``):
+
+* **spread**: a worker whose work (its CPU time less what it spun waiting for a
+  deadline, which it would give up to more work) passes :data:`SPREAD_SHARE` of its
+  CPU two looks in a row, or that meets its real-time cap (its short capped sleeps
+  grow: past the cap its deadlines slip), gives the channels carrying about half its
+  packets to the next worker with headroom;
+* **gather**: while the work of every serving worker together stays under
+  :data:`GATHER_SHARE` for :data:`GATHER_S`, the last serving worker's channels go to
+  the first one, and it parks.
+
+A worker that has just given or taken channels is left alone for :data:`SETTLE_S`, so
+that its share shows the move before the next one.  A channel pinned with ``cpu=``
+never moves.  ``Pool(placement="spread")`` turns packing off: channels go to the
+worker with the fewest, and stay.
+
+:func:`plan` is the policy, pure and testable; :class:`Packer` measures, asks it and
+carries out its moves.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from .cpu_meter import ShareMeter
+
+if TYPE_CHECKING:
+    from .channel_table import ChannelTable
+    from .watcher import Worker
+
+log = logging.getLogger("rtudp.workers")
+
+#: how often the workers are looked at (s)
+LOOK_S = 0.2
+#: a worker whose work passes this share of its CPU spreads (two looks in a row)
+SPREAD_SHARE = 0.6
+#: the serving workers gather while their work together stays under this share ...
+GATHER_SHARE = 0.3
+#: ... for this long (s): a lull between bursts moves nothing
+GATHER_S = 2.0
+#: after a move, the workers it touched are left alone this long (s)
+SETTLE_S = 1.0
+#: the placements a pool can be given
+PLACEMENTS = ("packed", "spread")
+
+
+@dataclass
+class WorkerLoad:
+    """One worker as a look saw it."""
+
+    index: int
+    #: its work's share of its CPU since the last look (None: not measured)
+    work: float | None
+    #: its channels that may move (not pinned), with their packets since the last look
+    movable: dict[str, int] = field(default_factory=dict)
+    #: how many channels it serves, pinned ones included
+    channels: int = 0
+    #: its capped sleeps grew since the last look: it met its real-time cap
+    capped: bool = False
+
+
+@dataclass(frozen=True)
+class Move:
+    """Channels ``names`` go from worker ``frm`` to worker ``to``."""
+
+    names: tuple[str, ...]
+    frm: int
+    to: int
+    why: str
+
+
+def open_target(loads: Sequence[WorkerLoad]) -> int:
+    """The worker a new channel goes to: the first serving one with headroom, else the
+    first idle one, else the least busy."""
+    def busy(w: WorkerLoad) -> float:
+        return w.work if w.work is not None else 0.0
+
+    for w in loads:
+        if w.channels and busy(w) < SPREAD_SHARE and not w.capped:
+            return w.index
+    for w in loads:
+        if not w.channels:
+            return w.index
+    return min(loads, key=lambda w: (busy(w), w.index)).index
+
+
+def half_the_packets(movable: dict[str, int]) -> tuple[str, ...]:
+    """The channels carrying about half of ``movable``'s packets, the busiest first
+    (at least one; all of them but one at most, so the worker keeps work to measure)."""
+    total = sum(movable.values())
+    order = sorted(movable, key=lambda n: (-movable[n], n))
+    if len(order) <= 1:
+        return tuple(order)
+    picked: list[str] = []
+    moved = 0
+    for name in order[:-1]:
+        if picked and moved + movable[name] > total / 2:
+            continue
+        picked.append(name)
+        moved += movable[name]
+        if moved >= total / 2:
+            break
+    return tuple(picked)
+
+
+def plan(loads: Sequence[WorkerLoad], hot: set[int], calm_since: float | None,
+         now: float) -> Move | None:
+    """The one move to make now, if any.  ``hot``: the workers over SPREAD_SHARE at the
+    previous look too; ``calm_since``: since when the serving workers' work has stayed
+    under GATHER_SHARE together (None: it is not)."""
+    serving = [w for w in loads if w.channels]
+    for w in serving:
+        over = w.work is not None and w.work > SPREAD_SHARE and w.index in hot
+        if not (over or w.capped) or not w.movable:
+            continue
+        room = [t for t in loads if t.index != w.index and not t.capped
+                and (t.work or 0.0) < SPREAD_SHARE / 2]
+        if not room:
+            continue
+        to = min(room, key=lambda t: (not t.channels, t.index))
+        names = half_the_packets(w.movable)
+        why = "at its real-time cap" if w.capped else f"its work at {w.work:.0%} of its CPU"
+        return Move(names, w.index, to.index, f"spread: worker {w.index} {why}")
+    if (len(serving) >= 2 and calm_since is not None and now - calm_since >= GATHER_S):
+        last, first = serving[-1], serving[0]
+        if last.movable and len(last.movable) == last.channels:
+            return Move(tuple(sorted(last.movable)), last.index, first.index,
+                        "gather: the serving workers' work together under "
+                        f"{GATHER_SHARE:.0%} of a CPU for {GATHER_S:g} s")
+    return None
+
+
+#: a worker's capped sleeps (spin.h: past its real-time cap) that grow by more than
+#: this in one look say it meets the cap, not that it brushed it once
+CAPPED_PER_LOOK = 20
+
+
+class PoolLoads:
+    """Measures a pool's workers for the packer: each one's work (its processes' CPU
+    time from schedstat, less its spin_ns), whether it met its real-time cap, and its
+    channels (weighed by their packets only where a spread needs them)."""
+
+    def __init__(self, table: "ChannelTable", workers: "list[Worker]", control: Callable[[], Any]) -> None:
+        self._table = table
+        self._workers = workers
+        self._control = control
+        self._meter = ShareMeter()
+        self._last: dict[int, tuple[int, int, int]] = {}  # index -> (at ns, spin ns, capped)
+
+    def __call__(self) -> list[WorkerLoad]:
+        served = self._table.served()
+        procs = [(w.index, sp.proc.pid) for w in self._workers if (sp := w.spawned) is not None]
+        shares = self._meter.look(procs)
+        slots = {int(s["index"]): s for s in self._control().workers()}
+        now = time.monotonic_ns()
+        loads = []
+        for w in self._workers:
+            n, movable = served.get(w.index, (0, []))
+            slot = slots.get(w.index)
+            spin, capped = (int(slot["spin_ns"]), int(slot["capped_sleeps"])) if slot else (0, 0)
+            last = self._last.get(w.index)
+            self._last[w.index] = (now, spin, capped)
+            work = shares.get(w.index)
+            met_cap = False
+            if work is not None and last is not None and now > last[0]:
+                work = max(0.0, work - (spin - last[1]) / (now - last[0]))
+                met_cap = capped - last[2] > CAPPED_PER_LOOK
+            load = WorkerLoad(w.index, work, dict.fromkeys(movable, 0), n, met_cap)
+            if movable and (met_cap or (work or 0.0) > SPREAD_SHARE):
+                load.movable = self._table.weigh(movable)
+            loads.append(load)
+        return loads
+
+
+class Packer:
+    """Looks at a pool's workers and moves channels as :func:`plan` says.
+
+    ``measure()`` gives the workers' loads; ``move(move)`` carries a move out (and
+    raises on failure).  :meth:`look` is called from the pool's packing thread."""
+
+    def __init__(self, measure: Callable[[], list[WorkerLoad]],
+                 move: Callable[[Move], None]) -> None:
+        self._measure = measure
+        self._move = move
+        self._hot: set[int] = set()
+        self._calm_since: float | None = None
+        self._settled_at: dict[int, float] = {}
+        #: the loads the last look saw (rtstat and tests read them)
+        self.loads: list[WorkerLoad] = []
+
+    def open_target(self, channels: dict[int, int]) -> int:
+        """The worker a channel opened now goes to, by the last look's work and the
+        channels each worker serves now (``channels``: index -> count)."""
+        last = {w.index: w for w in self.loads}
+        loads = [WorkerLoad(i, last[i].work if i in last else None, channels=n,
+                            capped=last[i].capped if i in last else False)
+                 for i, n in sorted(channels.items())]
+        return open_target(loads)
+
+    def look(self) -> Move | None:
+        """Measure, and make the move the policy asks for (the move made, or None)."""
+        now = time.monotonic()
+        loads = self._measure()
+        self.loads = loads
+        serving = [w for w in loads if w.channels]
+        total = sum(w.work or 0.0 for w in serving)
+        if len(serving) >= 2 and total < GATHER_SHARE:
+            self._calm_since = self._calm_since if self._calm_since is not None else now
+        else:
+            self._calm_since = None
+        # a worker a move has just touched neither gives nor takes until it shows it
+        settled = [w for w in loads if now - self._settled_at.get(w.index, -SETTLE_S) >= SETTLE_S]
+        move = plan(settled, self._hot, self._calm_since, now)
+        self._hot = {w.index for w in loads if w.work is not None and w.work > SPREAD_SHARE}
+        if move is None:
+            return None
+        log.info("moving %d channels from worker %d to %d (%s)", len(move.names), move.frm,
+                 move.to, move.why)
+        self._move(move)
+        self._settled_at[move.frm] = self._settled_at[move.to] = time.monotonic()
+        self._calm_since = None
+        return move
+
+
+__all__ = ["GATHER_S", "GATHER_SHARE", "LOOK_S", "Move", "PLACEMENTS", "Packer", "PoolLoads",
+           "SETTLE_S", "SPREAD_SHARE", "WorkerLoad", "half_the_packets", "open_target", "plan"]
