@@ -127,8 +127,18 @@ static const struct field mpsc_view_fields[] = {
     FIELD(rtudp_mpsc, wake),
     FIELD(rtudp_mpsc, ready),
     FIELD(rtudp_mpsc, ready_bit),
+    FIELD(rtudp_mpsc, route),
     FIELD(rtudp_mpsc, not_before),
     FIELD(rtudp_mpsc, stuck_span),
+};
+
+static const struct field mpsc_route_fields[] = {
+    FIELD(rtudp_mpsc_route, worker),
+    FIELD(rtudp_mpsc_route, bells),
+    FIELD(rtudp_mpsc_route, bell_stride),
+    FIELD(rtudp_mpsc_route, ready_sets),
+    FIELD(rtudp_mpsc_route, ready_stride),
+    FIELD(rtudp_mpsc_route, n),
 };
 
 static const struct field bcast_view_fields[] = {
@@ -167,6 +177,7 @@ static const struct field pool_block_fields[] = {
     FIELD(rtudp_pool_block, pad0),
     FIELD(rtudp_pool_block, heartbeat_ns),
     FIELD(rtudp_pool_block, channel_generation),
+    FIELD(rtudp_pool_block, channel_moves),
     FIELD(rtudp_pool_block, pad1),
 };
 
@@ -767,6 +778,7 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_ready_set, ready_set_fields),
     STRUCT(rtudp_check, check_fields),
     STRUCT(rtudp_mpsc, mpsc_view_fields),
+    STRUCT(rtudp_mpsc_route, mpsc_route_fields),
     STRUCT(rtudp_bcast, bcast_view_fields),
     STRUCT(rtudp_bcast_reader, bcast_reader_fields),
     STRUCT(rtudp_rtp_area, rtp_area_fields),
