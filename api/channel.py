@@ -710,13 +710,6 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
     # ------------------------------------------------------------ placement
 
     @property
-    def worker(self) -> int:
-        """The index of the worker serving this channel now (the pool may move it)."""
-        if self._seg.closed:
-            raise ValueError(f"channel {self.name!r} is closed")
-        return int(self._seg.block.worker)
-
-    @property
     def worker_cpu(self) -> int:
         """The CPU the worker serving this channel is pinned to."""
         if self._seg.closed:

@@ -30,6 +30,15 @@ class ChannelHandle(Closing):
     _seg: ChannelSegment
     _control: ControlSegment
     _on_close: Callable[[str], None] | None
+    _last_worker: int = -1
+
+    @property
+    def worker(self) -> int:
+        """The index of the worker serving this channel now (the pool moves channels
+        between workers as their load asks; once closed, the last that served it)."""
+        if not self._seg.closed:
+            self._last_worker = int(self._seg.block.worker)
+        return self._last_worker
 
     @property
     def closed(self) -> bool:
@@ -39,6 +48,8 @@ class ChannelHandle(Closing):
     def _release(self) -> None:
         """Unmap the channel and the control segment; the handle from
         ``Pool.open_channel`` also has the pool close the channel (once)."""
+        if not self._seg.closed:
+            self.worker  # noqa: B018 - kept for after the close
         self._seg.close()
         self._control.close()
         if self._on_close is not None:

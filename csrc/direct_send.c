@@ -143,7 +143,11 @@ bool rtudp_direct_try(struct rtudp_direct *d, const struct rtudp_mpsc *m, const 
      * its kernel TX stamp) */
     if (!rtudp_direct_terms(block_of(d)))
         return false;
-    if (!m->wake || load_relaxed(&m->wake->waiters) == 0 || !ring_drained(m))
+    /* the worker serving the channel now (it may have moved) is parked */
+    struct rtudp_doorbell *wake;
+    struct rtudp_ready_set *ready;
+    rtudp_mpsc_consumer(m, &wake, &ready);
+    if (!wake || load_relaxed(&wake->waiters) == 0 || !ring_drained(m))
         return false;
     int64_t now = rtudp_now_ns();
     bool quiet = now - d->idle_seen_ns >= d->quiet_ns;

@@ -126,7 +126,7 @@ void rtudp_worker_post_command(struct rtudp_worker_slot *slot)
  * the commit's fence: a mover that stores the new index, fences, then hands the ring
  * to the new worker makes it see every commit whose producer read the old index), or
  * the fixed ones. */
-static void consumer_now(const struct rtudp_mpsc *m, struct rtudp_doorbell **wake,
+void rtudp_mpsc_consumer(const struct rtudp_mpsc *m, struct rtudp_doorbell **wake,
                          struct rtudp_ready_set **ready)
 {
     const struct rtudp_mpsc_route *r = &m->route;
@@ -150,7 +150,7 @@ static void notify_consumer(struct rtudp_mpsc *m, int64_t send_at_ns)
     atomic_thread_fence(memory_order_seq_cst);
     struct rtudp_doorbell *wake;
     struct rtudp_ready_set *ready;
-    consumer_now(m, &wake, &ready);
+    rtudp_mpsc_consumer(m, &wake, &ready);
     if (ready) {
         /* the mark first: a worker woken by the bell finds the ring in its set */
         rtudp_ready_mark(ready, m->ready_bit);

@@ -195,6 +195,11 @@ int rtudp_bcast_wait(struct rtudp_bcast *r, struct rtudp_bcast_reader *rd,
 void rtudp_set_before_sleep(uintptr_t fn);
 /* END CDEF */
 
+/* producers: the bell and the ready set a commit goes to now (the route's worker at
+ * this moment, or the fixed ones; NULL where there is none) */
+void rtudp_mpsc_consumer(const struct rtudp_mpsc *m, struct rtudp_doorbell **wake,
+                         struct rtudp_ready_set **ready);
+
 /*
  * A broadcast writer that publishes records later than it writes them (a tap: a sent
  * datagram is copied when it leaves, and published with its kernel TX stamp as time

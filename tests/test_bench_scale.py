@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bench_helpers import run_quick_json
-from rtudp.tools.bench.scale import (ALL_CASES, C_TICK_VARIANTS, QUICK_N, TIMED_CASES,
-                                     VARIANTS, gap_ns, pick_rounds, print_report,
+from rtudp.tools.bench.scale import (ALL_CASES, C_TICK_VARIANTS, DEFAULT_SENDERS, QUICK_N,
+                                     TIMED_CASES, gap_ns, pick_rounds, print_report,
                                      variants_of)
 from rtudp.tools.bench.scale_peer import Arrival
 from rtudp.tools.bench.scale_streams import packet, stream_figures
@@ -111,8 +111,8 @@ def test_quick_json_has_every_field() -> None:
                 assert 0 < e["jain"] <= 1 and e["cpu_s_per_s"] > 0, (case, n)
             continue
         for n, rows in table.items():
-            untimed = set(VARIANTS) - {"exact", *C_TICK_VARIANTS}
-            want = set(VARIANTS) if case in TIMED_CASES else untimed
+            untimed = set(DEFAULT_SENDERS) - {"exact", *C_TICK_VARIANTS}
+            want = set(DEFAULT_SENDERS) if case in TIMED_CASES else untimed
             assert set(rows) == want == set(variants_of(case)), (case, n)
             for variant, e in rows.items():
                 where = (case, n, variant)
@@ -128,3 +128,23 @@ def test_quick_json_has_every_field() -> None:
     opened = report["open"]
     assert opened["opened"] + (opened["refused"] is not None) >= 1
     assert opened["open_ms_per_chan"] > 0 and opened["close_ms_per_chan"] >= 0
+
+
+def test_neighbours_and_the_spread_row() -> None:
+    """``--observer python`` reads every datagram from an ordinary Python process,
+    ``--busy-loop`` reports a busy loop's share beside each row, and ``--senders``
+    picks the rows: ``spread`` is the pool that spreads channels over every worker."""
+    report, _pid = run_quick_json(
+        "scale", timeout=300,
+        extra=("--cases", "rtp", "--n", "8", "--seconds", "0.5", "--senders", "rtudp,spread,C",
+               "--observer", "python", "--busy-loop"))
+    if "all" in report["skipped"]:
+        pytest.skip(f"the C peer cannot be built: {report['skipped']}")
+    assert report["failed"] == {} and report["python_reader"] and report["busy_loop"]
+    rows = report["cases"]["rtp"]["8"]
+    assert set(rows) == {"rtudp", "spread", "C"}
+    for variant, e in rows.items():
+        assert e["observer"]["received"] + e["observer"]["dropped"] >= e["delivered"], variant
+        assert e["busy_loop_share"] is not None and 0 <= e["busy_loop_share"] <= 1.05, variant
+    # eight light streams: packed on one worker; spread puts them on both
+    assert rows["rtudp"]["workers_used"] == 1 and rows["spread"]["workers_used"] == 2

@@ -9,13 +9,14 @@ restarted worker its channels and standbys back (:meth:`ChannelTable.readd`).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import psutil
 
@@ -64,6 +65,18 @@ def _on_each_worker(workers: list[Worker], chans: list[ChannelEntry],
         raise errors[0]
 
 
+_T = TypeVar("_T")
+
+
+def _one_at_a_time(method: Callable[..., _T]) -> Callable[..., _T]:
+    """The method runs holding the table's ``_moving`` lock (see ChannelTable)."""
+    @functools.wraps(method)
+    def locked(self: "ChannelTable", *args: Any, **kwargs: Any) -> _T:
+        with self._moving:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 @dataclass
 class ChannelEntry:
     """One open channel as the supervisor holds it."""
@@ -97,6 +110,11 @@ class ChannelTable:
         #: worker with the fewest channels)
         self.open_target: Callable[[dict[int, int]], int] | None = None
         self._packets: dict[str, int] = {}  # a channel's packets at the last weighing
+        # each worker's channels that may move, kept with _chans as _load is
+        self._movable: dict[int, set[str]] = {w.index: set() for w in workers}
+        # one move, pause, resume or close of channels at a time: each takes a channel
+        # off a worker and gives it back, and two at once would each see the other's half
+        self._moving = threading.RLock()
 
     @property
     def name(self) -> str:
@@ -246,20 +264,26 @@ class ChannelTable:
                               pinned=config.cpu is not None)
             self._chans[name] = ch
             self._load[worker] += 1
+            self._set_movable(ch, not ch.pinned)
             if standby is not None:
                 self._guarding[standby] += 1
         return ch
 
     # ------------------------------------------------------------ workers' side
 
-    def served(self) -> dict[int, tuple[int, list[str]]]:
-        """Each worker's (channels it serves, the names of those that may move)."""
+    def served(self) -> dict[int, tuple[int, int]]:
+        """Each worker's (channels it serves, how many of them may move): kept as
+        channels come, go and move, so a look costs nothing a channel."""
         with self._ctx.lock:
-            movable: dict[int, list[str]] = {i: [] for i in self._load}
-            for ch in self._chans.values():
-                if not ch.pinned and not ch.paused:
-                    movable[ch.worker].append(ch.name)
-            return {i: (n, movable[i]) for i, n in self._load.items()}
+            return {i: (n, len(self._movable[i])) for i, n in self._load.items()}
+
+    def movable(self, worker: int) -> list[str]:
+        """The channels of ``worker`` that may move (not pinned, not paused)."""
+        with self._ctx.lock:
+            return sorted(self._movable[worker])
+
+    def _set_movable(self, ch: ChannelEntry, yes: bool) -> None:
+        (self._movable[ch.worker].add if yes else self._movable[ch.worker].discard)(ch.name)
 
     def weigh(self, names: list[str]) -> dict[str, int]:
         """The packets (sent and received) each of ``names`` carried since it was last
@@ -402,6 +426,7 @@ class ChannelTable:
 
     # ------------------------------------------------------------ pause, resume, close
 
+    @_one_at_a_time
     def pause(self, name: str) -> None:
         """Take the channel off its worker (see ``Pool.pause_channel``)."""
         self._ctx.check_running()
@@ -410,12 +435,14 @@ class ChannelTable:
             if ch.paused:
                 return
             ch.paused = True
+            self._set_movable(ch, False)
             ch.seg.hold_direct_sends()  # before the worker lets go: nothing leaves meanwhile
         self._remove_standby(ch)  # a paused channel sends nothing
         self._take_off_worker(ch)
         with self._ctx.lock:
             ch.added_gen = -1
 
+    @_one_at_a_time
     def resume(self, name: str) -> None:
         """Give a paused channel back to its worker (it sends what was queued)."""
         self._ctx.check_running()
@@ -424,6 +451,7 @@ class ChannelTable:
             if not ch.paused:
                 return
             ch.paused = False
+            self._set_movable(ch, not ch.pinned)
         self._add_to_worker(ch)
         self._add_standbys([ch])
 
@@ -436,6 +464,7 @@ class ChannelTable:
             self.find(name)
         self.move_many([name], to)
 
+    @_one_at_a_time
     def move_many(self, names: list[str], to: int) -> int:
         """Move the channels ``names`` to worker ``to`` while they run; how many moved
         (one closed meanwhile, or already there, is left out).  Each is taken off its
@@ -461,9 +490,11 @@ class ChannelTable:
         with self._ctx.lock:
             for ch in chans:
                 frm = ch.worker
+                self._set_movable(ch, False)
                 self._load[frm] -= 1
                 self._load[to] += 1
                 ch.worker = to
+                self._set_movable(ch, not ch.pinned and not ch.paused)
                 ch.added_gen = -1
                 if ch.standby == to:
                     self._guarding[to] -= 1
@@ -503,6 +534,7 @@ class ChannelTable:
                 raise WorkerError(f"worker {w.index} could not let go of channel "
                                   f"{ch.name!r}: {msg or status}")
 
+    @_one_at_a_time
     def close(self, name: str) -> None:
         """REMOVE the channel from its worker, free its slot, unlink its segment."""
         self._ctx.check_running()
@@ -518,6 +550,7 @@ class ChannelTable:
             if self._chans.get(ch.name) is ch:
                 del self._chans[ch.name]
                 self._packets.pop(ch.name, None)
+                self._set_movable(ch, False)
                 self._load[ch.worker] -= 1
                 if ch.standby is not None:
                     self._guarding[ch.standby] -= 1

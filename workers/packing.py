@@ -38,8 +38,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rtudp.workers")
 
-#: how often the workers are looked at (s)
+#: how often the workers are looked at (s) ...
 LOOK_S = 0.2
+#: ... and while none of them works more than IDLE_WORK of its CPU (a look costs the
+#: supervisor a few hundred µs: an idle pool's looks are spaced out)
+IDLE_LOOK_S = 1.0
+IDLE_WORK = 0.02
 #: a worker whose work passes this share of its CPU spreads (two looks in a row)
 SPREAD_SHARE = 0.6
 #: the serving workers gather while their work together stays under this share ...
@@ -59,19 +63,23 @@ class WorkerLoad:
     index: int
     #: its work's share of its CPU since the last look (None: not measured)
     work: float | None
-    #: its channels that may move (not pinned), with their packets since the last look
-    movable: dict[str, int] = field(default_factory=dict)
+    #: how many of its channels may move (not pinned, not paused)
+    n_movable: int = 0
     #: how many channels it serves, pinned ones included
     channels: int = 0
     #: its capped sleeps grew since the last look: it met its real-time cap
     capped: bool = False
+    #: its channels that may move, with their packets since they were last weighed
+    #: (weighed only where a spread needs them)
+    movable: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Move:
-    """Channels ``names`` go from worker ``frm`` to worker ``to``."""
+    """Channels ``names`` go from worker ``frm`` to worker ``to`` (``names`` None: every
+    one of ``frm``'s that may move)."""
 
-    names: tuple[str, ...]
+    names: tuple[str, ...] | None
     frm: int
     to: int
     why: str
@@ -119,7 +127,7 @@ def plan(loads: Sequence[WorkerLoad], hot: set[int], calm_since: float | None,
     serving = [w for w in loads if w.channels]
     for w in serving:
         over = w.work is not None and w.work > SPREAD_SHARE and w.index in hot
-        if not (over or w.capped) or not w.movable:
+        if not (over or w.capped) or not w.n_movable:
             continue
         room = [t for t in loads if t.index != w.index and not t.capped
                 and (t.work or 0.0) < SPREAD_SHARE / 2]
@@ -131,8 +139,8 @@ def plan(loads: Sequence[WorkerLoad], hot: set[int], calm_since: float | None,
         return Move(names, w.index, to.index, f"spread: worker {w.index} {why}")
     if (len(serving) >= 2 and calm_since is not None and now - calm_since >= GATHER_S):
         last, first = serving[-1], serving[0]
-        if last.movable and len(last.movable) == last.channels:
-            return Move(tuple(sorted(last.movable)), last.index, first.index,
+        if last.n_movable and last.n_movable == last.channels:
+            return Move(None, last.index, first.index,
                         "gather: the serving workers' work together under "
                         f"{GATHER_SHARE:.0%} of a CPU for {GATHER_S:g} s")
     return None
@@ -163,7 +171,7 @@ class PoolLoads:
         now = time.monotonic_ns()
         loads = []
         for w in self._workers:
-            n, movable = served.get(w.index, (0, []))
+            n, n_movable = served.get(w.index, (0, 0))
             slot = slots.get(w.index)
             spin, capped = (int(slot["spin_ns"]), int(slot["capped_sleeps"])) if slot else (0, 0)
             last = self._last.get(w.index)
@@ -173,9 +181,9 @@ class PoolLoads:
             if work is not None and last is not None and now > last[0]:
                 work = max(0.0, work - (spin - last[1]) / (now - last[0]))
                 met_cap = capped - last[2] > CAPPED_PER_LOOK
-            load = WorkerLoad(w.index, work, dict.fromkeys(movable, 0), n, met_cap)
-            if movable and (met_cap or (work or 0.0) > SPREAD_SHARE):
-                load.movable = self._table.weigh(movable)
+            load = WorkerLoad(w.index, work, n_movable, n, met_cap)
+            if n_movable and (met_cap or (work or 0.0) > SPREAD_SHARE):
+                load.movable = self._table.weigh(self._table.movable(w.index))
             loads.append(load)
         return loads
 
@@ -205,6 +213,11 @@ class Packer:
                  for i, n in sorted(channels.items())]
         return open_target(loads)
 
+    def pause_s(self) -> float:
+        """How long to wait before the next look: longer while the workers idle."""
+        busy = any((w.work or 0.0) > IDLE_WORK or w.capped for w in self.loads)
+        return LOOK_S if busy or not self.loads else IDLE_LOOK_S
+
     def look(self) -> Move | None:
         """Measure, and make the move the policy asks for (the move made, or None)."""
         now = time.monotonic()
@@ -222,7 +235,8 @@ class Packer:
         self._hot = {w.index for w in loads if w.work is not None and w.work > SPREAD_SHARE}
         if move is None:
             return None
-        log.info("moving %d channels from worker %d to %d (%s)", len(move.names), move.frm,
+        log.info("moving %s channels from worker %d to %d (%s)",
+                 "all movable" if move.names is None else len(move.names), move.frm,
                  move.to, move.why)
         self._move(move)
         self._settled_at[move.frm] = self._settled_at[move.to] = time.monotonic()
@@ -230,5 +244,5 @@ class Packer:
         return move
 
 
-__all__ = ["GATHER_S", "GATHER_SHARE", "LOOK_S", "Move", "PLACEMENTS", "Packer", "PoolLoads",
+__all__ = ["GATHER_S", "GATHER_SHARE", "IDLE_LOOK_S", "IDLE_WORK", "LOOK_S", "Move", "PLACEMENTS", "Packer", "PoolLoads",
            "SETTLE_S", "SPREAD_SHARE", "WorkerLoad", "half_the_packets", "open_target", "plan"]

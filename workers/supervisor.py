@@ -40,7 +40,7 @@ from .binary import worker_path
 from .channel_config import MAX_CAPACITY, ChannelConfig, check_int, takes_channel_config
 from .channel_table import ChannelTable
 from .command_service import CommandService
-from .packing import LOOK_S, PLACEMENTS, Packer, PoolLoads
+from .packing import PLACEMENTS, Move, Packer, PoolLoads
 from .placement import ThreadPlacement
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
 from .registry import clean_stale, take_lock, unlink_segments
@@ -235,7 +235,7 @@ class Pool:
             if placement_packed := self.placement == "packed":
                 self._packer = Packer(PoolLoads(self._table, self._watcher.workers,
                                                 lambda: self._ctx.control),
-                                      lambda m: self._table.move_many(list(m.names), m.to))
+                                      self._carry_out)
                 self._table.open_target = self._packer.open_target
             while not ctx.started.wait(0.05):
                 pass
@@ -344,11 +344,17 @@ class Pool:
             if placement is not None:
                 placement.restore()
 
+    def _carry_out(self, move: Move) -> None:
+        """Make the packer's ``move`` (names None: every channel of its worker that may
+        move)."""
+        names = self._table.movable(move.frm) if move.names is None else list(move.names)
+        self._table.move_many(names, move.to)
+
     def _packing_loop(self) -> None:
-        """Every LOOK_S: the packer's look (never raises: a failed look is logged, and
-        packing goes on at the next)."""
+        """The packer's looks, every LOOK_S (IDLE_LOOK_S while the workers idle); never
+        raises: a failed look is logged, and packing goes on at the next."""
         packer = self._packer
-        while packer is not None and not self._ctx.stopping.wait(LOOK_S):
+        while packer is not None and not self._ctx.stopping.wait(packer.pause_s()):
             try:
                 packer.look()
             except Exception:  # noqa: BLE001 - the pool must go on; moves are retried
