@@ -58,7 +58,7 @@ from .pool import Pool
 
 IMPLEMENTATIONS = ("channel", "socket", "emulated")
 _POOL_ARGS = ("cpus", "rt_priority", "group", "idle", "spin_budget", "idle_poll", "rx_coalesce_us",
-              "tx_coalesce_us", "horizon_s", "worker")
+              "tx_coalesce_us", "horizon_s", "worker", "placement")
 _counter = itertools.count()
 _POOLS_KEY = pytest.StashKey[list]()
 
@@ -271,8 +271,9 @@ def rtudp_channel_pair(request: pytest.FixtureRequest) -> Iterator[ChannelPair]:
 def pytest_configure(config: pytest.Config) -> None:
     """Declare the ``rtudp`` marker."""
     config.addinivalue_line(
-        "markers", "rtudp(cpus=None, idle=None, rt_priority=None, implementation='channel', "
-                   "impairment=None, capacity=1024): options for the rtudp fixtures")
+        "markers", "rtudp(cpus=None, idle=None, rt_priority=None, placement=None, "
+                   "implementation='channel', impairment=None, capacity=1024): options for "
+                   "the rtudp fixtures")
 
 
 @pytest.hookimpl(hookwrapper=True)

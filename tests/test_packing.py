@@ -69,6 +69,7 @@ def test_the_packer_moves_what_the_plan_says_and_lets_the_workers_settle() -> No
     assert packer.open_target({0: 1, 1: 1}) == 1   # worker 0 is full
 
 
+@pytest.mark.rtudp(placement="packed")
 @pytest.mark.parametrize("rtudp_pool", [[0, 1]], indirect=True)
 def test_a_packed_pool_puts_light_channels_on_one_worker(rtudp_pool: rtudp.Pool) -> None:
     assert rtudp_pool.placement == "packed"
@@ -82,6 +83,13 @@ def test_a_packed_pool_puts_light_channels_on_one_worker(rtudp_pool: rtudp.Pool)
             ch.close()
 
 
+def test_the_default_pool_spreads_and_checks_its_placement() -> None:
+    assert rtudp.Pool("x").placement == "spread"
+    with pytest.raises(ValueError, match="placement must be one of packed, spread, got 'tight'"):
+        rtudp.Pool("x", placement="tight")
+
+
+@pytest.mark.rtudp(placement="packed")
 @pytest.mark.parametrize("rtudp_pool", [[0, 1]], indirect=True)
 def test_channels_spread_from_a_worker_at_its_cap_and_gather_back(rtudp_pool: rtudp.Pool) -> None:
     """Two channels send back to back from one worker, flat out: its work passes the

@@ -17,8 +17,9 @@ when those that serve have none.  The packer looks at the workers every
 
 A worker that has just given or taken channels is left alone for :data:`SETTLE_S`, so
 that its share shows the move before the next one.  A channel pinned with ``cpu=``
-never moves.  ``Pool(placement="spread")`` turns packing off: channels go to the
-worker with the fewest, and stay.
+never moves.  Packing is ``Pool(placement="packed")``; the default, ``"spread"``, puts
+each channel on the worker with the fewest, for good (docs/scheduling.md says what
+packing does not do well yet).
 
 :func:`plan` is the policy, pure and testable; :class:`Packer` measures, asks it and
 carries out its moves.

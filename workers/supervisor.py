@@ -81,11 +81,11 @@ class Pool:
     it is almost always from another clock (``time.time_ns()`` is decades ahead), and
     queued it would hold its ring space for ever.  Programs attaching to the pool read
     it from the control segment.
-    ``placement``: where channels opened without ``cpu=`` go: ``"packed"`` (the
-    default: the first worker that serves and has headroom; a busy worker's channels
-    spread to the next, and gather again when load falls, moved live by
-    :meth:`move_channel`'s means: :mod:`rtudp.workers.packing`) or ``"spread"`` (the
-    worker with the fewest channels, for good).
+    ``placement``: where channels opened without ``cpu=`` go: ``"spread"`` (the
+    default: the worker with the fewest channels, for good) or ``"packed"`` (the first
+    worker that serves and has headroom; a busy worker's channels spread to the next,
+    and gather again when load falls, moved live by :meth:`move_channel`'s means:
+    :mod:`rtudp.workers.packing`).
     ``worker`` replaces the ``rtudp-worker`` command (tests, debugging).
     ``pacer_off`` names pacer mechanisms to switch off, for measuring what each buys
     (:mod:`rtudp.workers.mechanisms`, ``rtudp bench mechanisms``); all are on by default
@@ -101,7 +101,7 @@ class Pool:
                  horizon_s: float = DEFAULT_HORIZON_NS / 1e9,
                  worker: Sequence[str] | None = None,
                  pacer_off: Sequence[str] | None = None,
-                 placement: str = "packed") -> None:
+                 placement: str = "spread") -> None:
         self.name = pool_name(name)
         allowed = sorted(os.sched_getaffinity(0))
         if cpus is None:
@@ -141,8 +141,9 @@ class Pool:
         if placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}, got "
                              f"{placement!r}")
-        #: where channels opened without cpu= go: "packed" (the first worker with
-        #: headroom; the pool spreads and gathers them as their load asks) or "spread"
+        #: where channels opened without cpu= go: "spread" (the worker with the
+        #: fewest) or "packed" (the first with headroom; spread and gathered live as
+        #: their load asks)
         self.placement = placement
         #: the deadline horizon in ns (``horizon_s`` rounded to whole ns)
         self.horizon_ns = horizon_ns_of(horizon_s)

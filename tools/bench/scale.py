@@ -76,7 +76,7 @@ DROP_CACHES = "/proc/sys/vm/drop_caches"
 ALL_CASES = (*CASES, "udt", "open")
 UDT_PEERS_MISSING = ("udt: no peers (asyncio has no UDT; the libudt peer, libudt_peer.cpp, "
                      "runs one connection): rtudp's rows only")
-VARIANTS = ("rtudp", "spread", "exact", "asyncio", "C", "C-1ms", "C-100us")
+VARIANTS = ("rtudp", "packed", "exact", "asyncio", "C", "C-1ms", "C-100us")
 #: the C sender on a tick (ns): it wakes on that grid and sends what is due by then.
 #: At 1 ms it keeps asyncio's loop's schedule: the CPU any sender pays for asyncio's
 #: pacing.  At 100 µs its error stays within about the issue's p99 bound: the least
@@ -85,10 +85,10 @@ C_TICK_VARIANTS: dict[str, int] = {"C-1ms": 1_000_000, "C-100us": 100_000}
 #: the variants that are rtudp pools, with what their pool is given: ``exact`` sends each
 #: deadline at its own time (tx_coalesce_us=0), as the workers did before groups
 RTUDP_VARIANTS: dict[str, dict[str, Any]] = {"rtudp": {}, "exact": {"tx_coalesce_us": 0},
-                                              "spread": {"placement": "spread"}}
-#: the senders a run compares unless --senders says otherwise (``spread``, the pool
-#: that puts each channel on the worker with the fewest, is asked for by name)
-DEFAULT_SENDERS = tuple(v for v in VARIANTS if v != "spread")
+                                              "packed": {"placement": "packed"}}
+#: the senders a run compares unless --senders says otherwise (``packed``, the pool
+#: that packs channels on as few workers as keep up, is asked for by name)
+DEFAULT_SENDERS = tuple(v for v in VARIANTS if v != "packed")
 
 
 @dataclass(frozen=True)
@@ -573,8 +573,8 @@ def print_report(r: dict[str, Any]) -> None:
               f"shared, {e['locked_per_chan'] / 1024:.1f} KiB locked a channel")
     print("\n  p50/p99/max: |arrival - the stream's ideal schedule| at the observer "
           "(kernel stamps); CPU: rtudp = workers + client, peers = their process;\n"
-          "  spread: rtudp with placement=\"spread\" (each channel on the worker with the "
-          "fewest, for good; rtudp packs, then spreads);\n"
+          "  packed: rtudp with placement=\"packed\" (channels on as few workers as keep "
+          "up, spread and gathered live);\n"
           "  exact: rtudp with tx_coalesce_us=0, every deadline at its own time; "
           "C-1ms / C-100us: the C sender waking every 1 ms (as asyncio's loop) / 100 µs")
     others_footer(entries)
@@ -656,8 +656,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="empty the page cache before every round, as a boot does (root)")
     parser.add_argument("--senders", type=_sender_list, default=DEFAULT_SENDERS, metavar="LIST",
                         help=f"the senders to compare (default {','.join(DEFAULT_SENDERS)}; "
-                             f"also: spread, the pool that puts each channel on the worker "
-                             f"with the fewest, for good)")
+                             f"also: packed, the pool with placement=\"packed\")")
     parser.add_argument("--observer", choices=("c", "python"), default="c",
                         help="who reads every datagram: the C observer (default) or an "
                              "ordinary Python process with the buffer the kernel grants "
