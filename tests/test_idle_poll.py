@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Callable
 
 import psutil
 import pytest
@@ -241,9 +242,10 @@ def test_idle_poller_naps_only_while_the_worker_parks(rtudp_pool: rtudp.Pool) ->
                                        remote=sink.getsockname()) as ch:
         assert wait_for(lambda: _poller(rtudp_pool) != 0)
         pid = _poller(rtudp_pool)
-        # nothing to send: the worker parks till its next tick, the poller naps
+        # nothing due soon: the worker parks till its next tick, the poller naps (a
+        # send now and then keeps the worker from resting, which stops the poller)
         before = _naps(pid)
-        assert wait_for(lambda: _naps(pid) - before >= 5, 10.0), \
+        assert _busy_until(ch, lambda: _naps(pid) - before >= 5, 10.0), \
             f"{_naps(pid) - before} naps in 10 s while the worker parked"
         # rounds: a stall of this loaded machine can park the worker inside one window
         # (then naps are right); a poller that naps while the worker is busy does so in
@@ -274,6 +276,115 @@ def test_idle_poller_naps_only_while_the_worker_parks(rtudp_pool: rtudp.Pool) ->
 # cannot show it: beside a busy loop the SCHED_IDLE poller naps as rarely with nothing
 # due as before deadlines, and a worker whose spin budget a loaded CPU has spent parks
 # to its deadlines without spinning, where napping is allowed.
+
+
+def _state(pid: int) -> str:
+    """Process ``pid``'s state letter in /proc (S sleeping, R running, T stopped)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def _busy_until(ch: rtudp.Channel, cond: Callable[[], bool], timeout: float) -> bool:
+    """``cond()`` true within ``timeout`` s, while a timed send every 0.1 s gives the
+    worker work (an immediate send may leave from this process, past the worker).
+    Returns once those sends have left."""
+    sent = ch.stats()["tx_packets"]
+    n, met = 0, False
+    deadline = time.monotonic() + timeout
+    while not met and time.monotonic() < deadline:
+        met = bool(cond())
+        if not met:
+            ch.send(b"busy", at_ns=time.monotonic_ns() + 1_000_000)
+            n += 1
+            time.sleep(0.1)
+    assert wait_for(lambda: ch.stats()["tx_packets"] - sent >= n), "the busy sends did not leave"
+    return met or bool(cond())
+
+
+#: longer than a worker waits with nothing to do before it rests (worker.h,
+#: RTUDP_W_REST_AFTER_NS: 2 s), with a loaded machine's slack
+REST_WAIT_S = 20.0
+
+
+@pytest.mark.rtudp(rt_priority=0, cpus=[0])
+def test_a_resting_worker_stops_its_poller_and_work_wakes_it(rtudp_pool: rtudp.Pool) -> None:
+    """A worker with nothing to do (no deadline, record, command or datagram) for a
+    while rests: its idle poller is stopped (state T: no naps, no CPU) but stays its
+    poller.  A send after the rest still arrives, and it wakes the worker: the poller
+    runs and naps again.  So does a datagram received, with nothing sent."""
+    _need_poller()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(10)
+    with sink, rtudp_pool.open_channel("rests", local=("127.0.0.1", 0),
+                                       remote=sink.getsockname()) as ch:
+        assert wait_for(lambda: _poller(rtudp_pool) != 0)
+        pid = _poller(rtudp_pool)
+        assert wait_for(lambda: _state(pid) == "T", REST_WAIT_S), \
+            f"the poller of a worker with nothing to do is not stopped ({_state(pid)})"
+        naps = _naps(pid)
+        time.sleep(0.5)
+        assert _naps(pid) == naps and _state(pid) == "T", "a stopped poller napped"
+        assert _poller(rtudp_pool) == pid, "the resting worker's poller is not kept"
+
+        # the first send after the rest arrives, and the worker polls again
+        ch.send(b"after the rest", at_ns=time.monotonic_ns() + 1_000_000)
+        assert sink.recv(64) == b"after the rest"
+        assert _busy_until(ch, lambda: _state(pid) != "T" and _naps(pid) > naps, 10.0), \
+            f"the poller stays stopped after a send ({_state(pid)}, {_naps(pid) - naps} naps)"
+        while True:  # the busy sends' datagrams
+            sink.settimeout(0.5)
+            try:
+                sink.recv(64)
+            except socket.timeout:
+                break
+
+        # a datagram received wakes a resting worker too (read by the worker: nothing
+        # here waits in recv(), which would read the socket itself: direct_recv.h)
+        assert wait_for(lambda: _state(pid) == "T", REST_WAIT_S), "no rest after the sends"
+        naps = _naps(pid)
+        got = ch.stats()["rx_packets"]
+
+        def woken() -> bool:
+            if _state(pid) != "T" and _naps(pid) > naps:
+                return True
+            sink.sendto(b"in", ch.local)  # one at a time: the worker keeps polling
+            time.sleep(0.1)
+            return False
+
+        assert wait_for(woken, 10.0), \
+            f"the poller stays stopped after a datagram in ({_state(pid)})"
+        assert ch.stats()["rx_packets"] > got
+
+
+@pytest.mark.rtudp(rt_priority=0, cpus=[0], idle_poll=False)
+def test_a_resting_worker_wakes_once_a_second(rtudp_pool: rtudp.Pool) -> None:
+    """Resting, a worker's tick (heartbeat, sweep, supervisor look) comes once a second
+    instead of ten times (worker.h, RTUDP_W_REST_TICK_NS), so an idle pool's workers
+    cost next to nothing; a channel's first send still leaves.  Any pool rests, idle
+    polling or not.  Its loop turns are what it wakes for."""
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(10)
+    with sink, rtudp_pool.open_channel("quiet", local=("127.0.0.1", 0),
+                                       remote=sink.getsockname()) as ch:
+        def loops() -> int:
+            return rtudp_pool.workers()[0]["loops"]
+
+        def turns_in(seconds: float) -> int:
+            before = loops()
+            time.sleep(seconds)
+            return loops() - before
+
+        # awake: a turn each 100 ms tick at least (a stall may skip some)
+        # resting: one each second, and a wake-up that ends for nothing now and then
+        assert wait_for(lambda: turns_in(3.0) <= 10, REST_WAIT_S), \
+            "an idle worker still wakes ten times a second"
+        heartbeat = rtudp_pool.workers()[0]["heartbeat_ns"]
+        assert wait_for(lambda: rtudp_pool.workers()[0]["heartbeat_ns"] > heartbeat, 5.0), \
+            "a resting worker's heartbeat stopped"
+        ch.send(b"after the rest", at_ns=time.monotonic_ns() + 1_000_000)
+        assert sink.recv(64) == b"after the rest"
 
 
 @pytest.mark.rtudp(rt_priority=0, cpus=[0])

@@ -12,7 +12,8 @@ import time
 import pytest
 
 import rtudp
-from rtudp.workers.placement import CALM_SHARE, SATURATED_SHARE, ThreadPlacement
+from rtudp.workers.placement import (CALM_SHARE, LOOK_MAX_S, LOOK_S, SATURATED_SHARE,
+                                     ThreadPlacement)
 
 CPUS = sorted(os.sched_getaffinity(0))
 needs_two_cpus = pytest.mark.skipif(
@@ -147,6 +148,45 @@ def test_a_worker_that_holds_its_cpu_is_measured_and_its_cpu_avoided(base_affini
         placement.restore()
         hog.kill()
         hog.wait()
+
+
+def _look_until(placement: ThreadPlacement, done, timeout: float = 20.0) -> bool:
+    """Look as the heartbeat does (a look is skipped until its time) until ``done()``."""
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        placement.look()
+        time.sleep(0.05)
+    return bool(done())
+
+
+def test_looks_back_off_while_the_workers_idle(base_affinity):
+    """A look costs the pool's process CPU time: while every worker idles, each look
+    comes twice as late as the one before, up to LOOK_MAX_S; a channel that sends,
+    opened here, brings them back to LOOK_S at once, and so does a worker at work."""
+    idle = subprocess.Popen(["sleep", "60"])  # a worker that does nothing
+    busy = None
+    try:
+        placement = ThreadPlacement(lambda: [(idle.pid, CPUS[-1])])
+        assert _look_until(placement, lambda: placement.look_period == LOOK_MAX_S), \
+            f"the looks at an idle worker stay {placement.look_period} s apart"
+        placement.expect(CPUS[-1])
+        assert placement.look_period == LOOK_S
+        placement.restore()
+
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                                preexec_fn=lambda: _hold_cpu(CPUS[-1]))
+        placement = ThreadPlacement(lambda: [(busy.pid, CPUS[-1])])
+        end = time.monotonic() + 2.0  # long enough to back off to LOOK_MAX_S
+        while time.monotonic() < end:
+            placement.look()
+            time.sleep(0.05)
+        assert placement.look_period == LOOK_S, "the looks back off from a worker at work"
+        placement.restore()
+    finally:
+        for proc in (idle, busy):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
 
 
 def test_place_threads_must_be_a_bool():

@@ -455,3 +455,36 @@ def test_watcher_never_spins_when_its_fds_break():
         assert watcher.is_alive()
     finally:
         pool.stop()
+
+
+def _switches(tid: int) -> int:
+    """Thread ``tid`` of this process: its context switches (a wake-up costs one)."""
+    with open(f"/proc/self/task/{tid}/status") as f:
+        return sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+
+
+def test_an_idle_pools_threads_wait_without_waking(pool_name):
+    """While nobody asks it anything, the supervisor's command thread and its watcher
+    wait with no timeout (only the heartbeat wakes, for its beat); the pool still
+    answers at once, and stops at once (stop wakes the command thread)."""
+    pool = rtudp.Pool(pool_name, cpus=[max(os.sched_getaffinity(0))], rt_priority=0).start()
+    try:
+        ch = pool.open_channel("idle", local=("127.0.0.1", 0))
+        with rtudp.PoolClient(pool_name) as client:  # requests, answered at once
+            asked = client.open_channel("asked", local=("127.0.0.1", 0))
+            assert sorted(client.channels()) == ["asked", "idle"]
+            asked.close()
+            assert client.channels() == ["idle"]
+        threads = {t.name.split("-")[1]: t.native_id for t in pool._threads}
+        # the command thread looks for clients that died only while channels are theirs
+        time.sleep(0.5)
+        before = {name: _switches(tid) for name, tid in threads.items()}
+        time.sleep(2.0)
+        woke = {name: _switches(tid) - before[name] for name, tid in threads.items()}
+        assert woke["commands"] == 0 and woke["supervisor"] == 0, woke
+        ch.close()
+    finally:
+        t0 = time.monotonic()
+        pool.stop()
+        took = time.monotonic() - t0
+    assert took < pool_context.STOP_GRACE_S, f"stop took {took:.1f} s"

@@ -22,6 +22,11 @@ from .pool_context import HEARTBEAT_S, PoolContext
 
 log = logging.getLogger("rtudp.workers")
 
+#: how often the command thread looks for clients that died at most, once no request
+#: has come for a while: it looks HEARTBEAT_S after a request, then at periods that
+#: double up to this; and not at all while no channel belongs to a client
+ORPHAN_LOOK_MAX_S = 1.0
+
 Handler = Callable[[int, dict[str, Any]], dict[str, Any]]
 
 
@@ -31,6 +36,7 @@ class CommandService:
     def __init__(self, ctx: PoolContext, table: ChannelTable) -> None:
         self._ctx = ctx
         self._table = table
+        self._server: CommandServer | None = None
 
     def serve(self) -> None:
         """The command thread: once the workers run, answer requests until the pool stops."""
@@ -44,7 +50,10 @@ class CommandService:
         handlers = {"open": self._open, "close": self._by_name(table.close),
                     "pause": self._by_name(table.pause), "resume": self._by_name(table.resume)}
         server = CommandServer(ctx.control_segment, handlers, idle=self.close_orphans,
-                               idle_s=HEARTBEAT_S)
+                               idle_s=HEARTBEAT_S, idle_max_s=ORPHAN_LOOK_MAX_S)
+        self._server = server
+        if ctx.stopping.is_set():
+            return  # stop() may have looked for a server to wake before there was one
         try:
             server.serve(ctx.stopping)
         except Exception:  # noqa: BLE001 - a stopping pool unmaps the rings under us
@@ -71,21 +80,34 @@ class CommandService:
             return {"name": name}
         return handle
 
-    def close_orphans(self) -> None:
-        """Close the channels whose client (the process that asked for them) died."""
-        for ch in self._table.owned():
+    def wake(self) -> None:
+        """Wake the command thread (the pool stops: ``ctx.stopping`` is set)."""
+        server = self._server
+        if server is not None:
+            server.wake()
+
+    def close_orphans(self) -> bool:
+        """Close the channels whose client (the process that asked for them) died;
+        whether any channel that belongs to a client is left to watch."""
+        owned = self._table.owned()
+        alive: dict[int, bool] = {}  # each client looked at once, however many channels
+        for ch in owned:
             assert ch.owner is not None
-            try:
-                alive = ch.owner.is_running() and ch.owner.status() != psutil.STATUS_ZOMBIE
-            except psutil.Error:
-                alive = False
-            if not alive and self._ctx.running:
+            pid = ch.owner.pid
+            if pid not in alive:
+                try:
+                    alive[pid] = (ch.owner.is_running()
+                                  and ch.owner.status() != psutil.STATUS_ZOMBIE)
+                except psutil.Error:
+                    alive[pid] = False
+            if not alive[pid] and self._ctx.running:
                 log.info("pool %r: closing channel %r: its client (pid %d) is gone",
                          self._ctx.name, ch.name, ch.owner.pid)
                 try:
                     self._table.close(ch.name)
                 except ChannelNotFoundError:
                     pass  # closed meanwhile
+        return any(alive.values())
 
 
 __all__ = ["CommandService"]

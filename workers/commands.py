@@ -101,21 +101,35 @@ def _reply(rid: str, result: dict[str, Any] | None = None,
     return json.dumps({"id": rid, "ok": False, "error": [kind, str(error)]}).encode()
 
 
+#: what :meth:`CommandServer.wake` puts in the command ring: read only once the server
+#: is stopping, never handled
+WAKE = b"{}"
+
+
 class CommandServer:
     """The supervisor's side: read requests, run them, answer on the reply ring.
 
     ``handlers`` maps an op to ``f(pid, args) -> result dict``; what a handler raises
-    becomes the error reply.  ``idle`` runs at least every ``idle_s`` (the supervisor
-    closes channels whose client died there).
+    becomes the error reply.  ``idle`` looks at what the requests left behind (the
+    supervisor closes channels whose client died there) and says whether anything is
+    left to look at: it runs ``idle_s`` after a request (however many come), then at
+    periods that double up to ``idle_max_s`` while no request comes, and not at all
+    once it says nothing is left, until the next request.  So a pool nobody asks
+    anything of wakes this thread for nothing (``idle_max_s``: how late a dead
+    client's channels may be closed).
     """
 
     def __init__(self, control: ControlSegment,
                  handlers: dict[str, Callable[[int, dict[str, Any]], dict[str, Any]]],
-                 idle: Callable[[], None], idle_s: float) -> None:
+                 idle: Callable[[], bool | None], idle_s: float,
+                 idle_max_s: float | None = None) -> None:
         self.control = control
         self.handlers = handlers
         self.idle = idle
         self.idle_s = idle_s
+        self.idle_max_s = idle_s if idle_max_s is None else max(idle_s, idle_max_s)
+        # requests come seldom: a wait parks at once rather than spin for one
+        self.control.commands.spin_ns = 0
 
     def handle(self, raw: bytes) -> bytes | None:
         """The reply to one request (None for garbage without an id: nobody to answer)."""
@@ -131,20 +145,39 @@ class CommandServer:
             return _reply(req["id"], error=exc)
 
     def serve(self, stopping: threading.Event) -> None:
-        """Answer requests until ``stopping`` is set."""
-        next_idle = time.monotonic() + self.idle_s
+        """Answer requests until ``stopping`` is set (and :meth:`wake` called: a wait
+        for requests may have no end)."""
+        period = self.idle_s
+        next_idle: float | None = time.monotonic() + period
         while not stopping.is_set():
+            timeout = None if next_idle is None else max(0.0, next_idle - time.monotonic())
             try:
-                raw = self.control.commands.get(timeout=self.idle_s)
+                raw = self.control.commands.get(timeout=timeout)
             except TimeoutError:
                 raw = None
-            if raw is not None and not stopping.is_set():
+            if stopping.is_set():
+                return
+            if raw is not None:
                 reply = self.handle(raw)
                 if reply is not None:
                     self.control.replies.write(reply)
-            if time.monotonic() >= next_idle:
-                self.idle()
-                next_idle = time.monotonic() + self.idle_s
+                period = self.idle_s  # a request may leave something to look at soon
+                soon = time.monotonic() + period
+                next_idle = soon if next_idle is None else min(next_idle, soon)
+            if next_idle is None or time.monotonic() < next_idle:
+                continue
+            if self.idle() is False:
+                next_idle = None  # nothing to look at until the next request
+            else:
+                period = min(period * 2, self.idle_max_s)
+                next_idle = time.monotonic() + period
+
+    def wake(self) -> None:
+        """Make :meth:`serve` look at ``stopping`` now (the pool stops)."""
+        try:
+            self.control.commands.put(WAKE, timeout=0)
+        except Exception:  # noqa: BLE001 - full (the server is awake then) or unmapped
+            pass
 
 
 _ids = itertools.count(1)

@@ -9,7 +9,8 @@ moved the submitter between the worker's CPU and the other one every 100-200 ms
 (``sched_balance_rq``, by task count, blind to the real-time load), and on the
 worker's CPU the submitter fell up to 0.86 s behind its schedule.
 
-So the pool's heartbeat thread looks five times a second at each worker's CPU time.  While
+So the pool's heartbeat thread looks five times a second at each worker's CPU time
+(less often while every worker idles: :data:`IDLE_SHARE`, :data:`LOOK_MAX_S`).  While
 a worker uses more than :data:`SATURATED_SHARE` of its CPU, this process's threads
 that run where the process may run (their affinity untouched by the program) are
 restricted to the other CPUs; when every CPU is that busy, to the one whose worker
@@ -57,6 +58,14 @@ CALM_SHARE = 0.5
 #: how often the CPU shares are looked at (s): at 50 kpps a submitter on the busy CPU
 #: falls ~80 ms behind in each 100 ms there, so soon; 10 of the worker's 20 ms windows
 LOOK_S = 0.2
+#: ... but while every worker used less than this share of its CPU since the last look
+#: and nothing is kept off or expected, the next look comes twice as late as the last,
+#: up to LOOK_MAX_S: a look costs the pool's process ~0.1 ms of CPU on a VM (its code
+#: cold after the wait), most of what an idle pool costs (docs/scheduling.md,
+#: "Resting").  A worker that gets busy then is seen at the next look (its share over
+#: the longer window is above this), and from there on every LOOK_S
+IDLE_SHARE = 0.01
+LOOK_MAX_S = 1.0
 #: how long a channel that sends keeps the threads off its worker's CPU once opened,
 #: whatever the looks find: a program starts sending soon after it opens a channel,
 #: and the looks have taken over by then (a CPU kept off stays so while its worker
@@ -92,6 +101,8 @@ class ThreadPlacement:
         self._base = frozenset(os.sched_getaffinity(0))  # where the process may run
         self._meter = ShareMeter()                       # the workers' shares, by CPU
         self._next_at = 0.0
+        #: how long after a look the next one comes (s)
+        self.look_period = LOOK_S
         self._off = False
         self._set: dict[int, frozenset[int]] = {}        # thread -> the affinity given it
         self._shares: dict[int, float] = {}              # cpu -> share at the last look
@@ -134,15 +145,20 @@ class ThreadPlacement:
         self._lock.release()
 
     def look(self) -> None:
-        """Every :data:`LOOK_S`: measure the workers, move or give back threads.  It
-        never raises (its caller is the pool's heartbeat): a failure is logged, the
-        threads get their affinity back and placement stays off."""
+        """Every :data:`LOOK_S` (up to :data:`LOOK_MAX_S` while the workers are idle):
+        measure the workers, move or give back threads.  It never raises (its caller is
+        the pool's heartbeat): a failure is logged, the threads get their affinity back
+        and placement stays off."""
         now = time.monotonic()
         if self._off or now < self._next_at:
             return
-        self._next_at = now + LOOK_S
         with self._lock:
             self._update(measure=True)
+            quiet = (not self.avoided and not self._expected and not self._saturated
+                     and bool(self._shares)
+                     and all(share < IDLE_SHARE for share in self._shares.values()))
+            self.look_period = min(self.look_period * 2, LOOK_MAX_S) if quiet else LOOK_S
+            self._next_at = now + self.look_period
 
     def expect(self, cpu: int) -> None:
         """A channel that sends was just put on the worker of ``cpu``: keep the threads
@@ -151,8 +167,11 @@ class ThreadPlacement:
         with self._lock:
             if self._off:
                 return
-            self._expected[cpu] = time.monotonic() + EXPECT_S
+            now = time.monotonic()
+            self._expected[cpu] = now + EXPECT_S
             self._update(measure=False)
+            self.look_period = LOOK_S  # the looks take over from the guess in time
+            self._next_at = min(self._next_at, now + LOOK_S)
 
     def _update(self, measure: bool) -> None:
         """Place by the shares (measured now, or the last look's) and what is expected;
@@ -245,4 +264,5 @@ class ThreadPlacement:
             self._meter.forget()
 
 
-__all__ = ["CALM_SHARE", "EXPECT_S", "LOOK_S", "SATURATED_SHARE", "ThreadPlacement"]
+__all__ = ["CALM_SHARE", "EXPECT_S", "IDLE_SHARE", "LOOK_MAX_S", "LOOK_S", "SATURATED_SHARE",
+           "ThreadPlacement"]

@@ -15,15 +15,19 @@ the workers and unlinks every segment.  It is made of three parts sharing one
   the command ring, through which other processes open and close channels, and the
   channels of clients that died.
 
-Threads: a heartbeat thread writes ``pool.heartbeat_ns`` every 100 ms; the
+Threads: a heartbeat thread writes ``pool.heartbeat_ns`` every 100 ms (and looks
+where this process's threads should run: :mod:`rtudp.workers.placement`); the
 supervisor thread (the watcher's) spawns and watches the workers; the command
-thread serves the command ring.
+thread serves the command ring.  Only the heartbeat wakes while nothing happens:
+the watcher waits on pidfds, the command thread on its ring (docs/scheduling.md,
+"Resting").
 """
 from __future__ import annotations
 
 import atexit
 import logging
 import os
+import select
 import signal
 import threading
 import warnings
@@ -166,6 +170,7 @@ class Pool:
         self._owner_pid = 0
         self._owner_start = 0
         self._old_sigterm: Any = None
+        self._beat_r = self._beat_w = -1  # wakes the heartbeat thread when the pool stops
         self._warned_buffers = False  # socket buffers the sysctls capped: said once
         self._term_cleanup = False  # SIGTERM's C cleanup holds this pool (not main thread)
 
@@ -228,6 +233,7 @@ class Pool:
         atexit.register(self.stop)
         self._install_sigterm()
         self._watcher.open_wake_pipe()
+        self._beat_r, self._beat_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._placement = ThreadPlacement(self._worker_cpus) if self.place_threads else None
         try:
             self._spawn_thread("heartbeat", self._heartbeat_loop)
@@ -289,6 +295,11 @@ class Pool:
         try:
             unlink_segments(self.name)  # names first: nothing new can attach
             self._watcher.wake()
+            self._commands.wake()  # its wait for requests has no end while none come
+            try:
+                os.write(self._beat_w, b"x")  # the heartbeat's wait
+            except OSError:
+                pass
             self._watcher.stop_workers()
             for t in self._threads:
                 if t is not threading.current_thread():
@@ -314,6 +325,10 @@ class Pool:
                 self._pool_lock.close()
                 self._pool_lock = None
             self._watcher.close_wake_pipe()
+            for fd in (self._beat_r, self._beat_w):
+                if fd >= 0:
+                    os.close(fd)
+            self._beat_r = self._beat_w = -1
         atexit.unregister(self.stop)
         if self._old_sigterm is not None and \
                 threading.current_thread() is threading.main_thread():
@@ -335,12 +350,20 @@ class Pool:
     def _heartbeat_loop(self) -> None:
         ctl = self._ctx.control_segment
         placement = self._placement
+        # poll() on a pipe stop() writes, not Event.wait(): the thread wakes ten times a
+        # second for as long as the pool runs, and a timed wait on a lock (a condition,
+        # a lock allocated each time) costs it about twice the CPU time a poll does
+        waiter = select.poll()
+        waiter.register(self._beat_r, select.POLLIN)
         try:
             while ctl is not None and not self._ctx.stopping.is_set():
                 ctl.beat()
                 if placement is not None:
                     placement.look()  # never raises
-                self._ctx.stopping.wait(HEARTBEAT_S)
+                try:
+                    waiter.poll(HEARTBEAT_S * 1000)
+                except InterruptedError:
+                    pass
         finally:
             if placement is not None:
                 placement.restore()

@@ -1,7 +1,8 @@
 /*
  * control.c - what the supervisor tells the worker and how the worker tells it it
  * lives: the command socket (ADD, ADD_STANDBY, REMOVE, STOP and their replies) and the
- * 100 ms tick (our heartbeat, the supervisor's liveness, dead-claim recovery).
+ * 100 ms tick (our heartbeat, the supervisor's liveness, dead-claim recovery; 1 s
+ * apart while the worker rests, and when to rest: sched.c, rtudp_w_rest).
  * TX thread only, between the loop's turns (txloop.c); the channel table it changes
  * is channels.c's.
  */
@@ -86,6 +87,8 @@ static void add_channel(struct rtudp_worker *w, const struct rtudp_cmd *cmd, con
 
 static void handle(struct rtudp_worker *w, const struct rtudp_cmd *cmd, const int *fds, int nfd)
 {
+    /* a resting worker polls again first: a channel added now is about to be used */
+    rtudp_w_work(w, rtudp_now_ns());
     switch (cmd->op) {
     case RTUDP_CMD_ADD:
     case RTUDP_CMD_ADD_STANDBY:
@@ -181,9 +184,13 @@ void rtudp_w_poll_commands(struct rtudp_worker *w)
 
 /* the tick's sweep of the channels: a tenth of them a tick (each at least once a second
  * at RTUDP_W_HEARTBEAT_NS = 100 ms; one moved into a swept place by a removal waits one
- * round more), and never fewer than SWEEP_MIN */
+ * round more), all of them at a resting tick (RTUDP_W_REST_TICK_NS, 1 s), and never
+ * fewer than SWEEP_MIN */
 #define SWEEP_TICKS 10u
 #define SWEEP_MIN 64u
+_Static_assert(RTUDP_W_HEARTBEAT_NS * SWEEP_TICKS <= 1000000000LL &&
+                   RTUDP_W_REST_TICK_NS <= 1000000000LL,
+               "each channel is swept at least once a second");
 
 /* The death signal (sched.c) normally ends us first; this also covers a supervisor
  * that is not our parent, or a death signal that did not come.  A pidfd names the
@@ -198,9 +205,21 @@ static int supervisor_gone(const struct rtudp_worker *w)
     return w->sup_pid > 0 && rtudp_pid_exited((int32_t)w->sup_pid);
 }
 
+/* whether the worker rests from now on (sched.c, rtudp_w_rest): datagrams the RX
+ * thread read since the last tick are work too */
+static void rest_or_not(struct rtudp_worker *w, int64_t now)
+{
+    if (atomic_load_explicit(&w->rx.worked, memory_order_relaxed) &&
+        atomic_exchange(&w->rx.worked, 0))
+        rtudp_w_work(w, now);
+    if (!w->resting && now - w->worked_ns >= RTUDP_W_REST_AFTER_NS)
+        rtudp_w_rest(w, now);
+}
+
 void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
 {
-    w->next_tick = now + RTUDP_W_HEARTBEAT_NS;
+    rest_or_not(w, now);
+    w->next_tick = now + (w->resting ? RTUDP_W_REST_TICK_NS : RTUDP_W_HEARTBEAT_NS);
     struct rtudp_worker_slot *me = w->me;
     store_relaxed(&me->heartbeat_ns, now);
     store_relaxed(&me->spin_margin_ns, w->pacer.spin.margin_ns);
@@ -235,7 +254,7 @@ void rtudp_w_tick(struct rtudp_worker *w, int64_t now)
     }
     /* a slice of the channels a tick, so that the sweep costs a worker of thousands of
      * channels little, and each channel is looked at at least once a second */
-    uint32_t n = w->n_active, slice = n / SWEEP_TICKS + 1;
+    uint32_t n = w->n_active, slice = w->resting ? n : n / SWEEP_TICKS + 1;
     if (slice < SWEEP_MIN)
         slice = SWEEP_MIN;
     for (uint32_t k = 0; k < slice && k < n; k++) {

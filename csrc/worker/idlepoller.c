@@ -167,6 +167,7 @@ int rtudp_idlepoller_start(struct rtudp_idlepoller *p)
         p->clock = -1;
     p->gate = gate;
     p->pid = pid;
+    p->stopped = 0;
     return 0;
 }
 
@@ -178,6 +179,7 @@ static void forget(struct rtudp_idlepoller *p, const struct rusage *ru)
     munmap(p->gate, GATE_BYTES);
     p->gate = NULL;
     p->pid = 0;
+    p->stopped = 0;
 }
 
 void rtudp_idlepoller_stop(struct rtudp_idlepoller *p)
@@ -189,6 +191,15 @@ void rtudp_idlepoller_stop(struct rtudp_idlepoller *p)
     while (wait4(p->pid, NULL, 0, &ru) < 0 && errno == EINTR)
         ;
     forget(p, &ru);
+}
+
+void rtudp_idlepoller_rest(struct rtudp_idlepoller *p, int rest)
+{
+    if (p->pid <= 0 || !rest == !p->stopped)
+        return;
+    /* a child of ours, not reaped: the pid is still its own */
+    if (kill(p->pid, rest ? SIGSTOP : SIGCONT) == 0)
+        p->stopped = rest;
 }
 
 int rtudp_idlepoller_exited(struct rtudp_idlepoller *p, int *status)

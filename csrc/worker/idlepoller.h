@@ -45,6 +45,11 @@
  * send, or receive without gathering: rxloop.c, rx_gather) and Pool(idle_poll=True)
  * (the default).  It dies with the worker's thread that started it (PR_SET_PDEATHSIG), so a
  * killed worker leaves none behind.
+ *
+ * While the worker rests (sched.c, rtudp_w_rest: seconds without a deadline, a record,
+ * a command or a datagram) it is stopped (SIGSTOP: state T in ps) and costs nothing;
+ * the worker continues it (SIGCONT) at its next work.  Its gate is closed then
+ * anyway; stopped, it cannot even finish a nap, and whoever looks sees that it rests.
  */
 #ifndef RTUDP_IDLEPOLLER_H
 #define RTUDP_IDLEPOLLER_H
@@ -74,6 +79,7 @@ struct rtudp_idlegate {
 
 struct rtudp_idlepoller {
     pid_t pid;                  /* the running poller; 0 = none */
+    int stopped;                /* SIGSTOP sent (its worker rests), no SIGCONT since */
     clockid_t clock;            /* its CPU clock, while it runs */
     int64_t stopped_ns;         /* CPU time the stopped ones had */
     struct rtudp_idlegate *gate; /* mapped while it runs */
@@ -94,6 +100,10 @@ int rtudp_idlepoller_start(struct rtudp_idlepoller *p);
 
 /* Stops it (SIGKILL, reaped); none running: nothing. */
 void rtudp_idlepoller_stop(struct rtudp_idlepoller *p);
+
+/* Its worker rests (rest 1): SIGSTOP, so it takes no CPU at all; or works again (0):
+ * SIGCONT.  A signal only when that changes; none running: nothing. */
+void rtudp_idlepoller_rest(struct rtudp_idlepoller *p, int rest);
 
 /* Reaps a poller that exited by itself (killed, or refused SCHED_IDLE): 1 then (its
  * status in *status; the worker goes on without one), else 0.  A system call: once

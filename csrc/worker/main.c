@@ -270,6 +270,7 @@ static void announce(struct rtudp_worker *w, const struct options *o)
     atomic_store_explicit(SHARED(&me->state), (uint32_t)RTUDP_WORKER_RUNNING,
                           memory_order_release);
     w->next_tick = now + RTUDP_W_HEARTBEAT_NS;
+    w->worked_ns = now; /* it rests only after RTUDP_W_REST_AFTER_NS without work */
 }
 
 /* an exit code no step returns: the worker goes on to its next step */
@@ -440,6 +441,7 @@ static int serve(struct rtudp_worker *w, const struct options *o)
         fprintf(stderr, "rtudp-worker %u: cannot start (out of memory?)\n", w->id);
         return 1;
     }
+    w->rx.bell = &w->me->bell; /* a datagram wakes a resting TX thread (sched.c) */
     rtudp_w_lock_on_fault(); /* set up: channels' memory is locked as it is used */
     announce(w, o);
     rtudp_tx_run(w);

@@ -62,6 +62,7 @@ struct rtudp_pacer {
     int rx_turn_got;                /* and the receives it read */
     /* the CPU's idle states while channels are served (sched.c, idlepoller.h) */
     int idle_poll;                  /* --idle-poll: hold the idle-latency request */
+    int poll_wanted;                /* channels are served whose wake-ups must be prompt */
     int qos_fd;                     /* /dev/cpu_dma_latency while held, else -1 */
     int poller_needed;              /* idle halts without polling: poll with a process */
     int qos_costs_host;             /* a VM: no PM QoS request */

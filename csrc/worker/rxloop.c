@@ -456,6 +456,18 @@ static int read_pending(struct rtudp_rx *rx)
     return read;
 }
 
+/* Datagrams were read: work (sched.c, rtudp_w_rest).  The mark is stored only once
+ * the TX thread has taken the last one (a tick's load and exchange), so a busy RX side
+ * costs a load a turn; a resting worker's TX thread is woken, to poll again.  seq_cst,
+ * as rtudp_w_rest's: either it sees the mark, or this sees `rest` */
+static void note_work(struct rtudp_rx *rx)
+{
+    if (!atomic_load(&rx->worked))
+        atomic_store(&rx->worked, 1);
+    if (atomic_load(&rx->rest) && atomic_exchange(&rx->rest, 0) && rx->bell)
+        rtudp_bell_ring(rx->bell);
+}
+
 /* One turn: the kinds' timers, a wait on the sockets (may_wait: as long as no timer
  * asks; else none), then every channel with data.  Run by the RX thread, or by the TX
  * thread while it owns the RX side (rtudp_rx_poll).  Returns the receives it read. */
@@ -510,7 +522,10 @@ static int rx_turn(struct rtudp_rx *rx, struct epoll_event *ev, int may_wait)
         else if (ev[i].events & EPOLLIN)
             pending_by_key(rx, ev[i].data.u64);
     }
-    return read_pending(rx);
+    int got = read_pending(rx);
+    if (got > 0)
+        note_work(rx);
+    return got;
 }
 
 static void futex_wait_while(atomic_uint *word, uint32_t value)

@@ -1,8 +1,9 @@
 /*
  * sched.c - process-wide setup done before any thread exists, so every thread
  * inherits it: die with the supervisor, lock memory, pin to a CPU, SCHED_FIFO;
- * the CPU idle-latency request, held while the worker serves channels; and the TX
- * thread's drop to SCHED_OTHER to spin past the RT throttle.
+ * the CPU idle-latency request and the idle poller, held while the worker serves
+ * channels and does not rest; and the TX thread's drop to SCHED_OTHER to spin past
+ * the RT throttle.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
@@ -213,10 +214,14 @@ static void show_poller(struct rtudp_worker *w)
     store_relaxed(&w->me->idle_poller_pid, (uint32_t)w->pacer.poller.pid);
 }
 
-void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
+/* the request and the poller as the channels served (pacer.poll_wanted) and resting
+ * call for: the poller runs while channels want it, stopped while the worker rests;
+ * the request is held while they want it and the worker does not rest */
+static void apply_idle_poll(struct rtudp_worker *w)
 {
-    want = want && w->pacer.idle_poll;
-    if (want && w->pacer.qos_fd < 0 && !w->pacer.qos_costs_host) {
+    int want = w->pacer.poll_wanted && w->pacer.idle_poll;
+    int hold = want && !w->resting;
+    if (hold && w->pacer.qos_fd < 0 && !w->pacer.qos_costs_host) {
         int fd = open(QOS_DEVICE, O_WRONLY | O_CLOEXEC);
         int32_t zero_us = 0;
         if (fd < 0 || write(fd, &zero_us, sizeof zero_us) != (ssize_t)sizeof zero_us) {
@@ -229,7 +234,7 @@ void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
             return;
         }
         w->pacer.qos_fd = fd;
-    } else if (!want && w->pacer.qos_fd >= 0) {
+    } else if (!hold && w->pacer.qos_fd >= 0) {
         close(w->pacer.qos_fd);
         w->pacer.qos_fd = -1;
     }
@@ -244,7 +249,50 @@ void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
     } else if (!want) {
         rtudp_idlepoller_stop(&w->pacer.poller);
     }
+    rtudp_idlepoller_rest(&w->pacer.poller, w->resting);
     show_poller(w);
+}
+
+void rtudp_w_idle_poll(struct rtudp_worker *w, int want)
+{
+    w->pacer.poll_wanted = want;
+    apply_idle_poll(w);
+}
+
+/*
+ * Resting.  Idle polling (the request above, or the idle poller) makes the CPU's
+ * wake-ups prompt for the work to come, and costs CPU time (the poller's naps) or
+ * power (a polling idle CPU) whether work comes or not.  So a worker that has had
+ * nothing to do for RTUDP_W_REST_AFTER_NS (no deadline, record, command or datagram)
+ * rests: no request held, its poller stopped, its tick RTUDP_W_REST_TICK_NS apart.
+ * The next work wakes it: a record or a command rings its bell anyway (it parks with
+ * no deadline, so every producer rings), and a datagram makes the RX thread ring it
+ * (rtudp_rx.rest).  That first wake-up comes from a CPU that may have halted, as a
+ * worker without idle polling wakes; what follows is prompt again.
+ * docs/scheduling.md, "Resting", has what that first send costs.
+ */
+void rtudp_w_rest(struct rtudp_worker *w, int64_t now)
+{
+    /* seq_cst both sides (rxloop.c, note_work): either the RX thread sees `rest` and
+     * rings, or this thread sees what it read */
+    atomic_store(&w->rx.rest, 1);
+    if (atomic_exchange(&w->rx.worked, 0)) {
+        atomic_store(&w->rx.rest, 0);
+        w->worked_ns = now;
+        return;
+    }
+    w->resting = 1;
+    apply_idle_poll(w);
+}
+
+void rtudp_w_wake(struct rtudp_worker *w, int64_t now)
+{
+    w->resting = 0;
+    atomic_store_explicit(&w->rx.rest, 0, memory_order_relaxed);
+    apply_idle_poll(w);
+    /* the ticks come at their working pace again (control.c) */
+    if (w->next_tick > now + RTUDP_W_HEARTBEAT_NS)
+        w->next_tick = now + RTUDP_W_HEARTBEAT_NS;
 }
 
 void rtudp_w_idle_poller_check(struct rtudp_worker *w)

@@ -82,11 +82,17 @@ static int any_readable(const struct rtudp_worker *w)
     return rtudp_ready_any(w->ready);
 }
 
+/* a resting worker's RX thread read datagrams and cleared `rest` (rxloop.c, note_work) */
+static bool rest_ended(const struct rtudp_worker *w)
+{
+    return w->resting && !atomic_load_explicit(&w->rx.rest, memory_order_relaxed);
+}
+
 static bool wake_ready(const void *ctx)
 {
     const struct rtudp_worker *w = ctx;
     return rtudp_w_signalled || any_readable(w) || rtudp_w_cmd_ready(w) ||
-           load_acquire(&w->me->async_posted) != w->async_seen;
+           load_acquire(&w->me->async_posted) != w->async_seen || rest_ended(w);
 }
 
 /* TX ring -> in-flight tracker + timer queue; 1 if records are left for another turn */
@@ -437,6 +443,7 @@ static void consume_marked(void *ctx, uint32_t slot)
     struct rtudp_chan *c = slot < RTUDP_MAX_CHANNELS ? t->w->chans[slot] : NULL;
     if (!c || !c->sends || c->tx_broken)
         return; /* gone, or not read: a stale mark */
+    rtudp_w_work(t->w, t->now);
     if (consume(t->w, c, t->now))
         rtudp_ready_mark(t->w->ready, slot);
     rtudp_chan_rekey(t->w, c); /* the kind may have set its timer from a record */
@@ -530,6 +537,10 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
     int64_t standby;
     int64_t target = next_timer(w, &standby);
     int64_t other = w->next_tick;
+    /* a deadline, however far, or stamps to read: the worker does not rest */
+    if (target != INT64_MAX || standby != INT64_MAX ||
+        rtudp_chanheap_next(&w->stamp_reads) != RTUDP_CHANHEAP_NONE)
+        rtudp_w_work(w, now);
     /* a standby's look waits for this thread's next deadline when that comes within
      * RTUDP_STANDBY_SLACK_NS of it: one wake-up for both, where many channels' cycles
      * interleave with their standbys' looks (it only matters if a cycle was missed) */
@@ -579,9 +590,12 @@ static int before_park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
         rtudp_rx_give(&w->rx); /* a long sleep: the RX thread does the RX work */
     /* nor while readers read this worker's sockets themselves (direct_recv.h): the
      * naps' timer interrupts then only delay the readers' own wake-ups, which the host
-     * ends within its halt polling in a request and its reply */
-    if (nap && !atomic_load_explicit(&w->rx.readers_hold, memory_order_relaxed))
+     * ends within its halt polling in a request and its reply; nor while it rests (its
+     * poller is stopped: sched.c, rtudp_w_rest) */
+    if (nap && !w->resting && !atomic_load_explicit(&w->rx.readers_hold, memory_order_relaxed))
         rtudp_idlepoller_open(&w->pacer.poller, park_until);
+    else
+        nap = 0;
     /* a park into the next window ends at SCHED_FIFO, so the wake-up preempts */
     if (w->pacer.demoted && park_until - w->pacer.spin.window_start >= w->pacer.spin.window_ns)
         rtudp_pacer_rt_restore(&w->pacer);
@@ -657,6 +671,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
         if (load_acquire(&me->async_posted) != w->async_seen)
             rtudp_chan_answer_waiters(w); /* an event loop registered on a channel */
         int64_t now = rtudp_now_ns();
+        if (rest_ended(w))
+            rtudp_w_work(w, now); /* datagrams came while it rested */
         if (!tick(w, now))
             break;
         rtudp_pacer_look_at_share(&w->pacer, now);

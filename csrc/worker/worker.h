@@ -4,7 +4,8 @@
  *   main.c      arguments, process setup, mapping the pool, start and exit
  *   txloop.c    the TX thread (the main one): TX rings -> timer queue, park / spin to
  *               the next deadline, send what is due; commands and tick between turns
- *   control.c   the command socket (ADD/REMOVE/STOP) and the 100 ms liveness tick
+ *   control.c   the command socket (ADD/REMOVE/STOP) and the 100 ms liveness tick (1 s
+ *               while the worker rests: sched.c)
  *   channels.c  the channel table: add a channel (segment, ring views, socket setup,
  *               its kind, timer-queue room) / drop one
  *   ../proto/   the channel kinds' hooks (proto.h): udp.c, ...
@@ -71,6 +72,10 @@
 #include "shm_access.h" /* counters: one writer thread each (bump) */
 
 #define RTUDP_W_HEARTBEAT_NS 100000000LL   /* write ours, check the supervisor, every 100 ms */
+/* a worker with nothing to do this long rests (sched.c, rtudp_w_rest): no idle polling,
+ * and its tick this far apart */
+#define RTUDP_W_REST_AFTER_NS 2000000000LL
+#define RTUDP_W_REST_TICK_NS 1000000000LL
 #define RTUDP_W_STAMP_WAIT_NS 5000000LL    /* no TX stamp after 5 ms: use the send time */
 #define RTUDP_W_UNBLOCK_NS 1000000000LL    /* a producer's open claim older than this is dead */
 
@@ -184,6 +189,10 @@ struct rtudp_rx {
     atomic_ullong gathered;         /* waits while only channels that may gather read
                                      * (rx_gather); published with coalesced */
     atomic_uint readers_hold;       /* channels whose socket a reader holds (rx_publish.h) */
+    /* resting (sched.c, rtudp_w_rest): the TX thread learns of datagrams from these */
+    atomic_int worked;              /* 1: a turn read datagrams since the TX thread looked */
+    atomic_int rest;                /* 1: the worker rests: the next datagram rings `bell` */
+    struct rtudp_doorbell *bell;    /* the TX thread's (set before `rest` is first set) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct rtudp_rx_req *req;       /* at most one, guarded by mu */
@@ -230,6 +239,9 @@ struct rtudp_worker {
     uint32_t tx_group;              /* the deadlines sent together now: one a channel, so a
                                        stream's own packets keep their spacing (txloop.c) */
     int64_t next_tick;              /* heartbeat and liveness checks */
+    int64_t worked_ns;              /* when it last had work: a deadline, a record, a
+                                     * command or a datagram (rtudp_w_work) */
+    int resting;                    /* it rests: no idle polling, a longer tick (sched.c) */
     int exiting;
     int32_t sup_pid;                /* the supervisor (the pool block's supervisor_pid) */
     int sup_pidfd;                  /* a pidfd of it, readable once it exited; -1: none */
@@ -249,6 +261,18 @@ int rtudp_w_set_priority(long prio);
 void rtudp_w_idle_poll(struct rtudp_worker *w, int want);
 /* once a heartbeat: reaps an idle poller that exited by itself (idlepoller.h) */
 void rtudp_w_idle_poller_check(struct rtudp_worker *w);
+/* TX thread, at a tick RTUDP_W_REST_AFTER_NS after its last work: rest (no idle
+ * polling; control.c's tick stretches), unless the RX thread read datagrams meanwhile */
+void rtudp_w_rest(struct rtudp_worker *w, int64_t now);
+/* TX thread, at its first work since it rested: idle polling again, the tick at its pace */
+void rtudp_w_wake(struct rtudp_worker *w, int64_t now);
+/* TX thread: work at `now` (a deadline waits, a record came, a command, a datagram) */
+static inline void rtudp_w_work(struct rtudp_worker *w, int64_t now)
+{
+    w->worked_ns = now;
+    if (w->resting)
+        rtudp_w_wake(w, now);
+}
 
 /* txloop.c: the TX thread's loop */
 int rtudp_tx_init(struct rtudp_worker *w);

@@ -5,13 +5,20 @@
  * to its deadline would interrupt the spin), then it waits on the gate until the next
  * park, also while the worker has not closed the last one yet.
  * That the worker starts, stops and reaps the poller process is tested end to end by
- * tests/test_idle_poll.py.
+ * tests/test_idle_poll.py; here, that a resting worker's poller is stopped and
+ * continued (rtudp_idlepoller_rest), on a stand-in child.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "idlepoller.h"
 #include "ring.h"
@@ -149,11 +156,69 @@ static void test_a_park_already_over_is_not_napped(void)
     finish(&r);
 }
 
+/* process `pid`'s state letter in /proc (S sleeping, T stopped, ...); '?' if unread */
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+    return paren && paren[1] == ' ' ? paren[2] : '?';
+}
+
+/* until `pid` is stopped (want 1) or not (0); a bound: STEP_TIMEOUT_S */
+static int await_stopped(pid_t pid, int want)
+{
+    int64_t give_up = rtudp_now_ns() + (int64_t)STEP_TIMEOUT_S * 1000000000LL;
+    while ((proc_state(pid) == 'T') != want) {
+        if (rtudp_now_ns() >= give_up)
+            return 0;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return 1;
+}
+
+static void test_a_resting_workers_poller_is_stopped_then_continued(void)
+{
+    struct rtudp_idlepoller p = {0};
+    rtudp_idlepoller_rest(&p, 1); /* none runs: nothing */
+    CHECK_EQ(p.stopped, 0);
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed check leaves none behind */
+        for (;;)
+            pause();
+    }
+    p.pid = child;
+    rtudp_idlepoller_rest(&p, 1);
+    CHECK_EQ(p.stopped, 1);
+    CHECK(await_stopped(child, 1));
+    rtudp_idlepoller_rest(&p, 1); /* already: no signal, still stopped */
+    CHECK_EQ(p.stopped, 1);
+    rtudp_idlepoller_rest(&p, 0);
+    CHECK_EQ(p.stopped, 0);
+    CHECK(await_stopped(child, 0));
+    rtudp_idlepoller_rest(&p, 1); /* and again, as each rest does */
+    CHECK(await_stopped(child, 1));
+    kill(child, SIGKILL); /* a stopped poller dies as a running one (its worker's exit) */
+    int status = 0;
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
 static const struct test tests[] = {
     T(test_closed_gate_waits_without_napping),
     T(test_naps_end_by_the_park_end_then_it_waits),
     T(test_a_park_opened_again_without_a_close_is_a_new_park),
     T(test_a_park_already_over_is_not_napped),
+    T(test_a_resting_workers_poller_is_stopped_then_continued),
 };
 
 HARNESS_MAIN(tests)

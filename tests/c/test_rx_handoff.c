@@ -8,7 +8,8 @@
  * all read in order; one in flight at a time never does.  The TX thread's turns wait
  * alike (rtudp_rx_turn_waits).  A channel that may gather (rx_gather) makes the RX
  * thread wait between datagrams that come one at a time but often; one that may not
- * never does.  Run under TSan in CI.
+ * never does.  A datagram read marks work for the TX thread, and wakes it while the
+ * worker rests (sched.c, rtudp_w_rest).  Run under TSan in CI.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -335,6 +336,60 @@ static void test_gathering_timers_run_on_the_gather_grid(void)
     CHECK_EQ(rtudp_rx_gather_grid(RTUDP_PROTO_NEVER), RTUDP_PROTO_NEVER);
 }
 
+/* a resting worker's TX thread waits on its bell for the RX thread's word
+ * (txloop.c, rest_ended; sched.c, rtudp_w_rest) */
+static bool rest_ended(const void *ctx)
+{
+    return !atomic_load(&((const struct rtudp_rx *)ctx)->rest);
+}
+
+struct rest_wait {
+    struct fixture *f;
+    int rc;
+    int64_t woke_ns;
+};
+
+static void *wait_resting(void *arg)
+{
+    struct rest_wait *r = arg;
+    r->rc = rtudp_bell_wait(r->f->rx.bell, rest_ended, &r->f->rx,
+                            rtudp_now_ns() + (int64_t)STEP_TIMEOUT_S * 1000000000LL, 0);
+    r->woke_ns = rtudp_now_ns();
+    return NULL;
+}
+
+static void test_a_datagram_wakes_a_resting_worker(void)
+{
+    struct fixture f;
+    setup(&f, COALESCE_NS);
+    struct rtudp_doorbell bell = {0};
+    f.rx.bell = &bell;
+    /* a datagram marks work for the TX thread's next tick; none is marked before */
+    CHECK_EQ(atomic_load(&f.rx.worked), 0);
+    send_seq(&f, 0);
+    uint32_t next = wait_rx_thread(&f, 0, 1);
+    CHECK_EQ(atomic_exchange(&f.rx.worked, 0), 1); /* what the tick takes */
+    CHECK_EQ(atomic_load(&f.rx.rest), 0);
+    CHECK_EQ(load_relaxed(&bell.seq), 0u); /* not resting: nobody is rung */
+    /* resting: the TX thread parks on its bell (no deadline), the next datagram ends it */
+    atomic_store(&f.rx.rest, 1);
+    struct rest_wait r = {.f = &f, .rc = 1};
+    pthread_t waiter;
+    CHECK(pthread_create(&waiter, NULL, wait_resting, &r) == 0);
+    while (!load_acquire(&bell.waiters))
+        usleep(200); /* it sleeps on the futex now, or is about to */
+    usleep(20000);
+    int64_t sent = rtudp_now_ns();
+    send_seq(&f, 1);
+    CHECK(pthread_join(waiter, NULL) == 0);
+    CHECK_EQ(r.rc, RTUDP_OK);
+    CHECK(r.woke_ns >= sent);
+    CHECK_EQ(atomic_load(&f.rx.rest), 0);
+    CHECK_EQ(atomic_load(&f.rx.worked), 1);
+    wait_rx_thread(&f, next, 2);
+    teardown(&f);
+}
+
 static const struct test tests[] = {
     T(test_taken_at_once_from_a_waiting_rx_thread),
     T(test_nothing_lost_or_doubled_as_the_work_moves),
@@ -343,6 +398,7 @@ static const struct test tests[] = {
     T(test_a_channel_that_may_gather_lets_datagrams_wait),
     T(test_a_channel_that_may_not_gather_is_read_at_once),
     T(test_gathering_timers_run_on_the_gather_grid),
+    T(test_a_datagram_wakes_a_resting_worker),
 };
 
 HARNESS_MAIN(tests)
