@@ -58,7 +58,7 @@ from .pool import Pool
 
 IMPLEMENTATIONS = ("channel", "socket", "emulated")
 _POOL_ARGS = ("cpus", "rt_priority", "group", "idle", "spin_budget", "idle_poll", "rx_coalesce_us",
-              "tx_coalesce_us", "horizon_s", "worker", "placement")
+              "tx_coalesce_us", "tx_lateness_us", "horizon_s", "worker", "placement")
 _counter = itertools.count()
 _POOLS_KEY = pytest.StashKey[list]()
 

@@ -69,7 +69,9 @@ class Pool:
     this process may run on; ``group`` a group name or gid that may use the segments
     (mode 0660, else 0600).
     ``idle`` the idle strategy, picked by name, and the tunables ``rt_priority``,
-    ``spin_budget``, ``idle_poll``, ``rx_coalesce_us``, ``tx_coalesce_us``: each None
+    ``spin_budget``, ``idle_poll``, ``rx_coalesce_us``, ``tx_coalesce_us``,
+    ``tx_lateness_us`` (the lateness budget: timed sends may leave up to this late, for a
+    fraction of the CPU; docs/scheduling.md, "A lateness budget"): each None
     takes the strategy's value; the strategies and tunables, with their defaults and ranges, are listed at
     the end (from csrc/worker/tunables.h; docs/scheduling.md says what each costs).
     ``place_threads``: while a worker holds more than 70 % of its CPU, this process's
@@ -102,6 +104,7 @@ class Pool:
                  idle_poll: bool | None = None, place_threads: bool = True,
                  rx_coalesce_us: int | None = None,
                  tx_coalesce_us: int | None = None,
+                 tx_lateness_us: int | None = None,
                  horizon_s: float = DEFAULT_HORIZON_NS / 1e9,
                  worker: Sequence[str] | None = None,
                  pacer_off: Sequence[str] | None = None,
@@ -132,13 +135,15 @@ class Pool:
         #: every tunable's value: the idle strategy's, with those given in its place
         self.tunables = resolve(idle, {"rt_priority": rt_priority, "spin_budget": spin_budget,
                                        "idle_poll": idle_poll, "rx_coalesce_us": rx_coalesce_us,
-                                       "tx_coalesce_us": tx_coalesce_us})
+                                       "tx_coalesce_us": tx_coalesce_us,
+                                       "tx_lateness_us": tx_lateness_us})
         self.idle: str = idle or DEFAULT_IDLE
         self.rt_priority: int = self.tunables["rt_priority"]
         self.spin_budget: float = self.tunables["spin_budget"]
         self.idle_poll: bool = self.tunables["idle_poll"]
         self.rx_coalesce_us: int = self.tunables["rx_coalesce_us"]
         self.tx_coalesce_us: int = self.tunables["tx_coalesce_us"]
+        self.tx_lateness_us: int = self.tunables["tx_lateness_us"]
         if not isinstance(place_threads, bool):
             raise TypeError(f"place_threads must be a bool, got {place_threads!r}")
         self.place_threads = place_threads

@@ -402,6 +402,7 @@ static int attach_pool(struct rtudp_worker *w, const struct options *o)
     w->pacer.id = w->id;
     w->pacer.idle_poll = (int)o->tune[RTUDP_TUNE_IDLE_POLL];
     w->pacer.coalesce_ns = (int64_t)o->tune[RTUDP_TUNE_TX_COALESCE_US] * 1000;
+    w->pacer.lateness_ns = (int64_t)o->tune[RTUDP_TUNE_TX_LATENESS_US] * 1000;
     w->pacer.qos_fd = -1;
     w->pacer.poller_needed = rtudp_idlepoller_needed();
     w->pacer.qos_costs_host = rtudp_idlepoller_on_vm();

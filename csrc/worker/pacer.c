@@ -241,6 +241,8 @@ static int64_t park_margin(const struct rtudp_pacer *p, int64_t now, int64_t tar
 
 int64_t rtudp_pacer_wake_by(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t)
 {
+    if (p->lateness_ns > 0 && t->may_be_late)
+        return rtudp_pacer_late_wake(p, t->target);
     if (rtudp_pacer_dense(p, t->now))
         return t->target; /* the dense plan parks to the deadline itself */
     return t->target - park_margin(p, t->now, t->target);
@@ -287,9 +289,64 @@ static int plan_lead(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_pla
     return 1;
 }
 
+/* the grid's step: the budget less a margin for the wake-up's own lateness (the park's
+ * margin, spin.h, and at least a quarter of the budget, since a loaded machine wakes
+ * later than the margin learnt), at most half of it: a send due just after a grid
+ * point, woken for at the next one, still leaves within the budget */
+static int64_t late_step(const struct rtudp_pacer *p)
+{
+    int64_t margin = rtudp_spin_margin(&p->spin, 0);
+    if (margin < p->lateness_ns / 4)
+        margin = p->lateness_ns / 4;
+    if (margin > p->lateness_ns / 2)
+        margin = p->lateness_ns / 2;
+    return p->lateness_ns - margin;
+}
+
+int64_t rtudp_pacer_late_wake(const struct rtudp_pacer *p, int64_t target)
+{
+    int64_t step = late_step(p);
+    if (step <= 0 || target <= 0)
+        return target;
+    /* on a grid of the clock itself, so every deadline in a step shares one wake-up */
+    int64_t rem = target % step;
+    return rem ? target + (step - rem) : target;
+}
+
+int64_t rtudp_pacer_sleeper_deadline(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t)
+{
+    /* a record due a step before the grid's wake-up still leaves within the budget */
+    if (t->late && t->timer_wake)
+        return t->park_until - late_step(p);
+    return t->target;
+}
+
+/*
+ * A lateness budget (--tx-lateness-us) trades lateness for CPU, as a C sender waking on
+ * a grid does: a timed send may leave up to lateness_ns after its deadline, so the
+ * thread parks to the next point of a grid that far apart (less the wake-up's margin)
+ * and sends everything due by then in one wake-up, spinning for none.  Thousands of
+ * deadlines a second then cost at most one wake-up a step.  Only timed sends wait so:
+ * a kind's timer runs by the clock (the caller says: t->may_be_late).
+ */
+static int plan_late(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t)
+{
+    if (p->lateness_ns <= 0 || !t->may_be_late)
+        return 0;
+    t->bridge = t->warm = t->spin_ok = t->coalesce = 0;
+    t->late = t->timer_wake = 1;
+    t->park_until = rtudp_pacer_late_wake(p, t->target);
+    if (other < t->park_until) {
+        t->park_until = other;
+        t->timer_wake = 0;
+    }
+    return 1;
+}
+
 void rtudp_pacer_plan(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t)
 {
-    if (plan_lead(p, other, t))
+    t->late = 0;
+    if (plan_late(p, other, t) || plan_lead(p, other, t))
         return;
     int64_t now = t->now, target = t->target;
     int dense = rtudp_pacer_dense(p, now);

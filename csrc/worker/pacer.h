@@ -35,6 +35,8 @@ struct rtudp_pacer {
     int64_t coalesce_ns;            /* --tx-coalesce-us: how early a deadline close behind
                                        another may go with it (rtudp_pacer_plan) */
     int64_t dense_until;            /* deadlines are dense till then: a group was coalesced */
+    int64_t lateness_ns;            /* --tx-lateness-us: how late a timed send may leave
+                                       (rtudp_pacer_plan, plan_late; 0: on time) */
     /* the worker's CPU time, read at most every CPU_READ_EVERY_NS (pacer.c) */
     int64_t cpu_read_at;            /* when the process CPU time was last read (0 = never) */
     int64_t cpu_at_read;            /* what it was then */
@@ -95,6 +97,9 @@ struct rtudp_pace_plan {
                          * on its own (a kind's timer that may lead, worker.h) */
     int coalesce;       /* target is served now, early, with what was just due (or on
                          * its own, when it may lead) */
+    int may_be_late;    /* set by the caller: target is a timed send, which may leave up
+                         * to lateness_ns late (no kind timer is due before the grid) */
+    int late;           /* the park ends on the lateness grid, after target (plan_late) */
 };
 
 #define RTUDP_PACER_SLEEP_SAMPLE_EVERY 8 /* timed sleeps: the CPU cost of one in this many */
@@ -122,6 +127,11 @@ int rtudp_pacer_joins_group(const struct rtudp_pacer *p, const struct rtudp_pace
 /* by when the thread should be parked for t->target at the latest (t->now set): the
  * deadline, or the spin margin before it */
 int64_t rtudp_pacer_wake_by(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t);
+/* what the thread publishes as its sleeper deadline for the park t plans: producers
+ * leave it asleep for records due at or after it (ring.c, notify_consumer) */
+int64_t rtudp_pacer_sleeper_deadline(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t);
+/* the lateness grid's wake-up for a deadline at `target` (lateness_ns > 0) */
+int64_t rtudp_pacer_late_wake(const struct rtudp_pacer *p, int64_t target);
 /* a deadline was sent early with its group (t->coalesce): deadlines are dense */
 void rtudp_pacer_coalesced(struct rtudp_pacer *p, int64_t now);
 /* may the thread spin `len` ns now (a `bridge` is spun budget or not, within the cap)?

@@ -15,8 +15,10 @@ static const struct rtudp_tunable_desc tunables[] = {
 };
 
 static const struct rtudp_idle_strategy_desc strategies[] = {
-#define RTUDP_STRATEGY_DESC(name_, prio, spin, poll, rx_coalesce, tx_coalesce, help_)          \
-    {.name = name_, .help = help_, .values = {prio, spin, poll, rx_coalesce, tx_coalesce}},
+#define RTUDP_STRATEGY_DESC(name_, prio, spin, poll, rx_coalesce, tx_coalesce, tx_lateness,    \
+                            help_)                                                             \
+    {.name = name_, .help = help_,                                                             \
+     .values = {prio, spin, poll, rx_coalesce, tx_coalesce, tx_lateness}},
     RTUDP_IDLE_STRATEGIES(RTUDP_STRATEGY_DESC)
 #undef RTUDP_STRATEGY_DESC
 };

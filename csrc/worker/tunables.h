@@ -34,7 +34,10 @@
     X(TX_COALESCE_US, "tx_coalesce_us", 50, 0, 1000, "us", 1,                                  \
       "while deadlines come closer together than the spin budget can wait for, send those "  \
       "due within this long of one together with it, early by at most this (0: each at its " \
-      "own time)")
+      "own time)")                                                                             \
+    X(TX_LATENESS_US, "tx_lateness_us", 0, 0, 100000, "us", 1,                                 \
+      "a timed send may leave up to this late: the worker wakes at most once per this long "  \
+      "for them and sends all that are due, without spinning (0: each at its own time)")
 
 enum rtudp_tunable_id {
 #define RTUDP_TUNABLE_ENUM(id, name, def, min, max, unit, scale, help) RTUDP_TUNE_##id,
@@ -43,18 +46,17 @@ enum rtudp_tunable_id {
     RTUDP_TUNE_COUNT
 };
 
-/* X(name, rt_priority, spin_budget, idle_poll, rx_coalesce_us, tx_coalesce_us, help): what
- * the strategy
- * sets (RTUDP_TUNE_KEEP, below: the tunable's default); the first is the default strategy */
+/* X(name, rt_priority, spin_budget, idle_poll, rx_coalesce_us, tx_coalesce_us,
+ * tx_lateness_us, help): what the strategy sets (RTUDP_TUNE_KEEP, below: the tunable's default); the first is the default strategy */
 #define RTUDP_IDLE_STRATEGIES(X)                                                               \
     X("balanced", RTUDP_TUNE_KEEP, RTUDP_TUNE_KEEP, RTUDP_TUNE_KEEP, RTUDP_TUNE_KEEP,          \
-      RTUDP_TUNE_KEEP,                                                                         \
+      RTUDP_TUNE_KEEP, RTUDP_TUNE_KEEP,                                                        \
       "spins a bounded share of a CPU just before deadlines and parks on a futex "            \
       "otherwise; keeps idle CPUs responsive while channels are served")                       \
-    X("spin", RTUDP_TUNE_KEEP, 1000, RTUDP_TUNE_KEEP, 0, 0,                                    \
+    X("spin", RTUDP_TUNE_KEEP, 1000, RTUDP_TUNE_KEEP, 0, 0, 0,                                 \
       "spins before every deadline as long as the real-time cap allows, and reads datagrams "  \
       "as soon as they come: the least lateness, for a core given to the pool")                \
-    X("park", RTUDP_TUNE_KEEP, 0, 0, RTUDP_TUNE_KEEP, RTUDP_TUNE_KEEP,                         \
+    X("park", RTUDP_TUNE_KEEP, 0, 0, RTUDP_TUNE_KEEP, RTUDP_TUNE_KEEP, RTUDP_TUNE_KEEP,        \
       "never busy-waits and leaves idle states alone: the least CPU, wake-ups as late as "     \
       "the machine's sleep states make them")
 
@@ -74,7 +76,7 @@ struct rtudp_tunable_desc {
 struct rtudp_idle_strategy_desc {
     const char *name;
     const char *help;
-    int64_t values[5];          /* per tunable, in the table's order */
+    int64_t values[6];          /* per tunable, in the table's order */
 };
 
 /* the tables and their lengths */

@@ -456,10 +456,14 @@ static void consume_all(struct rtudp_worker *w, int64_t now)
     rtudp_ready_take(w->ready, consume_marked, &t);
 }
 
-/* the earlier of `other` and when the next TX stamps are to be read */
+/* the earlier of `other` and when the next TX stamps are to be read (with a lateness
+ * budget, at the grid's wake-up after that: a read rides a wake-up for sends, or at
+ * least costs no wake-up off the grid) */
 static int64_t before_stamp_reads(const struct rtudp_worker *w, int64_t other)
 {
     int64_t by = rtudp_chanheap_next(&w->stamp_reads);
+    if (w->pacer.lateness_ns > 0 && by != RTUDP_CHANHEAP_NONE)
+        by = rtudp_pacer_late_wake(&w->pacer, by);
     return by < other ? by : other;
 }
 
@@ -529,6 +533,21 @@ static int record_joins_group(struct rtudp_worker *w, int64_t target)
     return c && c->tx_group != w->tx_group;
 }
 
+/* with a lateness budget (pacer.c, plan_late): whether the first deadline, at `target`,
+ * is a timed send that may wait for the grid's wake-up (*may_be_late); a kind's timer
+ * due before that wake-up is waited for instead, by the clock, and the timed sends
+ * due by then go with it, within the budget */
+static int64_t late_target(struct rtudp_worker *w, int64_t target, int *may_be_late)
+{
+    if (w->pacer.lateness_ns <= 0 || rtudp_timerq_next_deadline(&w->tq) != target)
+        return target;
+    int64_t kinds = rtudp_chanheap_next(&w->timers);
+    if (kinds < rtudp_pacer_late_wake(&w->pacer, target))
+        return kinds;
+    *may_be_late = 1;
+    return target;
+}
+
 /* decide what comes next: a timer (maybe spun for, or coalesced with what was just due,
  * `after_due`), or only a timeout.  0: nothing to wait for (a record waits, or the
  * deadline has come): the loop goes round again */
@@ -549,10 +568,13 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
     /* a timer that may lead joins a group, and is not spun for when close (pacer.c) */
     t->lead = first_timer_may_lead(w, target);
     t->after_due = after_due && (t->lead || record_joins_group(w, target));
+    t->may_be_late = 0;
     if (w->backoff_until > now) {
         if (target < w->backoff_until)
             target = w->backoff_until;
         t->after_due = t->lead = 0; /* a send backoff ends at its time */
+    } else {
+        target = late_target(w, target, &t->may_be_late);
     }
     t->target = target;
     t->now = now;
@@ -563,8 +585,10 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
     } else {
         /* before the rings are looked at: a producer that keeps them readable must
          * not keep the stamps of the channels that sent from being read */
-        int64_t stop_at = rtudp_pacer_wake_by(&w->pacer, t) - STAMP_GUARD_NS;
-        other = read_stamps(w, now, target, other, stop_at);
+        int64_t wake_by = rtudp_pacer_wake_by(&w->pacer, t);
+        /* with a lateness budget the park ends on the grid, after target */
+        other = read_stamps(w, now, t->may_be_late ? wake_by : target, other,
+                            wake_by - STAMP_GUARD_NS);
     }
     if (any_readable(w))
         return 0;
@@ -592,7 +616,10 @@ static int before_park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
      * naps' timer interrupts then only delay the readers' own wake-ups, which the host
      * ends within its halt polling in a request and its reply; nor while it rests (its
      * poller is stopped: sched.c, rtudp_w_rest) */
-    if (nap && !w->resting && !atomic_load_explicit(&w->rx.readers_hold, memory_order_relaxed))
+    /* nor when the park ends on the lateness grid: the budget holds a halted vCPU's
+     * wake-up */
+    if (nap && !w->resting && !t->late &&
+        !atomic_load_explicit(&w->rx.readers_hold, memory_order_relaxed))
         rtudp_idlepoller_open(&w->pacer.poller, park_until);
     else
         nap = 0;
@@ -602,9 +629,10 @@ static int before_park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
     bump(&me->sleeps, 1);
     if (w->pacer.demoted)
         rtudp_guard_beat(&w->pacer.guard, park_until); /* silent till then, not lost */
-    /* producers need not wake us for packets due at or after `target`: we
-     * wake before it and drain the rings first (see notify_consumer) */
-    store_relaxed(&me->bell.sleeper_deadline_ns, t->target);
+    /* producers need not wake us for packets due at or after `target` (with a
+     * lateness budget, a step before the grid's wake-up): we wake in time for them and
+     * drain the rings first (see notify_consumer) */
+    store_relaxed(&me->bell.sleeper_deadline_ns, rtudp_pacer_sleeper_deadline(&w->pacer, t));
     /* the next send's memory, fetched while we sleep rather than after the wake-up */
     const struct rtudp_timer *next = rtudp_timerq_peek(&w->tq);
     if (next)

@@ -1,7 +1,8 @@
 /*
  * test_pacer_plan.c - the TX thread's plan for the next deadline (csrc/worker/pacer.c,
  * rtudp_pacer_plan): when a deadline close behind what was just sent joins it early
- * (tx_coalesce_us), and when it still gets a wait of its own.
+ * (tx_coalesce_us), and when it still gets a wait of its own; with a lateness budget
+ * (tx_lateness_us), the grid a timed send waits on.
  */
 #include <stdint.h>
 #include <string.h>
@@ -195,6 +196,66 @@ static void test_the_loop_knows_a_group_goes_on_and_when_to_park(void)
     CHECK_EQ(rtudp_pacer_wake_by(&p, &t), planned.park_until);
 }
 
+/* a pacer with a lateness budget of `lateness_ns` (and its margin as first set) */
+static void late_pacer(struct rtudp_pacer *p, int64_t lateness_ns)
+{
+    pacer_with(p, 1000, 50 * US);
+    p->lateness_ns = lateness_ns;
+}
+
+/* with a budget, a timed send waits for the next point of the grid, with no spin and
+ * no group; every deadline in one step gets the same wake-up, never before it, at most
+ * a step after it; the step leaves a quarter of the budget for the wake-up's lateness */
+static void test_a_lateness_budget_waits_on_a_grid(void)
+{
+    struct rtudp_pacer p;
+    late_pacer(&p, 1000 * US);
+    const int64_t step = 750 * US;
+    struct rtudp_pace_plan t = {.now = T0, .target = T0 + 10 * US, .may_be_late = 1};
+    rtudp_pacer_plan(&p, NEVER, &t);
+    CHECK(t.late && t.timer_wake);
+    CHECK(!t.spin_ok && !t.bridge && !t.coalesce && !t.warm);
+    CHECK(t.park_until >= t.target);
+    CHECK(t.park_until - t.target < step);
+    CHECK_EQ(t.park_until % step, 0);
+    CHECK_EQ(rtudp_pacer_wake_by(&p, &t), t.park_until);
+    /* a producer need not wake it for a record due a step before the wake-up */
+    CHECK_EQ(rtudp_pacer_sleeper_deadline(&p, &t), t.park_until - step);
+    CHECK(rtudp_pacer_sleeper_deadline(&p, &t) <= t.target);
+
+    int64_t wake = t.park_until;
+    struct rtudp_pace_plan u = {.now = T0, .target = wake - step + 1, .may_be_late = 1};
+    rtudp_pacer_plan(&p, NEVER, &u);
+    CHECK_EQ(u.park_until, wake); /* the same step: the same wake-up */
+    CHECK_EQ(rtudp_pacer_late_wake(&p, wake), wake); /* on the grid: at its time */
+    CHECK_EQ(rtudp_pacer_late_wake(&p, wake + 1), wake + step);
+}
+
+/* an earlier timeout ends the park first, and the sleeper deadline is then the target
+ * itself; a deadline that may not be late (a kind's timer) is planned as without a
+ * budget; no budget, no grid */
+static void test_a_budget_leaves_timeouts_and_kind_timers_alone(void)
+{
+    struct rtudp_pacer p;
+    late_pacer(&p, 1000 * US);
+    struct rtudp_pace_plan t = {.now = T0, .target = T0 + 500 * US, .may_be_late = 1};
+    rtudp_pacer_plan(&p, T0 + 100 * US, &t);
+    CHECK(t.late && !t.timer_wake);
+    CHECK_EQ(t.park_until, T0 + 100 * US);
+    CHECK_EQ(rtudp_pacer_sleeper_deadline(&p, &t), t.target);
+
+    t = (struct rtudp_pace_plan){.now = T0, .target = T0 + 500 * US};
+    rtudp_pacer_plan(&p, NEVER, &t);
+    CHECK(!t.late);
+    CHECK(t.spin_ok && t.park_until < t.target); /* spun for, exact */
+
+    late_pacer(&p, 0);
+    t = (struct rtudp_pace_plan){.now = T0, .target = T0 + 500 * US, .may_be_late = 1};
+    rtudp_pacer_plan(&p, NEVER, &t);
+    CHECK(!t.late);
+    CHECK_EQ(rtudp_pacer_late_wake(&p, T0 + 1), T0 + 1);
+}
+
 static const struct test tests[] = {
     T(test_close_deadlines_join_what_was_due),
     T(test_a_budget_that_pays_keeps_each_deadline),
@@ -203,6 +264,8 @@ static const struct test tests[] = {
     T(test_a_dense_park_ends_at_an_earlier_timeout),
     T(test_a_close_timer_that_may_lead_is_not_spun_for),
     T(test_the_loop_knows_a_group_goes_on_and_when_to_park),
+    T(test_a_lateness_budget_waits_on_a_grid),
+    T(test_a_budget_leaves_timeouts_and_kind_timers_alone),
 };
 
 HARNESS_MAIN(tests)

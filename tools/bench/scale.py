@@ -76,15 +76,19 @@ DROP_CACHES = "/proc/sys/vm/drop_caches"
 ALL_CASES = (*CASES, "udt", "open")
 UDT_PEERS_MISSING = ("udt: no peers (asyncio has no UDT; the libudt peer, libudt_peer.cpp, "
                      "runs one connection): rtudp's rows only")
-VARIANTS = ("rtudp", "packed", "exact", "asyncio", "C", "C-1ms", "C-100us")
+VARIANTS = ("rtudp", "packed", "exact", "late-100us", "late-1ms", "asyncio", "C", "C-1ms",
+            "C-100us")
 #: the C sender on a tick (ns): it wakes on that grid and sends what is due by then.
 #: At 1 ms it keeps asyncio's loop's schedule: the CPU any sender pays for asyncio's
 #: pacing.  At 100 µs its error stays within about the issue's p99 bound: the least
 #: CPU any sender pays for that bound
 C_TICK_VARIANTS: dict[str, int] = {"C-1ms": 1_000_000, "C-100us": 100_000}
 #: the variants that are rtudp pools, with what their pool is given: ``exact`` sends each
-#: deadline at its own time (tx_coalesce_us=0), as the workers did before groups
+#: deadline at its own time (tx_coalesce_us=0), as the workers did before groups;
+#: ``late-*`` pools have a lateness budget (tx_lateness_us), the peers of ``C-*``
 RTUDP_VARIANTS: dict[str, dict[str, Any]] = {"rtudp": {}, "exact": {"tx_coalesce_us": 0},
+                                              "late-100us": {"tx_lateness_us": 100},
+                                              "late-1ms": {"tx_lateness_us": 1000},
                                               "packed": {"placement": "packed"}}
 #: the senders a run compares unless --senders says otherwise (``packed``, the pool
 #: that packs channels on as few workers as keep up, is asked for by name)
@@ -369,7 +373,7 @@ def variants_of(case: str, senders: tuple[str, ...] = DEFAULT_SENDERS) -> tuple[
     sender only where deadlines are kept (TIMED_CASES)."""
     if case == "udt":
         return ("rtudp",)
-    timed_only = ("exact", *C_TICK_VARIANTS)
+    timed_only = ("exact", "late-100us", "late-1ms", *C_TICK_VARIANTS)
     return tuple(v for v in VARIANTS if v in senders
                  and (v not in timed_only or case in TIMED_CASES))
 
