@@ -306,8 +306,8 @@ static int64_t late_step(const struct rtudp_pacer *p)
 int64_t rtudp_pacer_late_wake(const struct rtudp_pacer *p, int64_t target)
 {
     int64_t step = late_step(p);
-    if (step <= 0 || target <= 0)
-        return target;
+    if (step <= 0 || target <= 0 || target > INT64_MAX - step)
+        return target; /* no budget, or no deadline (INT64_MAX: none waits) */
     /* on a grid of the clock itself, so every deadline in a step shares one wake-up */
     int64_t rem = target % step;
     return rem ? target + (step - rem) : target;

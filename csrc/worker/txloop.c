@@ -539,7 +539,8 @@ static int record_joins_group(struct rtudp_worker *w, int64_t target)
  * due by then go with it, within the budget */
 static int64_t late_target(struct rtudp_worker *w, int64_t target, int *may_be_late)
 {
-    if (w->pacer.lateness_ns <= 0 || rtudp_timerq_next_deadline(&w->tq) != target)
+    if (w->pacer.lateness_ns <= 0 || target == INT64_MAX ||
+        rtudp_timerq_next_deadline(&w->tq) != target)
         return target;
     int64_t kinds = rtudp_chanheap_next(&w->timers);
     if (kinds < rtudp_pacer_late_wake(&w->pacer, target))

@@ -229,6 +229,9 @@ static void test_a_lateness_budget_waits_on_a_grid(void)
     CHECK_EQ(u.park_until, wake); /* the same step: the same wake-up */
     CHECK_EQ(rtudp_pacer_late_wake(&p, wake), wake); /* on the grid: at its time */
     CHECK_EQ(rtudp_pacer_late_wake(&p, wake + 1), wake + step);
+    /* no deadline (the heaps' INT64_MAX) stays none: a park to the next timeout */
+    CHECK_EQ(rtudp_pacer_late_wake(&p, INT64_MAX), INT64_MAX);
+    CHECK_EQ(rtudp_pacer_late_wake(&p, INT64_MAX - 1), INT64_MAX - 1);
 }
 
 /* an earlier timeout ends the park first, and the sleeper deadline is then the target
