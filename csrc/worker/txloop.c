@@ -100,6 +100,8 @@ static int consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
 {
     int left = 1;
     uint64_t taken = 0, immediate = 0, late = 0;
+    /* a record with less lead than this cannot be sent on time by a parked worker */
+    int64_t in_time_by = now + w->pacer.spin.margin_ns;
     for (int k = 0; k < READ_MAX; k++) {
         if (k % CONSUME_BEAT_EVERY == CONSUME_BEAT_EVERY - 1)
             beat(w);
@@ -134,7 +136,8 @@ static int consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
         struct rtudp_timer t = {.send_at_ns = at, .asked_ns = asked ? asked : at,
                                 .channel = c->slot, .slot = slot,
                                 .ring_pos = pos, .payload = (const uint8_t *)(rec + 1),
-                                .len = len, .flags = rec->flags};
+                                .len = len, .flags = rec->flags,
+                                .arrived_late = rtudp_tx_arrived_late(asked, in_time_by)};
         int kr = c->proto->tx_record ? c->proto->tx_record(c, rec, len, now, &t) : 0;
         if (kr != 0) {
             /* the kind took it (a request, not a datagram) or refused it: freed, never
