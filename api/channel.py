@@ -685,10 +685,11 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         losses (``rx_lost``; ``rx_records_lost`` sums every reader's).
 
         Sends that left more than 100 µs after their deadline (``tx_late_left``) are
-        split by whose lateness it is: ``tx_late_arrival``, the submitter's (the
-        worker took the record with its deadline past or nearer than its spin margin:
-        the program queued it too late), and ``tx_late_sent``, the worker's (it came in
-        time); each with ``_ns`` (the lateness summed) and ``_max_ns`` (the latest)."""
+        split by whose lateness it is: ``tx_late_arrival``, the submitter's (the record
+        came into the ring with its deadline past or nearer than the worker's spin
+        margin: the program queued it too late), and ``tx_late_sent``, the worker's (it
+        came in time); each with ``_ns`` (the lateness summed) and ``_max_ns`` (the
+        latest)."""
         if self._seg.closed:
             raise ValueError(f"channel {self.name!r} is closed")
         out: dict[str, Any] = self._seg.stats()

@@ -678,12 +678,13 @@ struct rtudp_tap_meta {
 
 /*
  * Whose a send's lateness is: a record is late when it leaves more than
- * RTUDP_TX_LATE_NS after its deadline.  It is late on arrival (the submitter's) when,
- * as the worker took it from the ring, its deadline had passed or was nearer than the
- * worker's spin margin, the least lead a parked worker needs to send on time; else it
- * was sent late (the worker's).  Records sent "now" (send_at_ns 0) and the kinds' own
- * sends are never late on arrival.  One line, written by the TX thread as each
- * departure is timed (txstamp.h).
+ * RTUDP_TX_LATE_NS after its deadline.  It is late on arrival (the submitter's) when
+ * it came into the ring with its deadline past or nearer than the worker's spin margin,
+ * the least lead a parked worker needs to send on time; else it was sent late (the
+ * worker's).  When it came is judged by what the worker watched (txstamp.h,
+ * rtudp_tx_in_time_by): a worker that stalls while it runs keeps its lateness.  Records
+ * sent "now" (send_at_ns 0) and the kinds' own sends are never late on arrival.  One
+ * line, written by the TX thread as each departure is timed.
  */
 #define RTUDP_TX_LATE_NS 100000                    /* 100 us: later than this is late */
 struct rtudp_tx_late {
@@ -831,7 +832,7 @@ struct rtudp_channel_block {
     X(tx_late, "tx_late", COUNTER, "records", 0,                                                 \
       "records whose deadline had passed when the worker took them", "", "")                     \
     RTUDP_TX_LATE_CAUSE(X, arrival, "tx_late_arrival",                                          \
-                        "late sends the submitter made late: taken with the deadline past or "  \
+                        "late sends the submitter made late: queued with the deadline past or " \
                         "within the worker's spin margin")                                      \
     RTUDP_TX_LATE_CAUSE(X, sent, "tx_late_sent", "late sends the worker made late: taken in time") \
     SUM("tx_late_left", "records", 0,                                                            \

@@ -95,13 +95,13 @@ static bool wake_ready(const void *ctx)
            load_acquire(&w->me->async_posted) != w->async_seen || rest_ended(w);
 }
 
-/* TX ring -> in-flight tracker + timer queue; 1 if records are left for another turn */
-static int consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
+/* TX ring -> in-flight tracker + timer queue; 1 if records are left for another turn.
+ * A record due before in_time_by came too late to be sent on time (its lateness is the
+ * submitter's: rtudp_tx_in_time_by) */
+static int consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now, int64_t in_time_by)
 {
     int left = 1;
     uint64_t taken = 0, immediate = 0, late = 0;
-    /* a record with less lead than this cannot be sent on time by a parked worker */
-    int64_t in_time_by = now + w->pacer.spin.margin_ns;
     for (int k = 0; k < READ_MAX; k++) {
         if (k % CONSUME_BEAT_EVERY == CONSUME_BEAT_EVERY - 1)
             beat(w);
@@ -246,6 +246,7 @@ static int64_t spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int b
     for (;;) {
         if (any_readable(w))
             break;
+        w->look_ns = now; /* nothing waited at this clock: what comes, came after it */
         if (now >= until) {
             reached = now;
             break;
@@ -436,6 +437,8 @@ static int capped_turn(struct rtudp_worker *w, int64_t now)
 struct consume_turn {
     struct rtudp_worker *w;
     int64_t now;
+    int64_t in_time_by;             /* rtudp_tx_in_time_by */
+    int left;                       /* a channel kept records for another turn */
 };
 
 /* a channel a producer marked: its TX ring read up to what was committed by `now`
@@ -447,16 +450,23 @@ static void consume_marked(void *ctx, uint32_t slot)
     if (!c || !c->sends || c->tx_broken)
         return; /* gone, or not read: a stale mark */
     rtudp_w_work(t->w, t->now);
-    if (consume(t->w, c, t->now))
+    if (consume(t->w, c, t->now, t->in_time_by)) {
         rtudp_ready_mark(t->w->ready, slot);
+        t->left = 1;
+    }
     rtudp_chan_rekey(t->w, c); /* the kind may have set its timer from a record */
 }
 
 /* the TX rings producers marked, read up to what was committed by `now` */
 static void consume_all(struct rtudp_worker *w, int64_t now)
 {
-    struct consume_turn t = {w, now};
+    struct consume_turn t = {w, now, rtudp_tx_in_time_by(w->look_ns, w->parked_to_ns, now,
+                                                         w->pacer.spin.margin_ns), 0};
     rtudp_ready_take(w->ready, consume_marked, &t);
+    /* what was marked by now is read, unless a channel kept some (READ_MAX): those came
+     * before now, and are judged by the look before */
+    if (!t.left)
+        w->look_ns = now;
 }
 
 /* the earlier of `other` and when the next TX stamps are to be read */
@@ -625,6 +635,8 @@ static void park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
     int sample = rtudp_pacer_sample_sleep(&w->pacer, t->timer_wake, &cpu0);
     int rc = rtudp_bell_wait(&w->me->bell, wake_ready, w, t->park_until, 0);
     int64_t woke = rtudp_now_ns();
+    w->look_ns = RTUDP_TX_LOOK_PARKED; /* the bell watched for it: rtudp_tx_in_time_by */
+    w->parked_to_ns = t->target;
     rtudp_pacer_parked(&w->pacer, woke - t->now);
     if (nap)
         rtudp_idlepoller_close(&w->pacer.poller);

@@ -43,9 +43,33 @@ struct rtudp_txstamps {
     struct rtudp_tap *tap;  /* the channel's TX tap (NULL: none) */
 };
 
-/* whether a record asking for `asked_ns` (0: now) and taken by a worker that needs a
- * deadline at `in_time_by` or later (the clock plus its spin margin) to send on time
- * came late: its lateness is then the submitter's (rtudp_shm.h, struct rtudp_tx_late) */
+/* look_ns of a worker woken from a park on its bell (rtudp_tx_in_time_by) */
+#define RTUDP_TX_LOOK_PARKED INT64_MIN
+
+/*
+ * The earliest deadline a record the worker takes now was queued in time for: one spin
+ * margin (the least lead a parked worker needs) after the record came into the ring.
+ * When it came the worker knows only so far:
+ *  - running, it came after `look_ns`, the last clock at which the worker found no
+ *    record waiting (its previous read of the rings, a step of a spin).  A worker that
+ *    stalls while running (a host pause, a backlog of sends) so keeps its lateness;
+ *  - parked on its bell (look_ns == RTUDP_TX_LOOK_PARKED) for a deadline at
+ *    `parked_to_ns`, a producer rang at once for a record due before that, so such a
+ *    record came about when it is taken (`now`); one due later did not ring, and the
+ *    worker was to be awake by then.
+ */
+static inline int64_t rtudp_tx_in_time_by(int64_t look_ns, int64_t parked_to_ns, int64_t now,
+                                          int64_t margin_ns)
+{
+    if (look_ns != RTUDP_TX_LOOK_PARKED)
+        return look_ns + margin_ns;
+    int64_t by = now + margin_ns;
+    return parked_to_ns < by ? parked_to_ns : by;
+}
+
+/* whether a record asking for `asked_ns` (0: now) and taken by a worker to which a
+ * deadline before `in_time_by` (rtudp_tx_in_time_by) came too late arrived late: its
+ * lateness is then the submitter's (rtudp_shm.h, struct rtudp_tx_late) */
 static inline int rtudp_tx_arrived_late(int64_t asked_ns, int64_t in_time_by)
 {
     return asked_ns != 0 && asked_ns < in_time_by;

@@ -604,6 +604,30 @@ static void test_arrival_is_judged_against_the_margin(void)
     CHECK(!rtudp_tx_arrived_late(0, now + margin));               /* "now" */
 }
 
+/* what a record taken now came after: a running worker's last look that found none, so
+ * a stall of its own stays its own; after a park on the bell, about now, and a record
+ * due after the park's deadline rang no bell and came in time */
+static void test_in_time_by_follows_what_the_worker_watched(void)
+{
+    int64_t now = 50 * NS_PER_MS, margin = 20 * US, stall = 10 * NS_PER_MS;
+    /* running: it last found nothing 10 ms ago (it stalled since): a record due 1 ms
+     * ago may have come in time */
+    int64_t by = rtudp_tx_in_time_by(now - stall, 0, now, margin);
+    CHECK_EQ(by, now - stall + margin);
+    CHECK(!rtudp_tx_arrived_late(now - NS_PER_MS, by));
+    CHECK(rtudp_tx_arrived_late(now - stall, by));                /* past before it looked */
+    /* parked on the bell: judged when taken */
+    by = rtudp_tx_in_time_by(RTUDP_TX_LOOK_PARKED, INT64_MAX, now, margin);
+    CHECK_EQ(by, now + margin);
+    CHECK(rtudp_tx_arrived_late(now - NS_PER_MS, by));
+    /* ... but a park for a deadline 5 us ahead: a record due then rang no bell */
+    by = rtudp_tx_in_time_by(RTUDP_TX_LOOK_PARKED, now + 5 * US, now, margin);
+    CHECK_EQ(by, now + 5 * US);
+    CHECK(!rtudp_tx_arrived_late(now + 5 * US, by));
+    /* a new worker (look_ns 0) knows nothing: none is late on arrival */
+    CHECK(!rtudp_tx_arrived_late(now - NS_PER_MS, rtudp_tx_in_time_by(0, 0, now, margin)));
+}
+
 /* only departures later than RTUDP_TX_LATE_NS count, each once, under its cause: the
  * two causes add up to every late departure */
 static void test_late_departures_are_counted_by_cause(void)
@@ -1107,6 +1131,7 @@ static const struct test tests[] = {
     T(test_stamps_time_out_to_send_time),
     T(test_stamps_full_restart_and_flush),
     T(test_arrival_is_judged_against_the_margin),
+    T(test_in_time_by_follows_what_the_worker_watched),
     T(test_late_departures_are_counted_by_cause),
     T(test_warmup_lead_follows_the_longest_recent),
     T(test_warmup_sends_through_loopback_and_reads_it_back),
