@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 29                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line; 26: ready sets, table_slot, 16384 channels; 27: worker tx_coalesce_ns, tx_coalesced, 5 tunables; 28: pool channel_moves; 29: channel line 13 (lateness by cause) */
+#define RTUDP_LAYOUT_VERSION 29                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line; 26: ready sets, table_slot, 16384 channels; 27: worker tx_coalesce_ns, tx_coalesced, 5 tunables; 28: pool channel_moves; 29: channel line 13 (lateness by cause), doorbell rung_ns */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -103,7 +103,10 @@ struct rtudp_doorbell {
     uint32_t seq;
     uint32_t waiters;
     int64_t sleeper_deadline_ns;                   /* 0: none published (always wake) */
-    uint8_t pad[48];
+    int64_t rung_ns;                               /* a worker's bell: the clock of the first
+                                                      producer that rang it for a record
+                                                      since the worker parked (0: none) */
+    uint8_t pad[40];
 };
 
 /*
@@ -682,9 +685,9 @@ struct rtudp_tap_meta {
  * it came into the ring with its deadline past or nearer than the worker's spin margin,
  * the least lead a parked worker needs to send on time; else it was sent late (the
  * worker's).  When it came is judged by what the worker watched (txstamp.h,
- * rtudp_tx_in_time_by): a worker that stalls while it runs keeps its lateness.  Records
- * sent "now" (send_at_ns 0) and the kinds' own sends are never late on arrival.  One
- * line, written by the TX thread as each departure is timed.
+ * rtudp_tx_in_time_by): a worker that stalls, parked or running, keeps its lateness.
+ * Records sent "now" (send_at_ns 0) and the kinds' own sends are never late on
+ * arrival.  One line, written by the TX thread as each departure is timed.
  */
 #define RTUDP_TX_LATE_NS 100000                    /* 100 us: later than this is late */
 struct rtudp_tx_late {

@@ -1,11 +1,14 @@
-"""Whose a late send is: the submitter's (``tx_late_arrival``: the record reached the
-worker with its deadline past or within the worker's spin margin) or the worker's
+"""Whose a late send is: the submitter's (``tx_late_arrival``: the record came into the
+ring with its deadline past or within the worker's spin margin) or the worker's
 (``tx_late_sent``: it came in time and left late).  Counts only, by construction:
-a deadline already past is late whatever the machine does, and one 200 ms ahead
-reaches the worker in time unless a process stalls for that long.
+a deadline already past is late whatever the machine does, one 200 ms ahead reaches
+the worker in time unless a process stalls for that long, and a worker stopped by
+SIGSTOP makes what came in time meanwhile late itself.
 """
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
@@ -89,3 +92,27 @@ def test_the_causes_add_up_to_the_late_sends(pair):
     if st["tx_late_sent"]:
         assert st["tx_late_sent_max_ns"] > lib.RTUDP_TX_LATE_NS
     assert st["tx_late_arrival_ns"] >= st["tx_late_arrival"] * PAST_NS
+
+
+def test_a_worker_stopped_meanwhile_keeps_its_lateness(pair, rtudp_pool):
+    """Records queued 2 ms ahead while the worker is stopped (parked or running) leave
+    late, and the lateness is the worker's: the first producer to ring its bell stamps
+    when it came, and a running worker judges by its last look."""
+    if os.environ.get("RTUDP_TEST_WORKER"):
+        pytest.skip("a worker other than rtudp-worker (the Python fake judges a record "
+                    "when it takes it)")
+    a, b = pair
+    pid = next(w["pid"] for w in rtudp_pool.workers() if w["index"] == b.worker)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for i in range(10):
+            b.send(b"stopped %d" % i, at_ns=time.monotonic_ns() + 2_000_000)
+        time.sleep(0.03)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    for _ in range(10):
+        a.recv(timeout=5)
+    st = _all_timed(b, 10)
+    assert st["tx_late_arrival"] == 0
+    assert st["tx_late_sent"] == st["tx_late_left"] == 10
+    assert st["tx_late_sent_max_ns"] > lib.RTUDP_TX_LATE_NS

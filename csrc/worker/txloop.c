@@ -460,7 +460,8 @@ static void consume_marked(void *ctx, uint32_t slot)
 /* the TX rings producers marked, read up to what was committed by `now` */
 static void consume_all(struct rtudp_worker *w, int64_t now)
 {
-    struct consume_turn t = {w, now, rtudp_tx_in_time_by(w->look_ns, w->parked_to_ns, now,
+    struct consume_turn t = {w, now, rtudp_tx_in_time_by(w->look_ns, w->parked_to_ns,
+                                                         w->parked_rung_ns, now,
                                                          w->pacer.spin.margin_ns), 0};
     rtudp_ready_take(w->ready, consume_marked, &t);
     /* what was marked by now is read, unless a channel kept some (READ_MAX): those came
@@ -618,6 +619,9 @@ static int before_park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
     /* producers need not wake us for packets due at or after `target`: we
      * wake before it and drain the rings first (see notify_consumer) */
     store_relaxed(&me->bell.sleeper_deadline_ns, t->target);
+    /* before bell_wait counts this thread a waiter: a producer that rings for this park
+     * finds it clear and stamps it */
+    store_relaxed(&me->bell.rung_ns, 0);
     /* the next send's memory, fetched while we sleep rather than after the wake-up */
     const struct rtudp_timer *next = rtudp_timerq_peek(&w->tq);
     if (next)
@@ -637,6 +641,7 @@ static void park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
     int64_t woke = rtudp_now_ns();
     w->look_ns = RTUDP_TX_LOOK_PARKED; /* the bell watched for it: rtudp_tx_in_time_by */
     w->parked_to_ns = t->target;
+    w->parked_rung_ns = load_relaxed(&w->me->bell.rung_ns);
     rtudp_pacer_parked(&w->pacer, woke - t->now);
     if (nap)
         rtudp_idlepoller_close(&w->pacer.poller);

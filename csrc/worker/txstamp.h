@@ -54,16 +54,19 @@ struct rtudp_txstamps {
  *    record waiting (its previous read of the rings, a step of a spin).  A worker that
  *    stalls while running (a host pause, a backlog of sends) so keeps its lateness;
  *  - parked on its bell (look_ns == RTUDP_TX_LOOK_PARKED) for a deadline at
- *    `parked_to_ns`, a producer rang at once for a record due before that, so such a
- *    record came about when it is taken (`now`); one due later did not ring, and the
- *    worker was to be awake by then.
+ *    `parked_to_ns`, a producer rang at once for a record due before that, and the
+ *    first to ring stamped the bell (`rung_ns`): that record came by the stamp and the
+ *    later ones after it, however late the worker woke.  Without a stamp (woken by a
+ *    command or a timeout) what it takes came about when it is taken (`now`).  A
+ *    record due at or after parked_to_ns rang no bell: the worker was to be awake by
+ *    then.
  */
-static inline int64_t rtudp_tx_in_time_by(int64_t look_ns, int64_t parked_to_ns, int64_t now,
-                                          int64_t margin_ns)
+static inline int64_t rtudp_tx_in_time_by(int64_t look_ns, int64_t parked_to_ns,
+                                          int64_t rung_ns, int64_t now, int64_t margin_ns)
 {
     if (look_ns != RTUDP_TX_LOOK_PARKED)
         return look_ns + margin_ns;
-    int64_t by = now + margin_ns;
+    int64_t by = (rung_ns > 0 && rung_ns < now ? rung_ns : now) + margin_ns;
     return parked_to_ns < by ? parked_to_ns : by;
 }
 

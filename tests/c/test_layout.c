@@ -62,6 +62,7 @@ static const struct field doorbell_fields[] = {
     FIELD(rtudp_doorbell, seq),
     FIELD(rtudp_doorbell, waiters),
     FIELD(rtudp_doorbell, sleeper_deadline_ns),
+    FIELD(rtudp_doorbell, rung_ns),
     FIELD(rtudp_doorbell, pad),
 };
 

@@ -605,27 +605,36 @@ static void test_arrival_is_judged_against_the_margin(void)
 }
 
 /* what a record taken now came after: a running worker's last look that found none, so
- * a stall of its own stays its own; after a park on the bell, about now, and a record
- * due after the park's deadline rang no bell and came in time */
+ * a stall of its own stays its own; after a park on the bell, the first producer's
+ * ring (however late the worker woke), else about now; a record due after the park's
+ * deadline rang no bell and came in time */
 static void test_in_time_by_follows_what_the_worker_watched(void)
 {
     int64_t now = 50 * NS_PER_MS, margin = 20 * US, stall = 10 * NS_PER_MS;
     /* running: it last found nothing 10 ms ago (it stalled since): a record due 1 ms
      * ago may have come in time */
-    int64_t by = rtudp_tx_in_time_by(now - stall, 0, now, margin);
+    int64_t by = rtudp_tx_in_time_by(now - stall, 0, 0, now, margin);
     CHECK_EQ(by, now - stall + margin);
     CHECK(!rtudp_tx_arrived_late(now - NS_PER_MS, by));
     CHECK(rtudp_tx_arrived_late(now - stall, by));                /* past before it looked */
-    /* parked on the bell: judged when taken */
-    by = rtudp_tx_in_time_by(RTUDP_TX_LOOK_PARKED, INT64_MAX, now, margin);
+    /* parked on the bell, woken without a ring: judged when taken */
+    by = rtudp_tx_in_time_by(RTUDP_TX_LOOK_PARKED, INT64_MAX, 0, now, margin);
     CHECK_EQ(by, now + margin);
     CHECK(rtudp_tx_arrived_late(now - NS_PER_MS, by));
-    /* ... but a park for a deadline 5 us ahead: a record due then rang no bell */
-    by = rtudp_tx_in_time_by(RTUDP_TX_LOOK_PARKED, now + 5 * US, now, margin);
+    /* rung 10 ms ago and woken only now (stopped while parked): the ringer came then */
+    by = rtudp_tx_in_time_by(RTUDP_TX_LOOK_PARKED, INT64_MAX, now - stall, now, margin);
+    CHECK_EQ(by, now - stall + margin);
+    CHECK(!rtudp_tx_arrived_late(now - stall + NS_PER_MS, by));   /* rang 1 ms ahead */
+    CHECK(rtudp_tx_arrived_late(now - stall - US, by));           /* rang already late */
+    /* ... a stamp from the future (a hostile producer) counts as now */
+    CHECK_EQ(rtudp_tx_in_time_by(RTUDP_TX_LOOK_PARKED, INT64_MAX, now + stall, now, margin),
+             now + margin);
+    /* a park for a deadline 5 us ahead: a record due then rang no bell */
+    by = rtudp_tx_in_time_by(RTUDP_TX_LOOK_PARKED, now + 5 * US, 0, now, margin);
     CHECK_EQ(by, now + 5 * US);
     CHECK(!rtudp_tx_arrived_late(now + 5 * US, by));
     /* a new worker (look_ns 0) knows nothing: none is late on arrival */
-    CHECK(!rtudp_tx_arrived_late(now - NS_PER_MS, rtudp_tx_in_time_by(0, 0, now, margin)));
+    CHECK(!rtudp_tx_arrived_late(now - NS_PER_MS, rtudp_tx_in_time_by(0, 0, 0, now, margin)));
 }
 
 /* only departures later than RTUDP_TX_LATE_NS count, each once, under its cause: the
