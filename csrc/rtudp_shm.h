@@ -691,10 +691,10 @@ struct rtudp_tap_meta {
  */
 #define RTUDP_TX_LATE_NS 100000                    /* 100 us: later than this is late */
 struct rtudp_tx_late {
-    uint64_t arrival;                              /* late records taken late (the submitter's) */
+    uint64_t arrival;                              /* late, came late (the submitter's) */
     uint64_t arrival_ns;                           /* their lateness summed */
     uint64_t arrival_max_ns;                       /* the latest of them */
-    uint64_t sent;                                 /* late records taken in time (the worker's) */
+    uint64_t sent;                                 /* late, came in time (the worker's) */
     uint64_t sent_ns;
     uint64_t sent_max_ns;
     uint8_t pad[16];
@@ -837,7 +837,7 @@ struct rtudp_channel_block {
     RTUDP_TX_LATE_CAUSE(X, arrival, "tx_late_arrival",                                          \
                         "late sends the submitter made late: queued with the deadline past or " \
                         "within the worker's spin margin")                                      \
-    RTUDP_TX_LATE_CAUSE(X, sent, "tx_late_sent", "late sends the worker made late: taken in time") \
+    RTUDP_TX_LATE_CAUSE(X, sent, "tx_late_sent", "late sends the worker made late: queued in time") \
     SUM("tx_late_left", "records", 0,                                                            \
         "sends that left more than 100 us after their deadline, whoever made them late",        \
         "tx_late_arrival tx_late_sent")                                                          \

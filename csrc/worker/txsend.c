@@ -91,8 +91,9 @@ static void journal_begin(struct rtudp_chan *c, const struct rtudp_timer *due,
 /*
  * GSO runs: due timers that can leave as one GSO send have the same length (not 0),
  * the same deadline (one TX stamp then times them all) and came alike, in time or
- * late (their lateness has one cause), within the kernel's limits.  Immediate sends taken in one pass share their deadline (the time they
- * were taken), so a send_many batch goes as a few GSO sends.
+ * late (their lateness has one cause), within the kernel's limits.  Immediate sends
+ * taken in one pass share their deadline (the time they were taken), so a send_many
+ * batch goes as a few GSO sends.
  */
 static bool joins_run(const struct rtudp_timer *first, const struct rtudp_timer *t,
                       uint64_t bytes_before)

@@ -25,7 +25,7 @@ struct rtudp_txstamp_entry {
     int64_t sent_ns;        /* just after the send call */
     int64_t departed_ns;    /* the kernel's stamp; 0 while waiting */
     uint64_t packets;       /* datagrams the key stands for (a GSO send: several) */
-    int arrived_late;       /* they were taken late (a GSO run never mixes: txsend.c) */
+    int arrived_late;       /* they came late (a GSO run never mixes: txsend.c) */
     struct rtudp_tap_mark tap; /* their copies in the TX tap ring, published with the
                                   departure when the entry resolves (tap.h) */
 };
