@@ -1160,6 +1160,34 @@ static void test_mpsc_not_before_leaves_an_early_sleeper_asleep(void)
     free(m.ring);
 }
 
+/* the first commit that rings a parked worker stamps its bell with the clock; later
+ * ones leave the stamp, and one that rings no bell (due after the sleeper wakes) writes
+ * none: the worker then knows when it was first called (txstamp.h) */
+static void test_mpsc_first_ring_stamps_the_bell(void)
+{
+    struct rtudp_mpsc m = mpsc_new(4096);
+    static struct rtudp_doorbell bell; /* a worker's, asleep until `until` */
+    int64_t until = rtudp_now_ns() + 1000 * NS_PER_MS;
+    bell.waiters = 1;
+    bell.sleeper_deadline_ns = until;
+    m.ring->data_bell.waiters = 1; /* a waiter of another kind, rung at every commit */
+    struct rtudp_mpsc producer = m;
+    rtudp_mpsc_set_wake(&producer, &bell);
+    CHECK_EQ(rtudp_mpsc_try_put(&producer, "a", 1, until + NS_PER_MS, 0), RTUDP_OK);
+    CHECK_EQ(bell.rung_ns, 0); /* no ring: no stamp */
+    int64_t t0 = rtudp_now_ns();
+    CHECK_EQ(rtudp_mpsc_try_put(&producer, "b", 1, until - NS_PER_MS, 0), RTUDP_OK);
+    int64_t first = bell.rung_ns;
+    CHECK(first >= t0 && first <= rtudp_now_ns());
+    sleep_ns(NS_PER_MS / 10);
+    CHECK_EQ(rtudp_mpsc_try_put(&producer, "c", 1, 0, 0), RTUDP_OK);
+    CHECK_EQ(bell.rung_ns, first); /* rung again: the first stamp stays */
+    /* the ring's own data bell, rung each time, is no worker's: not stamped */
+    CHECK(m.ring->data_bell.seq >= 3);
+    CHECK_EQ(m.ring->data_bell.rung_ns, 0);
+    free(m.ring);
+}
+
 struct late_put {
     struct rtudp_mpsc *m;
     int64_t delay_ns;
@@ -2599,6 +2627,7 @@ static const struct test tests[] = {
     T(test_mpsc_wait_timeout),
     T(test_mpsc_wait_at_cursor),
     T(test_mpsc_wake_bell),
+    T(test_mpsc_first_ring_stamps_the_bell),
     T(test_mpsc_not_before_leaves_an_early_sleeper_asleep),
     T(test_mpsc_mark_sent_skipped_after_restart),
     T(test_mpsc_wait_wakes),
