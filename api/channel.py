@@ -682,7 +682,14 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         """The worker's counters for this channel, send lateness and receive delay
         percentiles (ns, None when nothing was measured), the channel kind's own
         counters, the rings' counters (``tx_``/``rx_`` prefixed), and this reader's
-        losses (``rx_lost``; ``rx_records_lost`` sums every reader's)."""
+        losses (``rx_lost``; ``rx_records_lost`` sums every reader's).
+
+        Sends that left more than 100 µs after their deadline (``tx_late_left``) are
+        split by whose lateness it is: ``tx_late_arrival``, the submitter's (the record
+        came into the ring with its deadline past or nearer than the worker's spin
+        margin: the program queued it too late), and ``tx_late_sent``, the worker's (it
+        came in time); each with ``_ns`` (the lateness summed) and ``_max_ns`` (the
+        latest)."""
         if self._seg.closed:
             raise ValueError(f"channel {self.name!r} is closed")
         out: dict[str, Any] = self._seg.stats()

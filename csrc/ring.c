@@ -163,6 +163,14 @@ static void notify_consumer(struct rtudp_mpsc *m, int64_t send_at_ns)
             int64_t wakes_at = load_relaxed(&bell->sleeper_deadline_ns);
             if (send_at_ns > 0 && wakes_at > 0 && send_at_ns >= wakes_at)
                 continue;
+            if (bell == wake) {
+                /* when the worker was first called: what it then takes came by this,
+                 * however late it wakes (txstamp.h, rtudp_tx_in_time_by) */
+                int64_t none = 0;
+                atomic_compare_exchange_strong_explicit(SHARED(&bell->rung_ns), &none,
+                                                        rtudp_now_ns(), memory_order_relaxed,
+                                                        memory_order_relaxed);
+            }
             fetch_add(&bell->seq, 1);
             syscall(SYS_futex, &bell->seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
         }

@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 29                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line; 26: ready sets, table_slot, 16384 channels; 27: worker tx_coalesce_ns, tx_coalesced, 5 tunables; 28: pool channel_moves; 29: 6 tunables (tx_lateness_us) */
+#define RTUDP_LAYOUT_VERSION 30                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line; 26: ready sets, table_slot, 16384 channels; 27: worker tx_coalesce_ns, tx_coalesced, 5 tunables; 28: pool channel_moves; 29: channel line 13 (lateness by cause), doorbell rung_ns; 30: 6 tunables (tx_lateness_us) */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -103,7 +103,10 @@ struct rtudp_doorbell {
     uint32_t seq;
     uint32_t waiters;
     int64_t sleeper_deadline_ns;                   /* 0: none published (always wake) */
-    uint8_t pad[48];
+    int64_t rung_ns;                               /* a worker's bell: the clock of the first
+                                                      producer that rang it for a record
+                                                      since the worker parked (0: none) */
+    uint8_t pad[40];
 };
 
 /*
@@ -677,6 +680,27 @@ struct rtudp_tap_meta {
                                                       receive call) */
 
 /*
+ * Whose a send's lateness is: a record is late when it leaves more than
+ * RTUDP_TX_LATE_NS after its deadline.  It is late on arrival (the submitter's) when
+ * it came into the ring with its deadline past or nearer than the worker's spin margin,
+ * the least lead a parked worker needs to send on time; else it was sent late (the
+ * worker's).  When it came is judged by what the worker watched (txstamp.h,
+ * rtudp_tx_in_time_by): a worker that stalls, parked or running, keeps its lateness.
+ * Records sent "now" (send_at_ns 0) and the kinds' own sends are never late on
+ * arrival.  One line, written by the TX thread as each departure is timed.
+ */
+#define RTUDP_TX_LATE_NS 100000                    /* 100 us: later than this is late */
+struct rtudp_tx_late {
+    uint64_t arrival;                              /* late, came late (the submitter's) */
+    uint64_t arrival_ns;                           /* their lateness summed */
+    uint64_t arrival_max_ns;                       /* the latest of them */
+    uint64_t sent;                                 /* late, came in time (the worker's) */
+    uint64_t sent_ns;
+    uint64_t sent_max_ns;
+    uint8_t pad[16];
+};
+
+/*
  * The channel block follows the segment header of /rtudp.<pool>.<channel> (kind
  * RTUDP_SEG_CHANNEL); then the kind area (the channel kind's own shared state, e.g.
  * Netflux's process images; empty for udp) up to ring_offset[0], the TX ring (MPSC:
@@ -739,6 +763,8 @@ struct rtudp_channel_block {
     struct rtudp_tap_line tap;
     /* line 12: tap counters */
     struct rtudp_tap_counters tap_count;
+    /* line 13: late sends by cause (TX thread) */
+    struct rtudp_tx_late late;
     /* lateness = departure - send_at_ns; rx delay = published - kernel RX stamp */
     struct rtudp_hist tx_lateness;
     struct rtudp_hist rx_delay;
@@ -785,6 +811,13 @@ struct rtudp_channel_block {
         "imp_tx_rate_held imp_tx_hold_dropped imp_rx_lost imp_rx_duplicated imp_rx_corrupted "    \
         "imp_rx_delayed imp_rx_reordered imp_rx_rate_held imp_rx_hold_dropped")
 
+/* A cause of late sends (struct rtudp_tx_late): how many, their lateness summed, the
+ * latest; part of RTUDP_CHANNEL_COUNTERS */
+#define RTUDP_TX_LATE_CAUSE(X, cause, name, help)                                                \
+    X(late.cause, name, COUNTER, "records", 0, help, "", "")                                      \
+    X(late.cause##_ns, name "_ns", COUNTER, "ns", 0, "of them, the lateness summed", "", "")      \
+    X(late.cause##_max_ns, name "_max_ns", GAUGE, "ns", 0, "of them, the latest", "", "")
+
 /* The channel block's counters, as stats(), rtstat and `rtudp metrics` show them
  * (csrc/kinds.h says what the columns are).  A client's direct sends are counted in
  * the direct line and included in tx_packets, tx_bytes and tx_immediate. */
@@ -801,6 +834,13 @@ struct rtudp_channel_block {
       "")                                                                                        \
     X(tx_late, "tx_late", COUNTER, "records", 0,                                                 \
       "records whose deadline had passed when the worker took them", "", "")                     \
+    RTUDP_TX_LATE_CAUSE(X, arrival, "tx_late_arrival",                                          \
+                        "late sends the submitter made late: queued with the deadline past or " \
+                        "within the worker's spin margin")                                      \
+    RTUDP_TX_LATE_CAUSE(X, sent, "tx_late_sent", "late sends the worker made late: queued in time") \
+    SUM("tx_late_left", "records", 0,                                                            \
+        "sends that left more than 100 us after their deadline, whoever made them late",        \
+        "tx_late_arrival tx_late_sent")                                                          \
     X(tx_ring_faults, "tx_ring_faults", COUNTER, "", 0,                                          \
       "times the TX ring failed validation (not read until the channel is re-added)", "", "")    \
     X(rx_packets, "rx_packets", COUNTER, "packets", 0, "datagrams received", "", "")             \
@@ -925,6 +965,9 @@ _Static_assert(offsetof(struct rtudp_channel_block, tap) == 11 * RTUDP_CACHE_LIN
                    sizeof(struct rtudp_tap_line) == RTUDP_CACHE_LINE &&
                    sizeof(struct rtudp_tap_counters) == RTUDP_CACHE_LINE,
                "tap slots and tap counters on lines of their own");
+_Static_assert(sizeof(struct rtudp_tx_late) == RTUDP_CACHE_LINE &&
+                   offsetof(struct rtudp_channel_block, late) == 13 * RTUDP_CACHE_LINE,
+               "late sends by cause on line 13");
 _Static_assert(sizeof(((struct rtudp_tap_line *)0)->pid) == RTUDP_TAP_SLOTS * sizeof(uint32_t),
                "pid[] has RTUDP_TAP_SLOTS entries");
 _Static_assert(sizeof(struct rtudp_tap_meta) == 32, "tap meta is 32 bytes");

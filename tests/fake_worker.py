@@ -117,7 +117,7 @@ class Chan:
         self.seg = ChannelSegment.open(f"{pool}.{name}")
         self.sock = socket.socket(fileno=fd)
         self.sock.setblocking(False)
-        self.heap: list[tuple[int, int, bytes]] = []
+        self.heap: list[tuple[int, int, bytes, bool]] = []
         self.rx_seq = 0
         self.direction = int(self.seg.block.direction)
 
@@ -212,15 +212,24 @@ def main() -> int:
                 b.tx_requested += 1
                 if rec.send_at_ns <= now:
                     b.tx_immediate += 1
-                heapq.heappush(c.heap, (rec.send_at_ns, next(order), rec.data))
+                # late on arrival: past when taken (the fake never spins: no margin)
+                arrived_late = 0 < rec.send_at_ns <= now
+                b.tx_late += arrived_late
+                heapq.heappush(c.heap, (rec.send_at_ns, next(order), rec.data, arrived_late))
             while c.heap and c.heap[0][0] <= time.monotonic_ns():
-                at, _, data = heapq.heappop(c.heap)
+                at, _, data, arrived_late = heapq.heappop(c.heap)
                 try:
                     c.sock.send(data)
                     b.tx_packets += 1
                     b.tx_bytes += len(data)
-                    lib.rtudp_hist_record(ffi.addressof(b, "tx_lateness"),
-                                          max(0, time.monotonic_ns() - at) if at else 0)
+                    late_ns = max(0, time.monotonic_ns() - at) if at else 0
+                    lib.rtudp_hist_record(ffi.addressof(b, "tx_lateness"), late_ns)
+                    if late_ns > lib.RTUDP_TX_LATE_NS:
+                        cause = "arrival" if arrived_late else "sent"
+                        setattr(b.late, cause, getattr(b.late, cause) + 1)
+                        setattr(b.late, cause + "_ns", getattr(b.late, cause + "_ns") + late_ns)
+                        top = max(getattr(b.late, cause + "_max_ns"), late_ns)
+                        setattr(b.late, cause + "_max_ns", top)
                 except OSError:
                     b.tx_errors += 1
             if c.sock in ready:

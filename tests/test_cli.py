@@ -274,6 +274,9 @@ def test_demo_quick_prints_the_figures_and_leaves_nothing():
     for received, loss, _reordered in losses:
         assert loss == "0" and received == "20,000", out
     assert len(re.findall(r"send lateness histogram:", out)) == 2
+    # whose the late sends were, each direction: the submitter's and the worker's
+    assert len(re.findall(r"^\s+late > 100 µs\s+[\d,]+ late on arrival \(the submitter's.*; "
+                          r"[\d,]+ sent late \(the worker's", out, re.M)) == 2, out
     assert len(re.findall(r"^\s+\S+ \S+ - +\S+ \S+ \| #+ +\d+ +[\d.]+%$", out, re.M)) >= 2
     assert re.search(r"worker \d+ on CPU \d+ \(pid \d+\): SCHED_(FIFO \d+|OTHER)", out), out
     assert not [e for e in os.listdir(SHM) if e.startswith(f"rtudp.demo{proc.pid}")]

@@ -73,9 +73,15 @@ def test_serve_prometheus_matches_stats(traffic):
     fams = _families(text)
     assert _value(fams["rtudp_pool_up"], "", pool=traffic.name) == 1
     for key, side in (("tx_packets", "tx"), ("tx_bytes", "tx"), ("rx_packets", "rx"),
-                      ("tx_late", "tx")):
+                      ("tx_late", "tx"), ("tx_late_arrival", "tx"), ("tx_late_sent", "tx"),
+                      ("tx_late_left", "tx")):
         v = _value(fams[f"rtudp_channel_{key}"], "_total", channel=side)
         assert before[side][key] <= v <= after[side][key], key
+    # late sends by cause: how many, the lateness summed (seconds) and the latest
+    for cause in ("arrival", "sent"):
+        assert fams[f"rtudp_channel_tx_late_{cause}_seconds"].type == "counter"
+        assert fams[f"rtudp_channel_tx_late_{cause}_max_seconds"].type == "gauge"
+    assert "submitter" in fams["rtudp_channel_tx_late_arrival"].documentation
     assert _value(fams["rtudp_channel_readers"], "", channel="rx") == 1
     _check_histogram(fams["rtudp_channel_tx_lateness_seconds"], "tx",
                      before["tx"]["tx_lateness_count"], after["tx"]["tx_lateness_count"])

@@ -154,7 +154,7 @@ def test_once_json_matches_stats(traffic):
     for ch, side in (("tx", "tx"), ("rx", "rx")):
         tot = chans[ch]["totals"]
         for key in ("tx_packets", "tx_bytes", "rx_packets", "rx_bytes", "tx_requested",
-                    "tx_lateness_count", "rx_delay_count"):
+                    "tx_lateness_count", "rx_delay_count", "tx_late_arrival", "tx_late_sent"):
             assert before[side][key] <= tot[key] <= after[side][key], (ch, key)
         for key in ("tx_errors", "rx_kernel_drops", "rx_truncated"):
             assert tot[key] == after[side][key] == 0, (ch, key)
@@ -219,8 +219,8 @@ def test_corrupt_channel_segment_shows_beside_good_ones(rtudp_pool):
 
 
 #: what must be on screen at any width of 80 columns or more
-ESSENTIAL = ("channel", "kind", "TX rate pkt/s", "RX rate pkt/s", "late p99 s", "delay p99 s",
-             "drops pkt")
+ESSENTIAL = ("channel", "kind", "TX rate pkt/s", "RX rate pkt/s", "late on arrival rec",
+             "sent late rec", "late p99 s", "delay p99 s", "drops pkt")
 
 
 @needs_tmux

@@ -56,7 +56,7 @@ def test_each_counter_gets_its_sentence() -> None:
     assert "reached its real-time CPU cap 7 times" in text
     assert "for 40 ms" in text                       # 2 contended windows of 20 ms
     assert "taken off its CPU 3 times" in text
-    assert "5 packets were queued after their deadline" in text
+    assert "5 packets were late on arrival, queued after their deadline" in text
     assert len(found) == 7
 
 

@@ -238,6 +238,20 @@ def _pct_line(label: str, hist: Any) -> str:
     return f"  {label:<16} " + "  ".join(parts) + f"  max {_fmt(hist.max_ns):>9}"
 
 
+def _late_line(st: dict[str, Any]) -> str:
+    """Whose the late sends were: the submitter's (queued with less lead than the worker
+    needs) or the worker's (queued in time, sent late), with the latest of each."""
+    from rtudp.shmring._native import lib
+
+    limit = _fmt(lib.RTUDP_TX_LATE_NS)
+    parts = []
+    for key, whose in (("tx_late_arrival", "late on arrival (the submitter's)"),
+                       ("tx_late_sent", "sent late (the worker's)")):
+        n = st[key]
+        parts.append(f"{n:,} {whose}" + (f", latest {_fmt(st[key + '_max_ns'])}" if n else ""))
+    return f"  {'late > ' + limit.strip():<16} " + "; ".join(parts)
+
+
 def schedule_horizon_s(n: int, rate: int) -> float:
     """The deadline horizon (s) of a pool that takes a schedule of ``n`` packets at
     ``rate`` queued whole before it starts: the pool's default, or the schedule's span
@@ -419,6 +433,7 @@ def _report(pool: Any, a: Any, b: Any, receivers: list[Receiver], n: int, caught
               f"{r.duplicates}" + (f", foreign {r.foreign}" if r.foreign else ""))
         print(_pct_line("send lateness", late) + f"   ({how})")
         print(_pct_line("one-way latency", lat) + "   (kernel RX stamp - deadline)")
+        print(_late_line(st))
         extra = []
         if st["tx_immediate"]:
             extra.append(f"{st['tx_immediate']} queued after their deadline (sent at once)")

@@ -86,7 +86,9 @@ CHANNEL_COLUMNS = (
     Column("RX rate", "pkt/s", _iv("rx_pps"), 2),
     Column("RX bytes", "B/s", _iv("rx_bytes_per_s"), 13),
     Column("at once", "pkt/s", _per_s("tx_immediate"), 18),
-    Column("taken late", "rec/s", _per_s("tx_late"), 14),
+    # whose lateness it is: the submitter's (queued with too little lead) or the worker's
+    Column("late on arrival", "rec", lambda ch: si(ch["totals"].get("tx_late_arrival", 0)), 5),
+    Column("sent late", "rec", lambda ch: si(ch["totals"].get("tx_late_sent", 0)), 5),
     Column("late p50", "s", _iv("lateness_p50_ns", si_ns), 11),
     Column("late p99", "s", _iv("lateness_p99_ns", si_ns), 3),
     Column("late max", "s", _iv("lateness_max_ns", si_ns), 7),

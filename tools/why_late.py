@@ -3,8 +3,9 @@
 ``rtudp demo`` and ``rtudp bench timing`` take a :func:`snapshot` before and after
 the timed part of a run; when a figure misses its target, :func:`explain` turns the
 difference into plain sentences: what was detected (the RT throttle, a worker at its
-CPU cap, the host stealing time or stopping a worker's vCPU, the submitter late, another
-task on a worker's CPU) and what to change, followed by ``rtudp doctor``'s verdict on this machine.
+CPU cap, the host stealing time or stopping a worker's vCPU, the submitter late
+(``tx_late_arrival``), another task on a worker's CPU) and what to change, followed by
+``rtudp doctor``'s verdict on this machine.
 
 Everything here reads counters that exist anyway (``/proc/stat``, the kernel log,
 the pool's worker table, the channels' counters): nothing is measured twice.
@@ -34,7 +35,8 @@ class Snapshot:
     throttle_lines: int | None
     workers: dict[int, dict[str, Any]] = field(default_factory=dict)
     worker_cpu_s: dict[int, float] = field(default_factory=dict)
-    late_queued: int = 0
+    #: sends late on arrival: queued after their deadline or too close to it
+    late_arrival: int = 0
     #: the CPUs the process may run on, whatever the pool's thread placement does
     allowed_cpus: frozenset[int] | None = None
 
@@ -67,7 +69,7 @@ def snapshot(pool: Any, channels: list[Any]) -> Snapshot:
             snap.worker_cpu_s[w["index"]] = t.user + t.system
         except (psutil.Error, OSError):
             pass
-    snap.late_queued = sum(int(ch.stats().get("tx_late", 0)) for ch in channels)
+    snap.late_arrival = sum(int(ch.stats().get("tx_late_arrival", 0)) for ch in channels)
     return snap
 
 
@@ -145,10 +147,11 @@ def findings(before: Snapshot, after: Snapshot) -> list[str]:
             out.append(f"{where} was taken off its CPU {preempted} times by another task while "
                        f"spinning at SCHED_OTHER past its cap: keep other busy programs off "
                        f"the pool's CPUs (taskset), or give the pool fewer CPUs")
-    late = after.late_queued - before.late_queued
+    late = after.late_arrival - before.late_arrival
     if late:
-        out.append(f"{late} packets were queued after their deadline: the submitter (the "
-                   f"Python program) was late, not the worker; queue further ahead")
+        out.append(f"{late} packets were late on arrival, queued after their deadline or too "
+                   f"close to it: the submitter (the Python program) was late, not the worker; "
+                   f"queue further ahead")
     return out
 
 

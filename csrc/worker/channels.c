@@ -539,8 +539,12 @@ int rtudp_chan_add(struct rtudp_worker *w, uint32_t slot, const char *name, int 
         w->active[w->n_active++] = c;
         count_channel(w, c, 1);
         rtudp_chan_rekey(w, c); /* the kind's first timer */
-        /* records queued while no worker served it are read at once */
+        /* records queued while no worker served it are read at once; when they came
+         * is not known (a restart, a move), so none of them, nor what the next look
+         * finds, is judged late on arrival (rtudp_tx_in_time_by) */
         rtudp_ready_mark(w->ready, slot);
+        if (c->sends && !c->tx_broken && c->tx.ring && rtudp_mpsc_pending_bytes(&c->tx))
+            w->look_ns = 0;
     }
     return rc;
 }

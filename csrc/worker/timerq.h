@@ -54,6 +54,8 @@ struct rtudp_timer {
     const uint8_t *payload;     /* in the TX ring: valid until the ring is released past it */
     uint32_t len;               /* payload bytes, as validated by rtudp_mpsc_next */
     uint16_t flags;
+    uint8_t arrived_late;       /* it came with its deadline past or within the spin margin:
+                                   its lateness is the submitter's (rtudp_tx_in_time_by) */
 };
 
 struct rtudp_timerq {

@@ -95,8 +95,10 @@ static bool wake_ready(const void *ctx)
            load_acquire(&w->me->async_posted) != w->async_seen || rest_ended(w);
 }
 
-/* TX ring -> in-flight tracker + timer queue; 1 if records are left for another turn */
-static int consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
+/* TX ring -> in-flight tracker + timer queue; 1 if records are left for another turn.
+ * A record due before in_time_by came too late to be sent on time (its lateness is the
+ * submitter's: rtudp_tx_in_time_by) */
+static int consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now, int64_t in_time_by)
 {
     int left = 1;
     uint64_t taken = 0, immediate = 0, late = 0;
@@ -134,7 +136,8 @@ static int consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now)
         struct rtudp_timer t = {.send_at_ns = at, .asked_ns = asked ? asked : at,
                                 .channel = c->slot, .slot = slot,
                                 .ring_pos = pos, .payload = (const uint8_t *)(rec + 1),
-                                .len = len, .flags = rec->flags};
+                                .len = len, .flags = rec->flags,
+                                .arrived_late = rtudp_tx_arrived_late(asked, in_time_by)};
         int kr = c->proto->tx_record ? c->proto->tx_record(c, rec, len, now, &t) : 0;
         if (kr != 0) {
             /* the kind took it (a request, not a datagram) or refused it: freed, never
@@ -243,6 +246,7 @@ static int64_t spin_to(struct rtudp_worker *w, int64_t now, int64_t until, int b
     for (;;) {
         if (any_readable(w))
             break;
+        w->look_ns = now; /* nothing waited at this clock: what comes, came after it */
         if (now >= until) {
             reached = now;
             break;
@@ -433,6 +437,8 @@ static int capped_turn(struct rtudp_worker *w, int64_t now)
 struct consume_turn {
     struct rtudp_worker *w;
     int64_t now;
+    int64_t in_time_by;             /* rtudp_tx_in_time_by */
+    int left;                       /* a channel kept records for another turn */
 };
 
 /* a channel a producer marked: its TX ring read up to what was committed by `now`
@@ -444,16 +450,24 @@ static void consume_marked(void *ctx, uint32_t slot)
     if (!c || !c->sends || c->tx_broken)
         return; /* gone, or not read: a stale mark */
     rtudp_w_work(t->w, t->now);
-    if (consume(t->w, c, t->now))
+    if (consume(t->w, c, t->now, t->in_time_by)) {
         rtudp_ready_mark(t->w->ready, slot);
+        t->left = 1;
+    }
     rtudp_chan_rekey(t->w, c); /* the kind may have set its timer from a record */
 }
 
 /* the TX rings producers marked, read up to what was committed by `now` */
 static void consume_all(struct rtudp_worker *w, int64_t now)
 {
-    struct consume_turn t = {w, now};
+    struct consume_turn t = {w, now, rtudp_tx_in_time_by(w->look_ns, w->parked_to_ns,
+                                                         w->parked_rung_ns, now,
+                                                         w->pacer.spin.margin_ns), 0};
     rtudp_ready_take(w->ready, consume_marked, &t);
+    /* what was marked by now is read, unless a channel kept some (READ_MAX): those came
+     * before now, and are judged by the look before */
+    if (!t.left)
+        w->look_ns = now;
 }
 
 /* the earlier of `other` and when the next TX stamps are to be read (with a lateness
@@ -634,6 +648,9 @@ static int before_park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
      * lateness budget, a step before the grid's wake-up): we wake in time for them and
      * drain the rings first (see notify_consumer) */
     store_relaxed(&me->bell.sleeper_deadline_ns, rtudp_pacer_sleeper_deadline(&w->pacer, t));
+    /* before bell_wait counts this thread a waiter: a producer that rings for this park
+     * finds it clear and stamps it */
+    store_relaxed(&me->bell.rung_ns, 0);
     /* the next send's memory, fetched while we sleep rather than after the wake-up */
     const struct rtudp_timer *next = rtudp_timerq_peek(&w->tq);
     if (next)
@@ -651,6 +668,9 @@ static void park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
     int sample = rtudp_pacer_sample_sleep(&w->pacer, t->timer_wake, &cpu0);
     int rc = rtudp_bell_wait(&w->me->bell, wake_ready, w, t->park_until, 0);
     int64_t woke = rtudp_now_ns();
+    w->look_ns = RTUDP_TX_LOOK_PARKED; /* the bell watched for it: rtudp_tx_in_time_by */
+    w->parked_to_ns = t->target;
+    w->parked_rung_ns = load_relaxed(&w->me->bell.rung_ns);
     rtudp_pacer_parked(&w->pacer, woke - t->now);
     if (nap)
         rtudp_idlepoller_close(&w->pacer.poller);

@@ -58,15 +58,16 @@ void rtudp_tx_read_stamps(struct rtudp_chan *c, int64_t now)
  * lateness, and their tap copies' time (tap.h), come with the kernel's TX stamp, else
  * from the send */
 static void departed(struct rtudp_chan *c, const struct rtudp_tx_pkt *p, int64_t asked_ns,
-                     uint64_t packets)
+                     int arrived_late, uint64_t packets)
 {
     struct rtudp_tap_mark tap = {0, 0};
     if (rtudp_tap_on(&c->tap))
         rtudp_tap_tx_stage(&c->tap, p, packets, &tap);
     if (c->caps.sw_tx) {
-        rtudp_txstamps_sent(&c->stamps, c->block, p->tskey, asked_ns, p->sent_ns, packets, &tap);
+        rtudp_txstamps_sent(&c->stamps, c->block, p->tskey, asked_ns, p->sent_ns, packets,
+                            arrived_late, &tap);
     } else {
-        rtudp_txstamps_record(c->block, asked_ns, p->sent_ns, 0, packets);
+        rtudp_txstamps_record(c->block, asked_ns, p->sent_ns, 0, packets, arrived_late);
         rtudp_tap_tx_publish(&c->tap, &tap, p->sent_ns, 0);
     }
 }
@@ -88,15 +89,17 @@ static void journal_begin(struct rtudp_chan *c, const struct rtudp_timer *due,
 }
 
 /*
- * GSO runs: due timers that can leave as one GSO send have the same length (not 0)
- * and the same deadline (one TX stamp then times them all), within the kernel's
- * limits.  Immediate sends taken in one pass share their deadline (the time they
- * were taken), so a send_many batch goes as a few GSO sends.
+ * GSO runs: due timers that can leave as one GSO send have the same length (not 0),
+ * the same deadline (one TX stamp then times them all) and came alike, in time or
+ * late (their lateness has one cause), within the kernel's limits.  Immediate sends
+ * taken in one pass share their deadline (the time they were taken), so a send_many
+ * batch goes as a few GSO sends.
  */
 static bool joins_run(const struct rtudp_timer *first, const struct rtudp_timer *t,
                       uint64_t bytes_before)
 {
     return t->len == first->len && t->asked_ns == first->asked_ns &&
+           t->arrived_late == first->arrived_late &&
            bytes_before + t->len <= RTUDP_NET_GSO_BYTES;
 }
 
@@ -144,7 +147,7 @@ static int send_gso(struct rtudp_chan *c, struct rtudp_timer *due, const uint32_
             y->bytes += due[idx[q]].len;
         }
         y->sent += k;
-        departed(c, &pkts[0], due[idx[0]].asked_ns, k);
+        departed(c, &pkts[0], due[idx[0]].asked_ns, due[idx[0]].arrived_late, k);
     }
     rtudp_txj_end(&c->block->tx_journal);
     if (r == (int)k)
@@ -231,7 +234,7 @@ void rtudp_tx_send_group(struct rtudp_worker *w, struct rtudp_chan *c, struct rt
         for (int q = 0; q < r; q++) {
             const struct rtudp_timer *t = &due[idx[off + (uint32_t)q]];
             finish(c, t);
-            departed(c, &pkts[off + (uint32_t)q], t->asked_ns, 1);
+            departed(c, &pkts[off + (uint32_t)q], t->asked_ns, t->arrived_late, 1);
             y.bytes += t->len;
         }
         rtudp_txj_end(&c->block->tx_journal);
@@ -287,7 +290,7 @@ static int send_raw(struct rtudp_chan *c, const void *data, uint32_t len, int64_
     }
     bump(&b->tx_packets, 1);
     bump(&b->tx_bytes, len);
-    departed(c, &pkt, asked_ns, 1);
+    departed(c, &pkt, asked_ns, 0, 1); /* a kind's own send: the worker's */
     if (c->stamps.len >= STAMP_BATCH)
         rtudp_tx_read_stamps(c, pkt.sent_ns);
     return 0;

@@ -35,10 +35,26 @@ void rtudp_txstamps_free(struct rtudp_txstamps *s)
     *s = (struct rtudp_txstamps){0};
 }
 
-void rtudp_txstamps_record(struct rtudp_channel_block *b, int64_t send_at_ns,
-                           int64_t departed_ns, int kernel, uint64_t packets)
+void rtudp_tx_late_count(struct rtudp_tx_late *l, int64_t late_ns, int arrived_late,
+                         uint64_t packets)
 {
-    rtudp_hist_record_n(&b->tx_lateness, departed_ns - send_at_ns, packets);
+    if (late_ns <= RTUDP_TX_LATE_NS)
+        return;
+    uint64_t *n = arrived_late ? &l->arrival : &l->sent;
+    uint64_t *sum = arrived_late ? &l->arrival_ns : &l->sent_ns;
+    uint64_t *max = arrived_late ? &l->arrival_max_ns : &l->sent_max_ns;
+    bump(n, packets);
+    bump(sum, (uint64_t)late_ns * packets);
+    if ((uint64_t)late_ns > load_relaxed(max))
+        store_relaxed(max, (uint64_t)late_ns);
+}
+
+void rtudp_txstamps_record(struct rtudp_channel_block *b, int64_t send_at_ns,
+                           int64_t departed_ns, int kernel, uint64_t packets, int arrived_late)
+{
+    int64_t late_ns = departed_ns - send_at_ns;
+    rtudp_hist_record_n(&b->tx_lateness, late_ns, packets);
+    rtudp_tx_late_count(&b->late, late_ns, arrived_late, packets);
     if (kernel)
         bump(&b->tx_kernel_stamped, packets);
 }
@@ -72,7 +88,7 @@ static void resolve_front(struct rtudp_txstamps *s, struct rtudp_channel_block *
 {
     struct rtudp_txstamp_entry *e = at(s, 0);
     if (!e->departed_ns) {
-        rtudp_txstamps_record(b, e->send_at_ns, e->sent_ns, 0, e->packets);
+        rtudp_txstamps_record(b, e->send_at_ns, e->sent_ns, 0, e->packets, e->arrived_late);
         s->timed_out++;
     }
     pop_front(s);
@@ -85,11 +101,11 @@ void rtudp_txstamps_flush(struct rtudp_txstamps *s, struct rtudp_channel_block *
 }
 
 void rtudp_txstamps_sent(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
-                         int64_t send_at_ns, int64_t sent_ns, uint64_t packets,
+                         int64_t send_at_ns, int64_t sent_ns, uint64_t packets, int arrived_late,
                          const struct rtudp_tap_mark *tap)
 {
     if (!s->capacity) {
-        rtudp_txstamps_record(b, send_at_ns, sent_ns, 0, packets);
+        rtudp_txstamps_record(b, send_at_ns, sent_ns, 0, packets, arrived_late);
         if (tap->end)
             rtudp_tap_tx_publish(s->tap, tap, sent_ns, 0);
         return;
@@ -105,6 +121,7 @@ void rtudp_txstamps_sent(struct rtudp_txstamps *s, struct rtudp_channel_block *b
     e->sent_ns = sent_ns;
     e->departed_ns = 0;
     e->packets = packets;
+    e->arrived_late = arrived_late;
     e->tap = *tap;
     s->len++;
 }
@@ -124,7 +141,7 @@ void rtudp_txstamps_stamp(struct rtudp_txstamps *s, struct rtudp_channel_block *
     }
     /* a stamp of 0 would read as "waiting": 1 ns off is below the clock map's error */
     e->departed_ns = mono_ns ? mono_ns : 1;
-    rtudp_txstamps_record(b, e->send_at_ns, mono_ns, 1, e->packets);
+    rtudp_txstamps_record(b, e->send_at_ns, mono_ns, 1, e->packets, e->arrived_late);
     s->stamped++;
     pop_done(s);
 }

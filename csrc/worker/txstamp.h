@@ -6,8 +6,9 @@
  * just after the send call once RTUDP_W_STAMP_WAIT_NS has passed without one.
  * netio gives the packets of one socket consecutive keys, so the waiting packets
  * form a run of keys: a circular array indexed by key - first_key, no search.
- * Each packet's lateness is recorded exactly once, into block->tx_lateness, when
- * its stamp arrives, when it times out, or when the channel closes.
+ * Each packet's lateness is recorded exactly once, into block->tx_lateness (and, if
+ * late, block->late by its cause), when its stamp arrives, when it times out, or when
+ * the channel closes.
  *
  * Not thread-safe: owned by the TX thread, which writes the TX counters.
  */
@@ -24,6 +25,7 @@ struct rtudp_txstamp_entry {
     int64_t sent_ns;        /* just after the send call */
     int64_t departed_ns;    /* the kernel's stamp; 0 while waiting */
     uint64_t packets;       /* datagrams the key stands for (a GSO send: several) */
+    int arrived_late;       /* they came late (a GSO run never mixes: txsend.c) */
     struct rtudp_tap_mark tap; /* their copies in the TX tap ring, published with the
                                   departure when the entry resolves (tap.h) */
 };
@@ -41,6 +43,47 @@ struct rtudp_txstamps {
     struct rtudp_tap *tap;  /* the channel's TX tap (NULL: none) */
 };
 
+/* look_ns of a worker woken from a park on its bell (rtudp_tx_in_time_by) */
+#define RTUDP_TX_LOOK_PARKED INT64_MIN
+
+/*
+ * The earliest deadline a record the worker takes now was queued in time for: one spin
+ * margin (the least lead a parked worker needs) after the record came into the ring.
+ * When it came the worker knows only so far:
+ *  - running, it came after `look_ns`, the last clock at which the worker found no
+ *    record waiting (its previous read of the rings, a step of a spin).  A worker that
+ *    stalls while running (a host pause, a backlog of sends) so keeps its lateness;
+ *  - parked on its bell (look_ns == RTUDP_TX_LOOK_PARKED) for a deadline at
+ *    `parked_to_ns`, a producer rang at once for a record due before that, and the
+ *    first to ring stamped the bell (`rung_ns`): that record came by the stamp and the
+ *    later ones after it, however late the worker woke.  Without a stamp (woken by a
+ *    command or a timeout) what it takes came about when it is taken (`now`).  A
+ *    record due at or after parked_to_ns rang no bell: the worker was to be awake by
+ *    then.
+ */
+static inline int64_t rtudp_tx_in_time_by(int64_t look_ns, int64_t parked_to_ns,
+                                          int64_t rung_ns, int64_t now, int64_t margin_ns)
+{
+    if (look_ns != RTUDP_TX_LOOK_PARKED)
+        return look_ns + margin_ns;
+    int64_t by = (rung_ns > 0 && rung_ns < now ? rung_ns : now) + margin_ns;
+    return parked_to_ns < by ? parked_to_ns : by;
+}
+
+/* whether a record asking for `asked_ns` (0: now) and taken by a worker to which a
+ * deadline before `in_time_by` (rtudp_tx_in_time_by) came too late arrived late: its
+ * lateness is then the submitter's (rtudp_shm.h, struct rtudp_tx_late) */
+static inline int rtudp_tx_arrived_late(int64_t asked_ns, int64_t in_time_by)
+{
+    return asked_ns != 0 && asked_ns < in_time_by;
+}
+
+/* `packets` datagrams left `late_ns` after their deadline: if that is late
+ * (RTUDP_TX_LATE_NS), count them as late on arrival or sent late.  A pure function of
+ * its arguments and *l (the TX thread is its only writer) */
+void rtudp_tx_late_count(struct rtudp_tx_late *l, int64_t late_ns, int arrived_late,
+                         uint64_t packets);
+
 /* capacity rounded up to a power of two; RTUDP_EINVAL / RTUDP_ESYS */
 int rtudp_txstamps_init(struct rtudp_txstamps *s, uint32_t capacity, int64_t wait_ns);
 void rtudp_txstamps_free(struct rtudp_txstamps *s);
@@ -49,7 +92,7 @@ void rtudp_txstamps_free(struct rtudp_txstamps *s);
  * published with their departure, in key order.  Keys out of sequence (a reset
  * socket) or a full array resolve the older entries with their send times first. */
 void rtudp_txstamps_sent(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
-                         int64_t send_at_ns, int64_t sent_ns, uint64_t packets,
+                         int64_t send_at_ns, int64_t sent_ns, uint64_t packets, int arrived_late,
                          const struct rtudp_tap_mark *tap);
 /* the kernel stamped `key` at mono_ns (CLOCK_MONOTONIC) */
 void rtudp_txstamps_stamp(struct rtudp_txstamps *s, struct rtudp_channel_block *b, uint32_t key,
@@ -60,8 +103,9 @@ void rtudp_txstamps_expire(struct rtudp_txstamps *s, struct rtudp_channel_block 
 void rtudp_txstamps_flush(struct rtudp_txstamps *s, struct rtudp_channel_block *b);
 /* when the oldest waiting packet times out; INT64_MAX when none waits */
 int64_t rtudp_txstamps_deadline(const struct rtudp_txstamps *s);
-/* record one departure without waiting for a stamp (sockets without TX stamps) */
+/* record one departure without waiting for a stamp (sockets without TX stamps): its
+ * lateness, and whose it is if late */
 void rtudp_txstamps_record(struct rtudp_channel_block *b, int64_t send_at_ns,
-                           int64_t departed_ns, int kernel, uint64_t packets);
+                           int64_t departed_ns, int kernel, uint64_t packets, int arrived_late);
 
 #endif /* RTUDP_TXSTAMP_H */

@@ -236,6 +236,13 @@ struct rtudp_worker {
     struct rtudp_timerq tq;
     struct rtudp_pacer pacer;       /* the timing policy's state (pacer.h) */
     int64_t backoff_until;          /* EAGAIN: no sends before this */
+    /* what a record taken next came after (rtudp_tx_in_time_by): the last clock at
+     * which the TX thread, running, found no record waiting, or RTUDP_TX_LOOK_PARKED
+     * after a park on the bell for a deadline at parked_to_ns, which a producer first
+     * rang at parked_rung_ns (0: none did) */
+    int64_t look_ns;
+    int64_t parked_to_ns;
+    int64_t parked_rung_ns;
     uint32_t tx_group;              /* the deadlines sent together now: one a channel, so a
                                        stream's own packets keep their spacing (txloop.c) */
     int64_t next_tick;              /* heartbeat and liveness checks */

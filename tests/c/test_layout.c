@@ -62,6 +62,7 @@ static const struct field doorbell_fields[] = {
     FIELD(rtudp_doorbell, seq),
     FIELD(rtudp_doorbell, waiters),
     FIELD(rtudp_doorbell, sleeper_deadline_ns),
+    FIELD(rtudp_doorbell, rung_ns),
     FIELD(rtudp_doorbell, pad),
 };
 
@@ -301,6 +302,16 @@ static const struct field tap_counters_fields[] = {
     FIELD(rtudp_tap_counters, pad),
 };
 
+static const struct field tx_late_fields[] = {
+    FIELD(rtudp_tx_late, arrival),
+    FIELD(rtudp_tx_late, arrival_ns),
+    FIELD(rtudp_tx_late, arrival_max_ns),
+    FIELD(rtudp_tx_late, sent),
+    FIELD(rtudp_tx_late, sent_ns),
+    FIELD(rtudp_tx_late, sent_max_ns),
+    FIELD(rtudp_tx_late, pad),
+};
+
 static const struct field tap_meta_fields[] = {
     FIELD(rtudp_tap_meta, peer),
     FIELD(rtudp_tap_meta, wire_len),
@@ -341,6 +352,7 @@ static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, impair_rx),
     FIELD(rtudp_channel_block, tap),
     FIELD(rtudp_channel_block, tap_count),
+    FIELD(rtudp_channel_block, late),
     FIELD(rtudp_channel_block, tx_lateness),
     FIELD(rtudp_channel_block, rx_delay),
     FIELD(rtudp_channel_block, tx_journal),
@@ -770,6 +782,7 @@ static const struct layout layouts[] = {
     STRUCT(rtudp_async_wait, async_wait_fields),
     STRUCT(rtudp_tap_line, tap_line_fields),
     STRUCT(rtudp_tap_counters, tap_counters_fields),
+    STRUCT(rtudp_tx_late, tx_late_fields),
     STRUCT(rtudp_tap_meta, tap_meta_fields),
     STRUCT(rtudp_channel_block, channel_block_fields),
     STRUCT(rtudp_rx_meta, rx_meta_fields),

@@ -1112,15 +1112,23 @@ static uint32_t rings_of(struct rtudp_doorbell *bell)
     return __atomic_load_n(&bell->seq, __ATOMIC_ACQUIRE);
 }
 
+/* a producer of m whose worker's bell stands for a worker asleep until `until` */
+static struct rtudp_mpsc producer_of_parked(const struct rtudp_mpsc *m,
+                                           struct rtudp_doorbell *bell, int64_t until)
+{
+    bell->waiters = 1;
+    bell->sleeper_deadline_ns = until;
+    struct rtudp_mpsc producer = *m;
+    rtudp_mpsc_set_wake(&producer, bell);
+    return producer;
+}
+
 static void test_mpsc_not_before_leaves_an_early_sleeper_asleep(void)
 {
     struct rtudp_mpsc m = mpsc_new(4096);
     static struct rtudp_doorbell bell; /* a worker's, asleep until `until` */
     int64_t until = rtudp_now_ns() + 1000 * NS_PER_MS;
-    bell.waiters = 1;
-    bell.sleeper_deadline_ns = until;
-    struct rtudp_mpsc producer = m;
-    rtudp_mpsc_set_wake(&producer, &bell);
+    struct rtudp_mpsc producer = producer_of_parked(&m, &bell, until);
     int64_t clock = 0; /* the paced stream's clock: 0, not known */
     rtudp_mpsc_set_not_before(&producer, &clock);
     uint32_t seq = rings_of(&bell);
@@ -1157,6 +1165,31 @@ static void test_mpsc_not_before_leaves_an_early_sleeper_asleep(void)
     CHECK_EQ(rings_of(&bell), seq);
     rtudp_mpsc_wake_at(&producer, until - 1);
     CHECK_EQ(rings_of(&bell), ++seq);
+    free(m.ring);
+}
+
+/* the first commit that rings a parked worker stamps its bell with the clock; later
+ * ones leave the stamp, and one that rings no bell (due after the sleeper wakes) writes
+ * none: the worker then knows when it was first called (txstamp.h) */
+static void test_mpsc_first_ring_stamps_the_bell(void)
+{
+    struct rtudp_mpsc m = mpsc_new(4096);
+    static struct rtudp_doorbell bell; /* a worker's, asleep until `until` */
+    int64_t until = rtudp_now_ns() + 1000 * NS_PER_MS;
+    m.ring->data_bell.waiters = 1; /* a waiter of another kind, rung at every commit */
+    struct rtudp_mpsc producer = producer_of_parked(&m, &bell, until);
+    CHECK_EQ(rtudp_mpsc_try_put(&producer, "a", 1, until + NS_PER_MS, 0), RTUDP_OK);
+    CHECK_EQ(bell.rung_ns, 0); /* no ring: no stamp */
+    int64_t t0 = rtudp_now_ns();
+    CHECK_EQ(rtudp_mpsc_try_put(&producer, "b", 1, until - NS_PER_MS, 0), RTUDP_OK);
+    int64_t first = bell.rung_ns;
+    CHECK(first >= t0 && first <= rtudp_now_ns());
+    sleep_ns(NS_PER_MS / 10);
+    CHECK_EQ(rtudp_mpsc_try_put(&producer, "c", 1, 0, 0), RTUDP_OK);
+    CHECK_EQ(bell.rung_ns, first); /* rung again: the first stamp stays */
+    /* the ring's own data bell, rung each time, is no worker's: not stamped */
+    CHECK(m.ring->data_bell.seq >= 3);
+    CHECK_EQ(m.ring->data_bell.rung_ns, 0);
     free(m.ring);
 }
 
@@ -2599,6 +2632,7 @@ static const struct test tests[] = {
     T(test_mpsc_wait_timeout),
     T(test_mpsc_wait_at_cursor),
     T(test_mpsc_wake_bell),
+    T(test_mpsc_first_ring_stamps_the_bell),
     T(test_mpsc_not_before_leaves_an_early_sleeper_asleep),
     T(test_mpsc_mark_sent_skipped_after_restart),
     T(test_mpsc_wait_wakes),

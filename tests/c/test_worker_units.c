@@ -514,7 +514,7 @@ static void test_stamps_match_by_key(void)
     CHECK_EQ(rtudp_txstamps_deadline(&s), INT64_MAX);
     int64_t t0 = 10 * NS_PER_MS;
     for (uint32_t k = 0; k < 10; k++)
-        rtudp_txstamps_sent(&s, b, 40 + k, t0 + k * US, t0 + k * US + 50 * US, 1, &no_tap);
+        rtudp_txstamps_sent(&s, b, 40 + k, t0 + k * US, t0 + k * US + 50 * US, 1, 0, &no_tap);
     CHECK_EQ(s.len, 10);
     CHECK_EQ(rtudp_txstamps_deadline(&s), t0 + 50 * US + 5 * NS_PER_MS);
     /* stamps out of order: each recorded once, with its own send_at */
@@ -546,8 +546,8 @@ static void test_stamps_time_out_to_send_time(void)
     struct rtudp_txstamps s;
     CHECK_EQ(rtudp_txstamps_init(&s, 8, 5 * NS_PER_MS), RTUDP_OK);
     int64_t t0 = 100 * NS_PER_MS;
-    rtudp_txstamps_sent(&s, b, 0, t0, t0 + 30 * US, 1, &no_tap);
-    rtudp_txstamps_sent(&s, b, 1, t0, t0 + 40 * US, 1, &no_tap);
+    rtudp_txstamps_sent(&s, b, 0, t0, t0 + 30 * US, 1, 0, &no_tap);
+    rtudp_txstamps_sent(&s, b, 1, t0, t0 + 40 * US, 1, 0, &no_tap);
     rtudp_txstamps_stamp(&s, b, 1, t0 + 35 * US);
     rtudp_txstamps_expire(&s, b, t0 + 4 * NS_PER_MS); /* not yet */
     CHECK_EQ(s.len, 2);
@@ -571,13 +571,13 @@ static void test_stamps_full_restart_and_flush(void)
     int64_t t0 = NS_PER_MS;
     /* keys wrap at 2^32 like the kernel's */
     for (uint32_t i = 0; i < 6; i++)
-        rtudp_txstamps_sent(&s, b, UINT32_MAX - 2 + i, t0, t0 + i * US, 1, &no_tap);
+        rtudp_txstamps_sent(&s, b, UINT32_MAX - 2 + i, t0, t0 + i * US, 1, 0, &no_tap);
     CHECK_EQ(s.len, 4);                  /* the two oldest were resolved to make room */
     CHECK_EQ(b->tx_lateness.count, 2);
     rtudp_txstamps_stamp(&s, b, 0, t0 + 9 * US); /* key UINT32_MAX - 2 + 3 == 0 */
     CHECK_EQ(b->tx_kernel_stamped, 1);
     /* keys restart (a socket set up again): older ones are resolved first */
-    rtudp_txstamps_sent(&s, b, 7, t0, t0 + 20 * US, 1, &no_tap);
+    rtudp_txstamps_sent(&s, b, 7, t0, t0 + 20 * US, 1, 0, &no_tap);
     CHECK_EQ(s.len, 1);
     CHECK_EQ(s.first_key, 7);
     CHECK_EQ(b->tx_lateness.count, 6);
@@ -589,6 +589,98 @@ static void test_stamps_full_restart_and_flush(void)
     /* bad arguments */
     CHECK_EQ(rtudp_txstamps_init(&s, 0, 1), RTUDP_EINVAL);
     CHECK_EQ(rtudp_txstamps_init(&s, 4, -1), RTUDP_EINVAL);
+    free(b);
+}
+
+/* a record is late on arrival when taken with its deadline past or nearer than the
+ * margin; "now" (0) never is */
+static void test_arrival_is_judged_against_the_margin(void)
+{
+    int64_t now = 50 * NS_PER_MS, margin = 20 * US;
+    CHECK(rtudp_tx_arrived_late(now - NS_PER_MS, now + margin));  /* already past */
+    CHECK(rtudp_tx_arrived_late(now + 5 * US, now + margin));     /* within the margin */
+    CHECK(!rtudp_tx_arrived_late(now + margin, now + margin));    /* just in time */
+    CHECK(!rtudp_tx_arrived_late(now + 200 * NS_PER_MS, now + margin));
+    CHECK(!rtudp_tx_arrived_late(0, now + margin));               /* "now" */
+}
+
+/* what a record taken now came after: a running worker's last look that found none, so
+ * a stall of its own stays its own; after a park on the bell, the first producer's
+ * ring (however late the worker woke), else about now; a record due after the park's
+ * deadline rang no bell and came in time */
+static void test_in_time_by_follows_what_the_worker_watched(void)
+{
+    int64_t now = 50 * NS_PER_MS, margin = 20 * US, stall = 10 * NS_PER_MS;
+    /* running: it last found nothing 10 ms ago (it stalled since): a record due 1 ms
+     * ago may have come in time */
+    int64_t by = rtudp_tx_in_time_by(now - stall, 0, 0, now, margin);
+    CHECK_EQ(by, now - stall + margin);
+    CHECK(!rtudp_tx_arrived_late(now - NS_PER_MS, by));
+    CHECK(rtudp_tx_arrived_late(now - stall, by));                /* past before it looked */
+    /* parked on the bell, woken without a ring: judged when taken */
+    by = rtudp_tx_in_time_by(RTUDP_TX_LOOK_PARKED, INT64_MAX, 0, now, margin);
+    CHECK_EQ(by, now + margin);
+    CHECK(rtudp_tx_arrived_late(now - NS_PER_MS, by));
+    /* rung 10 ms ago and woken only now (stopped while parked): the ringer came then */
+    by = rtudp_tx_in_time_by(RTUDP_TX_LOOK_PARKED, INT64_MAX, now - stall, now, margin);
+    CHECK_EQ(by, now - stall + margin);
+    CHECK(!rtudp_tx_arrived_late(now - stall + NS_PER_MS, by));   /* rang 1 ms ahead */
+    CHECK(rtudp_tx_arrived_late(now - stall - US, by));           /* rang already late */
+    /* ... a stamp from the future (a hostile producer) counts as now */
+    CHECK_EQ(rtudp_tx_in_time_by(RTUDP_TX_LOOK_PARKED, INT64_MAX, now + stall, now, margin),
+             now + margin);
+    /* a park for a deadline 5 us ahead: a record due then rang no bell */
+    by = rtudp_tx_in_time_by(RTUDP_TX_LOOK_PARKED, now + 5 * US, 0, now, margin);
+    CHECK_EQ(by, now + 5 * US);
+    CHECK(!rtudp_tx_arrived_late(now + 5 * US, by));
+    /* a new worker (look_ns 0) knows nothing: none is late on arrival */
+    CHECK(!rtudp_tx_arrived_late(now - NS_PER_MS, rtudp_tx_in_time_by(0, 0, 0, now, margin)));
+}
+
+/* only departures later than RTUDP_TX_LATE_NS count, each once, under its cause: the
+ * two causes add up to every late departure */
+static void test_late_departures_are_counted_by_cause(void)
+{
+    struct rtudp_tx_late l;
+    memset(&l, 0, sizeof l);
+    rtudp_tx_late_count(&l, RTUDP_TX_LATE_NS, 1, 1);     /* on the mark: not late */
+    rtudp_tx_late_count(&l, -5 * US, 0, 1);              /* early */
+    CHECK_EQ(l.arrival + l.sent, 0);
+    rtudp_tx_late_count(&l, 3 * NS_PER_MS, 1, 2);        /* a GSO run of two, taken late */
+    rtudp_tx_late_count(&l, 150 * US, 0, 1);             /* taken in time, sent late */
+    rtudp_tx_late_count(&l, 400 * US, 0, 1);
+    rtudp_tx_late_count(&l, 1 * NS_PER_MS, 1, 1);
+    CHECK_EQ(l.arrival, 3);
+    CHECK_EQ(l.arrival_ns, 7 * NS_PER_MS);
+    CHECK_EQ(l.arrival_max_ns, 3 * NS_PER_MS);
+    CHECK_EQ(l.sent, 2);
+    CHECK_EQ(l.sent_ns, 550 * US);
+    CHECK_EQ(l.sent_max_ns, 400 * US);
+
+    /* through the stamps: the cause rides with the entry to its departure */
+    struct rtudp_channel_block *b = new_block();
+    struct rtudp_txstamps s;
+    CHECK_EQ(rtudp_txstamps_init(&s, 8, 5 * NS_PER_MS), RTUDP_OK);
+    int64_t t0 = 100 * NS_PER_MS;
+    rtudp_txstamps_sent(&s, b, 0, t0, t0 + US, 1, 1, &no_tap);
+    rtudp_txstamps_sent(&s, b, 1, t0, t0 + US, 1, 0, &no_tap);
+    rtudp_txstamps_sent(&s, b, 2, t0, t0 + US, 1, 1, &no_tap);
+    rtudp_txstamps_stamp(&s, b, 0, t0 + 2 * NS_PER_MS);
+    rtudp_txstamps_stamp(&s, b, 1, t0 + 300 * US);
+    rtudp_txstamps_stamp(&s, b, 2, t0 + 10 * US);          /* taken late, left on time */
+    CHECK_EQ(b->late.arrival, 1);
+    CHECK_EQ(b->late.arrival_max_ns, 2 * NS_PER_MS);
+    CHECK_EQ(b->late.sent, 1);
+    CHECK_EQ(b->late.sent_max_ns, 300 * US);
+    CHECK_EQ(b->tx_lateness.count, 3);
+    /* no stamp: timed by the send call, with the same cause */
+    rtudp_txstamps_sent(&s, b, 3, t0, t0 + 500 * US, 1, 1, &no_tap);
+    rtudp_txstamps_flush(&s, b);
+    CHECK_EQ(b->late.arrival, 2);
+    rtudp_txstamps_record(b, t0, t0 + 700 * US, 0, 4, 0);
+    CHECK_EQ(b->late.sent, 5);
+    CHECK_EQ(b->late.sent_max_ns, 700 * US);
+    rtudp_txstamps_free(&s);
     free(b);
 }
 
@@ -1047,6 +1139,9 @@ static const struct test tests[] = {
     T(test_stamps_match_by_key),
     T(test_stamps_time_out_to_send_time),
     T(test_stamps_full_restart_and_flush),
+    T(test_arrival_is_judged_against_the_margin),
+    T(test_in_time_by_follows_what_the_worker_watched),
+    T(test_late_departures_are_counted_by_cause),
     T(test_warmup_lead_follows_the_longest_recent),
     T(test_warmup_sends_through_loopback_and_reads_it_back),
 };
