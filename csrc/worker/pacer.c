@@ -333,9 +333,14 @@ static int plan_late(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_pla
 {
     if (p->lateness_ns <= 0 || !t->may_be_late)
         return 0;
+    int64_t wake = rtudp_pacer_late_wake(p, t->target);
+    /* a wait about as short as a park's CPU cost is no saving: the plan without a
+     * budget bridges it, and sends the deadline on time */
+    if (rtudp_pacer_on(p, RTUDP_MECH_BRIDGE) && rtudp_spin_bridges(&p->spin, wake - t->now))
+        return 0;
     t->bridge = t->warm = t->spin_ok = t->coalesce = 0;
     t->late = t->timer_wake = 1;
-    t->park_until = rtudp_pacer_late_wake(p, t->target);
+    t->park_until = wake;
     if (other < t->park_until) {
         t->park_until = other;
         t->timer_wake = 0;
