@@ -553,15 +553,28 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
                                                 cfg["socket_fd"], self.name)
         return self._reply_sock
 
-    def send_many(self, items: Sequence[bytes], at_ns: int | None = None) -> int:
-        """Queue every datagram of ``items`` (all with deadline ``at_ns``); returns how many.
+    # send_many(items, at_ns=None) is ChannelBase's (C): a list or tuple of bytes is
+    # queued in one C call; the rest goes to _send_many_checked.
 
-        BackPressureError (``.sent`` = how many went in) if the ring fills up.
-        """
+    def _send_many_checked(self, items: Sequence[bytes], at_ns: int | None = None,
+                           done: int = 0) -> int:
+        """send_many() in Python, from item ``done`` on (those before it the C path
+        queued): every check, each failure its own error; returns how many of ``items``
+        went in (``done`` included, as ``BackPressureError.sent`` counts them)."""
         self._check_send()
         at = self._horizon.check(at_ns)
         if not isinstance(items, (list, tuple)):
             items = list(items)
+        items = items[done:]
+        try:
+            return done + self._put_checked_many(items, at)
+        except BackPressureError as exc:
+            exc.sent += done
+            raise
+
+    def _put_checked_many(self, items: Sequence[bytes], at: int) -> int:
+        """Queue ``items`` (a list or tuple) with deadline ``at`` after checking their
+        sizes and the destination; how many went in."""
         if items:
             big = max(map(len, items))
             if big > self.max_datagram:

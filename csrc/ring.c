@@ -473,18 +473,29 @@ int rtudp_mpsc_commit(struct rtudp_mpsc *m, uint64_t pos, int64_t send_at_ns, ui
     return rc;
 }
 
-int rtudp_mpsc_try_put_quiet(struct rtudp_mpsc *m, const void *data, uint32_t len,
-                             int64_t send_at_ns, uint16_t flags)
+int rtudp_mpsc_try_put_room_quiet(struct rtudp_mpsc *m, uint32_t room, const void *data,
+                                  uint32_t len, int64_t send_at_ns, uint16_t flags)
 {
+    if (room > m->max_payload || len > m->max_payload - room)
+        return RTUDP_ETOOBIG;
     uint64_t pos;
-    int rc = mpsc_claim(m, len, &pos);
+    int rc = mpsc_claim(m, room + len, &pos);
     if (rc == RTUDP_EFULL)
         fetch_add(&m->ring->full_events, 1);
     if (rc != RTUDP_OK)
         return rc;
+    uint8_t *payload = rtudp_mpsc_claim_payload(m, pos);
+    if (room)
+        memset(payload, 0, room);
     if (len)
-        memcpy(rtudp_mpsc_claim_payload(m, pos), data, len);
+        memcpy(payload + room, data, len);
     return commit_quiet(m, pos, send_at_ns, flags);
+}
+
+int rtudp_mpsc_try_put_quiet(struct rtudp_mpsc *m, const void *data, uint32_t len,
+                             int64_t send_at_ns, uint16_t flags)
+{
+    return rtudp_mpsc_try_put_room_quiet(m, 0, data, len, send_at_ns, flags);
 }
 
 void rtudp_mpsc_wake(struct rtudp_mpsc *m)

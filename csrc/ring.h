@@ -113,6 +113,10 @@ int rtudp_mpsc_try_put(struct rtudp_mpsc *r, const void *data, uint32_t len,
 /* try_put without waking the consumer: for batches, which call rtudp_mpsc_wake once */
 int rtudp_mpsc_try_put_quiet(struct rtudp_mpsc *r, const void *data, uint32_t len,
                              int64_t send_at_ns, uint16_t flags);
+/* try_put_quiet of a record whose first `room` bytes are zero, then data (a header
+ * the consumer writes: an RTP channel's) */
+int rtudp_mpsc_try_put_room_quiet(struct rtudp_mpsc *r, uint32_t room, const void *data,
+                                  uint32_t len, int64_t send_at_ns, uint16_t flags);
 void rtudp_mpsc_wake(struct rtudp_mpsc *r);
 /* the same after records whose earliest deadline is send_at_ns (0 = now): a consumer
  * asleep until no later than that is left asleep (it drains the ring when it wakes) */

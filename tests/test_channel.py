@@ -216,6 +216,34 @@ def test_back_pressure_never_drops(pool):
     assert b.stats()["tx_full_events"] >= 1
 
 
+def test_send_many_that_fills_the_ring_part_way_counts_what_went_in(pool):
+    """send_many queues a list of bytes in C until the ring is full; what did not fit
+    raises BackPressureError whose .sent counts every datagram queued, and those leave
+    once, in order.  A bad item anywhere queues nothing."""
+    a = pool.open_channel("a", cpu=pool.cpus[0])
+    b = pool.open_channel("b", remote=a.local, capacity=16, max_datagram=256,
+                          cpu=pool.cpus[-1])
+    pid = next(w["pid"] for w in pool.workers() if w["cpu"] == pool.cpus[-1])
+    with pytest.raises(ValueError, match="300 bytes"):
+        b.send_many([SEQ.pack(0), bytes(300), SEQ.pack(1)])
+    with pytest.raises(TypeError):
+        b.send_many([SEQ.pack(0), "text, not bytes"])
+    os.kill(pid, signal.SIGSTOP)  # the worker takes nothing from the TX ring meanwhile
+    try:
+        with pytest.raises(rtudp.BackPressureError, match="'b'") as exc:
+            b.send_many([SEQ.pack(i) + bytes(200) for i in range(1000)])
+        sent = exc.value.sent
+        assert 4 <= sent < 1000
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    got = [SEQ.unpack_from(a.recv(timeout=10).data)[0] for _ in range(sent)]
+    assert got == list(range(sent)), "only what went in, once and in order"
+    assert a.recv_many(10, timeout=0.2) == [], "nothing of the bad batches"
+    # other sequences and buffers take the Python path, with the same result
+    assert b.send_many((bytearray(SEQ.pack(i)) for i in range(3))) == 3
+    assert [SEQ.unpack_from(a.recv(timeout=10).data)[0] for _ in range(3)] == [0, 1, 2]
+
+
 def test_lapped_reader_is_told_what_it_lost(pool):
     a = pool.open_channel("a", capacity=1, max_datagram=1000)
     b = pool.open_channel("b", remote=a.local)

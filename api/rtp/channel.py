@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Sequence
 from rtudp.channel import Channel, _deadline_ns
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.channel import RX_META, fill_sockaddr, parse_rx_record
-from rtudp.shmring.errors import BadSegmentError
+from rtudp.shmring.errors import BackPressureError, BadSegmentError
 from rtudp.shmring.kinds import get as kind
 
 HDR_ROOM = lib.RTUDP_RTP_HDR_ROOM
@@ -153,6 +153,10 @@ class RtpChannel(Channel):
         self.ptime_us = int(a.ptime_us)
         self.payload_type = int(a.payload_type)
         self._framed = a.tx_mode != lib.RTUDP_RTP_TX_RAW
+        if self._framed and self._can_send:
+            # send_many() queues each payload behind the header's room, in C
+            self._fast_send(self._tx, max(self.max_datagram - HDR_ROOM, 0), self._horizon.ns,
+                            HDR_ROOM)
         if a.tx_mode == lib.RTUDP_RTP_TX_PACED:
             # a paced frame leaves no earlier than the stream's clock: a top-up wakes a
             # worker asleep until before then no more
@@ -184,11 +188,24 @@ class RtpChannel(Channel):
         if not self._try_put(frame, self._horizon.check(at_ns), flags):
             raise self._full(len(frame))
 
-    def send_many(self, items: Sequence[bytes], at_ns: int | None = None) -> int:
-        """Queue several payloads in order (paced: they leave one ptime apart)."""
+    # send_many(items, at_ns=None) is ChannelBase's (C): several payloads queued in
+    # order (paced: they leave one ptime apart), each with the header's room in front
+    # (framed tx modes, _fast_send's room); the rest goes to _send_many_checked.
+
+    def _send_many_checked(self, items: Sequence[bytes], at_ns: int | None = None,
+                           done: int = 0) -> int:
+        """send_many() in Python from item ``done`` on: each payload given the header's
+        room (framed tx modes), then as a udp channel's."""
         if not self._framed:
-            return super().send_many(items, at_ns)
-        return super().send_many([_ROOM + bytes(p) for p in items], at_ns)
+            return super()._send_many_checked(items, at_ns, done)
+        if not isinstance(items, (list, tuple)):
+            items = list(items)
+        frames = [_ROOM + bytes(p) for p in items[done:]]
+        try:
+            return done + super()._send_many_checked(frames, at_ns)
+        except BackPressureError as exc:
+            exc.sent += done
+            raise
 
     def set_target(self, host: str, port: int) -> None:
         """Send to (host, port) from now on (numeric address; any process may retarget)."""

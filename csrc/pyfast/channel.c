@@ -24,6 +24,8 @@ typedef struct {
     PyObject_HEAD
     PyfMpscPort *tx;            /* send()'s TX ring; NULL: send() always goes to Python */
     Py_ssize_t send_limit;      /* the largest datagram send() queues itself */
+    uint32_t room;              /* zero bytes queued before each datagram: a header the
+                                   worker writes (an RTP channel's); 0: none */
     int64_t horizon_ns;         /* how far ahead of now a deadline may be */
     int64_t at_ok_to;           /* a deadline up to this is within the horizon (the last
                                    clock read + horizon_ns: now only grows, so it stays so) */
@@ -47,7 +49,7 @@ typedef struct {
  * closed word it reads at every send. */
 #define PYF_SEND_CHECK_EVERY 256
 
-static PyObject *str_send_checked, *str_recv_checked;
+static PyObject *str_send_checked, *str_recv_checked, *str_send_many_checked;
 
 /* ------------------------------------------------------------------ send */
 
@@ -140,10 +142,17 @@ static PyObject *chan_send(ChannelBase *self, PyObject *const *args, Py_ssize_t 
     }
     int rc = RTUDP_EINVAL;
     bool direct = rtudp_direct_on(&self->direct);
-    if (p.len <= self->send_limit && tx->h.bound)
-        rc = at == 0 && rtudp_direct_try(&self->direct, &tx->m, p.data, (uint32_t)p.len)
-                 ? RTUDP_OK
-                 : rtudp_mpsc_try_put(&tx->m, p.data, (uint32_t)p.len, at, 0);
+    if (p.len <= self->send_limit && tx->h.bound) {
+        if (self->room) { /* the worker writes the header: never straight to the socket */
+            rc = rtudp_mpsc_try_put_room_quiet(&tx->m, self->room, p.data, (uint32_t)p.len, at, 0);
+            if (rc == RTUDP_OK)
+                rtudp_mpsc_wake_at(&tx->m, at);
+        } else {
+            rc = at == 0 && rtudp_direct_try(&self->direct, &tx->m, p.data, (uint32_t)p.len)
+                     ? RTUDP_OK
+                     : rtudp_mpsc_try_put(&tx->m, p.data, (uint32_t)p.len, at, 0);
+        }
+    }
     pyf_payload_release(&p);
     Py_DECREF(tx);
     /* direct sends just went off (the channel closed?): our receive duplicate may go too */
@@ -154,24 +163,95 @@ static PyObject *chan_send(ChannelBase *self, PyObject *const *args, Py_ssize_t 
     return send_slow(self, data, at_obj);
 }
 
-/* _fast_send(tx_ring | None, limit, horizon_ns): send()'s ring, largest datagram and
- * deadline horizon (None: off) */
+static PyObject *send_many_slow(ChannelBase *self, PyObject *items, PyObject *at_ns,
+                                Py_ssize_t done)
+{
+    PyObject *n = PyLong_FromSsize_t(done);
+    if (!n)
+        return NULL;
+    PyObject *call[4] = {(PyObject *)self, items, at_ns, n};
+    PyObject *r = PyObject_VectorcallMethod(str_send_many_checked, call, 4, NULL);
+    Py_DECREF(n);
+    return r;
+}
+
+/* whether every item of seq (a list or tuple) is bytes of at most limit bytes: only
+ * then does send_many queue them itself (bytes run no code and cannot change size) */
+static int all_small_bytes(PyObject *const *items, Py_ssize_t n, Py_ssize_t limit)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!PyBytes_CheckExact(items[i]) || PyBytes_GET_SIZE(items[i]) > limit)
+            return 0;
+    return 1;
+}
+
+/*
+ * send_many(items, at_ns=None) -> count: every datagram of a list or tuple of bytes
+ * queued with deadline at_ns, the worker's bell rung once; the rest (another kind of
+ * sequence or item, one too big, a deadline send() would not take, a full ring part
+ * way: from the first item not queued) goes to _send_many_checked(items, at_ns, done).
+ */
+static PyObject *chan_send_many(ChannelBase *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames)
+{
+    static const char *const names[] = {"items", "at_ns"};
+    PyObject *a[2];
+    if (pyf_parse("send_many", args, nargs, kwnames, names, 2, 1, a) < 0)
+        return NULL;
+    PyObject *items = a[0], *at_obj = a[1] ? a[1] : Py_None;
+    PyfMpscPort *tx = self->tx;
+    if (!tx || !tx->h.bound || !(PyList_CheckExact(items) || PyTuple_CheckExact(items)))
+        return send_many_slow(self, items, at_obj, 0);
+    int64_t at = 0;
+    if (at_obj != Py_None) {
+        int overflow;
+        long long v = PyLong_CheckExact(at_obj) ? PyLong_AsLongLongAndOverflow(at_obj, &overflow)
+                                                : -1;
+        if (v < 0 || overflow || !within_horizon(self, v))
+            return send_many_slow(self, items, at_obj, 0);
+        at = v;
+    }
+    if (pyf_revoked(&self->live) || (heartbeat_check_due(self) && pyf_gone(&self->live)))
+        return send_many_slow(self, items, at_obj, 0);
+    /* a list's items stay put: nothing below runs Python code */
+    PyObject *const *item = (PyObject *const *)PySequence_Fast_ITEMS(items);
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(items);
+    if (n == 0 || !all_small_bytes(item, n, self->send_limit))
+        return send_many_slow(self, items, at_obj, 0);
+    Py_ssize_t sent = 0;
+    int rc = RTUDP_OK;
+    for (; sent < n && rc == RTUDP_OK; sent += rc == RTUDP_OK)
+        rc = rtudp_mpsc_try_put_room_quiet(&tx->m, self->room, PyBytes_AS_STRING(item[sent]),
+                                           (uint32_t)PyBytes_GET_SIZE(item[sent]), at, 0);
+    if (sent)
+        rtudp_mpsc_wake_at(&tx->m, at);
+    if (rc != RTUDP_OK) /* full part way (or worse): the Python path waits or says why */
+        return send_many_slow(self, items, at_obj, sent);
+    return PyLong_FromSsize_t(n);
+}
+
+/* _fast_send(tx_ring | None, limit, horizon_ns[, room]): send()'s ring, largest datagram,
+ * deadline horizon (None: off) and the zero bytes queued before each datagram */
 static PyObject *chan_fast_send(ChannelBase *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t limit;
+    Py_ssize_t limit, room = 0;
     int64_t horizon;
-    if (nargs != 3 || (args[0] != Py_None && !PyObject_TypeCheck(args[0], &pyf_MpscPortType)) ||
+    if ((nargs != 3 && nargs != 4) ||
+        (args[0] != Py_None && !PyObject_TypeCheck(args[0], &pyf_MpscPortType)) ||
         pyf_get_count(args[1], PY_SSIZE_T_MAX, "limit", &limit) < 0 ||
-        pyf_get_i64(args[2], 0, "horizon_ns", &horizon) < 0) {
+        pyf_get_i64(args[2], 0, "horizon_ns", &horizon) < 0 ||
+        (nargs == 4 && pyf_get_count(args[3], UINT32_MAX, "room", &room) < 0)) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_TypeError, "_fast_send(tx_ring: MpscPort | None, limit, "
-                                             "horizon_ns)");
+                                             "horizon_ns[, room])");
         return NULL;
     }
     PyfMpscPort *tx = args[0] == Py_None ? NULL : (PyfMpscPort *)args[0];
-    if (tx && (uint64_t)limit > tx->h.max_payload)
-        return PyErr_Format(PyExc_ValueError, "send limit %zd is over the ring's max payload "
-                            "%llu", limit, (unsigned long long)tx->h.max_payload);
+    if (tx && ((uint64_t)room > tx->h.max_payload ||
+               (uint64_t)limit > tx->h.max_payload - (uint64_t)room))
+        return PyErr_Format(PyExc_ValueError, "send limit %zd and room %zd are over the "
+                            "ring's max payload %llu", limit, room,
+                            (unsigned long long)tx->h.max_payload);
     if (horizon < 1 || horizon > RTUDP_HORIZON_MAX_NS)
         return PyErr_Format(PyExc_ValueError, "horizon_ns %lld is outside 1..%lld",
                             (long long)horizon, (long long)RTUDP_HORIZON_MAX_NS);
@@ -179,6 +259,7 @@ static PyObject *chan_fast_send(ChannelBase *self, PyObject *const *args, Py_ssi
         rtudp_direct_close(&self->direct); /* it sent for the old ring only */
     Py_XSETREF(self->tx, (PyfMpscPort *)Py_XNewRef(tx));
     self->send_limit = limit;
+    self->room = (uint32_t)room;
     self->horizon_ns = horizon;
     self->at_ok_to = 0; /* read the clock at the next timed send */
     Py_RETURN_NONE;
@@ -369,6 +450,13 @@ static PyMethodDef chan_methods[] = {
      "is further ahead of time.monotonic_ns() than the pool's horizon.  The common\n"
      "case runs in C (csrc/pyfast/channel.c), everything else in ``_send_checked``;\n"
      "an immediate datagram may go out on the socket at once (``direct_send``)."),
+    PYF_FASTCALL_KW("send_many", chan_send_many,
+     "send_many($self, /, items, at_ns=None)\n--\n\n"
+     "Queue every datagram of ``items`` (all with deadline ``at_ns``); returns how many.\n\n"
+     "BackPressureError (``.sent`` = how many went in) if the ring fills up; ValueError\n"
+     "(queueing none) if one is larger than the channel takes.  A list or tuple of\n"
+     "bytes is queued in C with one ring of the worker's bell (csrc/pyfast/channel.c);\n"
+     "everything else goes to ``_send_many_checked``."),
     PYF_FASTCALL_KW("recv", chan_recv,
      "recv($self, /, timeout=None)\n--\n\n"
      "The next datagram, waiting up to ``timeout`` s (None = forever, 0 = poll).\n\n"
@@ -376,9 +464,10 @@ static PyMethodDef chan_methods[] = {
      "the common case is one C call (csrc/pyfast/channel.c), the rest\n"
      "``_recv_checked``."),
     PYF_FASTCALL("_fast_send", chan_fast_send,
-     "_fast_send(tx_ring | None, limit, horizon_ns): the MPSC ring send() queues into\n"
-     "itself, its largest datagram and how far ahead of now a deadline may be; None:\n"
-     "every send() goes to _send_checked."),
+     "_fast_send(tx_ring | None, limit, horizon_ns[, room]): the MPSC ring send() and\n"
+     "send_many() queue into themselves, the largest datagram, how far ahead of now a\n"
+     "deadline may be and the zero bytes queued before each datagram; None: every\n"
+     "send() goes to _send_checked, every send_many() to _send_many_checked."),
     PYF_FASTCALL("_fast_recv", chan_fast_recv,
      "_fast_recv(reader | None, packet_type, channel_name, spin_ns): the cursor recv()\n"
      "reads itself, what it builds, names and spins; None: every recv() goes to\n"
@@ -436,8 +525,9 @@ PyTypeObject pyf_ChannelBaseType = {
 int pyf_channel_ready(void)
 {
     str_send_checked = PyUnicode_InternFromString("_send_checked");
+    str_send_many_checked = PyUnicode_InternFromString("_send_many_checked");
     str_recv_checked = PyUnicode_InternFromString("_recv_checked");
-    if (!str_send_checked || !str_recv_checked)
+    if (!str_send_checked || !str_recv_checked || !str_send_many_checked)
         return -1;
     return PyType_Ready(&pyf_ChannelBaseType);
 }

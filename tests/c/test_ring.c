@@ -609,6 +609,52 @@ static void test_mpsc_toobig(void)
     }
 }
 
+/* the record a sink copies out: its deadline, flags and payload */
+struct copy_sink {
+    int64_t send_at_ns;
+    uint16_t flags;
+    uint32_t len;
+    uint8_t data[64];
+};
+
+static int copy_take(void *ctx, const struct rtudp_tx_record *rec, const uint8_t *payload,
+                     uint32_t len)
+{
+    struct copy_sink *c = ctx;
+    c->send_at_ns = rec->send_at_ns;
+    c->flags = rec->flags;
+    c->len = len;
+    memcpy(c->data, payload, len < sizeof c->data ? len : sizeof c->data);
+    return 1;
+}
+
+/* a put with room: zeroes in front of the data (over whatever the ring held there),
+ * the two together bounded by max_payload, without overflow */
+static void test_mpsc_put_room(void)
+{
+    struct rtudp_mpsc m = mpsc_new(1024);
+    uint32_t max = (uint32_t)m.max_payload;
+    struct copy_sink got;
+    for (int lap = 0; lap < 40; lap++) { /* round the ring: its bytes were written before */
+        memset(&got, 0xAA, sizeof got);
+        CHECK_EQ(rtudp_mpsc_try_put_room_quiet(&m, 12, "payload", 7, 1234 + lap, 5), RTUDP_OK);
+        CHECK_EQ(rtudp_mpsc_drain(&m, 1, copy_take, &got), 1);
+        CHECK_EQ(got.len, 19);
+        CHECK_EQ(got.send_at_ns, 1234 + lap);
+        CHECK_EQ(got.flags, 5);
+        for (int i = 0; i < 12; i++)
+            CHECK_EQ(got.data[i], 0);
+        CHECK(memcmp(got.data + 12, "payload", 7) == 0);
+    }
+    static uint8_t buf[RTUDP_MAX_PAYLOAD];
+    CHECK_EQ(rtudp_mpsc_try_put_room_quiet(&m, 12, buf, max - 12, 0, 0), RTUDP_OK);
+    CHECK_EQ(rtudp_mpsc_try_put_room_quiet(&m, 12, buf, max - 11, 0, 0), RTUDP_ETOOBIG);
+    CHECK_EQ(rtudp_mpsc_try_put_room_quiet(&m, UINT32_MAX, buf, 2, 0, 0), RTUDP_ETOOBIG);
+    CHECK_EQ(rtudp_mpsc_try_put_room_quiet(&m, 2, buf, UINT32_MAX - 1, 0, 0), RTUDP_ETOOBIG);
+    CHECK_EQ(rtudp_mpsc_try_put_room_quiet(&m, 0, "x", 1, 0, 0), RTUDP_OK); /* room 0 */
+    free(m.ring);
+}
+
 static void test_mpsc_bufsmall(void)
 {
     struct rtudp_mpsc m = mpsc_new(4096);
@@ -2621,6 +2667,7 @@ static const struct test tests[] = {
     T(test_mpsc_full),
     T(test_mpsc_put_wakes_on_space),
     T(test_mpsc_toobig),
+    T(test_mpsc_put_room),
     T(test_mpsc_bufsmall),
     T(test_mpsc_batches),
     T(test_mpsc_claim_commit),
