@@ -104,8 +104,6 @@ class ChannelTable:
         # kept with _chans: a placement reads them, it does not count the table
         self._load: dict[int, int] = {w.index: 0 for w in workers}
         self._guarding: dict[int, int] = {w.index: 0 for w in workers}
-        #: channels moved between workers since the pool started
-        self.moves = 0
         #: where a channel opened without cpu= goes (the packer's choice; None: to the
         #: worker with the fewest channels)
         self.open_target: Callable[[dict[int, int]], int] | None = None
@@ -502,7 +500,6 @@ class ChannelTable:
                     ch.standby = frm
                 ch.seg.set_worker(to)
                 self._ctx.control.set_channel_worker(ch.slot, to)
-            self.moves += len(chans)
             self._ctx.control.count_moves(len(chans))
         added: list[ChannelEntry] = []
         self._add_all_to_worker(self._workers[to], live, added)

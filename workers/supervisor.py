@@ -413,7 +413,7 @@ class Pool:
     @property
     def channel_moves(self) -> int:
         """How many times a channel has moved between workers since the pool started."""
-        return self._table.moves
+        return int(self.control.c.pool.channel_moves)
 
     @takes_channel_config
     def open_channel(self, *args: Any, **params: Any) -> Any:

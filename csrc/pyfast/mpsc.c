@@ -56,28 +56,40 @@ static PyObject *mpsc_set_not_before(PyfMpscPort *self, PyObject *address)
     Py_RETURN_NONE;
 }
 
+/* the arguments of _set_ready and _set_route: (address | None, ready bit); -1 with the
+ * error set */
+static int address_and_bit(const char *call, PyObject *const *args, Py_ssize_t nargs,
+                           void **address, uint32_t *bit)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "%s takes 2 arguments, got %zd", call, nargs);
+        return -1;
+    }
+    if (address_arg(args[0], address) < 0)
+        return -1;
+    unsigned long b = PyLong_AsUnsignedLong(args[1]);
+    if (PyErr_Occurred())
+        return -1;
+    if (b >= RTUDP_MAX_CHANNELS) {
+        PyErr_Format(PyExc_ValueError, "ready bit %lu out of range 0..%d", b,
+                     RTUDP_MAX_CHANNELS - 1);
+        return -1;
+    }
+    *bit = (uint32_t)b;
+    return 0;
+}
+
 /* _set_ready(address | None, bit): commits also mark bit in the ready set at address
  * (its worker's), before ringing: the worker reads only the rings marked */
 static PyObject *mpsc_set_ready(PyfMpscPort *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (!self->h.bound)
         return pyf_closed_error(&self->h);
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "_set_ready takes 2 arguments, got %zd", nargs);
-        return NULL;
-    }
     void *set;
-    if (address_arg(args[0], &set) < 0)
+    uint32_t bit;
+    if (address_and_bit("_set_ready", args, nargs, &set, &bit) < 0)
         return NULL;
-    unsigned long bit = PyLong_AsUnsignedLong(args[1]);
-    if (PyErr_Occurred())
-        return NULL;
-    if (bit >= RTUDP_MAX_CHANNELS) {
-        PyErr_Format(PyExc_ValueError, "ready bit %lu out of range 0..%d", bit,
-                     RTUDP_MAX_CHANNELS - 1);
-        return NULL;
-    }
-    rtudp_mpsc_set_ready(&self->m, set, (uint32_t)bit);
+    rtudp_mpsc_set_ready(&self->m, set, bit);
     Py_RETURN_NONE;
 }
 
@@ -87,26 +99,15 @@ static PyObject *mpsc_set_route(PyfMpscPort *self, PyObject *const *args, Py_ssi
 {
     if (!self->h.bound)
         return pyf_closed_error(&self->h);
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "_set_route takes 2 arguments, got %zd", nargs);
-        return NULL;
-    }
     void *route;
-    if (address_arg(args[0], &route) < 0)
+    uint32_t bit;
+    if (address_and_bit("_set_route", args, nargs, &route, &bit) < 0)
         return NULL;
     if (!route) {
         PyErr_SetString(PyExc_ValueError, "_set_route: the route's address is NULL");
         return NULL;
     }
-    unsigned long bit = PyLong_AsUnsignedLong(args[1]);
-    if (PyErr_Occurred())
-        return NULL;
-    if (bit >= RTUDP_MAX_CHANNELS) {
-        PyErr_Format(PyExc_ValueError, "ready bit %lu out of range 0..%d", bit,
-                     RTUDP_MAX_CHANNELS - 1);
-        return NULL;
-    }
-    rtudp_mpsc_set_route(&self->m, route, (uint32_t)bit);
+    rtudp_mpsc_set_route(&self->m, route, bit);
     Py_RETURN_NONE;
 }
 

@@ -225,8 +225,7 @@ def run_rtudp(case: str, n: int, seconds: float, exe: Any,
                 busy.start()
                 entry.update(_traffic(case, pool, chans, gap, count, exe))
                 entry.update(busy_loop_share=busy.share(), moves=pool.channel_moves,
-                             workers_used=len({pool.channel_info(ch.name)["cpu"]
-                                               for ch in chans[:: max(1, len(chans) // 64)]}))
+                             workers_used=len({ch.worker for ch in chans}))
             entry["close_ms_per_chan"] = close_all(pool, chans) * 1e3 / max(1, len(chans))
         if entry["refused"] is None:
             if obs is not None:
@@ -599,22 +598,20 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
-def _case_list(text: str) -> tuple[str, ...]:
-    values = tuple(v.strip() for v in text.split(",") if v.strip())
-    bad = [v for v in values if v not in ALL_CASES]
-    if bad or not values:
-        raise argparse.ArgumentTypeError(f"--cases {text!r}: unknown {bad or text!r}; "
-                                         f"choose from {', '.join(ALL_CASES)}")
-    return values
+def _names(option: str, choices: tuple[str, ...]) -> Any:
+    """The argparse type of ``option``: a comma-separated list of ``choices``."""
+    def parse(text: str) -> tuple[str, ...]:
+        values = tuple(v.strip() for v in text.split(",") if v.strip())
+        bad = [v for v in values if v not in choices]
+        if bad or not values:
+            raise argparse.ArgumentTypeError(f"{option} {text!r}: unknown {bad or text!r}; "
+                                             f"choose from {', '.join(choices)}")
+        return values
+    return parse
 
 
-def _sender_list(text: str) -> tuple[str, ...]:
-    values = tuple(v.strip() for v in text.split(",") if v.strip())
-    bad = [v for v in values if v not in VARIANTS]
-    if bad or not values:
-        raise argparse.ArgumentTypeError(f"--senders {text!r}: unknown {bad or text!r}; "
-                                         f"choose from {', '.join(VARIANTS)}")
-    return values
+_case_list = _names("--cases", ALL_CASES)
+_sender_list = _names("--senders", VARIANTS)
 
 
 def _seconds(text: str) -> float:
