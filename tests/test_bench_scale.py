@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bench_helpers import run_quick_json
-from rtudp.tools.bench.scale import (ALL_CASES, C_TICK_VARIANTS, DEFAULT_SENDERS, QUICK_N,
-                                     TIMED_CASES, gap_ns, pick_rounds, print_report,
+from rtudp.tools.bench.scale import (ALL_CASES, DEFAULT_SENDERS, QUICK_N, TIMED_CASES,
+                                     TIMED_ONLY_SENDERS, gap_ns, pick_rounds, print_report,
                                      variants_of)
 from rtudp.tools.bench.scale_peer import Arrival
 from rtudp.tools.bench.scale_streams import packet, stream_figures
@@ -111,7 +111,7 @@ def test_quick_json_has_every_field() -> None:
                 assert 0 < e["jain"] <= 1 and e["cpu_s_per_s"] > 0, (case, n)
             continue
         for n, rows in table.items():
-            untimed = set(DEFAULT_SENDERS) - {"exact", *C_TICK_VARIANTS}
+            untimed = set(DEFAULT_SENDERS) - set(TIMED_ONLY_SENDERS)
             want = set(DEFAULT_SENDERS) if case in TIMED_CASES else untimed
             assert set(rows) == want == set(variants_of(case)), (case, n)
             for variant, e in rows.items():

@@ -90,6 +90,8 @@ RTUDP_VARIANTS: dict[str, dict[str, Any]] = {"rtudp": {}, "exact": {"tx_coalesce
                                               "late-100us": {"tx_lateness_us": 100},
                                               "late-1ms": {"tx_lateness_us": 1000},
                                               "packed": {"placement": "packed"}}
+#: the senders that only cases whose deadlines the workers keep have (TIMED_CASES)
+TIMED_ONLY_SENDERS = ("exact", "late-100us", "late-1ms", *C_TICK_VARIANTS)
 #: the senders a run compares unless --senders says otherwise (``packed``, the pool
 #: that packs channels on as few workers as keep up, is asked for by name)
 DEFAULT_SENDERS = tuple(v for v in VARIANTS if v != "packed")
@@ -372,9 +374,8 @@ def variants_of(case: str, senders: tuple[str, ...] = DEFAULT_SENDERS) -> tuple[
     sender only where deadlines are kept (TIMED_CASES)."""
     if case == "udt":
         return ("rtudp",)
-    timed_only = ("exact", "late-100us", "late-1ms", *C_TICK_VARIANTS)
     return tuple(v for v in VARIANTS if v in senders
-                 and (v not in timed_only or case in TIMED_CASES))
+                 and (v not in TIMED_ONLY_SENDERS or case in TIMED_CASES))
 
 
 def drop_caches() -> None:
