@@ -138,6 +138,7 @@ def main() -> int:
     ap.add_argument("--idle-poll", type=int, default=1)
     ap.add_argument("--rx-coalesce-us", type=int, default=50)
     ap.add_argument("--tx-coalesce-us", type=int, default=50)
+    ap.add_argument("--tx-lateness-us", type=int, default=0)
     a = ap.parse_args()
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if a.cpu is not None:
