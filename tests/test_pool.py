@@ -196,6 +196,18 @@ def test_pool_of_a_killed_supervisor_is_cleaned(pool_name, children):
     assert pool_files(pool_name) == []
 
 
+def test_a_look_at_the_state_does_not_stop_a_pool_starting(pool_name):
+    """pool_state takes the supervisor lock for a moment to look: a pool starting just
+    then waits for it rather than calling the looker a live supervisor."""
+    import threading
+    looker = registry.take_lock(pool_name)  # as pool_state holds it while it looks
+    assert looker is not None
+    threading.Timer(0.02, looker.close).start()
+    with rtudp.Pool(pool_name, worker=fake_argv()) as p:
+        assert registry.pool_state(pool_name) == "running"
+        assert p.running
+
+
 def test_live_pool_is_never_touched(pool, pool_name):
     ch = pool.open_channel("a")
     before = pool_files(pool_name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import time
 from typing import Literal
 
 import psutil
@@ -39,6 +40,21 @@ def take_lock(pool: str) -> socket.socket | None:
             return None
         raise
     return sock
+
+
+#: how long a starting supervisor tries for the lock: a look at the pool's state
+#: (pool_state, rtstat, ``rtudp pool status``) holds it a moment, a supervisor for good
+LOCK_PATIENCE_S = 0.5
+
+
+def take_lock_to_start(pool: str) -> socket.socket | None:
+    """take_lock for a supervisor about to start: tried again for LOCK_PATIENCE_S, so
+    that another process looking at the pool's state just then does not pass for a
+    live supervisor; None if one holds it."""
+    deadline = time.monotonic() + LOCK_PATIENCE_S
+    while (lock := take_lock(pool)) is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    return lock
 
 
 def process_alive(pid: int) -> bool:
@@ -168,4 +184,4 @@ def list_pools() -> dict[str, PoolState]:
 
 
 __all__ = ["PoolState", "clean_stale", "list_pools", "pool_state", "segment_files",
-           "take_lock", "unlink_segments"]
+           "take_lock", "take_lock_to_start", "unlink_segments"]

@@ -47,7 +47,7 @@ from .command_service import CommandService
 from .packing import PLACEMENTS, Move, Packer, PoolLoads
 from .placement import ThreadPlacement
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
-from .registry import clean_stale, take_lock, unlink_segments
+from .registry import clean_stale, take_lock_to_start, unlink_segments
 from .sockets import short_buffers_message
 from .mechanisms import check_off, off_from_env
 from .tunables import DEFAULT_IDLE, TUNABLES, describe, resolve, with_settings
@@ -216,7 +216,7 @@ class Pool:
         ctx = self._ctx
         if ctx.control_segment is not None or ctx.stopping.is_set():
             raise RuntimeError(f"pool {self.name!r} was already started (a Pool starts once)")
-        lock = take_lock(self.name)
+        lock = take_lock_to_start(self.name)
         if lock is None:
             raise PoolRunningError(f"pool {self.name!r} is already running (another supervisor "
                                    f"holds it): not touching it")
