@@ -13,7 +13,7 @@ import time
 import pytest
 
 import rtudp
-from waiting import wait_for
+from waiting import early_sends_once_stamped
 
 CHANNELS = 8
 PER_CHANNEL = 200
@@ -59,10 +59,7 @@ def _run(pool: rtudp.Pool, channels: int = CHANNELS) -> tuple[dict[int, list[int
         chans = _send_dense(pool, sink, channels)
         try:
             got = _receive_all(sink, channels)
-            stamped = lambda: sum(ch.lateness().count for ch in chans)  # noqa: E731
-            assert wait_for(lambda: stamped() == channels * PER_CHANNEL, 5.0), \
-                f"{stamped()} of {channels * PER_CHANNEL} sends stamped"
-            early = sum(ch.lateness().negative for ch in chans)
+            early = early_sends_once_stamped(chans, channels * PER_CHANNEL)
         finally:
             for ch in chans:
                 ch.close()

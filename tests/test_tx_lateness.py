@@ -13,7 +13,7 @@ import time
 import pytest
 
 import rtudp
-from waiting import wait_for
+from waiting import early_sends_once_stamped
 
 CHANNELS = 4
 PER_CHANNEL = 100
@@ -47,10 +47,7 @@ def _run(pool: rtudp.Pool) -> tuple[dict[int, list[int]], int, int]:
                 i, k = struct.unpack("<HI", sink.recv(64))
                 got[i].append(k)
             sleeps = pool.workers()[0]["sleeps"] - sleeps_before
-            stamped = lambda: sum(ch.lateness().count for ch in chans)  # noqa: E731
-            assert wait_for(lambda: stamped() == CHANNELS * PER_CHANNEL, 5.0), \
-                f"{stamped()} of {CHANNELS * PER_CHANNEL} sends stamped"
-            early = sum(ch.lateness().negative for ch in chans)
+            early = early_sends_once_stamped(chans, CHANNELS * PER_CHANNEL)
         finally:
             for ch in chans:
                 ch.close()

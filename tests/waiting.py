@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 
 def wait_for(cond: Callable[[], object], timeout: float = 10.0, step: float = 0.01) -> bool:
@@ -49,3 +49,11 @@ def sleep_overshoot_s(samples: int = 21, sleep_s: float = 0.001) -> float:
         time.sleep(sleep_s)
         over.append(time.monotonic() - t0 - sleep_s)
     return sorted(over)[len(over) // 2]
+
+
+def early_sends_once_stamped(chans: Sequence[Any], total: int, timeout: float = 5.0) -> int:
+    """Wait until the channels' ``tx_lateness`` counts ``total`` sends (each once its TX
+    stamp is read), then how many of them left before their deadline."""
+    stamped = lambda: sum(ch.lateness().count for ch in chans)  # noqa: E731
+    assert wait_for(lambda: stamped() == total, timeout), f"{stamped()} of {total} sends stamped"
+    return sum(ch.lateness().negative for ch in chans)

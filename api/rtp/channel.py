@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Sequence
 from rtudp.channel import Channel, _deadline_ns
 from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.channel import RX_META, fill_sockaddr, parse_rx_record
-from rtudp.shmring.errors import BackPressureError, BadSegmentError
+from rtudp.shmring.errors import BadSegmentError
 from rtudp.shmring.kinds import get as kind
 
 HDR_ROOM = lib.RTUDP_RTP_HDR_ROOM
@@ -192,20 +192,12 @@ class RtpChannel(Channel):
     # order (paced: they leave one ptime apart), each with the header's room in front
     # (framed tx modes, _fast_send's room); the rest goes to _send_many_checked.
 
-    def _send_many_checked(self, items: Sequence[bytes], at_ns: int | None = None,
-                           done: int = 0) -> int:
-        """send_many() in Python from item ``done`` on: each payload given the header's
-        room (framed tx modes), then as a udp channel's."""
+    def _as_datagrams(self, items: Sequence[bytes]) -> Sequence[bytes]:
+        """send_many's records: each payload behind the header's room (framed tx
+        modes), or as it is (raw)."""
         if not self._framed:
-            return super()._send_many_checked(items, at_ns, done)
-        if not isinstance(items, (list, tuple)):
-            items = list(items)
-        frames = [_ROOM + bytes(p) for p in items[done:]]
-        try:
-            return done + super()._send_many_checked(frames, at_ns)
-        except BackPressureError as exc:
-            exc.sent += done
-            raise
+            return items
+        return [_ROOM + bytes(p) for p in items]
 
     def set_target(self, host: str, port: int) -> None:
         """Send to (host, port) from now on (numeric address; any process may retarget)."""

@@ -89,6 +89,30 @@ static int within_horizon(ChannelBase *self, int64_t at)
     return at <= self->at_ok_to;
 }
 
+/* at_obj (None or an exact int >= 0 within the horizon) as the deadline *at (0: now);
+ * 0 if it is none of those: the Python path says why */
+static int fast_deadline(ChannelBase *self, PyObject *at_obj, int64_t *at)
+{
+    *at = 0;
+    if (at_obj == Py_None)
+        return 1;
+    if (!PyLong_CheckExact(at_obj))
+        return 0;
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(at_obj, &overflow);
+    if (overflow || v < 0 || !within_horizon(self, v))
+        return 0;
+    *at = v;
+    return 1;
+}
+
+/* whether the channel can still carry sends: not revoked, its pool not gone (looked at
+ * as heartbeat_check_due says); else the Python path raises why */
+static int still_live(ChannelBase *self)
+{
+    return !pyf_revoked(&self->live) && !(heartbeat_check_due(self) && pyf_gone(&self->live));
+}
+
 /*
  * send(data, at_ns=None): queues data (ringing the worker's bell), or sends it on the
  * socket at once when direct sends allow (direct_send.h); the rest (a deadline beyond
@@ -114,24 +138,15 @@ static PyObject *chan_send(ChannelBase *self, PyObject *const *args, Py_ssize_t 
     PyfMpscPort *tx = self->tx;
     if (!tx)
         return send_slow(self, data, at_obj);
-    int64_t at = 0;
-    if (at_obj != Py_None) {
-        if (!PyLong_CheckExact(at_obj))
-            return send_slow(self, data, at_obj);
-        int overflow;
-        long long v = PyLong_AsLongLongAndOverflow(at_obj, &overflow);
-        if (overflow || v < 0 || !within_horizon(self, v))
-            return send_slow(self, data, at_obj);
-        at = v;
-    }
+    int64_t at;
+    if (!fast_deadline(self, at_obj, &at))
+        return send_slow(self, data, at_obj);
     if (!tx->h.bound) {
         /* the ring was unmapped: so is the block our direct line points into */
         rtudp_direct_close(&self->direct);
         return send_slow(self, data, at_obj);
     }
-    /* a channel that cannot carry it any more: _send_checked raises why */
-    if (pyf_revoked(&self->live) ||
-        (heartbeat_check_due(self) && pyf_gone(&self->live)))
+    if (!still_live(self)) /* _send_checked raises why */
         return send_slow(self, data, at_obj);
     struct pyf_payload p;
     Py_INCREF(tx); /* a buffer's exporter may run Python code, which may reconfigure us */
@@ -202,16 +217,8 @@ static PyObject *chan_send_many(ChannelBase *self, PyObject *const *args, Py_ssi
     PyfMpscPort *tx = self->tx;
     if (!tx || !tx->h.bound || !(PyList_CheckExact(items) || PyTuple_CheckExact(items)))
         return send_many_slow(self, items, at_obj, 0);
-    int64_t at = 0;
-    if (at_obj != Py_None) {
-        int overflow;
-        long long v = PyLong_CheckExact(at_obj) ? PyLong_AsLongLongAndOverflow(at_obj, &overflow)
-                                                : -1;
-        if (v < 0 || overflow || !within_horizon(self, v))
-            return send_many_slow(self, items, at_obj, 0);
-        at = v;
-    }
-    if (pyf_revoked(&self->live) || (heartbeat_check_due(self) && pyf_gone(&self->live)))
+    int64_t at;
+    if (!fast_deadline(self, at_obj, &at) || !still_live(self))
         return send_many_slow(self, items, at_obj, 0);
     /* a list's items stay put: nothing below runs Python code */
     PyObject *const *item = (PyObject *const *)PySequence_Fast_ITEMS(items);

@@ -439,6 +439,7 @@ struct consume_turn {
     int64_t now;
     int64_t in_time_by;             /* rtudp_tx_in_time_by */
     int left;                       /* a channel kept records for another turn */
+    int took;                       /* a channel was read: the worker has work */
 };
 
 /* a channel a producer marked: its TX ring read up to what was committed by `now`
@@ -449,7 +450,7 @@ static void consume_marked(void *ctx, uint32_t slot)
     struct rtudp_chan *c = slot < RTUDP_MAX_CHANNELS ? t->w->chans[slot] : NULL;
     if (!c || !c->sends || c->tx_broken)
         return; /* gone, or not read: a stale mark */
-    rtudp_w_work(t->w, t->now);
+    t->took = 1;
     if (consume(t->w, c, t->now, t->in_time_by)) {
         rtudp_ready_mark(t->w->ready, slot);
         t->left = 1;
@@ -462,8 +463,10 @@ static void consume_all(struct rtudp_worker *w, int64_t now)
 {
     struct consume_turn t = {w, now, rtudp_tx_in_time_by(w->look_ns, w->parked_to_ns,
                                                          w->parked_rung_ns, now,
-                                                         w->pacer.spin.margin_ns), 0};
+                                                         w->pacer.spin.margin_ns), 0, 0};
     rtudp_ready_take(w->ready, consume_marked, &t);
+    if (t.took)
+        rtudp_w_work(w, now);
     /* what was marked by now is read, unless a channel kept some (READ_MAX): those came
      * before now, and are judged by the look before */
     if (!t.left)
