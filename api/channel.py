@@ -495,7 +495,7 @@ class Channel(ChannelBase, ChannelHandle, Impairable):
         try:
             if not self._can_send or self._needs_remote() or len(data) > self.max_datagram:
                 self._send_error(data, at_ns)
-            self._raise_if_gone()
+            self._check_send()  # closed here (its block unmapped), or from elsewhere
             ok = self._try_put(data, self._horizon.check(at_ns))
         except (TypeError, ValueError, OverflowError):
             self._check_send()  # a closed channel says so before any other error

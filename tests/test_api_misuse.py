@@ -34,6 +34,12 @@ def test_closed_channel_and_double_close(rtudp_pool: rtudp.Pool) -> None:
         rtudp.attach("c", pool=rtudp_pool.name)
     other.close()                                # a handle that outlived the channel
     other.close()
+    sender = rtudp_pool.open_channel("s", remote=("127.0.0.1", 9))
+    sender.close()
+    for call in (lambda: sender.send(b"x"), lambda: sender.send(b"x", 0),
+                 lambda: sender.send_many([b"x"])):
+        with pytest.raises(ValueError, match="'s' is closed"):
+            call()
 
 
 def test_wrong_direction(rtudp_pool: rtudp.Pool) -> None:
