@@ -132,6 +132,50 @@ def test_an_rtp_stream_numbers_on_across_moves(rtudp_pool: rtudp.Pool) -> None:
         sink.close()
 
 
+def test_a_paced_stream_keeps_its_time_across_moves(rtudp_pool: rtudp.Pool) -> None:
+    """A moved paced stream goes on by its own clock: frame k leaves no earlier than the
+    first frame's time + k ptimes, though each move falls between two frames (a new
+    worker that started the stream's clock anew would send the next frame at once)."""
+    sink = _sink()
+    ptime_ns = 20_000_000
+    tx = rtudp_pool.open_channel("paced", kind="rtp", remote=sink.getsockname(),
+                                 direction="tx", capacity=256,
+                                 options={"clock_rate": 8000, "ptime_ms": 20,
+                                          "payload_type": 0, "rtcp": "off"})
+    frames = 40
+    t0 = time.monotonic_ns() + 100_000_000
+    moves_before = rtudp_pool.channel_moves
+
+    def mover() -> None:
+        for k in range(1, 9):   # halfway between frames 4k and 4k + 1
+            delay = (t0 + 4 * k * ptime_ns + ptime_ns // 2 - time.monotonic_ns()) / 1e9
+            time.sleep(max(0.0, delay))
+            rtudp_pool.move_channel("paced", _other(rtudp_pool, tx))
+
+    try:
+        tx.send_many([b"\xff" * 160] * frames, t0)
+        t = threading.Thread(target=mover)
+        t.start()
+        arrivals: list[tuple[int, int]] = []
+        sink.settimeout(5.0)
+        try:
+            while len(arrivals) < frames:
+                data = sink.recv(2048)
+                arrivals.append((struct.unpack("!H", data[2:4])[0], time.monotonic_ns()))
+        finally:
+            t.join()
+        first = arrivals[0][0]
+        # an arrival read before its time left early (one read late proves nothing)
+        early = [(k, (t0 + k * ptime_ns - at) // 1000) for seq, at in arrivals
+                 if at < t0 + (k := (seq - first) & 0xFFFF) * ptime_ns]
+        assert not early, f"frames that left early (frame, µs early): {early}"
+        assert [(seq - first) & 0xFFFF for seq, _ in arrivals] == list(range(frames))
+        assert rtudp_pool.channel_moves - moves_before == 8
+    finally:
+        tx.close()
+        sink.close()
+
+
 def test_a_netflux_sequence_goes_on_across_moves(rtudp_pool: rtudp.Pool) -> None:
     sink = _sink()
     nf = rtudp_pool.open_channel("plc", kind="netflux", local=("127.0.0.1", 0),

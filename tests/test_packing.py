@@ -45,8 +45,16 @@ def test_a_busy_worker_spreads_only_when_busy_twice_and_to_a_worker_with_room() 
     assert move == Move(("a",), 0, 1, move.why) and "spread" in move.why
     both = [load(0, 0.9, a=100, b=100), load(1, SPREAD_SHARE, c=1)]
     assert plan(both, hot={0, 1}, calm_since=None, now=0.0) is None    # nowhere to go
+    # at its real-time cap (it spins up to it) but keeping its deadlines: it stays
     capped = [load(0, 0.3, capped=True, a=5, b=5), load(1, 0.0)]
-    assert plan(capped, hot=set(), calm_since=None, now=0.0).frm == 0  # the cap says so
+    assert plan(capped, hot={0}, calm_since=None, now=0.0) is None
+    late = [load(0, 0.3, a=5, b=5), load(1, 0.0)]
+    late[0].late = True
+    assert late[0].behind() and plan(late, hot=set(), calm_since=None, now=0.0) is None
+    move = plan(late, hot={0}, calm_since=None, now=0.0)   # late twice: it spreads
+    assert move is not None and move.frm == 0 and "late" in move.why
+    late[1].late = True                                     # nowhere that keeps up
+    assert plan(late, hot={0}, calm_since=None, now=0.0) is None
 
 
 def test_calm_workers_gather_onto_the_first_after_a_while() -> None:

@@ -6,11 +6,13 @@ worker (parked, its CPU left to the programs the pool serves) is given channels 
 when those that serve have none.  The packer looks at the workers every
 :data:`LOOK_S` and moves channels while they run (``ChannelTable.move_many``):
 
-* **spread**: a worker whose work (its CPU time less what it spun waiting for a
+* **spread**: a worker that no longer keeps up, two looks in a row, gives the
+  channels carrying about half its packets to the next worker with headroom.  It no
+  longer keeps up when its work (its CPU time less what it spun waiting for a
   deadline, which it would give up to more work) passes :data:`SPREAD_SHARE` of its
-  CPU two looks in a row, or that meets its real-time cap (its short capped sleeps
-  grow: past the cap its deadlines slip), gives the channels carrying about half its
-  packets to the next worker with headroom;
+  CPU, or when its work passes :data:`LATE_WORK` and more than :data:`LATE_SHARE` of
+  what it sent left late by its own doing (``tx_late_sent``: more than 100 µs after a deadline it was given in time;
+  not judged with a lateness budget, whose late sends are the user's choice);
 * **gather**: while the work of every serving worker together stays under
   :data:`GATHER_SHARE` for :data:`GATHER_S`, the last serving worker's channels go to
   the first one, and it parks.
@@ -45,14 +47,28 @@ LOOK_S = 0.2
 #: supervisor a few hundred µs: an idle pool's looks are spaced out)
 IDLE_LOOK_S = 1.0
 IDLE_WORK = 0.02
-#: a worker whose work passes this share of its CPU spreads (two looks in a row)
-SPREAD_SHARE = 0.6
+#: a worker whose work passes this share of its CPU spreads (two looks in a row):
+#: near what it can do at all, since one worker keeps its deadlines until then
+SPREAD_SHARE = 0.75
+#: ... as does one whose work passes LATE_WORK and that sent more than LATE_SHARE of
+#: its packets late by its own doing, at least LATE_MIN of them (two looks in a row).
+#: A worker late with less work is late for want of a wake-up, not of CPU: another
+#: worker would not help it, and its channels are not weighed (a look's cost)
+LATE_WORK = 0.4
+LATE_SHARE = 0.05
+LATE_MIN = 50
 #: the serving workers gather while their work together stays under this share ...
 GATHER_SHARE = 0.3
 #: ... for this long (s): a lull between bursts moves nothing
 GATHER_S = 2.0
 #: after a move, the workers it touched are left alone this long (s)
 SETTLE_S = 1.0
+#: channels moved together, and the pause between two slices (s): a channel is served
+#: by neither worker while its slice moves (about 0.1 ms a channel here), and both
+#: workers' TX threads do the move's work, so a spread of thousands of channels
+#: stalls each channel and worker for a slice at a time, not for the whole move
+MOVE_SLICE = 16
+MOVE_PAUSE_S = 0.005
 #: the placements a pool can be given
 PLACEMENTS = ("packed", "spread")
 
@@ -73,6 +89,12 @@ class WorkerLoad:
     #: its channels that may move, with their packets since they were last weighed
     #: (weighed only where a spread needs them)
     movable: dict[str, int] = field(default_factory=dict)
+    #: it sent late by its own doing since the last look (LATE_SHARE, LATE_MIN)
+    late: bool = False
+
+    def behind(self) -> bool:
+        """Whether it no longer keeps up, as this look saw it."""
+        return self.late or (self.work is not None and self.work > SPREAD_SHARE)
 
 
 @dataclass(frozen=True)
@@ -122,21 +144,21 @@ def half_the_packets(movable: dict[str, int]) -> tuple[str, ...]:
 
 def plan(loads: Sequence[WorkerLoad], hot: set[int], calm_since: float | None,
          now: float) -> Move | None:
-    """The one move to make now, if any.  ``hot``: the workers over SPREAD_SHARE at the
-    previous look too; ``calm_since``: since when the serving workers' work has stayed
-    under GATHER_SHARE together (None: it is not)."""
+    """The one move to make now, if any.  ``hot``: the workers behind at the previous
+    look too; ``calm_since``: since when the serving workers' work has stayed under
+    GATHER_SHARE together (None: it is not)."""
     serving = [w for w in loads if w.channels]
     for w in serving:
-        over = w.work is not None and w.work > SPREAD_SHARE and w.index in hot
-        if not (over or w.capped) or not w.n_movable:
+        if not (w.behind() and w.index in hot) or not w.n_movable:
             continue
-        room = [t for t in loads if t.index != w.index and not t.capped
+        room = [t for t in loads if t.index != w.index and not t.capped and not t.late
                 and (t.work or 0.0) < SPREAD_SHARE / 2]
         if not room:
             continue
         to = min(room, key=lambda t: (not t.channels, t.index))
         names = half_the_packets(w.movable)
-        why = "at its real-time cap" if w.capped else f"its work at {w.work:.0%} of its CPU"
+        why = (f"its work at {w.work:.0%} of its CPU" if not w.late
+               else f"more than {LATE_SHARE:.0%} of its sends late by its own doing")
         return Move(names, w.index, to.index, f"spread: worker {w.index} {why}")
     if (len(serving) >= 2 and calm_since is not None and now - calm_since >= GATHER_S):
         last, first = serving[-1], serving[0]
@@ -154,13 +176,17 @@ CAPPED_PER_LOOK = 20
 
 class PoolLoads:
     """Measures a pool's workers for the packer: each one's work (its processes' CPU
-    time from schedstat, less its spin_ns), whether it met its real-time cap, and its
-    channels (weighed by their packets only where a spread needs them)."""
+    time from schedstat, less its spin_ns), whether it met its real-time cap, whether
+    it sent late by its own doing (only where ``judge_late``: a pool without a lateness
+    budget), and its channels (weighed by their packets only where a spread needs
+    them)."""
 
-    def __init__(self, table: "ChannelTable", workers: "list[Worker]", control: Callable[[], Any]) -> None:
+    def __init__(self, table: "ChannelTable", workers: "list[Worker]", control: Callable[[], Any],
+                 judge_late: bool = True) -> None:
         self._table = table
         self._workers = workers
         self._control = control
+        self._judge_late = judge_late
         self._meter = ShareMeter()
         self._last: dict[int, tuple[int, int, int]] = {}  # index -> (at ns, spin ns, capped)
 
@@ -183,7 +209,10 @@ class PoolLoads:
                 work = max(0.0, work - (spin - last[1]) / (now - last[0]))
                 met_cap = capped - last[2] > CAPPED_PER_LOOK
             load = WorkerLoad(w.index, work, n_movable, n, met_cap)
-            if n_movable and (met_cap or (work or 0.0) > SPREAD_SHARE):
+            if self._judge_late and n and (work or 0.0) > LATE_WORK:
+                sent, late = self._table.late_sends(w.index)
+                load.late = late >= LATE_MIN and late > LATE_SHARE * sent
+            if n_movable and load.behind():
                 load.movable = self._table.weigh(self._table.movable(w.index))
             loads.append(load)
         return loads
@@ -233,7 +262,7 @@ class Packer:
         # a worker a move has just touched neither gives nor takes until it shows it
         settled = [w for w in loads if now - self._settled_at.get(w.index, -SETTLE_S) >= SETTLE_S]
         move = plan(settled, self._hot, self._calm_since, now)
-        self._hot = {w.index for w in loads if w.work is not None and w.work > SPREAD_SHARE}
+        self._hot = {w.index for w in loads if w.behind()}
         if move is None:
             return None
         log.info("moving %s channels from worker %d to %d (%s)",
@@ -245,5 +274,7 @@ class Packer:
         return move
 
 
-__all__ = ["GATHER_S", "GATHER_SHARE", "IDLE_LOOK_S", "IDLE_WORK", "LOOK_S", "Move", "PLACEMENTS", "Packer", "PoolLoads",
+__all__ = ["GATHER_S", "GATHER_SHARE", "IDLE_LOOK_S", "IDLE_WORK", "LATE_MIN", "LATE_SHARE",
+           "LATE_WORK",
+           "LOOK_S", "MOVE_PAUSE_S", "MOVE_SLICE", "Move", "PLACEMENTS", "Packer", "PoolLoads",
            "SETTLE_S", "SPREAD_SHARE", "WorkerLoad", "half_the_packets", "open_target", "plan"]

@@ -44,7 +44,7 @@ from .binary import worker_path
 from .channel_config import MAX_CAPACITY, ChannelConfig, check_int, takes_channel_config
 from .channel_table import ChannelTable
 from .command_service import CommandService
-from .packing import PLACEMENTS, Move, Packer, PoolLoads
+from .packing import MOVE_PAUSE_S, MOVE_SLICE, PLACEMENTS, Move, Packer, PoolLoads
 from .placement import ThreadPlacement
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
 from .registry import clean_stale, take_lock_to_start, unlink_segments
@@ -245,8 +245,10 @@ class Pool:
             self._spawn_thread("supervisor", self._watcher.run)
             self._spawn_thread("commands", self._commands.serve)
             if placement_packed := self.placement == "packed":
+                # with a lateness budget, sends past 100 µs are the user's choice
+                judge_late = not self.tunables["tx_lateness_us"]
                 self._packer = Packer(PoolLoads(self._table, self._watcher.workers,
-                                                lambda: self._ctx.control),
+                                                lambda: self._ctx.control, judge_late),
                                       self._carry_out)
                 self._table.open_target = self._packer.open_target
             while not ctx.started.wait(0.05):
@@ -377,7 +379,13 @@ class Pool:
         """Make the packer's ``move`` (names None: every channel of its worker that may
         move)."""
         names = self._table.movable(move.frm) if move.names is None else list(move.names)
-        self._table.move_many(names, move.to)
+        # a channel is served by neither worker from its REMOVE to its ADD, and both
+        # workers do these on their TX threads: moved a slice at a time, with a pause
+        # for the workers to catch up, each channel and worker stalls for a slice only
+        for at in range(0, len(names), MOVE_SLICE):
+            if at and self._ctx.stopping.wait(MOVE_PAUSE_S):
+                return
+            self._table.move_many(names[at:at + MOVE_SLICE], move.to)
 
     def _packing_loop(self) -> None:
         """The packer's looks, every LOOK_S (IDLE_LOOK_S while the workers idle); never

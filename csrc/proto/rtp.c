@@ -59,6 +59,8 @@ struct rtp_kind {
     uint32_t ts0;
     uint64_t target_gen;      /* the area's target generation last applied */
     int resumed;              /* took the channel over: records may carry our headers */
+    int64_t carried_at;       /* PACED, taken over: when the frame of RTP time carried_ts */
+    uint32_t carried_ts;      /* was due on the last worker's clock (0: nothing carried) */
     /* RX thread */
     struct rtudp_chan *c;
     int jb_on;
@@ -160,6 +162,22 @@ static int numbered_before(struct rtp_kind *k, const uint8_t *hdr)
     return 1;
 }
 
+/*
+ * PACED, taken over (a move, a restart): the first frame's time on the last worker's
+ * clock, so a moved stream keeps its phase instead of starting at the move; the frame
+ * of RTP time `ts` is due as far from carried_at as their timestamps are apart.  A
+ * clock a ptime or more behind is a dead worker's: the stream starts anew from now.
+ */
+static void resume_clock(struct rtp_kind *k, uint32_t ts, int64_t now)
+{
+    int64_t apart = (int64_t)(int32_t)(ts - k->carried_ts) * 1000000000LL /
+                    (int64_t)k->gen.clock_rate;
+    int64_t at = k->carried_at + apart;
+    k->carried_at = 0;
+    if (at > now - k->ptime_ns)
+        k->next_at = at;
+}
+
 static int rtp_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint32_t len,
                          int64_t now, struct rtudp_timer *t)
 {
@@ -175,6 +193,8 @@ static int rtp_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint
     uint8_t *hdr = (uint8_t *)(rec + 1); /* the record is the worker's until released */
     int64_t asked = rec->send_at_ns;
     int64_t at;
+    if (k->carried_at && !k->next_at && k->tx_mode == RTUDP_RTP_TX_PACED)
+        resume_clock(k, numbered_before(k, hdr) ? rtp_be32(hdr + 4) : k->gen.ts, now);
     if (numbered_before(k, hdr)) {
         /* numbered and counted by the dead worker: it leaves as it was numbered */
         at = k->tx_mode == RTUDP_RTP_TX_PACED ? paced_time(k, asked, now) : (asked ? asked : now);
@@ -567,7 +587,8 @@ static int rtp_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, siz
     k->tx_mode = a->tx_mode;
     k->pt = (uint8_t)a->payload_type;
     k->ptime_ns = (int64_t)a->ptime_us * 1000;
-    store_relaxed(&a->tx_next_at_ns, 0); /* a dead worker's clock is not ours */
+    int64_t carried = load_relaxed(&a->tx_next_at_ns);
+    store_relaxed(&a->tx_next_at_ns, 0); /* producers wake us until our clock runs */
     int rc = rtp_gen_init(&k->gen, a->clock_rate, a->ptime_us);
     if (rc != 0) {
         snprintf(msg, len, "rtp generator: %s", rc == RTP_E_ARG ? "bad clock/ptime"
@@ -577,6 +598,10 @@ static int rtp_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, siz
     }
     if (load_acquire(&a->tx_resume) & RTUDP_RTP_RESUME_GEN) {
         resume_gen(k, a);
+        if (k->tx_mode == RTUDP_RTP_TX_PACED && carried > 0) {
+            k->carried_at = carried; /* the next frame's time and RTP time, as left */
+            k->carried_ts = k->gen.ts;
+        }
     } else {
         store_relaxed(&a->tx_ssrc, k->gen.ssrc);
         publish_gen(a, &k->gen);

@@ -204,27 +204,33 @@ def drive_paced(chans: list[Any], gap_ns: int, count: int) -> dict[str, int]:
     each channel topped up to PREFILL + TOPUP frames a TOPUP ptimes gone since the
     start, until ``count`` are queued; the workers keep the time.  A top-up that comes
     late (this process held off its CPU) catches up, and ``late_topups`` counts it:
-    the frames it brings may have been due already."""
+    the frames it brings may have been due already.  Stream i's first frame is due at
+    start + i x gap / N, as the peers' streams are: the streams' phases spread over a
+    ptime, not bunched by how fast this loop queues them."""
     from rtudp.shmring.errors import BackPressureError
 
     frame = b"\xff" * RTP_PAYLOAD
-    queued = [0] * len(chans)
+    n = len(chans)
+    queued = [0] * n
     full = late = 0
     period = TOPUP * gap_ns / 1e9
+    first_ns = time.monotonic_ns() + LEAD_NS
 
     def top_up(want: int) -> None:
         nonlocal full
         for i, ch in enumerate(chans):
             k = min(count, want) - queued[i]
             if k > 0:
+                # a paced stream's first frame sets its phase; the rest follow a ptime apart
+                at = first_ns + i * gap_ns // n if not queued[i] else None
                 try:
-                    queued[i] += ch.send_many([frame] * k)
+                    queued[i] += ch.send_many([frame] * k, at)
                 except BackPressureError as exc:
                     queued[i] += exc.sent
                     full += 1
 
-    start = time.monotonic()
     top_up(PREFILL)
+    start = first_ns / 1e9
     tick = start
     while min(queued) < count:
         tick += period
