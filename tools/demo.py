@@ -53,6 +53,7 @@ TARGET_P99_NS = 100_000
 
 def add_parser(sub: Any) -> None:
     """Register ``rtudp demo`` on the top-level subparsers."""
+    from .cold import add_drop_caches_argument
     from .pool_cli import add_tunable_arguments, parse_pool_name
 
     d = sub.add_parser(
@@ -71,6 +72,7 @@ def add_parser(sub: Any) -> None:
     d.add_argument("--quick", action="store_true",
                    help=f"{QUICK_PACKETS:,} packets each way (unless --packets says otherwise)")
     add_tunable_arguments(d)
+    add_drop_caches_argument(d, "before the pool starts")
     d.add_argument("--pool", type=parse_pool_name, default=None, metavar="NAME",
                    help="name of the demo's own pool (default demo<pid>)")
     d.set_defaults(func=run)
@@ -327,6 +329,12 @@ def run(args: argparse.Namespace, _rest: list[str] | None = None) -> int:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_term)
+    from .cold import check_drop_caches, drop_caches
+
+    check_drop_caches("rtudp demo", args.drop_caches)
+    if args.drop_caches:
+        drop_caches()
+        print("rtudp demo: the page cache was dropped, as a boot leaves it", flush=True)
     t_start = time.monotonic()
     print(f"rtudp demo: full duplex on loopback, {n:,} packets each way at {rate:,} packets/s "
           f"(deadline of packet i = start + i x {_fmt(1e9 / rate)})", flush=True)

@@ -57,6 +57,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..cold import add_drop_caches_argument, check_drop_caches, drop_caches
 from .common import (Child, Hog, OthersMeter, add_common_arguments, bench_pool, header,
                            others_col, others_footer, pool_prefix, proc_cpu_s, run_benchmark,
                            say)
@@ -72,7 +73,6 @@ FULL_S, QUICK_S = 5.0, 1.0
 OPEN_N, QUICK_OPEN_N = 16_000, 100
 MAX_TOTAL_PPS = 50_000
 MEM_SETTLE_S = 2.0
-DROP_CACHES = "/proc/sys/vm/drop_caches"
 ALL_CASES = (*CASES, "udt", "open")
 UDT_PEERS_MISSING = ("udt: no peers (asyncio has no UDT; the libudt peer, libudt_peer.cpp, "
                      "runs one connection): rtudp's rows only")
@@ -378,17 +378,6 @@ def variants_of(case: str, senders: tuple[str, ...] = DEFAULT_SENDERS) -> tuple[
                  and (v not in TIMED_ONLY_SENDERS or case in TIMED_CASES))
 
 
-def drop_caches() -> None:
-    """Write back and drop the page cache, dentries and inodes, as a boot leaves them."""
-    os.sync()
-    try:
-        with open(DROP_CACHES, "w") as f:
-            f.write("3\n")
-    except OSError as exc:
-        raise RuntimeError(f"--drop-caches: cannot write {DROP_CACHES} ({exc.strerror}): "
-                           "it takes root") from None
-
-
 def _badness(e: dict[str, Any]) -> tuple[float, float]:
     """How bad a round went: what it did not deliver, then its p99 (worst: largest)."""
     missed = e.get("expected", 0) - (e.get("delivered") or e.get("served") or 0)
@@ -654,8 +643,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=_rounds, default=1, metavar="K",
                         help="run every row K times, interleaved; show the worst and the best "
                              "(default 1)")
-    parser.add_argument("--drop-caches", action="store_true",
-                        help="empty the page cache before every round, as a boot does (root)")
+    add_drop_caches_argument(parser, "before every round")
     parser.add_argument("--senders", type=_sender_list, default=DEFAULT_SENDERS, metavar="LIST",
                         help=f"the senders to compare (default {','.join(DEFAULT_SENDERS)}; "
                              f"also: packed, the pool with placement=\"packed\")")
@@ -670,9 +658,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Measure and print (a table, or JSON with --json); 1 when a row failed."""
-    if args.drop_caches and not os.access(DROP_CACHES, os.W_OK):
-        raise SystemExit(f"rtudp bench scale: --drop-caches writes {DROP_CACHES}, which this "
-                         "user may not (it takes root)")
+    check_drop_caches("rtudp bench scale", args.drop_caches)
     return run_benchmark(args, lambda quick, quiet: benchmark(
         quick, quiet, args.n, args.cases, args.seconds, args.open_n, args.same_rate,
         args.rounds, args.drop_caches, args.senders,
@@ -680,4 +666,4 @@ def run(args: argparse.Namespace) -> int:
         print_report)
 
 
-__all__ = ["ALL_CASES", "benchmark", "drop_caches", "gap_ns", "pick_rounds", "print_report"]
+__all__ = ["ALL_CASES", "benchmark", "gap_ns", "pick_rounds", "print_report"]

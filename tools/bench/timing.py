@@ -50,6 +50,7 @@ from .common import (LOOPBACK, MSG_SIZE, PACED_HEAD, SCHED_NAMES, OthersMeter, p
                            bench_pool, drain_child, fmt_ratio, fmt_us, header, others_col,
                            others_footer, paced_submit, print_table, print_workers, ratio,
                            run_benchmark, say, take_curves, target, target_row, worker_policies)
+from ..cold import add_drop_caches_argument, check_drop_caches, drop_caches
 from ..procinfo import realtime_offset_ns
 from ..why_late import host_pauses_counted
 
@@ -439,14 +440,18 @@ def rounds_met(entry: dict | None) -> int | None:
 # Report
 # --------------------------------------------------------------------------
 
-def benchmark(quick: bool, quiet: bool, spin_budget: float = BENCH_SPIN_BUDGET) -> dict:
+def benchmark(quick: bool, quiet: bool, spin_budget: float = BENCH_SPIN_BUDGET,
+              cold: bool = False) -> dict:
+    """Every case, ``rounds`` times interleaved (``cold``: each run after the page cache
+    is dropped, as a boot leaves it); the figures and ratios :func:`print_report` shows."""
     rounds = 1 if quick else FULL_ROUNDS
     seconds = rounds * ROUND_S
     per_round = int(ROUND_S * RATE_PPS)
     busy = header("timing", quick, quiet,
                   f", {RATE_PPS // 1000} kpps for {seconds:g} s a case"
                   + (f" in {rounds} rounds of {ROUND_S:g} s, the cases interleaved"
-                     if rounds > 1 else ""))
+                     if rounds > 1 else "")
+                  + (", the page cache dropped before each" if cold else ""))
     runners: dict[str, Callable[[], dict]] = {
         "ours": lambda: run_ours(per_round, quiet, spin_budget),
         "ours_default": lambda: run_ours(per_round, quiet, DEFAULT_SPIN_BUDGET),
@@ -463,6 +468,8 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = BENCH_SPIN_BUDGET) 
             if key in failed:
                 continue
             try:
+                if cold:
+                    drop_caches()
                 got[key].append(runners[key]())
             except Exception as exc:  # noqa: BLE001 - report the case failed and go on
                 where = f" in round {i + 1}" if rounds > 1 else ""
@@ -495,7 +502,8 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = BENCH_SPIN_BUDGET) 
             key: {p: ratio((table[key] or {}).get(f"{p}_us"), base.get(f"{p}_us"))
                   for p in ("p50", "p99", "p999", "max")}
             for key in ran if key != "ours"}
-    return {"quick": quick, "rate_pps": RATE_PPS, "seconds": seconds, "rounds": rounds,
+    return {"quick": quick, "cold": cold, "rate_pps": RATE_PPS, "seconds": seconds,
+            "rounds": rounds,
             "round_seconds": ROUND_S, "packets": per_round * rounds,
             "msg_size": MSG_SIZE, "ahead_ms": AHEAD_NS / 1e6, "cpu_busy_before": busy,
             "cases": ran, **facts, "send": send, "arrival": arrival, "ratios": ratios,
@@ -653,9 +661,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, f"one round ({ROUND_S:g} s a case) instead of {FULL_ROUNDS}")
     add_spin_budget_argument(parser, BENCH_SPIN_BUDGET)
     add_plot_argument(parser, "the send and arrival lateness CDFs of every case")
+    add_drop_caches_argument(parser, "before every case of every round")
 
 
 def run(args: argparse.Namespace) -> int:
     """``rtudp bench timing``: 0 when every case ran (targets met or not)."""
-    return run_benchmark(args, lambda quick, quiet: benchmark(quick, quiet, args.spin_budget),
+    check_drop_caches("rtudp bench timing", args.drop_caches)
+    return run_benchmark(args, lambda quick, quiet: benchmark(quick, quiet, args.spin_budget,
+                                                             args.drop_caches),
                          print_report, plot=plot_report)
