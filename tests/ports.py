@@ -1,4 +1,5 @@
-"""Free UDP ports on loopback for tests that must name both ends before opening them."""
+"""UDP on loopback for tests: free ports, for tests that must name both ends before
+opening them, and plain sockets for channels to send to."""
 from __future__ import annotations
 
 import socket
@@ -14,3 +15,14 @@ def free_ports(n: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def loopback_sink(timeout: float | None = None, rcvbuf: int | None = None) -> socket.socket:
+    """A plain UDP socket bound on 127.0.0.1 for a channel to send to (``rcvbuf``: the
+    receive buffer it asks for; ``timeout``: its receive timeout)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    if rcvbuf is not None:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout)
+    return s

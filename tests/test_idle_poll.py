@@ -19,6 +19,7 @@ import pytest
 
 import rtudp
 from rtudp.tools.doctor_read import is_virtual
+from ports import loopback_sink
 from waiting import wait_for
 
 QOS = "/dev/cpu_dma_latency"
@@ -210,14 +211,6 @@ def test_idle_poller_gives_way_to_other_tasks(rtudp_pool: rtudp.Pool) -> None:
         assert took < 0.25, f"the poller took {took:.2f} s of CPU 0 from a 1 s busy loop"
 
 
-def _sink(timeout: float | None = None) -> socket.socket:
-    """A plain UDP socket on loopback for a channel to send to."""
-    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sink.bind(("127.0.0.1", 0))
-    sink.settimeout(timeout)
-    return sink
-
-
 def _naps(pid: int) -> int:
     """The poller's voluntary context switches: one a nap."""
     with open(f"/proc/{pid}/status") as f:
@@ -243,7 +236,7 @@ def test_idle_poller_naps_only_while_the_worker_parks(rtudp_pool: rtudp.Pool) ->
     sends every 50 µs (the gate shut throughout) switch at most twice: the end of the
     nap it was in when the gate shut, and its wait on the gate."""
     _need_poller()
-    sink = _sink()
+    sink = loopback_sink()
     n, gap_ns = 20_000, 50_000
     with sink, rtudp_pool.open_channel("timed", local=("127.0.0.1", 0), capacity=32_768,
                                        remote=sink.getsockname()) as ch:
@@ -320,7 +313,7 @@ def test_a_resting_worker_stops_its_poller_and_work_wakes_it(rtudp_pool: rtudp.P
     poller.  A send after the rest still arrives, and it wakes the worker: the poller
     runs and naps again.  So does a datagram received, with nothing sent."""
     _need_poller()
-    sink = _sink(10)
+    sink = loopback_sink(10)
     with sink, rtudp_pool.open_channel("rests", local=("127.0.0.1", 0),
                                        remote=sink.getsockname()) as ch:
         assert wait_for(lambda: _poller(rtudp_pool) != 0)
@@ -368,7 +361,7 @@ def test_a_resting_worker_wakes_once_a_second(rtudp_pool: rtudp.Pool) -> None:
     instead of ten times (worker.h, RTUDP_W_REST_TICK_NS), so an idle pool's workers
     cost next to nothing; a channel's first send still leaves.  Any pool rests, idle
     polling or not.  Its loop turns are what it wakes for."""
-    sink = _sink(10)
+    sink = loopback_sink(10)
     with sink, rtudp_pool.open_channel("quiet", local=("127.0.0.1", 0),
                                        remote=sink.getsockname()) as ch:
         def loops() -> int:
@@ -395,7 +388,7 @@ def test_a_poller_that_dies_is_reaped_and_not_shown(rtudp_pool: rtudp.Pool) -> N
     """Killed (or refused SCHED_IDLE), the poller is reaped within a heartbeat; the
     worker table stops naming it and the worker serves on without one."""
     _need_poller()
-    sink = _sink(5)
+    sink = loopback_sink(5)
     with sink, rtudp_pool.open_channel("served", local=("127.0.0.1", 0),
                                        remote=sink.getsockname()) as ch:
         assert wait_for(lambda: _poller(rtudp_pool) != 0)

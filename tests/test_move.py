@@ -13,6 +13,7 @@ import time
 import pytest
 
 import rtudp
+from ports import loopback_sink
 from waiting import wait_for
 
 pytestmark = pytest.mark.parametrize("rtudp_pool", [[0, 1]], indirect=True)
@@ -20,13 +21,6 @@ pytestmark = pytest.mark.parametrize("rtudp_pool", [[0, 1]], indirect=True)
 MOVES = 20
 PER_MOVE = 100            # datagrams sent between two moves
 GAP_NS = 100_000          # one deadline every 100 µs
-
-
-def _sink() -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    return s
 
 
 def _drain(sink: socket.socket, want: int, timeout_s: float = 20.0) -> list[bytes]:
@@ -49,7 +43,7 @@ def _other(pool: rtudp.Pool, ch: object) -> int:
 
 
 def test_timed_sends_leave_once_in_order_across_moves(rtudp_pool: rtudp.Pool) -> None:
-    sink = _sink()
+    sink = loopback_sink(rcvbuf=8 << 20)
     ch = rtudp_pool.open_channel("mover", remote=sink.getsockname(), direction="tx",
                                  capacity=4096)
     total = MOVES * PER_MOVE
@@ -83,7 +77,7 @@ def test_timed_sends_leave_once_in_order_across_moves(rtudp_pool: rtudp.Pool) ->
 def test_an_attached_producer_wakes_the_new_worker(rtudp_pool: rtudp.Pool) -> None:
     """A handle wired before the move: its commits ring the worker serving now, so an
     immediate send after the move leaves at once, not at a sweep."""
-    sink = _sink()
+    sink = loopback_sink(rcvbuf=8 << 20)
     ch = rtudp_pool.open_channel("woken", remote=sink.getsockname(), direction="tx")
     other = rtudp.attach("woken", pool=rtudp_pool.name)
     try:
@@ -100,7 +94,7 @@ def test_an_attached_producer_wakes_the_new_worker(rtudp_pool: rtudp.Pool) -> No
 
 
 def test_an_rtp_stream_numbers_on_across_moves(rtudp_pool: rtudp.Pool) -> None:
-    sink = _sink()
+    sink = loopback_sink(rcvbuf=8 << 20)
     tx = rtudp_pool.open_channel("voice", kind="rtp", remote=sink.getsockname(),
                                  direction="tx", capacity=512,
                                  options={"clock_rate": 8000, "ptime_ms": 5,
@@ -136,7 +130,7 @@ def test_a_paced_stream_keeps_its_time_across_moves(rtudp_pool: rtudp.Pool) -> N
     """A moved paced stream goes on by its own clock: frame k leaves no earlier than the
     first frame's time + k ptimes, though each move falls between two frames (a new
     worker that started the stream's clock anew would send the next frame at once)."""
-    sink = _sink()
+    sink = loopback_sink(rcvbuf=8 << 20)
     ptime_ns = 20_000_000
     tx = rtudp_pool.open_channel("paced", kind="rtp", remote=sink.getsockname(),
                                  direction="tx", capacity=256,
@@ -177,7 +171,7 @@ def test_a_paced_stream_keeps_its_time_across_moves(rtudp_pool: rtudp.Pool) -> N
 
 
 def test_a_netflux_sequence_goes_on_across_moves(rtudp_pool: rtudp.Pool) -> None:
-    sink = _sink()
+    sink = loopback_sink(rcvbuf=8 << 20)
     nf = rtudp_pool.open_channel("plc", kind="netflux", local=("127.0.0.1", 0),
                                  remote=sink.getsockname(),
                                  options={"send_interval": 0.002, "send_size": 4})

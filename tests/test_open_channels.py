@@ -1,23 +1,15 @@
 """Pool.open_channels: a batch opens whole or not at all, and its channels work."""
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 import rtudp
 from rtudp.shmring.control import ControlSegment
-
-
-def _sink() -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    s.settimeout(5.0)
-    return s
+from ports import loopback_sink
 
 
 def test_a_batch_opens_in_order_and_every_channel_sends(rtudp_pool):
-    sink = _sink()
+    sink = loopback_sink(5.0)
     try:
         chans = rtudp_pool.open_channels(
             [{"name": f"b{i}", "remote": sink.getsockname(), "direction": 0, "capacity": 64}

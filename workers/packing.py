@@ -11,8 +11,9 @@ when those that serve have none.  The packer looks at the workers every
   longer keeps up when its work (its CPU time less what it spun waiting for a
   deadline, which it would give up to more work) passes :data:`SPREAD_SHARE` of its
   CPU, or when its work passes :data:`LATE_WORK` and more than :data:`LATE_SHARE` of
-  what it sent left late by its own doing (``tx_late_sent``: more than 100 µs after a deadline it was given in time;
-  not judged with a lateness budget, whose late sends are the user's choice);
+  what it sent left late by its own doing (``tx_late_sent``: more than 100 µs after a
+  deadline it was given in time; not judged with a lateness budget, whose late sends
+  are the user's choice);
 * **gather**: while the work of every serving worker together stays under
   :data:`GATHER_SHARE` for :data:`GATHER_S`, the last serving worker's channels go to
   the first one, and it parks.
@@ -275,6 +276,6 @@ class Packer:
 
 
 __all__ = ["GATHER_S", "GATHER_SHARE", "IDLE_LOOK_S", "IDLE_WORK", "LATE_MIN", "LATE_SHARE",
-           "LATE_WORK",
-           "LOOK_S", "MOVE_PAUSE_S", "MOVE_SLICE", "Move", "PLACEMENTS", "Packer", "PoolLoads",
-           "SETTLE_S", "SPREAD_SHARE", "WorkerLoad", "half_the_packets", "open_target", "plan"]
+           "LATE_WORK", "LOOK_S", "MOVE_PAUSE_S", "MOVE_SLICE", "Move", "PLACEMENTS", "Packer",
+           "PoolLoads", "SETTLE_S", "SPREAD_SHARE", "WorkerLoad", "half_the_packets",
+           "open_target", "plan"]

@@ -60,7 +60,7 @@ struct rtp_kind {
     uint64_t target_gen;      /* the area's target generation last applied */
     int resumed;              /* took the channel over: records may carry our headers */
     int64_t carried_at;       /* PACED, taken over: when the frame of RTP time carried_ts */
-    uint32_t carried_ts;      /* was due on the last worker's clock (0: nothing carried) */
+    uint32_t carried_ts;      /* was due on the last worker's clock (carried_at 0: none) */
     /* RX thread */
     struct rtudp_chan *c;
     int jb_on;
@@ -193,9 +193,10 @@ static int rtp_tx_record(struct rtudp_chan *c, struct rtudp_tx_record *rec, uint
     uint8_t *hdr = (uint8_t *)(rec + 1); /* the record is the worker's until released */
     int64_t asked = rec->send_at_ns;
     int64_t at;
+    int numbered = numbered_before(k, hdr);
     if (k->carried_at && !k->next_at && k->tx_mode == RTUDP_RTP_TX_PACED)
-        resume_clock(k, numbered_before(k, hdr) ? rtp_be32(hdr + 4) : k->gen.ts, now);
-    if (numbered_before(k, hdr)) {
+        resume_clock(k, numbered ? rtp_be32(hdr + 4) : k->gen.ts, now);
+    if (numbered) {
         /* numbered and counted by the dead worker: it leaves as it was numbered */
         at = k->tx_mode == RTUDP_RTP_TX_PACED ? paced_time(k, asked, now) : (asked ? asked : now);
         t->send_at_ns = at > now ? at : now;
