@@ -3,6 +3,9 @@ through its jitter buffer give the same ordered output, and the cases where it i
 from __future__ import annotations
 
 import importlib.util
+import os
+import struct
+import subprocess
 import sys
 
 import pytest
@@ -23,6 +26,14 @@ from rtpsynth.RtpSynth import RtpSynth as TheirSynth  # noqa: E402
 def scenario(pkts: list[bytes], seed: int, loss: float, dup: float) -> list[bytes]:
     """Shuffle in windows of 10, drop `loss` and duplicate `dup` of the packets."""
     return shuffle_in_windows(pkts, seed, loss, dup)
+
+
+def numbered_from(pkts: list[bytes], first: int) -> list[bytes]:
+    """``pkts`` with their sequence numbers from ``first`` on (mod 2^16): both generators
+    start at a random one, and librtpsynth's buffer aborts the process on a stream that
+    starts at 65534 or 65535 (test_their_buffer_aborts_on_a_stream_from_65535), so each
+    case names its own, a wrap inside the stream included."""
+    return [p[:2] + struct.pack("!H", (first + k) & 0xFFFF) + p[4:] for k, p in enumerate(pkts)]
 
 
 def run(jb, pkts: list[bytes]) -> list[tuple]:
@@ -47,24 +58,41 @@ def same_output(pkts: list[bytes]) -> list[tuple]:
     return ours + ours_flush
 
 
-@pytest.mark.parametrize("seed,loss,dup", [(1, 0.0, 0.0), (2, 0.0, 0.1), (3, 0.02, 0.1),
-                                           (4, 0.05, 0.0)])
-def test_their_packets_through_both_buffers(seed: int, loss: float, dup: float) -> None:
+@pytest.mark.parametrize("seed,loss,dup,first", [(1, 0.0, 0.0, 1000), (2, 0.0, 0.1, 30000),
+                                                 (3, 0.02, 0.1, 64000), (4, 0.05, 0.0, 65000)])
+def test_their_packets_through_both_buffers(seed: int, loss: float, dup: float,
+                                            first: int) -> None:
     synth = TheirSynth(8000, 20)
     pkts = [synth.next_pkt(160, 0, pload=i.to_bytes(4, "big")) for i in range(3000)]
-    same_output(scenario(pkts, seed, loss, dup))
+    same_output(scenario(numbered_from(pkts, first), seed, loss, dup))
 
 
-@pytest.mark.parametrize("seed", [5, 6])
-def test_our_packets_through_both_buffers(seed: int) -> None:
+@pytest.mark.parametrize("seed,first", [(5, 5000), (6, 64500)])
+def test_our_packets_through_both_buffers(seed: int, first: int) -> None:
     synth = rtp.RtpSynth(8000, 20)
     pkts = [synth.next_pkt(160, 0, i.to_bytes(4, "big")) for i in range(3000)]
-    ours = same_output(scenario(pkts, seed, 0.02, 0.1))
+    ours = same_output(scenario(numbered_from(pkts, first), seed, 0.02, 0.1))
     # and nothing is out of order or missing
     nxt = ours[0][1]
     for f in ours:
         assert f[1] == nxt
         nxt = f[2] + 1 if f[0] == "ers" else f[1] + 1
+
+
+def test_their_buffer_aborts_on_a_stream_from_65535() -> None:
+    """librtpsynth's jitter buffer aborts the process (an invariant, d_assert in
+    rtpjbuf.c) on a stream whose first sequence number is 65535, shuffled in windows of
+    10 as the cases above are: why they number their streams themselves."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+            "from rtpsynth.RtpJBuf import RtpJBuf\n"
+            "from rtp_helpers import rtp_packet\n"
+            "from rtudp.tools.bench.rtp import shuffle_in_windows\n"
+            "jb = RtpJBuf(20)\n"
+            "pkts = [rtp_packet(65535 + k, k * 160) for k in range(200)]\n"
+            "for p in shuffle_in_windows(pkts, 1, 0.0, 0.0): jb.udp_in(p)\n")
+    theirs = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__)],
+                            capture_output=True, timeout=60)
+    assert theirs.returncode < 0, "librtpsynth no longer aborts: use its buffer's output"
 
 
 def test_their_flush_loses_runs_ours_does_not() -> None:
