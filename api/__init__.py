@@ -5,6 +5,7 @@ lock-free rings in POSIX shared memory.  This is what users import:
 ``rtudp.Pool`` (start workers, open channels: :class:`ChannelConfig` says how),
 ``rtudp.attach`` (use a channel from any process), :class:`Channel` and
 :class:`Packet`, :class:`RealtimeWaits` (a thread that waits at real-time priority),
+:func:`lock_memory` (a process's memory resident before its deadlines),
 and the errors (all derive from :class:`RtUdpError`).
 """
 from rtudp.shmring import (BackPressureError, BadSegmentError, BroadcastReader, BroadcastRecord,
@@ -22,7 +23,7 @@ from .compat import (EmulatedNetwork, Impairment, RtUdpBase, RtUdpEmulated, RtUd
 from .embedded import embedded_pool, open_channel
 from .pool import Pool
 from .pool_client import PoolClient
-from .realtime import RealtimeWaitCounts, RealtimeWaits
+from .realtime import MemoryLock, RealtimeWaitCounts, RealtimeWaits, lock_memory
 
 from ._version import __version__
 
@@ -33,7 +34,8 @@ __all__ = [
     "BroadcastRecord", "BroadcastRing", "Channel", "ChannelClosedError", "ChannelConfig",
     "ChannelNotFoundError", "MemoryLockWarning", "PrivilegeWarning",
     "ClaimExpiredError", "KernelFallbackWarning",
-    "MpscRing", "Packet", "Pool", "PoolClient", "PoolNotRunningError", "PoolRunningError",
+    "MemoryLock", "MpscRing", "Packet", "Pool", "PoolClient", "PoolNotRunningError", "PoolRunningError",
     "RealtimeWaitCounts", "RealtimeWaits", "RtPriorityWarning",
-    "RtUdpError", "SegmentNotFoundError", "TxRecord", "WorkerError", "__version__", "attach", "embedded_pool", "open_channel",
+    "RtUdpError", "SegmentNotFoundError", "TxRecord", "WorkerError", "__version__", "attach", "embedded_pool",
+    "lock_memory", "open_channel",
 ]

@@ -1,7 +1,9 @@
-"""A thread that waits in rtudp at real-time priority, within a CPU budget.
+"""A thread that waits in rtudp at real-time priority, within a CPU budget; and a
+process whose memory is resident before its deadlines.
 
-``with rtudp.RealtimeWaits():`` around a receive loop: docs/realtime-waits.md says
-when it pays and what it costs; csrc/rt_wait.h is the mechanism.
+``with rtudp.RealtimeWaits():`` around a receive loop, ``rtudp.realtime.lock_memory()``
+at the start of a process that submits just in time: docs/realtime-waits.md says
+when each pays and what it costs; csrc/rt_wait.h and csrc/memlock.h are the mechanisms.
 """
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ from types import TracebackType
 
 from rtudp.shmring import _fast
 from rtudp.shmring._native import lib
+
+from .memory_lock import MemoryLock, lock_memory
+
+__all__ = ["MemoryLock", "RealtimeWaitCounts", "RealtimeWaits", "lock_memory"]
 
 #: SCHED_FIFO priorities a thread may ask for; the pool's workers run at 50 unless
 #: told otherwise, and a waiting thread below them never delays their timed sends

@@ -17,9 +17,9 @@ KINDS_DEF = CSRC / "proto" / "kinds.def"
 #: the engine's headers and sources; the kinds' own files are added from kinds.def
 #: (the benchmarks' C loops are another extension's: bench/build_ffi.py)
 ENGINE_HEADERS = ("rtudp_shm.h", "ring.h", "kinds.h", "segment.h", "hist.h", "readers.h",
-                  "async_wait.h", "impair.h", "worker/tunables.h", "worker/mechanisms.h")
+                  "memlock.h", "async_wait.h", "impair.h", "worker/tunables.h", "worker/mechanisms.h")
 ENGINE_SOURCES = ("ring.c", "segment.c", "kinds.c", "hist.c", "readers.c", "procstat.c",
-                  "async_wait.c", "impair.c", "worker/tunables.c", "worker/mechanisms.c")
+                  "memlock.c", "async_wait.c", "impair.c", "worker/tunables.c", "worker/mechanisms.c")
 CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"]
 
 _CDEF = re.compile(r"/\* BEGIN CDEF \*/(.*?)/\* END CDEF \*/", re.S)

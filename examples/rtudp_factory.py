@@ -11,9 +11,12 @@ checks and statistics keys.
 import sys
 import time
 
-from rtudp import create_rtudp
+from rtudp import create_rtudp, lock_memory
 
 implementation = sys.argv[1] if len(sys.argv) > 1 else "socket"
+# a packet due 1 ms after it is queued: nothing this program runs may wait on the disk
+# or on a first touch meanwhile (what it could not lock, it says)
+print(lock_memory())
 
 # direction: "tx" (or RtUDP's 0) sends, "rx" (1) receives, "both" (2) does both
 sender = create_rtudp(implementation, "127.0.0.1", 24300, "127.0.0.1", 24301,

@@ -6,7 +6,11 @@ apart; the receiver reads them with their kernel receive times.
 """
 import time
 
+from rtudp import lock_memory
 from rtudp.compat.udpcom import UdpCom
+
+# packets due 1 ms after they are queued: this program's memory resident first
+print(lock_memory())
 
 sender = UdpCom("127.0.0.1", 24321, "127.0.0.1", 24322, capacity=1000, direction=0)
 receiver = UdpCom("127.0.0.1", 24322, "127.0.0.1", 24321, capacity=4000, direction=1)

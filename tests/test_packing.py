@@ -130,9 +130,11 @@ def test_channels_spread_from_a_worker_at_its_cap_and_gather_back(rtudp_pool: rt
                 pass
         assert rtudp_pool.channel_moves >= 1, "a worker sending flat out never spread"
         assert {ch.worker for ch in chans} == {0, 1}
-        assert wait_for(lambda: rtudp_pool.channel_moves >= 2, timeout=20), \
-            "the channels did not gather once idle"
-        assert len({ch.worker for ch in chans}) == 1
+        # a busy machine may spread again before the gather: what must come is the
+        # gather, however many moves it takes
+        assert wait_for(lambda: len({ch.worker for ch in chans}) == 1, timeout=30), \
+            ("the channels did not gather once idle", [ch.worker for ch in chans])
+        assert rtudp_pool.channel_moves >= 2
         for i, ch in enumerate(chans):
             # every record queued left once: none lost or doubled across the moves
             assert wait_for(lambda: ch.stats()["tx_packets"] == sent[i], timeout=10), \

@@ -62,3 +62,16 @@ def test_each_counter_gets_its_sentence() -> None:
 
 def test_unreadable_kernel_log_is_no_throttle() -> None:
     assert findings(*_pair(_worker(), throttle=None)) == []
+
+
+def test_memory_handed_back_to_the_host_is_named() -> None:
+    """A guest that reports free pages says how much went back to its host during the
+    run; no report either side (not such a guest) and no change say nothing."""
+    before, after = _pair(_worker())
+    before.reported_kib, after.reported_kib = 1000, 1000 + 556 * 1024
+    found = findings(before, after)
+    assert len(found) == 1 and "handed 556 MiB of free memory back to its host" in found[0]
+    after.reported_kib = 1000
+    assert findings(before, after) == []
+    before.reported_kib = after.reported_kib = None
+    assert findings(before, after) == []

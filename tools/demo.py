@@ -344,6 +344,11 @@ def run(args: argparse.Namespace, _rest: list[str] | None = None) -> int:
 
         from .procinfo import kernel_policy, policy_text
 
+        # this process queues the schedule and reads every packet: none of its pages
+        # may have to come back from disk or be touched for the first time meanwhile
+        _numpy()
+        print(f"rtudp demo: this process: {rtudp.lock_memory()}", flush=True)
+
         # what the pool and the channels warn of (this user's limits, capped socket
         # buffers) is printed once, with the report
         with warnings.catch_warnings(record=True) as caught:

@@ -39,6 +39,9 @@ class Snapshot:
     late_arrival: int = 0
     #: the CPUs the process may run on, whatever the pool's thread placement does
     allowed_cpus: frozenset[int] | None = None
+    #: KiB of free memory the guest has handed back to its host (None: not a guest
+    #: that reports free pages)
+    reported_kib: int | None = None
 
 
 def _steal_seconds() -> float:
@@ -56,12 +59,25 @@ def _throttle_lines() -> int | None:
     return out.stdout.count(THROTTLE_LINE)
 
 
+#: what a guest with free page reporting (virtio-balloon) has handed back, KiB
+REPORTED_KIB = "/sys/module/page_reporting/parameters/reported_kib"
+
+
+def _reported_kib() -> int | None:
+    try:
+        with open(REPORTED_KIB, encoding="utf-8") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
 def snapshot(pool: Any, channels: list[Any]) -> Snapshot:
     """The counters of ``pool``'s workers and of ``channels`` (those that send) now."""
     import time
 
     snap = Snapshot(time.monotonic(), _steal_seconds(), _throttle_lines(),
-                    allowed_cpus=getattr(pool, "allowed_cpus", None))
+                    allowed_cpus=getattr(pool, "allowed_cpus", None),
+                    reported_kib=_reported_kib())
     for w in pool.workers():
         snap.workers[w["index"]] = dict(w)
         try:
@@ -147,6 +163,14 @@ def findings(before: Snapshot, after: Snapshot) -> list[str]:
             out.append(f"{where} was taken off its CPU {preempted} times by another task while "
                        f"spinning at SCHED_OTHER past its cap: keep other busy programs off "
                        f"the pool's CPUs (taskset), or give the pool fewer CPUs")
+    if before.reported_kib is not None and after.reported_kib is not None \
+            and after.reported_kib > before.reported_kib:
+        mib = (after.reported_kib - before.reported_kib) / 1024
+        out.append(f"the guest handed {mib:,.0f} MiB of free memory back to its host during "
+                   f"the run (free page reporting, {REPORTED_KIB}): the host takes such "
+                   f"memory back while the vCPUs run and may stop them meanwhile.  Memory "
+                   f"freed in bulk (emptying the page cache, a large process exiting) is "
+                   f"reported seconds later; a run started once that settled misses it")
     late = after.late_arrival - before.late_arrival
     if late:
         out.append(f"{late} packets were late on arrival, queued after their deadline or too "
@@ -173,5 +197,5 @@ def explain(before: Snapshot, after: Snapshot, missed: list[str],
     return lines
 
 
-__all__ = ["HOST_PAUSE_MIN_MS", "Snapshot", "snapshot", "findings", "explain",
+__all__ = ["HOST_PAUSE_MIN_MS", "REPORTED_KIB", "Snapshot", "snapshot", "findings", "explain",
            "host_pauses_counted"]
