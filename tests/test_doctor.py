@@ -21,7 +21,8 @@ from rtudp.tools.doctor_measure import (MAX_PAUSES, long_pauses, measure, pause_
 from rtudp.tools.doctor_report import host_stops_busy_vcpus, verdict_paragraph
 
 CLI = [sys.executable, "-m", "rtudp.tools.cli", "doctor"]
-CHECK_NAMES = ("rt_throttle", "fair_server", "preempt", "autogroup", "kdamond", "cpuidle", "pm_qos",
+CHECK_NAMES = ("rt_throttle", "fair_server", "preempt", "autogroup", "kdamond", "page_reporting",
+               "cpuidle", "pm_qos",
                "hz", "isolation", "clocksource", "sched_fifo", "memlock", "socket_buffers",
                "shm_hugepages", "cpus", "steal")
 VERDICTS = {OK, WARN, LIMIT, UNKNOWN}
@@ -204,6 +205,17 @@ def test_a_running_damon_monitor_is_named_with_its_pid(tmp_path: Path) -> None:
     c = doctor.check_kdamond(str(tmp_path))
     assert c.verdict == WARN and c.data["pids"] == [77]
     assert "taskset -pc <other CPUs> 77" in c.advice and "preempt=full" in c.advice
+
+
+def test_free_page_reporting_is_named_with_what_it_handed_back(tmp_path: Path) -> None:
+    c = doctor.check_page_reporting(str(tmp_path))
+    assert c.verdict == OK and c.data["reported_kib"] is None   # not such a guest
+    put(tmp_path, "/sys/module/page_reporting/parameters/reported_kib", str(3 << 20))
+    put(tmp_path, "/sys/module/page_reporting/parameters/page_reporting_order", "9")
+    c = doctor.check_page_reporting(str(tmp_path))
+    assert c.verdict == WARN and c.data == {"reported_kib": 3 << 20, "order": 9}
+    assert "blocks of 2048 KiB" in c.value and "3.0 GiB handed back" in c.value
+    assert "stops the vCPUs" in c.note
 
 
 def test_missing_files_are_unknown_never_a_traceback(tmp_path: Path) -> None:

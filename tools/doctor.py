@@ -231,6 +231,30 @@ def check_kdamond(root: str = "/") -> Check:
                  "boot with preempt=full", data)
 
 
+PAGE_REPORTING_DIR = "/sys/module/page_reporting/parameters"
+
+
+def check_page_reporting(root: str = "/") -> Check:
+    """Free page reporting (virtio-balloon): a guest that hands the memory it frees back
+    to its host."""
+    reported, _ = read_int(root, f"{PAGE_REPORTING_DIR}/reported_kib")
+    if reported is None:
+        return Check("page_reporting", "off (no free page reporting here)", OK,
+                     "freed memory stays with this machine: freeing it stops nothing",
+                     data={"reported_kib": None})
+    order, _ = read_int(root, f"{PAGE_REPORTING_DIR}/page_reporting_order")
+    value = f"on (blocks of {4 << (order or 0)} KiB and up; {reported / 2**20:,.1f} GiB " \
+            f"handed back so far)"
+    return Check("page_reporting", value, WARN,
+                 "memory this machine frees in bulk (an emptied page cache, a large process "
+                 "exiting) goes back to the host seconds later, and the host stops the vCPUs "
+                 "for 10-30 ms at a time while it takes it (a plain C loop on each CPU saw "
+                 "it: docs/measurements.md, \"Cold\"); sends due then leave that late",
+                 "nothing inside the machine stops the host; keep bulk frees (drop_caches, "
+                 "large copies) away from timed work, or ask for a host without it",
+                 {"reported_kib": reported, "order": order})
+
+
 # ------------------------------------------------------------------ idle, ticks, clock
 
 
@@ -604,6 +628,7 @@ def check_steal(before: dict[str, list[int]] | None, after: dict[str, list[int]]
 #: the measurement, which it brackets)
 CHECKS: tuple[Callable[[str], Check], ...] = (
     check_rt_throttle, check_fair_server, check_preempt, check_autogroup, check_kdamond,
+    check_page_reporting,
     check_cpuidle, check_pm_qos,
     check_hz, check_isolation, check_clocksource, check_sched_fifo, check_memlock,
     check_socket_buffers, check_shm_hugepages)
