@@ -91,6 +91,27 @@ def test_a_packed_pool_puts_light_channels_on_one_worker(rtudp_pool: rtudp.Pool)
             ch.close()
 
 
+@pytest.mark.rtudp(placement="packed")
+@pytest.mark.parametrize("rtudp_pool", [[0, 1]], indirect=True)
+def test_a_netflux_pair_packed_on_one_worker_skips_no_sequence(rtudp_pool: rtudp.Pool) -> None:
+    """Both ends of a Netflux pair on one worker, the standby on the other: the first
+    end's packets to the second before it is bound come back as an ICMP error, which
+    the next send on that socket reports instead of sending.  Whichever worker sends
+    next (the standby covers cycles while the serving worker adds the second end) sends
+    again, so the partner sees no gap in the sequence."""
+    from netflux_helpers import netflux_pair
+    opts = {"send_interval": 0.002, "watch_interval": 0.05, "send_size": 4, "recv_size": 4}
+    a, b = netflux_pair(rtudp_pool, opts)
+    with a, b:
+        assert a.worker == b.worker
+        b.wait_update(5.0, after=0)
+        a.wait_update(5.0, after=0)
+        time.sleep(0.2)
+        sa, sb = a.stats(), b.stats()
+    assert sa["nf_standby_errors"] == sb["nf_standby_errors"] == 0
+    assert sa["nf_partner_lost"] == sb["nf_partner_lost"] == 0
+
+
 def test_the_default_pool_spreads_and_checks_its_placement() -> None:
     assert rtudp.Pool("x").placement == "spread"
     with pytest.raises(ValueError, match="placement must be one of packed, spread, got 'tight'"):

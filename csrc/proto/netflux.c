@@ -35,6 +35,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,7 +284,13 @@ static int standby_send(struct rtudp_chan *c, const uint8_t *pkt, uint32_t len)
         mh.msg_namelen = c->dst_len;
     }
     rtudp_cmsg_u32_set(&mh, &ctl, SO_TIMESTAMPING, 0);
-    return sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+    ssize_t sent = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+    /* ECONNREFUSED on a connected socket reports an ICMP error of an earlier packet
+     * (the partner not yet bound) and consumes it; this packet has not left: once more,
+     * as the serving worker's send does (netio.h), or its sequence byte is a gap */
+    if (sent < 0 && errno == ECONNREFUSED)
+        sent = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return sent == (ssize_t)len ? 0 : -1;
 }
 
 /*
