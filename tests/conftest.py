@@ -28,7 +28,10 @@ SHM_DIR = "/dev/shm"
 SEG_PREFIX = "rtudp."
 # the pid keeps concurrent runs apart; the random part keeps this run from a leftover
 # pool of an earlier run that had the same pid (a pool's lock is named after the pool)
-NAME_PREFIX = f"t{os.getpid()}{secrets.token_hex(2)}_"
+#: ``t<pid>_<token>_``: the pid first and on its own, as every name of this run has it,
+#: so another run starting beside this one reads the pid right and leaves these alone
+#: (pytest_sessionstart); the token tells this run from an earlier one with the same pid
+NAME_PREFIX = f"t{os.getpid()}_{secrets.token_hex(2)}_"
 _counter = itertools.count()
 #: a test still running after this many seconds is hung (normally: a few seconds):
 #: dump every thread's stack and exit, so a hang is a visible failure, not a stall
