@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from rtudp.shmring._native import lib
 
+#: the libraries every Python process runs in, locked first when not all code fits
+_CORE_LIBS = ("libpython", "libc.so", "libm.so", "ld-linux")
 #: CAP_IPC_LOCK: locking without RLIMIT_MEMLOCK's bound
 _CAP_IPC_LOCK = 14
 MIB = float(1 << 20)
@@ -150,7 +152,8 @@ def _code_mappings() -> list[tuple[int, int, str]]:
 
     def first(m: tuple[int, int, str]) -> tuple[int, int]:
         path = m[2]
-        core = path == exe or "libpython" in path or path.startswith(ours)
+        core = path == exe or path.startswith(ours) or \
+            os.path.basename(path).startswith(_CORE_LIBS)
         return (0 if core else 1, m[1] - m[0])
     return sorted(found, key=first)
 
