@@ -134,7 +134,10 @@ def test_channels_spread_from_a_worker_at_its_cap_and_gather_back(rtudp_pool: rt
     try:
         assert {ch.worker for ch in chans} == {0}
         deadline = time.monotonic() + 20
-        while rtudp_pool.channel_moves == 0 and time.monotonic() < deadline:
+        # on a busy machine a second look may move the other channel too, soon after:
+        # what must be seen is the two channels on two workers, at some moment
+        spread = False
+        while not spread and time.monotonic() < deadline:
             for i, ch in enumerate(chans):
                 try:
                     while True:
@@ -149,8 +152,8 @@ def test_channels_spread_from_a_worker_at_its_cap_and_gather_back(rtudp_pool: rt
                     got[i].append(k)
             except BlockingIOError:
                 pass
-        assert rtudp_pool.channel_moves >= 1, "a worker sending flat out never spread"
-        assert {ch.worker for ch in chans} == {0, 1}
+            spread = {ch.worker for ch in chans} == {0, 1}
+        assert spread, ("a worker sending flat out never spread", rtudp_pool.channel_moves)
         # a busy machine may spread again before the gather: what must come is the
         # gather, however many moves it takes
         assert wait_for(lambda: len({ch.worker for ch in chans}) == 1, timeout=30), \
