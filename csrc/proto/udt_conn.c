@@ -217,7 +217,6 @@ void udt_conn_established(struct udt_ctx *x, uint32_t i, const struct udt_hs_res
     k->rcv_curr = udt_seq_dec(r->isn_recv);
     k->rcv_last_ack = k->rcv_last_ackack = r->isn_recv;
     k->ackno = 0;
-    k->last_ack_us = 0;
     k->next_nak_us = now + x->cfg->nak_floor_us;
     k->last_avail = buf;
     udt_cc_init(&k->cc, x->cfg->cc == RTUDP_UDT_CC_DAIMD ? UDT_CC_DAIMD : UDT_CC_LT, r->mss,
@@ -480,7 +479,10 @@ static void send_ack(struct udt_ctx *x, uint32_t i, bool light)
     if (udt_seq_cmp(ack, k->rcv_last_ack) > 0) {
         k->rcv_last_ack = ack;
     } else if (ack == k->rcv_last_ack) {
-        if (!reopened && now - k->last_ack_us < (uint64_t)k->srtt + 4u * k->srtt_var)
+        /* a repeat waits RTT + 4 RTTVar since the last full ACK (libudt's
+         * m_ullLastAckTime, which short ACKs leave alone) */
+        if (!reopened && k->tm.full_ack_sent && now >= k->tm.last_full_ack_us &&
+            now - k->tm.last_full_ack_us < (uint64_t)k->srtt + 4u * k->srtt_var)
             return;
     } else {
         return;
@@ -494,8 +496,8 @@ static void send_ack(struct udt_ctx *x, uint32_t i, bool light)
         a.kind = UDT_ACK_FULL;
         a.rcv_rate = udt_pktwin_rcv_speed(&k->pw);
         a.capacity = udt_pktwin_bandwidth(&k->pw);
+        udt_timers_full_ack_sent(&k->tm, now);
     }
-    k->last_ack_us = now;
     k->last_avail = avail;
     store_relaxed(&s->wrk.flow_window, avail);
     if (send_ctrl(x, i, out, udt_build_ack(out, sizeof out, peer, 0, k->ackno, &a)) == 0) {
@@ -994,9 +996,8 @@ uint64_t udt_conn_timer(struct udt_ctx *x, uint32_t i)
     udt_conn_sane(x, i);
     enum udt_ack_due due = udt_timers_ack_due(&k->tm, now, k->cc.ack_interval);
     if (due == UDT_ACKDUE_ACK) {
-        bool full = udt_timers_ack_full(&k->tm, now);
         send_ack(x, i, false);
-        udt_timers_ack_done(&k->tm, now, k->cc.ack_period_us, full);
+        udt_timers_ack_done(&k->tm, now, k->cc.ack_period_us);
         perfmon(x, i);
     } else if (due == UDT_ACKDUE_LIGHT) {
         send_ack(x, i, true);

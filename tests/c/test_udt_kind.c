@@ -999,6 +999,104 @@ static void test_sender_waits_and_stalls(void)
     net_free(&n);
 }
 
+/* datagrams arriving at s from `from` through its RX thread's rx_batch, with the
+ * kernel's arrival stamps rx_ns[], then the records it queued handed to tx_record as
+ * the TX thread does */
+static void rx_through_batch(struct net *n, struct side *s, const struct side *from,
+                             uint8_t (*dgrams)[2048], const uint32_t *lens, const int64_t *rx_ns,
+                             int count)
+{
+    struct rtudp_rx_pkt p[32];
+    CHECK(count <= 32);
+    memset(p, 0, sizeof p);
+    for (int j = 0; j < count; j++) {
+        p[j].buf = dgrams[j];
+        p[j].cap = 2048;
+        p[j].len = p[j].wire_len = lens[j];
+        p[j].rx_ns = rx_ns[j];
+        p[j].src_len = sizeof p[j].src;
+        CHECK_EQ(getsockname(from->fd, (struct sockaddr *)&p[j].src, &p[j].src_len), 0);
+    }
+    s->c.proto->rx_batch(&s->c, p, count);
+    uint64_t cursor = s->tx.ring->head, taken = 0;
+    struct rtudp_tx_record *rec;
+    uint32_t len;
+    while (rtudp_mpsc_next(&s->tx, &cursor, &rec, &len) == RTUDP_OK) {
+        struct rtudp_timer t = {0};
+        CHECK_EQ(s->c.proto->tx_record(&s->c, rec, len, n->now, &t), RTUDP_PROTO_TAKEN);
+        taken++;
+    }
+    CHECK_EQ(taken, (uint64_t)count);
+    CHECK_EQ(rtudp_mpsc_release(&s->tx, cursor), RTUDP_OK);
+}
+
+/* the ACKs that arrived on `to`'s socket (nothing is handed to `to`); their count */
+static int acks_at(struct side *to, struct udt_ack *out, int cap)
+{
+    int got = 0;
+    uint8_t buf[2048];
+    ssize_t r;
+    while ((r = recv(to->fd, buf, sizeof buf, 0)) > 0) {
+        struct udt_pkt pk;
+        if (udt_parse(buf, (size_t)r, &pk) == UDT_OK && pk.is_ctrl && pk.ctrl.type == UDT_CT_ACK) {
+            CHECK(got < cap);
+            out[got++] = pk.ctrl.u.ack;
+        }
+    }
+    return got;
+}
+
+/* What a libudt sender steers by: after an idle start, bursts of full-size packets
+ * 1 µs apart (as a relay's sendmmsg hands them over), one burst per SYN.  UDT4's
+ * receiver answers each with a full ACK: its ACK timer finds more than a SYN since
+ * the last full ACK it sent (idle timer runs send nothing), and its window of 1 µs
+ * intervals gives 10^6 packets/s (the median of the first 15 slots is 1, fifteen
+ * survivors of mean 1), with the probe window still at its 1 ms start (1000/s).
+ * Short ACKs here (no rates) leave a libudt sender at its initial 16 packets/s when
+ * its first loss ends the slow start. */
+static void acks_after_bursts_as_udt4(void)
+{
+    struct net n;
+    net_init(&n);
+    int la, acc, cl;
+    connect_pair(&n, RTUDP_UDT_STREAM, &la, &acc, &cl);
+    run(&n, 35 * MS); /* idle: A's ACK timer runs every SYN with nothing to acknowledge */
+    struct udt_ack acks[16];
+    acks_at(&n.B, acks, 16);
+    struct udt_conn *k = conn_of(&n.A, (uint32_t)acc);
+    uint32_t id = sock(&n.A, (uint32_t)acc)->wrk.sock_id, seq = k->rcv_next, isn = seq;
+    static uint8_t dg[16][2048];
+    uint32_t lens[16];
+    int64_t stamps[16];
+    uint8_t pay[RTUDP_UDT_PAYLOAD_MAX] = {0};
+    n.now += 3 * MS + 300 * 1000; /* between two timer runs */
+    for (int b = 1; b <= 3; b++) {
+        for (int j = 0; j < 16; j++) {
+            struct udt_data d = {.seq = seq, .boundary = 0, .msgno = 1, .dst_id = id};
+            int r = udt_build_data(dg[j], sizeof dg[j], &d, pay, k->payload);
+            CHECK(r > 0);
+            lens[j] = (uint32_t)r;
+            stamps[j] = n.now - (15 - j) * 1000; /* 1 µs apart, the last one now */
+            seq = udt_seq_inc(seq);
+        }
+        rx_through_batch(&n, &n.A, &n.B, dg, lens, stamps, 16);
+        /* the timer runs of the next SYN (B hears, does not answer); the next
+         * burst comes a SYN after this one */
+        for (int64_t end = n.now + 10 * MS; n.now < end; n.now += STEP_NS)
+            n.A.c.proto->tx_timer(n.w, &n.A.c, n.now);
+        int got = acks_at(&n.B, acks, 16);
+        CHECK_EQ(got, 1);
+        CHECK_EQ(acks[0].kind, UDT_ACK_FULL);
+        CHECK_EQ(acks[0].ack_seq, (isn + 16u * (uint32_t)b) & 0x7FFFFFFFu);
+        CHECK_EQ(acks[0].rtt_us, 100000u); /* no ACK2 yet: UDT4's start values */
+        CHECK_EQ(acks[0].rtt_var_us, 50000u);
+        CHECK_EQ(acks[0].avail_buf, BUF_PKTS - 16u * (uint32_t)b);
+        CHECK_EQ(acks[0].rcv_rate, 1000000u);
+        CHECK_EQ(acks[0].capacity, 1000u);
+    }
+    net_free(&n);
+}
+
 static const struct test tests[] = {
     T(test_handshake_and_stream_both_ways),
     T(test_dgram_loss_nak_retransmission),
@@ -1013,6 +1111,7 @@ static const struct test tests[] = {
     T(test_rx_batch_truncated),
     T(test_scribbled_area),
     T(test_sender_waits_and_stalls),
+    T(acks_after_bursts_as_udt4),
 };
 
 HARNESS_MAIN(tests)
