@@ -71,9 +71,11 @@ def test_tail_of_seeded_transfers_reported(run: tuple[dict, int]) -> None:
             else:
                 assert "fast" not in c
     goals = tail["goals"]
-    # per path: 3 medians against libudt's, 3 worst/median; and the bottleneck's share
-    assert len(goals) == 5 * 6 + 1
+    # per path: 3 medians against libudt's, 3 worst/median; the bottleneck's shares
+    assert len(goals) == 5 * 6 + 2
     assert all(g["pass"] in (True, False) and g["value"] > 0 for g in goals.values())
+    late = tail["cells"]["100Mb 200ms"]["rtudp>rtudp"]["late_mbps"]
+    assert len(late) == tail["transfers"] and all(v > 0 for v in late)
 
 
 def test_fairness_reported(run: tuple[dict, int]) -> None:
@@ -98,6 +100,7 @@ def test_fast_mode_and_goal_rules() -> None:
     assert g["p libudt -> rtudp median / libudt -> libudt's"]["pass"] is False  # 6.0 / 1.1
     assert g["p rtudp -> libudt median / libudt -> libudt's"]["pass"] is True
     assert g["p rtudp -> rtudp worst / median"]["value"] == 2.0 / 0.9
+    assert g["p rtudp -> rtudp 2nd-half goodput / bottleneck"]["pass"] is None  # none measured
     share = g["p rtudp -> rtudp goodput / bottleneck"]["value"]
     assert abs(share - (16 << 20) * 8 / 0.9 / 100e6) < 1e-9
     assert summary([], 1)["p50"] == 300.0                    # a failure counts as the limit
