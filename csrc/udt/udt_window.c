@@ -65,6 +65,8 @@ void udt_pktwin_arrival(struct udt_pktwin *w, uint32_t seq, uint64_t now_us)
     w->arr[w->arr_pos] = interval(w->last_arr_us, now_us);
     w->arr_pos = (w->arr_pos + 1) % UDT_ARRWIN_SIZE;
     w->last_arr_us = now_us;
+    if (w->arrivals < UDT_ARRWIN_SIZE)
+        w->arrivals++;
 
     uint32_t low = seq & 0xFu;
     if (low == 0) {
@@ -139,6 +141,11 @@ uint32_t udt_pktwin_rcv_speed(const struct udt_pktwin *w)
      * above median / 8 >= 0, so the mean is at least 1 */
     uint32_t mean = udt_median_filtered_mean(w->arr, UDT_ARRWIN_SIZE, UDT_ARRWIN_SIZE / 2 + 1, false);
     return mean ? (1000000u + mean - 1) / mean : 0; /* ceil(1e6 / integer mean), as UDT4 */
+}
+
+bool udt_pktwin_measured(const struct udt_pktwin *w)
+{
+    return w->arrivals > UDT_ARRWIN_SIZE / 2;
 }
 
 uint32_t udt_pktwin_bandwidth(const struct udt_pktwin *w)

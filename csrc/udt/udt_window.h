@@ -67,6 +67,7 @@ struct udt_pktwin {
     uint32_t probe[UDT_PROBEWIN_SIZE]; /* probe pair intervals, µs */
     uint32_t arr_pos, probe_pos;
     uint64_t last_arr_us;
+    uint32_t arrivals;                 /* since init, up to UDT_ARRWIN_SIZE */
     uint64_t probe1_us;                /* the latest 0x0 packet arrived then */
     bool have_probe1;                  /* one has */
 };
@@ -76,6 +77,9 @@ void udt_pktwin_init(struct udt_pktwin *w, uint64_t now_us);
 void udt_pktwin_arrival(struct udt_pktwin *w, uint32_t seq, uint64_t now_us);
 /* Packets per second from the arrival intervals; 0 when too few are valid. */
 uint32_t udt_pktwin_rcv_speed(const struct udt_pktwin *w);
+/* The receive speed comes from measured intervals: more than half of the window
+ * holds them (before that the start values can make a speed, UDT4's 1 packet/s). */
+bool udt_pktwin_measured(const struct udt_pktwin *w);
 /* Link capacity from the probe pairs, packets per second (0: no estimate). */
 uint32_t udt_pktwin_bandwidth(const struct udt_pktwin *w);
 /* The median-filtered mean interval (µs, 0 when fewer than `need` survive)
