@@ -403,14 +403,18 @@ def run_fair(udt4: Any, pool: Any, options: dict, relay_exe: Path, quick: bool,
         udt4.cleanup()
     at_first = done.get("at_first") or list(got)
     t_first = done.get("t_first", t0 + elapsed) - t0
-    st = relay.final if relay is not None else {}
+    st = (relay.final if relay is not None else None) or {}
+    index = jain([float(g) for g in at_first])
+    goal = _goal(index, JAIN_GOAL, False)
+    if done.get("errors") or sum(g >= size for g in got) < n:
+        goal["pass"] = False  # a share of transfers that failed is no fair share
     return {"n": n, "size": size, "path": path_name, "relay": path.relay_args(),
             "at_first": at_first, "t_first": t_first, "complete": sum(g >= size for g in got),
-            "elapsed": elapsed, "jain": jain([float(g) for g in at_first]),
+            "elapsed": elapsed, "jain": index, "relay_stats": st,
             "aggregate_mbps": sum(at_first) * 8 / t_first / 1e6 if t_first > 0 else None,
             "errors": done.get("errors", []),
             "relay_qdropped": (st or {}).get("fwd_qdropped", 0),
-            "goal": _goal(jain([float(g) for g in at_first]), JAIN_GOAL, False)}
+            "goal": goal}
 
 
 def print_fair(f: dict) -> None:
@@ -424,8 +428,10 @@ def print_fair(f: dict) -> None:
     print(f"  aggregate {agg:.1f} Mb/s until then; {f['complete']}/{f['n']} complete after "
           f"{f['elapsed']:.1f} s; bottleneck queue drops {f['relay_qdropped']}"
           if agg is not None else "  nothing arrived")
-    for e in f["errors"]:
-        print(f"  {e}")
+    for e in sorted(set(f["errors"])):
+        print(f"  {e} (x{f['errors'].count(e)})")
+    if not f["relay_stats"]:
+        print("  the relay gave no final counts (it had exited)")
     print_goals("fairness goal (issue 68):", {"Jain's index": f["goal"]})
 
 
