@@ -153,7 +153,7 @@ def test_bottleneck_queue_in_packets_is_drop_tail(exe) -> None:
 def test_bottleneck_queue_in_time_is_drop_tail(exe) -> None:
     # 240 ms a datagram; a queue of 0.5 s admits those that wait at most 0.5 s for the
     # link: the first (0), the second (0.24 s), the third (0.48 s)
-    got, st = _burst(exe, 20, 1472, rate_mbps=0.05, queue=0.5)
+    got, st = _burst(exe, 20, 1472, rate_mbps=0.05, queue_wait=0.5)
     assert got == [0, 1, 2] and st["fwd_qdropped"] == 17
 
 

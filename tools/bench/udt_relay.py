@@ -9,7 +9,7 @@ Python one, one thread of the caller's process, caps at about 100 Mb/s and takes
 CPU the process under test needs.
 
 A WAN path: ``rate_mbps`` puts a bottleneck link in each direction, with a drop-tail
-queue of ``queue_pkts`` datagrams and/or ``queue`` s of waiting (udt_relay.c says the
+queue of ``queue_pkts`` datagrams and/or ``queue_wait`` s of waiting (udt_relay.c says the
 model); :func:`bdp_packets` sizes a queue of one bandwidth-delay product.
 """
 from __future__ import annotations
@@ -58,13 +58,13 @@ class CRelay:
     when given) at random from ``seed``, delays each by ``delay`` s plus up to
     ``jitter`` s, and holds ``reorder`` of them back by a further ``reorder_gap`` s so
     later ones overtake them.  ``rate_mbps`` (> 0) adds a bottleneck each way with a
-    drop-tail queue of ``queue_pkts`` datagrams and/or ``queue`` s of waiting.
+    drop-tail queue of ``queue_pkts`` datagrams and/or ``queue_wait`` s of waiting.
     ``port`` is where clients connect to."""
 
     def __init__(self, server: tuple[str, int], loss: float = 0.0, delay: float = 0.0,
                  jitter: float = 0.0, seed: int = 1, reorder: float = 0.0,
                  reorder_gap: float = 0.001, loss_back: float | None = None,
-                 rate_mbps: float = 0.0, queue_pkts: int = 0, queue: float = 0.0,
+                 rate_mbps: float = 0.0, queue_pkts: int = 0, queue_wait: float = 0.0,
                  exe: Path | None = None) -> None:
         if server[0] not in ("127.0.0.1", "localhost"):
             raise ValueError(f"the relay serves loopback only, not {server[0]!r}")
@@ -78,14 +78,14 @@ class CRelay:
             if not 0.001 <= rate_mbps <= 1e6:
                 raise ValueError(f"relay rate_mbps={rate_mbps!r}: 0.001 .. 10^6")
             args.append(f"rate_mbps={rate_mbps!r}")
-        if (queue_pkts or queue) and not rate_mbps:
-            raise ValueError("relay queue_pkts and queue need rate_mbps")
+        if (queue_pkts or queue_wait) and not rate_mbps:
+            raise ValueError("relay queue_pkts and queue_wait need rate_mbps")
         if queue_pkts:
             if not isinstance(queue_pkts, int) or not 1 <= queue_pkts <= 1 << 24:
                 raise ValueError(f"relay queue_pkts={queue_pkts!r}: an int 1 .. 2^24")
             args.append(f"queue_pkts={queue_pkts}")
-        if queue:
-            args.append(_us("queue", queue))
+        if queue_wait:
+            args.append(_us("queue", queue_wait))
         self.final: dict[str, int] | None = None
         self.proc = subprocess.Popen([str(exe or build_relay()), str(int(server[1])), *args],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
