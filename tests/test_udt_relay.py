@@ -9,7 +9,7 @@ import time
 import pytest
 
 from rtudp.tools.bench.udt_peer import PeerUnavailable
-from rtudp.tools.bench.udt_relay import CRelay, build_relay
+from rtudp.tools.bench.udt_relay import CRelay, bdp_packets, build_relay
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +114,59 @@ def test_bad_settings_are_refused(exe) -> None:
         CRelay(("127.0.0.1", 9), loss=1.5, exe=exe)
     with pytest.raises(ValueError, match="loopback"):
         CRelay(("10.0.0.1", 9), exe=exe)
+
+
+def _burst(exe, n: int, size: int, **relay_args) -> tuple[list[int], dict]:
+    """n numbered datagrams of ``size`` bytes client -> relay at once (a burst far
+    shorter than one datagram's wire time at the rates used here); the numbers the
+    server got and the relay's stats once the bottleneck has drained."""
+    server, client = _pair()
+    server.settimeout(2.0)
+    relay = CRelay(server.getsockname(), exe=exe, **relay_args)
+    try:
+        for k in range(n):
+            client.sendto(k.to_bytes(4, "big").ljust(size, b"."), ("127.0.0.1", relay.port))
+        st = relay.stats()
+        while st["fwd_in"] < n:  # counted once the relay read them all
+            st = relay.stats()
+        kept = n - st["fwd_qdropped"] - st["fwd_dropped"]
+        got = [int.from_bytes(d[:4], "big") for d in _drain(server, kept)]
+        server.settimeout(0.1)
+        got += [int.from_bytes(d[:4], "big") for d in _drain(server, n)]  # none more
+    finally:
+        relay.close()
+        server.close()
+        client.close()
+    return got, relay.final or {}
+
+
+def test_bottleneck_queue_in_packets_is_drop_tail(exe) -> None:
+    # 0.05 Mb/s: a 1500-byte datagram holds the link 240 ms, so the whole burst is in
+    # before the first leaves; a queue of 4 (the one on the link counted) keeps the
+    # first 4 and drops the other n - 4, whatever the timing
+    got, st = _burst(exe, 40, 1472, rate_mbps=0.05, queue_pkts=4)
+    assert st["fwd_qdropped"] == 36 and st["fwd_qmax"] == 4
+    assert got == [0, 1, 2, 3]
+    assert st["fwd_passed"] == 4 and st["fwd_dropped"] == 0
+
+
+def test_bottleneck_queue_in_time_is_drop_tail(exe) -> None:
+    # 240 ms a datagram; a queue of 0.5 s admits those that wait at most 0.5 s for the
+    # link: the first (0), the second (0.24 s), the third (0.48 s)
+    got, st = _burst(exe, 20, 1472, rate_mbps=0.05, queue_wait=0.5)
+    assert got == [0, 1, 2] and st["fwd_qdropped"] == 17
+
+
+def test_bottleneck_keeps_order_and_the_seeded_losses(exe) -> None:
+    plain, _ = _through(exe, 600, loss=0.1, seed=11)
+    narrow, st = _through(exe, 600, loss=0.1, seed=11, rate_mbps=1000.0, queue_pkts=1000)
+    assert narrow == plain                     # the same datagrams lost, in order
+    assert st["fwd_qdropped"] == 0 and st["fwd_dropped"] + len(narrow) == 600
+
+
+def test_bottleneck_settings_are_checked(exe) -> None:
+    with pytest.raises(ValueError, match="rate_mbps"):
+        CRelay(("127.0.0.1", 9), queue_pkts=10, exe=exe)
+    with pytest.raises(ValueError, match="queue_pkts"):
+        CRelay(("127.0.0.1", 9), rate_mbps=10.0, queue_pkts=0.5, exe=exe)  # type: ignore[arg-type]
+    assert bdp_packets(100.0, 0.2) == 1667

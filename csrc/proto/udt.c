@@ -496,7 +496,10 @@ static void udt_rx_batch(struct rtudp_chan *c, struct rtudp_rx_pkt *pkts, int n)
         }
         struct rtudp_udt_req *r = (struct rtudp_udt_req *)k->rx_rec;
         r->op = RTUDP_UDT_REQ_RX;
-        r->sock = (uint32_t)((uint64_t)p->rx_ns / 1000u) | 1u; /* 1 µs lost: 0 is "none" */
+        /* µs mod 2^32, to the µs (the probe pairs' spacing is a few µs); 0 is
+         * "none", so the one µs in 2^32 that is 0 becomes 1 */
+        uint32_t us = (uint32_t)((uint64_t)p->rx_ns / 1000u);
+        r->sock = us + (us == 0);
         rtudp_rx_source(p, &r->src);
         memcpy(k->rx_rec + REQ, p->buf, p->len);
         if (rtudp_mpsc_try_put(&k->tx, k->rx_rec, REQ + p->len, 0, 0) != RTUDP_OK)

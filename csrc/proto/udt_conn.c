@@ -208,6 +208,8 @@ void udt_conn_established(struct udt_ctx *x, uint32_t i, const struct udt_hs_res
     k->snd_wait = RTUDP_UDT_WAIT_NONE;
     k->snd_progress_us = now;
     k->head_resends = 0;
+    k->rate_told = 0;
+    k->nak_held = 0;
     k->srtt = 10 * UDT_SYN_US;
     k->srtt_var = k->srtt / 2;
     k->delivery_rate = 16;
@@ -217,7 +219,6 @@ void udt_conn_established(struct udt_ctx *x, uint32_t i, const struct udt_hs_res
     k->rcv_curr = udt_seq_dec(r->isn_recv);
     k->rcv_last_ack = k->rcv_last_ackack = r->isn_recv;
     k->ackno = 0;
-    k->last_ack_us = 0;
     k->next_nak_us = now + x->cfg->nak_floor_us;
     k->last_avail = buf;
     udt_cc_init(&k->cc, x->cfg->cc == RTUDP_UDT_CC_DAIMD ? UDT_CC_DAIMD : UDT_CC_LT, r->mss,
@@ -355,6 +356,48 @@ static void rcv_advance(struct udt_ctx *x, uint32_t i)
 }
 
 static void send_ack(struct udt_ctx *x, uint32_t i, bool light);
+static bool send_rate_first(struct udt_ctx *x, uint32_t i);
+static void periodic_nak(struct udt_ctx *x, uint32_t i);
+
+/*
+ * A libudt sender (CUDTCC) ends its slow start on the first NAK and paces from then on
+ * at the receive rate the receiver last reported; before any report that is its start
+ * value, 16 packets/s, from which it climbs for seconds.  UDT4's receiver reports the
+ * rate in its ACKs every SYN, so whether the first NAK comes after one is a matter of
+ * when the first loss falls.  Here the first loss waits for the rate: while no full
+ * ACK with a receive rate has gone out, a gap is reported right after one (sent at
+ * once when the rate is known), or, while the receive speed is not yet known (more
+ * than half of its 16 arrival intervals must be measured: before that the window's
+ * start values give UDT4's 1 packet/s, which leaves the sender as slow), held until
+ * it is, and never past the next ACK timer run (at most a SYN).
+ */
+static uint32_t measured_speed(const struct udt_conn *k)
+{
+    return udt_pktwin_measured(&k->pw) ? udt_pktwin_rcv_speed(&k->pw) : 0;
+}
+
+static void report_first_loss(struct udt_ctx *x, uint32_t i, uint32_t lo, uint32_t hi)
+{
+    struct udt_conn *k = udt_conn_of(x, i);
+    if (!k->rate_told && !send_rate_first(x, i) && measured_speed(k) == 0) {
+        k->nak_held = 1; /* unreported: periodic_nak takes it with the rest */
+        return;
+    }
+    mark_reported(x, i, lo, hi);
+    send_nak_range(x, i, lo, hi);
+}
+
+/* the held loss reports, after the rate (when `timer`: whatever the rate) */
+static void release_held_nak(struct udt_ctx *x, uint32_t i, bool timer)
+{
+    struct udt_conn *k = udt_conn_of(x, i);
+    if (!k->nak_held || (!timer && measured_speed(k) == 0))
+        return;
+    if (!timer)
+        send_rate_first(x, i);
+    k->nak_held = 0;
+    periodic_nak(x, i);
+}
 
 static void on_data(struct udt_ctx *x, uint32_t i, const struct udt_data *d, const uint8_t *payload)
 {
@@ -396,15 +439,21 @@ static void on_data(struct udt_ctx *x, uint32_t i, const struct udt_data *d, con
         int64_t added = udt_ll_insert(rcv_ll(x, i), next, hi);
         if (added > 0)
             bump(&s->wrk.pkt_rcv_loss, (uint64_t)added);
-        mark_reported(x, i, next, hi);
-        send_nak_range(x, i, next, hi);
         k->rcv_curr = d->seq;
+        if (k->rate_told) {
+            mark_reported(x, i, next, hi);
+            send_nak_range(x, i, next, hi);
+        } else {
+            rcv_advance(x, i);
+            report_first_loss(x, i, next, hi);
+        }
     } else if (udt_seq_cmp(d->seq, k->rcv_curr) > 0) {
         k->rcv_curr = d->seq;
     } else {
         udt_ll_remove(rcv_ll(x, i), d->seq);
     }
     rcv_advance(x, i);
+    release_held_nak(x, i, false);
     enum udt_ack_due due = udt_timers_ack_due(&k->tm, now, k->cc.ack_interval);
     if (due == UDT_ACKDUE_LIGHT) {
         send_ack(x, i, true);
@@ -460,7 +509,10 @@ static void on_dropreq(struct udt_ctx *x, uint32_t i, const struct udt_ctrl *c)
 
 /* ------------------------------------------------------------ ACK, ACK2 */
 
-static void send_ack(struct udt_ctx *x, uint32_t i, bool light)
+/* an ACK: light, or (due by the timers) short or full as UDT4's rules say, or
+ * (rate_first) full now with the receive rate, when it acknowledges something new:
+ * a libudt sender drops an ACK that does not, rates and all.  Whether it went out. */
+static bool ack_out(struct udt_ctx *x, uint32_t i, bool light, bool rate_first)
 {
     struct rtudp_udt_sock *s = rtudp_udt_sock_at(x->a, i);
     struct udt_conn *k = udt_conn_of(x, i);
@@ -471,38 +523,58 @@ static void send_ack(struct udt_ctx *x, uint32_t i, bool light)
     uint8_t out[UDT_HDR_LEN + UDT_ACK_FULL_LEN];
     uint32_t peer = load_relaxed(&s->wrk.peer_id);
     if (ack == k->rcv_last_ackack && !reopened)
-        return;
+        return false;
     if (light) {
         struct udt_ack a = {.kind = UDT_ACK_LIGHT, .ack_seq = ack};
-        send_ctrl(x, i, out, udt_build_ack(out, sizeof out, peer, 0, 0, &a));
-        return;
+        return send_ctrl(x, i, out, udt_build_ack(out, sizeof out, peer, 0, 0, &a)) == 0;
     }
+    uint32_t rate = rate_first ? measured_speed(k) : 0;
+    if (rate_first && (rate == 0 || udt_seq_cmp(ack, k->rcv_last_ack) <= 0))
+        return false;
     if (udt_seq_cmp(ack, k->rcv_last_ack) > 0) {
         k->rcv_last_ack = ack;
     } else if (ack == k->rcv_last_ack) {
-        if (!reopened && now - k->last_ack_us < (uint64_t)k->srtt + 4u * k->srtt_var)
-            return;
+        /* a repeat waits RTT + 4 RTTVar since the last full ACK (libudt's
+         * m_ullLastAckTime, which short ACKs leave alone) */
+        if (!reopened && k->tm.full_ack_sent && now >= k->tm.last_full_ack_us &&
+            now - k->tm.last_full_ack_us < (uint64_t)k->srtt + 4u * k->srtt_var)
+            return false;
     } else {
-        return;
+        return false;
     }
     k->ackno = udt_ackno_inc(k->ackno);
     if (k->ackno == 0)
         k->ackno = 1;
     struct udt_ack a = {.kind = UDT_ACK_SHORT, .ack_seq = ack, .rtt_us = k->srtt,
                         .rtt_var_us = k->srtt_var, .avail_buf = avail};
-    if (udt_timers_ack_full(&k->tm, now)) {
+    if (rate_first || udt_timers_ack_full(&k->tm, now)) {
         a.kind = UDT_ACK_FULL;
-        a.rcv_rate = udt_pktwin_rcv_speed(&k->pw);
+        a.rcv_rate = rate_first ? rate : udt_pktwin_rcv_speed(&k->pw);
         a.capacity = udt_pktwin_bandwidth(&k->pw);
+        udt_timers_full_ack_sent(&k->tm, now);
     }
-    k->last_ack_us = now;
     k->last_avail = avail;
     store_relaxed(&s->wrk.flow_window, avail);
-    if (send_ctrl(x, i, out, udt_build_ack(out, sizeof out, peer, 0, k->ackno, &a)) == 0) {
+    bool sent = send_ctrl(x, i, out, udt_build_ack(out, sizeof out, peer, 0, k->ackno, &a)) == 0;
+    if (sent) {
         bump(&x->a->cnt.acks_sent, 1);
         bump(&s->wrk.ack_sent, 1);
+        if (a.kind == UDT_ACK_FULL && a.rcv_rate > 0 && udt_pktwin_measured(&k->pw))
+            k->rate_told = 1;
     }
     udt_ackwin_store(&k->aw, k->ackno, ack, now);
+    return sent;
+}
+
+static void send_ack(struct udt_ctx *x, uint32_t i, bool light)
+{
+    ack_out(x, i, light, false);
+}
+
+/* a full ACK with the receive rate now, if it is known and the ACK is new */
+static bool send_rate_first(struct udt_ctx *x, uint32_t i)
+{
+    return ack_out(x, i, false, true);
 }
 
 static void rtt_sample(struct udt_conn *k, uint32_t rtt)
@@ -994,9 +1066,9 @@ uint64_t udt_conn_timer(struct udt_ctx *x, uint32_t i)
     udt_conn_sane(x, i);
     enum udt_ack_due due = udt_timers_ack_due(&k->tm, now, k->cc.ack_interval);
     if (due == UDT_ACKDUE_ACK) {
-        bool full = udt_timers_ack_full(&k->tm, now);
         send_ack(x, i, false);
-        udt_timers_ack_done(&k->tm, now, k->cc.ack_period_us, full);
+        udt_timers_ack_done(&k->tm, now, k->cc.ack_period_us);
+        release_held_nak(x, i, true);
         perfmon(x, i);
     } else if (due == UDT_ACKDUE_LIGHT) {
         send_ack(x, i, true);

@@ -48,7 +48,8 @@ struct udt_conn {
     uint32_t rcv_last_ackack;   /* largest ACK whose ACK2 came */
     uint32_t ackno;
     uint32_t head_resends;      /* stuck-head resends since the ACK point last leapt */
-    uint64_t last_ack_us;
+    uint32_t rate_told;         /* a full ACK with a receive rate went out */
+    uint32_t nak_held;          /* a loss waits for that ACK to be reported */
     uint64_t next_nak_us;
     struct udt_timers tm;
     struct udt_ackwin aw;

@@ -9,8 +9,13 @@
  *    (every SYN; a data packet shorter than the payload size makes it due at
  *    once) or when the congestion control's ACK interval in packets is
  *    reached; otherwise a light ACK every 64 data packets received.  An ACK
- *    is full (24 bytes, with rates) when more than a SYN has passed since the
- *    last full one, else short (16 bytes).
+ *    is full (24 bytes, with rates) when at least a SYN has passed since the
+ *    last full ACK that went out, else short (16 bytes).  A timer run that
+ *    sends nothing (nothing new to acknowledge) is no full ACK: libudt keeps
+ *    the time of the last full ACK it sent.  libudt re-arms its timer after
+ *    the ACK left, so a timer-driven ACK always finds more than a SYN passed
+ *    since the last full one; here the timer and the ACK share one clock
+ *    read, and "at least" is the same rule.
  *  - EXP: due at last_rsp + max(k * (RTT + 4 RTTVar + SYN), k * 300 ms) with
  *    k the EXP count (1 after anything heard from the peer, +1 per
  *    expiry).  On expiry the sender marks everything unacknowledged lost (if
@@ -158,25 +163,27 @@ static inline enum udt_ack_due udt_timers_ack_due(const struct udt_timers *t, ui
     return UDT_ACKDUE_NONE;
 }
 
-/* A full ACK (with rates) rather than a short one. */
+/* An ACK sent now is full (with rates) rather than short. */
 static inline bool udt_timers_ack_full(const struct udt_timers *t, uint64_t now_us)
 {
     return !t->full_ack_sent || now_us < t->last_full_ack_us ||
-           now_us - t->last_full_ack_us > UDT_SYN_US;
+           now_us - t->last_full_ack_us >= UDT_SYN_US;
 }
 
-/* After acting on UDT_ACKDUE_ACK (period_us: the CC's ACK period, 0 = SYN);
- * full says whether it was a full ACK. */
-static inline void udt_timers_ack_done(struct udt_timers *t, uint64_t now_us, uint64_t period_us,
-                                       bool full)
+/* A full ACK went out now. */
+static inline void udt_timers_full_ack_sent(struct udt_timers *t, uint64_t now_us)
+{
+    t->last_full_ack_us = now_us;
+    t->full_ack_sent = true;
+}
+
+/* After acting on UDT_ACKDUE_ACK, whether an ACK went out or not (period_us:
+ * the CC's ACK period, 0 = SYN). */
+static inline void udt_timers_ack_done(struct udt_timers *t, uint64_t now_us, uint64_t period_us)
 {
     t->next_ack_us = now_us + (period_us ? period_us : UDT_SYN_US);
     t->pkt_count = 0;
     t->light_ack_count = 1;
-    if (full) {
-        t->last_full_ack_us = now_us;
-        t->full_ack_sent = true;
-    }
 }
 
 static inline void udt_timers_light_done(struct udt_timers *t) { t->light_ack_count++; }

@@ -65,28 +65,33 @@ void udt_pktwin_arrival(struct udt_pktwin *w, uint32_t seq, uint64_t now_us)
     w->arr[w->arr_pos] = interval(w->last_arr_us, now_us);
     w->arr_pos = (w->arr_pos + 1) % UDT_ARRWIN_SIZE;
     w->last_arr_us = now_us;
+    if (w->arrivals < UDT_ARRWIN_SIZE)
+        w->arrivals++;
 
     uint32_t low = seq & 0xFu;
-    if (low == 1 && w->have_probe1 && udt_seq_inc(w->probe1_seq) == (seq & UDT_SEQ_MAX)) {
+    if (low == 0) {
+        w->probe1_us = now_us;
+        w->have_probe1 = true;
+    } else if (low == 1 && w->have_probe1) {
         w->probe[w->probe_pos] = interval(w->probe1_us, now_us);
         w->probe_pos = (w->probe_pos + 1) % UDT_PROBEWIN_SIZE;
     }
-    w->have_probe1 = low == 0;
-    if (low == 0) {
-        w->probe1_us = now_us;
-        w->probe1_seq = seq & UDT_SEQ_MAX;
-    }
 }
 
+#define WIN_MAX (UDT_PROBEWIN_SIZE > UDT_ARRWIN_SIZE ? UDT_PROBEWIN_SIZE : UDT_ARRWIN_SIZE)
+
+/* UDT4's median: the (n/2)-th smallest of the first n - 1 values (its nth_element
+ * over [0, n - 1) leaves the last slot out); for n < 3, the largest of them */
 static uint32_t median_of(const uint32_t *v, uint32_t n)
 {
-    uint32_t tmp[UDT_PROBEWIN_SIZE > UDT_ARRWIN_SIZE ? UDT_PROBEWIN_SIZE : UDT_ARRWIN_SIZE] = {0};
-    if (n == 0)
-        return 0;
-    if (n > sizeof tmp / sizeof *tmp)
-        n = sizeof tmp / sizeof *tmp;
-    /* insertion sort: at most 64 values, a few times per 10 ms */
-    for (uint32_t i = 0; i < n; i++) {
+    uint32_t tmp[WIN_MAX] = {0};
+    if (n > WIN_MAX)
+        n = WIN_MAX;
+    if (n < 2)
+        return n ? v[0] : 0;
+    uint32_t m = n - 1;
+    /* insertion sort: at most 63 values, a few times per 10 ms */
+    for (uint32_t i = 0; i < m; i++) {
         uint32_t x = v[i], j = i;
         while (j > 0 && tmp[j - 1] > x) {
             tmp[j] = tmp[j - 1];
@@ -94,43 +99,64 @@ static uint32_t median_of(const uint32_t *v, uint32_t n)
         }
         tmp[j] = x;
     }
-    return tmp[n / 2];
+    return tmp[n / 2 < m ? n / 2 : m - 1];
+}
+
+struct filtered {
+    uint64_t sum;
+    uint32_t count;
+};
+
+/* the values within 8x of the median, and the median itself once more if asked */
+static struct filtered median_filter(const uint32_t *v, uint32_t n, bool count_median)
+{
+    struct filtered f = {0, 0};
+    if (n == 0)
+        return f;
+    uint32_t med = median_of(v, n);
+    uint64_t upper = (uint64_t)med << 3, lower = med >> 3;
+    if (count_median) {
+        f.sum = med;
+        f.count = 1;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        if (v[i] < upper && v[i] > lower) {
+            f.sum += v[i];
+            f.count++;
+        }
+    return f;
 }
 
 uint32_t udt_median_filtered_mean(const uint32_t *v, uint32_t n, uint32_t need, bool count_median)
 {
-    if (n == 0)
+    struct filtered f = median_filter(v, n, count_median);
+    if (f.count < need || f.count == 0)
         return 0;
-    uint32_t med = median_of(v, n);
-    uint64_t upper = (uint64_t)med << 3, lower = med >> 3;
-    uint64_t sum = count_median ? med : 0;
-    uint32_t cnt = count_median ? 1 : 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (v[i] < upper && v[i] > lower) {
-            sum += v[i];
-            cnt++;
-        }
-    if (cnt < need || cnt == 0)
-        return 0;
-    return (uint32_t)(sum / cnt);
-}
-
-static uint32_t per_second(uint32_t mean_us)
-{
-    if (mean_us == 0)
-        mean_us = 1; /* sub-microsecond spacing: report 1e6/s, never divide by 0 */
-    return (1000000u + mean_us - 1) / mean_us; /* ceil, as libudt */
+    return (uint32_t)(f.sum / f.count);
 }
 
 uint32_t udt_pktwin_rcv_speed(const struct udt_pktwin *w)
 {
-    /* more than half of the window must survive the filter */
+    /* more than half of the window must survive the filter; each survivor is
+     * above median / 8 >= 0, so the mean is at least 1 */
     uint32_t mean = udt_median_filtered_mean(w->arr, UDT_ARRWIN_SIZE, UDT_ARRWIN_SIZE / 2 + 1, false);
-    return mean ? per_second(mean) : 0;
+    return mean ? (1000000u + mean - 1) / mean : 0; /* ceil(1e6 / integer mean), as UDT4 */
+}
+
+bool udt_pktwin_measured(const struct udt_pktwin *w)
+{
+    return w->arrivals > UDT_ARRWIN_SIZE / 2;
 }
 
 uint32_t udt_pktwin_bandwidth(const struct udt_pktwin *w)
 {
-    /* libudt counts the median once more, so the result always exists */
-    return per_second(udt_median_filtered_mean(w->probe, UDT_PROBEWIN_SIZE, 1, true));
+    /* the median counts once more, so there is always a mean; UDT4 divides in
+     * double (1e6 / (sum / count)) and rounds up: the same IEEE operations here,
+     * with the rounding up done by hand (the worker does not link libm) */
+    struct filtered f = median_filter(w->probe, UDT_PROBEWIN_SIZE, true);
+    if (f.sum == 0)
+        return 0;
+    double q = 1000000.0 / ((double)f.sum / (double)f.count);
+    uint32_t r = (uint32_t)q; /* q <= 1e6 * count / sum <= 6.5e7 */
+    return (double)r < q ? r + 1 : r;
 }

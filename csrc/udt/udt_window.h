@@ -13,15 +13,22 @@
  *   intervals inside the last UDT_PROBEWIN_SIZE (64) probe pairs give the link
  *   capacity (the sender sends the packets whose sequence number ends in 0x0
  *   and 0x1 back to back: their spacing at the receiver is the bottleneck's
- *   service time).  Both are reported in full ACKs (packets/s).  UDT filters
- *   with the median: values more than 8x above or below it are dropped, and
- *   the speed is reported only when more than half of the window survives.
- *
- * Differences from libudt, on purpose: the median is the true median of the
- * whole window (libudt takes it from all but the last element, a slip), and a
- * probe interval is recorded only when the 0x1 packet directly follows the 0x0
- * one (libudt times any 0x1 packet against the last 0x0 seen, so a lost probe
- * packet gives a huge bogus interval; the median filter mostly hides it).
+ *   service time).  Both are reported in full ACKs (packets/s), and a libudt
+ *   sender steers its rate by them, so they are computed exactly as UDT4's
+ *   receiver does for the same arrival times:
+ *    - the median is the (n/2)-th smallest of the window's first n - 1 slots
+ *      (libudt's nth_element leaves the last slot out);
+ *    - values more than 8x above or below it are dropped;
+ *    - the speed is 1e6 / (integer mean of the survivors), rounded up, and is
+ *      reported only when more than half of the window survives;
+ *    - the capacity counts the median once more and divides in floating point;
+ *    - every packet ending in 0x1 records its time since the latest packet
+ *      ending in 0x0, whatever came between (a lost or late probe packet gives
+ *      a bogus interval that the median filter drops).
+ *   Where libudt's value is undefined, ours is defined: a 0x1 packet before
+ *   any 0x0 one records nothing (libudt times it from 0), and a capacity whose
+ *   mean is 0 (sub-microsecond pairs) is reported as 0, which a libudt sender
+ *   ignores as it ignores the negative value libudt's division gives.
  *
  * Times are microseconds on the caller's clock.  No pointers, no allocation:
  * the structures can live in shared memory.
@@ -60,9 +67,9 @@ struct udt_pktwin {
     uint32_t probe[UDT_PROBEWIN_SIZE]; /* probe pair intervals, µs */
     uint32_t arr_pos, probe_pos;
     uint64_t last_arr_us;
-    uint64_t probe1_us;
-    uint32_t probe1_seq;
-    bool have_probe1;
+    uint32_t arrivals;                 /* since init, up to UDT_ARRWIN_SIZE */
+    uint64_t probe1_us;                /* the latest 0x0 packet arrived then */
+    bool have_probe1;                  /* one has */
 };
 
 void udt_pktwin_init(struct udt_pktwin *w, uint64_t now_us);
@@ -70,10 +77,13 @@ void udt_pktwin_init(struct udt_pktwin *w, uint64_t now_us);
 void udt_pktwin_arrival(struct udt_pktwin *w, uint32_t seq, uint64_t now_us);
 /* Packets per second from the arrival intervals; 0 when too few are valid. */
 uint32_t udt_pktwin_rcv_speed(const struct udt_pktwin *w);
-/* Link capacity from the probe pairs, packets per second (always > 0). */
+/* The receive speed comes from measured intervals: more than half of the window
+ * holds them (before that the start values can make a speed, UDT4's 1 packet/s). */
+bool udt_pktwin_measured(const struct udt_pktwin *w);
+/* Link capacity from the probe pairs, packets per second (0: no estimate). */
 uint32_t udt_pktwin_bandwidth(const struct udt_pktwin *w);
 /* The median-filtered mean interval (µs, 0 when fewer than `need` survive)
- * of n values: the helper both estimates share, exposed for tests. */
+ * of n values, in integers (the speed's rule): exposed for tests. */
 uint32_t udt_median_filtered_mean(const uint32_t *v, uint32_t n, uint32_t need, bool count_median);
 
 #endif

@@ -438,6 +438,7 @@ static void receiver_ack(struct sim *m, bool light)
         x.rate = udt_pktwin_rcv_speed(&m->pw);
         x.bw = udt_pktwin_bandwidth(&m->pw);
         m->last_ack_time = m->now;
+        udt_timers_full_ack_sent(&m->rt, m->now);
     }
     ctl_push(m, &x);
     udt_ackwin_store(&m->aw, m->ackno, m->rcv_last_ack, m->now);
@@ -492,9 +493,8 @@ static void receiver_timers(struct sim *m)
 {
     enum udt_ack_due d = udt_timers_ack_due(&m->rt, m->now, 0);
     if (d == UDT_ACKDUE_ACK) {
-        bool full = udt_timers_ack_full(&m->rt, m->now);
         receiver_ack(m, false);
-        udt_timers_ack_done(&m->rt, m->now, 0, full);
+        udt_timers_ack_done(&m->rt, m->now, 0);
     } else if (d == UDT_ACKDUE_LIGHT) {
         receiver_ack(m, true);
         udt_timers_light_done(&m->rt);

@@ -1,5 +1,6 @@
 """``rtudp bench udt``: UDT stream goodput and CPU, libudt vs rtudp, in the same run,
-then the completion-time tail of many seeded transfers (tools/bench/udt_tail.py).
+then the completion-time tail of many seeded transfers over WAN paths and the fair
+share of one bottleneck (tools/bench/udt_tail.py).
 
 Four pairs: libudt -> libudt, rtudp -> libudt, libudt -> rtudp, rtudp -> rtudp. They
 run on loopback at 0 % loss and through rtudp.tools.bench.udt_relay's relay (C, its own
@@ -36,7 +37,7 @@ from .common import (OthersMeter, pool_idle_s, add_common_arguments, bench_pool,
                            target, target_row)
 from .udt_peer import LibudtPeer, PeerUnavailable, build_libudt_peer
 from .udt_relay import CRelay, build_relay
-from .udt_tail import print_tail, run_tail
+from .udt_tail import LAN_PATHS, PATHS, print_fair, print_tail, run_fair, run_tail
 
 LOSSES = (0.0, 0.01, 0.02, 0.05)
 QUICK_LOSSES = (0.0, 0.01, 0.05)
@@ -197,9 +198,11 @@ def run_case(case: str, loss: float, seconds: float, exe: Path, relay_exe: Path 
     return {**out, **closed}
 
 
-def benchmark(quick: bool, quiet: bool, tail: str = "yes", transfers: int | None = None) -> dict:
+def benchmark(quick: bool, quiet: bool, tail: str = "yes", transfers: int | None = None,
+              paths: str = "wan", fair: bool = True) -> dict:
     """Every pair at every loss rate, then the tail (``tail``: "yes", "no", "only";
-    ``transfers`` per rtudp pair and path, None: the run's default); the report."""
+    ``transfers`` per pair and path, None: the run's default; ``paths``: "wan",
+    "lan" or "all") and, with the tail, the fairness run; the report."""
     import rtudp.udt.udt4 as udt4
 
     busy = header("udt", quick, quiet)
@@ -208,6 +211,7 @@ def benchmark(quick: bool, quiet: bool, tail: str = "yes", transfers: int | None
     results: dict[str, dict[str, dict | None]] = {}
     failed: dict[str, str] = {}
     tail_report: dict | None = None
+    fair_report: dict | None = None
     try:
         exe = build_libudt_peer()
         relay_exe = build_relay()
@@ -232,8 +236,13 @@ def benchmark(quick: bool, quiet: bool, tail: str = "yes", transfers: int | None
                         failed[f"{loss:.0%}/{case}"] = str(e)
                 results[f"{loss:.0%}"] = row
             udt4.cleanup()
+            chosen = {"wan": PATHS, "lan": LAN_PATHS, "all": {**LAN_PATHS, **PATHS}}[paths]
             tail_report = None if tail == "no" else run_tail(
-                udt4, pool, UDT_OPTIONS, exe, relay_exe, block_file, quick, transfers, quiet, say)
+                udt4, pool, UDT_OPTIONS, exe, relay_exe, block_file, quick, transfers, quiet, say,
+                chosen)
+            if tail != "no" and fair:
+                say("  fairness: 10 rtudp -> rtudp transfers through one bottleneck ...", quiet)
+                fair_report = run_fair(udt4, pool, UDT_OPTIONS, relay_exe, quick)
         finally:
             udt4.cleanup()
     targets = {}
@@ -244,7 +253,7 @@ def benchmark(quick: bool, quiet: bool, tail: str = "yes", transfers: int | None
         targets[f"{loss:.0%} loss: rtudp's sender / libudt's"] = target(r, want, True)
     return {"benchmark": "udt", "quick": quick, "seconds": seconds, "busy_before": busy,
             "busy_after": cpu_busy(), "pool_warnings": warns, "results": results,
-            "failed": failed, "targets": targets, "tail": tail_report}
+            "failed": failed, "targets": targets, "tail": tail_report, "fair": fair_report}
 
 
 def cpu_per_gb(e: dict | None) -> dict[str, float] | None:
@@ -276,6 +285,8 @@ def print_report(r: dict) -> None:
             print(f"  {case}: {why}")
     if r.get("tail"):
         print_tail(r["tail"])
+    if r.get("fair"):
+        print_fair(r["fair"])
 
 
 def _print_goodput(r: dict) -> None:
@@ -315,14 +326,19 @@ def _print_goodput(r: dict) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``rtudp bench udt``."""
     add_common_arguments(parser, f"{QUICK_S:g} s a case at 0/1/5 %% loss instead of "
-                                 f"{FULL_S:g} s at 0/1/2/5 %%; the tail: 2 MB transfers, 3 a "
-                                 f"pair and path, instead of 16 MB, 18")
+                                 f"{FULL_S:g} s at 0/1/2/5 %%; the tail: 2 MB transfers, 2 a "
+                                 f"pair and path, instead of 16 MB, 9")
     parser.add_argument("--tail", choices=("yes", "no", "only"), default="yes",
                         help="the completion-time tail of many seeded transfers: after the "
                              "goodput (yes), not at all (no), or alone (only)")
     parser.add_argument("--transfers", type=_positive, default=None,
-                        help="tail transfers per rtudp pair and path (libudt -> libudt: at "
-                             "most 4, 2 with --quick)")
+                        help="tail transfers per pair and path")
+    parser.add_argument("--paths", choices=("wan", "lan", "all"), default="wan",
+                        help="the tail's paths: 0/1 %% loss at 50 and 200 ms RTT and a "
+                             "100 Mb/s bottleneck (wan), 0/1/5 %% without delay (lan), both")
+    parser.add_argument("--fair", choices=("yes", "no"), default="yes",
+                        help="after the tail, 10 rtudp -> rtudp transfers through one "
+                             "100 Mb/s bottleneck: Jain's fairness index")
 
 
 def _positive(text: str) -> int:
@@ -337,5 +353,6 @@ def _positive(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """``rtudp bench udt``: 0 when every case ran (targets met or not)."""
-    bench = functools.partial(benchmark, tail=args.tail, transfers=args.transfers)
+    bench = functools.partial(benchmark, tail=args.tail, transfers=args.transfers,
+                              paths=args.paths, fair=args.fair == "yes")
     return run_benchmark(args, bench, print_report)

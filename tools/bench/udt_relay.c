@@ -8,8 +8,18 @@
  * batches, so it forwards at loopback speed where the Python relay it replaces
  * capped the benchmark at about 100 Mb/s.
  *
+ * A bottleneck (rate_mbps > 0), each direction its own: a link of that rate with a
+ * drop-tail queue in front, as a WAN path's slowest hop.  A datagram the random loss
+ * spared joins the queue unless it is full, leaves the link when the ones before it
+ * and its own wire time ((length + 28 IPv4/UDP header bytes) * 8 / rate) are done,
+ * and then takes the delay.  The queue is full when queue_pkts datagrams are in it
+ * (the one on the link counted), or when the new one would wait more than queue_us
+ * for the link.  The model is deterministic in the arrival times, and the random
+ * loss draws the same numbers with or without it, so a seed gives the same losses.
+ *
  *   udt_relay SERVER_PORT [loss=P] [loss_back=P] [delay_us=N] [jitter_us=N]
  *             [reorder=P] [reorder_gap_us=N] [seed=N] [queue=N]
+ *             [rate_mbps=R] [queue_pkts=N] [queue_us=N]
  *
  * Listens on 127.0.0.1:0 and prints "port N".  The first address that sends to
  * that port is the client (the latest one, as it moves); what the server sends
@@ -17,8 +27,9 @@
  * otherwise.  Commands on stdin, one a line: "stats" prints a line
  * "stats key=value ..." (per direction: fwd = client -> server, back = server ->
  * client; in, dropped, passed, reordered (sent after a datagram that came later),
- * overflow (dropped: the delay queue was full), errors (the send failed)).  EOF
- * on stdin or SIGTERM: the stats line, then exit 0.
+ * overflow (dropped: the delay line, `queue` datagrams, was full), errors (the send
+ * failed), qdropped (dropped: the bottleneck's queue was full), qmax (the most
+ * datagrams its queue held)).  EOF on stdin or SIGTERM: the stats line, then exit 0.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -26,6 +37,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +53,7 @@
 enum { FWD = 0, BACK = 1 };
 
 struct dir_stats {
-    uint64_t in, dropped, passed, reordered, overflow, errors;
+    uint64_t in, dropped, passed, reordered, overflow, errors, qdropped, qmax;
     uint64_t arrival;     /* datagrams that came this way (their arrival index) */
     uint64_t max_sent;    /* largest arrival index + 1 sent so far */
 };
@@ -56,6 +68,14 @@ struct held {
     uint8_t *data;
 };
 
+/* one direction's bottleneck: when the link is free, and (queue_pkts) when each
+ * datagram in the queue leaves it, oldest first */
+struct link {
+    int64_t free_at;
+    int64_t *leave;
+    uint32_t head, n;
+};
+
 struct relay {
     int front, back;
     struct sockaddr_in server, client;
@@ -63,6 +83,10 @@ struct relay {
     double loss[2];
     int64_t delay_ns, jitter_ns, reorder_gap_ns;
     double reorder;
+    double rate_bps;          /* 0: no bottleneck */
+    uint32_t queue_pkts;      /* 0: no limit in datagrams */
+    int64_t queue_ns;         /* 0: no limit in waiting time */
+    struct link link[2];
     uint64_t rng[2];
     struct held *heap;
     uint32_t n, cap;
@@ -144,10 +168,11 @@ static void print_stats(const struct relay *r)
     for (int d = 0; d < 2; d++) {
         const struct dir_stats *s = &r->st[d];
         printf(" %s_in=%llu %s_dropped=%llu %s_passed=%llu %s_reordered=%llu %s_overflow=%llu "
-               "%s_errors=%llu",
+               "%s_errors=%llu %s_qdropped=%llu %s_qmax=%llu",
                name[d], (unsigned long long)s->in, name[d], (unsigned long long)s->dropped,
                name[d], (unsigned long long)s->passed, name[d], (unsigned long long)s->reordered,
-               name[d], (unsigned long long)s->overflow, name[d], (unsigned long long)s->errors);
+               name[d], (unsigned long long)s->overflow, name[d], (unsigned long long)s->errors,
+               name[d], (unsigned long long)s->qdropped, name[d], (unsigned long long)s->qmax);
     }
     printf(" held=%u\n", r->n);
     fflush(stdout);
@@ -221,6 +246,35 @@ static void release_due(struct relay *r, int64_t now)
     }
 }
 
+/* A datagram of len bytes reaches direction dir's bottleneck at now: when it has
+ * crossed the link, or -1 when the queue is full (drop-tail). */
+static int64_t through_link(struct relay *r, int dir, uint32_t len, int64_t now)
+{
+    struct link *l = &r->link[dir];
+    struct dir_stats *s = &r->st[dir];
+    while (l->n && l->leave[l->head] <= now) { /* gone: out of the queue */
+        l->head = (l->head + 1) % r->queue_pkts;
+        l->n--;
+    }
+    int64_t start = l->free_at > now ? l->free_at : now;
+    if ((r->queue_pkts && l->n >= r->queue_pkts) || (r->queue_ns && start - now > r->queue_ns)) {
+        s->qdropped++;
+        return -1;
+    }
+    /* its wire time: payload and the 28 bytes of IPv4 and UDP headers */
+    int64_t wire = (int64_t)((double)(len + 28u) * 8e9 / r->rate_bps + 0.5);
+    l->free_at = start + (wire > 0 ? wire : 1);
+    if (r->queue_pkts) {
+        l->leave[(l->head + l->n) % r->queue_pkts] = l->free_at;
+        l->n++;
+        if (l->n > s->qmax)
+            s->qmax = l->n;
+    } else if (s->qmax < 1) {
+        s->qmax = 1;
+    }
+    return l->free_at;
+}
+
 /* read a batch from one side: dropped, sent at once (nothing to wait for and nothing
  * held before it), or held */
 static int take_batch(struct relay *r, int dir)
@@ -263,6 +317,13 @@ static int take_batch(struct relay *r, int dir)
         if (r->reorder > 0 && uniform(&r->rng[dir]) < r->reorder)
             wait += r->reorder_gap_ns;
         uint32_t len = m[i].msg_len;
+        if (r->rate_bps > 0) {
+            /* the random draws are done: the same seed loses the same datagrams */
+            int64_t left = through_link(r, dir, len, now);
+            if (left < 0)
+                continue;
+            wait += left - now;
+        }
         if (wait == 0 && r->n == 0) {
             now_data[k] = bufs[i];
             now_len[k] = len;
@@ -336,6 +397,12 @@ static int option(struct relay *r, const char *arg, uint64_t *seed)
         *seed = (uint64_t)v;
     else if (KEY("queue") && v >= 1 && v <= 1 << 24)
         r->cap = (uint32_t)v;
+    else if (KEY("rate_mbps") && v >= 0.001 && v <= 1e6)
+        r->rate_bps = v * 1e6;
+    else if (KEY("queue_pkts") && v >= 1 && v <= 1 << 24 && v == (double)(uint32_t)v)
+        r->queue_pkts = (uint32_t)v;
+    else if (KEY("queue_us") && v >= 1 && v < 1e9)
+        r->queue_ns = (int64_t)(v * 1000);
     else
         return -1;
 #undef KEY
@@ -386,7 +453,23 @@ int main(int argc, char **argv)
     r.rng[BACK] = seed * 2 + 2;
     r.server = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                                     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if ((r.queue_pkts || r.queue_ns) && !(r.rate_bps > 0)) {
+        fprintf(stderr, "udt_relay: queue_pkts and queue_us need rate_mbps\n");
+        return 64;
+    }
+    if (r.queue_pkts > r.cap)
+        r.cap = r.queue_pkts; /* the delay line holds at least what the queues may */
     r.heap = calloc(r.cap, sizeof *r.heap);
+    for (int d = 0; d < 2 && r.queue_pkts; d++) {
+        r.link[d].leave = calloc(r.queue_pkts, sizeof *r.link[d].leave);
+        if (!r.link[d].leave) {
+            perror("udt_relay");
+            return 70;
+        }
+    }
+    /* a link of 100 Mb/s sends a datagram every ~120 us: wake-ups to the us, not
+     * the default 50 us slack */
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     r.front = udp_socket();
     r.back = udp_socket();
     if (!r.heap || r.front < 0 || r.back < 0) {

@@ -7,6 +7,10 @@ did.  It has the interface of the tests' Python ``WatchRelay`` (tests/udt_helper
 ``passed``, ``dropped``, ``close``) and forwards at loopback speed in batches, where the
 Python one, one thread of the caller's process, caps at about 100 Mb/s and takes the
 CPU the process under test needs.
+
+A WAN path: ``rate_mbps`` puts a bottleneck link in each direction, with a drop-tail
+queue of ``queue_pkts`` datagrams and/or ``queue_wait`` s of waiting (udt_relay.c says the
+model); :func:`bdp_packets` sizes a queue of one bandwidth-delay product.
 """
 from __future__ import annotations
 
@@ -36,6 +40,12 @@ def _us(name: str, seconds: float) -> str:
     return f"{name}_us={seconds * 1e6:.0f}"
 
 
+def bdp_packets(rate_mbps: float, rtt_s: float, datagram: int = 1500) -> int:
+    """One bandwidth-delay product of ``rate_mbps`` over ``rtt_s`` in datagrams of
+    ``datagram`` bytes on the wire (UDT's 1500 MSS)."""
+    return max(1, round(rate_mbps * 1e6 * rtt_s / 8 / datagram))
+
+
 def _fraction(name: str, p: float) -> str:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"relay {name}={p!r}: must be 0 .. 1")
@@ -47,11 +57,14 @@ class CRelay:
     own: drops ``loss`` of the datagrams each way (``loss_back`` for server -> client
     when given) at random from ``seed``, delays each by ``delay`` s plus up to
     ``jitter`` s, and holds ``reorder`` of them back by a further ``reorder_gap`` s so
-    later ones overtake them.  ``port`` is where clients connect to."""
+    later ones overtake them.  ``rate_mbps`` (> 0) adds a bottleneck each way with a
+    drop-tail queue of ``queue_pkts`` datagrams and/or ``queue_wait`` s of waiting.
+    ``port`` is where clients connect to."""
 
     def __init__(self, server: tuple[str, int], loss: float = 0.0, delay: float = 0.0,
                  jitter: float = 0.0, seed: int = 1, reorder: float = 0.0,
                  reorder_gap: float = 0.001, loss_back: float | None = None,
+                 rate_mbps: float = 0.0, queue_pkts: int = 0, queue_wait: float = 0.0,
                  exe: Path | None = None) -> None:
         if server[0] not in ("127.0.0.1", "localhost"):
             raise ValueError(f"the relay serves loopback only, not {server[0]!r}")
@@ -61,6 +74,18 @@ class CRelay:
                 _fraction("reorder", reorder), _us("reorder_gap", reorder_gap), f"seed={seed}"]
         if loss_back is not None:
             args.append(_fraction("loss_back", loss_back))
+        if rate_mbps:
+            if not 0.001 <= rate_mbps <= 1e6:
+                raise ValueError(f"relay rate_mbps={rate_mbps!r}: 0.001 .. 10^6")
+            args.append(f"rate_mbps={rate_mbps!r}")
+        if (queue_pkts or queue_wait) and not rate_mbps:
+            raise ValueError("relay queue_pkts and queue_wait need rate_mbps")
+        if queue_pkts:
+            if not isinstance(queue_pkts, int) or not 1 <= queue_pkts <= 1 << 24:
+                raise ValueError(f"relay queue_pkts={queue_pkts!r}: an int 1 .. 2^24")
+            args.append(f"queue_pkts={queue_pkts}")
+        if queue_wait:
+            args.append(_us("queue", queue_wait))
         self.final: dict[str, int] | None = None
         self.proc = subprocess.Popen([str(exe or build_relay()), str(int(server[1])), *args],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -85,7 +110,8 @@ class CRelay:
 
     def stats(self) -> dict[str, int]:
         """What it did so far, per direction (``fwd_*``: client -> server, ``back_*``):
-        in, dropped, passed, reordered, overflow, errors; and ``held`` now."""
+        in, dropped, passed, reordered, overflow, errors, qdropped (the bottleneck's
+        queue was full), qmax (the most its queue held); and ``held`` now."""
         if self.final is not None:
             return dict(self.final)
         assert self.proc.stdin is not None
@@ -103,7 +129,8 @@ class CRelay:
     def dropped(self) -> int:
         """Datagrams dropped on purpose (loss) or for want of room, both ways."""
         s = self.stats()
-        return sum(s.get(f"{d}_{k}", 0) for d in ("fwd", "back") for k in ("dropped", "overflow"))
+        return sum(s.get(f"{d}_{k}", 0) for d in ("fwd", "back")
+                   for k in ("dropped", "overflow", "qdropped"))
 
     def close(self) -> None:
         """Stop it (stdin closed: it prints its last stats and exits; killed by pid if
@@ -125,4 +152,4 @@ class CRelay:
             self.final = {}
 
 
-__all__ = ["CRelay", "build_relay"]
+__all__ = ["CRelay", "bdp_packets", "build_relay"]
