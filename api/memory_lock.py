@@ -161,9 +161,12 @@ def _code_mappings() -> list[tuple[int, int, str]]:
 def _lock_code(limit: int) -> list[str]:
     """Locks the code mappings that fit ``limit``; what did not, as one line."""
     left: list[tuple[int, int, str]] = []
+    locked = _status_bytes("VmLck")
     for lo, hi, path in _code_mappings():
-        if _status_bytes("VmLck") + (hi - lo) > limit or lib.rtudp_memlock_range(lo, hi - lo):
+        if locked + (hi - lo) > limit or lib.rtudp_memlock_range(lo, hi - lo):
             left.append((lo, hi, path))
+        else:
+            locked += hi - lo
     if not left:
         return []
     names = sorted({os.path.basename(p) for _lo, _hi, p in left})

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 
@@ -47,19 +49,29 @@ def _drain(s: socket.socket, n: int) -> list[bytes]:
 def _through(exe, n: int, **relay_args) -> tuple[list[int], dict]:
     """n numbered datagrams client -> relay -> server, paced so no socket overflows:
     the numbers the server got, in order, and the relay's final stats."""
-    server, client = _pair()
-    relay = CRelay(server.getsockname(), exe=exe, **relay_args)
-    try:
+    with _relayed(exe, **relay_args) as (server, client, relay):
         for k in range(n):
             client.sendto(k.to_bytes(4, "big"), ("127.0.0.1", relay.port))
             if k % 50 == 49:
                 time.sleep(0.002)
         got = [int.from_bytes(d, "big") for d in _drain(server, n)]
+    return got, relay.final or {}
+
+
+@contextmanager
+def _relayed(exe, server_timeout: float = 0.5,
+             **relay_args) -> Iterator[tuple[socket.socket, socket.socket, CRelay]]:
+    """A server and a client socket (_pair) and a relay to the server, closed on leaving
+    (the relay's final stats then in ``relay.final``)."""
+    server, client = _pair()
+    server.settimeout(server_timeout)
+    relay = CRelay(server.getsockname(), exe=exe, **relay_args)
+    try:
+        yield server, client, relay
     finally:
         relay.close()
         server.close()
         client.close()
-    return got, relay.final or {}
 
 
 def test_forwards_both_ways_and_counts(exe) -> None:
@@ -120,10 +132,7 @@ def _burst(exe, n: int, size: int, **relay_args) -> tuple[list[int], dict]:
     """n numbered datagrams of ``size`` bytes client -> relay at once (a burst far
     shorter than one datagram's wire time at the rates used here); the numbers the
     server got and the relay's stats once the bottleneck has drained."""
-    server, client = _pair()
-    server.settimeout(2.0)
-    relay = CRelay(server.getsockname(), exe=exe, **relay_args)
-    try:
+    with _relayed(exe, server_timeout=2.0, **relay_args) as (server, client, relay):
         for k in range(n):
             client.sendto(k.to_bytes(4, "big").ljust(size, b"."), ("127.0.0.1", relay.port))
         st = relay.stats()
@@ -133,10 +142,6 @@ def _burst(exe, n: int, size: int, **relay_args) -> tuple[list[int], dict]:
         got = [int.from_bytes(d[:4], "big") for d in _drain(server, kept)]
         server.settimeout(0.1)
         got += [int.from_bytes(d[:4], "big") for d in _drain(server, n)]  # none more
-    finally:
-        relay.close()
-        server.close()
-        client.close()
     return got, relay.final or {}
 
 

@@ -1032,19 +1032,28 @@ static void rx_through_batch(struct net *n, struct side *s, const struct side *f
     CHECK_EQ(rtudp_mpsc_release(&s->tx, cursor), RTUDP_OK);
 }
 
-/* the ACKs that arrived on `to`'s socket (nothing is handed to `to`); their count */
+/* the next control packet waiting on `to`'s socket (nothing is handed to `to`), parsed
+ * from buf; false when none is left */
+static bool next_ctrl_at(struct side *to, uint8_t *buf, size_t len, struct udt_pkt *pk)
+{
+    ssize_t r;
+    while ((r = recv(to->fd, buf, len, 0)) > 0)
+        if (udt_parse(buf, (size_t)r, pk) == UDT_OK && pk->is_ctrl)
+            return true;
+    return false;
+}
+
+/* the ACKs that arrived on `to`'s socket; their count */
 static int acks_at(struct side *to, struct udt_ack *out, int cap)
 {
     int got = 0;
     uint8_t buf[2048];
-    ssize_t r;
-    while ((r = recv(to->fd, buf, sizeof buf, 0)) > 0) {
-        struct udt_pkt pk;
-        if (udt_parse(buf, (size_t)r, &pk) == UDT_OK && pk.is_ctrl && pk.ctrl.type == UDT_CT_ACK) {
+    struct udt_pkt pk;
+    while (next_ctrl_at(to, buf, sizeof buf, &pk))
+        if (pk.ctrl.type == UDT_CT_ACK) {
             CHECK(got < cap);
             out[got++] = pk.ctrl.u.ack;
         }
-    }
     return got;
 }
 
@@ -1106,11 +1115,8 @@ static int ctrl_at(struct side *to, char *kinds, uint32_t *rates, int cap)
 {
     int got = 0;
     uint8_t buf[2048];
-    ssize_t r;
-    while ((r = recv(to->fd, buf, sizeof buf, 0)) > 0) {
-        struct udt_pkt pk;
-        if (udt_parse(buf, (size_t)r, &pk) != UDT_OK || !pk.is_ctrl)
-            continue;
+    struct udt_pkt pk;
+    while (next_ctrl_at(to, buf, sizeof buf, &pk)) {
         if (pk.ctrl.type == UDT_CT_ACK) {
             CHECK(got < cap);
             const struct udt_ack *a = &pk.ctrl.u.ack;
