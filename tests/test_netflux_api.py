@@ -179,3 +179,13 @@ def test_wait_update_releases_the_gil(rtudp_pool) -> None:
         assert ch.read().data == bytes(4) and ch.read().updates == 0
         with pytest.raises(ValueError, match="sends 0-byte images"):
             ch.write(struct.pack("<I", 1))
+
+
+def test_sender_stats_count_the_standbys_packets() -> None:
+    """A cycle the standby worker sent is a packet of the sender's on the wire: the
+    sender's totals count it, as the receiver's do."""
+    from rtudp.netflux.data import sender_stats_of
+    st = sender_stats_of({"nf_sent": 3, "nf_standby_sent": 1, "nf_send_errors": 2,
+                          "nf_standby_errors": 1, "nf_missed": 5})
+    assert (st.total_packets_sent, st.total_send_errors, st.missed_cycles) == (4, 3, 5)
+    assert sender_stats_of({}).total_packets_sent == 0

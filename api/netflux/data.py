@@ -80,7 +80,8 @@ class ReceiverStats:
 
 @dataclass
 class SenderStats:
-    """``sender.get_stats()``."""
+    """``sender.get_stats()``: the channel's packets, whichever worker sent them (the
+    serving one or its standby)."""
 
     total_packets_sent: int = 0
     total_send_errors: int = 0
@@ -96,8 +97,11 @@ def receiver_stats_of(s: dict) -> ReceiverStats:
 
 
 def sender_stats_of(s: dict) -> SenderStats:
-    """A netflux channel's ``stats()`` as the sender's record (empty: all zero)."""
-    return SenderStats(s.get("nf_sent", 0), s.get("nf_send_errors", 0), s.get("nf_missed", 0))
+    """A netflux channel's ``stats()`` as the sender's record (empty: all zero).  The
+    standby's sends are the channel's packets on the wire too: a receiver counts them."""
+    return SenderStats(s.get("nf_sent", 0) + s.get("nf_standby_sent", 0),
+                       s.get("nf_send_errors", 0) + s.get("nf_standby_errors", 0),
+                       s.get("nf_missed", 0))
 
 
 __all__ = ["NetfluxData", "NetfluxStatistics", "ReceiverStats", "SenderStats",
