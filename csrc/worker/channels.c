@@ -83,22 +83,6 @@ static uint64_t buffer_for(uint64_t ring_bytes)
 /* timers an in-flight record may have: two when the impairment duplicates it */
 #define TIMERS_PER_RECORD 2u
 
-/* the timer queue moved into one of `capacity` (no resize in timerq: pops come out in
- * (deadline, order) order, so pushing them back keeps ties in order) */
-static int grow_timers(struct rtudp_worker *w, uint32_t capacity)
-{
-    struct rtudp_timerq bigger;
-    int rc = rtudp_timerq_init(&bigger, capacity);
-    if (rc != RTUDP_OK)
-        return rc;
-    struct rtudp_timer t;
-    while (rtudp_timerq_pop(&w->tq, &t) == RTUDP_OK)
-        rtudp_timerq_push(&bigger, &t);
-    rtudp_timerq_free(&w->tq);
-    w->tq = bigger;
-    return RTUDP_OK;
-}
-
 /* make room in the timer queue for channel c's `more` in-flight records besides the
  * other channels' (w->tq_need: what they reserved) */
 static int reserve_timers(struct rtudp_worker *w, struct rtudp_chan *c, uint32_t more)
@@ -107,12 +91,12 @@ static int reserve_timers(struct rtudp_worker *w, struct rtudp_chan *c, uint32_t
     if (need > UINT32_MAX / 4)
         return RTUDP_EINVAL;
     if (need > w->tq.capacity) {
-        /* doubled, so a worker given thousands of channels one by one moves its queue
-         * O(log n) times, not at every add */
+        /* doubled, so a worker given thousands of channels one by one remaps its
+         * queue O(log n) times, not at every add */
         uint64_t cap = (uint64_t)w->tq.capacity * 2;
         if (cap < need || cap > UINT32_MAX / 4)
             cap = need;
-        int rc = grow_timers(w, (uint32_t)cap);
+        int rc = rtudp_timerq_grow(&w->tq, (uint32_t)cap);
         if (rc != RTUDP_OK)
             return rc;
     }

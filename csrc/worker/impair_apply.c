@@ -94,6 +94,19 @@ int rtudp_impair_tx_queue(struct rtudp_worker *w, struct rtudp_chan *c, struct r
     return RTUDP_OK;
 }
 
+/* the hold of a side whose impairment held nothing when the channel came (none is
+ * made then: most channels are never impaired), made at its first datagram held */
+#define HOLD_SMALL_BYTES (64ull << 10)
+
+/* rtudp_holdq_put, the hold made first if there is none; RTUDP_EFULL when it cannot be */
+static int hold_put(struct rtudp_holdq *q, int64_t due_ns, const void *meta, uint32_t meta_len,
+                    uint32_t room, const void *data, uint32_t len)
+{
+    if (!q->buf && rtudp_holdq_init(q, HOLD_SMALL_BYTES) != RTUDP_OK)
+        return RTUDP_EFULL;
+    return rtudp_holdq_put(q, due_ns, meta, meta_len, room, data, len);
+}
+
 uint32_t rtudp_impair_tx_now(struct rtudp_chan *c, const void **data, uint32_t len,
                              int64_t asked_ns, const struct sockaddr *dst, socklen_t dst_len,
                              int64_t now)
@@ -125,8 +138,8 @@ uint32_t rtudp_impair_tx_now(struct rtudp_chan *c, const void **data, uint32_t l
     for (uint32_t i = 0; i < v.copies; i++) {
         if (at[i] <= now)
             go++;
-        else if (rtudp_holdq_put(&c->tx_hold, at[i], &m, RTUDP_HELD_SEND_META(m.dst_len), 0,
-                                 *data, len) != RTUDP_OK)
+        else if (hold_put(&c->tx_hold, at[i], &m, RTUDP_HELD_SEND_META(m.dst_len), 0,
+                          *data, len) != RTUDP_OK)
             bump(&k->hold_dropped, 1);
     }
     return go;
@@ -153,29 +166,29 @@ int rtudp_impair_rx(struct rtudp_rx_chan *c, struct rtudp_rx_pkt *pkts, int n,
         for (uint32_t j = 0; j < v.copies && m < max; j++) {
             if (at[j] <= now)
                 out[m++] = *p;
-            else if (rtudp_holdq_put(&c->hold, at[j], p, (uint32_t)sizeof *p,
-                                     RTUDP_RX_META_ROOM, p->buf, p->len) != RTUDP_OK)
+            else if (hold_put(&c->hold, at[j], p, (uint32_t)sizeof *p, RTUDP_RX_META_ROOM,
+                              p->buf, p->len) != RTUDP_OK)
                 bump(&k->hold_dropped, 1);
         }
     }
     return m;
 }
 
-/* holds when the impairment holds nothing (a later one that does gets this much) */
-#define HOLD_SMALL_BYTES (64ull << 10)
+
 /* a hold at least: what waits for a rate limit, or for a delay without one, depends on
  * how fast datagrams come, which nothing bounds (netem's queue has a limit too) */
 #define HOLD_CAP_BYTES (4ull << 20)
 #define HOLD_MAX_BYTES (64ull << 20)
 
-/* One side's hold: at least the fixed cap; with a rate limit, what the rate lets
- * through while a datagram is held its longest, plus the burst, twice (each held
- * datagram takes a header and its metadata too), if that is more */
+/* One side's hold: none (0) when the impairment holds nothing there; else at least the
+ * fixed cap; with a rate limit, what the rate lets through while a datagram is held its
+ * longest, plus the burst, twice (each held datagram takes a header and its metadata
+ * too), if that is more */
 static uint64_t hold_bytes_for(const struct rtudp_impair_cfg *cfg, uint32_t side)
 {
     uint64_t longest = cfg->delay_ns + cfg->jitter_ns + (cfg->reorder ? cfg->reorder_ns : 0);
     if (!(cfg->where & side) || (!longest && !cfg->rate_bps))
-        return HOLD_SMALL_BYTES;
+        return 0;
     /* rate <= 1e12 and longest <= 1e10 (clamped): (rate/8) x (longest/1e3) fits */
     uint64_t worth = cfg->rate_bps / 8 * (longest / 1000) / 1000000 + cfg->burst_bytes;
     uint64_t bytes = 2 * worth + HOLD_SMALL_BYTES;
@@ -189,11 +202,12 @@ int rtudp_impair_holds_init(struct rtudp_chan *c)
     if (rtudp_impair_read(&c->block->impair, &cfg) != RTUDP_OK)
         memset(&cfg, 0, sizeof cfg); /* a writer busy all along: the small ones */
     int rc = RTUDP_OK;
+    uint64_t tx = hold_bytes_for(&cfg, RTUDP_IMPAIR_TX), rx = hold_bytes_for(&cfg, RTUDP_IMPAIR_RX);
     /* a kind that sends datagrams of its own (its TX timer does) */
-    if (c->proto->tx_timer)
-        rc = rtudp_holdq_init(&c->tx_hold, hold_bytes_for(&cfg, RTUDP_IMPAIR_TX));
-    if (rc == RTUDP_OK && c->recvs)
-        rc = rtudp_holdq_init(&c->rx.hold, hold_bytes_for(&cfg, RTUDP_IMPAIR_RX));
+    if (c->proto->tx_timer && tx)
+        rc = rtudp_holdq_init(&c->tx_hold, tx);
+    if (rc == RTUDP_OK && c->recvs && rx)
+        rc = rtudp_holdq_init(&c->rx.hold, rx);
     return rc;
 }
 

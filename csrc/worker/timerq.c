@@ -6,12 +6,17 @@
  * three.  Keys are compared as (send_at_ns, order); order is unique per queue, so
  * the order of the queue is total and pops are deterministic.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap */
+#endif
 #include "timerq.h"
 #include "prefault.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* keeps index arithmetic (2i + 2) inside uint32_t and the array inside size_t */
 #define TIMERQ_MAX_CAPACITY (UINT32_MAX / 4)
@@ -53,6 +58,61 @@ static void sift_down(struct rtudp_timer *h, uint32_t len, uint32_t i, const str
     h[i] = *t;
 }
 
+/*
+ * The two arrays are anonymous mappings of their own, so that a queue grows without a
+ * copy: a larger mapping is made and the old pages are moved to its front (mremap), so
+ * no entry is copied and no page the queue never reached becomes resident.  The new
+ * tail is mapped as any new mapping of the process is (in the worker, locked as it
+ * faults in); growing the old mapping in place would give it the old one's lock, which
+ * faults the whole tail in (or fails past RLIMIT_MEMLOCK).  Both arrays keep their
+ * indices: the heap stays a heap, and the FIFO's ring keeps its length (fifo_size)
+ * and its entries.
+ */
+static size_t entries_bytes(uint32_t capacity)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t bytes = (size_t)capacity * sizeof(struct rtudp_timer);
+    return (bytes + page - 1) / page * page;
+}
+
+static struct rtudp_timer *map_entries(uint32_t capacity)
+{
+    void *p = mmap(NULL, entries_bytes(capacity), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void unmap_entries(struct rtudp_timer *a, uint32_t capacity)
+{
+    if (a)
+        munmap(a, entries_bytes(capacity));
+}
+
+/* *a grown from `from` entries to `to`: 0, or -1 (*a unchanged) */
+static int remap_entries(struct rtudp_timer **a, uint32_t from, uint32_t to)
+{
+    struct rtudp_timer *room = map_entries(to);
+    if (!room)
+        return -1;
+    size_t kept = entries_bytes(from);
+    void *p = mremap(*a, kept, kept, MREMAP_MAYMOVE | MREMAP_FIXED, room);
+    if (p == MAP_FAILED) {
+        unmap_entries(room, to);
+        return -1;
+    }
+    *a = p;
+    return 0;
+}
+
+/* the heap's first entries, up to RTUDP_TIMERQ_PREFAULT, resident: those from `from` */
+static void prefault_heap(struct rtudp_timerq *q, uint32_t from, uint32_t to)
+{
+    if (to > RTUDP_TIMERQ_PREFAULT)
+        to = RTUDP_TIMERQ_PREFAULT;
+    if (from < to)
+        rtudp_prefault(q->heap + from, (size_t)(to - from) * sizeof *q->heap);
+}
+
 int rtudp_timerq_init(struct rtudp_timerq *q, uint32_t capacity)
 {
     if (!q)
@@ -61,23 +121,42 @@ int rtudp_timerq_init(struct rtudp_timerq *q, uint32_t capacity)
     if (capacity == 0 || capacity > TIMERQ_MAX_CAPACITY)
         return RTUDP_EINVAL;
     uint32_t fifo_size = capacity < RTUDP_TIMERQ_FIFO_START ? capacity : RTUDP_TIMERQ_FIFO_START;
-    q->heap = calloc(capacity, sizeof *q->heap);
-    q->fifo = calloc(capacity, sizeof *q->fifo);
+    q->heap = map_entries(capacity);
+    q->fifo = map_entries(capacity);
     if (!q->heap || !q->fifo) {
-        free(q->heap);
-        free(q->fifo);
+        unmap_entries(q->heap, capacity);
+        unmap_entries(q->fifo, capacity);
         memset(q, 0, sizeof *q);
         return RTUDP_ESYS;
     }
     /* a heap uses a prefix as deep as what is queued: the common depths resident now,
      * deeper pages on first use (the worker's memory is locked on fault).  The FIFO's
      * ring goes round all of its length: that resident now, more when it grows */
-    rtudp_prefault(q->heap, (size_t)(capacity < RTUDP_TIMERQ_PREFAULT ? capacity
-                                                                    : RTUDP_TIMERQ_PREFAULT) *
-                                sizeof *q->heap);
+    prefault_heap(q, 0, capacity);
     rtudp_prefault(q->fifo, (size_t)fifo_size * sizeof *q->fifo);
     q->capacity = capacity;
     q->fifo_size = fifo_size;
+    return RTUDP_OK;
+}
+
+int rtudp_timerq_grow(struct rtudp_timerq *q, uint32_t capacity)
+{
+    if (!q || !q->heap || capacity > TIMERQ_MAX_CAPACITY)
+        return RTUDP_EINVAL;
+    if (capacity <= q->capacity)
+        return RTUDP_OK;
+    /* the heap first: if the FIFO's move fails, the heap is only roomier than the
+     * capacity says, and the queue goes on as it was */
+    if (remap_entries(&q->heap, q->capacity, capacity) != 0)
+        return RTUDP_ESYS;
+    if (remap_entries(&q->fifo, q->capacity, capacity) != 0) {
+        /* the heap's new tail goes again, so that free unmaps all of it */
+        size_t kept = entries_bytes(q->capacity);
+        munmap((uint8_t *)q->heap + kept, entries_bytes(capacity) - kept);
+        return RTUDP_ESYS;
+    }
+    prefault_heap(q, q->capacity, capacity);
+    q->capacity = capacity;
     return RTUDP_OK;
 }
 
@@ -85,8 +164,8 @@ void rtudp_timerq_free(struct rtudp_timerq *q)
 {
     if (!q)
         return;
-    free(q->heap);
-    free(q->fifo);
+    unmap_entries(q->heap, q->capacity);
+    unmap_entries(q->fifo, q->capacity);
     /* a second free, or a push after free, sees a queue of capacity 0 */
     memset(q, 0, sizeof *q);
 }

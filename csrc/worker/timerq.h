@@ -15,7 +15,7 @@
  * earlier than the FIFO's last timer, or one that finds the FIFO full, goes to the
  * heap.
  *
- * All memory is allocated once by init; push/pop never allocate (hot path).  Init
+ * Memory is allocated by init and grow only; push/pop never allocate (hot path).  Init
  * makes the first RTUDP_TIMERQ_PREFAULT entries resident; in the worker, whose
  * later memory is locked on fault (sched.c), a queue deeper than that faults in
  * each further page of the heap once, the first time it gets that deep: a queue
@@ -70,9 +70,13 @@ struct rtudp_timerq {
     uint32_t fifo_len;
 };
 
-/* capacity >= 1; two callocs.  RTUDP_EINVAL for a bad capacity, RTUDP_ESYS when out
+/* capacity >= 1; two mappings.  RTUDP_EINVAL for a bad capacity, RTUDP_ESYS when out
  * of memory. */
 int rtudp_timerq_init(struct rtudp_timerq *q, uint32_t capacity);
+/* Room for `capacity` timers in all, every queued timer kept where it is (no copy):
+ * RTUDP_OK (also when it has that room already), RTUDP_EINVAL for a bad capacity or
+ * a queue not made, RTUDP_ESYS when out of memory (the queue is then as it was). */
+int rtudp_timerq_grow(struct rtudp_timerq *q, uint32_t capacity);
 void rtudp_timerq_free(struct rtudp_timerq *q);
 /* copies *t, overwriting its `order`; RTUDP_EFULL when full */
 int rtudp_timerq_push(struct rtudp_timerq *q, const struct rtudp_timer *t);

@@ -367,7 +367,8 @@ struct rtudp_held_send {
 int rtudp_impair_rx(struct rtudp_rx_chan *c, struct rtudp_rx_pkt *pkts, int n,
                     struct rtudp_rx_pkt *out, int max, int64_t now);
 /* channels.c, at a channel's add: its holds, sized for the impairment published then
- * (docs/impairment.md); RTUDP_OK or RTUDP_EINVAL (no memory) */
+ * (docs/impairment.md), none for a side it holds nothing on (made at the first
+ * datagram held); RTUDP_OK or RTUDP_EINVAL (no memory) */
 int rtudp_impair_holds_init(struct rtudp_chan *c);
 void rtudp_impair_holds_free(struct rtudp_chan *c);
 

@@ -338,6 +338,68 @@ static void test_timerq_stream_longer_than_the_fifo(void)
     rtudp_timerq_free(&q);
 }
 
+/* a queue grown while it holds timers, in its FIFO wrapped round and in its heap: every
+ * timer stays, and all leave in (deadline, push) order, those pushed after the growth
+ * among them */
+static void test_timerq_grow_keeps_every_timer(void)
+{
+    enum { CAP = 8, BIG = 5000 };
+    struct rtudp_timerq q;
+    CHECK_EQ(rtudp_timerq_grow(NULL, 16), RTUDP_EINVAL);
+    CHECK_EQ(rtudp_timerq_init(&q, CAP), RTUDP_OK);
+    struct rtudp_timer out;
+    uint64_t id = 0;
+    for (; id < 6; id++) { /* ids 0..5 at 10..60: the FIFO */
+        struct rtudp_timer t = timer_of(id, (int64_t)(id + 1) * 10, 0);
+        CHECK_EQ(rtudp_timerq_push(&q, &t), RTUDP_OK);
+    }
+    for (uint64_t k = 0; k < 3; k++) { /* 0, 1, 2 leave: the ring's head moves on */
+        CHECK_EQ(rtudp_timerq_pop(&q, &out), RTUDP_OK);
+        check_timer(&out, k, (int64_t)(k + 1) * 10, 0);
+    }
+    for (; id < 9; id++) { /* ids 6..8 at 70..90: the ring wraps round */
+        struct rtudp_timer t = timer_of(id, (int64_t)(id + 1) * 10, 0);
+        CHECK_EQ(rtudp_timerq_push(&q, &t), RTUDP_OK);
+    }
+    struct rtudp_timer early = timer_of(id++, 35, 1); /* id 9, before the FIFO's last: heap */
+    CHECK_EQ(rtudp_timerq_push(&q, &early), RTUDP_OK);
+    struct rtudp_timer tie = timer_of(id++, 50, 1); /* id 10: ties id 4, pushed after it */
+    CHECK_EQ(rtudp_timerq_push(&q, &tie), RTUDP_OK);
+    CHECK_EQ(rtudp_timerq_len(&q), CAP);
+    CHECK_EQ(rtudp_timerq_push(&q, &tie), RTUDP_EFULL);
+    CHECK_EQ(q.fifo_head + q.fifo_len > q.fifo_size, 1); /* wrapped round */
+    CHECK(q.len > 0);
+
+    CHECK_EQ(rtudp_timerq_grow(&q, UINT32_MAX), RTUDP_EINVAL);
+    CHECK_EQ(rtudp_timerq_grow(&q, CAP / 2), RTUDP_OK); /* has the room: unchanged */
+    CHECK_EQ(q.capacity, CAP);
+    CHECK_EQ(rtudp_timerq_grow(&q, BIG), RTUDP_OK);
+    CHECK_EQ(q.capacity, BIG);
+    CHECK_EQ(rtudp_timerq_len(&q), CAP);
+    /* more than the old capacity, deadlines in and out of order (ids 11...) */
+    for (uint64_t k = 0; k < BIG - CAP; k++, id++) {
+        struct rtudp_timer t = timer_of(id, (int64_t)(k * 7919 % 1000) + 1, 2);
+        CHECK_EQ(rtudp_timerq_push(&q, &t), RTUDP_OK);
+    }
+    static uint8_t seen[BIG + 3];
+    memset(seen, 0, sizeof seen);
+    struct rtudp_timer last = {.send_at_ns = INT64_MIN};
+    uint64_t popped = 0;
+    while (rtudp_timerq_pop(&q, &out) == RTUDP_OK) {
+        uint64_t got = out.ring_pos / 8; /* the id: timer_of's fields derive from it */
+        CHECK(got < id && !seen[got]);
+        seen[got] = 1;
+        check_timer(&out, got, out.send_at_ns, out.channel);
+        /* ties in push order: ids grow with pushes */
+        CHECK(out.send_at_ns > last.send_at_ns ||
+              (out.send_at_ns == last.send_at_ns && got > last.ring_pos / 8));
+        last = out;
+        popped++;
+    }
+    CHECK_EQ(popped, BIG);
+    rtudp_timerq_free(&q);
+}
+
 static void test_timerq_pop_due_bounds(void)
 {
     struct rtudp_timerq q;
@@ -1000,6 +1062,7 @@ static const struct test tests[] = {
     T(test_timerq_model_random),
     T(test_timerq_model_stream),
     T(test_timerq_stream_longer_than_the_fifo),
+    T(test_timerq_grow_keeps_every_timer),
     T(test_timerq_pop_due_bounds),
     T(test_timerq_remove_channel),
     T(test_inflight_basic),
