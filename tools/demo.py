@@ -333,8 +333,7 @@ def run(args: argparse.Namespace, _rest: list[str] | None = None) -> int:
 
     check_drop_caches("rtudp demo", args.drop_caches)
     if args.drop_caches:
-        drop_caches()
-        print("rtudp demo: the page cache was dropped, as a boot leaves it", flush=True)
+        print(f"rtudp demo: {drop_caches()}", flush=True)
     t_start = time.monotonic()
     print(f"rtudp demo: full duplex on loopback, {n:,} packets each way at {rate:,} packets/s "
           f"(deadline of packet i = start + i x {_fmt(1e9 / rate)})", flush=True)

@@ -18,6 +18,8 @@ from typing import Any
 
 import psutil
 
+from .cold import REPORTED_KIB, reported_kib
+
 #: kernel log line the RT throttle prints (once per boot)
 THROTTLE_LINE = "RT throttling activated"
 #: share of a CPU a worker used above which it counts as saturated
@@ -59,16 +61,6 @@ def _throttle_lines() -> int | None:
     return out.stdout.count(THROTTLE_LINE)
 
 
-#: what a guest with free page reporting (virtio-balloon) has handed back, KiB
-REPORTED_KIB = "/sys/module/page_reporting/parameters/reported_kib"
-
-
-def _reported_kib() -> int | None:
-    try:
-        with open(REPORTED_KIB, encoding="utf-8") as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return None
 
 
 def snapshot(pool: Any, channels: list[Any]) -> Snapshot:
@@ -77,7 +69,7 @@ def snapshot(pool: Any, channels: list[Any]) -> Snapshot:
 
     snap = Snapshot(time.monotonic(), _steal_seconds(), _throttle_lines(),
                     allowed_cpus=getattr(pool, "allowed_cpus", None),
-                    reported_kib=_reported_kib())
+                    reported_kib=reported_kib())
     for w in pool.workers():
         snap.workers[w["index"]] = dict(w)
         try:

@@ -408,7 +408,7 @@ def _round_rows(case: str, n: int, seconds: float, exe: Any, same_rate: bool, ro
             key = f"{case} N={n} {variant}" + (f" round {k + 1}" if rounds > 1 else "")
             try:
                 if cold:
-                    drop_caches()
+                    say(f"  {key}: {drop_caches()}", quiet)
                 e = _one(case, n, seconds, variant, exe, same_rate, nb)
             except Exception as exc:  # noqa: BLE001 - a failed row is reported, not fatal
                 failed[key] = f"{type(exc).__name__}: {exc}"

@@ -469,7 +469,7 @@ def benchmark(quick: bool, quiet: bool, spin_budget: float = BENCH_SPIN_BUDGET,
                 continue
             try:
                 if cold:
-                    drop_caches()
+                    say(f"{key}: {drop_caches()}", quiet)
                 got[key].append(runners[key]())
             except Exception as exc:  # noqa: BLE001 - report the case failed and go on
                 where = f" in round {i + 1}" if rounds > 1 else ""
