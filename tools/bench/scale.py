@@ -76,8 +76,8 @@ MEM_SETTLE_S = 2.0
 ALL_CASES = (*CASES, "udt", "open")
 UDT_PEERS_MISSING = ("udt: no peers (asyncio has no UDT; the libudt peer, libudt_peer.cpp, "
                      "runs one connection): rtudp's rows only")
-VARIANTS = ("rtudp", "packed", "exact", "late-100us", "late-1ms", "asyncio", "C", "C-1ms",
-            "C-100us")
+VARIANTS = ("rtudp", "packed", "exact", "late-100us", "late-1ms", "packed-100us", "packed-1ms",
+            "asyncio", "C", "C-1ms", "C-100us")
 #: the C sender on a tick (ns): it wakes on that grid and sends what is due by then.
 #: At 1 ms it keeps asyncio's loop's schedule: the CPU any sender pays for asyncio's
 #: pacing.  At 100 µs its error stays within about the issue's p99 bound: the least
@@ -85,16 +85,23 @@ VARIANTS = ("rtudp", "packed", "exact", "late-100us", "late-1ms", "asyncio", "C"
 C_TICK_VARIANTS: dict[str, int] = {"C-1ms": 1_000_000, "C-100us": 100_000}
 #: the variants that are rtudp pools, with what their pool is given: ``exact`` sends each
 #: deadline at its own time (tx_coalesce_us=0), as the workers did before groups;
-#: ``late-*`` pools have a lateness budget (tx_lateness_us), the peers of ``C-*``
+#: ``late-*`` pools have a lateness budget (tx_lateness_us), the peers of ``C-*``;
+#: ``packed-*`` are those pools packed
 RTUDP_VARIANTS: dict[str, dict[str, Any]] = {"rtudp": {}, "exact": {"tx_coalesce_us": 0},
                                               "late-100us": {"tx_lateness_us": 100},
                                               "late-1ms": {"tx_lateness_us": 1000},
-                                              "packed": {"placement": "packed"}}
+                                              "packed": {"placement": "packed"},
+                                              "packed-100us": {"tx_lateness_us": 100,
+                                                               "placement": "packed"},
+                                              "packed-1ms": {"tx_lateness_us": 1000,
+                                                             "placement": "packed"}}
 #: the senders that only cases whose deadlines the workers keep have (TIMED_CASES)
-TIMED_ONLY_SENDERS = ("exact", "late-100us", "late-1ms", *C_TICK_VARIANTS)
-#: the senders a run compares unless --senders says otherwise (``packed``, the pool
-#: that packs channels on as few workers as keep up, is asked for by name)
-DEFAULT_SENDERS = tuple(v for v in VARIANTS if v != "packed")
+TIMED_ONLY_SENDERS = ("exact", "late-100us", "late-1ms", "packed-100us", "packed-1ms",
+                      *C_TICK_VARIANTS)
+#: the senders a run compares unless --senders says otherwise (``packed`` and the
+#: ``packed-*`` budget pools, which pack channels on as few workers as keep up, are
+#: asked for by name)
+DEFAULT_SENDERS = tuple(v for v in VARIANTS if not v.startswith("packed"))
 
 
 @dataclass(frozen=True)
@@ -567,7 +574,8 @@ def print_report(r: dict[str, Any]) -> None:
     print("\n  p50/p99/max: |arrival - the stream's ideal schedule| at the observer "
           "(kernel stamps); CPU: rtudp = workers + client, peers = their process;\n"
           "  packed: rtudp with placement=\"packed\" (channels on as few workers as keep "
-          "up, spread and gathered live);\n"
+          "up, spread and gathered live); packed-100us / packed-1ms: packed, with late-*'s "
+          "budget;\n"
           "  exact: rtudp with tx_coalesce_us=0, every deadline at its own time; "
           "C-1ms / C-100us: the C sender waking every 1 ms (as asyncio's loop) / 100 µs")
     others_footer(entries)
