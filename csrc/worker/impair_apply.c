@@ -174,7 +174,6 @@ int rtudp_impair_rx(struct rtudp_rx_chan *c, struct rtudp_rx_pkt *pkts, int n,
     return m;
 }
 
-
 /* a hold at least: what waits for a rate limit, or for a delay without one, depends on
  * how fast datagrams come, which nothing bounds (netem's queue has a limit too) */
 #define HOLD_CAP_BYTES (4ull << 20)
@@ -200,9 +199,10 @@ int rtudp_impair_holds_init(struct rtudp_chan *c)
 {
     struct rtudp_impair_cfg cfg;
     if (rtudp_impair_read(&c->block->impair, &cfg) != RTUDP_OK)
-        memset(&cfg, 0, sizeof cfg); /* a writer busy all along: the small ones */
+        memset(&cfg, 0, sizeof cfg); /* a writer busy all along: made when one holds */
     int rc = RTUDP_OK;
-    uint64_t tx = hold_bytes_for(&cfg, RTUDP_IMPAIR_TX), rx = hold_bytes_for(&cfg, RTUDP_IMPAIR_RX);
+    uint64_t tx = hold_bytes_for(&cfg, RTUDP_IMPAIR_TX);
+    uint64_t rx = hold_bytes_for(&cfg, RTUDP_IMPAIR_RX);
     /* a kind that sends datagrams of its own (its TX timer does) */
     if (c->proto->tx_timer && tx)
         rc = rtudp_holdq_init(&c->tx_hold, tx);
