@@ -20,15 +20,7 @@ import time
 import psutil
 
 from rtudp import Pool
-
-
-def locked_kib(pid: int) -> int:
-    """The process's VmLck in KiB."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmLck:"):
-                return int(line.split()[1])
-    return 0
+from rtudp.tools.bench.scale_cases import locked_bytes
 
 
 def main(n: int) -> None:
@@ -41,7 +33,7 @@ def main(n: int) -> None:
         def cpu_s() -> float:
             return sum(t.user_time + t.system_time for t in worker.threads())
         chans = []
-        cpu0, lck0, worst = cpu_s(), locked_kib(worker.pid), 0.0
+        cpu0, lck0, worst = cpu_s(), locked_bytes([worker.pid]), 0.0
         t0 = time.perf_counter()
         for i in range(n):
             t = time.perf_counter()
@@ -53,7 +45,7 @@ def main(n: int) -> None:
         wall = time.perf_counter() - t0
         print(f"{n} rtp channels one by one: open {wall / n * 1e3:.3f} ms a channel (worst "
               f"{worst * 1e3:.1f} ms), worker CPU {(cpu_s() - cpu0) / n * 1e3:.3f} ms a "
-              f"channel, locked {(locked_kib(worker.pid) - lck0) / n:.0f} KiB a channel")
+              f"channel, locked {(locked_bytes([worker.pid]) - lck0) / n / 1024:.0f} KiB a channel")
         for ch in chans:
             ch.close()
 
