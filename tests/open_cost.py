@@ -43,9 +43,10 @@ def main(n: int) -> None:
                 options={"tx_mode": "paced", "ptime_ms": 20, "rtcp": "off"}))
             worst = max(worst, time.perf_counter() - t)
         wall = time.perf_counter() - t0
+        locked = (locked_bytes([worker.pid]) - lck0) / n / 1024
         print(f"{n} rtp channels one by one: open {wall / n * 1e3:.3f} ms a channel (worst "
               f"{worst * 1e3:.1f} ms), worker CPU {(cpu_s() - cpu0) / n * 1e3:.3f} ms a "
-              f"channel, locked {(locked_bytes([worker.pid]) - lck0) / n / 1024:.0f} KiB a channel")
+              f"channel, locked {locked:.0f} KiB a channel")
         for ch in chans:
             ch.close()
 
