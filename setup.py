@@ -14,7 +14,7 @@ WORKER_SOURCES = [
     "csrc/ring.c", "csrc/segment.c", "csrc/hist.c", "csrc/impair.c", "csrc/rx_publish.c",
     "csrc/readers.c", "csrc/procstat.c",
     "csrc/worker/timerq.c", "csrc/worker/inflight.c", "csrc/worker/netio.c",
-    "csrc/worker/main.c", "csrc/worker/control.c", "csrc/worker/sched.c",
+    "csrc/worker/main.c", "csrc/worker/control.c", "csrc/worker/conductor.c", "csrc/worker/sched.c",
     "csrc/worker/channels.c", "csrc/worker/txloop.c", "csrc/worker/txsend.c",
     "csrc/worker/txstamp.c", "csrc/worker/rxloop.c", "csrc/worker/spin.c",
     "csrc/worker/txjournal.c", "csrc/worker/impair_apply.c", "csrc/worker/asyncwake.c",

@@ -3,6 +3,7 @@ opening them, and plain sockets for channels to send to."""
 from __future__ import annotations
 
 import socket
+import time
 
 
 def free_ports(n: int) -> list[int]:
@@ -26,3 +27,16 @@ def loopback_sink(timeout: float | None = None, rcvbuf: int | None = None) -> so
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.settimeout(timeout)
     return s
+
+
+def receive_up_to(sink: socket.socket, want: int, timeout_s: float = 20.0) -> list[bytes]:
+    """Up to ``want`` datagrams from ``sink``, waiting at most ``timeout_s`` for them."""
+    got: list[bytes] = []
+    sink.settimeout(0.2)
+    end = time.monotonic() + timeout_s
+    while len(got) < want and time.monotonic() < end:
+        try:
+            got.append(sink.recv(2048))
+        except socket.timeout:
+            pass
+    return got

@@ -5,7 +5,6 @@ new worker; an rtp stream's sequence numbers and timestamps go on without a gap 
 repeat; a Netflux channel's sequence byte goes on; the counters go on."""
 from __future__ import annotations
 
-import socket
 import struct
 import threading
 import time
@@ -13,7 +12,7 @@ import time
 import pytest
 
 import rtudp
-from ports import loopback_sink
+from ports import loopback_sink, receive_up_to
 from waiting import wait_for
 
 pytestmark = pytest.mark.parametrize("rtudp_pool", [[0, 1]], indirect=True)
@@ -21,19 +20,6 @@ pytestmark = pytest.mark.parametrize("rtudp_pool", [[0, 1]], indirect=True)
 MOVES = 20
 PER_MOVE = 100            # datagrams sent between two moves
 GAP_NS = 100_000          # one deadline every 100 µs
-
-
-def _drain(sink: socket.socket, want: int, timeout_s: float = 20.0) -> list[bytes]:
-    """Up to ``want`` datagrams from ``sink``, waiting at most ``timeout_s`` for them."""
-    got: list[bytes] = []
-    sink.settimeout(0.2)
-    end = time.monotonic() + timeout_s
-    while len(got) < want and time.monotonic() < end:
-        try:
-            got.append(sink.recv(2048))
-        except socket.timeout:
-            pass
-    return got
 
 
 def _other(pool: rtudp.Pool, ch: object) -> int:
@@ -56,7 +42,7 @@ def test_timed_sends_leave_once_in_order_across_moves(rtudp_pool: rtudp.Pool) ->
                 ch.send(struct.pack("<I", i), at_ns=at + i * GAP_NS)
             workers_seen.add(ch.worker)
             rtudp_pool.move_channel("mover", _other(rtudp_pool, ch))
-        got = [struct.unpack("<I", d)[0] for d in _drain(sink, total)]
+        got = [struct.unpack("<I", d)[0] for d in receive_up_to(sink, total)]
         assert got == list(range(total)), (
             f"{len(got)} of {total} arrived; first out of place at "
             f"{next((j for j, v in enumerate(got) if v != j), None)}")
@@ -85,7 +71,7 @@ def test_an_attached_producer_wakes_the_new_worker(rtudp_pool: rtudp.Pool) -> No
         for n in range(6):
             rtudp_pool.move_channel("woken", _other(rtudp_pool, ch))
             other.send(struct.pack("<I", n))
-            assert _drain(sink, 1, timeout_s=5.0) == [struct.pack("<I", n)], \
+            assert receive_up_to(sink, 1, timeout_s=5.0) == [struct.pack("<I", n)], \
                 f"send {n} after move {n + 1} (worker {ch.worker}) did not arrive"
     finally:
         other.close()
@@ -111,7 +97,7 @@ def test_an_rtp_stream_numbers_on_across_moves(rtudp_pool: rtudp.Pool) -> None:
         t = threading.Thread(target=mover)
         t.start()
         try:
-            got = _drain(sink, frames)
+            got = receive_up_to(sink, frames)
         finally:
             stop.set()
             t.join()

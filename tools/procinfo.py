@@ -40,8 +40,11 @@ def fmt_age(ns: float) -> str:
 
 
 def kernel_policy(pid: int) -> tuple[int, int] | None:
-    """(policy, priority) of the weakest thread of ``pid`` as the kernel reports it."""
+    """(policy, priority) of the weakest thread of ``pid`` as the kernel reports it (a
+    worker's conductor thread, SCHED_OTHER by design, left out)."""
     import psutil
+
+    from ..workers.process import is_conductor
 
     try:
         tids = [t.id for t in psutil.Process(pid).threads()]
@@ -49,6 +52,8 @@ def kernel_policy(pid: int) -> tuple[int, int] | None:
         tids = [pid]
     seen = set()
     for tid in tids:
+        if is_conductor(pid, tid):
+            continue
         try:
             seen.add((os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority))
         except (ProcessLookupError, PermissionError):

@@ -98,6 +98,21 @@ def fifo_privilege_hint(priority: int) -> str:
     return f"SCHED_FIFO priority {priority} needs more: {why}; allow it with {rt_fix(priority)}"
 
 
+#: the name of a worker's conductor thread (csrc/worker/conductor.h): it runs at
+#: SCHED_OTHER by design, on the worker's CPU, in the time the real-time threads leave,
+#: so its policy is neither repaired nor counted as the worker's
+CONDUCTOR_THREAD = "rtudp-conductor"
+
+
+def is_conductor(pid: int, tid: int) -> bool:
+    """Whether thread ``tid`` of ``pid`` is a worker's conductor thread."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            return f.read().strip() == CONDUCTOR_THREAD
+    except OSError:
+        return False
+
+
 def check_threads(pid: int, cpu: int, priority: int) -> ThreadCheck:
     """Check (and repair where permitted) affinity and policy of every thread of ``pid``.
 
@@ -115,6 +130,8 @@ def check_threads(pid: int, cpu: int, priority: int) -> ThreadCheck:
             if os.sched_getaffinity(tid) != {cpu}:
                 os.sched_setaffinity(tid, {cpu})
                 problems.append(f"thread {tid} was not pinned to CPU {cpu} (repaired)")
+            if is_conductor(pid, tid):
+                continue
             policy = os.sched_getscheduler(tid)
             prio = os.sched_getparam(tid).sched_priority
             if (policy, prio) != (want_policy, priority if priority > 0 else 0):

@@ -106,7 +106,6 @@ static int reserve_timers(struct rtudp_worker *w, struct rtudp_chan *c, uint32_t
 }
 
 
-static void chan_close(struct rtudp_worker *w, struct rtudp_chan *c);
 
 /* an unconnected socket `fd` of a channel with a remote: every send names it (c->dst) */
 static int set_destination(struct rtudp_chan *c, int fd, const char *path, char *msg,
@@ -350,9 +349,8 @@ static int size_buffers(struct rtudp_chan *c, char *msg, size_t msglen)
     return RTUDP_OK;
 }
 
-/* a sending channel's in-flight tracker, TX stamp waiters and timer room, and its
- * cursor where the previous worker's journal says the ring is to be read again */
-static int open_tx_state(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t msglen)
+/* a sending channel's in-flight tracker and TX stamp waiters (any thread) */
+static int alloc_tx_state(struct rtudp_chan *c, char *msg, size_t msglen)
 {
     /* a record takes >= 16 ring bytes: capacity/16 in flight can never overflow */
     uint64_t n = c->tx.capacity / sizeof(struct rtudp_tx_record);
@@ -361,11 +359,20 @@ static int open_tx_state(struct rtudp_worker *w, struct rtudp_chan *c, char *msg
     int rc;
     if ((rc = rtudp_inflight_init(&c->inflight, (uint32_t)n)) != RTUDP_OK ||
         (rc = rtudp_txstamps_init(&c->stamps, stamp_waiters(c),
-                                  RTUDP_W_STAMP_WAIT_NS)) != RTUDP_OK ||
-        (rc = reserve_timers(w, c, (uint32_t)n)) != RTUDP_OK)
+                                  RTUDP_W_STAMP_WAIT_NS)) != RTUDP_OK)
         return failf(msg, msglen, rc, "out of memory for %llu in-flight packets",
                      (unsigned long long)n);
     c->stamps.tap = &c->tap;
+    return RTUDP_OK;
+}
+
+/* a sending channel's timer room, and its cursor where the previous worker's journal
+ * says the ring is to be read again (TX thread: the previous worker has let go) */
+static int start_tx_state(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t msglen)
+{
+    int rc = reserve_timers(w, c, c->inflight.capacity);
+    if (rc != RTUDP_OK)
+        return failf(msg, msglen, rc, "out of memory for %u timers", c->inflight.capacity);
     /* records a previous worker did not release are read (and sent) again, but
      * for those its journal and the socket's TX stamps prove gone */
     struct rtudp_txj_result found;
@@ -398,10 +405,9 @@ static int hand_to_rx(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, s
     return RTUDP_OK;
 }
 
-/* a serving channel: its sockets, TX state, impairment, kind and RX thread, in that
- * order (each step may use what the ones before set up) */
-static int serving_open(struct rtudp_worker *w, struct rtudp_chan *c, const char *path,
-                        char *msg, size_t msglen)
+/* a serving channel's half that needs no worker table (any thread): its sockets, TX
+ * memory and impairment, in that order (each step may use what the ones before set up) */
+static int serving_prepare(struct rtudp_chan *c, const char *path, char *msg, size_t msglen)
 {
     int rc;
     if ((rc = read_direction(c, path, msg, msglen)) != RTUDP_OK ||
@@ -409,11 +415,21 @@ static int serving_open(struct rtudp_worker *w, struct rtudp_chan *c, const char
         (rc = size_buffers(c, msg, msglen)) != RTUDP_OK ||
         (rc = set_destination(c, c->tx_fd, path, msg, msglen)) != RTUDP_OK)
         return rc;
-    if (c->sends && (rc = open_tx_state(w, c, msg, msglen)) != RTUDP_OK)
+    if (c->sends && (rc = alloc_tx_state(c, msg, msglen)) != RTUDP_OK)
         return rc;
     /* the impairment's hold queues, before anything may use them */
     if ((rc = rtudp_impair_holds_init(c)) != RTUDP_OK)
         return failf(msg, msglen, rc, "out of memory for the impairment's hold queues");
+    return RTUDP_OK;
+}
+
+/* the rest (TX thread): TX timers and cursor, kind, RX thread */
+static int serving_activate(struct rtudp_worker *w, struct rtudp_chan *c, const char *path,
+                            char *msg, size_t msglen)
+{
+    int rc;
+    if (c->sends && (rc = start_tx_state(w, c, msg, msglen)) != RTUDP_OK)
+        return rc;
     /* the kind's setup: after the common one, before the RX thread sees the channel */
     if (c->proto->open && (rc = open_kind(w, c, path, msg, msglen)) != RTUDP_OK)
         return rc;
@@ -425,10 +441,16 @@ static int serving_open(struct rtudp_worker *w, struct rtudp_chan *c, const char
     return RTUDP_OK;
 }
 
-/* open the channel `name` (a standby copy of it if `standby`); takes fd and tx_fd (-1:
- * send on fd) over: on failure they are closed too, and msg says why */
-static int chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,
-                     int standby, struct rtudp_chan **out, char *msg, size_t msglen)
+#define PATH_LEN (8 + 2 * RTUDP_NAME_MAX + 8)
+
+static void segment_path(char *path, size_t len, const char *pool, const char *name)
+{
+    snprintf(path, len, "/rtudp.%s.%s", pool, name);
+}
+
+int rtudp_chan_prepare(const char *pool_name, uint32_t slot, const char *name, int fd,
+                       int tx_fd, int standby, struct rtudp_chan **out, char *msg,
+                       size_t msglen)
 {
     *out = NULL;
     msg[0] = '\0';
@@ -436,28 +458,29 @@ static int chan_open(struct rtudp_worker *w, uint32_t slot, const char *name, in
     int rc = chan_new(slot, name, fd, tx_fd, &c, msg, msglen);
     if (rc != RTUDP_OK)
         return rc;
-    char path[8 + 2 * RTUDP_NAME_MAX + 8];
-    snprintf(path, sizeof path, "/rtudp.%s.%s", w->pool_name, name);
+    char path[PATH_LEN];
+    segment_path(path, sizeof path, pool_name, name);
     if ((rc = map_segment(c, path, msg, msglen)) == RTUDP_OK &&
         (rc = attach_rings(c, path, msg, msglen)) == RTUDP_OK &&
         (rc = find_kind(c, path, msg, msglen)) == RTUDP_OK) {
         c->standby = standby != 0; /* a standby: c->sends and c->recvs stay 0, no ring read */
-        rc = standby ? standby_open(w, c, path, msg, msglen)
-                     : serving_open(w, c, path, msg, msglen);
+        if (!standby)
+            rc = serving_prepare(c, path, msg, msglen);
     }
     if (rc != RTUDP_OK) {
-        c->recvs = 0; /* never handed to the RX thread, or refused by it */
-        chan_close(w, c);
+        rtudp_chan_release(c);
         return rc;
     }
     *out = c;
     return RTUDP_OK;
 }
 
-static void chan_close(struct rtudp_worker *w, struct rtudp_chan *c)
+/* c let go by the worker (TX thread): out of the RX thread, its kind, timers and
+ * sockets; what is left of it is memory (rtudp_chan_release).  `served`: it was in
+ * the table (its slot's timers in the queue are its own; one that failed to activate
+ * has none, and may share its slot with the channel that serves there) */
+static void chan_detach(struct rtudp_worker *w, struct rtudp_chan *c, int served)
 {
-    if (!c)
-        return;
     if (c->recvs) {
         /* readers stop taking the socket; one that holds it lets go at its next look */
         store_release(&c->block->direct_rx.allowed, 0u);
@@ -465,20 +488,45 @@ static void chan_close(struct rtudp_worker *w, struct rtudp_chan *c)
     }
     if (c->kind_open && c->proto->close)
         c->proto->close(w, c);
+    c->kind_open = 0;
+    if (c->sends && served) {
+        /* its timers go with those of the channels dropped with it, in one pass */
+        w->tq_gone[c->slot / 64] |= 1ull << (c->slot % 64);
+        w->tq_gone_n++;
+    }
     if (c->sends) {
-        rtudp_timerq_remove_channel(&w->tq, c->slot);
         if (c->block)
             rtudp_txstamps_flush(&c->stamps, c->block);
     }
     w->tq_need -= c->tq_reserved;
+    c->tq_reserved = 0;
     rtudp_chan_times_clear(w, c);
     /* unsent records stay in the TX ring: whoever serves the channel next sends them */
     rtudp_async_fds_close(&c->tx_waiters);
     rtudp_async_fds_close(&c->rx.waiters); /* the RX thread has let go of the channel */
+    /* the sockets here, not with the memory: a closed channel's port is free when the
+     * supervisor's close returns */
+    if (c->tx_fd >= 0 && c->tx_fd != c->fd) {
+        rtudp_net_forget(c->tx_fd);
+        close(c->tx_fd);
+    }
+    if (c->fd >= 0) {
+        rtudp_net_forget(c->fd);
+        close(c->fd);
+    }
+    c->fd = c->tx_fd = -1;
+}
+
+void rtudp_chan_release(struct rtudp_chan *c)
+{
+    if (!c)
+        return;
+    rtudp_async_fds_close(&c->tx_waiters);
+    rtudp_async_fds_close(&c->rx.waiters);
     rtudp_inflight_free(&c->inflight);
     rtudp_txstamps_free(&c->stamps);
     rtudp_impair_holds_free(c);
-    if (c->tx_fd >= 0 && c->tx_fd != c->fd) {
+    if (c->tx_fd >= 0 && c->tx_fd != c->fd) { /* prepared, never served */
         rtudp_net_forget(c->tx_fd);
         close(c->tx_fd);
     }
@@ -506,31 +554,48 @@ static void count_channel(struct rtudp_worker *w, const struct rtudp_chan *c, in
     rtudp_w_idle_poll(w, w->n_prompt > 0);
 }
 
-int rtudp_chan_add(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,
-                   int standby, char *msg, size_t msglen)
+void rtudp_chan_forget_timers(struct rtudp_worker *w)
 {
-    if (rtudp_chan_times_reserve(w, w->n_active + 1) != RTUDP_OK) {
-        close(fd);
-        if (tx_fd >= 0)
-            close(tx_fd);
-        return failf(msg, msglen, RTUDP_ESYS, "out of memory for the timer heaps");
+    if (!w->tq_gone_n)
+        return;
+    rtudp_timerq_remove_channels(&w->tq, w->tq_gone, RTUDP_MAX_CHANNELS);
+    memset(w->tq_gone, 0, sizeof w->tq_gone);
+    w->tq_gone_n = 0;
+}
+
+int rtudp_chan_activate(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t msglen)
+{
+    /* the slot's last channel's timers must not become this one's */
+    if ((w->tq_gone[c->slot / 64] >> (c->slot % 64)) & 1u)
+        rtudp_chan_forget_timers(w);
+    char path[PATH_LEN];
+    segment_path(path, sizeof path, w->pool_name, c->name);
+    int rc;
+    if (w->chans[c->slot])
+        rc = failf(msg, msglen, RTUDP_EINVAL, "slot %u already serves channel '%s'", c->slot,
+                   w->chans[c->slot]->name);
+    else if (rtudp_chan_times_reserve(w, w->n_active + 1) != RTUDP_OK)
+        rc = failf(msg, msglen, RTUDP_ESYS, "out of memory for the timer heaps");
+    else
+        rc = c->standby ? standby_open(w, c, path, msg, msglen)
+                        : serving_activate(w, c, path, msg, msglen);
+    if (rc != RTUDP_OK) {
+        c->recvs = 0; /* never handed to the RX thread, or refused by it */
+        chan_detach(w, c, 0);
+        return rc;
     }
-    struct rtudp_chan *c;
-    int rc = chan_open(w, slot, name, fd, tx_fd, standby, &c, msg, msglen);
-    if (rc == RTUDP_OK) {
-        w->chans[slot] = c;
-        c->active_at = w->n_active;
-        w->active[w->n_active++] = c;
-        count_channel(w, c, 1);
-        rtudp_chan_rekey(w, c); /* the kind's first timer */
-        /* records queued while no worker served it are read at once; when they came
-         * is not known (a restart, a move), so none of them, nor what the next look
-         * finds, is judged late on arrival (rtudp_tx_in_time_by) */
-        rtudp_ready_mark(w->ready, slot);
-        if (c->sends && !c->tx_broken && c->tx.ring && rtudp_mpsc_pending_bytes(&c->tx))
-            w->look_ns = 0;
-    }
-    return rc;
+    w->chans[c->slot] = c;
+    c->active_at = w->n_active;
+    w->active[w->n_active++] = c;
+    count_channel(w, c, 1);
+    rtudp_chan_rekey(w, c); /* the kind's first timer */
+    /* records queued while no worker served it are read at once; when they came
+     * is not known (a restart, a move), so none of them, nor what the next look
+     * finds, is judged late on arrival (rtudp_tx_in_time_by) */
+    rtudp_ready_mark(w->ready, c->slot);
+    if (c->sends && !c->tx_broken && c->tx.ring && rtudp_mpsc_pending_bytes(&c->tx))
+        w->look_ns = 0;
+    return RTUDP_OK;
 }
 
 void rtudp_chan_answer_waiters(struct rtudp_worker *w)
@@ -549,5 +614,5 @@ void rtudp_chan_drop(struct rtudp_worker *w, struct rtudp_chan *c)
     w->active[c->active_at] = last;
     last->active_at = c->active_at;
     count_channel(w, c, -1);
-    chan_close(w, c);
+    chan_detach(w, c, 1);
 }

@@ -1,6 +1,7 @@
 /*
  * control.c - what the supervisor tells the worker and how the worker tells it it
- * lives: the command socket (ADD, ADD_STANDBY, REMOVE, STOP and their replies) and the
+ * lives: the command socket (ADD, ADD_STANDBY, REMOVE, STOP and their replies; an ADD's
+ * heavy half is the conductor's, conductor.h) and the
  * 100 ms tick (our heartbeat, the supervisor's liveness, dead-claim recovery; 1 s
  * apart while the worker rests, and when to rest: sched.c, rtudp_w_rest).
  * TX thread only, between the loop's turns (txloop.c); the channel table it changes
@@ -13,6 +14,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -49,57 +51,84 @@ static void close_all(const int *fds, int nfd)
         close(fds[i]);
 }
 
+/* a REMOVEd channel's memory, freed by the conductor */
+static void release_later(struct rtudp_worker *w, struct rtudp_chan *c)
+{
+    struct rtudp_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        rtudp_chan_release(c); /* here, then */
+        return;
+    }
+    j->kind = RTUDP_JOB_RELEASE;
+    j->chan = c;
+    rtudp_conductor_give(&w->conductor, j);
+}
+
+static int adding(const struct rtudp_worker *w, uint32_t slot)
+{
+    return (w->adding[slot / 64] >> (slot % 64)) & 1u;
+}
+
+/* An ADD goes to the conductor, which prepares the channel; rtudp_w_take_prepared
+ * activates it and replies.  One refused here goes the same way, with its error, so
+ * that every ADD is answered in the order it came. */
 static void add_channel(struct rtudp_worker *w, const struct rtudp_cmd *cmd, const int *fds,
                         int nfd)
 {
-    int fd = nfd > 0 ? fds[0] : -1, tx_fd = nfd > 1 ? fds[1] : -1;
-    char msg[sizeof(((struct rtudp_reply *)0)->msg)];
-    char name[RTUDP_NAME_MAX + 1];
-    snprintf(name, sizeof name, "%.*s", RTUDP_NAME_MAX, cmd->name);
-    if (fd < 0) {
-        reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, "ADD carries no socket (SCM_RIGHTS)");
+    struct rtudp_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        close_all(fds, nfd);
+        reply(w, cmd->op, cmd->slot, RTUDP_ESYS, "out of memory for the ADD");
         return;
     }
-    if (cmd->slot >= RTUDP_MAX_CHANNELS) {
-        close_all(fds, nfd);
-        snprintf(msg, sizeof msg, "slot %u out of range 0..%d", cmd->slot, RTUDP_MAX_CHANNELS - 1);
-        reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, msg);
-        return;
-    }
-    if (w->chans[cmd->slot]) {
-        close_all(fds, nfd);
-        snprintf(msg, sizeof msg, "slot %u already serves channel '%s'", cmd->slot,
+    j->kind = RTUDP_JOB_PREPARE;
+    j->op = cmd->op;
+    j->slot = cmd->slot;
+    j->pool_name = w->pool_name;
+    snprintf(j->name, sizeof j->name, "%.*s", RTUDP_NAME_MAX, cmd->name);
+    j->fd = nfd > 0 ? fds[0] : -1;
+    j->tx_fd = nfd > 1 ? fds[1] : -1;
+    j->standby = cmd->op == RTUDP_CMD_ADD_STANDBY;
+    j->rc = RTUDP_OK;
+    if (j->fd < 0) {
+        j->rc = RTUDP_EINVAL;
+        snprintf(j->msg, sizeof j->msg, "ADD carries no socket (SCM_RIGHTS)");
+    } else if (cmd->slot >= RTUDP_MAX_CHANNELS) {
+        j->rc = RTUDP_EINVAL;
+        snprintf(j->msg, sizeof j->msg, "slot %u out of range 0..%d", cmd->slot,
+                 RTUDP_MAX_CHANNELS - 1);
+    } else if (w->chans[cmd->slot]) {
+        j->rc = RTUDP_EINVAL;
+        snprintf(j->msg, sizeof j->msg, "slot %u already serves channel '%s'", cmd->slot,
                  w->chans[cmd->slot]->name);
-        reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, msg);
-        return;
+    } else if (adding(w, cmd->slot)) { /* its socket is being set up for the one before */
+        j->rc = RTUDP_EINVAL;
+        snprintf(j->msg, sizeof j->msg, "slot %u is already being added", cmd->slot);
     }
-    int standby = cmd->op == RTUDP_CMD_ADD_STANDBY;
-    if (standby && tx_fd >= 0) { /* it sends on the channel socket only */
-        close(tx_fd);
-        tx_fd = -1;
+    if (j->rc != RTUDP_OK) {
+        close_all(fds, nfd);
+        j->fd = j->tx_fd = -1;
+    } else {
+        j->admitted = 1;
+        w->adding[cmd->slot / 64] |= 1ull << (cmd->slot % 64);
+        if (j->standby && j->tx_fd >= 0) { /* it sends on the channel socket only */
+            close(j->tx_fd);
+            j->tx_fd = -1;
+        }
     }
-    int rc = rtudp_chan_add(w, cmd->slot, name, fd, tx_fd, standby, msg, sizeof msg);
-    if (rc != RTUDP_OK)
-        fprintf(stderr, "rtudp-worker %u: channel '%s' (slot %u) not added: %s\n", w->id, name,
-                cmd->slot, msg);
-    reply(w, cmd->op, cmd->slot, rc, msg);
+    rtudp_conductor_give(&w->conductor, j);
 }
 
 static void handle(struct rtudp_worker *w, const struct rtudp_cmd *cmd, const int *fds, int nfd)
 {
-    /* a resting worker polls again first: a channel added now is about to be used */
-    rtudp_w_work(w, rtudp_now_ns());
     switch (cmd->op) {
-    case RTUDP_CMD_ADD:
-    case RTUDP_CMD_ADD_STANDBY:
-        add_channel(w, cmd, fds, nfd);
-        return;
     case RTUDP_CMD_REMOVE: {
         struct rtudp_chan *c = cmd->slot < RTUDP_MAX_CHANNELS ? w->chans[cmd->slot] : NULL;
         if (!c) {
             reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, "no channel in that slot");
         } else {
             rtudp_chan_drop(w, c);
+            release_later(w, c);
             reply(w, cmd->op, cmd->slot, RTUDP_OK, "removed");
         }
         break;
@@ -119,6 +148,75 @@ static void handle(struct rtudp_worker *w, const struct rtudp_cmd *cmd, const in
 
 #define MAX_FDS 4 /* more than the two ADD carries: closed, never leaked */
 
+static int well_formed(const struct rtudp_held_cmd *h)
+{
+    return (size_t)h->len == sizeof h->cmd && !(h->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
+           h->nfd <= 2;
+}
+
+/* a command that is not an ADD, or not well formed: answered now */
+static void answer(struct rtudp_worker *w, struct rtudp_held_cmd *h)
+{
+    if (!well_formed(h)) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "bad command: %zd bytes (expected %zu), %d fds%s", h->len,
+                 sizeof h->cmd, h->nfd, (h->msg_flags & MSG_CTRUNC) ? ", control truncated" : "");
+        close_all(h->fds, h->nfd);
+        reply(w, h->len >= 4 ? h->cmd.op : 0, h->len >= 8 ? h->cmd.slot : 0, RTUDP_EINVAL, msg);
+        return;
+    }
+    handle(w, &h->cmd, h->fds, h->nfd);
+}
+
+/* the next command from the socket into h: 1, or 0 when none waits, -1 when the worker
+ * is to exit */
+static int read_command(struct rtudp_worker *w, struct rtudp_held_cmd *h)
+{
+    for (;;) {
+        union {
+            char buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
+            struct cmsghdr align;
+        } ctl;
+        memset(h, 0, sizeof *h);
+        struct iovec iov = {.iov_base = &h->cmd, .iov_len = sizeof h->cmd};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                           .msg_controllen = sizeof ctl.buf};
+        ssize_t n = recvmsg(w->cmd_fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "rtudp-worker %u: command socket: %s; exiting\n", w->id,
+                    strerror(errno));
+            w->exiting = 1;
+            return -1;
+        }
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+                c->cmsg_len < CMSG_LEN(0))
+                continue;
+            size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < k; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                if (h->nfd < MAX_FDS)
+                    h->fds[h->nfd++] = fd;
+                else
+                    close(fd);
+            }
+        }
+        if (n == 0 && h->nfd == 0) {
+            /* the supervisor closed its end (or died without the death signal) */
+            w->exiting = 1;
+            return -1;
+        }
+        h->len = n;
+        h->msg_flags = m.msg_flags;
+        return 1;
+    }
+}
+
 /* A word in shared memory, not a poll() of the socket: the TX loop asks at every
  * wake-up, and a system call there sat between a producer's bell and its send. */
 int rtudp_w_cmd_ready(const struct rtudp_worker *w)
@@ -126,57 +224,70 @@ int rtudp_w_cmd_ready(const struct rtudp_worker *w)
     return load_acquire(&w->me->commands_posted) != w->commands_seen;
 }
 
-void rtudp_w_poll_commands(struct rtudp_worker *w)
+static void drain_commands(struct rtudp_worker *w)
 {
     /* read before draining: commands posted later bump it again and are seen next time */
     uint32_t posted = load_acquire(&w->me->commands_posted);
     while (!w->exiting) {
-        struct rtudp_cmd cmd;
-        union {
-            char buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
-            struct cmsghdr align;
-        } ctl;
-        struct iovec iov = {.iov_base = &cmd, .iov_len = sizeof cmd};
-        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                           .msg_controllen = sizeof ctl.buf};
-        memset(&cmd, 0, sizeof cmd);
-        ssize_t n = recvmsg(w->cmd_fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                w->commands_seen = posted;
-                return;
-            }
-            if (errno == EINTR)
-                continue;
-            fprintf(stderr, "rtudp-worker %u: command socket: %s; exiting\n", w->id,
-                    strerror(errno));
-            w->exiting = 1;
+        if (w->held.pending) {
+            /* those after it wait in the socket until it is answered (take_prepared) */
+            w->commands_seen = posted;
             return;
         }
-        int fds[MAX_FDS], nfd = 0;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-                c->cmsg_len < CMSG_LEN(0))
-                continue;
-            size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < k && nfd < MAX_FDS; i++)
-                memcpy(&fds[nfd++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        }
-        if (n == 0 && nfd == 0) {
-            /* the supervisor closed its end (or died without the death signal) */
-            w->exiting = 1;
+        struct rtudp_held_cmd h;
+        int got = read_command(w, &h);
+        if (got < 0)
+            return;
+        if (got == 0) {
+            w->commands_seen = posted;
             return;
         }
-        if ((size_t)n != sizeof cmd || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfd > 2) {
-            char msg[120];
-            snprintf(msg, sizeof msg, "bad command: %zd bytes (expected %zu), %d fds%s", n,
-                     sizeof cmd, nfd, (m.msg_flags & MSG_CTRUNC) ? ", control truncated" : "");
-            for (int i = 0; i < nfd; i++)
-                close(fds[i]);
-            reply(w, n >= 4 ? cmd.op : 0, n >= 8 ? cmd.slot : 0, RTUDP_EINVAL, msg);
-            continue;
-        }
-        handle(w, &cmd, fds, nfd);
+        /* a resting worker polls again first: a channel added now is about to be used */
+        rtudp_w_work(w, rtudp_now_ns());
+        if (well_formed(&h) && (h.cmd.op == RTUDP_CMD_ADD || h.cmd.op == RTUDP_CMD_ADD_STANDBY))
+            add_channel(w, &h.cmd, h.fds, h.nfd);
+        else if (w->conductor.preparing) {
+            w->held = h; /* answered after the ADDs before it */
+            w->held.pending = 1;
+        } else
+            answer(w, &h);
+    }
+}
+
+void rtudp_w_poll_commands(struct rtudp_worker *w)
+{
+    drain_commands(w);
+    /* the REMOVEs read together cost one pass over the timer queue */
+    rtudp_chan_forget_timers(w);
+}
+
+int rtudp_w_prepared_ready(const struct rtudp_worker *w)
+{
+    return rtudp_conductor_has_done(&w->conductor);
+}
+
+void rtudp_w_take_prepared(struct rtudp_worker *w)
+{
+    struct rtudp_job *j;
+    while ((j = rtudp_conductor_take(&w->conductor)) != NULL) {
+        int rc = j->rc;
+        if (j->admitted)
+            w->adding[j->slot / 64] &= ~(1ull << (j->slot % 64));
+        if (rc == RTUDP_OK && (rc = rtudp_chan_activate(w, j->chan, j->msg, sizeof j->msg)) !=
+                                  RTUDP_OK)
+            release_later(w, j->chan);
+        if (rc != RTUDP_OK)
+            fprintf(stderr, "rtudp-worker %u: channel '%s' (slot %u) not added: %s\n", w->id,
+                    j->name, j->slot, j->msg);
+        reply(w, j->op, j->slot, rc, j->msg);
+        free(j);
+    }
+    rtudp_chan_forget_timers(w); /* (a channel that failed to activate left its mark) */
+    if (w->held.pending && !w->conductor.preparing && !w->exiting) {
+        struct rtudp_held_cmd h = w->held;
+        w->held.pending = 0;
+        answer(w, &h);
+        rtudp_w_poll_commands(w); /* those that waited behind it */
     }
 }
 

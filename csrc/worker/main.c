@@ -438,7 +438,8 @@ static int serve(struct rtudp_worker *w, const struct options *o)
     int64_t coalesce_ns = sched_getscheduler(0) == SCHED_FIFO
                               ? (int64_t)o->tune[RTUDP_TUNE_RX_COALESCE_US] * 1000
                               : 0;
-    if (rtudp_tx_init(w) != RTUDP_OK || rtudp_rx_start(&w->rx, coalesce_ns, w->pacer.off) != 0) {
+    if (rtudp_tx_init(w) != RTUDP_OK || rtudp_rx_start(&w->rx, coalesce_ns, w->pacer.off) != 0 ||
+        rtudp_conductor_start(&w->conductor, &w->me->bell) != 0) {
         fprintf(stderr, "rtudp-worker %u: cannot start (out of memory?)\n", w->id);
         return 1;
     }
@@ -453,8 +454,13 @@ static int serve(struct rtudp_worker *w, const struct options *o)
  * pool let go */
 static void tear_down(struct rtudp_worker *w)
 {
-    while (w->n_active)
-        rtudp_chan_drop(w, w->active[w->n_active - 1]);
+    rtudp_conductor_stop(&w->conductor); /* what it was given is done or let go */
+    while (w->n_active) {
+        struct rtudp_chan *c = w->active[w->n_active - 1];
+        rtudp_chan_drop(w, c);
+        rtudp_chan_release(c);
+    }
+    rtudp_chan_forget_timers(w);
     rtudp_rx_stop(&w->rx);
     rtudp_tx_free(w);
     rtudp_cpuidle_close(&w->pacer.cpuidle);

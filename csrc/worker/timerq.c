@@ -257,7 +257,13 @@ static void reverse(struct rtudp_timer *a, uint32_t from, uint32_t to)
 }
 
 /* the FIFO without channel's timers, still in order, from index 0; how many went */
-static uint32_t fifo_remove_channel(struct rtudp_timerq *q, uint32_t channel)
+static int gone(const uint64_t *channels, uint32_t n_channels, uint32_t channel)
+{
+    return channel < n_channels && (channels[channel >> 6] >> (channel & 63)) & 1u;
+}
+
+static uint32_t fifo_remove_channels(struct rtudp_timerq *q, const uint64_t *channels,
+                                     uint32_t n_channels)
 {
     uint32_t kept = 0, n = q->fifo_len;
     /* its head moved to index 0: in one piece, a move; wrapped round (every entry of
@@ -271,18 +277,19 @@ static uint32_t fifo_remove_channel(struct rtudp_timerq *q, uint32_t channel)
     }
     q->fifo_head = 0;
     for (uint32_t i = 0; i < n; i++)
-        if (q->fifo[i].channel != channel)
+        if (!gone(channels, n_channels, q->fifo[i].channel))
             q->fifo[kept++] = q->fifo[i];
     q->fifo_len = kept;
     return n - kept;
 }
 
-uint32_t rtudp_timerq_remove_channel(struct rtudp_timerq *q, uint32_t channel)
+uint32_t rtudp_timerq_remove_channels(struct rtudp_timerq *q, const uint64_t *channels,
+                                      uint32_t n_channels)
 {
-    uint32_t from_fifo = fifo_remove_channel(q, channel);
+    uint32_t from_fifo = fifo_remove_channels(q, channels, n_channels);
     uint32_t kept = 0;
     for (uint32_t i = 0; i < q->len; i++)
-        if (q->heap[i].channel != channel)
+        if (!gone(channels, n_channels, q->heap[i].channel))
             q->heap[kept++] = q->heap[i];
     uint32_t removed = q->len - kept;
     q->len = kept;

@@ -91,7 +91,10 @@ uint32_t rtudp_timerq_pop_due(struct rtudp_timerq *q, int64_t now_ns, struct rtu
 /* earliest deadline, INT64_MAX when empty */
 int64_t rtudp_timerq_next_deadline(const struct rtudp_timerq *q);
 uint32_t rtudp_timerq_len(const struct rtudp_timerq *q);
-/* drops every timer of `channel` (it is closing); returns how many.  O(len). */
-uint32_t rtudp_timerq_remove_channel(struct rtudp_timerq *q, uint32_t channel);
+/* drops every timer of the channels whose bits are set in `channels` (a bitmap of
+ * n_channels channels: they are closing); returns how many.  O(len), once for all of
+ * them: a worker that lets go of many channels at once pays one pass. */
+uint32_t rtudp_timerq_remove_channels(struct rtudp_timerq *q, const uint64_t *channels,
+                                      uint32_t n_channels);
 
 #endif /* RTUDP_TIMERQ_H */

@@ -92,6 +92,7 @@ static bool wake_ready(const void *ctx)
 {
     const struct rtudp_worker *w = ctx;
     return rtudp_w_signalled || any_readable(w) || rtudp_w_cmd_ready(w) ||
+           rtudp_w_prepared_ready(w) ||
            load_acquire(&w->me->async_posted) != w->async_seen || rest_ended(w);
 }
 
@@ -416,6 +417,7 @@ static int tick(struct rtudp_worker *w, int64_t now)
      * buffers in), silence the guard would take for another task's */
     rtudp_pacer_rt_restore(&w->pacer);
     rtudp_w_tick(w, now);
+    rtudp_w_take_prepared(w);
     rtudp_w_poll_commands(w);
     return !w->exiting;
 }
@@ -722,6 +724,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
         bump(&me->loops, 1);
         if (load_acquire(&me->async_posted) != w->async_seen)
             rtudp_chan_answer_waiters(w); /* an event loop registered on a channel */
+        if (rtudp_w_prepared_ready(w))
+            rtudp_w_take_prepared(w); /* a channel the conductor prepared: in and answered */
         int64_t now = rtudp_now_ns();
         if (rest_ended(w))
             rtudp_w_work(w, now); /* datagrams came while it rested */

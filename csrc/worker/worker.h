@@ -6,6 +6,8 @@
  *               the next deadline, send what is due; commands and tick between turns
  *   control.c   the command socket (ADD/REMOVE/STOP) and the 100 ms liveness tick (1 s
  *               while the worker rests: sched.c)
+ *   conductor.c the conductor thread: the heavy half of an ADD (segment, sockets,
+ *               memory) and a removed channel's memory, beside the TX thread
  *   channels.c  the channel table: add a channel (segment, ring views, socket setup,
  *               its kind, timer-queue room) / drop one
  *   ../proto/   the channel kinds' hooks (proto.h): udp.c, ...
@@ -31,7 +33,7 @@
  *   holdq.c     a bounded queue of datagram copies, each released at its due time
  *
  * Calls between these files go one way, down this list (a file calls only files
- * below it): main -> txloop -> control -> channels -> the kinds -> txsend, rxloop ->
+ * below it): main -> txloop -> control -> conductor -> channels -> the kinds -> txsend, rxloop ->
  * txstamp, txjournal, asyncwake, tap, netio, sched, pacer, spin, timerq, inflight, holdq.  The kinds' hooks are
  * called through struct rtudp_proto (by channels, txloop and rxloop); a kind calls
  * back only into what is below it (rtudp_tx_send_now, rtudp_rx_cap_for,
@@ -41,8 +43,11 @@
  * Threads: the TX thread owns the channel table (add, remove, everything TX).  The
  * RX thread learns of a channel only through rtudp_rx_add / rtudp_rx_remove, which
  * hand it over under a lock and return once the RX thread has taken or dropped it,
- * so a channel is freed only when the RX thread no longer uses it.  Each counter in
- * shared memory has one writer thread (TX counters: TX thread; RX: RX thread).
+ * so a channel is freed only when the RX thread no longer uses it.  The conductor
+ * thread prepares a channel before the TX thread puts it in the table, and frees one
+ * after the TX thread took it out (conductor.h): it never touches a channel in the
+ * table.  Each counter in shared memory has one writer thread (TX counters: TX thread;
+ * RX: RX thread).
  */
 #ifndef RTUDP_WORKER_H
 #define RTUDP_WORKER_H
@@ -53,10 +58,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "impair.h"
 #include "asyncwake.h"
 #include "chanheap.h"
+#include "conductor.h"
 #include "holdq.h"
 #include "inflight.h"
 #include "netio.h"
@@ -234,6 +241,10 @@ struct rtudp_worker {
     struct rtudp_chanheap stamp_reads;    /* when their waiting TX stamps are read by */
     uint64_t tq_need;               /* timers the sending channels may queue at most */
     struct rtudp_timerq tq;
+    /* channels let go of whose timers are still in tq: dropped in one pass for all of
+     * them once the commands read together are done (rtudp_chan_forget_timers) */
+    uint64_t tq_gone[RTUDP_MAX_CHANNELS / 64];
+    uint32_t tq_gone_n;
     struct rtudp_pacer pacer;       /* the timing policy's state (pacer.h) */
     int64_t backoff_until;          /* EAGAIN: no sends before this */
     /* what a record taken next came after (rtudp_tx_in_time_by): the last clock at
@@ -250,6 +261,18 @@ struct rtudp_worker {
                                      * command or a datagram (rtudp_w_work) */
     int resting;                    /* it rests: no idle polling, a longer tick (sched.c) */
     int exiting;
+    /* the conductor thread (conductor.h), and a command read while ADDs it prepares are
+     * still to be answered: it waits for them, so that replies keep the commands' order */
+    struct rtudp_conductor conductor;
+    uint64_t adding[RTUDP_MAX_CHANNELS / 64]; /* slots of ADDs given to it, not yet taken */
+    struct rtudp_held_cmd {
+        int pending;
+        struct rtudp_cmd cmd;
+        ssize_t len;
+        int msg_flags;
+        int fds[4];
+        int nfd;
+    } held;
     int32_t sup_pid;                /* the supervisor (the pool block's supervisor_pid) */
     int sup_pidfd;                  /* a pidfd of it, readable once it exited; -1: none */
     struct rtudp_rx rx;
@@ -290,15 +313,31 @@ void rtudp_tx_run(struct rtudp_worker *w);
 extern volatile sig_atomic_t rtudp_w_signalled; /* SIGTERM/SIGINT/SIGHUP: exit */
 void rtudp_w_poll_commands(struct rtudp_worker *w);
 int rtudp_w_cmd_ready(const struct rtudp_worker *w);
+/* the conductor prepared an ADD's channel: activate it and reply (then answer a command
+ * that waited for it, and read those behind it) */
+int rtudp_w_prepared_ready(const struct rtudp_worker *w);
+void rtudp_w_take_prepared(struct rtudp_worker *w);
 void rtudp_w_tick(struct rtudp_worker *w, int64_t now);
 
-/* channels.c: add the channel `name` to the table at `slot` (a free one), taking fd and
- * tx_fd (-1: send on fd) over: on failure they are closed too.  msg gets what was set
- * up, or why not. */
-int rtudp_chan_add(struct rtudp_worker *w, uint32_t slot, const char *name, int fd, int tx_fd,
-                   int standby, char *msg, size_t msglen);
-/* take c out of the table and close it (its unsent records stay in its TX ring) */
+/* channels.c: a channel is added in two halves.  rtudp_chan_prepare (any thread: the
+ * conductor, conductor.h) maps the segment `name` of pool `pool_name`, checks it, sets
+ * the sockets up and allocates what the channel needs, taking fd and tx_fd (-1: send on
+ * fd) over: on failure they are closed too.  rtudp_chan_activate (TX thread) then gives
+ * it its timers, its kind and the RX thread, and puts it in the table at its slot (a
+ * free one); on failure c is left to rtudp_chan_release.  msg gets what was set up, or
+ * why not (activate appends to what prepare wrote). */
+int rtudp_chan_prepare(const char *pool_name, uint32_t slot, const char *name, int fd,
+                       int tx_fd, int standby, struct rtudp_chan **out, char *msg,
+                       size_t msglen);
+int rtudp_chan_activate(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t msglen);
+/* take c out of the table and let go of it (TX thread): its unsent records stay in its
+ * TX ring, its sockets are closed; what is left is memory for rtudp_chan_release */
 void rtudp_chan_drop(struct rtudp_worker *w, struct rtudp_chan *c);
+/* free a prepared or dropped channel's memory (any thread) */
+void rtudp_chan_release(struct rtudp_chan *c);
+/* the timers of the channels dropped since the last call, out of the timer queue: the
+ * caller of rtudp_chan_drop calls it before the TX loop goes on */
+void rtudp_chan_forget_timers(struct rtudp_worker *w);
 
 /* chantimes.c: a channel's places in the timer heaps, from its kind's timer, its held
  * sends and its waiting TX stamps: called whenever the TX thread changed one of them */

@@ -42,6 +42,14 @@
 
 
 
+/* every timer of one channel (< 256) dropped: the worker's batch of one */
+static uint32_t remove_channel(struct rtudp_timerq *q, uint32_t channel)
+{
+    uint64_t bits[4] = {0};
+    bits[channel / 64] = 1ull << (channel % 64);
+    return rtudp_timerq_remove_channels(q, bits, 256);
+}
+
 /* a timer whose every field derives from id, so a popped timer is checked whole */
 static struct rtudp_timer timer_of(uint64_t id, int64_t at, uint32_t channel)
 {
@@ -87,7 +95,7 @@ static void test_timerq_basic(void)
     CHECK_EQ(rtudp_timerq_next_deadline(&q), INT64_MAX);
     CHECK_EQ(rtudp_timerq_len(&q), 0);
     CHECK_EQ(rtudp_timerq_pop_due(&q, INT64_MAX, many, 8), 0);
-    CHECK_EQ(rtudp_timerq_remove_channel(&q, 1), 0);
+    CHECK_EQ(remove_channel(&q, 1), 0);
 
     /* fill, one more is refused and changes nothing */
     static const int64_t at[4] = {300, 100, 200, 100};
@@ -247,7 +255,7 @@ static struct model_seen model_run(uint32_t cap, uint64_t seed, uint32_t stream_
                     ref[kept++] = ref[i];
             }
             rlen = kept;
-            CHECK_EQ(rtudp_timerq_remove_channel(&q, ch), gone);
+            CHECK_EQ(remove_channel(&q, ch), gone);
             seen.removed += gone;
         } else { /* pop_due at a clock that moves forward, sometimes with a small max */
             now += (int64_t)rnd(&seed, 8);
@@ -459,11 +467,11 @@ static void test_timerq_remove_channel(void)
     for (uint64_t i = 0; i < N; i++)
         want += ch[i] == 2;
     /* the 10 popped were the earliest; count channel-2 timers still queued */
-    uint32_t got = rtudp_timerq_remove_channel(&q, 2);
+    uint32_t got = remove_channel(&q, 2);
     CHECK(got <= want && got + 10 >= want);
     CHECK_EQ(rtudp_timerq_len(&q), N - 10 - got);
-    CHECK_EQ(rtudp_timerq_remove_channel(&q, 2), 0);
-    CHECK_EQ(rtudp_timerq_remove_channel(&q, 99), 0);
+    CHECK_EQ(remove_channel(&q, 2), 0);
+    CHECK_EQ(remove_channel(&q, 99), 0);
     /* the rest still leaves in (deadline, push) order, and none of channel 2 */
     uint32_t left = rtudp_timerq_len(&q);
     for (uint32_t i = 0; i < left; i++) {
@@ -481,15 +489,62 @@ static void test_timerq_remove_channel(void)
         struct rtudp_timer t = timer_of(i, 5, 7);
         CHECK_EQ(rtudp_timerq_push(&q, &t), RTUDP_OK);
     }
-    CHECK_EQ(rtudp_timerq_remove_channel(&q, 7), 5);
+    CHECK_EQ(remove_channel(&q, 7), 5);
     CHECK_EQ(rtudp_timerq_len(&q), 0);
     CHECK(rtudp_timerq_peek(&q) == NULL);
     struct rtudp_timer t = timer_of(1, 5, 8);
     CHECK_EQ(rtudp_timerq_push(&q, &t), RTUDP_OK);
-    CHECK_EQ(rtudp_timerq_remove_channel(&q, 7), 0);
+    CHECK_EQ(remove_channel(&q, 7), 0);
     CHECK_EQ(rtudp_timerq_len(&q), 1);
-    CHECK_EQ(rtudp_timerq_remove_channel(&q, 8), 1);
+    CHECK_EQ(remove_channel(&q, 8), 1);
     CHECK_EQ(rtudp_timerq_len(&q), 0);
+    rtudp_timerq_free(&q);
+}
+
+/* many channels let go of at once (a worker giving channels to another) leave in one
+ * pass: exactly their timers go, from the FIFO and the heap, and the rest keep their
+ * order; channels past the bitmap's end are never taken for ones in it */
+static void test_timerq_remove_channels_at_once(void)
+{
+    enum { N = 4000, CHANNELS = 200 };
+    struct rtudp_timerq q;
+    CHECK_EQ(rtudp_timerq_init(&q, N), RTUDP_OK);
+    uint64_t seed = 91;
+    static int64_t at[N];
+    static uint32_t ch[N];
+    for (uint64_t i = 0; i < N; i++) {
+        /* mostly growing deadlines (the FIFO), some earlier ones (the heap) */
+        at[i] = (int64_t)(i * 10) - (rnd(&seed, 8) == 0 ? (int64_t)rnd(&seed, 5000) : 0);
+        ch[i] = (uint32_t)rnd(&seed, CHANNELS);
+        struct rtudp_timer t = timer_of(i, at[i], ch[i]);
+        CHECK_EQ(rtudp_timerq_push(&q, &t), RTUDP_OK);
+    }
+    CHECK(q.fifo_len > 0 && q.len > 0);
+    uint64_t bits[(CHANNELS + 63) / 64] = {0};
+    const uint32_t gone[] = {0, 3, 63, 64, 65, 127, 128, 199};
+    uint32_t want = 0;
+    for (size_t k = 0; k < sizeof gone / sizeof gone[0]; k++)
+        bits[gone[k] / 64] |= 1ull << (gone[k] % 64);
+    for (uint64_t i = 0; i < N; i++)
+        want += (bits[ch[i] / 64] >> (ch[i] % 64)) & 1u;
+    /* a bitmap of 150 channels: 199 is past its end, so stays */
+    uint32_t past = 0;
+    for (uint64_t i = 0; i < N; i++)
+        past += ch[i] == 199;
+    CHECK_EQ(rtudp_timerq_remove_channels(&q, bits, 150), want - past);
+    CHECK_EQ(rtudp_timerq_len(&q), N - (want - past));
+    int64_t last_at = INT64_MIN;
+    uint64_t last_order = 0;
+    struct rtudp_timer out;
+    for (uint32_t i = 0, left = rtudp_timerq_len(&q); i < left; i++) {
+        CHECK_EQ(rtudp_timerq_pop(&q, &out), RTUDP_OK);
+        CHECK(out.channel == 199 || !((bits[out.channel / 64] >> (out.channel % 64)) & 1u));
+        CHECK(out.send_at_ns > last_at || (out.send_at_ns == last_at && out.order > last_order));
+        check_timer(&out, out.order, at[out.order], ch[out.order]);
+        last_at = out.send_at_ns;
+        last_order = out.order;
+    }
+    CHECK_EQ(rtudp_timerq_pop(&q, &out), RTUDP_EMPTY);
     rtudp_timerq_free(&q);
 }
 
@@ -1065,6 +1120,7 @@ static const struct test tests[] = {
     T(test_timerq_grow_keeps_every_timer),
     T(test_timerq_pop_due_bounds),
     T(test_timerq_remove_channel),
+    T(test_timerq_remove_channels_at_once),
     T(test_inflight_basic),
     T(test_inflight_model_random),
     T(test_inflight_wrap_pinned),
