@@ -330,9 +330,11 @@ class Kind:
     #: and optionally ``area_bytes(options) -> int`` (default: the layout's area size),
     #: ``configure(area, size, options, direction)``, ``standby(options) -> bool``
     #: (whether a second worker should guard such a channel: csrc/proto/proto.h),
-    #: ``port_pair(options) -> bool`` (the channel also uses its port + 1) and
+    #: ``port_pair(options) -> bool`` (the channel also uses its port + 1),
     #: ``deadlines(options) -> dict`` (options that are CLOCK_MONOTONIC deadlines, by
-    #: name: the pool refuses one beyond its horizon); None: no options, no area
+    #: name: the pool refuses one beyond its horizon) and ``packet_rate(options,
+    #: direction) -> float`` (the packets a second its options make it send and
+    #: receive); None: no options, no area
     pool: ModuleType | str | None = None
     #: the handle class (or "module:Class")
     handle: type | str = "rtudp.channel:Channel"
@@ -395,6 +397,16 @@ class Kind:
         if side is None or not hasattr(side, "deadlines"):
             return {}
         return dict(side.deadlines(options))
+
+    def packet_rate(self, options: Mapping[str, Any], direction: int) -> float:
+        """Packets a second a channel with these (checked) options sends and receives,
+        as far as its options say (a paced stream's ptime, a cyclic exchange's
+        interval); 0.0 where they do not (its traffic is whatever its user sends).  The
+        pool places channels by it before their traffic can be measured."""
+        side = self._pool()
+        if side is None or not hasattr(side, "packet_rate"):
+            return 0.0
+        return float(side.packet_rate(options, direction))
 
     def handle_class(self) -> type:
         """The class of its handle (imported now if it was named as text)."""

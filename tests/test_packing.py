@@ -11,15 +11,16 @@ import time
 import pytest
 
 import rtudp
-from rtudp.workers.packing import (GATHER_S, SPREAD_SHARE, Move, Packer, WorkerLoad,
-                                   half_the_packets, open_target, plan)
+from rtudp.workers.packing import (GATHER_S, PACK_CHANNELS, PACK_SHARE, PACKET_WORK_S,
+                                   SPREAD_SHARE, Move, Packer, WorkerLoad, half_the_packets,
+                                   open_target, plan)
 from waiting import wait_for
 
 
 def load(index: int, work: float | None, channels: int = 0, capped: bool = False,
-         **movable: int) -> WorkerLoad:
+         rate: float = 0.0, **movable: int) -> WorkerLoad:
     return WorkerLoad(index, work, len(movable), channels or len(movable), capped,
-                      dict(movable))
+                      dict(movable), rate=rate)
 
 
 def test_a_new_channel_goes_to_the_first_serving_worker_with_headroom() -> None:
@@ -29,6 +30,27 @@ def test_a_new_channel_goes_to_the_first_serving_worker_with_headroom() -> None:
     assert open_target([load(0, 0.9, 5), load(1, 0.0)]) == 1           # full: the idle one
     assert open_target([load(0, 0.2, 5, capped=True), load(1, 0.0)]) == 1
     assert open_target([load(0, 0.9, 5), load(1, 0.8, 5)]) == 1        # all full: least busy
+
+
+def test_declared_packets_count_before_their_work_shows() -> None:
+    # a worker whose channels declare nearly PACK_SHARE of work, none of it measured yet
+    full = PACK_SHARE / PACKET_WORK_S
+    assert open_target([load(0, 0.0, 5, rate=full * 0.5), load(1, None)], 50.0) == 0
+    assert open_target([load(0, 0.0, 5, rate=full * 0.99), load(1, None)], 0.0) == 0
+    assert open_target([load(0, 0.0, 5, rate=full * 0.99), load(1, None)],
+                       full * 0.02) == 1                                   # it would pass it
+    # all full by their declarations: the one that expects the least work
+    assert open_target([load(0, 0.0, 5, rate=full * 3), load(1, 0.1, 5, rate=full * 2)],
+                       50.0) == 1
+    # a worker takes PACK_CHANNELS at most, however light; all full: the fewest first
+    assert open_target([load(0, 0.0, PACK_CHANNELS - 1), load(1, None)]) == 0
+    assert open_target([load(0, 0.0, PACK_CHANNELS), load(1, None)]) == 1
+    assert open_target([load(0, 0.0, PACK_CHANNELS + 1), load(1, 0.0, PACK_CHANNELS)]) == 1
+    # calm by measure but not by declaration (streams opened, not begun): no gather
+    declared = [load(0, 0.0, rate=full * 0.5, a=1), load(1, 0.0, rate=full * 0.5, b=1)]
+    assert plan(declared, hot=set(), calm_since=0.0, now=GATHER_S * 2) is not None
+    packer = Packer(lambda: declared, lambda m: None)
+    assert packer.look() is None and packer.look() is None   # never calm: nothing gathers
 
 
 def test_half_the_packets_moves_the_busiest_first_and_keeps_one() -> None:
@@ -74,7 +96,7 @@ def test_the_packer_moves_what_the_plan_says_and_lets_the_workers_settle() -> No
     assert packer.look() is not None        # busy twice: spread
     assert packer.look() is None            # both just moved: left alone
     assert [m.names for m in moves] == [("a",)]
-    assert packer.open_target({0: 1, 1: 1}) == 1   # worker 0 is full
+    assert packer.open_target({0: 1, 1: 1}, {}, 0.0) == 1   # worker 0 is full
 
 
 @pytest.mark.rtudp(placement="packed")
@@ -110,6 +132,32 @@ def test_a_netflux_pair_packed_on_one_worker_skips_no_sequence(rtudp_pool: rtudp
         sa, sb = a.stats(), b.stats()
     assert sa["nf_standby_errors"] == sb["nf_standby_errors"] == 0
     assert sa["nf_partner_lost"] == sb["nf_partner_lost"] == 0
+
+
+@pytest.mark.rtudp(placement="packed")
+@pytest.mark.parametrize("rtudp_pool", [[0, 1]], indirect=True)
+def test_streams_declared_beyond_one_worker_open_on_two_without_a_move(
+        rtudp_pool: rtudp.Pool) -> None:
+    """Paced rtp streams at 0.5 ms (2,000 packets a second each) opened before any
+    traffic: the first worker takes them while their declared work fits PACK_SHARE,
+    the rest go to the second, and nothing has to move."""
+    per_s = 2000.0
+    fit = 0
+    while (fit + 1) * per_s * PACKET_WORK_S < PACK_SHARE:
+        fit += 1
+    chans = [rtudp_pool.open_channel(f"d{i}", kind="rtp", local=("127.0.0.1", 0),
+                                     remote=("127.0.0.1", 9), direction="tx", capacity=8,
+                                     max_datagram=256,
+                                     options={"tx_mode": "paced", "ptime_ms": 0.5,
+                                              "rtcp": "off"})
+             for i in range(fit + 10)]
+    try:
+        workers = [ch.worker for ch in chans]
+        assert workers == [0] * fit + [1] * 10
+        assert rtudp_pool.channel_moves == 0
+    finally:
+        for ch in chans:
+            ch.close()
 
 
 def test_the_default_pool_spreads_and_checks_its_placement() -> None:

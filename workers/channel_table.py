@@ -91,6 +91,7 @@ class ChannelEntry:
     owner: "psutil.Process | None" = None  # the client that asked for it (command ring)
     standby: int | None = None  # the worker guarding it (its kind's standby), if any
     pinned: bool = False  # opened with cpu=: it never moves by itself
+    rate: float = 0.0  # packets a second its options declare (Kind.packet_rate)
 
 
 class ChannelTable:
@@ -104,9 +105,12 @@ class ChannelTable:
         # kept with _chans: a placement reads them, it does not count the table
         self._load: dict[int, int] = {w.index: 0 for w in workers}
         self._guarding: dict[int, int] = {w.index: 0 for w in workers}
-        #: where a channel opened without cpu= goes (the packer's choice; None: to the
-        #: worker with the fewest channels)
-        self.open_target: Callable[[dict[int, int]], int] | None = None
+        # the packets a second its channels declare, a worker (kept as _load is)
+        self._rate: dict[int, float] = {w.index: 0.0 for w in workers}
+        #: where a channel opened without cpu= goes (the packer's choice, from each
+        #: worker's channels, their declared packet rate and the new channel's; None: to
+        #: the worker with the fewest channels)
+        self.open_target: Callable[[dict[int, int], dict[int, float], float], int] | None = None
         self._packets: dict[str, int] = {}  # a channel's packets at the last weighing
         self._late_seen: dict[str, tuple[int, int]] = {}  # (tx_packets, tx_late_sent) last seen
         # each worker's channels that may move, kept with _chans as _load is
@@ -156,10 +160,10 @@ class ChannelTable:
 
     # ------------------------------------------------------------ open
 
-    def _place(self, cpu: int | None) -> int:
+    def _place(self, cpu: int | None, rate: float) -> int:
         if cpu is None:
             if self.open_target is not None:
-                return self.open_target(self._load)
+                return self.open_target(self._load, self._rate, rate)
             load = self._load
             return min(load, key=lambda i: (load[i], i))
         for w in self._workers:
@@ -223,7 +227,8 @@ class ChannelTable:
             ctx.check_running()
             if name in self._chans:
                 raise ValueError(f"channel {name!r} is already open in pool {self.name!r}")
-            worker = self._place(config.cpu)
+            rate = spec.packet_rate(opts, config.direction)
+            worker = self._place(config.cpu, rate)
             slot = ctx.control.free_slot()
             if slot is None:
                 raise ValueError(f"pool {self.name!r} has {lib.RTUDP_MAX_CHANNELS} channels "
@@ -260,9 +265,10 @@ class ChannelTable:
             standby = (self._place_standby(worker) if spec.standby(opts) and
                        config.direction != lib.RTUDP_DIR_RECV else None)
             ch = ChannelEntry(name, slot, worker, bound, seg, owner=owner, standby=standby,
-                              pinned=config.cpu is not None)
+                              pinned=config.cpu is not None, rate=rate)
             self._chans[name] = ch
             self._load[worker] += 1
+            self._rate[worker] += rate
             self._set_movable(ch, not ch.pinned)
             if standby is not None:
                 self._guarding[standby] += 1
@@ -275,6 +281,11 @@ class ChannelTable:
         channels come, go and move, so a look costs nothing a channel."""
         with self._ctx.lock:
             return {i: (n, len(self._movable[i])) for i, n in self._load.items()}
+
+    def declared_rates(self) -> dict[int, float]:
+        """The packets a second each worker's channels declare (Kind.packet_rate)."""
+        with self._ctx.lock:
+            return dict(self._rate)
 
     def movable(self, worker: int) -> list[str]:
         """The channels of ``worker`` that may move (not pinned, not paused)."""
@@ -475,7 +486,7 @@ class ChannelTable:
         """Move the channel to the worker on ``cpu`` while it runs (see
         ``Pool.move_channel``)."""
         self._ctx.check_running()
-        to = self._place(cpu)
+        to = self._place(cpu, 0.0)
         with self._ctx.lock:
             self.find(name)
         self.move_many([name], to)
@@ -509,6 +520,8 @@ class ChannelTable:
                 self._set_movable(ch, False)
                 self._load[frm] -= 1
                 self._load[to] += 1
+                self._rate[frm] -= ch.rate
+                self._rate[to] += ch.rate
                 ch.worker = to
                 self._set_movable(ch, not ch.pinned and not ch.paused)
                 ch.added_gen = -1
@@ -568,6 +581,7 @@ class ChannelTable:
                 self._late_seen.pop(ch.name, None)
                 self._set_movable(ch, False)
                 self._load[ch.worker] -= 1
+                self._rate[ch.worker] -= ch.rate
                 if ch.standby is not None:
                     self._guarding[ch.standby] -= 1
         w = self._workers[ch.worker]

@@ -85,6 +85,17 @@ def deadlines(options: dict[str, Any]) -> dict[str, int]:
     return {"start_ns": options["start_ns"]} if options["start_ns"] else {}
 
 
+def packet_rate(options: dict[str, Any], direction: int) -> float:
+    """Cycles a second, each way: ours sent every send_interval, and a partner's
+    received as often (a receive-only channel's partner is not known: none)."""
+    interval = options["send_interval"]
+    if not interval:
+        return 0.0
+    sends = direction != lib.RTUDP_DIR_RECV
+    receives = direction != lib.RTUDP_DIR_SEND
+    return (int(sends) + int(receives)) / interval
+
+
 def area_bytes(_options: dict[str, Any]) -> int:
     """Bytes of kind area a netflux channel needs."""
     return int(ffi.sizeof("struct rtudp_nf_area"))

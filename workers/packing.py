@@ -3,8 +3,15 @@
 A pool's footprint follows its work.  A channel opened without ``cpu=`` goes to the
 first worker, in the pool's CPU order, that already serves and has headroom; an idle
 worker (parked, its CPU left to the programs the pool serves) is given channels only
-when those that serve have none.  The packer looks at the workers every
-:data:`LOOK_S` and moves channels while they run (``ChannelTable.move_many``):
+when those that serve have none.  Headroom counts the work the channels will bring as
+well as the work measured: a channel's kind declares the packets a second its options
+make (a paced rtp stream's ptime, a Netflux interval: ``Kind.packet_rate``), each
+worth :data:`PACKET_WORK_S` of a worker's CPU, and a worker takes a channel while its
+work so counted stays under :data:`PACK_SHARE` and it has fewer than
+:data:`PACK_CHANNELS` channels.  So thousands of streams opened before their first
+packet land on as many workers as will carry them, with no move.  The
+packer looks at the workers every :data:`LOOK_S` and moves channels while they run
+(``ChannelTable.move_many``):
 
 * **spread**: a worker that no longer keeps up, two looks in a row, gives the
   channels carrying about half its packets to the next worker with headroom.  It no
@@ -14,9 +21,9 @@ when those that serve have none.  The packer looks at the workers every
   what it sent left late by its own doing (``tx_late_sent``: more than 100 µs after a
   deadline it was given in time; not judged with a lateness budget, whose late sends
   are the user's choice);
-* **gather**: while the work of every serving worker together stays under
-  :data:`GATHER_SHARE` for :data:`GATHER_S`, the last serving worker's channels go to
-  the first one, and it parks.
+* **gather**: while the work of every serving worker together, measured and declared,
+  stays under :data:`GATHER_SHARE` for :data:`GATHER_S`, the last serving worker's
+  channels go to the first one, and it parks.
 
 A worker that has just given or taken channels is left alone for :data:`SETTLE_S`, so
 that its share shows the move before the next one.  A channel pinned with ``cpu=``
@@ -51,6 +58,17 @@ IDLE_WORK = 0.02
 #: a worker whose work passes this share of its CPU spreads (two looks in a row):
 #: near what it can do at all, since one worker keeps its deadlines until then
 SPREAD_SHARE = 0.75
+#: a channel joins a serving worker while the worker's work, with the packets its
+#: channels declare, stays under this share of its CPU: a worker keeps its deadlines
+#: at the pool's bound with this much work (docs/scheduling.md, "Packed, then spread")
+PACK_SHARE = 0.45
+#: a worker's work for a declared packet a second (a share of its CPU per packet/s):
+#: what a packet costs a worker here, the kernel's send and loopback delivery included
+PACKET_WORK_S = 4e-6
+#: ... and it takes at most this many channels: past it each packet finds its
+#: channel's state colder (the same 50,000 packets a second as 2,000 streams on one
+#: worker: p99 148 µs, as 1,000: 88 µs; measurements.md, "Declared packets")
+PACK_CHANNELS = 1000
 #: ... as does one whose work passes LATE_WORK and that sent more than LATE_SHARE of
 #: its packets late by its own doing, at least LATE_MIN of them (two looks in a row).
 #: A worker late with less work is late for want of a wake-up, not of CPU: another
@@ -92,6 +110,13 @@ class WorkerLoad:
     movable: dict[str, int] = field(default_factory=dict)
     #: it sent late by its own doing since the last look (LATE_SHARE, LATE_MIN)
     late: bool = False
+    #: the packets a second its channels declare (Kind.packet_rate)
+    rate: float = 0.0
+
+    def expected(self) -> float:
+        """Its work as its channels will make it: the work measured, or their declared
+        packets' work if that is more (channels that have not begun yet)."""
+        return max(self.work or 0.0, self.rate * PACKET_WORK_S)
 
     def behind(self) -> bool:
         """Whether it no longer keeps up, as this look saw it."""
@@ -109,19 +134,19 @@ class Move:
     why: str
 
 
-def open_target(loads: Sequence[WorkerLoad]) -> int:
-    """The worker a new channel goes to: the first serving one with headroom, else the
-    first idle one, else the least busy."""
-    def busy(w: WorkerLoad) -> float:
-        return w.work if w.work is not None else 0.0
-
+def open_target(loads: Sequence[WorkerLoad], rate: float = 0.0) -> int:
+    """The worker a new channel declaring ``rate`` packets a second goes to: the first
+    serving one with headroom for it (PACK_SHARE, PACK_CHANNELS), else the first idle
+    one, else the one that expects the least work (of those, the one with the fewest
+    channels)."""
     for w in loads:
-        if w.channels and busy(w) < SPREAD_SHARE and not w.capped:
+        if (w.channels and w.channels < PACK_CHANNELS and not w.capped
+                and w.expected() + rate * PACKET_WORK_S < PACK_SHARE):
             return w.index
     for w in loads:
         if not w.channels:
             return w.index
-    return min(loads, key=lambda w: (busy(w), w.index)).index
+    return min(loads, key=lambda w: (w.expected(), w.channels, w.index)).index
 
 
 def half_the_packets(movable: dict[str, int]) -> tuple[str, ...]:
@@ -153,7 +178,7 @@ def plan(loads: Sequence[WorkerLoad], hot: set[int], calm_since: float | None,
         if not (w.behind() and w.index in hot) or not w.n_movable:
             continue
         room = [t for t in loads if t.index != w.index and not t.capped and not t.late
-                and (t.work or 0.0) < SPREAD_SHARE / 2]
+                and t.expected() < SPREAD_SHARE / 2]
         if not room:
             continue
         to = min(room, key=lambda t: (not t.channels, t.index))
@@ -193,6 +218,7 @@ class PoolLoads:
 
     def __call__(self) -> list[WorkerLoad]:
         served = self._table.served()
+        rates = self._table.declared_rates()
         procs = [(w.index, sp.proc.pid) for w in self._workers if (sp := w.spawned) is not None]
         shares = self._meter.look(procs)
         slots = {int(s["index"]): s for s in self._control().workers()}
@@ -209,7 +235,7 @@ class PoolLoads:
             if work is not None and last is not None and now > last[0]:
                 work = max(0.0, work - (spin - last[1]) / (now - last[0]))
                 met_cap = capped - last[2] > CAPPED_PER_LOOK
-            load = WorkerLoad(w.index, work, n_movable, n, met_cap)
+            load = WorkerLoad(w.index, work, n_movable, n, met_cap, rate=rates.get(w.index, 0.0))
             if self._judge_late and n and (work or 0.0) > LATE_WORK:
                 sent, late = self._table.late_sends(w.index)
                 load.late = late >= LATE_MIN and late > LATE_SHARE * sent
@@ -235,14 +261,17 @@ class Packer:
         #: the loads the last look saw (rtstat and tests read them)
         self.loads: list[WorkerLoad] = []
 
-    def open_target(self, channels: dict[int, int]) -> int:
-        """The worker a channel opened now goes to, by the last look's work and the
-        channels each worker serves now (``channels``: index -> count)."""
+    def open_target(self, channels: dict[int, int], rates: dict[int, float],
+                    rate: float) -> int:
+        """The worker a channel opened now, declaring ``rate`` packets a second, goes
+        to, by the last look's work, the channels each worker serves now and their
+        declared packets (``channels``, ``rates``: by worker index)."""
         last = {w.index: w for w in self.loads}
         loads = [WorkerLoad(i, last[i].work if i in last else None, channels=n,
-                            capped=last[i].capped if i in last else False)
+                            capped=last[i].capped if i in last else False,
+                            rate=rates.get(i, 0.0))
                  for i, n in sorted(channels.items())]
-        return open_target(loads)
+        return open_target(loads, rate)
 
     def pause_s(self) -> float:
         """How long to wait before the next look: longer while the workers idle."""
@@ -255,7 +284,7 @@ class Packer:
         loads = self._measure()
         self.loads = loads
         serving = [w for w in loads if w.channels]
-        total = sum(w.work or 0.0 for w in serving)
+        total = sum(w.expected() for w in serving)
         if len(serving) >= 2 and total < GATHER_SHARE:
             self._calm_since = self._calm_since if self._calm_since is not None else now
         else:
@@ -276,6 +305,7 @@ class Packer:
 
 
 __all__ = ["GATHER_S", "GATHER_SHARE", "IDLE_LOOK_S", "IDLE_WORK", "LATE_MIN", "LATE_SHARE",
-           "LATE_WORK", "LOOK_S", "MOVE_PAUSE_S", "MOVE_SLICE", "Move", "PLACEMENTS", "Packer",
+           "LATE_WORK", "LOOK_S", "MOVE_PAUSE_S", "MOVE_SLICE", "Move", "PACKET_WORK_S",
+           "PACK_CHANNELS", "PACK_SHARE", "PLACEMENTS", "Packer",
            "PoolLoads", "SETTLE_S", "SPREAD_SHARE", "WorkerLoad", "half_the_packets",
            "open_target", "plan"]

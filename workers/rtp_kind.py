@@ -92,6 +92,15 @@ def port_pair(options: Mapping[str, Any]) -> bool:
     return bool(options.get("rtcp") == "port")
 
 
+def packet_rate(options: Mapping[str, Any], direction: int) -> float:
+    """A paced stream's frames a second, sent, and received when the channel receives
+    (its peer sends at the same ptime); RTCP's few are left out."""
+    per_s = 1000.0 / options["ptime_ms"]
+    sends = direction != lib.RTUDP_DIR_RECV and options["tx_mode"] == "paced"
+    receives = direction != lib.RTUDP_DIR_SEND
+    return per_s * (int(sends) + int(receives))
+
+
 def area_bytes(_options: Mapping[str, Any]) -> int:
     """Kind area size: one struct rtudp_rtp_area."""
     return int(ffi.sizeof("struct rtudp_rtp_area"))
