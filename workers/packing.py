@@ -7,9 +7,8 @@ when those that serve have none.  Headroom counts the work the channels will bri
 well as the work measured: a channel's kind declares the packets a second its options
 make (a paced rtp stream's ptime, a Netflux interval: ``Kind.packet_rate``), each
 worth :data:`PACKET_WORK_S` of a worker's CPU, and a worker takes a channel while its
-work so counted stays under :data:`PACK_SHARE` and it has fewer than
-:data:`PACK_CHANNELS` channels.  So thousands of streams opened before their first
-packet land on as many workers as will carry them, with no move.  The
+work so counted stays under :data:`PACK_SHARE`.  So thousands of streams opened
+before their first packet land on as many workers as will carry them, with no move.  The
 packer looks at the workers every :data:`LOOK_S` and moves channels while they run
 (``ChannelTable.move_many``):
 
@@ -65,10 +64,6 @@ PACK_SHARE = 0.45
 #: a worker's work for a declared packet a second (a share of its CPU per packet/s):
 #: what a packet costs a worker here, the kernel's send and loopback delivery included
 PACKET_WORK_S = 4e-6
-#: ... and it takes at most this many channels: past it each packet finds its
-#: channel's state colder (the same 50,000 packets a second as 2,000 streams on one
-#: worker: p99 148 µs, as 1,000: 88 µs; measurements.md, "Declared packets")
-PACK_CHANNELS = 1000
 #: ... as does one whose work passes LATE_WORK and that sent more than LATE_SHARE of
 #: its packets late by its own doing, at least LATE_MIN of them (two looks in a row).
 #: A worker late with less work is late for want of a wake-up, not of CPU: another
@@ -136,11 +131,10 @@ class Move:
 
 def open_target(loads: Sequence[WorkerLoad], rate: float = 0.0) -> int:
     """The worker a new channel declaring ``rate`` packets a second goes to: the first
-    serving one with headroom for it (PACK_SHARE, PACK_CHANNELS), else the first idle
-    one, else the one that expects the least work (of those, the one with the fewest
-    channels)."""
+    serving one with headroom for it (PACK_SHARE), else the first idle one, else the
+    one that expects the least work (of those, the one with the fewest channels)."""
     for w in loads:
-        if (w.channels and w.channels < PACK_CHANNELS and not w.capped
+        if (w.channels and not w.capped
                 and w.expected() + rate * PACKET_WORK_S < PACK_SHARE):
             return w.index
     for w in loads:
@@ -306,6 +300,6 @@ class Packer:
 
 __all__ = ["GATHER_S", "GATHER_SHARE", "IDLE_LOOK_S", "IDLE_WORK", "LATE_MIN", "LATE_SHARE",
            "LATE_WORK", "LOOK_S", "MOVE_PAUSE_S", "MOVE_SLICE", "Move", "PACKET_WORK_S",
-           "PACK_CHANNELS", "PACK_SHARE", "PLACEMENTS", "Packer",
+           "PACK_SHARE", "PLACEMENTS", "Packer",
            "PoolLoads", "SETTLE_S", "SPREAD_SHARE", "WorkerLoad", "half_the_packets",
            "open_target", "plan"]
