@@ -138,6 +138,8 @@ void rtudp_conductor_give(struct rtudp_conductor *k, struct rtudp_job *j)
         k->preparing++;
     if (!k->running) {
         /* before the start or after the stop: the caller's thread does it, in order */
+        if (!k->done_tail)
+            k->done_tail = &k->done; /* never started: a zeroed conductor */
         enum rtudp_job_kind kind = j->kind;
         do_job(j);
         if (kind == RTUDP_JOB_PREPARE) {
