@@ -489,12 +489,11 @@ static void chan_detach(struct rtudp_worker *w, struct rtudp_chan *c, int served
     if (c->kind_open && c->proto->close)
         c->proto->close(w, c);
     c->kind_open = 0;
-    if (c->sends && served) {
-        /* its timers go with those of the channels dropped with it, in one pass */
-        w->tq_gone[c->slot / 64] |= 1ull << (c->slot % 64);
-        w->tq_gone_n++;
-    }
     if (c->sends) {
+        if (served) { /* its timers go with those of the channels dropped with it, in one pass */
+            rtudp_slotbits_add(w->tq_gone, c->slot);
+            w->tq_gone_n++;
+        }
         if (c->block)
             rtudp_txstamps_flush(&c->stamps, c->block);
     }
@@ -566,7 +565,7 @@ void rtudp_chan_forget_timers(struct rtudp_worker *w)
 int rtudp_chan_activate(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t msglen)
 {
     /* the slot's last channel's timers must not become this one's */
-    if ((w->tq_gone[c->slot / 64] >> (c->slot % 64)) & 1u)
+    if (rtudp_slotbits_has(w->tq_gone, c->slot))
         rtudp_chan_forget_timers(w);
     char path[PATH_LEN];
     segment_path(path, sizeof path, w->pool_name, c->name);

@@ -136,18 +136,6 @@ void rtudp_conductor_give(struct rtudp_conductor *k, struct rtudp_job *j)
 {
     if (j->kind == RTUDP_JOB_PREPARE)
         k->preparing++;
-    if (!k->running) {
-        /* before the start or after the stop: the caller's thread does it, in order */
-        if (!k->done_tail)
-            k->done_tail = &k->done; /* never started: a zeroed conductor */
-        enum rtudp_job_kind kind = j->kind;
-        do_job(j);
-        if (kind == RTUDP_JOB_PREPARE) {
-            append(&k->done_tail, j);
-            atomic_fetch_add_explicit(&k->done_posted, 1, memory_order_release);
-        }
-        return;
-    }
     pthread_mutex_lock(&k->mu);
     append(&k->todo_tail, j);
     pthread_cond_signal(&k->cv);
@@ -165,11 +153,9 @@ struct rtudp_job *rtudp_conductor_take(struct rtudp_conductor *k)
     uint32_t posted = atomic_load_explicit(&k->done_posted, memory_order_acquire);
     if (posted == k->done_seen)
         return NULL;
-    if (k->running)
-        pthread_mutex_lock(&k->mu);
+    pthread_mutex_lock(&k->mu);
     struct rtudp_job *j = pop(&k->done, &k->done_tail);
-    if (k->running)
-        pthread_mutex_unlock(&k->mu);
+    pthread_mutex_unlock(&k->mu);
     if (!j) {
         k->done_seen = posted;
         return NULL;

@@ -73,7 +73,7 @@ struct rtudp_conductor {
 int rtudp_conductor_start(struct rtudp_conductor *k, struct rtudp_doorbell *bell);
 /* finish the releases given, close what was prepared and not taken, join the thread */
 void rtudp_conductor_stop(struct rtudp_conductor *k);
-/* hand a job over (TX thread); a conductor not running does it here and now */
+/* hand a job over (TX thread, between start and stop) */
 void rtudp_conductor_give(struct rtudp_conductor *k, struct rtudp_job *j);
 /* whether a prepared job waits (TX thread, at every wake-up: no lock) */
 int rtudp_conductor_has_done(const struct rtudp_conductor *k);

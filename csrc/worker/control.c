@@ -64,11 +64,6 @@ static void release_later(struct rtudp_worker *w, struct rtudp_chan *c)
     rtudp_conductor_give(&w->conductor, j);
 }
 
-static int adding(const struct rtudp_worker *w, uint32_t slot)
-{
-    return (w->adding[slot / 64] >> (slot % 64)) & 1u;
-}
-
 /* An ADD goes to the conductor, which prepares the channel; rtudp_w_take_prepared
  * activates it and replies.  One refused here goes the same way, with its error, so
  * that every ADD is answered in the order it came. */
@@ -101,7 +96,7 @@ static void add_channel(struct rtudp_worker *w, const struct rtudp_cmd *cmd, con
         j->rc = RTUDP_EINVAL;
         snprintf(j->msg, sizeof j->msg, "slot %u already serves channel '%s'", cmd->slot,
                  w->chans[cmd->slot]->name);
-    } else if (adding(w, cmd->slot)) { /* its socket is being set up for the one before */
+    } else if (rtudp_slotbits_has(w->adding, cmd->slot)) { /* its socket is being set up for the one before */
         j->rc = RTUDP_EINVAL;
         snprintf(j->msg, sizeof j->msg, "slot %u is already being added", cmd->slot);
     }
@@ -110,7 +105,7 @@ static void add_channel(struct rtudp_worker *w, const struct rtudp_cmd *cmd, con
         j->fd = j->tx_fd = -1;
     } else {
         j->admitted = 1;
-        w->adding[cmd->slot / 64] |= 1ull << (cmd->slot % 64);
+        rtudp_slotbits_add(w->adding, cmd->slot);
         if (j->standby && j->tx_fd >= 0) { /* it sends on the channel socket only */
             close(j->tx_fd);
             j->tx_fd = -1;
@@ -272,7 +267,7 @@ void rtudp_w_take_prepared(struct rtudp_worker *w)
     while ((j = rtudp_conductor_take(&w->conductor)) != NULL) {
         int rc = j->rc;
         if (j->admitted)
-            w->adding[j->slot / 64] &= ~(1ull << (j->slot % 64));
+            rtudp_slotbits_remove(w->adding, j->slot);
         if (rc == RTUDP_OK && (rc = rtudp_chan_activate(w, j->chan, j->msg, sizeof j->msg)) !=
                                   RTUDP_OK)
             release_later(w, j->chan);

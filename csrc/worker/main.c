@@ -460,7 +460,6 @@ static void tear_down(struct rtudp_worker *w)
         rtudp_chan_drop(w, c);
         rtudp_chan_release(c);
     }
-    rtudp_chan_forget_timers(w);
     rtudp_rx_stop(&w->rx);
     rtudp_tx_free(w);
     rtudp_cpuidle_close(&w->pacer.cpuidle);

@@ -64,6 +64,7 @@
 #include "asyncwake.h"
 #include "chanheap.h"
 #include "conductor.h"
+#include "slotbits.h"
 #include "holdq.h"
 #include "inflight.h"
 #include "netio.h"
@@ -243,7 +244,7 @@ struct rtudp_worker {
     struct rtudp_timerq tq;
     /* channels let go of whose timers are still in tq: dropped in one pass for all of
      * them once the commands read together are done (rtudp_chan_forget_timers) */
-    uint64_t tq_gone[RTUDP_MAX_CHANNELS / 64];
+    rtudp_slotbits tq_gone;
     uint32_t tq_gone_n;
     struct rtudp_pacer pacer;       /* the timing policy's state (pacer.h) */
     int64_t backoff_until;          /* EAGAIN: no sends before this */
@@ -264,7 +265,7 @@ struct rtudp_worker {
     /* the conductor thread (conductor.h), and a command read while ADDs it prepares are
      * still to be answered: it waits for them, so that replies keep the commands' order */
     struct rtudp_conductor conductor;
-    uint64_t adding[RTUDP_MAX_CHANNELS / 64]; /* slots of ADDs given to it, not yet taken */
+    rtudp_slotbits adding;          /* slots of ADDs given to it, not yet taken */
     struct rtudp_held_cmd {
         int pending;
         struct rtudp_cmd cmd;
