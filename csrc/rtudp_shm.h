@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 30                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line; 26: ready sets, table_slot, 16384 channels; 27: worker tx_coalesce_ns, tx_coalesced, 5 tunables; 28: pool channel_moves; 29: channel line 13 (lateness by cause), doorbell rung_ns; 30: 6 tunables (tx_lateness_us) */
+#define RTUDP_LAYOUT_VERSION 31                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line; 26: ready sets, table_slot, 16384 channels; 27: worker tx_coalesce_ns, tx_coalesced, 5 tunables; 28: pool channel_moves; 29: channel line 13 (lateness by cause), doorbell rung_ns; 30: 6 tunables (tx_lateness_us); 31: channel handoff_to, handoff */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -727,7 +727,13 @@ struct rtudp_channel_block {
     uint32_t table_slot;                           /* its index in the pool's channel table:
                                                       the bit producers mark in its worker's
                                                       ready set */
-    uint8_t pad0[56];                              /* line 2: room for more configuration */
+    /* a move handed over by the workers themselves (RTUDP_CMD_TAKE_OVER): the
+     * supervisor writes handoff_to and RTUDP_HANDOFF_AWAITED before it sends the
+     * commands; the worker letting go stores RTUDP_HANDOFF_RELEASED (release order)
+     * once it has, and the one taking over stores RTUDP_HANDOFF_NONE when it serves */
+    int32_t handoff_to;                            /* the worker that takes the channel over */
+    uint32_t handoff;                              /* RTUDP_HANDOFF_* */
+    uint8_t pad0[48];                              /* room for more configuration */
     /* line 3: TX counters, written by the worker */
     uint64_t tx_packets;
     uint64_t tx_bytes;
@@ -910,6 +916,15 @@ struct rtudp_rx_meta {
 /* ADD a standby copy of a channel another worker serves (a kind that can: proto.h); it
  * carries the channel socket as ADD does */
 #define RTUDP_CMD_ADD_STANDBY 4
+/* ADD a channel another worker serves, to serve it once that one lets go: the worker
+ * prepares it and replies, then waits until the channel block says RELEASED (the other
+ * worker's REMOVE stores it and rings this worker's bell) and serves it from then on,
+ * with no command between.  A REMOVE before then drops it unserved.  Carries the
+ * channel's sockets as ADD does. */
+#define RTUDP_CMD_TAKE_OVER 5
+#define RTUDP_HANDOFF_NONE 0
+#define RTUDP_HANDOFF_AWAITED 1
+#define RTUDP_HANDOFF_RELEASED 2
 
 struct rtudp_cmd {
     uint32_t op;                                   /* RTUDP_CMD_* */

@@ -444,3 +444,29 @@ void rtudp_channel_set_worker(struct rtudp_channel_block *b, int32_t worker)
     atomic_store_explicit(SHARED(&b->worker), worker, memory_order_seq_cst);
     atomic_thread_fence(memory_order_seq_cst);
 }
+
+void rtudp_channel_expect_handoff(struct rtudp_channel_block *b, int32_t to)
+{
+    atomic_store_explicit(SHARED(&b->handoff_to), to, memory_order_relaxed);
+    atomic_store_explicit(SHARED(&b->handoff), RTUDP_HANDOFF_AWAITED, memory_order_seq_cst);
+}
+
+int32_t rtudp_channel_hand_over(struct rtudp_channel_block *b, uint32_t n_workers)
+{
+    if (atomic_load_explicit(SHARED(&b->handoff), memory_order_acquire) != RTUDP_HANDOFF_AWAITED)
+        return -1;
+    int32_t to = atomic_load_explicit(SHARED(&b->handoff_to), memory_order_relaxed);
+    if (to < 0 || (uint32_t)to >= n_workers)
+        return -1;
+    /* the route first: the new worker, which reads the ring once it sees RELEASED,
+     * then sees every commit whose producer read the old route */
+    rtudp_channel_set_worker(b, to);
+    atomic_store_explicit(SHARED(&b->handoff), RTUDP_HANDOFF_RELEASED, memory_order_release);
+    return to;
+}
+
+int rtudp_channel_released(const struct rtudp_channel_block *b)
+{
+    return atomic_load_explicit(SHARED(&b->handoff), memory_order_acquire) ==
+           RTUDP_HANDOFF_RELEASED;
+}

@@ -67,6 +67,15 @@ int rtudp_channel_area(void *base, uint64_t size, void **area, uint64_t *area_by
 /* supervisor, moving a channel: producers' commits go to `worker` from now on (their
  * routes read this field after each commit's fence; ring.h, struct rtudp_mpsc_route) */
 void rtudp_channel_set_worker(struct rtudp_channel_block *b, int32_t worker);
+/* supervisor, before a TAKE_OVER: worker `to` is to take the channel over once the
+ * worker serving it lets go */
+void rtudp_channel_expect_handoff(struct rtudp_channel_block *b, int32_t to);
+/* the worker letting go (or the supervisor, when that worker is gone): producers go to
+ * the awaited worker from now on, and it may serve the channel.  The index it goes to,
+ * or -1 when no handoff is awaited or its worker is not below n_workers (nothing done) */
+int32_t rtudp_channel_hand_over(struct rtudp_channel_block *b, uint32_t n_workers);
+/* the worker taking over: whether the channel is released to it */
+int rtudp_channel_released(const struct rtudp_channel_block *b);
 /* END CDEF */
 
 /* read-write, with every page table entry filled now (MAP_POPULATE): for a segment

@@ -328,6 +328,25 @@ class ChannelSegment:
         if not self.segment.closed:
             lib.rtudp_channel_set_worker(self.block, worker)
 
+    def expect_handoff(self, to: int) -> None:
+        """Supervisor, before a TAKE_OVER: worker ``to`` serves the channel once the
+        worker serving it lets go (at its REMOVE)."""
+        if not self.segment.closed:
+            lib.rtudp_channel_expect_handoff(self.block, to)
+
+    def cancel_handoff(self) -> None:
+        """Supervisor, a TAKE_OVER refused: the worker serving it keeps it."""
+        if not self.segment.closed:
+            self.block.handoff = lib.RTUDP_HANDOFF_NONE
+
+    def hand_over(self, n_workers: int) -> int:
+        """Supervisor, when the worker serving it is gone: what its REMOVE would have
+        done, route the producers to the awaited worker and release the channel to it.
+        That worker's index, or -1 when no handoff was awaited."""
+        if self.segment.closed:
+            return -1
+        return int(lib.rtudp_channel_hand_over(self.block, n_workers))
+
     def hold_direct_sends(self) -> None:
         """Supervisor, pausing the channel: clients send nothing on the socket until its
         worker takes it back (and says so)."""

@@ -422,12 +422,12 @@ def _report(pool: Any, a: Any, b: Any, receivers: list[Receiver], n: int, caught
 
     print(f"\npool {pool.name!r}: {len(pool.cpus)} workers, the scheduling policy the kernel "
           f"reports for them:")
-    chans_on = {a.worker: "A", b.worker: "B"}
     for w in pool.workers():
-        where = chans_on.get(w["index"])
+        here = [label for ch, label in ((a, "A"), (b, "B")) if ch.worker == w["index"]]
         print(f"  worker {w['index']} on CPU {w['cpu']} (pid {w['pid']}): "
               f"{policy_text(kernel_policy(w['pid']))}"
-              + (f"  [channel {where}]" if where else ""))
+              + (f"  [{'channels' if len(here) > 1 else 'channel'} {', '.join(here)}]"
+                 if here else ""))
     for w in caught:
         print(f"  note: {w.message}")
     for ch_tx, ch_rx, r, label in ((a, b, receivers[0], "A -> B"),

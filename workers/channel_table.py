@@ -494,26 +494,37 @@ class ChannelTable:
     @_one_at_a_time
     def move_many(self, names: list[str], to: int) -> int:
         """Move the channels ``names`` to worker ``to`` while they run; how many moved
-        (one closed meanwhile, or already there, is left out).  Each is taken off its
-        worker as a pause takes it (direct sends held first), its producers are routed
-        to the new worker (the segment's worker index), then it is given to that worker
-        as a restart gives a worker its channels back: what is queued leaves once and
-        in order, and its kind's state (rtp numbering, Netflux sequence, UDT
-        connections) and its counters, which live in the segment, go on.  A standby on
-        the new worker changes places with it.  REMOVEs and ADDs go to each worker in
-        one pipelined batch."""
+        (one closed meanwhile, or already there, is left out).  What is queued leaves
+        once and in order, and its kind's state (rtp numbering, Netflux sequence, UDT
+        connections) and its counters, which live in the segment, go on.
+
+        The workers hand a running channel over themselves (handoff.c): ``to``
+        prepares it first (TAKE_OVER) while its worker still serves it; then its
+        worker's REMOVE lets go, routes its producers to ``to`` and wakes it, and
+        ``to`` serves it from that wake-up on, with no round trip through this process
+        in between.  A channel whose standby is on ``to`` (they change places), or
+        that ``to`` cannot prepare, is taken off its worker first and then ADDed, as a
+        restart gives a worker its channels back.  Commands go to each worker in one
+        pipelined batch."""
         self._ctx.check_running()
         with self._ctx.lock:
             chans = [ch for n in names if (ch := self._chans.get(n)) is not None
                      and ch.worker != to]
+        swapped = [ch for ch in chans if ch.standby == to]
+        taken = self._take_over(self._workers[to], [ch for ch in chans if not ch.paused
+                                                    and ch.standby != to])
+        with self._ctx.lock:
             for ch in chans:
                 if not ch.paused:
                     ch.seg.hold_direct_sends()  # before its worker lets go: nothing leaves
-        swapped = [ch for ch in chans if ch.standby == to]
         for ch in swapped:
             self._remove_standby(ch)
-        live = [ch for ch in chans if not ch.paused]
-        _on_each_worker(self._workers, live, lambda ch: ch.worker, self._take_all_off)
+        handed = set(id(ch) for ch in taken)
+        left = [ch for ch in chans if not ch.paused and id(ch) not in handed]
+        _on_each_worker(self._workers, left, lambda ch: ch.worker, self._take_all_off)
+        _on_each_worker(self._workers, taken, lambda ch: ch.worker,
+                        lambda w, mine: self._hand_all_off(w, mine, to))
+        gen = self._workers[to].gen
         with self._ctx.lock:
             for ch in chans:
                 frm = ch.worker
@@ -524,7 +535,7 @@ class ChannelTable:
                 self._rate[to] += ch.rate
                 ch.worker = to
                 self._set_movable(ch, not ch.pinned and not ch.paused)
-                ch.added_gen = -1
+                ch.added_gen = gen if id(ch) in handed else -1
                 if ch.standby == to:
                     self._guarding[to] -= 1
                     self._guarding[frm] += 1
@@ -533,9 +544,56 @@ class ChannelTable:
                 self._ctx.control.set_channel_worker(ch.slot, to)
             self._ctx.control.count_moves(len(chans))
         added: list[ChannelEntry] = []
-        self._add_all_to_worker(self._workers[to], live, added)
+        self._add_all_to_worker(self._workers[to], left, added)
+        # one that ``to`` lost in a restart meanwhile is ADDed as the restart's would be
+        self._add_all_to_worker(self._workers[to],
+                                [ch for ch in taken if ch.added_gen != self._workers[to].gen],
+                                added)
         self._add_standbys([ch for ch in swapped if not ch.paused])
         return len(chans)
+
+    def _take_over(self, w: Worker, chans: list[ChannelEntry]) -> list[ChannelEntry]:
+        """TAKE_OVER ``chans`` on ``w`` in one pipelined batch: those it prepared, to
+        serve once their worker lets go.  None when ``w`` is not running."""
+        link = w.link
+        if not chans or link is None or not w.ready.is_set():
+            return []
+        for ch in chans:
+            ch.seg.expect_handoff(w.index)
+        try:
+            replies = link.commands([(lib.RTUDP_CMD_TAKE_OVER, ch.slot, ch.name,
+                                      ch.sock.fds()) for ch in chans], REPLY_TIMEOUT_S)
+        except WorkerGone:
+            replies = []
+        taken = []
+        for i, ch in enumerate(chans):
+            if i < len(replies) and replies[i][0] == 0:
+                taken.append(ch)
+                continue
+            ch.seg.cancel_handoff()
+            if i < len(replies):
+                log.warning("pool %r: worker %d could not prepare channel %r to take it "
+                            "over (%s); it moves the slow way", self.name, w.index, ch.name,
+                            replies[i][1] or replies[i][0])
+        return taken
+
+    def _hand_all_off(self, w: Worker, chans: list[ChannelEntry], to: int) -> None:
+        """REMOVE ``chans`` from ``w``, which hands each to worker ``to`` as it lets go;
+        those ``w`` no longer had (it died, or lost them in a restart) are handed over
+        here."""
+        link = w.link
+        replies: list[tuple[int, str]] = []
+        if w.ready.wait(START_TIMEOUT_S) and link:
+            try:
+                replies = link.commands([(lib.RTUDP_CMD_REMOVE, ch.slot, ch.name, None)
+                                         for ch in chans], REPLY_TIMEOUT_S)
+            except WorkerGone:
+                pass
+        orphans = [ch for i, ch in enumerate(chans) if i >= len(replies) or replies[i][0] != 0]
+        for ch in orphans:
+            ch.seg.hand_over(len(self._workers))
+        if orphans:
+            self._ctx.control.ring_worker(to)
 
     def _take_all_off(self, w: Worker, chans: list[ChannelEntry]) -> None:
         """REMOVE ``chans`` from ``w`` in one pipelined batch (a worker not running has

@@ -77,10 +77,10 @@ GATHER_SHARE = 0.3
 GATHER_S = 2.0
 #: after a move, the workers it touched are left alone this long (s)
 SETTLE_S = 1.0
-#: channels moved together, and the pause between two slices (s): a channel is served
-#: by neither worker while its slice moves (about 0.1 ms a channel here), and both
-#: workers' TX threads do the move's work, so a spread of thousands of channels
-#: stalls each channel and worker for a slice at a time, not for the whole move
+#: channels moved together, and the pause between two slices (s): both workers' TX
+#: threads do a move's work (the old one lets go of each channel and drops their
+#: timers, the new one activates them), so a spread of thousands of channels takes
+#: their time a slice at a time, between deadlines, not all at once
 MOVE_SLICE = 16
 MOVE_PAUSE_S = 0.005
 #: the placements a pool can be given

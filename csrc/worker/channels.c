@@ -276,24 +276,31 @@ static int set_up_sockets(struct rtudp_chan *c, char *msg, size_t msglen)
 {
     struct rtudp_check why = {0};
     int want_hw = (c->block->flags & RTUDP_CHAN_HW_TIMESTAMPS) != 0;
-    int rc = rtudp_net_setup(c->fd, want_hw, &c->caps, &why);
+    int (*set_up)(int, int, struct rtudp_net_caps *, struct rtudp_check *) =
+        c->adopt ? rtudp_net_adopt : rtudp_net_setup;
+    int rc = set_up(c->fd, want_hw, &c->caps, &why);
     if (rc != RTUDP_OK)
         return failf(msg, msglen, rc, "%s", why.msg);
     if (c->tx_fd != c->fd) {
         /* the send-only socket: what it can do for sends is what counts */
         struct rtudp_net_caps txc;
-        if ((rc = rtudp_net_setup(c->tx_fd, want_hw, &txc, &why)) != RTUDP_OK)
+        if ((rc = set_up(c->tx_fd, want_hw, &txc, &why)) != RTUDP_OK)
             return failf(msg, msglen, rc, "send socket: %s", why.msg);
         c->caps.sw_tx = txc.sw_tx;
         c->caps.tskey_cmsg = txc.tskey_cmsg;
         c->caps.gso = txc.gso;
     }
+    rtudp_chan_allow_direct(c);
+    return RTUDP_OK;
+}
+
+void rtudp_chan_allow_direct(struct rtudp_chan *c)
+{
     /* clients may send immediates on the socket themselves only while our TX stamps
      * carry their own keys: their unstamped sends then cannot shift the keys */
     store_release(&c->block->direct.state, c->sends && c->caps.tskey_cmsg
                                                ? (uint32_t)RTUDP_DIRECT_ON
                                                : (uint32_t)RTUDP_DIRECT_NEVER);
-    return RTUDP_OK;
 }
 
 /* what the socket buffers came to, and where a sysctl limits them, into msg */
@@ -449,7 +456,7 @@ static void segment_path(char *path, size_t len, const char *pool, const char *n
 }
 
 int rtudp_chan_prepare(const char *pool_name, uint32_t slot, const char *name, int fd,
-                       int tx_fd, int standby, struct rtudp_chan **out, char *msg,
+                       int tx_fd, unsigned how, struct rtudp_chan **out, char *msg,
                        size_t msglen)
 {
     *out = NULL;
@@ -463,8 +470,9 @@ int rtudp_chan_prepare(const char *pool_name, uint32_t slot, const char *name, i
     if ((rc = map_segment(c, path, msg, msglen)) == RTUDP_OK &&
         (rc = attach_rings(c, path, msg, msglen)) == RTUDP_OK &&
         (rc = find_kind(c, path, msg, msglen)) == RTUDP_OK) {
-        c->standby = standby != 0; /* a standby: c->sends and c->recvs stay 0, no ring read */
-        if (!standby)
+        c->standby = (how & RTUDP_PREP_STANDBY) != 0; /* c->sends, c->recvs stay 0: no ring read */
+        c->adopt = (how & RTUDP_PREP_ADOPT) != 0;
+        if (!c->standby)
             rc = serving_prepare(c, path, msg, msglen);
     }
     if (rc != RTUDP_OK) {

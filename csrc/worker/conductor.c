@@ -26,7 +26,9 @@ static void do_job(struct rtudp_job *j)
         return;
     }
     if (j->rc == RTUDP_OK)
-        j->rc = rtudp_chan_prepare(j->pool_name, j->slot, j->name, j->fd, j->tx_fd, j->standby,
+        j->rc = rtudp_chan_prepare(j->pool_name, j->slot, j->name, j->fd, j->tx_fd,
+                                   (j->standby ? RTUDP_PREP_STANDBY : 0u) |
+                                       (j->take_over ? RTUDP_PREP_ADOPT : 0u),
                                    &j->chan, j->msg, sizeof j->msg);
 }
 

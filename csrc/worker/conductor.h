@@ -46,6 +46,7 @@ struct rtudp_job {
     uint32_t op, slot;
     char name[RTUDP_NAME_MAX + 1];
     int fd, tx_fd, standby;
+    int take_over;         /* a TAKE_OVER: served once the channel block says released */
     int admitted;          /* it passed the checks at receipt (control.c), and holds its slot */
     const char *pool_name;
     /* PREPARE: RTUDP_OK and the prepared channel, or why not (given with an error rc,

@@ -22,6 +22,7 @@
 #include "procstat.h"
 #include "readers.h"
 #include "readyset.h"
+#include "segment.h"
 #include "txfault.h"
 #include "worker.h"
 
@@ -51,8 +52,7 @@ static void close_all(const int *fds, int nfd)
         close(fds[i]);
 }
 
-/* a REMOVEd channel's memory, freed by the conductor */
-static void release_later(struct rtudp_worker *w, struct rtudp_chan *c)
+void rtudp_w_release_later(struct rtudp_worker *w, struct rtudp_chan *c)
 {
     struct rtudp_job *j = calloc(1, sizeof *j);
     if (!j) {
@@ -84,6 +84,7 @@ static void add_channel(struct rtudp_worker *w, const struct rtudp_cmd *cmd, con
     j->fd = nfd > 0 ? fds[0] : -1;
     j->tx_fd = nfd > 1 ? fds[1] : -1;
     j->standby = cmd->op == RTUDP_CMD_ADD_STANDBY;
+    j->take_over = cmd->op == RTUDP_CMD_TAKE_OVER;
     j->rc = RTUDP_OK;
     if (j->fd < 0) {
         j->rc = RTUDP_EINVAL;
@@ -119,12 +120,15 @@ static void handle(struct rtudp_worker *w, const struct rtudp_cmd *cmd, const in
     switch (cmd->op) {
     case RTUDP_CMD_REMOVE: {
         struct rtudp_chan *c = cmd->slot < RTUDP_MAX_CHANNELS ? w->chans[cmd->slot] : NULL;
-        if (!c) {
-            reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, "no channel in that slot");
-        } else {
+        if (c) {
             rtudp_chan_drop(w, c);
-            release_later(w, c);
+            rtudp_w_let_go(w, c); /* to the worker taking it over, if one waits */
+            rtudp_w_release_later(w, c);
             reply(w, cmd->op, cmd->slot, RTUDP_OK, "removed");
+        } else if (cmd->slot < RTUDP_MAX_CHANNELS && rtudp_w_drop_awaited(w, cmd->slot)) {
+            reply(w, cmd->op, cmd->slot, RTUDP_OK, "removed before it was taken over");
+        } else {
+            reply(w, cmd->op, cmd->slot, RTUDP_EINVAL, "no channel in that slot");
         }
         break;
     }
@@ -239,7 +243,8 @@ static void drain_commands(struct rtudp_worker *w)
         }
         /* a resting worker polls again first: a channel added now is about to be used */
         rtudp_w_work(w, rtudp_now_ns());
-        if (well_formed(&h) && (h.cmd.op == RTUDP_CMD_ADD || h.cmd.op == RTUDP_CMD_ADD_STANDBY))
+        if (well_formed(&h) && (h.cmd.op == RTUDP_CMD_ADD || h.cmd.op == RTUDP_CMD_ADD_STANDBY ||
+                                h.cmd.op == RTUDP_CMD_TAKE_OVER))
             add_channel(w, &h.cmd, h.fds, h.nfd);
         else if (w->conductor.preparing) {
             w->held = h; /* answered after the ADDs before it */
@@ -256,6 +261,21 @@ void rtudp_w_poll_commands(struct rtudp_worker *w)
     rtudp_chan_forget_timers(w);
 }
 
+/* a prepared channel served from now on, or awaited from the worker that serves it */
+static int serve_or_await(struct rtudp_worker *w, struct rtudp_job *j)
+{
+    if (j->take_over && rtudp_channel_released(j->chan->block)) {
+        store_release(&j->chan->block->handoff, (uint32_t)RTUDP_HANDOFF_NONE);
+        rtudp_chan_allow_direct(j->chan);
+    } else if (j->take_over) {
+        int rc = rtudp_w_await_handoff(w, j->chan, j->msg, sizeof j->msg);
+        if (rc == RTUDP_OK)
+            snprintf(j->msg, sizeof j->msg, "prepared; served once released");
+        return rc;
+    }
+    return rtudp_chan_activate(w, j->chan, j->msg, sizeof j->msg);
+}
+
 int rtudp_w_prepared_ready(const struct rtudp_worker *w)
 {
     return rtudp_conductor_has_done(&w->conductor);
@@ -268,9 +288,8 @@ void rtudp_w_take_prepared(struct rtudp_worker *w)
         int rc = j->rc;
         if (j->admitted)
             rtudp_slotbits_remove(w->adding, j->slot);
-        if (rc == RTUDP_OK && (rc = rtudp_chan_activate(w, j->chan, j->msg, sizeof j->msg)) !=
-                                  RTUDP_OK)
-            release_later(w, j->chan);
+        if (rc == RTUDP_OK && (rc = serve_or_await(w, j)) != RTUDP_OK)
+            rtudp_w_release_later(w, j->chan);
         if (rc != RTUDP_OK)
             fprintf(stderr, "rtudp-worker %u: channel '%s' (slot %u) not added: %s\n", w->id,
                     j->name, j->slot, j->msg);

@@ -455,6 +455,7 @@ static int serve(struct rtudp_worker *w, const struct options *o)
 static void tear_down(struct rtudp_worker *w)
 {
     rtudp_conductor_stop(&w->conductor); /* what it was given is done or let go */
+    rtudp_w_free_awaited(w);
     while (w->n_active) {
         struct rtudp_chan *c = w->active[w->n_active - 1];
         rtudp_chan_drop(w, c);

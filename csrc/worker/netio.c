@@ -419,13 +419,23 @@ static uint32_t stamps_set(int fd, int stamps, int flags)
     return (uint32_t)got;
 }
 
+/* whether fd stamps with every flag of `flags` already */
+static int stamps_on(int fd, int flags)
+{
+    int got = 0;
+    socklen_t l = sizeof got;
+    return !rtudp_compat_forced("so_timestamping") &&
+           getsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &got, &l) == 0 && (got & flags) == flags;
+}
+
 /* Software (and with want_hw hardware) stamps with OPT_ID keys, recorded in c's
  * tsflags, sw_tx and sw_rx; *stamps says whether the kernel stamps at all. */
-static int set_up_stamps(int fd, int want_hw, struct rtudp_net_caps *c, int *stamps,
+static int set_up_stamps(int fd, int want_hw, int adopt, struct rtudp_net_caps *c, int *stamps,
                          struct rtudp_check *why)
 {
     int flags = stamp_flags(want_hw);
-    int rc = turn_on_stamps(fd, want_hw, flags, stamps, why);
+    int rc = adopt && stamps_on(fd, flags) ? (*stamps = 1, RTUDP_OK)
+                                           : turn_on_stamps(fd, want_hw, flags, stamps, why);
     if (rc != RTUDP_OK)
         return rc;
     c->tsflags = stamps_set(fd, *stamps, flags);
@@ -453,7 +463,8 @@ static void enable_counts_and_offloads(int fd, struct rtudp_net_caps *c)
              setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
 }
 
-int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtudp_check *why)
+static int set_up(int fd, int want_hw, int adopt, struct rtudp_net_caps *caps,
+                  struct rtudp_check *why)
 {
     struct rtudp_net_caps c;
     memset(&c, 0, sizeof c);
@@ -480,13 +491,17 @@ int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtu
         return rtudp_check_set(why, RTUDP_ESYS, "fd %d: O_NONBLOCK: %s", fd, strerror(errno));
 
     int stamps = 0;
-    rc = set_up_stamps(fd, want_hw, &c, &stamps, why);
+    rc = set_up_stamps(fd, want_hw, adopt, &c, &stamps, why);
     if (rc != RTUDP_OK)
         return rc;
     c.hw = want_hw != 0;
     enable_counts_and_offloads(fd, &c);
 
     c.tskey_cmsg = stamps && probe_tskey_cmsg(); /* keys mean nothing without stamps */
+    if (adopt && stamps && !c.tskey_cmsg)
+        return rtudp_check_set(why, RTUDP_EINVAL, "fd %d: this kernel keys TX stamps by the "
+                               "socket's own count, which only a socket set up anew restarts",
+                               fd);
     st->next_key = 0;
     st->use_cmsg = (uint32_t)c.tskey_cmsg;
     st->gso = (uint32_t)c.gso;
@@ -495,6 +510,16 @@ int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtu
     if (caps)
         *caps = c;
     return RTUDP_OK;
+}
+
+int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtudp_check *why)
+{
+    return set_up(fd, want_hw, 0, caps, why);
+}
+
+int rtudp_net_adopt(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtudp_check *why)
+{
+    return set_up(fd, want_hw, 1, caps, why);
 }
 
 int rtudp_net_use_tskey_cmsg(int fd, int on)

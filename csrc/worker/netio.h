@@ -87,6 +87,12 @@ struct rtudp_net_caps {
  * names the fd, interface and reason.  Resets the fd's TX key counter to 0.
  */
 int rtudp_net_setup(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtudp_check *why);
+/* As rtudp_net_setup, for a socket that another worker set up and still sends on:
+ * nothing that worker relies on changes meanwhile.  Stamps already on as wanted stay on
+ * (turned off for a moment, its sends with their own stamp keys would fail), and its key
+ * counter is not reset: RTUDP_EINVAL where the kernel cannot key each send's stamps
+ * (SCM_TS_OPT_ID), whose counter only a new setup restarts. */
+int rtudp_net_adopt(int fd, int want_hw, struct rtudp_net_caps *caps, struct rtudp_check *why);
 
 struct rtudp_net_bufs {
     uint64_t rcvbuf;       /* kernel's accounting limit now (getsockopt: twice what

@@ -92,7 +92,7 @@ static bool wake_ready(const void *ctx)
 {
     const struct rtudp_worker *w = ctx;
     return rtudp_w_signalled || any_readable(w) || rtudp_w_cmd_ready(w) ||
-           rtudp_w_prepared_ready(w) ||
+           rtudp_w_prepared_ready(w) || rtudp_w_handoff_ready(w) ||
            load_acquire(&w->me->async_posted) != w->async_seen || rest_ended(w);
 }
 
@@ -726,6 +726,8 @@ void rtudp_tx_run(struct rtudp_worker *w)
             rtudp_chan_answer_waiters(w); /* an event loop registered on a channel */
         if (rtudp_w_prepared_ready(w))
             rtudp_w_take_prepared(w); /* a channel the conductor prepared: in and answered */
+        if (rtudp_w_handoff_ready(w))
+            rtudp_w_take_over(w); /* a channel another worker let go of: served from now */
         int64_t now = rtudp_now_ns();
         if (rest_ended(w))
             rtudp_w_work(w, now); /* datagrams came while it rested */

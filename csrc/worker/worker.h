@@ -86,6 +86,7 @@
 #define RTUDP_W_REST_TICK_NS 1000000000LL
 #define RTUDP_W_STAMP_WAIT_NS 5000000LL    /* no TX stamp after 5 ms: use the send time */
 #define RTUDP_W_UNBLOCK_NS 1000000000LL    /* a producer's open claim older than this is dead */
+#define RTUDP_W_AWAIT_MAX 256u           /* channels awaited from other workers at once */
 
 /* What the RX thread needs of a channel.  Set by the TX thread before the handoff,
  * then written only by the RX thread until it hands the channel back. */
@@ -131,6 +132,8 @@ struct rtudp_chan {
     int kind_open;                  /* open succeeded: close is due */
     int standby;                    /* a standby copy (proto.h): the kind's timer only, not
                                      * spun for; no RX, no TX ring, no socket setup */
+    int adopt;                      /* prepared while another worker served it: its
+                                     * sockets adopted as they are (rtudp_net_adopt) */
     int64_t tx_timer_ns;            /* proto->tx_timer is due then (RTUDP_PROTO_NEVER: not) */
     int timer_may_lead;             /* the kind's timer may run with a group of deadlines,
                                      * up to tx_coalesce_us early (its timing is a schedule
@@ -265,7 +268,11 @@ struct rtudp_worker {
     /* the conductor thread (conductor.h), and a command read while ADDs it prepares are
      * still to be answered: it waits for them, so that replies keep the commands' order */
     struct rtudp_conductor conductor;
-    rtudp_slotbits adding;          /* slots of ADDs given to it, not yet taken */
+    rtudp_slotbits adding;          /* slots of ADDs given to it, not yet taken, and of
+                                     * channels awaited from another worker */
+    /* TAKE_OVERs prepared and answered, to serve once released (handoff.c) */
+    struct rtudp_chan *awaiting[RTUDP_W_AWAIT_MAX];
+    uint32_t n_awaiting;
     struct rtudp_held_cmd {
         int pending;
         struct rtudp_cmd cmd;
@@ -319,17 +326,39 @@ int rtudp_w_cmd_ready(const struct rtudp_worker *w);
 int rtudp_w_prepared_ready(const struct rtudp_worker *w);
 void rtudp_w_take_prepared(struct rtudp_worker *w);
 void rtudp_w_tick(struct rtudp_worker *w, int64_t now);
+/* a REMOVEd channel's memory, freed by the conductor */
+void rtudp_w_release_later(struct rtudp_worker *w, struct rtudp_chan *c);
+
+/* handoff.c: a channel moved by the workers themselves (RTUDP_CMD_TAKE_OVER).  The
+ * worker taking over keeps a prepared channel awaited (RTUDP_EINVAL and msg when full)
+ * and serves it once its block says released: handoff_ready at a wake-up, take_over;
+ * a REMOVE before then drops it (drop_awaited: 1 if it was awaited here).  The worker
+ * letting go, after its REMOVE detached the channel: let_go.  free_awaited at exit. */
+int rtudp_w_await_handoff(struct rtudp_worker *w, struct rtudp_chan *c, char *msg,
+                          size_t msglen);
+int rtudp_w_handoff_ready(const struct rtudp_worker *w);
+void rtudp_w_take_over(struct rtudp_worker *w);
+int rtudp_w_drop_awaited(struct rtudp_worker *w, uint32_t slot);
+void rtudp_w_let_go(struct rtudp_worker *w, struct rtudp_chan *c);
+void rtudp_w_free_awaited(struct rtudp_worker *w);
 
 /* channels.c: a channel is added in two halves.  rtudp_chan_prepare (any thread: the
  * conductor, conductor.h) maps the segment `name` of pool `pool_name`, checks it, sets
- * the sockets up and allocates what the channel needs, taking fd and tx_fd (-1: send on
+ * the sockets up and allocates what the channel needs (`how`: RTUDP_PREP_*, or 0),
+ * taking fd and tx_fd (-1: send on
  * fd) over: on failure they are closed too.  rtudp_chan_activate (TX thread) then gives
  * it its timers, its kind and the RX thread, and puts it in the table at its slot (a
  * free one); on failure c is left to rtudp_chan_release.  msg gets what was set up, or
  * why not (activate appends to what prepare wrote). */
+#define RTUDP_PREP_STANDBY 1u /* a standby copy (ADD_STANDBY) */
+#define RTUDP_PREP_ADOPT 2u   /* its sockets are another worker's still (TAKE_OVER):
+                               * rtudp_net_adopt, not rtudp_net_setup */
 int rtudp_chan_prepare(const char *pool_name, uint32_t slot, const char *name, int fd,
-                       int tx_fd, int standby, struct rtudp_chan **out, char *msg,
+                       int tx_fd, unsigned how, struct rtudp_chan **out, char *msg,
                        size_t msglen);
+/* clients may send on the channel's socket themselves again, if its sockets allow
+ * (a move held them off while no worker served it) */
+void rtudp_chan_allow_direct(struct rtudp_chan *c);
 int rtudp_chan_activate(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t msglen);
 /* take c out of the table and let go of it (TX thread): its unsent records stay in its
  * TX ring, its sockets are closed; what is left is memory for rtudp_chan_release */
