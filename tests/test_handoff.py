@@ -5,6 +5,9 @@ at a time: every datagram leaves once and in order, and a channel dropped before
 was taken over stays with the worker that has it."""
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 from typing import Any
 
@@ -97,6 +100,85 @@ def test_a_channel_removed_before_it_is_taken_over_stays_where_it_is(
             ch.send(bytes([k]))
         assert [d[0] for d in receive_up_to(sink, 20)] == list(range(20))
         assert _serving(rtudp_pool, frm) == 1 and _serving(rtudp_pool, to) == 0
+    finally:
+        ch.close()
+        sink.close()
+
+
+def test_a_move_whose_old_worker_dies_midway_loses_nothing(rtudp_pool: rtudp.Pool) -> None:
+    """The old worker is killed after the new one prepared the channel, before its
+    REMOVE: the supervisor hands the channel over itself, the new worker serves it, and
+    the old one comes back without it (its restart waits for the move).  Every datagram leaves, in order, none lost
+    (one in flight at the kill may leave twice, as after any worker's death)."""
+    sink = loopback_sink(rcvbuf=4 << 20)
+    ch = rtudp_pool.open_channel("orphan", local=("127.0.0.1", 0),
+                                 remote=sink.getsockname(), direction="tx", capacity=1024)
+    table = rtudp_pool._table  # type: ignore[attr-defined]
+    e = table.find("orphan")
+    frm, to = e.worker, 1 - e.worker
+    old_pid = rtudp_pool.workers()[frm]["pid"]
+    hand_all_off = table._hand_all_off
+
+    def killed_first(w: Any, mine: Any, dest: int) -> None:
+        os.kill(old_pid, signal.SIGKILL)
+        # its REMOVE then finds it dead, or restarted without the channel
+        assert wait_for(lambda: rtudp_pool.workers()[frm]["pid"] != old_pid, timeout=10)
+        hand_all_off(w, mine, dest)
+
+    table._hand_all_off = killed_first
+    try:
+        start = time.monotonic_ns() + 50_000_000
+        for k in range(N):
+            ch.send(k.to_bytes(2, "big"), start + k * GAP_NS)
+        rtudp_pool.move_channel("orphan", rtudp_pool.cpus[to])
+        got = [int.from_bytes(d, "big") for d in receive_up_to(sink, N)]
+        time.sleep(0.3)  # a repeat would come now
+        got += [int.from_bytes(d, "big") for d in receive_up_to(sink, 2, timeout_s=0.3)]
+        assert sorted(set(got)) == list(range(N)), f"lost {sorted(set(range(N)) - set(got))}"
+        assert len(got) - N <= 1, f"{len(got) - N} sent twice"
+        assert wait_for(lambda: _serving(rtudp_pool, to) == 1, timeout=5)
+        assert wait_for(lambda: rtudp_pool.workers()[frm]["restarts"] == 1, timeout=10)
+        assert _serving(rtudp_pool, frm) == 0  # it came back without the channel
+        assert ch.worker == to
+    finally:
+        table._hand_all_off = hand_all_off
+        ch.close()
+        sink.close()
+
+
+def test_the_supervisor_hands_over_what_a_gone_worker_cannot(rtudp_pool: rtudp.Pool) -> None:
+    """A REMOVE that finds its worker gone hands the channel over from the supervisor:
+    the producers' route moves and the awaiting worker serves it."""
+    from rtudp.workers.link import WorkerGone
+
+    class GoneLink:
+        def commands(self, *_: Any, **__: Any) -> Any:
+            raise WorkerGone("gone")
+
+    sink = loopback_sink()
+    ch = rtudp_pool.open_channel("gone", local=("127.0.0.1", 0),
+                                 remote=sink.getsockname(), direction="tx")
+    table = rtudp_pool._table  # type: ignore[attr-defined]
+    e = table.find("gone")
+    frm, to = e.worker, 1 - e.worker
+    try:
+        # the worker serving it lets go with no handoff awaited, as a dead one has
+        [(status, msg)] = _link(rtudp_pool, frm).commands(
+            [(lib.RTUDP_CMD_REMOVE, e.slot, e.name, None)], timeout=10.0)
+        assert status == 0, msg
+        e.seg.expect_handoff(to)
+        [(status, msg)] = _link(rtudp_pool, to).commands(
+            [(lib.RTUDP_CMD_TAKE_OVER, e.slot, e.name, e.sock.fds())], timeout=10.0)
+        assert status == 0, msg
+        gone = type("GoneWorker", (), {})()
+        gone.link, gone.ready = GoneLink(), threading.Event()
+        gone.ready.set()
+        table._hand_all_off(gone, [e], to)
+        assert wait_for(lambda: _serving(rtudp_pool, to) == 1, timeout=5), "not taken over"
+        assert int(e.seg.block.worker) == to
+        ch.send(b"after")
+        assert receive_up_to(sink, 1) == [b"after"]
+        _hand(rtudp_pool, e, to, frm)  # back, so that the pool's table is right again
     finally:
         ch.close()
         sink.close()

@@ -511,6 +511,7 @@ class ChannelTable:
             chans = [ch for n in names if (ch := self._chans.get(n)) is not None
                      and ch.worker != to]
         swapped = [ch for ch in chans if ch.standby == to]
+        took_gen = self._workers[to].gen  # a restart after it lost what was taken over
         taken = self._take_over(self._workers[to], [ch for ch in chans if not ch.paused
                                                     and ch.standby != to])
         with self._ctx.lock:
@@ -524,7 +525,6 @@ class ChannelTable:
         _on_each_worker(self._workers, left, lambda ch: ch.worker, self._take_all_off)
         _on_each_worker(self._workers, taken, lambda ch: ch.worker,
                         lambda w, mine: self._hand_all_off(w, mine, to))
-        gen = self._workers[to].gen
         with self._ctx.lock:
             for ch in chans:
                 frm = ch.worker
@@ -535,7 +535,7 @@ class ChannelTable:
                 self._rate[to] += ch.rate
                 ch.worker = to
                 self._set_movable(ch, not ch.pinned and not ch.paused)
-                ch.added_gen = gen if id(ch) in handed else -1
+                ch.added_gen = took_gen if id(ch) in handed else -1
                 if ch.standby == to:
                     self._guarding[to] -= 1
                     self._guarding[frm] += 1
