@@ -81,7 +81,7 @@ SETTLE_S = 1.0
 #: threads do a move's work (the old one lets go of each channel and drops their
 #: timers, the new one activates them), so a spread of thousands of channels takes
 #: their time a slice at a time, between deadlines, not all at once
-MOVE_SLICE = 16
+MOVE_SLICE = 64
 MOVE_PAUSE_S = 0.005
 #: the placements a pool can be given
 PLACEMENTS = ("packed", "spread")
