@@ -182,3 +182,26 @@ def test_the_supervisor_hands_over_what_a_gone_worker_cannot(rtudp_pool: rtudp.P
     finally:
         ch.close()
         sink.close()
+
+
+def test_direct_sends_resume_once_the_channel_is_taken_over(rtudp_pool: rtudp.Pool) -> None:
+    """A move holds the clients' own sends on the channel's socket while no worker
+    serves it; the worker that takes it over lets them go on."""
+    sink = loopback_sink()
+    ch = rtudp_pool.open_channel("direct", local=("127.0.0.1", 0),
+                                 remote=sink.getsockname(), direction="tx")
+    e = rtudp_pool._table.find("direct")  # type: ignore[attr-defined]
+    try:
+        before = int(e.seg.block.direct.state)
+        if before != lib.RTUDP_DIRECT_ON:
+            pytest.skip("this kernel keys no TX stamp per send: clients never send "
+                        "on the socket themselves, and a channel moves the slow way")
+        for n in range(4):
+            rtudp_pool.move_channel("direct", rtudp_pool.cpus[1 - ch.worker])
+            assert wait_for(lambda: int(e.seg.block.direct.state) == before, timeout=5), \
+                f"direct sends still {int(e.seg.block.direct.state)} after move {n + 1}"
+            ch.send(bytes([n]))
+        assert [d[0] for d in receive_up_to(sink, 4)] == [0, 1, 2, 3]
+    finally:
+        ch.close()
+        sink.close()

@@ -61,13 +61,13 @@ void rtudp_w_take_over(struct rtudp_worker *w)
         }
         unawait(w, i);
         store_release(&c->block->handoff, (uint32_t)RTUDP_HANDOFF_NONE);
-        if (!c->standby)
-            rtudp_chan_allow_direct(c); /* held while the channel moved */
         char msg[sizeof(((struct rtudp_reply *)0)->msg)];
         msg[0] = '\0';
-        if (rtudp_chan_activate(w, c, msg, sizeof msg) != RTUDP_OK) {
-            /* its REMOVE was answered already: the supervisor learns it from the log
-             * and from the channel's worker, which serves nothing in its slot */
+        if (rtudp_chan_activate(w, c, msg, sizeof msg) == RTUDP_OK) {
+            rtudp_chan_allow_direct(c); /* held while the channel moved */
+        } else {
+            /* its REMOVE was answered already: the log says it, and the worker's slot
+             * shows one channel fewer than the pool's table gives it */
             fprintf(stderr, "rtudp-worker %u: channel '%s' (slot %u) not taken over: %s\n",
                     w->id, c->name, c->slot, msg);
             rtudp_w_release_later(w, c);
