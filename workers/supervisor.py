@@ -379,9 +379,9 @@ class Pool:
         """Make the packer's ``move`` (names None: every channel of its worker that may
         move)."""
         names = self._table.movable(move.frm) if move.names is None else list(move.names)
-        # a channel is served by neither worker from its REMOVE to its ADD, and both
-        # workers do these on their TX threads: moved a slice at a time, with a pause
-        # for the workers to catch up, each channel and worker stalls for a slice only
+        # both workers do a move's work on their TX threads (letting go, dropping
+        # timers, activating): a slice at a time, with a pause for them to catch up,
+        # so that it comes between their deadlines in pieces
         for at in range(0, len(names), MOVE_SLICE):
             if at and self._ctx.stopping.wait(MOVE_PAUSE_S):
                 return
