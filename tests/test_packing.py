@@ -50,18 +50,23 @@ def test_declared_packets_count_before_their_work_shows() -> None:
     assert packer.look() is None and packer.look() is None   # never calm: nothing gathers
 
 
-def test_half_the_packets_moves_the_busiest_first_and_keeps_one() -> None:
-    assert half_the_packets({"a": 10, "b": 10, "c": 10, "d": 10}) == ("a", "b")
+def test_half_the_packets_moves_every_other_of_alike_channels_and_keeps_one() -> None:
+    # alike: every other one in the order opened, so both workers' deadlines stay spread
+    assert half_the_packets({"s0": 10, "s1": 10, "s2": 10, "s3": 10}) == ("s1", "s3")
+    assert half_the_packets({"s0": 10, "s1": 9, "s2": 11, "s3": 10, "s4": 10, "s5": 10}) \
+        == ("s1", "s3", "s5")
+    assert half_the_packets({"a": 0, "b": 0}) == ("b",)
+    # not alike: the busiest first, up to half
     assert half_the_packets({"big": 90, "s1": 5, "s2": 5}) == ("big",)
+    assert half_the_packets({"s0": 40, "s1": 5, "s2": 40, "s3": 5}) == ("s0", "s1")
     assert half_the_packets({"only": 7}) == ("only",)
-    assert half_the_packets({"a": 0, "b": 0}) == ("a",)
 
 
 def test_a_busy_worker_spreads_only_when_busy_twice_and_to_a_worker_with_room() -> None:
     busy = [load(0, 0.9, a=100, b=100, c=1), load(1, 0.0)]
     assert plan(busy, hot=set(), calm_since=None, now=0.0) is None     # once: a burst
     move = plan(busy, hot={0}, calm_since=None, now=0.0)
-    assert move == Move(("a",), 0, 1, move.why) and "spread" in move.why
+    assert move == Move(("b",), 0, 1, move.why) and "spread" in move.why
     both = [load(0, 0.9, a=100, b=100), load(1, SPREAD_SHARE, c=1)]
     assert plan(both, hot={0, 1}, calm_since=None, now=0.0) is None    # nowhere to go
     # at its real-time cap (it spins up to it) but keeping its deadlines: it stays
@@ -92,7 +97,7 @@ def test_the_packer_moves_what_the_plan_says_and_lets_the_workers_settle() -> No
     assert packer.look() is None            # busy once
     assert packer.look() is not None        # busy twice: spread
     assert packer.look() is None            # both just moved: left alone
-    assert [m.names for m in moves] == [("a",)]
+    assert [m.names for m in moves] == [("b",)]
     assert packer.open_target({0: 1, 1: 1}, {}, 0.0) == 1   # worker 0 is full
 
 

@@ -288,9 +288,11 @@ class ChannelTable:
             return dict(self._rate)
 
     def movable(self, worker: int) -> list[str]:
-        """The channels of ``worker`` that may move (not pinned, not paused)."""
+        """The channels of ``worker`` that may move (not pinned, not paused), in the
+        order of their slots: the order they were opened, but for slots freed and
+        taken again."""
         with self._ctx.lock:
-            return sorted(self._movable[worker])
+            return sorted(self._movable[worker], key=lambda n: self._chans[n].slot)
 
     def _set_movable(self, ch: ChannelEntry, yes: bool) -> None:
         (self._movable[ch.worker].add if yes else self._movable[ch.worker].discard)(ch.name)

@@ -13,7 +13,8 @@ packer looks at the workers every :data:`LOOK_S` and moves channels while they r
 (``ChannelTable.move_many``):
 
 * **spread**: a worker that no longer keeps up, two looks in a row, gives the
-  channels carrying about half its packets to the next worker with headroom.  It no
+  channels carrying about half its packets to the next worker with headroom (every
+  other one in the order they were opened, where they are alike).  It no
   longer keeps up when its work (its CPU time less what it spun waiting for a
   deadline, which it would give up to more work) passes :data:`SPREAD_SHARE` of its
   CPU, or when its work passes :data:`LATE_WORK` and more than :data:`LATE_SHARE` of
@@ -83,6 +84,9 @@ SETTLE_S = 1.0
 #: their time a slice at a time, between deadlines, not all at once
 MOVE_SLICE = 64
 MOVE_PAUSE_S = 0.005
+#: a spread moves every other channel when they carry half the packets within this
+#: share of the worker's packets (half_the_packets)
+ALTERNATE_SLACK = 0.1
 #: the placements a pool can be given
 PLACEMENTS = ("packed", "spread")
 
@@ -144,12 +148,20 @@ def open_target(loads: Sequence[WorkerLoad], rate: float = 0.0) -> int:
 
 
 def half_the_packets(movable: dict[str, int]) -> tuple[str, ...]:
-    """The channels carrying about half of ``movable``'s packets, the busiest first
-    (at least one; all of them but one at most, so the worker keeps work to measure)."""
+    """The channels carrying about half of ``movable``'s packets (at least one; all of
+    them but one at most, so the worker keeps work to measure).  ``movable`` is in the
+    order the channels were opened: every other one of them, where that carries half
+    the packets within ALTERNATE_SLACK (streams alike); else the busiest first."""
     total = sum(movable.values())
+    if len(movable) <= 1:
+        return tuple(movable)
+    # streams opened together start together, their deadlines in the order they were
+    # opened: every other one leaves both workers' deadlines as evenly spread as they
+    # were, where a run of them would leave each worker a bunch
+    alternate = tuple(list(movable)[1::2])
+    if abs(sum(movable[n] for n in alternate) - total / 2) <= ALTERNATE_SLACK * total:
+        return alternate
     order = sorted(movable, key=lambda n: (-movable[n], n))
-    if len(order) <= 1:
-        return tuple(order)
     picked: list[str] = []
     moved = 0
     for name in order[:-1]:
@@ -298,7 +310,7 @@ class Packer:
         return move
 
 
-__all__ = ["GATHER_S", "GATHER_SHARE", "IDLE_LOOK_S", "IDLE_WORK", "LATE_MIN", "LATE_SHARE",
+__all__ = ["ALTERNATE_SLACK", "GATHER_S", "GATHER_SHARE", "IDLE_LOOK_S", "IDLE_WORK", "LATE_MIN", "LATE_SHARE",
            "LATE_WORK", "LOOK_S", "MOVE_PAUSE_S", "MOVE_SLICE", "Move", "PACKET_WORK_S",
            "PACK_SHARE", "PLACEMENTS", "Packer",
            "PoolLoads", "SETTLE_S", "SPREAD_SHARE", "WorkerLoad", "half_the_packets",
