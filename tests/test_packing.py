@@ -208,7 +208,10 @@ def test_channels_spread_from_a_worker_at_its_cap_and_gather_back(rtudp_pool: rt
         # gather, however many moves it takes
         assert wait_for(lambda: len({ch.worker for ch in chans}) == 1, timeout=30), \
             ("the channels did not gather once idle", [ch.worker for ch in chans])
-        assert rtudp_pool.channel_moves >= 2
+        # a channel's worker index changes when its old worker hands it over, the
+        # pool's count of moves when the move is done, a moment later
+        assert wait_for(lambda: rtudp_pool.channel_moves >= 2, timeout=5), \
+            rtudp_pool.channel_moves
         for i, ch in enumerate(chans):
             # every record queued left once: none lost or doubled across the moves
             assert wait_for(lambda: ch.stats()["tx_packets"] == sent[i], timeout=10), \
