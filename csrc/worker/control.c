@@ -264,17 +264,13 @@ void rtudp_w_poll_commands(struct rtudp_worker *w)
 /* a prepared channel served from now on, or awaited from the worker that serves it */
 static int serve_or_await(struct rtudp_worker *w, struct rtudp_job *j)
 {
-    if (j->take_over && !rtudp_channel_released(j->chan->block)) {
-        int rc = rtudp_w_await_handoff(w, j->chan, j->msg, sizeof j->msg);
-        if (rc == RTUDP_OK)
-            snprintf(j->msg, sizeof j->msg, "prepared; served once released");
-        return rc;
-    }
-    if (j->take_over)
-        store_release(&j->chan->block->handoff, (uint32_t)RTUDP_HANDOFF_NONE);
-    int rc = rtudp_chan_activate(w, j->chan, j->msg, sizeof j->msg);
-    if (rc == RTUDP_OK && j->take_over)
-        rtudp_chan_allow_direct(j->chan); /* held while the channel moved */
+    if (!j->take_over)
+        return rtudp_chan_activate(w, j->chan, j->msg, sizeof j->msg);
+    if (rtudp_channel_released(j->chan->block))
+        return rtudp_w_serve_released(w, j->chan, j->msg, sizeof j->msg);
+    int rc = rtudp_w_await_handoff(w, j->chan, j->msg, sizeof j->msg);
+    if (rc == RTUDP_OK)
+        snprintf(j->msg, sizeof j->msg, "prepared; served once released");
     return rc;
 }
 

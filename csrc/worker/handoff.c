@@ -60,12 +60,9 @@ void rtudp_w_take_over(struct rtudp_worker *w)
             continue;
         }
         unawait(w, i);
-        store_release(&c->block->handoff, (uint32_t)RTUDP_HANDOFF_NONE);
         char msg[sizeof(((struct rtudp_reply *)0)->msg)];
         msg[0] = '\0';
-        if (rtudp_chan_activate(w, c, msg, sizeof msg) == RTUDP_OK) {
-            rtudp_chan_allow_direct(c); /* held while the channel moved */
-        } else {
+        if (rtudp_w_serve_released(w, c, msg, sizeof msg) != RTUDP_OK) {
             /* its REMOVE was answered already: the log says it, and the worker's slot
              * shows one channel fewer than the pool's table gives it */
             fprintf(stderr, "rtudp-worker %u: channel '%s' (slot %u) not taken over: %s\n",
@@ -74,6 +71,16 @@ void rtudp_w_take_over(struct rtudp_worker *w)
         }
     }
     rtudp_chan_forget_timers(w); /* (a channel that failed to activate left its mark) */
+}
+
+int rtudp_w_serve_released(struct rtudp_worker *w, struct rtudp_chan *c, char *msg,
+                           size_t msglen)
+{
+    store_release(&c->block->handoff, (uint32_t)RTUDP_HANDOFF_NONE);
+    int rc = rtudp_chan_activate(w, c, msg, msglen);
+    if (rc == RTUDP_OK)
+        rtudp_chan_allow_direct(c); /* held while the channel moved */
+    return rc;
 }
 
 int rtudp_w_drop_awaited(struct rtudp_worker *w, uint32_t slot)

@@ -337,6 +337,9 @@ void rtudp_w_release_later(struct rtudp_worker *w, struct rtudp_chan *c);
 int rtudp_w_await_handoff(struct rtudp_worker *w, struct rtudp_chan *c, char *msg,
                           size_t msglen);
 int rtudp_w_handoff_ready(const struct rtudp_worker *w);
+/* a channel released to this worker served from now on (its direct sends let go) */
+int rtudp_w_serve_released(struct rtudp_worker *w, struct rtudp_chan *c, char *msg,
+                           size_t msglen);
 void rtudp_w_take_over(struct rtudp_worker *w);
 int rtudp_w_drop_awaited(struct rtudp_worker *w, uint32_t slot);
 void rtudp_w_let_go(struct rtudp_worker *w, struct rtudp_chan *c);
