@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -184,8 +185,19 @@ def test_channels_spread_from_a_worker_at_its_cap_and_gather_back(rtudp_pool: rt
     try:
         assert {ch.worker for ch in chans} == {0}
         deadline = time.monotonic() + 20
-        # on a busy machine a second look may move the other channel too, soon after:
-        # what must be seen is the two channels on two workers, at some moment
+        # on a busy machine a second look may move the other channel too, soon after,
+        # or a gather follow: what must be seen is the two channels on two workers, at
+        # some moment, so a thread of its own watches for it while this one sends
+        apart = threading.Event()
+
+        def watch() -> None:
+            while not apart.is_set() and time.monotonic() < deadline:
+                if {ch.worker for ch in chans} == {0, 1}:
+                    apart.set()
+                time.sleep(0.001)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
         spread = False
         while not spread and time.monotonic() < deadline:
             for i, ch in enumerate(chans):
@@ -202,7 +214,8 @@ def test_channels_spread_from_a_worker_at_its_cap_and_gather_back(rtudp_pool: rt
                     got[i].append(k)
             except BlockingIOError:
                 pass
-            spread = {ch.worker for ch in chans} == {0, 1}
+            spread = apart.is_set()
+        watcher.join()
         assert spread, ("a worker sending flat out never spread", rtudp_pool.channel_moves)
         # a busy machine may spread again before the gather: what must come is the
         # gather, however many moves it takes
