@@ -133,19 +133,19 @@ def test_quick_json_has_every_field() -> None:
 def test_neighbours_and_the_spread_row() -> None:
     """``--observer python`` reads every datagram from an ordinary Python process,
     ``--busy-loop`` reports a busy loop's share beside each row, and ``--senders``
-    picks the rows: ``packed`` is the pool that packs channels on as few workers as
-    keep up."""
+    picks the rows: ``spread`` is the pool that puts each channel on the worker with
+    the fewest, where the default packs them on as few workers as keep up."""
     report, _pid = run_quick_json(
         "scale", timeout=300,
-        extra=("--cases", "rtp", "--n", "8", "--seconds", "0.5", "--senders", "rtudp,packed,C",
+        extra=("--cases", "rtp", "--n", "8", "--seconds", "0.5", "--senders", "rtudp,spread,C",
                "--observer", "python", "--busy-loop"))
     if "all" in report["skipped"]:
         pytest.skip(f"the C peer cannot be built: {report['skipped']}")
     assert report["failed"] == {} and report["python_reader"] and report["busy_loop"]
     rows = report["cases"]["rtp"]["8"]
-    assert set(rows) == {"rtudp", "packed", "C"}
+    assert set(rows) == {"rtudp", "spread", "C"}
     for variant, e in rows.items():
         assert e["observer"]["received"] + e["observer"]["dropped"] >= e["delivered"], variant
         assert e["busy_loop_share"] is not None and 0 <= e["busy_loop_share"] <= 1.05, variant
-    # eight light streams: packed on one worker; the default pool spreads them on both
-    assert rows["packed"]["workers_used"] == 1 and rows["rtudp"]["workers_used"] == 2
+    # eight light streams: the default pool packs them on one worker; spread, on both
+    assert rows["rtudp"]["workers_used"] == 1 and rows["spread"]["workers_used"] == 2

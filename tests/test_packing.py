@@ -163,8 +163,55 @@ def test_streams_declared_beyond_one_worker_open_on_two_without_a_move(
             ch.close()
 
 
-def test_the_default_pool_spreads_and_checks_its_placement() -> None:
-    assert rtudp.Pool("x").placement == "spread"
+def test_a_workers_work_leaves_out_its_conductors_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst of opens keeps the first worker's conductor busy preparing channels:
+    that is the opening's work, not the channels', and counted as the worker's it made
+    the worker look full halfway through a batch, whose rest then went to the next
+    worker in a run of channels whose deadlines bunch.  The packer's work is the
+    worker's CPU time less its conductor's (and less its spinning)."""
+    from types import SimpleNamespace
+    from rtudp.workers import packing
+    from rtudp.workers.cpu_meter import ShareMeter
+    t0 = time.monotonic_ns()
+    busy = {1000: 0.6, 1001: 0.5}          # the worker process, its conductor thread
+
+    def used(pid_or_tid: int) -> int:
+        return int(busy[pid_or_tid] * (time.monotonic_ns() - t0))
+
+    class Table:
+        def served(self) -> dict[int, tuple[int, int]]:
+            return {0: (3000, 3000)}
+
+        def declared_rates(self) -> dict[int, float]:
+            return {0: 3000 * 12.5}
+
+        def late_sends(self, worker: int) -> tuple[int, int]:
+            return (0, 0)
+
+    worker = SimpleNamespace(index=0, spawned=SimpleNamespace(proc=SimpleNamespace(pid=1000)))
+    control = SimpleNamespace(workers=lambda: [{"index": 0, "spin_ns": 0, "capped_sleeps": 0}])
+
+    def work_seen(conductor: int | None) -> float:
+        monkeypatch.setattr(packing, "conductor_tid", lambda pid: conductor)
+        loads = packing.PoolLoads(Table(), [worker], lambda: control)  # type: ignore[arg-type]
+        loads._meter = ShareMeter(read=used)
+        loads._conductors = ShareMeter(read=used)
+        w = loads()[0].work
+        for _ in range(100):       # a read the test's process lost its CPU in gives none
+            if w is not None:
+                return w
+            time.sleep(0.05)
+            w = loads()[0].work
+        raise AssertionError("no look measured the worker in 100 tries")
+
+    assert work_seen(None) == pytest.approx(0.6, abs=0.05)   # no conductor found
+    assert work_seen(1001) == pytest.approx(0.1, abs=0.05)
+    assert packing.open_target([packing.WorkerLoad(0, 0.1, channels=3000, rate=3000 * 12.5),
+                                packing.WorkerLoad(1, 0.0)], 12.5) == 0
+
+
+def test_the_default_pool_packs_and_checks_its_placement() -> None:
+    assert rtudp.Pool("x").placement == "packed"
     with pytest.raises(ValueError, match="placement must be one of packed, spread, got 'tight'"):
         rtudp.Pool("x", placement="tight")
 

@@ -28,7 +28,7 @@ import warnings
 from typing import Any
 
 from ..workers.tunables import DEFAULT_IDLE, IDLE_STRATEGIES, TUNABLES, Tunable
-from ..workers.packing import PLACEMENTS
+from ..workers.packing import DEFAULT_PLACEMENT, PLACEMENTS
 from .cli_args import ranged
 from .procinfo import fmt_age, kernel_policy, policy_text
 
@@ -659,10 +659,10 @@ def add_parser(sub: Any) -> None:
                    help="how far ahead of now (time.monotonic_ns()) a send may be due; a later "
                         "deadline is refused at the call (default "
                         f"{DEFAULT_HORIZON_NS / 1e9:g}, the fq qdisc's default horizon)")
-    s.add_argument("--placement", choices=PLACEMENTS, default="spread",
-                   help="where channels opened without cpu= go: spread (the worker with the "
-                        "fewest, for good; the default) or packed (the first worker with "
-                        "headroom; they spread and gather live as their load asks)")
+    s.add_argument("--placement", choices=PLACEMENTS, default=DEFAULT_PLACEMENT,
+                   help="where channels opened without cpu= go: packed (the first worker "
+                        "with headroom; they spread and gather live as their load asks; the "
+                        "default) or spread (the worker with the fewest, for good)")
     s.add_argument("--group", type=parse_group, default=None, metavar="GROUP",
                    help="a group (name or gid) whose members may use the pool: its "
                         "segments get that group and mode 0660 (default: 0600, only you)")

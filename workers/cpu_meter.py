@@ -1,4 +1,4 @@
-"""How much of a CPU a process used between two looks, from the kernel's schedstat.
+"""How much of a CPU a process (or one of its threads) used between two looks.
 
 Both the thread placement (``placement.py``) and the packer (``packing.py``) judge a
 worker by its share of its CPU; this is where that share is measured.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Hashable, Iterable
+from typing import Callable, Hashable, Iterable
 
 #: a process's CPU time read in longer than this (ns) is not used: the reader lost its
 #: CPU while it read, so the time it took the reading at is not known (seen: shares of
@@ -41,11 +41,23 @@ def process_cpu_ns(pid: int) -> int | None:
     return total
 
 
-class ShareMeter:
-    """Each process's share of a CPU since the previous :meth:`look` (by a key of the
-    caller's: a worker's CPU or index)."""
+def thread_cpu_ns(tid: int) -> int | None:
+    """Thread ``tid``'s time on a CPU (ns, its schedstat: another process's thread has
+    no clock this process may read); None if it is gone."""
+    try:
+        with open(f"/proc/{tid}/schedstat", "rb") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
-    def __init__(self) -> None:
+
+class ShareMeter:
+    """Each process's (or, with ``read=thread_cpu_ns``, each thread's) share of a CPU
+    since the previous :meth:`look`, by a key of the caller's: a worker's CPU or
+    index."""
+
+    def __init__(self, read: Callable[[int], int | None] = process_cpu_ns) -> None:
+        self._read = read
         self._last: dict[int, tuple[int, int]] = {}  # pid -> (cpu ns, at ns)
 
     def look(self, procs: Iterable[tuple[Hashable, int]]) -> dict[Hashable, float]:
@@ -56,7 +68,7 @@ class ShareMeter:
         for key, pid in procs:
             last = self._last.get(pid)
             before = time.monotonic_ns()
-            used = process_cpu_ns(pid)
+            used = self._read(pid)
             after = time.monotonic_ns()
             if used is None:
                 continue
@@ -76,4 +88,4 @@ class ShareMeter:
         self._last.clear()
 
 
-__all__ = ["MAX_READ_NS", "ShareMeter", "process_cpu_ns"]
+__all__ = ["MAX_READ_NS", "ShareMeter", "process_cpu_ns", "thread_cpu_ns"]

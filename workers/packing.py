@@ -16,7 +16,8 @@ packer looks at the workers every :data:`LOOK_S` and moves channels while they r
   channels carrying about half its packets to the next worker with headroom (every
   other one in the order they were opened, where they are alike).  It no
   longer keeps up when its work (its CPU time less what it spun waiting for a
-  deadline, which it would give up to more work) passes :data:`SPREAD_SHARE` of its
+  deadline, which it would give up to more work, and less its conductor's, which
+  prepares channels being added) passes :data:`SPREAD_SHARE` of its
   CPU, or when its work passes :data:`LATE_WORK` and more than :data:`LATE_SHARE` of
   what it sent left late by its own doing (``tx_late_sent``: more than 100 µs after a
   deadline it was given in time; not judged with a lateness budget, whose late sends
@@ -27,9 +28,8 @@ packer looks at the workers every :data:`LOOK_S` and moves channels while they r
 
 A worker that has just given or taken channels is left alone for :data:`SETTLE_S`, so
 that its share shows the move before the next one.  A channel pinned with ``cpu=``
-never moves.  Packing is ``Pool(placement="packed")``; the default, ``"spread"``, puts
-each channel on the worker with the fewest, for good (docs/scheduling.md says what
-packing does not do well yet).
+never moves.  Packing is the default (``Pool(placement="packed")``); ``"spread"`` puts
+each channel on the worker with the fewest, for good.
 
 :func:`plan` is the policy, pure and testable; :class:`Packer` measures, asks it and
 carries out its moves.
@@ -41,7 +41,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from .cpu_meter import ShareMeter
+from .cpu_meter import ShareMeter, thread_cpu_ns
+from .process import conductor_tid
 
 if TYPE_CHECKING:
     from .channel_table import ChannelTable
@@ -87,8 +88,9 @@ MOVE_PAUSE_S = 0.005
 #: a spread moves every other channel when they carry half the packets within this
 #: share of the worker's packets (half_the_packets)
 ALTERNATE_SLACK = 0.1
-#: the placements a pool can be given
+#: the placements a pool can be given, and the one it gets unless told
 PLACEMENTS = ("packed", "spread")
+DEFAULT_PLACEMENT = "packed"
 
 
 @dataclass
@@ -208,7 +210,7 @@ CAPPED_PER_LOOK = 20
 
 class PoolLoads:
     """Measures a pool's workers for the packer: each one's work (its processes' CPU
-    time from schedstat, less its spin_ns), whether it met its real-time cap, whether
+    time, less its spin_ns and its conductor's time), whether it met its real-time cap, whether
     it sent late by its own doing (only where ``judge_late``: a pool without a lateness
     budget), and its channels (weighed by their packets only where a spread needs
     them)."""
@@ -220,6 +222,11 @@ class PoolLoads:
         self._control = control
         self._judge_late = judge_late
         self._meter = ShareMeter()
+        # the conductor prepares channels being added and frees removed ones: a burst
+        # of opens is its work, not the channels', and counted as the worker's it would
+        # send the rest of the burst to another worker as if this one were full
+        self._conductors = ShareMeter(read=thread_cpu_ns)
+        self._conductor_tid: dict[int, int | None] = {}  # worker pid -> its conductor's
         self._last: dict[int, tuple[int, int, int]] = {}  # index -> (at ns, spin ns, capped)
 
     def __call__(self) -> list[WorkerLoad]:
@@ -227,6 +234,7 @@ class PoolLoads:
         rates = self._table.declared_rates()
         procs = [(w.index, sp.proc.pid) for w in self._workers if (sp := w.spawned) is not None]
         shares = self._meter.look(procs)
+        aside = self._conductors.look(self._conductor_threads(procs))
         slots = {int(s["index"]): s for s in self._control().workers()}
         now = time.monotonic_ns()
         loads = []
@@ -239,6 +247,7 @@ class PoolLoads:
             work = shares.get(w.index)
             met_cap = False
             if work is not None and last is not None and now > last[0]:
+                work -= aside.get(w.index, 0.0)
                 work = max(0.0, work - (spin - last[1]) / (now - last[0]))
                 met_cap = capped - last[2] > CAPPED_PER_LOOK
             load = WorkerLoad(w.index, work, n_movable, n, met_cap, rate=rates.get(w.index, 0.0))
@@ -249,6 +258,18 @@ class PoolLoads:
                 load.movable = self._table.weigh(self._table.movable(w.index))
             loads.append(load)
         return loads
+
+    def _conductor_threads(self, procs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """(worker index, its conductor's thread id) of the workers ``procs`` names,
+        found once a worker process (a restarted worker's anew)."""
+        found: dict[int, int | None] = {}
+        for index, pid in procs:
+            tid = self._conductor_tid.get(pid)
+            if tid is None:
+                tid = conductor_tid(pid)
+            found[pid] = tid
+        self._conductor_tid = found
+        return [(index, tid) for index, pid in procs if (tid := found[pid]) is not None]
 
 
 class Packer:
@@ -310,7 +331,7 @@ class Packer:
         return move
 
 
-__all__ = ["ALTERNATE_SLACK", "GATHER_S", "GATHER_SHARE", "IDLE_LOOK_S", "IDLE_WORK", "LATE_MIN", "LATE_SHARE",
+__all__ = ["ALTERNATE_SLACK", "DEFAULT_PLACEMENT", "GATHER_S", "GATHER_SHARE", "IDLE_LOOK_S", "IDLE_WORK", "LATE_MIN", "LATE_SHARE",
            "LATE_WORK", "LOOK_S", "MOVE_PAUSE_S", "MOVE_SLICE", "Move", "PACKET_WORK_S",
            "PACK_SHARE", "PLACEMENTS", "Packer",
            "PoolLoads", "SETTLE_S", "SPREAD_SHARE", "WorkerLoad", "half_the_packets",

@@ -113,6 +113,16 @@ def is_conductor(pid: int, tid: int) -> bool:
         return False
 
 
+def conductor_tid(pid: int) -> int | None:
+    """The id of worker ``pid``'s conductor thread; None if it has none (yet) or is
+    gone."""
+    try:
+        tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    except (OSError, ValueError):
+        return None
+    return next((tid for tid in tids if is_conductor(pid, tid)), None)
+
+
 def check_threads(pid: int, cpu: int, priority: int) -> ThreadCheck:
     """Check (and repair where permitted) affinity and policy of every thread of ``pid``.
 
@@ -194,5 +204,6 @@ def _schedstat_s(path: str) -> tuple[float, float]:
         return float("nan"), float("nan")
 
 
-__all__ = ["Spawned", "ThreadCheck", "check_threads", "describe_threads", "fifo_privilege_hint",
+__all__ = ["Spawned", "ThreadCheck", "check_threads", "conductor_tid", "describe_threads",
+           "fifo_privilege_hint",
            "fifo_refusal", "spawn"]

@@ -44,7 +44,7 @@ from .binary import worker_path
 from .channel_config import MAX_CAPACITY, ChannelConfig, check_int, takes_channel_config
 from .channel_table import ChannelTable
 from .command_service import CommandService
-from .packing import MOVE_PAUSE_S, MOVE_SLICE, PLACEMENTS, Move, Packer, PoolLoads
+from .packing import DEFAULT_PLACEMENT, MOVE_PAUSE_S, MOVE_SLICE, PLACEMENTS, Move, Packer, PoolLoads
 from .placement import ThreadPlacement
 from .pool_context import HEARTBEAT_S, START_TIMEOUT_S, STOP_GRACE_S, PoolContext
 from .registry import clean_stale, take_lock_to_start, unlink_segments
@@ -87,11 +87,11 @@ class Pool:
     it is almost always from another clock (``time.time_ns()`` is decades ahead), and
     queued it would hold its ring space for ever.  Programs attaching to the pool read
     it from the control segment.
-    ``placement``: where channels opened without ``cpu=`` go: ``"spread"`` (the
-    default: the worker with the fewest channels, for good) or ``"packed"`` (the first
-    worker that serves and has headroom; a busy worker's channels spread to the next,
-    and gather again when load falls, moved live by :meth:`move_channel`'s means:
-    :mod:`rtudp.workers.packing`).
+    ``placement``: where channels opened without ``cpu=`` go: ``"packed"`` (the
+    default: the first worker that serves and has headroom; a busy worker's channels
+    spread to the next, and gather again when load falls, moved live by
+    :meth:`move_channel`'s means: :mod:`rtudp.workers.packing`) or ``"spread"`` (the
+    worker with the fewest channels, for good).
     ``worker`` replaces the ``rtudp-worker`` command (tests, debugging).
     ``pacer_off`` names pacer mechanisms to switch off, for measuring what each buys
     (:mod:`rtudp.workers.mechanisms`, ``rtudp bench mechanisms``); all are on by default
@@ -108,7 +108,7 @@ class Pool:
                  horizon_s: float = DEFAULT_HORIZON_NS / 1e9,
                  worker: Sequence[str] | None = None,
                  pacer_off: Sequence[str] | None = None,
-                 placement: str = "spread") -> None:
+                 placement: str = DEFAULT_PLACEMENT) -> None:
         self.name = pool_name(name)
         allowed = sorted(os.sched_getaffinity(0))
         if cpus is None:
@@ -150,9 +150,9 @@ class Pool:
         if placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}, got "
                              f"{placement!r}")
-        #: where channels opened without cpu= go: "spread" (the worker with the
-        #: fewest) or "packed" (the first with headroom; spread and gathered live as
-        #: their load asks)
+        #: where channels opened without cpu= go: "packed" (the first with headroom;
+        #: spread and gathered live as their load asks) or "spread" (the worker with
+        #: the fewest)
         self.placement = placement
         #: the deadline horizon in ns (``horizon_s`` rounded to whole ns)
         self.horizon_ns = horizon_ns_of(horizon_s)

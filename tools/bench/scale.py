@@ -76,7 +76,7 @@ MEM_SETTLE_S = 2.0
 ALL_CASES = (*CASES, "udt", "open")
 UDT_PEERS_MISSING = ("udt: no peers (asyncio has no UDT; the libudt peer, libudt_peer.cpp, "
                      "runs one connection): rtudp's rows only")
-VARIANTS = ("rtudp", "packed", "exact", "late-100us", "late-1ms", "packed-100us", "packed-1ms",
+VARIANTS = ("rtudp", "spread", "exact", "late-100us", "late-1ms", "spread-100us", "spread-1ms",
             "asyncio", "C", "C-1ms", "C-100us")
 #: the C sender on a tick (ns): it wakes on that grid and sends what is due by then.
 #: At 1 ms it keeps asyncio's loop's schedule: the CPU any sender pays for asyncio's
@@ -86,22 +86,23 @@ C_TICK_VARIANTS: dict[str, int] = {"C-1ms": 1_000_000, "C-100us": 100_000}
 #: the variants that are rtudp pools, with what their pool is given: ``exact`` sends each
 #: deadline at its own time (tx_coalesce_us=0), as the workers did before groups;
 #: ``late-*`` pools have a lateness budget (tx_lateness_us), the peers of ``C-*``;
-#: ``packed-*`` are those pools packed
+#: ``spread`` and ``spread-*`` are those pools with every channel on the worker that has
+#: the fewest (placement="spread"), where the default packs them
 RTUDP_VARIANTS: dict[str, dict[str, Any]] = {"rtudp": {}, "exact": {"tx_coalesce_us": 0},
                                               "late-100us": {"tx_lateness_us": 100},
                                               "late-1ms": {"tx_lateness_us": 1000},
-                                              "packed": {"placement": "packed"},
-                                              "packed-100us": {"tx_lateness_us": 100,
-                                                               "placement": "packed"},
-                                              "packed-1ms": {"tx_lateness_us": 1000,
-                                                             "placement": "packed"}}
+                                              "spread": {"placement": "spread"},
+                                              "spread-100us": {"tx_lateness_us": 100,
+                                                               "placement": "spread"},
+                                              "spread-1ms": {"tx_lateness_us": 1000,
+                                                             "placement": "spread"}}
 #: the senders that only cases whose deadlines the workers keep have (TIMED_CASES)
-TIMED_ONLY_SENDERS = ("exact", "late-100us", "late-1ms", "packed-100us", "packed-1ms",
+TIMED_ONLY_SENDERS = ("exact", "late-100us", "late-1ms", "spread-100us", "spread-1ms",
                       *C_TICK_VARIANTS)
-#: the senders a run compares unless --senders says otherwise (``packed`` and the
-#: ``packed-*`` budget pools, which pack channels on as few workers as keep up, are
-#: asked for by name)
-DEFAULT_SENDERS = tuple(v for v in VARIANTS if not v.startswith("packed"))
+#: the senders a run compares unless --senders says otherwise (``spread`` and the
+#: ``spread-*`` budget pools, which put channels on every worker, are asked for by
+#: name)
+DEFAULT_SENDERS = tuple(v for v in VARIANTS if not v.startswith("spread"))
 
 
 @dataclass(frozen=True)
@@ -573,9 +574,9 @@ def print_report(r: dict[str, Any]) -> None:
               f"shared, {e['locked_per_chan'] / 1024:.1f} KiB locked a channel")
     print("\n  p50/p99/max: |arrival - the stream's ideal schedule| at the observer "
           "(kernel stamps); CPU: rtudp = workers + client, peers = their process;\n"
-          "  packed: rtudp with placement=\"packed\" (channels on as few workers as keep "
-          "up, spread and gathered live); packed-100us / packed-1ms: packed, with late-*'s "
-          "budget;\n"
+          "  rtudp: the default pool (channels packed on as few workers as keep up, spread "
+          "and gathered live); spread: placement=\"spread\" (each channel on the worker with "
+          "the fewest); spread-100us / spread-1ms: spread, with late-*'s budget;\n"
           "  exact: rtudp with tx_coalesce_us=0, every deadline at its own time; "
           "C-1ms / C-100us: the C sender waking every 1 ms (as asyncio's loop) / 100 µs")
     others_footer(entries)
@@ -654,7 +655,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_drop_caches_argument(parser, "before every round")
     parser.add_argument("--senders", type=_sender_list, default=DEFAULT_SENDERS, metavar="LIST",
                         help=f"the senders to compare (default {','.join(DEFAULT_SENDERS)}; "
-                             f"also: packed, the pool with placement=\"packed\")")
+                             f"also: spread, the pool with placement=\"spread\", and "
+                             f"spread-100us, spread-1ms)")
     parser.add_argument("--observer", choices=("c", "python"), default="c",
                         help="who reads every datagram: the C observer (default) or an "
                              "ordinary Python process with the buffer the kernel grants "
