@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 31                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line; 26: ready sets, table_slot, 16384 channels; 27: worker tx_coalesce_ns, tx_coalesced, 5 tunables; 28: pool channel_moves; 29: channel line 13 (lateness by cause), doorbell rung_ns; 30: 6 tunables (tx_lateness_us); 31: channel handoff_to, handoff */
+#define RTUDP_LAYOUT_VERSION 32                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line; 26: ready sets, table_slot, 16384 channels; 27: worker tx_coalesce_ns, tx_coalesced, 5 tunables; 28: pool channel_moves; 29: channel line 13 (lateness by cause), doorbell rung_ns; 30: 6 tunables (tx_lateness_us); 31: channel handoff_to, handoff; 32: channel tx_counted_to */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -733,14 +733,21 @@ struct rtudp_channel_block {
      * once it has, and the one taking over stores RTUDP_HANDOFF_NONE when it serves */
     int32_t handoff_to;                            /* the worker that takes the channel over */
     uint32_t handoff;                              /* RTUDP_HANDOFF_* */
-    uint8_t pad0[48];                              /* room for more configuration */
+    uint64_t tx_counted_to;                        /* TX ring position before which records
+                                                      are counted (tx_requested, tx_immediate,
+                                                      tx_late): a worker that takes the
+                                                      channel over (a move, a restart) reads
+                                                      again what was taken but not sent, and
+                                                      counts it once */
+    uint8_t pad0[40];                              /* room for more configuration */
     /* line 3: TX counters, written by the worker */
     uint64_t tx_packets;
     uint64_t tx_bytes;
     uint64_t tx_immediate;                         /* send_at_ns 0 or already past */
     uint64_t tx_errors;                            /* sendmmsg failures (dropped after retries) */
     uint64_t tx_kernel_stamped;                    /* departures timed by a kernel TX stamp */
-    uint64_t tx_requested;                         /* records taken from the TX ring */
+    uint64_t tx_requested;                         /* records taken from the TX ring (once:
+                                                      tx_counted_to) */
     uint64_t tx_late;                              /* deadline already past when taken (in tx_immediate) */
     uint64_t tx_ring_faults;                       /* the TX ring failed validation: not read until re-added */
     /* line 4: RX counters, written by the worker */

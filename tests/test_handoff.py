@@ -75,6 +75,9 @@ def test_a_channel_handed_over_sends_every_datagram_once_in_order(
         assert timed == list(range(N))
         assert got.count(b"\xff\x00") == 1
         assert wait_for(lambda: ch.stats()["tx_packets"] == N + 1, timeout=5)
+        # each worker reads again what the other took and did not send: counted once
+        s = ch.stats()
+        assert (s["tx_requested"], s["tx_immediate"], s["tx_late"]) == (N + 1, 1, 0), s
     finally:
         ch.close()
         sink.close()

@@ -80,8 +80,11 @@ def test_workers_never_trip_the_rt_throttle_or_the_fair_server(request, spin_bud
     if tracing is None:
         pytest.skip(f"no writable tracefs at {TRACEFS}: the scheduler trace is how this "
                     f"test sees a preempted worker")
-    # the schedule is queued whole, up to ~17 s ahead: past the default 10 s horizon
-    request.applymarker(pytest.mark.rtudp(spin_budget=spin_budget, horizon_s=60))
+    # the schedule is queued whole, up to ~17 s ahead: past the default 10 s horizon.
+    # Spread: each end on its own worker for the whole run, as the test means them (a
+    # packed pool spreads B's backlog mid-run, which is test_move's to check)
+    request.applymarker(pytest.mark.rtudp(spin_budget=spin_budget, horizon_s=60,
+                                          placement="spread"))
     pool = request.getfixturevalue("rtudp_pool")
     from rtudp.tools.demo import Receiver, _drain_until_done, _open_pair
 

@@ -189,8 +189,15 @@ def test_looks_back_off_while_the_workers_idle(base_affinity):
                 proc.wait()
 
 
+def test_threads_are_placed_for_a_spread_pool_unless_told():
+    assert rtudp.Pool("x").place_threads is False                      # packed
+    assert rtudp.Pool("x", placement="spread").place_threads is True
+    assert rtudp.Pool("x", placement="spread", place_threads=False).place_threads is False
+    assert rtudp.Pool("x", place_threads=True).place_threads is True
+
+
 def test_place_threads_must_be_a_bool():
-    with pytest.raises(TypeError, match="place_threads must be a bool, got 'yes'"):
+    with pytest.raises(TypeError, match="place_threads must be a bool or None, got 'yes'"):
         rtudp.Pool("x", place_threads="yes")
 
 
@@ -258,6 +265,7 @@ def test_a_child_forked_while_threads_are_kept_off_gets_the_whole_affinity(base_
 
 
 @needs_two_cpus
+@pytest.mark.rtudp(placement="spread")
 def test_a_channel_that_sends_keeps_the_threads_off_its_worker_at_once(rtudp_pool,
                                                                        base_affinity,
                                                                        monkeypatch):

@@ -67,9 +67,11 @@ PACK_SHARE = 0.45
 #: what a packet costs a worker here, the kernel's send and loopback delivery included
 PACKET_WORK_S = 4e-6
 #: ... as does one whose work passes LATE_WORK and that sent more than LATE_SHARE of
-#: its packets late by its own doing, at least LATE_MIN of them (two looks in a row).
-#: A worker late with less work is late for want of a wake-up, not of CPU: another
-#: worker would not help it, and its channels are not weighed (a look's cost)
+#: its packets late by its own doing (over 100 µs: RTUDP_TX_LATE_NS), at least
+#: LATE_MIN of them (two looks in a row); a smaller share spreads a packed pool at
+#: the lateness of its streams' first seconds, for moves that cost more than they
+#: save.  A worker late with less work is late for want of a wake-up, not of CPU:
+#: another worker would not help it, and its channels are not weighed (a look's cost)
 LATE_WORK = 0.4
 LATE_SHARE = 0.05
 LATE_MIN = 50

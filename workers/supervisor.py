@@ -80,7 +80,10 @@ class Pool:
     for the first second after a channel that sends is opened here, off its worker's
     CPU whatever that worker uses yet, unless channels that send are then open on
     every worker's CPU; a thread forks with the process's own affinity; False leaves
-    them where the kernel puts them.
+    them where the kernel puts them.  None (the default): on for a spread pool, off
+    for a packed one, whose busy worker leaves the other CPUs free anyway and where
+    keeping the program off its CPU only made the demo's sends later
+    (docs/scheduling.md, "Placement of the program's threads").
     ``horizon_s``: how far ahead of now (``time.monotonic_ns()``) a send may be due on
     the pool's channels (default 10 s, the fq qdisc's default horizon; more than 0, at
     most a day).  A later deadline is refused at the call with a ValueError naming it:
@@ -101,7 +104,7 @@ class Pool:
     def __init__(self, name: str | None = None, cpus: Sequence[int] | None = None,
                  rt_priority: int | None = None, group: str | int | None = None, *,
                  idle: str | None = None, spin_budget: float | None = None,
-                 idle_poll: bool | None = None, place_threads: bool = True,
+                 idle_poll: bool | None = None, place_threads: bool | None = None,
                  rx_coalesce_us: int | None = None,
                  tx_coalesce_us: int | None = None,
                  tx_lateness_us: int | None = None,
@@ -144,12 +147,14 @@ class Pool:
         self.rx_coalesce_us: int = self.tunables["rx_coalesce_us"]
         self.tx_coalesce_us: int = self.tunables["tx_coalesce_us"]
         self.tx_lateness_us: int = self.tunables["tx_lateness_us"]
-        if not isinstance(place_threads, bool):
-            raise TypeError(f"place_threads must be a bool, got {place_threads!r}")
-        self.place_threads = place_threads
+        if place_threads is not None and not isinstance(place_threads, bool):
+            raise TypeError(f"place_threads must be a bool or None, got {place_threads!r}")
         if placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}, got "
                              f"{placement!r}")
+        #: whether this process's threads are kept off busy workers' CPUs
+        self.place_threads: bool = (placement == "spread" if place_threads is None
+                                    else place_threads)
         #: where channels opened without cpu= go: "packed" (the first with headroom;
         #: spread and gathered live as their load asks) or "spread" (the worker with
         #: the fewest)

@@ -103,6 +103,8 @@ static int consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now, in
 {
     int left = 1;
     uint64_t taken = 0, immediate = 0, late = 0;
+    /* records before it were counted by the worker that took them first */
+    uint64_t counted_to = load_relaxed(&c->block->tx_counted_to);
     for (int k = 0; k < READ_MAX; k++) {
         if (k % CONSUME_BEAT_EVERY == CONSUME_BEAT_EVERY - 1)
             beat(w);
@@ -126,12 +128,13 @@ static int consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now, in
             break;
         }
         int64_t asked = rec->send_at_ns, at = asked;
+        int count = pos >= counted_to;
         if (at <= now) {
             /* 0 = now: the drain time, so a "now" never jumps ahead of packets already
              * late; a past deadline stays the timer's key, so what a stall made late
              * still leaves in deadline order, all of it at once */
-            immediate++;
-            late += asked != 0;
+            immediate += count;
+            late += count && asked != 0;
             at = asked ? asked : now;
         }
         struct rtudp_timer t = {.send_at_ns = at, .asked_ns = asked ? asked : at,
@@ -154,8 +157,10 @@ static int consume(struct rtudp_worker *w, struct rtudp_chan *c, int64_t now, in
             rtudp_inflight_done_at(&c->inflight, slot, pos);
             bump(&c->block->tx_errors, 1);
         }
-        taken++;
+        taken += count;
     }
+    if (c->cursor > counted_to)
+        store_relaxed(&c->block->tx_counted_to, c->cursor);
     if (taken) {
         bump(&c->block->tx_requested, taken);
         if (immediate)

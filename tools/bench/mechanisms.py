@@ -76,7 +76,7 @@ TUNABLE_CASES: dict[str, dict[str, Any]] = {
     "idle_poll=False": {"idle_poll": False},
     "rx_coalesce_us=0": {"rx_coalesce_us": 0},
     "tx_coalesce_us=0": {"tx_coalesce_us": 0},
-    "place_threads=False": {"place_threads": False},
+    "place_threads=True": {"place_threads": True},
     "idle=spin": {"idle": "spin"},
     "idle=park": {"idle": "park"},
 }
