@@ -212,10 +212,10 @@ CAPPED_PER_LOOK = 20
 
 class PoolLoads:
     """Measures a pool's workers for the packer: each one's work (its processes' CPU
-    time, less its spin_ns and its conductor's time), whether it met its real-time cap, whether
-    it sent late by its own doing (only where ``judge_late``: a pool without a lateness
-    budget), and its channels (weighed by their packets only where a spread needs
-    them)."""
+    time, less its spin_ns and its conductor's time), whether it met its real-time
+    cap, whether it sent late by its own doing (only where ``judge_late``: a pool
+    without a lateness budget), and its channels (weighed by their packets only where
+    a spread needs them)."""
 
     def __init__(self, table: "ChannelTable", workers: "list[Worker]", control: Callable[[], Any],
                  judge_late: bool = True) -> None:
