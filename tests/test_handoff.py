@@ -208,3 +208,35 @@ def test_direct_sends_resume_once_the_channel_is_taken_over(rtudp_pool: rtudp.Po
     finally:
         ch.close()
         sink.close()
+
+
+def test_a_slice_of_channels_handed_over_together_is_served_whole(
+        rtudp_pool: rtudp.Pool) -> None:
+    """A spread hands dozens of channels over in one slice: every one of them is
+    served by the new worker and sends all it had queued, once and in order."""
+    n_chans, per_chan = 21, 12
+    sink = loopback_sink(rcvbuf=4 << 20)
+    chans = [rtudp_pool.open_channel(f"slice{i}", local=("127.0.0.1", 0),
+                                     remote=sink.getsockname(), direction="tx", capacity=64,
+                                     cpu=rtudp_pool.cpus[0])
+             for i in range(n_chans)]
+    table = rtudp_pool._table  # type: ignore[attr-defined]
+    try:
+        start = time.monotonic_ns() + 50_000_000
+        for k in range(per_chan):  # due before, over and after the handoff
+            for i, ch in enumerate(chans):
+                ch.send(bytes([i, k]), start + k * GAP_NS)
+        assert table.move_many([ch.name for ch in chans], 1) == n_chans
+        assert wait_for(lambda: _serving(rtudp_pool, 1) == n_chans, timeout=10)
+        assert _serving(rtudp_pool, 0) == 0
+        got = receive_up_to(sink, n_chans * per_chan)
+        for i in range(n_chans):
+            assert [d[1] for d in got if d[0] == i] == list(range(per_chan)), i
+        assert len(got) == n_chans * per_chan
+        for ch in chans:
+            assert wait_for(lambda: ch.stats()["tx_packets"] == per_chan, timeout=5)
+            assert ch.stats()["tx_requested"] == per_chan
+    finally:
+        for ch in chans:
+            ch.close()
+        sink.close()

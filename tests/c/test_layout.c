@@ -332,6 +332,7 @@ static const struct field channel_block_fields[] = {
     FIELD(rtudp_channel_block, table_slot),
     FIELD(rtudp_channel_block, handoff_to),
     FIELD(rtudp_channel_block, handoff),
+    FIELD(rtudp_channel_block, tx_counted_to),
     FIELD(rtudp_channel_block, pad0),
     FIELD(rtudp_channel_block, tx_packets),
     FIELD(rtudp_channel_block, tx_bytes),
