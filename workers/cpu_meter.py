@@ -33,11 +33,14 @@ def process_cpu_ns(pid: int) -> int | None:
         pass  # gone (EINVAL), or no such clocks: the threads' schedstat says
     total = 0
     try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
-                total += int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
         return None
+    for tid in tids:
+        used = thread_cpu_ns(int(tid))
+        if used is None:
+            return None
+        total += used
     return total
 
 

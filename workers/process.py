@@ -205,5 +205,4 @@ def _schedstat_s(path: str) -> tuple[float, float]:
 
 
 __all__ = ["Spawned", "ThreadCheck", "check_threads", "conductor_tid", "describe_threads",
-           "fifo_privilege_hint",
-           "fifo_refusal", "spawn"]
+           "fifo_privilege_hint", "fifo_refusal", "spawn"]
