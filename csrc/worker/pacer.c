@@ -229,6 +229,11 @@ static int coalesce(struct rtudp_pacer *p, const struct rtudp_pace_plan *t, int 
 
 int rtudp_pacer_joins_group(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t)
 {
+    /* a timed send that may wait for the lateness grid is the grid's (plan_late): the
+     * loop, told it joins a group, would hold the stamp reads for a group that never
+     * goes on, and go round without waiting until its deadline came */
+    if (p->lateness_ns > 0 && t->may_be_late)
+        return 0;
     return rtudp_pacer_dense(p, t->now) && t->after_due && t->target - t->now <= p->coalesce_ns;
 }
 

@@ -121,8 +121,8 @@ void rtudp_pacer_free(struct rtudp_pacer *p);
  * `other` the first timeout: park until t->park_until, then spin to target if
  * t->spin_ok; or (with t->after_due or t->lead) serve it now, t->coalesce */
 void rtudp_pacer_plan(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t);
-/* whether t->target (t->now and t->after_due set) goes now with the dense group being
- * sent (pacer.c, coalesce): pure, as the plan would decide it */
+/* whether t->target (t->now, t->after_due and t->may_be_late set) goes now with the
+ * dense group being sent (pacer.c, coalesce): pure, as the plan would decide it */
 int rtudp_pacer_joins_group(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t);
 /* by when the thread should be parked for t->target at the latest (t->now set): the
  * deadline, or the spin margin before it */

@@ -234,6 +234,27 @@ static void test_a_lateness_budget_waits_on_a_grid(void)
     CHECK_EQ(rtudp_pacer_late_wake(&p, INT64_MAX - 1), INT64_MAX - 1);
 }
 
+/* a timed send that may wait for the grid joins no group, however dense the deadlines:
+ * the loop holds the TX stamp reads for a group that goes on, so what it is told must
+ * be what the plan then does */
+static void test_a_send_on_the_grid_joins_no_group(void)
+{
+    struct rtudp_pacer p;
+    late_pacer(&p, 100 * US);
+    rtudp_pacer_coalesced(&p, T0);
+    struct rtudp_pace_plan t = {.now = T0, .target = T0 + 30 * US, .after_due = 1,
+                                .may_be_late = 1};
+    CHECK(!rtudp_pacer_joins_group(&p, &t));
+    rtudp_pacer_plan(&p, NEVER, &t);
+    CHECK(t.late && !t.coalesce);
+    CHECK(t.park_until > t.now);
+
+    t = (struct rtudp_pace_plan){.now = T0, .target = T0 + 30 * US, .after_due = 1};
+    CHECK(rtudp_pacer_joins_group(&p, &t)); /* a kind's timer in the group: as without */
+    rtudp_pacer_plan(&p, NEVER, &t);
+    CHECK(t.coalesce);
+}
+
 /* an earlier timeout ends the park first, and the sleeper deadline is then the target
  * itself; a deadline that may not be late (a kind's timer) is planned as without a
  * budget; no budget, no grid */
@@ -269,6 +290,7 @@ static const struct test tests[] = {
     T(test_the_loop_knows_a_group_goes_on_and_when_to_park),
     T(test_a_lateness_budget_waits_on_a_grid),
     T(test_a_budget_leaves_timeouts_and_kind_timers_alone),
+    T(test_a_send_on_the_grid_joins_no_group),
 };
 
 HARNESS_MAIN(tests)
