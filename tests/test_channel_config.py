@@ -44,6 +44,11 @@ def test_defaults_and_the_kinds_options_completed() -> None:
     ({"name": "a", "kind": "rtp", "options": {"ptime_ms": 0}}, ValueError, "ptime_ms=0"),
     ({"name": "a", "local": "127.0.0.1:9"}, TypeError, "local address"),
     ({"name": "a", "remote": ("127.0.0.1", 0)}, ValueError, "remote port 0"),
+    ({"name": "a", "packet_rate": -1}, ValueError, r"packet_rate=-1 is out of range"),
+    ({"name": "a", "packet_rate": float("nan")}, ValueError, r"packet_rate=nan"),
+    ({"name": "a", "packet_rate": float("inf")}, ValueError, r"packet_rate=inf"),
+    ({"name": "a", "packet_rate": "50k"}, TypeError, r"packet_rate must be a number.*'50k'"),
+    ({"name": "a", "packet_rate": True}, TypeError, r"packet_rate must be a number.*True"),
 ])
 def test_bad_values_are_named(args: dict, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
@@ -52,9 +57,11 @@ def test_bad_values_are_named(args: dict, error: type, match: str) -> None:
 
 def test_through_json_and_back() -> None:
     c = ChannelConfig("n", ("127.0.0.1", 0), ("127.0.0.1", 9), 0, 64, 200, None, False,
-                      "netflux", multicast_ttl=3, options={"send_size": 4}, rx_capacity=8)
+                      "netflux", multicast_ttl=3, options={"send_size": 4}, rx_capacity=8,
+                      packet_rate=2500)
     again = ChannelConfig.from_dict(json.loads(json.dumps(c.to_dict())))
     assert again == c and again.remote == ("127.0.0.1", 9)
+    assert again.packet_rate == 2500.0 and ChannelConfig("d").packet_rate is None
     with pytest.raises(ValueError, match="local must be"):
         ChannelConfig.from_dict({"name": "z", "local": "127.0.0.1:80"})
     with pytest.raises(ValueError, match="unknown channel parameters"):

@@ -279,6 +279,10 @@ def test_demo_quick_prints_the_figures_and_leaves_nothing():
                           r"[\d,]+ sent late \(the worker's", out, re.M)) == 2, out
     assert len(re.findall(r"^\s+\S+ \S+ - +\S+ \S+ \| #+ +\d+ +[\d.]+%$", out, re.M)) >= 2
     assert re.search(r"worker \d+ on CPU \d+ \(pid \d+\): SCHED_(FIFO \d+|OTHER)", out), out
+    # each end declares 100,000 packets a second, more than one worker packs with another
+    served = re.findall(r"^\s+worker \d+ on CPU .*\[channels? ([^]]+)\]$", out, re.M)
+    assert sorted(served) == (["A", "B"] if len(os.sched_getaffinity(0)) > 1
+                              else ["A, B"]), out
     assert not [e for e in os.listdir(SHM) if e.startswith(f"rtudp.demo{proc.pid}")]
 
 

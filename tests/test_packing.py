@@ -163,6 +163,36 @@ def test_streams_declared_beyond_one_worker_open_on_two_without_a_move(
             ch.close()
 
 
+@pytest.mark.rtudp(placement="packed")
+@pytest.mark.parametrize("rtudp_pool", [[0, 1]], indirect=True)
+def test_udp_channels_that_declare_their_packets_open_where_they_fit(
+        rtudp_pool: rtudp.Pool) -> None:
+    """udp channels declare nothing of their own, so they gather on the first worker
+    until it is seen busy; a channel given ``packet_rate`` is placed by it as a paced
+    stream is by its options: two full-duplex ends at 50,000 packets a second each way
+    do not fit one worker, and a declared 0 takes nothing from the room."""
+    heavy = 100_000.0
+    assert heavy * PACKET_WORK_S < PACK_SHARE < 2 * heavy * PACKET_WORK_S
+    a = rtudp_pool.open_channel("a", packet_rate=heavy)
+    b = rtudp_pool.open_channel("b", packet_rate=heavy)
+    quiet = rtudp_pool.open_channel("quiet", packet_rate=0)
+    plain = rtudp_pool.open_channel("plain")
+    stream = rtudp_pool.open_channel("s", kind="rtp", remote=("127.0.0.1", 9), direction="tx",
+                                     capacity=8, max_datagram=256, packet_rate=0,
+                                     options={"tx_mode": "paced", "ptime_ms": 0.05,
+                                              "rtcp": "off"})
+    try:
+        assert [ch.worker for ch in (a, b, quiet, plain)] == [0, 1, 0, 0]
+        # its options declare 20,000 a second, more than worker 0 has room for; its
+        # packet_rate none
+        assert stream.worker == 0
+        assert rtudp_pool._table.declared_rates() == {0: heavy, 1: heavy}
+        assert rtudp_pool.channel_moves == 0
+    finally:
+        for ch in (a, b, quiet, plain, stream):
+            ch.close()
+
+
 def test_a_workers_work_leaves_out_its_conductors_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """A burst of opens keeps the first worker's conductor busy preparing channels:
     that is the opening's work, not the channels', and counted as the worker's it made

@@ -41,6 +41,24 @@ def check_int(value: object, what: str, low: int, high: int) -> int:
     return value
 
 
+#: the most packets a second a channel may declare (``ChannelConfig.packet_rate``)
+MAX_PACKET_RATE = 10_000_000
+
+
+def check_packet_rate(value: object, what: str = "packet_rate") -> float | None:
+    """A declared packet rate: None, or a finite number of packets a second in
+    0..MAX_PACKET_RATE (TypeError/ValueError naming ``what`` and the value)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of packets a second or None, not "
+                        f"{type(value).__name__}: {value!r}")
+    if not 0 <= value <= MAX_PACKET_RATE:  # NaN fails both comparisons
+        raise ValueError(f"{what}={value!r} is out of range 0..{MAX_PACKET_RATE} "
+                         f"packets a second")
+    return float(value)
+
+
 #: the names a direction may be given by, with RtUDP's numbers (0, 1, 2) for them
 DIRECTIONS = {"tx": 0, "rx": 1, "both": 2}
 
@@ -94,7 +112,11 @@ class ChannelConfig:
     :class:`rtudp.Impairment` (or a dict of its fields) the worker applies from the
     first datagram on (``Channel.set_impairment`` changes it later).  ``rx_capacity``:
     packets the RX ring and the socket's receive buffer are sized for, when the receive
-    side needs another size than the send side (None: ``capacity``).
+    side needs another size than the send side (None: ``capacity``).  ``packet_rate``:
+    the packets a second the channel will carry, sent and received together; a packed
+    pool places the channel by it before its first packet, as it does a paced rtp
+    stream or a Netflux channel by what their options declare (None: what the kind
+    declares, nothing for udp and UDT).
     """
 
     name: str
@@ -112,6 +134,7 @@ class ChannelConfig:
     options: Mapping[str, Any] | None = dataclasses.field(default=None, hash=False)
     impairment: Impairment | None = None
     rx_capacity: int | None = None
+    packet_rate: float | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.name, "channel name")
@@ -127,6 +150,7 @@ class ChannelConfig:
             check_int(self.rx_capacity, "rx_capacity", 1, MAX_CAPACITY)
         check_int(self.max_datagram, "max_datagram", 1, MAX_DATAGRAM)
         _check_bool(self.hw_timestamps, "hw_timestamps")
+        object.__setattr__(self, "packet_rate", check_packet_rate(self.packet_rate))
         check_int(self.multicast_ttl, "multicast_ttl", 0, 255)
         _check_bool(self.multicast_loop, "multicast_loop")
         if self.cpu is not None and (isinstance(self.cpu, bool) or not isinstance(self.cpu, int)):
@@ -191,5 +215,5 @@ def takes_channel_config(method: F) -> F:
     return method
 
 
-__all__ = ["DIRECTIONS", "FIELDS", "MAX_CAPACITY", "ChannelConfig", "check_direction", "check_int",
-           "takes_channel_config"]
+__all__ = ["DIRECTIONS", "FIELDS", "MAX_CAPACITY", "MAX_PACKET_RATE", "ChannelConfig",
+           "check_direction", "check_int", "check_packet_rate", "takes_channel_config"]

@@ -91,7 +91,7 @@ class ChannelEntry:
     owner: "psutil.Process | None" = None  # the client that asked for it (command ring)
     standby: int | None = None  # the worker guarding it (its kind's standby), if any
     pinned: bool = False  # opened with cpu=: it never moves by itself
-    rate: float = 0.0  # packets a second its options declare (Kind.packet_rate)
+    rate: float = 0.0  # packets a second it declares (packet_rate, or its kind's)
 
 
 class ChannelTable:
@@ -227,7 +227,8 @@ class ChannelTable:
             ctx.check_running()
             if name in self._chans:
                 raise ValueError(f"channel {name!r} is already open in pool {self.name!r}")
-            rate = spec.packet_rate(opts, config.direction)
+            rate = (spec.packet_rate(opts, config.direction) if config.packet_rate is None
+                    else config.packet_rate)
             worker = self._place(config.cpu, rate)
             slot = ctx.control.free_slot()
             if slot is None:
@@ -283,7 +284,8 @@ class ChannelTable:
             return {i: (n, len(self._movable[i])) for i, n in self._load.items()}
 
     def declared_rates(self) -> dict[int, float]:
-        """The packets a second each worker's channels declare (Kind.packet_rate)."""
+        """The packets a second each worker's channels declare (ChannelConfig.packet_rate,
+        else Kind.packet_rate)."""
         with self._ctx.lock:
             return dict(self._rate)
 

@@ -5,7 +5,8 @@ first worker, in the pool's CPU order, that already serves and has headroom; an 
 worker (parked, its CPU left to the programs the pool serves) is given channels only
 when those that serve have none.  Headroom counts the work the channels will bring as
 well as the work measured: a channel's kind declares the packets a second its options
-make (a paced rtp stream's ptime, a Netflux interval: ``Kind.packet_rate``), each
+make (a paced rtp stream's ptime, a Netflux interval: ``Kind.packet_rate``), or the
+channel declares them itself (``ChannelConfig.packet_rate``), each
 worth :data:`PACKET_WORK_S` of a worker's CPU, and a worker takes a channel while its
 work so counted stays under :data:`PACK_SHARE`.  So thousands of streams opened
 before their first packet land on as many workers as will carry them, with no move.  The
@@ -113,7 +114,8 @@ class WorkerLoad:
     movable: dict[str, int] = field(default_factory=dict)
     #: it sent late by its own doing since the last look (LATE_SHARE, LATE_MIN)
     late: bool = False
-    #: the packets a second its channels declare (Kind.packet_rate)
+    #: the packets a second its channels declare (ChannelConfig.packet_rate or
+    #: Kind.packet_rate)
     rate: float = 0.0
 
     def expected(self) -> float:
