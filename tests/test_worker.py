@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import random
+import re
+import resource
 import signal
 import socket
 import struct
@@ -252,6 +254,23 @@ def test_running_then_stop(pool):
     assert w.proc.wait(1.0) == 0
     assert time.monotonic() - t0 < 1.0
     assert slot.state == lib.RTUDP_WORKER_DEAD
+
+
+def test_the_file_table_holds_every_channels_sockets_from_the_start(pool):
+    """The worker grows its file table before its threads exist: once they share it,
+    growing it waits for an RCU grace period, and the TX thread receiving a channel's
+    sockets stopped every deadline for milliseconds.  Room for two sockets of every
+    channel a pool holds, as far as RLIMIT_NOFILE lets the worker open files."""
+    w = pool.spawn(0)
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 2 * lib.RTUDP_MAX_CHANNELS + 64
+    if soft != resource.RLIM_INFINITY:
+        want = min(want, soft)
+    with open(f"/proc/{w.proc.pid}/status") as f:
+        fd_size = int(re.search(r"^FDSize:\s+(\d+)$", f.read(), re.M).group(1))
+    assert fd_size >= want, f"file table of {fd_size} for up to {want} files"
+    assert pool.command(w, lib.RTUDP_CMD_STOP, 0)[0] == lib.RTUDP_OK
+    assert w.proc.wait(1.0) == 0
 
 
 def test_exit_when_command_socket_closes(pool):

@@ -383,6 +383,7 @@ static int set_up_process(const struct options *o)
     if (rtudp_w_die_with_parent() != 0)
         return 2;
     rtudp_w_lock_memory();
+    rtudp_w_reserve_files();
     if (o->cpu >= 0 && rtudp_w_pin_cpu(o->cpu) != 0)
         return 2;
     if (rtudp_w_set_priority(o->tune[RTUDP_TUNE_RT_PRIORITY]) != 0)

@@ -289,6 +289,8 @@ struct rtudp_worker {
 /* sched.c: each prints its own diagnostics; -1 = fatal (exit 2) */
 int rtudp_w_die_with_parent(void);
 void rtudp_w_lock_memory(void);
+/* before any thread: the file table made as large as the worker's files may come */
+void rtudp_w_reserve_files(void);
 /* once set up: memory mapped later is locked as it faults in, not faulted in at once */
 void rtudp_w_lock_on_fault(void);
 /* fault in and lock [p, p + len) now (a channel's segment, mapped after the setup) */
