@@ -203,9 +203,10 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def _open_pair(pool: Any, n: int, rate: int) -> tuple[Any, Any]:
-    """Channels A and B, each sending to the other: each declares the packets a second
-    it carries (``rate`` each way), so a packed pool puts them where they fit."""
+def _open_pair(pool: Any, n: int, packet_rate: float | None = None) -> tuple[Any, Any]:
+    """Channels A and B, each sending to the other, each declaring ``packet_rate``
+    (the packets a second it sends and receives), so a packed pool puts them where
+    they fit."""
     from rtudp import AddressInUseError
 
     for attempt in range(5):
@@ -214,10 +215,10 @@ def _open_pair(pool: Any, n: int, rate: int) -> tuple[Any, Any]:
         try:
             a = pool.open_channel("A", local=("127.0.0.1", pa), remote=("127.0.0.1", pb),
                                   direction=2, capacity=n + 1024,
-                                  max_datagram=PAYLOAD.size, packet_rate=2 * rate)
+                                  max_datagram=PAYLOAD.size, packet_rate=packet_rate)
             b = pool.open_channel("B", local=("127.0.0.1", pb), remote=("127.0.0.1", pa),
                                   direction=2, capacity=n + 1024,
-                                  max_datagram=PAYLOAD.size, packet_rate=2 * rate)
+                                  max_datagram=PAYLOAD.size, packet_rate=packet_rate)
             return a, b
         except AddressInUseError:
             for ch in (a, b):
@@ -363,7 +364,7 @@ def run(args: argparse.Namespace, _rest: list[str] | None = None) -> int:
                 print(f"rtudp demo: error: the pool could not start: {exc}", file=sys.stderr)
                 return 1
             try:
-                a, b = _open_pair(pool, n, rate)
+                a, b = _open_pair(pool, n, 2 * rate)  # each end sends and receives
             except (rtudp.RtUdpError, OSError, ValueError) as exc:
                 print(f"rtudp demo: error: the channels could not open: {exc}",
                       file=sys.stderr)

@@ -155,7 +155,7 @@ def run_traffic(duplex: bool, n: int, rate: int, quiet: bool) -> dict:
             say(f"  warning: {w}", quiet)
         a = b = None
         try:
-            a, b = demo._open_pair(pool, n)
+            a, b = demo._open_pair(pool, n, (2 if duplex else 1) * rate)
             senders = [(a, b, 0, "A -> B")] + ([(b, a, 1, "B -> A")] if duplex else [])
             # A's packets (direction 0) arrive on B, B's (direction 1) on A
             receivers = [demo.Receiver(rx_ch, direction, n)
