@@ -86,8 +86,13 @@ class Pool:
 
     # ---- workers
 
-    def spawn(self, wid: int = 0, extra: tuple[str, ...] = (), wait: bool = True) -> Worker:
+    def spawn(self, wid: int = 0, extra: tuple[str, ...] = (), wait: bool = True,
+              cmd_fd_at: int | None = None) -> Worker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        if cmd_fd_at is not None:  # the worker's command socket at this number
+            moved = socket.socket(fileno=os.dup2(theirs.fileno(), cmd_fd_at))
+            theirs.close()
+            theirs = moved
         errfile = str(self.tmp / f"worker{wid}-{len(self.workers)}.err")
         with open(errfile, "wb") as err:
             proc = subprocess.Popen(
@@ -261,11 +266,12 @@ def test_the_file_table_holds_every_channels_sockets_from_the_start(pool):
     growing it waits for an RCU grace period, and the TX thread receiving a channel's
     sockets stopped every deadline for milliseconds.  Room for two sockets of every
     channel a pool holds, as far as RLIMIT_NOFILE lets the worker open files."""
-    w = pool.spawn(0)
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 2 * lib.RTUDP_MAX_CHANNELS + 64
+    want = 2 * lib.RTUDP_MAX_CHANNELS
     if soft != resource.RLIM_INFINITY:
         want = min(want, soft)
+    # its command socket at the very number the table is grown to: left alone
+    w = pool.spawn(0, cmd_fd_at=want - 1)
     with open(f"/proc/{w.proc.pid}/status") as f:
         fd_size = int(re.search(r"^FDSize:\s+(\d+)$", f.read(), re.M).group(1))
     assert fd_size >= want, f"file table of {fd_size} for up to {want} files"

@@ -219,8 +219,16 @@ void rtudp_pacer_look_at_share(struct rtudp_pacer *p, int64_t now)
  * The caller says whether the deadline may join (t->after_due): only another
  * channel's does, so a stream keeps its own spacing (txloop.c, record_joins_group).
  */
+/* a timed send that may wait for the lateness budget's grid (plan_late) */
+static int on_the_grid(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t)
+{
+    return p->lateness_ns > 0 && t->may_be_late;
+}
+
 static int coalesce(struct rtudp_pacer *p, const struct rtudp_pace_plan *t, int dense)
 {
+    if (on_the_grid(p, t))
+        return 0; /* a budget's timed send never leaves early */
     if (dense)
         return rtudp_pacer_joins_group(p, t);
     int64_t gap = t->target - t->now;
@@ -232,7 +240,7 @@ int rtudp_pacer_joins_group(const struct rtudp_pacer *p, const struct rtudp_pace
     /* a timed send that may wait for the lateness grid is the grid's (plan_late): the
      * loop, told it joins a group, would hold the stamp reads for a group that never
      * goes on, and go round without waiting until its deadline came */
-    if (p->lateness_ns > 0 && t->may_be_late)
+    if (on_the_grid(p, t))
         return 0;
     return rtudp_pacer_dense(p, t->now) && t->after_due && t->target - t->now <= p->coalesce_ns;
 }
@@ -326,6 +334,9 @@ int64_t rtudp_pacer_sleeper_deadline(const struct rtudp_pacer *p, const struct r
     return t->target;
 }
 
+/* plan_late: no budget's plan; the plan made; or the deadline to be bridged */
+enum { PLAN_NONE, PLAN_MADE, PLAN_BRIDGE };
+
 /*
  * A lateness budget (--tx-lateness-us) trades lateness for CPU, as a C sender waking on
  * a grid does: a timed send may leave up to lateness_ns after its deadline, so the
@@ -336,13 +347,13 @@ int64_t rtudp_pacer_sleeper_deadline(const struct rtudp_pacer *p, const struct r
  */
 static int plan_late(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t)
 {
-    if (p->lateness_ns <= 0 || !t->may_be_late)
-        return 0;
+    if (!on_the_grid(p, t))
+        return PLAN_NONE;
     int64_t wake = rtudp_pacer_late_wake(p, t->target);
-    /* a wait about as short as a park's CPU cost is no saving: the plan without a
-     * budget bridges it, and sends the deadline on time */
+    /* a wait about as short as a park's CPU cost is no saving: the deadline itself is
+     * bridged, on time, as without a budget (dense or not), if the spin budget pays */
     if (rtudp_pacer_on(p, RTUDP_MECH_BRIDGE) && rtudp_spin_bridges(&p->spin, wake - t->now))
-        return 0;
+        return PLAN_BRIDGE;
     t->bridge = t->warm = t->spin_ok = t->coalesce = 0;
     t->late = t->timer_wake = 1;
     t->park_until = wake;
@@ -350,16 +361,17 @@ static int plan_late(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_pla
         t->park_until = other;
         t->timer_wake = 0;
     }
-    return 1;
+    return PLAN_MADE;
 }
 
 void rtudp_pacer_plan(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t)
 {
     t->late = 0;
-    if (plan_late(p, other, t) || plan_lead(p, other, t))
+    int late = plan_late(p, other, t);
+    if (late == PLAN_MADE || plan_lead(p, other, t))
         return;
     int64_t now = t->now, target = t->target;
-    int dense = rtudp_pacer_dense(p, now);
+    int dense = late != PLAN_BRIDGE && rtudp_pacer_dense(p, now);
     t->coalesce = coalesce(p, t, dense);
     if (t->coalesce || dense) { /* now, or a park to the deadline itself */
         t->bridge = t->warm = t->spin_ok = 0;

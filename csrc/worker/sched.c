@@ -79,34 +79,37 @@ int rtudp_w_die_with_parent(void)
     return 0;
 }
 
-/* sockets a channel gives its worker (the channel socket and a send-only one), and
- * the worker's own (pool, command socket, pidfd, epoll, timers, sysfs files) */
+/* sockets a channel gives its worker: the channel socket and a send-only one */
 #define FDS_PER_CHANNEL 2
-#define FDS_OF_THE_WORKER 64
 
 /*
  * The file table grown now, while the worker has one thread.  Once threads share it,
  * growing it waits for an RCU grace period (the kernel's expand_fdtable), and the one
  * that grows it is the TX thread, receiving a channel's sockets with its command
  * (SCM_RIGHTS): it stops for milliseconds, every deadline with it, each time the
- * channels' sockets pass a power of two.  Room for every channel a pool can hold, as
- * far as RLIMIT_NOFILE lets the worker open files at all: the table is kernel memory,
- * 8 bytes a file.
+ * channels' sockets pass a power of two.  Room for two sockets of every channel a
+ * pool can hold (a power of two: the table's own size), as far as RLIMIT_NOFILE lets
+ * the worker open files at all; the table is kernel memory, 8 bytes a file.
  */
 void rtudp_w_reserve_files(void)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
-    rlim_t want = (rlim_t)FDS_PER_CHANNEL * RTUDP_MAX_CHANNELS + FDS_OF_THE_WORKER;
+    rlim_t want = (rlim_t)FDS_PER_CHANNEL * RTUDP_MAX_CHANNELS;
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
         want = rl.rlim_cur;
+    if (want < 2)
+        return;
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return;
-    /* the highest file the worker may have: the table grows to hold it, and stays */
-    if (want > 0 && (rlim_t)fd < want - 1 && dup3(fd, (int)(want - 1), O_CLOEXEC) >= 0)
-        close((int)(want - 1));
+    /* a file at the highest number the worker may use grows the table to hold it, and
+     * the table stays so; the lowest free number from there, so that no file the
+     * worker was given (its command socket keeps the supervisor's number) is touched */
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, (int)(want - 1));
+    if (high >= 0)
+        close(high);
     close(fd);
 }
 

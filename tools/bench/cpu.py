@@ -4,8 +4,8 @@ On a VM a timed sleep costs the sleeping thread tens of µs of CPU and wakes it 
 of µs late, so a worker bridges short gaps between deadlines by spinning (and its TX
 thread does the RX thread's work meanwhile).  This benchmark says what that costs:
 an embedded pool (workers pinned, SCHED_FIFO when permitted, the default spin
-budget) runs two channels A and B on loopback, each on its own worker, as
-``rtudp demo`` does (its helpers: the whole schedule queued first, packet i due at
+budget, ``placement="spread"``) runs two channels A and B on loopback, each on its
+own worker, as ``rtudp demo`` does (its helpers: the whole schedule queued first, packet i due at
 ``t0 + i / rate``), in two runs of ``--seconds`` each:
 
 1. one way: A sends to B.  The A worker's figures are case "TX only", the B
@@ -149,13 +149,14 @@ def run_traffic(duplex: bool, n: int, rate: int, quiet: bool) -> dict:
     ``duplex``), the whole schedule queued first.  Returns workers (figures of each
     worker that serves A or B), channels (lateness of each sender), policies."""
     seconds = n / rate
-    with bench_pool("cpu2" if duplex else "cpu1",
-                    horizon_s=demo.schedule_horizon_s(n, rate)) as (pool, pool_warnings):
+    # spread: each channel on its own worker, whose figures are its role's (TX, RX)
+    with bench_pool("cpu2" if duplex else "cpu1", horizon_s=demo.schedule_horizon_s(n, rate),
+                    placement="spread") as (pool, pool_warnings):
         for w in pool_warnings:
             say(f"  warning: {w}", quiet)
         a = b = None
         try:
-            a, b = demo._open_pair(pool, n, (2 if duplex else 1) * rate)
+            a, b = demo._open_pair(pool, n)
             senders = [(a, b, 0, "A -> B")] + ([(b, a, 1, "B -> A")] if duplex else [])
             # A's packets (direction 0) arrive on B, B's (direction 1) on A
             receivers = [demo.Receiver(rx_ch, direction, n)
