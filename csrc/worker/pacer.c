@@ -334,9 +334,6 @@ int64_t rtudp_pacer_sleeper_deadline(const struct rtudp_pacer *p, const struct r
     return t->target;
 }
 
-/* plan_late: no budget's plan; the plan made; or the deadline to be bridged */
-enum { PLAN_NONE, PLAN_MADE, PLAN_BRIDGE };
-
 /*
  * A lateness budget (--tx-lateness-us) trades lateness for CPU, as a C sender waking on
  * a grid does: a timed send may leave up to lateness_ns after its deadline, so the
@@ -348,12 +345,10 @@ enum { PLAN_NONE, PLAN_MADE, PLAN_BRIDGE };
 static int plan_late(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t)
 {
     if (!on_the_grid(p, t))
-        return PLAN_NONE;
+        return 0;
     int64_t wake = rtudp_pacer_late_wake(p, t->target);
-    /* a wait about as short as a park's CPU cost is no saving: the deadline itself is
-     * bridged, on time, as without a budget (dense or not), if the spin budget pays */
-    if (rtudp_pacer_on(p, RTUDP_MECH_BRIDGE) && rtudp_spin_bridges(&p->spin, wake - t->now))
-        return PLAN_BRIDGE;
+    /* a wait as short as a park's CPU cost is parked for too: bridged, dense deadlines
+     * keep one worker spinning through most of each step */
     t->bridge = t->warm = t->spin_ok = t->coalesce = 0;
     t->late = t->timer_wake = 1;
     t->park_until = wake;
@@ -361,17 +356,16 @@ static int plan_late(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_pla
         t->park_until = other;
         t->timer_wake = 0;
     }
-    return PLAN_MADE;
+    return 1;
 }
 
 void rtudp_pacer_plan(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t)
 {
     t->late = 0;
-    int late = plan_late(p, other, t);
-    if (late == PLAN_MADE || plan_lead(p, other, t))
+    if (plan_late(p, other, t) || plan_lead(p, other, t))
         return;
     int64_t now = t->now, target = t->target;
-    int dense = late != PLAN_BRIDGE && rtudp_pacer_dense(p, now);
+    int dense = rtudp_pacer_dense(p, now);
     t->coalesce = coalesce(p, t, dense);
     if (t->coalesce || dense) { /* now, or a park to the deadline itself */
         t->bridge = t->warm = t->spin_ok = 0;

@@ -255,30 +255,29 @@ static void test_a_send_on_the_grid_joins_no_group(void)
     CHECK(t.coalesce);
 }
 
-/* close to the grid's wake-up (a wait a park would not pay for), a budget's timed send
- * is bridged to its own deadline, dense or not, and never leaves early with a group,
- * even with the spin budget spent */
-static void test_a_send_near_the_grid_is_bridged_never_sent_early(void)
+/* close to the grid's wake-up, a wait a park barely pays for, a budget's timed send is
+ * still parked for to that wake-up: never spun for (bridged, dense deadlines kept a
+ * worker spinning through most of each step), never sent early with a group, even
+ * with the spin budget spent */
+static void test_a_send_near_the_grid_waits_for_it_never_sent_early(void)
 {
     struct rtudp_pacer p;
     late_pacer(&p, 100 * US);
     int64_t wake = rtudp_pacer_late_wake(&p, T0 + 45 * US);
     int64_t now = wake - 10 * US; /* inside the bridge: margin and twice a sleep's cost */
+    CHECK(rtudp_spin_bridges(&p.spin, wake - now));
     rtudp_spin_room(&p.spin, now, 0, 0); /* the window begins ... */
     rtudp_spin_used(&p.spin, RTUDP_SPIN_WINDOW_NS); /* ... and its budget is spent */
-    struct rtudp_pace_plan t = {.now = now, .target = now + 5 * US, .after_due = 1,
-                                .may_be_late = 1};
-    rtudp_pacer_plan(&p, NEVER, &t);
-    CHECK(!t.coalesce && !t.late);
-    CHECK(t.bridge && t.spin_ok); /* an ordinary thread's bridge: spun, on time */
-    CHECK(t.park_until <= t.target);
-
-    rtudp_pacer_coalesced(&p, now); /* dense: as without a budget, bridged */
-    t = (struct rtudp_pace_plan){.now = now, .target = now + 5 * US, .after_due = 1,
-                                 .may_be_late = 1};
-    rtudp_pacer_plan(&p, NEVER, &t);
-    CHECK(!t.coalesce && !t.late);
-    CHECK(t.bridge && t.spin_ok);
+    for (int dense = 0; dense < 2; dense++) {
+        if (dense)
+            rtudp_pacer_coalesced(&p, now);
+        struct rtudp_pace_plan t = {.now = now, .target = now + 5 * US, .after_due = 1,
+                                    .may_be_late = 1};
+        rtudp_pacer_plan(&p, NEVER, &t);
+        CHECK(!t.coalesce && !t.bridge && !t.spin_ok);
+        CHECK(t.late && t.timer_wake);
+        CHECK_EQ(t.park_until, wake);
+    }
 }
 
 /* an earlier timeout ends the park first, and the sleeper deadline is then the target
@@ -317,7 +316,7 @@ static const struct test tests[] = {
     T(test_a_lateness_budget_waits_on_a_grid),
     T(test_a_budget_leaves_timeouts_and_kind_timers_alone),
     T(test_a_send_on_the_grid_joins_no_group),
-    T(test_a_send_near_the_grid_is_bridged_never_sent_early),
+    T(test_a_send_near_the_grid_waits_for_it_never_sent_early),
 };
 
 HARNESS_MAIN(tests)
