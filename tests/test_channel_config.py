@@ -62,6 +62,11 @@ def test_through_json_and_back() -> None:
     again = ChannelConfig.from_dict(json.loads(json.dumps(c.to_dict())))
     assert again == c and again.remote == ("127.0.0.1", 9)
     assert again.packet_rate == 2500.0 and ChannelConfig("d").packet_rate is None
+    # fields at their default None stay off the wire: a supervisor that predates one
+    # still opens a channel that leaves it so
+    plain = ChannelConfig("p").to_dict()
+    assert not {"packet_rate", "rx_capacity", "remote", "impairment"} & set(plain)
+    assert ChannelConfig.from_dict(json.loads(json.dumps(plain))) == ChannelConfig("p")
     with pytest.raises(ValueError, match="local must be"):
         ChannelConfig.from_dict({"name": "z", "local": "127.0.0.1:80"})
     with pytest.raises(ValueError, match="unknown channel parameters"):

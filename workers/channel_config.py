@@ -180,10 +180,15 @@ class ChannelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready (options as a plain dict; JSON makes the addresses
-        [host, port]): what a client sends the supervisor to open this channel."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        [host, port]): what a client sends the supervisor to open this channel.  A
+        field left at its default of None is left out, as :meth:`from_dict` reads it:
+        a supervisor of an earlier version, which does not know a field added since,
+        still opens a channel that does not use it."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)
+               if not (f.default is None and getattr(self, f.name) is None)}
         out["options"] = dict(self.options or {})
-        out["impairment"] = None if self.impairment is None else self.impairment.to_dict()
+        if self.impairment is not None:
+            out["impairment"] = self.impairment.to_dict()
         return out
 
     @classmethod
