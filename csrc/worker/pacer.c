@@ -203,6 +203,13 @@ void rtudp_pacer_look_at_share(struct rtudp_pacer *p, int64_t now)
     rtudp_share_look(&p->share, now, cpu, rtudp_cpuidle_ns(&p->cpuidle, now, cpu));
 }
 
+/* a timed send that may wait for the lateness budget's grid: plan_late plans every
+ * one, so none reaches coalesce(), and none joins a group (it never leaves early) */
+static int on_the_grid(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t)
+{
+    return p->lateness_ns > 0 && t->may_be_late;
+}
+
 /*
  * Deadlines closer together than the budget can spin for (many channels, each with its
  * own schedule) would each cost a wake-up, or a bridge spun beyond the budget; on a VM
@@ -219,16 +226,8 @@ void rtudp_pacer_look_at_share(struct rtudp_pacer *p, int64_t now)
  * The caller says whether the deadline may join (t->after_due): only another
  * channel's does, so a stream keeps its own spacing (txloop.c, record_joins_group).
  */
-/* a timed send that may wait for the lateness budget's grid (plan_late) */
-static int on_the_grid(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t)
-{
-    return p->lateness_ns > 0 && t->may_be_late;
-}
-
 static int coalesce(struct rtudp_pacer *p, const struct rtudp_pace_plan *t, int dense)
 {
-    if (on_the_grid(p, t))
-        return 0; /* a budget's timed send never leaves early */
     if (dense)
         return rtudp_pacer_joins_group(p, t);
     int64_t gap = t->target - t->now;

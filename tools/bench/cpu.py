@@ -5,8 +5,8 @@ of µs late, so a worker bridges short gaps between deadlines by spinning (and i
 thread does the RX thread's work meanwhile).  This benchmark says what that costs:
 an embedded pool (workers pinned, SCHED_FIFO when permitted, the default spin
 budget, ``placement="spread"``) runs two channels A and B on loopback, each on its
-own worker, as ``rtudp demo`` does (its helpers: the whole schedule queued first, packet i due at
-``t0 + i / rate``), in two runs of ``--seconds`` each:
+own worker, as ``rtudp demo`` does (its helpers: the whole schedule queued first,
+packet i due at ``t0 + i / rate``), in two runs of ``--seconds`` each:
 
 1. one way: A sends to B.  The A worker's figures are case "TX only", the B
    worker's case "RX only" (measured in the same run, attributed by worker).
