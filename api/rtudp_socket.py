@@ -16,7 +16,7 @@ import time
 from collections import deque
 from typing import Any, Mapping
 
-from rtudp.shmring.errors import RtUdpError
+from rtudp.shmring.errors import ChannelNotFoundError, PoolNotRunningError, RtUdpError
 from rtudp.shmring.impairment import Impairment
 
 from .channel import Channel, Packet
@@ -96,9 +96,13 @@ class RtUdpSocket(RtUdpBase):
         """Stop, close the channel, release the address."""
         if self._chan is None:
             return
+        # off its worker first: the counts kept then include every send it made
+        try:
+            self.stop()
+        except (PoolNotRunningError, ChannelNotFoundError):
+            self._running = False  # no worker serves it: its counts are final already
         self._keep_final_stats()
         chan, self._chan = self._chan, None
-        self._running = False
         try:
             chan.close()  # the pool's own handle: closing it closes the channel in the pool
         finally:

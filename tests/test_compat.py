@@ -238,3 +238,29 @@ def test_udpcom_name_and_cpu_outside_pool(pool: rtudp.Pool) -> None:
     good = UdpCom("127.0.0.1", pa, "127.0.0.1", pb, cpu=os.sched_getaffinity(0).pop(), pool=pool)
     good.init_socket()
     good.close_socket()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_counts_kept_at_close_include_every_packet_delivered(
+        impl: str, pool: rtudp.Pool, net: EmulatedNetwork) -> None:
+    """Read right after close_socket(), n_packets_sent counts every packet the peer got:
+    the sender is stopped before its counts are kept, so no send is left uncounted."""
+    for _round in range(20):
+        with _pair(impl, pool, net) as (a, b):
+            for i in range(10):
+                a.send_data(i.to_bytes(1, "big"))
+            got = b.receive_batch(10, 5_000_000_000)
+            a.close_socket()
+            assert a.get_packet_stats()["n_packets_sent"] == len(got) == 10
+
+
+def test_close_socket_after_the_pool_stopped(pool: rtudp.Pool) -> None:
+    """An endpoint whose pool has stopped still closes, and its counts stay readable."""
+    pa, pb = free_ports(2)
+    end = create_rtudp("socket", "127.0.0.1", pa, "127.0.0.1", pb, pool=pool)
+    end.init_socket()
+    end.start()
+    pool.stop()
+    end.close_socket()
+    assert not end.is_running()
+    assert end.get_packet_stats()["n_packets_sent"] == 0
