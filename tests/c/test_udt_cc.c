@@ -206,7 +206,7 @@ static void extreme_inputs_stay_finite(void)
 /* ------------------------------------------------------------------ simulation */
 
 #define SIM_DT 20u          /* µs per step */
-#define QMAX 16384u         /* ring sizes (powers of 2) */
+#define QMAX 4096u          /* ring sizes (powers of 2) */
 #define PIPE 65536u
 #define CTL 8192u
 #define MAX_FLOWS 16u
