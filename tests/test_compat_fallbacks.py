@@ -105,6 +105,23 @@ def test_udp_gro_fallback_leaves_the_option_off(monkeypatch: pytest.MonkeyPatch,
         assert any("udp_gro" in m for m in msgs) == bool(force)
 
 
+@pytest.mark.parametrize("force", ["", "udp_gro"])
+def test_a_receiving_socket_coalesces_before_its_worker_has_it(
+        monkeypatch: pytest.MonkeyPatch, force: str) -> None:
+    """A reader that attaches before the worker has the channel (a handle made while
+    the worker sets the channel up, or another process quick to attach) sizes its own
+    receives for what the socket coalesces (direct_recv.c): the supervisor binds it
+    with UDP_GRO as the worker leaves it, off with the fallback."""
+    from rtudp.shmring._native import lib
+    from rtudp.workers.sockets import bind_socket
+    monkeypatch.setenv("RTUDP_FORCE_FALLBACK", force)
+    bound = bind_socket("c", ("127.0.0.1", 0), None, lib.RTUDP_DIR_RECV, 16, 256)
+    try:
+        assert bound.sock.getsockopt(SOL_UDP, UDP_GRO) == (0 if force else 1)
+    finally:
+        bound.close()
+
+
 def _sizes_seen_by_a_gro_socket(pool: rtudp.Pool, n: int) -> list[int]:
     """Send n 100-byte datagrams due at once from a channel to a plain socket with
     UDP_GRO on; the sizes of its receives (a GSO send can arrive as one)."""

@@ -101,6 +101,18 @@ def _probe_option(get: bool, level: int, option: int, value: int = 1) -> int:
     return 0
 
 
+def coalesce_receives(sock: socket.socket) -> None:
+    """Turn UDP_GRO on for ``sock`` where the kernel has it and ``RTUDP_FORCE_FALLBACK``
+    does not name it: as the worker does when it takes a channel (netio.c), so that the
+    socket is as the worker serves it from before the channel is published."""
+    if "udp_gro" in forced():
+        return
+    try:
+        sock.setsockopt(_SOL_UDP, _UDP_GRO, 1)
+    except OSError:
+        pass  # the worker finds it off too: each datagram a receive of its own
+
+
 def missing() -> dict[str, str]:
     """The features this kernel lacks (or RTUDP_FORCE_FALLBACK names): feature -> why."""
     probes = {

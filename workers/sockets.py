@@ -18,6 +18,7 @@ import psutil
 
 from ..shmring._native import lib
 from ..shmring.errors import AddressInUseError
+from .kernel_features import coalesce_receives
 
 log = logging.getLogger("rtudp.workers")
 
@@ -335,6 +336,9 @@ def bind_socket(channel: str, local: object, remote: object, direction: int, cap
         if direction in (lib.RTUDP_DIR_RECV, lib.RTUDP_DIR_BOTH):
             rx_want = want if rx_capacity is None else _buffer_bytes(rx_capacity, max_datagram)
             _size_buffer(sock, SO_RCVBUFFORCE, socket.SO_RCVBUF, rx_want, "rmem_max", short)
+            # before the name is published: a reader that attaches before the worker has
+            # the channel sizes its direct receives for what the socket coalesces
+            coalesce_receives(sock)
         if direction in (lib.RTUDP_DIR_SEND, lib.RTUDP_DIR_BOTH):
             _size_buffer(sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, want, "wmem_max", short)
         sock.setblocking(False)
