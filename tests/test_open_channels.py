@@ -1,6 +1,8 @@
 """Pool.open_channels: a batch opens whole or not at all, and its channels work."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import rtudp
@@ -89,3 +91,32 @@ def test_a_worker_refusing_one_leaves_nothing_of_the_batch_on_any_worker(rtudp_p
     assert len(before) > 1 and [w["channels"] for w in rtudp_pool.workers()] == before
     monkeypatch.undo()
     assert len(rtudp_pool.open_channels(batch)) == 9  # names and slots are free again
+
+
+def test_a_handle_that_cannot_be_made_leaves_nothing_of_the_batch_open(rtudp_pool,
+                                                                       monkeypatch):
+    """The handles are made while the workers set the channels up: one that fails
+    undoes the whole batch, on the workers too, and closes the handles made before it."""
+    rtudp_pool.open_channel("kept", direction=1)
+    before = [w["channels"] for w in rtudp_pool.workers()]
+    made = []
+    make = type(rtudp_pool)._make_channel
+
+    def make_or_fail(self, name, slot=None):
+        if name == "bad":
+            raise MemoryError("no room for the handle of 'bad'")
+        made.append(make(self, name, slot))
+        return made[-1]
+
+    monkeypatch.setattr(type(rtudp_pool), "_make_channel", make_or_fail)
+    batch = [{"name": f"g{i}", "direction": 1} for i in range(6)]
+    batch.insert(3, {"name": "bad", "direction": 1})
+    with pytest.raises(MemoryError, match="'bad'"):
+        rtudp_pool.open_channels(batch)
+    assert [h.name for h in made] == ["g0", "g1", "g2"] and all(h.closed for h in made)
+    assert rtudp_pool.channels() == ["kept"]
+    assert [w["channels"] for w in rtudp_pool.workers()] == before
+    batch_segments = {f"rtudp.{rtudp_pool.name}.{item['name']}" for item in batch}
+    assert not batch_segments & set(os.listdir("/dev/shm"))
+    monkeypatch.undo()
+    assert len(rtudp_pool.open_channels(batch)) == 7  # names and slots are free again

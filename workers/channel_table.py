@@ -65,6 +65,36 @@ def _on_each_worker(workers: list[Worker], chans: list[ChannelEntry],
         raise errors[0]
 
 
+class _Once:
+    """A callable run at most once, by whichever thread comes first, none waiting for
+    another's run; its exception kept for the caller (raise_error), never raised into
+    the thread that ran it (a link waiting for replies)."""
+
+    def __init__(self, fn: Callable[[], None] | None) -> None:
+        self._fn = fn
+        self._lock = threading.Lock()
+        self._error: BaseException | None = None
+
+    def try_now(self) -> None:
+        """Run it, unless it ran or runs elsewhere."""
+        if self._fn is None or not self._lock.acquire(blocking=False):
+            return
+        fn, self._fn = self._fn, None
+        try:
+            fn()
+        except BaseException as exc:  # the caller's, raised by raise_error
+            self._error = exc
+
+    def __call__(self) -> None:
+        """Run it if nobody has (every thread that could is done)."""
+        self.try_now()
+
+    def raise_error(self) -> None:
+        """Raise what its run raised, if anything."""
+        if self._error is not None:
+            raise self._error
+
+
 _T = TypeVar("_T")
 
 
@@ -184,11 +214,15 @@ class ChannelTable:
         """The channel ``config`` describes, on its worker, in the table."""
         return self.open_many([config], owner)[0]
 
-    def open_many(self, configs: list[ChannelConfig],
-                  owner: psutil.Process | None = None) -> list[ChannelEntry]:
+    def open_many(self, configs: list[ChannelConfig], owner: psutil.Process | None = None,
+                  meanwhile: Callable[[list[ChannelEntry]], None] | None = None
+                  ) -> list[ChannelEntry]:
         """The channels ``configs`` describe, on their workers, in the table: all of
         them, or (the first failure raised) none.  Each worker gets its ADDs pipelined
-        (Link.commands), so a batch costs the workers' work, not a round trip each."""
+        (Link.commands), so a batch costs the workers' work, not a round trip each.
+        ``meanwhile(entries)`` runs once, while the workers set the first channels up:
+        what the caller makes of the entries costs no wait of its own (its exception
+        is raised, and none of the batch stays open)."""
         twice = sorted(n for n, k in Counter(c.name for c in configs).items() if k > 1)
         if twice:
             raise ValueError(f"channel names {twice} appear more than once in one batch")
@@ -201,9 +235,12 @@ class ChannelTable:
                 self.drop(ch, tell_worker=False)
             raise
         added: list[ChannelEntry] = []
+        beside = _Once(None if meanwhile is None else lambda: meanwhile(made))
         try:
             _on_each_worker(self._workers, made, lambda ch: ch.worker,
-                            lambda w, mine: self._add_all_to_worker(w, mine, added))
+                            lambda w, mine: self._add_all_to_worker(w, mine, added, beside))
+            beside()  # no worker took it (one restarting): it runs now
+            beside.raise_error()
         except BaseException:
             on_worker = {id(ch) for ch in added}
             for ch in made:
@@ -343,15 +380,16 @@ class ChannelTable:
             ch.added_gen = max(ch.added_gen, gen)
 
     def _add_all_to_worker(self, w: Worker, chans: list[ChannelEntry],
-                           added: list[ChannelEntry]) -> None:
-        """ADD chans to w in one pipelined batch (each added one appended to ``added``);
-        a worker not running, or gone meanwhile, gets them one by one, riding out its
-        restart (_add_to_worker)."""
+                           added: list[ChannelEntry], meanwhile: _Once | None = None) -> None:
+        """ADD chans to w in one pipelined batch (each added one appended to ``added``;
+        ``meanwhile`` run while the worker works); a worker not running, or gone
+        meanwhile, gets them one by one, riding out its restart (_add_to_worker)."""
         link, gen = w.link, w.gen
         if link is not None and w.ready.is_set():
             try:
                 replies = link.commands([(lib.RTUDP_CMD_ADD, ch.slot, ch.name, ch.sock.fds())
-                                         for ch in chans], REPLY_TIMEOUT_S)
+                                         for ch in chans], REPLY_TIMEOUT_S,
+                                        None if meanwhile is None else meanwhile.try_now)
             except WorkerGone:
                 replies = []
             refused = None

@@ -88,10 +88,14 @@ class WorkerLink:
         return self.commands([(op, slot, name, fds)], timeout)[0]
 
     def commands(self, cmds: list[tuple[int, int, str, list[int] | None]],
-                 timeout: float = DEFAULT_TIMEOUT) -> list[tuple[int, str]]:
+                 timeout: float = DEFAULT_TIMEOUT,
+                 meanwhile: Callable[[], None] | None = None) -> list[tuple[int, str]]:
         """Send commands (op, slot, name, fds) and wait for each one's reply, in order:
         their (status, msg).  Up to PIPELINE of them are in flight at once, so a batch
         costs the worker's work, not one round trip each; ``timeout`` is per reply.
+        ``meanwhile`` (which must not raise) runs once, when the last of them is sent,
+        before the replies still due are waited for: the caller's own work overlaps
+        the worker's, which has all of its commands by then.
 
         WorkerGone if the worker exits first, TimeoutError if it does not answer.
         """
@@ -107,6 +111,9 @@ class WorkerLink:
                         self._send(*cmds[sent])
                         sent += 1
                     self._ring_bell()
+                    if sent == len(cmds) and meanwhile is not None:
+                        meanwhile()
+                        meanwhile = None
                 replies.append(self._reply(*cmds[len(replies)][:3], timeout))
         return replies
 

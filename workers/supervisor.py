@@ -42,7 +42,7 @@ from ..shmring.deadline import DEFAULT_HORIZON_NS, horizon_ns_of
 from ..shmring.errors import PoolRunningError
 from .binary import worker_path
 from .channel_config import MAX_CAPACITY, ChannelConfig, check_int, takes_channel_config
-from .channel_table import ChannelTable
+from .channel_table import ChannelEntry, ChannelTable
 from .command_service import CommandService
 from .packing import DEFAULT_PLACEMENT, MOVE_PAUSE_S, MOVE_SLICE, PLACEMENTS, Move, Packer, PoolLoads
 from .placement import ThreadPlacement
@@ -467,19 +467,25 @@ class Pool:
         return self._open(batch)
 
     def _open(self, configs: list[ChannelConfig]) -> list[Any]:
-        entries = self._table.open_many(configs)
         made: list[Any] = []
-        try:
+
+        def make(entries: list[ChannelEntry]) -> None:
+            # while the workers set the channels up: the caller's handles cost no wait
             for config, ch in zip(configs, entries):
-                if ch.sock.short and not self._warned_buffers:  # said once a pool
-                    self._warned_buffers = True
-                    warnings.warn(short_buffers_message(self.name, ch.name, ch.sock.short),
-                                  RuntimeWarning, stacklevel=4)
                 made.append(self._make_channel(config.name, ch.slot))
+
+        try:
+            entries = self._table.open_many(configs, meanwhile=make)
         except BaseException:
-            for ch in entries:
-                self._table.drop(ch, tell_worker=True)
+            for handle in made:  # their channels are gone: closing them closes no other
+                handle.close()
             raise
+        for ch in entries:
+            if ch.sock.short and not self._warned_buffers:  # said once a pool
+                self._warned_buffers = True
+                warnings.warn(short_buffers_message(self.name, ch.name, ch.sock.short),
+                              RuntimeWarning, stacklevel=4)
+                break
         placement = self._placement
         if placement is not None:
             cpu_of = {w.index: w.cpu for w in self._watcher.workers}
