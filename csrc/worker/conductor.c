@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "inflight.h"
 #include "thread.h"
 #include "worker.h"
 
@@ -30,6 +31,13 @@ static void do_job(struct rtudp_job *j)
                                    (j->standby ? RTUDP_PREP_STANDBY : 0u) |
                                        (j->take_over ? RTUDP_PREP_ADOPT : 0u),
                                    &j->chan, j->msg, sizeof j->msg);
+}
+
+/* the in-flight tracker a channel like the one `j` prepared needs (0: none), made
+ * ready for the next while the worker waits for it (inflight.h, the spare) */
+static uint32_t spare_for(const struct rtudp_job *j)
+{
+    return j->rc == RTUDP_OK && j->chan && j->chan->inflight.e ? j->chan->inflight.capacity : 0;
 }
 
 static void append(struct rtudp_job ***tail, struct rtudp_job *j)
@@ -72,11 +80,16 @@ static void *conduct(void *arg)
         pthread_mutex_unlock(&k->mu);
         enum rtudp_job_kind kind = j->kind;
         do_job(j);
-        if (kind == RTUDP_JOB_PREPARE)
-            post_done(k, j);
+        if (kind == RTUDP_JOB_PREPARE) {
+            uint32_t next = spare_for(j);
+            post_done(k, j); /* the TX thread's from here */
+            if (next)
+                rtudp_inflight_keep_spare(next);
+        }
         pthread_mutex_lock(&k->mu);
     }
     pthread_mutex_unlock(&k->mu);
+    rtudp_inflight_drop_spare();
     return NULL;
 }
 

@@ -19,6 +19,22 @@ static inline uint32_t next_index(const struct rtudp_inflight *f, uint32_t i)
     return i + 1 == f->capacity ? 0 : i + 1;
 }
 
+/* the calling thread's spare (inflight.h): the conductor's, in a worker */
+static _Thread_local struct {
+    struct rtudp_inflight_entry *e;
+    uint32_t capacity;
+} spare;
+
+/* `capacity` entries, zeroed and resident: the array is used round and round, so all
+ * of it, soon */
+static struct rtudp_inflight_entry *resident_entries(uint32_t capacity)
+{
+    struct rtudp_inflight_entry *e = calloc(capacity, sizeof *e);
+    if (e)
+        rtudp_prefault(e, (size_t)capacity * sizeof *e);
+    return e;
+}
+
 int rtudp_inflight_init(struct rtudp_inflight *f, uint32_t capacity)
 {
     if (!f)
@@ -26,13 +42,38 @@ int rtudp_inflight_init(struct rtudp_inflight *f, uint32_t capacity)
     memset(f, 0, sizeof *f);
     if (capacity == 0 || capacity > UINT32_MAX / 2)
         return RTUDP_EINVAL;
-    f->e = calloc(capacity, sizeof *f->e);
-    if (!f->e)
+    if (spare.e && spare.capacity == capacity) {
+        f->e = spare.e;
+        spare.e = NULL;
+        spare.capacity = 0;
+    } else if (!(f->e = resident_entries(capacity))) {
         return RTUDP_ESYS;
-    /* the array is used round and round, so all of it, soon: resident now */
-    rtudp_prefault(f->e, (size_t)capacity * sizeof *f->e);
+    }
     f->capacity = capacity;
     return RTUDP_OK;
+}
+
+void rtudp_inflight_keep_spare(uint32_t capacity)
+{
+    if (spare.e && spare.capacity == capacity)
+        return;
+    rtudp_inflight_drop_spare();
+    if (capacity == 0 || (uint64_t)capacity * sizeof *spare.e > RTUDP_INFLIGHT_SPARE_MAX)
+        return;
+    if ((spare.e = resident_entries(capacity)))
+        spare.capacity = capacity;
+}
+
+uint32_t rtudp_inflight_spare(void)
+{
+    return spare.e ? spare.capacity : 0;
+}
+
+void rtudp_inflight_drop_spare(void)
+{
+    free(spare.e);
+    spare.e = NULL;
+    spare.capacity = 0;
 }
 
 void rtudp_inflight_free(struct rtudp_inflight *f)

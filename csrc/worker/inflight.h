@@ -43,9 +43,26 @@ struct rtudp_inflight {
     uint64_t misuse;            /* done() on a slot that was not pending, pushes out of order */
 };
 
-/* capacity >= 1; one calloc.  RTUDP_EINVAL / RTUDP_ESYS. */
+/* capacity >= 1; one calloc, made resident, or this thread's spare of that capacity.
+ * RTUDP_EINVAL / RTUDP_ESYS. */
 int rtudp_inflight_init(struct rtudp_inflight *f, uint32_t capacity);
 void rtudp_inflight_free(struct rtudp_inflight *f);
+/*
+ * A spare: one tracker's memory of `capacity` entries, zeroed and resident, that the
+ * calling thread's next rtudp_inflight_init of that capacity takes instead of its own.
+ * Touching a tracker's fresh pages is most of what adding a channel costs a worker (on
+ * a VM each first touch is a fault in the host too), and the conductor makes a spare
+ * after each channel it prepares, while the worker waits for the next command: a
+ * program that opens channels one by one then waits for none of it.  One per thread
+ * (the conductor's), and only for trackers up to RTUDP_INFLIGHT_SPARE_MAX bytes: the
+ * many small channels such a program opens, not a big one's memory held twice;
+ * drop_spare frees it.
+ */
+#define RTUDP_INFLIGHT_SPARE_MAX (1u << 20)
+void rtudp_inflight_keep_spare(uint32_t capacity);
+void rtudp_inflight_drop_spare(void);
+/* the capacity of this thread's spare (0: none) */
+uint32_t rtudp_inflight_spare(void);
 /* forget every entry; the release point becomes `pos` (the ring's head when the
  * worker (re)starts on a channel: records not released are read again) */
 void rtudp_inflight_reset(struct rtudp_inflight *f, uint64_t pos);

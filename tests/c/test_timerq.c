@@ -550,6 +550,55 @@ static void test_timerq_remove_channels_at_once(void)
 
 /* ------------------------------------------------------------------ in flight */
 
+/* a spare is taken by the next tracker of its capacity only, whole and zeroed, once */
+static void test_inflight_spare_taken_once_by_its_capacity(void)
+{
+    struct rtudp_inflight a, b, c;
+    uint32_t slot;
+    CHECK_EQ(rtudp_inflight_spare(), 0);
+    rtudp_inflight_keep_spare(8);
+    rtudp_inflight_keep_spare(8); /* kept as it is */
+    CHECK_EQ(rtudp_inflight_spare(), 8);
+    CHECK_EQ(rtudp_inflight_init(&a, 4), RTUDP_OK); /* another capacity: its own */
+    CHECK_EQ(rtudp_inflight_spare(), 8);
+    CHECK_EQ(rtudp_inflight_init(&b, 8), RTUDP_OK); /* the spare */
+    CHECK_EQ(rtudp_inflight_spare(), 0);
+    CHECK_EQ(rtudp_inflight_init(&c, 8), RTUDP_OK); /* taken already: its own */
+    CHECK(b.e != c.e && a.e != b.e);
+    for (uint32_t i = 0; i < 8; i++)
+        CHECK(b.e[i].pos == 0 && b.e[i].end == 0 && b.e[i].done == 0 && b.e[i].more == 0);
+    /* it works as any tracker: all of it fills, empties, and releases */
+    rtudp_inflight_reset(&b, 0);
+    for (uint64_t i = 0; i < 8; i++)
+        CHECK_EQ(rtudp_inflight_push(&b, i * 16, i * 16 + 16, &slot), RTUDP_OK);
+    CHECK_EQ(rtudp_inflight_push(&b, 128, 144, &slot), RTUDP_EFULL);
+    for (uint32_t i = 0; i < 8; i++)
+        rtudp_inflight_done(&b, i);
+    CHECK_EQ(rtudp_inflight_release_point(&b), 128);
+    CHECK(rtudp_inflight_empty(&b) && b.misuse == 0);
+    /* one of another capacity replaces it; dropped, none is left */
+    rtudp_inflight_keep_spare(8);
+    rtudp_inflight_keep_spare(16);
+    CHECK_EQ(rtudp_inflight_spare(), 16);
+    rtudp_inflight_drop_spare();
+    CHECK_EQ(rtudp_inflight_spare(), 0);
+    struct rtudp_inflight d;
+    CHECK_EQ(rtudp_inflight_init(&d, 16), RTUDP_OK);
+    rtudp_inflight_keep_spare(0); /* no capacity: no spare, nothing to free */
+    CHECK_EQ(rtudp_inflight_spare(), 0);
+    /* a big tracker's memory is not held twice */
+    uint32_t most = RTUDP_INFLIGHT_SPARE_MAX / sizeof(struct rtudp_inflight_entry);
+    rtudp_inflight_keep_spare(most + 1);
+    CHECK_EQ(rtudp_inflight_spare(), 0);
+    rtudp_inflight_keep_spare(most);
+    CHECK_EQ(rtudp_inflight_spare(), most);
+    rtudp_inflight_drop_spare();
+    rtudp_inflight_free(&a);
+    rtudp_inflight_free(&b);
+    rtudp_inflight_free(&c);
+    rtudp_inflight_free(&d);
+}
+
 static void test_inflight_basic(void)
 {
     struct rtudp_inflight f;
@@ -1122,6 +1171,7 @@ static const struct test tests[] = {
     T(test_timerq_remove_channel),
     T(test_timerq_remove_channels_at_once),
     T(test_inflight_basic),
+    T(test_inflight_spare_taken_once_by_its_capacity),
     T(test_inflight_model_random),
     T(test_inflight_wrap_pinned),
     T(test_e2e_ring_model),
