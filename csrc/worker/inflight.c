@@ -47,7 +47,10 @@ int rtudp_inflight_init(struct rtudp_inflight *f, uint32_t capacity)
         spare.e = NULL;
         spare.capacity = 0;
     } else if (!(f->e = resident_entries(capacity))) {
-        return RTUDP_ESYS;
+        /* the spare's memory may be what this one lacks (RLIMIT_MEMLOCK): it goes */
+        rtudp_inflight_drop_spare();
+        if (!(f->e = resident_entries(capacity)))
+            return RTUDP_ESYS;
     }
     f->capacity = capacity;
     return RTUDP_OK;
