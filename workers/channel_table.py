@@ -85,10 +85,6 @@ class _Once:
         except BaseException as exc:  # the caller's, raised by raise_error
             self._error = exc
 
-    def __call__(self) -> None:
-        """Run it if nobody has (every thread that could is done)."""
-        self.try_now()
-
     def raise_error(self) -> None:
         """Raise what its run raised, if anything."""
         if self._error is not None:
@@ -220,9 +216,9 @@ class ChannelTable:
         """The channels ``configs`` describe, on their workers, in the table: all of
         them, or (the first failure raised) none.  Each worker gets its ADDs pipelined
         (Link.commands), so a batch costs the workers' work, not a round trip each.
-        ``meanwhile(entries)`` runs once, while the workers set the first channels up:
-        what the caller makes of the entries costs no wait of its own (its exception
-        is raised, and none of the batch stays open)."""
+        ``meanwhile(entries)`` runs once, while a worker sets up the last of its
+        channels: what the caller makes of the entries costs no wait of its own (its
+        exception is raised, and none of the batch stays open)."""
         twice = sorted(n for n, k in Counter(c.name for c in configs).items() if k > 1)
         if twice:
             raise ValueError(f"channel names {twice} appear more than once in one batch")
@@ -239,7 +235,7 @@ class ChannelTable:
         try:
             _on_each_worker(self._workers, made, lambda ch: ch.worker,
                             lambda w, mine: self._add_all_to_worker(w, mine, added, beside))
-            beside()  # no worker took it (one restarting): it runs now
+            beside.try_now()  # no worker ran it (one restarting): it runs now
             beside.raise_error()
         except BaseException:
             on_worker = {id(ch) for ch in added}
