@@ -146,4 +146,5 @@ def warn_fallbacks(pool: str) -> dict[str, str]:
     return gone
 
 
-__all__ = ["FALLBACKS", "KernelFallbackWarning", "forced", "missing", "warn_fallbacks"]
+__all__ = ["FALLBACKS", "KernelFallbackWarning", "coalesce_receives", "forced", "missing",
+           "warn_fallbacks"]
