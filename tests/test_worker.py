@@ -430,7 +430,6 @@ def test_timed_send_in_deadline_order(pool, connect):
     h = lateness(seg)
     assert h.negative == 0, "departure before deadline"
     assert h.percentile(50) < 5_000_000, h.percentiles()
-    assert b.tx_kernel_stamped == 50  # loopback stamps every packet in software
     # the whole ring was freed once everything left
     assert wait_for(lambda: seg.tx._ring.ring.head == seg.tx._ring.ring.tail, 1.0)
 

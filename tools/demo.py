@@ -235,6 +235,16 @@ def _fmt(ns: float | None) -> str:
     return format_ns(ns).replace("us", "µs")
 
 
+def _departures_timed_by(stamped: int, sent: int) -> str:
+    """What the send lateness was timed by: a packet sent alone asks for no kernel TX
+    stamp (docs/tx-journal.md) and is timed by the clock after its send call."""
+    if not stamped:
+        return "clock read after each send call"
+    if stamped >= sent:
+        return "kernel TX timestamps"
+    return f"kernel TX timestamps for {stamped:,}, the clock after the send call for the rest"
+
+
 def _pct_line(label: str, hist: Any) -> str:
     if not hist.count:
         return f"  {label:<16} (nothing measured)"
@@ -439,8 +449,7 @@ def _report(pool: Any, a: Any, b: Any, receivers: list[Receiver], n: int, caught
         late = ch_tx.lateness()
         lat = Histogram.from_values(r.latencies)
         loss = n - r.received
-        how = ("kernel TX timestamps" if st["tx_kernel_stamped"]
-               else "clock read after the send call")
+        how = _departures_timed_by(st["tx_kernel_stamped"], st["tx_packets"])
         print(f"\n{label}  ({ch_tx.local[0]}:{ch_tx.local[1]} -> "
               f"{ch_rx.local[0]}:{ch_rx.local[1]})")
         print(f"  sent {st['tx_packets']:,}, received {r.received:,}, loss {loss} "

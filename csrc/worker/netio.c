@@ -128,6 +128,7 @@ struct rtudp_clockmap *rtudp_net_clockmap(void)
 struct fd_state {
     uint32_t next_key; /* key of the next packet sent */
     uint32_t use_cmsg; /* send keys with SCM_TS_OPT_ID */
+    uint32_t stamp_singles; /* a send of one packet is stamped too (see stamps_send) */
     uint32_t set_up;
     uint32_t gso;      /* the kernel takes UDP_SEGMENT sends on this socket */
 };
@@ -504,6 +505,7 @@ static int set_up(int fd, int want_hw, int adopt, struct rtudp_net_caps *caps,
                                fd);
     st->next_key = 0;
     st->use_cmsg = (uint32_t)c.tskey_cmsg;
+    st->stamp_singles = !c.tskey_cmsg || c.hw;
     st->gso = (uint32_t)c.gso;
     st->set_up = 1;
     rtudp_net_clockmap(); /* measure before the first packet needs it */
@@ -538,6 +540,7 @@ int rtudp_net_use_tskey_cmsg(int fd, int on)
             return RTUDP_ESYS;
     }
     st->use_cmsg = on != 0;
+    st->stamp_singles = st->stamp_singles || !on;
     st->next_key = 0;
     return RTUDP_OK;
 }
@@ -606,9 +609,24 @@ int rtudp_net_size_buffers(int fd, uint64_t rcv_bytes, uint64_t snd_bytes,
 
 /* ------------------------------------------------------------------ send */
 
-/* one sendmmsg of n <= RTUDP_NET_BATCH_MAX packets; count sent or -errno */
+/*
+ * Whether a send call of n packets asks the kernel for TX stamps.  A stamp proves to a
+ * successor which packets of a call left (txjournal.h); without one it sends the call's
+ * packets again, so a call of one packet repeats at most that one.  Each stamp costs
+ * the kernel an allocation and an error-queue entry, and us a read: a software-stamped
+ * socket with explicit keys (an unstamped send cannot shift them) stamps only calls of
+ * two or more, and a lone packet's departure is the clock at the call.  Counted keys
+ * and hardware stamps (the NIC's time is what the user asked for) stamp every packet.
+ */
+static bool stamps_send(const struct fd_state *st, unsigned n)
+{
+    return n > 1 || st->stamp_singles;
+}
+
+/* one sendmmsg of n <= RTUDP_NET_BATCH_MAX packets; count sent or -errno.  stamp: ask
+ * for TX stamps (else each carries an SO_TIMESTAMPING of no flags, which asks for none) */
 static int send_chunk(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkts, unsigned n,
-                      const struct sockaddr *dst, socklen_t dst_len)
+                      const struct sockaddr *dst, socklen_t dst_len, bool stamp)
 {
     struct mmsghdr mm[RTUDP_NET_BATCH_MAX];
     struct iovec iov[RTUDP_NET_BATCH_MAX];
@@ -632,10 +650,14 @@ static int send_chunk(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkts, un
             mm[i].msg_hdr.msg_controllen = sizeof ctl[i].buf;
             struct cmsghdr *c = CMSG_FIRSTHDR(&mm[i].msg_hdr);
             c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_TS_OPT_ID;
             c->cmsg_len = CMSG_LEN(sizeof(uint32_t));
-            uint32_t key = key0 + i;
-            memcpy(CMSG_DATA(c), &key, sizeof key);
+            uint32_t v = key0 + i;
+            c->cmsg_type = SCM_TS_OPT_ID;
+            if (!stamp) {
+                v = 0;
+                c->cmsg_type = SO_TIMESTAMPING;
+            }
+            memcpy(CMSG_DATA(c), &v, sizeof v);
         }
 #else
         (void)ctl;
@@ -648,8 +670,10 @@ static int send_chunk(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkts, un
     for (int i = 0; i < r; i++) {
         pkts[i].tskey = key0 + (uint32_t)i;
         pkts[i].sent_ns = now;
+        pkts[i].stamped = stamp;
     }
-    st->next_key = key0 + (uint32_t)r;
+    if (stamp)
+        st->next_key = key0 + (uint32_t)r;
     return r;
 }
 
@@ -661,10 +685,11 @@ int rtudp_net_send_batch(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
         errno = EINVAL;
         return RTUDP_EINVAL;
     }
+    bool stamp = stamps_send(st, n);
     unsigned done = 0;
     while (done < n) {
         unsigned k = n - done < RTUDP_NET_BATCH_MAX ? n - done : RTUDP_NET_BATCH_MAX;
-        int r = send_chunk(fd, st, pkts + done, k, dst, dst_len);
+        int r = send_chunk(fd, st, pkts + done, k, dst, dst_len, stamp);
         if (r < 0) {
             if (r == -EAGAIN || r == -EWOULDBLOCK || done > 0) {
                 errno = -r;
@@ -742,9 +767,16 @@ int rtudp_net_send_gso(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
     for (unsigned i = 0; i < n; i++) {
         pkts[i].tskey = key;
         pkts[i].sent_ns = now;
+        pkts[i].stamped = 1;
     }
     st->next_key = key + 1;
     return (int)n;
+}
+
+int rtudp_net_stamps_send(int fd, unsigned n)
+{
+    struct fd_state *st = fd_state(fd, false);
+    return st && st->set_up && stamps_send(st, n);
 }
 
 int rtudp_net_next_key(int fd, uint32_t *key)

@@ -63,7 +63,7 @@ static void departed(struct rtudp_chan *c, const struct rtudp_tx_pkt *p, int64_t
     struct rtudp_tap_mark tap = {0, 0};
     if (rtudp_tap_on(&c->tap))
         rtudp_tap_tx_stage(&c->tap, p, packets, &tap);
-    if (c->caps.sw_tx) {
+    if (c->caps.sw_tx && p->stamped) {
         rtudp_txstamps_sent(&c->stamps, c->block, p->tskey, asked_ns, p->sent_ns, packets,
                             arrived_late, &tap);
     } else {
@@ -78,7 +78,8 @@ static void journal_begin(struct rtudp_chan *c, const struct rtudp_timer *due,
                           const uint32_t *idx, uint32_t n, int one_key)
 {
     uint32_t key0;
-    if (!c->caps.sw_tx || rtudp_net_next_key(c->tx_fd, &key0) != RTUDP_OK)
+    if (!c->caps.sw_tx || !rtudp_net_stamps_send(c->tx_fd, n) ||
+        rtudp_net_next_key(c->tx_fd, &key0) != RTUDP_OK)
         return;
     uint64_t pos[RTUDP_TX_JOURNAL_MAX];
     if (n > RTUDP_TX_JOURNAL_MAX)

@@ -616,17 +616,21 @@ static void partial_send(bool counted)
     /* the oversized one first: refused outright */
     CHECK_EQ(rtudp_net_send_batch(p.tx, tp + 2, 2, (struct sockaddr *)&p.ra, p.rl), RTUDP_ESYS);
     CHECK_EQ(errno, EMSGSIZE);
-    /* the next good packet goes and gets the next key */
+    /* the next good packet goes and gets the next key; alone in its call it is
+     * stamped only where keys are counted */
     CHECK_EQ(rtudp_net_send_batch(p.tx, tp + 3, 1, (struct sockaddr *)&p.ra, p.rl), 1);
     CHECK_EQ(tp[3].tskey, 2);
+    CHECK_EQ(tp[3].stamped, counted);
+    CHECK(tp[0].stamped && tp[1].stamped);
     int e = -1;
     socklen_t l = sizeof e;
     CHECK_EQ(getsockopt(p.tx, SOL_SOCKET, SO_ERROR, &e, &l), 0);
     CHECK_EQ(e, 0);
+    unsigned want = counted ? 3 : 2;
     struct stamps s = {0};
-    collect_stamps(p.tx, &s, 3);
-    CHECK_EQ(s.n, 3);
-    for (unsigned k = 0; k < 3; k++)
+    collect_stamps(p.tx, &s, want);
+    CHECK_EQ(s.n, want);
+    for (unsigned k = 0; k < want; k++)
         CHECK(find_stamp(&s, k) >= 0);
     uint8_t buf[3][8];
     struct rtudp_rx_pkt rp[3];
@@ -858,6 +862,8 @@ static void test_loopback_timing(void)
 {
     struct lo_pair p;
     pair_open(&p, AF_INET, true);
+    /* counted keys: a call of one packet is stamped too */
+    CHECK_EQ(rtudp_net_use_tskey_cmsg(p.tx, 0), RTUDP_OK);
     big_buffers(p.tx);
     big_buffers(p.rx);
     int64_t *sent = malloc(TIMING_N * sizeof *sent), *txs = malloc(TIMING_N * sizeof *txs);
