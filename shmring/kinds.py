@@ -17,7 +17,7 @@ metrics`` iterate over these descriptions: none of them names a counter.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Mapping
 
@@ -344,14 +344,23 @@ class Kind:
     #: ``rtudp.aio.register``).  The module is ``rtudp.aio.<name>``.  None: the handle
     #: gets the generic ``rtudp.aio.AsyncChannel`` (a handle that is an rtudp.Channel).
     aio: type | str | None = None
+    #: the pool side and the handle class once imported (an open asks several times)
+    _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
+                                    compare=False)
 
     @property
     def code(self) -> int:
         """Its ``RTUDP_KIND_*`` code."""
         return self.layout.code
 
+    def _once(self, what: str, target: Any) -> Any:
+        got = self._loaded.get(what)
+        if got is None:
+            got = self._loaded[what] = _load(target)
+        return got
+
     def _pool(self) -> Any:
-        return None if self.pool is None else _load(self.pool)
+        return None if self.pool is None else self._once("pool", self.pool)
 
     def check(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """The options of ``open_channel(..., kind=, options=)``, checked and complete
@@ -410,7 +419,7 @@ class Kind:
 
     def handle_class(self) -> type:
         """The class of its handle (imported now if it was named as text)."""
-        return _load(self.handle)
+        return self._once("handle", self.handle)
 
     def aio_class(self) -> type | None:
         """The async wrapper of its handle (imported now if named as text); None if
