@@ -206,14 +206,27 @@ static int map_segment(struct rtudp_chan *c, const char *path, char *msg, size_t
         return rc;
     }
     c->size = (uint64_t)st.st_size;
-    /* the supervisor allocated every page (posix_fallocate): this fills our page
-     * tables, it allocates nothing (sched.c, rtudp_w_lock_on_fault) */
+    /* the supervisor allocated every page (posix_fallocate): the pages made resident
+     * (attach_rings) only fill our page tables, nothing is allocated (sched.c,
+     * rtudp_w_lock_on_fault) */
     c->base = rtudp_map_populate(sfd, c->size);
     close(sfd);
     if (!c->base)
         return failf(msg, msglen, RTUDP_ESYS, "%s: mmap: %s", path, strerror(errno));
-    rtudp_w_make_resident(c->base, c->size);
     return RTUDP_OK;
+}
+
+/*
+ * The segment made resident up to its tap rings, which come last: everything the
+ * channel touches whether or not a tap is attached.  The tap rings, more than half of
+ * a small channel's segment, are written only while a tap is attached; their pages
+ * (allocated already) are mapped as the first tap fills them, a minor fault per page
+ * once, and stay locked.
+ */
+static void make_resident(struct rtudp_chan *c, const void *taps)
+{
+    uint64_t len = (uint64_t)((const uint8_t *)taps - (const uint8_t *)c->base);
+    rtudp_w_make_resident(c->base, len < c->size ? len : c->size);
 }
 
 /* the segment validated and its TX, RX and tap rings attached */
@@ -235,6 +248,7 @@ static int attach_rings(struct rtudp_chan *c, const char *path, char *msg, size_
         (rc = rtudp_tap_init(&c->tap, c->block, tap_tx, tap_tx_avail, 1, &why)) != RTUDP_OK ||
         (rc = rtudp_tap_init(&c->rx.tap, c->block, tap_rx, tap_rx_avail, 0, &why)) != RTUDP_OK)
         return failf(msg, msglen, rc, "%s: %s", path, why.msg);
+    make_resident(c, tap_tx < tap_rx ? tap_tx : tap_rx);
     return RTUDP_OK;
 }
 

@@ -142,10 +142,10 @@ void rtudp_w_lock_memory(void)
  * is mapped, at real-time priority: every byte of its rings and a timer queue sized
  * for every record those rings could hold, across all channels of the worker (for a
  * large capacity on a VM, longer than the supervisor's ADD timeout).  So the ADD
- * makes resident what the hot path will touch (the segment, mapped with
- * MAP_POPULATE, whose pages the supervisor has already allocated; the in-flight
- * array; the first part of the timer queue: prefault.h), and the rest follows what
- * is actually queued.  Memory already locked stays locked.
+ * makes resident what the hot path will touch (the segment up to its tap rings,
+ * mapped with MAP_POPULATE, whose pages the supervisor has already allocated; the
+ * in-flight array; the first part of the timer queue: prefault.h), and the rest
+ * follows what is actually queued.  Memory already locked stays locked.
  */
 void rtudp_w_lock_on_fault(void)
 {
