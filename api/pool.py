@@ -20,7 +20,10 @@ class Pool(_SupervisorPool):
     """
 
     def _make_channel(self, name: str, slot: int | None = None) -> Channel | Any:
-        control = ControlSegment.open(self.name, supervisor=self._supervisor_identity())
+        # the supervisor's handles share its mapping of the control segment
+        own = self._ctx.live_control() if self._supervisor_identity() is not None else None
+        control = (own.share() if own is not None and not own.closed
+                   else ControlSegment.open(self.name))
         return handle_for(control, name, on_close=self._close_quietly, slot=slot)
 
     def _close_quietly(self, name: str) -> None:

@@ -135,16 +135,17 @@ class ControlSegment:
     the command ring (MPSC) and ``replies`` the reply ring (broadcast)."""
 
     def __init__(self, pool: str, segment: Segment,
-                 supervisor: tuple[int, int] | None = None) -> None:
+                 supervisor: tuple[int, int] | None = None,
+                 _spans: tuple[RingSpan, RingSpan] | None = None) -> None:
         self.pool = pool
         self.segment = segment
         self._free_hint = 0  # free_slot starts looking here
-        cmd, reply = ffi.new("void **"), ffi.new("void **")
-        cmd_avail, reply_avail = ffi.new("uint64_t *"), ffi.new("uint64_t *")
-        check = ffi.new("struct rtudp_check *")
-        if lib.rtudp_control_rings(segment.base, segment.size, cmd, cmd_avail, reply,
-                                   reply_avail, check) != lib.RTUDP_OK:
-            raise BadSegmentError(f"control segment {shm_path(pool)}: {check_message(check)}")
+        #: the command and reply rings' places, validated (``_spans``: by the
+        #: ControlSegment this one shares a mapping with); their objects are made when
+        #: first used: a channel handle never uses them
+        self._spans = self._validate(pool, segment) if _spans is None else _spans
+        self._commands: SpanMpscRing | None = None
+        self._replies: SpanBroadcastRing | None = None
         self.c: Any = ffi.cast("struct rtudp_control *", segment.base)
         #: the supervisor's start time (process_start_ticks), taken while its heartbeat
         #: is fresh, so that it is the process that beats; 0: unknown.  ``supervisor``
@@ -155,10 +156,36 @@ class ControlSegment:
         else:
             self.supervisor_start = (process_start_ticks(self.supervisor_pid)
                                      if self.heartbeat_age_ns() < HEARTBEAT_STALE_NS else 0)
-        self.commands = SpanMpscRing(RingSpan(pool + "/commands", cmd[0],  # type: ignore[arg-type]
-                                              int(cmd_avail[0])))
-        self.replies = SpanBroadcastRing(RingSpan(pool + "/replies", reply[0],  # type: ignore[arg-type]
-                                                  int(reply_avail[0])))
+
+    @staticmethod
+    def _validate(pool: str, segment: Segment) -> tuple[RingSpan, RingSpan]:
+        cmd, reply = ffi.new("void **"), ffi.new("void **")
+        cmd_avail, reply_avail = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+        check = ffi.new("struct rtudp_check *")
+        if lib.rtudp_control_rings(segment.base, segment.size, cmd, cmd_avail, reply,
+                                   reply_avail, check) != lib.RTUDP_OK:
+            raise BadSegmentError(f"control segment {shm_path(pool)}: {check_message(check)}")
+        return (RingSpan(pool + "/commands", cmd[0], int(cmd_avail[0])),
+                RingSpan(pool + "/replies", reply[0], int(reply_avail[0])))
+
+    @property
+    def commands(self) -> SpanMpscRing:
+        """The command ring (clients put requests, the supervisor takes them)."""
+        if self._commands is None:
+            self._commands = SpanMpscRing(self._open_span(0))  # type: ignore[arg-type]
+        return self._commands
+
+    @property
+    def replies(self) -> SpanBroadcastRing:
+        """The reply ring (the supervisor writes, every client reads its own)."""
+        if self._replies is None:
+            self._replies = SpanBroadcastRing(self._open_span(1))  # type: ignore[arg-type]
+        return self._replies
+
+    def _open_span(self, which: int) -> RingSpan:
+        if self.segment.closed:  # unmapped: no ring can be made of it
+            raise ValueError(f"control segment {shm_path(self.pool)} is closed")
+        return self._spans[which]
 
     # ---- life cycle
 
@@ -209,11 +236,24 @@ class ControlSegment:
             seg.close()
             raise
 
+    def share(self) -> "ControlSegment":
+        """Another ControlSegment over this one's mapping (Segment.share), for a channel
+        handle this process makes: it is closed on its own, and costs no mmap."""
+        seg = self.segment.share()
+        try:
+            spans = tuple(RingSpan(sp.name, sp.mem, sp.avail) for sp in self._spans)
+            return type(self)(self.pool, seg, (self.supervisor_pid, self.supervisor_start),
+                              spans)  # type: ignore[arg-type]
+        except BaseException:
+            seg.close()
+            raise
+
     def close(self) -> None:
         """Forget the rings and unmap (idempotent)."""
         if not self.segment.closed:
-            self.commands.close()
-            self.replies.close()
+            for ring in (self._commands, self._replies):
+                if ring is not None:
+                    ring.close()
         self.segment.close()
         self.c = None
 

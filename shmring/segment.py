@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -97,14 +98,47 @@ def access_denied(name: str, exc: BaseException) -> str:
             f"{owner!r}, group {group!r}, mode {st.st_mode & 0o777:04o}: {shared})")
 
 
+class _Mapping:
+    """One mmap of a segment and how many Segment objects use it (Segment.share): the
+    last of them to close unmaps it."""
+
+    def __init__(self, base: Any, size: int) -> None:
+        self.base = base
+        self.size = size
+        self.users = 1
+        self.lock = threading.Lock()  # handles are closed from any thread
+
+    def take(self) -> None:
+        with self.lock:
+            self.users += 1
+
+    def drop(self) -> None:
+        with self.lock:
+            self.users -= 1
+            last = self.users == 0
+        if last:
+            lib.rtudp_unmap(self.base, self.size)
+
+
 class Segment:
     """One mapped segment. Closing unmaps it; unlinking removes the name."""
 
-    def __init__(self, name: str, base: Any, size: int, created: bool) -> None:
+    def __init__(self, name: str, base: Any, size: int, created: bool,
+                 mapping: _Mapping | None = None) -> None:
         self.name = name
         self.base = base
         self.size = size
         self.created = created
+        self._mapping = _Mapping(base, size) if mapping is None else mapping
+
+    def share(self) -> "Segment":
+        """Another Segment over this one's mapping, for an object of this process with
+        a lifetime of its own (a channel handle the supervisor makes): no second mmap.
+        Each is closed on its own; the mapping goes when the last is closed."""
+        if self.base is None:
+            raise ValueError(f"segment {shm_path(self.name)} is closed")
+        self._mapping.take()
+        return Segment(self.name, self.base, self.size, created=False, mapping=self._mapping)
 
     @classmethod
     def create(cls, name: str, size: int, mode: int = DEFAULT_MODE) -> "Segment":
@@ -168,8 +202,8 @@ class Segment:
     def close(self) -> None:
         """Unmap (idempotent). Pointers into the segment must not be used afterwards."""
         if self.base is not None:
-            lib.rtudp_unmap(self.base, self.size)
             self.base = None
+            self._mapping.drop()
 
     def unlink(self) -> None:
         """Remove the name (idempotent); mappings stay valid until closed."""

@@ -185,6 +185,32 @@ def test_unlink_and_close(shm_name):
     assert not os.path.exists(seg_path(shm_name))
 
 
+def _mapped(name):
+    """How many mappings of segment ``name`` this process has."""
+    with open("/proc/self/maps") as f:
+        return sum(1 for line in f if line.rstrip().endswith("/rtudp." + name))
+
+
+def test_a_shared_mapping_stays_until_its_last_user_closes(shm_name):
+    from rtudp.shmring.segment import Segment
+    seg = Segment.create(shm_name, 8192)
+    try:
+        ffi.cast("uint8_t *", seg.base)[100] = 7
+        other = seg.share()
+        assert _mapped(shm_name) == 1, "a share maps nothing again"
+        seg.close()
+        assert seg.closed and not other.closed
+        assert ffi.cast("uint8_t *", other.base)[100] == 7, "still mapped for the other"
+        with pytest.raises(ValueError, match="closed"):
+            seg.share()
+        other.close()
+        other.close()  # idempotent: the mapping is dropped once
+        assert _mapped(shm_name) == 0
+    finally:
+        seg.close()
+        seg.unlink()
+
+
 # --------------------------------------------------------------------------- #
 # corrupt segments
 # --------------------------------------------------------------------------- #
