@@ -20,7 +20,7 @@ from .hist import Histogram
 from . import impairment
 from .impairment import Impairment
 from .kinds import CHANNEL_COUNTERS, Kind, find, read_counters, stat_keys
-from .ringspan import RingSpan, SpanBroadcastRing, SpanMpscRing
+from .ringspan import LazyRing, RingSpan, SpanBroadcastRing, SpanMpscRing
 from .segment import DEFAULT_MODE, Segment, c_checked, check_message, shm_path
 
 TX_RECORD = ffi.sizeof("struct rtudp_tx_record")
@@ -256,34 +256,16 @@ class ChannelSegment:
             #: the channel kind's own shared state (``void *``; ``area_bytes`` long)
             self.area: Any = area[0]
             self.area_bytes = int(area_bytes[0])
-            # the rings' objects are made when first used: the pool's own copy of a
-            # segment configures the channel and reads its counters, and never its rings
+            #: the TX and RX rings' places (their objects: tx, rx)
             self._spans = (RingSpan(name + "/tx", tx[0], int(tx_avail[0])),
                            RingSpan(name + "/rx", rx[0], int(rx_avail[0])))
-            self._tx: ChannelTxRing | None = None
-            self._rx: ChannelRxRing | None = None
         except BaseException:
             segment.close()
             raise
 
-    @property
-    def tx(self) -> ChannelTxRing:
-        """The TX ring (clients produce, the worker consumes)."""
-        if self._tx is None:
-            self._tx = ChannelTxRing(self._open_span(0))  # type: ignore[arg-type]
-        return self._tx
-
-    @property
-    def rx(self) -> ChannelRxRing:
-        """The RX ring (the worker writes, each reader has its own cursor)."""
-        if self._rx is None:
-            self._rx = ChannelRxRing(self._open_span(1))  # type: ignore[arg-type]
-        return self._rx
-
-    def _open_span(self, which: int) -> RingSpan:
-        if self.segment.closed:  # its memory is unmapped: no ring can be made of it
-            raise ValueError(f"channel segment {shm_path(self.name)} is closed")
-        return self._spans[which]
+    tx = LazyRing(0, ChannelTxRing, "The TX ring (clients produce, the worker consumes).")
+    rx = LazyRing(1, ChannelRxRing, "The RX ring (the worker writes, each reader has its "
+                                    "own cursor).")
 
     @classmethod
     def create(cls, name: str, capacity: int, max_datagram: int,
@@ -466,9 +448,7 @@ class ChannelSegment:
     def close(self) -> None:
         """Forget the rings and unmap (idempotent)."""
         if not self.segment.closed:
-            for ring in (self._tx, self._rx):
-                if ring is not None:
-                    ring.close()
+            LazyRing.close_all(self)
             self.block = None
             self.area = None
             self.segment.close()

@@ -17,7 +17,7 @@ from typing import Any
 from ._native import ffi, lib
 from .errors import BadSegmentError, PoolNotRunningError, SegmentNotFoundError
 from .kinds import COUNTER_GROUPS, read_counters
-from .ringspan import RingSpan, SpanBroadcastRing, SpanMpscRing
+from .ringspan import LazyRing, RingSpan, SpanBroadcastRing, SpanMpscRing
 from .segment import DEFAULT_MODE, Segment, c_checked, check_message, shm_path
 
 #: pool names: a segment name without '.', which separates pool and channel
@@ -144,8 +144,6 @@ class ControlSegment:
         #: ControlSegment this one shares a mapping with); their objects are made when
         #: first used: a channel handle never uses them
         self._spans = self._validate(pool, segment) if _spans is None else _spans
-        self._commands: SpanMpscRing | None = None
-        self._replies: SpanBroadcastRing | None = None
         self.c: Any = ffi.cast("struct rtudp_control *", segment.base)
         #: the supervisor's start time (process_start_ticks), taken while its heartbeat
         #: is fresh, so that it is the process that beats; 0: unknown.  ``supervisor``
@@ -168,24 +166,10 @@ class ControlSegment:
         return (RingSpan(pool + "/commands", cmd[0], int(cmd_avail[0])),
                 RingSpan(pool + "/replies", reply[0], int(reply_avail[0])))
 
-    @property
-    def commands(self) -> SpanMpscRing:
-        """The command ring (clients put requests, the supervisor takes them)."""
-        if self._commands is None:
-            self._commands = SpanMpscRing(self._open_span(0))  # type: ignore[arg-type]
-        return self._commands
-
-    @property
-    def replies(self) -> SpanBroadcastRing:
-        """The reply ring (the supervisor writes, every client reads its own)."""
-        if self._replies is None:
-            self._replies = SpanBroadcastRing(self._open_span(1))  # type: ignore[arg-type]
-        return self._replies
-
-    def _open_span(self, which: int) -> RingSpan:
-        if self.segment.closed:  # unmapped: no ring can be made of it
-            raise ValueError(f"control segment {shm_path(self.pool)} is closed")
-        return self._spans[which]
+    commands = LazyRing(0, SpanMpscRing, "The command ring (clients put requests, the "
+                                         "supervisor takes them).")
+    replies = LazyRing(1, SpanBroadcastRing, "The reply ring (the supervisor writes, every "
+                                             "client reads its own).")
 
     # ---- life cycle
 
@@ -251,9 +235,7 @@ class ControlSegment:
     def close(self) -> None:
         """Forget the rings and unmap (idempotent)."""
         if not self.segment.closed:
-            for ring in (self._commands, self._replies):
-                if ring is not None:
-                    ring.close()
+            LazyRing.close_all(self)
         self.segment.close()
         self.c = None
 
