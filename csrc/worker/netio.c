@@ -773,12 +773,6 @@ int rtudp_net_send_gso(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
     return (int)n;
 }
 
-int rtudp_net_stamps_send(int fd, unsigned n)
-{
-    struct fd_state *st = fd_state(fd, false);
-    return st && st->set_up && stamps_send(st, n);
-}
-
 int rtudp_net_next_key(int fd, uint32_t *key)
 {
     struct fd_state *st = fd_state(fd, false);

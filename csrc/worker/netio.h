@@ -130,7 +130,7 @@ struct rtudp_tx_pkt {
     uint32_t len;
     uint32_t tskey;   /* out: the key its TX stamp will carry */
     int64_t sent_ns;  /* out: CLOCK_MONOTONIC just after the send call */
-    uint32_t stamped; /* out: a TX stamp keyed tskey will come (rtudp_net_stamps_send) */
+    uint32_t stamped; /* out: a TX stamp keyed tskey will come (rtudp_net_send_batch) */
 };
 
 /*
@@ -141,6 +141,10 @@ struct rtudp_tx_pkt {
  * RTUDP_E* code when the first packet failed for other reasons than EAGAIN
  * (errno says why; ECONNREFUSED on a connected socket reports an earlier ICMP
  * error and consumes it, so a retry may succeed).  Only sent packets get a key.
+ * TX stamps: a call of two or more asks for them; a call of one only where keys are
+ * counted or the socket stamps in hardware (a lone packet a successor sends again is
+ * at most one duplicate, and unstamped it costs the kernel no error-queue entry): its
+ * `stamped` says, and an unstamped packet's key is left for the next stamped one.
  */
 int rtudp_net_send_batch(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
                          const struct sockaddr *dst, socklen_t dst_len);
@@ -158,12 +162,6 @@ int rtudp_net_send_batch(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
 #define RTUDP_NET_GSO_BYTES 65000    /* payload per send: one IP datagram's worth */
 int rtudp_net_send_gso(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
                        const struct sockaddr *dst, socklen_t dst_len);
-
-/* Whether a send of n packets on fd asks for TX stamps: calls of two or more always;
- * a call of one only where keys are counted or stamps are the NIC's (a lone packet a
- * successor sends again is at most one duplicate, and unstamped it costs the kernel no
- * error-queue entry).  0 when fd is not set up. */
-int rtudp_net_stamps_send(int fd, unsigned n);
 
 /* The key the next packet sent on fd will carry (its TX stamp's): packets sent by
  * one rtudp_net_send_batch call get consecutive keys from it.  For a journal

@@ -73,13 +73,15 @@ static void departed(struct rtudp_chan *c, const struct rtudp_tx_pkt *p, int64_t
 }
 
 /* the records about to go, with their TX-stamp keys, for a successor if we die in
- * the send (txjournal.h); only where the kernel's stamps can prove a departure */
+ * the send (txjournal.h); only where the kernel's stamps can prove a departure.  A
+ * lone packet, which asks for no stamp (netio.h, rtudp_net_stamps_send), is journalled
+ * too: the successor then counts it as sent again (tx_restart_resent).  Its key is
+ * one no stamp carries: the socket's next, which it does not use */
 static void journal_begin(struct rtudp_chan *c, const struct rtudp_timer *due,
                           const uint32_t *idx, uint32_t n, int one_key)
 {
     uint32_t key0;
-    if (!c->caps.sw_tx || !rtudp_net_stamps_send(c->tx_fd, n) ||
-        rtudp_net_next_key(c->tx_fd, &key0) != RTUDP_OK)
+    if (!c->caps.sw_tx || rtudp_net_next_key(c->tx_fd, &key0) != RTUDP_OK)
         return;
     uint64_t pos[RTUDP_TX_JOURNAL_MAX];
     if (n > RTUDP_TX_JOURNAL_MAX)

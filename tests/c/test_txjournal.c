@@ -275,6 +275,55 @@ static void test_recover_from_socket_stamps(void)
     close(tx);
 }
 
+/* a lone packet asks for no stamp (netio.h): journalled under the socket's next key,
+ * which no stamp carries, it is counted as sent again, and a stamped pair sent before
+ * it still proves nothing of it */
+static void test_lone_packet_in_flight_is_resent(void)
+{
+    need_sw_tx_stamps();
+    int rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(rx >= 0 && tx >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    CHECK_EQ(bind(rx, (struct sockaddr *)&a, al), 0);
+    CHECK_EQ(getsockname(rx, (struct sockaddr *)&a, &al), 0);
+    struct rtudp_net_caps caps;
+    struct rtudp_check why = {0};
+    CHECK_EQ(rtudp_net_setup(tx, 0, &caps, &why), RTUDP_OK);
+    if (!caps.tskey_cmsg) {
+        rtudp_net_forget(tx);
+        close(rx);
+        close(tx);
+        SKIP("this kernel counts TX-stamp keys (no SCM_TS_OPT_ID): a lone packet is "
+             "stamped there");
+    }
+    struct fixture f;
+    setup(&f);
+    struct rtudp_tx_pkt pair[2] = {{.data = "p", .len = 1}, {.data = "q", .len = 1}};
+    CHECK_EQ(rtudp_net_send_batch(tx, pair, 2, (struct sockaddr *)&a, al), 2);
+    CHECK(pair[0].stamped && pair[1].stamped);
+    uint32_t key0;
+    CHECK_EQ(rtudp_net_next_key(tx, &key0), RTUDP_OK);
+    uint64_t lone[1] = {f.pos[3]};
+    rtudp_txj_begin(f.j, key0, 0, lone, 1);
+    struct rtudp_tx_pkt pk = {.data = "r3", .len = 2};
+    CHECK_EQ(rtudp_net_send_batch(tx, &pk, 1, (struct sockaddr *)&a, al), 1);
+    CHECK_EQ(pk.stamped, 0);
+    CHECK_EQ(pk.tskey, key0);
+    /* the successor: the pair's stamps are on the queue, none of the lone packet's */
+    CHECK_EQ(rtudp_net_setup(tx, 0, &caps, &why), RTUDP_OK);
+    struct rtudp_txj_result r;
+    rtudp_txj_recover(f.j, &f.m, tx, &r);
+    CHECK_EQ(r.journalled, 1);
+    CHECK_EQ(r.left, 0);
+    CHECK_EQ(r.resent, 1);
+    expect_unsent(&f, "r0r1r2r3r4r5");
+    teardown(&f);
+    rtudp_net_forget(tx);
+    close(rx);
+    close(tx);
+}
+
 static const struct test tests[] = {
     T(test_stamped_records_are_not_sent_again),
     T(test_ended_send_is_not_recovered),
@@ -282,6 +331,7 @@ static const struct test tests[] = {
     T(test_keys_wrap),
     T(test_scribbled_journal_marks_nothing),
     T(test_recover_from_socket_stamps),
+    T(test_lone_packet_in_flight_is_resent),
 };
 
 HARNESS_MAIN(tests)
