@@ -229,50 +229,76 @@ static void need_sw_tx_stamps(void)
              (unsigned)got);
 }
 
+/* a receiving socket on 127.0.0.1 (its address in *a) and a sending one set up as a
+ * worker sets up its channel sockets (*caps) */
+struct lo_pair {
+    int rx, tx;
+    struct sockaddr_in a;
+    socklen_t al;
+    struct rtudp_net_caps caps;
+};
+
+static void lo_pair_open(struct lo_pair *p)
+{
+    p->rx = socket(AF_INET, SOCK_DGRAM, 0);
+    p->tx = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(p->rx >= 0 && p->tx >= 0);
+    p->a = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    p->al = sizeof p->a;
+    CHECK_EQ(bind(p->rx, (struct sockaddr *)&p->a, p->al), 0);
+    CHECK_EQ(getsockname(p->rx, (struct sockaddr *)&p->a, &p->al), 0);
+    struct rtudp_check why = {0};
+    CHECK_EQ(rtudp_net_setup(p->tx, 0, &p->caps, &why), RTUDP_OK);
+}
+
+/* the successor: the same sending socket, set up again */
+static void lo_pair_set_up_again(struct lo_pair *p)
+{
+    struct rtudp_check why = {0};
+    CHECK_EQ(rtudp_net_setup(p->tx, 0, &p->caps, &why), RTUDP_OK);
+}
+
+static void lo_pair_close(struct lo_pair *p)
+{
+    rtudp_net_forget(p->tx);
+    close(p->rx);
+    close(p->tx);
+}
+
 /* end to end on a loopback socket: the worker "dies" right after the send call
  * (the journal still open, nothing marked); the stamps on the error queue prove
  * which packets left */
 static void test_recover_from_socket_stamps(void)
 {
     need_sw_tx_stamps();
-    int rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0);
-    CHECK(rx >= 0 && tx >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    CHECK_EQ(bind(rx, (struct sockaddr *)&a, al), 0);
-    CHECK_EQ(getsockname(rx, (struct sockaddr *)&a, &al), 0);
-    struct rtudp_net_caps caps;
-    struct rtudp_check why = {0};
-    CHECK_EQ(rtudp_net_setup(tx, 0, &caps, &why), RTUDP_OK);
-    CHECK(caps.sw_tx); /* the kernel gives them: netio.c must turn them on */
+    struct lo_pair p;
+    lo_pair_open(&p);
+    CHECK(p.caps.sw_tx); /* the kernel gives them: netio.c must turn them on */
     struct fixture f;
     setup(&f);
     /* earlier sends whose stamps the dead worker had read already (a lone packet,
      * which may go unstamped and so keyless, and a pair) */
     struct rtudp_tx_pkt first[2] = {{.data = "x", .len = 1}, {.data = "y", .len = 1}};
-    CHECK_EQ(rtudp_net_send_batch(tx, first, 1, (struct sockaddr *)&a, al), 1);
-    CHECK_EQ(rtudp_net_send_batch(tx, first, 2, (struct sockaddr *)&a, al), 2);
-    rtudp_net_read_tx_stamps(tx, NULL, NULL);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, first, 1, (struct sockaddr *)&p.a, p.al), 1);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, first, 2, (struct sockaddr *)&p.a, p.al), 2);
+    rtudp_net_read_tx_stamps(p.tx, NULL, NULL);
     /* the batch in flight: r2, r0, r5 journalled, only the first two sent */
     uint64_t batch[3] = {f.pos[2], f.pos[0], f.pos[5]};
     uint32_t key0;
-    CHECK_EQ(rtudp_net_next_key(tx, &key0), RTUDP_OK);
+    CHECK_EQ(rtudp_net_next_key(p.tx, &key0), RTUDP_OK);
     CHECK_EQ(key0, first[1].tskey + 1);
     rtudp_txj_begin(f.j, key0, 0, batch, 3);
     struct rtudp_tx_pkt pk[2] = {{.data = "r2", .len = 2}, {.data = "r0", .len = 2}};
-    CHECK_EQ(rtudp_net_send_batch(tx, pk, 2, (struct sockaddr *)&a, al), 2);
-    /* the successor: the same socket, set up again */
-    CHECK_EQ(rtudp_net_setup(tx, 0, &caps, &why), RTUDP_OK);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, pk, 2, (struct sockaddr *)&p.a, p.al), 2);
+    lo_pair_set_up_again(&p);
     struct rtudp_txj_result r;
-    rtudp_txj_recover(f.j, &f.m, tx, &r);
+    rtudp_txj_recover(f.j, &f.m, p.tx, &r);
     CHECK_EQ(r.journalled, 3);
     CHECK_EQ(r.left, 2);
     CHECK_EQ(r.resent, 1);
     expect_unsent(&f, "r1r3r4r5");
     teardown(&f);
-    rtudp_net_forget(tx);
-    close(rx);
-    close(tx);
+    lo_pair_close(&p);
 }
 
 /* a lone packet asks for no stamp (netio.h): journalled under the socket's next key,
@@ -281,47 +307,36 @@ static void test_recover_from_socket_stamps(void)
 static void test_lone_packet_in_flight_is_resent(void)
 {
     need_sw_tx_stamps();
-    int rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0);
-    CHECK(rx >= 0 && tx >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    CHECK_EQ(bind(rx, (struct sockaddr *)&a, al), 0);
-    CHECK_EQ(getsockname(rx, (struct sockaddr *)&a, &al), 0);
-    struct rtudp_net_caps caps;
-    struct rtudp_check why = {0};
-    CHECK_EQ(rtudp_net_setup(tx, 0, &caps, &why), RTUDP_OK);
-    if (!caps.tskey_cmsg) {
-        rtudp_net_forget(tx);
-        close(rx);
-        close(tx);
+    struct lo_pair p;
+    lo_pair_open(&p);
+    if (!p.caps.tskey_cmsg) {
+        lo_pair_close(&p);
         SKIP("this kernel counts TX-stamp keys (no SCM_TS_OPT_ID): a lone packet is "
              "stamped there");
     }
     struct fixture f;
     setup(&f);
     struct rtudp_tx_pkt pair[2] = {{.data = "p", .len = 1}, {.data = "q", .len = 1}};
-    CHECK_EQ(rtudp_net_send_batch(tx, pair, 2, (struct sockaddr *)&a, al), 2);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, pair, 2, (struct sockaddr *)&p.a, p.al), 2);
     CHECK(pair[0].stamped && pair[1].stamped);
     uint32_t key0;
-    CHECK_EQ(rtudp_net_next_key(tx, &key0), RTUDP_OK);
+    CHECK_EQ(rtudp_net_next_key(p.tx, &key0), RTUDP_OK);
     uint64_t lone[1] = {f.pos[3]};
     rtudp_txj_begin(f.j, key0, 0, lone, 1);
     struct rtudp_tx_pkt pk = {.data = "r3", .len = 2};
-    CHECK_EQ(rtudp_net_send_batch(tx, &pk, 1, (struct sockaddr *)&a, al), 1);
+    CHECK_EQ(rtudp_net_send_batch(p.tx, &pk, 1, (struct sockaddr *)&p.a, p.al), 1);
     CHECK_EQ(pk.stamped, 0);
     CHECK_EQ(pk.tskey, key0);
     /* the successor: the pair's stamps are on the queue, none of the lone packet's */
-    CHECK_EQ(rtudp_net_setup(tx, 0, &caps, &why), RTUDP_OK);
+    lo_pair_set_up_again(&p);
     struct rtudp_txj_result r;
-    rtudp_txj_recover(f.j, &f.m, tx, &r);
+    rtudp_txj_recover(f.j, &f.m, p.tx, &r);
     CHECK_EQ(r.journalled, 1);
     CHECK_EQ(r.left, 0);
     CHECK_EQ(r.resent, 1);
     expect_unsent(&f, "r0r1r2r3r4r5");
     teardown(&f);
-    rtudp_net_forget(tx);
-    close(rx);
-    close(tx);
+    lo_pair_close(&p);
 }
 
 static const struct test tests[] = {
