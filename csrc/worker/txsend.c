@@ -74,7 +74,7 @@ static void departed(struct rtudp_chan *c, const struct rtudp_tx_pkt *p, int64_t
 
 /* the records about to go, with their TX-stamp keys, for a successor if we die in
  * the send (txjournal.h); only where the kernel's stamps can prove a departure.  A
- * lone packet, which asks for no stamp (netio.h, rtudp_net_stamps_send), is journalled
+ * lone packet, which asks for no stamp (netio.h, rtudp_net_send_batch), is journalled
  * too: the successor then counts it as sent again (tx_restart_resent).  Its key is
  * one no stamp carries: the socket's next, which it does not use */
 static void journal_begin(struct rtudp_chan *c, const struct rtudp_timer *due,
