@@ -128,7 +128,7 @@ struct rtudp_clockmap *rtudp_net_clockmap(void)
 struct fd_state {
     uint32_t next_key; /* key of the next packet sent */
     uint32_t use_cmsg; /* send keys with SCM_TS_OPT_ID */
-    uint32_t stamp_singles; /* a send of one packet is stamped too (see stamps_send) */
+    uint32_t hw;       /* hardware stamps: every packet is stamped (see stamps_send) */
     uint32_t set_up;
     uint32_t gso;      /* the kernel takes UDP_SEGMENT sends on this socket */
 };
@@ -505,7 +505,7 @@ static int set_up(int fd, int want_hw, int adopt, struct rtudp_net_caps *caps,
                                fd);
     st->next_key = 0;
     st->use_cmsg = (uint32_t)c.tskey_cmsg;
-    st->stamp_singles = !c.tskey_cmsg || c.hw;
+    st->hw = (uint32_t)c.hw;
     st->gso = (uint32_t)c.gso;
     st->set_up = 1;
     rtudp_net_clockmap(); /* measure before the first packet needs it */
@@ -540,7 +540,6 @@ int rtudp_net_use_tskey_cmsg(int fd, int on)
             return RTUDP_ESYS;
     }
     st->use_cmsg = on != 0;
-    st->stamp_singles = st->stamp_singles || !on;
     st->next_key = 0;
     return RTUDP_OK;
 }
@@ -620,7 +619,7 @@ int rtudp_net_size_buffers(int fd, uint64_t rcv_bytes, uint64_t snd_bytes,
  */
 static bool stamps_send(const struct fd_state *st, unsigned n)
 {
-    return n > 1 || st->stamp_singles;
+    return n > 1 || !st->use_cmsg || st->hw;
 }
 
 /* one sendmmsg of n <= RTUDP_NET_BATCH_MAX packets; count sent or -errno.  stamp: ask

@@ -258,6 +258,22 @@ static void lo_pair_set_up_again(struct lo_pair *p)
     CHECK_EQ(rtudp_net_setup(p->tx, 0, &p->caps, &why), RTUDP_OK);
 }
 
+/* the successor: the same sending socket set up again recovers the journal of f, and
+ * finds what it says */
+#define expect_recovered(p, f, journalled_, left_, resent_, unsent_) \
+    AT_LINE(expect_recovered_(p, f, journalled_, left_, resent_, unsent_))
+static void expect_recovered_(struct lo_pair *p, struct fixture *f, uint32_t journalled,
+                              uint32_t left, uint32_t resent, const char *unsent)
+{
+    lo_pair_set_up_again(p);
+    struct rtudp_txj_result r;
+    rtudp_txj_recover(f->j, &f->m, p->tx, &r);
+    CHECK_EQ(r.journalled, journalled);
+    CHECK_EQ(r.left, left);
+    CHECK_EQ(r.resent, resent);
+    expect_unsent(f, unsent);
+}
+
 static void lo_pair_close(struct lo_pair *p)
 {
     rtudp_net_forget(p->tx);
@@ -290,13 +306,7 @@ static void test_recover_from_socket_stamps(void)
     rtudp_txj_begin(f.j, key0, 0, batch, 3);
     struct rtudp_tx_pkt pk[2] = {{.data = "r2", .len = 2}, {.data = "r0", .len = 2}};
     CHECK_EQ(rtudp_net_send_batch(p.tx, pk, 2, (struct sockaddr *)&p.a, p.al), 2);
-    lo_pair_set_up_again(&p);
-    struct rtudp_txj_result r;
-    rtudp_txj_recover(f.j, &f.m, p.tx, &r);
-    CHECK_EQ(r.journalled, 3);
-    CHECK_EQ(r.left, 2);
-    CHECK_EQ(r.resent, 1);
-    expect_unsent(&f, "r1r3r4r5");
+    expect_recovered(&p, &f, 3, 2, 1, "r1r3r4r5");
     teardown(&f);
     lo_pair_close(&p);
 }
@@ -327,14 +337,8 @@ static void test_lone_packet_in_flight_is_resent(void)
     CHECK_EQ(rtudp_net_send_batch(p.tx, &pk, 1, (struct sockaddr *)&p.a, p.al), 1);
     CHECK_EQ(pk.stamped, 0);
     CHECK_EQ(pk.tskey, key0);
-    /* the successor: the pair's stamps are on the queue, none of the lone packet's */
-    lo_pair_set_up_again(&p);
-    struct rtudp_txj_result r;
-    rtudp_txj_recover(f.j, &f.m, p.tx, &r);
-    CHECK_EQ(r.journalled, 1);
-    CHECK_EQ(r.left, 0);
-    CHECK_EQ(r.resent, 1);
-    expect_unsent(&f, "r0r1r2r3r4r5");
+    /* the pair's stamps are on the queue, none of the lone packet's */
+    expect_recovered(&p, &f, 1, 0, 1, "r0r1r2r3r4r5");
     teardown(&f);
     lo_pair_close(&p);
 }
