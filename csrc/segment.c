@@ -313,15 +313,34 @@ uint64_t rtudp_tap_capacity(uint64_t ring_capacity)
     return c > RTUDP_TAP_RING_MAX ? RTUDP_TAP_RING_MAX : c;
 }
 
-uint64_t rtudp_channel_segment_size(uint64_t tx_capacity, uint64_t rx_capacity,
-                                    uint64_t area_bytes)
+/* where the TX tap ring begins: after the block, the kind's area and the two rings */
+static uint64_t tap_offset(uint64_t tx_capacity, uint64_t rx_capacity, uint64_t area_bytes)
 {
     if (!rtudp_ring_capacity_ok(tx_capacity) || !rtudp_ring_capacity_ok(rx_capacity) ||
         area_bytes > RTUDP_KIND_AREA_MAX)
         return 0;
     return CHANNEL_AREA_OFF + align64(area_bytes) + align64(rtudp_mpsc_footprint(tx_capacity)) +
-           align64(rtudp_bcast_footprint(rx_capacity)) +
-           align64(rtudp_bcast_footprint(rtudp_tap_capacity(tx_capacity))) +
+           align64(rtudp_bcast_footprint(rx_capacity));
+}
+
+int rtudp_channel_tap_offsets(uint64_t tx_capacity, uint64_t rx_capacity, uint64_t area_bytes,
+                              uint64_t *tx_tap, uint64_t *rx_tap)
+{
+    uint64_t tap = tap_offset(tx_capacity, rx_capacity, area_bytes);
+    if (tap == 0)
+        return RTUDP_EINVAL;
+    *tx_tap = tap;
+    *rx_tap = tap + align64(rtudp_bcast_footprint(rtudp_tap_capacity(tx_capacity)));
+    return RTUDP_OK;
+}
+
+uint64_t rtudp_channel_segment_size(uint64_t tx_capacity, uint64_t rx_capacity,
+                                    uint64_t area_bytes)
+{
+    uint64_t tap = tap_offset(tx_capacity, rx_capacity, area_bytes);
+    if (tap == 0)
+        return 0;
+    return tap + align64(rtudp_bcast_footprint(rtudp_tap_capacity(tx_capacity))) +
            align64(rtudp_bcast_footprint(rtudp_tap_capacity(rx_capacity)));
 }
 
@@ -348,8 +367,8 @@ int rtudp_channel_segment_init(void *base, uint64_t size, uint64_t tx_capacity,
         return rc;
     struct rtudp_segment_header *h = base;
     uint64_t tap_tx = rtudp_tap_capacity(tx_capacity), tap_rx = rtudp_tap_capacity(rx_capacity);
-    h->ring_offset[2] = h->ring_offset[1] + align64(rtudp_bcast_footprint(rx_capacity));
-    h->ring_offset[3] = h->ring_offset[2] + align64(rtudp_bcast_footprint(tap_tx));
+    rtudp_channel_tap_offsets(tx_capacity, rx_capacity, area_bytes, &h->ring_offset[2],
+                              &h->ring_offset[3]);
     if ((rc = rtudp_bcast_init_zeroed((void *)((uint8_t *)base + h->ring_offset[2]), tap_tx)) !=
             RTUDP_OK ||
         (rc = rtudp_bcast_init_zeroed((void *)((uint8_t *)base + h->ring_offset[3]), tap_rx)) !=

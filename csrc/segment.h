@@ -48,6 +48,11 @@ int rtudp_control_rings(void *base, uint64_t size, void **cmd, uint64_t *cmd_ava
  * and the TX ring) is rounded up to whole cache lines */
 uint64_t rtudp_channel_segment_size(uint64_t tx_capacity, uint64_t rx_capacity,
                                     uint64_t area_bytes);
+/* where a channel segment's tap rings begin (its header's ring_offset[2] and [3]; the RX
+ * tap ring runs to the end): the memory only a tap fills, allocated when the first tap
+ * attaches (shmring/tap.py).  RTUDP_EINVAL where rtudp_channel_segment_size is 0 */
+int rtudp_channel_tap_offsets(uint64_t tx_capacity, uint64_t rx_capacity, uint64_t area_bytes,
+                              uint64_t *tx_tap, uint64_t *rx_tap);
 int rtudp_channel_segment_init(void *base, uint64_t size, uint64_t tx_capacity,
                                uint64_t rx_capacity, uint64_t area_bytes, struct rtudp_check *why);
 /* on success: the block, and each ring's memory and bytes available from there */

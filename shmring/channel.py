@@ -231,6 +231,18 @@ def block_readers(b: Any) -> list[int]:
             if p]
 
 
+def _untapped(tx_cap: int, rx_cap: int, area_bytes: int) -> tuple[tuple[int, int], ...]:
+    """What of a new channel segment is allocated at once: all but its tap rings, which
+    only a tap fills (:class:`~rtudp.shmring.tap.Tap` allocates them when it attaches),
+    save their headers, which the segment's init writes."""
+    off = ffi.new("uint64_t[2]")
+    if lib.rtudp_channel_tap_offsets(tx_cap, rx_cap, area_bytes, off, off + 1) != lib.RTUDP_OK:
+        raise ValueError(f"no channel segment of rings {tx_cap}/{rx_cap} bytes and a kind "
+                         f"area of {area_bytes}")
+    header = ffi.sizeof("struct rtudp_bcast_ring")
+    return (0, int(off[0]) + header), (int(off[1]), header)
+
+
 class ChannelSegment:
     """A mapped channel segment: ``block`` (``struct rtudp_channel_block *``), ``tx``, ``rx``."""
 
@@ -290,7 +302,8 @@ class ChannelSegment:
             raise ValueError(f"capacity {capacity} packets of {max_datagram} bytes needs rings "
                              f"of {tx_cap}/{rx_cap} bytes, more than "
                              f"{lib.RTUDP_RING_MAX_CAPACITY}")
-        with Segment.create(name, size, mode).removed_on_error() as seg:
+        with Segment.create(name, size, mode, _untapped(tx_cap, rx_cap, area_bytes)) \
+                .removed_on_error() as seg:
             c_checked(lib.rtudp_channel_segment_init, seg.base, size, tx_cap, rx_cap, area_bytes)
             return cls(name, seg)
 

@@ -59,19 +59,35 @@ def c_checked(fn: Callable[..., int], *args: Any, error: type[Exception] = Value
         raise error(check_message(check))
 
 
-def _reserve(fd: int, name: str, size: int) -> None:
-    """Allocate the segment's pages now: a tmpfs file is sparse, and a page that
-    cannot be had when it is first touched kills the process touching it (SIGBUS),
-    a worker included.  Too big for /dev/shm: MemoryError naming the sizes."""
+def _reserve(fd: int, name: str, offset: int, length: int) -> None:
+    """Allocate ``length`` bytes of the segment's pages from ``offset`` now: a tmpfs
+    file is sparse, and a page that cannot be had when it is first touched kills the
+    process touching it (SIGBUS), a worker included.  Too big for /dev/shm:
+    MemoryError naming the sizes."""
     try:
-        os.posix_fallocate(fd, 0, size)
+        os.posix_fallocate(fd, offset, length)
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.ENOMEM):
             raise
         st = os.statvfs("/dev/shm")
-        raise MemoryError(f"segment {shm_path(name)} needs {size} bytes ({size / 2**20:.1f} "
-                          f"MiB), /dev/shm has {st.f_bavail * st.f_frsize / 2**20:.1f} MiB "
-                          f"free: lower the capacity or max_datagram") from None
+        raise MemoryError(f"segment {shm_path(name)} needs {length} bytes more "
+                          f"({length / 2**20:.1f} MiB), /dev/shm has "
+                          f"{st.f_bavail * st.f_frsize / 2**20:.1f} MiB free: lower the "
+                          f"capacity or max_datagram") from None
+
+
+def reserve(name: str, offset: int, length: int) -> None:
+    """Allocate part of segment ``name`` that :meth:`Segment.create` left sparse
+    (``reserved=``) before anything touches it: MemoryError when /dev/shm has no room,
+    SegmentNotFoundError when there is no such segment."""
+    try:
+        fd = os.open(shm_path(name), os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise SegmentNotFoundError(f"no segment {shm_path(name)}") from None
+    try:
+        _reserve(fd, name, offset, length)
+    finally:
+        os.close(fd)
 
 
 def access_denied(name: str, exc: BaseException) -> str:
@@ -141,8 +157,13 @@ class Segment:
         return Segment(self.name, self.base, self.size, created=False, mapping=self._mapping)
 
     @classmethod
-    def create(cls, name: str, size: int, mode: int = DEFAULT_MODE) -> "Segment":
-        """Create and map a new zero-filled segment; FileExistsError if the name is taken."""
+    def create(cls, name: str, size: int, mode: int = DEFAULT_MODE,
+               reserved: tuple[tuple[int, int], ...] | None = None) -> "Segment":
+        """Create and map a new zero-filled segment; FileExistsError if the name is taken.
+
+        Its pages are allocated now (``reserved``: only those (offset, length) ranges;
+        the caller allocates the rest with :func:`reserve` before anything touches it).
+        """
         posix = shm_name(name)
         if not isinstance(size, int) or size <= 0:
             raise ValueError(f"segment size must be a positive int, got {size!r}")
@@ -154,7 +175,8 @@ class Segment:
             raise PermissionError(f"cannot create {shm_path(name)}: {exc}") from None
         try:
             os.fchmod(shm.fd, mode)  # shm_open applies the umask; the mode is what we say
-            _reserve(shm.fd, name, size)
+            for offset, length in reserved or ((0, size),):
+                _reserve(shm.fd, name, offset, length)
             base = lib.rtudp_map(shm.fd, size, 1)
             if base == ffi.NULL:
                 raise OSError(ffi.errno, f"mmap of {shm_path(name)} ({size} bytes) failed: "

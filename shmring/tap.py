@@ -25,7 +25,7 @@ from .closing import Closing
 from .control import ControlSegment, channel_segment_name, pool_name
 from .errors import BadSegmentError, RtUdpError, SegmentNotFoundError
 from .ringspan import RingSpan, SpanBroadcastRing
-from .segment import check_message, shm_path
+from .segment import check_message, reserve, shm_path
 
 TAP_META = ffi.sizeof("struct rtudp_tap_meta")
 
@@ -100,6 +100,10 @@ class Tap(Closing):
                                            avail[1], check) != lib.RTUDP_OK:
                 raise BadSegmentError(f"channel segment {shm_path(seg.name)}: "
                                       f"{check_message(check)}")
+            # the tap rings' pages are left for the first tap to allocate (channel.py,
+            # _untapped): allocated before the slot makes the worker write them
+            tap_from = int(ffi.cast("uintptr_t", mem[0][0])) - int(ffi.cast("uintptr_t", seg.base))
+            reserve(seg.name, tap_from, seg.size - tap_from)
             self._rings = [SpanBroadcastRing(RingSpan(f"{channel}/tap-{d}", m[0], int(a[0])))  # type: ignore[arg-type]
                            for d, m, a in zip(("tx", "rx"), mem, avail)]
             # cursors first, then the slot: nothing mirrored after the claim is missed

@@ -21,9 +21,12 @@ import pytest
 
 from fake_worker import worker_argv
 from ports import free_ports
-from rtudp.shmring._native import lib
+from rtudp.shmring._native import ffi, lib
 from rtudp.shmring.errors import BackPressureError
 from rtudp.shmring.channel import ChannelSegment
+from rtudp.shmring.control import channel_segment_name
+from rtudp.shmring.errors import SegmentNotFoundError
+from rtudp.shmring.segment import reserve, shm_path
 from rtudp.shmring.tap import Tap
 from rtudp.tools.procinfo import realtime_offset_ns
 
@@ -302,6 +305,37 @@ def test_no_tap_no_mirroring(rtudp_pool, pair):
         b.recv(timeout=5)
     s = a.stats()
     assert s["tap_tx_packets"] == s["tap_rx_packets"] == s["tap_lost"] == 0
+
+
+def test_tap_rings_take_memory_only_once_a_tap_attaches(rtudp_pool, pair):
+    """/dev/shm holds a channel's tap rings (two thirds of a small channel's segment)
+    only from the first tap on: a pool of thousands of channels nobody taps does not
+    pay for them, and a tap that attaches finds them allocated (no SIGBUS)."""
+    a, b = pair
+    seg = ChannelSegment.open(channel_segment_name(rtudp_pool.name, a.name))
+    try:
+        size = seg.segment.size
+        tap_from = int(ffi.cast("struct rtudp_segment_header *", seg.segment.base).ring_offset[2])
+    finally:
+        seg.close()
+    path = shm_path(channel_segment_name(rtudp_pool.name, a.name))
+
+    def allocated() -> int:
+        return os.stat(path).st_blocks * 512
+    page = os.sysconf("SC_PAGESIZE")
+    assert allocated() <= tap_from + 2 * page < size
+    with Tap(a.name, rtudp_pool.name) as tap:
+        assert allocated() >= size
+        a.send(b"tapped")
+        assert b.recv(timeout=5).data == b"tapped"
+        deadline = time.monotonic() + 10
+        got: list[Any] = []
+        while not got and time.monotonic() < deadline:
+            got = [p for p in tap.read() if p.outbound]
+            time.sleep(0.01)
+        assert [p.data for p in got] == [b"tapped"]
+    with pytest.raises(SegmentNotFoundError, match="nosuch"):
+        reserve(channel_segment_name(rtudp_pool.name, "nosuch"), 0, page)
 
 
 def test_bad_channel_named(rtudp_pool, tmp_path):

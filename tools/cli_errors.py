@@ -13,7 +13,7 @@ T = TypeVar("T")
 
 #: what attaching to a channel may raise that is the user's to fix, not a bug: no such
 #: pool or channel, a segment of another layout, no permission, a bad name
-ATTACH_ERRORS = (RtUdpError, PermissionError, ValueError)
+ATTACH_ERRORS = (RtUdpError, PermissionError, ValueError, MemoryError)
 
 
 def cli_error(cmd: str, msg: str) -> int:

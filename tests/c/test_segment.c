@@ -283,6 +283,33 @@ static void test_channel_init_leaves_ring_data_unwritten(void)
     free(base);
 }
 
+/* the tap rings' offsets, which a segment's creator leaves unallocated until a tap
+ * attaches, are where the init puts them, the RX one running to the segment's end */
+static void test_channel_tap_offsets(void)
+{
+    uint64_t caps[][3] = {{4096, 4096, 0}, {65536, 4096, 100}, {4096, 1u << 20, 64}};
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        uint64_t size = rtudp_channel_segment_size(caps[i][0], caps[i][1], caps[i][2]);
+        uint8_t *base = zeroed(size);
+        struct rtudp_check why;
+        CHECK_EQ(rtudp_channel_segment_init(base, size, caps[i][0], caps[i][1], caps[i][2], &why),
+                 RTUDP_OK);
+        const struct rtudp_segment_header *h = (const void *)base;
+        uint64_t tx_tap = 0, rx_tap = 0;
+        CHECK_EQ(rtudp_channel_tap_offsets(caps[i][0], caps[i][1], caps[i][2], &tx_tap, &rx_tap),
+                 RTUDP_OK);
+        CHECK_EQ(tx_tap, h->ring_offset[2]);
+        CHECK_EQ(rx_tap, h->ring_offset[3]);
+        CHECK_EQ(size - rx_tap, (rtudp_bcast_footprint(rtudp_tap_capacity(caps[i][1])) + 63) / 64 * 64);
+        free(base);
+    }
+    uint64_t a = 7, b = 7;
+    CHECK_EQ(rtudp_channel_tap_offsets(1000, 4096, 0, &a, &b), RTUDP_EINVAL);
+    CHECK_EQ(rtudp_channel_tap_offsets(4096, 4096, RTUDP_KIND_AREA_MAX + 1, &a, &b), RTUDP_EINVAL);
+    CHECK_EQ(a, 7);
+    CHECK_EQ(b, 7);
+}
+
 static const struct test tests[] = {
     T(test_control_roundtrip),
     T(test_channel_kind_area),
@@ -290,6 +317,7 @@ static const struct test tests[] = {
     T(test_channel_damaged_fields),
     T(test_channel_fuzz),
     T(test_channel_init_leaves_ring_data_unwritten),
+    T(test_channel_tap_offsets),
 };
 
 HARNESS_MAIN(tests)
