@@ -76,12 +76,17 @@ class MpscRing(RingBase, MpscPort):
 
     def __init__(self, segment: Any) -> None:
         super().__init__(segment)
+        self._one: Any = None  # the consumer's buffer for one record (_get_buffers)
+        self.spin_ns = DEFAULT_SPIN_NS
+
+    def _get_buffers(self) -> None:
+        """What a consumer's get fills, made at its first get: producers, who never get,
+        do not pay for a buffer the size of the largest record."""
         self._one = ffi.new("char[]", self.max_payload)
         self._one_u8 = ffi.cast("uint8_t *", self._one)
         self._len = ffi.new("uint32_t *")
         self._send_at = ffi.new("int64_t *")
         self._flags = ffi.new("uint16_t *")
-        self.spin_ns = DEFAULT_SPIN_NS
 
     def _wait(self, deadline: int, spin_ns: int) -> int:
         return lib.rtudp_mpsc_wait(self._ring, deadline, spin_ns)
@@ -177,6 +182,8 @@ class MpscRing(RingBase, MpscPort):
     def try_get_record(self) -> TxRecord | None:
         """The next record with its ``send_at_ns`` and ``flags``, or None if there is none."""
         self._check_open()
+        if self._one is None:
+            self._get_buffers()
         rc = lib.rtudp_mpsc_get(self._ring, self._one_u8, self.max_payload, self._len,
                                 self._send_at, self._flags)
         if rc == _OK:

@@ -26,6 +26,9 @@ DEFAULT_TIMEOUT = 5.0
 # commands sent ahead of their replies (Link.commands): few enough that neither side's
 # socket buffer fills, so the worker never blocks on a reply we are not reading yet
 PIPELINE = 32
+#: how long a wait for a reply looks without sleeping (ns): about what a worker takes
+#: to add a channel once its handle is made (commands' ``meanwhile``)
+REPLY_SPIN_NS = 150_000
 
 
 def _what(op: int, slot: int, name: str) -> str:
@@ -136,13 +139,10 @@ class WorkerLink:
             if left <= 0:
                 raise TimeoutError(f"worker {self.index} did not answer {what} within "
                                    f"{timeout} s")
-            # poll, not select: a pool with many channels has fds past FD_SETSIZE
-            poller = select.poll()
-            poller.register(self.ours, select.POLLIN)
-            if not poller.poll(max(1, int(left * 1000))):
-                continue
             try:
-                reply = self.ours.recv(REPLY_SIZE + 1)
+                reply = self._recv_reply(left)
+            except BlockingIOError:
+                continue
             except OSError as exc:
                 raise WorkerGone(f"worker {self.index} is gone while doing {what}: "
                                  f"{exc}") from None
@@ -152,6 +152,25 @@ class WorkerLink:
             if (r_op, r_slot) == (op, slot):
                 return status, msg
             # a late answer to an earlier command that timed out: skip it
+
+    def _recv_reply(self, left: float) -> bytes:
+        """One reply datagram, looked for without sleeping for REPLY_SPIN_NS first: a
+        reply the worker is about to send is then read without a sleep and a cross-CPU
+        wake-up, which on a virtual machine cost as much as the wait itself.
+        BlockingIOError when none came within ``left`` s."""
+        until = time.monotonic_ns() + REPLY_SPIN_NS
+        while True:
+            try:
+                return self.ours.recv(REPLY_SIZE + 1, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                if time.monotonic_ns() >= until:
+                    break
+        # poll, not select: a pool with many channels has fds past FD_SETSIZE
+        poller = select.poll()
+        poller.register(self.ours, select.POLLIN)
+        if not poller.poll(max(1, int(left * 1000))):
+            raise BlockingIOError
+        return self.ours.recv(REPLY_SIZE + 1, socket.MSG_DONTWAIT)
 
     def send_stop(self) -> None:
         """Ask the worker to exit (no wait for the reply); ignores a closed socket."""
