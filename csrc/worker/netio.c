@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +62,24 @@
  * beyond it the kernel sets MSG_CTRUNC and we parse what fits. */
 #define CTL_RX 160
 #define CTL_ERRQ 192
+
+/* The sends and receives as bare system calls: libc's wrappers are cancellation points, and mark
+ * the thread cancellable around each call, which the worker's threads (never
+ * cancelled) would pay for at every call. */
+static inline int send_mmsg(int fd, struct mmsghdr *mm, unsigned n, int flags)
+{
+    return (int)syscall(SYS_sendmmsg, fd, mm, n, flags);
+}
+
+static inline ssize_t send_msg(int fd, const struct msghdr *mh, int flags)
+{
+    return (ssize_t)syscall(SYS_sendmsg, fd, mh, flags);
+}
+
+static inline int recv_mmsg(int fd, struct mmsghdr *mm, unsigned n, int flags)
+{
+    return (int)syscall(SYS_recvmmsg, fd, mm, n, flags, NULL);
+}
 
 static inline int64_t clock_ns(clockid_t c)
 {
@@ -662,7 +681,7 @@ static int send_chunk(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkts, un
         (void)ctl;
 #endif
     }
-    int r = sendmmsg(fd, mm, n, MSG_DONTWAIT);
+    int r = send_mmsg(fd, mm, n, MSG_DONTWAIT);
     int64_t now = clock_ns(CLOCK_MONOTONIC);
     if (r < 0)
         return -errno;
@@ -758,7 +777,7 @@ int rtudp_net_send_gso(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
 #endif
     ssize_t r;
     do {
-        r = sendmsg(fd, &mh, MSG_DONTWAIT);
+        r = send_msg(fd, &mh, MSG_DONTWAIT);
     } while (r < 0 && errno == EINTR);
     int64_t now = clock_ns(CLOCK_MONOTONIC);
     if (r < 0)
@@ -812,7 +831,7 @@ int rtudp_net_read_tx_stamps_n(int fd, uint32_t expect,
             mm[i].msg_hdr.msg_control = ctl[i].buf;
             mm[i].msg_hdr.msg_controllen = sizeof ctl[i].buf;
         }
-        int r = recvmmsg(fd, mm, vlen, MSG_ERRQUEUE | MSG_DONTWAIT, NULL);
+        int r = recv_mmsg(fd, mm, vlen, MSG_ERRQUEUE | MSG_DONTWAIT);
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
@@ -890,7 +909,7 @@ int rtudp_net_recv_batch(int fd, struct rtudp_rx_pkt *pkts, unsigned n)
     int r;
     do {
         /* MSG_TRUNC: msg_len is the datagram's real length, not what fit */
-        r = recvmmsg(fd, mm, n, MSG_DONTWAIT | MSG_TRUNC, NULL);
+        r = recv_mmsg(fd, mm, n, MSG_DONTWAIT | MSG_TRUNC);
     } while (r < 0 && errno == EINTR);
     int64_t now = clock_ns(CLOCK_MONOTONIC);
     if (r < 0)

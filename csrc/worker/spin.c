@@ -59,24 +59,34 @@ int64_t rtudp_spin_margin(const struct rtudp_spin *s, int64_t gap_ns)
     return rtudp_spin_long_park(gap_ns) ? s->max_ns : s->margin_ns;
 }
 
-/* nearest-rank percentile of the samples (at most RTUDP_SPIN_SAMPLES: a copy and an
- * insertion sort are cheaper than anything cleverer) */
+/* nearest-rank percentile of the samples: the m-th largest, found with the m largest
+ * kept in a short list (for the p99 of up to RTUDP_SPIN_SAMPLES, m is 1 or 2), which
+ * is cheaper than sorting them all at every update */
 static int64_t percentile(const struct rtudp_spin *s)
 {
-    int64_t v[RTUDP_SPIN_SAMPLES];
     uint32_t n = s->n_samples;
-    memcpy(v, s->samples, n * sizeof v[0]);
-    for (uint32_t i = 1; i < n; i++) {
-        int64_t x = v[i];
-        uint32_t j = i;
-        for (; j > 0 && v[j - 1] > x; j--)
-            v[j] = v[j - 1];
-        v[j] = x;
-    }
     uint32_t rank = (n * RTUDP_SPIN_PERCENTILE + 99) / 100; /* 1-based, rounded up */
     if (rank < 1)
         rank = 1;
-    return v[rank - 1];
+    if (n == 0)
+        return 0;
+    uint32_t m = n - rank + 1;
+    int64_t top[RTUDP_SPIN_SAMPLES]; /* the largest so far, descending */
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        int64_t x = s->samples[i];
+        uint32_t j;
+        if (kept < m)
+            j = kept++;
+        else if (x > top[m - 1])
+            j = m - 1;
+        else
+            continue;
+        for (; j > 0 && top[j - 1] < x; j--)
+            top[j] = top[j - 1];
+        top[j] = x;
+    }
+    return top[m - 1];
 }
 
 void rtudp_spin_wake(struct rtudp_spin *s, int64_t late_ns)

@@ -81,6 +81,40 @@ static void test_spin_follows_high_percentile(void)
     CHECK_IN(s.margin_ns, 5 * US, 200 * US);
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* after each update the margin is the nearest-rank p99 of the samples held (plus the
+ * slack), whatever their order: checked against a sort of the same samples */
+static void test_spin_margin_is_the_nearest_rank_p99(void)
+{
+    struct rtudp_spin s;
+    rtudp_spin_init(&s, 20 * US, 0, INT64_MAX / 4, 0, 1000 * NS_PER_MS, 0);
+    int64_t held[RTUDP_SPIN_SAMPLES];
+    uint32_t seed = 12345, n = 0, next = 0, since = 0;
+    for (int i = 0; i < 5 * RTUDP_SPIN_SAMPLES; i++) {
+        seed = seed * 1103515245u + 12345u;
+        int64_t late = (int64_t)(seed >> 8) % (300 * US);
+        rtudp_spin_wake(&s, late);
+        held[next] = late;
+        next = (next + 1) % RTUDP_SPIN_SAMPLES;
+        if (n < RTUDP_SPIN_SAMPLES)
+            n++;
+        /* recomputed every RTUDP_SPIN_UPDATE_EVERY samples, at each while fewer */
+        if (++since >= RTUDP_SPIN_UPDATE_EVERY || n < RTUDP_SPIN_UPDATE_EVERY) {
+            since = 0;
+            int64_t sorted[RTUDP_SPIN_SAMPLES];
+            memcpy(sorted, held, n * sizeof sorted[0]);
+            qsort(sorted, n, sizeof sorted[0], cmp_i64);
+            uint32_t rank = (n * RTUDP_SPIN_PERCENTILE + 99) / 100;
+            CHECK_EQ(s.margin_ns, sorted[rank - 1] + RTUDP_SPIN_SLACK_NS);
+        }
+    }
+}
+
 static void test_spin_bridges_short_costly_gaps(void)
 {
     struct rtudp_spin s;
@@ -1117,6 +1151,7 @@ static void test_cputrace_times_another_process_on_this_cpu(void)
 static const struct test tests[] = {
     T(test_spin_starts_clamped),
     T(test_spin_follows_high_percentile),
+    T(test_spin_margin_is_the_nearest_rank_p99),
     T(test_spin_bridges_short_costly_gaps),
     T(test_spin_long_parks_end_the_largest_margin_early),
     T(test_spin_park_naps_only_where_no_spin_follows),
