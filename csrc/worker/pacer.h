@@ -103,8 +103,12 @@ struct rtudp_pace_plan {
 };
 
 #define RTUDP_PACER_SLEEP_SAMPLE_EVERY 8 /* timed sleeps: the CPU cost of one in this many */
-#define RTUDP_PACER_DENSE_NS 1000000LL   /* deadlines stay dense this long (and the
-                                          * window) after a group */
+/* Deadlines stay dense this long (and the window) after a group: the spin budget's
+ * window.  A turn that holds the loop for a millisecond or two without a group (a
+ * thousand rings topped up at once, a capped sleep) must not end it: the budget would
+ * then pay a margin for each deadline until it ran out, most of a window, before
+ * groups were made again. */
+#define RTUDP_PACER_DENSE_NS RTUDP_SPIN_WINDOW_NS
 #define RTUDP_PACER_LEAD_GAP_NS 500000LL  /* a timer that may lead is not spun for when
                                           * it comes sooner than this (pacer.c) */
 
