@@ -301,10 +301,10 @@ static int plan_lead(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_pla
     return 1;
 }
 
-/* the grid's step: the budget less a margin for the wake-up's own lateness (the park's
- * margin, spin.h, and at least a quarter of the budget, since a loaded machine wakes
- * later than the margin learnt), at most half of it: a send due just after a grid
- * point, woken for at the next one, still leaves within the budget */
+/* the budget's step: the budget less a margin for the wake-up's own lateness (the
+ * park's margin, spin.h, and at least a quarter of the budget, since a loaded machine
+ * wakes later than the margin learnt), at most half of it: the first deadline, woken
+ * for a step after it, still leaves within the budget */
 static int64_t late_step(const struct rtudp_pacer *p)
 {
     int64_t margin = rtudp_spin_margin(&p->spin, 0);
@@ -320,14 +320,14 @@ int64_t rtudp_pacer_late_wake(const struct rtudp_pacer *p, int64_t target)
     int64_t step = late_step(p);
     if (step <= 0 || target <= 0 || target > INT64_MAX - step)
         return target; /* no budget, or no deadline (INT64_MAX: none waits) */
-    /* on a grid of the clock itself, so every deadline in a step shares one wake-up */
-    int64_t rem = target % step;
-    return rem ? target + (step - rem) : target;
+    /* a step after the first deadline: every deadline up to the wake-up shares it, those
+     * the wake-up's own lateness lets in too, and the first leaves within the budget */
+    return target + step;
 }
 
 int64_t rtudp_pacer_sleeper_deadline(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t)
 {
-    /* a record due a step before the grid's wake-up still leaves within the budget */
+    /* a record due a step before the wake-up still leaves within the budget */
     if (t->late && t->timer_wake)
         return t->park_until - late_step(p);
     return t->target;
@@ -336,10 +336,12 @@ int64_t rtudp_pacer_sleeper_deadline(const struct rtudp_pacer *p, const struct r
 /*
  * A lateness budget (--tx-lateness-us) trades lateness for CPU, as a C sender waking on
  * a grid does: a timed send may leave up to lateness_ns after its deadline, so the
- * thread parks to the next point of a grid that far apart (less the wake-up's margin)
- * and sends everything due by then in one wake-up, spinning for none.  Thousands of
- * deadlines a second then cost at most one wake-up a step.  Only timed sends wait so:
- * a kind's timer runs by the clock (the caller says: t->may_be_late).
+ * thread parks to a step after the first deadline (the budget less the wake-up's
+ * margin) and sends everything due by then in one wake-up, spinning for none.
+ * Thousands of deadlines a second then cost one wake-up for a step's deadlines and
+ * those its own lateness let in (a grid of the clock wakes a step apart whatever that
+ * lateness).  Only timed sends wait so: a kind's timer runs by the clock (the caller
+ * says: t->may_be_late).
  */
 static int plan_late(struct rtudp_pacer *p, int64_t other, struct rtudp_pace_plan *t)
 {

@@ -98,8 +98,8 @@ struct rtudp_pace_plan {
     int coalesce;       /* target is served now, early, with what was just due (or on
                          * its own, when it may lead) */
     int may_be_late;    /* set by the caller: target is a timed send, which may leave up
-                         * to lateness_ns late (no kind timer is due before the grid) */
-    int late;           /* the park ends on the lateness grid, after target (plan_late) */
+                         * to lateness_ns late (no kind timer is due before its wake-up) */
+    int late;           /* the park ends a budget's step after target (plan_late) */
 };
 
 #define RTUDP_PACER_SLEEP_SAMPLE_EVERY 8 /* timed sleeps: the CPU cost of one in this many */
@@ -134,7 +134,8 @@ int64_t rtudp_pacer_wake_by(const struct rtudp_pacer *p, const struct rtudp_pace
 /* what the thread publishes as its sleeper deadline for the park t plans: producers
  * leave it asleep for records due at or after it (ring.c, notify_consumer) */
 int64_t rtudp_pacer_sleeper_deadline(const struct rtudp_pacer *p, const struct rtudp_pace_plan *t);
-/* the lateness grid's wake-up for a deadline at `target` (lateness_ns > 0) */
+/* the lateness budget's wake-up for a first deadline at `target` (lateness_ns > 0): a
+ * step after it */
 int64_t rtudp_pacer_late_wake(const struct rtudp_pacer *p, int64_t target);
 /* a deadline was sent early with its group (t->coalesce): deadlines are dense */
 void rtudp_pacer_coalesced(struct rtudp_pacer *p, int64_t now);

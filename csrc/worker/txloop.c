@@ -481,8 +481,8 @@ static void consume_all(struct rtudp_worker *w, int64_t now)
 }
 
 /* the earlier of `other` and when the next TX stamps are to be read (with a lateness
- * budget, at the grid's wake-up after that: a read rides a wake-up for sends, or at
- * least costs no wake-up off the grid) */
+ * budget, at the budget's wake-up after that: a read rides a wake-up for sends, or at
+ * least costs no wake-up of its own) */
 static int64_t before_stamp_reads(const struct rtudp_worker *w, int64_t other)
 {
     int64_t by = rtudp_chanheap_next(&w->stamp_reads);
@@ -558,7 +558,7 @@ static int record_joins_group(struct rtudp_worker *w, int64_t target)
 }
 
 /* with a lateness budget (pacer.c, plan_late): whether the first deadline, at `target`,
- * is a timed send that may wait for the grid's wake-up (*may_be_late); a kind's timer
+ * is a timed send that may wait for the budget's wake-up (*may_be_late); a kind's timer
  * due before that wake-up is waited for instead, by the clock, and the timed sends
  * due by then go with it, within the budget */
 static int64_t late_target(struct rtudp_worker *w, int64_t target, int *may_be_late)
@@ -611,7 +611,7 @@ static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtu
         /* before the rings are looked at: a producer that keeps them readable must
          * not keep the stamps of the channels that sent from being read */
         int64_t wake_by = rtudp_pacer_wake_by(&w->pacer, t);
-        /* with a lateness budget the park ends on the grid, after target */
+        /* with a lateness budget the park ends a step after target */
         other = read_stamps(w, now, t->may_be_late ? wake_by : target, other,
                             wake_by - STAMP_GUARD_NS);
     }
@@ -641,8 +641,8 @@ static int before_park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
      * naps' timer interrupts then only delay the readers' own wake-ups, which the host
      * ends within its halt polling in a request and its reply; nor while it rests (its
      * poller is stopped: sched.c, rtudp_w_rest) */
-    /* nor when the park ends on the lateness grid: the budget holds a halted vCPU's
-     * wake-up */
+    /* nor when the park ends at the lateness budget's wake-up: the budget holds a
+     * halted vCPU's wake-up */
     if (nap && !w->resting && !t->late &&
         !atomic_load_explicit(&w->rx.readers_hold, memory_order_relaxed))
         rtudp_idlepoller_open(&w->pacer.poller, park_until);
@@ -655,7 +655,7 @@ static int before_park(struct rtudp_worker *w, const struct rtudp_pace_plan *t)
     if (w->pacer.demoted)
         rtudp_guard_beat(&w->pacer.guard, park_until); /* silent till then, not lost */
     /* producers need not wake us for packets due at or after `target` (with a
-     * lateness budget, a step before the grid's wake-up): we wake in time for them and
+     * lateness budget, a step before the budget's wake-up): we wake in time for them and
      * drain the rings first (see notify_consumer) */
     store_relaxed(&me->bell.sleeper_deadline_ns, rtudp_pacer_sleeper_deadline(&w->pacer, t));
     /* before bell_wait counts this thread a waiter: a producer that rings for this park

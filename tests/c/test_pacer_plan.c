@@ -2,7 +2,7 @@
  * test_pacer_plan.c - the TX thread's plan for the next deadline (csrc/worker/pacer.c,
  * rtudp_pacer_plan): when a deadline close behind what was just sent joins it early
  * (tx_coalesce_us), and when it still gets a wait of its own; with a lateness budget
- * (tx_lateness_us), the grid a timed send waits on.
+ * (tx_lateness_us), the step a timed send waits.
  */
 #include <stdint.h>
 #include <string.h>
@@ -203,10 +203,10 @@ static void late_pacer(struct rtudp_pacer *p, int64_t lateness_ns)
     p->lateness_ns = lateness_ns;
 }
 
-/* with a budget, a timed send waits for the next point of the grid, with no spin and
- * no group; every deadline in one step gets the same wake-up, never before it, at most
- * a step after it; the step leaves a quarter of the budget for the wake-up's lateness */
-static void test_a_lateness_budget_waits_on_a_grid(void)
+/* with a budget, a timed send waits a step after the first deadline, with no spin and
+ * no group: every deadline up to then gets that wake-up, none before its time, the
+ * first a step late; the step leaves a quarter of the budget for the wake-up's lateness */
+static void test_a_lateness_budget_waits_a_step(void)
 {
     struct rtudp_pacer p;
     late_pacer(&p, 1000 * US);
@@ -215,26 +215,25 @@ static void test_a_lateness_budget_waits_on_a_grid(void)
     rtudp_pacer_plan(&p, NEVER, &t);
     CHECK(t.late && t.timer_wake);
     CHECK(!t.spin_ok && !t.bridge && !t.coalesce && !t.warm);
-    CHECK(t.park_until >= t.target);
-    CHECK(t.park_until - t.target < step);
-    CHECK_EQ(t.park_until % step, 0);
+    CHECK_EQ(t.park_until, t.target + step);
     CHECK_EQ(rtudp_pacer_wake_by(&p, &t), t.park_until);
-    /* a producer need not wake it for a record due a step before the wake-up */
-    CHECK_EQ(rtudp_pacer_sleeper_deadline(&p, &t), t.park_until - step);
-    CHECK(rtudp_pacer_sleeper_deadline(&p, &t) <= t.target);
+    /* a producer need not wake it for a record due after the first deadline */
+    CHECK_EQ(rtudp_pacer_sleeper_deadline(&p, &t), t.target);
 
-    int64_t wake = t.park_until;
-    struct rtudp_pace_plan u = {.now = T0, .target = wake - step + 1, .may_be_late = 1};
+    /* planned again from a later now, the same first deadline: the same wake-up */
+    struct rtudp_pace_plan u = {.now = T0 + 400 * US, .target = t.target, .may_be_late = 1};
     rtudp_pacer_plan(&p, NEVER, &u);
-    CHECK_EQ(u.park_until, wake); /* the same step: the same wake-up */
-    CHECK_EQ(rtudp_pacer_late_wake(&p, wake), wake); /* on the grid: at its time */
-    CHECK_EQ(rtudp_pacer_late_wake(&p, wake + 1), wake + step);
+    CHECK_EQ(u.park_until, t.park_until);
+    /* a first deadline a step past already: at once */
+    u = (struct rtudp_pace_plan){.now = T0 + 2 * step, .target = T0, .may_be_late = 1};
+    rtudp_pacer_plan(&p, NEVER, &u);
+    CHECK(u.park_until <= u.now);
     /* no deadline (the heaps' INT64_MAX) stays none: a park to the next timeout */
     CHECK_EQ(rtudp_pacer_late_wake(&p, INT64_MAX), INT64_MAX);
     CHECK_EQ(rtudp_pacer_late_wake(&p, INT64_MAX - 1), INT64_MAX - 1);
 }
 
-/* a timed send that may wait for the grid joins no group, however dense the deadlines:
+/* a timed send that may wait for the budget joins no group, however dense the deadlines:
  * the loop holds the TX stamp reads for a group that goes on, so what it is told must
  * be what the plan then does */
 static void test_a_send_on_the_grid_joins_no_group(void)
@@ -255,15 +254,16 @@ static void test_a_send_on_the_grid_joins_no_group(void)
     CHECK(t.coalesce);
 }
 
-/* close to the grid's wake-up, a wait a park barely pays for, a budget's timed send is
- * still parked for to that wake-up: never spun for (bridged, dense deadlines kept a
- * worker spinning through most of each step), never sent early with a group, even
- * with the spin budget spent */
-static void test_a_send_near_the_grid_waits_for_it_never_sent_early(void)
+/* close to its wake-up, a wait a park barely pays for, a budget's timed send is still
+ * parked for to that wake-up: never spun for (bridged, dense deadlines kept a worker
+ * spinning through most of each step), never sent early with a group, even with the
+ * spin budget spent */
+static void test_a_send_near_its_wake_up_waits_for_it_never_sent_early(void)
 {
     struct rtudp_pacer p;
     late_pacer(&p, 100 * US);
-    int64_t wake = rtudp_pacer_late_wake(&p, T0 + 45 * US);
+    const int64_t first = T0 + 45 * US;
+    int64_t wake = rtudp_pacer_late_wake(&p, first);
     int64_t now = wake - 10 * US; /* inside the bridge: margin and twice a sleep's cost */
     CHECK(rtudp_spin_bridges(&p.spin, wake - now));
     rtudp_spin_room(&p.spin, now, 0, 0); /* the window begins ... */
@@ -271,7 +271,7 @@ static void test_a_send_near_the_grid_waits_for_it_never_sent_early(void)
     for (int dense = 0; dense < 2; dense++) {
         if (dense)
             rtudp_pacer_coalesced(&p, now);
-        struct rtudp_pace_plan t = {.now = now, .target = now + 5 * US, .after_due = 1,
+        struct rtudp_pace_plan t = {.now = now, .target = first, .after_due = 1,
                                     .may_be_late = 1};
         rtudp_pacer_plan(&p, NEVER, &t);
         CHECK(!t.coalesce && !t.bridge && !t.spin_ok);
@@ -282,7 +282,7 @@ static void test_a_send_near_the_grid_waits_for_it_never_sent_early(void)
 
 /* an earlier timeout ends the park first, and the sleeper deadline is then the target
  * itself; a deadline that may not be late (a kind's timer) is planned as without a
- * budget; no budget, no grid */
+ * budget; no budget, no wait */
 static void test_a_budget_leaves_timeouts_and_kind_timers_alone(void)
 {
     struct rtudp_pacer p;
@@ -313,10 +313,10 @@ static const struct test tests[] = {
     T(test_a_dense_park_ends_at_an_earlier_timeout),
     T(test_a_close_timer_that_may_lead_is_not_spun_for),
     T(test_the_loop_knows_a_group_goes_on_and_when_to_park),
-    T(test_a_lateness_budget_waits_on_a_grid),
+    T(test_a_lateness_budget_waits_a_step),
     T(test_a_budget_leaves_timeouts_and_kind_timers_alone),
     T(test_a_send_on_the_grid_joins_no_group),
-    T(test_a_send_near_the_grid_waits_for_it_never_sent_early),
+    T(test_a_send_near_its_wake_up_waits_for_it_never_sent_early),
 };
 
 HARNESS_MAIN(tests)
