@@ -27,7 +27,7 @@
 
 /* BEGIN CDEF */
 #define RTUDP_SEG_MAGIC 0x4745535044555452        /* "RTUDPSEG" little-endian */
-#define RTUDP_LAYOUT_VERSION 32                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line; 26: ready sets, table_slot, 16384 channels; 27: worker tx_coalesce_ns, tx_coalesced, 5 tunables; 28: pool channel_moves; 29: channel line 13 (lateness by cause), doorbell rung_ns; 30: 6 tunables (tx_lateness_us); 31: channel handoff_to, handoff; 32: channel tx_counted_to */
+#define RTUDP_LAYOUT_VERSION 33                    /* 2: control rings; 3: tx_late, reader_pid[]; 4: kind area; 5: TX journal; 6: spin_other_ns, demotions; 7: commands_posted, RTUDP_TX_LEN_UNBLOCKED; 8: socket_fd, direct_tx; 9: worker line 3 (sleep cost, bridges, capped sleeps, RX turns); 10: impairment (channel lines 7-10); 11: async waiters (channel block), async_posted; 12: taps (channel lines 11-12, tap rings); 13: impair counters' hold_dropped; 14: udt drops_ignored counter; 15: worker cpu_contended; 16: worker host pauses; 17: worker line 4 (warm-ups); 18: worker idle_source; 19: worker rx_coalesce_ns, rx_coalesced; 20: worker idle_poller_pid, idle_poller_cpu_ns; 21: pool horizon_ns; 22: rtp area lines 6-7 (RTCP); 23: netflux standby_held; 24: worker tunables; 25: channel direct_rx line; 26: ready sets, table_slot, 16384 channels; 27: worker tx_coalesce_ns, tx_coalesced, 5 tunables; 28: pool channel_moves; 29: channel line 13 (lateness by cause), doorbell rung_ns; 30: 6 tunables (tx_lateness_us); 31: channel handoff_to, handoff; 32: channel tx_counted_to; 33: worker line 6 (tx_sent, tx_late_sent) */
 #define RTUDP_CACHE_LINE 64
 #define RTUDP_SEG_MAX_RINGS 4
 #define RTUDP_NAME_MAX 48                          /* [A-Za-z0-9_.-]{1,48} */
@@ -362,6 +362,13 @@ struct rtudp_worker_slot {
     uint32_t idle_strategy;                        /* its pool's idle strategy: an index in the
                                                       idle strategy table */
     uint8_t pad5[12];
+    /* line 6: written by the worker: its departures, summed over the channels it
+       serves now and served before (the pool's packing judges a worker by them without
+       reading every channel; worker/txstamp.c) */
+    uint64_t tx_sent;                              /* datagrams whose departure it recorded */
+    uint64_t tx_late_sent;                         /* of those, late by its own doing (as a
+                                                      channel's late.sent) */
+    uint8_t pad6[48];
 };
 /* END CDEF */
 
@@ -415,7 +422,10 @@ struct rtudp_worker_slot {
     X(tx_coalesce_ns, "tx_coalesce_ns", GAUGE, "ns", 0,                                          \
       "how early a deadline close behind another may leave with it", "", "")                     \
     X(tx_coalesced, "tx_coalesced", COUNTER, "", 0,                                              \
-      "timed sends sent early, with another channel's just before them", "", "")
+      "timed sends sent early, with another channel's just before them", "", "")                  \
+    X(tx_sent, "tx_sent", COUNTER, "", 0, "datagrams it sent, their departures recorded", "", "")  \
+    X(tx_late_sent, "tx_late_sent", COUNTER, "", 0,                                              \
+      "of those, sent over 100 us late by its own doing", "", "")
 
 /* BEGIN CDEF */
 
@@ -948,7 +958,7 @@ struct rtudp_reply {
 /* END CDEF */
 
 _Static_assert(sizeof(struct rtudp_pool_block) == 2 * RTUDP_CACHE_LINE, "pool block is 2 lines");
-_Static_assert(sizeof(struct rtudp_worker_slot) == 6 * RTUDP_CACHE_LINE, "worker slot is 6 lines");
+_Static_assert(sizeof(struct rtudp_worker_slot) == 7 * RTUDP_CACHE_LINE, "worker slot is 7 lines");
 _Static_assert(offsetof(struct rtudp_worker_slot, bell) == RTUDP_CACHE_LINE, "bell on its own line");
 _Static_assert(offsetof(struct rtudp_worker_slot, tunables) == 5 * RTUDP_CACHE_LINE,
                "the worker's settings on their own line");

@@ -215,11 +215,9 @@ def test_a_workers_work_leaves_out_its_conductors_time(monkeypatch: pytest.Monke
         def declared_rates(self) -> dict[int, float]:
             return {0: 3000 * 12.5}
 
-        def late_sends(self, worker: int) -> tuple[int, int]:
-            return (0, 0)
-
     worker = SimpleNamespace(index=0, spawned=SimpleNamespace(proc=SimpleNamespace(pid=1000)))
-    control = SimpleNamespace(workers=lambda: [{"index": 0, "spin_ns": 0, "capped_sleeps": 0}])
+    control = SimpleNamespace(workers=lambda: [{"index": 0, "spin_ns": 0, "capped_sleeps": 0,
+                                                "tx_sent": 0, "tx_late_sent": 0}])
 
     def work_seen(conductor: int | None) -> float:
         monkeypatch.setattr(packing, "conductor_tid", lambda pid: conductor)
@@ -238,6 +236,54 @@ def test_a_workers_work_leaves_out_its_conductors_time(monkeypatch: pytest.Monke
     assert work_seen(1001) == pytest.approx(0.1, abs=0.05)
     assert packing.open_target([packing.WorkerLoad(0, 0.1, channels=3000, rate=3000 * 12.5),
                                 packing.WorkerLoad(1, 0.0)], 12.5) == 0
+
+
+def test_a_worker_is_judged_late_by_its_own_totals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy worker sent more than LATE_SHARE of its datagrams late by its own doing
+    since the last look (its slot's tx_sent and tx_late_sent, summed over its channels
+    by the worker: a look reads no channel): late.  Fewer than LATE_MIN late, a smaller
+    share, the first look (nothing to compare with) or counters that went back (a
+    restarted worker): not late."""
+    from types import SimpleNamespace
+    from rtudp.workers import packing
+    from rtudp.workers.cpu_meter import ShareMeter
+    t0 = time.monotonic_ns()
+
+    def used(pid: int) -> int:                       # the worker works 0.6 of its CPU
+        return int(0.6 * (time.monotonic_ns() - t0))
+
+    class Table:
+        def served(self) -> dict[int, tuple[int, int]]:
+            return {0: (10, 0)}
+
+        def declared_rates(self) -> dict[int, float]:
+            return {0: 0.0}
+
+    slot = {"index": 0, "spin_ns": 0, "capped_sleeps": 0, "tx_sent": 0, "tx_late_sent": 0}
+    worker = SimpleNamespace(index=0, spawned=SimpleNamespace(proc=SimpleNamespace(pid=1000)))
+    monkeypatch.setattr(packing, "conductor_tid", lambda pid: None)
+    loads = packing.PoolLoads(Table(), [worker],  # type: ignore[arg-type]
+                              lambda: SimpleNamespace(workers=lambda: [dict(slot)]))
+    loads._meter = ShareMeter(read=used)
+
+    def late_after(sent: int, late: int) -> bool:
+        slot["tx_sent"] += sent
+        slot["tx_late_sent"] += late
+        for _ in range(100):       # a read the test's process lost its CPU in gives none
+            time.sleep(0.02)
+            load = loads()[0]
+            if load.work is not None:
+                assert load.work > packing.LATE_WORK
+                return bool(load.late)
+        raise AssertionError("no look measured the worker in 100 tries")
+
+    assert not late_after(1000, 900)               # the first look: nothing to compare
+    assert late_after(1000, 100)                   # 10 %, 100 late
+    assert not late_after(1000, packing.LATE_MIN - 1)
+    assert not late_after(100_000, 1000)           # 1 %
+    slot["tx_sent"] = slot["tx_late_sent"] = 0     # restarted: its counters begin again
+    assert not late_after(1000, 500)
+    assert late_after(1000, 500)
 
 
 def test_the_default_pool_packs_and_checks_its_placement() -> None:

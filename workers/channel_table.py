@@ -138,7 +138,6 @@ class ChannelTable:
         #: the worker with the fewest channels)
         self.open_target: Callable[[dict[int, int], dict[int, float], float], int] | None = None
         self._packets: dict[str, int] = {}  # a channel's packets at the last weighing
-        self._late_seen: dict[str, tuple[int, int]] = {}  # (tx_packets, tx_late_sent) last seen
         # each worker's channels that may move, kept with _chans as _load is
         self._movable: dict[int, set[str]] = {w.index: set() for w in workers}
         # one move, pause, resume or close of channels at a time: each takes a channel
@@ -331,23 +330,6 @@ class ChannelTable:
 
     def _set_movable(self, ch: ChannelEntry, yes: bool) -> None:
         (self._movable[ch.worker].add if yes else self._movable[ch.worker].discard)(ch.name)
-
-    def late_sends(self, worker: int) -> tuple[int, int]:
-        """What the channels ``worker`` serves sent since the last call, and how many of
-        those it sent late by its own doing (``tx_late_sent``): counted a channel at a
-        time, so a channel that has just moved in brings none of its past."""
-        sent = late = 0
-        with self._ctx.lock:
-            for ch in self._chans.values():
-                if ch.worker != worker:
-                    continue
-                b = ch.seg.block
-                now = (int(b.tx_packets), int(b.late.sent))
-                then = self._late_seen.get(ch.name, now)
-                self._late_seen[ch.name] = now
-                sent += now[0] - then[0]
-                late += now[1] - then[1]
-        return sent, late
 
     def weigh(self, names: list[str]) -> dict[str, int]:
         """The packets (sent and received) each of ``names`` carried since it was last
@@ -674,7 +656,6 @@ class ChannelTable:
             if self._chans.get(ch.name) is ch:
                 del self._chans[ch.name]
                 self._packets.pop(ch.name, None)
-                self._late_seen.pop(ch.name, None)
                 self._set_movable(ch, False)
                 self._load[ch.worker] -= 1
                 self._rate[ch.worker] -= ch.rate

@@ -231,7 +231,8 @@ class PoolLoads:
         # send the rest of the burst to another worker as if this one were full
         self._conductors = ShareMeter(read=thread_cpu_ns)
         self._conductor_tid: dict[int, int | None] = {}  # worker pid -> its conductor's
-        self._last: dict[int, tuple[int, int, int]] = {}  # index -> (at ns, spin ns, capped)
+        # index -> (at ns, spin ns, capped, sent, late sent) at the last look
+        self._last: dict[int, tuple[int, int, int, int, int]] = {}
 
     def __call__(self) -> list[WorkerLoad]:
         served = self._table.served()
@@ -245,9 +246,11 @@ class PoolLoads:
         for w in self._workers:
             n, n_movable = served.get(w.index, (0, 0))
             slot = slots.get(w.index)
-            spin, capped = (int(slot["spin_ns"]), int(slot["capped_sleeps"])) if slot else (0, 0)
+            seen = (now, *(int(slot[k]) if slot else 0 for k in
+                           ("spin_ns", "capped_sleeps", "tx_sent", "tx_late_sent")))
+            _, spin, capped, _, _ = seen
             last = self._last.get(w.index)
-            self._last[w.index] = (now, spin, capped)
+            self._last[w.index] = seen
             work = shares.get(w.index)
             met_cap = False
             if work is not None and last is not None and now > last[0]:
@@ -255,9 +258,11 @@ class PoolLoads:
                 work = max(0.0, work - (spin - last[1]) / (now - last[0]))
                 met_cap = capped - last[2] > CAPPED_PER_LOOK
             load = WorkerLoad(w.index, work, n_movable, n, met_cap, rate=rates.get(w.index, 0.0))
-            if self._judge_late and n and (work or 0.0) > LATE_WORK:
-                sent, late = self._table.late_sends(w.index)
-                load.late = late >= LATE_MIN and late > LATE_SHARE * sent
+            if self._judge_late and n and (work or 0.0) > LATE_WORK and last is not None:
+                # the worker's own totals: a look reads no channel (a restarted worker
+                # counts from 0: its first look judges nothing)
+                sent, late = seen[3] - last[3], seen[4] - last[4]
+                load.late = late >= LATE_MIN and late > LATE_SHARE * sent >= 0
             if n_movable and load.behind():
                 load.movable = self._table.weigh(self._table.movable(w.index))
             loads.append(load)

@@ -404,6 +404,7 @@ static int start_tx_state(struct rtudp_worker *w, struct rtudp_chan *c, char *ms
                 found.invalid ? " (journal entries not in the ring ignored)" : "");
     c->cursor = atomic_load_explicit(SHARED(&c->tx.ring->head), memory_order_acquire);
     c->gso_ok = c->caps.gso;
+    c->stamps.worker = w->me; /* this worker's departures, the packing's measure */
     rtudp_inflight_reset(&c->inflight, c->cursor);
     return RTUDP_OK;
 }

@@ -67,7 +67,8 @@ static void departed(struct rtudp_chan *c, const struct rtudp_tx_pkt *p, int64_t
         rtudp_txstamps_sent(&c->stamps, c->block, p->tskey, asked_ns, p->sent_ns, packets,
                             arrived_late, &tap);
     } else {
-        rtudp_txstamps_record(c->block, asked_ns, p->sent_ns, 0, packets, arrived_late);
+        rtudp_txstamps_record(&c->stamps, c->block, asked_ns, p->sent_ns, 0, packets,
+                              arrived_late);
         rtudp_tap_tx_publish(&c->tap, &tap, p->sent_ns, 0);
     }
 }

@@ -35,11 +35,11 @@ void rtudp_txstamps_free(struct rtudp_txstamps *s)
     *s = (struct rtudp_txstamps){0};
 }
 
-void rtudp_tx_late_count(struct rtudp_tx_late *l, int64_t late_ns, int arrived_late,
-                         uint64_t packets)
+int rtudp_tx_late_count(struct rtudp_tx_late *l, int64_t late_ns, int arrived_late,
+                        uint64_t packets)
 {
     if (late_ns <= RTUDP_TX_LATE_NS)
-        return;
+        return 0;
     uint64_t *n = arrived_late ? &l->arrival : &l->sent;
     uint64_t *sum = arrived_late ? &l->arrival_ns : &l->sent_ns;
     uint64_t *max = arrived_late ? &l->arrival_max_ns : &l->sent_max_ns;
@@ -47,14 +47,21 @@ void rtudp_tx_late_count(struct rtudp_tx_late *l, int64_t late_ns, int arrived_l
     bump(sum, (uint64_t)late_ns * packets);
     if ((uint64_t)late_ns > load_relaxed(max))
         store_relaxed(max, (uint64_t)late_ns);
+    return !arrived_late;
 }
 
-void rtudp_txstamps_record(struct rtudp_channel_block *b, int64_t send_at_ns,
-                           int64_t departed_ns, int kernel, uint64_t packets, int arrived_late)
+void rtudp_txstamps_record(const struct rtudp_txstamps *s, struct rtudp_channel_block *b,
+                           int64_t send_at_ns, int64_t departed_ns, int kernel,
+                           uint64_t packets, int arrived_late)
 {
     int64_t late_ns = departed_ns - send_at_ns;
     rtudp_hist_record_n(&b->tx_lateness, late_ns, packets);
-    rtudp_tx_late_count(&b->late, late_ns, arrived_late, packets);
+    int late_sent = rtudp_tx_late_count(&b->late, late_ns, arrived_late, packets);
+    if (s->worker) {
+        bump(&s->worker->tx_sent, packets);
+        if (late_sent)
+            bump(&s->worker->tx_late_sent, packets);
+    }
     if (kernel)
         bump(&b->tx_kernel_stamped, packets);
 }
@@ -88,7 +95,7 @@ static void resolve_front(struct rtudp_txstamps *s, struct rtudp_channel_block *
 {
     struct rtudp_txstamp_entry *e = at(s, 0);
     if (!e->departed_ns) {
-        rtudp_txstamps_record(b, e->send_at_ns, e->sent_ns, 0, e->packets, e->arrived_late);
+        rtudp_txstamps_record(s, b, e->send_at_ns, e->sent_ns, 0, e->packets, e->arrived_late);
         s->timed_out++;
     }
     pop_front(s);
@@ -105,7 +112,7 @@ void rtudp_txstamps_sent(struct rtudp_txstamps *s, struct rtudp_channel_block *b
                          const struct rtudp_tap_mark *tap)
 {
     if (!s->capacity) {
-        rtudp_txstamps_record(b, send_at_ns, sent_ns, 0, packets, arrived_late);
+        rtudp_txstamps_record(s, b, send_at_ns, sent_ns, 0, packets, arrived_late);
         if (tap->end)
             rtudp_tap_tx_publish(s->tap, tap, sent_ns, 0);
         return;
@@ -141,7 +148,7 @@ void rtudp_txstamps_stamp(struct rtudp_txstamps *s, struct rtudp_channel_block *
     }
     /* a stamp of 0 would read as "waiting": 1 ns off is below the clock map's error */
     e->departed_ns = mono_ns ? mono_ns : 1;
-    rtudp_txstamps_record(b, e->send_at_ns, mono_ns, 1, e->packets, e->arrived_late);
+    rtudp_txstamps_record(s, b, e->send_at_ns, mono_ns, 1, e->packets, e->arrived_late);
     s->stamped++;
     pop_done(s);
 }

@@ -41,6 +41,7 @@ struct rtudp_txstamps {
     uint64_t timed_out;     /* resolved by sent_ns */
     uint64_t unmatched;     /* stamps for no waiting packet */
     struct rtudp_tap *tap;  /* the channel's TX tap (NULL: none) */
+    struct rtudp_worker_slot *worker; /* its departures are counted there too (NULL: none) */
 };
 
 /* look_ns of a worker woken from a park on its bell (rtudp_tx_in_time_by) */
@@ -79,10 +80,11 @@ static inline int rtudp_tx_arrived_late(int64_t asked_ns, int64_t in_time_by)
 }
 
 /* `packets` datagrams left `late_ns` after their deadline: if that is late
- * (RTUDP_TX_LATE_NS), count them as late on arrival or sent late.  A pure function of
- * its arguments and *l (the TX thread is its only writer) */
-void rtudp_tx_late_count(struct rtudp_tx_late *l, int64_t late_ns, int arrived_late,
-                         uint64_t packets);
+ * (RTUDP_TX_LATE_NS), count them as late on arrival or sent late: 1 if sent late (the
+ * worker's).  A pure function of its arguments and *l (the TX thread is its only
+ * writer) */
+int rtudp_tx_late_count(struct rtudp_tx_late *l, int64_t late_ns, int arrived_late,
+                        uint64_t packets);
 
 /* capacity rounded up to a power of two; RTUDP_EINVAL / RTUDP_ESYS */
 int rtudp_txstamps_init(struct rtudp_txstamps *s, uint32_t capacity, int64_t wait_ns);
@@ -104,8 +106,9 @@ void rtudp_txstamps_flush(struct rtudp_txstamps *s, struct rtudp_channel_block *
 /* when the oldest waiting packet times out; INT64_MAX when none waits */
 int64_t rtudp_txstamps_deadline(const struct rtudp_txstamps *s);
 /* record one departure without waiting for a stamp (sockets without TX stamps): its
- * lateness, and whose it is if late */
-void rtudp_txstamps_record(struct rtudp_channel_block *b, int64_t send_at_ns,
-                           int64_t departed_ns, int kernel, uint64_t packets, int arrived_late);
+ * lateness, and whose it is if late (in b, and in s->worker's totals) */
+void rtudp_txstamps_record(const struct rtudp_txstamps *s, struct rtudp_channel_block *b,
+                           int64_t send_at_ns, int64_t departed_ns, int kernel,
+                           uint64_t packets, int arrived_late);
 
 #endif /* RTUDP_TXSTAMP_H */

@@ -680,10 +680,10 @@ static void test_late_departures_are_counted_by_cause(void)
     rtudp_tx_late_count(&l, RTUDP_TX_LATE_NS, 1, 1);     /* on the mark: not late */
     rtudp_tx_late_count(&l, -5 * US, 0, 1);              /* early */
     CHECK_EQ(l.arrival + l.sent, 0);
-    rtudp_tx_late_count(&l, 3 * NS_PER_MS, 1, 2);        /* a GSO run of two, taken late */
-    rtudp_tx_late_count(&l, 150 * US, 0, 1);             /* taken in time, sent late */
-    rtudp_tx_late_count(&l, 400 * US, 0, 1);
-    rtudp_tx_late_count(&l, 1 * NS_PER_MS, 1, 1);
+    CHECK_EQ(rtudp_tx_late_count(&l, 3 * NS_PER_MS, 1, 2), 0); /* a GSO run of two, taken late */
+    CHECK_EQ(rtudp_tx_late_count(&l, 150 * US, 0, 1), 1);      /* taken in time, sent late */
+    CHECK_EQ(rtudp_tx_late_count(&l, 400 * US, 0, 1), 1);
+    CHECK_EQ(rtudp_tx_late_count(&l, 1 * NS_PER_MS, 1, 1), 0);
     CHECK_EQ(l.arrival, 3);
     CHECK_EQ(l.arrival_ns, 7 * NS_PER_MS);
     CHECK_EQ(l.arrival_max_ns, 3 * NS_PER_MS);
@@ -691,10 +691,14 @@ static void test_late_departures_are_counted_by_cause(void)
     CHECK_EQ(l.sent_ns, 550 * US);
     CHECK_EQ(l.sent_max_ns, 400 * US);
 
-    /* through the stamps: the cause rides with the entry to its departure */
+    /* through the stamps: the cause rides with the entry to its departure, and the
+     * worker's totals count what the channel's block does */
     struct rtudp_channel_block *b = new_block();
     struct rtudp_txstamps s;
     CHECK_EQ(rtudp_txstamps_init(&s, 8, 5 * NS_PER_MS), RTUDP_OK);
+    struct rtudp_worker_slot worker;
+    memset(&worker, 0, sizeof worker);
+    s.worker = &worker;
     int64_t t0 = 100 * NS_PER_MS;
     rtudp_txstamps_sent(&s, b, 0, t0, t0 + US, 1, 1, &no_tap);
     rtudp_txstamps_sent(&s, b, 1, t0, t0 + US, 1, 0, &no_tap);
@@ -711,9 +715,12 @@ static void test_late_departures_are_counted_by_cause(void)
     rtudp_txstamps_sent(&s, b, 3, t0, t0 + 500 * US, 1, 1, &no_tap);
     rtudp_txstamps_flush(&s, b);
     CHECK_EQ(b->late.arrival, 2);
-    rtudp_txstamps_record(b, t0, t0 + 700 * US, 0, 4, 0);
+    rtudp_txstamps_record(&s, b, t0, t0 + 700 * US, 0, 4, 0);
     CHECK_EQ(b->late.sent, 5);
     CHECK_EQ(b->late.sent_max_ns, 700 * US);
+    CHECK_EQ(worker.tx_sent, b->tx_lateness.count);
+    CHECK_EQ(worker.tx_sent, 8);
+    CHECK_EQ(worker.tx_late_sent, b->late.sent);
     rtudp_txstamps_free(&s);
     free(b);
 }
