@@ -98,7 +98,7 @@ def test_ring_and_worker_counters_read_their_fields() -> None:
              "capped_sleeps", "rx_turns", "cpu_contended", "host_pauses",
              "host_pause_ns", "host_pause_max_ns", "warmups", "warmup_lead_ns", "idle_source",
              "rx_coalesce_ns", "rx_coalesced", "idle_poller_pid",
-             "idle_poller_cpu_ns", "tx_coalesce_ns", "tx_coalesced")
+             "idle_poller_cpu_ns", "tx_coalesce_ns", "tx_coalesced", "tx_sent", "tx_late_sent")
     for i, name in enumerate(names, 1):
         setattr(w, name, i)
     w.spin_margin_ns = -7  # signed

@@ -225,6 +225,9 @@ static const struct field worker_slot_fields[] = {
     FIELD(rtudp_worker_slot, tunables),
     FIELD(rtudp_worker_slot, idle_strategy),
     FIELD(rtudp_worker_slot, pad5),
+    FIELD(rtudp_worker_slot, tx_sent),
+    FIELD(rtudp_worker_slot, tx_late_sent),
+    FIELD(rtudp_worker_slot, pad6),
 };
 
 static const struct field channel_slot_fields[] = {
