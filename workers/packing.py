@@ -246,11 +246,11 @@ class PoolLoads:
         for w in self._workers:
             n, n_movable = served.get(w.index, (0, 0))
             slot = slots.get(w.index)
-            seen = (now, *(int(slot[k]) if slot else 0 for k in
-                           ("spin_ns", "capped_sleeps", "tx_sent", "tx_late_sent")))
-            _, spin, capped, _, _ = seen
+            spin, capped, sent, late_sent = (int(slot[k]) if slot else 0 for k in
+                                             ("spin_ns", "capped_sleeps", "tx_sent",
+                                              "tx_late_sent"))
             last = self._last.get(w.index)
-            self._last[w.index] = seen
+            self._last[w.index] = (now, spin, capped, sent, late_sent)
             work = shares.get(w.index)
             met_cap = False
             if work is not None and last is not None and now > last[0]:
@@ -261,8 +261,8 @@ class PoolLoads:
             if self._judge_late and n and (work or 0.0) > LATE_WORK and last is not None:
                 # the worker's own totals: a look reads no channel (a restarted worker
                 # counts from 0: its first look judges nothing)
-                sent, late = seen[3] - last[3], seen[4] - last[4]
-                load.late = late >= LATE_MIN and late > LATE_SHARE * sent >= 0
+                new_sent, new_late = sent - last[3], late_sent - last[4]
+                load.late = new_late >= LATE_MIN and new_late > LATE_SHARE * new_sent >= 0
             if n_movable and load.behind():
                 load.movable = self._table.weigh(self._table.movable(w.index))
             loads.append(load)
