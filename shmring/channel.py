@@ -352,6 +352,11 @@ class ChannelSegment:
         if not self.segment.closed:
             lib.rtudp_channel_expect_handoff(self.block, to)
 
+    def handoff_released(self) -> bool:
+        """Whether the last handoff is released but not yet served: its worker let go,
+        and the worker it went to has not yet woken to take it."""
+        return not self.segment.closed and bool(lib.rtudp_channel_released(self.block))
+
     def cancel_handoff(self) -> None:
         """Supervisor, a TAKE_OVER refused: the worker serving it keeps it."""
         if not self.segment.closed:

@@ -60,6 +60,51 @@ def test_timed_sends_leave_once_in_order_across_moves(rtudp_pool: rtudp.Pool) ->
         sink.close()
 
 
+@pytest.mark.parametrize("taken", [True, False], ids=["taken", "never_taken"])
+def test_a_move_waits_for_the_last_handoff_to_be_taken(
+        rtudp_pool: rtudp.Pool, taken: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A channel moved again before the worker it was last handed to woke to take it
+    (its block still says released): a new handoff marked over that one would be lost,
+    and neither worker would serve the channel.  The move waits until it is taken
+    (here: the test clears it), or, not taken within HANDOFF_SETTLE_S, moves the slow
+    way.  Either way the channel goes on, every datagram once and in order."""
+    from rtudp.shmring._native import lib
+    from rtudp.workers import channel_table
+    monkeypatch.setattr(channel_table, "HANDOFF_SETTLE_S", 0.2)
+    sink = loopback_sink(rcvbuf=8 << 20)
+    ch = rtudp_pool.open_channel("resettled", remote=sink.getsockname(), direction="tx")
+    block = ch._seg.block
+    try:
+        ch.send(b"before")
+        assert receive_up_to(sink, 1, timeout_s=5.0) == [b"before"]
+        block.handoff = lib.RTUDP_HANDOFF_RELEASED   # as if not yet taken
+        cleared_at: list[float] = []
+
+        def take() -> None:
+            time.sleep(0.05)
+            cleared_at.append(time.monotonic())
+            block.handoff = lib.RTUDP_HANDOFF_NONE
+
+        t = threading.Thread(target=take) if taken else None
+        if t is not None:
+            t.start()
+        to = _other(rtudp_pool, ch)
+        rtudp_pool.move_channel("resettled", to)
+        moved_at = time.monotonic()
+        if t is not None:
+            t.join()
+            assert cleared_at and moved_at >= cleared_at[0], "the move did not wait"
+        assert rtudp_pool.channel_info("resettled")["cpu"] == to
+        assert int(block.handoff) == lib.RTUDP_HANDOFF_NONE
+        for n in range(20):
+            ch.send(struct.pack("<I", n))
+        got = receive_up_to(sink, 20, timeout_s=5.0)
+        assert got == [struct.pack("<I", n) for n in range(20)]
+    finally:
+        ch.close()
+        sink.close()
+
+
 def test_an_attached_producer_wakes_the_new_worker(rtudp_pool: rtudp.Pool) -> None:
     """A handle wired before the move: its commits ring the worker serving now, so an
     immediate send after the move leaves at once, not at a sweep."""

@@ -30,6 +30,11 @@ from .kinds import kind_spec
 from .link import WorkerGone
 from .pool_context import REPLY_TIMEOUT_S, START_TIMEOUT_S, PoolContext
 from .sockets import BoundSocket, bind_socket
+
+#: how long a move waits for a channel's last handoff to be taken (s), and how often it
+#: looks: the worker it went to takes it when its bell wakes it
+HANDOFF_SETTLE_S = 1.0
+HANDOFF_LOOK_S = 0.0002
 from .watcher import Worker
 
 log = logging.getLogger("rtudp.workers")
@@ -532,8 +537,10 @@ class ChannelTable:
                      and ch.worker != to]
         swapped = [ch for ch in chans if ch.standby == to]
         took_gen = self._workers[to].gen  # a restart after it lost what was taken over
+        unserved = self._settle_handoffs(chans)
         taken = self._take_over(self._workers[to], [ch for ch in chans if not ch.paused
-                                                    and ch.standby != to])
+                                                    and ch.standby != to
+                                                    and id(ch) not in unserved])
         with self._ctx.lock:
             for ch in chans:
                 if not ch.paused:
@@ -571,6 +578,22 @@ class ChannelTable:
                                 added)
         self._add_standbys([ch for ch in swapped if not ch.paused])
         return len(chans)
+
+    @staticmethod
+    def _settle_handoffs(chans: list[ChannelEntry]) -> set[int]:
+        """Wait up to HANDOFF_SETTLE_S for the worker each of ``chans`` was last handed
+        to to take it (a wake-up): a new handoff marked before that would overwrite the
+        one it has yet to see, and neither worker would serve the channel.  The ids of
+        those still not taken: they move the slow way, their handoff cancelled (the
+        worker awaiting them drops them at their REMOVE)."""
+        deadline = time.monotonic() + HANDOFF_SETTLE_S
+        pending = [ch for ch in chans if ch.seg.handoff_released()]
+        while pending and time.monotonic() < deadline:
+            time.sleep(HANDOFF_LOOK_S)
+            pending = [ch for ch in pending if ch.seg.handoff_released()]
+        for ch in pending:
+            ch.seg.cancel_handoff()
+        return {id(ch) for ch in pending}
 
     def _take_over(self, w: Worker, chans: list[ChannelEntry]) -> list[ChannelEntry]:
         """TAKE_OVER ``chans`` on ``w`` in one pipelined batch: those it prepared, to
