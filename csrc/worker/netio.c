@@ -63,9 +63,9 @@
 #define CTL_RX 160
 #define CTL_ERRQ 192
 
-/* The sends and receives as bare system calls: libc's wrappers are cancellation points, and mark
- * the thread cancellable around each call, which the worker's threads (never
- * cancelled) would pay for at every call. */
+/* The sends and receives as bare system calls: libc's wrappers are cancellation
+ * points, and mark the thread cancellable around each call, which the worker's
+ * threads (never cancelled) would pay for at every call. */
 static inline int send_mmsg(int fd, struct mmsghdr *mm, unsigned n, int flags)
 {
     return (int)syscall(SYS_sendmmsg, fd, mm, n, flags);
