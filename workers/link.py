@@ -29,6 +29,9 @@ PIPELINE = 32
 #: how long a wait for a reply looks without sleeping (ns): about what a worker takes
 #: to add a channel once its handle is made (commands' ``meanwhile``)
 REPLY_SPIN_NS = 150_000
+#: how long close waits for a thread in ``commands`` to let go of the link (s): it
+#: wakes at once with EOF, unless it is in its caller's ``meanwhile``
+CLOSE_WAIT_S = 1.0
 
 
 def _what(op: int, slot: int, name: str) -> str:
@@ -77,9 +80,22 @@ class WorkerLink:
         self.theirs.close()
 
     def close(self) -> None:
-        """Close both ends (idempotent): the worker sees EOF and exits."""
-        self.ours.close()
-        self.theirs.close()
+        """Close both ends (idempotent): the worker sees EOF and exits.  A thread in
+        :meth:`commands` meanwhile gets WorkerGone: the shutdown wakes it with EOF, and
+        the socket is closed once it let go of the link (or after CLOSE_WAIT_S), never
+        under it, where its number, reused by a new socket, would leave it waiting on
+        that one."""
+        try:
+            self.ours.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed already, or its peer gone
+        held = self.lock.acquire(timeout=CLOSE_WAIT_S)
+        try:
+            self.ours.close()
+            self.theirs.close()
+        finally:
+            if held:
+                self.lock.release()
 
     def command(self, op: int, slot: int, name: str, fds: list[int] | None = None,
                 timeout: float = DEFAULT_TIMEOUT) -> tuple[int, str]:
