@@ -113,11 +113,16 @@ def test_a_channel_removed_before_it_is_taken_over_stays_where_it_is(
         sink.close()
 
 
-def test_a_move_whose_old_worker_dies_midway_loses_nothing(rtudp_pool: rtudp.Pool) -> None:
+@pytest.mark.parametrize("when", ["restart_under_way", "death_not_yet_seen"])
+def test_a_move_whose_old_worker_dies_midway_loses_nothing(rtudp_pool: rtudp.Pool,
+                                                           when: str) -> None:
     """The old worker is killed after the new one prepared the channel, before its
     REMOVE: the supervisor hands the channel over itself, the new worker serves it, and
-    the old one comes back without it (its restart waits for the move).  Every datagram leaves, in order, none lost
-    (one in flight at the kill may leave twice, as after any worker's death)."""
+    the old one comes back without it (its restart leaves out what moves).  Every
+    datagram leaves, in order, none lost (one in flight at the kill may leave twice, as
+    after any worker's death).  The REMOVE comes while the old worker's restart is
+    under way (its link gone, its channels not yet given back), or before the pool saw
+    the death (on the dead worker's link)."""
     sink = loopback_sink(rcvbuf=4 << 20)
     ch = rtudp_pool.open_channel("orphan", local=("127.0.0.1", 0),
                                  remote=sink.getsockname(), direction="tx", capacity=1024)
@@ -126,30 +131,44 @@ def test_a_move_whose_old_worker_dies_midway_loses_nothing(rtudp_pool: rtudp.Poo
     frm, to = e.worker, 1 - e.worker
     old_pid = rtudp_pool.workers()[frm]["pid"]
     hand_all_off = table._hand_all_off
+    watcher = rtudp_pool._watcher  # type: ignore[attr-defined]
+    spawn_worker = watcher._spawn_worker
+    spawning, go = threading.Event(), threading.Event()
+
+    def held_spawn(w: Any) -> None:
+        spawning.set()
+        go.wait(10)
+        spawn_worker(w)
 
     def killed_first(w: Any, mine: Any, dest: int) -> None:
         os.kill(old_pid, signal.SIGKILL)
-        # its REMOVE then finds it dead, or restarted without the channel
-        assert wait_for(lambda: rtudp_pool.workers()[frm]["pid"] != old_pid, timeout=10)
+        if when == "restart_under_way":  # the dead worker forgotten, its successor not up
+            assert spawning.wait(10)
+            threading.Timer(0.05, go.set).start()
+        else:
+            go.set()
         hand_all_off(w, mine, dest)
 
+    watcher._spawn_worker = held_spawn
     table._hand_all_off = killed_first
     try:
         start = time.monotonic_ns() + 50_000_000
         for k in range(N):
             ch.send(k.to_bytes(2, "big"), start + k * GAP_NS)
         rtudp_pool.move_channel("orphan", rtudp_pool.cpus[to])
-        got = [int.from_bytes(d, "big") for d in receive_up_to(sink, N)]
-        time.sleep(0.3)  # a repeat would come now
-        got += [int.from_bytes(d, "big") for d in receive_up_to(sink, 2, timeout_s=0.3)]
+        assert wait_for(lambda: rtudp_pool.workers()[frm]["restarts"] == 1, timeout=10)
+        # the last is due, and a repeat would have come
+        time.sleep(max(0, start + N * GAP_NS - time.monotonic_ns()) / 1e9 + 0.3)
+        got = [int.from_bytes(d, "big") for d in receive_up_to(sink, 2 * N, timeout_s=2)]
         assert sorted(set(got)) == list(range(N)), f"lost {sorted(set(range(N)) - set(got))}"
         assert len(got) - N <= 1, f"{len(got) - N} sent twice"
-        assert wait_for(lambda: _serving(rtudp_pool, to) == 1, timeout=5)
-        assert wait_for(lambda: rtudp_pool.workers()[frm]["restarts"] == 1, timeout=10)
+        assert _serving(rtudp_pool, to) == 1
         assert _serving(rtudp_pool, frm) == 0  # it came back without the channel
         assert ch.worker == to
     finally:
+        go.set()
         table._hand_all_off = hand_all_off
+        watcher._spawn_worker = spawn_worker
         ch.close()
         sink.close()
 

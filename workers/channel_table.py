@@ -123,6 +123,7 @@ class ChannelEntry:
     standby: int | None = None  # the worker guarding it (its kind's standby), if any
     pinned: bool = False  # opened with cpu=: it never moves by itself
     rate: float = 0.0  # packets a second it declares (packet_rate, or its kind's)
+    moving: bool = False  # a move takes it off its worker: a restart there leaves it out
 
 
 class ChannelTable:
@@ -460,7 +461,9 @@ class ChannelTable:
         again."""
         with self._ctx.lock:
             live = [c for c in self._chans.values() if not c.paused]
-        chans = [c for c in live if c.worker == w.index]
+        # one a move is taking off it goes to its new worker: the move hands it over
+        # itself when this worker, restarted, answers that it has it no more
+        chans = [c for c in live if c.worker == w.index and not c.moving]
         for ch in chans:
             try:
                 self._send_add(w, ch)
@@ -535,6 +538,17 @@ class ChannelTable:
         with self._ctx.lock:
             chans = [ch for n in names if (ch := self._chans.get(n)) is not None
                      and ch.worker != to]
+            for ch in chans:
+                ch.moving = True
+        try:
+            return self._move(chans, to)
+        finally:
+            with self._ctx.lock:
+                for ch in chans:
+                    ch.moving = False
+
+    def _move(self, chans: list[ChannelEntry], to: int) -> int:
+        """move_many's work, ``chans`` marked as moving."""
         swapped = [ch for ch in chans if ch.standby == to]
         took_gen = self._workers[to].gen  # a restart after it lost what was taken over
         unserved = self._settle_handoffs(chans)
@@ -623,10 +637,11 @@ class ChannelTable:
     def _hand_all_off(self, w: Worker, chans: list[ChannelEntry], to: int) -> None:
         """REMOVE ``chans`` from ``w``, which hands each to worker ``to`` as it lets go;
         those ``w`` no longer had (it died, or lost them in a restart) are handed over
-        here."""
-        link = w.link
+        here.  The link is the one of the worker running once ``w`` is ready: a restart
+        under way ends first, and the restarted worker answers that it has them no
+        more (readd leaves out what moves)."""
         replies: list[tuple[int, str]] = []
-        if w.ready.wait(START_TIMEOUT_S) and link:
+        if w.ready.wait(START_TIMEOUT_S) and (link := w.link):
             try:
                 replies = link.commands([(lib.RTUDP_CMD_REMOVE, ch.slot, ch.name, None)
                                          for ch in chans], REPLY_TIMEOUT_S)
@@ -640,19 +655,20 @@ class ChannelTable:
 
     def _take_all_off(self, w: Worker, chans: list[ChannelEntry]) -> None:
         """REMOVE ``chans`` from ``w`` in one pipelined batch (a worker not running has
-        them no more: it gets them back only from readd, which looks at ch.worker)."""
-        link = w.link
-        if not (w.ready.wait(START_TIMEOUT_S) and link):
+        them no more, and readd, which leaves out what moves, does not give them back).
+        A REMOVE fails only for a channel the worker does not serve, which is what the
+        move needs: a worker restarted meanwhile answers so."""
+        if not (w.ready.wait(START_TIMEOUT_S) and (link := w.link)):
             return
         try:
             replies = link.commands([(lib.RTUDP_CMD_REMOVE, ch.slot, ch.name, None)
                                      for ch in chans], REPLY_TIMEOUT_S)
         except WorkerGone:
-            return  # it died holding them: its restart gives it back only its own
+            return  # it died holding them, and its restart leaves them out
         for ch, (status, msg) in zip(chans, replies):
             if status != 0:
-                raise WorkerError(f"worker {w.index} could not let go of channel "
-                                  f"{ch.name!r}: {msg or status}")
+                log.info("pool %r: worker %d did not serve channel %r it moves from: %s",
+                         self.name, w.index, ch.name, msg or status)
 
     def _take_off_worker(self, ch: ChannelEntry) -> None:
         """REMOVE ``ch`` from its worker (one not running has it no more)."""
