@@ -334,10 +334,11 @@ static void on_listener(struct udt_ctx *x, int li, const struct udt_pkt *pkt,
     int n = udt_hs_build_response(out, sizeof out, &lk->ls, id, &acc);
     if (n > 0 && udt_send_to(x, src, out, n) == 0)
         bump(&x->a->cnt.tx_ctrl, 1);
+    /* counted before it is published: an accept() that takes it then sees the count */
+    bump(&x->a->cnt.accepted, 1);
     store_relaxed(&ls->wrk.accept_q[head % RTUDP_UDT_ACCEPT_Q], i);
     store_release(&ls->wrk.acc_head, head + 1);
     udt_moved(x, (uint32_t)li);
-    bump(&x->a->cnt.accepted, 1);
 }
 
 static void on_connecting(struct udt_ctx *x, uint32_t i, const struct udt_pkt *pkt,
