@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/net_tstamp.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -418,13 +417,8 @@ static void tx_stamps_off(struct rtudp_chan *c)
 {
     if (!c->caps.sw_tx || c->tx_fd != c->fd)
         return;
-    int flags = (int)(c->caps.tsflags & ~(uint32_t)(SOF_TIMESTAMPING_TX_SOFTWARE |
-                                                    SOF_TIMESTAMPING_TX_HARDWARE |
-                                                    SOF_TIMESTAMPING_OPT_TX_SWHW));
-    if (setsockopt(c->tx_fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0) {
-        c->caps.tsflags = (uint32_t)flags;
+    if (rtudp_net_tx_stamps_off(c->tx_fd, &c->caps.tsflags) == RTUDP_OK)
         c->caps.sw_tx = 0;
-    }
 }
 
 static int udt_open(struct rtudp_worker *w, struct rtudp_chan *c, char *msg, size_t msglen)

@@ -147,6 +147,7 @@ struct rtudp_clockmap *rtudp_net_clockmap(void)
 struct fd_state {
     uint32_t next_key; /* key of the next packet sent */
     uint32_t use_cmsg; /* send keys with SCM_TS_OPT_ID */
+    uint32_t on_ask;   /* software TX stamps only where a send asks (stamps_send) */
     uint32_t hw;       /* hardware stamps: every packet is stamped (see stamps_send) */
     uint32_t set_up;
     uint32_t gso;      /* the kernel takes UDP_SEGMENT sends on this socket */
@@ -385,13 +386,18 @@ static int set_up_hw(int fd, struct rtudp_net_caps *c, struct rtudp_check *why)
     return RTUDP_OK;
 }
 
-/* the SO_TIMESTAMPING flags setup asks for */
-static int stamp_flags(int want_hw)
+/* the SO_TIMESTAMPING flags setup asks for.  on_ask: software TX stamps are asked
+ * for by the sends that want one (stamps_send), not by the socket: a send with a
+ * control message of the socket level costs the kernel a route lookup even on a
+ * connected socket, which a lone packet, unstamped, then does without. */
+static int stamp_flags(int want_hw, int on_ask)
 {
     /* OPT_CMSG is not asked for: with OPT_TSONLY and OPT_ID the stamp, the key and
      * its type are all we read, and those come without it. */
-    int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE |
-                SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
+    int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
+                SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
+    if (!on_ask)
+        flags |= SOF_TIMESTAMPING_TX_SOFTWARE;
     if (want_hw)
         /* OPT_TX_SWHW: without it the kernel skips the software TX stamp of a
          * packet the NIC stamps, and the callback needs the software one */
@@ -439,27 +445,34 @@ static uint32_t stamps_set(int fd, int stamps, int flags)
     return (uint32_t)got;
 }
 
-/* whether fd stamps with every flag of `flags` already */
+/* Whether fd stamps with every flag of `flags` already; if so, and it has more of the
+ * socket's TX stamps than `flags` (set up by a worker stamping every send), it is
+ * given exactly `flags`.  That is one setsockopt, not off and on again: OPT_ID stays
+ * on throughout, so the sends of the worker that serves it meanwhile, each with its
+ * own key, go on. */
 static int stamps_on(int fd, int flags)
 {
     int got = 0;
     socklen_t l = sizeof got;
-    return !rtudp_compat_forced("so_timestamping") &&
-           getsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &got, &l) == 0 && (got & flags) == flags;
+    if (rtudp_compat_forced("so_timestamping") ||
+        getsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &got, &l) != 0 || (got & flags) != flags)
+        return 0;
+    return got == flags || setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0;
 }
 
 /* Software (and with want_hw hardware) stamps with OPT_ID keys, recorded in c's
- * tsflags, sw_tx and sw_rx; *stamps says whether the kernel stamps at all. */
-static int set_up_stamps(int fd, int want_hw, int adopt, struct rtudp_net_caps *c, int *stamps,
-                         struct rtudp_check *why)
+ * tsflags, sw_tx and sw_rx; *stamps says whether the kernel stamps at all.  on_ask:
+ * as stamp_flags */
+static int set_up_stamps(int fd, int want_hw, int on_ask, int adopt, struct rtudp_net_caps *c,
+                         int *stamps, struct rtudp_check *why)
 {
-    int flags = stamp_flags(want_hw);
+    int flags = stamp_flags(want_hw, on_ask);
     int rc = adopt && stamps_on(fd, flags) ? (*stamps = 1, RTUDP_OK)
                                            : turn_on_stamps(fd, want_hw, flags, stamps, why);
     if (rc != RTUDP_OK)
         return rc;
     c->tsflags = stamps_set(fd, *stamps, flags);
-    c->sw_tx = (c->tsflags & SOF_TIMESTAMPING_TX_SOFTWARE) != 0;
+    c->sw_tx = (c->tsflags & SOF_TIMESTAMPING_TX_SOFTWARE) != 0 || (*stamps && on_ask);
     c->sw_rx = (c->tsflags & SOF_TIMESTAMPING_RX_SOFTWARE) != 0;
     return RTUDP_OK;
 }
@@ -511,7 +524,9 @@ static int set_up(int fd, int want_hw, int adopt, struct rtudp_net_caps *caps,
         return rtudp_check_set(why, RTUDP_ESYS, "fd %d: O_NONBLOCK: %s", fd, strerror(errno));
 
     int stamps = 0;
-    rc = set_up_stamps(fd, want_hw, adopt, &c, &stamps, why);
+    /* keys per send: a send then asks for its own stamp, or for none (stamps_send) */
+    int on_ask = !want_hw && probe_tskey_cmsg();
+    rc = set_up_stamps(fd, want_hw, on_ask, adopt, &c, &stamps, why);
     if (rc != RTUDP_OK)
         return rc;
     c.hw = want_hw != 0;
@@ -524,6 +539,7 @@ static int set_up(int fd, int want_hw, int adopt, struct rtudp_net_caps *caps,
                                fd);
     st->next_key = 0;
     st->use_cmsg = (uint32_t)c.tskey_cmsg;
+    st->on_ask = (uint32_t)(stamps && on_ask);
     st->hw = (uint32_t)c.hw;
     st->gso = (uint32_t)c.gso;
     st->set_up = 1;
@@ -548,18 +564,44 @@ int rtudp_net_use_tskey_cmsg(int fd, int on)
     struct fd_state *st = fd_state(fd, false);
     if (!st || !st->set_up || (on && !probe_tskey_cmsg()))
         return RTUDP_EINVAL;
-    if (!on) {
-        /* restart the kernel's counter with ours (see rtudp_net_setup) */
-        int flags = 0;
-        socklen_t l = sizeof flags;
+    int flags = 0;
+    socklen_t l = sizeof flags;
+    if (getsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, &l) != 0)
+        return RTUDP_ESYS;
+    int stamped = (flags & SOF_TIMESTAMPING_OPT_ID) != 0;
+    if (!on && stamped) {
+        /* every send stamped, its key the kernel's counter, restarted with ours (see
+         * rtudp_net_setup) */
         int zero = 0;
-        if (getsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, &l) != 0 ||
-            setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &zero, sizeof zero) != 0 ||
+        flags |= SOF_TIMESTAMPING_TX_SOFTWARE;
+        if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &zero, sizeof zero) != 0 ||
             setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) != 0)
             return RTUDP_ESYS;
     }
+    if (on && stamped && !st->hw && (flags & SOF_TIMESTAMPING_TX_SOFTWARE)) {
+        flags &= ~SOF_TIMESTAMPING_TX_SOFTWARE; /* each send asks (stamp_flags) */
+        if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) != 0)
+            return RTUDP_ESYS;
+    }
     st->use_cmsg = on != 0;
+    st->on_ask = (uint32_t)(on && stamped && !st->hw);
     st->next_key = 0;
+    return RTUDP_OK;
+}
+
+int rtudp_net_tx_stamps_off(int fd, uint32_t *tsflags)
+{
+    struct fd_state *st = fd_state(fd, false);
+    if (!st || !st->set_up || !tsflags)
+        return RTUDP_EINVAL;
+    int flags = (int)(*tsflags & ~(uint32_t)(SOF_TIMESTAMPING_TX_SOFTWARE |
+                                             SOF_TIMESTAMPING_TX_HARDWARE |
+                                             SOF_TIMESTAMPING_OPT_TX_SWHW));
+    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) != 0)
+        return RTUDP_ESYS;
+    *tsflags = (uint32_t)flags;
+    st->use_cmsg = 0; /* no key to give, no stamp to ask for */
+    st->on_ask = 0;
     return RTUDP_OK;
 }
 
@@ -641,15 +683,36 @@ static bool stamps_send(const struct fd_state *st, unsigned n)
     return n > 1 || !st->use_cmsg || st->hw;
 }
 
+/* c, filled as a socket-level control message of one u32 */
+static void put_u32(struct cmsghdr *c, int type, uint32_t value)
+{
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = type;
+    c->cmsg_len = CMSG_LEN(sizeof value);
+    memcpy(CMSG_DATA(c), &value, sizeof value);
+}
+
+/* after c in mh (whose control has room for it): with on_ask, the request for the
+ * software TX stamp itself (stamp_flags); the control bytes it took */
+static size_t ask_tx_stamp(struct msghdr *mh, struct cmsghdr *c, bool on_ask)
+{
+    if (!on_ask)
+        return 0;
+    put_u32(CMSG_NXTHDR(mh, c), SO_TIMESTAMPING, SOF_TIMESTAMPING_TX_SOFTWARE);
+    return CMSG_SPACE(sizeof(uint32_t));
+}
+
 /* one sendmmsg of n <= RTUDP_NET_BATCH_MAX packets; count sent or -errno.  stamp: ask
- * for TX stamps (else each carries an SO_TIMESTAMPING of no flags, which asks for none) */
+ * for TX stamps (else a packet carries no control message where stamps are asked for
+ * by the send, and an SO_TIMESTAMPING of no flags, which asks for none, where the
+ * socket asks for them) */
 static int send_chunk(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkts, unsigned n,
                       const struct sockaddr *dst, socklen_t dst_len, bool stamp)
 {
     struct mmsghdr mm[RTUDP_NET_BATCH_MAX];
     struct iovec iov[RTUDP_NET_BATCH_MAX];
     union {
-        char buf[CMSG_SPACE(sizeof(uint32_t))];
+        char buf[2 * CMSG_SPACE(sizeof(uint32_t))];
         struct cmsghdr align;
     } ctl[RTUDP_NET_BATCH_MAX];
     uint32_t key0 = st->next_key;
@@ -662,20 +725,20 @@ static int send_chunk(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkts, un
         mm[i].msg_hdr.msg_iov = &iov[i];
         mm[i].msg_hdr.msg_iovlen = 1;
 #ifdef SCM_TS_OPT_ID
-        if (st->use_cmsg) {
+        if (st->use_cmsg && (stamp || !st->on_ask)) {
+            struct msghdr *mh = &mm[i].msg_hdr;
             memset(&ctl[i], 0, sizeof ctl[i]);
-            mm[i].msg_hdr.msg_control = ctl[i].buf;
-            mm[i].msg_hdr.msg_controllen = sizeof ctl[i].buf;
-            struct cmsghdr *c = CMSG_FIRSTHDR(&mm[i].msg_hdr);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_len = CMSG_LEN(sizeof(uint32_t));
-            uint32_t v = key0 + i;
-            c->cmsg_type = SCM_TS_OPT_ID;
-            if (!stamp) {
-                v = 0;
-                c->cmsg_type = SO_TIMESTAMPING;
+            mh->msg_control = ctl[i].buf;
+            mh->msg_controllen = sizeof ctl[i].buf;
+            struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+            size_t used = CMSG_SPACE(sizeof(uint32_t));
+            if (stamp) {
+                put_u32(c, SCM_TS_OPT_ID, key0 + i);
+                used += ask_tx_stamp(mh, c, st->on_ask);
+            } else {
+                put_u32(c, SO_TIMESTAMPING, 0);
             }
-            memcpy(CMSG_DATA(c), &v, sizeof v);
+            mh->msg_controllen = used;
         }
 #else
         (void)ctl;
@@ -750,7 +813,7 @@ int rtudp_net_send_gso(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
         return RTUDP_EINVAL;
     }
     union {
-        char buf[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(uint32_t))];
+        char buf[CMSG_SPACE(sizeof(uint16_t)) + 2 * CMSG_SPACE(sizeof(uint32_t))];
         struct cmsghdr align;
     } ctl;
     memset(&ctl, 0, sizeof ctl);
@@ -769,10 +832,9 @@ int rtudp_net_send_gso(int fd, struct rtudp_tx_pkt *pkts, unsigned n,
     if (st->use_cmsg) {
         mh.msg_controllen = sizeof ctl.buf;
         c = CMSG_NXTHDR(&mh, c);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_TS_OPT_ID;
-        c->cmsg_len = CMSG_LEN(sizeof(uint32_t));
-        memcpy(CMSG_DATA(c), &key, sizeof key);
+        put_u32(c, SCM_TS_OPT_ID, key);
+        mh.msg_controllen = CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(uint32_t)) +
+                            ask_tx_stamp(&mh, c, st->on_ask);
     }
 #endif
     ssize_t r;

@@ -123,6 +123,11 @@ void rtudp_net_forget(int fd);
  * diagnosis.  Resets the fd's keys to 0 (and the kernel's, for "off"). */
 int rtudp_net_use_tskey_cmsg(int fd, int on);
 
+/* No TX stamps on fd from now on (after setup): its flags lose the TX ones, and its
+ * sends carry no stamp request.  *tsflags: the flags it has, then those it has now.
+ * RTUDP_EINVAL for an fd not set up, RTUDP_ESYS when the kernel refuses. */
+int rtudp_net_tx_stamps_off(int fd, uint32_t *tsflags);
+
 /* ---- send ---- */
 
 struct rtudp_tx_pkt {

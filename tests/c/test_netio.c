@@ -302,10 +302,12 @@ static void test_setup_caps(void)
     CHECK(c.sw_tx && c.sw_rx && c.rxq_ovfl);
     CHECK(!c.hw);
     CHECK_EQ(c.phc_index, -1);
-    uint32_t need = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE |
-                    SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
-                    SOF_TIMESTAMPING_OPT_TSONLY;
+    uint32_t need = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
+                    SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
     CHECK_EQ(c.tsflags & need, need);
+    /* the socket stamps every send only where keys are counted; with a key per send,
+     * each send that wants a stamp asks for it */
+    CHECK_EQ(!!(c.tsflags & SOF_TIMESTAMPING_TX_SOFTWARE), !c.tskey_cmsg);
     CHECK_EQ(rtudp_net_send_batch(fd, &p, 1, (struct sockaddr *)&a, al), 1);
     rtudp_net_forget(fd); /* as before a close: refused again */
     CHECK_EQ(rtudp_net_send_batch(fd, &p, 1, (struct sockaddr *)&a, al), RTUDP_EINVAL);
@@ -483,6 +485,51 @@ static void test_connected(void)
     struct stamps s = {0};
     collect_stamps(p.tx, &s, 4);
     CHECK_EQ(s.n, 4);
+    pair_close(&p);
+}
+
+/* A connected sender with a key per send: a call of one packet leaves with no control
+ * message (the kernel's route cached on the socket serves it) and unstamped; a call
+ * of two asks for both stamps, under its own keys.  Counted keys stamp every call. */
+static void test_lone_packets_ask_for_no_stamp(void)
+{
+    struct lo_pair p;
+    struct rtudp_net_caps caps = pair_open(&p, AF_INET, false);
+    if (!caps.sw_tx || !caps.tskey_cmsg)
+        SKIP("no software TX stamps with a key per send here");
+    CHECK_EQ(connect(p.tx, (struct sockaddr *)&p.ra, p.rl), 0);
+    struct rtudp_tx_pkt tp[2];
+    for (unsigned i = 0; i < 2; i++)
+        tp[i] = (struct rtudp_tx_pkt){.data = "ab", .len = 2};
+    for (unsigned k = 0; k < 3; k++) {
+        CHECK_EQ(rtudp_net_send_batch(p.tx, tp, 1, NULL, 0), 1);
+        CHECK(!tp[0].stamped);
+    }
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp, 2, NULL, 0), 2);
+    CHECK(tp[0].stamped && tp[1].stamped);
+    CHECK_EQ(tp[0].tskey, 0); /* the lone ones took no key */
+    CHECK_EQ(tp[1].tskey, 1);
+    struct stamps s = {0};
+    collect_stamps(p.tx, &s, 2);
+    CHECK_EQ(s.n, 2);
+    CHECK(find_stamp(&s, 0) >= 0 && find_stamp(&s, 1) >= 0);
+    CHECK_EQ(rtudp_net_read_tx_stamps(p.tx, stamp_cb, &s), 0); /* none for the lone ones */
+    uint8_t buf[5][16];
+    struct rtudp_rx_pkt rp[5];
+    rx_pkts_over(rp, 5, &buf[0][0], sizeof buf[0]);
+    CHECK_EQ(recv_n(p.rx, rp, 5), 5);
+
+    CHECK_EQ(rtudp_net_use_tskey_cmsg(p.tx, 0), RTUDP_OK); /* counted: every call stamped */
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp, 1, NULL, 0), 1);
+    CHECK(tp[0].stamped);
+    s.n = 0;
+    collect_stamps(p.tx, &s, 1);
+    CHECK_EQ(s.n, 1);
+    CHECK_EQ(rtudp_net_use_tskey_cmsg(p.tx, 1), RTUDP_OK); /* and back */
+    CHECK_EQ(rtudp_net_send_batch(p.tx, tp, 1, NULL, 0), 1);
+    CHECK(!tp[0].stamped);
+    CHECK_EQ(rtudp_net_read_tx_stamps(p.tx, stamp_cb, &s), 0);
+    CHECK_EQ(recv_n(p.rx, rp, 2), 2);
     pair_close(&p);
 }
 
@@ -955,6 +1002,7 @@ static const struct test tests[] = {
     T(test_roundtrip_ipv6),
     T(test_roundtrip_counted),
     T(test_connected),
+    T(test_lone_packets_ask_for_no_stamp),
     T(test_stamps_read_as_many_as_awaited),
     T(test_gso_send),
     T(test_truncation),
