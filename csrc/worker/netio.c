@@ -703,9 +703,8 @@ static size_t ask_tx_stamp(struct msghdr *mh, struct cmsghdr *c, bool on_ask)
 }
 
 /* one sendmmsg of n <= RTUDP_NET_BATCH_MAX packets; count sent or -errno.  stamp: ask
- * for TX stamps (else a packet carries no control message where stamps are asked for
- * by the send, and an SO_TIMESTAMPING of no flags, which asks for none, where the
- * socket asks for them) */
+ * for TX stamps (else a packet carries no control message: an unstamped send happens
+ * only where the socket leaves TX stamps to the sends, stamps_send) */
 static int send_chunk(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkts, unsigned n,
                       const struct sockaddr *dst, socklen_t dst_len, bool stamp)
 {
@@ -725,20 +724,14 @@ static int send_chunk(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkts, un
         mm[i].msg_hdr.msg_iov = &iov[i];
         mm[i].msg_hdr.msg_iovlen = 1;
 #ifdef SCM_TS_OPT_ID
-        if (st->use_cmsg && (stamp || !st->on_ask)) {
+        if (st->use_cmsg && stamp) {
             struct msghdr *mh = &mm[i].msg_hdr;
             memset(&ctl[i], 0, sizeof ctl[i]);
             mh->msg_control = ctl[i].buf;
             mh->msg_controllen = sizeof ctl[i].buf;
             struct cmsghdr *c = CMSG_FIRSTHDR(mh);
-            size_t used = CMSG_SPACE(sizeof(uint32_t));
-            if (stamp) {
-                put_u32(c, SCM_TS_OPT_ID, key0 + i);
-                used += ask_tx_stamp(mh, c, st->on_ask);
-            } else {
-                put_u32(c, SO_TIMESTAMPING, 0);
-            }
-            mh->msg_controllen = used;
+            put_u32(c, SCM_TS_OPT_ID, key0 + i);
+            mh->msg_controllen = CMSG_SPACE(sizeof(uint32_t)) + ask_tx_stamp(mh, c, st->on_ask);
         }
 #else
         (void)ctl;
