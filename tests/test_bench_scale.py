@@ -62,6 +62,36 @@ def test_gap_keeps_the_total_rate() -> None:
     assert gap_ns("netflux", 100) == 5_000_000
 
 
+def test_the_traffics_cpu_leaves_out_reading_the_channels_stats(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """rtudp's CPU is the workers' and this process's while the traffic runs: reading
+    every channel's stats afterwards (milliseconds a thousand channels) is the bench's."""
+    import dataclasses
+    import time
+
+    from rtudp.tools.bench import scale
+    from rtudp.tools.bench.scale_cases import CASES
+
+    burn_s = 0.3
+
+    def slow_counters(chans: list[object]) -> dict[str, int]:
+        end = time.thread_time() + burn_s
+        while time.thread_time() < end:
+            pass
+        return {"tx_packets": 0, "tx_errors": 0}
+
+    class NoWorkers:
+        def workers(self) -> list[dict[str, int]]:
+            return []
+
+    monkeypatch.setattr(scale, "_counters", slow_counters)
+    monkeypatch.setitem(CASES, "rtp", dataclasses.replace(CASES["rtp"],
+                                                          drive=lambda *a: {"ring_full": 0}))
+    out = scale._traffic("rtp", NoWorkers(), [], GAP, 1, None)
+    assert out["counters"] == {"tx_packets": 0, "tx_errors": 0}
+    assert out["cpu_s"] < burn_s / 2, out
+
+
 def test_bad_options_name_the_value(capsys: pytest.CaptureFixture[str]) -> None:
     from rtudp.tools.bench import main
 
