@@ -498,6 +498,26 @@ int rtudp_mpsc_try_put_quiet(struct rtudp_mpsc *m, const void *data, uint32_t le
     return rtudp_mpsc_try_put_room_quiet(m, 0, data, len, send_at_ns, flags);
 }
 
+uint64_t rtudp_mpsc_record_bytes(uint64_t len)
+{
+    return align8(TX_HDR + len);
+}
+
+/*
+ * The consumer zeroes what it frees, so the lines a producer writes next are in the
+ * consumer's cache, and each record's publish (a locked CAS) waits until its own lines
+ * have come over.  Asked for together before the first record is written, a batch's
+ * lines come over at once.
+ */
+void rtudp_mpsc_prefetch_put(const struct rtudp_mpsc *m, uint64_t bytes)
+{
+    uint64_t tail = load_relaxed(&m->ring->tail);
+    if (bytes > m->capacity)
+        bytes = m->capacity;
+    for (uint64_t off = 0; off < bytes; off += RTUDP_CACHE_LINE)
+        __builtin_prefetch(m->data + ((tail + off) & m->mask), 1, 3);
+}
+
 void rtudp_mpsc_wake(struct rtudp_mpsc *m)
 {
     notify_committed(m, 0);

@@ -117,6 +117,11 @@ int rtudp_mpsc_try_put_quiet(struct rtudp_mpsc *r, const void *data, uint32_t le
  * the consumer writes: an RTP channel's) */
 int rtudp_mpsc_try_put_room_quiet(struct rtudp_mpsc *r, uint32_t room, const void *data,
                                   uint32_t len, int64_t send_at_ns, uint16_t flags);
+/* the ring bytes a record of `len` payload bytes takes (its header, 8-byte aligned) */
+uint64_t rtudp_mpsc_record_bytes(uint64_t len);
+/* asks, for writing, for the lines the next `bytes` of records will take from the
+ * tail (no claim: a hint, harmless if others claim them first) */
+void rtudp_mpsc_prefetch_put(const struct rtudp_mpsc *r, uint64_t bytes);
 void rtudp_mpsc_wake(struct rtudp_mpsc *r);
 /* the same after records whose earliest deadline is send_at_ns (0 = now): a consumer
  * asleep until no later than that is left asleep (it drains the ring when it wakes) */
