@@ -15,6 +15,7 @@
 #define RTUDP_READYSET_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "rtudp_shm.h"
@@ -41,9 +42,22 @@ static inline int rtudp_ready_any(const struct rtudp_ready_set *set)
     return 0;
 }
 
-/* worker: take every mark, calling fn(ctx, slot) for each slot marked */
+/* the slots of `bits` (word w) and the words of `words` (summary word i) marked again:
+ * a take that stopped leaves them for the next, as a producer's mark would (bits, then
+ * summary) */
+static inline void rtudp_ready_put_back(struct rtudp_ready_set *set, uint32_t i, uint32_t w,
+                                        uint64_t bits, uint64_t words)
+{
+    atomic_fetch_or_explicit(SHARED(&set->bits[w]), bits, memory_order_seq_cst);
+    atomic_fetch_or_explicit(SHARED(&set->summary[i]), words | (uint64_t)1 << (w % 64),
+                             memory_order_seq_cst);
+}
+
+/* worker: take the marks, calling fn(ctx, slot) for each slot marked, in slot order,
+ * until fn returns false: that slot and those after it stay marked (two atomic ORs,
+ * whatever their number).  How many fn took. */
 static inline uint32_t rtudp_ready_take(struct rtudp_ready_set *set,
-                                        void (*fn)(void *ctx, uint32_t slot), void *ctx)
+                                        bool (*fn)(void *ctx, uint32_t slot), void *ctx)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < RTUDP_READY_SUMMARY; i++) {
@@ -60,8 +74,11 @@ static inline uint32_t rtudp_ready_take(struct rtudp_ready_set *set,
                                                      memory_order_seq_cst);
             while (bits) {
                 uint32_t slot = w * 64 + (uint32_t)__builtin_ctzll(bits);
+                if (!fn(ctx, slot)) {
+                    rtudp_ready_put_back(set, i, w, bits, words);
+                    return n;
+                }
                 bits &= bits - 1;
-                fn(ctx, slot);
                 n++;
             }
         }

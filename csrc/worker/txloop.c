@@ -30,6 +30,7 @@
 #define CAPPED_POP 8                /* ... past the RT cap, per capped sleep */
 #define CONSUME_BEAT_EVERY 128      /* records read between two beats (guard.h) */
 #define READ_MAX 1024               /* records read per channel per loop: send in between */
+#define CONSUME_LOOK 16             /* channels read between two looks at the clock */
 #define TQ_MIN 1024
 /* the TX thread keeps the RX work over sleeps shorter than this (datagrams wait in
  * the socket meanwhile, stamped by the kernel); over longer ones the RX thread has it,
@@ -445,37 +446,52 @@ struct consume_turn {
     struct rtudp_worker *w;
     int64_t now;
     int64_t in_time_by;             /* rtudp_tx_in_time_by */
+    int64_t stop_at;                /* the next deadline: read no further once it is due */
+    uint32_t read;                  /* channels read this turn */
     int left;                       /* a channel kept records for another turn */
     int took;                       /* a channel was read: the worker has work */
 };
 
 /* a channel a producer marked: its TX ring read up to what was committed by `now`
- * (marked again if a turn's share was left in it) */
-static void consume_marked(void *ctx, uint32_t slot)
+ * (marked again if a turn's share was left in it).  False, reading nothing, once the
+ * turn's next deadline has come (looked at every CONSUME_LOOK channels): the marks
+ * from this one on wait for the next turn, after what is due has gone.  A burst of
+ * top-ups to thousands of channels, queued far ahead, then does not hold up the sends
+ * due meanwhile; each channel's records are still read in ring order. */
+static bool consume_marked(void *ctx, uint32_t slot)
 {
     struct consume_turn *t = ctx;
+    if (t->read && t->read % CONSUME_LOOK == 0 && rtudp_now_ns() >= t->stop_at) {
+        t->left = 1;
+        return false;
+    }
     struct rtudp_chan *c = slot < RTUDP_MAX_CHANNELS ? t->w->chans[slot] : NULL;
     if (!c || !c->sends || c->tx_broken)
-        return; /* gone, or not read: a stale mark */
+        return true; /* gone, or not read: a stale mark */
     t->took = 1;
+    t->read++;
     if (consume(t->w, c, t->now, t->in_time_by)) {
         rtudp_ready_mark(t->w->ready, slot);
         t->left = 1;
     }
     rtudp_chan_rekey(t->w, c); /* the kind may have set its timer from a record */
+    return true;
 }
 
-/* the TX rings producers marked, read up to what was committed by `now` */
+/* the TX rings producers marked, read up to what was committed by `now`, until the next
+ * deadline comes (consume_marked) */
 static void consume_all(struct rtudp_worker *w, int64_t now)
 {
+    int64_t standby;
     struct consume_turn t = {w, now, rtudp_tx_in_time_by(w->look_ns, w->parked_to_ns,
                                                          w->parked_rung_ns, now,
-                                                         w->pacer.spin.margin_ns), 0, 0};
+                                                         w->pacer.spin.margin_ns),
+                             next_timer(w, &standby), 0, 0, 0};
     rtudp_ready_take(w->ready, consume_marked, &t);
     if (t.took)
         rtudp_w_work(w, now);
-    /* what was marked by now is read, unless a channel kept some (READ_MAX): those came
-     * before now, and are judged by the look before */
+    /* what was marked by now is read, unless a channel kept some (READ_MAX) or the turn
+     * stopped for a deadline: those came before now, and are judged by the look before */
     if (!t.left)
         w->look_ns = now;
 }

@@ -29,12 +29,13 @@ struct seen {
     uint32_t n;
 };
 
-static void note(void *ctx, uint32_t slot)
+static bool note(void *ctx, uint32_t slot)
 {
     struct seen *s = ctx;
     if (s->n < 64)
         s->slots[s->n] = slot;
     s->n++;
+    return true;
 }
 
 static void test_marks_are_taken_once_in_slot_order(void)
@@ -94,11 +95,17 @@ static void *produce(void *arg)
     return NULL;
 }
 
-static void consume_slot(void *ctx, uint32_t slot)
+static uint32_t g_stop_every; /* the taker stops at every this many slots (0: never) */
+static uint32_t g_offered;
+
+static bool consume_slot(void *ctx, uint32_t slot)
 {
     (void)ctx;
+    if (g_stop_every && ++g_offered % g_stop_every == 0)
+        return false; /* as a turn whose deadline came: this slot is left marked */
     if (slot < PRODUCERS * SLOTS_EACH)
         g_taken[slot] = atomic_load_explicit(&g_work[slot], memory_order_acquire);
+    return true;
 }
 
 static void *consume(void *arg)
@@ -109,9 +116,15 @@ static void *consume(void *arg)
     return NULL;
 }
 
-static void test_no_mark_is_lost_between_producers_and_the_taker(void)
+static void run_producers_and_a_taker(uint32_t stop_every)
 {
     memset(&g_set, 0, sizeof g_set);
+    memset(g_taken, 0, sizeof g_taken);
+    for (uint32_t i = 0; i < PRODUCERS * SLOTS_EACH; i++)
+        atomic_store(&g_work[i], 0);
+    atomic_store(&g_done, 0);
+    g_stop_every = stop_every;
+    g_offered = 0;
     pthread_t p[PRODUCERS], c;
     CHECK(pthread_create(&c, NULL, consume, NULL) == 0);
     for (uintptr_t i = 0; i < PRODUCERS; i++)
@@ -122,6 +135,7 @@ static void test_no_mark_is_lost_between_producers_and_the_taker(void)
     pthread_join(c, NULL);
     /* the taker's last look: every slot's last commit was marked after it, so the
      * marks left (if any) cover exactly what the running taker had not seen */
+    g_stop_every = 0;
     rtudp_ready_take(&g_set, consume_slot, NULL);
     uint64_t total = 0;
     for (uint32_t i = 0; i < PRODUCERS * SLOTS_EACH; i++) {
@@ -133,6 +147,47 @@ static void test_no_mark_is_lost_between_producers_and_the_taker(void)
         total += work;
     }
     CHECK_EQ(total, (uint64_t)PRODUCERS * ROUNDS);
+}
+
+static void test_no_mark_is_lost_between_producers_and_the_taker(void)
+{
+    run_producers_and_a_taker(0);
+}
+
+/* a taker that stops part way (a turn whose deadline came) leaves the rest marked:
+ * still no mark is lost */
+static void test_no_mark_is_lost_by_a_taker_that_stops(void)
+{
+    run_producers_and_a_taker(3);
+}
+
+/* stops after two slots: the next take gives the rest, in slot order, each once */
+static bool take_two(void *ctx, uint32_t slot)
+{
+    struct seen *s = ctx;
+    if (s->n == 2)
+        return false;
+    return note(ctx, slot);
+}
+
+static void test_a_take_that_stops_leaves_the_rest_for_the_next(void)
+{
+    static struct rtudp_ready_set set;
+    memset(&set, 0, sizeof set);
+    uint32_t slots[] = {4097, 0, 64, 5, 63, 130};
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
+        rtudp_ready_mark(&set, slots[i]);
+    struct seen s = {.n = 0};
+    CHECK_EQ(rtudp_ready_take(&set, take_two, &s), 2u);
+    CHECK_EQ(s.slots[0], 0u);
+    CHECK_EQ(s.slots[1], 5u);
+    CHECK(rtudp_ready_any(&set));
+    s.n = 0;
+    CHECK_EQ(rtudp_ready_take(&set, note, &s), 4u);
+    uint32_t want[] = {63, 64, 130, 4097};
+    for (uint32_t i = 0; i < 4; i++)
+        CHECK_EQ(s.slots[i], want[i]);
+    CHECK(!rtudp_ready_any(&set));
 }
 
 /* ------------------------------------------------------------------ routes */
@@ -262,6 +317,8 @@ static const struct test tests[] = {
     T(test_marks_are_taken_once_in_slot_order),
     T(test_a_slot_out_of_range_marks_nothing),
     T(test_no_mark_is_lost_between_producers_and_the_taker),
+    T(test_no_mark_is_lost_by_a_taker_that_stops),
+    T(test_a_take_that_stops_leaves_the_rest_for_the_next),
     T(test_a_commit_marks_the_worker_the_route_names_then),
     T(test_heap_against_a_model),
     T(test_heap_reserve_grows_and_keeps_its_nodes),
