@@ -71,6 +71,12 @@ static inline int send_mmsg(int fd, struct mmsghdr *mm, unsigned n, int flags)
     return (int)syscall(SYS_sendmmsg, fd, mm, n, flags);
 }
 
+static inline ssize_t send_to(int fd, const void *buf, size_t len, int flags,
+                              const struct sockaddr *dst, socklen_t dst_len)
+{
+    return (ssize_t)syscall(SYS_sendto, fd, buf, len, flags, dst, dst_len);
+}
+
 static inline ssize_t send_msg(int fd, const struct msghdr *mh, int flags)
 {
     return (ssize_t)syscall(SYS_sendmsg, fd, mh, flags);
@@ -705,6 +711,24 @@ static size_t ask_tx_stamp(struct msghdr *mh, struct cmsghdr *c, bool on_ask)
 /* one sendmmsg of n <= RTUDP_NET_BATCH_MAX packets; count sent or -errno.  stamp: ask
  * for TX stamps (else a packet carries no control message: an unstamped send happens
  * only where the socket leaves TX stamps to the sends, stamps_send) */
+/* one packet with no control message to carry: a sendto, which the kernel takes
+ * without copying in a message header and its iovec (cheaper than a sendmmsg of one,
+ * docs/measurements.md, "Send paths").  1, or -errno */
+static int send_alone(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkt,
+                      const struct sockaddr *dst, socklen_t dst_len, bool stamp)
+{
+    ssize_t r = send_to(fd, pkt->data, pkt->len, MSG_DONTWAIT, dst, dst ? dst_len : 0);
+    int64_t now = clock_ns(CLOCK_MONOTONIC);
+    if (r < 0)
+        return -errno;
+    pkt->tskey = st->next_key;
+    pkt->sent_ns = now;
+    pkt->stamped = stamp;
+    if (stamp)
+        st->next_key++;
+    return 1;
+}
+
 static int send_chunk(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkts, unsigned n,
                       const struct sockaddr *dst, socklen_t dst_len, bool stamp)
 {
@@ -715,6 +739,8 @@ static int send_chunk(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkts, un
         struct cmsghdr align;
     } ctl[RTUDP_NET_BATCH_MAX];
     uint32_t key0 = st->next_key;
+    if (n == 1 && !(st->use_cmsg && stamp))
+        return send_alone(fd, st, pkts, dst, dst_len, stamp);
     for (unsigned i = 0; i < n; i++) {
         iov[i].iov_base = (void *)pkts[i].data;
         iov[i].iov_len = pkts[i].len;
