@@ -379,6 +379,11 @@ static inline uint64_t span_at(const struct rtudp_mpsc *m, uint64_t tail, uint64
     return need <= to_end ? need : to_end + need;
 }
 
+uint64_t rtudp_mpsc_record_bytes(uint64_t len)
+{
+    return align8(TX_HDR + len);
+}
+
 /*
  * Claim by a conditional atomic add on the tail (compare-and-swap): a plain
  * fetch_add could not give space back when the ring turns out to be full, so
@@ -390,7 +395,7 @@ static int mpsc_claim(struct rtudp_mpsc *m, uint32_t len, uint64_t *pos_out)
         return RTUDP_ETOOBIG;
     struct rtudp_mpsc_ring *r = m->ring;
     const uint64_t cap = m->capacity;
-    const uint64_t need = align8(TX_HDR + len);
+    const uint64_t need = rtudp_mpsc_record_bytes(len);
     /* acquire/release: the producer that refreshed the cache had seen the consumer's
      * zeroing of that space (it happens before head moves); we write there next */
     uint64_t head = load_acquire(&r->head_cache); /* already rounded: reusable_from */
@@ -498,11 +503,6 @@ int rtudp_mpsc_try_put_quiet(struct rtudp_mpsc *m, const void *data, uint32_t le
     return rtudp_mpsc_try_put_room_quiet(m, 0, data, len, send_at_ns, flags);
 }
 
-uint64_t rtudp_mpsc_record_bytes(uint64_t len)
-{
-    return align8(TX_HDR + len);
-}
-
 /*
  * The consumer zeroes what it frees, so the lines a producer writes next are in the
  * consumer's cache, and each record's publish (a locked CAS) waits until its own lines
@@ -604,7 +604,7 @@ static int put_one(struct rtudp_mpsc *m, const void *data, uint32_t len, int64_t
         if (rtudp_now_ns() >= deadline_ns)
             return RTUDP_ETIMEDOUT;
         notify_consumer(m, 0);
-        struct space_ctx ctx = {m, align8(TX_HDR + len)};
+        struct space_ctx ctx = {m, rtudp_mpsc_record_bytes(len)};
         rc = rtudp_bell_wait(&m->ring->space_bell, mpsc_has_space, &ctx, deadline_ns, spin_ns);
         if (rc != RTUDP_OK)
             return rc;
@@ -766,7 +766,7 @@ int rtudp_mpsc_get(struct rtudp_mpsc *m, uint8_t *buf, uint32_t buflen, uint32_t
     uint32_t plen;
     int rc = rtudp_mpsc_next(m, &cursor, &rec, &plen);
     if (rc == RTUDP_OK && plen > buflen) {
-        cursor -= align8(TX_HDR + plen); /* keep the record, free the padding before it */
+        cursor -= rtudp_mpsc_record_bytes(plen); /* keep the record, free the padding before it */
         *len = plen;
         rc = RTUDP_EBUFSMALL;
     } else if (rc == RTUDP_OK) {
@@ -888,8 +888,8 @@ int rtudp_mpsc_wait(struct rtudp_mpsc *m, int64_t deadline_ns, int64_t spin_ns)
  */
 static uint64_t unwritten_span(const struct rtudp_mpsc *m, uint64_t idx, uint64_t limit)
 {
-    if (limit > align8(TX_HDR + m->max_payload))
-        limit = align8(TX_HDR + m->max_payload);
+    if (limit > rtudp_mpsc_record_bytes(m->max_payload))
+        limit = rtudp_mpsc_record_bytes(m->max_payload);
     uint64_t span = PAD_MIN;
     while (span < limit) {
         const int32_t *word = (const int32_t *)(m->data + idx + span);

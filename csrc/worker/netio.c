@@ -708,9 +708,20 @@ static size_t ask_tx_stamp(struct msghdr *mh, struct cmsghdr *c, bool on_ask)
     return CMSG_SPACE(sizeof(uint32_t));
 }
 
-/* one sendmmsg of n <= RTUDP_NET_BATCH_MAX packets; count sent or -errno.  stamp: ask
- * for TX stamps (else a packet carries no control message: an unstamped send happens
- * only where the socket leaves TX stamps to the sends, stamps_send) */
+/* the first r of pkts went at now: their keys from key0 (the sends' stamps come back
+ * under them), their send time and stamp flag; a stamped send moves the socket's key on */
+static void note_sent(struct fd_state *st, struct rtudp_tx_pkt *pkts, int r, uint32_t key0,
+                      int64_t now, bool stamp)
+{
+    for (int i = 0; i < r; i++) {
+        pkts[i].tskey = key0 + (uint32_t)i;
+        pkts[i].sent_ns = now;
+        pkts[i].stamped = stamp;
+    }
+    if (stamp)
+        st->next_key = key0 + (uint32_t)r;
+}
+
 /* one packet with no control message to carry: a sendto, which the kernel takes
  * without copying in a message header and its iovec (cheaper than a sendmmsg of one,
  * docs/measurements.md, "Send paths").  1, or -errno */
@@ -721,14 +732,13 @@ static int send_alone(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkt,
     int64_t now = clock_ns(CLOCK_MONOTONIC);
     if (r < 0)
         return -errno;
-    pkt->tskey = st->next_key;
-    pkt->sent_ns = now;
-    pkt->stamped = stamp;
-    if (stamp)
-        st->next_key++;
+    note_sent(st, pkt, 1, st->next_key, now, stamp);
     return 1;
 }
 
+/* one sendmmsg of n <= RTUDP_NET_BATCH_MAX packets; count sent or -errno.  stamp: ask
+ * for TX stamps (else a packet carries no control message: an unstamped send happens
+ * only where the socket leaves TX stamps to the sends, stamps_send) */
 static int send_chunk(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkts, unsigned n,
                       const struct sockaddr *dst, socklen_t dst_len, bool stamp)
 {
@@ -767,13 +777,7 @@ static int send_chunk(int fd, struct fd_state *st, struct rtudp_tx_pkt *pkts, un
     int64_t now = clock_ns(CLOCK_MONOTONIC);
     if (r < 0)
         return -errno;
-    for (int i = 0; i < r; i++) {
-        pkts[i].tskey = key0 + (uint32_t)i;
-        pkts[i].sent_ns = now;
-        pkts[i].stamped = stamp;
-    }
-    if (stamp)
-        st->next_key = key0 + (uint32_t)r;
+    note_sent(st, pkts, r, key0, now, stamp);
     return r;
 }
 

@@ -228,15 +228,14 @@ static uint32_t run_timers(struct rtudp_worker *w, int64_t now, int64_t upto)
     return ran;
 }
 
-/* the next deadline spun for (timed sends, the kinds' timers, held sends), and in
- * *standby the next standby timer (proto.h): a plain timeout, never spun for, since a
+/* the next deadline spun for: timed sends, the kinds' timers, held sends (a standby's
+ * timer is not one: decide waits for it with a plain timeout, never a spin, since a
  * standby steps in only for a cycle already late and a spin would cost this CPU's
- * budget for it */
-static int64_t next_timer(const struct rtudp_worker *w, int64_t *standby)
+ * budget for it) */
+static int64_t next_deadline(const struct rtudp_worker *w)
 {
     int64_t next = rtudp_timerq_next_deadline(&w->tq);
     int64_t kinds = rtudp_chanheap_next(&w->timers);
-    *standby = rtudp_chanheap_next(&w->standby_timers);
     return kinds < next ? kinds : next;
 }
 
@@ -289,7 +288,7 @@ static void rx_turn_here(struct rtudp_worker *w, int64_t now)
 /* past the cap: a sleep, or the next deadline first if it is near (spin.h) */
 static void capped_sleep(struct rtudp_worker *w, int64_t now)
 {
-    int64_t standby, gap = next_timer(w, &standby) - now;
+    int64_t gap = next_deadline(w) - now;
     int64_t len = rtudp_pacer_capped_sleep_ns(&w->pacer, gap);
     if (!len) {
         if (gap > 0)
@@ -482,11 +481,10 @@ static bool consume_marked(void *ctx, uint32_t slot)
  * deadline comes (consume_marked) */
 static void consume_all(struct rtudp_worker *w, int64_t now)
 {
-    int64_t standby;
     struct consume_turn t = {w, now, rtudp_tx_in_time_by(w->look_ns, w->parked_to_ns,
                                                          w->parked_rung_ns, now,
                                                          w->pacer.spin.margin_ns),
-                             next_timer(w, &standby), 0, 0, 0};
+                             next_deadline(w), 0, 0, 0};
     rtudp_ready_take(w->ready, consume_marked, &t);
     if (t.took)
         rtudp_w_work(w, now);
@@ -594,8 +592,8 @@ static int64_t late_target(struct rtudp_worker *w, int64_t target, int *may_be_l
  * deadline has come): the loop goes round again */
 static int decide(struct rtudp_worker *w, int64_t now, int after_due, struct rtudp_pace_plan *t)
 {
-    int64_t standby;
-    int64_t target = next_timer(w, &standby);
+    int64_t target = next_deadline(w);
+    int64_t standby = rtudp_chanheap_next(&w->standby_timers);
     int64_t other = w->next_tick;
     /* a deadline, however far, or stamps to read: the worker does not rest */
     if (target != INT64_MAX || standby != INT64_MAX ||
