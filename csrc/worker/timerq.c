@@ -48,6 +48,16 @@ static void sift_down(struct rtudp_timer *h, uint32_t len, uint32_t i, const str
         uint32_t child = 2 * i + 1;
         if (child >= len)
             break;
+        /* the next level's four (both children's children), asked for before this
+         * level is compared: a deep heap's levels then miss side by side, not one
+         * after another */
+        uint32_t grand = 2 * child + 1;
+        if (grand + 3 < len) {
+            __builtin_prefetch(&h[grand], 0, 3);
+            __builtin_prefetch((const char *)&h[grand + 3] + sizeof *h - 1, 0, 3);
+            __builtin_prefetch((const char *)&h[grand + 1] + sizeof *h / 2, 0, 3);
+            __builtin_prefetch((const char *)&h[grand + 2] + sizeof *h / 2, 0, 3);
+        }
         if (child + 1 < len && before(&h[child + 1], &h[child]))
             child++;
         if (!before(&h[child], t))
