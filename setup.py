@@ -24,6 +24,7 @@ WORKER_SOURCES = [
     "csrc/worker/warmup.c", "csrc/worker/sysfile.c", "csrc/worker/idlepoller.c",
     "csrc/worker/tunables.c", "csrc/worker/mechanisms.c", "csrc/worker/pacer.c",
     "csrc/worker/pacer_rt.c", "csrc/worker/chanheap.c", "csrc/worker/chantimes.c",
+    "csrc/worker/histbatch.c",
     # the channel kinds, and the RTP library the rtp kind uses
     *sorted(glob.glob("csrc/proto/*.c")),
     *sorted(f for f in glob.glob("csrc/rtp/*.c") if not f.endswith("pyrtp.c")),

@@ -405,6 +405,7 @@ static int start_tx_state(struct rtudp_worker *w, struct rtudp_chan *c, char *ms
     c->cursor = atomic_load_explicit(SHARED(&c->tx.ring->head), memory_order_acquire);
     c->gso_ok = c->caps.gso;
     c->stamps.worker = w->me; /* this worker's departures, the packing's measure */
+    c->stamps.late_batch = &w->late_batch;
     rtudp_inflight_reset(&c->inflight, c->cursor);
     return RTUDP_OK;
 }

@@ -351,6 +351,7 @@ static uint32_t send_due(struct rtudp_worker *w, int64_t now, int64_t upto, int 
         beat(w);
         memset(taken, 0, n);
         prefetch_due(w, due, n);
+        rtudp_histbatch_begin(&w->late_batch); /* the sends first, then their lateness */
         for (uint32_t i = 0; i < n; i++) {
             if (taken[i])
                 continue;
@@ -372,6 +373,7 @@ static uint32_t send_due(struct rtudp_worker *w, int64_t now, int64_t upto, int 
                 rtudp_chan_rekey(w, c); /* its TX stamps wait now */
             }
         }
+        rtudp_histbatch_end(&w->late_batch);
         if (n < max || capped)
             return total;
         /* more due than one batch: a backlog; the loop's top keeps it under the RT cap */

@@ -55,7 +55,7 @@ void rtudp_txstamps_record(const struct rtudp_txstamps *s, struct rtudp_channel_
                            uint64_t packets, int arrived_late)
 {
     int64_t late_ns = departed_ns - send_at_ns;
-    rtudp_hist_record_n(&b->tx_lateness, late_ns, packets);
+    rtudp_histbatch_add(s->late_batch, &b->tx_lateness, late_ns, packets);
     int late_sent = rtudp_tx_late_count(&b->late, late_ns, arrived_late, packets);
     if (s->worker) {
         bump(&s->worker->tx_sent, packets);

@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "histbatch.h"
 #include "rtudp_shm.h"
 #include "tap.h"
 
@@ -42,6 +43,7 @@ struct rtudp_txstamps {
     uint64_t unmatched;     /* stamps for no waiting packet */
     struct rtudp_tap *tap;  /* the channel's TX tap (NULL: none) */
     struct rtudp_worker_slot *worker; /* its departures are counted there too (NULL: none) */
+    struct rtudp_histbatch *late_batch; /* lateness goes there while it is open (NULL: none) */
 };
 
 /* look_ns of a worker woken from a park on its bell (rtudp_tx_in_time_by) */

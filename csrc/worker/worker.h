@@ -65,6 +65,7 @@
 #include "chanheap.h"
 #include "conductor.h"
 #include "slotbits.h"
+#include "histbatch.h"
 #include "holdq.h"
 #include "inflight.h"
 #include "netio.h"
@@ -245,6 +246,7 @@ struct rtudp_worker {
     struct rtudp_chanheap stamp_reads;    /* when their waiting TX stamps are read by */
     uint64_t tq_need;               /* timers the sending channels may queue at most */
     struct rtudp_timerq tq;
+    struct rtudp_histbatch late_batch; /* a send batch's lateness values (txloop.c) */
     /* channels let go of whose timers are still in tq: dropped in one pass for all of
      * them once the commands read together are done (rtudp_chan_forget_timers) */
     rtudp_slotbits tq_gone;
