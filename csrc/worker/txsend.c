@@ -165,16 +165,24 @@ static int send_gso(struct rtudp_chan *c, struct rtudp_timer *due, const uint32_
  * thousands of channels all of it is cold by a channel's next packet, and a send
  * that meets each miss in turn waits out one memory latency (and, on a VM, one
  * two-level page walk) after another.  Asked for together, ahead of the send, they
- * overlap.  Only what the send path itself reads or writes is asked for.
+ * overlap.  Only what the send path itself reads or writes is asked for: the
+ * struct's lines as the send and the rekey after it touch them, dst only where the
+ * socket is not connected.
  */
 void rtudp_tx_prefetch(const struct rtudp_chan *c, const struct rtudp_timer *t)
 {
     __builtin_prefetch(&c->tx_fd, 0, 3);
+    __builtin_prefetch(&c->standby, 0, 3);      /* and the kind's timer: the rekey */
+    __builtin_prefetch(&c->timer_node, 1, 3);
     __builtin_prefetch(&c->tx_group, 1, 3);
     __builtin_prefetch(&c->tx, 0, 3);
     __builtin_prefetch(&c->inflight, 1, 3);
     __builtin_prefetch(&c->stamps, 1, 3);
-    __builtin_prefetch(&c->dst, 0, 3);
+    __builtin_prefetch(&c->tap, 0, 3);
+    __builtin_prefetch(&c->stamp_room, 0, 3);   /* and the impairment */
+    __builtin_prefetch(&c->tx_hold, 0, 3);
+    if (c->dst_len)
+        __builtin_prefetch(&c->dst, 0, 3);
     const struct rtudp_channel_block *b = c->block;
     if (b) {
         __builtin_prefetch(&b->tx_packets, 1, 3);

@@ -121,6 +121,8 @@ struct rtudp_chan {
     int fd;                         /* the channel socket: receives (RX thread) */
     int tx_fd;                      /* what the TX thread sends on and reads TX stamps of:
                                      * fd, or a send-only socket of the same address */
+    socklen_t dst_len;              /* 0: connected (or nowhere to send); beside tx_fd,
+                                     * since every send reads it and most not dst */
     void *base;
     uint64_t size;
     struct rtudp_channel_block *block;
@@ -160,7 +162,6 @@ struct rtudp_chan {
     struct rtudp_impair impair;     /* the TX side's impairment (zeroed: none seen yet) */
     struct rtudp_holdq tx_hold;     /* a kind's own sends that the impairment holds */
     struct sockaddr_storage dst;    /* where to send when the socket is not connected */
-    socklen_t dst_len;              /* 0: connected (or nowhere to send) */
     /* RX side */
     int recvs;                      /* direction RECV or BOTH */
     struct rtudp_rx_chan rx;
