@@ -42,22 +42,27 @@ static void sift_up(struct rtudp_timer *h, uint32_t i, const struct rtudp_timer 
 }
 
 /* put t at hole i or below it, moving smaller children up (len = heap size) */
+/* the lines of t's key (send_at_ns, order: what `before` compares), which a 56-byte
+ * timer may have across two */
+static void prefetch_key(const struct rtudp_timer *t)
+{
+    __builtin_prefetch(&t->send_at_ns, 0, 3);
+    __builtin_prefetch(&t->order, 0, 3);
+}
+
 static void sift_down(struct rtudp_timer *h, uint32_t len, uint32_t i, const struct rtudp_timer *t)
 {
     for (;;) {
         uint32_t child = 2 * i + 1;
         if (child >= len)
             break;
-        /* the next level's four (both children's children), asked for before this
-         * level is compared: a deep heap's levels then miss side by side, not one
-         * after another */
+        /* the next level's four keys (both children's children), asked for before
+         * this level is compared: a deep heap's levels then miss side by side, not
+         * one after another */
         uint32_t grand = 2 * child + 1;
-        if (grand + 3 < len) {
-            __builtin_prefetch(&h[grand], 0, 3);
-            __builtin_prefetch((const char *)&h[grand + 3] + sizeof *h - 1, 0, 3);
-            __builtin_prefetch((const char *)&h[grand + 1] + sizeof *h / 2, 0, 3);
-            __builtin_prefetch((const char *)&h[grand + 2] + sizeof *h / 2, 0, 3);
-        }
+        if (grand + 3 < len)
+            for (uint32_t k = grand; k < grand + 4; k++)
+                prefetch_key(&h[k]);
         if (child + 1 < len && before(&h[child + 1], &h[child]))
             child++;
         if (!before(&h[child], t))

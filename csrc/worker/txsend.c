@@ -167,7 +167,8 @@ static int send_gso(struct rtudp_chan *c, struct rtudp_timer *due, const uint32_
  * two-level page walk) after another.  Asked for together, ahead of the send, they
  * overlap.  Only what the send path itself reads or writes is asked for: the
  * struct's lines as the send and the rekey after it touch them, dst only where the
- * socket is not connected.
+ * socket is not connected, the block's late counts (written for a packet that left
+ * late, as most do under a lateness budget).
  */
 void rtudp_tx_prefetch(const struct rtudp_chan *c, const struct rtudp_timer *t)
 {
@@ -179,7 +180,7 @@ void rtudp_tx_prefetch(const struct rtudp_chan *c, const struct rtudp_timer *t)
     __builtin_prefetch(&c->inflight, 1, 3);
     __builtin_prefetch(&c->stamps, 1, 3);
     __builtin_prefetch(&c->tap, 0, 3);
-    __builtin_prefetch(&c->stamp_room, 0, 3);   /* and the impairment */
+    __builtin_prefetch(&c->stamp_room, 0, 3);   /* and stamps_read_ns: the rekey's */
     __builtin_prefetch(&c->tx_hold, 0, 3);
     if (c->dst_len)
         __builtin_prefetch(&c->dst, 0, 3);

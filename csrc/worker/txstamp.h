@@ -8,7 +8,8 @@
  * form a run of keys: a circular array indexed by key - first_key, no search.
  * Each packet's lateness is recorded exactly once, into block->tx_lateness (and, if
  * late, block->late by its cause), when its stamp arrives, when it times out, or when
- * the channel closes.
+ * the channel closes (inside a send batch: the histogram's record at the batch's
+ * end, histbatch.h).
  *
  * Not thread-safe: owned by the TX thread, which writes the TX counters.
  */
@@ -108,7 +109,8 @@ void rtudp_txstamps_flush(struct rtudp_txstamps *s, struct rtudp_channel_block *
 /* when the oldest waiting packet times out; INT64_MAX when none waits */
 int64_t rtudp_txstamps_deadline(const struct rtudp_txstamps *s);
 /* record one departure without waiting for a stamp (sockets without TX stamps): its
- * lateness, and whose it is if late (in b, and in s->worker's totals) */
+ * lateness (through s->late_batch while it is open), and whose it is if late (in b,
+ * and in s->worker's totals) */
 void rtudp_txstamps_record(const struct rtudp_txstamps *s, struct rtudp_channel_block *b,
                            int64_t send_at_ns, int64_t departed_ns, int kernel,
                            uint64_t packets, int arrived_late);

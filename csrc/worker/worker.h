@@ -17,6 +17,8 @@
  *   asyncwake.c event loops waiting on a channel: their eventfds, written only while
  *               they wait (../async_wait.h)
  *   txstamp.c   per channel: sent packets waiting for their kernel TX stamp
+ *   histbatch.c a send batch's lateness values, recorded into the histograms after
+ *               its last send
  *   impair_apply.c  a channel's impairment applied: records queued lost, duplicated,
  *               corrupted, held (TX); a kind's sends and datagrams received lost,
  *               duplicated, corrupted, or held in the channel's hold queues (holdq.c)
@@ -33,8 +35,9 @@
  *   holdq.c     a bounded queue of datagram copies, each released at its due time
  *
  * Calls between these files go one way, down this list (a file calls only files
- * below it): main -> txloop -> control -> conductor -> channels -> the kinds -> txsend, rxloop ->
- * txstamp, txjournal, asyncwake, tap, netio, sched, pacer, spin, timerq, inflight, holdq.  The kinds' hooks are
+ * below it): main -> txloop -> control -> conductor -> channels -> the kinds ->
+ * txsend, rxloop -> txstamp, histbatch, txjournal, asyncwake, tap, netio, sched,
+ * pacer, spin, timerq, inflight, holdq.  The kinds' hooks are
  * called through struct rtudp_proto (by channels, txloop and rxloop); a kind calls
  * back only into what is below it (rtudp_tx_send_now, rtudp_rx_cap_for,
  * rtudp_to_sockaddr).  So the channel table (w->chans / w->active) is written only by
