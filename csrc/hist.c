@@ -65,28 +65,36 @@ void rtudp_hist_record(struct rtudp_hist *h, int64_t v_ns)
     rtudp_hist_record_n(h, v_ns, 1);
 }
 
+/* the value rtudp_hist_record_n files v_ns under: 0 for a negative one, clamped */
+static uint64_t filed_value(int64_t v_ns)
+{
+    uint64_t v = v_ns < 0 ? 0 : (uint64_t)v_ns;
+    return v > MAX_VALUE ? MAX_VALUE : v;
+}
+
+void rtudp_hist_prefetch_record(struct rtudp_hist *h, int64_t v_ns)
+{
+    __builtin_prefetch(h, 1, 3);
+    __builtin_prefetch(&h->buckets[rtudp_hist_index(filed_value(v_ns))], 1, 3);
+}
+
 void rtudp_hist_record_n(struct rtudp_hist *h, int64_t v_ns, uint64_t times)
 {
     if (times == 0)
         return;
-    uint64_t v;
-    if (v_ns < 0) {
+    if (v_ns < 0)
         bump(&h->negative, times);
-        v = 0;
-    } else {
-        v = (uint64_t)v_ns;
-    }
-    if (v > MAX_VALUE) {
+    else if ((uint64_t)v_ns > MAX_VALUE)
         bump(&h->clamped, times);
-        v = MAX_VALUE;
-    }
+    uint64_t v = filed_value(v_ns);
+    uint64_t *bucket = &h->buckets[rtudp_hist_index(v)];
     uint64_t n = load_relaxed(&h->count);
     /* min/max are meaningless while count is 0 (a fresh or reset histogram) */
     if (n == 0 || v < load_relaxed(&h->min_ns))
         store_relaxed(&h->min_ns, v);
     if (n == 0 || v > load_relaxed(&h->max_ns))
         store_relaxed(&h->max_ns, v);
-    bump(&h->buckets[rtudp_hist_index(v)], times);
+    bump(bucket, times);
     bump(&h->sum_ns, v * times);
     /* last, so a reader that sees the new count very likely sees the rest too (no
      * promise: the snapshot repairs what it catches half-done) */

@@ -63,4 +63,8 @@ void rtudp_hist_diff(const struct rtudp_hist *now, const struct rtudp_hist *befo
 uint64_t rtudp_hist_percentile(const struct rtudp_hist *h, double p);
 /* END CDEF */
 
+/* the owner only: ask for the lines rtudp_hist_record_n(h, v_ns, ...) will write (the
+ * first line and v_ns's bucket), so that several records' misses overlap */
+void rtudp_hist_prefetch_record(struct rtudp_hist *h, int64_t v_ns);
+
 #endif /* RTUDP_HIST_H */

@@ -5,19 +5,10 @@
 #include "histbatch.h"
 #include "hist.h"
 
-/* the lines the value's record writes: the histogram's first line (count, min, max,
- * sum) and the value's bucket */
-static void ask_for_lines(struct rtudp_hist *h, int64_t v_ns)
-{
-    uint64_t v = v_ns < 0 ? 0 : (uint64_t)v_ns;
-    __builtin_prefetch(h, 1, 3);
-    __builtin_prefetch(&h->buckets[rtudp_hist_index(v)], 1, 3);
-}
-
 static void record_kept(struct rtudp_histbatch *b)
 {
     for (uint32_t i = 0; i < b->len; i++)
-        ask_for_lines(b->hist[i], b->value_ns[i]);
+        rtudp_hist_prefetch_record(b->hist[i], b->value_ns[i]);
     for (uint32_t i = 0; i < b->len; i++)
         rtudp_hist_record_n(b->hist[i], b->value_ns[i], b->times[i]);
     b->len = 0;

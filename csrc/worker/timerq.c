@@ -41,7 +41,6 @@ static void sift_up(struct rtudp_timer *h, uint32_t i, const struct rtudp_timer 
     h[i] = *t;
 }
 
-/* put t at hole i or below it, moving smaller children up (len = heap size) */
 /* the lines of t's key (send_at_ns, order: what `before` compares), which a 56-byte
  * timer may have across two */
 static void prefetch_key(const struct rtudp_timer *t)
@@ -50,6 +49,7 @@ static void prefetch_key(const struct rtudp_timer *t)
     __builtin_prefetch(&t->order, 0, 3);
 }
 
+/* put t at hole i or below it, moving smaller children up (len = heap size) */
 static void sift_down(struct rtudp_timer *h, uint32_t len, uint32_t i, const struct rtudp_timer *t)
 {
     for (;;) {

@@ -188,8 +188,7 @@ void rtudp_tx_prefetch(const struct rtudp_chan *c, const struct rtudp_timer *t)
     if (b) {
         __builtin_prefetch(&b->tx_packets, 1, 3);
         __builtin_prefetch(&b->tx_journal, 1, 3);
-        __builtin_prefetch(&b->late, 1, 3);
-        __builtin_prefetch(&b->tx_lateness, 1, 3);
+        __builtin_prefetch(&b->late, 1, 3); /* tx_lateness: the batch's, at its end */
         __builtin_prefetch(&b->async_wait, 0, 3);
         __builtin_prefetch(&b->tap, 0, 3);
     }
